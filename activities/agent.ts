@@ -1,0 +1,101 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { adapterFor } from '../agents';
+import { buildPrompt } from '../agents/prompt';
+import type { Spec } from '../spec/schema';
+import type { Checkpoint, CommandResult } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+import { git } from './git';
+import { withHeartbeat } from './heartbeat';
+import { CommandLog } from './logs';
+import { openSandbox, sandboxRoot } from './workspace';
+
+export interface AgentInput {
+  runId: string;
+  title: string;
+  task: string;
+  agent: Spec['agent'];
+  scope: Spec['scope'];
+  checks: Spec['checks'];
+  iteration: number;
+  feedback?: string;
+  baseCommit: string;
+  /** The workspace is reset to this before the agent starts, so a retried iteration never applies twice. */
+  checkpoint?: Checkpoint;
+  timeoutMs: number;
+}
+
+export interface AgentOutput {
+  result: CommandResult & { changedFiles: string[] };
+  diffId: string;
+  checkpoint: Checkpoint;
+}
+
+const PROMPT_DIR = '/nightshift';
+
+export function agentActivities(deps: ActivityDeps) {
+  return {
+    /** One agent iteration in the sandbox; its changes become a commit on the run's branch and a checkpoint. */
+    async runAgent(input: AgentInput): Promise<AgentOutput> {
+      const adapter = adapterFor(input.agent.kind);
+      if (!adapter) throw ApplicationFailure.nonRetryable(`agent kind "${input.agent.kind}" is not available on this worker`, 'UnsupportedAgent');
+      return withHeartbeat(async () => {
+        const sandbox = await openSandbox(deps, input.runId);
+        const ws = sandbox.workspace;
+        const start = input.checkpoint?.commit ?? input.baseCommit;
+        await git(ws, ['reset', '--quiet', '--hard', start]);
+        await git(ws, ['clean', '--quiet', '-fd']);
+        const branch = (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
+
+        const prompt = buildPrompt(input);
+        const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
+        await fs.mkdir(meta, { recursive: true });
+        await fs.writeFile(path.join(meta, 'prompt.md'), prompt);
+        const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${PROMPT_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback });
+
+        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`);
+        const exec = await sandbox.exec({
+          cmd,
+          env,
+          timeoutMs: input.timeoutMs,
+          readOnly: [{ host: meta, target: PROMPT_DIR }],
+          signal: Context.current().cancellationSignal,
+          onOutput: (chunk) => log.write(chunk),
+        });
+        if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
+        if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
+        const { logId, logTail } = await log.close(deps.store);
+        if (exec.cancelled) throw ApplicationFailure.nonRetryable('agent cancelled', 'Cancelled');
+
+        // Whatever the agent left (committed or not) becomes one commit on the branch.
+        await git(ws, ['add', '-A']);
+        const staged = await git(ws, ['diff', '--cached', '--name-only']);
+        if (staged.trim()) {
+          await git(ws, ['commit', '--quiet', '--no-verify', '-m', `${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}`]);
+        }
+        await git(ws, ['checkout', '--quiet', '-B', branch]);
+        const commit = (await git(ws, ['rev-parse', 'HEAD'])).trim();
+        const changedFiles = (await git(ws, ['diff', '--name-only', input.baseCommit, commit])).split('\n').filter(Boolean);
+        const diffId = await deps.store.put(await git(ws, ['diff', '--binary', input.baseCommit, commit]));
+
+        let bundleId: string | undefined;
+        if (commit !== input.baseCommit) {
+          const file = path.join(os.tmpdir(), `nightshift-${input.runId}-${process.pid}.bundle`);
+          try {
+            await git(ws, ['bundle', 'create', '--quiet', file, `refs/heads/${branch}`, `^${input.baseCommit}`]);
+            bundleId = await deps.store.putFile(file);
+          } finally {
+            await fs.rm(file, { force: true });
+          }
+        }
+        return {
+          result: { command: cmd.join(' '), exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, changedFiles },
+          diffId,
+          checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
+        };
+      });
+    },
+  };
+}

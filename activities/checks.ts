@@ -1,0 +1,45 @@
+import { Context } from '@temporalio/activity';
+import type { Check } from '../spec/schema';
+import type { CheckResult, Checkpoint } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
+import { CommandLog } from './logs';
+import { openSandbox } from './workspace';
+
+export interface ChecksInput {
+  runId: string;
+  checks: Check[];
+  iteration: number;
+  checkpoint: Checkpoint;
+  /** Per check, unless the check sets its own. */
+  timeoutMs: number;
+}
+
+export function checkActivities(deps: ActivityDeps) {
+  return {
+    /** Run every check in the sandbox, in order; all run, so the agent gets every failure at once. */
+    async runChecks(input: ChecksInput): Promise<CheckResult[]> {
+      return withHeartbeat(async () => {
+        const sandbox = await openSandbox(deps, input.runId);
+        const results: CheckResult[] = [];
+        for (const check of input.checks) {
+          const timeoutMs = check.timeout ?? input.timeoutMs;
+          const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${check.run}`);
+          const exec = await sandbox.exec({
+            cmd: ['sh', '-c', check.run],
+            timeoutMs,
+            signal: Context.current().cancellationSignal,
+            onOutput: (chunk) => log.write(chunk),
+          });
+          if (exec.timedOut) log.write(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
+          const passed = exec.exitCode === 0 && !exec.timedOut;
+          log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
+          const { logId, logTail } = await log.close(deps.store);
+          if (exec.cancelled) throw new Error('checks cancelled');
+          results.push({ name: check.name, command: check.run, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, passed });
+        }
+        return results;
+      });
+    },
+  };
+}

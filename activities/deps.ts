@@ -1,0 +1,16 @@
+import type { Logger } from 'pino';
+import type { SandboxDriver } from '../sandbox/sandbox';
+import type { ArtifactStore } from '../store/artifacts';
+import type { RunLog } from '../store/runLog';
+import type { WorkspaceRef } from '../workflows/types';
+
+/** What activities share on one worker, wired up by the worker. */
+export interface ActivityDeps {
+  home: string;
+  store: ArtifactStore;
+  runLog: RunLog;
+  driver: SandboxDriver;
+  /** This worker: its name and its own task queue. */
+  self: WorkspaceRef;
+  logger: Logger;
+}

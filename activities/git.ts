@@ -1,0 +1,39 @@
+import { execFile } from 'node:child_process';
+
+// The workspace is written by an untrusted agent: never let its .git/config or hooks run code on the host.
+const SAFE = [
+  '-c', 'core.hooksPath=/dev/null',
+  '-c', 'core.fsmonitor=false',
+  '-c', 'protocol.ext.allow=never',
+  '-c', 'commit.gpgsign=false',
+  '-c', 'user.name=Nightshift',
+  '-c', 'user.email=nightshift@localhost',
+];
+
+export class GitError extends Error {
+  constructor(readonly args: string[], readonly stderr: string, readonly code: number | null) {
+    super(`git ${args.join(' ')} failed: ${stderr.trim().split('\n').slice(-3).join(' ') || `exit ${code}`}`);
+    this.name = 'GitError';
+  }
+}
+
+export function git(cwd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'git',
+      [...SAFE, ...args],
+      { cwd, maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH, HOME: process.env.HOME, GIT_TERMINAL_PROMPT: '0', LANG: 'C' } },
+      (err, stdout, stderr) => {
+        if (err) reject(new GitError(args, String(stderr), typeof err.code === 'number' ? err.code : null));
+        else resolve(String(stdout));
+      },
+    );
+  });
+}
+
+/** Local paths and file:// URLs are delivered by fetching into the repo; other URLs need push. */
+export function localRepoPath(repo: string): string | undefined {
+  if (repo.startsWith('file://')) return new URL(repo).pathname;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/]+@[^:]+:/.test(repo)) return undefined;
+  return repo;
+}

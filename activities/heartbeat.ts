@@ -1,0 +1,16 @@
+import { Context } from '@temporalio/activity';
+
+/**
+ * Heartbeat every few seconds while `work` runs: the server notices a dead worker only through missed heartbeats,
+ * and cancellation reaches only activities that heartbeat.
+ */
+export async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 1000): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}

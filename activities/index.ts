@@ -1,0 +1,23 @@
+import { agentActivities } from './agent';
+import { checkActivities } from './checks';
+import type { ActivityDeps } from './deps';
+import { deliverActivities } from './deliver';
+import { proofActivities } from './proof';
+import { reviewActivities } from './review';
+import { workspaceActivities } from './workspace';
+
+export type { ActivityDeps } from './deps';
+
+/** Every activity of the pipeline, bound to one worker's dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...workspaceActivities(deps),
+    ...agentActivities(deps),
+    ...checkActivities(deps),
+    ...reviewActivities(deps),
+    ...proofActivities(deps),
+    ...deliverActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,42 @@
+import picomatch from 'picomatch';
+import type { Spec } from '../spec/schema';
+import type { ReviewFinding, ReviewResult } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+
+const PRIVATE_KEY = /^\+.*-----BEGIN [A-Z ]*PRIVATE KEY-----/m;
+
+/** Files outside `allow`, or inside `deny`. Dotfiles match like any other file. */
+export function scopeViolations(changedFiles: string[], scope: Spec['scope']): string[] {
+  const allowed = picomatch(scope.allow, { dot: true });
+  const denied = scope.deny.length ? picomatch(scope.deny, { dot: true }) : () => false;
+  return changedFiles.filter((f) => !allowed(f) || denied(f));
+}
+
+/** Added plus removed lines of a unified diff. */
+export function countDiffLines(diff: string): number {
+  return diff.split('\n').filter((l) => (l.startsWith('+') || l.startsWith('-')) && !l.startsWith('+++') && !l.startsWith('---')).length;
+}
+
+export function reviewActivities(deps: ActivityDeps) {
+  return {
+    async checkScope(input: { changedFiles: string[]; scope: Spec['scope'] }): Promise<{ violations: string[] }> {
+      return { violations: scopeViolations(input.changedFiles, input.scope) };
+    },
+
+    /** Rule-based review of the diff (an agent reviewer comes with the agent adapters). */
+    async reviewChanges(input: { diffId: string; changedFiles: string[]; maxDiffLines: number }): Promise<ReviewResult> {
+      const diff = (await deps.store.get(input.diffId)).toString('utf8');
+      const diffLines = countDiffLines(diff);
+      const findings: ReviewFinding[] = [];
+      if (input.changedFiles.length === 0) {
+        findings.push({ rule: 'no-change', message: 'the agent changed no file' });
+      }
+      if (diffLines > input.maxDiffLines) {
+        findings.push({ rule: 'diff-size', message: `the diff has ${diffLines} changed lines, more than review.maxDiffLines (${input.maxDiffLines}); make a smaller change` });
+      }
+      const key = PRIVATE_KEY.exec(diff);
+      if (key) findings.push({ rule: 'private-key', message: 'the diff adds a private key; remove it' });
+      return { verdict: findings.length ? 'changes' : 'approve', findings, diffLines };
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { existsSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Spec } from '../spec/schema';
+import type { Sandbox, SandboxOptions } from '../sandbox/sandbox';
+import type { Checkpoint, WorkspaceRef } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+import { git, GitError, localRepoPath } from './git';
+import { withHeartbeat } from './heartbeat';
+
+export interface ProvisionInput {
+  runId: string;
+  repo: string;
+  base?: string;
+  branch: string;
+  sandbox: Spec['sandbox'];
+  checkpoint?: Checkpoint;
+}
+
+export interface ProvisionResult {
+  base: string;
+  baseCommit: string;
+}
+
+/** Where this worker keeps its sandboxes: one folder per worker, so a dead worker's leftovers can be swept. */
+export function workerDir(home: string, worker: string): string {
+  return path.join(home, 'work', worker);
+}
+
+export function sandboxRoot(deps: ActivityDeps, runId: string): string {
+  return path.join(workerDir(deps.home, deps.self.worker), runId);
+}
+
+export async function openSandbox(deps: ActivityDeps, runId: string, sandbox?: Spec['sandbox']): Promise<Sandbox> {
+  const opts: SandboxOptions = {
+    runId,
+    root: sandboxRoot(deps, runId),
+    network: sandbox?.network ?? [],
+    cpus: sandbox?.cpus ?? 2,
+    memoryBytes: sandbox?.memory ?? 4 * 1024 ** 3,
+  };
+  return deps.driver.open(opts);
+}
+
+export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {
+  return checkpoint.bundleId ? deps.store.pathOf(checkpoint.bundleId) : undefined;
+}
+
+export function workspaceActivities(deps: ActivityDeps) {
+  return {
+    /** Runs on the shared queue: the worker that picks it up offers its own queue for the run's workspace. */
+    async claimWorkspace(): Promise<WorkspaceRef> {
+      return deps.self;
+    },
+
+    /** Clone the repo into a fresh workspace on the run's branch, at the last checkpoint when there is one. */
+    async provisionWorkspace(input: ProvisionInput): Promise<ProvisionResult> {
+      return withHeartbeat(async () => {
+        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
+        const ws = sandbox.workspace;
+        // A retried or moved provision starts clean.
+        await fs.rm(ws, { recursive: true, force: true });
+        await fs.mkdir(ws, { recursive: true });
+        const local = localRepoPath(input.repo);
+        if (local !== undefined && !existsSync(path.join(local, '.git')) && !existsSync(path.join(local, 'HEAD'))) {
+          throw ApplicationFailure.nonRetryable(`repo ${input.repo} is not a git repository on worker ${os.hostname()}`, 'BadRepo');
+        }
+        try {
+          // --no-hardlinks: the agent must not be able to reach the source repo's object files.
+          await git(path.dirname(ws), ['clone', '--quiet', '--no-hardlinks', input.repo, ws]);
+          const base = input.base ?? (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
+          const baseCommit = (await git(ws, ['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`]).catch(() => {
+            throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');
+          })).trim();
+          let start = baseCommit;
+          const bundle = input.checkpoint && checkpointBundlePath(deps, input.checkpoint);
+          if (input.checkpoint && bundle) {
+            await git(ws, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}`]);
+            start = input.checkpoint.commit;
+          }
+          await git(ws, ['checkout', '--quiet', '-B', input.branch, start]);
+          await deps.runLog.append(
+            input.runId,
+            `\n=== provision on ${deps.self.worker} ===\ncloned ${input.repo} (${base} at ${baseCommit.slice(0, 12)}) into a fresh workspace on branch ${input.branch}${input.checkpoint ? `, resumed from the checkpoint after ${input.checkpoint.afterStage} #${input.checkpoint.iteration} (${start.slice(0, 12)})` : ''}\n`,
+          );
+          return { base, baseCommit };
+        } catch (err) {
+          if (err instanceof GitError) throw ApplicationFailure.nonRetryable(err.message, 'GitFailed');
+          throw err;
+        }
+      });
+    },
+
+    /** Kill whatever still runs in the run's sandbox and delete it. */
+    async teardownWorkspace(input: { runId: string }): Promise<void> {
+      const sandbox = await openSandbox(deps, input.runId);
+      await sandbox.teardown();
+      await deps.runLog.append(input.runId, `\n=== teardown: sandbox removed from ${deps.self.worker} ===\n`);
+    },
+  };
+}

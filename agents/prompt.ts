@@ -1,0 +1,26 @@
+import type { Spec } from '../spec/schema';
+
+export interface PromptInput {
+  title: string;
+  task: string;
+  scope: Spec['scope'];
+  checks: Spec['checks'];
+  iteration: number;
+  feedback?: string;
+}
+
+/** The agent's prompt: the task, the rules the pipeline enforces, and on later iterations what went wrong. */
+export function buildPrompt(p: PromptInput): string {
+  const parts = [`# ${p.title}`, '', p.task.trim() || '(no further description)', ''];
+  parts.push('## Rules the pipeline enforces after you finish');
+  parts.push(`- You may change only files matching ${p.scope.allow.map((g) => `\`${g}\``).join(', ')}${p.scope.deny.length ? `, and never ${p.scope.deny.map((g) => `\`${g}\``).join(', ')}` : ''}.`);
+  if (p.checks.length) {
+    parts.push('- These checks run, in order, and must all pass:');
+    for (const c of p.checks) parts.push(`  - ${c.name}: \`${c.run}\``);
+  }
+  parts.push('- Your changes are committed and verified by the pipeline; you do not need to commit or push.');
+  if (p.feedback) {
+    parts.push('', `## Iteration ${p.iteration}: feedback on the previous attempt`, '', p.feedback.trim());
+  }
+  return parts.join('\n') + '\n';
+}

@@ -1,0 +1,165 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { createHash, randomBytes } from 'node:crypto';
+import { Router, type Request } from 'express';
+import type { Config } from '../config';
+import type { ArtifactStore } from '../store/artifacts';
+import type { RunLog } from '../store/runLog';
+import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
+import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
+import { specRun } from '../workflows/specRun';
+import { FINAL_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
+import { ApiError } from './errors';
+import { principalOf, requireRole } from './auth';
+import { prepareRun, runStartOptions } from './submit';
+
+export interface RunsDeps {
+  client: Client;
+  config: Config;
+  store: ArtifactStore;
+  runLog: RunLog;
+}
+
+const RUN_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+const STATUSES: RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
+// A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
+const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'cancelled', TIMED_OUT: 'timed_out' };
+
+export function runsRouter(deps: RunsDeps): Router {
+  const { client, config } = deps;
+  const router = Router();
+
+  router.post('/', requireRole('submitter'), async (req, res) => {
+    const principal = principalOf(req);
+    const input = prepareRun(bodyText(req), req.get('content-type'), principal.name, config);
+    const key = req.get('idempotency-key');
+    if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new ApiError('bad_request', 'Idempotency-Key must be 1-200 printable characters');
+    // The same key from the same submitter always names the same run.
+    const id = key ? `ns-${createHash('sha256').update(`${principal.name}\n${key}`).digest('hex').slice(0, 12)}` : `ns-${randomBytes(6).toString('hex')}`;
+    try {
+      await client.workflow.start(specRun, { ...runStartOptions(input, config), workflowId: id, workflowIdReusePolicy: 'REJECT_DUPLICATE' });
+    } catch (err) {
+      if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    const state = key ? await loadRun(id).catch(() => undefined) : undefined;
+    res.status(202).json({ id, status: state?.status ?? 'queued', url: `${config.publicUrl}/v1/runs/${id}` });
+  });
+
+  router.get('/', requireRole('viewer'), async (req, res) => {
+    const status = typeof req.query.status === 'string' && req.query.status !== '' ? req.query.status : undefined;
+    if (status !== undefined && !STATUSES.includes(status as RunStatus)) {
+      throw new ApiError('bad_request', `status must be one of ${STATUSES.join(', ')}`);
+    }
+    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
+    const query = [`WorkflowType = 'specRun'`, status && `NightshiftStatus = '${status}'`].filter(Boolean).join(' AND ');
+    const runs = [];
+    for await (const wf of client.workflow.list({ query, pageSize: limit })) {
+      runs.push(summary(wf));
+      if (runs.length >= limit) break;
+    }
+    res.json({ runs });
+  });
+
+  router.get('/:id', requireRole('viewer'), async (req, res) => {
+    res.json(await loadRun(runId(req)));
+  });
+
+  router.get('/:id/diff', requireRole('viewer'), async (req, res) => {
+    const state = await loadRun(runId(req));
+    if (!state.diffId) throw new ApiError('not_found', `run ${state.id} has no diff yet (status ${state.status})`);
+    res.type('text/x-diff').send(await deps.store.get(state.diffId));
+  });
+
+  router.get('/:id/logs', requireRole('viewer'), async (req, res) => {
+    const state = await loadRun(runId(req));
+    const from = req.query.from === undefined ? 0 : Number(req.query.from);
+    if (!Number.isInteger(from) || from < 0) throw new ApiError('bad_request', 'from must be a byte offset (an integer ≥ 0)');
+    const { text, next } = await deps.runLog.read(state.id, from);
+    res.set('X-Next-Offset', String(next)).set('X-Run-Status', state.status).type('text/plain').send(text);
+  });
+
+  const decisions = [
+    ['approve', approveSignal],
+    ['reject', rejectSignal],
+    ['request-changes', requestChangesSignal],
+  ] as const;
+  for (const [route, signal] of decisions) {
+    router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
+      const state = await loadRun(runId(req));
+      const comment = commentOf(req);
+      if (route === 'request-changes' && !comment) throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
+      if (state.status !== 'awaiting_approval') throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
+      const input: DecisionInput = { comment, by: principalOf(req).name };
+      await client.workflow.getHandle(state.id).signal(signal, input);
+      res.status(202).json({ id: state.id, status: state.status });
+    });
+  }
+
+  router.post('/:id/cancel', requireRole('submitter'), async (req, res) => {
+    const state = await loadRun(runId(req));
+    if (FINAL_STATUSES.includes(state.status)) throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
+    await client.workflow.getHandle(state.id).cancel();
+    res.status(202).json({ id: state.id, status: state.status });
+  });
+
+  /** The run's state from the workflow itself (a query), or from visibility when no worker can answer. */
+  async function loadRun(id: string): Promise<RunState> {
+    const handle = client.workflow.getHandle(id);
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no run with id ${id}`);
+      throw err;
+    }
+    if (description.type !== 'specRun') throw new ApiError('not_found', `no run with id ${id}`);
+    try {
+      return await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery));
+    } catch {
+      const s = summary(description);
+      throw new ApiError('unavailable', `run ${id} is ${s.status}, but no worker answered for its details; is a worker running?`);
+    }
+  }
+
+  return router;
+}
+
+function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>) {
+  const attr = wf.typedSearchAttributes.get(STATUS_KEY) as RunStatus | undefined;
+  const ended = TEMPORAL_END[wf.status.name];
+  const status = ended && !(attr && FINAL_STATUSES.includes(attr)) ? ended : attr ?? 'queued';
+  return {
+    id: wf.workflowId,
+    title: wf.typedSearchAttributes.get(TITLE_KEY),
+    repo: wf.typedSearchAttributes.get(REPO_KEY),
+    status,
+    startedAt: wf.startTime.toISOString(),
+    closedAt: wf.closeTime?.toISOString(),
+  };
+}
+
+function runId(req: Request): string {
+  const id = String(req.params.id);
+  if (!RUN_ID.test(id)) throw new ApiError('not_found', `no run with id ${id.slice(0, 200)}`);
+  return id;
+}
+
+export function bodyText(req: Request): string {
+  return typeof req.body === 'string' ? req.body : '';
+}
+
+/** `{comment}` from a JSON body; an empty body is an empty comment. */
+function commentOf(req: Request): string {
+  const text = bodyText(req).trim();
+  if (!text) return '';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ApiError('bad_request', 'the body must be JSON: {"comment": "…"}');
+  }
+  const comment = (body as { comment?: unknown } | null)?.comment;
+  if (comment !== undefined && typeof comment !== 'string') throw new ApiError('bad_request', 'comment must be a string');
+  if (comment && comment.length > 20_000) throw new ApiError('bad_request', 'comment is longer than 20000 characters');
+  return comment ?? '';
+}

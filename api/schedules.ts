@@ -1,0 +1,109 @@
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config';
+import { ApiError } from './errors';
+import { principalOf, requireRole } from './auth';
+import { bodyText } from './runs';
+import { prepareRun, runStartOptions } from './submit';
+
+const ScheduleRequestSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-" (at most 63)').optional(),
+  cron: z.string().trim().min(1, 'a cron expression, e.g. "0 6 * * 1-5"'),
+  spec: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+  specFormat: z.enum(['markdown', 'yaml', 'json']).optional(),
+  paused: z.boolean().default(false),
+});
+
+/** Recurring specs, as Temporal Schedules (visible and editable in Temporal Web too). */
+export function schedulesRouter(client: Client, config: Config): Router {
+  const router = Router();
+
+  router.post('/', requireRole('submitter'), async (req, res) => {
+    const body = parseBody(req);
+    const id = body.id ?? randomBytes(4).toString('hex');
+    const specText = typeof body.spec === 'string' ? body.spec : JSON.stringify(body.spec);
+    const format = typeof body.spec === 'string' ? body.specFormat : 'json';
+    const input = prepareRun(specText, format, `${principalOf(req).name} (schedule ${id})`, config);
+    try {
+      await client.schedule.create({
+        scheduleId: id,
+        spec: { cronExpressions: [body.cron] },
+        action: { type: 'startWorkflow', workflowType: 'specRun', workflowId: `ns-sched-${id}`, ...runStartOptions(input, config) },
+        policies: { overlap: 'SKIP' },
+        state: { paused: body.paused },
+        memo: { nightshift: true, title: input.spec.title, cron: body.cron },
+      });
+    } catch (err) {
+      if (err instanceof ScheduleAlreadyRunning) throw new ApiError('conflict', `a schedule with id ${id} already exists`);
+      const msg = (err as Error).message ?? '';
+      if (/cron|invalid/i.test(msg)) throw new ApiError('bad_request', `cron: ${msg.split('\n')[0]}`, [{ field: 'cron', message: msg.split('\n')[0] }]);
+      throw err;
+    }
+    res.status(201).json({ id, url: `${config.publicUrl}/v1/schedules/${id}` });
+  });
+
+  router.get('/', requireRole('viewer'), async (_req, res) => {
+    const schedules = [];
+    for await (const s of client.schedule.list()) {
+      if (!s.memo?.nightshift) continue;
+      schedules.push({
+        id: s.scheduleId,
+        cron: String(s.memo.cron ?? ''),
+        title: String(s.memo.title ?? ''),
+        paused: s.state.paused,
+        nextRunAt: s.info.nextActionTimes[0]?.toISOString(),
+        recentRuns: s.info.recentActions.map((a) => a.action.workflow.workflowId),
+      });
+    }
+    res.json({ schedules });
+  });
+
+  const actions: [string, 'submitter' | 'admin', (id: string) => Promise<void>, number][] = [
+    ['trigger', 'submitter', (id) => client.schedule.getHandle(id).trigger('ALLOW_ALL'), 202],
+    ['pause', 'submitter', (id) => client.schedule.getHandle(id).pause('paused from the Nightshift API'), 202],
+    ['unpause', 'submitter', (id) => client.schedule.getHandle(id).unpause('unpaused from the Nightshift API'), 202],
+  ];
+  for (const [name, role, act, status] of actions) {
+    router.post(`/:id/${name}`, requireRole(role), async (req, res) => {
+      const id = await existing(req);
+      await act(id);
+      res.status(status).json({ id });
+    });
+  }
+
+  router.delete('/:id', requireRole('submitter'), async (req, res) => {
+    await client.schedule.getHandle(await existing(req)).delete();
+    res.status(204).end();
+  });
+
+  /** The schedule's id, once Temporal confirms a Nightshift schedule by that id exists. */
+  async function existing(req: Request): Promise<string> {
+    const id = String(req.params.id);
+    try {
+      const d = await client.schedule.getHandle(id).describe();
+      if (d.memo?.nightshift) return id;
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    }
+    throw new ApiError('not_found', `no schedule with id ${id.slice(0, 100)}`);
+  }
+
+  return router;
+}
+
+function parseBody(req: Request): z.infer<typeof ScheduleRequestSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bodyText(req) || 'null');
+  } catch {
+    throw new ApiError('bad_request', 'the body must be JSON: {"cron": "…", "spec": "…"}');
+  }
+  const parsed = ScheduleRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'body', message: i.message }));
+    throw new ApiError('bad_request', `${issues[0].field}: ${issues[0].message}`, issues);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,53 @@
+import type { Client } from '@temporalio/client';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { ArtifactStore } from '../store/artifacts';
+import { RunLog } from '../store/runLog';
+import { authenticate } from './auth';
+import { ApiError } from './errors';
+import { fleetRouter } from './fleet';
+import { runsRouter } from './runs';
+import { schedulesRouter } from './schedules';
+import type { TokenStore } from './tokens';
+
+export interface ApiOptions {
+  client: Client;
+  config: Config;
+  tokens: TokenStore;
+  logger: Logger;
+}
+
+/** The HTTP API (DESIGN §4). Bodies are read as text and parsed by each route, so every format errors alike. */
+export function createApi({ client, config, tokens, logger }: ApiOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  app.use(express.text({ type: () => true, limit: '512kb' }));
+  app.use('/v1', authenticate(tokens));
+  app.use('/v1/runs', runsRouter({ client, config, store: new ArtifactStore(config.home), runLog: new RunLog(config.home) }));
+  app.use('/v1/schedules', schedulesRouter(client, config));
+  app.use('/v1/fleet', fleetRouter(client, config));
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new ApiError('not_found', `no route ${req.method} ${req.path}`));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let apiError: ApiError;
+    if (err instanceof ApiError) apiError = err;
+    else if ((err as { type?: string }).type === 'entity.too.large') apiError = new ApiError('too_large', 'the body is larger than 512 KB');
+    else if ((err as { type?: string }).type === 'encoding.unsupported' || (err as { type?: string }).type === 'charset.unsupported') apiError = new ApiError('unsupported_media_type', 'send the body as UTF-8 text');
+    else {
+      logger.error({ err, method: req.method, path: req.path }, 'request failed');
+      apiError = new ApiError('internal', `internal error: ${(err as Error).message?.split('\n')[0] ?? 'unknown'}`);
+    }
+    res.status(apiError.status).json(apiError.toJSON());
+  });
+  return app;
+}

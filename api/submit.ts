@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { WorkflowStartOptions } from '@temporalio/client';
+import { supportedAgentKinds } from '../agents';
+import { localRepoPath } from '../activities/git';
+import type { Config } from '../config';
+import { formatIssue, parseSpec, SpecError } from '../spec/parse';
+import type { specRun } from '../workflows/specRun';
+import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
+import type { RunInput } from '../workflows/types';
+import { ApiError } from './errors';
+
+/**
+ * Turn a submitted spec into the workflow's input, or an ApiError(400) naming the field and line.
+ * Also checks what only the server can know: the agent kind is available, a local repo exists.
+ */
+export function prepareRun(text: string, contentType: string | undefined, submittedBy: string, config: Config): RunInput {
+  let spec;
+  try {
+    spec = parseSpec(text, contentType);
+  } catch (err) {
+    if (err instanceof SpecError) throw new ApiError('bad_request', `invalid spec: ${formatIssue(err.issues[0])}`, err.issues);
+    throw err;
+  }
+  if (!supportedAgentKinds().includes(spec.agent.kind)) {
+    const issue = { field: 'agent.kind', message: `"${spec.agent.kind}" is not available on this server yet (available: ${supportedAgentKinds().join(', ')})` };
+    throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
+  }
+  const local = localRepoPath(spec.repo);
+  if (local !== undefined) {
+    const absolute = path.resolve(config.reposDir, local);
+    if (!existsSync(path.join(absolute, '.git')) && !existsSync(path.join(absolute, 'HEAD'))) {
+      const issue = { field: 'repo', message: `${absolute} is not a git repository on the server` };
+      throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
+    }
+    spec = { ...spec, repo: absolute };
+  }
+  return {
+    spec,
+    specDigest: createHash('sha256').update(text).digest('hex'),
+    submittedBy,
+    settings: {
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      workerQueueTimeoutMs: config.workerQueueTimeoutMs,
+      maxReprovisions: 3,
+    },
+  };
+}
+
+/** Start options shared by a submit and a schedule's action: queue, search attributes, what Temporal Web shows. */
+export function runStartOptions(input: RunInput, config: Config): Pick<WorkflowStartOptions<typeof specRun>, 'taskQueue' | 'args' | 'typedSearchAttributes' | 'staticSummary' | 'staticDetails'> {
+  const { spec } = input;
+  return {
+    taskQueue: config.taskQueue,
+    args: [input],
+    typedSearchAttributes: [
+      { key: STATUS_KEY, value: 'queued' },
+      { key: REPO_KEY, value: spec.repo },
+      { key: TITLE_KEY, value: spec.title },
+    ],
+    staticSummary: spec.title,
+    staticDetails: [
+      `**repo** ${spec.repo}${spec.base ? ` @ ${spec.base}` : ''}`,
+      `**agent** ${spec.agent.kind}${spec.agent.command ? ` \`${spec.agent.command.join(' ')}\`` : ''}`,
+      `**checks** ${spec.checks.map((c) => c.name).join(', ') || 'none'}`,
+      `**submitted by** ${input.submittedBy}`,
+      `Approve with the **approve** signal, input \`{"comment": "…"}\`.`,
+    ].join('\n\n'),
+  };
+}

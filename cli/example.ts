@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Config } from '../config';
+import { parseSpec } from '../spec/parse';
+import { FINAL_STATUSES, type RunState } from '../workflows/types';
+
+const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
+
+export interface ExampleOptions {
+  apiUrl: string;
+  token: string;
+  config: Config;
+  uiUrl?: string;
+  say: (line: string) => void;
+}
+
+/** Make the example repo a real git repo under NIGHTSHIFT_HOME (once) and return its path. */
+export function prepareExampleRepo(home: string): string {
+  const repo = path.join(home, 'examples', 'billing');
+  if (existsSync(path.join(repo, '.git'))) return repo;
+  cpSync(path.join(EXAMPLES, 'billing'), repo, { recursive: true });
+  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Nightshift example', '-c', 'user.email=example@localhost', ...args], { cwd: repo, stdio: 'pipe' });
+  git('init', '--quiet', '--initial-branch=main');
+  git('add', '-A');
+  git('commit', '--quiet', '-m', 'Invoice totals (with a rounding bug)');
+  return repo;
+}
+
+/** Submit the bundled example spec through the API and follow it to awaiting_approval, then to its end. */
+export async function runExample(opts: ExampleOptions): Promise<void> {
+  const { apiUrl, token, say } = opts;
+  const repo = prepareExampleRepo(opts.config.home);
+  const spec = parseSpec(readFileSync(path.join(EXAMPLES, 'fix-rounding.md'), 'utf8'), 'fix-rounding.md');
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const res = await fetch(`${apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...spec, repo }) });
+  const body = (await res.json()) as { id?: string; error?: { message: string } };
+  if (!res.ok || !body.id) throw new Error(`the example spec was refused: ${body.error?.message ?? res.status}`);
+  const id = body.id;
+  say(`example run ${id}: "${spec.title}" on ${repo}`);
+
+  let last = '';
+  let announced = false;
+  for (;;) {
+    const state = (await (await fetch(`${apiUrl}/v1/runs/${id}`, { headers })).json()) as RunState;
+    const line = `${state.status}${state.stage ? ` (${state.stage}, iteration ${state.iteration}/${state.maxIterations})` : ''}`;
+    if (state.status && line !== last) {
+      say(`  ${id}: ${line}`);
+      last = line;
+    }
+    if (state.status === 'awaiting_approval' && !announced) {
+      announced = true;
+      say('');
+      say(`The example run awaits your approval. Look at the diff:  curl -H "Authorization: Bearer ${token}" ${apiUrl}/v1/runs/${id}/diff`);
+      say('Approve it in any of three ways:');
+      say(`  curl -X POST -H "Authorization: Bearer ${token}" ${apiUrl}/v1/runs/${id}/approve -d '{"comment":"looks good"}'`);
+      say(`  npx nightshift approve ${id} -m "looks good"`);
+      say(`  Temporal Web: ${opts.uiUrl ?? '(your Temporal UI)'}/namespaces/${opts.config.namespace}/workflows/${id} → "Send a Signal": approve, input {"comment":"looks good"}`);
+      say('');
+    }
+    if (FINAL_STATUSES.includes(state.status)) {
+      if (state.status === 'succeeded') say(`${id} succeeded: branch ${state.branch} in ${repo} is at ${state.finalCommit?.slice(0, 12)} (git -C ${repo} log ${state.branch})`);
+      else say(`${id} ended ${state.status}${state.failure ? `: ${state.failure.reason.split('\n')[0]}` : ''}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

@@ -1,0 +1,170 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createApi } from '../api/server';
+import { TokenStore } from '../api/tokens';
+import { loadConfig, temporalAddressOf, type Config } from '../config';
+import { createLogger, installTemporalLogging } from '../config/logger';
+import { bwrapAvailable } from '../sandbox/bwrap';
+import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
+import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
+import { createWorker, type NightshiftWorker } from '../workers/worker';
+import { runExample } from './example';
+
+interface Parts {
+  devServer: boolean;
+  worker: boolean;
+  api: boolean;
+}
+
+interface Stack {
+  config: Config;
+  token?: string;
+  tokenCreated: boolean;
+  apiUrl?: string;
+  uiUrl?: string;
+  stop(): Promise<void>;
+}
+
+const say = (line: string) => process.stdout.write(line + '\n');
+
+/** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM. */
+async function startStack(parts: Parts): Promise<Stack> {
+  const config = loadConfig();
+  mkdirSync(config.home, { recursive: true });
+  const logger = createLogger(config.home, 'nightshift');
+  installTemporalLogging(logger);
+
+  let devServer: DevServer | undefined;
+  if (parts.devServer && !config.temporalAddress) {
+    say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
+    devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
+  }
+  const address = temporalAddressOf(config);
+  const connection = await Connection.connect({ address }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
+  });
+  if (!devServer) await ensureSearchAttributes(connection, config.namespace);
+  const client = new Client({ connection, namespace: config.namespace });
+
+  let nativeConnection: NativeConnection | undefined;
+  let worker: NightshiftWorker | undefined;
+  let workerDone: Promise<void> | undefined;
+  if (parts.worker) {
+    nativeConnection = await NativeConnection.connect({ address });
+    worker = await createWorker({ config, connection: nativeConnection, logger });
+    workerDone = worker.run();
+  }
+
+  let server: Server | undefined;
+  let token: string | undefined;
+  let tokenCreated = false;
+  if (parts.api) {
+    const tokens = new TokenStore(config.home);
+    ({ token, created: tokenCreated } = tokens.ensureAdmin(config.token));
+    const app = createApi({ client, config, tokens, logger });
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.port, config.host, () => resolve(s)).on('error', reject);
+    });
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server?.closeAllConnections();
+      if (worker) {
+        say('draining the worker (running stages finish or stop at their next heartbeat)…');
+        worker.shutdown();
+        await workerDone;
+      }
+      await nativeConnection?.close();
+      await connection.close();
+      await devServer?.stop();
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void stop().then(() => process.exit(0), (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+    });
+  }
+  if (workerDone) {
+    workerDone.catch((err: Error) => {
+      say(`nightshift: the worker stopped: ${err.message}`);
+      logger.error({ err }, 'worker failed');
+      void stop().finally(() => process.exit(1));
+    });
+  }
+  return {
+    config,
+    token,
+    tokenCreated,
+    apiUrl: server ? `http://${config.host}:${config.port}` : undefined,
+    uiUrl: devServer?.uiUrl,
+    stop,
+  };
+}
+
+function printAccess(stack: Stack): void {
+  say('');
+  if (stack.apiUrl) say(`API        ${stack.apiUrl}   (token: ${stack.config.home}/token${stack.tokenCreated ? ', made now' : ''})`);
+  if (stack.uiUrl) say(`Temporal   ${stack.uiUrl}`);
+  say(`Temporal   ${temporalAddressOf(stack.config)} (gRPC), namespace ${stack.config.namespace}, task queue ${stack.config.taskQueue}`);
+  if (stack.tokenCreated && stack.token) say(`token      ${stack.token}   (shown once; also in ${stack.config.home}/token)`);
+  say('');
+}
+
+/** `nightshift up`: dev server (unless TEMPORAL_ADDRESS) + worker + API; with --example, run the bundled example. */
+export async function up(opts: Record<string, unknown>): Promise<void> {
+  const stack = await startStack({ devServer: true, worker: true, api: true });
+  printAccess(stack);
+  say('Nightshift is up. Ctrl-C stops it (running stages are drained first).');
+  if (opts.example) {
+    await runExample({ apiUrl: stack.apiUrl!, token: stack.token!, config: stack.config, uiUrl: stack.uiUrl, say }).catch((err: Error) => say(`nightshift: the example failed: ${err.message}`));
+  }
+}
+
+/** `nightshift worker`: one more worker for the fleet, against TEMPORAL_ADDRESS (or the local dev server). */
+export async function worker(): Promise<void> {
+  const stack = await startStack({ devServer: false, worker: true, api: false });
+  say(`worker connected to ${temporalAddressOf(stack.config)}, task queue ${stack.config.taskQueue}; Ctrl-C drains and stops it.`);
+}
+
+/** `nightshift serve`: the API alone. */
+export async function serve(): Promise<void> {
+  const stack = await startStack({ devServer: false, worker: false, api: true });
+  printAccess(stack);
+}
+
+/** `nightshift doctor`: what is installed and what is missing, with the fix. Exit 1 when something required is missing. */
+export async function doctor(opts: Record<string, unknown>): Promise<void> {
+  const version = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return r.status === 0 ? (r.stdout || r.stderr).split('\n')[0].trim() : null;
+  };
+  const temporal = findTemporal();
+  const bwrap = await bwrapAvailable();
+  const checks = [
+    { name: 'node', required: true, found: process.version, fix: 'install Node.js 20 or newer' },
+    { name: 'git', required: true, found: version('git', ['--version']), fix: 'apt-get install git' },
+    { name: 'bubblewrap', required: true, found: bwrap, fix: 'apt-get install bubblewrap' },
+    {
+      name: 'temporal',
+      required: !process.env.TEMPORAL_ADDRESS,
+      found: temporal && (version(temporal, ['--version']) ?? temporal),
+      fix: findGo() ? `nightshift up builds it (go install ${TEMPORAL_CLI_MODULE}), or set TEMPORAL_ADDRESS` : 'install Go to let nightshift up build it, put temporal on PATH, or set TEMPORAL_ADDRESS',
+    },
+    { name: 'go', required: false, found: findGo() && version(findGo()!, ['version']), fix: 'only needed to build the Temporal CLI' },
+  ];
+  if (opts.json) {
+    say(JSON.stringify({ ok: checks.every((c) => c.found || !c.required), checks }, null, 2));
+  } else {
+    for (const c of checks) say(`${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(11)} ${c.found ?? `→ ${c.fix}`}`);
+  }
+  if (checks.some((c) => c.required && !c.found)) process.exitCode = 1;
+}
+

@@ -1,0 +1,48 @@
+/** Where a run's sandbox lives on the worker's disk, and what it may reach. */
+export interface SandboxOptions {
+  runId: string;
+  /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, `meta/`. */
+  root: string;
+  /** Allowed egress hosts; empty = no network at all. (Issue 3 adds the egress proxy; until then only [] is enforced.) */
+  network: string[];
+  cpus: number;
+  memoryBytes: number;
+}
+
+export interface ExecOptions {
+  /** argv; run with the workspace as working directory. */
+  cmd: string[];
+  /** Extra environment on top of the sandbox's base (PATH, HOME, LANG, TMPDIR). Nothing is inherited from the worker. */
+  env?: Record<string, string>;
+  /** Wall-time limit; the whole process group is killed when it passes. */
+  timeoutMs: number;
+  /** Streaming output, as it arrives. */
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  /** Abort (e.g. activity cancellation) kills the whole process group. */
+  signal?: AbortSignal;
+  /** Files from the host made visible read-only inside, at `target`. */
+  readOnly?: { host: string; target: string }[];
+}
+
+export interface ExecResult {
+  /** null when killed by a signal. */
+  exitCode: number | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  durationMs: number;
+}
+
+export interface Sandbox {
+  readonly runId: string;
+  /** Host path of the read-write workspace (the only writable place besides a private tmp and HOME). */
+  readonly workspace: string;
+  exec(opts: ExecOptions): Promise<ExecResult>;
+  /** Kill anything still running and delete every file of the sandbox. Idempotent. */
+  teardown(): Promise<void>;
+}
+
+export interface SandboxDriver {
+  readonly name: string;
+  /** Create (or, after a worker restart, reopen) the sandbox of a run; creates the directories but not the workspace content. */
+  open(opts: SandboxOptions): Promise<Sandbox>;
+}

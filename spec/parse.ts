@@ -1,0 +1,134 @@
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { SpecSchema, type Spec } from './schema';
+
+export interface SpecIssue {
+  /** Dotted path of the field, e.g. "agent.kind"; "" for the document itself. */
+  field: string;
+  /** 1-based line in the submitted text, when known. */
+  line?: number;
+  message: string;
+}
+
+/** A spec that failed to parse or validate. `message` is one line naming the first problem. */
+export class SpecError extends Error {
+  constructor(readonly issues: SpecIssue[]) {
+    super(issues.map(formatIssue).join('; '));
+    this.name = 'SpecError';
+  }
+}
+
+export function formatIssue(i: SpecIssue): string {
+  const where = [i.field || 'spec', i.line ? `line ${i.line}` : ''].filter(Boolean).join(' at ');
+  return `${where}: ${i.message}`;
+}
+
+export type SpecFormat = 'markdown' | 'yaml' | 'json';
+
+/** Guess the format from a content type or file name; markdown when the text opens with front matter. */
+export function detectFormat(text: string, hint?: string): SpecFormat {
+  const h = (hint ?? '').toLowerCase();
+  if (h.includes('markdown') || /\.(md|markdown)$/.test(h)) return 'markdown';
+  if (h.includes('json') || h.endsWith('.json')) return 'json';
+  if (h.includes('yaml') || /\.ya?ml$/.test(h)) return 'yaml';
+  if (/^\uFEFF?---\s*\r?\n/.test(text)) return 'markdown';
+  return /^\s*[{[]/.test(text) ? 'json' : 'yaml';
+}
+
+/**
+ * Parse and validate a spec: Markdown with YAML front matter (the body is the task), or YAML/JSON with a
+ * `task` field. Every default is applied here, by the schema. Throws SpecError naming the field and line.
+ */
+export function parseSpec(text: string, hint?: string): Spec {
+  const format = detectFormat(text, hint);
+  let source = text.replace(/^\uFEFF/, '');
+  let lineOffset = 0;
+  let body: string | undefined;
+  if (format === 'markdown') {
+    const m = /^---[ \t]*\r?\n([\s\S]*?)\r?\n?^---[ \t]*(?:\r?\n|$)/m.exec(source);
+    if (!m || m.index !== 0) {
+      throw new SpecError([{ field: '', line: 1, message: 'a Markdown spec must start with YAML front matter between "---" lines' }]);
+    }
+    body = source.slice(m[0].length).trim();
+    source = m[1];
+    lineOffset = 1;
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new SpecError(
+      doc.errors.map((e) => ({
+        field: '',
+        line: e.linePos ? e.linePos[0].line + lineOffset : undefined,
+        message: `${format === 'json' ? 'invalid JSON' : 'invalid YAML'}: ${e.message.split('\n')[0]}`,
+      })),
+    );
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new SpecError([{ field: '', line: 1 + lineOffset, message: 'the spec must be a mapping of fields (title, repo, agent, …)' }]);
+  }
+  const fields = data as Record<string, unknown>;
+  if (body !== undefined) {
+    if (fields.task !== undefined) {
+      throw new SpecError([{ field: 'task', line: lineOf(doc, lines, ['task'], lineOffset), message: 'give the task either as the Markdown body or as a field, not both' }]);
+    }
+    fields.task = body;
+  }
+  const result = SpecSchema.safeParse(fields);
+  if (!result.success) throw new SpecError(toIssues(result.error, doc, lines, lineOffset));
+  return result.data;
+}
+
+/** Validate an already-parsed object (e.g. a JSON body) with the same errors. */
+export function validateSpec(data: unknown): Spec {
+  return parseSpec(JSON.stringify(data ?? null, null, 2), 'json');
+}
+
+function toIssues(error: z.ZodError, doc: Document, lines: LineCounter, lineOffset: number): SpecIssue[] {
+  return error.issues.map((issue) => {
+    let path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      // Point at the unknown key itself, not its parent.
+      path = [...path, issue.keys[0]];
+      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    } else if (issue.code === 'invalid_type' && readAt(doc, path) === undefined) {
+      message = 'required';
+    }
+    return { field: path.join('.'), line: lineOf(doc, lines, path, lineOffset), message };
+  });
+}
+
+function readAt(doc: Document, path: (string | number)[]): unknown {
+  return path.length === 0 ? doc.toJS() : doc.getIn(path);
+}
+
+/** The line of the deepest node on `path` that exists (a missing field points at its parent). */
+function lineOf(doc: Document, lines: LineCounter, path: (string | number)[], lineOffset: number): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const sub = path.slice(0, n);
+    const node = n === 0 ? doc.contents : doc.getIn(sub, true);
+    if (isNode(node) && node.range) {
+      // For a mapping value, the key's line reads better than the value's.
+      const key = n > 0 ? findKeyNode(doc, sub) : undefined;
+      const offset = key?.range?.[0] ?? node.range[0];
+      return lines.linePos(offset).line + lineOffset;
+    }
+  }
+  return undefined;
+}
+
+function findKeyNode(doc: Document, path: (string | number)[]): { range?: [number, number, number] | null } | undefined {
+  const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+  const last = path[path.length - 1];
+  if (parent && typeof parent === 'object' && 'items' in parent && Array.isArray(parent.items)) {
+    for (const item of parent.items as unknown[]) {
+      if (item && typeof item === 'object' && 'key' in item) {
+        const key = (item as { key: unknown }).key;
+        if (isNode(key) && 'value' in key && (key as { value: unknown }).value === last) return key;
+      }
+    }
+  }
+  return undefined;
+}

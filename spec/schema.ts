@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+/** "90s", "45m", "72h", "2d" or a number of seconds → milliseconds. */
+export function parseDuration(value: string | number): number {
+  if (typeof value === 'number') return value * 1000;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+  if (!m) throw new Error(`not a duration: "${value}" (use e.g. 90s, 45m, 72h, 2d)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** "512m", "4g", "1024k" or a number of bytes → bytes. */
+export function parseBytes(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(value.trim());
+  if (!m) throw new Error(`not a size: "${value}" (use e.g. 512m, 4g)`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A field parsed by `parse` (duration or size): the output is a number (ms or bytes), errors name the field. */
+function measured(parse: (v: string | number) => number) {
+  return z.union([z.string(), z.number().positive()]).transform((v, ctx) => {
+    try {
+      return parse(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+const duration = measured(parseDuration);
+const bytes = measured(parseBytes);
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** A check that runs in the sandbox after every agent iteration. */
+export const CheckSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only (at most 64)'),
+  run: nonEmpty,
+  junit: z.string().optional(),
+  timeout: duration.optional(),
+});
+
+export const AgentSchema = z
+  .strictObject({
+    kind: z.enum(['claude-code', 'codex', 'command']),
+    model: z.string().optional(),
+    baseUrl: z.url().optional(),
+    command: z.array(nonEmpty).min(1).optional(),
+  })
+  .superRefine((agent, ctx) => {
+    if (agent.kind === 'command' && !agent.command) {
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'required when agent.kind is "command"' });
+    }
+  });
+
+export const SpecSchema = z.strictObject({
+  title: nonEmpty.max(200),
+  task: z.string().default(''),
+  repo: nonEmpty,
+  base: z.string().optional(),
+  branch: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]+$/, 'a git branch name (letters, digits, ".", "_", "/", "-")')
+    .refine((b) => !b.includes('..') && !b.startsWith('/') && !b.endsWith('/') && !b.endsWith('.lock'), 'not a valid git branch name')
+    .optional(),
+  agent: AgentSchema,
+  scope: z
+    .strictObject({
+      allow: z.array(nonEmpty).default(['**']),
+      deny: z.array(nonEmpty).default([]),
+    })
+    .prefault({}),
+  checks: z.array(CheckSchema).default([]).refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'check names must be unique'),
+  review: z
+    .strictObject({
+      agent: z.boolean().default(false),
+      maxDiffLines: z.number().int().positive().default(600),
+    })
+    .prefault({}),
+  approval: z
+    .strictObject({
+      required: z.boolean().default(true),
+      timeout: duration.prefault('72h'),
+    })
+    .prefault({}),
+  deliver: z.strictObject({ push: z.boolean().default(false) }).prefault({}),
+  sandbox: z
+    .strictObject({
+      driver: z.enum(['bwrap']).default('bwrap'),
+      network: z.array(nonEmpty).default([]),
+      cpus: z.number().positive().max(64).default(2),
+      memory: bytes.prefault('4g'),
+      timeout: duration.prefault('45m'),
+    })
+    .prefault({}),
+  secrets: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')).default([]),
+  limits: z.strictObject({ iterations: z.number().int().min(1).max(20).default(3) }).prefault({}),
+});
+
+/** What a user writes (defaults not yet applied). */
+export type SpecInput = z.input<typeof SpecSchema>;
+/** A validated spec with every default filled in: what the workflow receives. */
+export type Spec = z.output<typeof SpecSchema>;
+export type Check = z.output<typeof CheckSchema>;

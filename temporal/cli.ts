@@ -1,0 +1,73 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** v1.6+ tags carry a `replace` directive that breaks `go install`; see README. */
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+
+/** Per-user tools dir, outside NIGHTSHIFT_HOME so fresh homes (tests) and later clones reuse the build. */
+export function toolsDir(): string {
+  return process.env.NIGHTSHIFT_TOOLS_DIR || path.join(os.homedir(), '.cache', 'nightshift', 'bin');
+}
+
+/** The `temporal` binary: NIGHTSHIFT_TEMPORAL_BIN, then PATH, then the tools dir; null when none. */
+export function findTemporal(): string | null {
+  const explicit = process.env.NIGHTSHIFT_TEMPORAL_BIN;
+  if (explicit) return existsSync(explicit) ? explicit : null;
+  const onPath = spawnSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' });
+  if (onPath.status === 0 && onPath.stdout.trim()) return onPath.stdout.trim();
+  const local = path.join(toolsDir(), 'temporal');
+  return existsSync(local) ? local : null;
+}
+
+export function findGo(): string | null {
+  const onPath = spawnSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' });
+  if (onPath.status === 0 && onPath.stdout.trim()) return onPath.stdout.trim();
+  return existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : null;
+}
+
+/**
+ * Find the Temporal CLI or build it with `go install` (minutes the first time). `progress` gets a line every
+ * few seconds so nobody stares at a silent terminal.
+ */
+export async function ensureTemporal(progress: (line: string) => void = () => {}): Promise<string> {
+  const found = findTemporal();
+  if (found) return found;
+  const go = findGo();
+  if (!go) {
+    throw new Error('the Temporal CLI is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put `temporal` on PATH');
+  }
+  const dir = toolsDir();
+  progress(`building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into ${dir}; this takes a few minutes the first time`);
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(go, ['install', '-x', TEMPORAL_CLI_MODULE], {
+      env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let packages = 0;
+    let tail = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      tail = (tail + chunk).slice(-4000);
+      packages += (chunk.match(/^WORK=|compile -o /gm) ?? []).length;
+    });
+    const timer = setInterval(() => {
+      progress(`  … still building (${Math.round((Date.now() - started) / 1000)}s, ${packages} packages compiled)`);
+    }, 10_000);
+    child.on('error', (err) => {
+      clearInterval(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearInterval(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`go install ${TEMPORAL_CLI_MODULE} failed (exit ${code}):\n${tail.split('\n').filter((l) => !l.startsWith('#') && !l.includes('compile -o')).slice(-15).join('\n')}`));
+    });
+  });
+  const built = path.join(dir, 'temporal');
+  if (!existsSync(built)) throw new Error(`go install finished but ${built} is missing`);
+  progress(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)}s`);
+  return built;
+}

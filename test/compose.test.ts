@@ -1,0 +1,29 @@
+// docker-compose.temporal.yml cannot run here (no Docker engine); this keeps it in step with what the tests run.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { findTemporal } from '../temporal/cli';
+import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
+
+const compose = parse(readFileSync(path.resolve(__dirname, '..', '..', 'docker-compose.temporal.yml'), 'utf8'));
+
+test('the compose file runs the server and UI versions of the dev server the tests use', () => {
+  const version = execFileSync(findTemporal()!, ['--version'], { encoding: 'utf8' });
+  const server = /Server (\d+\.\d+\.\d+)/.exec(version)![1];
+  const ui = /UI (\d+\.\d+\.\d+)/.exec(version)![1];
+  expect(compose.services.temporal.image).toBe(`temporalio/auto-setup:${server}`);
+  expect(compose.services['search-attributes'].image).toBe(`temporalio/admin-tools:${server}`);
+  expect(compose.services['temporal-ui'].image).toBe(`temporalio/ui:${ui}`);
+});
+
+test('the compose file registers every search attribute the workflow uses, and listens on loopback only', () => {
+  const command = compose.services['search-attributes'].command.join(' ');
+  for (const key of SEARCH_ATTRIBUTES) {
+    expect(command).toContain(`--name ${key.name} --type ${key.type === 'TEXT' ? 'Text' : 'Keyword'}`);
+  }
+  for (const service of Object.values(compose.services) as { ports?: string[] }[]) {
+    for (const port of service.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
+  }
+  expect(compose.services.temporal.environment.DB).toBe('postgres12');
+});

@@ -1,0 +1,112 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { startDevServer } from '../temporal/devServer';
+import { freePort } from './helpers/ports';
+import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+import { stateQuery } from '../workflows/messages';
+
+const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
+
+/** A real `nightshift worker` process joining the stack. */
+function startWorkerProcess(stack: TestStack): ChildProcess {
+  const child = spawn(process.execPath, [CLI, 'worker'], { env: stack.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+async function waitForLog(stack: TestStack, id: string, text: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await stack.api('GET', `/v1/runs/${id}/logs`);
+    if (res.text.includes(text)) return res.text;
+    if (Date.now() > deadline) throw new Error(`log of ${id} never showed "${text}":\n${res.text}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
+
+test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the agent work applied once', async () => {
+  const stack = await startTestStack({ worker: false });
+  const first = startWorkerProcess(stack);
+  let second: ChildProcess | undefined;
+  try {
+    const repo = makeRepo(VALUE_REPO);
+    // The agent appends a line, then works for a while: a second, overlapping application would show twice.
+    const id = await stack.submit(spec(repo, 'echo "applied by the agent" >> src/log.txt; echo 2 > src/value.txt; echo agent-started; sleep 8; echo agent-done'));
+    await waitForLog(stack, id, 'agent-started');
+    first.kill('SIGKILL');
+    await exited(first);
+    second = startWorkerProcess(stack);
+    const state = await stack.waitFor(id, ['awaiting_approval'], 120_000);
+    expect(state.reprovisions).toBe(1);
+    expect(state.stages.filter((s) => s.stage === 'agent' && s.status === 'passed')).toHaveLength(1);
+    const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;
+    expect(diff.match(/applied by the agent/g)).toHaveLength(1);
+    const log = await waitForLog(stack, id, 'agent-done');
+    expect(log.match(/=== provision on /g)).toHaveLength(2);
+    // The dead worker's sandbox was swept by the new worker on this machine; the live one released its own.
+    const work = path.join(stack.config.home, 'work');
+    expect(readdirSync(work).filter((w) => existsSync(path.join(work, w, id)))).toEqual([]);
+    await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } });
+    const done = await stack.waitFor(id, ['succeeded'], 60_000);
+    expect(gitIn(repo, 'show', `${done.branch}:src/log.txt`)).toBe('applied by the agent\n');
+  } finally {
+    first.kill('SIGKILL');
+    second?.kill('SIGTERM');
+    if (second) await exited(second);
+    await stack.stop();
+  }
+});
+
+test('restarting the dev server on the same database keeps the run and its state', async () => {
+  const dataDir = tempDir('temporal-restart');
+  const port = await freePort();
+  const uiPort = await freePort();
+  let server = await startDevServer({ dataDir, port, uiPort, headless: true });
+  const stack = await startTestStack({ worker: false, temporalAddress: server.address });
+  let worker = startWorkerProcess(stack);
+  try {
+    const repo = makeRepo(VALUE_REPO);
+    const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt'));
+    const before = await stack.waitFor(id, ['awaiting_approval'], 90_000);
+
+    worker.kill('SIGTERM');
+    await exited(worker);
+    await server.stop();
+    server = await startDevServer({ dataDir, port, uiPort, headless: true });
+    worker = startWorkerProcess(stack);
+
+    // A fresh client (the old connection's server is gone) finds the run and its state.
+    const connection = await Connection.connect({ address: server.address });
+    try {
+      const client = new Client({ connection });
+      const after = await client.workflow.getHandle(id).query(stateQuery);
+      expect(after.status).toBe('awaiting_approval');
+      expect(after.stages).toEqual(before.stages);
+      expect(after.diffId).toBe(before.diffId);
+      await client.workflow.getHandle(id).signal('approve', { comment: 'after restart', by: 'test' });
+      const deadline = Date.now() + 60_000;
+      let final = after;
+      while (final.status !== 'succeeded' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 300));
+        final = await client.workflow.getHandle(id).query(stateQuery);
+      }
+      expect(final.status).toBe('succeeded');
+      expect(gitIn(repo, 'show', `${final.branch}:src/value.txt`)).toBe('2\n');
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    worker.kill('SIGTERM');
+    await exited(worker);
+    await stack.stop().catch(() => undefined);
+    await server.stop();
+  }
+});

@@ -1,0 +1,167 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import * as path from 'node:path';
+import pino from 'pino';
+import { createApi } from '../../api/server';
+import { TokenStore } from '../../api/tokens';
+import { loadConfig, type Config } from '../../config';
+import { createWorker, type NightshiftWorker } from '../../workers/worker';
+import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
+import { freePort } from './ports';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  text: string;
+  headers: Headers;
+}
+
+export interface TestStack {
+  config: Config;
+  client: Client;
+  apiUrl: string;
+  token: string;
+  tokens: TokenStore;
+  /** Env for a `nightshift` child process (worker, CLI) that joins this stack. */
+  env: NodeJS.ProcessEnv;
+  api<T = any>(method: string, route: string, opts?: { body?: string | object; token?: string | null; contentType?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
+  submit(spec: string | object, contentType?: string): Promise<string>;
+  state(id: string): Promise<RunState>;
+  waitFor(id: string, statuses: RunStatus[], timeoutMs?: number): Promise<RunState>;
+  stop(): Promise<void>;
+}
+
+/** Temp dir under the suite's own dir (globalSetup). */
+export function tempDir(prefix: string): string {
+  const root = process.env.NIGHTSHIFT_TEST_DIR ?? require('node:os').tmpdir();
+  mkdirSync(root, { recursive: true });
+  return mkdtempSync(path.join(root, `${prefix}-`));
+}
+
+/**
+ * The real parts, in this process: a client of the suite's Temporal dev server, the API on a free port and
+ * (unless `worker: false`) a worker, all on a task queue and NIGHTSHIFT_HOME of their own.
+ */
+export async function startTestStack(opts: { worker?: boolean; env?: Record<string, string>; temporalAddress?: string } = {}): Promise<TestStack> {
+  const home = tempDir('home');
+  const port = await freePort();
+  const temporalAddress = opts.temporalAddress ?? process.env.NIGHTSHIFT_TEST_TEMPORAL;
+  if (!temporalAddress) throw new Error('no Temporal dev server: run the tests through jest (globalSetup starts one)');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NIGHTSHIFT_HOME: home,
+    NIGHTSHIFT_PORT: String(port),
+    TEMPORAL_ADDRESS: temporalAddress,
+    NIGHTSHIFT_TASK_QUEUE: `test-${randomBytes(4).toString('hex')}`,
+    NIGHTSHIFT_HEARTBEAT_TIMEOUT: '5s',
+    NIGHTSHIFT_WORKER_QUEUE_TIMEOUT: '20s',
+    NIGHTSHIFT_SHUTDOWN_GRACE: '5s',
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const logger = pino({ level: 'warn' }, pino.destination({ dest: path.join(home, 'test.log'), sync: true, mkdir: true }));
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection, namespace: config.namespace });
+  const tokens = new TokenStore(home);
+  const { token } = tokens.ensureAdmin();
+
+  let nativeConnection: NativeConnection | undefined;
+  let worker: NightshiftWorker | undefined;
+  let workerDone: Promise<void> | undefined;
+  if (opts.worker !== false) {
+    nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+    worker = await createWorker({ config, connection: nativeConnection, logger });
+    workerDone = worker.run();
+  }
+  const app = createApi({ client, config, tokens, logger });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  const apiUrl = `http://127.0.0.1:${port}`;
+
+  const stack: TestStack = {
+    config,
+    client,
+    apiUrl,
+    token,
+    tokens,
+    env,
+    async api(method, route, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      const t = o.token === undefined ? token : o.token;
+      if (t) headers.authorization = `Bearer ${t}`;
+      let body: string | undefined;
+      if (o.body !== undefined) {
+        body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+        headers['content-type'] = o.contentType ?? (typeof o.body === 'string' ? 'text/markdown' : 'application/json');
+      }
+      const res = await fetch(apiUrl + route, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON (a diff, a log)
+      }
+      return { status: res.status, body: parsed as any, text, headers: res.headers };
+    },
+    async submit(spec, contentType) {
+      const res = await stack.api('POST', '/v1/runs', { body: spec, contentType });
+      if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${res.text}`);
+      return res.body.id;
+    },
+    async state(id) {
+      const res = await stack.api('GET', `/v1/runs/${id}`);
+      if (res.status !== 200) throw new Error(`GET /v1/runs/${id}: ${res.status} ${res.text}`);
+      return res.body;
+    },
+    async waitFor(id, statuses, timeoutMs = 90_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: RunState | undefined;
+      while (Date.now() < deadline) {
+        const res = await stack.api('GET', `/v1/runs/${id}`);
+        if (res.status === 200) {
+          last = res.body as RunState;
+          if (statuses.includes(last.status)) return last;
+          if (FINAL_STATUSES.includes(last.status)) {
+            throw new Error(`run ${id} ended ${last.status}, expected ${statuses.join('|')}: ${JSON.stringify(last.failure ?? last.stages.slice(-3))}`);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      throw new Error(`run ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms (last: ${last?.status}/${last?.stage})`);
+    },
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      worker?.shutdown();
+      await workerDone;
+      await nativeConnection?.close();
+      await connection.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** A real git repo (branch main) with these files committed. */
+export function makeRepo(files: Record<string, string>): string {
+  const dir = tempDir('repo');
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), content);
+  }
+  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', ...args], { cwd: dir, stdio: 'pipe' });
+  git('init', '--quiet', '--initial-branch=main');
+  git('add', '-A');
+  git('commit', '--quiet', '-m', 'initial');
+  return dir;
+}
+
+export function gitIn(dir: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}

@@ -1,0 +1,191 @@
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { ArtifactStore } from '../store/artifacts';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function sandboxDirs(runId: string): string[] {
+  const work = path.join(stack.config.home, 'work');
+  if (!existsSync(work)) return [];
+  return readdirSync(work).filter((w) => existsSync(path.join(work, w, runId)));
+}
+
+test('happy path: agent → scope → checks → review → approval → proof → branch in the repo', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const markdown = [
+    '---',
+    'title: Set the value to two',
+    `repo: ${repo}`,
+    'agent:',
+    '  kind: command',
+    '  command: ["sh", "-c", "echo working on: $(head -1 $NIGHTSHIFT_PROMPT_FILE); echo 2 > src/value.txt"]',
+    'scope: { allow: ["src/**"] }',
+    'checks:',
+    '  - { name: value, run: "test $(cat src/value.txt) = 2" }',
+    '---',
+    'Make src/value.txt contain 2.',
+  ].join('\n');
+  const id = await stack.submit(markdown, 'text/markdown');
+  const waiting = await stack.waitFor(id, ['awaiting_approval']);
+
+  expect(waiting.iteration).toBe(1);
+  expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual(['provision:passed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
+  for (const s of waiting.stages.slice(0, 5)) expect(s.durationMs).toBeGreaterThanOrEqual(0);
+  expect(waiting.checks).toEqual([expect.objectContaining({ name: 'value', passed: true, exitCode: 0 })]);
+  expect(waiting.agent?.changedFiles).toEqual(['src/value.txt']);
+  expect(waiting.review?.verdict).toBe('approve');
+  // The workspace is released while a human decides.
+  expect(sandboxDirs(id)).toEqual([]);
+
+  const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
+  expect(diff.status).toBe(200);
+  expect(diff.headers.get('content-type')).toMatch(/text\/x-diff/);
+  expect(diff.text).toMatch(/^-1$/m);
+  expect(diff.text).toMatch(/^\+2$/m);
+
+  const logs = await stack.api('GET', `/v1/runs/${id}/logs`);
+  expect(logs.text).toContain('working on: # Set the value to two');
+  expect(logs.headers.get('x-run-status')).toBe('awaiting_approval');
+
+  const approve = await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ship it' } });
+  expect(approve.status).toBe(202);
+  const done = await stack.waitFor(id, ['succeeded']);
+  expect(done.decisions).toEqual([expect.objectContaining({ kind: 'approve', comment: 'ship it', by: 'admin' })]);
+
+  // The branch is in the source repo, one commit above main, with the agent's change.
+  expect(gitIn(repo, 'rev-parse', done.branch).trim()).toBe(done.finalCommit);
+  expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('2\n');
+  expect(gitIn(repo, 'rev-list', '--count', `main..${done.branch}`).trim()).toBe('1');
+  expect(gitIn(repo, 'log', '-1', '--format=%B', done.branch)).toContain(`Nightshift-Run: ${id}`);
+  expect(gitIn(repo, 'show', 'main:src/value.txt')).toBe('1\n');
+
+  // The proof manifest names the stages, digests of real logs, and the approval.
+  const store = new ArtifactStore(stack.config.home);
+  const manifest = JSON.parse((await store.get(done.proofId!)).toString());
+  expect(manifest).toMatchObject({ runId: id, repo, branch: done.branch, baseCommit: done.baseCommit, finalCommit: done.finalCommit, iterations: 1, approval: { kind: 'approve', comment: 'ship it', by: 'admin' } });
+  expect(manifest.specDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  const checkLog = (await store.get(manifest.checks[0].logDigest.slice(7))).toString();
+  expect(checkLog).toContain('check value passed');
+  expect(sandboxDirs(id)).toEqual([]);
+});
+
+test('a check that fails every iteration ends the run failed, naming the check and its log', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 3 > src/value.txt; echo "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt', { checks: [{ name: 'value-is-two', run: 'echo "expected 2, got $(cat src/value.txt)"; exit 1' }] }));
+  const state = await stack.waitFor(id, ['failed']);
+  expect(state.iteration).toBe(2);
+  expect(state.failure?.stage).toBe('checks');
+  expect(state.failure?.reason).toContain('value-is-two');
+  expect(state.failure?.reason).toContain('expected 2, got 3');
+  // Iteration 2 was told what failed in iteration 1.
+  expect(state.feedback).toContain('Check "value-is-two"');
+  expect(state.feedback).toContain('expected 2, got 3');
+  expect(state.stages.filter((s) => s.stage === 'agent')).toHaveLength(2);
+  expect(gitIn(repo, 'branch', '--list', state.branch).trim()).toBe('');
+  expect(sandboxDirs(id)).toEqual([]);
+});
+
+test('an out-of-scope change is fed back to the agent, and the fixed iteration goes on', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  // Iteration 1 also touches README.md (out of scope); iteration 2 reads the feedback and leaves it alone.
+  const agent = `echo 2 > src/value.txt; if [ "$NIGHTSHIFT_ITERATION" = 1 ]; then echo changed >> README.md; else printf 'A tiny repo for Nightshift tests.\\n' > README.md; echo "$NIGHTSHIFT_FEEDBACK" > notes/feedback.txt; fi`;
+  const id = await stack.submit(spec(repo, agent));
+  const state = await stack.waitFor(id, ['awaiting_approval']);
+  expect(state.iteration).toBe(2);
+  expect(state.stages.find((s) => s.stage === 'scope')).toMatchObject({ status: 'failed', iteration: 1, summary: 'out of scope: README.md' });
+  expect(state.scopeViolations).toEqual([]);
+  expect(state.feedback).toContain('README.md');
+  const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
+  expect(diff.text).not.toContain('README.md');
+  expect(diff.text).toContain('notes/feedback.txt');
+  await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'not needed' } });
+  await stack.waitFor(id, ['rejected']);
+});
+
+test('an out-of-scope change that persists fails the run at the scope stage', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt; mkdir -p .github; echo x > .github/ci.yml', { scope: { allow: ['**'], deny: ['.github/**'] } }));
+  const state = await stack.waitFor(id, ['failed']);
+  expect(state.failure?.stage).toBe('scope');
+  expect(state.failure?.reason).toContain('.github/ci.yml');
+  expect(state.iteration).toBe(2);
+});
+
+test('reject ends the run rejected and delivers nothing', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt'));
+  await stack.waitFor(id, ['awaiting_approval']);
+  expect((await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'wrong approach' } })).status).toBe(202);
+  const state = await stack.waitFor(id, ['rejected']);
+  expect(state.decisions).toEqual([expect.objectContaining({ kind: 'reject', comment: 'wrong approach' })]);
+  expect(gitIn(repo, 'branch', '--list', state.branch).trim()).toBe('');
+  expect(state.proofId).toBeUndefined();
+});
+
+test('request changes sends the comment to another agent iteration', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt; printf "%s" "$NIGHTSHIFT_FEEDBACK" > notes/iteration-$NIGHTSHIFT_ITERATION.txt'));
+  await stack.waitFor(id, ['awaiting_approval']);
+  const res = await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'Please also add a note about rounding.' } });
+  expect(res.status).toBe(202);
+  // Wait for the second iteration to come back for approval.
+  const deadline = Date.now() + 60_000;
+  let state = await stack.state(id);
+  while (!(state.iteration === 2 && state.status === 'awaiting_approval') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    state = await stack.state(id);
+  }
+  expect(state.iteration).toBe(2);
+  expect(state.status).toBe('awaiting_approval');
+  expect(state.decisions[0]).toMatchObject({ kind: 'requestChanges', comment: 'Please also add a note about rounding.' });
+  const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
+  expect(diff.text).toContain('notes/iteration-2.txt');
+  expect(diff.text).toContain('Please also add a note about rounding.');
+  await stack.api('POST', `/v1/runs/${id}/approve`, {});
+  const done = await stack.waitFor(id, ['succeeded']);
+  expect(gitIn(repo, 'show', `${done.branch}:notes/iteration-2.txt`)).toContain('Please also add a note about rounding.');
+});
+
+test('cancel during the agent stage ends the run cancelled and leaves no sandbox or process behind', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const marker = `${Math.floor(Math.random() * 1e6) + 1000}`;
+  const id = await stack.submit(spec(repo, `echo started; sleep ${marker}`));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const logs = await stack.api('GET', `/v1/runs/${id}/logs`);
+    if (logs.text.includes('started')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(pgrep(`sleep ${marker}`)).not.toBe('');
+  expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(202);
+  const state = await stack.waitFor(id, ['cancelled']);
+  expect(state.stages.find((s) => s.stage === 'agent')?.summary).toBe('cancelled');
+  expect(sandboxDirs(id)).toEqual([]);
+  expect(pgrep(`sleep ${marker}`)).toBe('');
+  expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(409);
+});
+
+test('no decision within approval.timeout ends the run timed_out', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { approval: { required: true, timeout: '2s' } }));
+  const state = await stack.waitFor(id, ['timed_out']);
+  expect(state.failure).toEqual({ stage: 'approval', reason: expect.stringContaining('no decision') });
+  expect(gitIn(repo, 'branch', '--list', state.branch).trim()).toBe('');
+});
+
+function pgrep(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,25 @@
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDevServer } from '../../temporal/devServer';
+import { freePort } from '../helpers/ports';
+
+/** One real Temporal dev server and one workflow bundle for the whole suite. */
+export default async function globalSetup(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-test-'));
+  const server = await startDevServer({
+    dataDir: path.join(dir, 'temporal'),
+    port: await freePort(),
+    uiPort: await freePort(),
+    headless: true,
+    progress: (line) => process.stderr.write(`${line}\n`),
+  });
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
+  const bundle = path.join(dir, 'workflow-bundle.js');
+  writeFileSync(bundle, code);
+  process.env.NIGHTSHIFT_TEST_TEMPORAL = server.address;
+  process.env.NIGHTSHIFT_TEST_DIR = dir;
+  process.env.NIGHTSHIFT_WORKFLOW_BUNDLE = bundle;
+  (globalThis as Record<string, unknown>).__nightshiftDevServer = server;
+}

@@ -1,0 +1,8 @@
+import { rmSync } from 'node:fs';
+import type { DevServer } from '../../temporal/devServer';
+
+export default async function globalTeardown(): Promise<void> {
+  const server = (globalThis as Record<string, unknown>).__nightshiftDevServer as DevServer | undefined;
+  await server?.stop();
+  if (process.env.NIGHTSHIFT_TEST_DIR && !process.env.NIGHTSHIFT_KEEP_TEST_DIR) rmSync(process.env.NIGHTSHIFT_TEST_DIR, { recursive: true, force: true });
+}

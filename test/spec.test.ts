@@ -1,0 +1,87 @@
+import { parseSpec, SpecError, detectFormat } from '../spec/parse';
+import { parseBytes, parseDuration } from '../spec/schema';
+import { scopeViolations, countDiffLines } from '../activities/review';
+import { defaultBranch } from '../workflows/specRun';
+
+const minimal = '---\ntitle: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\n---\nPlease fix it.\n';
+
+function issuesOf(text: string, hint?: string) {
+  try {
+    parseSpec(text, hint);
+  } catch (err) {
+    if (err instanceof SpecError) return err.issues;
+    throw err;
+  }
+  throw new Error('expected a SpecError');
+}
+
+test('markdown: the body is the task and every default is filled in', () => {
+  const spec = parseSpec(minimal);
+  expect(spec).toMatchObject({
+    title: 'Fix it',
+    task: 'Please fix it.',
+    scope: { allow: ['**'], deny: [] },
+    checks: [],
+    review: { agent: false, maxDiffLines: 600 },
+    approval: { required: true, timeout: 72 * 3600_000 },
+    deliver: { push: false },
+    sandbox: { driver: 'bwrap', network: [], cpus: 2, memory: 4 * 1024 ** 3, timeout: 45 * 60_000 },
+    secrets: [],
+    limits: { iterations: 3 },
+  });
+  expect(spec.base).toBeUndefined();
+  expect(spec.branch).toBeUndefined();
+});
+
+test('YAML and JSON with a task field parse to the same spec', () => {
+  const yaml = 'title: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\ntask: Please fix it.\n';
+  const json = JSON.stringify({ title: 'Fix it', repo: './repo', agent: { kind: 'command', command: ['./fix.sh'] }, task: 'Please fix it.' });
+  expect(parseSpec(yaml, 'application/yaml')).toEqual(parseSpec(minimal));
+  expect(parseSpec(json, 'application/json')).toEqual(parseSpec(minimal));
+});
+
+test('errors name the field and its line in the file', () => {
+  const text = '---\ntitle: Fix it\nrepo: ./repo\nagent:\n  kind: command\n  command: ["./fix.sh"]\nlimits:\n  iterations: 0\n---\n';
+  expect(issuesOf(text)).toEqual([{ field: 'limits.iterations', line: 8, message: expect.stringMatching(/>=1|at least|too small/i) }]);
+  expect(issuesOf('---\ntitle: x\nrepo: r\nagent: { kind: command, command: [x] }\nscope:\n  allowed: []\n---\n')[0]).toMatchObject({ field: 'scope.allowed', line: 6, message: 'unknown field "allowed"' });
+  expect(issuesOf('---\ntitle: x\n---\n').map((i) => i.field).sort()).toEqual(['agent', 'repo']);
+  expect(issuesOf('---\ntitle: [\n---\n')[0]).toMatchObject({ field: '', line: 2, message: expect.stringContaining('invalid YAML') });
+  expect(issuesOf('no front matter here', 'x.md')[0].message).toMatch(/front matter/);
+  expect(issuesOf('---\ntitle: x\nrepo: r\nagent: { kind: command, command: [x] }\ntask: a\n---\nbody\n')[0]).toMatchObject({ field: 'task' });
+  expect(issuesOf('---\ntitle: x\nrepo: r\nagent: { kind: command, command: [x] }\nchecks:\n  - { name: a, run: x }\n  - { name: a, run: y }\n---\n')[0]).toMatchObject({ field: 'checks', message: 'check names must be unique' });
+});
+
+test('formats are detected from the content type, the file name or the text', () => {
+  expect(detectFormat('x', 'text/markdown')).toBe('markdown');
+  expect(detectFormat('x', 'spec.yml')).toBe('yaml');
+  expect(detectFormat('{"a":1}')).toBe('json');
+  expect(detectFormat('---\na: 1\n---\n')).toBe('markdown');
+});
+
+test('durations and sizes', () => {
+  expect(parseDuration('90s')).toBe(90_000);
+  expect(parseDuration('72h')).toBe(259_200_000);
+  expect(parseDuration(5)).toBe(5000);
+  expect(() => parseDuration('soon')).toThrow(/not a duration/);
+  expect(parseBytes('4g')).toBe(4 * 1024 ** 3);
+  expect(parseBytes('512m')).toBe(512 * 1024 ** 2);
+  expect(() => parseBytes('lots')).toThrow(/not a size/);
+});
+
+test('scope: allow and deny globs, dotfiles included', () => {
+  const scope = { allow: ['src/**', 'test/**'], deny: ['**/.env*', 'src/vendor/**'] };
+  expect(scopeViolations(['src/a.ts', 'test/b.ts', 'README.md', 'src/.env.local', 'src/vendor/x.js', '.github/ci.yml'], scope)).toEqual(['README.md', 'src/.env.local', 'src/vendor/x.js', '.github/ci.yml']);
+  expect(scopeViolations(['.github/ci.yml'], { allow: ['**'], deny: [] })).toEqual([]);
+});
+
+test('diff line counting ignores the file headers', () => {
+  expect(countDiffLines('diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-1\n+2\n')).toBe(2);
+});
+
+test('default branches are readable and unique per run', () => {
+  expect(defaultBranch('Fix rounding in invoice totals!', 'ns-a1b2c3d4e5f6')).toBe('nightshift/fix-rounding-in-invoice-totals-a1b2c3d4e5f6');
+  const a = defaultBranch('Nightly', 'ns-sched-nightly-2026-11-25T06:00:00Z');
+  const b = defaultBranch('Nightly', 'ns-sched-nightly-2026-11-26T06:00:00Z');
+  expect(a).not.toBe(b);
+  expect(a).toMatch(/^nightshift\/nightly-[0-9a-f]{8}$/);
+});

@@ -1,0 +1,95 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities';
+import { workerDir } from '../activities/workspace';
+import type { Config } from '../config';
+import { BwrapDriver } from '../sandbox/bwrap';
+import { ArtifactStore } from '../store/artifacts';
+import { RunLog } from '../store/runLog';
+import type { WorkspaceRef } from '../workflows/types';
+
+export interface NightshiftWorker {
+  self: WorkspaceRef;
+  /** Resolves when both workers have stopped. */
+  run(): Promise<void>;
+  /** Stop polling, let running activities finish (up to the grace time), then resolve run(). */
+  shutdown(): void;
+}
+
+export interface WorkerOptions {
+  config: Config;
+  connection: NativeConnection;
+  logger: Logger;
+}
+
+/**
+ * One Nightshift worker = two Temporal workers in one process: the shared queue (workflows and activities any
+ * worker can run) and this worker's own queue (activities bound to the sandboxes it holds).
+ */
+export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorker> {
+  const { config, connection, logger } = opts;
+  const name = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const self: WorkspaceRef = { worker: name, queue: `${config.taskQueue}/worker/${name}` };
+  await sweepDeadWorkers(config.home, logger);
+  const dir = workerDir(config.home, name);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, hostname: os.hostname() }));
+
+  const activities = createActivities({
+    home: config.home,
+    store: new ArtifactStore(config.home),
+    runLog: new RunLog(config.home),
+    driver: new BwrapDriver(),
+    self,
+    logger,
+  });
+  // A prebuilt bundle starts in milliseconds; bundling workflows/ here takes seconds.
+  const workflowCode = config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') };
+  const common = { connection, namespace: config.namespace, shutdownGraceTime: config.shutdownGraceMs, activities };
+  const shared = await Worker.create({ ...common, ...workflowCode, taskQueue: config.taskQueue, identity: name });
+  const own = await Worker.create({ ...common, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes });
+
+  return {
+    self,
+    async run() {
+      logger.info({ worker: name, queue: self.queue, maxSandboxes: config.maxSandboxes }, 'worker started');
+      await Promise.all([shared.run(), own.run()]);
+      await fs.rm(dir, { recursive: true, force: true });
+      logger.info({ worker: name }, 'worker stopped');
+    },
+    shutdown() {
+      for (const w of [shared, own]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
+}
+
+/** Sandboxes of workers on this machine whose process is gone: nobody will tear them down, so do it here. */
+async function sweepDeadWorkers(home: string, logger: Logger): Promise<void> {
+  const root = path.join(home, 'work');
+  if (!existsSync(root)) return;
+  for (const entry of await fs.readdir(root)) {
+    const dir = path.join(root, entry);
+    let owner: { pid: number; hostname: string };
+    try {
+      owner = JSON.parse(await fs.readFile(path.join(dir, 'owner.json'), 'utf8'));
+    } catch {
+      continue;
+    }
+    if (owner.hostname !== os.hostname() || isAlive(owner.pid)) continue;
+    await fs.rm(dir, { recursive: true, force: true });
+    logger.info({ worker: entry }, 'removed the sandboxes of a dead worker');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

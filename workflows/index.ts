@@ -1,0 +1,1 @@
+export { specRun } from './specRun';

@@ -1,0 +1,14 @@
+// The run's messages, defined once for the workflow, the API and Temporal Web's signal dialog.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { DecisionInput, RunState } from './types';
+
+export const approveSignal = defineSignal<[DecisionInput]>('approve');
+export const rejectSignal = defineSignal<[DecisionInput]>('reject');
+export const requestChangesSignal = defineSignal<[DecisionInput]>('requestChanges');
+export const stateQuery = defineQuery<RunState>('state');
+
+export const SIGNAL_DESCRIPTIONS = {
+  approve: 'Approve the run: sign the proof and deliver the branch. Input: {"comment": "…", "by": "…"}',
+  reject: 'Reject the run: nothing is delivered. Input: {"comment": "…", "by": "…"}',
+  requestChanges: 'Send the comment back to the agent for another iteration. Input: {"comment": "…", "by": "…"}',
+} as const;

@@ -1,0 +1,313 @@
+// The pipeline of one spec. The workflow, not the agent, decides which stage runs next:
+// provision → agent → scope → checks → review → (fix loop) → approval → proof → deliver, with teardown always.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
+import { STATUS_KEY } from './searchAttributes';
+import type { Decision, DecisionInput, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
+
+const MINUTE = 60_000;
+
+export async function specRun(input: RunInput): Promise<RunState> {
+  const { settings } = input;
+  const info = workflowInfo();
+  const spec = { ...input.spec, branch: input.spec.branch ?? defaultBranch(input.spec.title, info.workflowId) };
+  const startedAt = info.startTime.toISOString();
+  const state: RunState = {
+    id: info.workflowId,
+    title: spec.title,
+    repo: spec.repo,
+    branch: spec.branch,
+    base: spec.base,
+    status: 'queued',
+    iteration: 0,
+    maxIterations: spec.limits.iterations,
+    stages: [],
+    checks: [],
+    scopeViolations: [],
+    decisions: [],
+    reprovisions: 0,
+    submittedBy: input.submittedBy,
+    createdAt: startedAt,
+    updatedAt: startedAt,
+  };
+
+  // Handlers first, before any await, so early signals and queries are never lost.
+  let pending: Decision | undefined;
+  const decide = (kind: Decision['kind']) => (arg: DecisionInput | undefined) => {
+    if (state.status !== 'awaiting_approval' || pending) {
+      log.warn('decision ignored: the run is not awaiting approval', { kind, status: state.status });
+      return;
+    }
+    pending = { kind, comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso() };
+  };
+  setHandler(approveSignal, decide('approve'), { description: SIGNAL_DESCRIPTIONS.approve });
+  setHandler(rejectSignal, decide('reject'), { description: SIGNAL_DESCRIPTIONS.reject });
+  setHandler(requestChangesSignal, decide('requestChanges'), { description: SIGNAL_DESCRIPTIONS.requestChanges });
+  setHandler(stateQuery, () => state, { description: 'The run: status, stage, iteration, per-stage results and timings' });
+
+  // Activities that any worker can run: they read and write only the shared artifact store.
+  const anyWorker = proxyActivities<Activities>({
+    startToCloseTimeout: '5m',
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
+  });
+
+  const sandboxMs = spec.sandbox.timeout;
+  let workspace: WorkspaceRef | undefined;
+
+  /** Activities bound to the worker that holds the workspace (DESIGN: sandbox affinity). */
+  function onWorkspaceWorker(ws: WorkspaceRef, startToCloseMs: number, summary: string) {
+    const options: ActivityOptions = {
+      taskQueue: ws.queue,
+      summary,
+      scheduleToStartTimeout: settings.workerQueueTimeoutMs,
+      startToCloseTimeout: startToCloseMs,
+      heartbeatTimeout: settings.heartbeatTimeoutMs,
+      // One attempt: a lost worker is handled below by moving the run, a user error must not repeat.
+      retry: { maximumAttempts: 1 },
+    };
+    return proxyActivities<Activities>(options);
+  }
+
+  /** Claim a worker and (re)create the workspace there, from the last checkpoint when there is one. */
+  async function provision(): Promise<WorkspaceRef> {
+    const ws = await anyWorker.claimWorkspace();
+    const result = await onWorkspaceWorker(ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace({
+      runId: state.id,
+      repo: spec.repo,
+      base: spec.base,
+      branch: spec.branch,
+      sandbox: spec.sandbox,
+      checkpoint: state.checkpoint,
+    });
+    state.base = result.base;
+    state.baseCommit = result.baseCommit;
+    state.workspace = ws;
+    return ws;
+  }
+
+  /** Run a step on the workspace's worker; when that worker is lost, re-provision on another and retry the step. */
+  async function inWorkspace<T>(startToCloseMs: number, summary: string, step: (acts: Activities) => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        if (!workspace) workspace = await provision();
+        return await step(onWorkspaceWorker(workspace, startToCloseMs, summary));
+      } catch (err) {
+        if (!isWorkerLost(err)) throw err;
+        if (state.reprovisions >= settings.maxReprovisions) {
+          throw ApplicationFailure.nonRetryable(`lost ${state.reprovisions + 1} workers while running "${summary}"; giving up`, 'WorkersLost');
+        }
+        state.reprovisions++;
+        log.warn('worker lost; moving the run to another worker', { worker: workspace?.worker, summary });
+        workspace = undefined;
+      }
+    }
+  }
+
+  const ensureWorkspace = () => inWorkspace(MINUTE, 'provision', async () => undefined);
+
+  function setStatus(status: RunStatus): void {
+    state.status = status;
+    state.updatedAt = nowIso();
+    upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
+    setCurrentDetails(`**${status}** · iteration ${state.iteration}/${state.maxIterations}`);
+  }
+
+  /** Record a stage's timing and one-line outcome around `body`. */
+  async function stage<T>(name: StageName, status: RunStatus | undefined, body: () => Promise<T>, outcome: (r: T) => [boolean, string]): Promise<T> {
+    if (status) setStatus(status);
+    state.stage = name;
+    const record: StageRecord = { stage: name, iteration: state.iteration, status: 'running', startedAt: nowIso() };
+    state.stages.push(record);
+    const started = Date.now();
+    const finish = (ok: boolean, summary: string) => {
+      record.status = ok ? 'passed' : 'failed';
+      record.endedAt = nowIso();
+      record.durationMs = Date.now() - started;
+      record.summary = summary;
+      state.updatedAt = record.endedAt;
+    };
+    try {
+      const result = await body();
+      finish(...outcome(result));
+      return result;
+    } catch (err) {
+      finish(false, isCancellation(err) ? 'cancelled' : errorMessage(err));
+      throw err;
+    }
+  }
+
+  function fail(stageName: StageName, reason: string): never {
+    state.failure = { stage: stageName, reason };
+    setStatus('failed');
+    throw ApplicationFailure.nonRetryable(`${stageName}: ${reason}`, 'RunFailed', state);
+  }
+
+  async function teardown(): Promise<void> {
+    if (!workspace) return;
+    const ws = workspace;
+    workspace = undefined;
+    state.workspace = undefined;
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await onWorkspaceWorker(ws, 2 * MINUTE, 'teardown').teardownWorkspace({ runId: state.id });
+      } catch (err) {
+        // A lost worker's files are swept when a worker starts on that machine again.
+        log.warn('teardown failed', { error: errorMessage(err) });
+      }
+    });
+  }
+
+  try {
+    await stage('provision', 'provisioning', ensureWorkspace, () => [true, `workspace on ${workspace?.worker}, base ${state.baseCommit?.slice(0, 12)}`]);
+
+    let feedback: string | undefined;
+    for (;;) {
+      state.iteration++;
+      state.feedback = feedback;
+
+      const agent = await stage(
+        'agent',
+        'agent',
+        () =>
+          inWorkspace(sandboxMs + 5 * MINUTE, `agent, iteration ${state.iteration}`, (a) =>
+            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs }),
+          ),
+        ({ result: r }) => [r.exitCode === 0, `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`],
+      );
+      state.agent = agent.result;
+      state.diffId = agent.diffId;
+      state.checkpoint = agent.checkpoint;
+
+      const problems: { stage: StageName; text: string }[] = [];
+      const { changedFiles } = agent.result;
+      if (agent.result.exitCode !== 0) {
+        problems.push({ stage: 'agent', text: `The agent exited with ${agent.result.timedOut ? 'a timeout' : `code ${agent.result.exitCode}`}. Its log ends with:\n${agent.result.logTail}` });
+      }
+
+      const scope = await stage('scope', 'checking', () => anyWorker.checkScope({ changedFiles, scope: spec.scope }), (r) => [r.violations.length === 0, r.violations.length ? `out of scope: ${r.violations.join(', ')}` : 'all changes in scope']);
+      state.scopeViolations = scope.violations;
+      if (scope.violations.length) {
+        problems.push({ stage: 'scope', text: `These files may not be changed (scope allow ${JSON.stringify(spec.scope.allow)}, deny ${JSON.stringify(spec.scope.deny)}); revert them: ${scope.violations.join(', ')}` });
+      }
+
+      if (spec.checks.length) {
+        const checks = await stage(
+          'checks',
+          'checking',
+          () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs })),
+          (r) => [r.every((c) => c.passed), r.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')],
+        );
+        state.checks = checks;
+        for (const c of checks.filter((x) => !x.passed)) {
+          problems.push({ stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`}. Its log ends with:\n${c.logTail}` });
+        }
+      }
+
+      if (problems.length === 0) {
+        const review = await stage('review', 'reviewing', () => anyWorker.reviewChanges({ diffId: agent.diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines }), (r) => [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`]);
+        state.review = review;
+        for (const f of review.findings) problems.push({ stage: 'review', text: `Review (${f.rule}): ${f.message}` });
+      }
+
+      if (problems.length > 0) {
+        if (state.iteration >= state.maxIterations) {
+          fail(problems[0].stage, problems[0].text);
+        }
+        feedback = `The pipeline found problems in iteration ${state.iteration}. Fix them:\n\n${problems.map((p) => `- ${p.text}`).join('\n\n')}`;
+        continue;
+      }
+
+      if (!spec.approval.required) break;
+
+      // Nothing needs the workspace while a human decides (maybe for days): free the worker, keep the checkpoint.
+      await teardown();
+      const decision = await stage('approval', 'awaiting_approval', async () => {
+        pending = undefined;
+        const decided = await condition(() => pending !== undefined, spec.approval.timeout);
+        return decided ? (pending as Decision | undefined) : undefined;
+      }, (d) => [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${spec.approval.timeout / 3_600_000}h`]);
+
+      if (!decision) {
+        state.failure = { stage: 'approval', reason: `no decision within ${spec.approval.timeout / 3_600_000}h` };
+        setStatus('timed_out');
+        return state;
+      }
+      state.decisions.push(decision);
+      if (decision.kind === 'reject') {
+        setStatus('rejected');
+        return state;
+      }
+      if (decision.kind === 'approve') break;
+      // A human's request gets a fresh budget of automatic fix iterations.
+      state.maxIterations = state.iteration + spec.limits.iterations;
+      feedback = `A reviewer requested changes${decision.by ? ` (${decision.by})` : ''}:\n\n${decision.comment}`;
+    }
+
+    setStatus('delivering');
+    state.finalCommit = state.checkpoint!.commit;
+    state.proofId = await stage('proof', undefined, () => anyWorker.writeProof({ input, state }), (id) => [true, `manifest ${id.slice(0, 12)}`]);
+    await stage('deliver', undefined, () => anyWorker.deliverBranch({ runId: state.id, repo: spec.repo, branch: spec.branch, checkpoint: state.checkpoint! }), (r) => [true, r.summary]);
+    setStatus('succeeded');
+    return state;
+  } catch (err) {
+    if (isCancellation(err)) {
+      setStatus('cancelled');
+      state.failure = { stage: state.stage ?? 'provision', reason: 'cancelled' };
+    } else if (state.status !== 'failed') {
+      state.failure = { stage: state.stage ?? 'provision', reason: errorMessage(err) };
+      setStatus('failed');
+      throw ApplicationFailure.nonRetryable(`${state.failure.stage}: ${state.failure.reason}`, 'RunFailed', state);
+    }
+    throw err;
+  } finally {
+    // The signal handlers are synchronous, so there is no handler left to await here.
+    await teardown();
+  }
+}
+
+/** The worker holding the workspace stopped heartbeating, or nobody polls its queue any more. */
+function isWorkerLost(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    (err.cause.timeoutType === 'HEARTBEAT' || err.cause.timeoutType === 'SCHEDULE_TO_START')
+  );
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** nightshift/<title slug>-<last part of the run id>: unique per run, readable in `git branch`. */
+export function defaultBranch(title: string, runId: string): string {
+  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '') || 'run';
+  // Run ids made by the API (ns-<hex>) are readable as they are; schedule-made ones end in a timestamp: hash those.
+  const short = /^ns-([a-z0-9]{6,16})$/.exec(runId)?.[1] ?? fnv1a(runId);
+  return `nightshift/${slug}-${short}`;
+}
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,142 @@
+// Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
+import type { Spec } from '../spec/schema';
+
+export type RunStatus =
+  | 'queued'
+  | 'provisioning'
+  | 'agent'
+  | 'checking'
+  | 'reviewing'
+  | 'awaiting_approval'
+  | 'delivering'
+  | 'succeeded'
+  | 'failed'
+  | 'rejected'
+  | 'cancelled'
+  | 'timed_out';
+
+export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
+
+export type StageName = 'provision' | 'agent' | 'scope' | 'checks' | 'review' | 'approval' | 'proof' | 'deliver' | 'teardown';
+
+export interface StageRecord {
+  stage: StageName;
+  iteration: number;
+  status: 'running' | 'passed' | 'failed';
+  startedAt: string;
+  endedAt?: string;
+  durationMs?: number;
+  /** One line: what happened. */
+  summary?: string;
+}
+
+export interface CommandResult {
+  /** What ran, as the user wrote it. */
+  command: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** Artifact id (sha256) of the full log. */
+  logId: string;
+  /** The last lines of the log, for feedback and the API. */
+  logTail: string;
+}
+
+export interface CheckResult extends CommandResult {
+  name: string;
+  passed: boolean;
+}
+
+export interface ReviewFinding {
+  rule: string;
+  message: string;
+  file?: string;
+}
+
+export interface ReviewResult {
+  verdict: 'approve' | 'changes';
+  findings: ReviewFinding[];
+  diffLines: number;
+}
+
+export interface DecisionInput {
+  comment?: string;
+  by?: string;
+}
+
+export interface Decision {
+  kind: 'approve' | 'reject' | 'requestChanges';
+  comment: string;
+  by: string;
+  at: string;
+}
+
+/** A workspace snapshot: the branch's commit, stored as a git bundle in the artifact store. */
+export interface Checkpoint {
+  commit: string;
+  /** Absent when the branch has no commit beyond its base yet. */
+  bundleId?: string;
+  afterStage: StageName;
+  iteration: number;
+}
+
+/** Where a run's workspace lives: the task queue of the worker that holds it. */
+export interface WorkspaceRef {
+  queue: string;
+  worker: string;
+}
+
+/** Timeouts set by the server (not the spec), fixed at submit so replays see the same values. */
+export interface RunSettings {
+  /** How long a workspace-bound activity may go without a heartbeat before its worker is presumed dead. */
+  heartbeatTimeoutMs: number;
+  /** How long a task may wait on a worker's own queue before that worker is presumed gone. */
+  workerQueueTimeoutMs: number;
+  /** How many times a run may move to another worker after losing one. */
+  maxReprovisions: number;
+}
+
+/** The workflow's argument. The run id is the workflow id (schedules make their own), so it is not in here. */
+export interface RunInput {
+  /** Validated spec with every default applied; `branch` defaults to nightshift/<slug>-<run id suffix>. */
+  spec: Spec;
+  /** sha256 of the spec as submitted. */
+  specDigest: string;
+  /** Token name of the submitter, or "schedule:<id>". */
+  submittedBy: string;
+  settings: RunSettings;
+}
+
+export interface RunState {
+  id: string;
+  title: string;
+  repo: string;
+  branch: string;
+  base?: string;
+  baseCommit?: string;
+  status: RunStatus;
+  stage?: StageName;
+  iteration: number;
+  maxIterations: number;
+  stages: StageRecord[];
+  /** The latest agent run. */
+  agent?: CommandResult & { changedFiles: string[] };
+  /** Results of the latest check pass. */
+  checks: CheckResult[];
+  scopeViolations: string[];
+  review?: ReviewResult;
+  /** Every human decision, in order; the last one with kind approve is the approval. */
+  decisions: Decision[];
+  /** Feedback given to the agent for the current iteration. */
+  feedback?: string;
+  diffId?: string;
+  checkpoint?: Checkpoint;
+  proofId?: string;
+  finalCommit?: string;
+  failure?: { stage: StageName; reason: string };
+  workspace?: WorkspaceRef;
+  reprovisions: number;
+  submittedBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
