@@ -59,7 +59,7 @@ export function parseSpec(text: string, hint?: string): Spec {
     throw new SpecError(
       doc.errors.map((e) => ({
         field: '',
-        line: e.linePos ? e.linePos[0].line + lineOffset : undefined,
+        line: lines.linePos(e.pos[0]).line + lineOffset,
         message: `${format === 'json' ? 'invalid JSON' : 'invalid YAML'}: ${e.message.split('\n')[0]}`,
       })),
     );

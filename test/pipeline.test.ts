@@ -105,7 +105,7 @@ test('an out-of-scope change is fed back to the agent, and the fixed iteration g
   expect(state.scopeViolations).toEqual([]);
   expect(state.feedback).toContain('README.md');
   const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
-  expect(diff.text).not.toContain('README.md');
+  expect(diff.text).not.toContain('diff --git a/README.md');
   expect(diff.text).toContain('notes/feedback.txt');
   await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'not needed' } });
   await stack.waitFor(id, ['rejected']);

@@ -153,8 +153,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
 
   function fail(stageName: StageName, reason: string): never {
     state.failure = { stage: stageName, reason };
-    setStatus('failed');
-    throw ApplicationFailure.nonRetryable(`${stageName}: ${reason}`, 'RunFailed', state);
+    throw ApplicationFailure.nonRetryable(`${stageName}: ${reason}`, 'RunFailed');
   }
 
   async function teardown(): Promise<void> {
@@ -172,7 +171,8 @@ export async function specRun(input: RunInput): Promise<RunState> {
     });
   }
 
-  try {
+  /** The stages; returns how the run ended unless it failed (throws). */
+  async function pipeline(): Promise<RunStatus> {
     await stage('provision', 'provisioning', ensureWorkspace, () => [true, `workspace on ${workspace?.worker}, base ${state.baseCommit?.slice(0, 12)}`]);
 
     let feedback: string | undefined;
@@ -244,14 +244,10 @@ export async function specRun(input: RunInput): Promise<RunState> {
 
       if (!decision) {
         state.failure = { stage: 'approval', reason: `no decision within ${spec.approval.timeout / 3_600_000}h` };
-        setStatus('timed_out');
-        return state;
+        return 'timed_out';
       }
       state.decisions.push(decision);
-      if (decision.kind === 'reject') {
-        setStatus('rejected');
-        return state;
-      }
+      if (decision.kind === 'reject') return 'rejected';
       if (decision.kind === 'approve') break;
       // A human's request gets a fresh budget of automatic fix iterations.
       state.maxIterations = state.iteration + spec.limits.iterations;
@@ -262,22 +258,24 @@ export async function specRun(input: RunInput): Promise<RunState> {
     state.finalCommit = state.checkpoint!.commit;
     state.proofId = await stage('proof', undefined, () => anyWorker.writeProof({ input, state }), (id) => [true, `manifest ${id.slice(0, 12)}`]);
     await stage('deliver', undefined, () => anyWorker.deliverBranch({ runId: state.id, repo: spec.repo, branch: spec.branch, checkpoint: state.checkpoint! }), (r) => [true, r.summary]);
-    setStatus('succeeded');
-    return state;
-  } catch (err) {
-    if (isCancellation(err)) {
-      setStatus('cancelled');
-      state.failure = { stage: state.stage ?? 'provision', reason: 'cancelled' };
-    } else if (state.status !== 'failed') {
-      state.failure = { stage: state.stage ?? 'provision', reason: errorMessage(err) };
-      setStatus('failed');
-      throw ApplicationFailure.nonRetryable(`${state.failure.stage}: ${state.failure.reason}`, 'RunFailed', state);
-    }
-    throw err;
-  } finally {
-    // The signal handlers are synchronous, so there is no handler left to await here.
-    await teardown();
+    return 'succeeded';
   }
+
+  // The final status is set only once the sandbox is gone, so "ended" always means "cleaned up".
+  let final: RunStatus;
+  let error: unknown;
+  try {
+    final = await pipeline();
+  } catch (err) {
+    error = err;
+    final = isCancellation(err) ? 'cancelled' : 'failed';
+    state.failure ??= { stage: state.stage ?? 'provision', reason: final === 'cancelled' ? 'cancelled' : errorMessage(err) };
+  }
+  await teardown();
+  setStatus(final);
+  if (final === 'cancelled') throw error;
+  if (final === 'failed') throw ApplicationFailure.nonRetryable(`${state.failure!.stage}: ${state.failure!.reason}`, 'RunFailed', state);
+  return state;
 }
 
 /** The worker holding the workspace stopped heartbeating, or nobody polls its queue any more. */
