@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request } from 'express';
 import type { Config } from '../config';
 import type { ArtifactStore } from '../store/artifacts';
-import type { RunLog } from '../store/runLog';
+import { RUN_ID, type RunLog } from '../store/runLog';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
@@ -19,7 +19,6 @@ export interface RunsDeps {
   runLog: RunLog;
 }
 
-const RUN_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 const STATUSES: RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 // A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
 const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'cancelled', TIMED_OUT: 'timed_out' };
@@ -57,6 +56,8 @@ export function runsRouter(deps: RunsDeps): Router {
       runs.push(summary(wf));
       if (runs.length >= limit) break;
     }
+    // SQL visibility lists open runs before closed ones; the contract is newest first.
+    runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     res.json({ runs });
   });
 

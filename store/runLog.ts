@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-const RUN_ID = /^[A-Za-z0-9._-]{1,128}$/;
+/** Run ids: ours (ns-<hex>) and those Temporal Schedules make (<id>-<RFC 3339 time>). */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
 /**
  * The combined, append-only log of one run (stage headers and command output), which the API serves while the

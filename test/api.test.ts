@@ -21,10 +21,10 @@ describe('bad input gets a clear 4xx and starts nothing', () => {
   const cases: [string, () => string, string, number | undefined, RegExp][] = [
     ['bad YAML', () => `---\ntitle: x\nrepo: ${repo}\nagent: [unclosed\n---\ntask`, '', 4, /invalid YAML/],
     ['an unknown agent kind', () => `---\ntitle: x\nrepo: ${repo}\nagent:\n  kind: gpt-pilot\n---\ntask`, 'agent.kind', 5, /invalid option|expected one of/i],
-    ['a missing repo', () => `---\ntitle: x\nagent: { kind: command, command: [true] }\n---\ntask`, 'repo', undefined, /required/],
-    ['an unknown field', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [true] }\ncheks: []\n---\ntask`, 'cheks', 5, /unknown field/],
-    ['a bad duration', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [true] }\napproval:\n  timeout: soon\n---\ntask`, 'approval.timeout', 7, /not a duration/],
-    ['a repo that is not a git repository', () => `---\ntitle: x\nrepo: /nonexistent/repo\nagent: { kind: command, command: [true] }\n---\ntask`, 'repo', undefined, /not a git repository/],
+    ['a missing repo', () => `---\ntitle: x\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /required/],
+    ['an unknown field', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\ncheks: []\n---\ntask`, 'cheks', 5, /unknown field/],
+    ['a bad duration', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\napproval:\n  timeout: soon\n---\ntask`, 'approval.timeout', 6, /not a duration/],
+    ['a repo that is not a git repository', () => `---\ntitle: x\nrepo: /nonexistent/repo\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /not a git repository/],
     ['a command agent without a command', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command }\n---\ntask`, 'agent.command', undefined, /required/],
   ];
   test.each(cases)('%s → 400 naming the field and line', async (_name, text, field, line, message) => {
