@@ -1,0 +1,72 @@
+import { existsSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** A failure the CLI reports as one line (plus spec issues) with an exit code. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number, readonly issues: { field: string; line?: number; message: string }[] = []) {
+    super(message);
+  }
+}
+
+/** HTTP status → exit code: 2 bad input, 3 unauthorized/forbidden, 4 not found, 5 conflict, 1 otherwise. */
+function exitCodeFor(status: number): number {
+  if (status === 400 || status === 413 || status === 415) return 2;
+  if (status === 401 || status === 403) return 3;
+  if (status === 404) return 4;
+  if (status === 409) return 5;
+  return 1;
+}
+
+export interface Response {
+  status: number;
+  headers: Headers;
+  text: string;
+  json<T = any>(): T;
+}
+
+/** The API as the CLI sees it: NIGHTSHIFT_URL and NIGHTSHIFT_TOKEN, else the local server's token file. */
+export class ApiClient {
+  readonly baseUrl: string;
+  private readonly token?: string;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.baseUrl = (env.NIGHTSHIFT_URL || `http://127.0.0.1:${env.NIGHTSHIFT_PORT || 8420}`).replace(/\/+$/, '');
+    const tokenFile = path.join(env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'), 'token');
+    this.token = env.NIGHTSHIFT_TOKEN || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  }
+
+  async request(method: string, route: string, opts: { body?: string; contentType?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    let res: globalThis.Response;
+    try {
+      res = await fetch(this.baseUrl + route, { method, headers, body: opts.body });
+    } catch {
+      throw new CliError(`cannot reach the API at ${this.baseUrl} (is "nightshift up" running?)`, 1);
+    }
+    const text = await res.text();
+    const response: Response = {
+      status: res.status,
+      headers: res.headers,
+      text,
+      json: () => JSON.parse(text),
+    };
+    if (res.status >= 400) {
+      let error: { message?: string; issues?: CliError['issues'] } = {};
+      try {
+        error = JSON.parse(text).error ?? {};
+      } catch {
+        // not JSON: use the status
+      }
+      throw new CliError(error.message ?? `HTTP ${res.status}`, exitCodeFor(res.status), error.issues ?? []);
+    }
+    return response;
+  }
+
+  async json<T = any>(method: string, route: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, route, body === undefined ? {} : { body: JSON.stringify(body) });
+    return res.status === 204 ? (undefined as T) : res.json<T>();
+  }
+}

@@ -1,0 +1,193 @@
+import { Command, CommanderError } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import { ApiClient, CliError } from './client';
+import { formatRun, table } from './format';
+import { doctor, serve, up, worker } from './up';
+
+const api = new ApiClient();
+const print = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+};
+const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const CONTENT_TYPES: Record<string, string> = { '.md': 'text/markdown', '.markdown': 'text/markdown', '.yml': 'application/yaml', '.yaml': 'application/yaml', '.json': 'application/json' };
+
+function readSpec(file: string): { text: string; contentType: string } {
+  if (!existsSync(file)) throw new CliError(`no such file: ${file}`, 2);
+  return { text: readFileSync(file, 'utf8'), contentType: CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'text/markdown' };
+}
+
+const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
+
+const program = new Command('nightshift')
+  .description('Hand coding work to AI agents and walk away: durable, sandboxed, checked runs on Temporal')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.command('up').description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API').option('--example', 'also run the bundled example spec to awaiting_approval').action(up);
+program.command('worker').description('start a worker alone (for more machines)').action(worker);
+program.command('serve').description('start the API alone').action(serve);
+program.command('doctor').description('what is installed and what is missing, with the fix').option('--json').action(doctor);
+
+program
+  .command('submit <file>')
+  .description('submit a spec (Markdown with front matter, YAML or JSON)')
+  .option('--wait', 'follow the run until it awaits approval or ends')
+  .option('--json', 'print JSON')
+  .option('--idempotency-key <key>', 'a retried submit with the same key returns the same run')
+  .action(async (file: string, opts: { wait?: boolean; json?: boolean; idempotencyKey?: string }) => {
+    const { text, contentType } = readSpec(file);
+    const res = await api.request('POST', '/v1/runs', { body: text, contentType, headers: opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {} });
+    const run = res.json<{ id: string; status: string; url: string }>();
+    if (!opts.wait) return opts.json ? printJson(run) : print(`${run.id}  ${run.status}  ${run.url}`);
+    if (!opts.json) print(`${run.id} submitted`);
+    const final = await follow(run.id, !opts.json);
+    if (opts.json) printJson(final);
+    if (!['awaiting_approval', 'succeeded'].includes(final.status)) process.exitCode = 1;
+  });
+
+/** Poll a run, printing each change of status or stage, until it awaits approval or ends. */
+async function follow(id: string, verbose: boolean): Promise<RunState> {
+  let last = '';
+  for (;;) {
+    const run = await api.json<RunState>('GET', runPath(id));
+    const line = `${run.status}${run.stage ? ` · ${run.stage} · iteration ${run.iteration}/${run.maxIterations}` : ''}`;
+    if (verbose && line !== last) print(`  ${line}`);
+    last = line;
+    if (run.status === 'awaiting_approval' || FINAL_STATUSES.includes(run.status)) {
+      if (verbose && run.failure) print(`  ${run.failure.stage}: ${run.failure.reason}`);
+      return run;
+    }
+    await sleep(1000);
+  }
+}
+
+program
+  .command('runs')
+  .description('list runs, newest first')
+  .option('--status <status>', 'only runs in this state')
+  .option('--limit <n>', 'at most n runs', '20')
+  .option('--json', 'print JSON')
+  .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
+    const query = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
+    const { runs } = await api.json<{ runs: { id: string; status: string; title: string; startedAt: string }[] }>('GET', `/v1/runs?${query}`);
+    if (opts.json) return printJson({ runs });
+    if (runs.length === 0) return print('no runs');
+    print(table([['ID', 'STATUS', 'STARTED', 'TITLE'], ...runs.map((r) => [r.id, r.status, r.startedAt.replace('T', ' ').slice(0, 19), r.title])]));
+  });
+
+program
+  .command('status <id>')
+  .description('a run: status, stages with timings, checks, review, decisions')
+  .option('--json', 'print JSON')
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const run = await api.json<RunState>('GET', runPath(id));
+    print(opts.json ? JSON.stringify(run, null, 2) : formatRun(run));
+  });
+
+program
+  .command('logs <id>')
+  .description("a run's log")
+  .option('-f, --follow', 'keep printing until the run ends')
+  .action(async (id: string, opts: { follow?: boolean }) => {
+    let from = 0;
+    for (;;) {
+      const res = await api.request('GET', `${runPath(id)}/logs?from=${from}`);
+      if (res.text) process.stdout.write(res.text);
+      from = Number(res.headers.get('x-next-offset') ?? from);
+      if (!opts.follow || FINAL_STATUSES.includes(res.headers.get('x-run-status') as RunState['status'])) return;
+      await sleep(1000);
+    }
+  });
+
+program.command('diff <id>').description("a run's current diff").action(async (id: string) => {
+  process.stdout.write((await api.request('GET', `${runPath(id)}/diff`)).text);
+});
+
+const decisions: [string, string, string, boolean][] = [
+  ['approve', 'approve', 'approve a run awaiting approval', false],
+  ['reject', 'reject', 'reject a run awaiting approval', false],
+  ['changes', 'request-changes', 'send a run back to the agent with your comment', true],
+];
+for (const [name, route, description, needsComment] of decisions) {
+  program
+    .command(`${name} <id>`)
+    .description(description)
+    .option(needsComment ? '-m, --message <comment>' : '-m, --message [comment]', 'comment')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { message?: string; json?: boolean }) => {
+      if (needsComment && !opts.message?.trim()) throw new CliError(`${name} needs -m "what should change"`, 2);
+      const res = await api.json('POST', `${runPath(id)}/${route}`, { comment: typeof opts.message === 'string' ? opts.message : '' });
+      print(opts.json ? JSON.stringify(res) : `${id}: ${name === 'changes' ? 'changes requested' : `${name}d`}`);
+    });
+}
+
+program.command('cancel <id>').description('cancel a run (its sandbox is torn down)').action(async (id: string) => {
+  await api.json('POST', `${runPath(id)}/cancel`, {});
+  print(`${id}: cancel requested`);
+});
+
+program.command('fleet').description('workers, runs per state, queue depth').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
+  const fleet = await api.json<{ workers: { identity: string; lastSeen?: string }[]; runs: Record<string, number>; queueDepth: Record<string, number> }>('GET', '/v1/fleet');
+  if (opts.json) return printJson(fleet);
+  print(`workers (${fleet.workers.length}):`);
+  for (const w of fleet.workers) print(`  ${w.identity}  last seen ${w.lastSeen ?? '?'}`);
+  print(`runs: ${Object.entries(fleet.runs).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
+  print(`queue: ${fleet.queueDepth.workflowTasks} workflow tasks, ${fleet.queueDepth.activityTasks} activity tasks waiting`);
+});
+
+const schedule = program.command('schedule').description('recurring specs (Temporal Schedules)');
+schedule
+  .command('add <file>')
+  .requiredOption('--cron <expr>', 'when, as a cron expression ("0 6 * * 1-5")')
+  .option('--id <id>', 'schedule id (default: generated)')
+  .option('--paused', 'create it paused')
+  .option('--json', 'print JSON')
+  .action(async (file: string, opts: { cron: string; id?: string; paused?: boolean; json?: boolean }) => {
+    const { text, contentType } = readSpec(file);
+    const specFormat = contentType === 'application/json' ? 'json' : contentType === 'application/yaml' ? 'yaml' : 'markdown';
+    const res = await api.json<{ id: string }>('POST', '/v1/schedules', { id: opts.id, cron: opts.cron, spec: text, specFormat, paused: Boolean(opts.paused) });
+    print(opts.json ? JSON.stringify(res) : `schedule ${res.id} added (${opts.cron})`);
+  });
+schedule
+  .command('ls')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const { schedules } = await api.json<{ schedules: { id: string; cron: string; title: string; paused: boolean; nextRunAt?: string }[] }>('GET', '/v1/schedules');
+    if (opts.json) return printJson({ schedules });
+    if (schedules.length === 0) return print('no schedules');
+    print(table([['ID', 'CRON', 'NEXT', 'TITLE'], ...schedules.map((s) => [s.id, s.cron, s.paused ? 'paused' : s.nextRunAt ?? '', s.title])]));
+  });
+schedule.command('rm <id>').action(async (id: string) => {
+  await api.json('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+  print(`schedule ${id} removed`);
+});
+schedule.command('trigger <id>').action(async (id: string) => {
+  await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/trigger`, {});
+  print(`schedule ${id} triggered`);
+});
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; everything else commander reports is a usage error.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`nightshift: ${err.message}\n`);
+      for (const i of err.issues) process.stderr.write(`  ${i.field || 'spec'}${i.line ? ` at line ${i.line}` : ''}: ${i.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`nightshift: ${(err as Error).message?.split('\n')[0] ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+void main();
