@@ -10,14 +10,14 @@ export function createLogger(home: string, name: string): Logger {
   return pino({ name, level: process.env.NIGHTSHIFT_LOG_LEVEL || 'info' }, pino.destination({ dest: path.join(dir, 'nightshift.log'), append: true, sync: false }));
 }
 
-let installed = false;
-
-/** Route the Temporal SDK's own logs into pino (once per process): warnings and errors only. */
+/** Route the Temporal SDK's own logs into pino: warnings and errors only. The runtime is per process: first one wins. */
 export function installTemporalLogging(logger: Logger): void {
-  if (installed) return;
-  installed = true;
   const level: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
-  Runtime.install({
-    logger: new DefaultLogger('WARN', (entry) => logger[level[entry.level]]({ ...entry.meta, sdk: true }, entry.message)),
-  });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) => logger[level[entry.level]]({ ...entry.meta, sdk: true }, entry.message)),
+    });
+  } catch {
+    // already installed in this process (tests start several stacks)
+  }
 }

@@ -9,6 +9,7 @@ import pino from 'pino';
 import { createApi } from '../../api/server';
 import { TokenStore } from '../../api/tokens';
 import { loadConfig, type Config } from '../../config';
+import { installTemporalLogging } from '../../config/logger';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
 import { freePort } from './ports';
@@ -64,6 +65,7 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
   };
   const config = loadConfig(env);
   const logger = pino({ level: 'warn' }, pino.destination({ dest: path.join(home, 'test.log'), sync: true, mkdir: true }));
+  installTemporalLogging(logger);
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace: config.namespace });
   const tokens = new TokenStore(home);
