@@ -62,6 +62,8 @@ export class BwrapSandbox implements Sandbox {
     args.push('--bind', path.join(root, 'home'), BASE_ENV.HOME);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
     for (const { host, target } of readOnly) args.push('--ro-bind', host, target);
+    // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
+    args.push('--remount-ro', '/');
     for (const [k, v] of Object.entries({ ...BASE_ENV, ...env })) args.push('--setenv', k, v);
     args.push('--chdir', '/workspace');
     return args;

@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BwrapDriver } from '../sandbox/bwrap';
+import type { ExecOptions, Sandbox } from '../sandbox/sandbox';
+import { tempDir } from './helpers/stack';
+
+const driver = new BwrapDriver();
+let sandbox: Sandbox;
+let root: string;
+
+beforeEach(async () => {
+  root = path.join(tempDir('sandbox'), 'run');
+  sandbox = await driver.open({ runId: `test-${path.basename(path.dirname(root))}`, root, network: [], cpus: 1, memoryBytes: 1024 ** 3 });
+});
+afterEach(async () => {
+  await sandbox.teardown();
+});
+
+async function run(cmd: string, opts: Partial<ExecOptions> = {}): Promise<{ out: string; exitCode: number | null; timedOut: boolean; cancelled: boolean }> {
+  let out = '';
+  const r = await sandbox.exec({ cmd: ['sh', '-c', cmd], timeoutMs: 10_000, onOutput: (c) => (out += c), ...opts });
+  return { out, ...r };
+}
+
+function pgrep(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+test('the workspace is writable and lands on the host; the system is read-only', async () => {
+  const r = await run('echo hello > /workspace/a.txt && echo made > b.txt; touch /usr/x 2>&1; touch /etc/x 2>&1; touch /x 2>&1; true');
+  expect(readFileSync(path.join(root, 'workspace', 'a.txt'), 'utf8')).toBe('hello\n');
+  expect(readFileSync(path.join(root, 'workspace', 'b.txt'), 'utf8')).toBe('made\n');
+  expect(r.out.match(/Read-only file system|Permission denied/g)?.length).toBe(3);
+});
+
+test('the environment is built from scratch: no worker variable leaks in', async () => {
+  process.env.NIGHTSHIFT_TEST_SECRET = 'hunter2-should-not-leak';
+  try {
+    const r = await run('env', { env: { GIVEN: 'yes' } });
+    expect(r.out).not.toContain('hunter2');
+    expect(r.out).toMatch(/^HOME=\/home\/sandbox$/m);
+    expect(r.out).toMatch(/^GIVEN=yes$/m);
+    expect(r.out).not.toMatch(/^(TEMPORAL|NIGHTSHIFT|npm_)/m);
+  } finally {
+    delete process.env.NIGHTSHIFT_TEST_SECRET;
+  }
+});
+
+test("the host's home, /root, /run and /tmp are not visible; only chosen /etc files are", async () => {
+  const marker = `nightshift-sandbox-${process.pid}`;
+  const hostFiles = [path.join(os.homedir(), `.${marker}`), path.join(os.tmpdir(), marker)];
+  for (const f of hostFiles) writeFileSync(f, 'secret');
+  try {
+    const r = await run(`for f in ${hostFiles.join(' ')}; do cat $f 2>&1; done; ls /root /run /var 2>&1; ls /etc`);
+    expect(r.out).not.toContain('secret');
+    expect(r.out).toMatch(/\/root.*No such file/);
+    expect(r.out).toMatch(/\/run.*No such file/);
+    expect(r.out).toContain('passwd');
+    expect(r.out).not.toMatch(/^shadow$/m);
+  } finally {
+    for (const f of hostFiles) rmSync(f, { force: true });
+  }
+});
+
+test('there is no network: a host server on loopback is unreachable from inside', async () => {
+  const server = net.createServer((s) => s.end('hi')).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as net.AddressInfo;
+  try {
+    const probe = `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log('ERR', e.code); process.exit(1) })"`;
+    const inside = await run(probe);
+    expect(inside.out).toMatch(/ERR (ECONNREFUSED|ENETUNREACH)/);
+    expect(inside.exitCode).toBe(1);
+    // The same probe from the host connects, so the refusal above is the sandbox's doing.
+    expect(execFileSync('sh', ['-c', probe], { encoding: 'utf8' })).toContain('CONNECTED');
+  } finally {
+    server.close();
+  }
+});
+
+test('output streams while the command runs', async () => {
+  const seen: { chunk: string; at: number }[] = [];
+  const started = Date.now();
+  const r = await sandbox.exec({ cmd: ['sh', '-c', 'echo first; sleep 1; echo second'], timeoutMs: 10_000, onOutput: (chunk) => seen.push({ chunk, at: Date.now() - started }) });
+  expect(r.exitCode).toBe(0);
+  const first = seen.find((s) => s.chunk.includes('first'))!;
+  expect(first.at).toBeLessThan(r.durationMs - 500);
+  expect(seen.map((s) => s.chunk).join('')).toBe('first\nsecond\n');
+});
+
+test('the exit code comes through', async () => {
+  expect((await run('exit 3')).exitCode).toBe(3);
+});
+
+test('a timeout kills the whole process tree', async () => {
+  const marker = 900000 + Math.floor(Math.random() * 90000);
+  const r = await run(`sleep ${marker} & sleep ${marker + 1}`, { timeoutMs: 1000 });
+  expect(r.timedOut).toBe(true);
+  expect(r.exitCode).toBeNull();
+  await new Promise((res) => setTimeout(res, 300));
+  expect(pgrep(`sleep ${marker}`)).toBe('');
+});
+
+test('an abort signal cancels promptly', async () => {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 300);
+  const started = Date.now();
+  const r = await run('sleep 60', { signal: controller.signal });
+  expect(r.cancelled).toBe(true);
+  expect(Date.now() - started).toBeLessThan(5000);
+});
+
+test('teardown kills a running command (even from another sandbox object) and removes every file', async () => {
+  const marker = 800000 + Math.floor(Math.random() * 90000);
+  const running = run(`sleep ${marker}`, { timeoutMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(pgrep(`sleep ${marker}`)).not.toBe('');
+  const reopened = await driver.open({ runId: sandbox.runId, root, network: [], cpus: 1, memoryBytes: 1024 ** 3 });
+  await reopened.teardown();
+  const r = await running;
+  expect(r.exitCode).toBeNull();
+  expect(pgrep(`sleep ${marker}`)).toBe('');
+  expect(existsSync(root)).toBe(false);
+  mkdirSync(root, { recursive: true }); // for afterEach's teardown
+});
+
+test('read-only mounts are readable, not writable', async () => {
+  const meta = path.join(root, 'meta');
+  writeFileSync(path.join(meta, 'prompt.md'), 'do the thing');
+  const r = await run('cat /nightshift/prompt.md; echo; echo x > /nightshift/prompt.md 2>&1 || echo refused', { readOnly: [{ host: meta, target: '/nightshift' }] });
+  expect(r.out).toContain('do the thing');
+  expect(r.out).toContain('refused');
+  expect(readFileSync(path.join(meta, 'prompt.md'), 'utf8')).toBe('do the thing');
+});
