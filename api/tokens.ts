@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 
@@ -28,11 +28,33 @@ function digest(token: string): Buffer {
  */
 export class TokenStore {
   private entries: TokenEntry[] = [];
+  private loadedAt = 0;
   private readonly file: string;
 
   constructor(private readonly home: string) {
     this.file = path.join(home, 'tokens.json');
-    if (existsSync(this.file)) this.entries = TokenFileSchema.parse(JSON.parse(readFileSync(this.file, 'utf8')));
+    this.reload();
+  }
+
+  /** Re-read tokens.json when it changed (`nightshift token add|rm` on the server's machine), so no restart is needed. */
+  private reload(): void {
+    const mtime = existsSync(this.file) ? statSync(this.file).mtimeMs : 0;
+    if (mtime === this.loadedAt) return;
+    this.entries = mtime ? TokenFileSchema.parse(JSON.parse(readFileSync(this.file, 'utf8'))) : [];
+    this.loadedAt = mtime;
+  }
+
+  list(): Principal[] {
+    this.reload();
+    return this.entries.map(({ name, role }) => ({ name, role }));
+  }
+
+  /** Revoke the token of `name`; false when there is none. */
+  remove(name: string): boolean {
+    this.reload();
+    if (!this.entries.some((e) => e.name === name)) return false;
+    this.save(this.entries.filter((e) => e.name !== name));
+    return true;
   }
 
   /**
@@ -63,6 +85,7 @@ export class TokenStore {
   }
 
   verify(token: string): Principal | undefined {
+    this.reload();
     const candidate = digest(token);
     let found: TokenEntry | undefined;
     // Compare against every entry in constant time, so timing says nothing about which (if any) matched.
@@ -73,10 +96,16 @@ export class TokenStore {
   }
 
   private upsert(entry: TokenEntry): void {
+    this.reload();
     const existing = this.entries.find((e) => e.name === entry.name);
     if (existing?.sha256 === entry.sha256 && existing.role === entry.role) return;
-    this.entries = [...this.entries.filter((e) => e.name !== entry.name), entry];
+    this.save([...this.entries.filter((e) => e.name !== entry.name), entry]);
+  }
+
+  private save(entries: TokenEntry[]): void {
     mkdirSync(this.home, { recursive: true });
-    writeFileSync(this.file, JSON.stringify(this.entries, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(this.file, JSON.stringify(entries, null, 2) + '\n', { mode: 0o600 });
+    this.entries = entries;
+    this.loadedAt = statSync(this.file).mtimeMs;
   }
 }

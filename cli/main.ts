@@ -1,10 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { ROLES, TokenStore, type Role } from '../api/tokens';
+import { loadConfig } from '../config';
 import { FINAL_STATUSES, type RunState } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatRun, table } from './format';
-import { doctor, serve, up, worker } from './up';
 
 const api = new ApiClient();
 const print = (text: string): void => {
@@ -27,10 +28,12 @@ const program = new Command('nightshift')
   .showHelpAfterError()
   .exitOverride();
 
-program.command('up').description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API').option('--example', 'also run the bundled example spec to awaiting_approval').action(up);
-program.command('worker').description('start a worker alone (for more machines)').action(worker);
-program.command('serve').description('start the API alone').action(serve);
-program.command('doctor').description('what is installed and what is missing, with the fix').option('--json').action(doctor);
+// The server side (Temporal SDK, worker, express) loads only for the commands that run it: the rest start fast.
+const server = () => import('./up');
+program.command('up').description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API').option('--example', 'also run the bundled example spec to awaiting_approval').action(async (o) => (await server()).up(o));
+program.command('worker').description('start a worker alone (for more machines)').action(async () => (await server()).worker());
+program.command('serve').description('start the API alone').action(async () => (await server()).serve());
+program.command('doctor').description('what is installed and what is missing, with the fix').option('--json').action(async (o) => (await server()).doctor(o));
 
 program
   .command('submit <file>')
@@ -137,6 +140,28 @@ program.command('fleet').description('workers, runs per state, queue depth').opt
   for (const w of fleet.workers) print(`  ${w.identity}  last seen ${w.lastSeen ?? '?'}`);
   print(`runs: ${Object.entries(fleet.runs).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
   print(`queue: ${fleet.queueDepth.workflowTasks} workflow tasks, ${fleet.queueDepth.activityTasks} activity tasks waiting`);
+});
+
+// Tokens are managed on the server's machine (they live hashed in $NIGHTSHIFT_HOME); the API picks changes up at once.
+const token = program.command('token').description('API tokens (on the server machine): add, ls, rm');
+const tokenStore = () => new TokenStore(loadConfig().home);
+token
+  .command('add <name>')
+  .description('make a token (printed once) for a person or device')
+  .option('--role <role>', `one of ${ROLES.join(', ')}`, 'viewer')
+  .action((name: string, opts: { role: string }) => {
+    if (!(ROLES as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) throw new CliError('a token name is 1-64 letters, digits, ".", "_", "@" or "-"', 2);
+    print(tokenStore().create(name, opts.role as Role));
+  });
+token.command('ls').option('--json', 'print JSON').action((opts: { json?: boolean }) => {
+  const tokens = tokenStore().list();
+  if (opts.json) return printJson({ tokens });
+  print(table([['NAME', 'ROLE'], ...tokens.map((t) => [t.name, t.role])]));
+});
+token.command('rm <name>').description('revoke a token').action((name: string) => {
+  if (!tokenStore().remove(name)) throw new CliError(`no token named ${name}`, 4);
+  print(`token ${name} revoked`);
 });
 
 const schedule = program.command('schedule').description('recurring specs (Temporal Schedules)');

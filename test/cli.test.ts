@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -86,6 +86,21 @@ test('the CLI uses $NIGHTSHIFT_HOME/token when NIGHTSHIFT_TOKEN is unset', async
   const res = await cli(['runs', '--json'], { NIGHTSHIFT_TOKEN: undefined });
   expect(res.code).toBe(0);
   expect(JSON.parse(res.stdout)).toHaveProperty('runs');
+});
+
+test('token add makes a working token with its role at once; rm revokes it', async () => {
+  const add = await cli(['token', 'add', 'my-phone', '--role', 'viewer']);
+  expect(add.code).toBe(0);
+  const phone = add.stdout.trim();
+  expect(phone).toMatch(/^ns_/);
+  expect((await cli(['runs', '--json'], { NIGHTSHIFT_TOKEN: phone })).code).toBe(0);
+  const approve = await cli(['approve', 'ns-000000000000'], { NIGHTSHIFT_TOKEN: phone });
+  expect(approve).toMatchObject({ code: 3, stderr: 'nightshift: token "my-phone" is a viewer; this needs approver\n' });
+  expect(JSON.parse((await cli(['token', 'ls', '--json'])).stdout).tokens).toContainEqual({ name: 'my-phone', role: 'viewer' });
+  expect((await cli(['token', 'add', 'x', '--role', 'god'])).code).toBe(2);
+  expect((await cli(['token', 'rm', 'my-phone'])).code).toBe(0);
+  expect((await cli(['runs'], { NIGHTSHIFT_TOKEN: phone })).code).toBe(3);
+  expect(readFileSync(path.join(stack.config.home, 'tokens.json'), 'utf8')).not.toContain(phone);
 });
 
 test('schedule add, ls, trigger and rm', async () => {

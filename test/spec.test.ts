@@ -1,7 +1,7 @@
 import { parseSpec, SpecError, detectFormat } from '../spec/parse';
 import { parseBytes, parseDuration } from '../spec/schema';
 import { scopeViolations, countDiffLines } from '../activities/review';
-import { defaultBranch } from '../workflows/specRun';
+import { defaultBranch, humanDuration } from '../workflows/specRun';
 
 const minimal = '---\ntitle: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\n---\nPlease fix it.\n';
 
@@ -59,6 +59,7 @@ test('formats are detected from the content type, the file name or the text', ()
 });
 
 test('durations and sizes', () => {
+  expect([humanDuration(259_200_000), humanDuration(90_000), humanDuration(2000), humanDuration(1500)]).toEqual(['3d', '90s', '2s', '1.5s']);
   expect(parseDuration('90s')).toBe(90_000);
   expect(parseDuration('72h')).toBe(259_200_000);
   expect(parseDuration(5)).toBe(5000);

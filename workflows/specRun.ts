@@ -240,10 +240,10 @@ export async function specRun(input: RunInput): Promise<RunState> {
         pending = undefined;
         const decided = await condition(() => pending !== undefined, spec.approval.timeout);
         return decided ? (pending as Decision | undefined) : undefined;
-      }, (d) => [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${spec.approval.timeout / 3_600_000}h`]);
+      }, (d) => [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${humanDuration(spec.approval.timeout)}`]);
 
       if (!decision) {
-        state.failure = { stage: 'approval', reason: `no decision within ${spec.approval.timeout / 3_600_000}h` };
+        state.failure = { stage: 'approval', reason: `no decision within ${humanDuration(spec.approval.timeout)}` };
         return 'timed_out';
       }
       state.decisions.push(decision);
@@ -304,6 +304,13 @@ function fnv1a(text: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h.toString(16).padStart(8, '0');
+}
+
+/** 259200000 → "72h", 90000 → "90s": how a person wrote it. */
+export function humanDuration(ms: number): string {
+  const units: [number, string][] = [[86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'm'], [1000, 's']];
+  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
 }
 
 function nowIso(): string {
