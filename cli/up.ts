@@ -13,14 +13,15 @@ import { ensureSearchAttributes, startDevServer, type DevServer } from '../tempo
 import { createWorker, type NightshiftWorker } from '../workers/worker';
 import { runExample } from './example';
 
-interface Parts {
+export interface Parts {
   devServer: boolean;
   worker: boolean;
   api: boolean;
 }
 
-interface Stack {
+export interface Stack {
   config: Config;
+  client: Client;
   token?: string;
   tokenCreated: boolean;
   apiUrl?: string;
@@ -31,8 +32,7 @@ interface Stack {
 const say = (line: string) => process.stdout.write(line + '\n');
 
 /** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM. */
-async function startStack(parts: Parts): Promise<Stack> {
-  const config = loadConfig();
+export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
   mkdirSync(config.home, { recursive: true });
   const logger = createLogger(config.home, 'nightshift');
   installTemporalLogging(logger);
@@ -101,6 +101,7 @@ async function startStack(parts: Parts): Promise<Stack> {
   }
   return {
     config,
+    client,
     token,
     tokenCreated,
     apiUrl: server ? `http://${config.host}:${config.port}` : undefined,

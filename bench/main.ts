@@ -1,0 +1,121 @@
+// `npm run bench`: what Nightshift itself costs, on this machine, with real parts (dev server, bwrap, git).
+// Prints numbers; asserts nothing. Knobs: BENCH_EXECS (default 50), BENCH_RUNS (default 10).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { loadConfig } from '../config';
+import { BwrapDriver } from '../sandbox/bwrap';
+import { startStack } from '../cli/up';
+import { prepareExampleRepo } from '../cli/example';
+import { FINAL_STATUSES, type RunState } from '../workflows/types';
+
+const execs = Number(process.env.BENCH_EXECS || 50);
+const runs = Number(process.env.BENCH_RUNS || 10);
+
+function stats(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return `median ${at(0.5).toFixed(0)} ms, p95 ${at(0.95).toFixed(0)} ms, min ${sorted[0].toFixed(0)} ms (n=${values.length})`;
+}
+
+async function benchSandbox(dir: string): Promise<void> {
+  const sandbox = await new BwrapDriver().open({ runId: 'bench', root: path.join(dir, 'sandbox'), network: [], cpus: 1, memoryBytes: 1024 ** 3 });
+  const times: number[] = [];
+  for (let i = 0; i < execs; i++) {
+    const started = process.hrtime.bigint();
+    await sandbox.exec({ cmd: ['true'], timeoutMs: 10_000 });
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  await sandbox.teardown();
+  console.log(`sandbox exec of \`true\` in bwrap:       ${stats(times)}`);
+}
+
+async function benchPipeline(dir: string): Promise<void> {
+  const ports = [18420, 17233, 18233].map((p) => p + Math.floor(Math.random() * 500));
+  const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: path.join(dir, 'home'), NIGHTSHIFT_PORT: String(ports[0]), NIGHTSHIFT_TEMPORAL_PORT: String(ports[1]), NIGHTSHIFT_TEMPORAL_UI_PORT: String(ports[2]) };
+  delete env.TEMPORAL_ADDRESS;
+  const started = Date.now();
+  const stack = await startStack({ devServer: true, worker: true, api: true }, loadConfig(env));
+  console.log(`start-up (dev server + worker + API):  ${Date.now() - started} ms`);
+  const repo = prepareExampleRepo(stack.config.home);
+  const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
+  const spec = (i: number) => ({
+    title: `bench ${i}`,
+    repo,
+    agent: { kind: 'command', command: ['node', 'scripts/fix-rounding.js'] },
+    checks: [{ name: 'test', run: 'node --test test/' }],
+    approval: { required: false },
+  });
+  const submit = async (i: number) => ((await (await fetch(`${stack.apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify(spec(i)) })).json()) as { id: string }).id;
+  // Each poll is a workflow query the worker answers: poll gently, or the bench measures its own load.
+  const finish = async (id: string, pollMs: number): Promise<RunState> => {
+    for (;;) {
+      const state = (await (await fetch(`${stack.apiUrl}/v1/runs/${id}`, { headers })).json()) as RunState;
+      if (FINAL_STATUSES.includes(state.status)) return state;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  };
+  const byStage: Record<string, number[]> = {};
+  const totals: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = Date.now();
+    const state = await finish(await submit(i), 50);
+    if (state.status !== 'succeeded') throw new Error(`bench run ended ${state.status}: ${state.failure?.reason}`);
+    totals.push(Date.now() - t0);
+    for (const s of state.stages) (byStage[s.stage] ??= []).push(s.durationMs ?? 0);
+  }
+  console.log(`one run, submit → succeeded (example):  ${stats(totals)}`);
+  for (const [stage, times] of Object.entries(byStage)) console.log(`  stage ${stage.padEnd(10)}                    ${stats(times)}`);
+  const serverPid = Number(execFileSync('pgrep', ['-f', `${stack.config.home}/temporal/temporal.db`], { encoding: 'utf8' }).trim().split('\n')[0]);
+  const cpu0 = machineCpu();
+  const self0 = process.cpuUsage();
+  const server0 = processCpuSeconds(serverPid);
+  const t0 = Date.now();
+  const ids = await Promise.all(Array.from({ length: runs }, (_, i) => submit(1000 + i)));
+  const states = await Promise.all(ids.map((id) => finish(id, Number(process.env.BENCH_POLL_MS || 1000))));
+  const wall = Date.now() - t0;
+  const cpu1 = machineCpu();
+  const busy = ((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)) * 100;
+  const self = process.cpuUsage(self0);
+  const selfSeconds = (self.user + self.system) / 1e6;
+  const serverSeconds = processCpuSeconds(serverPid) - server0;
+  const allSeconds = ((cpu1.busy - cpu0.busy) / 1000);
+  console.log(`${runs} runs in parallel:                  ${wall} ms wall, ${(runs / (wall / 1000)).toFixed(2)} runs/s, ${states.filter((s) => s.status === 'succeeded').length}/${runs} succeeded, machine CPU ${busy.toFixed(0)}% busy`);
+  console.log(`  CPU per run: ${(allSeconds / runs).toFixed(2)} s in all = worker + API ${(selfSeconds / runs).toFixed(2)} s, Temporal dev server ${(serverSeconds / runs).toFixed(2)} s, the rest (sandboxed agent and checks, git, bwrap) ${((allSeconds - selfSeconds - serverSeconds) / runs).toFixed(2)} s`);
+  const rss = process.memoryUsage().rss / 1024 ** 2;
+  const server = Number(execFileSync('sh', ['-c', `ps -o rss= -C temporal | sort -n | tail -1`], { encoding: 'utf8' }).trim() || 0) / 1024;
+  console.log(`memory: worker + API process RSS ${rss.toFixed(0)} MiB, Temporal dev server RSS ${server.toFixed(0)} MiB`);
+  await stack.stop();
+}
+
+/** Busy and total CPU ticks of the whole machine (all processes: dev server, worker, sandboxes). */
+function machineCpu(): { busy: number; total: number } {
+  const ticks = os.cpus().map((c) => c.times);
+  const total = ticks.reduce((n, t) => n + t.user + t.nice + t.sys + t.idle + t.irq, 0);
+  const idle = ticks.reduce((n, t) => n + t.idle, 0);
+  return { busy: total - idle, total };
+}
+
+/** user + system CPU seconds of a process so far, from /proc. */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-'));
+  try {
+    console.log(`Nightshift bench on ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}`);
+    await benchSandbox(dir);
+    await benchPipeline(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${(err as Error).message}`);
+  process.exit(1);
+});
