@@ -8,7 +8,7 @@ import type { Spec } from '../spec/schema';
 import type { Checkpoint, CommandResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git } from './git';
-import { withHeartbeat } from './heartbeat';
+import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog } from './logs';
 import { openSandbox, sandboxRoot } from './workspace';
 
@@ -67,7 +67,7 @@ export function agentActivities(deps: ActivityDeps) {
         if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
         if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
         const { logId, logTail } = await log.close(deps.store);
-        if (exec.cancelled) throw ApplicationFailure.nonRetryable('agent cancelled', 'Cancelled');
+        throwIfCancelled();
 
         // Whatever the agent left (committed or not) becomes one commit on the branch.
         await git(ws, ['add', '-A']);

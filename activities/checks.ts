@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Check } from '../spec/schema';
 import type { CheckResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { withHeartbeat } from './heartbeat';
+import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog } from './logs';
 import { openSandbox } from './workspace';
 
@@ -35,7 +35,7 @@ export function checkActivities(deps: ActivityDeps) {
           const passed = exec.exitCode === 0 && !exec.timedOut;
           log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
           const { logId, logTail } = await log.close(deps.store);
-          if (exec.cancelled) throw new Error('checks cancelled');
+          throwIfCancelled();
           results.push({ name: check.name, command: check.run, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, passed });
         }
         return results;

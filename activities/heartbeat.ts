@@ -14,3 +14,9 @@ export async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 1000): 
     clearInterval(timer);
   }
 }
+
+/** After a cancelled stage, report the activity as cancelled (the SDK's CancelledFailure), not as failed. */
+export function throwIfCancelled(): void {
+  const signal = Context.current().cancellationSignal;
+  if (signal.aborted) throw signal.reason;
+}

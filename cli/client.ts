@@ -4,10 +4,18 @@ import * as path from 'node:path';
 
 /** A failure the CLI reports as one line (plus spec issues) with an exit code. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number, readonly issues: { field: string; line?: number; message: string }[] = []) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly issues: { field: string; line?: number; message: string }[] = [],
+    /** True when the API could not be reached at all (worth retrying while following a run). */
+    readonly unreachable = false,
+  ) {
     super(message);
   }
 }
+
+const firstLine = (text: string) => text.split('\n')[0].trim();
 
 /** HTTP status → exit code: 2 bad input, 3 unauthorized/forbidden, 4 not found, 5 conflict, 1 otherwise. */
 function exitCodeFor(status: number): number {
@@ -44,23 +52,43 @@ export class ApiClient {
     try {
       res = await fetch(this.baseUrl + route, { method, headers, body: opts.body });
     } catch {
-      throw new CliError(`cannot reach the API at ${this.baseUrl} (is "nightshift up" running?)`, 1);
+      throw new CliError(`cannot reach the API at ${this.baseUrl} (is "nightshift up" running?)`, 1, [], true);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch {
+      throw new CliError(`the API at ${this.baseUrl} closed the connection mid-answer`, 1, [], true);
+    }
     const response: Response = {
       status: res.status,
       headers: res.headers,
       text,
-      json: () => JSON.parse(text),
+      json: <T>() => {
+        try {
+          return JSON.parse(text) as T;
+        } catch {
+          throw new CliError(`the API at ${this.baseUrl} answered ${method} ${route.split('?')[0]} with something that is not JSON`, 1);
+        }
+      },
     };
     if (res.status >= 400) {
-      let error: { message?: string; issues?: CliError['issues'] } = {};
+      let error: { message?: unknown; issues?: unknown } = {};
       try {
-        error = JSON.parse(text).error ?? {};
+        const parsed = JSON.parse(text);
+        if (parsed && typeof parsed.error === 'object' && parsed.error) error = parsed.error;
       } catch {
-        // not JSON: use the status
+        // not JSON (a proxy's page, say): use the status
       }
-      throw new CliError(error.message ?? `HTTP ${res.status}`, exitCodeFor(res.status), error.issues ?? []);
+      const message = typeof error.message === 'string' && error.message.trim() ? firstLine(error.message) : `HTTP ${res.status} ${res.statusText}`.trim();
+      const issues = Array.isArray(error.issues)
+        ? error.issues.map((i: { field?: unknown; line?: unknown; message?: unknown }) => ({
+            field: typeof i?.field === 'string' ? i.field : '',
+            line: typeof i?.line === 'number' ? i.line : undefined,
+            message: firstLine(String(i?.message ?? '')),
+          }))
+        : [];
+      throw new CliError(message, exitCodeFor(res.status), issues);
     }
     return response;
   }

@@ -1,11 +1,24 @@
 import type { RunState } from '../workflows/types';
 
 export function duration(ms?: number): string {
-  if (ms === undefined) return '…';
-  if (ms < 1000) return `${ms}ms`;
+  if (ms === undefined || !Number.isFinite(ms)) return '…';
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
   const s = Math.round(ms / 1000);
-  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
+
+/** "2026-01-02T03:04:05.678Z" → "2026-01-02 03:04:05" (as the server sent it: UTC). */
+export function when(iso?: string): string {
+  return iso ? iso.replace('T', ' ').slice(0, 19) : '';
+}
+
+const since = (start?: string, end?: string): number | undefined => {
+  const a = start ? Date.parse(start) : NaN;
+  const b = end ? Date.parse(end) : Date.now();
+  return Number.isFinite(a) && Number.isFinite(b) ? b - a : undefined;
+};
 
 /** A fixed-width table (columns sized to their widest cell). */
 export function table(rows: string[][]): string {
@@ -13,23 +26,90 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
 }
 
+export interface RunSummary {
+  id: string;
+  title?: string;
+  repo?: string;
+  status: string;
+  startedAt?: string;
+  closedAt?: string;
+}
+
+/** `nightshift runs`: one line a run, newest first (as the API sends them). */
+export function runsTable(runs: RunSummary[]): string {
+  return table([
+    ['ID', 'STATUS', 'STARTED', 'TOOK', 'TITLE'],
+    ...runs.map((r) => [r.id, r.status, when(r.startedAt), r.closedAt ? duration(since(r.startedAt, r.closedAt)) : '', r.title ?? '']),
+  ]);
+}
+
+export interface ScheduleSummary {
+  id: string;
+  cron: string;
+  title?: string;
+  paused?: boolean;
+  nextRunAt?: string;
+  recentRuns?: string[];
+}
+
+/** `nightshift schedule ls`. */
+export function schedulesTable(schedules: ScheduleSummary[]): string {
+  return table([
+    ['ID', 'CRON', 'NEXT', 'LAST RUN', 'TITLE'],
+    ...schedules.map((s) => [s.id, s.cron, s.paused ? 'paused' : when(s.nextRunAt), s.recentRuns?.at(-1) ?? '', s.title ?? '']),
+  ]);
+}
+
+/** `nightshift fleet` without --json: a few lines, tolerant of fields the server adds or leaves out. */
+export function formatFleet(fleet: Record<string, unknown>): string {
+  const lines: string[] = [];
+  const workers = Array.isArray(fleet.workers) ? (fleet.workers as Record<string, unknown>[]) : [];
+  lines.push(`workers (${workers.length})${typeof fleet.taskQueue === 'string' ? ` on task queue ${fleet.taskQueue}` : ''}${workers.length ? ':' : ''}`);
+  for (const w of workers) {
+    const extra = Object.entries(w)
+      .filter(([k, v]) => !['identity', 'lastSeen'].includes(k) && v !== undefined && v !== null && typeof v !== 'object')
+      .map(([k, v]) => `${k} ${v}`);
+    lines.push(`  ${String(w.identity ?? 'unknown')}${w.lastSeen ? `  last seen ${when(String(w.lastSeen))}` : ''}${extra.length ? `  ${extra.join(', ')}` : ''}`);
+  }
+  if (fleet.runs && typeof fleet.runs === 'object') {
+    const counts = Object.entries(fleet.runs as Record<string, unknown>).filter(([, n]) => typeof n === 'number' && n > 0);
+    lines.push(`runs: ${counts.map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
+  }
+  const q = fleet.queueDepth as Record<string, unknown> | undefined;
+  if (q && typeof q === 'object') {
+    if ('workflowTasks' in q || 'activityTasks' in q) lines.push(`queue: ${q.workflowTasks ?? 0} workflow tasks, ${q.activityTasks ?? 0} activity tasks waiting`);
+    else lines.push(`queue: ${Object.entries(q).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  } else if (typeof q === 'number') lines.push(`queue: ${q} waiting`);
+  return lines.join('\n');
+}
+
 /** `nightshift status`: what a person wants to know about a run, in a few lines. */
 export function formatRun(run: RunState): string {
+  const stages = run.stages ?? [];
+  const checks = run.checks ?? [];
+  const decisions = run.decisions ?? [];
   const lines = [
-    `${run.id}  ${run.title}`,
+    `${run.id}  ${run.title ?? ''}`,
     `status     ${run.status}${run.stage ? ` (stage ${run.stage}, iteration ${run.iteration}/${run.maxIterations})` : ''}`,
-    `repo       ${run.repo}  ${run.base ?? ''} → ${run.branch}`,
+    `repo       ${run.repo ?? ''}  ${run.base ?? ''} → ${run.branch ?? ''}`,
   ];
-  if (run.failure) lines.push(`failure    ${run.failure.stage}: ${run.failure.reason.split('\n')[0]}`);
-  lines.push('stages');
-  for (const s of run.stages) lines.push(`  ${s.stage.padEnd(9)} #${s.iteration}  ${s.status.padEnd(7)} ${duration(s.durationMs).padStart(7)}  ${s.summary ?? ''}`);
-  if (run.checks.length) {
-    lines.push('checks');
-    for (const c of run.checks) lines.push(`  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, exit ${c.exitCode ?? 'killed'}, ${duration(c.durationMs)})`);
+  if (run.failure) lines.push(`failure    ${run.failure.stage}: ${String(run.failure.reason ?? '').split('\n')[0]}`);
+  if (stages.length) {
+    lines.push('stages');
+    for (const s of stages) {
+      const took = s.durationMs ?? (s.status === 'running' ? since(s.startedAt) : since(s.startedAt, s.endedAt));
+      lines.push(`  ${s.stage.padEnd(9)} #${s.iteration}  ${s.status.padEnd(7)} ${duration(took).padStart(7)}  ${s.summary ?? ''}`.trimEnd());
+    }
   }
-  if (run.review) lines.push(`review     ${run.review.verdict}${run.review.findings.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`);
-  for (const d of run.decisions) lines.push(`decision   ${d.kind} by ${d.by} at ${d.at}${d.comment ? `: ${d.comment}` : ''}`);
+  if (checks.length) {
+    lines.push('checks');
+    for (const c of checks) lines.push(`  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})`);
+  }
+  if (run.scopeViolations?.length) lines.push(`scope      outside the allowed paths: ${run.scopeViolations.join(', ')}`);
+  if (run.review) lines.push(`review     ${run.review.verdict}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`);
+  for (const d of decisions) lines.push(`decision   ${d.kind} by ${d.by} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`);
   if (run.proofId) lines.push(`proof      sha256:${run.proofId}`);
   if (run.finalCommit) lines.push(`commit     ${run.finalCommit}`);
+  if (run.status === 'awaiting_approval') lines.push(`next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`);
   return lines.join('\n');
 }

@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ROLES, TokenStore, type Role } from '../api/tokens';
 import { loadConfig } from '../config';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import { FINAL_STATUSES, type RunState, type RunStatus } from '../workflows/types';
 import { ApiClient, CliError } from './client';
-import { formatRun, table } from './format';
+import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
 
 const api = new ApiClient();
 const print = (text: string): void => {
@@ -14,19 +14,51 @@ const print = (text: string): void => {
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const STATUSES: readonly RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
+const isFinal = (status: string | null | undefined) => (FINAL_STATUSES as readonly string[]).includes(status ?? '');
+
+/** While following a run, ride out an API restart (up to a minute) instead of giving up at the first refused connection. */
+async function patiently<T>(call: () => Promise<T>, patienceMs = 60_000): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof CliError && err.unreachable) || Date.now() > deadline) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
 const CONTENT_TYPES: Record<string, string> = { '.md': 'text/markdown', '.markdown': 'text/markdown', '.yml': 'application/yaml', '.yaml': 'application/yaml', '.json': 'application/json' };
 
 function readSpec(file: string): { text: string; contentType: string } {
   if (!existsSync(file)) throw new CliError(`no such file: ${file}`, 2);
-  return { text: readFileSync(file, 'utf8'), contentType: CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'text/markdown' };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+  }
+  return { text, contentType: CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'text/markdown' };
 }
 
 const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
 
 const program = new Command('nightshift')
   .description('Hand coding work to AI agents and walk away: durable, sandboxed, checked runs on Temporal')
-  .showHelpAfterError()
+  .version(version(), '-V, --version')
+  // Usage errors print as one line like every other failure (and exit 2, see main()).
+  .configureOutput({ outputError: (str, write) => write(`nightshift: ${str.replace(/^error: /, '').trimEnd()} (see "nightshift --help")\n`) })
   .exitOverride();
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
 
 // The server side (Temporal SDK, worker, express) loads only for the commands that run it: the rest start fast.
 const server = () => import('./up');
@@ -56,11 +88,11 @@ program
 async function follow(id: string, verbose: boolean): Promise<RunState> {
   let last = '';
   for (;;) {
-    const run = await api.json<RunState>('GET', runPath(id));
+    const run = await patiently(() => api.json<RunState>('GET', runPath(id)));
     const line = `${run.status}${run.stage ? ` · ${run.stage} · iteration ${run.iteration}/${run.maxIterations}` : ''}`;
     if (verbose && line !== last) print(`  ${line}`);
     last = line;
-    if (run.status === 'awaiting_approval' || FINAL_STATUSES.includes(run.status)) {
+    if (run.status === 'awaiting_approval' || isFinal(run.status)) {
       if (verbose && run.failure) print(`  ${run.failure.stage}: ${run.failure.reason}`);
       return run;
     }
@@ -75,11 +107,13 @@ program
   .option('--limit <n>', 'at most n runs', '20')
   .option('--json', 'print JSON')
   .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
+    if (opts.status && !(STATUSES as readonly string[]).includes(opts.status)) throw new CliError(`--status must be one of ${STATUSES.join(', ')}`, 2);
+    if (!/^[1-9]\d*$/.test(opts.limit)) throw new CliError('--limit must be a positive whole number', 2);
     const query = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
-    const { runs } = await api.json<{ runs: { id: string; status: string; title: string; startedAt: string }[] }>('GET', `/v1/runs?${query}`);
-    if (opts.json) return printJson({ runs });
-    if (runs.length === 0) return print('no runs');
-    print(table([['ID', 'STATUS', 'STARTED', 'TITLE'], ...runs.map((r) => [r.id, r.status, r.startedAt.replace('T', ' ').slice(0, 19), r.title])]));
+    const res = await api.json<{ runs: RunSummary[] }>('GET', `/v1/runs?${query}`);
+    if (opts.json) return printJson(res);
+    const runs = res?.runs ?? [];
+    print(runs.length === 0 ? 'no runs' : runsTable(runs));
   });
 
 program
@@ -98,10 +132,19 @@ program
   .action(async (id: string, opts: { follow?: boolean }) => {
     let from = 0;
     for (;;) {
-      const res = await api.request('GET', `${runPath(id)}/logs?from=${from}`);
+      const res = await patiently(() => api.request('GET', `${runPath(id)}/logs?from=${from}`));
       if (res.text) process.stdout.write(res.text);
-      from = Number(res.headers.get('x-next-offset') ?? from);
-      if (!opts.follow || FINAL_STATUSES.includes(res.headers.get('x-run-status') as RunState['status'])) return;
+      const next = Number(res.headers.get('x-next-offset'));
+      // Without the header, count what we were given (bytes, as the offset is).
+      from = Number.isSafeInteger(next) && next >= from ? next : from + Buffer.byteLength(res.text);
+      if (!opts.follow) return;
+      const status = res.headers.get('x-run-status') ?? (await patiently(() => api.json<RunState>('GET', runPath(id)))).status;
+      // A final status is only reported once everything the run logged is in the log: one more read catches the tail.
+      if (isFinal(status)) {
+        const tail = await api.request('GET', `${runPath(id)}/logs?from=${from}`);
+        if (tail.text) process.stdout.write(tail.text);
+        return;
+      }
       await sleep(1000);
     }
   });
@@ -128,18 +171,19 @@ for (const [name, route, description, needsComment] of decisions) {
     });
 }
 
-program.command('cancel <id>').description('cancel a run (its sandbox is torn down)').action(async (id: string) => {
-  await api.json('POST', `${runPath(id)}/cancel`, {});
-  print(`${id}: cancel requested`);
-});
+program
+  .command('cancel <id>')
+  .description('cancel a run (its sandbox is torn down)')
+  .option('-m, --message [comment]', 'why')
+  .option('--json', 'print JSON')
+  .action(async (id: string, opts: { message?: string | boolean; json?: boolean }) => {
+    const res = await api.json('POST', `${runPath(id)}/cancel`, { comment: typeof opts.message === 'string' ? opts.message : '' });
+    print(opts.json ? JSON.stringify(res) : `${id}: cancel requested`);
+  });
 
 program.command('fleet').description('workers, runs per state, queue depth').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
-  const fleet = await api.json<{ workers: { identity: string; lastSeen?: string }[]; runs: Record<string, number>; queueDepth: Record<string, number> }>('GET', '/v1/fleet');
-  if (opts.json) return printJson(fleet);
-  print(`workers (${fleet.workers.length}):`);
-  for (const w of fleet.workers) print(`  ${w.identity}  last seen ${w.lastSeen ?? '?'}`);
-  print(`runs: ${Object.entries(fleet.runs).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
-  print(`queue: ${fleet.queueDepth.workflowTasks} workflow tasks, ${fleet.queueDepth.activityTasks} activity tasks waiting`);
+  const fleet = await api.json<Record<string, unknown>>('GET', '/v1/fleet');
+  print(opts.json ? JSON.stringify(fleet, null, 2) : formatFleet(fleet));
 });
 
 // Tokens are managed on the server's machine (they live hashed in $NIGHTSHIFT_HOME); the API picks changes up at once.
@@ -167,6 +211,7 @@ token.command('rm <name>').description('revoke a token').action((name: string) =
 const schedule = program.command('schedule').description('recurring specs (Temporal Schedules)');
 schedule
   .command('add <file>')
+  .description('run a spec on a cron schedule')
   .requiredOption('--cron <expr>', 'when, as a cron expression ("0 6 * * 1-5")')
   .option('--id <id>', 'schedule id (default: generated)')
   .option('--paused', 'create it paused')
@@ -179,21 +224,26 @@ schedule
   });
 schedule
   .command('ls')
+  .description('list schedules')
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
-    const { schedules } = await api.json<{ schedules: { id: string; cron: string; title: string; paused: boolean; nextRunAt?: string }[] }>('GET', '/v1/schedules');
-    if (opts.json) return printJson({ schedules });
-    if (schedules.length === 0) return print('no schedules');
-    print(table([['ID', 'CRON', 'NEXT', 'TITLE'], ...schedules.map((s) => [s.id, s.cron, s.paused ? 'paused' : s.nextRunAt ?? '', s.title])]));
+    const res = await api.json<{ schedules: ScheduleSummary[] }>('GET', '/v1/schedules');
+    if (opts.json) return printJson(res);
+    const schedules = res?.schedules ?? [];
+    print(schedules.length === 0 ? 'no schedules' : schedulesTable(schedules));
   });
-schedule.command('rm <id>').action(async (id: string) => {
+schedule.command('rm <id>').description('delete a schedule (runs it started go on)').action(async (id: string) => {
   await api.json('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
   print(`schedule ${id} removed`);
 });
-schedule.command('trigger <id>').action(async (id: string) => {
-  await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/trigger`, {});
-  print(`schedule ${id} triggered`);
-});
+schedule
+  .command('trigger <id>')
+  .description('start a run of a schedule now')
+  .option('--json', 'print JSON')
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const res = await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/trigger`, {});
+    print(opts.json ? JSON.stringify(res) : `schedule ${id} triggered`);
+  });
 
 async function main(): Promise<void> {
   try {
@@ -210,7 +260,8 @@ async function main(): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`nightshift: ${(err as Error).message?.split('\n')[0] ?? String(err)}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`nightshift: ${message.split('\n')[0] || 'unexpected error'}\n`);
     process.exitCode = 1;
   }
 }

@@ -131,7 +131,7 @@ export class BwrapSandbox implements Sandbox {
         killGroup(child);
       })));
     }
-    await fs.rm(this.opts.root, { recursive: true, force: true });
+    await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
 

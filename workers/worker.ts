@@ -51,7 +51,8 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const workflowCode = config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') };
   const common = { connection, namespace: config.namespace, shutdownGraceTime: config.shutdownGraceMs, activities };
   const shared = await Worker.create({ ...common, ...workflowCode, taskQueue: config.taskQueue, identity: name });
-  const own = await Worker.create({ ...common, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes });
+  // Cancellation reaches a stage only with a heartbeat's answer: heartbeat at least every 3 s so a cancel is prompt.
+  const own = await Worker.create({ ...common, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: '3s' });
 
   return {
     self,

@@ -77,6 +77,8 @@ export async function specRun(input: RunInput): Promise<RunState> {
       scheduleToStartTimeout: settings.workerQueueTimeoutMs,
       startToCloseTimeout: startToCloseMs,
       heartbeatTimeout: settings.heartbeatTimeoutMs,
+      // Teardown must not start while a cancelled stage still runs in the sandbox (the SDK's default is TRY_CANCEL).
+      cancellationType: 'WAIT_CANCELLATION_COMPLETED',
       // One attempt: a lost worker is handled below by moving the run, a user error must not repeat.
       retry: { maximumAttempts: 1 },
     };
