@@ -2,6 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ArtifactStore } from '../store/artifacts';
+import { findTemporal } from '../temporal/cli';
+import { STATUS_KEY } from '../workflows/searchAttributes';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 
@@ -180,6 +182,20 @@ test('no decision within approval.timeout ends the run timed_out', async () => {
   const state = await stack.waitFor(id, ['timed_out']);
   expect(state.failure).toEqual({ stage: 'approval', reason: 'no decision within 2s' });
   expect(gitIn(repo, 'branch', '--list', state.branch).trim()).toBe('');
+});
+
+test('Temporal Web shows the run with its summary, and the Temporal CLI can approve it with a plain signal', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt'));
+  await stack.waitFor(id, ['awaiting_approval']);
+  const description = await stack.client.workflow.getHandle(id).describe();
+  expect(await description.staticSummary()).toBe('Set the value to two');
+  expect(await description.staticDetails()).toContain(`**repo** ${repo}`);
+  expect(description.typedSearchAttributes.get(STATUS_KEY)).toBe('awaiting_approval');
+  // Exactly the command DESIGN gives for approving without the API.
+  execFileSync(findTemporal()!, ['workflow', 'signal', '--address', process.env.NIGHTSHIFT_TEST_TEMPORAL!, '--workflow-id', id, '--name', 'approve', '--input', '{"comment":"ok from the CLI"}']);
+  const done = await stack.waitFor(id, ['succeeded']);
+  expect(done.decisions).toEqual([expect.objectContaining({ kind: 'approve', comment: 'ok from the CLI', by: 'temporal' })]);
 });
 
 function pgrep(pattern: string): string {
