@@ -1,8 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ROLES, TokenStore, type Role } from '../api/tokens';
-import { loadConfig } from '../config';
+import type { Role } from '../api/tokens';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
@@ -61,11 +60,15 @@ function version(): string {
 }
 
 // The server side (Temporal SDK, worker, express) loads only for the commands that run it: the rest start fast.
-const server = () => import('./up');
-program.command('up').description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API').option('--example', 'also run the bundled example spec to awaiting_approval').action(async (o) => (await server()).up(o));
-program.command('worker').description('start a worker alone (for more machines)').action(async () => (await server()).worker());
-program.command('serve').description('start the API alone').action(async () => (await server()).serve());
-program.command('doctor').description('what is installed and what is missing, with the fix').option('--json').action(async (o) => (await server()).doctor(o));
+type ServerCommand = (opts: Record<string, unknown>) => Promise<void>;
+const server = (name: 'up' | 'worker' | 'serve' | 'doctor') => async (opts: Record<string, unknown>) => {
+  const run: ServerCommand = (await import('./up'))[name];
+  await run(opts);
+};
+program.command('up').description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API').option('--example', 'also run the bundled example spec to awaiting_approval').action(server('up'));
+program.command('worker').description('start a worker alone (for more machines)').action(server('worker'));
+program.command('serve').description('start the API alone').action(server('serve'));
+program.command('doctor').description('what is installed and what is missing, with the fix').option('--json', 'print JSON').action(server('doctor'));
 
 program
   .command('submit <file>')
@@ -93,7 +96,7 @@ async function follow(id: string, verbose: boolean): Promise<RunState> {
     if (verbose && line !== last) print(`  ${line}`);
     last = line;
     if (run.status === 'awaiting_approval' || isFinal(run.status)) {
-      if (verbose && run.failure) print(`  ${run.failure.stage}: ${run.failure.reason}`);
+      if (verbose && run.failure) print(`  ${run.failure.stage}: ${String(run.failure.reason).split("\n")[0]}`);
       return run;
     }
     await sleep(1000);
@@ -153,12 +156,12 @@ program.command('diff <id>').description("a run's current diff").action(async (i
   process.stdout.write((await api.request('GET', `${runPath(id)}/diff`)).text);
 });
 
-const decisions: [string, string, string, boolean][] = [
-  ['approve', 'approve', 'approve a run awaiting approval', false],
-  ['reject', 'reject', 'reject a run awaiting approval', false],
-  ['changes', 'request-changes', 'send a run back to the agent with your comment', true],
+const decisions: [name: string, route: string, description: string, needsComment: boolean, done: string][] = [
+  ['approve', 'approve', 'approve a run awaiting approval', false, 'approved'],
+  ['reject', 'reject', 'reject a run awaiting approval', false, 'rejected'],
+  ['changes', 'request-changes', 'send a run back to the agent with your comment', true, 'changes requested'],
 ];
-for (const [name, route, description, needsComment] of decisions) {
+for (const [name, route, description, needsComment, done] of decisions) {
   program
     .command(`${name} <id>`)
     .description(description)
@@ -167,7 +170,7 @@ for (const [name, route, description, needsComment] of decisions) {
     .action(async (id: string, opts: { message?: string; json?: boolean }) => {
       if (needsComment && !opts.message?.trim()) throw new CliError(`${name} needs -m "what should change"`, 2);
       const res = await api.json('POST', `${runPath(id)}/${route}`, { comment: typeof opts.message === 'string' ? opts.message : '' });
-      print(opts.json ? JSON.stringify(res) : `${id}: ${name === 'changes' ? 'changes requested' : `${name}d`}`);
+      print(opts.json ? JSON.stringify(res) : `${id}: ${done}`);
     });
 }
 
@@ -188,27 +191,32 @@ program.command('fleet').description('workers, runs per state, queue depth').opt
 
 // Tokens are managed on the server's machine (they live hashed in $NIGHTSHIFT_HOME); the API picks changes up at once.
 const token = program.command('token').description('API tokens (on the server machine): add, ls, rm');
-const tokenStore = () => new TokenStore(loadConfig().home);
+// Loaded on use (zod and the config come with them), so the HTTP commands start fast.
+const tokens = async () => {
+  const [{ ROLES, TokenStore }, { loadConfig }] = await Promise.all([import('../api/tokens'), import('../config')]);
+  return { ROLES, store: new TokenStore(loadConfig().home) };
+};
 token
   .command('add <name>')
   .description('make a token (printed once) for a person or device')
-  .option('--role <role>', `one of ${ROLES.join(', ')}`, 'viewer')
-  .action((name: string, opts: { role: string }) => {
+  .option('--role <role>', 'viewer, submitter, approver or admin', 'viewer')
+  .action(async (name: string, opts: { role: string }) => {
+    const { ROLES, store } = await tokens();
     if (!(ROLES as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
     if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) throw new CliError('a token name is 1-64 letters, digits, ".", "_", "@" or "-"', 2);
-    print(tokenStore().create(name, opts.role as Role));
+    print(store.create(name, opts.role as Role));
   });
-token.command('ls').option('--json', 'print JSON').action((opts: { json?: boolean }) => {
-  const tokens = tokenStore().list();
-  if (opts.json) return printJson({ tokens });
-  print(table([['NAME', 'ROLE'], ...tokens.map((t) => [t.name, t.role])]));
+token.command('ls').description('list tokens (names and roles)').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
+  const list = (await tokens()).store.list();
+  if (opts.json) return printJson({ tokens: list });
+  print(list.length === 0 ? 'no tokens' : table([['NAME', 'ROLE'], ...list.map((t) => [t.name, t.role])]));
 });
-token.command('rm <name>').description('revoke a token').action((name: string) => {
-  if (!tokenStore().remove(name)) throw new CliError(`no token named ${name}`, 4);
+token.command('rm <name>').description('revoke a token').action(async (name: string) => {
+  if (!(await tokens()).store.remove(name)) throw new CliError(`no token named ${name}`, 4);
   print(`token ${name} revoked`);
 });
 
-const schedule = program.command('schedule').description('recurring specs (Temporal Schedules)');
+const schedule = program.command('schedule').description('recurring specs (Temporal Schedules): add, ls, rm, trigger, pause, unpause');
 schedule
   .command('add <file>')
   .description('run a spec on a cron schedule')
@@ -236,14 +244,21 @@ schedule.command('rm <id>').description('delete a schedule (runs it started go o
   await api.json('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
   print(`schedule ${id} removed`);
 });
-schedule
-  .command('trigger <id>')
-  .description('start a run of a schedule now')
-  .option('--json', 'print JSON')
-  .action(async (id: string, opts: { json?: boolean }) => {
-    const res = await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/trigger`, {});
-    print(opts.json ? JSON.stringify(res) : `schedule ${id} triggered`);
-  });
+const scheduleActions: [name: string, description: string, done: string][] = [
+  ['trigger', 'start a run of a schedule now', 'triggered'],
+  ['pause', 'stop a schedule from starting runs', 'paused'],
+  ['unpause', 'let a paused schedule start runs again', 'unpaused'],
+];
+for (const [name, description, done] of scheduleActions) {
+  schedule
+    .command(`${name} <id>`)
+    .description(description)
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const res = await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/${name}`, {});
+      print(opts.json ? JSON.stringify(res) : `schedule ${id} ${done}`);
+    });
+}
 
 async function main(): Promise<void> {
   try {
