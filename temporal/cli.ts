@@ -46,15 +46,18 @@ export async function ensureTemporal(progress: (line: string) => void = () => {}
       env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    let packages = 0;
+    // `go install -x` prints each download (# get …: 200 OK) and each compiler run: count them for the progress line.
+    let downloads = 0;
+    let compiled = 0;
     let tail = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       tail = (tail + chunk).slice(-4000);
-      packages += (chunk.match(/^WORK=|compile -o /gm) ?? []).length;
+      downloads += (chunk.match(/^# get \S+: 200 OK/gm) ?? []).length;
+      compiled += (chunk.match(/\/compile -o /g) ?? []).length;
     });
     const timer = setInterval(() => {
-      progress(`  … still building (${Math.round((Date.now() - started) / 1000)}s, ${packages} packages compiled)`);
+      progress(`  … still building (${Math.round((Date.now() - started) / 1000)}s: ${downloads} files downloaded, ${compiled} packages compiled)`);
     }, 10_000);
     child.on('error', (err) => {
       clearInterval(timer);
