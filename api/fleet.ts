@@ -2,9 +2,9 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Router } from 'express';
 import type { Config } from '../config';
+import { RUN_STATUSES } from '../workflows/types';
 import { requireRole } from './auth';
 
-const STATUSES = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
 /** Workers polling the shared queue, runs per state, and the queue's backlog. */
 export function fleetRouter(client: Client, config: Config): Router {
@@ -16,7 +16,7 @@ export function fleetRouter(client: Client, config: Config): Router {
     const [wf, act, ...counts] = await Promise.all([
       describe(TASK_QUEUE_TYPE_WORKFLOW),
       describe(TASK_QUEUE_TYPE_ACTIVITY),
-      ...STATUSES.map((s) => client.workflow.count(`WorkflowType = 'specRun' AND NightshiftStatus = '${s}'`)),
+      ...RUN_STATUSES.map((s) => client.workflow.count(`WorkflowType = 'specRun' AND NightshiftStatus = '${s}'`)),
     ]);
     const workers = new Map<string, { identity: string; lastSeen?: string }>();
     for (const p of [...(wf.pollers ?? []), ...(act.pollers ?? [])]) {
@@ -27,7 +27,7 @@ export function fleetRouter(client: Client, config: Config): Router {
     res.json({
       taskQueue: config.taskQueue,
       workers: [...workers.values()],
-      runs: Object.fromEntries(STATUSES.map((s, i) => [s, counts[i].count])),
+      runs: Object.fromEntries(RUN_STATUSES.map((s, i) => [s, counts[i].count])),
       queueDepth: {
         workflowTasks: Number(wf.stats?.approximateBacklogCount ?? 0),
         activityTasks: Number(act.stats?.approximateBacklogCount ?? 0),

@@ -7,7 +7,7 @@ import { RUN_ID, type RunLog } from '../store/runLog';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
-import { FINAL_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
+import { FINAL_STATUSES, RUN_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
 import { principalOf, requireRole } from './auth';
 import { prepareRun, runStartOptions } from './submit';
@@ -19,7 +19,6 @@ export interface RunsDeps {
   runLog: RunLog;
 }
 
-const STATUSES: RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 // A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
 const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'cancelled', TIMED_OUT: 'timed_out' };
 
@@ -45,8 +44,8 @@ export function runsRouter(deps: RunsDeps): Router {
 
   router.get('/', requireRole('viewer'), async (req, res) => {
     const status = typeof req.query.status === 'string' && req.query.status !== '' ? req.query.status : undefined;
-    if (status !== undefined && !STATUSES.includes(status as RunStatus)) {
-      throw new ApiError('bad_request', `status must be one of ${STATUSES.join(', ')}`);
+    if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status)) {
+      throw new ApiError('bad_request', `status must be one of ${RUN_STATUSES.join(', ')}`);
     }
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');

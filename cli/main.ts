@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Role } from '../api/tokens';
-import { FINAL_STATUSES, type RunState, type RunStatus } from '../workflows/types';
+import { FINAL_STATUSES, RUN_STATUSES, type RunState } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
 
@@ -13,7 +13,6 @@ const print = (text: string): void => {
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const STATUSES: readonly RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 const isFinal = (status: string | null | undefined) => (FINAL_STATUSES as readonly string[]).includes(status ?? '');
 
 /** While following a run, ride out an API restart (up to a minute) instead of giving up at the first refused connection. */
@@ -110,7 +109,7 @@ program
   .option('--limit <n>', 'at most n runs', '20')
   .option('--json', 'print JSON')
   .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
-    if (opts.status && !(STATUSES as readonly string[]).includes(opts.status)) throw new CliError(`--status must be one of ${STATUSES.join(', ')}`, 2);
+    if (opts.status && !(RUN_STATUSES as readonly string[]).includes(opts.status)) throw new CliError(`--status must be one of ${RUN_STATUSES.join(', ')}`, 2);
     if (!/^[1-9]\d*$/.test(opts.limit)) throw new CliError('--limit must be a positive whole number', 2);
     const query = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
     const res = await api.json<{ runs: RunSummary[] }>('GET', `/v1/runs?${query}`);

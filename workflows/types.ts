@@ -1,19 +1,9 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
 import type { Spec } from '../spec/schema';
 
-export type RunStatus =
-  | 'queued'
-  | 'provisioning'
-  | 'agent'
-  | 'checking'
-  | 'reviewing'
-  | 'awaiting_approval'
-  | 'delivering'
-  | 'succeeded'
-  | 'failed'
-  | 'rejected'
-  | 'cancelled'
-  | 'timed_out';
+/** DESIGN §3, in pipeline order. */
+export const RUN_STATUSES = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
