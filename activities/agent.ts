@@ -25,6 +25,7 @@ export interface AgentInput {
   /** The workspace is reset to this before the agent starts, so a retried iteration never applies twice. */
   checkpoint?: Checkpoint;
   timeoutMs: number;
+  sandbox: Spec['sandbox'];
 }
 
 export interface AgentOutput {
@@ -42,7 +43,7 @@ export function agentActivities(deps: ActivityDeps) {
       const adapter = adapterFor(input.agent.kind);
       if (!adapter) throw ApplicationFailure.nonRetryable(`agent kind "${input.agent.kind}" is not available on this worker`, 'UnsupportedAgent');
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId);
+        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const ws = sandbox.workspace;
         const start = input.checkpoint?.commit ?? input.baseCommit;
         await git(ws, ['reset', '--quiet', '--hard', start]);
@@ -66,6 +67,7 @@ export function agentActivities(deps: ActivityDeps) {
         });
         if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
         if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
+        if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
         const { logId, logTail } = await log.close(deps.store);
         throwIfCancelled();
 
@@ -91,7 +93,7 @@ export function agentActivities(deps: ActivityDeps) {
           }
         }
         return {
-          result: { command: cmd.join(' '), exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, changedFiles },
+          result: { command: cmd.join(' '), exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, limitHit: exec.limitHit, changedFiles },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
         };

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { Check } from '../spec/schema';
+import type { Check, Spec } from '../spec/schema';
 import type { CheckResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
@@ -13,6 +13,7 @@ export interface ChecksInput {
   checkpoint: Checkpoint;
   /** Per check, unless the check sets its own. */
   timeoutMs: number;
+  sandbox: Spec['sandbox'];
 }
 
 export function checkActivities(deps: ActivityDeps) {
@@ -20,7 +21,7 @@ export function checkActivities(deps: ActivityDeps) {
     /** Run every check in the sandbox, in order; all run, so the agent gets every failure at once. */
     async runChecks(input: ChecksInput): Promise<CheckResult[]> {
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId);
+        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const results: CheckResult[] = [];
         for (const check of input.checks) {
           const timeoutMs = check.timeout ?? input.timeoutMs;
@@ -32,11 +33,12 @@ export function checkActivities(deps: ActivityDeps) {
             onOutput: (chunk) => log.write(chunk),
           });
           if (exec.timedOut) log.write(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
+          if (exec.limitHit) log.write(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
           const passed = exec.exitCode === 0 && !exec.timedOut;
           log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
           const { logId, logTail } = await log.close(deps.store);
           throwIfCancelled();
-          results.push({ name: check.name, command: check.run, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, passed });
+          results.push({ name: check.name, command: check.run, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, limitHit: exec.limitHit, passed });
         }
         return results;
       });

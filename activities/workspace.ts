@@ -2,8 +2,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Spec } from '../spec/schema';
-import type { Sandbox, SandboxOptions } from '../sandbox/sandbox';
+import { SpecSchema, type Spec } from '../spec/schema';
+import { limitsFor } from '../sandbox/policy';
+import type { Sandbox } from '../sandbox/sandbox';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
@@ -32,15 +33,9 @@ export function sandboxRoot(deps: ActivityDeps, runId: string): string {
   return path.join(workerDir(deps.home, deps.self.worker), runId);
 }
 
-export async function openSandbox(deps: ActivityDeps, runId: string, sandbox?: Spec['sandbox']): Promise<Sandbox> {
-  const opts: SandboxOptions = {
-    runId,
-    root: sandboxRoot(deps, runId),
-    network: sandbox?.network ?? [],
-    cpus: sandbox?.cpus ?? 2,
-    memoryBytes: sandbox?.memory ?? 4 * 1024 ** 3,
-  };
-  return deps.driver.open(opts);
+/** The run's sandbox on this worker, with the limits of its spec (teardown needs none). */
+export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined)): Promise<Sandbox> {
+  return deps.driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox) });
 }
 
 export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {

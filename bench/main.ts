@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../config';
 import { BwrapDriver } from '../sandbox/bwrap';
+import { limitsFor } from '../sandbox/policy';
+import { SpecSchema } from '../spec/schema';
 import { startStack } from '../cli/up';
 import { prepareExampleRepo } from '../cli/example';
 import { FINAL_STATUSES, type RunState } from '../workflows/types';
@@ -20,7 +22,7 @@ function stats(values: number[]): string {
 }
 
 async function benchSandbox(dir: string): Promise<void> {
-  const sandbox = await new BwrapDriver().open({ runId: 'bench', root: path.join(dir, 'sandbox'), network: [], cpus: 1, memoryBytes: 1024 ** 3 });
+  const sandbox = await new BwrapDriver().open({ runId: 'bench', root: path.join(dir, 'sandbox'), limits: limitsFor(SpecSchema.shape.sandbox.parse({})) });
   const times: number[] = [];
   for (let i = 0; i < execs; i++) {
     const started = process.hrtime.bigint();

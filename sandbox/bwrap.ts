@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, promises as fs, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
+import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
 const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
@@ -8,7 +9,7 @@ const KILL_GRACE_MS = 2000;
 
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
-const ETC_ENTRIES = ['passwd', 'group', 'hosts', 'nsswitch.conf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'alternatives', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'mime.types', 'gitconfig'];
+const ETC_ENTRIES = ['hosts', 'nsswitch.conf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'alternatives', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'mime.types', 'gitconfig'];
 
 const BASE_ENV: Record<string, string> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -18,6 +19,11 @@ const BASE_ENV: Record<string, string> = {
   USER: 'sandbox',
 };
 
+// Inside, the run is an ordinary user without capabilities; the user namespace maps it to the worker's user.
+const UID = 1000;
+const PASSWD = `sandbox:x:${UID}:${UID}:Nightshift sandbox:/home/sandbox:/bin/sh\n`;
+const GROUP = `sandbox:x:${UID}:\n`;
+
 /** Process groups running per run, across sandbox instances, so a reopened sandbox can still tear them down. */
 const running = new Map<string, Set<ChildProcess>>();
 
@@ -25,14 +31,23 @@ const running = new Map<string, Set<ChildProcess>>();
  * bubblewrap sandboxes: each exec is a fresh `bwrap` with new namespaces (no network), a cleared environment,
  * the system read-only and only the run's workspace, HOME and /tmp writable. Stateless between execs, so a new
  * worker process can reopen a run's sandbox from its directory.
- * Limits: wall time here; CPU, memory and process counts (cgroups) come with the sandbox hardening.
+ * Limits: wall time (here), memory, processes and CPU (a per-run cgroup), file size and open files (rlimits).
+ * Without writable cgroups the driver refuses to run unless NIGHTSHIFT_CGROUPS=off says to go on without them.
  */
 export class BwrapDriver implements SandboxDriver {
   readonly name = 'bwrap';
+  private cgroups?: Promise<string | null>;
 
   async open(opts: SandboxOptions): Promise<Sandbox> {
-    for (const dir of ['workspace', 'home', 'tmp', 'meta']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
-    return new BwrapSandbox(opts);
+    for (const dir of ['workspace', 'home', 'tmp', 'meta', 'etc']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
+    await fs.writeFile(path.join(opts.root, 'etc', 'passwd'), PASSWD);
+    await fs.writeFile(path.join(opts.root, 'etc', 'group'), GROUP);
+    const useCgroups = process.env.NIGHTSHIFT_CGROUPS !== 'off';
+    if (useCgroups) {
+      const why = await (this.cgroups ??= cgroupsUnavailable());
+      if (why) throw new Error(`sandbox limits need cgroups: ${why} (run the worker as root, or set NIGHTSHIFT_CGROUPS=off to run without limits)`);
+    }
+    return new BwrapSandbox(opts, useCgroups ? new RunCgroup(path.basename(path.dirname(opts.root)), opts.runId) : undefined);
   }
 }
 
@@ -40,13 +55,13 @@ export class BwrapSandbox implements Sandbox {
   readonly runId: string;
   readonly workspace: string;
 
-  constructor(private readonly opts: SandboxOptions) {
+  constructor(private readonly opts: SandboxOptions, private readonly cgroup?: RunCgroup) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
   }
 
   args(readOnly: ExecOptions['readOnly'] = [], env: Record<string, string> = {}): string[] {
-    const args = ['--unshare-all', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
+    const args = ['--unshare-all', '--unshare-user', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
     for (const dir of SYSTEM_DIRS) {
       if (!existsSync(dir)) continue;
       // On merged-/usr systems /bin etc. are symlinks into /usr: recreate the link, don't bind twice.
@@ -58,7 +73,12 @@ export class BwrapSandbox implements Sandbox {
       if (existsSync(p)) args.push('--ro-bind', p, p);
     }
     const root = this.opts.root;
+    args.push('--ro-bind', path.join(root, 'etc', 'passwd'), '/etc/passwd', '--ro-bind', path.join(root, 'etc', 'group'), '/etc/group');
     args.push('--bind', path.join(root, 'workspace'), '/workspace');
+    // The agent may commit, but not plant hooks or config that git would run or obey later.
+    for (const p of ['.git/hooks', '.git/config']) {
+      if (existsSync(path.join(this.workspace, p))) args.push('--ro-bind', path.join(this.workspace, p), `/workspace/${p}`);
+    }
     args.push('--bind', path.join(root, 'home'), BASE_ENV.HOME);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
     for (const { host, target } of readOnly) args.push('--ro-bind', host, target);
@@ -69,17 +89,43 @@ export class BwrapSandbox implements Sandbox {
     return args;
   }
 
-  exec(opts: ExecOptions): Promise<ExecResult> {
+  /**
+   * The command line: a shell that joins the run's cgroups and sets rlimits, then becomes bwrap, so every process
+   * of the sandbox starts inside the limits (no window between spawn and joining).
+   */
+  private commandLine(opts: ExecOptions): string[] {
+    const { limits } = this.opts;
+    const procs = this.cgroup?.procsFiles() ?? [];
+    return [
+      '/bin/sh', '-c', 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"', 'sh',
+      String(procs.length), ...procs,
+      'prlimit', `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`, '--',
+      BWRAP, ...this.args(opts.readOnly, opts.env), '--', ...opts.cmd,
+    ];
+  }
+
+  async exec(opts: ExecOptions): Promise<ExecResult> {
+    if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
+    await this.cgroup?.apply(this.opts.limits);
+    const before = await this.cgroup?.counters();
+    const result = await this.run(opts);
+    const after = await this.cgroup?.counters();
+    if (before && after) {
+      const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
+      if (after.oomKills > before.oomKills) result.limitHit = `out of memory (limit ${mib(this.opts.limits.memoryBytes)})`;
+      else if (after.pidsMax > before.pidsMax) result.limitHit = `too many processes (limit ${this.opts.limits.pids})`;
+    }
+    return result;
+  }
+
+  private run(opts: ExecOptions): Promise<ExecResult> {
     const started = Date.now();
+    const [bin, ...argv] = this.commandLine(opts);
     return new Promise((resolve, reject) => {
-      if (opts.signal?.aborted) {
-        resolve({ exitCode: null, timedOut: false, cancelled: true, durationMs: 0 });
-        return;
-      }
-      const child = spawn(BWRAP, [...this.args(opts.readOnly, opts.env), '--', ...opts.cmd], {
+      const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: {},
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, // for the wrapper only: bwrap clears it for the sandbox
       });
       const group = running.get(this.runId) ?? new Set<ChildProcess>();
       running.set(this.runId, group);
@@ -111,18 +157,28 @@ export class BwrapSandbox implements Sandbox {
       };
       child.on('error', (err: NodeJS.ErrnoException) => {
         finish();
-        reject(err.code === 'ENOENT' ? new Error('bubblewrap (bwrap) is not installed: apt-get install bubblewrap') : err);
+        reject(err);
+      });
+      let stderrHead = '';
+      child.stderr!.on('data', (chunk: string) => {
+        if (stderrHead.length < 2000) stderrHead += chunk;
       });
       child.on('close', (code) => {
         finish();
         // Whatever the command left running in its group dies with it.
         killGroup(child, 'SIGKILL');
+        // 125: the wrapper could not join the cgroups; bwrap or prlimit missing shows as 127 with their name.
+        if (code === 125 || (code === 127 && /(bwrap|prlimit).*not found/.test(stderrHead))) {
+          reject(new Error(code === 125 ? `could not join the run's cgroups: ${stderrHead.trim()}` : `bubblewrap (bwrap) or prlimit is not installed: apt-get install bubblewrap util-linux (${stderrHead.trim()})`));
+          return;
+        }
         resolve({ exitCode: code, timedOut, cancelled, durationMs: Date.now() - started });
       });
     });
   }
 
   async teardown(): Promise<void> {
+    await this.cgroup?.killAll();
     const group = running.get(this.runId);
     if (group) {
       await Promise.all([...group].map((child) => new Promise<void>((resolve) => {
@@ -131,6 +187,7 @@ export class BwrapSandbox implements Sandbox {
         killGroup(child);
       })));
     }
+    await this.cgroup?.remove();
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }

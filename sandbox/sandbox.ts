@@ -1,12 +1,11 @@
+import type { SandboxLimits } from './policy';
+
 /** Where a run's sandbox lives on the worker's disk, and what it may reach. */
 export interface SandboxOptions {
   runId: string;
   /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, `meta/`. */
   root: string;
-  /** Allowed egress hosts; empty = no network at all. (Issue 3 adds the egress proxy; until then only [] is enforced.) */
-  network: string[];
-  cpus: number;
-  memoryBytes: number;
+  limits: SandboxLimits;
 }
 
 export interface ExecOptions {
@@ -30,6 +29,8 @@ export interface ExecResult {
   timedOut: boolean;
   cancelled: boolean;
   durationMs: number;
+  /** A limit the command ran into, in words ("out of memory (limit 512 MiB)"), when one was hit. */
+  limitHit?: string;
 }
 
 export interface Sandbox {

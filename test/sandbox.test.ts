@@ -4,22 +4,24 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BwrapDriver } from '../sandbox/bwrap';
-import type { ExecOptions, Sandbox } from '../sandbox/sandbox';
+import type { SandboxLimits } from '../sandbox/policy';
+import type { ExecOptions, ExecResult, Sandbox } from '../sandbox/sandbox';
 import { tempDir } from './helpers/stack';
 
 const driver = new BwrapDriver();
+const LIMITS: SandboxLimits = { memoryBytes: 256 * 1024 ** 2, cpus: 1, pids: 64, openFiles: 256, fileSizeBytes: 8 * 1024 ** 2 };
 let sandbox: Sandbox;
 let root: string;
 
 beforeEach(async () => {
   root = path.join(tempDir('sandbox'), 'run');
-  sandbox = await driver.open({ runId: `test-${path.basename(path.dirname(root))}`, root, network: [], cpus: 1, memoryBytes: 1024 ** 3 });
+  sandbox = await driver.open({ runId: `test-${path.basename(path.dirname(root))}`, root, limits: LIMITS });
 });
 afterEach(async () => {
   await sandbox.teardown();
 });
 
-async function run(cmd: string, opts: Partial<ExecOptions> = {}): Promise<{ out: string; exitCode: number | null; timedOut: boolean; cancelled: boolean }> {
+async function run(cmd: string, opts: Partial<ExecOptions> = {}): Promise<ExecResult & { out: string }> {
   let out = '';
   const r = await sandbox.exec({ cmd: ['sh', '-c', cmd], timeoutMs: 10_000, onOutput: (c) => (out += c), ...opts });
   return { out, ...r };
@@ -120,9 +122,9 @@ test('an abort signal cancels promptly', async () => {
 test('teardown kills a running command (even from another sandbox object) and removes every file', async () => {
   const marker = 800000 + Math.floor(Math.random() * 90000);
   const running = run(`sleep ${marker}`, { timeoutMs: 60_000 });
-  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 100 && !pgrep(`sleep ${marker}`); i++) await new Promise((r) => setTimeout(r, 100));
   expect(pgrep(`sleep ${marker}`)).not.toBe('');
-  const reopened = await driver.open({ runId: sandbox.runId, root, network: [], cpus: 1, memoryBytes: 1024 ** 3 });
+  const reopened = await driver.open({ runId: sandbox.runId, root, limits: LIMITS });
   await reopened.teardown();
   const r = await running;
   expect(r.exitCode).toBeNull();
@@ -138,4 +140,59 @@ test('read-only mounts are readable, not writable', async () => {
   expect(r.out).toContain('do the thing');
   expect(r.out).toContain('refused');
   expect(readFileSync(path.join(meta, 'prompt.md'), 'utf8')).toBe('do the thing');
+});
+
+describe('escapes and limits', () => {
+  test('no capabilities, an unprivileged user, and only the sandbox’s own processes in view', async () => {
+    const r = await run('grep CapEff /proc/self/status; id -u; ls /proc | grep -c "^[0-9]"; kill -9 ' + process.pid + ' 2>&1; date -s 2020-01-01 2>&1 >/dev/null; echo end');
+    expect(r.out).toMatch(/^CapEff:\s+0000000000000000$/m);
+    expect(r.out).toMatch(/^1000$/m);
+    // bwrap, sh, ls and grep at most: no host process is visible
+    expect(Number(/^(\d+)$/m.exec(r.out.split('\n').slice(2).join('\n'))![1])).toBeLessThanOrEqual(6);
+    expect(r.out).toMatch(/No such process/);
+    expect(r.out).toMatch(/cannot set date: Operation not permitted/);
+    expect(r.out).toContain('end');
+  });
+
+  test('a fork bomb is contained by the process limit and reported', async () => {
+    const r = await run('f(){ f|f& }; f; sleep 1; echo contained', { timeoutMs: 30_000 });
+    expect(r.limitHit).toBe(`too many processes (limit ${LIMITS.pids})`);
+    expect(r.timedOut).toBe(false);
+    // The host is fine and the bomb is gone with the sandbox.
+    expect(execFileSync('sh', ['-c', 'echo host ok'], { encoding: 'utf8' })).toBe('host ok\n');
+  });
+
+  test('a memory bomb is killed at the memory limit and reported', async () => {
+    const r = await run(`node -e "const a = []; for (;;) a.push(Buffer.alloc(16 * 1024 * 1024, 1))"`, { timeoutMs: 30_000 });
+    expect(r.exitCode).toBe(137);
+    expect(r.limitHit).toBe('out of memory (limit 256 MiB)');
+  });
+
+  test('files are capped in size', async () => {
+    const r = await run('head -c 20000000 /dev/zero > big 2>/dev/null; wc -c < big');
+    expect(Number(r.out.trim().split('\n').pop())).toBe(LIMITS.fileSizeBytes);
+  });
+
+  test('.git/hooks and .git/config cannot be written by the agent; the rest of .git can', async () => {
+    const ws = sandbox.workspace;
+    execFileSync('git', ['init', '--quiet', ws]);
+    const r = await run('echo "#!/bin/sh" > .git/hooks/pre-commit 2>&1; echo "[core]" >> .git/config 2>&1; rm -rf .git/hooks 2>&1; git -c user.name=a -c user.email=a@b commit --quiet --allow-empty -m inside && echo committed');
+    expect(r.out.match(/Read-only file system|Device or resource busy/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(r.out).toContain('committed');
+    expect(existsSync(path.join(ws, '.git', 'hooks', 'pre-commit'))).toBe(false);
+    expect(readFileSync(path.join(ws, '.git', 'config'), 'utf8')).not.toContain('[core]\n[core]');
+  });
+
+  test('a symlink or hardlink planted in the workspace does not reach host files', async () => {
+    const secret = path.join(os.homedir(), `.nightshift-planted-${process.pid}`);
+    writeFileSync(secret, 'host secret');
+    try {
+      const r = await run(`ln -s ${secret} link; cat link 2>&1; echo overwrite > link 2>&1; ln ${secret} hard 2>&1; ln -s /etc/shadow shadow; cat shadow 2>&1; echo end`);
+      expect(r.out).not.toContain('host secret');
+      expect(r.out).toContain('end');
+      expect(readFileSync(secret, 'utf8')).toBe('host secret');
+    } finally {
+      rmSync(secret, { force: true });
+    }
+  });
 });

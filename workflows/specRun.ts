@@ -187,7 +187,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
         'agent',
         () =>
           inWorkspace(sandboxMs + 5 * MINUTE, `agent, iteration ${state.iteration}`, (a) =>
-            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs }),
+            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs, sandbox: spec.sandbox }),
           ),
         ({ result: r }) => [r.exitCode === 0, `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`],
       );
@@ -198,7 +198,8 @@ export async function specRun(input: RunInput): Promise<RunState> {
       const problems: { stage: StageName; text: string }[] = [];
       const { changedFiles } = agent.result;
       if (agent.result.exitCode !== 0) {
-        problems.push({ stage: 'agent', text: `The agent exited with ${agent.result.timedOut ? 'a timeout' : `code ${agent.result.exitCode}`}. Its log ends with:\n${agent.result.logTail}` });
+        const how = agent.result.limitHit ? `after running into a sandbox limit: ${agent.result.limitHit}` : agent.result.timedOut ? 'a timeout' : `code ${agent.result.exitCode}`;
+        problems.push({ stage: 'agent', text: `The agent exited with ${how}. Its log ends with:\n${agent.result.logTail}` });
       }
 
       const scope = await stage('scope', 'checking', () => anyWorker.checkScope({ changedFiles, scope: spec.scope }), (r) => [r.violations.length === 0, r.violations.length ? `out of scope: ${r.violations.join(', ')}` : 'all changes in scope']);
@@ -211,12 +212,13 @@ export async function specRun(input: RunInput): Promise<RunState> {
         const checks = await stage(
           'checks',
           'checking',
-          () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs })),
+          () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox })),
           (r) => [r.every((c) => c.passed), r.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')],
         );
         state.checks = checks;
         for (const c of checks.filter((x) => !x.passed)) {
-          problems.push({ stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`}. Its log ends with:\n${c.logTail}` });
+          const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
+          problems.push({ stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${how}. Its log ends with:\n${c.logTail}` });
         }
       }
 

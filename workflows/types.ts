@@ -30,6 +30,8 @@ export interface CommandResult {
   logId: string;
   /** The last lines of the log, for feedback and the API. */
   logTail: string;
+  /** A sandbox limit the command ran into ("out of memory (limit 512 MiB)"). */
+  limitHit?: string;
 }
 
 export interface CheckResult extends CommandResult {

@@ -1,0 +1,101 @@
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { SandboxLimits } from './policy';
+
+const ROOT = process.env.NIGHTSHIFT_CGROUP_ROOT || '/sys/fs/cgroup';
+const CONTROLLERS = ['pids', 'memory', 'cpu'] as const;
+const PARENT = 'nightshift';
+const CPU_PERIOD_US = 100_000;
+
+/** cgroup v1 with writable pids, memory and cpu controllers (as root on this kind of machine), or why not. */
+export async function cgroupsUnavailable(): Promise<string | null> {
+  for (const c of CONTROLLERS) {
+    const dir = path.join(ROOT, c);
+    if (!existsSync(path.join(dir, 'cgroup.procs'))) return `no cgroup v1 "${c}" controller at ${dir}`;
+    try {
+      await fs.mkdir(path.join(dir, PARENT), { recursive: true });
+    } catch (err) {
+      return `cannot create cgroups under ${dir}: ${(err as NodeJS.ErrnoException).code}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * The cgroups of one run (`nightshift/<group>/<run>` in each controller): every process of every exec joins them,
+ * so the limits hold for the run as a whole and teardown can find every process, even one that left its session.
+ */
+export class RunCgroup {
+  private readonly rel: string;
+
+  constructor(group: string, runId: string) {
+    this.rel = path.join(PARENT, safe(group), safe(runId));
+  }
+
+  dir(controller: (typeof CONTROLLERS)[number]): string {
+    return path.join(ROOT, controller, this.rel);
+  }
+
+  /** The files a new process writes its pid to, to join. */
+  procsFiles(): string[] {
+    return CONTROLLERS.map((c) => path.join(this.dir(c), 'cgroup.procs'));
+  }
+
+  async apply(limits: SandboxLimits): Promise<void> {
+    for (const c of CONTROLLERS) await fs.mkdir(this.dir(c), { recursive: true });
+    await fs.writeFile(path.join(this.dir('pids'), 'pids.max'), String(limits.pids));
+    await fs.writeFile(path.join(this.dir('memory'), 'memory.limit_in_bytes'), String(limits.memoryBytes));
+    // Without swap limits the memory limit would just push the run into swap.
+    await fs.writeFile(path.join(this.dir('memory'), 'memory.swappiness'), '0').catch(() => undefined);
+    await fs.writeFile(path.join(this.dir('cpu'), 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+    await fs.writeFile(path.join(this.dir('cpu'), 'cpu.cfs_quota_us'), String(Math.round(limits.cpus * CPU_PERIOD_US)));
+  }
+
+  /** Counters read before an exec, to tell afterwards which limit it ran into. */
+  async counters(): Promise<{ oomKills: number; pidsMax: number }> {
+    const read = (file: string) => fs.readFile(file, 'utf8').catch(() => '');
+    const oom = /oom_kill (\d+)/.exec(await read(path.join(this.dir('memory'), 'memory.oom_control')));
+    const pids = /max (\d+)/.exec(await read(path.join(this.dir('pids'), 'pids.events')));
+    return { oomKills: Number(oom?.[1] ?? 0), pidsMax: Number(pids?.[1] ?? 0) };
+  }
+
+  /** SIGKILL every process in the run's cgroup, until none is left. */
+  async killAll(): Promise<void> {
+    const procs = path.join(this.dir('pids'), 'cgroup.procs');
+    for (let round = 0; round < 20; round++) {
+      const pids = (await fs.readFile(procs, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+      if (pids.length === 0) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.killAll();
+    for (const c of CONTROLLERS) await removeTree(path.join(ROOT, c, this.rel));
+  }
+}
+
+/** Remove the cgroups of a whole group (a dead worker's), deepest first. */
+export async function removeCgroupGroup(group: string): Promise<void> {
+  for (const c of CONTROLLERS) await removeTree(path.join(ROOT, c, PARENT, safe(group)));
+}
+
+async function removeTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await removeTree(path.join(dir, entry.name));
+  }
+  // A cgroup is removed with rmdir (its files are virtual); it fails while processes remain.
+  await fs.rmdir(dir).catch(() => undefined);
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
