@@ -8,6 +8,7 @@ import { TokenStore } from '../api/tokens';
 import { loadConfig, temporalAddressOf, type Config } from '../config';
 import { createLogger, installTemporalLogging } from '../config/logger';
 import { bwrapAvailable } from '../sandbox/bwrap';
+import { cgroupsUnavailable } from '../sandbox/cgroup';
 import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
 import { createWorker, type NightshiftWorker } from '../workers/worker';
@@ -149,10 +150,13 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
   };
   const temporal = findTemporal();
   const bwrap = await bwrapAvailable();
+  const cgroups = await cgroupsUnavailable();
   const checks = [
     { name: 'node', required: true, found: process.version, fix: 'install Node.js 20 or newer' },
     { name: 'git', required: true, found: version('git', ['--version']), fix: 'apt-get install git' },
     { name: 'bubblewrap', required: true, found: bwrap, fix: 'apt-get install bubblewrap' },
+    { name: 'cgroups', required: process.env.NIGHTSHIFT_CGROUPS !== 'off', found: cgroups ? null : 'cgroup v1 pids, memory, cpu: writable', fix: `${cgroups}; run the worker as root, or NIGHTSHIFT_CGROUPS=off to run sandboxes without memory/process/CPU limits` },
+    { name: 'prlimit', required: true, found: version('prlimit', ['--version']), fix: 'apt-get install util-linux' },
     {
       name: 'temporal',
       required: !process.env.TEMPORAL_ADDRESS,

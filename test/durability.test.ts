@@ -54,6 +54,8 @@ test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the a
     // The dead worker's sandbox was swept by the new worker on this machine; the live one released its own.
     const work = path.join(stack.config.home, 'work');
     expect(readdirSync(work).filter((w) => existsSync(path.join(work, w, id)))).toEqual([]);
+    const deadWorker = /workspace on (\S+),/.exec(state.stages[0].summary!)![1];
+    expect(existsSync(`/sys/fs/cgroup/pids/nightshift/${deadWorker}`)).toBe(false);
     await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } });
     const done = await stack.waitFor(id, ['succeeded'], 60_000);
     expect(gitIn(repo, 'show', `${done.branch}:src/log.txt`)).toBe('applied by the agent\n');

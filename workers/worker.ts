@@ -8,6 +8,7 @@ import { createActivities } from '../activities';
 import { workerDir } from '../activities/workspace';
 import type { Config } from '../config';
 import { BwrapDriver } from '../sandbox/bwrap';
+import { removeCgroupGroup } from '../sandbox/cgroup';
 import { ArtifactStore } from '../store/artifacts';
 import { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
@@ -82,6 +83,7 @@ async function sweepDeadWorkers(home: string, logger: Logger): Promise<void> {
     }
     if (owner.hostname !== os.hostname() || isAlive(owner.pid)) continue;
     await fs.rm(dir, { recursive: true, force: true });
+    await removeCgroupGroup(entry);
     logger.info({ worker: entry }, 'removed the sandboxes of a dead worker');
   }
 }
