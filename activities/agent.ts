@@ -26,6 +26,8 @@ export interface AgentInput {
   checkpoint?: Checkpoint;
   timeoutMs: number;
   sandbox: Spec['sandbox'];
+  /** Names only: values are resolved here, on the worker, and never leave it. */
+  secrets: string[];
 }
 
 export interface AgentOutput {
@@ -56,10 +58,11 @@ export function agentActivities(deps: ActivityDeps) {
         await fs.writeFile(path.join(meta, 'prompt.md'), prompt);
         const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${PROMPT_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback });
 
-        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`);
+        const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
+        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`, secrets);
         const exec = await sandbox.exec({
           cmd,
-          env,
+          env: { ...env, ...secrets },
           timeoutMs: input.timeoutMs,
           readOnly: [{ host: meta, target: PROMPT_DIR }],
           signal: Context.current().cancellationSignal,

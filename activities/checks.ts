@@ -14,6 +14,8 @@ export interface ChecksInput {
   /** Per check, unless the check sets its own. */
   timeoutMs: number;
   sandbox: Spec['sandbox'];
+  /** Names only, as for the agent. */
+  secrets: string[];
 }
 
 export function checkActivities(deps: ActivityDeps) {
@@ -22,12 +24,14 @@ export function checkActivities(deps: ActivityDeps) {
     async runChecks(input: ChecksInput): Promise<CheckResult[]> {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
+        const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
         const results: CheckResult[] = [];
         for (const check of input.checks) {
           const timeoutMs = check.timeout ?? input.timeoutMs;
-          const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${check.run}`);
+          const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${check.run}`, secrets);
           const exec = await sandbox.exec({
             cmd: ['sh', '-c', check.run],
+            env: secrets,
             timeoutMs,
             signal: Context.current().cancellationSignal,
             onOutput: (chunk) => log.write(chunk),

@@ -3,6 +3,7 @@ import type { SandboxDriver } from '../sandbox/sandbox';
 import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
+import type { SecretStore } from './secrets';
 
 /** What activities share on one worker, wired up by the worker. */
 export interface ActivityDeps {
@@ -10,6 +11,7 @@ export interface ActivityDeps {
   store: ArtifactStore;
   runLog: RunLog;
   driver: SandboxDriver;
+  secrets: SecretStore;
   /** This worker: its name and its own task queue. */
   self: WorkspaceRef;
   logger: Logger;

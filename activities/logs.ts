@@ -1,29 +1,40 @@
 import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
+import { Redactor } from './redact';
 
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
 const TAIL_LINES = 40;
 const TAIL_CHARS = 4000;
 
-/** Collects one command's output: streams it into the run's live log and keeps it whole for the artifact store. */
+/**
+ * Collects one command's output: streams it into the run's live log and keeps it whole for the artifact store,
+ * with the run's secret values redacted before either sees them, and capped (a flood costs neither memory nor disk).
+ */
 export class CommandLog {
   private chunks: string[] = [];
   private bytes = 0;
   private truncated = false;
   private writes: Promise<void> = Promise.resolve();
+  private readonly redactor: Redactor;
 
-  constructor(private readonly runLog: RunLog, private readonly runId: string, header: string) {
-    this.write(`\n=== ${header} ===\n`);
+  constructor(private readonly runLog: RunLog, private readonly runId: string, header: string, secrets: Record<string, string> = {}) {
+    this.redactor = new Redactor(secrets);
+    this.keep(`\n=== ${header} ===\n`);
   }
 
   write(text: string): void {
-    if (this.bytes < MAX_LOG_BYTES) {
-      this.chunks.push(text);
-      this.bytes += Buffer.byteLength(text);
-    } else if (!this.truncated) {
+    this.keep(this.redactor.push(text));
+  }
+
+  private keep(text: string): void {
+    if (!text) return;
+    if (this.bytes >= MAX_LOG_BYTES) {
+      if (this.truncated) return;
       this.truncated = true;
-      this.chunks.push(`\n[nightshift: log truncated at ${MAX_LOG_BYTES} bytes]\n`);
+      text = `\n[nightshift: log truncated at ${MAX_LOG_BYTES} bytes]\n`;
     }
+    this.chunks.push(text);
+    this.bytes += Buffer.byteLength(text);
     // Appends are chained so the live log keeps the order of the output.
     this.writes = this.writes.then(() => this.runLog.append(this.runId, text)).catch(() => undefined);
   }
@@ -34,6 +45,7 @@ export class CommandLog {
 
   /** Flush the live log and store the whole log; returns its artifact id and tail. */
   async close(store: ArtifactStore): Promise<{ logId: string; logTail: string }> {
+    this.keep(this.redactor.flush());
     await this.writes;
     const text = this.text();
     return { logId: await store.put(text), logTail: tail(text) };

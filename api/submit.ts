@@ -27,6 +27,11 @@ export function prepareRun(text: string, contentType: string | undefined, submit
     const issue = { field: 'agent.kind', message: `"${spec.agent.kind}" is not available on this server yet (available: ${supportedAgentKinds().join(', ')})` };
     throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
   }
+  const refused = spec.secrets.filter((name) => !config.allowedSecrets.includes(name));
+  if (refused.length) {
+    const issue = { field: 'secrets', message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)` };
+    throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
+  }
   const local = localRepoPath(spec.repo);
   if (local !== undefined) {
     const absolute = path.resolve(config.reposDir, local);

@@ -25,6 +25,10 @@ export interface Config {
   reposDir: string;
   /** A prebuilt workflow bundle (bundleWorkflowCode) to load instead of bundling workflows/ at start. */
   workflowBundlePath?: string;
+  /** Secret names a spec may ask for (NIGHTSHIFT_ALLOWED_SECRETS, comma-separated); none by default. */
+  allowedSecrets: string[];
+  /** KEY=VALUE file of secret values, besides the worker's environment. */
+  secretsFile: string;
   /** Public URL of the API, for links. */
   publicUrl: string;
 }
@@ -49,6 +53,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
     reposDir: path.resolve(env.NIGHTSHIFT_REPOS_DIR || process.cwd()),
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
+    allowedSecrets: (env.NIGHTSHIFT_ALLOWED_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    secretsFile: path.join(home, 'secrets.env'),
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
   };
 }

@@ -1,6 +1,7 @@
 import { parseSpec, SpecError, detectFormat } from '../spec/parse';
 import { parseBytes, parseDuration } from '../spec/schema';
 import { scopeViolations, countDiffLines } from '../activities/review';
+import { Redactor } from '../activities/redact';
 import { defaultBranch, humanDuration } from '../workflows/specRun';
 
 const minimal = '---\ntitle: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\n---\nPlease fix it.\n';
@@ -85,4 +86,12 @@ test('default branches are readable and unique per run', () => {
   const b = defaultBranch('Nightly', 'ns-sched-nightly-2026-11-26T06:00:00Z');
   expect(a).not.toBe(b);
   expect(a).toMatch(/^nightshift\/nightly-[0-9a-f]{8}$/);
+});
+
+test('redaction catches a secret split across chunks and holds back only what could be one', () => {
+  const r = new Redactor({ TOKEN: 'abcdef123456', SHORT: 'ab' });
+  const out = [r.push('value: abcd'), r.push('ef12'), r.push('3456 and more text '), r.push('tail'), r.flush()];
+  expect(out.join('')).toBe('value: [redacted:TOKEN] and more text tail');
+  expect(out[0]).toBe('');
+  expect(new Redactor({}).push('as is')).toBe('as is');
 });

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
+import { SecretStore } from '../activities/secrets';
 import { workerDir } from '../activities/workspace';
 import type { Config } from '../config';
 import { BwrapDriver } from '../sandbox/bwrap';
@@ -45,6 +46,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     store: new ArtifactStore(config.home),
     runLog: new RunLog(config.home),
     driver: new BwrapDriver(),
+    secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
     self,
     logger,
   });

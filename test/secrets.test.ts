@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+
+const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
+const UNNAMED = `unnamed-${randomBytes(12).toString('hex')}`;
+let stack: TestStack;
+
+beforeAll(async () => {
+  // The worker's own environment holds the values; the spec names only NS_TEST_TOKEN.
+  process.env.NS_TEST_TOKEN = SECRET;
+  process.env.NS_UNNAMED_TOKEN = UNNAMED;
+  stack = await startTestStack({ env: { NIGHTSHIFT_ALLOWED_SECRETS: 'NS_TEST_TOKEN,NS_MISSING_TOKEN,NS_UNNAMED_TOKEN' } });
+});
+afterAll(async () => {
+  await stack?.stop();
+  delete process.env.NS_TEST_TOKEN;
+  delete process.env.NS_UNNAMED_TOKEN;
+});
+
+/** Files under `dir` whose bytes contain `value` (grep reads binary files too). */
+function filesContaining(dir: string, value: string): string[] {
+  try {
+    return execFileSync('grep', ['-rl', '--binary-files=text', value, dir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+  } catch {
+    return []; // grep exits 1 when nothing matches
+  }
+}
+
+test('a named secret reaches the agent and the checks, and its value is in no log, artifact or Temporal history', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  // The agent prints the value in two chunks (so a naive per-chunk redaction would miss it), and dumps its env.
+  const agent = 'printf "tok=%s" "$(echo $NS_TEST_TOKEN | cut -c1-10)"; sleep 0.3; printf "%s\\n" "$(echo $NS_TEST_TOKEN | cut -c11-)"; echo "$NS_TEST_TOKEN" >&2; env; echo 2 > src/value.txt';
+  const id = await stack.submit(spec(repo, agent, {
+    secrets: ['NS_TEST_TOKEN'],
+    checks: [{ name: 'sees-secret', run: 'test -n "$NS_TEST_TOKEN" && echo "length ${#NS_TEST_TOKEN}" && echo "$NS_TEST_TOKEN"' }],
+  }));
+  await stack.waitFor(id, ['awaiting_approval']);
+  await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } });
+  const done = await stack.waitFor(id, ['succeeded']);
+
+  const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+  expect(log).toContain('tok=[redacted:NS_TEST_TOKEN]');
+  expect(log).toContain(`length ${SECRET.length}`);
+  expect(log).toContain('NS_TEST_TOKEN=[redacted:NS_TEST_TOKEN]');
+  expect(log).not.toContain(SECRET);
+  // A secret the spec does not name never enters the sandbox, though the worker has it.
+  expect(log).not.toContain('NS_UNNAMED_TOKEN');
+  expect(log).not.toContain(UNNAMED);
+  expect(JSON.stringify(done)).not.toContain(SECRET);
+
+  expect(filesContaining(stack.config.home, SECRET)).toEqual([]);
+  const temporalDir = path.join(process.env.NIGHTSHIFT_TEST_DIR!, 'temporal');
+  expect(filesContaining(temporalDir, SECRET)).toEqual([]);
+  // The grep can find things: the run id is in the Temporal database.
+  expect(filesContaining(temporalDir, id).length).toBeGreaterThan(0);
+});
+
+test('a secret the server does not allow is refused at submit; one without a value fails the run clearly', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const refused = await stack.api('POST', '/v1/runs', { body: spec(repo, 'true', { secrets: ['AWS_SECRET_ACCESS_KEY'] }) });
+  expect(refused.status).toBe(400);
+  expect(refused.body.error.message).toBe('invalid spec: secrets: AWS_SECRET_ACCESS_KEY is not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)');
+
+  const id = await stack.submit(spec(repo, 'true', { secrets: ['NS_MISSING_TOKEN'] }));
+  const state = await stack.waitFor(id, ['failed']);
+  expect(state.failure).toMatchObject({ stage: 'agent', reason: expect.stringMatching(/^secret NS_MISSING_TOKEN has no value on worker \S+: set it in its environment or in .*secrets\.env$/) });
+});
