@@ -9,7 +9,7 @@ import type { Checkpoint, CommandResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { CommandLog } from './logs';
+import { CommandLog, egressLine } from './logs';
 import { openSandbox, sandboxRoot } from './workspace';
 
 export interface AgentInput {
@@ -67,6 +67,7 @@ export function agentActivities(deps: ActivityDeps) {
           readOnly: [{ host: meta, target: PROMPT_DIR }],
           signal: Context.current().cancellationSignal,
           onOutput: (chunk) => log.write(chunk),
+          onEgress: (d) => log.write(egressLine(d)),
         });
         if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
         if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);

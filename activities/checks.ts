@@ -3,7 +3,7 @@ import type { Check, Spec } from '../spec/schema';
 import type { CheckResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { CommandLog } from './logs';
+import { CommandLog, egressLine } from './logs';
 import { openSandbox } from './workspace';
 
 export interface ChecksInput {
@@ -35,6 +35,7 @@ export function checkActivities(deps: ActivityDeps) {
             timeoutMs,
             signal: Context.current().cancellationSignal,
             onOutput: (chunk) => log.write(chunk),
+            onEgress: (d) => log.write(egressLine(d)),
           });
           if (exec.timedOut) log.write(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
           if (exec.limitHit) log.write(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);

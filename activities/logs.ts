@@ -1,4 +1,5 @@
 import type { ArtifactStore } from '../store/artifacts';
+import type { EgressDecision } from '../sandbox/egress';
 import type { RunLog } from '../store/runLog';
 import { Redactor } from './redact';
 
@@ -55,4 +56,9 @@ export class CommandLog {
 export function tail(text: string): string {
   const lines = text.trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
   return lines.length > TAIL_CHARS ? lines.slice(-TAIL_CHARS) : lines;
+}
+
+/** One egress decision as a line of the run's log. */
+export function egressLine(d: EgressDecision): string {
+  return `\n[nightshift egress] ${d.allowed ? 'allow' : 'deny'} ${d.method} ${d.target} (${d.reason})\n`;
 }

@@ -35,7 +35,7 @@ export function sandboxRoot(deps: ActivityDeps, runId: string): string {
 
 /** The run's sandbox on this worker, with the limits of its spec (teardown needs none). */
 export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined)): Promise<Sandbox> {
-  return deps.driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox) });
+  return deps.driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox), network: sandbox.network });
 }
 
 export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {

@@ -22,7 +22,7 @@ function stats(values: number[]): string {
 }
 
 async function benchSandbox(dir: string): Promise<void> {
-  const sandbox = await new BwrapDriver().open({ runId: 'bench', root: path.join(dir, 'sandbox'), limits: limitsFor(SpecSchema.shape.sandbox.parse({})) });
+  const sandbox = await new BwrapDriver().open({ runId: 'bench', root: path.join(dir, 'sandbox'), limits: limitsFor(SpecSchema.shape.sandbox.parse({})), network: [] });
   const times: number[] = [];
   for (let i = 0; i < execs; i++) {
     const started = process.hrtime.bigint();

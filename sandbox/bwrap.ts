@@ -1,10 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, promises as fs, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
+import { BRIDGE_PORT } from './bridge';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
+import { EgressPolicy, EgressProxy } from './egress';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
 const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
+/** Where the sandbox sees the egress bridge and the proxy's socket. */
+const NET_DIR = '/run/nightshift';
 const KILL_GRACE_MS = 2000;
 
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
@@ -39,7 +43,7 @@ export class BwrapDriver implements SandboxDriver {
   private cgroups?: Promise<string | null>;
 
   async open(opts: SandboxOptions): Promise<Sandbox> {
-    for (const dir of ['workspace', 'home', 'tmp', 'meta', 'etc']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
+    for (const dir of ['workspace', 'home', 'tmp', 'meta', 'etc', 'net']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     await fs.writeFile(path.join(opts.root, 'etc', 'passwd'), PASSWD);
     await fs.writeFile(path.join(opts.root, 'etc', 'group'), GROUP);
     const useCgroups = process.env.NIGHTSHIFT_CGROUPS !== 'off';
@@ -91,24 +95,45 @@ export class BwrapSandbox implements Sandbox {
 
   /**
    * The command line: a shell that joins the run's cgroups and sets rlimits, then becomes bwrap, so every process
-   * of the sandbox starts inside the limits (no window between spawn and joining).
+   * of the sandbox starts inside the limits (no window between spawn and joining). With an allowlist, the command
+   * runs under the bridge to the egress proxy.
    */
-  private commandLine(opts: ExecOptions): string[] {
+  private commandLine(opts: ExecOptions, egress: boolean): string[] {
     const { limits } = this.opts;
     const procs = this.cgroup?.procsFiles() ?? [];
+    let args = this.args(opts.readOnly, opts.env);
+    let cmd = opts.cmd;
+    if (egress) {
+      const proxy = `http://127.0.0.1:${BRIDGE_PORT}`;
+      const env = { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1' };
+      args = this.args([...(opts.readOnly ?? []), { host: path.join(this.opts.root, 'net'), target: NET_DIR }], { ...opts.env, ...env });
+      cmd = ['/usr/bin/node', `${NET_DIR}/bridge.js`, `${NET_DIR}/proxy.sock`, ...cmd];
+    }
     return [
       '/bin/sh', '-c', 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"', 'sh',
       String(procs.length), ...procs,
       'prlimit', `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`, '--',
-      BWRAP, ...this.args(opts.readOnly, opts.env), '--', ...opts.cmd,
+      BWRAP, ...args, '--', ...cmd,
     ];
+  }
+
+  /** The worker's egress proxy for this run, on a unix socket the sandbox sees; only while an exec runs. */
+  private async startEgress(opts: ExecOptions): Promise<EgressProxy | undefined> {
+    if (this.opts.network.length === 0) return undefined;
+    const dir = path.join(this.opts.root, 'net');
+    await fs.copyFile(path.join(__dirname, 'bridge.js'), path.join(dir, 'bridge.js'));
+    await fs.rm(path.join(dir, 'proxy.sock'), { force: true });
+    const proxy = new EgressProxy(new EgressPolicy(this.opts.network), (d) => opts.onEgress?.(d));
+    await proxy.listen(path.join(dir, 'proxy.sock'));
+    return proxy;
   }
 
   async exec(opts: ExecOptions): Promise<ExecResult> {
     if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
     await this.cgroup?.apply(this.opts.limits);
     const before = await this.cgroup?.counters();
-    const result = await this.run(opts);
+    const proxy = await this.startEgress(opts);
+    const result = await this.run(opts, Boolean(proxy)).finally(() => proxy?.close());
     const after = await this.cgroup?.counters();
     if (before && after) {
       const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
@@ -118,9 +143,9 @@ export class BwrapSandbox implements Sandbox {
     return result;
   }
 
-  private run(opts: ExecOptions): Promise<ExecResult> {
+  private run(opts: ExecOptions, egress: boolean): Promise<ExecResult> {
     const started = Date.now();
-    const [bin, ...argv] = this.commandLine(opts);
+    const [bin, ...argv] = this.commandLine(opts, egress);
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too

@@ -1,3 +1,4 @@
+import type { EgressDecision } from './egress';
 import type { SandboxLimits } from './policy';
 
 /** Where a run's sandbox lives on the worker's disk, and what it may reach. */
@@ -6,6 +7,8 @@ export interface SandboxOptions {
   /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, `meta/`. */
   root: string;
   limits: SandboxLimits;
+  /** Hosts the run may reach (`host[:port]`, `*.suffix[:port]`), through the worker's egress proxy; empty = no network. */
+  network: string[];
 }
 
 export interface ExecOptions {
@@ -19,6 +22,8 @@ export interface ExecOptions {
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** Abort (e.g. activity cancellation) kills the whole process group. */
   signal?: AbortSignal;
+  /** Each egress decision (allowed or denied), for the run's log. */
+  onEgress?: (decision: EgressDecision) => void;
   /** Files from the host made visible read-only inside, at `target`. */
   readOnly?: { host: string; target: string }[];
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseNetworkRule } from './network';
 
 /** "90s", "45m", "72h", "2d" or a number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number {
@@ -89,7 +90,17 @@ export const SpecSchema = z.strictObject({
   sandbox: z
     .strictObject({
       driver: z.enum(['bwrap']).default('bwrap'),
-      network: z.array(nonEmpty).default([]),
+      network: z
+        .array(
+          z.string().superRefine((entry, ctx) => {
+            try {
+              parseNetworkRule(entry);
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: (err as Error).message });
+            }
+          }),
+        )
+        .default([]),
       cpus: z.number().positive().max(64).default(2),
       memory: bytes.prefault('4g'),
       timeout: duration.prefault('45m'),

@@ -1,4 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ArtifactStore } from '../store/artifacts';
@@ -196,6 +198,25 @@ test('Temporal Web shows the run with its summary, and the Temporal CLI can appr
   execFileSync(findTemporal()!, ['workflow', 'signal', '--address', process.env.NIGHTSHIFT_TEST_TEMPORAL!, '--workflow-id', id, '--name', 'approve', '--input', '{"comment":"ok from the CLI"}']);
   const done = await stack.waitFor(id, ['succeeded']);
   expect(done.decisions).toEqual([expect.objectContaining({ kind: 'approve', comment: 'ok from the CLI', by: 'temporal' })]);
+});
+
+test("the run's log shows each egress decision of the agent", async () => {
+  const server = http.createServer((_req, res) => res.end('allowed host says hi\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const repo = makeRepo(VALUE_REPO);
+    const agent = `curl -s --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/; curl -s --noproxy '' -x "$HTTP_PROXY" http://blocked.test/; echo 2 > src/value.txt`;
+    const id = await stack.submit(spec(repo, agent, { sandbox: { network: [`127.0.0.1:${port}`] } }));
+    await stack.waitFor(id, ['awaiting_approval']);
+    const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+    expect(log).toContain('allowed host says hi');
+    expect(log).toContain(`[nightshift egress] allow GET 127.0.0.1:${port} (allowed by 127.0.0.1:${port})`);
+    expect(log).toContain('[nightshift egress] deny GET blocked.test:80 (not in the allowlist)');
+    await stack.api('POST', `/v1/runs/${id}/reject`, {});
+  } finally {
+    server.close();
+  }
 });
 
 function pgrep(pattern: string): string {

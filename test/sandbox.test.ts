@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BwrapDriver } from '../sandbox/bwrap';
+import { EgressPolicy, type EgressDecision } from '../sandbox/egress';
 import type { SandboxLimits } from '../sandbox/policy';
 import type { ExecOptions, ExecResult, Sandbox } from '../sandbox/sandbox';
 import { tempDir } from './helpers/stack';
@@ -15,7 +17,7 @@ let root: string;
 
 beforeEach(async () => {
   root = path.join(tempDir('sandbox'), 'run');
-  sandbox = await driver.open({ runId: `test-${path.basename(path.dirname(root))}`, root, limits: LIMITS });
+  sandbox = await driver.open({ runId: `test-${path.basename(path.dirname(root))}`, root, limits: LIMITS, network: [] });
 });
 afterEach(async () => {
   await sandbox.teardown();
@@ -124,7 +126,7 @@ test('teardown kills a running command (even from another sandbox object) and re
   const running = run(`sleep ${marker}`, { timeoutMs: 60_000 });
   for (let i = 0; i < 100 && !pgrep(`sleep ${marker}`); i++) await new Promise((r) => setTimeout(r, 100));
   expect(pgrep(`sleep ${marker}`)).not.toBe('');
-  const reopened = await driver.open({ runId: sandbox.runId, root, limits: LIMITS });
+  const reopened = await driver.open({ runId: sandbox.runId, root, limits: LIMITS, network: [] });
   await reopened.teardown();
   const r = await running;
   expect(r.exitCode).toBeNull();
@@ -194,5 +196,76 @@ describe('escapes and limits', () => {
     } finally {
       rmSync(secret, { force: true });
     }
+  });
+});
+
+describe('egress through the worker’s proxy', () => {
+  let server: http.Server;
+  let port: number;
+  let egress: Sandbox;
+  const decisions: EgressDecision[] = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => res.end(`hello from the allowed host, ${req.method} ${req.url}\n`));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  afterAll(() => server.close());
+  beforeEach(async () => {
+    decisions.length = 0;
+    egress = await driver.open({ runId: `egress-${path.basename(path.dirname(root))}`, root: `${root}-egress`, limits: LIMITS, network: [`127.0.0.1:${port}`, '*.example.com'] });
+  });
+  afterEach(async () => {
+    await egress.teardown();
+  });
+
+  async function inside(cmd: string): Promise<string> {
+    let out = '';
+    await egress.exec({ cmd: ['sh', '-c', cmd], timeoutMs: 15_000, onOutput: (c) => (out += c), onEgress: (d) => decisions.push(d) });
+    return out;
+  }
+
+  test('an allowlisted host is reachable by CONNECT and by plain HTTP; each decision is reported', async () => {
+    const out = await inside(`curl -s --noproxy '' --proxytunnel -x "$HTTPS_PROXY" http://127.0.0.1:${port}/tunnel; curl -s --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/plain`);
+    expect(out).toContain('hello from the allowed host, GET /tunnel');
+    expect(out).toContain('hello from the allowed host, GET /plain');
+    expect(decisions).toEqual([
+      { allowed: true, method: 'CONNECT', target: `127.0.0.1:${port}`, reason: `allowed by 127.0.0.1:${port}` },
+      { allowed: true, method: 'GET', target: `127.0.0.1:${port}`, reason: `allowed by 127.0.0.1:${port}` },
+    ]);
+  });
+
+  test('everything else is denied: other hosts and ports, IP literals, cloud metadata, private ranges; direct connections and DNS fail', async () => {
+    const out = await inside([
+      `curl -s -o /dev/null -w "%{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port + 1}/`,
+      `curl -s -o /dev/null -w "%{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://169.254.169.254/latest/meta-data/`,
+      `curl -s -o /dev/null -w "%{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://10.0.0.1/`,
+      `curl -s -o /dev/null -w "%{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://evil.test/`,
+      `curl -s -m 3 http://127.0.0.1:${port}/direct --noproxy '*' || echo "direct: failed"`,
+      `getent hosts example.com || echo "dns: failed"`,
+    ].join('; '));
+    expect(out.match(/^403$/gm)).toHaveLength(4);
+    expect(out).toContain('direct: failed');
+    expect(out).toContain('dns: failed');
+    expect(out).not.toContain('hello from the allowed host');
+    const denied = decisions.filter((d) => !d.allowed).map((d) => `${d.target} ${d.reason}`);
+    expect(denied).toEqual([
+      `127.0.0.1:${port + 1} IP literal not in the allowlist`,
+      '169.254.169.254:80 IP literal not in the allowlist',
+      '10.0.0.1:80 IP literal not in the allowlist',
+      'evil.test:80 not in the allowlist',
+    ]);
+    expect(decisions.every((d) => !d.allowed)).toBe(true);
+  });
+
+  test('a wildcard entry still refuses a name that resolves to an internal address', async () => {
+    const policy = new EgressPolicy(['*.example.com', 'localhost:8080']);
+    expect(policy.check('api.example.com', 443).rule).toBeDefined();
+    expect(policy.check('example.com', 443).rule).toBeUndefined();
+    expect(policy.check('api.example.com', 22).rule).toBeUndefined();
+    expect(policy.check('api.example.com\u0000.evil', 443)).toEqual({ reason: 'malformed host name' });
+    const rule = policy.check('localhost', 8080).rule!;
+    expect((await policy.resolve('localhost', rule)).address).toBe('127.0.0.1');
+    expect(await policy.resolve('localhost', { ...rule, host: 'internal.example.com', wildcard: false })).toEqual({ reason: 'localhost resolves to internal address 127.0.0.1' });
   });
 });
