@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, promises as fs, readlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, existsSync, lstatSync, promises as fs, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { BRIDGE_PORT } from './bridge';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
@@ -10,6 +11,8 @@ const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
 /** Where the sandbox sees the egress bridge and the proxy's socket. */
 const NET_DIR = '/run/nightshift';
 const KILL_GRACE_MS = 2000;
+/** PATH of the wrapper that execs prlimit and bwrap (the sandbox gets its own). */
+const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -98,7 +101,7 @@ export class BwrapSandbox implements Sandbox {
    * of the sandbox starts inside the limits (no window between spawn and joining). With an allowlist, the command
    * runs under the bridge to the egress proxy.
    */
-  private commandLine(opts: ExecOptions, egress: boolean): string[] {
+  private commandLine(opts: ExecOptions, egress: boolean, nonce: string): string[] {
     const { limits } = this.opts;
     const procs = this.cgroup?.procsFiles() ?? [];
     let args = this.args(opts.readOnly, opts.env);
@@ -110,8 +113,9 @@ export class BwrapSandbox implements Sandbox {
       cmd = ['/usr/bin/node', `${NET_DIR}/bridge.js`, `${NET_DIR}/proxy.sock`, ...cmd];
     }
     return [
-      '/bin/sh', '-c', 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"', 'sh',
-      String(procs.length), ...procs,
+      // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125 is not mistaken for it.
+      '/bin/sh', '-c', 'm=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "$m" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"', 'sh',
+      nonce, String(procs.length), ...procs,
       'prlimit', `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`, '--',
       BWRAP, ...args, '--', ...cmd,
     ];
@@ -130,6 +134,9 @@ export class BwrapSandbox implements Sandbox {
 
   async exec(opts: ExecOptions): Promise<ExecResult> {
     if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
+    // Checked up front: after spawning, a missing tool's exit 127 is indistinguishable from the command's own.
+    if (!(await executable(BWRAP))) throw new Error(`bubblewrap (bwrap) is not installed: apt-get install bubblewrap (looked for ${BWRAP})`);
+    if (!(await executable('prlimit'))) throw new Error('prlimit is not installed: apt-get install util-linux');
     await this.cgroup?.apply(this.opts.limits);
     const before = await this.cgroup?.counters();
     const proxy = await this.startEgress(opts);
@@ -145,12 +152,13 @@ export class BwrapSandbox implements Sandbox {
 
   private run(opts: ExecOptions, egress: boolean): Promise<ExecResult> {
     const started = Date.now();
-    const [bin, ...argv] = this.commandLine(opts, egress);
+    const nonce = `nightshift-cgroup-join-failed-${randomBytes(8).toString('hex')}`;
+    const [bin, ...argv] = this.commandLine(opts, egress, nonce);
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, // for the wrapper only: bwrap clears it for the sandbox
+        env: { PATH: WRAPPER_PATH }, // for the wrapper only: bwrap clears it for the sandbox
       });
       const group = running.get(this.runId) ?? new Set<ChildProcess>();
       running.set(this.runId, group);
@@ -192,9 +200,8 @@ export class BwrapSandbox implements Sandbox {
         finish();
         // Whatever the command left running in its group dies with it.
         killGroup(child, 'SIGKILL');
-        // 125: the wrapper could not join the cgroups; bwrap or prlimit missing shows as 127 with their name.
-        if (code === 125 || (code === 127 && /(bwrap|prlimit).*not found/.test(stderrHead))) {
-          reject(new Error(code === 125 ? `could not join the run's cgroups: ${stderrHead.trim()}` : `bubblewrap (bwrap) or prlimit is not installed: apt-get install bubblewrap util-linux (${stderrHead.trim()})`));
+        if (code === 125 && stderrHead.includes(nonce)) {
+          reject(new Error(`could not join the run's cgroups: ${stderrHead.trim()}`));
           return;
         }
         resolve({ exitCode: code, timedOut, cancelled, durationMs: Date.now() - started });
@@ -215,6 +222,15 @@ export class BwrapSandbox implements Sandbox {
     await this.cgroup?.remove();
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
+}
+
+/** Whether the wrapper can run `tool` (a path, or a name on WRAPPER_PATH). */
+async function executable(tool: string): Promise<boolean> {
+  const candidates = tool.includes('/') ? [tool] : WRAPPER_PATH.split(':').map((dir) => path.join(dir, tool));
+  for (const candidate of candidates) {
+    if (await fs.access(candidate, fsConstants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
 }
 
 /** SIGTERM the process group, then SIGKILL it if it is still there after a grace period. */
