@@ -1,37 +1,18 @@
 // `npm run bench`: what Nightshift itself costs, on this machine, with real parts (dev server, bwrap, git).
 // Prints numbers; asserts nothing. Knobs: BENCH_EXECS (default 50), BENCH_RUNS (default 10).
+// `npm run bench:sandbox` runs the sandbox part alone.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../config';
-import { BwrapDriver } from '../sandbox/bwrap';
-import { limitsFor } from '../sandbox/policy';
-import { SpecSchema } from '../spec/schema';
+import { benchEgress, benchSandbox } from './sandbox';
+import { stats } from './stats';
 import { startStack } from '../cli/up';
 import { prepareExampleRepo } from '../cli/example';
 import { FINAL_STATUSES, type RunState } from '../workflows/types';
 
-const execs = Number(process.env.BENCH_EXECS || 50);
 const runs = Number(process.env.BENCH_RUNS || 10);
-
-function stats(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return `median ${at(0.5).toFixed(0)} ms, p95 ${at(0.95).toFixed(0)} ms, min ${sorted[0].toFixed(0)} ms (n=${values.length})`;
-}
-
-async function benchSandbox(dir: string): Promise<void> {
-  const sandbox = await new BwrapDriver().open({ runId: 'bench', root: path.join(dir, 'sandbox'), limits: limitsFor(SpecSchema.shape.sandbox.parse({})), network: [] });
-  const times: number[] = [];
-  for (let i = 0; i < execs; i++) {
-    const started = process.hrtime.bigint();
-    await sandbox.exec({ cmd: ['true'], timeoutMs: 10_000 });
-    times.push(Number(process.hrtime.bigint() - started) / 1e6);
-  }
-  await sandbox.teardown();
-  console.log(`sandbox exec of \`true\` in bwrap:       ${stats(times)}`);
-}
 
 async function benchPipeline(dir: string): Promise<void> {
   const ports = [18420, 17233, 18233].map((p) => p + Math.floor(Math.random() * 500));
@@ -110,6 +91,7 @@ async function main(): Promise<void> {
   try {
     console.log(`Nightshift bench on ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}`);
     await benchSandbox(dir);
+    await benchEgress(dir);
     await benchPipeline(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });

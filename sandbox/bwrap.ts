@@ -62,6 +62,8 @@ export class BwrapSandbox implements Sandbox {
   readonly runId: string;
   readonly workspace: string;
 
+  private limitsApplied?: Promise<void>;
+
   constructor(private readonly opts: SandboxOptions, private readonly cgroup?: RunCgroup) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
@@ -137,7 +139,9 @@ export class BwrapSandbox implements Sandbox {
     // Checked up front: after spawning, a missing tool's exit 127 is indistinguishable from the command's own.
     if (!(await executable(BWRAP))) throw new Error(`bubblewrap (bwrap) is not installed: apt-get install bubblewrap (looked for ${BWRAP})`);
     if (!(await executable('prlimit'))) throw new Error('prlimit is not installed: apt-get install util-linux');
-    await this.cgroup?.apply(this.opts.limits);
+    // Once per sandbox object: later execs of the run find the cgroup as it was set.
+    this.limitsApplied ??= this.cgroup?.apply(this.opts.limits);
+    await this.limitsApplied;
     const before = await this.cgroup?.counters();
     const proxy = await this.startEgress(opts);
     const result = await this.run(opts, Boolean(proxy)).finally(() => proxy?.close());
@@ -224,8 +228,17 @@ export class BwrapSandbox implements Sandbox {
   }
 }
 
-/** Whether the wrapper can run `tool` (a path, or a name on WRAPPER_PATH). */
+const found = new Map<string, boolean>();
+
+/** Whether the wrapper can run `tool` (a path, or a name on WRAPPER_PATH). Only a success is remembered. */
 async function executable(tool: string): Promise<boolean> {
+  if (found.get(tool)) return true;
+  const ok = await lookUp(tool);
+  if (ok) found.set(tool, true);
+  return ok;
+}
+
+async function lookUp(tool: string): Promise<boolean> {
   const candidates = tool.includes('/') ? [tool] : WRAPPER_PATH.split(':').map((dir) => path.join(dir, tool));
   for (const candidate of candidates) {
     if (await fs.access(candidate, fsConstants.X_OK).then(() => true, () => false)) return true;

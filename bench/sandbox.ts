@@ -1,0 +1,75 @@
+// `npm run bench:sandbox`: what a sandbox costs here. Provision → exec `true` → teardown with the bwrap driver (real
+// cgroups, rlimits, namespaces), and the latency the egress proxy adds to an HTTP request. Prints numbers only.
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BwrapDriver } from '../sandbox/bwrap';
+import { EgressPolicy, EgressProxy } from '../sandbox/egress';
+import { limitsFor } from '../sandbox/policy';
+import { SpecSchema } from '../spec/schema';
+import { elapsedMs, stats } from './stats';
+
+const runs = Number(process.env.BENCH_EXECS || 50);
+
+export async function benchSandbox(dir: string): Promise<void> {
+  const driver = new BwrapDriver();
+  const limits = limitsFor(SpecSchema.shape.sandbox.parse({}));
+  const cycle: number[] = [];
+  const execOnly: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const sandbox = await driver.open({ runId: `bench-${i}`, root: path.join(dir, 'bench', `run-${i}`), limits, network: [] });
+    const t1 = process.hrtime.bigint();
+    await sandbox.exec({ cmd: ['true'], timeoutMs: 10_000 });
+    execOnly.push(elapsedMs(t1));
+    await sandbox.teardown();
+    cycle.push(elapsedMs(t0));
+  }
+  console.log(`bwrap provision → exec true → teardown: ${stats(cycle)}`);
+  console.log(`  of which exec \`true\`:                  ${stats(execOnly)}`);
+}
+
+/** An HTTP GET to a local server directly, and through the egress proxy's unix socket (as the sandbox's bridge does). */
+export async function benchEgress(dir: string): Promise<void> {
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const socketPath = path.join(dir, 'proxy.sock');
+  const proxy = new EgressProxy(new EgressPolicy([`127.0.0.1:${port}`]), () => undefined);
+  await proxy.listen(socketPath);
+  const agent = new http.Agent({ keepAlive: false });
+  const get = (opts: http.RequestOptions) =>
+    new Promise<void>((resolve, reject) => {
+      http.get({ agent, ...opts }, (res) => res.resume().on('end', resolve)).on('error', reject);
+    });
+  const direct: number[] = [];
+  const proxied: number[] = [];
+  for (let i = 0; i < runs * 4; i++) {
+    let t = process.hrtime.bigint();
+    await get({ host: '127.0.0.1', port, path: '/' });
+    direct.push(elapsedMs(t));
+    t = process.hrtime.bigint();
+    await get({ socketPath, path: `http://127.0.0.1:${port}/`, headers: { host: `127.0.0.1:${port}` } });
+    proxied.push(elapsedMs(t));
+  }
+  await proxy.close();
+  server.close();
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  console.log(`HTTP GET direct:                         ${stats(direct)}`);
+  console.log(`HTTP GET through the egress proxy:       ${stats(proxied)}  (+${(median(proxied) - median(direct)).toFixed(2)} ms median)`);
+}
+
+if (require.main === module) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-sandbox-'));
+  benchSandbox(dir)
+    .then(() => benchEgress(dir))
+    .then(
+      () => rmSync(dir, { recursive: true, force: true }),
+      (err: Error) => {
+        console.error(`bench failed: ${err.message}`);
+        process.exitCode = 1;
+      },
+    );
+}
