@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SpecSchema, type Spec } from '../spec/schema';
+import { DEFAULT_SANDBOX, type Spec } from '../spec/schema';
 import { limitsFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
@@ -34,7 +34,7 @@ export function sandboxRoot(deps: ActivityDeps, runId: string): string {
 }
 
 /** The run's sandbox on this worker, with the limits of its spec (teardown needs none). */
-export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined)): Promise<Sandbox> {
+export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox'] = DEFAULT_SANDBOX): Promise<Sandbox> {
   return deps.driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox), network: sandbox.network });
 }
 

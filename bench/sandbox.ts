@@ -8,14 +8,14 @@ import * as path from 'node:path';
 import { BwrapDriver } from '../sandbox/bwrap';
 import { EgressPolicy, EgressProxy } from '../sandbox/egress';
 import { limitsFor } from '../sandbox/policy';
-import { SpecSchema } from '../spec/schema';
+import { DEFAULT_SANDBOX } from '../spec/schema';
 import { elapsedMs, stats } from './stats';
 
 const runs = Number(process.env.BENCH_EXECS || 50);
 
 export async function benchSandbox(dir: string): Promise<void> {
   const driver = new BwrapDriver();
-  const limits = limitsFor(SpecSchema.shape.sandbox.parse({}));
+  const limits = limitsFor(DEFAULT_SANDBOX);
   const cycle: number[] = [];
   const execOnly: number[] = [];
   for (let i = 0; i < runs; i++) {

@@ -115,3 +115,6 @@ export type SpecInput = z.input<typeof SpecSchema>;
 /** A validated spec with every default filled in: what the workflow receives. */
 export type Spec = z.output<typeof SpecSchema>;
 export type Check = z.output<typeof CheckSchema>;
+
+/** The sandbox section of a spec that sets none (teardown and benchmarks need one without a spec). */
+export const DEFAULT_SANDBOX: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined);

@@ -40,9 +40,13 @@ test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the a
     const repo = makeRepo(VALUE_REPO);
     // The agent appends a line, then works for a while: a second, overlapping application would show twice.
     const id = await stack.submit(spec(repo, 'echo "applied by the agent" >> src/log.txt; echo 2 > src/value.txt; echo agent-started; sleep 8; echo agent-done'));
-    await waitForLog(stack, id, 'agent-started');
+    const before = await waitForLog(stack, id, 'agent-started');
+    const deadWorker = /=== provision on (\S+) ===/.exec(before)![1];
+    const deadCgroup = `/sys/fs/cgroup/pids/nightshift/${deadWorker}`;
     first.kill('SIGKILL');
     await exited(first);
+    // The killed worker leaves its cgroup behind: the next worker on this machine must sweep it.
+    expect(existsSync(deadCgroup)).toBe(true);
     second = startWorkerProcess(stack);
     const state = await stack.waitFor(id, ['awaiting_approval'], 120_000);
     expect(state.reprovisions).toBe(1);
@@ -54,8 +58,7 @@ test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the a
     // The dead worker's sandbox was swept by the new worker on this machine; the live one released its own.
     const work = path.join(stack.config.home, 'work');
     expect(readdirSync(work).filter((w) => existsSync(path.join(work, w, id)))).toEqual([]);
-    const deadWorker = /workspace on (\S+),/.exec(state.stages[0].summary!)![1];
-    expect(existsSync(`/sys/fs/cgroup/pids/nightshift/${deadWorker}`)).toBe(false);
+    expect(existsSync(deadCgroup)).toBe(false);
     await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } });
     const done = await stack.waitFor(id, ['succeeded'], 60_000);
     expect(gitIn(repo, 'show', `${done.branch}:src/log.txt`)).toBe('applied by the agent\n');
