@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { adapterFor } from '../agents';
 import { buildPrompt } from '../agents/prompt';
+import { META_DIR } from '../sandbox/environment';
 import type { Spec } from '../spec/schema';
 import type { Checkpoint, CommandResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
@@ -36,7 +37,6 @@ export interface AgentOutput {
   checkpoint: Checkpoint;
 }
 
-const PROMPT_DIR = '/nightshift';
 
 export function agentActivities(deps: ActivityDeps) {
   return {
@@ -56,7 +56,7 @@ export function agentActivities(deps: ActivityDeps) {
         const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
         await fs.mkdir(meta, { recursive: true });
         await fs.writeFile(path.join(meta, 'prompt.md'), prompt);
-        const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${PROMPT_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback });
+        const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${META_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback });
 
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
         const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`, secrets);
@@ -64,7 +64,6 @@ export function agentActivities(deps: ActivityDeps) {
           cmd,
           env: { ...env, ...secrets },
           timeoutMs: input.timeoutMs,
-          readOnly: [{ host: meta, target: PROMPT_DIR }],
           signal: Context.current().cancellationSignal,
           onOutput: (chunk) => log.write(chunk),
           onEgress: (d) => log.write(egressLine(d)),

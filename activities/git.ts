@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 // The workspace is written by an untrusted agent: never let its .git/config or hooks run code on the host.
 const SAFE = [
   '-c', 'core.hooksPath=/dev/null',
+  // The docker driver hands the workspace to the sandbox's user; it is still ours to read.
+  '-c', 'safe.directory=*',
   '-c', 'core.fsmonitor=false',
   '-c', 'protocol.ext.allow=never',
   '-c', 'commit.gpgsign=false',

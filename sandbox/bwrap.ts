@@ -2,14 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync, lstatSync, promises as fs, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { BRIDGE_PORT } from './bridge';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
-import { EgressPolicy, EgressProxy } from './egress';
+import { watchDisk } from './disk';
+import { BASE_ENV, HOME_DIR, META_DIR, NET_DIR, protectedGitPaths, PROXY_ENV, SANDBOX_DIRS, SANDBOX_UID as UID, startEgress, underBridge, WORKSPACE_DIR, writableDirs } from './environment';
+import { describeLimitHit, diskLimitHit } from './policy';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
 const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
-/** Where the sandbox sees the egress bridge and the proxy's socket. */
-const NET_DIR = '/run/nightshift';
 const KILL_GRACE_MS = 2000;
 /** PATH of the wrapper that execs prlimit and bwrap (the sandbox gets its own). */
 const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
@@ -18,17 +17,8 @@ const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const ETC_ENTRIES = ['hosts', 'nsswitch.conf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'alternatives', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'mime.types', 'gitconfig'];
 
-const BASE_ENV: Record<string, string> = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  HOME: '/home/sandbox',
-  LANG: 'C.UTF-8',
-  TMPDIR: '/tmp',
-  USER: 'sandbox',
-};
-
 // Inside, the run is an ordinary user without capabilities; the user namespace maps it to the worker's user.
-const UID = 1000;
-const PASSWD = `sandbox:x:${UID}:${UID}:Nightshift sandbox:/home/sandbox:/bin/sh\n`;
+const PASSWD = `sandbox:x:${UID}:${UID}:Nightshift sandbox:${HOME_DIR}:/bin/sh\n`;
 const GROUP = `sandbox:x:${UID}:\n`;
 
 /** Process groups running per run, across sandbox instances, so a reopened sandbox can still tear them down. */
@@ -46,7 +36,7 @@ export class BwrapDriver implements SandboxDriver {
   private cgroups?: Promise<string | null>;
 
   async open(opts: SandboxOptions): Promise<Sandbox> {
-    for (const dir of ['workspace', 'home', 'tmp', 'meta', 'etc', 'net']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
+    for (const dir of [...SANDBOX_DIRS, 'etc']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     await fs.writeFile(path.join(opts.root, 'etc', 'passwd'), PASSWD);
     await fs.writeFile(path.join(opts.root, 'etc', 'group'), GROUP);
     const useCgroups = process.env.NIGHTSHIFT_CGROUPS !== 'off';
@@ -69,7 +59,7 @@ export class BwrapSandbox implements Sandbox {
     this.workspace = path.join(opts.root, 'workspace');
   }
 
-  args(readOnly: ExecOptions['readOnly'] = [], env: Record<string, string> = {}): string[] {
+  args(env: Record<string, string> = {}, egress = false): string[] {
     const args = ['--unshare-all', '--unshare-user', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
     for (const dir of SYSTEM_DIRS) {
       if (!existsSync(dir)) continue;
@@ -83,18 +73,16 @@ export class BwrapSandbox implements Sandbox {
     }
     const root = this.opts.root;
     args.push('--ro-bind', path.join(root, 'etc', 'passwd'), '/etc/passwd', '--ro-bind', path.join(root, 'etc', 'group'), '/etc/group');
-    args.push('--bind', path.join(root, 'workspace'), '/workspace');
-    // The agent may commit, but not plant hooks or config that git would run or obey later.
-    for (const p of ['.git/hooks', '.git/config']) {
-      if (existsSync(path.join(this.workspace, p))) args.push('--ro-bind', path.join(this.workspace, p), `/workspace/${p}`);
-    }
-    args.push('--bind', path.join(root, 'home'), BASE_ENV.HOME);
+    args.push('--bind', path.join(root, 'workspace'), WORKSPACE_DIR);
+    for (const p of protectedGitPaths(this.workspace)) args.push('--ro-bind', path.join(this.workspace, p), `${WORKSPACE_DIR}/${p}`);
+    args.push('--bind', path.join(root, 'home'), HOME_DIR);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
-    for (const { host, target } of readOnly) args.push('--ro-bind', host, target);
+    args.push('--ro-bind', path.join(root, 'meta'), META_DIR);
+    if (egress) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
     args.push('--remount-ro', '/');
     for (const [k, v] of Object.entries({ ...BASE_ENV, ...env })) args.push('--setenv', k, v);
-    args.push('--chdir', '/workspace');
+    args.push('--chdir', WORKSPACE_DIR);
     return args;
   }
 
@@ -106,14 +94,8 @@ export class BwrapSandbox implements Sandbox {
   private commandLine(opts: ExecOptions, egress: boolean, nonce: string): string[] {
     const { limits } = this.opts;
     const procs = this.cgroup?.procsFiles() ?? [];
-    let args = this.args(opts.readOnly, opts.env);
-    let cmd = opts.cmd;
-    if (egress) {
-      const proxy = `http://127.0.0.1:${BRIDGE_PORT}`;
-      const env = { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1' };
-      args = this.args([...(opts.readOnly ?? []), { host: path.join(this.opts.root, 'net'), target: NET_DIR }], { ...opts.env, ...env });
-      cmd = ['/usr/bin/node', `${NET_DIR}/bridge.js`, `${NET_DIR}/proxy.sock`, ...cmd];
-    }
+    const args = this.args(egress ? { ...opts.env, ...PROXY_ENV } : opts.env, egress);
+    const cmd = egress ? underBridge(opts.cmd) : opts.cmd;
     return [
       // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125 is not mistaken for it.
       '/bin/sh', '-c', 'm=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "$m" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"', 'sh',
@@ -121,17 +103,6 @@ export class BwrapSandbox implements Sandbox {
       'prlimit', `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`, '--',
       BWRAP, ...args, '--', ...cmd,
     ];
-  }
-
-  /** The worker's egress proxy for this run, on a unix socket the sandbox sees; only while an exec runs. */
-  private async startEgress(opts: ExecOptions): Promise<EgressProxy | undefined> {
-    if (this.opts.network.length === 0) return undefined;
-    const dir = path.join(this.opts.root, 'net');
-    await fs.copyFile(path.join(__dirname, 'bridge.js'), path.join(dir, 'bridge.js'));
-    await fs.rm(path.join(dir, 'proxy.sock'), { force: true });
-    const proxy = new EgressProxy(new EgressPolicy(this.opts.network), (d) => opts.onEgress?.(d));
-    await proxy.listen(path.join(dir, 'proxy.sock'));
-    return proxy;
   }
 
   async exec(opts: ExecOptions): Promise<ExecResult> {
@@ -143,14 +114,10 @@ export class BwrapSandbox implements Sandbox {
     this.limitsApplied ??= this.cgroup?.apply(this.opts.limits);
     await this.limitsApplied;
     const before = await this.cgroup?.counters();
-    const proxy = await this.startEgress(opts);
+    const proxy = await startEgress(this.opts.root, this.opts.network, opts.onEgress);
     const result = await this.run(opts, Boolean(proxy)).finally(() => proxy?.close());
     const after = await this.cgroup?.counters();
-    if (before && after) {
-      const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
-      if (after.oomKills > before.oomKills) result.limitHit = `out of memory (limit ${mib(this.opts.limits.memoryBytes)})`;
-      else if (after.pidsMax > before.pidsMax) result.limitHit = `too many processes (limit ${this.opts.limits.pids})`;
-    }
+    if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);
     return result;
   }
 
@@ -170,7 +137,12 @@ export class BwrapSandbox implements Sandbox {
 
       let timedOut = false;
       let cancelled = false;
+      let limitHit: string | undefined;
       const stop = () => killGroup(child);
+      const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
+        limitHit = diskLimitHit(this.opts.limits);
+        stop();
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         stop();
@@ -188,6 +160,7 @@ export class BwrapSandbox implements Sandbox {
 
       const finish = () => {
         clearTimeout(timer);
+        stopWatching();
         opts.signal?.removeEventListener('abort', onAbort);
         group.delete(child);
         if (group.size === 0) running.delete(this.runId);
@@ -208,7 +181,7 @@ export class BwrapSandbox implements Sandbox {
           reject(new Error(`could not join the run's cgroups: ${stderrHead.trim()}`));
           return;
         }
-        resolve({ exitCode: code, timedOut, cancelled, durationMs: Date.now() - started });
+        resolve({ exitCode: code, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) });
       });
     });
   }

@@ -52,11 +52,8 @@ export class RunCgroup {
   }
 
   /** Counters read before an exec, to tell afterwards which limit it ran into. */
-  async counters(): Promise<{ oomKills: number; pidsMax: number }> {
-    const read = (file: string) => fs.readFile(file, 'utf8').catch(() => '');
-    const oom = /oom_kill (\d+)/.exec(await read(path.join(this.dir('memory'), 'memory.oom_control')));
-    const pids = /max (\d+)/.exec(await read(path.join(this.dir('pids'), 'pids.events')));
-    return { oomKills: Number(oom?.[1] ?? 0), pidsMax: Number(pids?.[1] ?? 0) };
+  counters(): Promise<CgroupCounters> {
+    return countersIn(this.dir('memory'), this.dir('pids'));
   }
 
   /** SIGKILL every process in the run's cgroup, until none is left. */
@@ -80,6 +77,33 @@ export class RunCgroup {
     await this.killAll();
     for (const c of CONTROLLERS) await removeTree(path.join(ROOT, c, this.rel));
   }
+}
+
+/** How often a cgroup's limits have refused it: OOM kills, and forks refused at the process limit. */
+export interface CgroupCounters {
+  oomKills: number;
+  pidsMax: number;
+}
+
+/** The counters of a memory and a pids cgroup (the same file names and lines in cgroup v1 and v2). */
+export async function countersIn(memoryDir: string, pidsDir: string): Promise<CgroupCounters> {
+  const read = (file: string) => fs.readFile(file, 'utf8').catch(() => '');
+  const memory = (await read(path.join(memoryDir, 'memory.oom_control'))) || (await read(path.join(memoryDir, 'memory.events')));
+  const oom = /oom_kill (\d+)/.exec(memory);
+  const pids = /max (\d+)/.exec(await read(path.join(pidsDir, 'pids.events')));
+  return { oomKills: Number(oom?.[1] ?? 0), pidsMax: Number(pids?.[1] ?? 0) };
+}
+
+/** The counters of the cgroups a process is in, from its `/proc/<pid>/cgroup` text (v1 or v2). */
+export function readCounters(procCgroup: string): Promise<CgroupCounters> {
+  const dirs: Record<string, string> = {};
+  for (const line of procCgroup.split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === '') dirs.unified = path.join(ROOT, m[2]);
+    for (const c of m[1].split(',')) if (c === 'memory' || c === 'pids') dirs[c] = path.join(ROOT, c, m[2]);
+  }
+  return countersIn(dirs.memory ?? dirs.unified ?? '/nonexistent', dirs.pids ?? dirs.unified ?? '/nonexistent');
 }
 
 /** Remove the cgroups of a whole group (a dead worker's), deepest first. */

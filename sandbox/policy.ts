@@ -1,4 +1,5 @@
 import type { Spec } from '../spec/schema';
+import type { CgroupCounters } from './cgroup';
 
 /** What a run's processes may use. Memory, processes and CPU are enforced by a cgroup; files by rlimits. */
 export interface SandboxLimits {
@@ -9,11 +10,27 @@ export interface SandboxLimits {
   openFiles: number;
   /** Largest file a process may write. */
   fileSizeBytes: number;
+  /** What the workspace, HOME and tmp may hold together on disk. */
+  diskBytes: number;
 }
 
 const DEFAULTS = { pids: 512, openFiles: 1024, fileSizeBytes: 1024 ** 3 };
 
-/** The limits of a run, from its spec (memory, cpus) and the server's defaults (the rest). */
+/** The limits of a run, from its spec (memory, cpus, disk) and the server's defaults (the rest). */
 export function limitsFor(sandbox: Spec['sandbox']): SandboxLimits {
-  return { memoryBytes: sandbox.memory, cpus: sandbox.cpus, ...DEFAULTS };
+  return { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, ...DEFAULTS };
+}
+
+const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
+
+/** The limit a command ran into, in words, from its cgroup counters before and after; undefined when none. */
+export function describeLimitHit(limits: SandboxLimits, before: CgroupCounters, after: CgroupCounters): string | undefined {
+  if (after.oomKills > before.oomKills) return `out of memory (limit ${mib(limits.memoryBytes)})`;
+  if (after.pidsMax > before.pidsMax) return `too many processes (limit ${limits.pids})`;
+  return undefined;
+}
+
+/** The words for a command killed at the disk limit. */
+export function diskLimitHit(limits: SandboxLimits): string {
+  return `disk full (limit ${mib(limits.diskBytes)} for the workspace, HOME and tmp)`;
 }

@@ -4,7 +4,7 @@ import type { SandboxLimits } from './policy';
 /** Where a run's sandbox lives on the worker's disk, and what it may reach. */
 export interface SandboxOptions {
   runId: string;
-  /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, `meta/`. */
+  /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, and `meta/` (read-only inside, at /nightshift). */
   root: string;
   limits: SandboxLimits;
   /** Hosts the run may reach (`host[:port]`, `*.suffix[:port]`), through the worker's egress proxy; empty = no network. */
@@ -24,8 +24,6 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Each egress decision (allowed or denied), for the run's log. */
   onEgress?: (decision: EgressDecision) => void;
-  /** Files from the host made visible read-only inside, at `target`. */
-  readOnly?: { host: string; target: string }[];
 }
 
 export interface ExecResult {

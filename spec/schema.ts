@@ -33,6 +33,10 @@ function measured(parse: (v: string | number) => number) {
 const duration = measured(parseDuration);
 const bytes = measured(parseBytes);
 
+/** Sandbox drivers: bubblewrap on the worker's host, or a container on a Docker-API engine. */
+export const SANDBOX_DRIVERS = ['bwrap', 'docker'] as const;
+export type SandboxDriverName = (typeof SANDBOX_DRIVERS)[number];
+
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 /** A check that runs in the sandbox after every agent iteration. */
@@ -89,7 +93,7 @@ export const SpecSchema = z.strictObject({
   deliver: z.strictObject({ push: z.boolean().default(false) }).prefault({}),
   sandbox: z
     .strictObject({
-      driver: z.enum(['bwrap']).default('bwrap'),
+      driver: z.enum(SANDBOX_DRIVERS).default('bwrap'),
       network: z
         .array(
           z.string().superRefine((entry, ctx) => {
@@ -103,6 +107,7 @@ export const SpecSchema = z.strictObject({
         .default([]),
       cpus: z.number().positive().max(64).default(2),
       memory: bytes.prefault('4g'),
+      disk: bytes.prefault('10g'),
       timeout: duration.prefault('45m'),
     })
     .prefault({}),

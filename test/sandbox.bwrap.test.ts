@@ -1,12 +1,11 @@
 import * as path from 'node:path';
 import type * as Bwrap from '../sandbox/bwrap';
-import type { SandboxLimits } from '../sandbox/policy';
+import { LIMITS } from './helpers/sandboxes';
 import { tempDir } from './helpers/stack';
 
 // Isolation, network, streaming, timeouts, cancel and teardown are in sandbox.test.ts; this covers how the driver
 // reports a missing bubblewrap, which needs the module loaded with another NIGHTSHIFT_BWRAP.
 
-const LIMITS: SandboxLimits = { memoryBytes: 256 * 1024 ** 2, cpus: 1, pids: 64, openFiles: 256, fileSizeBytes: 8 * 1024 ** 2 };
 
 /** The bwrap module as loaded with NIGHTSHIFT_BWRAP set to `bwrap` (read once, at load). */
 function loadWith(bwrap: string | undefined): typeof Bwrap {

@@ -2,10 +2,14 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { startPodmanService } from '../../sandbox/podman';
 import { startDevServer } from '../../temporal/devServer';
 import { freePort } from '../helpers/ports';
 
-/** One real Temporal dev server and one workflow bundle for the whole suite. */
+/**
+ * One real Temporal dev server, one workflow bundle and one Docker-API engine (Podman's service; the sandbox image
+ * is built by scripts/setup.sh) for the whole suite.
+ */
 export default async function globalSetup(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-test-'));
   const server = await startDevServer({
@@ -22,4 +26,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.NIGHTSHIFT_TEST_DIR = dir;
   process.env.NIGHTSHIFT_WORKFLOW_BUNDLE = bundle;
   (globalThis as Record<string, unknown>).__nightshiftDevServer = server;
+  const podman = await startPodmanService(path.join(dir, 'podman', 'podman.sock'), path.join(dir, 'podman.log'));
+  process.env.NIGHTSHIFT_TEST_DOCKER_HOST = podman.host;
+  (globalThis as Record<string, unknown>).__nightshiftPodman = podman;
 }

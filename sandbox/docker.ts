@@ -1,0 +1,257 @@
+import Docker from 'dockerode';
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { readCounters, type CgroupCounters } from './cgroup';
+import { watchDisk } from './disk';
+import { BASE_ENV, HOME_DIR, META_DIR, NET_DIR, protectedGitPaths, PROXY_ENV, SANDBOX_DIRS, SANDBOX_UID, startEgress, underBridge, WORKSPACE_DIR, writableDirs } from './environment';
+import { describeLimitHit, diskLimitHit } from './policy';
+import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
+
+export interface DockerDriverOptions {
+  /** `unix:///path/to.sock` (the default is /var/run/docker.sock). The engine must run on the worker's host: the workspace is a bind mount. */
+  host?: string;
+  image: string;
+  /** This worker's name, on its containers' labels, so a later worker can sweep them when it is gone. */
+  worker: string;
+}
+
+const LABEL_RUN = 'nightshift.run';
+const LABEL_WORKER = 'nightshift.worker';
+const LABEL_HOST = 'nightshift.host';
+const USER = `${SANDBOX_UID}:${SANDBOX_UID}`;
+
+/** The Docker client for a DOCKER_HOST-style address (only unix sockets: the engine must share the worker's disk). */
+export function dockerClient(host = 'unix:///var/run/docker.sock'): Docker {
+  if (!host.startsWith('unix://')) throw new Error(`DOCKER_HOST must be a unix socket on the worker's machine (unix:///path), got "${host}"`);
+  return new Docker({ socketPath: host.slice('unix://'.length) });
+}
+
+/**
+ * Sandboxes as containers on a Docker-API engine (Docker, or Podman's compatible service): one long-lived container
+ * per run, created at its first exec, with the workspace, HOME and tmp bound from the run's directory on the
+ * worker. Hardened: no capabilities, no-new-privileges, a non-root user, a read-only root, no network (egress goes
+ * through the worker's proxy socket), and the run's memory, CPU, process and file limits.
+ */
+export class DockerDriver implements SandboxDriver {
+  readonly name = 'docker';
+  readonly docker: Docker;
+
+  constructor(private readonly options: DockerDriverOptions) {
+    this.docker = dockerClient(options.host);
+  }
+
+  async open(opts: SandboxOptions): Promise<Sandbox> {
+    for (const dir of SANDBOX_DIRS) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
+    return new DockerSandbox(this.docker, this.options, opts);
+  }
+
+  /** What is wrong with the engine or the image, or null when sandboxes can start. */
+  async unavailable(): Promise<string | null> {
+    try {
+      await this.docker.ping();
+    } catch (err) {
+      return `no Docker API at ${this.options.host ?? 'unix:///var/run/docker.sock'}: ${(err as Error).message}`;
+    }
+    try {
+      await this.docker.getImage(this.options.image).inspect();
+    } catch {
+      return `image ${this.options.image} is missing (build it: docker build -t ${this.options.image} sandbox/image, or scripts/build-sandbox-image.sh with Podman)`;
+    }
+    return null;
+  }
+
+  /** Remove this host's sandbox containers whose worker is gone (`isLive` says which workers still run). */
+  async sweep(isLive: (worker: string) => boolean): Promise<string[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_HOST}=${os.hostname()}`] } });
+    const removed: string[] = [];
+    for (const c of containers) {
+      const worker = c.Labels[LABEL_WORKER];
+      if (!worker || isLive(worker)) continue;
+      await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      removed.push(c.Labels[LABEL_RUN] ?? c.Id);
+    }
+    return removed;
+  }
+}
+
+export class DockerSandbox implements Sandbox {
+  readonly runId: string;
+  readonly workspace: string;
+  private readonly name: string;
+
+  constructor(private readonly docker: Docker, private readonly driver: DockerDriverOptions, private readonly opts: SandboxOptions) {
+    this.runId = opts.runId;
+    this.workspace = path.join(opts.root, 'workspace');
+    // One container per run and worker; names allow only [A-Za-z0-9_.-].
+    const id = createHash('sha256').update(`${driver.worker}\0${opts.runId}\0${opts.root}`).digest('hex').slice(0, 16);
+    this.name = `nightshift-${opts.runId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60)}-${id}`;
+  }
+
+  /** The run's container, running; created on first use, and recreated when its mounts no longer fit the workspace. */
+  private async container(): Promise<Docker.Container> {
+    const container = this.docker.getContainer(this.name);
+    const gitPaths = protectedGitPaths(this.workspace).join(',');
+    const info = await container.inspect().catch((err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return undefined;
+      throw err;
+    });
+    if (info && info.Config.Labels['nightshift.protected'] !== gitPaths) {
+      // The repo was cloned after the container was made: .git must be mounted read-only over it.
+      await container.remove({ force: true });
+      return this.create(gitPaths);
+    }
+    if (!info) return this.create(gitPaths);
+    if (!info.State.Running) await container.start();
+    return container;
+  }
+
+  private async create(gitPaths: string): Promise<Docker.Container> {
+    const { root, limits } = this.opts;
+    const binds = [`${this.workspace}:${WORKSPACE_DIR}:rw`];
+    for (const p of gitPaths ? gitPaths.split(',') : []) binds.push(`${path.join(this.workspace, p)}:${WORKSPACE_DIR}/${p}:ro`);
+    binds.push(`${path.join(root, 'home')}:${HOME_DIR}:rw`, `${path.join(root, 'tmp')}:/tmp:rw`, `${path.join(root, 'net')}:${NET_DIR}:ro`, `${path.join(root, 'meta')}:${META_DIR}:ro`);
+    const container = await this.docker.createContainer({
+      name: this.name,
+      Image: this.driver.image,
+      // PID 1 only keeps the container up; every command is an exec.
+      Cmd: ['sleep', 'infinity'],
+      User: USER,
+      WorkingDir: WORKSPACE_DIR,
+      Env: Object.entries(BASE_ENV).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), 'nightshift.protected': gitPaths },
+      NetworkDisabled: true,
+      HostConfig: {
+        Binds: binds,
+        NetworkMode: 'none',
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Privileged: false,
+        ReadonlyRootfs: true,
+        IpcMode: 'private',
+        PidsLimit: limits.pids,
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        // nproc counts per user across the host; the per-run process limit is PidsLimit.
+        Ulimits: [
+          { Name: 'nofile', Soft: limits.openFiles, Hard: limits.openFiles },
+          { Name: 'nproc', Soft: 1024, Hard: 1024 },
+          { Name: 'fsize', Soft: limits.fileSizeBytes, Hard: limits.fileSizeBytes },
+        ],
+      },
+    });
+    await container.start();
+    return container;
+  }
+
+  async exec(opts: ExecOptions): Promise<ExecResult> {
+    if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
+    // The container's user is not the worker's: hand it the files the worker wrote since the last exec.
+    await chownTree(writableDirs(this.opts.root));
+    const container = await this.container();
+    const proxy = await startEgress(this.opts.root, this.opts.network, opts.onEgress);
+    try {
+      const counters = await this.counters(container);
+      const result = await this.run(container, opts, Boolean(proxy));
+      const after = await this.counters(container);
+      if (!result.limitHit && counters && after) result.limitHit = describeLimitHit(this.opts.limits, counters, after);
+      return result;
+    } finally {
+      await proxy?.close();
+    }
+  }
+
+  private async run(container: Docker.Container, opts: ExecOptions, egress: boolean): Promise<ExecResult> {
+    const started = Date.now();
+    const env = { ...BASE_ENV, ...opts.env, ...(egress ? PROXY_ENV : {}) };
+    const exec = await container.exec({
+      Cmd: egress ? underBridge(opts.cmd) : opts.cmd,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      User: USER,
+      WorkingDir: WORKSPACE_DIR,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    stdout.setEncoding('utf8').on('data', (chunk: string) => opts.onOutput?.(chunk, 'stdout'));
+    stderr.setEncoding('utf8').on('data', (chunk: string) => opts.onOutput?.(chunk, 'stderr'));
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+
+    let timedOut = false;
+    let cancelled = false;
+    let limitHit: string | undefined;
+    // Killing the container is the one kill that reaches every process of the run; the next exec restarts it.
+    const kill = () => void container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, opts.timeoutMs);
+    const onAbort = () => {
+      cancelled = true;
+      kill();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
+      limitHit = diskLimitHit(this.opts.limits);
+      kill();
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+      });
+    } finally {
+      clearTimeout(timer);
+      stopWatching();
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+    const killed = timedOut || cancelled || limitHit !== undefined;
+    const exitCode = killed ? null : await this.exitCode(container, exec);
+    return { exitCode, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) };
+  }
+
+  /** The exec's exit code; null when the container died under it (killed, like a signal, as bwrap reports it). */
+  private async exitCode(container: Docker.Container, exec: Docker.Exec): Promise<number | null> {
+    try {
+      const [result, info] = await Promise.all([exec.inspect(), container.inspect()]);
+      return info.State.Running ? (result.ExitCode ?? null) : null;
+    } catch {
+      return null; // removed by a teardown
+    }
+  }
+
+  /** The container's OOM kills and process-limit refusals so far, from its cgroups on this host. */
+  private async counters(container: Docker.Container): Promise<CgroupCounters | undefined> {
+    const pid = (await container.inspect()).State.Pid;
+    if (!pid) return undefined;
+    const lines = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+    return readCounters(lines);
+  }
+
+  async teardown(): Promise<void> {
+    await this.docker.getContainer(this.name).remove({ force: true }).catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) throw err;
+    });
+    await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  }
+}
+
+/** Give the sandbox's user the files under `dirs` that are not its own yet. */
+function chownTree(dirs: string[]): Promise<void> {
+  const uid = String(SANDBOX_UID);
+  return new Promise((resolve, reject) => {
+    // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes.
+    execFile('find', [...dirs, '(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')', '-exec', 'chown', '-h', `${uid}:${uid}`, '{}', '+'], (err, _out, stderr) => {
+      if (err) reject(new Error(`cannot hand the workspace to the sandbox user: ${stderr.trim() || err.message}`));
+      else resolve();
+    });
+  });
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the docker driver's sandbox image without pulling anything: a Debian rootfs from debootstrap (Debian's
+# mirror is reachable where registries are not), the host's Node.js binary, the sandbox user, then `podman import`.
+# The result matches sandbox/image/Dockerfile. Skips the build when the image exists with this recipe's label.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${NIGHTSHIFT_DOCKER_IMAGE:-nightshift-sandbox:latest}
+SUITE=bookworm
+MIRROR=${NIGHTSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+NODE=$(command -v node)
+# The recipe: this script and the Node.js it copies in. A change to either rebuilds.
+RECIPE=$( (cat "$0"; "$NODE" --version) | sha256sum | cut -c1-16)
+
+if podman image exists "$IMAGE" && [ "$(podman image inspect --format '{{index .Labels "nightshift.recipe"}}' "$IMAGE")" = "$RECIPE" ]; then
+  exit 0
+fi
+
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/nightshift/image
+ROOTFS=$(mktemp -d "${TMPDIR:-/tmp}/nightshift-rootfs.XXXXXX")
+trap 'rm -rf "$ROOTFS"' EXIT
+mkdir -p "$CACHE/debs"
+
+echo "sandbox image: debootstrap $SUITE into $ROOTFS (about 2 minutes the first time)…"
+debootstrap --variant=minbase --include=git,curl,ca-certificates --cache-dir="$CACHE/debs" \
+  "$SUITE" "$ROOTFS" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
+  || { echo "debootstrap failed; see $CACHE/debootstrap.log" >&2; tail -5 "$CACHE/debootstrap.log" >&2; exit 1; }
+
+install -m 0755 "$NODE" "$ROOTFS/usr/local/bin/node"
+chroot "$ROOTFS" /usr/local/bin/node --version > /dev/null || { echo "the host's node does not run in the rootfs" >&2; exit 1; }
+chroot "$ROOTFS" useradd --uid 1000 --user-group --create-home --home-dir /home/sandbox --shell /bin/sh sandbox
+install -d -o 1000 -g 1000 "$ROOTFS/workspace"
+rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
+
+echo "sandbox image: importing as $IMAGE…"
+tar -C "$ROOTFS" -c . | podman import --quiet \
+  --change 'USER 1000:1000' --change 'WORKDIR /workspace' --change 'CMD ["/bin/sh"]' \
+  --change "LABEL nightshift.recipe=$RECIPE" - "$IMAGE" > /dev/null
+echo "sandbox image: $IMAGE built"
