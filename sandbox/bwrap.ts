@@ -60,7 +60,7 @@ export class BwrapSandbox implements Sandbox {
   }
 
   args(env: Record<string, string> = {}, egress = false): string[] {
-    const args = ['--unshare-all', '--unshare-user', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
+    const args = ['--unshare-all', '--unshare-user', '--disable-userns', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
     for (const dir of SYSTEM_DIRS) {
       if (!existsSync(dir)) continue;
       // On merged-/usr systems /bin etc. are symlinks into /usr: recreate the link, don't bind twice.

@@ -94,8 +94,8 @@ export async function countersIn(memoryDir: string, pidsDir: string): Promise<Cg
   return { oomKills: Number(oom?.[1] ?? 0), pidsMax: Number(pids?.[1] ?? 0) };
 }
 
-/** The counters of the cgroups a process is in, from its `/proc/<pid>/cgroup` text (v1 or v2). */
-export function readCounters(procCgroup: string): Promise<CgroupCounters> {
+/** The memory and pids cgroup directories of a process, from its `/proc/<pid>/cgroup` text (v1 or v2). */
+export function cgroupDirsOf(procCgroup: string): { memory: string; pids: string } | undefined {
   const dirs: Record<string, string> = {};
   for (const line of procCgroup.split('\n')) {
     const m = /^\d+:([^:]*):(.*)$/.exec(line);
@@ -103,7 +103,14 @@ export function readCounters(procCgroup: string): Promise<CgroupCounters> {
     if (m[1] === '') dirs.unified = path.join(ROOT, m[2]);
     for (const c of m[1].split(',')) if (c === 'memory' || c === 'pids') dirs[c] = path.join(ROOT, c, m[2]);
   }
-  return countersIn(dirs.memory ?? dirs.unified ?? '/nonexistent', dirs.pids ?? dirs.unified ?? '/nonexistent');
+  const memory = dirs.memory ?? dirs.unified;
+  const pids = dirs.pids ?? dirs.unified;
+  return memory && pids ? { memory, pids } : undefined;
+}
+
+/** How many processes a pids cgroup holds now. */
+export async function pidsCurrent(pidsDir: string): Promise<number> {
+  return Number((await fs.readFile(path.join(pidsDir, 'pids.current'), 'utf8').catch(() => '0')).trim());
 }
 
 /** Remove the cgroups of a whole group (a dead worker's), deepest first. */

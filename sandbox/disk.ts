@@ -17,7 +17,7 @@ export function diskUsage(dirs: string[]): Promise<number> {
  * limit. Between polls a command can write at most the file-size rlimit per file, so the overshoot is bounded.
  * Returns the function that stops watching.
  */
-export function watchDisk(dirs: string[], limitBytes: number, onExceeded: (usedBytes: number) => void, intervalMs = 1000): () => void {
+export function watchDisk(dirs: string[], limitBytes: number, onExceeded: (usedBytes: number) => void, intervalMs = 500): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout;
   const poll = async () => {

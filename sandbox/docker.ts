@@ -5,10 +5,11 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { readCounters, type CgroupCounters } from './cgroup';
+import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
 import { watchDisk } from './disk';
 import { BASE_ENV, HOME_DIR, META_DIR, NET_DIR, protectedGitPaths, PROXY_ENV, SANDBOX_DIRS, SANDBOX_UID, startEgress, underBridge, WORKSPACE_DIR, writableDirs } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
+import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
 export interface DockerDriverOptions {
@@ -23,6 +24,17 @@ const LABEL_RUN = 'nightshift.run';
 const LABEL_WORKER = 'nightshift.worker';
 const LABEL_HOST = 'nightshift.host';
 const USER = `${SANDBOX_UID}:${SANDBOX_UID}`;
+
+/**
+ * seccomp: the containers/common default profile, except that `unshare` and `clone` with namespace flags are
+ * refused and `clone3` answers ENOSYS (its flags cannot be inspected; libc falls back to clone). Podman's default
+ * lets a container create user namespaces. Docker takes the profile inline; Podman's compatible API, a file path.
+ */
+async function seccompOption(docker: Docker): Promise<string> {
+  const version = await docker.version();
+  const podman = (version.Components ?? []).some((c) => /podman/i.test(c.Name));
+  return podman ? `seccomp=${path.join(__dirname, 'seccomp.json')}` : `seccomp=${JSON.stringify(seccompProfile)}`;
+}
 
 /** The Docker client for a DOCKER_HOST-style address (only unix sockets: the engine must share the worker's disk). */
 export function dockerClient(host = 'unix:///var/run/docker.sock'): Docker {
@@ -39,6 +51,7 @@ export function dockerClient(host = 'unix:///var/run/docker.sock'): Docker {
 export class DockerDriver implements SandboxDriver {
   readonly name = 'docker';
   readonly docker: Docker;
+  private seccomp?: Promise<string>;
 
   constructor(private readonly options: DockerDriverOptions) {
     this.docker = dockerClient(options.host);
@@ -46,7 +59,9 @@ export class DockerDriver implements SandboxDriver {
 
   async open(opts: SandboxOptions): Promise<Sandbox> {
     for (const dir of SANDBOX_DIRS) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
-    return new DockerSandbox(this.docker, this.options, opts);
+    this.seccomp ??= seccompOption(this.docker);
+    this.seccomp.catch(() => (this.seccomp = undefined));
+    return new DockerSandbox(this.docker, this.options, opts, this.seccomp);
   }
 
   /** What is wrong with the engine or the image, or null when sandboxes can start. */
@@ -83,7 +98,12 @@ export class DockerSandbox implements Sandbox {
   readonly workspace: string;
   private readonly name: string;
 
-  constructor(private readonly docker: Docker, private readonly driver: DockerDriverOptions, private readonly opts: SandboxOptions) {
+  constructor(
+    private readonly docker: Docker,
+    private readonly driver: DockerDriverOptions,
+    private readonly opts: SandboxOptions,
+    private readonly seccomp: Promise<string>,
+  ) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
     // One container per run and worker; names allow only [A-Za-z0-9_.-].
@@ -128,7 +148,7 @@ export class DockerSandbox implements Sandbox {
         Binds: binds,
         NetworkMode: 'none',
         CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
+        SecurityOpt: ['no-new-privileges', await this.seccomp],
         Privileged: false,
         ReadonlyRootfs: true,
         IpcMode: 'private',
@@ -153,16 +173,30 @@ export class DockerSandbox implements Sandbox {
     // The container's user is not the worker's: hand it the files the worker wrote since the last exec.
     await chownTree(writableDirs(this.opts.root));
     const container = await this.container();
+    const cgroups = await this.cgroups(container);
     const proxy = await startEgress(this.opts.root, this.opts.network, opts.onEgress);
     try {
-      const counters = await this.counters(container);
+      const before = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
       const result = await this.run(container, opts, Boolean(proxy));
-      const after = await this.counters(container);
-      if (!result.limitHit && counters && after) result.limitHit = describeLimitHit(this.opts.limits, counters, after);
+      const after = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
+      if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);
+      if (cgroups) await this.killLeftovers(container, cgroups.pids);
       return result;
     } finally {
       await proxy?.close();
     }
+  }
+
+  /**
+   * Whatever a command left running dies with it, as on bwrap: when more than the container's own PID 1 remains,
+   * the container is killed (an exec could not do it: a fork bomb leaves no room for one more process).
+   */
+  private async killLeftovers(container: Docker.Container, pidsDir: string): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      if ((await pidsCurrent(pidsDir)) <= 1) return;
+      await new Promise((r) => setTimeout(r, 20)); // an exec's last process may still be on its way out
+    }
+    await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
   }
 
   private async run(container: Docker.Container, opts: ExecOptions, egress: boolean): Promise<ExecResult> {
@@ -228,12 +262,11 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  /** The container's OOM kills and process-limit refusals so far, from its cgroups on this host. */
-  private async counters(container: Docker.Container): Promise<CgroupCounters | undefined> {
+  /** The container's memory and pids cgroups on this host, found through its PID 1. */
+  private async cgroups(container: Docker.Container): Promise<{ memory: string; pids: string } | undefined> {
     const pid = (await container.inspect()).State.Pid;
     if (!pid) return undefined;
-    const lines = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
-    return readCounters(lines);
+    return cgroupDirsOf(await fs.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''));
   }
 
   async teardown(): Promise<void> {
