@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { SandboxDriver } from '../sandbox/sandbox';
+import type { SandboxDriverName } from '../spec/schema';
 import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
@@ -10,7 +11,8 @@ export interface ActivityDeps {
   home: string;
   store: ArtifactStore;
   runLog: RunLog;
-  driver: SandboxDriver;
+  /** The sandbox drivers this worker offers; a run asks for one by name. */
+  drivers: Partial<Record<SandboxDriverName, SandboxDriver>>;
   secrets: SecretStore;
   /** This worker: its name and its own task queue. */
   self: WorkspaceRef;

@@ -33,9 +33,14 @@ export function sandboxRoot(deps: ActivityDeps, runId: string): string {
   return path.join(workerDir(deps.home, deps.self.worker), runId);
 }
 
-/** The run's sandbox on this worker, with the limits of its spec (teardown needs none). */
-export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox'] = DEFAULT_SANDBOX): Promise<Sandbox> {
-  return deps.driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox), network: sandbox.network });
+/** The run's sandbox on this worker, with the driver and limits of its spec. */
+export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox']): Promise<Sandbox> {
+  const driver = deps.drivers[sandbox.driver];
+  if (!driver) {
+    const offered = Object.keys(deps.drivers).join(', ') || 'none';
+    throw ApplicationFailure.nonRetryable(`worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``, 'NoSandboxDriver');
+  }
+  return driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox), network: sandbox.network });
 }
 
 export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {
@@ -54,9 +59,8 @@ export function workspaceActivities(deps: ActivityDeps) {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const ws = sandbox.workspace;
-        // A retried or moved provision starts clean.
-        await fs.rm(ws, { recursive: true, force: true });
-        await fs.mkdir(ws, { recursive: true });
+        // A retried or moved provision starts clean, in the same directory: a container may have it mounted.
+        await emptyDir(ws);
         const local = localRepoPath(input.repo);
         if (local !== undefined && !existsSync(path.join(local, '.git')) && !existsSync(path.join(local, 'HEAD'))) {
           throw ApplicationFailure.nonRetryable(`repo ${input.repo} is not a git repository on worker ${os.hostname()}`, 'BadRepo');
@@ -88,10 +92,16 @@ export function workspaceActivities(deps: ActivityDeps) {
     },
 
     /** Kill whatever still runs in the run's sandbox and delete it. */
-    async teardownWorkspace(input: { runId: string }): Promise<void> {
-      const sandbox = await openSandbox(deps, input.runId);
+    async teardownWorkspace(input: { runId: string; sandbox?: Spec['sandbox'] }): Promise<void> {
+      // Runs started before the sandbox was passed here used the default driver.
+      const sandbox = await openSandbox(deps, input.runId, input.sandbox ?? DEFAULT_SANDBOX);
       await sandbox.teardown();
       await deps.runLog.append(input.runId, `\n=== teardown: sandbox removed from ${deps.self.worker} ===\n`);
     },
   };
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
 }

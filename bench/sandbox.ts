@@ -1,20 +1,23 @@
-// `npm run bench:sandbox`: what a sandbox costs here. Provision → exec `true` → teardown with the bwrap driver (real
-// cgroups, rlimits, namespaces), and the latency the egress proxy adds to an HTTP request. Prints numbers only.
+// `npm run bench:sandbox`: what a sandbox costs here. Provision → exec `true` → teardown with each driver (bwrap: real
+// cgroups, rlimits, namespaces; docker: a hardened container on DOCKER_HOST, or on a Podman service started here),
+// and the latency the egress proxy adds to an HTTP request. Prints numbers only.
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BwrapDriver } from '../sandbox/bwrap';
+import { DockerDriver } from '../sandbox/docker';
 import { EgressPolicy, EgressProxy } from '../sandbox/egress';
+import { startPodmanService } from '../sandbox/podman';
 import { limitsFor } from '../sandbox/policy';
+import type { SandboxDriver } from '../sandbox/sandbox';
 import { DEFAULT_SANDBOX } from '../spec/schema';
 import { elapsedMs, stats } from './stats';
 
 const runs = Number(process.env.BENCH_EXECS || 50);
 
-export async function benchSandbox(dir: string): Promise<void> {
-  const driver = new BwrapDriver();
+export async function benchSandbox(dir: string, driver: SandboxDriver = new BwrapDriver()): Promise<void> {
   const limits = limitsFor(DEFAULT_SANDBOX);
   const cycle: number[] = [];
   const execOnly: number[] = [];
@@ -27,8 +30,21 @@ export async function benchSandbox(dir: string): Promise<void> {
     await sandbox.teardown();
     cycle.push(elapsedMs(t0));
   }
-  console.log(`bwrap provision → exec true → teardown: ${stats(cycle)}`);
-  console.log(`  of which exec \`true\`:                  ${stats(execOnly)}`);
+  console.log(`${driver.name.padEnd(6)} provision → exec true → teardown: ${stats(cycle)}`);
+  console.log(`  of which exec \`true\`:                   ${stats(execOnly)}`);
+}
+
+/** The docker driver on DOCKER_HOST, or on a Podman service started for the bench. */
+async function benchDocker(dir: string): Promise<void> {
+  const podman = process.env.DOCKER_HOST ? undefined : await startPodmanService(path.join(dir, 'podman.sock'), path.join(dir, 'podman.log'));
+  try {
+    const driver = new DockerDriver({ host: process.env.DOCKER_HOST ?? podman!.host, image: process.env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest', worker: 'bench' });
+    const why = await driver.unavailable();
+    if (why) throw new Error(`docker driver: ${why}`);
+    await benchSandbox(dir, driver);
+  } finally {
+    await podman?.stop();
+  }
 }
 
 /** An HTTP GET to a local server directly, and through the egress proxy's unix socket (as the sandbox's bridge does). */
@@ -64,6 +80,7 @@ export async function benchEgress(dir: string): Promise<void> {
 if (require.main === module) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-sandbox-'));
   benchSandbox(dir)
+    .then(() => benchDocker(dir))
     .then(() => benchEgress(dir))
     .then(
       () => rmSync(dir, { recursive: true, force: true }),

@@ -7,8 +7,7 @@ import { createApi } from '../api/server';
 import { TokenStore } from '../api/tokens';
 import { loadConfig, temporalAddressOf, type Config } from '../config';
 import { createLogger, installTemporalLogging } from '../config/logger';
-import { bwrapAvailable } from '../sandbox/bwrap';
-import { cgroupsUnavailable } from '../sandbox/cgroup';
+import { probeDrivers } from '../sandbox/drivers';
 import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
 import { createWorker, type NightshiftWorker } from '../workers/worker';
@@ -149,13 +148,12 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
     return r.status === 0 ? (r.stdout || r.stderr).split('\n')[0].trim() : null;
   };
   const temporal = findTemporal();
-  const bwrap = await bwrapAvailable();
-  const cgroups = await cgroupsUnavailable();
+  const { statuses } = await probeDrivers(loadConfig(), 'doctor');
   const checks = [
     { name: 'node', required: true, found: process.version, fix: 'install Node.js 20 or newer' },
     { name: 'git', required: true, found: version('git', ['--version']), fix: 'apt-get install git' },
-    { name: 'bubblewrap', required: true, found: bwrap, fix: 'apt-get install bubblewrap' },
-    { name: 'cgroups', required: process.env.NIGHTSHIFT_CGROUPS !== 'off', found: cgroups ? null : 'cgroup v1 pids, memory, cpu: writable', fix: `${cgroups}; run the worker as root, or NIGHTSHIFT_CGROUPS=off to run sandboxes without memory/process/CPU limits` },
+    // A worker needs one usable driver; bwrap is the default a spec gets.
+    ...statuses.map((s) => ({ name: `sandbox:${s.name}`, required: s.name === 'bwrap', found: s.usable ? s.detail : null, fix: s.detail })),
     { name: 'prlimit', required: true, found: version('prlimit', ['--version']), fix: 'apt-get install util-linux' },
     {
       name: 'temporal',
@@ -168,7 +166,7 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
   if (opts.json) {
     say(JSON.stringify({ ok: checks.every((c) => c.found || !c.required), checks }, null, 2));
   } else {
-    for (const c of checks) say(`${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(11)} ${c.found ?? `→ ${c.fix}`}`);
+    for (const c of checks) say(`${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(15)} ${c.found ?? `→ ${c.fix}`}`);
   }
   if (checks.some((c) => c.required && !c.found)) process.exitCode = 1;
 }

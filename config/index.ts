@@ -31,6 +31,10 @@ export interface Config {
   secretsFile: string;
   /** Public URL of the API, for links. */
   publicUrl: string;
+  /** The Docker-API engine of the docker sandbox driver (DOCKER_HOST, a unix socket); unset = /var/run/docker.sock if present. */
+  dockerHost?: string;
+  /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
+  dockerImage: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -56,6 +60,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedSecrets: (env.NIGHTSHIFT_ALLOWED_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     secretsFile: path.join(home, 'secrets.env'),
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    dockerHost: env.DOCKER_HOST || undefined,
+    dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
   };
 }
 

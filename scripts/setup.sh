@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
 # and the build. The Temporal CLI is found or built by the code itself (temporal/cli.ts), with progress shown.
+# With --docker (the tests and benchmarks): also Podman, runc and debootstrap, and the docker driver's sandbox image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+docker=false
+[ "${1:-}" = --docker ] && docker=true
 
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if $docker; then
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${missing[*]} (apt-get)…"
@@ -25,3 +34,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npx tsc -p tsconfig.json
+
+if $docker; then bash scripts/build-sandbox-image.sh; fi

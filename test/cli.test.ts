@@ -144,3 +144,19 @@ describe('against the real API', () => {
     expect((await cli(['schedule', 'rm', 'cli-nightly'])).code).toBe(4);
   });
 });
+
+test('doctor says which sandbox drivers are usable here, and why not', async () => {
+  const withEngine = await runCli(['doctor', '--json'], { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST, NIGHTSHIFT_DOCKER_IMAGE: 'nightshift-sandbox:latest' });
+  expect(withEngine.code).toBe(0);
+  const drivers = (out: Result) => Object.fromEntries(JSON.parse(out.stdout).checks.filter((c: { name: string }) => c.name.startsWith('sandbox:')).map((c: { name: string; found: string | null; fix: string }) => [c.name, c.found ?? `not usable: ${c.fix}`]));
+  expect(drivers(withEngine)).toEqual({
+    'sandbox:bwrap': expect.stringMatching(/^bubblewrap \d+\.\d+\.\d+, cgroup v1 limits$/),
+    'sandbox:docker': expect.stringMatching(/^Podman Engine [\d.]+ at unix:\/\/.*podman\.sock, image nightshift-sandbox:latest$/),
+  });
+  const noImage = await runCli(['doctor', '--json'], { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST, NIGHTSHIFT_DOCKER_IMAGE: 'nightshift-no-such-image:1' });
+  expect(drivers(noImage)['sandbox:docker']).toMatch(/^not usable: image nightshift-no-such-image:1 is missing \(build it: /);
+  const noEngine = await runCli(['doctor'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+  expect(noEngine.stdout).toMatch(/^absent\s+sandbox:docker\s+→ no Docker API at unix:\/\/\/nonexistent\/docker\.sock: /m);
+  // docker is optional: the machine is still fine with bwrap alone.
+  expect(noEngine.code).toBe(0);
+});

@@ -7,6 +7,7 @@ import { ArtifactStore } from '../store/artifacts';
 import { findTemporal } from '../temporal/cli';
 import { STATUS_KEY } from '../workflows/searchAttributes';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { dockerDriver } from './helpers/sandboxes';
 import { spec, VALUE_REPO } from './helpers/specs';
 
 let stack: TestStack;
@@ -216,6 +217,43 @@ test("the run's log shows each egress decision of the agent", async () => {
     await stack.api('POST', `/v1/runs/${id}/reject`, {});
   } finally {
     server.close();
+  }
+});
+
+test('a run on the docker driver goes through every stage in a container, and leaves none behind', async () => {
+  const server = http.createServer((_req, res) => res.end('allowed host says hi\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const repo = makeRepo(VALUE_REPO);
+    const agent = `echo "agent as $(id -u) in $(cat /proc/1/comm)"; curl -s --noproxy '' http://127.0.0.1:${port}/; echo 2 > src/value.txt`;
+    const id = await stack.submit(spec(repo, agent, { sandbox: { driver: 'docker', network: [`127.0.0.1:${port}`] } }));
+    const waiting = await stack.waitFor(id, ['awaiting_approval']);
+    expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual(['provision:passed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
+    const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+    // PID 1 is the container's `sleep`, not bwrap.
+    expect(log).toContain('agent as 1000 in sleep');
+    expect(log).toContain('allowed host says hi');
+    expect(log).toContain(`[nightshift egress] allow GET 127.0.0.1:${port}`);
+    const docker = dockerDriver().docker;
+    expect(await docker.listContainers({ all: true, filters: { label: [`nightshift.run=${id}`] } })).toEqual([]);
+    await stack.api('POST', `/v1/runs/${id}/approve`, {});
+    const done = await stack.waitFor(id, ['succeeded']);
+    expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('2\n');
+  } finally {
+    server.close();
+  }
+});
+
+test('a spec asking for a driver the worker lacks fails at provision, saying so', async () => {
+  const lacking = await startTestStack({ env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  try {
+    const id = await lacking.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt', { sandbox: { driver: 'docker' } }));
+    const state = await lacking.waitFor(id, ['failed']);
+    expect(state.failure?.stage).toBe('provision');
+    expect(state.failure?.reason).toMatch(/has no docker sandbox driver \(it offers: bwrap\)/);
+  } finally {
+    await lacking.stop();
   }
 });
 

@@ -1,6 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
@@ -8,8 +8,9 @@ import { createActivities } from '../activities';
 import { SecretStore } from '../activities/secrets';
 import { workerDir } from '../activities/workspace';
 import type { Config } from '../config';
-import { BwrapDriver } from '../sandbox/bwrap';
 import { removeCgroupGroup } from '../sandbox/cgroup';
+import { DockerDriver } from '../sandbox/docker';
+import { probeDrivers } from '../sandbox/drivers';
 import { ArtifactStore } from '../store/artifacts';
 import { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
@@ -36,7 +37,14 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const { config, connection, logger } = opts;
   const name = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const self: WorkspaceRef = { worker: name, queue: `${config.taskQueue}/worker/${name}` };
+  const { drivers, statuses } = await probeDrivers(config, name);
+  for (const s of statuses) logger[s.usable ? 'info' : 'warn']({ driver: s.name, usable: s.usable }, `sandbox driver ${s.name}: ${s.detail}`);
+  if (Object.keys(drivers).length === 0) throw new Error(`no sandbox driver is usable here: ${statuses.map((s) => `${s.name}: ${s.detail}`).join('; ')}`);
   await sweepDeadWorkers(config.home, logger);
+  if (drivers.docker instanceof DockerDriver) {
+    const removed = await drivers.docker.sweep((worker) => isLiveWorker(config.home, worker));
+    if (removed.length) logger.info({ runs: removed }, 'removed the sandbox containers of dead workers');
+  }
   const dir = workerDir(config.home, name);
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, hostname: os.hostname() }));
@@ -45,7 +53,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     home: config.home,
     store: new ArtifactStore(config.home),
     runLog: new RunLog(config.home),
-    driver: new BwrapDriver(),
+    drivers,
     secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
     self,
     logger,
@@ -77,17 +85,26 @@ async function sweepDeadWorkers(home: string, logger: Logger): Promise<void> {
   if (!existsSync(root)) return;
   for (const entry of await fs.readdir(root)) {
     const dir = path.join(root, entry);
-    let owner: { pid: number; hostname: string };
-    try {
-      owner = JSON.parse(await fs.readFile(path.join(dir, 'owner.json'), 'utf8'));
-    } catch {
-      continue;
-    }
-    if (owner.hostname !== os.hostname() || isAlive(owner.pid)) continue;
+    const owner = readOwner(dir);
+    if (!owner || owner.hostname !== os.hostname() || isAlive(owner.pid)) continue;
     await fs.rm(dir, { recursive: true, force: true });
     await removeCgroupGroup(entry);
     logger.info({ worker: entry }, 'removed the sandboxes of a dead worker');
   }
+}
+
+function readOwner(dir: string): { pid: number; hostname: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, 'owner.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A worker of this machine whose process still runs (its directory says which process it is). */
+function isLiveWorker(home: string, worker: string): boolean {
+  const owner = readOwner(workerDir(home, worker));
+  return owner !== undefined && owner.hostname === os.hostname() && isAlive(owner.pid);
 }
 
 function isAlive(pid: number): boolean {

@@ -165,7 +165,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
     state.workspace = undefined;
     await CancellationScope.nonCancellable(async () => {
       try {
-        await onWorkspaceWorker(ws, 2 * MINUTE, 'teardown').teardownWorkspace({ runId: state.id });
+        await onWorkspaceWorker(ws, 2 * MINUTE, 'teardown').teardownWorkspace({ runId: state.id, sandbox: spec.sandbox });
       } catch (err) {
         // A lost worker's files are swept when a worker starts on that machine again.
         log.warn('teardown failed', { error: errorMessage(err) });

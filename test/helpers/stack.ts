@@ -61,6 +61,8 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
     NIGHTSHIFT_HEARTBEAT_TIMEOUT: '5s',
     NIGHTSHIFT_WORKER_QUEUE_TIMEOUT: '20s',
     NIGHTSHIFT_SHUTDOWN_GRACE: '5s',
+    // The suite's Podman service, so workers offer the docker driver too.
+    ...(process.env.NIGHTSHIFT_TEST_DOCKER_HOST ? { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST } : {}),
     ...opts.env,
   };
   const config = loadConfig(env);
