@@ -38,7 +38,7 @@ export async function benchSandbox(dir: string, driver: SandboxDriver = new Bwra
 async function benchDocker(dir: string): Promise<void> {
   const podman = process.env.DOCKER_HOST ? undefined : await startPodmanService(path.join(dir, 'podman.sock'), path.join(dir, 'podman.log'));
   try {
-    const driver = new DockerDriver({ host: process.env.DOCKER_HOST ?? podman!.host, image: process.env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest', worker: 'bench' });
+    const driver = new DockerDriver({ host: process.env.DOCKER_HOST ?? podman!.host, image: process.env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest', worker: 'bench', home: dir });
     const why = await driver.unavailable();
     if (why) throw new Error(`docker driver: ${why}`);
     await benchSandbox(dir, driver);

@@ -16,13 +16,15 @@ export interface DockerDriverOptions {
   /** `unix:///path/to.sock` (the default is /var/run/docker.sock). The engine must run on the worker's host: the workspace is a bind mount. */
   host?: string;
   image: string;
-  /** This worker's name, on its containers' labels, so a later worker can sweep them when it is gone. */
+  /** This worker's name and NIGHTSHIFT_HOME, on its containers' labels, so a later worker of the same home can sweep them when it is gone. */
   worker: string;
+  home: string;
 }
 
 const LABEL_RUN = 'nightshift.run';
 const LABEL_WORKER = 'nightshift.worker';
 const LABEL_HOST = 'nightshift.host';
+const LABEL_HOME = 'nightshift.home';
 const USER = `${SANDBOX_UID}:${SANDBOX_UID}`;
 
 /**
@@ -79,9 +81,10 @@ export class DockerDriver implements SandboxDriver {
     return null;
   }
 
-  /** Remove this host's sandbox containers whose worker is gone (`isLive` says which workers still run). */
+  /** Remove the sandbox containers of this host and home whose worker is gone (`isLive` says which workers still run). */
   async sweep(isLive: (worker: string) => boolean): Promise<string[]> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_HOST}=${os.hostname()}`] } });
+    // Only this home's: another Nightshift on the machine (another NIGHTSHIFT_HOME) has workers this one cannot see.
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_HOST}=${os.hostname()}`, `${LABEL_HOME}=${this.options.home}`] } });
     const removed: string[] = [];
     for (const c of containers) {
       const worker = c.Labels[LABEL_WORKER];
@@ -142,7 +145,7 @@ export class DockerSandbox implements Sandbox {
       User: USER,
       WorkingDir: WORKSPACE_DIR,
       Env: Object.entries(BASE_ENV).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), 'nightshift.protected': gitPaths },
+      Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), [LABEL_HOME]: this.driver.home, 'nightshift.protected': gitPaths },
       NetworkDisabled: true,
       HostConfig: {
         Binds: binds,

@@ -9,6 +9,7 @@ export interface DriverSettings {
   /** DOCKER_HOST; unset = /var/run/docker.sock when it exists. */
   dockerHost?: string;
   dockerImage: string;
+  home: string;
 }
 
 export interface DriverStatus {
@@ -38,7 +39,7 @@ async function probeDocker(settings: DriverSettings, worker: string): Promise<{ 
   }
   let driver: DockerDriver;
   try {
-    driver = new DockerDriver({ host, image: settings.dockerImage, worker });
+    driver = new DockerDriver({ host, image: settings.dockerImage, worker, home: settings.home });
   } catch (err) {
     return { status: { name: 'docker', usable: false, detail: (err as Error).message } };
   }

@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EgressPolicy } from '../sandbox/egress';
 import type { Sandbox, SandboxDriver } from '../sandbox/sandbox';
-import { DRIVERS, LIMITS, sandboxRoot, sh } from './helpers/sandboxes';
+import { DockerDriver } from '../sandbox/docker';
+import { DRIVERS, LIMITS, SANDBOX_IMAGE, sandboxRoot, sh } from './helpers/sandboxes';
 
 // The Sandbox contract, for each driver against its real engine. What a sandbox must refuse is in sandbox-escape.test.ts.
 
@@ -117,6 +118,26 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
     expect(r.out).toBe('inside\n');
     expect(execFileSync('git', ['-c', 'safe.directory=*', 'log', '--format=%s'], { cwd: sandbox.workspace, encoding: 'utf8' })).toBe('inside\n');
   });
+});
+
+test('docker: a sweep removes the containers of dead workers of its own home only', async () => {
+  const host = process.env.NIGHTSHIFT_TEST_DOCKER_HOST!;
+  const mine = new DockerDriver({ host, image: SANDBOX_IMAGE, worker: 'dead-worker', home: `sweep-${process.pid}` });
+  const live = new DockerDriver({ host, image: SANDBOX_IMAGE, worker: 'live-worker', home: `sweep-${process.pid}` });
+  const other = new DockerDriver({ host, image: SANDBOX_IMAGE, worker: 'dead-worker', home: `other-${process.pid}` });
+  const boxes = await Promise.all([mine, live, other].map(async (d) => {
+    const dirs = sandboxRoot('sweep');
+    const box = await d.open({ runId: dirs.runId, root: dirs.root, limits: LIMITS, network: [] });
+    await box.exec({ cmd: ['true'], timeoutMs: 10_000 });
+    return box;
+  }));
+  const running = async (box: Sandbox) => (await mine.docker.listContainers({ all: true, filters: { label: [`nightshift.run=${box.runId}`] } })).length;
+  try {
+    expect(await mine.sweep((worker) => worker === 'live-worker')).toEqual([boxes[0].runId]);
+    expect([await running(boxes[0]), await running(boxes[1]), await running(boxes[2])]).toEqual([0, 1, 1]);
+  } finally {
+    for (const box of boxes) await box.teardown();
+  }
 });
 
 test('a wildcard entry still refuses a name that resolves to an internal address', async () => {

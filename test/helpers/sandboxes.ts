@@ -18,7 +18,7 @@ export const DRIVERS: [string, () => SandboxDriver][] = [
 export function dockerDriver(): DockerDriver {
   const host = process.env.NIGHTSHIFT_TEST_DOCKER_HOST;
   if (!host) throw new Error('NIGHTSHIFT_TEST_DOCKER_HOST is not set: the suite setup starts the Podman service');
-  return new DockerDriver({ host, image: SANDBOX_IMAGE, worker: `test-${process.pid}` });
+  return new DockerDriver({ host, image: SANDBOX_IMAGE, worker: `test-${process.pid}`, home: `test-${process.pid}` });
 }
 
 /** A fresh sandbox root under the suite's temp dir, laid out like a worker's: `<home>/work/<worker>/<run>`. */

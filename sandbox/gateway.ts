@@ -1,0 +1,363 @@
+// The per-run model gateway: the agent in the sandbox talks to this (through a unix socket and a bridge) with a
+// placeholder key; the gateway swaps in the real key, forwards to the vendor, meters tokens and enforces the run's
+// budget. The real key never enters the sandbox.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+
+export type ModelVendor = 'anthropic' | 'openai';
+
+/** What the sandbox is given instead of the real key; the gateway ignores whatever key it sends. */
+export const PLACEHOLDER_KEY = 'nightshift-gateway-placeholder';
+
+export interface ModelPrices {
+  inputPerMTok: number;
+  outputPerMTok: number;
+}
+
+export interface GatewayRequest {
+  method: string;
+  /** Request path without the query. */
+  path: string;
+  status: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Set when the gateway refused without contacting the upstream (budget exhausted). */
+  refused?: string;
+  /** Set when the upstream could not be reached or the exchange broke off. */
+  error?: string;
+}
+
+export interface GatewayOptions {
+  vendor: ModelVendor;
+  /** Base URL, http or https, optionally with a path prefix: `http://host:port/v1` + `/responses` ⇒ `/v1/responses`. */
+  upstream: string;
+  apiKey: string;
+  /** Input + output tokens for the whole run. */
+  maxTokens?: number;
+  maxCostUsd?: number;
+  /** USD per million tokens; required for maxCostUsd. */
+  prices?: ModelPrices;
+  onRequest?: (r: GatewayRequest) => void;
+}
+
+export interface GatewayUsage {
+  /** Requests forwarded to the upstream (refusals are not counted). */
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+// RFC 7230 hop-by-hop headers, plus `expect` (this server already answered any 100-continue).
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'];
+// Whatever credentials the sandbox sends are dropped; only the injected key goes upstream.
+const SANDBOX_CREDENTIALS = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization'];
+// A response body (or one SSE event) larger than this is passed through but not metered.
+const MAX_METERED_BYTES = 32 * 1024 * 1024;
+
+interface Tokens {
+  input: number;
+  output: number;
+}
+
+/**
+ * Tokens in a usage object of either vendor. Anthropic's cache reads and writes are input; OpenAI's
+ * `input_tokens_details.cached_tokens` is already part of `input_tokens`, so it is not added.
+ */
+function tokensOf(usage: unknown): Tokens | undefined {
+  if (!usage || typeof usage !== 'object') return undefined;
+  const u = usage as Record<string, unknown>;
+  const n = (key: string): number => {
+    const v = u[key];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
+  };
+  return {
+    input: n('input_tokens') + n('cache_creation_input_tokens') + n('cache_read_input_tokens') + n('prompt_tokens'),
+    output: n('output_tokens') + n('completion_tokens'),
+  };
+}
+
+/**
+ * The usage object in a JSON body or SSE event: top-level `usage` (Anthropic/OpenAI JSON, Anthropic `message_delta`,
+ * chat-completion chunks), `message.usage` (Anthropic `message_start`), `response.usage` (OpenAI `response.completed`).
+ */
+function usageIn(body: unknown): Tokens | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const b = body as { usage?: unknown; message?: { usage?: unknown }; response?: { usage?: unknown } };
+  return tokensOf(b.usage ?? b.message?.usage ?? b.response?.usage);
+}
+
+/**
+ * Meters one response as it streams through. Usage numbers within a response are cumulative (Anthropic's
+ * `message_delta.output_tokens` repeats and grows), so the response's tokens are the maximum seen, and each increase
+ * is handed to `onIncrease` at once so concurrent requests see it.
+ */
+class ResponseMeter {
+  readonly seen: Tokens = { input: 0, output: 0 };
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly jsonChunks: Buffer[] = [];
+  private bytes = 0; // JSON: body so far; SSE: current event so far
+  private line = '';
+  private eventData: string[] = [];
+
+  constructor(private readonly kind: 'sse' | 'json' | 'other', private readonly onIncrease: (d: Tokens) => void) {}
+
+  feed(chunk: Buffer): void {
+    if (this.kind === 'json') {
+      this.bytes += chunk.length;
+      if (this.bytes <= MAX_METERED_BYTES) this.jsonChunks.push(chunk);
+    } else if (this.kind === 'sse') {
+      this.sse(this.decoder.write(chunk));
+    }
+  }
+
+  end(): void {
+    if (this.kind === 'json' && this.bytes <= MAX_METERED_BYTES && this.jsonChunks.length) {
+      this.observe(Buffer.concat(this.jsonChunks).toString('utf8'));
+    } else if (this.kind === 'sse') {
+      this.sse(`${this.decoder.end()}\n\n`); // a stream may end without the final blank line
+    }
+  }
+
+  /** Incremental SSE: lines end in \n (a preceding \r is dropped); a blank line ends an event. Only `data:` matters. */
+  private sse(text: string): void {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      let line = this.line + text.slice(start, nl);
+      this.line = '';
+      start = nl + 1;
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (line === '') {
+        if (this.eventData.length && this.bytes <= MAX_METERED_BYTES) this.observe(this.eventData.join('\n'));
+        this.eventData = [];
+        this.bytes = 0;
+      } else if (line.startsWith('data:')) {
+        this.bytes += line.length;
+        if (this.bytes <= MAX_METERED_BYTES) this.eventData.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+      }
+    }
+    const rest = text.slice(start);
+    // An over-long line is not metered; its remainder is still scanned for the next newline.
+    if (this.line.length + rest.length <= MAX_METERED_BYTES) this.line += rest;
+    else this.bytes = MAX_METERED_BYTES + 1;
+  }
+
+  private observe(data: string): void {
+    if (!data.includes('"usage"')) return; // most events are content deltas: don't parse them
+    let tokens: Tokens | undefined;
+    try {
+      tokens = usageIn(JSON.parse(data));
+    } catch {
+      return;
+    }
+    if (!tokens) return;
+    const increase = { input: Math.max(0, tokens.input - this.seen.input), output: Math.max(0, tokens.output - this.seen.output) };
+    this.seen.input += increase.input;
+    this.seen.output += increase.output;
+    if (increase.input || increase.output) this.onIncrease(increase);
+  }
+}
+
+/**
+ * An HTTP gateway on a unix socket for one agent exec: forwards every request to `upstream` with the real key, meters
+ * tokens from the responses (JSON or SSE, streamed through unbuffered) and refuses requests once the run's budget is
+ * spent. A request under budget is forwarded whole, so the one that crosses the budget completes; later ones are
+ * refused. Not metered: OpenAI chat-completion streams without `stream_options.include_usage` (they carry no usage).
+ */
+export class ModelGateway {
+  private readonly server: http.Server;
+  private readonly sockets = new Set<Duplex>();
+  private readonly upstream: URL;
+  private readonly agent: http.Agent;
+  private readonly totals: GatewayUsage;
+  private socketPath?: string;
+
+  constructor(private readonly opts: GatewayOptions, usage?: GatewayUsage) {
+    // Messages here never include the key: they may end up in a run's log.
+    let url: URL;
+    try {
+      url = new URL(opts.upstream);
+    } catch {
+      throw new Error('model gateway: upstream is not a URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`model gateway: upstream must be http or https, not ${url.protocol}`);
+    if (!/^[\x21-\x7e]+$/.test(opts.apiKey ?? '')) throw new Error('model gateway: the API key is empty or has characters not allowed in a header');
+    if (opts.maxCostUsd !== undefined && !opts.prices) throw new Error('model gateway: maxCostUsd needs prices');
+    this.upstream = url;
+    this.agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.totals = { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, ...usage };
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (s: Duplex) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  async listen(socketPath: string): Promise<void> {
+    try {
+      if (fs.lstatSync(socketPath).isSocket()) fs.unlinkSync(socketPath); // left by a crashed worker
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(socketPath, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.socketPath = socketPath;
+    fs.chmodSync(socketPath, 0o666); // the sandbox's user may differ from the worker's
+  }
+
+  usage(): GatewayUsage {
+    return { ...this.totals };
+  }
+
+  /** Stops listening and cuts every connection, idle keep-alive and mid-stream alike. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.agent.destroy();
+    await closed;
+    if (this.socketPath) fs.rmSync(this.socketPath, { force: true });
+  }
+
+  /** Why a request is refused now, or undefined while the budget lasts. */
+  private exhausted(): string | undefined {
+    const { maxTokens, maxCostUsd } = this.opts;
+    const used = this.totals.inputTokens + this.totals.outputTokens;
+    if (maxTokens !== undefined && used >= maxTokens) return `nightshift: token budget of ${maxTokens} exhausted (used ${used})`;
+    if (maxCostUsd !== undefined && this.totals.costUsd >= maxCostUsd) {
+      return `nightshift: cost budget of $${maxCostUsd} exhausted (used $${this.totals.costUsd.toFixed(6)})`;
+    }
+    return undefined;
+  }
+
+  private add(t: Tokens): void {
+    this.totals.inputTokens += t.input;
+    this.totals.outputTokens += t.output;
+    const p = this.opts.prices;
+    if (p) this.totals.costUsd += (t.input * p.inputPerMTok + t.output * p.outputPerMTok) / 1e6;
+  }
+
+  private report(r: GatewayRequest): void {
+    try {
+      this.opts.onRequest?.(r);
+    } catch {
+      // a failing log write must not take the gateway down
+    }
+  }
+
+  /** An error the gateway itself makes, in the vendor's shape so the agent's SDK shows the message. */
+  private fail(res: http.ServerResponse, status: 429 | 502, message: string, headers: http.OutgoingHttpHeaders = {}): void {
+    const safe = message.split(this.opts.apiKey).join('[redacted]');
+    const budget = status === 429;
+    const body =
+      this.opts.vendor === 'anthropic'
+        ? { type: 'error', error: { type: budget ? 'rate_limit_error' : 'api_error', message: safe } }
+        : { error: { message: safe, type: budget ? 'insufficient_quota' : 'server_error', code: budget ? 'nightshift_budget' : 'nightshift_upstream' } };
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const method = req.method ?? 'GET';
+    // Clients send origin-form (`/v1/messages?x`); accept absolute-form too and keep only its path and query.
+    const target = new URL(req.url ?? '/', 'http://gateway');
+    const path = target.pathname;
+    const refused = this.exhausted();
+    if (refused) {
+      req.resume();
+      // x-should-retry: the Anthropic and OpenAI SDKs otherwise retry a 429 with backoff, to the same answer.
+      this.fail(res, 429, refused, { 'x-should-retry': 'false' });
+      this.report({ method, path, status: 429, inputTokens: 0, outputTokens: 0, refused });
+      return;
+    }
+    this.forward(req, res, method, path, target.search);
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, search: string): void {
+    const base = this.upstream;
+    // Joining rule: upstream pathname (trailing slashes trimmed) + request path, plainly concatenated; the upstream's
+    // own query, if any, comes first.
+    const upstreamPath = base.pathname.replace(/\/+$/, '') + path;
+    const query = [base.search.slice(1), search.slice(1)].filter(Boolean).join('&');
+    const headers: http.OutgoingHttpHeaders = {};
+    const named = String(req.headers.connection ?? '').toLowerCase().split(',').map((h) => h.trim());
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (HOP_BY_HOP.includes(name) || SANDBOX_CREDENTIALS.includes(name) || named.includes(name) || name === 'host') continue;
+      headers[name] = value;
+    }
+    headers.host = base.host;
+    headers['accept-encoding'] = 'identity'; // compressed bodies could not be metered
+    if (this.opts.vendor === 'anthropic') headers['x-api-key'] = this.opts.apiKey;
+    else headers.authorization = `Bearer ${this.opts.apiKey}`;
+
+    let done = false;
+    const finish = (r: Omit<GatewayRequest, 'method' | 'path'>): void => {
+      if (done) return;
+      done = true;
+      this.report({ method, path, ...r });
+    };
+    const unreachable = (err: Error): void => {
+      if (res.headersSent) return; // mid-response: the response pipeline reports it
+      req.unpipe();
+      req.resume(); // drain the rest of the body so the client reads the answer, not a reset
+      const message = `nightshift: model API ${base.host} unreachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+      this.fail(res, 502, message);
+      finish({ status: 502, inputTokens: 0, outputTokens: 0, error: message });
+    };
+
+    const request = base.protocol === 'https:' ? https.request : http.request;
+    let upstreamReq: http.ClientRequest;
+    try {
+      upstreamReq = request({
+        protocol: base.protocol,
+        hostname: base.hostname.replace(/^\[|\]$/g, ''),
+        port: base.port || undefined,
+        method,
+        path: upstreamPath + (query ? `?${query}` : ''),
+        headers,
+        agent: this.agent,
+      });
+    } catch (err) {
+      unreachable(err as Error); // e.g. a header value node refuses
+      return;
+    }
+    this.totals.requests++;
+    upstreamReq.on('error', unreachable);
+    // The client hung up before the response was done: stop the upstream too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    req.pipe(upstreamReq);
+
+    upstreamReq.on('response', (up) => {
+      const status = up.statusCode ?? 502;
+      const type = String(up.headers['content-type'] ?? '').toLowerCase();
+      const meter = new ResponseMeter(type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other', (d) => this.add(d));
+      const responseHeaders: http.OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(up.headers)) if (!HOP_BY_HOP.includes(name)) responseHeaders[name] = value;
+      res.writeHead(status, responseHeaders);
+      res.flushHeaders(); // SSE: the client sees the response start before the first event
+      const tee = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          meter.feed(chunk);
+          cb(null, chunk);
+        },
+        flush(cb) {
+          meter.end();
+          cb();
+        },
+      });
+      pipeline(up, tee, res, (err) => {
+        const tokens = { inputTokens: meter.seen.input, outputTokens: meter.seen.output };
+        finish(err ? { status, ...tokens, error: `response cut off (${(err as NodeJS.ErrnoException).code ?? 'error'})` } : { status, ...tokens });
+      });
+    });
+  }
+}
