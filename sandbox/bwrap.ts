@@ -152,6 +152,7 @@ export class BwrapSandbox implements Sandbox {
         stop();
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.signal?.aborted) onAbort(); // aborted while the limits and the proxy were being set up
 
       child.stdout!.setEncoding('utf8');
       child.stderr!.setEncoding('utf8');

@@ -235,6 +235,7 @@ export class DockerSandbox implements Sandbox {
       kill();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort(); // aborted while the container was being made
     const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
       limitHit = diskLimitHit(this.opts.limits);
       kill();

@@ -17,7 +17,8 @@ export async function startPodmanService(socketPath: string, logFile: string): P
   await fs.mkdir(path.dirname(socketPath), { recursive: true });
   await fs.rm(socketPath, { force: true });
   const log = await fs.open(logFile, 'a');
-  const child: ChildProcess = spawn('podman', ['--runtime', 'runc', 'system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', log.fd, log.fd] });
+  // Its own directory as cwd: conmon leaves an `oom` marker file in its working directory when a container is OOM-killed.
+  const child: ChildProcess = spawn('podman', ['--runtime', 'runc', 'system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', log.fd, log.fd], cwd: path.dirname(socketPath) });
   const exited = new Promise<string>((resolve) => {
     child.on('error', (err) => resolve(`cannot run podman: ${err.message} (apt-get install podman runc)`));
     child.on('exit', (code) => resolve(`podman system service exited with ${code}; see ${logFile}`));
