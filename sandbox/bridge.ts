@@ -1,13 +1,15 @@
-// Runs inside a sandbox that may reach allowlisted hosts: it listens on 127.0.0.1:3128 in the sandbox's own (empty)
-// network namespace, hands each connection to the worker's egress proxy through a bind-mounted unix socket, and runs
-// the command. Only node built-ins: this file is all the sandbox gets.
+// Runs inside a sandbox that may reach the worker: for each `port=socket` argument it listens on 127.0.0.1:port in
+// the sandbox's own (empty) network namespace and hands each connection to the worker through that bind-mounted unix
+// socket (the egress proxy on 3128, the model gateway on 3129); then it runs the command after `--`.
+// Only node built-ins: this file is all the sandbox gets.
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { constants } from 'node:os';
 
 export const BRIDGE_PORT = 3128;
+export const GATEWAY_PORT = 3129;
 
-function main(socketPath: string, cmd: string[]): void {
+function listen(port: number, socketPath: string): Promise<void> {
   const server = net.createServer((client) => {
     const upstream = net.connect(socketPath);
     client.pipe(upstream);
@@ -15,15 +17,23 @@ function main(socketPath: string, cmd: string[]): void {
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
   });
-  server.listen(BRIDGE_PORT, '127.0.0.1', () => {
-    const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit' });
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
-    child.on('error', (err) => {
-      process.stderr.write(`nightshift: cannot run ${cmd[0]}: ${err.message}\n`);
-      process.exit(127);
-    });
-    child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
-  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 }
 
-if (require.main === module) main(process.argv[2], process.argv.slice(3));
+async function main(args: string[]): Promise<void> {
+  const end = args.indexOf('--');
+  const cmd = args.slice(end + 1);
+  for (const pair of args.slice(0, end)) {
+    const [port, socketPath] = pair.split(/=(.*)/s);
+    await listen(Number(port), socketPath);
+  }
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit' });
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  child.on('error', (err) => {
+    process.stderr.write(`nightshift: cannot run ${cmd[0]}: ${err.message}\n`);
+    process.exit(127);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+}
+
+if (require.main === module) void main(process.argv.slice(2));

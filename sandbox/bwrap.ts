@@ -4,7 +4,7 @@ import { constants as fsConstants, existsSync, lstatSync, promises as fs, readli
 import * as path from 'node:path';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, HOME_DIR, META_DIR, NET_DIR, protectedGitPaths, PROXY_ENV, SANDBOX_DIRS, SANDBOX_UID as UID, startEgress, underBridge, WORKSPACE_DIR, writableDirs } from './environment';
+import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, protectedGitPaths, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
@@ -59,7 +59,7 @@ export class BwrapSandbox implements Sandbox {
     this.workspace = path.join(opts.root, 'workspace');
   }
 
-  args(env: Record<string, string> = {}, egress = false): string[] {
+  args(env: Record<string, string> = {}, linked = false): string[] {
     const args = ['--unshare-all', '--unshare-user', '--disable-userns', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
     for (const dir of SYSTEM_DIRS) {
       if (!existsSync(dir)) continue;
@@ -78,7 +78,7 @@ export class BwrapSandbox implements Sandbox {
     args.push('--bind', path.join(root, 'home'), HOME_DIR);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
     args.push('--ro-bind', path.join(root, 'meta'), META_DIR);
-    if (egress) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
+    if (linked) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
     args.push('--remount-ro', '/');
     for (const [k, v] of Object.entries({ ...BASE_ENV, ...env })) args.push('--setenv', k, v);
@@ -89,13 +89,13 @@ export class BwrapSandbox implements Sandbox {
   /**
    * The command line: a shell that joins the run's cgroups and sets rlimits, then becomes bwrap, so every process
    * of the sandbox starts inside the limits (no window between spawn and joining). With an allowlist, the command
-   * runs under the bridge to the egress proxy.
+   * runs under the bridge to the worker (egress proxy, model gateway).
    */
-  private commandLine(opts: ExecOptions, egress: boolean, nonce: string): string[] {
+  private commandLine(opts: ExecOptions, link: WorkerLink | undefined, nonce: string): string[] {
     const { limits } = this.opts;
     const procs = this.cgroup?.procsFiles() ?? [];
-    const args = this.args(egress ? { ...opts.env, ...PROXY_ENV } : opts.env, egress);
-    const cmd = egress ? underBridge(opts.cmd) : opts.cmd;
+    const args = this.args({ ...opts.env, ...link?.env }, Boolean(link));
+    const cmd = link?.cmd ?? opts.cmd;
     return [
       // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125 is not mistaken for it.
       '/bin/sh', '-c', 'm=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "$m" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"', 'sh',
@@ -114,17 +114,17 @@ export class BwrapSandbox implements Sandbox {
     this.limitsApplied ??= this.cgroup?.apply(this.opts.limits);
     await this.limitsApplied;
     const before = await this.cgroup?.counters();
-    const proxy = await startEgress(this.opts.root, this.opts.network, opts.onEgress);
-    const result = await this.run(opts, Boolean(proxy)).finally(() => proxy?.close());
+    const link = await linkToWorker(this.opts.root, this.opts.network, opts);
+    const result = await this.run(opts, link).finally(() => link?.close());
     const after = await this.cgroup?.counters();
     if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);
     return result;
   }
 
-  private run(opts: ExecOptions, egress: boolean): Promise<ExecResult> {
+  private run(opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
     const started = Date.now();
     const nonce = `nightshift-cgroup-join-failed-${randomBytes(8).toString('hex')}`;
-    const [bin, ...argv] = this.commandLine(opts, egress, nonce);
+    const [bin, ...argv] = this.commandLine(opts, link, nonce);
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, HOME_DIR, META_DIR, NET_DIR, protectedGitPaths, PROXY_ENV, SANDBOX_DIRS, SANDBOX_UID, startEgress, underBridge, WORKSPACE_DIR, writableDirs } from './environment';
+import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, protectedGitPaths, SANDBOX_DIRS, SANDBOX_UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
@@ -177,16 +177,16 @@ export class DockerSandbox implements Sandbox {
     await chownTree(writableDirs(this.opts.root));
     const container = await this.container();
     const cgroups = await this.cgroups(container);
-    const proxy = await startEgress(this.opts.root, this.opts.network, opts.onEgress);
+    const link = await linkToWorker(this.opts.root, this.opts.network, opts);
     try {
       const before = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
-      const result = await this.run(container, opts, Boolean(proxy));
+      const result = await this.run(container, opts, link);
       const after = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
       if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);
       if (cgroups) await this.killLeftovers(container, cgroups.pids);
       return result;
     } finally {
-      await proxy?.close();
+      await link?.close();
     }
   }
 
@@ -202,11 +202,11 @@ export class DockerSandbox implements Sandbox {
     await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
   }
 
-  private async run(container: Docker.Container, opts: ExecOptions, egress: boolean): Promise<ExecResult> {
+  private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
     const started = Date.now();
-    const env = { ...BASE_ENV, ...opts.env, ...(egress ? PROXY_ENV : {}) };
+    const env = { ...BASE_ENV, ...opts.env, ...link?.env };
     const exec = await container.exec({
-      Cmd: egress ? underBridge(opts.cmd) : opts.cmd,
+      Cmd: link?.cmd ?? opts.cmd,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       User: USER,
       WorkingDir: WORKSPACE_DIR,

@@ -1,7 +1,8 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { BRIDGE_PORT } from './bridge';
-import { EgressPolicy, EgressProxy, type EgressDecision } from './egress';
+import { BRIDGE_PORT, GATEWAY_PORT } from './bridge';
+import { EgressPolicy, EgressProxy } from './egress';
+import type { ExecOptions } from './sandbox';
 
 // What a sandbox looks like from inside, the same for every driver: an unprivileged user, the workspace as the
 // working directory, a HOME of its own, and an environment built from scratch.
@@ -32,11 +33,11 @@ export function writableDirs(root: string): string[] {
 const PROXY = `http://127.0.0.1:${BRIDGE_PORT}`;
 const NO_PROXY = 'localhost,127.0.0.1,::1';
 /** Proxy variables for programs that honour them; enforcement is the empty network namespace, not these. */
-export const PROXY_ENV: Record<string, string> = { HTTP_PROXY: PROXY, HTTPS_PROXY: PROXY, http_proxy: PROXY, https_proxy: PROXY, NO_PROXY, no_proxy: NO_PROXY };
+const PROXY_ENV: Record<string, string> = { HTTP_PROXY: PROXY, HTTPS_PROXY: PROXY, http_proxy: PROXY, https_proxy: PROXY, NO_PROXY, no_proxy: NO_PROXY };
 
-/** `cmd` run under the bridge that carries the sandbox's loopback proxy port to the worker's egress proxy. */
-export function underBridge(cmd: string[]): string[] {
-  return ['node', `${NET_DIR}/bridge.js`, `${NET_DIR}/proxy.sock`, ...cmd];
+/** The model gateway's socket in a run's `net/` directory (the caller runs the gateway; the sandbox bridges to it). */
+export function modelSocketPath(root: string): string {
+  return path.join(root, 'net', 'model.sock');
 }
 
 /** Workspace paths mounted read-only over the workspace: the agent may commit, but not plant hooks or config that git would run or obey later. */
@@ -44,20 +45,37 @@ export function protectedGitPaths(workspace: string): string[] {
   return ['.git/hooks', '.git/config'].filter((p) => existsSync(path.join(workspace, p)));
 }
 
+/** How one exec reaches the worker from its empty network namespace: the command under the bridge, and its variables. */
+export interface WorkerLink {
+  cmd: string[];
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
 /**
- * The worker's egress proxy for one exec of a run, on a unix socket in the sandbox's `net/` directory, with the
- * bridge beside it; undefined when the run has no network. The socket is open to the sandbox's user only through
- * that directory, which no other sandbox sees.
+ * The bridge for one exec, or undefined when it needs none: the worker's egress proxy when the run has an allowlist
+ * (a per-exec proxy on `net/proxy.sock`, every decision reported), and the model gateway when the caller runs one.
+ * Connecting needs write permission on a socket, and the sandbox's user is not the worker's on every driver: the
+ * sockets are open to all, in a directory only this sandbox sees.
  */
-export async function startEgress(root: string, network: string[], onEgress?: (d: EgressDecision) => void): Promise<EgressProxy | undefined> {
-  if (network.length === 0) return undefined;
+export async function linkToWorker(root: string, network: string[], opts: ExecOptions): Promise<WorkerLink | undefined> {
   const dir = path.join(root, 'net');
+  const forwards: string[] = [];
+  let proxy: EgressProxy | undefined;
+  if (network.length > 0) {
+    const socket = path.join(dir, 'proxy.sock');
+    await fs.rm(socket, { force: true });
+    proxy = new EgressProxy(new EgressPolicy(network), (d) => opts.onEgress?.(d));
+    await proxy.listen(socket);
+    await fs.chmod(socket, 0o666);
+    forwards.push(`${BRIDGE_PORT}=${NET_DIR}/proxy.sock`);
+  }
+  if (opts.modelGateway) forwards.push(`${GATEWAY_PORT}=${NET_DIR}/${path.basename(modelSocketPath(root))}`);
+  if (forwards.length === 0) return undefined;
   await fs.copyFile(path.join(__dirname, 'bridge.js'), path.join(dir, 'bridge.js'));
-  const socket = path.join(dir, 'proxy.sock');
-  await fs.rm(socket, { force: true });
-  const proxy = new EgressProxy(new EgressPolicy(network), (d) => onEgress?.(d));
-  await proxy.listen(socket);
-  // Connecting needs write permission on the socket; the sandbox's user is not the worker's on every driver.
-  await fs.chmod(socket, 0o666);
-  return proxy;
+  return {
+    cmd: ['node', `${NET_DIR}/bridge.js`, ...forwards, '--', ...opts.cmd],
+    env: proxy ? PROXY_ENV : {},
+    close: async () => proxy?.close(),
+  };
 }

@@ -24,6 +24,8 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Each egress decision (allowed or denied), for the run's log. */
   onEgress?: (decision: EgressDecision) => void;
+  /** Bridge the model gateway the caller runs on the sandbox's `net/model.sock` to 127.0.0.1:3129 inside. */
+  modelGateway?: boolean;
 }
 
 export interface ExecResult {
