@@ -5,12 +5,14 @@ import * as path from 'node:path';
 import { adapterFor } from '../agents';
 import { buildPrompt } from '../agents/prompt';
 import { META_DIR } from '../sandbox/environment';
+import type { GatewayUsage } from '../sandbox/gateway';
 import type { Spec } from '../spec/schema';
 import type { Checkpoint, CommandResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog, egressLine } from './logs';
+import { gatewayLine, modelKey, startModelGateway } from './model';
 import { openSandbox, sandboxRoot } from './workspace';
 
 export interface AgentInput {
@@ -29,12 +31,19 @@ export interface AgentInput {
   sandbox: Spec['sandbox'];
   /** Names only: values are resolved here, on the worker, and never leave it. */
   secrets: string[];
+  limits: Spec['limits'];
+  /** Model usage of the run's earlier iterations, which its budget counts too. */
+  modelUsage?: GatewayUsage;
 }
 
 export interface AgentOutput {
   result: CommandResult & { changedFiles: string[] };
   diffId: string;
   checkpoint: Checkpoint;
+  /** Model usage of the run so far, as the gateway metered it. */
+  modelUsage?: GatewayUsage;
+  /** Set when the gateway refused a request: the run's model budget is spent. */
+  budgetExhausted?: string;
 }
 
 
@@ -59,15 +68,23 @@ export function agentActivities(deps: ActivityDeps) {
         const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${META_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback });
 
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
-        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`, secrets);
-        const exec = await sandbox.exec({
-          cmd,
-          env: { ...env, ...secrets },
-          timeoutMs: input.timeoutMs,
-          signal: Context.current().cancellationSignal,
-          onOutput: (chunk) => log.write(chunk),
-          onEgress: (d) => log.write(egressLine(d)),
-        });
+        const key = modelKey(deps, input.agent);
+        // The model key is redacted too, should anything ever echo it.
+        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`, key ? { ...secrets, [key.name]: key.value } : secrets);
+        const model = key && (await startModelGateway(deps, { agent: input.agent, limits: input.limits, usage: input.modelUsage, root: sandboxRoot(deps, input.runId), apiKey: key.value }, (r) => log.write(gatewayLine(r))));
+        const exec = await sandbox
+          .exec({
+            cmd,
+            env: { ...env, ...secrets, ...model?.env },
+            timeoutMs: input.timeoutMs,
+            signal: Context.current().cancellationSignal,
+            onOutput: (chunk) => log.write(chunk),
+            onEgress: (d) => log.write(egressLine(d)),
+            modelGateway: Boolean(model),
+          })
+          .finally(() => model?.gateway.close());
+        const budgetExhausted = model?.refused();
+        if (budgetExhausted) log.write(`\n[nightshift: the run's model budget is spent: ${budgetExhausted}]\n`);
         if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
         if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
         if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
@@ -99,6 +116,8 @@ export function agentActivities(deps: ActivityDeps) {
           result: { command: cmd.join(' '), exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, limitHit: exec.limitHit, changedFiles },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
+          ...(model ? { modelUsage: model.gateway.usage() } : {}),
+          ...(budgetExhausted ? { budgetExhausted } : {}),
         };
       });
     },

@@ -14,6 +14,8 @@ export interface ActivityDeps {
   /** The sandbox drivers this worker offers; a run asks for one by name. */
   drivers: Partial<Record<SandboxDriverName, SandboxDriver>>;
   secrets: SecretStore;
+  /** Extra model prices (USD per million tokens, input and output) by model-name prefix, for cost budgets. */
+  modelPrices: Record<string, [number, number]>;
   /** This worker: its name and its own task queue. */
   self: WorkspaceRef;
   logger: Logger;

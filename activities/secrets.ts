@@ -25,6 +25,14 @@ export class SecretStore {
     return values;
   }
 
+  /**
+   * A value for the worker's own use, never handed to a sandbox (the model API key the gateway injects): no allowlist,
+   * since no run can read it.
+   */
+  workerValue(name: string): string | undefined {
+    return this.env[name] || this.readFile()[name] || undefined;
+  }
+
   private readFile(): Record<string, string> {
     if (!existsSync(this.file)) return {};
     const out: Record<string, string> = {};

@@ -3,7 +3,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SANDBOX, type Spec } from '../spec/schema';
-import { limitsFor } from '../sandbox/policy';
+import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
@@ -40,7 +40,7 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
     const offered = Object.keys(deps.drivers).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(`worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``, 'NoSandboxDriver');
   }
-  return driver.open({ runId, root: sandboxRoot(deps, runId), limits: limitsFor(sandbox), network: sandbox.network });
+  return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox) });
 }
 
 export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {

@@ -10,7 +10,7 @@ import { BwrapDriver } from '../sandbox/bwrap';
 import { DockerDriver } from '../sandbox/docker';
 import { EgressPolicy, EgressProxy } from '../sandbox/egress';
 import { startPodmanService } from '../sandbox/podman';
-import { limitsFor } from '../sandbox/policy';
+import { policyFor } from '../sandbox/policy';
 import type { SandboxDriver } from '../sandbox/sandbox';
 import { DEFAULT_SANDBOX } from '../spec/schema';
 import { elapsedMs, stats } from './stats';
@@ -18,7 +18,7 @@ import { elapsedMs, stats } from './stats';
 const runs = Number(process.env.BENCH_EXECS || 50);
 
 export async function benchSandbox(dir: string, driver: SandboxDriver = new BwrapDriver()): Promise<void> {
-  const limits = limitsFor(DEFAULT_SANDBOX);
+  const { limits } = policyFor(DEFAULT_SANDBOX);
   const cycle: number[] = [];
   const execOnly: number[] = [];
   for (let i = 0; i < runs; i++) {

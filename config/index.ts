@@ -33,6 +33,8 @@ export interface Config {
   publicUrl: string;
   /** The Docker-API engine of the docker sandbox driver (DOCKER_HOST, a unix socket); unset = /var/run/docker.sock if present. */
   dockerHost?: string;
+  /** NIGHTSHIFT_MODEL_PRICES: `{"model-prefix": [inputUsdPerMTok, outputUsdPerMTok]}`, added to the built-in table. */
+  modelPrices: Record<string, [number, number]>;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
 }
@@ -62,11 +64,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     dockerHost: env.DOCKER_HOST || undefined,
     dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
+    modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
   };
 }
 
 export function temporalAddressOf(config: Config): string {
   return config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`;
+}
+
+function pricesFrom(raw: string | undefined): Record<string, [number, number]> {
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error('NIGHTSHIFT_MODEL_PRICES must be JSON: {"model-prefix": [inputUsdPerMTok, outputUsdPerMTok]}');
+  }
+  const ok = typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n >= 0));
+  if (!ok) throw new Error('NIGHTSHIFT_MODEL_PRICES must map model prefixes to [inputUsdPerMTok, outputUsdPerMTok]');
+  return parsed as Record<string, [number, number]>;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

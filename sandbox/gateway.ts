@@ -271,6 +271,7 @@ export class ModelGateway {
     const path = target.pathname;
     const refused = this.exhausted();
     if (refused) {
+      req.on('error', () => undefined);
       req.resume();
       // x-should-retry: the Anthropic and OpenAI SDKs otherwise retry a 429 with backoff, to the same answer.
       this.fail(res, 429, refused, { 'x-should-retry': 'false' });
@@ -334,6 +335,7 @@ export class ModelGateway {
     res.on('close', () => {
       if (!res.writableFinished) upstreamReq.destroy();
     });
+    req.on('error', () => upstreamReq.destroy()); // the client went away mid-upload
     req.pipe(upstreamReq);
 
     upstreamReq.on('response', (up) => {

@@ -16,9 +16,20 @@ export interface SandboxLimits {
 
 const DEFAULTS = { pids: 512, openFiles: 1024, fileSizeBytes: 1024 ** 3 };
 
-/** The limits of a run, from its spec (memory, cpus, disk) and the server's defaults (the rest). */
-export function limitsFor(sandbox: Spec['sandbox']): SandboxLimits {
-  return { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, ...DEFAULTS };
+/**
+ * What a run's sandbox may do, in one place: its limits and the hosts it may reach. The rest is fixed for every
+ * sandbox (sandbox/environment.ts: the writable paths, HOME, the base environment); a run's secrets are the ones its
+ * spec names and the server allows (activities/secrets.ts).
+ */
+export interface SandboxPolicy {
+  limits: SandboxLimits;
+  /** `host[:port]`, `*.suffix[:port]`, through the worker's egress proxy; empty = no network. */
+  network: string[];
+}
+
+/** The policy of a run, from its spec (memory, cpus, disk, network) and the server's defaults (the rest). */
+export function policyFor(sandbox: Spec['sandbox']): SandboxPolicy {
+  return { limits: { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, ...DEFAULTS }, network: sandbox.network };
 }
 
 const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;

@@ -1,14 +1,11 @@
 import type { EgressDecision } from './egress';
-import type { SandboxLimits } from './policy';
+import type { SandboxPolicy } from './policy';
 
 /** Where a run's sandbox lives on the worker's disk, and what it may reach. */
-export interface SandboxOptions {
+export interface SandboxOptions extends SandboxPolicy {
   runId: string;
   /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, and `meta/` (read-only inside, at /nightshift). */
   root: string;
-  limits: SandboxLimits;
-  /** Hosts the run may reach (`host[:port]`, `*.suffix[:port]`), through the worker's egress proxy; empty = no network. */
-  network: string[];
 }
 
 export interface ExecOptions {

@@ -51,7 +51,10 @@ export const AgentSchema = z
   .strictObject({
     kind: z.enum(['claude-code', 'codex', 'command']),
     model: z.string().optional(),
+    /** The model API upstream the run's gateway forwards to (default: the vendor's). */
     baseUrl: z.url().optional(),
+    /** The model API the agent talks to through the run's gateway; claude-code → anthropic, codex → openai. */
+    api: z.enum(['anthropic', 'openai']).optional(),
     command: z.array(nonEmpty).min(1).optional(),
   })
   .superRefine((agent, ctx) => {
@@ -112,7 +115,15 @@ export const SpecSchema = z.strictObject({
     })
     .prefault({}),
   secrets: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')).default([]),
-  limits: z.strictObject({ iterations: z.number().int().min(1).max(20).default(3) }).prefault({}),
+  limits: z
+    .strictObject({
+      iterations: z.number().int().min(1).max(20).default(3),
+      /** Model tokens (input + output) for the whole run, enforced by the gateway. */
+      tokens: z.number().int().positive().optional(),
+      /** Model cost in USD for the whole run, from the server's price table. */
+      costUsd: z.number().positive().optional(),
+    })
+    .prefault({}),
 });
 
 /** What a user writes (defaults not yet applied). */

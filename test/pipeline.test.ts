@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -254,6 +254,39 @@ test('a spec asking for a driver the worker lacks fails at provision, saying so'
     expect(state.failure?.reason).toMatch(/has no docker sandbox driver \(it offers: bwrap\)/);
   } finally {
     await lacking.stop();
+  }
+});
+
+test('the agent reaches its model API only through the run’s gateway: the real key stays outside, tokens are counted, the budget ends the run', async () => {
+  const realKey = `sk-ant-real-${Date.now()}-never-inside`;
+  const seen: { path: string; key: string | undefined }[] = [];
+  const upstream = http.createServer((req, res) => {
+    seen.push({ path: req.url!, key: req.headers['x-api-key'] as string | undefined });
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ type: 'message', content: [{ type: 'text', text: 'ok' }], usage: { input_tokens: 30, output_tokens: 20 } }));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const port = (upstream.address() as AddressInfo).port;
+  writeFileSync(path.join(stack.config.home, 'secrets.env'), `ANTHROPIC_API_KEY=${realKey}\n`);
+  try {
+    const repo = makeRepo(VALUE_REPO);
+    const call = `curl -s -w " http=%{http_code}\\n" "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -d '{"model":"claude-sonnet-4-5","messages":[]}'`;
+    const agent = `echo "key inside: $ANTHROPIC_API_KEY"; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c sk-ant-real; ${call}; ${call}; ${call}; echo 2 > src/value.txt`;
+    const id = await stack.submit(spec(repo, agent, { agent: { kind: 'command', api: 'anthropic', model: 'claude-sonnet-4-5', baseUrl: `http://127.0.0.1:${port}`, command: ['sh', '-c', agent] }, limits: { iterations: 2, tokens: 60 } }));
+    const state = await stack.waitFor(id, ['failed']);
+    expect(state.failure).toEqual({ stage: 'agent', reason: 'nightshift: token budget of 60 exhausted (used 100)' });
+    expect(state.modelUsage).toEqual({ requests: 2, inputTokens: 60, outputTokens: 40, costUsd: 0.00078 });
+    // Two requests went upstream with the real key; the third never left the worker.
+    expect(seen).toEqual([{ path: '/v1/messages', key: realKey }, { path: '/v1/messages', key: realKey }]);
+    const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+    expect(log).toContain('key inside: nightshift-gateway-placeholder');
+    expect(log).toMatch(/^0$/m);
+    expect(log.match(/\[nightshift model\] POST \/v1\/messages → 200, 30 in \/ 20 out tokens/g)).toHaveLength(2);
+    expect(log).toContain('[nightshift model] POST /v1/messages → 429, refused: nightshift: token budget of 60 exhausted (used 100)');
+    expect(log).not.toContain(realKey);
+  } finally {
+    upstream.close();
+    rmSync(path.join(stack.config.home, 'secrets.env'), { force: true });
   }
 });
 

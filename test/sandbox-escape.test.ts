@@ -6,6 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CommandLog } from '../activities/logs';
 import type { EgressDecision } from '../sandbox/egress';
+import { modelSocketPath } from '../sandbox/environment';
+import { ModelGateway, PLACEHOLDER_KEY } from '../sandbox/gateway';
 import type { Sandbox, SandboxDriver } from '../sandbox/sandbox';
 import { RunLog } from '../store/runLog';
 import { DRIVERS, LIMITS, sandboxRoot, sh } from './helpers/sandboxes';
@@ -173,6 +175,37 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     expect(r.out).toContain(`denied: ${engineSocket}`);
     expect(r.out).not.toMatch(/ApiVersion|Podman/);
     expect(forbidden.hits()).toBe(0);
+  });
+
+  test('the model API key cannot be read: not in the environment, not in /proc, and the gateway cannot be sent elsewhere', async () => {
+    const key = `${CANARY}-model-api-key`;
+    const upstreamSaw: string[] = [];
+    const upstream = http.createServer((req, res) => {
+      upstreamSaw.push(`${req.url} ${req.headers['x-api-key']}`);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ usage: { input_tokens: 1, output_tokens: 1 }, echo: req.url }));
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const gateway = new ModelGateway({ vendor: 'anthropic', upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`, apiKey: key });
+    await gateway.listen(modelSocketPath(root));
+    try {
+      const r = await sh(sandbox, [
+        'env | grep -i -e key -e anthropic',
+        'cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c model-api-key',
+        `curl -s "$ANTHROPIC_BASE_URL/v1/messages" -d '{}'; echo`,
+        `curl -s --noproxy '' -x "$ANTHROPIC_BASE_URL" http://127.0.0.1:${forbidden.port}/steal; echo`,
+        `curl -s -H "Host: 127.0.0.1:${forbidden.port}" "$ANTHROPIC_BASE_URL/redirect"; echo`,
+      ].join('; '), { env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:3129', ANTHROPIC_API_KEY: PLACEHOLDER_KEY }, modelGateway: true });
+      expect(r.out).not.toContain(key);
+      expect(r.out).toContain(`ANTHROPIC_API_KEY=${PLACEHOLDER_KEY}`);
+      expect(r.out).toMatch(/^0$/m);
+      // Every request went to the configured upstream, whatever URL or Host the sandbox named.
+      expect(upstreamSaw).toEqual([`/v1/messages ${key}`, `/steal ${key}`, `/redirect ${key}`]);
+      expect(forbidden.hits()).toBe(0);
+    } finally {
+      await gateway.close();
+      upstream.close();
+    }
   });
 
   test('the host’s processes are invisible and out of reach; only the sandbox’s own are in view', async () => {

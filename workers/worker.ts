@@ -55,6 +55,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     runLog: new RunLog(config.home),
     drivers,
     secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
+    modelPrices: config.modelPrices,
     self,
     logger,
   });

@@ -187,13 +187,16 @@ export async function specRun(input: RunInput): Promise<RunState> {
         'agent',
         () =>
           inWorkspace(sandboxMs + 5 * MINUTE, `agent, iteration ${state.iteration}`, (a) =>
-            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets }),
+            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets, limits: spec.limits, modelUsage: state.modelUsage }),
           ),
         ({ result: r }) => [r.exitCode === 0, `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`],
       );
       state.agent = agent.result;
       state.diffId = agent.diffId;
       state.checkpoint = agent.checkpoint;
+      if (agent.modelUsage) state.modelUsage = agent.modelUsage;
+      // Another iteration would be refused by the gateway at once.
+      if (agent.budgetExhausted) fail('agent', agent.budgetExhausted);
 
       const problems: { stage: StageName; text: string }[] = [];
       const { changedFiles } = agent.result;

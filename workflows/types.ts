@@ -1,4 +1,5 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
+import type { GatewayUsage } from '../sandbox/gateway';
 import type { Spec } from '../spec/schema';
 
 /** DESIGN §3, in pipeline order. */
@@ -111,6 +112,8 @@ export interface RunState {
   iteration: number;
   maxIterations: number;
   stages: StageRecord[];
+  /** Model tokens and cost of the run so far, as its gateway metered them. */
+  modelUsage?: GatewayUsage;
   /** The latest agent run. */
   agent?: CommandResult & { changedFiles: string[] };
   /** Results of the latest check pass. */
