@@ -102,6 +102,7 @@ class ResponseMeter {
   private readonly jsonChunks: Buffer[] = [];
   private bytes = 0; // JSON: body so far; SSE: current event so far
   private line = '';
+  private skippingLine = false; // inside an over-long line, which is passed through but not metered
   private eventData: string[] = [];
 
   constructor(private readonly kind: 'sse' | 'json' | 'other', private readonly onIncrease: (d: Tokens) => void) {}
@@ -131,7 +132,10 @@ class ResponseMeter {
       this.line = '';
       start = nl + 1;
       if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line === '') {
+      if (this.skippingLine) {
+        this.skippingLine = false;
+        this.bytes = MAX_METERED_BYTES + 1; // so the rest of its event is not metered either
+      } else if (line === '') {
         if (this.eventData.length && this.bytes <= MAX_METERED_BYTES) this.observe(this.eventData.join('\n'));
         this.eventData = [];
         this.bytes = 0;
@@ -141,9 +145,13 @@ class ResponseMeter {
       }
     }
     const rest = text.slice(start);
-    // An over-long line is not metered; its remainder is still scanned for the next newline.
-    if (this.line.length + rest.length <= MAX_METERED_BYTES) this.line += rest;
-    else this.bytes = MAX_METERED_BYTES + 1;
+    if (this.skippingLine) return;
+    if (this.line.length + rest.length <= MAX_METERED_BYTES) {
+      this.line += rest;
+    } else {
+      this.line = '';
+      this.skippingLine = true;
+    }
   }
 
   private observe(data: string): void {
@@ -266,8 +274,17 @@ export class ModelGateway {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? 'GET';
-    // Clients send origin-form (`/v1/messages?x`); accept absolute-form too and keep only its path and query.
-    const target = new URL(req.url ?? '/', 'http://gateway');
+    // Clients send origin-form (`/v1/messages?x`); absolute-form is accepted too, but only its path and query are
+    // used: the host is always the configured upstream. Parsing also resolves `..`, so a request cannot climb out of
+    // the upstream's path prefix.
+    let target: URL;
+    try {
+      target = new URL(req.url ?? '/', 'http://gateway');
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('nightshift: malformed request target\n');
+      this.report({ method, path: String(req.url).slice(0, 200), status: 400, inputTokens: 0, outputTokens: 0, error: 'malformed request target' });
+      return;
+    }
     const path = target.pathname;
     const refused = this.exhausted();
     if (refused) {
@@ -306,6 +323,11 @@ export class ModelGateway {
     };
     const unreachable = (err: Error): void => {
       if (res.headersSent) return; // mid-response: the response pipeline reports it
+      if (res.destroyed) {
+        // 499, as nginx logs it: the client closed the connection before the answer (and we cut the upstream)
+        finish({ status: 499, inputTokens: 0, outputTokens: 0, error: 'the client went away' });
+        return;
+      }
       req.unpipe();
       req.resume(); // drain the rest of the body so the client reads the answer, not a reset
       const message = `nightshift: model API ${base.host} unreachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;

@@ -164,13 +164,16 @@ test('cancel during the agent stage ends the run cancelled and leaves no sandbox
   const repo = makeRepo(VALUE_REPO);
   const marker = `${Math.floor(Math.random() * 1e6) + 1000}`;
   const id = await stack.submit(spec(repo, `echo started; sleep ${marker}`));
+  // Until the agent's sleep runs (after its echo reaches the log: under load, not at once).
   const deadline = Date.now() + 60_000;
+  let seen = '';
   while (Date.now() < deadline) {
     const logs = await stack.api('GET', `/v1/runs/${id}/logs`);
-    if (logs.text.includes('started')) break;
+    seen = logs.text;
+    if (seen.includes('started') && pgrep(`sleep ${marker}`)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  expect(pgrep(`sleep ${marker}`)).not.toBe('');
+  expect({ sleeping: pgrep(`sleep ${marker}`) !== '', status: (await stack.state(id)).status, log: seen.slice(-400) }).toMatchObject({ sleeping: true });
   expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(202);
   const state = await stack.waitFor(id, ['cancelled']);
   expect(state.stages.find((s) => s.stage === 'agent')?.summary).toBe('cancelled');
