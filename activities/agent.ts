@@ -1,4 +1,4 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,12 +7,12 @@ import { buildPrompt } from '../agents/prompt';
 import { META_DIR } from '../sandbox/environment';
 import type { GatewayUsage } from '../sandbox/gateway';
 import type { Spec } from '../spec/schema';
-import type { Checkpoint, CommandResult } from '../workflows/types';
+import type { AgentResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { CommandLog, egressLine } from './logs';
-import { gatewayLine, modelKey, startModelGateway } from './model';
+import { CommandLog, egressLine, Transcript } from './logs';
+import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
 import { openSandbox, sandboxRoot } from './workspace';
 
 export interface AgentInput {
@@ -37,7 +37,7 @@ export interface AgentInput {
 }
 
 export interface AgentOutput {
-  result: CommandResult & { changedFiles: string[] };
+  result: AgentResult;
   diffId: string;
   checkpoint: Checkpoint;
   /** Model usage of the run so far, as the gateway metered it. */
@@ -52,7 +52,6 @@ export function agentActivities(deps: ActivityDeps) {
     /** One agent iteration in the sandbox; its changes become a commit on the run's branch and a checkpoint. */
     async runAgent(input: AgentInput): Promise<AgentOutput> {
       const adapter = adapterFor(input.agent.kind);
-      if (!adapter) throw ApplicationFailure.nonRetryable(`agent kind "${input.agent.kind}" is not available on this worker`, 'UnsupportedAgent');
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const ws = sandbox.workspace;
@@ -61,16 +60,18 @@ export function agentActivities(deps: ActivityDeps) {
         await git(ws, ['clean', '--quiet', '-fd']);
         const branch = (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
 
-        const prompt = buildPrompt(input);
+        const prompt = buildPrompt({ ...input, instructions: await repoInstructions(ws, input.baseCommit) });
         const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
         await fs.mkdir(meta, { recursive: true });
         await fs.writeFile(path.join(meta, 'prompt.md'), prompt);
-        const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${META_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback });
-
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
         const key = modelKey(deps, input.agent);
         // The model key is redacted too, should anything ever echo it.
-        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${cmd.join(' ')}`, key ? { ...secrets, [key.name]: key.value } : secrets);
+        const redacted = key ? { ...secrets, [key.name]: key.value } : secrets;
+        const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${META_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback, ...(key ? { modelBaseUrl: MODEL_BASE_URL } : {}) });
+        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind}`, redacted);
+        const reader = adapter.reader?.();
+        const transcript = reader && new Transcript(redacted);
         const model = key && (await startModelGateway(deps, { agent: input.agent, limits: input.limits, usage: input.modelUsage, root: sandboxRoot(deps, input.runId), apiKey: key.value }, (r) => log.write(gatewayLine(r))));
         const exec = await sandbox
           .exec({
@@ -78,7 +79,12 @@ export function agentActivities(deps: ActivityDeps) {
             env: { ...env, ...secrets, ...model?.env },
             timeoutMs: input.timeoutMs,
             signal: Context.current().cancellationSignal,
-            onOutput: (chunk) => log.write(chunk),
+            onOutput: (chunk, stream) => {
+              // A CLI's event stream is on stdout; the log shows it read, the transcript keeps it raw.
+              if (!reader || stream === 'stderr') return log.write(chunk);
+              transcript!.write(chunk);
+              log.write(reader.push(chunk));
+            },
             onEgress: (d) => log.write(egressLine(d)),
             modelGateway: Boolean(model),
           })
@@ -89,6 +95,7 @@ export function agentActivities(deps: ActivityDeps) {
         if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
         if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
         const { logId, logTail } = await log.close(deps.store);
+        const transcriptId = await transcript?.close(deps.store);
         throwIfCancelled();
 
         // Whatever the agent left (committed or not) becomes one commit on the branch.
@@ -113,7 +120,17 @@ export function agentActivities(deps: ActivityDeps) {
           }
         }
         return {
-          result: { command: cmd.join(' '), exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, limitHit: exec.limitHit, changedFiles },
+          result: {
+            command: adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind,
+            exitCode: exec.exitCode,
+            timedOut: exec.timedOut,
+            durationMs: exec.durationMs,
+            logId,
+            logTail,
+            limitHit: exec.limitHit,
+            changedFiles,
+            ...(reader ? { summary: reader.summary(), transcriptId } : {}),
+          },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
           ...(model ? { modelUsage: model.gateway.usage() } : {}),
@@ -122,4 +139,17 @@ export function agentActivities(deps: ActivityDeps) {
       });
     },
   };
+}
+
+const INSTRUCTION_FILES = ['AGENTS.md', 'CLAUDE.md'];
+const MAX_INSTRUCTIONS = 32 * 1024;
+
+/** The repo's instructions for agents, as committed at the base: an earlier iteration's agent cannot rewrite them. */
+async function repoInstructions(ws: string, baseCommit: string): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  for (const file of INSTRUCTION_FILES) {
+    const text = await git(ws, ['show', `${baseCommit}:${file}`]).catch(() => undefined);
+    if (text?.trim()) found[file] = text.length > MAX_INSTRUCTIONS ? `${text.slice(0, MAX_INSTRUCTIONS)}\n[truncated]` : text;
+  }
+  return found;
 }

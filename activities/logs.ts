@@ -62,3 +62,29 @@ export function tail(text: string): string {
 export function egressLine(d: EgressDecision): string {
   return `\n[nightshift egress] ${d.allowed ? 'allow' : 'deny'} ${d.method} ${d.target} (${d.reason})\n`;
 }
+
+const MAX_TRANSCRIPT_BYTES = 64 * 1024 ** 2;
+
+/** An agent CLI's raw event stream (`transcript.jsonl`), redacted and capped, for the artifact store. */
+export class Transcript {
+  private readonly chunks: string[] = [];
+  private bytes = 0;
+  private readonly redactor: Redactor;
+
+  constructor(secrets: Record<string, string>) {
+    this.redactor = new Redactor(secrets);
+  }
+
+  write(chunk: string): void {
+    if (this.bytes >= MAX_TRANSCRIPT_BYTES) return;
+    const text = this.redactor.push(chunk);
+    this.chunks.push(text);
+    this.bytes += Buffer.byteLength(text);
+  }
+
+  /** Stores it; returns its artifact id. */
+  close(store: ArtifactStore): Promise<string> {
+    this.chunks.push(this.redactor.flush());
+    return store.put(this.chunks.join(''));
+  }
+}

@@ -44,6 +44,9 @@ export function modelKey(deps: ActivityDeps, agent: Spec['agent']): { name: stri
   return { name, value };
 }
 
+/** The gateway as the agent inside sees it. */
+export const MODEL_BASE_URL = `http://127.0.0.1:${GATEWAY_PORT}`;
+
 export interface RunningGateway {
   /** The variables that point the agent at the gateway, with a placeholder key. */
   env: Record<string, string>;
@@ -85,7 +88,7 @@ export async function startModelGateway(
     input.usage,
   );
   await gateway.listen(modelSocketPath(input.root));
-  return { env: env(`http://127.0.0.1:${GATEWAY_PORT}`), gateway, refused: () => refusal };
+  return { env: env(MODEL_BASE_URL), gateway, refused: () => refusal };
 }
 
 /** One line of the run's log per model request. */

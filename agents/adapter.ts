@@ -9,6 +9,8 @@ export interface AgentContext {
   iteration: number;
   /** Feedback for this iteration (failed checks, scope, review, a human's requested changes), if any. */
   feedback?: string;
+  /** The model API base URL inside the sandbox (the run's gateway), when the agent talks to one. */
+  modelBaseUrl?: string;
 }
 
 export interface AgentInvocation {
@@ -16,8 +18,57 @@ export interface AgentInvocation {
   env: Record<string, string>;
 }
 
-/** One kind of agent (claude-code, codex, command): how to start it. Output parsing comes with the real CLIs. */
+/** What the agent did, from its own event stream: the parts a CLI reports. */
+export interface AgentSummary {
+  turns?: number;
+  toolCalls: number;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  finalMessage?: string;
+  /** How the CLI said it ended ("success", "error_max_turns", …). */
+  exitReason?: string;
+}
+
+/** Reads a CLI's JSON event stream as it arrives. */
+export interface EventReader {
+  /** Raw output in; lines for the run's live log out. */
+  push(chunk: string): string;
+  summary(): AgentSummary;
+}
+
+/** One kind of agent (claude-code, codex, command): how to start it, and how to read what it prints. */
 export interface AgentAdapter {
   readonly kind: Spec['agent']['kind'];
   invocation(ctx: AgentContext): AgentInvocation;
+  /** Absent: the output is the log as it is (the command agent). */
+  reader?(): EventReader;
+}
+
+/** Splits a stream into complete lines, keeping a partial last line for the next chunk. */
+export class LineSplitter {
+  private rest = '';
+
+  push(chunk: string): string[] {
+    const lines = (this.rest + chunk).split('\n');
+    this.rest = lines.pop() ?? '';
+    return lines.filter((l) => l.trim());
+  }
+}
+
+/** A JSON line, or undefined when the line is not JSON (a CLI's stray text). */
+export function parseJsonLine(line: string): Record<string, any> | undefined {
+  try {
+    const v = JSON.parse(line);
+    return typeof v === 'object' && v !== null ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Shortens a tool input or output for one log line. */
+export function oneLine(text: unknown, max = 300): string {
+  const s = (typeof text === 'string' ? text : JSON.stringify(text)) ?? '';
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }

@@ -7,11 +7,16 @@ export interface PromptInput {
   checks: Spec['checks'];
   iteration: number;
   feedback?: string;
+  /** The repo's own instructions for agents (AGENTS.md, CLAUDE.md), by file name. */
+  instructions?: Record<string, string>;
 }
 
 /** The agent's prompt: the task, the rules the pipeline enforces, and on later iterations what went wrong. */
 export function buildPrompt(p: PromptInput): string {
   const parts = [`# ${p.title}`, '', p.task.trim() || '(no further description)', ''];
+  for (const [file, text] of Object.entries(p.instructions ?? {})) {
+    parts.push(`## The repository's instructions (${file})`, '', text.trim(), '');
+  }
   parts.push('## Rules the pipeline enforces after you finish');
   parts.push(`- You may change only files matching ${p.scope.allow.map((g) => `\`${g}\``).join(', ')}${p.scope.deny.length ? `, and never ${p.scope.deny.map((g) => `\`${g}\``).join(', ')}` : ''}.`);
   if (p.checks.length) {

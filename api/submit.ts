@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { WorkflowStartOptions } from '@temporalio/client';
-import { supportedAgentKinds } from '../agents';
 import { localRepoPath } from '../activities/git';
 import type { Config } from '../config';
 import { formatIssue, parseSpec, SpecError } from '../spec/parse';
@@ -22,10 +21,6 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   } catch (err) {
     if (err instanceof SpecError) throw new ApiError('bad_request', `invalid spec: ${formatIssue(err.issues[0])}`, err.issues);
     throw err;
-  }
-  if (!supportedAgentKinds().includes(spec.agent.kind)) {
-    const issue = { field: 'agent.kind', message: `"${spec.agent.kind}" is not available on this server yet (available: ${supportedAgentKinds().join(', ')})` };
-    throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
   }
   const refused = spec.secrets.filter((name) => !config.allowedSecrets.includes(name));
   if (refused.length) {

@@ -2,11 +2,13 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
 import type { Server } from 'node:http';
 import { createApi } from '../api/server';
 import { TokenStore } from '../api/tokens';
 import { loadConfig, temporalAddressOf, type Config } from '../config';
 import { createLogger, installTemporalLogging } from '../config/logger';
+import { agentCliModules } from '../agents/cli';
 import { probeDrivers } from '../sandbox/drivers';
 import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
@@ -155,6 +157,7 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
     // A worker needs one usable driver; bwrap is the default a spec gets.
     ...statuses.map((s) => ({ name: `sandbox:${s.name}`, required: s.name === 'bwrap', found: s.usable ? s.detail : null, fix: s.detail })),
     { name: 'prlimit', required: true, found: version('prlimit', ['--version']), fix: 'apt-get install util-linux' },
+    ...agentCliVersions(version),
     {
       name: 'temporal',
       required: !process.env.TEMPORAL_ADDRESS,
@@ -166,8 +169,18 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
   if (opts.json) {
     say(JSON.stringify({ ok: checks.every((c) => c.found || !c.required), checks }, null, 2));
   } else {
-    for (const c of checks) say(`${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(15)} ${c.found ?? `→ ${c.fix}`}`);
+    for (const c of checks) say(`${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(18)} ${c.found ?? `→ ${c.fix}`}`);
   }
   if (checks.some((c) => c.required && !c.found)) process.exitCode = 1;
 }
 
+
+/** The agent CLIs the project ships (npm dependencies), with their versions, for `doctor`. */
+function agentCliVersions(version: (cmd: string, args: string[]) => string | null) {
+  const modules = agentCliModules();
+  const fix = 'npm ci (they are project dependencies)';
+  return [
+    { name: 'agent:claude-code', required: false, found: modules ? version(path.join(modules, '@anthropic-ai/claude-code/bin/claude.exe'), ['--version']) : null, fix },
+    { name: 'agent:codex', required: false, found: modules ? version(process.execPath, [path.join(modules, '@openai/codex/bin/codex.js'), '--version']) : null, fix },
+  ];
+}

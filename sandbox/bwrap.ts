@@ -35,6 +35,9 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = 'bwrap';
   private cgroups?: Promise<string | null>;
 
+  /** `readOnly`: host directories every sandbox sees read-only (the agent CLIs). */
+  constructor(private readonly readOnly: { host: string; target: string }[] = []) {}
+
   async open(opts: SandboxOptions): Promise<Sandbox> {
     for (const dir of [...SANDBOX_DIRS, 'etc']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     await fs.writeFile(path.join(opts.root, 'etc', 'passwd'), PASSWD);
@@ -44,7 +47,7 @@ export class BwrapDriver implements SandboxDriver {
       const why = await (this.cgroups ??= cgroupsUnavailable());
       if (why) throw new Error(`sandbox limits need cgroups: ${why} (run the worker as root, or set NIGHTSHIFT_CGROUPS=off to run without limits)`);
     }
-    return new BwrapSandbox(opts, useCgroups ? new RunCgroup(path.basename(path.dirname(opts.root)), opts.runId) : undefined);
+    return new BwrapSandbox(opts, useCgroups ? new RunCgroup(path.basename(path.dirname(opts.root)), opts.runId) : undefined, this.readOnly);
   }
 }
 
@@ -54,7 +57,11 @@ export class BwrapSandbox implements Sandbox {
 
   private limitsApplied?: Promise<void>;
 
-  constructor(private readonly opts: SandboxOptions, private readonly cgroup?: RunCgroup) {
+  constructor(
+    private readonly opts: SandboxOptions,
+    private readonly cgroup?: RunCgroup,
+    private readonly readOnly: { host: string; target: string }[] = [],
+  ) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
   }
@@ -78,6 +85,7 @@ export class BwrapSandbox implements Sandbox {
     args.push('--bind', path.join(root, 'home'), HOME_DIR);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
     args.push('--ro-bind', path.join(root, 'meta'), META_DIR);
+    for (const { host, target } of this.readOnly) args.push('--ro-bind', host, target);
     if (linked) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
     args.push('--remount-ro', '/');

@@ -76,7 +76,7 @@ export class DockerDriver implements SandboxDriver {
     try {
       await this.docker.getImage(this.options.image).inspect();
     } catch {
-      return `image ${this.options.image} is missing (build it: docker build -t ${this.options.image} sandbox/image, or scripts/build-sandbox-image.sh with Podman)`;
+      return `image ${this.options.image} is missing (build it: docker build -t ${this.options.image} -f sandbox/image/Dockerfile . from the project, or scripts/build-sandbox-image.sh with Podman)`;
     }
     return null;
   }

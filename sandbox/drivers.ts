@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { agentCliMounts } from '../agents/cli';
 import type { SandboxDriverName } from '../spec/schema';
 import { BwrapDriver, bwrapAvailable } from './bwrap';
 import { cgroupsUnavailable } from './cgroup';
@@ -55,7 +56,7 @@ export async function probeDrivers(settings: DriverSettings, worker: string): Pr
   const bwrap = await probeBwrap();
   const docker = await probeDocker(settings, worker);
   const drivers: Partial<Record<SandboxDriverName, SandboxDriver>> = {};
-  if (bwrap.usable) drivers.bwrap = new BwrapDriver();
+  if (bwrap.usable) drivers.bwrap = new BwrapDriver(agentCliMounts());
   if (docker.driver) drivers.docker = docker.driver;
   return { drivers, statuses: [bwrap, docker.status] };
 }

@@ -9,8 +9,10 @@ IMAGE=${NIGHTSHIFT_DOCKER_IMAGE:-nightshift-sandbox:latest}
 SUITE=bookworm
 MIRROR=${NIGHTSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 NODE=$(command -v node)
-# The recipe: this script and the Node.js it copies in. A change to either rebuilds.
-RECIPE=$( (cat "$0"; "$NODE" --version) | sha256sum | cut -c1-16)
+# The agent CLIs (project dependencies) are copied in, at the path bwrap sandboxes see them (agents/cli.ts).
+CLI_SCOPES="node_modules/@anthropic-ai node_modules/@openai"
+# The recipe: this script, the Node.js and the CLI versions it copies in. A change to any rebuilds.
+RECIPE=$( (cat "$0"; "$NODE" --version; for s in $CLI_SCOPES; do cat "$s"/*/package.json; done) | sha256sum | cut -c1-16)
 
 if podman image exists "$IMAGE" && [ "$(podman image inspect --format '{{index .Labels "nightshift.recipe"}}' "$IMAGE")" = "$RECIPE" ]; then
   exit 0
@@ -30,6 +32,8 @@ install -m 0755 "$NODE" "$ROOTFS/usr/local/bin/node"
 chroot "$ROOTFS" /usr/local/bin/node --version > /dev/null || { echo "the host's node does not run in the rootfs" >&2; exit 1; }
 chroot "$ROOTFS" useradd --uid 1000 --user-group --create-home --home-dir /home/sandbox --shell /bin/sh sandbox
 install -d -o 1000 -g 1000 "$ROOTFS/workspace"
+install -d "$ROOTFS/opt/nightshift/node_modules"
+for s in $CLI_SCOPES; do cp -a "$s" "$ROOTFS/opt/nightshift/node_modules/"; done
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
 
 echo "sandbox image: importing as $IMAGE…"

@@ -145,7 +145,7 @@ describe('against the real API', () => {
   });
 });
 
-test('doctor says which sandbox drivers are usable here, and why not', async () => {
+test('doctor says which sandbox drivers are usable here, and why not, and which agent CLIs are there', async () => {
   const withEngine = await runCli(['doctor', '--json'], { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST, NIGHTSHIFT_DOCKER_IMAGE: 'nightshift-sandbox:latest' });
   expect(withEngine.code).toBe(0);
   const drivers = (out: Result) => Object.fromEntries(JSON.parse(out.stdout).checks.filter((c: { name: string }) => c.name.startsWith('sandbox:')).map((c: { name: string; found: string | null; fix: string }) => [c.name, c.found ?? `not usable: ${c.fix}`]));
@@ -153,6 +153,8 @@ test('doctor says which sandbox drivers are usable here, and why not', async () 
     'sandbox:bwrap': expect.stringMatching(/^bubblewrap \d+\.\d+\.\d+, cgroup v1 limits$/),
     'sandbox:docker': expect.stringMatching(/^Podman Engine [\d.]+ at unix:\/\/.*podman\.sock, image nightshift-sandbox:latest$/),
   });
+  const agents = Object.fromEntries(JSON.parse(withEngine.stdout).checks.filter((c: { name: string }) => c.name.startsWith('agent:')).map((c: { name: string; found: string }) => [c.name, c.found]));
+  expect(agents).toEqual({ 'agent:claude-code': expect.stringMatching(/^\d+\.\d+\.\d+ \(Claude Code\)$/), 'agent:codex': expect.stringMatching(/^codex-cli \d+\.\d+\.\d+$/) });
   const noImage = await runCli(['doctor', '--json'], { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST, NIGHTSHIFT_DOCKER_IMAGE: 'nightshift-no-such-image:1' });
   expect(drivers(noImage)['sandbox:docker']).toMatch(/^not usable: image nightshift-no-such-image:1 is missing \(build it: /);
   const noEngine = await runCli(['doctor'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });

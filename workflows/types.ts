@@ -1,4 +1,5 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
+import type { AgentSummary } from '../agents/adapter';
 import type { GatewayUsage } from '../sandbox/gateway';
 import type { Spec } from '../spec/schema';
 
@@ -33,6 +34,14 @@ export interface CommandResult {
   logTail: string;
   /** A sandbox limit the command ran into ("out of memory (limit 512 MiB)"). */
   limitHit?: string;
+}
+
+/** An agent iteration: the command's result, the files it changed, and for agent CLIs what their event stream said. */
+export interface AgentResult extends CommandResult {
+  changedFiles: string[];
+  summary?: AgentSummary;
+  /** Artifact id of the CLI's raw event stream (`transcript.jsonl`), redacted. */
+  transcriptId?: string;
 }
 
 export interface CheckResult extends CommandResult {
@@ -115,7 +124,7 @@ export interface RunState {
   /** Model tokens and cost of the run so far, as its gateway metered them. */
   modelUsage?: GatewayUsage;
   /** The latest agent run. */
-  agent?: CommandResult & { changedFiles: string[] };
+  agent?: AgentResult;
   /** Results of the latest check pass. */
   checks: CheckResult[];
   scopeViolations: string[];
