@@ -182,6 +182,16 @@ test('cancel during the agent stage ends the run cancelled and leaves no sandbox
   expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(409);
 });
 
+test('an agent that hangs is killed at sandbox.timeout: the run fails "agent timed out", no process or sandbox left', async () => {
+  const marker = `${Math.floor(Math.random() * 1e6) + 3000}`;
+  const id = await stack.submit(spec(makeRepo(VALUE_REPO), `sleep ${marker} & sleep ${marker}`, { sandbox: { timeout: '2s' } }));
+  const state = await stack.waitFor(id, ['failed']);
+  expect(state.failure).toEqual({ stage: 'agent', reason: 'agent timed out after 2s' });
+  expect(state.iteration).toBe(1);
+  expect(sandboxDirs(id)).toEqual([]);
+  expect(pgrep(`sleep ${marker}`)).toBe('');
+});
+
 test('no decision within approval.timeout ends the run timed_out', async () => {
   const repo = makeRepo(VALUE_REPO);
   const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { approval: { required: true, timeout: '2s' } }));

@@ -197,6 +197,8 @@ export async function specRun(input: RunInput): Promise<RunState> {
       if (agent.modelUsage) state.modelUsage = agent.modelUsage;
       // Another iteration would be refused by the gateway at once.
       if (agent.budgetExhausted) fail('agent', agent.budgetExhausted);
+      // A hung agent would hang again: a timeout ends the run rather than spend another iteration's time limit.
+      if (agent.result.timedOut) fail('agent', `agent timed out after ${humanDuration(sandboxMs)}`);
 
       const problems: { stage: StageName; text: string }[] = [];
       const { changedFiles } = agent.result;
