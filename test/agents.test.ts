@@ -1,0 +1,144 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ArtifactStore } from '../store/artifacts';
+import { startModelServer, type RecordedRequest, type Scenario, type ScriptedModelServer } from './fixtures/model/server';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+
+// The real Claude Code and Codex CLIs, unmodified, in the sandbox, on a real Temporal server. The model is the only
+// stand-in: a scripted server speaking the vendors' APIs, reached through the run's model gateway.
+
+const REAL_KEY = `sk-real-${process.pid}-stays-in-the-worker`;
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack();
+  // The worker's model keys: the gateway injects them; no sandbox sees them.
+  writeFileSync(path.join(stack.config.home, 'secrets.env'), `ANTHROPIC_API_KEY=${REAL_KEY}\nOPENAI_API_KEY=${REAL_KEY}\n`);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function withModel<T>(scenarios: Scenario[], fn: (server: ScriptedModelServer) => Promise<T>): Promise<T> {
+  const server = await startModelServer(scenarios);
+  try {
+    return await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** The scripted turns the CLI asked for (not its housekeeping requests). */
+function turns(server: ScriptedModelServer): RecordedRequest[] {
+  return server.requests.filter((r) => r.kind === 'turn');
+}
+
+function pgrep(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+const claude = (server: ScriptedModelServer) => ({ kind: 'claude-code', model: 'claude-sonnet-4-5', baseUrl: server.url });
+
+test('Claude Code fixes a failing check in two iterations: iteration 2’s prompt carries the check’s name and log tail; transcript and summary are stored', async () => {
+  await withModel(
+    [
+      { name: 'fix', when: 'Iteration 2[\\s\\S]*Check "value"[\\s\\S]*expected 2, got 3', turns: [{ edit: { path: 'src/value.txt', old: '3', new: '2' } }, { say: 'Fixed: the value is 2.' }] },
+      { name: 'first try', turns: [{ shell: 'echo 3 > src/value.txt' }, { say: 'Done: the value is 3.' }] },
+    ],
+    async (server) => {
+      const repo = makeRepo(VALUE_REPO);
+      const id = await stack.submit(spec(repo, 'unused', { agent: claude(server) }));
+      const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(state.iteration).toBe(2);
+      expect(state.checks).toEqual([expect.objectContaining({ name: 'value', passed: true })]);
+      expect(state.review?.verdict).toBe('approve');
+      // The second conversation was the fix, and its prompt held the failed check.
+      const played = turns(server);
+      // One conversation per iteration, in order (a CLI may repeat a request; the order is what counts).
+      expect(played.map((r) => r.scenario).filter((s, i, all) => s !== all[i - 1])).toEqual(['first try', 'fix']);
+      const fixPrompt = played.find((r) => r.scenario === 'fix')!.prompt;
+      expect(fixPrompt).toContain('Check "value"');
+      expect(fixPrompt).toContain('expected 2, got 3');
+      // Through the gateway: the server saw no credential the sandbox sent, and the worker metered the tokens.
+      expect(played.every((r) => !JSON.stringify(r.headers).includes('placeholder'))).toBe(true);
+      expect(state.modelUsage!.requests).toBeGreaterThanOrEqual(played.length);
+      expect(state.modelUsage!.inputTokens).toBeGreaterThan(0);
+      // The workspace content: the diff sets 2.
+      const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;
+      expect(diff).toMatch(/^\+2$/m);
+      // The agent's summary and transcript.
+      expect(state.agent?.summary).toMatchObject({ exitReason: 'success', finalMessage: 'Fixed: the value is 2.' });
+      expect(state.agent!.summary!.toolCalls).toBeGreaterThanOrEqual(1);
+      const transcript = (await new ArtifactStore(stack.config.home).get(state.agent!.transcriptId!)).toString();
+      expect(transcript).toContain('"type":"tool_use"');
+      expect(transcript).toContain('"type":"result"');
+      expect(transcript).not.toContain(REAL_KEY);
+      const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+      expect(log).toMatch(/▸ (Edit|Read): .*src\/value\.txt/);
+      expect(log).toContain('[nightshift model] POST /v1/messages');
+      expect(log).not.toContain(REAL_KEY);
+      await stack.api('POST', `/v1/runs/${id}/reject`, {});
+    },
+  );
+});
+
+test('Claude Code edits a file out of scope: the scope check names it, and the next iteration reverts it', async () => {
+  await withModel(
+    [
+      { name: 'revert', when: 'Iteration 2[\\s\\S]*revert them: secrets\\.txt', turns: [{ shell: 'git rm -q --cached secrets.txt; rm -f secrets.txt' }, { say: 'Removed secrets.txt.' }] },
+      { name: 'overreach', turns: [{ shell: 'echo 2 > src/value.txt && echo token > secrets.txt' }, { say: 'Done.' }] },
+    ],
+    async (server) => {
+      const repo = makeRepo(VALUE_REPO);
+      const id = await stack.submit(spec(repo, 'unused', { agent: claude(server) }));
+      const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(state.iteration).toBe(2);
+      expect(state.scopeViolations).toEqual([]);
+      expect(state.agent?.changedFiles).toEqual(['src/value.txt']);
+      expect(turns(server).find((r) => r.scenario === 'revert')!.prompt).toContain('revert them: secrets.txt');
+      await stack.api('POST', `/v1/runs/${id}/reject`, {});
+    },
+  );
+});
+
+test('Codex runs end to end; a human’s requested changes reach its next prompt verbatim; the approved branch has both changes', async () => {
+  const comment = 'Please also write notes/why.md saying "rounding".';
+  await withModel(
+    [
+      { name: 'changes', when: 'Please also write notes/why\\.md saying "rounding"\\.', turns: [{ shell: 'mkdir -p notes && echo rounding > notes/why.md' }, { say: 'Added the note.' }] },
+      { name: 'first', turns: [{ shell: 'echo 2 > src/value.txt' }, { say: 'Set the value to 2.' }] },
+    ],
+    async (server) => {
+      const repo = makeRepo(VALUE_REPO);
+      const id = await stack.submit(spec(repo, 'unused', { agent: { kind: 'codex', model: 'gpt-5', baseUrl: `${server.url}/v1` } }));
+      const first = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(first.agent?.summary).toMatchObject({ exitReason: 'completed', finalMessage: 'Set the value to 2.' });
+      expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment } })).status).toBe(202);
+      const second = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(second.iteration).toBe(2);
+      expect(turns(server).find((r) => r.scenario === 'changes')!.prompt).toContain(comment);
+      expect(turns(server).every((r) => r.api === 'openai')).toBe(true);
+      await stack.api('POST', `/v1/runs/${id}/approve`, {});
+      const done = await stack.waitFor(id, ['succeeded']);
+      expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('2\n');
+      expect(gitIn(repo, 'show', `${done.branch}:notes/why.md`)).toBe('rounding\n');
+    },
+  );
+});
+
+test('Claude Code hanging in a tool is killed at sandbox.timeout: the run fails "agent timed out", no process left', async () => {
+  const marker = `${Math.floor(Math.random() * 1e6) + 5000}`;
+  await withModel([{ name: 'hang', turns: [{ shell: `sleep ${marker}` }, { say: 'never' }] }], async (server) => {
+    const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), sandbox: { timeout: '20s' } }));
+    const state = await stack.waitFor(id, ['failed'], 120_000);
+    expect(state.failure).toEqual({ stage: 'agent', reason: 'agent timed out after 20s' });
+    expect(turns(server)[0].scenario).toBe('hang');
+    expect(pgrep(`sleep ${marker}`)).toBe('');
+  });
+});
