@@ -2,8 +2,8 @@ import picomatch from 'picomatch';
 import type { Spec } from '../spec/schema';
 import type { ReviewFinding, ReviewResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { diffFindings } from './diffRules';
 
-const PRIVATE_KEY = /^\+.*-----BEGIN [A-Z ]*PRIVATE KEY-----/m;
 
 /** Files outside `allow`, or inside `deny`. Dotfiles match like any other file. */
 export function scopeViolations(changedFiles: string[], scope: Spec['scope']): string[] {
@@ -23,7 +23,7 @@ export function reviewActivities(deps: ActivityDeps) {
       return { violations: scopeViolations(input.changedFiles, input.scope) };
     },
 
-    /** Rule-based review of the diff (an agent reviewer comes with the agent adapters). */
+    /** Rule-based review of the diff: size, no change, secrets or private keys added, tests deleted or weakened. */
     async reviewChanges(input: { diffId: string; changedFiles: string[]; maxDiffLines: number }): Promise<ReviewResult> {
       const diff = (await deps.store.get(input.diffId)).toString('utf8');
       const diffLines = countDiffLines(diff);
@@ -34,8 +34,7 @@ export function reviewActivities(deps: ActivityDeps) {
       if (diffLines > input.maxDiffLines) {
         findings.push({ rule: 'diff-size', message: `the diff has ${diffLines} changed lines, more than review.maxDiffLines (${input.maxDiffLines}); make a smaller change` });
       }
-      const key = PRIVATE_KEY.exec(diff);
-      if (key) findings.push({ rule: 'private-key', message: 'the diff adds a private key; remove it' });
+      findings.push(...diffFindings(diff));
       return { verdict: findings.length ? 'changes' : 'approve', findings, diffLines };
     },
   };

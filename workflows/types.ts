@@ -53,6 +53,7 @@ export interface ReviewFinding {
   rule: string;
   message: string;
   file?: string;
+  line?: number;
 }
 
 export interface ReviewResult {

@@ -1,0 +1,68 @@
+import type { ReviewFinding } from '../workflows/types';
+
+/** One file of a unified diff (`git diff`), with its added lines and their new line numbers. */
+export interface FileDiff {
+  file: string;
+  deleted: boolean;
+  added: { line: number; text: string }[];
+  removed: string[];
+}
+
+export function parseDiff(diff: string): FileDiff[] {
+  const files: FileDiff[] = [];
+  let current: FileDiff | undefined;
+  let line = 0;
+  for (const raw of diff.split('\n')) {
+    const header = /^diff --git a\/(.*) b\/(.*)$/.exec(raw);
+    if (header) {
+      current = { file: header[2], deleted: false, added: [], removed: [] };
+      files.push(current);
+      continue;
+    }
+    if (!current) continue;
+    if (raw.startsWith('deleted file mode')) current.deleted = true;
+    const hunk = /^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(raw);
+    if (hunk) line = Number(hunk[1]);
+    else if (raw.startsWith('+++') || raw.startsWith('---')) continue;
+    else if (raw.startsWith('+')) current.added.push({ line: line++, text: raw.slice(1) });
+    else if (raw.startsWith('-')) current.removed.push(raw.slice(1));
+    else if (raw.startsWith(' ')) line++;
+  }
+  return files;
+}
+
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+/** Token shapes of well-known services: committed, they are leaked. */
+const TOKENS: [string, RegExp][] = [
+  ['AWS access key', /\bAKIA[0-9A-Z]{16}\b/],
+  ['GitHub token', /\bgh[pousr]_[A-Za-z0-9]{36,}\b/],
+  ['Slack token', /\bxox[abposr]-[A-Za-z0-9-]{10,}\b/],
+  ['Anthropic API key', /\bsk-ant-[A-Za-z0-9_-]{20,}\b/],
+  ['OpenAI API key', /\bsk-(?:proj-)?[A-Za-z0-9]{32,}\b/],
+];
+const TEST_FILE = /(^|\/)(tests?|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$|_test\.(go|py|rb)$|(^|\/)test_[^/]*\.py$/;
+const ASSERTION = /\b(assert\w*|expect|should)\b|\bt\.(Error|Fatal)/;
+const SKIP = /\b(it|test|describe)\.skip\(|\bx(it|describe|test)\(|@pytest\.mark\.skip|\bt\.Skip\(|@Disabled|@Ignore/;
+
+/** Rule findings on the diff itself: secrets added, tests deleted or weakened. */
+export function diffFindings(diff: string): ReviewFinding[] {
+  const findings: ReviewFinding[] = [];
+  for (const f of parseDiff(diff)) {
+    for (const { line, text } of f.added) {
+      if (PRIVATE_KEY.test(text)) findings.push({ rule: 'private-key', file: f.file, line, message: `${f.file}:${line} adds a private key; remove it` });
+      for (const [what, pattern] of TOKENS) {
+        if (pattern.test(text)) findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds what looks like an ${what}; remove it and use a secret` });
+      }
+    }
+    if (!TEST_FILE.test(f.file)) continue;
+    if (f.deleted) {
+      findings.push({ rule: 'tests-deleted', file: f.file, message: `${f.file} is a test file and was deleted; fix the code, not the tests` });
+      continue;
+    }
+    const skipped = f.added.find((a) => SKIP.test(a.text));
+    if (skipped) findings.push({ rule: 'tests-weakened', file: f.file, line: skipped.line, message: `${f.file}:${skipped.line} skips a test; fix the code, not the tests` });
+    const lost = f.removed.filter((l) => ASSERTION.test(l)).length - f.added.filter((a) => ASSERTION.test(a.text)).length;
+    if (lost > 0) findings.push({ rule: 'tests-weakened', file: f.file, message: `${f.file} loses ${lost} assertion(s); fix the code, not the tests` });
+  }
+  return findings;
+}

@@ -1,0 +1,37 @@
+import { diffFindings } from '../activities/diffRules';
+import { gitIn, makeRepo } from './helpers/stack';
+import { writeFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+
+// The review's rules on real `git diff` output: what an agent must not slip past review.
+
+test('secrets, private keys, deleted tests, skipped tests and lost assertions are found, with file and line', () => {
+  const repo = makeRepo({
+    'src/app.js': 'module.exports = 1;\n',
+    'test/app.test.js': "test('one', () => {\n  expect(1).toBe(1);\n  expect(2).toBe(2);\n});\n",
+    'tests/test_old.py': 'def test_old():\n    assert True\n',
+    'lib/util_test.go': 'package lib\n',
+  });
+  writeFileSync(path.join(repo, 'src/app.js'), `module.exports = 1;\nconst aws = 'AKIAABCDEFGHIJKLMNOP';\nconst gh = 'ghp_${'a'.repeat(36)}';\n`);
+  writeFileSync(path.join(repo, 'deploy.pem'), '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
+  writeFileSync(path.join(repo, 'test/app.test.js'), "test.skip('one', () => {\n  expect(1).toBe(1);\n});\n");
+  rmSync(path.join(repo, 'tests/test_old.py'));
+  gitIn(repo, 'add', '-A');
+  const diff = gitIn(repo, 'diff', '--cached');
+  expect(diffFindings(diff).map((f) => `${f.rule} ${f.file}${f.line ? `:${f.line}` : ''}`).sort()).toEqual([
+    'private-key deploy.pem:1',
+    'secret src/app.js:2',
+    'secret src/app.js:3',
+    'tests-deleted tests/test_old.py',
+    'tests-weakened test/app.test.js',
+    'tests-weakened test/app.test.js:1',
+  ]);
+});
+
+test('an honest change has no findings: new code, new tests, a test made stricter', () => {
+  const repo = makeRepo({ 'src/app.js': 'module.exports = 1;\n', 'test/app.test.js': "test('one', () => {\n  expect(1).toBe(1);\n});\n" });
+  writeFileSync(path.join(repo, 'src/app.js'), 'module.exports = 2;\n');
+  writeFileSync(path.join(repo, 'test/app.test.js'), "test('one', () => {\n  expect(2).toBe(2);\n  expect(typeof 2).toBe('number');\n});\n");
+  gitIn(repo, 'add', '-A');
+  expect(diffFindings(gitIn(repo, 'diff', '--cached'))).toEqual([]);
+});
