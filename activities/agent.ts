@@ -4,10 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { adapterFor } from '../agents';
 import { buildPrompt } from '../agents/prompt';
+import { buildReviewPrompt, parseReviewVerdict } from '../agents/review';
 import { META_DIR } from '../sandbox/environment';
 import type { GatewayUsage } from '../sandbox/gateway';
+import type { Sandbox } from '../sandbox/sandbox';
 import type { Spec } from '../spec/schema';
-import type { AgentResult, Checkpoint } from '../workflows/types';
+import type { AgentResult, Checkpoint, ReviewFinding } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
@@ -47,11 +49,57 @@ export interface AgentOutput {
 }
 
 
+export interface AgentReviewInput extends Omit<CliRun, 'prompt' | 'promptName' | 'header' | 'feedback'> {
+  title: string;
+  task: string;
+  sandbox: Spec['sandbox'];
+  diffId: string;
+  /** The commit under review: the workspace is put there first, and back there after. */
+  commit: string;
+}
+
+export interface AgentReview {
+  verdict: 'approve' | 'changes';
+  findings: ReviewFinding[];
+  /** Artifact id of the review report (verdict, findings, the reviewer's summary, log and transcript ids). */
+  reportId: string;
+  modelUsage?: GatewayUsage;
+  budgetExhausted?: string;
+}
+
 export function agentActivities(deps: ActivityDeps) {
   return {
+    /** A second, read-only agent pass over the diff; its verdict and findings join the rule review's. */
+    async reviewWithAgent(input: AgentReviewInput): Promise<AgentReview> {
+      return withHeartbeat(async () => {
+        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
+        const ws = sandbox.workspace;
+        await git(ws, ['reset', '--quiet', '--hard', input.commit]);
+        await git(ws, ['clean', '--quiet', '-fd']);
+        const diff = (await deps.store.get(input.diffId)).toString('utf8');
+        const prompt = buildReviewPrompt({ title: input.title, task: input.task, diff });
+        const cli = await runAgentCli(deps, sandbox, { ...input, prompt, promptName: 'review.md', header: `agent review, iteration ${input.iteration}` });
+        throwIfCancelled();
+        // The reviewer only reads: whatever it wrote is discarded, and the report says so.
+        const touched = (await git(ws, ['status', '--porcelain'])).split('\n').filter(Boolean);
+        if (touched.length) {
+          await git(ws, ['reset', '--quiet', '--hard', input.commit]);
+          await git(ws, ['clean', '--quiet', '-fd']);
+        }
+        const { verdict, findings } = parseReviewVerdict(cli.summary?.finalMessage ?? cli.logTail);
+        const report = { verdict, findings, reviewer: { kind: input.agent.kind, model: input.agent.model, summary: cli.summary, exitCode: cli.exitCode, logId: cli.logId, transcriptId: cli.transcriptId }, discardedWrites: touched };
+        return {
+          verdict,
+          findings,
+          reportId: await deps.store.put(JSON.stringify(report, null, 2)),
+          ...(cli.modelUsage ? { modelUsage: cli.modelUsage } : {}),
+          ...(cli.budgetExhausted ? { budgetExhausted: cli.budgetExhausted } : {}),
+        };
+      });
+    },
+
     /** One agent iteration in the sandbox; its changes become a commit on the run's branch and a checkpoint. */
     async runAgent(input: AgentInput): Promise<AgentOutput> {
-      const adapter = adapterFor(input.agent.kind);
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const ws = sandbox.workspace;
@@ -61,41 +109,7 @@ export function agentActivities(deps: ActivityDeps) {
         const branch = (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
 
         const prompt = buildPrompt({ ...input, instructions: await repoInstructions(ws, input.baseCommit) });
-        const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
-        await fs.mkdir(meta, { recursive: true });
-        await fs.writeFile(path.join(meta, 'prompt.md'), prompt);
-        const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
-        const key = modelKey(deps, input.agent);
-        // The model key is redacted too, should anything ever echo it.
-        const redacted = key ? { ...secrets, [key.name]: key.value } : secrets;
-        const { cmd, env } = adapter.invocation({ agent: input.agent, prompt, promptFile: `${META_DIR}/prompt.md`, iteration: input.iteration, feedback: input.feedback, ...(key ? { modelBaseUrl: MODEL_BASE_URL } : {}) });
-        const log = new CommandLog(deps.runLog, input.runId, `agent, iteration ${input.iteration}: ${adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind}`, redacted);
-        const reader = adapter.reader?.();
-        const transcript = reader && new Transcript(redacted);
-        const model = key && (await startModelGateway(deps, { agent: input.agent, limits: input.limits, usage: input.modelUsage, root: sandboxRoot(deps, input.runId), apiKey: key.value }, (r) => log.write(gatewayLine(r))));
-        const exec = await sandbox
-          .exec({
-            cmd,
-            env: { ...env, ...secrets, ...model?.env },
-            timeoutMs: input.timeoutMs,
-            signal: Context.current().cancellationSignal,
-            onOutput: (chunk, stream) => {
-              // A CLI's event stream is on stdout; the log shows it read, the transcript keeps it raw.
-              if (!reader || stream === 'stderr') return log.write(chunk);
-              transcript!.write(chunk);
-              log.write(reader.push(chunk));
-            },
-            onEgress: (d) => log.write(egressLine(d)),
-            modelGateway: Boolean(model),
-          })
-          .finally(() => model?.gateway.close());
-        const budgetExhausted = model?.refused();
-        if (budgetExhausted) log.write(`\n[nightshift: the run's model budget is spent: ${budgetExhausted}]\n`);
-        if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
-        if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
-        if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
-        const { logId, logTail } = await log.close(deps.store);
-        const transcriptId = await transcript?.close(deps.store);
+        const cli = await runAgentCli(deps, sandbox, { ...input, prompt, header: `agent, iteration ${input.iteration}`, promptName: 'prompt.md' });
         throwIfCancelled();
 
         // Whatever the agent left (committed or not) becomes one commit on the branch.
@@ -119,21 +133,12 @@ export function agentActivities(deps: ActivityDeps) {
             await fs.rm(file, { force: true });
           }
         }
+        const { modelUsage, budgetExhausted, ...result } = cli;
         return {
-          result: {
-            command: adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind,
-            exitCode: exec.exitCode,
-            timedOut: exec.timedOut,
-            durationMs: exec.durationMs,
-            logId,
-            logTail,
-            limitHit: exec.limitHit,
-            changedFiles,
-            ...(reader ? { summary: reader.summary(), transcriptId } : {}),
-          },
+          result: { ...result, changedFiles },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
-          ...(model ? { modelUsage: model.gateway.usage() } : {}),
+          ...(modelUsage ? { modelUsage } : {}),
           ...(budgetExhausted ? { budgetExhausted } : {}),
         };
       });
@@ -152,4 +157,76 @@ async function repoInstructions(ws: string, baseCommit: string): Promise<Record<
     if (text?.trim()) found[file] = text.length > MAX_INSTRUCTIONS ? `${text.slice(0, MAX_INSTRUCTIONS)}\n[truncated]` : text;
   }
   return found;
+}
+
+interface CliRun {
+  runId: string;
+  agent: Spec['agent'];
+  secrets: string[];
+  limits: Spec['limits'];
+  modelUsage?: GatewayUsage;
+  timeoutMs: number;
+  iteration: number;
+  feedback?: string;
+  prompt: string;
+  /** The file the prompt is written to in the run's meta directory. */
+  promptName: string;
+  /** The section title in the run's log. */
+  header: string;
+}
+
+/**
+ * One run of the agent in the sandbox: its model gateway, its secrets, its output read into the log and the
+ * transcript. The caller decides what its changes mean.
+ */
+async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun): Promise<Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string }> {
+  const adapter = adapterFor(input.agent.kind);
+  const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
+  await fs.mkdir(meta, { recursive: true });
+  await fs.writeFile(path.join(meta, input.promptName), input.prompt);
+  const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
+  const key = modelKey(deps, input.agent);
+  // The model key is redacted too, should anything ever echo it.
+  const redacted = key ? { ...secrets, [key.name]: key.value } : secrets;
+  const { cmd, env } = adapter.invocation({ agent: input.agent, prompt: input.prompt, promptFile: `${META_DIR}/${input.promptName}`, iteration: input.iteration, feedback: input.feedback, ...(key ? { modelBaseUrl: MODEL_BASE_URL } : {}) });
+  const command = adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind;
+  const log = new CommandLog(deps.runLog, input.runId, `${input.header}: ${command}`, redacted);
+  const reader = adapter.reader?.();
+  const transcript = reader && new Transcript(redacted);
+  const model = key && (await startModelGateway(deps, { agent: input.agent, limits: input.limits, usage: input.modelUsage, root: sandboxRoot(deps, input.runId), apiKey: key.value }, (r) => log.write(gatewayLine(r))));
+  const exec = await sandbox
+    .exec({
+      cmd,
+      env: { ...env, ...secrets, ...model?.env },
+      timeoutMs: input.timeoutMs,
+      signal: Context.current().cancellationSignal,
+      onOutput: (chunk, stream) => {
+        // A CLI's event stream is on stdout; the log shows it read, the transcript keeps it raw.
+        if (!reader || stream === 'stderr') return log.write(chunk);
+        transcript!.write(chunk);
+        log.write(reader.push(chunk));
+      },
+      onEgress: (d) => log.write(egressLine(d)),
+      modelGateway: Boolean(model),
+    })
+    .finally(() => model?.gateway.close());
+  const budgetExhausted = model?.refused();
+  if (budgetExhausted) log.write(`\n[nightshift: the run's model budget is spent: ${budgetExhausted}]\n`);
+  if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
+  if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
+  if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
+  const { logId, logTail } = await log.close(deps.store);
+  const transcriptId = await transcript?.close(deps.store);
+  return {
+    command,
+    exitCode: exec.exitCode,
+    timedOut: exec.timedOut,
+    durationMs: exec.durationMs,
+    logId,
+    logTail,
+    limitHit: exec.limitHit,
+    ...(reader ? { summary: reader.summary(), transcriptId } : {}),
+    ...(model ? { modelUsage: model.gateway.usage() } : {}),
+    ...(budgetExhausted ? { budgetExhausted } : {}),
+  };
 }

@@ -132,6 +132,45 @@ test('Codex runs end to end; a human’s requested changes reach its next prompt
   );
 });
 
+test('with review.agent, a second, read-only Claude Code pass reviews the diff; its findings (file and line) drive the next iteration', async () => {
+  await withModel(
+    [
+      { name: 'review: changes', when: 'You are reviewing[\\s\\S]*\\+TODO', turns: [{ shell: 'echo scribble > src/value.txt' }, { say: '{"verdict": "changes", "findings": [{"file": "notes/todo.txt", "line": 1, "message": "remove the TODO note"}]}' }] },
+      { name: 'review: approve', when: 'You are reviewing', turns: [{ say: 'The change does the task.\n{"verdict": "approve", "findings": []}' }] },
+      { name: 'cleanup', when: 'Iteration 2[\\s\\S]*notes/todo\\.txt:1: remove the TODO note', turns: [{ shell: 'rm notes/todo.txt' }, { say: 'Removed the note.' }] },
+      { name: 'first', turns: [{ shell: 'echo 2 > src/value.txt && mkdir -p notes && echo TODO > notes/todo.txt' }, { say: 'Done.' }] },
+    ],
+    async (server) => {
+      const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), review: { agent: true } }));
+      const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(state.iteration).toBe(2);
+      expect(turns(server).map((r) => r.scenario).filter((s, i, all) => s !== all[i - 1])).toEqual(['first', 'review: changes', 'cleanup', 'review: approve']);
+      expect(turns(server).find((r) => r.scenario === 'review: changes')!.prompt).toContain('+TODO');
+      expect(state.review).toMatchObject({ verdict: 'approve', findings: [] });
+      const report = JSON.parse((await new ArtifactStore(stack.config.home).get(state.review!.reportId!)).toString());
+      expect(report).toMatchObject({ verdict: 'approve', reviewer: { kind: 'claude-code', summary: { exitReason: 'success' } }, discardedWrites: [] });
+      // The first reviewer's write was discarded: the reviewed commit went on unchanged.
+      const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;
+      expect(diff).toMatch(/^\+2$/m);
+      expect(diff).not.toContain('scribble');
+      expect(diff).not.toContain('notes/todo.txt');
+      await stack.api('POST', `/v1/runs/${id}/reject`, {});
+    },
+  );
+});
+
+test('Claude Code runs in the docker driver’s container too, from the CLI baked into the image', async () => {
+  await withModel([{ name: 'docker', turns: [{ shell: 'echo 2 > src/value.txt; cat /proc/1/comm' }, { say: 'Done in a container.' }] }], async (server) => {
+    const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), sandbox: { driver: 'docker' } }));
+    const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+    expect(state.agent?.summary).toMatchObject({ exitReason: 'success', finalMessage: 'Done in a container.' });
+    // The tool ran in the container (its PID 1 is `sleep`), and its output went back to the model.
+    expect(turns(server)[1].toolResults.join('\n')).toContain('sleep');
+    expect((await stack.api('GET', `/v1/runs/${id}/diff`)).text).toMatch(/^\+2$/m);
+    await stack.api('POST', `/v1/runs/${id}/reject`, {});
+  });
+});
+
 test('Claude Code hanging in a tool is killed at sandbox.timeout: the run fails "agent timed out", no process left', async () => {
   const marker = `${Math.floor(Math.random() * 1e6) + 5000}`;
   await withModel([{ name: 'hang', turns: [{ shell: `sleep ${marker}` }, { say: 'never' }] }], async (server) => {

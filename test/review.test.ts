@@ -1,4 +1,5 @@
 import { diffFindings } from '../activities/diffRules';
+import { parseReviewVerdict } from '../agents/review';
 import { gitIn, makeRepo } from './helpers/stack';
 import { writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
@@ -34,4 +35,15 @@ test('an honest change has no findings: new code, new tests, a test made stricte
   writeFileSync(path.join(repo, 'test/app.test.js'), "test('one', () => {\n  expect(2).toBe(2);\n  expect(typeof 2).toBe('number');\n});\n");
   gitIn(repo, 'add', '-A');
   expect(diffFindings(gitIn(repo, 'diff', '--cached'))).toEqual([]);
+});
+
+test('the agent reviewer’s verdict is the last JSON object of its final message; none, or a bare "changes", fails closed', () => {
+  expect(parseReviewVerdict('I looked.\n{"verdict": "approve", "findings": []}')).toEqual({ verdict: 'approve', findings: [] });
+  expect(parseReviewVerdict('{"verdict": "changes", "findings": [{"file": "a.js", "line": 3, "message": "off by one"}]}')).toEqual({
+    verdict: 'changes',
+    findings: [{ rule: 'agent-review', file: 'a.js', line: 3, message: 'a.js:3: off by one' }],
+  });
+  expect(parseReviewVerdict('Looks fine to me!').findings[0].message).toMatch(/gave no verdict/);
+  expect(parseReviewVerdict('{"verdict": "changes"}').findings[0].message).toMatch(/without naming them/);
+  expect(parseReviewVerdict('{"verdict": "approve", "findings": [{"message": "but fix this"}]}').verdict).toBe('changes');
 });

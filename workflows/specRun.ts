@@ -18,7 +18,7 @@ import {
 import type { Activities } from '../activities';
 import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { STATUS_KEY } from './searchAttributes';
-import type { Decision, DecisionInput, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
+import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
 
 const MINUTE = 60_000;
 
@@ -158,6 +158,19 @@ export async function specRun(input: RunInput): Promise<RunState> {
     throw ApplicationFailure.nonRetryable(`${stageName}: ${reason}`, 'RunFailed');
   }
 
+  /** The rule review, then, when the spec asks for one, the agent reviewer's pass; their findings together. */
+  async function reviewChanges(diffId: string, changedFiles: string[]): Promise<ReviewResult> {
+    const rules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines });
+    if (!spec.review.agent) return rules;
+    const byAgent = await inWorkspace(sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) =>
+      a.reviewWithAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, sandbox: spec.sandbox, secrets: spec.secrets, limits: spec.limits, modelUsage: state.modelUsage, timeoutMs: sandboxMs, iteration: state.iteration, diffId, commit: state.checkpoint!.commit }),
+    );
+    if (byAgent.modelUsage) state.modelUsage = byAgent.modelUsage;
+    if (byAgent.budgetExhausted) fail('review', byAgent.budgetExhausted);
+    const findings = [...rules.findings, ...byAgent.findings];
+    return { ...rules, findings, verdict: findings.length ? 'changes' : 'approve', reportId: byAgent.reportId };
+  }
+
   async function teardown(): Promise<void> {
     if (!workspace) return;
     const ws = workspace;
@@ -228,7 +241,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
       }
 
       if (problems.length === 0) {
-        const review = await stage('review', 'reviewing', () => anyWorker.reviewChanges({ diffId: agent.diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines }), (r) => [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`]);
+        const review = await stage('review', 'reviewing', () => reviewChanges(agent.diffId, changedFiles), (r) => [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`]);
         state.review = review;
         for (const f of review.findings) problems.push({ stage: 'review', text: `Review (${f.rule}): ${f.message}` });
       }

@@ -60,6 +60,8 @@ export interface ReviewResult {
   verdict: 'approve' | 'changes';
   findings: ReviewFinding[];
   diffLines: number;
+  /** Artifact id of the agent reviewer's report, when `review.agent` is set. */
+  reportId?: string;
 }
 
 export interface DecisionInput {
