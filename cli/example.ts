@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { SecretStore } from '../activities/secrets';
+import { loadScenario, startModelServer, type ScriptedModelServer } from '../agents/scriptedModel';
 import type { Config } from '../config';
 import { parseSpec } from '../spec/parse';
 import { FINAL_STATUSES, type RunState } from '../workflows/types';
@@ -27,11 +29,38 @@ export function prepareExampleRepo(home: string): string {
   return repo;
 }
 
+/** A key the gateway can inject when the model is the scripted server, which ignores it. */
+const OFFLINE_KEY = 'nightshift-offline-example';
+
+/**
+ * Without an Anthropic key, the example's Claude Code talks to the scripted model server instead of Claude. Only for
+ * `up --example`, whose worker runs in this process and so finds the placeholder key in this environment.
+ */
+async function offlineModel(config: Config, say: (line: string) => void): Promise<ScriptedModelServer | undefined> {
+  if (new SecretStore([], config.secretsFile).workerValue('ANTHROPIC_API_KEY')) return undefined;
+  const server = await startModelServer(loadScenario(path.join(EXAMPLES, 'model'), 'fix-rounding'));
+  process.env.ANTHROPIC_API_KEY = OFFLINE_KEY;
+  say(`No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server at ${server.url}:`);
+  say('a stand-in that plays the turns in examples/model/fix-rounding.json, not a real model. Set ANTHROPIC_API_KEY to run it against Claude.');
+  return server;
+}
+
 /** Submit the bundled example spec through the API and follow it to awaiting_approval, then to its end. */
 export async function runExample(opts: ExampleOptions): Promise<void> {
+  const { say } = opts;
+  const model = await offlineModel(opts.config, say);
+  try {
+    await followExample(opts, model?.url);
+  } finally {
+    await model?.close();
+  }
+}
+
+async function followExample(opts: ExampleOptions, modelUrl: string | undefined): Promise<void> {
   const { apiUrl, token, say } = opts;
   const repo = prepareExampleRepo(opts.config.home);
   const spec = parseSpec(readFileSync(path.join(EXAMPLES, 'fix-rounding.md'), 'utf8'), 'fix-rounding.md');
+  if (modelUrl) spec.agent.baseUrl = modelUrl;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const res = await fetch(`${apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...spec, repo }) });
   const body = (await res.json()) as { id?: string; error?: { message: string } };

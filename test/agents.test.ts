@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ArtifactStore } from '../store/artifacts';
-import { startModelServer, type RecordedRequest, type Scenario, type ScriptedModelServer } from './fixtures/model/server';
+import { startModelServer, type RecordedRequest, type Scenario, type ScriptedModelServer } from '../agents/scriptedModel';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 

@@ -2,7 +2,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadScenario, startModelServer, type ScriptedModelServer } from './fixtures/model/server';
+import { loadScenario, startModelServer, type ScriptedModelServer } from '../agents/scriptedModel';
+
+// Compiled into dist/test; the scenarios stay in the source tree.
+const SCENARIOS = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'model', 'scenarios');
 
 /** The real agent CLIs, unmodified, against the scripted model server: their tools really run, on the host. */
 
@@ -108,7 +111,7 @@ describe.each([claude, codex])('$name against the scripted model server', (agent
   afterEach(() => server?.close());
 
   test('plays a shell turn that really runs, then a final message', async () => {
-    const [scenario] = loadScenario('set-value');
+    const [scenario] = loadScenario(SCENARIOS, 'set-value');
     server = await startModelServer(scenario);
     const { repo, home } = tempRepo();
 
@@ -134,7 +137,7 @@ describe.each([claude, codex])('$name against the scripted model server', (agent
   });
 
   test('two invocations: the second, told what the first got wrong, fixes it', async () => {
-    server = await startModelServer(loadScenario('fix-in-two-iterations'));
+    server = await startModelServer(loadScenario(SCENARIOS, 'fix-in-two-iterations'));
     const { repo, home } = tempRepo();
 
     const first = await agent.run(server, repo, home, 'Iteration 1: make src/value.txt contain 2');
@@ -159,7 +162,7 @@ describe.each([claude, codex])('$name against the scripted model server', (agent
   });
 
   test('a prompt no scenario matches fails the run at once and is recorded', async () => {
-    server = await startModelServer(loadScenario('set-value').map((s) => ({ ...s, when: 'never matches' })));
+    server = await startModelServer(loadScenario(SCENARIOS, 'set-value').map((s) => ({ ...s, when: 'never matches' })));
     const { repo, home } = tempRepo();
 
     const result = await agent.run(server, repo, home, 'Make src/value.txt contain 2');

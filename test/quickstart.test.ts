@@ -13,6 +13,7 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
   delete env.TEMPORAL_ADDRESS;
   delete env.NIGHTSHIFT_TOKEN;
   delete env.NIGHTSHIFT_WORKFLOW_BUNDLE;
+  delete env.ANTHROPIC_API_KEY; // the offline example: no model API is reachable here
   const up = spawn(process.execPath, [CLI, 'up', '--example'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   up.stdout!.on('data', (d) => (out += d));
@@ -33,6 +34,13 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
     const id = /runs\/(ns-[0-9a-f]+)\/approve/.exec(curl)![1];
     expect(out).toContain(`npx nightshift approve ${id}`);
     expect(out).toContain(`/namespaces/default/workflows/${id}`);
+    // Said plainly: the example's Claude Code is talking to the scripted server, not a model.
+    expect(out).toMatch(/No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server/);
+    const token = /^token {6}(ns_\S+)/m.exec(out)![1];
+    const logs = await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/runs/${id}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(logs).toContain('agent, iteration 1: claude-code');
+    expect(logs).toContain('▸ Bash: node scripts/fix-rounding.js');
+    expect(logs).toContain('result: success');
 
     const answer = JSON.parse(execSync(`${curl} --silent --fail`, { encoding: 'utf8' }));
     expect(answer).toEqual({ id, status: 'awaiting_approval' });

@@ -1,12 +1,8 @@
 #!/usr/bin/env node
-// A stand-in agent for the offline demo (agent.kind: command): it reads its prompt like a real agent would,
-// then makes the fix a careful colleague would make. A real spec would use agent.kind claude-code or codex.
+// The edit the offline example's scripted model has Claude Code make (examples/model/fix-rounding.json): sum
+// exactly, round once at the end, half to even. With a real model, Claude Code finds and writes the fix itself.
 'use strict';
 const fs = require('node:fs');
-
-const prompt = fs.readFileSync(process.env.NIGHTSHIFT_PROMPT_FILE, 'utf8');
-console.log(`iteration ${process.env.NIGHTSHIFT_ITERATION}; task: ${prompt.split('\n')[0].replace(/^# /, '')}`);
-if (process.env.NIGHTSHIFT_FEEDBACK) console.log(`feedback from the pipeline:\n${process.env.NIGHTSHIFT_FEEDBACK}`);
 
 const file = 'src/invoice.js';
 const source = fs.readFileSync(file, 'utf8');
