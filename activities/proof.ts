@@ -1,7 +1,9 @@
+import { buildBundle } from '../proof/bundle';
+import { ensureSigningKey } from '../proof/keys';
 import type { RunInput, RunState } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 
-/** The manifest of a run (DESIGN §6); signing and the bundle come with the proof issue. */
+/** The manifest of a run (DESIGN §6): what ran, on which commits, with which results, approved by whom. */
 export function buildManifest(input: RunInput, state: RunState) {
   const approval = [...state.decisions].reverse().find((d) => d.kind === 'approve');
   return {
@@ -18,7 +20,16 @@ export function buildManifest(input: RunInput, state: RunState) {
     iterations: state.iteration,
     submittedBy: state.submittedBy,
     stages: state.stages.map((s) => ({ stage: s.stage, iteration: s.iteration, status: s.status, startedAt: s.startedAt, durationMs: s.durationMs, summary: s.summary })),
-    agent: state.agent && { command: state.agent.command, exitCode: state.agent.exitCode, durationMs: state.agent.durationMs, logDigest: `sha256:${state.agent.logId}`, changedFiles: state.agent.changedFiles },
+    agent: state.agent && {
+      command: state.agent.command,
+      exitCode: state.agent.exitCode,
+      durationMs: state.agent.durationMs,
+      logDigest: `sha256:${state.agent.logId}`,
+      changedFiles: state.agent.changedFiles,
+      ...(state.agent.summary ? { summary: state.agent.summary } : {}),
+      ...(state.agent.transcriptId ? { transcriptDigest: `sha256:${state.agent.transcriptId}` } : {}),
+    },
+    modelUsage: state.modelUsage ?? null,
     checks: state.checks.map((c) => ({ name: c.name, command: c.command, exitCode: c.exitCode, passed: c.passed, durationMs: c.durationMs, logDigest: `sha256:${c.logId}` })),
     review: state.review,
     approval: approval ?? null,
@@ -26,12 +37,32 @@ export function buildManifest(input: RunInput, state: RunState) {
   };
 }
 
+/** The review as people read it. */
+function reviewMarkdown(state: RunState): string {
+  const review = state.review;
+  if (!review) return '# Review\n\nNo review ran.\n';
+  const lines = [`# Review: ${review.verdict}`, '', `${review.diffLines} changed lines.`, ''];
+  for (const f of review.findings) lines.push(`- **${f.rule}**: ${f.message}`);
+  return lines.join('\n') + '\n';
+}
+
 export function proofActivities(deps: ActivityDeps) {
   return {
+    /** The signed proof bundle (proof.tar.gz) in the artifact store; made after approval, so the approval is signed. */
     async writeProof(input: { input: RunInput; state: RunState }): Promise<string> {
-      const manifest = buildManifest(input.input, input.state);
-      const id = await deps.store.put(JSON.stringify(manifest, null, 2) + '\n');
-      await deps.runLog.append(input.state.id, `\n=== proof: manifest sha256:${id} ===\n`);
+      const { state } = input;
+      const get = (id: string) => deps.store.get(id);
+      const files = new Map<string, Buffer>();
+      files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state), null, 2) + '\n'));
+      if (state.diffId) files.set('diff.patch', await get(state.diffId));
+      if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
+      for (const c of state.checks) files.set(`logs/check-${c.name}.log`, await get(c.logId));
+      if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
+      files.set('review.md', Buffer.from(reviewMarkdown(state)));
+      if (state.review?.reportId) files.set('review.json', await get(state.review.reportId));
+      const key = ensureSigningKey(deps.home);
+      const id = await deps.store.put(buildBundle(state.id, state.finalCommit, files, key));
+      await deps.runLog.append(state.id, `\n=== proof: proof.tar.gz sha256:${id}, signed by ${key.keyId} ===\n`);
       return id;
     },
   };

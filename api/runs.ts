@@ -70,6 +70,12 @@ export function runsRouter(deps: RunsDeps): Router {
     res.type('text/x-diff').send(await deps.store.get(state.diffId));
   });
 
+  router.get('/:id/proof', requireRole('viewer'), async (req, res) => {
+    const state = await loadRun(runId(req));
+    if (!state.proofId) throw new ApiError('not_found', `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`);
+    res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`).send(await deps.store.get(state.proofId));
+  });
+
   router.get('/:id/logs', requireRole('viewer'), async (req, res) => {
     const state = await loadRun(runId(req));
     const from = req.query.from === undefined ? 0 : Number(req.query.from);

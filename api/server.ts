@@ -9,6 +9,7 @@ import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
 import { runsRouter } from './runs';
 import { schedulesRouter } from './schedules';
+import { ensureSigningKey } from '../proof/keys';
 import type { TokenStore } from './tokens';
 
 export interface ApiOptions {
@@ -33,6 +34,11 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1/runs', runsRouter({ client, config, store: new ArtifactStore(config.home), runLog: new RunLog(config.home) }));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
+  // The key proofs are signed with, for `nightshift verify --key` on another machine.
+  app.get('/v1/keys', (_req, res) => {
+    const key = ensureSigningKey(config.home);
+    res.json({ keys: [{ keyid: key.keyId, algorithm: 'ed25519', publicKeyPem: key.publicKeyPem }] });
+  });
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError('not_found', `no route ${req.method} ${req.path}`));

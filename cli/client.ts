@@ -30,6 +30,8 @@ export interface Response {
   status: number;
   headers: Headers;
   text: string;
+  /** The body as bytes (a proof bundle). */
+  bytes: Buffer;
   json<T = any>(): T;
 }
 
@@ -54,16 +56,18 @@ export class ApiClient {
     } catch {
       throw new CliError(`cannot reach the API at ${this.baseUrl} (is "nightshift up" running?)`, 1, [], true);
     }
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await res.text();
+      bytes = Buffer.from(await res.arrayBuffer());
     } catch {
       throw new CliError(`the API at ${this.baseUrl} closed the connection mid-answer`, 1, [], true);
     }
+    const text = bytes.toString('utf8');
     const response: Response = {
       status: res.status,
       headers: res.headers,
       text,
+      bytes,
       json: <T>() => {
         try {
           return JSON.parse(text) as T;

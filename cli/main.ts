@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Role } from '../api/tokens';
+import { verifyBundle } from '../proof/bundle';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
@@ -154,6 +156,32 @@ program
 program.command('diff <id>').description("a run's current diff").action(async (id: string) => {
   process.stdout.write((await api.request('GET', `${runPath(id)}/diff`)).text);
 });
+
+program
+  .command('proof <id>')
+  .description("download a succeeded run's signed proof bundle")
+  .option('-o, --output <dir>', 'directory to write <id>-proof.tar.gz to', '.')
+  .action(async (id: string, opts: { output: string }) => {
+    const bundle = (await api.request('GET', `${runPath(id)}/proof`)).bytes;
+    mkdirSync(opts.output, { recursive: true });
+    const file = path.join(opts.output, `${id}-proof.tar.gz`);
+    writeFileSync(file, bundle);
+    print(file);
+  });
+
+program
+  .command('verify <bundle>')
+  .description('check a proof bundle offline: every digest and the signature (exit 0, or 1 naming the first mismatch)')
+  .option('--key <pub>', "the server's public key (PEM, from GET /v1/keys); default: $NIGHTSHIFT_HOME/keys/signing.pub")
+  .action((bundle: string, opts: { key?: string }) => {
+    const keyFile = opts.key ?? path.join(process.env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'), 'keys', 'signing.pub');
+    if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
+    if (!existsSync(keyFile)) throw new CliError(`no public key at ${keyFile}: give --key (GET /v1/keys on the server has it)`, 2);
+    const result = verifyBundle(readFileSync(bundle), readFileSync(keyFile, 'utf8'));
+    if (!result.ok) throw new CliError(`verification failed: ${result.problem}`, 1);
+    print(`verified: run ${result.statement.predicate.runId}, ${result.files.length} files, signed by ${result.keyId}`);
+    for (const s of result.statement.subject) print(`  ${s.name}  ${Object.entries(s.digest).map(([k, v]) => `${k}:${v}`).join(' ')}`);
+  });
 
 const decisions: [name: string, route: string, description: string, needsComment: boolean, done: string][] = [
   ['approve', 'approve', 'approve a run awaiting approval', false, 'approved'],

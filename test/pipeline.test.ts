@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { unpackTarGz } from '../proof/tar';
 import { ArtifactStore } from '../store/artifacts';
 import { findTemporal } from '../temporal/cli';
 import { STATUS_KEY } from '../workflows/searchAttributes';
@@ -75,7 +76,7 @@ test('happy path: agent → scope → checks → review → approval → proof �
 
   // The proof manifest names the stages, digests of real logs, and the approval.
   const store = new ArtifactStore(stack.config.home);
-  const manifest = JSON.parse((await store.get(done.proofId!)).toString());
+  const manifest = JSON.parse(unpackTarGz(await store.get(done.proofId!)).get('manifest.json')!.toString());
   expect(manifest).toMatchObject({ runId: id, repo, branch: done.branch, baseCommit: done.baseCommit, finalCommit: done.finalCommit, iterations: 1, approval: { kind: 'approve', comment: 'ship it', by: 'admin' } });
   expect(manifest.specDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
   const checkLog = (await store.get(manifest.checks[0].logDigest.slice(7))).toString();
