@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { unpackTarGz } from '../proof/tar';
+import { ArtifactStore } from '../store/artifacts';
 import { spec, VALUE_REPO } from './helpers/specs';
 
 const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
@@ -29,7 +31,7 @@ function filesContaining(dir: string, value: string): string[] {
   }
 }
 
-test('a named secret reaches the agent and the checks, and its value is in no log, artifact or Temporal history', async () => {
+test('a named secret reaches the agent and the checks, and its value is in no log, artifact, proof bundle or Temporal database', async () => {
   const repo = makeRepo(VALUE_REPO);
   // The agent prints the value in two chunks (so a naive per-chunk redaction would miss it), and dumps its env.
   const agent = 'printf "tok=%s" "$(echo $NS_TEST_TOKEN | cut -c1-10)"; sleep 0.3; printf "%s\\n" "$(echo $NS_TEST_TOKEN | cut -c11-)"; echo "$NS_TEST_TOKEN" >&2; env; echo 2 > src/value.txt';
@@ -52,6 +54,10 @@ test('a named secret reaches the agent and the checks, and its value is in no lo
   expect(JSON.stringify(done)).not.toContain(SECRET);
 
   expect(filesContaining(stack.config.home, SECRET)).toEqual([]);
+  // The proof bundle is compressed: grep its files, not the .tar.gz.
+  const proof = unpackTarGz(await new ArtifactStore(stack.config.home).get(done.proofId!));
+  expect(proof.get('logs/agent.log')!.toString()).toContain('tok=[redacted:NS_TEST_TOKEN]');
+  expect([...proof].filter(([, content]) => content.includes(SECRET)).map(([name]) => name)).toEqual([]);
   const temporalDir = path.join(process.env.NIGHTSHIFT_TEST_DIR!, 'temporal');
   expect(filesContaining(temporalDir, SECRET)).toEqual([]);
   // The grep can find things: the run id is in the Temporal database.
