@@ -116,7 +116,7 @@ export function agentActivities(deps: ActivityDeps) {
         await git(ws, ['add', '-A']);
         const staged = await git(ws, ['diff', '--cached', '--name-only']);
         if (staged.trim()) {
-          await git(ws, ['commit', '--quiet', '--no-verify', '-m', `${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}`]);
+          await git(ws, ['commit', '--quiet', '--no-verify', '-m', `${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}\nNightshift-Title: ${input.title.replace(/\s+/g, ' ')}`]);
         }
         await git(ws, ['checkout', '--quiet', '-B', branch]);
         const commit = (await git(ws, ['rev-parse', 'HEAD'])).trim();

@@ -9,6 +9,8 @@ export interface DeliverInput {
   repo: string;
   branch: string;
   checkpoint: Checkpoint;
+  /** Also push the branch to the repo's `origin` (`deliver.push`). */
+  push?: boolean;
 }
 
 export function deliverActivities(deps: ActivityDeps) {
@@ -25,7 +27,11 @@ export function deliverActivities(deps: ActivityDeps) {
       const { commit } = input.checkpoint;
       const ref = `refs/heads/${input.branch}`;
       const current = await git(repo, ['rev-parse', '--verify', '--quiet', ref]).then((s) => s.trim(), () => '');
-      if (current === commit) return { commit, summary: `${input.branch} already at ${commit.slice(0, 12)}` };
+      if (current === commit) {
+        // A retried delivery: the local branch is there; the push may not be.
+        const pushed = input.push ? `; ${await pushBranch(repo, input.branch, commit)}` : '';
+        return { commit, summary: `${input.branch} already at ${commit.slice(0, 12)}${pushed}` };
+      }
       if (current) {
         const isAncestor = await git(repo, ['merge-base', '--is-ancestor', current, commit]).then(() => true, () => false);
         if (!isAncestor) {
@@ -40,9 +46,35 @@ export function deliverActivities(deps: ActivityDeps) {
         if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`could not deliver to ${input.repo}: ${err.message}`, 'DeliveryFailed');
         throw err;
       }
-      const summary = `${input.branch} → ${commit.slice(0, 12)} in ${input.repo}`;
+      let summary = `${input.branch} → ${commit.slice(0, 12)} in ${input.repo}`;
+      if (input.push) summary += `; ${await pushBranch(repo, input.branch, commit)}`;
       await deps.runLog.append(input.runId, `\n=== deliver: ${summary} ===\n`);
       return { commit, summary };
     },
   };
+}
+
+/**
+ * Push the branch to `origin`, looking first: a remote branch already at the commit is left alone (a retried activity
+ * pushes once), and a push the remote rejects (the branch moved) fails the run with git's reason. Never forced.
+ */
+async function pushBranch(repo: string, branch: string, commit: string): Promise<string> {
+  const ref = `refs/heads/${branch}`;
+  const remote = (await git(repo, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
+  if (!remote) throw ApplicationFailure.nonRetryable(`deliver.push is set but ${repo} has no remote "origin"`, 'NoRemote');
+  let remoteAt: string;
+  try {
+    remoteAt = (await git(repo, ['ls-remote', 'origin', ref])).split(/\s/)[0];
+  } catch (err) {
+    if (err instanceof GitError) throw ApplicationFailure.retryable(`cannot reach origin (${remote}): ${err.message}`, 'RemoteUnreachable');
+    throw err;
+  }
+  if (remoteAt === commit) return `origin already has ${branch} at ${commit.slice(0, 12)}`;
+  try {
+    await git(repo, ['push', '--quiet', '--no-verify', 'origin', `${commit}:${ref}`]);
+  } catch (err) {
+    if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`push of ${branch} to ${remote} was rejected: ${err.message}`, 'PushRejected');
+    throw err;
+  }
+  return `pushed ${branch} to ${remote}`;
 }

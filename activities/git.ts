@@ -14,7 +14,9 @@ const SAFE = [
 
 export class GitError extends Error {
   constructor(readonly args: string[], readonly stderr: string, readonly code: number | null) {
-    super(`git ${args.join(' ')} failed: ${stderr.trim().split('\n').slice(-3).join(' ') || `exit ${code}`}`);
+    // git's hints are advice to a person at a terminal; the reason is in the other lines.
+    const reason = stderr.trim().split('\n').filter((l) => !l.startsWith('hint:')).slice(-3).join(' ');
+    super(`git ${args.join(' ')} failed: ${reason || `exit ${code}`}`);
     this.name = 'GitError';
   }
 }

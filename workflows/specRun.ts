@@ -279,7 +279,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
     setStatus('delivering');
     state.finalCommit = state.checkpoint!.commit;
     state.proofId = await stage('proof', undefined, () => anyWorker.writeProof({ input, state }), (id) => [true, `signed proof.tar.gz ${id.slice(0, 12)}`]);
-    await stage('deliver', undefined, () => anyWorker.deliverBranch({ runId: state.id, repo: spec.repo, branch: spec.branch, checkpoint: state.checkpoint! }), (r) => [true, r.summary]);
+    await stage('deliver', undefined, () => anyWorker.deliverBranch({ runId: state.id, repo: spec.repo, branch: spec.branch, checkpoint: state.checkpoint!, push: spec.deliver.push }), (r) => [true, r.summary]);
     return 'succeeded';
   }
 
