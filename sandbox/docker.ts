@@ -100,6 +100,7 @@ export class DockerSandbox implements Sandbox {
   readonly runId: string;
   readonly workspace: string;
   private readonly name: string;
+  private killing?: Promise<void>;
 
   constructor(
     private readonly docker: Docker,
@@ -175,6 +176,7 @@ export class DockerSandbox implements Sandbox {
     if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
     // The container's user is not the worker's: hand it the files the worker wrote since the last exec.
     await chownTree(writableDirs(this.opts.root));
+    await this.killing;
     const container = await this.container();
     const cgroups = await this.cgroups(container);
     const link = await linkToWorker(this.opts.root, this.opts.network, opts);
@@ -199,7 +201,19 @@ export class DockerSandbox implements Sandbox {
       if ((await pidsCurrent(pidsDir)) <= 1) return;
       await new Promise((r) => setTimeout(r, 20)); // an exec's last process may still be on its way out
     }
-    await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+    await this.kill(container);
+  }
+
+  /**
+   * SIGKILL the container and wait until the engine says it has stopped: until then it may still report itself
+   * running, and an exec started in it would die with it. The next exec waits for a kill in progress.
+   */
+  private kill(container: Docker.Container): Promise<void> {
+    this.killing = container
+      .kill({ signal: 'SIGKILL' })
+      .then(() => container.wait({ condition: 'not-running' }))
+      .then(() => undefined, () => undefined);
+    return this.killing;
   }
 
   private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
@@ -225,7 +239,7 @@ export class DockerSandbox implements Sandbox {
     let cancelled = false;
     let limitHit: string | undefined;
     // Killing the container is the one kill that reaches every process of the run; the next exec restarts it.
-    const kill = () => void container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+    const kill = () => void this.kill(container);
     const timer = setTimeout(() => {
       timedOut = true;
       kill();
@@ -252,6 +266,8 @@ export class DockerSandbox implements Sandbox {
       opts.signal?.removeEventListener('abort', onAbort);
     }
     const killed = timedOut || cancelled || limitHit !== undefined;
+    // Returned only once the container is down, so whatever runs next (this run's next stage) finds it stopped.
+    if (killed) await this.killing;
     const exitCode = killed ? null : await this.exitCode(container, exec);
     return { exitCode, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) };
   }
