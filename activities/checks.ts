@@ -3,6 +3,7 @@ import type { Check, Spec } from '../spec/schema';
 import type { CheckResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
+import { junitCounts, readJunit, type JunitCounts } from './junit';
 import { CommandLog, egressLine } from './logs';
 import { openSandbox } from './workspace';
 
@@ -16,6 +17,14 @@ export interface ChecksInput {
   sandbox: Spec['sandbox'];
   /** Names only, as for the agent. */
   secrets: string[];
+}
+
+/** A check's JUnit report, its counts, or why there are none. */
+async function junitResult(workspace: string, file: string): Promise<{ xml: string; counts: JunitCounts; problem?: undefined } | { problem: string; counts?: undefined }> {
+  const read = await readJunit(workspace, file);
+  if ('problem' in read) return read;
+  const counts = junitCounts(read.xml);
+  return counts ? { xml: read.xml, counts } : { problem: `${file} is not a JUnit XML report` };
 }
 
 export function checkActivities(deps: ActivityDeps) {
@@ -40,10 +49,24 @@ export function checkActivities(deps: ActivityDeps) {
           if (exec.timedOut) log.write(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
           if (exec.limitHit) log.write(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
           const passed = exec.exitCode === 0 && !exec.timedOut;
+          const junit = check.junit ? await junitResult(sandbox.workspace, check.junit) : undefined;
+          if (junit?.problem) log.write(`[nightshift: ${junit.problem}]\n`);
+          if (junit?.counts) log.write(`[nightshift: JUnit ${check.junit}: ${junit.counts.tests} tests, ${junit.counts.failures} failures, ${junit.counts.errors} errors, ${junit.counts.skipped} skipped]\n`);
           log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
           const { logId, logTail } = await log.close(deps.store);
           throwIfCancelled();
-          results.push({ name: check.name, command: check.run, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId, logTail, limitHit: exec.limitHit, passed });
+          results.push({
+            name: check.name,
+            command: check.run,
+            exitCode: exec.exitCode,
+            timedOut: exec.timedOut,
+            durationMs: exec.durationMs,
+            logId,
+            logTail,
+            limitHit: exec.limitHit,
+            passed,
+            ...(junit?.counts ? { junit: { ...junit.counts, reportId: await deps.store.put(junit.xml) } } : {}),
+          });
         }
         return results;
       });

@@ -30,7 +30,15 @@ export function buildManifest(input: RunInput, state: RunState) {
       ...(state.agent.transcriptId ? { transcriptDigest: `sha256:${state.agent.transcriptId}` } : {}),
     },
     modelUsage: state.modelUsage ?? null,
-    checks: state.checks.map((c) => ({ name: c.name, command: c.command, exitCode: c.exitCode, passed: c.passed, durationMs: c.durationMs, logDigest: `sha256:${c.logId}` })),
+    checks: state.checks.map((c) => ({
+      name: c.name,
+      command: c.command,
+      exitCode: c.exitCode,
+      passed: c.passed,
+      durationMs: c.durationMs,
+      logDigest: `sha256:${c.logId}`,
+      ...(c.junit ? { junit: { tests: c.junit.tests, failures: c.junit.failures, errors: c.junit.errors, skipped: c.junit.skipped, reportDigest: `sha256:${c.junit.reportId}` } } : {}),
+    })),
     review: state.review,
     approval: approval ?? null,
     decisions: state.decisions,
@@ -56,7 +64,10 @@ export function proofActivities(deps: ActivityDeps) {
       files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state), null, 2) + '\n'));
       if (state.diffId) files.set('diff.patch', await get(state.diffId));
       if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
-      for (const c of state.checks) files.set(`logs/check-${c.name}.log`, await get(c.logId));
+      for (const c of state.checks) {
+        files.set(`logs/check-${c.name}.log`, await get(c.logId));
+        if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
+      }
       if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
       files.set('review.md', Buffer.from(reviewMarkdown(state)));
       if (state.review?.reportId) files.set('review.json', await get(state.review.reportId));

@@ -43,7 +43,11 @@ const nonEmpty = z.string().trim().min(1, 'must not be empty');
 export const CheckSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only (at most 64)'),
   run: nonEmpty,
-  junit: z.string().optional(),
+  /** A JUnit XML report the check writes, relative to the workspace; its counts go into the run and the proof. */
+  junit: z
+    .string()
+    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && p.trim() !== '', 'a path inside the workspace (relative, no "..")')
+    .optional(),
   timeout: duration.optional(),
 });
 

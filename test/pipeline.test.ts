@@ -84,6 +84,27 @@ test('happy path: agent → scope → checks → review → approval → proof �
   expect(sandboxDirs(id)).toEqual([]);
 });
 
+test('a check’s JUnit report is counted into the run and signed into the proof; one that points outside the workspace is not read', async () => {
+  const report = '<?xml version="1.0"?><testsuites><testsuite name="a" tests="2" failures="0" errors="0" skipped="1"/><testsuite name="b" tests="3" failures="0" errors="0" skipped="0"/></testsuites>';
+  const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt; ln -s /etc/passwd notes/escape.xml', {
+    checks: [
+      { name: 'unit', run: `mkdir -p /tmp/r && printf '%s' '${report}' > /tmp/r/junit.xml && cp /tmp/r/junit.xml notes/junit.xml`, junit: 'notes/junit.xml' },
+      { name: 'sneaky', run: 'true', junit: 'notes/escape.xml' },
+    ],
+  }));
+  const waiting = await stack.waitFor(id, ['awaiting_approval']);
+  expect(waiting.checks[0].junit).toMatchObject({ tests: 5, failures: 0, errors: 0, skipped: 1 });
+  expect(waiting.checks[1].junit).toBeUndefined();
+  const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+  expect(log).toContain('[nightshift: JUnit notes/junit.xml: 5 tests, 0 failures, 0 errors, 1 skipped]');
+  expect(log).toContain('[nightshift: the JUnit report notes/escape.xml is outside the workspace; not read]');
+  await stack.api('POST', `/v1/runs/${id}/approve`, {});
+  const done = await stack.waitFor(id, ['succeeded']);
+  const bundle = unpackTarGz(await new ArtifactStore(stack.config.home).get(done.proofId!));
+  expect(bundle.get('junit/unit.xml')!.toString()).toBe(report);
+  expect(JSON.parse(bundle.get('manifest.json')!.toString()).checks[0].junit).toMatchObject({ tests: 5, failures: 0, errors: 0, skipped: 1 });
+});
+
 test('a check that fails every iteration ends the run failed, naming the check and its log', async () => {
   const repo = makeRepo(VALUE_REPO);
   const id = await stack.submit(spec(repo, 'echo 3 > src/value.txt; echo "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt', { checks: [{ name: 'value-is-two', run: 'echo "expected 2, got $(cat src/value.txt)"; exit 1' }] }));

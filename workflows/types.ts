@@ -47,6 +47,8 @@ export interface AgentResult extends CommandResult {
 export interface CheckResult extends CommandResult {
   name: string;
   passed: boolean;
+  /** The check's JUnit report totals, and the report's artifact id, when the spec names one (`junit`). */
+  junit?: { tests: number; failures: number; errors: number; skipped: number; reportId: string };
 }
 
 export interface ReviewFinding {
