@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { adapterFor } from '../agents';
+import type { AgentSummary } from '../agents/adapter';
 import { buildPrompt } from '../agents/prompt';
 import { buildReviewPrompt, parseReviewVerdict } from '../agents/review';
 import { META_DIR } from '../sandbox/environment';
@@ -15,6 +16,7 @@ import { git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog, egressLine, Transcript } from './logs';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
+import { Redactor } from './redact';
 import { openSandbox, sandboxRoot } from './workspace';
 
 export interface AgentInput {
@@ -179,6 +181,11 @@ interface CliRun {
  * One run of the agent in the sandbox: its model gateway, its secrets, its output read into the log and the
  * transcript. The caller decides what its changes mean.
  */
+/** The summary goes into the run's state (and Temporal's history): its final message is redacted like the log. */
+function redactedSummary(summary: AgentSummary, secrets: Record<string, string>): AgentSummary {
+  return summary.finalMessage === undefined ? summary : { ...summary, finalMessage: new Redactor(secrets).redact(summary.finalMessage) };
+}
+
 async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun): Promise<Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string }> {
   const adapter = adapterFor(input.agent.kind);
   const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
@@ -225,7 +232,7 @@ async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun):
     logId,
     logTail,
     limitHit: exec.limitHit,
-    ...(reader ? { summary: reader.summary(), transcriptId } : {}),
+    ...(reader ? { summary: redactedSummary(reader.summary(), redacted), transcriptId } : {}),
     ...(model ? { modelUsage: model.gateway.usage() } : {}),
     ...(budgetExhausted ? { budgetExhausted } : {}),
   };

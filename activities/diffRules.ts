@@ -1,4 +1,5 @@
 import type { ReviewFinding } from '../workflows/types';
+import { PRIVATE_KEY_BEGIN, TOKEN_SHAPES } from './tokenShapes';
 
 /** One file of a unified diff (`git diff`), with its added lines and their new line numbers. */
 export interface FileDiff {
@@ -31,15 +32,7 @@ export function parseDiff(diff: string): FileDiff[] {
   return files;
 }
 
-const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
-/** Token shapes of well-known services: committed, they are leaked. */
-const TOKENS: [string, RegExp][] = [
-  ['AWS access key', /\bAKIA[0-9A-Z]{16}\b/],
-  ['GitHub token', /\bgh[pousr]_[A-Za-z0-9]{36,}\b/],
-  ['Slack token', /\bxox[abposr]-[A-Za-z0-9-]{10,}\b/],
-  ['Anthropic API key', /\bsk-ant-[A-Za-z0-9_-]{20,}\b/],
-  ['OpenAI API key', /\bsk-(?:proj-)?[A-Za-z0-9]{32,}\b/],
-];
+const TOKENS = TOKEN_SHAPES.map((t) => ({ what: t.what, pattern: new RegExp(t.source) }));
 const TEST_FILE = /(^|\/)(tests?|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$|_test\.(go|py|rb)$|(^|\/)test_[^/]*\.py$/;
 const ASSERTION = /\b(assert\w*|expect|should)\b|\bt\.(Error|Fatal)/;
 const SKIP = /\b(it|test|describe)\.skip\(|\bx(it|describe|test)\(|@pytest\.mark\.skip|\bt\.Skip\(|@Disabled|@Ignore/;
@@ -49,8 +42,8 @@ export function diffFindings(diff: string): ReviewFinding[] {
   const findings: ReviewFinding[] = [];
   for (const f of parseDiff(diff)) {
     for (const { line, text } of f.added) {
-      if (PRIVATE_KEY.test(text)) findings.push({ rule: 'private-key', file: f.file, line, message: `${f.file}:${line} adds a private key; remove it` });
-      for (const [what, pattern] of TOKENS) {
+      if (PRIVATE_KEY_BEGIN.test(text)) findings.push({ rule: 'private-key', file: f.file, line, message: `${f.file}:${line} adds a private key; remove it` });
+      for (const { what, pattern } of TOKENS) {
         if (pattern.test(text)) findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds what looks like an ${what}; remove it and use a secret` });
       }
     }

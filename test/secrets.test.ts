@@ -8,6 +8,8 @@ import { spec, VALUE_REPO } from './helpers/specs';
 
 const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
 const UNNAMED = `unnamed-${randomBytes(12).toString('hex')}`;
+// A token no spec names (one the agent found in the repo, say): redacted by its shape.
+const FOUND_TOKEN = `ghp_${randomBytes(18).toString('hex')}`;
 let stack: TestStack;
 
 beforeAll(async () => {
@@ -31,10 +33,11 @@ function filesContaining(dir: string, value: string): string[] {
   }
 }
 
-test('a named secret reaches the agent and the checks, and its value is in no log, artifact, proof bundle or Temporal database', async () => {
+test('a named secret reaches the agent and the checks; neither its value nor a token of a known shape the agent prints is in any log, artifact, proof bundle or Temporal database', async () => {
   const repo = makeRepo(VALUE_REPO);
   // The agent prints the value in two chunks (so a naive per-chunk redaction would miss it), and dumps its env.
-  const agent = 'printf "tok=%s" "$(echo $NS_TEST_TOKEN | cut -c1-10)"; sleep 0.3; printf "%s\\n" "$(echo $NS_TEST_TOKEN | cut -c11-)"; echo "$NS_TEST_TOKEN" >&2; env; echo 2 > src/value.txt';
+  const agent = 'printf "tok=%s" "$(echo $NS_TEST_TOKEN | cut -c1-10)"; sleep 0.3; printf "%s\\n" "$(echo $NS_TEST_TOKEN | cut -c11-)"; echo "$NS_TEST_TOKEN" >&2; env; echo 2 > src/value.txt; '
+    + `printf "found ${FOUND_TOKEN.slice(0, 15)}"; sleep 0.3; printf "${FOUND_TOKEN.slice(15)} in the repo\\n"`;
   const id = await stack.submit(spec(repo, agent, {
     secrets: ['NS_TEST_TOKEN'],
     checks: [{ name: 'sees-secret', run: 'test -n "$NS_TEST_TOKEN" && echo "length ${#NS_TEST_TOKEN}" && echo "$NS_TEST_TOKEN"' }],
@@ -48,18 +51,19 @@ test('a named secret reaches the agent and the checks, and its value is in no lo
   expect(log).toContain(`length ${SECRET.length}`);
   expect(log).toContain('NS_TEST_TOKEN=[redacted:NS_TEST_TOKEN]');
   expect(log).not.toContain(SECRET);
+  expect(log).toContain('found [redacted:github-token] in the repo');
   // A secret the spec does not name never enters the sandbox, though the worker has it.
   expect(log).not.toContain('NS_UNNAMED_TOKEN');
   expect(log).not.toContain(UNNAMED);
   expect(JSON.stringify(done)).not.toContain(SECRET);
 
-  expect(filesContaining(stack.config.home, SECRET)).toEqual([]);
+  for (const value of [SECRET, FOUND_TOKEN]) expect(filesContaining(stack.config.home, value)).toEqual([]);
   // The proof bundle is compressed: grep its files, not the .tar.gz.
   const proof = unpackTarGz(await new ArtifactStore(stack.config.home).get(done.proofId!));
   expect(proof.get('logs/agent.log')!.toString()).toContain('tok=[redacted:NS_TEST_TOKEN]');
-  expect([...proof].filter(([, content]) => content.includes(SECRET)).map(([name]) => name)).toEqual([]);
+  expect([...proof].filter(([, content]) => content.includes(SECRET) || content.includes(FOUND_TOKEN)).map(([name]) => name)).toEqual([]);
   const temporalDir = path.join(process.env.NIGHTSHIFT_TEST_DIR!, 'temporal');
-  expect(filesContaining(temporalDir, SECRET)).toEqual([]);
+  for (const value of [SECRET, FOUND_TOKEN]) expect(filesContaining(temporalDir, value)).toEqual([]);
   // The grep can find things: the run id is in the Temporal database.
   expect(filesContaining(temporalDir, id).length).toBeGreaterThan(0);
 });

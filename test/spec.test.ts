@@ -95,3 +95,21 @@ test('redaction catches a secret split across chunks and holds back only what co
   expect(out[0]).toBe('');
   expect(new Redactor({}).push('as is')).toBe('as is');
 });
+
+test('redaction blanks well-known token shapes and private key blocks, also split across chunks, and leaves look-alikes', () => {
+  const gh = `ghp_${'a1B2'.repeat(9)}`;
+  const aws = 'AKIAIOSFODNN7EXAMPLE';
+  const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACD=\n-----END OPENSSH PRIVATE KEY-----';
+  const text = `push with ${gh} and ${aws};\n${key}\nsk-ant-api03-${'x'.repeat(30)} ok; ghp_short, AKIA lower, sk-learn, github.com\n`;
+  const r = new Redactor({});
+  // Cut the text at every 7th character, so tokens and the key block arrive in pieces.
+  const out = (text.match(/[\s\S]{1,7}/g) ?? []).map((c) => r.push(c)).join('') + r.flush();
+  expect(out).toBe('push with [redacted:github-token] and [redacted:aws-access-key];\n[redacted:private-key]\n[redacted:anthropic-key] ok; ghp_short, AKIA lower, sk-learn, github.com\n');
+  // What could still be a token is held back, nothing else.
+  const held = new Redactor({});
+  expect(held.push('line one\nnext: ghp_12')).toBe('line one\nnext: ');
+  expect(held.push('3 is not one\n')).toBe('ghp_123 is not one\n');
+  // A secret value's hold-back does not cut through a token either.
+  const both = new Redactor({ NS: 's3cr3t-abcdefabcdef' });
+  expect(both.push(`found ${gh.slice(0, 15)}`) + both.push(`${gh.slice(15)} and s3cr3t-abcdefabcdef\n`) + both.flush()).toBe('found [redacted:github-token] and [redacted:NS]\n');
+});
