@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Server } from 'node:http';
 import { createApi } from '../api/server';
+import { ensureSigningKey } from '../proof/keys';
 import { TokenStore } from '../api/tokens';
 import { loadConfig, temporalAddressOf, type Config } from '../config';
 import { createLogger, installTemporalLogging } from '../config/logger';
@@ -28,6 +29,8 @@ export interface Stack {
   tokenCreated: boolean;
   apiUrl?: string;
   uiUrl?: string;
+  /** The key proofs are signed with (`$NIGHTSHIFT_HOME/keys`). */
+  signingKeyId: string;
   stop(): Promise<void>;
 }
 
@@ -36,6 +39,8 @@ const say = (line: string) => process.stdout.write(line + '\n');
 /** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM. */
 export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
   mkdirSync(config.home, { recursive: true });
+  // Made at first start, so GET /v1/keys and `nightshift verify --key` have it before the first proof.
+  const signingKeyId = ensureSigningKey(config.home).keyId;
   const logger = createLogger(config.home, 'nightshift');
   installTemporalLogging(logger);
 
@@ -108,6 +113,7 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
     tokenCreated,
     apiUrl: server ? `http://${config.host}:${config.port}` : undefined,
     uiUrl: devServer?.uiUrl,
+    signingKeyId,
     stop,
   };
 }
@@ -117,6 +123,7 @@ function printAccess(stack: Stack): void {
   if (stack.apiUrl) say(`API        ${stack.apiUrl}   (token: ${stack.config.home}/token${stack.tokenCreated ? ', made now' : ''})`);
   if (stack.uiUrl) say(`Temporal   ${stack.uiUrl}`);
   say(`Temporal   ${temporalAddressOf(stack.config)} (gRPC), namespace ${stack.config.namespace}, task queue ${stack.config.taskQueue}`);
+  say(`proofs     signed by ${stack.signingKeyId} (public key: GET /v1/keys, or ${stack.config.home}/keys/signing.pub)`);
   if (stack.tokenCreated && stack.token) say(`token      ${stack.token}   (shown once; also in ${stack.config.home}/token)`);
   say('');
 }

@@ -14,7 +14,7 @@ export function keyIdOf(publicKeyPem: string): string {
   return `sha256:${createHash('sha256').update(der).digest('hex')}`;
 }
 
-/** The server's ed25519 signing key under `$NIGHTSHIFT_HOME/keys`, made at first use (private key mode 0600). */
+/** The server's ed25519 signing key under `$NIGHTSHIFT_HOME/keys`, made at the server's first start (private key mode 0600). */
 export function ensureSigningKey(home: string): SigningKey {
   const dir = path.join(home, 'keys');
   const privateFile = path.join(dir, 'signing.key');

@@ -1,7 +1,9 @@
 // The README's first command, as a new user runs it: `nightshift up --example` starts its own Temporal dev server,
 // a worker and the API, and brings the example run to awaiting_approval; the printed curl approves it.
 import { execSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { keyIdOf } from '../proof/keys';
 import { freePort } from './helpers/ports';
 import { gitIn, tempDir } from './helpers/stack';
 
@@ -37,6 +39,11 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
     // Said plainly: the example's Claude Code is talking to the scripted server, not a model.
     expect(out).toMatch(/No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server/);
     const token = /^token {6}(ns_\S+)/m.exec(out)![1];
+    // The signing key is made at first start, before any proof: its id is printed and served.
+    const keyId = /^proofs {5}signed by (sha256:[0-9a-f]{64}) /m.exec(out)?.[1];
+    expect(keyId).toBe(keyIdOf(readFileSync(path.join(home, 'keys', 'signing.pub'), 'utf8')));
+    const keys = await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/keys`, { headers: { authorization: `Bearer ${token}` } })).json();
+    expect(keys.keys[0].keyid).toBe(keyId);
     const logs = await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/runs/${id}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     expect(logs).toContain('agent, iteration 1: claude-code');
     expect(logs).toContain('▸ Bash: node scripts/fix-rounding.js');
