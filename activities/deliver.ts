@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
+import { githubRepoOf, openPullRequest } from './pullRequest';
 import { checkpointBundlePath } from './workspace';
 
 export interface DeliverInput {
@@ -11,7 +12,18 @@ export interface DeliverInput {
   checkpoint: Checkpoint;
   /** Also push the branch to the repo's `origin` (`deliver.push`). */
   push?: boolean;
+  /** Then open a pull request on GitHub (`deliver.pr`; implies push). The body is the run's proof summary. */
+  pr?: { repo?: string; base: string; draft: boolean; title: string; body: string };
 }
+
+export interface Delivery {
+  commit: string;
+  summary: string;
+  pullRequest?: { number: number; url: string };
+}
+
+/** The token `deliver.pr` uses: the worker's own, never a sandbox's. */
+export const GITHUB_TOKEN = 'GITHUB_TOKEN';
 
 export function deliverActivities(deps: ActivityDeps) {
   return {
@@ -19,7 +31,7 @@ export function deliverActivities(deps: ActivityDeps) {
      * Put the run's final commit on its branch in the source repo, from the checkpoint bundle (no workspace needed).
      * Idempotent: a branch already at the commit is left alone; a branch that moved elsewhere is never overwritten.
      */
-    async deliverBranch(input: DeliverInput): Promise<{ commit: string; summary: string }> {
+    async deliverBranch(input: DeliverInput): Promise<Delivery> {
       const repo = localRepoPath(input.repo);
       if (repo === undefined) {
         throw ApplicationFailure.nonRetryable(`delivering to a remote repository (${input.repo}) needs push, which this version does not do yet`, 'DeliveryUnsupported');
@@ -28,9 +40,8 @@ export function deliverActivities(deps: ActivityDeps) {
       const ref = `refs/heads/${input.branch}`;
       const current = await git(repo, ['rev-parse', '--verify', '--quiet', ref]).then((s) => s.trim(), () => '');
       if (current === commit) {
-        // A retried delivery: the local branch is there; the push may not be.
-        const pushed = input.push ? `; ${await pushBranch(repo, input.branch, commit)}` : '';
-        return { commit, summary: `${input.branch} already at ${commit.slice(0, 12)}${pushed}` };
+        // A retried delivery: the local branch is there; the push and the pull request may not be.
+        return publish(deps, repo, input, `${input.branch} already at ${commit.slice(0, 12)}`);
       }
       if (current) {
         const isAncestor = await git(repo, ['merge-base', '--is-ancestor', current, commit]).then(() => true, () => false);
@@ -46,12 +57,39 @@ export function deliverActivities(deps: ActivityDeps) {
         if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`could not deliver to ${input.repo}: ${err.message}`, 'DeliveryFailed');
         throw err;
       }
-      let summary = `${input.branch} → ${commit.slice(0, 12)} in ${input.repo}`;
-      if (input.push) summary += `; ${await pushBranch(repo, input.branch, commit)}`;
-      await deps.runLog.append(input.runId, `\n=== deliver: ${summary} ===\n`);
-      return { commit, summary };
+      const delivery = await publish(deps, repo, input, `${input.branch} → ${commit.slice(0, 12)} in ${input.repo}`);
+      await deps.runLog.append(input.runId, `\n=== deliver: ${delivery.summary} ===\n`);
+      return delivery;
     },
   };
+}
+
+/** After the local branch: the push and the pull request the spec asks for, each looking before it acts. */
+async function publish(deps: ActivityDeps, repo: string, input: DeliverInput, local: string): Promise<Delivery> {
+  const { commit } = input.checkpoint;
+  const done: Delivery = { commit, summary: local };
+  if (!input.push && !input.pr) return done;
+  done.summary += `; ${await pushBranch(repo, input.branch, commit)}`;
+  if (!input.pr) return done;
+  const token = deps.secrets.workerValue(GITHUB_TOKEN);
+  if (!token) throw ApplicationFailure.nonRetryable(`deliver.pr is set but worker ${deps.self.worker} has no ${GITHUB_TOKEN} (its environment or secrets.env); the branch is pushed`, 'NoGitHubToken');
+  const remote = (await git(repo, ['remote', 'get-url', 'origin'])).trim();
+  const ghRepo = input.pr.repo ?? githubRepoOf(remote);
+  if (!ghRepo) throw ApplicationFailure.nonRetryable(`cannot tell the GitHub repository from origin (${remote}); set deliver.pr.repo`, 'NoGitHubRepo');
+  const pr = await openPullRequest({
+    apiUrl: deps.githubApiUrl,
+    token,
+    repo: ghRepo,
+    branch: input.branch,
+    base: input.pr.base,
+    commit,
+    title: input.pr.title,
+    body: `${input.pr.body}\n\n[Run ${input.runId}](${deps.publicUrl}/#/runs/${input.runId}) on Nightshift`,
+    draft: input.pr.draft,
+  });
+  done.summary += `; ${pr.created ? 'opened' : 'found'} pull request #${pr.number} ${pr.url}`;
+  done.pullRequest = { number: pr.number, url: pr.url };
+  return done;
 }
 
 /**

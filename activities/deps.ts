@@ -19,4 +19,7 @@ export interface ActivityDeps {
   /** This worker: its name and its own task queue. */
   self: WorkspaceRef;
   logger: Logger;
+  /** For links back to the run (the API's public URL). */
+  publicUrl: string;
+  githubApiUrl: string;
 }

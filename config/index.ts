@@ -35,6 +35,8 @@ export interface Config {
   dockerHost?: string;
   /** NIGHTSHIFT_MODEL_PRICES: `{"model-prefix": [inputUsdPerMTok, outputUsdPerMTok]}`, added to the built-in table. */
   modelPrices: Record<string, [number, number]>;
+  /** GitHub's REST API, for `deliver.pr` (NIGHTSHIFT_GITHUB_API_URL; GitHub Enterprise has its own). */
+  githubApiUrl: string;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
 }
@@ -65,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dockerHost: env.DOCKER_HOST || undefined,
     dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
+    githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
   };
 }
 

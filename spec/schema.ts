@@ -97,7 +97,22 @@ export const SpecSchema = z.strictObject({
       timeout: duration.prefault('72h'),
     })
     .prefault({}),
-  deliver: z.strictObject({ push: z.boolean().default(false) }).prefault({}),
+  deliver: z
+    .strictObject({
+      push: z.boolean().default(false),
+      /** Open a pull request on GitHub for the pushed branch (`true`, or its settings); implies push. */
+      pr: z
+        .preprocess(
+          (v) => (v === true ? {} : v === false ? undefined : v),
+          z.strictObject({
+            repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name on GitHub').optional(),
+            base: z.string().min(1).optional(),
+            draft: z.boolean().default(false),
+          }).optional(),
+        )
+        .optional(),
+    })
+    .prefault({}),
   sandbox: z
     .strictObject({
       driver: z.enum(SANDBOX_DRIVERS).default('bwrap'),

@@ -2,19 +2,28 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
 import { deliverActivities } from '../activities/deliver';
+import { SecretStore } from '../activities/secrets';
 import { ArtifactStore } from '../store/artifacts';
 import { RunLog } from '../store/runLog';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
+import { startGitHubStandIn, type GitHubStandIn } from './fixtures/githubApi';
 
-// Delivery with deliver.push against a real bare git remote (a local path), whose post-receive hook counts pushes.
+// Delivery with deliver.push against a real bare git remote (a local path), whose post-receive hook counts pushes;
+// deliver.pr against a stand-in of GitHub's REST API (GitHub is unreachable here) serving that remote's branches.
 
+const GITHUB_TOKEN = `ghp_${'0123456789abcdefABCDEF0123456789abcd'}`;
 let stack: TestStack;
+let github: GitHubStandIn;
 beforeAll(async () => {
-  stack = await startTestStack();
+  github = await startGitHubStandIn({ token: GITHUB_TOKEN });
+  stack = await startTestStack({ env: { NIGHTSHIFT_GITHUB_API_URL: github.url } });
+  // The worker's token, from secrets.env as a server admin would keep it; no spec names it.
+  writeFileSync(path.join(stack.config.home, 'secrets.env'), `GITHUB_TOKEN=${GITHUB_TOKEN}\n`);
 });
 afterAll(async () => {
   await stack?.stop();
+  await github?.close();
 });
 
 /** A repo whose origin is a fresh bare repo that logs every push it receives. */
@@ -62,4 +71,54 @@ test('a push the remote rejects (the branch moved there) fails the run with that
   expect(state.failure?.reason).toMatch(new RegExp(`^push of nightshift/shared to ${remote.replace(/[.]/g, '\\.')} was rejected: .*(rejected|fetch first|non-fast-forward)`));
   expect(gitIn(remote, 'show', 'nightshift/shared:other.txt')).toBe('not ours\n');
   expect(pushes()).toHaveLength(1); // only the other's
+});
+
+test('deliver.pr: the approved branch is pushed and one pull request opened with the proof summary; a lost answer and a retried activity open no second', async () => {
+  const { repo, remote, pushes } = repoWithRemote();
+  github.addRepo('acme/value', remote);
+  // GitHub makes the first pull request but its answer is lost: the activity fails, Temporal retries it.
+  github.loseNextCreateResponse();
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { deliver: { pr: { repo: 'acme/value', draft: true } } }));
+  await stack.waitFor(id, ['awaiting_approval']);
+  await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ship it' } });
+  const done = await stack.waitFor(id, ['succeeded']);
+
+  const pulls = github.pulls('acme/value');
+  expect(pulls).toHaveLength(1);
+  const [pr] = pulls;
+  expect(pr).toMatchObject({ number: 1, state: 'open', draft: true, title: 'Set the value to two', head: { ref: done.branch, sha: done.finalCommit }, base: { ref: 'main' } });
+  expect(pr.body).toContain(`Nightshift run \`${id}\``);
+  expect(pr.body).toContain('| value | passed |');
+  expect(pr.body).toContain(`**Approved by**: ${done.decisions[0].by} at ${done.decisions[0].at} — ship it`);
+  expect(pr.body).toContain(`sha256:${done.proofId}`);
+  expect(pr.body).toContain(`(${stack.config.publicUrl}/#/runs/${id})`);
+  expect(done.pullRequest).toEqual({ number: 1, url: pr.html_url });
+  expect(done.stages.find((s) => s.stage === 'deliver')?.summary).toContain(`found pull request #1 ${pr.html_url}`);
+  expect(pushes()).toHaveLength(1); // deliver.pr implies the push, once
+  const creates = () => github.requests.filter((r) => r.method === 'POST');
+  expect(creates()).toHaveLength(1); // the retry looked first, found it, and did not create again
+  expect(github.requests.every((r) => r.auth === `token ${GITHUB_TOKEN}`)).toBe(true);
+
+  // The whole activity once more, as another retry would: nothing new anywhere.
+  const deps = { home: stack.config.home, store: new ArtifactStore(stack.config.home), runLog: new RunLog(stack.config.home), secrets: new SecretStore([], stack.config.secretsFile), githubApiUrl: github.url, publicUrl: stack.config.publicUrl, self: { worker: 'test' } } as ActivityDeps;
+  const again = await deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint!, pr: { repo: 'acme/value', base: 'main', draft: true, title: 't', body: 'b' } });
+  expect(again.pullRequest).toEqual({ number: 1, url: pr.html_url });
+  expect(creates()).toHaveLength(1);
+  expect(github.pulls('acme/value')).toHaveLength(1);
+  expect(pushes()).toHaveLength(1);
+  // The token stays in the worker: not in the run's state, log or Temporal's history.
+  expect(JSON.stringify(done)).not.toContain(GITHUB_TOKEN);
+  expect((await stack.api('GET', `/v1/runs/${id}/logs`)).text).not.toContain(GITHUB_TOKEN);
+  const history = await stack.client.workflow.getHandle(id).fetchHistory();
+  expect(JSON.stringify(history)).not.toContain(GITHUB_TOKEN);
+});
+
+test('deliver.pr for a repository GitHub does not serve fails the run at deliver with GitHub’s answer; the branch is still pushed', async () => {
+  const { repo, pushes } = repoWithRemote();
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { deliver: { pr: { repo: 'acme/nowhere' } } }));
+  await stack.waitFor(id, ['awaiting_approval']);
+  await stack.api('POST', `/v1/runs/${id}/approve`, {});
+  const state = await stack.waitFor(id, ['failed']);
+  expect(state.failure).toEqual({ stage: 'deliver', reason: expect.stringMatching(/^GitHub refused the pull request for acme\/nowhere \(404\): Not Found/) });
+  expect(pushes()).toHaveLength(1);
 });

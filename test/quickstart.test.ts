@@ -42,7 +42,7 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
     // The signing key is made at first start, before any proof: its id is printed and served.
     const keyId = /^proofs {5}signed by (sha256:[0-9a-f]{64}) /m.exec(out)?.[1];
     expect(keyId).toBe(keyIdOf(readFileSync(path.join(home, 'keys', 'signing.pub'), 'utf8')));
-    const keys = await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/keys`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const keys = (await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/keys`, { headers: { authorization: `Bearer ${token}` } })).json()) as { keys: { keyid: string }[] };
     expect(keys.keys[0].keyid).toBe(keyId);
     const logs = await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/runs/${id}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     expect(logs).toContain('agent, iteration 1: claude-code');

@@ -2,6 +2,7 @@ import { parseSpec, SpecError, detectFormat } from '../spec/parse';
 import { parseBytes, parseDuration } from '../spec/schema';
 import { scopeViolations, countDiffLines } from '../activities/review';
 import { Redactor } from '../activities/redact';
+import { githubRepoOf } from '../activities/pullRequest';
 import { defaultBranch, humanDuration } from '../workflows/specRun';
 
 const minimal = '---\ntitle: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\n---\nPlease fix it.\n';
@@ -112,4 +113,16 @@ test('redaction blanks well-known token shapes and private key blocks, also spli
   // A secret value's hold-back does not cut through a token either.
   const both = new Redactor({ NS: 's3cr3t-abcdefabcdef' });
   expect(both.push(`found ${gh.slice(0, 15)}`) + both.push(`${gh.slice(15)} and s3cr3t-abcdefabcdef\n`) + both.flush()).toBe('found [redacted:github-token] and [redacted:NS]\n');
+});
+
+test('deliver.pr: true or settings; a repo that is not owner/name is refused', () => {
+  const withDeliver = (deliver: string) => minimal.replace('---\nPlease', `deliver: ${deliver}\n---\nPlease`);
+  expect(parseSpec(withDeliver('{ pr: true }')).deliver).toEqual({ push: false, pr: { draft: false } });
+  expect(parseSpec(withDeliver('{ pr: false }')).deliver).toEqual({ push: false });
+  expect(parseSpec(withDeliver('{ pr: { repo: acme/billing, base: release, draft: true } }')).deliver.pr).toEqual({ repo: 'acme/billing', base: 'release', draft: true });
+  for (const url of ['https://github.com/acme/billing.git', 'git@github.com:acme/billing.git', 'ssh://git@github.example.com:2222/acme/billing', 'https://x-access-token:t@github.com/acme/billing/']) {
+    expect(githubRepoOf(url)).toBe('acme/billing');
+  }
+  expect(githubRepoOf('/srv/git/billing.git')).toBeUndefined();
+  expect(issuesOf(withDeliver('{ pr: { repo: "https://github.com/acme" } }')).map((i) => i.message)).toEqual([expect.stringContaining('owner/name on GitHub')]);
 });

@@ -16,6 +16,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { pullRequestBody } from './pullRequestBody';
 import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { STATUS_KEY } from './searchAttributes';
 import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
@@ -279,7 +280,16 @@ export async function specRun(input: RunInput): Promise<RunState> {
     setStatus('delivering');
     state.finalCommit = state.checkpoint!.commit;
     state.proofId = await stage('proof', undefined, () => anyWorker.writeProof({ input, state }), (id) => [true, `signed proof.tar.gz ${id.slice(0, 12)}`]);
-    await stage('deliver', undefined, () => anyWorker.deliverBranch({ runId: state.id, repo: spec.repo, branch: spec.branch, checkpoint: state.checkpoint!, push: spec.deliver.push }), (r) => [true, r.summary]);
+    const { pr } = spec.deliver;
+    const delivery = await stage('deliver', undefined, () => anyWorker.deliverBranch({
+      runId: state.id,
+      repo: spec.repo,
+      branch: spec.branch,
+      checkpoint: state.checkpoint!,
+      push: spec.deliver.push,
+      ...(pr ? { pr: { repo: pr.repo, base: pr.base ?? state.base!, draft: pr.draft, title: spec.title, body: pullRequestBody(state) } } : {}),
+    }), (r) => [true, r.summary]);
+    state.pullRequest = delivery.pullRequest;
     return 'succeeded';
   }
 

@@ -141,6 +141,8 @@ export interface RunState {
   diffId?: string;
   checkpoint?: Checkpoint;
   proofId?: string;
+  /** The pull request delivery opened (or found), with `deliver.pr`. */
+  pullRequest?: { number: number; url: string };
   finalCommit?: string;
   failure?: { stage: StageName; reason: string };
   workspace?: WorkspaceRef;
