@@ -56,6 +56,8 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     drivers,
     secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
     modelPrices: config.modelPrices,
+    webhooks: config.webhooks,
+    publicUrl: config.publicUrl,
     self,
     logger,
   });
