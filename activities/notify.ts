@@ -91,11 +91,16 @@ function payload(hook: Webhook, notice: RunNotice, url: string): object {
   return { event: notice.event, runId: notice.runId, title: notice.title, status: notice.status, stage: notice.stage, reason: notice.reason, url, at: notice.at };
 }
 
-/** One readable line: `Nightshift: "Title" failed at checks: <first line of the reason> <link>`. */
+/** One readable line: `Nightshift: "Title" failed at checks: <the reason's first line> … — <link>`. */
 function slackText(notice: RunNotice, url: string): string {
   const status = notice.event === 'failed' ? `failed at ${notice.stage}` : notice.status.replace('_', ' ');
-  const reason = notice.reason?.split('\n')[0].slice(0, SLACK_REASON_CHARS);
-  return `Nightshift: "${slackEscape(notice.title)}" ${status}${reason ? `: ${slackEscape(reason)}` : ''} ${url}`;
+  return `Nightshift: "${slackEscape(notice.title)}" ${status}${notice.reason ? `: ${slackEscape(oneLine(notice.reason))}` : ''} — ${url}`;
+}
+
+/** The first line, marked as cut when there is more (a failed check's reason goes on with its log tail). */
+function oneLine(text: string): string {
+  const first = text.split('\n')[0];
+  return first.length > SLACK_REASON_CHARS || first !== text ? `${first.slice(0, SLACK_REASON_CHARS)} …` : first;
 }
 
 /** Slack reads &, < and > as markup. */

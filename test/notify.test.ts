@@ -129,22 +129,23 @@ describe('healthy receivers, and one that fails twice', () => {
 
     const slack = await until('two messages at the Slack receiver', () => receivers.deliveries('slack', id).length >= 2 && receivers.deliveries('slack', id));
     expect(slack.map((d) => d.body)).toEqual([
-      { text: `Nightshift: "Set the value to two" awaiting approval ${link}` },
-      { text: `Nightshift: "Set the value to two" succeeded ${link}` },
+      { text: `Nightshift: "Set the value to two" awaiting approval — ${link}` },
+      { text: `Nightshift: "Set the value to two" succeeded — ${link}` },
     ]);
   });
 
   test('a failing run notifies failed with its stage and reason', async () => {
-    const id = await stack.submit(spec(repo, 'echo 3 > src/value.txt', { limits: { iterations: 1 } }));
+    const id = await stack.submit(spec(repo, 'echo 3 > src/value.txt', { title: 'Totals & <rounding>', limits: { iterations: 1 } }));
     const state = await stack.waitFor(id, ['failed']);
     expect(state.failure).toMatchObject({ stage: 'checks', reason: expect.stringContaining('expected 2, got 3') });
     const [generic] = await until('failed at the generic receiver', () => receivers.deliveries('generic', id).length > 0 && receivers.deliveries('generic', id));
-    expect(generic.body).toEqual({ event: 'failed', runId: id, title: 'Set the value to two', status: 'failed', stage: 'checks', reason: state.failure!.reason, url: `${PUBLIC_URL}/#/runs/${id}`, at: expect.any(String) });
+    expect(generic.body).toEqual({ event: 'failed', runId: id, title: 'Totals & <rounding>', status: 'failed', stage: 'checks', reason: state.failure!.reason, url: `${PUBLIC_URL}/#/runs/${id}`, at: expect.any(String) });
     const [slack] = await until('failed at the Slack receiver', () => receivers.deliveries('slack', id).length > 0 && receivers.deliveries('slack', id));
     // One line: the reason's first line (the check and how it failed), not the log tail after it.
     const firstLine = state.failure!.reason.split('\n')[0];
     expect(firstLine).toMatch(/^Check "value" \(`test .*`\) failed with exit code 1\. Its log ends with:$/);
-    expect(slack.body.text).toBe(`Nightshift: "Set the value to two" failed at checks: ${firstLine} ${PUBLIC_URL}/#/runs/${id}`);
+    // Slack reads &, < and > as markup: escaped.
+    expect(slack.body.text).toBe(`Nightshift: "Totals &amp; &lt;rounding&gt;" failed at checks: ${firstLine} … — ${PUBLIC_URL}/#/runs/${id}`);
     expect(receivers.deliveries('generic', id)).toHaveLength(1);
   });
 
