@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
+import { runPageUrl } from './notify';
 import { githubRepoOf, openPullRequest } from './pullRequest';
 import { checkpointBundlePath } from './workspace';
 
@@ -84,7 +85,7 @@ async function publish(deps: ActivityDeps, repo: string, input: DeliverInput, lo
     base: input.pr.base,
     commit,
     title: input.pr.title,
-    body: `${input.pr.body}\n\n[Run ${input.runId}](${deps.publicUrl}/#/runs/${input.runId}) on Nightshift`,
+    body: `${input.pr.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`,
     draft: input.pr.draft,
   });
   done.summary += `; ${pr.created ? 'opened' : 'found'} pull request #${pr.number} ${pr.url}`;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Webhook } from '../config';
 import type { SandboxDriver } from '../sandbox/sandbox';
 import type { SandboxDriverName } from '../spec/schema';
 import type { ArtifactStore } from '../store/artifacts';
@@ -16,10 +17,12 @@ export interface ActivityDeps {
   secrets: SecretStore;
   /** Extra model prices (USD per million tokens, input and output) by model-name prefix, for cost budgets. */
   modelPrices: Record<string, [number, number]>;
+  /** Receivers of run events (NIGHTSHIFT_WEBHOOKS), and the public URL their links (and pull requests') point to. */
+  webhooks: Webhook[];
+  publicUrl: string;
   /** This worker: its name and its own task queue. */
   self: WorkspaceRef;
   logger: Logger;
-  /** For links back to the run (the API's public URL). */
-  publicUrl: string;
+  /** GitHub's REST API, for `deliver.pr`. */
   githubApiUrl: string;
 }

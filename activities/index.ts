@@ -2,6 +2,7 @@ import { agentActivities } from './agent';
 import { checkActivities } from './checks';
 import type { ActivityDeps } from './deps';
 import { deliverActivities } from './deliver';
+import { notifyActivities } from './notify';
 import { proofActivities } from './proof';
 import { reviewActivities } from './review';
 import { workspaceActivities } from './workspace';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...reviewActivities(deps),
     ...proofActivities(deps),
     ...deliverActivities(deps),
+    ...notifyActivities(deps),
   };
 }
 

@@ -39,6 +39,14 @@ export interface Config {
   githubApiUrl: string;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
+  /** NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify.ts). Read by workers only: the URLs may hold secrets. */
+  webhooks: Webhook[];
+}
+
+/** A receiver of run events: generic JSON, or the Slack incoming-webhook shape (`{"text": …}`). */
+export interface Webhook {
+  format: 'json' | 'slack';
+  url: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -68,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
+    webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
   };
 }
 
@@ -86,6 +95,32 @@ function pricesFrom(raw: string | undefined): Record<string, [number, number]> {
   const ok = typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n >= 0));
   if (!ok) throw new Error('NIGHTSHIFT_MODEL_PRICES must map model prefixes to [inputUsdPerMTok, outputUsdPerMTok]');
   return parsed as Record<string, [number, number]>;
+}
+
+const SLACK_PREFIX = 'slack+';
+
+/** Comma-separated URLs; `slack+https://…` selects the Slack format. */
+function webhooksFrom(raw: string | undefined): Webhook[] {
+  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return entries.map((entry, i): Webhook => {
+    const format = entry.startsWith(SLACK_PREFIX) ? 'slack' : 'json';
+    const url = format === 'slack' ? entry.slice(SLACK_PREFIX.length) : entry;
+    // The message names the entry, not the URL: webhook URLs often carry their secret in the path.
+    if (!isHttpUrl(url)) {
+      throw new Error(`NIGHTSHIFT_WEBHOOKS entry ${i + 1} is not an http(s) URL without user:password@ (slack+https://… selects the Slack format)`);
+    }
+    return { format, url };
+  });
+}
+
+/** fetch refuses URLs with credentials, naming the URL in its error. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return ['http:', 'https:'].includes(url.protocol) && !url.username && !url.password;
+  } catch {
+    return false;
+  }
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

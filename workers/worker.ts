@@ -58,6 +58,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     modelPrices: config.modelPrices,
     publicUrl: config.publicUrl,
     githubApiUrl: config.githubApiUrl,
+    webhooks: config.webhooks,
     self,
     logger,
   });

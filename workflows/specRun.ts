@@ -8,6 +8,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -17,11 +18,14 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { pullRequestBody } from './pullRequestBody';
+import type { RunEvent } from '../activities/notify';
 import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { STATUS_KEY } from './searchAttributes';
 import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
 
 const MINUTE = 60_000;
+/** Webhook deliveries: about 15 s of backoff in all before a notification is given up (and logged). */
+const NOTIFY_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 } as const;
 
 export async function specRun(input: RunInput): Promise<RunState> {
   const { settings } = input;
@@ -66,6 +70,26 @@ export async function specRun(input: RunInput): Promise<RunState> {
     startToCloseTimeout: '5m',
     retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
   });
+
+  const webhooks = proxyActivities<Activities>({ summary: 'notify webhooks', startToCloseTimeout: '1m', retry: NOTIFY_RETRY });
+  const notifications: Promise<void>[] = [];
+
+  /** Tell the server's webhooks (activities/notify.ts), beside the pipeline: a slow or failing receiver never holds it up. */
+  function notify(event: RunEvent): void {
+    // Runs recorded before notifications existed replay without them.
+    if (!patched('webhook-notifications')) return;
+    const notice = { event, runId: state.id, title: state.title, status: state.status, stage: state.failure?.stage ?? state.stage, reason: state.failure?.reason, at: nowIso() };
+    const delivery = async () => {
+      try {
+        await webhooks.notifyWebhooks(notice);
+      } catch (err) {
+        if (isCancellation(err)) return;
+        // Out of retries: the run goes on, and its log says who was not told.
+        await anyWorker.logFailedNotification({ runId: state.id, event, reason: errorMessage(err) }).catch((e) => log.warn('could not log a failed notification', { error: errorMessage(e) }));
+      }
+    };
+    notifications.push(delivery());
+  }
 
   const sandboxMs = spec.sandbox.timeout;
   let workspace: WorkspaceRef | undefined;
@@ -261,6 +285,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
       await teardown();
       const decision = await stage('approval', 'awaiting_approval', async () => {
         pending = undefined;
+        notify('awaiting_approval');
         const decided = await condition(() => pending !== undefined, spec.approval.timeout);
         return decided ? (pending as Decision | undefined) : undefined;
       }, (d) => [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${humanDuration(spec.approval.timeout)}`]);
@@ -305,6 +330,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
   }
   await teardown();
   setStatus(final);
+  if (final === 'succeeded' || final === 'failed') notify(final);
+  // The status is final already; the workflow stays open until the webhooks have heard (or their retries are spent).
+  await Promise.all(notifications);
   if (final === 'cancelled') throw error;
   if (final === 'failed') throw ApplicationFailure.nonRetryable(`${state.failure!.stage}: ${state.failure!.reason}`, 'RunFailed', state);
   return state;
