@@ -6,6 +6,7 @@ import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
 import type { SecretStore } from './secrets';
+import type { SandboxSlots } from './slots';
 
 /** What activities share on one worker, wired up by the worker. */
 export interface ActivityDeps {
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   /** Receivers of run events (NIGHTSHIFT_WEBHOOKS), and the public URL their links (and pull requests') point to. */
   webhooks: Webhook[];
   publicUrl: string;
+  /** Its sandbox slots (NIGHTSHIFT_MAX_SANDBOXES), taken by claims, given back by teardowns. */
+  slots: SandboxSlots;
   /** This worker: its name and its own task queue. */
   self: WorkspaceRef;
   logger: Logger;

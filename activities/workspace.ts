@@ -1,8 +1,10 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { temporal } from '@temporalio/proto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_SANDBOX, type Spec } from '../spec/schema';
+import { DEFAULT_SANDBOX, SANDBOX_DRIVERS, type SandboxDriverName, type Spec } from '../spec/schema';
+import { claimQueue } from '../workflows/queues';
 import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
@@ -49,9 +51,45 @@ export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint)
 
 export function workspaceActivities(deps: ActivityDeps) {
   return {
-    /** Runs on the shared queue: the worker that picks it up offers its own queue for the run's workspace. */
-    async claimWorkspace(): Promise<WorkspaceRef> {
+    /**
+     * Runs on the queue of the run's sandbox driver, which only workers offering it poll: the worker that picks it up
+     * offers its own queue for the run's workspace, once it has a free sandbox slot (it waits for one, heartbeating).
+     * Without input: a run that claimed before slots existed (an old history), on the shared queue.
+     */
+    async claimWorkspace(input?: { runId: string }): Promise<WorkspaceRef> {
+      if (!input) return deps.self;
+      const ctx = Context.current();
+      let taken = false;
+      try {
+        while (!(taken = deps.slots.tryTake(input.runId))) {
+          ctx.heartbeat(`waiting for a free sandbox slot on ${deps.self.worker} (${deps.slots.load}/${deps.slots.capacity} held)`);
+          await ctx.sleep(500);
+        }
+      } finally {
+        if (!taken) deps.slots.stopWaiting(input.runId);
+      }
       return deps.self;
+    },
+
+    /**
+     * Which workers offer the driver (they poll its claim queue), waiting a little for workers that are just starting;
+     * none at all fails the run now, saying what the fleet does offer, rather than leaving it queued unseen.
+     */
+    async findDriver(input: { driver: SandboxDriverName; taskQueue: string }): Promise<string[]> {
+      const client = Context.current().client;
+      const pollersOf = async (driver: SandboxDriverName) => {
+        const res = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: claimQueue(input.taskQueue, driver) }, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY });
+        return (res.pollers ?? []).map((p) => p.identity ?? 'unknown');
+      };
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const workers = await pollersOf(input.driver);
+        if (workers.length) return workers;
+        if (Date.now() > deadline) break;
+        await Context.current().sleep(1000);
+      }
+      const offered = [];
+      for (const driver of SANDBOX_DRIVERS) if ((await pollersOf(driver)).length) offered.push(driver);
+      throw ApplicationFailure.nonRetryable(`no worker offers the ${input.driver} sandbox driver (the fleet offers: ${offered.join(', ') || 'nothing'}); see \`nightshift doctor\` on the workers`, 'NoSandboxDriver');
     },
 
     /** Clone the repo into a fresh workspace on the run's branch, at the last checkpoint when there is one. */
@@ -83,6 +121,7 @@ export function workspaceActivities(deps: ActivityDeps) {
             input.runId,
             `\n=== provision on ${deps.self.worker} ===\ncloned ${input.repo} (${base} at ${baseCommit.slice(0, 12)}) into a fresh workspace on branch ${input.branch}${input.checkpoint ? `, resumed from the checkpoint after ${input.checkpoint.afterStage} #${input.checkpoint.iteration} (${start.slice(0, 12)})` : ''}\n`,
           );
+          deps.slots.provisioned(input.runId);
           return { base, baseCommit };
         } catch (err) {
           if (err instanceof GitError) throw ApplicationFailure.nonRetryable(err.message, 'GitFailed');
@@ -96,6 +135,7 @@ export function workspaceActivities(deps: ActivityDeps) {
       // Runs started before the sandbox was passed here used the default driver.
       const sandbox = await openSandbox(deps, input.runId, input.sandbox ?? DEFAULT_SANDBOX);
       await sandbox.teardown();
+      deps.slots.release(input.runId);
       await deps.runLog.append(input.runId, `\n=== teardown: sandbox removed from ${deps.self.worker} ===\n`);
     },
   };

@@ -286,7 +286,7 @@ test('a spec asking for a driver the worker lacks fails at provision, saying so'
     const id = await lacking.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt', { sandbox: { driver: 'docker' } }));
     const state = await lacking.waitFor(id, ['failed']);
     expect(state.failure?.stage).toBe('provision');
-    expect(state.failure?.reason).toMatch(/has no docker sandbox driver \(it offers: bwrap\)/);
+    expect(state.failure?.reason).toMatch(/^no worker offers the docker sandbox driver \(the fleet offers: bwrap\)/);
   } finally {
     await lacking.stop();
   }

@@ -11,7 +11,11 @@ import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
 import { DockerDriver } from '../sandbox/docker';
 import { probeDrivers } from '../sandbox/drivers';
+import { SandboxSlots } from '../activities/slots';
+import type { SandboxDriverName } from '../spec/schema';
 import { ArtifactStore } from '../store/artifacts';
+import { claimQueue } from '../workflows/queues';
+import { startFleetReports } from './fleetReport';
 import { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
 
@@ -49,6 +53,8 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, hostname: os.hostname() }));
 
+  // A claim that no provision follows within the queue timeout was abandoned (its run was cancelled meanwhile).
+  const slots = new SandboxSlots(config.maxSandboxes, config.workerQueueTimeoutMs + 60_000);
   const activities = createActivities({
     home: config.home,
     store: new ArtifactStore(config.home),
@@ -59,6 +65,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     publicUrl: config.publicUrl,
     githubApiUrl: config.githubApiUrl,
     webhooks: config.webhooks,
+    slots,
     self,
     logger,
   });
@@ -68,17 +75,29 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const shared = await Worker.create({ ...common, ...workflowCode, taskQueue: config.taskQueue, identity: name });
   // Cancellation reaches a stage only with a heartbeat's answer: heartbeat at least every 3 s so a cancel is prompt.
   const own = await Worker.create({ ...common, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: '3s' });
+  // One claim queue per driver offered, so runs come only to workers that can serve them. One claim at a time: a full
+  // worker holds at most one run waiting for its next free slot, and leaves the others to workers with room.
+  const offered = Object.keys(drivers) as SandboxDriverName[];
+  const claimers = await Promise.all(
+    offered.map((driver) => Worker.create({ ...common, taskQueue: claimQueue(config.taskQueue, driver), identity: name, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '3s' })),
+  );
+  const workers = [shared, own, ...claimers];
 
   return {
     self,
     async run() {
-      logger.info({ worker: name, queue: self.queue, maxSandboxes: config.maxSandboxes }, 'worker started');
-      await Promise.all([shared.run(), own.run()]);
+      logger.info({ worker: name, queue: self.queue, maxSandboxes: config.maxSandboxes, drivers: offered }, 'worker started');
+      const reports = startFleetReports({ connection, config, name, slots, drivers: offered, logger });
+      try {
+        await Promise.all(workers.map((w) => w.run()));
+      } finally {
+        await reports.stop();
+      }
       await fs.rm(dir, { recursive: true, force: true });
       logger.info({ worker: name }, 'worker stopped');
     },
     shutdown() {
-      for (const w of [shared, own]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
 }

@@ -1,1 +1,2 @@
 export { specRun } from './specRun';
+export { fleetRegistry } from './fleet';

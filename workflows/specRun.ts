@@ -20,6 +20,7 @@ import type { Activities } from '../activities';
 import { pullRequestBody } from './pullRequestBody';
 import type { RunEvent } from '../activities/notify';
 import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
+import { claimQueue } from './queues';
 import { STATUS_KEY } from './searchAttributes';
 import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
 
@@ -110,9 +111,26 @@ export async function specRun(input: RunInput): Promise<RunState> {
     return proxyActivities<Activities>(options);
   }
 
+  /**
+   * A worker offering the run's sandbox driver, with a free sandbox slot: the claim waits in the driver's queue (and
+   * on a full worker) as long as it takes, so a busy fleet queues runs rather than failing them.
+   */
+  async function claimWorker(): Promise<WorkspaceRef> {
+    if (!patched('claim-by-driver')) return anyWorker.claimWorkspace();
+    const { taskQueue } = workflowInfo();
+    await anyWorker.findDriver({ driver: spec.sandbox.driver, taskQueue });
+    return proxyActivities<Activities>({
+      taskQueue: claimQueue(taskQueue, spec.sandbox.driver),
+      summary: `claim a ${spec.sandbox.driver} worker with a free sandbox slot`,
+      startToCloseTimeout: '30d',
+      heartbeatTimeout: settings.heartbeatTimeoutMs,
+      retry: { initialInterval: '1s', maximumInterval: '30s' },
+    }).claimWorkspace({ runId: state.id });
+  }
+
   /** Claim a worker and (re)create the workspace there, from the last checkpoint when there is one. */
   async function provision(): Promise<WorkspaceRef> {
-    const ws = await anyWorker.claimWorkspace();
+    const ws = await claimWorker();
     const result = await onWorkspaceWorker(ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace({
       runId: state.id,
       repo: spec.repo,

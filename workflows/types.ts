@@ -151,3 +151,22 @@ export interface RunState {
   createdAt: string;
   updatedAt: string;
 }
+
+/** What a worker tells the fleet registry about itself. */
+export interface WorkerReport {
+  name: string;
+  host: string;
+  /** Sandboxes it holds at once (NIGHTSHIFT_MAX_SANDBOXES). */
+  capacity: number;
+  /** Sandboxes it holds now, and runs waiting on it for a slot. */
+  load: number;
+  waiting: number;
+  drivers: string[];
+  agents: { kind: string; version?: string }[];
+  /** RSS of the worker process, bytes. */
+  memoryBytes: number;
+  startedAt: string;
+  at: string;
+  /** The worker is shutting down: forget it now. */
+  leaving?: boolean;
+}

@@ -27,6 +27,8 @@ export interface TestStack {
   apiUrl: string;
   token: string;
   tokens: TokenStore;
+  /** The in-process worker's name, unless `worker: false`. */
+  workerName?: string;
   /** Env for a `nightshift` child process (worker, CLI) that joins this stack. */
   env: NodeJS.ProcessEnv;
   api<T = any>(method: string, route: string, opts?: { body?: string | object; token?: string | null; contentType?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
@@ -93,6 +95,7 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
     apiUrl,
     token,
     tokens,
+    workerName: worker?.self.worker,
     env,
     async api(method, route, o = {}) {
       const headers: Record<string, string> = { ...o.headers };

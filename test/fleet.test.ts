@@ -1,0 +1,54 @@
+// The fleet's bookkeeping on one worker: sandbox slots bound how many runs hold a workspace at once, and the worker
+// reports itself (capacity, load, drivers, agent CLIs) to the fleet registry that /v1/fleet reads.
+import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
+import type { RunState, WorkerReport } from '../workflows/types';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack({ env: { NIGHTSHIFT_MAX_SANDBOXES: '1' } });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const registry = () => stack.client.workflow.getHandle(fleetWorkflowId(stack.config.taskQueue)).query(fleetQuery);
+
+/** The worker's latest report once it satisfies `ok` (reports come every few seconds), or the last one seen. */
+async function reportWhen(ok: (w: WorkerReport) => boolean): Promise<WorkerReport | undefined> {
+  let seen: WorkerReport | undefined;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline && !(seen && ok(seen)); ) {
+    await new Promise((r) => setTimeout(r, 500));
+    seen = (await registry().catch(() => [])).find((w) => w.name === stack.workerName);
+  }
+  return seen;
+}
+
+/**
+ * When a run surely holds its slot: from its agent's start to its delivery's end (its teardown comes after; the
+ * provision stage includes the wait for the slot).
+ */
+function heldWindow(run: RunState): [number, number] {
+  const agent = run.stages.find((s) => s.stage === 'agent')!;
+  const deliver = run.stages.find((s) => s.stage === 'deliver')!;
+  return [Date.parse(agent.startedAt), Date.parse(deliver.endedAt!)];
+}
+
+test('a worker with one sandbox slot runs three runs one after another, reporting its load and the runs waiting', async () => {
+  const ids = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push(await stack.submit(spec(makeRepo(VALUE_REPO), 'sleep 3; echo 2 > src/value.txt', { approval: { required: false } })));
+  }
+  // While they work, the registry shows the worker full with runs waiting for its slot.
+  const seen = await reportWhen((w) => w.load === 1 && w.waiting >= 1);
+  expect(seen).toMatchObject({ capacity: 1, load: 1, drivers: expect.arrayContaining(['bwrap']) });
+  expect(seen!.waiting).toBeGreaterThanOrEqual(1);
+  expect(seen!.agents.map((a) => a.kind)).toEqual(['command', 'claude-code', 'codex']);
+
+  const runs = await Promise.all(ids.map((id) => stack.waitFor(id, ['succeeded'], 90_000)));
+  const windows = runs.map(heldWindow).sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < windows.length; i++) expect(windows[i][0]).toBeGreaterThanOrEqual(windows[i - 1][1]);
+  // All slots given back.
+  expect(await reportWhen((w) => w.load === 0 && w.waiting === 0)).toMatchObject({ capacity: 1, load: 0, waiting: 0 });
+});

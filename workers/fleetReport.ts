@@ -1,0 +1,62 @@
+import { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { SandboxSlots } from '../activities/slots';
+import { agentCliModules } from '../agents/cli';
+import type { Config } from '../config';
+import { fleetWorkflowId, fleetRegistry, REPORT_INTERVAL_MS, workerReportSignal } from '../workflows/fleet';
+import type { WorkerReport } from '../workflows/types';
+
+/** The agent CLIs this worker can put in a sandbox, with their versions (from their package.json: no process started). */
+function agentClis(): WorkerReport['agents'] {
+  const modules = agentCliModules();
+  const agents: WorkerReport['agents'] = [{ kind: 'command' }];
+  for (const [kind, pkg] of [['claude-code', '@anthropic-ai/claude-code'], ['codex', '@openai/codex']]) {
+    try {
+      agents.push({ kind, version: JSON.parse(readFileSync(path.join(modules!, pkg, 'package.json'), 'utf8')).version });
+    } catch {
+      // not installed here
+    }
+  }
+  return agents;
+}
+
+/**
+ * Tell the fleet registry (a workflow) who this worker is, every few seconds, until stopped; the last report says it
+ * is leaving. A report that fails (Temporal restarting) is logged and the next one tries again.
+ */
+export function startFleetReports(opts: { connection: NativeConnection; config: Config; name: string; slots: SandboxSlots; drivers: string[]; logger: Logger }): { stop(): Promise<void> } {
+  const { config, slots, logger } = opts;
+  const client = new Client({ connection: opts.connection, namespace: config.namespace });
+  const startedAt = new Date().toISOString();
+  const agents = agentClis();
+  const report = (leaving?: boolean): WorkerReport => ({
+    name: opts.name,
+    host: os.hostname(),
+    capacity: slots.capacity,
+    load: slots.load,
+    waiting: slots.waiting,
+    drivers: opts.drivers,
+    agents,
+    memoryBytes: process.memoryUsage().rss,
+    startedAt,
+    at: new Date().toISOString(),
+    ...(leaving ? { leaving } : {}),
+  });
+  const send = (r: WorkerReport) =>
+    client.workflow.signalWithStart(fleetRegistry, { workflowId: fleetWorkflowId(config.taskQueue), taskQueue: config.taskQueue, args: [[]], signal: workerReportSignal, signalArgs: [r] });
+  let last: Promise<unknown> = send(report()).catch((err: Error) => logger.warn({ err }, 'fleet report failed'));
+  const timer = setInterval(() => {
+    last = send(report()).catch((err: Error) => logger.warn({ err }, 'fleet report failed'));
+  }, REPORT_INTERVAL_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await last;
+      await send(report(true)).catch((err: Error) => logger.warn({ err }, 'fleet report failed'));
+    },
+  };
+}
