@@ -3,6 +3,7 @@ import { checkActivities } from './checks';
 import type { ActivityDeps } from './deps';
 import { deliverActivities } from './deliver';
 import { proofActivities } from './proof';
+import { rebaseActivities } from './rebase';
 import { reviewActivities } from './review';
 import { workspaceActivities } from './workspace';
 
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...agentActivities(deps),
     ...checkActivities(deps),
     ...reviewActivities(deps),
+    ...rebaseActivities(deps),
     ...proofActivities(deps),
     ...deliverActivities(deps),
   };
