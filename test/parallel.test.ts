@@ -137,3 +137,32 @@ test('the base moved without a conflict: the run is rebased, checked again and d
   await expectDiffIsDelivered(repo, done);
   expect((await stack.api('GET', `/v1/runs/${id}/logs`)).text).toContain(`=== rebase: main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved.slice(0, 12)}; rebased cleanly to ${done.finalCommit!.slice(0, 12)} ===`);
 });
+
+test('a clean rebase whose result fails a check goes back to the agent, naming the new base and the check', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  // The check wants the value the repo asks for (2 until main says otherwise); the agent writes what it finds asked.
+  const id = await stack.submit(spec(repo, 'printf "%s" "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt; cat src/want.txt 2>/dev/null > src/value.txt || echo 2 > src/value.txt', {
+    checks: [{ name: 'wanted', run: 'test "$(cat src/value.txt)" = "$(cat src/want.txt 2>/dev/null || echo 2)"' }],
+  }));
+  const waiting = await stack.waitFor(id, ['awaiting_approval']);
+  writeFileSync(path.join(repo, 'src/want.txt'), '5\n');
+  gitIn(repo, 'add', 'src/want.txt');
+  gitIn(repo, '-c', 'user.name=Other', '-c', 'user.email=other@localhost', 'commit', '--quiet', '-m', 'want 5');
+  const moved = gitIn(repo, 'rev-parse', 'main').trim();
+
+  await approve(id);
+  const again = await stack.waitFor(id, ['awaiting_approval', 'failed'], 120_000);
+  expect(again.status).toBe('awaiting_approval');
+  expect(again.iteration).toBe(2);
+  expect(stageList(again).slice(5)).toEqual(['approval:passed', 'rebase:passed', 'checks:failed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
+  expect(again.feedback).toContain(`The base branch main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved}`);
+  expect(again.feedback).toContain('Your changes were rebased onto it without conflicts, but on the new base:');
+  expect(again.feedback).toContain('Check "wanted"');
+
+  await approve(id);
+  const done = await stack.waitFor(id, ['succeeded']);
+  expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('5\n');
+  expect(gitIn(repo, 'show', `${done.branch}:notes/feedback-2.txt`)).toBe(again.feedback);
+  expect(commitsAbove(repo, 'main', done.branch)).toEqual(['Set the value to two (iteration 1)', 'Set the value to two (iteration 2)']);
+  await expectDiffIsDelivered(repo, done);
+});
