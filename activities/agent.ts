@@ -1,6 +1,5 @@
 import { Context } from '@temporalio/activity';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { adapterFor } from '../agents';
 import type { AgentSummary } from '../agents/adapter';
@@ -17,7 +16,7 @@ import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog, egressLine, Transcript } from './logs';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
 import { Redactor } from './redact';
-import { openSandbox, sandboxRoot } from './workspace';
+import { openSandbox, sandboxRoot, storeBranchBundle } from './workspace';
 
 export interface AgentInput {
   runId: string;
@@ -114,7 +113,9 @@ export function agentActivities(deps: ActivityDeps) {
         const cli = await runAgentCli(deps, sandbox, { ...input, prompt, header: `agent, iteration ${input.iteration}`, promptName: 'prompt.md' });
         throwIfCancelled();
 
-        // Whatever the agent left (committed or not) becomes one commit on the branch.
+        // Whatever the agent left (committed or not) becomes one commit on the branch; after a conflicted rebase it
+        // replaces the commit that held the conflict markers, so no commit on the branch carries them.
+        if (input.checkpoint?.conflicts?.length) await git(ws, ['reset', '--quiet', '--soft', input.baseCommit]);
         await git(ws, ['add', '-A']);
         const staged = await git(ws, ['diff', '--cached', '--name-only']);
         if (staged.trim()) {
@@ -125,16 +126,7 @@ export function agentActivities(deps: ActivityDeps) {
         const changedFiles = (await git(ws, ['diff', '--name-only', input.baseCommit, commit])).split('\n').filter(Boolean);
         const diffId = await deps.store.put(await git(ws, ['diff', '--binary', input.baseCommit, commit]));
 
-        let bundleId: string | undefined;
-        if (commit !== input.baseCommit) {
-          const file = path.join(os.tmpdir(), `nightshift-${input.runId}-${process.pid}.bundle`);
-          try {
-            await git(ws, ['bundle', 'create', '--quiet', file, `refs/heads/${branch}`, `^${input.baseCommit}`]);
-            bundleId = await deps.store.putFile(file);
-          } finally {
-            await fs.rm(file, { force: true });
-          }
-        }
+        const bundleId = await storeBranchBundle(deps, ws, branch, input.baseCommit, input.runId);
         const { modelUsage, budgetExhausted, ...result } = cli;
         return {
           result: { ...result, changedFiles },

@@ -35,9 +35,11 @@ export function parseDiff(diff: string): FileDiff[] {
 const TOKENS = TOKEN_SHAPES.map((t) => ({ what: t.what, pattern: new RegExp(t.source) }));
 const TEST_FILE = /(^|\/)(tests?|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$|_test\.(go|py|rb)$|(^|\/)test_[^/]*\.py$/;
 const ASSERTION = /\b(assert\w*|expect|should)\b|\bt\.(Error|Fatal)/;
+// A rebase that conflicted hands the agent files with git's markers; one left in means the conflict is not resolved.
+const CONFLICT_MARKER = /^(<{7}|>{7})( |$)/;
 const SKIP = /\b(it|test|describe)\.skip\(|\bx(it|describe|test)\(|@pytest\.mark\.skip|\bt\.Skip\(|@Disabled|@Ignore/;
 
-/** Rule findings on the diff itself: secrets added, tests deleted or weakened. */
+/** Rule findings on the diff itself: secrets added, conflict markers left, tests deleted or weakened. */
 export function diffFindings(diff: string): ReviewFinding[] {
   const findings: ReviewFinding[] = [];
   for (const f of parseDiff(diff)) {
@@ -47,6 +49,8 @@ export function diffFindings(diff: string): ReviewFinding[] {
         if (pattern.test(text)) findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds what looks like an ${what}; remove it and use a secret` });
       }
     }
+    const marker = f.added.find((a) => CONFLICT_MARKER.test(a.text));
+    if (marker) findings.push({ rule: 'conflict-marker', file: f.file, line: marker.line, message: `${f.file}:${marker.line} still holds a git conflict marker; resolve the conflict` });
     if (!TEST_FILE.test(f.file)) continue;
     if (f.deleted) {
       findings.push({ rule: 'tests-deleted', file: f.file, message: `${f.file} is a test file and was deleted; fix the code, not the tests` });

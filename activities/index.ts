@@ -4,6 +4,7 @@ import type { ActivityDeps } from './deps';
 import { deliverActivities } from './deliver';
 import { notifyActivities } from './notify';
 import { proofActivities } from './proof';
+import { rebaseActivities } from './rebase';
 import { reviewActivities } from './review';
 import { workspaceActivities } from './workspace';
 
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...agentActivities(deps),
     ...checkActivities(deps),
     ...reviewActivities(deps),
+    ...rebaseActivities(deps),
     ...proofActivities(deps),
     ...deliverActivities(deps),
     ...notifyActivities(deps),

@@ -19,6 +19,8 @@ export interface ProvisionInput {
   branch: string;
   sandbox: Spec['sandbox'];
   checkpoint?: Checkpoint;
+  /** The base commit the run's branch grew from, once it has one: only the rebase stage moves a run to a newer one. */
+  baseCommit?: string;
 }
 
 export interface ProvisionResult {
@@ -47,6 +49,19 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
 
 export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {
   return checkpoint.bundleId ? deps.store.pathOf(checkpoint.bundleId) : undefined;
+}
+
+/** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */
+export async function storeBranchBundle(deps: ActivityDeps, repoDir: string, branch: string, baseCommit: string, runId: string): Promise<string | undefined> {
+  const commit = (await git(repoDir, ['rev-parse', `refs/heads/${branch}`])).trim();
+  if (commit === baseCommit) return undefined;
+  const file = path.join(os.tmpdir(), `nightshift-${runId}-${process.pid}.bundle`);
+  try {
+    await git(repoDir, ['bundle', 'create', '--quiet', file, `refs/heads/${branch}`, `^${baseCommit}`]);
+    return await deps.store.putFile(file);
+  } finally {
+    await fs.rm(file, { force: true });
+  }
 }
 
 export function workspaceActivities(deps: ActivityDeps) {
@@ -107,9 +122,11 @@ export function workspaceActivities(deps: ActivityDeps) {
           // --no-hardlinks: the agent must not be able to reach the source repo's object files.
           await git(path.dirname(ws), ['clone', '--quiet', '--no-hardlinks', input.repo, ws]);
           const base = input.base ?? (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
-          const baseCommit = (await git(ws, ['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`]).catch(() => {
+          const tip = (await git(ws, ['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`]).catch(() => {
             throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');
           })).trim();
+          // A re-provisioned run stays on its base though the branch moved: its diff and bundles are against it.
+          const baseCommit = input.baseCommit ?? tip;
           let start = baseCommit;
           const bundle = input.checkpoint && checkpointBundlePath(deps, input.checkpoint);
           if (input.checkpoint && bundle) {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 // The review's rules on real `git diff` output: what an agent must not slip past review.
 
-test('secrets, private keys, deleted tests, skipped tests and lost assertions are found, with file and line', () => {
+test('secrets, private keys, conflict markers, deleted tests, skipped tests and lost assertions are found, with file and line', () => {
   const repo = makeRepo({
     'src/app.js': 'module.exports = 1;\n',
     'test/app.test.js': "test('one', () => {\n  expect(1).toBe(1);\n  expect(2).toBe(2);\n});\n",
@@ -17,9 +17,11 @@ test('secrets, private keys, deleted tests, skipped tests and lost assertions ar
   writeFileSync(path.join(repo, 'deploy.pem'), '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
   writeFileSync(path.join(repo, 'test/app.test.js'), "test.skip('one', () => {\n  expect(1).toBe(1);\n});\n");
   rmSync(path.join(repo, 'tests/test_old.py'));
+  writeFileSync(path.join(repo, 'src/merged.txt'), 'kept\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> run\n');
   gitIn(repo, 'add', '-A');
   const diff = gitIn(repo, 'diff', '--cached');
   expect(diffFindings(diff).map((f) => `${f.rule} ${f.file}${f.line ? `:${f.line}` : ''}`).sort()).toEqual([
+    'conflict-marker src/merged.txt:2',
     'private-key deploy.pem:1',
     'secret src/app.js:2',
     'secret src/app.js:3',

@@ -1,5 +1,5 @@
 // The pipeline of one spec. The workflow, not the agent, decides which stage runs next:
-// provision → agent → scope → checks → review → (fix loop) → approval → proof → deliver, with teardown always.
+// provision → agent → scope → checks → review → (fix loop) → approval → rebase → proof → deliver, with teardown always.
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -27,6 +27,10 @@ import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStat
 const MINUTE = 60_000;
 /** Webhook deliveries: about 15 s of backoff in all before a notification is given up (and logged). */
 const NOTIFY_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 } as const;
+/** Runs recorded before the rebase stage existed went from approval straight to the proof; their replays still do. */
+const REBASE_PATCH = 'rebase-before-delivery';
+
+type Problem = { stage: StageName; text: string };
 
 export async function specRun(input: RunInput): Promise<RunState> {
   const { settings } = input;
@@ -138,6 +142,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
       branch: spec.branch,
       sandbox: spec.sandbox,
       checkpoint: state.checkpoint,
+      baseCommit: state.baseCommit,
     });
     state.base = result.base;
     state.baseCommit = result.baseCommit;
@@ -214,6 +219,51 @@ export async function specRun(input: RunInput): Promise<RunState> {
     return { ...rules, findings, verdict: findings.length ? 'changes' : 'approve', reportId: byAgent.reportId };
   }
 
+  /** The spec's checks on the checkpoint; their failures as problems for the agent. */
+  async function runChecks(): Promise<Problem[]> {
+    if (!spec.checks.length) return [];
+    const checks = await stage(
+      'checks',
+      'checking',
+      () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets })),
+      (r) => [r.every((c) => c.passed), r.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')],
+    );
+    state.checks = checks;
+    return checks.filter((c) => !c.passed).map((c) => {
+      const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
+      return { stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${how}. Its log ends with:\n${c.logTail}` };
+    });
+  }
+
+  /**
+   * Put the approved branch on its base's current tip: other work (another run's, say) may have landed there while
+   * this run worked or waited. A clean rebase is checked again; returns feedback for another agent iteration when the
+   * rebase conflicts or a check fails on the rebased result.
+   */
+  async function rebaseOntoBase(): Promise<string | undefined> {
+    const from = state.baseCommit!;
+    const base = state.base!;
+    const rebase = await stage(
+      'rebase',
+      'delivering',
+      () => anyWorker.rebaseOntoBase({ runId: state.id, repo: spec.repo, base, branch: spec.branch, baseCommit: from, checkpoint: state.checkpoint!, iteration: state.iteration }),
+      (r) => !r.moved ? [true, `${base} has not moved from ${from.slice(0, 12)}`] : r.conflicts.length ? [false, `${base} moved to ${r.baseCommit.slice(0, 12)}; conflicts in ${r.conflicts.join(', ')}`] : [true, `rebased onto ${base} at ${r.baseCommit.slice(0, 12)}`],
+    );
+    if (!rebase.moved) return undefined;
+    // A workspace still held is on the old base: the next stage provisions one from the rebased checkpoint.
+    await teardown();
+    state.baseCommit = rebase.baseCommit;
+    state.checkpoint = rebase.checkpoint;
+    state.diffId = rebase.diffId;
+    const moved = `The base branch ${base} moved from ${from.slice(0, 12)} to ${rebase.baseCommit} while this run was under way (other work landed on it).`;
+    if (rebase.conflicts.length) {
+      return `${moved} Your changes conflict with it in: ${rebase.conflicts.join(', ')}. The workspace now holds your changes on the new base, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both the base's changes and yours are kept, and remove the markers.`;
+    }
+    const problems = await runChecks();
+    if (!problems.length) return undefined;
+    return `${moved} Your changes were rebased onto it without conflicts, but on the new base:\n\n${problems.map((p) => `- ${p.text}`).join('\n\n')}`;
+  }
+
   async function teardown(): Promise<void> {
     if (!workspace) return;
     const ws = workspace;
@@ -256,7 +306,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
       // A hung agent would hang again: a timeout ends the run rather than spend another iteration's time limit.
       if (agent.result.timedOut) fail('agent', `agent timed out after ${humanDuration(sandboxMs)}`);
 
-      const problems: { stage: StageName; text: string }[] = [];
+      const problems: Problem[] = [];
       const { changedFiles } = agent.result;
       if (agent.result.exitCode !== 0) {
         const how = agent.result.limitHit ? `after running into a sandbox limit: ${agent.result.limitHit}` : agent.result.timedOut ? 'a timeout' : `code ${agent.result.exitCode}`;
@@ -269,19 +319,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
         problems.push({ stage: 'scope', text: `These files may not be changed (scope allow ${JSON.stringify(spec.scope.allow)}, deny ${JSON.stringify(spec.scope.deny)}); revert them: ${scope.violations.join(', ')}` });
       }
 
-      if (spec.checks.length) {
-        const checks = await stage(
-          'checks',
-          'checking',
-          () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets })),
-          (r) => [r.every((c) => c.passed), r.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')],
-        );
-        state.checks = checks;
-        for (const c of checks.filter((x) => !x.passed)) {
-          const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
-          problems.push({ stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${how}. Its log ends with:\n${c.logTail}` });
-        }
-      }
+      problems.push(...(await runChecks()));
 
       if (problems.length === 0) {
         const review = await stage('review', 'reviewing', () => reviewChanges(agent.diffId, changedFiles), (r) => [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`]);
@@ -297,27 +335,35 @@ export async function specRun(input: RunInput): Promise<RunState> {
         continue;
       }
 
-      if (!spec.approval.required) break;
+      if (spec.approval.required) {
+        // Nothing needs the workspace while a human decides (maybe for days): free the worker, keep the checkpoint.
+        await teardown();
+        const decision = await stage('approval', 'awaiting_approval', async () => {
+          pending = undefined;
+          notify('awaiting_approval');
+          const decided = await condition(() => pending !== undefined, spec.approval.timeout);
+          return decided ? (pending as Decision | undefined) : undefined;
+        }, (d) => [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${humanDuration(spec.approval.timeout)}`]);
 
-      // Nothing needs the workspace while a human decides (maybe for days): free the worker, keep the checkpoint.
-      await teardown();
-      const decision = await stage('approval', 'awaiting_approval', async () => {
-        pending = undefined;
-        notify('awaiting_approval');
-        const decided = await condition(() => pending !== undefined, spec.approval.timeout);
-        return decided ? (pending as Decision | undefined) : undefined;
-      }, (d) => [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${humanDuration(spec.approval.timeout)}`]);
-
-      if (!decision) {
-        state.failure = { stage: 'approval', reason: `no decision within ${humanDuration(spec.approval.timeout)}` };
-        return 'timed_out';
+        if (!decision) {
+          state.failure = { stage: 'approval', reason: `no decision within ${humanDuration(spec.approval.timeout)}` };
+          return 'timed_out';
+        }
+        state.decisions.push(decision);
+        if (decision.kind === 'reject') return 'rejected';
+        if (decision.kind === 'requestChanges') {
+          // A human's request gets a fresh budget of automatic fix iterations.
+          state.maxIterations = state.iteration + spec.limits.iterations;
+          feedback = `A reviewer requested changes${decision.by ? ` (${decision.by})` : ''}:\n\n${decision.comment}`;
+          continue;
+        }
       }
-      state.decisions.push(decision);
-      if (decision.kind === 'reject') return 'rejected';
-      if (decision.kind === 'approve') break;
-      // A human's request gets a fresh budget of automatic fix iterations.
+
+      if (!patched(REBASE_PATCH)) break;
+      feedback = await rebaseOntoBase();
+      if (feedback === undefined) break;
+      // The base moving is no fault of the agent's: like a human's request, it gets a fresh budget.
       state.maxIterations = state.iteration + spec.limits.iterations;
-      feedback = `A reviewer requested changes${decision.by ? ` (${decision.by})` : ''}:\n\n${decision.comment}`;
     }
 
     setStatus('delivering');

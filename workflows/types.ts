@@ -9,7 +9,7 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
-export type StageName = 'provision' | 'agent' | 'scope' | 'checks' | 'review' | 'approval' | 'proof' | 'deliver' | 'teardown';
+export type StageName = 'provision' | 'agent' | 'scope' | 'checks' | 'review' | 'approval' | 'rebase' | 'proof' | 'deliver' | 'teardown';
 
 export interface StageRecord {
   stage: StageName;
@@ -85,6 +85,8 @@ export interface Checkpoint {
   bundleId?: string;
   afterStage: StageName;
   iteration: number;
+  /** After a rebase that conflicted: the files holding git's conflict markers, for the next agent iteration to resolve. */
+  conflicts?: string[];
 }
 
 /** Where a run's workspace lives: the task queue of the worker that holds it. */
