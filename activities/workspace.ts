@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { DEFAULT_SANDBOX, type Spec } from '../spec/schema';
 import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
+import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
@@ -43,10 +44,6 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
   return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox) });
 }
 
-export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {
-  return checkpoint.bundleId ? deps.store.pathOf(checkpoint.bundleId) : undefined;
-}
-
 export function workspaceActivities(deps: ActivityDeps) {
   return {
     /** Runs on the shared queue: the worker that picks it up offers its own queue for the run's workspace. */
@@ -73,9 +70,8 @@ export function workspaceActivities(deps: ActivityDeps) {
             throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');
           })).trim();
           let start = baseCommit;
-          const bundle = input.checkpoint && checkpointBundlePath(deps, input.checkpoint);
-          if (input.checkpoint && bundle) {
-            await git(ws, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}`]);
+          if (input.checkpoint?.bundleId) {
+            await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) => git(ws, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}`]));
             start = input.checkpoint.commit;
           }
           await git(ws, ['checkout', '--quiet', '-B', input.branch, start]);

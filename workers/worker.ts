@@ -11,7 +11,7 @@ import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
 import { DockerDriver } from '../sandbox/docker';
 import { probeDrivers } from '../sandbox/drivers';
-import { ArtifactStore } from '../store/artifacts';
+import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
 
@@ -51,7 +51,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
 
   const activities = createActivities({
     home: config.home,
-    store: new ArtifactStore(config.home),
+    store: openArtifactStore(config),
     runLog: new RunLog(config.home),
     drivers,
     secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
