@@ -136,6 +136,12 @@ describe.each(drivers)('the %s driver', (_name, make) => {
   });
 });
 
+test('an S3 store whose bucket does not exist fails in one line naming the store and S3’s answer', async () => {
+  const store = openArtifactStore({ artifacts: s3.artifacts('no-such-bucket', 'x/') });
+  await expect(store.put('anything')).rejects.toThrow(/^artifact store s3:\/\/no-such-bucket\/x\/: storing [0-9a-f]{64} failed: NoSuchBucket: [^\n]+$/);
+  await expect(store.get(sha256('anything'))).rejects.toThrow(/^artifact store s3:\/\/no-such-bucket\/x\/: reading [0-9a-f]{64} failed: NoSuchBucket: [^\n]+$/);
+});
+
 test('NIGHTSHIFT_ARTIFACTS picks the driver; a bad value, or S3 credentials a sandbox could be given, are refused in one line', () => {
   const home = '/srv/nightshift';
   expect(loadConfig({ NIGHTSHIFT_HOME: home }).artifacts).toEqual({ driver: 'fs', dir: '/srv/nightshift/artifacts' });
