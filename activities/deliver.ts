@@ -1,10 +1,10 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
 import { runPageUrl } from './notify';
 import { githubRepoOf, openPullRequest } from './pullRequest';
-import { checkpointBundlePath } from './workspace';
 
 export interface DeliverInput {
   runId: string;
@@ -50,10 +50,10 @@ export function deliverActivities(deps: ActivityDeps) {
           throw ApplicationFailure.nonRetryable(`branch ${input.branch} in ${input.repo} has moved to ${current.slice(0, 12)}; refusing to overwrite it`, 'BranchMoved');
         }
       }
-      const bundle = checkpointBundlePath(deps, input.checkpoint);
-      if (!bundle) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
+      const { bundleId } = input.checkpoint;
+      if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
       try {
-        await git(repo, ['fetch', '--quiet', bundle, `+${ref}:${ref}`]);
+        await withArtifactFile(deps.store, bundleId, (bundle) => git(repo, ['fetch', '--quiet', bundle, `+${ref}:${ref}`]));
       } catch (err) {
         if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`could not deliver to ${input.repo}: ${err.message}`, 'DeliveryFailed');
         throw err;

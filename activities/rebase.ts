@@ -2,10 +2,11 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError } from './git';
-import { checkpointBundlePath, storeBranchBundle } from './workspace';
+import { storeBranchBundle } from './workspace';
 
 export interface RebaseInput {
   runId: string;
@@ -40,8 +41,8 @@ export function rebaseActivities(deps: ActivityDeps) {
      */
     async rebaseOntoBase(input: RebaseInput): Promise<Rebase> {
       if ((await baseTip(input.repo, input.base)) === input.baseCommit) return { moved: false };
-      const bundle = checkpointBundlePath(deps, input.checkpoint);
-      if (!bundle) throw ApplicationFailure.nonRetryable('nothing to rebase: the run made no commit', 'NothingToDeliver');
+      const checkpointBundle = input.checkpoint.bundleId;
+      if (!checkpointBundle) throw ApplicationFailure.nonRetryable('nothing to rebase: the run made no commit', 'NothingToDeliver');
       const dir = await fs.mkdtemp(path.join(os.tmpdir(), `nightshift-rebase-${input.runId}-`));
       try {
         await git(dir, ['init', '--quiet']);
@@ -52,7 +53,7 @@ export function rebaseActivities(deps: ActivityDeps) {
         if (!grewFrom) {
           throw ApplicationFailure.nonRetryable(`base branch "${input.base}" was rewritten: ${input.baseCommit.slice(0, 12)}, which the run started from, is no longer in its history`, 'BaseRewritten');
         }
-        await git(dir, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}:refs/heads/${input.branch}`]);
+        await withArtifactFile(deps.store, checkpointBundle, (bundle) => git(dir, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}:refs/heads/${input.branch}`]));
         await git(dir, ['checkout', '--quiet', input.branch]);
         const conflicts = await git(dir, ['rebase', '--quiet', '--onto', tip, input.baseCommit]).then(() => [], () => squashOnto(dir, input, tip));
         const commit = (await git(dir, ['rev-parse', 'HEAD'])).trim();

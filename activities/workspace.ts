@@ -7,6 +7,7 @@ import { DEFAULT_SANDBOX, SANDBOX_DRIVERS, type SandboxDriverName, type Spec } f
 import { claimQueue } from '../workflows/queues';
 import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
+import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
@@ -45,10 +46,6 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
     throw ApplicationFailure.nonRetryable(`worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``, 'NoSandboxDriver');
   }
   return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox) });
-}
-
-export function checkpointBundlePath(deps: ActivityDeps, checkpoint: Checkpoint): string | undefined {
-  return checkpoint.bundleId ? deps.store.pathOf(checkpoint.bundleId) : undefined;
 }
 
 /** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */
@@ -128,9 +125,8 @@ export function workspaceActivities(deps: ActivityDeps) {
           // A re-provisioned run stays on its base though the branch moved: its diff and bundles are against it.
           const baseCommit = input.baseCommit ?? tip;
           let start = baseCommit;
-          const bundle = input.checkpoint && checkpointBundlePath(deps, input.checkpoint);
-          if (input.checkpoint && bundle) {
-            await git(ws, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}`]);
+          if (input.checkpoint?.bundleId) {
+            await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) => git(ws, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}`]));
             start = input.checkpoint.commit;
           }
           await git(ws, ['checkout', '--quiet', '-B', input.branch, start]);

@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { createHash, randomBytes } from 'node:crypto';
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
+import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
@@ -67,13 +68,13 @@ export function runsRouter(deps: RunsDeps): Router {
   router.get('/:id/diff', requireRole('viewer'), async (req, res) => {
     const state = await loadRun(runId(req));
     if (!state.diffId) throw new ApiError('not_found', `run ${state.id} has no diff yet (status ${state.status})`);
-    res.type('text/x-diff').send(await deps.store.get(state.diffId));
+    await sendArtifact(res.type('text/x-diff'), state.diffId);
   });
 
   router.get('/:id/proof', requireRole('viewer'), async (req, res) => {
     const state = await loadRun(runId(req));
     if (!state.proofId) throw new ApiError('not_found', `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`);
-    res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`).send(await deps.store.get(state.proofId));
+    await sendArtifact(res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`), state.proofId);
   });
 
   router.get('/:id/logs', requireRole('viewer'), async (req, res) => {
@@ -107,6 +108,13 @@ export function runsRouter(deps: RunsDeps): Router {
     await client.workflow.getHandle(state.id).cancel();
     res.status(202).json({ id: state.id, status: state.status });
   });
+
+  /** Streamed from the store: a proof is served without holding it in memory. */
+  async function sendArtifact(res: Response, id: string): Promise<void> {
+    const body = await deps.store.open(id);
+    // Once streaming, a failure can only cut the response short (pipeline destroys it); headers are gone already.
+    await pipeline(body, res).catch(() => undefined);
+  }
 
   /** The run's state from the workflow itself (a query), or from visibility when no worker can answer. */
   async function loadRun(id: string): Promise<RunState> {

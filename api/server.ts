@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { ArtifactStore } from '../store/artifacts';
+import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import { authenticate } from './auth';
 import { ApiError } from './errors';
@@ -31,7 +31,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
 
   app.use(express.text({ type: () => true, limit: '512kb' }));
   app.use('/v1', authenticate(tokens));
-  app.use('/v1/runs', runsRouter({ client, config, store: new ArtifactStore(config.home), runLog: new RunLog(config.home) }));
+  app.use('/v1/runs', runsRouter({ client, config, store: openArtifactStore(config), runLog: new RunLog(config.home) }));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
   // The key proofs are signed with, for `nightshift verify --key` on another machine.

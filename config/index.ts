@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../spec/schema';
 
 /** Everything the server, worker and CLI read from the environment, in one place. */
@@ -41,6 +42,8 @@ export interface Config {
   dockerImage: string;
   /** NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify.ts). Read by workers only: the URLs may hold secrets. */
   webhooks: Webhook[];
+  /** Where artifacts are stored (NIGHTSHIFT_ARTIFACTS). */
+  artifacts: ArtifactsConfig;
 }
 
 /** A receiver of run events: generic JSON, or the Slack incoming-webhook shape (`{"text": …}`). */
@@ -49,10 +52,29 @@ export interface Webhook {
   url: string;
 }
 
+/**
+ * A directory (a shared mount serves several machines) or an S3-compatible bucket. The S3 credentials are the
+ * server's own: they stay in this process, never in a workflow's input or history, never in a sandbox.
+ */
+export type ArtifactsConfig =
+  | { driver: 'fs'; dir: string }
+  | {
+      driver: 's3';
+      bucket: string;
+      /** Key prefix, empty or ending in `/`. */
+      prefix: string;
+      /** An S3-compatible server (NIGHTSHIFT_S3_ENDPOINT), addressed path-style; unset = AWS. */
+      endpoint?: string;
+      region: string;
+      /** Unset = the AWS SDK's default chain (shared config files, instance roles). */
+      credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+    };
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const home = path.resolve(env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'));
   const port = intFrom(env, 'NIGHTSHIFT_PORT', 8420);
   const host = env.NIGHTSHIFT_HOST || '127.0.0.1';
+  const allowedSecrets = (env.NIGHTSHIFT_ALLOWED_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   return {
     home,
     port,
@@ -69,7 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
     reposDir: path.resolve(env.NIGHTSHIFT_REPOS_DIR || process.cwd()),
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
-    allowedSecrets: (env.NIGHTSHIFT_ALLOWED_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    allowedSecrets,
     secretsFile: path.join(home, 'secrets.env'),
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     dockerHost: env.DOCKER_HOST || undefined,
@@ -77,6 +99,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
+    artifacts: artifactsFrom(env, home, allowedSecrets),
+  };
+}
+
+const S3_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
+
+/** NIGHTSHIFT_ARTIFACTS: unset = `$NIGHTSHIFT_HOME/artifacts`; an absolute path or `file://` URL; or `s3://bucket/prefix`. */
+function artifactsFrom(env: NodeJS.ProcessEnv, home: string, allowedSecrets: string[]): ArtifactsConfig {
+  const raw = env.NIGHTSHIFT_ARTIFACTS || '';
+  if (!raw) return { driver: 'fs', dir: path.join(home, 'artifacts') };
+  if (path.isAbsolute(raw)) return { driver: 'fs', dir: raw };
+  if (raw.startsWith('file://')) return { driver: 'fs', dir: fileURLToPath(raw) };
+  const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
+  if (!s3) throw new Error(`NIGHTSHIFT_ARTIFACTS must be an absolute directory, a file:// URL or s3://bucket/prefix, got "${raw}"`);
+  const handedOut = S3_CREDENTIALS.filter((name) => allowedSecrets.includes(name));
+  if (handedOut.length) throw new Error(`NIGHTSHIFT_ALLOWED_SECRETS names ${handedOut.join(', ')}, the artifact store's S3 credentials, which no sandbox may get`);
+  const prefix = (s3[2] ?? '').replace(/^\/+|\/+$/g, '');
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  return {
+    driver: 's3',
+    bucket: s3[1],
+    prefix: prefix ? `${prefix}/` : '',
+    endpoint: env.NIGHTSHIFT_S3_ENDPOINT || undefined,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined,
   };
 }
 

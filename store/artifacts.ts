@@ -1,57 +1,65 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const ID = /^[0-9a-f]{64}$/;
 
 /**
- * Content-addressed files under `<home>/artifacts`: logs, diffs, checkpoints, manifests.
- * An artifact's id is the sha256 of its bytes, so Temporal history carries only ids and digests.
+ * Content-addressed blobs: logs, transcripts, diffs, checkpoints, proof bundles. An artifact's id is the sha256 of
+ * its bytes, so Temporal history carries only ids and digests, and putting the same bytes twice stores them once.
+ * Drivers: a directory (`FsArtifactStore`; a shared mount serves several machines) and an S3-compatible bucket
+ * (`S3ArtifactStore`); `openArtifactStore` picks the one the server's config names.
  */
-export class ArtifactStore {
-  readonly dir: string;
+export interface ArtifactStore {
+  /** Where the artifacts live (a directory or `s3://bucket/prefix`), for messages. */
+  readonly location: string;
+  put(content: string | Buffer): Promise<string>;
+  /** Stores a file without reading it into memory (checkpoint bundles can be large). */
+  putFile(source: string): Promise<string>;
+  /** The whole artifact; an unknown id throws `ArtifactNotFoundError`. */
+  get(id: string): Promise<Buffer>;
+  /** The artifact as a stream, to serve or copy without holding it in memory; an unknown id throws before streaming. */
+  open(id: string): Promise<Readable>;
+  has(id: string): Promise<boolean>;
+}
 
-  constructor(home: string) {
-    this.dir = path.join(home, 'artifacts');
+export class ArtifactNotFoundError extends Error {
+  constructor(readonly id: string, location: string) {
+    super(`artifact ${id} is not in the artifact store (${location})`);
+    this.name = 'ArtifactNotFoundError';
   }
+}
 
-  async put(content: string | Buffer): Promise<string> {
-    const bytes = typeof content === 'string' ? Buffer.from(content) : content;
-    const id = createHash('sha256').update(bytes).digest('hex');
-    const file = this.pathOf(id);
-    try {
-      await fs.access(file);
-      return id;
-    } catch {
-      // not stored yet
-    }
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    // Write then rename, so a reader never sees half an artifact.
-    const tmp = `${file}.${randomUUID()}.tmp`;
-    await fs.writeFile(tmp, bytes);
-    await fs.rename(tmp, file);
-    return id;
-  }
+export function checkArtifactId(id: string): string {
+  if (!ID.test(id)) throw new Error(`not an artifact id: ${id.slice(0, 100)}`);
+  return id;
+}
 
-  async putFile(source: string): Promise<string> {
-    return this.put(await fs.readFile(source));
-  }
+export function artifactIdOf(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
 
-  async get(id: string): Promise<Buffer> {
-    return fs.readFile(this.pathOf(id));
-  }
+/** The id a file would get, read as a stream. */
+export async function artifactIdOfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
 
-  async has(id: string): Promise<boolean> {
-    try {
-      await fs.access(this.pathOf(id));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  pathOf(id: string): string {
-    if (!ID.test(id)) throw new Error(`not an artifact id: ${id}`);
-    return path.join(this.dir, id.slice(0, 2), id);
+/**
+ * Run `use` on a local copy of an artifact (git fetches from a checkpoint bundle by path), streamed into a private
+ * temp dir that is removed afterwards, whatever the driver.
+ */
+export async function withArtifactFile<T>(store: ArtifactStore, id: string, use: (file: string) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nightshift-artifact-'));
+  try {
+    const file = path.join(dir, id);
+    await pipeline(await store.open(id), createWriteStream(file));
+    return await use(file);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 }

@@ -27,22 +27,25 @@ export function findGo(): string | null {
   return existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : null;
 }
 
-/**
- * Find the Temporal CLI or build it with `go install` (minutes the first time). `progress` gets a line every
- * few seconds so nobody stares at a silent terminal.
- */
+/** Find the Temporal CLI or build it with `go install` (minutes the first time). */
 export async function ensureTemporal(progress: (line: string) => void = () => {}): Promise<string> {
-  const found = findTemporal();
-  if (found) return found;
+  return findTemporal() ?? goInstall({ module: TEMPORAL_CLI_MODULE, binary: 'temporal', what: 'the Temporal CLI' }, progress);
+}
+
+/**
+ * Build a Go program with `go install` into the tools dir (`toolsDir()`). `progress` gets a line every few seconds
+ * so nobody stares at a silent terminal.
+ */
+export async function goInstall(tool: { module: string; binary: string; what: string }, progress: (line: string) => void = () => {}): Promise<string> {
   const go = findGo();
   if (!go) {
-    throw new Error('the Temporal CLI is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put `temporal` on PATH');
+    throw new Error(`${tool.what} is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put \`${tool.binary}\` on PATH`);
   }
   const dir = toolsDir();
-  progress(`building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into ${dir}; this takes a few minutes the first time`);
+  progress(`building ${tool.what} (${tool.module}) into ${dir}; this can take a few minutes the first time`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', '-x', TEMPORAL_CLI_MODULE], {
+    const child = spawn(go, ['install', '-x', tool.module], {
       env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -66,11 +69,11 @@ export async function ensureTemporal(progress: (line: string) => void = () => {}
     child.on('close', (code) => {
       clearInterval(timer);
       if (code === 0) resolve();
-      else reject(new Error(`go install ${TEMPORAL_CLI_MODULE} failed (exit ${code}):\n${tail.split('\n').filter((l) => !l.startsWith('#') && !l.includes('compile -o')).slice(-15).join('\n')}`));
+      else reject(new Error(`go install ${tool.module} failed (exit ${code}):\n${tail.split('\n').filter((l) => !l.startsWith('#') && !l.includes('compile -o')).slice(-15).join('\n')}`));
     });
   });
-  const built = path.join(dir, 'temporal');
+  const built = path.join(dir, tool.binary);
   if (!existsSync(built)) throw new Error(`go install finished but ${built} is missing`);
-  progress(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)}s`);
+  progress(`built ${tool.what} in ${Math.round((Date.now() - started) / 1000)}s`);
   return built;
 }

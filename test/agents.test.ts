@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ArtifactStore } from '../store/artifacts';
+import { openArtifactStore } from '../store/openArtifacts';
 import { startModelServer, type RecordedRequest, type Scenario, type ScriptedModelServer } from '../agents/scriptedModel';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -75,7 +75,7 @@ test('Claude Code fixes a failing check in two iterations: iteration 2’s promp
       // The agent's summary and transcript.
       expect(state.agent?.summary).toMatchObject({ exitReason: 'success', finalMessage: 'Fixed: the value is 2.' });
       expect(state.agent!.summary!.toolCalls).toBeGreaterThanOrEqual(1);
-      const transcript = (await new ArtifactStore(stack.config.home).get(state.agent!.transcriptId!)).toString();
+      const transcript = (await openArtifactStore(stack.config).get(state.agent!.transcriptId!)).toString();
       expect(transcript).toContain('"type":"tool_use"');
       expect(transcript).toContain('"type":"result"');
       expect(transcript).not.toContain(REAL_KEY);
@@ -147,7 +147,7 @@ test('with review.agent, a second, read-only Claude Code pass reviews the diff; 
       expect(turns(server).map((r) => r.scenario).filter((s, i, all) => s !== all[i - 1])).toEqual(['first', 'review: changes', 'cleanup', 'review: approve']);
       expect(turns(server).find((r) => r.scenario === 'review: changes')!.prompt).toContain('+TODO');
       expect(state.review).toMatchObject({ verdict: 'approve', findings: [] });
-      const report = JSON.parse((await new ArtifactStore(stack.config.home).get(state.review!.reportId!)).toString());
+      const report = JSON.parse((await openArtifactStore(stack.config).get(state.review!.reportId!)).toString());
       expect(report).toMatchObject({ verdict: 'approve', reviewer: { kind: 'claude-code', summary: { exitReason: 'success' } }, discardedWrites: [] });
       // The first reviewer's write was discarded: the reviewed commit went on unchanged.
       const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
 import { deliverActivities } from '../activities/deliver';
 import { SecretStore } from '../activities/secrets';
-import { ArtifactStore } from '../store/artifacts';
+import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -52,7 +52,7 @@ test('deliver.push: the approved branch reaches origin with its trailers; a retr
   expect(done.stages.find((s) => s.stage === 'deliver')?.summary).toContain(`pushed ${done.branch} to ${remote}`);
 
   // The activity run again, as Temporal would retry it: it looks first and pushes nothing.
-  const deps = { home: stack.config.home, store: new ArtifactStore(stack.config.home), runLog: new RunLog(stack.config.home) } as ActivityDeps;
+  const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home) } as ActivityDeps;
   const again = await deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint!, push: true });
   expect(again.summary).toBe(`${done.branch} already at ${done.finalCommit!.slice(0, 12)}; origin already has ${done.branch} at ${done.finalCommit!.slice(0, 12)}`);
   expect(pushes()).toHaveLength(1);
@@ -100,7 +100,7 @@ test('deliver.pr: the approved branch is pushed and one pull request opened with
   expect(github.requests.every((r) => r.auth === `token ${GITHUB_TOKEN}`)).toBe(true);
 
   // The whole activity once more, as another retry would: nothing new anywhere.
-  const deps = { home: stack.config.home, store: new ArtifactStore(stack.config.home), runLog: new RunLog(stack.config.home), secrets: new SecretStore([], stack.config.secretsFile), githubApiUrl: github.url, publicUrl: stack.config.publicUrl, self: { worker: 'test' } } as ActivityDeps;
+  const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home), secrets: new SecretStore([], stack.config.secretsFile), githubApiUrl: github.url, publicUrl: stack.config.publicUrl, self: { worker: 'test' } } as ActivityDeps;
   const again = await deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint!, pr: { repo: 'acme/value', base: 'main', draft: true, title: 't', body: 'b' } });
   expect(again.pullRequest).toEqual({ number: 1, url: pr.html_url });
   expect(creates()).toHaveLength(1);

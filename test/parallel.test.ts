@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { unpackTarGz } from '../proof/tar';
-import { ArtifactStore } from '../store/artifacts';
+import { openArtifactStore } from '../store/openArtifacts';
 import type { RunState } from '../workflows/types';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -41,7 +41,7 @@ const stageList = (s: RunState) => s.stages.map((x) => `${x.stage}:${x.status}`)
 async function expectDiffIsDelivered(repo: string, run: RunState): Promise<void> {
   const delivered = gitIn(repo, 'diff', '--binary', run.baseCommit!, run.finalCommit!);
   expect((await stack.api('GET', `/v1/runs/${run.id}/diff`)).text).toBe(delivered);
-  const proof = unpackTarGz(await new ArtifactStore(stack.config.home).get(run.proofId!));
+  const proof = unpackTarGz(await openArtifactStore(stack.config).get(run.proofId!));
   expect(proof.get('diff.patch')!.toString()).toBe(delivered);
   expect(JSON.parse(proof.get('manifest.json')!.toString())).toMatchObject({ baseCommit: run.baseCommit, finalCommit: run.finalCommit });
 }

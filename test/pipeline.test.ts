@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { unpackTarGz } from '../proof/tar';
-import { ArtifactStore } from '../store/artifacts';
+import { openArtifactStore } from '../store/openArtifacts';
 import { findTemporal } from '../temporal/cli';
 import { STATUS_KEY } from '../workflows/searchAttributes';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
@@ -75,7 +75,7 @@ test('happy path: agent → scope → checks → review → approval → proof �
   expect(gitIn(repo, 'show', 'main:src/value.txt')).toBe('1\n');
 
   // The proof manifest names the stages, digests of real logs, and the approval.
-  const store = new ArtifactStore(stack.config.home);
+  const store = openArtifactStore(stack.config);
   const manifest = JSON.parse(unpackTarGz(await store.get(done.proofId!)).get('manifest.json')!.toString());
   expect(manifest).toMatchObject({ runId: id, repo, branch: done.branch, baseCommit: done.baseCommit, finalCommit: done.finalCommit, iterations: 1, approval: { kind: 'approve', comment: 'ship it', by: 'admin' } });
   expect(manifest.specDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -100,7 +100,7 @@ test('a check’s JUnit report is counted into the run and signed into the proof
   expect(log).toContain('[nightshift: the JUnit report notes/escape.xml is outside the workspace; not read]');
   await stack.api('POST', `/v1/runs/${id}/approve`, {});
   const done = await stack.waitFor(id, ['succeeded']);
-  const bundle = unpackTarGz(await new ArtifactStore(stack.config.home).get(done.proofId!));
+  const bundle = unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
   expect(bundle.get('junit/unit.xml')!.toString()).toBe(report);
   expect(JSON.parse(bundle.get('manifest.json')!.toString()).checks[0].junit).toMatchObject({ tests: 5, failures: 0, errors: 0, skipped: 1 });
 });

@@ -13,9 +13,9 @@ import { DockerDriver } from '../sandbox/docker';
 import { probeDrivers } from '../sandbox/drivers';
 import { SandboxSlots } from '../activities/slots';
 import type { SandboxDriverName } from '../spec/schema';
-import { ArtifactStore } from '../store/artifacts';
 import { claimQueue } from '../workflows/queues';
 import { startFleetReports } from './fleetReport';
+import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import type { WorkspaceRef } from '../workflows/types';
 
@@ -57,7 +57,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const slots = new SandboxSlots(config.maxSandboxes, config.workerQueueTimeoutMs + 60_000);
   const activities = createActivities({
     home: config.home,
-    store: new ArtifactStore(config.home),
+    store: openArtifactStore(config),
     runLog: new RunLog(config.home),
     drivers,
     secrets: new SecretStore(config.allowedSecrets, config.secretsFile),

@@ -5,10 +5,11 @@ import * as path from 'node:path';
 import { startPodmanService } from '../../sandbox/podman';
 import { startDevServer } from '../../temporal/devServer';
 import { freePort } from '../helpers/ports';
+import { ensureGofakes3 } from '../helpers/s3Server';
 
 /**
  * One real Temporal dev server, one workflow bundle and one Docker-API engine (Podman's service; the sandbox image
- * is built by scripts/setup.sh) for the whole suite.
+ * is built by scripts/setup.sh) for the whole suite, and the S3 server's binary that test files start.
  */
 export default async function globalSetup(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-test-'));
@@ -19,6 +20,8 @@ export default async function globalSetup(): Promise<void> {
     headless: true,
     progress: (line) => process.stderr.write(`${line}\n`),
   });
+  // Built once here, not by test files racing each other.
+  await ensureGofakes3((line) => process.stderr.write(`${line}\n`));
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
   const bundle = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundle, code);
