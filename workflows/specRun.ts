@@ -16,7 +16,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
+import { SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { STATUS_KEY } from './searchAttributes';
 import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
 
@@ -58,6 +58,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
   setHandler(approveSignal, decide('approve'), { description: SIGNAL_DESCRIPTIONS.approve });
   setHandler(rejectSignal, decide('reject'), { description: SIGNAL_DESCRIPTIONS.reject });
   setHandler(requestChangesSignal, decide('requestChanges'), { description: SIGNAL_DESCRIPTIONS.requestChanges });
+  setHandler(cancelRequestedSignal, (arg) => {
+    state.decisions.push({ kind: 'cancel', comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso() });
+  }, { description: SIGNAL_DESCRIPTIONS.cancelRequested });
   setHandler(stateQuery, () => state, { description: 'The run: status, stage, iteration, per-stage results and timings' });
 
   // Activities that any worker can run: they read and write only the shared artifact store.

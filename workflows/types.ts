@@ -72,7 +72,8 @@ export interface DecisionInput {
 }
 
 export interface Decision {
-  kind: 'approve' | 'reject' | 'requestChanges';
+  /** `cancel`: who asked the API to cancel the run (the cancellation itself is Temporal's). */
+  kind: 'approve' | 'reject' | 'requestChanges' | 'cancel';
   comment: string;
   by: string;
   at: string;
