@@ -37,6 +37,8 @@ export interface Config {
   modelPrices: Record<string, [number, number]>;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
+  /** NIGHTSHIFT_CORS_ORIGINS: exact origins (scheme://host[:port]) whose pages may call the API; none by default. */
+  corsOrigins: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -65,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dockerHost: env.DOCKER_HOST || undefined,
     dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
+    corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean),
   };
 }
 
