@@ -1,6 +1,17 @@
-import type { SpecIssue } from '../spec/parse';
+import { z } from 'zod';
+import { SpecIssueSchema, type SpecIssue } from '../spec/parse';
 
-export type ErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'unsupported_media_type' | 'internal' | 'unavailable';
+const ERROR_CODES = ['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'too_large', 'unsupported_media_type', 'too_many_requests', 'internal', 'unavailable'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Every error the API answers with. */
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES),
+    message: z.string().describe('One line'),
+    issues: z.array(SpecIssueSchema).optional().describe('For a refused spec: each problem with its field and line'),
+  }),
+});
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -10,6 +21,7 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   too_large: 413,
   unsupported_media_type: 415,
+  too_many_requests: 429,
   internal: 500,
   unavailable: 503,
 };
@@ -22,7 +34,7 @@ export class ApiError extends Error {
     this.status = STATUS[code];
   }
 
-  toJSON() {
+  toJSON(): z.infer<typeof ErrorBodySchema> {
     return { error: { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}) } };
   }
 }

@@ -1,38 +1,59 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Router } from 'express';
+import { z } from 'zod';
 import type { Config } from '../config';
-import { RUN_STATUSES } from '../workflows/types';
+import { RUN_STATUSES, type RunStatus } from '../workflows/types';
+import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
+import { WorkerReportSchema } from '../workers/report';
 import { requireRole } from './auth';
 
+export const FleetSchema = z.object({
+  taskQueue: z.string(),
+  workers: z
+    .array(WorkerReportSchema.omit({ leaving: true }).partial().extend({ identity: z.string(), lastSeen: z.iso.datetime().optional() }))
+    .describe("Workers polling the queue, with what each last reported to the fleet registry (capacity, load, drivers, agent CLIs, memory)"),
+  runs: z.record(z.enum(RUN_STATUSES), z.number().int()).describe("Runs on this server's task queue, per status (the NightshiftStatus search attribute)"),
+  queueDepth: z.object({ workflowTasks: z.number().int(), activityTasks: z.number().int() }).describe('Tasks on the shared queue that no worker has picked up yet'),
+});
+export type FleetSnapshot = z.infer<typeof FleetSchema>;
 
-/** Workers polling the shared queue, runs per state, and the queue's backlog. */
+/** Workers polling the shared queue, runs per state, and the queue's backlog: for /v1/fleet and /metrics. */
+export async function fleetSnapshot(client: Client, config: Config): Promise<FleetSnapshot> {
+  const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
+  const describe = (taskQueueType: number) =>
+    client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name: config.taskQueue }, taskQueueType, reportStats: true });
+  const [wf, act, ...counts] = await Promise.all([
+    describe(TASK_QUEUE_TYPE_WORKFLOW),
+    describe(TASK_QUEUE_TYPE_ACTIVITY),
+    ...RUN_STATUSES.map((s) => client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${config.taskQueue}' AND NightshiftStatus = '${s}'`)),
+  ]);
+  const workers = new Map<string, FleetSnapshot['workers'][number]>();
+  for (const p of [...(wf.pollers ?? []), ...(act.pollers ?? [])]) {
+    const identity = p.identity ?? 'unknown';
+    const seconds = Number(p.lastAccessTime?.seconds ?? 0);
+    workers.set(identity, { identity, lastSeen: seconds ? new Date(seconds * 1000).toISOString() : undefined });
+  }
+  // The registry is a workflow: only ask when some worker polls to answer, else the query would wait.
+  const reports = wf.pollers?.length ? await client.workflow.getHandle(fleetWorkflowId(config.taskQueue)).query(fleetQuery).catch(() => []) : [];
+  for (const { leaving: _leaving, ...report } of reports) {
+    workers.set(report.name, { ...workers.get(report.name), ...report, identity: report.name });
+  }
+  return {
+    taskQueue: config.taskQueue,
+    workers: [...workers.values()],
+    runs: Object.fromEntries(RUN_STATUSES.map((s, i) => [s, counts[i].count])) as Record<RunStatus, number>,
+    queueDepth: {
+      workflowTasks: Number(wf.stats?.approximateBacklogCount ?? 0),
+      activityTasks: Number(act.stats?.approximateBacklogCount ?? 0),
+    },
+  };
+}
+
 export function fleetRouter(client: Client, config: Config): Router {
   const router = Router();
   router.get('/', requireRole('viewer'), async (_req, res) => {
-    const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
-    const describe = (taskQueueType: number) =>
-      client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name: config.taskQueue }, taskQueueType, reportStats: true });
-    const [wf, act, ...counts] = await Promise.all([
-      describe(TASK_QUEUE_TYPE_WORKFLOW),
-      describe(TASK_QUEUE_TYPE_ACTIVITY),
-      ...RUN_STATUSES.map((s) => client.workflow.count(`WorkflowType = 'specRun' AND NightshiftStatus = '${s}'`)),
-    ]);
-    const workers = new Map<string, { identity: string; lastSeen?: string }>();
-    for (const p of [...(wf.pollers ?? []), ...(act.pollers ?? [])]) {
-      const identity = p.identity ?? 'unknown';
-      const seconds = Number(p.lastAccessTime?.seconds ?? 0);
-      workers.set(identity, { identity, lastSeen: seconds ? new Date(seconds * 1000).toISOString() : undefined });
-    }
-    res.json({
-      taskQueue: config.taskQueue,
-      workers: [...workers.values()],
-      runs: Object.fromEntries(RUN_STATUSES.map((s, i) => [s, counts[i].count])),
-      queueDepth: {
-        workflowTasks: Number(wf.stats?.approximateBacklogCount ?? 0),
-        activityTasks: Number(act.stats?.approximateBacklogCount ?? 0),
-      },
-    });
+    res.json(await fleetSnapshot(client, config));
   });
   return router;
 }

@@ -2,10 +2,11 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
 import type { Config } from '../config';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
-import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
+import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
 import { FINAL_STATUSES, RUN_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
@@ -19,6 +20,19 @@ export interface RunsDeps {
   store: ArtifactStore;
   runLog: RunLog;
 }
+
+/** A run as `GET /v1/runs` lists it, from Temporal visibility. */
+export const RunSummarySchema = z.object({
+  id: z.string(),
+  title: z.string().optional(),
+  repo: z.string().optional(),
+  status: z.enum(RUN_STATUSES),
+  startedAt: z.iso.datetime(),
+  closedAt: z.iso.datetime().optional(),
+});
+
+/** The body of approve, reject, request-changes (and cancel, which ignores it). */
+export const DecisionBodySchema = z.object({ comment: z.string().max(20_000, 'comment is longer than 20000 characters').optional() });
 
 // A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
 const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'cancelled', TIMED_OUT: 'timed_out' };
@@ -105,7 +119,10 @@ export function runsRouter(deps: RunsDeps): Router {
   router.post('/:id/cancel', requireRole('submitter'), async (req, res) => {
     const state = await loadRun(runId(req));
     if (FINAL_STATUSES.includes(state.status)) throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
-    await client.workflow.getHandle(state.id).cancel();
+    const handle = client.workflow.getHandle(state.id);
+    // Signalled first, so the run's decisions name who cancelled it before the cancellation reaches the workflow.
+    await handle.signal(cancelRequestedSignal, { comment: commentOf(req), by: principalOf(req).name });
+    await handle.cancel();
     res.status(202).json({ id: state.id, status: state.status });
   });
 
@@ -138,7 +155,7 @@ export function runsRouter(deps: RunsDeps): Router {
   return router;
 }
 
-function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>) {
+function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>): z.infer<typeof RunSummarySchema> {
   const attr = wf.typedSearchAttributes.get(STATUS_KEY) as RunStatus | undefined;
   const ended = TEMPORAL_END[wf.status.name];
   const status = ended && !(attr && FINAL_STATUSES.includes(attr)) ? ended : attr ?? 'queued';
@@ -172,8 +189,10 @@ function commentOf(req: Request): string {
   } catch {
     throw new ApiError('bad_request', 'the body must be JSON: {"comment": "…"}');
   }
-  const comment = (body as { comment?: unknown } | null)?.comment;
-  if (comment !== undefined && typeof comment !== 'string') throw new ApiError('bad_request', 'comment must be a string');
-  if (comment && comment.length > 20_000) throw new ApiError('bad_request', 'comment is longer than 20000 characters');
-  return comment ?? '';
+  const parsed = DecisionBodySchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ApiError('bad_request', issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : 'the body must be a JSON object: {"comment": "…"}');
+  }
+  return parsed.data.comment ?? '';
 }

@@ -8,12 +8,22 @@ import { principalOf, requireRole } from './auth';
 import { bodyText } from './runs';
 import { prepareRun, runStartOptions } from './submit';
 
-const ScheduleRequestSchema = z.strictObject({
+export const ScheduleRequestSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-" (at most 63)').optional(),
   cron: z.string().trim().min(1, 'a cron expression, e.g. "0 6 * * 1-5"'),
   spec: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
   specFormat: z.enum(['markdown', 'yaml', 'json']).optional(),
   paused: z.boolean().default(false),
+});
+
+/** A schedule as `GET /v1/schedules` lists it. */
+export const ScheduleSchema = z.object({
+  id: z.string(),
+  cron: z.string(),
+  title: z.string(),
+  paused: z.boolean(),
+  nextRunAt: z.iso.datetime().optional(),
+  recentRuns: z.array(z.string()).describe('Ids of the runs it started lately'),
 });
 
 /** Recurring specs, as Temporal Schedules (visible and editable in Temporal Web too). */
@@ -45,7 +55,7 @@ export function schedulesRouter(client: Client, config: Config): Router {
   });
 
   router.get('/', requireRole('viewer'), async (_req, res) => {
-    const schedules = [];
+    const schedules: z.infer<typeof ScheduleSchema>[] = [];
     for await (const s of client.schedule.list()) {
       if (!s.memo?.nightshift) continue;
       schedules.push({

@@ -5,10 +5,14 @@ import type { Config } from '../config';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import { authenticate } from './auth';
+import { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
+import { metricsRouter } from './metrics';
+import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
 import { schedulesRouter } from './schedules';
+import { cors, securityHeaders } from './security';
 import { ensureSigningKey } from '../proof/keys';
 import type { TokenStore } from './tokens';
 
@@ -24,13 +28,22 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  app.use(securityHeaders());
+  app.use(cors(config.corsOrigins));
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
+  // No secrets in it, so no token: clients can generate code from it before they have one.
+  const openApi = openApiDocument(config.publicUrl);
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
 
+  const auth = authenticate(tokens, new AuthFailureLimiter());
   app.use(express.text({ type: () => true, limit: '512kb' }));
-  app.use('/v1', authenticate(tokens));
+  app.use('/metrics', auth, metricsRouter(client, config));
+  app.use('/v1', auth);
   app.use('/v1/runs', runsRouter({ client, config, store: openArtifactStore(config), runLog: new RunLog(config.home) }));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));

@@ -66,10 +66,13 @@ export function formatFleet(fleet: Record<string, unknown>): string {
   const workers = Array.isArray(fleet.workers) ? (fleet.workers as Record<string, unknown>[]) : [];
   lines.push(`workers (${workers.length})${typeof fleet.taskQueue === 'string' ? ` on task queue ${fleet.taskQueue}` : ''}${workers.length ? ':' : ''}`);
   for (const w of workers) {
-    const extra = Object.entries(w)
-      .filter(([k, v]) => !['identity', 'lastSeen'].includes(k) && v !== undefined && v !== null && typeof v !== 'object')
-      .map(([k, v]) => `${k} ${v}`);
-    lines.push(`  ${String(w.identity ?? 'unknown')}${w.lastSeen ? `  last seen ${when(String(w.lastSeen))}` : ''}${extra.length ? `  ${extra.join(', ')}` : ''}`);
+    const parts = [String(w.identity ?? 'unknown')];
+    if (typeof w.capacity === 'number') parts.push(`sandboxes ${w.load ?? 0}/${w.capacity}${w.waiting ? ` (+${w.waiting} waiting)` : ''}`);
+    if (Array.isArray(w.drivers)) parts.push(`drivers ${w.drivers.join(', ')}`);
+    if (Array.isArray(w.agents)) parts.push(`agents ${(w.agents as { kind: string; version?: string }[]).map((a) => (a.version ? `${a.kind} ${a.version}` : a.kind)).join(', ')}`);
+    if (typeof w.memoryBytes === 'number') parts.push(`rss ${Math.round(w.memoryBytes / 2 ** 20)} MiB`);
+    if (w.lastSeen) parts.push(`last seen ${when(String(w.lastSeen))}`);
+    lines.push(`  ${parts.join('  ')}`);
   }
   if (fleet.runs && typeof fleet.runs === 'object') {
     const counts = Object.entries(fleet.runs as Record<string, unknown>).filter(([, n]) => typeof n === 'number' && n > 0);

@@ -44,6 +44,8 @@ export interface Config {
   webhooks: Webhook[];
   /** Where artifacts are stored (NIGHTSHIFT_ARTIFACTS). */
   artifacts: ArtifactsConfig;
+  /** NIGHTSHIFT_CORS_ORIGINS: exact origins (scheme://host[:port]) whose pages may call the API; none by default. */
+  corsOrigins: string[];
 }
 
 /** A receiver of run events: generic JSON, or the Slack incoming-webhook shape (`{"text": …}`). */
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
     artifacts: artifactsFrom(env, home, allowedSecrets),
+    corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean),
   };
 }
 

@@ -1,14 +1,13 @@
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { SpecSchema, type Spec } from './schema';
 
-export interface SpecIssue {
-  /** Dotted path of the field, e.g. "agent.kind"; "" for the document itself. */
-  field: string;
-  /** 1-based line in the submitted text, when known. */
-  line?: number;
-  message: string;
-}
+export const SpecIssueSchema = z.object({
+  field: z.string().describe('Dotted path of the field, e.g. "agent.kind"; "" for the document itself'),
+  line: z.number().int().positive().optional().describe('1-based line in the submitted text, when known'),
+  message: z.string(),
+});
+export type SpecIssue = z.infer<typeof SpecIssueSchema>;
 
 /** A spec that failed to parse or validate. `message` is one line naming the first problem. */
 export class SpecError extends Error {

@@ -13,7 +13,7 @@ afterAll(async () => {
 
 /** Runs started on this stack's task queue, as Temporal sees them. */
 async function runCount(): Promise<number> {
-  const { count } = await stack.client.workflow.count(`TaskQueue = '${stack.config.taskQueue}'`);
+  const { count } = await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`);
   return count;
 }
 

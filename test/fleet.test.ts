@@ -1,10 +1,14 @@
 // The fleet's bookkeeping on one worker: sandbox slots bound how many runs hold a workspace at once, and the worker
 // reports itself (capacity, load, drivers, agent CLIs) to the fleet registry that /v1/fleet reads.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as path from 'node:path';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
 import type { RunState, WorkerReport } from '../workflows/types';
 
+const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
 let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack({ env: { NIGHTSHIFT_MAX_SANDBOXES: '1' } });
@@ -45,6 +49,12 @@ test('a worker with one sandbox slot runs three runs one after another, reportin
   expect(seen).toMatchObject({ capacity: 1, load: 1, drivers: expect.arrayContaining(['bwrap']) });
   expect(seen!.waiting).toBeGreaterThanOrEqual(1);
   expect(seen!.agents.map((a) => a.kind)).toEqual(['command', 'claude-code', 'codex']);
+  // The API and the CLI show the same, from Temporal alone.
+  const fleet = (await stack.api('GET', '/v1/fleet')).body;
+  expect(fleet.workers).toContainEqual(expect.objectContaining({ identity: stack.workerName, capacity: 1, drivers: seen!.drivers, host: seen!.host }));
+  // Not execFileSync: the API answering it runs in this process.
+  const { stdout: cli } = await promisify(execFile)(process.execPath, [CLI, 'fleet'], { env: { ...process.env, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token }, encoding: 'utf8' });
+  expect(cli).toMatch(new RegExp(`^  ${stack.workerName}  sandboxes [01]/1.*  drivers ${seen!.drivers.join(', ')}  agents command, claude-code \\d+\\.\\d+\\.\\d+, codex \\d+\\.\\d+\\.\\d+  rss \\d+ MiB`, 'm'));
 
   const runs = await Promise.all(ids.map((id) => stack.waitFor(id, ['succeeded'], 90_000)));
   const windows = runs.map(heldWindow).sort((a, b) => a[0] - b[0]);

@@ -5,10 +5,12 @@ import type { DecisionInput, RunState } from './types';
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
 export const requestChangesSignal = defineSignal<[DecisionInput]>('requestChanges');
+export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelRequested');
 export const stateQuery = defineQuery<RunState>('state');
 
 export const SIGNAL_DESCRIPTIONS = {
   approve: 'Approve the run: sign the proof and deliver the branch. Input: {"comment": "…", "by": "…"}',
   reject: 'Reject the run: nothing is delivered. Input: {"comment": "…", "by": "…"}',
   requestChanges: 'Send the comment back to the agent for another iteration. Input: {"comment": "…", "by": "…"}',
+  cancelRequested: 'Records who cancels the run (the API sends it before cancelling); it does not cancel. Input: {"comment": "…", "by": "…"}',
 } as const;

@@ -19,7 +19,7 @@ import {
 import type { Activities } from '../activities';
 import { pullRequestBody } from './pullRequestBody';
 import type { RunEvent } from '../activities/notify';
-import { SIGNAL_DESCRIPTIONS, approveSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
+import { SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { claimQueue } from './queues';
 import { STATUS_KEY } from './searchAttributes';
 import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
@@ -68,6 +68,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
   setHandler(approveSignal, decide('approve'), { description: SIGNAL_DESCRIPTIONS.approve });
   setHandler(rejectSignal, decide('reject'), { description: SIGNAL_DESCRIPTIONS.reject });
   setHandler(requestChangesSignal, decide('requestChanges'), { description: SIGNAL_DESCRIPTIONS.requestChanges });
+  setHandler(cancelRequestedSignal, (arg) => {
+    state.decisions.push({ kind: 'cancel', comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso() });
+  }, { description: SIGNAL_DESCRIPTIONS.cancelRequested });
   setHandler(stateQuery, () => state, { description: 'The run: status, stage, iteration, per-stage results and timings' });
 
   // Activities that any worker can run: they read and write only the shared artifact store.

@@ -72,7 +72,8 @@ export interface DecisionInput {
 }
 
 export interface Decision {
-  kind: 'approve' | 'reject' | 'requestChanges';
+  /** `cancel`: who asked the API to cancel the run (the cancellation itself is Temporal's). */
+  kind: 'approve' | 'reject' | 'requestChanges' | 'cancel';
   comment: string;
   by: string;
   at: string;
@@ -154,21 +155,5 @@ export interface RunState {
   updatedAt: string;
 }
 
-/** What a worker tells the fleet registry about itself. */
-export interface WorkerReport {
-  name: string;
-  host: string;
-  /** Sandboxes it holds at once (NIGHTSHIFT_MAX_SANDBOXES). */
-  capacity: number;
-  /** Sandboxes it holds now, and runs waiting on it for a slot. */
-  load: number;
-  waiting: number;
-  drivers: string[];
-  agents: { kind: string; version?: string }[];
-  /** RSS of the worker process, bytes. */
-  memoryBytes: number;
-  startedAt: string;
-  at: string;
-  /** The worker is shutting down: forget it now. */
-  leaving?: boolean;
-}
+
+export type { WorkerReport } from '../workers/report';

@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import { SpecSchema } from '../spec/schema';
+import { RUN_STATUSES } from '../workflows/types';
+import { ErrorBodySchema } from './errors';
+import { FleetSchema } from './fleet';
+import { DecisionBodySchema, RunSummarySchema } from './runs';
+import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
+import type { Role } from './tokens';
+
+type JsonSchema = Record<string, unknown>;
+
+interface Response {
+  description: string;
+  /** Media type → schema. */
+  content?: Record<string, JsonSchema>;
+  headers?: Record<string, string>;
+}
+
+/** One route of the API, as the OpenAPI document describes it. `path` is written as express writes it. */
+export interface RouteDoc {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  /** The least role the route needs; absent = no token. */
+  role?: Role;
+  summary: string;
+  query?: { name: string; description: string; schema: JsonSchema }[];
+  headers?: { name: string; description: string }[];
+  body?: { required: boolean; content: Record<string, JsonSchema> };
+  responses: Record<number, Response>;
+}
+
+/** A zod schema as JSON Schema (2020-12, OpenAPI 3.1's dialect); `input` for what a client sends. */
+function schema(type: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema {
+  const { $schema: _, ...rest } = z.toJSONSchema(type, { io, unrepresentable: 'any' });
+  return rest;
+}
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const json = (s: JsonSchema) => ({ 'application/json': s });
+const text = { type: 'string' };
+const runId = (what: string): Response => ({ description: `${what}; 404 when there is no such run`, content: json(ref('Error')) });
+const accepted: Response = { description: 'Accepted: the run as it was before the request', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES) }))) };
+const conflict = (when: string): Response => ({ description: `Conflict: ${when}`, content: json(ref('Error')) });
+const decisionBody = json(schema(DecisionBodySchema, 'input'));
+const scheduleAction: Response = { description: 'Done', content: json(schema(z.object({ id: z.string() }))) };
+
+/** The run's state (`RunState` in workflows/types.ts), described here rather than re-declared as a schema. */
+const RUN_STATE: JsonSchema = {
+  type: 'object',
+  description: 'The run as its workflow holds it: status, stage, iteration, per-stage results and timings, agent, checks, review, decisions (with the token name of who decided), proof id, branch.',
+  required: ['id', 'title', 'repo', 'branch', 'status', 'iteration', 'stages', 'checks', 'decisions', 'submittedBy', 'createdAt', 'updatedAt'],
+  properties: {
+    id: text,
+    title: text,
+    repo: text,
+    branch: text,
+    status: { enum: [...RUN_STATUSES] },
+    stage: text,
+    iteration: { type: 'integer' },
+    stages: { type: 'array', items: { type: 'object', description: '{stage, iteration, status, startedAt, endedAt, durationMs, summary}' } },
+    checks: { type: 'array', items: { type: 'object', description: '{name, command, passed, exitCode, durationMs, logId, logTail, junit?}' } },
+    decisions: { type: 'array', items: { type: 'object', description: '{kind: approve|reject|requestChanges, comment, by: the token name, at}' } },
+    proofId: text,
+    failure: { type: 'object', description: '{stage, reason}' },
+    submittedBy: text,
+    createdAt: text,
+    updatedAt: text,
+  },
+};
+
+/** Every route the API serves, in one place: the document is made from this list, and a test holds the app to it. */
+export const ROUTES: RouteDoc[] = [
+  { method: 'get', path: '/healthz', summary: 'Liveness', responses: { 200: { description: 'Up', content: json(schema(z.object({ ok: z.literal(true) }))) } } },
+  { method: 'get', path: '/v1/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
+  {
+    method: 'get',
+    path: '/metrics',
+    role: 'viewer',
+    summary: 'Prometheus metrics: nightshift_runs{status}, nightshift_queue_depth, nightshift_stage_duration_seconds{stage}',
+    responses: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': text } } },
+  },
+  {
+    method: 'post',
+    path: '/v1/runs',
+    role: 'submitter',
+    summary: 'Submit a spec',
+    headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' }],
+    body: { required: true, content: { 'text/markdown': { ...text, description: 'YAML front matter, the body is the task' }, 'application/yaml': text, ...json(schema(SpecSchema, 'input')) } },
+    responses: {
+      202: { description: 'Queued', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES), url: z.url() }))) },
+      400: { description: 'An invalid spec: `issues` name each field and line', content: json(ref('Error')) },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/runs',
+    role: 'viewer',
+    summary: 'Runs, newest first (Temporal visibility)',
+    query: [
+      { name: 'status', description: 'Only runs in this status', schema: { enum: [...RUN_STATUSES] } },
+      { name: 'limit', description: 'At most this many (default 50)', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+    ],
+    responses: { 200: { description: 'The runs', content: json(schema(z.object({ runs: z.array(RunSummarySchema) }))) } },
+  },
+  { method: 'get', path: '/v1/runs/:id', role: 'viewer', summary: "A run's state", responses: { 200: { description: 'The run', content: json(RUN_STATE) }, 404: runId('No such run') } },
+  {
+    method: 'get',
+    path: '/v1/runs/:id/events',
+    role: 'viewer',
+    summary: "The run's state and log as Server-Sent Events; replays what happened so far, resumes from Last-Event-ID",
+    headers: [{ name: 'Last-Event-ID', description: 'Resume after this event' }],
+    responses: { 200: { description: 'An event stream', content: { 'text/event-stream': text } }, 404: runId('No such run') },
+  },
+  { method: 'get', path: '/v1/runs/:id/diff', role: 'viewer', summary: 'The current diff against the base', responses: { 200: { description: 'A unified diff', content: { 'text/x-diff': text } }, 404: runId('No such run, or no diff yet') } },
+  {
+    method: 'get',
+    path: '/v1/runs/:id/proof',
+    role: 'viewer',
+    summary: 'The signed proof bundle of a succeeded run',
+    responses: { 200: { description: 'proof.tar.gz', content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } } }, 404: runId('No such run, or not approved yet') },
+  },
+  {
+    method: 'get',
+    path: '/v1/runs/:id/logs',
+    role: 'viewer',
+    summary: "The run's combined log from a byte offset",
+    query: [{ name: 'from', description: 'Byte offset (default 0)', schema: { type: 'integer', minimum: 0 } }],
+    responses: {
+      200: { description: 'Log text', content: { 'text/plain': text }, headers: { 'X-Next-Offset': 'The offset to ask for next', 'X-Run-Status': "The run's status" } },
+      404: runId('No such run'),
+    },
+  },
+  ...(['approve', 'reject', 'request-changes'] as const).map(
+    (decision): RouteDoc => ({
+      method: 'post',
+      path: `/v1/runs/:id/${decision}`,
+      role: 'approver',
+      summary: `${decision === 'request-changes' ? 'Send the run back to the agent with a comment (required)' : `${decision[0].toUpperCase()}${decision.slice(1)} a run awaiting approval`}; the token's name is recorded`,
+      body: { required: decision === 'request-changes', content: decisionBody },
+      responses: { 202: accepted, 404: runId('No such run'), 409: conflict('the run is not awaiting approval') },
+    }),
+  ),
+  {
+    method: 'post',
+    path: '/v1/runs/:id/cancel',
+    role: 'submitter',
+    summary: 'Cancel a run; its sandbox is torn down',
+    body: { required: false, content: decisionBody },
+    responses: { 202: accepted, 404: runId('No such run'), 409: conflict('the run has ended') },
+  },
+  {
+    method: 'post',
+    path: '/v1/schedules',
+    role: 'submitter',
+    summary: 'Run a spec on a cron schedule (a Temporal Schedule)',
+    body: { required: true, content: json(schema(ScheduleRequestSchema, 'input')) },
+    responses: {
+      201: { description: 'Created', content: json(schema(z.object({ id: z.string(), url: z.url() }))) },
+      400: { description: 'A bad cron expression or spec', content: json(ref('Error')) },
+      409: conflict('a schedule with that id exists'),
+    },
+  },
+  { method: 'get', path: '/v1/schedules', role: 'viewer', summary: 'Schedules', responses: { 200: { description: 'The schedules', content: json(schema(z.object({ schedules: z.array(ScheduleSchema) }))) } } },
+  { method: 'delete', path: '/v1/schedules/:id', role: 'submitter', summary: 'Delete a schedule', responses: { 204: { description: 'Deleted' }, 404: { description: 'No such schedule', content: json(ref('Error')) } } },
+  ...(['trigger', 'pause', 'unpause'] as const).map(
+    (action): RouteDoc => ({
+      method: 'post',
+      path: `/v1/schedules/:id/${action}`,
+      role: 'submitter',
+      summary: { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' }[action],
+      responses: { 202: scheduleAction, 404: { description: 'No such schedule', content: json(ref('Error')) } },
+    }),
+  ),
+  { method: 'get', path: '/v1/fleet', role: 'viewer', summary: 'Workers polling, runs per status, queue backlog', responses: { 200: { description: 'The fleet', content: json(schema(FleetSchema)) } } },
+  {
+    method: 'get',
+    path: '/v1/keys',
+    role: 'viewer',
+    summary: 'The public key proofs are signed with (for `nightshift verify --key`)',
+    responses: { 200: { description: 'The keys', content: json(schema(z.object({ keys: z.array(z.object({ keyid: z.string(), algorithm: z.literal('ed25519'), publicKeyPem: z.string() })) }))) } },
+  },
+];
+
+/** express `/v1/runs/:id` → OpenAPI `/v1/runs/{id}`. */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:(\w+)/g, '{$1}');
+}
+
+const error = (description: string): Response => ({ description, content: json(ref('Error')) });
+
+function operation(route: RouteDoc): Record<string, unknown> {
+  const params = [
+    ...[...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: text })),
+    ...(route.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, description: q.description, schema: q.schema })),
+    ...(route.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: text })),
+  ];
+  const responses: Record<number, Response> = { ...route.responses };
+  if (route.role) {
+    responses[401] = error('No token, or an invalid one');
+    responses[429] = { ...error('Too many invalid tokens from this address'), headers: { 'Retry-After': 'Seconds until it may try again' } };
+    if (route.role !== 'viewer') responses[403] = error(`The token's role is below ${route.role}`);
+  }
+  if (route.body) responses[413] = error('The body is larger than 512 KB');
+  return {
+    summary: route.summary,
+    operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    ...(route.role ? { security: [{ bearer: [] }], 'x-nightshift-role': route.role } : { security: [] }),
+    ...(params.length ? { parameters: params } : {}),
+    ...(route.body ? { requestBody: { required: route.body.required, content: mediaTypes(route.body.content) } } : {}),
+    responses: Object.fromEntries(
+      Object.entries(responses).map(([status, r]) => [
+        status,
+        {
+          description: r.description,
+          ...(r.content ? { content: mediaTypes(r.content) } : {}),
+          ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([name, description]) => [name, { description, schema: text }])) } : {}),
+        },
+      ]),
+    ),
+  };
+}
+
+function mediaTypes(content: Record<string, JsonSchema>): Record<string, { schema: JsonSchema }> {
+  return Object.fromEntries(Object.entries(content).map(([type, s]) => [type, { schema: s }]));
+}
+
+/** The OpenAPI 3.1 document of ROUTES, for GET /v1/openapi.json. */
+export function openApiDocument(serverUrl: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ROUTES) (paths[openApiPath(route.path)] ??= {})[route.method] = operation(route);
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Nightshift', version: '1', description: 'Queue coding specs for sandboxed agents; approve, reject or request changes; fetch signed proofs. Roles: viewer < submitter < approver < admin.' },
+    servers: [{ url: serverUrl }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from `nightshift token add NAME --role ROLE`' } },
+      schemas: { Error: schema(ErrorBodySchema) },
+    },
+  };
+}
