@@ -73,7 +73,9 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     async run() {
       logger.info({ worker: name, queue: self.queue, maxSandboxes: config.maxSandboxes }, 'worker started');
       await Promise.all([shared.run(), own.run()]);
+      // Stages cut short by the shutdown left their sandboxes; their runs move on elsewhere from the last checkpoint.
       await fs.rm(dir, { recursive: true, force: true });
+      await removeCgroupGroup(name);
       logger.info({ worker: name }, 'worker stopped');
     },
     shutdown() {
