@@ -13,6 +13,21 @@ export function startWorkerProcess(env: NodeJS.ProcessEnv): ChildProcess {
   return child;
 }
 
+/** Resolves once the worker process says it is connected (`nightshift worker` prints it when it polls). */
+export function connected(child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`worker ${child.pid} did not connect within ${timeoutMs} ms: ${out}`)), timeoutMs);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('worker connected to')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
 export function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 }
