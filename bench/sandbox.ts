@@ -17,7 +17,8 @@ import { elapsedMs, stats } from './stats';
 
 const runs = Number(process.env.BENCH_EXECS || 50);
 
-export async function benchSandbox(dir: string, driver: SandboxDriver = new BwrapDriver()): Promise<void> {
+/** Provision → exec `true` → teardown, `runs` times; prints and returns the timings (ms). */
+export async function benchSandbox(dir: string, driver: SandboxDriver = new BwrapDriver()): Promise<{ cycle: number[]; execOnly: number[] }> {
   const { limits } = policyFor(DEFAULT_SANDBOX);
   const cycle: number[] = [];
   const execOnly: number[] = [];
@@ -32,6 +33,7 @@ export async function benchSandbox(dir: string, driver: SandboxDriver = new Bwra
   }
   console.log(`${driver.name.padEnd(6)} provision → exec true → teardown: ${stats(cycle)}`);
   console.log(`  of which exec \`true\`:                   ${stats(execOnly)}`);
+  return { cycle, execOnly };
 }
 
 /** The docker driver on DOCKER_HOST, or on a Podman service started for the bench. */

@@ -1,9 +1,22 @@
-/** "median … ms, p95 … ms, min … ms (n=…)" of a list of milliseconds. */
-export function stats(values: number[]): string {
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  min: number;
+  n: number;
+}
+
+/** Median, 95th percentile and minimum of a list of milliseconds. */
+export function percentiles(values: number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p95: at(0.95), min: sorted[0], n: values.length };
+}
+
+/** "median … ms, p95 … ms, min … ms (n=…)" of a list of milliseconds. */
+export function stats(values: number[]): string {
+  const p = percentiles(values);
   const fmt = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
-  return `median ${fmt(at(0.5))} ms, p95 ${fmt(at(0.95))} ms, min ${fmt(sorted[0])} ms (n=${values.length})`;
+  return `median ${fmt(p.p50)} ms, p95 ${fmt(p.p95)} ms, min ${fmt(p.min)} ms (n=${p.n})`;
 }
 
 export const elapsedMs = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e6;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -6,17 +6,8 @@ import { startDevServer } from '../temporal/devServer';
 import { freePort } from './helpers/ports';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
+import { exited, startWorkerProcess } from './helpers/workerProcess';
 import { stateQuery } from '../workflows/messages';
-
-const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
-
-/** A real `nightshift worker` process joining the stack. */
-function startWorkerProcess(stack: TestStack): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'worker'], { env: stack.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
 
 async function waitForLog(stack: TestStack, id: string, text: string, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -28,13 +19,9 @@ async function waitForLog(stack: TestStack, id: string, text: string, timeoutMs 
   }
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
-}
-
 test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the agent work applied once', async () => {
   const stack = await startTestStack({ worker: false });
-  const first = startWorkerProcess(stack);
+  const first = startWorkerProcess(stack.env);
   let second: ChildProcess | undefined;
   try {
     const repo = makeRepo(VALUE_REPO);
@@ -47,7 +34,7 @@ test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the a
     await exited(first);
     // The killed worker leaves its cgroup behind: the next worker on this machine must sweep it.
     expect(existsSync(deadCgroup)).toBe(true);
-    second = startWorkerProcess(stack);
+    second = startWorkerProcess(stack.env);
     const state = await stack.waitFor(id, ['awaiting_approval'], 120_000);
     expect(state.reprovisions).toBe(1);
     expect(state.stages.filter((s) => s.stage === 'agent' && s.status === 'passed')).toHaveLength(1);
@@ -76,7 +63,7 @@ test('restarting the dev server on the same database keeps the run and its state
   const uiPort = await freePort();
   let server = await startDevServer({ dataDir, port, uiPort, headless: true });
   const stack = await startTestStack({ worker: false, temporalAddress: server.address });
-  let worker = startWorkerProcess(stack);
+  let worker = startWorkerProcess(stack.env);
   try {
     const repo = makeRepo(VALUE_REPO);
     const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt'));
@@ -86,7 +73,7 @@ test('restarting the dev server on the same database keeps the run and its state
     await exited(worker);
     await server.stop();
     server = await startDevServer({ dataDir, port, uiPort, headless: true });
-    worker = startWorkerProcess(stack);
+    worker = startWorkerProcess(stack.env);
 
     // A fresh client (the old connection's server is gone) finds the run and its state.
     const connection = await Connection.connect({ address: server.address });

@@ -93,7 +93,9 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
       } finally {
         await reports.stop();
       }
+      // Stages cut short by the shutdown left their sandboxes; their runs move on elsewhere from the last checkpoint.
       await fs.rm(dir, { recursive: true, force: true });
+      await removeCgroupGroup(name);
       logger.info({ worker: name }, 'worker stopped');
     },
     shutdown() {

@@ -405,12 +405,16 @@ export async function specRun(input: RunInput): Promise<RunState> {
   return state;
 }
 
-/** The worker holding the workspace stopped heartbeating, or nobody polls its queue any more. */
+/**
+ * The worker holding the workspace stopped heartbeating, nobody polls its queue any more, or it was stopped (SIGTERM)
+ * and its grace time ran out before the stage finished: Temporal's worker then fails the stage as `WorkerShutdown`.
+ */
 function isWorkerLost(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure)) return false;
+  const { cause } = err;
   return (
-    err instanceof ActivityFailure &&
-    err.cause instanceof TimeoutFailure &&
-    (err.cause.timeoutType === 'HEARTBEAT' || err.cause.timeoutType === 'SCHEDULE_TO_START')
+    (cause instanceof TimeoutFailure && (cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START')) ||
+    (cause instanceof ApplicationFailure && cause.type === 'WorkerShutdown')
   );
 }
 

@@ -35,6 +35,8 @@ export interface TestStack {
   submit(spec: string | object, contentType?: string): Promise<string>;
   state(id: string): Promise<RunState>;
   waitFor(id: string, statuses: RunStatus[], timeoutMs?: number): Promise<RunState>;
+  /** Stop the API's HTTP server and start a new one on the same port: clients see refused connections meanwhile. */
+  restartApi(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -83,10 +85,17 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
     worker = await createWorker({ config, connection: nativeConnection, logger });
     workerDone = worker.run();
   }
-  const app = createApi({ client, config, tokens, logger });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(port, '127.0.0.1', () => resolve(s));
-  });
+  const listen = () =>
+    new Promise<Server>((resolve) => {
+      const s = createApi({ client, config, tokens, logger }).listen(port, '127.0.0.1', () => resolve(s));
+    });
+  const closeApi = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Requests in flight are cut, as when the process dies.
+    server.closeAllConnections();
+    await closed;
+  };
+  let server = await listen();
   const apiUrl = `http://127.0.0.1:${port}`;
 
   const stack: TestStack = {
@@ -142,9 +151,13 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
       }
       throw new Error(`run ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms (last: ${last?.status}/${last?.stage})`);
     },
+    async restartApi(downMs = 0) {
+      await closeApi();
+      await new Promise((r) => setTimeout(r, downMs));
+      server = await listen();
+    },
     async stop() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await closeApi();
       worker?.shutdown();
       await workerDone;
       await nativeConnection?.close();

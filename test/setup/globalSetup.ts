@@ -13,22 +13,25 @@ import { ensureGofakes3 } from '../helpers/s3Server';
  */
 export default async function globalSetup(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-test-'));
-  const server = await startDevServer({
-    dataDir: path.join(dir, 'temporal'),
-    port: await freePort(),
-    uiPort: await freePort(),
-    headless: true,
-    progress: (line) => process.stderr.write(`${line}\n`),
-  });
+  // NIGHTSHIFT_TEST_TEMPORAL set beforehand runs the suite against that server (e.g. a PostgreSQL-backed cluster).
+  if (!process.env.NIGHTSHIFT_TEST_TEMPORAL) {
+    const server = await startDevServer({
+      dataDir: path.join(dir, 'temporal'),
+      port: await freePort(),
+      uiPort: await freePort(),
+      headless: true,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.env.NIGHTSHIFT_TEST_TEMPORAL = server.address;
+    (globalThis as Record<string, unknown>).__nightshiftDevServer = server;
+  }
   // Built once here, not by test files racing each other.
   await ensureGofakes3((line) => process.stderr.write(`${line}\n`));
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
   const bundle = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundle, code);
-  process.env.NIGHTSHIFT_TEST_TEMPORAL = server.address;
   process.env.NIGHTSHIFT_TEST_DIR = dir;
   process.env.NIGHTSHIFT_WORKFLOW_BUNDLE = bundle;
-  (globalThis as Record<string, unknown>).__nightshiftDevServer = server;
   const podman = await startPodmanService(path.join(dir, 'podman', 'podman.sock'), path.join(dir, 'podman.log'));
   process.env.NIGHTSHIFT_TEST_DOCKER_HOST = podman.host;
   (globalThis as Record<string, unknown>).__nightshiftPodman = podman;

@@ -1,0 +1,139 @@
+// Chaos on a small fleet, with real processes and real signals: three `nightshift worker` processes, the API in this
+// process, twenty runs in flight; then a worker SIGKILLed mid-agent, the Temporal server SIGKILLed and restarted, the
+// API restarted under a following client, a worker drained by SIGTERM. Nothing may be lost, doubled or left behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { startDevServer, type DevServer } from '../temporal/devServer';
+import type { RunState } from '../workflows/types';
+import { freePort } from './helpers/ports';
+import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+import { exited, leftoversOf, pgrep, startWorkerProcess, workerNamePrefix } from './helpers/workerProcess';
+
+const RUNS = 20;
+const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
+// The agent edits first, then works: a second application of its work (a run resumed without a clean workspace)
+// would show as a second line. It outlives the drained worker's grace time, so the drain must hand it back.
+const AGENT = 'echo "applied by the agent" >> src/log.txt; echo 2 > src/value.txt; echo agent-started; sleep 8; echo agent-done';
+
+const t0 = Date.now();
+const progress = (line: string) => process.stderr.write(`[chaos +${((Date.now() - t0) / 1000).toFixed(0)}s] ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The exit code of a child process (null when a signal ended it). */
+function exitCode(child: ChildProcess): Promise<number | null> {
+  return exited(child).then(() => child.exitCode);
+}
+
+/** A run in flight whose agent has started on `worker` (and is still sleeping): the moment to hit that worker. */
+async function runMidAgentOn(stack: TestStack, ids: string[], worker: ChildProcess, timeoutMs = 90_000): Promise<string> {
+  const prefix = workerNamePrefix(worker);
+  const deadline = Date.now() + timeoutMs;
+  let seen: string[] = [];
+  while (Date.now() < deadline) {
+    seen = [];
+    for (const id of ids) {
+      const state = await stack.state(id).catch((err: Error) => void seen.push(err.message));
+      if (state) seen.push(`${state.status} on ${state.workspace?.worker}`);
+      if (state?.status !== 'agent' || !state.workspace?.worker.startsWith(prefix)) continue;
+      const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+      const sinceProvision = log.slice(log.lastIndexOf(`=== provision on ${prefix}`));
+      // Whole lines: the log's header line quotes the agent's command, markers and all.
+      if (/^agent-started$/m.test(sinceProvision) && !/^agent-done$/m.test(sinceProvision)) return id;
+    }
+    await sleep(300);
+  }
+  throw new Error(`no run was mid-agent on worker ${prefix} within ${timeoutMs} ms; runs: ${seen.join(', ')}`);
+}
+
+test('a fleet under chaos loses nothing: worker SIGKILL, Temporal SIGKILL + restart, API restart, worker drain', async () => {
+  const dataDir = tempDir('chaos-temporal');
+  const port = await freePort();
+  const uiPort = await freePort();
+  let server: DevServer = await startDevServer({ dataDir, port, uiPort, headless: true });
+  // The drained worker gets 2 s of grace, less than an agent's sleep: its stage must be handed back, not lost.
+  const stack = await startTestStack({ worker: false, temporalAddress: server.address, env: { NIGHTSHIFT_MAX_SANDBOXES: '4', NIGHTSHIFT_SHUTDOWN_GRACE: '2s' } });
+  const workers = [1, 2, 3].map(() => startWorkerProcess(stack.env));
+  const home = stack.config.home;
+  let follower: ChildProcess | undefined;
+  try {
+    const repo = makeRepo(VALUE_REPO);
+    const ids: string[] = [];
+    for (let i = 0; i < RUNS; i++) ids.push(await stack.submit(spec(repo, AGENT, { title: `chaos ${i}`, approval: { required: false } })));
+    progress(`${RUNS} runs submitted to 3 workers of capacity 4`);
+
+    // 1. A worker dies mid-agent; a supervisor starts a replacement, which sweeps the dead one's sandboxes.
+    const killed = workers[0];
+    const killedRun = await runMidAgentOn(stack, ids, killed);
+    killed.kill('SIGKILL');
+    await exited(killed);
+    workers.push(startWorkerProcess(stack.env));
+    progress(`SIGKILLed worker ${killed.pid} while ${killedRun} was mid-agent; started a replacement`);
+
+    // 2. The Temporal server dies and comes back on the same database and port; workers and the API reconnect.
+    server.process.kill('SIGKILL');
+    await exited(server.process);
+    const down = Date.now();
+    server = await startDevServer({ dataDir, port, uiPort, headless: true });
+    progress(`SIGKILLed the Temporal dev server; back on port ${port} after ${Date.now() - down} ms`);
+
+    // 3. The API restarts while `nightshift logs -f` follows a run that is still going.
+    const followed = killedRun;
+    let followedOut = '';
+    follower = spawn(process.execPath, [CLI, 'logs', followed, '-f'], { env: { ...stack.env, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token }, stdio: ['ignore', 'pipe', 'pipe'] });
+    follower.stdout!.on('data', (c: Buffer) => (followedOut += c.toString()));
+    follower.stderr!.on('data', (c: Buffer) => (followedOut += c.toString()));
+    while (!followedOut.includes('=== provision on')) await sleep(200);
+    await stack.restartApi(3000);
+    progress(`restarted the API (3 s down) under \`nightshift logs -f ${followed}\``);
+
+    // 4. A worker is drained by SIGTERM mid-agent: it hands its stage back and exits 0.
+    const drained = workers[1];
+    const drainedRun = await runMidAgentOn(stack, ids, drained);
+    const drainStarted = Date.now();
+    drained.kill('SIGTERM');
+    expect(await exitCode(drained)).toBe(0);
+    progress(`SIGTERMed worker ${drained.pid} while ${drainedRun} was mid-agent; it exited 0 after ${Date.now() - drainStarted} ms`);
+
+    // Every run ends, and ends well.
+    const finals: RunState[] = [];
+    for (const id of ids) finals.push(await stack.waitFor(id, ['succeeded'], 150_000));
+    progress(`all ${RUNS} runs succeeded`);
+    for (const id of ids) expect((await stack.client.workflow.getHandle(id).describe()).status.name).toBe('COMPLETED');
+    expect(finals.map((s) => s.status)).toEqual(ids.map(() => 'succeeded'));
+    expect(finals.find((s) => s.id === killedRun)!.reprovisions).toBeGreaterThanOrEqual(1);
+    expect(finals.find((s) => s.id === drainedRun)!.reprovisions).toBeGreaterThanOrEqual(1);
+
+    // The agent's work landed once per run: one commit beyond the base on each branch, one line of its edit.
+    for (const state of finals) {
+      expect({ id: state.id, agentIterations: state.stages.filter((s) => s.stage === 'agent' && s.status === 'passed').length }).toEqual({ id: state.id, agentIterations: 1 });
+      expect({ id: state.id, commits: gitIn(repo, 'rev-list', '--count', `main..${state.branch}`).trim() }).toEqual({ id: state.id, commits: '1' });
+      expect({ id: state.id, edit: gitIn(repo, 'show', `${state.branch}:src/log.txt`) }).toEqual({ id: state.id, edit: 'applied by the agent\n' });
+    }
+
+    // The follower rode out the API restart and printed the whole log, once, then stopped with the run.
+    expect(await exitCode(follower)).toBe(0);
+    expect(followedOut).toBe((await stack.api('GET', `/v1/runs/${followed}/logs`)).text);
+
+    // Live workers hold no sandbox of an ended run; the dead worker's were swept by its replacement.
+    const work = path.join(home, 'work');
+    for (const w of readdirSync(work)) expect({ worker: w, entries: readdirSync(path.join(work, w)) }).toEqual({ worker: w, entries: ['owner.json'] });
+    expect(leftoversOf(home, killed)).toEqual([]);
+
+    // Stopped workers leave nothing: no sandbox dir, no cgroup, no bwrap process.
+    const live = [workers[2], workers[3]];
+    for (const w of live) w.kill('SIGTERM');
+    expect(await Promise.all(live.map(exitCode))).toEqual([0, 0]);
+    expect(workers.flatMap((w) => leftoversOf(home, w))).toEqual([]);
+    expect(readdirSync(work)).toEqual([]);
+    expect(pgrep(`bwrap.*${home}`)).toEqual([]);
+    progress('no sandbox, cgroup or process left');
+  } finally {
+    follower?.kill('SIGKILL');
+    for (const w of workers) w.kill('SIGKILL');
+    await Promise.all(workers.map(exited));
+    await stack.stop().catch(() => undefined);
+    await server.stop();
+  }
+}, 6 * 60_000);
