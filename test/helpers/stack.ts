@@ -168,6 +168,19 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
   return stack;
 }
 
+/** For a test file: a stack and a repo with `files`, made before its tests; the stack stopped after them. */
+export function useTestStack(files: Record<string, string>, opts: Parameters<typeof startTestStack>[0] = {}): { stack: TestStack; repo: string } {
+  const made = {} as { stack: TestStack; repo: string };
+  beforeAll(async () => {
+    made.stack = await startTestStack(opts);
+    made.repo = makeRepo(files);
+  });
+  afterAll(async () => {
+    await made.stack?.stop();
+  });
+  return made;
+}
+
 /** A real git repo (branch main) with these files committed. */
 export function makeRepo(files: Record<string, string>): string {
   const dir = tempDir('repo');
