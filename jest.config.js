@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/dist/test'],
   testMatch: ['**/*.test.js'],
+  // The PostgreSQL cluster's own test needs what `npm run test:cluster` builds and installs.
+  testPathIgnorePatterns: process.env.NIGHTSHIFT_TEST_CLUSTER ? [] : ['/cluster\\.test\\.js$'],
   globalSetup: '<rootDir>/dist/test/setup/globalSetup.js',
   globalTeardown: '<rootDir>/dist/test/setup/globalTeardown.js',
   testTimeout: 180000,

@@ -70,6 +70,12 @@ program.command('up').description('start the Temporal dev server (unless TEMPORA
 program.command('worker').description('start a worker alone (for more machines)').action(server('worker'));
 program.command('serve').description('start the API alone').action(server('serve'));
 program.command('doctor').description('what is installed and what is missing, with the fix').option('--json', 'print JSON').action(server('doctor'));
+program
+  .command('cluster')
+  .description('run Temporal on PostgreSQL on this machine (no Docker), for TEMPORAL_ADDRESS')
+  .option('--dir <dir>', 'data dir (default: $NIGHTSHIFT_HOME/cluster)')
+  .option('--port <port>', 'the frontend port (default: 7233, then the one it had)')
+  .action(async (opts: { dir?: string; port?: string }) => (await import('./cluster')).cluster(opts));
 
 program
   .command('submit <file>')

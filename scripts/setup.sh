@@ -2,11 +2,19 @@
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
 # and the build. The Temporal CLI is found or built by the code itself (temporal/cli.ts), with progress shown.
 # With --docker (the tests and benchmarks): also Podman, runc and debootstrap, and the docker driver's sandbox image.
+# With --cluster (npm run test:cluster): also PostgreSQL, and the Temporal server and its SQL tool (built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 docker=false
-[ "${1:-}" = --docker ] && docker=true
+cluster=false
+for arg in "$@"; do
+  case "$arg" in
+    --docker) docker=true ;;
+    --cluster) cluster=true ;;
+    *) echo "setup: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
@@ -15,6 +23,9 @@ if $docker; then
   command -v podman >/dev/null 2>&1 || missing+=(podman)
   command -v runc >/dev/null 2>&1 || missing+=(runc)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+fi
+if $cluster; then
+  [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -36,3 +47,6 @@ fi
 npx tsc -p tsconfig.json
 
 if $docker; then bash scripts/build-sandbox-image.sh; fi
+if $cluster; then
+  node -e "require('./dist/temporal/cli').ensureClusterTools((line) => console.log('setup: ' + line)).catch((err) => { console.error('setup: ' + err.message); process.exit(1); })"
+fi

@@ -1,10 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** v1.6+ tags carry a `replace` directive that breaks `go install`; see README. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+/** The server the CLI above embeds: the PostgreSQL cluster (temporal/cluster.ts) runs the same one. */
+export const TEMPORAL_SERVER_VERSION = '1.29.1';
+const SERVER_MODULE = `go.temporal.io/server@v${TEMPORAL_SERVER_VERSION}`;
+/** `server` and `sql` are too generic for a bin dir: kept under the names Temporal's images give them. */
+const CLUSTER_TOOLS = [
+  { module: `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`, binary: 'server', installAs: 'temporal-server', what: `the Temporal server ${TEMPORAL_SERVER_VERSION}` },
+  { module: `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`, binary: 'sql', installAs: 'temporal-sql-tool', what: "the Temporal server's SQL tool" },
+];
 
 /** Per-user tools dir, outside NIGHTSHIFT_HOME so fresh homes (tests) and later clones reuse the build. */
 export function toolsDir(): string {
@@ -32,11 +40,35 @@ export async function ensureTemporal(progress: (line: string) => void = () => {}
   return findTemporal() ?? goInstall({ module: TEMPORAL_CLI_MODULE, binary: 'temporal', what: 'the Temporal CLI' }, progress);
 }
 
+export interface ClusterTools {
+  server: string;
+  sqlTool: string;
+  /** The server module's PostgreSQL schema (`temporal/` and `visibility/`, each with `versioned/`). */
+  schemaDir: string;
+}
+
+/** The Temporal server and its SQL schema tool, built into the tools dir the first time (a few minutes). */
+export async function ensureClusterTools(progress: (line: string) => void = () => {}): Promise<ClusterTools> {
+  const built: string[] = [];
+  for (const tool of CLUSTER_TOOLS) {
+    const local = path.join(toolsDir(), tool.installAs);
+    built.push(existsSync(local) ? local : await goInstall(tool, progress));
+  }
+  // The schema ships in the module source `go install` downloaded; the SQL tool reads it at setup and upgrade.
+  const go = findGo();
+  const modCache = go ? spawnSync(go, ['env', 'GOMODCACHE'], { encoding: 'utf8' }).stdout.trim() : '';
+  const schemaDir = path.join(modCache, SERVER_MODULE, 'schema', 'postgresql', 'v12');
+  if (!modCache || !existsSync(schemaDir)) {
+    throw new Error(`the Temporal server's PostgreSQL schema is missing (${schemaDir}): run \`go mod download ${SERVER_MODULE}\``);
+  }
+  return { server: built[0], sqlTool: built[1], schemaDir };
+}
+
 /**
  * Build a Go program with `go install` into the tools dir (`toolsDir()`). `progress` gets a line every few seconds
  * so nobody stares at a silent terminal.
  */
-export async function goInstall(tool: { module: string; binary: string; what: string }, progress: (line: string) => void = () => {}): Promise<string> {
+export async function goInstall(tool: { module: string; binary: string; what: string; installAs?: string }, progress: (line: string) => void = () => {}): Promise<string> {
   const go = findGo();
   if (!go) {
     throw new Error(`${tool.what} is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put \`${tool.binary}\` on PATH`);
@@ -75,5 +107,8 @@ export async function goInstall(tool: { module: string; binary: string; what: st
   const built = path.join(dir, tool.binary);
   if (!existsSync(built)) throw new Error(`go install finished but ${built} is missing`);
   progress(`built ${tool.what} in ${Math.round((Date.now() - started) / 1000)}s`);
-  return built;
+  if (!tool.installAs) return built;
+  const installed = path.join(dir, tool.installAs);
+  renameSync(built, installed);
+  return installed;
 }

@@ -42,36 +42,56 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const log = openSync(path.join(opts.dataDir, 'temporal.log'), 'a');
   const child = spawn(bin, args, { stdio: ['ignore', log, log] });
   const address = `127.0.0.1:${opts.port}`;
-  let exited: string | undefined;
-  child.on('exit', (code, signal) => {
-    exited = `exit ${code ?? signal}`;
-  });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exited) throw new Error(`the Temporal dev server stopped at start (${exited}); see ${path.join(opts.dataDir, 'temporal.log')}`);
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await connection.healthService.check({});
-        await ensureSearchAttributes(connection);
-      } finally {
-        await connection.close();
-      }
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`the Temporal dev server did not answer on ${address} within 60s: ${(err as Error).message}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  await waitUntilServing(child, address, 'the Temporal dev server', path.join(opts.dataDir, 'temporal.log'), ensureSearchAttributes);
   return {
     address,
     uiUrl: opts.headless ? undefined : `http://127.0.0.1:${opts.uiPort}`,
     process: child,
     stop: () => stopProcess(child),
   };
+}
+
+/**
+ * Wait until the server `child` answers on `address` and `ready` (registrations it needs) succeeds, retrying both
+ * while it starts; kill it if it does not within `timeoutMs`.
+ */
+export async function waitUntilServing(
+  child: ChildProcess,
+  address: string,
+  what: string,
+  logPath: string,
+  ready: (connection: Connection) => Promise<void>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  let exited: string | undefined;
+  const onExit = (code: number | null, signal: string | null) => {
+    exited = `exit ${code ?? signal}`;
+  };
+  child.on('exit', onExit);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      if (exited) throw new Error(`${what} stopped at start (${exited}); see ${logPath}`);
+      try {
+        const connection = await Connection.connect({ address, connectTimeout: 1000 });
+        try {
+          await connection.healthService.check({});
+          await ready(connection);
+        } finally {
+          await connection.close();
+        }
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          child.kill('SIGKILL');
+          throw new Error(`${what} did not answer on ${address} within ${timeoutMs / 1000}s: ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    child.off('exit', onExit);
+  }
 }
 
 /** An existing database may ignore `--search-attribute` for attributes added later: add what is missing. */

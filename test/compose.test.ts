@@ -3,18 +3,23 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { findTemporal } from '../temporal/cli';
+import { findTemporal, TEMPORAL_SERVER_VERSION } from '../temporal/cli';
+import { HISTORY_SHARDS, POSTGRES_MAJOR } from '../temporal/cluster';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 const compose = parse(readFileSync(path.resolve(__dirname, '..', '..', 'docker-compose.temporal.yml'), 'utf8'));
 
-test('the compose file runs the server and UI versions of the dev server the tests use', () => {
+test('the compose file runs the server and UI versions of the dev server the tests use, and the PostgreSQL cluster\'s settings', () => {
   const version = execFileSync(findTemporal()!, ['--version'], { encoding: 'utf8' });
   const server = /Server (\d+\.\d+\.\d+)/.exec(version)![1];
   const ui = /UI (\d+\.\d+\.\d+)/.exec(version)![1];
   expect(compose.services.temporal.image).toBe(`temporalio/auto-setup:${server}`);
   expect(compose.services['search-attributes'].image).toBe(`temporalio/admin-tools:${server}`);
   expect(compose.services['temporal-ui'].image).toBe(`temporalio/ui:${ui}`);
+  // …and those of the cluster `nightshift cluster` runs here without Docker.
+  expect(TEMPORAL_SERVER_VERSION).toBe(server);
+  expect(compose.services.postgresql.image).toBe(`postgres:${POSTGRES_MAJOR}`);
+  expect(compose.services.temporal.environment.NUM_HISTORY_SHARDS).toBe(HISTORY_SHARDS);
 });
 
 test('the compose file registers every search attribute the workflow uses, and listens on loopback only', () => {
