@@ -1,10 +1,11 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { ArtifactStore } from '../store/artifacts';
 import { RunLog } from '../store/runLog';
-import { authenticate } from './auth';
+import { authenticate, principalOf } from './auth';
 import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
 import { runsRouter } from './runs';
@@ -29,11 +30,17 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
     res.json({ ok: true });
   });
 
+  // The web page (web/, built into dist/web): static files, no token needed to load them; its API calls carry one.
+  app.use(express.static(path.join(__dirname, '..', 'web'), { index: 'index.html', redirect: false }));
   app.use(express.text({ type: () => true, limit: '512kb' }));
   app.use('/v1', authenticate(tokens));
   app.use('/v1/runs', runsRouter({ client, config, store: new ArtifactStore(config.home), runLog: new RunLog(config.home) }));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
+  // Who the token is, so the web page shows only what its role may do.
+  app.get('/v1/me', (req, res) => {
+    res.json(principalOf(req));
+  });
   // The key proofs are signed with, for `nightshift verify --key` on another machine.
   app.get('/v1/keys', (_req, res) => {
     const key = ensureSigningKey(config.home);
