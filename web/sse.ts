@@ -30,6 +30,8 @@ export async function followRunEvents(id: string, on: RunEventHandlers, signal: 
         headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
         signal,
       });
+      // 204: the server has already sent this client the end.
+      if (res.status === 204) return;
       on.connection(true);
       let ended = false;
       for await (const ev of sseEvents(res, signal)) {
