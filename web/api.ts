@@ -51,7 +51,7 @@ export async function postJson<T>(path: string, body: object = {}): Promise<T> {
   return (await request('POST', path, { body: JSON.stringify(body) })).json() as Promise<T>;
 }
 
-export async function failureOf(res: Response): Promise<ApiFailure> {
+async function failureOf(res: Response): Promise<ApiFailure> {
   const text = await res.text();
   try {
     const { error } = JSON.parse(text) as ApiErrorBody;

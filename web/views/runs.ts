@@ -4,7 +4,7 @@ import { ago, errorLine, h, replaceChildren, statusBadge } from '../dom.js';
 import { every, type ViewContext } from '../view.js';
 
 /** In pipeline order, as the API's status filter accepts them. */
-export const RUN_STATUSES: RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
+const RUN_STATUSES: RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
 const REFRESH_MS = 3000;
 
