@@ -1,10 +1,14 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import * as path from 'node:path';
+import pino from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { createApi } from '../api/server';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
 import { RUN_STATUSES, type RunState } from '../workflows/types';
 import type { Principal, RunView } from '../web/api-types';
+import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { VALUE_REPO } from './helpers/specs';
 
@@ -56,7 +60,7 @@ function markdownSpec(title: string, seconds: number): string {
  * A phone-sized page of the API's web UI, served with the strict Content-Security-Policy the API is to send
  * (`default-src 'self'`), recording every violation and script error, signed in with `token` when given.
  */
-async function openPhone(token?: string, hash = ''): Promise<{ page: Page; problems: string[] }> {
+async function openPhone(token?: string, hash = '', apiUrl = stack.apiUrl): Promise<{ page: Page; problems: string[] }> {
   const context = await browser.newContext({ viewport: { width: WIDTH, height: 844 }, isMobile: true, hasTouch: true, acceptDownloads: true });
   await context.route(
     (url) => url.pathname === '/',
@@ -73,7 +77,7 @@ async function openPhone(token?: string, hash = ''): Promise<{ page: Page; probl
   page.on('console', (msg) => {
     if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text())) problems.push(msg.text());
   });
-  await page.goto(`${stack.apiUrl}/${hash}`);
+  await page.goto(`${apiUrl}/${hash}`);
   if (token) await signIn(page, token);
   return { page, problems };
 }
@@ -284,4 +288,42 @@ test('schedules: add one paused, resume it, delete it', async () => {
   await expectNoHorizontalOverflow(page);
   expect(problems).toEqual([]);
   await page.context().close();
+});
+
+test('the live log resumes after a dropped connection, with Last-Event-ID: every line once, none lost', async () => {
+  // An API of its own on the stack's Temporal and home, so the test can cut its connections.
+  const port = await freePort();
+  const app = createApi({ client: stack.client, config: stack.config, tokens: stack.tokens, logger: pino({ level: 'silent' }) });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  try {
+    const id = await stack.submit(markdownSpec('Through a flaky connection', 8));
+    const { page, problems } = await openPhone(undefined, `#/runs/${id}`, `http://127.0.0.1:${port}`);
+    const resumedFrom: (string | undefined)[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith(`/v1/runs/${id}/events`)) resumedFrom.push(r.headers()['last-event-id']);
+    });
+    await signIn(page, stack.token);
+    await page.waitForSelector('#log:text("working on step 2")', { timeout: 60_000 });
+    server.closeAllConnections();
+    await page.waitForSelector('#stream.problem');
+    await shot(page, '13-stream-dropped');
+    await page.waitForSelector('#run-header [data-status="awaiting_approval"]', { timeout: 60_000 });
+    expect(resumedFrom.length).toBeGreaterThanOrEqual(2);
+    expect(resumedFrom[0]).toBeUndefined();
+    expect(resumedFrom[1]).toMatch(/\S/);
+    const log = (await page.textContent('#log'))!;
+    for (let step = 1; step <= 8; step++) expect([step, log.split(`working on step ${step}\n`).length - 1]).toEqual([step, 1]);
+    expect(log.split('=== agent').length - 1).toBe(1);
+    expect(await page.textContent('#stream')).toBe('live');
+    // The cut stream is the one thing the browser complains about.
+    expect(problems).toEqual(['Failed to load resource: net::ERR_INCOMPLETE_CHUNKED_ENCODING']);
+    await page.context().close();
+    await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+  } finally {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  }
 });
