@@ -9,6 +9,7 @@ import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
 import { FINAL_STATUSES, RUN_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
+import { streamEvents } from './events';
 import { principalOf, requireRole } from './auth';
 import { prepareRun, runStartOptions } from './submit';
 
@@ -83,6 +84,8 @@ export function runsRouter(deps: RunsDeps): Router {
     const { text, next } = await deps.runLog.read(state.id, from);
     res.set('X-Next-Offset', String(next)).set('X-Run-Status', state.status).type('text/plain').send(text);
   });
+
+  router.get('/:id/events', requireRole('viewer'), (req, res) => streamEvents(req, res, { id: runId(req), loadRun, runLog: deps.runLog }));
 
   const decisions = [
     ['approve', approveSignal],

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Server } from 'node:http';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
@@ -63,4 +64,15 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
     res.status(apiError.status).json(apiError.toJSON());
   });
   return app;
+}
+
+/** Stops the API: requests in flight get `graceMs` to finish; event streams, which never end by themselves, are then cut. */
+export function closeServer(server: Server, graceMs = 3000): Promise<void> {
+  return new Promise((resolve) => {
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+  });
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Server } from 'node:http';
-import { createApi } from '../api/server';
+import { closeServer, createApi } from '../api/server';
 import { TokenStore } from '../api/tokens';
 import { loadConfig, temporalAddressOf, type Config } from '../config';
 import { createLogger, installTemporalLogging } from '../config/logger';
@@ -75,8 +75,7 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      server?.closeAllConnections();
+      if (server) await closeServer(server);
       if (worker) {
         say('draining the worker (running stages finish or stop at their next heartbeat)…');
         worker.shutdown();

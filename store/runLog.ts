@@ -22,8 +22,21 @@ export class RunLog {
     await fs.appendFile(file, text);
   }
 
-  /** The log from byte `from` on, and the offset to ask for next. */
-  async read(runId: string, from = 0): Promise<{ text: string; next: number }> {
+  /** How many bytes the log has (0 before its first line). */
+  async size(runId: string): Promise<number> {
+    try {
+      return (await fs.stat(this.fileOf(runId))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+  }
+
+  /**
+   * The log from byte `from` on (at most `max` bytes), and the offset to ask for next. It stops before a character
+   * still incomplete (being written, or cut by `max`), so offsets never split one.
+   */
+  async read(runId: string, from = 0, max = Infinity): Promise<{ text: string; next: number }> {
     let handle;
     try {
       handle = await fs.open(this.fileOf(runId), 'r');
@@ -34,11 +47,21 @@ export class RunLog {
     try {
       const { size } = await handle.stat();
       if (from >= size) return { text: '', next: size };
-      const buf = Buffer.alloc(size - from);
+      const buf = Buffer.alloc(Math.min(size - from, max));
       await handle.read(buf, 0, buf.length, from);
-      return { text: buf.toString('utf8'), next: size };
+      const whole = wholeUtf8Length(buf);
+      return { text: buf.toString('utf8', 0, whole), next: from + whole };
     } finally {
       await handle.close();
     }
   }
+}
+
+/** How many leading bytes of `buf` are whole UTF-8 characters (all of it, unless it ends inside one). */
+function wholeUtf8Length(buf: Buffer): number {
+  let lead = buf.length - 1;
+  while (lead >= 0 && buf.length - lead <= 3 && (buf[lead] & 0xc0) === 0x80) lead--;
+  if (lead < 0) return buf.length;
+  const width = buf[lead] >= 0xf0 ? 4 : buf[lead] >= 0xe0 ? 3 : buf[lead] >= 0xc0 ? 2 : 1;
+  return lead + width > buf.length ? lead : buf.length;
 }

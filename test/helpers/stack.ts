@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import pino from 'pino';
-import { createApi } from '../../api/server';
+import { closeServer, createApi } from '../../api/server';
 import { TokenStore } from '../../api/tokens';
 import { loadConfig, type Config } from '../../config';
 import { installTemporalLogging } from '../../config/logger';
@@ -140,8 +140,7 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
       throw new Error(`run ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms (last: ${last?.status}/${last?.stage})`);
     },
     async stop() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await closeServer(server, 500);
       worker?.shutdown();
       await workerDone;
       await nativeConnection?.close();
@@ -150,6 +149,19 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
     },
   };
   return stack;
+}
+
+/** For a test file: a stack and a repo with `files`, made before its tests; the stack stopped after them. */
+export function useTestStack(files: Record<string, string>, opts: Parameters<typeof startTestStack>[0] = {}): { stack: TestStack; repo: string } {
+  const made = {} as { stack: TestStack; repo: string };
+  beforeAll(async () => {
+    made.stack = await startTestStack(opts);
+    made.repo = makeRepo(files);
+  });
+  afterAll(async () => {
+    await made.stack?.stop();
+  });
+  return made;
 }
 
 /** A real git repo (branch main) with these files committed. */
