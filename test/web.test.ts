@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import * as path from 'node:path';
 import pino from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createApi } from '../api/server';
+import { closeServer, createApi } from '../api/server';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
 import { RUN_STATUSES, type RunState } from '../workflows/types';
@@ -322,8 +322,6 @@ test('the live log resumes after a dropped connection, with Last-Event-ID: every
     await page.context().close();
     await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
   } finally {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    await closeServer(server, 0);
   }
 });
