@@ -5,7 +5,7 @@ import { ErrorBodySchema } from './errors';
 import { FleetSchema } from './fleet';
 import { DecisionBodySchema, RunSummarySchema } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
-import type { Role } from './tokens';
+import { ROLES, type Role } from './tokens';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -172,6 +172,13 @@ export const ROUTES: RouteDoc[] = [
     }),
   ),
   { method: 'get', path: '/v1/fleet', role: 'viewer', summary: 'Workers polling, runs per status, queue backlog', responses: { 200: { description: 'The fleet', content: json(schema(FleetSchema)) } } },
+  {
+    method: 'get',
+    path: '/v1/me',
+    role: 'viewer',
+    summary: "The token's name and role (the web page shows only what the role may do)",
+    responses: { 200: { description: 'Who the token is', content: json(schema(z.object({ name: z.string(), role: z.enum(ROLES) }))) } },
+  },
   {
     method: 'get',
     path: '/v1/keys',

@@ -1,11 +1,12 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
+import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
-import { authenticate } from './auth';
+import { authenticate, principalOf } from './auth';
 import { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
@@ -41,6 +42,8 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
     res.json(openApi);
   });
 
+  // The web page (web/, built into dist/web): static files, no token needed to load them; its API calls carry one.
+  app.use(express.static(path.join(__dirname, '..', 'web'), { index: 'index.html', redirect: false }));
   const auth = authenticate(tokens, new AuthFailureLimiter());
   app.use(express.text({ type: () => true, limit: '512kb' }));
   app.use('/metrics', auth, metricsRouter(client, config));
@@ -48,6 +51,10 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1/runs', runsRouter({ client, config, store: openArtifactStore(config), runLog: new RunLog(config.home) }));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
+  // Who the token is, so the web page shows only what its role may do.
+  app.get('/v1/me', (req, res) => {
+    res.json(principalOf(req));
+  });
   // The key proofs are signed with, for `nightshift verify --key` on another machine.
   app.get('/v1/keys', (_req, res) => {
     const key = ensureSigningKey(config.home);

@@ -43,7 +43,7 @@ function sample(metrics: string, name: string): number | undefined {
 describe('security headers', () => {
   test('on the page path, an API route, healthz and error responses', async () => {
     const responses = [
-      ['GET / (no page on this route: 404)', await stack.api('GET', '/', { token: null }), 404],
+      ['GET / (the web page)', await stack.api('GET', '/', { token: null }), 200],
       ['GET /v1/runs', await stack.api('GET', '/v1/runs'), 200],
       ['GET /v1/runs without a token', await stack.api('GET', '/v1/runs', { token: null }), 401],
       ['GET /healthz', await stack.api('GET', '/healthz', { token: null }), 200],

@@ -1,0 +1,327 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import * as path from 'node:path';
+import pino from 'pino';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { closeServer, createApi } from '../api/server';
+import type { Principal as ServerPrincipal } from '../api/tokens';
+import { unpackTarGz } from '../proof/tar';
+import { RUN_STATUSES, type RunState } from '../workflows/types';
+import type { Principal, RunView } from '../web/api-types';
+import { freePort } from './helpers/ports';
+import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { VALUE_REPO } from './helpers/specs';
+
+// The page's picture of the API's JSON (web/api-types.d.ts) must fit what the server sends: a drift fails the build.
+type Fits<Sent extends Read, Read> = Sent;
+export type RunStateFitsRunView = Fits<RunState, RunView>;
+export type PrincipalFits = Fits<ServerPrincipal, Principal>;
+
+const WIDTH = 390;
+const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'web');
+
+let stack: TestStack;
+let repo: string;
+let browser: Browser;
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  stack = await startTestStack();
+  repo = makeRepo(VALUE_REPO);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  console.log(`web page screenshots: ${SHOTS}`);
+});
+
+/** A Markdown spec whose command agent prints a line a second for `seconds`, then sets the value (the check wants 2). */
+function markdownSpec(title: string, seconds: number): string {
+  return [
+    '---',
+    `title: ${title}`,
+    `repo: ${repo}`,
+    'agent:',
+    '  kind: command',
+    '  command:',
+    '    - sh',
+    '    - -c',
+    `    - 'for i in $(seq 1 ${seconds}); do echo "working on step $i"; sleep 1; done; echo 2 > src/value.txt'`,
+    'scope: { allow: ["src/**"] }',
+    'checks:',
+    '  - { name: value, run: "test $(cat src/value.txt) = 2" }',
+    '---',
+    'Make src/value.txt contain 2.',
+    '',
+  ].join('\n');
+}
+
+/**
+ * A phone-sized page of the API's web UI, served with the strict Content-Security-Policy the API is to send
+ * (`default-src 'self'`), recording every violation and script error, signed in with `token` when given.
+ */
+async function openPhone(token?: string, hash = '', apiUrl = stack.apiUrl): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: WIDTH, height: 844 }, isMobile: true, hasTouch: true, acceptDownloads: true });
+  await context.route(
+    (url) => url.pathname === '/',
+    async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': "default-src 'self'" } });
+    },
+  );
+  // Page-side code is passed as strings: this program is typed for Node, not the DOM.
+  await context.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))`);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text())) problems.push(msg.text());
+  });
+  await page.goto(`${apiUrl}/${hash}`);
+  if (token) await signIn(page, token);
+  return { page, problems };
+}
+
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.fill('#token', token);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#nav:not(.hidden)');
+}
+
+/** The text of an element once it is shown (error lines are hidden while empty). */
+async function shownText(page: Page, selector: string): Promise<string> {
+  await page.waitForSelector(`${selector}:not(.hidden)`);
+  return (await page.textContent(selector)) ?? '';
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function expectNoHorizontalOverflow(page: Page): Promise<void> {
+  expect(await page.evaluate('document.scrollingElement.scrollWidth')).toBeLessThanOrEqual(WIDTH);
+}
+
+const statusOf = (page: Page) => page.getAttribute('#run-header [data-status]', 'data-status');
+
+test('from a phone: sign in, submit a spec, watch the live log move to awaiting_approval, read the diff, approve, download the proof', async () => {
+  const { page, problems } = await openPhone();
+  await page.waitForSelector('#signin');
+  await shot(page, '01-sign-in');
+
+  await page.fill('#token', 'ns_not-a-real-token');
+  await page.click('#signin button[type=submit]');
+  expect(await shownText(page, '#signin-error')).toBe('invalid token');
+  await shot(page, '02-sign-in-bad-token');
+  await page.fill('#token', stack.token);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#runs');
+  expect(await page.textContent('#who')).toBe('admin · admin');
+  await shot(page, '03-runs');
+
+  await page.click('#nav a[href="#/new"]');
+  expect(await page.inputValue('#spec-editor')).toMatch(/^---\ntitle: .*\nrepo: /);
+  await page.fill('#spec-editor', markdownSpec('Set the value from a phone', 6));
+  await shot(page, '04-new-spec');
+  await page.click('#submit-spec');
+  await page.waitForURL(/#\/runs\/ns-[0-9a-f]{12}$/);
+  const id = new URL(page.url()).hash.slice('#/runs/'.length);
+  await page.waitForSelector('#run-header h1');
+  expect(await page.textContent('#run-header h1')).toBe('Set the value from a phone');
+
+  // The log box grows while the agent works, before the run awaits approval.
+  const lengths: number[] = [];
+  let midRunShot = false;
+  const deadline = Date.now() + 90_000;
+  while ((await statusOf(page)) !== 'awaiting_approval') {
+    expect(Date.now()).toBeLessThan(deadline);
+    expect(await statusOf(page)).not.toMatch(/failed|cancelled|rejected|timed_out/);
+    const length = (await page.textContent('#log'))!.length;
+    if (length !== lengths[lengths.length - 1]) lengths.push(length);
+    if (!midRunShot && /working on step 3/.test((await page.textContent('#log'))!)) {
+      await shot(page, '05-run-live-log');
+      midRunShot = true;
+    }
+    await page.waitForTimeout(200);
+  }
+  expect(lengths.filter((n) => n > 0).length).toBeGreaterThanOrEqual(3);
+  expect(lengths).toEqual([...lengths].sort((a, b) => a - b));
+  const log = (await page.textContent('#log'))!;
+  expect(log).toContain('working on step 1');
+  expect(log).toContain('working on step 6');
+  expect(await page.getAttribute('#log', 'class')).toContain('scrollbox');
+  // Scrolled to the end as lines came in.
+  expect(await page.$eval('#log', (el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(48);
+  const stages = await page.$$eval('#timeline li', (items) => items.map((li) => li.textContent ?? ''));
+  expect(stages.find((s) => s.startsWith('agent'))).toMatch(/passed · [0-9.]+ s/);
+  expect(stages.some((s) => s.startsWith('checks'))).toBe(true);
+  expect(await page.textContent('#checks')).toContain('✓ value · exit 0');
+  expect(await page.isVisible('#approve')).toBe(true);
+  expect(await page.isVisible('#cancel')).toBe(true);
+  await expectNoHorizontalOverflow(page);
+  await shot(page, '06-awaiting-approval');
+
+  await page.click('#show-diff');
+  await page.waitForSelector('#diff .add');
+  expect(await page.$$eval('#diff .del', (els) => els.map((e) => e.textContent))).toContain('-1\n');
+  expect(await page.$$eval('#diff .add', (els) => els.map((e) => e.textContent))).toContain('+2\n');
+  expect(await page.textContent('#diff')).toContain('src/value.txt');
+  await expectNoHorizontalOverflow(page);
+  await page.locator('#diff').scrollIntoViewIfNeeded();
+  await shot(page, '07-diff');
+
+  await page.fill('#comment', 'ship it from the phone');
+  await page.click('#approve');
+  await page.waitForSelector('#run-header [data-status="succeeded"]', { timeout: 60_000 });
+  await page.waitForSelector('#stream:text("ended: succeeded")');
+  expect(await page.isVisible('#approve')).toBe(false);
+  expect(await page.isVisible('#cancel')).toBe(false);
+  expect(await page.textContent('#actions .decisions')).toMatch(/^approve by admin, .*: ship it from the phone$/);
+
+  await page.waitForSelector('#download-proof');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-proof')]);
+  expect(download.suggestedFilename()).toBe(`${id}-proof.tar.gz`);
+  const bundle = readFileSync((await download.path())!);
+  expect([...bundle.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+  const manifest = JSON.parse(unpackTarGz(bundle).get('manifest.json')!.toString());
+  expect(manifest).toMatchObject({ runId: id, approval: { kind: 'approve', comment: 'ship it from the phone', by: 'admin' } });
+  await page.waitForSelector('#proof-status:text("Downloaded")');
+  expect(await page.textContent('#proof-status')).toContain('its sha256 matches the run’s proof id');
+  await expectNoHorizontalOverflow(page);
+  await page.locator('#proof').scrollIntoViewIfNeeded();
+  await shot(page, '08-succeeded-proof');
+  expect(problems).toEqual([]);
+  await page.context().close();
+});
+
+test('a spec with an error shows the issue beside the editor and starts no run', async () => {
+  const { page, problems } = await openPhone(stack.token, '#/new');
+  const count = () => stack.client.workflow.count(`TaskQueue = '${stack.config.taskQueue}'`).then((c) => c.count);
+  const before = await count();
+  const bad = markdownSpec('Unknown agent', 1).replace('kind: command', 'kind: gpt-pilot');
+  await page.fill('#spec-editor', bad);
+  await page.click('#submit-spec');
+  await page.waitForSelector('.issues li');
+  expect(await page.textContent('.issues li')).toMatch(/^line 5agent\.kind Invalid option/);
+  expect(await page.locator('.issues li').count()).toBe(1);
+  expect(new URL(page.url()).hash).toBe('#/new');
+  expect(await page.inputValue('#spec-editor')).toBe(bad);
+  await expectNoHorizontalOverflow(page);
+  await shot(page, '09-spec-error');
+  expect(await count()).toBe(before);
+  expect(problems).toEqual([]);
+  await page.context().close();
+});
+
+test('a viewer following a run link signs in, sees the run and no decision buttons, and cannot submit', async () => {
+  const id = await stack.submit(markdownSpec('Waiting for someone else', 1));
+  await stack.waitFor(id, ['awaiting_approval']);
+  const viewer = stack.tokens.create('phone-viewer', 'viewer');
+  // The link a notification carries: the page asks for a token, then shows that run.
+  const { page, problems } = await openPhone(undefined, `#/runs/${id}`);
+  await signIn(page, viewer);
+  await page.waitForSelector('#run-header [data-status="awaiting_approval"]');
+  expect(await page.isVisible('#approve')).toBe(false);
+  expect(await page.isVisible('#reject')).toBe(false);
+  expect(await page.isVisible('#cancel')).toBe(false);
+  expect(await page.textContent('#read-only')).toBe('Signed in as phone-viewer (viewer): you can follow this run but not decide on it.');
+  await shot(page, '10-viewer-run');
+
+  await page.click('#nav a[href="#/new"]');
+  await page.click('#submit-spec');
+  expect(await shownText(page, '.spec-errors .error')).toBe('token "phone-viewer" is a viewer; this needs submitter');
+  expect(problems).toEqual([]);
+  await page.context().close();
+  await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+});
+
+test('the runs list filters by status and shows a new run without a reload', async () => {
+  const waiting = await stack.submit(markdownSpec('Waiting in the list', 1));
+  await stack.waitFor(waiting, ['awaiting_approval']);
+  const { page, problems } = await openPhone(stack.token, '#/runs');
+  expect(await page.$$eval('#status-filter option', (os) => os.map((o) => o.getAttribute('value')))).toEqual(['', ...RUN_STATUSES]);
+  await page.selectOption('#status-filter', 'awaiting_approval');
+  await page.waitForURL(/#\/runs\?status=awaiting_approval$/);
+  await page.waitForSelector(`#runs [data-run="${waiting}"]`);
+  const shown = await page.$$eval('#runs [data-status]', (els) => els.map((e) => e.getAttribute('data-status')));
+  expect(new Set(shown)).toEqual(new Set(['awaiting_approval']));
+  await page.selectOption('#status-filter', 'cancelled');
+  await page.waitForSelector('#runs li.empty, #runs [data-status="cancelled"]');
+  expect(await page.$(`#runs [data-run="${waiting}"]`)).toBeNull();
+
+  await page.selectOption('#status-filter', '');
+  await page.waitForURL(/#\/runs$/);
+  const id = await stack.submit(markdownSpec('Appears on its own', 30));
+  await page.waitForSelector(`#runs [data-run="${id}"]`, { timeout: 10_000 });
+  await expectNoHorizontalOverflow(page);
+  await shot(page, '11-runs-live');
+  await page.click(`#runs [data-run="${id}"]`);
+  await page.waitForSelector('#cancel:visible');
+  await page.click('#cancel');
+  expect(await page.textContent('#cancel')).toBe('Tap again to cancel');
+  await page.click('#cancel');
+  await page.waitForSelector('#run-header [data-status="cancelled"]', { timeout: 60_000 });
+  expect(problems).toEqual([]);
+  await page.context().close();
+  await stack.api('POST', `/v1/runs/${waiting}/reject`, { body: { comment: 'test over' } });
+});
+
+test('schedules: add one paused, resume it, delete it', async () => {
+  const { page, problems } = await openPhone(stack.token, '#/schedules');
+  await page.waitForSelector('#schedules li');
+  await page.fill('#schedule-id', 'web-nightly');
+  await page.fill('#schedule-cron', '0 6 * * *');
+  await page.check('#schedule-paused');
+  await page.fill('#schedule-spec', markdownSpec('Nightly value', 1));
+  await page.click('#add-schedule button[type=submit]');
+  const item = page.locator('[data-schedule="web-nightly"]');
+  await item.locator('strong:text("paused")').waitFor();
+  expect(await item.textContent()).toContain('Nightly value');
+  await shot(page, '12-schedules');
+  await item.locator('[data-action=unpause]').click();
+  await item.locator('text=next ').waitFor();
+  expect((await stack.api('GET', '/v1/schedules')).body.schedules).toContainEqual(expect.objectContaining({ id: 'web-nightly', paused: false }));
+  await item.locator('[data-action=delete]').click();
+  await item.locator('[data-action=delete]').click();
+  await item.waitFor({ state: 'detached' });
+  expect((await stack.api('GET', '/v1/schedules')).body.schedules.map((s: { id: string }) => s.id)).not.toContain('web-nightly');
+  await expectNoHorizontalOverflow(page);
+  expect(problems).toEqual([]);
+  await page.context().close();
+});
+
+test('the live log resumes after a dropped connection, with Last-Event-ID: every line once, none lost', async () => {
+  // An API of its own on the stack's Temporal and home, so the test can cut its connections.
+  const port = await freePort();
+  const app = createApi({ client: stack.client, config: stack.config, tokens: stack.tokens, logger: pino({ level: 'silent' }) });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  try {
+    const id = await stack.submit(markdownSpec('Through a flaky connection', 8));
+    const { page, problems } = await openPhone(undefined, `#/runs/${id}`, `http://127.0.0.1:${port}`);
+    const resumedFrom: (string | undefined)[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith(`/v1/runs/${id}/events`)) resumedFrom.push(r.headers()['last-event-id']);
+    });
+    await signIn(page, stack.token);
+    await page.waitForSelector('#log:text("working on step 2")', { timeout: 60_000 });
+    server.closeAllConnections();
+    await page.waitForSelector('#stream.problem');
+    await shot(page, '13-stream-dropped');
+    await page.waitForSelector('#run-header [data-status="awaiting_approval"]', { timeout: 60_000 });
+    expect(resumedFrom.length).toBeGreaterThanOrEqual(2);
+    expect(resumedFrom[0]).toBeUndefined();
+    expect(resumedFrom[1]).toMatch(/\S/);
+    const log = (await page.textContent('#log'))!;
+    for (let step = 1; step <= 8; step++) expect([step, log.split(`working on step ${step}\n`).length - 1]).toEqual([step, 1]);
+    expect(log.split('=== agent').length - 1).toBe(1);
+    expect(await page.textContent('#stream')).toBe('live');
+    // The cut stream is the one thing the browser complains about.
+    expect(problems).toEqual(['Failed to load resource: net::ERR_INCOMPLETE_CHUNKED_ENCODING']);
+    await page.context().close();
+    await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+  } finally {
+    await closeServer(server, 0);
+  }
+});

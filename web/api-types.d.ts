@@ -1,0 +1,77 @@
+// The JSON the page reads from the API: the fields it uses, as the server's types (workflows/types.ts, api/*.ts)
+// define them. A declaration file, so both builds can import it; test/web.test.ts checks it against the server's.
+
+export type RunStatus =
+  | 'queued' | 'provisioning' | 'agent' | 'checking' | 'reviewing' | 'awaiting_approval' | 'delivering'
+  | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'timed_out';
+
+export type Role = 'viewer' | 'submitter' | 'approver' | 'admin';
+
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+export interface StageView {
+  stage: string;
+  iteration: number;
+  status: 'running' | 'passed' | 'failed';
+  startedAt: string;
+  durationMs?: number;
+  summary?: string;
+}
+
+export interface CheckView {
+  name: string;
+  passed: boolean;
+  exitCode: number | null;
+  durationMs: number;
+  logTail: string;
+}
+
+export interface RunView {
+  id: string;
+  title: string;
+  repo: string;
+  branch: string;
+  status: RunStatus;
+  stage?: string;
+  iteration: number;
+  maxIterations: number;
+  stages: StageView[];
+  checks: CheckView[];
+  review?: { verdict: 'approve' | 'changes'; findings: { rule: string; message: string; file?: string; line?: number }[] };
+  decisions: { kind: string; comment: string; by: string; at: string }[];
+  diffId?: string;
+  proofId?: string;
+  finalCommit?: string;
+  failure?: { stage: string; reason: string };
+}
+
+export interface RunSummaryView {
+  id: string;
+  title?: string;
+  repo?: string;
+  status: RunStatus;
+  startedAt: string;
+  closedAt?: string;
+}
+
+export interface ScheduleView {
+  id: string;
+  cron: string;
+  title: string;
+  paused: boolean;
+  nextRunAt?: string;
+  recentRuns: string[];
+}
+
+export interface SpecIssueView {
+  field: string;
+  message: string;
+  line?: number;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; issues?: SpecIssueView[] };
+}
