@@ -13,6 +13,9 @@ import type { ActivityDeps } from './deps';
 import { git, GitError, localRepoPath } from './git';
 import { withHeartbeat } from './heartbeat';
 
+/** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
+const CLAIM_HOLD_MS = 2_000;
+
 export interface ProvisionInput {
   runId: string;
   repo: string;
@@ -65,7 +68,9 @@ export function workspaceActivities(deps: ActivityDeps) {
   return {
     /**
      * Runs on the queue of the run's sandbox driver, which only workers offering it poll: the worker that picks it up
-     * offers its own queue for the run's workspace, once it has a free sandbox slot (it waits for one, heartbeating).
+     * offers its own queue for the run's workspace, once it has a free sandbox slot. A full worker holds the claim a
+     * moment (a slot may free up), then hands it back to the queue (a retryable failure), so a claim never waits on
+     * one busy worker while another has room.
      * Without input: a run that claimed before slots existed (an old history), on the shared queue.
      */
     async claimWorkspace(input?: { runId: string }): Promise<WorkspaceRef> {
@@ -73,9 +78,10 @@ export function workspaceActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       let taken = false;
       try {
-        while (!(taken = deps.slots.tryTake(input.runId))) {
-          ctx.heartbeat(`waiting for a free sandbox slot on ${deps.self.worker} (${deps.slots.load}/${deps.slots.capacity} held)`);
-          await ctx.sleep(500);
+        for (const until = Date.now() + CLAIM_HOLD_MS; !(taken = deps.slots.tryTake(input.runId)); ) {
+          if (Date.now() > until) throw ApplicationFailure.retryable(`worker ${deps.self.worker} is full (${deps.slots.load}/${deps.slots.capacity} sandboxes)`, 'WorkerFull');
+          ctx.heartbeat();
+          await ctx.sleep(200);
         }
       } finally {
         if (!taken) deps.slots.stopWaiting(input.runId);

@@ -131,7 +131,8 @@ export async function specRun(input: RunInput): Promise<RunState> {
       summary: `claim a ${spec.sandbox.driver} worker with a free sandbox slot`,
       startToCloseTimeout: '30d',
       heartbeatTimeout: settings.heartbeatTimeoutMs,
-      retry: { initialInterval: '1s', maximumInterval: '30s' },
+      // A full worker hands the claim back; it is offered again at once, to whichever worker polls (no backoff).
+      retry: { initialInterval: '200ms', backoffCoefficient: 1, maximumInterval: '200ms' },
     }).claimWorkspace({ runId: state.id });
   }
 
