@@ -53,8 +53,9 @@ export function deliverActivities(deps: ActivityDeps) {
       const { bundleId } = input.checkpoint;
       if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
       try {
-        await withArtifactFile(deps.store, bundleId, (bundle) => git(repo, ['fetch', '--quiet', bundle, `+${ref}:${ref}`]));
+        await withArtifactFile(deps.store, bundleId, (bundle) => git(repo, ['fetch', '--quiet', '--no-write-fetch-head', bundle, `+${ref}:${ref}`]));
       } catch (err) {
+        if (err instanceof GitError && err.repoBusy) throw ApplicationFailure.retryable(`${input.repo} is busy (another git holds a lock): ${err.message}`, 'RepoBusy');
         if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`could not deliver to ${input.repo}: ${err.message}`, 'DeliveryFailed');
         throw err;
       }

@@ -10,6 +10,9 @@ const SAFE = [
   '-c', 'commit.gpgsign=false',
   '-c', 'user.name=Nightshift',
   '-c', 'user.email=nightshift@localhost',
+  // Many runs deliver into one repo at once: an automatic gc taking its locks would fail the others' fetches.
+  '-c', 'gc.auto=0',
+  '-c', 'maintenance.auto=false',
 ];
 
 export class GitError extends Error {
@@ -18,6 +21,11 @@ export class GitError extends Error {
     const reason = stderr.trim().split('\n').filter((l) => !l.startsWith('hint:')).slice(-3).join(' ');
     super(`git ${args.join(' ')} failed: ${reason || `exit ${code}`}`);
     this.name = 'GitError';
+  }
+
+  /** Another git held a lock in the same repo (parallel deliveries): worth another try, not a failure. */
+  get repoBusy(): boolean {
+    return /\.lock'?: File exists|cannot lock ref|Unable to create .*\.lock/i.test(this.stderr);
   }
 }
 

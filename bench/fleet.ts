@@ -25,7 +25,7 @@ const RUNS = flag('--runs', 50);
 const CAPACITY = flag('--capacity', 4);
 const LATENCY_RUNS = Math.min(RUNS, 10);
 const RESUMES = 3;
-// A lost worker is noticed after this; the product's default is 30s (NIGHTSHIFT_HEARTBEAT_TIMEOUT).
+// A lost worker is noticed after this (NIGHTSHIFT_HEARTBEAT_TIMEOUT, the product's default too).
 const HEARTBEAT = process.env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '10s';
 
 const TRIVIAL_AGENT = 'echo 2 > src/value.txt';

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
 import { deliverActivities } from '../activities/deliver';
@@ -121,4 +121,21 @@ test('deliver.pr for a repository GitHub does not serve fails the run at deliver
   const state = await stack.waitFor(id, ['failed']);
   expect(state.failure).toEqual({ stage: 'deliver', reason: expect.stringMatching(/^GitHub refused the pull request for acme\/nowhere \(404\): Not Found/) });
   expect(pushes()).toHaveLength(1);
+});
+
+test('a delivery that finds the repo locked by another git (parallel deliveries) is retried, not failed', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { approval: { required: false } }));
+  const done = await stack.waitFor(id, ['succeeded']);
+  // As if another delivery were writing the same ref right now.
+  gitIn(repo, 'branch', '-D', done.branch);
+  const lock = path.join(repo, '.git', 'refs', 'heads', `${done.branch}.lock`);
+  mkdirSync(path.dirname(lock), { recursive: true });
+  writeFileSync(lock, '');
+  const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home) } as ActivityDeps;
+  const deliver = () => deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint! });
+  await expect(deliver()).rejects.toMatchObject({ type: 'RepoBusy', nonRetryable: false, message: expect.stringMatching(/is busy \(another git holds a lock\)/) });
+  rmSync(lock);
+  await expect(deliver()).resolves.toMatchObject({ commit: done.finalCommit });
+  expect(gitIn(repo, 'rev-parse', done.branch).trim()).toBe(done.finalCommit);
 });
