@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { closeServer, createApi } from '../api/server';
+import type { FleetSnapshot } from '../api/fleet';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
 import { RUN_STATUSES, type RunState } from '../workflows/types';
-import type { Principal, RunView } from '../web/api-types';
+import type { FleetView, Principal, RunView } from '../web/api-types';
 import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { VALUE_REPO } from './helpers/specs';
@@ -16,6 +17,7 @@ import { VALUE_REPO } from './helpers/specs';
 type Fits<Sent extends Read, Read> = Sent;
 export type RunStateFitsRunView = Fits<RunState, RunView>;
 export type PrincipalFits = Fits<ServerPrincipal, Principal>;
+export type FleetFitsFleetView = Fits<FleetSnapshot, FleetView>;
 
 const WIDTH = 390;
 const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'web');
@@ -324,4 +326,48 @@ test('the live log resumes after a dropped connection, with Last-Event-ID: every
   } finally {
     await closeServer(server, 0);
   }
+});
+
+test('the fleet page shows the worker with its capacity, load, drivers and agent CLIs, and the runs per state', async () => {
+  // A run whose agent works for 30 s holds one of the worker's sandboxes meanwhile.
+  const id = await stack.submit(markdownSpec('Holding a sandbox', 30));
+  await stack.waitFor(id, ['agent']);
+  const { page, problems } = await openPhone(stack.token, '#/runs');
+  await page.click('#nav a[href="#/fleet"]');
+  const card = page.locator(`#workers [data-worker="${stack.workerName}"]`);
+  // The worker reports every 5 s and the page asks every 3 s.
+  await card.locator('meter[value="1"]').waitFor({ timeout: 20_000 });
+  const capacity = stack.config.maxSandboxes;
+  expect(await card.locator('meter').getAttribute('max')).toBe(String(capacity));
+  expect(await card.locator('.load-text').textContent()).toMatch(new RegExp(`^1/${capacity} sandboxes( \\+\\d+ waiting)?$`));
+  expect(await page.textContent('h1')).toBe(`Fleet · ${stack.config.taskQueue}`);
+
+  const fleet = (await stack.api<FleetSnapshot>('GET', '/v1/fleet')).body;
+  const worker = fleet.workers.find((w) => w.identity === stack.workerName)!;
+  expect(await card.locator('.host').textContent()).toBe(worker.host);
+  expect(worker.drivers).toContain('bwrap');
+  expect(await card.locator('[data-driver]').allTextContents()).toEqual(worker.drivers);
+  const agents = await card.locator('[data-agent]').allTextContents();
+  expect(agents.map((a) => a.split(' ')[0])).toContain('command');
+  expect(agents).toEqual(worker.agents!.map((a) => (a.version ? `${a.kind} ${a.version}` : a.kind)));
+  expect(await card.locator('p.meta').last().textContent()).toMatch(/^\d+ MiB · reported [0-9.]+ s ago$/);
+
+  // Each refresh shows what GET /v1/fleet answered then: wait for one that matches a fresh answer.
+  const nonZero = (runs: FleetSnapshot['runs']) => Object.fromEntries(Object.entries(runs).filter(([, n]) => n > 0));
+  const shownCounts = async () =>
+    Object.fromEntries((await page.locator('#run-counts [data-count]').allTextContents()).map((t) => [t.replace(/ \d+$/, '').replace(/ /g, '_'), Number(t.split(' ').pop())]));
+  let [shown, sent] = [await shownCounts(), nonZero(fleet.runs)];
+  for (const deadline = Date.now() + 30_000; JSON.stringify(shown) !== JSON.stringify(sent) && Date.now() < deadline; ) {
+    await page.waitForTimeout(500);
+    [shown, sent] = [await shownCounts(), nonZero((await stack.api<FleetSnapshot>('GET', '/v1/fleet')).body.runs)];
+  }
+  expect(shown).toEqual(sent);
+  expect(shown.agent).toBeGreaterThanOrEqual(1);
+  expect(await page.textContent('#queue-depth')).toMatch(/^\d+ workflow tasks, \d+ activity tasks waiting for a worker$/);
+  await expectNoHorizontalOverflow(page);
+  await shot(page, '14-fleet');
+  expect(problems).toEqual([]);
+  await page.context().close();
+  await stack.api('POST', `/v1/runs/${id}/cancel`);
+  await stack.waitFor(id, ['cancelled'], 60_000);
 });

@@ -75,3 +75,23 @@ export interface SpecIssueView {
 export interface ApiErrorBody {
   error: { code: string; message: string; issues?: SpecIssueView[] };
 }
+
+export interface WorkerView {
+  identity: string;
+  host?: string;
+  capacity?: number;
+  load?: number;
+  waiting?: number;
+  drivers?: string[];
+  agents?: { kind: string; version?: string }[];
+  memoryBytes?: number;
+  at?: string;
+  lastSeen?: string;
+}
+
+export interface FleetView {
+  taskQueue: string;
+  workers: WorkerView[];
+  runs: Partial<Record<RunStatus, number>>;
+  queueDepth: { workflowTasks: number; activityTasks: number };
+}

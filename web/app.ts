@@ -1,8 +1,9 @@
-// The single page: hash routes (#/runs, #/runs/<id>, #/new, #/schedules), each a view that stops its timers and
+// The single page: hash routes (#/runs, #/runs/<id>, #/new, #/schedules, #/fleet), each a view that stops its timers and
 // streams when the user leaves it. The token stays in localStorage and goes out as an Authorization header.
 import { ApiFailure, saveToken, savedToken, whoAmI } from './api.js';
 import type { Principal } from './api-types.js';
 import { errorLine, h, replaceChildren } from './dom.js';
+import { fleetView } from './views/fleet.js';
 import { newSpecView } from './views/newSpec.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
@@ -14,6 +15,7 @@ const ROUTES: [RegExp, (ctx: ViewContext) => void][] = [
   [/^#\/runs\/([^/?]+)$/, runView],
   [/^#\/new$/, newSpecView],
   [/^#\/schedules$/, schedulesView],
+  [/^#\/fleet$/, fleetView],
   [/^(#\/?|#\/runs(\?.*)?)?$/, runsView],
 ];
 
