@@ -4,11 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { startDevServer, type DevServer } from '../temporal/devServer';
 import type { RunState } from '../workflows/types';
-import { freePort } from './helpers/ports';
-import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
+import { startKillableTemporal, suiteTemporalKind } from './helpers/temporalServer';
 import { exited, leftoversOf, pgrep, startWorkerProcess, workerNamePrefix } from './helpers/workerProcess';
 
 const RUNS = 20;
@@ -47,11 +46,9 @@ async function runMidAgentOn(stack: TestStack, ids: string[], worker: ChildProce
   throw new Error(`no run was mid-agent on worker ${prefix} within ${timeoutMs} ms; runs: ${seen.join(', ')}`);
 }
 
-test('a fleet under chaos loses nothing: worker SIGKILL, Temporal SIGKILL + restart, API restart, worker drain', async () => {
-  const dataDir = tempDir('chaos-temporal');
-  const port = await freePort();
-  const uiPort = await freePort();
-  let server: DevServer = await startDevServer({ dataDir, port, uiPort, headless: true });
+// On a server of the suite's kind (PostgreSQL under `npm run test:cluster`), a fresh one of its own to kill.
+test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTemporalKind()}) SIGKILL + restart, API restart, worker drain`, async () => {
+  const server = await startKillableTemporal();
   // The drained worker gets 2 s of grace, less than an agent's sleep: its stage must be handed back, not lost.
   const stack = await startTestStack({ worker: false, temporalAddress: server.address, env: { NIGHTSHIFT_MAX_SANDBOXES: '4', NIGHTSHIFT_SHUTDOWN_GRACE: '2s' } });
   const workers = [1, 2, 3].map(() => startWorkerProcess(stack.env));
@@ -71,12 +68,14 @@ test('a fleet under chaos loses nothing: worker SIGKILL, Temporal SIGKILL + rest
     workers.push(startWorkerProcess(stack.env));
     progress(`SIGKILLed worker ${killed.pid} while ${killedRun} was mid-agent; started a replacement`);
 
-    // 2. The Temporal server dies and comes back on the same database and port; workers and the API reconnect.
-    server.process.kill('SIGKILL');
-    await exited(server.process);
+    // 2. The Temporal server dies and comes back on the same database and address; workers and the API reconnect.
+    expect(await server.kill()).toBe('SIGKILL');
     const down = Date.now();
-    server = await startDevServer({ dataDir, port, uiPort, headless: true });
-    progress(`SIGKILLed the Temporal dev server; back on port ${port} after ${Date.now() - down} ms`);
+    await server.restart();
+    progress(`SIGKILLed the Temporal server (${server.kind}); back on ${server.address} after ${Date.now() - down} ms`);
+    // Every run lives in the restarted server's own database: PostgreSQL's, or the dev server's SQLite file.
+    const stored = server.sql('temporal', `SELECT count(DISTINCT workflow_id) FROM executions WHERE workflow_id IN (${ids.map((id) => `'${id}'`).join(', ')})`);
+    expect(stored.trim()).toBe(String(RUNS));
 
     // 3. The API restarts while `nightshift logs -f` follows a run that is still going.
     const followed = killedRun;

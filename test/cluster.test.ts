@@ -1,22 +1,14 @@
 // The Temporal server on PostgreSQL (temporal/cluster.ts): runs only under `npm run test:cluster`, which builds the
 // server and installs PostgreSQL (jest.config.js leaves this file out otherwise).
-import { chmodSync } from 'node:fs';
-import { startCluster, type TemporalCluster } from '../temporal/cluster';
-import { freePort } from './helpers/ports';
-import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
+import { startKillableTemporal, type KillableTemporal } from './helpers/temporalServer';
 
-let dataDir: string;
-let port: number;
-let cluster: TemporalCluster;
+let cluster: KillableTemporal;
 let stack: TestStack;
 
 beforeAll(async () => {
-  dataDir = tempDir('cluster');
-  // Under root, PostgreSQL runs as the postgres user, which must get through to its data.
-  chmodSync(dataDir, 0o711);
-  port = await freePort();
-  cluster = await startCluster({ dataDir, port });
+  cluster = await startKillableTemporal('postgres');
   stack = await startTestStack({ temporalAddress: cluster.address });
 });
 
@@ -43,15 +35,12 @@ test('a run survives a SIGKILL of the server and a restart on the same database'
   const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt'));
   const before = await stack.waitFor(id, ['awaiting_approval']);
 
-  const killed = new Promise((resolve) => cluster.server.once('exit', (_code, signal) => resolve(signal)));
-  cluster.server.kill('SIGKILL');
-  expect(await killed).toBe('SIGKILL');
+  expect(await cluster.kill()).toBe('SIGKILL');
   // While the server is down the API cannot answer for the run; PostgreSQL still holds it.
   expect((await stack.api('GET', `/v1/runs/${id}`)).status).toBeGreaterThanOrEqual(500);
   expect(cluster.sql('temporal', `SELECT count(*) FROM executions WHERE workflow_id = '${id}'`).trim()).toBe('1');
 
-  cluster = await startCluster({ dataDir });
-  expect(cluster.address).toBe(`127.0.0.1:${port}`);
+  await cluster.restart(); // on the same address, or it throws
   // The same worker and API, reconnected: the run is where it was, and goes on to the end.
   const after = await stack.waitFor(id, ['awaiting_approval'], 60_000);
   expect(after.stages).toEqual(before.stages);

@@ -2,10 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { startDevServer } from '../temporal/devServer';
-import { freePort } from './helpers/ports';
-import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
+import { startKillableTemporal, suiteTemporalKind } from './helpers/temporalServer';
 import { exited, startWorkerProcess } from './helpers/workerProcess';
 import { stateQuery } from '../workflows/messages';
 
@@ -57,11 +56,9 @@ test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the a
   }
 });
 
-test('restarting the dev server on the same database keeps the run and its state', async () => {
-  const dataDir = tempDir('temporal-restart');
-  const port = await freePort();
-  const uiPort = await freePort();
-  let server = await startDevServer({ dataDir, port, uiPort, headless: true });
+// The suite's kind of server (PostgreSQL under `npm run test:cluster`), a fresh one of its own to stop.
+test(`restarting the Temporal server (${suiteTemporalKind()}) on the same database keeps the run and its state`, async () => {
+  const server = await startKillableTemporal();
   const stack = await startTestStack({ worker: false, temporalAddress: server.address });
   let worker = startWorkerProcess(stack.env);
   try {
@@ -72,8 +69,10 @@ test('restarting the dev server on the same database keeps the run and its state
     worker.kill('SIGTERM');
     await exited(worker);
     await server.stop();
-    server = await startDevServer({ dataDir, port, uiPort, headless: true });
+    await server.restart();
     worker = startWorkerProcess(stack.env);
+    // The run lives in this server's own database: PostgreSQL's, or the dev server's SQLite file.
+    expect(server.sql('temporal', `SELECT count(*) FROM executions WHERE workflow_id = '${id}'`).trim()).toBe('1');
 
     // A fresh client (the old connection's server is gone) finds the run and its state.
     const connection = await Connection.connect({ address: server.address });
