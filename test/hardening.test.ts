@@ -189,8 +189,10 @@ describe('decisions name the token that made them', () => {
 
     const viewer = stack.tokens.create('prometheus', 'viewer');
     let metrics = '';
-    // Visibility is eventually consistent: wait until it lists the finished run.
-    for (let i = 0; i < 40 && sample(metrics, 'nightshift_runs{status="succeeded"}') !== 1; i++) {
+    // Visibility is eventually consistent, and the run's status is final a moment before its workflow closes (and its
+    // result, which the histogram reads, exists): wait until both show.
+    const seen = () => sample(metrics, 'nightshift_runs{status="succeeded"}') === 1 && sample(metrics, 'nightshift_stage_duration_seconds_count{stage="provision"}') !== undefined;
+    for (let i = 0; i < 40 && !seen(); i++) {
       const res = await stack.api('GET', '/metrics', { token: viewer });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
