@@ -30,13 +30,13 @@ async function reportWhen(ok: (w: WorkerReport) => boolean): Promise<WorkerRepor
 }
 
 /**
- * When a run surely holds its slot: from its agent's start to its delivery's end (its teardown comes after; the
- * provision stage includes the wait for the slot).
+ * When a run surely holds its slot: from its agent's start to its review's end (the teardown that gives the slot back
+ * comes right after; the provision stage includes the wait for the slot).
  */
 function heldWindow(run: RunState): [number, number] {
   const agent = run.stages.find((s) => s.stage === 'agent')!;
-  const deliver = run.stages.find((s) => s.stage === 'deliver')!;
-  return [Date.parse(agent.startedAt), Date.parse(deliver.endedAt!)];
+  const review = run.stages.filter((s) => s.stage === 'review').at(-1)!;
+  return [Date.parse(agent.startedAt), Date.parse(review.endedAt!)];
 }
 
 test('a worker with one sandbox slot runs three runs one after another, reporting its load and the runs waiting', async () => {

@@ -29,6 +29,8 @@ const MINUTE = 60_000;
 const NOTIFY_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 } as const;
 /** Runs recorded before the rebase stage existed went from approval straight to the proof; their replays still do. */
 const REBASE_PATCH = 'rebase-before-delivery';
+/** Runs recorded before it held their workspace (approval not required) until the end. */
+const FREE_WORKSPACE_PATCH = 'free-workspace-after-review';
 
 type Problem = { stage: StageName; text: string };
 
@@ -363,6 +365,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
         }
       }
 
+      // Nothing after the review needs the workspace (the rest works from the checkpoint): give the worker's sandbox
+      // slot to the next run now, not after delivery.
+      if (patched(FREE_WORKSPACE_PATCH)) await teardown();
       if (!patched(REBASE_PATCH)) break;
       feedback = await rebaseOntoBase();
       if (feedback === undefined) break;
