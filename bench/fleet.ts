@@ -29,8 +29,9 @@ const RESUMES = 3;
 const HEARTBEAT = process.env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '10s';
 
 const TRIVIAL_AGENT = 'echo 2 > src/value.txt';
-// An agent that mostly waits (on its model, say): the batch measures Nightshift's scaling, not the CPU's.
-const WAIT_S = flag('--wait', 10);
+// An agent that mostly waits (on its model, say: real ones wait minutes): the batch measures Nightshift's scaling, not
+// the CPU's. At 10 s the runs' own CPU work (clone, sandbox, checks: about 1-1.5 CPU-s each) saturates 2 cores.
+const WAIT_S = flag('--wait', 30);
 const WAITING_AGENT = `sleep ${WAIT_S}; echo 2 > src/value.txt`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
