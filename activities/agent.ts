@@ -13,7 +13,7 @@ import type { AgentResult, Checkpoint, ReviewFinding } from '../workflows/types'
 import type { ActivityDeps } from './deps';
 import { git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { CommandLog, egressLine, Transcript } from './logs';
+import { CommandLog, commandResult, egressLine, Transcript } from './logs';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
 import { Redactor } from './redact';
 import { openSandbox, sandboxRoot, storeBranchBundle } from './workspace';
@@ -214,16 +214,10 @@ async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun):
   if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
   if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
   if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
-  const { logId, logTail } = await log.close(deps.store);
+  const closed = await log.close(deps.store);
   const transcriptId = await transcript?.close(deps.store);
   return {
-    command,
-    exitCode: exec.exitCode,
-    timedOut: exec.timedOut,
-    durationMs: exec.durationMs,
-    logId,
-    logTail,
-    limitHit: exec.limitHit,
+    ...commandResult(command, exec, closed),
     ...(reader ? { summary: redactedSummary(reader.summary(), redacted), transcriptId } : {}),
     ...(model ? { modelUsage: model.gateway.usage() } : {}),
     ...(budgetExhausted ? { budgetExhausted } : {}),

@@ -4,7 +4,7 @@ import type { CheckResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { junitCounts, readJunit, type JunitCounts } from './junit';
-import { CommandLog, egressLine } from './logs';
+import { CommandLog, commandResult, egressLine } from './logs';
 import { openSandbox } from './workspace';
 
 export interface ChecksInput {
@@ -53,17 +53,11 @@ export function checkActivities(deps: ActivityDeps) {
           if (junit?.problem) log.write(`[nightshift: ${junit.problem}]\n`);
           if (junit?.counts) log.write(`[nightshift: JUnit ${check.junit}: ${junit.counts.tests} tests, ${junit.counts.failures} failures, ${junit.counts.errors} errors, ${junit.counts.skipped} skipped]\n`);
           log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
-          const { logId, logTail } = await log.close(deps.store);
+          const closed = await log.close(deps.store);
           throwIfCancelled();
           results.push({
+            ...commandResult(check.run, exec, closed),
             name: check.name,
-            command: check.run,
-            exitCode: exec.exitCode,
-            timedOut: exec.timedOut,
-            durationMs: exec.durationMs,
-            logId,
-            logTail,
-            limitHit: exec.limitHit,
             passed,
             ...(junit?.counts ? { junit: { ...junit.counts, reportId: await deps.store.put(junit.xml) } } : {}),
           });

@@ -1,6 +1,8 @@
 import type { ArtifactStore } from '../store/artifacts';
 import type { EgressDecision } from '../sandbox/egress';
+import type { ExecResult } from '../sandbox/sandbox';
 import type { RunLog } from '../store/runLog';
+import type { CommandResult } from '../workflows/types';
 import { Redactor } from './redact';
 
 const MAX_LOG_BYTES = 16 * 1024 * 1024;
@@ -87,4 +89,9 @@ export class Transcript {
     this.chunks.push(this.redactor.flush());
     return store.put(this.chunks.join(''));
   }
+}
+
+/** What a finished command leaves in the run's state: how it ended, and its stored log with the tail. */
+export function commandResult(command: string, exec: ExecResult, log: { logId: string; logTail: string }): CommandResult {
+  return { command, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId: log.logId, logTail: log.logTail, limitHit: exec.limitHit };
 }

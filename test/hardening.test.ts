@@ -5,18 +5,10 @@ import * as path from 'node:path';
 import { AuthFailureLimiter } from '../api/authLimiter';
 import { unpackTarGz } from '../proof/tar';
 import { openArtifactStore } from '../store/openArtifacts';
-import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { startTestStack, useTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 
-let stack: TestStack;
-let repo: string;
-beforeAll(async () => {
-  stack = await startTestStack();
-  repo = makeRepo(VALUE_REPO);
-});
-afterAll(async () => {
-  await stack?.stop();
-});
+const suite = useTestStack(VALUE_REPO);
 
 async function runCount(s: TestStack): Promise<number> {
   return (await s.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${s.config.taskQueue}'`)).count;
@@ -43,11 +35,11 @@ function sample(metrics: string, name: string): number | undefined {
 describe('security headers', () => {
   test('on the page path, an API route, healthz and error responses', async () => {
     const responses = [
-      ['GET / (the web page)', await stack.api('GET', '/', { token: null }), 200],
-      ['GET /v1/runs', await stack.api('GET', '/v1/runs'), 200],
-      ['GET /v1/runs without a token', await stack.api('GET', '/v1/runs', { token: null }), 401],
-      ['GET /healthz', await stack.api('GET', '/healthz', { token: null }), 200],
-      ['GET /v1/nothing', await stack.api('GET', '/v1/nothing'), 404],
+      ['GET / (the web page)', await suite.stack.api('GET', '/', { token: null }), 200],
+      ['GET /v1/runs', await suite.stack.api('GET', '/v1/runs'), 200],
+      ['GET /v1/runs without a token', await suite.stack.api('GET', '/v1/runs', { token: null }), 401],
+      ['GET /healthz', await suite.stack.api('GET', '/healthz', { token: null }), 200],
+      ['GET /v1/nothing', await suite.stack.api('GET', '/v1/nothing'), 404],
     ] as const;
     for (const [name, res, status] of responses) {
       const h = (k: string) => res.headers.get(k);
@@ -65,9 +57,9 @@ describe('CORS', () => {
   const foreign = 'https://evil.example';
 
   test('closed by default: no Access-Control-Allow-* on a request or on a preflight from another origin', async () => {
-    const get = await stack.api('GET', '/v1/runs', { headers: { origin: foreign } });
+    const get = await suite.stack.api('GET', '/v1/runs', { headers: { origin: foreign } });
     expect(get.status).toBe(200);
-    const preflight = await stack.api('OPTIONS', '/v1/runs', { token: null, headers: { origin: foreign, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+    const preflight = await suite.stack.api('OPTIONS', '/v1/runs', { token: null, headers: { origin: foreign, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
     for (const res of [get, preflight]) {
       expect([...res.headers.keys()].filter((k) => k.startsWith('access-control-'))).toEqual([]);
     }
@@ -96,20 +88,20 @@ describe('CORS', () => {
 });
 
 test('an oversized body → 413 with a one-line reason, and nothing starts', async () => {
-  const before = await runCount(stack);
-  const res = await stack.api('POST', '/v1/runs', { body: `---\ntitle: big\nrepo: ${repo}\n---\n${'x'.repeat(600 * 1024)}`, contentType: 'text/markdown' });
+  const before = await runCount(suite.stack);
+  const res = await suite.stack.api('POST', '/v1/runs', { body: `---\ntitle: big\nrepo: ${suite.repo}\n---\n${'x'.repeat(600 * 1024)}`, contentType: 'text/markdown' });
   expect(res.status).toBe(413);
   expect(res.body.error).toEqual({ code: 'too_large', message: 'the body is larger than 512 KB' });
-  expect(await runCount(stack)).toBe(before);
+  expect(await runCount(suite.stack)).toBe(before);
 });
 
 test('tokens are on disk as sha256 digests, never as themselves', () => {
-  const token = stack.tokens.create('disk-check', 'viewer');
-  const onDisk = readFileSync(path.join(stack.config.home, 'tokens.json'), 'utf8');
+  const token = suite.stack.tokens.create('disk-check', 'viewer');
+  const onDisk = readFileSync(path.join(suite.stack.config.home, 'tokens.json'), 'utf8');
   expect(onDisk).not.toContain(token);
   expect(onDisk).not.toContain(token.slice(3));
   expect(JSON.parse(onDisk)).toContainEqual({ name: 'disk-check', role: 'viewer', sha256: createHash('sha256').update(token).digest('hex') });
-  expect(stack.tokens.verify(token)).toEqual({ name: 'disk-check', role: 'viewer' });
+  expect(suite.stack.tokens.verify(token)).toEqual({ name: 'disk-check', role: 'viewer' });
 });
 
 describe('failed authentication is rate-limited per address', () => {
@@ -119,10 +111,10 @@ describe('failed authentication is rate-limited per address', () => {
     try {
       const before = await runCount(locked);
       for (let i = 0; i < 10; i++) {
-        const res = await locked.api('POST', '/v1/runs', { token: `ns_guess-${i}`, body: spec(repo, 'true') });
+        const res = await locked.api('POST', '/v1/runs', { token: `ns_guess-${i}`, body: spec(suite.repo, 'true') });
         expect([i, res.status, res.body.error.message]).toEqual([i, 401, 'invalid token']);
       }
-      const limited = await locked.api('POST', '/v1/runs', { token: 'ns_guess-10', body: spec(repo, 'true') });
+      const limited = await locked.api('POST', '/v1/runs', { token: 'ns_guess-10', body: spec(suite.repo, 'true') });
       expect(limited.status).toBe(429);
       expect(limited.body.error.code).toBe('too_many_requests');
       expect(limited.body.error.message).toMatch(/^too many invalid tokens from 127\.0\.0\.1; try again in \d+ s$/);
@@ -164,36 +156,36 @@ describe('decisions name the token that made them', () => {
   let succeeded: Awaited<ReturnType<TestStack['state']>>;
 
   test('request-changes and approve: in the run and in the proof manifest', async () => {
-    const phone = stack.tokens.create('phone', 'approver');
-    const laptop = stack.tokens.create('laptop', 'approver');
-    const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt'));
-    await stack.waitFor(id, ['awaiting_approval']);
-    expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { token: phone, body: { comment: 'add a note' } })).status).toBe(202);
+    const phone = suite.stack.tokens.create('phone', 'approver');
+    const laptop = suite.stack.tokens.create('laptop', 'approver');
+    const id = await suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt'));
+    await suite.stack.waitFor(id, ['awaiting_approval']);
+    expect((await suite.stack.api('POST', `/v1/runs/${id}/request-changes`, { token: phone, body: { comment: 'add a note' } })).status).toBe(202);
     // The second iteration ends awaiting approval again.
-    for (let i = 0; i < 300 && (await stack.state(id)).iteration < 2; i++) await new Promise((r) => setTimeout(r, 300));
-    expect((await stack.waitFor(id, ['awaiting_approval'])).iteration).toBe(2);
-    expect((await stack.api('POST', `/v1/runs/${id}/approve`, { token: laptop, body: { comment: 'ok' } })).status).toBe(202);
-    succeeded = await stack.waitFor(id, ['succeeded']);
+    for (let i = 0; i < 300 && (await suite.stack.state(id)).iteration < 2; i++) await new Promise((r) => setTimeout(r, 300));
+    expect((await suite.stack.waitFor(id, ['awaiting_approval'])).iteration).toBe(2);
+    expect((await suite.stack.api('POST', `/v1/runs/${id}/approve`, { token: laptop, body: { comment: 'ok' } })).status).toBe(202);
+    succeeded = await suite.stack.waitFor(id, ['succeeded']);
     const expected = [expect.objectContaining({ kind: 'requestChanges', by: 'phone', comment: 'add a note' }), expect.objectContaining({ kind: 'approve', by: 'laptop', comment: 'ok' })];
     expect(succeeded.decisions).toEqual(expected);
-    const manifest = JSON.parse(unpackTarGz(await openArtifactStore(stack.config).get(succeeded.proofId!)).get('manifest.json')!.toString());
+    const manifest = JSON.parse(unpackTarGz(await openArtifactStore(suite.stack.config).get(succeeded.proofId!)).get('manifest.json')!.toString());
     expect(manifest.decisions).toEqual(expected);
     expect(manifest.approval).toMatchObject({ kind: 'approve', by: 'laptop' });
   });
 
   test('/metrics: 401 without a token; with one, runs by status and the stage durations of the run that finished', async () => {
     expect(succeeded).toBeDefined();
-    const anonymous = await stack.api('GET', '/metrics', { token: null });
+    const anonymous = await suite.stack.api('GET', '/metrics', { token: null });
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.error.message).toMatch(/missing bearer token/);
 
-    const viewer = stack.tokens.create('prometheus', 'viewer');
+    const viewer = suite.stack.tokens.create('prometheus', 'viewer');
     let metrics = '';
     // Visibility is eventually consistent, and the run's status is final a moment before its workflow closes (and its
     // result, which the histogram reads, exists): wait until both show.
     const seen = () => sample(metrics, 'nightshift_runs{status="succeeded"}') === 1 && sample(metrics, 'nightshift_stage_duration_seconds_count{stage="provision"}') !== undefined;
     for (let i = 0; i < 40 && !seen(); i++) {
-      const res = await stack.api('GET', '/metrics', { token: viewer });
+      const res = await suite.stack.api('GET', '/metrics', { token: viewer });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       metrics = res.text;
@@ -220,11 +212,11 @@ describe('decisions name the token that made them', () => {
   });
 
   test('cancel: the run names who cancelled it', async () => {
-    const ci = stack.tokens.create('ci-bot', 'submitter');
-    const id = await stack.submit(spec(repo, 'echo started; sleep 60'));
-    await stack.waitFor(id, ['agent']);
-    expect((await stack.api('POST', `/v1/runs/${id}/cancel`, { token: ci, body: { comment: 'wrong repo' } })).status).toBe(202);
-    const cancelled = await stack.waitFor(id, ['cancelled']);
+    const ci = suite.stack.tokens.create('ci-bot', 'submitter');
+    const id = await suite.stack.submit(spec(suite.repo, 'echo started; sleep 60'));
+    await suite.stack.waitFor(id, ['agent']);
+    expect((await suite.stack.api('POST', `/v1/runs/${id}/cancel`, { token: ci, body: { comment: 'wrong repo' } })).status).toBe(202);
+    const cancelled = await suite.stack.waitFor(id, ['cancelled']);
     expect(cancelled.decisions).toEqual([expect.objectContaining({ kind: 'cancel', by: 'ci-bot', comment: 'wrong repo' })]);
   });
 });
@@ -232,7 +224,7 @@ describe('decisions name the token that made them', () => {
 test('/metrics counts queued runs and the backlog of a queue no worker polls', async () => {
   const idle = await startTestStack({ worker: false });
   try {
-    const ids = [await idle.submit(spec(repo, 'true')), await idle.submit(spec(repo, 'true'))];
+    const ids = [await idle.submit(spec(suite.repo, 'true')), await idle.submit(spec(suite.repo, 'true'))];
     let metrics = '';
     // Visibility and the backlog statistics both lag a little.
     for (let i = 0; i < 120 && (sample(metrics, 'nightshift_runs{status="queued"}') !== 2 || sample(metrics, 'nightshift_queue_depth') !== 2); i++) {
