@@ -4,7 +4,9 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { RUN_STATUSES, type RunStatus } from '../workflows/types';
+import { SANDBOX_DRIVERS } from '../spec/schema';
 import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
+import { claimQueue } from '../workflows/queues';
 import { WorkerReportSchema } from '../workers/report';
 import { requireRole } from './auth';
 
@@ -14,18 +16,26 @@ export const FleetSchema = z.object({
     .array(WorkerReportSchema.omit({ leaving: true }).partial().extend({ identity: z.string(), lastSeen: z.iso.datetime().optional() }))
     .describe("Workers polling the queue, with what each last reported to the fleet registry (capacity, load, drivers, agent CLIs, memory)"),
   runs: z.record(z.enum(RUN_STATUSES), z.number().int()).describe("Runs on this server's task queue, per status (the NightshiftStatus search attribute)"),
-  queueDepth: z.object({ workflowTasks: z.number().int(), activityTasks: z.number().int() }).describe('Tasks on the shared queue that no worker has picked up yet'),
+  queueDepth: z
+    .object({
+      workflowTasks: z.number().int(),
+      activityTasks: z.number().int(),
+      claims: z.number().int().describe("Runs waiting in their sandbox driver's claim queue for a worker with a free slot"),
+    })
+    .describe('Tasks no worker has picked up yet: on the shared queue, and claims'),
 });
 export type FleetSnapshot = z.infer<typeof FleetSchema>;
 
 /** Workers polling the shared queue, runs per state, and the queue's backlog: for /v1/fleet and /metrics. */
 export async function fleetSnapshot(client: Client, config: Config): Promise<FleetSnapshot> {
   const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = temporal.api.enums.v1.TaskQueueType;
-  const describe = (taskQueueType: number) =>
-    client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name: config.taskQueue }, taskQueueType, reportStats: true });
-  const [wf, act, ...counts] = await Promise.all([
+  const describe = (taskQueueType: number, name = config.taskQueue) =>
+    client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name }, taskQueueType, reportStats: true });
+  const [wf, act, claims, ...counts] = await Promise.all([
     describe(TASK_QUEUE_TYPE_WORKFLOW),
     describe(TASK_QUEUE_TYPE_ACTIVITY),
+    // Runs waiting for a sandbox slot wait here, not on the shared queue.
+    Promise.all(SANDBOX_DRIVERS.map((driver) => describe(TASK_QUEUE_TYPE_ACTIVITY, claimQueue(config.taskQueue, driver)))),
     ...RUN_STATUSES.map((s) => client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${config.taskQueue}' AND NightshiftStatus = '${s}'`)),
   ]);
   const workers = new Map<string, FleetSnapshot['workers'][number]>();
@@ -46,6 +56,7 @@ export async function fleetSnapshot(client: Client, config: Config): Promise<Fle
     queueDepth: {
       workflowTasks: Number(wf.stats?.approximateBacklogCount ?? 0),
       activityTasks: Number(act.stats?.approximateBacklogCount ?? 0),
+      claims: claims.reduce((n, q) => n + Number(q.stats?.approximateBacklogCount ?? 0), 0),
     },
   };
 }

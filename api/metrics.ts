@@ -16,9 +16,9 @@ export function metricsRouter(client: Client, config: Config): Router {
       '# HELP nightshift_runs Runs on this server\'s task queue by status (Temporal visibility).',
       '# TYPE nightshift_runs gauge',
       ...RUN_STATUSES.map((s) => `nightshift_runs{status="${s}"} ${fleet.runs[s]}`),
-      '# HELP nightshift_queue_depth Tasks waiting on the shared task queue for a worker (workflow and activity backlog).',
+      '# HELP nightshift_queue_depth Tasks waiting for a worker: the shared queue\'s workflow and activity backlog, and claims waiting for a sandbox slot.',
       '# TYPE nightshift_queue_depth gauge',
-      `nightshift_queue_depth ${fleet.queueDepth.workflowTasks + fleet.queueDepth.activityTasks}`,
+      `nightshift_queue_depth ${fleet.queueDepth.workflowTasks + fleet.queueDepth.activityTasks + fleet.queueDepth.claims}`,
       '# HELP nightshift_stage_duration_seconds Stage durations of finished runs, as their workflows recorded them.',
       '# TYPE nightshift_stage_duration_seconds histogram',
     ];

@@ -80,7 +80,7 @@ export function formatFleet(fleet: Record<string, unknown>): string {
   }
   const q = fleet.queueDepth as Record<string, unknown> | undefined;
   if (q && typeof q === 'object') {
-    if ('workflowTasks' in q || 'activityTasks' in q) lines.push(`queue: ${q.workflowTasks ?? 0} workflow tasks, ${q.activityTasks ?? 0} activity tasks waiting`);
+    if ('workflowTasks' in q || 'activityTasks' in q) lines.push(`queue: ${q.claims ?? 0} runs waiting for a sandbox slot; ${q.workflowTasks ?? 0} workflow tasks, ${q.activityTasks ?? 0} activity tasks waiting`);
     else lines.push(`queue: ${Object.entries(q).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   } else if (typeof q === 'number') lines.push(`queue: ${q} waiting`);
   return lines.join('\n');

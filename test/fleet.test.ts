@@ -39,9 +39,9 @@ function heldWindow(run: RunState): [number, number] {
   return [Date.parse(agent.startedAt), Date.parse(review.endedAt!)];
 }
 
-test('a worker with one sandbox slot runs three runs one after another, reporting its load and the runs waiting', async () => {
+test('a worker with one sandbox slot runs four runs one after another; its load, the claim it holds and the claims queued show in the registry, the API and the CLI', async () => {
   const ids = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 4; i++) {
     ids.push(await stack.submit(spec(makeRepo(VALUE_REPO), 'sleep 3; echo 2 > src/value.txt', { approval: { required: false } })));
   }
   // While they work, the registry shows the worker full with runs waiting for its slot.
@@ -49,12 +49,18 @@ test('a worker with one sandbox slot runs three runs one after another, reportin
   expect(seen).toMatchObject({ capacity: 1, load: 1, drivers: expect.arrayContaining(['bwrap']) });
   expect(seen!.waiting).toBeGreaterThanOrEqual(1);
   expect(seen!.agents.map((a) => a.kind)).toEqual(['command', 'claude-code', 'codex']);
-  // The API and the CLI show the same, from Temporal alone.
-  const fleet = (await stack.api('GET', '/v1/fleet')).body;
+  // The API and the CLI show the same, from Temporal alone; the runs waiting for the slot are the claim queue's backlog.
+  let fleet = (await stack.api('GET', '/v1/fleet')).body;
+  for (const deadline = Date.now() + 15_000; fleet.queueDepth.claims < 1 && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 300));
+    fleet = (await stack.api('GET', '/v1/fleet')).body;
+  }
+  expect(fleet.queueDepth.claims).toBeGreaterThanOrEqual(1);
   expect(fleet.workers).toContainEqual(expect.objectContaining({ identity: stack.workerName, capacity: 1, drivers: seen!.drivers, host: seen!.host }));
   // Not execFileSync: the API answering it runs in this process.
   const { stdout: cli } = await promisify(execFile)(process.execPath, [CLI, 'fleet'], { env: { ...process.env, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token }, encoding: 'utf8' });
   expect(cli).toMatch(new RegExp(`^  ${stack.workerName}  sandboxes [01]/1.*  drivers ${seen!.drivers.join(', ')}  agents command, claude-code \\d+\\.\\d+\\.\\d+, codex \\d+\\.\\d+\\.\\d+  rss \\d+ MiB`, 'm'));
+  expect(cli).toMatch(/^queue: \d+ runs waiting for a sandbox slot; \d+ workflow tasks, \d+ activity tasks waiting$/m);
 
   const runs = await Promise.all(ids.map((id) => stack.waitFor(id, ['succeeded'], 90_000)));
   const windows = runs.map(heldWindow).sort((a, b) => a[0] - b[0]);

@@ -363,7 +363,7 @@ test('the fleet page shows the worker with its capacity, load, drivers and agent
   }
   expect(shown).toEqual(sent);
   expect(shown.agent).toBeGreaterThanOrEqual(1);
-  expect(await page.textContent('#queue-depth')).toMatch(/^\d+ workflow tasks, \d+ activity tasks waiting for a worker$/);
+  expect(await page.textContent('#queue-depth')).toMatch(/^\d+ runs waiting for a sandbox slot; \d+ workflow tasks, \d+ activity tasks waiting for a worker$/);
   await expectNoHorizontalOverflow(page);
   await shot(page, '14-fleet');
   expect(problems).toEqual([]);

@@ -93,5 +93,5 @@ export interface FleetView {
   taskQueue: string;
   workers: WorkerView[];
   runs: Partial<Record<RunStatus, number>>;
-  queueDepth: { workflowTasks: number; activityTasks: number };
+  queueDepth: { workflowTasks: number; activityTasks: number; claims: number };
 }

@@ -23,8 +23,8 @@ export function fleetView({ root, signal }: ViewContext): void {
       replaceChildren(workers, ...(fleet.workers.length ? fleet.workers.map(workerCard) : [h('li', { class: 'empty' }, 'No worker polls this queue.')]));
       const counts = Object.entries(fleet.runs).filter(([, n]) => n > 0) as [RunStatus, number][];
       replaceChildren(runs, ...(counts.length ? counts.map(runCount) : [h('li', { class: 'empty' }, 'No runs yet.')]));
-      const { workflowTasks, activityTasks } = fleet.queueDepth;
-      replaceChildren(queue, `${workflowTasks} workflow tasks, ${activityTasks} activity tasks waiting for a worker`);
+      const { workflowTasks, activityTasks, claims } = fleet.queueDepth;
+      replaceChildren(queue, `${claims} runs waiting for a sandbox slot; ${workflowTasks} workflow tasks, ${activityTasks} activity tasks waiting for a worker`);
     } catch (err) {
       if (!signal.aborted) errorLine(error, err);
     }
