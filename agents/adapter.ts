@@ -37,6 +37,32 @@ export interface EventReader {
   summary(): AgentSummary;
 }
 
+/**
+ * A CLI's JSON-lines event stream: each event the CLI prints becomes log text (`describe`, which also fills the
+ * summary); lines that are not JSON (a CLI's stray text) pass through as they are.
+ */
+export abstract class JsonEventReader implements EventReader {
+  private readonly lines = new LineSplitter();
+
+  constructor(protected readonly s: AgentSummary) {}
+
+  push(chunk: string): string {
+    let out = '';
+    for (const line of this.lines.push(chunk)) {
+      const e = parseJsonLine(line);
+      out += e ? this.describe(e) : `${line}\n`;
+    }
+    return out;
+  }
+
+  summary(): AgentSummary {
+    return { ...this.s };
+  }
+
+  /** The log lines for one event ('' for none). */
+  protected abstract describe(e: Record<string, any>): string;
+}
+
 /** One kind of agent (claude-code, codex, command): how to start it, and how to read what it prints. */
 export interface AgentAdapter {
   readonly kind: Spec['agent']['kind'];
@@ -46,7 +72,7 @@ export interface AgentAdapter {
 }
 
 /** Splits a stream into complete lines, keeping a partial last line for the next chunk. */
-export class LineSplitter {
+class LineSplitter {
   private rest = '';
 
   push(chunk: string): string[] {
@@ -57,7 +83,7 @@ export class LineSplitter {
 }
 
 /** A JSON line, or undefined when the line is not JSON (a CLI's stray text). */
-export function parseJsonLine(line: string): Record<string, any> | undefined {
+function parseJsonLine(line: string): Record<string, any> | undefined {
   try {
     const v = JSON.parse(line);
     return typeof v === 'object' && v !== null ? v : undefined;

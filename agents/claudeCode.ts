@@ -1,5 +1,5 @@
 import { CLAUDE_BIN } from './cli';
-import { LineSplitter, oneLine, parseJsonLine, type AgentAdapter, type AgentSummary, type EventReader } from './adapter';
+import { JsonEventReader, oneLine, type AgentAdapter } from './adapter';
 
 /**
  * Claude Code, non-interactive: `claude -p PROMPT --output-format stream-json --verbose`, every tool allowed (the
@@ -24,44 +24,34 @@ export const claudeCodeAdapter: AgentAdapter = {
 };
 
 /** stream-json: `system` (init), `assistant` (text, tool_use), `user` (tool_result), and a final `result`. */
-class ClaudeCodeReader implements EventReader {
-  private readonly lines = new LineSplitter();
-  private readonly s: AgentSummary = { toolCalls: 0 };
-
-  push(chunk: string): string {
-    let out = '';
-    for (const line of this.lines.push(chunk)) {
-      const e = parseJsonLine(line);
-      if (!e) {
-        out += `${line}\n`;
-        continue;
-      }
-      if (e.type === 'assistant') {
-        for (const block of e.message?.content ?? []) {
-          if (block.type === 'text' && block.text?.trim()) out += `assistant: ${oneLine(block.text, 2000)}\n`;
-          if (block.type === 'tool_use') {
-            this.s.toolCalls++;
-            out += `▸ ${block.name}: ${oneLine(block.input?.command ?? block.input?.file_path ?? block.input)}\n`;
-          }
-        }
-      } else if (e.type === 'user') {
-        for (const block of e.message?.content ?? []) {
-          if (block.type === 'tool_result') out += `  ${block.is_error ? '✗' : '↳'} ${oneLine(Array.isArray(block.content) ? block.content.map((c: { text?: string }) => c.text ?? '').join(' ') : block.content)}\n`;
-        }
-      } else if (e.type === 'result') {
-        this.s.turns = e.num_turns;
-        this.s.costUsd = e.total_cost_usd;
-        this.s.inputTokens = (e.usage?.input_tokens ?? 0) + (e.usage?.cache_creation_input_tokens ?? 0) + (e.usage?.cache_read_input_tokens ?? 0);
-        this.s.outputTokens = e.usage?.output_tokens;
-        this.s.finalMessage = typeof e.result === 'string' ? e.result : undefined;
-        this.s.exitReason = e.subtype;
-        out += `result: ${e.subtype}${e.is_error ? ' (error)' : ''}, ${e.num_turns} turn(s)\n`;
-      }
-    }
-    return out;
+class ClaudeCodeReader extends JsonEventReader {
+  constructor() {
+    super({ toolCalls: 0 });
   }
 
-  summary(): AgentSummary {
-    return { ...this.s };
+  protected describe(e: Record<string, any>): string {
+    let out = '';
+    if (e.type === 'assistant') {
+      for (const block of e.message?.content ?? []) {
+        if (block.type === 'text' && block.text?.trim()) out += `assistant: ${oneLine(block.text, 2000)}\n`;
+        if (block.type === 'tool_use') {
+          this.s.toolCalls++;
+          out += `▸ ${block.name}: ${oneLine(block.input?.command ?? block.input?.file_path ?? block.input)}\n`;
+        }
+      }
+    } else if (e.type === 'user') {
+      for (const block of e.message?.content ?? []) {
+        if (block.type === 'tool_result') out += `  ${block.is_error ? '✗' : '↳'} ${oneLine(Array.isArray(block.content) ? block.content.map((c: { text?: string }) => c.text ?? '').join(' ') : block.content)}\n`;
+      }
+    } else if (e.type === 'result') {
+      this.s.turns = e.num_turns;
+      this.s.costUsd = e.total_cost_usd;
+      this.s.inputTokens = (e.usage?.input_tokens ?? 0) + (e.usage?.cache_creation_input_tokens ?? 0) + (e.usage?.cache_read_input_tokens ?? 0);
+      this.s.outputTokens = e.usage?.output_tokens;
+      this.s.finalMessage = typeof e.result === 'string' ? e.result : undefined;
+      this.s.exitReason = e.subtype;
+      out += `result: ${e.subtype}${e.is_error ? ' (error)' : ''}, ${e.num_turns} turn(s)\n`;
+    }
+    return out;
   }
 }

@@ -1,5 +1,5 @@
 import { CODEX_JS } from './cli';
-import { LineSplitter, oneLine, parseJsonLine, type AgentAdapter, type AgentSummary, type EventReader } from './adapter';
+import { JsonEventReader, oneLine, type AgentAdapter } from './adapter';
 
 /**
  * OpenAI Codex, non-interactive: `codex exec --json`, full access inside the sandbox (the sandbox is the boundary).
@@ -20,41 +20,31 @@ export const codexAdapter: AgentAdapter = {
 };
 
 /** `--json` JSONL: `item.started`/`item.completed` (command_execution, agent_message, …), `turn.completed` with usage. */
-class CodexReader implements EventReader {
-  private readonly lines = new LineSplitter();
-  private readonly s: AgentSummary = { toolCalls: 0, turns: 0, inputTokens: 0, outputTokens: 0 };
-
-  push(chunk: string): string {
-    let out = '';
-    for (const line of this.lines.push(chunk)) {
-      const e = parseJsonLine(line);
-      if (!e) {
-        out += `${line}\n`;
-        continue;
-      }
-      const item = e.item ?? {};
-      if (e.type === 'item.started' && item.type === 'command_execution') {
-        this.s.toolCalls++;
-        out += `▸ shell: ${oneLine(item.command)}\n`;
-      } else if (e.type === 'item.completed' && item.type === 'command_execution') {
-        out += `  ${item.exit_code === 0 ? '↳' : '✗'} exit ${item.exit_code}: ${oneLine(item.aggregated_output ?? '')}\n`;
-      } else if (e.type === 'item.completed' && item.type === 'agent_message') {
-        this.s.finalMessage = item.text;
-        out += `assistant: ${oneLine(item.text, 2000)}\n`;
-      } else if (e.type === 'turn.completed') {
-        this.s.turns! += 1;
-        this.s.inputTokens! += e.usage?.input_tokens ?? 0;
-        this.s.outputTokens! += e.usage?.output_tokens ?? 0;
-        this.s.exitReason = 'completed';
-      } else if (e.type === 'turn.failed' || e.type === 'error') {
-        this.s.exitReason = 'failed';
-        out += `error: ${oneLine(e.error?.message ?? e.message ?? e)}\n`;
-      }
-    }
-    return out;
+class CodexReader extends JsonEventReader {
+  constructor() {
+    super({ toolCalls: 0, turns: 0, inputTokens: 0, outputTokens: 0 });
   }
 
-  summary(): AgentSummary {
-    return { ...this.s };
+  protected describe(e: Record<string, any>): string {
+    const item = e.item ?? {};
+    if (e.type === 'item.started' && item.type === 'command_execution') {
+      this.s.toolCalls++;
+      return `▸ shell: ${oneLine(item.command)}\n`;
+    }
+    if (e.type === 'item.completed' && item.type === 'command_execution') return `  ${item.exit_code === 0 ? '↳' : '✗'} exit ${item.exit_code}: ${oneLine(item.aggregated_output ?? '')}\n`;
+    if (e.type === 'item.completed' && item.type === 'agent_message') {
+      this.s.finalMessage = item.text;
+      return `assistant: ${oneLine(item.text, 2000)}\n`;
+    }
+    if (e.type === 'turn.completed') {
+      this.s.turns! += 1;
+      this.s.inputTokens! += e.usage?.input_tokens ?? 0;
+      this.s.outputTokens! += e.usage?.output_tokens ?? 0;
+      this.s.exitReason = 'completed';
+    } else if (e.type === 'turn.failed' || e.type === 'error') {
+      this.s.exitReason = 'failed';
+      return `error: ${oneLine(e.error?.message ?? e.message ?? e)}\n`;
+    }
+    return '';
   }
 }
