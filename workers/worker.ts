@@ -6,18 +6,18 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import { SecretStore } from '../activities/secrets';
+import { SandboxSlots } from '../activities/slots';
 import { workerDir } from '../activities/workspace';
 import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
 import { DockerDriver } from '../sandbox/docker';
 import { probeDrivers } from '../sandbox/drivers';
-import { SandboxSlots } from '../activities/slots';
 import type { SandboxDriverName } from '../spec/schema';
-import { claimQueue } from '../workflows/queues';
-import { startFleetReports } from './fleetReport';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
+import { claimQueue } from '../workflows/queues';
 import type { WorkspaceRef } from '../workflows/types';
+import { startFleetReports } from './fleetReport';
 
 export interface NightshiftWorker {
   self: WorkspaceRef;
