@@ -5,7 +5,8 @@
  */
 export class SandboxSlots {
   private readonly held = new Map<string, { since: number; provisioned: boolean }>();
-  private waitingRuns = new Set<string>();
+  /** Claims held while full, hoping a slot frees up before they are handed back. */
+  private readonly waitingRuns = new Set<string>();
 
   constructor(readonly capacity: number, private readonly claimExpiryMs: number) {}
 
