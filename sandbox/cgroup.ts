@@ -57,20 +57,8 @@ export class RunCgroup {
   }
 
   /** SIGKILL every process in the run's cgroup, until none is left. */
-  async killAll(): Promise<void> {
-    const procs = path.join(this.dir('pids'), 'cgroup.procs');
-    for (let round = 0; round < 20; round++) {
-      const pids = (await fs.readFile(procs, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
-      if (pids.length === 0) return;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  killAll(): Promise<void> {
+    return killProcsIn(this.dir('pids'));
   }
 
   async remove(): Promise<void> {
@@ -123,8 +111,27 @@ async function removeTree(dir: string): Promise<void> {
   for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) await removeTree(path.join(dir, entry.name));
   }
-  // A cgroup is removed with rmdir (its files are virtual); it fails while processes remain.
+  // A cgroup is removed with rmdir (its files are virtual); it fails while processes remain — a dead worker's
+  // sandboxes may still be going, or dying: kill what is left, then rmdir.
+  await killProcsIn(dir);
   await fs.rmdir(dir).catch(() => undefined);
+}
+
+/** SIGKILL every process in a cgroup, until none is left (at most about a second). */
+async function killProcsIn(dir: string): Promise<void> {
+  const procs = path.join(dir, 'cgroup.procs');
+  for (let round = 0; round < 20; round++) {
+    const pids = (await fs.readFile(procs, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function safe(name: string): string {
