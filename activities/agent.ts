@@ -11,12 +11,13 @@ import type { Sandbox } from '../sandbox/sandbox';
 import type { Spec } from '../spec/schema';
 import type { AgentResult, Checkpoint, ReviewFinding } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { git } from './git';
+import { secretFindings } from './diffRules';
+import type { Git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog, commandResult, egressLine, Transcript } from './logs';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
 import { Redactor } from './redact';
-import { openSandbox, sandboxRoot, storeBranchBundle } from './workspace';
+import { openSandbox, runRepo, sandboxRoot, storeBranchBundle } from './workspace';
 
 export interface AgentInput {
   runId: string;
@@ -74,19 +75,16 @@ export function agentActivities(deps: ActivityDeps) {
     async reviewWithAgent(input: AgentReviewInput): Promise<AgentReview> {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
-        const ws = sandbox.workspace;
-        await git(ws, ['reset', '--quiet', '--hard', input.commit]);
-        await git(ws, ['clean', '--quiet', '-fd']);
+        const repo = runRepo(deps, sandbox);
+        const branch = await repo.branch();
+        await repo.layOut(branch, input.commit);
         const diff = (await deps.store.get(input.diffId)).toString('utf8');
         const prompt = buildReviewPrompt({ title: input.title, task: input.task, diff });
         const cli = await runAgentCli(deps, sandbox, { ...input, prompt, promptName: 'review.md', header: `agent review, iteration ${input.iteration}` });
         throwIfCancelled();
         // The reviewer only reads: whatever it wrote is discarded, and the report says so.
-        const touched = (await git(ws, ['status', '--porcelain'])).split('\n').filter(Boolean);
-        if (touched.length) {
-          await git(ws, ['reset', '--quiet', '--hard', input.commit]);
-          await git(ws, ['clean', '--quiet', '-fd']);
-        }
+        const touched = await repo.touched();
+        if (touched.length) await repo.layOut(branch, input.commit);
         const { verdict, findings } = parseReviewVerdict(cli.summary?.finalMessage ?? cli.logTail);
         const report = { verdict, findings, reviewer: { kind: input.agent.kind, model: input.agent.model, summary: cli.summary, exitCode: cli.exitCode, logId: cli.logId, transcriptId: cli.transcriptId }, discardedWrites: touched };
         return {
@@ -103,33 +101,32 @@ export function agentActivities(deps: ActivityDeps) {
     async runAgent(input: AgentInput): Promise<AgentOutput> {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
-        const ws = sandbox.workspace;
-        const start = input.checkpoint?.commit ?? input.baseCommit;
-        await git(ws, ['reset', '--quiet', '--hard', start]);
-        await git(ws, ['clean', '--quiet', '-fd']);
-        const branch = (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
+        const repo = runRepo(deps, sandbox);
+        const branch = await repo.branch();
+        await repo.layOut(branch, input.checkpoint?.commit ?? input.baseCommit);
 
-        const prompt = buildPrompt({ ...input, instructions: await repoInstructions(ws, input.baseCommit) });
+        const prompt = buildPrompt({ ...input, instructions: await repoInstructions(repo.git, input.baseCommit) });
         const cli = await runAgentCli(deps, sandbox, { ...input, prompt, header: `agent, iteration ${input.iteration}`, promptName: 'prompt.md' });
         throwIfCancelled();
 
-        // Whatever the agent left (committed or not) becomes one commit on the branch; after a conflicted rebase it
-        // replaces the commit that held the conflict markers, so no commit on the branch carries them.
-        if (input.checkpoint?.conflicts?.length) await git(ws, ['reset', '--quiet', '--soft', input.baseCommit]);
-        await git(ws, ['add', '-A']);
-        const staged = await git(ws, ['diff', '--cached', '--name-only']);
-        if (staged.trim()) {
-          await git(ws, ['commit', '--quiet', '--no-verify', '-m', `${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}\nNightshift-Title: ${input.title.replace(/\s+/g, ' ')}`]);
-        }
-        await git(ws, ['checkout', '--quiet', '-B', branch]);
-        const commit = (await git(ws, ['rev-parse', 'HEAD'])).trim();
-        const changedFiles = (await git(ws, ['diff', '--name-only', input.baseCommit, commit])).split('\n').filter(Boolean);
-        const diffId = await deps.store.put(await git(ws, ['diff', '--binary', input.baseCommit, commit]));
+        // Whatever the agent left becomes one commit on the branch, made by the worker from the files alone (what
+        // the agent committed in its own .git is ignored); after a conflicted rebase it replaces the commit that held
+        // the conflict markers, so no commit on the branch carries them.
+        if (input.checkpoint?.conflicts?.length) await repo.git(['reset', '--quiet', '--soft', input.baseCommit]);
+        const commit = await repo.commitWorkspace(`${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}\nNightshift-Title: ${input.title.replace(/\s+/g, ' ')}`);
+        // A secret the agent wrote into the change is a finding for the review, and is blanked wherever the
+        // change is shown (the diff, the changed files in the run's state).
+        const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
+        const redactor = new Redactor(secrets);
+        const diff = await repo.diff(input.baseCommit, commit);
+        const secretsAdded = secretFindings(diff, secrets);
+        const changedFiles = (await repo.changedFiles(input.baseCommit, commit)).map((f) => redactor.redact(f));
+        const diffId = await deps.store.put(redactor.redact(diff));
 
-        const bundleId = await storeBranchBundle(deps, ws, branch, input.baseCommit, input.runId);
+        const bundleId = await storeBranchBundle(deps, repo.git, branch, input.baseCommit, input.runId);
         const { modelUsage, budgetExhausted, ...result } = cli;
         return {
-          result: { ...result, changedFiles },
+          result: { ...result, changedFiles, ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}) },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
           ...(modelUsage ? { modelUsage } : {}),
@@ -144,10 +141,10 @@ const INSTRUCTION_FILES = ['AGENTS.md', 'CLAUDE.md'];
 const MAX_INSTRUCTIONS = 32 * 1024;
 
 /** The repo's instructions for agents, as committed at the base: an earlier iteration's agent cannot rewrite them. */
-async function repoInstructions(ws: string, baseCommit: string): Promise<Record<string, string>> {
+async function repoInstructions(git: Git, baseCommit: string): Promise<Record<string, string>> {
   const found: Record<string, string> = {};
   for (const file of INSTRUCTION_FILES) {
-    const text = await git(ws, ['show', `${baseCommit}:${file}`]).catch(() => undefined);
+    const text = await git(['show', `${baseCommit}:${file}`]).catch(() => undefined);
     if (text?.trim()) found[file] = text.length > MAX_INSTRUCTIONS ? `${text.slice(0, MAX_INSTRUCTIONS)}\n[truncated]` : text;
   }
   return found;

@@ -1,12 +1,24 @@
 import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 
-// The workspace is written by an untrusted agent: never let its .git/config or hooks run code on the host.
+// Every git the worker runs is pinned: no system or global config, no hooks, no helper programs that a repository's
+// config or attributes could name, no transport but local files. What git reads besides that is decided by where it
+// runs: RunRepo below keeps a run's git directory where no sandbox can write (docs/security.md, "The host never
+// interprets what the agent wrote").
 const SAFE = [
   '-c', 'core.hooksPath=/dev/null',
   // The docker driver hands the workspace to the sandbox's user; it is still ours to read.
   '-c', 'safe.directory=*',
   '-c', 'core.fsmonitor=false',
-  '-c', 'protocol.ext.allow=never',
+  '-c', 'core.pager=cat',
+  '-c', 'core.sshCommand=false',
+  '-c', 'core.attributesFile=/dev/null',
+  '-c', 'core.symlinks=true',
+  '-c', 'diff.external=',
+  '-c', 'submodule.recurse=false',
+  '-c', 'protocol.allow=never',
+  '-c', 'protocol.file.allow=always',
   '-c', 'commit.gpgsign=false',
   '-c', 'user.name=Nightshift',
   '-c', 'user.email=nightshift@localhost',
@@ -14,6 +26,15 @@ const SAFE = [
   '-c', 'gc.auto=0',
   '-c', 'maintenance.auto=false',
 ];
+
+const ENV = {
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_ATTR_NOSYSTEM: '1',
+  GIT_NO_REPLACE_OBJECTS: '1',
+  GIT_TERMINAL_PROMPT: '0',
+  LANG: 'C',
+};
 
 export class GitError extends Error {
   constructor(readonly args: string[], readonly stderr: string, readonly code: number | null) {
@@ -29,12 +50,16 @@ export class GitError extends Error {
   }
 }
 
+/** Runs git with its arguments; what it prints is the result. */
+export type Git = (args: string[]) => Promise<string>;
+
+/** git in `cwd`, pinned (see SAFE): for repos the server owns (the source repo, scratch repos). */
 export function git(cwd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'git',
       [...SAFE, ...args],
-      { cwd, maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH, HOME: process.env.HOME, GIT_TERMINAL_PROMPT: '0', LANG: 'C' } },
+      { cwd, maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...ENV } },
       (err, stdout, stderr) => {
         if (err) reject(new GitError(args, String(stderr), typeof err.code === 'number' ? err.code : null));
         else resolve(String(stdout));
@@ -48,4 +73,109 @@ export function localRepoPath(repo: string): string | undefined {
   if (repo.startsWith('file://')) return new URL(repo).pathname;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/]+@[^:]+:/.test(repo)) return undefined;
   return repo;
+}
+
+/** NUL-separated paths (`-z`), read as they are: no quoting, so no name can slip past a glob. */
+export function paths(out: string): string[] {
+  return out.split('\0').filter(Boolean);
+}
+
+/**
+ * A run's repository on its worker. The git directory (`<root>/git`) is outside every mount of the sandbox; the
+ * workspace is only its work tree, read as files. The agent gets a `.git` of its own in the workspace, a copy made
+ * fresh for each stage, which the host never reads: git skips any entry named `.git` when it walks a work tree, and
+ * nested repositories are dropped before a commit (git would follow their `.git` to resolve a gitlink).
+ */
+export class RunRepo {
+  readonly gitDir: string;
+  readonly git: Git;
+
+  constructor(readonly root: string, readonly workTree: string) {
+    this.gitDir = path.join(root, 'git');
+    this.git = (args) => git(root, ['--git-dir', this.gitDir, '--work-tree', workTree, ...args]);
+  }
+
+  /** A fresh git directory with the source repo's branches (refs/heads/*, as in the source) and objects. */
+  async cloneFrom(source: string): Promise<void> {
+    await fs.rm(this.gitDir, { recursive: true, force: true });
+    // --no-hardlinks: nothing of the source repo's object files is shared with the run.
+    await git(this.root, ['clone', '--quiet', '--bare', '--no-hardlinks', '--', source, this.gitDir]);
+  }
+
+  /** The branch the run's HEAD is on (set by `layOut`; the agent cannot move it). */
+  async branch(): Promise<string> {
+    return (await this.git(['symbolic-ref', '--short', 'HEAD'])).trim();
+  }
+
+  async commitOf(rev: string): Promise<string> {
+    return (await this.git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim();
+  }
+
+  /**
+   * The workspace as `commit` on `branch`: tracked files reset, untracked ones removed (ignored ones, such as an
+   * installed node_modules, stay), and a new `.git` for the agent. git replaces a symlink in a leading path by a
+   * directory rather than write through it, so what the agent left cannot redirect these writes.
+   */
+  async layOut(branch: string, commit: string): Promise<void> {
+    await this.git(['checkout', '--quiet', '--force', '--no-recurse-submodules', '-B', branch, commit]);
+    await this.git(['clean', '--quiet', '-ffd']);
+    await this.giveAgentGit();
+  }
+
+  /** Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed. */
+  async commitWorkspace(message: string): Promise<string> {
+    await this.dropNestedGitDirs();
+    await this.git(['add', '--all']);
+    const staged = await this.git(['diff', '--cached', '--name-only', '-z']);
+    if (staged) await this.git(['commit', '--quiet', '--no-verify', '-m', message]);
+    return this.commitOf('HEAD');
+  }
+
+  /** Files changed between two commits: both sides of a rename or copy, deletions, mode and type changes. */
+  async changedFiles(from: string, to: string): Promise<string[]> {
+    return paths(await this.git(['diff', '--name-only', '-z', '--no-renames', '--no-ext-diff', '--no-textconv', from, to]));
+  }
+
+  async diff(from: string, to: string): Promise<string> {
+    return this.git(['diff', '--binary', '--no-ext-diff', '--no-textconv', from, to]);
+  }
+
+  /** Paths in the workspace that differ from HEAD (the agent's `.git` is not part of it). */
+  async touched(): Promise<string[]> {
+    return paths(await this.git(['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=all']));
+  }
+
+  /**
+   * A copy of the run's repository for the agent at `<workspace>/.git`, on the run's branch with a matching index.
+   * Built beside the workspace and moved in whole; whatever `.git` was there (a file, a link, a directory) is removed
+   * without being followed or read.
+   */
+  private async giveAgentGit(): Promise<void> {
+    const staging = path.join(this.root, 'agent-git');
+    const target = path.join(this.workTree, '.git');
+    await fs.rm(staging, { recursive: true, force: true });
+    await git(this.root, ['clone', '--quiet', '--bare', '--no-hardlinks', '--', this.gitDir, staging]);
+    const agentGit: Git = (args) => git(this.root, ['--git-dir', staging, ...args]);
+    await agentGit(['config', 'core.bare', 'false']);
+    await agentGit(['remote', 'remove', 'origin']);
+    await agentGit(['symbolic-ref', 'HEAD', `refs/heads/${await this.branch()}`]);
+    await fs.copyFile(path.join(this.gitDir, 'index'), path.join(staging, 'index'));
+    await fs.rm(target, { recursive: true, force: true });
+    await fs.rename(staging, target);
+  }
+
+  /**
+   * Removes every `.git` below the workspace's top level. git would read one (a directory, a `gitdir:` file, a link)
+   * to record an untracked nested repository, or a submodule, as a gitlink: a path the agent chose, read on the host.
+   * `find -P` never follows a link.
+   */
+  private async dropNestedGitDirs(): Promise<void> {
+    const found = await new Promise<string>((resolve, reject) => {
+      execFile('find', ['-P', this.workTree, '-mindepth', '1', '(', '-path', path.join(this.workTree, '.git'), '-prune', ')', '-o', '(', '-name', '.git', '-prune', '-print0', ')'], { maxBuffer: 64 * 1024 * 1024 }, (err, out, stderr) => {
+        if (err) reject(new Error(`cannot look for nested repositories in the workspace: ${String(stderr).trim() || err.message}`));
+        else resolve(String(out));
+      });
+    });
+    for (const p of paths(found)) await fs.rm(p, { recursive: true, force: true });
+  }
 }

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { git, GitError } from './git';
+import { git, GitError, paths } from './git';
 import { storeBranchBundle } from './workspace';
 
 export interface RebaseInput {
@@ -57,9 +57,9 @@ export function rebaseActivities(deps: ActivityDeps) {
         await git(dir, ['checkout', '--quiet', input.branch]);
         const conflicts = await git(dir, ['rebase', '--quiet', '--onto', tip, input.baseCommit]).then(() => [], () => squashOnto(dir, input, tip));
         const commit = (await git(dir, ['rev-parse', 'HEAD'])).trim();
-        const changedFiles = (await git(dir, ['diff', '--name-only', tip, commit])).split('\n').filter(Boolean);
+        const changedFiles = paths(await git(dir, ['diff', '--name-only', '-z', '--no-renames', tip, commit]));
         const diffId = await deps.store.put(await git(dir, ['diff', '--binary', tip, commit]));
-        const bundleId = await storeBranchBundle(deps, dir, input.branch, tip, input.runId);
+        const bundleId = await storeBranchBundle(deps, (args) => git(dir, args), input.branch, tip, input.runId);
         await deps.runLog.append(
           input.runId,
           `\n=== rebase: ${input.base} moved from ${input.baseCommit.slice(0, 12)} to ${tip.slice(0, 12)}; ${conflicts.length ? `conflicts in ${conflicts.join(', ')}, back to the agent` : `rebased cleanly to ${commit.slice(0, 12)}`} ===\n`,

@@ -10,7 +10,7 @@ import type { Sandbox } from '../sandbox/sandbox';
 import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { git, GitError, localRepoPath } from './git';
+import { GitError, localRepoPath, RunRepo, type Git } from './git';
 import { withHeartbeat } from './heartbeat';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
@@ -52,16 +52,21 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
 }
 
 /** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */
-export async function storeBranchBundle(deps: ActivityDeps, repoDir: string, branch: string, baseCommit: string, runId: string): Promise<string | undefined> {
-  const commit = (await git(repoDir, ['rev-parse', `refs/heads/${branch}`])).trim();
+export async function storeBranchBundle(deps: ActivityDeps, git: Git, branch: string, baseCommit: string, runId: string): Promise<string | undefined> {
+  const commit = (await git(['rev-parse', `refs/heads/${branch}`])).trim();
   if (commit === baseCommit) return undefined;
   const file = path.join(os.tmpdir(), `nightshift-${runId}-${process.pid}.bundle`);
   try {
-    await git(repoDir, ['bundle', 'create', '--quiet', file, `refs/heads/${branch}`, `^${baseCommit}`]);
+    await git(['bundle', 'create', '--quiet', file, `refs/heads/${branch}`, `^${baseCommit}`]);
     return await deps.store.putFile(file);
   } finally {
     await fs.rm(file, { force: true });
   }
+}
+
+/** The run's repository on this worker: its git directory beside the sandbox, the workspace its work tree. */
+export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
+  return new RunRepo(sandboxRoot(deps, sandbox.runId), sandbox.workspace);
 }
 
 export function workspaceActivities(deps: ActivityDeps) {
@@ -110,39 +115,18 @@ export function workspaceActivities(deps: ActivityDeps) {
       throw ApplicationFailure.nonRetryable(`no worker offers the ${input.driver} sandbox driver (the fleet offers: ${offered.join(', ') || 'nothing'}); see \`nightshift doctor\` on the workers`, 'NoSandboxDriver');
     },
 
-    /** Clone the repo into a fresh workspace on the run's branch, at the last checkpoint when there is one. */
+    /**
+     * Clone the repo into the run's git directory and lay out the workspace on the run's branch, at the last checkpoint
+     * when there is one. A provision that fails leaves nothing behind: no clone on disk, no sandbox slot held.
+     */
     async provisionWorkspace(input: ProvisionInput): Promise<ProvisionResult> {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
-        const ws = sandbox.workspace;
-        // A retried or moved provision starts clean, in the same directory: a container may have it mounted.
-        await emptyDir(ws);
-        const local = localRepoPath(input.repo);
-        if (local !== undefined && !existsSync(path.join(local, '.git')) && !existsSync(path.join(local, 'HEAD'))) {
-          throw ApplicationFailure.nonRetryable(`repo ${input.repo} is not a git repository on worker ${os.hostname()}`, 'BadRepo');
-        }
         try {
-          // --no-hardlinks: the agent must not be able to reach the source repo's object files.
-          await git(path.dirname(ws), ['clone', '--quiet', '--no-hardlinks', input.repo, ws]);
-          const base = input.base ?? (await git(ws, ['symbolic-ref', '--short', 'HEAD'])).trim();
-          const tip = (await git(ws, ['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`]).catch(() => {
-            throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');
-          })).trim();
-          // A re-provisioned run stays on its base though the branch moved: its diff and bundles are against it.
-          const baseCommit = input.baseCommit ?? tip;
-          let start = baseCommit;
-          if (input.checkpoint?.bundleId) {
-            await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) => git(ws, ['fetch', '--quiet', bundle, `refs/heads/${input.branch}`]));
-            start = input.checkpoint.commit;
-          }
-          await git(ws, ['checkout', '--quiet', '-B', input.branch, start]);
-          await deps.runLog.append(
-            input.runId,
-            `\n=== provision on ${deps.self.worker} ===\ncloned ${input.repo} (${base} at ${baseCommit.slice(0, 12)}) into a fresh workspace on branch ${input.branch}${input.checkpoint ? `, resumed from the checkpoint after ${input.checkpoint.afterStage} #${input.checkpoint.iteration} (${start.slice(0, 12)})` : ''}\n`,
-          );
-          deps.slots.provisioned(input.runId);
-          return { base, baseCommit };
+          return await provision(deps, sandbox, input);
         } catch (err) {
+          await sandbox.teardown();
+          deps.slots.release(input.runId);
           if (err instanceof GitError) throw ApplicationFailure.nonRetryable(err.message, 'GitFailed');
           throw err;
         }
@@ -163,4 +147,33 @@ export function workspaceActivities(deps: ActivityDeps) {
 async function emptyDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
+}
+
+async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionInput): Promise<ProvisionResult> {
+  // A retried or moved provision starts clean, in the same directory: a container may have it mounted.
+  await emptyDir(sandbox.workspace);
+  const local = localRepoPath(input.repo);
+  if (local !== undefined && !existsSync(path.join(local, '.git')) && !existsSync(path.join(local, 'HEAD'))) {
+    throw ApplicationFailure.nonRetryable(`repo ${input.repo} is not a git repository on worker ${os.hostname()}`, 'BadRepo');
+  }
+  const repo = runRepo(deps, sandbox);
+  await repo.cloneFrom(input.repo);
+  const base = input.base ?? (await repo.branch());
+  const tip = await repo.commitOf(`refs/heads/${base}`).catch(() => {
+    throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');
+  });
+  // A re-provisioned run stays on its base though the branch moved: its diff and bundles are against it.
+  const baseCommit = input.baseCommit ?? tip;
+  let start = baseCommit;
+  if (input.checkpoint?.bundleId) {
+    await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) => repo.git(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}`]));
+    start = input.checkpoint.commit;
+  }
+  await repo.layOut(input.branch, start);
+  await deps.runLog.append(
+    input.runId,
+    `\n=== provision on ${deps.self.worker} ===\ncloned ${input.repo} (${base} at ${baseCommit.slice(0, 12)}) into a fresh workspace on branch ${input.branch}${input.checkpoint ? `, resumed from the checkpoint after ${input.checkpoint.afterStage} #${input.checkpoint.iteration} (${start.slice(0, 12)})` : ''}\n`,
+  );
+  deps.slots.provisioned(input.runId);
+  return { base, baseCommit };
 }

@@ -4,7 +4,7 @@ import { constants as fsConstants, existsSync, lstatSync, promises as fs, readli
 import * as path from 'node:path';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, protectedGitPaths, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
@@ -81,7 +81,6 @@ export class BwrapSandbox implements Sandbox {
     const root = this.opts.root;
     args.push('--ro-bind', path.join(root, 'etc', 'passwd'), '/etc/passwd', '--ro-bind', path.join(root, 'etc', 'group'), '/etc/group');
     args.push('--bind', path.join(root, 'workspace'), WORKSPACE_DIR);
-    for (const p of protectedGitPaths(this.workspace)) args.push('--ro-bind', path.join(this.workspace, p), `${WORKSPACE_DIR}/${p}`);
     args.push('--bind', path.join(root, 'home'), HOME_DIR);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
     args.push('--ro-bind', path.join(root, 'meta'), META_DIR);

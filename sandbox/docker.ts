@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, protectedGitPaths, SANDBOX_DIRS, SANDBOX_UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
@@ -115,29 +115,21 @@ export class DockerSandbox implements Sandbox {
     this.name = `nightshift-${opts.runId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60)}-${id}`;
   }
 
-  /** The run's container, running; created on first use, and recreated when its mounts no longer fit the workspace. */
+  /** The run's container, running; created on first use. */
   private async container(): Promise<Docker.Container> {
     const container = this.docker.getContainer(this.name);
-    const gitPaths = protectedGitPaths(this.workspace).join(',');
     const info = await container.inspect().catch((err: { statusCode?: number }) => {
       if (err.statusCode === 404) return undefined;
       throw err;
     });
-    if (info && info.Config.Labels['nightshift.protected'] !== gitPaths) {
-      // The repo was cloned after the container was made: .git must be mounted read-only over it.
-      await container.remove({ force: true });
-      return this.create(gitPaths);
-    }
-    if (!info) return this.create(gitPaths);
+    if (!info) return this.create();
     if (!info.State.Running) await container.start();
     return container;
   }
 
-  private async create(gitPaths: string): Promise<Docker.Container> {
+  private async create(): Promise<Docker.Container> {
     const { root, limits } = this.opts;
-    const binds = [`${this.workspace}:${WORKSPACE_DIR}:rw`];
-    for (const p of gitPaths ? gitPaths.split(',') : []) binds.push(`${path.join(this.workspace, p)}:${WORKSPACE_DIR}/${p}:ro`);
-    binds.push(`${path.join(root, 'home')}:${HOME_DIR}:rw`, `${path.join(root, 'tmp')}:/tmp:rw`, `${path.join(root, 'net')}:${NET_DIR}:ro`, `${path.join(root, 'meta')}:${META_DIR}:ro`);
+    const binds = [`${this.workspace}:${WORKSPACE_DIR}:rw`, `${path.join(root, 'home')}:${HOME_DIR}:rw`, `${path.join(root, 'tmp')}:/tmp:rw`, `${path.join(root, 'net')}:${NET_DIR}:ro`, `${path.join(root, 'meta')}:${META_DIR}:ro`];
     const container = await this.docker.createContainer({
       name: this.name,
       Image: this.driver.image,
@@ -146,7 +138,7 @@ export class DockerSandbox implements Sandbox {
       User: USER,
       WorkingDir: WORKSPACE_DIR,
       Env: Object.entries(BASE_ENV).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), [LABEL_HOME]: this.driver.home, 'nightshift.protected': gitPaths },
+      Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), [LABEL_HOME]: this.driver.home },
       NetworkDisabled: true,
       HostConfig: {
         Binds: binds,

@@ -1,4 +1,4 @@
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BRIDGE_PORT, GATEWAY_PORT } from './bridge';
 import { EgressPolicy, EgressProxy } from './egress';
@@ -38,11 +38,6 @@ const PROXY_ENV: Record<string, string> = { HTTP_PROXY: PROXY, HTTPS_PROXY: PROX
 /** The model gateway's socket in a run's `net/` directory (the caller runs the gateway; the sandbox bridges to it). */
 export function modelSocketPath(root: string): string {
   return path.join(root, 'net', 'model.sock');
-}
-
-/** Workspace paths mounted read-only over the workspace: the agent may commit, but not plant hooks or config that git would run or obey later. */
-export function protectedGitPaths(workspace: string): string[] {
-  return ['.git/hooks', '.git/config'].filter((p) => existsSync(path.join(workspace, p)));
 }
 
 /** How one exec reaches the worker from its empty network namespace: the command under the bridge, and its variables. */
