@@ -1,4 +1,5 @@
 import type { ReviewFinding } from '../workflows/types';
+import { MIN_SECRET_LENGTH } from './redact';
 import { PRIVATE_KEY_BEGIN, TOKEN_SHAPES } from './tokenShapes';
 
 /** One file of a unified diff (`git diff`), with its added lines and their new line numbers. */
@@ -39,16 +40,31 @@ const ASSERTION = /\b(assert\w*|expect|should)\b|\bt\.(Error|Fatal)/;
 const CONFLICT_MARKER = /^(<{7}|>{7})( |$)/;
 const SKIP = /\b(it|test|describe)\.skip\(|\bx(it|describe|test)\(|@pytest\.mark\.skip|\bt\.Skip\(|@Disabled|@Ignore/;
 
-/** Rule findings on the diff itself: secrets added, conflict markers left, tests deleted or weakened. */
-export function diffFindings(diff: string): ReviewFinding[] {
+/**
+ * Secrets the diff adds: the values of the run's secrets (by name: the finding never holds a value), tokens of
+ * well-known shapes and private keys. Read from the diff as git made it, before it is stored redacted.
+ */
+export function secretFindings(diff: string, secrets: Record<string, string>): ReviewFinding[] {
+  const values = Object.entries(secrets).filter(([, value]) => value.length >= MIN_SECRET_LENGTH);
   const findings: ReviewFinding[] = [];
   for (const f of parseDiff(diff)) {
     for (const { line, text } of f.added) {
+      for (const [name] of values.filter(([, value]) => text.includes(value))) {
+        findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds the value of the secret ${name}; remove it (read $${name} from the environment at run time)` });
+      }
       if (PRIVATE_KEY_BEGIN.test(text)) findings.push({ rule: 'private-key', file: f.file, line, message: `${f.file}:${line} adds a private key; remove it` });
       for (const { what, pattern } of TOKENS) {
         if (pattern.test(text)) findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds what looks like an ${what}; remove it and use a secret` });
       }
     }
+  }
+  return findings;
+}
+
+/** Rule findings on the diff itself: conflict markers left, tests deleted or weakened. */
+export function diffFindings(diff: string): ReviewFinding[] {
+  const findings: ReviewFinding[] = [];
+  for (const f of parseDiff(diff)) {
     const marker = f.added.find((a) => CONFLICT_MARKER.test(a.text));
     if (marker) findings.push({ rule: 'conflict-marker', file: f.file, line: marker.line, message: `${f.file}:${marker.line} still holds a git conflict marker; resolve the conflict` });
     if (!TEST_FILE.test(f.file)) continue;

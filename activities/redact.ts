@@ -1,7 +1,7 @@
 import { PRIVATE_KEY_BEGIN, PRIVATE_KEY_BLOCK, TOKEN_SHAPES } from './tokenShapes';
 
 /** Values shorter than this are not secrets worth the name (and would blank out ordinary text). */
-const MIN_SECRET_LENGTH = 4;
+export const MIN_SECRET_LENGTH = 4;
 /** A token still being streamed is held back at most this long; a longer word is no token of a known shape. */
 const MAX_TOKEN_LENGTH = 512;
 /** A private key block still open is held back at most this long (an RSA 8192 key is about 6.5 KB). */

@@ -1,4 +1,4 @@
-import { diffFindings } from '../activities/diffRules';
+import { diffFindings, secretFindings } from '../activities/diffRules';
 import { parseReviewVerdict } from '../agents/review';
 import { gitIn, makeRepo } from './helpers/stack';
 import { writeFileSync, rmSync } from 'node:fs';
@@ -13,22 +13,27 @@ test('secrets, private keys, conflict markers, deleted tests, skipped tests and 
     'tests/test_old.py': 'def test_old():\n    assert True\n',
     'lib/util_test.go': 'package lib\n',
   });
-  writeFileSync(path.join(repo, 'src/app.js'), `module.exports = 1;\nconst aws = 'AKIAABCDEFGHIJKLMNOP';\nconst gh = 'ghp_${'a'.repeat(36)}';\n`);
+  writeFileSync(path.join(repo, 'src/app.js'), `module.exports = 1;\nconst aws = 'AKIAABCDEFGHIJKLMNOP';\nconst gh = 'ghp_${'a'.repeat(36)}';\nconst db = 'pw-hunter2-value';\n`);
   writeFileSync(path.join(repo, 'deploy.pem'), '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n');
   writeFileSync(path.join(repo, 'test/app.test.js'), "test.skip('one', () => {\n  expect(1).toBe(1);\n});\n");
   rmSync(path.join(repo, 'tests/test_old.py'));
   writeFileSync(path.join(repo, 'src/merged.txt'), 'kept\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> run\n');
   gitIn(repo, 'add', '-A');
   const diff = gitIn(repo, 'diff', '--cached');
-  expect(diffFindings(diff).map((f) => `${f.rule} ${f.file}${f.line ? `:${f.line}` : ''}`).sort()).toEqual([
+  const findings = [...diffFindings(diff), ...secretFindings(diff, { DB_PASSWORD: 'pw-hunter2-value' })];
+  expect(findings.map((f) => `${f.rule} ${f.file}${f.line ? `:${f.line}` : ''}`).sort()).toEqual([
     'conflict-marker src/merged.txt:2',
     'private-key deploy.pem:1',
     'secret src/app.js:2',
     'secret src/app.js:3',
+    'secret src/app.js:4',
     'tests-deleted tests/test_old.py',
     'tests-weakened test/app.test.js',
     'tests-weakened test/app.test.js:1',
   ]);
+  // A finding names the secret, never its value.
+  expect(findings.find((f) => f.line === 4)!.message).toContain('DB_PASSWORD');
+  expect(JSON.stringify(findings)).not.toContain('pw-hunter2-value');
 });
 
 test('an honest change has no findings: new code, new tests, a test made stricter', () => {
@@ -36,7 +41,8 @@ test('an honest change has no findings: new code, new tests, a test made stricte
   writeFileSync(path.join(repo, 'src/app.js'), 'module.exports = 2;\n');
   writeFileSync(path.join(repo, 'test/app.test.js'), "test('one', () => {\n  expect(2).toBe(2);\n  expect(typeof 2).toBe('number');\n});\n");
   gitIn(repo, 'add', '-A');
-  expect(diffFindings(gitIn(repo, 'diff', '--cached'))).toEqual([]);
+  const diff = gitIn(repo, 'diff', '--cached');
+  expect([...diffFindings(diff), ...secretFindings(diff, { DB_PASSWORD: 'pw-hunter2-value' })]).toEqual([]);
 });
 
 test('the agent reviewer’s verdict is the last JSON object of its final message; none, or a bare "changes", fails closed', () => {

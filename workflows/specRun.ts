@@ -214,7 +214,10 @@ export async function specRun(input: RunInput): Promise<RunState> {
 
   /** The rule review, then, when the spec asks for one, the agent reviewer's pass; their findings together. */
   async function reviewChanges(diffId: string, changedFiles: string[]): Promise<ReviewResult> {
-    const rules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines });
+    const byRules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines });
+    // Secrets the change adds were found before its diff was stored redacted.
+    const secretsAdded = state.agent?.secretFindings ?? [];
+    const rules: ReviewResult = secretsAdded.length ? { ...byRules, findings: [...secretsAdded, ...byRules.findings], verdict: 'changes' } : byRules;
     if (!spec.review.agent) return rules;
     const byAgent = await inWorkspace(sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) =>
       a.reviewWithAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, sandbox: spec.sandbox, secrets: spec.secrets, limits: spec.limits, modelUsage: state.modelUsage, timeoutMs: sandboxMs, iteration: state.iteration, diffId, commit: state.checkpoint!.commit }),

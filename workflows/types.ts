@@ -39,6 +39,8 @@ export interface CommandResult {
 /** An agent iteration: the command's result, the files it changed, and for agent CLIs what their event stream said. */
 export interface AgentResult extends CommandResult {
   changedFiles: string[];
+  /** Secrets the change adds (named, never their values): blocking findings of the review. */
+  secretFindings?: ReviewFinding[];
   summary?: AgentSummary;
   /** Artifact id of the CLI's raw event stream (`transcript.jsonl`), redacted. */
   transcriptId?: string;
