@@ -15,7 +15,6 @@ const SAFE = [
   '-c', 'core.sshCommand=false',
   '-c', 'core.attributesFile=/dev/null',
   '-c', 'core.symlinks=true',
-  '-c', 'diff.external=',
   '-c', 'submodule.recurse=false',
   '-c', 'protocol.allow=never',
   '-c', 'protocol.file.allow=always',

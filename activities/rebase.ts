@@ -57,8 +57,8 @@ export function rebaseActivities(deps: ActivityDeps) {
         await git(dir, ['checkout', '--quiet', input.branch]);
         const conflicts = await git(dir, ['rebase', '--quiet', '--onto', tip, input.baseCommit]).then(() => [], () => squashOnto(dir, input, tip));
         const commit = (await git(dir, ['rev-parse', 'HEAD'])).trim();
-        const changedFiles = paths(await git(dir, ['diff', '--name-only', '-z', '--no-renames', tip, commit]));
-        const diffId = await deps.store.put(await git(dir, ['diff', '--binary', tip, commit]));
+        const changedFiles = paths(await git(dir, ['diff', '--name-only', '-z', '--no-renames', '--no-ext-diff', tip, commit]));
+        const diffId = await deps.store.put(await git(dir, ['diff', '--binary', '--no-ext-diff', '--no-textconv', tip, commit]));
         const bundleId = await storeBranchBundle(deps, (args) => git(dir, args), input.branch, tip, input.runId);
         await deps.runLog.append(
           input.runId,
