@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import type { ActivityDeps } from '../../activities/deps';
+import { loadConfig } from '../../config';
 import { startModelGateway } from '../../activities/model';
 import { EgressPolicy, EgressProxy, type EgressDecision } from '../../sandbox/egress';
 import { modelSocketPath } from '../../sandbox/environment';
@@ -94,6 +95,13 @@ describe('the internal-address classifier', () => {
     expect(internalAddress(ownAddress())).toBe(`this server's own address ${ownAddress()}`);
     for (const a of ['203.0.113.80', '198.51.100.7', '8.8.8.8', '2606:4700::1', '::ffff:203.0.113.80', '64:ff9b::808:808']) expect(internalAddress(a)).toBeUndefined();
   });
+});
+
+test('the admin’s lists are checked at start: an upstream with userinfo (not echoed) or an opening without an exact port stops the server with one line', () => {
+  expect(() => loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'https://gw.example/v1, http://user:s3cret@10.0.0.5/v1' })).toThrow(/^NIGHTSHIFT_MODEL_UPSTREAMS entry 2 has user:password@ \(userinfo\)$/);
+  expect(() => loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'http://user:s3cret@10.0.0.5/v1' })).not.toThrow(/s3cret/);
+  for (const bad of ['127.0.0.1', '*.internal:5432']) expect(() => loadConfig({ NIGHTSHIFT_EGRESS_INTERNAL: bad })).toThrow(/^NIGHTSHIFT_EGRESS_INTERNAL: .* must be an exact host:port$/);
+  expect(loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'HTTP://GW.example:80/v1/', NIGHTSHIFT_EGRESS_INTERNAL: 'db.internal:5432' })).toMatchObject({ modelUpstreams: ['http://gw.example:80/v1'], egressInternal: ['db.internal:5432'] });
 });
 
 describe('at submit: only the admin opens an internal host:port or names a model upstream', () => {
