@@ -28,4 +28,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** GitHub's REST API, for `deliver.pr`. */
   githubApiUrl: string;
+  /** Model API base URLs the admin allows besides the vendors' (NIGHTSHIFT_MODEL_UPSTREAMS), normalized. */
+  modelUpstreams: string[];
+  /** Internal host:ports the admin opened to sandboxes (NIGHTSHIFT_EGRESS_INTERNAL). */
+  egressInternal: string[];
 }

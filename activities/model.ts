@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { GATEWAY_PORT } from '../sandbox/bridge';
 import { modelSocketPath } from '../sandbox/environment';
 import { ModelGateway, PLACEHOLDER_KEY, type GatewayRequest, type GatewayUsage, type ModelPrices, type ModelVendor } from '../sandbox/gateway';
+import { normalizeBaseUrl } from '../spec/network';
 import type { Spec } from '../spec/schema';
 import type { ActivityDeps } from './deps';
 
@@ -30,6 +31,26 @@ function pricesFor(model: string | undefined, extra: Record<string, [number, num
   const table = { ...PRICES, ...extra };
   const prefix = Object.keys(table).filter((p) => model?.startsWith(p)).sort((a, b) => b.length - a.length)[0];
   return prefix ? { inputPerMTok: table[prefix][0], outputPerMTok: table[prefix][1] } : undefined;
+}
+
+/**
+ * Where the run's gateway sends the real key: the vendor's default API, or `agent.baseUrl` when it is that default or
+ * one the server's admin lists (NIGHTSHIFT_MODEL_UPSTREAMS, normalized); anything else is refused with why. Undefined
+ * when the agent talks to no model API and names no baseUrl.
+ */
+export function modelUpstream(agent: Spec['agent'], listed: string[]): { url: string; adminListed: boolean } | { refused: string } | undefined {
+  const vendor = vendorOf(agent);
+  if (agent.baseUrl === undefined) return vendor ? { url: VENDORS[vendor].upstream, adminListed: false } : undefined;
+  const defaults = (vendor ? [VENDORS[vendor]] : Object.values(VENDORS)).map((v) => v.upstream);
+  let normalized: string;
+  try {
+    normalized = normalizeBaseUrl(agent.baseUrl);
+  } catch (err) {
+    return { refused: `${(err as Error).message}: the model key never goes there` };
+  }
+  if (listed.includes(normalized)) return { url: agent.baseUrl, adminListed: true };
+  if (defaults.some((d) => normalizeBaseUrl(d) === normalized)) return { url: agent.baseUrl, adminListed: false };
+  return { refused: `not an allowed model API (${defaults.join(', ')}, or one the server's admin lists in NIGHTSHIFT_MODEL_UPSTREAMS): the gateway would send it the model key` };
 }
 
 /** The real key of the agent's model API on this worker (name and value), or undefined when the agent uses none. */
@@ -66,7 +87,10 @@ export async function startModelGateway(
 ): Promise<RunningGateway | undefined> {
   const vendor = vendorOf(input.agent);
   if (!vendor) return undefined;
-  const { upstream, env } = VENDORS[vendor];
+  // Checked at submit too; again here for runs started another way (Temporal directly, an old schedule).
+  const upstream = modelUpstream(input.agent, deps.modelUpstreams)!;
+  if ('refused' in upstream) throw ApplicationFailure.nonRetryable(`agent.baseUrl: ${upstream.refused}`, 'ModelUpstreamRefused');
+  const { env } = VENDORS[vendor];
   const prices = pricesFor(input.agent.model, deps.modelPrices);
   if (input.limits.costUsd !== undefined && !prices) {
     throw ApplicationFailure.nonRetryable(`limits.costUsd needs a price for model "${input.agent.model ?? '(none)'}": add it to NIGHTSHIFT_MODEL_PRICES`, 'NoModelPrice');
@@ -75,7 +99,8 @@ export async function startModelGateway(
   const gateway = new ModelGateway(
     {
       vendor,
-      upstream: input.agent.baseUrl ?? upstream,
+      upstream: upstream.url,
+      adminListed: upstream.adminListed,
       apiKey: input.apiKey,
       maxTokens: input.limits.tokens,
       maxCostUsd: input.limits.costUsd,

@@ -48,7 +48,7 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
     const offered = Object.keys(deps.drivers).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(`worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``, 'NoSandboxDriver');
   }
-  return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox) });
+  return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox, deps.egressInternal) });
 }
 
 /** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */

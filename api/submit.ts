@@ -3,8 +3,10 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { localRepoPath } from '../activities/git';
+import { modelUpstream } from '../activities/model';
 import type { Config } from '../config';
-import { formatIssue, parseSpec, SpecError } from '../spec/parse';
+import { Openings, unopenedInternal } from '../spec/network';
+import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import type { RunInput } from '../workflows/types';
@@ -22,17 +24,23 @@ export function prepareRun(text: string, contentType: string | undefined, submit
     if (err instanceof SpecError) throw new ApiError('bad_request', `invalid spec: ${formatIssue(err.issues[0])}`, err.issues);
     throw err;
   }
+  const invalid = (issue: SpecIssue) => new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
   const refused = spec.secrets.filter((name) => !config.allowedSecrets.includes(name));
   if (refused.length) {
-    const issue = { field: 'secrets', message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)` };
-    throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
+    throw invalid({ field: 'secrets', message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)` });
+  }
+  // Only the admin says where the model key and the sandbox's connections may go.
+  const upstream = modelUpstream(spec.agent, config.modelUpstreams);
+  if (upstream && 'refused' in upstream) throw invalid({ field: 'agent.baseUrl', message: upstream.refused });
+  const [internal] = unopenedInternal(spec.sandbox.network, new Openings(config.egressInternal));
+  if (internal) {
+    throw invalid({ field: `sandbox.network.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
   }
   const local = localRepoPath(spec.repo);
   if (local !== undefined) {
     const absolute = path.resolve(config.reposDir, local);
     if (!existsSync(path.join(absolute, '.git')) && !existsSync(path.join(absolute, 'HEAD'))) {
-      const issue = { field: 'repo', message: `${absolute} is not a git repository on the server` };
-      throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
+      throw invalid({ field: 'repo', message: `${absolute} is not a git repository on the server` });
     }
     spec = { ...spec, repo: absolute };
   }

@@ -55,7 +55,8 @@ export async function benchEgress(dir: string): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   const socketPath = path.join(dir, 'proxy.sock');
-  const proxy = new EgressProxy(new EgressPolicy([`127.0.0.1:${port}`]), () => undefined);
+  // A loopback server is internal: opened as the admin would (NIGHTSHIFT_EGRESS_INTERNAL).
+  const proxy = new EgressProxy(new EgressPolicy([`127.0.0.1:${port}`], [`127.0.0.1:${port}`]), () => undefined);
   await proxy.listen(socketPath);
   const agent = new http.Agent({ keepAlive: false });
   const get = (opts: http.RequestOptions) =>

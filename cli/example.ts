@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { SecretStore } from '../activities/secrets';
 import { loadScenario, startModelServer, type ScriptedModelServer } from '../agents/scriptedModel';
 import type { Config } from '../config';
+import { normalizeBaseUrl } from '../spec/network';
 import { parseSpec } from '../spec/parse';
 import { FINAL_STATUSES, type RunState } from '../workflows/types';
 
@@ -40,6 +41,9 @@ async function offlineModel(config: Config, say: (line: string) => void): Promis
   if (new SecretStore([], config.secretsFile).workerValue('ANTHROPIC_API_KEY')) return undefined;
   const server = await startModelServer(loadScenario(path.join(EXAMPLES, 'model'), 'fix-rounding'));
   process.env.ANTHROPIC_API_KEY = OFFLINE_KEY;
+  // The admin's list of model upstreams, in this process's own config (the API and worker here read it): the spec
+  // names the scripted server as agent.baseUrl, which no spec could otherwise.
+  config.modelUpstreams.push(normalizeBaseUrl(server.url));
   say(`No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server at ${server.url}:`);
   say('a stand-in that plays the turns in examples/model/fix-rounding.json, not a real model. Set ANTHROPIC_API_KEY to run it against Claude.');
   return server;

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { normalizeBaseUrl, Openings } from '../spec/network';
 import { parseDuration } from '../spec/schema';
 
 /** Everything the server, worker and CLI read from the environment, in one place. */
@@ -46,6 +47,16 @@ export interface Config {
   artifacts: ArtifactsConfig;
   /** NIGHTSHIFT_CORS_ORIGINS: exact origins (scheme://host[:port]) whose pages may call the API; none by default. */
   corsOrigins: string[];
+  /**
+   * NIGHTSHIFT_MODEL_UPSTREAMS: model API base URLs a spec's `agent.baseUrl` may name besides the vendors' defaults;
+   * the gateway sends the real key there. They may be internal (a company gateway, a test's scripted model).
+   */
+  modelUpstreams: string[];
+  /**
+   * NIGHTSHIFT_EGRESS_INTERNAL: internal `host:port`s (loopback, private, this server's own addresses) that a spec's
+   * `sandbox.network` may reach; every other internal address is refused, whatever a spec lists.
+   */
+  egressInternal: string[];
 }
 
 /** A receiver of run events: generic JSON, or the Slack incoming-webhook shape (`{"text": …}`). */
@@ -104,6 +115,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
     artifacts: artifactsFrom(env, home, allowedSecrets),
     corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean),
+    modelUpstreams: modelUpstreamsFrom(env.NIGHTSHIFT_MODEL_UPSTREAMS),
+    egressInternal: egressInternalFrom(env.NIGHTSHIFT_EGRESS_INTERNAL),
   };
 }
 
@@ -146,6 +159,29 @@ function pricesFrom(raw: string | undefined): Record<string, [number, number]> {
   const ok = typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n >= 0));
   if (!ok) throw new Error('NIGHTSHIFT_MODEL_PRICES must map model prefixes to [inputUsdPerMTok, outputUsdPerMTok]');
   return parsed as Record<string, [number, number]>;
+}
+
+const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+function modelUpstreamsFrom(raw: string | undefined): string[] {
+  return list(raw).map((entry, i) => {
+    try {
+      return normalizeBaseUrl(entry);
+    } catch (err) {
+      // The entry is not echoed: it may carry a credential.
+      throw new Error(`NIGHTSHIFT_MODEL_UPSTREAMS entry ${i + 1} ${(err as Error).message}`);
+    }
+  });
+}
+
+function egressInternalFrom(raw: string | undefined): string[] {
+  const entries = list(raw);
+  try {
+    new Openings(entries);
+  } catch (err) {
+    throw new Error(`NIGHTSHIFT_EGRESS_INTERNAL: ${(err as Error).message}`);
+  }
+  return entries;
 }
 
 const SLACK_PREFIX = 'slack+';

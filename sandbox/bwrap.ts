@@ -121,7 +121,7 @@ export class BwrapSandbox implements Sandbox {
     this.limitsApplied ??= this.cgroup?.apply(this.opts.limits);
     await this.limitsApplied;
     const before = await this.cgroup?.counters();
-    const link = await linkToWorker(this.opts.root, this.opts.network, opts);
+    const link = await linkToWorker(this.opts.root, this.opts, opts);
     const result = await this.run(opts, link).finally(() => link?.close());
     const after = await this.cgroup?.counters();
     if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);

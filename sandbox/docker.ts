@@ -171,7 +171,7 @@ export class DockerSandbox implements Sandbox {
     await this.killing;
     const container = await this.container();
     const cgroups = await this.cgroups(container);
-    const link = await linkToWorker(this.opts.root, this.opts.network, opts);
+    const link = await linkToWorker(this.opts.root, this.opts, opts);
     try {
       const before = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
       const result = await this.run(container, opts, link);

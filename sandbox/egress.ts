@@ -2,7 +2,7 @@ import { promises as dns } from 'node:dns';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { CONTROL_OR_SPACE, parseNetworkRule, type NetworkRule } from '../spec/network';
+import { internalAddress, normalizeHost, Openings, parseNetworkRule, type NetworkRule } from '../spec/network';
 
 export interface EgressDecision {
   allowed: boolean;
@@ -11,32 +11,25 @@ export interface EgressDecision {
   reason: string;
 }
 
-/** Loopback, private, link-local (cloud metadata), CGNAT, unspecified and multicast addresses. */
-export function isInternal(address: string): boolean {
-  if (net.isIPv6(address)) {
-    const a = address.toLowerCase();
-    if (a.startsWith('::ffff:')) return isInternal(a.slice(7));
-    return a === '::1' || a === '::' || /^f[cd]/.test(a) || /^fe[89ab]/.test(a) || a.startsWith('ff');
-  }
-  const [a, b] = address.split('.').map(Number);
-  return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224;
-}
-
 /**
  * The egress policy of one run: which host:port it may reach. Enforcement is the sandbox's empty network namespace;
- * this proxy, reached through a unix socket, is the only way out, and it asks here first.
+ * this proxy, reached through a unix socket, is the only way out, and it asks here first. An internal address
+ * (loopback, private, link-local, the server's own …) is refused even when the spec allows its host, unless the
+ * server's admin opened that host:port (NIGHTSHIFT_EGRESS_INTERNAL): that is where the control plane lives.
  */
 export class EgressPolicy {
   private readonly rules: NetworkRule[];
+  private readonly openings: Openings;
 
-  constructor(entries: string[]) {
+  constructor(entries: string[], internal: string[] = []) {
     this.rules = entries.map(parseNetworkRule);
+    this.openings = new Openings(internal);
   }
 
-  /** The rule that allows host:port, or why none does. */
+  /** The rule that allows host:port, or why none does. The host is compared in its normalized spelling. */
   check(host: string, port: number): { rule?: NetworkRule; reason: string } {
-    if (CONTROL_OR_SPACE.test(host) || host.length > 253) return { reason: 'malformed host name' };
-    const h = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+    const h = normalizeHost(host)?.replace(/\.$/, '');
+    if (!h || host.length > 253) return { reason: 'malformed host name' };
     for (const rule of this.rules) {
       const hostOk = rule.wildcard ? h.endsWith(`.${rule.host}`) : h === rule.host;
       const portOk = rule.port === undefined ? port === 80 || port === 443 : port === rule.port;
@@ -45,19 +38,30 @@ export class EgressPolicy {
     return { reason: net.isIP(h) ? 'IP literal not in the allowlist' : 'not in the allowlist' };
   }
 
-  /** Resolve an allowed host and refuse internal addresses unless the rule names that address itself. */
-  async resolve(host: string, rule: NetworkRule): Promise<{ address?: string; reason: string }> {
-    const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-    let address = h;
+  /**
+   * The address to connect to for an allowed host:port. Every address the name resolves to is checked, and the one
+   * returned is connected to as is: a DNS answer that changes between check and connect is never asked for again.
+   */
+  async resolve(host: string, port: number): Promise<{ address?: string; reason: string }> {
+    const h = normalizeHost(host)?.replace(/\.$/, '');
+    if (!h) return { reason: 'malformed host name' };
+    let addresses = [h];
     if (!net.isIP(h)) {
       try {
-        address = (await dns.lookup(h)).address;
+        addresses = (await dns.lookup(h, { all: true, verbatim: true })).map((a) => a.address);
       } catch (err) {
         return { reason: `cannot resolve ${h}: ${(err as NodeJS.ErrnoException).code}` };
       }
     }
-    if (isInternal(address) && !(rule.isIp || rule.host === 'localhost')) return { reason: `${h} resolves to internal address ${address}` };
-    return { address, reason: 'ok' };
+    const opened = this.openings.has(h, port);
+    for (const address of addresses) {
+      const internal = internalAddress(address);
+      if (internal && !opened && !this.openings.has(address, port)) {
+        return { reason: `${h} ${net.isIP(h) ? 'is' : 'resolves to'} ${internal}, which the server's admin has not opened (NIGHTSHIFT_EGRESS_INTERNAL)` };
+      }
+    }
+    if (!addresses.length) return { reason: `cannot resolve ${h}: no address` };
+    return { address: addresses[0], reason: 'ok' };
   }
 }
 
@@ -98,7 +102,7 @@ export class EgressProxy {
       this.onDecision({ allowed: false, method, target, reason });
       return undefined;
     }
-    const resolved = await this.policy.resolve(host, rule);
+    const resolved = await this.policy.resolve(host, port);
     this.onDecision({ allowed: Boolean(resolved.address), method, target, reason: resolved.address ? reason : resolved.reason });
     return resolved.address;
   }

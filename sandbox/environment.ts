@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BRIDGE_PORT, GATEWAY_PORT } from './bridge';
 import { EgressPolicy, EgressProxy } from './egress';
+import type { SandboxPolicy } from './policy';
 import type { ExecOptions } from './sandbox';
 
 // What a sandbox looks like from inside, the same for every driver: an unprivileged user, the workspace as the
@@ -53,14 +54,14 @@ export interface WorkerLink {
  * Connecting needs write permission on a socket, and the sandbox's user is not the worker's on every driver: the
  * sockets are open to all, in a directory only this sandbox sees.
  */
-export async function linkToWorker(root: string, network: string[], opts: ExecOptions): Promise<WorkerLink | undefined> {
+export async function linkToWorker(root: string, { network, internal }: Pick<SandboxPolicy, 'network' | 'internal'>, opts: ExecOptions): Promise<WorkerLink | undefined> {
   const dir = path.join(root, 'net');
   const forwards: string[] = [];
   let proxy: EgressProxy | undefined;
   if (network.length > 0) {
     const socket = path.join(dir, 'proxy.sock');
     await fs.rm(socket, { force: true });
-    proxy = new EgressProxy(new EgressPolicy(network), (d) => opts.onEgress?.(d));
+    proxy = new EgressProxy(new EgressPolicy(network, internal), (d) => opts.onEgress?.(d));
     await proxy.listen(socket);
     await fs.chmod(socket, 0o666);
     forwards.push(`${BRIDGE_PORT}=${NET_DIR}/proxy.sock`);

@@ -1,12 +1,15 @@
 // The per-run model gateway: the agent in the sandbox talks to this (through a unix socket and a bridge) with a
 // placeholder key; the gateway swaps in the real key, forwards to the vendor, meters tokens and enforces the run's
 // budget. The real key never enters the sandbox.
+import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline, Transform } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { internalAddress } from '../spec/network';
 
 export type ModelVendor = 'anthropic' | 'openai';
 
@@ -35,6 +38,11 @@ export interface GatewayOptions {
   vendor: ModelVendor;
   /** Base URL, http or https, optionally with a path prefix: `http://host:port/v1` + `/responses` ⇒ `/v1/responses`. */
   upstream: string;
+  /**
+   * The server's admin listed this upstream (NIGHTSHIFT_MODEL_UPSTREAMS): it may be an internal address. Otherwise (a
+   * vendor's default API) the gateway refuses to connect where the name resolves to an internal address.
+   */
+  adminListed?: boolean;
   apiKey: string;
   /** Input + output tokens for the whole run. */
   maxTokens?: number;
@@ -58,6 +66,25 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trail
 const SANDBOX_CREDENTIALS = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization'];
 // A response body (or one SSE event) larger than this is passed through but not metered.
 const MAX_METERED_BYTES = 32 * 1024 * 1024;
+
+/** Why connecting to this host is refused: an internal address, the key must not go there. */
+class InternalUpstream extends Error {
+  readonly code = 'EINTERNAL';
+}
+
+/**
+ * dns.lookup for connections to upstreams the admin did not list: every address the name resolves to must be public,
+ * and the socket connects to the one checked here (no second lookup to rebind).
+ */
+const publicLookup = ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err);
+    const internal = addresses.map((a) => internalAddress(a.address)).find(Boolean);
+    if (internal) return callback(new InternalUpstream(`${hostname} resolves to ${internal}`));
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0].address, addresses[0].family);
+  });
+}) as unknown as typeof dns.lookup;
 
 interface Tokens {
   input: number;
@@ -286,6 +313,12 @@ export class ModelGateway {
       return;
     }
     const path = target.pathname;
+    // An encoded slash is not a segment to the URL parser, but a server behind the upstream may decode it and climb.
+    if (/%2f|%5c/i.test(path)) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('nightshift: encoded slashes are not allowed in the path\n');
+      this.report({ method, path: path.slice(0, 200), status: 400, inputTokens: 0, outputTokens: 0, error: 'encoded slash in the path' });
+      return;
+    }
     const refused = this.exhausted();
     if (refused) {
       req.on('error', () => undefined);
@@ -330,17 +363,25 @@ export class ModelGateway {
       }
       req.unpipe();
       req.resume(); // drain the rest of the body so the client reads the answer, not a reset
-      const message = `nightshift: model API ${base.host} unreachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+      const message =
+        err instanceof InternalUpstream
+          ? `nightshift: model API ${base.host} refused: ${err.message}, and only the server's admin can list such an upstream`
+          : `nightshift: model API ${base.host} unreachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
       this.fail(res, 502, message);
       finish({ status: 502, inputTokens: 0, outputTokens: 0, error: message });
     };
 
     const request = base.protocol === 'https:' ? https.request : http.request;
+    const hostname = base.hostname.replace(/^\[|\]$/g, '');
+    // An address literal is never looked up, so it is checked here.
+    const literal = !this.opts.adminListed && isIP(hostname) ? internalAddress(hostname) : undefined;
     let upstreamReq: http.ClientRequest;
     try {
+      if (literal) throw new InternalUpstream(`${hostname} is ${literal}`);
       upstreamReq = request({
         protocol: base.protocol,
-        hostname: base.hostname.replace(/^\[|\]$/g, ''),
+        hostname,
+        lookup: this.opts.adminListed ? undefined : publicLookup,
         port: base.port || undefined,
         method,
         path: upstreamPath + (query ? `?${query}` : ''),

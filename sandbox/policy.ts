@@ -25,11 +25,16 @@ export interface SandboxPolicy {
   limits: SandboxLimits;
   /** `host[:port]`, `*.suffix[:port]`, through the worker's egress proxy; empty = no network. */
   network: string[];
+  /**
+   * Internal `host:port`s (loopback, private, the server's own …) that `network` may reach: the server admin's
+   * openings (NIGHTSHIFT_EGRESS_INTERNAL), never the spec's. None = internal addresses are refused.
+   */
+  internal?: string[];
 }
 
-/** The policy of a run, from its spec (memory, cpus, disk, network) and the server's defaults (the rest). */
-export function policyFor(sandbox: Spec['sandbox']): SandboxPolicy {
-  return { limits: { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, ...DEFAULTS }, network: sandbox.network };
+/** The policy of a run, from its spec (memory, cpus, disk, network), the worker's openings and the server's defaults (the rest). */
+export function policyFor(sandbox: Spec['sandbox'], internal: string[] = []): SandboxPolicy {
+  return { limits: { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, ...DEFAULTS }, network: sandbox.network, internal };
 }
 
 const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;

@@ -55,7 +55,7 @@ export const AgentSchema = z
   .strictObject({
     kind: z.enum(['claude-code', 'codex', 'command']),
     model: z.string().optional(),
-    /** The model API upstream the run's gateway forwards to (default: the vendor's). */
+    /** The model API upstream the run's gateway forwards to (default: the vendor's); the server accepts only that default or one its admin lists (NIGHTSHIFT_MODEL_UPSTREAMS). */
     baseUrl: z.url().optional(),
     /** The model API the agent talks to through the run's gateway; claude-code → anthropic, codex → openai. */
     api: z.enum(['anthropic', 'openai']).optional(),

@@ -23,6 +23,9 @@ afterAll(async () => {
 
 async function withModel<T>(scenarios: Scenario[], fn: (server: ScriptedModelServer) => Promise<T>): Promise<T> {
   const server = await startModelServer(scenarios);
+  // The scripted server is on loopback: only the admin can name it as a model upstream.
+  stack.adminAllows({ modelUpstream: server.url });
+  stack.adminAllows({ modelUpstream: `${server.url}/v1` });
   try {
     return await fn(server);
   } finally {

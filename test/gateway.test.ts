@@ -167,7 +167,8 @@ async function startGateway(opts: Omit<GatewayOptions, 'apiKey'>, usage?: Gatewa
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'gateway.sock');
   const reports: GatewayRequest[] = [];
-  const gw = new ModelGateway({ apiKey: KEY, onRequest: (r) => reports.push(r), ...opts }, usage);
+  // The fake API is on loopback: an upstream only the admin can list (NIGHTSHIFT_MODEL_UPSTREAMS).
+  const gw = new ModelGateway({ apiKey: KEY, adminListed: true, onRequest: (r) => reports.push(r), ...opts }, usage);
   await gw.listen(socketPath);
   cleanups.push(() => gw.close());
   return { gw, socketPath, reports };
@@ -442,7 +443,7 @@ test('listen() replaces a stale socket file and opens the socket to other users'
   expect(left.status).toBe(0);
   expect(fs.lstatSync(socketPath).isSocket()).toBe(true);
 
-  const gw = new ModelGateway({ vendor: 'anthropic', upstream: api.base, apiKey: KEY });
+  const gw = new ModelGateway({ vendor: 'anthropic', upstream: api.base, adminListed: true, apiKey: KEY });
   await gw.listen(socketPath);
   cleanups.push(() => gw.close());
   expect(fs.statSync(socketPath).mode & 0o777).toBe(0o666);

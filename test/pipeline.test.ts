@@ -243,6 +243,7 @@ test("the run's log shows each egress decision of the agent", async () => {
   try {
     const repo = makeRepo(VALUE_REPO);
     const agent = `curl -s --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/; curl -s --noproxy '' -x "$HTTP_PROXY" http://blocked.test/; echo 2 > src/value.txt`;
+    stack.adminAllows({ egressInternal: `127.0.0.1:${port}` });
     const id = await stack.submit(spec(repo, agent, { sandbox: { network: [`127.0.0.1:${port}`] } }));
     await stack.waitFor(id, ['awaiting_approval']);
     const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
@@ -262,6 +263,7 @@ test('a run on the docker driver goes through every stage in a container, and le
   try {
     const repo = makeRepo(VALUE_REPO);
     const agent = `echo "agent as $(id -u) in $(cat /proc/1/comm)"; curl -s --noproxy '' http://127.0.0.1:${port}/; echo 2 > src/value.txt`;
+    stack.adminAllows({ egressInternal: `127.0.0.1:${port}` });
     const id = await stack.submit(spec(repo, agent, { sandbox: { driver: 'docker', network: [`127.0.0.1:${port}`] } }));
     const waiting = await stack.waitFor(id, ['awaiting_approval']);
     expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual(['provision:passed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
@@ -307,6 +309,7 @@ test('the agent reaches its model API only through the run’s gateway: the real
     const repo = makeRepo(VALUE_REPO);
     const call = `curl -s -w " http=%{http_code}\\n" "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -d '{"model":"claude-sonnet-4-5","messages":[]}'`;
     const agent = `echo "key inside: $ANTHROPIC_API_KEY"; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c sk-ant-real; ${call}; ${call}; ${call}; echo 2 > src/value.txt`;
+    stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
     const id = await stack.submit(spec(repo, agent, { agent: { kind: 'command', api: 'anthropic', model: 'claude-sonnet-4-5', baseUrl: `http://127.0.0.1:${port}`, command: ['sh', '-c', agent] }, limits: { iterations: 2, tokens: 60 } }));
     const state = await stack.waitFor(id, ['failed']);
     expect(state.failure).toEqual({ stage: 'agent', reason: 'nightshift: token budget of 60 exhausted (used 100)' });

@@ -75,7 +75,8 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     plant(path.join(os.homedir(), '.ssh', `id_nightshift_escape_${process.pid}`), `${CANARY}-ssh-key`);
     plant(path.join('/root', `nightshift-escape-${process.pid}`), `${CANARY}-root-file`);
     process.env.NIGHTSHIFT_ESCAPE_CANARY = `${CANARY}-worker-env`;
-    sandbox = await driver.open({ runId: dirs.runId, root, limits: LIMITS, network: [`127.0.0.1:${allowed.port}`] });
+    // The allowed host server is on loopback: internal, so the admin's opening is needed as well as the spec's entry.
+    sandbox = await driver.open({ runId: dirs.runId, root, limits: LIMITS, network: [`127.0.0.1:${allowed.port}`], internal: [`127.0.0.1:${allowed.port}`] });
     execFileSync('git', ['init', '--quiet', '-b', 'main', sandbox.workspace]);
   });
   afterAll(async () => {
@@ -177,7 +178,7 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
       res.end(JSON.stringify({ usage: { input_tokens: 1, output_tokens: 1 }, echo: req.url }));
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-    const gateway = new ModelGateway({ vendor: 'anthropic', upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`, apiKey: key });
+    const gateway = new ModelGateway({ vendor: 'anthropic', upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`, adminListed: true, apiKey: key });
     await gateway.listen(modelSocketPath(root));
     try {
       const r = await sh(sandbox, [

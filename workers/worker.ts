@@ -65,6 +65,9 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     publicUrl: config.publicUrl,
     githubApiUrl: config.githubApiUrl,
     webhooks: config.webhooks,
+    // The config's own arrays: `up --example` adds its scripted model server after the worker has started.
+    modelUpstreams: config.modelUpstreams,
+    egressInternal: config.egressInternal,
     slots,
     self,
     logger,

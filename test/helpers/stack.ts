@@ -10,6 +10,7 @@ import { createApi } from '../../api/server';
 import { TokenStore } from '../../api/tokens';
 import { loadConfig, type Config } from '../../config';
 import { installTemporalLogging } from '../../config/logger';
+import { normalizeBaseUrl } from '../../spec/network';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
 import { freePort } from './ports';
@@ -35,6 +36,11 @@ export interface TestStack {
   submit(spec: string | object, contentType?: string): Promise<string>;
   state(id: string): Promise<RunState>;
   waitFor(id: string, statuses: RunStatus[], timeoutMs?: number): Promise<RunState>;
+  /**
+   * What the admin would list in NIGHTSHIFT_MODEL_UPSTREAMS / NIGHTSHIFT_EGRESS_INTERNAL, for a server a test starts
+   * after the stack: added to the config the in-process API and worker read (as `up --example` does).
+   */
+  adminAllows(what: { modelUpstream?: string; egressInternal?: string }): void;
   /** Stop the API's HTTP server and start a new one on the same port: clients see refused connections meanwhile. */
   restartApi(downMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -150,6 +156,10 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
         await new Promise((r) => setTimeout(r, 300));
       }
       throw new Error(`run ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms (last: ${last?.status}/${last?.stage})`);
+    },
+    adminAllows({ modelUpstream, egressInternal }) {
+      if (modelUpstream) config.modelUpstreams.push(normalizeBaseUrl(modelUpstream));
+      if (egressInternal) config.egressInternal.push(egressInternal);
     },
     async restartApi(downMs = 0) {
       await closeApi();
