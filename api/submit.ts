@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import type { WorkflowStartOptions } from '@temporalio/client';
-import { localRepoPath } from '../activities/git';
 import type { Config } from '../config';
+import { RepoRefusedError, resolveRepo } from '../config/repos';
 import { formatIssue, parseSpec, SpecError } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
@@ -12,7 +10,8 @@ import { ApiError } from './errors';
 
 /**
  * Turn a submitted spec into the workflow's input, or an ApiError(400) naming the field and line.
- * Also checks what only the server can know: the agent kind is available, a local repo exists.
+ * Also checks what only the server can know: the secrets are allowed, the repo is a git repository inside the
+ * server's repos dir (its real path replaces the spec's `repo`).
  */
 export function prepareRun(text: string, contentType: string | undefined, submittedBy: string, config: Config): RunInput {
   let spec;
@@ -27,17 +26,16 @@ export function prepareRun(text: string, contentType: string | undefined, submit
     const issue = { field: 'secrets', message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)` };
     throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
   }
-  const local = localRepoPath(spec.repo);
-  if (local !== undefined) {
-    const absolute = path.resolve(config.reposDir, local);
-    if (!existsSync(path.join(absolute, '.git')) && !existsSync(path.join(absolute, 'HEAD'))) {
-      const issue = { field: 'repo', message: `${absolute} is not a git repository on the server` };
-      throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
-    }
-    spec = { ...spec, repo: absolute };
+  let repo: string;
+  try {
+    repo = resolveRepo(spec.repo, config.reposDir).path;
+  } catch (err) {
+    if (!(err instanceof RepoRefusedError)) throw err;
+    const issue = { field: err.field, message: err.message };
+    throw new ApiError('bad_request', `invalid spec: ${formatIssue(issue)}`, [issue]);
   }
   return {
-    spec,
+    spec: { ...spec, repo },
     specDigest: createHash('sha256').update(text).digest('hex'),
     submittedBy,
     settings: {
