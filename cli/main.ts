@@ -7,13 +7,13 @@ import { verifyBundle } from '../proof/bundle';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
-import { filterOutput } from './terminal';
+import { filterOutput, jsonText } from './terminal';
 
 const api = new ApiClient();
 const print = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 };
-const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+const printJson = (value: unknown, indent = 2) => print(jsonText(value, indent));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const isFinal = (status: string | null | undefined) => (FINAL_STATUSES as readonly string[]).includes(status ?? '');
@@ -134,7 +134,8 @@ program
   .option('--json', 'print JSON')
   .action(async (id: string, opts: { json?: boolean }) => {
     const run = await api.json<RunState>('GET', runPath(id));
-    print(opts.json ? JSON.stringify(run, null, 2) : formatRun(run));
+    if (opts.json) printJson(run);
+    else print(formatRun(run));
   });
 
 program
@@ -205,7 +206,8 @@ for (const [name, route, description, needsComment, done] of decisions) {
     .action(async (id: string, opts: { message?: string; json?: boolean }) => {
       if (needsComment && !opts.message?.trim()) throw new CliError(`${name} needs -m "what should change"`, 2);
       const res = await api.json('POST', `${runPath(id)}/${route}`, { comment: typeof opts.message === 'string' ? opts.message : '' });
-      print(opts.json ? JSON.stringify(res) : `${id}: ${done}`);
+      if (opts.json) printJson(res, 0);
+      else print(`${id}: ${done}`);
     });
 }
 
@@ -216,12 +218,14 @@ program
   .option('--json', 'print JSON')
   .action(async (id: string, opts: { message?: string | boolean; json?: boolean }) => {
     const res = await api.json('POST', `${runPath(id)}/cancel`, { comment: typeof opts.message === 'string' ? opts.message : '' });
-    print(opts.json ? JSON.stringify(res) : `${id}: cancel requested`);
+    if (opts.json) printJson(res, 0);
+    else print(`${id}: cancel requested`);
   });
 
 program.command('fleet').description('workers, runs per state, queue depth').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
   const fleet = await api.json<Record<string, unknown>>('GET', '/v1/fleet');
-  print(opts.json ? JSON.stringify(fleet, null, 2) : formatFleet(fleet));
+  if (opts.json) printJson(fleet);
+  else print(formatFleet(fleet));
 });
 
 // Tokens are managed on the server's machine (they live hashed in $NIGHTSHIFT_HOME); the API picks changes up at once.
@@ -267,7 +271,8 @@ schedule
     const { text, contentType } = readSpec(file);
     const specFormat = contentType === 'application/json' ? 'json' : contentType === 'application/yaml' ? 'yaml' : 'markdown';
     const res = await api.json<{ id: string }>('POST', '/v1/schedules', { id: opts.id, cron: opts.cron, spec: text, specFormat, paused: Boolean(opts.paused) });
-    print(opts.json ? JSON.stringify(res) : `schedule ${res.id} added (${opts.cron})`);
+    if (opts.json) printJson(res, 0);
+    else print(`schedule ${res.id} added (${opts.cron})`);
   });
 schedule
   .command('ls')
@@ -295,7 +300,8 @@ for (const [name, description, done] of scheduleActions) {
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       const res = await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/${name}`, {});
-      print(opts.json ? JSON.stringify(res) : `schedule ${id} ${done}`);
+      if (opts.json) printJson(res, 0);
+      else print(`schedule ${id} ${done}`);
     });
 }
 

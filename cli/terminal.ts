@@ -119,3 +119,11 @@ export function filterOutput(stream: NodeJS.WriteStream, isRaw: () => boolean): 
     return write(filter.write(text), ...rest.filter((r) => typeof r === 'function'));
   }) as typeof stream.write;
 }
+
+/**
+ * JSON for `--json`: JSON.stringify escapes C0 controls but not DEL and C1 (U+007F–U+009F), which the output filter
+ * would then strip from inside strings; escaped here, the data survives and nothing reaches the terminal raw.
+ */
+export function jsonText(value: unknown, indent = 2): string {
+  return JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
