@@ -220,7 +220,7 @@ describe('a token limited to repos (token add --repos)', () => {
     expect(state.decisions).toEqual([]);
   });
 
-  test("reading another repo's run (state, logs, diff, events) → 403; the list leaves it out", async () => {
+  test("reading another repo's run (state, logs, diff, events, proof) → 403; the list leaves it out", async () => {
     for (const route of ['', '/logs', '/diff', '/events', '/proof']) {
       const res = await stack.api('GET', `/v1/runs/${otherRun}${route}`, { token: limited });
       expect([route, res.status]).toEqual([route, 403]);
