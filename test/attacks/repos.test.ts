@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { resolveRepo } from '../../config/repos';
 import { runCli } from '../helpers/cli';
 import { freePort } from '../helpers/ports';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
@@ -138,7 +139,10 @@ describe('every remote form is refused (400 naming repo): nothing starts, the lo
 describe('inside the repos dir', () => {
   test('a name relative to the repos dir is accepted and stored as the real path; a link inside counts as its target', async () => {
     const id = await stack.submit(spec('billing', 'echo 2 > src/value.txt'));
-    expect((await stack.waitFor(id, ['awaiting_approval'])).repo).toBe(path.join(reposDir, 'billing'));
+    const stored = (await stack.waitFor(id, ['awaiting_approval'])).repo;
+    expect(stored).toBe(path.join(reposDir, 'billing'));
+    // What a worker's provision checks again: the stored path passes as itself.
+    expect(resolveRepo(stored, reposDir)).toEqual({ path: stored, name: 'billing' });
     const viaLink = await stack.submit(spec('billing-alias', 'echo 2 > src/value.txt', { approval: { required: false } }));
     expect((await stack.state(viaLink)).repo).toBe(path.join(reposDir, 'other'));
     await stack.api('POST', `/v1/runs/${id}/reject`, { body: {} });
