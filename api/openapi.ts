@@ -140,7 +140,7 @@ export const ROUTES: RouteDoc[] = [
     (decision): RouteDoc => ({
       method: 'post',
       path: `/v1/runs/:id/${decision}`,
-    repoLimited: true,
+      repoLimited: true,
       role: 'approver',
       summary: `${decision === 'request-changes' ? 'Send the run back to the agent with a comment (required)' : `${decision[0].toUpperCase()}${decision.slice(1)} a run awaiting approval`}; the token's name is recorded`,
       body: { required: decision === 'request-changes', content: decisionBody },
@@ -175,7 +175,7 @@ export const ROUTES: RouteDoc[] = [
     (action): RouteDoc => ({
       method: 'post',
       path: `/v1/schedules/:id/${action}`,
-    repoLimited: true,
+      repoLimited: true,
       role: 'submitter',
       summary: { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' }[action],
       responses: { 202: scheduleAction, 404: { description: 'No such schedule', content: json(ref('Error')) } },
