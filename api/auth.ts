@@ -1,4 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import picomatch from 'picomatch';
+import { repoNameOf } from '../config/repos';
 import type { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { atLeast, type Principal, type Role, type TokenStore } from './tokens';
@@ -42,4 +44,22 @@ export function requireRole(role: Role): RequestHandler {
     const p = principalOf(req);
     next(atLeast(p, role) ? undefined : new ApiError('forbidden', `token "${p.name}" is a ${p.role}; this needs ${role}`));
   };
+}
+
+/**
+ * Whether the principal may touch runs and schedules of the repo at `repoPath` (a real path, as runs store it): a
+ * token made with `--repos` only when the repo's name relative to the repos dir matches one of its globs; admins and
+ * unlimited tokens always. A repo outside the repos dir (a run from before the boundary) matches no limit.
+ */
+export function repoAllowed(principal: Principal, repoPath: string | undefined, reposDir: string): boolean {
+  if (!principal.repos || principal.role === 'admin') return true;
+  const name = repoPath === undefined ? undefined : repoNameOf(repoPath, reposDir);
+  return name !== undefined && picomatch.isMatch(name, principal.repos, { dot: true });
+}
+
+/** A 403 unless `repoAllowed`; `what` names the thing refused ("run ns-…", "repo billing"). */
+export function requireRepo(principal: Principal, repoPath: string | undefined, reposDir: string, what: string): void {
+  if (!repoAllowed(principal, repoPath, reposDir)) {
+    throw new ApiError('forbidden', `token "${principal.name}" is limited to repos ${principal.repos!.join(', ')}; ${what} is not in them`);
+  }
 }

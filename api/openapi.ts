@@ -5,7 +5,7 @@ import { ErrorBodySchema } from './errors';
 import { FleetSchema } from './fleet';
 import { DecisionBodySchema, RunSummarySchema } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
-import { ROLES, type Role } from './tokens';
+import { RepoGlobsSchema, ROLES, type Role } from './tokens';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -27,6 +27,8 @@ export interface RouteDoc {
   headers?: { name: string; description: string }[];
   body?: { required: boolean; content: Record<string, JsonSchema> };
   responses: Record<number, Response>;
+  /** About one run or schedule (or making one): a token limited to repos (`token add --repos`) gets 403 for any other repo. */
+  repoLimited?: boolean;
 }
 
 /** A zod schema as JSON Schema (2020-12, OpenAPI 3.1's dialect); `input` for what a client sends. */
@@ -83,6 +85,7 @@ export const ROUTES: RouteDoc[] = [
     method: 'post',
     path: '/v1/runs',
     role: 'submitter',
+    repoLimited: true,
     summary: 'Submit a spec',
     headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' }],
     body: { required: true, content: { 'text/markdown': { ...text, description: 'YAML front matter, the body is the task' }, 'application/yaml': text, ...json(schema(SpecSchema, 'input')) } },
@@ -95,26 +98,28 @@ export const ROUTES: RouteDoc[] = [
     method: 'get',
     path: '/v1/runs',
     role: 'viewer',
-    summary: 'Runs, newest first (Temporal visibility)',
+    summary: "Runs, newest first (Temporal visibility); a repo-limited token sees its repos' runs only",
     query: [
       { name: 'status', description: 'Only runs in this status', schema: { enum: [...RUN_STATUSES] } },
       { name: 'limit', description: 'At most this many (default 50)', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
     ],
     responses: { 200: { description: 'The runs', content: json(schema(z.object({ runs: z.array(RunSummarySchema) }))) } },
   },
-  { method: 'get', path: '/v1/runs/:id', role: 'viewer', summary: "A run's state", responses: { 200: { description: 'The run', content: json(RUN_STATE) }, 404: runId('No such run') } },
+  { method: 'get', path: '/v1/runs/:id', role: 'viewer', repoLimited: true, summary: "A run's state", responses: { 200: { description: 'The run', content: json(RUN_STATE) }, 404: runId('No such run') } },
   {
     method: 'get',
     path: '/v1/runs/:id/events',
+    repoLimited: true,
     role: 'viewer',
     summary: "The run's state and log as Server-Sent Events; replays what happened so far, resumes from Last-Event-ID",
     headers: [{ name: 'Last-Event-ID', description: 'Resume after this event' }],
     responses: { 200: { description: 'An event stream', content: { 'text/event-stream': text } }, 404: runId('No such run') },
   },
-  { method: 'get', path: '/v1/runs/:id/diff', role: 'viewer', summary: 'The current diff against the base', responses: { 200: { description: 'A unified diff', content: { 'text/x-diff': text } }, 404: runId('No such run, or no diff yet') } },
+  { method: 'get', path: '/v1/runs/:id/diff', role: 'viewer', repoLimited: true, summary: 'The current diff against the base', responses: { 200: { description: 'A unified diff', content: { 'text/x-diff': text } }, 404: runId('No such run, or no diff yet') } },
   {
     method: 'get',
     path: '/v1/runs/:id/proof',
+    repoLimited: true,
     role: 'viewer',
     summary: 'The signed proof bundle of a succeeded run',
     responses: { 200: { description: 'proof.tar.gz', content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } } }, 404: runId('No such run, or not approved yet') },
@@ -122,6 +127,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/v1/runs/:id/logs',
+    repoLimited: true,
     role: 'viewer',
     summary: "The run's combined log from a byte offset",
     query: [{ name: 'from', description: 'Byte offset (default 0)', schema: { type: 'integer', minimum: 0 } }],
@@ -134,6 +140,7 @@ export const ROUTES: RouteDoc[] = [
     (decision): RouteDoc => ({
       method: 'post',
       path: `/v1/runs/:id/${decision}`,
+      repoLimited: true,
       role: 'approver',
       summary: `${decision === 'request-changes' ? 'Send the run back to the agent with a comment (required)' : `${decision[0].toUpperCase()}${decision.slice(1)} a run awaiting approval`}; the token's name is recorded`,
       body: { required: decision === 'request-changes', content: decisionBody },
@@ -143,6 +150,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/v1/runs/:id/cancel',
+    repoLimited: true,
     role: 'submitter',
     summary: 'Cancel a run; its sandbox is torn down',
     body: { required: false, content: decisionBody },
@@ -152,6 +160,7 @@ export const ROUTES: RouteDoc[] = [
     method: 'post',
     path: '/v1/schedules',
     role: 'submitter',
+    repoLimited: true,
     summary: 'Run a spec on a cron schedule (a Temporal Schedule)',
     body: { required: true, content: json(schema(ScheduleRequestSchema, 'input')) },
     responses: {
@@ -160,12 +169,13 @@ export const ROUTES: RouteDoc[] = [
       409: conflict('a schedule with that id exists'),
     },
   },
-  { method: 'get', path: '/v1/schedules', role: 'viewer', summary: 'Schedules', responses: { 200: { description: 'The schedules', content: json(schema(z.object({ schedules: z.array(ScheduleSchema) }))) } } },
-  { method: 'delete', path: '/v1/schedules/:id', role: 'submitter', summary: 'Delete a schedule', responses: { 204: { description: 'Deleted' }, 404: { description: 'No such schedule', content: json(ref('Error')) } } },
+  { method: 'get', path: '/v1/schedules', role: 'viewer', summary: "Schedules; a repo-limited token sees its repos' schedules only", responses: { 200: { description: 'The schedules', content: json(schema(z.object({ schedules: z.array(ScheduleSchema) }))) } } },
+  { method: 'delete', path: '/v1/schedules/:id', role: 'submitter', repoLimited: true, summary: 'Delete a schedule', responses: { 204: { description: 'Deleted' }, 404: { description: 'No such schedule', content: json(ref('Error')) } } },
   ...(['trigger', 'pause', 'unpause'] as const).map(
     (action): RouteDoc => ({
       method: 'post',
       path: `/v1/schedules/:id/${action}`,
+      repoLimited: true,
       role: 'submitter',
       summary: { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' }[action],
       responses: { 202: scheduleAction, 404: { description: 'No such schedule', content: json(ref('Error')) } },
@@ -177,7 +187,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/v1/me',
     role: 'viewer',
     summary: "The token's name and role (the web page shows only what the role may do)",
-    responses: { 200: { description: 'Who the token is', content: json(schema(z.object({ name: z.string(), role: z.enum(ROLES) }))) } },
+    responses: { 200: { description: 'Who the token is', content: json(schema(z.object({ name: z.string(), role: z.enum(ROLES), repos: RepoGlobsSchema.optional().describe('Set: the token is limited to these repos (globs over names in the repos dir)') }))) } },
   },
   {
     method: 'get',
@@ -205,7 +215,8 @@ function operation(route: RouteDoc): Record<string, unknown> {
   if (route.role) {
     responses[401] = error('No token, or an invalid one');
     responses[429] = { ...error('Too many invalid tokens from this address'), headers: { 'Retry-After': 'Seconds until it may try again' } };
-    if (route.role !== 'viewer') responses[403] = error(`The token's role is below ${route.role}`);
+    const why = [route.role !== 'viewer' && `the token's role is below ${route.role}`, route.repoLimited && "the token is limited to other repos (`token add --repos`)"].filter(Boolean).join(', or ');
+    if (why) responses[403] = error(why[0].toUpperCase() + why.slice(1));
   }
   if (route.body) responses[413] = error('The body is larger than 512 KB');
   return {

@@ -4,6 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Config } from '../config';
+import { repoNameOf } from '../config/repos';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
 import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
@@ -12,7 +13,8 @@ import { specRun } from '../workflows/specRun';
 import { FINAL_STATUSES, RUN_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
-import { principalOf, requireRole } from './auth';
+import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
+import type { Principal } from './tokens';
 import { prepareRun, runStartOptions } from './submit';
 
 export interface RunsDeps {
@@ -45,6 +47,7 @@ export function runsRouter(deps: RunsDeps): Router {
   router.post('/', requireRole('submitter'), async (req, res) => {
     const principal = principalOf(req);
     const input = prepareRun(bodyText(req), req.get('content-type'), principal.name, config);
+    requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
     const key = req.get('idempotency-key');
     if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new ApiError('bad_request', 'Idempotency-Key must be 1-200 printable characters');
     // The same key from the same submitter always names the same run.
@@ -54,7 +57,7 @@ export function runsRouter(deps: RunsDeps): Router {
     } catch (err) {
       if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
-    const state = key ? await loadRun(id).catch(() => undefined) : undefined;
+    const state = key ? await loadRun(id, principal).catch(() => undefined) : undefined;
     res.status(202).json({ id, status: state?.status ?? 'queued', url: `${config.publicUrl}/v1/runs/${id}` });
   });
 
@@ -66,9 +69,13 @@ export function runsRouter(deps: RunsDeps): Router {
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
     const query = [`WorkflowType = 'specRun'`, status && `NightshiftStatus = '${status}'`].filter(Boolean).join(' AND ');
+    const principal = principalOf(req);
     const runs = [];
     for await (const wf of client.workflow.list({ query, pageSize: limit })) {
-      runs.push(summary(wf));
+      const run = summary(wf);
+      // A repo-limited token sees only its repos' runs (titles say what is being worked on).
+      if (!repoAllowed(principal, run.repo, config.reposDir)) continue;
+      runs.push(run);
       if (runs.length >= limit) break;
     }
     // SQL visibility lists open runs before closed ones; the contract is newest first.
@@ -77,30 +84,33 @@ export function runsRouter(deps: RunsDeps): Router {
   });
 
   router.get('/:id', requireRole('viewer'), async (req, res) => {
-    res.json(await loadRun(runId(req)));
+    res.json(await loadRun(runId(req), principalOf(req)));
   });
 
   router.get('/:id/diff', requireRole('viewer'), async (req, res) => {
-    const state = await loadRun(runId(req));
+    const state = await loadRun(runId(req), principalOf(req));
     if (!state.diffId) throw new ApiError('not_found', `run ${state.id} has no diff yet (status ${state.status})`);
     await sendArtifact(res.type('text/x-diff'), state.diffId);
   });
 
   router.get('/:id/proof', requireRole('viewer'), async (req, res) => {
-    const state = await loadRun(runId(req));
+    const state = await loadRun(runId(req), principalOf(req));
     if (!state.proofId) throw new ApiError('not_found', `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`);
     await sendArtifact(res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`), state.proofId);
   });
 
   router.get('/:id/logs', requireRole('viewer'), async (req, res) => {
-    const state = await loadRun(runId(req));
+    const state = await loadRun(runId(req), principalOf(req));
     const from = req.query.from === undefined ? 0 : Number(req.query.from);
     if (!Number.isInteger(from) || from < 0) throw new ApiError('bad_request', 'from must be a byte offset (an integer ≥ 0)');
     const { text, next } = await deps.runLog.read(state.id, from);
     res.set('X-Next-Offset', String(next)).set('X-Run-Status', state.status).type('text/plain').send(text);
   });
 
-  router.get('/:id/events', requireRole('viewer'), (req, res) => streamEvents(req, res, { id: runId(req), loadRun, runLog: deps.runLog }));
+  router.get('/:id/events', requireRole('viewer'), (req, res) => {
+    const principal = principalOf(req);
+    return streamEvents(req, res, { id: runId(req), loadRun: (id) => loadRun(id, principal), runLog: deps.runLog });
+  });
 
   const decisions = [
     ['approve', approveSignal],
@@ -109,7 +119,7 @@ export function runsRouter(deps: RunsDeps): Router {
   ] as const;
   for (const [route, signal] of decisions) {
     router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
-      const state = await loadRun(runId(req));
+      const state = await loadRun(runId(req), principalOf(req));
       const comment = commentOf(req);
       if (route === 'request-changes' && !comment) throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
       if (state.status !== 'awaiting_approval') throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
@@ -120,7 +130,7 @@ export function runsRouter(deps: RunsDeps): Router {
   }
 
   router.post('/:id/cancel', requireRole('submitter'), async (req, res) => {
-    const state = await loadRun(runId(req));
+    const state = await loadRun(runId(req), principalOf(req));
     if (FINAL_STATUSES.includes(state.status)) throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
     const handle = client.workflow.getHandle(state.id);
     // Signalled first, so the run's decisions name who cancelled it before the cancellation reaches the workflow.
@@ -136,8 +146,11 @@ export function runsRouter(deps: RunsDeps): Router {
     await pipeline(body, res).catch(() => undefined);
   }
 
-  /** The run's state from the workflow itself (a query), or from visibility when no worker can answer. */
-  async function loadRun(id: string): Promise<RunState> {
+  /**
+   * The run's state from the workflow itself (a query), or from visibility when no worker can answer; a 403 first
+   * when the run's repo is outside the principal's repo limits.
+   */
+  async function loadRun(id: string, principal: Principal): Promise<RunState> {
     const handle = client.workflow.getHandle(id);
     let description;
     try {
@@ -147,6 +160,7 @@ export function runsRouter(deps: RunsDeps): Router {
       throw err;
     }
     if (description.type !== 'specRun') throw new ApiError('not_found', `no run with id ${id}`);
+    requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), config.reposDir, `run ${id}`);
     try {
       return await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery));
     } catch {

@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
+import { repoNameOf } from '../config/repos';
 import { ApiError } from './errors';
-import { principalOf, requireRole } from './auth';
+import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
 import { bodyText } from './runs';
 import { prepareRun, runStartOptions } from './submit';
 
@@ -35,7 +36,9 @@ export function schedulesRouter(client: Client, config: Config): Router {
     const id = body.id ?? randomBytes(4).toString('hex');
     const specText = typeof body.spec === 'string' ? body.spec : JSON.stringify(body.spec);
     const format = typeof body.spec === 'string' ? body.specFormat : 'json';
-    const input = prepareRun(specText, format, `${principalOf(req).name} (schedule ${id})`, config);
+    const principal = principalOf(req);
+    const input = prepareRun(specText, format, `${principal.name} (schedule ${id})`, config);
+    requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
     try {
       await client.schedule.create({
         scheduleId: id,
@@ -43,7 +46,8 @@ export function schedulesRouter(client: Client, config: Config): Router {
         action: { type: 'startWorkflow', workflowType: 'specRun', workflowId: `ns-sched-${id}`, ...runStartOptions(input, config) },
         policies: { overlap: 'SKIP' },
         state: { paused: body.paused },
-        memo: { nightshift: true, title: input.spec.title, cron: body.cron },
+        // The repo, so repo-limited tokens see and act on their repos' schedules only.
+        memo: { nightshift: true, title: input.spec.title, cron: body.cron, repo: input.spec.repo },
       });
     } catch (err) {
       if (err instanceof ScheduleAlreadyRunning) throw new ApiError('conflict', `a schedule with id ${id} already exists`);
@@ -54,10 +58,11 @@ export function schedulesRouter(client: Client, config: Config): Router {
     res.status(201).json({ id, url: `${config.publicUrl}/v1/schedules/${id}` });
   });
 
-  router.get('/', requireRole('viewer'), async (_req, res) => {
+  router.get('/', requireRole('viewer'), async (req, res) => {
+    const principal = principalOf(req);
     const schedules: z.infer<typeof ScheduleSchema>[] = [];
     for await (const s of client.schedule.list()) {
-      if (!s.memo?.nightshift) continue;
+      if (!s.memo?.nightshift || !repoAllowed(principal, repoOf(s.memo), config.reposDir)) continue;
       schedules.push({
         id: s.scheduleId,
         cron: String(s.memo.cron ?? ''),
@@ -88,12 +93,15 @@ export function schedulesRouter(client: Client, config: Config): Router {
     res.status(204).end();
   });
 
-  /** The schedule's id, once Temporal confirms a Nightshift schedule by that id exists. */
+  /** The schedule's id, once Temporal confirms a Nightshift schedule by that id exists (of a repo the token may touch). */
   async function existing(req: Request): Promise<string> {
     const id = String(req.params.id);
     try {
       const d = await client.schedule.getHandle(id).describe();
-      if (d.memo?.nightshift) return id;
+      if (d.memo?.nightshift) {
+        requireRepo(principalOf(req), repoOf(d.memo), config.reposDir, `schedule ${id}`);
+        return id;
+      }
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw err;
     }
@@ -102,6 +110,9 @@ export function schedulesRouter(client: Client, config: Config): Router {
 
   return router;
 }
+
+/** Schedules made before repos were recorded in the memo have none: repo-limited tokens cannot touch them. */
+const repoOf = (memo: Record<string, unknown>): string | undefined => (typeof memo.repo === 'string' ? memo.repo : undefined);
 
 function parseBody(req: Request): z.infer<typeof ScheduleRequestSchema> {
   let raw: unknown;

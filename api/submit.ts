@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import type { WorkflowStartOptions } from '@temporalio/client';
-import { localRepoPath } from '../activities/git';
 import { modelUpstream } from '../activities/model';
 import type { Config } from '../config';
+import { RepoRefusedError, resolveRepo } from '../config/repos';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
@@ -14,7 +12,8 @@ import { ApiError } from './errors';
 
 /**
  * Turn a submitted spec into the workflow's input, or an ApiError(400) naming the field and line.
- * Also checks what only the server can know: the agent kind is available, a local repo exists.
+ * Also checks what only the server can know: the secrets are allowed, the repo is a git repository inside the
+ * server's repos dir (its real path replaces the spec's `repo`).
  */
 export function prepareRun(text: string, contentType: string | undefined, submittedBy: string, config: Config): RunInput {
   let spec;
@@ -36,16 +35,15 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   if (internal) {
     throw invalid({ field: `sandbox.network.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
   }
-  const local = localRepoPath(spec.repo);
-  if (local !== undefined) {
-    const absolute = path.resolve(config.reposDir, local);
-    if (!existsSync(path.join(absolute, '.git')) && !existsSync(path.join(absolute, 'HEAD'))) {
-      throw invalid({ field: 'repo', message: `${absolute} is not a git repository on the server` });
-    }
-    spec = { ...spec, repo: absolute };
+  let repo: string;
+  try {
+    repo = resolveRepo(spec.repo, config.reposDir).path;
+  } catch (err) {
+    if (!(err instanceof RepoRefusedError)) throw err;
+    throw invalid({ field: err.field, message: err.message });
   }
   return {
-    spec,
+    spec: { ...spec, repo },
     specDigest: createHash('sha256').update(text).digest('hex'),
     submittedBy,
     settings: {

@@ -6,13 +6,22 @@ import { z } from 'zod';
 export const ROLES = ['viewer', 'submitter', 'approver', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export interface Principal {
-  name: string;
-  role: Role;
-}
+/** Globs (picomatch) over repo names relative to the repos dir, e.g. `billing`, `web-*`, `team/**`. */
+export const RepoGlobsSchema = z.array(z.string().min(1)).min(1);
 
-const TokenFileSchema = z.array(z.strictObject({ name: z.string().min(1), role: z.enum(ROLES), sha256: z.string().regex(/^[0-9a-f]{64}$/) }));
-type TokenEntry = z.infer<typeof TokenFileSchema>[number];
+const TokenEntrySchema = z.strictObject({
+  name: z.string().min(1),
+  role: z.enum(ROLES),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Set = the token may touch runs and schedules of these repos only; unset = every repo. Admin tokens ignore it. */
+  repos: RepoGlobsSchema.optional(),
+});
+const TokenFileSchema = z.array(TokenEntrySchema);
+type TokenEntry = z.infer<typeof TokenEntrySchema>;
+
+export type Principal = Omit<TokenEntry, 'sha256'>;
+
+const principalOf = ({ name, role, repos }: TokenEntry): Principal => ({ name, role, ...(repos ? { repos } : {}) });
 
 export function atLeast(principal: Principal, role: Role): boolean {
   return ROLES.indexOf(principal.role) >= ROLES.indexOf(role);
@@ -46,7 +55,7 @@ export class TokenStore {
 
   list(): Principal[] {
     this.reload();
-    return this.entries.map(({ name, role }) => ({ name, role }));
+    return this.entries.map(principalOf);
   }
 
   /** Revoke the token of `name`; false when there is none. */
@@ -77,10 +86,13 @@ export class TokenStore {
     return { token, created: true };
   }
 
-  /** Make a token for `name` with `role` (replacing an older one of that name); returns it, the only time it is seen. */
-  create(name: string, role: Role): string {
+  /**
+   * Make a token for `name` with `role`, limited to `repos` when given (replacing an older one of that name);
+   * returns it, the only time it is seen.
+   */
+  create(name: string, role: Role, repos?: string[]): string {
     const token = `ns_${randomBytes(24).toString('base64url')}`;
-    this.upsert({ name, role, sha256: digest(token).toString('hex') });
+    this.upsert({ name, role, sha256: digest(token).toString('hex'), ...(repos ? { repos } : {}) });
     return token;
   }
 
@@ -92,13 +104,13 @@ export class TokenStore {
     for (const e of this.entries) {
       if (timingSafeEqual(candidate, Buffer.from(e.sha256, 'hex'))) found = e;
     }
-    return found && { name: found.name, role: found.role };
+    return found && principalOf(found);
   }
 
   private upsert(entry: TokenEntry): void {
     this.reload();
     const existing = this.entries.find((e) => e.name === entry.name);
-    if (existing?.sha256 === entry.sha256 && existing.role === entry.role) return;
+    if (existing?.sha256 === entry.sha256 && existing.role === entry.role && !existing.repos && !entry.repos) return;
     this.save([...this.entries.filter((e) => e.name !== entry.name), entry]);
   }
 

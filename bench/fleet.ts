@@ -181,6 +181,7 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NIGHTSHIFT_HOME: path.join(dir, 'home'),
+    NIGHTSHIFT_REPOS_DIR: dir, // makeRepo's repos are in it
     NIGHTSHIFT_PORT: String(await freePort()),
     NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
     NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),

@@ -21,7 +21,7 @@ async function benchPipeline(dir: string): Promise<void> {
   const started = Date.now();
   const stack = await startStack({ devServer: true, worker: true, api: true }, loadConfig(env));
   console.log(`start-up (dev server + worker + API):  ${Date.now() - started} ms`);
-  const repo = prepareExampleRepo(stack.config.home);
+  const repo = prepareExampleRepo(stack.config.reposDir);
   const headers = { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' };
   const spec = (i: number) => ({
     title: `bench ${i}`,

@@ -18,9 +18,12 @@ export interface ExampleOptions {
   say: (line: string) => void;
 }
 
-/** Make the example repo a real git repo under NIGHTSHIFT_HOME (once) and return its path. */
-export function prepareExampleRepo(home: string): string {
-  const repo = path.join(home, 'examples', 'billing');
+/** The example repo's name in the repos dir: the example spec's `repo`. */
+const EXAMPLE_REPO = 'billing';
+
+/** Make the example repo a real git repo in the server's repos dir (once) and return its path. */
+export function prepareExampleRepo(reposDir: string): string {
+  const repo = path.join(reposDir, EXAMPLE_REPO);
   if (existsSync(path.join(repo, '.git'))) return repo;
   cpSync(path.join(EXAMPLES, 'billing'), repo, { recursive: true });
   const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Nightshift example', '-c', 'user.email=example@localhost', ...args], { cwd: repo, stdio: 'pipe' });
@@ -62,11 +65,11 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
 
 async function followExample(opts: ExampleOptions, modelUrl: string | undefined): Promise<void> {
   const { apiUrl, token, say } = opts;
-  const repo = prepareExampleRepo(opts.config.home);
+  const repo = prepareExampleRepo(opts.config.reposDir);
   const spec = parseSpec(readFileSync(path.join(EXAMPLES, 'fix-rounding.md'), 'utf8'), 'fix-rounding.md');
   if (modelUrl) spec.agent.baseUrl = modelUrl;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const res = await fetch(`${apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...spec, repo }) });
+  const res = await fetch(`${apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify(spec) });
   const body = (await res.json()) as { id?: string; error?: { message: string } };
   if (!res.ok || !body.id) throw new Error(`the example spec was refused: ${body.error?.message ?? res.status}`);
   const id = body.id;

@@ -7,12 +7,13 @@ import { verifyBundle } from '../proof/bundle';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
+import { filterOutput, jsonText } from './terminal';
 
 const api = new ApiClient();
 const print = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 };
-const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+const printJson = (value: unknown, indent = 2) => print(jsonText(value, indent));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const isFinal = (status: string | null | undefined) => (FINAL_STATUSES as readonly string[]).includes(status ?? '');
@@ -48,6 +49,7 @@ const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
 const program = new Command('nightshift')
   .description('Hand coding work to AI agents and walk away: durable, sandboxed, checked runs on Temporal')
   .version(version(), '-V, --version')
+  .option('--raw', 'print what the server sends as it is, terminal control sequences included (by default they are stripped)')
   // Usage errors print as one line like every other failure (and exit 2, see main()).
   .configureOutput({ outputError: (str, write) => write(`nightshift: ${str.replace(/^error: /, '').trimEnd()} (see "nightshift --help")\n`) })
   .exitOverride();
@@ -132,7 +134,8 @@ program
   .option('--json', 'print JSON')
   .action(async (id: string, opts: { json?: boolean }) => {
     const run = await api.json<RunState>('GET', runPath(id));
-    print(opts.json ? JSON.stringify(run, null, 2) : formatRun(run));
+    if (opts.json) printJson(run);
+    else print(formatRun(run));
   });
 
 program
@@ -203,7 +206,8 @@ for (const [name, route, description, needsComment, done] of decisions) {
     .action(async (id: string, opts: { message?: string; json?: boolean }) => {
       if (needsComment && !opts.message?.trim()) throw new CliError(`${name} needs -m "what should change"`, 2);
       const res = await api.json('POST', `${runPath(id)}/${route}`, { comment: typeof opts.message === 'string' ? opts.message : '' });
-      print(opts.json ? JSON.stringify(res) : `${id}: ${done}`);
+      if (opts.json) printJson(res, 0);
+      else print(`${id}: ${done}`);
     });
 }
 
@@ -214,12 +218,14 @@ program
   .option('--json', 'print JSON')
   .action(async (id: string, opts: { message?: string | boolean; json?: boolean }) => {
     const res = await api.json('POST', `${runPath(id)}/cancel`, { comment: typeof opts.message === 'string' ? opts.message : '' });
-    print(opts.json ? JSON.stringify(res) : `${id}: cancel requested`);
+    if (opts.json) printJson(res, 0);
+    else print(`${id}: cancel requested`);
   });
 
 program.command('fleet').description('workers, runs per state, queue depth').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
   const fleet = await api.json<Record<string, unknown>>('GET', '/v1/fleet');
-  print(opts.json ? JSON.stringify(fleet, null, 2) : formatFleet(fleet));
+  if (opts.json) printJson(fleet);
+  else print(formatFleet(fleet));
 });
 
 // Tokens are managed on the server's machine (they live hashed in $NIGHTSHIFT_HOME); the API picks changes up at once.
@@ -233,16 +239,20 @@ token
   .command('add <name>')
   .description('make a token (printed once) for a person or device')
   .option('--role <role>', 'viewer, submitter, approver or admin', 'viewer')
-  .action(async (name: string, opts: { role: string }) => {
+  .option('--repos <globs>', 'only these repos (comma-separated globs over names in NIGHTSHIFT_REPOS_DIR, e.g. "billing,web-*"); admins are never limited')
+  .action(async (name: string, opts: { role: string; repos?: string }) => {
     const { ROLES, store } = await tokens();
     if (!(ROLES as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
     if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) throw new CliError('a token name is 1-64 letters, digits, ".", "_", "@" or "-"', 2);
-    print(store.create(name, opts.role as Role));
+    const repos = opts.repos?.split(',').map((g) => g.trim()).filter(Boolean);
+    if (repos && !repos.length) throw new CliError('--repos needs at least one repo name or glob', 2);
+    if (repos && opts.role === 'admin') throw new CliError('an admin token cannot be limited to repos: --repos needs another --role', 2);
+    print(store.create(name, opts.role as Role, repos));
   });
-token.command('ls').description('list tokens (names and roles)').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
+token.command('ls').description('list tokens (names, roles, repo limits)').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
   const list = (await tokens()).store.list();
   if (opts.json) return printJson({ tokens: list });
-  print(list.length === 0 ? 'no tokens' : table([['NAME', 'ROLE'], ...list.map((t) => [t.name, t.role])]));
+  print(list.length === 0 ? 'no tokens' : table([['NAME', 'ROLE', 'REPOS'], ...list.map((t) => [t.name, t.role, t.repos?.join(',') ?? 'all'])]));
 });
 token.command('rm <name>').description('revoke a token').action(async (name: string) => {
   if (!(await tokens()).store.remove(name)) throw new CliError(`no token named ${name}`, 4);
@@ -261,7 +271,8 @@ schedule
     const { text, contentType } = readSpec(file);
     const specFormat = contentType === 'application/json' ? 'json' : contentType === 'application/yaml' ? 'yaml' : 'markdown';
     const res = await api.json<{ id: string }>('POST', '/v1/schedules', { id: opts.id, cron: opts.cron, spec: text, specFormat, paused: Boolean(opts.paused) });
-    print(opts.json ? JSON.stringify(res) : `schedule ${res.id} added (${opts.cron})`);
+    if (opts.json) printJson(res, 0);
+    else print(`schedule ${res.id} added (${opts.cron})`);
   });
 schedule
   .command('ls')
@@ -289,9 +300,18 @@ for (const [name, description, done] of scheduleActions) {
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       const res = await api.json('POST', `/v1/schedules/${encodeURIComponent(id)}/${name}`, {});
-      print(opts.json ? JSON.stringify(res) : `schedule ${id} ${done}`);
+      if (opts.json) printJson(res, 0);
+      else print(`schedule ${id} ${done}`);
     });
 }
+
+// Titles, logs, diffs and reasons come from specs and agents: no escape sequence in them reaches the terminal.
+let raw = false;
+program.hook('preAction', () => {
+  raw = Boolean(program.opts().raw);
+});
+filterOutput(process.stdout, () => raw);
+filterOutput(process.stderr, () => raw);
 
 async function main(): Promise<void> {
   try {

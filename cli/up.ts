@@ -39,6 +39,8 @@ const say = (line: string) => process.stdout.write(line + '\n');
 /** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM. */
 export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
   mkdirSync(config.home, { recursive: true });
+  // Specs may name repos only in here (config/repos.ts).
+  mkdirSync(config.reposDir, { recursive: true });
   // Made at first start, so GET /v1/keys and `nightshift verify --key` have it before the first proof.
   const signingKeyId = ensureSigningKey(config.home).keyId;
   const logger = createLogger(config.home, 'nightshift');

@@ -23,7 +23,7 @@ export interface Config {
   heartbeatTimeoutMs: number;
   workerQueueTimeoutMs: number;
   shutdownGraceMs: number;
-  /** Relative local repo paths in specs are resolved against this (default: the server's working directory). */
+  /** The only place a spec's repo may be (config/repos.ts); relative paths are resolved against it. Default: `$NIGHTSHIFT_HOME/repos`. */
   reposDir: string;
   /** A prebuilt workflow bundle (bundleWorkflowCode) to load instead of bundling workflows/ at start. */
   workflowBundlePath?: string;
@@ -103,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatTimeoutMs: parseDuration(env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '10s'),
     workerQueueTimeoutMs: parseDuration(env.NIGHTSHIFT_WORKER_QUEUE_TIMEOUT || '2m'),
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
-    reposDir: path.resolve(env.NIGHTSHIFT_REPOS_DIR || process.cwd()),
+    reposDir: path.resolve(env.NIGHTSHIFT_REPOS_DIR || path.join(home, 'repos')),
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
     secretsFile: path.join(home, 'secrets.env'),

@@ -24,7 +24,7 @@ describe('bad input gets a clear 4xx and starts nothing', () => {
     ['a missing repo', () => `---\ntitle: x\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /required/],
     ['an unknown field', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\ncheks: []\n---\ntask`, 'cheks', 5, /unknown field/],
     ['a bad duration', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\napproval:\n  timeout: soon\n---\ntask`, 'approval.timeout', 6, /not a duration/],
-    ['a repo that is not a git repository', () => `---\ntitle: x\nrepo: /nonexistent/repo\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /not a git repository/],
+    ['a repo that is not a git repository', () => `---\ntitle: x\nrepo: ${stack.config.reposDir}/no-such-repo\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /not a git repository/],
     ['a malformed network entry', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\nsandbox:\n  network: ["http://evil.test/"]\n---\ntask`, 'sandbox.network.0', 6, /not host\[:port\]/],
     ['a command agent without a command', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command }\n---\ntask`, 'agent.command', undefined, /required/],
   ];

@@ -1,27 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { runCli, type CliResult as Result } from './helpers/cli';
 import { makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
-
-const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The real CLI as a child process, with exactly this environment on top of ours (undefined removes a variable). */
-function runCli(args: string[], env: Record<string, string | undefined>): Promise<Result> {
-  const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: merged, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 function specFile(name: string, content: string): string {
   const file = path.join(tempDir('specs'), name);

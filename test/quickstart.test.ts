@@ -53,7 +53,7 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
     expect(answer).toEqual({ id, status: 'awaiting_approval' });
     const done = await waitFor(/succeeded: branch (\S+) in (\S+) is at/, 60_000);
     const [, branch, repo] = done;
-    expect(repo).toBe(path.join(home, 'examples', 'billing'));
+    expect(repo).toBe(path.join(home, 'repos', 'billing'));
     expect(gitIn(repo, 'log', '--format=%s', `main..${branch}`).trim()).toBe('Fix rounding in invoice totals (iteration 1)');
     expect(gitIn(repo, 'show', `${branch}:src/invoice.js`)).toContain('roundHalfEven(total)');
     // The example's test really passes on the branch (and fails on main).

@@ -1,7 +1,7 @@
 /** What the spec editors start with: the bundled example (examples/fix-rounding.md), to edit rather than type. */
 export const SPEC_TEMPLATE = `---
 title: Fix rounding in invoice totals
-repo: ./billing
+repo: billing
 agent:
   kind: claude-code
   model: claude-sonnet-4-5

@@ -71,6 +71,8 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
     NIGHTSHIFT_HEARTBEAT_TIMEOUT: '5s',
     NIGHTSHIFT_WORKER_QUEUE_TIMEOUT: '20s',
     NIGHTSHIFT_SHUTDOWN_GRACE: '5s',
+    // makeRepo's repos are in the suite's dir: specs name them by absolute path, inside the boundary.
+    NIGHTSHIFT_REPOS_DIR: process.env.NIGHTSHIFT_TEST_DIR ?? require('node:os').tmpdir(),
     // The suite's Podman service, so workers offer the docker driver too.
     ...(process.env.NIGHTSHIFT_TEST_DOCKER_HOST ? { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST } : {}),
     ...opts.env,
