@@ -30,6 +30,8 @@ export interface ActivityDeps {
   githubApiUrl: string;
   /** Model API base URLs the admin allows besides the vendors' (NIGHTSHIFT_MODEL_UPSTREAMS), normalized. */
   modelUpstreams: string[];
+  /** The repos directory (NIGHTSHIFT_REPOS_DIR): a run's repo must be inside it on this worker too. */
+  reposDir: string;
   /** Internal host:ports the admin opened to sandboxes (NIGHTSHIFT_EGRESS_INTERNAL). */
   egressInternal: string[];
 }

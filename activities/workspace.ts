@@ -1,16 +1,17 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SANDBOX, SANDBOX_DRIVERS, type SandboxDriverName, type Spec } from '../spec/schema';
+import { RepoRefusedError, resolveRepo } from '../config/repos';
 import { claimQueue } from '../workflows/queues';
 import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
 import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { GitError, localRepoPath, RunRepo, type Git } from './git';
+import { GitError, RunRepo, type Git } from './git';
 import { withHeartbeat } from './heartbeat';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
@@ -152,12 +153,17 @@ async function emptyDir(dir: string): Promise<void> {
 async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionInput): Promise<ProvisionResult> {
   // A retried or moved provision starts clean, in the same directory: a container may have it mounted.
   await emptyDir(sandbox.workspace);
-  const local = localRepoPath(input.repo);
-  if (local !== undefined && !existsSync(path.join(local, '.git')) && !existsSync(path.join(local, 'HEAD'))) {
-    throw ApplicationFailure.nonRetryable(`repo ${input.repo} is not a git repository on worker ${os.hostname()}`, 'BadRepo');
+  // Checked at submit, and again here: a run can also be started through Temporal, by a schedule made earlier, or
+  // on a worker whose repos directory differs.
+  let source: string;
+  try {
+    source = resolveRepo(input.repo, deps.reposDir).path;
+  } catch (err) {
+    if (err instanceof RepoRefusedError) throw ApplicationFailure.nonRetryable(`${err.message} (on worker ${deps.self.worker})`, 'BadRepo');
+    throw err;
   }
   const repo = runRepo(deps, sandbox);
-  await repo.cloneFrom(input.repo);
+  await repo.cloneFrom(source);
   const base = input.base ?? (await repo.branch());
   const tip = await repo.commitOf(`refs/heads/${base}`).catch(() => {
     throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');

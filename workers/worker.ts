@@ -68,6 +68,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     // The config's own arrays: `up --example` adds its scripted model server after the worker has started.
     modelUpstreams: config.modelUpstreams,
     egressInternal: config.egressInternal,
+    reposDir: config.reposDir,
     slots,
     self,
     logger,

@@ -5,6 +5,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { resolveRepo } from '../../config/repos';
+import { runStartOptions } from '../../api/submit';
+import { SpecSchema } from '../../spec/schema';
 import { runCli } from '../helpers/cli';
 import { freePort } from '../helpers/ports';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
@@ -242,5 +244,33 @@ describe('a token limited to repos (token add --repos)', () => {
     const add = await runCli(['token', 'add', 'root-ish', '--role', 'admin', '--repos', 'billing'], { NIGHTSHIFT_HOME: stack.config.home });
     expect(add.code).toBe(2);
     expect(readFileSync(path.join(stack.config.home, 'tokens.json'), 'utf8')).not.toContain('root-ish');
+  });
+});
+
+describe('the worker checks the boundary again: a run started straight through Temporal (bypassing the API) gets nothing', () => {
+  /** A run started as the API would, but with whatever repo the caller likes. */
+  async function startDirectly(repo: string): Promise<string> {
+    const input = { spec: SpecSchema.parse(spec(repo, 'echo 2 > src/value.txt')), specDigest: 'direct', submittedBy: 'temporal', settings: { heartbeatTimeoutMs: 5000, workerQueueTimeoutMs: 20_000, maxReprovisions: 0 } };
+    const id = `direct-${randomBytes(6).toString('hex')}`;
+    await stack.client.workflow.start('specRun', { ...runStartOptions(input, stack.config), workflowId: id });
+    return id;
+  }
+
+  test.each([
+    ['an absolute path outside', () => outside, /is outside the server's repos directory/],
+    ['a link inside pointing out', () => path.join(reposDir, 'sneaky'), /is outside the server's repos directory/],
+    ['a remote URL to a loopback listener', () => `http://127.0.0.1:${port}/x.git`, /is a remote/],
+    ['an ext:: transport that would run a command', () => `ext::sh -c touch% ${path.join(reposDir, 'pwned-direct')}`, /is a remote/],
+  ])('%s → fails at provision; nothing cloned, read or dialled', async (_what, repoOf, reason) => {
+    const refsBefore = outsideRefs();
+    const id = await startDirectly(repoOf());
+    const failed = await stack.waitFor(id, ['failed']);
+    expect(failed.failure?.stage).toBe('provision');
+    expect(failed.failure?.reason).toMatch(reason);
+    expect(filesHolding(stack.config.home, MARKER)).toEqual([]);
+    expect(existsSync(path.join(stack.config.home, 'work', stack.workerName!, id))).toBe(false);
+    expect(existsSync(path.join(reposDir, 'pwned-direct'))).toBe(false);
+    expect(outsideRefs()).toBe(refsBefore);
+    expect(heard).toBe(0);
   });
 });
