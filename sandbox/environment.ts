@@ -22,6 +22,31 @@ export const BASE_ENV: Record<string, string> = {
   USER: 'sandbox',
 };
 
+/**
+ * Where a command finds its environment inside the sandbox: a read-only file the loader sources before it execs
+ * the command. The variables (secrets among them) reach the sandbox as file content, never as a host process's
+ * arguments or environment, where any local user could read them in /proc/<pid>/cmdline or environ.
+ */
+export const ENV_FILE = '/run/nightshift-env';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `env` as a POSIX sh script of `export NAME='value'` lines: values are single-quoted, so no byte of them is ever interpreted. */
+export function envScript(env: Record<string, string>): string {
+  let script = '';
+  for (const [name, value] of Object.entries(env)) {
+    if (!ENV_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
+    if (value.includes('\0')) throw new Error(`environment variable ${name} contains a NUL byte`);
+    script += `export ${name}='${value.replaceAll("'", `'\\''`)}'\n`;
+  }
+  return script;
+}
+
+/** `cmd` run by a shell that first loads the environment file at `file` (`.` stops the shell when it is missing). */
+export function withEnvLoaded(cmd: string[], file = ENV_FILE): string[] {
+  return ['/bin/sh', '-c', `. ${file} && exec "$@"`, 'sh', ...cmd];
+}
+
 /** The host directories of a sandbox under its root, each mounted at its place inside. */
 export const SANDBOX_DIRS = ['workspace', 'home', 'tmp', 'meta', 'net'] as const;
 
