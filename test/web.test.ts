@@ -7,7 +7,7 @@ import { closeServer, createApi } from '../api/server';
 import type { FleetSnapshot } from '../api/fleet';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
-import { RUN_STATUSES, type RunState } from '../workflows/types';
+import { RUN_STATUSES, type RunStateView } from '../workflows/types';
 import type { FleetView, Principal, RunView } from '../web/api-types';
 import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
@@ -15,7 +15,7 @@ import { VALUE_REPO } from './helpers/specs';
 
 // The page's picture of the API's JSON (web/api-types.d.ts) must fit what the server sends: a drift fails the build.
 type Fits<Sent extends Read, Read> = Sent;
-export type RunStateFitsRunView = Fits<RunState, RunView>;
+export type RunStateFitsRunView = Fits<RunStateView, RunView>;
 export type PrincipalFits = Fits<ServerPrincipal, Principal>;
 export type FleetFitsFleetView = Fits<FleetSnapshot, FleetView>;
 

@@ -8,6 +8,9 @@ export const requestChangesSignal = defineSignal<[DecisionInput]>('requestChange
 export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelRequested');
 export const stateQuery = defineQuery<RunState>('state');
 
+/** The longest `sig` a decision records (an ed25519 signature in base64 is 88 characters). */
+export const DECISION_SIG_MAX = 128;
+
 export const SIGNAL_DESCRIPTIONS = {
   approve: 'Approve the run: sign the proof and deliver the branch. Input: {"comment": "…", "by": "…"}',
   reject: 'Reject the run: nothing is delivered. Input: {"comment": "…", "by": "…"}',
