@@ -237,6 +237,20 @@ test('a viewer following a run link signs in, sees the run and no decision butto
   await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
 });
 
+test('a decision sent to Temporal directly in the name of "alice" shows as unverified, via Temporal, beside the name', async () => {
+  const id = await stack.submit(markdownSpec('Decided elsewhere', 1));
+  await stack.waitFor(id, ['awaiting_approval']);
+  await stack.client.workflow.getHandle(id).signal('reject', { comment: 'forged', by: 'alice', sig: 'AAAA' });
+  await stack.waitFor(id, ['rejected']);
+  const { page, problems } = await openPhone(stack.token, `#/runs/${id}`);
+  await page.waitForSelector('#run-header [data-status="rejected"]');
+  expect(await page.textContent('#actions .decisions')).toMatch(/^reject by alice \(unverified, via Temporal\), .*: forged$/);
+  expect(await page.isVisible('#actions .decisions .unverified')).toBe(true);
+  await shot(page, '11-unverified-decision');
+  expect(problems).toEqual([]);
+  await page.context().close();
+});
+
 test('the runs list filters by status and shows a new run without a reload', async () => {
   const waiting = await stack.submit(markdownSpec('Waiting in the list', 1));
   await stack.waitFor(waiting, ['awaiting_approval']);
