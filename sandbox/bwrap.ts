@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, ENV_FILE, envScript, HOME_DIR, linkToWorker, META_DIR, NET_DIR, protectedGitPaths, SANDBOX_DIRS, SANDBOX_UID as UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { BASE_ENV, envEntries, HOME_DIR, linkToWorker, META_DIR, NET_DIR, protectedGitPaths, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
@@ -13,7 +13,7 @@ const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
 const KILL_GRACE_MS = 2000;
 /** PATH of the wrapper that execs prlimit and bwrap (the sandbox gets its own). */
 const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
-/** The wrapper's file descriptor carrying the sandbox's environment (a pipe bwrap reads into ENV_FILE). */
+/** The wrapper's file descriptor carrying the sandbox's environment: a pipe bwrap reads more arguments from (`--args`). */
 const ENV_FD = 3;
 
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
@@ -69,7 +69,7 @@ export class BwrapSandbox implements Sandbox {
     this.workspace = path.join(opts.root, 'workspace');
   }
 
-  /** bwrap's arguments: no environment in them, it comes through ENV_FD (see commandLine). */
+  /** bwrap's arguments: no environment in them, it comes through ENV_FD (setenvArgs). */
   args(linked = false): string[] {
     const args = ['--unshare-all', '--unshare-user', '--disable-userns', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
     for (const dir of SYSTEM_DIRS) {
@@ -92,8 +92,8 @@ export class BwrapSandbox implements Sandbox {
     for (const { host, target } of this.readOnly) args.push('--ro-bind', host, target);
     if (linked) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
-    args.push('--ro-bind-data', String(ENV_FD), ENV_FILE);
     args.push('--remount-ro', '/');
+    args.push('--args', String(ENV_FD));
     args.push('--chdir', WORKSPACE_DIR);
     return args;
   }
@@ -101,14 +101,14 @@ export class BwrapSandbox implements Sandbox {
   /**
    * The command line: a shell that joins the run's cgroups and sets rlimits, then becomes bwrap, so every process
    * of the sandbox starts inside the limits (no window between spawn and joining). With an allowlist, the command
-   * runs under the bridge to the worker (egress proxy, model gateway). The environment is not on it: a loader in
-   * the sandbox reads it from ENV_FILE, which bwrap fills from ENV_FD.
+   * runs under the bridge to the worker (egress proxy, model gateway). The environment is not on it: bwrap reads
+   * its --setenv arguments from ENV_FD, so they are in no process's cmdline (nor environ: bwrap sets them in memory).
    */
   private commandLine(opts: ExecOptions, link: WorkerLink | undefined, nonce: string): string[] {
     const { limits } = this.opts;
     const procs = this.cgroup?.procsFiles() ?? [];
     const args = this.args(Boolean(link));
-    const cmd = withEnvLoaded(link?.cmd ?? opts.cmd);
+    const cmd = link?.cmd ?? opts.cmd;
     return [
       // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125 is not mistaken for it.
       '/bin/sh', '-c', 'm=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "$m" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"', 'sh',
@@ -138,7 +138,7 @@ export class BwrapSandbox implements Sandbox {
     const started = Date.now();
     const nonce = `nightshift-cgroup-join-failed-${randomBytes(8).toString('hex')}`;
     const [bin, ...argv] = this.commandLine(opts, link, nonce);
-    const env = envScript({ ...BASE_ENV, ...opts.env, ...link?.env });
+    const env = setenvArgs({ ...BASE_ENV, ...opts.env, ...link?.env });
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too
@@ -218,6 +218,11 @@ export class BwrapSandbox implements Sandbox {
     await this.cgroup?.remove();
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
+}
+
+/** `--setenv NAME VALUE` for each variable, NUL-separated, as `bwrap --args FD` reads them. */
+function setenvArgs(env: Record<string, string>): string {
+  return envEntries(env).map(([name, value]) => `--setenv\0${name}\0${value}\0`).join('');
 }
 
 const found = new Map<string, boolean>();

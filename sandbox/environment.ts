@@ -22,28 +22,29 @@ export const BASE_ENV: Record<string, string> = {
   USER: 'sandbox',
 };
 
-/**
- * Where a command finds its environment inside the sandbox: a read-only file the loader sources before it execs
- * the command. The variables (secrets among them) reach the sandbox as file content, never as a host process's
- * arguments or environment, where any local user could read them in /proc/<pid>/cmdline or environ.
- */
-export const ENV_FILE = '/run/nightshift-env';
+// A sandbox's variables (secrets among them) never travel as a host process's arguments or environment, where
+// any local user could read them in /proc/<pid>/cmdline (or environ): bwrap reads them from a pipe (`--args`), a
+// container's exec loads them from a file (envScript).
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** `env` as a POSIX sh script of `export NAME='value'` lines: values are single-quoted, so no byte of them is ever interpreted. */
-export function envScript(env: Record<string, string>): string {
-  let script = '';
-  for (const [name, value] of Object.entries(env)) {
+/** The variables, checked: names a shell can export, values without NUL (which neither channel can carry). */
+export function envEntries(env: Record<string, string>): [string, string][] {
+  const entries = Object.entries(env);
+  for (const [name, value] of entries) {
     if (!ENV_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
     if (value.includes('\0')) throw new Error(`environment variable ${name} contains a NUL byte`);
-    script += `export ${name}='${value.replaceAll("'", `'\\''`)}'\n`;
   }
-  return script;
+  return entries;
 }
 
-/** `cmd` run by a shell that first loads the environment file at `file` (`.` stops the shell when it is missing). */
-export function withEnvLoaded(cmd: string[], file = ENV_FILE): string[] {
+/** `env` as a POSIX sh script of `export NAME='value'` lines: values are single-quoted, so no byte of them is ever interpreted. */
+export function envScript(env: Record<string, string>): string {
+  return envEntries(env).map(([name, value]) => `export ${name}='${value.replaceAll("'", `'\\''`)}'\n`).join('');
+}
+
+/** `cmd` run by a shell that first loads the environment script at `file` (`.` stops the shell when it is missing). */
+export function withEnvLoaded(cmd: string[], file: string): string[] {
   return ['/bin/sh', '-c', `. ${file} && exec "$@"`, 'sh', ...cmd];
 }
 
