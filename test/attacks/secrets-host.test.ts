@@ -97,6 +97,8 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
     expect(holders.filter((h) => h.file === 'environ').length).toBeGreaterThan(0);
     // Nor does the engine keep it: Podman stores an exec's Env in its database, where it outlives the container.
     if (driver.name === 'docker') expect(engineStateHolding(canary)).toEqual([]);
+    // The docker driver's env file is gone once the exec is over.
+    expect(readdirSync(path.join(path.dirname(sandbox.workspace), 'meta')).filter((f) => f.startsWith('.env-'))).toEqual([]);
   });
 
   it('a value with newlines, quotes, $(…), backticks and backslashes arrives byte-exact and is not executed: no marker file in the workspace', async () => {
