@@ -1,11 +1,16 @@
 import { buildBundle } from '../proof/bundle';
+import { withProvenance } from '../proof/decisions';
 import { ensureSigningKey } from '../proof/keys';
 import type { RunInput, RunState } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 
-/** The manifest of a run (DESIGN §6): what ran, on which commits, with which results, approved by whom. */
-export function buildManifest(input: RunInput, state: RunState) {
-  const approval = [...state.decisions].reverse().find((d) => d.kind === 'approve');
+/**
+ * The manifest of a run (DESIGN §6): what ran, on which commits, with which results, approved by whom, and how
+ * each decision came (`publicKeyPem`: the key the API signs decisions with).
+ */
+export function buildManifest(input: RunInput, state: RunState, publicKeyPem: string) {
+  const { decisions } = withProvenance(state, publicKeyPem);
+  const approval = [...decisions].reverse().find((d) => d.kind === 'approve');
   return {
     version: 1,
     runId: state.id,
@@ -41,7 +46,7 @@ export function buildManifest(input: RunInput, state: RunState) {
     })),
     review: state.review,
     approval: approval ?? null,
-    decisions: state.decisions,
+    decisions,
   };
 }
 
@@ -60,8 +65,9 @@ export function proofActivities(deps: ActivityDeps) {
     async writeProof(input: { input: RunInput; state: RunState }): Promise<string> {
       const { state } = input;
       const get = (id: string) => deps.store.get(id);
+      const key = ensureSigningKey(deps.home);
       const files = new Map<string, Buffer>();
-      files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state), null, 2) + '\n'));
+      files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state, key.publicKeyPem), null, 2) + '\n'));
       if (state.diffId) files.set('diff.patch', await get(state.diffId));
       if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
       for (const c of state.checks) {
@@ -71,7 +77,6 @@ export function proofActivities(deps: ActivityDeps) {
       if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
       files.set('review.md', Buffer.from(reviewMarkdown(state)));
       if (state.review?.reportId) files.set('review.json', await get(state.review.reportId));
-      const key = ensureSigningKey(deps.home);
       const id = await deps.store.put(buildBundle(state.id, state.finalCommit, files, key));
       await deps.runLog.append(state.id, `\n=== proof: proof.tar.gz sha256:${id}, signed by ${key.keyId} ===\n`);
       return id;

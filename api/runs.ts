@@ -5,12 +5,14 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { repoNameOf } from '../config/repos';
+import { signDecision, withProvenance } from '../proof/decisions';
+import { ensureSigningKey } from '../proof/keys';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
 import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
-import { FINAL_STATUSES, RUN_STATUSES, type DecisionInput, type RunState, type RunStatus } from '../workflows/types';
+import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunStateView, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
 import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
@@ -43,6 +45,13 @@ const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: '
 export function runsRouter(deps: RunsDeps): Router {
   const { client, config } = deps;
   const router = Router();
+  // Decisions sent from here are signed, so whoever reads them can tell them from signals sent to Temporal directly.
+  const key = ensureSigningKey(config.home);
+  const signed = (state: RunStateView, kind: Decision['kind'], comment: string, by: string): DecisionInput => ({
+    comment,
+    by,
+    sig: signDecision(key, state.id, { kind, by, comment, iteration: state.iteration }),
+  });
 
   router.post('/', requireRole('submitter'), async (req, res) => {
     const principal = principalOf(req);
@@ -113,18 +122,17 @@ export function runsRouter(deps: RunsDeps): Router {
   });
 
   const decisions = [
-    ['approve', approveSignal],
-    ['reject', rejectSignal],
-    ['request-changes', requestChangesSignal],
+    ['approve', approveSignal, 'approve'],
+    ['reject', rejectSignal, 'reject'],
+    ['request-changes', requestChangesSignal, 'requestChanges'],
   ] as const;
-  for (const [route, signal] of decisions) {
+  for (const [route, signal, kind] of decisions) {
     router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
       const state = await loadRun(runId(req), principalOf(req));
       const comment = commentOf(req);
       if (route === 'request-changes' && !comment) throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
       if (state.status !== 'awaiting_approval') throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
-      const input: DecisionInput = { comment, by: principalOf(req).name };
-      await client.workflow.getHandle(state.id).signal(signal, input);
+      await client.workflow.getHandle(state.id).signal(signal, signed(state, kind, comment, principalOf(req).name));
       res.status(202).json({ id: state.id, status: state.status });
     });
   }
@@ -134,7 +142,8 @@ export function runsRouter(deps: RunsDeps): Router {
     if (FINAL_STATUSES.includes(state.status)) throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
     const handle = client.workflow.getHandle(state.id);
     // Signalled first, so the run's decisions name who cancelled it before the cancellation reaches the workflow.
-    await handle.signal(cancelRequestedSignal, { comment: commentOf(req), by: principalOf(req).name });
+    // Signed for the iteration it saw: should the run move on before the signal lands, the record says unverified.
+    await handle.signal(cancelRequestedSignal, signed(state, 'cancel', commentOf(req), principalOf(req).name));
     await handle.cancel();
     res.status(202).json({ id: state.id, status: state.status });
   });
@@ -147,10 +156,11 @@ export function runsRouter(deps: RunsDeps): Router {
   }
 
   /**
-   * The run's state from the workflow itself (a query), or from visibility when no worker can answer; a 403 first
-   * when the run's repo is outside the principal's repo limits.
+   * The run's state from the workflow itself (a query), with each decision's provenance judged by the server's key,
+   * or a 503 from visibility when no worker can answer; a 403 first when the run's repo is outside the principal's
+   * repo limits.
    */
-  async function loadRun(id: string, principal: Principal): Promise<RunState> {
+  async function loadRun(id: string, principal: Principal): Promise<RunStateView> {
     const handle = client.workflow.getHandle(id);
     let description;
     try {
@@ -162,7 +172,7 @@ export function runsRouter(deps: RunsDeps): Router {
     if (description.type !== 'specRun') throw new ApiError('not_found', `no run with id ${id}`);
     requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), config.reposDir, `run ${id}`);
     try {
-      return await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery));
+      return withProvenance(await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)), key.publicKeyPem);
     } catch {
       const s = summary(description);
       throw new ApiError('unavailable', `run ${id} is ${s.status}, but no worker answered for its details; is a worker running?`);

@@ -1,4 +1,4 @@
-import type { RunState } from '../workflows/types';
+import type { RunStateView } from '../workflows/types';
 
 export function duration(ms?: number): string {
   if (ms === undefined || !Number.isFinite(ms)) return '…';
@@ -87,7 +87,7 @@ export function formatFleet(fleet: Record<string, unknown>): string {
 }
 
 /** `nightshift status`: what a person wants to know about a run, in a few lines. */
-export function formatRun(run: RunState): string {
+export function formatRun(run: RunStateView): string {
   const stages = run.stages ?? [];
   const checks = run.checks ?? [];
   const decisions = run.decisions ?? [];
@@ -110,7 +110,7 @@ export function formatRun(run: RunState): string {
   }
   if (run.scopeViolations?.length) lines.push(`scope      outside the allowed paths: ${run.scopeViolations.join(', ')}`);
   if (run.review) lines.push(`review     ${run.review.verdict}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`);
-  for (const d of decisions) lines.push(`decision   ${d.kind} by ${d.by} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`);
+  for (const d of decisions) lines.push(`decision   ${d.kind} by ${d.by}${d.verified ? '' : ' (unverified, via Temporal)'} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`);
   if (run.proofId) lines.push(`proof      sha256:${run.proofId}`);
   if (run.finalCommit) lines.push(`commit     ${run.finalCommit}`);
   if (run.status === 'awaiting_approval') lines.push(`next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`);

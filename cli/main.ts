@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Role } from '../api/tokens';
 import { verifyBundle } from '../proof/bundle';
-import { FINAL_STATUSES, RUN_STATUSES, type RunState } from '../workflows/types';
+import { FINAL_STATUSES, RUN_STATUSES, type RunState, type RunStateView } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
 import { filterOutput, jsonText } from './terminal';
@@ -133,7 +133,7 @@ program
   .description('a run: status, stages with timings, checks, review, decisions')
   .option('--json', 'print JSON')
   .action(async (id: string, opts: { json?: boolean }) => {
-    const run = await api.json<RunState>('GET', runPath(id));
+    const run = await api.json<RunStateView>('GET', runPath(id));
     if (opts.json) printJson(run);
     else print(formatRun(run));
   });

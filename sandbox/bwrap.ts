@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync, lstatSync, promises as fs, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
+import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { BASE_ENV, envEntries, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 
@@ -12,6 +13,8 @@ const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
 const KILL_GRACE_MS = 2000;
 /** PATH of the wrapper that execs prlimit and bwrap (the sandbox gets its own). */
 const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+/** The wrapper's file descriptor carrying the sandbox's environment: a pipe bwrap reads more arguments from (`--args`). */
+const ENV_FD = 3;
 
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -66,7 +69,8 @@ export class BwrapSandbox implements Sandbox {
     this.workspace = path.join(opts.root, 'workspace');
   }
 
-  args(env: Record<string, string> = {}, linked = false): string[] {
+  /** bwrap's arguments: no environment in them, it comes through ENV_FD (setenvArgs). */
+  args(linked = false): string[] {
     const args = ['--unshare-all', '--unshare-user', '--disable-userns', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
     for (const dir of SYSTEM_DIRS) {
       if (!existsSync(dir)) continue;
@@ -88,7 +92,7 @@ export class BwrapSandbox implements Sandbox {
     if (linked) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
     args.push('--remount-ro', '/');
-    for (const [k, v] of Object.entries({ ...BASE_ENV, ...env })) args.push('--setenv', k, v);
+    args.push('--args', String(ENV_FD));
     args.push('--chdir', WORKSPACE_DIR);
     return args;
   }
@@ -96,12 +100,13 @@ export class BwrapSandbox implements Sandbox {
   /**
    * The command line: a shell that joins the run's cgroups and sets rlimits, then becomes bwrap, so every process
    * of the sandbox starts inside the limits (no window between spawn and joining). With an allowlist, the command
-   * runs under the bridge to the worker (egress proxy, model gateway).
+   * runs under the bridge to the worker (egress proxy, model gateway). The environment is not on it: bwrap reads
+   * its --setenv arguments from ENV_FD, so they are in no process's cmdline (nor environ: bwrap sets them in memory).
    */
   private commandLine(opts: ExecOptions, link: WorkerLink | undefined, nonce: string): string[] {
     const { limits } = this.opts;
     const procs = this.cgroup?.procsFiles() ?? [];
-    const args = this.args({ ...opts.env, ...link?.env }, Boolean(link));
+    const args = this.args(Boolean(link));
     const cmd = link?.cmd ?? opts.cmd;
     return [
       // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125 is not mistaken for it.
@@ -132,12 +137,17 @@ export class BwrapSandbox implements Sandbox {
     const started = Date.now();
     const nonce = `nightshift-cgroup-join-failed-${randomBytes(8).toString('hex')}`;
     const [bin, ...argv] = this.commandLine(opts, link, nonce);
+    const env = setenvArgs({ ...BASE_ENV, ...opts.env, ...link?.env });
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'], // ENV_FD: the sandbox's environment
         env: { PATH: WRAPPER_PATH }, // for the wrapper only: bwrap clears it for the sandbox
       });
+      // Read by bwrap to its end; a wrapper that fails before that closes it unread (EPIPE, reported by its exit).
+      const envPipe = child.stdio[ENV_FD] as Writable;
+      envPipe.on('error', () => undefined);
+      envPipe.end(env);
       const group = running.get(this.runId) ?? new Set<ChildProcess>();
       running.set(this.runId, group);
       group.add(child);
@@ -207,6 +217,11 @@ export class BwrapSandbox implements Sandbox {
     await this.cgroup?.remove();
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
+}
+
+/** `--setenv NAME VALUE` for each variable, NUL-separated, as `bwrap --args FD` reads them. */
+function setenvArgs(env: Record<string, string>): string {
+  return envEntries(env).map(([name, value]) => `--setenv\0${name}\0${value}\0`).join('');
 }
 
 const found = new Map<string, boolean>();

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
+import { hostToolEnv } from '../config/hostEnv';
 
 /** Bytes the directories take on disk (allocated blocks, hardlinks counted once), by `du`. */
 export function diskUsage(dirs: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    execFile('du', ['-s', '-c', '-B1', '--', ...dirs], { encoding: 'utf8' }, (err, stdout) => {
+    execFile('du', ['-s', '-c', '-B1', '--', ...dirs], { encoding: 'utf8', env: hostToolEnv() }, (err, stdout) => {
       // du exits 1 when a file vanished under it: the total is still right for what is there.
       const total = /^(\d+)\s+total$/m.exec(stdout);
       if (total) resolve(Number(total[1]));

@@ -1,13 +1,14 @@
 import Docker from 'dockerode';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
 import { watchDisk } from './disk';
-import { BASE_ENV, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { BASE_ENV, envScript, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import { describeLimitHit, diskLimitHit } from './policy';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
@@ -208,12 +209,27 @@ export class DockerSandbox implements Sandbox {
     return this.killing;
   }
 
+  /**
+   * The exec's environment goes in a file in the run's `meta/` (read-only inside), loaded by a shell before the
+   * command, and deleted when it ends. Not in the exec's Env: Podman keeps that in its state database
+   * (/var/lib/containers/storage/libpod/bolt_state.db) long after the container is gone.
+   */
   private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
+    const name = `.env-${randomBytes(8).toString('hex')}`;
+    const file = path.join(this.opts.root, 'meta', name);
+    await fs.writeFile(file, envScript({ ...BASE_ENV, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
+    try {
+      await fs.chown(file, SANDBOX_UID, SANDBOX_UID);
+      return await this.runLoaded(container, opts, withEnvLoaded(link?.cmd ?? opts.cmd, `${META_DIR}/${name}`));
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }
+
+  private async runLoaded(container: Docker.Container, opts: ExecOptions, cmd: string[]): Promise<ExecResult> {
     const started = Date.now();
-    const env = { ...BASE_ENV, ...opts.env, ...link?.env };
     const exec = await container.exec({
-      Cmd: link?.cmd ?? opts.cmd,
-      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Cmd: cmd,
       User: USER,
       WorkingDir: WORKSPACE_DIR,
       AttachStdout: true,
@@ -294,7 +310,7 @@ function chownTree(dirs: string[]): Promise<void> {
   const uid = String(SANDBOX_UID);
   return new Promise((resolve, reject) => {
     // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes.
-    execFile('find', [...dirs, '(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')', '-exec', 'chown', '-h', `${uid}:${uid}`, '{}', '+'], (err, _out, stderr) => {
+    execFile('find', [...dirs, '(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')', '-exec', 'chown', '-h', `${uid}:${uid}`, '{}', '+'], { env: hostToolEnv() }, (err, _out, stderr) => {
       if (err) reject(new Error(`cannot hand the workspace to the sandbox user: ${stderr.trim() || err.message}`));
       else resolve();
     });

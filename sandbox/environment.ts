@@ -23,6 +23,32 @@ export const BASE_ENV: Record<string, string> = {
   USER: 'sandbox',
 };
 
+// A sandbox's variables (secrets among them) never travel as a host process's arguments or environment, where
+// any local user could read them in /proc/<pid>/cmdline (or environ): bwrap reads them from a pipe (`--args`), a
+// container's exec loads them from a file (envScript).
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The variables, checked: names a shell can export, values without NUL (which neither channel can carry). */
+export function envEntries(env: Record<string, string>): [string, string][] {
+  const entries = Object.entries(env);
+  for (const [name, value] of entries) {
+    if (!ENV_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
+    if (value.includes('\0')) throw new Error(`environment variable ${name} contains a NUL byte`);
+  }
+  return entries;
+}
+
+/** `env` as a POSIX sh script of `export NAME='value'` lines: values are single-quoted, so no byte of them is ever interpreted. */
+export function envScript(env: Record<string, string>): string {
+  return envEntries(env).map(([name, value]) => `export ${name}='${value.replaceAll("'", `'\\''`)}'\n`).join('');
+}
+
+/** `cmd` run by a shell that first loads the environment script at `file` (`.` stops the shell when it is missing). */
+export function withEnvLoaded(cmd: string[], file: string): string[] {
+  return ['/bin/sh', '-c', `. ${file} && exec "$@"`, 'sh', ...cmd];
+}
+
 /** The host directories of a sandbox under its root, each mounted at its place inside. */
 export const SANDBOX_DIRS = ['workspace', 'home', 'tmp', 'meta', 'net'] as const;
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { hostToolEnv } from '../config/hostEnv';
 import { dockerClient } from './docker';
 
 export interface PodmanService {
@@ -18,7 +19,7 @@ export async function startPodmanService(socketPath: string, logFile: string): P
   await fs.rm(socketPath, { force: true });
   const log = await fs.open(logFile, 'a');
   // Its own directory as cwd: conmon leaves an `oom` marker file in its working directory when a container is OOM-killed.
-  const child: ChildProcess = spawn('podman', ['--runtime', 'runc', 'system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', log.fd, log.fd], cwd: path.dirname(socketPath) });
+  const child: ChildProcess = spawn('podman', ['--runtime', 'runc', 'system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', log.fd, log.fd], cwd: path.dirname(socketPath), env: hostToolEnv() });
   const exited = new Promise<string>((resolve) => {
     child.on('error', (err) => resolve(`cannot run podman: ${err.message} (apt-get install podman runc)`));
     child.on('exit', (code) => resolve(`podman system service exited with ${code}; see ${logFile}`));

@@ -3,6 +3,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { hostToolEnv } from '../config/hostEnv';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { ensureTemporal } from './cli';
 
@@ -40,7 +41,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${k.type === 'TEXT' ? 'Text' : 'Keyword'}`]),
   ];
   const log = openSync(path.join(opts.dataDir, 'temporal.log'), 'a');
-  const child = spawn(bin, args, { stdio: ['ignore', log, log] });
+  const child = spawn(bin, args, { stdio: ['ignore', log, log], env: hostToolEnv() });
   const address = `127.0.0.1:${opts.port}`;
   await waitUntilServing(child, address, 'the Temporal dev server', path.join(opts.dataDir, 'temporal.log'), ensureSearchAttributes);
   return {

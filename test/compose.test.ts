@@ -32,3 +32,11 @@ test('the compose file registers every search attribute the workflow uses, and l
   }
   expect(compose.services.temporal.environment.DB).toBe('postgres12');
 });
+
+test('Temporal Web, which can approve and cancel any run, runs only with OIDC sign-in, and only when asked for', () => {
+  const ui = compose.services['temporal-ui'];
+  expect(ui.profiles).toEqual(['ui']);
+  expect(ui.environment).toMatchObject({ TEMPORAL_AUTH_ENABLED: 'true', TEMPORAL_AUTH_TYPE: 'oidc' });
+  // Required at `up`: compose refuses to start the UI without a provider and a client.
+  for (const name of ['TEMPORAL_AUTH_PROVIDER_URL', 'TEMPORAL_AUTH_CLIENT_ID', 'TEMPORAL_AUTH_CLIENT_SECRET']) expect(ui.environment[name]).toMatch(/^\$\{TEMPORAL_UI_OIDC_\w+:\?.+\}$/);
+});

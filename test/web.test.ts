@@ -7,7 +7,7 @@ import { closeServer, createApi } from '../api/server';
 import type { FleetSnapshot } from '../api/fleet';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
-import { RUN_STATUSES, type RunState } from '../workflows/types';
+import { RUN_STATUSES, type RunStateView } from '../workflows/types';
 import type { FleetView, Principal, RunView } from '../web/api-types';
 import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
@@ -15,7 +15,7 @@ import { VALUE_REPO } from './helpers/specs';
 
 // The page's picture of the API's JSON (web/api-types.d.ts) must fit what the server sends: a drift fails the build.
 type Fits<Sent extends Read, Read> = Sent;
-export type RunStateFitsRunView = Fits<RunState, RunView>;
+export type RunStateFitsRunView = Fits<RunStateView, RunView>;
 export type PrincipalFits = Fits<ServerPrincipal, Principal>;
 export type FleetFitsFleetView = Fits<FleetSnapshot, FleetView>;
 
@@ -235,6 +235,20 @@ test('a viewer following a run link signs in, sees the run and no decision butto
   expect(problems).toEqual([]);
   await page.context().close();
   await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+});
+
+test('a decision sent to Temporal directly in the name of "alice" shows as unverified, via Temporal, beside the name', async () => {
+  const id = await stack.submit(markdownSpec('Decided elsewhere', 1));
+  await stack.waitFor(id, ['awaiting_approval']);
+  await stack.client.workflow.getHandle(id).signal('reject', { comment: 'forged', by: 'alice', sig: 'AAAA' });
+  await stack.waitFor(id, ['rejected']);
+  const { page, problems } = await openPhone(stack.token, `#/runs/${id}`);
+  await page.waitForSelector('#run-header [data-status="rejected"]');
+  expect(await page.textContent('#actions .decisions')).toMatch(/^reject by alice \(unverified, via Temporal\), .*: forged$/);
+  expect(await page.isVisible('#actions .decisions .unverified')).toBe(true);
+  await shot(page, '11-unverified-decision');
+  expect(problems).toEqual([]);
+  await page.context().close();
 });
 
 test('the runs list filters by status and shows a new run without a reload', async () => {

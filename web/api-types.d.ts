@@ -41,7 +41,8 @@ export interface RunView {
   stages: StageView[];
   checks: CheckView[];
   review?: { verdict: 'approve' | 'changes'; findings: { rule: string; message: string; file?: string; line?: number }[] };
-  decisions: { kind: string; comment: string; by: string; at: string }[];
+  /** `channel: 'temporal'`: sent to Temporal directly, so `by` is only what the sender claimed. */
+  decisions: { kind: string; comment: string; by: string; at: string; channel: 'api' | 'temporal'; verified: boolean }[];
   diffId?: string;
   proofId?: string;
   finalCommit?: string;

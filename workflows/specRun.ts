@@ -19,7 +19,7 @@ import {
 import type { Activities } from '../activities';
 import { pullRequestBody } from './pullRequestBody';
 import type { RunEvent } from '../activities/notify';
-import { SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
+import { DECISION_SIG_MAX, SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { claimQueue } from './queues';
 import { STATUS_KEY } from './searchAttributes';
 import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
@@ -60,18 +60,23 @@ export async function specRun(input: RunInput): Promise<RunState> {
 
   // Handlers first, before any await, so early signals and queries are never lost.
   let pending: Decision | undefined;
+  // The signature is kept as it came (bounded), for readers holding the key to judge; the workflow cannot.
+  const recorded = (kind: Decision['kind'], arg: DecisionInput | undefined): Decision => {
+    const sig = typeof arg?.sig === 'string' && arg.sig.length <= DECISION_SIG_MAX ? { sig: arg.sig } : {};
+    return { kind, comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso(), iteration: state.iteration, ...sig };
+  };
   const decide = (kind: Decision['kind']) => (arg: DecisionInput | undefined) => {
     if (state.status !== 'awaiting_approval' || pending) {
       log.warn('decision ignored: the run is not awaiting approval', { kind, status: state.status });
       return;
     }
-    pending = { kind, comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso() };
+    pending = recorded(kind, arg);
   };
   setHandler(approveSignal, decide('approve'), { description: SIGNAL_DESCRIPTIONS.approve });
   setHandler(rejectSignal, decide('reject'), { description: SIGNAL_DESCRIPTIONS.reject });
   setHandler(requestChangesSignal, decide('requestChanges'), { description: SIGNAL_DESCRIPTIONS.requestChanges });
   setHandler(cancelRequestedSignal, (arg) => {
-    state.decisions.push({ kind: 'cancel', comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso() });
+    state.decisions.push(recorded('cancel', arg));
   }, { description: SIGNAL_DESCRIPTIONS.cancelRequested });
   setHandler(stateQuery, () => state, { description: 'The run: status, stage, iteration, per-stage results and timings' });
 

@@ -71,15 +71,32 @@ export interface ReviewResult {
 export interface DecisionInput {
   comment?: string;
   by?: string;
+  /** The API's signature of the decision (proof/decisions.ts); anything else sending the signal has none. */
+  sig?: string;
 }
 
 export interface Decision {
   /** `cancel`: who asked the API to cancel the run (the cancellation itself is Temporal's). */
   kind: 'approve' | 'reject' | 'requestChanges' | 'cancel';
   comment: string;
+  /** As the signal claimed it: only a valid `sig` makes it the name of an API token. */
   by: string;
   at: string;
+  /** The iteration the decision was made in (absent in runs recorded before it was kept). */
+  iteration?: number;
+  /** The signal's `sig`, recorded unjudged: the workflow has no key (proof/decisions.ts judges it). */
+  sig?: string;
 }
+
+/** A decision as the API and the proof show it: how it came, instead of its signature. */
+export interface DecisionRecord extends Omit<Decision, 'sig'> {
+  /** `api`: signed by this server's API, so `by` is the token's name; `temporal`: sent to Temporal directly, `by` unverified. */
+  channel: 'api' | 'temporal';
+  verified: boolean;
+}
+
+/** The run as the API serves it (GET /v1/runs/:id, the events stream). */
+export type RunStateView = Omit<RunState, 'decisions'> & { decisions: DecisionRecord[] };
 
 /** A workspace snapshot: the branch's commit, stored as a git bundle in the artifact store. */
 export interface Checkpoint {

@@ -163,7 +163,12 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
       cancel.classList.toggle('hidden', !mayCancel);
       comment.classList.toggle('hidden', !mayDecide && !mayCancel);
       readOnly.classList.toggle('hidden', can(principal, 'approver') || FINAL.includes(run.status));
-      replaceChildren(decisions, ...run.decisions.map((d) => h('li', {}, `${d.kind} by ${d.by}, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`)));
+      replaceChildren(decisions, ...run.decisions.map((d) => h('li', {},
+        `${d.kind} by ${d.by}`,
+        // Anyone with Temporal access can send a decision in any name: say so next to the name.
+        ...(d.verified ? [] : [' ', h('span', { class: 'unverified', title: 'Sent to Temporal directly, not through the API: the name is what the sender claimed' }, '(unverified, via Temporal)')]),
+        `, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`,
+      )));
       el.classList.toggle('hidden', !mayDecide && !mayCancel && run.decisions.length === 0 && readOnly.classList.contains('hidden'));
     },
   };

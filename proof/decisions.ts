@@ -1,0 +1,45 @@
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { Decision, DecisionRecord, RunState } from '../workflows/types';
+import { DECISION_SIG_MAX } from '../workflows/messages';
+import type { SigningKey } from './keys';
+
+/**
+ * Decisions come in as Temporal signals, and anyone who can reach Temporal can send one with any `by`. The API
+ * signs the decisions it sends with the server's key; code that reads a decision and holds the public key judges
+ * how it came: `api` (its `by` is the token's name) when the signature checks out, else `temporal` (its `by` only
+ * claimed). The workflow records the signature as it came and never judges it (it has no key, and must not).
+ */
+
+type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration'>;
+
+/**
+ * What the API signs: the run, the kind, who, what, and the iteration it decides, so a signature cannot be moved
+ * to another run, another kind or a later iteration of the same run (a replayed request for changes, say).
+ */
+export function decisionText(runId: string, d: Signed): Buffer {
+  return Buffer.from(JSON.stringify(['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null]));
+}
+
+export function signDecision(key: SigningKey, runId: string, d: Signed): string {
+  return sign(null, decisionText(runId, d), key.privateKey).toString('base64');
+}
+
+/** How a recorded decision came: through the API (signed by `publicKey` for this run), or by some other Temporal client. */
+export function provenanceOf(publicKey: KeyObject, runId: string, d: Decision): DecisionRecord {
+  const { sig, ...decision } = d;
+  let verified = false;
+  if (typeof sig === 'string' && sig.length <= DECISION_SIG_MAX) {
+    try {
+      verified = verify(null, decisionText(runId, d), publicKey, Buffer.from(sig, 'base64'));
+    } catch {
+      verified = false; // not a signature at all
+    }
+  }
+  return { ...decision, channel: verified ? 'api' : 'temporal', verified };
+}
+
+/** The run with each decision's provenance in place of its signature: what the API serves and the proof records. */
+export function withProvenance<T extends Pick<RunState, 'id' | 'decisions'>>(state: T, publicKeyPem: string): Omit<T, 'decisions'> & { decisions: DecisionRecord[] } {
+  const key = createPublicKey(publicKeyPem);
+  return { ...state, decisions: (state.decisions ?? []).map((d) => provenanceOf(key, state.id, d)) };
+}
