@@ -155,7 +155,13 @@ export class BwrapSandbox implements Sandbox {
       let timedOut = false;
       let cancelled = false;
       let limitHit: string | undefined;
-      const stop = () => killGroup(child);
+      // The group reaches the wrapper and bwrap; the sandbox's own processes are in a new session, and die with bwrap
+      // only once it has set up --die-with-parent: a stop that lands during setup would leave them running, so the
+      // run's cgroup (which every process of the sandbox joined before it started) is emptied too.
+      const stop = () => {
+        killGroup(child);
+        void this.cgroup?.killAll();
+      };
       const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
         limitHit = diskLimitHit(this.opts.limits);
         stop();
