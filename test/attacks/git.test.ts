@@ -116,11 +116,12 @@ describe.each(['bwrap', 'docker'])('%s: what the agent writes in git is data to 
     const runId = await stack.submit(
       spec(repo, agent, { title, branch, scope: { allow: ['**'] }, review: { maxDiffLines: 100_000 }, sandbox: { driver }, limits: { iterations: twoIterations ? 2 : 1 } }),
     );
-    const waiting = await stack.waitFor(runId, ['awaiting_approval'], 240_000);
+    // All of a driver's attacks are queued at once: the last waits for the others' sandbox slots.
+    const waiting = await stack.waitFor(runId, ['awaiting_approval'], 400_000);
     expect(waiting.iteration).toBe(twoIterations ? 2 : 1);
     const diff = (await stack.api('GET', `/v1/runs/${runId}/diff`)).text;
     expect((await stack.api('POST', `/v1/runs/${runId}/approve`, { body: { comment: 'ok' } })).status).toBe(202);
-    const done = await stack.waitFor(runId, ['succeeded'], 120_000);
+    const done = await stack.waitFor(runId, ['succeeded'], 300_000);
     return { marker, victimDir, diff, done, branch, title };
   }
 
@@ -151,7 +152,7 @@ describe.each(['bwrap', 'docker'])('%s: what the agent writes in git is data to 
     expect(gitIn(repo, 'show', `${done.finalCommit}:src/value.txt`)).toBe('2\n');
     expect(gitIn(repo, 'log', '-1', '--format=%an <%ae>%n%s', done.finalCommit!)).toMatch(new RegExp(`^Nightshift <nightshift@localhost>\\n${title} \\(iteration \\d\\)`));
     expect(gitIn(repo, 'rev-parse', `refs/heads/${branch}`).trim()).toBe(done.finalCommit);
-  });
+  }, 720_000);
 });
 
 /** A repository's refs, HEAD and object count: any write shows. */
