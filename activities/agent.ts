@@ -198,7 +198,7 @@ async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun):
       signal: Context.current().cancellationSignal,
       onOutput: (chunk, stream) => {
         // A CLI's event stream is on stdout; the log shows it read, the transcript keeps it raw.
-        if (!reader || stream === 'stderr') return log.write(chunk);
+        if (!reader || stream === 'stderr') return log.write(chunk, stream);
         transcript!.write(chunk);
         log.write(reader.push(chunk));
       },

@@ -43,7 +43,7 @@ export function checkActivities(deps: ActivityDeps) {
             env: secrets,
             timeoutMs,
             signal: Context.current().cancellationSignal,
-            onOutput: (chunk) => log.write(chunk),
+            onOutput: (chunk, stream) => log.write(chunk, stream),
             onEgress: (d) => log.write(egressLine(d)),
           });
           if (exec.timedOut) log.write(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);

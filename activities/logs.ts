@@ -18,15 +18,16 @@ export class CommandLog {
   private bytes = 0;
   private truncated = false;
   private writes: Promise<void> = Promise.resolve();
-  private readonly redactor: Redactor;
+  /** One per stream: what one holds back (a token still arriving) must not be cut by the other's output. */
+  private readonly redactors: Record<'stdout' | 'stderr', Redactor>;
 
   constructor(private readonly runLog: RunLog, private readonly runId: string, header: string, secrets: Record<string, string> = {}) {
-    this.redactor = new Redactor(secrets);
+    this.redactors = { stdout: new Redactor(secrets), stderr: new Redactor(secrets) };
     this.keep(`\n=== ${header} ===\n`);
   }
 
-  write(text: string): void {
-    this.keep(this.redactor.push(text));
+  write(text: string, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    this.keep(this.redactors[stream].push(text));
   }
 
   private keep(text: string): void {
@@ -48,7 +49,8 @@ export class CommandLog {
 
   /** Flush the live log and store the whole log; returns its artifact id and tail. */
   async close(store: ArtifactStore): Promise<{ logId: string; logTail: string }> {
-    this.keep(this.redactor.flush());
+    this.keep(this.redactors.stdout.flush());
+    this.keep(this.redactors.stderr.flush());
     await this.writes;
     const text = this.text();
     return { logId: await store.put(text), logTail: tail(text) };

@@ -2,6 +2,10 @@ import { parseSpec, SpecError, detectFormat } from '../spec/parse';
 import { parseBytes, parseDuration } from '../spec/schema';
 import { scopeViolations, countDiffLines } from '../activities/review';
 import { Redactor } from '../activities/redact';
+import { CommandLog } from '../activities/logs';
+import type { ArtifactStore } from '../store/artifacts';
+import { RunLog } from '../store/runLog';
+import { tempDir } from './helpers/stack';
 import { githubRepoOf } from '../activities/pullRequest';
 import { defaultBranch, humanDuration } from '../workflows/specRun';
 
@@ -125,4 +129,19 @@ test('deliver.pr: true or settings; a repo that is not owner/name is refused', (
   }
   expect(githubRepoOf('/srv/git/billing.git')).toBeUndefined();
   expect(issuesOf(withDeliver('{ pr: { repo: "https://github.com/acme" } }')).map((i) => i.message)).toEqual([expect.stringContaining('owner/name on GitHub')]);
+});
+
+test('a command log redacts each stream on its own: stderr landing between the halves of a token on stdout does not save it', async () => {
+  const home = tempDir('logs');
+  const token = `ghp_${'b'.repeat(36)}`;
+  const log = new CommandLog(new RunLog(home), 'run-logs', 'agent', { NS_VALUE: 'value-of-the-secret' });
+  log.write(`found ${token.slice(0, 15)}`, 'stdout');
+  log.write('value-of-the-secret on stderr\n', 'stderr');
+  log.write(`${token.slice(15)} in the repo\n`, 'stdout');
+  const stored = new Map<string, string>();
+  const { logId } = await log.close({ put: async (text: string) => (stored.set('id', text), 'id') } as unknown as ArtifactStore);
+  const text = stored.get(logId)!;
+  expect(text).toContain('found [redacted:github-token] in the repo');
+  expect(text).toContain('[redacted:NS_VALUE] on stderr');
+  expect(text).not.toContain(token.slice(4, 15));
 });
