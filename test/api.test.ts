@@ -44,8 +44,12 @@ describe('bad input gets a clear 4xx and starts nothing', () => {
 
   test('a YAML spec and a JSON spec are accepted the same way', async () => {
     const yaml = `title: yaml spec\nrepo: ${repo}\nagent: { kind: command, command: ["true"] }\ntask: nothing\napproval: { timeout: 1s }\n`;
+    const before = await runCount();
     const res = await stack.api('POST', '/v1/runs', { body: yaml, contentType: 'application/yaml' });
     expect(res.status).toBe(202);
+    // Visibility lags a start (on PostgreSQL, noticeably): counted here, so later tests' "nothing starts" counts are steady.
+    for (let i = 0; i < 100 && (await runCount()) === before; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await runCount()).toBe(before + 1);
     expect(res.body).toMatchObject({ status: 'queued', url: `${stack.config.publicUrl}/v1/runs/${res.body.id}` });
     const bad = await stack.api('POST', '/v1/runs', { body: '{"title": "x", "repo": ', contentType: 'application/json' });
     expect(bad.status).toBe(400);
