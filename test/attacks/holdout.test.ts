@@ -21,6 +21,8 @@ const REPO = {
   'src/square.js': 'module.exports = function square(x) { return x + 1; };\n',
   'test/visible.js': "const assert = require('assert');\nassert.strictEqual(require('../src/square')(2), 4);\nconsole.log('visible test passed (VISIBLE-MARKER)');\n",
   'README.md': 'Squares.\n',
+  // Ignored files survive the clean before each agent stage: hidden files that ever reached the agent's workspace stay to be found.
+  '.gitignore': 'holdout/\n',
 };
 
 /** The hold-out set "squares": a runner and a file of more cases, at paths under holdout/ in the workspace. */
@@ -189,8 +191,8 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
   });
 
   test('the agent commits links at the hold-out paths (holdout/run.js → a host file, holdout/cases → a host directory) → the set is written beside them, not through them: the host file and directory are unchanged', async () => {
-    const links = `${HONEST}; mkdir -p holdout; ln -s ${hostFile} holdout/run.js; ln -s ${hostDir} holdout/cases`;
-    const id = await stack.submit(holdoutSpec(links, { scope: { allow: ['src/**', 'notes/**', 'holdout/**'] }, sandbox: { driver } }));
+    const links = `${HONEST}; rm .gitignore; mkdir -p holdout; ln -s ${hostFile} holdout/run.js; ln -s ${hostDir} holdout/cases`;
+    const id = await stack.submit(holdoutSpec(links, { scope: { allow: ['src/**', 'notes/**', 'holdout/**', '.gitignore'] }, sandbox: { driver } }));
     const done = await stack.waitFor(id, ['awaiting_approval', 'failed'], 120_000);
     // It passed: the hidden runner ran in the links' place.
     expect(done.checks[1]).toMatchObject({ name: 'hidden', passed: true, holdout: { tests: { passed: 6, failed: 0 } } });
