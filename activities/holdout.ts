@@ -97,10 +97,16 @@ export function testCounts(output: string): { passed: number; failed: number } |
   const pass = last(/^(?:#|ℹ)\s*pass\s+(\d+)$/);
   const fail = last(/^(?:#|ℹ)\s*fail\s+(\d+)$/);
   if (pass !== undefined || fail !== undefined) return { passed: pass ?? 0, failed: fail ?? 0 };
+  const passedIn = (line = '') => /\b(\d+)\s+(?:passed|passing)\b/.exec(line)?.[1];
+  const failedIn = (line = '') => /\b(\d+)\s+(?:failed|failing)\b/.exec(line)?.[1];
   for (let i = lines.length - 1; i >= 0; i--) {
-    const passed = /\b(\d+)\s+(?:passed|passing)\b/.exec(lines[i]);
-    const failed = /\b(\d+)\s+(?:failed|failing)\b/.exec(lines[i]);
-    if (passed || failed) return { passed: Number(passed?.[1] ?? 0), failed: Number(failed?.[1] ?? 0) };
+    const failed = failedIn(lines[i]);
+    let passed = passedIn(lines[i]);
+    if (!passed && !failed) continue;
+    // mocha prints "N passing" on the line before "N failing" (empty lines aside).
+    const before = lines.slice(0, i).filter(Boolean).pop();
+    if (!passed) passed = passedIn(before);
+    return { passed: Number(passed ?? 0), failed: Number(failed ?? 0) };
   }
   return undefined;
 }
