@@ -160,7 +160,7 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
       // The report names the hidden tests: only its totals leave the sandbox.
       const counts = 'xml' in read ? junitCounts(read.xml) : undefined;
       if (counts) holdout.tests = { passed: counts.tests - counts.failures - counts.errors - counts.skipped, failed: counts.failures + counts.errors };
-      else log.write(`[nightshift: no JUnit report at ${check.junit}]\n`);
+      else log.write(`[nightshift: ${'problem' in read ? read.problem : `${check.junit} is not a JUnit XML report`}]\n`);
     }
     holdout.tests ??= testCounts(output);
     if (exec.timedOut) log.write(`[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);

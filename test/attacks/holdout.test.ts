@@ -38,6 +38,8 @@ const HIDDEN: Record<string, string> = {
     `  if (got === want) { pass++; console.log(\`ok ${CANARY} square(\${x})\`); }`,
     `  else { fail++; console.log(\`not ok ${CANARY} square(\${x}) = \${got}, wanted \${want}\`); }`,
     '}',
+    // A JUnit report naming the hidden cases, for a check with `junit`: only its totals may leave the sandbox.
+    `require('fs').writeFileSync(__dirname + '/report.xml', \`<testsuite name="${CANARY}" tests="\${pass + fail}" failures="\${fail}" errors="0" skipped="0"></testsuite>\`);`,
     'console.log(`# pass ${pass}`);',
     'console.log(`# fail ${fail}`);',
     'process.exit(fail ? 1 : 0);',
@@ -170,9 +172,11 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     expect(holdoutSandboxes()).toEqual([]);
   });
 
-  test('the honest fix passes both checks and reaches approval; the proof carries the set\'s name and digest, and no byte of the hidden tests', async () => {
-    const id = await stack.submit(holdoutSpec(HONEST, { sandbox: { driver } }));
+  test('the honest fix passes both checks and reaches approval; the proof carries the set\'s name and digest, and no byte of the hidden tests (nor their JUnit report)', async () => {
+    const withJunit = [CHECKS[0], { ...CHECKS[1], junit: 'holdout/report.xml' }];
+    const id = await stack.submit(holdoutSpec(HONEST, { checks: withJunit, sandbox: { driver } }));
     const waiting = await stack.waitFor(id, ['awaiting_approval'], 120_000);
+    expect(waiting.checks[1].junit).toBeUndefined();
     expect(waiting.iteration).toBe(1);
     expect(waiting.checks.map((c) => [c.name, c.passed])).toEqual([['visible', true], ['hidden', true]]);
     expect(waiting.checks[1].holdout).toEqual({ set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 6, failed: 0 } });
@@ -186,7 +190,7 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     expect(manifest.checks[1]).toMatchObject({ name: 'hidden', passed: true, holdout: { set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 6, failed: 0 } } });
     expect(files.get('logs/check-hidden.log')!.toString()).toContain('hold-out check hidden passed (exit 0): 0 of 6 tests failed');
     for (const [name, content] of files) expect([name, content.toString('latin1').includes(CANARY)]).toEqual([name, false]);
-    expect([...files.keys()].filter((n) => n.includes('holdout/'))).toEqual([]);
+    expect([...files.keys()].filter((n) => n.includes('holdout/') || n.startsWith('junit/'))).toEqual([]);
     expect(await everythingShown(id)).not.toContain(CANARY);
     expect(allText(stack.config.home)).not.toContain(CANARY);
   });
