@@ -2,6 +2,7 @@
 // The hidden set lives on the server (NIGHTSHIFT_HOLDOUT_DIR), runs in a sandbox of its own, and leaves nothing of
 // itself anywhere the agent, the API or the proof can show: only which check failed, its counts and its digest.
 // Real API, worker, Temporal, git, bubblewrap and Podman.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -121,6 +122,14 @@ function holdoutSandboxes(): string[] {
   return readdirSync(workerDir(stack.config.home, stack.workerName!)).filter((e) => e.includes('-holdout-'));
 }
 
+function pgrep(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
 async function runCount(): Promise<number> {
   return (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
 }
@@ -137,6 +146,8 @@ beforeAll(async () => {
   hostFile = path.join(tempDir('host'), 'precious.txt');
   writeFileSync(hostFile, 'HOST ORIGINAL\n');
   hostDir = tempDir('host-dir');
+  mkdirSync(path.join(holdoutDir, 'slow', 'holdout'), { recursive: true });
+  writeFileSync(path.join(holdoutDir, 'slow', 'holdout', 'slow.js'), `// ${CANARY}\n`);
   stack = await startTestStack({ env: { NIGHTSHIFT_HOLDOUT_DIR: holdoutDir } });
   repo = makeRepo(REPO);
 });
@@ -205,6 +216,20 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     expect(readdirSync(hostDir)).toEqual([]);
     expect(holdoutSandboxes()).toEqual([]);
     if (done.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+  });
+
+  test('the run is cancelled while its hold-out check runs → the check\'s process is killed and its sandbox removed', async () => {
+    const marker = `${Math.floor(Math.random() * 1e6) + 1000}`;
+    // Sleeps only where the set was laid over: so the sleep proves the check runs in the hold-out sandbox.
+    const slow = [CHECKS[0], { name: 'slow', run: `test -f holdout/slow.js && sleep ${marker}`, holdout: 'slow' }];
+    const id = await stack.submit(holdoutSpec(HONEST, { checks: slow, sandbox: { driver } }));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !(pgrep(`sleep ${marker}`) && holdoutSandboxes().length)) await new Promise((r) => setTimeout(r, 200));
+    expect({ sleeping: pgrep(`sleep ${marker}`) !== '', sandboxes: holdoutSandboxes() }).toEqual({ sleeping: true, sandboxes: [`${id}-holdout-slow`] });
+    expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(202);
+    await stack.waitFor(id, ['cancelled']);
+    expect(holdoutSandboxes()).toEqual([]);
+    expect(pgrep(`sleep ${marker}`)).toBe('');
   });
 });
 
