@@ -4,6 +4,7 @@ import type { CheckResult, Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { junitCounts, readJunit, type JunitCounts } from './junit';
+import { runHoldoutCheck } from './holdout';
 import { CommandLog, commandResult, egressLine } from './logs';
 import { openSandbox } from './workspace';
 
@@ -36,6 +37,10 @@ export function checkActivities(deps: ActivityDeps) {
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
         const results: CheckResult[] = [];
         for (const check of input.checks) {
+          if (check.holdout !== undefined) {
+            results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
+            continue;
+          }
           const timeoutMs = check.timeout ?? input.timeoutMs;
           const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${check.run}`, secrets);
           const exec = await sandbox.exec({

@@ -32,6 +32,8 @@ export interface ActivityDeps {
   modelUpstreams: string[];
   /** The repos directory (NIGHTSHIFT_REPOS_DIR): a run's repo must be inside it on this worker too. */
   reposDir: string;
+  /** The hold-out directory (NIGHTSHIFT_HOLDOUT_DIR): where a hold-out check's set is, on this worker. */
+  holdoutDir: string;
   /** Internal host:ports the admin opened to sandboxes (NIGHTSHIFT_EGRESS_INTERNAL). */
   egressInternal: string[];
 }

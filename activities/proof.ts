@@ -42,6 +42,8 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPem: st
       passed: c.passed,
       durationMs: c.durationMs,
       logDigest: `sha256:${c.logId}`,
+      // The set's name and digest, never its files: its log in the bundle is a summary too.
+      ...(c.holdout ? { holdout: c.holdout } : {}),
       ...(c.junit ? { junit: { tests: c.junit.tests, failures: c.junit.failures, errors: c.junit.errors, skipped: c.junit.skipped, reportDigest: `sha256:${c.junit.reportId}` } } : {}),
     })),
     review: state.review,

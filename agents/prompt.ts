@@ -21,7 +21,7 @@ export function buildPrompt(p: PromptInput): string {
   parts.push(`- You may change only files matching ${p.scope.allow.map((g) => `\`${g}\``).join(', ')}${p.scope.deny.length ? `, and never ${p.scope.deny.map((g) => `\`${g}\``).join(', ')}` : ''}.`);
   if (p.checks.length) {
     parts.push('- These checks run, in order, and must all pass:');
-    for (const c of p.checks) parts.push(`  - ${c.name}: \`${c.run}\``);
+    for (const c of p.checks) parts.push(`  - ${c.name}: \`${c.run}\`${c.holdout ? ' (a hold-out check: it adds tests you cannot see, so make the change right in general, not only for the tests you see)' : ''}`);
   }
   parts.push('- Your changes are committed and verified by the pipeline; you do not need to commit or push.');
   if (p.feedback) {

@@ -60,7 +60,7 @@ const RUN_STATE: JsonSchema = {
     stage: text,
     iteration: { type: 'integer' },
     stages: { type: 'array', items: { type: 'object', description: '{stage, iteration, status, startedAt, endedAt, durationMs, summary}' } },
-    checks: { type: 'array', items: { type: 'object', description: '{name, command, passed, exitCode, durationMs, logId, logTail, junit?}' } },
+    checks: { type: 'array', items: { type: 'object', description: '{name, command, passed, exitCode, durationMs, logId, logTail, junit?, holdout? (a hold-out check: {set, digest, files, tests?, problem?}; its log a summary only)}' } },
     decisions: {
       type: 'array',
       items: {

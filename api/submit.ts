@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { modelUpstream } from '../activities/model';
 import type { Config } from '../config';
+import { HoldoutRefusedError, resolveHoldoutSet } from '../config/holdout';
 import { RepoRefusedError, resolveRepo } from '../config/repos';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
@@ -13,7 +14,7 @@ import { ApiError } from './errors';
 /**
  * Turn a submitted spec into the workflow's input, or an ApiError(400) naming the field and line.
  * Also checks what only the server can know: the secrets are allowed, the repo is a git repository inside the
- * server's repos dir (its real path replaces the spec's `repo`).
+ * server's repos dir (its real path replaces the spec's `repo`), each hold-out set a check names is on the server.
  */
 export function prepareRun(text: string, contentType: string | undefined, submittedBy: string, config: Config): RunInput {
   let spec;
@@ -42,6 +43,16 @@ export function prepareRun(text: string, contentType: string | undefined, submit
     if (!(err instanceof RepoRefusedError)) throw err;
     throw invalid({ field: err.field, message: err.message });
   }
+  // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
+  spec.checks.forEach((check, i) => {
+    if (check.holdout === undefined) return;
+    try {
+      resolveHoldoutSet(check.holdout, config.holdoutDir);
+    } catch (err) {
+      if (!(err instanceof HoldoutRefusedError)) throw err;
+      throw invalid({ field: `checks.${i}.holdout`, message: err.message });
+    }
+  });
   return {
     spec: { ...spec, repo },
     specDigest: createHash('sha256').update(text).digest('hex'),

@@ -25,6 +25,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** The only place a spec's repo may be (config/repos.ts); relative paths are resolved against it. Default: `$NIGHTSHIFT_HOME/repos`. */
   reposDir: string;
+  /** Where the hold-out test sets live (NIGHTSHIFT_HOLDOUT_DIR; docs/holdout.md): a check's `holdout: NAME` is `<holdoutDir>/NAME`. Default: `$NIGHTSHIFT_HOME/holdout`. */
+  holdoutDir: string;
   /** A prebuilt workflow bundle (bundleWorkflowCode) to load instead of bundling workflows/ at start. */
   workflowBundlePath?: string;
   /** Secret names a spec may ask for (NIGHTSHIFT_ALLOWED_SECRETS, comma-separated); none by default. */
@@ -104,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerQueueTimeoutMs: parseDuration(env.NIGHTSHIFT_WORKER_QUEUE_TIMEOUT || '2m'),
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
     reposDir: path.resolve(env.NIGHTSHIFT_REPOS_DIR || path.join(home, 'repos')),
+    holdoutDir: path.resolve(env.NIGHTSHIFT_HOLDOUT_DIR || path.join(home, 'holdout')),
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
     secretsFile: path.join(home, 'secrets.env'),

@@ -49,6 +49,15 @@ export const CheckSchema = z.strictObject({
     .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && p.trim() !== '', 'a path inside the workspace (relative, no "..")')
     .optional(),
   timeout: duration.optional(),
+  /**
+   * A hold-out test set on the server (`<NIGHTSHIFT_HOLDOUT_DIR>/NAME`, docs/holdout.md): laid over a fresh checkout
+   * for this check only, in a sandbox of its own; the agent never sees it.
+   */
+  holdout: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'the name of a hold-out set: letters, digits, "_", "." and "-" only (at most 64)')
+    .refine((n) => n !== '.' && n !== '..', 'the name of a hold-out set, not "." or ".."')
+    .optional(),
 });
 
 export const AgentSchema = z

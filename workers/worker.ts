@@ -69,6 +69,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     modelUpstreams: config.modelUpstreams,
     egressInternal: config.egressInternal,
     reposDir: config.reposDir,
+    holdoutDir: config.holdoutDir,
     slots,
     self,
     logger,

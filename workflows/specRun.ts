@@ -22,7 +22,7 @@ import type { RunEvent } from '../activities/notify';
 import { DECISION_SIG_MAX, SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from './messages';
 import { claimQueue } from './queues';
 import { STATUS_KEY } from './searchAttributes';
-import type { Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
+import type { CheckResult, Decision, DecisionInput, ReviewResult, RunInput, RunState, RunStatus, StageName, StageRecord, WorkspaceRef } from './types';
 
 const MINUTE = 60_000;
 /** Webhook deliveries: about 15 s of backoff in all before a notification is given up (and logged). */
@@ -245,6 +245,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
     state.checks = checks;
     return checks.filter((c) => !c.passed).map((c) => {
       const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
+      if (c.holdout) return { stage: 'checks', text: holdoutFeedback(c, how) };
       return { stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${how}. Its log ends with:\n${c.logTail}` };
     });
   }
@@ -417,6 +418,14 @@ export async function specRun(input: RunInput): Promise<RunState> {
   if (final === 'cancelled') throw error;
   if (final === 'failed') throw ApplicationFailure.nonRetryable(`${state.failure!.stage}: ${state.failure!.reason}`, 'RunFailed', state);
   return state;
+}
+
+/** A failed hold-out check, for the agent: which one, and how many of its tests failed; never what they are. */
+function holdoutFeedback(c: CheckResult, how: string): string {
+  const { problem, tests } = c.holdout!;
+  if (problem) return `Hold-out check "${c.name}" could not run: ${problem}.`;
+  const failed = tests ? `; ${tests.failed} of its ${tests.passed + tests.failed} tests failed` : '';
+  return `Hold-out check "${c.name}" (\`${c.command}\`) failed with ${how}${failed}. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.`;
 }
 
 /**

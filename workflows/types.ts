@@ -51,6 +51,20 @@ export interface CheckResult extends CommandResult {
   passed: boolean;
   /** The check's JUnit report totals, and the report's artifact id, when the spec names one (`junit`). */
   junit?: { tests: number; failures: number; errors: number; skipped: number; reportId: string };
+  /** A hold-out check's set: the agent and the proof see this, never the files; its stored log is a summary only. */
+  holdout?: HoldoutResult;
+}
+
+/** A hold-out check's set as it ran (docs/holdout.md). */
+export interface HoldoutResult {
+  set: string;
+  /** sha256 over the set's sorted `path\0sha256(content)\n` lines. Absent when the set could not be read. */
+  digest?: string;
+  files?: number;
+  /** Its tests' counts, from the check's JUnit report or a test runner's summary line, when there is one. */
+  tests?: { passed: number; failed: number };
+  /** Why the check could not run (the set is missing on the worker). */
+  problem?: string;
 }
 
 export interface ReviewFinding {

@@ -1,0 +1,276 @@
+// Issue 12, "Hold-out checks": tests the agent never sees catch a change that special-cases the tests it does see.
+// The hidden set lives on the server (NIGHTSHIFT_HOLDOUT_DIR), runs in a sandbox of its own, and leaves nothing of
+// itself anywhere the agent, the API or the proof can show: only which check failed, its counts and its digest.
+// Real API, worker, Temporal, git, bubblewrap and Podman.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { testCounts } from '../../activities/holdout';
+import { workerDir } from '../../activities/workspace';
+import { runStartOptions } from '../../api/submit';
+import { unpackTarGz } from '../../proof/tar';
+import { SpecSchema } from '../../spec/schema';
+import type { RunState } from '../../workflows/types';
+import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
+
+/** In every hidden file and in every line the hidden runner prints; never in the spec or an agent's command line. */
+const CANARY = `holdout-canary-${randomBytes(10).toString('hex')}`;
+const [CANARY_HEAD, CANARY_TAIL] = [CANARY.slice(0, 12), CANARY.slice(12)];
+
+const REPO = {
+  // Wrong for every input: the visible test pins only square(2).
+  'src/square.js': 'module.exports = function square(x) { return x + 1; };\n',
+  'test/visible.js': "const assert = require('assert');\nassert.strictEqual(require('../src/square')(2), 4);\nconsole.log('visible test passed (VISIBLE-MARKER)');\n",
+  'README.md': 'Squares.\n',
+  // Ignored files survive the clean before each agent stage: hidden files that ever reached the agent's workspace stay to be found.
+  '.gitignore': 'holdout/\n',
+};
+
+/** The hold-out set "squares": a runner and a file of more cases, at paths under holdout/ in the workspace. */
+const HIDDEN: Record<string, string> = {
+  'holdout/run.js': [
+    `// ${CANARY}`,
+    "const square = require('../src/square');",
+    "const cases = [[3, 9], [7, 49], [-4, 16], [10, 100], ...require('./cases/more')];",
+    'let pass = 0, fail = 0;',
+    'for (const [x, want] of cases) {',
+    '  const got = square(x);',
+    `  if (got === want) { pass++; console.log(\`ok ${CANARY} square(\${x})\`); }`,
+    `  else { fail++; console.log(\`not ok ${CANARY} square(\${x}) = \${got}, wanted \${want}\`); }`,
+    '}',
+    // A JUnit report naming the hidden cases, for a check with `junit`: only its totals may leave the sandbox.
+    `require('fs').writeFileSync(__dirname + '/report.xml', \`<testsuite name="${CANARY}" tests="\${pass + fail}" failures="\${fail}" errors="0" skipped="0"></testsuite>\`);`,
+    'console.log(`# pass ${pass}`);',
+    'console.log(`# fail ${fail}`);',
+    'process.exit(fail ? 1 : 0);',
+    '',
+  ].join('\n'),
+  'holdout/cases/more.js': `// ${CANARY}\nmodule.exports = [[5, 25], [12, 144]];\n`,
+};
+
+const CHECKS = [
+  { name: 'visible', run: 'node test/visible.js' },
+  { name: 'hidden', run: 'node holdout/run.js', holdout: 'squares' },
+];
+
+const CHEAT = "printf 'module.exports = function square(x) { if (x === 2) return 4; return x + 1; };\\n' > src/square.js";
+const HONEST = "printf 'module.exports = function square(x) { return x * x; };\\n' > src/square.js";
+
+/**
+ * What the agent can read, searched for the hidden files' text: every readable file but the system's (and this
+ * scan's own output), for the canary (put together at run time) and for the visible test's marker (so a scan that
+ * read nothing cannot pass). Plus the prompt it was given, feedback included.
+ */
+const SCAN = [
+  `C="$(printf %s%s ${CANARY_HEAD} ${CANARY_TAIL})"`,
+  'find / \\( -path /proc -o -path /sys -o -path /dev -o -path /usr -o -path /lib -o -path /lib32 -o -path /lib64 -o -path /libx32 -o -path /bin -o -path /sbin -o -path /opt -o -path /workspace/notes \\) -prune -o -type f -readable -print 2>/dev/null > /tmp/files',
+  'echo "files-read: $(wc -l < /tmp/files)" > notes/scan.txt',
+  'echo "canary-hits: $(xargs -d \'\\n\' grep -laF -e "$C" < /tmp/files 2>/dev/null | wc -l)" >> notes/scan.txt',
+  'echo "visible-hits: $(xargs -d \'\\n\' grep -laF -e VISIBLE-MARKER < /tmp/files 2>/dev/null | tr \'\\n\' \' \')" >> notes/scan.txt',
+  'cp /nightshift/prompt.md notes/prompt.md',
+].join('; ');
+
+let stack: TestStack;
+let repo: string;
+let holdoutDir: string;
+/** Outside the holdout dir: a directory a link in it points to, and a host file and directory an agent's links point to. */
+let outside: string;
+let hostFile: string;
+let hostDir: string;
+
+/** The set's digest as docs/holdout.md defines it, computed here from the files themselves. */
+function expectedDigest(): string {
+  const lines = Object.keys(HIDDEN)
+    .sort()
+    .map((rel) => `${rel}\0${createHash('sha256').update(HIDDEN[rel]).digest('hex')}\n`);
+  return `sha256:${createHash('sha256').update(lines.join('')).digest('hex')}`;
+}
+
+function holdoutSpec(agentScript: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    title: 'Square numbers',
+    task: 'Make square(x) in src/square.js return x squared.',
+    repo,
+    agent: { kind: 'command', command: ['sh', '-c', `mkdir -p notes; ${agentScript}`] },
+    scope: { allow: ['src/**', 'notes/**'] },
+    checks: CHECKS,
+    limits: { iterations: 2 },
+    ...extra,
+  };
+}
+
+/** Every file under `dir`, as one text (what the server wrote in plain: run logs, stored logs, diffs, states). */
+function allText(dir: string): string {
+  let text = '';
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) text += allText(p);
+    else if (entry.isFile() && statSync(p).size < 64 * 1024 ** 2) text += readFileSync(p, 'latin1');
+  }
+  return text;
+}
+
+/** Everything the API says about a run, as one text to search. */
+async function everythingShown(id: string): Promise<string> {
+  const routes = [`/v1/runs/${id}`, `/v1/runs/${id}/diff`, `/v1/runs/${id}/logs`];
+  return (await Promise.all(routes.map((r) => stack.api('GET', r)))).map((r) => r.text).join('\n');
+}
+
+/** Hold-out sandboxes left on the worker's disk. */
+function holdoutSandboxes(): string[] {
+  return readdirSync(workerDir(stack.config.home, stack.workerName!)).filter((e) => e.includes('-holdout-'));
+}
+
+function pgrep(pattern: string): string {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+async function runCount(): Promise<number> {
+  return (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
+}
+
+beforeAll(async () => {
+  holdoutDir = tempDir('holdout');
+  for (const [rel, content] of Object.entries(HIDDEN)) {
+    mkdirSync(path.dirname(path.join(holdoutDir, 'squares', rel)), { recursive: true });
+    writeFileSync(path.join(holdoutDir, 'squares', rel), content);
+  }
+  outside = tempDir('outside-holdout');
+  writeFileSync(path.join(outside, 'run.js'), `// ${CANARY}\n`);
+  symlinkSync(outside, path.join(holdoutDir, 'escape'));
+  hostFile = path.join(tempDir('host'), 'precious.txt');
+  writeFileSync(hostFile, 'HOST ORIGINAL\n');
+  hostDir = tempDir('host-dir');
+  mkdirSync(path.join(holdoutDir, 'slow', 'holdout'), { recursive: true });
+  writeFileSync(path.join(holdoutDir, 'slow', 'holdout', 'slow.js'), `// ${CANARY}\n`);
+  stack = await startTestStack({ env: { NIGHTSHIFT_HOLDOUT_DIR: holdoutDir } });
+  repo = makeRepo(REPO);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe.each(['bwrap', 'docker'])('%s', (driver) => {
+  test('the agent special-cases the visible test (square(2) → 4) → the visible check passes, the hold-out check fails; its feedback names it and its count, and no byte of the hidden tests is anywhere the agent, the API or the server\'s files show', async () => {
+    const id = await stack.submit(holdoutSpec(`${CHEAT}; ${SCAN}`, { sandbox: { driver } }));
+    const failed = await stack.waitFor(id, ['failed'], 180_000);
+    expect(failed.iteration).toBe(2);
+    expect(failed.failure?.stage).toBe('checks');
+    const [visible, hidden] = failed.checks;
+    expect(visible).toMatchObject({ name: 'visible', passed: true });
+    expect(hidden).toMatchObject({ name: 'hidden', passed: false, exitCode: 1, holdout: { set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 0, failed: 6 } } });
+    expect(hidden.logTail).toContain('hold-out check hidden failed (exit 1): 6 of 6 tests failed');
+    for (const text of [failed.failure!.reason, failed.feedback!]) {
+      expect(text).toContain('Hold-out check "hidden" (`node holdout/run.js`) failed with exit code 1; 6 of its 6 tests failed.');
+    }
+
+    const shown = await everythingShown(id);
+    expect(shown).not.toContain(CANARY);
+    // The agent's own view in iteration 2, after a hold-out check had run: the feedback reached it, the hidden files did not.
+    const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;
+    expect(diff).toContain("+  - hidden: `node holdout/run.js` (a hold-out check");
+    expect(diff).toContain('Hold-out check "hidden"');
+    expect(diff).toMatch(/\+visible-hits: .*\/workspace\/test\/visible\.js/);
+    expect(Number(/\+files-read: (\d+)/.exec(diff)?.[1])).toBeGreaterThan(5);
+    expect(diff).toContain('+canary-hits: 0');
+    // Nothing the server wrote in plain holds it, and the hold-out sandboxes are gone.
+    expect(allText(stack.config.home)).not.toContain(CANARY);
+    expect(holdoutSandboxes()).toEqual([]);
+  });
+
+  test('the honest fix passes both checks and reaches approval; the proof carries the set\'s name and digest, and no byte of the hidden tests (nor their JUnit report)', async () => {
+    const withJunit = [CHECKS[0], { ...CHECKS[1], junit: 'holdout/report.xml' }];
+    const id = await stack.submit(holdoutSpec(HONEST, { checks: withJunit, sandbox: { driver } }));
+    const waiting = await stack.waitFor(id, ['awaiting_approval'], 120_000);
+    expect(waiting.checks[1].junit).toBeUndefined();
+    expect(waiting.iteration).toBe(1);
+    expect(waiting.checks.map((c) => [c.name, c.passed])).toEqual([['visible', true], ['hidden', true]]);
+    expect(waiting.checks[1].holdout).toEqual({ set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 6, failed: 0 } });
+    await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'squares for every input' } });
+    await stack.waitFor(id, ['succeeded']);
+    const proof = await stack.api('GET', `/v1/runs/${id}/proof`);
+    expect(proof.status).toBe(200);
+    const res = await fetch(`${stack.apiUrl}/v1/runs/${id}/proof`, { headers: { authorization: `Bearer ${stack.token}` } });
+    const files = unpackTarGz(Buffer.from(await res.arrayBuffer()));
+    const manifest = JSON.parse(files.get('manifest.json')!.toString());
+    expect(manifest.checks[1]).toMatchObject({ name: 'hidden', passed: true, holdout: { set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 6, failed: 0 } } });
+    expect(files.get('logs/check-hidden.log')!.toString()).toContain('hold-out check hidden passed (exit 0): 0 of 6 tests failed');
+    for (const [name, content] of files) expect([name, content.toString('latin1').includes(CANARY)]).toEqual([name, false]);
+    expect([...files.keys()].filter((n) => n.includes('holdout/') || n.startsWith('junit/'))).toEqual([]);
+    expect(await everythingShown(id)).not.toContain(CANARY);
+    expect(allText(stack.config.home)).not.toContain(CANARY);
+  });
+
+  test('the agent commits links at the hold-out paths (holdout/run.js → a host file, holdout/cases → a host directory) → the set is written beside them, not through them: the host file and directory are unchanged', async () => {
+    const links = `${HONEST}; rm .gitignore; mkdir -p holdout; ln -s ${hostFile} holdout/run.js; ln -s ${hostDir} holdout/cases`;
+    const id = await stack.submit(holdoutSpec(links, { scope: { allow: ['src/**', 'notes/**', 'holdout/**', '.gitignore'] }, sandbox: { driver } }));
+    const done = await stack.waitFor(id, ['awaiting_approval', 'failed'], 120_000);
+    // It passed: the hidden runner ran in the links' place.
+    expect(done.checks[1]).toMatchObject({ name: 'hidden', passed: true, holdout: { tests: { passed: 6, failed: 0 } } });
+    expect(readFileSync(hostFile, 'utf8')).toBe('HOST ORIGINAL\n');
+    expect(readdirSync(hostDir)).toEqual([]);
+    expect(holdoutSandboxes()).toEqual([]);
+    if (done.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+  });
+
+  test('the run is cancelled while its hold-out check runs → the check\'s process is killed and its sandbox removed', async () => {
+    const marker = `${Math.floor(Math.random() * 1e6) + 1000}`;
+    // Sleeps only where the set was laid over: so the sleep proves the check runs in the hold-out sandbox.
+    const slow = [CHECKS[0], { name: 'slow', run: `test -f holdout/slow.js && sleep ${marker}`, holdout: 'slow' }];
+    const id = await stack.submit(holdoutSpec(HONEST, { checks: slow, sandbox: { driver } }));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !(pgrep(`sleep ${marker}`) && holdoutSandboxes().length)) await new Promise((r) => setTimeout(r, 200));
+    expect({ sleeping: pgrep(`sleep ${marker}`) !== '', sandboxes: holdoutSandboxes() }).toEqual({ sleeping: true, sandboxes: [`${id}-holdout-slow`] });
+    expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(202);
+    await stack.waitFor(id, ['cancelled']);
+    expect(holdoutSandboxes()).toEqual([]);
+    expect(pgrep(`sleep ${marker}`)).toBe('');
+  });
+});
+
+describe('the spec names a hold-out set the server does not hold', () => {
+  test.each([
+    ['nosuchset', /checks\.1\.holdout.*: there is no hold-out set "nosuchset" on this server/],
+    ['../x', /checks\.1\.holdout.*: the name of a hold-out set/],
+    ['..', /checks\.1\.holdout.*: the name of a hold-out set/],
+    ['escape', /checks\.1\.holdout.*: the hold-out set "escape" is outside the server's hold-out directory/],
+  ])('holdout: %s → 400 naming checks.1.holdout; no run starts', async (name, message) => {
+    const before = await runCount();
+    const res = await stack.api('POST', '/v1/runs', { body: holdoutSpec(HONEST, { checks: [CHECKS[0], { ...CHECKS[1], holdout: name }] }) });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(message);
+    expect(res.body.error.issues[0].field).toBe('checks.1.holdout');
+    expect(res.text).not.toContain(outside);
+    expect(await runCount()).toBe(before);
+  });
+
+  test('a run started straight through Temporal with a missing set → the worker fails that check with the reason, the agent is told; nothing crashes', async () => {
+    const input = { spec: SpecSchema.parse(holdoutSpec(HONEST, { checks: [CHECKS[0], { ...CHECKS[1], holdout: 'nosuchset' }], limits: { iterations: 1 } })), specDigest: 'direct', submittedBy: 'temporal', settings: { heartbeatTimeoutMs: 5000, workerQueueTimeoutMs: 20_000, maxReprovisions: 0 } };
+    const id = `direct-${randomBytes(6).toString('hex')}`;
+    await stack.client.workflow.start('specRun', { ...runStartOptions(input, stack.config), workflowId: id });
+    const failed: RunState = await stack.waitFor(id, ['failed']);
+    expect(failed.failure?.stage).toBe('checks');
+    expect(failed.failure?.reason).toMatch(/^Hold-out check "hidden" could not run: there is no hold-out set "nosuchset" on this server/);
+    expect(failed.checks[1]).toMatchObject({ passed: false, exitCode: null, holdout: { set: 'nosuchset' } });
+    expect(holdoutSandboxes()).toEqual([]);
+  });
+});
+
+describe('the counts a hold-out check reports come from a runner\'s summary line, never its other output', () => {
+  test.each([
+    ['node --test (TAP)', 'ok 1 - a\nnot ok 2 - b\n# tests 2\n# pass 1\n# fail 1\n', { passed: 1, failed: 1 }],
+    ['node --test (spec)', '✔ a\n✖ b\nℹ tests 2\nℹ pass 1\nℹ fail 1\n', { passed: 1, failed: 1 }],
+    ['jest', 'Tests:       2 failed, 5 passed, 7 total\nTime: 1 s\n', { passed: 5, failed: 2 }],
+    ['pytest', '==== 3 failed, 9 passed in 0.12s ====\n', { passed: 9, failed: 3 }],
+    ['mocha', '  4 passing (10ms)\n  1 failing\n\n  1) square\n', { passed: 4, failed: 1 }],
+    ['mocha, all passing', '  4 passing (10ms)\n', { passed: 4, failed: 0 }],
+    ['no summary', 'assertion failed\n', undefined],
+  ])('%s', (_runner, output, counts) => {
+    expect(testCounts(output)).toEqual(counts);
+  });
+});
