@@ -47,14 +47,14 @@ const DEFAULT_HARNESS: HarnessSpec = { protect: [], allowChanges: false };
 
 /** A blob of `commit` (`undefined` when there is none, or it is not a regular file: a link, a submodule). */
 async function blob(git: Git, commit: string, file: string): Promise<string | undefined> {
-  const entry = await git(['ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '');
+  const entry = await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '');
   const m = /^(\d+) blob [0-9a-f]+\t/.exec(entry);
   if (!m || !m[1].startsWith('100')) return undefined;
   return git(['cat-file', 'blob', `${commit}:${file}`]);
 }
 
 async function exists(git: Git, commit: string, file: string): Promise<boolean> {
-  return (await git(['ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '')) !== '';
+  return (await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '')) !== '';
 }
 
 function parseObject(text: string | undefined): Record<string, unknown> | undefined {
@@ -110,6 +110,8 @@ export async function harnessChanges(git: Git, baseCommit: string, commit: strin
   const partial = PARTIAL.map((p) => ({ ...p, match: picomatch(p.glob, { dot: true }) }));
   const changes: HarnessChange[] = [];
   for (const file of changedFiles) {
+    const part = partial.find((x) => x.match(file));
+    if (!whole(file) && !isPackageJson(file) && !part) continue;
     const wasThere = await exists(git, baseCommit, file);
     const isThere = await exists(git, commit, file);
     const fileChange = (): HarnessChange => ({
@@ -135,11 +137,9 @@ export async function harnessChanges(git: Git, baseCommit: string, commit: strin
       if (keys.length) {
         changes.push({ file, how: 'merge', message: `${file}: ${keys.join(', ')} ${keys.length > 1 ? 'are' : 'is'} part of the test harness (it decides how the checks run); revert your change to ${keys.map((k) => `${file} ${k}`).join(', ')}: ${REVERT}` });
       }
-    } else {
-      const p = partial.find((x) => x.match(file));
-      if (!p) continue;
+    } else if (part) {
       const [a, b] = [await blob(git, baseCommit, file), await blob(git, commit, file)];
-      if (a === undefined || b === undefined ? wasThere || isThere : p.part(a) !== p.part(b)) {
+      if (a === undefined || b === undefined ? wasThere || isThere : part.part(a) !== part.part(b)) {
         changes.push({ ...fileChange(), message: `${file}: its pytest settings are part of the test harness (they decide how the checks run); revert your change to them: ${REVERT}` });
       }
     }
