@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import picomatch from 'picomatch';
 import type { Spec } from '../spec/schema';
 import type { ReviewFinding } from '../workflows/types';
-import type { Git, RunRepo } from './git';
+import { paths, type Git, type RunRepo } from './git';
 
 // The files that decide how the checks run are the harness: the agent may not change them (a `test` script rewritten
 // to `echo ok` passes any code). A change to one is a blocking review finding, and the checks run with the base's
@@ -176,16 +176,20 @@ export async function restoreHarness(repo: RunRepo, baseCommit: string, commit: 
   return done;
 }
 
-/** Writes `rel` under `root` without following a link: every directory on the way must be one; the file is replaced. */
-async function writeInside(root: string, rel: string, text: string): Promise<void> {
-  const parts = rel.split('/');
+/** `rel` under `root`, once every directory on the way is checked to be a directory, not a link. */
+async function inside(root: string, rel: string): Promise<string> {
   let dir = root;
-  for (const part of parts.slice(0, -1)) {
+  for (const part of rel.split('/').slice(0, -1)) {
     dir = path.join(dir, part);
-    if (!(await fs.lstat(dir)).isDirectory()) throw new Error(`cannot restore ${rel}: ${path.relative(root, dir)} is not a directory`);
+    if (!(await fs.lstat(dir)).isDirectory()) throw new Error(`cannot lay the harness over ${rel}: ${path.relative(root, dir)} is not a directory`);
   }
-  const target = path.join(dir, parts[parts.length - 1]);
-  const temp = path.join(dir, `.nightshift-${randomBytes(6).toString('hex')}`);
+  return path.join(root, rel);
+}
+
+/** Writes `rel` under `root` without following a link: the file is replaced, never written through. */
+async function writeInside(root: string, rel: string, text: string): Promise<void> {
+  const target = await inside(root, rel);
+  const temp = path.join(path.dirname(target), `.nightshift-${randomBytes(6).toString('hex')}`);
   // 'wx' (O_CREAT|O_EXCL) never opens an existing file or link; rename replaces whatever is at the target unfollowed.
   await fs.writeFile(temp, text, { flag: 'wx' });
   const st = await fs.lstat(target).catch(() => undefined);
@@ -193,8 +197,24 @@ async function writeInside(root: string, rel: string, text: string): Promise<voi
   await fs.rename(temp, target);
 }
 
+/** Installed packages bring their own package.json, Makefile, tsconfig…: theirs are not the repo's harness. */
+const INSTALLED = /(^|\/)(node_modules|site-packages)\//;
+
+/**
+ * Protected files that git ignores, so no commit holds them: a `conftest.py` the agent wrote and listed in
+ * `.gitignore` would otherwise run with the checks unseen. git lists them walking the work tree without following
+ * a link; each is removed (a link as a link) after checking its directories are directories.
+ */
+async function removeIgnored(repo: RunRepo, harness: HarnessSpec): Promise<string[]> {
+  const protectedFile = picomatch([...PROTECTED_FILES, PACKAGE_JSON, ...PARTIAL.map((p) => p.glob), ...harness.protect], { dot: true });
+  const ignored = paths(await repo.git(['ls-files', '-z', '--others', '--ignored', '--exclude-standard'])).filter((f) => protectedFile(f) && !INSTALLED.test(f));
+  for (const f of ignored) await fs.rm(await inside(repo.workTree, f), { recursive: true, force: true });
+  return ignored.length ? [`${ignored.join(', ')}: removed (git ignores them, so they are not part of the change)`] : [];
+}
+
 /** For the checks: the base's harness laid over the workspace at `commit` (unless the spec allows harness changes). */
-export async function layBaseHarness(repo: RunRepo, baseCommit: string, commit: string, harness?: HarnessSpec): Promise<string[]> {
+export async function layBaseHarness(repo: RunRepo, baseCommit: string, commit: string, harness: HarnessSpec = DEFAULT_HARNESS): Promise<string[]> {
+  if (harness.allowChanges) return [];
   const changes = await harnessChanges(repo.git, baseCommit, commit, await repo.changedFiles(baseCommit, commit), harness);
-  return restoreHarness(repo, baseCommit, commit, changes);
+  return [...(await restoreHarness(repo, baseCommit, commit, changes)), ...(await removeIgnored(repo, harness))];
 }
