@@ -12,6 +12,7 @@ import type { Spec } from '../spec/schema';
 import type { AgentResult, Checkpoint, ReviewFinding } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { secretFindings } from './diffRules';
+import { harnessChanges, harnessFindings } from './harness';
 import type { Git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog, commandResult, egressLine, Transcript } from './logs';
@@ -26,6 +27,8 @@ export interface AgentInput {
   agent: Spec['agent'];
   scope: Spec['scope'];
   checks: Spec['checks'];
+  /** Absent in old histories: the default harness. */
+  harness?: Spec['harness'];
   iteration: number;
   feedback?: string;
   baseCommit: string;
@@ -120,13 +123,15 @@ export function agentActivities(deps: ActivityDeps) {
         const redactor = new Redactor(secrets);
         const diff = await repo.diff(input.baseCommit, commit);
         const secretsAdded = secretFindings(diff, secrets);
-        const changedFiles = (await repo.changedFiles(input.baseCommit, commit)).map((f) => redactor.redact(f));
+        const changed = await repo.changedFiles(input.baseCommit, commit);
+        const harnessChanged = harnessFindings(await harnessChanges(repo.git, input.baseCommit, commit, changed, input.harness)).map((f) => ({ ...f, file: redactor.redact(f.file!), message: redactor.redact(f.message) }));
+        const changedFiles = changed.map((f) => redactor.redact(f));
         const diffId = await deps.store.put(redactor.redact(diff));
 
         const bundleId = await storeBranchBundle(deps, repo.git, branch, input.baseCommit, input.runId);
         const { modelUsage, budgetExhausted, ...result } = cli;
         return {
-          result: { ...result, changedFiles, ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}) },
+          result: { ...result, changedFiles, ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}), ...(harnessChanged.length ? { harnessFindings: harnessChanged } : {}) },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
           ...(modelUsage ? { modelUsage } : {}),

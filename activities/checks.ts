@@ -6,7 +6,9 @@ import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { junitCounts, readJunit, type JunitCounts } from './junit';
 import { runHoldoutCheck } from './holdout';
 import { CommandLog, commandResult, egressLine } from './logs';
-import { openSandbox } from './workspace';
+import { layBaseHarness, type HarnessSpec } from './harness';
+import { Redactor } from './redact';
+import { openSandbox, runRepo } from './workspace';
 
 export interface ChecksInput {
   runId: string;
@@ -18,6 +20,9 @@ export interface ChecksInput {
   sandbox: Spec['sandbox'];
   /** Names only, as for the agent. */
   secrets: string[];
+  /** The base the run's change is against: the checks run its harness (activities/harness.ts). Absent in old histories. */
+  baseCommit?: string;
+  harness?: HarnessSpec;
 }
 
 /** A check's JUnit report, its counts, or why there are none. */
@@ -35,6 +40,10 @@ export function checkActivities(deps: ActivityDeps) {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
+        if (input.baseCommit) {
+          const laid = await layBaseHarness(runRepo(deps, sandbox), input.baseCommit, input.checkpoint.commit, input.harness);
+          if (laid.length) await deps.runLog.append(input.runId, new Redactor(secrets).redact(`\n[nightshift: the checks run the base's test harness, not the agent's: ${laid.join('; ')}]\n`));
+        }
         const results: CheckResult[] = [];
         for (const check of input.checks) {
           if (check.holdout !== undefined) {

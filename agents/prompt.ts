@@ -5,6 +5,7 @@ export interface PromptInput {
   task: string;
   scope: Spec['scope'];
   checks: Spec['checks'];
+  harness?: Spec['harness'];
   iteration: number;
   feedback?: string;
   /** The repo's own instructions for agents (AGENTS.md, CLAUDE.md), by file name. */
@@ -22,6 +23,10 @@ export function buildPrompt(p: PromptInput): string {
   if (p.checks.length) {
     parts.push('- These checks run, in order, and must all pass:');
     for (const c of p.checks) parts.push(`  - ${c.name}: \`${c.run}\`${c.holdout ? ' (a hold-out check: it adds tests you cannot see, so make the change right in general, not only for the tests you see)' : ''}`);
+  }
+  if (!p.harness?.allowChanges) {
+    const extra = p.harness?.protect.length ? `, and ${p.harness.protect.map((g) => `\`${g}\``).join(', ')}` : '';
+    parts.push(`- Do not change the test harness (package.json scripts and test-runner keys, test-runner configs, conftest.py, Makefiles, CI workflows${extra}): the checks run the base's version of it. Add new tests beside the existing ones instead.`);
   }
   parts.push('- Your changes are committed and verified by the pipeline; you do not need to commit or push.');
   if (p.feedback) {

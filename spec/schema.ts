@@ -94,6 +94,15 @@ export const SpecSchema = z.strictObject({
     })
     .prefault({}),
   checks: z.array(CheckSchema).default([]).refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'check names must be unique'),
+  /** The files that decide how the checks run (docs/checks.md): the agent may not change them; the checks run the base's. */
+  harness: z
+    .strictObject({
+      /** Globs added to the default list of protected files (picomatch, dotfiles match). */
+      protect: z.array(nonEmpty).default([]),
+      /** Let the agent change the harness: no finding, and the checks run the agent's version. */
+      allowChanges: z.boolean().default(false),
+    })
+    .prefault({}),
   review: z
     .strictObject({
       agent: z.boolean().default(false),

@@ -82,6 +82,7 @@ test('the spec body is the spec schema: fields, enums and defaults as a client s
   const specSchema = submit.requestBody.content['application/json'].schema;
   expect(specSchema.required.sort()).toEqual(['agent', 'repo', 'title']);
   expect(specSchema.properties.agent.properties.kind.enum).toEqual(['claude-code', 'codex', 'command']);
+  expect(Object.keys(specSchema.properties.harness.properties)).toEqual(['protect', 'allowChanges']);
   expect(specSchema.additionalProperties).toBe(false);
   // Roles and errors: what a phone client needs to know before it calls.
   expect(submit['x-nightshift-role']).toBe('submitter');

@@ -221,8 +221,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
   async function reviewChanges(diffId: string, changedFiles: string[]): Promise<ReviewResult> {
     const byRules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines });
     // Secrets the change adds were found before its diff was stored redacted.
-    const secretsAdded = state.agent?.secretFindings ?? [];
-    const rules: ReviewResult = secretsAdded.length ? { ...byRules, findings: [...secretsAdded, ...byRules.findings], verdict: 'changes' } : byRules;
+    // So were changes to the test harness, which the checks did not run.
+    const blocking = [...(state.agent?.secretFindings ?? []), ...(state.agent?.harnessFindings ?? [])];
+    const rules: ReviewResult = blocking.length ? { ...byRules, findings: [...blocking, ...byRules.findings], verdict: 'changes' } : byRules;
     if (!spec.review.agent) return rules;
     const byAgent = await inWorkspace(sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) =>
       a.reviewWithAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, sandbox: spec.sandbox, secrets: spec.secrets, limits: spec.limits, modelUsage: state.modelUsage, timeoutMs: sandboxMs, iteration: state.iteration, diffId, commit: state.checkpoint!.commit }),
@@ -239,7 +240,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
     const checks = await stage(
       'checks',
       'checking',
-      () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets })),
+      () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets, baseCommit: state.baseCommit, harness: spec.harness })),
       (r) => [r.every((c) => c.passed), r.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')],
     );
     state.checks = checks;
@@ -308,7 +309,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
         'agent',
         () =>
           inWorkspace(sandboxMs + 5 * MINUTE, `agent, iteration ${state.iteration}`, (a) =>
-            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets, limits: spec.limits, modelUsage: state.modelUsage }),
+            a.runAgent({ runId: state.id, title: spec.title, task: spec.task, agent: spec.agent, scope: spec.scope, checks: spec.checks, harness: spec.harness, iteration: state.iteration, feedback, baseCommit: state.baseCommit!, checkpoint: state.checkpoint, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets, limits: spec.limits, modelUsage: state.modelUsage }),
           ),
         ({ result: r }) => [r.exitCode === 0, `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`],
       );
@@ -336,7 +337,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
 
       problems.push(...(await runChecks()));
 
-      if (problems.length === 0) {
+      // A harness change is reviewed (and so reaches the agent and the run's state) even when the checks, run on the
+      // base's harness, failed: otherwise the agent would hear only of a failing check it thought it had passed.
+      if (problems.length === 0 || agent.result.harnessFindings?.length) {
         const review = await stage('review', 'reviewing', () => reviewChanges(agent.diffId, changedFiles), (r) => [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`]);
         state.review = review;
         for (const f of review.findings) problems.push({ stage: 'review', text: `Review (${f.rule}): ${f.message}` });

@@ -41,6 +41,8 @@ export interface AgentResult extends CommandResult {
   changedFiles: string[];
   /** Secrets the change adds (named, never their values): blocking findings of the review. */
   secretFindings?: ReviewFinding[];
+  /** Protected harness files the change touches (activities/harness.ts): blocking findings of the review. */
+  harnessFindings?: ReviewFinding[];
   summary?: AgentSummary;
   /** Artifact id of the CLI's raw event stream (`transcript.jsonl`), redacted. */
   transcriptId?: string;
