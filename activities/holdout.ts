@@ -8,6 +8,7 @@ import type { CheckResult, HoldoutResult } from '../workflows/types';
 import type { ChecksInput } from './checks';
 import type { ActivityDeps } from './deps';
 import { RunRepo } from './git';
+import { layBaseHarness } from './harness';
 import { throwIfCancelled } from './heartbeat';
 import { junitCounts, readJunit } from './junit';
 import { CommandLog, commandResult } from './logs';
@@ -142,6 +143,8 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
     const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
     await repo.cloneFrom(path.join(sandboxRoot(deps, input.runId), 'git'));
     await repo.layOut(await repo.branch(), input.checkpoint.commit);
+    // The base's harness here too: a hold-out check run through the agent's package.json scripts would be its to fake.
+    if (input.baseCommit) await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness);
     await layOver(sandbox.workspace, set.files);
 
     let output = '';

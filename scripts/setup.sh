@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
 # and the build. The Temporal CLI is found or built by the code itself (temporal/cli.ts), with progress shown.
-# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium and sqlite3, and the docker driver's sandbox image.
+# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3 and pytest, and the docker driver's sandbox image.
 # With --cluster (npm run test:cluster): also PostgreSQL, and the Temporal server and its SQL tool (built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,7 @@ if $docker; then
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the web page's browser test
   command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)     # reading a killed dev server's database (chaos, durability)
+  python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)   # the harness attacks on a Python project
 fi
 if $cluster; then
   [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql)
