@@ -55,11 +55,16 @@ async function startKillableDevServer(dataDir: string): Promise<KillableTemporal
       return server.process;
     },
     sql(_database, query) {
-      // The server writes meanwhile (busily, with runs in flight): wait out its locks rather than fail.
-      const sqlite = spawnSync('sqlite3', ['-readonly', '-cmd', '.timeout 30000', database, query], { encoding: 'utf8' });
-      if (sqlite.error) throw new Error(`sqlite3 (apt-get install sqlite3): ${sqlite.error.message}`);
-      if (sqlite.status !== 0) throw new Error(`sqlite3 on ${database}: ${sqlite.stderr.trim()}`);
-      return sqlite.stdout;
+      // The server writes meanwhile (busily, with runs in flight): wait out its locks rather than fail. The busy
+      // timeout does not cover every lock a WAL database takes (a reader can still get "locked" while the server
+      // checkpoints), so a locked answer is tried again, for up to 30 s.
+      for (let attempt = 0; ; attempt++) {
+        const sqlite = spawnSync('sqlite3', ['-readonly', '-cmd', '.timeout 30000', database, query], { encoding: 'utf8' });
+        if (sqlite.error) throw new Error(`sqlite3 (apt-get install sqlite3): ${sqlite.error.message}`);
+        if (sqlite.status === 0) return sqlite.stdout;
+        if (!/database is locked|database is busy/.test(sqlite.stderr) || attempt >= 120) throw new Error(`sqlite3 on ${database}: ${sqlite.stderr.trim()}`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+      }
     },
     kill: () => killProcess(server.process),
     async restart() {
