@@ -53,9 +53,18 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** Runs started on this stack's task queue, as Temporal sees them. */
+/**
+ * Runs started on this stack's task queue, as Temporal sees them once visibility has caught up (it lags a start: an
+ * earlier test's run would otherwise show up between a test's two counts). Steady = the same over 600 ms.
+ */
 async function runCount(): Promise<number> {
-  return (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
+  const count = async () => (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
+  for (let last = await count(); ; ) {
+    await new Promise((r) => setTimeout(r, 600));
+    const now = await count();
+    if (now === last) return now;
+    last = now;
+  }
 }
 
 /** Every file under `dir` whose content holds `needle` (the server's home: logs, run logs, artifacts, sandboxes). */
