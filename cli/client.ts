@@ -8,7 +8,7 @@ export class CliError extends Error {
     message: string,
     readonly exitCode: number,
     readonly issues: { field: string; line?: number; message: string }[] = [],
-    /** True when the API could not be reached at all (worth retrying while following a run). */
+    /** True when the API could not be reached, or could not reach a worker (worth retrying while following a run). */
     readonly unreachable = false,
   ) {
     super(message);
@@ -92,7 +92,8 @@ export class ApiClient {
             message: firstLine(String(i?.message ?? '')),
           }))
         : [];
-      throw new CliError(message, exitCodeFor(res.status), issues);
+      // 503: the API is up but no worker (or Temporal) answered yet, as after a restart: worth retrying too.
+      throw new CliError(message, exitCodeFor(res.status), issues, res.status === 503);
     }
     return response;
   }

@@ -83,7 +83,10 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
     follower = spawn(process.execPath, [CLI, 'logs', followed, '-f'], { env: { ...stack.env, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token }, stdio: ['ignore', 'pipe', 'pipe'] });
     follower.stdout!.on('data', (c: Buffer) => (followedOut += c.toString()));
     follower.stderr!.on('data', (c: Buffer) => (followedOut += c.toString()));
-    while (!followedOut.includes('=== provision on')) await sleep(200);
+    while (!followedOut.includes('=== provision on')) {
+      if (follower.exitCode !== null) throw new Error(`nightshift logs -f exited ${follower.exitCode} before printing the log: ${followedOut}`);
+      await sleep(200);
+    }
     await stack.restartApi(3000);
     progress(`restarted the API (3 s down) under \`nightshift logs -f ${followed}\``);
 
