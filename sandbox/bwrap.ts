@@ -157,10 +157,12 @@ export class BwrapSandbox implements Sandbox {
       let limitHit: string | undefined;
       // The group reaches the wrapper and bwrap; the sandbox's own processes are in a new session, and die with bwrap
       // only once it has set up --die-with-parent: a stop that lands during setup would leave them running, so the
-      // run's cgroup (which every process of the sandbox joined before it started) is emptied too.
+      // run's cgroup (which every process of the sandbox joined before it started) is emptied too, and the command
+      // only ends once it is empty: the run's next command joins the same cgroup and must not meet this kill.
+      let emptying: Promise<void> | undefined;
       const stop = () => {
         killGroup(child);
-        void this.cgroup?.killAll();
+        emptying ??= this.cgroup?.killAll();
       };
       const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
         limitHit = diskLimitHit(this.opts.limits);
@@ -205,7 +207,8 @@ export class BwrapSandbox implements Sandbox {
           reject(new Error(`could not join the run's cgroups: ${stderrHead.trim()}`));
           return;
         }
-        resolve({ exitCode: code, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) });
+        const result = { exitCode: code, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) };
+        void Promise.resolve(emptying).then(() => resolve(result));
       });
     });
   }
