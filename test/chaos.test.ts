@@ -71,11 +71,11 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
     // 2. The Temporal server dies and comes back on the same database and address; workers and the API reconnect.
     expect(await server.kill()).toBe('SIGKILL');
     const down = Date.now();
-    await server.restart();
-    progress(`SIGKILLed the Temporal server (${server.kind}); back on ${server.address} after ${Date.now() - down} ms`);
-    // Every run lives in the restarted server's own database: PostgreSQL's, or the dev server's SQLite file.
+    // Every run lives in the server's own database, the one it comes back on: PostgreSQL's, or the dev server's SQLite file.
     const stored = server.sql('temporal', `SELECT count(DISTINCT workflow_id) FROM executions WHERE workflow_id IN (${ids.map((id) => `'${id}'`).join(', ')})`);
     expect(stored.trim()).toBe(String(RUNS));
+    await server.restart();
+    progress(`SIGKILLed the Temporal server (${server.kind}); back on ${server.address} after ${Date.now() - down} ms`);
 
     // 3. The API restarts while `nightshift logs -f` follows a run that is still going.
     const followed = killedRun;

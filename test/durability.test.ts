@@ -69,10 +69,10 @@ test(`restarting the Temporal server (${suiteTemporalKind()}) on the same databa
     worker.kill('SIGTERM');
     await exited(worker);
     await server.stop();
+    // The run lives in this server's own database, the one it comes back on: PostgreSQL's, or the dev server's SQLite file.
+    expect(server.sql('temporal', `SELECT count(*) FROM executions WHERE workflow_id = '${id}'`).trim()).toBe('1');
     await server.restart();
     worker = startWorkerProcess(stack.env);
-    // The run lives in this server's own database: PostgreSQL's, or the dev server's SQLite file.
-    expect(server.sql('temporal', `SELECT count(*) FROM executions WHERE workflow_id = '${id}'`).trim()).toBe('1');
 
     // A fresh client (the old connection's server is gone) finds the run and its state.
     const connection = await Connection.connect({ address: server.address });
