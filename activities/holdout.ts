@@ -7,12 +7,12 @@ import type { Check } from '../spec/schema';
 import type { CheckResult, HoldoutResult } from '../workflows/types';
 import type { ChecksInput } from './checks';
 import type { ActivityDeps } from './deps';
-import { RunRepo } from './git';
 import { layBaseHarness } from './harness';
 import { throwIfCancelled } from './heartbeat';
-import { junitCounts, readJunit } from './junit';
+import { removeStaleJunit } from './junit';
+import { checkTally } from './tally';
 import { CommandLog, commandResult } from './logs';
-import { openSandbox, sandboxRoot } from './workspace';
+import { inCheckoutSandbox } from './workspace';
 
 // Hold-out checks (docs/holdout.md): tests the agent never sees, laid over a fresh checkout of the checkpoint in a
 // sandbox of their own, whose output is never kept: only how the check ended and how many of its tests failed.
@@ -82,37 +82,6 @@ export async function layOver(workspace: string, files: HoldoutFile[]): Promise<
 }
 
 /**
- * Passed and failed tests from the end of a test runner's output: node's test runner (`# pass 3` / `ℹ fail 1`),
- * or a summary line as jest, vitest, mocha and pytest print it (`1 failed, 3 passed`, `3 passing`). Undefined when
- * there is none. The check's own code runs in that process too, so these are the agent's to fake: numbers only.
- */
-export function testCounts(output: string): { passed: number; failed: number } | undefined {
-  const lines = output.split('\n').map((l) => l.trim());
-  const last = (re: RegExp) => {
-    for (let i = lines.length - 1; i >= 0; i--) {
-      const m = re.exec(lines[i]);
-      if (m) return Number(m[1]);
-    }
-    return undefined;
-  };
-  const pass = last(/^(?:#|ℹ)\s*pass\s+(\d+)$/);
-  const fail = last(/^(?:#|ℹ)\s*fail\s+(\d+)$/);
-  if (pass !== undefined || fail !== undefined) return { passed: pass ?? 0, failed: fail ?? 0 };
-  const passedIn = (line = '') => /\b(\d+)\s+(?:passed|passing)\b/.exec(line)?.[1];
-  const failedIn = (line = '') => /\b(\d+)\s+(?:failed|failing)\b/.exec(line)?.[1];
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const failed = failedIn(lines[i]);
-    let passed = passedIn(lines[i]);
-    if (!passed && !failed) continue;
-    // mocha prints "N passing" on the line before "N failing" (empty lines aside).
-    const before = lines.slice(0, i).filter(Boolean).pop();
-    if (!passed) passed = passedIn(before);
-    return { passed: Number(passed ?? 0), failed: Number(failed ?? 0) };
-  }
-  return undefined;
-}
-
-/**
  * One hold-out check: a sandbox of its own (`<run root>-holdout-<check>`, offline and without the run's secrets, so
  * the tests cannot leave it), a fresh checkout of the checkpoint, the set laid over it, the check's command; then
  * the sandbox is removed, whatever happened. The stored log says how it ended, never what it printed.
@@ -133,19 +102,12 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
   const holdout: HoldoutResult = { set: check.holdout, digest: set.digest, files: set.files.length };
   log.write(`[nightshift: hold-out set "${check.holdout}": ${set.files.length} files, ${set.digest}]\n`);
 
-  const id = `${input.runId}-holdout-${check.name}`;
-  const policy = { ...input.sandbox, network: [] };
-  // An attempt before this one (a retry, a restarted worker) may have left its sandbox: start from nothing.
-  await (await openSandbox(deps, id, policy)).teardown();
-  const sandbox = await openSandbox(deps, id, policy);
-  try {
-    // A checkout of the checkpoint from the run's git directory: what the agent committed, nothing it left beside it.
-    const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
-    await repo.cloneFrom(path.join(sandboxRoot(deps, input.runId), 'git'));
-    await repo.layOut(await repo.branch(), input.checkpoint.commit);
+  // Offline and without the run's secrets, so the tests cannot leave it.
+  return inCheckoutSandbox(deps, input.runId, `holdout-${check.name}`, { ...input.sandbox, network: [] }, input.checkpoint.commit, async (sandbox, repo) => {
     // The base's harness here too: a hold-out check run through the agent's package.json scripts would be its to fake.
     if (input.baseCommit) await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness);
     await layOver(sandbox.workspace, set.files);
+    if (check.junit) await removeStaleJunit(sandbox.workspace, check.junit);
 
     let output = '';
     const exec = await sandbox.exec({
@@ -158,20 +120,14 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
     });
     throwIfCancelled();
     const passed = exec.exitCode === 0 && !exec.timedOut;
-    if (check.junit) {
-      const read = await readJunit(sandbox.workspace, check.junit);
-      // The report names the hidden tests: only its totals leave the sandbox.
-      const counts = 'xml' in read ? junitCounts(read.xml) : undefined;
-      if (counts) holdout.tests = { passed: counts.tests - counts.failures - counts.errors - counts.skipped, failed: counts.failures + counts.errors };
-      else log.write(`[nightshift: ${'problem' in read ? read.problem : `${check.junit} is not a JUnit XML report`}]\n`);
-    }
-    holdout.tests ??= testCounts(output);
+    // The report names the hidden tests: only its totals leave the sandbox.
+    const { tally, problem } = await checkTally(sandbox.workspace, check.junit, output);
+    if (problem) log.write(`[nightshift: ${problem}]\n`);
+    if (tally) holdout.tests = { passed: tally.passed, failed: tally.failed };
     if (exec.timedOut) log.write(`[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
     if (exec.limitHit) log.write(`[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
     const tests = holdout.tests ? `: ${holdout.tests.failed} of ${holdout.tests.passed + holdout.tests.failed} tests failed` : '';
     log.write(`[nightshift: hold-out check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}${tests}]\n`);
     return { ...commandResult(check.run, exec, await log.close(deps.store)), name: check.name, passed, holdout };
-  } finally {
-    await sandbox.teardown();
-  }
+  });
 }

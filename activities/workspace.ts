@@ -70,6 +70,25 @@ export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
   return new RunRepo(sandboxRoot(deps, sandbox.runId), sandbox.workspace);
 }
 
+/**
+ * `work` in a sandbox of its own (`<run id>-<suffix>`, with `policy`) on a fresh checkout of `commit` from the run's
+ * git directory: what was committed, nothing the agent left beside it. The sandbox is removed afterwards, whatever
+ * happened, and before, in case an earlier attempt (a retry, a restarted worker) left it.
+ */
+export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>): Promise<T> {
+  const id = `${runId}-${suffix}`;
+  await (await openSandbox(deps, id, policy)).teardown();
+  const sandbox = await openSandbox(deps, id, policy);
+  try {
+    const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
+    await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'));
+    await repo.layOut(await repo.branch(), commit);
+    return await work(sandbox, repo);
+  } finally {
+    await sandbox.teardown();
+  }
+}
+
 export function workspaceActivities(deps: ActivityDeps) {
   return {
     /**
