@@ -1,14 +1,17 @@
 import { Context } from '@temporalio/activity';
+import type { ExecResult, Sandbox } from '../sandbox/sandbox';
 import type { Check, Spec } from '../spec/schema';
-import type { CheckResult, Checkpoint } from '../workflows/types';
+import type { CheckIntegrity, CheckResult, Checkpoint } from '../workflows/types';
+import { baselineFile, baselineFindings, canaryReported, lyingHarnessFinding, plantCanaries, readBaseline, removeCanaries, testFilesAt, writeBaseline, type Baseline } from './baseline';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { junitCounts, readJunit, type JunitCounts } from './junit';
+import { junitCounts, removeStaleJunit } from './junit';
 import { runHoldoutCheck } from './holdout';
 import { CommandLog, commandResult, egressLine } from './logs';
 import { layBaseHarness, type HarnessSpec } from './harness';
 import { Redactor } from './redact';
-import { openSandbox, runRepo } from './workspace';
+import { checkTally, ran, type TestTally } from './tally';
+import { inCheckoutSandbox, openSandbox, runRepo } from './workspace';
 
 export interface ChecksInput {
   runId: string;
@@ -25,56 +28,140 @@ export interface ChecksInput {
   harness?: HarnessSpec;
 }
 
-/** A check's JUnit report, its counts, or why there are none. */
-async function junitResult(workspace: string, file: string): Promise<{ xml: string; counts: JunitCounts; problem?: undefined } | { problem: string; counts?: undefined }> {
-  const read = await readJunit(workspace, file);
-  if ('problem' in read) return read;
-  const counts = junitCounts(read.xml);
-  return counts ? { xml: read.xml, counts } : { problem: `${file} is not a JUnit XML report` };
+/** One run of a check's command in a sandbox, its output to `onOutput`; a timeout or limit noted there too. */
+async function execCheck(sandbox: Sandbox, check: Check, input: ChecksInput, env: Record<string, string>, onOutput: (text: string, stream?: 'stdout' | 'stderr') => void): Promise<ExecResult> {
+  const timeoutMs = check.timeout ?? input.timeoutMs;
+  if (check.junit) await removeStaleJunit(sandbox.workspace, check.junit);
+  const exec = await sandbox.exec({
+    cmd: ['sh', '-c', check.run],
+    env,
+    timeoutMs,
+    signal: Context.current().cancellationSignal,
+    onOutput,
+    onEgress: (d) => onOutput(egressLine(d)),
+  });
+  if (exec.timedOut) onOutput(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
+  if (exec.limitHit) onOutput(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
+  throwIfCancelled();
+  return exec;
 }
 
+/** What the tests did, for the log: "12 tests ran, 2 failed, 1 skipped (JUnit)". */
+function describeTally(t: TestTally | undefined): string {
+  if (!t) return 'no test counts (no JUnit report, no summary line)';
+  return `${ran(t)} tests ran, ${t.failed} failed, ${t.skipped} skipped (${t.cases ? 'JUnit' : 'summary line'})`;
+}
+
+const holdsBaseline = (check: Check) => check.holdout === undefined && check.baseline !== false;
+
 export function checkActivities(deps: ActivityDeps) {
+  /**
+   * The checks' tests at the base commit, and whether their harness reports a canary failing there: from the
+   * worker's cache, or run once in a sandbox of their own on a checkout of the base (the spec's network and secrets,
+   * as the checks have them). Each line of the run's log says which.
+   */
+  async function baselines(input: ChecksInput & { baseCommit: string }, checks: Check[], secrets: Record<string, string>): Promise<Map<string, Baseline>> {
+    const found = new Map<string, Baseline>();
+    const missing: Check[] = [];
+    const note = (text: string) => deps.runLog.append(input.runId, new Redactor(secrets).redact(`[nightshift: ${text}]\n`));
+    for (const check of checks) {
+      const cached = await readBaseline(baselineFile(deps.home, input.baseCommit, check, input.sandbox));
+      if (cached) {
+        found.set(check.name, cached);
+        await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)} (cached on ${deps.self.worker}): ${describeTally(cached.tally)}; canary ${'off' in cached.canary ? `off: ${cached.canary.off}` : `in ${cached.canary.files.length} test files`}`);
+      } else missing.push(check);
+    }
+    if (!missing.length) return found;
+    const started = Date.now();
+    await inCheckoutSandbox(deps, input.runId, 'baseline', input.sandbox, input.baseCommit, async (sandbox, repo) => {
+      const testFiles = await testFilesAt(repo.git, input.baseCommit);
+      for (const check of missing) {
+        let output = '';
+        const plain = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
+        const { tally } = await checkTally(sandbox.workspace, check.junit, output);
+        let canary: Baseline['canary'] = { off: 'the check printed no test counts at the base' };
+        if (tally && !testFiles.length) canary = { off: 'the base has no test files a canary can be added to' };
+        if (tally && testFiles.length) {
+          const planted = await plantCanaries(repo, input.baseCommit, testFiles);
+          output = '';
+          const exec = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
+          const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, output)).tally, { exitCode: plain.exitCode, tally });
+          await removeCanaries(repo, input.baseCommit, planted);
+          canary = reported ? { files: planted.files } : { off: reported === false ? "the base's own harness did not report the canary failing (its runner does not pick up tests added to its test files)" : 'whether the base reported it failing cannot be told' };
+        }
+        const baseline: Baseline = { ...(tally ? { tally } : {}), canary };
+        await writeBaseline(baselineFile(deps.home, input.baseCommit, check, input.sandbox), baseline);
+        found.set(check.name, baseline);
+        await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)}: ${describeTally(tally)}; canary ${'off' in canary ? `off: ${canary.off}` : `reported failing in ${canary.files.length} test files`}`);
+      }
+    });
+    await note(`baselines measured in ${((Date.now() - started) / 1000).toFixed(1)} s, once for this base`);
+    return found;
+  }
+
   return {
-    /** Run every check in the sandbox, in order; all run, so the agent gets every failure at once. */
+    /**
+     * Run every check in the sandbox, in order; all run, so the agent gets every failure at once. Then each is held
+     * against the base: the base's tests must all have run, and a passing check must report a canary failing.
+     */
     async runChecks(input: ChecksInput): Promise<CheckResult[]> {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
+        const repo = runRepo(deps, sandbox);
         if (input.baseCommit) {
-          const laid = await layBaseHarness(runRepo(deps, sandbox), input.baseCommit, input.checkpoint.commit, input.harness);
+          const laid = await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness);
           if (laid.length) await deps.runLog.append(input.runId, new Redactor(secrets).redact(`\n[nightshift: the checks run the base's test harness, not the agent's: ${laid.join('; ')}]\n`));
         }
         const results: CheckResult[] = [];
+        const tallies = new Map<string, TestTally | undefined>();
         for (const check of input.checks) {
           if (check.holdout !== undefined) {
             results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
             continue;
           }
-          const timeoutMs = check.timeout ?? input.timeoutMs;
           const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${check.run}`, secrets);
-          const exec = await sandbox.exec({
-            cmd: ['sh', '-c', check.run],
-            env: secrets,
-            timeoutMs,
-            signal: Context.current().cancellationSignal,
-            onOutput: (chunk, stream) => log.write(chunk, stream),
-            onEgress: (d) => log.write(egressLine(d)),
-          });
-          if (exec.timedOut) log.write(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
-          if (exec.limitHit) log.write(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
+          const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
           const passed = exec.exitCode === 0 && !exec.timedOut;
-          const junit = check.junit ? await junitResult(sandbox.workspace, check.junit) : undefined;
-          if (junit?.problem) log.write(`[nightshift: ${junit.problem}]\n`);
-          if (junit?.counts) log.write(`[nightshift: JUnit ${check.junit}: ${junit.counts.tests} tests, ${junit.counts.failures} failures, ${junit.counts.errors} errors, ${junit.counts.skipped} skipped]\n`);
+          const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
+          tallies.set(check.name, tally);
+          const junit = xml ? junitCounts(xml) : undefined;
+          if (problem) log.write(`[nightshift: ${problem}]\n`);
+          if (junit) log.write(`[nightshift: JUnit ${check.junit}: ${junit.tests} tests, ${junit.failures} failures, ${junit.errors} errors, ${junit.skipped} skipped]\n`);
           log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
           const closed = await log.close(deps.store);
-          throwIfCancelled();
           results.push({
             ...commandResult(check.run, exec, closed),
             name: check.name,
             passed,
-            ...(junit?.counts ? { junit: { ...junit.counts, reportId: await deps.store.put(junit.xml) } } : {}),
+            ...(junit && xml ? { junit: { ...junit, reportId: await deps.store.put(xml) } } : {}),
           });
+        }
+
+        const held = input.checks.filter(holdsBaseline);
+        if (!input.baseCommit || !held.length) return results;
+        const base = await baselines({ ...input, baseCommit: input.baseCommit }, held, secrets);
+        for (const result of results) {
+          const baseline = base.get(result.name);
+          if (!baseline) continue;
+          const now = tallies.get(result.name);
+          const integrity: CheckIntegrity = { findings: baselineFindings(result.name, baseline.tally, now) };
+          if (baseline.tally && now) integrity.tests = { base: { ran: ran(baseline.tally), skipped: baseline.tally.skipped }, now: { ran: ran(now), skipped: now.skipped }, source: baseline.tally.cases && now.cases ? 'junit' : 'summary' };
+          if ('off' in baseline.canary) integrity.canary = baseline.canary;
+          else if (result.passed) {
+            const check = input.checks.find((c) => c.name === result.name)!;
+            const planted = await plantCanaries(repo, input.checkpoint.commit, baseline.canary.files);
+            const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${check.run}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
+            const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
+            const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
+            await removeCanaries(repo, input.checkpoint.commit, planted);
+            log.write(`[nightshift: the canary ${reported === false ? 'PASSED: the harness reports success whatever the tests say' : 'was reported failing, as it must'}]\n`);
+            const { logId } = await log.close(deps.store);
+            if (planted.files.length) integrity.canary = { result: reported === false ? 'passed' : 'reported', files: planted.files.length, logId };
+            if (planted.files.length && reported === false) integrity.findings.push(lyingHarnessFinding(result.name, planted));
+          }
+          result.integrity = integrity;
+          if (integrity.findings.length) result.passed = false;
         }
         return results;
       });

@@ -21,6 +21,8 @@ export const PROTECTED_FILES: readonly string[] = [
   '**/Makefile', '**/makefile', '**/GNUmakefile', '**/*.mk', '**/justfile', '**/Justfile', '**/.justfile', '**/Taskfile.yml', '**/Taskfile.yaml',
   // The forge's CI: it checks the delivered branch, and a push runs the branch's workflows
   '.github/workflows/**', '.gitlab-ci.yml',
+  // Snapshots are expected values: rewritten to what the code prints, any code passes
+  '**/__snapshots__/**', '**/*.snap',
 ];
 
 /** package.json: only these keys are the harness (the rest, dependencies included, is the agent's to change). */

@@ -44,3 +44,15 @@ export async function readJunit(workspace: string, file: string): Promise<{ xml:
   if (!stat.isFile() || stat.size > 32 * 1024 ** 2) return { problem: `${file} is not a JUnit report file (or larger than 32 MiB)` };
   return { xml: await fs.readFile(real, 'utf8') };
 }
+
+/**
+ * Removes whatever is at the report's path before the check runs, so that a report the agent committed (every test
+ * passing) is never read as the check's. Only inside the workspace: the path's directory is resolved first, and a
+ * link there is removed as a link.
+ */
+export async function removeStaleJunit(workspace: string, file: string): Promise<void> {
+  const root = await fs.realpath(workspace);
+  const dir = await fs.realpath(path.dirname(path.resolve(root, file))).catch(() => undefined);
+  if (!dir || (dir !== root && !dir.startsWith(root + path.sep))) return;
+  await fs.rm(path.join(dir, path.basename(file)), { recursive: true, force: true });
+}

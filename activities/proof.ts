@@ -1,7 +1,7 @@
 import { buildBundle } from '../proof/bundle';
 import { withProvenance } from '../proof/decisions';
 import { ensureSigningKey } from '../proof/keys';
-import type { RunInput, RunState } from '../workflows/types';
+import type { CheckIntegrity, RunInput, RunState } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 
 /**
@@ -45,11 +45,18 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPem: st
       // The set's name and digest, never its files: its log in the bundle is a summary too.
       ...(c.holdout ? { holdout: c.holdout } : {}),
       ...(c.junit ? { junit: { tests: c.junit.tests, failures: c.junit.failures, errors: c.junit.errors, skipped: c.junit.skipped, reportDigest: `sha256:${c.junit.reportId}` } } : {}),
+      // Held against the base: its tests then and now, and the canary run that shows the harness reports failures.
+      ...(c.integrity ? { integrity: integrityManifest(c.integrity) } : {}),
     })),
     review: state.review,
     approval: approval ?? null,
     decisions,
   };
+}
+
+function integrityManifest(i: CheckIntegrity) {
+  const canary = i.canary && 'logId' in i.canary ? { result: i.canary.result, files: i.canary.files, logDigest: `sha256:${i.canary.logId}` } : i.canary;
+  return { ...(i.tests ? { tests: i.tests } : {}), ...(canary ? { canary } : {}), findings: i.findings };
 }
 
 /** The review as people read it. */
@@ -75,6 +82,7 @@ export function proofActivities(deps: ActivityDeps) {
       for (const c of state.checks) {
         files.set(`logs/check-${c.name}.log`, await get(c.logId));
         if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
+        if (c.integrity?.canary && 'logId' in c.integrity.canary) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
       }
       if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
       files.set('review.md', Buffer.from(reviewMarkdown(state)));

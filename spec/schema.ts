@@ -58,6 +58,11 @@ export const CheckSchema = z.strictObject({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'the name of a hold-out set: letters, digits, "_", "." and "-" only (at most 64)')
     .refine((n) => n !== '.' && n !== '..', 'the name of a hold-out set, not "." or ".."')
     .optional(),
+  /**
+   * Compare the check's tests with the base's, and run it with a canary test that must fail (docs/checks.md). Off
+   * for a check that runs no tests (a build, a linter): it saves the runs at the base.
+   */
+  baseline: z.boolean().optional(),
 });
 
 export const AgentSchema = z

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -7,7 +7,7 @@ import { unpackTarGz } from '../proof/tar';
 import { openArtifactStore } from '../store/openArtifacts';
 import { findTemporal } from '../temporal/cli';
 import { STATUS_KEY } from '../workflows/searchAttributes';
-import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { dockerDriver } from './helpers/sandboxes';
 import { spec, VALUE_REPO } from './helpers/specs';
 
@@ -84,12 +84,16 @@ test('happy path: agent → scope → checks → review → approval → proof �
   expect(sandboxDirs(id)).toEqual([]);
 });
 
-test('a check’s JUnit report is counted into the run and signed into the proof; one that points outside the workspace is not read', async () => {
+test('a check’s JUnit report is counted into the run and signed into the proof; one that points outside the workspace is not read, nor removed', async () => {
   const report = '<?xml version="1.0"?><testsuites><testsuite name="a" tests="2" failures="0" errors="0" skipped="1"/><testsuite name="b" tests="3" failures="0" errors="0" skipped="0"/></testsuites>';
-  const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt; ln -s /etc/passwd notes/escape.xml', {
+  // A host file the agent's links point at: the stale report removed before each check is never this one.
+  const hostDir = tempDir('junit-victim');
+  writeFileSync(path.join(hostDir, 'victim.xml'), report);
+  const id = await stack.submit(spec(makeRepo(VALUE_REPO), `echo 2 > src/value.txt; ln -s ${hostDir} notes/reports`, {
     checks: [
       { name: 'unit', run: `mkdir -p /tmp/r && printf '%s' '${report}' > /tmp/r/junit.xml && cp /tmp/r/junit.xml notes/junit.xml`, junit: 'notes/junit.xml' },
-      { name: 'sneaky', run: 'true', junit: 'notes/escape.xml' },
+      { name: 'sneaky', run: 'ln -sf /etc/passwd notes/escape.xml', junit: 'notes/escape.xml' },
+      { name: 'linked', run: 'true', junit: 'notes/reports/victim.xml' },
     ],
   }));
   const waiting = await stack.waitFor(id, ['awaiting_approval']);
@@ -98,6 +102,8 @@ test('a check’s JUnit report is counted into the run and signed into the proof
   const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
   expect(log).toContain('[nightshift: JUnit notes/junit.xml: 5 tests, 0 failures, 0 errors, 1 skipped]');
   expect(log).toContain('[nightshift: the JUnit report notes/escape.xml is outside the workspace; not read]');
+  expect(waiting.checks[2].junit).toBeUndefined();
+  expect(readFileSync(path.join(hostDir, 'victim.xml'), 'utf8')).toBe(report);
   await stack.api('POST', `/v1/runs/${id}/approve`, {});
   const done = await stack.waitFor(id, ['succeeded']);
   const bundle = unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));

@@ -27,6 +27,12 @@ export interface CheckView {
   exitCode: number | null;
   durationMs: number;
   logTail: string;
+  /** Held against the base (docs/checks.md): its tests then and now, and its canary run. */
+  integrity?: {
+    tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
+    canary?: { result: 'reported' | 'passed'; files: number } | { off: string };
+    findings: { rule: string; message: string }[];
+  };
 }
 
 export interface RunView {

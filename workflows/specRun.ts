@@ -222,7 +222,8 @@ export async function specRun(input: RunInput): Promise<RunState> {
     const byRules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines });
     // Secrets the change adds were found before its diff was stored redacted.
     // So were changes to the test harness, which the checks did not run.
-    const blocking = [...(state.agent?.secretFindings ?? []), ...(state.agent?.harnessFindings ?? [])];
+    // And the checks' tests held against the base's (missing, skipped, a canary reported passing).
+    const blocking = [...(state.agent?.secretFindings ?? []), ...(state.agent?.harnessFindings ?? []), ...integrityFindings(state.checks)];
     const rules: ReviewResult = blocking.length ? { ...byRules, findings: [...blocking, ...byRules.findings], verdict: 'changes' } : byRules;
     if (!spec.review.agent) return rules;
     const byAgent = await inWorkspace(sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) =>
@@ -240,13 +241,16 @@ export async function specRun(input: RunInput): Promise<RunState> {
     const checks = await stage(
       'checks',
       'checking',
-      () => inWorkspace(spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets, baseCommit: state.baseCommit, harness: spec.harness })),
+      // Each check may run three times: itself, at the base once per base (cached), and with a canary.
+      () => inWorkspace(3 * spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks({ runId: state.id, checks: spec.checks, iteration: state.iteration, checkpoint: state.checkpoint!, timeoutMs: sandboxMs, sandbox: spec.sandbox, secrets: spec.secrets, baseCommit: state.baseCommit, harness: spec.harness })),
       (r) => [r.every((c) => c.passed), r.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')],
     );
     state.checks = checks;
     return checks.filter((c) => !c.passed).map((c) => {
       const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
       if (c.holdout) return { stage: 'checks', text: holdoutFeedback(c, how) };
+      // Its findings against the base are the review's (below in the feedback): said once.
+      if (c.integrity?.findings.length && c.exitCode === 0 && !c.timedOut) return { stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) exited 0, but does not count as passed: see the review's findings on it.` };
       return { stage: 'checks', text: `Check "${c.name}" (\`${c.command}\`) failed with ${how}. Its log ends with:\n${c.logTail}` };
     });
   }
@@ -338,8 +342,9 @@ export async function specRun(input: RunInput): Promise<RunState> {
       problems.push(...(await runChecks()));
 
       // A harness change is reviewed (and so reaches the agent and the run's state) even when the checks, run on the
-      // base's harness, failed: otherwise the agent would hear only of a failing check it thought it had passed.
-      if (problems.length === 0 || agent.result.harnessFindings?.length) {
+      // base's harness, failed: otherwise the agent would hear only of a failing check it thought it had passed. So
+      // are the checks' own findings against the base, for the review, the web page and the proof to show.
+      if (problems.length === 0 || agent.result.harnessFindings?.length || integrityFindings(state.checks).length) {
         const review = await stage('review', 'reviewing', () => reviewChanges(agent.diffId, changedFiles), (r) => [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`]);
         state.review = review;
         for (const f of review.findings) problems.push({ stage: 'review', text: `Review (${f.rule}): ${f.message}` });
@@ -421,6 +426,11 @@ export async function specRun(input: RunInput): Promise<RunState> {
   if (final === 'cancelled') throw error;
   if (final === 'failed') throw ApplicationFailure.nonRetryable(`${state.failure!.stage}: ${state.failure!.reason}`, 'RunFailed', state);
   return state;
+}
+
+/** The checks' findings against the base: tests that no longer run, a harness that reported a canary passing. */
+function integrityFindings(checks: CheckResult[]) {
+  return checks.flatMap((c) => c.integrity?.findings ?? []);
 }
 
 /** A failed hold-out check, for the agent: which one, and how many of its tests failed; never what they are. */

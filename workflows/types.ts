@@ -55,6 +55,17 @@ export interface CheckResult extends CommandResult {
   junit?: { tests: number; failures: number; errors: number; skipped: number; reportId: string };
   /** A hold-out check's set: the agent and the proof see this, never the files; its stored log is a summary only. */
   holdout?: HoldoutResult;
+  /** How its tests compare with the base's, and whether it reported a canary failing (activities/baseline.ts). */
+  integrity?: CheckIntegrity;
+}
+
+/** A check held against its base: blocking findings make it fail, whatever its exit code. */
+export interface CheckIntegrity {
+  /** Tests that ran (and were skipped) at the base and now, from a JUnit report or the runner's summary. */
+  tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
+  /** A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), or why none ran. */
+  canary?: { result: 'reported' | 'passed'; files: number; logId: string } | { off: string };
+  findings: ReviewFinding[];
 }
 
 /** A hold-out check's set as it ran (docs/holdout.md). */

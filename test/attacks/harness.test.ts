@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
 import type { RunState } from '../../workflows/types';
+import { takingTurns } from '../helpers/turns';
 
 // The agent is judged by checks that run in its own workspace, so it can try to change the judge instead of the code:
 // rewrite the `test` script, narrow the runner's config, plant a conftest.py that turns failures into passes, empty
@@ -84,20 +85,7 @@ const hostFile = path.join(tempDir('harness-host'), 'package.json');
 const HOST_JSON = JSON.stringify({ name: 'host', scripts: { test: 'echo pass' } });
 
 /** Runs queued in beforeAll, a few at a time (the machine is small and shared); each test awaits its own. */
-const CONCURRENT_RUNS = 3;
-let slots = CONCURRENT_RUNS;
-const waiting: (() => void)[] = [];
-async function inTurn<T>(work: () => Promise<T>): Promise<T> {
-  if (slots > 0) slots--;
-  else await new Promise<void>((r) => waiting.push(r));
-  try {
-    return await work();
-  } finally {
-    const next = waiting.shift();
-    if (next) next();
-    else slots++;
-  }
-}
+const inTurn = takingTurns(3);
 const runs = new Map<string, Promise<{ id: string; state: RunState; logs: string; diff: string }>>();
 
 async function runCase(c: Case): Promise<{ id: string; state: RunState; logs: string; diff: string }> {

@@ -1,5 +1,5 @@
 import { postJson, request } from '../api.js';
-import type { Principal, RunStatus, RunView, StageView } from '../api-types.js';
+import type { CheckView, Principal, RunStatus, RunView, StageView } from '../api-types.js';
 import { duration, errorLine, h, replaceChildren, statusBadge } from '../dom.js';
 import { followRunEvents } from '../sse.js';
 import { can, every, type ViewContext } from '../view.js';
@@ -109,11 +109,21 @@ function renderChecks(el: HTMLElement, run: RunView): void {
         h(
           'li',
           { class: c.passed ? 'passed' : 'failed' },
-          h('details', {}, h('summary', {}, `${c.passed ? '✓' : '✗'} ${c.name} · exit ${c.exitCode ?? '–'} · ${duration(c.durationMs)}`), h('pre', { class: 'scrollbox' }, c.logTail || '(no output)')),
+          h('details', {}, h('summary', {}, `${c.passed ? '✓' : '✗'} ${c.name} · exit ${c.exitCode ?? '–'} · ${duration(c.durationMs)}`), ...integrityLine(c), h('pre', { class: 'scrollbox' }, c.logTail || '(no output)')),
         ),
       ),
     ),
   );
+}
+
+/** How the check compares with the base: its tests then and now, and whether its canary was reported failing. */
+function integrityLine(c: CheckView): HTMLElement[] {
+  const i = c.integrity;
+  if (!i) return [];
+  const parts = [];
+  if (i.tests) parts.push(`tests run: ${i.tests.base.ran} at the base, ${i.tests.now.ran} now (${i.tests.source === 'junit' ? 'JUnit' : 'summary line'})`);
+  if (i.canary) parts.push('off' in i.canary ? `canary off: ${i.canary.off}` : i.canary.result === 'passed' ? 'canary PASSED: the harness hides failures' : 'canary reported failing ✓');
+  return parts.length ? [h('p', { class: i.findings.length ? 'error' : 'ok' }, parts.join(' · '))] : [];
 }
 
 function renderReview(el: HTMLElement, run: RunView): void {
