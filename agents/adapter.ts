@@ -41,6 +41,10 @@ export interface EventReader {
  * A CLI's JSON-lines event stream: each event the CLI prints becomes log text (`describe`, which also fills the
  * summary); lines that are not JSON (a CLI's stray text) pass through as they are.
  */
+/** One event of a CLI's JSON stream: untyped, and read defensively by each adapter's describe(). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the vendors' event shapes are theirs to change
+export type JsonEvent = Record<string, any>;
+
 export abstract class JsonEventReader implements EventReader {
   private readonly lines = new LineSplitter();
 
@@ -60,7 +64,7 @@ export abstract class JsonEventReader implements EventReader {
   }
 
   /** The log lines for one event ('' for none). */
-  protected abstract describe(e: Record<string, any>): string;
+  protected abstract describe(e: JsonEvent): string;
 }
 
 /** One kind of agent (claude-code, codex, command): how to start it, and how to read what it prints. */
@@ -83,7 +87,7 @@ class LineSplitter {
 }
 
 /** A JSON line, or undefined when the line is not JSON (a CLI's stray text). */
-function parseJsonLine(line: string): Record<string, any> | undefined {
+function parseJsonLine(line: string): JsonEvent | undefined {
   try {
     const v = JSON.parse(line);
     return typeof v === 'object' && v !== null ? v : undefined;

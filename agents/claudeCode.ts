@@ -1,5 +1,5 @@
 import { CLAUDE_BIN } from './cli';
-import { JsonEventReader, oneLine, type AgentAdapter } from './adapter';
+import { JsonEventReader, oneLine, type AgentAdapter, type JsonEvent } from './adapter';
 
 /**
  * Claude Code, non-interactive: `claude -p PROMPT --output-format stream-json --verbose`, every tool allowed (the
@@ -29,7 +29,7 @@ class ClaudeCodeReader extends JsonEventReader {
     super({ toolCalls: 0 });
   }
 
-  protected describe(e: Record<string, any>): string {
+  protected describe(e: JsonEvent): string {
     let out = '';
     if (e.type === 'assistant') {
       for (const block of e.message?.content ?? []) {

@@ -1,5 +1,5 @@
 import { CODEX_JS } from './cli';
-import { JsonEventReader, oneLine, type AgentAdapter } from './adapter';
+import { JsonEventReader, oneLine, type AgentAdapter, type JsonEvent } from './adapter';
 
 /**
  * OpenAI Codex, non-interactive: `codex exec --json`, full access inside the sandbox (the sandbox is the boundary).
@@ -25,7 +25,7 @@ class CodexReader extends JsonEventReader {
     super({ toolCalls: 0, turns: 0, inputTokens: 0, outputTokens: 0 });
   }
 
-  protected describe(e: Record<string, any>): string {
+  protected describe(e: JsonEvent): string {
     const item = e.item ?? {};
     if (e.type === 'item.started' && item.type === 'command_execution') {
       this.s.toolCalls++;

@@ -32,7 +32,7 @@ export interface Response {
   text: string;
   /** The body as bytes (a proof bundle). */
   bytes: Buffer;
-  json<T = any>(): T;
+  json<T = unknown>(): T;
 }
 
 /** The API as the CLI sees it: NIGHTSHIFT_URL and NIGHTSHIFT_TOKEN, else the local server's token file. */
@@ -98,7 +98,7 @@ export class ApiClient {
     return response;
   }
 
-  async json<T = any>(method: string, route: string, body?: unknown): Promise<T> {
+  async json<T = unknown>(method: string, route: string, body?: unknown): Promise<T> {
     const res = await this.request(method, route, body === undefined ? {} : { body: JSON.stringify(body) });
     return res.status === 204 ? (undefined as T) : res.json<T>();
   }
