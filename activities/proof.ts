@@ -5,7 +5,7 @@ import type { CheckIntegrity, RunInput, RunState } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 
 /**
- * The manifest of a run (DESIGN §6): what ran, on which commits, with which results, approved by whom, and how
+ * The manifest of a run (docs/reference.md, "Proof"): what ran, on which commits, with which results, approved by whom, and how
  * each decision came (`publicKeyPem`: the key the API signs decisions with).
  */
 export function buildManifest(input: RunInput, state: RunState, publicKeyPem: string) {

@@ -25,7 +25,7 @@ export interface ApiOptions {
   logger: Logger;
 }
 
-/** The HTTP API (DESIGN §4). Bodies are read as text and parsed by each route, so every format errors alike. */
+/** The HTTP API (docs/reference.md, "HTTP API"). Bodies are read as text and parsed by each route, so every format errors alike. */
 export function createApi({ client, config, tokens, logger }: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, sign, verify } from 'node:crypto';
 import { packTarGz, unpackTarGz } from './tar';
 import { keyIdOf, type SigningKey } from './keys';
 
-// The proof bundle (DESIGN §6): the run's evidence as files, and `attestation.json`, an in-toto Statement v1 over
+// The proof bundle (docs/reference.md, "Proof"): the run's evidence as files, and `attestation.json`, an in-toto Statement v1 over
 // them in a DSSE envelope signed with the server's ed25519 key. Anyone with the public key can check it offline.
 
 const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';

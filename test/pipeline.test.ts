@@ -236,7 +236,7 @@ test('Temporal Web shows the run with its summary, and the Temporal CLI can appr
   expect(await description.staticSummary()).toBe('Set the value to two');
   expect(await description.staticDetails()).toContain(`**repo** ${repo}`);
   expect(description.typedSearchAttributes.get(STATUS_KEY)).toBe('awaiting_approval');
-  // Exactly the command DESIGN gives for approving without the API.
+  // Approving without the API, as README.md describes it: the `approve` signal, sent with the Temporal CLI.
   execFileSync(findTemporal()!, ['workflow', 'signal', '--address', process.env.NIGHTSHIFT_TEST_TEMPORAL!, '--workflow-id', id, '--name', 'approve', '--input', '{"comment":"ok from the CLI"}']);
   const done = await stack.waitFor(id, ['succeeded']);
   expect(done.decisions).toEqual([expect.objectContaining({ kind: 'approve', comment: 'ok from the CLI', by: 'temporal' })]);

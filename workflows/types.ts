@@ -3,7 +3,7 @@ import type { AgentSummary } from '../agents/adapter';
 import type { GatewayUsage } from '../sandbox/gateway';
 import type { Spec } from '../spec/schema';
 
-/** DESIGN §3, in pipeline order. */
+/** docs/reference.md, "Run states", in pipeline order. */
 export const RUN_STATUSES = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
