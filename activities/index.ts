@@ -10,18 +10,33 @@ import { workspaceActivities } from './workspace';
 
 export type { ActivityDeps } from './deps';
 
-/** Every activity of the pipeline, bound to one worker's dependencies. */
+/**
+ * Every activity of the pipeline, bound to one worker's dependencies, by the task queue that serves it (each queue
+ * has its own Temporal worker, which registers only these):
+ * - shared: the run's task queue, any worker; they read and write only what every worker reaches (the artifact
+ *   store, the run log, git remotes, webhooks);
+ * - workspace: the queue of the worker holding the run's workspace (sandbox affinity);
+ * - claim: the claim queue of the run's sandbox driver, polled only by workers offering it.
+ */
 export function createActivities(deps: ActivityDeps) {
+  const { claimWorkspace, findDriver, provisionWorkspace, teardownWorkspace } = workspaceActivities(deps);
   return {
-    ...workspaceActivities(deps),
-    ...agentActivities(deps),
-    ...checkActivities(deps),
-    ...reviewActivities(deps),
-    ...rebaseActivities(deps),
-    ...proofActivities(deps),
-    ...deliverActivities(deps),
-    ...notifyActivities(deps),
+    shared: {
+      findDriver,
+      ...reviewActivities(deps),
+      ...rebaseActivities(deps),
+      ...proofActivities(deps),
+      ...deliverActivities(deps),
+      ...notifyActivities(deps),
+      // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
+      claimWorkspace,
+    },
+    workspace: { provisionWorkspace, teardownWorkspace, ...agentActivities(deps), ...checkActivities(deps) },
+    claim: { claimWorkspace },
   };
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+type QueueActivities = ReturnType<typeof createActivities>;
+export type SharedQueueActivities = QueueActivities['shared'];
+export type WorkspaceQueueActivities = QueueActivities['workspace'];
+export type ClaimQueueActivities = QueueActivities['claim'];

@@ -7,7 +7,8 @@ import type { ArtifactStore } from '../store/artifacts';
 import { RunLog } from '../store/runLog';
 import { tempDir } from './helpers/stack';
 import { githubRepoOf } from '../activities/pullRequest';
-import { defaultBranch, humanDuration } from '../workflows/specRun';
+import { defaultBranch } from '../workflows/specRun/branch';
+import { humanDuration } from '../workflows/specRun/time';
 
 const minimal = '---\ntitle: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\n---\nPlease fix it.\n';
 

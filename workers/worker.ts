@@ -21,7 +21,7 @@ import { startFleetReports } from './fleetReport';
 
 export interface NightshiftWorker {
   self: WorkspaceRef;
-  /** Resolves when both workers have stopped. */
+  /** Resolves when all its Temporal workers have stopped. */
   run(): Promise<void>;
   /** Stop polling, let running activities finish (up to the grace time), then resolve run(). */
   shutdown(): void;
@@ -34,8 +34,9 @@ export interface WorkerOptions {
 }
 
 /**
- * One Nightshift worker = two Temporal workers in one process: the shared queue (workflows and activities any
- * worker can run) and this worker's own queue (activities bound to the sandboxes it holds).
+ * One Nightshift worker = several Temporal workers in one process, each registering only its queue's activities
+ * (activities/index.ts): the shared queue (workflows and activities any worker can run), this worker's own queue
+ * (activities bound to the sandboxes it holds), and one claim queue per sandbox driver it offers.
  */
 export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorker> {
   const { config, connection, logger } = opts;
@@ -76,15 +77,15 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   });
   // A prebuilt bundle starts in milliseconds; bundling workflows/ here takes seconds.
   const workflowCode = config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') };
-  const common = { connection, namespace: config.namespace, shutdownGraceTime: config.shutdownGraceMs, activities };
-  const shared = await Worker.create({ ...common, ...workflowCode, taskQueue: config.taskQueue, identity: name });
+  const common = { connection, namespace: config.namespace, shutdownGraceTime: config.shutdownGraceMs };
+  const shared = await Worker.create({ ...common, ...workflowCode, activities: activities.shared, taskQueue: config.taskQueue, identity: name });
   // Cancellation reaches a stage only with a heartbeat's answer: heartbeat at least every 3 s so a cancel is prompt.
-  const own = await Worker.create({ ...common, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: '3s' });
+  const own = await Worker.create({ ...common, activities: activities.workspace, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: '3s' });
   // One claim queue per driver offered, so runs come only to workers that can serve them. One claim at a time: a full
   // worker holds at most one run waiting for its next free slot, and leaves the others to workers with room.
   const offered = Object.keys(drivers) as SandboxDriverName[];
   const claimers = await Promise.all(
-    offered.map((driver) => Worker.create({ ...common, taskQueue: claimQueue(config.taskQueue, driver), identity: name, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '3s' })),
+    offered.map((driver) => Worker.create({ ...common, activities: activities.claim, taskQueue: claimQueue(config.taskQueue, driver), identity: name, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '3s' })),
   );
   const workers = [shared, own, ...claimers];
 

@@ -1,0 +1,28 @@
+// Every patched() id of the workflows, in one place. A patch lets histories recorded before a change replay the way
+// they ran. One can be deprecated (deprecatePatch, then removed with its old branch a release later) once no open run
+// started before the change, and the recorded histories in test/fixtures/histories that predate it are retired.
+
+/**
+ * Webhook notifications (awaiting_approval, succeeded, failed; workflows/specRun/notify.ts). Runs started before them
+ * replay without (as do the recorded histories but notified.json).
+ */
+export const WEBHOOK_NOTIFICATIONS = 'webhook-notifications';
+
+/**
+ * The claim goes to the queue of the run's sandbox driver (after findDriver) and waits there for a free sandbox slot.
+ * Runs started before it (and every recorded history) claimed any worker with claimWorkspace() on the shared queue,
+ * which still serves it for them (activities/index.ts).
+ */
+export const CLAIM_BY_DRIVER = 'claim-by-driver';
+
+/**
+ * The rebase stage between approval and the proof. Runs started before it (and the recorded histories but
+ * rebase-conflict.json) went from approval straight to the proof.
+ */
+export const REBASE_BEFORE_DELIVERY = 'rebase-before-delivery';
+
+/**
+ * The workspace is torn down right after the review (or the approval), not at the end of the run. Runs started before
+ * it (and every recorded history) held their workspace until the end when no approval was required.
+ */
+export const FREE_WORKSPACE_AFTER_REVIEW = 'free-workspace-after-review';

@@ -1,0 +1,30 @@
+// The spec's checks on the checkpoint, in the workspace.
+import type { CheckResult } from '../types';
+import type { RunContext } from './context';
+import { checkProblem, type Problem } from './feedback';
+import { checksInput } from './inputs';
+import { checksOutcome } from './outcomes';
+import { stage } from './stages';
+import { MINUTE } from './time';
+import { inWorkspace } from './workspace';
+
+/** The spec's checks on the checkpoint; their failures as problems for the agent. */
+export async function runChecks(ctx: RunContext): Promise<Problem[]> {
+  const { spec, state, sandboxMs } = ctx;
+  if (!spec.checks.length) return [];
+  const checks = await stage(
+    ctx,
+    'checks',
+    'checking',
+    // Each check may run three times: itself, at the base once per base (cached), and with a canary.
+    () => inWorkspace(ctx, 3 * spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks(checksInput(ctx))),
+    checksOutcome,
+  );
+  state.checks = checks;
+  return checks.filter((c) => !c.passed).map((c) => ({ stage: 'checks', text: checkProblem(c) }));
+}
+
+/** The checks' findings against the base: tests that no longer run, a harness that reported a canary passing. */
+export function integrityFindings(checks: CheckResult[]) {
+  return checks.flatMap((c) => c.integrity?.findings ?? []);
+}

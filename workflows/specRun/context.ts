@@ -1,0 +1,49 @@
+import { workflowInfo } from '@temporalio/workflow';
+import type { Spec } from '../../spec/schema';
+import type { Decision, RunInput, RunSettings, RunState, WorkspaceRef } from '../types';
+import { defaultBranch } from './branch';
+
+/** The spec as the run uses it: its branch decided. */
+export type RunSpec = Spec & { branch: string };
+
+/** What the parts of one run share: its input, the state the query shows, and the run's own bookkeeping. */
+export interface RunContext {
+  readonly input: RunInput;
+  readonly spec: RunSpec;
+  readonly settings: RunSettings;
+  /** The run as the state query serves it; the parts update it in place. */
+  readonly state: RunState;
+  /** How long one command may run in the sandbox (spec.sandbox.timeout). */
+  readonly sandboxMs: number;
+  /** The workspace the run holds now: none before provision, after teardown, or once its worker is lost. */
+  workspace?: WorkspaceRef;
+  /** A decision signalled while the run awaits approval, not taken yet. */
+  pending?: Decision;
+  /** Webhook deliveries under way: the workflow stays open until they end. */
+  readonly notifications: Promise<void>[];
+}
+
+export function createContext(input: RunInput): RunContext {
+  const info = workflowInfo();
+  const spec = { ...input.spec, branch: input.spec.branch ?? defaultBranch(input.spec.title, info.workflowId) };
+  const startedAt = info.startTime.toISOString();
+  const state: RunState = {
+    id: info.workflowId,
+    title: spec.title,
+    repo: spec.repo,
+    branch: spec.branch,
+    base: spec.base,
+    status: 'queued',
+    iteration: 0,
+    maxIterations: spec.limits.iterations,
+    stages: [],
+    checks: [],
+    scopeViolations: [],
+    decisions: [],
+    reprovisions: 0,
+    submittedBy: input.submittedBy,
+    createdAt: startedAt,
+    updatedAt: startedAt,
+  };
+  return { input, spec, settings: input.settings, state, sandboxMs: spec.sandbox.timeout, notifications: [] };
+}

@@ -1,0 +1,90 @@
+// The inputs of the run's activities, built from the run's spec and state as they are when called.
+import type { AgentInput, AgentReviewInput } from '../../activities/agent';
+import type { ChecksInput } from '../../activities/checks';
+import type { DeliverInput } from '../../activities/deliver';
+import type { RunEvent, RunNotice } from '../../activities/notify';
+import type { RebaseInput } from '../../activities/rebase';
+import type { ProvisionInput } from '../../activities/workspace';
+import { pullRequestBody } from '../pullRequestBody';
+import type { RunContext } from './context';
+import { nowIso } from './time';
+
+export function provisionInput({ spec, state }: RunContext): ProvisionInput {
+  return { runId: state.id, repo: spec.repo, base: spec.base, branch: spec.branch, sandbox: spec.sandbox, checkpoint: state.checkpoint, baseCommit: state.baseCommit };
+}
+
+/** One agent iteration, from the checkpoint (none yet in the first), with the problems of the last as `feedback`. */
+export function agentInput({ spec, state, sandboxMs }: RunContext, feedback: string | undefined): AgentInput {
+  return {
+    runId: state.id,
+    title: spec.title,
+    task: spec.task,
+    agent: spec.agent,
+    scope: spec.scope,
+    checks: spec.checks,
+    harness: spec.harness,
+    iteration: state.iteration,
+    feedback,
+    baseCommit: state.baseCommit!,
+    checkpoint: state.checkpoint,
+    timeoutMs: sandboxMs,
+    sandbox: spec.sandbox,
+    secrets: spec.secrets,
+    limits: spec.limits,
+    modelUsage: state.modelUsage,
+  };
+}
+
+/** The agent reviewer's pass over the stored diff `diffId`, at the checkpoint. */
+export function agentReviewInput({ spec, state, sandboxMs }: RunContext, diffId: string): AgentReviewInput {
+  return {
+    runId: state.id,
+    title: spec.title,
+    task: spec.task,
+    agent: spec.agent,
+    sandbox: spec.sandbox,
+    secrets: spec.secrets,
+    limits: spec.limits,
+    modelUsage: state.modelUsage,
+    timeoutMs: sandboxMs,
+    iteration: state.iteration,
+    diffId,
+    commit: state.checkpoint!.commit,
+  };
+}
+
+export function checksInput({ spec, state, sandboxMs }: RunContext): ChecksInput {
+  return {
+    runId: state.id,
+    checks: spec.checks,
+    iteration: state.iteration,
+    checkpoint: state.checkpoint!,
+    timeoutMs: sandboxMs,
+    sandbox: spec.sandbox,
+    secrets: spec.secrets,
+    baseCommit: state.baseCommit,
+    harness: spec.harness,
+  };
+}
+
+export function rebaseInput({ spec, state }: RunContext): RebaseInput {
+  return { runId: state.id, repo: spec.repo, base: state.base!, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint!, iteration: state.iteration };
+}
+
+/** The checkpoint to the run's branch; pushed, and a pull request opened, as the spec's `deliver` asks. */
+export function deliverInput({ spec, state }: RunContext): DeliverInput {
+  const { pr } = spec.deliver;
+  return {
+    runId: state.id,
+    repo: spec.repo,
+    branch: spec.branch,
+    checkpoint: state.checkpoint!,
+    push: spec.deliver.push,
+    ...(pr ? { pr: { repo: pr.repo, base: pr.base ?? state.base!, draft: pr.draft, title: spec.title, body: pullRequestBody(state) } } : {}),
+  };
+}
+
+/** What the webhooks are told of `event`: the run's status now, and where and why it failed if it did. */
+export function runNotice({ state }: RunContext, event: RunEvent): RunNotice {
+  return { event, runId: state.id, title: state.title, status: state.status, stage: state.failure?.stage ?? state.stage, reason: state.failure?.reason, at: nowIso() };
+}

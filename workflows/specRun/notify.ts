@@ -1,0 +1,23 @@
+import { isCancellation, log, patched } from '@temporalio/workflow';
+import type { RunEvent } from '../../activities/notify';
+import { WEBHOOK_NOTIFICATIONS } from '../patches';
+import type { RunContext } from './context';
+import { errorMessage } from './errors';
+import { runNotice } from './inputs';
+import { anyWorker, webhooks } from './proxies';
+
+/** Tell the server's webhooks (activities/notify.ts), beside the pipeline: a slow or failing receiver never holds it up. */
+export function notify(ctx: RunContext, event: RunEvent): void {
+  if (!patched(WEBHOOK_NOTIFICATIONS)) return;
+  const notice = runNotice(ctx, event);
+  const delivery = async () => {
+    try {
+      await webhooks.notifyWebhooks(notice);
+    } catch (err) {
+      if (isCancellation(err)) return;
+      // Out of retries: the run goes on, and its log says who was not told.
+      await anyWorker.logFailedNotification({ runId: ctx.state.id, event, reason: errorMessage(err) }).catch((e) => log.warn('could not log a failed notification', { error: errorMessage(e) }));
+    }
+  };
+  ctx.notifications.push(delivery());
+}

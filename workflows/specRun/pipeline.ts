@@ -1,0 +1,67 @@
+// The stages in order: provision → iterations (agent, scope, checks, review, approval, rebase) → proof → deliver.
+import { patched } from '@temporalio/workflow';
+import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY } from '../patches';
+import type { RunStatus } from '../types';
+import { awaitApproval } from './approval';
+import type { RunContext } from './context';
+import { iterationFeedback } from './feedback';
+import { deliverInput } from './inputs';
+import { iteration } from './iteration';
+import { anyWorker } from './proxies';
+import { rebaseOntoBase } from './rebase';
+import { fail, setStatus, stage } from './stages';
+import { ensureWorkspace, teardown } from './workspace';
+
+/** The stages; returns how the run ended unless it failed (throws). */
+export async function pipeline(ctx: RunContext): Promise<RunStatus> {
+  await stage(ctx, 'provision', 'provisioning', () => ensureWorkspace(ctx), () => [true, `workspace on ${ctx.workspace?.worker}, base ${ctx.state.baseCommit?.slice(0, 12)}`]);
+  const ended = await iterate(ctx);
+  if (ended) return ended;
+  await deliver(ctx);
+  return 'succeeded';
+}
+
+/**
+ * Agent iterations, each with the problems of the last as feedback, until one's change passes every stage and (when
+ * the spec asks) a human approves it; returns how the run ended when it ended before delivery.
+ */
+async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
+  const { spec, state } = ctx;
+  let feedback: string | undefined;
+  for (;;) {
+    state.iteration++;
+    state.feedback = feedback;
+    const problems = await iteration(ctx, feedback);
+    if (problems.length > 0) {
+      if (state.iteration >= state.maxIterations) fail(ctx, problems[0].stage, problems[0].text);
+      feedback = iterationFeedback(state.iteration, problems);
+      continue;
+    }
+    if (spec.approval.required) {
+      const verdict = await awaitApproval(ctx);
+      if (verdict !== 'approved') {
+        if ('ended' in verdict) return verdict.ended;
+        feedback = verdict.feedback;
+        continue;
+      }
+    }
+    // Nothing after the review needs the workspace (the rest works from the checkpoint): give the worker's sandbox
+    // slot to the next run now, not after delivery.
+    if (patched(FREE_WORKSPACE_AFTER_REVIEW)) await teardown(ctx);
+    if (!patched(REBASE_BEFORE_DELIVERY)) return undefined;
+    feedback = await rebaseOntoBase(ctx);
+    if (feedback === undefined) return undefined;
+    // The base moving is no fault of the agent's: like a human's request, it gets a fresh budget.
+    state.maxIterations = state.iteration + spec.limits.iterations;
+  }
+}
+
+/** Sign the proof, then deliver the branch. */
+async function deliver(ctx: RunContext): Promise<void> {
+  const { input, state } = ctx;
+  setStatus(ctx, 'delivering');
+  state.finalCommit = state.checkpoint!.commit;
+  state.proofId = await stage(ctx, 'proof', undefined, () => anyWorker.writeProof({ input, state }), (id) => [true, `signed proof.tar.gz ${id.slice(0, 12)}`]);
+  const delivery = await stage(ctx, 'deliver', undefined, () => anyWorker.deliverBranch(deliverInput(ctx)), (r) => [true, r.summary]);
+  state.pullRequest = delivery.pullRequest;
+}

@@ -1,0 +1,46 @@
+// The run's bookkeeping: its status (also a search attribute and Temporal Web's current details), each stage's record.
+import { ApplicationFailure, isCancellation, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { STATUS_KEY } from '../searchAttributes';
+import type { RunStatus, StageName, StageRecord } from '../types';
+import type { RunContext } from './context';
+import { errorMessage } from './errors';
+import type { Outcome } from './outcomes';
+import { nowIso } from './time';
+
+export function setStatus({ state }: RunContext, status: RunStatus): void {
+  state.status = status;
+  state.updatedAt = nowIso();
+  upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
+  setCurrentDetails(`**${status}** · iteration ${state.iteration}/${state.maxIterations}`);
+}
+
+/** Record a stage's timing and one-line outcome around `body`. */
+export async function stage<T>(ctx: RunContext, name: StageName, status: RunStatus | undefined, body: () => Promise<T>, outcome: (r: T) => Outcome): Promise<T> {
+  const { state } = ctx;
+  if (status) setStatus(ctx, status);
+  state.stage = name;
+  const record: StageRecord = { stage: name, iteration: state.iteration, status: 'running', startedAt: nowIso() };
+  state.stages.push(record);
+  const started = Date.now();
+  const finish = (ok: boolean, summary: string) => {
+    record.status = ok ? 'passed' : 'failed';
+    record.endedAt = nowIso();
+    record.durationMs = Date.now() - started;
+    record.summary = summary;
+    state.updatedAt = record.endedAt;
+  };
+  try {
+    const result = await body();
+    finish(...outcome(result));
+    return result;
+  } catch (err) {
+    finish(false, isCancellation(err) ? 'cancelled' : errorMessage(err));
+    throw err;
+  }
+}
+
+/** End the run as failed in `stageName`, for `reason`. */
+export function fail({ state }: RunContext, stageName: StageName, reason: string): never {
+  state.failure = { stage: stageName, reason };
+  throw ApplicationFailure.nonRetryable(`${stageName}: ${reason}`, 'RunFailed');
+}

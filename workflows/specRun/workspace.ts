@@ -1,0 +1,71 @@
+// The run's workspace: claimed on a worker with a free sandbox slot, provisioned there (from the last checkpoint when
+// there is one), moved to another worker when its worker is lost, torn down on every path.
+import { ApplicationFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
+import type { WorkspaceQueueActivities } from '../../activities';
+import { CLAIM_BY_DRIVER } from '../patches';
+import type { WorkspaceRef } from '../types';
+import type { RunContext } from './context';
+import { errorMessage, isWorkerLost } from './errors';
+import { provisionInput } from './inputs';
+import { anyWorker, onClaimQueue, onWorkspaceWorker } from './proxies';
+import { MINUTE } from './time';
+
+/**
+ * A worker offering the run's sandbox driver, with a free sandbox slot: the claim waits in the driver's queue (and
+ * on a full worker) as long as it takes, so a busy fleet queues runs rather than failing them.
+ */
+async function claimWorker(ctx: RunContext): Promise<WorkspaceRef> {
+  if (!patched(CLAIM_BY_DRIVER)) return anyWorker.claimWorkspace();
+  const { driver } = ctx.spec.sandbox;
+  const { taskQueue } = workflowInfo();
+  await anyWorker.findDriver({ driver, taskQueue });
+  return onClaimQueue(ctx.settings, taskQueue, driver).claimWorkspace({ runId: ctx.state.id });
+}
+
+/** Claim a worker and (re)create the workspace there, from the last checkpoint when there is one. */
+async function provision(ctx: RunContext): Promise<WorkspaceRef> {
+  const { state } = ctx;
+  const ws = await claimWorker(ctx);
+  const result = await onWorkspaceWorker(ctx.settings, ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace(provisionInput(ctx));
+  state.base = result.base;
+  state.baseCommit = result.baseCommit;
+  state.workspace = ws;
+  return ws;
+}
+
+/** Run a step on the workspace's worker; when that worker is lost, re-provision on another and retry the step. */
+export async function inWorkspace<T>(ctx: RunContext, startToCloseMs: number, summary: string, step: (acts: WorkspaceQueueActivities) => Promise<T>): Promise<T> {
+  const { state, settings } = ctx;
+  for (;;) {
+    try {
+      if (!ctx.workspace) ctx.workspace = await provision(ctx);
+      return await step(onWorkspaceWorker(settings, ctx.workspace, startToCloseMs, summary));
+    } catch (err) {
+      if (!isWorkerLost(err)) throw err;
+      if (state.reprovisions >= settings.maxReprovisions) {
+        throw ApplicationFailure.nonRetryable(`lost ${state.reprovisions + 1} workers while running "${summary}"; giving up`, 'WorkersLost');
+      }
+      state.reprovisions++;
+      log.warn('worker lost; moving the run to another worker', { worker: ctx.workspace?.worker, summary });
+      ctx.workspace = undefined;
+    }
+  }
+}
+
+/** A workspace for the run, provisioned unless it holds one. */
+export const ensureWorkspace = (ctx: RunContext) => inWorkspace(ctx, MINUTE, 'provision', async () => undefined);
+
+export async function teardown(ctx: RunContext): Promise<void> {
+  if (!ctx.workspace) return;
+  const ws = ctx.workspace;
+  ctx.workspace = undefined;
+  ctx.state.workspace = undefined;
+  await CancellationScope.nonCancellable(async () => {
+    try {
+      await onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, 'teardown').teardownWorkspace({ runId: ctx.state.id, sandbox: ctx.spec.sandbox });
+    } catch (err) {
+      // A lost worker's files are swept when a worker starts on that machine again.
+      log.warn('teardown failed', { error: errorMessage(err) });
+    }
+  });
+}
