@@ -16,7 +16,7 @@ export const anyWorker = proxyActivities<SharedQueueActivities>({
 const NOTIFY_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 } as const;
 export const webhooks = proxyActivities<Pick<SharedQueueActivities, 'notifyWebhooks'>>({ summary: 'notify webhooks', startToCloseTimeout: '1m', retry: NOTIFY_RETRY });
 
-/** Activities bound to the worker that holds the workspace (DESIGN: sandbox affinity). */
+/** Activities bound to the worker that holds the workspace (sandbox affinity: README.md, "How it works"). */
 export function onWorkspaceWorker(settings: RunSettings, ws: WorkspaceRef, startToCloseMs: number, summary: string): WorkspaceQueueActivities {
   const options: ActivityOptions = {
     taskQueue: ws.queue,
