@@ -15,7 +15,7 @@ import { secretFindings } from './diffRules';
 import { harnessChanges, harnessFindings } from './harness';
 import type { Git } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { CommandLog, commandResult, egressLine, Transcript } from './logs';
+import { CommandLog, commandResult, egressLine, headerCommand, Transcript } from './logs';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
 import { Redactor } from './redact';
 import { openSandbox, runRepo, sandboxRoot, storeBranchBundle } from './workspace';
@@ -191,7 +191,7 @@ async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun):
   const redacted = key ? { ...secrets, [key.name]: key.value } : secrets;
   const { cmd, env } = adapter.invocation({ agent: input.agent, prompt: input.prompt, promptFile: `${META_DIR}/${input.promptName}`, iteration: input.iteration, feedback: input.feedback, ...(key ? { modelBaseUrl: MODEL_BASE_URL } : {}) });
   const command = adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind;
-  const log = new CommandLog(deps.runLog, input.runId, `${input.header}: ${command}`, redacted);
+  const log = new CommandLog(deps.runLog, input.runId, `${input.header}: ${headerCommand(command)}`, redacted);
   const reader = adapter.reader?.();
   const transcript = reader && new Transcript(redacted);
   const model = key && (await startModelGateway(deps, { agent: input.agent, limits: input.limits, usage: input.modelUsage, root: sandboxRoot(deps, input.runId), apiKey: key.value }, (r) => log.write(gatewayLine(r))));

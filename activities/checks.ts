@@ -7,7 +7,7 @@ import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { junitCounts, removeStaleJunit } from './junit';
 import { runHoldoutCheck } from './holdout';
-import { CommandLog, commandResult, egressLine } from './logs';
+import { CommandLog, commandResult, egressLine, headerCommand } from './logs';
 import { layBaseHarness, type HarnessSpec } from './harness';
 import { Redactor } from './redact';
 import { checkTally, ran, type TestTally } from './tally';
@@ -120,7 +120,7 @@ export function checkActivities(deps: ActivityDeps) {
             results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
             continue;
           }
-          const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${check.run}`, secrets);
+          const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
           const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
           const passed = exec.exitCode === 0 && !exec.timedOut;
           const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
@@ -151,7 +151,7 @@ export function checkActivities(deps: ActivityDeps) {
           else if (result.passed) {
             const check = input.checks.find((c) => c.name === result.name)!;
             const planted = await plantCanaries(repo, input.checkpoint.commit, baseline.canary.files);
-            const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${check.run}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
+            const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
             const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
             const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
             await removeCanaries(repo, input.checkpoint.commit, planted);

@@ -11,7 +11,7 @@ import { layBaseHarness } from './harness';
 import { throwIfCancelled } from './heartbeat';
 import { removeStaleJunit } from './junit';
 import { checkTally } from './tally';
-import { CommandLog, commandResult } from './logs';
+import { CommandLog, commandResult, headerCommand } from './logs';
 import { inCheckoutSandbox } from './workspace';
 
 // Hold-out checks (docs/holdout.md): tests the agent never sees, laid over a fresh checkout of the checkpoint in a
@@ -88,7 +88,7 @@ export async function layOver(workspace: string, files: HoldoutFile[]): Promise<
  */
 export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, check: Check & { holdout: string }): Promise<CheckResult> {
   const timeoutMs = check.timeout ?? input.timeoutMs;
-  const log = new CommandLog(deps.runLog, input.runId, `hold-out check ${check.name}, iteration ${input.iteration}: ${check.run} (set "${check.holdout}"; its output is not kept)`);
+  const log = new CommandLog(deps.runLog, input.runId, `hold-out check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)} (set "${check.holdout}"; its output is not kept)`);
   let set: Awaited<ReturnType<typeof readHoldoutSet>>;
   try {
     set = await readHoldoutSet(check.holdout, deps.holdoutDir);

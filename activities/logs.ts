@@ -57,6 +57,18 @@ export class CommandLog {
   }
 }
 
+const MAX_HEADER_COMMAND_CHARS = 200;
+
+/**
+ * A command as a log section's header shows it: one line, cut with an ellipsis. An inline script can be kilobytes
+ * (base64 and all); the run's state and the proof manifest keep it whole.
+ */
+export function headerCommand(command: string): string {
+  const line = command.replace(/\s+/g, ' ').trim();
+  const chars = Array.from(line);
+  return chars.length > MAX_HEADER_COMMAND_CHARS ? `${chars.slice(0, MAX_HEADER_COMMAND_CHARS - 1).join('')}…` : line;
+}
+
 export function tail(text: string): string {
   const lines = text.trimEnd().split('\n').slice(-TAIL_LINES).join('\n');
   return lines.length > TAIL_CHARS ? lines.slice(-TAIL_CHARS) : lines;

@@ -33,7 +33,7 @@ function digest(token: string): Buffer {
 
 /**
  * Bearer tokens with roles, stored hashed in `$NIGHTSHIFT_HOME/tokens.json`. The admin token lives in
- * `$NIGHTSHIFT_HOME/token` (mode 0600) so the CLI on this machine can use it; NIGHTSHIFT_TOKEN replaces it.
+ * `$NIGHTSHIFT_HOME/token` (mode 0600) so the CLI on this machine can use it; NIGHTSHIFT_TOKEN replaces it there.
  */
 export class TokenStore {
   private entries: TokenEntry[] = [];
@@ -67,15 +67,17 @@ export class TokenStore {
   }
 
   /**
-   * The admin token: NIGHTSHIFT_TOKEN when given, else the one stored at first start (made now if missing).
+   * The admin token: NIGHTSHIFT_TOKEN when given (stored in the token file too, so the CLI on this machine needs only
+   * NIGHTSHIFT_HOME, as with a generated one), else the one stored at first start (made now if missing).
    * `created` tells the caller to print it, once.
    */
   ensureAdmin(configured?: string): { token: string; created: boolean } {
+    const tokenFile = path.join(this.home, 'token');
     if (configured) {
       this.upsert({ name: 'admin', role: 'admin', sha256: digest(configured).toString('hex') });
+      if (!existsSync(tokenFile) || readFileSync(tokenFile, 'utf8').trim() !== configured) writeFileSync(tokenFile, configured + '\n', { mode: 0o600 });
       return { token: configured, created: false };
     }
-    const tokenFile = path.join(this.home, 'token');
     if (existsSync(tokenFile)) {
       const token = readFileSync(tokenFile, 'utf8').trim();
       this.upsert({ name: 'admin', role: 'admin', sha256: digest(token).toString('hex') });

@@ -86,6 +86,15 @@ export function formatFleet(fleet: Record<string, unknown>): string {
   return lines.join('\n');
 }
 
+/**
+ * A run's failure as `stage: reason`, the reason whole: what follows its first line (a check's or the agent's log
+ * tail) is indented by `indent`, so it reads as part of the failure.
+ */
+export function failureText(failure: NonNullable<RunStateView['failure']>, indent: string): string {
+  const [first, ...rest] = (failure.reason ?? '').trimEnd().split('\n');
+  return [`${failure.stage}: ${first}`, ...rest.map((line) => `${indent}${line}`.trimEnd())].join('\n');
+}
+
 /** `nightshift status`: what a person wants to know about a run, in a few lines. */
 export function formatRun(run: RunStateView): string {
   const stages = run.stages ?? [];
@@ -96,7 +105,7 @@ export function formatRun(run: RunStateView): string {
     `status     ${run.status}${run.stage ? ` (stage ${run.stage}, iteration ${run.iteration}/${run.maxIterations})` : ''}`,
     `repo       ${run.repo ?? ''}  ${run.base ?? ''} → ${run.branch ?? ''}`,
   ];
-  if (run.failure) lines.push(`failure    ${run.failure.stage}: ${String(run.failure.reason ?? '').split('\n')[0]}`);
+  if (run.failure) lines.push(`failure    ${failureText(run.failure, ' '.repeat(13))}`);
   if (stages.length) {
     lines.push('stages');
     for (const s of stages) {

@@ -1,12 +1,12 @@
 import { Command, CommanderError } from 'commander';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Role } from '../api/tokens';
-import { verifyBundle } from '../proof/bundle';
+import { verifyBundle, verifyBundleDir } from '../proof/bundle';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState, type RunStateView } from '../workflows/types';
 import { ApiClient, CliError } from './client';
-import { formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
+import { failureText, formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
 import { filterOutput, jsonText } from './terminal';
 
 const api = new ApiClient();
@@ -105,7 +105,7 @@ async function follow(id: string, verbose: boolean): Promise<RunState> {
     if (verbose && line !== last) print(`  ${line}`);
     last = line;
     if (run.status === 'awaiting_approval' || isFinal(run.status)) {
-      if (verbose && run.failure) print(`  ${run.failure.stage}: ${String(run.failure.reason).split("\n")[0]}`);
+      if (verbose && run.failure) print(`  ${failureText(run.failure, '    ')}`);
       return run;
     }
     await sleep(1000);
@@ -169,24 +169,26 @@ program.command('diff <id>').description("a run's current diff").action(async (i
 program
   .command('proof <id>')
   .description("download a succeeded run's signed proof bundle")
-  .option('-o, --output <dir>', 'directory to write <id>-proof.tar.gz to', '.')
+  .option('-o, --output <path>', 'the file to write (a path ending in .tar.gz or .tgz), or a directory to write <id>-proof.tar.gz in', '.')
   .action(async (id: string, opts: { output: string }) => {
     const bundle = (await api.request('GET', `${runPath(id)}/proof`)).bytes;
-    mkdirSync(opts.output, { recursive: true });
-    const file = path.join(opts.output, `${id}-proof.tar.gz`);
+    const isDir = existsSync(opts.output) && statSync(opts.output).isDirectory();
+    const file = !isDir && /\.(tar\.gz|tgz)$/i.test(opts.output) ? opts.output : path.join(opts.output, `${id}-proof.tar.gz`);
+    mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, bundle);
     print(file);
   });
 
 program
   .command('verify <bundle>')
-  .description('check a proof bundle offline: every digest and the signature (exit 0, or 1 naming the first mismatch)')
+  .description('check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and the signature (exit 0, or 1 naming the first mismatch)')
   .option('--key <pub>', "the server's public key (PEM, from GET /v1/keys); default: $NIGHTSHIFT_HOME/keys/signing.pub")
   .action((bundle: string, opts: { key?: string }) => {
     const keyFile = opts.key ?? path.join(process.env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'), 'keys', 'signing.pub');
     if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
     if (!existsSync(keyFile)) throw new CliError(`no public key at ${keyFile}: give --key (GET /v1/keys on the server has it)`, 2);
-    const result = verifyBundle(readFileSync(bundle), readFileSync(keyFile, 'utf8'));
+    const publicKeyPem = readFileSync(keyFile, 'utf8');
+    const result = statSync(bundle).isDirectory() ? verifyBundleDir(bundle, publicKeyPem) : verifyBundle(readFileSync(bundle), publicKeyPem);
     if (!result.ok) throw new CliError(`verification failed: ${result.problem}`, 1);
     print(`verified: run ${result.statement.predicate.runId}, ${result.files.length} files, signed by ${result.keyId}`);
     for (const s of result.statement.subject) print(`  ${s.name}  ${Object.entries(s.digest).map(([k, v]) => `${k}:${v}`).join(' ')}`);

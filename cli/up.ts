@@ -36,7 +36,7 @@ export interface Stack {
 
 const say = (line: string) => process.stdout.write(line + '\n');
 
-/** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM. */
+/** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM/SIGHUP (or when the start fails). */
 export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
   mkdirSync(config.home, { recursive: true });
   // Specs may name repos only in here (config/repos.ts).
@@ -47,39 +47,13 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
   installTemporalLogging(logger);
 
   let devServer: DevServer | undefined;
-  if (parts.devServer && !config.temporalAddress) {
-    say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
-    devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
-  }
-  const address = temporalAddressOf(config);
-  const connection = await Connection.connect({ address }).catch((err: Error) => {
-    throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
-  });
-  if (!devServer) await ensureSearchAttributes(connection, config.namespace);
-  const client = new Client({ connection, namespace: config.namespace });
-
+  let connection: Connection | undefined;
   let nativeConnection: NativeConnection | undefined;
   let worker: NightshiftWorker | undefined;
   let workerDone: Promise<void> | undefined;
-  if (parts.worker) {
-    nativeConnection = await NativeConnection.connect({ address });
-    worker = await createWorker({ config, connection: nativeConnection, logger });
-    workerDone = worker.run();
-  }
-
   let server: Server | undefined;
-  let token: string | undefined;
-  let tokenCreated = false;
-  if (parts.api) {
-    const tokens = new TokenStore(config.home);
-    ({ token, created: tokenCreated } = tokens.ensureAdmin(config.token));
-    const app = createApi({ client, config, tokens, logger });
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.port, config.host, () => resolve(s)).on('error', reject);
-    });
-  }
-
   let stopping: Promise<void> | undefined;
+  // The API and the worker first, Temporal last: a draining worker still reports its stages' ends to it.
   const stop = () =>
     (stopping ??= (async () => {
       if (server) await closeServer(server);
@@ -89,17 +63,63 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
         await workerDone;
       }
       await nativeConnection?.close();
-      await connection.close();
-      await devServer?.stop();
+      await connection?.close();
+      if (devServer) {
+        say('stopping the Temporal dev server…');
+        await devServer.stop();
+      }
     })());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+
+  // Listening from the start: a Ctrl-C while the parts come up stops what is up so far.
+  let signalled = false;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      // A second Ctrl-C does not wait for the drain; the dev server still gets its SIGTERM on exit.
+      if (signalled) process.exit(1);
+      signalled = true;
       void stop().then(() => process.exit(0), (err) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
       });
     });
   }
+
+  let token: string | undefined;
+  let tokenCreated = false;
+  let client: Client;
+  try {
+    if (parts.devServer && !config.temporalAddress) {
+      say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
+      devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
+    }
+    const address = temporalAddressOf(config);
+    connection = await Connection.connect({ address }).catch((err: Error) => {
+      throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
+    });
+    if (!devServer) await ensureSearchAttributes(connection, config.namespace);
+    client = new Client({ connection, namespace: config.namespace });
+
+    if (parts.worker) {
+      nativeConnection = await NativeConnection.connect({ address });
+      worker = await createWorker({ config, connection: nativeConnection, logger });
+      workerDone = worker.run();
+    }
+
+    if (parts.api) {
+      const tokens = new TokenStore(config.home);
+      ({ token, created: tokenCreated } = tokens.ensureAdmin(config.token));
+      const app = createApi({ client, config, tokens, logger });
+      // Express 5 hands a failed listen (the port taken) to the callback, not to an 'error' listener.
+      server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+      });
+    }
+  } catch (err) {
+    // Nothing this start made outlives it: the caller reports the reason and the process can end.
+    await stop().catch((stopErr: Error) => logger.error({ err: stopErr }, 'stopping after a failed start failed'));
+    throw err;
+  }
+
   if (workerDone) {
     workerDone.catch((err: Error) => {
       say(`nightshift: the worker stopped: ${err.message}`);
@@ -121,7 +141,8 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
 
 function printAccess(stack: Stack): void {
   say('');
-  if (stack.apiUrl) say(`API        ${stack.apiUrl}   (token: ${stack.config.home}/token${stack.tokenCreated ? ', made now' : ''})`);
+  const tokenOrigin = stack.tokenCreated ? ', made now' : stack.config.token ? ', from NIGHTSHIFT_TOKEN' : '';
+  if (stack.apiUrl) say(`API        ${stack.apiUrl}   (token: ${stack.config.home}/token${tokenOrigin})`);
   if (stack.uiUrl) say(`Temporal   ${stack.uiUrl}`);
   say(`Temporal   ${temporalAddressOf(stack.config)} (gRPC), namespace ${stack.config.namespace}, task queue ${stack.config.taskQueue}`);
   say(`proofs     signed by ${stack.signingKeyId} (public key: GET /v1/keys, or ${stack.config.home}/keys/signing.pub)`);

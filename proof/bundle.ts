@@ -1,4 +1,6 @@
 import { createHash, createPublicKey, sign, verify } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { packTarGz, unpackTarGz } from './tar';
 import { keyIdOf, type SigningKey } from './keys';
 
@@ -60,8 +62,31 @@ export function verifyBundle(bundle: Buffer, publicKeyPem: string): VerifyResult
   try {
     files = unpackTarGz(bundle);
   } catch (err) {
-    return { ok: false, problem: `not a proof bundle: ${(err as Error).message}` };
+    return { ok: false, problem: `not a proof bundle (the .tar.gz \`nightshift proof\` writes, or the directory it unpacks to): ${(err as Error).message}` };
   }
+  return verifyFiles(files, publicKeyPem);
+}
+
+/** The same checks over a bundle unpacked into `dir` (`tar xzf`): its files, by their paths in it. */
+export function verifyBundleDir(dir: string, publicKeyPem: string): VerifyResult {
+  const files = new Map<string, Buffer>();
+  const walk = (rel: string): void => {
+    for (const entry of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const name = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(name);
+      else if (entry.isFile()) files.set(name, readFileSync(path.join(dir, name)));
+      else throw new Error(`${name} is not a regular file`);
+    }
+  };
+  try {
+    walk('');
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message };
+  }
+  return verifyFiles(files, publicKeyPem);
+}
+
+function verifyFiles(files: Map<string, Buffer>, publicKeyPem: string): VerifyResult {
   const raw = files.get(ATTESTATION);
   if (!raw) return { ok: false, problem: `${ATTESTATION} is missing` };
   let envelope: DsseEnvelope;

@@ -1,7 +1,8 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 // A minimal ustar reader and writer for proof bundles: regular files only, names up to 100 bytes. Enough for what
-// Nightshift writes, and strict about what it reads.
+// Nightshift writes, and strict about what it reads; what `tar czf` adds when someone repacks a bundle (directory
+// entries, a leading "./") carries no content and is let through.
 
 const BLOCK = 512;
 
@@ -33,16 +34,20 @@ export function packTarGz(files: { name: string; content: Buffer }[]): Buffer {
   return gzipSync(Buffer.concat(parts));
 }
 
-/** The files of a .tar.gz; throws on anything but regular files with safe relative names. */
+/** The files of a .tar.gz (directory entries skipped); throws on anything else but regular files with safe relative names. */
 export function unpackTarGz(data: Buffer): Map<string, Buffer> {
   const tar = gunzipSync(data);
   const files = new Map<string, Buffer>();
   for (let at = 0; at + BLOCK <= tar.length; ) {
     const h = tar.subarray(at, at + BLOCK);
     if (h.every((b) => b === 0)) break;
-    const name = h.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+    const name = h.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '').replace(/^(\.\/)+/, '');
     const size = parseInt(h.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim(), 8);
     const type = String.fromCharCode(h[156]);
+    if (type === '5' && size === 0) {
+      at += BLOCK;
+      continue;
+    }
     if (!name || name.startsWith('/') || name.split('/').includes('..')) throw new Error(`tar: unsafe name "${name}"`);
     if ((type !== '0' && type !== '\0') || !Number.isInteger(size)) throw new Error(`tar: ${name} is not a regular file`);
     if (files.has(name)) throw new Error(`tar: ${name} appears twice`);

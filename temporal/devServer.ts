@@ -41,7 +41,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${k.type === 'TEXT' ? 'Text' : 'Keyword'}`]),
   ];
   const log = openSync(path.join(opts.dataDir, 'temporal.log'), 'a');
-  const child = spawn(bin, args, { stdio: ['ignore', log, log], env: hostToolEnv() });
+  // Its own process group: a Ctrl-C in the terminal reaches only its parent, which stops it after the worker drained.
+  const child = spawn(bin, args, { stdio: ['ignore', log, log], env: hostToolEnv(), detached: true });
+  stopWithParent(child);
   const address = `127.0.0.1:${opts.port}`;
   await waitUntilServing(child, address, 'the Temporal dev server', path.join(opts.dataDir, 'temporal.log'), ensureSearchAttributes);
   return {
@@ -107,6 +109,18 @@ export async function ensureSearchAttributes(connection: Connection, namespace =
       missing.map((k) => [k.name, k.type === 'TEXT' ? IndexedValueType.INDEXED_VALUE_TYPE_TEXT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
     ),
   });
+}
+
+/**
+ * A detached child no longer shares its parent's signals: should the parent exit without stopping it (a crash, a
+ * second Ctrl-C), it is sent SIGTERM on the way out, so it shuts down cleanly rather than run on alone.
+ */
+function stopWithParent(child: ChildProcess): void {
+  const onParentExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.on('exit', onParentExit);
+  child.once('exit', () => process.off('exit', onParentExit));
 }
 
 export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {

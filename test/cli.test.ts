@@ -79,6 +79,18 @@ describe('against the real API', () => {
     expect(unknown.stderr).not.toMatch(STACK);
   });
 
+  test("a failed run's reason is shown whole: submit --wait and status print the check's log tail under it", async () => {
+    const failing = spec(repo, 'echo 3 > src/value.txt', { title: 'Stays wrong', limits: { iterations: 1 } });
+    const res = await cli(['submit', specFile('wrong.json', JSON.stringify(failing)), '--wait']);
+    expect(res.code).toBe(1);
+    // The tail follows the reason's first line, indented under it, down to the check's own output.
+    expect(res.stdout).toMatch(/^ {2}checks: Check "value" \(`.*`\) failed with exit code 1\. Its log ends with:\n(?: {4}.*\n|\n)* {4}expected 2, got 3\n {4}\[nightshift: check value failed \(exit 1\)\]\n$/m);
+    const id = /^(ns-[0-9a-f]+) submitted$/m.exec(res.stdout)![1];
+    const status = await cli(['status', id]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^failure {4}checks: Check "value" \(`.*`\) failed with exit code 1\. Its log ends with:\n(?: {13}.*\n|\n)* {13}expected 2, got 3\n {13}\[nightshift: check value failed \(exit 1\)\]\n/m);
+  });
+
   test('a YAML spec file with an idempotency key: submitting twice gives one run; reject says so', async () => {
     const file = specFile('value.yaml', `title: From YAML\nrepo: ${repo}\nagent: { kind: command, command: ["sh", "-c", "echo 2 > src/value.txt"] }\ntask: Set it to two.\n`);
     const first = JSON.parse((await cli(['submit', file, '--json', '--idempotency-key', 'cli-yaml-1'])).stdout);

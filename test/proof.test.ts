@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildBundle, verifyBundle } from '../proof/bundle';
 import { keyIdOf } from '../proof/keys';
@@ -19,6 +19,9 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
   });
 }
 
+/** An inline script's payload, as big as a new user's was (6 KB of base64): the log headers must not repeat it. */
+const PAYLOAD = 'QUJD'.repeat(1536);
+
 let stack: TestStack;
 let id: string;
 let bundle: Buffer;
@@ -27,7 +30,7 @@ let dir: string;
 
 beforeAll(async () => {
   stack = await startTestStack();
-  id = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt'));
+  id = await stack.submit(spec(makeRepo(VALUE_REPO), `echo 2 > src/value.txt; : ${PAYLOAD}`));
   await stack.waitFor(id, ['awaiting_approval']);
   expect((await stack.api('GET', `/v1/runs/${id}/proof`)).status).toBe(404);
   await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'verified by hand' } });
@@ -92,4 +95,65 @@ test('a bundle signed by another key fails against the server’s key', () => {
   expect(verifyBundle(forged, otherPem).ok).toBe(true);
   const result = verifyBundle(forged, publicKeyPem);
   expect(result).toEqual({ ok: false, problem: `attestation.json is not signed by key ${keyIdOf(publicKeyPem)} (signed by ${keyIdOf(otherPem)})` });
+});
+
+test("the agent's log header is one line, its inline command cut with an ellipsis, live and in the proof; the manifest keeps it whole", async () => {
+  const headerOf = (log: string) => log.split('\n').filter((l) => l.startsWith('=== agent, iteration 1: '));
+  const stored = unpackTarGz(bundle).get('logs/agent.log')!.toString();
+  const live = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+  for (const log of [stored, live]) {
+    expect(headerOf(log)).toEqual([expect.stringMatching(/^=== agent, iteration 1: sh -c mkdir -p notes; echo 2 > src\/value\.txt; : (QUJD)+Q?U?J?… ===$/)]);
+    expect(headerOf(log)[0].length).toBe('=== agent, iteration 1: '.length + 200 + ' ==='.length);
+    expect(log).not.toContain(PAYLOAD.slice(0, 1000));
+  }
+  expect(JSON.parse(unpackTarGz(bundle).get('manifest.json')!.toString()).agent.command).toContain(PAYLOAD);
+});
+
+test('proof -o NAME.tar.gz writes that file (its directory made), not a directory of that name', async () => {
+  const file = path.join(dir, 'new', 'x.tar.gz');
+  const r = await cli(['proof', id, '-o', file], stack.env);
+  expect(r).toMatchObject({ code: 0, stdout: `${file}\n` });
+  expect(statSync(file).isFile()).toBe(true);
+  expect(readFileSync(file)).toEqual(bundle);
+});
+
+describe('verify takes the bundle as a user may hold it', () => {
+  const key = () => path.join(dir, 'server.pub');
+  let unpacked: string;
+  beforeAll(() => {
+    unpacked = path.join(dir, 'unpacked');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['-xzf', path.join(dir, `${id}-proof.tar.gz`), '-C', unpacked]);
+  });
+
+  test('unpacked into a directory (tar xzf): verified, as the .tar.gz is; a file added to it is named', async () => {
+    const r = await cli(['verify', unpacked, '--key', key()]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`verified: run ${id}, 5 files, signed by ${keyIdOf(publicKeyPem)}`);
+    const planted = path.join(dir, 'planted');
+    execFileSync('cp', ['-r', unpacked, planted]);
+    writeFileSync(path.join(planted, 'logs', 'planted.log'), 'trust me');
+    expect(await cli(['verify', planted, '--key', key()])).toMatchObject({ code: 1, stderr: 'nightshift: verification failed: logs/planted.log is not in the signed statement\n' });
+  });
+
+  test('repacked with tar, directory entries and "./" names included: verified', async () => {
+    const named = path.join(dir, 'repacked.tar.gz');
+    execFileSync('tar', ['-czf', named, '-C', unpacked, 'attestation.json', 'diff.patch', 'logs', 'manifest.json', 'review.md']);
+    expect(execFileSync('tar', ['-tzf', named], { encoding: 'utf8' })).toMatch(/^logs\/$/m);
+    const dotted = path.join(dir, 'dotted.tar.gz');
+    execFileSync('tar', ['-czf', dotted, '-C', unpacked, '.']);
+    expect(execFileSync('tar', ['-tzf', dotted], { encoding: 'utf8' })).toMatch(/^\.\/logs\/agent\.log$/m);
+    for (const file of [named, dotted]) {
+      const r = await cli(['verify', file, '--key', key()]);
+      expect({ file, code: r.code, stderr: r.stderr }).toEqual({ file, code: 0, stderr: '' });
+      expect(r.stdout).toContain(`verified: run ${id}, 5 files`);
+    }
+  });
+
+  test('something that is neither: one line saying what it wants', async () => {
+    const r = await cli(['verify', key(), '--key', key()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^nightshift: verification failed: not a proof bundle \(the \.tar\.gz `nightshift proof` writes, or the directory it unpacks to\): .*\n$/);
+  });
 });
