@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { RunLog } from '../store/runLog';
 import type { RunState } from '../workflows/types';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -25,23 +26,29 @@ function exitCode(child: ChildProcess): Promise<number | null> {
   return exited(child).then(() => child.exitCode);
 }
 
-/** A run in flight whose agent has started on one of `candidates` (and is still sleeping): the moment to hit that worker. */
-async function runMidAgentOn(stack: TestStack, ids: string[], candidates: ChildProcess[], timeoutMs = 90_000): Promise<{ id: string; worker: ChildProcess }> {
+/**
+ * A run in flight whose agent has started on one of `candidates` (and is still sleeping): the moment to hit that
+ * worker. Read from the run logs the workers write (one file read a run, no workflow query), so that a sweep over
+ * every run stays well inside one agent's sleep however loaded the machine is.
+ */
+async function runMidAgentOn(stack: TestStack, ids: string[], candidates: ChildProcess[], timeoutMs = 120_000): Promise<{ id: string; worker: ChildProcess }> {
+  const logs = new RunLog(stack.config.home);
   const deadline = Date.now() + timeoutMs;
   let seen: string[] = [];
   while (Date.now() < deadline) {
     seen = [];
     for (const id of ids) {
-      const state = await stack.state(id).catch((err: Error) => void seen.push(err.message));
-      if (state) seen.push(`${state.status} on ${state.workspace?.worker}`);
-      const worker = candidates.find((w) => state?.workspace?.worker.startsWith(workerNamePrefix(w)));
-      if (state?.status !== 'agent' || !worker) continue;
-      const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
-      const sinceProvision = log.slice(log.lastIndexOf(`=== provision on ${workerNamePrefix(worker)}`));
+      const { text } = await logs.read(id, 0);
+      const provision = text.lastIndexOf('=== provision on ');
+      const sinceProvision = text.slice(provision);
+      const worker = candidates.find((w) => sinceProvision.startsWith(`=== provision on ${workerNamePrefix(w)}`));
       // Whole lines: the log's header line quotes the agent's command, markers and all.
-      if (/^agent-started$/m.test(sinceProvision) && !/^agent-done$/m.test(sinceProvision)) return { id, worker };
+      const started = /^agent-started$/m.test(sinceProvision);
+      const done = /^agent-done$/m.test(sinceProvision);
+      seen.push(`${id}: ${provision < 0 ? 'not provisioned' : sinceProvision.slice(17, sinceProvision.indexOf(' ===', 17))}${started ? (done ? ', agent done' : ', agent started') : ''}`);
+      if (worker && started && !done) return { id, worker };
     }
-    await sleep(300);
+    await sleep(200);
   }
   throw new Error(`no run was mid-agent on worker ${candidates.map(workerNamePrefix).join(' or ')} within ${timeoutMs} ms; runs: ${seen.join(', ')}`);
 }
@@ -101,7 +108,7 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
 
     // Every run ends, and ends well.
     const finals: RunState[] = [];
-    for (const id of ids) finals.push(await stack.waitFor(id, ['succeeded'], 150_000));
+    for (const id of ids) finals.push(await stack.waitFor(id, ['succeeded'], 300_000));
     progress(`all ${ids.length} runs succeeded`);
     for (const id of ids) expect((await stack.client.workflow.getHandle(id).describe()).status.name).toBe('COMPLETED');
     expect(finals.map((s) => s.status)).toEqual(ids.map(() => 'succeeded'));
@@ -139,4 +146,4 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
     await stack.stop().catch(() => undefined);
     await server.stop();
   }
-}, 6 * 60_000);
+}, 10 * 60_000);
