@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Server } from 'node:http';
+import type { Logger } from 'pino';
 import { closeServer, createApi } from '../api/server';
 import { ensureSigningKey } from '../proof/keys';
 import { TokenStore } from '../api/tokens';
@@ -46,49 +47,15 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
   const logger = createLogger(config.home, 'nightshift');
   installTemporalLogging(logger);
 
-  let devServer: DevServer | undefined;
-  if (parts.devServer && !config.temporalAddress) {
-    say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
-    devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
-  }
-  const address = temporalAddressOf(config);
-  const connection = await Connection.connect({ address }).catch((err: Error) => {
-    throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
-  });
-  if (!devServer) await ensureSearchAttributes(connection, config.namespace);
-  const client = new Client({ connection, namespace: config.namespace });
-
-  let nativeConnection: NativeConnection | undefined;
-  let worker: NightshiftWorker | undefined;
-  let workerDone: Promise<void> | undefined;
-  if (parts.worker) {
-    nativeConnection = await NativeConnection.connect({ address });
-    worker = await createWorker({ config, connection: nativeConnection, logger });
-    workerDone = worker.run();
-  }
-
-  let server: Server | undefined;
-  let token: string | undefined;
-  let tokenCreated = false;
-  if (parts.api) {
-    const tokens = new TokenStore(config.home);
-    ({ token, created: tokenCreated } = tokens.ensureAdmin(config.token));
-    const app = createApi({ client, config, tokens, logger });
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.port, config.host, () => resolve(s)).on('error', reject);
-    });
-  }
+  const { devServer, connection, client } = await connectTemporal(parts, config);
+  const worker = parts.worker ? await startWorker(config, logger) : undefined;
+  const api = parts.api ? await startApi(config, client, logger) : undefined;
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      if (server) await closeServer(server);
-      if (worker) {
-        say('draining the worker (running stages finish or stop at their next heartbeat)…');
-        worker.shutdown();
-        await workerDone;
-      }
-      await nativeConnection?.close();
+      if (api) await closeServer(api.server);
+      await worker?.drain();
       await connection.close();
       await devServer?.stop();
     })());
@@ -100,23 +67,63 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
       });
     });
   }
-  if (workerDone) {
-    workerDone.catch((err: Error) => {
-      say(`nightshift: the worker stopped: ${err.message}`);
-      logger.error({ err }, 'worker failed');
-      void stop().finally(() => process.exit(1));
-    });
-  }
+  worker?.done.catch((err: Error) => {
+    say(`nightshift: the worker stopped: ${err.message}`);
+    logger.error({ err }, 'worker failed');
+    void stop().finally(() => process.exit(1));
+  });
   return {
     config,
     client,
-    token,
-    tokenCreated,
-    apiUrl: server ? `http://${config.host}:${config.port}` : undefined,
+    token: api?.token,
+    tokenCreated: api?.tokenCreated ?? false,
+    apiUrl: api ? `http://${config.host}:${config.port}` : undefined,
     uiUrl: devServer?.uiUrl,
     signingKeyId,
     stop,
   };
+}
+
+/** A client of Temporal: the dev server's, started here when asked for and no TEMPORAL_ADDRESS is set. */
+async function connectTemporal(parts: Parts, config: Config): Promise<{ devServer?: DevServer; connection: Connection; client: Client }> {
+  let devServer: DevServer | undefined;
+  if (parts.devServer && !config.temporalAddress) {
+    say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
+    devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
+  }
+  const address = temporalAddressOf(config);
+  const connection = await Connection.connect({ address }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
+  });
+  if (!devServer) await ensureSearchAttributes(connection, config.namespace);
+  return { devServer, connection, client: new Client({ connection, namespace: config.namespace }) };
+}
+
+/** A worker in this process, running; `drain` lets its running stages finish (or stop at their next heartbeat). */
+async function startWorker(config: Config, logger: Logger): Promise<{ done: Promise<void>; drain(): Promise<void> }> {
+  const connection = await NativeConnection.connect({ address: temporalAddressOf(config) });
+  const worker: NightshiftWorker = await createWorker({ config, connection, logger });
+  const done = worker.run();
+  return {
+    done,
+    async drain() {
+      say('draining the worker (running stages finish or stop at their next heartbeat)…');
+      worker.shutdown();
+      await done;
+      await connection.close();
+    },
+  };
+}
+
+/** The HTTP API, listening; the admin token is made at its first start. */
+async function startApi(config: Config, client: Client, logger: Logger): Promise<{ server: Server; token: string; tokenCreated: boolean }> {
+  const tokens = new TokenStore(config.home);
+  const { token, created } = tokens.ensureAdmin(config.token);
+  const app = createApi({ client, config, tokens, logger });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s)).on('error', reject);
+  });
+  return { server, token, tokenCreated: created };
 }
 
 function printAccess(stack: Stack): void {
