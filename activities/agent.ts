@@ -13,7 +13,7 @@ import type { AgentResult, Checkpoint, ReviewFinding } from '../workflows/types'
 import type { ActivityDeps } from './deps';
 import { secretFindings } from './diffRules';
 import { harnessChanges, harnessFindings } from './harness';
-import type { Git } from './git';
+import type { Git, RunRepo } from './git';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { CommandLog, commandResult, egressLine, headerCommand, Transcript } from './logs';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from './model';
@@ -77,10 +77,7 @@ export function agentActivities(deps: ActivityDeps) {
     /** A second, read-only agent pass over the diff; its verdict and findings join the rule review's. */
     async reviewWithAgent(input: AgentReviewInput): Promise<AgentReview> {
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
-        const repo = runRepo(deps, sandbox);
-        const branch = await repo.branch();
-        await repo.layOut(branch, input.commit);
+        const { sandbox, repo, branch } = await workspaceAt(deps, input, input.commit);
         const diff = (await deps.store.get(input.diffId)).toString('utf8');
         const prompt = buildReviewPrompt({ title: input.title, task: input.task, diff });
         const cli = await runAgentCli(deps, sandbox, { ...input, prompt, promptName: 'review.md', header: `agent review, iteration ${input.iteration}` });
@@ -103,10 +100,7 @@ export function agentActivities(deps: ActivityDeps) {
     /** One agent iteration in the sandbox; its changes become a commit on the run's branch and a checkpoint. */
     async runAgent(input: AgentInput): Promise<AgentOutput> {
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
-        const repo = runRepo(deps, sandbox);
-        const branch = await repo.branch();
-        await repo.layOut(branch, input.checkpoint?.commit ?? input.baseCommit);
+        const { sandbox, repo, branch } = await workspaceAt(deps, input, input.checkpoint?.commit ?? input.baseCommit);
 
         const prompt = buildPrompt({ ...input, instructions: await repoInstructions(repo.git, input.baseCommit) });
         const cli = await runAgentCli(deps, sandbox, { ...input, prompt, header: `agent, iteration ${input.iteration}`, promptName: 'prompt.md' });
@@ -142,6 +136,15 @@ export function agentActivities(deps: ActivityDeps) {
   };
 }
 
+/** The run's sandbox, its workspace laid out at `commit` on the run's branch (so a retried attempt starts over). */
+async function workspaceAt(deps: ActivityDeps, input: { runId: string; sandbox: Spec['sandbox'] }, commit: string): Promise<{ sandbox: Sandbox; repo: RunRepo; branch: string }> {
+  const sandbox = await openSandbox(deps, input.runId, input.sandbox);
+  const repo = runRepo(deps, sandbox);
+  const branch = await repo.branch();
+  await repo.layOut(branch, commit);
+  return { sandbox, repo, branch };
+}
+
 const INSTRUCTION_FILES = ['AGENTS.md', 'CLAUDE.md'];
 const MAX_INSTRUCTIONS = 32 * 1024;
 
@@ -171,15 +174,15 @@ interface CliRun {
   header: string;
 }
 
-/**
- * One run of the agent in the sandbox: its model gateway, its secrets, its output read into the log and the
- * transcript. The caller decides what its changes mean.
- */
 /** The summary goes into the run's state (and Temporal's history): its final message is redacted like the log. */
 function redactedSummary(summary: AgentSummary, secrets: Record<string, string>): AgentSummary {
   return summary.finalMessage === undefined ? summary : { ...summary, finalMessage: new Redactor(secrets).redact(summary.finalMessage) };
 }
 
+/**
+ * One run of the agent in the sandbox: its model gateway, its secrets, its output read into the log and the
+ * transcript. The caller decides what its changes mean.
+ */
 async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun): Promise<Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string }> {
   const adapter = adapterFor(input.agent.kind);
   const meta = path.join(sandboxRoot(deps, input.runId), 'meta');

@@ -9,6 +9,7 @@ import { junitCounts, removeStaleJunit } from './junit';
 import { runHoldoutCheck } from './holdout';
 import { CommandLog, commandResult, egressLine, headerCommand } from './logs';
 import { layBaseHarness, type HarnessSpec } from './harness';
+import type { RunRepo } from './git';
 import { Redactor } from './redact';
 import { checkTally, ran, type TestTally } from './tally';
 import { inCheckoutSandbox, openSandbox, runRepo } from './workspace';
@@ -55,50 +56,6 @@ function describeTally(t: TestTally | undefined): string {
 const holdsBaseline = (check: Check) => check.holdout === undefined && check.baseline !== false;
 
 export function checkActivities(deps: ActivityDeps) {
-  /**
-   * The checks' tests at the base commit, and whether their harness reports a canary failing there: from the
-   * worker's cache, or run once in a sandbox of their own on a checkout of the base (the spec's network and secrets,
-   * as the checks have them). Each line of the run's log says which.
-   */
-  async function baselines(input: ChecksInput & { baseCommit: string }, checks: Check[], secrets: Record<string, string>): Promise<Map<string, Baseline>> {
-    const found = new Map<string, Baseline>();
-    const missing: Check[] = [];
-    const note = (text: string) => deps.runLog.append(input.runId, new Redactor(secrets).redact(`[nightshift: ${text}]\n`));
-    for (const check of checks) {
-      const cached = await readBaseline(baselineFile(deps.home, input.baseCommit, check, input.sandbox));
-      if (cached) {
-        found.set(check.name, cached);
-        await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)} (cached on ${deps.self.worker}): ${describeTally(cached.tally)}; canary ${'off' in cached.canary ? `off: ${cached.canary.off}` : `in ${cached.canary.files.length} test files`}`);
-      } else missing.push(check);
-    }
-    if (!missing.length) return found;
-    const started = Date.now();
-    await inCheckoutSandbox(deps, input.runId, 'baseline', input.sandbox, input.baseCommit, async (sandbox, repo) => {
-      const testFiles = await testFilesAt(repo.git, input.baseCommit);
-      for (const check of missing) {
-        let output = '';
-        const plain = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
-        const { tally } = await checkTally(sandbox.workspace, check.junit, output);
-        let canary: Baseline['canary'] = { off: 'the check printed no test counts at the base' };
-        if (tally && !testFiles.length) canary = { off: 'the base has no test files a canary can be added to' };
-        if (tally && testFiles.length) {
-          const planted = await plantCanaries(repo, input.baseCommit, testFiles);
-          output = '';
-          const exec = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
-          const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, output)).tally, { exitCode: plain.exitCode, tally });
-          await removeCanaries(repo, input.baseCommit, planted);
-          canary = reported ? { files: planted.files } : { off: reported === false ? "the base's own harness did not report the canary failing (its runner does not pick up tests added to its test files)" : 'whether the base reported it failing cannot be told' };
-        }
-        const baseline: Baseline = { ...(tally ? { tally } : {}), canary };
-        await writeBaseline(baselineFile(deps.home, input.baseCommit, check, input.sandbox), baseline);
-        found.set(check.name, baseline);
-        await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)}: ${describeTally(tally)}; canary ${'off' in canary ? `off: ${canary.off}` : `reported failing in ${canary.files.length} test files`}`);
-      }
-    });
-    await note(`baselines measured in ${((Date.now() - started) / 1000).toFixed(1)} s, once for this base`);
-    return found;
-  }
-
   return {
     /**
      * Run every check in the sandbox, in order; all run, so the agent gets every failure at once. Then each is held
@@ -120,51 +77,125 @@ export function checkActivities(deps: ActivityDeps) {
             results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
             continue;
           }
-          const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
-          const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-          const passed = exec.exitCode === 0 && !exec.timedOut;
-          const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
+          const { result, tally } = await runCheck(deps, sandbox, check, input, secrets);
+          results.push(result);
           tallies.set(check.name, tally);
-          const junit = xml ? junitCounts(xml) : undefined;
-          if (problem) log.write(`[nightshift: ${problem}]\n`);
-          if (junit) log.write(`[nightshift: JUnit ${check.junit}: ${junit.tests} tests, ${junit.failures} failures, ${junit.errors} errors, ${junit.skipped} skipped]\n`);
-          log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
-          const closed = await log.close(deps.store);
-          results.push({
-            ...commandResult(check.run, exec, closed),
-            name: check.name,
-            passed,
-            ...(junit && xml ? { junit: { ...junit, reportId: await deps.store.put(xml) } } : {}),
-          });
         }
 
         const held = input.checks.filter(holdsBaseline);
         if (!input.baseCommit || !held.length) return results;
-        const base = await baselines({ ...input, baseCommit: input.baseCommit }, held, secrets);
+        const base = await baselines(deps, { ...input, baseCommit: input.baseCommit }, held, secrets);
         for (const result of results) {
           const baseline = base.get(result.name);
           if (!baseline) continue;
-          const now = tallies.get(result.name);
-          const integrity: CheckIntegrity = { findings: baselineFindings(result.name, baseline.tally, now) };
-          if (baseline.tally && now) integrity.tests = { base: { ran: ran(baseline.tally), skipped: baseline.tally.skipped }, now: { ran: ran(now), skipped: now.skipped }, source: baseline.tally.cases && now.cases ? 'junit' : 'summary' };
-          if ('off' in baseline.canary) integrity.canary = baseline.canary;
-          else if (result.passed) {
-            const check = input.checks.find((c) => c.name === result.name)!;
-            const planted = await plantCanaries(repo, input.checkpoint.commit, baseline.canary.files);
-            const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
-            const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-            const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
-            await removeCanaries(repo, input.checkpoint.commit, planted);
-            log.write(`[nightshift: the canary ${reported === false ? 'PASSED: the harness reports success whatever the tests say' : 'was reported failing, as it must'}]\n`);
-            const { logId } = await log.close(deps.store);
-            if (planted.files.length) integrity.canary = { result: reported === false ? 'passed' : 'reported', files: planted.files.length, logId };
-            if (planted.files.length && reported === false) integrity.findings.push(lyingHarnessFinding(result.name, planted));
-          }
-          result.integrity = integrity;
-          if (integrity.findings.length) result.passed = false;
+          const check = input.checks.find((c) => c.name === result.name)!;
+          result.integrity = await heldAgainstBase({ deps, sandbox, repo, input, secrets }, check, result, baseline, tallies.get(result.name));
+          if (result.integrity.findings.length) result.passed = false;
         }
         return results;
       });
     },
   };
+}
+
+/** One check's command, logged: whether it passed, its test counts and JUnit report. */
+async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, input: ChecksInput, secrets: Record<string, string>): Promise<{ result: CheckResult; tally?: TestTally }> {
+  const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
+  const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
+  const passed = exec.exitCode === 0 && !exec.timedOut;
+  const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
+  const junit = xml ? junitCounts(xml) : undefined;
+  if (problem) log.write(`[nightshift: ${problem}]\n`);
+  if (junit) log.write(`[nightshift: JUnit ${check.junit}: ${junit.tests} tests, ${junit.failures} failures, ${junit.errors} errors, ${junit.skipped} skipped]\n`);
+  log.write(`[nightshift: check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}]\n`);
+  const closed = await log.close(deps.store);
+  const result: CheckResult = {
+    ...commandResult(check.run, exec, closed),
+    name: check.name,
+    passed,
+    ...(junit && xml ? { junit: { ...junit, reportId: await deps.store.put(xml) } } : {}),
+  };
+  return { result, tally };
+}
+
+/** Where a check runs, for holding it against the base. */
+interface CheckSite {
+  deps: ActivityDeps;
+  sandbox: Sandbox;
+  repo: RunRepo;
+  input: ChecksInput;
+  secrets: Record<string, string>;
+}
+
+/**
+ * A check's result held against its baseline: the base's tests must all have run (`now` is the check's tally), and
+ * a passing check must report a canary failing, run again here with the canary planted in the base's test files.
+ */
+async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResult, baseline: Baseline, now: TestTally | undefined): Promise<CheckIntegrity> {
+  const integrity: CheckIntegrity = { findings: baselineFindings(result.name, baseline.tally, now) };
+  if (baseline.tally && now) integrity.tests = { base: { ran: ran(baseline.tally), skipped: baseline.tally.skipped }, now: { ran: ran(now), skipped: now.skipped }, source: baseline.tally.cases && now.cases ? 'junit' : 'summary' };
+  if ('off' in baseline.canary) integrity.canary = baseline.canary;
+  else if (result.passed) {
+    const { deps, sandbox, repo, input, secrets } = site;
+    const planted = await plantCanaries(repo, input.checkpoint.commit, baseline.canary.files);
+    const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
+    const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
+    const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
+    await removeCanaries(repo, input.checkpoint.commit, planted);
+    log.write(`[nightshift: the canary ${reported === false ? 'PASSED: the harness reports success whatever the tests say' : 'was reported failing, as it must'}]\n`);
+    const { logId } = await log.close(deps.store);
+    if (planted.files.length) integrity.canary = { result: reported === false ? 'passed' : 'reported', files: planted.files.length, logId };
+    if (planted.files.length && reported === false) integrity.findings.push(lyingHarnessFinding(result.name, planted));
+  }
+  return integrity;
+}
+
+/**
+ * The checks' tests at the base commit, and whether their harness reports a canary failing there: from the
+ * worker's cache, or run once in a sandbox of their own on a checkout of the base (the spec's network and secrets,
+ * as the checks have them). Each line of the run's log says which.
+ */
+async function baselines(deps: ActivityDeps, input: ChecksInput & { baseCommit: string }, checks: Check[], secrets: Record<string, string>): Promise<Map<string, Baseline>> {
+  const found = new Map<string, Baseline>();
+  const missing: Check[] = [];
+  const note = (text: string) => deps.runLog.append(input.runId, new Redactor(secrets).redact(`[nightshift: ${text}]\n`));
+  for (const check of checks) {
+    const cached = await readBaseline(baselineFile(deps.home, input.baseCommit, check, input.sandbox));
+    if (cached) {
+      found.set(check.name, cached);
+      await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)} (cached on ${deps.self.worker}): ${describeTally(cached.tally)}; canary ${'off' in cached.canary ? `off: ${cached.canary.off}` : `in ${cached.canary.files.length} test files`}`);
+    } else missing.push(check);
+  }
+  if (!missing.length) return found;
+  const started = Date.now();
+  await inCheckoutSandbox(deps, input.runId, 'baseline', input.sandbox, input.baseCommit, async (sandbox, repo) => {
+    const testFiles = await testFilesAt(repo.git, input.baseCommit);
+    for (const check of missing) {
+      const baseline = await measureBaseline({ deps, sandbox, repo, input, secrets }, check, input.baseCommit, testFiles);
+      await writeBaseline(baselineFile(deps.home, input.baseCommit, check, input.sandbox), baseline);
+      found.set(check.name, baseline);
+      await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)}: ${describeTally(baseline.tally)}; canary ${'off' in baseline.canary ? `off: ${baseline.canary.off}` : `reported failing in ${baseline.canary.files.length} test files`}`);
+    }
+  });
+  await note(`baselines measured in ${((Date.now() - started) / 1000).toFixed(1)} s, once for this base`);
+  return found;
+}
+
+/** A check run at the base (checked out in `site`): its test counts, then whether a canary in `testFiles` is reported failing. */
+async function measureBaseline(site: CheckSite, check: Check, baseCommit: string, testFiles: string[]): Promise<Baseline> {
+  const { sandbox, repo, input, secrets } = site;
+  let output = '';
+  const plain = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
+  const { tally } = await checkTally(sandbox.workspace, check.junit, output);
+  let canary: Baseline['canary'] = { off: 'the check printed no test counts at the base' };
+  if (tally && !testFiles.length) canary = { off: 'the base has no test files a canary can be added to' };
+  if (tally && testFiles.length) {
+    const planted = await plantCanaries(repo, baseCommit, testFiles);
+    output = '';
+    const exec = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
+    const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, output)).tally, { exitCode: plain.exitCode, tally });
+    await removeCanaries(repo, baseCommit, planted);
+    canary = reported ? { files: planted.files } : { off: reported === false ? "the base's own harness did not report the canary failing (its runner does not pick up tests added to its test files)" : 'whether the base reported it failing cannot be told' };
+  }
+  return { ...(tally ? { tally } : {}), canary };
 }

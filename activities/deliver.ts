@@ -2,7 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { git, GitError, localRepoPath } from './git';
+import { git, localRepoPath } from './git';
+import { gitFailure } from './gitFailure';
 import { runPageUrl } from './notify';
 import { githubRepoOf, openPullRequest } from './pullRequest';
 
@@ -52,13 +53,9 @@ export function deliverActivities(deps: ActivityDeps) {
       }
       const { bundleId } = input.checkpoint;
       if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
-      try {
-        await withArtifactFile(deps.store, bundleId, (bundle) => git(repo, ['fetch', '--quiet', '--no-write-fetch-head', bundle, `+${ref}:${ref}`]));
-      } catch (err) {
-        if (err instanceof GitError && err.repoBusy) throw ApplicationFailure.retryable(`${input.repo} is busy (another git holds a lock): ${err.message}`, 'RepoBusy');
-        if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`could not deliver to ${input.repo}: ${err.message}`, 'DeliveryFailed');
-        throw err;
-      }
+      await withArtifactFile(deps.store, bundleId, (bundle) => git(repo, ['fetch', '--quiet', '--no-write-fetch-head', bundle, `+${ref}:${ref}`])).catch((err) => {
+        throw gitFailure(err, { type: 'DeliveryFailed', what: `could not deliver to ${input.repo}`, busy: `${input.repo} is busy (another git holds a lock)` });
+      });
       const delivery = await publish(deps, repo, input, `${input.branch} → ${commit.slice(0, 12)} in ${input.repo}`);
       await deps.runLog.append(input.runId, `\n=== deliver: ${delivery.summary} ===\n`);
       return delivery;
@@ -102,19 +99,12 @@ async function pushBranch(repo: string, branch: string, commit: string): Promise
   const ref = `refs/heads/${branch}`;
   const remote = (await git(repo, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
   if (!remote) throw ApplicationFailure.nonRetryable(`deliver.push is set but ${repo} has no remote "origin"`, 'NoRemote');
-  let remoteAt: string;
-  try {
-    remoteAt = (await git(repo, ['ls-remote', 'origin', ref])).split(/\s/)[0];
-  } catch (err) {
-    if (err instanceof GitError) throw ApplicationFailure.retryable(`cannot reach origin (${remote}): ${err.message}`, 'RemoteUnreachable');
-    throw err;
-  }
-  if (remoteAt === commit) return `origin already has ${branch} at ${commit.slice(0, 12)}`;
-  try {
-    await git(repo, ['push', '--quiet', '--no-verify', 'origin', `${commit}:${ref}`]);
-  } catch (err) {
-    if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`push of ${branch} to ${remote} was rejected: ${err.message}`, 'PushRejected');
-    throw err;
-  }
+  const listed = await git(repo, ['ls-remote', 'origin', ref]).catch((err) => {
+    throw gitFailure(err, { type: 'RemoteUnreachable', what: `cannot reach origin (${remote})`, retryable: true });
+  });
+  if (listed.split(/\s/)[0] === commit) return `origin already has ${branch} at ${commit.slice(0, 12)}`;
+  await git(repo, ['push', '--quiet', '--no-verify', 'origin', `${commit}:${ref}`]).catch((err) => {
+    throw gitFailure(err, { type: 'PushRejected', what: `push of ${branch} to ${remote} was rejected` });
+  });
   return `pushed ${branch} to ${remote}`;
 }

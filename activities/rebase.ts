@@ -6,6 +6,7 @@ import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git, GitError, paths } from './git';
+import { gitFailure } from './gitFailure';
 import { storeBranchBundle } from './workspace';
 
 export interface RebaseInput {
@@ -73,8 +74,7 @@ export function rebaseActivities(deps: ActivityDeps) {
           conflicts,
         };
       } catch (err) {
-        if (err instanceof GitError) throw ApplicationFailure.nonRetryable(`could not rebase onto ${input.base}: ${err.message}`, 'RebaseFailed');
-        throw err;
+        throw gitFailure(err, { type: 'RebaseFailed', what: `could not rebase onto ${input.base}` });
       } finally {
         await fs.rm(dir, { recursive: true, force: true });
       }
@@ -84,13 +84,9 @@ export function rebaseActivities(deps: ActivityDeps) {
 
 /** The commit the base branch points at in the source repo now. */
 async function baseTip(repo: string, base: string): Promise<string> {
-  let listed: string;
-  try {
-    listed = await git(os.tmpdir(), ['ls-remote', repo, `refs/heads/${base}`]);
-  } catch (err) {
-    if (err instanceof GitError) throw ApplicationFailure.retryable(`cannot read ${repo}: ${err.message}`, 'RepoUnreachable');
-    throw err;
-  }
+  const listed = await git(os.tmpdir(), ['ls-remote', repo, `refs/heads/${base}`]).catch((err) => {
+    throw gitFailure(err, { type: 'RepoUnreachable', what: `cannot read ${repo}`, retryable: true });
+  });
   const tip = listed.split(/\s/)[0];
   if (!tip) throw ApplicationFailure.nonRetryable(`base branch "${base}" no longer exists in ${repo}`, 'BadBase');
   return tip;

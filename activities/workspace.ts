@@ -4,14 +4,15 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SANDBOX, SANDBOX_DRIVERS, type SandboxDriverName, type Spec } from '../spec/schema';
-import { RepoRefusedError, resolveRepo } from '../config/repos';
+import { repoPathOr } from '../config/repos';
 import { claimQueue } from '../workflows/queues';
 import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
 import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { GitError, RunRepo, type Git } from './git';
+import { RunRepo, type Git } from './git';
+import { gitFailure } from './gitFailure';
 import { withHeartbeat } from './heartbeat';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
@@ -147,8 +148,7 @@ export function workspaceActivities(deps: ActivityDeps) {
         } catch (err) {
           await sandbox.teardown();
           deps.slots.release(input.runId);
-          if (err instanceof GitError) throw ApplicationFailure.nonRetryable(err.message, 'GitFailed');
-          throw err;
+          throw gitFailure(err, { type: 'GitFailed' });
         }
       });
     },
@@ -174,13 +174,7 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
   await emptyDir(sandbox.workspace);
   // Checked at submit, and again here: a run can also be started through Temporal, by a schedule made earlier, or
   // on a worker whose repos directory differs.
-  let source: string;
-  try {
-    source = resolveRepo(input.repo, deps.reposDir).path;
-  } catch (err) {
-    if (err instanceof RepoRefusedError) throw ApplicationFailure.nonRetryable(`${err.message} (on worker ${deps.self.worker})`, 'BadRepo');
-    throw err;
-  }
+  const source = repoPathOr(input.repo, deps.reposDir, (err) => ApplicationFailure.nonRetryable(`${err.message} (on worker ${deps.self.worker})`, 'BadRepo'));
   const repo = runRepo(deps, sandbox);
   await repo.cloneFrom(source);
   const base = input.base ?? (await repo.branch());

@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import { RUN_STATUSES, type RunStatus } from '../workflows/types';
 import { SANDBOX_DRIVERS } from '../spec/schema';
 import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
+import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { claimQueue } from '../workflows/queues';
 import { WorkerReportSchema } from '../workers/report';
 import { requireRole } from './auth';
@@ -36,7 +37,7 @@ export async function fleetSnapshot(client: Client, config: Config): Promise<Fle
     describe(TASK_QUEUE_TYPE_ACTIVITY),
     // Runs waiting for a sandbox slot wait here, not on the shared queue.
     Promise.all(SANDBOX_DRIVERS.map((driver) => describe(TASK_QUEUE_TYPE_ACTIVITY, claimQueue(config.taskQueue, driver)))),
-    ...RUN_STATUSES.map((s) => client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${config.taskQueue}' AND NightshiftStatus = '${s}'`)),
+    ...RUN_STATUSES.map((s) => client.workflow.count(`WorkflowType = '${SPEC_RUN_WORKFLOW}' AND TaskQueue = '${config.taskQueue}' AND NightshiftStatus = '${s}'`)),
   ]);
   const workers = new Map<string, FleetSnapshot['workers'][number]>();
   for (const p of [...(wf.pollers ?? []), ...(act.pollers ?? [])]) {

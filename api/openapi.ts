@@ -45,6 +45,8 @@ const accepted: Response = { description: 'Accepted: the run as it was before th
 const conflict = (when: string): Response => ({ description: `Conflict: ${when}`, content: json(ref('Error')) });
 const decisionBody = json(schema(DecisionBodySchema, 'input'));
 const scheduleAction: Response = { description: 'Done', content: json(schema(z.object({ id: z.string() }))) };
+const noSchedule: Response = { description: 'No such schedule', content: json(ref('Error')) };
+const SCHEDULE_ACTIONS = { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' };
 
 /** The run's state (`RunState` in workflows/types.ts), described here rather than re-declared as a schema. */
 const RUN_STATE: JsonSchema = {
@@ -186,17 +188,8 @@ export const ROUTES: RouteDoc[] = [
     },
   },
   { method: 'get', path: '/v1/schedules', role: 'viewer', summary: "Schedules; a repo-limited token sees its repos' schedules only", responses: { 200: { description: 'The schedules', content: json(schema(z.object({ schedules: z.array(ScheduleSchema) }))) } } },
-  { method: 'delete', path: '/v1/schedules/:id', role: 'submitter', repoLimited: true, summary: 'Delete a schedule', responses: { 204: { description: 'Deleted' }, 404: { description: 'No such schedule', content: json(ref('Error')) } } },
-  ...(['trigger', 'pause', 'unpause'] as const).map(
-    (action): RouteDoc => ({
-      method: 'post',
-      path: `/v1/schedules/:id/${action}`,
-      repoLimited: true,
-      role: 'submitter',
-      summary: { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' }[action],
-      responses: { 202: scheduleAction, 404: { description: 'No such schedule', content: json(ref('Error')) } },
-    }),
-  ),
+  { method: 'delete', path: '/v1/schedules/:id', role: 'submitter', repoLimited: true, summary: 'Delete a schedule', responses: { 204: { description: 'Deleted' }, 404: noSchedule } },
+  ...(['trigger', 'pause', 'unpause'] as const).map((action): RouteDoc => ({ method: 'post', path: `/v1/schedules/:id/${action}`, repoLimited: true, role: 'submitter', summary: SCHEDULE_ACTIONS[action], responses: { 202: scheduleAction, 404: noSchedule } })),
   { method: 'get', path: '/v1/fleet', role: 'viewer', summary: 'Workers polling, runs per status, queue backlog', responses: { 200: { description: 'The fleet', content: json(schema(FleetSchema)) } } },
   {
     method: 'get',

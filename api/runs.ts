@@ -6,10 +6,11 @@ import { z } from 'zod';
 import type { Config } from '../config';
 import { repoNameOf } from '../config/repos';
 import { signDecision, withProvenance } from '../proof/decisions';
-import { ensureSigningKey } from '../proof/keys';
+import { ensureSigningKey, type SigningKey } from '../proof/keys';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
 import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
+import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
 import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunStateView, type RunStatus } from '../workflows/types';
@@ -43,17 +44,54 @@ export const DecisionBodySchema = z.object({ comment: z.string().max(20_000, 'co
 const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'cancelled', TIMED_OUT: 'timed_out' };
 
 export function runsRouter(deps: RunsDeps): Router {
-  const { client, config } = deps;
+  const runs = new RunRoutes(deps);
   const router = Router();
-  // Decisions sent from here are signed, so whoever reads them can tell them from signals sent to Temporal directly.
-  const key = ensureSigningKey(config.home);
-  const signed = (state: RunStateView, kind: Decision['kind'], comment: string, by: string): DecisionInput => ({
-    comment,
-    by,
-    sig: signDecision(key, state.id, { kind, by, comment, iteration: state.iteration }),
+  router.post('/', requireRole('submitter'), (req, res) => runs.submit(req, res));
+  router.get('/', requireRole('viewer'), (req, res) => runs.list(req, res));
+  router.get('/:id', requireRole('viewer'), async (req, res) => {
+    res.json(await runs.load(runId(req), principalOf(req)));
   });
+  router.get('/:id/diff', requireRole('viewer'), (req, res) => runs.diff(req, res));
+  router.get('/:id/proof', requireRole('viewer'), (req, res) => runs.proof(req, res));
+  router.get('/:id/logs', requireRole('viewer'), (req, res) => runs.logs(req, res));
+  router.get('/:id/events', requireRole('viewer'), (req, res) => {
+    const principal = principalOf(req);
+    return streamEvents(req, res, { id: runId(req), loadRun: (id) => runs.load(id, principal), runLog: deps.runLog });
+  });
+  const decisions = [
+    ['approve', approveSignal, 'approve'],
+    ['reject', rejectSignal, 'reject'],
+    ['request-changes', requestChangesSignal, 'requestChanges'],
+  ] as const;
+  for (const [route, signal, kind] of decisions) {
+    router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
+      const state = await runs.load(runId(req), principalOf(req));
+      const comment = commentOf(req);
+      if (route === 'request-changes' && !comment) throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
+      if (state.status !== 'awaiting_approval') throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
+      await deps.client.workflow.getHandle(state.id).signal(signal, runs.signed(state, kind, comment, principalOf(req).name));
+      res.status(202).json({ id: state.id, status: state.status });
+    });
+  }
+  router.post('/:id/cancel', requireRole('submitter'), (req, res) => runs.cancel(req, res));
+  return router;
+}
 
-  router.post('/', requireRole('submitter'), async (req, res) => {
+/** What the runs routes do, behind the role checks of the router. */
+class RunRoutes {
+  /** Decisions sent from here are signed, so whoever reads them can tell them from signals sent to Temporal directly. */
+  private readonly key: SigningKey;
+
+  constructor(private readonly deps: RunsDeps) {
+    this.key = ensureSigningKey(deps.config.home);
+  }
+
+  signed(state: RunStateView, kind: Decision['kind'], comment: string, by: string): DecisionInput {
+    return { comment, by, sig: signDecision(this.key, state.id, { kind, by, comment, iteration: state.iteration }) };
+  }
+
+  async submit(req: Request, res: Response): Promise<void> {
+    const { client, config } = this.deps;
     const principal = principalOf(req);
     const input = prepareRun(bodyText(req), req.get('content-type'), principal.name, config);
     requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
@@ -66,91 +104,66 @@ export function runsRouter(deps: RunsDeps): Router {
     } catch (err) {
       if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
-    const state = key ? await loadRun(id, principal).catch(() => undefined) : undefined;
+    const state = key ? await this.load(id, principal).catch(() => undefined) : undefined;
     res.status(202).json({ id, status: state?.status ?? 'queued', url: `${config.publicUrl}/v1/runs/${id}` });
-  });
+  }
 
-  router.get('/', requireRole('viewer'), async (req, res) => {
+  async list(req: Request, res: Response): Promise<void> {
     const status = typeof req.query.status === 'string' && req.query.status !== '' ? req.query.status : undefined;
     if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status)) {
       throw new ApiError('bad_request', `status must be one of ${RUN_STATUSES.join(', ')}`);
     }
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
-    const query = [`WorkflowType = 'specRun'`, status && `NightshiftStatus = '${status}'`].filter(Boolean).join(' AND ');
+    const query = [`WorkflowType = '${SPEC_RUN_WORKFLOW}'`, status && `NightshiftStatus = '${status}'`].filter(Boolean).join(' AND ');
     const principal = principalOf(req);
     const runs = [];
-    for await (const wf of client.workflow.list({ query, pageSize: limit })) {
+    for await (const wf of this.deps.client.workflow.list({ query, pageSize: limit })) {
       const run = summary(wf);
       // A repo-limited token sees only its repos' runs (titles say what is being worked on).
-      if (!repoAllowed(principal, run.repo, config.reposDir)) continue;
+      if (!repoAllowed(principal, run.repo, this.deps.config.reposDir)) continue;
       runs.push(run);
       if (runs.length >= limit) break;
     }
     // SQL visibility lists open runs before closed ones; the contract is newest first.
     runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     res.json({ runs });
-  });
-
-  router.get('/:id', requireRole('viewer'), async (req, res) => {
-    res.json(await loadRun(runId(req), principalOf(req)));
-  });
-
-  router.get('/:id/diff', requireRole('viewer'), async (req, res) => {
-    const state = await loadRun(runId(req), principalOf(req));
-    if (!state.diffId) throw new ApiError('not_found', `run ${state.id} has no diff yet (status ${state.status})`);
-    await sendArtifact(res.type('text/x-diff'), state.diffId);
-  });
-
-  router.get('/:id/proof', requireRole('viewer'), async (req, res) => {
-    const state = await loadRun(runId(req), principalOf(req));
-    if (!state.proofId) throw new ApiError('not_found', `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`);
-    await sendArtifact(res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`), state.proofId);
-  });
-
-  router.get('/:id/logs', requireRole('viewer'), async (req, res) => {
-    const state = await loadRun(runId(req), principalOf(req));
-    const from = req.query.from === undefined ? 0 : Number(req.query.from);
-    if (!Number.isInteger(from) || from < 0) throw new ApiError('bad_request', 'from must be a byte offset (an integer ≥ 0)');
-    const { text, next } = await deps.runLog.read(state.id, from);
-    res.set('X-Next-Offset', String(next)).set('X-Run-Status', state.status).type('text/plain').send(text);
-  });
-
-  router.get('/:id/events', requireRole('viewer'), (req, res) => {
-    const principal = principalOf(req);
-    return streamEvents(req, res, { id: runId(req), loadRun: (id) => loadRun(id, principal), runLog: deps.runLog });
-  });
-
-  const decisions = [
-    ['approve', approveSignal, 'approve'],
-    ['reject', rejectSignal, 'reject'],
-    ['request-changes', requestChangesSignal, 'requestChanges'],
-  ] as const;
-  for (const [route, signal, kind] of decisions) {
-    router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
-      const state = await loadRun(runId(req), principalOf(req));
-      const comment = commentOf(req);
-      if (route === 'request-changes' && !comment) throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
-      if (state.status !== 'awaiting_approval') throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
-      await client.workflow.getHandle(state.id).signal(signal, signed(state, kind, comment, principalOf(req).name));
-      res.status(202).json({ id: state.id, status: state.status });
-    });
   }
 
-  router.post('/:id/cancel', requireRole('submitter'), async (req, res) => {
-    const state = await loadRun(runId(req), principalOf(req));
+  async diff(req: Request, res: Response): Promise<void> {
+    const state = await this.load(runId(req), principalOf(req));
+    if (!state.diffId) throw new ApiError('not_found', `run ${state.id} has no diff yet (status ${state.status})`);
+    await this.sendArtifact(res.type('text/x-diff'), state.diffId);
+  }
+
+  async proof(req: Request, res: Response): Promise<void> {
+    const state = await this.load(runId(req), principalOf(req));
+    if (!state.proofId) throw new ApiError('not_found', `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`);
+    await this.sendArtifact(res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`), state.proofId);
+  }
+
+  async logs(req: Request, res: Response): Promise<void> {
+    const state = await this.load(runId(req), principalOf(req));
+    const from = req.query.from === undefined ? 0 : Number(req.query.from);
+    if (!Number.isInteger(from) || from < 0) throw new ApiError('bad_request', 'from must be a byte offset (an integer ≥ 0)');
+    const { text, next } = await this.deps.runLog.read(state.id, from);
+    res.set('X-Next-Offset', String(next)).set('X-Run-Status', state.status).type('text/plain').send(text);
+  }
+
+  async cancel(req: Request, res: Response): Promise<void> {
+    const state = await this.load(runId(req), principalOf(req));
     if (FINAL_STATUSES.includes(state.status)) throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
-    const handle = client.workflow.getHandle(state.id);
+    const handle = this.deps.client.workflow.getHandle(state.id);
     // Signalled first, so the run's decisions name who cancelled it before the cancellation reaches the workflow.
     // Signed for the iteration it saw: should the run move on before the signal lands, the record says unverified.
-    await handle.signal(cancelRequestedSignal, signed(state, 'cancel', commentOf(req), principalOf(req).name));
+    await handle.signal(cancelRequestedSignal, this.signed(state, 'cancel', commentOf(req), principalOf(req).name));
     await handle.cancel();
     res.status(202).json({ id: state.id, status: state.status });
-  });
+  }
 
   /** Streamed from the store: a proof is served without holding it in memory. */
-  async function sendArtifact(res: Response, id: string): Promise<void> {
-    const body = await deps.store.open(id);
+  private async sendArtifact(res: Response, id: string): Promise<void> {
+    const body = await this.deps.store.open(id);
     // Once streaming, a failure can only cut the response short (pipeline destroys it); headers are gone already.
     await pipeline(body, res).catch(() => undefined);
   }
@@ -160,7 +173,8 @@ export function runsRouter(deps: RunsDeps): Router {
    * or a 503 from visibility when no worker can answer; a 403 first when the run's repo is outside the principal's
    * repo limits.
    */
-  async function loadRun(id: string, principal: Principal): Promise<RunStateView> {
+  async load(id: string, principal: Principal): Promise<RunStateView> {
+    const { client, config } = this.deps;
     const handle = client.workflow.getHandle(id);
     let description;
     try {
@@ -169,17 +183,15 @@ export function runsRouter(deps: RunsDeps): Router {
       if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no run with id ${id}`);
       throw err;
     }
-    if (description.type !== 'specRun') throw new ApiError('not_found', `no run with id ${id}`);
+    if (description.type !== SPEC_RUN_WORKFLOW) throw new ApiError('not_found', `no run with id ${id}`);
     requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), config.reposDir, `run ${id}`);
     try {
-      return withProvenance(await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)), key.publicKeyPem);
+      return withProvenance(await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)), this.key.publicKeyPem);
     } catch {
       const s = summary(description);
       throw new ApiError('unavailable', `run ${id} is ${s.status}, but no worker answered for its details; is a worker running?`);
     }
   }
-
-  return router;
 }
 
 function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>): z.infer<typeof RunSummarySchema> {

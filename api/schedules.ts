@@ -1,9 +1,10 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { repoNameOf } from '../config/repos';
+import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
 import { bodyText } from './runs';
@@ -31,49 +32,8 @@ export const ScheduleSchema = z.object({
 export function schedulesRouter(client: Client, config: Config): Router {
   const router = Router();
 
-  router.post('/', requireRole('submitter'), async (req, res) => {
-    const body = parseBody(req);
-    const id = body.id ?? randomBytes(4).toString('hex');
-    const specText = typeof body.spec === 'string' ? body.spec : JSON.stringify(body.spec);
-    const format = typeof body.spec === 'string' ? body.specFormat : 'json';
-    const principal = principalOf(req);
-    const input = prepareRun(specText, format, `${principal.name} (schedule ${id})`, config);
-    requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
-    try {
-      await client.schedule.create({
-        scheduleId: id,
-        spec: { cronExpressions: [body.cron] },
-        action: { type: 'startWorkflow', workflowType: 'specRun', workflowId: `ns-sched-${id}`, ...runStartOptions(input, config) },
-        policies: { overlap: 'SKIP' },
-        state: { paused: body.paused },
-        // The repo, so repo-limited tokens see and act on their repos' schedules only.
-        memo: { nightshift: true, title: input.spec.title, cron: body.cron, repo: input.spec.repo },
-      });
-    } catch (err) {
-      if (err instanceof ScheduleAlreadyRunning) throw new ApiError('conflict', `a schedule with id ${id} already exists`);
-      const msg = (err as Error).message ?? '';
-      if (/cron|invalid/i.test(msg)) throw new ApiError('bad_request', `cron: ${msg.split('\n')[0]}`, [{ field: 'cron', message: msg.split('\n')[0] }]);
-      throw err;
-    }
-    res.status(201).json({ id, url: `${config.publicUrl}/v1/schedules/${id}` });
-  });
-
-  router.get('/', requireRole('viewer'), async (req, res) => {
-    const principal = principalOf(req);
-    const schedules: z.infer<typeof ScheduleSchema>[] = [];
-    for await (const s of client.schedule.list()) {
-      if (!s.memo?.nightshift || !repoAllowed(principal, repoOf(s.memo), config.reposDir)) continue;
-      schedules.push({
-        id: s.scheduleId,
-        cron: String(s.memo.cron ?? ''),
-        title: String(s.memo.title ?? ''),
-        paused: s.state.paused,
-        nextRunAt: s.info.nextActionTimes[0]?.toISOString(),
-        recentRuns: s.info.recentActions.map((a) => a.action.workflow.workflowId),
-      });
-    }
-    res.json({ schedules });
-  });
+  router.post('/', requireRole('submitter'), (req, res) => createSchedule(client, config, req, res));
+  router.get('/', requireRole('viewer'), (req, res) => listSchedules(client, config, req, res));
 
   const actions: [string, 'submitter' | 'admin', (id: string) => Promise<void>, number][] = [
     ['trigger', 'submitter', (id) => client.schedule.getHandle(id).trigger('ALLOW_ALL'), 202],
@@ -109,6 +69,52 @@ export function schedulesRouter(client: Client, config: Config): Router {
   }
 
   return router;
+}
+
+/** A Temporal Schedule that starts the spec's run on its cron. */
+async function createSchedule(client: Client, config: Config, req: Request, res: Response): Promise<void> {
+  const body = parseBody(req);
+  const id = body.id ?? randomBytes(4).toString('hex');
+  const specText = typeof body.spec === 'string' ? body.spec : JSON.stringify(body.spec);
+  const format = typeof body.spec === 'string' ? body.specFormat : 'json';
+  const principal = principalOf(req);
+  const input = prepareRun(specText, format, `${principal.name} (schedule ${id})`, config);
+  requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
+  try {
+    await client.schedule.create({
+      scheduleId: id,
+      spec: { cronExpressions: [body.cron] },
+      action: { type: 'startWorkflow', workflowType: SPEC_RUN_WORKFLOW, workflowId: `ns-sched-${id}`, ...runStartOptions(input, config) },
+      policies: { overlap: 'SKIP' },
+      state: { paused: body.paused },
+      // The repo, so repo-limited tokens see and act on their repos' schedules only.
+      memo: { nightshift: true, title: input.spec.title, cron: body.cron, repo: input.spec.repo },
+    });
+  } catch (err) {
+    if (err instanceof ScheduleAlreadyRunning) throw new ApiError('conflict', `a schedule with id ${id} already exists`);
+    const msg = (err as Error).message ?? '';
+    if (/cron|invalid/i.test(msg)) throw new ApiError('bad_request', `cron: ${msg.split('\n')[0]}`, [{ field: 'cron', message: msg.split('\n')[0] }]);
+    throw err;
+  }
+  res.status(201).json({ id, url: `${config.publicUrl}/v1/schedules/${id}` });
+}
+
+/** The Nightshift schedules of the repos the token may see. */
+async function listSchedules(client: Client, config: Config, req: Request, res: Response): Promise<void> {
+  const principal = principalOf(req);
+  const schedules: z.infer<typeof ScheduleSchema>[] = [];
+  for await (const s of client.schedule.list()) {
+    if (!s.memo?.nightshift || !repoAllowed(principal, repoOf(s.memo), config.reposDir)) continue;
+    schedules.push({
+      id: s.scheduleId,
+      cron: String(s.memo.cron ?? ''),
+      title: String(s.memo.title ?? ''),
+      paused: s.state.paused,
+      nextRunAt: s.info.nextActionTimes[0]?.toISOString(),
+      recentRuns: s.info.recentActions.map((a) => a.action.workflow.workflowId),
+    });
+  }
+  res.json({ schedules });
 }
 
 /** Schedules made before repos were recorded in the memo have none: repo-limited tokens cannot touch them. */

@@ -1,6 +1,7 @@
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { specRun } from '../workflows/specRun';
+import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import type { RunState, StageName } from '../workflows/types';
 
 /** Bucket bounds in seconds: from a sub-second scope check to an approval that waited a day. */
@@ -47,7 +48,7 @@ export class StageDurations {
 
   private async readNewRuns(): Promise<void> {
     const since = new Date(Math.max(0, this.watermark - VISIBILITY_LAG_MS)).toISOString();
-    const query = `WorkflowType = 'specRun' AND TaskQueue = '${this.config.taskQueue}' AND ExecutionStatus IN ('Completed', 'Failed') AND CloseTime >= '${since}'`;
+    const query = `WorkflowType = '${SPEC_RUN_WORKFLOW}' AND TaskQueue = '${this.config.taskQueue}' AND ExecutionStatus IN ('Completed', 'Failed') AND CloseTime >= '${since}'`;
     const closed: { id: string; closedAt: number }[] = [];
     for await (const wf of this.client.workflow.list({ query })) {
       if (wf.closeTime && !this.recent.has(wf.workflowId)) closed.push({ id: wf.workflowId, closedAt: wf.closeTime.getTime() });

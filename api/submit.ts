@@ -3,7 +3,7 @@ import type { WorkflowStartOptions } from '@temporalio/client';
 import { modelUpstream } from '../activities/model';
 import type { Config } from '../config';
 import { HoldoutRefusedError, resolveHoldoutSet } from '../config/holdout';
-import { RepoRefusedError, resolveRepo } from '../config/repos';
+import { repoPathOr } from '../config/repos';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
@@ -36,13 +36,7 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   if (internal) {
     throw invalid({ field: `sandbox.network.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
   }
-  let repo: string;
-  try {
-    repo = resolveRepo(spec.repo, config.reposDir).path;
-  } catch (err) {
-    if (!(err instanceof RepoRefusedError)) throw err;
-    throw invalid({ field: err.field, message: err.message });
-  }
+  const repo = repoPathOr(spec.repo, config.reposDir, (err) => invalid({ field: err.field, message: err.message }));
   // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
   spec.checks.forEach((check, i) => {
     if (check.holdout === undefined) return;

@@ -8,10 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
-import { freePort } from '../test/helpers/ports';
-import { makeRepo } from '../test/helpers/stack';
-import { spec, VALUE_REPO } from '../test/helpers/specs';
-import { connected, exited, startWorkerProcess, workerNamePrefix } from '../test/helpers/workerProcess';
+import { freePort } from '../temporal/ports';
+import { makeRepoIn } from '../testbed/repos';
+import { spec, VALUE_REPO } from '../testbed/specs';
+import { connected, exited, startWorkerProcess, workerNamePrefix } from '../testbed/workerProcess';
 import type { RunState } from '../workflows/types';
 import { benchSandbox } from './sandbox';
 import { percentiles, type Percentiles } from './stats';
@@ -173,7 +173,6 @@ const fmt = (p: Percentiles) => `${(p.p50 / 1000).toFixed(2)} / ${(p.p95 / 1000)
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-fleet-'));
-  process.env.NIGHTSHIFT_TEST_DIR = dir; // where makeRepo puts the repo
   const loadBefore = os.loadavg();
   console.log(`Nightshift fleet bench on ${os.cpus().length} cores, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${RUNS} runs, capacity ${CAPACITY} per worker, heartbeat timeout ${HEARTBEAT}`);
   const bundle = path.join(dir, 'workflow-bundle.js');
@@ -181,7 +180,7 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NIGHTSHIFT_HOME: path.join(dir, 'home'),
-    NIGHTSHIFT_REPOS_DIR: dir, // makeRepo's repos are in it
+    NIGHTSHIFT_REPOS_DIR: dir, // the bench's repo is in it
     NIGHTSHIFT_PORT: String(await freePort()),
     NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
     NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),
@@ -191,7 +190,7 @@ async function main(): Promise<void> {
   };
   delete env.TEMPORAL_ADDRESS;
   const stack = await startStack({ devServer: true, worker: false, api: true }, loadConfig(env));
-  const fleet: Fleet = { stack, env: { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` }, repo: makeRepo(VALUE_REPO), workers: [] };
+  const fleet: Fleet = { stack, env: { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` }, repo: makeRepoIn(dir, VALUE_REPO), workers: [] };
   try {
     console.log('floors…');
     const bwrap = await benchSandbox(dir);

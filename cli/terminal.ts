@@ -98,11 +98,6 @@ export class TerminalFilter {
   }
 }
 
-/** `text` with terminal control sequences stripped (TerminalFilter, on one whole text). */
-export function safeText(text: string): string {
-  return new TerminalFilter().write(text);
-}
-
 /**
  * From now on, everything written to `stream` is filtered (unless `isRaw()`): the one place where the CLI's output
  * (its own lines, the server's text, logs, diffs, errors) leaves the process. A filter per stream, so a sequence

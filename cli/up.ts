@@ -36,41 +36,38 @@ export interface Stack {
 
 const say = (line: string) => process.stdout.write(line + '\n');
 
-/** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM/SIGHUP (or when the start fails). */
-export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
-  mkdirSync(config.home, { recursive: true });
-  // Specs may name repos only in here (config/repos.ts).
-  mkdirSync(config.reposDir, { recursive: true });
-  // Made at first start, so GET /v1/keys and `nightshift verify --key` have it before the first proof.
-  const signingKeyId = ensureSigningKey(config.home).keyId;
-  const logger = createLogger(config.home, 'nightshift');
-  installTemporalLogging(logger);
+/** What a start has brought up so far: what a stop takes down. */
+interface Running {
+  devServer?: DevServer;
+  connection?: Connection;
+  nativeConnection?: NativeConnection;
+  worker?: NightshiftWorker;
+  workerDone?: Promise<void>;
+  server?: Server;
+}
 
-  let devServer: DevServer | undefined;
-  let connection: Connection | undefined;
-  let nativeConnection: NativeConnection | undefined;
-  let worker: NightshiftWorker | undefined;
-  let workerDone: Promise<void> | undefined;
-  let server: Server | undefined;
+/** Stops what runs, once however often called: the API and the worker first, Temporal last (a draining worker still reports its stages' ends to it). */
+function stopper(running: Running): () => Promise<void> {
   let stopping: Promise<void> | undefined;
-  // The API and the worker first, Temporal last: a draining worker still reports its stages' ends to it.
-  const stop = () =>
+  return () =>
     (stopping ??= (async () => {
-      if (server) await closeServer(server);
-      if (worker) {
+      if (running.server) await closeServer(running.server);
+      if (running.worker) {
         say('draining the worker (running stages finish or stop at their next heartbeat)…');
-        worker.shutdown();
-        await workerDone;
+        running.worker.shutdown();
+        await running.workerDone;
       }
-      await nativeConnection?.close();
-      await connection?.close();
-      if (devServer) {
+      await running.nativeConnection?.close();
+      await running.connection?.close();
+      if (running.devServer) {
         say('stopping the Temporal dev server…');
-        await devServer.stop();
+        await running.devServer.stop();
       }
     })());
+}
 
-  // Listening from the start: a Ctrl-C while the parts come up stops what is up so far.
+/** Listening from the start: a Ctrl-C while the parts come up stops what is up so far. */
+function stopOnSignals(stop: () => Promise<void>, logger: ReturnType<typeof createLogger>): void {
   let signalled = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
@@ -83,57 +80,69 @@ export async function startStack(parts: Parts, config: Config = loadConfig()): P
       });
     });
   }
+}
 
-  let token: string | undefined;
-  let tokenCreated = false;
-  let client: Client;
+/** Brings up the parts, recording each in `running` as it comes up. */
+async function startParts(parts: Parts, config: Config, running: Running, logger: ReturnType<typeof createLogger>): Promise<{ client: Client; token?: string; tokenCreated: boolean }> {
+  if (parts.devServer && !config.temporalAddress) {
+    say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
+    running.devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
+  }
+  const address = temporalAddressOf(config);
+  const connection = (running.connection = await Connection.connect({ address }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
+  }));
+  if (!running.devServer) await ensureSearchAttributes(connection, config.namespace);
+  const client = new Client({ connection, namespace: config.namespace });
+
+  if (parts.worker) {
+    running.nativeConnection = await NativeConnection.connect({ address });
+    running.worker = await createWorker({ config, connection: running.nativeConnection, logger });
+    running.workerDone = running.worker.run();
+  }
+  if (!parts.api) return { client, tokenCreated: false };
+  const tokens = new TokenStore(config.home);
+  const { token, created } = tokens.ensureAdmin(config.token);
+  const app = createApi({ client, config, tokens, logger });
+  // Express 5 hands a failed listen (the port taken) to the callback, not to an 'error' listener.
+  running.server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  return { client, token, tokenCreated: created };
+}
+
+/** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM/SIGHUP (or when the start fails). */
+export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
+  mkdirSync(config.home, { recursive: true });
+  // Specs may name repos only in here (config/repos.ts).
+  mkdirSync(config.reposDir, { recursive: true });
+  // Made at first start, so GET /v1/keys and `nightshift verify --key` have it before the first proof.
+  const signingKeyId = ensureSigningKey(config.home).keyId;
+  const logger = createLogger(config.home, 'nightshift');
+  installTemporalLogging(logger);
+
+  const running: Running = {};
+  const stop = stopper(running);
+  stopOnSignals(stop, logger);
+  let started: Awaited<ReturnType<typeof startParts>>;
   try {
-    if (parts.devServer && !config.temporalAddress) {
-      say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
-      devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
-    }
-    const address = temporalAddressOf(config);
-    connection = await Connection.connect({ address }).catch((err: Error) => {
-      throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
-    });
-    if (!devServer) await ensureSearchAttributes(connection, config.namespace);
-    client = new Client({ connection, namespace: config.namespace });
-
-    if (parts.worker) {
-      nativeConnection = await NativeConnection.connect({ address });
-      worker = await createWorker({ config, connection: nativeConnection, logger });
-      workerDone = worker.run();
-    }
-
-    if (parts.api) {
-      const tokens = new TokenStore(config.home);
-      ({ token, created: tokenCreated } = tokens.ensureAdmin(config.token));
-      const app = createApi({ client, config, tokens, logger });
-      // Express 5 hands a failed listen (the port taken) to the callback, not to an 'error' listener.
-      server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
-      });
-    }
+    started = await startParts(parts, config, running, logger);
   } catch (err) {
     // Nothing this start made outlives it: the caller reports the reason and the process can end.
     await stop().catch((stopErr: Error) => logger.error({ err: stopErr }, 'stopping after a failed start failed'));
     throw err;
   }
 
-  if (workerDone) {
-    workerDone.catch((err: Error) => {
-      say(`nightshift: the worker stopped: ${err.message}`);
-      logger.error({ err }, 'worker failed');
-      void stop().finally(() => process.exit(1));
-    });
-  }
+  running.workerDone?.catch((err: Error) => {
+    say(`nightshift: the worker stopped: ${err.message}`);
+    logger.error({ err }, 'worker failed');
+    void stop().finally(() => process.exit(1));
+  });
   return {
     config,
-    client,
-    token,
-    tokenCreated,
-    apiUrl: server ? `http://${config.host}:${config.port}` : undefined,
-    uiUrl: devServer?.uiUrl,
+    ...started,
+    apiUrl: running.server ? `http://${config.host}:${config.port}` : undefined,
+    uiUrl: running.devServer?.uiUrl,
     signingKeyId,
     stop,
   };

@@ -53,6 +53,15 @@ export function resolveRepo(repo: string, reposDir: string): ResolvedRepo {
   return { path: real, name: path.relative(root, real).split(path.sep).join('/') };
 }
 
+/** resolveRepo's real path, with its refusal thrown again as `refused(err)`: a 400 at submit, a failure on the worker. */
+export function repoPathOr(repo: string, reposDir: string, refused: (err: RepoRefusedError) => Error): string {
+  try {
+    return resolveRepo(repo, reposDir).path;
+  } catch (err) {
+    throw err instanceof RepoRefusedError ? refused(err) : err;
+  }
+}
+
 /**
  * The repo's name relative to `reposDir` (for a run's stored real path), or undefined when it is not inside: a run
  * recorded before the boundary, or under another repos dir.

@@ -4,10 +4,9 @@ import { constants as fsConstants, existsSync, lstatSync, promises as fs, readli
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
-import { watchDisk } from './disk';
-import { BASE_ENV, envEntries, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
-import { describeLimitHit, diskLimitHit } from './policy';
+import { BASE_ENV, envEntries, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
+import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
 const KILL_GRACE_MS = 2000;
@@ -118,19 +117,18 @@ export class BwrapSandbox implements Sandbox {
   }
 
   async exec(opts: ExecOptions): Promise<ExecResult> {
-    if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
+    if (opts.signal?.aborted) return cancelledBeforeStart();
     // Checked up front: after spawning, a missing tool's exit 127 is indistinguishable from the command's own.
     if (!(await executable(BWRAP))) throw new Error(`bubblewrap (bwrap) is not installed: apt-get install bubblewrap (looked for ${BWRAP})`);
     if (!(await executable('prlimit'))) throw new Error('prlimit is not installed: apt-get install util-linux');
     // Once per sandbox object: later execs of the run find the cgroup as it was set.
     this.limitsApplied ??= this.cgroup?.apply(this.opts.limits);
     await this.limitsApplied;
-    const before = await this.cgroup?.counters();
-    const link = await linkToWorker(this.opts.root, this.opts, opts);
-    const result = await this.run(opts, link).finally(() => link?.close());
-    const after = await this.cgroup?.counters();
-    if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);
-    return result;
+    const cgroup = this.cgroup;
+    return withCgroupLimits(this.opts.limits, cgroup && (() => cgroup.counters()), async () => {
+      const link = await linkToWorker(this.opts.root, this.opts, opts);
+      return this.run(opts, link).finally(() => link?.close());
+    });
   }
 
   private run(opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
@@ -152,42 +150,19 @@ export class BwrapSandbox implements Sandbox {
       running.set(this.runId, group);
       group.add(child);
 
-      let timedOut = false;
-      let cancelled = false;
-      let limitHit: string | undefined;
       // The group reaches the wrapper and bwrap; the sandbox's own processes are in a new session, and die with bwrap
       // only once it has set up --die-with-parent: a stop that lands during setup would leave them running, so the
       // run's cgroup (which every process of the sandbox joined before it started) is emptied too, and the command
       // only ends once it is empty: the run's next command joins the same cgroup and must not meet this kill.
       let emptying: Promise<void> | undefined;
-      const stop = () => {
+      const supervisor = new ExecSupervisor(opts, this.opts, () => {
         killGroup(child);
         emptying ??= this.cgroup?.killAll();
-      };
-      const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
-        limitHit = diskLimitHit(this.opts.limits);
-        stop();
-      });
-      const timer = setTimeout(() => {
-        timedOut = true;
-        stop();
-      }, opts.timeoutMs);
-      const onAbort = () => {
-        cancelled = true;
-        stop();
-      };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (opts.signal?.aborted) onAbort(); // aborted while the limits and the proxy were being set up
-
-      child.stdout!.setEncoding('utf8');
-      child.stderr!.setEncoding('utf8');
-      child.stdout!.on('data', (chunk: string) => opts.onOutput?.(chunk, 'stdout'));
-      child.stderr!.on('data', (chunk: string) => opts.onOutput?.(chunk, 'stderr'));
+      }, started);
+      supervisor.forwardOutput(child.stdout!, child.stderr!);
 
       const finish = () => {
-        clearTimeout(timer);
-        stopWatching();
-        opts.signal?.removeEventListener('abort', onAbort);
+        supervisor.end();
         group.delete(child);
         if (group.size === 0) running.delete(this.runId);
       };
@@ -207,7 +182,7 @@ export class BwrapSandbox implements Sandbox {
           reject(new Error(`could not join the run's cgroups: ${stderrHead.trim()}`));
           return;
         }
-        const result = { exitCode: code, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) };
+        const result = supervisor.result(code);
         void Promise.resolve(emptying).then(() => resolve(result));
       });
     });

@@ -7,11 +7,10 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
-import { watchDisk } from './disk';
 import { BASE_ENV, envScript, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
-import { describeLimitHit, diskLimitHit } from './policy';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
+import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 export interface DockerDriverOptions {
   /** `unix:///path/to.sock` (the default is /var/run/docker.sock). The engine must run on the worker's host: the workspace is a bind mount. */
@@ -166,7 +165,7 @@ export class DockerSandbox implements Sandbox {
   }
 
   async exec(opts: ExecOptions): Promise<ExecResult> {
-    if (opts.signal?.aborted) return { exitCode: null, timedOut: false, cancelled: true, durationMs: 0 };
+    if (opts.signal?.aborted) return cancelledBeforeStart();
     // The container's user is not the worker's: hand it the files the worker wrote since the last exec.
     await chownTree(writableDirs(this.opts.root));
     await this.killing;
@@ -174,10 +173,8 @@ export class DockerSandbox implements Sandbox {
     const cgroups = await this.cgroups(container);
     const link = await linkToWorker(this.opts.root, this.opts, opts);
     try {
-      const before = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
-      const result = await this.run(container, opts, link);
-      const after = cgroups && (await countersIn(cgroups.memory, cgroups.pids));
-      if (!result.limitHit && before && after) result.limitHit = describeLimitHit(this.opts.limits, before, after);
+      const counters = cgroups && (() => countersIn(cgroups.memory, cgroups.pids));
+      const result = await withCgroupLimits(this.opts.limits, counters, () => this.run(container, opts, link));
       if (cgroups) await this.killLeftovers(container, cgroups.pids);
       return result;
     } finally {
@@ -237,31 +234,12 @@ export class DockerSandbox implements Sandbox {
       Tty: false,
     });
     const stream = await exec.start({ hijack: true, stdin: false });
+    // Killing the container is the one kill that reaches every process of the run; the next exec restarts it.
+    const supervisor = new ExecSupervisor(opts, this.opts, () => void this.kill(container), started);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    stdout.setEncoding('utf8').on('data', (chunk: string) => opts.onOutput?.(chunk, 'stdout'));
-    stderr.setEncoding('utf8').on('data', (chunk: string) => opts.onOutput?.(chunk, 'stderr'));
+    supervisor.forwardOutput(stdout, stderr);
     this.docker.modem.demuxStream(stream, stdout, stderr);
-
-    let timedOut = false;
-    let cancelled = false;
-    let limitHit: string | undefined;
-    // Killing the container is the one kill that reaches every process of the run; the next exec restarts it.
-    const kill = () => void this.kill(container);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, opts.timeoutMs);
-    const onAbort = () => {
-      cancelled = true;
-      kill();
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort(); // aborted while the container was being made
-    const stopWatching = watchDisk(writableDirs(this.opts.root), this.opts.limits.diskBytes, () => {
-      limitHit = diskLimitHit(this.opts.limits);
-      kill();
-    });
     try {
       await new Promise<void>((resolve, reject) => {
         stream.on('end', resolve);
@@ -269,15 +247,11 @@ export class DockerSandbox implements Sandbox {
         stream.on('error', reject);
       });
     } finally {
-      clearTimeout(timer);
-      stopWatching();
-      opts.signal?.removeEventListener('abort', onAbort);
+      supervisor.end();
     }
-    const killed = timedOut || cancelled || limitHit !== undefined;
     // Returned only once the container is down, so whatever runs next (this run's next stage) finds it stopped.
-    if (killed) await this.killing;
-    const exitCode = killed ? null : await this.exitCode(container, exec);
-    return { exitCode, timedOut, cancelled, durationMs: Date.now() - started, ...(limitHit ? { limitHit } : {}) };
+    if (supervisor.stopped) await this.killing;
+    return supervisor.result(supervisor.stopped ? null : await this.exitCode(container, exec));
   }
 
   /** The exec's exit code; null when the container died under it (killed, like a signal, as bwrap reports it). */

@@ -197,6 +197,9 @@ class ResponseMeter {
   }
 }
 
+/** Reports how a forwarded request ended, once: whichever of its ends comes first. */
+type ReportOnce = (r: Omit<GatewayRequest, 'method' | 'path'>) => void;
+
 /**
  * An HTTP gateway on a unix socket for one agent exec: forwards every request to `upstream` with the real key, meters
  * tokens from the responses (JSON or SSE, streamed through unbuffered) and refuses requests once the run's budget is
@@ -332,62 +335,16 @@ export class ModelGateway {
   }
 
   private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, search: string): void {
-    const base = this.upstream;
-    // Joining rule: upstream pathname (trailing slashes trimmed) + request path, plainly concatenated; the upstream's
-    // own query, if any, comes first.
-    const upstreamPath = base.pathname.replace(/\/+$/, '') + path;
-    const query = [base.search.slice(1), search.slice(1)].filter(Boolean).join('&');
-    const headers: http.OutgoingHttpHeaders = {};
-    const named = String(req.headers.connection ?? '').toLowerCase().split(',').map((h) => h.trim());
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (HOP_BY_HOP.includes(name) || SANDBOX_CREDENTIALS.includes(name) || named.includes(name) || name === 'host') continue;
-      headers[name] = value;
-    }
-    headers.host = base.host;
-    headers['accept-encoding'] = 'identity'; // compressed bodies could not be metered
-    if (this.opts.vendor === 'anthropic') headers['x-api-key'] = this.opts.apiKey;
-    else headers.authorization = `Bearer ${this.opts.apiKey}`;
-
     let done = false;
-    const finish = (r: Omit<GatewayRequest, 'method' | 'path'>): void => {
+    const finish: ReportOnce = (r) => {
       if (done) return;
       done = true;
       this.report({ method, path, ...r });
     };
-    const unreachable = (err: Error): void => {
-      if (res.headersSent) return; // mid-response: the response pipeline reports it
-      if (res.destroyed) {
-        // 499, as nginx logs it: the client closed the connection before the answer (and we cut the upstream)
-        finish({ status: 499, inputTokens: 0, outputTokens: 0, error: 'the client went away' });
-        return;
-      }
-      req.unpipe();
-      req.resume(); // drain the rest of the body so the client reads the answer, not a reset
-      const message =
-        err instanceof InternalUpstream
-          ? `nightshift: model API ${base.host} refused: ${err.message}, and only the server's admin can list such an upstream`
-          : `nightshift: model API ${base.host} unreachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
-      this.fail(res, 502, message);
-      finish({ status: 502, inputTokens: 0, outputTokens: 0, error: message });
-    };
-
-    const request = base.protocol === 'https:' ? https.request : http.request;
-    const hostname = base.hostname.replace(/^\[|\]$/g, '');
-    // An address literal is never looked up, so it is checked here.
-    const literal = !this.opts.adminListed && isIP(hostname) ? internalAddress(hostname) : undefined;
+    const unreachable = (err: Error) => this.unreachable(req, res, err, finish);
     let upstreamReq: http.ClientRequest;
     try {
-      if (literal) throw new InternalUpstream(`${hostname} is ${literal}`);
-      upstreamReq = request({
-        protocol: base.protocol,
-        hostname,
-        lookup: this.opts.adminListed ? undefined : publicLookup,
-        port: base.port || undefined,
-        method,
-        path: upstreamPath + (query ? `?${query}` : ''),
-        headers,
-        agent: this.agent,
-      });
+      upstreamReq = this.upstreamRequest(method, path, search, this.upstreamHeaders(req));
     } catch (err) {
       unreachable(err as Error); // e.g. a header value node refuses
       return;
@@ -400,29 +357,89 @@ export class ModelGateway {
     });
     req.on('error', () => upstreamReq.destroy()); // the client went away mid-upload
     req.pipe(upstreamReq);
+    upstreamReq.on('response', (up) => this.relay(up, res, finish));
+  }
 
-    upstreamReq.on('response', (up) => {
-      const status = up.statusCode ?? 502;
-      const type = String(up.headers['content-type'] ?? '').toLowerCase();
-      const meter = new ResponseMeter(type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other', (d) => this.add(d));
-      const responseHeaders: http.OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(up.headers)) if (!HOP_BY_HOP.includes(name)) responseHeaders[name] = value;
-      res.writeHead(status, responseHeaders);
-      res.flushHeaders(); // SSE: the client sees the response start before the first event
-      const tee = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          meter.feed(chunk);
-          cb(null, chunk);
-        },
-        flush(cb) {
-          meter.end();
-          cb();
-        },
-      });
-      pipeline(up, tee, res, (err) => {
-        const tokens = { inputTokens: meter.seen.input, outputTokens: meter.seen.output };
-        finish(err ? { status, ...tokens, error: `response cut off (${(err as NodeJS.ErrnoException).code ?? 'error'})` } : { status, ...tokens });
-      });
+  /** The client's headers without hop-by-hop ones and the sandbox's credentials; the real key in their place. */
+  private upstreamHeaders(req: http.IncomingMessage): http.OutgoingHttpHeaders {
+    const headers: http.OutgoingHttpHeaders = {};
+    const named = String(req.headers.connection ?? '').toLowerCase().split(',').map((h) => h.trim());
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (HOP_BY_HOP.includes(name) || SANDBOX_CREDENTIALS.includes(name) || named.includes(name) || name === 'host') continue;
+      headers[name] = value;
+    }
+    headers.host = this.upstream.host;
+    headers['accept-encoding'] = 'identity'; // compressed bodies could not be metered
+    if (this.opts.vendor === 'anthropic') headers['x-api-key'] = this.opts.apiKey;
+    else headers.authorization = `Bearer ${this.opts.apiKey}`;
+    return headers;
+  }
+
+  /** The request to the upstream; throws InternalUpstream for an internal address literal the admin did not list. */
+  private upstreamRequest(method: string, path: string, search: string, headers: http.OutgoingHttpHeaders): http.ClientRequest {
+    const base = this.upstream;
+    // Joining rule: upstream pathname (trailing slashes trimmed) + request path, plainly concatenated; the upstream's
+    // own query, if any, comes first.
+    const upstreamPath = base.pathname.replace(/\/+$/, '') + path;
+    const query = [base.search.slice(1), search.slice(1)].filter(Boolean).join('&');
+    const request = base.protocol === 'https:' ? https.request : http.request;
+    const hostname = base.hostname.replace(/^\[|\]$/g, '');
+    // An address literal is never looked up, so it is checked here.
+    const literal = !this.opts.adminListed && isIP(hostname) ? internalAddress(hostname) : undefined;
+    if (literal) throw new InternalUpstream(`${hostname} is ${literal}`);
+    return request({
+      protocol: base.protocol,
+      hostname,
+      lookup: this.opts.adminListed ? undefined : publicLookup,
+      port: base.port || undefined,
+      method,
+      path: upstreamPath + (query ? `?${query}` : ''),
+      headers,
+      agent: this.agent,
+    });
+  }
+
+  /** The upstream failed before answering: a 502 to the client (or a 499 report, when the client went away first). */
+  private unreachable(req: http.IncomingMessage, res: http.ServerResponse, err: Error, finish: ReportOnce): void {
+    if (res.headersSent) return; // mid-response: the response pipeline reports it
+    if (res.destroyed) {
+      // 499, as nginx logs it: the client closed the connection before the answer (and we cut the upstream)
+      finish({ status: 499, inputTokens: 0, outputTokens: 0, error: 'the client went away' });
+      return;
+    }
+    req.unpipe();
+    req.resume(); // drain the rest of the body so the client reads the answer, not a reset
+    const host = this.upstream.host;
+    const message =
+      err instanceof InternalUpstream
+        ? `nightshift: model API ${host} refused: ${err.message}, and only the server's admin can list such an upstream`
+        : `nightshift: model API ${host} unreachable (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    this.fail(res, 502, message);
+    finish({ status: 502, inputTokens: 0, outputTokens: 0, error: message });
+  }
+
+  /** The upstream's answer passed to the client as it comes, metered on the way. */
+  private relay(up: http.IncomingMessage, res: http.ServerResponse, finish: ReportOnce): void {
+    const status = up.statusCode ?? 502;
+    const type = String(up.headers['content-type'] ?? '').toLowerCase();
+    const meter = new ResponseMeter(type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other', (d) => this.add(d));
+    const responseHeaders: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(up.headers)) if (!HOP_BY_HOP.includes(name)) responseHeaders[name] = value;
+    res.writeHead(status, responseHeaders);
+    res.flushHeaders(); // SSE: the client sees the response start before the first event
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        meter.feed(chunk);
+        cb(null, chunk);
+      },
+      flush(cb) {
+        meter.end();
+        cb();
+      },
+    });
+    pipeline(up, tee, res, (err) => {
+      const tokens = { inputTokens: meter.seen.input, outputTokens: meter.seen.output };
+      finish(err ? { status, ...tokens, error: `response cut off (${(err as NodeJS.ErrnoException).code ?? 'error'})` } : { status, ...tokens });
     });
   }
 }

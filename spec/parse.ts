@@ -79,11 +79,6 @@ export function parseSpec(text: string, hint?: string): Spec {
   return result.data;
 }
 
-/** Validate an already-parsed object (e.g. a JSON body) with the same errors. */
-export function validateSpec(data: unknown): Spec {
-  return parseSpec(JSON.stringify(data ?? null, null, 2), 'json');
-}
-
 function toIssues(error: z.ZodError, doc: Document, lines: LineCounter, lineOffset: number): SpecIssue[] {
   return error.issues.map((issue) => {
     let path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');

@@ -168,8 +168,6 @@ export const SpecSchema = z.strictObject({
     .prefault({}),
 });
 
-/** What a user writes (defaults not yet applied). */
-export type SpecInput = z.input<typeof SpecSchema>;
 /** A validated spec with every default filled in: what the workflow receives. */
 export type Spec = z.output<typeof SpecSchema>;
 export type Check = z.output<typeof CheckSchema>;

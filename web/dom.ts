@@ -25,6 +25,16 @@ export function replaceChildren(el: Element, ...children: Child[]): void {
   append(el, ...children);
 }
 
+/** A form on a card: `children`, then its primary submit button; `onSubmit` runs in place of the browser's submit. */
+export function cardForm(form: { id: string; submit: string; onSubmit: () => Promise<void> }, ...children: Child[]): HTMLFormElement {
+  const el = h('form', { class: 'card', id: form.id }, ...children, h('button', { class: 'primary', type: 'submit' }, form.submit));
+  el.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void form.onSubmit();
+  });
+  return el;
+}
+
 /** "3.2 s", "4 min 5 s", "1 h 2 min". */
 export function duration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;

@@ -12,6 +12,7 @@ import { unpackTarGz } from '../../proof/tar';
 import { SpecSchema } from '../../spec/schema';
 import type { RunState } from '../../workflows/types';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
+import { spec } from '../helpers/specs';
 
 /** In every hidden file and in every line the hidden runner prints; never in the spec or an agent's command line. */
 const CANARY = `holdout-canary-${randomBytes(10).toString('hex')}`;
@@ -87,16 +88,7 @@ function expectedDigest(): string {
 }
 
 function holdoutSpec(agentScript: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    title: 'Square numbers',
-    task: 'Make square(x) in src/square.js return x squared.',
-    repo,
-    agent: { kind: 'command', command: ['sh', '-c', `mkdir -p notes; ${agentScript}`] },
-    scope: { allow: ['src/**', 'notes/**'] },
-    checks: CHECKS,
-    limits: { iterations: 2 },
-    ...extra,
-  };
+  return spec(repo, agentScript, { title: 'Square numbers', task: 'Make square(x) in src/square.js return x squared.', checks: CHECKS, ...extra });
 }
 
 /** Every file under `dir`, as one text (what the server wrote in plain: run logs, stored logs, diffs, states). */

@@ -3,7 +3,7 @@
 // clears, title sets), keep the text around them, keep --json valid, and print them as they are only with --raw.
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { TerminalFilter, safeText } from '../../cli/terminal';
+import { TerminalFilter } from '../../cli/terminal';
 import { runCli, type CliResult } from '../helpers/cli';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
 import { spec, VALUE_REPO } from '../helpers/specs';
@@ -157,7 +157,7 @@ test('logs -f while the agent writes a title sequence in two halves, seconds apa
 
 test('the filter gives the same text however a stream splits the sequences (every cut point, also mid-ESC)', () => {
   const text = `${TITLE}\n${EVIL}\x1bP1;2|dcs\x1b\\ok \x1b_apc\x1b\\ \x1bc\x1b(B\x1b[?1049h done\t✓`;
-  const whole = safeText(text);
+  const whole = new TerminalFilter().write(text);
   expect(whole).toBe('Evil title start  middle  end\nvisible-beforevisible-after tail\nok   done\t✓');
   for (let cut = 0; cut <= text.length; cut++) {
     const filter = new TerminalFilter();

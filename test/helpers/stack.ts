@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import pino from 'pino';
@@ -13,6 +13,7 @@ import { installTemporalLogging } from '../../config/logger';
 import { normalizeBaseUrl } from '../../spec/network';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
+import { makeRepoIn } from '../../testbed/repos';
 import { freePort } from './ports';
 
 export interface ApiResponse<T = any> {
@@ -46,9 +47,14 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-/** Temp dir under the suite's own dir (globalSetup). */
+/** The suite's own dir (globalSetup). */
+function suiteDir(): string {
+  return process.env.NIGHTSHIFT_TEST_DIR ?? require('node:os').tmpdir();
+}
+
+/** Temp dir under the suite's own dir. */
 export function tempDir(prefix: string): string {
-  const root = process.env.NIGHTSHIFT_TEST_DIR ?? require('node:os').tmpdir();
+  const root = suiteDir();
   mkdirSync(root, { recursive: true });
   return mkdtempSync(path.join(root, `${prefix}-`));
 }
@@ -197,18 +203,9 @@ export function useTestStack(files: Record<string, string>, opts: Parameters<typ
   return made;
 }
 
-/** A real git repo (branch main) with these files committed. */
+/** A real git repo (branch main) with these files committed, under the suite's own dir. */
 export function makeRepo(files: Record<string, string>): string {
-  const dir = tempDir('repo');
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', ...args], { cwd: dir, stdio: 'pipe' });
-  git('init', '--quiet', '--initial-branch=main');
-  git('add', '-A');
-  git('commit', '--quiet', '-m', 'initial');
-  return dir;
+  return makeRepoIn(suiteDir(), files);
 }
 
 export function gitIn(dir: string, ...args: string[]): string {

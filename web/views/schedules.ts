@@ -1,6 +1,6 @@
 import { getJson, postJson, request } from '../api.js';
 import type { ScheduleView } from '../api-types.js';
-import { errorLine, h, replaceChildren } from '../dom.js';
+import { cardForm, errorLine, h, replaceChildren } from '../dom.js';
 import { SPEC_TEMPLATE } from '../template.js';
 import { can, every, type ViewContext } from '../view.js';
 import { onConfirmedClick } from './confirm.js';
@@ -65,22 +65,7 @@ function addForm(added: () => Promise<void>): HTMLFormElement {
   const spec = h('textarea', { id: 'schedule-spec', class: 'editor', rows: '12', spellcheck: 'false', autocapitalize: 'off' });
   spec.value = SPEC_TEMPLATE;
   const errors = specErrors();
-  const form = h(
-    'form',
-    { class: 'card', id: 'add-schedule' },
-    h('h2', {}, 'Add a schedule'),
-    h('label', { for: 'schedule-id' }, 'Id'),
-    id,
-    h('label', { for: 'schedule-cron' }, 'Cron (UTC)'),
-    cron,
-    h('label', { class: 'check' }, paused, ' start paused'),
-    h('label', { for: 'schedule-spec' }, 'Spec'),
-    spec,
-    errors.el,
-    h('button', { class: 'primary', type: 'submit' }, 'Add schedule'),
-  );
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
+  const add = async () => {
     try {
       await postJson('/v1/schedules', { ...(id.value.trim() ? { id: id.value.trim() } : {}), cron: cron.value, spec: spec.value, specFormat: 'markdown', paused: paused.checked });
       errors.show(null);
@@ -89,6 +74,7 @@ function addForm(added: () => Promise<void>): HTMLFormElement {
     } catch (err) {
       errors.show(err);
     }
-  });
-  return form;
+  };
+  const fields = [h('label', { for: 'schedule-id' }, 'Id'), id, h('label', { for: 'schedule-cron' }, 'Cron (UTC)'), cron, h('label', { class: 'check' }, paused, ' start paused'), h('label', { for: 'schedule-spec' }, 'Spec'), spec];
+  return cardForm({ id: 'add-schedule', submit: 'Add schedule', onSubmit: add }, h('h2', {}, 'Add a schedule'), ...fields, errors.el);
 }
