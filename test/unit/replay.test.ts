@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 // Recorded with `temporal workflow show --output json` from real runs (see test/fixtures/histories/README.md).
-const FIXTURES = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'histories');
+const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'histories');
 const histories = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
 
 test('there are recorded histories to replay', () => {
