@@ -1,8 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import pino from 'pino';
@@ -14,6 +13,9 @@ import { normalizeBaseUrl } from '../../spec/network';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
 import { freePort } from './ports';
+import { makeRepo, tempDir } from './repos';
+
+export { gitIn, makeRepo, tempDir } from './repos';
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -44,13 +46,6 @@ export interface TestStack {
   /** Stop the API's HTTP server and start a new one on the same port: clients see refused connections meanwhile. */
   restartApi(downMs?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** Temp dir under the suite's own dir (globalSetup). */
-export function tempDir(prefix: string): string {
-  const root = process.env.NIGHTSHIFT_TEST_DIR ?? require('node:os').tmpdir();
-  mkdirSync(root, { recursive: true });
-  return mkdtempSync(path.join(root, `${prefix}-`));
 }
 
 /**
@@ -195,22 +190,4 @@ export function useTestStack(files: Record<string, string>, opts: Parameters<typ
     await made.stack?.stop();
   });
   return made;
-}
-
-/** A real git repo (branch main) with these files committed. */
-export function makeRepo(files: Record<string, string>): string {
-  const dir = tempDir('repo');
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@localhost', ...args], { cwd: dir, stdio: 'pipe' });
-  git('init', '--quiet', '--initial-branch=main');
-  git('add', '-A');
-  git('commit', '--quiet', '-m', 'initial');
-  return dir;
-}
-
-export function gitIn(dir: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }

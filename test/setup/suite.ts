@@ -20,9 +20,9 @@ export function makeSuiteDir(): string {
 /**
  * One real Temporal server for the suite, its address in NIGHTSHIFT_TEST_TEMPORAL: the dev server, or with
  * NIGHTSHIFT_TEST_CLUSTER=postgres the server on PostgreSQL (`npm run test:cluster`); none when that variable already
- * names one.
+ * names one. `dev.inMemory`: the dev server's database in memory.
  */
-export async function startSuiteTemporal(dir: string, progress: Progress): Promise<void> {
+export async function startSuiteTemporal(dir: string, progress: Progress, dev: { inMemory?: boolean } = {}): Promise<void> {
   if (process.env.NIGHTSHIFT_TEST_TEMPORAL) return;
   const cluster = process.env.NIGHTSHIFT_TEST_CLUSTER;
   if (cluster && cluster !== 'postgres') throw new Error(`NIGHTSHIFT_TEST_CLUSTER=${cluster}: the only cluster is "postgres"`);
@@ -30,7 +30,7 @@ export async function startSuiteTemporal(dir: string, progress: Progress): Promi
   if (cluster) chmodSync(dir, 0o711);
   const server = cluster
     ? await startCluster({ dataDir: path.join(dir, 'cluster'), port: await freePort(), progress })
-    : await startDevServer({ dataDir: path.join(dir, 'temporal'), port: await freePort(), uiPort: await freePort(), headless: true, progress });
+    : await startDevServer({ dataDir: path.join(dir, 'temporal'), port: await freePort(), uiPort: await freePort(), headless: true, progress, ...dev });
   process.env.NIGHTSHIFT_TEST_TEMPORAL = server.address;
   // globalTeardown stops it.
   (globalThis as Record<string, unknown>).__nightshiftTemporal = server;

@@ -5,7 +5,7 @@ import { Redactor } from '../../activities/redact';
 import { CommandLog } from '../../activities/logs';
 import type { ArtifactStore } from '../../store/artifacts';
 import { RunLog } from '../../store/runLog';
-import { tempDir } from '../helpers/stack';
+import { tempDir } from '../helpers/repos';
 import { githubRepoOf } from '../../activities/pullRequest';
 import { defaultBranch, humanDuration } from '../../workflows/specRun';
 
