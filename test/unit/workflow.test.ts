@@ -13,7 +13,7 @@ import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type
 // The real specRun workflow (the suite's bundle of workflows/) on a real Temporal dev server, its activities stubs
 // that answer as each test says: the pipeline's decisions — the fix loop, approval, budgets, moving a run off a lost
 // worker, the rebase — and the feedback the agent gets, in seconds, with no sandbox, git or model. Each run has
-// its own stubs, so the tests of a describe block run at once.
+// its own stubs, so the tests run at once.
 
 type Input<K extends keyof Activities> = Parameters<Activities[K]>[0];
 type Output<K extends keyof Activities> = Awaited<ReturnType<Activities[K]>>;
@@ -200,189 +200,181 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
 /** The run's stages as `name iteration status`, in order. */
 const stagesOf = (state: RunState) => state.stages.map((s) => `${s.stage} ${s.iteration} ${s.status}`);
 
-describe('the fix loop', () => {
-  test.concurrent('a check failing in iteration 1 goes back to the agent with its name and log; passing in 2, the run awaits approval, then is delivered', async () => {
-    const run = await startRun({
-      stubs: { runChecks: async (input) => (input.iteration === 1 ? [check('value', './check.sh', failing('expected 2, got 1'))] : allPass(input)) },
-    });
-    const waiting = await run.reach('awaiting_approval');
-    expect(waiting.iteration).toBe(2);
-    expect(waiting.feedback).toBe('The pipeline found problems in iteration 1. Fix them:\n\n- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 1');
-    expect(stagesOf(waiting)).toEqual(['provision 0 passed', 'agent 1 passed', 'scope 1 passed', 'checks 1 failed', 'agent 2 passed', 'scope 2 passed', 'checks 2 passed', 'review 2 passed', 'approval 2 running']);
-    // Iteration 2 starts from iteration 1's work, told what failed.
-    expect(run.inputs('runAgent').map((a) => [a.iteration, a.feedback, a.checkpoint?.commit])).toEqual([[1, undefined, undefined], [2, waiting.feedback, commitOf(1)]]);
-    // Nobody needs the workspace while a human decides: it is gone before the approval stage.
-    expect(run.inputs('teardownWorkspace')).toHaveLength(1);
-    expect(waiting.workspace).toBeUndefined();
-
-    await run.handle.signal(approveSignal, { comment: 'ship it', by: 'alice' });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'succeeded', iteration: 2, finalCommit: commitOf(2), proofId: 'proof-id', decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }] });
-    expect(stagesOf(state).slice(-4)).toEqual(['approval 2 passed', 'rebase 2 passed', 'proof 2 passed', 'deliver 2 passed']);
-    expect(run.inputs('deliverBranch').map((d) => d.checkpoint.commit)).toEqual([commitOf(2)]);
+test.concurrent('the fix loop: a check failing in iteration 1 goes back to the agent with its name and log; passing in 2, the run awaits approval, then is delivered', async () => {
+  const run = await startRun({
+    stubs: { runChecks: async (input) => (input.iteration === 1 ? [check('value', './check.sh', failing('expected 2, got 1'))] : allPass(input)) },
   });
+  const waiting = await run.reach('awaiting_approval');
+  expect(waiting.iteration).toBe(2);
+  expect(waiting.feedback).toBe('The pipeline found problems in iteration 1. Fix them:\n\n- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 1');
+  expect(stagesOf(waiting)).toEqual(['provision 0 passed', 'agent 1 passed', 'scope 1 passed', 'checks 1 failed', 'agent 2 passed', 'scope 2 passed', 'checks 2 passed', 'review 2 passed', 'approval 2 running']);
+  // Iteration 2 starts from iteration 1's work, told what failed.
+  expect(run.inputs('runAgent').map((a) => [a.iteration, a.feedback, a.checkpoint?.commit])).toEqual([[1, undefined, undefined], [2, waiting.feedback, commitOf(1)]]);
+  // Nobody needs the workspace while a human decides: it is gone before the approval stage.
+  expect(run.inputs('teardownWorkspace')).toHaveLength(1);
+  expect(waiting.workspace).toBeUndefined();
 
-  test.concurrent('every problem of an iteration reaches the agent at once: its exit, files out of scope, checks (a hold-out one without its log), then the review', async () => {
-    const run = await startRun({
-      spec: {
-        checks: [{ name: 'value', run: './check.sh' }, { name: 'hidden', run: './hidden.sh', holdout: 'value-set' }],
-        limits: { iterations: 3 },
-        approval: { required: false },
-      },
-      stubs: {
-        runAgent: async (input) => (input.iteration === 1 ? agentDid(input, { exitCode: 137, limitHit: 'out of memory (limit 512 MiB)', logTail: 'Killed', changedFiles: ['src/value.txt', 'README.md'] }) : agentDid(input)),
-        runChecks: async (input) =>
-          input.iteration > 1
-            ? allPass(input)
-            : [
-                check('value', './check.sh', { passed: false, exitCode: null, timedOut: true, logTail: 'still waiting' }),
-                check('hidden', './hidden.sh', { ...failing('assert value == 2 (hidden test source)'), holdout: { set: 'value-set', tests: { passed: 3, failed: 2 } } }),
-              ],
-        reviewChanges: async (input) =>
-          input.diffId === 'diff-2'
-            ? { verdict: 'changes', findings: [{ rule: 'tests-weakened', message: 'test/value.test.js loses 2 assertions', file: 'test/value.test.js' }], diffLines: 8 }
-            : { verdict: 'approve', findings: [], diffLines: 2 },
-      },
-    });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'succeeded', iteration: 3 });
-    const [first, second] = run.inputs('runAgent').slice(1).map((a) => a.feedback!);
-    expect(first.split('\n\n- ')).toEqual([
-      'The pipeline found problems in iteration 1. Fix them:',
-      expect.stringMatching(/^The agent exited .*sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/),
-      'These files may not be changed (scope allow ["src/**"], deny []); revert them: README.md',
-      'Check "value" (`./check.sh`) failed with a timeout. Its log ends with:\nstill waiting',
-      'Hold-out check "hidden" (`./hidden.sh`) failed with exit code 1; 2 of its 5 tests failed. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.',
-    ]);
-    // A hold-out check's log would show its tests.
-    expect(first).not.toContain('hidden test source');
-    expect(second).toBe('The pipeline found problems in iteration 2. Fix them:\n\n- Review (tests-weakened): test/value.test.js loses 2 assertions');
-    // The review runs only on an iteration without other problems.
-    expect(run.inputs('reviewChanges').map((r) => r.diffId)).toEqual(['diff-2', 'diff-3']);
-  });
-
-  test.concurrent('a check still failing when the iterations run out fails the run with that check as the reason', async () => {
-    const run = await startRun({ stubs: { runChecks: async () => [check('value', './check.sh', failing('expected 2, got 3'))] } });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'failed', iteration: 2, failure: { stage: 'checks', reason: 'Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 3' } });
-    expect(run.inputs('runAgent')).toHaveLength(2);
-    expect(run.inputs('deliverBranch')).toHaveLength(0);
-    // The sandbox is torn down whatever the outcome.
-    expect(run.inputs('teardownWorkspace')).toHaveLength(1);
-  });
+  await run.handle.signal(approveSignal, { comment: 'ship it', by: 'alice' });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, finalCommit: commitOf(2), proofId: 'proof-id', decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }] });
+  expect(stagesOf(state).slice(-4)).toEqual(['approval 2 passed', 'rebase 2 passed', 'proof 2 passed', 'deliver 2 passed']);
+  expect(run.inputs('deliverBranch').map((d) => d.checkpoint.commit)).toEqual([commitOf(2)]);
 });
 
-describe('approval', () => {
-  test.concurrent('no decision within approval.timeout: timed_out, nothing delivered', async () => {
-    const run = await startRun({ spec: { approval: { timeout: '2s' } } });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'timed_out', iteration: 1, decisions: [], failure: { stage: 'approval', reason: 'no decision within 2s' } });
-    expect(state.stages.at(-1)).toMatchObject({ stage: 'approval', status: 'failed', summary: 'no decision within 2s' });
-    expect(state.stages.at(-1)!.durationMs).toBeGreaterThanOrEqual(2000);
-    expect(run.inputs('writeProof')).toHaveLength(0);
-    expect(run.inputs('deliverBranch')).toHaveLength(0);
-    expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_approval']);
+test.concurrent('the fix loop: every problem of an iteration reaches the agent at once: its exit, files out of scope, checks (a hold-out one without its log), then the review', async () => {
+  const run = await startRun({
+    spec: {
+      checks: [{ name: 'value', run: './check.sh' }, { name: 'hidden', run: './hidden.sh', holdout: 'value-set' }],
+      limits: { iterations: 3 },
+      approval: { required: false },
+    },
+    stubs: {
+      runAgent: async (input) => (input.iteration === 1 ? agentDid(input, { exitCode: 137, limitHit: 'out of memory (limit 512 MiB)', logTail: 'Killed', changedFiles: ['src/value.txt', 'README.md'] }) : agentDid(input)),
+      runChecks: async (input) =>
+        input.iteration > 1
+          ? allPass(input)
+          : [
+              check('value', './check.sh', { passed: false, exitCode: null, timedOut: true, logTail: 'still waiting' }),
+              check('hidden', './hidden.sh', { ...failing('assert value == 2 (hidden test source)'), holdout: { set: 'value-set', tests: { passed: 3, failed: 2 } } }),
+            ],
+      reviewChanges: async (input) =>
+        input.diffId === 'diff-2'
+          ? { verdict: 'changes', findings: [{ rule: 'tests-weakened', message: 'test/value.test.js loses 2 assertions', file: 'test/value.test.js' }], diffLines: 8 }
+          : { verdict: 'approve', findings: [], diffLines: 2 },
+    },
   });
-
-  test.concurrent('requested changes give a fresh iteration budget and reach the agent with the comment', async () => {
-    // A budget of 2: iteration 1 passes, the reviewer asks for more, 2 fails its check, 3 passes: beyond the spec's 2.
-    const run = await startRun({
-      stubs: { runChecks: async (input) => (input.iteration === 2 ? [check('value', './check.sh', failing('expected TWO'))] : allPass(input)) },
-    });
-    await run.reach('awaiting_approval');
-    await run.handle.signal(requestChangesSignal, { comment: 'Name the constant TWO.', by: 'bob' });
-    const waiting = await run.reach('awaiting_approval');
-    expect(waiting).toMatchObject({ iteration: 3, maxIterations: 3, decisions: [{ kind: 'requestChanges', by: 'bob', comment: 'Name the constant TWO.', iteration: 1 }] });
-    expect(run.inputs('runAgent').map((a) => a.feedback)).toEqual([
-      undefined,
-      'A reviewer requested changes (bob):\n\nName the constant TWO.',
-      expect.stringContaining('The pipeline found problems in iteration 2. Fix them:\n\n- Check "value"'),
-    ]);
-
-    await run.handle.signal(rejectSignal, { comment: 'not this way', by: 'bob' });
-    const state = await run.end();
-    expect(state.status).toBe('rejected');
-    expect(state.decisions.map((d) => d.kind)).toEqual(['requestChanges', 'reject']);
-    expect(run.inputs('deliverBranch')).toHaveLength(0);
-  });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 3 });
+  const [first, second] = run.inputs('runAgent').slice(1).map((a) => a.feedback!);
+  expect(first.split('\n\n- ')).toEqual([
+    'The pipeline found problems in iteration 1. Fix them:',
+    expect.stringMatching(/^The agent exited .*sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/),
+    'These files may not be changed (scope allow ["src/**"], deny []); revert them: README.md',
+    'Check "value" (`./check.sh`) failed with a timeout. Its log ends with:\nstill waiting',
+    'Hold-out check "hidden" (`./hidden.sh`) failed with exit code 1; 2 of its 5 tests failed. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.',
+  ]);
+  // A hold-out check's log would show its tests.
+  expect(first).not.toContain('hidden test source');
+  expect(second).toBe('The pipeline found problems in iteration 2. Fix them:\n\n- Review (tests-weakened): test/value.test.js loses 2 assertions');
+  // The review runs only on an iteration without other problems.
+  expect(run.inputs('reviewChanges').map((r) => r.diffId)).toEqual(['diff-2', 'diff-3']);
 });
 
-describe('a lost worker', () => {
-  test.concurrent('stopped mid-stage (WorkerShutdown): the run is re-provisioned on another worker from its last checkpoint, and the stage runs again there', async () => {
-    const run = await startRun({
-      spec: { approval: { required: false } },
-      claims: ['w1', 'w2'],
-      stubs: { runChecks: async (input) => (Context.current().info.taskQueue.endsWith('/w1') ? Promise.reject(workerShutdown()) : allPass(input)) },
-    });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'succeeded', iteration: 1, reprovisions: 1 });
-    expect(run.ranOn('provisionWorkspace')).toEqual(['w1', 'w2']);
-    expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], [commitOf(1), BASE]]);
-    expect(run.ranOn('runChecks')).toEqual(['w1', 'w2']);
-    // The agent's work was kept: no second agent run, one checks stage.
-    expect(run.inputs('runAgent')).toHaveLength(1);
-    expect(stagesOf(state).filter((s) => s.startsWith('checks'))).toEqual(['checks 1 passed']);
-  });
-
-  test.concurrent('nobody polls its queue: the stage waits workerQueueTimeout, then the run moves to another worker', async () => {
-    const run = await startRun({ spec: { approval: { required: false } }, claims: ['gone', 'w2'], settings: { workerQueueTimeoutMs: 2000 } });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
-    expect(run.ranOn('provisionWorkspace')).toEqual(['w2']);
-    expect(state.stages[0]).toMatchObject({ stage: 'provision', status: 'passed', summary: `workspace on w2, base ${BASE.slice(0, 12)}` });
-    expect(state.stages[0].durationMs).toBeGreaterThanOrEqual(2000);
-  });
-
-  test.concurrent('more lost workers than maxReprovisions: the run fails, saying so', async () => {
-    const run = await startRun({ claims: ['w1', 'w2'], settings: { maxReprovisions: 1 }, stubs: { runAgent: () => Promise.reject(workerShutdown()) } });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'failed', reprovisions: 1, failure: { stage: 'agent', reason: 'lost 2 workers while running "agent, iteration 1"; giving up' } });
-    expect(run.ranOn('runAgent')).toEqual(['w1', 'w2']);
-  });
+test.concurrent('the fix loop: a check still failing when the iterations run out fails the run with that check as the reason', async () => {
+  const run = await startRun({ stubs: { runChecks: async () => [check('value', './check.sh', failing('expected 2, got 3'))] } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'failed', iteration: 2, failure: { stage: 'checks', reason: 'Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 3' } });
+  expect(run.inputs('runAgent')).toHaveLength(2);
+  expect(run.inputs('deliverBranch')).toHaveLength(0);
+  // The sandbox is torn down whatever the outcome.
+  expect(run.inputs('teardownWorkspace')).toHaveLength(1);
 });
 
-describe('the rebase onto a base that moved', () => {
-  const MOVED = 'e'.repeat(40);
-  const rebased = (conflicts: string[]): Output<'rebaseOntoBase'> => ({
-    moved: true,
-    baseCommit: MOVED,
-    checkpoint: { commit: 'c'.repeat(40), bundleId: 'bundle-rebased', afterStage: 'rebase', iteration: 1, ...(conflicts.length ? { conflicts } : {}) },
-    diffId: 'diff-rebased',
-    changedFiles: ['src/value.txt'],
-    conflicts,
-  });
+test.concurrent('approval: no decision within approval.timeout: timed_out, nothing delivered', async () => {
+  const run = await startRun({ spec: { approval: { timeout: '2s' } } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'timed_out', iteration: 1, decisions: [], failure: { stage: 'approval', reason: 'no decision within 2s' } });
+  expect(state.stages.at(-1)).toMatchObject({ stage: 'approval', status: 'failed', summary: 'no decision within 2s' });
+  expect(state.stages.at(-1)!.durationMs).toBeGreaterThanOrEqual(2000);
+  expect(run.inputs('writeProof')).toHaveLength(0);
+  expect(run.inputs('deliverBranch')).toHaveLength(0);
+  expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_approval']);
+});
 
-  test.concurrent('conflicts: another iteration, on the new base, with the conflicting files and how to resolve them', async () => {
-    let rebases = 0;
-    const run = await startRun({ spec: { approval: { required: false } }, stubs: { rebaseOntoBase: async () => (rebases++ === 0 ? rebased(['src/value.txt']) : { moved: false }) } });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'succeeded', iteration: 2, maxIterations: 3, baseCommit: MOVED, finalCommit: commitOf(2) });
-    expect(stagesOf(state)).toContain('rebase 1 failed');
-    expect(state.stages.find((s) => s.stage === 'rebase')!.summary).toBe(`main moved to ${MOVED.slice(0, 12)}; conflicts in src/value.txt`);
-    const second = run.inputs('runAgent')[1];
-    expect(second.feedback).toBe(
-      `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes conflict with it in: src/value.txt. ` +
-        "The workspace now holds your changes on the new base, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both the base's changes and yours are kept, and remove the markers.",
-    );
-    expect(second).toMatchObject({ iteration: 2, baseCommit: MOVED, checkpoint: { commit: 'c'.repeat(40), conflicts: ['src/value.txt'] } });
-    // The old workspace is on the old base: a new one is provisioned from the rebased checkpoint.
-    expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], ['c'.repeat(40), MOVED]]);
+test.concurrent('approval: requested changes give a fresh iteration budget and reach the agent with the comment', async () => {
+  // A budget of 2: iteration 1 passes, the reviewer asks for more, 2 fails its check, 3 passes: beyond the spec's 2.
+  const run = await startRun({
+    stubs: { runChecks: async (input) => (input.iteration === 2 ? [check('value', './check.sh', failing('expected TWO'))] : allPass(input)) },
   });
+  await run.reach('awaiting_approval');
+  await run.handle.signal(requestChangesSignal, { comment: 'Name the constant TWO.', by: 'bob' });
+  const waiting = await run.reach('awaiting_approval');
+  expect(waiting).toMatchObject({ iteration: 3, maxIterations: 3, decisions: [{ kind: 'requestChanges', by: 'bob', comment: 'Name the constant TWO.', iteration: 1 }] });
+  expect(run.inputs('runAgent').map((a) => a.feedback)).toEqual([
+    undefined,
+    'A reviewer requested changes (bob):\n\nName the constant TWO.',
+    expect.stringContaining('The pipeline found problems in iteration 2. Fix them:\n\n- Check "value"'),
+  ]);
 
-  test.concurrent('clean, but a check fails on the new base: another iteration told so', async () => {
-    let rebases = 0;
-    const run = await startRun({
-      spec: { approval: { required: false } },
-      stubs: {
-        rebaseOntoBase: async () => (rebases++ === 0 ? rebased([]) : { moved: false }),
-        runChecks: async (input) => (input.checkpoint.commit === 'c'.repeat(40) ? [check('value', './check.sh', failing('expected 2, got 22'))] : allPass(input)),
-      },
-    });
-    const state = await run.end();
-    expect(state).toMatchObject({ status: 'succeeded', iteration: 2, baseCommit: MOVED });
-    expect(run.inputs('runAgent')[1].feedback).toBe(
-      `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes were rebased onto it without conflicts, but on the new base:\n\n` +
-        '- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 22',
-    );
+  await run.handle.signal(rejectSignal, { comment: 'not this way', by: 'bob' });
+  const state = await run.end();
+  expect(state.status).toBe('rejected');
+  expect(state.decisions.map((d) => d.kind)).toEqual(['requestChanges', 'reject']);
+  expect(run.inputs('deliverBranch')).toHaveLength(0);
+});
+
+test.concurrent('a lost worker: stopped mid-stage (WorkerShutdown): the run is re-provisioned on another worker from its last checkpoint, and the stage runs again there', async () => {
+  const run = await startRun({
+    spec: { approval: { required: false } },
+    claims: ['w1', 'w2'],
+    stubs: { runChecks: async (input) => (Context.current().info.taskQueue.endsWith('/w1') ? Promise.reject(workerShutdown()) : allPass(input)) },
   });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 1, reprovisions: 1 });
+  expect(run.ranOn('provisionWorkspace')).toEqual(['w1', 'w2']);
+  expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], [commitOf(1), BASE]]);
+  expect(run.ranOn('runChecks')).toEqual(['w1', 'w2']);
+  // The agent's work was kept: no second agent run, one checks stage.
+  expect(run.inputs('runAgent')).toHaveLength(1);
+  expect(stagesOf(state).filter((s) => s.startsWith('checks'))).toEqual(['checks 1 passed']);
+});
+
+test.concurrent('a lost worker: nobody polls its queue: the stage waits workerQueueTimeout, then the run moves to another worker', async () => {
+  const run = await startRun({ spec: { approval: { required: false } }, claims: ['gone', 'w2'], settings: { workerQueueTimeoutMs: 2000 } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
+  expect(run.ranOn('provisionWorkspace')).toEqual(['w2']);
+  expect(state.stages[0]).toMatchObject({ stage: 'provision', status: 'passed', summary: `workspace on w2, base ${BASE.slice(0, 12)}` });
+  expect(state.stages[0].durationMs).toBeGreaterThanOrEqual(2000);
+});
+
+test.concurrent('a lost worker: more lost workers than maxReprovisions: the run fails, saying so', async () => {
+  const run = await startRun({ claims: ['w1', 'w2'], settings: { maxReprovisions: 1 }, stubs: { runAgent: () => Promise.reject(workerShutdown()) } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'failed', reprovisions: 1, failure: { stage: 'agent', reason: 'lost 2 workers while running "agent, iteration 1"; giving up' } });
+  expect(run.ranOn('runAgent')).toEqual(['w1', 'w2']);
+});
+
+const MOVED = 'e'.repeat(40);
+const rebased = (conflicts: string[]): Output<'rebaseOntoBase'> => ({
+  moved: true,
+  baseCommit: MOVED,
+  checkpoint: { commit: 'c'.repeat(40), bundleId: 'bundle-rebased', afterStage: 'rebase', iteration: 1, ...(conflicts.length ? { conflicts } : {}) },
+  diffId: 'diff-rebased',
+  changedFiles: ['src/value.txt'],
+  conflicts,
+});
+
+test.concurrent('the rebase onto a base that moved: conflicts: another iteration, on the new base, with the conflicting files and how to resolve them', async () => {
+  let rebases = 0;
+  const run = await startRun({ spec: { approval: { required: false } }, stubs: { rebaseOntoBase: async () => (rebases++ === 0 ? rebased(['src/value.txt']) : { moved: false }) } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, maxIterations: 3, baseCommit: MOVED, finalCommit: commitOf(2) });
+  expect(stagesOf(state)).toContain('rebase 1 failed');
+  expect(state.stages.find((s) => s.stage === 'rebase')!.summary).toBe(`main moved to ${MOVED.slice(0, 12)}; conflicts in src/value.txt`);
+  const second = run.inputs('runAgent')[1];
+  expect(second.feedback).toBe(
+    `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes conflict with it in: src/value.txt. ` +
+      "The workspace now holds your changes on the new base, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both the base's changes and yours are kept, and remove the markers.",
+  );
+  expect(second).toMatchObject({ iteration: 2, baseCommit: MOVED, checkpoint: { commit: 'c'.repeat(40), conflicts: ['src/value.txt'] } });
+  // The old workspace is on the old base: a new one is provisioned from the rebased checkpoint.
+  expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], ['c'.repeat(40), MOVED]]);
+});
+
+test.concurrent('the rebase onto a base that moved: clean, but a check fails on the new base: another iteration told so', async () => {
+  let rebases = 0;
+  const run = await startRun({
+    spec: { approval: { required: false } },
+    stubs: {
+      rebaseOntoBase: async () => (rebases++ === 0 ? rebased([]) : { moved: false }),
+      runChecks: async (input) => (input.checkpoint.commit === 'c'.repeat(40) ? [check('value', './check.sh', failing('expected 2, got 22'))] : allPass(input)),
+    },
+  });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, baseCommit: MOVED });
+  expect(run.inputs('runAgent')[1].feedback).toBe(
+    `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes were rebased onto it without conflicts, but on the new base:\n\n` +
+      '- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 22',
+  );
 });
