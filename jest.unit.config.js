@@ -6,7 +6,6 @@ module.exports = {
   ...require('./jest.config'),
   roots: ['<rootDir>/dist/test/unit'],
   globalSetup: '<rootDir>/dist/test/setup/unitSetup.js',
-  testTimeout: 30000,
   // test/unit/workflow.test.ts's runs, all at once: they mostly wait on the server.
   maxConcurrency: 10,
 };
