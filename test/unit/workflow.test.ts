@@ -2,7 +2,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import type { Activities } from '../../activities';
+import type { agentActivities } from '../../activities/agent';
+import type { checkActivities } from '../../activities/checks';
+import type { deliverActivities } from '../../activities/deliver';
+import type { notifyActivities } from '../../activities/notify';
+import type { proofActivities } from '../../activities/proof';
+import type { rebaseActivities } from '../../activities/rebase';
+import type { reviewActivities } from '../../activities/review';
+import type { workspaceActivities } from '../../activities/workspace';
 import { scopeViolations } from '../../activities/review';
 import { parseSpec } from '../../spec/parse';
 import type { specRun } from '../../workflows';
@@ -15,6 +22,15 @@ import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type
 // worker, the rebase — and the feedback the agent gets, in seconds, with no sandbox, git or model. Each run has
 // its own stubs, so the tests run at once.
 
+/** Every activity the workflow may call, whichever task queue serves it: the stubs serve them all on every queue. */
+type Activities = ReturnType<typeof workspaceActivities> &
+  ReturnType<typeof agentActivities> &
+  ReturnType<typeof checkActivities> &
+  ReturnType<typeof reviewActivities> &
+  ReturnType<typeof rebaseActivities> &
+  ReturnType<typeof proofActivities> &
+  ReturnType<typeof deliverActivities> &
+  ReturnType<typeof notifyActivities>;
 type Input<K extends keyof Activities> = Parameters<Activities[K]>[0];
 type Output<K extends keyof Activities> = Awaited<ReturnType<Activities[K]>>;
 type Stubs = { [K in keyof Activities]?: (input: Input<K>) => Promise<Output<K>> };
