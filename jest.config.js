@@ -1,4 +1,7 @@
-/** Tests run from the compiled output (`npm test` builds first), against a real Temporal dev server. */
+/**
+ * Tests run from the compiled output (`npm test` builds first), against a real Temporal dev server: the whole suite,
+ * test/unit/ (the fast tier, jest.unit.config.js) included.
+ */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/dist/test'],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
-# and the build. The Temporal CLI is found or built by the code itself (temporal/cli.ts), with progress shown.
+# the build, and the Temporal CLI (found, or built with Go by temporal/cli.ts, with progress shown; not with
+# TEMPORAL_ADDRESS set, a server of one's own).
 # With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3 and pytest, and the docker driver's sandbox image.
 # With --cluster (npm run test:cluster): also PostgreSQL, and the Temporal server and its SQL tool (built with Go).
 set -euo pipefail
@@ -49,7 +50,11 @@ fi
 
 npm run build --silent
 
+# Find or build Go tools with one of temporal/cli.ts's ensure functions, its progress on our output.
+ensure_tools() {
+  node -e "require('./dist/temporal/cli').$1((line) => console.log('setup: ' + line)).catch((err) => { console.error('setup: ' + err.message); process.exit(1); })"
+}
+
+if [ -z "${TEMPORAL_ADDRESS:-}" ]; then ensure_tools ensureTemporal; fi
 if $docker; then bash scripts/build-sandbox-image.sh; fi
-if $cluster; then
-  node -e "require('./dist/temporal/cli').ensureClusterTools((line) => console.log('setup: ' + line)).catch((err) => { console.error('setup: ' + err.message); process.exit(1); })"
-fi
+if $cluster; then ensure_tools ensureClusterTools; fi

@@ -14,6 +14,8 @@ export interface DevServerOptions {
   uiPort: number;
   /** Headless: no Web UI (tests). */
   headless?: boolean;
+  /** The database in memory instead of `dataDir`: nothing survives a restart (the fast test tier never restarts it). */
+  inMemory?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -25,15 +27,15 @@ export interface DevServer {
 }
 
 /**
- * Start `temporal server start-dev` on a SQLite file in `dataDir`, so runs survive a server restart, and wait
- * until it answers. Its output goes to `dataDir/temporal.log`.
+ * Start `temporal server start-dev` on a SQLite file in `dataDir` (unless `inMemory`), so runs survive a server
+ * restart, and wait until it answers. Its output goes to `dataDir/temporal.log`.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const bin = await ensureTemporal(opts.progress);
   mkdirSync(opts.dataDir, { recursive: true });
   const args = [
     'server', 'start-dev',
-    '--db-filename', path.join(opts.dataDir, 'temporal.db'),
+    ...(opts.inMemory ? [] : ['--db-filename', path.join(opts.dataDir, 'temporal.db')]),
     '--ip', '127.0.0.1',
     '--port', String(opts.port),
     '--log-level', 'warn',

@@ -7,7 +7,7 @@ import { s3ClientFor } from '../../store/s3Artifacts';
 import { stopProcess } from '../../temporal/devServer';
 import { goInstall, toolsDir } from '../../temporal/cli';
 import { freePort } from './ports';
-import { tempDir } from './stack';
+import { tempDir } from './repos';
 
 /** A real S3-compatible server (Go, in-memory), built once into the tools dir like the Temporal CLI. */
 const GOFAKES3 = { module: 'github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0', binary: 'gofakes3', what: 'gofakes3 (the tests’ S3 server)' };

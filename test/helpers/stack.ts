@@ -1,8 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import pino from 'pino';
@@ -13,8 +12,10 @@ import { installTemporalLogging } from '../../config/logger';
 import { normalizeBaseUrl } from '../../spec/network';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
-import { makeRepoIn } from '../../testbed/repos';
 import { freePort } from './ports';
+import { makeRepo, tempDir } from './repos';
+
+export { gitIn, makeRepo, tempDir } from './repos';
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -45,18 +46,6 @@ export interface TestStack {
   /** Stop the API's HTTP server and start a new one on the same port: clients see refused connections meanwhile. */
   restartApi(downMs?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The suite's own dir (globalSetup). */
-function suiteDir(): string {
-  return process.env.NIGHTSHIFT_TEST_DIR ?? require('node:os').tmpdir();
-}
-
-/** Temp dir under the suite's own dir. */
-export function tempDir(prefix: string): string {
-  const root = suiteDir();
-  mkdirSync(root, { recursive: true });
-  return mkdtempSync(path.join(root, `${prefix}-`));
 }
 
 /**
@@ -201,13 +190,4 @@ export function useTestStack(files: Record<string, string>, opts: Parameters<typ
     await made.stack?.stop();
   });
   return made;
-}
-
-/** A real git repo (branch main) with these files committed, under the suite's own dir. */
-export function makeRepo(files: Record<string, string>): string {
-  return makeRepoIn(suiteDir(), files);
-}
-
-export function gitIn(dir: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }

@@ -25,7 +25,7 @@ test('an agent that exited non-zero: its exit code, or the sandbox limit or time
   expect(agentExitProblem(agent({ exitCode: 2 }))).toBe('The agent exited with code 2. Its log ends with:\nboom');
   expect(agentExitProblem(agent({ exitCode: null, timedOut: true }))).toBe('The agent exited with a timeout. Its log ends with:\nboom');
   expect(agentExitProblem(agent({ exitCode: 137, timedOut: true, limitHit: 'out of memory (limit 512 MiB)' }))).toBe(
-    'The agent exited with after running into a sandbox limit: out of memory (limit 512 MiB). Its log ends with:\nboom',
+    'The agent was stopped by a sandbox limit: out of memory (limit 512 MiB). Its log ends with:\nboom',
   );
 });
 

@@ -10,8 +10,8 @@ export interface Problem {
 
 /** The agent's command did not exit 0. */
 export function agentExitProblem(result: AgentResult): string {
-  const how = result.limitHit ? `after running into a sandbox limit: ${result.limitHit}` : result.timedOut ? 'a timeout' : `code ${result.exitCode}`;
-  return `The agent exited with ${how}. Its log ends with:\n${result.logTail}`;
+  const how = result.limitHit ? `was stopped by a sandbox limit: ${result.limitHit}` : result.timedOut ? 'exited with a timeout' : `exited with code ${result.exitCode}`;
+  return `The agent ${how}. Its log ends with:\n${result.logTail}`;
 }
 
 export function scopeProblem(scope: Spec['scope'], violations: string[]): string {

@@ -1,6 +1,6 @@
-import { diffFindings, secretFindings } from '../activities/diffRules';
-import { parseReviewVerdict } from '../agents/review';
-import { gitIn, makeRepo } from './helpers/stack';
+import { diffFindings, secretFindings } from '../../activities/diffRules';
+import { parseReviewVerdict } from '../../agents/review';
+import { gitIn, makeRepo } from '../helpers/repos';
 import { writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { git } from '../activities/git';
-import { harnessChanges } from '../activities/harness';
-import { makeRepo } from './helpers/stack';
+import { git } from '../../activities/git';
+import { harnessChanges } from '../../activities/harness';
+import { makeRepo } from '../helpers/repos';
 
 // Which changes touch the harness, read from git objects: the parts of shared files (package.json, pyproject.toml,
 // setup.cfg) that are harness, and only those. The whole runs are in test/attacks/harness.test.ts.

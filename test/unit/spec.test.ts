@@ -1,14 +1,14 @@
-import { parseSpec, SpecError, detectFormat } from '../spec/parse';
-import { parseBytes, parseDuration } from '../spec/schema';
-import { scopeViolations, countDiffLines } from '../activities/review';
-import { Redactor } from '../activities/redact';
-import { CommandLog } from '../activities/logs';
-import type { ArtifactStore } from '../store/artifacts';
-import { RunLog } from '../store/runLog';
-import { tempDir } from './helpers/stack';
-import { githubRepoOf } from '../activities/pullRequest';
-import { defaultBranch } from '../workflows/specRun/branch';
-import { humanDuration } from '../workflows/specRun/time';
+import { parseSpec, SpecError, detectFormat } from '../../spec/parse';
+import { parseBytes, parseDuration } from '../../spec/schema';
+import { scopeViolations, countDiffLines } from '../../activities/review';
+import { Redactor } from '../../activities/redact';
+import { CommandLog } from '../../activities/logs';
+import type { ArtifactStore } from '../../store/artifacts';
+import { RunLog } from '../../store/runLog';
+import { tempDir } from '../helpers/repos';
+import { githubRepoOf } from '../../activities/pullRequest';
+import { defaultBranch } from '../../workflows/specRun/branch';
+import { humanDuration } from '../../workflows/specRun/time';
 
 const minimal = '---\ntitle: Fix it\nrepo: ./repo\nagent: { kind: command, command: ["./fix.sh"] }\n---\nPlease fix it.\n';
 

@@ -1,0 +1,397 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import type { agentActivities } from '../../activities/agent';
+import type { checkActivities } from '../../activities/checks';
+import type { deliverActivities } from '../../activities/deliver';
+import type { notifyActivities } from '../../activities/notify';
+import type { proofActivities } from '../../activities/proof';
+import type { rebaseActivities } from '../../activities/rebase';
+import type { reviewActivities } from '../../activities/review';
+import type { workspaceActivities } from '../../activities/workspace';
+import { scopeViolations } from '../../activities/review';
+import { parseSpec } from '../../spec/parse';
+import type { specRun } from '../../workflows';
+import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';
+import { claimQueue } from '../../workflows/queues';
+import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type RunStatus } from '../../workflows/types';
+
+// The real specRun workflow (the suite's bundle of workflows/) on a real Temporal dev server, its activities stubs
+// that answer as each test says: the pipeline's decisions — the fix loop, approval, budgets, moving a run off a lost
+// worker, the rebase — and the feedback the agent gets, in seconds, with no sandbox, git or model. Each run has
+// its own stubs, so the tests run at once.
+
+/** Every activity the workflow may call, whichever task queue serves it: the stubs serve them all on every queue. */
+type Activities = ReturnType<typeof workspaceActivities> &
+  ReturnType<typeof agentActivities> &
+  ReturnType<typeof checkActivities> &
+  ReturnType<typeof reviewActivities> &
+  ReturnType<typeof rebaseActivities> &
+  ReturnType<typeof proofActivities> &
+  ReturnType<typeof deliverActivities> &
+  ReturnType<typeof notifyActivities>;
+type Input<K extends keyof Activities> = Parameters<Activities[K]>[0];
+type Output<K extends keyof Activities> = Awaited<ReturnType<Activities[K]>>;
+type Stubs = { [K in keyof Activities]?: (input: Input<K>) => Promise<Output<K>> };
+
+interface Call {
+  activity: keyof Activities;
+  /** The task queue the activity was polled from: which worker ran it. */
+  queue: string;
+  input: any;
+}
+
+const BASE = 'b'.repeat(40);
+const commitOf = (iteration: number) => `${iteration}`.repeat(40);
+
+/** The spec every test starts from (run through the real parser, so every default is filled in). */
+function specWith(extra: Record<string, unknown> = {}) {
+  return parseSpec(
+    JSON.stringify({
+      title: 'Set the value to two',
+      task: 'Make src/value.txt contain 2.',
+      repo: '/srv/repos/value',
+      agent: { kind: 'command', command: ['./fix.sh'] },
+      scope: { allow: ['src/**'] },
+      checks: [{ name: 'value', run: './check.sh' }],
+      limits: { iterations: 2 },
+      approval: { timeout: '10m' },
+      ...extra,
+    }),
+    'application/json',
+  );
+}
+
+function check(name: string, command: string, over: Partial<CheckResult> = {}): CheckResult {
+  return { name, command, passed: true, exitCode: 0, timedOut: false, durationMs: 3, logId: `log-${name}`, logTail: `${name}: all good`, ...over };
+}
+
+const failing = (logTail: string) => ({ passed: false, exitCode: 1, logTail });
+
+/** Every spec check passes. */
+const allPass = async (input: Input<'runChecks'>) => input.checks.map((c) => check(c.name, c.run));
+
+/** An agent iteration that exits 0 having changed src/value.txt, committed as checkpoint `commitOf(iteration)`. */
+function agentDid(input: Input<'runAgent'>, over: Partial<Output<'runAgent'>['result']> = {}): Output<'runAgent'> {
+  const n = input.iteration;
+  return {
+    result: { command: './fix.sh', exitCode: 0, timedOut: false, durationMs: 5, logId: `agent-log-${n}`, logTail: `iteration ${n} done`, changedFiles: ['src/value.txt'], ...over },
+    diffId: `diff-${n}`,
+    checkpoint: { commit: commitOf(n), bundleId: `bundle-${n}`, afterStage: 'agent', iteration: n },
+  };
+}
+
+const workerShutdown = () => ApplicationFailure.create({ type: 'WorkerShutdown', message: 'the worker was stopped mid-stage' });
+
+interface RunOptions {
+  spec?: Record<string, unknown>;
+  stubs?: Stubs;
+  /** The workers claimWorkspace hands out, in order (the last one again once they run out): WORKERS, or one nobody polls. */
+  claims?: string[];
+  settings?: Partial<RunSettings>;
+}
+
+interface TestRun {
+  handle: WorkflowHandle<typeof specRun>;
+  calls: Call[];
+  /** The inputs one activity was called with, in order. */
+  inputs<K extends keyof Activities>(activity: K): Input<K>[];
+  /** The workers (names) one activity ran on, in order. */
+  ranOn(activity: keyof Activities): string[];
+  /** The run's state once it reaches `status`, queried while it runs. */
+  reach(status: RunStatus): Promise<RunState>;
+  /** The run's final state: the workflow's result, or the state a failed run carries in its failure. */
+  end(): Promise<RunState>;
+}
+
+/** Workers every test's runs share; which stubs answer is looked up by the calling run. */
+const WORKERS = ['w1', 'w2'];
+const taskQueue = `unit-${randomBytes(4).toString('hex')}`;
+const queueOf = (worker: string) => `${taskQueue}/worker/${worker}`;
+const runs = new Map<string, { stubs: Stubs; calls: Call[] }>();
+
+/** Stubs for a run on which every stage passes and the base never moves; its workspace on `claims`, in order. */
+function passingStubs(claims: string[]): Stubs {
+  let claimed = 0;
+  return {
+    findDriver: async () => WORKERS,
+    claimWorkspace: async () => {
+      // The last one again once they run out.
+      const worker = claims[Math.min(claimed++, claims.length - 1)];
+      return { worker, queue: queueOf(worker) };
+    },
+    provisionWorkspace: async (input) => ({ base: input.base ?? 'main', baseCommit: input.baseCommit ?? BASE }),
+    runAgent: async (input) => agentDid(input),
+    checkScope: async (input) => ({ violations: scopeViolations(input.changedFiles, input.scope) }),
+    runChecks: allPass,
+    reviewChanges: async () => ({ verdict: 'approve', findings: [], diffLines: 2 }),
+    teardownWorkspace: async () => undefined,
+    rebaseOntoBase: async () => ({ moved: false }),
+    writeProof: async () => 'proof-id',
+    deliverBranch: async (input) => ({ commit: input.checkpoint.commit, summary: `kept on branch ${input.branch}` }),
+    notifyWebhooks: async () => ({ delivered: 0 }),
+    logFailedNotification: async () => undefined,
+  };
+}
+
+let client: Client;
+let connection: NativeConnection;
+let workers: Worker[] = [];
+let workersDone: Promise<unknown>;
+
+/** Every activity, answered by the stubs of the run that called it, and recorded with the queue it was polled from. */
+const dispatch = Object.fromEntries(
+  (Object.keys(passingStubs([])) as (keyof Activities)[]).map((activity) => [
+    activity,
+    async (input: unknown) => {
+      const { workflowExecution, taskQueue: queue } = Context.current().info;
+      const run = runs.get(workflowExecution?.workflowId ?? '');
+      if (!run) throw ApplicationFailure.nonRetryable(`no stubs for run ${workflowExecution?.workflowId}`);
+      run.calls.push({ activity, queue, input });
+      return (run.stubs[activity] as (i: unknown) => Promise<unknown>)(input);
+    },
+  ]),
+);
+
+beforeAll(async () => {
+  const address = process.env.NIGHTSHIFT_TEST_TEMPORAL;
+  if (!address) throw new Error('no Temporal server: run the tests through jest (globalSetup starts one)');
+  // The SDK's lines (workers starting and stopping, the runs that fail on purpose) would bury jest's report.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  client = new Client({ connection: await Connection.connect({ address }) });
+  connection = await NativeConnection.connect({ address });
+  // The queues a run uses: the shared one (the workflow, and activities any worker runs), the bwrap claim queue, and
+  // each worker's own.
+  const worker = (queue: string, bundle?: string) =>
+    Worker.create({ connection, taskQueue: queue, activities: dispatch, ...(bundle ? { workflowBundle: { codePath: bundle } } : {}) });
+  workers = await Promise.all([worker(taskQueue, process.env.NIGHTSHIFT_WORKFLOW_BUNDLE!), worker(claimQueue(taskQueue, 'bwrap')), ...WORKERS.map((w) => worker(queueOf(w)))]);
+  workersDone = Promise.all(workers.map((w) => w.run()));
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  await workersDone;
+  await connection?.close();
+  await client?.connection.close();
+});
+
+/** Start a run of `spec` whose activities the stubs answer (defaults: every stage passes, nothing moves). */
+async function startRun(opts: RunOptions = {}): Promise<TestRun> {
+  const calls: Call[] = [];
+  const stubs: Stubs = { ...passingStubs(opts.claims ?? ['w1']), ...opts.stubs };
+  const workflowId = `ns-${randomBytes(6).toString('hex')}`;
+  runs.set(workflowId, { stubs, calls });
+  // Long enough that no stub, nor a worker's poll on a busy machine, looks lost unless a test means it to.
+  const settings: RunSettings = { heartbeatTimeoutMs: 60_000, workerQueueTimeoutMs: 60_000, maxReprovisions: 2, ...opts.settings };
+  const handle = await client.workflow.start<typeof specRun>('specRun', {
+    taskQueue,
+    workflowId,
+    args: [{ spec: specWith(opts.spec), specDigest: 'd'.repeat(64), submittedBy: 'unit', settings }],
+  });
+
+  return {
+    handle,
+    calls,
+    inputs: <K extends keyof Activities>(activity: K) => calls.filter((c) => c.activity === activity).map((c) => c.input as Input<K>),
+    ranOn: (activity) => calls.filter((c) => c.activity === activity).map((c) => c.queue.slice(queueOf('').length)),
+    async reach(status) {
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+        const state = await handle.query(stateQuery);
+        if (state.status === status) return state;
+        if (FINAL_STATUSES.includes(state.status)) throw new Error(`the run ended ${state.status}, not ${status}: ${JSON.stringify(state.failure)}`);
+      }
+      throw new Error(`the run did not reach ${status} within 60 s`);
+    },
+    async end() {
+      try {
+        return await handle.result();
+      } catch (err) {
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as RunState;
+        throw err;
+      }
+    },
+  };
+}
+
+/** The run's stages as `name iteration status`, in order. */
+const stagesOf = (state: RunState) => state.stages.map((s) => `${s.stage} ${s.iteration} ${s.status}`);
+
+test.concurrent('the fix loop: a check failing in iteration 1 goes back to the agent with its name and log; passing in 2, the run awaits approval, then is delivered', async () => {
+  const run = await startRun({
+    stubs: { runChecks: async (input) => (input.iteration === 1 ? [check('value', './check.sh', failing('expected 2, got 1'))] : allPass(input)) },
+  });
+  const waiting = await run.reach('awaiting_approval');
+  expect(waiting.iteration).toBe(2);
+  expect(waiting.feedback).toBe('The pipeline found problems in iteration 1. Fix them:\n\n- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 1');
+  expect(stagesOf(waiting)).toEqual(['provision 0 passed', 'agent 1 passed', 'scope 1 passed', 'checks 1 failed', 'agent 2 passed', 'scope 2 passed', 'checks 2 passed', 'review 2 passed', 'approval 2 running']);
+  // Iteration 2 starts from iteration 1's work, told what failed.
+  expect(run.inputs('runAgent').map((a) => [a.iteration, a.feedback, a.checkpoint?.commit])).toEqual([[1, undefined, undefined], [2, waiting.feedback, commitOf(1)]]);
+  // Nobody needs the workspace while a human decides: it is gone before the approval stage.
+  expect(run.inputs('teardownWorkspace')).toHaveLength(1);
+  expect(waiting.workspace).toBeUndefined();
+
+  await run.handle.signal(approveSignal, { comment: 'ship it', by: 'alice' });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, finalCommit: commitOf(2), proofId: 'proof-id', decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }] });
+  expect(stagesOf(state).slice(-4)).toEqual(['approval 2 passed', 'rebase 2 passed', 'proof 2 passed', 'deliver 2 passed']);
+  expect(run.inputs('deliverBranch').map((d) => d.checkpoint.commit)).toEqual([commitOf(2)]);
+});
+
+test.concurrent('the fix loop: every problem of an iteration reaches the agent at once: its exit, files out of scope, checks (a hold-out one without its log), then the review', async () => {
+  const run = await startRun({
+    spec: {
+      checks: [{ name: 'value', run: './check.sh' }, { name: 'hidden', run: './hidden.sh', holdout: 'value-set' }],
+      limits: { iterations: 3 },
+      approval: { required: false },
+    },
+    stubs: {
+      runAgent: async (input) => (input.iteration === 1 ? agentDid(input, { exitCode: 137, limitHit: 'out of memory (limit 512 MiB)', logTail: 'Killed', changedFiles: ['src/value.txt', 'README.md'] }) : agentDid(input)),
+      runChecks: async (input) =>
+        input.iteration > 1
+          ? allPass(input)
+          : [
+              check('value', './check.sh', { passed: false, exitCode: null, timedOut: true, logTail: 'still waiting' }),
+              check('hidden', './hidden.sh', { ...failing('assert value == 2 (hidden test source)'), holdout: { set: 'value-set', tests: { passed: 3, failed: 2 } } }),
+            ],
+      reviewChanges: async (input) =>
+        input.diffId === 'diff-2'
+          ? { verdict: 'changes', findings: [{ rule: 'tests-weakened', message: 'test/value.test.js loses 2 assertions', file: 'test/value.test.js' }], diffLines: 8 }
+          : { verdict: 'approve', findings: [], diffLines: 2 },
+    },
+  });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 3 });
+  const [first, second] = run.inputs('runAgent').slice(1).map((a) => a.feedback!);
+  expect(first.split('\n\n- ')).toEqual([
+    'The pipeline found problems in iteration 1. Fix them:',
+    expect.stringMatching(/^The agent exited .*sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/),
+    'These files may not be changed (scope allow ["src/**"], deny []); revert them: README.md',
+    'Check "value" (`./check.sh`) failed with a timeout. Its log ends with:\nstill waiting',
+    'Hold-out check "hidden" (`./hidden.sh`) failed with exit code 1; 2 of its 5 tests failed. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.',
+  ]);
+  // A hold-out check's log would show its tests.
+  expect(first).not.toContain('hidden test source');
+  expect(second).toBe('The pipeline found problems in iteration 2. Fix them:\n\n- Review (tests-weakened): test/value.test.js loses 2 assertions');
+  // The review runs only on an iteration without other problems.
+  expect(run.inputs('reviewChanges').map((r) => r.diffId)).toEqual(['diff-2', 'diff-3']);
+});
+
+test.concurrent('the fix loop: a check still failing when the iterations run out fails the run with that check as the reason', async () => {
+  const run = await startRun({ stubs: { runChecks: async () => [check('value', './check.sh', failing('expected 2, got 3'))] } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'failed', iteration: 2, failure: { stage: 'checks', reason: 'Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 3' } });
+  expect(run.inputs('runAgent')).toHaveLength(2);
+  expect(run.inputs('deliverBranch')).toHaveLength(0);
+  // The sandbox is torn down whatever the outcome.
+  expect(run.inputs('teardownWorkspace')).toHaveLength(1);
+});
+
+test.concurrent('approval: no decision within approval.timeout: timed_out, nothing delivered', async () => {
+  const run = await startRun({ spec: { approval: { timeout: '2s' } } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'timed_out', iteration: 1, decisions: [], failure: { stage: 'approval', reason: 'no decision within 2s' } });
+  expect(state.stages.at(-1)).toMatchObject({ stage: 'approval', status: 'failed', summary: 'no decision within 2s' });
+  expect(state.stages.at(-1)!.durationMs).toBeGreaterThanOrEqual(2000);
+  expect(run.inputs('writeProof')).toHaveLength(0);
+  expect(run.inputs('deliverBranch')).toHaveLength(0);
+  expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_approval']);
+});
+
+test.concurrent('approval: requested changes give a fresh iteration budget and reach the agent with the comment', async () => {
+  // A budget of 2: iteration 1 passes, the reviewer asks for more, 2 fails its check, 3 passes: beyond the spec's 2.
+  const run = await startRun({
+    stubs: { runChecks: async (input) => (input.iteration === 2 ? [check('value', './check.sh', failing('expected TWO'))] : allPass(input)) },
+  });
+  await run.reach('awaiting_approval');
+  await run.handle.signal(requestChangesSignal, { comment: 'Name the constant TWO.', by: 'bob' });
+  const waiting = await run.reach('awaiting_approval');
+  expect(waiting).toMatchObject({ iteration: 3, maxIterations: 3, decisions: [{ kind: 'requestChanges', by: 'bob', comment: 'Name the constant TWO.', iteration: 1 }] });
+  expect(run.inputs('runAgent').map((a) => a.feedback)).toEqual([
+    undefined,
+    'A reviewer requested changes (bob):\n\nName the constant TWO.',
+    expect.stringContaining('The pipeline found problems in iteration 2. Fix them:\n\n- Check "value"'),
+  ]);
+
+  await run.handle.signal(rejectSignal, { comment: 'not this way', by: 'bob' });
+  const state = await run.end();
+  expect(state.status).toBe('rejected');
+  expect(state.decisions.map((d) => d.kind)).toEqual(['requestChanges', 'reject']);
+  expect(run.inputs('deliverBranch')).toHaveLength(0);
+});
+
+test.concurrent('a lost worker: stopped mid-stage (WorkerShutdown): the run is re-provisioned on another worker from its last checkpoint, and the stage runs again there', async () => {
+  const run = await startRun({
+    spec: { approval: { required: false } },
+    claims: ['w1', 'w2'],
+    stubs: { runChecks: async (input) => (Context.current().info.taskQueue.endsWith('/w1') ? Promise.reject(workerShutdown()) : allPass(input)) },
+  });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 1, reprovisions: 1 });
+  expect(run.ranOn('provisionWorkspace')).toEqual(['w1', 'w2']);
+  expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], [commitOf(1), BASE]]);
+  expect(run.ranOn('runChecks')).toEqual(['w1', 'w2']);
+  // The agent's work was kept: no second agent run, one checks stage.
+  expect(run.inputs('runAgent')).toHaveLength(1);
+  expect(stagesOf(state).filter((s) => s.startsWith('checks'))).toEqual(['checks 1 passed']);
+});
+
+test.concurrent('a lost worker: nobody polls its queue: the stage waits workerQueueTimeout, then the run moves to another worker', async () => {
+  const run = await startRun({ spec: { approval: { required: false } }, claims: ['gone', 'w2'], settings: { workerQueueTimeoutMs: 3000 } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
+  expect(run.ranOn('provisionWorkspace')).toEqual(['w2']);
+  expect(state.stages[0]).toMatchObject({ stage: 'provision', status: 'passed', summary: `workspace on w2, base ${BASE.slice(0, 12)}` });
+  expect(state.stages[0].durationMs).toBeGreaterThanOrEqual(3000);
+});
+
+test.concurrent('a lost worker: more lost workers than maxReprovisions: the run fails, saying so', async () => {
+  const run = await startRun({ claims: ['w1', 'w2'], settings: { maxReprovisions: 1 }, stubs: { runAgent: () => Promise.reject(workerShutdown()) } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'failed', reprovisions: 1, failure: { stage: 'agent', reason: 'lost 2 workers while running "agent, iteration 1"; giving up' } });
+  expect(run.ranOn('runAgent')).toEqual(['w1', 'w2']);
+});
+
+const MOVED = 'e'.repeat(40);
+const rebased = (conflicts: string[]): Output<'rebaseOntoBase'> => ({
+  moved: true,
+  baseCommit: MOVED,
+  checkpoint: { commit: 'c'.repeat(40), bundleId: 'bundle-rebased', afterStage: 'rebase', iteration: 1, ...(conflicts.length ? { conflicts } : {}) },
+  diffId: 'diff-rebased',
+  changedFiles: ['src/value.txt'],
+  conflicts,
+});
+
+test.concurrent('the rebase onto a base that moved: conflicts: another iteration, on the new base, with the conflicting files and how to resolve them', async () => {
+  let rebases = 0;
+  const run = await startRun({ spec: { approval: { required: false } }, stubs: { rebaseOntoBase: async () => (rebases++ === 0 ? rebased(['src/value.txt']) : { moved: false }) } });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, maxIterations: 3, baseCommit: MOVED, finalCommit: commitOf(2) });
+  expect(stagesOf(state)).toContain('rebase 1 failed');
+  expect(state.stages.find((s) => s.stage === 'rebase')!.summary).toBe(`main moved to ${MOVED.slice(0, 12)}; conflicts in src/value.txt`);
+  const second = run.inputs('runAgent')[1];
+  expect(second.feedback).toBe(
+    `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes conflict with it in: src/value.txt. ` +
+      "The workspace now holds your changes on the new base, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both the base's changes and yours are kept, and remove the markers.",
+  );
+  expect(second).toMatchObject({ iteration: 2, baseCommit: MOVED, checkpoint: { commit: 'c'.repeat(40), conflicts: ['src/value.txt'] } });
+  // The old workspace is on the old base: a new one is provisioned from the rebased checkpoint.
+  expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], ['c'.repeat(40), MOVED]]);
+});
+
+test.concurrent('the rebase onto a base that moved: clean, but a check fails on the new base: another iteration told so', async () => {
+  let rebases = 0;
+  const run = await startRun({
+    spec: { approval: { required: false } },
+    stubs: {
+      rebaseOntoBase: async () => (rebases++ === 0 ? rebased([]) : { moved: false }),
+      runChecks: async (input) => (input.checkpoint.commit === 'c'.repeat(40) ? [check('value', './check.sh', failing('expected 2, got 22'))] : allPass(input)),
+    },
+  });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, baseCommit: MOVED });
+  expect(run.inputs('runAgent')[1].feedback).toBe(
+    `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes were rebased onto it without conflicts, but on the new base:\n\n` +
+      '- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 22',
+  );
+});
