@@ -265,7 +265,7 @@ test.concurrent('the fix loop: every problem of an iteration reaches the agent a
   const [first, second] = run.inputs('runAgent').slice(1).map((a) => a.feedback!);
   expect(first.split('\n\n- ')).toEqual([
     'The pipeline found problems in iteration 1. Fix them:',
-    expect.stringMatching(/^The agent exited .*sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/),
+    expect.stringMatching(/^The agent was stopped by a sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/),
     'These files may not be changed (scope allow ["src/**"], deny []); revert them: README.md',
     'Check "value" (`./check.sh`) failed with a timeout. Its log ends with:\nstill waiting',
     'Hold-out check "hidden" (`./hidden.sh`) failed with exit code 1; 2 of its 5 tests failed. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.',
