@@ -26,3 +26,11 @@ export const REBASE_BEFORE_DELIVERY = 'rebase-before-delivery';
  * it (and every recorded history) held their workspace until the end when no approval was required.
  */
 export const FREE_WORKSPACE_AFTER_REVIEW = 'free-workspace-after-review';
+
+/**
+ * A worker presumed lost (its provision or stage timed out, as when Temporal restarts under load) may be alive and
+ * still hold the run's workspace and sandbox slot: once the run is provisioned on another worker, the lost one is
+ * told to tear it down (a dead one never picks the task up). Runs started before it (and every recorded history)
+ * did not.
+ */
+export const TEARDOWN_LOST_WORKSPACE = 'teardown-lost-workspace';

@@ -334,6 +334,8 @@ test.concurrent('a lost worker: stopped mid-stage (WorkerShutdown): the run is r
   // The agent's work was kept: no second agent run, one checks stage.
   expect(run.inputs('runAgent')).toHaveLength(1);
   expect(stagesOf(state).filter((s) => s.startsWith('checks'))).toEqual(['checks 1 passed']);
+  // w1 was alive after all: told to drop the run's workspace (and slot) once the run was on w2; w2 tore down its own.
+  expect([...run.ranOn('teardownWorkspace')].sort()).toEqual(['w1', 'w2']);
 });
 
 test.concurrent('a lost worker: nobody polls its queue: the stage waits workerQueueTimeout, then the run moves to another worker', async () => {

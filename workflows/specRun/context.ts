@@ -17,9 +17,11 @@ export interface RunContext {
   readonly sandboxMs: number;
   /** The workspace the run holds now: none before provision, after teardown, or once its worker is lost. */
   workspace?: WorkspaceRef;
+  /** The worker a provision is under way on: if it is presumed lost, it may still have made the workspace. */
+  provisioningOn?: WorkspaceRef;
   /** A decision signalled while the run awaits approval, not taken yet. */
   pending?: Decision;
-  /** Webhook deliveries under way: the workflow stays open until they end. */
+  /** Webhook deliveries and teardowns on workers presumed lost, under way: the workflow stays open until they end. */
   readonly notifications: Promise<void>[];
 }
 

@@ -2,7 +2,7 @@
 // there is one), moved to another worker when its worker is lost, torn down on every path.
 import { ApplicationFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { WorkspaceQueueActivities } from '../../activities';
-import { CLAIM_BY_DRIVER } from '../patches';
+import { CLAIM_BY_DRIVER, TEARDOWN_LOST_WORKSPACE } from '../patches';
 import type { WorkspaceRef } from '../types';
 import type { RunContext } from './context';
 import { errorMessage, isWorkerLost } from './errors';
@@ -26,7 +26,9 @@ async function claimWorker(ctx: RunContext): Promise<WorkspaceRef> {
 async function provision(ctx: RunContext): Promise<WorkspaceRef> {
   const { state } = ctx;
   const ws = await claimWorker(ctx);
+  ctx.provisioningOn = ws;
   const result = await onWorkspaceWorker(ctx.settings, ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace(provisionInput(ctx));
+  ctx.provisioningOn = undefined;
   state.base = result.base;
   state.baseCommit = result.baseCommit;
   state.workspace = ws;
@@ -36,9 +38,13 @@ async function provision(ctx: RunContext): Promise<WorkspaceRef> {
 /** Run a step on the workspace's worker; when that worker is lost, re-provision on another and retry the step. */
 export async function inWorkspace<T>(ctx: RunContext, startToCloseMs: number, summary: string, step: (acts: WorkspaceQueueActivities) => Promise<T>): Promise<T> {
   const { state, settings } = ctx;
+  const lost: WorkspaceRef[] = [];
   for (;;) {
     try {
-      if (!ctx.workspace) ctx.workspace = await provision(ctx);
+      if (!ctx.workspace) {
+        ctx.workspace = await provision(ctx);
+        tearDownLost(ctx, lost.splice(0));
+      }
       return await step(onWorkspaceWorker(settings, ctx.workspace, startToCloseMs, summary));
     } catch (err) {
       if (!isWorkerLost(err)) throw err;
@@ -46,9 +52,27 @@ export async function inWorkspace<T>(ctx: RunContext, startToCloseMs: number, su
         throw ApplicationFailure.nonRetryable(`lost ${state.reprovisions + 1} workers while running "${summary}"; giving up`, 'WorkersLost');
       }
       state.reprovisions++;
-      log.warn('worker lost; moving the run to another worker', { worker: ctx.workspace?.worker, summary });
+      const gone = ctx.workspace ?? ctx.provisioningOn;
+      if (gone) lost.push(gone);
+      log.warn('worker lost; moving the run to another worker', { worker: gone?.worker, summary });
       ctx.workspace = undefined;
+      ctx.provisioningOn = undefined;
     }
+  }
+}
+
+/**
+ * Tell workers presumed lost to drop the run's workspace, beside the run: one that is alive after all frees its
+ * sandbox and slot; a dead one's task times out unclaimed. Not the worker the run is on now: it holds the workspace.
+ */
+function tearDownLost(ctx: RunContext, lost: WorkspaceRef[]): void {
+  if (!lost.length || !patched(TEARDOWN_LOST_WORKSPACE)) return;
+  const now = ctx.workspace?.worker;
+  for (const ws of lost.filter((w, i) => w.worker !== now && lost.findIndex((x) => x.worker === w.worker) === i)) {
+    const done = onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, `teardown on ${ws.worker}, presumed lost`)
+      .teardownWorkspace({ runId: ctx.state.id, sandbox: ctx.spec.sandbox })
+      .catch((err) => log.info('a worker presumed lost did not tear down', { worker: ws.worker, error: errorMessage(err) }));
+    ctx.notifications.push(done);
   }
 }
 
