@@ -20,3 +20,13 @@ export function throwIfCancelled(): void {
   const signal = Context.current().cancellationSignal;
   if (signal.aborted) throw signal.reason;
 }
+
+/**
+ * The same activities, each heartbeating while it runs: a worker that dies holding one is then noticed within the
+ * caller's heartbeat timeout, not its whole start-to-close time (the shared queue's activities are short, but any of
+ * them may be in flight on a worker that is killed).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any activity's arguments and result pass through
+export function heartbeating<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+  return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, (...args: unknown[]) => withHeartbeat(() => fn(...args))])) as T;
+}

@@ -2,6 +2,7 @@ import { agentActivities } from './agent';
 import { checkActivities } from './checks';
 import type { ActivityDeps } from './deps';
 import { deliverActivities } from './deliver';
+import { heartbeating } from './heartbeat';
 import { notifyActivities } from './notify';
 import { proofActivities } from './proof';
 import { rebaseActivities } from './rebase';
@@ -21,7 +22,7 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   const { claimWorkspace, findDriver, provisionWorkspace, teardownWorkspace } = workspaceActivities(deps);
   return {
-    shared: {
+    shared: heartbeating({
       findDriver,
       ...reviewActivities(deps),
       ...rebaseActivities(deps),
@@ -30,7 +31,7 @@ export function createActivities(deps: ActivityDeps) {
       ...notifyActivities(deps),
       // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
       claimWorkspace,
-    },
+    }),
     workspace: { provisionWorkspace, teardownWorkspace, ...agentActivities(deps), ...checkActivities(deps) },
     claim: { claimWorkspace },
   };
