@@ -125,7 +125,8 @@ export function workspaceActivities(deps: ActivityDeps) {
         const res = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: claimQueue(input.taskQueue, driver) }, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY });
         return (res.pollers ?? []).map((p) => p.identity ?? 'unknown');
       };
-      for (const deadline = Date.now() + 10_000; ; ) {
+      // A minute: right after a Temporal restart its poller lists are empty until the workers poll again.
+      for (const deadline = Date.now() + 60_000; ; ) {
         const workers = await pollersOf(input.driver);
         if (workers.length) return workers;
         if (Date.now() > deadline) break;
