@@ -22,16 +22,20 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   const { claimWorkspace, findDriver, provisionWorkspace, teardownWorkspace } = workspaceActivities(deps);
   return {
-    shared: heartbeating({
-      findDriver,
-      ...reviewActivities(deps),
-      ...rebaseActivities(deps),
-      ...proofActivities(deps),
-      ...deliverActivities(deps),
+    shared: {
+      ...heartbeating({
+        findDriver,
+        ...reviewActivities(deps),
+        ...rebaseActivities(deps),
+        ...proofActivities(deps),
+        ...deliverActivities(deps),
+        // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
+        claimWorkspace,
+      }),
+      // Not wrapped: notifyWebhooks keeps the receivers that accepted in its heartbeat details, and a bare periodic
+      // heartbeat would wipe them (each retry would then post again to receivers already told).
       ...notifyActivities(deps),
-      // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
-      claimWorkspace,
-    }),
+    },
     workspace: { provisionWorkspace, teardownWorkspace, ...agentActivities(deps), ...checkActivities(deps) },
     claim: { claimWorkspace },
   };
