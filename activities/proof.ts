@@ -1,15 +1,15 @@
 import { buildBundle } from '../proof/bundle';
 import { withProvenance } from '../proof/decisions';
-import { ensureSigningKey } from '../proof/keys';
+import { ensureSigningKey, listKeys } from '../proof/keys';
 import type { CheckIntegrity, RunInput, RunState } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 
 /**
  * The manifest of a run (docs/reference.md, "Proof"): what ran, on which commits, with which results, approved by whom, and how
- * each decision came (`publicKeyPem`: the key the API signs decisions with).
+ * each decision came (`publicKeyPems`: the keys the API signs or signed decisions with).
  */
-export function buildManifest(input: RunInput, state: RunState, publicKeyPem: string) {
-  const { decisions } = withProvenance(state, publicKeyPem);
+export function buildManifest(input: RunInput, state: RunState, publicKeyPems: string[]) {
+  const { decisions } = withProvenance(state, publicKeyPems);
   const approval = [...decisions].reverse().find((d) => d.kind === 'approve');
   return {
     version: 1,
@@ -76,7 +76,7 @@ export function proofActivities(deps: ActivityDeps) {
       const get = (id: string) => deps.store.get(id);
       const key = ensureSigningKey(deps.home);
       const files = new Map<string, Buffer>();
-      files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state, key.publicKeyPem), null, 2) + '\n'));
+      files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state, listKeys(deps.home).map((k) => k.publicKeyPem)), null, 2) + '\n'));
       if (state.diffId) files.set('diff.patch', await get(state.diffId));
       if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
       for (const c of state.checks) {

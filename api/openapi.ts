@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PublicKeyEntrySchema } from '../proof/keys';
 import { SpecSchema } from '../spec/schema';
 import { RUN_STATUSES } from '../workflows/types';
 import { ErrorBodySchema } from './errors';
@@ -202,8 +203,22 @@ export const ROUTES: RouteDoc[] = [
     method: 'get',
     path: '/v1/keys',
     role: 'viewer',
-    summary: 'The public key proofs are signed with (for `nightshift verify --key`)',
-    responses: { 200: { description: 'The keys', content: json(schema(z.object({ keys: z.array(z.object({ keyid: z.string(), algorithm: z.literal('ed25519'), publicKeyPem: z.string() })) }))) } },
+    summary: 'Every key the server signs or signed with, each with its validity window (for `nightshift verify` and cosign)',
+    responses: { 200: { description: 'The keys, the one in use last', content: json(schema(z.object({ keys: z.array(PublicKeyEntrySchema) }))) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/keys/allowed_signers',
+    role: 'viewer',
+    summary: "The keys as git's allowed_signers file (`git -c gpg.ssh.allowedSignersFile=… verify-commit`)",
+    responses: { 200: { description: 'ssh-keygen(1) ALLOWED SIGNERS format', content: { 'text/plain': text } } },
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/rotate',
+    role: 'admin',
+    summary: "A new signing key; the old one's window closes and its private half is deleted (what it signed still verifies)",
+    responses: { 201: { description: 'The retired key and the new one', content: json(schema(z.object({ retired: PublicKeyEntrySchema, current: PublicKeyEntrySchema }))) } },
   },
 ];
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Config } from '../config';
 import { repoNameOf } from '../config/repos';
 import { signDecision, withProvenance } from '../proof/decisions';
-import { ensureSigningKey, type SigningKey } from '../proof/keys';
+import { ensureSigningKey, listKeys } from '../proof/keys';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
 import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
@@ -79,15 +79,14 @@ export function runsRouter(deps: RunsDeps): Router {
 
 /** What the runs routes do, behind the role checks of the router. */
 class RunRoutes {
-  /** Decisions sent from here are signed, so whoever reads them can tell them from signals sent to Temporal directly. */
-  private readonly key: SigningKey;
+  constructor(private readonly deps: RunsDeps) {}
 
-  constructor(private readonly deps: RunsDeps) {
-    this.key = ensureSigningKey(deps.config.home);
-  }
-
+  /**
+   * Decisions sent from here are signed, so whoever reads them can tell them from signals sent to Temporal directly.
+   * With the key in use now: the key may have been rotated since the server started.
+   */
   signed(state: RunStateView, kind: Decision['kind'], comment: string, by: string): DecisionInput {
-    return { comment, by, sig: signDecision(this.key, state.id, { kind, by, comment, iteration: state.iteration }) };
+    return { comment, by, sig: signDecision(ensureSigningKey(this.deps.config.home), state.id, { kind, by, comment, iteration: state.iteration }) };
   }
 
   async submit(req: Request, res: Response): Promise<void> {
@@ -186,7 +185,7 @@ class RunRoutes {
     if (description.type !== SPEC_RUN_WORKFLOW) throw new ApiError('not_found', `no run with id ${id}`);
     requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), config.reposDir, `run ${id}`);
     try {
-      return withProvenance(await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)), this.key.publicKeyPem);
+      return withProvenance(await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)), listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
     } catch {
       const s = summary(description);
       throw new ApiError('unavailable', `run ${id} is ${s.status}, but no worker answered for its details; is a worker running?`);

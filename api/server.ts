@@ -10,12 +10,12 @@ import { authenticate, principalOf } from './auth';
 import { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
+import { keysRouter } from './keys';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
 import { schedulesRouter } from './schedules';
 import { cors, securityHeaders } from './security';
-import { ensureSigningKey } from '../proof/keys';
 import type { TokenStore } from './tokens';
 
 export interface ApiOptions {
@@ -55,11 +55,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.get('/v1/me', (req, res) => {
     res.json(principalOf(req));
   });
-  // The key proofs are signed with, for `nightshift verify --key` on another machine.
-  app.get('/v1/keys', (_req, res) => {
-    const key = ensureSigningKey(config.home);
-    res.json({ keys: [{ keyid: key.keyId, algorithm: 'ed25519', publicKeyPem: key.publicKeyPem }] });
-  });
+  app.use('/v1/keys', keysRouter(config));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError('not_found', `no route ${req.method} ${req.path}`));

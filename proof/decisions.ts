@@ -24,22 +24,26 @@ export function signDecision(key: SigningKey, runId: string, d: Signed): string 
   return sign(null, decisionText(runId, d), key.privateKey).toString('base64');
 }
 
-/** How a recorded decision came: through the API (signed by `publicKey` for this run), or by some other Temporal client. */
-export function provenanceOf(publicKey: KeyObject, runId: string, d: Decision): DecisionRecord {
+/**
+ * How a recorded decision came: through the API (signed for this run by one of `publicKeys`, the server's keys
+ * before and after any rotation), or by some other Temporal client.
+ */
+export function provenanceOf(publicKeys: KeyObject[], runId: string, d: Decision): DecisionRecord {
   const { sig, ...decision } = d;
-  let verified = false;
-  if (typeof sig === 'string' && sig.length <= DECISION_SIG_MAX) {
-    try {
-      verified = verify(null, decisionText(runId, d), publicKey, Buffer.from(sig, 'base64'));
-    } catch {
-      verified = false; // not a signature at all
-    }
-  }
+  const verified = typeof sig === 'string' && sig.length <= DECISION_SIG_MAX && publicKeys.some((key) => signedBy(key, runId, d, sig));
   return { ...decision, channel: verified ? 'api' : 'temporal', verified };
 }
 
+function signedBy(publicKey: KeyObject, runId: string, d: Decision, sig: string): boolean {
+  try {
+    return verify(null, decisionText(runId, d), publicKey, Buffer.from(sig, 'base64'));
+  } catch {
+    return false; // not a signature at all
+  }
+}
+
 /** The run with each decision's provenance in place of its signature: what the API serves and the proof records. */
-export function withProvenance<T extends Pick<RunState, 'id' | 'decisions'>>(state: T, publicKeyPem: string): Omit<T, 'decisions'> & { decisions: DecisionRecord[] } {
-  const key = createPublicKey(publicKeyPem);
-  return { ...state, decisions: (state.decisions ?? []).map((d) => provenanceOf(key, state.id, d)) };
+export function withProvenance<T extends Pick<RunState, 'id' | 'decisions'>>(state: T, publicKeyPems: string[]): Omit<T, 'decisions'> & { decisions: DecisionRecord[] } {
+  const keys = publicKeyPems.map((pem) => createPublicKey(pem));
+  return { ...state, decisions: (state.decisions ?? []).map((d) => provenanceOf(keys, state.id, d)) };
 }
