@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { adapterFor } from '../agents';
+import { agentTool } from '../agents/cli';
 import type { AgentSummary } from '../agents/adapter';
 import { buildPrompt } from '../agents/prompt';
 import { buildReviewPrompt, parseReviewVerdict } from '../agents/review';
@@ -124,8 +125,9 @@ export function agentActivities(deps: ActivityDeps) {
 
         const bundleId = await storeBranchBundle(deps, repo.git, branch, input.baseCommit, input.runId);
         const { modelUsage, budgetExhausted, ...result } = cli;
+        const image = await deps.drivers[input.sandbox.driver]?.image();
         return {
-          result: { ...result, changedFiles, ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}), ...(harnessChanged.length ? { harnessFindings: harnessChanged } : {}) },
+          result: { ...result, changedFiles, tool: await agentTool(input.agent.kind), ...(image ? { image } : {}), worker: deps.self.worker, ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}), ...(harnessChanged.length ? { harnessFindings: harnessChanged } : {}) },
           diffId,
           checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
           ...(modelUsage ? { modelUsage } : {}),

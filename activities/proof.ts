@@ -1,8 +1,12 @@
+import { nightshiftVersion } from '../config/version';
 import { buildBundle } from '../proof/bundle';
 import { withProvenance } from '../proof/decisions';
 import { ensureSigningKey, listKeys } from '../proof/keys';
+import { appendProof } from '../proof/log';
+import { changeSubject, decisionsStatement, provenanceStatement, testResultStatements } from '../proof/statements';
 import type { CheckIntegrity, RunInput, RunState } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { runPageUrl } from './notify';
 
 /**
  * The manifest of a run (docs/reference.md, "Proof"): what ran, on which commits, with which results, approved by whom, and how
@@ -70,26 +74,53 @@ function reviewMarkdown(state: RunState): string {
 
 export function proofActivities(deps: ActivityDeps) {
   return {
-    /** The signed proof bundle (proof.tar.gz) in the artifact store; made after approval, so the approval is signed. */
+    /**
+     * The signed proof bundle (proof.tar.gz) in the artifact store, appended to the server's proof log; made after
+     * approval, so the approval is signed.
+     */
     async writeProof(input: { input: RunInput; state: RunState }): Promise<string> {
       const { state } = input;
-      const get = (id: string) => deps.store.get(id);
       const key = ensureSigningKey(deps.home);
-      const files = new Map<string, Buffer>();
-      files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input.input, state, listKeys(deps.home).map((k) => k.publicKeyPem)), null, 2) + '\n'));
-      if (state.diffId) files.set('diff.patch', await get(state.diffId));
-      if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
-      for (const c of state.checks) {
-        files.set(`logs/check-${c.name}.log`, await get(c.logId));
-        if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
-        if (c.integrity?.canary && 'logId' in c.integrity.canary) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
-      }
-      if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
-      files.set('review.md', Buffer.from(reviewMarkdown(state)));
-      if (state.review?.reportId) files.set('review.json', await get(state.review.reportId));
-      const id = await deps.store.put(buildBundle(state.id, state.finalCommit, files, key));
-      await deps.runLog.append(state.id, `\n=== proof: proof.tar.gz sha256:${id}, signed by ${key.keyId} ===\n`);
-      return id;
+      const evidence = await gatherEvidence(deps, input.input, state);
+      const { decisions } = withProvenance(state, listKeys(deps.home).map((k) => k.publicKeyPem));
+      const entry = await appendProof(deps.home, state.id, async (position) => {
+        const bundle = buildBundle(
+          evidence,
+          {
+            attestations: (digests) => {
+              const subject = changeSubject(state, digests);
+              const statements = testResultStatements(state, subject, evidence, digests, runPageUrl(deps.publicUrl, state.id));
+              return statements.set('attestations/decisions.json', decisionsStatement(state, decisions, subject));
+            },
+            provenance: (digests) => {
+              const builder = { serverUrl: deps.publicUrl, version: nightshiftVersion(), finishedOn: new Date().toISOString() };
+              return provenanceStatement(input.input, state, digests, builder, position);
+            },
+          },
+          key,
+        );
+        return deps.store.put(bundle);
+      });
+      await deps.runLog.append(state.id, `\n=== proof: proof.tar.gz sha256:${entry.proof}, signed by ${key.keyId}, #${entry.seq} in the proof log ===\n`);
+      return entry.proof;
     },
   };
+}
+
+/** The run's evidence as the bundle's files: manifest, diff, logs, reports, transcript, review. */
+async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunState): Promise<Map<string, Buffer>> {
+  const get = (id: string) => deps.store.get(id);
+  const files = new Map<string, Buffer>();
+  files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input, state, listKeys(deps.home).map((k) => k.publicKeyPem)), null, 2) + '\n'));
+  if (state.diffId) files.set('diff.patch', await get(state.diffId));
+  if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
+  for (const c of state.checks) {
+    files.set(`logs/check-${c.name}.log`, await get(c.logId));
+    if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
+    if (c.integrity?.canary && 'logId' in c.integrity.canary) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
+  }
+  if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
+  files.set('review.md', Buffer.from(reviewMarkdown(state)));
+  if (state.review?.reportId) files.set('review.json', await get(state.review.reportId));
+  return files;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PublicKeyEntrySchema } from '../proof/keys';
+import { ProofLogEntrySchema } from '../proof/log';
 import { SpecSchema } from '../spec/schema';
 import { RUN_STATUSES } from '../workflows/types';
 import { ErrorBodySchema } from './errors';
@@ -212,6 +213,20 @@ export const ROUTES: RouteDoc[] = [
     role: 'viewer',
     summary: "The keys as git's allowed_signers file (`git -c gpg.ssh.allowedSignersFile=… verify-commit`)",
     responses: { 200: { description: 'ssh-keygen(1) ALLOWED SIGNERS format', content: { 'text/plain': text } } },
+  },
+  {
+    method: 'get',
+    path: '/v1/proofs/log',
+    role: 'viewer',
+    summary: 'Every proof the server signed, in order, each naming the one before it (not for repo-limited tokens)',
+    responses: { 200: { description: 'The proof log', content: json(schema(z.object({ entries: z.array(ProofLogEntrySchema) }))) }, 403: { description: 'The token is limited to some repos', content: json(ref('Error')) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/proofs/:digest',
+    role: 'viewer',
+    summary: 'A proof bundle in the proof log, by its sha256 (not for repo-limited tokens)',
+    responses: { 200: { description: 'proof.tar.gz', content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } } }, 404: { description: 'No such proof in the log', content: json(ref('Error')) } },
   },
   {
     method: 'post',

@@ -11,6 +11,7 @@ import { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
 import { keysRouter } from './keys';
+import { proofsRouter } from './proofs';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
@@ -48,7 +49,9 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use(express.text({ type: () => true, limit: '512kb' }));
   app.use('/metrics', auth, metricsRouter(client, config));
   app.use('/v1', auth);
-  app.use('/v1/runs', runsRouter({ client, config, store: openArtifactStore(config), runLog: new RunLog(config.home) }));
+  const store = openArtifactStore(config);
+  app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home) }));
+  app.use('/v1/proofs', proofsRouter(config, store));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
   // Who the token is, so the web page shows only what its role may do.

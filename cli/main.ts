@@ -1,13 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { nightshiftVersion } from '../config/version';
 import type { Role } from '../api/tokens';
-import { verifyBundle, verifyBundleDir } from '../proof/bundle';
+import type { PublicKeyEntry } from '../proof/keys';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState, type RunStateView } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { failureText, formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
 import { filterOutput, jsonText } from './terminal';
+import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
 
 const api = new ApiClient();
 const print = (text: string): void => {
@@ -48,19 +49,12 @@ const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
 
 const program = new Command('nightshift')
   .description('Hand coding work to AI agents and walk away: durable, sandboxed, checked runs on Temporal')
-  .version(version(), '-V, --version')
+  .version(nightshiftVersion(), '-V, --version')
   .option('--raw', 'print what the server sends as it is, terminal control sequences included (by default they are stripped)')
   // Usage errors print as one line like every other failure (and exit 2, see main()).
   .configureOutput({ outputError: (str, write) => write(`nightshift: ${str.replace(/^error: /, '').trimEnd()} (see "nightshift --help")\n`) })
   .exitOverride();
 
-function version(): string {
-  try {
-    return JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 // The server side (Temporal SDK, worker, express) loads only for the commands that run it: the rest start fast.
 type ServerCommand = (opts: Record<string, unknown>) => Promise<void>;
@@ -180,18 +174,30 @@ program
   });
 
 program
-  .command('verify <bundle>')
-  .description('check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and the signature (exit 0, or 1 naming the first mismatch)')
-  .option('--key <pub>', "the server's public key (PEM, from GET /v1/keys); default: $NIGHTSHIFT_HOME/keys/signing.pub")
-  .action((bundle: string, opts: { key?: string }) => {
-    const keyFile = opts.key ?? path.join(process.env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'), 'keys', 'signing.pub');
-    if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
-    if (!existsSync(keyFile)) throw new CliError(`no public key at ${keyFile}: give --key (GET /v1/keys on the server has it)`, 2);
-    const publicKeyPem = readFileSync(keyFile, 'utf8');
-    const result = statSync(bundle).isDirectory() ? verifyBundleDir(bundle, publicKeyPem) : verifyBundle(readFileSync(bundle), publicKeyPem);
-    if (!result.ok) throw new CliError(`verification failed: ${result.problem}`, 1);
-    print(`verified: run ${result.statement.predicate.runId}, ${result.files.length} files, signed by ${result.keyId}`);
-    for (const s of result.statement.subject) print(`  ${s.name}  ${Object.entries(s.digest).map(([k, v]) => `${k}:${v}`).join(' ')}`);
+  .command('verify [bundle]')
+  .description("check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); or, with --log, the server's whole proof log")
+  .option('--key <file>', "the server's public key (PEM), or its keys as GET /v1/keys serves them (JSON); default: $NIGHTSHIFT_HOME/keys")
+  .option('--log', "walk the server's proof log: every proof there, each naming the one before it (online)")
+  .action(async (bundle: string | undefined, opts: { key?: string; log?: boolean }) => {
+    if (!bundle && !opts.log) throw new CliError('verify needs a bundle, or --log', 2);
+    if (bundle) for (const line of verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
+    if (opts.log) print(await verifyProofLog(api, opts.key ? trustedKeys(opts.key) : undefined, (line) => process.stderr.write(`${line}\n`)));
+  });
+
+program
+  .command('keys')
+  .description("the server's signing keys, each with its validity window")
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const { keys } = await api.json<{ keys: PublicKeyEntry[] }>('GET', '/v1/keys');
+    if (opts.json) return printJson({ keys });
+    print(table([['KEY', 'VALID FROM', 'VALID UNTIL'], ...keys.map((k) => [k.keyid, k.validFrom, k.validUntil ?? 'in use'])]));
+  })
+  .command('rotate')
+  .description('sign with a new key from now on; proofs and commits signed before still verify (admin)')
+  .action(async () => {
+    const { retired, current } = await api.json<{ retired: PublicKeyEntry; current: PublicKeyEntry }>('POST', '/v1/keys/rotate');
+    print(`signing with ${current.keyid} from ${current.validFrom}; ${retired.keyid} retired (it still verifies what it signed)`);
   });
 
 const decisions: [name: string, route: string, description: string, needsComment: boolean, done: string][] = [

@@ -40,6 +40,11 @@ export class BwrapDriver implements SandboxDriver {
   /** `readOnly`: host directories every sandbox sees read-only (the agent CLIs). */
   constructor(private readonly readOnly: { host: string; target: string }[] = []) {}
 
+  /** None: a bwrap sandbox sees the host's system read-only (the worker's own files, not an image). */
+  async image(): Promise<undefined> {
+    return undefined;
+  }
+
   async open(opts: SandboxOptions): Promise<Sandbox> {
     for (const dir of [...SANDBOX_DIRS, 'etc']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     await fs.writeFile(path.join(opts.root, 'etc', 'passwd'), PASSWD);

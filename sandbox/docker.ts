@@ -9,7 +9,7 @@ import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
 import { BASE_ENV, envScript, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import seccompProfile from './seccomp.json';
-import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
+import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxImage, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 export interface DockerDriverOptions {
@@ -64,6 +64,11 @@ export class DockerDriver implements SandboxDriver {
     this.seccomp ??= seccompOption(this.docker);
     this.seccomp.catch(() => (this.seccomp = undefined));
     return new DockerSandbox(this.docker, this.options, opts, this.seccomp);
+  }
+
+  async image(): Promise<SandboxImage> {
+    const { Id } = await this.docker.getImage(this.options.image).inspect();
+    return { name: this.options.image, digest: Id.startsWith('sha256:') ? Id : `sha256:${Id}` };
   }
 
   /** What is wrong with the engine or the image, or null when sandboxes can start. */

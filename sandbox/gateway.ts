@@ -58,6 +58,8 @@ export interface GatewayUsage {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** The model ids the upstream answered as (its responses' `model`), for the run's provenance. */
+  models?: string[];
 }
 
 // RFC 7230 hop-by-hop headers, plus `expect` (this server already answered any 100-continue).
@@ -118,6 +120,17 @@ function usageIn(body: unknown): Tokens | undefined {
   return tokensOf(b.usage ?? b.message?.usage ?? b.response?.usage);
 }
 
+/** The model a response says it came from (`model`, `message.model`, `response.model`), when it is a plain id. */
+function modelIn(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const b = body as { model?: unknown; message?: { model?: unknown }; response?: { model?: unknown } };
+  const model = b.model ?? b.message?.model ?? b.response?.model;
+  return typeof model === 'string' && /^[\w.:@/-]{1,100}$/.test(model) ? model : undefined;
+}
+
+/** A run names a few models at most; more is noise (or a hostile upstream), not provenance. */
+const MAX_MODELS = 10;
+
 /**
  * Meters one response as it streams through. Usage numbers within a response are cumulative (Anthropic's
  * `message_delta.output_tokens` repeats and grows), so the response's tokens are the maximum seen, and each increase
@@ -132,7 +145,11 @@ class ResponseMeter {
   private skippingLine = false; // inside an over-long line, which is passed through but not metered
   private eventData: string[] = [];
 
-  constructor(private readonly kind: 'sse' | 'json' | 'other', private readonly onIncrease: (d: Tokens) => void) {}
+  constructor(
+    private readonly kind: 'sse' | 'json' | 'other',
+    private readonly onIncrease: (d: Tokens) => void,
+    private readonly onModel: (model: string) => void,
+  ) {}
 
   feed(chunk: Buffer): void {
     if (this.kind === 'json') {
@@ -185,7 +202,10 @@ class ResponseMeter {
     if (!data.includes('"usage"')) return; // most events are content deltas: don't parse them
     let tokens: Tokens | undefined;
     try {
-      tokens = usageIn(JSON.parse(data));
+      const body: unknown = JSON.parse(data);
+      const model = modelIn(body);
+      if (model) this.onModel(model);
+      tokens = usageIn(body);
     } catch {
       return;
     }
@@ -227,7 +247,7 @@ export class ModelGateway {
     if (opts.maxCostUsd !== undefined && !opts.prices) throw new Error('model gateway: maxCostUsd needs prices');
     this.upstream = url;
     this.agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    this.totals = { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, ...usage };
+    this.totals = { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, ...usage, ...(usage?.models ? { models: [...usage.models] } : {}) };
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (s: Duplex) => {
       this.sockets.add(s);
@@ -253,7 +273,7 @@ export class ModelGateway {
   }
 
   usage(): GatewayUsage {
-    return { ...this.totals };
+    return { ...this.totals, ...(this.totals.models ? { models: [...this.totals.models] } : {}) };
   }
 
   /** Stops listening and cuts every connection, idle keep-alive and mid-stream alike. */
@@ -281,6 +301,11 @@ export class ModelGateway {
     this.totals.outputTokens += t.output;
     const p = this.opts.prices;
     if (p) this.totals.costUsd += (t.input * p.inputPerMTok + t.output * p.outputPerMTok) / 1e6;
+  }
+
+  private sawModel(model: string): void {
+    const models = (this.totals.models ??= []);
+    if (!models.includes(model) && models.length < MAX_MODELS) models.push(model);
   }
 
   private report(r: GatewayRequest): void {
@@ -422,7 +447,7 @@ export class ModelGateway {
   private relay(up: http.IncomingMessage, res: http.ServerResponse, finish: ReportOnce): void {
     const status = up.statusCode ?? 502;
     const type = String(up.headers['content-type'] ?? '').toLowerCase();
-    const meter = new ResponseMeter(type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other', (d) => this.add(d));
+    const meter = new ResponseMeter(type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other', (d) => this.add(d), (m) => this.sawModel(m));
     const responseHeaders: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(up.headers)) if (!HOP_BY_HOP.includes(name)) responseHeaders[name] = value;
     res.writeHead(status, responseHeaders);

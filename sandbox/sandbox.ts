@@ -48,4 +48,12 @@ export interface SandboxDriver {
   readonly name: string;
   /** Create (or, after a worker restart, reopen) the sandbox of a run; creates the directories but not the workspace content. */
   open(opts: SandboxOptions): Promise<Sandbox>;
+  /** The image its sandboxes start from, by name and content digest; none for a driver that uses the host's files. */
+  image(): Promise<SandboxImage | undefined>;
+}
+
+export interface SandboxImage {
+  name: string;
+  /** The image id (`sha256:…`): its config's digest, which names its layers. */
+  digest: string;
 }

@@ -2,7 +2,7 @@
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
 # the build, and the Temporal CLI (found, or built with Go by temporal/cli.ts, with progress shown; not with
 # TEMPORAL_ADDRESS set, a server of one's own).
-# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3 and pytest, and the docker driver's sandbox image.
+# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3 and pytest, the docker driver's sandbox image, and cosign (built with Go).
 # With --cluster (npm run test:cluster): also PostgreSQL, and the Temporal server and its SQL tool (built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,5 +56,9 @@ ensure_tools() {
 }
 
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then ensure_tools ensureTemporal; fi
-if $docker; then bash scripts/build-sandbox-image.sh; fi
+if $docker; then
+  bash scripts/build-sandbox-image.sh
+  # cosign, the tests' independent proof verifier (about 4.5 minutes to build the first time).
+  node -e "require('./dist/test/helpers/cosign').ensureCosign((line) => console.log('setup: ' + line)).catch((err) => { console.error('setup: ' + err.message); process.exit(1); })"
+fi
 if $cluster; then ensure_tools ensureClusterTools; fi

@@ -23,13 +23,14 @@ const ANTHROPIC_JSON = {
   id: 'msg_1',
   type: 'message',
   role: 'assistant',
+  model: 'claude-x-20261101',
   content: [{ type: 'text', text: 'hello' }],
   stop_reason: 'end_turn',
   usage: { input_tokens: 12, cache_creation_input_tokens: 3, cache_read_input_tokens: 5, output_tokens: 7 },
 };
 // Anthropic stream: 25 + 10 cache reads in; output_tokens is cumulative (1 at start, 15 at the end), so 15 out.
 const ANTHROPIC_SSE = [
-  'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","content":[],"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":10,"output_tokens":1}}}\n\n',
+  'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","model":"claude-x-20261101","content":[],"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":10,"output_tokens":1}}}\n\n',
   'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
   'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi ☃"}}\n\n',
   'event: ping\ndata: {"type": "ping"}\n\n',
@@ -42,9 +43,10 @@ const ANTHROPIC_SSE = [
 const OPENAI_SSE = [
   'event: response.created\r\ndata: {"type":"response.created","response":{"id":"resp_1","status":"in_progress","usage":null}}\r\n\r\n',
   'event: response.output_text.delta\r\ndata: {"type":"response.output_text.delta","delta":"hi"}\r\n\r\n',
-  'event: response.completed\r\ndata: {"type":"response.completed","response":{"id":"resp_1","status":"completed","usage":{"input_tokens":40,"input_tokens_details":{"cached_tokens":30},"output_tokens":9,"total_tokens":49}}}\r\n\r\n',
+  'event: response.completed\r\ndata: {"type":"response.completed","response":{"id":"resp_1","status":"completed","model":"gpt-x-2026-11-01","usage":{"input_tokens":40,"input_tokens_details":{"cached_tokens":30},"output_tokens":9,"total_tokens":49}}}\r\n\r\n',
 ];
-const CHAT_JSON = { id: 'chatcmpl-1', object: 'chat.completion', choices: [], usage: { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 } };
+// Its model id is no plain id (a hostile upstream's, say): not recorded.
+const CHAT_JSON = { id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-x\n<script>', choices: [], usage: { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 } };
 
 interface Seen {
   method: string;
@@ -226,7 +228,7 @@ test('anthropic: the real key replaces every credential the sandbox sent; header
   expect(seen.headers['accept-encoding']).toBe('identity'); // so the gateway can read usage
   expect(JSON.stringify(seen.headers)).not.toContain(PLACEHOLDER_KEY);
 
-  expect(gw.usage()).toEqual({ requests: 1, inputTokens: 20, outputTokens: 7, costUsd: 0 });
+  expect(gw.usage()).toEqual({ requests: 1, inputTokens: 20, outputTokens: 7, costUsd: 0, models: ['claude-x-20261101'] });
   expect(reports).toEqual([{ method: 'POST', path: '/v1/messages', status: 200, inputTokens: 20, outputTokens: 7 }]);
   expect(JSON.stringify(reports)).not.toContain(KEY);
 });
@@ -250,7 +252,7 @@ test('openai: bearer key; upstream path prefix + request path; Responses SSE and
   const chat = await call(socketPath, '/../../chat/completions', { headers, body: '{"model":"gpt-x","messages":[]}' });
   expect(chat.status).toBe(200);
   expect(api.seen[1].url).toBe('/v1/chat/completions');
-  expect(gw.usage()).toEqual({ requests: 2, inputTokens: 51, outputTokens: 13, costUsd: 0 });
+  expect(gw.usage()).toEqual({ requests: 2, inputTokens: 51, outputTokens: 13, costUsd: 0, models: ['gpt-x-2026-11-01'] });
   expect(reports).toEqual([
     { method: 'POST', path: '/responses', status: 200, inputTokens: 40, outputTokens: 9 },
     { method: 'POST', path: '/chat/completions', status: 200, inputTokens: 11, outputTokens: 4 },
@@ -281,7 +283,7 @@ test('an Anthropic SSE stream reaches the client event by event, metered live fr
   expect(reply.headers['content-type']).toBe('text/event-stream');
   expect(reply.body).toBe(ANTHROPIC_SSE.join(''));
   // 15, not 1 + 15: message_delta's output_tokens is cumulative
-  expect(gw.usage()).toEqual({ requests: 1, inputTokens: 35, outputTokens: 15, costUsd: 0 });
+  expect(gw.usage()).toEqual({ requests: 1, inputTokens: 35, outputTokens: 15, costUsd: 0, models: ['claude-x-20261101'] });
   expect(reports).toEqual([{ method: 'POST', path: '/v1/messages', status: 200, inputTokens: 35, outputTokens: 15 }]);
 });
 

@@ -1,9 +1,13 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { buildBundle, verifyBundle } from '../proof/bundle';
-import { keyIdOf } from '../proof/keys';
+import { sha256, signStatement, verifyBundle } from '../proof/bundle';
+import { ensureSigningKey, keyIdOf, type SigningKey } from '../proof/keys';
+import type { ProofLogEntry } from '../proof/log';
+import type { Provenance, Statement } from '../proof/statements';
+import { openArtifactStore } from '../store/openArtifacts';
+import { cosignVerify, ensureCosign } from './helpers/cosign';
 import { packTarGz, unpackTarGz } from '../proof/tar';
 import { makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -46,9 +50,12 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** The in-toto statement inside a DSSE envelope file of the bundle. */
+const statementIn = (files: Map<string, Buffer>, name: string) => JSON.parse(Buffer.from(JSON.parse(files.get(name)!.toString()).payload, 'base64').toString());
+
 test('the bundle holds the evidence; `nightshift verify --key` accepts it offline and names the run', async () => {
   const files = unpackTarGz(bundle);
-  expect([...files.keys()].sort()).toEqual(['attestation.json', 'diff.patch', 'logs/agent.log', 'logs/check-value.log', 'manifest.json', 'review.md']);
+  expect([...files.keys()].sort()).toEqual(['attestation.json', 'attestations/decisions.json', 'attestations/test-value.json', 'diff.patch', 'logs/agent.log', 'logs/check-value.log', 'manifest.json', 'review.md']);
   const manifest = JSON.parse(files.get('manifest.json')!.toString());
   expect(manifest).toMatchObject({ runId: id, approval: { kind: 'approve', by: 'admin', comment: 'verified by hand' } });
   expect(files.get('diff.patch')!.toString()).toMatch(/^\+2$/m);
@@ -56,8 +63,56 @@ test('the bundle holds the evidence; `nightshift verify --key` accepts it offlin
   const r = await cli(['verify', path.join(dir, `${id}-proof.tar.gz`), '--key', path.join(dir, 'server.pub')], { NIGHTSHIFT_URL: 'http://127.0.0.1:1', NIGHTSHIFT_TOKEN: '' });
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
-  expect(r.stdout).toContain(`verified: run ${id}, 5 files, signed by ${keyIdOf(publicKeyPem)}`);
+  expect(r.stdout).toContain(`verified: run ${id}, 7 files, signed by ${keyIdOf(publicKeyPem)}`);
   expect(r.stdout).toContain(`final-commit  gitCommit:${manifest.finalCommit}`);
+});
+
+test('attestation.json is SLSA Provenance v1 of the run: the spec, policy, inputs and builder, every other file by digest', () => {
+  const files = unpackTarGz(bundle);
+  const manifest = JSON.parse(files.get('manifest.json')!.toString());
+  const provenance = statementIn(files, 'attestation.json');
+  expect(provenance).toMatchObject({ _type: 'https://in-toto.io/Statement/v1', predicateType: 'https://slsa.dev/provenance/v1' });
+  const digest = (name: string) => ({ sha256: sha256(files.get(name)!) });
+  expect(provenance.subject).toEqual([
+    { name: 'final-commit', digest: { gitCommit: manifest.finalCommit } },
+    { name: 'diff.patch', digest: digest('diff.patch') },
+    ...['manifest.json', 'logs/agent.log', 'logs/check-value.log', 'review.md', 'attestations/test-value.json', 'attestations/decisions.json'].map((name) => ({ name, digest: digest(name) })),
+  ]);
+  const { buildDefinition, runDetails } = provenance.predicate;
+  expect(buildDefinition).toMatchObject({
+    buildType: 'https://nightshift.dev/run/v1',
+    externalParameters: { spec: { digest: { sha256: manifest.specDigest.replace('sha256:', '') } }, repo: manifest.repo, submittedBy: 'admin', agent: { kind: 'command' } },
+    internalParameters: { sandbox: { driver: 'bwrap', network: [] }, scope: { allow: ['src/**', 'notes/**'] }, checks: [{ name: 'value', command: expect.any(String) }] },
+  });
+  expect(buildDefinition.resolvedDependencies).toEqual([
+    { name: 'base', uri: `${manifest.repo}@${manifest.base}`, digest: { gitCommit: manifest.baseCommit } },
+    { name: 'agent', uri: 'command' },
+  ]);
+  expect(runDetails.builder).toEqual({ id: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/#\/builder$/), version: { nightshift: expect.stringMatching(/^\d+\.\d+\.\d+/), worker: expect.any(String) } });
+  expect(runDetails.metadata).toEqual({ invocationId: id, startedOn: expect.any(String), finishedOn: expect.any(String) });
+  expect(runDetails.byproducts.map((b: { name: string }) => b.name)).toContain('logs/agent.log');
+});
+
+test('a Test Result per check and a statement of the decisions, each about the commit and the diff', () => {
+  const files = unpackTarGz(bundle);
+  const manifest = JSON.parse(files.get('manifest.json')!.toString());
+  const change = [
+    { name: 'final-commit', digest: { gitCommit: manifest.finalCommit } },
+    { name: 'diff.patch', digest: { sha256: sha256(files.get('diff.patch')!) } },
+  ];
+  const test = statementIn(files, 'attestations/test-value.json');
+  expect(test).toMatchObject({ subject: change, predicateType: 'https://in-toto.io/attestation/test-result/v0.1' });
+  expect(test.predicate).toEqual({
+    result: 'PASSED',
+    configuration: [{ name: 'logs/check-value.log', digest: { sha256: sha256(files.get('logs/check-value.log')!) }, annotations: { command: manifest.checks[0].command, exitCode: 0, durationMs: expect.any(Number) } }],
+    url: expect.stringContaining(`/#/runs/${id}`),
+    passedTests: [],
+    warnedTests: [],
+    failedTests: [],
+  });
+  const decisions = statementIn(files, 'attestations/decisions.json');
+  expect(decisions).toMatchObject({ subject: change, predicateType: 'https://nightshift.dev/decisions/v1' });
+  expect(decisions.predicate).toMatchObject({ runId: id, review: { verdict: 'approve' }, decisions: [{ kind: 'approve', by: 'admin', comment: 'verified by hand', channel: 'api', verified: true }] });
 });
 
 test('one flipped byte in any file, the manifest or the signature fails verification, naming it', async () => {
@@ -86,12 +141,19 @@ test('one flipped byte in any file, the manifest or the signature fails verifica
   expect(r.stderr).toMatch(/^nightshift: verification failed: manifest\.json does not match its digest \(sha256:[0-9a-f]{64}\)\n$/);
 });
 
-test('a bundle signed by another key fails against the server’s key', () => {
+/** The bundle's statements signed again with another ed25519 key (a forger's). */
+function resignedWithOtherKey(): { files: Map<string, Buffer>; otherPem: string } {
   const files = unpackTarGz(bundle);
-  files.delete('attestation.json');
   const other = generateKeyPairSync('ed25519');
   const otherPem = other.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const forged = buildBundle(id, 'f'.repeat(40), files, { privateKey: other.privateKey, publicKeyPem: otherPem, keyId: keyIdOf(otherPem) });
+  const key = { privateKey: other.privateKey, publicKeyPem: otherPem, keyId: keyIdOf(otherPem) };
+  for (const name of [...files.keys()].filter((n) => n.startsWith('attestation'))) files.set(name, signStatement(statementIn(files, name), key));
+  return { files, otherPem };
+}
+
+test('a bundle signed by another key fails against the server’s key', () => {
+  const { files, otherPem } = resignedWithOtherKey();
+  const forged = packTarGz([...files].map(([name, content]) => ({ name, content })));
   expect(verifyBundle(forged, otherPem).ok).toBe(true);
   const result = verifyBundle(forged, publicKeyPem);
   expect(result).toEqual({ ok: false, problem: `attestation.json is not signed by key ${keyIdOf(publicKeyPem)} (signed by ${keyIdOf(otherPem)})` });
@@ -130,7 +192,7 @@ describe('verify takes the bundle as a user may hold it', () => {
     const r = await cli(['verify', unpacked, '--key', key()]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`verified: run ${id}, 5 files, signed by ${keyIdOf(publicKeyPem)}`);
+    expect(r.stdout).toContain(`verified: run ${id}, 7 files, signed by ${keyIdOf(publicKeyPem)}`);
     const planted = path.join(dir, 'planted');
     execFileSync('cp', ['-r', unpacked, planted]);
     writeFileSync(path.join(planted, 'logs', 'planted.log'), 'trust me');
@@ -139,7 +201,7 @@ describe('verify takes the bundle as a user may hold it', () => {
 
   test('repacked with tar, directory entries and "./" names included: verified', async () => {
     const named = path.join(dir, 'repacked.tar.gz');
-    execFileSync('tar', ['-czf', named, '-C', unpacked, 'attestation.json', 'diff.patch', 'logs', 'manifest.json', 'review.md']);
+    execFileSync('tar', ['-czf', named, '-C', unpacked, 'attestation.json', 'attestations', 'diff.patch', 'logs', 'manifest.json', 'review.md']);
     expect(execFileSync('tar', ['-tzf', named], { encoding: 'utf8' })).toMatch(/^logs\/$/m);
     const dotted = path.join(dir, 'dotted.tar.gz');
     execFileSync('tar', ['-czf', dotted, '-C', unpacked, '.']);
@@ -147,7 +209,7 @@ describe('verify takes the bundle as a user may hold it', () => {
     for (const file of [named, dotted]) {
       const r = await cli(['verify', file, '--key', key()]);
       expect({ file, code: r.code, stderr: r.stderr }).toEqual({ file, code: 0, stderr: '' });
-      expect(r.stdout).toContain(`verified: run ${id}, 5 files`);
+      expect(r.stdout).toContain(`verified: run ${id}, 7 files`);
     }
   });
 
@@ -155,5 +217,198 @@ describe('verify takes the bundle as a user may hold it', () => {
     const r = await cli(['verify', key(), '--key', key()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^nightshift: verification failed: not a proof bundle \(the \.tar\.gz `nightshift proof` writes, or the directory it unpacks to\): .*\n$/);
+  });
+});
+
+/** Run a spec to success: approved through the API. */
+async function succeededRun(): Promise<string> {
+  const run = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt'));
+  await stack.waitFor(run, ['awaiting_approval']);
+  await stack.api('POST', `/v1/runs/${run}/approve`, { body: {} });
+  await stack.waitFor(run, ['succeeded']);
+  return run;
+}
+
+/** The bundle with one file changed and its statements signed again with `key`: what an insider holding it could make. */
+function alteredAndResigned(source: Buffer, name: string, content: Buffer, key: SigningKey, edit: (provenance: Statement<Provenance>) => void = () => {}): Buffer {
+  const files = unpackTarGz(source);
+  const before = sha256(files.get(name)!);
+  files.set(name, content);
+  const provenance = statementIn(files, 'attestation.json') as Statement<Provenance>;
+  for (const r of [...provenance.subject, ...provenance.predicate.runDetails.byproducts]) if (r.digest?.sha256 === before) r.digest.sha256 = sha256(content);
+  edit(provenance);
+  files.set('attestation.json', signStatement(provenance, key));
+  return packTarGz([...files].map(([n, c]) => ({ name: n, content: c })));
+}
+
+describe('cosign, an independent verifier, offline with the server’s public key', () => {
+  let cosign: string;
+  let unpacked: string;
+  const verify = (type: string, signature: string, blob: string, key = path.join(dir, 'server.pub')) => cosignVerify(cosign, { key, type, signature, blob });
+  beforeAll(async () => {
+    cosign = await ensureCosign();
+    unpacked = tempDir('cosign');
+    execFileSync('tar', ['-xzf', path.join(dir, `${id}-proof.tar.gz`), '-C', unpacked]);
+  });
+
+  test('verifies the provenance (about the diff, or any file), each Test Result and the decisions', () => {
+    const at = (name: string) => path.join(unpacked, name);
+    for (const [type, signature, blob] of [
+      ['slsaprovenance1', 'attestation.json', 'diff.patch'],
+      ['slsaprovenance1', 'attestation.json', 'manifest.json'],
+      ['slsaprovenance1', 'attestation.json', 'logs/agent.log'],
+      ['https://in-toto.io/attestation/test-result/v0.1', 'attestations/test-value.json', 'diff.patch'],
+      ['https://nightshift.dev/decisions/v1', 'attestations/decisions.json', 'diff.patch'],
+    ]) {
+      const r = verify(type, at(signature), at(blob));
+      expect({ signature, blob, code: r.code, ok: r.output.includes('Verified OK') }).toEqual({ signature, blob, code: 0, ok: true });
+    }
+    // The wrong type is refused: cosign reads what was attested.
+    expect(verify('https://in-toto.io/attestation/test-result/v0.1', at('attestation.json'), at('diff.patch')).code).not.toBe(0);
+  });
+
+  test('rejects a flipped byte in a file, an edited manifest, and statements signed by another key', () => {
+    const tampered = tempDir('cosign-tampered');
+    const write = (name: string, content: Buffer) => {
+      mkdirSync(path.dirname(path.join(tampered, name)), { recursive: true });
+      writeFileSync(path.join(tampered, name), content);
+      return path.join(tampered, name);
+    };
+    const files = unpackTarGz(bundle);
+    const flipped = (name: string) => {
+      const content = Buffer.from(files.get(name)!);
+      content[Math.floor(content.length / 2)] ^= 0x01;
+      return content;
+    };
+    const provenance = path.join(unpacked, 'attestation.json');
+    const manifest = JSON.parse(files.get('manifest.json')!.toString());
+    const cases = [
+      verify('slsaprovenance1', provenance, write('diff.patch', flipped('diff.patch'))),
+      verify('slsaprovenance1', provenance, write('logs/agent.log', flipped('logs/agent.log'))),
+      verify('slsaprovenance1', provenance, write('manifest.json', Buffer.from(JSON.stringify({ ...manifest, approval: { ...manifest.approval, by: 'mallory' } }, null, 2) + '\n'))),
+      verify('https://in-toto.io/attestation/test-result/v0.1', path.join(unpacked, 'attestations/test-value.json'), write('diff.patch', flipped('diff.patch'))),
+    ];
+    const { files: forged } = resignedWithOtherKey();
+    for (const name of ['attestation.json', 'attestations/test-value.json', 'attestations/decisions.json']) {
+      cases.push(verify(name === 'attestation.json' ? 'slsaprovenance1' : statementIn(forged, name).predicateType, write(`forged/${name}`, forged.get(name)!), path.join(unpacked, 'diff.patch')));
+    }
+    for (const r of cases) {
+      expect(r.code).not.toBe(0);
+      expect(r.output).not.toContain('Verified OK');
+    }
+  });
+});
+
+describe('the proof log', () => {
+  let second: string;
+  let logFile: string;
+  let original: Buffer;
+  beforeAll(async () => {
+    second = await succeededRun();
+    logFile = path.join(stack.config.home, 'proofs', 'log.jsonl');
+    original = readFileSync(logFile);
+  });
+  afterEach(() => writeFileSync(logFile, original));
+  const entries = async (): Promise<ProofLogEntry[]> => (await stack.api('GET', '/v1/proofs/log')).body.entries;
+
+  test('each proof names the one before it inside its signed provenance; `verify --log` walks them all', async () => {
+    const log = await entries();
+    expect(log.map((e) => [e.seq, e.runId])).toEqual([
+      [1, id],
+      [2, second],
+    ]);
+    expect(log[0].proof).toBe(sha256(bundle));
+    expect(log[1].previous).toBe(log[0].proof);
+    const served = await fetch(`${stack.apiUrl}/v1/proofs/${log[1].proof}`, { headers: { authorization: `Bearer ${stack.token}` } });
+    const verified = verifyBundle(Buffer.from(await served.arrayBuffer()), publicKeyPem);
+    expect(verified).toMatchObject({ ok: true, runId: second, previous: log[0].proof });
+    const r = await cli(['verify', '--log'], stack.env);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `proof log verified: 2 proofs, each naming the one before it; the latest is sha256:${log[1].proof}\n` });
+  });
+
+  test('a proof removed from the log is found, renumbered or not', async () => {
+    const [, secondLine] = original.toString().trim().split('\n');
+    writeFileSync(logFile, secondLine + '\n');
+    expect(await cli(['verify', '--log'], stack.env)).toMatchObject({ code: 1, stderr: 'nightshift: proof log broken: entry 1 is numbered #2; an entry was removed\n' });
+    const renumbered = { ...JSON.parse(secondLine), seq: 1, previous: undefined };
+    writeFileSync(logFile, JSON.stringify(renumbered) + '\n');
+    const r = await cli(['verify', '--log'], stack.env);
+    expect(r).toMatchObject({ code: 1, stderr: `nightshift: proof log broken: proof #1 (run ${second}) names sha256:${sha256(bundle)} before it, but the log has nothing: a proof was removed or replaced\n` });
+  });
+
+  test('a proof replaced, even by one signed with the server’s own key, is found', async () => {
+    // An insider with the key rewrites the first run's review and logs the new proof in place of the old one.
+    const key = ensureSigningKey(stack.config.home);
+    const replacement = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n\nLooked fine.\n'), key);
+    expect(verifyBundle(replacement, publicKeyPem).ok).toBe(true);
+    const digest = await openArtifactStore(stack.config).put(replacement);
+    const [firstLine, secondLine] = original.toString().trim().split('\n');
+    writeFileSync(logFile, `${JSON.stringify({ ...JSON.parse(firstLine), proof: digest })}\n${secondLine}\n`);
+    const r = await cli(['verify', '--log'], stack.env);
+    expect(r).toMatchObject({ code: 1, stderr: `nightshift: proof log broken: proof #2 (run ${second}) names sha256:${sha256(bundle)} before it, but the log has sha256:${digest}: a proof was removed or replaced\n` });
+    expect(r.stdout).toBe('');
+  });
+
+  test('only proofs in the log are served by digest, and not to a token limited to some repos', async () => {
+    const state = await stack.state(id);
+    const diff = await stack.api('GET', `/v1/proofs/${state.diffId}`);
+    expect(diff).toMatchObject({ status: 404, body: { error: { message: `no proof sha256:${state.diffId} in the proof log` } } });
+    expect((await stack.api('GET', '/v1/proofs/..%2F..%2Fkeys%2Fsigning.key')).status).toBe(400);
+    const limited = stack.tokens.create('auditor-limited', 'viewer', ['billing*']);
+    for (const route of ['/v1/proofs/log', `/v1/proofs/${sha256(bundle)}`]) {
+      expect(await stack.api('GET', route, { token: limited })).toMatchObject({ status: 403, body: { error: { message: 'token "auditor-limited" is limited to some repos; the proof log spans every repo' } } });
+    }
+  });
+});
+
+// Last: it changes the server's key for good.
+describe('key rotation', () => {
+  let retiredPrivateKey: string;
+  let keysJson: string;
+  let third: string;
+  beforeAll(async () => {
+    retiredPrivateKey = readFileSync(path.join(stack.config.home, 'keys', 'signing.key'), 'utf8');
+    const r = await cli(['keys', 'rotate'], stack.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^signing with sha256:[0-9a-f]{64} from \\S+; ${keyIdOf(publicKeyPem)} retired \\(it still verifies what it signed\\)\\n$`));
+    third = await succeededRun();
+    keysJson = path.join(dir, 'keys.json');
+    writeFileSync(keysJson, JSON.stringify((await stack.api('GET', '/v1/keys')).body));
+  });
+
+  test('GET /v1/keys lists both keys with their windows; the retired private key is gone from the server', async () => {
+    const { keys } = (await stack.api('GET', '/v1/keys')).body;
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatchObject({ keyid: keyIdOf(publicKeyPem), validUntil: expect.any(String) });
+    expect(keys[1].validUntil).toBeUndefined();
+    expect(keys[1].validFrom).toBe(keys[0].validUntil);
+    const found = spawnSync('grep', ['-rlF', retiredPrivateKey.split('\n')[1], stack.config.home], { encoding: 'utf8' });
+    expect({ status: found.status, files: found.stdout }).toEqual({ status: 1, files: '' });
+  });
+
+  test('proofs signed before the rotation still verify (nightshift and cosign), the new ones with the new key; the log spans both', async () => {
+    const old = await cli(['verify', path.join(dir, `${id}-proof.tar.gz`), '--key', keysJson]);
+    expect(old).toMatchObject({ code: 0, stderr: '' });
+    expect(old.stdout).toContain(`signed by ${keyIdOf(publicKeyPem)}`);
+    const newFile = path.join(dir, 'third.tar.gz');
+    expect((await cli(['proof', third, '-o', newFile], stack.env)).code).toBe(0);
+    const current = (await stack.api('GET', '/v1/keys')).body.keys[1];
+    const fresh = await cli(['verify', newFile, '--key', keysJson]);
+    expect(fresh).toMatchObject({ code: 0, stderr: '' });
+    expect(fresh.stdout).toContain(`signed by ${current.keyid}`);
+    // The old key alone does not vouch for the new proof.
+    expect((await cli(['verify', newFile, '--key', path.join(dir, 'server.pub')])).code).toBe(1);
+    const log = await cli(['verify', '--log'], stack.env);
+    expect(log).toMatchObject({ code: 0, stdout: expect.stringMatching(/^proof log verified: 3 proofs/) });
+    // And the decision signed with the retired key still counts as the API's.
+    expect((await stack.api('GET', `/v1/runs/${id}`)).body.decisions[0]).toMatchObject({ kind: 'approve', channel: 'api', verified: true });
+  });
+
+  test('a proof signed with the retired key after its window closed (a stolen old key) is refused', () => {
+    const old = { privateKey: createPrivateKey(retiredPrivateKey), publicKeyPem, keyId: keyIdOf(publicKeyPem) };
+    const later = new Date(Date.now() + 60_000).toISOString();
+    const forged = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = later));
+    const keys = JSON.parse(readFileSync(keysJson, 'utf8')).keys;
+    expect(verifyBundle(forged, keys)).toEqual({ ok: false, problem: `attestation.json: key ${keyIdOf(publicKeyPem)} was not in use at ${later}, when the proof says it was signed` });
   });
 });

@@ -1,25 +1,19 @@
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandboxSlots } from '../activities/slots';
-import { agentCliModules } from '../agents/cli';
+import { agentCliVersion } from '../agents/cli';
 import type { Config } from '../config';
 import { fleetWorkflowId, fleetRegistry, REPORT_INTERVAL_MS, workerReportSignal } from '../workflows/fleet';
 import type { WorkerReport } from '../workflows/types';
 
 /** The agent CLIs this worker can put in a sandbox, with their versions (from their package.json: no process started). */
 function agentClis(): WorkerReport['agents'] {
-  const modules = agentCliModules();
   const agents: WorkerReport['agents'] = [{ kind: 'command' }];
-  for (const [kind, pkg] of [['claude-code', '@anthropic-ai/claude-code'], ['codex', '@openai/codex']]) {
-    try {
-      agents.push({ kind, version: JSON.parse(readFileSync(path.join(modules!, pkg, 'package.json'), 'utf8')).version });
-    } catch {
-      // not installed here
-    }
+  for (const kind of ['claude-code', 'codex']) {
+    const version = agentCliVersion(kind);
+    if (version) agents.push({ kind, version });
   }
   return agents;
 }

@@ -1,5 +1,7 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
 import type { AgentSummary } from '../agents/adapter';
+import type { AgentTool } from '../agents/cli';
+import type { SandboxImage } from '../sandbox/sandbox';
 import type { GatewayUsage } from '../sandbox/gateway';
 import type { Spec } from '../spec/schema';
 
@@ -46,6 +48,12 @@ export interface AgentResult extends CommandResult {
   summary?: AgentSummary;
   /** Artifact id of the CLI's raw event stream (`transcript.jsonl`), redacted. */
   transcriptId?: string;
+  /** The agent CLI that ran (package, version, digest), for the proof's provenance. */
+  tool?: AgentTool;
+  /** The image the sandbox started from (docker), for the proof's provenance. */
+  image?: SandboxImage;
+  /** The worker it ran on. */
+  worker?: string;
 }
 
 export interface CheckResult extends CommandResult {
