@@ -180,19 +180,32 @@ program
   });
 
 program
-  .command('verify <bundle>')
-  .description('check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and the signature (exit 0, or 1 naming the first mismatch)')
+  .command('verify [bundle] [sha]')
+  .usage('<bundle> [--key <pub>] | --commit <repo> <sha>')
+  .description('check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and the signature (exit 0, or 1 naming the first mismatch); with --commit, a commit in a local repo against the run that made it')
   .option('--key <pub>', "the server's public key (PEM, from GET /v1/keys); default: $NIGHTSHIFT_HOME/keys/signing.pub")
-  .action((bundle: string, opts: { key?: string }) => {
-    const keyFile = opts.key ?? path.join(process.env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'), 'keys', 'signing.pub');
-    if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
-    if (!existsSync(keyFile)) throw new CliError(`no public key at ${keyFile}: give --key (GET /v1/keys on the server has it)`, 2);
-    const publicKeyPem = readFileSync(keyFile, 'utf8');
-    const result = statSync(bundle).isDirectory() ? verifyBundleDir(bundle, publicKeyPem) : verifyBundle(readFileSync(bundle), publicKeyPem);
-    if (!result.ok) throw new CliError(`verification failed: ${result.problem}`, 1);
-    print(`verified: run ${result.statement.predicate.runId}, ${result.files.length} files, signed by ${result.keyId}`);
-    for (const s of result.statement.subject) print(`  ${s.name}  ${Object.entries(s.digest).map(([k, v]) => `${k}:${v}`).join(' ')}`);
+  .option('--commit', "check commit <sha> in <repo>: its signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, names it")
+  .action(async (bundle: string | undefined, sha: string | undefined, opts: { key?: string; commit?: boolean }) => {
+    if (opts.commit) {
+      if (!bundle || !sha) throw new CliError('verify --commit needs a repo and a commit: nightshift verify --commit REPO SHA', 2);
+      if (opts.key) throw new CliError("--key is for a bundle: verify --commit reads the server's keys from the server", 2);
+      return print(await (await import('./verifyCommit')).verifyCommit(api, bundle, sha));
+    }
+    if (!bundle || sha) throw new CliError('verify takes one bundle (or --commit REPO SHA)', 2);
+    verifyProofBundle(bundle, opts.key);
   });
+
+/** `verify BUNDLE`: offline, against one public key. */
+function verifyProofBundle(bundle: string, key: string | undefined): void {
+  const keyFile = key ?? path.join(process.env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'), 'keys', 'signing.pub');
+  if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
+  if (!existsSync(keyFile)) throw new CliError(`no public key at ${keyFile}: give --key (GET /v1/keys on the server has it)`, 2);
+  const publicKeyPem = readFileSync(keyFile, 'utf8');
+  const result = statSync(bundle).isDirectory() ? verifyBundleDir(bundle, publicKeyPem) : verifyBundle(readFileSync(bundle), publicKeyPem);
+  if (!result.ok) throw new CliError(`verification failed: ${result.problem}`, 1);
+  print(`verified: run ${result.statement.predicate.runId}, ${result.files.length} files, signed by ${result.keyId}`);
+  for (const s of result.statement.subject) print(`  ${s.name}  ${Object.entries(s.digest).map(([k, v]) => `${k}:${v}`).join(' ')}`);
+}
 
 const decisions: [name: string, route: string, description: string, needsComment: boolean, done: string][] = [
   ['approve', 'approve', 'approve a run awaiting approval', false, 'approved'],
