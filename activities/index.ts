@@ -7,6 +7,7 @@ import { notifyActivities } from './notify';
 import { proofActivities } from './proof';
 import { rebaseActivities } from './rebase';
 import { reviewActivities } from './review';
+import { signActivities } from './sign';
 import { workspaceActivities } from './workspace';
 
 export type { ActivityDeps } from './deps';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
         findDriver,
         ...reviewActivities(deps),
         ...rebaseActivities(deps),
+        ...signActivities(deps),
         ...proofActivities(deps),
         ...deliverActivities(deps),
         // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.

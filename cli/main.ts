@@ -9,6 +9,7 @@ import { ApiClient, CliError } from './client';
 import { failureText, formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
 import { filterOutput, jsonText } from './terminal';
 import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
+import { verifyCommit } from './verifyCommit';
 
 const api = new ApiClient();
 const print = (text: string): void => {
@@ -174,12 +175,20 @@ program
   });
 
 program
-  .command('verify [bundle]')
-  .description("check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); or, with --log, the server's whole proof log")
+  .command('verify [bundle] [sha]')
+  .usage('<bundle> [--key <file>] | --log | --commit <repo> <sha>')
+  .description("check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); with --log, the server's whole proof log; with --commit, a commit in a local repo against the run that made it")
   .option('--key <file>', "the server's public key (PEM), or its keys as GET /v1/keys serves them (JSON); default: $NIGHTSHIFT_HOME/keys")
   .option('--log', "walk the server's proof log: every proof there, each naming the one before it (online)")
-  .action(async (bundle: string | undefined, opts: { key?: string; log?: boolean }) => {
-    if (!bundle && !opts.log) throw new CliError('verify needs a bundle, or --log', 2);
+  .option('--commit', "check commit <sha> in <repo>: its signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, names it")
+  .action(async (bundle: string | undefined, sha: string | undefined, opts: { key?: string; log?: boolean; commit?: boolean }) => {
+    if (opts.commit) {
+      if (!bundle || !sha) throw new CliError('verify --commit needs a repo and a commit: nightshift verify --commit REPO SHA', 2);
+      if (opts.key) throw new CliError("--key is for a bundle: verify --commit reads the server's keys from the server", 2);
+      return print(await verifyCommit(api, bundle, sha));
+    }
+    if (sha) throw new CliError('verify takes one bundle (or --commit REPO SHA)', 2);
+    if (!bundle && !opts.log) throw new CliError('verify needs a bundle, --log, or --commit REPO SHA', 2);
     if (bundle) for (const line of verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
     if (opts.log) print(await verifyProofLog(api, opts.key ? trustedKeys(opts.key) : undefined, (line) => process.stderr.write(`${line}\n`)));
   });

@@ -69,7 +69,10 @@ test('two runs change the same line: A is delivered and merged, B’s rebase con
   const a = await stack.waitFor(idA, ['succeeded']);
   expect(stageList(a).slice(-3)).toEqual(['rebase:passed', 'proof:passed', 'deliver:passed']);
   expect(a.stages.find((s) => s.stage === 'rebase')?.summary).toBe(`main has not moved from ${base0.slice(0, 12)}`);
-  expect(a.finalCommit).toBe(waitingA.checkpoint!.commit);
+  // What was approved, signed: on the same base, with the same change.
+  expect(gitIn(repo, 'rev-parse', `${a.finalCommit}^`).trim()).toBe(base0);
+  expect(a.diffId).toBe(waitingA.diffId);
+  await expectDiffIsDelivered(repo, a);
   // A human merges A's branch, as after a review.
   gitIn(repo, 'merge', '--quiet', '--ff-only', a.branch);
   const base1 = gitIn(repo, 'rev-parse', 'main').trim();
@@ -135,7 +138,10 @@ test('the base moved without a conflict: the run is rebased, checked again and d
   expect(gitIn(repo, 'show', `${done.branch}:README.md`)).toBe('A tiny repo, now documented better.\n');
   expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('2\n');
   await expectDiffIsDelivered(repo, done);
-  expect((await stack.api('GET', `/v1/runs/${id}/logs`)).text).toContain(`=== rebase: main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved.slice(0, 12)}; rebased cleanly to ${done.finalCommit!.slice(0, 12)} ===`);
+  // The rebased commit is what was signed and delivered.
+  expect((await stack.api('GET', `/v1/runs/${id}/logs`)).text).toMatch(
+    new RegExp(`=== rebase: main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved.slice(0, 12)}; rebased cleanly to ([0-9a-f]{12}) ===[^]*=== sign: 1 commit signed with sha256:[0-9a-f]{64}, \\1 is now ${done.finalCommit!.slice(0, 12)} ===`),
+  );
 });
 
 test('a clean rebase whose result fails a check goes back to the agent, naming the new base and the check', async () => {

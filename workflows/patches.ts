@@ -34,3 +34,10 @@ export const FREE_WORKSPACE_AFTER_REVIEW = 'free-workspace-after-review';
  * did not.
  */
 export const TEARDOWN_LOST_WORKSPACE = 'teardown-lost-workspace';
+
+/**
+ * The run's commits are signed (git's SSH signing, the server's key) at the start of the proof stage, and the signed
+ * branch is what the proof names and delivery lands. Runs started before it (and every recorded history) delivered
+ * their commits unsigned.
+ */
+export const SIGNED_COMMITS = 'signed-commits';

@@ -9,6 +9,7 @@ import type { notifyActivities } from '../../activities/notify';
 import type { proofActivities } from '../../activities/proof';
 import type { rebaseActivities } from '../../activities/rebase';
 import type { reviewActivities } from '../../activities/review';
+import type { signActivities } from '../../activities/sign';
 import type { workspaceActivities } from '../../activities/workspace';
 import { scopeViolations } from '../../activities/review';
 import { parseSpec } from '../../spec/parse';
@@ -28,6 +29,7 @@ type Activities = ReturnType<typeof workspaceActivities> &
   ReturnType<typeof checkActivities> &
   ReturnType<typeof reviewActivities> &
   ReturnType<typeof rebaseActivities> &
+  ReturnType<typeof signActivities> &
   ReturnType<typeof proofActivities> &
   ReturnType<typeof deliverActivities> &
   ReturnType<typeof notifyActivities>;
@@ -44,6 +46,8 @@ interface Call {
 
 const BASE = 'b'.repeat(40);
 const commitOf = (iteration: number) => `${iteration}`.repeat(40);
+/** The signed commit in place of `commit` (the signing stub's answer). */
+const signedOf = (commit: string) => `f${commit.slice(1)}`;
 
 /** The spec every test starts from (run through the real parser, so every default is filled in). */
 function specWith(extra: Record<string, unknown> = {}) {
@@ -128,6 +132,7 @@ function passingStubs(claims: string[]): Stubs {
     reviewChanges: async () => ({ verdict: 'approve', findings: [], diffLines: 2 }),
     teardownWorkspace: async () => undefined,
     rebaseOntoBase: async () => ({ moved: false }),
+    signCommits: async (input) => ({ ...input.checkpoint, commit: signedOf(input.checkpoint.commit), bundleId: 'bundle-signed', afterStage: 'proof' }),
     writeProof: async () => 'proof-id',
     deliverBranch: async (input) => ({ commit: input.checkpoint.commit, summary: `kept on branch ${input.branch}` }),
     notifyWebhooks: async () => ({ delivered: 0 }),
@@ -233,9 +238,13 @@ test.concurrent('the fix loop: a check failing in iteration 1 goes back to the a
 
   await run.handle.signal(approveSignal, { comment: 'ship it', by: 'alice' });
   const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, finalCommit: commitOf(2), proofId: 'proof-id', decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }] });
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, finalCommit: signedOf(commitOf(2)), proofId: 'proof-id', decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }] });
   expect(stagesOf(state).slice(-4)).toEqual(['approval 2 passed', 'rebase 2 passed', 'proof 2 passed', 'deliver 2 passed']);
-  expect(run.inputs('deliverBranch').map((d) => d.checkpoint.commit)).toEqual([commitOf(2)]);
+  // The approved commit is signed first: the proof and the delivery name the signed one.
+  expect(run.inputs('signCommits').map((s) => [s.checkpoint.commit, s.baseCommit])).toEqual([[commitOf(2), BASE]]);
+  expect(run.inputs('writeProof').map((p) => p.state.finalCommit)).toEqual([signedOf(commitOf(2))]);
+  expect(run.inputs('deliverBranch').map((d) => d.checkpoint)).toEqual([{ commit: signedOf(commitOf(2)), bundleId: 'bundle-signed', afterStage: 'proof', iteration: 2 }]);
+  expect(state.stages.find((s) => s.stage === 'proof')!.summary).toBe(`signed ${signedOf(commitOf(2)).slice(0, 12)} and proof.tar.gz proof-id`);
 });
 
 test.concurrent('the fix loop: every problem of an iteration reaches the agent at once: its exit, files out of scope, checks (a hold-out one without its log), then the review', async () => {
@@ -368,7 +377,9 @@ test.concurrent('the rebase onto a base that moved: conflicts: another iteration
   let rebases = 0;
   const run = await startRun({ spec: { approval: { required: false } }, stubs: { rebaseOntoBase: async () => (rebases++ === 0 ? rebased(['src/value.txt']) : { moved: false }) } });
   const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, maxIterations: 3, baseCommit: MOVED, finalCommit: commitOf(2) });
+  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, maxIterations: 3, baseCommit: MOVED, finalCommit: signedOf(commitOf(2)) });
+  // The commits signed are those on the new base.
+  expect(run.inputs('signCommits').map((s) => s.baseCommit)).toEqual([MOVED]);
   expect(stagesOf(state)).toContain('rebase 1 failed');
   expect(state.stages.find((s) => s.stage === 'rebase')!.summary).toBe(`main moved to ${MOVED.slice(0, 12)}; conflicts in src/value.txt`);
   const second = run.inputs('runAgent')[1];

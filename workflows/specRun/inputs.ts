@@ -4,6 +4,7 @@ import type { ChecksInput } from '../../activities/checks';
 import type { DeliverInput } from '../../activities/deliver';
 import type { RunEvent, RunNotice } from '../../activities/notify';
 import type { RebaseInput } from '../../activities/rebase';
+import type { SignInput } from '../../activities/sign';
 import type { ProvisionInput } from '../../activities/workspace';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
@@ -69,6 +70,11 @@ export function checksInput({ spec, state, sandboxMs }: RunContext): ChecksInput
 
 export function rebaseInput({ spec, state }: RunContext): RebaseInput {
   return { runId: state.id, repo: spec.repo, base: state.base!, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint!, iteration: state.iteration };
+}
+
+/** The run's commits since its base, to be signed. */
+export function signInput({ spec, state }: RunContext): SignInput {
+  return { runId: state.id, repo: spec.repo, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint! };
 }
 
 /** The checkpoint to the run's branch; pushed, and a pull request opened, as the spec's `deliver` asks. */

@@ -1,11 +1,11 @@
 // The stages in order: provision → iterations (agent, scope, checks, review, approval, rebase) → proof → deliver.
 import { patched } from '@temporalio/workflow';
-import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY } from '../patches';
+import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY, SIGNED_COMMITS } from '../patches';
 import type { RunStatus } from '../types';
 import { awaitApproval } from './approval';
 import type { RunContext } from './context';
 import { iterationFeedback } from './feedback';
-import { deliverInput } from './inputs';
+import { deliverInput, signInput } from './inputs';
 import { iteration } from './iteration';
 import { anyWorker } from './proxies';
 import { rebaseOntoBase } from './rebase';
@@ -56,12 +56,19 @@ async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
   }
 }
 
-/** Sign the proof, then deliver the branch. */
+/** Sign the commits and the proof, then deliver the branch. */
 async function deliver(ctx: RunContext): Promise<void> {
   const { input, state } = ctx;
   setStatus(ctx, 'delivering');
-  state.finalCommit = state.checkpoint!.commit;
-  state.proofId = await stage(ctx, 'proof', undefined, () => anyWorker.writeProof({ input, state }), (id) => [true, `signed proof.tar.gz ${id.slice(0, 12)}`]);
+  const signing = patched(SIGNED_COMMITS);
+  const proof = async () => {
+    // First, so the proof and the delivery both name the signed commit.
+    if (signing) state.checkpoint = await anyWorker.signCommits(signInput(ctx));
+    state.finalCommit = state.checkpoint!.commit;
+    return anyWorker.writeProof({ input, state });
+  };
+  const signed = (id: string) => `signed ${signing ? `${state.finalCommit!.slice(0, 12)} and ` : ''}proof.tar.gz ${id.slice(0, 12)}`;
+  state.proofId = await stage(ctx, 'proof', undefined, proof, (id) => [true, signed(id)]);
   const delivery = await stage(ctx, 'deliver', undefined, () => anyWorker.deliverBranch(deliverInput(ctx)), (r) => [true, r.summary]);
   state.pullRequest = delivery.pullRequest;
 }
