@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +13,7 @@ import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSigna
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
-import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunStateView, type RunStatus } from '../workflows/types';
+import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunState, type RunStateView, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
 import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
@@ -185,12 +185,29 @@ class RunRoutes {
     if (description.type !== SPEC_RUN_WORKFLOW) throw new ApiError('not_found', `no run with id ${id}`);
     requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), config.reposDir, `run ${id}`);
     try {
-      return withProvenance(await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)), listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
+      const state = (await endedState(handle, description.status.name)) ?? (await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)));
+      return withProvenance(state, listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
     } catch {
       const s = summary(description);
       throw new ApiError('unavailable', `run ${id} is ${s.status}, but no worker answered for its details; is a worker running?`);
     }
   }
+}
+
+/**
+ * A run that succeeded or failed returned its final state (or gave it as its failure's details): read from its
+ * history, no worker needed to answer a query (on a busy machine one may not within the deadline).
+ */
+async function endedState(handle: WorkflowHandle, status: string): Promise<RunState | undefined> {
+  if (status === 'COMPLETED') return (await handle.result()) as RunState;
+  if (status !== 'FAILED') return undefined;
+  try {
+    await handle.result();
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type === 'RunFailed' && cause.details?.length) return cause.details[0] as RunState;
+  }
+  return undefined;
 }
 
 function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>): z.infer<typeof RunSummarySchema> {

@@ -305,7 +305,7 @@ test('once the token budget is spent, requests get 429 in Anthropic shape and th
     expect(reply.body).not.toContain(KEY);
   }
   expect(api.seen).toHaveLength(2);
-  expect(gw.usage()).toEqual({ requests: 2, inputTokens: 40, outputTokens: 14, costUsd: 0 });
+  expect(gw.usage()).toEqual({ requests: 2, inputTokens: 40, outputTokens: 14, costUsd: 0, models: ['claude-x-20261101'] });
   expect(reports.map((r) => [r.status, r.refused])).toEqual([
     [200, undefined],
     [200, undefined],
