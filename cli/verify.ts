@@ -20,7 +20,7 @@ export function trustedKeys(keyFile: string | undefined): TrustedKeys {
   const file = keyFile ?? (existsSync(path.join(dir, 'keys.json')) ? path.join(dir, 'keys.json') : path.join(dir, 'signing.pub'));
   if (!existsSync(file)) throw new CliError(`no public key at ${file}: give --key (GET /v1/keys on the server has it)`, 2);
   const text = readFileSync(file, 'utf8');
-  if (text.includes('-----BEGIN PUBLIC KEY-----')) return text;
+  if (!/^\s*[[{]/.test(text)) return text;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -141,13 +141,24 @@ test('one flipped byte in any file, the manifest or the signature fails verifica
   expect(r.stderr).toMatch(/^nightshift: verification failed: manifest\.json does not match its digest \(sha256:[0-9a-f]{64}\)\n$/);
 });
 
-/** The bundle's statements signed again with another ed25519 key (a forger's). */
+/** In the provenance, the file whose digest was `before` now has `after`. */
+function redigest(provenance: Statement<Provenance>, before: string, after: string): void {
+  for (const r of [...provenance.subject, ...provenance.predicate.runDetails.byproducts]) if (r.digest?.sha256 === before) r.digest.sha256 = after;
+}
+
+/** The bundle's statements signed again with another ed25519 key (a forger's), the provenance naming the new envelopes. */
 function resignedWithOtherKey(): { files: Map<string, Buffer>; otherPem: string } {
   const files = unpackTarGz(bundle);
   const other = generateKeyPairSync('ed25519');
   const otherPem = other.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const key = { privateKey: other.privateKey, publicKeyPem: otherPem, keyId: keyIdOf(otherPem) };
-  for (const name of [...files.keys()].filter((n) => n.startsWith('attestation'))) files.set(name, signStatement(statementIn(files, name), key));
+  const provenance = statementIn(files, 'attestation.json') as Statement<Provenance>;
+  for (const name of [...files.keys()].filter((n) => n.startsWith('attestations/'))) {
+    const before = sha256(files.get(name)!);
+    files.set(name, signStatement(statementIn(files, name), key));
+    redigest(provenance, before, sha256(files.get(name)!));
+  }
+  files.set('attestation.json', signStatement(provenance, key));
   return { files, otherPem };
 }
 
@@ -235,7 +246,7 @@ function alteredAndResigned(source: Buffer, name: string, content: Buffer, key: 
   const before = sha256(files.get(name)!);
   files.set(name, content);
   const provenance = statementIn(files, 'attestation.json') as Statement<Provenance>;
-  for (const r of [...provenance.subject, ...provenance.predicate.runDetails.byproducts]) if (r.digest?.sha256 === before) r.digest.sha256 = sha256(content);
+  redigest(provenance, before, sha256(content));
   edit(provenance);
   files.set('attestation.json', signStatement(provenance, key));
   return packTarGz([...files].map(([n, c]) => ({ name: n, content: c })));
@@ -323,7 +334,11 @@ describe('the proof log', () => {
     const verified = verifyBundle(Buffer.from(await served.arrayBuffer()), publicKeyPem);
     expect(verified).toMatchObject({ ok: true, runId: second, previous: log[0].proof });
     const r = await cli(['verify', '--log'], stack.env);
-    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `proof log verified: 2 proofs, each naming the one before it; the latest is sha256:${log[1].proof}\n` });
+    expect(r).toEqual({
+      code: 0,
+      stdout: `proof log verified: 2 proofs, each naming the one before it; the latest is sha256:${log[1].proof}\n`,
+      stderr: `#1 ${id} sha256:${log[0].proof} ok\n#2 ${second} sha256:${log[1].proof} ok\n`,
+    });
   });
 
   test('a proof removed from the log is found, renumbered or not', async () => {
@@ -345,8 +360,9 @@ describe('the proof log', () => {
     const [firstLine, secondLine] = original.toString().trim().split('\n');
     writeFileSync(logFile, `${JSON.stringify({ ...JSON.parse(firstLine), proof: digest })}\n${secondLine}\n`);
     const r = await cli(['verify', '--log'], stack.env);
-    expect(r).toMatchObject({ code: 1, stderr: `nightshift: proof log broken: proof #2 (run ${second}) names sha256:${sha256(bundle)} before it, but the log has sha256:${digest}: a proof was removed or replaced\n` });
-    expect(r.stdout).toBe('');
+    // The first proof checks out (its progress line says so); the second names the original.
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toBe(`#1 ${id} sha256:${digest} ok\nnightshift: proof log broken: proof #2 (run ${second}) names sha256:${sha256(bundle)} before it, but the log has sha256:${digest}: a proof was removed or replaced\n`);
   });
 
   test('only proofs in the log are served by digest, and not to a token limited to some repos', async () => {
@@ -398,8 +414,19 @@ describe('key rotation', () => {
     expect(fresh.stdout).toContain(`signed by ${current.keyid}`);
     // The old key alone does not vouch for the new proof.
     expect((await cli(['verify', newFile, '--key', path.join(dir, 'server.pub')])).code).toBe(1);
+    // cosign: the old proof with the retired key, the new one with the new key, and not crosswise.
+    const cosign = await ensureCosign();
+    const newDir = tempDir('rotated');
+    execFileSync('tar', ['-xzf', newFile, '-C', newDir]);
+    writeFileSync(path.join(newDir, 'new.pub'), current.publicKeyPem);
+    const oldDir = tempDir('before-rotation');
+    execFileSync('tar', ['-xzf', path.join(dir, `${id}-proof.tar.gz`), '-C', oldDir]);
+    const check = (proofDir: string, key: string) => cosignVerify(cosign, { key, type: 'slsaprovenance1', signature: path.join(proofDir, 'attestation.json'), blob: path.join(proofDir, 'diff.patch') }).code;
+    expect([check(oldDir, path.join(dir, 'server.pub')), check(newDir, path.join(newDir, 'new.pub')), check(newDir, path.join(dir, 'server.pub')), check(oldDir, path.join(newDir, 'new.pub'))]).toEqual([0, 0, 1, 1]);
+    const entries: ProofLogEntry[] = (await stack.api('GET', '/v1/proofs/log')).body.entries;
+    expect(entries.at(-1)).toMatchObject({ runId: third });
     const log = await cli(['verify', '--log'], stack.env);
-    expect(log).toMatchObject({ code: 0, stdout: expect.stringMatching(/^proof log verified: 3 proofs/) });
+    expect(log).toMatchObject({ code: 0, stdout: `proof log verified: ${entries.length} proofs, each naming the one before it; the latest is sha256:${entries.at(-1)!.proof}\n` });
     // And the decision signed with the retired key still counts as the API's.
     expect((await stack.api('GET', `/v1/runs/${id}`)).body.decisions[0]).toMatchObject({ kind: 'approve', channel: 'api', verified: true });
   });
