@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { createApi } from '../../api/server';
 import { TokenStore } from '../../api/tokens';
+import { verifyEveryProof } from './cosign';
 import { loadConfig, type Config } from '../../config';
 import { installTemporalLogging } from '../../config/logger';
 import { normalizeBaseUrl } from '../../spec/network';
@@ -173,7 +174,12 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
       await workerDone;
       await nativeConnection?.close();
       await connection.close();
-      rmSync(home, { recursive: true, force: true });
+      try {
+        // Every proof the suite makes passes an independent verifier (docs/proof.md), not only the ones a test looks at.
+        await verifyEveryProof(config);
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
     },
   };
   return stack;
