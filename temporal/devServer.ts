@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -56,6 +56,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   };
 }
 
+/** The last line of a server's log that says something (its reason to stop), cut to 300 characters. */
+function lastLogLine(logPath: string): string {
+  try {
+    const lines = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.trim());
+    return (lines.at(-1) ?? '(empty)').slice(0, 300);
+  } catch {
+    return '(unreadable)';
+  }
+}
+
 /**
  * Wait until the server `child` answers on `address` and `ready` (registrations it needs) succeeds, retrying both
  * while it starts; kill it if it does not within `timeoutMs`.
@@ -76,7 +86,7 @@ export async function waitUntilServing(
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
-      if (exited) throw new Error(`${what} stopped at start (${exited}); see ${logPath}`);
+      if (exited) throw new Error(`${what} stopped at start (${exited}); see ${logPath}, which ends: ${lastLogLine(logPath)}`);
       try {
         const connection = await Connection.connect({ address, connectTimeout: 1000 });
         try {
