@@ -81,8 +81,9 @@ export function proofActivities(deps: ActivityDeps) {
     async writeProof(input: { input: RunInput; state: RunState }): Promise<string> {
       const { state } = input;
       const key = ensureSigningKey(deps.home);
-      const evidence = await gatherEvidence(deps, input.input, state);
-      const { decisions } = withProvenance(state, listKeys(deps.home).map((k) => k.publicKeyPem));
+      const publicKeyPems = listKeys(deps.home).map((k) => k.publicKeyPem);
+      const evidence = await gatherEvidence(deps, input.input, state, publicKeyPems);
+      const { decisions } = withProvenance(state, publicKeyPems);
       const entry = await appendProof(deps.home, state.id, async (position) => {
         const bundle = buildBundle(
           evidence,
@@ -108,10 +109,10 @@ export function proofActivities(deps: ActivityDeps) {
 }
 
 /** The run's evidence as the bundle's files: manifest, diff, logs, reports, transcript, review. */
-async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunState): Promise<Map<string, Buffer>> {
+async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunState, publicKeyPems: string[]): Promise<Map<string, Buffer>> {
   const get = (id: string) => deps.store.get(id);
   const files = new Map<string, Buffer>();
-  files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input, state, listKeys(deps.home).map((k) => k.publicKeyPem)), null, 2) + '\n'));
+  files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input, state, publicKeyPems), null, 2) + '\n'));
   if (state.diffId) files.set('diff.patch', await get(state.diffId));
   if (state.agent) files.set('logs/agent.log', await get(state.agent.logId));
   for (const c of state.checks) {

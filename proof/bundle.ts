@@ -126,8 +126,9 @@ function openEnvelope(name: string, raw: Buffer | undefined, keys: PublicKeyEntr
     return { ok: false, problem: `${name}: the signature does not match the statement` };
   }
   if (statement._type !== STATEMENT_TYPE) return { ok: false, problem: `${name}: not an in-toto statement` };
-  const when = at?.(statement);
-  if (when !== undefined && !keyValidAt(keys, signature.keyid, when)) return { ok: false, problem: `${name}: key ${signature.keyid} was not in use at ${when}, when the proof says it was signed` };
+  if (at && !keyValidAt(keys, signature.keyid, at(statement))) {
+    return { ok: false, problem: `${name}: key ${signature.keyid} was not in use at ${at(statement) ?? '(no time given)'}, when the proof says it was signed` };
+  }
   return { ok: true, statement, keyid: signature.keyid };
 }
 
@@ -136,8 +137,8 @@ const asKeys = (keys: TrustedKeys): PublicKeyEntry[] =>
 
 function verifyFiles(files: Map<string, Buffer>, trusted: TrustedKeys): VerifyResult {
   const keys = asKeys(trusted);
-  const windowed = typeof trusted !== 'string';
-  const finishedOn = (s: Statement) => (windowed ? (s.predicate as Provenance).runDetails?.metadata?.finishedOn : undefined);
+  // A key list has windows; one key given alone is trusted at any time.
+  const finishedOn = typeof trusted === 'string' ? undefined : (s: Statement) => (s.predicate as Provenance).runDetails?.metadata?.finishedOn;
   const opened = openEnvelope(ATTESTATION, files.get(ATTESTATION), keys, finishedOn);
   if (!opened.ok) return opened;
   const { statement, keyid } = opened;

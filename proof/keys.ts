@@ -128,8 +128,11 @@ function writeAtomic(file: string, content: string, mode = 0o644): void {
 /** The key `keyid` names, if it was valid at `at` (when a proof says it was signed). */
 export function keyValidAt(keys: PublicKeyEntry[], keyid: string, at: string | undefined): PublicKeyEntry | undefined {
   const key = keys.find((k) => k.keyid === keyid);
-  if (!key || at === undefined) return key;
-  return at >= key.validFrom && (!key.validUntil || at <= key.validUntil) ? key : undefined;
+  if (!key) return undefined;
+  // A statement that says no time (or no date) is taken only from the key in use: a retired one must show its window.
+  const when = at === undefined ? NaN : Date.parse(at);
+  if (Number.isNaN(when)) return key.validUntil ? undefined : key;
+  return when >= Date.parse(key.validFrom) && (!key.validUntil || when <= Date.parse(key.validUntil)) ? key : undefined;
 }
 
 /** git's allowed_signers (ssh-keygen(1) ALLOWED SIGNERS): every key, each limited to its window and to git's namespace. */

@@ -437,5 +437,10 @@ describe('key rotation', () => {
     const forged = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = later));
     const keys = JSON.parse(readFileSync(keysJson, 'utf8')).keys;
     expect(verifyBundle(forged, keys)).toEqual({ ok: false, problem: `attestation.json: key ${keyIdOf(publicKeyPem)} was not in use at ${later}, when the proof says it was signed` });
+    // Nor one that leaves its time out, or gives no date.
+    for (const finishedOn of [undefined, 'soon']) {
+      const undated = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = finishedOn as unknown as string));
+      expect(verifyBundle(undated, keys)).toMatchObject({ ok: false, problem: expect.stringMatching(/^attestation\.json: key sha256:[0-9a-f]{64} was not in use at /) });
+    }
   });
 });
