@@ -1,5 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import picomatch from 'picomatch';
+import * as path from 'node:path';
+import { REMOTE_NAME } from '../config/remotes';
 import { repoNameOf } from '../config/repos';
 import type { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
@@ -47,14 +49,22 @@ export function requireRole(role: Role): RequestHandler {
 }
 
 /**
- * Whether the principal may touch runs and schedules of the repo at `repoPath` (a real path, as runs store it): a
- * token made with `--repos` only when the repo's name relative to the repos dir matches one of its globs; admins and
+ * Whether the principal may touch runs and schedules of the repo at `repoPath` (a real path, as runs store it, or a
+ * registered remote's name): a token made with `--repos` only when the repo's name (`repoLimitName`) matches one of its globs; admins and
  * unlimited tokens always. A repo outside the repos dir (a run from before the boundary) matches no limit.
  */
 export function repoAllowed(principal: Principal, repoPath: string | undefined, reposDir: string): boolean {
   if (!principal.repos || principal.role === 'admin') return true;
-  const name = repoPath === undefined ? undefined : repoNameOf(repoPath, reposDir);
+  const name = repoPath === undefined ? undefined : repoLimitName(repoPath, reposDir);
   return name !== undefined && picomatch.isMatch(name, principal.repos, { dot: true });
+}
+
+/**
+ * The name a token's repo limits match for a run's stored repo: a local repo's path relative to the repos dir, or a
+ * registered remote's name (runs store those bare, config/remotes.ts `storedRepo`).
+ */
+export function repoLimitName(repo: string, reposDir: string): string | undefined {
+  return path.isAbsolute(repo) ? repoNameOf(repo, reposDir) : REMOTE_NAME.test(repo) ? repo : undefined;
 }
 
 /** A 403 unless `repoAllowed`; `what` names the thing refused ("run ns-…", "repo billing"). */

@@ -4,7 +4,6 @@ import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { repoNameOf } from '../config/repos';
 import { signDecision, withProvenance } from '../proof/decisions';
 import { ensureSigningKey, listKeys } from '../proof/keys';
 import type { ArtifactStore } from '../store/artifacts';
@@ -16,7 +15,7 @@ import { specRun } from '../workflows/specRun';
 import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunState, type RunStateView, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
-import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
+import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { prepareRun, runStartOptions } from './submit';
 
@@ -93,7 +92,7 @@ class RunRoutes {
     const { client, config } = this.deps;
     const principal = principalOf(req);
     const input = prepareRun(bodyText(req), req.get('content-type'), principal.name, config);
-    requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
+    requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoLimitName(input.spec.repo, config.reposDir)}`);
     const key = req.get('idempotency-key');
     if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new ApiError('bad_request', 'Idempotency-Key must be 1-200 printable characters');
     // The same key from the same submitter always names the same run.

@@ -3,10 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { repoNameOf } from '../config/repos';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { ApiError } from './errors';
-import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
+import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import { bodyText } from './runs';
 import { prepareRun, runStartOptions } from './submit';
 
@@ -79,7 +78,7 @@ async function createSchedule(client: Client, config: Config, req: Request, res:
   const format = typeof body.spec === 'string' ? body.specFormat : 'json';
   const principal = principalOf(req);
   const input = prepareRun(specText, format, `${principal.name} (schedule ${id})`, config);
-  requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoNameOf(input.spec.repo, config.reposDir)}`);
+  requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoLimitName(input.spec.repo, config.reposDir)}`);
   try {
     await client.schedule.create({
       scheduleId: id,

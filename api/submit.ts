@@ -3,7 +3,8 @@ import type { WorkflowStartOptions } from '@temporalio/client';
 import { modelUpstream } from '../activities/model';
 import type { Config } from '../config';
 import { HoldoutRefusedError, resolveHoldoutSet } from '../config/holdout';
-import { repoPathOr } from '../config/repos';
+import { RepoRefusedError } from '../config/repos';
+import { resolveSpecRepo, storedRepo } from '../config/remotes';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
@@ -13,8 +14,8 @@ import { ApiError } from './errors';
 
 /**
  * Turn a submitted spec into the workflow's input, or an ApiError(400) naming the field and line.
- * Also checks what only the server can know: the secrets are allowed, the repo is a git repository inside the
- * server's repos dir (its real path replaces the spec's `repo`), each hold-out set a check names is on the server.
+ * Also checks what only the server can know: the secrets are allowed, the repo is a registered remote (by name) or a
+ * git repository inside the server's repos dir (its real path replaces the spec's `repo`), each hold-out set a check names is on the server.
  */
 export function prepareRun(text: string, contentType: string | undefined, submittedBy: string, config: Config): RunInput {
   let spec;
@@ -36,7 +37,13 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   if (internal) {
     throw invalid({ field: `sandbox.network.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
   }
-  const repo = repoPathOr(spec.repo, config.reposDir, (err) => invalid({ field: err.field, message: err.message }));
+  let repo: string;
+  try {
+    repo = storedRepo(resolveSpecRepo(spec.repo, config));
+  } catch (err) {
+    if (!(err instanceof RepoRefusedError)) throw err;
+    throw invalid({ field: err.field, message: err.message });
+  }
   // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
   spec.checks.forEach((check, i) => {
     if (check.holdout === undefined) return;

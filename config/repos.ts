@@ -29,7 +29,7 @@ export function resolveRepo(repo: string, reposDir: string): ResolvedRepo {
   // git would read it as an option (--upload-pack=…).
   if (repo.startsWith('-')) throw new RepoRefusedError(`${shown} begins with "-"`);
   const local = localPathOf(repo);
-  if (local === undefined) throw new RepoRefusedError(`${shown} is a remote; only repositories in the server's repos directory (NIGHTSHIFT_REPOS_DIR) can be used`);
+  if (local === undefined) throw new RepoRefusedError(`${shown} is a remote; only repositories in the server's repos directory (NIGHTSHIFT_REPOS_DIR) or registered by name (nightshift repo add) can be used`);
   let root: string;
   try {
     root = realpathSync(reposDir);
