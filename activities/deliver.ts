@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { registeredRemote, type RemoteRepo } from '../config/remotes';
 import { withArtifactFile } from '../store/artifacts';
 import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
@@ -6,6 +7,7 @@ import { git, localRepoPath } from './git';
 import { gitFailure } from './gitFailure';
 import { runPageUrl } from './notify';
 import { githubRepoOf, openPullRequest } from './pullRequest';
+import { pushToRemote, stageInMirror } from './remotePush';
 
 export interface DeliverInput {
   runId: string;
@@ -32,8 +34,11 @@ export function deliverActivities(deps: ActivityDeps) {
     /**
      * Put the run's final commit on its branch in the source repo, from the checkpoint bundle (no workspace needed).
      * Idempotent: a branch already at the commit is left alone; a branch that moved elsewhere is never overwritten.
+     * A registered remote's branch is pushed there instead (`deliverToRemote`).
      */
     async deliverBranch(input: DeliverInput): Promise<Delivery> {
+      const remote = registeredRemote(input.repo, deps.home);
+      if (remote) return deliverToRemote(deps, remote, input);
       const repo = localRepoPath(input.repo);
       if (repo === undefined) {
         throw ApplicationFailure.nonRetryable(`delivering to a remote repository (${input.repo}) needs push, which this version does not do yet`, 'DeliveryUnsupported');
@@ -61,6 +66,19 @@ export function deliverActivities(deps: ActivityDeps) {
       return delivery;
     },
   };
+}
+
+/**
+ * A registered remote's delivery: the run's commit pushed to its branch at the registered URL (`pushToRemote`). The
+ * pull request is the forge's (forges/), opened by the caller after this.
+ */
+async function deliverToRemote(deps: ActivityDeps, remote: RemoteRepo, input: DeliverInput): Promise<Delivery> {
+  const { commit, bundleId } = input.checkpoint;
+  if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
+  await stageInMirror(deps, remote, input.runId, input.branch, bundleId);
+  const summary = await pushToRemote(deps, remote, input.branch, commit);
+  await deps.runLog.append(input.runId, `\n=== deliver: ${summary} ===\n`);
+  return { commit, summary };
 }
 
 /** After the local branch: the push and the pull request the spec asks for, each looking before it acts. */

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
@@ -67,6 +67,42 @@ export function git(cwd: string, args: string[]): Promise<string> {
   });
 }
 
+/** How git reaches a registered remote (activities/mirror.ts): the URL's one protocol, and a config file with the credential. */
+export interface RemoteAccess {
+  /** A git config file (0600, in a 0700 temp dir) read as the global config: http.extraHeader or core.sshCommand. */
+  globalConfig: string;
+  protocol: 'http' | 'https' | 'ssh';
+  /** Each chunk git writes to stderr (its progress), as it comes. */
+  onStderr?: (chunk: string) => void;
+}
+
+/**
+ * git pinned as `git` is, but allowed to dial the registered remote's one protocol, with the credential only in the
+ * config file GIT_CONFIG_GLOBAL names: never in argv or the environment's values, never in a repo's config.
+ * core.sshCommand comes from that file (a `-c` would override it).
+ */
+export function remoteGit(cwd: string, args: string[], access: RemoteAccess): Promise<string> {
+  const safe = SAFE.filter((arg, i) => arg !== 'core.sshCommand=false' && SAFE[i + 1] !== 'core.sshCommand=false');
+  const full = [...safe, '-c', `protocol.${access.protocol}.allow=always`, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', full, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...ENV, GIT_CONFIG_GLOBAL: access.globalConfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      // Progress rewrites one line with \r: keep the tail only, for the error's reason.
+      stderr = (stderr + text).slice(-64 * 1024);
+      access.onStderr?.(text);
+    });
+    child.on('error', (err) => reject(new GitError(args, err.message, null)));
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new GitError(args, stderr.replace(/\r/g, '\n'), code));
+    });
+  });
+}
+
 /** Local paths and file:// URLs are delivered by fetching into the repo; other URLs need push. */
 export function localRepoPath(repo: string): string | undefined {
   if (repo.startsWith('file://')) return new URL(repo).pathname;
@@ -94,11 +130,14 @@ export class RunRepo {
     this.git = (args) => git(root, ['--git-dir', this.gitDir, '--work-tree', workTree, ...args]);
   }
 
-  /** A fresh git directory with the source repo's branches (refs/heads/*, as in the source) and objects. */
-  async cloneFrom(source: string): Promise<void> {
+  /**
+   * A fresh git directory with the source repo's branches (refs/heads/*, as in the source) and objects.
+   * `hardlinks` only for a source the server owns (a remote's mirror, activities/mirror.ts): a local repo's object
+   * files are never shared with the run. Shared object files are read-only to git and outside every sandbox.
+   */
+  async cloneFrom(source: string, opts: { hardlinks?: boolean } = {}): Promise<void> {
     await fs.rm(this.gitDir, { recursive: true, force: true });
-    // --no-hardlinks: nothing of the source repo's object files is shared with the run.
-    await git(this.root, ['clone', '--quiet', '--bare', '--no-hardlinks', '--', source, this.gitDir]);
+    await git(this.root, ['clone', '--quiet', '--bare', opts.hardlinks ? '--local' : '--no-hardlinks', '--', source, this.gitDir]);
   }
 
   /** The branch the run's HEAD is on (set by `layOut`; the agent cannot move it). */

@@ -6,6 +6,7 @@ import { heartbeating } from './heartbeat';
 import { notifyActivities } from './notify';
 import { proofActivities } from './proof';
 import { rebaseActivities } from './rebase';
+import { repoFileActivities } from './repoFile';
 import { reviewActivities } from './review';
 import { signActivities } from './sign';
 import { workspaceActivities } from './workspace';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
         ...signActivities(deps),
         ...proofActivities(deps),
         ...deliverActivities(deps),
+        ...repoFileActivities(deps),
         // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
         claimWorkspace,
       }),

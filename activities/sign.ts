@@ -8,6 +8,7 @@ import type { Checkpoint } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { git } from './git';
 import { gitFailure } from './gitFailure';
+import { withRepoSource } from './mirror';
 import { storeBranchBundle } from './workspace';
 
 export interface SignInput {
@@ -36,7 +37,8 @@ export function signActivities(deps: ActivityDeps) {
       try {
         await repo(['init', '--quiet', '--bare']);
         // The bundle's prerequisite, by its id: the base branch may have moved, or been rewritten, since.
-        await repo(['fetch', '--quiet', '--no-write-fetch-head', input.repo, `${input.baseCommit}:refs/nightshift/base`]);
+        // (A registered remote: from this worker's mirror.)
+        await withRepoSource(deps, input.repo, undefined, (source) => repo(['fetch', '--quiet', '--no-write-fetch-head', source.path, `${input.baseCommit}:refs/nightshift/base`]));
         await withArtifactFile(deps.store, bundleId, (bundle) => repo(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}:refs/heads/${input.branch}`]));
         const commits = (await repo(['rev-list', '--reverse', '--topo-order', input.checkpoint.commit, `^${input.baseCommit}`])).split('\n').filter(Boolean);
         const key = ensureSigningKey(deps.home);

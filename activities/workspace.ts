@@ -4,7 +4,6 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SANDBOX, SANDBOX_DRIVERS, type SandboxDriverName, type Spec } from '../spec/schema';
-import { repoPathOr } from '../config/repos';
 import { claimQueue } from '../workflows/queues';
 import { policyFor } from '../sandbox/policy';
 import type { Sandbox } from '../sandbox/sandbox';
@@ -13,6 +12,7 @@ import type { Checkpoint, WorkspaceRef } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { RunRepo, type Git } from './git';
 import { gitFailure } from './gitFailure';
+import { withRepoSource } from './mirror';
 import { withHeartbeat } from './heartbeat';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
@@ -174,10 +174,9 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
   // A retried or moved provision starts clean, in the same directory: a container may have it mounted.
   await emptyDir(sandbox.workspace);
   // Checked at submit, and again here: a run can also be started through Temporal, by a schedule made earlier, or
-  // on a worker whose repos directory differs.
-  const source = repoPathOr(input.repo, deps.reposDir, (err) => ApplicationFailure.nonRetryable(`${err.message} (on worker ${deps.self.worker})`, 'BadRepo'));
+  // on a worker whose repos directory (or registered repos) differ. A remote is cloned from this worker's mirror.
   const repo = runRepo(deps, sandbox);
-  await repo.cloneFrom(source);
+  await withRepoSource(deps, input.repo, input.runId, (source) => repo.cloneFrom(source.path, { hardlinks: source.remote !== undefined }));
   const base = input.base ?? (await repo.branch());
   const tip = await repo.commitOf(`refs/heads/${base}`).catch(() => {
     throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');

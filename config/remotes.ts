@@ -132,11 +132,13 @@ export type SpecRepo = { kind: 'local'; path: string; name: string } | { kind: '
  * config/repos.ts's boundary, which refuses every URL (RepoRefusedError).
  */
 export function resolveSpecRepo(repo: string, where: { home: string; reposDir: string }): SpecRepo {
-  if (REMOTE_NAME.test(repo)) {
-    const remote = new RemoteRepos(where.home).get(repo);
-    if (remote) return { kind: 'remote', remote };
-  }
-  return { kind: 'local', ...resolveRepo(repo, where.reposDir) };
+  const remote = registeredRemote(repo, where.home);
+  return remote ? { kind: 'remote', remote } : { kind: 'local', ...resolveRepo(repo, where.reposDir) };
+}
+
+/** The remote registered as `repo`, if `repo` is such a name. */
+export function registeredRemote(repo: string, home: string): RemoteRepo | undefined {
+  return REMOTE_NAME.test(repo) ? new RemoteRepos(home).get(repo) : undefined;
 }
 
 /** What a run stores as its repo: a local repo's real path, a remote's registered name. */
