@@ -5,6 +5,8 @@ import { SpecSchema } from '../spec/schema';
 import { RUN_STATUSES } from '../workflows/types';
 import { ErrorBodySchema } from './errors';
 import { FleetSchema } from './fleet';
+import { RemoteRepoInputSchema } from '../config/remotes';
+import { RepoAddedSchema, RepoListingSchema } from './repos';
 import { DecisionBodySchema, RunSummarySchema } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
 import { RepoGlobsSchema, ROLES, type Role } from './tokens';
@@ -235,6 +237,26 @@ export const ROUTES: RouteDoc[] = [
     summary: "A new signing key; the old one's window closes and its private half is deleted (what it signed still verifies)",
     responses: { 201: { description: 'The retired key and the new one', content: json(schema(z.object({ retired: PublicKeyEntrySchema, current: PublicKeyEntrySchema }))) } },
   },
+  {
+    method: 'get',
+    path: '/v1/repos',
+    role: 'viewer',
+    summary: "Repos a spec may name: registered remotes and the local repos in the repos directory; a repo-limited token sees its repos only",
+    responses: { 200: { description: 'The repos (a credential by its NAME only, never its value)', content: json(schema(z.object({ repos: z.array(RepoListingSchema) }))) } },
+  },
+  {
+    method: 'post',
+    path: '/v1/repos',
+    role: 'admin',
+    summary: 'Register a remote repo (https, http or ssh:// URL; the credential by the NAME of a server secret); answers its forge webhook URL and secret, this once',
+    body: { required: true, content: json(schema(RemoteRepoInputSchema, 'input')) },
+    responses: {
+      201: { description: 'Registered', content: json(schema(RepoAddedSchema)) },
+      400: { description: 'A bad name or URL (a password in it, a transport helper), an unknown forge, or a name a local repo has', content: json(ref('Error')) },
+      409: conflict('a repo of that name is registered'),
+    },
+  },
+  { method: 'delete', path: '/v1/repos/:name', role: 'admin', summary: 'Unregister a remote repo (workers keep their mirrors until removed by hand)', responses: { 204: { description: 'Removed' }, 404: { description: 'No registered repo of that name', content: json(ref('Error')) } } },
 ];
 
 /** express `/v1/runs/:id` → OpenAPI `/v1/runs/{id}`. */

@@ -12,6 +12,7 @@ import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
 import { keysRouter } from './keys';
 import { proofsRouter } from './proofs';
+import { reposRouter } from './repos';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
@@ -59,6 +60,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
     res.json(principalOf(req));
   });
   app.use('/v1/keys', keysRouter(config));
+  app.use('/v1/repos', reposRouter(config));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError('not_found', `no route ${req.method} ${req.path}`));

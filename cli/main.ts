@@ -7,6 +7,7 @@ import type { PublicKeyEntry } from '../proof/keys';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState, type RunStateView } from '../workflows/types';
 import { ApiClient, CliError } from './client';
 import { failureText, formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
+import { registerRepoCommands } from './repos';
 import { filterOutput, jsonText } from './terminal';
 import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
 import { verifyCommit } from './verifyCommit';
@@ -321,6 +322,8 @@ for (const [name, description, done] of scheduleActions) {
       else print(`schedule ${id} ${done}`);
     });
 }
+
+registerRepoCommands(program, api, { print, printJson });
 
 // Titles, logs, diffs and reasons come from specs and agents: no escape sequence in them reaches the terminal.
 let raw = false;
