@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { RepoRefusedError } from '../config/repos';
 import { resolveSpecRepo, type RemoteRepo } from '../config/remotes';
 import type { ActivityDeps } from './deps';
-import { remoteGit, type RemoteAccess } from './git';
+import { git, remoteGit, type RemoteAccess } from './git';
 import { gitFailure } from './gitFailure';
 
 /** What mirrors need of a worker's dependencies (the benchmark makes these without a worker). */
@@ -83,10 +83,12 @@ export interface MirrorSync {
   ms: number;
 }
 
-/** Objects received, from git's progress: the last "Receiving objects" (a pack kept) or "Unpacking objects" (loose) total. */
-export function objectsReceived(stderr: string): number {
-  const counts = [...stderr.matchAll(/(?:Receiving|Unpacking) objects:\s+\d+% \((\d+)\/(\d+)\)/g)];
-  return counts.length ? Number(counts[counts.length - 1][2]) : 0;
+/** Objects in a repo, loose and packed (`git count-objects -v`): the difference across a fetch is what it received. */
+async function countObjects(dir: string): Promise<number> {
+  if (!existsSync(path.join(dir, 'HEAD'))) return 0;
+  const out = await git(dir, ['count-objects', '-v']);
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
+  return field('count') + field('in-pack');
 }
 
 const PROGRESS_EVERY_MS = 5_000;
@@ -101,14 +103,13 @@ const PROGRESS_EVERY_MS = 5_000;
 export async function syncMirror(deps: MirrorDeps, remote: RemoteRepo, runId?: string): Promise<MirrorSync> {
   const dir = mirrorDir(deps.home, deps.self.worker, remote.name);
   const started = Date.now();
-  let stderr = '';
+  const before = await countObjects(dir);
   let shown = '';
   let latest = '';
   const ticker = runId ? setInterval(() => {
     if (latest && latest !== shown) void deps.runLog.append(runId, `mirror ${remote.name}: ${(shown = latest)}\n`);
   }, PROGRESS_EVERY_MS) : undefined;
   const onStderr = (chunk: string) => {
-    stderr = (stderr + chunk).slice(-16 * 1024);
     latest = chunk.split(/[\r\n]/).map((l) => l.trim()).filter(Boolean).pop() ?? latest;
   };
   const cloned = !existsSync(path.join(dir, 'HEAD'));
@@ -129,7 +130,8 @@ export async function syncMirror(deps: MirrorDeps, remote: RemoteRepo, runId?: s
   } finally {
     if (ticker) clearInterval(ticker);
   }
-  return { dir, cloned, objects: objectsReceived(stderr), ms: Date.now() - started };
+  const ms = Date.now() - started;
+  return { dir, cloned, objects: Math.max(0, (await countObjects(dir)) - before), ms };
 }
 
 /** `use` with the worker's mirror of `remote`, freshly fetched, while no other git of this worker touches it. */
