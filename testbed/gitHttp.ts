@@ -27,7 +27,7 @@ const GIT = process.env.NIGHTSHIFT_TEST_REAL_GIT ?? '/usr/bin/git';
  * under `root`, pushes included. With `authorization`, every request without exactly that Authorization header is
  * answered 401 (so a fetch that succeeds proves the credential was sent). Every request is logged.
  */
-export async function startGitHttp(root: string, opts: { authorization?: string } = {}): Promise<GitHttpServer> {
+export async function startGitHttp(root: string, opts: { authorization?: string; port?: number } = {}): Promise<GitHttpServer> {
   const requests: GitHttpRequest[] = [];
   const server = createServer((req, res) => {
     const authorized = opts.authorization === undefined || req.headers.authorization === opts.authorization;
@@ -40,7 +40,7 @@ export async function startGitHttp(root: string, opts: { authorization?: string 
     }
     serveCgi(root, req, res, entry);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -1,0 +1,101 @@
+// `npm run bench:mirror`: provision of a run's workspace from a registered remote with a long history (20,000 commits,
+// made with git fast-import), served over smart HTTP by `git http-backend` with a credential: cold (no mirror on the
+// worker: a full clone) against warm (the mirror there, one new commit upstream: a fetch of what changed), each
+// followed by what provision does next (the run's git directory from the mirror, the workspace laid out). Prints
+// numbers only; the issue's target is warm ≥ 10× faster than cold.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { RemoteRepos } from '../config/remotes';
+import { RunRepo } from '../activities/git';
+import { mirrorDir, withRepoSource, type MirrorDeps } from '../activities/mirror';
+import { SecretStore } from '../activities/secrets';
+import { startGitHttp } from '../testbed/gitHttp';
+import { elapsedMs, percentiles } from './stats';
+
+const COMMITS = Number(process.env.BENCH_MIRROR_COMMITS || 20_000);
+const RUNS = Number(process.env.BENCH_MIRROR_RUNS || 5);
+const FILES = 300;
+const CREDENTIAL = 'bench-token';
+
+/** A bare repo with `commits` commits on main, each changing one of FILES files: one fast-import stream. */
+async function longHistory(bare: string, commits: number): Promise<void> {
+  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', bare]);
+  const child = spawn('git', ['--git-dir', bare, 'fast-import', '--quiet'], { stdio: ['pipe', 'inherit', 'inherit'] });
+  const done = new Promise<void>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fast-import exited ${code}`)))));
+  const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`;
+  let chunk = '';
+  for (let i = 0; i < commits; i++) {
+    const when = 1_600_000_000 + i * 60;
+    chunk += `blob\nmark :${i + 1}\n${data(`file ${i % FILES}, version ${i}\n${'x'.repeat(200)}\n`)}`;
+    chunk += `commit refs/heads/main\ncommitter Bench <bench@localhost> ${when} +0000\n${data(`commit ${i}`)}`;
+    chunk += `M 100644 :${i + 1} src/dir${i % 10}/file${i % FILES}.txt\n\n`;
+    if (chunk.length > 1 << 20 || i === commits - 1) {
+      if (!child.stdin.write(chunk)) await new Promise((r) => child.stdin.once('drain', r));
+      chunk = '';
+    }
+  }
+  child.stdin.end();
+  await done;
+  // As a forge keeps it: one pack, with deltas and a bitmap.
+  execFileSync('git', ['--git-dir', bare, 'repack', '-a', '-d', '--quiet']);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-mirror-'));
+  try {
+    const root = path.join(dir, 'served');
+    const bare = path.join(root, 'big.git');
+    const t = process.hrtime.bigint();
+    await longHistory(bare, COMMITS);
+    console.log(`made ${COMMITS} commits with fast-import in ${(elapsedMs(t) / 1000).toFixed(1)} s`);
+    const server = await startGitHttp(root, { authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`, port: Number(process.env.BENCH_MIRROR_PORT || 0) });
+    const home = path.join(dir, 'home');
+    writeFileSync(path.join(dir, 'secrets.env'), `BENCH_TOKEN=${CREDENTIAL}\n`);
+    new RemoteRepos(home).add({ name: 'big', url: `${server.url}/big.git`, credential: 'BENCH_TOKEN' });
+    const deps: MirrorDeps & { reposDir: string } = {
+      home,
+      reposDir: path.join(dir, 'repos'),
+      self: { worker: 'bench', queue: 'bench' },
+      secrets: new SecretStore([], path.join(dir, 'secrets.env'), {}),
+      runLog: { append: async () => undefined } as unknown as MirrorDeps['runLog'],
+    };
+    const provision = async (i: number) => {
+      const runRoot = path.join(dir, 'runs', `run-${i}`);
+      const repo = new RunRepo(runRoot, path.join(runRoot, 'workspace'));
+      const started = process.hrtime.bigint();
+      await withRepoSource(deps, 'big', undefined, (source) => repo.cloneFrom(source.path, { hardlinks: true }));
+      await repo.layOut(`nightshift/bench-${i}`, await repo.commitOf('refs/heads/main'));
+      const ms = elapsedMs(started);
+      rmSync(runRoot, { recursive: true, force: true });
+      return ms;
+    };
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      rmSync(mirrorDir(home, 'bench', 'big'), { recursive: true, force: true });
+      cold.push(await provision(i));
+    }
+    for (let i = 0; i < RUNS; i++) {
+      // One new commit upstream, as between two runs.
+      const tip = execFileSync('git', ['--git-dir', bare, 'commit-tree', '-p', 'main', '-m', `upstream ${i}`, 'main^{tree}'], { env: { ...process.env, GIT_AUTHOR_NAME: 'B', GIT_AUTHOR_EMAIL: 'b@l', GIT_COMMITTER_NAME: 'B', GIT_COMMITTER_EMAIL: 'b@l' }, encoding: 'utf8' }).trim();
+      execFileSync('git', ['--git-dir', bare, 'update-ref', 'refs/heads/main', tip]);
+      warm.push(await provision(RUNS + i));
+    }
+    await server.close();
+    const c = percentiles(cold).p50;
+    const w = percentiles(warm).p50;
+    console.log(`provision, cold (clone into a new mirror):        p50 ${c.toFixed(0)} ms (n=${cold.length}: ${cold.map((n) => n.toFixed(0)).join(', ')})`);
+    console.log(`provision, warm (mirror there, 1 commit upstream): p50 ${w.toFixed(0)} ms (n=${warm.length}: ${warm.map((n) => n.toFixed(0)).join(', ')})`);
+    console.log(`cold / warm: ${(c / w).toFixed(1)}× (target ≥ 10×)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  pino().error(err);
+  process.exitCode = 1;
+});
