@@ -4,7 +4,8 @@
 // followed by what provision does next (the run's git directory from the mirror, the workspace laid out). Prints
 // numbers only; the issue's target is warm ≥ 10× faster than cold.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
@@ -12,12 +13,13 @@ import { RemoteRepos } from '../config/remotes';
 import { RunRepo } from '../activities/git';
 import { mirrorDir, withRepoSource, type MirrorDeps } from '../activities/mirror';
 import { SecretStore } from '../activities/secrets';
-import { startGitHttp } from '../testbed/gitHttp';
+import { startGitHttp, type GitHttpServer } from '../testbed/gitHttp';
 import { elapsedMs, percentiles } from './stats';
 
 const COMMITS = Number(process.env.BENCH_MIRROR_COMMITS || 20_000);
 const RUNS = Number(process.env.BENCH_MIRROR_RUNS || 5);
 const FILES = 300;
+const BLOB_BYTES = Number(process.env.BENCH_MIRROR_BLOB_BYTES || 1500);
 const CREDENTIAL = 'bench-token';
 
 /** A bare repo with `commits` commits on main, each changing one of FILES files: one fast-import stream. */
@@ -29,7 +31,8 @@ async function longHistory(bare: string, commits: number): Promise<void> {
   let chunk = '';
   for (let i = 0; i < commits; i++) {
     const when = 1_600_000_000 + i * 60;
-    chunk += `blob\nmark :${i + 1}\n${data(`file ${i % FILES}, version ${i}\n${'x'.repeat(200)}\n`)}`;
+    // Source-sized blobs that do not compress away (a repo of 200 bytes per change clones in no time from anywhere).
+    chunk += `blob\nmark :${i + 1}\n${data(`file ${i % FILES}, version ${i}\n${randomBytes(BLOB_BYTES).toString('base64')}\n`)}`;
     chunk += `commit refs/heads/main\ncommitter Bench <bench@localhost> ${when} +0000\n${data(`commit ${i}`)}`;
     chunk += `M 100644 :${i + 1} src/dir${i % 10}/file${i % FILES}.txt\n\n`;
     if (chunk.length > 1 << 20 || i === commits - 1) {
@@ -45,13 +48,14 @@ async function longHistory(bare: string, commits: number): Promise<void> {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-mirror-'));
+  let server: GitHttpServer | undefined;
   try {
     const root = path.join(dir, 'served');
     const bare = path.join(root, 'big.git');
     const t = process.hrtime.bigint();
     await longHistory(bare, COMMITS);
     console.log(`made ${COMMITS} commits with fast-import in ${(elapsedMs(t) / 1000).toFixed(1)} s`);
-    const server = await startGitHttp(root, { authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`, port: Number(process.env.BENCH_MIRROR_PORT || 0) });
+    server = await startGitHttp(root, { authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`, port: Number(process.env.BENCH_MIRROR_PORT || 0) });
     const home = path.join(dir, 'home');
     writeFileSync(path.join(dir, 'secrets.env'), `BENCH_TOKEN=${CREDENTIAL}\n`);
     new RemoteRepos(home).add({ name: 'big', url: `${server.url}/big.git`, credential: 'BENCH_TOKEN' });
@@ -62,18 +66,21 @@ async function main(): Promise<void> {
       secrets: new SecretStore([], path.join(dir, 'secrets.env'), {}),
       runLog: { append: async () => undefined } as unknown as MirrorDeps['runLog'],
     };
-    const provision = async (i: number) => {
+    /** [the run's git directory from the mirror (fetch included), the whole provision (workspace and agent's .git laid out)] */
+    const provision = async (i: number): Promise<[number, number]> => {
       const runRoot = path.join(dir, 'runs', `run-${i}`);
       const repo = new RunRepo(runRoot, path.join(runRoot, 'workspace'));
+      mkdirSync(repo.workTree, { recursive: true });
       const started = process.hrtime.bigint();
       await withRepoSource(deps, 'big', undefined, (source) => repo.cloneFrom(source.path, { hardlinks: true }));
+      const gitDir = elapsedMs(started);
       await repo.layOut(`nightshift/bench-${i}`, await repo.commitOf('refs/heads/main'));
-      const ms = elapsedMs(started);
+      const whole = elapsedMs(started);
       rmSync(runRoot, { recursive: true, force: true });
-      return ms;
+      return [gitDir, whole];
     };
-    const cold: number[] = [];
-    const warm: number[] = [];
+    const cold: [number, number][] = [];
+    const warm: [number, number][] = [];
     for (let i = 0; i < RUNS; i++) {
       rmSync(mirrorDir(home, 'bench', 'big'), { recursive: true, force: true });
       cold.push(await provision(i));
@@ -84,13 +91,15 @@ async function main(): Promise<void> {
       execFileSync('git', ['--git-dir', bare, 'update-ref', 'refs/heads/main', tip]);
       warm.push(await provision(RUNS + i));
     }
-    await server.close();
-    const c = percentiles(cold).p50;
-    const w = percentiles(warm).p50;
-    console.log(`provision, cold (clone into a new mirror):        p50 ${c.toFixed(0)} ms (n=${cold.length}: ${cold.map((n) => n.toFixed(0)).join(', ')})`);
-    console.log(`provision, warm (mirror there, 1 commit upstream): p50 ${w.toFixed(0)} ms (n=${warm.length}: ${warm.map((n) => n.toFixed(0)).join(', ')})`);
-    console.log(`cold / warm: ${(c / w).toFixed(1)}× (target ≥ 10×)`);
+    const packBytes = Number(/size-pack: (\d+)/.exec(execFileSync('git', ['--git-dir', bare, 'count-objects', '-v'], { encoding: 'utf8' }))?.[1] ?? 0) * 1024;
+    console.log(`served over smart HTTP on loopback: ${(packBytes / 1e6).toFixed(1)} MB pack; ${RUNS} runs each`);
+    for (const [k, what] of [[0, "the run's git directory (mirror clone/fetch + local clone)"], [1, 'whole provision (+ workspace checkout and the agent\'s own .git copy)']] as const) {
+      const c = percentiles(cold.map((r) => r[k])).p50;
+      const w = percentiles(warm.map((r) => r[k])).p50;
+      console.log(`${what}:\n  cold (no mirror)                 p50 ${c.toFixed(0)} ms\n  warm (mirror, 1 commit upstream) p50 ${w.toFixed(0)} ms\n  cold / warm ${(c / w).toFixed(1)}× (target ≥ 10×)`);
+    }
   } finally {
+    await server?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
