@@ -12,6 +12,8 @@ import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
 import { keysRouter } from './keys';
 import { proofsRouter } from './proofs';
+import { localSpecRepo } from './quickSpec';
+import { repoDefaultsRouter } from './repoDefaults';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
@@ -50,7 +52,10 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/metrics', auth, metricsRouter(client, config));
   app.use('/v1', auth);
   const store = openArtifactStore(config);
-  app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home) }));
+  // Registered remote repos come with config/remotes.ts (resolveSpecRepo); until then, repos in the repos dir.
+  const resolveSpecRepo = localSpecRepo;
+  app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home), resolveSpecRepo }));
+  app.use('/v1/repos/:name/defaults', repoDefaultsRouter({ client, config, resolveSpecRepo }));
   app.use('/v1/proofs', proofsRouter(config, store));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
