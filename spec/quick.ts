@@ -9,7 +9,7 @@ export const REPO_DEFAULTS_FILE = '.nightshift.yml';
 export const QUICK_SPEC_SOURCES = [REPO_DEFAULTS_FILE, 'server', 'built-in'] as const;
 export type QuickSpecSource = (typeof QUICK_SPEC_SOURCES)[number];
 
-/** When neither the repo nor the server has defaults: the agent, and the schema's defaults for the rest. */
+/** When neither the repo nor the server has defaults: the agent, and the schema's defaults for the rest. The agent is also the default of a file that names none. */
 export const BUILT_IN_DEFAULTS: Record<string, unknown> = { agent: { kind: 'claude-code' } };
 
 /** What a person gives: which repo, what to call it, what to do. Everything else comes from defaults. */
@@ -47,7 +47,8 @@ export function quickSpec(request: QuickRequest, repoYaml: string | undefined, s
     repoYaml !== undefined ? [REPO_DEFAULTS_FILE, repoYaml, REPO_DEFAULTS_FILE] as const
     : serverDefaultsYaml !== undefined ? ['server', serverDefaultsYaml, "the server's spec-defaults.yml"] as const
     : ['built-in', undefined, 'the built-in defaults'] as const;
-  const defaults = text === undefined ? { ...BUILT_IN_DEFAULTS } : withoutOwnFields(readDefaults(text, where));
+  // The built-in agent is the default of every source: a file that sets only checks still runs.
+  const defaults = { ...BUILT_IN_DEFAULTS, ...(text === undefined ? {} : withoutOwnFields(readDefaults(text, where))) };
   const spec: Record<string, unknown> = { title: request.title, repo: request.repo, ...defaults };
   let overrides: FieldsDocument | undefined;
   if (overridesYaml !== undefined && overridesYaml.trim() !== '') {
@@ -93,7 +94,7 @@ export function titleOf(task: string): string {
 /** A defaults file, validated on its own so an issue names its line in that file. */
 function readDefaults(text: string, where: string): FieldsDocument {
   const doc = read(text, where);
-  const result = DEFAULTS_SCHEMA.safeParse(withoutOwnFields(doc));
+  const result = DEFAULTS_SCHEMA.safeParse({ ...BUILT_IN_DEFAULTS, ...withoutOwnFields(doc) });
   if (!result.success) throw new QuickSpecError(where, new SpecError(doc.issuesOf(result.error)));
   return doc;
 }
