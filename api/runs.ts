@@ -106,7 +106,7 @@ class RunRoutes {
   async submitQuick(req: Request, res: Response): Promise<void> {
     const body = jsonBodyOf(req, QuickRunRequestSchema, '{"repo": "…", "task": "…", "title": "…"}');
     const request = { repo: body.repo, task: body.task, title: body.title || titleOf(body.task) };
-    const { spec } = await loadQuickSpec(this.deps, principalOf(req), request, body.overrides, (message) => new ApiError('bad_request', `invalid request: repo: ${message}`, [{ field: 'repo', message }]));
+    const { spec } = await loadQuickSpec(this.deps, principalOf(req), request, body.overrides, (message) => new ApiError('bad_request', `invalid request: repo: ${message}`));
     await this.submit(req, res, JSON.stringify(spec), 'application/json');
   }
 
