@@ -3,22 +3,10 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { runCli } from './helpers/cli';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
-import { VALUE_REPO } from './helpers/specs';
+import { startedSpec as startedSpecOf, VALUE_REPO, VALUE_SETTINGS } from './helpers/specs';
 
 // A run from a repo, a title and a task (spec/quick.ts): the API's defaults and quick runs, and `nightshift run`,
 // against a real API, worker, Temporal and git repos.
-
-/** The repo's settings: a command agent that makes the value 2, and the check that wants it. */
-export const NIGHTSHIFT_YML = [
-  'agent:',
-  '  kind: command',
-  '  command: [sh, -c, "echo 2 > src/value.txt"]',
-  'scope: { allow: ["src/**"] }',
-  'checks:',
-  '  - { name: value, run: "test $(cat src/value.txt) = 2" }',
-  'limits: { iterations: 2 }',
-  '',
-].join('\n');
 
 let stack: TestStack;
 /** Repos by name, relative to the repos dir (as a person names them). */
@@ -26,27 +14,21 @@ let configured: string;
 let bare: string;
 beforeAll(async () => {
   stack = await startTestStack();
-  configured = path.basename(makeRepo({ ...VALUE_REPO, '.nightshift.yml': NIGHTSHIFT_YML }));
+  configured = path.basename(makeRepo({ ...VALUE_REPO, '.nightshift.yml': VALUE_SETTINGS }));
   bare = path.basename(makeRepo(VALUE_REPO));
 });
 afterAll(async () => {
   await stack?.stop();
 });
 
-/** The spec a run was started with, from its first event in Temporal's history (what the worker really got). */
-async function startedSpec(id: string): Promise<Record<string, any>> {
-  const history = await stack.client.workflow.getHandle(id).fetchHistory();
-  const payload = history.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0];
-  return JSON.parse(Buffer.from(payload.data!).toString('utf8')).spec;
-}
-
+const startedSpec = (id: string) => startedSpecOf(stack.client, id);
 const defaultsOf = (name: string, token?: string) => stack.api('GET', `/v1/repos/${encodeURIComponent(name)}/defaults`, { token });
 
 test("GET /v1/repos/:name/defaults: the repo's .nightshift.yml, else the server's spec-defaults.yml, else built-in", async () => {
   const repo = await defaultsOf(configured);
   expect(repo.status).toBe(200);
   expect(repo.body.source).toBe('.nightshift.yml');
-  expect(parse(repo.body.yaml)).toEqual({ repo: configured, ...parse(NIGHTSHIFT_YML) });
+  expect(parse(repo.body.yaml)).toEqual({ repo: configured, ...parse(VALUE_SETTINGS) });
 
   expect((await defaultsOf(bare)).body).toEqual({ source: 'built-in', yaml: `repo: ${bare}\nagent:\n  kind: claude-code\n` });
   writeFileSync(stack.config.specDefaultsFile, 'agent: { kind: codex }\nlimits: { iterations: 4 }\n');

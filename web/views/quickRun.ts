@@ -19,7 +19,7 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
   const task = h('textarea', { id: 'quick-task', name: 'task', rows: '5', required: true, placeholder: 'What should the agent do?' });
   const overrides = h('textarea', { id: 'quick-overrides', class: 'editor', spellcheck: 'false', autocapitalize: 'off', rows: '10' });
   const source = h('p', { class: 'hint', id: 'defaults-source' }, 'Pick a repo to see its settings.');
-  const defaults = h('details', { id: 'quick-defaults' }, h('summary', {}, 'Settings'), source, overrides);
+  const defaults = h('details', { id: 'quick-defaults' }, h('summary', {}, 'Settings'), overrides);
   const errors = specErrors();
   const submit = h('button', { class: 'primary', type: 'submit', id: 'submit-quick' }, 'Start run');
   let edited = false;
@@ -34,6 +34,7 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
     title,
     h('label', { for: 'quick-task' }, 'Task'),
     task,
+    source,
     defaults,
     errors.el,
     submit,
@@ -49,7 +50,7 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
       const d = await getJson<RepoDefaultsView>(`/v1/repos/${encodeURIComponent(name)}/defaults`, signal);
       if (name !== repo()) return;
       overrides.value = d.yaml;
-      replaceChildren(source, `Settings ${SOURCES[d.source]}. Edit them for this run only.`);
+      replaceChildren(source, `Settings ${SOURCES[d.source]}; open them to change them for this run.`);
       source.classList.remove('error');
     } catch (err) {
       if (signal.aborted) return;
