@@ -217,3 +217,23 @@ export class RunRepo {
     for (const p of paths(found)) await fs.rm(p, { recursive: true, force: true });
   }
 }
+
+/**
+ * A file as committed at HEAD of a repo the server owns, read as text without checking anything out (no filters, no
+ * hooks: SAFE); undefined when HEAD has no such regular file, or there is no HEAD yet. Refused above `maxBytes`.
+ */
+export async function headFile(repo: string, file: string, maxBytes = 64 * 1024): Promise<string | undefined> {
+  let entry: string;
+  try {
+    entry = await git(repo, ['ls-tree', '-l', '-z', 'HEAD', '--', file]);
+  } catch (err) {
+    // An empty repo: nothing committed, so no file either.
+    if (err instanceof GitError && /Not a valid object name|not a tree object/i.test(err.stderr)) return undefined;
+    throw err;
+  }
+  // "<mode> blob <sha> <size>\t<path>": a link or a directory by that name is not the file.
+  const m = /^100(?:644|755) blob ([0-9a-f]+) +(\d+)\t/.exec(entry);
+  if (!m) return undefined;
+  if (Number(m[2]) > maxBytes) throw new Error(`${file} is ${m[2]} bytes, more than ${maxBytes}`);
+  return git(repo, ['cat-file', 'blob', m[1]]);
+}

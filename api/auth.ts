@@ -54,8 +54,12 @@ export function requireRole(role: Role): RequestHandler {
  * unlimited tokens always. A repo outside the repos dir (a run from before the boundary) matches no limit.
  */
 export function repoAllowed(principal: Principal, repoPath: string | undefined, reposDir: string): boolean {
+  return repoNameAllowed(principal, repoPath === undefined ? undefined : repoLimitName(repoPath, reposDir));
+}
+
+/** `repoAllowed` by the repo's name (relative to the repos dir, or a registered repo's name). */
+export function repoNameAllowed(principal: Principal, name: string | undefined): boolean {
   if (!principal.repos || principal.role === 'admin') return true;
-  const name = repoPath === undefined ? undefined : repoLimitName(repoPath, reposDir);
   return name !== undefined && picomatch.isMatch(name, principal.repos, { dot: true });
 }
 
@@ -69,7 +73,12 @@ export function repoLimitName(repo: string, reposDir: string): string | undefine
 
 /** A 403 unless `repoAllowed`; `what` names the thing refused ("run ns-…", "repo billing"). */
 export function requireRepo(principal: Principal, repoPath: string | undefined, reposDir: string, what: string): void {
-  if (!repoAllowed(principal, repoPath, reposDir)) {
+  requireRepoName(principal, repoPath === undefined ? undefined : repoLimitName(repoPath, reposDir), what);
+}
+
+/** A 403 unless `repoNameAllowed`. */
+export function requireRepoName(principal: Principal, name: string | undefined, what: string): void {
+  if (!repoNameAllowed(principal, name)) {
     throw new ApiError('forbidden', `token "${principal.name}" is limited to repos ${principal.repos!.join(', ')}; ${what} is not in them`);
   }
 }

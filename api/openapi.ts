@@ -6,8 +6,9 @@ import { RUN_STATUSES } from '../workflows/types';
 import { ErrorBodySchema } from './errors';
 import { FleetSchema } from './fleet';
 import { RemoteRepoInputSchema } from '../config/remotes';
+import { RepoDefaultsSchema } from './repoDefaults';
 import { RepoAddedSchema, RepoListingSchema } from './repos';
-import { DecisionBodySchema, RunSummarySchema } from './runs';
+import { DecisionBodySchema, QuickRunRequestSchema, RunSummarySchema } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
 import { RepoGlobsSchema, ROLES, type Role } from './tokens';
 
@@ -46,6 +47,8 @@ const json = (s: JsonSchema) => ({ 'application/json': s });
 const text = { type: 'string' };
 const runId = (what: string): Response => ({ description: `${what}; 404 when there is no such run`, content: json(ref('Error')) });
 const accepted: Response = { description: 'Accepted: the run as it was before the request', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES) }))) };
+const queued: Response = { description: 'Queued', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES), url: z.url() }))) };
+const remoteUnread: Response = { description: "No worker read a registered repo's .nightshift.yml in time", content: json(ref('Error')) };
 const conflict = (when: string): Response => ({ description: `Conflict: ${when}`, content: json(ref('Error')) });
 const decisionBody = json(schema(DecisionBodySchema, 'input'));
 const scheduleAction: Response = { description: 'Done', content: json(schema(z.object({ id: z.string() }))) };
@@ -112,8 +115,35 @@ export const ROUTES: RouteDoc[] = [
     headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' }],
     body: { required: true, content: { 'text/markdown': { ...text, description: 'YAML front matter, the body is the task' }, 'application/yaml': text, ...json(schema(SpecSchema, 'input')) } },
     responses: {
-      202: { description: 'Queued', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES), url: z.url() }))) },
+      202: queued,
       400: { description: 'An invalid spec: `issues` name each field and line', content: json(ref('Error')) },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/runs/quick',
+    role: 'submitter',
+    repoLimited: true,
+    summary: "Submit a run from a repo, a title and a task: the other fields from the repo's .nightshift.yml (its default branch), else the server's spec-defaults.yml, else `agent: {kind: claude-code}`",
+    headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' }],
+    body: { required: true, content: json(schema(QuickRunRequestSchema, 'input')) },
+    responses: {
+      202: queued,
+      400: { description: "A bad request, overrides (`issues` name their lines) or repo .nightshift.yml (the message names the file)", content: json(ref('Error')) },
+      503: remoteUnread,
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/repos/:name/defaults',
+    role: 'viewer',
+    repoLimited: true,
+    summary: 'The spec a quick run of the repo starts from (title and task left out), and where it came from; the name URL-encoded (team%2Fapp)',
+    responses: {
+      200: { description: 'The defaults', content: json(schema(RepoDefaultsSchema)) },
+      400: { description: "The repo's .nightshift.yml is not valid YAML or spec fields (the message names the file and line)", content: json(ref('Error')) },
+      404: { description: 'No such repo', content: json(ref('Error')) },
+      503: remoteUnread,
     },
   },
   {

@@ -17,14 +17,25 @@ import { ApiError } from './errors';
 import { streamEvents } from './events';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
+import { loadQuickSpec } from './quickSpec';
 import { prepareRun, runStartOptions } from './submit';
+import { titleOf } from '../spec/quick';
 
 export interface RunsDeps {
   client: Client;
   config: Config;
   store: ArtifactStore;
   runLog: RunLog;
+  /** Where a quick run's repo is, for its `.nightshift.yml` (api/quickSpec.ts). */
 }
+
+/** `POST /v1/runs/quick`: a run from a repo, a title and a task; the rest from the repo's defaults (spec/quick.ts). */
+export const QuickRunRequestSchema = z.strictObject({
+  repo: z.string().trim().min(1, 'the repo to work on'),
+  title: z.string().trim().max(200).optional().describe("Default: the task's first line (at most 80 characters)"),
+  task: z.string().trim().min(1, 'what the agent should do, in plain words'),
+  overrides: z.string().max(100_000).optional().describe("YAML: spec fields replacing the defaults' fields of the same name (null removes one), e.g. GET /v1/repos/{name}/defaults's yaml, edited"),
+});
 
 /** A run as `GET /v1/runs` lists it, from Temporal visibility. */
 export const RunSummarySchema = z.object({
@@ -45,7 +56,8 @@ const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: '
 export function runsRouter(deps: RunsDeps): Router {
   const runs = new RunRoutes(deps);
   const router = Router();
-  router.post('/', requireRole('submitter'), (req, res) => runs.submit(req, res));
+  router.post('/', requireRole('submitter'), (req, res) => runs.submit(req, res, bodyText(req), req.get('content-type')));
+  router.post('/quick', requireRole('submitter'), (req, res) => runs.submitQuick(req, res));
   router.get('/', requireRole('viewer'), (req, res) => runs.list(req, res));
   router.get('/:id', requireRole('viewer'), async (req, res) => {
     res.json(await runs.load(runId(req), principalOf(req)));
@@ -88,10 +100,18 @@ class RunRoutes {
     return { comment, by, sig: signDecision(ensureSigningKey(this.deps.config.home), state.id, { kind, by, comment, iteration: state.iteration }) };
   }
 
-  async submit(req: Request, res: Response): Promise<void> {
+  /** The quick spec for the body's repo, title and task, submitted as a spec is (as JSON). */
+  async submitQuick(req: Request, res: Response): Promise<void> {
+    const body = jsonBodyOf(req, QuickRunRequestSchema, '{"repo": "…", "task": "…", "title": "…"}');
+    const request = { repo: body.repo, task: body.task, title: body.title || titleOf(body.task) };
+    const { spec } = await loadQuickSpec(this.deps, principalOf(req), request, body.overrides, (message) => new ApiError('bad_request', `invalid request: repo: ${message}`));
+    await this.submit(req, res, JSON.stringify(spec), 'application/json');
+  }
+
+  async submit(req: Request, res: Response, text: string, contentType: string | undefined): Promise<void> {
     const { client, config } = this.deps;
     const principal = principalOf(req);
-    const input = prepareRun(bodyText(req), req.get('content-type'), principal.name, config);
+    const input = prepareRun(text, contentType, principal.name, config);
     requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoLimitName(input.spec.repo, config.reposDir)}`);
     const key = req.get('idempotency-key');
     if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new ApiError('bad_request', 'Idempotency-Key must be 1-200 printable characters');
@@ -231,6 +251,22 @@ function runId(req: Request): string {
 
 export function bodyText(req: Request): string {
   return typeof req.body === 'string' ? req.body : '';
+}
+
+/** A JSON body checked by `schema`, or a 400 naming the first bad field; `shape` shows what to send. */
+export function jsonBodyOf<T extends z.ZodType>(req: Request, schema: T, shape: string): z.output<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bodyText(req) || 'null');
+  } catch {
+    throw new ApiError('bad_request', `the body must be JSON: ${shape}`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'body', message: i.message }));
+    throw new ApiError('bad_request', `${issues[0].field}: ${issues[0].message}`, issues);
+  }
+  return parsed.data;
 }
 
 /** `{comment}` from a JSON body; an empty body is an empty comment. */

@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
-import { bodyText } from './runs';
+import { jsonBodyOf } from './runs';
 import { prepareRun, runStartOptions } from './submit';
 
 export const ScheduleRequestSchema = z.strictObject({
@@ -120,16 +120,5 @@ async function listSchedules(client: Client, config: Config, req: Request, res: 
 const repoOf = (memo: Record<string, unknown>): string | undefined => (typeof memo.repo === 'string' ? memo.repo : undefined);
 
 function parseBody(req: Request): z.infer<typeof ScheduleRequestSchema> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(bodyText(req) || 'null');
-  } catch {
-    throw new ApiError('bad_request', 'the body must be JSON: {"cron": "…", "spec": "…"}');
-  }
-  const parsed = ScheduleRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'body', message: i.message }));
-    throw new ApiError('bad_request', `${issues[0].field}: ${issues[0].message}`, issues);
-  }
-  return parsed.data;
+  return jsonBodyOf(req, ScheduleRequestSchema, '{"cron": "…", "spec": "…"}');
 }

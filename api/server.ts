@@ -12,6 +12,7 @@ import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
 import { keysRouter } from './keys';
 import { proofsRouter } from './proofs';
+import { repoDefaultsRouter } from './repoDefaults';
 import { reposRouter } from './repos';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
@@ -52,6 +53,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1', auth);
   const store = openArtifactStore(config);
   app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home) }));
+  app.use('/v1/repos/:name/defaults', repoDefaultsRouter({ client, config }));
   app.use('/v1/proofs', proofsRouter(config, store));
   app.use('/v1/schedules', schedulesRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));

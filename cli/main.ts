@@ -81,16 +81,40 @@ program
   .option('--wait', 'follow the run until it awaits approval or ends')
   .option('--json', 'print JSON')
   .option('--idempotency-key <key>', 'a retried submit with the same key returns the same run')
-  .action(async (file: string, opts: { wait?: boolean; json?: boolean; idempotencyKey?: string }) => {
+  .action(async (file: string, opts: SubmitOptions) => {
     const { text, contentType } = readSpec(file);
-    const res = await api.request('POST', '/v1/runs', { body: text, contentType, headers: opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {} });
-    const run = res.json<{ id: string; status: string; url: string }>();
-    if (!opts.wait) return opts.json ? printJson(run) : print(`${run.id}  ${run.status}  ${run.url}`);
-    if (!opts.json) print(`${run.id} submitted`);
-    const final = await follow(run.id, !opts.json);
-    if (opts.json) printJson(final);
-    if (!['awaiting_approval', 'succeeded'].includes(final.status)) process.exitCode = 1;
+    await submitted('/v1/runs', text, contentType, opts);
   });
+
+program
+  .command('run <repo> <task>')
+  .description("start a run from a task in plain words: the rest of the spec from the repo's .nightshift.yml, else the server's defaults")
+  .option('--title <title>', "the run's title (default: the task's first line, at most 80 characters)")
+  .option('--wait', 'follow the run until it awaits approval or ends')
+  .option('--json', 'print JSON')
+  .option('--idempotency-key <key>', 'a retried run with the same key returns the same run')
+  .action(async (repo: string, task: string, opts: SubmitOptions & { title?: string }) => {
+    if (!task.trim()) throw new CliError('the task is empty: say what the agent should do', 2);
+    const body = JSON.stringify({ repo, task, ...(opts.title !== undefined ? { title: opts.title } : {}) });
+    await submitted('/v1/runs/quick', body, 'application/json', opts);
+  });
+
+interface SubmitOptions {
+  wait?: boolean;
+  json?: boolean;
+  idempotencyKey?: string;
+}
+
+/** POST a spec (or a quick run) and print the run; with --wait, follow it (exit 1 unless it awaits approval or succeeded). */
+async function submitted(route: string, body: string, contentType: string, opts: SubmitOptions): Promise<void> {
+  const res = await api.request('POST', route, { body, contentType, headers: opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {} });
+  const run = res.json<{ id: string; status: string; url: string }>();
+  if (!opts.wait) return opts.json ? printJson(run) : print(`${run.id}  ${run.status}  ${run.url}`);
+  if (!opts.json) print(`${run.id} submitted`);
+  const final = await follow(run.id, !opts.json);
+  if (opts.json) printJson(final);
+  if (!['awaiting_approval', 'succeeded'].includes(final.status)) process.exitCode = 1;
+}
 
 /** Poll a run, printing each change of status or stage, until it awaits approval or ends. */
 async function follow(id: string, verbose: boolean): Promise<RunState> {

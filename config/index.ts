@@ -33,6 +33,8 @@ export interface Config {
   allowedSecrets: string[];
   /** KEY=VALUE file of secret values, besides the worker's environment. */
   secretsFile: string;
+  /** `$NIGHTSHIFT_HOME/spec-defaults.yml`: a quick spec's fields (spec/quick.ts) for a repo without a `.nightshift.yml`. */
+  specDefaultsFile: string;
   /** Public URL of the API, for links. */
   publicUrl: string;
   /** The Docker-API engine of the docker sandbox driver (DOCKER_HOST, a unix socket); unset = /var/run/docker.sock if present. */
@@ -110,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
     secretsFile: path.join(home, 'secrets.env'),
+    specDefaultsFile: path.join(home, 'spec-defaults.yml'),
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     dockerHost: env.DOCKER_HOST || undefined,
     dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',

@@ -52,8 +52,35 @@ export function parseSpec(text: string, hint?: string): Spec {
     source = m[1];
     lineOffset = 1;
   }
+  const read = readFields(source, format === 'json' ? 'json' : 'yaml', { lineOffset });
+  const { fields } = read;
+  if (body !== undefined) {
+    if (fields.task !== undefined) {
+      throw new SpecError([{ field: 'task', line: read.lineOf(['task']), message: 'give the task either as the Markdown body or as a field, not both' }]);
+    }
+    fields.task = body;
+  }
+  return validateFields(fields, read);
+}
+
+/** A YAML or JSON mapping of spec fields, with a way back to the line each field is on. */
+export interface FieldsDocument {
+  fields: Record<string, unknown>;
+  /** The line of the deepest node on `path` that exists (a missing field points at its parent). */
+  lineOf(path: (string | number)[]): number | undefined;
+  /** The schema's issues, each with the line of its field in this document. */
+  issuesOf(error: z.ZodError): SpecIssue[];
+}
+
+/**
+ * Read YAML or JSON that must be a mapping of fields (a spec, or some of one). `lineOffset` is added to every line
+ * (front matter starts on line 2); `emptyIsNone`: a document with no content (empty, or comments only) is no fields.
+ * Throws SpecError for a syntax error or another shape.
+ */
+export function readFields(source: string, format: 'yaml' | 'json', opts: { lineOffset?: number; emptyIsNone?: boolean } = {}): FieldsDocument {
+  const lineOffset = opts.lineOffset ?? 0;
   const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(source.replace(/^\uFEFF/, ''), { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new SpecError(
       doc.errors.map((e) => ({
@@ -63,20 +90,22 @@ export function parseSpec(text: string, hint?: string): Spec {
       })),
     );
   }
-  const data: unknown = doc.toJS();
+  const data: unknown = doc.contents === null && opts.emptyIsNone ? {} : doc.toJS();
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new SpecError([{ field: '', line: 1 + lineOffset, message: 'the spec must be a mapping of fields (title, repo, agent, …)' }]);
   }
-  const fields = data as Record<string, unknown>;
-  if (body !== undefined) {
-    if (fields.task !== undefined) {
-      throw new SpecError([{ field: 'task', line: lineOf(doc, lines, ['task'], lineOffset), message: 'give the task either as the Markdown body or as a field, not both' }]);
-    }
-    fields.task = body;
-  }
+  return {
+    fields: data as Record<string, unknown>,
+    lineOf: (path) => lineOf(doc, lines, path, lineOffset),
+    issuesOf: (error) => toIssues(error, doc, lines, lineOffset),
+  };
+}
+
+/** Validate spec fields with the schema, filling in every default; SpecError naming each field (and its line in `from`). */
+export function validateFields(fields: Record<string, unknown>, from?: FieldsDocument): Spec {
   const result = SpecSchema.safeParse(fields);
-  if (!result.success) throw new SpecError(toIssues(result.error, doc, lines, lineOffset));
-  return result.data;
+  if (result.success) return result.data;
+  throw new SpecError(from ? from.issuesOf(result.error) : result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })));
 }
 
 function toIssues(error: z.ZodError, doc: Document, lines: LineCounter, lineOffset: number): SpecIssue[] {

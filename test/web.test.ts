@@ -8,16 +8,19 @@ import type { FleetSnapshot } from '../api/fleet';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
 import { RUN_STATUSES, type RunStateView } from '../workflows/types';
-import type { FleetView, Principal, RunView } from '../web/api-types';
+import type { FleetView, Principal, RepoDefaultsView, RunView } from '../web/api-types';
+import type { z } from 'zod';
+import type { RepoDefaultsSchema } from '../api/repoDefaults';
 import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
-import { VALUE_REPO } from './helpers/specs';
+import { startedSpec, VALUE_REPO, VALUE_SETTINGS } from './helpers/specs';
 
 // The page's picture of the API's JSON (web/api-types.d.ts) must fit what the server sends: a drift fails the build.
 type Fits<Sent extends Read, Read> = Sent;
 export type RunStateFitsRunView = Fits<RunStateView, RunView>;
 export type PrincipalFits = Fits<ServerPrincipal, Principal>;
 export type FleetFitsFleetView = Fits<FleetSnapshot, FleetView>;
+export type RepoDefaultsFit = Fits<z.infer<typeof RepoDefaultsSchema>, RepoDefaultsView>;
 
 const WIDTH = 390;
 const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'web');
@@ -77,7 +80,9 @@ async function openPhone(token?: string, hash = '', apiUrl = stack.apiUrl): Prom
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text())) problems.push(msg.text());
+    // A server without GET /v1/repos (api/repos.ts) answers 404 there, and the New form falls back to a text field.
+    const noRepoList = /status of 404/.test(msg.text()) && msg.location().url.endsWith('/v1/repos');
+    if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text()) && !noRepoList) problems.push(msg.text());
   });
   await page.goto(`${apiUrl}/${hash}`);
   if (token) await signIn(page, token);
@@ -123,6 +128,9 @@ test('from a phone: sign in, submit a spec, watch the live log move to awaiting_
 
   await page.click('#nav a[href="#/new"]');
   expect(await page.inputValue('#spec-editor')).toMatch(/^---\ntitle: .*\nrepo: /);
+  // The whole spec as YAML is folded under the quick form.
+  expect(await page.isVisible('#spec-editor')).toBe(false);
+  await page.click('#advanced > summary');
   await page.fill('#spec-editor', markdownSpec('Set the value from a phone', 6));
   await shot(page, '04-new-spec');
   await page.click('#submit-spec');
@@ -201,6 +209,7 @@ test('a spec with an error shows the issue beside the editor and starts no run',
   const count = () => stack.client.workflow.count(`TaskQueue = '${stack.config.taskQueue}'`).then((c) => c.count);
   const before = await count();
   const bad = markdownSpec('Unknown agent', 1).replace('kind: command', 'kind: gpt-pilot');
+  await page.click('#advanced > summary');
   await page.fill('#spec-editor', bad);
   await page.click('#submit-spec');
   await page.waitForSelector('.issues li');
@@ -211,6 +220,87 @@ test('a spec with an error shows the issue beside the editor and starts no run',
   await expectNoHorizontalOverflow(page);
   await shot(page, '09-spec-error');
   expect(await count()).toBe(before);
+  expect(problems).toEqual([]);
+  await page.context().close();
+});
+
+test("from a phone without YAML: pick the repo, type a title and the task; the repo's settings folded, editable; the run has them all", async () => {
+  const name = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': VALUE_SETTINGS }));
+  const { page, problems } = await openPhone(stack.token, '#/new');
+  await page.waitForSelector('#quick-run');
+  // A list to pick from where the server has GET /v1/repos; a text field where it has not.
+  if ((await page.$eval('#quick-repo', (el) => el.tagName)) === 'SELECT') {
+    await page.selectOption('#quick-repo', name);
+  } else {
+    await page.fill('#quick-repo', name);
+    await page.focus('#quick-title');
+  }
+  await page.waitForSelector('#defaults-source:text("from the repo\'s .nightshift.yml")');
+  // Folded: the settings are there, not in the way.
+  expect(await page.isVisible('#quick-overrides')).toBe(false);
+  await page.fill('#quick-title', 'Two from the quick form');
+  await page.fill('#quick-task', 'Make src/value.txt contain 2.\nTyped on a phone.');
+  await shot(page, '15-quick-form');
+  await page.click('#quick-defaults > summary');
+  const settings = await page.inputValue('#quick-overrides');
+  expect(settings).toContain('name: value');
+  expect(settings).toMatch(/^repo: /);
+  await page.fill('#quick-overrides', settings.replace('iterations: 2', 'iterations: 1'));
+  await shot(page, '16-quick-form-settings');
+
+  // Every control is a 44 px tap target, and nothing is wider than the phone.
+  const heights = await page.$$eval('#quick-repo, #quick-title, #quick-task, #quick-defaults > summary, #submit-quick, #advanced > summary, #nav nav a', (els) =>
+    els.map((el) => [el.id || el.textContent, Math.round(el.getBoundingClientRect().height)] as const),
+  );
+  expect(heights.filter(([, height]) => height < 44)).toEqual([]);
+  expect(heights.length).toBeGreaterThanOrEqual(10);
+  expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(WIDTH);
+
+  await page.click('#submit-quick');
+  await page.waitForURL(/#\/runs\/ns-[0-9a-f]{12}$/);
+  const id = new URL(page.url()).hash.slice('#/runs/'.length);
+  const spec = await startedSpec(stack.client, id);
+  expect(spec).toMatchObject({
+    title: 'Two from the quick form',
+    task: 'Make src/value.txt contain 2.\nTyped on a phone.',
+    agent: { kind: 'command', command: ['sh', '-c', 'echo 2 > src/value.txt'] },
+    scope: { allow: ['src/**'] },
+    checks: [{ name: 'value', run: 'test $(cat src/value.txt) = 2' }],
+    limits: { iterations: 1 },
+  });
+  expect(spec.repo).toBe(path.join(stack.config.reposDir, name));
+  await page.waitForSelector('#run-header [data-status="awaiting_approval"]', { timeout: 90_000 });
+  expect(await page.textContent('#checks')).toContain('✓ value · exit 0');
+  expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(WIDTH);
+  await shot(page, '17-quick-run');
+  expect(problems).toEqual([]);
+  await page.context().close();
+  await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+});
+
+test("the quick form shows a repo's broken .nightshift.yml in one line, and an override's problem with its line", async () => {
+  const broken = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': 'agent: { kind: command\n' }));
+  const good = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': VALUE_SETTINGS }));
+  const { page, problems } = await openPhone(stack.token, '#/new');
+  const pick = async (repo: string) => {
+    if ((await page.$eval('#quick-repo', (el) => el.tagName)) === 'SELECT') return page.selectOption('#quick-repo', repo);
+    await page.fill('#quick-repo', repo);
+    await page.focus('#quick-task');
+  };
+  await pick(broken);
+  await page.waitForSelector('#defaults-source.error');
+  expect(await page.textContent('#defaults-source')).toMatch(new RegExp(`^repo ${broken}: \\.nightshift\\.yml: spec at line \\d: invalid YAML`));
+  await pick(good);
+  await page.waitForSelector('#defaults-source:not(.error)');
+  await page.fill('#quick-task', 'Anything.');
+  await page.click('#quick-defaults > summary');
+  await page.fill('#quick-overrides', 'limits:\n  iterations: 99\n');
+  await page.click('#submit-quick');
+  await page.waitForSelector('#quick-run .issues li');
+  expect(await page.textContent('#quick-run .issues li')).toMatch(/^line 2limits\.iterations /);
+  expect(new URL(page.url()).hash).toBe('#/new');
+  expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(WIDTH);
+  await shot(page, '18-quick-form-error');
   expect(problems).toEqual([]);
   await page.context().close();
 });
@@ -230,8 +320,9 @@ test('a viewer following a run link signs in, sees the run and no decision butto
   await shot(page, '10-viewer-run');
 
   await page.click('#nav a[href="#/new"]');
+  await page.click('#advanced > summary');
   await page.click('#submit-spec');
-  expect(await shownText(page, '.spec-errors .error')).toBe('token "phone-viewer" is a viewer; this needs submitter');
+  expect(await shownText(page, '#new-spec .spec-errors .error')).toBe('token "phone-viewer" is a viewer; this needs submitter');
   expect(problems).toEqual([]);
   await page.context().close();
   await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });

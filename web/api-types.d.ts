@@ -102,3 +102,16 @@ export interface FleetView {
   runs: Partial<Record<RunStatus, number>>;
   queueDepth: { workflowTasks: number; activityTasks: number; claims: number };
 }
+
+/** GET /v1/repos/:name/defaults (api/repoDefaults.ts). */
+export interface RepoDefaultsView {
+  source: '.nightshift.yml' | 'server' | 'built-in';
+  yaml: string;
+}
+
+/** An entry of GET /v1/repos (api/repos.ts): a repo the token may use. */
+export interface RepoView {
+  name: string;
+  kind: 'local' | 'remote';
+  forge?: string;
+}

@@ -1,2 +1,3 @@
 export { specRun } from './specRun';
 export { fleetRegistry } from './fleet';
+export { repoFile } from './repoFile';

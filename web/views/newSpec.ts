@@ -2,10 +2,17 @@ import { request } from '../api.js';
 import { h } from '../dom.js';
 import { SPEC_TEMPLATE } from '../template.js';
 import type { ViewContext } from '../view.js';
+import { quickRunForm } from './quickRun.js';
 import { idempotencyKey, specErrors } from './specErrors.js';
 
+/** A new run: the quick form (repo, title, task) first; the whole spec as YAML folded below it, for those who want it. */
+export function newSpecView({ root, signal }: ViewContext): void {
+  const advanced = h('details', { class: 'card', id: 'advanced' }, h('summary', {}, 'Advanced: the whole spec as YAML'), specEditor());
+  root.replaceChildren(quickRunForm(signal), advanced);
+}
+
 /** The spec editor: submitted as Markdown; a 400's issues are shown beside it, and only a started run leaves the page. */
-export function newSpecView({ root }: ViewContext): void {
+function specEditor(): HTMLFormElement {
   const editor = h('textarea', { id: 'spec-editor', class: 'editor', spellcheck: 'false', autocapitalize: 'off', rows: '18' });
   editor.value = SPEC_TEMPLATE;
   const errors = specErrors();
@@ -15,7 +22,7 @@ export function newSpecView({ root }: ViewContext): void {
   editor.addEventListener('input', () => {
     key = idempotencyKey();
   });
-  const form = h('form', { class: 'card', id: 'new-spec' }, h('h1', {}, 'New spec'), editor, errors.el, submit);
+  const form = h('form', { id: 'new-spec' }, editor, errors.el, submit);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     submit.disabled = true;
@@ -29,5 +36,5 @@ export function newSpecView({ root }: ViewContext): void {
       submit.disabled = false;
     }
   });
-  root.replaceChildren(form);
+  return form;
 }
