@@ -2,7 +2,8 @@
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
 # the build, and the Temporal CLI (found, or built with Go by temporal/cli.ts, with progress shown; not with
 # TEMPORAL_ADDRESS set, a server of one's own).
-# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3 and pytest, the docker driver's sandbox image, and cosign (built with Go).
+# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3 and pytest, the docker driver's sandbox image,
+# and cosign and Gitea (built with Go; Gitea runs as the system user nightshift-gitea under root).
 # With --cluster (npm run test:cluster): also PostgreSQL, and the Temporal server and its SQL tool (built with Go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,9 +57,20 @@ ensure_tools() {
 }
 
 if [ -z "${TEMPORAL_ADDRESS:-}" ]; then ensure_tools ensureTemporal; fi
+# The same for the tests' own tools, with an ensure function of a test helper.
+ensure_test_tool() {
+  node -e "require('./dist/test/helpers/$1').$2((line) => console.log('setup: ' + line)).catch((err) => { console.error('setup: ' + err.message); process.exit(1); })"
+}
+
 if $docker; then
   bash scripts/build-sandbox-image.sh
   # cosign, the tests' independent proof verifier (about 4.5 minutes to build the first time).
-  node -e "require('./dist/test/helpers/cosign').ensureCosign((line) => console.log('setup: ' + line)).catch((err) => { console.error('setup: ' + err.message); process.exit(1); })"
+  ensure_test_tool cosign ensureCosign
+  # Gitea, the forge the tests push to and take webhooks from (about 5 minutes to build the first time). It refuses to
+  # run as root: under root the tests run it as a system user of its own (test/helpers/gitea.ts GITEA_USER).
+  if [ "$(id -u)" = 0 ] && ! id nightshift-gitea >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin nightshift-gitea
+  fi
+  ensure_test_tool gitea ensureGitea
 fi
 if $cluster; then ensure_tools ensureClusterTools; fi

@@ -76,12 +76,24 @@ export async function goInstall(tool: { module: string; binary: string; what: st
   const dir = toolsDir();
   progress(`building ${tool.what} (${tool.module}) into ${dir}; this can take a few minutes the first time`);
   const started = Date.now();
+  await runGoBuild(go, ['install', '-x', tool.module], { env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' } }, progress);
+  const built = path.join(dir, tool.binary);
+  if (!existsSync(built)) throw new Error(`go install finished but ${built} is missing`);
+  progress(`built ${tool.what} in ${Math.round((Date.now() - started) / 1000)}s`);
+  if (!tool.installAs) return built;
+  const installed = path.join(dir, tool.installAs);
+  renameSync(built, installed);
+  return installed;
+}
+
+/**
+ * Run `go install -x …` or `go build -x …` with a progress line every 10 s (downloads and packages compiled, which
+ * `-x` prints); a failure quotes the last lines of Go's output that are not its command trace.
+ */
+export async function runGoBuild(go: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }, progress: (line: string) => void): Promise<void> {
+  const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', '-x', tool.module], {
-      env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    // `go install -x` prints each download (# get …: 200 OK) and each compiler run: count them for the progress line.
+    const child = spawn(go, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let downloads = 0;
     let compiled = 0;
     let tail = '';
@@ -101,14 +113,7 @@ export async function goInstall(tool: { module: string; binary: string; what: st
     child.on('close', (code) => {
       clearInterval(timer);
       if (code === 0) resolve();
-      else reject(new Error(`go install ${tool.module} failed (exit ${code}):\n${tail.split('\n').filter((l) => !l.startsWith('#') && !l.includes('compile -o')).slice(-15).join('\n')}`));
+      else reject(new Error(`go ${args.filter((a) => a !== '-x').join(' ')} failed (exit ${code}):\n${tail.split('\n').filter((l) => !l.startsWith('#') && !l.includes('compile -o')).slice(-15).join('\n')}`));
     });
   });
-  const built = path.join(dir, tool.binary);
-  if (!existsSync(built)) throw new Error(`go install finished but ${built} is missing`);
-  progress(`built ${tool.what} in ${Math.round((Date.now() - started) / 1000)}s`);
-  if (!tool.installAs) return built;
-  const installed = path.join(dir, tool.installAs);
-  renameSync(built, installed);
-  return installed;
 }
