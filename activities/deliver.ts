@@ -6,7 +6,9 @@ import type { ActivityDeps } from './deps';
 import { git, localRepoPath } from './git';
 import { gitFailure } from './gitFailure';
 import { runPageUrl } from './notify';
-import { githubRepoOf, openPullRequest } from './pullRequest';
+import { GitHubForge, githubRepoOf } from '../forges/github';
+import { forgeCall, forgeOf } from './forge';
+import { forgeFailure } from './forgeFailure';
 import { pushToRemote, stageInMirror } from './remotePush';
 
 export interface DeliverInput {
@@ -69,16 +71,24 @@ export function deliverActivities(deps: ActivityDeps) {
 }
 
 /**
- * A registered remote's delivery: the run's commit pushed to its branch at the registered URL (`pushToRemote`). The
- * pull request is the forge's (forges/), opened by the caller after this.
+ * A registered remote's delivery: the run's commit pushed to its branch at the registered URL (`pushToRemote`); on a
+ * forge, with `deliver.pr`, the pull request found (or opened) and told of the proof.
  */
 async function deliverToRemote(deps: ActivityDeps, remote: RemoteRepo, input: DeliverInput): Promise<Delivery> {
   const { commit, bundleId } = input.checkpoint;
   if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
   await stageInMirror(deps, remote, input.runId, input.branch, bundleId);
-  const summary = await pushToRemote(deps, remote, input.branch, commit);
-  await deps.runLog.append(input.runId, `\n=== deliver: ${summary} ===\n`);
-  return { commit, summary };
+  const done: Delivery = { commit, summary: await pushToRemote(deps, remote, input.branch, commit) };
+  if (input.pr && remote.forge !== 'none') {
+    const forge = forgeOf(deps, remote);
+    const { pr } = input;
+    const opened = await forgeCall(() => forge.openPullRequest({ branch: input.branch, base: pr.base, commit, title: pr.title, body: pr.body, draft: pr.draft }));
+    await forgeCall(() => forge.comment(opened.number, `Delivered by Nightshift run [\`${input.runId}\`](${runPageUrl(deps.publicUrl, input.runId)}).\n\n${pr.body}`));
+    done.summary += `; ${opened.created ? 'opened' : 'found'} pull request #${opened.number} ${opened.url}`;
+    done.pullRequest = { number: opened.number, url: opened.url };
+  }
+  await deps.runLog.append(input.runId, `\n=== deliver: ${done.summary} ===\n`);
+  return done;
 }
 
 /** After the local branch: the push and the pull request the spec asks for, each looking before it acts. */
@@ -93,17 +103,11 @@ async function publish(deps: ActivityDeps, repo: string, input: DeliverInput, lo
   const remote = (await git(repo, ['remote', 'get-url', 'origin'])).trim();
   const ghRepo = input.pr.repo ?? githubRepoOf(remote);
   if (!ghRepo) throw ApplicationFailure.nonRetryable(`cannot tell the GitHub repository from origin (${remote}); set deliver.pr.repo`, 'NoGitHubRepo');
-  const pr = await openPullRequest({
-    apiUrl: deps.githubApiUrl,
-    token,
-    repo: ghRepo,
-    branch: input.branch,
-    base: input.pr.base,
-    commit,
-    title: input.pr.title,
-    body: `${input.pr.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`,
-    draft: input.pr.draft,
-  });
+  const pr = await new GitHubForge(deps.githubApiUrl, token, ghRepo)
+    .openPullRequest({ branch: input.branch, base: input.pr.base, commit, title: input.pr.title, body: `${input.pr.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`, draft: input.pr.draft })
+    .catch((err) => {
+      throw forgeFailure(err, { unavailable: 'GitHubUnavailable', refused: 'PullRequestRefused' });
+    });
   done.summary += `; ${pr.created ? 'opened' : 'found'} pull request #${pr.number} ${pr.url}`;
   done.pullRequest = { number: pr.number, url: pr.url };
   return done;

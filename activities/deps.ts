@@ -4,7 +4,7 @@ import type { SandboxDriver } from '../sandbox/sandbox';
 import type { SandboxDriverName } from '../spec/schema';
 import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
-import type { WorkspaceRef } from '../workflows/types';
+import type { RunInput, WorkspaceRef } from '../workflows/types';
 import type { SecretStore } from './secrets';
 import type { SandboxSlots } from './slots';
 
@@ -36,4 +36,8 @@ export interface ActivityDeps {
   holdoutDir: string;
   /** Internal host:ports the admin opened to sandboxes (NIGHTSHIFT_EGRESS_INTERNAL). */
   egressInternal: string[];
+  /** A spec from a forge, judged as the API judges a submitted one (api/submit.ts prepareRun, the server's config). */
+  prepareRun(text: string, submittedBy: string): RunInput;
+  /** The server's spec defaults (spec-defaults.yml), when it has them: what a repo without .nightshift.yml gets. */
+  specDefaults(): string | undefined;
 }

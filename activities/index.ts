@@ -2,6 +2,7 @@ import { agentActivities } from './agent';
 import { checkActivities } from './checks';
 import type { ActivityDeps } from './deps';
 import { deliverActivities } from './deliver';
+import { forgeActivities } from './forge';
 import { heartbeating } from './heartbeat';
 import { notifyActivities } from './notify';
 import { proofActivities } from './proof';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
         ...proofActivities(deps),
         ...deliverActivities(deps),
         ...repoFileActivities(deps),
+        ...forgeActivities(deps),
         // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
         claimWorkspace,
       }),

@@ -18,6 +18,13 @@ export interface SignInput {
   /** The base commit the run's branch stands on: its commits are those after it. */
   baseCommit: string;
   checkpoint: Checkpoint;
+  /** On a forge: the commit already pushed (and signed); only the commits after it are signed. */
+  since?: string;
+  /**
+   * The committer date to give the signed commits (the workflow's clock). Given, a retry signs the same commits
+   * again byte for byte (ed25519 is deterministic): needed once they may have been pushed. Default: now.
+   */
+  signedAt?: string;
 }
 
 export function signActivities(deps: ActivityDeps) {
@@ -40,9 +47,11 @@ export function signActivities(deps: ActivityDeps) {
         // (A registered remote: from this worker's mirror.)
         await withRepoSource(deps, input.repo, undefined, (source) => repo(['fetch', '--quiet', '--no-write-fetch-head', source.path, `${input.baseCommit}:refs/nightshift/base`]));
         await withArtifactFile(deps.store, bundleId, (bundle) => repo(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}:refs/heads/${input.branch}`]));
-        const commits = (await repo(['rev-list', '--reverse', '--topo-order', input.checkpoint.commit, `^${input.baseCommit}`])).split('\n').filter(Boolean);
+        const after = [`^${input.baseCommit}`, ...(input.since ? [`^${input.since}`] : [])];
+        const commits = (await repo(['rev-list', '--reverse', '--topo-order', input.checkpoint.commit, ...after])).split('\n').filter(Boolean);
+        if (commits.length === 0) return input.checkpoint;
         const key = ensureSigningKey(deps.home);
-        const rewrite = { parents: new Map<string, string>(), committedAt: new Date() };
+        const rewrite = { parents: new Map<string, string>(), committedAt: input.signedAt ? new Date(input.signedAt) : new Date() };
         const objectFile = path.join(dir, 'commit');
         for (const commit of commits) {
           await fs.writeFile(objectFile, signCommitObject(await repo(['cat-file', 'commit', commit]), rewrite, key));

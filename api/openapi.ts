@@ -286,6 +286,23 @@ export const ROUTES: RouteDoc[] = [
       409: conflict('a repo of that name is registered'),
     },
   },
+  {
+    method: 'post',
+    path: '/v1/forges/:repo/webhook',
+    summary: "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; commit statuses are checks",
+    headers: [
+      { name: 'X-Gitea-Signature', description: 'Hex HMAC-SHA256 of the body with the webhook secret (or X-Hub-Signature-256: sha256=…)' },
+      { name: 'X-Gitea-Event-Type', description: 'The event (or X-GitHub-Event)' },
+    ],
+    body: { required: true, content: json({ type: 'object' }) },
+    responses: {
+      200: { description: 'Nothing to do: an event that drives no run, a review while the run works, or a delivery already received', content: json(schema(z.object({ ignored: z.string() }))) },
+      202: { description: 'Accepted: the run it starts or decides, or the runs a status is for', content: json(schema(z.object({ accepted: z.string().optional(), run: z.string().optional(), runs: z.array(z.string()).optional() }))) },
+      400: { description: 'The body is not JSON', content: json(ref('Error')) },
+      401: { description: "The signature is missing or does not match the repo's webhook secret: nothing starts", content: json(ref('Error')) },
+      404: { description: 'No repo of that name is registered on a forge', content: json(ref('Error')) },
+    },
+  },
   { method: 'delete', path: '/v1/repos/:name', role: 'admin', summary: 'Unregister a remote repo (workers keep their mirrors until removed by hand)', responses: { 204: { description: 'Removed' }, 404: { description: 'No registered repo of that name', content: json(ref('Error')) } } },
 ];
 

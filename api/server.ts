@@ -10,6 +10,7 @@ import { authenticate, principalOf } from './auth';
 import { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { fleetRouter } from './fleet';
+import { forgesRouter } from './forges';
 import { keysRouter } from './keys';
 import { proofsRouter } from './proofs';
 import { repoDefaultsRouter } from './repoDefaults';
@@ -50,6 +51,8 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   const auth = authenticate(tokens, new AuthFailureLimiter());
   app.use(express.text({ type: () => true, limit: '512kb' }));
   app.use('/metrics', auth, metricsRouter(client, config));
+  // Before the token check: a forge signs its deliveries with the repo's webhook secret instead.
+  app.use('/v1/forges', forgesRouter({ client, config, logger }));
   app.use('/v1', auth);
   const store = openArtifactStore(config);
   app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home) }));

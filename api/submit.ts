@@ -4,11 +4,11 @@ import { modelUpstream } from '../activities/model';
 import type { Config } from '../config';
 import { HoldoutRefusedError, resolveHoldoutSet } from '../config/holdout';
 import { RepoRefusedError } from '../config/repos';
-import { resolveSpecRepo, storedRepo } from '../config/remotes';
+import { RemoteRepos, resolveSpecRepo, storedRepo, type SpecRepo } from '../config/remotes';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
-import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
+import { runSearchAttributes } from '../workflows/searchAttributes';
 import type { RunInput } from '../workflows/types';
 import { ApiError } from './errors';
 
@@ -37,13 +37,19 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   if (internal) {
     throw invalid({ field: `sandbox.network.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
   }
-  let repo: string;
+  let resolved: SpecRepo;
   try {
-    repo = storedRepo(resolveSpecRepo(spec.repo, config));
+    resolved = resolveSpecRepo(spec.repo, config);
   } catch (err) {
     if (!(err instanceof RepoRefusedError)) throw err;
     throw invalid({ field: err.field, message: err.message });
   }
+  // A repo's credential is the worker's own: no run's sandbox gets it, even should the admin also allow its name.
+  const credentials = new Set(new RemoteRepos(config.home).list().flatMap((r) => (r.credential ? [r.credential] : [])));
+  const credential = spec.secrets.find((name) => credentials.has(name));
+  if (credential) throw invalid({ field: 'secrets', message: `${credential} is a registered repo's credential; it never enters a sandbox` });
+  // On a forge, a pull request is reviewed there before approval (workflows/specRun/forgeReview.ts).
+  const onForge = resolved.kind === 'remote' && resolved.remote.forge !== 'none' && spec.deliver.pr ? { forge: { kind: resolved.remote.forge as 'gitea' | 'github' } } : {};
   // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
   spec.checks.forEach((check, i) => {
     if (check.holdout === undefined) return;
@@ -55,7 +61,7 @@ export function prepareRun(text: string, contentType: string | undefined, submit
     }
   });
   return {
-    spec: { ...spec, repo },
+    spec: { ...spec, repo: storedRepo(resolved) },
     specDigest: createHash('sha256').update(text).digest('hex'),
     submittedBy,
     settings: {
@@ -63,6 +69,7 @@ export function prepareRun(text: string, contentType: string | undefined, submit
       workerQueueTimeoutMs: config.workerQueueTimeoutMs,
       maxReprovisions: 3,
     },
+    ...onForge,
   };
 }
 
@@ -72,11 +79,7 @@ export function runStartOptions(input: RunInput, config: Config): Pick<WorkflowS
   return {
     taskQueue: config.taskQueue,
     args: [input],
-    typedSearchAttributes: [
-      { key: STATUS_KEY, value: 'queued' },
-      { key: REPO_KEY, value: spec.repo },
-      { key: TITLE_KEY, value: spec.title },
-    ],
+    typedSearchAttributes: runSearchAttributes(spec),
     staticSummary: spec.title,
     staticDetails: [
       `**repo** ${spec.repo}${spec.base ? ` @ ${spec.base}` : ''}`,

@@ -119,7 +119,7 @@ export function formatRun(run: RunStateView): string {
   }
   if (run.scopeViolations?.length) lines.push(`scope      outside the allowed paths: ${run.scopeViolations.join(', ')}`);
   if (run.review) lines.push(`review     ${run.review.verdict}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`);
-  for (const d of decisions) lines.push(`decision   ${d.kind} by ${d.by}${d.verified ? '' : ' (unverified, via Temporal)'} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`);
+  for (const d of decisions) lines.push(`decision   ${d.kind} by ${d.by}${d.verified ? (d.channel === 'forge' ? ' (via forge)' : '') : ' (unverified, via Temporal)'} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`);
   if (run.proofId) lines.push(`proof      sha256:${run.proofId}`);
   if (run.finalCommit) lines.push(`commit     ${run.finalCommit}`);
   if (run.status === 'awaiting_approval') lines.push(`next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`);

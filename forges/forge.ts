@@ -1,7 +1,7 @@
 /** What Nightshift asks of a forge (Gitea, GitHub) about one repository. */
 export interface Forge {
   /** Open the PR for branch → base, or find the one already there (open, or at this commit): a retry never opens a second. */
-  openPullRequest(i: { branch: string; base: string; commit: string; title: string; body: string }): Promise<{ number: number; url: string; created: boolean }>;
+  openPullRequest(i: { branch: string; base: string; commit: string; title: string; body: string; draft?: boolean }): Promise<PullRequestRef>;
   /** Issues and PRs share numbers on both forges. */
   comment(issue: number, body: string): Promise<void>;
   permission(user: string): Promise<ForgePermission>;
@@ -13,6 +13,13 @@ export interface Forge {
 }
 
 export type ForgePermission = 'admin' | 'write' | 'read' | 'none';
+
+export interface PullRequestRef {
+  number: number;
+  url: string;
+  /** False when it was already there (a retried call, or a branch that already had one). */
+  created: boolean;
+}
 
 export interface CommitStatus {
   state: 'success' | 'failure' | 'pending';
@@ -31,5 +38,10 @@ export class ForgeError extends Error {
     readonly status?: number,
   ) {
     super(message.replace(/\s*\n\s*/g, ' ').trim());
+  }
+
+  /** What a retry may fix: no answer, a 5xx, or rate limiting. */
+  get retryable(): boolean {
+    return this.status === undefined || this.status >= 500 || this.status === 429;
   }
 }

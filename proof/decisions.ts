@@ -10,14 +10,16 @@ import type { SigningKey } from './keys';
  * claimed). The workflow records the signature as it came and never judges it (it has no key, and must not).
  */
 
-type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration'>;
+type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration' | 'via'>;
 
 /**
  * What the API signs: the run, the kind, who, what, and the iteration it decides, so a signature cannot be moved
  * to another run, another kind or a later iteration of the same run (a replayed request for changes, say).
  */
 export function decisionText(runId: string, d: Signed): Buffer {
-  return Buffer.from(JSON.stringify(['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null]));
+  // A forge's decision signs its channel too, so an API decision cannot be passed off as a forge user's, or back.
+  const text = d.via === 'forge' ? ['nightshift-decision/2', runId, d.kind, d.by, d.comment, d.iteration ?? null, d.via] : ['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null];
+  return Buffer.from(JSON.stringify(text));
 }
 
 export function signDecision(key: SigningKey, runId: string, d: Signed): string {
@@ -31,7 +33,8 @@ export function signDecision(key: SigningKey, runId: string, d: Signed): string 
 export function provenanceOf(publicKeys: KeyObject[], runId: string, d: Decision): DecisionRecord {
   const { sig, ...decision } = d;
   const verified = typeof sig === 'string' && sig.length <= DECISION_SIG_MAX && publicKeys.some((key) => signedBy(key, runId, d, sig));
-  return { ...decision, channel: verified ? 'api' : 'temporal', verified };
+  const { via, ...shown } = decision;
+  return { ...shown, channel: verified ? (via === 'forge' ? 'forge' : 'api') : 'temporal', verified };
 }
 
 function signedBy(publicKey: KeyObject, runId: string, d: Decision, sig: string): boolean {

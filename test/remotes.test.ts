@@ -212,6 +212,13 @@ describe('a run on a registered repo', () => {
       }
     };
     walk(stack.config.home);
+    // The Temporal server's own database (the dev server's SQLite file and its write-ahead log), as bytes.
+    const temporalDb = path.join(process.env.NIGHTSHIFT_TEST_DIR!, 'temporal');
+    if (!process.env.NIGHTSHIFT_TEST_CLUSTER) {
+      const dbFiles = readdirSync(temporalDb).filter((f) => f.startsWith('temporal.db'));
+      expect(dbFiles).toContain('temporal.db');
+      for (const f of dbFiles) look(`Temporal's ${f}`, readFileSync(path.join(temporalDb, f)).toString('latin1'));
+    }
     const mirror = path.join(stack.config.home, 'mirrors', stack.workerName!, 'acme.git');
     expect(existsSync(path.join(mirror, 'config'))).toBe(true);
     expect(readdirSync(path.join(stack.config.home, 'mirrors')).filter((e) => e.startsWith('.access-'))).toEqual([]);

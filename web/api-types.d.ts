@@ -47,8 +47,8 @@ export interface RunView {
   stages: StageView[];
   checks: CheckView[];
   review?: { verdict: 'approve' | 'changes'; findings: { rule: string; message: string; file?: string; line?: number }[] };
-  /** `channel: 'temporal'`: sent to Temporal directly, so `by` is only what the sender claimed. */
-  decisions: { kind: string; comment: string; by: string; at: string; channel: 'api' | 'temporal'; verified: boolean }[];
+  /** `channel: 'temporal'`: sent to Temporal directly, so `by` is only what the sender claimed; `forge`: a forge user's review. */
+  decisions: { kind: string; comment: string; by: string; at: string; channel: 'api' | 'forge' | 'temporal'; verified: boolean }[];
   diffId?: string;
   proofId?: string;
   finalCommit?: string;

@@ -15,6 +15,7 @@ import { probeDrivers } from '../sandbox/drivers';
 import type { SandboxDriverName } from '../spec/schema';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
+import { prepareRun } from '../api/submit';
 import { claimQueue } from '../workflows/queues';
 import type { WorkspaceRef } from '../workflows/types';
 import { startFleetReports } from './fleetReport';
@@ -71,6 +72,8 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     egressInternal: config.egressInternal,
     reposDir: config.reposDir,
     holdoutDir: config.holdoutDir,
+    prepareRun: (text, submittedBy) => prepareRun(text, 'application/json', submittedBy, config),
+    specDefaults: () => (existsSync(config.specDefaultsFile) ? readFileSync(config.specDefaultsFile, 'utf8') : undefined),
     slots,
     self,
     logger,

@@ -1,11 +1,13 @@
 // The run's messages, defined once for the workflow, the API and Temporal Web's signal dialog.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { DecisionInput, RunState } from './types';
+import type { DecisionInput, ForgeStatus, RunState } from './types';
 
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
 export const requestChangesSignal = defineSignal<[DecisionInput]>('requestChanges');
 export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelRequested');
+/** The forge's CI status for a commit (sent by the forge webhook): kept when it is the run's pushed commit. */
+export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
 
 /** The longest `sig` a decision records (an ed25519 signature in base64 is 88 characters). */

@@ -11,7 +11,7 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
-export type StageName = 'provision' | 'agent' | 'scope' | 'checks' | 'review' | 'approval' | 'rebase' | 'proof' | 'deliver' | 'teardown';
+export type StageName = 'provision' | 'agent' | 'scope' | 'checks' | 'review' | 'publish' | 'approval' | 'ci' | 'rebase' | 'proof' | 'deliver' | 'teardown';
 
 export interface StageRecord {
   stage: StageName;
@@ -108,6 +108,8 @@ export interface DecisionInput {
   by?: string;
   /** The API's signature of the decision (proof/decisions.ts); anything else sending the signal has none. */
   sig?: string;
+  /** Made on the run's forge (a review, a `/nightshift fix` comment): `by` is the forge user, checked by a worker. */
+  via?: 'forge';
 }
 
 export interface Decision {
@@ -121,12 +123,17 @@ export interface Decision {
   iteration?: number;
   /** The signal's `sig`, recorded unjudged: the workflow has no key (proof/decisions.ts judges it). */
   sig?: string;
+  /** As the signal said: only a valid `sig` makes it so (channel `forge`). */
+  via?: 'forge';
 }
 
 /** A decision as the API and the proof show it: how it came, instead of its signature. */
 export interface DecisionRecord extends Omit<Decision, 'sig'> {
-  /** `api`: signed by this server's API, so `by` is the token's name; `temporal`: sent to Temporal directly, `by` unverified. */
-  channel: 'api' | 'temporal';
+  /**
+   * `api`: signed by this server's API, so `by` is the token's name; `forge`: signed by a worker that checked the forge
+   * user's rights, `by` is `<forge>:<user>`; `temporal`: sent to Temporal directly, `by` unverified.
+   */
+  channel: 'api' | 'forge' | 'temporal';
   verified: boolean;
 }
 
@@ -169,6 +176,21 @@ export interface RunInput {
   /** Token name of the submitter, or "schedule:<id>". */
   submittedBy: string;
   settings: RunSettings;
+  /**
+   * The repo is registered with a forge and the spec asks for a pull request: the run's branch is pushed and the pull
+   * request opened after the review, before approval, and the forge's reviews and CI statuses drive the loop.
+   * `issue`: the forge issue the run was started from.
+   */
+  forge?: { kind: 'gitea' | 'github'; issue?: number };
+}
+
+/** A commit status (or check run) the forge reported for the run's pushed commit: the forge's CI, as a check. */
+export interface ForgeStatus {
+  sha: string;
+  context: string;
+  state: 'pending' | 'success' | 'failure' | 'error';
+  description: string;
+  url?: string;
 }
 
 export interface RunState {
@@ -200,6 +222,9 @@ export interface RunState {
   proofId?: string;
   /** The pull request delivery opened (or found), with `deliver.pr`. */
   pullRequest?: { number: number; url: string };
+  /** On a forge: the commit the run last pushed for review, and the forge's statuses for it (one per context). */
+  pushedCommit?: string;
+  forgeStatuses?: ForgeStatus[];
   finalCommit?: string;
   failure?: { stage: StageName; reason: string };
   workspace?: WorkspaceRef;

@@ -6,7 +6,7 @@ import { CommandLog } from '../../activities/logs';
 import type { ArtifactStore } from '../../store/artifacts';
 import { RunLog } from '../../store/runLog';
 import { tempDir } from '../helpers/repos';
-import { githubRepoOf } from '../../activities/pullRequest';
+import { githubRepoOf } from '../../forges/github';
 import { defaultBranch } from '../../workflows/specRun/branch';
 import { humanDuration } from '../../workflows/specRun/time';
 

@@ -177,6 +177,7 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
         `${d.kind} by ${d.by}`,
         // Anyone with Temporal access can send a decision in any name: say so next to the name.
         ...(d.verified ? [] : [' ', h('span', { class: 'unverified', title: 'Sent to Temporal directly, not through the API: the name is what the sender claimed' }, '(unverified, via Temporal)')]),
+        ...(d.channel === 'forge' ? [' ', h('span', { title: "A review on the run's forge, by that forge user" }, '(via forge)')] : []),
         `, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`,
       )));
       el.classList.toggle('hidden', !mayDecide && !mayCancel && run.decisions.length === 0 && readOnly.classList.contains('hidden'));

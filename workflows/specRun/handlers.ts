@@ -1,7 +1,7 @@
 // The run's signals and query (workflows/messages.ts defines them).
 import { log, setHandler } from '@temporalio/workflow';
-import { DECISION_SIG_MAX, SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../messages';
-import type { Decision, DecisionInput, RunState } from '../types';
+import { DECISION_SIG_MAX, SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, forgeStatusSignal, rejectSignal, requestChangesSignal, stateQuery } from '../messages';
+import type { Decision, DecisionInput, ForgeStatus, RunState } from '../types';
 import type { RunContext } from './context';
 import { nowIso } from './time';
 
@@ -21,11 +21,26 @@ export function registerHandlers(ctx: RunContext): void {
   setHandler(cancelRequestedSignal, (arg) => {
     state.decisions.push(recorded(state, 'cancel', arg));
   }, { description: SIGNAL_DESCRIPTIONS.cancelRequested });
+  setHandler(forgeStatusSignal, (status) => recordStatus(state, status), { description: "The forge's CI status of the run's pushed commit (sent by the forge webhook)" });
   setHandler(stateQuery, () => state, { description: 'The run: status, stage, iteration, per-stage results and timings' });
 }
 
 /** The signature is kept as it came (bounded), for readers holding the key to judge; the workflow cannot. */
 function recorded(state: RunState, kind: Decision['kind'], arg: DecisionInput | undefined): Decision {
   const sig = typeof arg?.sig === 'string' && arg.sig.length <= DECISION_SIG_MAX ? { sig: arg.sig } : {};
-  return { kind, comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso(), iteration: state.iteration, ...sig };
+  const via = arg?.via === 'forge' ? { via: arg.via } : {};
+  return { kind, comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso(), iteration: state.iteration, ...sig, ...via };
+}
+
+const STATUS_STATES = new Set<ForgeStatus['state']>(['pending', 'success', 'failure', 'error']);
+
+/**
+ * A status replaces the one of its commit and context. Kept for any commit (the last 50): the forge's CI can report
+ * on a pushed commit before the publish stage that pushed it has returned.
+ */
+function recordStatus(state: RunState, s: ForgeStatus | undefined): void {
+  if (!s || typeof s.sha !== 'string' || !STATUS_STATES.has(s.state) || typeof s.context !== 'string') return;
+  const status: ForgeStatus = { sha: s.sha.slice(0, 64), context: s.context.slice(0, 200), state: s.state, description: String(s.description ?? '').slice(0, 1000), ...(typeof s.url === 'string' ? { url: s.url.slice(0, 500) } : {}) };
+  const others = (state.forgeStatuses ?? []).filter((x) => x.sha !== status.sha || x.context !== status.context);
+  state.forgeStatuses = [...others, status].slice(-50);
 }

@@ -5,6 +5,7 @@ import type { DeliverInput } from '../../activities/deliver';
 import type { RunEvent, RunNotice } from '../../activities/notify';
 import type { RebaseInput } from '../../activities/rebase';
 import type { SignInput } from '../../activities/sign';
+import type { PublishInput } from '../../activities/forge';
 import type { ProvisionInput } from '../../activities/workspace';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
@@ -72,9 +73,16 @@ export function rebaseInput({ spec, state }: RunContext): RebaseInput {
   return { runId: state.id, repo: spec.repo, base: state.base!, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint!, iteration: state.iteration };
 }
 
-/** The run's commits since its base, to be signed. */
+/** The run's commits since its base, to be signed: on a forge, those after the commit already pushed (and signed). */
 export function signInput({ spec, state }: RunContext): SignInput {
-  return { runId: state.id, repo: spec.repo, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint! };
+  const since = state.pushedCommit ? { since: state.pushedCommit } : {};
+  return { runId: state.id, repo: spec.repo, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint!, ...since };
+}
+
+/** The checkpoint to the forge for review: its new commits signed, the branch pushed, the pull request opened. */
+export function publishInput(ctx: RunContext): PublishInput {
+  const { spec, state, input } = ctx;
+  return { ...signInput(ctx), signedAt: nowIso(), base: spec.deliver.pr?.base ?? state.base!, title: spec.title, body: pullRequestBody(state, true), draft: spec.deliver.pr?.draft ?? false, issue: input.forge?.issue };
 }
 
 /** The checkpoint to the run's branch; pushed, and a pull request opened, as the spec's `deliver` asks. */

@@ -9,6 +9,7 @@ import { deliverInput, signInput } from './inputs';
 import { iteration } from './iteration';
 import { anyWorker } from './proxies';
 import { rebaseOntoBase } from './rebase';
+import { publishForReview, reviewedOnForge } from './forgeReview';
 import { fail, setStatus, stage } from './stages';
 import { ensureWorkspace, teardown } from './workspace';
 
@@ -37,10 +38,13 @@ async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
       feedback = iterationFeedback(state.iteration, problems);
       continue;
     }
+    const onForge = reviewedOnForge(ctx);
+    if (onForge) await publishForReview(ctx);
     if (spec.approval.required) {
       const verdict = await awaitApproval(ctx);
       if (verdict !== 'approved') {
         if ('ended' in verdict) return verdict.ended;
+        if (verdict.ci && state.iteration >= state.maxIterations) fail(ctx, 'ci', verdict.ci);
         feedback = verdict.feedback;
         continue;
       }
@@ -48,7 +52,8 @@ async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
     // Nothing after the review needs the workspace (the rest works from the checkpoint): give the worker's sandbox
     // slot to the next run now, not after delivery.
     if (patched(FREE_WORKSPACE_AFTER_REVIEW)) await teardown(ctx);
-    if (!patched(REBASE_BEFORE_DELIVERY)) return undefined;
+    // On a forge the pull request is where the base is merged: a rebase would need a forced push.
+    if (onForge || !patched(REBASE_BEFORE_DELIVERY)) return undefined;
     feedback = await rebaseOntoBase(ctx);
     if (feedback === undefined) return undefined;
     // The base moving is no fault of the agent's: like a human's request, it gets a fresh budget.

@@ -1,0 +1,93 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { Router } from 'express';
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ForgeEventInput } from '../activities/forge';
+import type { Config } from '../config';
+import { RemoteRepos } from '../config/remotes';
+import { deliveryId, readForgeEvent, signatureValid, type ForgeEvent } from '../forges/webhook';
+import type { forgeEvent } from '../workflows/forgeEvent';
+import { forgeStatusSignal, stateQuery } from '../workflows/messages';
+import { SPEC_RUN_WORKFLOW } from '../workflows/names';
+import { ApiError } from './errors';
+import { bodyText } from './runs';
+
+/**
+ * POST /v1/forges/:repo/webhook: a forge's webhook for a registered repo. No token: the delivery is signed with the
+ * repo's webhook secret (Gitea's and GitHub's HMAC). A replayed delivery starts nothing twice (its Temporal workflow id
+ * is made from its payload). Who may start or decide is checked by a worker, with the repo's credential.
+ */
+export function forgesRouter(deps: { client: Client; config: Config; logger: Logger }): Router {
+  const router = Router();
+  const remotes = new RemoteRepos(deps.config.home);
+  router.post('/:repo/webhook', async (req, res) => {
+    const name = req.params.repo;
+    const remote = remotes.get(name);
+    if (!remote || remote.forge === 'none') throw new ApiError('not_found', `no repository ${JSON.stringify(name.slice(0, 64))} is registered on a forge`);
+    const header = (h: string) => req.get(h);
+    const body = bodyText(req);
+    const secret = remotes.webhookSecret(name);
+    if (!secret || !signatureValid(body, secret, header)) throw new ApiError('unauthorized', `the delivery's signature does not match the webhook secret of ${name}`);
+    // Gitea's "redeliver" sends the same payload under a new delivery id: a delivery is known by its payload.
+    const delivery = digest(name, body);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body);
+    } catch {
+      throw new ApiError('bad_request', 'the delivery is not JSON (set the webhook\'s content type to application/json)');
+    }
+    const event = readForgeEvent(header, payload);
+    if ('ignored' in event) {
+      res.json({ ignored: event.ignored });
+      return;
+    }
+    if (event.kind === 'status') {
+      const runs = await runsWhere(deps.client, name, `NightshiftHead = '${event.sha}'`);
+      await Promise.all(runs.map((id) => deps.client.workflow.getHandle(id).signal(forgeStatusSignal, { sha: event.sha, context: event.context, state: event.state, description: event.description, ...(event.url ? { url: event.url } : {}) })));
+      res.status(runs.length ? 202 : 200).json(runs.length ? { runs } : { ignored: `no run awaits ${event.sha.slice(0, 12)}` });
+      return;
+    }
+    const run = event.kind === 'review' ? await reviewedRun(deps.client, name, event.pr) : undefined;
+    if (event.kind === 'review' && !run) {
+      res.json({ ignored: `no run of ${name} awaits approval on pull request #${event.pr}` });
+      return;
+    }
+    const input: ForgeEventInput = { repo: name, event, newRunId: newRunId(name, event, delivery), ...(run ? { run } : {}) };
+    const workflowId = `forge-${delivery}`;
+    try {
+      await deps.client.workflow.start<typeof forgeEvent>('forgeEvent', { taskQueue: deps.config.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE', staticSummary: `${event.kind} on ${name} by ${event.user}` });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      res.json({ ignored: `this delivery was already received (${deliveryId(header) ?? delivery})` });
+      return;
+    }
+    deps.logger.info({ repo: name, delivery: deliveryId(header), kind: event.kind, workflowId }, 'forge event accepted');
+    res.status(202).json({ accepted: workflowId, ...(event.kind === 'issue' ? { run: input.newRunId } : { run: run!.id }) });
+  });
+  return router;
+}
+
+function digest(...parts: (string | number)[]): string {
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** A label starts one run per issue, however often it is set again; each `/nightshift` comment starts its own. */
+function newRunId(repo: string, event: ForgeEvent, delivery: string): string {
+  return `ns-${(event.kind === 'issue' && event.trigger === 'label' ? digest(repo, 'issue', event.issue) : delivery).slice(0, 12)}`;
+}
+
+async function runsWhere(client: Client, repo: string, condition: string): Promise<string[]> {
+  const query = `WorkflowType = '${SPEC_RUN_WORKFLOW}' AND ExecutionStatus = 'Running' AND NightshiftRepo = '${repo}' AND ${condition}`;
+  const ids: string[] = [];
+  for await (const wf of client.workflow.list({ query, pageSize: 10 })) ids.push(wf.workflowId);
+  return ids;
+}
+
+/** The running run behind pull request `pr`, if it awaits a decision now (a review at any other time decides nothing). */
+async function reviewedRun(client: Client, repo: string, pr: number): Promise<{ id: string; iteration: number } | undefined> {
+  for (const id of await runsWhere(client, repo, `NightshiftPullRequest = '${pr}'`)) {
+    const state = await client.withDeadline(Date.now() + 10_000, () => client.workflow.getHandle(id).query(stateQuery));
+    if (state.status === 'awaiting_approval') return { id, iteration: state.iteration };
+  }
+  return undefined;
+}
