@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { GIT_OBJECTS_DIR } from '../sandbox/environment';
 
 // Every git the worker runs is pinned: no system or global config, no hooks, no helper programs that a repository's
 // config or attributes could name, no transport but local files. What git reads besides that is decided by where it
@@ -184,19 +185,22 @@ export class RunRepo {
   }
 
   /**
-   * A copy of the run's repository for the agent at `<workspace>/.git`, on the run's branch with a matching index.
-   * Built beside the workspace and moved in whole; whatever `.git` was there (a file, a link, a directory) is removed
-   * without being followed or read.
+   * A repository for the agent at `<workspace>/.git`, on the run's branch with a matching index: the run's refs, and
+   * its objects borrowed read-only (objects/info/alternates → GIT_OBJECTS_DIR, where the sandbox sees the run's
+   * objects mounted read-only) rather than copied, so a long history costs nothing to hand over. What the agent
+   * commits goes into its own objects; the worker never reads any of it. Built beside the workspace and moved in
+   * whole; whatever `.git` was there (a file, a link, a directory) is removed without being followed or read.
    */
   private async giveAgentGit(): Promise<void> {
     const staging = path.join(this.root, 'agent-git');
     const target = path.join(this.workTree, '.git');
     await fs.rm(staging, { recursive: true, force: true });
-    await git(this.root, ['clone', '--quiet', '--bare', '--no-hardlinks', '--', this.gitDir, staging]);
+    await git(this.root, ['clone', '--quiet', '--bare', '--shared', '--', this.gitDir, staging]);
     const agentGit: Git = (args) => git(this.root, ['--git-dir', staging, ...args]);
     await agentGit(['config', 'core.bare', 'false']);
     await agentGit(['remote', 'remove', 'origin']);
     await agentGit(['symbolic-ref', 'HEAD', `refs/heads/${await this.branch()}`]);
+    await fs.writeFile(path.join(staging, 'objects', 'info', 'alternates'), `${GIT_OBJECTS_DIR}\n`);
     await fs.copyFile(path.join(this.gitDir, 'index'), path.join(staging, 'index'));
     await fs.rm(target, { recursive: true, force: true });
     await fs.rename(staging, target);

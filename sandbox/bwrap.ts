@@ -4,7 +4,7 @@ import { constants as fsConstants, existsSync, lstatSync, promises as fs, readli
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
-import { BASE_ENV, envEntries, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
+import { BASE_ENV, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
@@ -92,6 +92,8 @@ export class BwrapSandbox implements Sandbox {
     args.push('--bind', path.join(root, 'home'), HOME_DIR);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
     args.push('--ro-bind', path.join(root, 'meta'), META_DIR);
+    const objects = runGitObjects(root);
+    if (objects) args.push('--ro-bind', objects, GIT_OBJECTS_DIR);
     for (const { host, target } of this.readOnly) args.push('--ro-bind', host, target);
     if (linked) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
-import { BASE_ENV, envScript, HOME_DIR, linkToWorker, META_DIR, NET_DIR, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { BASE_ENV, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxImage, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
@@ -135,6 +135,8 @@ export class DockerSandbox implements Sandbox {
   private async create(): Promise<Docker.Container> {
     const { root, limits } = this.opts;
     const binds = [`${this.workspace}:${WORKSPACE_DIR}:rw`, `${path.join(root, 'home')}:${HOME_DIR}:rw`, `${path.join(root, 'tmp')}:/tmp:rw`, `${path.join(root, 'net')}:${NET_DIR}:ro`, `${path.join(root, 'meta')}:${META_DIR}:ro`];
+    const objects = runGitObjects(root);
+    if (objects) binds.push(`${objects}:${GIT_OBJECTS_DIR}:ro`);
     const container = await this.docker.createContainer({
       name: this.name,
       Image: this.driver.image,

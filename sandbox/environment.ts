@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BRIDGE_PORT, GATEWAY_PORT } from './bridge';
 import { EgressPolicy, EgressProxy } from './egress';
@@ -14,6 +14,17 @@ export const HOME_DIR = '/home/sandbox';
 export const META_DIR = '/nightshift';
 /** Where the sandbox sees the egress bridge and the proxy's socket. */
 export const NET_DIR = '/run/nightshift';
+/**
+ * Where the sandbox sees the run's git objects (`<root>/git/objects`), read-only: the agent's own `.git` borrows
+ * them (objects/info/alternates) instead of a copy, so a repo's history costs nothing to hand over.
+ */
+export const GIT_OBJECTS_DIR = '/run/nightshift-git/objects';
+
+/** The run's git objects on the host, under the sandbox's root, when the run has its git directory yet. */
+export function runGitObjects(root: string): string | undefined {
+  const objects = path.join(root, 'git', 'objects');
+  return existsSync(objects) ? objects : undefined;
+}
 
 export const BASE_ENV: Record<string, string> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

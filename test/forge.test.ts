@@ -49,7 +49,8 @@ beforeAll(async () => {
   // The bot is the repo's admin: Gitea lets only repo admins read other users' permissions.
   await gitea.addCollaborator(repo.fullName, bot.name, 'admin');
   for (const user of [reviewer, writer]) await gitea.addCollaborator(repo.fullName, user.name, 'write');
-  stack = await startTestStack();
+  // An admin who also allows the credential's name to runs: the credential still never reaches a sandbox.
+  stack = await startTestStack({ env: { NIGHTSHIFT_ALLOWED_SECRETS: 'GITEA_TOKEN' } });
   // The bot's token, where the admin keeps credentials: the worker's secrets.env. No spec names it.
   writeFileSync(path.join(stack.config.home, 'secrets.env'), `GITEA_TOKEN=${bot.token}\n`);
   const added = await stack.api('POST', '/v1/repos', { body: { name: REPO, url: repo.cloneUrl, forge: 'gitea', credential: 'GITEA_TOKEN', approvers: ['bob'] } });
@@ -209,3 +210,12 @@ test('a delivery with a bad signature is refused and starts nothing; a replayed 
   expect(added).toHaveLength(1);
   await stack.client.workflow.getHandle(runId).cancel();
 }, 180_000);
+
+test("a spec cannot ask for a repo's credential as a secret, even when the admin allows the name", async () => {
+  const refused = await stack.api('POST', '/v1/runs', { body: { title: 'Take the token', repo: REPO, agent: { kind: 'command', command: ['sh', '-c', 'env > notes.txt'] }, secrets: ['GITEA_TOKEN'] } });
+  expect(refused.status).toBe(400);
+  expect(refused.body.error.message).toBe("invalid spec: secrets: GITEA_TOKEN is a registered repo's credential; it never enters a sandbox");
+  // Nothing started.
+  const runs = (await stack.api('GET', '/v1/runs')).body.runs as { title: string }[];
+  expect(runs.filter((r) => r.title === 'Take the token')).toEqual([]);
+});
