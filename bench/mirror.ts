@@ -13,7 +13,7 @@ import { RemoteRepos } from '../config/remotes';
 import { RunRepo } from '../activities/git';
 import { mirrorDir, withRepoSource, type MirrorDeps } from '../activities/mirror';
 import { SecretStore } from '../activities/secrets';
-import { startGitHttp, type GitHttpServer } from '../testbed/gitHttp';
+import { startGitHttp, type Link } from '../testbed/gitHttp';
 import { elapsedMs, percentiles } from './stats';
 
 const COMMITS = Number(process.env.BENCH_MIRROR_COMMITS || 20_000);
@@ -46,17 +46,32 @@ async function longHistory(bare: string, commits: number): Promise<void> {
   execFileSync('git', ['--git-dir', bare, 'repack', '-a', '-d', '--quiet']);
 }
 
+/** The networks measured: loopback (none), and a link like a forge on the internet's (BENCH_MIRROR_LINK=MBIT,RTT_MS). */
+function networks(): { name: string; link?: Link }[] {
+  const [mbit, rtt] = (process.env.BENCH_MIRROR_LINK || '100,20').split(',').map(Number);
+  return [{ name: 'loopback' }, { name: `a ${mbit} Mbit/s link, ${rtt} ms round trip (the bench's server paces its answers)`, link: { bytesPerSecond: (mbit * 1e6) / 8, rttMs: rtt } }];
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-mirror-'));
-  let server: GitHttpServer | undefined;
   try {
     const root = path.join(dir, 'served');
     const bare = path.join(root, 'big.git');
     const t = process.hrtime.bigint();
     await longHistory(bare, COMMITS);
-    console.log(`made ${COMMITS} commits with fast-import in ${(elapsedMs(t) / 1000).toFixed(1)} s`);
-    server = await startGitHttp(root, { authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`, port: Number(process.env.BENCH_MIRROR_PORT || 0) });
-    const home = path.join(dir, 'home');
+    const packBytes = Number(/size-pack: (\d+)/.exec(execFileSync('git', ['--git-dir', bare, 'count-objects', '-v'], { encoding: 'utf8' }))?.[1] ?? 0) * 1024;
+    console.log(`made ${COMMITS} commits with fast-import in ${(elapsedMs(t) / 1000).toFixed(1)} s: a ${(packBytes / 1e6).toFixed(1)} MB pack, served over smart HTTP; ${RUNS} runs each`);
+    for (const network of networks()) await measure(dir, bare, network);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Cold and warm provisions of the repo served over `network`, printed. */
+async function measure(dir: string, bare: string, network: { name: string; link?: Link }): Promise<void> {
+  const server = await startGitHttp(path.dirname(bare), { authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`, port: Number(process.env.BENCH_MIRROR_PORT || 0), link: network.link });
+  try {
+    const home = path.join(dir, `home-${randomBytes(4).toString('hex')}`);
     writeFileSync(path.join(dir, 'secrets.env'), `BENCH_TOKEN=${CREDENTIAL}\n`);
     new RemoteRepos(home).add({ name: 'big', url: `${server.url}/big.git`, credential: 'BENCH_TOKEN' });
     const deps: MirrorDeps & { reposDir: string } = {
@@ -91,21 +106,19 @@ async function main(): Promise<void> {
       execFileSync('git', ['--git-dir', bare, 'update-ref', 'refs/heads/main', tip]);
       warm.push(await provision(RUNS + i));
     }
-    const packBytes = Number(/size-pack: (\d+)/.exec(execFileSync('git', ['--git-dir', bare, 'count-objects', '-v'], { encoding: 'utf8' }))?.[1] ?? 0) * 1024;
-    console.log(`served over smart HTTP on loopback: ${(packBytes / 1e6).toFixed(1)} MB pack; ${RUNS} runs each`);
     const p50 = (rows: [number, number][], pick: (r: [number, number]) => number) => percentiles(rows.map(pick)).p50;
     const [coldGit, warmGit] = [p50(cold, (r) => r[0]), p50(warm, (r) => r[0])];
     const [coldAll, warmAll] = [p50(cold, (r) => r[1]), p50(warm, (r) => r[1])];
+    console.log(`over ${network.name}:`);
     console.log(`the repo, as provision gets it (the mirror's part: a clone cold, a fetch of what changed warm, then the run's git directory):`);
     console.log(`  cold (no mirror)                 p50 ${coldGit.toFixed(0)} ms`);
     console.log(`  warm (mirror, 1 commit upstream) p50 ${warmGit.toFixed(0)} ms`);
     console.log(`  cold / warm ${(coldGit / warmGit).toFixed(1)}× (target ≥ 10×)`);
     // Writing the files costs the same cold or warm (about a millisecond per file on this disk): the floor under both.
     console.log(`then the workspace laid out (${FILES} files checked out, the agent's .git): p50 ${p50([...cold, ...warm], (r) => r[1] - r[0]).toFixed(0)} ms either way`);
-    console.log(`whole provision: cold p50 ${coldAll.toFixed(0)} ms, warm p50 ${warmAll.toFixed(0)} ms, ${(coldAll / warmAll).toFixed(1)}×`);
+    console.log(`whole provision: cold p50 ${coldAll.toFixed(0)} ms, warm p50 ${warmAll.toFixed(0)} ms, ${(coldAll / warmAll).toFixed(1)}× (target ≥ 10×)`);
   } finally {
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await server.close();
   }
 }
 

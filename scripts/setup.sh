@@ -27,7 +27,8 @@ if $docker; then
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the web page's browser test
   command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)     # reading a killed dev server's database (chaos, durability)
-  python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)   # the harness attacks on a Python project
+  # The sandbox sees the system python3 (not one a version manager put first on PATH).
+  /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)   # the harness attacks on a Python project
 fi
 if $cluster; then
   [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql)

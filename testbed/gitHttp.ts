@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
 /** One request the server answered: what the tests count (requests, bytes sent) and what they check (the header). */
@@ -27,7 +28,7 @@ const GIT = process.env.NIGHTSHIFT_TEST_REAL_GIT ?? '/usr/bin/git';
  * under `root`, pushes included. With `authorization`, every request without exactly that Authorization header is
  * answered 401 (so a fetch that succeeds proves the credential was sent). Every request is logged.
  */
-export async function startGitHttp(root: string, opts: { authorization?: string; port?: number } = {}): Promise<GitHttpServer> {
+export async function startGitHttp(root: string, opts: { authorization?: string; port?: number; link?: Link } = {}): Promise<GitHttpServer> {
   const requests: GitHttpRequest[] = [];
   const server = createServer((req, res) => {
     const authorized = opts.authorization === undefined || req.headers.authorization === opts.authorization;
@@ -38,7 +39,8 @@ export async function startGitHttp(root: string, opts: { authorization?: string;
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="test"' }).end('authorization required\n');
       return;
     }
-    serveCgi(root, req, res, entry);
+    if (opts.link) setTimeout(() => serveCgi(root, req, res, entry, opts.link), opts.link.rttMs);
+    else serveCgi(root, req, res, entry);
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -53,7 +55,27 @@ export async function startGitHttp(root: string, opts: { authorization?: string;
   };
 }
 
-function serveCgi(root: string, req: IncomingMessage, res: ServerResponse, entry: GitHttpRequest): void {
+/**
+ * A network between the server and its clients, for benchmarks: every request waits one round trip before it is
+ * served, and answers flow at most at `bytesPerSecond`. Loopback has neither, which no forge on the internet matches.
+ */
+export interface Link {
+  bytesPerSecond: number;
+  rttMs: number;
+}
+
+/** Passes bytes on no faster than the link carries them. */
+class Paced extends Transform {
+  constructor(private readonly bytesPerSecond: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    setTimeout(() => done(null, chunk), (chunk.length / this.bytesPerSecond) * 1000);
+  }
+}
+
+function serveCgi(root: string, req: IncomingMessage, res: ServerResponse, entry: GitHttpRequest, link?: Link): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const child = spawn(GIT, ['http-backend'], {
     env: {
@@ -75,9 +97,10 @@ function serveCgi(root: string, req: IncomingMessage, res: ServerResponse, entry
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   req.pipe(child.stdin);
+  const out = link ? child.stdout.pipe(new Paced(link.bytesPerSecond)) : child.stdout;
   let head = Buffer.alloc(0);
   let headersDone = false;
-  child.stdout.on('data', (chunk: Buffer) => {
+  out.on('data', (chunk: Buffer) => {
     if (headersDone) {
       entry.bytes += chunk.length;
       res.write(chunk);
@@ -101,7 +124,7 @@ function serveCgi(root: string, req: IncomingMessage, res: ServerResponse, entry
     entry.bytes += body.length;
     res.write(body);
   });
-  child.on('close', () => {
+  out.on('end', () => {
     if (!headersDone) {
       entry.status = 502;
       res.writeHead(502).end('http-backend failed\n');
