@@ -153,7 +153,7 @@ describe('nightshift verify --commit REPO SHA', () => {
   test('a commit the server signed for the run, but not the one its proof names (a signing retried, its first result never delivered): exit 1', async () => {
     // Signed again, as a retried activity would: a valid signature on another commit id.
     await new Promise((r) => setTimeout(r, 1100));
-    const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home) } as ActivityDeps;
+    const deps = { home: stack.config.home, reposDir: stack.config.reposDir, self: { worker: 'test', queue: 'test' }, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home) } as ActivityDeps;
     const again = await signActivities(deps).signCommits({ runId: run.id, repo, branch: run.branch, baseCommit: run.baseCommit!, checkpoint: run.checkpoint! });
     expect(again.commit).not.toBe(run.finalCommit);
     await withArtifactFile(deps.store, again.bundleId!, async (bundle) => gitIn(repo, 'fetch', '--quiet', bundle, `refs/heads/${run.branch}:refs/heads/retried`));
