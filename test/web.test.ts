@@ -1,16 +1,18 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import * as path from 'node:path';
 import pino from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { closeServer, createApi } from '../api/server';
 import type { FleetSnapshot } from '../api/fleet';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
 import { RUN_STATUSES, type RunStateView } from '../workflows/types';
-import type { FleetView, Principal, RepoDefaultsView, RunView } from '../web/api-types';
+import type { FleetView, Principal, RepoAddedView, RepoDefaultsView, RepoView, RunView } from '../web/api-types';
 import type { z } from 'zod';
 import type { RepoDefaultsSchema } from '../api/repoDefaults';
+import type { RepoAddedSchema, RepoListingSchema } from '../api/repos';
+import { expectNoHorizontalOverflow, launchChromium, openPhone as openPhoneAt, PHONE_WIDTH as WIDTH, shot, shownText, signIn, SHOTS } from './helpers/phone';
 import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { startedSpec, VALUE_REPO, VALUE_SETTINGS } from './helpers/specs';
@@ -21,18 +23,16 @@ export type RunStateFitsRunView = Fits<RunStateView, RunView>;
 export type PrincipalFits = Fits<ServerPrincipal, Principal>;
 export type FleetFitsFleetView = Fits<FleetSnapshot, FleetView>;
 export type RepoDefaultsFit = Fits<z.infer<typeof RepoDefaultsSchema>, RepoDefaultsView>;
-
-const WIDTH = 390;
-const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'web');
+export type RepoListingFits = Fits<z.infer<typeof RepoListingSchema>, RepoView>;
+export type RepoAddedFits = Fits<z.infer<typeof RepoAddedSchema>, RepoAddedView>;
 
 let stack: TestStack;
 let repo: string;
 let browser: Browser;
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   stack = await startTestStack();
   repo = makeRepo(VALUE_REPO);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -61,53 +61,8 @@ function markdownSpec(title: string, seconds: number): string {
   ].join('\n');
 }
 
-/**
- * A phone-sized page of the API's web UI, served with the strict Content-Security-Policy the API is to send
- * (`default-src 'self'`), recording every violation and script error, signed in with `token` when given.
- */
-async function openPhone(token?: string, hash = '', apiUrl = stack.apiUrl): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: WIDTH, height: 844 }, isMobile: true, hasTouch: true, acceptDownloads: true });
-  await context.route(
-    (url) => url.pathname === '/',
-    async (route) => {
-      const response = await route.fetch();
-      await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': "default-src 'self'" } });
-    },
-  );
-  // Page-side code is passed as strings: this program is typed for Node, not the DOM.
-  await context.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))`);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('console', (msg) => {
-    // A server without GET /v1/repos (api/repos.ts) answers 404 there, and the New form falls back to a text field.
-    const noRepoList = /status of 404/.test(msg.text()) && msg.location().url.endsWith('/v1/repos');
-    if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text()) && !noRepoList) problems.push(msg.text());
-  });
-  await page.goto(`${apiUrl}/${hash}`);
-  if (token) await signIn(page, token);
-  return { page, problems };
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.fill('#token', token);
-  await page.click('#signin button[type=submit]');
-  await page.waitForSelector('#nav:not(.hidden)');
-}
-
-/** The text of an element once it is shown (error lines are hidden while empty). */
-async function shownText(page: Page, selector: string): Promise<string> {
-  await page.waitForSelector(`${selector}:not(.hidden)`);
-  return (await page.textContent(selector)) ?? '';
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function expectNoHorizontalOverflow(page: Page): Promise<void> {
-  expect(await page.evaluate('document.scrollingElement.scrollWidth')).toBeLessThanOrEqual(WIDTH);
-}
+/** A phone-sized page of the stack's web UI (or of the API at `apiUrl`), signed in with `token` when given. */
+const openPhone = (token?: string, hash = '', apiUrl = stack.apiUrl) => openPhoneAt(browser, apiUrl, token, hash);
 
 const statusOf = (page: Page) => page.getAttribute('#run-header [data-status]', 'data-status');
 

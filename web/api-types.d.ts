@@ -109,9 +109,18 @@ export interface RepoDefaultsView {
   yaml: string;
 }
 
-/** An entry of GET /v1/repos (api/repos.ts): a repo the token may use. */
+/** An entry of GET /v1/repos (api/repos.ts): a repo the token may use; a remote's credential by its NAME only. */
 export interface RepoView {
   name: string;
   kind: 'local' | 'remote';
+  url?: string;
   forge?: string;
+  credential?: string;
+  approvers?: string[];
+}
+
+/** POST /v1/repos's answer: the registered repo and its webhook, whose secret is shown this once. */
+export interface RepoAddedView {
+  repo: { name: string; url: string; forge: string; credential?: string; approvers: string[] };
+  webhook: { url: string; secret: string };
 }

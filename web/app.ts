@@ -1,10 +1,11 @@
-// The single page: hash routes (#/runs, #/runs/<id>, #/new, #/schedules, #/fleet), each a view that stops its timers and
-// streams when the user leaves it. The token stays in localStorage and goes out as an Authorization header.
+// The single page: hash routes (#/runs, #/runs/<id>, #/new, #/schedules, #/fleet, #/repos), each a view that stops its
+// timers and streams when the user leaves it. The token stays in localStorage and goes out as an Authorization header.
 import { ApiFailure, saveToken, savedToken, whoAmI } from './api.js';
 import type { Principal } from './api-types.js';
 import { errorLine, h, replaceChildren } from './dom.js';
 import { fleetView } from './views/fleet.js';
 import { newSpecView } from './views/newSpec.js';
+import { reposView } from './views/repos.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
 import { schedulesView } from './views/schedules.js';
@@ -16,6 +17,7 @@ const ROUTES: [RegExp, (ctx: ViewContext) => void][] = [
   [/^#\/new$/, newSpecView],
   [/^#\/schedules$/, schedulesView],
   [/^#\/fleet$/, fleetView],
+  [/^#\/repos$/, reposView],
   [/^(#\/?|#\/runs(\?.*)?)?$/, runsView],
 ];
 
