@@ -9,7 +9,7 @@ import type { RunState } from '../workflows/types';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { startKillableTemporal, suiteTemporalKind } from './helpers/temporalServer';
-import { exited, leftoversOf, pgrep, startWorkerProcess, workerNamePrefix } from './helpers/workerProcess';
+import { exited, leftoversOf, outputTail, pgrep, startWorkerProcess, workerNamePrefix } from './helpers/workerProcess';
 
 const RUNS = 20;
 const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
@@ -103,7 +103,7 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
     const { id: drainedRun, worker: drained } = await runMidAgentOn(stack, ids, [workers[1], workers[2]]);
     const drainStarted = Date.now();
     drained.kill('SIGTERM');
-    expect(await exitCode(drained)).toBe(0);
+    expect({ code: await exitCode(drained), ...(drained.exitCode === 0 ? {} : { printed: outputTail(drained) }) }).toEqual({ code: 0 });
     progress(`SIGTERMed worker ${drained.pid} while ${drainedRun} was mid-agent; it exited 0 after ${Date.now() - drainStarted} ms`);
 
     // Every run ends, and ends well.
@@ -140,7 +140,9 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
     // Stopped workers leave nothing: no sandbox dir, no cgroup, no bwrap process.
     const live = workers.filter((w) => w !== killed && w !== drained);
     for (const w of live) w.kill('SIGTERM');
-    expect(await Promise.all(live.map(exitCode))).toEqual(live.map(() => 0));
+    // A worker that exits otherwise says why in what it printed last.
+    const ends = await Promise.all(live.map(async (w) => ({ code: await exitCode(w), ...(w.exitCode === 0 ? {} : { printed: outputTail(w) }) })));
+    expect(ends).toEqual(live.map(() => ({ code: 0 })));
     expect(workers.flatMap((w) => leftoversOf(home, w))).toEqual([]);
     expect(readdirSync(work)).toEqual([]);
     expect(pgrep(`bwrap.*${home}`)).toEqual([]);

@@ -4,12 +4,20 @@ import * as path from 'node:path';
 
 const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
 
+/** The last few KB each worker process printed (stdout and stderr), for a failure to quote. */
+const tails = new WeakMap<ChildProcess, string>();
+
 /** A real `nightshift worker` process with this environment (a test stack's `env`, or a bench's). */
 export function startWorkerProcess(env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  tails.set(child, '');
+  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => tails.set(child, (tails.get(child) + chunk.toString()).slice(-4000)));
   return child;
+}
+
+/** What the worker process printed last: why it exited as it did. */
+export function outputTail(child: ChildProcess): string {
+  return tails.get(child) ?? '';
 }
 
 /** Resolves once the worker process says it is connected (`nightshift worker` prints it when it polls). */
