@@ -137,8 +137,9 @@ export class RunRepo {
    * files are never shared with the run. Shared object files are read-only to git and outside every sandbox.
    */
   async cloneFrom(source: string, opts: { hardlinks?: boolean } = {}): Promise<void> {
+    // No template (sample hooks, description, info/exclude): files nobody reads, each one a write on every provision.
     await fs.rm(this.gitDir, { recursive: true, force: true });
-    await git(this.root, ['clone', '--quiet', '--bare', opts.hardlinks ? '--local' : '--no-hardlinks', '--', source, this.gitDir]);
+    await git(this.root, ['clone', '--quiet', '--bare', '--template=', opts.hardlinks ? '--local' : '--no-hardlinks', '--', source, this.gitDir]);
   }
 
   /** The branch the run's HEAD is on (set by `layOut`; the agent cannot move it). */
@@ -195,7 +196,7 @@ export class RunRepo {
     const staging = path.join(this.root, 'agent-git');
     const target = path.join(this.workTree, '.git');
     await fs.rm(staging, { recursive: true, force: true });
-    await git(this.root, ['clone', '--quiet', '--bare', '--shared', '--', this.gitDir, staging]);
+    await git(this.root, ['clone', '--quiet', '--bare', '--shared', '--template=', '--', this.gitDir, staging]);
     const agentGit: Git = (args) => git(this.root, ['--git-dir', staging, ...args]);
     await agentGit(['config', 'core.bare', 'false']);
     await agentGit(['remote', 'remove', 'origin']);

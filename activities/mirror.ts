@@ -119,7 +119,7 @@ export async function syncMirror(deps: MirrorDeps, remote: RemoteRepo, runId?: s
         const staging = `${dir}.clone-${process.pid}`;
         await fs.rm(staging, { recursive: true, force: true });
         await fs.mkdir(path.dirname(dir), { recursive: true });
-        await remoteGit(path.dirname(dir), ['clone', '--bare', '--progress', '--', remote.url, staging], access);
+        await remoteGit(path.dirname(dir), ['clone', '--bare', '--template=', '--progress', '--', remote.url, staging], access);
         await fs.rename(staging, dir);
       } else {
         await remoteGit(dir, ['fetch', '--prune', '--progress', '--no-write-fetch-head', '--', remote.url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], access);

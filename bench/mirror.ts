@@ -91,7 +91,8 @@ async function measure(dir: string, bare: string, network: { name: string; link?
       const gitDir = elapsedMs(started);
       await repo.layOut(`nightshift/bench-${i}`, await repo.commitOf('refs/heads/main'));
       const whole = elapsedMs(started);
-      rmSync(runRoot, { recursive: true, force: true });
+      // Kept until the end: deleting a run's files between provisions would have the disk discarding them (this
+      // machine's ext4 mounts with `discard`) while the next one writes, which is the bench measuring itself.
       return [gitDir, whole];
     };
     const cold: [number, number][] = [];
@@ -119,6 +120,7 @@ async function measure(dir: string, bare: string, network: { name: string; link?
     console.log(`whole provision: cold p50 ${coldAll.toFixed(0)} ms, warm p50 ${warmAll.toFixed(0)} ms, ${(coldAll / warmAll).toFixed(1)}× (target ≥ 10×)`);
   } finally {
     await server.close();
+    rmSync(path.join(dir, 'runs'), { recursive: true, force: true });
   }
 }
 
