@@ -236,7 +236,7 @@ describe('a run on a registered repo', () => {
     expect(found).toEqual([]);
     // The worker ran git for the remote (through the shim), and no argv held the credential.
     const argv = readFileSync(shimLog, 'utf8');
-    expect(argv).toMatch(new RegExp(`clone --bare --progress -- ${server.url}/acme\\.git`));
+    expect(argv).toMatch(new RegExp(`clone --bare --template= --progress -- ${server.url}/acme\\.git`));
     expect(argv).toMatch(/ push --quiet --no-verify -- http:/);
     expect(argv).not.toContain(CREDENTIAL);
     expect(procScans).toBeGreaterThan(10);
