@@ -38,6 +38,6 @@ export interface ActivityDeps {
   egressInternal: string[];
   /** A spec from a forge, judged as the API judges a submitted one (api/submit.ts prepareRun, the server's config). */
   prepareRun(text: string, submittedBy: string): RunInput;
-  /** The server's spec defaults (spec-defaults.yml), when it has them: what a repo without .nightshift.yml gets. */
-  specDefaults(): string | undefined;
+  /** The server's spec defaults (spec-defaults.yml): what a repo without .nightshift.yml gets. */
+  specDefaultsFile: string;
 }

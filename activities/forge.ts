@@ -5,11 +5,12 @@ import { forgeFor } from '../forges';
 import type { ForgeEvent } from '../forges/webhook';
 import { ensureSigningKey } from '../proof/keys';
 import { signDecision } from '../proof/decisions';
-import { quickSpec } from '../spec/quick';
+import { quickSpec, readServerDefaults, REPO_DEFAULTS_FILE } from '../spec/quick';
 import type { Checkpoint, DecisionInput, RunInput } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { forgeFailure } from './forgeFailure';
 import { pushToRemote, stageInMirror } from './remotePush';
+import { repoFileActivities } from './repoFile';
 import { runPageUrl } from './notify';
 import { signActivities, type SignInput } from './sign';
 
@@ -67,12 +68,12 @@ const FORGE_FAILURES = { unavailable: 'ForgeUnavailable', refused: 'ForgeRefused
 export function forgeActivities(deps: ActivityDeps) {
   const remotes = new RemoteRepos(deps.home);
   const { signCommits } = signActivities(deps);
+  const { readRepoFile } = repoFileActivities(deps);
   const open = (name: string): { remote: RemoteRepo; forge: Forge } => {
     const remote = remotes.get(name);
     if (!remote || remote.forge === 'none') throw ApplicationFailure.nonRetryable(`${name} is not a repository registered on a forge (nightshift repo ls)`, 'NotOnForge');
     return { remote, forge: forgeOf(deps, remote) };
   };
-  const guarded = forgeCall;
 
   return {
     /**
@@ -86,8 +87,8 @@ export function forgeActivities(deps: ActivityDeps) {
       if (!checkpoint.bundleId) throw ApplicationFailure.nonRetryable('nothing to publish: the run made no commit', 'NothingToDeliver');
       await stageInMirror(deps, remote, input.runId, input.branch, checkpoint.bundleId);
       const pushed = await pushToRemote(deps, remote, input.branch, checkpoint.commit);
-      const pr = await guarded(() => forge.openPullRequest({ branch: input.branch, base: input.base, commit: checkpoint.commit, title: input.title, body: `${input.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`, draft: input.draft }));
-      if (pr.created && input.issue) await guarded(() => forge.comment(input.issue!, `Nightshift opened #${pr.number} for this issue.`));
+      const pr = await forgeCall(() => forge.openPullRequest({ branch: input.branch, base: input.base, commit: checkpoint.commit, title: input.title, body: `${input.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`, draft: input.draft }));
+      if (pr.created && input.issue) await forgeCall(() => forge.comment(input.issue!, `Nightshift opened #${pr.number} for this issue.`));
       const summary = `${pushed}; ${pr.created ? 'opened' : 'updated'} pull request #${pr.number} ${pr.url}`;
       await deps.runLog.append(input.runId, `\n=== publish: ${summary} ===\n`);
       return { checkpoint, pullRequest: { number: pr.number, url: pr.url }, summary };
@@ -99,11 +100,12 @@ export function forgeActivities(deps: ActivityDeps) {
       const { event } = input;
       const by = `${remote.forge}:${'user' in event ? event.user : ''}`;
       if (event.kind === 'issue') {
-        if (!(await guarded(() => mayWrite(forge, event.user)))) return { ignored: `${event.user} has no write access to ${remote.name}` };
-        const yaml = await guarded(() => forge.readFile('.nightshift.yml'));
+        if (!(await forgeCall(() => mayWrite(forge, event.user)))) return { ignored: `${event.user} has no write access to ${remote.name}` };
+        // The default branch, as the mirror has it (never a run's branch), as the API's quick runs read it.
+        const yaml = await readRepoFile({ repo: remote.name, path: REPO_DEFAULTS_FILE });
         let run: RunInput;
         try {
-          const { spec } = quickSpec({ repo: remote.name, title: event.title, task: event.body }, yaml, deps.specDefaults());
+          const { spec } = quickSpec({ repo: remote.name, title: event.title, task: event.body }, yaml, await readServerDefaults(deps.specDefaultsFile));
           // A run from the forge is reviewed there.
           const deliver = (spec.deliver ?? {}) as Record<string, unknown>;
           const withPr = { ...spec, deliver: { ...deliver, pr: deliver.pr ?? true } };
@@ -116,7 +118,7 @@ export function forgeActivities(deps: ActivityDeps) {
         return { start: { runId: input.newRunId, run, issue: event.issue, link: runPageUrl(deps.publicUrl, input.newRunId) } };
       }
       if (event.kind !== 'review' || !input.run) return { ignored: 'no run to decide' };
-      const allowed = event.decision === 'approve' ? remote.approvers.includes(event.user) : await guarded(() => mayWrite(forge, event.user));
+      const allowed = event.decision === 'approve' ? remote.approvers.includes(event.user) : await forgeCall(() => mayWrite(forge, event.user));
       if (!allowed) return { ignored: `${event.user} may not ${event.decision === 'approve' ? 'approve (not among the approvers of this repo)' : 'request changes (no write access)'}` };
       const decided = { kind: event.decision, by, comment: event.body, iteration: input.run.iteration, via: 'forge' as const };
       const sig = signDecision(ensureSigningKey(deps.home), input.run.id, decided);
@@ -125,7 +127,7 @@ export function forgeActivities(deps: ActivityDeps) {
 
     async commentOnForge(input: { repo: string; issue: number; body: string }): Promise<void> {
       const { forge } = open(input.repo);
-      await guarded(() => forge.comment(input.issue, input.body));
+      await forgeCall(() => forge.comment(input.issue, input.body));
     },
   };
 }

@@ -1,12 +1,11 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { headFile } from '../activities/git';
 import type { Config } from '../config';
 import { RepoRefusedError } from '../config/repos';
 import { resolveSpecRepo, type SpecRepo } from '../config/remotes';
 import { formatIssue, SpecError } from '../spec/parse';
-import { quickSpec, QuickSpecError, REPO_DEFAULTS_FILE, type QuickRequest, type QuickSpecSource } from '../spec/quick';
+import { quickSpec, QuickSpecError, readServerDefaults, REPO_DEFAULTS_FILE, type QuickRequest, type QuickSpecSource } from '../spec/quick';
 import { repoFile } from '../workflows/repoFile';
 import { requireRepo, requireRepoName } from './auth';
 import { ApiError } from './errors';
@@ -34,7 +33,9 @@ export async function loadQuickSpec(deps: QuickSpecDeps, principal: Principal, r
   }
   if (repo.kind === 'local') requireRepo(principal, repo.path, deps.config.reposDir, `repo ${repo.name}`);
   else requireRepoName(principal, repo.remote.name, `repo ${repo.remote.name}`);
-  const [repoYaml, serverYaml] = await Promise.all([readRepoDefaults(deps, repo), readServerDefaults(deps.config)]);
+  const [repoYaml, serverYaml] = await Promise.all([readRepoDefaults(deps, repo), readServerDefaults(deps.config.specDefaultsFile).catch((err: Error) => {
+    throw new ApiError('internal', err.message);
+  })]);
   try {
     return quickSpec(request, repoYaml, serverYaml, overrides);
   } catch (err) {
@@ -72,15 +73,5 @@ async function readRepoDefaults({ client, config }: QuickSpecDeps, repo: SpecRep
     const cause: Error | undefined = err.cause?.cause instanceof Error ? err.cause.cause : err.cause;
     const reason = cause?.message ?? err.message;
     throw new ApiError('unavailable', `cannot read ${REPO_DEFAULTS_FILE} of repo ${name}: ${reason.split('\n')[0]}`);
-  }
-}
-
-/** `$NIGHTSHIFT_HOME/spec-defaults.yml`, read at each request so the admin's edits count at once; undefined if absent. */
-async function readServerDefaults(config: Config): Promise<string | undefined> {
-  try {
-    return await fs.readFile(config.specDefaultsFile, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ApiError('internal', `cannot read the server's spec-defaults.yml: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }

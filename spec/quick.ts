@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { stringify } from 'yaml';
 import { formatIssue, readFields, SpecError, validateFields, type FieldsDocument, type SpecIssue } from './parse';
 import { SpecSchema } from './schema';
@@ -112,4 +113,17 @@ function withoutOwnFields(doc: FieldsDocument): Record<string, unknown> {
   const fields = { ...doc.fields };
   for (const field of OWN_FIELDS) delete fields[field];
   return fields;
+}
+
+/**
+ * The server's defaults (`$NIGHTSHIFT_HOME/spec-defaults.yml`), read at each use so the admin's edits count at once;
+ * undefined when there is none. Read by the API (quick runs) and by workers (runs a forge starts).
+ */
+export async function readServerDefaults(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the server's spec-defaults.yml: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

@@ -73,7 +73,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     reposDir: config.reposDir,
     holdoutDir: config.holdoutDir,
     prepareRun: (text, submittedBy) => prepareRun(text, 'application/json', submittedBy, config),
-    specDefaults: () => (existsSync(config.specDefaultsFile) ? readFileSync(config.specDefaultsFile, 'utf8') : undefined),
+    specDefaultsFile: config.specDefaultsFile,
     slots,
     self,
     logger,
