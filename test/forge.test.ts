@@ -219,3 +219,23 @@ test("a spec cannot ask for a repo's credential as a secret, even when the admin
   const runs = (await stack.api('GET', '/v1/runs')).body.runs as { title: string }[];
   expect(runs.filter((r) => r.title === 'Take the token')).toEqual([]);
 });
+
+test('a `/nightshift` comment by a user with read access only starts nothing', async () => {
+  const reader = await gitea.createUser('rita');
+  await gitea.addCollaborator(repo.fullName, reader.name, 'read');
+  const issue = await gitea.api('POST', `/repos/${repo.fullName}/issues`, { token: writer.token, body: { title: 'Not yours to start', body: 'value.txt must say 2.' } });
+  const before = await forgeWorkflowIds();
+  await gitea.api('POST', `/repos/${repo.fullName}/issues/${issue.number}/comments`, { token: reader.token, body: { body: '/nightshift' } });
+  // The delivery arrives and is judged by a worker: ignored, naming why.
+  const result = await until('the delivery to be judged', async () => {
+    for (const id of (await forgeWorkflowIds()).filter((i) => !before.includes(i))) {
+      const done = await stack.client.workflow.getHandle(id).result().catch(() => undefined);
+      if (typeof done === 'string') return done;
+    }
+    return undefined;
+  });
+  expect(result).toBe('ignored: rita has no write access to calc');
+  const runs = (await stack.api('GET', '/v1/runs')).body.runs as { title: string }[];
+  expect(runs.filter((r) => r.title === 'Not yours to start')).toEqual([]);
+  expect((await comments(issue.number)).filter((c) => c.user.login === 'nightshift-bot')).toEqual([]);
+}, 120_000);
