@@ -64,6 +64,17 @@ function markdownSpec(title: string, seconds: number): string {
 /** A phone-sized page of the stack's web UI (or of the API at `apiUrl`), signed in with `token` when given. */
 const openPhone = (token?: string, hash = '', apiUrl = stack.apiUrl) => openPhoneAt(browser, apiUrl, token, hash);
 
+/** Picks `name` in the quick form, once its list of repos is in (a list where the server lists repos, else a text field). */
+async function pickRepo(page: Page, name: string): Promise<void> {
+  await page.waitForSelector('#quick-run .repo-field[aria-busy="false"]');
+  if ((await page.$eval('#quick-repo', (el) => el.tagName)) === 'SELECT') {
+    await page.selectOption('#quick-repo', name);
+    return;
+  }
+  await page.fill('#quick-repo', name);
+  await page.focus('#quick-task');
+}
+
 const statusOf = (page: Page) => page.getAttribute('#run-header [data-status]', 'data-status');
 
 test('from a phone: sign in, submit a spec, watch the live log move to awaiting_approval, read the diff, approve, download the proof', async () => {
@@ -182,14 +193,7 @@ test('a spec with an error shows the issue beside the editor and starts no run',
 test("from a phone without YAML: pick the repo, type a title and the task; the repo's settings folded, editable; the run has them all", async () => {
   const name = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': VALUE_SETTINGS }));
   const { page, problems } = await openPhone(stack.token, '#/new');
-  await page.waitForSelector('#quick-run');
-  // A list to pick from where the server has GET /v1/repos; a text field where it has not.
-  if ((await page.$eval('#quick-repo', (el) => el.tagName)) === 'SELECT') {
-    await page.selectOption('#quick-repo', name);
-  } else {
-    await page.fill('#quick-repo', name);
-    await page.focus('#quick-title');
-  }
+  await pickRepo(page, name);
   await page.waitForSelector('#defaults-source:text("from the repo\'s .nightshift.yml")');
   // Folded: the settings are there, not in the way.
   expect(await page.isVisible('#quick-overrides')).toBe(false);
@@ -237,15 +241,10 @@ test("the quick form shows a repo's broken .nightshift.yml in one line, and an o
   const broken = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': 'agent: { kind: command\n' }));
   const good = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': VALUE_SETTINGS }));
   const { page, problems } = await openPhone(stack.token, '#/new');
-  const pick = async (repo: string) => {
-    if ((await page.$eval('#quick-repo', (el) => el.tagName)) === 'SELECT') return page.selectOption('#quick-repo', repo);
-    await page.fill('#quick-repo', repo);
-    await page.focus('#quick-task');
-  };
-  await pick(broken);
+  await pickRepo(page, broken);
   await page.waitForSelector('#defaults-source.error');
   expect(await page.textContent('#defaults-source')).toMatch(new RegExp(`^repo ${broken}: \\.nightshift\\.yml: spec at line \\d: invalid YAML`));
-  await pick(good);
+  await pickRepo(page, good);
   await page.waitForSelector('#defaults-source:not(.error)');
   await page.fill('#quick-task', 'Anything.');
   await page.click('#quick-defaults > summary');

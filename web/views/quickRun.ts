@@ -14,7 +14,8 @@ const SOURCES: Record<RepoDefaultsView['source'], string> = {
  * defaults, shown folded; edited, they go along as overrides (the server checks they still name the same repo).
  */
 export function quickRunForm(signal: AbortSignal): HTMLFormElement {
-  const field = h('div', { class: 'repo-field' }, repoInput());
+  // Busy until the list of repos is in: a test (or a screen reader) knows which field it is talking to.
+  const field = h('div', { class: 'repo-field', 'aria-busy': 'true' }, repoInput());
   const title = h('input', { id: 'quick-title', name: 'title', autocomplete: 'off', maxlength: '200', placeholder: "The task's first line if empty" });
   const task = h('textarea', { id: 'quick-task', name: 'task', rows: '5', required: true, placeholder: 'What should the agent do?' });
   const overrides = h('textarea', { id: 'quick-overrides', class: 'editor', spellcheck: 'false', autocapitalize: 'off', rows: '10' });
@@ -82,6 +83,7 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
     }
   });
   void offerRepos(field, signal).then((offered) => {
+    field.setAttribute('aria-busy', 'false');
     if (offered) return loadDefaults();
   });
   return form;
@@ -101,7 +103,11 @@ async function offerRepos(field: HTMLElement, signal: AbortSignal): Promise<bool
     return false;
   }
   if (!Array.isArray(repos) || repos.length === 0 || signal.aborted) return false;
+  // What was typed while the list loaded is kept: picked from the list, or the text field stays if it is not there.
+  const typed = (field.querySelector('#quick-repo') as HTMLInputElement).value.trim();
+  if (typed && !repos.some((r) => r.name === typed)) return false;
   const select = h('select', { id: 'quick-repo', name: 'repo', required: true }, ...repos.map((r) => h('option', { value: r.name }, r.kind === 'remote' ? `${r.name} (${r.forge ?? 'remote'})` : r.name)));
+  if (typed) select.value = typed;
   field.replaceChildren(select);
   return true;
 }
