@@ -10,6 +10,7 @@ import { runHoldoutCheck } from './holdout';
 import { CommandLog, commandResult, egressLine, headerCommand } from './logs';
 import { layBaseHarness, type HarnessSpec } from './harness';
 import type { RunRepo } from './git';
+import type { EnvironmentInput } from './environment';
 import { Redactor } from './redact';
 import { checkTally, ran, type TestTally } from './tally';
 import { inCheckoutSandbox, openSandbox, runRepo } from './workspace';
@@ -27,6 +28,8 @@ export interface ChecksInput {
   /** The base the run's change is against: the checks run its harness (activities/harness.ts). Absent in old histories. */
   baseCommit?: string;
   harness?: HarnessSpec;
+  /** The run's environment (the setup stage's), for the sandboxes the checks get of their own: baseline and hold-out. */
+  environment?: EnvironmentInput;
 }
 
 /** One run of a check's command in a sandbox, its output to `onOutput`; a timeout or limit noted there too. */
@@ -176,7 +179,7 @@ async function baselines(deps: ActivityDeps, input: ChecksInput & { baseCommit: 
       found.set(check.name, baseline);
       await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)}: ${describeTally(baseline.tally)}; canary ${'off' in baseline.canary ? `off: ${baseline.canary.off}` : `reported failing in ${baseline.canary.files.length} test files`}`);
     }
-  });
+  }, input.environment);
   await note(`baselines measured in ${((Date.now() - started) / 1000).toFixed(1)} s, once for this base`);
   return found;
 }

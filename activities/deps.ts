@@ -36,6 +36,10 @@ export interface ActivityDeps {
   holdoutDir: string;
   /** Internal host:ports the admin opened to sandboxes (NIGHTSHIFT_EGRESS_INTERNAL). */
   egressInternal: string[];
+  /** Where every setup may connect besides its spec's list (NIGHTSHIFT_SETUP_NETWORK). */
+  setupNetwork: string[];
+  /** The most this worker keeps of cached environments (NIGHTSHIFT_ENV_CACHE_SIZE). */
+  envCacheBytes: number;
   /** A spec from a forge, judged as the API judges a submitted one (api/submit.ts prepareRun, the server's config). */
   prepareRun(text: string, submittedBy: string): RunInput;
   /** The server's spec defaults (spec-defaults.yml): what a repo without .nightshift.yml gets. */

@@ -210,11 +210,12 @@ export class RunRepo {
   /**
    * Removes every `.git` below the workspace's top level. git would read one (a directory, a `gitdir:` file, a link)
    * to record an untracked nested repository, or a submodule, as a gitlink: a path the agent chose, read on the host.
-   * `find -P` never follows a link.
+   * `find -P` never follows a link; `-xdev` keeps out of an environment's overlays, which git never reads (they are
+   * excluded) and which are too big to walk on every commit.
    */
   private async dropNestedGitDirs(): Promise<void> {
     const found = await new Promise<string>((resolve, reject) => {
-      execFile('find', ['-P', this.workTree, '-mindepth', '1', '(', '-path', path.join(this.workTree, '.git'), '-prune', ')', '-o', '(', '-name', '.git', '-prune', '-print0', ')'], { maxBuffer: 64 * 1024 * 1024 }, (err, out, stderr) => {
+      execFile('find', ['-P', this.workTree, '-xdev', '-mindepth', '1', '(', '-path', path.join(this.workTree, '.git'), '-prune', ')', '-o', '(', '-name', '.git', '-prune', '-print0', ')'], { maxBuffer: 64 * 1024 * 1024 }, (err, out, stderr) => {
         if (err) reject(new Error(`cannot look for nested repositories in the workspace: ${String(stderr).trim() || err.message}`));
         else resolve(String(out));
       });

@@ -2,6 +2,7 @@ import { agentActivities } from './agent';
 import { checkActivities } from './checks';
 import type { ActivityDeps } from './deps';
 import { deliverActivities } from './deliver';
+import { environmentActivities } from './environment';
 import { forgeActivities } from './forge';
 import { heartbeating } from './heartbeat';
 import { notifyActivities } from './notify';
@@ -42,7 +43,7 @@ export function createActivities(deps: ActivityDeps) {
       // heartbeat would wipe them (each retry would then post again to receivers already told).
       ...notifyActivities(deps),
     },
-    workspace: { provisionWorkspace, teardownWorkspace, ...agentActivities(deps), ...checkActivities(deps) },
+    workspace: { provisionWorkspace, teardownWorkspace, ...environmentActivities(deps), ...agentActivities(deps), ...checkActivities(deps) },
     claim: { claimWorkspace },
   };
 }

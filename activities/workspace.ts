@@ -14,6 +14,8 @@ import { RunRepo, type Git } from './git';
 import { gitFailure } from './gitFailure';
 import { withRepoSource } from './mirror';
 import { withHeartbeat } from './heartbeat';
+import { provideEnvironment, type EnvironmentInput } from './environment';
+import { unmountUnder } from '../sandbox/overlay';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
 const CLAIM_HOLD_MS = 2_000;
@@ -27,6 +29,8 @@ export interface ProvisionInput {
   checkpoint?: Checkpoint;
   /** The base commit the run's branch grew from, once it has one: only the rebase stage moves a run to a newer one. */
   baseCommit?: string;
+  /** The run's environment, once its setup stage made it: a re-provision restores it (or makes it again). */
+  environment?: EnvironmentInput;
 }
 
 export interface ProvisionResult {
@@ -76,7 +80,7 @@ export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
  * git directory: what was committed, nothing the agent left beside it. The sandbox is removed afterwards, whatever
  * happened, and before, in case an earlier attempt (a retry, a restarted worker) left it.
  */
-export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>): Promise<T> {
+export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>, environment?: EnvironmentInput): Promise<T> {
   const id = `${runId}-${suffix}`;
   await (await openSandbox(deps, id, policy)).teardown();
   const sandbox = await openSandbox(deps, id, policy);
@@ -84,6 +88,7 @@ export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, su
     const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
     await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'));
     await repo.layOut(await repo.branch(), commit);
+    if (environment) await restoreEnvironment(deps, runId, sandbox, repo, policy, environment);
     return await work(sandbox, repo);
   } finally {
     await sandbox.teardown();
@@ -165,13 +170,22 @@ export function workspaceActivities(deps: ActivityDeps) {
   };
 }
 
+/** The run's environment in a sandbox other than the setup stage's: one that cannot be had now ends the step. */
+async function restoreEnvironment(deps: ActivityDeps, runId: string, sandbox: Sandbox, repo: RunRepo, policy: Spec['sandbox'], environment: EnvironmentInput): Promise<void> {
+  const got = await provideEnvironment(deps, runId, sandbox, repo, policy, environment);
+  if ('failed' in got) throw ApplicationFailure.nonRetryable(`the run's environment could not be made again: ${got.failed}`, 'SetupFailed');
+}
+
 async function emptyDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
 }
 
 async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionInput): Promise<ProvisionResult> {
-  // A retried or moved provision starts clean, in the same directory: a container may have it mounted.
+  // A retried or moved provision starts clean, in the same directory: a container may have it mounted. An earlier
+  // attempt's environment overlays go first (deleting through them would only fill their upper layers).
+  await unmountUnder(sandboxRoot(deps, input.runId));
+  await fs.rm(path.join(sandboxRoot(deps, input.runId), 'env'), { recursive: true, force: true });
   await emptyDir(sandbox.workspace);
   // Checked at submit, and again here: a run can also be started through Temporal, by a schedule made earlier, or
   // on a worker whose repos directory (or registered repos) differ. A remote is cloned from this worker's mirror.
@@ -189,6 +203,7 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
     start = input.checkpoint.commit;
   }
   await repo.layOut(input.branch, start);
+  if (input.environment) await restoreEnvironment(deps, input.runId, sandbox, repo, input.sandbox, input.environment);
   await deps.runLog.append(
     input.runId,
     `\n=== provision on ${deps.self.worker} ===\ncloned ${input.repo} (${base} at ${baseCommit.slice(0, 12)}) into a fresh workspace on branch ${input.branch}${input.checkpoint ? `, resumed from the checkpoint after ${input.checkpoint.afterStage} #${input.checkpoint.iteration} (${start.slice(0, 12)})` : ''}\n`,

@@ -33,9 +33,12 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   // Only the admin says where the model key and the sandbox's connections may go.
   const upstream = modelUpstream(spec.agent, config.modelUpstreams);
   if (upstream && 'refused' in upstream) throw invalid({ field: 'agent.baseUrl', message: upstream.refused });
-  const [internal] = unopenedInternal(spec.sandbox.network, new Openings(config.egressInternal));
-  if (internal) {
-    throw invalid({ field: `sandbox.network.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
+  const openings = new Openings(config.egressInternal);
+  for (const [field, network] of [['sandbox.network', spec.sandbox.network], ['setup.network', spec.setup?.network ?? []]] as const) {
+    const [internal] = unopenedInternal(network, openings);
+    if (internal) {
+      throw invalid({ field: `${field}.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
+    }
   }
   let resolved: SpecRepo;
   try {

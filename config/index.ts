@@ -1,8 +1,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { normalizeBaseUrl, Openings } from '../spec/network';
-import { parseDuration } from '../spec/schema';
+import { normalizeBaseUrl, Openings, parseNetworkRule } from '../spec/network';
+import { parseBytes, parseDuration } from '../spec/schema';
 
 /** Everything the server, worker and CLI read from the environment, in one place. */
 export interface Config {
@@ -61,6 +61,10 @@ export interface Config {
    * `sandbox.network` may reach; every other internal address is refused, whatever a spec lists.
    */
   egressInternal: string[];
+  /** NIGHTSHIFT_SETUP_NETWORK: where every spec's setup commands may connect (e.g. the package registries), besides their own `setup.network`. */
+  setupNetwork: string[];
+  /** NIGHTSHIFT_ENV_CACHE_SIZE: the most each worker keeps of cached environments (docs/environments.md); least recently used out. */
+  envCacheBytes: number;
 }
 
 /** A receiver of run events: generic JSON, or the Slack incoming-webhook shape (`{"text": …}`). */
@@ -123,6 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean),
     modelUpstreams: modelUpstreamsFrom(env.NIGHTSHIFT_MODEL_UPSTREAMS),
     egressInternal: egressInternalFrom(env.NIGHTSHIFT_EGRESS_INTERNAL),
+    setupNetwork: setupNetworkFrom(env.NIGHTSHIFT_SETUP_NETWORK),
+    envCacheBytes: parseBytes(env.NIGHTSHIFT_ENV_CACHE_SIZE || '10g'),
   };
 }
 
@@ -186,6 +192,18 @@ function egressInternalFrom(raw: string | undefined): string[] {
     new Openings(entries);
   } catch (err) {
     throw new Error(`NIGHTSHIFT_EGRESS_INTERNAL: ${(err as Error).message}`);
+  }
+  return entries;
+}
+
+function setupNetworkFrom(raw: string | undefined): string[] {
+  const entries = list(raw);
+  for (const entry of entries) {
+    try {
+      parseNetworkRule(entry);
+    } catch (err) {
+      throw new Error(`NIGHTSHIFT_SETUP_NETWORK: "${entry}": ${(err as Error).message}`);
+    }
   }
   return entries;
 }

@@ -4,6 +4,7 @@ import { constants as fsConstants, existsSync, lstatSync, promises as fs, readli
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
+import { unmountUnder } from './overlay';
 import { BASE_ENV, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
@@ -206,6 +207,7 @@ export class BwrapSandbox implements Sandbox {
       })));
     }
     await this.cgroup?.remove();
+    await unmountUnder(this.opts.root);
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
+import { unmountUnder } from './overlay';
 import { BASE_ENV, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxImage, SandboxOptions } from './sandbox';
@@ -282,6 +283,7 @@ export class DockerSandbox implements Sandbox {
     await this.docker.getContainer(this.name).remove({ force: true }).catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 404) throw err;
     });
+    await unmountUnder(this.opts.root);
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
@@ -290,8 +292,9 @@ export class DockerSandbox implements Sandbox {
 function chownTree(dirs: string[]): Promise<void> {
   const uid = String(SANDBOX_UID);
   return new Promise((resolve, reject) => {
-    // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes.
-    execFile('find', [...dirs, '(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')', '-exec', 'chown', '-h', `${uid}:${uid}`, '{}', '+'], { env: hostToolEnv() }, (err, _out, stderr) => {
+    // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes. -xdev: an
+    // environment's overlay (sandbox/overlay.ts) was the sandbox user's when it was made; walking it would copy it up.
+    execFile('find', [...dirs, '-xdev', '(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')', '-exec', 'chown', '-h', `${uid}:${uid}`, '{}', '+'], { env: hostToolEnv() }, (err, _out, stderr) => {
       if (err) reject(new Error(`cannot hand the workspace to the sandbox user: ${stderr.trim() || err.message}`));
       else resolve();
     });

@@ -39,15 +39,28 @@ export type SandboxDriverName = (typeof SANDBOX_DRIVERS)[number];
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** Where a sandbox may connect: `host[:port]` rules (spec/network.ts), none by default. */
+const networkRules = z
+  .array(
+    z.string().superRefine((entry, ctx) => {
+      try {
+        parseNetworkRule(entry);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
+  )
+  .default([]);
+
+/** A path inside the repo: relative, no "..". */
+const repoPath = z.string().refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && p.trim() !== '', 'a path inside the workspace (relative, no "..")');
+
 /** A check that runs in the sandbox after every agent iteration. */
 export const CheckSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only (at most 64)'),
   run: nonEmpty,
   /** A JUnit XML report the check writes, relative to the workspace; its counts go into the run and the proof. */
-  junit: z
-    .string()
-    .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && p.trim() !== '', 'a path inside the workspace (relative, no "..")')
-    .optional(),
+  junit: repoPath.optional(),
   timeout: duration.optional(),
   /**
    * A hold-out test set on the server (`<NIGHTSHIFT_HOLDOUT_DIR>/NAME`, docs/holdout.md): laid over a fresh checkout
@@ -63,6 +76,20 @@ export const CheckSchema = z.strictObject({
    * for a check that runs no tests (a build, a linter): it saves the runs at the base.
    */
   baseline: z.boolean().optional(),
+});
+
+/**
+ * Commands that prepare the run's environment (install dependencies) before the agent's first iteration, on a
+ * checkout of the base, with a network of their own; what they leave is cached (docs/environments.md).
+ */
+export const SetupSchema = z.strictObject({
+  run: z.array(nonEmpty).min(1, 'at least one command'),
+  /** Where setup may connect, besides the server's default (NIGHTSHIFT_SETUP_NETWORK); the agent and the checks get `sandbox.network`. */
+  network: networkRules,
+  /** Files whose contents key the cache; default: the lock files at the repo's top level. */
+  key: z.array(repoPath).min(1).optional(),
+  /** All the commands together; default: the sandbox's timeout. */
+  timeout: duration.optional(),
 });
 
 export const AgentSchema = z
@@ -98,6 +125,7 @@ export const SpecSchema = z.strictObject({
       deny: z.array(nonEmpty).default([]),
     })
     .prefault({}),
+  setup: SetupSchema.optional(),
   checks: z.array(CheckSchema).default([]).refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'check names must be unique'),
   /** The files that decide how the checks run (docs/checks.md): the agent may not change them; the checks run the base's. */
   harness: z
@@ -139,17 +167,7 @@ export const SpecSchema = z.strictObject({
   sandbox: z
     .strictObject({
       driver: z.enum(SANDBOX_DRIVERS).default('bwrap'),
-      network: z
-        .array(
-          z.string().superRefine((entry, ctx) => {
-            try {
-              parseNetworkRule(entry);
-            } catch (err) {
-              ctx.addIssue({ code: 'custom', message: (err as Error).message });
-            }
-          }),
-        )
-        .default([]),
+      network: networkRules,
       cpus: z.number().positive().max(64).default(2),
       memory: bytes.prefault('4g'),
       disk: bytes.prefault('10g'),
@@ -171,6 +189,7 @@ export const SpecSchema = z.strictObject({
 /** A validated spec with every default filled in: what the workflow receives. */
 export type Spec = z.output<typeof SpecSchema>;
 export type Check = z.output<typeof CheckSchema>;
+export type Setup = z.output<typeof SetupSchema>;
 
 /** The sandbox section of a spec that sets none (teardown and benchmarks need one without a spec). */
 export const DEFAULT_SANDBOX: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined);

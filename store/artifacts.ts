@@ -24,6 +24,13 @@ export interface ArtifactStore {
   /** The artifact as a stream, to serve or copy without holding it in memory; an unknown id throws before streaming. */
   open(id: string): Promise<Readable>;
   has(id: string): Promise<boolean>;
+  /**
+   * A name pointing at an artifact, overwritten by the last writer: how workers find what another built by what it
+   * is for (an environment cache entry by its key), where ids only say what the bytes are.
+   */
+  setName(name: string, id: string): Promise<void>;
+  /** The artifact a name points at; undefined when nothing was named so. */
+  named(name: string): Promise<string | undefined>;
 }
 
 export class ArtifactNotFoundError extends Error {
@@ -36,6 +43,13 @@ export class ArtifactNotFoundError extends Error {
 export function checkArtifactId(id: string): string {
   if (!ID.test(id)) throw new Error(`not an artifact id: ${id.slice(0, 100)}`);
   return id;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,127}$/;
+
+export function checkArtifactName(name: string): string {
+  if (!NAME.test(name)) throw new Error(`not an artifact name: ${name.slice(0, 130)}`);
+  return name;
 }
 
 export function artifactIdOf(bytes: Buffer): string {

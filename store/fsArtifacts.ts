@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ArtifactNotFoundError, artifactIdOf, artifactIdOfFile, checkArtifactId, type ArtifactStore } from './artifacts';
+import { ArtifactNotFoundError, artifactIdOf, artifactIdOfFile, checkArtifactId, checkArtifactName, type ArtifactStore } from './artifacts';
 
 /** Artifacts as files under one directory (`$NIGHTSHIFT_HOME/artifacts` by default), fanned out by the id's first byte. */
 export class FsArtifactStore implements ArtifactStore {
@@ -45,6 +45,22 @@ export class FsArtifactStore implements ArtifactStore {
     } catch {
       return false;
     }
+  }
+
+  async setName(name: string, id: string): Promise<void> {
+    const file = path.join(this.location, 'names', checkArtifactName(name));
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${randomUUID()}.tmp`;
+    await fs.writeFile(tmp, checkArtifactId(id));
+    await fs.rename(tmp, file);
+  }
+
+  async named(name: string): Promise<string | undefined> {
+    const id = await fs.readFile(path.join(this.location, 'names', checkArtifactName(name)), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    return id === undefined ? undefined : checkArtifactId(id.trim());
   }
 
   private pathOf(id: string): string {

@@ -2,7 +2,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3Serv
 import { createReadStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ArtifactsConfig } from '../config';
-import { ArtifactNotFoundError, artifactIdOf, artifactIdOfFile, checkArtifactId, type ArtifactStore } from './artifacts';
+import { ArtifactNotFoundError, artifactIdOf, artifactIdOfFile, checkArtifactId, checkArtifactName, type ArtifactStore } from './artifacts';
 
 export type S3ArtifactsConfig = Extract<ArtifactsConfig, { driver: 's3' }>;
 
@@ -66,6 +66,26 @@ export class S3ArtifactStore implements ArtifactStore {
     } catch (err) {
       if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return false;
       throw this.failure(err, `looking for ${id}`);
+    }
+  }
+
+  async setName(name: string, id: string): Promise<void> {
+    const Key = `${this.config.prefix}names/${checkArtifactName(name)}`;
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: checkArtifactId(id), ContentType: 'text/plain' }));
+    } catch (err) {
+      throw this.failure(err, `naming ${id} ${name}`);
+    }
+  }
+
+  async named(name: string): Promise<string | undefined> {
+    const Key = `${this.config.prefix}names/${checkArtifactName(name)}`;
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key }));
+      return checkArtifactId((await object.Body!.transformToString()).trim());
+    } catch (err) {
+      if (err instanceof S3ServiceException && err.name === 'NoSuchKey') return undefined;
+      throw this.failure(err, `reading the name ${name}`);
     }
   }
 

@@ -10,6 +10,7 @@ import { SandboxSlots } from '../activities/slots';
 import { workerDir } from '../activities/workspace';
 import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
+import { unmountUnder } from '../sandbox/overlay';
 import { DockerDriver } from '../sandbox/docker';
 import { probeDrivers } from '../sandbox/drivers';
 import type { SandboxDriverName } from '../spec/schema';
@@ -70,6 +71,8 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     // The config's own arrays: `up --example` adds its scripted model server after the worker has started.
     modelUpstreams: config.modelUpstreams,
     egressInternal: config.egressInternal,
+    setupNetwork: config.setupNetwork,
+    envCacheBytes: config.envCacheBytes,
     reposDir: config.reposDir,
     holdoutDir: config.holdoutDir,
     prepareRun: (text, submittedBy) => prepareRun(text, 'application/json', submittedBy, config),
@@ -121,6 +124,8 @@ async function sweepDeadWorkers(home: string, logger: Logger): Promise<void> {
     const dir = path.join(root, entry);
     const owner = readOwner(dir);
     if (!owner || owner.hostname !== os.hostname() || isAlive(owner.pid)) continue;
+    // Its sandboxes' environment overlays first: deleting through one would only fill its upper layer.
+    await unmountUnder(dir);
     await fs.rm(dir, { recursive: true, force: true });
     await removeCgroupGroup(entry);
     logger.info({ worker: entry }, 'removed the sandboxes of a dead worker');

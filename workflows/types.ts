@@ -11,7 +11,7 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
-export type StageName = 'provision' | 'agent' | 'scope' | 'checks' | 'review' | 'publish' | 'approval' | 'ci' | 'rebase' | 'proof' | 'deliver' | 'teardown';
+export type StageName = 'provision' | 'setup' | 'agent' | 'scope' | 'checks' | 'review' | 'publish' | 'approval' | 'ci' | 'rebase' | 'proof' | 'deliver' | 'teardown';
 
 export interface StageRecord {
   stage: StageName;
@@ -193,6 +193,18 @@ export interface ForgeStatus {
   url?: string;
 }
 
+/** A run's environment: which cache entry, where it came from, what it holds, how long it took to have it in the sandbox. */
+export interface EnvironmentView {
+  key: string;
+  source: 'built' | 'worker' | 'store';
+  paths: string[];
+  home: boolean;
+  bytes: number;
+  /** `copy` where the worker cannot mount overlays (not root). */
+  mounted: 'overlay' | 'copy';
+  readyMs: number;
+}
+
 export interface RunState {
   id: string;
   title: string;
@@ -227,6 +239,9 @@ export interface RunState {
   forgeStatuses?: ForgeStatus[];
   finalCommit?: string;
   failure?: { stage: StageName; reason: string };
+  /** The environment the setup stage made or found (docs/environments.md); the setup's log when it failed. */
+  environment?: EnvironmentView;
+  setupLogId?: string;
   workspace?: WorkspaceRef;
   reprovisions: number;
   submittedBy: string;

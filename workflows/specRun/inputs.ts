@@ -2,6 +2,7 @@
 import type { AgentInput, AgentReviewInput } from '../../activities/agent';
 import type { ChecksInput } from '../../activities/checks';
 import type { DeliverInput } from '../../activities/deliver';
+import type { EnvironmentInput, SetupStageInput } from '../../activities/environment';
 import type { RunEvent, RunNotice } from '../../activities/notify';
 import type { RebaseInput } from '../../activities/rebase';
 import type { SignInput } from '../../activities/sign';
@@ -11,8 +12,19 @@ import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
 import { nowIso } from './time';
 
-export function provisionInput({ spec, state }: RunContext): ProvisionInput {
-  return { runId: state.id, repo: spec.repo, base: spec.base, branch: spec.branch, sandbox: spec.sandbox, checkpoint: state.checkpoint, baseCommit: state.baseCommit };
+export function provisionInput(ctx: RunContext): ProvisionInput {
+  const { spec, state } = ctx;
+  return { runId: state.id, repo: spec.repo, base: spec.base, branch: spec.branch, sandbox: spec.sandbox, checkpoint: state.checkpoint, baseCommit: state.baseCommit, environment: environmentInput(ctx) };
+}
+
+/** What the run's environment is made from, once the setup stage has made it (sandboxes before that have none). */
+function environmentInput({ spec, state }: RunContext): EnvironmentInput | undefined {
+  return spec.setup && state.environment && state.baseCommit ? { repo: spec.repo, baseCommit: state.baseCommit, setup: spec.setup } : undefined;
+}
+
+/** The setup stage, on the run's workspace (provisioned, at the base). */
+export function setupInput({ spec, state }: RunContext): SetupStageInput {
+  return { runId: state.id, sandbox: spec.sandbox, environment: { repo: spec.repo, baseCommit: state.baseCommit!, setup: spec.setup! } };
 }
 
 /** One agent iteration, from the checkpoint (none yet in the first), with the problems of the last as `feedback`. */
@@ -55,7 +67,8 @@ export function agentReviewInput({ spec, state, sandboxMs }: RunContext, diffId:
   };
 }
 
-export function checksInput({ spec, state, sandboxMs }: RunContext): ChecksInput {
+export function checksInput(ctx: RunContext): ChecksInput {
+  const { spec, state, sandboxMs } = ctx;
   return {
     runId: state.id,
     checks: spec.checks,
@@ -66,6 +79,7 @@ export function checksInput({ spec, state, sandboxMs }: RunContext): ChecksInput
     secrets: spec.secrets,
     baseCommit: state.baseCommit,
     harness: spec.harness,
+    environment: environmentInput(ctx),
   };
 }
 

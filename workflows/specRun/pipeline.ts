@@ -1,9 +1,10 @@
-// The stages in order: provision → iterations (agent, scope, checks, review, approval, rebase) → proof → deliver.
+// The stages in order: provision → setup (when the spec has one) → iterations (agent, scope, checks, review, approval, rebase) → proof → deliver.
 import { patched } from '@temporalio/workflow';
 import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY, SIGNED_COMMITS } from '../patches';
 import type { RunStatus } from '../types';
 import { awaitApproval } from './approval';
 import type { RunContext } from './context';
+import { setupEnvironment } from './environment';
 import { iterationFeedback } from './feedback';
 import { deliverInput, signInput } from './inputs';
 import { iteration } from './iteration';
@@ -16,6 +17,7 @@ import { ensureWorkspace, teardown } from './workspace';
 /** The stages; returns how the run ended unless it failed (throws). */
 export async function pipeline(ctx: RunContext): Promise<RunStatus> {
   await stage(ctx, 'provision', 'provisioning', () => ensureWorkspace(ctx), () => [true, `workspace on ${ctx.workspace?.worker}, base ${ctx.state.baseCommit?.slice(0, 12)}`]);
+  if (ctx.spec.setup) await setupEnvironment(ctx);
   const ended = await iterate(ctx);
   if (ended) return ended;
   await deliver(ctx);

@@ -1,0 +1,152 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { hostToolEnv } from '../config/hostEnv';
+import { overlayReads } from '../sandbox/overlay';
+import { withArtifactFile, type ArtifactStore } from '../store/artifacts';
+
+/** What a setup left, as kept in a cache entry beside its trees (`workspace/<path>`…, `home/`). */
+export interface EnvironmentManifest {
+  key: string;
+  /** Directories of the workspace the setup made (`node_modules`, `.venv`), relative, in the order git listed them. */
+  paths: string[];
+  /** Whether the sandbox's home is part of it (`home/`). */
+  home: boolean;
+  bytes: number;
+  createdAt: string;
+  /** The worker that ran the setup. */
+  builtBy: string;
+}
+
+/** Where an entry came from for this run: made here now, kept on this worker, or fetched from the artifact store. */
+export type EnvironmentSource = 'built' | 'worker' | 'store';
+
+const MANIFEST = 'manifest.json';
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: hostToolEnv(), maxBuffer: 16 * 1024 * 1024 }, (err, out, stderr) => {
+      if (err) reject(new Error(`${cmd} failed: ${String(stderr).trim().split('\n').slice(-2).join(' ') || err.message}`));
+      else resolve(String(out));
+    });
+  });
+}
+
+/** Bytes on disk under `dir`, links not followed. */
+export async function treeBytes(dir: string): Promise<number> {
+  return Number((await run('du', ['-sb', '--', dir])).split('\t')[0]) || 0;
+}
+
+/**
+ * A worker's environments, by key: read-only trees that sandboxes see through overlays (sandbox/overlay.ts), never
+ * written once made. Bounded (`maxBytes`, least recently used out, never one a sandbox is reading) and shared with the
+ * fleet through the artifact store, packed, under the name `env-<key>`.
+ */
+export class EnvCache {
+  constructor(readonly dir: string, private readonly maxBytes: number, private readonly store: ArtifactStore) {}
+
+  entryDir(key: string): string {
+    return path.join(this.dir, key);
+  }
+
+  /** The entry kept on this worker, marked as just used; undefined when there is none. */
+  async local(key: string): Promise<EnvironmentManifest | undefined> {
+    const file = path.join(this.entryDir(key), MANIFEST);
+    const manifest = await readManifest(file);
+    if (manifest) await fs.utimes(file, new Date(), new Date());
+    return manifest;
+  }
+
+  /** Fetches the entry another worker built and packed into the artifact store; undefined when none did. */
+  async fromStore(key: string): Promise<EnvironmentManifest | undefined> {
+    const id = await this.store.named(`env-${key}`);
+    if (!id) return undefined;
+    const staging = await this.staging();
+    try {
+      await withArtifactFile(this.store, id, (file) => run('tar', ['-C', staging, '-xzf', file]));
+      const manifest = await readManifest(path.join(staging, MANIFEST));
+      if (manifest?.key !== key) throw new Error(`the artifact store's env-${key} holds another environment`);
+      return await this.adopt(key, staging);
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Makes an entry: `build` fills a staging directory on the cache's filesystem (so its trees can be moved in, not
+   * copied) and says what it holds. Another worker's process building the same key at once is fine: the first in
+   * wins, the other's is dropped. Then packed into the artifact store for the fleet.
+   */
+  async add(key: string, builtBy: string, build: (staging: string) => Promise<Omit<EnvironmentManifest, 'key' | 'bytes' | 'createdAt' | 'builtBy'>>): Promise<EnvironmentManifest> {
+    const staging = await this.staging();
+    try {
+      const made = await build(staging);
+      const manifest: EnvironmentManifest = { key, ...made, bytes: await treeBytes(staging), createdAt: new Date().toISOString(), builtBy };
+      await fs.writeFile(path.join(staging, MANIFEST), JSON.stringify(manifest, null, 2));
+      const kept = await this.adopt(key, staging);
+      await this.share(key);
+      return kept;
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  /** Pack an entry into the artifact store, named by its key, for the workers that do not have it. */
+  private async share(key: string): Promise<void> {
+    const file = path.join(os.tmpdir(), `nightshift-env-${key}-${randomUUID()}.tar.gz`);
+    try {
+      await run('tar', ['-C', this.entryDir(key), '-czf', file, '.']);
+      await this.store.setName(`env-${key}`, await this.store.putFile(file));
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }
+
+  private async staging(): Promise<string> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return fs.mkdtemp(path.join(this.dir, '.staging-'));
+  }
+
+  /** Moves a complete staging directory in as the entry (kept as is when one arrived first), then makes room. */
+  private async adopt(key: string, staging: string): Promise<EnvironmentManifest> {
+    await fs.rename(staging, this.entryDir(key)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+    });
+    const manifest = await this.local(key);
+    if (!manifest) throw new Error(`environment ${key} vanished from ${this.dir}`);
+    await this.evict(key);
+    return manifest;
+  }
+
+  /** Least recently used entries out until the cache fits, except `keep` and any a sandbox reads. */
+  async evict(keep?: string): Promise<string[]> {
+    const entries: { key: string; used: number; bytes: number }[] = [];
+    for (const key of await fs.readdir(this.dir).catch(() => [])) {
+      if (key.startsWith('.')) continue;
+      const file = path.join(this.entryDir(key), MANIFEST);
+      const manifest = await readManifest(file);
+      const stat = await fs.stat(file).catch(() => undefined);
+      if (manifest && stat) entries.push({ key, used: stat.mtimeMs, bytes: manifest.bytes });
+    }
+    let total = entries.reduce((sum, e) => sum + e.bytes, 0);
+    const removed: string[] = [];
+    for (const e of entries.sort((a, b) => a.used - b.used)) {
+      if (total <= this.maxBytes) break;
+      if (e.key === keep || (await overlayReads(`${this.entryDir(e.key)}/`))) continue;
+      await fs.rm(this.entryDir(e.key), { recursive: true, force: true });
+      total -= e.bytes;
+      removed.push(e.key);
+    }
+    return removed;
+  }
+}
+
+async function readManifest(file: string): Promise<EnvironmentManifest | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as EnvironmentManifest;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { hostToolEnv } from '../config/hostEnv';
+
+// Copy-on-write views of a read-only tree (an environment cache entry) inside a sandbox's directories: overlayfs,
+// mounted by the worker on the host, so both drivers see an ordinary directory through their bind of the workspace.
+// Writes land in an upper directory of the sandbox's own; the tree below is never written, whatever the sandbox does.
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: hostToolEnv() }, (err, _out, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.at(-1)}: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
+}
+
+/**
+ * `lower` seen at `target` (an empty directory), its changes kept under `scratch` (`upper/` and `work/`, on the same
+ * filesystem). Falls back to a plain copy where overlays cannot be mounted (a worker not running as root): slower,
+ * just as isolated. Returns which it did.
+ */
+export async function overlayOnto(lower: string, target: string, scratch: string): Promise<'overlay' | 'copy'> {
+  const upper = path.join(scratch, 'upper');
+  const work = path.join(scratch, 'work');
+  await fs.mkdir(upper, { recursive: true });
+  await fs.mkdir(work, { recursive: true });
+  // The merged directory's own owner and mode are the upper's: make them the tree's, so the sandbox's user may write.
+  const top = await fs.stat(lower);
+  await fs.chown(upper, top.uid, top.gid);
+  await fs.chmod(upper, top.mode & 0o7777);
+  try {
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+    return 'overlay';
+  } catch {
+    await run('cp', ['-a', '--reflink=auto', '--no-target-directory', lower, target]);
+    return 'copy';
+  }
+}
+
+/** The mount points at or below `dir`, deepest first, from the kernel's table (octal escapes decoded). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const table = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const points = table
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(prefix));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/** Unmount everything mounted at or below `dir` (a sandbox's root, before it is deleted). */
+export async function unmountUnder(dir: string): Promise<void> {
+  for (const point of await mountsUnder(dir)) await run('umount', ['-l', point]);
+}
+
+/** Whether an overlay mounted anywhere reads from `lower` (an entry in use may not be evicted). */
+export async function overlayReads(lower: string): Promise<boolean> {
+  const table = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return table.includes(`lowerdir=${lower}`);
+}
