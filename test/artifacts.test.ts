@@ -134,6 +134,19 @@ describe.each(drivers)('the %s driver', (_name, make) => {
     expect(existsSync(path.dirname(copy))).toBe(false);
     await expect(withArtifactFile(store, sha256('no such bundle'), async () => 'used')).rejects.toThrow(ArtifactNotFoundError);
   });
+
+  // Last: names are objects of their own, beside the ids the tests above count.
+  test('a name points at an artifact, the last writer wins; an unknown name is undefined; a malformed one is refused', async () => {
+    const [a, b] = [await store.put('environment one'), await store.put('environment two')];
+    expect(await store.named('env-0123abc')).toBeUndefined();
+    await store.setName('env-0123abc', a);
+    expect(await store.named('env-0123abc')).toBe(a);
+    await store.setName('env-0123abc', b);
+    expect(await store.named('env-0123abc')).toBe(b);
+    await expect(store.named('../ids/x')).rejects.toThrow('not an artifact name: ../ids/x');
+    await expect(store.setName('env-x', 'not-an-id')).rejects.toThrow('not an artifact id: not-an-id');
+    expect(await store.named('env-x')).toBeUndefined();
+  });
 });
 
 test('an S3 store whose bucket does not exist fails in one line naming the store and S3’s answer', async () => {
