@@ -11,7 +11,7 @@ import { EnvCache, type EnvironmentManifest, type EnvironmentSource } from './en
 import { paths, type RunRepo } from './git';
 import { withHeartbeat } from './heartbeat';
 import { CommandLog, headerCommand } from './logs';
-import { inCheckoutSandbox, openSandbox, runRepo, sandboxRoot, workerDir } from './workspace';
+import { inCheckoutSandbox, openSandbox, runRepo, sandboxRoot, workerDir, workspaceLayer } from './workspace';
 
 // The setup stage (docs/environments.md): the spec's setup commands run once, on a checkout of the base, with their
 // own network; what they leave (node_modules, a virtualenv, the home's caches) becomes a read-only cache entry that
@@ -125,9 +125,17 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
       dropped.push(rel);
       continue;
     }
-    await fs.mkdir(path.dirname(path.join(staging, 'workspace', dir)), { recursive: true });
-    await fs.rename(real, path.join(staging, 'workspace', dir));
     kept.push(dir);
+  }
+  // What the setup made is all in the workspace overlay's upper layer (untracked: none of it in the checkout below):
+  // moved from there, the overlay down, rather than copied through it.
+  await unmountUnder(sandbox.workspace);
+  const upper = path.join(workspaceLayer(repo.root), 'upper');
+  for (const dir of kept) {
+    const layered = path.join(upper, dir);
+    const from = (await fs.lstat(layered).then((s) => s.isDirectory(), () => false)) ? layered : path.join(workspace, dir);
+    await fs.mkdir(path.dirname(path.join(staging, 'workspace', dir)), { recursive: true });
+    await fs.rename(from, path.join(staging, 'workspace', dir));
   }
   const homeDir = path.join(sandboxRoot(deps, sandbox.runId), 'home');
   for (const skipped of HOME_SKIPPED) await fs.rm(path.join(homeDir, skipped), { recursive: true, force: true });

@@ -204,7 +204,12 @@ export class RunRepo {
     await fs.writeFile(path.join(staging, 'objects', 'info', 'alternates'), `${GIT_OBJECTS_DIR}\n`);
     await fs.copyFile(path.join(this.gitDir, 'index'), path.join(staging, 'index'));
     await fs.rm(target, { recursive: true, force: true });
-    await fs.rename(staging, target);
+    await fs.rename(staging, target).catch(async (err: NodeJS.ErrnoException) => {
+      // A workspace laid over a kept checkout is a filesystem of its own (activities/checkouts.ts): copied in instead.
+      if (err.code !== 'EXDEV') throw err;
+      await fs.cp(staging, target, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
+      await fs.rm(staging, { recursive: true, force: true });
+    });
   }
 
   /**

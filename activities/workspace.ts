@@ -15,7 +15,8 @@ import { gitFailure } from './gitFailure';
 import { withRepoSource } from './mirror';
 import { withHeartbeat } from './heartbeat';
 import { provideEnvironment, type EnvironmentInput } from './environment';
-import { unmountUnder } from '../sandbox/overlay';
+import { CheckoutCache } from './checkouts';
+import { SANDBOX_UID } from '../sandbox/environment';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
 const CLAIM_HOLD_MS = 2_000;
@@ -70,6 +71,28 @@ export async function storeBranchBundle(deps: ActivityDeps, git: Git, branch: st
   }
 }
 
+/**
+ * The run's sandbox with nothing of an earlier attempt in it (a retried or moved provision, a check's sandbox made
+ * again): torn down first, its container (which may hold an earlier workspace mounted) and overlays gone too.
+ */
+async function freshSandbox(deps: ActivityDeps, runId: string, policy: Spec['sandbox']): Promise<Sandbox> {
+  await (await openSandbox(deps, runId, policy)).teardown();
+  return openSandbox(deps, runId, policy);
+}
+
+/** Where a sandbox's workspace overlay keeps what was written over the checkout (`upper/`, `work/`). */
+export const workspaceLayer = (root: string) => path.join(root, 'workspace-layer');
+
+/**
+ * The workspace at `commit` on `branch`, laid over a kept checkout of `base` (activities/checkouts.ts): git writes
+ * only what differs from it, into the sandbox's own layer (`<root>/workspace-layer`, outside every mount).
+ */
+async function layOutOver(deps: ActivityDeps, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string): Promise<void> {
+  const checkouts = new CheckoutCache(path.join(workerDir(deps.home, deps.self.worker), '.checkouts'));
+  await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
+  await repo.layOut(branch, commit);
+}
+
 /** The run's repository on this worker: its git directory beside the sandbox, the workspace its work tree. */
 export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
   return new RunRepo(sandboxRoot(deps, sandbox.runId), sandbox.workspace);
@@ -82,12 +105,11 @@ export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
  */
 export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>, environment?: EnvironmentInput): Promise<T> {
   const id = `${runId}-${suffix}`;
-  await (await openSandbox(deps, id, policy)).teardown();
-  const sandbox = await openSandbox(deps, id, policy);
+  const sandbox = await freshSandbox(deps, id, policy);
   try {
     const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
     await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'));
-    await repo.layOut(await repo.branch(), commit);
+    await layOutOver(deps, repo, policy.driver, await repo.branch(), commit, commit);
     if (environment) await restoreEnvironment(deps, runId, sandbox, repo, policy, environment);
     return await work(sandbox, repo);
   } finally {
@@ -148,7 +170,7 @@ export function workspaceActivities(deps: ActivityDeps) {
      */
     async provisionWorkspace(input: ProvisionInput): Promise<ProvisionResult> {
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
+        const sandbox = await freshSandbox(deps, input.runId, input.sandbox);
         try {
           return await provision(deps, sandbox, input);
         } catch (err) {
@@ -176,17 +198,7 @@ async function restoreEnvironment(deps: ActivityDeps, runId: string, sandbox: Sa
   if ('failed' in got) throw ApplicationFailure.nonRetryable(`the run's environment could not be made again: ${got.failed}`, 'SetupFailed');
 }
 
-async function emptyDir(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
-  for (const entry of await fs.readdir(dir)) await fs.rm(path.join(dir, entry), { recursive: true, force: true });
-}
-
 async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionInput): Promise<ProvisionResult> {
-  // A retried or moved provision starts clean, in the same directory: a container may have it mounted. An earlier
-  // attempt's environment overlays go first (deleting through them would only fill their upper layers).
-  await unmountUnder(sandboxRoot(deps, input.runId));
-  await fs.rm(path.join(sandboxRoot(deps, input.runId), 'env'), { recursive: true, force: true });
-  await emptyDir(sandbox.workspace);
   // Checked at submit, and again here: a run can also be started through Temporal, by a schedule made earlier, or
   // on a worker whose repos directory (or registered repos) differ. A remote is cloned from this worker's mirror.
   const repo = runRepo(deps, sandbox);
@@ -202,7 +214,7 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
     await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) => repo.git(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}`]));
     start = input.checkpoint.commit;
   }
-  await repo.layOut(input.branch, start);
+  await layOutOver(deps, repo, input.sandbox.driver, input.branch, start, baseCommit);
   if (input.environment) await restoreEnvironment(deps, input.runId, sandbox, repo, input.sandbox, input.environment);
   await deps.runLog.append(
     input.runId,

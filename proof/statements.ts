@@ -118,6 +118,8 @@ export function provenanceStatement(input: RunInput, state: RunState, digests: R
     ...(agent?.tool ? [{ name: 'agent', uri: agent.tool.version ? `pkg:npm/${agent.tool.name}@${agent.tool.version}` : agent.tool.name, ...(agent.tool.digest ? { digest: { sha256: agent.tool.digest } } : {}) }] : []),
     ...(agent?.image ? [{ name: 'sandbox-image', uri: agent.image.name, digest: { sha256: agent.image.digest.replace(/^sha256:/, '') } }] : []),
     ...(state.modelUsage?.models ?? []).map((m) => ({ name: 'model', uri: `model:${spec.agent.api ?? 'unknown'}/${m}` })),
+    // The environment the agent and the checks ran with: its cache key (what it was made from) and where it came from.
+    ...(state.environment ? [{ name: 'environment', uri: `nightshift:environment/${state.environment.key}`, annotations: { source: state.environment.source, paths: state.environment.paths } }] : []),
   ];
   return statement(subject, SLSA_PROVENANCE, {
     buildDefinition: {
@@ -129,6 +131,7 @@ export function provenanceStatement(input: RunInput, state: RunState, digests: R
         harness: spec.harness,
         limits: spec.limits,
         checks: spec.checks.map((c) => ({ name: c.name, command: c.run })),
+        ...(spec.setup ? { setup: { commands: spec.setup.run, network: spec.setup.network } } : {}),
       },
       resolvedDependencies,
     },

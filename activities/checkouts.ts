@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { hostToolEnv } from '../config/hostEnv';
+import { overlayOnto, overlayReads } from '../sandbox/overlay';
+import { git, paths, type RunRepo } from './git';
+
+// Workspaces laid over kept checkouts, copy-on-write: writing a repo's files costs about a millisecond each on this
+// kind of disk, cold or warm, which bounded every provision (docs/reference.md, bench:mirror). A checkout of a commit
+// is kept per worker (and per owner: the docker driver's files are its sandbox user's) and becomes the read-only lower
+// layer of the next workspaces; git then writes only what differs from it into the workspace's own upper layer.
+
+/** Checkouts kept per owner; the least recently used go first, never one a workspace lies over. */
+const KEPT = 4;
+/** A kept checkout this close to the commit wanted serves it (git updates the difference); a farther one is not kept for nothing. */
+const NEAR_FILES = 64;
+
+interface Checkout {
+  commit: string;
+  tree: string;
+  index: string;
+}
+
+function chownTree(dir: string, owner: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('chown', ['-R', '-h', `${owner}:${owner}`, '--', dir], { env: hostToolEnv() }, (err, _out, stderr) => (err ? reject(new Error(`chown: ${String(stderr).trim() || err.message}`)) : resolve()));
+  });
+}
+
+export class CheckoutCache {
+  constructor(private readonly dir: string) {}
+
+  /**
+   * The workspace of `repo` laid over a kept checkout of `commit` (or of one near it), with the index that describes
+   * it, so the layout that follows writes only what differs; made first when none serves. `owner`: the uid the files
+   * must belong to (the docker driver's sandbox user); the worker's own when unset.
+   */
+  async layOver(repo: RunRepo, commit: string, scratch: string, owner?: number): Promise<void> {
+    const checkout = (await this.near(repo, commit, owner)) ?? (await this.make(repo, commit, owner));
+    await overlayOnto(checkout.tree, repo.workTree, scratch);
+    await fs.copyFile(checkout.index, path.join(repo.gitDir, 'index'));
+  }
+
+  private ownerDir(owner?: number): string {
+    return path.join(this.dir, String(owner ?? process.getuid?.() ?? 0));
+  }
+
+  private async kept(owner?: number): Promise<(Checkout & { used: number })[]> {
+    const dir = this.ownerDir(owner);
+    const found: (Checkout & { used: number })[] = [];
+    for (const commit of await fs.readdir(dir).catch(() => [])) {
+      if (!/^[0-9a-f]{40,64}$/.test(commit)) continue;
+      const index = path.join(dir, commit, 'index');
+      const stat = await fs.stat(index).catch(() => undefined);
+      if (stat) found.push({ commit, tree: path.join(dir, commit, 'tree'), index, used: stat.mtimeMs });
+    }
+    return found.sort((a, b) => b.used - a.used);
+  }
+
+  /** The kept checkout of `commit`, or the most recent one of the same repo within NEAR_FILES changed files of it. */
+  private async near(repo: RunRepo, commit: string, owner?: number): Promise<Checkout | undefined> {
+    for (const c of await this.kept(owner)) {
+      if (c.commit !== commit) {
+        const known = await repo.git(['cat-file', '-e', `${c.commit}^{commit}`]).then(() => true, () => false);
+        if (!known) continue;
+        const changed = paths(await repo.git(['diff', '--name-only', '-z', '--no-renames', c.commit, commit])).length;
+        if (changed > NEAR_FILES) continue;
+      }
+      await fs.utimes(c.index, new Date(), new Date());
+      return c;
+    }
+    return undefined;
+  }
+
+  /** A checkout of `commit` from the run's git directory (pinned git, no filters), kept; then the least used out. */
+  private async make(repo: RunRepo, commit: string, owner?: number): Promise<Checkout> {
+    const dir = this.ownerDir(owner);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const staging = await fs.mkdtemp(path.join(dir, '.staging-'));
+    try {
+      const gitDir = path.join(staging, 'git');
+      const tree = path.join(staging, 'tree');
+      await fs.mkdir(tree);
+      await git(staging, ['clone', '--quiet', '--bare', '--shared', '--template=', '--', repo.gitDir, gitDir]);
+      const inStaging = (args: string[]) => git(staging, ['--git-dir', gitDir, '--work-tree', tree, ...args]);
+      await inStaging(['read-tree', '--reset', '-u', commit]);
+      if (owner !== undefined) {
+        await chownTree(tree, owner);
+        // chown changed every file's ctime: the index learns the new stat data, so git need not read them again.
+        await inStaging(['update-index', '-q', '--refresh']).catch(() => undefined);
+      }
+      await fs.rename(path.join(gitDir, 'index'), path.join(staging, 'index'));
+      await fs.rm(gitDir, { recursive: true, force: true });
+      await fs.rename(staging, path.join(dir, commit)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      });
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+    await this.evict(owner, commit);
+    return { commit, tree: path.join(dir, commit, 'tree'), index: path.join(dir, commit, 'index') };
+  }
+
+  private async evict(owner: number | undefined, keep: string): Promise<void> {
+    const kept = await this.kept(owner);
+    for (const c of kept.slice(KEPT)) {
+      if (c.commit === keep || (await overlayReads(`${c.tree},`))) continue;
+      await fs.rm(path.dirname(c.tree), { recursive: true, force: true });
+    }
+  }
+}
