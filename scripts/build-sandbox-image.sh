@@ -12,8 +12,10 @@ MIRROR=${NIGHTSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 NODE=$(command -v node)
 # npm and corepack, where the host's Node.js keeps them (npm's bin is a link into <prefix>/lib/node_modules/npm).
 NODE_LIB=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/../.." && pwd)
-NODE_TOOLS="npm corepack"
-for t in $NODE_TOOLS; do [ -f "$NODE_LIB/$t/package.json" ] || { echo "no $t in $NODE_LIB (the host's Node.js installation)" >&2; exit 1; }; done
+[ -f "$NODE_LIB/npm/package.json" ] || { echo "no npm in $NODE_LIB (the host's Node.js installation)" >&2; exit 1; }
+# corepack when the host's Node.js has it (Node.js 25 no longer ships it).
+NODE_TOOLS=npm
+[ -f "$NODE_LIB/corepack/package.json" ] && NODE_TOOLS="npm corepack"
 # The host's CA bundle, so TLS through an egress that re-signs it (a corporate proxy) is trusted inside as on the host.
 CA_BUNDLE=${NIGHTSHIFT_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 [ -s "$CA_BUNDLE" ] || { echo "no CA bundle at $CA_BUNDLE (set NIGHTSHIFT_CA_BUNDLE)" >&2; exit 1; }
@@ -44,9 +46,9 @@ install -d "$ROOTFS/usr/local/lib/node_modules"
 for t in $NODE_TOOLS; do cp -a "$NODE_LIB/$t" "$ROOTFS/usr/local/lib/node_modules/"; done
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$ROOTFS/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/local/bin/npx"
-ln -s ../lib/node_modules/corepack/dist/corepack.js "$ROOTFS/usr/local/bin/corepack"
+[ -d "$ROOTFS/usr/local/lib/node_modules/corepack" ] && ln -s ../lib/node_modules/corepack/dist/corepack.js "$ROOTFS/usr/local/bin/corepack"
 install -m 0644 "$CA_BUNDLE" "$ROOTFS/etc/ssl/certs/ca-certificates.crt"
-for t in npm npx corepack git; do
+for t in npx git $NODE_TOOLS; do
   chroot "$ROOTFS" env PATH=/usr/local/bin:/usr/bin:/bin "$t" --version > /dev/null || { echo "$t does not run in the rootfs" >&2; exit 1; }
 done
 chroot "$ROOTFS" useradd --uid 1000 --user-group --create-home --home-dir /home/sandbox --shell /bin/sh sandbox
