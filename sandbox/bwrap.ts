@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { unmountUnder } from './overlay';
-import { BASE_ENV, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
+import { baseEnv, CA_BUNDLE, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
@@ -19,6 +19,9 @@ const ENV_FD = 3;
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const ETC_ENTRIES = ['hosts', 'nsswitch.conf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'alternatives', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'mime.types', 'gitconfig'];
+
+/** The sandbox sees the host's /etc/ssl: the CA bundle is there when the host has it. */
+const HOST_ENV = baseEnv(existsSync(CA_BUNDLE));
 
 // Inside, the run is an ordinary user without capabilities; the user namespace maps it to the worker's user.
 const PASSWD = `sandbox:x:${UID}:${UID}:Nightshift sandbox:${HOME_DIR}:/bin/sh\n`;
@@ -143,7 +146,7 @@ export class BwrapSandbox implements Sandbox {
     const started = Date.now();
     const nonce = `nightshift-cgroup-join-failed-${randomBytes(8).toString('hex')}`;
     const [bin, ...argv] = this.commandLine(opts, link, nonce);
-    const env = setenvArgs({ ...BASE_ENV, ...opts.env, ...link?.env });
+    const env = setenvArgs({ ...HOST_ENV, ...opts.env, ...link?.env });
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too

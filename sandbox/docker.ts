@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
 import { unmountUnder } from './overlay';
-import { BASE_ENV, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { baseEnv, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxImage, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
@@ -27,6 +27,8 @@ const LABEL_WORKER = 'nightshift.worker';
 const LABEL_HOST = 'nightshift.host';
 const LABEL_HOME = 'nightshift.home';
 const USER = `${SANDBOX_UID}:${SANDBOX_UID}`;
+/** The image has the CA bundle (the host's, or Debian's from the Dockerfile). */
+const IMAGE_ENV = baseEnv(true);
 
 /**
  * seccomp: the containers/common default profile, except that `unshare` and `clone` with namespace flags are
@@ -145,7 +147,7 @@ export class DockerSandbox implements Sandbox {
       Cmd: ['sleep', 'infinity'],
       User: USER,
       WorkingDir: WORKSPACE_DIR,
-      Env: Object.entries(BASE_ENV).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries(IMAGE_ENV).map(([k, v]) => `${k}=${v}`),
       Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), [LABEL_HOME]: this.driver.home },
       NetworkDisabled: true,
       HostConfig: {
@@ -222,7 +224,7 @@ export class DockerSandbox implements Sandbox {
   private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
     const name = `.env-${randomBytes(8).toString('hex')}`;
     const file = path.join(this.opts.root, 'meta', name);
-    await fs.writeFile(file, envScript({ ...BASE_ENV, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
+    await fs.writeFile(file, envScript({ ...IMAGE_ENV, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
     try {
       await fs.chown(file, SANDBOX_UID, SANDBOX_UID);
       return await this.runLoaded(container, opts, withEnvLoaded(link?.cmd ?? opts.cmd, `${META_DIR}/${name}`));

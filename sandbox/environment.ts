@@ -26,13 +26,28 @@ export function runGitObjects(root: string): string | undefined {
   return existsSync(objects) ? objects : undefined;
 }
 
-export const BASE_ENV: Record<string, string> = {
+const BASE_ENV: Record<string, string> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   HOME: HOME_DIR,
   LANG: 'C.UTF-8',
   TMPDIR: '/tmp',
   USER: 'sandbox',
 };
+
+/**
+ * The system's CA bundle inside: the host's own on bwrap (its /etc/ssl), a copy of the host's in the docker image
+ * (scripts/build-sandbox-image.sh). curl and git read it by themselves.
+ */
+export const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * The variables every command starts with. Node.js (and so npm) trusts only its built-in CAs unless told of the
+ * bundle, and an egress that re-signs TLS (a corporate proxy) is trusted only there; named only when the sandbox has
+ * the file, as node warns at every start about a missing one.
+ */
+export function baseEnv(hasCaBundle: boolean): Record<string, string> {
+  return hasCaBundle ? { ...BASE_ENV, NODE_EXTRA_CA_CERTS: CA_BUNDLE } : { ...BASE_ENV };
+}
 
 // A sandbox's variables (secrets among them) never travel as a host process's arguments or environment, where
 // any local user could read them in /proc/<pid>/cmdline (or environ): bwrap reads them from a pipe (`--args`), a
