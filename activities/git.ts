@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { GIT_OBJECTS_DIR } from '../sandbox/environment';
 
@@ -156,10 +156,11 @@ export class RunRepo {
    * installed node_modules, stay), and a new `.git` for the agent. git replaces a symlink in a leading path by a
    * directory rather than write through it, so what the agent left cannot redirect these writes.
    */
-  async layOut(branch: string, commit: string): Promise<void> {
+  async layOut(branch: string, commit: string, opts: { fresh?: boolean } = {}): Promise<void> {
     await this.git(['checkout', '--quiet', '--force', '--no-recurse-submodules', '-B', branch, commit]);
-    await this.git(['clean', '--quiet', '-ffd']);
-    await this.giveAgentGit();
+    // A fresh workspace (a clean checkout below, nothing written yet) has nothing untracked to clean.
+    if (!opts.fresh) await this.git(['clean', '--quiet', '-ffd']);
+    await this.giveAgentGit(branch);
   }
 
   /** Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed. */
@@ -189,27 +190,23 @@ export class RunRepo {
    * A repository for the agent at `<workspace>/.git`, on the run's branch with a matching index: the run's refs, and
    * its objects borrowed read-only (objects/info/alternates → GIT_OBJECTS_DIR, where the sandbox sees the run's
    * objects mounted read-only) rather than copied, so a long history costs nothing to hand over. What the agent
-   * commits goes into its own objects; the worker never reads any of it. Built beside the workspace and moved in
-   * whole; whatever `.git` was there (a file, a link, a directory) is removed without being followed or read.
+   * commits goes into its own objects; the worker never reads any of it. Whatever `.git` was there (a file, a link, a
+   * directory) is removed without being followed or read, and the new one made from nothing: a directory of the
+   * worker's own, written while no sandbox process runs (each stage's commands are dead before the worker lays out).
    */
-  private async giveAgentGit(): Promise<void> {
-    const staging = path.join(this.root, 'agent-git');
+  private async giveAgentGit(branch: string): Promise<void> {
     const target = path.join(this.workTree, '.git');
-    await fs.rm(staging, { recursive: true, force: true });
-    await git(this.root, ['clone', '--quiet', '--bare', '--shared', '--template=', '--', this.gitDir, staging]);
-    const agentGit: Git = (args) => git(this.root, ['--git-dir', staging, ...args]);
-    await agentGit(['config', 'core.bare', 'false']);
-    await agentGit(['remote', 'remove', 'origin']);
-    await agentGit(['symbolic-ref', 'HEAD', `refs/heads/${await this.branch()}`]);
-    await fs.writeFile(path.join(staging, 'objects', 'info', 'alternates'), `${GIT_OBJECTS_DIR}\n`);
-    await fs.copyFile(path.join(this.gitDir, 'index'), path.join(staging, 'index'));
+    // Written, not cloned: what `clone --bare --shared` and four more gits would make, in one git and a few writes.
+    const refs = await this.git(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags']);
     await fs.rm(target, { recursive: true, force: true });
-    await fs.rename(staging, target).catch(async (err: NodeJS.ErrnoException) => {
-      // A workspace laid over a kept checkout is a filesystem of its own (activities/checkouts.ts): copied in instead.
-      if (err.code !== 'EXDEV') throw err;
-      await fs.cp(staging, target, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true });
-      await fs.rm(staging, { recursive: true, force: true });
-    });
+    await fs.mkdir(target);
+    await fs.mkdir(path.join(target, 'refs'));
+    await fs.mkdir(path.join(target, 'objects', 'info'), { recursive: true });
+    await fs.writeFile(path.join(target, 'HEAD'), `ref: refs/heads/${branch}\n`, { flag: 'wx' });
+    await fs.writeFile(path.join(target, 'config'), '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n', { flag: 'wx' });
+    await fs.writeFile(path.join(target, 'packed-refs'), refs, { flag: 'wx' });
+    await fs.writeFile(path.join(target, 'objects', 'info', 'alternates'), `${GIT_OBJECTS_DIR}\n`, { flag: 'wx' });
+    await fs.copyFile(path.join(this.gitDir, 'index'), path.join(target, 'index'), fsConstants.COPYFILE_EXCL);
   }
 
   /**

@@ -87,10 +87,10 @@ export const workspaceLayer = (root: string) => path.join(root, 'workspace-layer
  * The workspace at `commit` on `branch`, laid over a kept checkout of `base` (activities/checkouts.ts): git writes
  * only what differs from it, into the sandbox's own layer (`<root>/workspace-layer`, outside every mount).
  */
-async function layOutOver(deps: ActivityDeps, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string): Promise<void> {
+export async function layOutOver(deps: Pick<ActivityDeps, 'home' | 'self'>, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string): Promise<void> {
   const checkouts = new CheckoutCache(path.join(workerDir(deps.home, deps.self.worker), '.checkouts'));
   await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
-  await repo.layOut(branch, commit);
+  await repo.layOut(branch, commit, { fresh: true });
 }
 
 /** The run's repository on this worker: its git directory beside the sandbox, the workspace its work tree. */
