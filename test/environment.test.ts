@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import * as path from 'node:path';
@@ -8,7 +8,7 @@ import { spec, VALUE_REPO } from './helpers/specs';
 
 // The setup stage and the environment cache (docs/environments.md), with real sandboxes, overlays and git: the setup
 // runs once per key, on the base, with its own network; every sandbox of a run sees what it made; nothing an agent
-// does to it reaches another run.
+// does to it, or to the kept checkout its workspace lies over, reaches another run.
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -38,6 +38,7 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
       "echo 'module.exports = 666;' > node_modules/dep/index.js",
       'touch node_modules/planted',
       'echo poisoned > "$HOME/.cache/tool/entry"',
+      // And the checkout the workspace lies over (activities/checkouts.ts): a tracked file rewritten in place.
       'echo 2 > src/value.txt',
     ].join('; ');
     const checks = [{ name: 'dep', run: 'node -e "process.exit(require(\'dep\') === 666 ? 0 : 1)"' }];
@@ -61,7 +62,12 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     expect(existsSync(path.join(entry, 'workspace/node_modules/planted'))).toBe(false);
     expect(readFileSync(path.join(entry, 'home/.cache/tool/entry'), 'utf8')).toBe('cached\n');
 
-    const look = ['cat node_modules/dep/index.js > notes/seen.txt', 'ls node_modules > notes/ls.txt', 'cat "$HOME/.cache/tool/entry" > notes/home.txt', 'echo 2 > src/value.txt'].join('; ');
+    const checkouts = path.join(stack.config.home, 'work', stack.workerName!, '.checkouts');
+    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith(`${one.baseCommit}/tree/src/value.txt`));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(path.join(checkouts, kept[0]), 'utf8')).toBe('1\n');
+
+    const look = ['cat src/value.txt > notes/before.txt', 'cat node_modules/dep/index.js > notes/seen.txt', 'ls node_modules > notes/ls.txt', 'cat "$HOME/.cache/tool/entry" > notes/home.txt', 'echo 2 > src/value.txt'].join('; ');
     const second = await stack.submit(spec(repo, look, { setup: SETUP, sandbox: { driver }, approval: { required: false } }));
     const two = await stack.waitFor(second, ['succeeded', 'failed'], 180_000);
     expect(two.failure).toBeUndefined();
@@ -70,6 +76,7 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     expect(show(second, 'seen.txt')).toBe('module.exports = 1;');
     expect(show(second, 'ls.txt')).toBe('dep');
     expect(show(second, 'home.txt')).toBe('cached');
+    expect(show(second, 'before.txt')).toBe('1');
     // The setup ran once: the second run's log has no setup command in it.
     expect(await runLog(first)).toContain('=== setup: mkdir -p node_modules/dep');
     expect(await runLog(second)).not.toContain('=== setup:');
