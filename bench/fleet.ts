@@ -108,12 +108,16 @@ function outcome(fleet: Fleet, id: string): Promise<RunState | undefined> {
  * its workflow completes, which waits for the dead worker's teardown to time out in its queue (2 minutes).
  */
 async function ended(fleet: Fleet, id: string): Promise<RunState> {
-  const handle = fleet.stack.client.workflow.getHandle(id);
   for (;;) {
-    const state = (await handle.query('state')) as RunState;
-    if (FINAL_STATUSES.includes(state.status)) return state;
+    const state = await stateOf(fleet, id);
+    if (state && FINAL_STATUSES.includes(state.status)) return state;
     await sleep(250);
   }
+}
+
+/** The run's state; none while a query cannot be answered (the worker it was sent to has just been killed). */
+function stateOf(fleet: Fleet, id: string): Promise<RunState | undefined> {
+  return fleet.stack.client.workflow.getHandle(id).query<RunState>('state').catch(() => undefined);
 }
 
 const overheadOf = (s: RunState) => Date.parse(s.updatedAt) - Date.parse(s.createdAt) - (s.agent?.durationMs ?? 0) - s.checks.reduce((n, c) => n + c.durationMs, 0);
@@ -166,10 +170,9 @@ interface Kill {
 /** Kill the worker running a run's agent; time from the kill until the run runs its agent again, and until it succeeded, on another worker. */
 async function resumeAfterKill(fleet: Fleet, label: string): Promise<Kill> {
   const id = await submit(fleet, 'echo 2 > src/value.txt; sleep 5', label);
-  const handle = fleet.stack.client.workflow.getHandle(id);
   for (;;) {
-    const state = (await handle.query('state')) as RunState;
-    const holder = state.status === 'agent' && fleet.workers.find((w) => state.workspace?.worker.startsWith(workerNamePrefix(w)));
+    const state = await stateOf(fleet, id);
+    const holder = state?.status === 'agent' && fleet.workers.find((w) => state.workspace?.worker.startsWith(workerNamePrefix(w)));
     if (holder) {
       await sleep(1000);
       const killedAt = Date.now();
@@ -177,14 +180,15 @@ async function resumeAfterKill(fleet: Fleet, label: string): Promise<Kill> {
       fleet.deaths.set(workerNamePrefix(holder), killedAt);
       await exited(holder);
       fleet.workers = fleet.workers.filter((w) => w !== holder);
+      // A supervisor restarts the dead worker at once; it sweeps the sandbox left behind.
+      const restarted = addWorkers(fleet, 1);
       const done = await ended(fleet, id);
       if (done.status !== 'succeeded') throw new Error(`run ${id} ended ${done.status} after its worker was killed`);
       const doneMs = Date.parse(done.updatedAt) - killedAt;
       const steps = resumeBreakdown(await historyOf(fleet.stack.client, id), killedAt);
       if (!steps) throw new Error(`run ${id} succeeded without a lost worker in its history`);
       console.log(`  ${label}: noticed ${secs(steps.noticed)} s, resumed ${secs(steps.resumed)} s, succeeded ${secs(doneMs)} s after the kill`);
-      // A supervisor restarts the dead worker; it sweeps the sandbox left behind.
-      await addWorkers(fleet, 1);
+      await restarted;
       return { id, doneMs, steps };
     }
     await sleep(200);
@@ -252,12 +256,17 @@ const p50p90 = (values: number[]) => {
 };
 
 function resumeRows(r: Resumes): [string, string, string, string, string][] {
-  const step = (k: keyof ResumeBreakdown) => secs(percentiles(r.quiet.map((x) => x.steps[k])).p50);
+  const steps = (kills: Kill[]) => (['noticed', 'workflowTask', 'claimed', 'provisioned'] as const).map((k) => secs(percentiles(kills.map((x) => x.steps[k])).p50)).join(' / ') + ' s';
   return [
     [`resume after SIGKILL p50/p90 (kill → agent running again elsewhere; ${r.quiet.length} kills)`, '', p50p90(r.quiet.map((k) => k.steps.resumed)), `heartbeat timeout ${HEARTBEAT}`, '≤ 10 s p50'],
-    ['  p50 kill → noticed / workflow task / claimed / provisioned', '', ['noticed', 'workflowTask', 'claimed', 'provisioned'].map((k) => step(k as keyof ResumeBreakdown)).join(' / ') + ' s', '', ''],
+    ['  p50 kill → noticed / workflow task / claimed / provisioned', '', steps(r.quiet), '', ''],
     ['  kill → run succeeded p50/p90 (the 5 s agent again, checks, delivery)', '', p50p90(r.quiet.map((k) => k.doneMs)), '', ''],
-    [`resume p50/p90, busy (${HOGS} CPU hogs, ${CAPACITY} runs beside; ${r.busy.length} kills)`, '', r.busy.length ? p50p90(r.busy.map((k) => k.steps.resumed)) : '', '', ''],
+    ...(r.busy.length
+      ? ([
+          [`resume p50/p90, busy (${HOGS} CPU hogs, ${CAPACITY} runs beside; ${r.busy.length} kills)`, '', p50p90(r.busy.map((k) => k.steps.resumed)), '', ''],
+          ['  p50 kill → noticed / workflow task / claimed / provisioned', '', steps(r.busy), '', ''],
+        ] as [string, string, string, string, string][])
+      : []),
     ['runs moved while their worker was alive (quiet + busy)', '', `${r.falseAlarms.length} of ${r.moves} moves`, '', '0'],
   ];
 }
