@@ -103,8 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.NIGHTSHIFT_TASK_QUEUE || 'nightshift',
     maxSandboxes: intFrom(env, 'NIGHTSHIFT_MAX_SANDBOXES', Math.max(2, os.cpus().length * 2)),
-    // Heartbeats reach Temporal every second (workers/worker.ts): four missed is a lost worker, and its runs resume
-    // elsewhere about 7 s after it died (bench:fleet); a busy machine's stalls stay well under the 5 s.
+    // Heartbeats reach Temporal every second (workers/worker.ts): five missed is a lost worker, and its runs resume
+    // elsewhere about 6 s after it died; bench:fleet measures that, and counts false alarms on a busy machine.
     heartbeatTimeoutMs: parseDuration(env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '5s'),
     workerQueueTimeoutMs: parseDuration(env.NIGHTSHIFT_WORKER_QUEUE_TIMEOUT || '2m'),
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
