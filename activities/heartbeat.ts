@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 
 /**
- * Heartbeat every few seconds while `work` runs: the server notices a dead worker only through missed heartbeats,
+ * Heartbeat every second while `work` runs (the worker sends them on at most that often: workers/worker.ts): the server notices a dead worker only through missed heartbeats,
  * and cancellation reaches only activities that heartbeat.
  */
 export async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 1000): Promise<T> {

@@ -183,11 +183,14 @@ export function workspaceActivities(deps: ActivityDeps) {
 
     /** Kill whatever still runs in the run's sandbox and delete it. */
     async teardownWorkspace(input: { runId: string; sandbox?: Spec['sandbox'] }): Promise<void> {
-      // Runs started before the sandbox was passed here used the default driver.
-      const sandbox = await openSandbox(deps, input.runId, input.sandbox ?? DEFAULT_SANDBOX);
-      await sandbox.teardown();
-      deps.slots.release(input.runId);
-      await deps.runLog.append(input.runId, `\n=== teardown: sandbox removed from ${deps.self.worker} ===\n`);
+      // Heartbeating like every workspace activity: a container's removal may outlast the short heartbeat timeout.
+      return withHeartbeat(async () => {
+        // Runs started before the sandbox was passed here used the default driver.
+        const sandbox = await openSandbox(deps, input.runId, input.sandbox ?? DEFAULT_SANDBOX);
+        await sandbox.teardown();
+        deps.slots.release(input.runId);
+        await deps.runLog.append(input.runId, `\n=== teardown: sandbox removed from ${deps.self.worker} ===\n`);
+      });
     },
   };
 }

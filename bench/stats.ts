@@ -1,15 +1,16 @@
 export interface Percentiles {
   p50: number;
+  p90: number;
   p95: number;
   min: number;
   n: number;
 }
 
-/** Median, 95th percentile and minimum of a list of milliseconds. */
+/** Median, 90th and 95th percentile and minimum of a list of milliseconds. */
 export function percentiles(values: number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: at(0.5), p95: at(0.95), min: sorted[0], n: values.length };
+  return { p50: at(0.5), p90: at(0.9), p95: at(0.95), min: sorted[0], n: values.length };
 }
 
 /** "median … ms, p95 … ms, min … ms (n=…)" of a list of milliseconds. */

@@ -21,6 +21,14 @@ import { claimQueue } from '../workflows/queues';
 import type { WorkspaceRef } from '../workflows/types';
 import { startFleetReports } from './fleetReport';
 
+/**
+ * Heartbeats reach Temporal this often (the SDK otherwise sends them at 80% of the heartbeat timeout): a dead worker is
+ * then noticed within the heartbeat timeout of its last one, with the timeout's other seconds left for a busy machine,
+ * and a cancel reaches a stage within a second.
+ */
+const HEARTBEAT_EVERY = '1s';
+const STICKY_TIMEOUT = '2s';
+
 export interface NightshiftWorker {
   self: WorkspaceRef;
   /** Resolves when all its Temporal workers have stopped. */
@@ -84,14 +92,15 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   // A prebuilt bundle starts in milliseconds; bundling workflows/ here takes seconds.
   const workflowCode = config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') };
   const common = { connection, namespace: config.namespace, shutdownGraceTime: config.shutdownGraceMs };
-  const shared = await Worker.create({ ...common, ...workflowCode, activities: activities.shared, taskQueue: config.taskQueue, identity: name });
-  // Cancellation reaches a stage only with a heartbeat's answer: heartbeat at least every 3 s so a cancel is prompt.
-  const own = await Worker.create({ ...common, activities: activities.workspace, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: '3s' });
+  // A run's workflow tasks go to the worker that ran its last one (its sticky queue); when that worker is dead, they
+  // wait this long before any worker takes them (and replays the history): the SDK's 10 s would double a move's time.
+  const shared = await Worker.create({ ...common, ...workflowCode, activities: activities.shared, taskQueue: config.taskQueue, identity: name, stickyQueueScheduleToStartTimeout: STICKY_TIMEOUT });
+  const own = await Worker.create({ ...common, activities: activities.workspace, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: HEARTBEAT_EVERY });
   // One claim queue per driver offered, so runs come only to workers that can serve them. One claim at a time: a full
   // worker holds at most one run waiting for its next free slot, and leaves the others to workers with room.
   const offered = Object.keys(drivers) as SandboxDriverName[];
   const claimers = await Promise.all(
-    offered.map((driver) => Worker.create({ ...common, activities: activities.claim, taskQueue: claimQueue(config.taskQueue, driver), identity: name, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: '3s' })),
+    offered.map((driver) => Worker.create({ ...common, activities: activities.claim, taskQueue: claimQueue(config.taskQueue, driver), identity: name, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: HEARTBEAT_EVERY })),
   );
   const workers = [shared, own, ...claimers];
 
