@@ -42,7 +42,7 @@ function heldWindow(run: RunState): [number, number] {
 test('a worker with one sandbox slot runs four runs one after another; its load, the claim it holds and the claims queued show in the registry, the API and the CLI', async () => {
   const ids = [];
   for (let i = 0; i < 4; i++) {
-    ids.push(await stack.submit(spec(makeRepo(VALUE_REPO), 'sleep 3; echo 2 > src/value.txt', { approval: { required: false } })));
+    ids.push(await stack.submit(spec(makeRepo(VALUE_REPO), 'sleep 6; echo 2 > src/value.txt', { approval: { required: false } })));
   }
   // While they work, the registry shows the worker full with runs waiting for its slot.
   const seen = await reportWhen((w) => w.load === 1 && w.waiting >= 1);
