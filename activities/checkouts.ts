@@ -61,9 +61,8 @@ export class CheckoutCache {
   private async near(repo: RunRepo, commit: string, owner?: number): Promise<Checkout | undefined> {
     for (const c of await this.kept(owner)) {
       if (c.commit !== commit) {
-        const known = await repo.git(['cat-file', '-e', `${c.commit}^{commit}`]).then(() => true, () => false);
-        if (!known) continue;
-        const changed = paths(await repo.git(['diff', '--name-only', '-z', '--no-renames', c.commit, commit])).length;
+        // A commit of another repo is unknown here: the diff fails, and that checkout is not near.
+        const changed = await repo.git(['diff', '--name-only', '-z', '--no-renames', c.commit, commit]).then((out) => paths(out).length, () => Infinity);
         if (changed > NEAR_FILES) continue;
       }
       await fs.utimes(c.index, new Date(), new Date());

@@ -160,7 +160,7 @@ export class RunRepo {
     await this.git(['checkout', '--quiet', '--force', '--no-recurse-submodules', '-B', branch, commit]);
     // A fresh workspace (a clean checkout below, nothing written yet) has nothing untracked to clean.
     if (!opts.fresh) await this.git(['clean', '--quiet', '-ffd']);
-    await this.giveAgentGit(branch);
+    await this.giveAgentGit(branch, /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit) ? commit : await this.commitOf('HEAD'));
   }
 
   /** Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed. */
@@ -194,17 +194,19 @@ export class RunRepo {
    * directory) is removed without being followed or read, and the new one made from nothing: a directory of the
    * worker's own, written while no sandbox process runs (each stage's commands are dead before the worker lays out).
    */
-  private async giveAgentGit(branch: string): Promise<void> {
+  private async giveAgentGit(branch: string, commit: string): Promise<void> {
     const target = path.join(this.workTree, '.git');
-    // Written, not cloned: what `clone --bare --shared` and four more gits would make, in one git and a few writes.
-    const refs = await this.git(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags']);
+    // Written, not cloned (what `clone --bare --shared` and four more gits would make): the run's refs are its
+    // packed-refs (a clone packs them all) and the branch just checked out.
     await fs.rm(target, { recursive: true, force: true });
-    await fs.mkdir(target);
-    await fs.mkdir(path.join(target, 'refs'));
+    await fs.mkdir(path.join(target, 'refs', 'heads', path.dirname(branch)), { recursive: true });
     await fs.mkdir(path.join(target, 'objects', 'info'), { recursive: true });
     await fs.writeFile(path.join(target, 'HEAD'), `ref: refs/heads/${branch}\n`, { flag: 'wx' });
     await fs.writeFile(path.join(target, 'config'), '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n', { flag: 'wx' });
-    await fs.writeFile(path.join(target, 'packed-refs'), refs, { flag: 'wx' });
+    await fs.writeFile(path.join(target, 'refs', 'heads', branch), `${commit}\n`, { flag: 'wx' });
+    await fs.copyFile(path.join(this.gitDir, 'packed-refs'), path.join(target, 'packed-refs'), fsConstants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     await fs.writeFile(path.join(target, 'objects', 'info', 'alternates'), `${GIT_OBJECTS_DIR}\n`, { flag: 'wx' });
     await fs.copyFile(path.join(this.gitDir, 'index'), path.join(target, 'index'), fsConstants.COPYFILE_EXCL);
   }
