@@ -16,7 +16,8 @@ const KEPT = 4;
 const NEAR_FILES = 64;
 
 interface Checkout {
-  commit: string;
+  /** The git tree checked out (what the files are; commits with the same tree share it). */
+  id: string;
   tree: string;
   index: string;
 }
@@ -31,14 +32,17 @@ export class CheckoutCache {
   constructor(private readonly dir: string) {}
 
   /**
-   * The workspace of `repo` laid over a kept checkout of `commit` (or of one near it), with the index that describes
-   * it, so the layout that follows writes only what differs; made first when none serves. `owner`: the uid the files
-   * must belong to (the docker driver's sandbox user); the worker's own when unset.
+   * The workspace of `repo` laid over a kept checkout of `commit`'s tree (or of one near it), with the index that
+   * describes it, so the layout that follows writes only what differs; made first when none serves. `owner`: the uid
+   * the files must belong to (the docker driver's sandbox user); the worker's own when unset. Returns whether the
+   * workspace is `commit`'s tree already (nothing for a checkout to write).
    */
-  async layOver(repo: RunRepo, commit: string, scratch: string, owner?: number): Promise<void> {
-    const checkout = (await this.near(repo, commit, owner)) ?? (await this.make(repo, commit, owner));
+  async layOver(repo: RunRepo, commit: string, scratch: string, owner?: number): Promise<boolean> {
+    const tree = (await repo.git(['rev-parse', '--verify', `${commit}^{tree}`])).trim();
+    const checkout = (await this.near(repo, tree, owner)) ?? (await this.make(repo, tree, owner));
     await overlayOnto(checkout.tree, repo.workTree, scratch);
     await fs.copyFile(checkout.index, path.join(repo.gitDir, 'index'));
+    return checkout.id === tree;
   }
 
   private ownerDir(owner?: number): string {
@@ -48,21 +52,21 @@ export class CheckoutCache {
   private async kept(owner?: number): Promise<(Checkout & { used: number })[]> {
     const dir = this.ownerDir(owner);
     const found: (Checkout & { used: number })[] = [];
-    for (const commit of await fs.readdir(dir).catch(() => [])) {
-      if (!/^[0-9a-f]{40,64}$/.test(commit)) continue;
-      const index = path.join(dir, commit, 'index');
+    for (const id of await fs.readdir(dir).catch(() => [])) {
+      if (!/^[0-9a-f]{40,64}$/.test(id)) continue;
+      const index = path.join(dir, id, 'index');
       const stat = await fs.stat(index).catch(() => undefined);
-      if (stat) found.push({ commit, tree: path.join(dir, commit, 'tree'), index, used: stat.mtimeMs });
+      if (stat) found.push({ id, tree: path.join(dir, id, 'tree'), index, used: stat.mtimeMs });
     }
     return found.sort((a, b) => b.used - a.used);
   }
 
-  /** The kept checkout of `commit`, or the most recent one of the same repo within NEAR_FILES changed files of it. */
-  private async near(repo: RunRepo, commit: string, owner?: number): Promise<Checkout | undefined> {
+  /** The kept checkout of `tree`, or the most recent one of the same repo within NEAR_FILES changed files of it. */
+  private async near(repo: RunRepo, tree: string, owner?: number): Promise<Checkout | undefined> {
     for (const c of await this.kept(owner)) {
-      if (c.commit !== commit) {
-        // A commit of another repo is unknown here: the diff fails, and that checkout is not near.
-        const changed = await repo.git(['diff', '--name-only', '-z', '--no-renames', c.commit, commit]).then((out) => paths(out).length, () => Infinity);
+      if (c.id !== tree) {
+        // A tree of another repo is unknown here: the diff fails, and that checkout is not near.
+        const changed = await repo.git(['diff', '--name-only', '-z', '--no-renames', c.id, tree]).then((out) => paths(out).length, () => Infinity);
         if (changed > NEAR_FILES) continue;
       }
       await fs.utimes(c.index, new Date(), new Date());
@@ -71,39 +75,39 @@ export class CheckoutCache {
     return undefined;
   }
 
-  /** A checkout of `commit` from the run's git directory (pinned git, no filters), kept; then the least used out. */
-  private async make(repo: RunRepo, commit: string, owner?: number): Promise<Checkout> {
+  /** A checkout of `tree` from the run's git directory (pinned git, no filters), kept; then the least used out. */
+  private async make(repo: RunRepo, tree: string, owner?: number): Promise<Checkout> {
     const dir = this.ownerDir(owner);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const staging = await fs.mkdtemp(path.join(dir, '.staging-'));
     try {
       const gitDir = path.join(staging, 'git');
-      const tree = path.join(staging, 'tree');
-      await fs.mkdir(tree);
+      const files = path.join(staging, 'tree');
+      await fs.mkdir(files);
       await git(staging, ['clone', '--quiet', '--bare', '--shared', '--template=', '--', repo.gitDir, gitDir]);
-      const inStaging = (args: string[]) => git(staging, ['--git-dir', gitDir, '--work-tree', tree, ...args]);
-      await inStaging(['read-tree', '--reset', '-u', commit]);
+      const inStaging = (args: string[]) => git(staging, ['--git-dir', gitDir, '--work-tree', files, ...args]);
+      await inStaging(['read-tree', '--reset', '-u', tree]);
       if (owner !== undefined) {
-        await chownTree(tree, owner);
+        await chownTree(files, owner);
         // chown changed every file's ctime: the index learns the new stat data, so git need not read them again.
         await inStaging(['update-index', '-q', '--refresh']).catch(() => undefined);
       }
       await fs.rename(path.join(gitDir, 'index'), path.join(staging, 'index'));
       await fs.rm(gitDir, { recursive: true, force: true });
-      await fs.rename(staging, path.join(dir, commit)).catch((err: NodeJS.ErrnoException) => {
+      await fs.rename(staging, path.join(dir, tree)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
       });
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
     }
-    await this.evict(owner, commit);
-    return { commit, tree: path.join(dir, commit, 'tree'), index: path.join(dir, commit, 'index') };
+    await this.evict(owner, tree);
+    return { id: tree, tree: path.join(dir, tree, 'tree'), index: path.join(dir, tree, 'index') };
   }
 
   private async evict(owner: number | undefined, keep: string): Promise<void> {
     const kept = await this.kept(owner);
     for (const c of kept.slice(KEPT)) {
-      if (c.commit === keep || (await overlayReads(`${c.tree},`))) continue;
+      if (c.id === keep || (await overlayReads(`${c.tree},`))) continue;
       await fs.rm(path.dirname(c.tree), { recursive: true, force: true });
     }
   }

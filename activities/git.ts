@@ -156,11 +156,24 @@ export class RunRepo {
    * installed node_modules, stay), and a new `.git` for the agent. git replaces a symlink in a leading path by a
    * directory rather than write through it, so what the agent left cannot redirect these writes.
    */
-  async layOut(branch: string, commit: string, opts: { fresh?: boolean } = {}): Promise<void> {
-    await this.git(['checkout', '--quiet', '--force', '--no-recurse-submodules', '-B', branch, commit]);
+  async layOut(branch: string, commit: string, opts: { fresh?: boolean; checkedOut?: boolean } = {}): Promise<void> {
+    const sha = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit) ? commit : await this.commitOf(commit);
+    if (opts.checkedOut) await this.pointHead(branch, sha);
+    else await this.git(['checkout', '--quiet', '--force', '--no-recurse-submodules', '-B', branch, sha]);
     // A fresh workspace (a clean checkout below, nothing written yet) has nothing untracked to clean.
     if (!opts.fresh) await this.git(['clean', '--quiet', '-ffd']);
-    await this.giveAgentGit(branch, /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit) ? commit : await this.commitOf('HEAD'));
+    await this.giveAgentGit(branch, sha);
+  }
+
+  /**
+   * HEAD on `branch` at `commit`, the work tree and index left as they are: for a workspace that is that commit's
+   * tree already (activities/checkouts.ts). Written into the run's git directory, the worker's own, as git would.
+   */
+  private async pointHead(branch: string, commit: string): Promise<void> {
+    const ref = path.join(this.gitDir, 'refs', 'heads', branch);
+    await fs.mkdir(path.dirname(ref), { recursive: true });
+    await fs.writeFile(ref, `${commit}\n`);
+    await fs.writeFile(path.join(this.gitDir, 'HEAD'), `ref: refs/heads/${branch}\n`);
   }
 
   /** Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed. */

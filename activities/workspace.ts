@@ -89,8 +89,8 @@ export const workspaceLayer = (root: string) => path.join(root, 'workspace-layer
  */
 export async function layOutOver(deps: Pick<ActivityDeps, 'home' | 'self'>, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string): Promise<void> {
   const checkouts = new CheckoutCache(path.join(workerDir(deps.home, deps.self.worker), '.checkouts'));
-  await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
-  await repo.layOut(branch, commit, { fresh: true });
+  const atBase = await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
+  await repo.layOut(branch, commit, { fresh: true, checkedOut: atBase && commit === base });
 }
 
 /** The run's repository on this worker: its git directory beside the sandbox, the workspace its work tree. */

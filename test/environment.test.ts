@@ -63,7 +63,7 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     expect(readFileSync(path.join(entry, 'home/.cache/tool/entry'), 'utf8')).toBe('cached\n');
 
     const checkouts = path.join(stack.config.home, 'work', stack.workerName!, '.checkouts');
-    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith(`${one.baseCommit}/tree/src/value.txt`));
+    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith(`${gitIn(repo, 'rev-parse', `${one.baseCommit}^{tree}`).trim()}/tree/src/value.txt`));
     expect(kept).toHaveLength(1);
     expect(readFileSync(path.join(checkouts, kept[0]), 'utf8')).toBe('1\n');
 
