@@ -62,8 +62,10 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     expect(existsSync(path.join(entry, 'workspace/node_modules/planted'))).toBe(false);
     expect(readFileSync(path.join(entry, 'home/.cache/tool/entry'), 'utf8')).toBe('cached\n');
 
+    // Kept per owner: the docker driver's files are its sandbox user's (1000), bwrap's the worker's (root here).
     const checkouts = path.join(stack.config.home, 'work', stack.workerName!, '.checkouts');
-    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith(`${gitIn(repo, 'rev-parse', `${one.baseCommit}^{tree}`).trim()}/tree/src/value.txt`));
+    const owner = driver === 'docker' ? 1000 : process.getuid!();
+    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter((p) => p === `${owner}/${gitIn(repo, 'rev-parse', `${one.baseCommit}^{tree}`).trim()}/tree/src/value.txt`);
     expect(kept).toHaveLength(1);
     expect(readFileSync(path.join(checkouts, kept[0]), 'utf8')).toBe('1\n');
 
