@@ -12,7 +12,7 @@ import { freePort } from '../temporal/ports';
 import { makeRepoIn } from '../testbed/repos';
 import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
 import type { RunState } from '../workflows/types';
-import { elapsedMs } from './stats';
+import { elapsedMs, printTable, runBench } from './stats';
 
 const FIXTURE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'npm-app');
 
@@ -148,9 +148,8 @@ async function main(): Promise<void> {
       [`  environment from the artifact store (${fresh.state.environment!.source})`, `${fresh.state.environment!.readyMs} ms`, `cp -a of the tree: ${floor.toFixed(0)} ms`, `from the store: ${met(fresh.state.environment!.source === 'store')}`],
       ['iteration 2: checks (npm test, offline)', warm.secondCheck ? s(warm.secondCheck.ms) : 'no second iteration', '', `installs nothing: ${met(!!warm.secondCheck && !warm.secondCheck.installed && !cold.secondCheck?.installed)}`],
     ];
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
     console.log(`\nenvironment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`);
-    for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+    printTable(rows);
   } finally {
     worker.kill('SIGKILL');
     await exited(worker);
@@ -159,10 +158,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench failed: ${err.message}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -15,7 +15,7 @@ import { connected, exited, startWorkerProcess, workerNamePrefix } from '../test
 import { FINAL_STATUSES, type RunState } from '../workflows/types';
 import { cpuHogs, historyOf, movedWhileAlive, resumeBreakdown, type ResumeBreakdown } from './resume';
 import { benchSandbox } from './sandbox';
-import { percentiles, type Percentiles } from './stats';
+import { percentiles, printTable, runBench, type Percentiles } from './stats';
 
 const flag = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -336,9 +336,8 @@ async function main(): Promise<void> {
       [`waiting batch (${CAPACITY * 4} × sleep ${WAIT_S})`, `${(scaleOne.wallMs / 1000).toFixed(1)} s`, `${(scaleTwo.wallMs / 1000).toFixed(1)} s (×${speedup.toFixed(2)})`, '', '≥ 1.8×'],
       ...resumeRows(resumes),
     ];
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
     console.log('');
-    for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+    printTable(rows);
     const loadAfter = os.loadavg();
     console.log(`load average after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
 
@@ -355,10 +354,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench failed: ${err.message}`);
-    process.exit(1);
-  },
-);
+runBench(main);

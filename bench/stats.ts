@@ -21,3 +21,20 @@ export function stats(values: number[]): string {
 }
 
 export const elapsedMs = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e6;
+
+/** Rows of cells as columns padded to their widest cell. */
+export function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+}
+
+/** A bench's entry point: exit 0 when it is done, 1 with one line when it failed. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      console.error(`bench failed: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}
