@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
+import { unmountUnder } from '../sandbox/overlay';
 import { freePort } from '../temporal/ports';
 import { makeRepoIn } from '../testbed/repos';
 import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
     worker.kill('SIGKILL');
     await exited(worker);
     await stack.stop();
+    await unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
+import { unmountUnder } from '../sandbox/overlay';
 import { freePort } from '../temporal/ports';
 import { makeRepoIn } from '../testbed/repos';
 import { spec, VALUE_REPO } from '../testbed/specs';
@@ -350,6 +351,7 @@ async function main(): Promise<void> {
   } finally {
     for (const w of fleet.workers) w.kill('SIGKILL');
     await stack.stop();
+    await unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../config';
+import { unmountUnder } from '../sandbox/overlay';
 import { benchEgress, benchSandbox } from './sandbox';
 import { percentiles, stats } from './stats';
 import { startStack } from '../cli/up';
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
     await benchEgress(dir);
     await benchPipeline(dir);
   } finally {
+    await unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   }
   process.exit(0);

@@ -132,9 +132,11 @@ test(`a fleet under chaos loses nothing: worker SIGKILL, Temporal (${suiteTempor
     expect(await exitCode(follower)).toBe(0);
     expect(followedOut).toBe((await stack.api('GET', `/v1/runs/${followed}/logs`)).text);
 
-    // Live workers hold no sandbox of an ended run; the dead worker's were swept by its replacement.
+    // Live workers hold no sandbox of an ended run (only their caches: kept checkouts, environments); the dead
+    // worker's were swept by its replacement.
     const work = path.join(home, 'work');
-    for (const w of readdirSync(work)) expect({ worker: w, entries: readdirSync(path.join(work, w)) }).toEqual({ worker: w, entries: ['owner.json'] });
+    const sandboxesOf = (w: string) => readdirSync(path.join(work, w)).filter((e) => e !== '.checkouts' && e !== '.env-cache');
+    for (const w of readdirSync(work)) expect({ worker: w, entries: sandboxesOf(w) }).toEqual({ worker: w, entries: ['owner.json'] });
     expect(leftoversOf(home, killed)).toEqual([]);
 
     // Stopped workers leave nothing: no sandbox dir, no cgroup, no bwrap process.

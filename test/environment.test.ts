@@ -111,6 +111,23 @@ test('a new lock file is a new environment; a worker without the entry takes it 
   expect(relocked.environment?.key).not.toBe(first.environment!.key);
 }, 400_000);
 
+test('a run provisioned again (its workspace freed while it awaited a decision) has its environment back for the next iteration', async () => {
+  const repo = makeRepo(LOCKED_REPO);
+  const agent = 'cat node_modules/dep/index.js >> notes/seen.txt; echo 2 > src/value.txt';
+  const id = await stack.submit(spec(repo, agent, { setup: SETUP }));
+  await stack.waitFor(id, ['awaiting_approval'], 120_000);
+  expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'once more' } })).status).toBe(202);
+  await stack.waitFor(id, ['awaiting_approval'], 120_000);
+  const state = await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } }).then(() => stack.waitFor(id, ['succeeded'], 120_000));
+  const log = await runLog(id);
+  // Provisioned twice (the second inside the next agent stage), set up once.
+  expect(log.match(/=== provision on /g)).toHaveLength(2);
+  expect(state.stages.filter((s) => s.stage === 'setup')).toHaveLength(1);
+  // Both iterations' agents read the package: the second on a workspace provisioned again, the environment restored.
+  expect(gitIn(repo, 'show', `${state.branch}:notes/seen.txt`)).toBe('module.exports = 1;\nmodule.exports = 1;\n');
+  expect(log).toMatch(/environment [0-9a-f]{12} from this worker's cache in \d+ ms/);
+}, 300_000);
+
 test('a failing setup ends the run in stage setup with its log; no agent runs, no iteration is spent', async () => {
   const repo = makeRepo(VALUE_REPO);
   const marker = path.join(tempDir('agent-ran'), 'marker');

@@ -115,6 +115,8 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
         await reports.stop();
       }
       // Stages cut short by the shutdown left their sandboxes; their runs move on elsewhere from the last checkpoint.
+      // Their overlays (workspaces, environments) first: a mount point cannot be removed.
+      await unmountUnder(dir);
       await fs.rm(dir, { recursive: true, force: true });
       await removeCgroupGroup(name);
       logger.info({ worker: name }, 'worker stopped');

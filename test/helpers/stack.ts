@@ -10,6 +10,7 @@ import { TokenStore } from '../../api/tokens';
 import { verifyEveryProof } from './cosign';
 import { loadConfig, type Config } from '../../config';
 import { installTemporalLogging } from '../../config/logger';
+import { unmountUnder } from '../../sandbox/overlay';
 import { normalizeBaseUrl } from '../../spec/network';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
 import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
@@ -178,6 +179,8 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
         // Every proof the suite makes passes an independent verifier (docs/proof.md), not only the ones a test looks at.
         await verifyEveryProof(config);
       } finally {
+        // Workers killed by a test leave their sandboxes' overlays mounted (a replacement would sweep them).
+        await unmountUnder(home);
         rmSync(home, { recursive: true, force: true });
       }
     },
