@@ -179,7 +179,7 @@ async function baselines(deps: ActivityDeps, input: ChecksInput & { baseCommit: 
       found.set(check.name, baseline);
       await note(`baseline of check ${check.name} at the base ${input.baseCommit.slice(0, 12)}: ${describeTally(baseline.tally)}; canary ${'off' in baseline.canary ? `off: ${baseline.canary.off}` : `reported failing in ${baseline.canary.files.length} test files`}`);
     }
-  }, input.environment);
+  }, { environment: input.environment, over: input.baseCommit });
   await note(`baselines measured in ${((Date.now() - started) / 1000).toFixed(1)} s, once for this base`);
   return found;
 }

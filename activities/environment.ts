@@ -103,7 +103,7 @@ async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec[
     }
     const manifest = await cache.add(key, deps.self.worker, (staging) => keepWhatSetupMade(deps, runId, sandbox, repo, staging));
     return { manifest };
-  });
+  }, { over: input.baseCommit });
 }
 
 /**

@@ -129,5 +129,5 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
     const tests = holdout.tests ? `: ${holdout.tests.failed} of ${holdout.tests.passed + holdout.tests.failed} tests failed` : '';
     log.write(`[nightshift: hold-out check ${check.name} ${passed ? 'passed' : 'failed'}${exec.exitCode !== null ? ` (exit ${exec.exitCode})` : ''}${tests}]\n`);
     return { ...commandResult(check.run, exec, await log.close(deps.store)), name: check.name, passed, holdout };
-  }, input.environment);
+  }, { environment: input.environment, over: input.baseCommit });
 }

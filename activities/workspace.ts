@@ -87,7 +87,8 @@ export const workspaceLayer = (root: string) => path.join(root, 'workspace-layer
  * The workspace at `commit` on `branch`, laid over a kept checkout of `base` (activities/checkouts.ts): git writes
  * only what differs from it, into the sandbox's own layer (`<root>/workspace-layer`, outside every mount).
  */
-export async function layOutOver(deps: Pick<ActivityDeps, 'home' | 'self'>, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string): Promise<void> {
+export async function layOutOver(deps: Pick<ActivityDeps, 'home' | 'self'>, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string | undefined): Promise<void> {
+  if (!base) return repo.layOut(branch, commit);
   const checkouts = new CheckoutCache(path.join(workerDir(deps.home, deps.self.worker), '.checkouts'));
   const atBase = await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
   await repo.layOut(branch, commit, { fresh: true, checkedOut: atBase && commit === base });
@@ -98,19 +99,29 @@ export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
   return new RunRepo(sandboxRoot(deps, sandbox.runId), sandbox.workspace);
 }
 
+export interface CheckoutOptions {
+  /** The run's environment, for the sandbox to have it too. */
+  environment?: EnvironmentInput;
+  /**
+   * A commit of the repo's own (the base; never an agent's, whose attributes would shape the files other runs see) to
+   * lie over as a kept checkout; none: the files are written out.
+   */
+  over?: string;
+}
+
 /**
  * `work` in a sandbox of its own (`<run id>-<suffix>`, with `policy`) on a fresh checkout of `commit` from the run's
  * git directory: what was committed, nothing the agent left beside it. The sandbox is removed afterwards, whatever
  * happened, and before, in case an earlier attempt (a retry, a restarted worker) left it.
  */
-export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>, environment?: EnvironmentInput): Promise<T> {
+export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>, opts: CheckoutOptions = {}): Promise<T> {
   const id = `${runId}-${suffix}`;
   const sandbox = await freshSandbox(deps, id, policy);
   try {
     const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
     await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'));
-    await layOutOver(deps, repo, policy.driver, await repo.branch(), commit, commit);
-    if (environment) await restoreEnvironment(deps, runId, sandbox, repo, policy, environment);
+    await layOutOver(deps, repo, policy.driver, await repo.branch(), commit, opts.over);
+    if (opts.environment) await restoreEnvironment(deps, runId, sandbox, repo, policy, opts.environment);
     return await work(sandbox, repo);
   } finally {
     await sandbox.teardown();
