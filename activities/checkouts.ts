@@ -1,18 +1,17 @@
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { hostToolEnv } from '../config/hostEnv';
+import { runHostTool } from '../config/hostEnv';
 import { overlayOnto, overlayReads } from '../sandbox/overlay';
 import { git, paths, type RunRepo } from './git';
 
 // Workspaces laid over kept checkouts, copy-on-write: writing a repo's files costs about a millisecond each on this
-// kind of disk, cold or warm, which bounded every provision (docs/reference.md, bench:mirror). A checkout of a commit
-// is kept per worker (and per owner: the docker driver's files are its sandbox user's) and becomes the read-only lower
-// layer of the next workspaces; git then writes only what differs from it into the workspace's own upper layer.
+// kind of disk, cold or warm, which bounded every provision (docs/reference.md, bench:mirror). A checkout of a base's
+// tree is kept per worker (and per owner: the docker driver's files are its sandbox user's) and becomes the read-only
+// lower layer of the next workspaces; git then writes only what differs from it into the workspace's own upper layer.
 
 /** Checkouts kept per owner; the least recently used go first, never one a workspace lies over. */
 const KEPT = 4;
-/** A kept checkout this close to the commit wanted serves it (git updates the difference); a farther one is not kept for nothing. */
+/** A kept checkout this close to the tree wanted serves it (git updates the difference). */
 const NEAR_FILES = 64;
 
 interface Checkout {
@@ -20,12 +19,6 @@ interface Checkout {
   id: string;
   tree: string;
   index: string;
-}
-
-function chownTree(dir: string, owner: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('chown', ['-R', '-h', `${owner}:${owner}`, '--', dir], { env: hostToolEnv() }, (err, _out, stderr) => (err ? reject(new Error(`chown: ${String(stderr).trim() || err.message}`)) : resolve()));
-  });
 }
 
 export class CheckoutCache {
@@ -89,7 +82,7 @@ export class CheckoutCache {
       const inStaging = (args: string[]) => git(staging, ['--git-dir', gitDir, '--work-tree', files, ...args]);
       await inStaging(['read-tree', '--reset', '-u', tree]);
       if (owner !== undefined) {
-        await chownTree(files, owner);
+        await runHostTool('chown', ['-R', '-h', `${owner}:${owner}`, '--', files]);
         // chown changed every file's ctime: the index learns the new stat data, so git need not read them again.
         await inStaging(['update-index', '-q', '--refresh']).catch(() => undefined);
       }

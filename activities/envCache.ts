@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hostToolEnv } from '../config/hostEnv';
-import { overlayReads } from '../sandbox/overlay';
+import { runHostTool } from '../config/hostEnv';
+import { diskUsage } from '../sandbox/disk';
+import { mountSafe, overlayReads } from '../sandbox/overlay';
 import { withArtifactFile, type ArtifactStore } from '../store/artifacts';
 
 /** What a setup left, as kept in a cache entry beside its trees (`workspace/<path>`…, `home/`). */
@@ -24,20 +24,6 @@ export interface EnvironmentManifest {
 export type EnvironmentSource = 'built' | 'worker' | 'store';
 
 const MANIFEST = 'manifest.json';
-
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: hostToolEnv(), maxBuffer: 16 * 1024 * 1024 }, (err, out, stderr) => {
-      if (err) reject(new Error(`${cmd} failed: ${String(stderr).trim().split('\n').slice(-2).join(' ') || err.message}`));
-      else resolve(String(out));
-    });
-  });
-}
-
-/** Bytes on disk under `dir`, links not followed. */
-export async function treeBytes(dir: string): Promise<number> {
-  return Number((await run('du', ['-sb', '--', dir])).split('\t')[0]) || 0;
-}
 
 /**
  * A worker's environments, by key: read-only trees that sandboxes see through overlays (sandbox/overlay.ts), never
@@ -65,7 +51,7 @@ export class EnvCache {
     if (!id) return undefined;
     const staging = await this.staging();
     try {
-      await withArtifactFile(this.store, id, (file) => run('tar', ['-C', staging, '-xzf', file]));
+      await withArtifactFile(this.store, id, (file) => runHostTool('tar', ['-C', staging, '-xzf', file]));
       const manifest = await readManifest(path.join(staging, MANIFEST));
       if (manifest?.key !== key) throw new Error(`the artifact store's env-${key} holds another environment`);
       return await this.adopt(key, staging);
@@ -83,7 +69,7 @@ export class EnvCache {
     const staging = await this.staging();
     try {
       const made = await build(staging);
-      const manifest: EnvironmentManifest = { key, ...made, bytes: await treeBytes(staging), createdAt: new Date().toISOString(), builtBy };
+      const manifest: EnvironmentManifest = { key, ...made, bytes: await diskUsage([staging]), createdAt: new Date().toISOString(), builtBy };
       await fs.writeFile(path.join(staging, MANIFEST), JSON.stringify(manifest, null, 2));
       const kept = await this.adopt(key, staging);
       await this.share(key);
@@ -97,7 +83,7 @@ export class EnvCache {
   private async share(key: string): Promise<void> {
     const file = path.join(os.tmpdir(), `nightshift-env-${key}-${randomUUID()}.tar.gz`);
     try {
-      await run('tar', ['-C', this.entryDir(key), '-czf', file, '.']);
+      await runHostTool('tar', ['-C', this.entryDir(key), '-czf', file, '.']);
       await this.store.setName(`env-${key}`, await this.store.putFile(file));
     } finally {
       await fs.rm(file, { force: true });
@@ -143,10 +129,17 @@ export class EnvCache {
   }
 }
 
+/**
+ * An entry's manifest; undefined when there is none, or it is not one this code made (an entry from the store is
+ * mounted by its paths: each must be a plain relative path, every part a name an overlay's options can hold).
+ */
 async function readManifest(file: string): Promise<EnvironmentManifest | undefined> {
+  let manifest: EnvironmentManifest;
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as EnvironmentManifest;
+    manifest = JSON.parse(await fs.readFile(file, 'utf8')) as EnvironmentManifest;
   } catch {
     return undefined;
   }
+  const plain = (p: unknown) => typeof p === 'string' && p.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && mountSafe(part));
+  return Array.isArray(manifest.paths) && manifest.paths.every(plain) && typeof manifest.bytes === 'number' ? manifest : undefined;
 }

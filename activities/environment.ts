@@ -2,15 +2,15 @@ import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { overlayOnto, unmountUnder } from '../sandbox/overlay';
-import type { Sandbox } from '../sandbox/sandbox';
+import { mountSafe, overlayOnto, unmountUnder } from '../sandbox/overlay';
+import type { ExecResult, Sandbox } from '../sandbox/sandbox';
 import type { Setup, Spec } from '../spec/schema';
 import type { EnvironmentView } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { EnvCache, type EnvironmentManifest, type EnvironmentSource } from './envCache';
 import { paths, type RunRepo } from './git';
 import { withHeartbeat } from './heartbeat';
-import { CommandLog, headerCommand } from './logs';
+import { CommandLog, egressLine, headerCommand } from './logs';
 import { inCheckoutSandbox, openSandbox, runRepo, sandboxRoot, workerDir, workspaceLayer } from './workspace';
 
 // The setup stage (docs/environments.md): the spec's setup commands run once, on a checkout of the base, with their
@@ -95,8 +95,8 @@ async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec[
     const deadline = Date.now() + setupPolicy.timeout;
     for (const command of input.setup.run) {
       const log = new CommandLog(deps.runLog, runId, `setup: ${headerCommand(command)} (network: ${network.join(', ') || 'none'})`);
-      const exec = await sandbox.exec({ cmd: ['sh', '-c', command], timeoutMs: Math.max(1000, deadline - Date.now()), signal: Context.current().cancellationSignal, onOutput: (t, stream) => log.write(t, stream), onEgress: (d) => log.write(`[nightshift egress] ${d.allowed ? 'allow' : 'deny'} ${d.method} ${d.target} (${d.reason})\n`) });
-      const failed = exec.exitCode !== 0 || exec.timedOut ? `setup command "${headerCommand(command)}" ${exec.timedOut ? `timed out after ${Math.round(setupPolicy.timeout / 1000)} s` : exec.limitHit ? `ran into a sandbox limit: ${exec.limitHit}` : `exited ${exec.exitCode ?? 'on a signal'}`}` : undefined;
+      const exec = await sandbox.exec({ cmd: ['sh', '-c', command], timeoutMs: Math.max(1000, deadline - Date.now()), signal: Context.current().cancellationSignal, onOutput: (t, stream) => log.write(t, stream), onEgress: (d) => log.write(egressLine(d)) });
+      const failed = setupFailure(command, exec, setupPolicy.timeout);
       if (failed) log.write(`[nightshift: ${failed}]\n`);
       const { logId } = await log.close(deps.store);
       if (failed) return { failed, logId };
@@ -104,6 +104,13 @@ async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec[
     const manifest = await cache.add(key, deps.self.worker, (staging) => keepWhatSetupMade(deps, runId, sandbox, repo, staging));
     return { manifest };
   }, { over: input.baseCommit });
+}
+
+/** Why a setup command failed, in a line; undefined when it did not. */
+function setupFailure(command: string, exec: ExecResult, timeoutMs: number): string | undefined {
+  if (exec.exitCode === 0 && !exec.timedOut) return undefined;
+  const how = exec.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : exec.limitHit ? `ran into a sandbox limit: ${exec.limitHit}` : `exited ${exec.exitCode ?? 'on a signal'}`;
+  return `setup command "${headerCommand(command)}" ${how}`;
 }
 
 /**
@@ -118,14 +125,12 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
   const dropped: string[] = [];
   for (const entry of listed) {
     const [status, rel] = [entry.slice(0, 2), entry.slice(3)];
-    if (status !== '??' && status !== '!!') continue;
+    if ((status !== '??' && status !== '!!') || rel === '.git/') continue;
     const dir = rel.replace(/\/$/, '');
-    const real = rel.endsWith('/') && dir !== '.git' ? await fs.realpath(path.join(workspace, dir)).catch(() => undefined) : undefined;
-    if (real !== path.join(workspace, dir) || !(await fs.lstat(real).then((s) => s.isDirectory(), () => false))) {
-      dropped.push(rel);
-      continue;
-    }
-    kept.push(dir);
+    // A name an overlay's options would read as more (`x:..`, `a,b`) is not kept: see sandbox/overlay.ts.
+    const real = rel.endsWith('/') && dir.split('/').every(mountSafe) ? await fs.realpath(path.join(workspace, dir)).catch(() => undefined) : undefined;
+    if (real === path.join(workspace, dir) && (await fs.lstat(real).then((s) => s.isDirectory(), () => false))) kept.push(dir);
+    else dropped.push(rel);
   }
   // What the setup made is all in the workspace overlay's upper layer (untracked: none of it in the checkout below):
   // moved from there, the overlay down, rather than copied through it.
@@ -141,7 +146,7 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
   for (const skipped of HOME_SKIPPED) await fs.rm(path.join(homeDir, skipped), { recursive: true, force: true });
   const home = (await fs.readdir(homeDir)).length > 0;
   if (home) await fs.rename(homeDir, path.join(staging, 'home'));
-  if (dropped.filter((d) => d !== '.git/').length) await deps.runLog.append(runId, `[nightshift: setup left files that are not kept (only directories are): ${dropped.filter((d) => d !== '.git/').slice(0, 10).join(', ')}]\n`);
+  if (dropped.length) await deps.runLog.append(runId, `[nightshift: setup left files that are not kept (only real directories with plain names are): ${dropped.slice(0, 10).map((d) => JSON.stringify(d)).join(', ')}]\n`);
   return { paths: kept, home };
 }
 
@@ -153,8 +158,8 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
  */
 async function mountEnvironment(entry: string, manifest: EnvironmentManifest, sandbox: Sandbox, repo: RunRepo): Promise<'overlay' | 'copy'> {
   const scratch = path.join(repo.root, 'env');
-  // A retried step mounts afresh.
-  await unmountUnder(sandbox.workspace);
+  // A retried step mounts afresh: its own mounts go, not the workspace's (an overlay itself, activities/checkouts.ts).
+  for (const rel of manifest.paths) await unmountUnder(path.join(sandbox.workspace, rel));
   await unmountUnder(path.join(repo.root, 'home'));
   await fs.rm(scratch, { recursive: true, force: true });
   await fs.mkdir(path.join(repo.gitDir, 'info'), { recursive: true });

@@ -167,13 +167,11 @@ export class RunRepo {
 
   /**
    * HEAD on `branch` at `commit`, the work tree and index left as they are: for a workspace that is that commit's
-   * tree already (activities/checkouts.ts). Written into the run's git directory, the worker's own, as git would.
+   * tree already (activities/checkouts.ts). By git, which judges the branch's name as `checkout -B` would.
    */
   private async pointHead(branch: string, commit: string): Promise<void> {
-    const ref = path.join(this.gitDir, 'refs', 'heads', branch);
-    await fs.mkdir(path.dirname(ref), { recursive: true });
-    await fs.writeFile(ref, `${commit}\n`);
-    await fs.writeFile(path.join(this.gitDir, 'HEAD'), `ref: refs/heads/${branch}\n`);
+    await this.git(['update-ref', '--no-deref', `refs/heads/${branch}`, commit]);
+    await this.git(['symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
   }
 
   /** Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed. */

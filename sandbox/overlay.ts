@@ -1,20 +1,19 @@
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { hostToolEnv } from '../config/hostEnv';
+import { runHostTool } from '../config/hostEnv';
 
 // Copy-on-write views of a read-only tree (an environment cache entry) inside a sandbox's directories: overlayfs,
 // mounted by the worker on the host, so both drivers see an ordinary directory through their bind of the workspace.
 // Writes land in an upper directory of the sandbox's own; the tree below is never written, whatever the sandbox does.
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: hostToolEnv() }, (err, _out, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.at(-1)}: ${String(stderr).trim() || err.message}`));
-      else resolve();
-    });
-  });
-}
+/**
+ * Characters a path may not have to go into an overlay's mount options: `,` ends an option and `:` separates lower
+ * layers (`lowerdir=/cache/x:..` would lay a directory the name chose under the sandbox's view); a backslash escapes.
+ */
+const MOUNT_UNSAFE = /[,:\\\x00-\x1f\x7f]/;
+
+/** Whether a name can be part of an overlay's paths (a setup's directory names are checked before they are kept). */
+export const mountSafe = (name: string) => !MOUNT_UNSAFE.test(name);
 
 /**
  * `lower` seen at `target` (an empty directory), its changes kept under `scratch` (`upper/` and `work/`, on the same
@@ -24,6 +23,8 @@ function run(cmd: string, args: string[]): Promise<void> {
 export async function overlayOnto(lower: string, target: string, scratch: string): Promise<'overlay' | 'copy'> {
   const upper = path.join(scratch, 'upper');
   const work = path.join(scratch, 'work');
+  const unsafe = [lower, upper, work].find((p) => !mountSafe(p));
+  if (unsafe) throw new Error(`cannot mount an overlay with "${unsafe}": its name has a character mount options give a meaning to`);
   await fs.mkdir(upper, { recursive: true });
   await fs.mkdir(work, { recursive: true });
   // The merged directory's own owner and mode are the upper's: make them the tree's, so the sandbox's user may write.
@@ -31,10 +32,10 @@ export async function overlayOnto(lower: string, target: string, scratch: string
   await fs.chown(upper, top.uid, top.gid);
   await fs.chmod(upper, top.mode & 0o7777);
   try {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+    await runHostTool('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
     return 'overlay';
   } catch {
-    await run('cp', ['-a', '--reflink=auto', '--no-target-directory', lower, target]);
+    await runHostTool('cp', ['-a', '--reflink=auto', '--no-target-directory', lower, target]);
     return 'copy';
   }
 }
@@ -54,7 +55,7 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 
 /** Unmount everything mounted at or below `dir` (a sandbox's root, before it is deleted). */
 export async function unmountUnder(dir: string): Promise<void> {
-  for (const point of await mountsUnder(dir)) await run('umount', ['-l', point]);
+  for (const point of await mountsUnder(dir)) await runHostTool('umount', ['-l', point]);
 }
 
 /** Whether an overlay mounted anywhere reads from `lower` (an entry in use may not be evicted). */

@@ -32,6 +32,8 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
   test("is there for the agent and the checks, offline; an agent's changes to it reach no later run", async () => {
     const repo = makeRepo(LOCKED_REPO);
     const poison = [
+      // The workspace is still the overlay on the kept checkout after the environment's own mounts went in.
+      'stat -f -c %T . > notes/fs.txt',
       'cat node_modules/dep/index.js > notes/seen.txt',
       'cat "$HOME/.cache/tool/entry" > notes/home.txt',
       // Everything an agent could do to its environment: edit a package, add a file, rewrite the home's cache.
@@ -50,6 +52,7 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     expect(one.environment).toMatchObject({ source: 'built', paths: ['node_modules'], home: true, mounted: 'overlay' });
     expect(one.stages.map((s) => s.stage).slice(0, 3)).toEqual(['provision', 'setup', 'agent']);
     const show = (id: string, file: string) => gitIn(repo, 'show', `${branches[id]}:notes/${file}`).trim();
+    expect(show(first, 'fs.txt')).toBe('overlayfs');
     expect(show(first, 'seen.txt')).toBe('module.exports = 1;');
     expect(show(first, 'home.txt')).toBe('cached');
     // The checks saw the agent's own node_modules (its upper layer): the run is consistent with itself.
@@ -173,16 +176,22 @@ test("the setup reaches its network; the agent and the checks, with the spec's (
   }
 }, 180_000);
 
-test('what a setup links to outside the workspace is not moved into the cache, nor followed', async () => {
+test("what a setup links to outside the workspace is not moved into the cache, nor followed; a name mount options would read as more is not kept", async () => {
   const outside = tempDir('host-dir');
   mkdirSync(path.join(outside, 'keys'));
   writeFileSync(path.join(outside, 'keys', 'id'), 'host secret\n');
   const repo = makeRepo(VALUE_REPO);
-  const setup = { run: [`ln -s ${outside}/keys node_modules; ln -s ${outside} escape; mkdir -p real && echo ok > real/f`] };
-  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { setup, approval: { required: false } }));
+  // `real:test` as an overlay's lowerdir would add a second lower layer, `test` from the worker's own directory (the
+  // repo's test/ here); `a,b` would end the option.
+  const setup = { run: [`ln -s ${outside}/keys node_modules; ln -s ${outside} escape; mkdir -p real 'real:test' 'a,b' && echo ok > real/f && echo x > 'real:test/f' && echo x > 'a,b/f'`] };
+  const agent = "ls 'real:test' > notes/leak.txt 2>&1; echo 2 > src/value.txt";
+  const id = await stack.submit(spec(repo, agent, { setup, approval: { required: false } }));
   const state = await stack.waitFor(id, ['succeeded', 'failed'], 120_000);
   expect(state.failure).toBeUndefined();
   expect(state.environment?.paths).toEqual(['real']);
+  expect(readdirSync(path.join(process.cwd(), 'test'))).toContain('environment.test.ts');
+  expect(gitIn(repo, 'show', `${state.branch}:notes/leak.txt`)).not.toContain('environment.test.ts');
+  expect(await runLog(id)).toMatch(/not kept \(only real directories with plain names are\): .*"a,b\/".*"real:test\/"|not kept \(only real directories with plain names are\): .*"real:test\/".*"a,b\/"/);
   expect(readFileSync(path.join(outside, 'keys', 'id'), 'utf8')).toBe('host secret\n');
   expect(existsSync(path.join(cacheDir(), state.environment!.key, 'workspace', 'node_modules'))).toBe(false);
 }, 180_000);
