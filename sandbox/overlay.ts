@@ -7,13 +7,15 @@ import { runHostTool } from '../config/hostEnv';
 // Writes land in an upper directory of the sandbox's own; the tree below is never written, whatever the sandbox does.
 
 /**
- * Characters a path may not have to go into an overlay's mount options: `,` ends an option and `:` separates lower
- * layers (`lowerdir=/cache/x:..` would lay a directory the name chose under the sandbox's view); a backslash escapes.
+ * Characters a path may not have to go into an overlay's mount options: `,` ends an option, a backslash escapes, and
+ * in `lowerdir` a `:` separates lower layers (`lowerdir=/cache/x:..` would lay a directory the name chose under the
+ * sandbox's view). An upper or work directory may have a `:` (a scheduled run's id has one).
  */
-const MOUNT_UNSAFE = /[,:\\\x00-\x1f\x7f]/;
+const OPTION_UNSAFE = /[,\\\x00-\x1f\x7f]/;
+const LOWER_UNSAFE = /[,:\\\x00-\x1f\x7f]/;
 
-/** Whether a name can be part of an overlay's paths (a setup's directory names are checked before they are kept). */
-export const mountSafe = (name: string) => !MOUNT_UNSAFE.test(name);
+/** Whether a name can be part of an overlay's lower layer (a setup's directory names are checked before they are kept). */
+export const mountSafe = (name: string) => !LOWER_UNSAFE.test(name);
 
 /**
  * `lower` seen at `target` (an empty directory), its changes kept under `scratch` (`upper/` and `work/`, on the same
@@ -23,7 +25,7 @@ export const mountSafe = (name: string) => !MOUNT_UNSAFE.test(name);
 export async function overlayOnto(lower: string, target: string, scratch: string): Promise<'overlay' | 'copy'> {
   const upper = path.join(scratch, 'upper');
   const work = path.join(scratch, 'work');
-  const unsafe = [lower, upper, work].find((p) => !mountSafe(p));
+  const unsafe = [lower, upper, work].find((p) => (p === lower ? LOWER_UNSAFE : OPTION_UNSAFE).test(p));
   if (unsafe) throw new Error(`cannot mount an overlay with "${unsafe}": its name has a character mount options give a meaning to`);
   await fs.mkdir(upper, { recursive: true });
   await fs.mkdir(work, { recursive: true });
