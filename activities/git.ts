@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { SIGNATURE_PROGRAM_PINS } from '../proof/signedCommit';
 import { GIT_OBJECTS_DIR } from '../sandbox/environment';
 
 // Every git the worker runs is pinned: no system or global config, no hooks, no helper programs that a repository's
@@ -20,6 +21,7 @@ const SAFE = [
   '-c', 'protocol.allow=never',
   '-c', 'protocol.file.allow=always',
   '-c', 'commit.gpgsign=false',
+  ...SIGNATURE_PROGRAM_PINS,
   '-c', 'user.name=Nightshift',
   '-c', 'user.email=nightshift@localhost',
   // Many runs deliver into one repo at once: an automatic gc taking its locks would fail the others' fetches.

@@ -4,12 +4,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { verifyBundle } from '../proof/bundle';
 import type { PublicKeyEntry } from '../proof/keys';
+import { notSshSigned, SIGNATURE_PROGRAM_PINS } from '../proof/signedCommit';
 import { type ApiClient, CliError } from './client';
 
 // `nightshift verify --commit REPO SHA`: a commit in a local repo and the run that made it, checked together. The
-// commit's Nightshift-Run trailer names the run; git verify-commit checks the commit's signature against the server's
-// allowed_signers; the run's proof, checked against the server's keys, must name this commit as the run's final one
-// (or a descendant of it, carrying the same trailer).
+// commit's Nightshift-Run trailer names the run; its one signature is an SSH signature, which git verify-commit checks
+// against the server's allowed_signers (an OpenPGP or X.509 one would be checked against whatever keys the verifier's
+// gpg trusts); the run's proof, checked against the server's keys, must have this commit in its range: after the
+// run's base commit, up to its final commit. A trailer and a signature can be on any commit; the range is what the
+// proof vouches for.
 
 interface GitResult {
   code: number;
@@ -18,13 +21,14 @@ interface GitResult {
 }
 
 /**
- * git in the user's repo. The signature is checked by ssh-keygen itself, whatever program the repo's config names,
- * and no fsmonitor the repo's config names runs.
+ * git in the user's repo, which may be a stranger's: no signature program and no fsmonitor its config names runs
+ * (`-c` outranks it), and the commit read is the object with the id given, never one a `refs/replace/` ref swaps in.
  */
 function gitIn(repo: string, args: string[]): Promise<GitResult> {
-  const pinned = ['-c', 'gpg.ssh.program=ssh-keygen', '-c', 'core.fsmonitor=false'];
+  const pinned = [...SIGNATURE_PROGRAM_PINS, '-c', 'core.fsmonitor=false'];
+  const env = { ...process.env, LANG: 'C', LC_ALL: 'C', GIT_NO_REPLACE_OBJECTS: '1' };
   return new Promise((resolve) => {
-    execFile('git', ['-C', repo, ...pinned, ...args], { maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LANG: 'C', LC_ALL: 'C' } }, (err, stdout, stderr) => {
+    execFile('git', ['-C', repo, ...pinned, ...args], { maxBuffer: 16 * 1024 * 1024, env }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -41,8 +45,8 @@ export async function verifyCommit(api: ApiClient, repo: string, rev: string): P
   const sha = resolved.stdout.trim();
   const runId = await runOf(repo, sha);
   const signer = await checkSignature(api, repo, sha);
-  const { finalCommit, keyId } = await provenRun(api, runId);
-  return `verified: commit ${short(sha)} is ${await relation(repo, sha, runId, finalCommit)}; ${signer}; its proof is signed by ${keyId}`;
+  const proven = await provenRun(api, runId);
+  return `verified: commit ${short(sha)} is ${await relation(repo, sha, runId, proven)}; ${signer}; its proof is signed by ${proven.keyId}`;
 }
 
 /** The run the commit's `Nightshift-Run:` trailer names: exactly one. */
@@ -54,8 +58,15 @@ async function runOf(repo: string, sha: string): Promise<string> {
   return runs[0];
 }
 
-/** git verify-commit against the server's allowed_signers (every key it signs or signed with, each in its window). */
+/**
+ * One SSH signature, then git verify-commit against the server's allowed_signers (every key it signs or signed with,
+ * each in its window). allowed_signers governs SSH signatures only: git hands any other kind to gpg or gpgsm, which
+ * accept any key the verifier's keyring holds.
+ */
 async function checkSignature(api: ApiClient, repo: string, sha: string): Promise<string> {
+  const raw = await gitIn(repo, ['cat-file', 'commit', sha]);
+  const unsigned = raw.code === 0 ? notSshSigned(raw.stdout) : 'it cannot be read';
+  if (unsigned) throw new CliError(`commit ${short(sha)} is not signed by the server: ${unsigned} (only an SSH signature by the server's key counts)`, 1);
   const allowed = (await api.request('GET', '/v1/keys/allowed_signers')).text;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-verify-'));
   try {
@@ -70,23 +81,43 @@ async function checkSignature(api: ApiClient, repo: string, sha: string): Promis
   }
 }
 
-/** The run's proof from the server, checked against each of the server's keys: the final commit it names, and the key. */
-async function provenRun(api: ApiClient, runId: string): Promise<{ finalCommit: string; keyId: string }> {
+interface ProvenRun {
+  finalCommit: string;
+  /** The commit the run's commits stand on (after a rebase, the base's tip it was rebased onto). */
+  baseCommit?: string;
+  keyId: string;
+}
+
+/** The run's proof from the server, checked against each of the server's keys: the commits it names, and the key. */
+async function provenRun(api: ApiClient, runId: string): Promise<ProvenRun> {
   const bundle = (await api.request('GET', `/v1/runs/${encodeURIComponent(runId)}/proof`)).bytes;
   const { keys } = await api.json<{ keys: PublicKeyEntry[] }>('GET', '/v1/keys');
   const verified = verifyBundle(bundle, keys);
   if (!verified.ok) throw new CliError(`the proof of run ${runId} does not verify: ${verified.problem}`, 1);
   const finalCommit = verified.subject.find((s) => s.name === 'final-commit')?.digest.gitCommit;
   if (!finalCommit) throw new CliError(`the proof of run ${runId} names no final commit`, 1);
-  return { finalCommit, keyId: verified.keyId };
+  return { finalCommit, baseCommit: verified.baseCommit, keyId: verified.keyId };
 }
 
-/** How the commit belongs to the run: its final commit, or an earlier one of its chain; anything else is a failure. */
-async function relation(repo: string, sha: string, runId: string, finalCommit: string): Promise<string> {
+/** Exit code of `git merge-base --is-ancestor a b`: 0 yes, 1 no, anything else an error. */
+const isAncestor = async (repo: string, a: string, b: string) => (await gitIn(repo, ['merge-base', '--is-ancestor', a, b])).code;
+
+/**
+ * How the commit belongs to the run: its final commit, or an earlier one of its range (base..final, the commits the
+ * server signed for it); anything else is a failure, naming why.
+ */
+async function relation(repo: string, sha: string, runId: string, { finalCommit, baseCommit }: ProvenRun): Promise<string> {
   if (sha === finalCommit) return `run ${runId}'s final commit`;
-  const known = (await gitIn(repo, ['cat-file', '-e', `${finalCommit}^{commit}`])).code === 0;
-  if (known && (await gitIn(repo, ['merge-base', '--is-ancestor', sha, finalCommit])).code === 0) {
-    return `an earlier commit of run ${runId} (its final commit is ${short(finalCommit)})`;
+  const notRuns = `commit ${short(sha)} is not run ${runId}'s:`;
+  const present = async (c: string) => (await gitIn(repo, ['cat-file', '-e', `${c}^{commit}`])).code === 0;
+  if (!(await present(finalCommit))) throw new CliError(`${notRuns} its proof names final commit ${short(finalCommit)}, which is not in ${repo}`, 1);
+  if ((await isAncestor(repo, sha, finalCommit)) !== 0) throw new CliError(`${notRuns} its proof names final commit ${short(finalCommit)}`, 1);
+  if (!baseCommit) throw new CliError(`${notRuns} its proof names no base commit, so only its final commit ${short(finalCommit)} is the run's`, 1);
+  if (!(await present(baseCommit))) throw new CliError(`${notRuns} its proof's base commit ${short(baseCommit)} is not in ${repo}, so the run's commits cannot be told from the base's`, 1);
+  const belowBase = await isAncestor(repo, sha, baseCommit);
+  if (belowBase === 0) {
+    throw new CliError(`${notRuns} it is ${sha === baseCommit ? '' : 'under '}the run's base commit ${short(baseCommit)}, the commit its changes stand on; the run's commits are ${short(baseCommit)}..${short(finalCommit)}`, 1);
   }
-  throw new CliError(`commit ${short(sha)} is not run ${runId}'s: its proof names final commit ${short(finalCommit)}${known ? '' : `, which is not in ${repo}`}`, 1);
+  if (belowBase !== 1) throw new CliError(`${notRuns} git cannot tell whether it is under the run's base commit ${short(baseCommit)}`, 1);
+  return `an earlier commit of run ${runId} (its commits are ${short(baseCommit)}..${short(finalCommit)})`;
 }

@@ -62,6 +62,8 @@ export interface Verified {
   keyId: string;
   files: string[];
   subject: Statement['subject'];
+  /** The commit the run's branch stands on (its provenance's `base`): the run's commits are those after it. */
+  baseCommit?: string;
   /** The proof this server signed before this one (proof log), by digest. */
   previous?: string;
   predicateType: string;
@@ -155,6 +157,7 @@ function verifyFiles(files: Map<string, Buffer>, trusted: TrustedKeys): VerifyRe
     keyId: keyid,
     files: [...listed.keys()],
     subject: provenance.subject,
+    baseCommit: provenance.predicate.buildDefinition?.resolvedDependencies?.find((d) => d.name === 'base')?.digest?.gitCommit,
     previous: provenance.predicate.runDetails.byproducts.find((b) => b.name === PREVIOUS_PROOF)?.digest?.sha256,
     predicateType: provenance.predicateType,
   };

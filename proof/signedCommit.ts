@@ -15,6 +15,56 @@ export interface CommitRewrite {
 /** Headers that hold a signature of the commit (SHA-1 and SHA-256 repositories): dropped, with their continuation lines. */
 const SIGNATURE_HEADERS = new Set(['gpgsig', 'gpgsig-sha256']);
 
+/**
+ * git config for every git that may meet a signature (`-c`, so above any repo's own config): git picks the program by
+ * the signature's first line, so each kind's program is pinned. Only ssh-keygen ever checks one; an OpenPGP or X.509
+ * signature meets /bin/false (or nothing, where there is none), never a program a repository's config names.
+ */
+export const SIGNATURE_PROGRAM_PINS = [
+  '-c', 'gpg.format=ssh',
+  '-c', 'gpg.ssh.program=ssh-keygen',
+  '-c', 'gpg.program=/bin/false',
+  '-c', 'gpg.openpgp.program=/bin/false',
+  '-c', 'gpg.x509.program=/bin/false',
+  '-c', 'gpg.ssh.defaultKeyCommand=/bin/false',
+  // git log would check each commit's signature on its own, and print what it found among the commits.
+  '-c', 'log.showSignature=false',
+];
+
+/** One SSH signature, armored as ssh-keygen writes it, and nothing else. */
+const SSH_SIGNATURE = /^-----BEGIN SSH SIGNATURE-----\n[A-Za-z0-9+/=\n]+-----END SSH SIGNATURE-----\n?$/;
+
+/** What kind of signature a header holds, named by its first line (as git chooses the program that checks it). */
+function kindOf(signature: string): string {
+  const first = signature.split('\n', 1)[0];
+  if (/^-----BEGIN PGP (SIGNATURE|MESSAGE)-----$/.test(first)) return 'an OpenPGP signature';
+  if (first === '-----BEGIN SIGNED MESSAGE-----') return 'an X.509 signature';
+  if (first === '-----BEGIN SSH SIGNATURE-----') return 'an SSH signature with something besides it';
+  return `a signature of no kind git knows (${JSON.stringify(first.slice(0, 40))})`;
+}
+
+/**
+ * Why the commit object (as `git cat-file commit` prints it) is not signed with exactly one SSH signature, or
+ * undefined when it is. Each signature header is read as git reads it: all its lines, a repeated header's appended.
+ */
+export function notSshSigned(raw: string): string | undefined {
+  const end = raw.indexOf('\n\n');
+  const signatures = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of (end < 0 ? raw : raw.slice(0, end)).split('\n')) {
+    if (line.startsWith(' ')) {
+      if (current) signatures.set(current, `${signatures.get(current)}\n${line.slice(1)}`);
+      continue;
+    }
+    const space = line.indexOf(' ');
+    current = SIGNATURE_HEADERS.has(line.slice(0, space)) ? line.slice(0, space) : undefined;
+    if (current) signatures.set(current, signatures.has(current) ? `${signatures.get(current)}\n${line.slice(space + 1)}` : line.slice(space + 1));
+  }
+  if (signatures.size === 0) return 'it is not signed';
+  for (const [header, signature] of signatures) if (!SSH_SIGNATURE.test(`${signature}\n`)) return `its ${header} header holds ${kindOf(signature)}, not one SSH signature`;
+  return undefined;
+}
+
 export function signCommitObject(raw: string, rewrite: CommitRewrite, key: Pick<SigningKey, 'privateKey' | 'publicKeyPem'>): string {
   const end = raw.indexOf('\n\n');
   const headerText = end < 0 ? raw : raw.slice(0, end + 1);

@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
+import { git as hostGit } from '../activities/git';
 import { signActivities } from '../activities/sign';
+import { ensureSigningKey } from '../proof/keys';
 import { signCommitObject } from '../proof/signedCommit';
 import { unpackTarGz } from '../proof/tar';
 import { withArtifactFile } from '../store/artifacts';
@@ -48,8 +50,8 @@ async function allowedSigners(name: string): Promise<string> {
   return file;
 }
 
-function verifyCommit(sha: string, allowed: string): { code: number | null; stderr: string } {
-  const r = spawnSync('git', ['-C', repo, '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', sha], { encoding: 'utf8' });
+function verifyCommit(sha: string, allowed: string, inRepo = repo): { code: number | null; stderr: string } {
+  const r = spawnSync('git', ['-C', inRepo, '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', sha], { encoding: 'utf8' });
   return { code: r.status, stderr: r.stderr };
 }
 
@@ -61,12 +63,13 @@ function fingerprint(sshPublicKey: string): string {
 
 const runCommits = (state: RunState) => gitIn(repo, 'rev-list', '--reverse', state.branch, `^${state.baseCommit}`).trim().split('\n');
 
-/** A commit object written into the repo as given; returns its id. */
-function writeCommit(object: string): string {
+/** A commit object written into `into` as given; returns its id. */
+function writeCommitIn(into: string, object: string): string {
   const file = path.join(dir, 'commit-object');
   writeFileSync(file, object);
-  return gitIn(repo, 'hash-object', '-t', 'commit', '-w', file).trim();
+  return gitIn(into, 'hash-object', '-t', 'commit', '-w', file).trim();
 }
+const writeCommit = (object: string) => writeCommitIn(repo, object);
 
 /** The commit object with one character of its signature's last line (the ed25519 signature's bytes) changed. */
 function alterSignature(raw: string): string {
@@ -132,7 +135,7 @@ describe('nightshift verify --commit REPO SHA', () => {
     // The run's first commit: an earlier one of the same run.
     const first = await verifyCli(runCommits(run)[0]);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`is an earlier commit of run ${run.id} (its final commit is ${run.finalCommit!.slice(0, 12)}); signed by nightshift@localhost`);
+    expect(first.stdout).toContain(`is an earlier commit of run ${run.id} (its commits are ${run.baseCommit!.slice(0, 12)}..${run.finalCommit!.slice(0, 12)}); signed by nightshift@localhost`);
   });
 
   test('a commit without the trailer, or naming two runs: exit 1, one line', async () => {
@@ -163,6 +166,142 @@ describe('nightshift verify --commit REPO SHA', () => {
     const raw = gitIn(repo, 'cat-file', 'commit', run.finalCommit!).replace(`Nightshift-Run: ${run.id}`, 'Nightshift-Run: ns-another-run');
     const claimed = writeCommit(raw);
     expect(await verifyCli(claimed)).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`^nightshift: commit ${claimed.slice(0, 12)}: git verify-commit fails with the server's allowed signers: [^\\n]+\\n$`)) });
+  });
+});
+
+/** A git that signs with OpenPGP from the keyring in `gnupgHome`, as anyone with gpg can. */
+function gitWithGpg(cwd: string, gnupgHome: string, args: string[]): string {
+  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GNUPGHOME: gnupgHome } });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A commit on main by someone else: `file` changed, the message naming `runId` in a trailer. Returns the commit's raw object. */
+function commitOnMain(cwd: string, gnupgHome: string, file: string, runId: string, sign: string[] = []): string {
+  writeFileSync(path.join(cwd, file), `${file}, by someone else\n`);
+  const who = ['-c', 'user.name=Someone Else', '-c', 'user.email=someone@localhost'];
+  gitWithGpg(cwd, gnupgHome, [...who, 'add', file]);
+  gitWithGpg(cwd, gnupgHome, [...who, 'commit', '--quiet', ...sign, '-m', `Change ${file}\n\nNightshift-Run: ${runId}`]);
+  return gitIn(cwd, 'cat-file', 'commit', 'HEAD');
+}
+
+/** Replaces main's tip (the same tree) by the commit object given; returns its id. */
+function replaceTip(cwd: string, object: string): string {
+  const file = path.join(dir, 'tip-object');
+  writeFileSync(file, object);
+  const sha = gitIn(cwd, 'hash-object', '-t', 'commit', '-w', file).trim();
+  gitIn(cwd, 'update-ref', 'refs/heads/main', sha);
+  return sha;
+}
+
+/**
+ * A signature program a repository's config names: it notes that it ran, and tells git the signature is good, as
+ * gpg's status lines would.
+ */
+function hostileProgram(marker: string): string {
+  const file = path.join(dir, 'hostile-gpg');
+  writeFileSync(
+    file,
+    `#!/bin/sh\necho ran >> ${marker}\ncat >/dev/null\necho '[GNUPG:] NEWSIG'\necho '[GNUPG:] GOODSIG 0123456789ABCDEF Nightshift <nightshift@localhost>'\n` +
+      `echo '[GNUPG:] VALIDSIG 0123456789ABCDEF0123456789ABCDEF01234567 2026-01-01 0 4 0 22 10 00 0123456789ABCDEF0123456789ABCDEF01234567'\necho '[GNUPG:] TRUST_ULTIMATE 0 pgp'\n`,
+    { mode: 0o755 },
+  );
+  return file;
+}
+
+describe('verify --commit vouches only for the run’s own commits, signed with the server’s SSH key', () => {
+  let delivered: string;
+  let gnupgHome: string;
+  let rebased: RunState;
+  /** Put on main by someone else while the run waited for approval, all naming the run in a trailer. */
+  const onBase = { serverSigned: '', openpgp: '', x509: '' };
+
+  beforeAll(async () => {
+    delivered = makeRepo(VALUE_REPO);
+    gnupgHome = tempDir('gnupg');
+    const gpg = spawnSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Someone Else <someone@localhost>', 'ed25519', 'sign', 'never'], { env: { ...process.env, GNUPGHOME: gnupgHome }, encoding: 'utf8' });
+    if (gpg.status !== 0) throw new Error(`gpg --quick-gen-key: ${gpg.stderr}`);
+    const id = await stack.submit(spec(delivered, 'echo 2 > src/value.txt', { branch: 'nightshift/attribution' }));
+    await stack.waitFor(id, ['awaiting_approval']);
+    // Signed with the server's key and naming the run, as a commit the server signed for it but never delivered (a
+    // retried signing's first result) would be; then one signed with OpenPGP by a key the verifier's gpg trusts, then
+    // one with an X.509 signature no gpgsm would accept.
+    const key = ensureSigningKey(stack.config.home);
+    onBase.serverSigned = replaceTip(delivered, signCommitObject(commitOnMain(delivered, gnupgHome, 'NOTES.md', id), { parents: new Map(), committedAt: new Date() }, key));
+    commitOnMain(delivered, gnupgHome, 'CHANGES.md', id, ['-c', 'gpg.program=gpg', '-c', 'user.signingKey=someone@localhost', '-S']);
+    onBase.openpgp = gitIn(delivered, 'rev-parse', 'HEAD').trim();
+    const x509 = commitOnMain(delivered, gnupgHome, 'AUTHORS', id).replace(/\ncommitter [^\n]+\n/, (c) => `${c}gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwEAAKCA\n -----END SIGNED MESSAGE-----\n`);
+    onBase.x509 = replaceTip(delivered, x509);
+    expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } })).status).toBe(202);
+    rebased = await stack.waitFor(id, ['succeeded']);
+  });
+  afterAll(() => {
+    spawnSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: gnupgHome } });
+  });
+
+  const verifyIn = (sha: string, env: Record<string, string> = {}) => runCli(['verify', '--commit', delivered, sha], { ...stack.env, GNUPGHOME: gnupgHome, ...env });
+  const ancestorOfFinal = (sha: string) => spawnSync('git', ['-C', delivered, 'merge-base', '--is-ancestor', sha, rebased.finalCommit!]).status === 0;
+
+  test('a commit someone else put on the base while the run waited, signed with the server’s key and naming the run: refused, as under the run’s base', async () => {
+    // The run was rebased onto them: each is an ancestor of its final commit, the last one its base.
+    expect(rebased.baseCommit).toBe(onBase.x509);
+    for (const sha of Object.values(onBase)) expect(ancestorOfFinal(sha)).toBe(true);
+    expect(verifyCommit(onBase.serverSigned, await allowedSigners('allowed_signers'), delivered)).toMatchObject({ code: 0, stderr: expect.stringMatching(/^Good "git" signature for nightshift@localhost/) });
+    const r = await verifyIn(onBase.serverSigned);
+    const range = `${rebased.baseCommit!.slice(0, 12)}..${rebased.finalCommit!.slice(0, 12)}`;
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `nightshift: commit ${onBase.serverSigned.slice(0, 12)} is not run ${rebased.id}'s: it is under the run's base commit ${rebased.baseCommit!.slice(0, 12)}, the commit its changes stand on; the run's commits are ${range}\n` });
+    // The run's own commit: still its final commit.
+    expect(await verifyIn(rebased.finalCommit!)).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^verified: commit ${rebased.finalCommit!.slice(0, 12)} is run ${rebased.id}'s final commit; signed by nightshift@localhost`)) });
+  });
+
+  test('a commit signed with OpenPGP by a key in the verifier’s keyring: git verify-commit with allowed_signers accepts it, verify --commit refuses it', async () => {
+    const allowed = await allowedSigners('allowed_signers');
+    // What allowed_signers cannot stop: git hands an OpenPGP signature to gpg, which trusts its own keyring.
+    const naive = spawnSync('git', ['-C', delivered, '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', onBase.openpgp], { encoding: 'utf8', env: { ...process.env, GNUPGHOME: gnupgHome } });
+    expect({ code: naive.status, stderr: naive.stderr }).toMatchObject({ code: 0, stderr: expect.stringContaining('Good signature from "Someone Else <someone@localhost>"') });
+    // docs/proof.md's recipe: the header check shows an OpenPGP signature, and its verify-commit refuses it.
+    const sh = (script: string) => spawnSync('sh', ['-c', script, 'sh', onBase.openpgp, allowed], { cwd: delivered, encoding: 'utf8', env: { ...process.env, GNUPGHOME: gnupgHome, GIT_NO_REPLACE_OBJECTS: '1' } });
+    expect(sh(`git cat-file commit "$1" | sed '/^$/q' | grep -e '^gpgsig' -e '-----BEGIN'`).stdout).toBe('gpgsig -----BEGIN PGP SIGNATURE-----\n');
+    const pinned = sh(
+      'git -c gpg.format=ssh -c gpg.ssh.program=ssh-keygen -c gpg.program=false -c gpg.openpgp.program=false -c gpg.x509.program=false -c log.showSignature=false -c gpg.ssh.allowedSignersFile="$2" verify-commit "$1"',
+    );
+    expect({ code: pinned.status, stderr: pinned.stderr }).toMatchObject({ code: 1, stderr: expect.not.stringContaining('Good signature') });
+    expect(await verifyIn(onBase.openpgp)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `nightshift: commit ${onBase.openpgp.slice(0, 12)} is not signed by the server: its gpgsig header holds an OpenPGP signature, not one SSH signature (only an SSH signature by the server's key counts)\n`,
+    });
+  });
+
+  test('a commit of the run re-signed with another SSH key: refused, no principal matched', async () => {
+    const other = generateKeyPairSync('ed25519');
+    const raw = gitIn(delivered, 'cat-file', 'commit', rebased.finalCommit!);
+    const resigned = writeCommitIn(delivered, signCommitObject(raw, { parents: new Map(), committedAt: new Date() }, { privateKey: other.privateKey, publicKeyPem: other.publicKey.export({ type: 'spki', format: 'pem' }).toString() }));
+    expect(await verifyIn(resigned)).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`^nightshift: commit ${resigned.slice(0, 12)}: git verify-commit fails with the server's allowed signers: .*No principal matched\\.\\n$`)) });
+  });
+
+  test('a repo whose config names its own signature programs, and replaces a commit: neither verify --commit nor the host’s git runs them', async () => {
+    const marker = path.join(dir, 'hostile-ran');
+    const hostile = hostileProgram(marker);
+    for (const name of ['gpg.program', 'gpg.openpgp.program', 'gpg.x509.program', 'gpg.ssh.program']) gitIn(delivered, 'config', name, hostile);
+    gitIn(delivered, 'config', 'log.showSignature', 'true');
+    // An unsigned commit naming the run, which a refs/replace/ ref swaps for the run's signed final commit.
+    const swapped = writeCommitIn(delivered, gitIn(delivered, 'cat-file', 'commit', rebased.finalCommit!).replace(/\ngpgsig [^]*?-----END SSH SIGNATURE-----\n/, '\n').replace('\n\n', '\n\nSomething else entirely\n\n'));
+    gitIn(delivered, 'replace', swapped, rebased.finalCommit!);
+    try {
+      expect(await verifyIn(onBase.x509)).toMatchObject({ code: 1, stderr: expect.stringContaining(`commit ${onBase.x509.slice(0, 12)} is not signed by the server: its gpgsig header holds an X.509 signature, not one SSH signature`) });
+      expect(await verifyIn(onBase.openpgp)).toMatchObject({ code: 1, stderr: expect.stringContaining('holds an OpenPGP signature') });
+      expect(await verifyIn(swapped)).toEqual({ code: 1, stdout: '', stderr: `nightshift: commit ${swapped.slice(0, 12)} is not signed by the server: it is not signed (only an SSH signature by the server's key counts)\n` });
+      expect(await verifyIn(rebased.finalCommit!)).toMatchObject({ code: 0, stdout: expect.stringContaining(`is run ${rebased.id}'s final commit; signed by nightshift@localhost`) });
+      // The host's git (activities/git.ts) in the same repo.
+      await expect(hostGit(delivered, ['verify-commit', onBase.openpgp])).rejects.toThrow(/verify-commit/);
+      await expect(hostGit(delivered, ['verify-commit', onBase.x509])).rejects.toThrow(/verify-commit/);
+      await hostGit(delivered, ['log', '--format=%H', '-5', 'main']);
+      expect(existsSync(marker) ? readFileSync(marker, 'utf8') : 'never ran').toBe('never ran');
+    } finally {
+      gitIn(delivered, 'replace', '-d', swapped);
+      for (const name of ['gpg.program', 'gpg.openpgp.program', 'gpg.x509.program', 'gpg.ssh.program', 'log.showSignature']) gitIn(delivered, 'config', '--unset', name);
+    }
   });
 });
 

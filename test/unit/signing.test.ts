@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { signCommitObject } from '../../proof/signedCommit';
+import { notSshSigned, signCommitObject } from '../../proof/signedCommit';
 import { sshSignature } from '../../proof/sshsig';
 
 // Commit signing in Node, against what OpenSSH and git write. Ed25519 signatures are deterministic, so the same key
@@ -82,4 +82,29 @@ committer Nightshift <nightshift@localhost> 1796102411 +0000
   // What is signed is the object without its signature header.
   const signature = signed.slice(signed.indexOf('gpgsig ') + 7, signed.indexOf('\n\nSet')).replace(/\n /g, '\n') + '\n';
   expect(signature).toBe(sshSignature(headers + signed.slice(signed.indexOf('\n\nSet') + 1), key));
+});
+
+describe('notSshSigned: only one SSH signature is a signature the server may have made', () => {
+  const withHeader = (header: string) => UNSIGNED.replace('+0000\n', `+0000\n${header}`);
+  const PGP = 'gpgsig -----BEGIN PGP SIGNATURE-----\n \n iHUEABYKAB0WIQQ=\n -----END PGP SIGNATURE-----\n';
+
+  test('the server’s signature, as git writes it: none found wanting', () => {
+    expect(notSshSigned(SIGNED_BY_GIT)).toBeUndefined();
+  });
+
+  test.each([
+    ['no signature', UNSIGNED, 'it is not signed'],
+    ['OpenPGP', withHeader(PGP), 'its gpgsig header holds an OpenPGP signature, not one SSH signature'],
+    ['X.509 (a check for "PGP" misses it)', withHeader('gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQEx\n -----END SIGNED MESSAGE-----\n'), 'its gpgsig header holds an X.509 signature, not one SSH signature'],
+    // git joins a repeated header's lines into one signature: the SSH block first, then the other.
+    ['the SSH signature, and an OpenPGP one in a second gpgsig header', SIGNED_BY_GIT.replace('-----END SSH SIGNATURE-----\n', `-----END SSH SIGNATURE-----\n${PGP}`), 'its gpgsig header holds an SSH signature with something besides it, not one SSH signature'],
+    ['the SSH signature, and OpenPGP under the SHA-256 header', SIGNED_BY_GIT.replace('-----END SSH SIGNATURE-----\n', `-----END SSH SIGNATURE-----\n${PGP.replace('gpgsig', 'gpgsig-sha256')}`), 'its gpgsig-sha256 header holds an OpenPGP signature, not one SSH signature'],
+    ['an indented first line', withHeader('gpgsig  -----BEGIN SSH SIGNATURE-----\n AAAA\n -----END SSH SIGNATURE-----\n'), 'its gpgsig header holds a signature of no kind git knows (" -----BEGIN SSH SIGNATURE-----"), not one SSH signature'],
+  ])('%s: refused, naming why', (_, raw, why) => {
+    expect(notSshSigned(raw)).toBe(why);
+  });
+
+  test('a signature header in the message is only text', () => {
+    expect(notSshSigned(`${SIGNED_BY_GIT}\n${PGP}`)).toBeUndefined();
+  });
 });
