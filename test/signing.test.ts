@@ -176,12 +176,15 @@ function gitWithGpg(cwd: string, gnupgHome: string, args: string[]): string {
   return r.stdout;
 }
 
-/** A commit on main by someone else: `file` changed, the message naming `runId` in a trailer. Returns the commit's raw object. */
-function commitOnMain(cwd: string, gnupgHome: string, file: string, runId: string, sign: string[] = []): string {
+/**
+ * A commit on main by someone else (signed with OpenPGP by their key, `openpgp`): `file` changed, the message naming
+ * `runId` in a trailer. Returns the commit's raw object.
+ */
+function commitOnMain(cwd: string, gnupgHome: string, file: string, runId: string, openpgp = false): string {
   writeFileSync(path.join(cwd, file), `${file}, by someone else\n`);
-  const who = ['-c', 'user.name=Someone Else', '-c', 'user.email=someone@localhost'];
+  const who = ['-c', 'user.name=Someone Else', '-c', 'user.email=someone@localhost', '-c', 'gpg.program=gpg', '-c', 'user.signingKey=someone@localhost'];
   gitWithGpg(cwd, gnupgHome, [...who, 'add', file]);
-  gitWithGpg(cwd, gnupgHome, [...who, 'commit', '--quiet', ...sign, '-m', `Change ${file}\n\nNightshift-Run: ${runId}`]);
+  gitWithGpg(cwd, gnupgHome, [...who, 'commit', '--quiet', ...(openpgp ? ['-S'] : []), '-m', `Change ${file}\n\nNightshift-Run: ${runId}`]);
   return gitIn(cwd, 'cat-file', 'commit', 'HEAD');
 }
 
@@ -228,7 +231,7 @@ describe('verify --commit vouches only for the run’s own commits, signed with 
     // one with an X.509 signature no gpgsm would accept.
     const key = ensureSigningKey(stack.config.home);
     onBase.serverSigned = replaceTip(delivered, signCommitObject(commitOnMain(delivered, gnupgHome, 'NOTES.md', id), { parents: new Map(), committedAt: new Date() }, key));
-    commitOnMain(delivered, gnupgHome, 'CHANGES.md', id, ['-c', 'gpg.program=gpg', '-c', 'user.signingKey=someone@localhost', '-S']);
+    commitOnMain(delivered, gnupgHome, 'CHANGES.md', id, true);
     onBase.openpgp = gitIn(delivered, 'rev-parse', 'HEAD').trim();
     const x509 = commitOnMain(delivered, gnupgHome, 'AUTHORS', id).replace(/\ncommitter [^\n]+\n/, (c) => `${c}gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwEAAKCA\n -----END SIGNED MESSAGE-----\n`);
     onBase.x509 = replaceTip(delivered, x509);
