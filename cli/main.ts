@@ -205,7 +205,7 @@ program
   .description("check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); with --log, the server's whole proof log; with --commit, a commit in a local repo against the run that made it")
   .option('--key <file>', "the server's public key (PEM), or its keys as GET /v1/keys serves them (JSON); default: $NIGHTSHIFT_HOME/keys")
   .option('--log', "walk the server's proof log: every proof there, each naming the one before it (online)")
-  .option('--commit', "check commit <sha> in <repo>: its signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, names it")
+  .option('--commit', "check commit <sha> in <repo>: one SSH signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, has it in the run's range (after its base commit, up to its final one)")
   .action(async (bundle: string | undefined, sha: string | undefined, opts: { key?: string; log?: boolean; commit?: boolean }) => {
     if (opts.commit) {
       if (!bundle || !sha) throw new CliError('verify --commit needs a repo and a commit: nightshift verify --commit REPO SHA', 2);
