@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, Response } from 'express';
 import type { RunLog } from '../store/runLog';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import type { RunState } from '../workflows/types';
 import { ApiError } from './errors';
+import { isFinal, type RunPollers } from './runPollers';
 
 export interface EventsDeps {
   id: string;
+  /** The run's state, as the client's token may see it (its access checked). */
   loadRun: (id: string) => Promise<RunState>;
   runLog: RunLog;
+  pollers: RunPollers;
 }
 
-const POLL_MS = 300;
 const KEEPALIVE_MS = 15_000;
 const MAX_LOG_EVENT_BYTES = 64 * 1024;
 
@@ -49,11 +50,9 @@ function fingerprint(s: RunState): string {
   return createHash('sha256').update(JSON.stringify([s.status, s.stage, s.iteration, s.stages])).digest('hex').slice(0, 12);
 }
 
-const isFinal = (s: RunState) => FINAL_STATUSES.includes(s.status);
-
 /**
- * GET /v1/runs/:id/events: the run's state and log as Server-Sent Events, polled from the workflow's state query
- * and the run log, from the client's last event on; `end` once the run has ended and its whole log was sent.
+ * GET /v1/runs/:id/events: the run's state and log as Server-Sent Events, from the client's last event on; `end` once
+ * the run has ended and its whole log was sent. The run's poller (shared with its other streams) says when to look.
  */
 export async function streamEvents(req: Request, res: Response, deps: EventsDeps): Promise<void> {
   let cursor = cursorOf(req);
@@ -78,9 +77,10 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
     if (res.write(`id: ${formatId(cursor)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) return;
     await once(res, 'drain', { signal: closed.signal });
   };
-  /** Sends the log from the cursor to its current end; returns whether there was any. */
-  const sendLog = async () => {
+  /** Sends the log from the cursor to its current end (`size`, when a poll knows it); returns whether there was any. */
+  const sendLog = async (size: number) => {
     let sent = false;
+    if (cursor.offset >= size) return sent;
     while (!closed.signal.aborted) {
       const { text, next } = await deps.runLog.read(deps.id, cursor.offset, MAX_LOG_EVENT_BYTES);
       if (!text) return sent;
@@ -91,28 +91,30 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
     return sent;
   };
 
+  const polls = deps.pollers.subscribe(deps.id, state, closed.signal);
+  let logSize = Infinity;
   try {
     for (let first = true; !closed.signal.aborted; first = false) {
-      // A final state never changes again; a failed load (no worker answering for a moment) is retried next poll.
-      if (!first && !isFinal(state)) state = await deps.loadRun(deps.id).catch(() => state);
       const print = fingerprint(state);
       if (print !== cursor.fingerprint) {
         cursor = { ...cursor, seq: cursor.seq + 1, fingerprint: print };
         await send('state', state);
       }
       // Once the run has ended, its log is complete when a poll finds nothing new (a cancelled stage may still be flushing).
-      if (!(await sendLog()) && isFinal(state) && !first) {
+      if (!(await sendLog(logSize)) && isFinal(state) && !first) {
         cursor = { ...cursor, ended: true };
         await send('end', { status: state.status });
         res.end();
         return;
       }
-      await sleep(POLL_MS, undefined, { signal: closed.signal });
+      ({ state, logSize } = await polls.next());
     }
   } catch (err) {
     // The client went away (an aborted wait); anything else ends the stream, as the headers are gone already.
     if (!closed.signal.aborted) res.destroy(err as Error);
   } finally {
     clearInterval(keepalive);
+    // Leaves the run's poller now, not when the socket closes (an ended stream's connection may be kept alive).
+    closed.abort();
   }
 }

@@ -1,0 +1,152 @@
+import type { ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connected } from '../testbed/workerProcess';
+import { openSse, type SseStream } from './helpers/sse';
+import { spec, VALUE_REPO } from './helpers/specs';
+import { makeRepo, startTestStack, useTestStack, type TestStack } from './helpers/stack';
+import { exited, startWorkerProcess } from './helpers/workerProcess';
+
+// Issue 20, break 4: one viewer token's event streams slowed the API for everyone. Streams are capped per token and
+// in all (NIGHTSHIFT_STREAMS_PER_TOKEN, NIGHTSHIFT_STREAMS_TOTAL) and share one poller per run.
+
+const PER_TOKEN = 20;
+const TOTAL = 160;
+
+describe('event streams under load', () => {
+  // The server-wide cap is raised past 150 (from 200 down to 160), so the same file can reach it cheaply.
+  const suite = useTestStack(VALUE_REPO, { env: { NIGHTSHIFT_STREAMS_TOTAL: String(TOTAL) } });
+  let id: string;
+  let idleMs: number;
+  const opened: SseStream[] = [];
+  afterEach(() => opened.splice(0).forEach((s) => s.close()));
+
+  /** The median of several sequential `GET /v1/runs/:id`s, in ms: one slow request on a shared machine is noise. */
+  async function runLatency(samples = 9): Promise<number> {
+    const times: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const started = performance.now();
+      const res = await suite.stack.api('GET', `/v1/runs/${id}`);
+      times.push(performance.now() - started);
+      expect(res.status).toBe(200);
+    }
+    return times.sort((a, b) => a - b)[Math.floor(samples / 2)];
+  }
+
+  /** A stream of the run for `token`, which has sent its first event (or was refused). */
+  async function stream(token: string): Promise<SseStream> {
+    const s = await openSse(`${suite.stack.apiUrl}/v1/runs/${id}/events`, { token });
+    opened.push(s);
+    if (s.status === 200) expect((await s.next(30_000))?.event).toBe('state');
+    return s;
+  }
+
+  const viewers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => suite.stack.tokens.create(`${prefix}-${i}`, 'viewer'));
+
+  beforeAll(async () => {
+    // An open run waiting for approval: its state is read by a query its worker answers, the path a flood slowed.
+    id = await suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt'));
+    await suite.stack.waitFor(id, ['awaiting_approval']);
+    await runLatency(3);
+    idleMs = await runLatency();
+  });
+
+  test('150 streams open on one run: GET /v1/runs/:id stays within 2x its idle latency; the server-wide cap refuses the next past it', async () => {
+    const tokens = viewers('crowd', Math.ceil(TOTAL / PER_TOKEN) + 1);
+    const streams = await Promise.all(Array.from({ length: 150 }, (_, i) => stream(tokens[Math.floor(i / PER_TOKEN)])));
+    expect(streams.map((s) => s.status)).toEqual(Array(150).fill(200));
+
+    const loadedMs = await runLatency();
+    console.log(`GET /v1/runs/:id median: idle ${idleMs.toFixed(1)} ms, with 150 streams open ${loadedMs.toFixed(1)} ms`);
+    expect(loadedMs).toBeLessThanOrEqual(2 * idleMs);
+
+    // Up to the server's cap (the last crowd token's 10 more), then a fresh token is refused with the cap named.
+    const more = await Promise.all(Array.from({ length: TOTAL - 150 }, () => stream(tokens[7])));
+    expect(more.map((s) => s.status)).toEqual(Array(TOTAL - 150).fill(200));
+    const refused = await stream(tokens[8]);
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.errorText!)).toEqual({
+      error: { code: 'too_many_requests', message: `too many event streams on this server: at most ${TOTAL} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later` },
+    });
+  });
+
+  test("one viewer token's stream past its cap gets 429 naming the cap; other tokens are served, not slowed; a closed stream frees its slot", async () => {
+    const [flood, other] = viewers('flood', 2);
+    const mine = await Promise.all(Array.from({ length: PER_TOKEN }, () => stream(flood)));
+    expect(mine.map((s) => s.status)).toEqual(Array(PER_TOKEN).fill(200));
+    const refused = await stream(flood);
+    expect(refused.status).toBe(429);
+    expect(refused.errorText!.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(JSON.parse(refused.errorText!).error).toEqual({
+      code: 'too_many_requests',
+      message: `too many event streams for this token: at most ${PER_TOKEN} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`,
+    });
+
+    // Another token still gets a stream, and the run's page is as quick as before the flood.
+    expect((await stream(other)).status).toBe(200);
+    expect(await runLatency()).toBeLessThanOrEqual(2 * idleMs);
+
+    // The slot of a stream the client closed is free again once the server has seen the close.
+    mine[0].close();
+    let again: SseStream | undefined;
+    for (let i = 0; i < 50 && again?.status !== 200; i++) {
+      if (again) await sleep(100);
+      again = await stream(flood);
+    }
+    expect(again?.status).toBe(200);
+  });
+});
+
+/** A webhook receiver that refuses `failed` notices (503) until told to accept them, and records what it heard. */
+async function startReceiver(): Promise<{ server: Server; url: string; failedNotices: () => number; accept: () => void }> {
+  let accepting = false;
+  let failed = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const refuse = JSON.parse(body).event === 'failed' && !accepting;
+      if (JSON.parse(body).event === 'failed') failed++;
+      res.writeHead(refuse ? 503 : 200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, failedNotices: () => failed, accept: () => (accepting = true) };
+}
+
+test("a failed run still telling its webhooks, with no worker to answer a query in time: its diff is served once it closes (not 503)", async () => {
+  const receiver = await startReceiver();
+  const stack: TestStack = await startTestStack({ worker: false, env: { NIGHTSHIFT_WEBHOOKS: receiver.url } });
+  const workers: ChildProcess[] = [startWorkerProcess(stack.env)];
+  try {
+    // A change the check refuses, with one iteration: the run fails, with a diff.
+    const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 3 > src/value.txt', { limits: { iterations: 1 } }));
+    for (let i = 0; i < 600 && receiver.failedNotices() === 0; i++) await sleep(200);
+    expect(receiver.failedNotices()).toBeGreaterThan(0);
+    // The run's state says failed, but its workflow stays open while the notice is retried.
+    const handle = stack.client.workflow.getHandle(id);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    workers[0].kill('SIGTERM');
+    await exited(workers[0]);
+    receiver.accept();
+
+    const started = Date.now();
+    const diff = stack.api('GET', `/v1/runs/${id}/diff`);
+    // The window itself, not a wait for state: no worker at all until the API's 10 s query deadline has passed.
+    await sleep(11_000);
+    workers.push(startWorkerProcess(stack.env));
+    await connected(workers[1]);
+    const res = await diff;
+    expect([res.status, res.text.split('\n')[0]]).toEqual([200, expect.stringMatching(/^diff --git/)]);
+    expect(res.text).toContain('+3');
+    expect(Date.now() - started).toBeGreaterThan(10_000);
+    expect((await handle.describe()).status.name).toBe('FAILED');
+    expect((await stack.state(id)).status).toBe('failed');
+  } finally {
+    for (const w of workers) w.kill('SIGTERM');
+    await Promise.all(workers.map(exited));
+    await stack.stop();
+    receiver.server.close();
+  }
+}, 180_000);
