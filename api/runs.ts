@@ -262,8 +262,15 @@ async function resultState(handle: WorkflowHandle): Promise<RunState | undefined
 async function openState(client: Client, handle: WorkflowHandle, status: RunStatus): Promise<RunState> {
   const query = client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
   if (!FINAL_STATUSES.includes(status)) return query;
-  const closed = client.withDeadline(Date.now() + CLOSE_WAIT_MS, () => resultState(handle)).then((state) => state ?? Promise.reject(new Error(`run ${handle.workflowId} closed without a state`)));
-  return Promise.any([query, closed]);
+  // The wait for the close is a long poll: stopped once the query has answered, not left open for its 30 s.
+  const answered = new AbortController();
+  const wait = AbortSignal.any([answered.signal, AbortSignal.timeout(CLOSE_WAIT_MS)]);
+  const closed = client.withAbortSignal(wait, () => resultState(handle)).then((state) => state ?? Promise.reject(new Error(`run ${handle.workflowId} closed without a state`)));
+  try {
+    return await Promise.any([query, closed]);
+  } finally {
+    answered.abort();
+  }
 }
 
 function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>): z.infer<typeof RunSummarySchema> {
