@@ -4,12 +4,12 @@ import type { Request, Response } from 'express';
 import type { RunLog } from '../store/runLog';
 import type { RunState } from '../workflows/types';
 import { ApiError } from './errors';
-import { isFinal, type RunPollers } from './runPollers';
+import { isFinal, type RunPollers, type RunSnapshot, type RunSubscription } from './runPollers';
 
 export interface EventsDeps {
   id: string;
-  /** The run's state, as the client's token may see it (its access checked). */
-  loadRun: (id: string) => Promise<RunState>;
+  /** The 404 or 403 the client's token gets for the run, if any; its state is the poller's to read. */
+  authorize: (id: string) => Promise<void>;
   runLog: RunLog;
   pollers: RunPollers;
 }
@@ -52,21 +52,43 @@ function fingerprint(s: RunState): string {
 
 /**
  * GET /v1/runs/:id/events: the run's state and log as Server-Sent Events, from the client's last event on; `end` once
- * the run has ended and its whole log was sent. The run's poller (shared with its other streams) says when to look.
+ * the run has ended and its whole log was sent. The run's poller (shared with its other streams) reads the state.
  */
 export async function streamEvents(req: Request, res: Response, deps: EventsDeps): Promise<void> {
-  let cursor = cursorOf(req);
-  let state = await deps.loadRun(deps.id);
-  // The log only grows, so an offset past its end was never sent for this run.
-  if (cursor.offset > (await deps.runLog.size(deps.id))) throw new ApiError('bad_request', `Last-Event-ID is past the end of run ${deps.id}'s log: not an event of this run`);
-  // 204 tells a client (EventSource included) to stop reconnecting: it has seen the end.
-  if (cursor.ended) {
-    res.status(204).end();
-    return;
-  }
-
+  const cursor = cursorOf(req);
+  await deps.authorize(deps.id);
   const closed = new AbortController();
   res.on('close', () => closed.abort());
+  try {
+    const polls = deps.pollers.subscribe(deps.id, closed.signal);
+    // A failed first read (no worker answering) is the client's 503, as GET /v1/runs/:id's would be.
+    const first = await polls.next();
+    // The log only grows, so an offset past its end was never sent for this run.
+    if (cursor.offset > (await deps.runLog.size(deps.id))) throw new ApiError('bad_request', `Last-Event-ID is past the end of run ${deps.id}'s log: not an event of this run`);
+    // 204 tells a client (EventSource included) to stop reconnecting: it has seen the end.
+    if (cursor.ended) {
+      res.status(204).end();
+      return;
+    }
+    await stream(res, { ...deps, cursor, first, polls, closed: closed.signal });
+  } finally {
+    // Leaves the run's poller now, not when the socket closes (an ended stream's connection may be kept alive).
+    closed.abort();
+  }
+}
+
+interface Stream {
+  id: string;
+  runLog: RunLog;
+  cursor: Cursor;
+  first: RunSnapshot;
+  polls: RunSubscription;
+  closed: AbortSignal;
+}
+
+/** The events themselves, after the headers: a state when it changed, the log's new bytes, on every poll. */
+async function stream(res: Response, { id, runLog, polls, closed, first, ...from }: Stream): Promise<void> {
+  let { cursor } = from;
   // setHeader, not res.set: express would add a charset to the type (SSE is UTF-8 by definition).
   res.status(200).setHeader('Content-Type', 'text/event-stream');
   res.set({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', Connection: 'keep-alive' });
@@ -75,14 +97,13 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
 
   const send = async (event: string, data: unknown) => {
     if (res.write(`id: ${formatId(cursor)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) return;
-    await once(res, 'drain', { signal: closed.signal });
+    await once(res, 'drain', { signal: closed });
   };
-  /** Sends the log from the cursor to its current end (`size`, when a poll knows it); returns whether there was any. */
+  /** Sends the log from the cursor to its end (as long as the poll saw it, or longer); returns whether there was any. */
   const sendLog = async (size: number) => {
     let sent = false;
-    if (cursor.offset >= size) return sent;
-    while (!closed.signal.aborted) {
-      const { text, next } = await deps.runLog.read(deps.id, cursor.offset, MAX_LOG_EVENT_BYTES);
+    while (cursor.offset < size && !closed.aborted) {
+      const { text, next } = await runLog.read(id, cursor.offset, MAX_LOG_EVENT_BYTES);
       if (!text) return sent;
       cursor = { ...cursor, offset: next };
       await send('log', { text });
@@ -91,17 +112,17 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
     return sent;
   };
 
-  const polls = deps.pollers.subscribe(deps.id, state, closed.signal);
-  let logSize = Infinity;
   try {
-    for (let first = true; !closed.signal.aborted; first = false) {
+    // The first round sends the whole log as it is now; the next ones what their poll saw.
+    let { state, logSize } = { ...first, logSize: Infinity };
+    for (let round = 0; !closed.aborted; round++) {
       const print = fingerprint(state);
       if (print !== cursor.fingerprint) {
         cursor = { ...cursor, seq: cursor.seq + 1, fingerprint: print };
         await send('state', state);
       }
       // Once the run has ended, its log is complete when a poll finds nothing new (a cancelled stage may still be flushing).
-      if (!(await sendLog(logSize)) && isFinal(state) && !first) {
+      if (!(await sendLog(logSize)) && isFinal(state) && round > 0) {
         cursor = { ...cursor, ended: true };
         await send('end', { status: state.status });
         res.end();
@@ -111,10 +132,8 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
     }
   } catch (err) {
     // The client went away (an aborted wait); anything else ends the stream, as the headers are gone already.
-    if (!closed.signal.aborted) res.destroy(err as Error);
+    if (!closed.aborted) res.destroy(err as Error);
   } finally {
     clearInterval(keepalive);
-    // Leaves the run's poller now, not when the socket closes (an ended stream's connection may be kept alive).
-    closed.abort();
   }
 }

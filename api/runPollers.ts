@@ -14,45 +14,57 @@ export const isFinal = (s: RunState) => FINAL_STATUSES.includes(s.status);
 
 /**
  * One poller per run, shared by every event stream of that run: the first subscriber starts it, the last one gone
- * stops it. A hundred streams of one run cost the workflow one query per poll, not a hundred.
+ * stops it. A hundred streams of one run cost the workflow one query per poll, not a hundred, also when they all
+ * open at once.
  */
 export class RunPollers {
   private readonly pollers = new Map<string, RunPoller>();
 
   /**
-   * `loadState` reads a run's state without an access check: each subscriber was checked when it loaded the run
-   * itself, before subscribing.
+   * `loadState` reads a run's state without an access check: each subscriber's access is checked before it
+   * subscribes.
    */
   constructor(private readonly loadState: (id: string) => Promise<RunState>, private readonly runLog: RunLog, private readonly pollMs = POLL_MS) {}
 
-  /** Polls of run `id` until `until` aborts; `seen` is the state the subscriber loaded, the poller's start if it is the first. */
-  subscribe(id: string, seen: RunState, until: AbortSignal): RunSubscription {
+  /** Polls of run `id` until `until` aborts. */
+  subscribe(id: string, until: AbortSignal): RunSubscription {
     let poller = this.pollers.get(id);
     if (!poller) {
-      poller = new RunPoller(id, seen, () => this.pollers.delete(id), this.loadState, this.runLog, this.pollMs);
+      poller = new RunPoller(id, () => this.pollers.delete(id), this.loadState, this.runLog, this.pollMs);
       this.pollers.set(id, poller);
     }
     poller.subscribers++;
     const own = poller;
     if (until.aborted) own.unsubscribe();
     else until.addEventListener('abort', () => own.unsubscribe(), { once: true });
-    return { next: () => own.next(until) };
+    let first = true;
+    return {
+      next: () => {
+        const joining = first;
+        first = false;
+        return own.next(until, joining);
+      },
+    };
   }
 
-  /** Runs polled now (for tests and metrics). */
+  /** Runs polled now. */
   get active(): number {
     return this.pollers.size;
   }
 }
 
 export interface RunSubscription {
-  /** The snapshot of the first poll that began after this call: never older than what the caller saw before it. */
+  /**
+   * The first call: the last poll's snapshot, or the first poll's. After that: the snapshot of the first poll begun
+   * after the call, so never older than what the caller saw before. Rejects with the poll's error while no poll has
+   * read the run yet; once one has, a failed poll keeps the last state.
+   */
   next(): Promise<RunSnapshot>;
 }
 
 interface Waiter {
   after: number;
-  resolve: (s: RunSnapshot) => void;
+  settle: (outcome: { snapshot: RunSnapshot } | { error: unknown }) => void;
 }
 
 class RunPoller {
@@ -60,11 +72,12 @@ class RunPoller {
   /** Polls begun so far; a waiter takes the first one begun after it started waiting. */
   private begun = 0;
   private waiters: Waiter[] = [];
+  private state: RunState | undefined;
+  private latest: RunSnapshot | undefined;
   private readonly stop = new AbortController();
 
   constructor(
     private readonly id: string,
-    private state: RunState,
     private readonly forget: () => void,
     private readonly loadState: (id: string) => Promise<RunState>,
     private readonly runLog: RunLog,
@@ -79,19 +92,22 @@ class RunPoller {
     this.stop.abort();
   }
 
-  next(until: AbortSignal): Promise<RunSnapshot> {
+  next(until: AbortSignal, joining: boolean): Promise<RunSnapshot> {
     return new Promise((resolve, reject) => {
       if (until.aborted) return reject(until.reason);
+      // A stream joining a polled run starts from the last poll: opening it costs the workflow nothing.
+      if (joining && this.latest) return resolve(this.latest);
       const gone = () => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(until.reason);
       };
       // The listener goes with the answer: a stream waits thousands of times on one signal.
       const waiter: Waiter = {
-        after: this.begun,
-        resolve: (s) => {
+        after: joining ? 0 : this.begun,
+        settle: (outcome) => {
           until.removeEventListener('abort', gone);
-          resolve(s);
+          if ('snapshot' in outcome) resolve(outcome.snapshot);
+          else reject(outcome.error);
         },
       };
       this.waiters.push(waiter);
@@ -101,20 +117,25 @@ class RunPoller {
 
   private async loop(): Promise<void> {
     let logSize = 0;
-    while (!this.stop.signal.aborted) {
-      try {
-        await sleep(this.pollMs, undefined, { signal: this.stop.signal });
-      } catch {
-        return;
-      }
+    // The first poll at once: the first subscriber (and any opened with it) is waiting for it.
+    for (let first = true; !this.stop.signal.aborted; first = false) {
+      if (!first && !(await sleep(this.pollMs, true, { signal: this.stop.signal }).catch(() => false))) return;
       const poll = ++this.begun;
+      let error: unknown;
       // A final state never changes again; a failed load (no worker answering for a moment) is retried next poll.
-      if (!isFinal(this.state)) this.state = await this.loadState(this.id).catch(() => this.state);
+      if (!this.state || !isFinal(this.state)) {
+        try {
+          this.state = await this.loadState(this.id);
+        } catch (err) {
+          error = err;
+        }
+      }
       logSize = await this.runLog.size(this.id).catch(() => logSize);
-      const snapshot = { state: this.state, logSize };
+      this.latest = this.state && { state: this.state, logSize };
+      const outcome = this.latest ? { snapshot: this.latest } : { error };
       const ready = this.waiters.filter((w) => w.after < poll);
       this.waiters = this.waiters.filter((w) => w.after >= poll);
-      ready.forEach((w) => w.resolve(snapshot));
+      ready.forEach((w) => w.settle(outcome));
     }
   }
 }

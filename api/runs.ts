@@ -74,7 +74,7 @@ export function runsRouter(deps: RunsDeps): Router {
     // Taken before the run is loaded, so a refused stream costs Temporal nothing.
     const free = streams.take(principal.name);
     try {
-      await streamEvents(req, res, { id: runId(req), loadRun: (id) => runs.load(id, principal), runLog: deps.runLog, pollers });
+      await streamEvents(req, res, { id: runId(req), authorize: (id) => runs.authorize(id, principal), runLog: deps.runLog, pollers });
     } finally {
       free();
     }
@@ -201,29 +201,42 @@ class RunRoutes {
    * from visibility when it cannot be read; a 403 first when the run's repo is outside the principal's repo limits.
    */
   load(id: string, principal: Principal): Promise<RunStateView> {
-    return this.read(id, (description) => requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), this.deps.config.reposDir, `run ${id}`));
+    return this.read(id, this.repoCheck(principal));
   }
 
-  /** The run's state with no access check: for a run's event poller, whose every subscriber `load`ed the run first. */
+  /** The 404 or 403 `load` would answer, without reading the run's state (for an event stream, whose poller reads it). */
+  async authorize(id: string, principal: Principal): Promise<void> {
+    await this.describe(id, this.repoCheck(principal));
+  }
+
+  /** The run's state with no access check: for a run's event poller, whose every subscriber was authorized first. */
   currentState(id: string): Promise<RunStateView> {
     return this.read(id, () => undefined);
   }
 
-  private async read(id: string, authorize: (description: WorkflowExecutionDescription) => void): Promise<RunStateView> {
-    const { client } = this.deps;
-    const handle = client.workflow.getHandle(id);
+  private repoCheck(principal: Principal): (description: WorkflowExecutionDescription) => void {
+    return (description) => requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), this.deps.config.reposDir, `run ${description.workflowId}`);
+  }
+
+  private async describe(id: string, authorize: (description: WorkflowExecutionDescription) => void): Promise<WorkflowExecutionDescription> {
     let description;
     try {
-      description = await handle.describe();
+      description = await this.deps.client.workflow.getHandle(id).describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no run with id ${id}`);
       throw err;
     }
     if (description.type !== SPEC_RUN_WORKFLOW) throw new ApiError('not_found', `no run with id ${id}`);
     authorize(description);
+    return description;
+  }
+
+  private async read(id: string, authorize: (description: WorkflowExecutionDescription) => void): Promise<RunStateView> {
+    const description = await this.describe(id, authorize);
+    const handle = this.deps.client.workflow.getHandle(id);
     const { status } = summary(description);
     try {
-      const state = (await endedState(handle, description.status.name)) ?? (await openState(client, handle, status));
+      const state = (await endedState(handle, description.status.name)) ?? (await openState(this.deps.client, handle, status));
       return withProvenance(state, listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
     } catch {
       throw new ApiError('unavailable', `run ${id} is ${status}, but no worker answered for its details; is a worker running?`);

@@ -2,7 +2,6 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connected } from '../testbed/workerProcess';
 import { openSse, type SseStream } from './helpers/sse';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { makeRepo, startTestStack, useTestStack, type TestStack } from './helpers/stack';
@@ -18,7 +17,6 @@ describe('event streams under load', () => {
   // The server-wide cap is raised past 150 (from 200 down to 160), so the same file can reach it cheaply.
   const suite = useTestStack(VALUE_REPO, { env: { NIGHTSHIFT_STREAMS_TOTAL: String(TOTAL) } });
   let id: string;
-  let idleMs: number;
   const opened: SseStream[] = [];
   afterEach(() => opened.splice(0).forEach((s) => s.close()));
 
@@ -49,10 +47,10 @@ describe('event streams under load', () => {
     id = await suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt'));
     await suite.stack.waitFor(id, ['awaiting_approval']);
     await runLatency(3);
-    idleMs = await runLatency();
   });
 
   test('150 streams open on one run: GET /v1/runs/:id stays within 2x its idle latency; the server-wide cap refuses the next past it', async () => {
+    const idleMs = await runLatency();
     const tokens = viewers('crowd', Math.ceil(TOTAL / PER_TOKEN) + 1);
     const streams = await Promise.all(Array.from({ length: 150 }, (_, i) => stream(tokens[Math.floor(i / PER_TOKEN)])));
     expect(streams.map((s) => s.status)).toEqual(Array(150).fill(200));
@@ -72,6 +70,7 @@ describe('event streams under load', () => {
   });
 
   test("one viewer token's stream past its cap gets 429 naming the cap; other tokens are served, not slowed; a closed stream frees its slot", async () => {
+    const idleMs = await runLatency();
     const [flood, other] = viewers('flood', 2);
     const mine = await Promise.all(Array.from({ length: PER_TOKEN }, () => stream(flood)));
     expect(mine.map((s) => s.status)).toEqual(Array(PER_TOKEN).fill(200));
@@ -85,7 +84,9 @@ describe('event streams under load', () => {
 
     // Another token still gets a stream, and the run's page is as quick as before the flood.
     expect((await stream(other)).status).toBe(200);
-    expect(await runLatency()).toBeLessThanOrEqual(2 * idleMs);
+    const loadedMs = await runLatency();
+    console.log(`GET /v1/runs/:id median: idle ${idleMs.toFixed(1)} ms, with one token's 20 streams and a refused one ${loadedMs.toFixed(1)} ms`);
+    expect(loadedMs).toBeLessThanOrEqual(2 * idleMs);
 
     // The slot of a stream the client closed is free again once the server has seen the close.
     mine[0].close();
@@ -98,54 +99,58 @@ describe('event streams under load', () => {
   });
 });
 
-/** A webhook receiver that refuses `failed` notices (503) until told to accept them, and records what it heard. */
-async function startReceiver(): Promise<{ server: Server; url: string; failedNotices: () => number; accept: () => void }> {
-  let accepting = false;
-  let failed = 0;
+/**
+ * A webhook receiver that, on hearing a run's `failed` notice, calls `heard` before it answers (200): the test freezes
+ * the worker there, mid-notification, so the run's status is final while its workflow is still open.
+ */
+async function startReceiver(heard: () => void): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      const refuse = JSON.parse(body).event === 'failed' && !accepting;
-      if (JSON.parse(body).event === 'failed') failed++;
-      res.writeHead(refuse ? 503 : 200).end();
+      if (JSON.parse(body).event === 'failed') heard();
+      res.writeHead(200).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, failedNotices: () => failed, accept: () => (accepting = true) };
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` };
 }
 
-test("a failed run still telling its webhooks, with no worker to answer a query in time: its diff is served once it closes (not 503)", async () => {
-  const receiver = await startReceiver();
+test('a failed run still telling its webhooks, its worker too busy to answer a query in time: its diff is served once it closes (not 503)', async () => {
+  let worker: ChildProcess | undefined;
+  let frozen = false;
+  // SIGSTOP: the worker is there but answers nothing, as on the loaded machine where CI saw the 503.
+  const receiver = await startReceiver(() => {
+    if (frozen || !worker?.pid) return;
+    process.kill(worker.pid, 'SIGSTOP');
+    frozen = true;
+  });
   const stack: TestStack = await startTestStack({ worker: false, env: { NIGHTSHIFT_WEBHOOKS: receiver.url } });
-  const workers: ChildProcess[] = [startWorkerProcess(stack.env)];
+  worker = startWorkerProcess(stack.env);
   try {
     // A change the check refuses, with one iteration: the run fails, with a diff.
     const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 3 > src/value.txt', { limits: { iterations: 1 } }));
-    for (let i = 0; i < 600 && receiver.failedNotices() === 0; i++) await sleep(200);
-    expect(receiver.failedNotices()).toBeGreaterThan(0);
-    // The run's state says failed, but its workflow stays open while the notice is retried.
+    for (let i = 0; i < 600 && !frozen; i++) await sleep(200);
+    expect(frozen).toBe(true);
+    // The run's state says failed, but its workflow stays open until the notice is delivered.
     const handle = stack.client.workflow.getHandle(id);
     expect((await handle.describe()).status.name).toBe('RUNNING');
-    workers[0].kill('SIGTERM');
-    await exited(workers[0]);
-    receiver.accept();
 
     const started = Date.now();
     const diff = stack.api('GET', `/v1/runs/${id}/diff`);
-    // The window itself, not a wait for state: no worker at all until the API's 10 s query deadline has passed.
+    // The window itself, not a wait for state: the worker answers nothing until the API's 10 s query deadline has passed.
     await sleep(11_000);
-    workers.push(startWorkerProcess(stack.env));
-    await connected(workers[1]);
+    process.kill(worker.pid!, 'SIGCONT');
     const res = await diff;
+    console.log(`GET /v1/runs/:id/diff of a failed run closing late: ${res.status} after ${Date.now() - started} ms`);
     expect([res.status, res.text.split('\n')[0]]).toEqual([200, expect.stringMatching(/^diff --git/)]);
     expect(res.text).toContain('+3');
-    expect(Date.now() - started).toBeGreaterThan(10_000);
     expect((await handle.describe()).status.name).toBe('FAILED');
     expect((await stack.state(id)).status).toBe('failed');
   } finally {
-    for (const w of workers) w.kill('SIGTERM');
-    await Promise.all(workers.map(exited));
+    if (frozen) process.kill(worker.pid!, 'SIGCONT');
+    worker.kill('SIGTERM');
+    await exited(worker);
     await stack.stop();
     receiver.server.close();
   }

@@ -41,14 +41,25 @@ describe('stream slots', () => {
 
 describe('run pollers', () => {
   const runLog = new RunLog(tempDir('pollers'));
+  // Every subscription a test makes ends after it, also when it fails midway (a poller left would keep jest alive).
+  const subscribed: AbortController[] = [];
+  afterEach(() => subscribed.splice(0).forEach((c) => c.abort()));
+  const controller = () => {
+    const c = new AbortController();
+    subscribed.push(c);
+    return c;
+  };
 
   test('150 subscribers of one run share one poller: one load per poll, none once the last has gone', async () => {
     let loads = 0;
     const pollers = new RunPollers(async (id) => running(id, ++loads), runLog, 20);
-    const gone = Array.from({ length: 150 }, () => new AbortController());
-    const subs = gone.map((g) => pollers.subscribe('ns-000000000001', running('ns-000000000001', 0), g.signal));
+    const gone = Array.from({ length: 150 }, controller);
+    const subs = gone.map((g) => pollers.subscribe('ns-000000000001', g.signal));
     expect(pollers.active).toBe(1);
-    for (let i = 0; i < 5; i++) await Promise.all(subs.map((s) => s.next()));
+    // Opened at once, they all start from the same first poll.
+    await Promise.all(subs.map((s) => s.next()));
+    expect(loads).toBe(1);
+    for (let i = 0; i < 4; i++) await Promise.all(subs.map((s) => s.next()));
     // Five rounds of 150 waits each: a poller per stream would have loaded 750 times.
     expect(loads).toBeGreaterThanOrEqual(5);
     expect(loads).toBeLessThanOrEqual(10);
@@ -68,16 +79,39 @@ describe('run pollers', () => {
       await sleep(50);
       return running(id, n);
     }, runLog, 10);
-    const gone = new AbortController();
-    const one = pollers.subscribe('ns-000000000001', running('ns-000000000001', 0), gone.signal);
-    pollers.subscribe('ns-000000000002', running('ns-000000000002', 0), gone.signal);
+    const gone = controller();
+    const one = pollers.subscribe('ns-000000000001', gone.signal);
+    pollers.subscribe('ns-000000000002', gone.signal);
     expect(pollers.active).toBe(2);
+    // The first wait joins the poll in flight; every later one waits for a poll begun after it.
+    await one.next();
     for (let i = 0; i < 5; i++) {
       await sleep(i * 7);
       const before = begun.get('ns-000000000001') ?? 0;
       expect((await one.next()).state.iteration).toBeGreaterThan(before);
     }
     expect(begun.get('ns-000000000002')).toBeGreaterThan(0);
+    gone.abort();
+    expect(pollers.active).toBe(0);
+  });
+
+  test("a late joiner starts from the last poll without a load of its own; a run the first poll could not read rejects the first wait with that poll's error", async () => {
+    let loads = 0;
+    let failing = true;
+    const pollers = new RunPollers(async (id) => {
+      loads++;
+      if (failing) throw new Error('no worker answered');
+      return running(id, loads);
+    }, runLog, 20);
+    const gone = controller();
+    await expect(pollers.subscribe('ns-000000000003', gone.signal).next()).rejects.toThrow('no worker answered');
+    failing = false;
+    const early = pollers.subscribe('ns-000000000003', gone.signal);
+    const seen = await early.next();
+    const before = loads;
+    const late = await pollers.subscribe('ns-000000000003', gone.signal).next();
+    expect(late).toBe(seen);
+    expect(loads).toBe(before);
     gone.abort();
     expect(pollers.active).toBe(0);
   });
