@@ -45,9 +45,17 @@ function cursorOf(req: Request): Cursor {
   return { seq: Number(m[1]), fingerprint: m[2], offset: Number(m[3]), ended: m[4] !== undefined };
 }
 
+// Every stream of a run gets the same state object from its poller: hashed once, not once per stream.
+const fingerprints = new WeakMap<RunState, string>();
+
 /** What a `state` event is sent for: a change of status, stage, iteration or the stage list (timings included). */
 function fingerprint(s: RunState): string {
-  return createHash('sha256').update(JSON.stringify([s.status, s.stage, s.iteration, s.stages])).digest('hex').slice(0, 12);
+  let print = fingerprints.get(s);
+  if (print === undefined) {
+    print = createHash('sha256').update(JSON.stringify([s.status, s.stage, s.iteration, s.stages])).digest('hex').slice(0, 12);
+    fingerprints.set(s, print);
+  }
+  return print;
 }
 
 /**

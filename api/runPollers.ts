@@ -10,6 +10,8 @@ export interface RunSnapshot {
 
 const POLL_MS = 300;
 
+type LoadState = (id: string, stopped: AbortSignal) => Promise<RunState>;
+
 export const isFinal = (s: RunState) => FINAL_STATUSES.includes(s.status);
 
 /**
@@ -21,10 +23,10 @@ export class RunPollers {
   private readonly pollers = new Map<string, RunPoller>();
 
   /**
-   * `loadState` reads a run's state without an access check: each subscriber's access is checked before it
-   * subscribes.
+   * `loadState` reads a run's state without an access check (each subscriber's access is checked before it
+   * subscribes), and gives up when `stopped` aborts: no call is left in flight once the last stream has gone.
    */
-  constructor(private readonly loadState: (id: string) => Promise<RunState>, private readonly runLog: RunLog, private readonly pollMs = POLL_MS) {}
+  constructor(private readonly loadState: LoadState, private readonly runLog: RunLog, private readonly pollMs = POLL_MS) {}
 
   /** Polls of run `id` until `until` aborts. */
   subscribe(id: string, until: AbortSignal): RunSubscription {
@@ -79,7 +81,7 @@ class RunPoller {
   constructor(
     private readonly id: string,
     private readonly forget: () => void,
-    private readonly loadState: (id: string) => Promise<RunState>,
+    private readonly loadState: LoadState,
     private readonly runLog: RunLog,
     private readonly pollMs: number,
   ) {
@@ -125,7 +127,7 @@ class RunPoller {
       // A final state never changes again; a failed load (no worker answering for a moment) is retried next poll.
       if (!this.state || !isFinal(this.state)) {
         try {
-          this.state = await this.loadState(this.id);
+          this.state = await this.loadState(this.id, this.stop.signal);
         } catch (err) {
           error = err;
         }

@@ -57,7 +57,7 @@ const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: '
 
 export function runsRouter(deps: RunsDeps): Router {
   const runs = new RunRoutes(deps);
-  const pollers = new RunPollers((id) => runs.currentState(id), deps.runLog);
+  const pollers = new RunPollers((id, stopped) => runs.currentState(id, stopped), deps.runLog);
   const streams = new StreamSlots({ perToken: deps.config.streamsPerToken, total: deps.config.streamsTotal });
   const router = Router();
   router.post('/', requireRole('submitter'), (req, res) => runs.submit(req, res, bodyText(req), req.get('content-type')));
@@ -209,9 +209,12 @@ class RunRoutes {
     await this.describe(id, this.repoCheck(principal));
   }
 
-  /** The run's state with no access check: for a run's event poller, whose every subscriber was authorized first. */
-  currentState(id: string): Promise<RunStateView> {
-    return this.read(id, () => undefined);
+  /**
+   * The run's state with no access check: for a run's event poller, whose every subscriber was authorized first.
+   * Its calls to Temporal are cancelled when `stopped` aborts (the poller's last stream has gone).
+   */
+  currentState(id: string, stopped: AbortSignal): Promise<RunStateView> {
+    return this.deps.client.withAbortSignal(stopped, () => this.read(id, () => undefined, stopped));
   }
 
   private repoCheck(principal: Principal): (description: WorkflowExecutionDescription) => void {
@@ -231,12 +234,12 @@ class RunRoutes {
     return description;
   }
 
-  private async read(id: string, authorize: (description: WorkflowExecutionDescription) => void): Promise<RunStateView> {
+  private async read(id: string, authorize: (description: WorkflowExecutionDescription) => void, stopped?: AbortSignal): Promise<RunStateView> {
     const description = await this.describe(id, authorize);
     const handle = this.deps.client.workflow.getHandle(id);
     const { status } = summary(description);
     try {
-      const state = (await endedState(handle, description.status.name)) ?? (await openState(this.deps.client, handle, status));
+      const state = (await endedState(handle, description.status.name)) ?? (await openState(this.deps.client, handle, status, stopped));
       return withProvenance(state, listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
     } catch {
       throw new ApiError('unavailable', `run ${id} is ${status}, but no worker answered for its details; is a worker running?`);
@@ -272,12 +275,12 @@ async function resultState(handle: WorkflowHandle): Promise<RunState | undefined
  * webhooks are told; its state is then also read from its history once it closes, whichever comes first: on a loaded
  * machine (or with its worker gone for a moment) no query may be answered in time, while the close needs none.
  */
-async function openState(client: Client, handle: WorkflowHandle, status: RunStatus): Promise<RunState> {
+async function openState(client: Client, handle: WorkflowHandle, status: RunStatus, stopped?: AbortSignal): Promise<RunState> {
   const query = client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
   if (!FINAL_STATUSES.includes(status)) return query;
   // The wait for the close is a long poll: stopped once the query has answered, not left open for its 30 s.
   const answered = new AbortController();
-  const wait = AbortSignal.any([answered.signal, AbortSignal.timeout(CLOSE_WAIT_MS)]);
+  const wait = AbortSignal.any([answered.signal, AbortSignal.timeout(CLOSE_WAIT_MS), ...(stopped ? [stopped] : [])]);
   const closed = client.withAbortSignal(wait, () => resultState(handle)).then((state) => state ?? Promise.reject(new Error(`run ${handle.workflowId} closed without a state`)));
   try {
     return await Promise.any([query, closed]);

@@ -20,8 +20,8 @@ describe('event streams under load', () => {
   const opened: SseStream[] = [];
   afterEach(() => opened.splice(0).forEach((s) => s.close()));
 
-  /** The median of several sequential `GET /v1/runs/:id`s, in ms: one slow request on a shared machine is noise. */
-  async function runLatency(samples = 9): Promise<number> {
+  /** Times of several sequential `GET /v1/runs/:id`s, in ms. */
+  async function runLatencies(samples = 9): Promise<number[]> {
     const times: number[] = [];
     for (let i = 0; i < samples; i++) {
       const started = performance.now();
@@ -29,7 +29,22 @@ describe('event streams under load', () => {
       times.push(performance.now() - started);
       expect(res.status).toBe(200);
     }
-    return times.sort((a, b) => a - b)[Math.floor(samples / 2)];
+    return times;
+  }
+  const median = (times: number[]) => [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+
+  /**
+   * The median latency of `GET /v1/runs/:id` while the streams `load` opens are open, and idle: before they opened and
+   * after they closed, so the other work on a shared machine weighs on both alike.
+   */
+  async function latencyUnder(what: string, load: () => Promise<void>): Promise<{ idleMs: number; loadedMs: number }> {
+    const before = await runLatencies();
+    await load();
+    const loadedMs = median(await runLatencies());
+    opened.splice(0).forEach((s) => s.close());
+    const idleMs = median([...before, ...(await runLatencies())]);
+    console.log(`GET /v1/runs/:id median: idle ${idleMs.toFixed(1)} ms, with ${what} ${loadedMs.toFixed(1)} ms`);
+    return { idleMs, loadedMs };
   }
 
   /** A stream of the run for `token`, which has sent its first event (or was refused). */
@@ -46,56 +61,53 @@ describe('event streams under load', () => {
     // An open run waiting for approval: its state is read by a query its worker answers, the path a flood slowed.
     id = await suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt'));
     await suite.stack.waitFor(id, ['awaiting_approval']);
-    await runLatency(3);
+    await runLatencies(3);
   });
 
   test('150 streams open on one run: GET /v1/runs/:id stays within 2x its idle latency; the server-wide cap refuses the next past it', async () => {
-    const idleMs = await runLatency();
     const tokens = viewers('crowd', Math.ceil(TOTAL / PER_TOKEN) + 1);
-    const streams = await Promise.all(Array.from({ length: 150 }, (_, i) => stream(tokens[Math.floor(i / PER_TOKEN)])));
-    expect(streams.map((s) => s.status)).toEqual(Array(150).fill(200));
-
-    const loadedMs = await runLatency();
-    console.log(`GET /v1/runs/:id median: idle ${idleMs.toFixed(1)} ms, with 150 streams open ${loadedMs.toFixed(1)} ms`);
-    expect(loadedMs).toBeLessThanOrEqual(2 * idleMs);
-
-    // Up to the server's cap (the last crowd token's 10 more), then a fresh token is refused with the cap named.
-    const more = await Promise.all(Array.from({ length: TOTAL - 150 }, () => stream(tokens[7])));
-    expect(more.map((s) => s.status)).toEqual(Array(TOTAL - 150).fill(200));
-    const refused = await stream(tokens[8]);
-    expect(refused.status).toBe(429);
-    expect(JSON.parse(refused.errorText!)).toEqual({
-      error: { code: 'too_many_requests', message: `too many event streams on this server: at most ${TOTAL} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later` },
+    const { idleMs, loadedMs } = await latencyUnder('150 streams open', async () => {
+      const streams = await Promise.all(Array.from({ length: 150 }, (_, i) => stream(tokens[Math.floor(i / PER_TOKEN)])));
+      expect(streams.map((s) => s.status)).toEqual(Array(150).fill(200));
+      // Up to the server's cap (the crowd's last token's 10 more), then a fresh token is refused, the cap named.
+      const more = await Promise.all(Array.from({ length: TOTAL - 150 }, () => stream(tokens[7])));
+      expect(more.map((s) => s.status)).toEqual(Array(TOTAL - 150).fill(200));
+      const refused = await stream(tokens[8]);
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.errorText!)).toEqual({
+        error: { code: 'too_many_requests', message: `too many event streams on this server: at most ${TOTAL} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later` },
+      });
+      more.forEach((s) => s.close());
     });
+    expect(loadedMs).toBeLessThanOrEqual(2 * idleMs);
   });
 
   test("one viewer token's stream past its cap gets 429 naming the cap; other tokens are served, not slowed; a closed stream frees its slot", async () => {
-    const idleMs = await runLatency();
     const [flood, other] = viewers('flood', 2);
-    const mine = await Promise.all(Array.from({ length: PER_TOKEN }, () => stream(flood)));
-    expect(mine.map((s) => s.status)).toEqual(Array(PER_TOKEN).fill(200));
-    const refused = await stream(flood);
-    expect(refused.status).toBe(429);
-    expect(refused.errorText!.split('\n').filter(Boolean)).toHaveLength(1);
-    expect(JSON.parse(refused.errorText!).error).toEqual({
-      code: 'too_many_requests',
-      message: `too many event streams for this token: at most ${PER_TOKEN} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`,
+    const { idleMs, loadedMs } = await latencyUnder("one token's 20 streams, a refused one and another token's", async () => {
+      const mine = await Promise.all(Array.from({ length: PER_TOKEN }, () => stream(flood)));
+      expect(mine.map((s) => s.status)).toEqual(Array(PER_TOKEN).fill(200));
+      const refused = await stream(flood);
+      expect(refused.status).toBe(429);
+      expect(refused.errorText!.split('\n').filter(Boolean)).toHaveLength(1);
+      expect(JSON.parse(refused.errorText!).error).toEqual({
+        code: 'too_many_requests',
+        message: `too many event streams for this token: at most ${PER_TOKEN} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`,
+      });
+      // Another token still gets a stream.
+      expect((await stream(other)).status).toBe(200);
+
+      // The slot of a stream the client closed is free again once the server has seen the close.
+      mine[0].close();
+      let again: SseStream | undefined;
+      for (let i = 0; i < 50 && again?.status !== 200; i++) {
+        if (again) await sleep(100);
+        again = await stream(flood);
+      }
+      expect(again?.status).toBe(200);
     });
-
-    // Another token still gets a stream, and the run's page is as quick as before the flood.
-    expect((await stream(other)).status).toBe(200);
-    const loadedMs = await runLatency();
-    console.log(`GET /v1/runs/:id median: idle ${idleMs.toFixed(1)} ms, with one token's 20 streams and a refused one ${loadedMs.toFixed(1)} ms`);
+    // The run's page is as quick as before the flood.
     expect(loadedMs).toBeLessThanOrEqual(2 * idleMs);
-
-    // The slot of a stream the client closed is free again once the server has seen the close.
-    mine[0].close();
-    let again: SseStream | undefined;
-    for (let i = 0; i < 50 && again?.status !== 200; i++) {
-      if (again) await sleep(100);
-      again = await stream(flood);
-    }
-    expect(again?.status).toBe(200);
   });
 });
 
