@@ -117,6 +117,21 @@ class RunPoller {
     });
   }
 
+  /**
+   * One read, cancelled if the poller stops meanwhile. Through a signal of its own: Temporal's client adds a listener
+   * per call to the signal it is given and never removes it, which on the poller's would grow with every poll.
+   */
+  private async read(): Promise<RunState> {
+    const cancel = new AbortController();
+    const stopped = () => cancel.abort();
+    this.stop.signal.addEventListener('abort', stopped, { once: true });
+    try {
+      return await this.loadState(this.id, cancel.signal);
+    } finally {
+      this.stop.signal.removeEventListener('abort', stopped);
+    }
+  }
+
   private async loop(): Promise<void> {
     let logSize = 0;
     // The first poll at once: the first subscriber (and any opened with it) is waiting for it.
@@ -127,7 +142,7 @@ class RunPoller {
       // A final state never changes again; a failed load (no worker answering for a moment) is retried next poll.
       if (!this.state || !isFinal(this.state)) {
         try {
-          this.state = await this.loadState(this.id, this.stop.signal);
+          this.state = await this.read();
         } catch (err) {
           error = err;
         }

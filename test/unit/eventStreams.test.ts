@@ -52,7 +52,11 @@ describe('run pollers', () => {
 
   test('150 subscribers of one run share one poller: one load per poll, none once the last has gone', async () => {
     let loads = 0;
-    const pollers = new RunPollers(async (id) => running(id, ++loads), runLog, 20);
+    const signals: AbortSignal[] = [];
+    const pollers = new RunPollers(async (id, stopped) => {
+      signals.push(stopped);
+      return running(id, ++loads);
+    }, runLog, 20);
     const gone = Array.from({ length: 150 }, controller);
     const subs = gone.map((g) => pollers.subscribe('ns-000000000001', g.signal));
     expect(pollers.active).toBe(1);
@@ -63,6 +67,8 @@ describe('run pollers', () => {
     // Five rounds of 150 waits each: a poller per stream would have loaded 750 times.
     expect(loads).toBeGreaterThanOrEqual(5);
     expect(loads).toBeLessThanOrEqual(10);
+    // Each read gets a signal of its own: Temporal's client never removes the listeners it adds to one.
+    expect(new Set(signals).size).toBe(signals.length);
     gone.forEach((g) => g.abort());
     expect(pollers.active).toBe(0);
     const after = loads;
@@ -114,5 +120,19 @@ describe('run pollers', () => {
     expect(loads).toBe(before);
     gone.abort();
     expect(pollers.active).toBe(0);
+  });
+
+  test('a read in flight is cancelled when the last subscriber goes: no call to Temporal outlives the streams', async () => {
+    let inFlight: AbortSignal | undefined;
+    const pollers = new RunPollers((_id, stopped) => {
+      inFlight = stopped;
+      return new Promise((_resolve, reject) => stopped.addEventListener('abort', () => reject(new Error('cancelled'))));
+    }, runLog, 20);
+    const gone = controller();
+    const waiting = pollers.subscribe('ns-000000000004', gone.signal).next();
+    expect(inFlight?.aborted).toBe(false);
+    gone.abort();
+    await expect(waiting).rejects.toBeDefined();
+    expect(inFlight?.aborted).toBe(true);
   });
 });
