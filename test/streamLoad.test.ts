@@ -129,21 +129,21 @@ async function startReceiver(heard: () => void): Promise<{ server: Server; url: 
 }
 
 test('a failed run still telling its webhooks, its worker too busy to answer a query in time: its diff is served once it closes (not 503)', async () => {
-  let worker: ChildProcess | undefined;
-  let frozen = false;
   // SIGSTOP: the worker is there but answers nothing, as on the loaded machine where CI saw the 503.
+  const held: { worker?: ChildProcess; frozen: boolean } = { frozen: false };
   const receiver = await startReceiver(() => {
-    if (frozen || !worker?.pid) return;
-    process.kill(worker.pid, 'SIGSTOP');
-    frozen = true;
+    if (held.frozen || !held.worker?.pid) return;
+    process.kill(held.worker.pid, 'SIGSTOP');
+    held.frozen = true;
   });
   const stack: TestStack = await startTestStack({ worker: false, env: { NIGHTSHIFT_WEBHOOKS: receiver.url } });
-  worker = startWorkerProcess(stack.env);
+  const worker = startWorkerProcess(stack.env);
+  held.worker = worker;
   try {
     // A change the check refuses, with one iteration: the run fails, with a diff.
     const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'echo 3 > src/value.txt', { limits: { iterations: 1 } }));
-    for (let i = 0; i < 600 && !frozen; i++) await sleep(200);
-    expect(frozen).toBe(true);
+    for (let i = 0; i < 600 && !held.frozen; i++) await sleep(200);
+    expect(held.frozen).toBe(true);
     // The run's state says failed, but its workflow stays open until the notice is delivered.
     const handle = stack.client.workflow.getHandle(id);
     expect((await handle.describe()).status.name).toBe('RUNNING');
@@ -160,7 +160,7 @@ test('a failed run still telling its webhooks, its worker too busy to answer a q
     expect((await handle.describe()).status.name).toBe('FAILED');
     expect((await stack.state(id)).status).toBe('failed');
   } finally {
-    if (frozen) process.kill(worker.pid!, 'SIGCONT');
+    if (held.frozen) process.kill(worker.pid!, 'SIGCONT');
     worker.kill('SIGTERM');
     await exited(worker);
     await stack.stop();
