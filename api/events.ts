@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, Response } from 'express';
 import type { RunLog } from '../store/runLog';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import type { RunState } from '../workflows/types';
 import { ApiError } from './errors';
+import { isFinal, type RunPollers, type RunSnapshot, type RunSubscription } from './runPollers';
 
 export interface EventsDeps {
   id: string;
-  loadRun: (id: string) => Promise<RunState>;
+  /** The 404 or 403 the client's token gets for the run, if any; its state is the poller's to read. */
+  authorize: (id: string) => Promise<void>;
   runLog: RunLog;
+  pollers: RunPollers;
 }
 
-const POLL_MS = 300;
 const KEEPALIVE_MS = 15_000;
 const MAX_LOG_EVENT_BYTES = 64 * 1024;
 
@@ -44,30 +45,58 @@ function cursorOf(req: Request): Cursor {
   return { seq: Number(m[1]), fingerprint: m[2], offset: Number(m[3]), ended: m[4] !== undefined };
 }
 
+// Every stream of a run gets the same state object from its poller: hashed once, not once per stream.
+const fingerprints = new WeakMap<RunState, string>();
+
 /** What a `state` event is sent for: a change of status, stage, iteration or the stage list (timings included). */
 function fingerprint(s: RunState): string {
-  return createHash('sha256').update(JSON.stringify([s.status, s.stage, s.iteration, s.stages])).digest('hex').slice(0, 12);
+  let print = fingerprints.get(s);
+  if (print === undefined) {
+    print = createHash('sha256').update(JSON.stringify([s.status, s.stage, s.iteration, s.stages])).digest('hex').slice(0, 12);
+    fingerprints.set(s, print);
+  }
+  return print;
 }
 
-const isFinal = (s: RunState) => FINAL_STATUSES.includes(s.status);
-
 /**
- * GET /v1/runs/:id/events: the run's state and log as Server-Sent Events, polled from the workflow's state query
- * and the run log, from the client's last event on; `end` once the run has ended and its whole log was sent.
+ * GET /v1/runs/:id/events: the run's state and log as Server-Sent Events, from the client's last event on; `end` once
+ * the run has ended and its whole log was sent. The run's poller (shared with its other streams) reads the state.
  */
 export async function streamEvents(req: Request, res: Response, deps: EventsDeps): Promise<void> {
-  let cursor = cursorOf(req);
-  let state = await deps.loadRun(deps.id);
-  // The log only grows, so an offset past its end was never sent for this run.
-  if (cursor.offset > (await deps.runLog.size(deps.id))) throw new ApiError('bad_request', `Last-Event-ID is past the end of run ${deps.id}'s log: not an event of this run`);
-  // 204 tells a client (EventSource included) to stop reconnecting: it has seen the end.
-  if (cursor.ended) {
-    res.status(204).end();
-    return;
-  }
-
+  const cursor = cursorOf(req);
+  await deps.authorize(deps.id);
   const closed = new AbortController();
   res.on('close', () => closed.abort());
+  try {
+    const polls = deps.pollers.subscribe(deps.id, closed.signal);
+    // A failed first read (no worker answering) is the client's 503, as GET /v1/runs/:id's would be.
+    const first = await polls.next();
+    // The log only grows, so an offset past its end was never sent for this run.
+    if (cursor.offset > (await deps.runLog.size(deps.id))) throw new ApiError('bad_request', `Last-Event-ID is past the end of run ${deps.id}'s log: not an event of this run`);
+    // 204 tells a client (EventSource included) to stop reconnecting: it has seen the end.
+    if (cursor.ended) {
+      res.status(204).end();
+      return;
+    }
+    await stream(res, { ...deps, cursor, first, polls, closed: closed.signal });
+  } finally {
+    // Leaves the run's poller now, not when the socket closes (an ended stream's connection may be kept alive).
+    closed.abort();
+  }
+}
+
+interface Stream {
+  id: string;
+  runLog: RunLog;
+  cursor: Cursor;
+  first: RunSnapshot;
+  polls: RunSubscription;
+  closed: AbortSignal;
+}
+
+/** The events themselves, after the headers: a state when it changed, the log's new bytes, on every poll. */
+async function stream(res: Response, { id, runLog, polls, closed, first, ...from }: Stream): Promise<void> {
+  let { cursor } = from;
   // setHeader, not res.set: express would add a charset to the type (SSE is UTF-8 by definition).
   res.status(200).setHeader('Content-Type', 'text/event-stream');
   res.set({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', Connection: 'keep-alive' });
@@ -76,13 +105,13 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
 
   const send = async (event: string, data: unknown) => {
     if (res.write(`id: ${formatId(cursor)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) return;
-    await once(res, 'drain', { signal: closed.signal });
+    await once(res, 'drain', { signal: closed });
   };
-  /** Sends the log from the cursor to its current end; returns whether there was any. */
-  const sendLog = async () => {
+  /** Sends the log from the cursor to its end (as long as the poll saw it, or longer); returns whether there was any. */
+  const sendLog = async (size: number) => {
     let sent = false;
-    while (!closed.signal.aborted) {
-      const { text, next } = await deps.runLog.read(deps.id, cursor.offset, MAX_LOG_EVENT_BYTES);
+    while (cursor.offset < size && !closed.aborted) {
+      const { text, next } = await runLog.read(id, cursor.offset, MAX_LOG_EVENT_BYTES);
       if (!text) return sent;
       cursor = { ...cursor, offset: next };
       await send('log', { text });
@@ -92,26 +121,26 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
   };
 
   try {
-    for (let first = true; !closed.signal.aborted; first = false) {
-      // A final state never changes again; a failed load (no worker answering for a moment) is retried next poll.
-      if (!first && !isFinal(state)) state = await deps.loadRun(deps.id).catch(() => state);
+    // The first round sends the whole log as it is now; the next ones what their poll saw.
+    let { state, logSize } = { ...first, logSize: Infinity };
+    for (let round = 0; !closed.aborted; round++) {
       const print = fingerprint(state);
       if (print !== cursor.fingerprint) {
         cursor = { ...cursor, seq: cursor.seq + 1, fingerprint: print };
         await send('state', state);
       }
       // Once the run has ended, its log is complete when a poll finds nothing new (a cancelled stage may still be flushing).
-      if (!(await sendLog()) && isFinal(state) && !first) {
+      if (!(await sendLog(logSize)) && isFinal(state) && round > 0) {
         cursor = { ...cursor, ended: true };
         await send('end', { status: state.status });
         res.end();
         return;
       }
-      await sleep(POLL_MS, undefined, { signal: closed.signal });
+      ({ state, logSize } = await polls.next());
     }
   } catch (err) {
     // The client went away (an aborted wait); anything else ends the stream, as the headers are gone already.
-    if (!closed.signal.aborted) res.destroy(err as Error);
+    if (!closed.aborted) res.destroy(err as Error);
   } finally {
     clearInterval(keepalive);
   }

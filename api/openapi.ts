@@ -45,6 +45,7 @@ function schema(type: z.ZodType, io: 'input' | 'output' = 'output'): JsonSchema 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const json = (s: JsonSchema) => ({ 'application/json': s });
 const text = { type: 'string' };
+const error = (description: string): Response => ({ description, content: json(ref('Error')) });
 const runId = (what: string): Response => ({ description: `${what}; 404 when there is no such run`, content: json(ref('Error')) });
 const accepted: Response = { description: 'Accepted: the run as it was before the request', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES) }))) };
 const queued: Response = { description: 'Queued', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES), url: z.url() }))) };
@@ -165,7 +166,11 @@ export const ROUTES: RouteDoc[] = [
     role: 'viewer',
     summary: "The run's state and log as Server-Sent Events; replays what happened so far, resumes from Last-Event-ID",
     headers: [{ name: 'Last-Event-ID', description: 'Resume after this event' }],
-    responses: { 200: { description: 'An event stream', content: { 'text/event-stream': text } }, 404: runId('No such run') },
+    responses: {
+      200: { description: 'An event stream', content: { 'text/event-stream': text } },
+      404: runId('No such run'),
+      429: error('Too many event streams open: for this token (NIGHTSHIFT_STREAMS_PER_TOKEN) or on the server (NIGHTSHIFT_STREAMS_TOTAL); the message names the cap'),
+    },
   },
   { method: 'get', path: '/v1/runs/:id/diff', role: 'viewer', repoLimited: true, summary: 'The current diff against the base', responses: { 200: { description: 'A unified diff', content: { 'text/x-diff': text } }, 404: runId('No such run, or no diff yet') } },
   {
@@ -311,8 +316,6 @@ export function openApiPath(expressPath: string): string {
   return expressPath.replace(/:(\w+)/g, '{$1}');
 }
 
-const error = (description: string): Response => ({ description, content: json(ref('Error')) });
-
 function operation(route: RouteDoc): Record<string, unknown> {
   const params = [
     ...[...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: text })),
@@ -322,7 +325,9 @@ function operation(route: RouteDoc): Record<string, unknown> {
   const responses: Record<number, Response> = { ...route.responses };
   if (route.role) {
     responses[401] = error('No token, or an invalid one');
-    responses[429] = { ...error('Too many invalid tokens from this address'), headers: { 'Retry-After': 'Seconds until it may try again' } };
+    // A route's own 429 (a cap it has) is one more reason beside the token limiter's.
+    const tooMany = [route.responses[429]?.description, 'Too many invalid tokens from this address'].filter(Boolean).join('; or ');
+    responses[429] = { ...error(tooMany), headers: { 'Retry-After': 'After invalid tokens: seconds until it may try again' } };
     const why = [route.role !== 'viewer' && `the token's role is below ${route.role}`, route.repoLimited && "the token is limited to other repos (`token add --repos`)"].filter(Boolean).join(', or ');
     if (why) responses[403] = error(why[0].toUpperCase() + why.slice(1));
   }

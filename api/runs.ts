@@ -1,4 +1,4 @@
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,8 @@ import { specRun } from '../workflows/specRun';
 import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunState, type RunStateView, type RunStatus } from '../workflows/types';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
+import { RunPollers } from './runPollers';
+import { StreamSlots } from './streamSlots';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { loadQuickSpec } from './quickSpec';
@@ -55,6 +57,8 @@ const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: '
 
 export function runsRouter(deps: RunsDeps): Router {
   const runs = new RunRoutes(deps);
+  const pollers = new RunPollers((id, stopped) => runs.currentState(id, stopped), deps.runLog);
+  const streams = new StreamSlots({ perToken: deps.config.streamsPerToken, total: deps.config.streamsTotal });
   const router = Router();
   router.post('/', requireRole('submitter'), (req, res) => runs.submit(req, res, bodyText(req), req.get('content-type')));
   router.post('/quick', requireRole('submitter'), (req, res) => runs.submitQuick(req, res));
@@ -65,9 +69,15 @@ export function runsRouter(deps: RunsDeps): Router {
   router.get('/:id/diff', requireRole('viewer'), (req, res) => runs.diff(req, res));
   router.get('/:id/proof', requireRole('viewer'), (req, res) => runs.proof(req, res));
   router.get('/:id/logs', requireRole('viewer'), (req, res) => runs.logs(req, res));
-  router.get('/:id/events', requireRole('viewer'), (req, res) => {
+  router.get('/:id/events', requireRole('viewer'), async (req, res) => {
     const principal = principalOf(req);
-    return streamEvents(req, res, { id: runId(req), loadRun: (id) => runs.load(id, principal), runLog: deps.runLog });
+    // Taken before the run is loaded, so a refused stream costs Temporal nothing.
+    const free = streams.take(principal.name);
+    try {
+      await streamEvents(req, res, { id: runId(req), authorize: (id) => runs.authorize(id, principal), runLog: deps.runLog, pollers });
+    } finally {
+      free();
+    }
   });
   const decisions = [
     ['approve', approveSignal, 'approve'],
@@ -187,46 +197,96 @@ class RunRoutes {
   }
 
   /**
-   * The run's state from the workflow itself (a query), with each decision's provenance judged by the server's key,
-   * or a 503 from visibility when no worker can answer; a 403 first when the run's repo is outside the principal's
-   * repo limits.
+   * The run's state from the workflow itself, with each decision's provenance judged by the server's key, or a 503
+   * from visibility when it cannot be read; a 403 first when the run's repo is outside the principal's repo limits.
    */
-  async load(id: string, principal: Principal): Promise<RunStateView> {
-    const { client, config } = this.deps;
-    const handle = client.workflow.getHandle(id);
+  load(id: string, principal: Principal): Promise<RunStateView> {
+    return this.read(id, this.repoCheck(principal));
+  }
+
+  /** The 404 or 403 `load` would answer, without reading the run's state (for an event stream, whose poller reads it). */
+  async authorize(id: string, principal: Principal): Promise<void> {
+    await this.describe(id, this.repoCheck(principal));
+  }
+
+  /**
+   * The run's state with no access check: for a run's event poller, whose every subscriber was authorized first.
+   * Its calls to Temporal are cancelled when `stopped` aborts (the poller's last stream has gone).
+   */
+  currentState(id: string, stopped: AbortSignal): Promise<RunStateView> {
+    return this.deps.client.withAbortSignal(stopped, () => this.read(id, () => undefined, stopped));
+  }
+
+  private repoCheck(principal: Principal): (description: WorkflowExecutionDescription) => void {
+    return (description) => requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), this.deps.config.reposDir, `run ${description.workflowId}`);
+  }
+
+  private async describe(id: string, authorize: (description: WorkflowExecutionDescription) => void): Promise<WorkflowExecutionDescription> {
     let description;
     try {
-      description = await handle.describe();
+      description = await this.deps.client.workflow.getHandle(id).describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no run with id ${id}`);
       throw err;
     }
     if (description.type !== SPEC_RUN_WORKFLOW) throw new ApiError('not_found', `no run with id ${id}`);
-    requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), config.reposDir, `run ${id}`);
+    authorize(description);
+    return description;
+  }
+
+  private async read(id: string, authorize: (description: WorkflowExecutionDescription) => void, stopped?: AbortSignal): Promise<RunStateView> {
+    const description = await this.describe(id, authorize);
+    const handle = this.deps.client.workflow.getHandle(id);
+    const { status } = summary(description);
     try {
-      const state = (await endedState(handle, description.status.name)) ?? (await client.withDeadline(Date.now() + 10_000, () => handle.query(stateQuery)));
+      const state = (await endedState(handle, description.status.name)) ?? (await openState(this.deps.client, handle, status, stopped));
       return withProvenance(state, listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
     } catch {
-      const s = summary(description);
-      throw new ApiError('unavailable', `run ${id} is ${s.status}, but no worker answered for its details; is a worker running?`);
+      throw new ApiError('unavailable', `run ${id} is ${status}, but no worker answered for its details; is a worker running?`);
     }
   }
 }
+
+const QUERY_DEADLINE_MS = 10_000;
+/** How long a read waits for a run that has ended, but is still telling its webhooks, to close. */
+const CLOSE_WAIT_MS = 30_000;
 
 /**
  * A run that succeeded or failed returned its final state (or gave it as its failure's details): read from its
  * history, no worker needed to answer a query (on a busy machine one may not within the deadline).
  */
 async function endedState(handle: WorkflowHandle, status: string): Promise<RunState | undefined> {
-  if (status === 'COMPLETED') return (await handle.result()) as RunState;
-  if (status !== 'FAILED') return undefined;
+  return status === 'COMPLETED' || status === 'FAILED' ? resultState(handle) : undefined;
+}
+
+/** The state a closed run returned or failed with, once it has closed; undefined if it ended any other way. */
+async function resultState(handle: WorkflowHandle): Promise<RunState | undefined> {
   try {
-    await handle.result();
+    return (await handle.result()) as RunState;
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
     if (cause instanceof ApplicationFailure && cause.type === 'RunFailed' && cause.details?.length) return cause.details[0] as RunState;
   }
   return undefined;
+}
+
+/**
+ * An open run's state, from a query its worker answers. A run whose status is final already stays open while its
+ * webhooks are told; its state is then also read from its history once it closes, whichever comes first: on a loaded
+ * machine (or with its worker gone for a moment) no query may be answered in time, while the close needs none.
+ */
+async function openState(client: Client, handle: WorkflowHandle, status: RunStatus, stopped?: AbortSignal): Promise<RunState> {
+  const query = client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
+  if (!FINAL_STATUSES.includes(status)) return query;
+  // The wait for the close is a long poll: stopped once the query has answered, not left open for its 30 s.
+  const answered = new AbortController();
+  const wait = AbortSignal.any([answered.signal, AbortSignal.timeout(CLOSE_WAIT_MS), ...(stopped ? [stopped] : [])]);
+  const closed = client.withAbortSignal(wait, () => resultState(handle)).then((state) => state ?? Promise.reject(new Error(`run ${handle.workflowId} closed without a state`)));
+  try {
+    return await Promise.any([query, closed]);
+  } finally {
+    answered.abort();
+  }
 }
 
 function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>): z.infer<typeof RunSummarySchema> {

@@ -65,6 +65,10 @@ export interface Config {
   setupNetwork: string[];
   /** NIGHTSHIFT_ENV_CACHE_SIZE: the most each worker keeps of cached environments (docs/environments.md); least recently used out. */
   envCacheBytes: number;
+  /** NIGHTSHIFT_STREAMS_PER_TOKEN: event streams one token may hold open at once (api/streamSlots.ts); default 20. */
+  streamsPerToken: number;
+  /** NIGHTSHIFT_STREAMS_TOTAL: event streams the API holds open at once, all tokens together; default 200. */
+  streamsTotal: number;
 }
 
 /** A receiver of run events: generic JSON, or the Slack incoming-webhook shape (`{"text": …}`). */
@@ -130,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     egressInternal: egressInternalFrom(env.NIGHTSHIFT_EGRESS_INTERNAL),
     setupNetwork: setupNetworkFrom(env.NIGHTSHIFT_SETUP_NETWORK),
     envCacheBytes: parseBytes(env.NIGHTSHIFT_ENV_CACHE_SIZE || '10g'),
+    streamsPerToken: intFrom(env, 'NIGHTSHIFT_STREAMS_PER_TOKEN', 20),
+    streamsTotal: intFrom(env, 'NIGHTSHIFT_STREAMS_TOTAL', 200),
   };
 }
 
