@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
 import { environmentKey } from '../activities/environment';
@@ -55,6 +55,7 @@ test("the key covers the base's whole tree and the setup's sandbox; an entry fro
   const home = tempDir('env-key');
   const deps = (more: Partial<ActivityDeps> = {}) => ({ home, self: { worker: 'w' }, drivers: {}, setupNetwork: [], egressInternal: [], ...more }) as unknown as ActivityDeps;
   const runRoot = sandboxRoot(deps(), 'run');
+  mkdirSync(runRoot, { recursive: true });
   const run = new RunRepo(runRoot, path.join(runRoot, 'workspace'));
   await run.cloneFrom(repo);
   await run.rememberDefaultBranch();
@@ -69,7 +70,7 @@ test("the key covers the base's whole tree and the setup's sandbox; an entry fro
   const changed = {
     'a setup script, its lock file unchanged': await key(newScript),
     "the setup's network": await key(main1, { setup: { ...SETUP, network: ['registry.npmjs.org'] } }),
-    "the server's setup network": await key(main1, { deps: deps({ setupNetwork: ['registry.npmjs.org'] }) }),
+    "the server's setup network": await key(main1, { deps: deps({ setupNetwork: ['proxy.golang.org'] }) }),
     "the admin's internal openings": await key(main1, { deps: deps({ egressInternal: ['127.0.0.1:4873'] }) }),
     "the setup's timeout": await key(main1, { setup: { ...SETUP, timeout: '5m' } }),
     "the sandbox's timeout (the setup's default)": await key(main1, { sandbox: { timeout: 60_000 } }),
