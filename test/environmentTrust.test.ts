@@ -37,6 +37,11 @@ function commitScript(repo: string, origin: string, message: string) {
   gitIn(repo, 'commit', '--quiet', '-am', message);
 }
 
+/** A run of LOOK on `repo` with SETUP, to its end. */
+async function looked(repo: string, extra: Record<string, unknown> = {}) {
+  return stack.waitFor(await stack.submit(spec(repo, LOOK, { setup: SETUP, approval: { required: false }, ...extra })), ['succeeded', 'failed'], 180_000);
+}
+
 const cacheDir = () => path.join(stack.config.home, 'work', stack.workerName!, '.env-cache');
 const noteOf = (repo: string, branch: string, file: string) => gitIn(repo, 'show', `${branch}:notes/${file}`).trim();
 
@@ -102,15 +107,14 @@ describe.each(['bwrap', 'docker'])("%s: one author's branch", (driver) => {
     commitScript(repo, 'evil', 'the same lock file, a setup script of my own');
     gitIn(repo, 'checkout', '--quiet', 'main');
     const mallory = stack.tokens.create(`mallory-${driver}`, 'submitter');
-    const options = { setup: SETUP, sandbox: { driver }, approval: { required: false } };
-    const submitted = await stack.api('POST', '/v1/runs', { body: spec(repo, LOOK, { ...options, base: 'evil' }), token: mallory });
+    const submitted = await stack.api('POST', '/v1/runs', { body: spec(repo, LOOK, { setup: SETUP, sandbox: { driver }, approval: { required: false }, base: 'evil' }), token: mallory });
     expect(submitted.status).toBe(202);
     const evil = await stack.waitFor(submitted.body.id, ['succeeded', 'failed'], 180_000);
     expect(evil.failure).toBeUndefined();
     expect(noteOf(repo, evil.branch, 'origin.txt')).toBe('evil');
 
     // Another author, on the default branch: the setup runs the default branch's script.
-    const honest = await stack.waitFor(await stack.submit(spec(repo, LOOK, options)), ['succeeded', 'failed'], 180_000);
+    const honest = await looked(repo, { sandbox: { driver } });
     expect(honest.failure).toBeUndefined();
     expect(honest.environment?.source).toBe('built');
     expect(honest.environment?.key).not.toBe(evil.environment?.key);
@@ -120,11 +124,10 @@ describe.each(['bwrap', 'docker'])("%s: one author's branch", (driver) => {
 
 test('a setup script changed on the default branch, its lock file not, is a new environment', async () => {
   const repo = makeRepo(SCRIPTED_REPO);
-  const options = { setup: SETUP, approval: { required: false } };
-  const first = await stack.waitFor(await stack.submit(spec(repo, LOOK, options)), ['succeeded', 'failed'], 120_000);
+  const first = await looked(repo);
   expect(noteOf(repo, first.branch, 'origin.txt')).toBe('clean');
   commitScript(repo, 'v2', 'install the second version');
-  const second = await stack.waitFor(await stack.submit(spec(repo, LOOK, options)), ['succeeded', 'failed'], 120_000);
+  const second = await looked(repo);
   expect(second.failure).toBeUndefined();
   expect(second.environment?.source).toBe('built');
   expect(noteOf(repo, second.branch, 'origin.txt')).toBe('v2');
@@ -132,9 +135,7 @@ test('a setup script changed on the default branch, its lock file not, is a new 
 
 test("an entry in the artifact store whose home leads out of it is refused on a worker without it; the setup makes it again", async () => {
   const repo = makeRepo(SCRIPTED_REPO);
-  const options = { setup: SETUP, approval: { required: false } };
-  const first = await stack.waitFor(await stack.submit(spec(repo, LOOK, options)), ['succeeded', 'failed'], 120_000);
-  const key = first.environment!.key;
+  const key = (await looked(repo)).environment!.key;
   // What a forged upload under the entry's name could hold: the worker's own directory as the sandbox's home, a
   // package of its choosing, and a member named by its absolute path outside.
   const hostDir = tempDir('host-home');
@@ -151,7 +152,7 @@ test("an entry in the artifact store whose home leads out of it is refused on a 
   await store.setName(`env-${key}`, await store.put(forged));
   // As on another worker: nothing kept here.
   rmSync(cacheDir(), { recursive: true, force: true });
-  const second = await stack.waitFor(await stack.submit(spec(repo, LOOK, options)), ['succeeded', 'failed'], 120_000);
+  const second = await looked(repo);
   expect(second.failure).toBeUndefined();
   expect(noteOf(repo, second.branch, 'home.txt')).not.toContain('host-secret');
   expect(noteOf(repo, second.branch, 'origin.txt')).toBe('clean');
