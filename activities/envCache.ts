@@ -45,16 +45,21 @@ export class EnvCache {
     return manifest;
   }
 
-  /** Fetches the entry another worker built and packed into the artifact store; undefined when none did. */
-  async fromStore(key: string): Promise<EnvironmentManifest | undefined> {
+  /**
+   * Fetches the entry another worker built and packed into the artifact store; undefined when none did. An archive
+   * that is not one this code could have made is refused (`refused` says why) and nothing of it kept: the caller
+   * makes the entry again.
+   */
+  async fromStore(key: string): Promise<EnvironmentManifest | { refused: string } | undefined> {
     const id = await this.store.named(`env-${key}`);
     if (!id) return undefined;
     const staging = await this.staging();
     try {
-      await withArtifactFile(this.store, id, (file) => runHostTool('tar', ['-C', staging, '-xzf', file]));
-      const manifest = await readManifest(path.join(staging, MANIFEST));
-      if (manifest?.key !== key) throw new Error(`the artifact store's env-${key} holds another environment`);
-      return await this.adopt(key, staging);
+      // GNU tar keeps every member inside `staging`: it refuses `..` in names, strips a leading `/` from names and
+      // hard-link targets, and lays a link that could lead out down only after every other member is written.
+      const unpacked = await withArtifactFile(this.store, id, (file) => runHostTool('tar', ['-C', staging, '-xzf', file])).then(() => undefined, (err: Error) => `tar refused it: ${err.message.split('\n')[0]}`);
+      const refused = unpacked ?? (await foreignEntry(staging, key));
+      return refused ? { refused: `the artifact store's env-${key} is refused: ${refused}` } : await this.adopt(key, staging);
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
     }
@@ -142,4 +147,33 @@ async function readManifest(file: string): Promise<EnvironmentManifest | undefin
   }
   const plain = (p: unknown) => typeof p === 'string' && p.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && mountSafe(part));
   return Array.isArray(manifest.paths) && manifest.paths.every(plain) && typeof manifest.bytes === 'number' ? manifest : undefined;
+}
+
+/**
+ * Why an unpacked entry is not one a setup made (undefined when it could be): its manifest missing or for another
+ * key; a member outside the trees the manifest names; a directory a sandbox would see it through (`workspace/<path>`,
+ * `home`) reached through a link, which the worker's mount would follow out of the entry; a member other than a
+ * directory, a regular file or a link (a device node), or one with a set-id bit. Links inside the trees stay: a
+ * sandbox resolves them in its own view, and the worker never follows them (`cp -a`, `du`, `rm` do not).
+ */
+async function foreignEntry(dir: string, key: string): Promise<string | undefined> {
+  if (!(await fs.lstat(path.join(dir, MANIFEST)).then((s) => s.isFile(), () => false))) return `no ${MANIFEST} file`;
+  const manifest = await readManifest(path.join(dir, MANIFEST));
+  if (manifest?.key !== key) return `its ${MANIFEST} is not this environment's`;
+  const roots = [...manifest.paths.map((p) => `workspace/${p}`), ...(manifest.home ? ['home'] : [])];
+  for (const root of roots) {
+    const parts = root.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      if (!(await fs.lstat(path.join(dir, rel)).then((s) => s.isDirectory(), () => false))) return `${rel} is not a directory`;
+    }
+  }
+  const named = (rel: string) => rel === MANIFEST || roots.some((root) => root === rel || root.startsWith(`${rel}/`) || rel.startsWith(`${root}/`));
+  for (const rel of await fs.readdir(dir, { recursive: true })) {
+    if (!named(rel)) return `${rel} is in no tree its ${MANIFEST} names`;
+    const stat = await fs.lstat(path.join(dir, rel));
+    if (!stat.isDirectory() && !stat.isFile() && !stat.isSymbolicLink()) return `${rel} is not a file, directory or link`;
+    if (stat.mode & 0o6000) return `${rel} has a set-id bit`;
+  }
+  return undefined;
 }

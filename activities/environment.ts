@@ -3,12 +3,14 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { mountSafe, overlayOnto, unmountUnder } from '../sandbox/overlay';
+import { startingEnv } from '../sandbox/environment';
+import { policyFor } from '../sandbox/policy';
 import type { ExecResult, Sandbox } from '../sandbox/sandbox';
 import type { Setup, Spec } from '../spec/schema';
 import type { EnvironmentView } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { EnvCache, type EnvironmentManifest, type EnvironmentSource } from './envCache';
-import { paths, type RunRepo } from './git';
+import { DEFAULT_BRANCH_CONFIG, paths, RunRepo, type Git } from './git';
 import { withHeartbeat } from './heartbeat';
 import { CommandLog, egressLine, headerCommand } from './logs';
 import { inCheckoutSandbox, openSandbox, runRepo, sandboxRoot, workerDir, workspaceLayer } from './workspace';
@@ -22,6 +24,8 @@ export interface EnvironmentInput {
   repo: string;
   baseCommit: string;
   setup: Setup;
+  /** The run's submitter (RunInput.submittedBy): the only one whose runs may reuse an entry made from a base off the default branch. */
+  submittedBy?: string;
 }
 
 export interface SetupStageInput {
@@ -32,9 +36,6 @@ export interface SetupStageInput {
 
 export type SetupStageResult = { environment: EnvironmentView } | { failed: string; logId: string };
 
-/** Lock files that key the cache when the spec names none: whichever the base has at its top level. */
-const LOCK_FILES = ['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb', 'requirements.txt', 'poetry.lock', 'Pipfile.lock', 'uv.lock', 'go.sum', 'Cargo.lock', 'Gemfile.lock', 'composer.lock'];
-
 /** npm's download cache: what it installed is in the workspace already; keeping its tarballs would double the entry. */
 const HOME_SKIPPED = ['.npm'];
 
@@ -43,19 +44,44 @@ export function envCacheOf(deps: ActivityDeps): EnvCache {
 }
 
 /**
- * The cache key: the repo, the key files' contents at the base (their blob ids, read from the run's git directory,
- * never from a workspace), the commands, and the sandbox the setup ran in (driver and image). A base with none of the
- * key files is keyed by its whole tree.
+ * The cache key: everything that shapes what the setup makes (docs/environments.md, "The key"), read from the run's
+ * own git directory (never a workspace). The base's whole tree, or with `setup.key` the blobs of the files the spec
+ * says are all the setup reads; the commands; the sandbox they run in as it is opened (driver, image or host system,
+ * limits, network, the admin's internal openings, timeout, the variables its commands start with). And who may share
+ * it: a base on the default branch's history is the repo's own code, an entry anyone's run may reuse; any other base
+ * is its submitter's alone, so no branch of one author's decides what another author's run gets.
  */
-export async function environmentKey(deps: ActivityDeps, repo: RunRepo, input: EnvironmentInput, driver: Spec['sandbox']['driver']): Promise<string> {
-  const top = paths(await repo.git(['ls-tree', '-z', '--name-only', input.baseCommit]));
-  const files = input.setup.key ?? LOCK_FILES.filter((f) => top.includes(f));
-  const digests: Record<string, string> = {};
-  for (const file of files) digests[file] = (await repo.git(['rev-parse', '--verify', '--quiet', `${input.baseCommit}:${file}`]).catch(() => 'absent')).trim();
-  const tree = files.length ? undefined : (await repo.git(['rev-parse', `${input.baseCommit}^{tree}`])).trim();
-  const image = (await deps.drivers[driver]?.image())?.digest ?? 'host';
-  const keyed = { v: 1, repo: input.repo, files: digests, tree, run: input.setup.run, driver, image };
+export async function environmentKey(deps: ActivityDeps, runId: string, input: EnvironmentInput, policy: Spec['sandbox']): Promise<string> {
+  const { git } = new RunRepo(sandboxRoot(deps, runId), path.join(sandboxRoot(deps, runId), 'workspace'));
+  const files: Record<string, string> = {};
+  for (const file of input.setup.key ?? []) files[file] = (await git(['rev-parse', '--verify', '--quiet', `${input.baseCommit}:${file}`]).catch(() => 'absent')).trim();
+  const tree = input.setup.key ? undefined : (await git(['rev-parse', `${input.baseCommit}^{tree}`])).trim();
+  const setupPolicy = setupSandbox(deps, policy, input.setup);
+  const opened = policyFor(setupPolicy, deps.egressInternal);
+  const image = (await deps.drivers[policy.driver]?.image())?.digest;
+  const sandbox = { ...opened, driver: policy.driver, image: image ?? (await hostSystem()), timeout: setupPolicy.timeout, env: startingEnv(opened.network) };
+  // A run scheduled before submitters were passed (an old history) keeps an off-branch entry to itself.
+  const sharedWith = (await onDefaultBranch(git, input.baseCommit)) ? 'everyone' : `submitter:${input.submittedBy ?? `run:${runId}`}`;
+  const keyed = { v: 2, repo: input.repo, tree, files, run: input.setup.run, sandbox, sharedWith };
   return createHash('sha256').update(JSON.stringify(keyed)).digest('hex').slice(0, 40);
+}
+
+/** The sandbox the setup runs in: the run's, with the setup's network (the admin's default and the spec's) and timeout. */
+function setupSandbox(deps: ActivityDeps, policy: Spec['sandbox'], setup: Setup): Spec['sandbox'] {
+  return { ...policy, network: [...deps.setupNetwork, ...setup.network], timeout: setup.timeout ?? policy.timeout };
+}
+
+/** A driver without an image runs on the host's system: its release and architecture stand in for the image. */
+async function hostSystem(): Promise<string> {
+  const release = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
+  return `host:${process.platform}-${process.arch}:${createHash('sha256').update(release).digest('hex').slice(0, 16)}`;
+}
+
+/** Whether `commit` is on the history of the repo's default branch (its source's HEAD when the run's repo was cloned). */
+async function onDefaultBranch(git: Git, commit: string): Promise<boolean> {
+  const branch = (await git(['config', '--get', DEFAULT_BRANCH_CONFIG]).catch(() => '')).trim();
+  if (!branch) return false;
+  return git(['merge-base', '--is-ancestor', commit, `refs/heads/${branch}`]).then(() => true, () => false);
 }
 
 /**
@@ -66,12 +92,14 @@ export async function environmentKey(deps: ActivityDeps, repo: RunRepo, input: E
 export async function provideEnvironment(deps: ActivityDeps, runId: string, sandbox: Sandbox, repo: RunRepo, policy: Spec['sandbox'], input: EnvironmentInput): Promise<{ view: EnvironmentView } | { failed: string; logId: string }> {
   const started = Date.now();
   const cache = envCacheOf(deps);
-  const key = await environmentKey(deps, repo, input, policy.driver);
+  const key = await environmentKey(deps, runId, input, policy);
   let source: EnvironmentSource = 'worker';
   let manifest = await cache.local(key);
   if (!manifest) {
     source = 'store';
-    manifest = await cache.fromStore(key);
+    const fetched = await cache.fromStore(key);
+    if (fetched && 'refused' in fetched) await deps.runLog.append(runId, `[nightshift: ${fetched.refused}; the setup makes it again]\n`);
+    else manifest = fetched;
   }
   if (!manifest) {
     source = 'built';
@@ -89,8 +117,8 @@ const SOURCE_WORDS: Record<EnvironmentSource, string> = { built: 'made by the se
 
 /** The setup's commands in a sandbox of their own on a checkout of the base, then what they made, moved into the cache. */
 async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec['sandbox'], input: EnvironmentInput, cache: EnvCache, key: string): Promise<{ manifest: EnvironmentManifest } | { failed: string; logId: string }> {
-  const network = [...deps.setupNetwork, ...input.setup.network];
-  const setupPolicy = { ...policy, network, timeout: input.setup.timeout ?? policy.timeout };
+  const setupPolicy = setupSandbox(deps, policy, input.setup);
+  const { network } = setupPolicy;
   return inCheckoutSandbox(deps, runId, 'setup', setupPolicy, input.baseCommit, async (sandbox, repo) => {
     const deadline = Date.now() + setupPolicy.timeout;
     for (const command of input.setup.run) {

@@ -55,6 +55,9 @@ export class GitError extends Error {
 /** Runs git with its arguments; what it prints is the result. */
 export type Git = (args: string[]) => Promise<string>;
 
+/** Where a run's git directory keeps its repo's default branch (the source's HEAD), which layOut moves HEAD away from. */
+export const DEFAULT_BRANCH_CONFIG = 'nightshift.defaultBranch';
+
 /** git in `cwd`, pinned (see SAFE): for repos the server owns (the source repo, scratch repos). */
 export function git(cwd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -142,6 +145,15 @@ export class RunRepo {
     // No template (sample hooks, description, info/exclude): files nobody reads, each one a write on every provision.
     await fs.rm(this.gitDir, { recursive: true, force: true });
     await git(this.root, ['clone', '--quiet', '--bare', '--template=', opts.hardlinks ? '--local' : '--no-hardlinks', '--', source, this.gitDir]);
+  }
+
+  /**
+   * Right after a clone from the repo's source: the branch its HEAD names, kept as the repo's default branch (none
+   * when the source's HEAD is detached). Only from the source, never from another run's git directory.
+   */
+  async rememberDefaultBranch(): Promise<void> {
+    const head = (await this.git(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+    if (head) await this.git(['config', DEFAULT_BRANCH_CONFIG, head]);
   }
 
   /** The branch the run's HEAD is on (set by `layOut`; the agent cannot move it). */

@@ -217,6 +217,7 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
   // on a worker whose repos directory (or registered repos) differ. A remote is cloned from this worker's mirror.
   const repo = runRepo(deps, sandbox);
   await withRepoSource(deps, input.repo, input.runId, (source) => repo.cloneFrom(source.path, { hardlinks: source.remote !== undefined }));
+  await repo.rememberDefaultBranch();
   const base = input.base ?? (await repo.branch());
   const tip = await repo.commitOf(`refs/heads/${base}`).catch(() => {
     throw ApplicationFailure.nonRetryable(`base branch "${base}" does not exist in ${input.repo}`, 'BadBase');

@@ -3,7 +3,7 @@
 // friends, 110 packages) through the egress proxy, from the registry npm's own configuration names. Each number
 // beside its floor (a bare copy of the same tree) and its target. Prints a table; asserts nothing.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
@@ -130,6 +130,11 @@ async function main(): Promise<void> {
     worker = startWorkerProcess(workerEnv);
     await connected(worker);
     const fresh = await measuredRun(stack, repo, registry, home);
+    // The key is the base's whole tree (docs/environments.md): any new commit on the default branch sets up again.
+    console.log('a new commit on the default branch (a README added)…');
+    writeFileSync(path.join(repo, 'README.md'), 'A README, added.\n');
+    for (const args of [['add', 'README.md'], ['commit', '--quiet', '-m', 'a README change']]) execFileSync('git', args, { cwd: repo });
+    const moved = await measuredRun(stack, repo, registry, home);
 
     const key = cold.state.environment!.key;
     const entry = readdirSync(path.join(home, 'work'), { recursive: true, encoding: 'utf8' }).find((p) => p.endsWith(path.join(key, 'workspace', 'node_modules')));
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
       ['  cold / warm', `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`, '', `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`],
       ['fresh worker: submit → agent', s(fresh.submitToAgentMs), '', ''],
       [`  environment from the artifact store (${fresh.state.environment!.source})`, `${fresh.state.environment!.readyMs} ms`, `cp -a of the tree: ${floor.toFixed(0)} ms`, `from the store: ${met(fresh.state.environment!.source === 'store')}`],
+      [`new commit on the default branch: submit → agent (${moved.state.environment!.source})`, s(moved.submitToAgentMs), '', ''],
       ['iteration 2: checks (npm test, offline)', warm.secondCheck ? s(warm.secondCheck.ms) : 'no second iteration', '', `installs nothing: ${met(!!warm.secondCheck && !warm.secondCheck.installed && !cold.secondCheck?.installed)}`],
     ];
     console.log(`\nenvironment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`);

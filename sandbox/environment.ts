@@ -88,6 +88,14 @@ const NO_PROXY = 'localhost,127.0.0.1,::1';
 /** Proxy variables for programs that honour them; enforcement is the empty network namespace, not these. */
 const PROXY_ENV: Record<string, string> = { HTTP_PROXY: PROXY, HTTPS_PROXY: PROXY, http_proxy: PROXY, https_proxy: PROXY, NO_PROXY, no_proxy: NO_PROXY };
 
+/**
+ * The variables a command of a sandbox with `network` starts with, whichever driver (each adds the CA bundle's when
+ * its system has one): what an environment cache key names of them (activities/environment.ts).
+ */
+export function startingEnv(network: string[]): Record<string, string> {
+  return { ...BASE_ENV, ...(network.length > 0 ? PROXY_ENV : {}) };
+}
+
 /** The model gateway's socket in a run's `net/` directory (the caller runs the gateway; the sandbox bridges to it). */
 export function modelSocketPath(root: string): string {
   return path.join(root, 'net', 'model.sock');

@@ -86,7 +86,7 @@ export const SetupSchema = z.strictObject({
   run: z.array(nonEmpty).min(1, 'at least one command'),
   /** Where setup may connect, besides the server's default (NIGHTSHIFT_SETUP_NETWORK); the agent and the checks get `sandbox.network`. */
   network: networkRules,
-  /** Files whose contents key the cache; default: the lock files at the repo's top level. */
+  /** The files the setup reads, when not the whole tree: their contents key the cache instead of the base's tree (docs/environments.md). */
   key: z.array(repoPath).min(1).optional(),
   /** All the commands together; default: the sandbox's timeout. */
   timeout: duration.optional(),

@@ -18,13 +18,13 @@ export function provisionInput(ctx: RunContext): ProvisionInput {
 }
 
 /** What the run's environment is made from, once the setup stage has made it (sandboxes before that have none). */
-function environmentInput({ spec, state }: RunContext): EnvironmentInput | undefined {
-  return spec.setup && state.environment && state.baseCommit ? { repo: spec.repo, baseCommit: state.baseCommit, setup: spec.setup } : undefined;
+function environmentInput({ spec, state, input }: RunContext): EnvironmentInput | undefined {
+  return spec.setup && state.environment && state.baseCommit ? { repo: spec.repo, baseCommit: state.baseCommit, setup: spec.setup, submittedBy: input.submittedBy } : undefined;
 }
 
 /** The setup stage, on the run's workspace (provisioned, at the base). */
-export function setupInput({ spec, state }: RunContext): SetupStageInput {
-  return { runId: state.id, sandbox: spec.sandbox, environment: { repo: spec.repo, baseCommit: state.baseCommit!, setup: spec.setup! } };
+export function setupInput({ spec, state, input }: RunContext): SetupStageInput {
+  return { runId: state.id, sandbox: spec.sandbox, environment: { repo: spec.repo, baseCommit: state.baseCommit!, setup: spec.setup!, submittedBy: input.submittedBy } };
 }
 
 /** One agent iteration, from the checkpoint (none yet in the first), with the problems of the last as `feedback`. */
