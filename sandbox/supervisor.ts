@@ -40,8 +40,8 @@ export class ExecSupervisor {
 
   /** `started`: when the exec began (before its setup), for the result's duration. */
   constructor(private readonly opts: ExecOptions, sandbox: Pick<SandboxOptions, 'root' | 'limits'>, private readonly stop: () => void, private readonly started: number) {
-    this.stopWatchingDisk = watchDisk(writableDirs(sandbox.root), sandbox.limits.diskBytes, () => {
-      this.limitHit = diskLimitHit(sandbox.limits);
+    this.stopWatchingDisk = watchDisk(writableDirs(sandbox.root), { bytes: sandbox.limits.diskBytes, files: sandbox.limits.files }, (of) => {
+      this.limitHit = diskLimitHit(sandbox.limits, of);
       stop();
     });
     this.timer = setTimeout(() => {

@@ -175,6 +175,8 @@ export const SpecSchema = z.strictObject({
       cpus: z.number().positive().max(64).default(2),
       memory: bytes.prefault('4g'),
       disk: bytes.prefault('10g'),
+      /** Files and directories the workspace, HOME and tmp may hold together. */
+      files: z.number().int().positive().max(10_000_000).default(500_000),
       timeout: duration.prefault('45m'),
     })
     .prefault({}),
