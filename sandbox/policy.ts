@@ -44,8 +44,12 @@ const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
 /** The limit a command ran into, in words, from its cgroup counters before and after; undefined when none. */
 export function describeLimitHit(limits: SandboxLimits, before: CgroupCounters, after: CgroupCounters): string | undefined {
   if (after.oomKills > before.oomKills) return `out of memory (limit ${mib(limits.memoryBytes)})`;
-  if (after.pidsMax > before.pidsMax) return `too many processes (limit ${limits.pids})`;
+  if (after.pidsMax > before.pidsMax) return processLimitHit(limits);
   return undefined;
+}
+
+export function processLimitHit(limits: SandboxLimits): string {
+  return `too many processes (limit ${limits.pids})`;
 }
 
 /** The words for a command killed at the disk limit, of bytes or of files. */

@@ -8,7 +8,8 @@ import type { RunState } from '../../workflows/types';
 // at the file limit) fails its run cleanly in that stage, naming the limit; the worker goes on, a run beside them is
 // unaffected, and nothing of the failed runs is left: no sandbox directory, no cgroup.
 
-const FORK_BOMB = 'f(){ f|f& }; f; sleep 3';
+// Left alone it would run until the setup's timeout: stopped when the process limit first refuses a fork.
+const FORK_BOMB = 'f(){ f|f& }; f; sleep 300';
 const MILLION_FILES = 'mkdir -p many && cd many && i=0; while [ $i -lt 1000000 ]; do : > $i; i=$((i+1)); done';
 const CGROUPS = '/sys/fs/cgroup/pids/nightshift';
 
@@ -26,10 +27,9 @@ afterAll(async () => {
 
 /** Paths that still name the run: its sandbox under the worker's work directory, its cgroup. */
 function leftovers(runId: string): string[] {
-  const work = path.join(stack.config.home, 'work');
-  const sandboxes = existsSync(work) ? readdirSync(work).flatMap((w) => readdirSync(path.join(work, w)).filter((e) => e.includes(runId)).map((e) => path.join(work, w, e))) : [];
-  const cgroups = existsSync(CGROUPS) ? readdirSync(CGROUPS).flatMap((g) => readdirSync(path.join(CGROUPS, g)).filter((e) => e.includes(runId)).map((e) => path.join(CGROUPS, g, e))) : [];
-  return [...sandboxes, ...cgroups];
+  const dirs = (dir: string) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name)) : []);
+  const named = (d: string) => path.basename(d).includes(runId);
+  return [...dirs(path.join(stack.config.home, 'work')).flatMap(dirs), ...dirs(CGROUPS).flatMap(dirs)].filter(named);
 }
 
 async function gone(runId: string): Promise<string[]> {
