@@ -20,14 +20,24 @@ export function diskUsage(dirs: string[], inodes = false): Promise<number> {
  * so the overshoot is bounded. Returns the function that stops watching.
  */
 export function watchDisk(dirs: string[], limits: { bytes: number; files: number }, onExceeded: (of: 'bytes' | 'files') => void, intervalMs = 500): () => void {
-  let stopped = false;
-  let timer: NodeJS.Timeout;
-  const poll = async () => {
+  let of: 'bytes' | 'files' = 'bytes';
+  return pollUntil(async () => {
     const [bytes, files] = await Promise.all([diskUsage(dirs).catch(() => 0), diskUsage(dirs, true).catch(() => 0)]);
+    of = bytes > limits.bytes ? 'bytes' : 'files';
+    return bytes > limits.bytes || files > limits.files;
+  }, () => onExceeded(of), intervalMs);
+}
+
+/** Asks `tripped` every `intervalMs` (one question at a time) until it says yes, then calls `onTripped` once. Returns the function that stops asking. */
+export function pollUntil(tripped: () => Promise<boolean>, onTripped: () => void, intervalMs = 500): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const poll = async () => {
+    const yes = await tripped();
     if (stopped) return;
-    if (bytes > limits.bytes || files > limits.files) {
+    if (yes) {
       stopped = true;
-      onExceeded(bytes > limits.bytes ? 'bytes' : 'files');
+      onTripped();
       return;
     }
     timer = setTimeout(poll, intervalMs);

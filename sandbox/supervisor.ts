@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { CgroupCounters } from './cgroup';
-import { watchDisk } from './disk';
+import { pollUntil, watchDisk } from './disk';
 import { writableDirs } from './environment';
 import { describeLimitHit, diskLimitHit, processLimitHit, type SandboxLimits } from './policy';
 import type { ExecOptions, ExecResult, SandboxOptions } from './sandbox';
@@ -86,23 +86,10 @@ export class ExecSupervisor {
 }
 
 /** Calls `onRefused` once when the cgroup's count of refused forks rises past where it was at the start. */
-function watchForks(counters: () => Promise<CgroupCounters>, onRefused: () => void, intervalMs = 500): () => void {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+function watchForks(counters: () => Promise<CgroupCounters>, onRefused: () => void): () => void {
   const start = counters().catch(() => undefined);
-  const poll = async () => {
+  return pollUntil(async () => {
     const [before, now] = await Promise.all([start, counters().catch(() => undefined)]);
-    if (stopped) return;
-    if (before && now && now.pidsMax > before.pidsMax) {
-      stopped = true;
-      onRefused();
-      return;
-    }
-    timer = setTimeout(poll, intervalMs);
-  };
-  timer = setTimeout(poll, intervalMs);
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+    return Boolean(before && now && now.pidsMax > before.pidsMax);
+  }, onRefused);
 }
