@@ -20,7 +20,7 @@ export interface ChangeRuleOptions {
 // ---- code that knows it is under test ----
 
 /** Variables test runners set in the processes they run, and globals they inject. */
-const RUNNER_NAMES = /\b(NODE_TEST_CONTEXT|JEST_WORKER_ID|VITEST(?:_\w+)?|__vitest_\w+__|PYTEST_CURRENT_TEST|PYTEST_XDIST_\w+|PYTEST_VERSION|MOCHA_\w+|TAP_CHILD_ID|NIGHTSHIFT_\w+)\b|typeof\s+(jest|vi|describe|it|test|expect)\b|['"`]\/nightshift\b/;
+const RUNNER_NAMES = /\b(NODE_TEST_CONTEXT|JEST_WORKER_ID|VITEST(?:_\w+)?|__vitest_\w+__|PYTEST_CURRENT_TEST|PYTEST_XDIST_\w+|PYTEST_VERSION|MOCHA_\w+|TAP_CHILD_ID)\b|typeof\s+(jest|vi|describe|it|test|expect)\b|['"`]\/nightshift\b/;
 
 /**
  * Ways of reading the environment that a known-name rule cannot see through: a name computed at run time, the
@@ -116,8 +116,11 @@ function binaryLiteral(patch: string[]): Buffer | undefined {
   }
 }
 
-/** Bytes no text file holds (NUL, C0 controls but tab, newlines, form feed and escape; DEL) or that were not UTF-8. */
-const NOT_TEXT = /[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f\ufffd]/;
+/**
+ * What no text file holds: NUL (git's own test), or bytes that are not UTF-8 (decoded as U+FFFD). Other control
+ * bytes are text a terminal may misshow, not binary: the review's reader sees them escaped.
+ */
+const NOT_TEXT = /[\x00\ufffd]/;
 
 /**
  * Files the change writes binary content into, by content not name: git's own binary patches, and text diffs (a
