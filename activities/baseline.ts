@@ -19,6 +19,8 @@ import { ran, type TestTally } from './tally';
 /** Test files, by the names the runners look for by default. Installed and vendored code is not the repo's. */
 const TEST_FILE = picomatch(['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py'], { dot: true });
 const NOT_THE_REPOS = /(^|\/)(node_modules|vendor|site-packages|\.venv|venv)\//;
+/** A test file of the repo's own, by the runners' conventions; anything else runs as code under test. */
+export const isTestFile = (file: string): boolean => TEST_FILE(file) && !NOT_THE_REPOS.test(file);
 /** At most this many files get a canary: enough to reach every test process of a suite, bounded for a huge one. */
 const MAX_CANARY_FILES = 200;
 
@@ -41,7 +43,7 @@ export async function testFilesAt(git: RunRepo['git'], commit: string): Promise<
   const entries = paths(await git(['ls-tree', '-r', '-z', '--full-tree', commit]));
   return entries
     .map((e) => /^(100644|100755) blob [0-9a-f]+\t(.*)$/s.exec(e)?.[2])
-    .filter((f): f is string => f !== undefined && TEST_FILE(f) && !NOT_THE_REPOS.test(f))
+    .filter((f): f is string => f !== undefined && isTestFile(f))
     .slice(0, MAX_CANARY_FILES);
 }
 

@@ -105,7 +105,7 @@ export function checkActivities(deps: ActivityDeps) {
 async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, input: ChecksInput, secrets: Record<string, string>): Promise<{ result: CheckResult; tally?: TestTally }> {
   const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
   const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-  const passed = exec.exitCode === 0 && !exec.timedOut;
+  const passed = exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
   const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
   const junit = xml ? junitCounts(xml) : undefined;
   if (problem) log.write(`[nightshift: ${problem}]\n`);

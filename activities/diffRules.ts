@@ -8,21 +8,42 @@ export interface FileDiff {
   deleted: boolean;
   added: { line: number; text: string }[];
   removed: string[];
+  /** Git found the content binary: the lines of its `GIT binary patch` (none for "Binary files … differ"). */
+  binary?: string[];
 }
+
+/** A path of a diff header, C-quoted by git where it has special or non-ASCII characters (core.quotePath). */
+function headerPath(raw: string): string {
+  if (!raw.startsWith('"')) return raw;
+  const escapes: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, '\\': 92 };
+  const bytes: number[] = [];
+  for (let i = 1; i < raw.length - 1; i++) {
+    if (raw[i] !== '\\') bytes.push(...Buffer.from(raw[i]));
+    else if (/[0-7]{3}/.test(raw.slice(i + 1, i + 4))) bytes.push(parseInt(raw.slice(i + 1, (i += 3) + 1), 8));
+    else bytes.push(escapes[raw[++i]] ?? raw.charCodeAt(i));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+const HEADER = /^diff --git ("a\/(?:[^"\\]|\\.)*"|a\/.*?) ("b\/(?:[^"\\]|\\.)*"|b\/.*)$/;
 
 export function parseDiff(diff: string): FileDiff[] {
   const files: FileDiff[] = [];
   let current: FileDiff | undefined;
   let line = 0;
   for (const raw of diff.split('\n')) {
-    const header = /^diff --git a\/(.*) b\/(.*)$/.exec(raw);
+    const header = HEADER.exec(raw);
     if (header) {
-      current = { file: header[2], deleted: false, added: [], removed: [] };
+      current = { file: headerPath(header[2]).replace(/^"?b\//, ''), deleted: false, added: [], removed: [] };
       files.push(current);
       continue;
     }
     if (!current) continue;
     if (raw.startsWith('deleted file mode')) current.deleted = true;
+    if (current.binary) {
+      current.binary.push(raw);
+      continue;
+    }
+    if (raw === 'GIT binary patch' || /^Binary files .* differ$/.test(raw)) current.binary = [];
     const hunk = /^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(raw);
     if (hunk) line = Number(hunk[1]);
     else if (raw.startsWith('+++') || raw.startsWith('---')) continue;

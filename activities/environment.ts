@@ -136,7 +136,7 @@ async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec[
 
 /** Why a setup command failed, in a line; undefined when it did not. */
 function setupFailure(command: string, exec: ExecResult, timeoutMs: number): string | undefined {
-  if (exec.exitCode === 0 && !exec.timedOut) return undefined;
+  if (exec.exitCode === 0 && !exec.timedOut && !exec.limitHit) return undefined;
   const how = exec.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : exec.limitHit ? `ran into a sandbox limit: ${exec.limitHit}` : `exited ${exec.exitCode ?? 'on a signal'}`;
   return `setup command "${headerCommand(command)}" ${how}`;
 }

@@ -1,4 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { randomBytes } from 'node:crypto';
+import { quoteForgeIssue } from '../agents/prompt';
 import { RemoteRepos, type RemoteRepo } from '../config/remotes';
 import type { Forge } from '../forges/forge';
 import { forgeFor } from '../forges';
@@ -105,7 +107,8 @@ export function forgeActivities(deps: ActivityDeps) {
         const yaml = await readRepoFile({ repo: remote.name, path: REPO_DEFAULTS_FILE });
         let run: RunInput;
         try {
-          const { spec } = quickSpec({ repo: remote.name, title: event.title, task: event.body }, yaml, await readServerDefaults(deps.specDefaultsFile));
+          const task = quoteForgeIssue({ forge: remote.forge, issue: event.issue, title: event.title, body: event.body, author: event.author, authorIsApprover: event.author !== undefined && remote.approvers.includes(event.author), startedBy: event.user }, issueNonce(event.body));
+          const { spec } = quickSpec({ repo: remote.name, title: event.title, task }, yaml, await readServerDefaults(deps.specDefaultsFile));
           // A run from the forge is reviewed there.
           const deliver = (spec.deliver ?? {}) as Record<string, unknown>;
           const withPr = { ...spec, deliver: { ...deliver, pr: deliver.pr ?? true } };
@@ -130,6 +133,14 @@ export function forgeActivities(deps: ActivityDeps) {
       await forgeCall(() => forge.comment(input.issue, input.body));
     },
   };
+}
+
+/** A marker for the issue's quote that its text does not hold: chosen after the text was written, so unguessable to its author. */
+function issueNonce(text: string): string {
+  for (;;) {
+    const nonce = randomBytes(12).toString('hex');
+    if (!text.includes(nonce)) return nonce;
+  }
 }
 
 async function mayWrite(forge: Forge, user: string): Promise<boolean> {

@@ -119,7 +119,7 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
       },
     });
     throwIfCancelled();
-    const passed = exec.exitCode === 0 && !exec.timedOut;
+    const passed = exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
     // The report names the hidden tests: only its totals leave the sandbox.
     const { tally, problem } = await checkTally(sandbox.workspace, check.junit, output);
     if (problem) log.write(`[nightshift: ${problem}]\n`);

@@ -2,6 +2,7 @@ import picomatch from 'picomatch';
 import type { Spec } from '../spec/schema';
 import type { ReviewFinding, ReviewResult } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { binaryFindings, runnerAwareFindings, type ChangeRuleOptions } from './changeRules';
 import { diffFindings } from './diffRules';
 
 
@@ -23,8 +24,11 @@ export function reviewActivities(deps: ActivityDeps) {
       return { violations: scopeViolations(input.changedFiles, input.scope) };
     },
 
-    /** Rule-based review of the diff: size, no change, secrets or private keys added, tests deleted or weakened. */
-    async reviewChanges(input: { diffId: string; changedFiles: string[]; maxDiffLines: number }): Promise<ReviewResult> {
+    /**
+     * Rule-based review of the diff: size, no change, secrets or private keys added, tests deleted or weakened, code
+     * that reads the test runner's environment, binaries and archives.
+     */
+    async reviewChanges(input: { diffId: string; changedFiles: string[]; maxDiffLines: number } & ChangeRuleOptions): Promise<ReviewResult> {
       const diff = (await deps.store.get(input.diffId)).toString('utf8');
       const diffLines = countDiffLines(diff);
       const findings: ReviewFinding[] = [];
@@ -34,7 +38,7 @@ export function reviewActivities(deps: ActivityDeps) {
       if (diffLines > input.maxDiffLines) {
         findings.push({ rule: 'diff-size', message: `the diff has ${diffLines} changed lines, more than review.maxDiffLines (${input.maxDiffLines}); make a smaller change` });
       }
-      findings.push(...diffFindings(diff));
+      findings.push(...diffFindings(diff), ...runnerAwareFindings(diff, input), ...binaryFindings(diff, input));
       return { verdict: findings.length ? 'changes' : 'approve', findings, diffLines };
     },
   };

@@ -10,7 +10,7 @@ const User = z.object({ login: z.string().min(1) });
 
 export const ForgeEventSchema = z.discriminatedUnion('kind', [
   /** An issue to work on: labelled `nightshift`, or a `/nightshift` comment on it (`delivery` names that comment). */
-  z.object({ kind: z.literal('issue'), issue: z.number().int().positive(), title: z.string(), body: z.string(), user: z.string(), trigger: z.enum(['label', 'comment']) }),
+  z.object({ kind: z.literal('issue'), issue: z.number().int().positive(), title: z.string(), body: z.string(), user: z.string(), trigger: z.enum(['label', 'comment']), author: z.string().optional() }),
   /** A review of a pull request, or a `/nightshift fix …` comment on it: a decision for the run behind it. */
   z.object({ kind: z.literal('review'), pr: z.number().int().positive(), decision: z.enum(['approve', 'requestChanges']), body: z.string(), user: z.string() }),
   /** A commit status (the forge's CI). */
@@ -52,7 +52,9 @@ export function readForgeEvent(header: (name: string) => string | undefined, pay
   }
 }
 
-const Issue = z.object({ number: z.number().int().positive(), title: z.string(), body: z.string().nullish(), pull_request: z.unknown().optional() });
+const Issue = z.object({ number: z.number().int().positive(), title: z.string(), body: z.string().nullish(), pull_request: z.unknown().optional(), user: User.nullish() });
+/** Who wrote the issue's text: not who started the run from it (docs/security.md). */
+const author = (issue: z.infer<typeof Issue>) => (issue.user ? { author: issue.user.login } : {});
 const IssuesPayload = z.object({ action: z.string(), issue: Issue, label: z.object({ name: z.string() }).nullish(), sender: User });
 const CommentPayload = z.object({ action: z.string(), issue: Issue, comment: z.object({ body: z.string() }), sender: User, is_pull: z.boolean().optional() });
 const ReviewPayload = z.object({
@@ -90,7 +92,7 @@ function labelled(payload: unknown): ForgeEvent | undefined {
   const labels = (payload as { issue?: { labels?: { name?: unknown }[] | null } }).issue?.labels ?? [];
   const isLabelled = p.action === 'labeled' ? p.label?.name === NIGHTSHIFT_LABEL : p.action === 'label_updated' && labels.some((l) => l.name === NIGHTSHIFT_LABEL);
   if (!isLabelled || p.issue.pull_request) return undefined;
-  return { kind: 'issue', issue: p.issue.number, title: p.issue.title, body: p.issue.body ?? '', user: p.sender.login, trigger: 'label' };
+  return { kind: 'issue', issue: p.issue.number, title: p.issue.title, body: p.issue.body ?? '', user: p.sender.login, trigger: 'label', ...author(p.issue) };
 }
 
 function commented(payload: unknown): ForgeEvent | undefined {
@@ -99,7 +101,7 @@ function commented(payload: unknown): ForgeEvent | undefined {
   if (p.action !== 'created' || !command) return undefined;
   const onPull = p.is_pull === true || p.issue.pull_request != null;
   if (onPull) return command[1] ? { kind: 'review', pr: p.issue.number, decision: 'requestChanges', body: command[2].trim(), user: p.sender.login } : undefined;
-  return command[1] ? undefined : { kind: 'issue', issue: p.issue.number, title: p.issue.title, body: p.issue.body ?? '', user: p.sender.login, trigger: 'comment' };
+  return command[1] ? undefined : { kind: 'issue', issue: p.issue.number, title: p.issue.title, body: p.issue.body ?? '', user: p.sender.login, trigger: 'comment', ...author(p.issue) };
 }
 
 function review(payload: unknown, kindFromEvent: string): ForgeEvent | undefined {

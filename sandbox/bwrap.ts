@@ -166,10 +166,11 @@ export class BwrapSandbox implements Sandbox {
       // run's cgroup (which every process of the sandbox joined before it started) is emptied too, and the command
       // only ends once it is empty: the run's next command joins the same cgroup and must not meet this kill.
       let emptying: Promise<void> | undefined;
+      const cgroup = this.cgroup;
       const supervisor = new ExecSupervisor(opts, this.opts, () => {
         killGroup(child);
-        emptying ??= this.cgroup?.killAll();
-      }, started);
+        emptying ??= cgroup?.killAll();
+      }, started, cgroup && (() => cgroup.counters()));
       supervisor.forwardOutput(child.stdout!, child.stderr!);
 
       const finish = () => {

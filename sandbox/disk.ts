@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { hostToolEnv } from '../config/hostEnv';
 
-/** Bytes the directories take on disk (allocated blocks, hardlinks counted once), by `du`. */
-export function diskUsage(dirs: string[]): Promise<number> {
+/** Bytes the directories take on disk (allocated blocks, hardlinks counted once), or with `inodes` their files and directories, by `du`. */
+export function diskUsage(dirs: string[], inodes = false): Promise<number> {
   return new Promise((resolve, reject) => {
-    execFile('du', ['-s', '-c', '-B1', '--', ...dirs], { encoding: 'utf8', env: hostToolEnv() }, (err, stdout) => {
+    execFile('du', ['-s', '-c', inodes ? '--inodes' : '-B1', '--', ...dirs], { encoding: 'utf8', env: hostToolEnv(), maxBuffer: 1024 ** 2 }, (err, stdout) => {
       // du exits 1 when a file vanished under it: the total is still right for what is there.
       const total = /^(\d+)\s+total$/m.exec(stdout);
       if (total) resolve(Number(total[1]));
@@ -14,19 +14,30 @@ export function diskUsage(dirs: string[]): Promise<number> {
 }
 
 /**
- * Polls the sandbox's writable directories while a command runs and calls `onExceeded` once when they pass the
- * limit. Between polls a command can write at most the file-size rlimit per file, so the overshoot is bounded.
- * Returns the function that stops watching.
+ * Polls the sandbox's writable directories while a command runs and calls `onExceeded` once when they pass a limit:
+ * of bytes, or of files (a million empty files take no blocks, but inodes and the host's time to walk them). Between
+ * polls a command can write at most the file-size rlimit per file, and as many files as it makes in a poll's time,
+ * so the overshoot is bounded. Returns the function that stops watching.
  */
-export function watchDisk(dirs: string[], limitBytes: number, onExceeded: (usedBytes: number) => void, intervalMs = 500): () => void {
+export function watchDisk(dirs: string[], limits: { bytes: number; files: number }, onExceeded: (of: 'bytes' | 'files') => void, intervalMs = 500): () => void {
+  let of: 'bytes' | 'files' = 'bytes';
+  return pollUntil(async () => {
+    const [bytes, files] = await Promise.all([diskUsage(dirs).catch(() => 0), diskUsage(dirs, true).catch(() => 0)]);
+    of = bytes > limits.bytes ? 'bytes' : 'files';
+    return bytes > limits.bytes || files > limits.files;
+  }, () => onExceeded(of), intervalMs);
+}
+
+/** Asks `tripped` every `intervalMs` (one question at a time) until it says yes, then calls `onTripped` once. Returns the function that stops asking. */
+export function pollUntil(tripped: () => Promise<boolean>, onTripped: () => void, intervalMs = 500): () => void {
   let stopped = false;
-  let timer: NodeJS.Timeout;
+  let timer: NodeJS.Timeout | undefined;
   const poll = async () => {
-    const used = await diskUsage(dirs).catch(() => 0);
+    const yes = await tripped();
     if (stopped) return;
-    if (used > limitBytes) {
+    if (yes) {
       stopped = true;
-      onExceeded(used);
+      onTripped();
       return;
     }
     timer = setTimeout(poll, intervalMs);

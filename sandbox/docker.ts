@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
-import { cgroupDirsOf, countersIn, pidsCurrent } from './cgroup';
+import { cgroupDirsOf, countersIn, pidsCurrent, type CgroupCounters } from './cgroup';
 import { unmountUnder } from './overlay';
 import { baseEnv, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
 import seccompProfile from './seccomp.json';
@@ -184,7 +184,7 @@ export class DockerSandbox implements Sandbox {
     const link = await linkToWorker(this.opts.root, this.opts, opts);
     try {
       const counters = cgroups && (() => countersIn(cgroups.memory, cgroups.pids));
-      const result = await withCgroupLimits(this.opts.limits, counters, () => this.run(container, opts, link));
+      const result = await withCgroupLimits(this.opts.limits, counters, () => this.run(container, opts, link, counters));
       if (cgroups) await this.killLeftovers(container, cgroups.pids);
       return result;
     } finally {
@@ -221,19 +221,19 @@ export class DockerSandbox implements Sandbox {
    * command, and deleted when it ends. Not in the exec's Env: Podman keeps that in its state database
    * (/var/lib/containers/storage/libpod/bolt_state.db) long after the container is gone.
    */
-  private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined): Promise<ExecResult> {
+  private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined, counters?: () => Promise<CgroupCounters>): Promise<ExecResult> {
     const name = `.env-${randomBytes(8).toString('hex')}`;
     const file = path.join(this.opts.root, 'meta', name);
     await fs.writeFile(file, envScript({ ...IMAGE_ENV, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
     try {
       await fs.chown(file, SANDBOX_UID, SANDBOX_UID);
-      return await this.runLoaded(container, opts, withEnvLoaded(link?.cmd ?? opts.cmd, `${META_DIR}/${name}`));
+      return await this.runLoaded(container, opts, withEnvLoaded(link?.cmd ?? opts.cmd, `${META_DIR}/${name}`), counters);
     } finally {
       await fs.rm(file, { force: true });
     }
   }
 
-  private async runLoaded(container: Docker.Container, opts: ExecOptions, cmd: string[]): Promise<ExecResult> {
+  private async runLoaded(container: Docker.Container, opts: ExecOptions, cmd: string[], counters?: () => Promise<CgroupCounters>): Promise<ExecResult> {
     const started = Date.now();
     const exec = await container.exec({
       Cmd: cmd,
@@ -245,7 +245,7 @@ export class DockerSandbox implements Sandbox {
     });
     const stream = await exec.start({ hijack: true, stdin: false });
     // Killing the container is the one kill that reaches every process of the run; the next exec restarts it.
-    const supervisor = new ExecSupervisor(opts, this.opts, () => void this.kill(container), started);
+    const supervisor = new ExecSupervisor(opts, this.opts, () => void this.kill(container), started, counters);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     supervisor.forwardOutput(stdout, stderr);

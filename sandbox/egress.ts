@@ -11,6 +11,11 @@ export interface EgressDecision {
   reason: string;
 }
 
+/** Every address a name resolves to, as connecting would see them. */
+export type Resolver = (host: string) => Promise<string[]>;
+
+const systemResolver: Resolver = async (host) => (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
 /**
  * The egress policy of one run: which host:port it may reach. Enforcement is the sandbox's empty network namespace;
  * this proxy, reached through a unix socket, is the only way out, and it asks here first. An internal address
@@ -21,7 +26,8 @@ export class EgressPolicy {
   private readonly rules: NetworkRule[];
   private readonly openings: Openings;
 
-  constructor(entries: string[], internal: string[] = []) {
+  /** `resolver` is the system's (getaddrinfo: /etc/hosts, then DNS); another stands in for a DNS server's answers. */
+  constructor(entries: string[], internal: string[] = [], private readonly resolver: Resolver = systemResolver) {
     this.rules = entries.map(parseNetworkRule);
     this.openings = new Openings(internal);
   }
@@ -48,7 +54,7 @@ export class EgressPolicy {
     let addresses = [h];
     if (!net.isIP(h)) {
       try {
-        addresses = (await dns.lookup(h, { all: true, verbatim: true })).map((a) => a.address);
+        addresses = await this.resolver(h);
       } catch (err) {
         return { reason: `cannot resolve ${h}: ${(err as NodeJS.ErrnoException).code}` };
       }

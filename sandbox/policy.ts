@@ -12,6 +12,8 @@ export interface SandboxLimits {
   fileSizeBytes: number;
   /** What the workspace, HOME and tmp may hold together on disk. */
   diskBytes: number;
+  /** Files and directories they may hold together: empty files take no disk blocks, yet each takes an inode. */
+  files: number;
 }
 
 const DEFAULTS = { pids: 512, openFiles: 1024, fileSizeBytes: 1024 ** 3 };
@@ -34,7 +36,7 @@ export interface SandboxPolicy {
 
 /** The policy of a run, from its spec (memory, cpus, disk, network), the worker's openings and the server's defaults (the rest). */
 export function policyFor(sandbox: Spec['sandbox'], internal: string[] = []): SandboxPolicy {
-  return { limits: { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, ...DEFAULTS }, network: sandbox.network, internal };
+  return { limits: { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, files: sandbox.files, ...DEFAULTS }, network: sandbox.network, internal };
 }
 
 const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
@@ -42,11 +44,16 @@ const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
 /** The limit a command ran into, in words, from its cgroup counters before and after; undefined when none. */
 export function describeLimitHit(limits: SandboxLimits, before: CgroupCounters, after: CgroupCounters): string | undefined {
   if (after.oomKills > before.oomKills) return `out of memory (limit ${mib(limits.memoryBytes)})`;
-  if (after.pidsMax > before.pidsMax) return `too many processes (limit ${limits.pids})`;
+  if (after.pidsMax > before.pidsMax) return processLimitHit(limits);
   return undefined;
 }
 
-/** The words for a command killed at the disk limit. */
-export function diskLimitHit(limits: SandboxLimits): string {
+export function processLimitHit(limits: SandboxLimits): string {
+  return `too many processes (limit ${limits.pids})`;
+}
+
+/** The words for a command killed at the disk limit, of bytes or of files. */
+export function diskLimitHit(limits: SandboxLimits, of: 'bytes' | 'files'): string {
+  if (of === 'files') return `too many files (limit ${limits.files} files and directories for the workspace, HOME and tmp)`;
   return `disk full (limit ${mib(limits.diskBytes)} for the workspace, HOME and tmp)`;
 }

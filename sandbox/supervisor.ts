@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { CgroupCounters } from './cgroup';
-import { watchDisk } from './disk';
+import { pollUntil, watchDisk } from './disk';
 import { writableDirs } from './environment';
-import { describeLimitHit, diskLimitHit, type SandboxLimits } from './policy';
+import { describeLimitHit, diskLimitHit, processLimitHit, type SandboxLimits } from './policy';
 import type { ExecOptions, ExecResult, SandboxOptions } from './sandbox';
 
 /** The result of an exec whose signal was aborted before it started: nothing ran. */
@@ -33,17 +33,26 @@ export class ExecSupervisor {
   private limitHit?: string;
   private readonly timer: NodeJS.Timeout;
   private readonly stopWatchingDisk: () => void;
+  private readonly stopWatchingForks: () => void;
   private readonly onAbort = () => {
     this.cancelled = true;
     this.stop();
   };
 
-  /** `started`: when the exec began (before its setup), for the result's duration. */
-  constructor(private readonly opts: ExecOptions, sandbox: Pick<SandboxOptions, 'root' | 'limits'>, private readonly stop: () => void, private readonly started: number) {
-    this.stopWatchingDisk = watchDisk(writableDirs(sandbox.root), sandbox.limits.diskBytes, () => {
-      this.limitHit = diskLimitHit(sandbox.limits);
+  /**
+   * `started`: when the exec began (before its setup), for the result's duration. `counters`: the run's cgroup's, when
+   * it has one: a command whose fork the process limit refused is stopped then, not at its timeout — a fork bomb
+   * would hold every process slot and the CPU until then, and starve the worker beside it.
+   */
+  constructor(private readonly opts: ExecOptions, sandbox: Pick<SandboxOptions, 'root' | 'limits'>, private readonly stop: () => void, private readonly started: number, counters?: () => Promise<CgroupCounters>) {
+    this.stopWatchingDisk = watchDisk(writableDirs(sandbox.root), { bytes: sandbox.limits.diskBytes, files: sandbox.limits.files }, (of) => {
+      this.limitHit = diskLimitHit(sandbox.limits, of);
       stop();
     });
+    this.stopWatchingForks = counters ? watchForks(counters, () => {
+      this.limitHit ??= processLimitHit(sandbox.limits);
+      stop();
+    }) : () => undefined;
     this.timer = setTimeout(() => {
       this.timedOut = true;
       stop();
@@ -67,10 +76,20 @@ export class ExecSupervisor {
   end(): void {
     clearTimeout(this.timer);
     this.stopWatchingDisk();
+    this.stopWatchingForks();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
   }
 
   result(exitCode: number | null): ExecResult {
     return { exitCode, timedOut: this.timedOut, cancelled: this.cancelled, durationMs: Date.now() - this.started, ...(this.limitHit ? { limitHit: this.limitHit } : {}) };
   }
+}
+
+/** Calls `onRefused` once when the cgroup's count of refused forks rises past where it was at the start. */
+function watchForks(counters: () => Promise<CgroupCounters>, onRefused: () => void): () => void {
+  const start = counters().catch(() => undefined);
+  return pollUntil(async () => {
+    const [before, now] = await Promise.all([start, counters().catch(() => undefined)]);
+    return Boolean(before && now && now.pidsMax > before.pidsMax);
+  }, onRefused);
 }

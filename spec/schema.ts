@@ -140,6 +140,10 @@ export const SpecSchema = z.strictObject({
     .strictObject({
       agent: z.boolean().default(false),
       maxDiffLines: z.number().int().positive().default(600),
+      /** Globs of files that may hold binary content (images, fonts); an archive or an executable never may (docs/checks.md). */
+      allowBinaries: z.array(nonEmpty).default([]),
+      /** Globs of non-test files that may read the environment by computed names, the process's arguments, /proc or the stack. */
+      allowEnvironmentReads: z.array(nonEmpty).default([]),
     })
     .prefault({}),
   approval: z
@@ -171,6 +175,8 @@ export const SpecSchema = z.strictObject({
       cpus: z.number().positive().max(64).default(2),
       memory: bytes.prefault('4g'),
       disk: bytes.prefault('10g'),
+      /** Files and directories the workspace, HOME and tmp may hold together. */
+      files: z.number().int().positive().max(10_000_000).default(500_000),
       timeout: duration.prefault('45m'),
     })
     .prefault({}),

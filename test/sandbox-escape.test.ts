@@ -269,6 +269,20 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     for (const f of readdirSync(sandbox.workspace).filter((n) => n.startsWith('fill.'))) rmSync(path.join(sandbox.workspace, f));
   });
 
+  test('writing a million empty files (no disk blocks) stops at the file limit, with the reason, long before a million', async () => {
+    const started = Date.now();
+    const r = await run('mkdir -p many && cd many && seq 1 1000000 | xargs touch', 90_000);
+    const seconds = (Date.now() - started) / 1000;
+    expect(r.limitHit).toBe(`too many files (limit ${LIMITS.files} files and directories for the workspace, HOME and tmp)`);
+    expect(r.timedOut).toBe(false);
+    const made = readdirSync(path.join(sandbox.workspace, 'many')).length;
+    expect(made).toBeGreaterThan(LIMITS.files / 2);
+    // Polled twice a second: stopped within seconds, well short of the million.
+    expect(made).toBeLessThan(500_000);
+    expect(seconds).toBeLessThan(60);
+    rmSync(path.join(sandbox.workspace, 'many'), { recursive: true, force: true });
+  });
+
   test('sleeping past the time limit kills the whole process tree', async () => {
     const marker = 700000 + Math.floor(Math.random() * 90000);
     const r = await run(`(sleep ${marker} &); sh -c "sleep ${marker + 1}"`, 1500);

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { execFileSync } from 'node:child_process';
+import { promises as dns } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -156,8 +157,18 @@ describe('at submit: only the admin opens an internal host:port or names a model
     ['an IPv6 literal', () => `[::1]:${p()}`],
   ] as const;
 
-  test.each(spellings(() => target.port))('spec lists %s in sandbox.network → 400 naming sandbox.network; nothing starts, the listener heard nothing', async (_name, entry) => {
+  const mapped = (p: () => number) => [
+    ['an IPv4-mapped IPv6 literal', () => `[::ffff:127.0.0.1]:${p()}`],
+    ['an IPv4-mapped IPv6 literal in hex', () => `[::ffff:7f00:1]:${p()}`],
+  ] as const;
+
+  test.each([...spellings(() => target.port), ...mapped(() => target.port)])('spec lists %s in sandbox.network → 400 naming sandbox.network; nothing starts, the listener heard nothing', async (_name, entry) => {
     await refused({ sandbox: { network: ['registry.npmjs.org', entry()] } }, 'sandbox.network.1');
+    expect(target.heard).toEqual([]);
+  });
+
+  test.each([...spellings(() => target.port), ...mapped(() => target.port)])("spec lists %s in setup.network (the setup stage's egress) → 400 naming setup.network; nothing starts", async (_name, entry) => {
+    await refused({ setup: { run: ['true'], network: ['registry.npmjs.org', entry()] } }, 'setup.network.1');
     expect(target.heard).toEqual([]);
   });
 
@@ -231,7 +242,7 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
 
   // Built directly, as if a spec had bypassed submit (Temporal directly, an old schedule).
   const listed = (p: number) => [`localhost:${p}`, `127.0.0.1:${p}`, `2130706433:${p}`, `0x7f.1:${p}`, `0177.0.0.1:${p}`, `127.1:${p}`, `${ownAddress()}:${p}`];
-  const targets = (p: number) => [`localhost:${p}`, `LOCALHOST.:${p}`, `127.0.0.1:${p}`, `[::ffff:127.0.0.1]:${p}`, `[::1]:${p}`, `2130706433:${p}`, `0x7f.1:${p}`, `0177.0.0.1:${p}`, `127.1:${p}`, `${ownAddress()}:${p}`, `[::]:${p}`, `0.0.0.0:${p}`];
+  const targets = (p: number) => [`localhost:${p}`, `LOCALHOST.:${p}`, `127.0.0.1:${p}`, `[::ffff:127.0.0.1]:${p}`, `[::1]:${p}`, `2130706433:${p}`, `0x7f.1:${p}`, `0177.0.0.1:${p}`, `127.1:${p}`, `${ownAddress()}:${p}`, `[::]:${p}`, `0.0.0.0:${p}`, `[::ffff:7f00:1]:${p}`, `[0:0:0:0:0:ffff:127.0.0.1]:${p}`];
 
   test('CONNECT and absolute-URI requests to every spelling of loopback and the own address → 403; the listener heard nothing; each decision says why', async () => {
     const proxy = await startProxy(new EgressPolicy(listed(target.port)));
@@ -250,6 +261,43 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
     } finally {
       await proxy.close();
     }
+  });
+
+  test('DNS rebinding: an allowlisted name answered with loopback, private, link-local, IPv4-mapped or NAT64 addresses, or a public one beside them → 403 after resolving, asked once; the listener heard nothing', async () => {
+    // What a rebinding DNS server answers for names the spec allows; the proxy and its policy are the real ones.
+    const answers: Record<string, string[]> = {
+      'loopback.rebind.test': ['127.0.0.1'],
+      'private.rebind.test': ['10.0.0.5'],
+      'metadata.rebind.test': ['169.254.169.254'],
+      'link-local6.rebind.test': ['fe80::1'],
+      'mapped.rebind.test': ['::ffff:127.0.0.1'],
+      'mapped-hex.rebind.test': ['::ffff:7f00:1'],
+      'nat64.rebind.test': ['64:ff9b::7f00:1'],
+      'mixed.rebind.test': ['203.0.113.80', '127.0.0.1'],
+    };
+    const asked: string[] = [];
+    const resolver = async (host: string) => {
+      asked.push(host);
+      return answers[host] ?? [];
+    };
+    const proxy = await startProxy(new EgressPolicy(Object.keys(answers).map((h) => `${h}:${target.port}`), [], resolver));
+    try {
+      for (const name of Object.keys(answers)) {
+        expect([name, await proxyAsk(proxy.socket, connect(`${name}:${target.port}`))]).toEqual([name, 403]);
+        expect([name, await proxyAsk(proxy.socket, absolute(`${name}:${target.port}`))]).toEqual([name, 403]);
+      }
+      await sleep(200);
+      expect(target.heard).toEqual([]);
+      expect(asked).toEqual(Object.keys(answers).flatMap((n) => [n, n]));
+      for (const d of proxy.decisions) expect(d).toMatchObject({ allowed: false, reason: expect.stringMatching(/^[a-z0-9.-]+\.rebind\.test resolves to internal address .*, which the server's admin has not opened/) });
+    } finally {
+      await proxy.close();
+    }
+    // A name whose second answer would be loopback is connected to at its first, checked answer: asked once per request.
+    let calls = 0;
+    const flipping = new EgressPolicy([`flip.rebind.test:${target.port}`], [], async () => (++calls === 1 ? ['203.0.113.80'] : ['127.0.0.1']));
+    expect(await flipping.resolve('flip.rebind.test', target.port)).toEqual({ address: '203.0.113.80', reason: 'ok' });
+    expect(calls).toBe(1);
   });
 
   test('a wildcard or an allowed name is no way around it: the spec cannot open what resolves internal', async () => {
@@ -484,4 +532,23 @@ describe('end to end, both drivers: a run’s agent cannot approve another run',
     expect(a.decisions).toEqual([]);
     for (const id of [runA, ...runs]) await stack.api('POST', `/v1/runs/${id}/reject`, {});
   }, 300_000);
+
+  test("an allowlisted name that resolves to an internal address (this machine's own name) is refused after resolving, in the setup stage's egress and the agent's; the listener heard nothing", async () => {
+    const name = os.hostname().toLowerCase();
+    const [answer] = (await dns.lookup(name, { all: true })).map((a) => a.address);
+    expect(internalAddress(normalizeHost(answer)!)).toBeDefined();
+    const repo = makeRepo(VALUE_REPO);
+    // Plain HTTP through the proxy, then CONNECT, from each stage; each prints the proxy's answer.
+    const tries = (stage: string) => [`curl -s -m 5 --noproxy '' -x "$HTTP_PROXY" http://${name}:${approver.port}/${stage} -o /dev/null -w "${stage} proxy %{http_code}\\n"`, `curl -s -m 5 --noproxy '' -p -x "$HTTP_PROXY" http://${name}:${approver.port}/${stage} -o /dev/null -w "${stage} tunnel %{http_connect}\\n"`].join('; ');
+    const id = await stack.submit(spec(repo, `${tries('agent')}; echo 2 > src/value.txt`, { sandbox: { driver: 'bwrap', network: [`${name}:${approver.port}`] }, setup: { run: [`${tries('setup')}; true`], network: [`${name}:${approver.port}`] } }));
+    const state = await stack.waitFor(id, ['awaiting_approval', 'failed'], 170_000);
+    const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text as string;
+    expect(state.status).toBe('awaiting_approval');
+    for (const line of ['setup proxy 403', 'setup tunnel 403', 'agent proxy 403', 'agent tunnel 403']) expect(log).toMatch(new RegExp(`^${line}$`, 'm'));
+    const denials = log.match(new RegExp(`^\\[nightshift egress\\] deny (GET|CONNECT) ${name}:${approver.port} \\(${name} resolves to .*\\)$`, 'gm')) ?? [];
+    expect(denials).toHaveLength(4);
+    await sleep(300);
+    expect(approver.heard).toEqual([]);
+    await stack.api('POST', `/v1/runs/${id}/reject`, {});
+  }, 240_000);
 });

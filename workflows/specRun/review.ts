@@ -20,7 +20,9 @@ export async function review(ctx: RunContext, diffId: string, changedFiles: stri
 /** The rule review, then, when the spec asks for one, the agent reviewer's pass; their findings together. */
 async function reviewChanges(ctx: RunContext, diffId: string, changedFiles: string[]): Promise<ReviewResult> {
   const { spec, state, sandboxMs } = ctx;
-  const byRules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines: spec.review.maxDiffLines });
+  const { maxDiffLines, allowBinaries, allowEnvironmentReads } = spec.review;
+  const holdoutRuns = spec.checks.filter((c) => c.holdout).map((c) => c.run);
+  const byRules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines, allowBinaries, allowEnvironmentReads, holdoutRuns });
   // Secrets the change adds were found before its diff was stored redacted.
   // So were changes to the test harness, which the checks did not run.
   // And the checks' tests held against the base's (missing, skipped, a canary reported passing).
