@@ -1,7 +1,7 @@
 import picomatch from 'picomatch';
 import { inflateSync } from 'node:zlib';
 import type { ReviewFinding } from '../workflows/types';
-import { isTestFile } from './baseline';
+import { isTestFile } from './canary';
 import { parseDiff } from './diffRules';
 
 // Review rules on what the change adds to the code (docs/checks.md): code that can tell it is under test, and

@@ -2,7 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { ExecResult, Sandbox } from '../sandbox/sandbox';
 import type { Check, Spec } from '../spec/schema';
 import type { CheckIntegrity, CheckResult, Checkpoint } from '../workflows/types';
-import { baselineFile, baselineFindings, canaryReported, lyingHarnessFinding, plantCanaries, readBaseline, removeCanaries, testFilesAt, writeBaseline, type Baseline } from './baseline';
+import { baselineFile, baselineFindings, readBaseline, writeBaseline, type Baseline } from './baseline';
+import { canaryFindings, canaryVerdict, describeVerdict, outcomeOf, plantCanaries, removeCanaries, testFilesAt, testOutcome, type CanaryRun, type CanaryVerdict, type TestOutcome } from './canary';
 import type { ActivityDeps } from './deps';
 import { throwIfCancelled, withHeartbeat } from './heartbeat';
 import { junitCounts, removeStaleJunit } from './junit';
@@ -74,15 +75,15 @@ export function checkActivities(deps: ActivityDeps) {
           if (laid.length) await deps.runLog.append(input.runId, new Redactor(secrets).redact(`\n[nightshift: the checks run the base's test harness, not the agent's: ${laid.join('; ')}]\n`));
         }
         const results: CheckResult[] = [];
-        const tallies = new Map<string, TestTally | undefined>();
+        const outcomes = new Map<string, TestOutcome>();
         for (const check of input.checks) {
           if (check.holdout !== undefined) {
             results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
             continue;
           }
-          const { result, tally } = await runCheck(deps, sandbox, check, input, secrets);
+          const { result, outcome } = await runCheck(deps, sandbox, check, input, secrets);
           results.push(result);
-          tallies.set(check.name, tally);
+          outcomes.set(check.name, outcome);
         }
 
         const held = input.checks.filter(holdsBaseline);
@@ -92,7 +93,7 @@ export function checkActivities(deps: ActivityDeps) {
           const baseline = base.get(result.name);
           if (!baseline) continue;
           const check = input.checks.find((c) => c.name === result.name)!;
-          result.integrity = await heldAgainstBase({ deps, sandbox, repo, input, secrets }, check, result, baseline, tallies.get(result.name));
+          result.integrity = await heldAgainstBase({ deps, sandbox, repo, input, secrets }, check, result, baseline, outcomes.get(result.name)!);
           if (result.integrity.findings.length) result.passed = false;
         }
         return results;
@@ -101,8 +102,8 @@ export function checkActivities(deps: ActivityDeps) {
   };
 }
 
-/** One check's command, logged: whether it passed, its test counts and JUnit report. */
-async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, input: ChecksInput, secrets: Record<string, string>): Promise<{ result: CheckResult; tally?: TestTally }> {
+/** One check's command, logged: whether it passed, its tests (counts, names where the runner gives them) and JUnit report. */
+async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, input: ChecksInput, secrets: Record<string, string>): Promise<{ result: CheckResult; outcome: TestOutcome }> {
   const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
   const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
   const passed = exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
@@ -118,7 +119,7 @@ async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, inpu
     passed,
     ...(junit && xml ? { junit: { ...junit, reportId: await deps.store.put(xml) } } : {}),
   };
-  return { result, tally };
+  return { result, outcome: outcomeOf(exec.exitCode, tally, log.text()) };
 }
 
 /** Where a check runs, for holding it against the base. */
@@ -131,26 +132,40 @@ interface CheckSite {
 }
 
 /**
- * A check's result held against its baseline: the base's tests must all have run (`now` is the check's tally), and
- * a passing check must report a canary failing, run again here with the canary planted in the base's test files.
+ * A check's result held against its baseline: the base's tests must all have run (`plain` is the check's own run),
+ * and a passing check must report canaries failing and its other tests as before, run again here with mutants of
+ * the base's tests planted (activities/canary.ts).
  */
-async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResult, baseline: Baseline, now: TestTally | undefined): Promise<CheckIntegrity> {
+async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResult, baseline: Baseline, plain: TestOutcome): Promise<CheckIntegrity> {
+  const now = plain.tally;
   const integrity: CheckIntegrity = { findings: baselineFindings(result.name, baseline.tally, now) };
   if (baseline.tally && now) integrity.tests = { base: { ran: ran(baseline.tally), skipped: baseline.tally.skipped }, now: { ran: ran(now), skipped: now.skipped }, source: baseline.tally.cases && now.cases ? 'junit' : 'summary' };
   if ('off' in baseline.canary) integrity.canary = baseline.canary;
   else if (result.passed) {
-    const { deps, sandbox, repo, input, secrets } = site;
-    const planted = await plantCanaries(repo, input.checkpoint.commit, baseline.canary.files);
-    const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
-    const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-    const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
-    await removeCanaries(repo, input.checkpoint.commit, planted);
-    log.write(`[nightshift: the canary ${reported === false ? 'PASSED: the harness reports success whatever the tests say' : 'was reported failing, as it must'}]\n`);
-    const { logId } = await log.close(deps.store);
-    if (planted.files.length) integrity.canary = { result: reported === false ? 'passed' : 'reported', files: planted.files.length, logId };
-    if (planted.files.length && reported === false) integrity.findings.push(lyingHarnessFinding(result.name, planted));
+    const { deps, input } = site;
+    const planted = await plantCanaries(site.repo, input.baseCommit!, input.checkpoint.commit, baseline.canary.files);
+    for (const u of planted.unplanted) await deps.runLog.append(input.runId, `[nightshift: no canary of check ${check.name} could be planted in ${u.file}: ${u.why}]\n`);
+    if (planted.files.length) {
+      const { verdict, logId } = await canaryRun(site, check, planted, plain);
+      integrity.canary = { result: !verdict.reported ? 'passed' : verdict.changed ? 'changed' : 'reported', files: planted.files.length, logId };
+      integrity.findings.push(...canaryFindings(result.name, planted, verdict));
+    } else {
+      integrity.canary = { off: `no canary could be planted: ${planted.unplanted.map((u) => `${u.file}: ${u.why}`).join('; ')}` };
+      integrity.findings.push(...canaryFindings(result.name, planted, undefined));
+    }
   }
   return integrity;
+}
+
+/** The check run again with `planted` canaries, logged; then the files as the commit has them. */
+async function canaryRun(site: CheckSite, check: Check, planted: CanaryRun, plain: TestOutcome): Promise<{ verdict: CanaryVerdict; logId: string }> {
+  const { deps, sandbox, repo, input, secrets } = site;
+  const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a copy of one of the base's tests, its expected value changed, in each of ${planted.files.length} test files`, secrets);
+  const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
+  const verdict = canaryVerdict(planted.files.length, plain, await testOutcome(sandbox.workspace, check.junit, exec.exitCode, log.text()));
+  await removeCanaries(repo, input.checkpoint.commit, planted);
+  log.write(`[nightshift: ${describeVerdict(verdict)}]\n`);
+  return { verdict, logId: (await log.close(deps.store)).logId };
 }
 
 /**
@@ -184,21 +199,27 @@ async function baselines(deps: ActivityDeps, input: ChecksInput & { baseCommit: 
   return found;
 }
 
-/** A check run at the base (checked out in `site`): its test counts, then whether a canary in `testFiles` is reported failing. */
+/** A check run at the base (checked out in `site`): its tests, then whether canaries in `testFiles` are reported failing, and the rest as before. */
 async function measureBaseline(site: CheckSite, check: Check, baseCommit: string, testFiles: string[]): Promise<Baseline> {
   const { sandbox, repo, input, secrets } = site;
-  let output = '';
-  const plain = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
-  const { tally } = await checkTally(sandbox.workspace, check.junit, output);
+  const run = async () => {
+    let output = '';
+    const exec = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
+    return testOutcome(sandbox.workspace, check.junit, exec.exitCode, output);
+  };
+  const plain = await run();
+  const { tally } = plain;
   let canary: Baseline['canary'] = { off: 'the check printed no test counts at the base' };
   if (tally && !testFiles.length) canary = { off: 'the base has no test files a canary can be added to' };
   if (tally && testFiles.length) {
-    const planted = await plantCanaries(repo, baseCommit, testFiles);
-    output = '';
-    const exec = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
-    const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, output)).tally, { exitCode: plain.exitCode, tally });
+    const planted = await plantCanaries(repo, baseCommit, baseCommit, testFiles);
+    const verdict = planted.files.length ? canaryVerdict(planted.files.length, plain, await run()) : undefined;
     await removeCanaries(repo, baseCommit, planted);
-    canary = reported ? { files: planted.files } : { off: reported === false ? "the base's own harness did not report the canary failing (its runner does not pick up tests added to its test files)" : 'whether the base reported it failing cannot be told' };
+    canary = !verdict
+      ? { off: "the base's test files have no test that compares with an expected value (a canary is a copy of one)" }
+      : verdict.reported && !verdict.changed
+        ? { files: planted.files }
+        : { off: `the base's own harness did not report the canaries failing and its other tests as before (${verdict.changed ?? 'its runner does not pick up tests added to its test files'})` };
   }
   return { ...(tally ? { tally } : {}), canary };
 }

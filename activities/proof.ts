@@ -69,6 +69,7 @@ function reviewMarkdown(state: RunState): string {
   if (!review) return '# Review\n\nNo review ran.\n';
   const lines = [`# Review: ${review.verdict}`, '', `${review.diffLines} changed lines.`, ''];
   for (const f of review.findings) lines.push(`- **${f.rule}**: ${f.message}`);
+  for (const n of review.notes ?? []) lines.push(`- note: ${n}`);
   return lines.join('\n') + '\n';
 }
 
@@ -118,7 +119,7 @@ async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunSta
   for (const c of state.checks) {
     files.set(`logs/check-${c.name}.log`, await get(c.logId));
     if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
-    if (c.integrity?.canary && 'logId' in c.integrity.canary) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
+    if (c.integrity?.canary && 'logId' in c.integrity.canary && c.integrity.canary.logId) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
   }
   if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
   files.set('review.md', Buffer.from(reviewMarkdown(state)));

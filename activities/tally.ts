@@ -106,3 +106,24 @@ export async function checkTally(workspace: string, junit: string | undefined, o
   }
   return { tally: tallyFromOutput(output), problem };
 }
+
+/**
+ * Each test by name from node's test runner's output, when it printed TAP (`ok 3 - adds zero`, `not ok 4 - …`,
+ * `# SKIP`) or its spec reporter's lines (`✔ adds zero (0.4ms)`, `✖ …`, `﹣ … # SKIP`). A test with subtests or a
+ * suite is left out (its line follows its children's, deeper ones): only the tests themselves. Undefined when the
+ * output names no test.
+ */
+export function casesFromOutput(output: string): { name: string; status: TestStatus }[] | undefined {
+  const lines: { depth: number; name: string; status: TestStatus }[] = [];
+  for (const line of output.split('\n')) {
+    if (/^\s*✖ failing tests:/.test(line)) break; // the spec reporter lists the failures again at the end
+    const tap = /^(\s*)(not ok|ok) \d+ - (.*?)(\s+# (SKIP|TODO)\b.*)?$/.exec(line);
+    const spec = /^(\s*)([✔✖﹣]) (.*?) \(\d+(?:\.\d+)?ms\)(\s+# (SKIP|TODO)\b.*)?$/.exec(line);
+    const m = tap ?? spec;
+    if (!m) continue;
+    const status: TestStatus = m[4] ? 'skipped' : m[2] === 'ok' || m[2] === '✔' ? 'passed' : m[2] === '﹣' ? 'skipped' : 'failed';
+    lines.push({ depth: m[1].length, name: m[3], status });
+  }
+  const cases = lines.filter((l, i) => !(i > 0 && lines[i - 1].depth > l.depth)).map(({ name, status }) => ({ name, status }));
+  return cases.length ? cases : undefined;
+}

@@ -30,7 +30,7 @@ export interface CheckView {
   /** Held against the base (docs/checks.md): its tests then and now, and its canary run. */
   integrity?: {
     tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
-    canary?: { result: 'reported' | 'passed'; files: number } | { off: string };
+    canary?: { result: 'reported' | 'passed' | 'changed'; files: number } | { off: string };
     findings: { rule: string; message: string }[];
   };
 }
@@ -46,7 +46,7 @@ export interface RunView {
   maxIterations: number;
   stages: StageView[];
   checks: CheckView[];
-  review?: { verdict: 'approve' | 'changes'; findings: { rule: string; message: string; file?: string; line?: number }[] };
+  review?: { verdict: 'approve' | 'changes'; findings: { rule: string; message: string; file?: string; line?: number }[]; notes?: string[] };
   /** `channel: 'temporal'`: sent to Temporal directly, so `by` is only what the sender claimed; `forge`: a forge user's review. */
   decisions: { kind: string; comment: string; by: string; at: string; channel: 'api' | 'forge' | 'temporal'; verified: boolean }[];
   diffId?: string;

@@ -71,8 +71,8 @@ export interface CheckResult extends CommandResult {
 export interface CheckIntegrity {
   /** Tests that ran (and were skipped) at the base and now, from a JUnit report or the runner's summary. */
   tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
-  /** A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), or why none ran. */
-  canary?: { result: 'reported' | 'passed'; files: number; logId: string } | { off: string };
+  /** A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), `changed` (other tests did not report as before), or why none ran. */
+  canary?: { result: 'reported' | 'passed' | 'changed'; files: number; /** Its log; a hold-out check's is a line of the check's own log. */ logId?: string } | { off: string };
   findings: ReviewFinding[];
 }
 
@@ -99,6 +99,8 @@ export interface ReviewResult {
   verdict: 'approve' | 'changes';
   findings: ReviewFinding[];
   diffLines: number;
+  /** What the review could not verify and says so (a hold-out check no canary can be planted in): not blocking. */
+  notes?: string[];
   /** Artifact id of the agent reviewer's report, when `review.agent` is set. */
   reportId?: string;
 }

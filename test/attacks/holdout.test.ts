@@ -10,8 +10,10 @@ import { workerDir } from '../../activities/workspace';
 import { runStartOptions } from '../../api/submit';
 import { unpackTarGz } from '../../proof/tar';
 import { SpecSchema } from '../../spec/schema';
-import type { RunState } from '../../workflows/types';
+import type { ReviewFinding, RunState } from '../../workflows/types';
+import { JUDGED_APP, JUDGED_APP_FIX, JUDGED_APP_HOLDOUT } from '../fixtures/judgedApp';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
+import { takingTurns } from '../helpers/turns';
 import { spec } from '../helpers/specs';
 
 /** In every hidden file and in every line the hidden runner prints; never in the spec or an agent's command line. */
@@ -174,7 +176,7 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     expect(holdoutSandboxes()).toEqual([]);
   });
 
-  test('the honest fix passes both checks and reaches approval; the proof carries the set\'s name and digest, and no byte of the hidden tests (nor their JUnit report)', async () => {
+  test('the honest fix passes both checks and reaches approval; the proof carries the set\'s name and digest, and no byte of the hidden tests (nor their JUnit report); a set no canary can be planted in is unverifiable, said on the check and in the review', async () => {
     const withJunit = [CHECKS[0], { ...CHECKS[1], junit: 'holdout/report.xml' }];
     const id = await stack.submit(holdoutSpec(HONEST, { checks: withJunit, sandbox: { driver } }));
     const waiting = await stack.waitFor(id, ['awaiting_approval'], 120_000);
@@ -182,6 +184,10 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     expect(waiting.iteration).toBe(1);
     expect(waiting.checks.map((c) => [c.name, c.passed])).toEqual([['visible', true], ['hidden', true]]);
     expect(waiting.checks[1].holdout).toEqual({ set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 6, failed: 0 } });
+    // Its runner counts its cases by hand: no canary can be planted in the set, so the check is unverifiable, and
+    // says so on the check and in the review (not blocking), never silently green.
+    expect(waiting.checks[1].integrity).toMatchObject({ findings: [], tests: { base: { ran: 6 }, now: { ran: 6 } }, canary: { off: expect.stringMatching(/^unverifiable: the set holds no test a canary can be made of/) } });
+    expect(waiting.review?.notes).toEqual([expect.stringMatching(/^Hold-out check "hidden" is unverifiable: the set holds no test a canary can be made of/)]);
     await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'squares for every input' } });
     await stack.waitFor(id, ['succeeded']);
     const proof = await stack.api('GET', `/v1/runs/${id}/proof`);
@@ -216,7 +222,8 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     const id = await stack.submit(holdoutSpec(HONEST, { checks: slow, sandbox: { driver } }));
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && !(pgrep(`sleep ${marker}`) && holdoutSandboxes().length)) await new Promise((r) => setTimeout(r, 200));
-    expect({ sleeping: pgrep(`sleep ${marker}`) !== '', sandboxes: holdoutSandboxes() }).toEqual({ sleeping: true, sandboxes: [`${id}-holdout-slow`] });
+    // The sleep is the base's run of the set (measured first) or the change's: either way a hold-out sandbox's.
+    expect({ sleeping: pgrep(`sleep ${marker}`) !== '', sandboxes: holdoutSandboxes() }).toEqual({ sleeping: true, sandboxes: [expect.stringMatching(new RegExp(`^${id}-holdout-(base-)?slow$`))] });
     expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(202);
     await stack.waitFor(id, ['cancelled']);
     expect(holdoutSandboxes()).toEqual([]);
@@ -251,3 +258,108 @@ describe('the spec names a hold-out set the server does not hold', () => {
     expect(holdoutSandboxes()).toEqual([]);
   });
 });
+
+// Issue 20.2 and 21, "Hold-out checks": the hold-out check gets the visible checks' defences. The base's run of the
+// hidden tests (the set laid over the base) says how many must run; a canary (a mutant of one of the hidden tests) is
+// planted for a run of its own and must be reported failing, the rest as before; the set's folder is laid in whole.
+// Each attack passes the visible check honestly by answering the visible tests' inputs one by one, so only the
+// hold-out check stands between it and approval.
+describe('hold-out checks get the visible checks\' defences', () => {
+  /** Right for the visible tests' inputs only: the hidden tests' (7 + 8, 0.5 + 0.25) fail. */
+  const SPECIAL_CASED = "exports.add = (a, b) => ({ '1,2': 3, '2,2': 4, '10,5': 15, '0,0': 0, '4,0': 4, '-2,-3': -5 })[[a, b]] ?? a - b;";
+  const IN_HOLDOUT = "process.argv.some((a) => a.includes('/holdout/'))";
+  const mathJs = (...lines: string[]) => `cat > src/math.js <<'NIGHTSHIFT_EOF'\n${[...lines, SPECIAL_CASED].join('\n')}\nNIGHTSHIFT_EOF\n`;
+  const ATTACKS = {
+    // The control first: the base's runs (visible and hidden) are measured once and cached for the attacks.
+    honest: { driver: 'bwrap', agent: `printf '${JUDGED_APP_FIX['src/math.js'].trimEnd()}\\n' > src/math.js`, name: 'bwrap: CONTROL the honest fix passes the visible and the hold-out check and reaches approval with no finding; the hidden canary was reported failing' },
+    exits: { driver: 'bwrap', agent: mathJs(`if (${IN_HOLDOUT}) process.exit(0);`), name: 'bwrap: code under test exits 0 at load in the hold-out run ("0 of 1 tests failed" for a set of 2) → tests-missing: fewer hidden tests than the base\'s run of the set; never awaits approval' },
+    lying: { driver: 'bwrap', agent: mathJs(`if (${IN_HOLDOUT}) { process.stdout.write('# tests 2\\n# pass 2\\n# fail 0\\n'); process.exit(0); }`), name: 'bwrap: a lying hold-out runner: code under test detects the hold-out run, prints a passing node:test summary and exits 0 before any hidden test runs → caught (tests-missing, harness-lying); never awaits approval' },
+    lyingDocker: { driver: 'docker', agent: mathJs(`if (${IN_HOLDOUT}) { process.stdout.write('# tests 2\\n# pass 2\\n# fail 0\\n'); process.exit(0); }`), name: 'docker: a lying hold-out runner (prints a passing summary, exits 0 before any hidden test runs) → caught (tests-missing, harness-lying); never awaits approval' },
+    patched: { driver: 'bwrap', agent: mathJs(`if (${IN_HOLDOUT}) require('node:assert').strictEqual = () => {};`), name: 'bwrap: node:assert neutralised in the hold-out run only (as many hidden tests "pass" as the base ran) → the hidden canary passes: harness-lying; never awaits approval' },
+    planted: {
+      driver: 'bwrap',
+      scope: { allow: ['src/**', 'holdout/**'] },
+      agent: `${mathJs()}mkdir -p holdout && cat > holdout/0-first.test.js <<'NIGHTSHIFT_EOF'\nconst fs = require('node:fs');\nfor (const f of fs.readdirSync(__dirname)) if (f.endsWith('.test.js') && f !== '0-first.test.js') fs.writeFileSync(__dirname + '/' + f, "require('node:test').test('fine', () => {});\\n");\nNIGHTSHIFT_EOF\n`,
+      name: 'bwrap: a file the agent put in the hold-out set\'s folder, which runs first and rewrites the hidden tests → removed before the check: the hidden tests run as the set has them and fail',
+    },
+  };
+  const runs = new Map<string, Promise<{ state: RunState; logs: string }>>();
+  const inTurn = takingTurns(2);
+
+  beforeAll(async () => {
+    for (const [rel, content] of Object.entries(JUDGED_APP_HOLDOUT)) {
+      mkdirSync(path.dirname(path.join(holdoutDir, 'judged', rel)), { recursive: true });
+      writeFileSync(path.join(holdoutDir, 'judged', rel), content);
+    }
+    const judged = makeRepo(JUDGED_APP);
+    for (const { driver, agent, name, ...extra } of Object.values<{ driver: string; agent: string; name: string; scope?: unknown }>(ATTACKS)) {
+      const p = inTurn(async () => {
+        const id = await stack.submit(spec(judged, agent, {
+          title: `hold-out ${name.slice(0, 50)}`,
+          task: 'Fix add in src/math.js.',
+          checks: [{ name: 'test', run: 'npm test' }, { name: 'hidden', run: 'node --test holdout/', holdout: 'judged' }],
+          sandbox: { driver },
+          limits: { iterations: 1 },
+          ...extra,
+        }));
+        const state = await stack.waitFor(id, ['failed', 'awaiting_approval'], 300_000).catch(async (err: Error) => {
+          throw new Error(`${err.message}; its log ends:\n${(await stack.api('GET', `/v1/runs/${id}/logs`)).text.slice(-3000)}`);
+        });
+        const logs = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+        if (state.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+        return { state, logs };
+      });
+      p.catch(() => undefined); // reported by its test
+      runs.set(name, p);
+    }
+  }, 60_000);
+
+  const finding = (rule: string, says: string) => expect.objectContaining({ rule, message: expect.stringContaining(says) });
+  /** The visible check passed clean; the hold-out check exited 0 but does not count as passed, for these findings. */
+  function expectCaught(state: RunState, ...findings: ReviewFinding[]) {
+    expect(state.status).toBe('failed');
+    expect(state.stages.map((s) => s.stage)).not.toContain('approval');
+    expect({ failure: state.failure?.reason, checks: state.checks.map((c) => c.name) }).toMatchObject({ checks: ['test', 'hidden'] });
+    const [visible, hidden] = state.checks;
+    expect(visible).toMatchObject({ name: 'test', passed: true, integrity: { findings: [] } });
+    expect(hidden).toMatchObject({ name: 'hidden', exitCode: 0, passed: false, integrity: { findings: expect.arrayContaining(findings) } });
+    expect(state.review?.findings).toEqual(expect.arrayContaining(findings));
+  }
+  const FEWER = finding('tests-missing', 'Hold-out check "hidden": 2 of its hidden tests ran on the base\'s code and 1 ran on the change');
+  const LYING = finding('harness-lying', 'Hold-out check "hidden" passed even with a test that must fail planted among its hidden tests');
+
+  test.each([ATTACKS.exits, ATTACKS.lying, ATTACKS.lyingDocker])('$name', async ({ name }) => {
+    const { state, logs } = await runs.get(name)!;
+    expectCaught(state, FEWER, LYING);
+    expect(state.checks[1].holdout?.tests).toEqual({ passed: 1, failed: 0 });
+    expect(state.checks[1].integrity?.tests).toMatchObject({ base: { ran: 2 }, now: { ran: 1 } });
+    expect(logs).toContain('at the base: 2 tests ran; canary reported failing in 1 of the set\'s files');
+    expect(logs).toContain('canary run: the canary PASSED');
+  }, 400_000);
+
+  test(ATTACKS.patched.name, async () => {
+    const { state } = await runs.get(ATTACKS.patched.name)!;
+    expectCaught(state, LYING);
+    // The counts were right: only the canary tells.
+    expect(state.checks[1].holdout?.tests).toEqual({ passed: 2, failed: 0 });
+    expect(state.checks[1].integrity?.findings.map((f) => f.rule)).toEqual(['harness-lying']);
+  }, 400_000);
+
+  test(ATTACKS.planted.name, async () => {
+    const { state, logs } = await runs.get(ATTACKS.planted.name)!;
+    expect(state.status).toBe('failed');
+    expect(state.checks[1]).toMatchObject({ name: 'hidden', passed: false, exitCode: 1, holdout: { tests: { passed: 0, failed: 2 } } });
+    expect(state.failure?.reason).toContain('Hold-out check "hidden" (`node --test holdout/`) failed with exit code 1; 2 of its 2 tests failed');
+    expect(logs).toContain('the set\'s folders are laid in whole: removed what the change had in them: holdout/0-first.test.js');
+  }, 400_000);
+
+  test(ATTACKS.honest.name, async () => {
+    const { state, logs } = await runs.get(ATTACKS.honest.name)!;
+    expect(state.status).toBe('awaiting_approval');
+    expect(state.review).toMatchObject({ verdict: 'approve', findings: [] });
+    expect(state.review?.notes).toBeUndefined();
+    expect(state.checks[1]).toMatchObject({ name: 'hidden', passed: true, holdout: { tests: { passed: 2, failed: 0 } }, integrity: { findings: [], tests: { base: { ran: 2 }, now: { ran: 2 } }, canary: { result: 'reported', files: 1 } } });
+    expect(logs).toContain("canary run: the canary was reported failing, as it must, and the other hidden tests as in the check's own run");
+  }, 400_000);
+});
+

@@ -120,9 +120,10 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
         body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
         headers['content-type'] = o.contentType ?? (typeof o.body === 'string' ? 'text/markdown' : 'application/json');
       }
-      // A pooled keep-alive connection the server closed (an API restart) resets on reuse: a GET is tried again once.
+      // A pooled keep-alive connection the server closed (an API restart, or its keep-alive timeout on a loaded
+      // machine) resets on reuse, or is found closed: a GET is tried again once.
       const res = await fetch(apiUrl + route, { method, headers, body }).catch((err: Error & { cause?: { code?: string } }) => {
-        if (method !== 'GET' || err.cause?.code !== 'ECONNRESET') throw err;
+        if (method !== 'GET' || !['ECONNRESET', 'UND_ERR_SOCKET'].includes(err.cause?.code ?? '')) throw err;
         return fetch(apiUrl + route, { method, headers, body });
       });
       const text = await res.text();

@@ -122,19 +122,20 @@ function integrityLine(c: CheckView): HTMLElement[] {
   if (!i) return [];
   const parts = [];
   if (i.tests) parts.push(`tests run: ${i.tests.base.ran} at the base, ${i.tests.now.ran} now (${i.tests.source === 'junit' ? 'JUnit' : 'summary line'})`);
-  if (i.canary) parts.push('off' in i.canary ? `canary off: ${i.canary.off}` : i.canary.result === 'passed' ? 'canary PASSED: the harness hides failures' : 'canary reported failing ✓');
+  if (i.canary) parts.push('off' in i.canary ? `canary off: ${i.canary.off}` : i.canary.result === 'passed' ? 'canary PASSED: the harness hides failures' : i.canary.result === 'changed' ? 'canary run CHANGED other tests: the harness behaves differently when the test files differ' : 'canary reported failing ✓');
   return parts.length ? [h('p', { class: i.findings.length ? 'error' : 'ok' }, parts.join(' · '))] : [];
 }
 
 function renderReview(el: HTMLElement, run: RunView): void {
   el.classList.toggle('hidden', !run.review);
   if (!run.review) return;
-  const { verdict, findings } = run.review;
+  const { verdict, findings, notes } = run.review;
   replaceChildren(
     el,
     h('h2', {}, 'Review'),
     h('p', { class: verdict === 'approve' ? 'ok' : 'error' }, verdict === 'approve' ? 'No findings: the review approves.' : 'The review asks for changes.'),
     h('ul', { class: 'findings' }, ...findings.map((f) => h('li', {}, h('code', {}, f.rule), f.file ? ` ${f.file}${f.line ? `:${f.line}` : ''}` : '', ` ${f.message}`))),
+    ...(notes ?? []).map((n) => h('p', { class: 'note' }, `Not verified: ${n}`)),
   );
 }
 

@@ -28,3 +28,8 @@ export async function runChecks(ctx: RunContext): Promise<Problem[]> {
 export function integrityFindings(checks: CheckResult[]) {
   return checks.flatMap((c) => c.integrity?.findings ?? []);
 }
+
+/** Checks whose green cannot be verified, said in the review: a hold-out check whose set carries no canary. */
+export function unverifiedNotes(checks: CheckResult[]): string[] {
+  return checks.flatMap((c) => (c.holdout && c.integrity?.canary && 'off' in c.integrity.canary ? [`Hold-out check "${c.name}" is ${c.integrity.canary.off}: its result is only its exit code and test counts, which the code under test can fake`] : []));
+}

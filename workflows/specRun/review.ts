@@ -1,6 +1,6 @@
 // The review of an iteration's change: the rules, then, when the spec asks for one, the agent reviewer.
 import type { ReviewResult } from '../types';
-import { integrityFindings } from './checks';
+import { integrityFindings, unverifiedNotes } from './checks';
 import type { RunContext } from './context';
 import { reviewProblem, type Problem } from './feedback';
 import { agentReviewInput } from './inputs';
@@ -27,7 +27,8 @@ async function reviewChanges(ctx: RunContext, diffId: string, changedFiles: stri
   // So were changes to the test harness, which the checks did not run.
   // And the checks' tests held against the base's (missing, skipped, a canary reported passing).
   const blocking = [...(state.agent?.secretFindings ?? []), ...(state.agent?.harnessFindings ?? []), ...integrityFindings(state.checks)];
-  const rules: ReviewResult = blocking.length ? { ...byRules, findings: [...blocking, ...byRules.findings], verdict: 'changes' } : byRules;
+  const notes = unverifiedNotes(state.checks);
+  const rules: ReviewResult = { ...(blocking.length ? { ...byRules, findings: [...blocking, ...byRules.findings], verdict: 'changes' } : byRules), ...(notes.length ? { notes } : {}) };
   if (!spec.review.agent) return rules;
   const byAgent = await inWorkspace(ctx, sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) => a.reviewWithAgent(agentReviewInput(ctx, diffId)));
   if (byAgent.modelUsage) state.modelUsage = byAgent.modelUsage;
