@@ -1,15 +1,16 @@
-import { Context } from '@temporalio/activity';
-import type { ExecResult, Sandbox } from '../sandbox/sandbox';
+import type { Sandbox } from '../sandbox/sandbox';
 import type { Check, Spec } from '../spec/schema';
 import type { CheckIntegrity, CheckResult, Checkpoint } from '../workflows/types';
 import { baselineFile, baselineFindings, canaryReported, lyingHarnessFinding, plantCanaries, readBaseline, removeCanaries, testFilesAt, writeBaseline, type Baseline } from './baseline';
 import type { ActivityDeps } from './deps';
-import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { junitCounts, removeStaleJunit } from './junit';
+import { withHeartbeat } from './heartbeat';
+import { junitCounts } from './junit';
 import { runHoldoutCheck } from './holdout';
-import { CommandLog, commandResult, egressLine, headerCommand } from './logs';
-import { layBaseHarness, type HarnessSpec } from './harness';
+import { CommandLog, commandResult, headerCommand } from './logs';
+import type { HarnessSpec } from './harness';
+import { judgeByBaseTests, testChanges } from './baseTests';
 import type { RunRepo } from './git';
+import { execCheck, freshCheckSandbox, rerunFresh, type CheckSite } from './checkRun';
 import type { EnvironmentInput } from './environment';
 import { Redactor } from './redact';
 import { checkTally, ran, type TestTally } from './tally';
@@ -28,26 +29,8 @@ export interface ChecksInput {
   /** The base the run's change is against: the checks run its harness (activities/harness.ts). Absent in old histories. */
   baseCommit?: string;
   harness?: HarnessSpec;
-  /** The run's environment (the setup stage's), for the sandboxes the checks get of their own: baseline and hold-out. */
+  /** The run's environment (the setup stage's), mounted afresh in every sandbox the checks run in (never the agent's). */
   environment?: EnvironmentInput;
-}
-
-/** One run of a check's command in a sandbox, its output to `onOutput`; a timeout or limit noted there too. */
-async function execCheck(sandbox: Sandbox, check: Check, input: ChecksInput, env: Record<string, string>, onOutput: (text: string, stream?: 'stdout' | 'stderr') => void): Promise<ExecResult> {
-  const timeoutMs = check.timeout ?? input.timeoutMs;
-  if (check.junit) await removeStaleJunit(sandbox.workspace, check.junit);
-  const exec = await sandbox.exec({
-    cmd: ['sh', '-c', check.run],
-    env,
-    timeoutMs,
-    signal: Context.current().cancellationSignal,
-    onOutput,
-    onEgress: (d) => onOutput(egressLine(d)),
-  });
-  if (exec.timedOut) onOutput(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
-  if (exec.limitHit) onOutput(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
-  throwIfCancelled();
-  return exec;
 }
 
 /** What the tests did, for the log: "12 tests ran, 2 failed, 1 skipped (JUnit)". */
@@ -61,38 +44,34 @@ const holdsBaseline = (check: Check) => check.holdout === undefined && check.bas
 export function checkActivities(deps: ActivityDeps) {
   return {
     /**
-     * Run every check in the sandbox, in order; all run, so the agent gets every failure at once. Then each is held
-     * against the base: the base's tests must all have run, and a passing check must report a canary failing.
+     * Run every check, in order, in a fresh sandbox on a checkout of the checkpoint (activities/checkRun.ts); all
+     * run, so the agent gets every failure at once. Then each is held against the base: the base's tests must all
+     * have run, a passing check must report a canary failing, and pass with the base's versions of the test files.
      */
     async runChecks(input: ChecksInput): Promise<CheckResult[]> {
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
-        const repo = runRepo(deps, sandbox);
-        if (input.baseCommit) {
-          const laid = await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness);
+        const site: CheckSite = { deps, input, secrets };
+        const ran = new Map<string, { result: CheckResult; tally?: TestTally }>();
+        await freshCheckSandbox(site, 'checks', async (sandbox, _repo, laid) => {
           if (laid.length) await deps.runLog.append(input.runId, new Redactor(secrets).redact(`\n[nightshift: the checks run the base's test harness, not the agent's: ${laid.join('; ')}]\n`));
-        }
-        const results: CheckResult[] = [];
-        const tallies = new Map<string, TestTally | undefined>();
-        for (const check of input.checks) {
-          if (check.holdout !== undefined) {
-            results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
-            continue;
-          }
-          const { result, tally } = await runCheck(deps, sandbox, check, input, secrets);
-          results.push(result);
-          tallies.set(check.name, tally);
-        }
+          for (const check of input.checks) if (check.holdout === undefined) ran.set(check.name, await runCheck(deps, sandbox, check, input, secrets));
+        });
+        for (const check of input.checks) if (check.holdout !== undefined) ran.set(check.name, { result: await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }) });
+        const results = input.checks.map((c) => ran.get(c.name)!.result);
 
         const held = input.checks.filter(holdsBaseline);
         if (!input.baseCommit || !held.length) return results;
         const base = await baselines(deps, { ...input, baseCommit: input.baseCommit }, held, secrets);
-        for (const result of results) {
-          const baseline = base.get(result.name);
+        // The run's git directory holds the checkpoint: which test files it changes is read there, as git objects.
+        const repo = runRepo(deps, await openSandbox(deps, input.runId, input.sandbox));
+        for (const check of held) {
+          const { result, tally } = ran.get(check.name)!;
+          const baseline = base.get(check.name);
           if (!baseline) continue;
-          const check = input.checks.find((c) => c.name === result.name)!;
-          result.integrity = await heldAgainstBase({ deps, sandbox, repo, input, secrets }, check, result, baseline, tallies.get(result.name));
+          result.integrity = await heldAgainstBase(site, check, result, baseline, tally);
+          const changes = await testChanges(repo, input.baseCommit, input.checkpoint.commit, check.allowTestChanges);
+          if (result.passed) await judgeByBaseTests(site, check, input.baseCommit, changes, result.integrity);
           if (result.integrity.findings.length) result.passed = false;
         }
         return results;
@@ -121,13 +100,10 @@ async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, inpu
   return { result, tally };
 }
 
-/** Where a check runs, for holding it against the base. */
-interface CheckSite {
-  deps: ActivityDeps;
+/** Where a check runs at the base, for its baseline. */
+interface BaseSite extends CheckSite {
   sandbox: Sandbox;
   repo: RunRepo;
-  input: ChecksInput;
-  secrets: Record<string, string>;
 }
 
 /**
@@ -139,14 +115,17 @@ async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResul
   if (baseline.tally && now) integrity.tests = { base: { ran: ran(baseline.tally), skipped: baseline.tally.skipped }, now: { ran: ran(now), skipped: now.skipped }, source: baseline.tally.cases && now.cases ? 'junit' : 'summary' };
   if ('off' in baseline.canary) integrity.canary = baseline.canary;
   else if (result.passed) {
-    const { deps, sandbox, repo, input, secrets } = site;
-    const planted = await plantCanaries(repo, input.checkpoint.commit, baseline.canary.files);
-    const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
-    const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-    const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
-    await removeCanaries(repo, input.checkpoint.commit, planted);
-    log.write(`[nightshift: the canary ${reported === false ? 'PASSED: the harness reports success whatever the tests say' : 'was reported failing, as it must'}]\n`);
-    const { logId } = await log.close(deps.store);
+    const { deps, input, secrets } = site;
+    const files = baseline.canary.files;
+    // A sandbox of its own, like every run of a check: nothing the normal run left tells this one it is the canary's.
+    const { planted, reported, logId } = await rerunFresh(site, check, 'canary', async () => undefined, async (sandbox, repo) => {
+      const planted = await plantCanaries(repo, input.checkpoint.commit, files);
+      const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a test that must fail added to ${planted.files.length} of the base's test files`, secrets);
+      const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
+      const reported = canaryReported(planted, exec.exitCode, (await checkTally(sandbox.workspace, check.junit, log.text())).tally, { exitCode: result.exitCode, tally: now });
+      log.write(`[nightshift: the canary ${reported === false ? 'PASSED: the harness reports success whatever the tests say' : 'was reported failing, as it must'}]\n`);
+      return { planted, reported, logId: (await log.close(deps.store)).logId };
+    });
     if (planted.files.length) integrity.canary = { result: reported === false ? 'passed' : 'reported', files: planted.files.length, logId };
     if (planted.files.length && reported === false) integrity.findings.push(lyingHarnessFinding(result.name, planted));
   }
@@ -185,7 +164,7 @@ async function baselines(deps: ActivityDeps, input: ChecksInput & { baseCommit: 
 }
 
 /** A check run at the base (checked out in `site`): its test counts, then whether a canary in `testFiles` is reported failing. */
-async function measureBaseline(site: CheckSite, check: Check, baseCommit: string, testFiles: string[]): Promise<Baseline> {
+async function measureBaseline(site: BaseSite, check: Check, baseCommit: string, testFiles: string[]): Promise<Baseline> {
   const { sandbox, repo, input, secrets } = site;
   let output = '';
   const plain = await execCheck(sandbox, check, input, secrets, (t) => (output += t));
