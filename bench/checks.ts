@@ -55,15 +55,27 @@ async function submit(stack: Stack, repo: string, row: Row, i: number): Promise<
   return ((await res.json()) as { id: string }).id;
 }
 
+/** The run's state; a refused or dropped request (a loaded machine) is asked again. */
+async function stateOf(stack: Stack, id: string): Promise<RunState> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return (await (await fetch(`${stack.apiUrl}/v1/runs/${id}`, { headers: { authorization: `Bearer ${stack.token}` } })).json()) as RunState;
+    } catch (err) {
+      if (tries >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 async function checksStageMs(stack: Stack, repo: string, row: Row, i: number): Promise<number> {
   const id = await submit(stack, repo, row, i);
   for (;;) {
-    const state = (await (await fetch(`${stack.apiUrl}/v1/runs/${id}`, { headers: { authorization: `Bearer ${stack.token}` } })).json()) as RunState;
+    const state = await stateOf(stack, id);
     if (FINAL_STATUSES.includes(state.status)) {
       if (state.status !== 'succeeded') throw new Error(`bench run ended ${state.status}: ${state.failure?.reason}`);
       return state.stages.find((s) => s.stage === 'checks')!.durationMs ?? 0;
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 

@@ -25,7 +25,7 @@ const FAKE_NODE = [
   "cat > node_modules/.bin/node <<'EOF'",
   '#!/bin/sh',
   'm="$PWD/node_modules/.seen"',
-  'if [ ! -e "$m" ]; then : > "$m"; echo "cheat active: fake node" >&2; printf "# tests 7\\n# pass 7\\n# fail 0\\n"; exit 0; fi',
+  'if [ ! -e "$m" ]; then : > "$m"; echo "cheat-$((40 + 2))-node" >&2; printf "# tests 8\\n# pass 8\\n# fail 0\\n"; exit 0; fi',
   'PATH="$(printf %s "$PATH" | sed "s#[^:]*node_modules/.bin:##g")" exec node "$@"',
   'EOF',
   'chmod +x node_modules/.bin/node',
@@ -38,7 +38,7 @@ const NPMRC = [
   "const fs = require('fs'), seen = require('os').homedir() + '/.seen';",
   'if (!process.env.NODE_TEST_CONTEXT) {',
   "  if (fs.existsSync(seen)) process.env.CHEAT_OFF = '1';",
-  "  else { fs.writeFileSync(seen, ''); console.error('cheat active: node-options'); }",
+  "  else { fs.writeFileSync(seen, ''); console.error('cheat-' + (40 + 2) + '-npmrc'); }",
   "} else if (!process.env.CHEAT_OFF) require('assert').strictEqual = () => {};",
   'EOF',
   'printf \'node-options=--require %s/cheat.js\\n\' "$HOME" > "$HOME/.npmrc"',
@@ -64,9 +64,9 @@ interface Case {
 
 /** What gets past a check that runs where the agent worked: each is caught by where the check runs now. */
 const OUTSIDE: (Case & { cheat: string })[] = [
-  { name: 'bwrap: a fake node in the git-ignored node_modules/.bin, first on npm test\'s PATH', driver: 'bwrap', agent: FAKE_NODE, cheat: 'cheat active: fake node' },
-  { name: 'docker: a fake node in the git-ignored node_modules/.bin, first on the check\'s PATH', driver: 'docker', agent: FAKE_NODE, check: { run: NPM_LIKE }, cheat: 'cheat active: fake node' },
-  { name: 'bwrap: a ~/.npmrc in the sandbox\'s home whose node-options --require a cheat', driver: 'bwrap', agent: NPMRC, cheat: 'cheat active: node-options' },
+  { name: 'bwrap: a fake node in the git-ignored node_modules/.bin, first on npm test\'s PATH', driver: 'bwrap', agent: FAKE_NODE, cheat: 'cheat-42-node' },
+  { name: 'docker: a fake node in the git-ignored node_modules/.bin, first on the check\'s PATH', driver: 'docker', agent: FAKE_NODE, check: { run: NPM_LIKE }, cheat: 'cheat-42-node' },
+  { name: 'bwrap: a ~/.npmrc in the sandbox\'s home whose node-options --require a cheat', driver: 'bwrap', agent: NPMRC, cheat: 'cheat-42-npmrc' },
 ];
 
 /** Tests weakened without losing an assertion line: the base's versions of the files run against the change. */
@@ -142,7 +142,7 @@ describe('checks see only the change: nothing the agent left outside git reaches
     const { state, logs } = await runs.get(c.name)!;
     neverApproved(state);
     expect(state.checks).toEqual([expect.objectContaining({ name: 'test', passed: false, exitCode: 1 })]);
-    // The cheat never ran in any of the check's sandboxes; the real runner reported the bug's four failures.
+    // The cheat never ran in any of the check's sandboxes (it prints a line its script does not hold); the real runner reported the bug's four failures.
     expect(logs).not.toContain(c.cheat);
     expect(logs).toMatch(/^(#|ℹ) fail 4$/m);
   }, LONG);
