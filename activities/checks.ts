@@ -1,16 +1,17 @@
-import { Context } from '@temporalio/activity';
-import type { ExecResult, Sandbox } from '../sandbox/sandbox';
+import type { Sandbox } from '../sandbox/sandbox';
 import type { Check, Spec } from '../spec/schema';
 import type { CheckIntegrity, CheckResult, Checkpoint } from '../workflows/types';
 import { baselineFile, baselineFindings, readBaseline, writeBaseline, type Baseline } from './baseline';
 import { canaryFindings, canaryVerdict, describeVerdict, outcomeOf, plantCanaries, removeCanaries, testFilesAt, testOutcome, type CanaryRun, type CanaryVerdict, type TestOutcome } from './canary';
 import type { ActivityDeps } from './deps';
-import { throwIfCancelled, withHeartbeat } from './heartbeat';
-import { junitCounts, removeStaleJunit } from './junit';
+import { withHeartbeat } from './heartbeat';
+import { junitCounts } from './junit';
 import { runHoldoutCheck } from './holdout';
-import { CommandLog, commandResult, egressLine, headerCommand } from './logs';
-import { layBaseHarness, type HarnessSpec } from './harness';
+import { CommandLog, commandResult, headerCommand } from './logs';
+import type { HarnessSpec } from './harness';
+import { judgeByBaseTests, testChanges } from './baseTests';
 import type { RunRepo } from './git';
+import { execCheck, freshCheckSandbox, rerunFresh, type CheckSite } from './checkRun';
 import type { EnvironmentInput } from './environment';
 import { Redactor } from './redact';
 import { checkTally, ran, type TestTally } from './tally';
@@ -29,26 +30,8 @@ export interface ChecksInput {
   /** The base the run's change is against: the checks run its harness (activities/harness.ts). Absent in old histories. */
   baseCommit?: string;
   harness?: HarnessSpec;
-  /** The run's environment (the setup stage's), for the sandboxes the checks get of their own: baseline and hold-out. */
+  /** The run's environment (the setup stage's), mounted afresh in every sandbox the checks run in (never the agent's). */
   environment?: EnvironmentInput;
-}
-
-/** One run of a check's command in a sandbox, its output to `onOutput`; a timeout or limit noted there too. */
-async function execCheck(sandbox: Sandbox, check: Check, input: ChecksInput, env: Record<string, string>, onOutput: (text: string, stream?: 'stdout' | 'stderr') => void): Promise<ExecResult> {
-  const timeoutMs = check.timeout ?? input.timeoutMs;
-  if (check.junit) await removeStaleJunit(sandbox.workspace, check.junit);
-  const exec = await sandbox.exec({
-    cmd: ['sh', '-c', check.run],
-    env,
-    timeoutMs,
-    signal: Context.current().cancellationSignal,
-    onOutput,
-    onEgress: (d) => onOutput(egressLine(d)),
-  });
-  if (exec.timedOut) onOutput(`\n[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);
-  if (exec.limitHit) onOutput(`\n[nightshift: the check ran into a sandbox limit: ${exec.limitHit}]\n`);
-  throwIfCancelled();
-  return exec;
 }
 
 /** What the tests did, for the log: "12 tests ran, 2 failed, 1 skipped (JUnit)". */
@@ -62,38 +45,34 @@ const holdsBaseline = (check: Check) => check.holdout === undefined && check.bas
 export function checkActivities(deps: ActivityDeps) {
   return {
     /**
-     * Run every check in the sandbox, in order; all run, so the agent gets every failure at once. Then each is held
-     * against the base: the base's tests must all have run, and a passing check must report a canary failing.
+     * Run every check, in order, in a fresh sandbox on a checkout of the checkpoint (activities/checkRun.ts); all
+     * run, so the agent gets every failure at once. Then each is held against the base: the base's tests must all
+     * have run, a passing check must report a canary failing, and pass with the base's versions of the test files.
      */
     async runChecks(input: ChecksInput): Promise<CheckResult[]> {
       return withHeartbeat(async () => {
-        const sandbox = await openSandbox(deps, input.runId, input.sandbox);
         const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
-        const repo = runRepo(deps, sandbox);
-        if (input.baseCommit) {
-          const laid = await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness);
+        const site: CheckSite = { deps, input, secrets };
+        const ran = new Map<string, { result: CheckResult; outcome?: TestOutcome }>();
+        await freshCheckSandbox(site, 'checks', async (sandbox, _repo, laid) => {
           if (laid.length) await deps.runLog.append(input.runId, new Redactor(secrets).redact(`\n[nightshift: the checks run the base's test harness, not the agent's: ${laid.join('; ')}]\n`));
-        }
-        const results: CheckResult[] = [];
-        const outcomes = new Map<string, TestOutcome>();
-        for (const check of input.checks) {
-          if (check.holdout !== undefined) {
-            results.push(await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }));
-            continue;
-          }
-          const { result, outcome } = await runCheck(deps, sandbox, check, input, secrets);
-          results.push(result);
-          outcomes.set(check.name, outcome);
-        }
+          for (const check of input.checks) if (check.holdout === undefined) ran.set(check.name, await runCheck(deps, sandbox, check, input, secrets));
+        });
+        for (const check of input.checks) if (check.holdout !== undefined) ran.set(check.name, { result: await runHoldoutCheck(deps, input, { ...check, holdout: check.holdout }) });
+        const results = input.checks.map((c) => ran.get(c.name)!.result);
 
         const held = input.checks.filter(holdsBaseline);
         if (!input.baseCommit || !held.length) return results;
         const base = await baselines(deps, { ...input, baseCommit: input.baseCommit }, held, secrets);
-        for (const result of results) {
-          const baseline = base.get(result.name);
+        // The run's git directory holds the checkpoint: which test files it changes is read there, as git objects.
+        const repo = runRepo(deps, await openSandbox(deps, input.runId, input.sandbox));
+        for (const check of held) {
+          const { result, outcome } = ran.get(check.name)!;
+          const baseline = base.get(check.name);
           if (!baseline) continue;
-          const check = input.checks.find((c) => c.name === result.name)!;
-          result.integrity = await heldAgainstBase({ deps, sandbox, repo, input, secrets }, check, result, baseline, outcomes.get(result.name)!);
+          result.integrity = await heldAgainstBase(site, check, result, baseline, outcome!);
+          const changes = await testChanges(repo, input.baseCommit, input.checkpoint.commit, check.allowTestChanges);
+          if (result.passed) await judgeByBaseTests(site, check, input.baseCommit, changes, result.integrity);
           if (result.integrity.findings.length) result.passed = false;
         }
         return results;
@@ -102,7 +81,7 @@ export function checkActivities(deps: ActivityDeps) {
   };
 }
 
-/** One check's command, logged: whether it passed, its tests (counts, names where the runner gives them) and JUnit report. */
+/** One check's command, logged: whether it passed, its test counts and JUnit report. */
 async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, input: ChecksInput, secrets: Record<string, string>): Promise<{ result: CheckResult; outcome: TestOutcome }> {
   const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
   const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
@@ -122,19 +101,16 @@ async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, inpu
   return { result, outcome: outcomeOf(exec.exitCode, tally, log.text()) };
 }
 
-/** Where a check runs, for holding it against the base. */
-interface CheckSite {
-  deps: ActivityDeps;
+/** Where a check runs at the base, for its baseline. */
+interface BaseSite extends CheckSite {
   sandbox: Sandbox;
   repo: RunRepo;
-  input: ChecksInput;
-  secrets: Record<string, string>;
 }
 
 /**
- * A check's result held against its baseline: the base's tests must all have run (`plain` is the check's own run),
- * and a passing check must report canaries failing and its other tests as before, run again here with mutants of
- * the base's tests planted (activities/canary.ts).
+ * A check's result held against its baseline: the base's tests must all have run (`plain` is the check's normal run),
+ * and a passing check must report its canaries (mutants of the base's tests) failing and every other test as before,
+ * run again in a sandbox of its own.
  */
 async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResult, baseline: Baseline, plain: TestOutcome): Promise<CheckIntegrity> {
   const now = plain.tally;
@@ -143,10 +119,15 @@ async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResul
   if ('off' in baseline.canary) integrity.canary = baseline.canary;
   else if (result.passed) {
     const { deps, input } = site;
-    const planted = await plantCanaries(site.repo, input.baseCommit!, input.checkpoint.commit, baseline.canary.files);
+    const files = baseline.canary.files;
+    // A sandbox of its own, like every run of a check: nothing the normal run left tells this one it is the canary's.
+    const { planted, run } = await rerunFresh(site, check, 'canary', async () => undefined, async (sandbox, repo) => {
+      const planted = await plantCanaries(repo, input.baseCommit!, input.checkpoint.commit, files);
+      return { planted, run: planted.files.length ? await canaryRun({ ...site, sandbox, repo }, check, planted, plain) : undefined };
+    });
     for (const u of planted.unplanted) await deps.runLog.append(input.runId, `[nightshift: no canary of check ${check.name} could be planted in ${u.file}: ${u.why}]\n`);
-    if (planted.files.length) {
-      const { verdict, logId } = await canaryRun(site, check, planted, plain);
+    if (run) {
+      const { verdict, logId } = run;
       integrity.canary = { result: !verdict.reported ? 'passed' : verdict.changed ? 'changed' : 'reported', files: planted.files.length, logId };
       integrity.findings.push(...canaryFindings(result.name, planted, verdict));
     } else {
@@ -157,13 +138,12 @@ async function heldAgainstBase(site: CheckSite, check: Check, result: CheckResul
   return integrity;
 }
 
-/** The check run again with `planted` canaries, logged; then the files as the commit has them. */
-async function canaryRun(site: CheckSite, check: Check, planted: CanaryRun, plain: TestOutcome): Promise<{ verdict: CanaryVerdict; logId: string }> {
-  const { deps, sandbox, repo, input, secrets } = site;
+/** The check run once more with `planted` canaries: each must be reported failing, and every other test as in `plain`. */
+async function canaryRun(site: BaseSite, check: Check, planted: CanaryRun, plain: TestOutcome): Promise<{ verdict: CanaryVerdict; logId: string }> {
+  const { deps, sandbox, input, secrets } = site;
   const log = new CommandLog(deps.runLog, input.runId, `canary run of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with a copy of one of the base's tests, its expected value changed, in each of ${planted.files.length} test files`, secrets);
   const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
   const verdict = canaryVerdict(planted.files.length, plain, await testOutcome(sandbox.workspace, check.junit, exec.exitCode, log.text()));
-  await removeCanaries(repo, input.checkpoint.commit, planted);
   log.write(`[nightshift: ${describeVerdict(verdict)}]\n`);
   return { verdict, logId: (await log.close(deps.store)).logId };
 }
@@ -200,7 +180,7 @@ async function baselines(deps: ActivityDeps, input: ChecksInput & { baseCommit: 
 }
 
 /** A check run at the base (checked out in `site`): its tests, then whether canaries in `testFiles` are reported failing, and the rest as before. */
-async function measureBaseline(site: CheckSite, check: Check, baseCommit: string, testFiles: string[]): Promise<Baseline> {
+async function measureBaseline(site: BaseSite, check: Check, baseCommit: string, testFiles: string[]): Promise<Baseline> {
   const { sandbox, repo, input, secrets } = site;
   const run = async () => {
     let output = '';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import picomatch from 'picomatch';
 import type { Spec } from '../spec/schema';
 import type { ReviewFinding } from '../workflows/types';
-import { paths, type Git, type RunRepo } from './git';
+import type { Git, RunRepo } from './git';
 
 // The files that decide how the checks run are the harness: the agent may not change them (a `test` script rewritten
 // to `echo ok` passes any code). A change to one is a blocking review finding, and the checks run with the base's
@@ -199,24 +199,11 @@ async function writeInside(root: string, rel: string, text: string): Promise<voi
   await fs.rename(temp, target);
 }
 
-/** Installed packages bring their own package.json, Makefile, tsconfig…: theirs are not the repo's harness. */
-const INSTALLED = /(^|\/)(node_modules|site-packages)\//;
-
-/**
- * Protected files that git ignores, so no commit holds them: a `conftest.py` the agent wrote and listed in
- * `.gitignore` would otherwise run with the checks unseen. git lists them walking the work tree without following
- * a link; each is removed (a link as a link) after checking its directories are directories.
- */
-async function removeIgnored(repo: RunRepo, harness: HarnessSpec): Promise<string[]> {
-  const protectedFile = picomatch([...PROTECTED_FILES, PACKAGE_JSON, ...PARTIAL.map((p) => p.glob), ...harness.protect], { dot: true });
-  const ignored = paths(await repo.git(['ls-files', '-z', '--others', '--ignored', '--exclude-standard'])).filter((f) => protectedFile(f) && !INSTALLED.test(f));
-  for (const f of ignored) await fs.rm(await inside(repo.workTree, f), { recursive: true, force: true });
-  return ignored.length ? [`${ignored.join(', ')}: removed (git ignores them, so they are not part of the change)`] : [];
-}
-
-/** For the checks: the base's harness laid over the workspace at `commit` (unless the spec allows harness changes). */
+/** For the checks: the base's harness laid over a fresh checkout of `commit` (unless the spec allows harness changes). */
 export async function layBaseHarness(repo: RunRepo, baseCommit: string, commit: string, harness: HarnessSpec = DEFAULT_HARNESS): Promise<string[]> {
   if (harness.allowChanges) return [];
+  // A fresh checkout of `commit` (activities/checkRun.ts): a protected file git ignores (a conftest.py the agent
+  // listed in .gitignore) is in no commit, so it is not there to remove.
   const changes = await harnessChanges(repo.git, baseCommit, commit, await repo.changedFiles(baseCommit, commit), harness);
-  return [...(await restoreHarness(repo, baseCommit, commit, changes)), ...(await removeIgnored(repo, harness))];
+  return restoreHarness(repo, baseCommit, commit, changes);
 }

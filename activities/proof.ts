@@ -60,7 +60,8 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPems: s
 
 function integrityManifest(i: CheckIntegrity) {
   const canary = i.canary && 'logId' in i.canary ? { result: i.canary.result, files: i.canary.files, logDigest: `sha256:${i.canary.logId}` } : i.canary;
-  return { ...(i.tests ? { tests: i.tests } : {}), ...(canary ? { canary } : {}), findings: i.findings };
+  const baseTests = i.baseTests && { laid: i.baseTests.laid, allowTestChanges: i.baseTests.allowed, ...(i.baseTests.result ? { result: i.baseTests.result } : {}), ...(i.baseTests.logId ? { logDigest: `sha256:${i.baseTests.logId}` } : {}) };
+  return { ...(i.tests ? { tests: i.tests } : {}), ...(canary ? { canary } : {}), ...(baseTests ? { baseTests } : {}), findings: i.findings };
 }
 
 /** The review as people read it. */
@@ -120,6 +121,7 @@ async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunSta
     files.set(`logs/check-${c.name}.log`, await get(c.logId));
     if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
     if (c.integrity?.canary && 'logId' in c.integrity.canary && c.integrity.canary.logId) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
+    if (c.integrity?.baseTests?.logId) files.set(`logs/check-${c.name}-base-tests.log`, await get(c.integrity.baseTests.logId));
   }
   if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
   files.set('review.md', Buffer.from(reviewMarkdown(state)));

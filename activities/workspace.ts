@@ -119,7 +119,9 @@ export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, su
   const sandbox = await freshSandbox(deps, id, policy);
   try {
     const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
-    await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'));
+    // Hard links: the run's git directory is the server's own (outside every sandbox), and every check runs in one of
+    // these: its objects are linked, not copied, however big the repo.
+    await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'), { hardlinks: true });
     await layOutOver(deps, repo, policy.driver, await repo.branch(), commit, opts.over);
     if (opts.environment) await restoreEnvironment(deps, runId, sandbox, repo, policy, opts.environment);
     return await work(sandbox, repo);

@@ -76,6 +76,11 @@ export const CheckSchema = z.strictObject({
    * for a check that runs no tests (a build, a linter): it saves the runs at the base.
    */
   baseline: z.boolean().optional(),
+  /**
+   * Test files (globs, picomatch) this task may change: their changed versions judge it. Every other test file the
+   * change touches runs at the base's version against the agent's code (docs/checks.md, "The base's tests judge the change").
+   */
+  allowTestChanges: z.array(z.string().trim().min(1, 'a glob of test files')).optional(),
 });
 
 /**

@@ -43,7 +43,8 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
       // And the checkout the workspace lies over (activities/checkouts.ts): a tracked file rewritten in place.
       'echo 2 > src/value.txt',
     ].join('; ');
-    const checks = [{ name: 'dep', run: 'node -e "process.exit(require(\'dep\') === 666 ? 0 : 1)"' }];
+    // Passes only on the environment as the setup made it: the package, no planted file, the home's cache.
+    const checks = [{ name: 'dep', run: 'node -e "const fs = require(\'fs\'); process.exit(require(\'dep\') === 1 && !fs.existsSync(\'node_modules/planted\') && fs.readFileSync(process.env.HOME + \'/.cache/tool/entry\', \'utf8\') === \'cached\\n\' ? 0 : 1)"' }];
     const branches: Record<string, string> = {};
     const first = await stack.submit(spec(repo, poison, { setup: SETUP, checks, sandbox: { driver }, approval: { required: false } }));
     const one = await stack.waitFor(first, ['succeeded', 'failed'], 180_000);
@@ -55,7 +56,8 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     expect(show(first, 'fs.txt')).toBe('overlayfs');
     expect(show(first, 'seen.txt')).toBe('module.exports = 1;');
     expect(show(first, 'home.txt')).toBe('cached');
-    // The checks saw the agent's own node_modules (its upper layer): the run is consistent with itself.
+    // The checks saw the environment's pristine layers, not the agent's edits to them (docs/checks.md, "Checks see
+    // only the change"): a package the agent rewrote in its node_modules judges nothing.
     expect(one.checks.find((c) => c.name === 'dep')?.passed).toBe(true);
     // The environment is no part of the change.
     expect(gitIn(repo, 'ls-tree', '-r', '--name-only', one.branch)).not.toContain('node_modules');

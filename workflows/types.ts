@@ -73,6 +73,11 @@ export interface CheckIntegrity {
   tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
   /** A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), `changed` (other tests did not report as before), or why none ran. */
   canary?: { result: 'reported' | 'passed' | 'changed'; files: number; /** Its log; a hold-out check's is a line of the check's own log. */ logId?: string } | { off: string };
+  /**
+   * The test files the change touched (activities/baseTests.ts): `laid`, run at the base's version against the change
+   * (`result`, its log), and `allowed`, the spec's `allowTestChanges`, judged as the agent wrote them.
+   */
+  baseTests?: { laid: string[]; allowed: string[]; result?: 'passed' | 'failed'; logId?: string };
   findings: ReviewFinding[];
 }
 

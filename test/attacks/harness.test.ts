@@ -195,20 +195,20 @@ describe('the checks run the base’s harness; a change to it is a blocking find
   }, LONG);
 });
 
-/** A protected file git ignores is in no commit, so no finding can name it: it is removed before the checks. */
+/** A protected file git ignores is in no commit, so no finding can name it: the checks run on a fresh checkout, without it. */
 const IGNORED: Case = {
   name: 'bwrap: a new conftest.py that passes everything, hidden from git by a .gitignore the agent wrote',
   driver: 'bwrap', repo: 'python', agent: `printf 'conftest.py\\n' > .gitignore; printf '${CONFTEST_PASSES_ALL}\\n' > conftest.py`,
   extra: { checks: [{ name: 'test', run: PYTEST }] },
 };
 
-test(`${IGNORED.name} → removed for the checks, which ran the base's tests and failed; never awaits approval`, async () => {
+test(`${IGNORED.name} → not in the checks' fresh checkout: they ran the base's tests and failed; never awaits approval`, async () => {
   const { state, logs } = await runs.get(IGNORED.name)!;
   expect(state.status).toBe('failed');
   expect(state.stages.map((s) => s.stage)).not.toContain('approval');
   expect(state.checks).toEqual([expect.objectContaining({ name: 'test', passed: false })]);
-  expect(logs).toContain('conftest.py: removed (git ignores them');
   expect(logs).toMatch(/1 failed/);
+  expect(logs).not.toMatch(/1 passed/);
 }, LONG);
 
 const CONTROLS: (Case & { check: (r: { state: RunState; logs: string; diff: string }) => void })[] = [
