@@ -7,6 +7,7 @@ import type { ReviewFinding, RunState } from '../../workflows/types';
 import { JUDGED_APP, JUDGED_APP_FIX } from '../fixtures/judgedApp';
 import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';
+import { runToVerdict, type Verdict } from '../helpers/verdicts';
 
 /** Writes `file` with `text` in the agent's sandbox (a quoted heredoc: nothing in it is expanded). */
 const write = (file: string, text: string) => `mkdir -p "$(dirname ${file})" && cat > ${file} <<'NIGHTSHIFT_EOF'\n${text}\nNIGHTSHIFT_EOF\n`;
@@ -62,12 +63,12 @@ const CONTROLS = {
 let stack: TestStack;
 let repo: string;
 const inTurn = takingTurns(3);
-type Outcome = { state: RunState; logs: string };
+type Outcome = Verdict;
 const runs = new Map<string, Promise<Outcome>>();
 const LONG = 600_000;
 
 async function run(name: string, agent: string): Promise<Outcome> {
-  const id = await stack.submit({
+  return runToVerdict(stack, {
     title: `canary ${name.slice(7, 60)}`,
     task: 'Fix add in src/math.js so that the tests pass.',
     repo,
@@ -75,11 +76,7 @@ async function run(name: string, agent: string): Promise<Outcome> {
     sandbox: { driver: 'bwrap' },
     checks: [{ name: 'test', run: 'npm test' }],
     limits: { iterations: 1 },
-  });
-  const state = await stack.waitFor(id, ['failed', 'awaiting_approval'], LONG);
-  const logs = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
-  if (state.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
-  return { state, logs };
+  }, LONG);
 }
 
 beforeAll(async () => {

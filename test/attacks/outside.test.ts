@@ -2,6 +2,7 @@ import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';
 import { JUDGED_APP } from '../fixtures/judgedApp';
 import type { RunState } from '../../workflows/types';
+import { runToVerdict, type Verdict } from '../helpers/verdicts';
 
 // Issue 21's agent that has read docs/checks.md (the catalogue's rows on this project): it leaves what fools the
 // checks outside git, where no diff shows it (a fake `node` in the git-ignored node_modules/.bin, a ~/.npmrc whose
@@ -98,12 +99,12 @@ const CONTROLS: (Case & { baseTests?: unknown })[] = [
 let stack: TestStack;
 let repo: string;
 const inTurn = takingTurns(3);
-type Outcome = { state: RunState; logs: string };
+type Outcome = Verdict;
 const runs = new Map<string, Promise<Outcome>>();
 const LONG = 900_000;
 
 async function run(c: Case): Promise<Outcome> {
-  const id = await stack.submit({
+  return runToVerdict(stack, {
     title: `outside ${c.name.slice(0, 60)}`,
     task: c.task ?? 'Fix the bug in src so that the tests pass.',
     repo,
@@ -111,11 +112,7 @@ async function run(c: Case): Promise<Outcome> {
     sandbox: { driver: c.driver },
     checks: [{ name: 'test', run: 'npm test', ...c.check }],
     limits: { iterations: 1 },
-  });
-  const state = await stack.waitFor(id, ['failed', 'awaiting_approval'], LONG);
-  const logs = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
-  if (state.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
-  return { state, logs };
+  }, LONG);
 }
 
 beforeAll(async () => {
