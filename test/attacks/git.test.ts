@@ -113,8 +113,9 @@ describe.each(['bwrap', 'docker'])('%s: what the agent writes in git is data to 
       .replace(/HOME_TOKEN/g, path.join(stack.config.home, 'token'));
     const title = `attack ${id}`;
     const branch = `attack/${driver}-${id}`;
+    // A copy of .git holds git's binary index and objects: allowed here, so the run reaches delivery, where the host's git is what is tried.
     const runId = await stack.submit(
-      spec(repo, agent, { title, branch, scope: { allow: ['**'] }, review: { maxDiffLines: 100_000 }, sandbox: { driver }, limits: { iterations: twoIterations ? 2 : 1 } }),
+      spec(repo, agent, { title, branch, scope: { allow: ['**'] }, review: { maxDiffLines: 100_000, allowBinaries: ['.evil/**'] }, sandbox: { driver }, limits: { iterations: twoIterations ? 2 : 1 } }),
     );
     // All of a driver's attacks are queued at once: the last waits for the others' sandbox slots.
     const waiting = await stack.waitFor(runId, ['awaiting_approval'], 400_000);
