@@ -3,7 +3,7 @@ import type { Check } from '../spec/schema';
 import type { CheckIntegrity, ReviewFinding } from '../workflows/types';
 import { execCheck, rerunFresh, type CheckSite } from './checkRun';
 import type { RunRepo } from './git';
-import { CommandLog, headerCommand } from './logs';
+import { CommandLog, commandPassed, headerCommand } from './logs';
 import { checkTally, type TestTally } from './tally';
 
 // The base's tests judge the change (docs/checks.md): an agent that cannot fix the code can weaken the tests without
@@ -19,8 +19,11 @@ const TEST_NAMED = picomatch(['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}'
 /** Installed and vendored code is not the repo's tests. */
 const INSTALLED = /(^|\/)(node_modules|vendor|site-packages|\.venv|venv)\//;
 
-/** Whether `file` is part of the tests rather than the code under test. */
-export const isTestFile = (file: string) => !INSTALLED.test(file) && (TEST_DIR.test(file) || TEST_NAMED(file));
+/**
+ * Whether `file` is part of the tests (a test file, or a helper or data file under a test directory) rather than the
+ * code under test. Wider than canary.ts `isTestFile`, the files a runner collects as tests.
+ */
+export const partOfTheTests = (file: string) => !INSTALLED.test(file) && (TEST_DIR.test(file) || TEST_NAMED(file));
 
 /** The test files the change touches: those the base's versions replace for the judging run, and those the spec allows. */
 export interface TestChanges {
@@ -30,7 +33,7 @@ export interface TestChanges {
 
 /** The test files `commit` changes from `baseCommit` (added, changed or deleted), split by `allow` (the spec's globs). */
 export async function testChanges(repo: RunRepo, baseCommit: string, commit: string, allow: string[] = []): Promise<TestChanges> {
-  const changed = (await repo.changedFiles(baseCommit, commit)).filter(isTestFile);
+  const changed = (await repo.changedFiles(baseCommit, commit)).filter(partOfTheTests);
   const allowed = allow.length ? picomatch(allow, { dot: true }) : () => false;
   return { laid: changed.filter((f) => !allowed(f)), allowed: changed.filter((f) => allowed(f)) };
 }
@@ -71,7 +74,7 @@ export async function judgeByBaseTests(site: CheckSite, check: Check, baseCommit
   await rerunFresh(site, check, 'base-tests', (repo) => layBaseTests(repo, baseCommit, laid), async (sandbox) => {
     const log = new CommandLog(deps.runLog, input.runId, `base tests of check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}, with the base's versions of the ${laid.length} test files the change touched (${laid.slice(0, 5).join(', ')}${laid.length > 5 ? ', …' : ''})${allowed.length ? `; the spec allows ${allowed.join(', ')} to change` : ''}`, secrets);
     const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-    const passed = exec.exitCode === 0 && !exec.timedOut;
+    const passed = commandPassed(exec);
     const { tally } = await checkTally(sandbox.workspace, check.junit, log.text());
     log.write(`[nightshift: the base's tests ${passed ? 'passed on the change' : 'FAILED on the change: only the changed tests let it pass'}]\n`);
     integrity.baseTests = { laid, allowed, result: passed ? 'passed' : 'failed', logId: (await log.close(deps.store)).logId };

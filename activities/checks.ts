@@ -7,7 +7,7 @@ import type { ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { junitCounts } from './junit';
 import { runHoldoutCheck } from './holdout';
-import { CommandLog, commandResult, headerCommand } from './logs';
+import { CommandLog, commandPassed, commandResult, headerCommand } from './logs';
 import type { HarnessSpec } from './harness';
 import { judgeByBaseTests, testChanges } from './baseTests';
 import type { RunRepo } from './git';
@@ -85,7 +85,7 @@ export function checkActivities(deps: ActivityDeps) {
 async function runCheck(deps: ActivityDeps, sandbox: Sandbox, check: Check, input: ChecksInput, secrets: Record<string, string>): Promise<{ result: CheckResult; outcome: TestOutcome }> {
   const log = new CommandLog(deps.runLog, input.runId, `check ${check.name}, iteration ${input.iteration}: ${headerCommand(check.run)}`, secrets);
   const exec = await execCheck(sandbox, check, input, secrets, (t, stream) => log.write(t, stream));
-  const passed = exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
+  const passed = commandPassed(exec);
   const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
   const junit = xml ? junitCounts(xml) : undefined;
   if (problem) log.write(`[nightshift: ${problem}]\n`);

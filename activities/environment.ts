@@ -12,7 +12,7 @@ import type { ActivityDeps } from './deps';
 import { EnvCache, type EnvironmentManifest, type EnvironmentSource } from './envCache';
 import { DEFAULT_BRANCH_CONFIG, paths, RunRepo, type Git } from './git';
 import { withHeartbeat } from './heartbeat';
-import { CommandLog, egressLine, headerCommand } from './logs';
+import { CommandLog, commandPassed, egressLine, headerCommand } from './logs';
 import { inCheckoutSandbox, openSandbox, runRepo, sandboxRoot, workerDir, workspaceLayer } from './workspace';
 
 // The setup stage (docs/environments.md): the spec's setup commands run once, on a checkout of the base, with their
@@ -136,7 +136,7 @@ async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec[
 
 /** Why a setup command failed, in a line; undefined when it did not. */
 function setupFailure(command: string, exec: ExecResult, timeoutMs: number): string | undefined {
-  if (exec.exitCode === 0 && !exec.timedOut && !exec.limitHit) return undefined;
+  if (commandPassed(exec)) return undefined;
   const how = exec.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : exec.limitHit ? `ran into a sandbox limit: ${exec.limitHit}` : `exited ${exec.exitCode ?? 'on a signal'}`;
   return `setup command "${headerCommand(command)}" ${how}`;
 }

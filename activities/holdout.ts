@@ -16,7 +16,7 @@ import { throwIfCancelled } from './heartbeat';
 import { removeStaleJunit } from './junit';
 import { clearFolders, foldersOf, layOver, type LaidFile } from './layFiles';
 import { checkTally, ran } from './tally';
-import { CommandLog, commandResult, headerCommand } from './logs';
+import { CommandLog, commandPassed, commandResult, headerCommand } from './logs';
 import { inCheckoutSandbox } from './workspace';
 
 // Hold-out checks (docs/holdout.md): tests the agent never sees, laid over a fresh checkout of the checkpoint in a
@@ -187,7 +187,7 @@ export async function runHoldoutCheck(deps: ActivityDeps, input: ChecksInput, ch
     if (theirs.length) log.write(`[nightshift: the set's folders are laid in whole: removed what the change had in them: ${theirs.slice(0, 10).join(', ')}${theirs.length > 10 ? ', …' : ''}]\n`);
     const plain = await runHidden(site, set.files);
     const { exec } = plain;
-    let passed = exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
+    let passed = commandPassed(exec);
     // The report names the hidden tests: only its totals leave the sandbox.
     if (plain.tally) holdout.tests = { passed: plain.tally.passed, failed: plain.tally.failed };
     if (exec.timedOut) log.write(`[nightshift: check killed after ${Math.round(timeoutMs / 1000)}s]\n`);

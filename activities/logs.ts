@@ -105,6 +105,9 @@ export class Transcript {
   }
 }
 
+/** Whether a command passed: exit 0, in time, within every sandbox limit (a limit hit fails it, whatever its exit code). */
+export const commandPassed = (exec: ExecResult): boolean => exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
+
 /** What a finished command leaves in the run's state: how it ended, and its stored log with the tail. */
 export function commandResult(command: string, exec: ExecResult, log: { logId: string; logTail: string }): CommandResult {
   return { command, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId: log.logId, logTail: log.logTail, limitHit: exec.limitHit };
