@@ -4,9 +4,9 @@ import type { SandboxDriver } from '../sandbox/sandbox';
 import type { SandboxDriverName } from '../spec/schema';
 import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
-import type { RunInput, WorkspaceRef } from '../workflows/types';
-import type { SecretStore } from './secrets';
-import type { SandboxSlots } from './slots';
+import type { RunInput, WorkspaceRef } from '../contracts/run';
+import type { SecretStore } from '../secrets/secretStore';
+import type { SandboxSlots } from '../workspaces/slots';
 
 /** What activities share on one worker, wired up by the worker. */
 export interface ActivityDeps {

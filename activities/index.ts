@@ -1,17 +1,17 @@
-import { agentActivities } from './agent';
-import { checkActivities } from './checks';
+import { agentActivities } from './agent/agentActivities';
+import { checkActivities } from './checks/runChecks';
 import type { ActivityDeps } from './deps';
-import { deliverActivities } from './deliver';
-import { environmentActivities } from './environment';
-import { forgeActivities } from './forge';
+import { deliverActivities } from './delivery/deliverBranch';
+import { environmentActivities } from './setup/prepareEnvironment';
+import { forgeActivities } from './forge/forgeActivities';
 import { heartbeating } from './heartbeat';
-import { notifyActivities } from './notify';
-import { proofActivities } from './proof';
-import { rebaseActivities } from './rebase';
-import { repoFileActivities } from './repoFile';
-import { reviewActivities } from './review';
-import { signActivities } from './sign';
-import { workspaceActivities } from './workspace';
+import { notifyActivities } from './notify/notifyWebhooks';
+import { proofActivities } from './proof/writeProof';
+import { rebaseActivities } from './rebase/rebaseOntoBase';
+import { repoFileActivities } from './repoConfig/readRepoFile';
+import { reviewActivities } from './review/reviewActivities';
+import { signActivities } from './proof/signCommits';
+import { workspaceActivities } from './workspace/workspaceActivities';
 
 export type { ActivityDeps } from './deps';
 

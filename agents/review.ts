@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ReviewFinding } from '../workflows/types';
+import type { ReviewFinding } from '../contracts/run';
 
 const MAX_DIFF_CHARS = 200_000;
 

@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import picomatch from 'picomatch';
 import * as path from 'node:path';
 import { REMOTE_NAME } from '../config/remotes';
-import { repoNameOf } from '../config/repos';
+import { repoNameOf } from '../config/repoResolution';
 import type { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
 import { atLeast, type Principal, type Role, type TokenStore } from './tokens';

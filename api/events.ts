@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Request, Response } from 'express';
 import type { RunLog } from '../store/runLog';
-import type { RunState } from '../workflows/types';
+import type { RunState } from '../contracts/run';
 import { ApiError } from './errors';
 import { isFinal, type RunPollers, type RunSnapshot, type RunSubscription } from './runPollers';
 

@@ -3,11 +3,11 @@ import { temporal } from '@temporalio/proto';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { RUN_STATUSES, type RunStatus } from '../workflows/types';
+import { RUN_STATUSES, type RunStatus } from '../contracts/run';
 import { SANDBOX_DRIVERS } from '../spec/schema';
 import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
-import { claimQueue } from '../workflows/queues';
+import { claimQueue } from '../contracts/taskQueues';
 import { WorkerReportSchema } from '../workers/report';
 import { requireRole } from './auth';
 

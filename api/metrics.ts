@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Config } from '../config';
-import { RUN_STATUSES } from '../workflows/types';
+import { RUN_STATUSES } from '../contracts/run';
 import { requireRole } from './auth';
 import { fleetSnapshot } from './fleet';
 import { STAGE_BUCKETS, StageDurations } from './stageDurations';

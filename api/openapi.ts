@@ -2,12 +2,12 @@ import { z } from 'zod';
 import { PublicKeyEntrySchema } from '../proof/keys';
 import { ProofLogEntrySchema } from '../proof/log';
 import { SpecSchema } from '../spec/schema';
-import { RUN_STATUSES } from '../workflows/types';
+import { RUN_STATUSES } from '../contracts/run';
 import { ErrorBodySchema } from './errors';
 import { FleetSchema } from './fleet';
 import { RemoteRepoInputSchema } from '../config/remotes';
 import { RepoDefaultsSchema } from './repoDefaults';
-import { RepoAddedSchema, RepoListingSchema } from './repos';
+import { RepoAddedSchema, RepoListingSchema } from './repoRoutes';
 import { DecisionBodySchema, QuickRunRequestSchema, RunSummarySchema } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
 import { RepoGlobsSchema, ROLES, type Role } from './tokens';
@@ -56,7 +56,7 @@ const scheduleAction: Response = { description: 'Done', content: json(schema(z.o
 const noSchedule: Response = { description: 'No such schedule', content: json(ref('Error')) };
 const SCHEDULE_ACTIONS = { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' };
 
-/** The run's state (`RunState` in workflows/types.ts), described here rather than re-declared as a schema. */
+/** The run's state (`RunState` in contracts/run.ts), described here rather than re-declared as a schema. */
 const RUN_STATE: JsonSchema = {
   type: 'object',
   description: 'The run as its workflow holds it: status, stage, iteration, per-stage results and timings, agent, checks, review, decisions (with the token name of who decided), proof id, branch.',

@@ -1,12 +1,12 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
-import { headFile } from '../activities/git';
+import { headFile } from '../git/git';
 import type { Config } from '../config';
-import { RepoRefusedError } from '../config/repos';
+import { RepoRefusedError } from '../config/repoResolution';
 import { resolveSpecRepo, type SpecRepo } from '../config/remotes';
 import { formatIssue, SpecError } from '../spec/parse';
 import { quickSpec, QuickSpecError, readServerDefaults, REPO_DEFAULTS_FILE, type QuickRequest, type QuickSpecSource } from '../spec/quick';
-import { repoFile } from '../workflows/repoFile';
+import { repoFile } from '../workflows/repoConfig';
 import { requireRepo, requireRepoName } from './auth';
 import { ApiError } from './errors';
 import type { Principal } from './tokens';

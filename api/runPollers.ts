@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunLog } from '../store/runLog';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import { FINAL_STATUSES, type RunState } from '../contracts/run';
 
 /** What one poll saw of a run: its state and how long its log was. */
 export interface RunSnapshot {

@@ -12,7 +12,7 @@ import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSigna
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
-import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunState, type RunStateView, type RunStatus } from '../workflows/types';
+import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunState, type RunStateView, type RunStatus } from '../contracts/run';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
 import { RunPollers } from './runPollers';

@@ -14,7 +14,7 @@ import { forgesRouter } from './forges';
 import { keysRouter } from './keys';
 import { proofsRouter } from './proofs';
 import { repoDefaultsRouter } from './repoDefaults';
-import { reposRouter } from './repos';
+import { reposRouter } from './repoRoutes';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';

@@ -2,7 +2,7 @@ import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporali
 import type { Config } from '../config';
 import type { specRun } from '../workflows/specRun';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
-import type { RunState, StageName } from '../workflows/types';
+import type { RunState, StageName } from '../contracts/run';
 
 /** Bucket bounds in seconds: from a sub-second scope check to an approval that waited a day. */
 export const STAGE_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400];

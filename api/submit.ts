@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { WorkflowStartOptions } from '@temporalio/client';
-import { modelUpstream } from '../activities/model';
+import { modelUpstream } from '../gateway/vendors';
 import type { Config } from '../config';
 import { HoldoutRefusedError, resolveHoldoutSet } from '../config/holdout';
-import { RepoRefusedError } from '../config/repos';
+import { RepoRefusedError } from '../config/repoResolution';
 import { RemoteRepos, resolveSpecRepo, storedRepo, type SpecRepo } from '../config/remotes';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { specRun } from '../workflows/specRun';
 import { runSearchAttributes } from '../workflows/searchAttributes';
-import type { RunInput } from '../workflows/types';
+import type { RunInput } from '../contracts/run';
 import { ApiError } from './errors';
 
 /**

@@ -11,8 +11,8 @@ import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
 import { unmountUnder } from '../sandbox/overlay';
 import { freePort } from '../temporal/ports';
-import { makeRepoIn } from '../testbed/repos';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import { makeRepoIn } from '../testbed/makeRepo';
+import { FINAL_STATUSES, type RunState } from '../contracts/run';
 import { elapsedMs, percentiles, printTable, runBench } from './stats';
 
 const RUNS = Number(process.env.BENCH_RUNS || 5);

@@ -10,9 +10,9 @@ import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
 import { unmountUnder } from '../sandbox/overlay';
 import { freePort } from '../temporal/ports';
-import { makeRepoIn } from '../testbed/repos';
+import { makeRepoIn } from '../testbed/makeRepo';
 import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
-import type { RunState } from '../workflows/types';
+import type { RunState } from '../contracts/run';
 import { elapsedMs, printTable, runBench } from './stats';
 
 const FIXTURE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'npm-app');

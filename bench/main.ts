@@ -11,7 +11,7 @@ import { benchEgress, benchSandbox } from './sandbox';
 import { percentiles, stats } from './stats';
 import { startStack } from '../cli/up';
 import { prepareExampleRepo } from '../cli/example';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import { FINAL_STATUSES, type RunState } from '../contracts/run';
 
 const runs = Number(process.env.BENCH_RUNS || 10);
 

@@ -10,11 +10,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { RemoteRepos } from '../config/remotes';
-import { RunRepo } from '../activities/git';
-import { layOutOver, workerDir } from '../activities/workspace';
+import { RunRepo } from '../git/git';
+import { layOutOver, workerDir } from '../activities/workspace/workspaceActivities';
 import { unmountUnder } from '../sandbox/overlay';
-import { mirrorDir, withRepoSource, type MirrorDeps } from '../activities/mirror';
-import { SecretStore } from '../activities/secrets';
+import { mirrorDir, withRepoSource, type MirrorDeps } from '../git/mirror';
+import { SecretStore } from '../secrets/secretStore';
 import { startGitHttp, type Link } from '../testbed/gitHttp';
 import { elapsedMs, percentiles } from './stats';
 

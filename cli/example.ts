@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { SecretStore } from '../activities/secrets';
+import { SecretStore } from '../secrets/secretStore';
 import { loadScenario, startModelServer, type ScriptedModelServer } from '../agents/scriptedModel';
 import type { Config } from '../config';
 import { normalizeBaseUrl } from '../spec/network';
 import { parseSpec } from '../spec/parse';
-import { FINAL_STATUSES, type RunState } from '../workflows/types';
+import { FINAL_STATUSES, type RunState } from '../contracts/run';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 

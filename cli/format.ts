@@ -1,4 +1,4 @@
-import type { RunStateView } from '../workflows/types';
+import type { RunStateView } from '../contracts/run';
 
 export function duration(ms?: number): string {
   if (ms === undefined || !Number.isFinite(ms)) return '…';

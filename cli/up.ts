@@ -114,7 +114,7 @@ async function startParts(parts: Parts, config: Config, running: Running, logger
 /** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM/SIGHUP (or when the start fails). */
 export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
   mkdirSync(config.home, { recursive: true });
-  // Specs may name repos only in here (config/repos.ts).
+  // Specs may name repos only in here (config/repoResolution.ts).
   mkdirSync(config.reposDir, { recursive: true });
   // Made at first start, so GET /v1/keys and `nightshift verify --key` have it before the first proof.
   const signingKeyId = ensureSigningKey(config.home).keyId;

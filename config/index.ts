@@ -23,7 +23,7 @@ export interface Config {
   heartbeatTimeoutMs: number;
   workerQueueTimeoutMs: number;
   shutdownGraceMs: number;
-  /** The only place a spec's repo may be (config/repos.ts); relative paths are resolved against it. Default: `$NIGHTSHIFT_HOME/repos`. */
+  /** The only place a spec's repo may be (config/repoResolution.ts); relative paths are resolved against it. Default: `$NIGHTSHIFT_HOME/repos`. */
   reposDir: string;
   /** Where the hold-out test sets live (NIGHTSHIFT_HOLDOUT_DIR; docs/holdout.md): a check's `holdout: NAME` is `<holdoutDir>/NAME`. Default: `$NIGHTSHIFT_HOME/holdout`. */
   holdoutDir: string;
@@ -45,7 +45,7 @@ export interface Config {
   githubApiUrl: string;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
-  /** NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify.ts). Read by workers only: the URLs may hold secrets. */
+  /** NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify/notifyWebhooks.ts). Read by workers only: the URLs may hold secrets. */
   webhooks: Webhook[];
   /** Where artifacts are stored (NIGHTSHIFT_ARTIFACTS). */
   artifacts: ArtifactsConfig;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { resolveRepo } from './repos';
+import { resolveRepo } from './repoResolution';
 
 /** A registered repo's name: what a spec's `repo` and a token's `--repos` globs name, and the mirror's file name. */
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -129,7 +129,7 @@ export type SpecRepo = { kind: 'local'; path: string; name: string } | { kind: '
 /**
  * The one decision on a spec's `repo`, made by the API at submit and again by the worker at provision: a registered
  * name is that remote (only the admin's registration makes the worker dial out); anything else goes through
- * config/repos.ts's boundary, which refuses every URL (RepoRefusedError).
+ * config/repoResolution.ts's boundary, which refuses every URL (RepoRefusedError).
  */
 export function resolveSpecRepo(repo: string, where: { home: string; reposDir: string }): SpecRepo {
   const remote = registeredRemote(repo, where.home);

@@ -24,7 +24,7 @@ export const PublicKeyEntrySchema = z.object({
 });
 export type PublicKeyEntry = z.infer<typeof PublicKeyEntrySchema>;
 
-/** Who signs the delivered commits: the committer of every commit a run makes (activities/git.ts). */
+/** Who signs the delivered commits: the committer of every commit a run makes (git/git.ts). */
 export const COMMIT_SIGNER = 'nightshift@localhost';
 
 /** The key id: sha256 of the public key's DER (SPKI), so anyone holding the public key can compute it. */

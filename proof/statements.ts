@@ -1,5 +1,5 @@
-import { tallyFromJunit } from '../activities/tally';
-import type { DecisionRecord, RunInput, RunState } from '../workflows/types';
+import { tallyFromJunit } from '../judge/tally';
+import type { DecisionRecord, RunInput, RunState } from '../contracts/run';
 
 // What a proof attests, as in-toto Statements v1 that supply-chain tools read (docs/proof.md):
 // - SLSA Provenance v1 for the run (attestation.json): what was asked, with which policy, from which inputs, by which

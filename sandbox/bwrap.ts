@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { unmountUnder } from './overlay';
-import { baseEnv, CA_BUNDLE, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './environment';
+import { baseEnv, CA_BUNDLE, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './layout';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent, type CgroupCounters } from './cgroup';
 import { unmountUnder } from './overlay';
-import { baseEnv, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './environment';
+import { baseEnv, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './layout';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxImage, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';

@@ -20,8 +20,8 @@ const DEFAULTS = { pids: 512, openFiles: 1024, fileSizeBytes: 1024 ** 3 };
 
 /**
  * What a run's sandbox may do, in one place: its limits and the hosts it may reach. The rest is fixed for every
- * sandbox (sandbox/environment.ts: the writable paths, HOME, the base environment); a run's secrets are the ones its
- * spec names and the server allows (activities/secrets.ts).
+ * sandbox (sandbox/layout.ts: the writable paths, HOME, the base environment); a run's secrets are the ones its
+ * spec names and the server allows (secrets/secretStore.ts).
  */
 export interface SandboxPolicy {
   limits: SandboxLimits;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { CgroupCounters } from './cgroup';
 import { pollUntil, watchDisk } from './disk';
-import { writableDirs } from './environment';
+import { writableDirs } from './layout';
 import { describeLimitHit, diskLimitHit, processLimitHit, type SandboxLimits } from './policy';
 import type { ExecOptions, ExecResult, SandboxOptions } from './sandbox';
 

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { RunLog } from '../store/runLog';
-import type { RunState } from '../workflows/types';
+import type { RunState } from '../contracts/run';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { startKillableTemporal, suiteTemporalKind } from './helpers/temporalServer';

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CheckoutCache } from '../activities/checkouts';
-import { RunRepo } from '../activities/git';
+import { CheckoutCache } from '../git/checkouts';
+import { RunRepo } from '../git/git';
 import { mountsUnder, unmountUnder } from '../sandbox/overlay';
 import { gitIn, makeRepo, tempDir } from './helpers/stack';
 
-// Kept checkouts (activities/checkouts.ts) with real git and overlays: a workspace lies over the checkout of its
+// Kept checkouts (git/checkouts.ts) with real git and overlays: a workspace lies over the checkout of its
 // tree, or of a near one, and holds exactly its commit's files either way.
 
 async function workspaceAt(root: string, source: string, cache: CheckoutCache, commit: string): Promise<RunRepo> {

@@ -1,8 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
-import { deliverActivities } from '../activities/deliver';
-import { SecretStore } from '../activities/secrets';
+import { deliverActivities } from '../activities/delivery/deliverBranch';
+import { SecretStore } from '../secrets/secretStore';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { EnvCache } from '../activities/envCache';
+import { EnvCache } from '../workspaces/envCache';
 import { mountsUnder, overlayOnto, unmountUnder } from '../sandbox/overlay';
 import { FsArtifactStore } from '../store/fsArtifacts';
 import { tempDir } from './helpers/stack';

@@ -40,7 +40,7 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
       "echo 'module.exports = 666;' > node_modules/dep/index.js",
       'touch node_modules/planted',
       'echo poisoned > "$HOME/.cache/tool/entry"',
-      // And the checkout the workspace lies over (activities/checkouts.ts): a tracked file rewritten in place.
+      // And the checkout the workspace lies over (git/checkouts.ts): a tracked file rewritten in place.
       'echo 2 > src/value.txt',
     ].join('; ');
     // Passes only on the environment as the setup made it: the package, no planted file, the home's cache.

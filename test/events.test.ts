@@ -1,4 +1,4 @@
-import { RUN_STATUSES, type RunState, type StageName } from '../workflows/types';
+import { RUN_STATUSES, type RunState, type StageName } from '../contracts/run';
 import { openSse as connect, readUntil, type SseEvent, type SseStream } from './helpers/sse';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { useTestStack } from './helpers/stack';

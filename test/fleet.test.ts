@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
-import type { RunState, WorkerReport } from '../workflows/types';
+import type { RunState, WorkerReport } from '../contracts/run';
 
 const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
 let stack: TestStack;

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelGateway, PLACEHOLDER_KEY, type GatewayOptions, type GatewayRequest, type GatewayUsage } from '../sandbox/gateway';
+import { ModelGateway, PLACEHOLDER_KEY, type GatewayOptions, type GatewayRequest, type GatewayUsage } from '../gateway/proxy';
 
 const KEY = `sk-real-${randomBytes(16).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

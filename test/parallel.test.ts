@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { unpackTarGz } from '../proof/tar';
 import { openArtifactStore } from '../store/openArtifacts';
-import type { RunState } from '../workflows/types';
+import type { RunState } from '../contracts/run';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 

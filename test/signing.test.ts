@@ -3,15 +3,15 @@ import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
-import { git as hostGit } from '../activities/git';
-import { signActivities } from '../activities/sign';
+import { git as hostGit } from '../git/git';
+import { signActivities } from '../activities/proof/signCommits';
 import { ensureSigningKey } from '../proof/keys';
 import { signCommitObject } from '../proof/signedCommit';
 import { unpackTarGz } from '../proof/tar';
 import { withArtifactFile } from '../store/artifacts';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
-import type { RunState } from '../workflows/types';
+import type { RunState } from '../contracts/run';
 import { runCli } from './helpers/cli';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
@@ -296,7 +296,7 @@ describe('verify --commit vouches only for the run’s own commits, signed with 
       expect(await verifyIn(onBase.openpgp)).toMatchObject({ code: 1, stderr: expect.stringContaining('holds an OpenPGP signature') });
       expect(await verifyIn(swapped)).toEqual({ code: 1, stdout: '', stderr: `nightshift: commit ${swapped.slice(0, 12)} is not signed by the server: it is not signed (only an SSH signature by the server's key counts)\n` });
       expect(await verifyIn(rebased.finalCommit!)).toMatchObject({ code: 0, stdout: expect.stringContaining(`is run ${rebased.id}'s final commit; signed by nightshift@localhost`) });
-      // The host's git (activities/git.ts) in the same repo.
+      // The host's git (git/git.ts) in the same repo.
       await expect(hostGit(delivered, ['verify-commit', onBase.openpgp])).rejects.toThrow(/verify-commit/);
       await expect(hostGit(delivered, ['verify-commit', onBase.x509])).rejects.toThrow(/verify-commit/);
       await hostGit(delivered, ['log', '--format=%H', '-5', 'main']);

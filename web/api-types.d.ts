@@ -1,4 +1,4 @@
-// The JSON the page reads from the API: the fields it uses, as the server's types (workflows/types.ts, api/*.ts)
+// The JSON the page reads from the API: the fields it uses, as the server's types (contracts/run.ts, api/*.ts)
 // define them. A declaration file, so both builds can import it; test/web.test.ts checks it against the server's.
 
 export type RunStatus =
@@ -109,7 +109,7 @@ export interface RepoDefaultsView {
   yaml: string;
 }
 
-/** An entry of GET /v1/repos (api/repos.ts): a repo the token may use; a remote's credential by its NAME only. */
+/** An entry of GET /v1/repos (api/repoRoutes.ts): a repo the token may use; a remote's credential by its NAME only. */
 export interface RepoView {
   name: string;
   kind: 'local' | 'remote';

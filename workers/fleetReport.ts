@@ -2,11 +2,11 @@ import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
-import type { SandboxSlots } from '../activities/slots';
+import type { SandboxSlots } from '../workspaces/slots';
 import { agentCliVersion } from '../agents/cli';
 import type { Config } from '../config';
 import { fleetWorkflowId, fleetRegistry, REPORT_INTERVAL_MS, workerReportSignal } from '../workflows/fleet';
-import type { WorkerReport } from '../workflows/types';
+import type { WorkerReport } from '../contracts/run';
 
 /** The agent CLIs this worker can put in a sandbox, with their versions (from their package.json: no process started). */
 function agentClis(): WorkerReport['agents'] {

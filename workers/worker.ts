@@ -5,9 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
-import { SecretStore } from '../activities/secrets';
-import { SandboxSlots } from '../activities/slots';
-import { workerDir } from '../activities/workspace';
+import { SecretStore } from '../secrets/secretStore';
+import { SandboxSlots } from '../workspaces/slots';
+import { workerDir } from '../activities/workspace/workspaceActivities';
 import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
 import { unmountUnder } from '../sandbox/overlay';
@@ -17,8 +17,8 @@ import type { SandboxDriverName } from '../spec/schema';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import { prepareRun } from '../api/submit';
-import { claimQueue } from '../workflows/queues';
-import type { WorkspaceRef } from '../workflows/types';
+import { claimQueue } from '../contracts/taskQueues';
+import type { WorkspaceRef } from '../contracts/run';
 import { startFleetReports } from './fleetReport';
 
 /**

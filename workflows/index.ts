@@ -1,4 +1,4 @@
 export { specRun } from './specRun';
 export { fleetRegistry } from './fleet';
-export { repoFile } from './repoFile';
+export { repoFile } from './repoConfig';
 export { forgeEvent } from './forgeEvent';

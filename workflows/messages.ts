@@ -1,6 +1,6 @@
 // The run's messages, defined once for the workflow, the API and Temporal Web's signal dialog.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { DecisionInput, ForgeStatus, RunState } from './types';
+import type { DecisionInput, ForgeStatus, RunState } from '../contracts/run';
 
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');

@@ -1,4 +1,4 @@
-import type { RunState } from './types';
+import type { RunState } from '../contracts/run';
 
 /**
  * The pull request's body: what the pipeline verified and who approved, from the run's state, and how to check the

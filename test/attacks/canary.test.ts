@@ -3,7 +3,7 @@
 // checks around it. Canaries are now mutants of the base's own tests (a copy under the same title, its expected value
 // changed), and the run with them must report each failing and every other test as the check's own run did. Whole
 // runs on a real stack (Temporal, bubblewrap, git, node --test) with command agents that do not fix the bug.
-import type { ReviewFinding, RunState } from '../../workflows/types';
+import type { ReviewFinding, RunState } from '../../contracts/run';
 import { JUDGED_APP, JUDGED_APP_FIX } from '../fixtures/judgedApp';
 import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';

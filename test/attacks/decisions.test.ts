@@ -4,7 +4,7 @@ import { signDecision } from '../../proof/decisions';
 import { keyIdOf } from '../../proof/keys';
 import { unpackTarGz } from '../../proof/tar';
 import { cancelRequestedSignal, stateQuery } from '../../workflows/messages';
-import type { DecisionInput, RunStateView } from '../../workflows/types';
+import type { DecisionInput, RunStateView } from '../../contracts/run';
 import { spec, VALUE_REPO } from '../helpers/specs';
 import { useTestStack } from '../helpers/stack';
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { spec, VALUE_REPO } from '../helpers/specs';
 import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 
 // Issue 20: a setup command or a check that exhausts its sandbox (a fork bomb at the process limit, a million files
 // at the file limit) fails its run cleanly in that stage, naming the limit; the worker goes on, a run beside them is

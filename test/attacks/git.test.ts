@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gitIn, makeRepo, tempDir, useTestStack } from '../helpers/stack';
 import { spec, VALUE_REPO } from '../helpers/specs';
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 
 // The agent owns everything in its workspace, `.git` included. Each case is an agent that plants git metadata a host
 // git would obey (a filter, a hook, a commondir, a gitdir file, a nested repository, a symlink to write through…)

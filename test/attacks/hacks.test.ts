@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';
-import type { ReviewFinding, RunState } from '../../workflows/types';
+import type { ReviewFinding, RunState } from '../../contracts/run';
 
 // The catalogue of reward hacks (docs/checks.md): an agent that cannot fix the bug games its checks instead. Each
 // hack is a scripted command agent on a real stack (Temporal, bubblewrap, git, node --test, pytest) that makes the

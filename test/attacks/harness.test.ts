@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 import { takingTurns } from '../helpers/turns';
 
 // The agent is judged by checks that run in its own workspace, so it can try to change the judge instead of the code:

@@ -1,7 +1,7 @@
 import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';
 import { JUDGED_APP } from '../fixtures/judgedApp';
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 import { runToVerdict, type Verdict } from '../helpers/verdicts';
 
 // Issue 21's agent that has read docs/checks.md (the catalogue's rows on this project): it leaves what fools the

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { resolveRepo } from '../../config/repos';
+import { resolveRepo } from '../../config/repoResolution';
 import { runStartOptions } from '../../api/submit';
 import { SpecSchema } from '../../spec/schema';
 import { runCli } from '../helpers/cli';

@@ -1,7 +1,7 @@
 import { JUDGED_APP } from '../fixtures/judgedApp';
 import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 
 // Issue 21's review rules for test-aware code (docs/checks.md): code under test that reads the runner's environment,
 // and a change that commits a binary or an archive, are blocking findings of the review, whatever the checks say.

@@ -30,7 +30,7 @@ export async function openPhone(browser: Browser, apiUrl: string, token?: string
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    // A server without GET /v1/repos (api/repos.ts) answers 404 there, and the New form falls back to a text field.
+    // A server without GET /v1/repos (api/repoRoutes.ts) answers 404 there, and the New form falls back to a text field.
     const noRepoList = /status of 404/.test(msg.text()) && msg.location().url.endsWith('/v1/repos');
     if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text()) && !noRepoList) problems.push(msg.text());
   });

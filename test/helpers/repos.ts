@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import * as path from 'node:path';
-import { makeRepoIn } from '../../testbed/repos';
+import { makeRepoIn } from '../../testbed/makeRepo';
 
 // Scratch dirs and git repos for tests: light to import (test/unit's files use them without the stack).
 

@@ -13,7 +13,7 @@ import { installTemporalLogging } from '../../config/logger';
 import { unmountUnder } from '../../sandbox/overlay';
 import { normalizeBaseUrl } from '../../spec/network';
 import { createWorker, type NightshiftWorker } from '../../workers/worker';
-import { FINAL_STATUSES, type RunState, type RunStatus } from '../../workflows/types';
+import { FINAL_STATUSES, type RunState, type RunStatus } from '../../contracts/run';
 import { freePort } from './ports';
 import { makeRepo, tempDir } from './repos';
 

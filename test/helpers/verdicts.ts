@@ -1,4 +1,4 @@
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 import type { TestStack } from './stack';
 
 /** What an attack's run came to, with its log. */

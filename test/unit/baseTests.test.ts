@@ -1,4 +1,4 @@
-import { partOfTheTests } from '../../activities/baseTests';
+import { partOfTheTests } from '../../judge/baseTests';
 
 // The files the base's tests are made of (docs/checks.md, "The base's tests judge the change"): tests, their helpers
 // and data under test directories, test-named files anywhere; never the code under test, nor installed code.

@@ -1,5 +1,5 @@
-import { canaryVerdict, withMutant } from '../../activities/canary';
-import { casesFromOutput } from '../../activities/tally';
+import { canaryVerdict, withMutant } from '../../judge/canary';
+import { casesFromOutput } from '../../judge/tally';
 import { JUDGED_APP } from '../fixtures/judgedApp';
 
 const first = () => 0;

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { provenanceOf, signDecision } from '../../proof/decisions';
-import type { Decision } from '../../workflows/types';
+import type { Decision } from '../../contracts/run';
 
 // A forge's decision (a review checked by a worker) is signed with its channel: it cannot pass for an API decision,
 // an API decision cannot pass for a forge user's, and a signal claiming the forge without the server's key is only

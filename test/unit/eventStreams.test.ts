@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RunPollers } from '../../api/runPollers';
 import { StreamSlots } from '../../api/streamSlots';
 import { RunLog } from '../../store/runLog';
-import type { RunState } from '../../workflows/types';
+import type { RunState } from '../../contracts/run';
 import { tempDir } from '../helpers/repos';
 
 // The API's event streams under load (issue 20): capped per token and in all, one poller per run however many watch it.

@@ -1,5 +1,5 @@
 // What the agent is told between iterations (workflows/specRun/feedback.ts): exact texts, every branch.
-import type { AgentResult, CheckResult, Decision } from '../../workflows/types';
+import type { AgentResult, CheckResult, Decision } from '../../contracts/run';
 import {
   agentExitProblem,
   checkProblem,

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { git } from '../../activities/git';
-import { harnessChanges } from '../../activities/harness';
+import { git } from '../../git/git';
+import { harnessChanges } from '../../judge/harness';
 import { makeRepo } from '../helpers/repos';
 
 // Which changes touch the harness, read from git objects: the parts of shared files (package.json, pyproject.toml,

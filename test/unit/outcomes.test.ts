@@ -1,6 +1,6 @@
 // Each stage's one-line outcome in the run's stage records (workflows/specRun/outcomes.ts).
-import type { AgentOutput } from '../../activities/agent';
-import type { CheckResult } from '../../workflows/types';
+import type { AgentOutput } from '../../activities/agent/agentActivities';
+import type { CheckResult } from '../../contracts/run';
 import { agentOutcome, approvalOutcome, checksOutcome, rebaseOutcome, reviewOutcome, scopeOutcome } from '../../workflows/specRun/outcomes';
 
 const checkpoint = { commit: 'c0ffee', afterStage: 'agent' as const, iteration: 1 };

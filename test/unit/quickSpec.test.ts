@@ -1,7 +1,7 @@
 import { symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { headFile } from '../../activities/git';
+import { headFile } from '../../git/git';
 import { parseSpec } from '../../spec/parse';
 import { defaultsYaml, quickSpec, QuickSpecError, repoDefaults, titleOf } from '../../spec/quick';
 import { gitIn, makeRepo, tempDir } from '../helpers/repos';

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { binaryFindings, runnerAwareFindings } from '../../activities/changeRules';
-import { diffFindings, secretFindings } from '../../activities/diffRules';
-import { git as serverGit } from '../../activities/git';
+import { binaryFindings, runnerAwareFindings } from '../../judge/changeRules';
+import { diffFindings, secretFindings } from '../../judge/diffRules';
+import { git as serverGit } from '../../git/git';
 import { parseReviewVerdict } from '../../agents/review';
-import type { ReviewFinding } from '../../workflows/types';
+import type { ReviewFinding } from '../../contracts/run';
 import { gitIn, makeRepo, tempDir } from '../helpers/repos';
 
 // The review's rules on real `git diff` output: what an agent must not slip past review.
@@ -61,7 +61,7 @@ test('the agent reviewer’s verdict is the last JSON object of its final messag
 });
 
 // Issue 21: code under test that can tell it is under test, and content the review cannot read.
-describe('runner-aware code and binaries (activities/changeRules.ts)', () => {
+describe('runner-aware code and binaries (judge/changeRules.ts)', () => {
   /** The change as the agent stage stores it: `git diff --binary` between the base and the change, by the server's git. */
   async function change(base: Record<string, string>, write: (repo: string) => void): Promise<string> {
     const repo = makeRepo(base);

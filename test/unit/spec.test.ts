@@ -1,8 +1,8 @@
 import { parseSpec, SpecError, detectFormat } from '../../spec/parse';
 import { parseBytes, parseDuration } from '../../spec/schema';
-import { scopeViolations, countDiffLines } from '../../activities/review';
-import { Redactor } from '../../activities/redact';
-import { CommandLog } from '../../activities/logs';
+import { scopeViolations, countDiffLines } from '../../activities/review/reviewActivities';
+import { Redactor } from '../../secrets/redact';
+import { CommandLog } from '../../workspaces/commandLog';
 import type { ArtifactStore } from '../../store/artifacts';
 import { RunLog } from '../../store/runLog';
 import { tempDir } from '../helpers/repos';

@@ -1,4 +1,4 @@
-import { tallyFromJunit, tallyFromOutput } from '../../activities/tally';
+import { tallyFromJunit, tallyFromOutput } from '../../judge/tally';
 
 // What a check's tests did, as its runner reported them: the baseline and the hold-out checks count on these.
 

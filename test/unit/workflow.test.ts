@@ -2,21 +2,21 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import type { agentActivities } from '../../activities/agent';
-import type { checkActivities } from '../../activities/checks';
-import type { deliverActivities } from '../../activities/deliver';
-import type { notifyActivities } from '../../activities/notify';
-import type { proofActivities } from '../../activities/proof';
-import type { rebaseActivities } from '../../activities/rebase';
-import type { reviewActivities } from '../../activities/review';
-import type { signActivities } from '../../activities/sign';
-import type { workspaceActivities } from '../../activities/workspace';
-import { scopeViolations } from '../../activities/review';
+import type { agentActivities } from '../../activities/agent/agentActivities';
+import type { checkActivities } from '../../activities/checks/runChecks';
+import type { deliverActivities } from '../../activities/delivery/deliverBranch';
+import type { notifyActivities } from '../../activities/notify/notifyWebhooks';
+import type { proofActivities } from '../../activities/proof/writeProof';
+import type { rebaseActivities } from '../../activities/rebase/rebaseOntoBase';
+import type { reviewActivities } from '../../activities/review/reviewActivities';
+import type { signActivities } from '../../activities/proof/signCommits';
+import type { workspaceActivities } from '../../activities/workspace/workspaceActivities';
+import { scopeViolations } from '../../activities/review/reviewActivities';
 import { parseSpec } from '../../spec/parse';
 import type { specRun } from '../../workflows';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';
-import { claimQueue } from '../../workflows/queues';
-import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type RunStatus } from '../../workflows/types';
+import { claimQueue } from '../../contracts/taskQueues';
+import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type RunStatus } from '../../contracts/run';
 
 // The real specRun workflow (the suite's bundle of workflows/) on a real Temporal dev server, its activities stubs
 // that answer as each test says: the pipeline's decisions — the fix loop, approval, budgets, moving a run off a lost

@@ -1,5 +1,5 @@
 import { condition } from '@temporalio/workflow';
-import type { Decision, ForgeStatus, RunStatus } from '../types';
+import type { Decision, ForgeStatus, RunStatus } from '../../contracts/run';
 import type { RunContext } from './context';
 import { requestedChangesFeedback } from './feedback';
 import { ciFeedback, ciSummary, forgeCi } from './forgeReview';

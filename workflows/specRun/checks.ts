@@ -1,5 +1,5 @@
 // The spec's checks on the checkpoint, in the workspace.
-import type { CheckResult } from '../types';
+import type { CheckResult } from '../../contracts/run';
 import type { RunContext } from './context';
 import { checkProblem, type Problem } from './feedback';
 import { checksInput } from './inputs';

@@ -1,6 +1,6 @@
 import { workflowInfo } from '@temporalio/workflow';
 import type { Spec } from '../../spec/schema';
-import type { Decision, RunInput, RunSettings, RunState, WorkspaceRef } from '../types';
+import type { Decision, RunInput, RunSettings, RunState, WorkspaceRef } from '../../contracts/run';
 import { defaultBranch } from './branch';
 
 /** The spec as the run uses it: its branch decided. */

@@ -1,6 +1,6 @@
 // What the agent is told when its change is not done yet: pure functions of the stages' results (unit-tested).
 import type { Spec } from '../../spec/schema';
-import type { AgentResult, CheckResult, Decision, ReviewFinding, StageName } from '../types';
+import type { AgentResult, CheckResult, Decision, ReviewFinding, StageName } from '../../contracts/run';
 
 /** One thing a stage found wrong with the change, for the agent's next iteration (and the failure, if none is left). */
 export interface Problem {

@@ -2,7 +2,7 @@
 // forge's reviews and CI statuses for the pushed commit drive the loop.
 import { upsertSearchAttributes } from '@temporalio/workflow';
 import { HEAD_KEY, PULL_REQUEST_KEY } from '../searchAttributes';
-import type { ForgeStatus, RunState } from '../types';
+import type { ForgeStatus, RunState } from '../../contracts/run';
 import type { RunContext } from './context';
 import { publishInput } from './inputs';
 import { anyWorker } from './proxies';

@@ -2,7 +2,7 @@
 // provision → agent → scope → checks → review → (fix loop) → approval → rebase → proof → deliver, with teardown always.
 // The parts share one RunContext (context.ts); activity proxies per task queue are in proxies.ts.
 import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
-import type { RunInput, RunState, RunStatus } from '../types';
+import type { RunInput, RunState, RunStatus } from '../../contracts/run';
 import { createContext } from './context';
 import { errorMessage } from './errors';
 import { registerHandlers } from './handlers';

@@ -1,13 +1,13 @@
 // The inputs of the run's activities, built from the run's spec and state as they are when called.
-import type { AgentInput, AgentReviewInput } from '../../activities/agent';
-import type { ChecksInput } from '../../activities/checks';
-import type { DeliverInput } from '../../activities/deliver';
-import type { EnvironmentInput, SetupStageInput } from '../../activities/environment';
-import type { RunEvent, RunNotice } from '../../activities/notify';
-import type { RebaseInput } from '../../activities/rebase';
-import type { SignInput } from '../../activities/sign';
-import type { PublishInput } from '../../activities/forge';
-import type { ProvisionInput } from '../../activities/workspace';
+import type { AgentInput, AgentReviewInput } from '../../activities/agent/agentActivities';
+import type { ChecksInput } from '../../activities/checks/runChecks';
+import type { DeliverInput } from '../../activities/delivery/deliverBranch';
+import type { EnvironmentInput, SetupStageInput } from '../../activities/setup/prepareEnvironment';
+import type { RunEvent, RunNotice } from '../../activities/notify/notifyWebhooks';
+import type { RebaseInput } from '../../activities/rebase/rebaseOntoBase';
+import type { SignInput } from '../../activities/proof/signCommits';
+import type { PublishInput } from '../../activities/forge/forgeActivities';
+import type { ProvisionInput } from '../../activities/workspace/workspaceActivities';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
 import { nowIso } from './time';

@@ -1,12 +1,12 @@
 import { isCancellation, log, patched } from '@temporalio/workflow';
-import type { RunEvent } from '../../activities/notify';
+import type { RunEvent } from '../../activities/notify/notifyWebhooks';
 import { WEBHOOK_NOTIFICATIONS } from '../patches';
 import type { RunContext } from './context';
 import { errorMessage } from './errors';
 import { runNotice } from './inputs';
 import { anyWorker, webhooks } from './proxies';
 
-/** Tell the server's webhooks (activities/notify.ts), beside the pipeline: a slow or failing receiver never holds it up. */
+/** Tell the server's webhooks (activities/notify/notifyWebhooks.ts), beside the pipeline: a slow or failing receiver never holds it up. */
 export function notify(ctx: RunContext, event: RunEvent): void {
   if (!patched(WEBHOOK_NOTIFICATIONS)) return;
   const notice = runNotice(ctx, event);

@@ -1,7 +1,7 @@
 // Each stage's outcome as the run's stage records show it: passed or not, and what happened in one line. Pure.
-import type { AgentOutput } from '../../activities/agent';
-import type { Rebase } from '../../activities/rebase';
-import type { CheckResult, Decision, ReviewResult } from '../types';
+import type { AgentOutput } from '../../activities/agent/agentActivities';
+import type { Rebase } from '../../activities/rebase/rebaseOntoBase';
+import type { CheckResult, Decision, ReviewResult } from '../../contracts/run';
 import { humanDuration } from './time';
 
 /** Whether a stage passed, and what happened in one line. */

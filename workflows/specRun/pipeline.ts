@@ -1,10 +1,10 @@
 // The stages in order: provision → setup (when the spec has one) → iterations (agent, scope, checks, review, approval, rebase) → proof → deliver.
 import { patched } from '@temporalio/workflow';
 import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY, SIGNED_COMMITS } from '../patches';
-import type { RunStatus } from '../types';
+import type { RunStatus } from '../../contracts/run';
 import { awaitApproval } from './approval';
 import type { RunContext } from './context';
-import { setupEnvironment } from './environment';
+import { setupEnvironment } from './setup';
 import { iterationFeedback } from './feedback';
 import { deliverInput, signInput } from './inputs';
 import { iteration } from './iteration';

@@ -3,8 +3,8 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { ClaimQueueActivities, SharedQueueActivities, WorkspaceQueueActivities } from '../../activities';
 import type { SandboxDriverName } from '../../spec/schema';
-import { claimQueue } from '../queues';
-import type { RunSettings, WorkspaceRef } from '../types';
+import { claimQueue } from '../../contracts/taskQueues';
+import type { RunSettings, WorkspaceRef } from '../../contracts/run';
 
 /** Activities that any worker can run: they read and write only the shared artifact store. */
 export const anyWorker = proxyActivities<SharedQueueActivities>({

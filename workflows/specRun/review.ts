@@ -1,5 +1,5 @@
 // The review of an iteration's change: the rules, then, when the spec asks for one, the agent reviewer.
-import type { ReviewResult } from '../types';
+import type { ReviewResult } from '../../contracts/run';
 import { integrityFindings, unverifiedNotes } from './checks';
 import type { RunContext } from './context';
 import { reviewProblem, type Problem } from './feedback';

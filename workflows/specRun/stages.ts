@@ -1,7 +1,7 @@
 // The run's bookkeeping: its status (also a search attribute and Temporal Web's current details), each stage's record.
 import { ApplicationFailure, isCancellation, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import { STATUS_KEY } from '../searchAttributes';
-import type { RunStatus, StageName, StageRecord } from '../types';
+import type { RunStatus, StageName, StageRecord } from '../../contracts/run';
 import type { RunContext } from './context';
 import { errorMessage } from './errors';
 import type { Outcome } from './outcomes';

@@ -3,7 +3,7 @@
 import { ApplicationFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { WorkspaceQueueActivities } from '../../activities';
 import { CLAIM_BY_DRIVER, TEARDOWN_LOST_WORKSPACE } from '../patches';
-import type { WorkspaceRef } from '../types';
+import type { WorkspaceRef } from '../../contracts/run';
 import type { RunContext } from './context';
 import { errorMessage, isWorkerLost } from './errors';
 import { provisionInput } from './inputs';

@@ -1,0 +1,149 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { randomBytes } from 'node:crypto';
+import { quoteForgeIssue } from '../../agents/prompt';
+import { RemoteRepos, type RemoteRepo } from '../../config/remotes';
+import type { Forge } from '../../forges/forge';
+import { forgeFor } from '../../forges';
+import type { ForgeEvent } from '../../forges/webhook';
+import { ensureSigningKey } from '../../proof/keys';
+import { signDecision } from '../../proof/decisions';
+import { quickSpec, readServerDefaults, REPO_DEFAULTS_FILE } from '../../spec/quick';
+import type { Checkpoint, DecisionInput, RunInput } from '../../contracts/run';
+import type { ActivityDeps } from '../deps';
+import { forgeFailure } from '../../forges/failure';
+import { pushToRemote, stageInMirror } from '../../git/remotePush';
+import { repoFileActivities } from '../repoConfig/readRepoFile';
+import { runPageUrl } from '../notify/notifyWebhooks';
+import { signActivities, type SignInput } from '../proof/signCommits';
+
+/** The run's commits to its forge for review: signed, pushed, and the pull request opened. */
+export interface PublishInput extends SignInput {
+  base: string;
+  title: string;
+  body: string;
+  draft: boolean;
+  /** The issue the run was started from: told of the pull request when it is opened. */
+  issue?: number;
+}
+
+export interface Published {
+  checkpoint: Checkpoint;
+  pullRequest: { number: number; url: string };
+  summary: string;
+}
+
+/** One webhook delivery, as the API read it; `run` is the run a review is about (found by its pull request). */
+export interface ForgeEventInput {
+  repo: string;
+  event: ForgeEvent;
+  /** The id the run gets, when the event starts one: fixed by the API from the delivery (or the issue). */
+  newRunId: string;
+  run?: { id: string; iteration: number };
+}
+
+export type ForgeAction =
+  | { ignored: string; tell?: { issue: number; body: string } }
+  | { start: { runId: string; run: RunInput; issue: number; link: string } }
+  | { decide: { runId: string; kind: 'approve' | 'requestChanges'; decision: DecisionInput } };
+
+/** The forge client of a registered repo, with this worker's value of its credential. */
+export function forgeOf(deps: Pick<ActivityDeps, 'secrets' | 'githubApiUrl'>, remote: RemoteRepo): Forge {
+  const token = remote.credential ? deps.secrets.workerValue(remote.credential) : undefined;
+  try {
+    return forgeFor(remote, token, deps.githubApiUrl);
+  } catch (err) {
+    throw forgeFailure(err, FORGE_FAILURES);
+  }
+}
+
+/** A forge call whose failure is the activity's: retried when the forge did not answer, final when it refused. */
+export async function forgeCall<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw forgeFailure(err, FORGE_FAILURES);
+  }
+}
+
+const FORGE_FAILURES = { unavailable: 'ForgeUnavailable', refused: 'ForgeRefused' };
+
+export function forgeActivities(deps: ActivityDeps) {
+  const remotes = new RemoteRepos(deps.home);
+  const { signCommits } = signActivities(deps);
+  const { readRepoFile } = repoFileActivities(deps);
+  const open = (name: string): { remote: RemoteRepo; forge: Forge } => {
+    const remote = remotes.get(name);
+    if (!remote || remote.forge === 'none') throw ApplicationFailure.nonRetryable(`${name} is not a repository registered on a forge (nightshift repo ls)`, 'NotOnForge');
+    return { remote, forge: forgeOf(deps, remote) };
+  };
+
+  return {
+    /**
+     * Sign the commits after the last pushed one, push the branch (never forced) and open the pull request, or find
+     * the one a retry or an earlier iteration opened. The signing date comes from the workflow, so a retry signs the
+     * same commits again and its push finds them there.
+     */
+    async publishForReview(input: PublishInput): Promise<Published> {
+      const { remote, forge } = open(input.repo);
+      const checkpoint = await signCommits(input);
+      if (!checkpoint.bundleId) throw ApplicationFailure.nonRetryable('nothing to publish: the run made no commit', 'NothingToDeliver');
+      await stageInMirror(deps, remote, input.runId, input.branch, checkpoint.bundleId);
+      const pushed = await pushToRemote(deps, remote, input.branch, checkpoint.commit);
+      const pr = await forgeCall(() => forge.openPullRequest({ branch: input.branch, base: input.base, commit: checkpoint.commit, title: input.title, body: `${input.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`, draft: input.draft }));
+      if (pr.created && input.issue) await forgeCall(() => forge.comment(input.issue!, `Nightshift opened #${pr.number} for this issue.`));
+      const summary = `${pushed}; ${pr.created ? 'opened' : 'updated'} pull request #${pr.number} ${pr.url}`;
+      await deps.runLog.append(input.runId, `\n=== publish: ${summary} ===\n`);
+      return { checkpoint, pullRequest: { number: pr.number, url: pr.url }, summary };
+    },
+
+    /** Who may do what is the forge's to say (write access starts runs; the repo's approvers approve), asked with the worker's credential. */
+    async interpretForgeEvent(input: ForgeEventInput): Promise<ForgeAction> {
+      const { remote, forge } = open(input.repo);
+      const { event } = input;
+      const by = `${remote.forge}:${'user' in event ? event.user : ''}`;
+      if (event.kind === 'issue') {
+        if (!(await forgeCall(() => mayWrite(forge, event.user)))) return { ignored: `${event.user} has no write access to ${remote.name}` };
+        // The default branch, as the mirror has it (never a run's branch), as the API's quick runs read it.
+        const yaml = await readRepoFile({ repo: remote.name, path: REPO_DEFAULTS_FILE });
+        let run: RunInput;
+        try {
+          const task = quoteForgeIssue({ forge: remote.forge, issue: event.issue, title: event.title, body: event.body, author: event.author, authorIsApprover: event.author !== undefined && remote.approvers.includes(event.author), startedBy: event.user }, issueNonce(event.body));
+          const { spec } = quickSpec({ repo: remote.name, title: event.title, task }, yaml, await readServerDefaults(deps.specDefaultsFile));
+          // A run from the forge is reviewed there.
+          const deliver = (spec.deliver ?? {}) as Record<string, unknown>;
+          const withPr = { ...spec, deliver: { ...deliver, pr: deliver.pr ?? true } };
+          run = deps.prepareRun(JSON.stringify(withPr), by);
+        } catch (err) {
+          const reason = (err as Error).message.split('\n')[0];
+          return { ignored: reason, tell: { issue: event.issue, body: `Nightshift could not start a run for this issue: ${reason}` } };
+        }
+        run.forge = { kind: remote.forge as 'gitea' | 'github', issue: event.issue };
+        return { start: { runId: input.newRunId, run, issue: event.issue, link: runPageUrl(deps.publicUrl, input.newRunId) } };
+      }
+      if (event.kind !== 'review' || !input.run) return { ignored: 'no run to decide' };
+      const allowed = event.decision === 'approve' ? remote.approvers.includes(event.user) : await forgeCall(() => mayWrite(forge, event.user));
+      if (!allowed) return { ignored: `${event.user} may not ${event.decision === 'approve' ? 'approve (not among the approvers of this repo)' : 'request changes (no write access)'}` };
+      const decided = { kind: event.decision, by, comment: event.body, iteration: input.run.iteration, via: 'forge' as const };
+      const sig = signDecision(ensureSigningKey(deps.home), input.run.id, decided);
+      return { decide: { runId: input.run.id, kind: event.decision, decision: { comment: decided.comment, by, sig, via: 'forge' } } };
+    },
+
+    async commentOnForge(input: { repo: string; issue: number; body: string }): Promise<void> {
+      const { forge } = open(input.repo);
+      await forgeCall(() => forge.comment(input.issue, input.body));
+    },
+  };
+}
+
+/** A marker for the issue's quote that its text does not hold: chosen after the text was written, so unguessable to its author. */
+function issueNonce(text: string): string {
+  for (;;) {
+    const nonce = randomBytes(12).toString('hex');
+    if (!text.includes(nonce)) return nonce;
+  }
+}
+
+async function mayWrite(forge: Forge, user: string): Promise<boolean> {
+  const level = await forge.permission(user);
+  return level === 'write' || level === 'admin';
+}

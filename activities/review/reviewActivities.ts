@@ -1,0 +1,45 @@
+import picomatch from 'picomatch';
+import type { Spec } from '../../spec/schema';
+import type { ReviewFinding, ReviewResult } from '../../contracts/run';
+import type { ActivityDeps } from '../deps';
+import { binaryFindings, runnerAwareFindings, type ChangeRuleOptions } from '../../judge/changeRules';
+import { diffFindings } from '../../judge/diffRules';
+
+
+/** Files outside `allow`, or inside `deny`. Dotfiles match like any other file. */
+export function scopeViolations(changedFiles: string[], scope: Spec['scope']): string[] {
+  const allowed = picomatch(scope.allow, { dot: true });
+  const denied = scope.deny.length ? picomatch(scope.deny, { dot: true }) : () => false;
+  return changedFiles.filter((f) => !allowed(f) || denied(f));
+}
+
+/** Added plus removed lines of a unified diff. */
+export function countDiffLines(diff: string): number {
+  return diff.split('\n').filter((l) => (l.startsWith('+') || l.startsWith('-')) && !l.startsWith('+++') && !l.startsWith('---')).length;
+}
+
+export function reviewActivities(deps: ActivityDeps) {
+  return {
+    async checkScope(input: { changedFiles: string[]; scope: Spec['scope'] }): Promise<{ violations: string[] }> {
+      return { violations: scopeViolations(input.changedFiles, input.scope) };
+    },
+
+    /**
+     * Rule-based review of the diff: size, no change, secrets or private keys added, tests deleted or weakened, code
+     * that reads the test runner's environment, binaries and archives.
+     */
+    async reviewChanges(input: { diffId: string; changedFiles: string[]; maxDiffLines: number } & ChangeRuleOptions): Promise<ReviewResult> {
+      const diff = (await deps.store.get(input.diffId)).toString('utf8');
+      const diffLines = countDiffLines(diff);
+      const findings: ReviewFinding[] = [];
+      if (input.changedFiles.length === 0) {
+        findings.push({ rule: 'no-change', message: 'the agent changed no file' });
+      }
+      if (diffLines > input.maxDiffLines) {
+        findings.push({ rule: 'diff-size', message: `the diff has ${diffLines} changed lines, more than review.maxDiffLines (${input.maxDiffLines}); make a smaller change` });
+      }
+      findings.push(...diffFindings(diff), ...runnerAwareFindings(diff, input), ...binaryFindings(diff, input));
+      return { verdict: findings.length ? 'changes' : 'approve', findings, diffLines };
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { readdirSync } from 'node:fs';
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config';
+import { FORGES, RemoteRepoError, RemoteRepos, RemoteRepoSchema } from '../config/remotes';
+import { resolveRepo } from '../config/repoResolution';
+import { principalOf, repoAllowed, requireRole } from './auth';
+import { ApiError } from './errors';
+import { bodyText } from './runs';
+
+/** A repo as `GET /v1/repos` lists it: never a credential's value (its NAME only). */
+export const RepoListingSchema = z.object({
+  name: z.string().describe("What a spec's `repo` names"),
+  kind: z.enum(['local', 'remote']).describe("local: in the server's repos directory; remote: registered with `nightshift repo add`"),
+  url: z.string().optional(),
+  forge: z.enum(FORGES).optional(),
+  credential: z.string().optional().describe("The server secret's NAME whose value the workers use for it"),
+  approvers: z.array(z.string()).optional(),
+});
+type RepoListing = z.infer<typeof RepoListingSchema>;
+
+export const RepoAddedSchema = z.object({
+  repo: RemoteRepoSchema,
+  webhook: z.object({ url: z.url(), secret: z.string().describe('Shown this once: give it to the forge with the webhook URL') }),
+});
+
+/** Local repos: git repositories one level below the repos dir, by the names specs use (links pointing out left out). */
+function localRepos(reposDir: string): { name: string; path: string }[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(reposDir);
+  } catch {
+    return [];
+  }
+  const found = new Map<string, string>();
+  for (const entry of entries) {
+    try {
+      const { name, path } = resolveRepo(entry, reposDir);
+      found.set(name, path);
+    } catch {
+      // not a repo, or a link pointing out: not offered
+    }
+  }
+  return [...found].sort(([a], [b]) => a.localeCompare(b)).map(([name, path]) => ({ name, path }));
+}
+
+/** Registered remote repos (config/remotes.ts) and the local ones: list for everyone, add and remove for admins. */
+export function reposRouter(config: Config): Router {
+  const router = Router();
+  const remotes = () => new RemoteRepos(config.home, config.reposDir);
+
+  router.get('/', requireRole('viewer'), (req, res) => {
+    const principal = principalOf(req);
+    const registered = remotes().list().map(({ name, url, forge, credential, approvers }): RepoListing => ({ name, kind: 'remote', url, forge, ...(credential ? { credential } : {}), approvers }));
+    // A limited token sees the repos its globs match: a local one by its name in the repos dir, a remote by its name.
+    const local = localRepos(config.reposDir)
+      .filter((r) => !registered.some((x) => x.name === r.name) && repoAllowed(principal, r.path, config.reposDir))
+      .map(({ name }): RepoListing => ({ name, kind: 'local' }));
+    res.json({ repos: [...registered.filter((r) => repoAllowed(principal, r.name, config.reposDir)), ...local] });
+  });
+
+  router.post('/', requireRole('admin'), (req, res) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(bodyText(req));
+    } catch {
+      throw new ApiError('bad_request', 'the body must be JSON: {"name", "url", "forge", "credential", "approvers"}');
+    }
+    try {
+      const { repo, webhookSecret } = remotes().add(body);
+      const url = `${config.publicUrl.replace(/\/+$/, '')}/v1/forges/${encodeURIComponent(repo.name)}/webhook`;
+      res.status(201).json({ repo, webhook: { url, secret: webhookSecret } });
+    } catch (err) {
+      throw apiErrorOf(err);
+    }
+  });
+
+  router.delete('/:name', requireRole('admin'), (req, res) => {
+    const name = String(req.params.name);
+    if (!remotes().remove(name)) throw new ApiError('not_found', `no registered repo named ${JSON.stringify(name.slice(0, 100))}`);
+    res.status(204).end();
+  });
+  return router;
+}
+
+function apiErrorOf(err: unknown): unknown {
+  if (!(err instanceof RemoteRepoError)) return err;
+  const code = ({ invalid: 'bad_request', exists: 'conflict', missing: 'not_found' } as const)[err.kind];
+  return new ApiError(code, err.message.split('\n')[0]);
+}

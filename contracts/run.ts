@@ -1,0 +1,260 @@
+// Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
+import type { AgentSummary } from '../agents/adapter';
+import type { AgentTool } from '../agents/cli';
+import type { SandboxImage } from '../sandbox/sandbox';
+import type { GatewayUsage } from '../gateway/proxy';
+import type { Spec } from '../spec/schema';
+
+/** docs/reference.md, "Run states", in pipeline order. */
+export const RUN_STATUSES = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
+
+export type StageName = 'provision' | 'setup' | 'agent' | 'scope' | 'checks' | 'review' | 'publish' | 'approval' | 'ci' | 'rebase' | 'proof' | 'deliver' | 'teardown';
+
+export interface StageRecord {
+  stage: StageName;
+  iteration: number;
+  status: 'running' | 'passed' | 'failed';
+  startedAt: string;
+  endedAt?: string;
+  durationMs?: number;
+  /** One line: what happened. */
+  summary?: string;
+}
+
+export interface CommandResult {
+  /** What ran, as the user wrote it. */
+  command: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** Artifact id (sha256) of the full log. */
+  logId: string;
+  /** The last lines of the log, for feedback and the API. */
+  logTail: string;
+  /** A sandbox limit the command ran into ("out of memory (limit 512 MiB)"). */
+  limitHit?: string;
+}
+
+/** An agent iteration: the command's result, the files it changed, and for agent CLIs what their event stream said. */
+export interface AgentResult extends CommandResult {
+  changedFiles: string[];
+  /** Secrets the change adds (named, never their values): blocking findings of the review. */
+  secretFindings?: ReviewFinding[];
+  /** Protected harness files the change touches (judge/harness.ts): blocking findings of the review. */
+  harnessFindings?: ReviewFinding[];
+  summary?: AgentSummary;
+  /** Artifact id of the CLI's raw event stream (`transcript.jsonl`), redacted. */
+  transcriptId?: string;
+  /** The agent CLI that ran (package, version, digest), for the proof's provenance. */
+  tool?: AgentTool;
+  /** The image the sandbox started from (docker), for the proof's provenance. */
+  image?: SandboxImage;
+  /** The worker it ran on. */
+  worker?: string;
+}
+
+export interface CheckResult extends CommandResult {
+  name: string;
+  passed: boolean;
+  /** The check's JUnit report totals, and the report's artifact id, when the spec names one (`junit`). */
+  junit?: { tests: number; failures: number; errors: number; skipped: number; reportId: string };
+  /** A hold-out check's set: the agent and the proof see this, never the files; its stored log is a summary only. */
+  holdout?: HoldoutResult;
+  /** How its tests compare with the base's, and whether it reported a canary failing (judge/baseline.ts). */
+  integrity?: CheckIntegrity;
+}
+
+/** A check held against its base: blocking findings make it fail, whatever its exit code. */
+export interface CheckIntegrity {
+  /** Tests that ran (and were skipped) at the base and now, from a JUnit report or the runner's summary. */
+  tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
+  /** A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), `changed` (other tests did not report as before), or why none ran. */
+  canary?: { result: 'reported' | 'passed' | 'changed'; files: number; /** Its log; a hold-out check's is a line of the check's own log. */ logId?: string } | { off: string };
+  /**
+   * The test files the change touched (judge/baseTests.ts): `laid`, run at the base's version against the change
+   * (`result`, its log), and `allowed`, the spec's `allowTestChanges`, judged as the agent wrote them.
+   */
+  baseTests?: { laid: string[]; allowed: string[]; result?: 'passed' | 'failed'; logId?: string };
+  findings: ReviewFinding[];
+}
+
+/** A hold-out check's set as it ran (docs/holdout.md). */
+export interface HoldoutResult {
+  set: string;
+  /** sha256 over the set's sorted `path\0sha256(content)\n` lines. Absent when the set could not be read. */
+  digest?: string;
+  files?: number;
+  /** Its tests' counts, from the check's JUnit report or a test runner's summary line, when there is one. */
+  tests?: { passed: number; failed: number };
+  /** Why the check could not run (the set is missing on the worker). */
+  problem?: string;
+}
+
+export interface ReviewFinding {
+  rule: string;
+  message: string;
+  file?: string;
+  line?: number;
+}
+
+export interface ReviewResult {
+  verdict: 'approve' | 'changes';
+  findings: ReviewFinding[];
+  diffLines: number;
+  /** What the review could not verify and says so (a hold-out check no canary can be planted in): not blocking. */
+  notes?: string[];
+  /** Artifact id of the agent reviewer's report, when `review.agent` is set. */
+  reportId?: string;
+}
+
+export interface DecisionInput {
+  comment?: string;
+  by?: string;
+  /** The API's signature of the decision (proof/decisions.ts); anything else sending the signal has none. */
+  sig?: string;
+  /** Made on the run's forge (a review, a `/nightshift fix` comment): `by` is the forge user, checked by a worker. */
+  via?: 'forge';
+}
+
+export interface Decision {
+  /** `cancel`: who asked the API to cancel the run (the cancellation itself is Temporal's). */
+  kind: 'approve' | 'reject' | 'requestChanges' | 'cancel';
+  comment: string;
+  /** As the signal claimed it: only a valid `sig` makes it the name of an API token. */
+  by: string;
+  at: string;
+  /** The iteration the decision was made in (absent in runs recorded before it was kept). */
+  iteration?: number;
+  /** The signal's `sig`, recorded unjudged: the workflow has no key (proof/decisions.ts judges it). */
+  sig?: string;
+  /** As the signal said: only a valid `sig` makes it so (channel `forge`). */
+  via?: 'forge';
+}
+
+/** A decision as the API and the proof show it: how it came, instead of its signature. */
+export interface DecisionRecord extends Omit<Decision, 'sig'> {
+  /**
+   * `api`: signed by this server's API, so `by` is the token's name; `forge`: signed by a worker that checked the forge
+   * user's rights, `by` is `<forge>:<user>`; `temporal`: sent to Temporal directly, `by` unverified.
+   */
+  channel: 'api' | 'forge' | 'temporal';
+  verified: boolean;
+}
+
+/** The run as the API serves it (GET /v1/runs/:id, the events stream). */
+export type RunStateView = Omit<RunState, 'decisions'> & { decisions: DecisionRecord[] };
+
+/** A workspace snapshot: the branch's commit, stored as a git bundle in the artifact store. */
+export interface Checkpoint {
+  commit: string;
+  /** Absent when the branch has no commit beyond its base yet. */
+  bundleId?: string;
+  afterStage: StageName;
+  iteration: number;
+  /** After a rebase that conflicted: the files holding git's conflict markers, for the next agent iteration to resolve. */
+  conflicts?: string[];
+}
+
+/** Where a run's workspace lives: the task queue of the worker that holds it. */
+export interface WorkspaceRef {
+  queue: string;
+  worker: string;
+}
+
+/** Timeouts set by the server (not the spec), fixed at submit so replays see the same values. */
+export interface RunSettings {
+  /** How long a workspace-bound activity may go without a heartbeat before its worker is presumed dead. */
+  heartbeatTimeoutMs: number;
+  /** How long a task may wait on a worker's own queue before that worker is presumed gone. */
+  workerQueueTimeoutMs: number;
+  /** How many times a run may move to another worker after losing one. */
+  maxReprovisions: number;
+}
+
+/** The workflow's argument. The run id is the workflow id (schedules make their own), so it is not in here. */
+export interface RunInput {
+  /** Validated spec with every default applied; `branch` defaults to nightshift/<slug>-<run id suffix>. */
+  spec: Spec;
+  /** sha256 of the spec as submitted. */
+  specDigest: string;
+  /** Token name of the submitter, or "schedule:<id>". */
+  submittedBy: string;
+  settings: RunSettings;
+  /**
+   * The repo is registered with a forge and the spec asks for a pull request: the run's branch is pushed and the pull
+   * request opened after the review, before approval, and the forge's reviews and CI statuses drive the loop.
+   * `issue`: the forge issue the run was started from.
+   */
+  forge?: { kind: 'gitea' | 'github'; issue?: number };
+}
+
+/** A commit status (or check run) the forge reported for the run's pushed commit: the forge's CI, as a check. */
+export interface ForgeStatus {
+  sha: string;
+  context: string;
+  state: 'pending' | 'success' | 'failure' | 'error';
+  description: string;
+  url?: string;
+}
+
+/** A run's environment: which cache entry, where it came from, what it holds, how long it took to have it in the sandbox. */
+export interface EnvironmentView {
+  key: string;
+  source: 'built' | 'worker' | 'store';
+  paths: string[];
+  home: boolean;
+  bytes: number;
+  /** `copy` where the worker cannot mount overlays (not root). */
+  mounted: 'overlay' | 'copy';
+  readyMs: number;
+}
+
+export interface RunState {
+  id: string;
+  title: string;
+  repo: string;
+  branch: string;
+  base?: string;
+  baseCommit?: string;
+  status: RunStatus;
+  stage?: StageName;
+  iteration: number;
+  maxIterations: number;
+  stages: StageRecord[];
+  /** Model tokens and cost of the run so far, as its gateway metered them. */
+  modelUsage?: GatewayUsage;
+  /** The latest agent run. */
+  agent?: AgentResult;
+  /** Results of the latest check pass. */
+  checks: CheckResult[];
+  scopeViolations: string[];
+  review?: ReviewResult;
+  /** Every human decision, in order; the last one with kind approve is the approval. */
+  decisions: Decision[];
+  /** Feedback given to the agent for the current iteration. */
+  feedback?: string;
+  diffId?: string;
+  checkpoint?: Checkpoint;
+  proofId?: string;
+  /** The pull request delivery opened (or found), with `deliver.pr`. */
+  pullRequest?: { number: number; url: string };
+  /** On a forge: the commit the run last pushed for review, and the forge's statuses for it (one per context). */
+  pushedCommit?: string;
+  forgeStatuses?: ForgeStatus[];
+  finalCommit?: string;
+  failure?: { stage: StageName; reason: string };
+  /** The environment the setup stage made or found (docs/environments.md); the setup's log when it failed. */
+  environment?: EnvironmentView;
+  setupLogId?: string;
+  workspace?: WorkspaceRef;
+  reprovisions: number;
+  submittedBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+
+export type { WorkerReport } from '../workers/report';
