@@ -1,4 +1,5 @@
 import type { Spec } from '../spec/schema';
+import type { AgentSummary } from '../contracts/run';
 
 /** What an adapter needs to start its agent inside the sandbox. */
 export interface AgentContext {
@@ -16,18 +17,6 @@ export interface AgentContext {
 export interface AgentInvocation {
   cmd: string[];
   env: Record<string, string>;
-}
-
-/** What the agent did, from its own event stream: the parts a CLI reports. */
-export interface AgentSummary {
-  turns?: number;
-  toolCalls: number;
-  inputTokens?: number;
-  outputTokens?: number;
-  costUsd?: number;
-  finalMessage?: string;
-  /** How the CLI said it ended ("success", "error_max_turns", …). */
-  exitReason?: string;
 }
 
 /** Reads a CLI's JSON event stream as it arrives. */

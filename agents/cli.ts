@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import type { AgentTool } from '../contracts/run';
 
 /**
  * The agent CLIs are project dependencies (npm), never downloaded at run time. Every sandbox sees their packages
@@ -29,14 +30,6 @@ export function agentCliMounts(): { host: string; target: string }[] {
   const modules = agentCliModules();
   if (!modules) return [];
   return AGENT_CLI_SCOPES.map((scope) => ({ host: path.join(modules, scope), target: `${AGENT_CLI_ROOT}/${scope}` }));
-}
-
-/** An agent CLI as the run's provenance names it: its npm package, version, and the digest of what the sandbox runs. */
-export interface AgentTool {
-  name: string;
-  version?: string;
-  /** sha256 of the CLI's executable on this worker (the file the sandbox binds or the image copied). */
-  digest?: string;
 }
 
 const CLI_PACKAGES: Record<string, { pkg: string; entry: string }> = {

@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { Router } from 'express';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ForgeEventInput } from '../activities/forge/forgeActivities';
+import type { ForgeEventInput } from '../contracts/forge';
 import type { Config } from '../config';
 import { RemoteRepos } from '../config/remotes';
 import { deliveryId, readForgeEvent, signatureValid, type ForgeEvent } from '../forges/webhook';

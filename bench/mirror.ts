@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { RemoteRepos } from '../config/remotes';
 import { RunRepo } from '../git/git';
-import { layOutOver, workerDir } from '../activities/workspace/workspaceActivities';
+import { layOutOver, workerDir } from '../workspaces/sandboxes';
 import { unmountUnder } from '../sandbox/overlay';
 import { mirrorDir, withRepoSource, type MirrorDeps } from '../git/mirror';
 import { SecretStore } from '../secrets/secretStore';

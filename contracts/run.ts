@@ -1,8 +1,8 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
-import type { AgentSummary } from '../agents/adapter';
-import type { AgentTool } from '../agents/cli';
-import type { SandboxImage } from '../sandbox/sandbox';
-import type { GatewayUsage } from '../gateway/proxy';
+
+
+
+
 import type { Spec } from '../spec/schema';
 
 /** docs/reference.md, "Run states", in pipeline order. */
@@ -258,3 +258,39 @@ export interface RunState {
 
 
 export type { WorkerReport } from '../workers/report';
+
+/** What the agent did, from its own event stream: the parts a CLI reports. */
+export interface AgentSummary {
+  turns?: number;
+  toolCalls: number;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  finalMessage?: string;
+  /** How the CLI said it ended ("success", "error_max_turns", …). */
+  exitReason?: string;
+}
+
+/** An agent CLI as the run's provenance names it: its npm package, version, and the digest of what the sandbox runs. */
+export interface AgentTool {
+  name: string;
+  version?: string;
+  /** sha256 of the CLI's executable on this worker (the file the sandbox binds or the image copied). */
+  digest?: string;
+}
+
+export interface SandboxImage {
+  name: string;
+  /** The image id (`sha256:…`): its config's digest, which names its layers. */
+  digest: string;
+}
+
+export interface GatewayUsage {
+  /** Requests forwarded to the upstream (refusals are not counted). */
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** The model ids the upstream answered as (its responses' `model`), for the run's provenance. */
+  models?: string[];
+}

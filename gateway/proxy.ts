@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { pipeline, Transform } from 'node:stream';
+import { type Duplex, pipeline, Transform } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { internalAddress } from '../spec/network';
+import type { GatewayUsage } from '../contracts/run';
 
 export type ModelVendor = 'anthropic' | 'openai';
 
@@ -50,16 +50,6 @@ export interface GatewayOptions {
   /** USD per million tokens; required for maxCostUsd. */
   prices?: ModelPrices;
   onRequest?: (r: GatewayRequest) => void;
-}
-
-export interface GatewayUsage {
-  /** Requests forwarded to the upstream (refusals are not counted). */
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-  /** The model ids the upstream answered as (its responses' `model`), for the run's provenance. */
-  models?: string[];
 }
 
 // RFC 7230 hop-by-hop headers, plus `expect` (this server already answered any 100-continue).

@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { GATEWAY_PORT } from '../sandbox/bridge';
 import { modelSocketPath } from '../sandbox/layout';
-import { ModelGateway, PLACEHOLDER_KEY, type GatewayRequest, type GatewayUsage, type ModelPrices, type ModelVendor } from './proxy';
+import { ModelGateway, PLACEHOLDER_KEY, type GatewayRequest, type ModelPrices, type ModelVendor } from './proxy';
+import type { GatewayUsage } from '../contracts/run';
 import { normalizeBaseUrl } from '../spec/network';
 import type { Spec } from '../spec/schema';
 import type { ActivityDeps } from '../activities/deps';

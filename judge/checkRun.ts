@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { ExecResult, Sandbox } from '../sandbox/sandbox';
 import type { Check } from '../spec/schema';
-import type { ChecksInput } from '../activities/checks/runChecks';
+import type { ChecksInput } from '../contracts/checks';
 import type { ActivityDeps } from '../activities/deps';
 import type { RunRepo } from '../git/git';
 import { layBaseHarness } from './harness';
@@ -9,7 +9,7 @@ import { throwIfCancelled } from '../activities/heartbeat';
 import { removeStaleJunit } from './junit';
 import { egressLine, headerCommand } from '../workspaces/commandLog';
 import { Redactor } from '../secrets/redact';
-import { inCheckoutSandbox } from '../activities/workspace/workspaceActivities';
+import { inCheckoutSandbox } from '../workspaces/environments';
 
 // Where a check runs (docs/checks.md, "Checks see only the change"): never in the agent's own sandbox, where what it
 // left outside git (a fake `node` in an ignored node_modules/.bin, a ~/.npmrc with node-options, a marker in /tmp

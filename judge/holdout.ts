@@ -8,7 +8,7 @@ import type { ExecResult, Sandbox } from '../sandbox/sandbox';
 import type { CheckIntegrity, CheckResult, HoldoutResult } from '../contracts/run';
 import { baselineFile, readBaseline, writeBaseline } from './baseline';
 import { canaryVerdict, outcomeOf, withMutant, type TestOutcome } from './canary';
-import type { ChecksInput } from '../activities/checks/runChecks';
+import type { ChecksInput } from '../contracts/checks';
 import type { ActivityDeps } from '../activities/deps';
 import { paths, type RunRepo } from '../git/git';
 import { layBaseHarness } from './harness';
@@ -17,7 +17,7 @@ import { removeStaleJunit } from './junit';
 import { clearFolders, foldersOf, layOver, type LaidFile } from './layFiles';
 import { checkTally, ran } from './tally';
 import { CommandLog, commandPassed, commandResult, headerCommand } from '../workspaces/commandLog';
-import { inCheckoutSandbox } from '../activities/workspace/workspaceActivities';
+import { inCheckoutSandbox } from '../workspaces/environments';
 
 // Hold-out checks (docs/holdout.md): tests the agent never sees, laid over a fresh checkout of the checkpoint in a
 // sandbox of their own, whose output is never kept: only how the check ended and how many of its tests failed. They

@@ -10,7 +10,8 @@ import { cgroupDirsOf, countersIn, pidsCurrent, type CgroupCounters } from './cg
 import { unmountUnder } from './overlay';
 import { baseEnv, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './layout';
 import seccompProfile from './seccomp.json';
-import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxImage, SandboxOptions } from './sandbox';
+import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
+import type { SandboxImage } from '../contracts/run';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 export interface DockerDriverOptions {

@@ -1,5 +1,6 @@
 import type { EgressDecision } from './egress';
 import type { SandboxPolicy } from './policy';
+import type { SandboxImage } from '../contracts/run';
 
 /** Where a run's sandbox lives on the worker's disk, and what it may reach. */
 export interface SandboxOptions extends SandboxPolicy {
@@ -50,10 +51,4 @@ export interface SandboxDriver {
   open(opts: SandboxOptions): Promise<Sandbox>;
   /** The image its sandboxes start from, by name and content digest; none for a driver that uses the host's files. */
   image(): Promise<SandboxImage | undefined>;
-}
-
-export interface SandboxImage {
-  name: string;
-  /** The image id (`sha256:…`): its config's digest, which names its layers. */
-  digest: string;
 }

@@ -1,9 +1,9 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ActivityDeps } from '../activities/deps';
-import { environmentKey } from '../activities/setup/prepareEnvironment';
+import { environmentKey } from '../workspaces/environments';
 import { RunRepo } from '../git/git';
-import { sandboxRoot } from '../activities/workspace/workspaceActivities';
+import { sandboxRoot } from '../workspaces/sandboxes';
 import { DEFAULT_SANDBOX, SetupSchema, type Spec } from '../spec/schema';
 import { FsArtifactStore } from '../store/fsArtifacts';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';

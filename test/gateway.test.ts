@@ -6,7 +6,8 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelGateway, PLACEHOLDER_KEY, type GatewayOptions, type GatewayRequest, type GatewayUsage } from '../gateway/proxy';
+import { ModelGateway, PLACEHOLDER_KEY, type GatewayOptions, type GatewayRequest } from '../gateway/proxy';
+import type { GatewayUsage } from '../contracts/run';
 
 const KEY = `sk-real-${randomBytes(16).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import { SecretStore } from '../secrets/secretStore';
 import { SandboxSlots } from '../workspaces/slots';
-import { workerDir } from '../activities/workspace/workspaceActivities';
+import { workerDir } from '../workspaces/sandboxes';
 import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
 import { unmountUnder } from '../sandbox/overlay';

@@ -3,7 +3,7 @@
 // the workflow then starts the run, or signals the run's decision.
 import { getExternalWorkflowHandle, proxyActivities, startChild } from '@temporalio/workflow';
 import type { SharedQueueActivities } from '../activities';
-import type { ForgeEventInput } from '../activities/forge/forgeActivities';
+import type { ForgeEventInput } from '../contracts/forge';
 import { approveSignal, requestChangesSignal } from './messages';
 import { runSearchAttributes } from './searchAttributes';
 import { specRun } from './specRun';

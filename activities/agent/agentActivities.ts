@@ -3,14 +3,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { adapterFor } from '../../agents';
 import { agentTool } from '../../agents/cli';
-import type { AgentSummary } from '../../agents/adapter';
+import type { AgentSummary, GatewayUsage, AgentResult } from '../../contracts/run';
 import { buildPrompt } from '../../agents/prompt';
 import { buildReviewPrompt, parseReviewVerdict } from '../../agents/review';
 import { META_DIR } from '../../sandbox/layout';
-import type { GatewayUsage } from '../../gateway/proxy';
 import type { Sandbox } from '../../sandbox/sandbox';
 import type { Spec } from '../../spec/schema';
-import type { AgentResult, Checkpoint, ReviewFinding } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
 import { secretFindings } from '../../judge/diffRules';
 import { harnessChanges, harnessFindings } from '../../judge/harness';
@@ -19,59 +17,9 @@ import { throwIfCancelled, withHeartbeat } from '../heartbeat';
 import { CommandLog, commandResult, egressLine, headerCommand, Transcript } from '../../workspaces/commandLog';
 import { gatewayLine, MODEL_BASE_URL, modelKey, startModelGateway } from '../../gateway/vendors';
 import { Redactor } from '../../secrets/redact';
-import { openSandbox, runRepo, sandboxRoot, storeBranchBundle } from '../workspace/workspaceActivities';
+import { openSandbox, runRepo, sandboxRoot, storeBranchBundle } from '../../workspaces/sandboxes';
+import type { AgentReviewInput, AgentReview, AgentInput, AgentOutput, CliRun } from '../../contracts/agent';
 
-export interface AgentInput {
-  runId: string;
-  title: string;
-  task: string;
-  agent: Spec['agent'];
-  scope: Spec['scope'];
-  checks: Spec['checks'];
-  /** Absent in old histories: the default harness. */
-  harness?: Spec['harness'];
-  iteration: number;
-  feedback?: string;
-  baseCommit: string;
-  /** The workspace is reset to this before the agent starts, so a retried iteration never applies twice. */
-  checkpoint?: Checkpoint;
-  timeoutMs: number;
-  sandbox: Spec['sandbox'];
-  /** Names only: values are resolved here, on the worker, and never leave it. */
-  secrets: string[];
-  limits: Spec['limits'];
-  /** Model usage of the run's earlier iterations, which its budget counts too. */
-  modelUsage?: GatewayUsage;
-}
-
-export interface AgentOutput {
-  result: AgentResult;
-  diffId: string;
-  checkpoint: Checkpoint;
-  /** Model usage of the run so far, as the gateway metered it. */
-  modelUsage?: GatewayUsage;
-  /** Set when the gateway refused a request: the run's model budget is spent. */
-  budgetExhausted?: string;
-}
-
-
-export interface AgentReviewInput extends Omit<CliRun, 'prompt' | 'promptName' | 'header' | 'feedback'> {
-  title: string;
-  task: string;
-  sandbox: Spec['sandbox'];
-  diffId: string;
-  /** The commit under review: the workspace is put there first, and back there after. */
-  commit: string;
-}
-
-export interface AgentReview {
-  verdict: 'approve' | 'changes';
-  findings: ReviewFinding[];
-  /** Artifact id of the review report (verdict, findings, the reviewer's summary, log and transcript ids). */
-  reportId: string;
-  modelUsage?: GatewayUsage;
-  budgetExhausted?: string;
-}
 
 export function agentActivities(deps: ActivityDeps) {
   return {
@@ -158,22 +106,6 @@ async function repoInstructions(git: Git, baseCommit: string): Promise<Record<st
     if (text?.trim()) found[file] = text.length > MAX_INSTRUCTIONS ? `${text.slice(0, MAX_INSTRUCTIONS)}\n[truncated]` : text;
   }
   return found;
-}
-
-interface CliRun {
-  runId: string;
-  agent: Spec['agent'];
-  secrets: string[];
-  limits: Spec['limits'];
-  modelUsage?: GatewayUsage;
-  timeoutMs: number;
-  iteration: number;
-  feedback?: string;
-  prompt: string;
-  /** The file the prompt is written to in the run's meta directory. */
-  promptName: string;
-  /** The section title in the run's log. */
-  header: string;
 }
 
 /** The summary goes into the run's state (and Temporal's history): its final message is redacted like the log. */

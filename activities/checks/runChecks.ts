@@ -1,6 +1,6 @@
 import type { Sandbox } from '../../sandbox/sandbox';
-import type { Check, Spec } from '../../spec/schema';
-import type { CheckIntegrity, CheckResult, Checkpoint } from '../../contracts/run';
+import type { Check } from '../../spec/schema';
+import type { CheckIntegrity, CheckResult } from '../../contracts/run';
 import { baselineFile, baselineFindings, readBaseline, writeBaseline, type Baseline } from '../../judge/baseline';
 import { canaryFindings, canaryVerdict, describeVerdict, outcomeOf, plantCanaries, removeCanaries, testFilesAt, testOutcome, type CanaryRun, type CanaryVerdict, type TestOutcome } from '../../judge/canary';
 import type { ActivityDeps } from '../deps';
@@ -8,31 +8,14 @@ import { withHeartbeat } from '../heartbeat';
 import { junitCounts } from '../../judge/junit';
 import { runHoldoutCheck } from '../../judge/holdout';
 import { CommandLog, commandPassed, commandResult, headerCommand } from '../../workspaces/commandLog';
-import type { HarnessSpec } from '../../judge/harness';
 import { judgeByBaseTests, testChanges } from '../../judge/baseTests';
 import type { RunRepo } from '../../git/git';
 import { execCheck, freshCheckSandbox, rerunFresh, type CheckSite } from '../../judge/checkRun';
-import type { EnvironmentInput } from '../setup/prepareEnvironment';
 import { Redactor } from '../../secrets/redact';
 import { checkTally, ran, type TestTally } from '../../judge/tally';
-import { inCheckoutSandbox, openSandbox, runRepo } from '../workspace/workspaceActivities';
-
-export interface ChecksInput {
-  runId: string;
-  checks: Check[];
-  iteration: number;
-  checkpoint: Checkpoint;
-  /** Per check, unless the check sets its own. */
-  timeoutMs: number;
-  sandbox: Spec['sandbox'];
-  /** Names only, as for the agent. */
-  secrets: string[];
-  /** The base the run's change is against: the checks run its harness (judge/harness.ts). Absent in old histories. */
-  baseCommit?: string;
-  harness?: HarnessSpec;
-  /** The run's environment (the setup stage's), mounted afresh in every sandbox the checks run in (never the agent's). */
-  environment?: EnvironmentInput;
-}
+import { inCheckoutSandbox } from '../../workspaces/environments';
+import { openSandbox, runRepo } from '../../workspaces/sandboxes';
+import type { ChecksInput } from '../../contracts/checks';
 
 /** What the tests did, for the log: "12 tests ran, 2 failed, 1 skipped (JUnit)". */
 function describeTally(t: TestTally | undefined): string {

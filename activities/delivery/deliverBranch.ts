@@ -1,32 +1,15 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { registeredRemote, type RemoteRepo } from '../../config/remotes';
 import { withArtifactFile } from '../../store/artifacts';
-import type { Checkpoint } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
 import { git, localRepoPath } from '../../git/git';
 import { gitFailure } from '../../git/failure';
-import { runPageUrl } from '../notify/notifyWebhooks';
+import { runPageUrl } from '../../config/runPage';
 import { GitHubForge, githubRepoOf } from '../../forges/github';
-import { forgeCall, forgeOf } from '../forge/forgeActivities';
+import { forgeCall, forgeOf } from '../../forges/connect';
 import { forgeFailure } from '../../forges/failure';
 import { pushToRemote, stageInMirror } from '../../git/remotePush';
-
-export interface DeliverInput {
-  runId: string;
-  repo: string;
-  branch: string;
-  checkpoint: Checkpoint;
-  /** Also push the branch to the repo's `origin` (`deliver.push`). */
-  push?: boolean;
-  /** Then open a pull request on GitHub (`deliver.pr`; implies push). The body is the run's proof summary. */
-  pr?: { repo?: string; base: string; draft: boolean; title: string; body: string };
-}
-
-export interface Delivery {
-  commit: string;
-  summary: string;
-  pullRequest?: { number: number; url: string };
-}
+import type { DeliverInput, Delivery } from '../../contracts/delivery';
 
 /** The token `deliver.pr` uses: the worker's own, never a sandbox's. */
 export const GITHUB_TOKEN = 'GITHUB_TOKEN';

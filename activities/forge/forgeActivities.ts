@@ -3,69 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { quoteForgeIssue } from '../../agents/prompt';
 import { RemoteRepos, type RemoteRepo } from '../../config/remotes';
 import type { Forge } from '../../forges/forge';
-import { forgeFor } from '../../forges';
-import type { ForgeEvent } from '../../forges/webhook';
 import { ensureSigningKey } from '../../proof/keys';
 import { signDecision } from '../../proof/decisions';
 import { quickSpec, readServerDefaults, REPO_DEFAULTS_FILE } from '../../spec/quick';
-import type { Checkpoint, DecisionInput, RunInput } from '../../contracts/run';
+import type { RunInput } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
-import { forgeFailure } from '../../forges/failure';
 import { pushToRemote, stageInMirror } from '../../git/remotePush';
 import { repoFileActivities } from '../repoConfig/readRepoFile';
-import { runPageUrl } from '../notify/notifyWebhooks';
-import { signActivities, type SignInput } from '../proof/signCommits';
-
-/** The run's commits to its forge for review: signed, pushed, and the pull request opened. */
-export interface PublishInput extends SignInput {
-  base: string;
-  title: string;
-  body: string;
-  draft: boolean;
-  /** The issue the run was started from: told of the pull request when it is opened. */
-  issue?: number;
-}
-
-export interface Published {
-  checkpoint: Checkpoint;
-  pullRequest: { number: number; url: string };
-  summary: string;
-}
-
-/** One webhook delivery, as the API read it; `run` is the run a review is about (found by its pull request). */
-export interface ForgeEventInput {
-  repo: string;
-  event: ForgeEvent;
-  /** The id the run gets, when the event starts one: fixed by the API from the delivery (or the issue). */
-  newRunId: string;
-  run?: { id: string; iteration: number };
-}
-
-export type ForgeAction =
-  | { ignored: string; tell?: { issue: number; body: string } }
-  | { start: { runId: string; run: RunInput; issue: number; link: string } }
-  | { decide: { runId: string; kind: 'approve' | 'requestChanges'; decision: DecisionInput } };
-
-/** The forge client of a registered repo, with this worker's value of its credential. */
-export function forgeOf(deps: Pick<ActivityDeps, 'secrets' | 'githubApiUrl'>, remote: RemoteRepo): Forge {
-  const token = remote.credential ? deps.secrets.workerValue(remote.credential) : undefined;
-  try {
-    return forgeFor(remote, token, deps.githubApiUrl);
-  } catch (err) {
-    throw forgeFailure(err, FORGE_FAILURES);
-  }
-}
-
-/** A forge call whose failure is the activity's: retried when the forge did not answer, final when it refused. */
-export async function forgeCall<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    throw forgeFailure(err, FORGE_FAILURES);
-  }
-}
-
-const FORGE_FAILURES = { unavailable: 'ForgeUnavailable', refused: 'ForgeRefused' };
+import { runPageUrl } from '../../config/runPage';
+import { signActivities } from '../proof/signCommits';
+import { forgeOf, forgeCall } from '../../forges/connect';
+import type { PublishInput, Published, ForgeEventInput, ForgeAction } from '../../contracts/forge';
 
 export function forgeActivities(deps: ActivityDeps) {
   const remotes = new RemoteRepos(deps.home);

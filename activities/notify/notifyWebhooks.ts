@@ -1,23 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { Webhook } from '../../config';
-import type { RunStatus, StageName } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
-
-/** The run events webhooks hear of. */
-export type RunEvent = Extract<RunStatus, 'awaiting_approval' | 'succeeded' | 'failed'>;
-
-/** What the workflow tells about an event. No receiver in here: their URLs stay out of Temporal's history. */
-export interface RunNotice {
-  event: RunEvent;
-  runId: string;
-  title: string;
-  status: RunStatus;
-  stage?: StageName;
-  reason?: string;
-  /** When it happened (workflow time): the same on every retry. */
-  at: string;
-}
+import type { RunNotice, RunEvent } from '../../contracts/notify';
+import { runPageUrl } from '../../config/runPage';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const SLACK_REASON_CHARS = 300;
@@ -55,11 +41,6 @@ export function notifyActivities(deps: ActivityDeps) {
       await deps.runLog.append(input.runId, `\n=== notify: the ${input.event} notification failed after its retries: ${input.reason} ===\n`);
     },
   };
-}
-
-/** The run's page in the web UI. */
-export function runPageUrl(publicUrl: string, runId: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/#/runs/${runId}`;
 }
 
 /** A digest of the URL: names the receiver in heartbeat details without putting its URL (and secret) in Temporal. */

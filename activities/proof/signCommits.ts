@@ -9,23 +9,8 @@ import type { ActivityDeps } from '../deps';
 import { git } from '../../git/git';
 import { gitFailure } from '../../git/failure';
 import { withRepoSource } from '../../git/mirror';
-import { storeBranchBundle } from '../workspace/workspaceActivities';
-
-export interface SignInput {
-  runId: string;
-  repo: string;
-  branch: string;
-  /** The base commit the run's branch stands on: its commits are those after it. */
-  baseCommit: string;
-  checkpoint: Checkpoint;
-  /** On a forge: the commit already pushed (and signed); only the commits after it are signed. */
-  since?: string;
-  /**
-   * The committer date to give the signed commits (the workflow's clock). Given, a retry signs the same commits
-   * again byte for byte (ed25519 is deterministic): needed once they may have been pushed. Default: now.
-   */
-  signedAt?: string;
-}
+import { storeBranchBundle } from '../../workspaces/sandboxes';
+import type { SignInput } from '../../contracts/proof';
 
 export function signActivities(deps: ActivityDeps) {
   return {

@@ -6,7 +6,7 @@ import { appendProof } from '../../proof/log';
 import { changeSubject, decisionsStatement, provenanceStatement, testResultStatements } from '../../proof/statements';
 import type { CheckIntegrity, RunInput, RunState } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
-import { runPageUrl } from '../notify/notifyWebhooks';
+import { runPageUrl } from '../../config/runPage';
 
 /**
  * The manifest of a run (docs/reference.md, "Proof"): what ran, on which commits, with which results, approved by whom, and how

@@ -3,37 +3,13 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { withArtifactFile } from '../../store/artifacts';
-import type { Checkpoint } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
 import { git, GitError, paths } from '../../git/git';
 import { gitFailure } from '../../git/failure';
 import { withRepoSource } from '../../git/mirror';
-import { storeBranchBundle } from '../workspace/workspaceActivities';
+import { storeBranchBundle } from '../../workspaces/sandboxes';
+import type { RebaseInput, Rebase } from '../../contracts/rebase';
 
-export interface RebaseInput {
-  runId: string;
-  repo: string;
-  base: string;
-  branch: string;
-  /** The base commit the run's branch grew from. */
-  baseCommit: string;
-  checkpoint: Checkpoint;
-  iteration: number;
-}
-
-export type Rebase =
-  | { moved: false }
-  | {
-      moved: true;
-      /** The base's tip the branch now stands on. */
-      baseCommit: string;
-      /** The run's changes on that tip: its commits replayed, or, on a conflict, one commit holding git's markers. */
-      checkpoint: Checkpoint;
-      diffId: string;
-      changedFiles: string[];
-      /** Files the run's changes and the base's both changed in ways git cannot join; empty when the rebase was clean. */
-      conflicts: string[];
-    };
 
 export function rebaseActivities(deps: ActivityDeps) {
   return {

@@ -1,22 +1,10 @@
-import picomatch from 'picomatch';
 import type { Spec } from '../../spec/schema';
 import type { ReviewFinding, ReviewResult } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
 import { binaryFindings, runnerAwareFindings, type ChangeRuleOptions } from '../../judge/changeRules';
 import { diffFindings } from '../../judge/diffRules';
+import { scopeViolations, countDiffLines } from '../../judge/scope';
 
-
-/** Files outside `allow`, or inside `deny`. Dotfiles match like any other file. */
-export function scopeViolations(changedFiles: string[], scope: Spec['scope']): string[] {
-  const allowed = picomatch(scope.allow, { dot: true });
-  const denied = scope.deny.length ? picomatch(scope.deny, { dot: true }) : () => false;
-  return changedFiles.filter((f) => !allowed(f) || denied(f));
-}
-
-/** Added plus removed lines of a unified diff. */
-export function countDiffLines(diff: string): number {
-  return diff.split('\n').filter((l) => (l.startsWith('+') || l.startsWith('-')) && !l.startsWith('+++') && !l.startsWith('---')).length;
-}
 
 export function reviewActivities(deps: ActivityDeps) {
   return {

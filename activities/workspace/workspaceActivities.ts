@@ -1,134 +1,20 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { DEFAULT_SANDBOX, SANDBOX_DRIVERS, type SandboxDriverName, type Spec } from '../../spec/schema';
 import { claimQueue } from '../../contracts/taskQueues';
-import { policyFor } from '../../sandbox/policy';
 import type { Sandbox } from '../../sandbox/sandbox';
 import { withArtifactFile } from '../../store/artifacts';
-import type { Checkpoint, WorkspaceRef } from '../../contracts/run';
+import type { WorkspaceRef } from '../../contracts/run';
 import type { ActivityDeps } from '../deps';
-import { RunRepo, type Git } from '../../git/git';
 import { gitFailure } from '../../git/failure';
 import { withRepoSource } from '../../git/mirror';
 import { withHeartbeat } from '../heartbeat';
-import { provideEnvironment, type EnvironmentInput } from '../setup/prepareEnvironment';
-import { CheckoutCache } from '../../git/checkouts';
-import { SANDBOX_UID } from '../../sandbox/layout';
+import { openSandbox, runRepo, layOutOver, freshSandbox } from '../../workspaces/sandboxes';
+import type { ProvisionInput, ProvisionResult } from '../../contracts/workspace';
+import { restoreEnvironment } from '../../workspaces/environments';
 
 /** How long a full worker holds a claim, hoping a slot frees up, before handing it back to the queue. */
 const CLAIM_HOLD_MS = 2_000;
-
-export interface ProvisionInput {
-  runId: string;
-  repo: string;
-  base?: string;
-  branch: string;
-  sandbox: Spec['sandbox'];
-  checkpoint?: Checkpoint;
-  /** The base commit the run's branch grew from, once it has one: only the rebase stage moves a run to a newer one. */
-  baseCommit?: string;
-  /** The run's environment, once its setup stage made it: a re-provision restores it (or makes it again). */
-  environment?: EnvironmentInput;
-}
-
-export interface ProvisionResult {
-  base: string;
-  baseCommit: string;
-}
-
-/** Where this worker keeps its sandboxes: one folder per worker, so a dead worker's leftovers can be swept. */
-export function workerDir(home: string, worker: string): string {
-  return path.join(home, 'work', worker);
-}
-
-export function sandboxRoot(deps: ActivityDeps, runId: string): string {
-  return path.join(workerDir(deps.home, deps.self.worker), runId);
-}
-
-/** The run's sandbox on this worker, with the driver and limits of its spec. */
-export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Spec['sandbox']): Promise<Sandbox> {
-  const driver = deps.drivers[sandbox.driver];
-  if (!driver) {
-    const offered = Object.keys(deps.drivers).join(', ') || 'none';
-    throw ApplicationFailure.nonRetryable(`worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``, 'NoSandboxDriver');
-  }
-  return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox, deps.egressInternal) });
-}
-
-/** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */
-export async function storeBranchBundle(deps: ActivityDeps, git: Git, branch: string, baseCommit: string, runId: string): Promise<string | undefined> {
-  const commit = (await git(['rev-parse', `refs/heads/${branch}`])).trim();
-  if (commit === baseCommit) return undefined;
-  const file = path.join(os.tmpdir(), `nightshift-${runId}-${process.pid}.bundle`);
-  try {
-    await git(['bundle', 'create', '--quiet', file, `refs/heads/${branch}`, `^${baseCommit}`]);
-    return await deps.store.putFile(file);
-  } finally {
-    await fs.rm(file, { force: true });
-  }
-}
-
-/**
- * The run's sandbox with nothing of an earlier attempt in it (a retried or moved provision, a check's sandbox made
- * again): torn down first, its container (which may hold an earlier workspace mounted) and overlays gone too.
- */
-async function freshSandbox(deps: ActivityDeps, runId: string, policy: Spec['sandbox']): Promise<Sandbox> {
-  await (await openSandbox(deps, runId, policy)).teardown();
-  return openSandbox(deps, runId, policy);
-}
-
-/** Where a sandbox's workspace overlay keeps what was written over the checkout (`upper/`, `work/`). */
-export const workspaceLayer = (root: string) => path.join(root, 'workspace-layer');
-
-/**
- * The workspace at `commit` on `branch`, laid over a kept checkout of `base` (git/checkouts.ts): git writes
- * only what differs from it, into the sandbox's own layer (`<root>/workspace-layer`, outside every mount).
- */
-export async function layOutOver(deps: Pick<ActivityDeps, 'home' | 'self'>, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string | undefined): Promise<void> {
-  if (!base) return repo.layOut(branch, commit);
-  const checkouts = new CheckoutCache(path.join(workerDir(deps.home, deps.self.worker), '.checkouts'));
-  const atBase = await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
-  await repo.layOut(branch, commit, { fresh: true, checkedOut: atBase && commit === base });
-}
-
-/** The run's repository on this worker: its git directory beside the sandbox, the workspace its work tree. */
-export function runRepo(deps: ActivityDeps, sandbox: Sandbox): RunRepo {
-  return new RunRepo(sandboxRoot(deps, sandbox.runId), sandbox.workspace);
-}
-
-export interface CheckoutOptions {
-  /** The run's environment, for the sandbox to have it too. */
-  environment?: EnvironmentInput;
-  /**
-   * A commit of the repo's own (the base; never an agent's, whose attributes would shape the files other runs see) to
-   * lie over as a kept checkout; none: the files are written out.
-   */
-  over?: string;
-}
-
-/**
- * `work` in a sandbox of its own (`<run id>-<suffix>`, with `policy`) on a fresh checkout of `commit` from the run's
- * git directory: what was committed, nothing the agent left beside it. The sandbox is removed afterwards, whatever
- * happened, and before, in case an earlier attempt (a retry, a restarted worker) left it.
- */
-export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>, opts: CheckoutOptions = {}): Promise<T> {
-  const id = `${runId}-${suffix}`;
-  const sandbox = await freshSandbox(deps, id, policy);
-  try {
-    const repo = new RunRepo(sandboxRoot(deps, id), sandbox.workspace);
-    // Hard links: the run's git directory is the server's own (outside every sandbox), and every check runs in one of
-    // these: its objects are linked, not copied, however big the repo.
-    await repo.cloneFrom(path.join(sandboxRoot(deps, runId), 'git'), { hardlinks: true });
-    await layOutOver(deps, repo, policy.driver, await repo.branch(), commit, opts.over);
-    if (opts.environment) await restoreEnvironment(deps, runId, sandbox, repo, policy, opts.environment);
-    return await work(sandbox, repo);
-  } finally {
-    await sandbox.teardown();
-  }
-}
 
 export function workspaceActivities(deps: ActivityDeps) {
   return {
@@ -206,12 +92,6 @@ export function workspaceActivities(deps: ActivityDeps) {
       });
     },
   };
-}
-
-/** The run's environment in a sandbox other than the setup stage's: one that cannot be had now ends the step. */
-async function restoreEnvironment(deps: ActivityDeps, runId: string, sandbox: Sandbox, repo: RunRepo, policy: Spec['sandbox'], environment: EnvironmentInput): Promise<void> {
-  const got = await provideEnvironment(deps, runId, sandbox, repo, policy, environment);
-  if ('failed' in got) throw ApplicationFailure.nonRetryable(`the run's environment could not be made again: ${got.failed}`, 'SetupFailed');
 }
 
 async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionInput): Promise<ProvisionResult> {

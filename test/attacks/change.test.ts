@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { workerDir } from '../../activities/workspace/workspaceActivities';
+import { workerDir } from '../../workspaces/sandboxes';
 import { makeRepo, startTestStack, type TestStack } from '../helpers/stack';
 import { spec, VALUE_REPO } from '../helpers/specs';
 

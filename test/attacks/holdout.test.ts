@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { workerDir } from '../../activities/workspace/workspaceActivities';
+import { workerDir } from '../../workspaces/sandboxes';
 import { runStartOptions } from '../../api/submit';
 import { unpackTarGz } from '../../proof/tar';
 import { SpecSchema } from '../../spec/schema';

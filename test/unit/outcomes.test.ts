@@ -1,5 +1,5 @@
 // Each stage's one-line outcome in the run's stage records (workflows/specRun/outcomes.ts).
-import type { AgentOutput } from '../../activities/agent/agentActivities';
+import type { AgentOutput } from '../../contracts/agent';
 import type { CheckResult } from '../../contracts/run';
 import { agentOutcome, approvalOutcome, checksOutcome, rebaseOutcome, reviewOutcome, scopeOutcome } from '../../workflows/specRun/outcomes';
 

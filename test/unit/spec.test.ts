@@ -1,6 +1,6 @@
 import { parseSpec, SpecError, detectFormat } from '../../spec/parse';
 import { parseBytes, parseDuration } from '../../spec/schema';
-import { scopeViolations, countDiffLines } from '../../activities/review/reviewActivities';
+import { scopeViolations, countDiffLines } from '../../judge/scope';
 import { Redactor } from '../../secrets/redact';
 import { CommandLog } from '../../workspaces/commandLog';
 import type { ArtifactStore } from '../../store/artifacts';

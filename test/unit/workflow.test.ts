@@ -11,7 +11,7 @@ import type { rebaseActivities } from '../../activities/rebase/rebaseOntoBase';
 import type { reviewActivities } from '../../activities/review/reviewActivities';
 import type { signActivities } from '../../activities/proof/signCommits';
 import type { workspaceActivities } from '../../activities/workspace/workspaceActivities';
-import { scopeViolations } from '../../activities/review/reviewActivities';
+import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
 import type { specRun } from '../../workflows';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';

@@ -1,13 +1,13 @@
 // The inputs of the run's activities, built from the run's spec and state as they are when called.
-import type { AgentInput, AgentReviewInput } from '../../activities/agent/agentActivities';
-import type { ChecksInput } from '../../activities/checks/runChecks';
-import type { DeliverInput } from '../../activities/delivery/deliverBranch';
-import type { EnvironmentInput, SetupStageInput } from '../../activities/setup/prepareEnvironment';
-import type { RunEvent, RunNotice } from '../../activities/notify/notifyWebhooks';
-import type { RebaseInput } from '../../activities/rebase/rebaseOntoBase';
-import type { SignInput } from '../../activities/proof/signCommits';
-import type { PublishInput } from '../../activities/forge/forgeActivities';
-import type { ProvisionInput } from '../../activities/workspace/workspaceActivities';
+import type { AgentInput, AgentReviewInput } from '../../contracts/agent';
+import type { ChecksInput } from '../../contracts/checks';
+import type { DeliverInput } from '../../contracts/delivery';
+import type { EnvironmentInput, SetupStageInput } from '../../contracts/setup';
+import type { RunEvent, RunNotice } from '../../contracts/notify';
+import type { RebaseInput } from '../../contracts/rebase';
+import type { SignInput } from '../../contracts/proof';
+import type { PublishInput } from '../../contracts/forge';
+import type { ProvisionInput } from '../../contracts/workspace';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
 import { nowIso } from './time';

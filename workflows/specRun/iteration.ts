@@ -1,5 +1,5 @@
 // One agent iteration and the stages that judge its change: agent → scope → checks → review.
-import type { AgentOutput } from '../../activities/agent/agentActivities';
+import type { AgentOutput } from '../../contracts/agent';
 import { integrityFindings, runChecks } from './checks';
 import type { RunContext } from './context';
 import { agentExitProblem, scopeProblem, type Problem } from './feedback';

@@ -1,5 +1,5 @@
 import { isCancellation, log, patched } from '@temporalio/workflow';
-import type { RunEvent } from '../../activities/notify/notifyWebhooks';
+import type { RunEvent } from '../../contracts/notify';
 import { WEBHOOK_NOTIFICATIONS } from '../patches';
 import type { RunContext } from './context';
 import { errorMessage } from './errors';

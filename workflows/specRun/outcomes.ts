@@ -1,6 +1,6 @@
 // Each stage's outcome as the run's stage records show it: passed or not, and what happened in one line. Pure.
-import type { AgentOutput } from '../../activities/agent/agentActivities';
-import type { Rebase } from '../../activities/rebase/rebaseOntoBase';
+import type { AgentOutput } from '../../contracts/agent';
+import type { Rebase } from '../../contracts/rebase';
 import type { CheckResult, Decision, ReviewResult } from '../../contracts/run';
 import { humanDuration } from './time';
 
