@@ -2,12 +2,12 @@
 // cycle rules: no runtime cycle between files, no cycle between top-level folders.
 
 // Every top-level code folder; test/ is left out, as tests import whatever they test.
-const SOURCE_FOLDERS =
-  'activities|admission|agents|api|bench|cli|config|contracts|forges|gateway|git|judge|proof|sandbox|scripts|secrets|' +
-  'spec|store|temporal|testbed|web|workers|workflows|workspaces';
-// What the worker wires (the queue-typed activity maps and their dependencies) and the heartbeat helper: the rest of
-// activities/ are the activities themselves.
-const ACTIVITIES_SHARED = '^activities/(index|deps|heartbeat)\\.ts$';
+const SOURCE_FOLDERS = require('./tsconfig.json')
+  .include.filter((folder) => folder !== 'test')
+  .concat('web')
+  .join('|');
+// What the worker wires (the queue-typed activity maps): the rest of activities/ are the activities themselves.
+const ACTIVITIES_SHARED = '^activities/index\\.ts$';
 // The HTTP layer is started by the CLI and tested; a server entry beside the worker may start it too.
 const API_CLIENTS = '^(api|cli|test)/|^workers/server\\.ts$';
 

@@ -1,10 +1,10 @@
 import { agentActivities } from './agent/agentActivities';
 import { checkActivities } from './checks/runChecks';
-import type { ActivityDeps } from './deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { deliverActivities } from './delivery/deliverBranch';
 import { environmentActivities } from './setup/prepareEnvironment';
 import { forgeActivities } from './forge/forgeActivities';
-import { heartbeating } from './heartbeat';
+import { heartbeating } from '../runtime/heartbeat';
 import { notifyActivities } from './notify/notifyWebhooks';
 import { proofActivities } from './proof/writeProof';
 import { rebaseActivities } from './rebase/rebaseOntoBase';
@@ -13,7 +13,7 @@ import { reviewActivities } from './review/reviewActivities';
 import { signActivities } from './proof/signCommits';
 import { workspaceActivities } from './workspace/workspaceActivities';
 
-export type { ActivityDeps } from './deps';
+export type { ActivityDeps } from '../runtime/deps';
 
 /**
  * Every activity of the pipeline, bound to one worker's dependencies, by the task queue that serves it (each queue

@@ -8,7 +8,7 @@ import { SANDBOX_DRIVERS } from '../spec/schema';
 import { fleetQuery, fleetWorkflowId } from '../workflows/fleet';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { claimQueue } from '../contracts/taskQueues';
-import { WorkerReportSchema } from '../workers/report';
+import { WorkerReportSchema } from '../contracts/workerReport';
 import { requireRole } from './auth';
 
 export const FleetSchema = z.object({

@@ -2,10 +2,10 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { Router } from 'express';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ForgeEventInput } from '../contracts/forge';
+import type { ForgeEventInput, ForgeEvent } from '../contracts/forge';
 import type { Config } from '../config';
 import { RemoteRepos } from '../config/remotes';
-import { deliveryId, readForgeEvent, signatureValid, type ForgeEvent } from '../forges/webhook';
+import { deliveryId, readForgeEvent, signatureValid } from '../forges/webhook';
 import type { forgeEvent } from '../workflows/forgeEvent';
 import { forgeStatusSignal, stateQuery } from '../workflows/messages';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';

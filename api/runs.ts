@@ -20,7 +20,8 @@ import { StreamSlots } from './streamSlots';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { loadQuickSpec } from './quickSpec';
-import { prepareRun, runStartOptions } from './submit';
+import { prepareRun } from '../admission/prepareRun';
+import { runStartOptions } from './submit';
 import { titleOf } from '../spec/quick';
 
 export interface RunsDeps {

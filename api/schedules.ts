@@ -7,7 +7,8 @@ import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import { jsonBodyOf } from './runs';
-import { prepareRun, runStartOptions } from './submit';
+import { prepareRun } from '../admission/prepareRun';
+import { runStartOptions } from './submit';
 
 export const ScheduleRequestSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-" (at most 63)').optional(),

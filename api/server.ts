@@ -21,6 +21,7 @@ import { runsRouter } from './runs';
 import { schedulesRouter } from './schedules';
 import { cors, securityHeaders } from './security';
 import type { TokenStore } from './tokens';
+import { SpecRejected } from '../admission/prepareRun';
 
 export interface ApiOptions {
   client: Client;
@@ -74,6 +75,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     let apiError: ApiError;
     if (err instanceof ApiError) apiError = err;
+    else if (err instanceof SpecRejected) apiError = new ApiError('bad_request', err.message, err.issues);
     else if ((err as { type?: string }).type === 'entity.too.large') apiError = new ApiError('too_large', 'the body is larger than 512 KB');
     else if ((err as { type?: string }).type === 'encoding.unsupported' || (err as { type?: string }).type === 'charset.unsupported') apiError = new ApiError('unsupported_media_type', 'send the body as UTF-8 text');
     else {

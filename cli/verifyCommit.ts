@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { verifyBundle } from '../proof/bundle';
 import type { PublicKeyEntry } from '../proof/keys';
-import { notSshSigned, SIGNATURE_PROGRAM_PINS } from '../proof/signedCommit';
+import { notSshSigned } from '../proof/signedCommit';
+import { SIGNATURE_PROGRAM_PINS } from '../git/git';
 import { type ApiClient, CliError } from './client';
 
 // `nightshift verify --commit REPO SHA`: a commit in a local repo and the run that made it, checked together. The

@@ -1,6 +1,6 @@
 import type { Check, Spec } from '../spec/schema';
 import type { Checkpoint } from './run';
-import type { HarnessSpec } from '../judge/harness';
+
 import type { EnvironmentInput } from './setup';
 
 export interface ChecksInput {
@@ -15,7 +15,7 @@ export interface ChecksInput {
   secrets: string[];
   /** The base the run's change is against: the checks run its harness (judge/harness.ts). Absent in old histories. */
   baseCommit?: string;
-  harness?: HarnessSpec;
+  harness?: Spec['harness'];
   /** The run's environment (the setup stage's), mounted afresh in every sandbox the checks run in (never the agent's). */
   environment?: EnvironmentInput;
 }

@@ -257,7 +257,7 @@ export interface RunState {
 }
 
 
-export type { WorkerReport } from '../workers/report';
+export type { WorkerReport } from './workerReport';
 
 /** What the agent did, from its own event stream: the parts a CLI reports. */
 export interface AgentSummary {
@@ -294,3 +294,6 @@ export interface GatewayUsage {
   /** The model ids the upstream answered as (its responses' `model`), for the run's provenance. */
   models?: string[];
 }
+
+/** The longest `sig` a decision records (an ed25519 signature in base64 is 88 characters). */
+export const DECISION_SIG_MAX = 128;

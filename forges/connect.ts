@@ -1,5 +1,5 @@
 
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import type { RemoteRepo } from '../config/remotes';
 import type { Forge } from './forge';
 import { forgeFor } from './index';

@@ -2,21 +2,10 @@
 // Forgejo) and GitHub send much the same JSON; where they differ, both spellings are read.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { type ForgeEvent, ForgeUser } from '../contracts/forge';
 
 /** The word that puts a run on an issue: the label's name, and the comment command (`/nightshift`, `/nightshift fix …`). */
 export const NIGHTSHIFT_LABEL = 'nightshift';
-
-const User = z.object({ login: z.string().min(1) });
-
-export const ForgeEventSchema = z.discriminatedUnion('kind', [
-  /** An issue to work on: labelled `nightshift`, or a `/nightshift` comment on it (`delivery` names that comment). */
-  z.object({ kind: z.literal('issue'), issue: z.number().int().positive(), title: z.string(), body: z.string(), user: z.string(), trigger: z.enum(['label', 'comment']), author: z.string().optional() }),
-  /** A review of a pull request, or a `/nightshift fix …` comment on it: a decision for the run behind it. */
-  z.object({ kind: z.literal('review'), pr: z.number().int().positive(), decision: z.enum(['approve', 'requestChanges']), body: z.string(), user: z.string() }),
-  /** A commit status (the forge's CI). */
-  z.object({ kind: z.literal('status'), sha: z.string().regex(/^[0-9a-f]{40,64}$/), context: z.string(), state: z.enum(['pending', 'success', 'failure', 'error']), description: z.string(), url: z.string().optional() }),
-]);
-export type ForgeEvent = z.infer<typeof ForgeEventSchema>;
 
 /**
  * Whether `body` was signed with `secret`: Gitea's `X-Gitea-Signature` (hex HMAC-SHA256) or GitHub's
@@ -52,17 +41,17 @@ export function readForgeEvent(header: (name: string) => string | undefined, pay
   }
 }
 
-const Issue = z.object({ number: z.number().int().positive(), title: z.string(), body: z.string().nullish(), pull_request: z.unknown().optional(), user: User.nullish() });
+const Issue = z.object({ number: z.number().int().positive(), title: z.string(), body: z.string().nullish(), pull_request: z.unknown().optional(), user: ForgeUser.nullish() });
 /** Who wrote the issue's text: not who started the run from it (docs/security.md). */
 const author = (issue: z.infer<typeof Issue>) => (issue.user ? { author: issue.user.login } : {});
-const IssuesPayload = z.object({ action: z.string(), issue: Issue, label: z.object({ name: z.string() }).nullish(), sender: User });
-const CommentPayload = z.object({ action: z.string(), issue: Issue, comment: z.object({ body: z.string() }), sender: User, is_pull: z.boolean().optional() });
+const IssuesPayload = z.object({ action: z.string(), issue: Issue, label: z.object({ name: z.string() }).nullish(), sender: ForgeUser });
+const CommentPayload = z.object({ action: z.string(), issue: Issue, comment: z.object({ body: z.string() }), sender: ForgeUser, is_pull: z.boolean().optional() });
 const ReviewPayload = z.object({
   action: z.string().optional(),
   pull_request: z.object({ number: z.number().int().positive() }),
   // GitHub: review.state; Gitea: review.type, and the event's name says which.
   review: z.object({ state: z.string().optional(), type: z.string().optional(), body: z.string().nullish(), content: z.string().nullish() }).nullish(),
-  sender: User,
+  sender: ForgeUser,
 });
 const StatusPayload = z.object({ sha: z.string(), state: z.string(), context: z.string(), description: z.string().nullish(), target_url: z.string().nullish() });
 

@@ -5,7 +5,7 @@ import { ModelGateway, PLACEHOLDER_KEY, type GatewayRequest, type ModelPrices, t
 import type { GatewayUsage } from '../contracts/run';
 import { normalizeBaseUrl } from '../spec/network';
 import type { Spec } from '../spec/schema';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 
 /** Per vendor: where the real key is on the worker, the default upstream, and what the agent inside is told. */
 const VENDORS: Record<ModelVendor, { keyName: string; upstream: string; env: (url: string) => Record<string, string> }> = {

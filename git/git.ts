@@ -1,8 +1,24 @@
 import { execFile, spawn } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { SIGNATURE_PROGRAM_PINS } from '../proof/signedCommit';
+
 import { GIT_OBJECTS_DIR } from '../sandbox/layout';
+
+/**
+ * git config for every git that may meet a signature (`-c`, so above any repo's own config): git picks the program by
+ * the signature's first line, so each kind's program is pinned. Only ssh-keygen ever checks one; an OpenPGP or X.509
+ * signature meets /bin/false (or nothing, where there is none), never a program a repository's config names.
+ */
+export const SIGNATURE_PROGRAM_PINS = [
+  '-c', 'gpg.format=ssh',
+  '-c', 'gpg.ssh.program=ssh-keygen',
+  '-c', 'gpg.program=/bin/false',
+  '-c', 'gpg.openpgp.program=/bin/false',
+  '-c', 'gpg.x509.program=/bin/false',
+  '-c', 'gpg.ssh.defaultKeyCommand=/bin/false',
+  // git log would check each commit's signature on its own, and print what it found among the commits.
+  '-c', 'log.showSignature=false',
+];
 
 // Every git the worker runs is pinned: no system or global config, no hooks, no helper programs that a repository's
 // config or attributes could name, no transport but local files. What git reads besides that is decided by where it

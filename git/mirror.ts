@@ -3,7 +3,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RepoRefusedError } from '../config/repoResolution';
 import { resolveSpecRepo, type RemoteRepo } from '../config/remotes';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { git, remoteGit, type RemoteAccess } from './git';
 import { gitFailure } from './failure';
 

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { RemoteRepo } from '../config/remotes';
 import { withArtifactFile } from '../store/artifacts';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { git, GitError, remoteGit } from './git';
 import { gitFailure } from './failure';
 import { mirrorDir, withMirror, withRemoteAccess, type MirrorDeps } from './mirror';

@@ -9,10 +9,10 @@ import type { CheckIntegrity, CheckResult, HoldoutResult } from '../contracts/ru
 import { baselineFile, readBaseline, writeBaseline } from './baseline';
 import { canaryVerdict, outcomeOf, withMutant, type TestOutcome } from './canary';
 import type { ChecksInput } from '../contracts/checks';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { paths, type RunRepo } from '../git/git';
 import { layBaseHarness } from './harness';
-import { throwIfCancelled } from '../activities/heartbeat';
+import { throwIfCancelled } from '../runtime/heartbeat';
 import { removeStaleJunit } from './junit';
 import { clearFolders, foldersOf, layOver, type LaidFile } from './layFiles';
 import { checkTally, ran } from './tally';

@@ -1,6 +1,5 @@
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import type { Decision, DecisionRecord, RunState } from '../contracts/run';
-import { DECISION_SIG_MAX } from '../workflows/messages';
+import { type Decision, type DecisionRecord, type RunState, DECISION_SIG_MAX } from '../contracts/run';
 import type { SigningKey } from './keys';
 
 /**

@@ -15,22 +15,6 @@ export interface CommitRewrite {
 /** Headers that hold a signature of the commit (SHA-1 and SHA-256 repositories): dropped, with their continuation lines. */
 const SIGNATURE_HEADERS = new Set(['gpgsig', 'gpgsig-sha256']);
 
-/**
- * git config for every git that may meet a signature (`-c`, so above any repo's own config): git picks the program by
- * the signature's first line, so each kind's program is pinned. Only ssh-keygen ever checks one; an OpenPGP or X.509
- * signature meets /bin/false (or nothing, where there is none), never a program a repository's config names.
- */
-export const SIGNATURE_PROGRAM_PINS = [
-  '-c', 'gpg.format=ssh',
-  '-c', 'gpg.ssh.program=ssh-keygen',
-  '-c', 'gpg.program=/bin/false',
-  '-c', 'gpg.openpgp.program=/bin/false',
-  '-c', 'gpg.x509.program=/bin/false',
-  '-c', 'gpg.ssh.defaultKeyCommand=/bin/false',
-  // git log would check each commit's signature on its own, and print what it found among the commits.
-  '-c', 'log.showSignature=false',
-];
-
 /** One SSH signature, armored as ssh-keygen writes it, and nothing else. */
 const SSH_SIGNATURE = /^-----BEGIN SSH SIGNATURE-----\n[A-Za-z0-9+/=\n]+-----END SSH SIGNATURE-----\n?$/;
 

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { agentCliMounts } from '../agents/cli';
 import type { SandboxDriverName } from '../spec/schema';
 import { BwrapDriver, bwrapAvailable } from './bwrap';
 import { cgroupsUnavailable } from './cgroup';
@@ -51,12 +50,15 @@ async function probeDocker(settings: DriverSettings, worker: string): Promise<{ 
   return { status: { name: 'docker', usable: true, detail: `${engine} ${version.Version} at ${host}, image ${settings.dockerImage}` }, driver };
 }
 
-/** The drivers usable on this machine, and the status of each (for the worker's log and `doctor`). */
-export async function probeDrivers(settings: DriverSettings, worker: string): Promise<{ drivers: Partial<Record<SandboxDriverName, SandboxDriver>>; statuses: DriverStatus[] }> {
+/**
+ * The drivers usable on this machine, and the status of each (for the worker's log and `doctor`). `bwrapMounts`: host
+ * directories every bwrap sandbox sees read-only (the worker passes the agent CLIs'; the image has them copied in).
+ */
+export async function probeDrivers(settings: DriverSettings, worker: string, bwrapMounts: { host: string; target: string }[] = []): Promise<{ drivers: Partial<Record<SandboxDriverName, SandboxDriver>>; statuses: DriverStatus[] }> {
   const bwrap = await probeBwrap();
   const docker = await probeDocker(settings, worker);
   const drivers: Partial<Record<SandboxDriverName, SandboxDriver>> = {};
-  if (bwrap.usable) drivers.bwrap = new BwrapDriver(agentCliMounts());
+  if (bwrap.usable) drivers.bwrap = new BwrapDriver(bwrapMounts);
   if (docker.driver) drivers.docker = docker.driver;
   return { drivers, statuses: [bwrap, docker.status] };
 }

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 
-const SOURCE_DIRS = ['activities', 'admission', 'contracts', 'gateway', 'git', 'judge', 'secrets', 'workspaces', 'agents', 'api', 'bench', 'cli', 'config', 'proof', 'sandbox', 'scripts', 'spec', 'store',
+const SOURCE_DIRS = ['activities', 'admission', 'runtime', 'contracts', 'gateway', 'git', 'judge', 'secrets', 'workspaces', 'agents', 'api', 'bench', 'cli', 'config', 'proof', 'sandbox', 'scripts', 'spec', 'store',
   'temporal', 'testbed', 'web', 'workers', 'workflows'];
 
 interface LongFunction { file: string; name: string; line: number; lines: number }

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { deliverActivities } from '../activities/delivery/deliverBranch';
 import { SecretStore } from '../secrets/secretStore';
 import { openArtifactStore } from '../store/openArtifacts';

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { environmentKey } from '../workspaces/environments';
 import { RunRepo } from '../git/git';
 import { sandboxRoot } from '../workspaces/sandboxes';

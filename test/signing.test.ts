@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { git as hostGit } from '../git/git';
 import { signActivities } from '../activities/proof/signCommits';
 import { ensureSigningKey } from '../proof/keys';

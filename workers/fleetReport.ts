@@ -2,7 +2,7 @@ import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
-import type { SandboxSlots } from '../workspaces/slots';
+import type { SandboxSlots } from '../sandbox/slots';
 import { agentCliVersion } from '../agents/cli';
 import type { Config } from '../config';
 import { fleetWorkflowId, fleetRegistry, REPORT_INTERVAL_MS, workerReportSignal } from '../workflows/fleet';

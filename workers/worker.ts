@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import { SecretStore } from '../secrets/secretStore';
-import { SandboxSlots } from '../workspaces/slots';
+import { SandboxSlots } from '../sandbox/slots';
 import { workerDir } from '../workspaces/sandboxes';
 import type { Config } from '../config';
 import { removeCgroupGroup } from '../sandbox/cgroup';
@@ -16,10 +16,11 @@ import { probeDrivers } from '../sandbox/drivers';
 import type { SandboxDriverName } from '../spec/schema';
 import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
-import { prepareRun } from '../api/submit';
+import { prepareRun } from '../admission/prepareRun';
 import { claimQueue } from '../contracts/taskQueues';
 import type { WorkspaceRef } from '../contracts/run';
 import { startFleetReports } from './fleetReport';
+import { agentCliMounts } from '../agents/cli';
 
 /**
  * Heartbeats reach Temporal this often (the SDK otherwise sends them at 80% of the heartbeat timeout): a dead worker is
@@ -52,7 +53,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const { config, connection, logger } = opts;
   const name = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const self: WorkspaceRef = { worker: name, queue: `${config.taskQueue}/worker/${name}` };
-  const { drivers, statuses } = await probeDrivers(config, name);
+  const { drivers, statuses } = await probeDrivers(config, name, agentCliMounts());
   for (const s of statuses) logger[s.usable ? 'info' : 'warn']({ driver: s.name, usable: s.usable }, `sandbox driver ${s.name}: ${s.detail}`);
   if (Object.keys(drivers).length === 0) throw new Error(`no sandbox driver is usable here: ${statuses.map((s) => `${s.name}: ${s.detail}`).join('; ')}`);
   await sweepDeadWorkers(config.home, logger);

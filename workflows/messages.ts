@@ -10,9 +10,6 @@ export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelReques
 export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
 
-/** The longest `sig` a decision records (an ed25519 signature in base64 is 88 characters). */
-export const DECISION_SIG_MAX = 128;
-
 // Sent from here (Temporal Web, the Temporal CLI) a decision counts, but its "by" is shown as unverified: only the
 // API's decisions carry the server's signature.
 export const SIGNAL_DESCRIPTIONS = {

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import { EnvCache, type EnvironmentSource, type EnvironmentManifest } from './envCache';
 import { workerDir, sandboxRoot, freshSandbox, layOutOver, workspaceLayer } from './sandboxes';
 import type { EnvironmentInput } from '../contracts/setup';

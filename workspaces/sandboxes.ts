@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ActivityDeps } from '../activities/deps';
+import type { ActivityDeps } from '../runtime/deps';
 import type { Spec } from '../spec/schema';
 import type { Sandbox } from '../sandbox/sandbox';
 import { policyFor } from '../sandbox/policy';

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { registeredRemote, type RemoteRepo } from '../../config/remotes';
 import { withArtifactFile } from '../../store/artifacts';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import { git, localRepoPath } from '../../git/git';
 import { gitFailure } from '../../git/failure';
 import { runPageUrl } from '../../config/runPage';

@@ -7,18 +7,16 @@ import { ensureSigningKey } from '../../proof/keys';
 import { signDecision } from '../../proof/decisions';
 import { quickSpec, readServerDefaults, REPO_DEFAULTS_FILE } from '../../spec/quick';
 import type { RunInput } from '../../contracts/run';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import { pushToRemote, stageInMirror } from '../../git/remotePush';
-import { repoFileActivities } from '../repoConfig/readRepoFile';
+import { readRepoFile } from '../../git/repoFile';
 import { runPageUrl } from '../../config/runPage';
-import { signActivities } from '../proof/signCommits';
+import { signCommits } from '../../proof/commitSigning';
 import { forgeOf, forgeCall } from '../../forges/connect';
 import type { PublishInput, Published, ForgeEventInput, ForgeAction } from '../../contracts/forge';
 
 export function forgeActivities(deps: ActivityDeps) {
   const remotes = new RemoteRepos(deps.home);
-  const { signCommits } = signActivities(deps);
-  const { readRepoFile } = repoFileActivities(deps);
   const open = (name: string): { remote: RemoteRepo; forge: Forge } => {
     const remote = remotes.get(name);
     if (!remote || remote.forge === 'none') throw ApplicationFailure.nonRetryable(`${name} is not a repository registered on a forge (nightshift repo ls)`, 'NotOnForge');
@@ -33,7 +31,7 @@ export function forgeActivities(deps: ActivityDeps) {
      */
     async publishForReview(input: PublishInput): Promise<Published> {
       const { remote, forge } = open(input.repo);
-      const checkpoint = await signCommits(input);
+      const checkpoint = await signCommits(deps, input);
       if (!checkpoint.bundleId) throw ApplicationFailure.nonRetryable('nothing to publish: the run made no commit', 'NothingToDeliver');
       await stageInMirror(deps, remote, input.runId, input.branch, checkpoint.bundleId);
       const pushed = await pushToRemote(deps, remote, input.branch, checkpoint.commit);
@@ -52,7 +50,7 @@ export function forgeActivities(deps: ActivityDeps) {
       if (event.kind === 'issue') {
         if (!(await forgeCall(() => mayWrite(forge, event.user)))) return { ignored: `${event.user} has no write access to ${remote.name}` };
         // The default branch, as the mirror has it (never a run's branch), as the API's quick runs read it.
-        const yaml = await readRepoFile({ repo: remote.name, path: REPO_DEFAULTS_FILE });
+        const yaml = await readRepoFile(deps, { repo: remote.name, path: REPO_DEFAULTS_FILE });
         let run: RunInput;
         try {
           const task = quoteForgeIssue({ forge: remote.forge, issue: event.issue, title: event.title, body: event.body, author: event.author, authorIsApprover: event.author !== undefined && remote.approvers.includes(event.author), startedBy: event.user }, issueNonce(event.body));

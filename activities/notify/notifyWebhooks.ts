@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { Webhook } from '../../config';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import type { RunNotice, RunEvent } from '../../contracts/notify';
 import { runPageUrl } from '../../config/runPage';
 

@@ -5,7 +5,7 @@ import { ensureSigningKey, listKeys } from '../../proof/keys';
 import { appendProof } from '../../proof/log';
 import { changeSubject, decisionsStatement, provenanceStatement, testResultStatements } from '../../proof/statements';
 import type { CheckIntegrity, RunInput, RunState } from '../../contracts/run';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import { runPageUrl } from '../../config/runPage';
 
 /**

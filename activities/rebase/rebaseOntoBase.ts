@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { withArtifactFile } from '../../store/artifacts';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import { git, GitError, paths } from '../../git/git';
 import { gitFailure } from '../../git/failure';
 import { withRepoSource } from '../../git/mirror';

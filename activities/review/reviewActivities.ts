@@ -1,6 +1,6 @@
 import type { Spec } from '../../spec/schema';
 import type { ReviewFinding, ReviewResult } from '../../contracts/run';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import { binaryFindings, runnerAwareFindings, type ChangeRuleOptions } from '../../judge/changeRules';
 import { diffFindings } from '../../judge/diffRules';
 import { scopeViolations, countDiffLines } from '../../judge/scope';

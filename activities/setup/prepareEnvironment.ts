@@ -1,5 +1,5 @@
-import type { ActivityDeps } from '../deps';
-import { withHeartbeat } from '../heartbeat';
+import type { ActivityDeps } from '../../runtime/deps';
+import { withHeartbeat } from '../../runtime/heartbeat';
 import { openSandbox, runRepo } from '../../workspaces/sandboxes';
 import type { SetupStageInput, SetupStageResult } from '../../contracts/setup';
 import { provideEnvironment } from '../../workspaces/environments';

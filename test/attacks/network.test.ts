@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import type { ActivityDeps } from '../../activities/deps';
+import type { ActivityDeps } from '../../runtime/deps';
 import { loadConfig } from '../../config';
 import { startModelGateway } from '../../gateway/vendors';
 import { EgressPolicy, EgressProxy, type EgressDecision } from '../../sandbox/egress';

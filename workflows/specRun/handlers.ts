@@ -1,7 +1,7 @@
 // The run's signals and query (workflows/messages.ts defines them).
 import { log, setHandler } from '@temporalio/workflow';
-import { DECISION_SIG_MAX, SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, forgeStatusSignal, rejectSignal, requestChangesSignal, stateQuery } from '../messages';
-import type { Decision, DecisionInput, ForgeStatus, RunState } from '../../contracts/run';
+import { DECISION_SIG_MAX, type Decision, type DecisionInput, type ForgeStatus, type RunState } from '../../contracts/run';
+import { SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, forgeStatusSignal, rejectSignal, requestChangesSignal, stateQuery } from '../messages';
 import type { RunContext } from './context';
 import { nowIso } from './time';
 

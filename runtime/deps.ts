@@ -6,7 +6,7 @@ import type { ArtifactStore } from '../store/artifacts';
 import type { RunLog } from '../store/runLog';
 import type { RunInput, WorkspaceRef } from '../contracts/run';
 import type { SecretStore } from '../secrets/secretStore';
-import type { SandboxSlots } from '../workspaces/slots';
+import type { SandboxSlots } from '../sandbox/slots';
 
 /** What activities share on one worker, wired up by the worker. */
 export interface ActivityDeps {
@@ -40,7 +40,7 @@ export interface ActivityDeps {
   setupNetwork: string[];
   /** The most this worker keeps of cached environments (NIGHTSHIFT_ENV_CACHE_SIZE). */
   envCacheBytes: number;
-  /** A spec from a forge, judged as the API judges a submitted one (api/submit.ts prepareRun, the server's config). */
+  /** A spec from a forge, judged as the API judges a submitted one (admission/prepareRun.ts, with the server's config). */
   prepareRun(text: string, submittedBy: string): RunInput;
   /** The server's spec defaults (spec-defaults.yml): what a repo without .nightshift.yml gets. */
   specDefaultsFile: string;
