@@ -41,9 +41,10 @@ function atMost(limit: number): Transform {
 }
 
 /** Why the entry is refused, or undefined; `unpacked` counts the bytes of the files taken so far. */
-function refusal(header: tar.Header, name: string, unpacked: number, limit: number): string | undefined {
+function refusal(header: tar.Header, name: string, taken: Map<string, Buffer>, unpacked: number, limit: number): string | undefined {
   if (!name || name.startsWith('/') || name.split('/').includes('..')) return `tar: unsafe name "${header.name}"`;
   if (header.type !== 'file') return `tar: ${name} is not a regular file (${header.type})`;
+  if (taken.has(name)) return `tar: ${name} appears twice`;
   if (unpacked + header.size > limit) return `tar: ${name} (${header.size} bytes) takes the archive past ${limit} bytes`;
 }
 
@@ -61,7 +62,7 @@ export async function unpackTarGz(data: Buffer, limit = MAX_UNPACKED_BYTES): Pro
       stream.resume();
       return next();
     }
-    const refused = refusal(header, name, unpacked, limit) ?? (files.has(name) ? `tar: ${name} appears twice` : undefined);
+    const refused = refusal(header, name, files, unpacked, limit);
     if (refused) return next(new Error(refused));
     const chunks: Buffer[] = [];
     stream.on('data', (chunk) => chunks.push(chunk as Buffer));
