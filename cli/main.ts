@@ -214,7 +214,7 @@ program
     }
     if (sha) throw new CliError('verify takes one bundle (or --commit REPO SHA)', 2);
     if (!bundle && !opts.log) throw new CliError('verify needs a bundle, --log, or --commit REPO SHA', 2);
-    if (bundle) for (const line of verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
+    if (bundle) for (const line of await verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
     if (opts.log) print(await verifyProofLog(api, opts.key ? trustedKeys(opts.key) : undefined, (line) => process.stderr.write(`${line}\n`)));
   });
 

@@ -34,9 +34,9 @@ export function trustedKeys(keyFile: string | undefined): TrustedKeys {
 }
 
 /** A bundle file or the directory it was unpacked to; what it proves, as lines to print. */
-export function verifyBundleAt(bundle: string, keys: TrustedKeys): string[] {
+export async function verifyBundleAt(bundle: string, keys: TrustedKeys): Promise<string[]> {
   if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
-  const result = statSync(bundle).isDirectory() ? verifyBundleDir(bundle, keys) : verifyBundle(readFileSync(bundle), keys);
+  const result = statSync(bundle).isDirectory() ? verifyBundleDir(bundle, keys) : await verifyBundle(readFileSync(bundle), keys);
   if (!result.ok) throw new CliError(`verification failed: ${result.problem}`, 1);
   return describe(result);
 }
@@ -68,7 +68,7 @@ export async function verifyProofLog(api: ApiClient, keys: TrustedKeys | undefin
       },
     );
     if (sha256(bundle) !== entry.proof) throw new CliError(`proof log broken: ${where} is not the proof the log records (sha256:${entry.proof}); it was replaced`, 1);
-    const result = verifyBundle(bundle, trusted);
+    const result = await verifyBundle(bundle, trusted);
     if (!result.ok) throw new CliError(`proof log broken: ${where}: ${result.problem}`, 1);
     if (result.runId !== entry.runId) throw new CliError(`proof log broken: ${where} is a proof of run ${result.runId}`, 1);
     if (result.previous !== previous) {

@@ -93,7 +93,7 @@ interface ProvenRun {
 async function provenRun(api: ApiClient, runId: string): Promise<ProvenRun> {
   const bundle = (await api.request('GET', `/v1/runs/${encodeURIComponent(runId)}/proof`)).bytes;
   const { keys } = await api.json<{ keys: PublicKeyEntry[] }>('GET', '/v1/keys');
-  const verified = verifyBundle(bundle, keys);
+  const verified = await verifyBundle(bundle, keys);
   if (!verified.ok) throw new CliError(`the proof of run ${runId} does not verify: ${verified.problem}`, 1);
   const finalCommit = verified.subject.find((s) => s.name === 'final-commit')?.digest.gitCommit;
   if (!finalCommit) throw new CliError(`the proof of run ${runId} names no final commit`, 1);

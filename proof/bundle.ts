@@ -49,7 +49,7 @@ export interface BundleStatements {
 const digestsOf = (files: Map<string, Buffer>) => Object.fromEntries([...files].map(([name, content]) => [name, sha256(content)]));
 
 /** The bundle: the files as given, their statements signed with `key`. */
-export function buildBundle(evidence: Map<string, Buffer>, statements: BundleStatements, key: SigningKey): Buffer {
+export async function buildBundle(evidence: Map<string, Buffer>, statements: BundleStatements, key: SigningKey): Promise<Buffer> {
   const files = new Map(evidence);
   for (const [name, s] of statements.attestations(digestsOf(evidence))) files.set(name, signStatement(s, key));
   files.set(ATTESTATION, signStatement(statements.provenance(digestsOf(files)), key));
@@ -77,10 +77,10 @@ export type TrustedKeys = PublicKeyEntry[] | string;
  * Checks a bundle against the server's keys: the signature over each statement, then every file against its digest,
  * and that no file is missing or extra. The first problem found is named.
  */
-export function verifyBundle(bundle: Buffer, keys: TrustedKeys): VerifyResult {
+export async function verifyBundle(bundle: Buffer, keys: TrustedKeys): Promise<VerifyResult> {
   let files: Map<string, Buffer>;
   try {
-    files = unpackTarGz(bundle);
+    files = await unpackTarGz(bundle);
   } catch (err) {
     return { ok: false, problem: `not a proof bundle (the .tar.gz \`nightshift proof\` writes, or the directory it unpacks to): ${(err as Error).message}` };
   }

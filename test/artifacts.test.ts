@@ -221,7 +221,7 @@ describe('a run on the real stack with the S3 driver', () => {
     expect(served.equals(await store.get(done.proofId!))).toBe(true);
     expect(sha256(served)).toBe(done.proofId);
     const key = (await stack.api('GET', '/v1/keys')).body.keys[0].publicKeyPem;
-    const verified = verifyBundle(served, key);
+    const verified = await verifyBundle(served, key);
     expect(verified).toMatchObject({ ok: true, files: expect.arrayContaining(['manifest.json', 'diff.patch', 'logs/agent.log']) });
 
     const diff = await stack.api('GET', `/v1/runs/${id}/diff`);

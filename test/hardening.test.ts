@@ -168,7 +168,7 @@ describe('decisions name the token that made them', () => {
     succeeded = await suite.stack.waitFor(id, ['succeeded']);
     const expected = [expect.objectContaining({ kind: 'requestChanges', by: 'phone', comment: 'add a note' }), expect.objectContaining({ kind: 'approve', by: 'laptop', comment: 'ok' })];
     expect(succeeded.decisions).toEqual(expected);
-    const manifest = JSON.parse(unpackTarGz(await openArtifactStore(suite.stack.config).get(succeeded.proofId!)).get('manifest.json')!.toString());
+    const manifest = JSON.parse((await unpackTarGz(await openArtifactStore(suite.stack.config).get(succeeded.proofId!))).get('manifest.json')!.toString());
     expect(manifest.decisions).toEqual(expected);
     expect(manifest.approval).toMatchObject({ kind: 'approve', by: 'laptop' });
   });

@@ -41,7 +41,7 @@ const stageList = (s: RunState) => s.stages.map((x) => `${x.stage}:${x.status}`)
 async function expectDiffIsDelivered(repo: string, run: RunState): Promise<void> {
   const delivered = gitIn(repo, 'diff', '--binary', run.baseCommit!, run.finalCommit!);
   expect((await stack.api('GET', `/v1/runs/${run.id}/diff`)).text).toBe(delivered);
-  const proof = unpackTarGz(await openArtifactStore(stack.config).get(run.proofId!));
+  const proof = await unpackTarGz(await openArtifactStore(stack.config).get(run.proofId!));
   expect(proof.get('diff.patch')!.toString()).toBe(delivered);
   expect(JSON.parse(proof.get('manifest.json')!.toString())).toMatchObject({ baseCommit: run.baseCommit, finalCommit: run.finalCommit });
 }

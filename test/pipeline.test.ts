@@ -76,7 +76,7 @@ test('happy path: agent → scope → checks → review → approval → proof �
 
   // The proof manifest names the stages, digests of real logs, and the approval.
   const store = openArtifactStore(stack.config);
-  const manifest = JSON.parse(unpackTarGz(await store.get(done.proofId!)).get('manifest.json')!.toString());
+  const manifest = JSON.parse((await unpackTarGz(await store.get(done.proofId!))).get('manifest.json')!.toString());
   expect(manifest).toMatchObject({ runId: id, repo, branch: done.branch, baseCommit: done.baseCommit, finalCommit: done.finalCommit, iterations: 1, approval: { kind: 'approve', comment: 'ship it', by: 'admin' } });
   expect(manifest.specDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
   const checkLog = (await store.get(manifest.checks[0].logDigest.slice(7))).toString();
@@ -106,7 +106,7 @@ test('a check’s JUnit report is counted into the run and signed into the proof
   expect(readFileSync(path.join(hostDir, 'victim.xml'), 'utf8')).toBe(report);
   await stack.api('POST', `/v1/runs/${id}/approve`, {});
   const done = await stack.waitFor(id, ['succeeded']);
-  const bundle = unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
+  const bundle = await unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
   expect(bundle.get('junit/unit.xml')!.toString()).toBe(report);
   expect(JSON.parse(bundle.get('manifest.json')!.toString()).checks[0].junit).toMatchObject({ tests: 5, failures: 0, errors: 0, skipped: 1 });
 });

@@ -54,7 +54,7 @@ afterAll(async () => {
 const statementIn = (files: Map<string, Buffer>, name: string) => JSON.parse(Buffer.from(JSON.parse(files.get(name)!.toString()).payload, 'base64').toString());
 
 test('the bundle holds the evidence; `nightshift verify --key` accepts it offline and names the run', async () => {
-  const files = unpackTarGz(bundle);
+  const files = await unpackTarGz(bundle);
   expect([...files.keys()].sort()).toEqual(['attestation.json', 'attestations/decisions.json', 'attestations/test-value.json', 'diff.patch', 'logs/agent.log', 'logs/check-value.log', 'manifest.json', 'review.md']);
   const manifest = JSON.parse(files.get('manifest.json')!.toString());
   expect(manifest).toMatchObject({ runId: id, approval: { kind: 'approve', by: 'admin', comment: 'verified by hand' } });
@@ -67,8 +67,8 @@ test('the bundle holds the evidence; `nightshift verify --key` accepts it offlin
   expect(r.stdout).toContain(`final-commit  gitCommit:${manifest.finalCommit}`);
 });
 
-test('attestation.json is SLSA Provenance v1 of the run: the spec, policy, inputs and builder, every other file by digest', () => {
-  const files = unpackTarGz(bundle);
+test('attestation.json is SLSA Provenance v1 of the run: the spec, policy, inputs and builder, every other file by digest', async () => {
+  const files = await unpackTarGz(bundle);
   const manifest = JSON.parse(files.get('manifest.json')!.toString());
   const provenance = statementIn(files, 'attestation.json');
   expect(provenance).toMatchObject({ _type: 'https://in-toto.io/Statement/v1', predicateType: 'https://slsa.dev/provenance/v1' });
@@ -93,8 +93,8 @@ test('attestation.json is SLSA Provenance v1 of the run: the spec, policy, input
   expect(runDetails.byproducts.map((b: { name: string }) => b.name)).toContain('logs/agent.log');
 });
 
-test('a Test Result per check and a statement of the decisions, each about the commit and the diff', () => {
-  const files = unpackTarGz(bundle);
+test('a Test Result per check and a statement of the decisions, each about the commit and the diff', async () => {
+  const files = await unpackTarGz(bundle);
   const manifest = JSON.parse(files.get('manifest.json')!.toString());
   const change = [
     { name: 'final-commit', digest: { gitCommit: manifest.finalCommit } },
@@ -116,26 +116,26 @@ test('a Test Result per check and a statement of the decisions, each about the c
 });
 
 test('one flipped byte in any file, the manifest or the signature fails verification, naming it', async () => {
-  const files = unpackTarGz(bundle);
+  const files = await unpackTarGz(bundle);
   for (const name of files.keys()) {
     const tampered = new Map(files);
     const content = Buffer.from(files.get(name)!);
     const at = name === 'attestation.json' ? content.indexOf('"sig": "') + 10 : Math.floor(content.length / 2);
     content[at] ^= 0x01;
     tampered.set(name, content);
-    const result = verifyBundle(packTarGz([...tampered].map(([n, c]) => ({ name: n, content: c }))), publicKeyPem);
+    const result = await verifyBundle(await packTarGz([...tampered].map(([n, c]) => ({ name: n, content: c }))), publicKeyPem);
     expect({ name, ok: result.ok }).toEqual({ name, ok: false });
     if (!result.ok) expect(result.problem).toMatch(name === 'attestation.json' ? /^attestation\.json/ : new RegExp(`^${name.replace('.', '\\.')} does not match its digest`));
   }
   // A file added after signing.
   const extra = [...files].map(([n, c]) => ({ name: n, content: c }));
   extra.push({ name: 'logs/planted.log', content: Buffer.from('trust me') });
-  expect(verifyBundle(packTarGz(extra), publicKeyPem)).toEqual({ ok: false, problem: 'logs/planted.log is not in the signed statement' });
+  expect(await verifyBundle(await packTarGz(extra), publicKeyPem)).toEqual({ ok: false, problem: 'logs/planted.log is not in the signed statement' });
   // And through the CLI: exit 1, one line.
   const manifest = Buffer.from(files.get('manifest.json')!);
   manifest[10] ^= 0x01;
   const bad = path.join(dir, 'tampered.tar.gz');
-  writeFileSync(bad, packTarGz([...files].map(([n, c]) => ({ name: n, content: n === 'manifest.json' ? manifest : c }))));
+  writeFileSync(bad, await packTarGz([...files].map(([n, c]) => ({ name: n, content: n === 'manifest.json' ? manifest : c }))));
   const r = await cli(['verify', bad, '--key', path.join(dir, 'server.pub')]);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^nightshift: verification failed: manifest\.json does not match its digest \(sha256:[0-9a-f]{64}\)\n$/);
@@ -147,8 +147,8 @@ function redigest(provenance: Statement<Provenance>, before: string, after: stri
 }
 
 /** The bundle's statements signed again with another ed25519 key (a forger's), the provenance naming the new envelopes. */
-function resignedWithOtherKey(): { files: Map<string, Buffer>; otherPem: string } {
-  const files = unpackTarGz(bundle);
+async function resignedWithOtherKey(): Promise<{ files: Map<string, Buffer>; otherPem: string }> {
+  const files = await unpackTarGz(bundle);
   const other = generateKeyPairSync('ed25519');
   const otherPem = other.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const key = { privateKey: other.privateKey, publicKeyPem: otherPem, keyId: keyIdOf(otherPem) };
@@ -162,24 +162,24 @@ function resignedWithOtherKey(): { files: Map<string, Buffer>; otherPem: string 
   return { files, otherPem };
 }
 
-test('a bundle signed by another key fails against the server’s key', () => {
-  const { files, otherPem } = resignedWithOtherKey();
-  const forged = packTarGz([...files].map(([name, content]) => ({ name, content })));
-  expect(verifyBundle(forged, otherPem).ok).toBe(true);
-  const result = verifyBundle(forged, publicKeyPem);
+test('a bundle signed by another key fails against the server’s key', async () => {
+  const { files, otherPem } = await resignedWithOtherKey();
+  const forged = await packTarGz([...files].map(([name, content]) => ({ name, content })));
+  expect((await verifyBundle(forged, otherPem)).ok).toBe(true);
+  const result = await verifyBundle(forged, publicKeyPem);
   expect(result).toEqual({ ok: false, problem: `attestation.json is not signed by key ${keyIdOf(publicKeyPem)} (signed by ${keyIdOf(otherPem)})` });
 });
 
 test("the agent's log header is one line, its inline command cut with an ellipsis, live and in the proof; the manifest keeps it whole", async () => {
   const headerOf = (log: string) => log.split('\n').filter((l) => l.startsWith('=== agent, iteration 1: '));
-  const stored = unpackTarGz(bundle).get('logs/agent.log')!.toString();
+  const stored = (await unpackTarGz(bundle)).get('logs/agent.log')!.toString();
   const live = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
   for (const log of [stored, live]) {
     expect(headerOf(log)).toEqual([expect.stringMatching(/^=== agent, iteration 1: sh -c mkdir -p notes; echo 2 > src\/value\.txt; : (QUJD)+Q?U?J?… ===$/)]);
     expect(headerOf(log)[0].length).toBe('=== agent, iteration 1: '.length + 200 + ' ==='.length);
     expect(log).not.toContain(PAYLOAD.slice(0, 1000));
   }
-  expect(JSON.parse(unpackTarGz(bundle).get('manifest.json')!.toString()).agent.command).toContain(PAYLOAD);
+  expect(JSON.parse((await unpackTarGz(bundle)).get('manifest.json')!.toString()).agent.command).toContain(PAYLOAD);
 });
 
 test('proof -o NAME.tar.gz writes that file (its directory made), not a directory of that name', async () => {
@@ -241,8 +241,8 @@ async function succeededRun(): Promise<string> {
 }
 
 /** The bundle with one file changed and its statements signed again with `key`: what an insider holding it could make. */
-function alteredAndResigned(source: Buffer, name: string, content: Buffer, key: SigningKey, edit: (provenance: Statement<Provenance>) => void = () => {}): Buffer {
-  const files = unpackTarGz(source);
+async function alteredAndResigned(source: Buffer, name: string, content: Buffer, key: SigningKey, edit: (provenance: Statement<Provenance>) => void = () => {}): Promise<Buffer> {
+  const files = await unpackTarGz(source);
   const before = sha256(files.get(name)!);
   files.set(name, content);
   const provenance = statementIn(files, 'attestation.json') as Statement<Provenance>;
@@ -278,14 +278,14 @@ describe('cosign, an independent verifier, offline with the server’s public ke
     expect(verify('https://in-toto.io/attestation/test-result/v0.1', at('attestation.json'), at('diff.patch')).code).not.toBe(0);
   });
 
-  test('rejects a flipped byte in a file, an edited manifest, and statements signed by another key', () => {
+  test('rejects a flipped byte in a file, an edited manifest, and statements signed by another key', async () => {
     const tampered = tempDir('cosign-tampered');
     const write = (name: string, content: Buffer) => {
       mkdirSync(path.dirname(path.join(tampered, name)), { recursive: true });
       writeFileSync(path.join(tampered, name), content);
       return path.join(tampered, name);
     };
-    const files = unpackTarGz(bundle);
+    const files = await unpackTarGz(bundle);
     const flipped = (name: string) => {
       const content = Buffer.from(files.get(name)!);
       content[Math.floor(content.length / 2)] ^= 0x01;
@@ -299,7 +299,7 @@ describe('cosign, an independent verifier, offline with the server’s public ke
       verify('slsaprovenance1', provenance, write('manifest.json', Buffer.from(JSON.stringify({ ...manifest, approval: { ...manifest.approval, by: 'mallory' } }, null, 2) + '\n'))),
       verify('https://in-toto.io/attestation/test-result/v0.1', path.join(unpacked, 'attestations/test-value.json'), write('diff.patch', flipped('diff.patch'))),
     ];
-    const { files: forged } = resignedWithOtherKey();
+    const { files: forged } = await resignedWithOtherKey();
     for (const name of ['attestation.json', 'attestations/test-value.json', 'attestations/decisions.json']) {
       cases.push(verify(name === 'attestation.json' ? 'slsaprovenance1' : statementIn(forged, name).predicateType, write(`forged/${name}`, forged.get(name)!), path.join(unpacked, 'diff.patch')));
     }
@@ -331,7 +331,7 @@ describe('the proof log', () => {
     expect(log[0].proof).toBe(sha256(bundle));
     expect(log[1].previous).toBe(log[0].proof);
     const served = await fetch(`${stack.apiUrl}/v1/proofs/${log[1].proof}`, { headers: { authorization: `Bearer ${stack.token}` } });
-    const verified = verifyBundle(Buffer.from(await served.arrayBuffer()), publicKeyPem);
+    const verified = await verifyBundle(Buffer.from(await served.arrayBuffer()), publicKeyPem);
     expect(verified).toMatchObject({ ok: true, runId: second, previous: log[0].proof });
     const r = await cli(['verify', '--log'], stack.env);
     expect(r).toEqual({
@@ -354,8 +354,8 @@ describe('the proof log', () => {
   test('a proof replaced, even by one signed with the server’s own key, is found', async () => {
     // An insider with the key rewrites the first run's review and logs the new proof in place of the old one.
     const key = ensureSigningKey(stack.config.home);
-    const replacement = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n\nLooked fine.\n'), key);
-    expect(verifyBundle(replacement, publicKeyPem).ok).toBe(true);
+    const replacement = await alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n\nLooked fine.\n'), key);
+    expect((await verifyBundle(replacement, publicKeyPem)).ok).toBe(true);
     const digest = await openArtifactStore(stack.config).put(replacement);
     const [firstLine, secondLine] = original.toString().trim().split('\n');
     writeFileSync(logFile, `${JSON.stringify({ ...JSON.parse(firstLine), proof: digest })}\n${secondLine}\n`);
@@ -431,16 +431,16 @@ describe('key rotation', () => {
     expect((await stack.api('GET', `/v1/runs/${id}`)).body.decisions[0]).toMatchObject({ kind: 'approve', channel: 'api', verified: true });
   });
 
-  test('a proof signed with the retired key after its window closed (a stolen old key) is refused', () => {
+  test('a proof signed with the retired key after its window closed (a stolen old key) is refused', async () => {
     const old = { privateKey: createPrivateKey(retiredPrivateKey), publicKeyPem, keyId: keyIdOf(publicKeyPem) };
     const later = new Date(Date.now() + 60_000).toISOString();
-    const forged = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = later));
+    const forged = await alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = later));
     const keys = JSON.parse(readFileSync(keysJson, 'utf8')).keys;
-    expect(verifyBundle(forged, keys)).toEqual({ ok: false, problem: `attestation.json: key ${keyIdOf(publicKeyPem)} was not in use at ${later}, when the proof says it was signed` });
+    expect(await verifyBundle(forged, keys)).toEqual({ ok: false, problem: `attestation.json: key ${keyIdOf(publicKeyPem)} was not in use at ${later}, when the proof says it was signed` });
     // Nor one that leaves its time out, or gives no date.
     for (const finishedOn of [undefined, 'soon']) {
-      const undated = alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = finishedOn as unknown as string));
-      expect(verifyBundle(undated, keys)).toMatchObject({ ok: false, problem: expect.stringMatching(/^attestation\.json: key sha256:[0-9a-f]{64} was not in use at /) });
+      const undated = await alteredAndResigned(bundle, 'review.md', Buffer.from('# Review: approve\n'), old, (p) => (p.predicate.runDetails.metadata.finishedOn = finishedOn as unknown as string));
+      expect(await verifyBundle(undated, keys)).toMatchObject({ ok: false, problem: expect.stringMatching(/^attestation\.json: key sha256:[0-9a-f]{64} was not in use at /) });
     }
   });
 });

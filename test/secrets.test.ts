@@ -59,7 +59,7 @@ test('a named secret reaches the agent and the checks; neither its value nor a t
 
   for (const value of [SECRET, FOUND_TOKEN]) expect(filesContaining(stack.config.home, value)).toEqual([]);
   // The proof bundle is compressed: grep its files, not the .tar.gz.
-  const proof = unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
+  const proof = await unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
   expect(proof.get('logs/agent.log')!.toString()).toContain('tok=[redacted:NS_TEST_TOKEN]');
   expect([...proof].filter(([, content]) => content.includes(SECRET) || content.includes(FOUND_TOKEN)).map(([name]) => name)).toEqual([]);
   const temporalDir = path.join(process.env.NIGHTSHIFT_TEST_DIR!, 'temporal');

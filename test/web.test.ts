@@ -159,7 +159,7 @@ test('from a phone: sign in, submit a spec, watch the live log move to awaiting_
   expect(download.suggestedFilename()).toBe(`${id}-proof.tar.gz`);
   const bundle = readFileSync((await download.path())!);
   expect([...bundle.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
-  const manifest = JSON.parse(unpackTarGz(bundle).get('manifest.json')!.toString());
+  const manifest = JSON.parse((await unpackTarGz(bundle)).get('manifest.json')!.toString());
   expect(manifest).toMatchObject({ runId: id, approval: { kind: 'approve', comment: 'ship it from the phone', by: 'admin' } });
   await page.waitForSelector('#proof-status:text("Downloaded")');
   expect(await page.textContent('#proof-status')).toContain('its sha256 matches the run’s proof id');

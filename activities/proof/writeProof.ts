@@ -87,7 +87,7 @@ export function proofActivities(deps: ActivityDeps) {
       const evidence = await gatherEvidence(deps, input.input, state, publicKeyPems);
       const { decisions } = withProvenance(state, publicKeyPems);
       const entry = await appendProof(deps.home, state.id, async (position) => {
-        const bundle = buildBundle(
+        const bundle = await buildBundle(
           evidence,
           {
             attestations: (digests) => {

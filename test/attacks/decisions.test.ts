@@ -26,7 +26,7 @@ const viaTemporal = (id: string, signal: 'approve' | 'reject', input: DecisionIn
 async function manifestOf(id: string): Promise<any> {
   const res = await fetch(`${suite.stack.apiUrl}/v1/runs/${id}/proof`, { headers: { authorization: `Bearer ${suite.stack.token}` } });
   expect(res.status).toBe(200);
-  return JSON.parse(unpackTarGz(Buffer.from(await res.arrayBuffer())).get('manifest.json')!.toString());
+  return JSON.parse((await unpackTarGz(Buffer.from(await res.arrayBuffer()))).get('manifest.json')!.toString());
 }
 
 /** The `state` events of a finished run's event stream. */

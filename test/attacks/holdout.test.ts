@@ -193,7 +193,7 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     const proof = await stack.api('GET', `/v1/runs/${id}/proof`);
     expect(proof.status).toBe(200);
     const res = await fetch(`${stack.apiUrl}/v1/runs/${id}/proof`, { headers: { authorization: `Bearer ${stack.token}` } });
-    const files = unpackTarGz(Buffer.from(await res.arrayBuffer()));
+    const files = await unpackTarGz(Buffer.from(await res.arrayBuffer()));
     const manifest = JSON.parse(files.get('manifest.json')!.toString());
     expect(manifest.checks[1]).toMatchObject({ name: 'hidden', passed: true, holdout: { set: 'squares', digest: expectedDigest(), files: 2, tests: { passed: 6, failed: 0 } } });
     expect(files.get('logs/check-hidden.log')!.toString()).toContain('hold-out check hidden passed (exit 0): 0 of 6 tests failed');

@@ -47,9 +47,9 @@ export async function verifyEveryProof(config: Pick<Config, 'home' | 'artifacts'
   try {
     for (const e of entries) {
       const bundle = await store.get(e.proof);
-      const checked = verifyBundle(bundle, keys);
+      const checked = await verifyBundle(bundle, keys);
       if (!checked.ok) throw new Error(`the proof of run ${e.runId} fails nightshift verify: ${checked.problem}`);
-      const files = unpackTarGz(bundle);
+      const files = await unpackTarGz(bundle);
       const envelope = JSON.parse(files.get('attestation.json')!.toString()) as { signatures: { keyid: string }[] };
       const key = keys.find((k) => k.keyid === envelope.signatures[0].keyid)!;
       const at = (name: string) => path.join(dir, `${e.seq}-${name.replace(/\//g, '_')}`);
