@@ -1,25 +1,21 @@
-// The per-run model gateway: the agent in the sandbox talks to this (through a unix socket and a bridge) with a
-// placeholder key; the gateway swaps in the real key, forwards to the vendor, meters tokens and enforces the run's
-// budget. The real key never enters the sandbox.
-import * as dns from 'node:dns';
+// The per-run model gateway's proxy: the agent in the sandbox talks to this (through a unix socket and a bridge) with a
+// placeholder key; the proxy swaps in the real key, forwards to the vendor, meters tokens (meter.ts) and enforces the
+// run's budget. The real key never enters the sandbox; an unlisted upstream must be public (upstreamGuard.ts).
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { type Duplex, pipeline, Transform } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { internalAddress } from '../spec/network';
 import type { GatewayUsage } from '../contracts/run';
+import type { ModelPrices } from './prices';
+import { type Tokens, ResponseMeter } from './meter';
+import { InternalUpstream, publicLookup } from './upstreamGuard';
 
 export type ModelVendor = 'anthropic' | 'openai';
 
 /** What the sandbox is given instead of the real key; the gateway ignores whatever key it sends. */
 export const PLACEHOLDER_KEY = 'nightshift-gateway-placeholder';
-
-export interface ModelPrices {
-  inputPerMTok: number;
-  outputPerMTok: number;
-}
 
 export interface GatewayRequest {
   method: string;
@@ -56,156 +52,8 @@ export interface GatewayOptions {
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'];
 // Whatever credentials the sandbox sends are dropped; only the injected key goes upstream.
 const SANDBOX_CREDENTIALS = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization'];
-// A response body (or one SSE event) larger than this is passed through but not metered.
-const MAX_METERED_BYTES = 32 * 1024 * 1024;
-
-/** Why connecting to this host is refused: an internal address, the key must not go there. */
-class InternalUpstream extends Error {
-  readonly code = 'EINTERNAL';
-}
-
-/**
- * dns.lookup for connections to upstreams the admin did not list: every address the name resolves to must be public,
- * and the socket connects to the one checked here (no second lookup to rebind).
- */
-const publicLookup = ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
-  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err);
-    const internal = addresses.map((a) => internalAddress(a.address)).find(Boolean);
-    if (internal) return callback(new InternalUpstream(`${hostname} resolves to ${internal}`));
-    if (options.all) return callback(null, addresses);
-    callback(null, addresses[0].address, addresses[0].family);
-  });
-}) as unknown as typeof dns.lookup;
-
-interface Tokens {
-  input: number;
-  output: number;
-}
-
-/**
- * Tokens in a usage object of either vendor. Anthropic's cache reads and writes are input; OpenAI's
- * `input_tokens_details.cached_tokens` is already part of `input_tokens`, so it is not added.
- */
-function tokensOf(usage: unknown): Tokens | undefined {
-  if (!usage || typeof usage !== 'object') return undefined;
-  const u = usage as Record<string, unknown>;
-  const n = (key: string): number => {
-    const v = u[key];
-    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
-  };
-  return {
-    input: n('input_tokens') + n('cache_creation_input_tokens') + n('cache_read_input_tokens') + n('prompt_tokens'),
-    output: n('output_tokens') + n('completion_tokens'),
-  };
-}
-
-/**
- * The usage object in a JSON body or SSE event: top-level `usage` (Anthropic/OpenAI JSON, Anthropic `message_delta`,
- * chat-completion chunks), `message.usage` (Anthropic `message_start`), `response.usage` (OpenAI `response.completed`).
- */
-function usageIn(body: unknown): Tokens | undefined {
-  if (!body || typeof body !== 'object') return undefined;
-  const b = body as { usage?: unknown; message?: { usage?: unknown }; response?: { usage?: unknown } };
-  return tokensOf(b.usage ?? b.message?.usage ?? b.response?.usage);
-}
-
-/** The model a response says it came from (`model`, `message.model`, `response.model`), when it is a plain id. */
-function modelIn(body: unknown): string | undefined {
-  if (!body || typeof body !== 'object') return undefined;
-  const b = body as { model?: unknown; message?: { model?: unknown }; response?: { model?: unknown } };
-  const model = b.model ?? b.message?.model ?? b.response?.model;
-  return typeof model === 'string' && /^[\w.:@/-]{1,100}$/.test(model) ? model : undefined;
-}
-
 /** A run names a few models at most; more is noise (or a hostile upstream), not provenance. */
 const MAX_MODELS = 10;
-
-/**
- * Meters one response as it streams through. Usage numbers within a response are cumulative (Anthropic's
- * `message_delta.output_tokens` repeats and grows), so the response's tokens are the maximum seen, and each increase
- * is handed to `onIncrease` at once so concurrent requests see it.
- */
-class ResponseMeter {
-  readonly seen: Tokens = { input: 0, output: 0 };
-  private readonly decoder = new StringDecoder('utf8');
-  private readonly jsonChunks: Buffer[] = [];
-  private bytes = 0; // JSON: body so far; SSE: current event so far
-  private line = '';
-  private skippingLine = false; // inside an over-long line, which is passed through but not metered
-  private eventData: string[] = [];
-
-  constructor(
-    private readonly kind: 'sse' | 'json' | 'other',
-    private readonly onIncrease: (d: Tokens) => void,
-    private readonly onModel: (model: string) => void,
-  ) {}
-
-  feed(chunk: Buffer): void {
-    if (this.kind === 'json') {
-      this.bytes += chunk.length;
-      if (this.bytes <= MAX_METERED_BYTES) this.jsonChunks.push(chunk);
-    } else if (this.kind === 'sse') {
-      this.sse(this.decoder.write(chunk));
-    }
-  }
-
-  end(): void {
-    if (this.kind === 'json' && this.bytes <= MAX_METERED_BYTES && this.jsonChunks.length) {
-      this.observe(Buffer.concat(this.jsonChunks).toString('utf8'));
-    } else if (this.kind === 'sse') {
-      this.sse(`${this.decoder.end()}\n\n`); // a stream may end without the final blank line
-    }
-  }
-
-  /** Incremental SSE: lines end in \n (a preceding \r is dropped); a blank line ends an event. Only `data:` matters. */
-  private sse(text: string): void {
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      let line = this.line + text.slice(start, nl);
-      this.line = '';
-      start = nl + 1;
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (this.skippingLine) {
-        this.skippingLine = false;
-        this.bytes = MAX_METERED_BYTES + 1; // so the rest of its event is not metered either
-      } else if (line === '') {
-        if (this.eventData.length && this.bytes <= MAX_METERED_BYTES) this.observe(this.eventData.join('\n'));
-        this.eventData = [];
-        this.bytes = 0;
-      } else if (line.startsWith('data:')) {
-        this.bytes += line.length;
-        if (this.bytes <= MAX_METERED_BYTES) this.eventData.push(line.slice(line.startsWith('data: ') ? 6 : 5));
-      }
-    }
-    const rest = text.slice(start);
-    if (this.skippingLine) return;
-    if (this.line.length + rest.length <= MAX_METERED_BYTES) {
-      this.line += rest;
-    } else {
-      this.line = '';
-      this.skippingLine = true;
-    }
-  }
-
-  private observe(data: string): void {
-    if (!data.includes('"usage"')) return; // most events are content deltas: don't parse them
-    let tokens: Tokens | undefined;
-    try {
-      const body: unknown = JSON.parse(data);
-      const model = modelIn(body);
-      if (model) this.onModel(model);
-      tokens = usageIn(body);
-    } catch {
-      return;
-    }
-    if (!tokens) return;
-    const increase = { input: Math.max(0, tokens.input - this.seen.input), output: Math.max(0, tokens.output - this.seen.output) };
-    this.seen.input += increase.input;
-    this.seen.output += increase.output;
-    if (increase.input || increase.output) this.onIncrease(increase);
-  }
-}
 
 /** Reports how a forwarded request ended, once: whichever of its ends comes first. */
 type ReportOnce = (r: Omit<GatewayRequest, 'method' | 'path'>) => void;

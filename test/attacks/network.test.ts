@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import type { ActivityDeps } from '../../runtime/deps';
 import { loadConfig } from '../../config';
-import { startModelGateway } from '../../gateway/vendors';
+import { startModelGateway } from '../../gateway/runGateway';
 import { EgressPolicy, EgressProxy, type EgressDecision } from '../../sandbox/egress';
 import { modelSocketPath } from '../../sandbox/layout';
 import { ModelGateway, PLACEHOLDER_KEY } from '../../gateway/proxy';
