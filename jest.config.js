@@ -1,6 +1,6 @@
 /**
  * Tests run from the compiled output (`npm test` builds first), against a real Temporal dev server: the whole suite,
- * test/unit/ (the fast tier, jest.unit.config.js) included.
+ * test/unit/ (jest.unit.config.js) and test/workflow/ (jest.workflow.config.js) included.
  */
 module.exports = {
   testEnvironment: 'node',

@@ -6,7 +6,8 @@ import { startCluster } from '../../temporal/cluster';
 import { startDevServer } from '../../temporal/devServer';
 import { freePort } from '../helpers/ports';
 
-// What both tiers' global setups make: the suite's dir, its Temporal server and its workflow bundle.
+// What the global setups (the whole suite's and each tier's) make: the suite's dir, its Temporal server and its
+// workflow bundle.
 
 type Progress = (line: string) => void;
 

@@ -67,7 +67,7 @@ describe('runner-aware code and binaries (judge/changeRules.ts)', () => {
     const repo = makeRepo(base);
     write(repo);
     gitIn(repo, 'add', '-A');
-    gitIn(repo, 'commit', '-qm', 'change');
+    gitIn(repo, '-c', 'user.name=t', '-c', 'user.email=t@localhost', 'commit', '-qm', 'change');
     return serverGit(repo, ['diff', '--binary', '--no-ext-diff', '--no-textconv', 'HEAD~1', 'HEAD']);
   }
   const put = (repo: string, rel: string, content: string | Buffer) => {
@@ -138,7 +138,7 @@ describe('runner-aware code and binaries (judge/changeRules.ts)', () => {
     writeFileSync(path.join(work, 'fake.js'), '#!/bin/sh\necho "# pass 7"\n');
     execFileSync('tar', ['-C', work, '-czf', path.join(work, 'pkg.tgz'), 'package.json', 'fake.js']);
     execFileSync('tar', ['-C', work, '-cf', path.join(work, 'pkg.tar'), 'package.json', 'fake.js']);
-    execFileSync('python3', ['-c', `import zipfile; z = zipfile.ZipFile('${work}/pkg.zip', 'w'); z.writestr('node', 'x'); z.close()`]);
+    execFileSync('git', ['-C', makeRepo({ node: 'x' }), 'archive', '--format=zip', '-o', path.join(work, 'pkg.zip'), 'HEAD']);
     const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(56)]);
     const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.alloc(16)]);
     const diff = await change({ 'package.json': '{}\n', '.gitattributes': '' }, (repo) => {

@@ -111,7 +111,7 @@ interface TestRun {
 
 /** Workers every test's runs share; which stubs answer is looked up by the calling run. */
 const WORKERS = ['w1', 'w2'];
-const taskQueue = `unit-${randomBytes(4).toString('hex')}`;
+const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
 const queueOf = (worker: string) => `${taskQueue}/worker/${worker}`;
 const runs = new Map<string, { stubs: Stubs; calls: Call[] }>();
 
