@@ -2,15 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import type { agentActivities } from '../../activities/agent/agentActivities';
-import type { checkActivities } from '../../activities/checks/runChecks';
-import type { deliverActivities } from '../../activities/delivery/deliverBranch';
-import type { notifyActivities } from '../../activities/notify/notifyWebhooks';
-import type { proofActivities } from '../../activities/proof/writeProof';
-import type { rebaseActivities } from '../../activities/rebase/rebaseOntoBase';
-import type { reviewActivities } from '../../activities/review/reviewActivities';
-import type { signActivities } from '../../activities/proof/signCommits';
-import type { workspaceActivities } from '../../activities/workspace/workspaceActivities';
+import type { SharedQueueActivities, WorkspaceQueueActivities } from '../../activities';
 import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
 import type { specRun } from '../../workflows';
@@ -24,15 +16,7 @@ import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type
 // its own stubs, so the tests run at once.
 
 /** Every activity the workflow may call, whichever task queue serves it: the stubs serve them all on every queue. */
-type Activities = ReturnType<typeof workspaceActivities> &
-  ReturnType<typeof agentActivities> &
-  ReturnType<typeof checkActivities> &
-  ReturnType<typeof reviewActivities> &
-  ReturnType<typeof rebaseActivities> &
-  ReturnType<typeof signActivities> &
-  ReturnType<typeof proofActivities> &
-  ReturnType<typeof deliverActivities> &
-  ReturnType<typeof notifyActivities>;
+type Activities = SharedQueueActivities & WorkspaceQueueActivities;
 type Input<K extends keyof Activities> = Parameters<Activities[K]>[0];
 type Output<K extends keyof Activities> = Awaited<ReturnType<Activities[K]>>;
 type Stubs = { [K in keyof Activities]?: (input: Input<K>) => Promise<Output<K>> };
