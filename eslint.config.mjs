@@ -45,9 +45,9 @@ export default tseslint.config(
           patterns: [
             { group: nodeBuiltins, message: 'workflow code is deterministic: no Node built-ins (do I/O in an activity)' },
             {
-              group: ['**/activities', '**/activities/**', '**/sandbox', '**/sandbox/**', '**/agents', '**/agents/**', '**/store', '**/store/**', '**/workers', '**/workers/**'],
+              group: ['**/activities', '**/activities/**', '**/sandbox', '**/sandbox/**', '**/agents', '**/agents/**', '**/store', '**/store/**', '**/workers', '**/workers/**', '**/runtime', '**/runtime/**', '**/git', '**/git/**', '**/judge', '**/judge/**', '**/workspaces', '**/workspaces/**', '**/gateway', '**/gateway/**', '**/secrets', '**/secrets/**', '**/proof', '**/proof/**', '**/admission', '**/admission/**', '**/forges', '**/forges/**'],
               allowTypeImports: true,
-              message: 'workflow code imports activities, sandbox, agents, store and workers as types only (import type …)',
+              message: 'workflow code imports what does I/O (activities and the libraries they call) as types only (import type …)',
             },
           ],
         },
