@@ -1,17 +1,17 @@
-import { agentActivities } from './agent/agentActivities';
+import { agentActivities } from './agent';
 import { checkActivities } from './checks/runChecks';
 import type { ActivityDeps } from '../runtime/deps';
 import { deliverActivities } from './delivery/deliverBranch';
 import { environmentActivities } from './setup/prepareEnvironment';
-import { forgeActivities } from './forge/forgeActivities';
+import { forgeActivities } from './forge';
 import { heartbeating } from '../runtime/heartbeat';
-import { notifyActivities } from './notify/notifyWebhooks';
+import { notifyActivities } from './notify';
 import { proofActivities } from './proof/writeProof';
 import { rebaseActivities } from './rebase/rebaseOntoBase';
 import { repoFileActivities } from './repoConfig/readRepoFile';
-import { reviewActivities } from './review/reviewActivities';
+import { reviewActivities } from './review';
 import { signActivities } from './proof/signCommits';
-import { workspaceActivities } from './workspace/workspaceActivities';
+import { workspaceActivities } from './workspace';
 
 export type { ActivityDeps } from '../runtime/deps';
 

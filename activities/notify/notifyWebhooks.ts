@@ -2,44 +2,37 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { Webhook } from '../../config';
 import type { ActivityDeps } from '../../runtime/deps';
-import type { RunNotice, RunEvent } from '../../contracts/notify';
+import type { RunNotice } from '../../contracts/notify';
 import { runPageUrl } from '../../config/runPage';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const SLACK_REASON_CHARS = 300;
 
-export function notifyActivities(deps: ActivityDeps) {
-  return {
-    /**
-     * POST the notice to every configured webhook that has not accepted it (a 2xx) yet. The ones that did are kept in
-     * the heartbeat details, so the next attempt (the workflow's retry policy) sends only to the others.
-     */
-    async notifyWebhooks(notice: RunNotice): Promise<{ delivered: number }> {
-      const ctx = Context.current();
-      const accepted = new Set<string>(ctx.info.heartbeatDetails ?? []);
-      const url = runPageUrl(deps.publicUrl, notice.runId);
-      const failures: string[] = [];
-      await Promise.all(
-        deps.webhooks.map(async (hook, i) => {
-          const id = receiverId(hook);
-          if (accepted.has(id)) return;
-          const problem = await post(hook, payload(hook, notice, url));
-          if (problem) {
-            failures.push(`webhook ${i + 1} (${new URL(hook.url).host}): ${problem}`);
-            return;
-          }
-          accepted.add(id);
-          ctx.heartbeat([...accepted]);
-        }),
-      );
-      if (failures.length) throw ApplicationFailure.retryable(failures.join('; '), 'WebhookFailed');
-      return { delivered: deps.webhooks.length };
-    },
-
-    /** A notice that the retries could not deliver: the run goes on, and its log says so. */
-    async logFailedNotification(input: { runId: string; event: RunEvent; reason: string }): Promise<void> {
-      await deps.runLog.append(input.runId, `\n=== notify: the ${input.event} notification failed after its retries: ${input.reason} ===\n`);
-    },
+/**
+ * POST the notice to every configured webhook that has not accepted it (a 2xx) yet. The ones that did are kept in
+ * the heartbeat details, so the next attempt (the workflow's retry policy) sends only to the others.
+ */
+export function notifyWebhooks(deps: ActivityDeps) {
+  return async (notice: RunNotice): Promise<{ delivered: number }> => {
+    const ctx = Context.current();
+    const accepted = new Set<string>(ctx.info.heartbeatDetails ?? []);
+    const url = runPageUrl(deps.publicUrl, notice.runId);
+    const failures: string[] = [];
+    await Promise.all(
+      deps.webhooks.map(async (hook, i) => {
+        const id = receiverId(hook);
+        if (accepted.has(id)) return;
+        const problem = await post(hook, payload(hook, notice, url));
+        if (problem) {
+          failures.push(`webhook ${i + 1} (${new URL(hook.url).host}): ${problem}`);
+          return;
+        }
+        accepted.add(id);
+        ctx.heartbeat([...accepted]);
+      }),
+    );
+    if (failures.length) throw ApplicationFailure.retryable(failures.join('; '), 'WebhookFailed');
+    return { delivered: deps.webhooks.length };
   };
 }
 
