@@ -20,13 +20,22 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       // `_name`: deliberately unused (a rest sibling dropped from an object, an express error handler's 4th argument).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       // Prettier's printWidth, for the lines prettier leaves long: comments count; a line holding a string, template
       // literal, regex or URL does not, as those cannot be split. (Core max-len: deprecated in favour of
       // @stylistic/eslint-plugin, which is not installed, but kept until ESLint 11.)
       'max-len': [
         'error',
-        { code: printWidth, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true },
+        {
+          code: printWidth,
+          ignoreUrls: true,
+          ignoreStrings: true,
+          ignoreTemplateLiterals: true,
+          ignoreRegExpLiterals: true,
+        },
       ],
     },
   },
@@ -43,11 +52,44 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: nodeBuiltins, message: 'workflow code is deterministic: no Node built-ins (do I/O in an activity)' },
             {
-              group: ['**/activities', '**/activities/**', '**/sandbox', '**/sandbox/**', '**/agents', '**/agents/**', '**/store', '**/store/**', '**/workers', '**/workers/**', '**/runtime', '**/runtime/**', '**/git', '**/git/**', '**/judge', '**/judge/**', '**/workspaces', '**/workspaces/**', '**/gateway', '**/gateway/**', '**/secrets', '**/secrets/**', '**/proof', '**/proof/**', '**/admission', '**/admission/**', '**/forges', '**/forges/**'],
+              group: nodeBuiltins,
+              message: 'workflow code is deterministic: no Node built-ins (do I/O in an activity)',
+            },
+            {
+              group: [
+                '**/activities',
+                '**/activities/**',
+                '**/sandbox',
+                '**/sandbox/**',
+                '**/agents',
+                '**/agents/**',
+                '**/store',
+                '**/store/**',
+                '**/workers',
+                '**/workers/**',
+                '**/runtime',
+                '**/runtime/**',
+                '**/git',
+                '**/git/**',
+                '**/judge',
+                '**/judge/**',
+                '**/workspaces',
+                '**/workspaces/**',
+                '**/gateway',
+                '**/gateway/**',
+                '**/secrets',
+                '**/secrets/**',
+                '**/proof',
+                '**/proof/**',
+                '**/admission',
+                '**/admission/**',
+                '**/forges',
+                '**/forges/**',
+              ],
               allowTypeImports: true,
-              message: 'workflow code imports what does I/O (activities and the libraries they call) as types only (import type …)',
+              message:
+                'workflow code imports what does I/O (activities and the libraries they call) as types only (import type …)',
             },
           ],
         },

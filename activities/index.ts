@@ -43,7 +43,13 @@ export function createActivities(deps: ActivityDeps) {
       // heartbeat would wipe them (each retry would then post again to receivers already told).
       ...notifyActivities(deps),
     },
-    workspace: { provisionWorkspace, teardownWorkspace, ...environmentActivities(deps), ...agentActivities(deps), ...checkActivities(deps) },
+    workspace: {
+      provisionWorkspace,
+      teardownWorkspace,
+      ...environmentActivities(deps),
+      ...agentActivities(deps),
+      ...checkActivities(deps),
+    },
     claim: { claimWorkspace },
   };
 }

@@ -20,11 +20,17 @@ export class SpecRejected extends Error {
 }
 
 /**
- * Turn a submitted spec into the workflow's input, or a SpecRejected naming the field and line (the API answers 400, a forge event is ignored with it).
- * Also checks what only the server can know: the secrets are allowed, the repo is a registered remote (by name) or a
- * git repository inside the server's repos dir (its real path replaces the spec's `repo`), each hold-out set a check names is on the server.
+ * Turn a submitted spec into the workflow's input, or a SpecRejected naming the field and line (the API answers 400, a
+ * forge event is ignored with it). Also checks what only the server can know: the secrets are allowed, the repo is a
+ * registered remote (by name) or a git repository inside the server's repos dir (its real path replaces the spec's
+ * `repo`), each hold-out set a check names is on the server.
  */
-export function prepareRun(text: string, contentType: string | undefined, submittedBy: string, config: Config): RunInput {
+export function prepareRun(
+  text: string,
+  contentType: string | undefined,
+  submittedBy: string,
+  config: Config,
+): RunInput {
   let spec;
   try {
     spec = parseSpec(text, contentType);
@@ -35,16 +41,25 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   const invalid = (issue: SpecIssue) => new SpecRejected(`invalid spec: ${formatIssue(issue)}`, [issue]);
   const refused = spec.secrets.filter((name) => !config.allowedSecrets.includes(name));
   if (refused.length) {
-    throw invalid({ field: 'secrets', message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)` });
+    throw invalid({
+      field: 'secrets',
+      message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)`,
+    });
   }
   // Only the admin says where the model key and the sandbox's connections may go.
   const upstream = modelUpstream(spec.agent, config.modelUpstreams);
   if (upstream && 'refused' in upstream) throw invalid({ field: 'agent.baseUrl', message: upstream.refused });
   const openings = new Openings(config.egressInternal);
-  for (const [field, network] of [['sandbox.network', spec.sandbox.network], ['setup.network', spec.setup?.network ?? []]] as const) {
+  for (const [field, network] of [
+    ['sandbox.network', spec.sandbox.network],
+    ['setup.network', spec.setup?.network ?? []],
+  ] as const) {
     const [internal] = unopenedInternal(network, openings);
     if (internal) {
-      throw invalid({ field: `${field}.${internal.index}`, message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)` });
+      throw invalid({
+        field: `${field}.${internal.index}`,
+        message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)`,
+      });
     }
   }
   let resolved: SpecRepo;
@@ -57,9 +72,16 @@ export function prepareRun(text: string, contentType: string | undefined, submit
   // A repo's credential is the worker's own: no run's sandbox gets it, even should the admin also allow its name.
   const credentials = new Set(new RemoteRepos(config.home).list().flatMap((r) => (r.credential ? [r.credential] : [])));
   const credential = spec.secrets.find((name) => credentials.has(name));
-  if (credential) throw invalid({ field: 'secrets', message: `${credential} is a registered repo's credential; it never enters a sandbox` });
+  if (credential)
+    throw invalid({
+      field: 'secrets',
+      message: `${credential} is a registered repo's credential; it never enters a sandbox`,
+    });
   // On a forge, a pull request is reviewed there before approval (workflows/specRun/forgeReview.ts).
-  const onForge = resolved.kind === 'remote' && resolved.remote.forge !== 'none' && spec.deliver.pr ? { forge: { kind: resolved.remote.forge as 'gitea' | 'github' } } : {};
+  const onForge =
+    resolved.kind === 'remote' && resolved.remote.forge !== 'none' && spec.deliver.pr
+      ? { forge: { kind: resolved.remote.forge as 'gitea' | 'github' } }
+      : {};
   // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
   spec.checks.forEach((check, i) => {
     if (check.holdout === undefined) return;

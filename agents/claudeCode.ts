@@ -10,7 +10,16 @@ export const claudeCodeAdapter: AgentAdapter = {
   kind: 'claude-code',
   invocation(ctx) {
     return {
-      cmd: [CLAUDE_BIN, '-p', ctx.prompt, '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions', ...(ctx.agent.model ? ['--model', ctx.agent.model] : [])],
+      cmd: [
+        CLAUDE_BIN,
+        '-p',
+        ctx.prompt,
+        '--output-format',
+        'stream-json',
+        '--verbose',
+        '--dangerously-skip-permissions',
+        ...(ctx.agent.model ? ['--model', ctx.agent.model] : []),
+      ],
       env: {
         // It refuses --dangerously-skip-permissions as root unless told it is sandboxed; inside it is uid 1000 anyway.
         IS_SANDBOX: '1',
@@ -41,12 +50,16 @@ class ClaudeCodeReader extends JsonEventReader {
       }
     } else if (e.type === 'user') {
       for (const block of e.message?.content ?? []) {
-        if (block.type === 'tool_result') out += `  ${block.is_error ? '✗' : '↳'} ${oneLine(Array.isArray(block.content) ? block.content.map((c: { text?: string }) => c.text ?? '').join(' ') : block.content)}\n`;
+        if (block.type === 'tool_result')
+          out += `  ${block.is_error ? '✗' : '↳'} ${oneLine(Array.isArray(block.content) ? block.content.map((c: { text?: string }) => c.text ?? '').join(' ') : block.content)}\n`;
       }
     } else if (e.type === 'result') {
       this.s.turns = e.num_turns;
       this.s.costUsd = e.total_cost_usd;
-      this.s.inputTokens = (e.usage?.input_tokens ?? 0) + (e.usage?.cache_creation_input_tokens ?? 0) + (e.usage?.cache_read_input_tokens ?? 0);
+      this.s.inputTokens =
+        (e.usage?.input_tokens ?? 0) +
+        (e.usage?.cache_creation_input_tokens ?? 0) +
+        (e.usage?.cache_read_input_tokens ?? 0);
       this.s.outputTokens = e.usage?.output_tokens;
       this.s.finalMessage = typeof e.result === 'string' ? e.result : undefined;
       this.s.exitReason = e.subtype;

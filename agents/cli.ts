@@ -59,7 +59,8 @@ export function agentCliVersion(kind: string): string | undefined {
   const modules = agentCliModules();
   if (!cli || !modules) return undefined;
   try {
-    return (JSON.parse(readFileSync(path.join(modules, cli.pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(path.join(modules, cli.pkg, 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return undefined;
   }

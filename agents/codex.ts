@@ -12,14 +12,34 @@ export const codexAdapter: AgentAdapter = {
     const provider = `model_providers.nightshift={name="nightshift",base_url="${ctx.modelBaseUrl}",wire_api="responses",env_key="OPENAI_API_KEY"}`;
     return {
       // CODEX_HOME must exist before codex starts.
-      cmd: ['sh', '-c', 'mkdir -p "$CODEX_HOME" && exec "$@"', 'codex', 'node', CODEX_JS, 'exec', '--json', '--skip-git-repo-check', '-s', 'danger-full-access', '-c', provider, '-c', 'model_provider="nightshift"', ...(ctx.agent.model ? ['-m', ctx.agent.model] : []), ctx.prompt],
+      cmd: [
+        'sh',
+        '-c',
+        'mkdir -p "$CODEX_HOME" && exec "$@"',
+        'codex',
+        'node',
+        CODEX_JS,
+        'exec',
+        '--json',
+        '--skip-git-repo-check',
+        '-s',
+        'danger-full-access',
+        '-c',
+        provider,
+        '-c',
+        'model_provider="nightshift"',
+        ...(ctx.agent.model ? ['-m', ctx.agent.model] : []),
+        ctx.prompt,
+      ],
       env: { CODEX_HOME: '/home/sandbox/.codex' },
     };
   },
   reader: () => new CodexReader(),
 };
 
-/** `--json` JSONL: `item.started`/`item.completed` (command_execution, agent_message, …), `turn.completed` with usage. */
+/**
+ * `--json` JSONL: `item.started`/`item.completed` (command_execution, agent_message, …), `turn.completed` with usage.
+ */
 class CodexReader extends JsonEventReader {
   constructor() {
     super({ toolCalls: 0, turns: 0, inputTokens: 0, outputTokens: 0 });
@@ -31,7 +51,8 @@ class CodexReader extends JsonEventReader {
       this.s.toolCalls++;
       return `▸ shell: ${oneLine(item.command)}\n`;
     }
-    if (e.type === 'item.completed' && item.type === 'command_execution') return `  ${item.exit_code === 0 ? '↳' : '✗'} exit ${item.exit_code}: ${oneLine(item.aggregated_output ?? '')}\n`;
+    if (e.type === 'item.completed' && item.type === 'command_execution')
+      return `  ${item.exit_code === 0 ? '↳' : '✗'} exit ${item.exit_code}: ${oneLine(item.aggregated_output ?? '')}\n`;
     if (e.type === 'item.completed' && item.type === 'agent_message') {
       this.s.finalMessage = item.text;
       return `assistant: ${oneLine(item.text, 2000)}\n`;

@@ -33,23 +33,50 @@ export function buildReviewPrompt(p: { title: string; task: string; diff: string
 
 const VerdictSchema = z.object({
   verdict: z.enum(['approve', 'changes']),
-  findings: z.array(z.object({ file: z.string().optional(), line: z.number().int().positive().optional(), message: z.string().min(1) })).default([]),
+  findings: z
+    .array(
+      z.object({
+        file: z.string().optional(),
+        line: z.number().int().positive().optional(),
+        message: z.string().min(1),
+      }),
+    )
+    .default([]),
 });
 
-/** The verdict in the review agent's final message (the last JSON object in it); a missing or malformed one fails closed. */
-export function parseReviewVerdict(message: string | undefined): { verdict: 'approve' | 'changes'; findings: ReviewFinding[] } {
+/**
+ * The verdict in the review agent's final message (the last JSON object in it); a missing or malformed one fails
+ * closed.
+ */
+export function parseReviewVerdict(message: string | undefined): {
+  verdict: 'approve' | 'changes';
+  findings: ReviewFinding[];
+} {
   const candidates = [...(message ?? '').matchAll(/\{[\s\S]*\}/g)].map((m) => m[0]);
   for (const text of candidates.reverse()) {
     for (let start = text.indexOf('{'); start >= 0; start = text.indexOf('{', start + 1)) {
       try {
         const v = VerdictSchema.parse(JSON.parse(text.slice(start)));
-        const findings: ReviewFinding[] = v.findings.map((f) => ({ rule: 'agent-review', ...f, message: `${f.file ? `${f.file}${f.line ? `:${f.line}` : ''}: ` : ''}${f.message}` }));
-        if (v.verdict === 'changes' && findings.length === 0) findings.push({ rule: 'agent-review', message: 'the reviewer asked for changes without naming them' });
+        const findings: ReviewFinding[] = v.findings.map((f) => ({
+          rule: 'agent-review',
+          ...f,
+          message: `${f.file ? `${f.file}${f.line ? `:${f.line}` : ''}: ` : ''}${f.message}`,
+        }));
+        if (v.verdict === 'changes' && findings.length === 0)
+          findings.push({ rule: 'agent-review', message: 'the reviewer asked for changes without naming them' });
         return { verdict: findings.length ? 'changes' : 'approve', findings };
       } catch {
         // not this one
       }
     }
   }
-  return { verdict: 'changes', findings: [{ rule: 'agent-review', message: 'the review agent gave no verdict (a JSON object with "verdict" and "findings")' }] };
+  return {
+    verdict: 'changes',
+    findings: [
+      {
+        rule: 'agent-review',
+        message: 'the review agent gave no verdict (a JSON object with "verdict" and "findings")',
+      },
+    ],
+  };
 }

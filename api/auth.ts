@@ -20,7 +20,9 @@ export function authenticate(tokens: TokenStore, limiter: AuthFailureLimiter): R
     const retryAfter = limiter.retryAfterSeconds(address);
     if (retryAfter) {
       res.set('Retry-After', String(retryAfter));
-      return next(new ApiError('too_many_requests', `too many invalid tokens from ${address}; try again in ${retryAfter} s`));
+      return next(
+        new ApiError('too_many_requests', `too many invalid tokens from ${address}; try again in ${retryAfter} s`),
+      );
     }
     const header = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -44,14 +46,17 @@ export function principalOf(req: Request): Principal {
 export function requireRole(role: Role): RequestHandler {
   return (req, _res, next) => {
     const p = principalOf(req);
-    next(atLeast(p, role) ? undefined : new ApiError('forbidden', `token "${p.name}" is a ${p.role}; this needs ${role}`));
+    next(
+      atLeast(p, role) ? undefined : new ApiError('forbidden', `token "${p.name}" is a ${p.role}; this needs ${role}`),
+    );
   };
 }
 
 /**
  * Whether the principal may touch runs and schedules of the repo at `repoPath` (a real path, as runs store it, or a
- * registered remote's name): a token made with `--repos` only when the repo's name (`repoLimitName`) matches one of its globs; admins and
- * unlimited tokens always. A repo outside the repos dir (a run from before the boundary) matches no limit.
+ * registered remote's name): a token made with `--repos` only when the repo's name (`repoLimitName`) matches one of its
+ * globs; admins and unlimited tokens always. A repo outside the repos dir (a run from before the boundary) matches no
+ * limit.
  */
 export function repoAllowed(principal: Principal, repoPath: string | undefined, reposDir: string): boolean {
   return repoNameAllowed(principal, repoPath === undefined ? undefined : repoLimitName(repoPath, reposDir));
@@ -79,6 +84,9 @@ export function requireRepo(principal: Principal, repoPath: string | undefined, 
 /** A 403 unless `repoNameAllowed`. */
 export function requireRepoName(principal: Principal, name: string | undefined, what: string): void {
   if (!repoNameAllowed(principal, name)) {
-    throw new ApiError('forbidden', `token "${principal.name}" is limited to repos ${principal.repos!.join(', ')}; ${what} is not in them`);
+    throw new ApiError(
+      'forbidden',
+      `token "${principal.name}" is limited to repos ${principal.repos!.join(', ')}; ${what} is not in them`,
+    );
   }
 }

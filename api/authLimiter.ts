@@ -2,7 +2,9 @@
 export interface AuthLimits {
   maxFailures: number;
   windowMs: number;
-  /** Addresses remembered at most; beyond that the oldest are forgotten, so a flood of addresses cannot exhaust memory. */
+  /**
+   * Addresses remembered at most; beyond that the oldest are forgotten, so a flood of addresses cannot exhaust memory.
+   */
   maxAddresses: number;
 }
 
@@ -20,7 +22,10 @@ interface Window {
 export class AuthFailureLimiter {
   private readonly windows = new Map<string, Window>();
 
-  constructor(private readonly limits: AuthLimits = DEFAULT_AUTH_LIMITS, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limits: AuthLimits = DEFAULT_AUTH_LIMITS,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Seconds until `address` may try again, or 0 when it is not limited. */
   retryAfterSeconds(address: string): number {
@@ -57,7 +62,8 @@ export class AuthFailureLimiter {
   private evict(): void {
     if (this.windows.size < this.limits.maxAddresses) return;
     const now = this.now();
-    for (const [address, w] of this.windows) if (now - w.startedAt >= this.limits.windowMs) this.windows.delete(address);
+    for (const [address, w] of this.windows)
+      if (now - w.startedAt >= this.limits.windowMs) this.windows.delete(address);
     for (const address of this.windows.keys()) {
       if (this.windows.size < this.limits.maxAddresses) break;
       this.windows.delete(address);

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import { SpecIssueSchema, type SpecIssue } from '../spec/parse';
 
-const ERROR_CODES = ['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'too_large', 'unsupported_media_type', 'too_many_requests', 'internal', 'unavailable'] as const;
+const ERROR_CODES = [
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'too_large',
+  'unsupported_media_type',
+  'too_many_requests',
+  'internal',
+  'unavailable',
+] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Every error the API answers with. */
@@ -29,7 +40,11 @@ const STATUS: Record<ErrorCode, number> = {
 /** An error the API answers with: a status, a code and a one-line message (and spec issues for 400s). */
 export class ApiError extends Error {
   readonly status: number;
-  constructor(readonly code: ErrorCode, message: string, readonly issues?: SpecIssue[]) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues?: SpecIssue[],
+  ) {
     super(message);
     this.status = STATUS[code];
   }

@@ -38,10 +38,15 @@ function formatId(c: Cursor): string {
 
 /** The client's last event id (`Last-Event-ID`, or `?lastEventId=` for clients that cannot set headers). */
 function cursorOf(req: Request): Cursor {
-  const raw = req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+  const raw =
+    req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
   if (raw === undefined || raw === '') return START;
   const m = EVENT_ID.exec(raw);
-  if (!m) throw new ApiError('bad_request', `Last-Event-ID must be the id of an event this stream sent (like 3-0123456789ab-2048), not ${JSON.stringify(raw.slice(0, 80))}`);
+  if (!m)
+    throw new ApiError(
+      'bad_request',
+      `Last-Event-ID must be the id of an event this stream sent (like 3-0123456789ab-2048), not ${JSON.stringify(raw.slice(0, 80))}`,
+    );
   return { seq: Number(m[1]), fingerprint: m[2], offset: Number(m[3]), ended: m[4] !== undefined };
 }
 
@@ -52,7 +57,10 @@ const fingerprints = new WeakMap<RunState, string>();
 function fingerprint(s: RunState): string {
   let print = fingerprints.get(s);
   if (print === undefined) {
-    print = createHash('sha256').update(JSON.stringify([s.status, s.stage, s.iteration, s.stages])).digest('hex').slice(0, 12);
+    print = createHash('sha256')
+      .update(JSON.stringify([s.status, s.stage, s.iteration, s.stages]))
+      .digest('hex')
+      .slice(0, 12);
     fingerprints.set(s, print);
   }
   return print;
@@ -72,7 +80,11 @@ export async function streamEvents(req: Request, res: Response, deps: EventsDeps
     // A failed first read (no worker answering) is the client's 503, as GET /v1/runs/:id's would be.
     const first = await polls.next();
     // The log only grows, so an offset past its end was never sent for this run.
-    if (cursor.offset > (await deps.runLog.size(deps.id))) throw new ApiError('bad_request', `Last-Event-ID is past the end of run ${deps.id}'s log: not an event of this run`);
+    if (cursor.offset > (await deps.runLog.size(deps.id)))
+      throw new ApiError(
+        'bad_request',
+        `Last-Event-ID is past the end of run ${deps.id}'s log: not an event of this run`,
+      );
     // 204 tells a client (EventSource included) to stop reconnecting: it has seen the end.
     if (cursor.ended) {
       res.status(204).end();
@@ -107,7 +119,9 @@ async function stream(res: Response, { id, runLog, polls, closed, first, ...from
     if (res.write(`id: ${formatId(cursor)}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) return;
     await once(res, 'drain', { signal: closed });
   };
-  /** Sends the log from the cursor to its end (as long as the poll saw it, or longer); returns whether there was any. */
+  /**
+   * Sends the log from the cursor to its end (as long as the poll saw it, or longer); returns whether there was any.
+   */
   const sendLog = async (size: number) => {
     let sent = false;
     while (cursor.offset < size && !closed.aborted) {
@@ -129,7 +143,8 @@ async function stream(res: Response, { id, runLog, polls, closed, first, ...from
         cursor = { ...cursor, seq: cursor.seq + 1, fingerprint: print };
         await send('state', state);
       }
-      // Once the run has ended, its log is complete when a poll finds nothing new (a cancelled stage may still be flushing).
+      // Once the run has ended, its log is complete when a poll finds nothing new (a cancelled stage may still be
+      // flushing).
       if (!(await sendLog(logSize)) && isFinal(state) && round > 0) {
         cursor = { ...cursor, ended: true };
         await send('end', { status: state.status });

@@ -23,18 +23,23 @@ export function forgesRouter(deps: { client: Client; config: Config; logger: Log
   router.post('/:repo/webhook', async (req, res) => {
     const name = req.params.repo;
     const remote = remotes.get(name);
-    if (!remote || remote.forge === 'none') throw new ApiError('not_found', `no repository ${JSON.stringify(name.slice(0, 64))} is registered on a forge`);
+    if (!remote || remote.forge === 'none')
+      throw new ApiError('not_found', `no repository ${JSON.stringify(name.slice(0, 64))} is registered on a forge`);
     const header = (h: string) => req.get(h);
     const body = bodyText(req);
     const secret = remotes.webhookSecret(name);
-    if (!secret || !signatureValid(body, secret, header)) throw new ApiError('unauthorized', `the delivery's signature does not match the webhook secret of ${name}`);
+    if (!secret || !signatureValid(body, secret, header))
+      throw new ApiError('unauthorized', `the delivery's signature does not match the webhook secret of ${name}`);
     // Gitea's "redeliver" sends the same payload under a new delivery id: a delivery is known by its payload.
     const delivery = digest(name, body);
     let payload: unknown;
     try {
       payload = JSON.parse(body);
     } catch {
-      throw new ApiError('bad_request', 'the delivery is not JSON (set the webhook\'s content type to application/json)');
+      throw new ApiError(
+        'bad_request',
+        "the delivery is not JSON (set the webhook's content type to application/json)",
+      );
     }
     const event = readForgeEvent(header, payload);
     if ('ignored' in event) {
@@ -43,8 +48,20 @@ export function forgesRouter(deps: { client: Client; config: Config; logger: Log
     }
     if (event.kind === 'status') {
       const runs = await runsWhere(deps.client, name, `NightshiftHead = '${event.sha}'`);
-      await Promise.all(runs.map((id) => deps.client.workflow.getHandle(id).signal(forgeStatusSignal, { sha: event.sha, context: event.context, state: event.state, description: event.description, ...(event.url ? { url: event.url } : {}) })));
-      res.status(runs.length ? 202 : 200).json(runs.length ? { runs } : { ignored: `no run awaits ${event.sha.slice(0, 12)}` });
+      await Promise.all(
+        runs.map((id) =>
+          deps.client.workflow.getHandle(id).signal(forgeStatusSignal, {
+            sha: event.sha,
+            context: event.context,
+            state: event.state,
+            description: event.description,
+            ...(event.url ? { url: event.url } : {}),
+          }),
+        ),
+      );
+      res
+        .status(runs.length ? 202 : 200)
+        .json(runs.length ? { runs } : { ignored: `no run awaits ${event.sha.slice(0, 12)}` });
       return;
     }
     const run = event.kind === 'review' ? await reviewedRun(deps.client, name, event.pr) : undefined;
@@ -52,17 +69,33 @@ export function forgesRouter(deps: { client: Client; config: Config; logger: Log
       res.json({ ignored: `no run of ${name} awaits approval on pull request #${event.pr}` });
       return;
     }
-    const input: ForgeEventInput = { repo: name, event, newRunId: newRunId(name, event, delivery), ...(run ? { run } : {}) };
+    const input: ForgeEventInput = {
+      repo: name,
+      event,
+      newRunId: newRunId(name, event, delivery),
+      ...(run ? { run } : {}),
+    };
     const workflowId = `forge-${delivery}`;
     try {
-      await deps.client.workflow.start<typeof forgeEvent>('forgeEvent', { taskQueue: deps.config.taskQueue, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE', staticSummary: `${event.kind} on ${name} by ${event.user}` });
+      await deps.client.workflow.start<typeof forgeEvent>('forgeEvent', {
+        taskQueue: deps.config.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        staticSummary: `${event.kind} on ${name} by ${event.user}`,
+      });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       res.json({ ignored: `this delivery was already received (${deliveryId(header) ?? delivery})` });
       return;
     }
-    deps.logger.info({ repo: name, delivery: deliveryId(header), kind: event.kind, workflowId }, 'forge event accepted');
-    res.status(202).json({ accepted: workflowId, ...(event.kind === 'issue' ? { run: input.newRunId } : { run: run!.id }) });
+    deps.logger.info(
+      { repo: name, delivery: deliveryId(header), kind: event.kind, workflowId },
+      'forge event accepted',
+    );
+    res
+      .status(202)
+      .json({ accepted: workflowId, ...(event.kind === 'issue' ? { run: input.newRunId } : { run: run!.id }) });
   });
   return router;
 }
@@ -83,8 +116,14 @@ async function runsWhere(client: Client, repo: string, condition: string): Promi
   return ids;
 }
 
-/** The running run behind pull request `pr`, if it awaits a decision now (a review at any other time decides nothing). */
-async function reviewedRun(client: Client, repo: string, pr: number): Promise<{ id: string; iteration: number } | undefined> {
+/**
+ * The running run behind pull request `pr`, if it awaits a decision now (a review at any other time decides nothing).
+ */
+async function reviewedRun(
+  client: Client,
+  repo: string,
+  pr: number,
+): Promise<{ id: string; iteration: number } | undefined> {
   for (const id of await runsWhere(client, repo, `NightshiftPullRequest = '${pr}'`)) {
     const state = await client.withDeadline(Date.now() + 10_000, () => client.workflow.getHandle(id).query(stateQuery));
     if (state.status === 'awaiting_approval') return { id, iteration: state.iteration };

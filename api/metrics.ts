@@ -13,17 +13,19 @@ export function metricsRouter(client: Client, config: Config): Router {
   router.get('/', requireRole('viewer'), async (_req, res) => {
     const [fleet] = await Promise.all([fleetSnapshot(client, config), durations.refresh()]);
     const lines = [
-      '# HELP nightshift_runs Runs on this server\'s task queue by status (Temporal visibility).',
+      "# HELP nightshift_runs Runs on this server's task queue by status (Temporal visibility).",
       '# TYPE nightshift_runs gauge',
       ...RUN_STATUSES.map((s) => `nightshift_runs{status="${s}"} ${fleet.runs[s]}`),
-      '# HELP nightshift_queue_depth Tasks waiting for a worker: the shared queue\'s workflow and activity backlog, and claims waiting for a sandbox slot.',
+      "# HELP nightshift_queue_depth Tasks waiting for a worker: the shared queue's workflow and activity backlog, and claims waiting for a sandbox slot.",
       '# TYPE nightshift_queue_depth gauge',
       `nightshift_queue_depth ${fleet.queueDepth.workflowTasks + fleet.queueDepth.activityTasks + fleet.queueDepth.claims}`,
       '# HELP nightshift_stage_duration_seconds Stage durations of finished runs, as their workflows recorded them.',
       '# TYPE nightshift_stage_duration_seconds histogram',
     ];
     for (const [stage, h] of durations.snapshot()) {
-      STAGE_BUCKETS.forEach((bound, i) => lines.push(`nightshift_stage_duration_seconds_bucket{stage="${stage}",le="${bound}"} ${h.buckets[i]}`));
+      STAGE_BUCKETS.forEach((bound, i) =>
+        lines.push(`nightshift_stage_duration_seconds_bucket{stage="${stage}",le="${bound}"} ${h.buckets[i]}`),
+      );
       lines.push(`nightshift_stage_duration_seconds_bucket{stage="${stage}",le="+Inf"} ${h.count}`);
       lines.push(`nightshift_stage_duration_seconds_sum{stage="${stage}"} ${h.sum}`);
       lines.push(`nightshift_stage_duration_seconds_count{stage="${stage}"} ${h.count}`);

@@ -32,7 +32,10 @@ export interface RouteDoc {
   headers?: { name: string; description: string }[];
   body?: { required: boolean; content: Record<string, JsonSchema> };
   responses: Record<number, Response>;
-  /** About one run or schedule (or making one): a token limited to repos (`token add --repos`) gets 403 for any other repo. */
+  /**
+   * About one run or schedule (or making one): a token limited to repos (`token add --repos`) gets 403 for any other
+   * repo.
+   */
   repoLimited?: boolean;
 }
 
@@ -46,21 +49,51 @@ const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}
 const json = (s: JsonSchema) => ({ 'application/json': s });
 const text = { type: 'string' };
 const error = (description: string): Response => ({ description, content: json(ref('Error')) });
-const runId = (what: string): Response => ({ description: `${what}; 404 when there is no such run`, content: json(ref('Error')) });
-const accepted: Response = { description: 'Accepted: the run as it was before the request', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES) }))) };
-const queued: Response = { description: 'Queued', content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES), url: z.url() }))) };
-const remoteUnread: Response = { description: "No worker read a registered repo's .nightshift.yml in time", content: json(ref('Error')) };
+const runId = (what: string): Response => ({
+  description: `${what}; 404 when there is no such run`,
+  content: json(ref('Error')),
+});
+const accepted: Response = {
+  description: 'Accepted: the run as it was before the request',
+  content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES) }))),
+};
+const queued: Response = {
+  description: 'Queued',
+  content: json(schema(z.object({ id: z.string(), status: z.enum(RUN_STATUSES), url: z.url() }))),
+};
+const remoteUnread: Response = {
+  description: "No worker read a registered repo's .nightshift.yml in time",
+  content: json(ref('Error')),
+};
 const conflict = (when: string): Response => ({ description: `Conflict: ${when}`, content: json(ref('Error')) });
 const decisionBody = json(schema(DecisionBodySchema, 'input'));
 const scheduleAction: Response = { description: 'Done', content: json(schema(z.object({ id: z.string() }))) };
 const noSchedule: Response = { description: 'No such schedule', content: json(ref('Error')) };
-const SCHEDULE_ACTIONS = { trigger: 'Start a run of the schedule now', pause: 'Pause a schedule', unpause: 'Resume a paused schedule' };
+const SCHEDULE_ACTIONS = {
+  trigger: 'Start a run of the schedule now',
+  pause: 'Pause a schedule',
+  unpause: 'Resume a paused schedule',
+};
 
 /** The run's state (`RunState` in contracts/run.ts), described here rather than re-declared as a schema. */
 const RUN_STATE: JsonSchema = {
   type: 'object',
-  description: 'The run as its workflow holds it: status, stage, iteration, per-stage results and timings, agent, checks, review, decisions (with the token name of who decided), proof id, branch.',
-  required: ['id', 'title', 'repo', 'branch', 'status', 'iteration', 'stages', 'checks', 'decisions', 'submittedBy', 'createdAt', 'updatedAt'],
+  description:
+    'The run as its workflow holds it: status, stage, iteration, per-stage results and timings, agent, checks, review, decisions (with the token name of who decided), proof id, branch.',
+  required: [
+    'id',
+    'title',
+    'repo',
+    'branch',
+    'status',
+    'iteration',
+    'stages',
+    'checks',
+    'decisions',
+    'submittedBy',
+    'createdAt',
+    'updatedAt',
+  ],
   properties: {
     id: text,
     title: text,
@@ -69,13 +102,24 @@ const RUN_STATE: JsonSchema = {
     status: { enum: [...RUN_STATUSES] },
     stage: text,
     iteration: { type: 'integer' },
-    stages: { type: 'array', items: { type: 'object', description: '{stage, iteration, status, startedAt, endedAt, durationMs, summary}' } },
-    checks: { type: 'array', items: { type: 'object', description: '{name, command, passed, exitCode, durationMs, logId, logTail, junit?, holdout? (a hold-out check: {set, digest, files, tests?, problem?}; its log a summary only)}' } },
+    stages: {
+      type: 'array',
+      items: { type: 'object', description: '{stage, iteration, status, startedAt, endedAt, durationMs, summary}' },
+    },
+    checks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        description:
+          '{name, command, passed, exitCode, durationMs, logId, logTail, junit?, holdout? (a hold-out check: {set, digest, files, tests?, problem?}; its log a summary only)}',
+      },
+    },
     decisions: {
       type: 'array',
       items: {
         type: 'object',
-        description: 'A decision and how it came: channel api (sent through this API, signed by the server; by is the token name, verified true) or temporal (a signal sent to Temporal directly; by is only what the sender claimed, verified false).',
+        description:
+          'A decision and how it came: channel api (sent through this API, signed by the server; by is the token name, verified true) or temporal (a signal sent to Temporal directly; by is only what the sender claimed, verified false).',
         required: ['kind', 'comment', 'by', 'at', 'channel', 'verified'],
         properties: {
           kind: { type: 'string', enum: ['approve', 'reject', 'requestChanges', 'cancel'] },
@@ -98,13 +142,24 @@ const RUN_STATE: JsonSchema = {
 
 /** Every route the API serves, in one place: the document is made from this list, and a test holds the app to it. */
 export const ROUTES: RouteDoc[] = [
-  { method: 'get', path: '/healthz', summary: 'Liveness', responses: { 200: { description: 'Up', content: json(schema(z.object({ ok: z.literal(true) }))) } } },
-  { method: 'get', path: '/v1/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
+  {
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness',
+    responses: { 200: { description: 'Up', content: json(schema(z.object({ ok: z.literal(true) }))) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/openapi.json',
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+  },
   {
     method: 'get',
     path: '/metrics',
     role: 'viewer',
-    summary: 'Prometheus metrics: nightshift_runs{status}, nightshift_queue_depth, nightshift_stage_duration_seconds{stage}',
+    summary:
+      'Prometheus metrics: nightshift_runs{status}, nightshift_queue_depth, nightshift_stage_duration_seconds{stage}',
     responses: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': text } } },
   },
   {
@@ -113,8 +168,17 @@ export const ROUTES: RouteDoc[] = [
     role: 'submitter',
     repoLimited: true,
     summary: 'Submit a spec',
-    headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' }],
-    body: { required: true, content: { 'text/markdown': { ...text, description: 'YAML front matter, the body is the task' }, 'application/yaml': text, ...json(schema(SpecSchema, 'input')) } },
+    headers: [
+      { name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' },
+    ],
+    body: {
+      required: true,
+      content: {
+        'text/markdown': { ...text, description: 'YAML front matter, the body is the task' },
+        'application/yaml': text,
+        ...json(schema(SpecSchema, 'input')),
+      },
+    },
     responses: {
       202: queued,
       400: { description: 'An invalid spec: `issues` name each field and line', content: json(ref('Error')) },
@@ -125,12 +189,19 @@ export const ROUTES: RouteDoc[] = [
     path: '/v1/runs/quick',
     role: 'submitter',
     repoLimited: true,
-    summary: "Submit a run from a repo, a title and a task: the other fields from the repo's .nightshift.yml (its default branch), else the server's spec-defaults.yml, else `agent: {kind: claude-code}`",
-    headers: [{ name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' }],
+    summary:
+      "Submit a run from a repo, a title and a task: the other fields from the repo's .nightshift.yml (its default branch), else the server's spec-defaults.yml, else `agent: {kind: claude-code}`",
+    headers: [
+      { name: 'Idempotency-Key', description: 'A retry with the same key (from the same token) returns the same run' },
+    ],
     body: { required: true, content: json(schema(QuickRunRequestSchema, 'input')) },
     responses: {
       202: queued,
-      400: { description: "A bad request, overrides (`issues` name their lines) or repo .nightshift.yml (the message names the file)", content: json(ref('Error')) },
+      400: {
+        description:
+          'A bad request, overrides (`issues` name their lines) or repo .nightshift.yml (the message names the file)',
+        content: json(ref('Error')),
+      },
       503: remoteUnread,
     },
   },
@@ -139,10 +210,15 @@ export const ROUTES: RouteDoc[] = [
     path: '/v1/repos/:name/defaults',
     role: 'viewer',
     repoLimited: true,
-    summary: 'The spec a quick run of the repo starts from (title and task left out), and where it came from; the name URL-encoded (team%2Fapp)',
+    summary:
+      'The spec a quick run of the repo starts from (title and task left out), and where it came from; the name URL-encoded (team%2Fapp)',
     responses: {
       200: { description: 'The defaults', content: json(schema(RepoDefaultsSchema)) },
-      400: { description: "The repo's .nightshift.yml is not valid YAML or spec fields (the message names the file and line)", content: json(ref('Error')) },
+      400: {
+        description:
+          "The repo's .nightshift.yml is not valid YAML or spec fields (the message names the file and line)",
+        content: json(ref('Error')),
+      },
       404: { description: 'No such repo', content: json(ref('Error')) },
       503: remoteUnread,
     },
@@ -154,11 +230,24 @@ export const ROUTES: RouteDoc[] = [
     summary: "Runs, newest first (Temporal visibility); a repo-limited token sees its repos' runs only",
     query: [
       { name: 'status', description: 'Only runs in this status', schema: { enum: [...RUN_STATUSES] } },
-      { name: 'limit', description: 'At most this many (default 50)', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+      {
+        name: 'limit',
+        description: 'At most this many (default 50)',
+        schema: { type: 'integer', minimum: 1, maximum: 1000 },
+      },
     ],
-    responses: { 200: { description: 'The runs', content: json(schema(z.object({ runs: z.array(RunSummarySchema) }))) } },
+    responses: {
+      200: { description: 'The runs', content: json(schema(z.object({ runs: z.array(RunSummarySchema) }))) },
+    },
   },
-  { method: 'get', path: '/v1/runs/:id', role: 'viewer', repoLimited: true, summary: "A run's state", responses: { 200: { description: 'The run', content: json(RUN_STATE) }, 404: runId('No such run') } },
+  {
+    method: 'get',
+    path: '/v1/runs/:id',
+    role: 'viewer',
+    repoLimited: true,
+    summary: "A run's state",
+    responses: { 200: { description: 'The run', content: json(RUN_STATE) }, 404: runId('No such run') },
+  },
   {
     method: 'get',
     path: '/v1/runs/:id/events',
@@ -169,17 +258,35 @@ export const ROUTES: RouteDoc[] = [
     responses: {
       200: { description: 'An event stream', content: { 'text/event-stream': text } },
       404: runId('No such run'),
-      429: error('Too many event streams open: for this token (NIGHTSHIFT_STREAMS_PER_TOKEN) or on the server (NIGHTSHIFT_STREAMS_TOTAL); the message names the cap'),
+      429: error(
+        'Too many event streams open: for this token (NIGHTSHIFT_STREAMS_PER_TOKEN) or on the server (NIGHTSHIFT_STREAMS_TOTAL); the message names the cap',
+      ),
     },
   },
-  { method: 'get', path: '/v1/runs/:id/diff', role: 'viewer', repoLimited: true, summary: 'The current diff against the base', responses: { 200: { description: 'A unified diff', content: { 'text/x-diff': text } }, 404: runId('No such run, or no diff yet') } },
+  {
+    method: 'get',
+    path: '/v1/runs/:id/diff',
+    role: 'viewer',
+    repoLimited: true,
+    summary: 'The current diff against the base',
+    responses: {
+      200: { description: 'A unified diff', content: { 'text/x-diff': text } },
+      404: runId('No such run, or no diff yet'),
+    },
+  },
   {
     method: 'get',
     path: '/v1/runs/:id/proof',
     repoLimited: true,
     role: 'viewer',
     summary: 'The signed proof bundle of a succeeded run',
-    responses: { 200: { description: 'proof.tar.gz', content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } } }, 404: runId('No such run, or not approved yet') },
+    responses: {
+      200: {
+        description: 'proof.tar.gz',
+        content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } },
+      },
+      404: runId('No such run, or not approved yet'),
+    },
   },
   {
     method: 'get',
@@ -189,21 +296,23 @@ export const ROUTES: RouteDoc[] = [
     summary: "The run's combined log from a byte offset",
     query: [{ name: 'from', description: 'Byte offset (default 0)', schema: { type: 'integer', minimum: 0 } }],
     responses: {
-      200: { description: 'Log text', content: { 'text/plain': text }, headers: { 'X-Next-Offset': 'The offset to ask for next', 'X-Run-Status': "The run's status" } },
+      200: {
+        description: 'Log text',
+        content: { 'text/plain': text },
+        headers: { 'X-Next-Offset': 'The offset to ask for next', 'X-Run-Status': "The run's status" },
+      },
       404: runId('No such run'),
     },
   },
-  ...(['approve', 'reject', 'request-changes'] as const).map(
-    (decision): RouteDoc => ({
-      method: 'post',
-      path: `/v1/runs/:id/${decision}`,
-      repoLimited: true,
-      role: 'approver',
-      summary: `${decision === 'request-changes' ? 'Send the run back to the agent with a comment (required)' : `${decision[0].toUpperCase()}${decision.slice(1)} a run awaiting approval`}; the token's name is recorded`,
-      body: { required: decision === 'request-changes', content: decisionBody },
-      responses: { 202: accepted, 404: runId('No such run'), 409: conflict('the run is not awaiting approval') },
-    }),
-  ),
+  ...(['approve', 'reject', 'request-changes'] as const).map((decision): RouteDoc => ({
+    method: 'post',
+    path: `/v1/runs/:id/${decision}`,
+    repoLimited: true,
+    role: 'approver',
+    summary: `${decision === 'request-changes' ? 'Send the run back to the agent with a comment (required)' : `${decision[0].toUpperCase()}${decision.slice(1)} a run awaiting approval`}; the token's name is recorded`,
+    body: { required: decision === 'request-changes', content: decisionBody },
+    responses: { 202: accepted, 404: runId('No such run'), 409: conflict('the run is not awaiting approval') },
+  })),
   {
     method: 'post',
     path: '/v1/runs/:id/cancel',
@@ -226,23 +335,72 @@ export const ROUTES: RouteDoc[] = [
       409: conflict('a schedule with that id exists'),
     },
   },
-  { method: 'get', path: '/v1/schedules', role: 'viewer', summary: "Schedules; a repo-limited token sees its repos' schedules only", responses: { 200: { description: 'The schedules', content: json(schema(z.object({ schedules: z.array(ScheduleSchema) }))) } } },
-  { method: 'delete', path: '/v1/schedules/:id', role: 'submitter', repoLimited: true, summary: 'Delete a schedule', responses: { 204: { description: 'Deleted' }, 404: noSchedule } },
-  ...(['trigger', 'pause', 'unpause'] as const).map((action): RouteDoc => ({ method: 'post', path: `/v1/schedules/:id/${action}`, repoLimited: true, role: 'submitter', summary: SCHEDULE_ACTIONS[action], responses: { 202: scheduleAction, 404: noSchedule } })),
-  { method: 'get', path: '/v1/fleet', role: 'viewer', summary: 'Workers polling, runs per status, queue backlog', responses: { 200: { description: 'The fleet', content: json(schema(FleetSchema)) } } },
+  {
+    method: 'get',
+    path: '/v1/schedules',
+    role: 'viewer',
+    summary: "Schedules; a repo-limited token sees its repos' schedules only",
+    responses: {
+      200: { description: 'The schedules', content: json(schema(z.object({ schedules: z.array(ScheduleSchema) }))) },
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/schedules/:id',
+    role: 'submitter',
+    repoLimited: true,
+    summary: 'Delete a schedule',
+    responses: { 204: { description: 'Deleted' }, 404: noSchedule },
+  },
+  ...(['trigger', 'pause', 'unpause'] as const).map((action): RouteDoc => ({
+    method: 'post',
+    path: `/v1/schedules/:id/${action}`,
+    repoLimited: true,
+    role: 'submitter',
+    summary: SCHEDULE_ACTIONS[action],
+    responses: { 202: scheduleAction, 404: noSchedule },
+  })),
+  {
+    method: 'get',
+    path: '/v1/fleet',
+    role: 'viewer',
+    summary: 'Workers polling, runs per status, queue backlog',
+    responses: { 200: { description: 'The fleet', content: json(schema(FleetSchema)) } },
+  },
   {
     method: 'get',
     path: '/v1/me',
     role: 'viewer',
     summary: "The token's name and role (the web page shows only what the role may do)",
-    responses: { 200: { description: 'Who the token is', content: json(schema(z.object({ name: z.string(), role: z.enum(ROLES), repos: RepoGlobsSchema.optional().describe('Set: the token is limited to these repos (globs over names in the repos dir)') }))) } },
+    responses: {
+      200: {
+        description: 'Who the token is',
+        content: json(
+          schema(
+            z.object({
+              name: z.string(),
+              role: z.enum(ROLES),
+              repos: RepoGlobsSchema.optional().describe(
+                'Set: the token is limited to these repos (globs over names in the repos dir)',
+              ),
+            }),
+          ),
+        ),
+      },
+    },
   },
   {
     method: 'get',
     path: '/v1/keys',
     role: 'viewer',
-    summary: 'Every key the server signs or signed with, each with its validity window (for `nightshift verify` and cosign)',
-    responses: { 200: { description: 'The keys, the one in use last', content: json(schema(z.object({ keys: z.array(PublicKeyEntrySchema) }))) } },
+    summary:
+      'Every key the server signs or signed with, each with its validity window (for `nightshift verify` and cosign)',
+    responses: {
+      200: {
+        description: 'The keys, the one in use last',
+        content: json(schema(z.object({ keys: z.array(PublicKeyEntrySchema) }))),
+      },
+    },
   },
   {
     method: 'get',
@@ -256,59 +414,116 @@ export const ROUTES: RouteDoc[] = [
     path: '/v1/proofs/log',
     role: 'viewer',
     summary: 'Every proof the server signed, in order, each naming the one before it (not for repo-limited tokens)',
-    responses: { 200: { description: 'The proof log', content: json(schema(z.object({ entries: z.array(ProofLogEntrySchema) }))) }, 403: { description: 'The token is limited to some repos', content: json(ref('Error')) } },
+    responses: {
+      200: { description: 'The proof log', content: json(schema(z.object({ entries: z.array(ProofLogEntrySchema) }))) },
+      403: { description: 'The token is limited to some repos', content: json(ref('Error')) },
+    },
   },
   {
     method: 'get',
     path: '/v1/proofs/:digest',
     role: 'viewer',
     summary: 'A proof bundle in the proof log, by its sha256 (not for repo-limited tokens)',
-    responses: { 200: { description: 'proof.tar.gz', content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } } }, 404: { description: 'No such proof in the log', content: json(ref('Error')) } },
+    responses: {
+      200: {
+        description: 'proof.tar.gz',
+        content: { 'application/gzip': { type: 'string', contentEncoding: 'binary' } },
+      },
+      404: { description: 'No such proof in the log', content: json(ref('Error')) },
+    },
   },
   {
     method: 'post',
     path: '/v1/keys/rotate',
     role: 'admin',
-    summary: "A new signing key; the old one's window closes and its private half is deleted (what it signed still verifies)",
-    responses: { 201: { description: 'The retired key and the new one', content: json(schema(z.object({ retired: PublicKeyEntrySchema, current: PublicKeyEntrySchema }))) } },
+    summary:
+      "A new signing key; the old one's window closes and its private half is deleted (what it signed still verifies)",
+    responses: {
+      201: {
+        description: 'The retired key and the new one',
+        content: json(schema(z.object({ retired: PublicKeyEntrySchema, current: PublicKeyEntrySchema }))),
+      },
+    },
   },
   {
     method: 'get',
     path: '/v1/repos',
     role: 'viewer',
-    summary: "Repos a spec may name: registered remotes and the local repos in the repos directory; a repo-limited token sees its repos only",
-    responses: { 200: { description: 'The repos (a credential by its NAME only, never its value)', content: json(schema(z.object({ repos: z.array(RepoListingSchema) }))) } },
+    summary:
+      'Repos a spec may name: registered remotes and the local repos in the repos directory; a repo-limited token sees its repos only',
+    responses: {
+      200: {
+        description: 'The repos (a credential by its NAME only, never its value)',
+        content: json(schema(z.object({ repos: z.array(RepoListingSchema) }))),
+      },
+    },
   },
   {
     method: 'post',
     path: '/v1/repos',
     role: 'admin',
-    summary: 'Register a remote repo (https, http or ssh:// URL; the credential by the NAME of a server secret); answers its forge webhook URL and secret, this once',
+    summary:
+      'Register a remote repo (https, http or ssh:// URL; the credential by the NAME of a server secret); answers its forge webhook URL and secret, this once',
     body: { required: true, content: json(schema(RemoteRepoInputSchema, 'input')) },
     responses: {
       201: { description: 'Registered', content: json(schema(RepoAddedSchema)) },
-      400: { description: 'A bad name or URL (a password in it, a transport helper), an unknown forge, or a name a local repo has', content: json(ref('Error')) },
+      400: {
+        description:
+          'A bad name or URL (a password in it, a transport helper), an unknown forge, or a name a local repo has',
+        content: json(ref('Error')),
+      },
       409: conflict('a repo of that name is registered'),
     },
   },
   {
     method: 'post',
     path: '/v1/forges/:repo/webhook',
-    summary: "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; commit statuses are checks",
+    summary:
+      "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; commit statuses are checks",
     headers: [
-      { name: 'X-Gitea-Signature', description: 'Hex HMAC-SHA256 of the body with the webhook secret (or X-Hub-Signature-256: sha256=…)' },
+      {
+        name: 'X-Gitea-Signature',
+        description: 'Hex HMAC-SHA256 of the body with the webhook secret (or X-Hub-Signature-256: sha256=…)',
+      },
       { name: 'X-Gitea-Event-Type', description: 'The event (or X-GitHub-Event)' },
     ],
     body: { required: true, content: json({ type: 'object' }) },
     responses: {
-      200: { description: 'Nothing to do: an event that drives no run, a review while the run works, or a delivery already received', content: json(schema(z.object({ ignored: z.string() }))) },
-      202: { description: 'Accepted: the run it starts or decides, or the runs a status is for', content: json(schema(z.object({ accepted: z.string().optional(), run: z.string().optional(), runs: z.array(z.string()).optional() }))) },
+      200: {
+        description:
+          'Nothing to do: an event that drives no run, a review while the run works, or a delivery already received',
+        content: json(schema(z.object({ ignored: z.string() }))),
+      },
+      202: {
+        description: 'Accepted: the run it starts or decides, or the runs a status is for',
+        content: json(
+          schema(
+            z.object({
+              accepted: z.string().optional(),
+              run: z.string().optional(),
+              runs: z.array(z.string()).optional(),
+            }),
+          ),
+        ),
+      },
       400: { description: 'The body is not JSON', content: json(ref('Error')) },
-      401: { description: "The signature is missing or does not match the repo's webhook secret: nothing starts", content: json(ref('Error')) },
+      401: {
+        description: "The signature is missing or does not match the repo's webhook secret: nothing starts",
+        content: json(ref('Error')),
+      },
       404: { description: 'No repo of that name is registered on a forge', content: json(ref('Error')) },
     },
   },
-  { method: 'delete', path: '/v1/repos/:name', role: 'admin', summary: 'Unregister a remote repo (workers keep their mirrors until removed by hand)', responses: { 204: { description: 'Removed' }, 404: { description: 'No registered repo of that name', content: json(ref('Error')) } } },
+  {
+    method: 'delete',
+    path: '/v1/repos/:name',
+    role: 'admin',
+    summary: 'Unregister a remote repo (workers keep their mirrors until removed by hand)',
+    responses: {
+      204: { description: 'Removed' },
+      404: { description: 'No registered repo of that name', content: json(ref('Error')) },
+    },
+  },
 ];
 
 /** express `/v1/runs/:id` → OpenAPI `/v1/runs/{id}`. */
@@ -319,16 +534,38 @@ export function openApiPath(expressPath: string): string {
 function operation(route: RouteDoc): Record<string, unknown> {
   const params = [
     ...[...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: text })),
-    ...(route.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, description: q.description, schema: q.schema })),
-    ...(route.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: text })),
+    ...(route.query ?? []).map((q) => ({
+      name: q.name,
+      in: 'query',
+      required: false,
+      description: q.description,
+      schema: q.schema,
+    })),
+    ...(route.headers ?? []).map((h) => ({
+      name: h.name,
+      in: 'header',
+      required: false,
+      description: h.description,
+      schema: text,
+    })),
   ];
   const responses: Record<number, Response> = { ...route.responses };
   if (route.role) {
     responses[401] = error('No token, or an invalid one');
     // A route's own 429 (a cap it has) is one more reason beside the token limiter's.
-    const tooMany = [route.responses[429]?.description, 'Too many invalid tokens from this address'].filter(Boolean).join('; or ');
-    responses[429] = { ...error(tooMany), headers: { 'Retry-After': 'After invalid tokens: seconds until it may try again' } };
-    const why = [route.role !== 'viewer' && `the token's role is below ${route.role}`, route.repoLimited && "the token is limited to other repos (`token add --repos`)"].filter(Boolean).join(', or ');
+    const tooMany = [route.responses[429]?.description, 'Too many invalid tokens from this address']
+      .filter(Boolean)
+      .join('; or ');
+    responses[429] = {
+      ...error(tooMany),
+      headers: { 'Retry-After': 'After invalid tokens: seconds until it may try again' },
+    };
+    const why = [
+      route.role !== 'viewer' && `the token's role is below ${route.role}`,
+      route.repoLimited && 'the token is limited to other repos (`token add --repos`)',
+    ]
+      .filter(Boolean)
+      .join(', or ');
     if (why) responses[403] = error(why[0].toUpperCase() + why.slice(1));
   }
   if (route.body) responses[413] = error('The body is larger than 512 KB');
@@ -344,7 +581,13 @@ function operation(route: RouteDoc): Record<string, unknown> {
         {
           description: r.description,
           ...(r.content ? { content: mediaTypes(r.content) } : {}),
-          ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([name, description]) => [name, { description, schema: text }])) } : {}),
+          ...(r.headers
+            ? {
+                headers: Object.fromEntries(
+                  Object.entries(r.headers).map(([name, description]) => [name, { description, schema: text }]),
+                ),
+              }
+            : {}),
         },
       ]),
     ),
@@ -361,11 +604,18 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
   for (const route of ROUTES) (paths[openApiPath(route.path)] ??= {})[route.method] = operation(route);
   return {
     openapi: '3.1.0',
-    info: { title: 'Nightshift', version: '1', description: 'Queue coding specs for sandboxed agents; approve, reject or request changes; fetch signed proofs. Roles: viewer < submitter < approver < admin.' },
+    info: {
+      title: 'Nightshift',
+      version: '1',
+      description:
+        'Queue coding specs for sandboxed agents; approve, reject or request changes; fetch signed proofs. Roles: viewer < submitter < approver < admin.',
+    },
     servers: [{ url: serverUrl }],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token from `nightshift token add NAME --role ROLE`' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A token from `nightshift token add NAME --role ROLE`' },
+      },
       schemas: { Error: schema(ErrorBodySchema) },
     },
   };

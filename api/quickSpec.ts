@@ -5,7 +5,14 @@ import type { Config } from '../config';
 import { RepoRefusedError } from '../config/repoResolution';
 import { resolveSpecRepo, type SpecRepo } from '../config/remotes';
 import { formatIssue, SpecError } from '../spec/parse';
-import { quickSpec, QuickSpecError, readServerDefaults, REPO_DEFAULTS_FILE, type QuickRequest, type QuickSpecSource } from '../spec/quick';
+import {
+  quickSpec,
+  QuickSpecError,
+  readServerDefaults,
+  REPO_DEFAULTS_FILE,
+  type QuickRequest,
+  type QuickSpecSource,
+} from '../spec/quick';
 import { repoFile } from '../workflows/repoConfig';
 import { requireRepo, requireRepoName } from './auth';
 import { ApiError } from './errors';
@@ -24,7 +31,13 @@ const REMOTE_READ_TIMEOUT = '40s';
  * answered: a 404 for a repo named in a path, a 400 for one in a body), its token limit checked, then its
  * `.nightshift.yml` or the server's defaults read. Every failure is an ApiError with one line.
  */
-export async function loadQuickSpec(deps: QuickSpecDeps, principal: Principal, request: QuickRequest, overrides: string | undefined, refused: (message: string) => ApiError): Promise<{ spec: Record<string, unknown>; source: QuickSpecSource }> {
+export async function loadQuickSpec(
+  deps: QuickSpecDeps,
+  principal: Principal,
+  request: QuickRequest,
+  overrides: string | undefined,
+  refused: (message: string) => ApiError,
+): Promise<{ spec: Record<string, unknown>; source: QuickSpecSource }> {
   let repo: SpecRepo;
   try {
     repo = resolveSpecRepo(request.repo, deps.config);
@@ -33,29 +46,39 @@ export async function loadQuickSpec(deps: QuickSpecDeps, principal: Principal, r
   }
   if (repo.kind === 'local') requireRepo(principal, repo.path, deps.config.reposDir, `repo ${repo.name}`);
   else requireRepoName(principal, repo.remote.name, `repo ${repo.remote.name}`);
-  const [repoYaml, serverYaml] = await Promise.all([readRepoDefaults(deps, repo), readServerDefaults(deps.config.specDefaultsFile).catch((err: Error) => {
-    throw new ApiError('internal', err.message);
-  })]);
+  const [repoYaml, serverYaml] = await Promise.all([
+    readRepoDefaults(deps, repo),
+    readServerDefaults(deps.config.specDefaultsFile).catch((err: Error) => {
+      throw new ApiError('internal', err.message);
+    }),
+  ]);
   try {
     return quickSpec(request, repoYaml, serverYaml, overrides);
   } catch (err) {
     if (err instanceof QuickSpecError) {
-      if (err.where === 'the overrides') throw new ApiError('bad_request', `invalid overrides: ${formatIssue(err.issues[0])}`, err.issues);
+      if (err.where === 'the overrides')
+        throw new ApiError('bad_request', `invalid overrides: ${formatIssue(err.issues[0])}`, err.issues);
       if (err.where === REPO_DEFAULTS_FILE) throw new ApiError('bad_request', `repo ${request.repo}: ${err.message}`);
       throw new ApiError('internal', err.message);
     }
-    if (err instanceof SpecError) throw new ApiError('bad_request', `invalid request: ${formatIssue(err.issues[0])}`, err.issues);
+    if (err instanceof SpecError)
+      throw new ApiError('bad_request', `invalid request: ${formatIssue(err.issues[0])}`, err.issues);
     throw err;
   }
 }
 
-/** `.nightshift.yml` at HEAD of a local repo (git, pinned), or on a registered repo's default branch (through a worker). */
+/**
+ * `.nightshift.yml` at HEAD of a local repo (git, pinned), or on a registered repo's default branch (through a worker).
+ */
 async function readRepoDefaults({ client, config }: QuickSpecDeps, repo: SpecRepo): Promise<string | undefined> {
   if (repo.kind === 'local') {
     try {
       return await headFile(repo.path, REPO_DEFAULTS_FILE);
     } catch (err) {
-      throw new ApiError('internal', `cannot read ${REPO_DEFAULTS_FILE} of repo ${repo.name}: ${(err as Error).message.split('\n')[0]}`);
+      throw new ApiError(
+        'internal',
+        `cannot read ${REPO_DEFAULTS_FILE} of repo ${repo.name}: ${(err as Error).message.split('\n')[0]}`,
+      );
     }
   }
   const name = repo.remote.name;

@@ -11,7 +11,9 @@ import { bodyText } from './runs';
 /** A repo as `GET /v1/repos` lists it: never a credential's value (its NAME only). */
 export const RepoListingSchema = z.object({
   name: z.string().describe("What a spec's `repo` names"),
-  kind: z.enum(['local', 'remote']).describe("local: in the server's repos directory; remote: registered with `nightshift repo add`"),
+  kind: z
+    .enum(['local', 'remote'])
+    .describe("local: in the server's repos directory; remote: registered with `nightshift repo add`"),
   url: z.string().optional(),
   forge: z.enum(FORGES).optional(),
   credential: z.string().optional().describe("The server secret's NAME whose value the workers use for it"),
@@ -21,10 +23,15 @@ type RepoListing = z.infer<typeof RepoListingSchema>;
 
 export const RepoAddedSchema = z.object({
   repo: RemoteRepoSchema,
-  webhook: z.object({ url: z.url(), secret: z.string().describe('Shown this once: give it to the forge with the webhook URL') }),
+  webhook: z.object({
+    url: z.url(),
+    secret: z.string().describe('Shown this once: give it to the forge with the webhook URL'),
+  }),
 });
 
-/** Local repos: git repositories one level below the repos dir, by the names specs use (links pointing out left out). */
+/**
+ * Local repos: git repositories one level below the repos dir, by the names specs use (links pointing out left out).
+ */
 function localRepos(reposDir: string): { name: string; path: string }[] {
   let entries: string[];
   try {
@@ -51,7 +58,16 @@ export function reposRouter(config: Config): Router {
 
   router.get('/', requireRole('viewer'), (req, res) => {
     const principal = principalOf(req);
-    const registered = remotes().list().map(({ name, url, forge, credential, approvers }): RepoListing => ({ name, kind: 'remote', url, forge, ...(credential ? { credential } : {}), approvers }));
+    const registered = remotes()
+      .list()
+      .map(({ name, url, forge, credential, approvers }): RepoListing => ({
+        name,
+        kind: 'remote',
+        url,
+        forge,
+        ...(credential ? { credential } : {}),
+        approvers,
+      }));
     // A limited token sees the repos its globs match: a local one by its name in the repos dir, a remote by its name.
     const local = localRepos(config.reposDir)
       .filter((r) => !registered.some((x) => x.name === r.name) && repoAllowed(principal, r.path, config.reposDir))
@@ -77,7 +93,8 @@ export function reposRouter(config: Config): Router {
 
   router.delete('/:name', requireRole('admin'), (req, res) => {
     const name = String(req.params.name);
-    if (!remotes().remove(name)) throw new ApiError('not_found', `no registered repo named ${JSON.stringify(name.slice(0, 100))}`);
+    if (!remotes().remove(name))
+      throw new ApiError('not_found', `no registered repo named ${JSON.stringify(name.slice(0, 100))}`);
     res.status(204).end();
   });
   return router;

@@ -26,7 +26,11 @@ export class RunPollers {
    * `loadState` reads a run's state without an access check (each subscriber's access is checked before it
    * subscribes), and gives up when `stopped` aborts: no call is left in flight once the last stream has gone.
    */
-  constructor(private readonly loadState: LoadState, private readonly runLog: RunLog, private readonly pollMs = POLL_MS) {}
+  constructor(
+    private readonly loadState: LoadState,
+    private readonly runLog: RunLog,
+    private readonly pollMs = POLL_MS,
+  ) {}
 
   /** Polls of run `id` until `until` aborts. */
   subscribe(id: string, until: AbortSignal): RunSubscription {

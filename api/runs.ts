@@ -1,4 +1,13 @@
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowExecutionInfo,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -8,11 +17,25 @@ import { signDecision, withProvenance } from '../proof/decisions';
 import { ensureSigningKey, listKeys } from '../proof/keys';
 import type { ArtifactStore } from '../store/artifacts';
 import { RUN_ID, type RunLog } from '../store/runLog';
-import { approveSignal, cancelRequestedSignal, rejectSignal, requestChangesSignal, stateQuery } from '../workflows/messages';
+import {
+  approveSignal,
+  cancelRequestedSignal,
+  rejectSignal,
+  requestChangesSignal,
+  stateQuery,
+} from '../workflows/messages';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
-import { FINAL_STATUSES, RUN_STATUSES, type Decision, type DecisionInput, type RunState, type RunStateView, type RunStatus } from '../contracts/run';
+import {
+  FINAL_STATUSES,
+  RUN_STATUSES,
+  type Decision,
+  type DecisionInput,
+  type RunState,
+  type RunStateView,
+  type RunStatus,
+} from '../contracts/run';
 import { ApiError } from './errors';
 import { streamEvents } from './events';
 import { RunPollers } from './runPollers';
@@ -37,7 +60,13 @@ export const QuickRunRequestSchema = z.strictObject({
   repo: z.string().trim().min(1, 'the repo to work on'),
   title: z.string().trim().max(200).optional().describe("Default: the task's first line (at most 80 characters)"),
   task: z.string().trim().min(1, 'what the agent should do, in plain words'),
-  overrides: z.string().max(100_000).optional().describe("YAML: spec fields replacing the defaults' fields of the same name (null removes one), e.g. GET /v1/repos/{name}/defaults's yaml, edited"),
+  overrides: z
+    .string()
+    .max(100_000)
+    .optional()
+    .describe(
+      "YAML: spec fields replacing the defaults' fields of the same name (null removes one), e.g. GET /v1/repos/{name}/defaults's yaml, edited",
+    ),
 });
 
 /** A run as `GET /v1/runs` lists it, from Temporal visibility. */
@@ -51,17 +80,26 @@ export const RunSummarySchema = z.object({
 });
 
 /** The body of approve, reject, request-changes (and cancel, which ignores it). */
-export const DecisionBodySchema = z.object({ comment: z.string().max(20_000, 'comment is longer than 20000 characters').optional() });
+export const DecisionBodySchema = z.object({
+  comment: z.string().max(20_000, 'comment is longer than 20000 characters').optional(),
+});
 
 // A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
-const TEMPORAL_END: Record<string, RunStatus> = { FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'cancelled', TIMED_OUT: 'timed_out' };
+const TEMPORAL_END: Record<string, RunStatus> = {
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  TERMINATED: 'cancelled',
+  TIMED_OUT: 'timed_out',
+};
 
 export function runsRouter(deps: RunsDeps): Router {
   const runs = new RunRoutes(deps);
   const pollers = new RunPollers((id, stopped) => runs.currentState(id, stopped), deps.runLog);
   const streams = new StreamSlots({ perToken: deps.config.streamsPerToken, total: deps.config.streamsTotal });
   const router = Router();
-  router.post('/', requireRole('submitter'), (req, res) => runs.submit(req, res, bodyText(req), req.get('content-type')));
+  router.post('/', requireRole('submitter'), (req, res) =>
+    runs.submit(req, res, bodyText(req), req.get('content-type')),
+  );
   router.post('/quick', requireRole('submitter'), (req, res) => runs.submitQuick(req, res));
   router.get('/', requireRole('viewer'), (req, res) => runs.list(req, res));
   router.get('/:id', requireRole('viewer'), async (req, res) => {
@@ -75,7 +113,12 @@ export function runsRouter(deps: RunsDeps): Router {
     // Taken before the run is loaded, so a refused stream costs Temporal nothing.
     const free = streams.take(principal.name);
     try {
-      await streamEvents(req, res, { id: runId(req), authorize: (id) => runs.authorize(id, principal), runLog: deps.runLog, pollers });
+      await streamEvents(req, res, {
+        id: runId(req),
+        authorize: (id) => runs.authorize(id, principal),
+        runLog: deps.runLog,
+        pollers,
+      });
     } finally {
       free();
     }
@@ -89,9 +132,13 @@ export function runsRouter(deps: RunsDeps): Router {
     router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
       const state = await runs.load(runId(req), principalOf(req));
       const comment = commentOf(req);
-      if (route === 'request-changes' && !comment) throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
-      if (state.status !== 'awaiting_approval') throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
-      await deps.client.workflow.getHandle(state.id).signal(signal, runs.signed(state, kind, comment, principalOf(req).name));
+      if (route === 'request-changes' && !comment)
+        throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
+      if (state.status !== 'awaiting_approval')
+        throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
+      await deps.client.workflow
+        .getHandle(state.id)
+        .signal(signal, runs.signed(state, kind, comment, principalOf(req).name));
       res.status(202).json({ id: state.id, status: state.status });
     });
   }
@@ -108,14 +155,29 @@ class RunRoutes {
    * With the key in use now: the key may have been rotated since the server started.
    */
   signed(state: RunStateView, kind: Decision['kind'], comment: string, by: string): DecisionInput {
-    return { comment, by, sig: signDecision(ensureSigningKey(this.deps.config.home), state.id, { kind, by, comment, iteration: state.iteration }) };
+    return {
+      comment,
+      by,
+      sig: signDecision(ensureSigningKey(this.deps.config.home), state.id, {
+        kind,
+        by,
+        comment,
+        iteration: state.iteration,
+      }),
+    };
   }
 
   /** The quick spec for the body's repo, title and task, submitted as a spec is (as JSON). */
   async submitQuick(req: Request, res: Response): Promise<void> {
     const body = jsonBodyOf(req, QuickRunRequestSchema, '{"repo": "…", "task": "…", "title": "…"}');
     const request = { repo: body.repo, task: body.task, title: body.title || titleOf(body.task) };
-    const { spec } = await loadQuickSpec(this.deps, principalOf(req), request, body.overrides, (message) => new ApiError('bad_request', `invalid request: repo: ${message}`));
+    const { spec } = await loadQuickSpec(
+      this.deps,
+      principalOf(req),
+      request,
+      body.overrides,
+      (message) => new ApiError('bad_request', `invalid request: repo: ${message}`),
+    );
     await this.submit(req, res, JSON.stringify(spec), 'application/json');
   }
 
@@ -125,11 +187,18 @@ class RunRoutes {
     const input = prepareRun(text, contentType, principal.name, config);
     requireRepo(principal, input.spec.repo, config.reposDir, `repo ${repoLimitName(input.spec.repo, config.reposDir)}`);
     const key = req.get('idempotency-key');
-    if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) throw new ApiError('bad_request', 'Idempotency-Key must be 1-200 printable characters');
+    if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key))
+      throw new ApiError('bad_request', 'Idempotency-Key must be 1-200 printable characters');
     // The same key from the same submitter always names the same run.
-    const id = key ? `ns-${createHash('sha256').update(`${principal.name}\n${key}`).digest('hex').slice(0, 12)}` : `ns-${randomBytes(6).toString('hex')}`;
+    const id = key
+      ? `ns-${createHash('sha256').update(`${principal.name}\n${key}`).digest('hex').slice(0, 12)}`
+      : `ns-${randomBytes(6).toString('hex')}`;
     try {
-      await client.workflow.start(specRun, { ...runStartOptions(input, config), workflowId: id, workflowIdReusePolicy: 'REJECT_DUPLICATE' });
+      await client.workflow.start(specRun, {
+        ...runStartOptions(input, config),
+        workflowId: id,
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
     } catch (err) {
       if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
@@ -143,8 +212,11 @@ class RunRoutes {
       throw new ApiError('bad_request', `status must be one of ${RUN_STATUSES.join(', ')}`);
     }
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
-    const query = [`WorkflowType = '${SPEC_RUN_WORKFLOW}'`, status && `NightshiftStatus = '${status}'`].filter(Boolean).join(' AND ');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
+    const query = [`WorkflowType = '${SPEC_RUN_WORKFLOW}'`, status && `NightshiftStatus = '${status}'`]
+      .filter(Boolean)
+      .join(' AND ');
     const principal = principalOf(req);
     const runs = [];
     for await (const wf of this.deps.client.workflow.list({ query, pageSize: limit })) {
@@ -167,21 +239,27 @@ class RunRoutes {
 
   async proof(req: Request, res: Response): Promise<void> {
     const state = await this.load(runId(req), principalOf(req));
-    if (!state.proofId) throw new ApiError('not_found', `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`);
+    if (!state.proofId)
+      throw new ApiError(
+        'not_found',
+        `run ${state.id} has no proof yet (status ${state.status}); a proof is signed after approval`,
+      );
     await this.sendArtifact(res.type('application/gzip').attachment(`${state.id}-proof.tar.gz`), state.proofId);
   }
 
   async logs(req: Request, res: Response): Promise<void> {
     const state = await this.load(runId(req), principalOf(req));
     const from = req.query.from === undefined ? 0 : Number(req.query.from);
-    if (!Number.isInteger(from) || from < 0) throw new ApiError('bad_request', 'from must be a byte offset (an integer ≥ 0)');
+    if (!Number.isInteger(from) || from < 0)
+      throw new ApiError('bad_request', 'from must be a byte offset (an integer ≥ 0)');
     const { text, next } = await this.deps.runLog.read(state.id, from);
     res.set('X-Next-Offset', String(next)).set('X-Run-Status', state.status).type('text/plain').send(text);
   }
 
   async cancel(req: Request, res: Response): Promise<void> {
     const state = await this.load(runId(req), principalOf(req));
-    if (FINAL_STATUSES.includes(state.status)) throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
+    if (FINAL_STATUSES.includes(state.status))
+      throw new ApiError('conflict', `run ${state.id} has already ended (${state.status})`);
     const handle = this.deps.client.workflow.getHandle(state.id);
     // Signalled first, so the run's decisions name who cancelled it before the cancellation reaches the workflow.
     // Signed for the iteration it saw: should the run move on before the signal lands, the record says unverified.
@@ -205,7 +283,9 @@ class RunRoutes {
     return this.read(id, this.repoCheck(principal));
   }
 
-  /** The 404 or 403 `load` would answer, without reading the run's state (for an event stream, whose poller reads it). */
+  /**
+   * The 404 or 403 `load` would answer, without reading the run's state (for an event stream, whose poller reads it).
+   */
   async authorize(id: string, principal: Principal): Promise<void> {
     await this.describe(id, this.repoCheck(principal));
   }
@@ -219,10 +299,19 @@ class RunRoutes {
   }
 
   private repoCheck(principal: Principal): (description: WorkflowExecutionDescription) => void {
-    return (description) => requireRepo(principal, description.typedSearchAttributes.get(REPO_KEY), this.deps.config.reposDir, `run ${description.workflowId}`);
+    return (description) =>
+      requireRepo(
+        principal,
+        description.typedSearchAttributes.get(REPO_KEY),
+        this.deps.config.reposDir,
+        `run ${description.workflowId}`,
+      );
   }
 
-  private async describe(id: string, authorize: (description: WorkflowExecutionDescription) => void): Promise<WorkflowExecutionDescription> {
+  private async describe(
+    id: string,
+    authorize: (description: WorkflowExecutionDescription) => void,
+  ): Promise<WorkflowExecutionDescription> {
     let description;
     try {
       description = await this.deps.client.workflow.getHandle(id).describe();
@@ -235,15 +324,27 @@ class RunRoutes {
     return description;
   }
 
-  private async read(id: string, authorize: (description: WorkflowExecutionDescription) => void, stopped?: AbortSignal): Promise<RunStateView> {
+  private async read(
+    id: string,
+    authorize: (description: WorkflowExecutionDescription) => void,
+    stopped?: AbortSignal,
+  ): Promise<RunStateView> {
     const description = await this.describe(id, authorize);
     const handle = this.deps.client.workflow.getHandle(id);
     const { status } = summary(description);
     try {
-      const state = (await endedState(handle, description.status.name)) ?? (await openState(this.deps.client, handle, status, stopped));
-      return withProvenance(state, listKeys(this.deps.config.home).map((k) => k.publicKeyPem));
+      const state =
+        (await endedState(handle, description.status.name)) ??
+        (await openState(this.deps.client, handle, status, stopped));
+      return withProvenance(
+        state,
+        listKeys(this.deps.config.home).map((k) => k.publicKeyPem),
+      );
     } catch {
-      throw new ApiError('unavailable', `run ${id} is ${status}, but no worker answered for its details; is a worker running?`);
+      throw new ApiError(
+        'unavailable',
+        `run ${id} is ${status}, but no worker answered for its details; is a worker running?`,
+      );
     }
   }
 }
@@ -266,7 +367,8 @@ async function resultState(handle: WorkflowHandle): Promise<RunState | undefined
     return (await handle.result()) as RunState;
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure && cause.type === 'RunFailed' && cause.details?.length) return cause.details[0] as RunState;
+    if (cause instanceof ApplicationFailure && cause.type === 'RunFailed' && cause.details?.length)
+      return cause.details[0] as RunState;
   }
   return undefined;
 }
@@ -276,13 +378,20 @@ async function resultState(handle: WorkflowHandle): Promise<RunState | undefined
  * webhooks are told; its state is then also read from its history once it closes, whichever comes first: on a loaded
  * machine (or with its worker gone for a moment) no query may be answered in time, while the close needs none.
  */
-async function openState(client: Client, handle: WorkflowHandle, status: RunStatus, stopped?: AbortSignal): Promise<RunState> {
+async function openState(
+  client: Client,
+  handle: WorkflowHandle,
+  status: RunStatus,
+  stopped?: AbortSignal,
+): Promise<RunState> {
   const query = client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
   if (!FINAL_STATUSES.includes(status)) return query;
   // The wait for the close is a long poll: stopped once the query has answered, not left open for its 30 s.
   const answered = new AbortController();
   const wait = AbortSignal.any([answered.signal, AbortSignal.timeout(CLOSE_WAIT_MS), ...(stopped ? [stopped] : [])]);
-  const closed = client.withAbortSignal(wait, () => resultState(handle)).then((state) => state ?? Promise.reject(new Error(`run ${handle.workflowId} closed without a state`)));
+  const closed = client
+    .withAbortSignal(wait, () => resultState(handle))
+    .then((state) => state ?? Promise.reject(new Error(`run ${handle.workflowId} closed without a state`)));
   try {
     return await Promise.any([query, closed]);
   } finally {
@@ -290,10 +399,12 @@ async function openState(client: Client, handle: WorkflowHandle, status: RunStat
   }
 }
 
-function summary(wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>): z.infer<typeof RunSummarySchema> {
+function summary(
+  wf: Pick<WorkflowExecutionInfo, 'workflowId' | 'typedSearchAttributes' | 'status' | 'startTime' | 'closeTime'>,
+): z.infer<typeof RunSummarySchema> {
   const attr = wf.typedSearchAttributes.get(STATUS_KEY) as RunStatus | undefined;
   const ended = TEMPORAL_END[wf.status.name];
-  const status = ended && !(attr && FINAL_STATUSES.includes(attr)) ? ended : attr ?? 'queued';
+  const status = ended && !(attr && FINAL_STATUSES.includes(attr)) ? ended : (attr ?? 'queued');
   return {
     id: wf.workflowId,
     title: wf.typedSearchAttributes.get(TITLE_KEY),
@@ -343,7 +454,12 @@ function commentOf(req: Request): string {
   const parsed = DecisionBodySchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ApiError('bad_request', issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : 'the body must be a JSON object: {"comment": "…"}');
+    throw new ApiError(
+      'bad_request',
+      issue.path.length
+        ? `${issue.path.join('.')}: ${issue.message}`
+        : 'the body must be a JSON object: {"comment": "…"}',
+    );
   }
   return parsed.data.comment ?? '';
 }

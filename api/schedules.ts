@@ -11,7 +11,10 @@ import { prepareRun } from '../admission/prepareRun';
 import { runStartOptions } from './submit';
 
 export const ScheduleRequestSchema = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-" (at most 63)').optional(),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and "-" (at most 63)')
+    .optional(),
   cron: z.string().trim().min(1, 'a cron expression, e.g. "0 6 * * 1-5"'),
   spec: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
   specFormat: z.enum(['markdown', 'yaml', 'json']).optional(),
@@ -53,7 +56,9 @@ export function schedulesRouter(client: Client, config: Config): Router {
     res.status(204).end();
   });
 
-  /** The schedule's id, once Temporal confirms a Nightshift schedule by that id exists (of a repo the token may touch). */
+  /**
+   * The schedule's id, once Temporal confirms a Nightshift schedule by that id exists (of a repo the token may touch).
+   */
   async function existing(req: Request): Promise<string> {
     const id = String(req.params.id);
     try {
@@ -84,16 +89,25 @@ async function createSchedule(client: Client, config: Config, req: Request, res:
     await client.schedule.create({
       scheduleId: id,
       spec: { cronExpressions: [body.cron] },
-      action: { type: 'startWorkflow', workflowType: SPEC_RUN_WORKFLOW, workflowId: `ns-sched-${id}`, ...runStartOptions(input, config) },
+      action: {
+        type: 'startWorkflow',
+        workflowType: SPEC_RUN_WORKFLOW,
+        workflowId: `ns-sched-${id}`,
+        ...runStartOptions(input, config),
+      },
       policies: { overlap: 'SKIP' },
       state: { paused: body.paused },
       // The repo, so repo-limited tokens see and act on their repos' schedules only.
       memo: { nightshift: true, title: input.spec.title, cron: body.cron, repo: input.spec.repo },
     });
   } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning) throw new ApiError('conflict', `a schedule with id ${id} already exists`);
+    if (err instanceof ScheduleAlreadyRunning)
+      throw new ApiError('conflict', `a schedule with id ${id} already exists`);
     const msg = (err as Error).message ?? '';
-    if (/cron|invalid/i.test(msg)) throw new ApiError('bad_request', `cron: ${msg.split('\n')[0]}`, [{ field: 'cron', message: msg.split('\n')[0] }]);
+    if (/cron|invalid/i.test(msg))
+      throw new ApiError('bad_request', `cron: ${msg.split('\n')[0]}`, [
+        { field: 'cron', message: msg.split('\n')[0] },
+      ]);
     throw err;
   }
   res.status(201).json({ id, url: `${config.publicUrl}/v1/schedules/${id}` });
@@ -118,7 +132,8 @@ async function listSchedules(client: Client, config: Config, req: Request, res: 
 }
 
 /** Schedules made before repos were recorded in the memo have none: repo-limited tokens cannot touch them. */
-const repoOf = (memo: Record<string, unknown>): string | undefined => (typeof memo.repo === 'string' ? memo.repo : undefined);
+const repoOf = (memo: Record<string, unknown>): string | undefined =>
+  typeof memo.repo === 'string' ? memo.repo : undefined;
 
 function parseBody(req: Request): z.infer<typeof ScheduleRequestSchema> {
   return jsonBodyOf(req, ScheduleRequestSchema, '{"cron": "…", "spec": "…"}');

@@ -30,7 +30,10 @@ export interface ApiOptions {
   logger: Logger;
 }
 
-/** The HTTP API (docs/reference.md, "HTTP API"). Bodies are read as text and parsed by each route, so every format errors alike. */
+/**
+ * The HTTP API (docs/reference.md, "HTTP API"). Bodies are read as text and parsed by each route, so every format
+ * errors alike.
+ */
 export function createApi({ client, config, tokens, logger }: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -76,8 +79,13 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
     let apiError: ApiError;
     if (err instanceof ApiError) apiError = err;
     else if (err instanceof SpecRejected) apiError = new ApiError('bad_request', err.message, err.issues);
-    else if ((err as { type?: string }).type === 'entity.too.large') apiError = new ApiError('too_large', 'the body is larger than 512 KB');
-    else if ((err as { type?: string }).type === 'encoding.unsupported' || (err as { type?: string }).type === 'charset.unsupported') apiError = new ApiError('unsupported_media_type', 'send the body as UTF-8 text');
+    else if ((err as { type?: string }).type === 'entity.too.large')
+      apiError = new ApiError('too_large', 'the body is larger than 512 KB');
+    else if (
+      (err as { type?: string }).type === 'encoding.unsupported' ||
+      (err as { type?: string }).type === 'charset.unsupported'
+    )
+      apiError = new ApiError('unsupported_media_type', 'send the body as UTF-8 text');
     else {
       logger.error({ err, method: req.method, path: req.path }, 'request failed');
       apiError = new ApiError('internal', `internal error: ${(err as Error).message?.split('\n')[0] ?? 'unknown'}`);
@@ -87,7 +95,10 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   return app;
 }
 
-/** Stops the API: requests in flight get `graceMs` to finish; event streams, which never end by themselves, are then cut. */
+/**
+ * Stops the API: requests in flight get `graceMs` to finish; event streams, which never end by themselves, are then
+ * cut.
+ */
 export function closeServer(server: Server, graceMs = 3000): Promise<void> {
   return new Promise((resolve) => {
     const cut = setTimeout(() => server.closeAllConnections(), graceMs);

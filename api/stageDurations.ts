@@ -34,7 +34,10 @@ export class StageDurations {
   private readonly recent = new Map<string, number>();
   private refreshing?: Promise<void>;
 
-  constructor(private readonly client: Client, private readonly config: Config) {}
+  constructor(
+    private readonly client: Client,
+    private readonly config: Config,
+  ) {}
 
   /** Read the runs that finished since the last call; concurrent callers share one pass. */
   refresh(): Promise<void> {
@@ -51,7 +54,8 @@ export class StageDurations {
     const query = `WorkflowType = '${SPEC_RUN_WORKFLOW}' AND TaskQueue = '${this.config.taskQueue}' AND ExecutionStatus IN ('Completed', 'Failed') AND CloseTime >= '${since}'`;
     const closed: { id: string; closedAt: number }[] = [];
     for await (const wf of this.client.workflow.list({ query })) {
-      if (wf.closeTime && !this.recent.has(wf.workflowId)) closed.push({ id: wf.workflowId, closedAt: wf.closeTime.getTime() });
+      if (wf.closeTime && !this.recent.has(wf.workflowId))
+        closed.push({ id: wf.workflowId, closedAt: wf.closeTime.getTime() });
     }
     closed.sort((a, b) => a.closedAt - b.closedAt);
     const batch = closed.slice(0, MAX_READS);

@@ -16,14 +16,23 @@ export class StreamSlots {
 
   constructor(private readonly limits: StreamLimits) {}
 
-  /** A slot for one more stream of `token`, or a 429 naming the cap it would pass; the function returned frees it (once). */
+  /**
+   * A slot for one more stream of `token`, or a 429 naming the cap it would pass; the function returned frees it
+   * (once).
+   */
   take(token: string): () => void {
     const mine = this.byToken.get(token) ?? 0;
     if (mine >= this.limits.perToken) {
-      throw new ApiError('too_many_requests', `too many event streams for this token: at most ${this.limits.perToken} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`);
+      throw new ApiError(
+        'too_many_requests',
+        `too many event streams for this token: at most ${this.limits.perToken} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`,
+      );
     }
     if (this.total >= this.limits.total) {
-      throw new ApiError('too_many_requests', `too many event streams on this server: at most ${this.limits.total} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later`);
+      throw new ApiError(
+        'too_many_requests',
+        `too many event streams on this server: at most ${this.limits.total} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later`,
+      );
     }
     this.byToken.set(token, mine + 1);
     this.total++;

@@ -5,7 +5,13 @@ import { runSearchAttributes } from '../workflows/searchAttributes';
 import type { RunInput } from '../contracts/run';
 
 /** Start options shared by a submit and a schedule's action: queue, search attributes, what Temporal Web shows. */
-export function runStartOptions(input: RunInput, config: Config): Pick<WorkflowStartOptions<typeof specRun>, 'taskQueue' | 'args' | 'typedSearchAttributes' | 'staticSummary' | 'staticDetails'> {
+export function runStartOptions(
+  input: RunInput,
+  config: Config,
+): Pick<
+  WorkflowStartOptions<typeof specRun>,
+  'taskQueue' | 'args' | 'typedSearchAttributes' | 'staticSummary' | 'staticDetails'
+> {
   const { spec } = input;
   return {
     taskQueue: config.taskQueue,

@@ -45,7 +45,9 @@ export class TokenStore {
     this.reload();
   }
 
-  /** Re-read tokens.json when it changed (`nightshift token add|rm` on the server's machine), so no restart is needed. */
+  /**
+   * Re-read tokens.json when it changed (`nightshift token add|rm` on the server's machine), so no restart is needed.
+   */
   private reload(): void {
     const mtime = existsSync(this.file) ? statSync(this.file).mtimeMs : 0;
     if (mtime === this.loadedAt) return;
@@ -75,7 +77,8 @@ export class TokenStore {
     const tokenFile = path.join(this.home, 'token');
     if (configured) {
       this.upsert({ name: 'admin', role: 'admin', sha256: digest(configured).toString('hex') });
-      if (!existsSync(tokenFile) || readFileSync(tokenFile, 'utf8').trim() !== configured) writeFileSync(tokenFile, configured + '\n', { mode: 0o600 });
+      if (!existsSync(tokenFile) || readFileSync(tokenFile, 'utf8').trim() !== configured)
+        writeFileSync(tokenFile, configured + '\n', { mode: 0o600 });
       return { token: configured, created: false };
     }
     if (existsSync(tokenFile)) {

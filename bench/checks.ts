@@ -22,14 +22,32 @@ const TESTS_PER_FILE = 10;
 /** A library of 30 small modules, each with a test file of 10 tests; module 0 has a bug (its `scale` adds). */
 function fixture(): Record<string, string> {
   const files: Record<string, string> = {
-    'package.json': JSON.stringify({ name: 'lib', version: '1.0.0', private: true, scripts: { test: 'node --test test/' } }, null, 2) + '\n',
-    'test/helpers.js': "const assert = require('node:assert');\nexports.expectEqual = (got, want) => assert.deepStrictEqual(got, want);\n",
+    'package.json':
+      JSON.stringify(
+        { name: 'lib', version: '1.0.0', private: true, scripts: { test: 'node --test test/' } },
+        null,
+        2,
+      ) + '\n',
+    'test/helpers.js':
+      "const assert = require('node:assert');\nexports.expectEqual = (got, want) => assert.deepStrictEqual(got, want);\n",
   };
   for (let m = 0; m < FILES; m++) {
-    files[`lib/m${m}.js`] = `exports.scale = (xs, k) => xs.map((x) => x ${m === 0 ? '+' : '*'} k);\nexports.total = (xs) => xs.reduce((a, b) => a + b, 0);\n`;
-    const tests = Array.from({ length: TESTS_PER_FILE }, (_, t) => `test('m${m} scales ${t}', () => assert.strictEqual(m.total(m.scale([1, 2, ${t}], ${t + 2})), ${(3 + t) * (t + 2)}));`);
+    files[`lib/m${m}.js`] =
+      `exports.scale = (xs, k) => xs.map((x) => x ${m === 0 ? '+' : '*'} k);\nexports.total = (xs) => xs.reduce((a, b) => a + b, 0);\n`;
+    const tests = Array.from(
+      { length: TESTS_PER_FILE },
+      (_, t) =>
+        `test('m${m} scales ${t}', () => assert.strictEqual(m.total(m.scale([1, 2, ${t}], ${t + 2})), ${(3 + t) * (t + 2)}));`,
+    );
     // Assertions written out, as jshttp's are: the canary copies one of them (a helper call it cannot see into).
-    files[`test/m${m}.test.js`] = ["const { test } = require('node:test');", "const assert = require('node:assert');", `const m = require('../lib/m${m}');`, '', ...tests, ''].join('\n');
+    files[`test/m${m}.test.js`] = [
+      "const { test } = require('node:test');",
+      "const assert = require('node:assert');",
+      `const m = require('../lib/m${m}');`,
+      '',
+      ...tests,
+      '',
+    ].join('\n');
   }
   return files;
 }
@@ -46,12 +64,24 @@ interface Row {
 const ROWS: Row[] = [
   { label: 'defences off (baseline: false): the check once, in a fresh sandbox', agent: FIX, baseline: false },
   { label: 'default, the fix only: + the canary run (fresh sandbox)', agent: FIX, baseline: true },
-  { label: 'default, the fix and a new test: + the base\'s tests run (fresh sandbox)', agent: NEW_TEST, baseline: true },
+  { label: "default, the fix and a new test: + the base's tests run (fresh sandbox)", agent: NEW_TEST, baseline: true },
 ];
 
 async function submit(stack: Stack, repo: string, row: Row, i: number): Promise<string> {
-  const body = { title: `checks bench ${i}`, task: 'Fix scale.', repo, agent: { kind: 'command', command: ['sh', '-c', row.agent] }, checks: [{ name: 'test', run: 'npm test', baseline: row.baseline }], limits: { iterations: 1 }, approval: { required: false } };
-  const res = await fetch(`${stack.apiUrl}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const body = {
+    title: `checks bench ${i}`,
+    task: 'Fix scale.',
+    repo,
+    agent: { kind: 'command', command: ['sh', '-c', row.agent] },
+    checks: [{ name: 'test', run: 'npm test', baseline: row.baseline }],
+    limits: { iterations: 1 },
+    approval: { required: false },
+  };
+  const res = await fetch(`${stack.apiUrl}/v1/runs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { id: string }).id;
 }
@@ -60,7 +90,9 @@ async function submit(stack: Stack, repo: string, row: Row, i: number): Promise<
 async function stateOf(stack: Stack, id: string): Promise<RunState> {
   for (let tries = 1; ; tries++) {
     try {
-      return (await (await fetch(`${stack.apiUrl}/v1/runs/${id}`, { headers: { authorization: `Bearer ${stack.token}` } })).json()) as RunState;
+      return (await (
+        await fetch(`${stack.apiUrl}/v1/runs/${id}`, { headers: { authorization: `Bearer ${stack.token}` } })
+      ).json()) as RunState;
     } catch (err) {
       if (tries >= 5) throw err;
       await new Promise((r) => setTimeout(r, 1000));
@@ -94,12 +126,24 @@ function floorMs(repo: string, scratch: string): number[] {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-checks-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: path.join(dir, 'home'), NIGHTSHIFT_REPOS_DIR: dir, NIGHTSHIFT_PORT: String(await freePort()), NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()), NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NIGHTSHIFT_HOME: path.join(dir, 'home'),
+    NIGHTSHIFT_REPOS_DIR: dir,
+    NIGHTSHIFT_PORT: String(await freePort()),
+    NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
+    NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),
+  };
   delete env.TEMPORAL_ADDRESS;
   const stack = await startStack({ devServer: true, worker: true, api: true }, loadConfig(env));
   try {
     const repo = makeRepoIn(dir, fixture());
-    console.log(`Nightshift checks bench on ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}: ${FILES} test files, ${FILES * TESTS_PER_FILE} tests (node --test), bwrap, ${RUNS} runs a row`);
+    console.log(
+      `Nightshift checks bench on ${os.cpus().length} cores, load ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}: ${FILES} test files, ${FILES * TESTS_PER_FILE} tests (node --test), bwrap, ${RUNS} runs a row`,
+    );
     const floor = percentiles(floorMs(repo, dir)).p50;
     // The baseline is measured once per base and cached: a first run pays it, and is not counted.
     await checksStageMs(stack, repo, ROWS[1], -1);
@@ -115,7 +159,13 @@ async function main(): Promise<void> {
     printTable([
       ['checks stage (median)', 'measured', '× floor', '× defences off', 'target ≤ 2× defences off'],
       ['floor: `npm test` alone on the host', ms(floor), '1.0×', '', ''],
-      ...ROWS.map((r, k) => [r.label, ms(medians[k]), `${(medians[k] / floor).toFixed(1)}×`, `${(medians[k] / off).toFixed(2)}×`, k === 0 ? '' : medians[k] <= 2 * off ? 'met' : 'MISSED']),
+      ...ROWS.map((r, k) => [
+        r.label,
+        ms(medians[k]),
+        `${(medians[k] / floor).toFixed(1)}×`,
+        `${(medians[k] / off).toFixed(2)}×`,
+        k === 0 ? '' : medians[k] <= 2 * off ? 'met' : 'MISSED',
+      ]),
     ]);
   } finally {
     await stack.stop();

@@ -38,7 +38,8 @@ function registryRule(): string {
  * The agent breaks the module's answer in its first iteration and fixes it in its second, so the checks run twice
  * (the second time with nothing to install); a marker in the workspace tells the iterations apart.
  */
-const AGENT = 'if [ -f notes/first ]; then sed -i "s/total - n/total + n/" index.js; else mkdir -p notes && touch notes/first && sed -i "s/total + n/total - n/" index.js; fi';
+const AGENT =
+  'if [ -f notes/first ]; then sed -i "s/total - n/total + n/" index.js; else mkdir -p notes && touch notes/first && sed -i "s/total + n/total - n/" index.js; fi';
 
 function runSpec(repo: string, registry: string): object {
   return {
@@ -54,7 +55,11 @@ function runSpec(repo: string, registry: string): object {
 }
 
 async function submit(stack: Stack, body: object): Promise<string> {
-  const res = await fetch(`${stack.apiUrl}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${stack.apiUrl}/v1/runs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { id: string }).id;
 }
@@ -86,7 +91,10 @@ async function measuredRun(stack: Stack, repo: string, registry: string, home: s
     state,
     submitToAgentMs: Date.parse(agent.startedAt) - Date.parse(state.createdAt),
     setupStageMs: setup.durationMs ?? 0,
-    secondCheck: state.iteration >= 2 && check ? { ms: check.durationMs, installed: /added \d+ packages|nightshift egress/.test(log) } : undefined,
+    secondCheck:
+      state.iteration >= 2 && check
+        ? { ms: check.durationMs, installed: /added \d+ packages|nightshift egress/.test(log) }
+        : undefined,
   };
 }
 
@@ -104,7 +112,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-env-'));
   const home = path.join(dir, 'home');
   const registry = registryRule();
-  console.log(`Nightshift environment bench on ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; registry ${registry} (npm config)`);
+  console.log(
+    `Nightshift environment bench on ${os.cpus().length} cores, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; registry ${registry} (npm config)`,
+  );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NIGHTSHIFT_HOME: home,
@@ -133,11 +146,17 @@ async function main(): Promise<void> {
     // The key is the base's whole tree (docs/environments.md): any new commit on the default branch sets up again.
     console.log('a new commit on the default branch (a README added)…');
     writeFileSync(path.join(repo, 'README.md'), 'A README, added.\n');
-    for (const args of [['add', 'README.md'], ['commit', '--quiet', '-m', 'a README change']]) execFileSync('git', args, { cwd: repo });
+    for (const args of [
+      ['add', 'README.md'],
+      ['commit', '--quiet', '-m', 'a README change'],
+    ])
+      execFileSync('git', args, { cwd: repo });
     const moved = await measuredRun(stack, repo, registry, home);
 
     const key = cold.state.environment!.key;
-    const entry = readdirSync(path.join(home, 'work'), { recursive: true, encoding: 'utf8' }).find((p) => p.endsWith(path.join(key, 'workspace', 'node_modules')));
+    const entry = readdirSync(path.join(home, 'work'), { recursive: true, encoding: 'utf8' }).find((p) =>
+      p.endsWith(path.join(key, 'workspace', 'node_modules')),
+    );
     const tree = entry ? path.join(home, 'work', entry) : undefined;
     const floor = tree ? copyFloorMs(tree, dir) : NaN;
     const packages = tree ? readdirSync(tree).length : 0;
@@ -147,15 +166,47 @@ async function main(): Promise<void> {
       ['', 'measured', 'floor', 'target'],
       ['cold: submit → agent (npm ci in setup)', s(cold.submitToAgentMs), '', ''],
       ['  setup stage', s(cold.setupStageMs), '', ''],
-      ['warm: submit → agent, dependencies ready', s(warm.submitToAgentMs), '', `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`],
-      ['  environment in the sandbox (overlay)', `${warm.state.environment!.readyMs} ms`, `cp -a of the tree: ${floor.toFixed(0)} ms`, ''],
-      ['  cold / warm', `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`, '', `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`],
+      [
+        'warm: submit → agent, dependencies ready',
+        s(warm.submitToAgentMs),
+        '',
+        `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`,
+      ],
+      [
+        '  environment in the sandbox (overlay)',
+        `${warm.state.environment!.readyMs} ms`,
+        `cp -a of the tree: ${floor.toFixed(0)} ms`,
+        '',
+      ],
+      [
+        '  cold / warm',
+        `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`,
+        '',
+        `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`,
+      ],
       ['fresh worker: submit → agent', s(fresh.submitToAgentMs), '', ''],
-      [`  environment from the artifact store (${fresh.state.environment!.source})`, `${fresh.state.environment!.readyMs} ms`, `cp -a of the tree: ${floor.toFixed(0)} ms`, `from the store: ${met(fresh.state.environment!.source === 'store')}`],
-      [`new commit on the default branch: submit → agent (${moved.state.environment!.source})`, s(moved.submitToAgentMs), '', ''],
-      ['iteration 2: checks (npm test, offline)', warm.secondCheck ? s(warm.secondCheck.ms) : 'no second iteration', '', `installs nothing: ${met(!!warm.secondCheck && !warm.secondCheck.installed && !cold.secondCheck?.installed)}`],
+      [
+        `  environment from the artifact store (${fresh.state.environment!.source})`,
+        `${fresh.state.environment!.readyMs} ms`,
+        `cp -a of the tree: ${floor.toFixed(0)} ms`,
+        `from the store: ${met(fresh.state.environment!.source === 'store')}`,
+      ],
+      [
+        `new commit on the default branch: submit → agent (${moved.state.environment!.source})`,
+        s(moved.submitToAgentMs),
+        '',
+        '',
+      ],
+      [
+        'iteration 2: checks (npm test, offline)',
+        warm.secondCheck ? s(warm.secondCheck.ms) : 'no second iteration',
+        '',
+        `installs nothing: ${met(!!warm.secondCheck && !warm.secondCheck.installed && !cold.secondCheck?.installed)}`,
+      ],
     ];
-    console.log(`\nenvironment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`);
+    console.log(
+      `\nenvironment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`,
+    );
     printTable(rows);
   } finally {
     worker.kill('SIGKILL');

@@ -45,7 +45,9 @@ interface Fleet {
   env: NodeJS.ProcessEnv;
   repo: string;
   workers: ChildProcess[];
-  /** When the bench killed each worker, by its name's prefix: a run moved off a worker before that was a false alarm. */
+  /**
+   * When the bench killed each worker, by its name's prefix: a run moved off a worker before that was a false alarm.
+   */
   deaths: Map<string, number>;
 }
 
@@ -90,18 +92,24 @@ async function submit(fleet: Fleet, agent: string, title: string): Promise<strin
   return ((await res.json()) as { id: string }).id;
 }
 
-/** The run's result, waited for on Temporal (a long poll: no query load on the workers); a run that did not succeed is told. */
+/**
+ * The run's result, waited for on Temporal (a long poll: no query load on the workers); a run that did not succeed is
+ * told.
+ */
 function outcome(fleet: Fleet, id: string): Promise<RunState | undefined> {
-  return fleet.stack.client.workflow.getHandle(id).result().then(
-    (s: RunState) => {
-      if (s.status !== 'succeeded') console.log(`  run ${id} ended ${s.status}`);
-      return s.status === 'succeeded' ? s : undefined;
-    },
-    (err: Error & { cause?: Error }) => {
-      console.log(`  run ${id} did not succeed: ${(err.cause?.message ?? err.message).split('\n')[0]}`);
-      return undefined;
-    },
-  );
+  return fleet.stack.client.workflow
+    .getHandle(id)
+    .result()
+    .then(
+      (s: RunState) => {
+        if (s.status !== 'succeeded') console.log(`  run ${id} ended ${s.status}`);
+        return s.status === 'succeeded' ? s : undefined;
+      },
+      (err: Error & { cause?: Error }) => {
+        console.log(`  run ${id} did not succeed: ${(err.cause?.message ?? err.message).split('\n')[0]}`);
+        return undefined;
+      },
+    );
 }
 
 /**
@@ -118,11 +126,19 @@ async function ended(fleet: Fleet, id: string): Promise<RunState> {
 
 /** The run's state; none while a query cannot be answered (the worker it was sent to has just been killed). */
 function stateOf(fleet: Fleet, id: string): Promise<RunState | undefined> {
-  return fleet.stack.client.workflow.getHandle(id).query<RunState>('state').catch(() => undefined);
+  return fleet.stack.client.workflow
+    .getHandle(id)
+    .query<RunState>('state')
+    .catch(() => undefined);
 }
 
-const overheadOf = (s: RunState) => Date.parse(s.updatedAt) - Date.parse(s.createdAt) - (s.agent?.durationMs ?? 0) - s.checks.reduce((n, c) => n + c.durationMs, 0);
-const submitToAgentOf = (s: RunState) => Date.parse(s.stages.find((x) => x.stage === 'agent')!.startedAt) - Date.parse(s.createdAt);
+const overheadOf = (s: RunState) =>
+  Date.parse(s.updatedAt) -
+  Date.parse(s.createdAt) -
+  (s.agent?.durationMs ?? 0) -
+  s.checks.reduce((n, c) => n + c.durationMs, 0);
+const submitToAgentOf = (s: RunState) =>
+  Date.parse(s.stages.find((x) => x.stage === 'agent')!.startedAt) - Date.parse(s.createdAt);
 
 function summarize(states: RunState[], submitted: number, wallMs: number, fleet: Fleet): Batch {
   return {
@@ -133,7 +149,12 @@ function summarize(states: RunState[], submitted: number, wallMs: number, fleet:
     overheadMs: percentiles(states.map(overheadOf)),
     submitToAgentMs: percentiles(states.map(submitToAgentOf)),
     peakWorkerRssMiB: Math.max(...fleet.workers.map((w) => peakRssMiB(w.pid!))),
-    runsPerWorker: fleet.workers.map((w) => states.filter((s) => s.stages.find((x) => x.stage === 'provision')?.summary?.startsWith(`workspace on ${workerNamePrefix(w)}`)).length),
+    runsPerWorker: fleet.workers.map(
+      (w) =>
+        states.filter((s) =>
+          s.stages.find((x) => x.stage === 'provision')?.summary?.startsWith(`workspace on ${workerNamePrefix(w)}`),
+        ).length,
+    ),
   };
 }
 
@@ -143,7 +164,9 @@ async function batch(fleet: Fleet, n: number, agent: string, label: string): Pro
   const ids = await Promise.all(Array.from({ length: n }, (_, i) => submit(fleet, agent, `${label} ${i}`)));
   const states = (await Promise.all(ids.map((id) => outcome(fleet, id)))).filter((s): s is RunState => s !== undefined);
   const result = summarize(states, n, Date.now() - t0, fleet);
-  console.log(`  ${label}: ${result.succeeded}/${n} succeeded in ${(result.wallMs / 1000).toFixed(1)} s (runs per worker: ${result.runsPerWorker.join(', ')})`);
+  console.log(
+    `  ${label}: ${result.succeeded}/${n} succeeded in ${(result.wallMs / 1000).toFixed(1)} s (runs per worker: ${result.runsPerWorker.join(', ')})`,
+  );
   return result;
 }
 
@@ -168,12 +191,16 @@ interface Kill {
   steps: ResumeBreakdown;
 }
 
-/** Kill the worker running a run's agent; time from the kill until the run runs its agent again, and until it succeeded, on another worker. */
+/**
+ * Kill the worker running a run's agent; time from the kill until the run runs its agent again, and until it succeeded,
+ * on another worker.
+ */
 async function resumeAfterKill(fleet: Fleet, label: string): Promise<Kill> {
   const id = await submit(fleet, 'echo 2 > src/value.txt; sleep 5', label);
   for (;;) {
     const state = await stateOf(fleet, id);
-    const holder = state?.status === 'agent' && fleet.workers.find((w) => state.workspace?.worker.startsWith(workerNamePrefix(w)));
+    const holder =
+      state?.status === 'agent' && fleet.workers.find((w) => state.workspace?.worker.startsWith(workerNamePrefix(w)));
     if (holder) {
       await sleep(1000);
       const killedAt = Date.now();
@@ -188,7 +215,9 @@ async function resumeAfterKill(fleet: Fleet, label: string): Promise<Kill> {
       const doneMs = Date.parse(done.updatedAt) - killedAt;
       const steps = resumeBreakdown(await historyOf(fleet.stack.client, id), killedAt);
       if (!steps) throw new Error(`run ${id} succeeded without a lost worker in its history`);
-      console.log(`  ${label}: noticed ${secs(steps.noticed)} s, resumed ${secs(steps.resumed)} s, succeeded ${secs(doneMs)} s after the kill`);
+      console.log(
+        `  ${label}: noticed ${secs(steps.noticed)} s, resumed ${secs(steps.resumed)} s, succeeded ${secs(doneMs)} s after the kill`,
+      );
       await restarted;
       return { id, doneMs, steps };
     }
@@ -245,7 +274,11 @@ async function resumePhase(fleet: Fleet): Promise<Resumes> {
   } finally {
     hogs.stop();
   }
-  const checked = await movedWhileAlive(fleet.stack.client, [...quiet, ...busy].map((k) => k.id).concat(others), fleet.deaths);
+  const checked = await movedWhileAlive(
+    fleet.stack.client,
+    [...quiet, ...busy].map((k) => k.id).concat(others),
+    fleet.deaths,
+  );
   for (const f of checked.falseAlarms) console.log(`  false alarm: ${f}`);
   console.log(`  ${others.length} runs beside the busy kills; ${checked.moves} moves in all`);
   return { quiet, busy, ...checked };
@@ -257,18 +290,45 @@ const p50p90 = (values: number[]) => {
 };
 
 function resumeRows(r: Resumes): [string, string, string, string, string][] {
-  const steps = (kills: Kill[]) => (['noticed', 'workflowTask', 'claimed', 'provisioned'] as const).map((k) => secs(percentiles(kills.map((x) => x.steps[k])).p50)).join(' / ') + ' s';
+  const steps = (kills: Kill[]) =>
+    (['noticed', 'workflowTask', 'claimed', 'provisioned'] as const)
+      .map((k) => secs(percentiles(kills.map((x) => x.steps[k])).p50))
+      .join(' / ') + ' s';
   return [
-    [`resume after SIGKILL p50/p90 (kill → agent running again elsewhere; ${r.quiet.length} kills)`, '', p50p90(r.quiet.map((k) => k.steps.resumed)), `heartbeat timeout ${HEARTBEAT}`, '≤ 10 s p50'],
+    [
+      `resume after SIGKILL p50/p90 (kill → agent running again elsewhere; ${r.quiet.length} kills)`,
+      '',
+      p50p90(r.quiet.map((k) => k.steps.resumed)),
+      `heartbeat timeout ${HEARTBEAT}`,
+      '≤ 10 s p50',
+    ],
     ['  p50 kill → noticed / workflow task / claimed / provisioned', '', steps(r.quiet), '', ''],
-    ['  kill → run succeeded p50/p90 (the 5 s agent again, checks, delivery)', '', p50p90(r.quiet.map((k) => k.doneMs)), '', ''],
+    [
+      '  kill → run succeeded p50/p90 (the 5 s agent again, checks, delivery)',
+      '',
+      p50p90(r.quiet.map((k) => k.doneMs)),
+      '',
+      '',
+    ],
     ...(r.busy.length
       ? ([
-          [`resume p50/p90, busy (${HOGS} CPU hogs, ${CAPACITY} runs beside; ${r.busy.length} kills)`, '', p50p90(r.busy.map((k) => k.steps.resumed)), '', ''],
+          [
+            `resume p50/p90, busy (${HOGS} CPU hogs, ${CAPACITY} runs beside; ${r.busy.length} kills)`,
+            '',
+            p50p90(r.busy.map((k) => k.steps.resumed)),
+            '',
+            '',
+          ],
           ['  p50 kill → noticed / workflow task / claimed / provisioned', '', steps(r.busy), '', ''],
         ] as [string, string, string, string, string][])
       : []),
-    ['runs moved while their worker was alive (quiet + busy)', '', `${r.falseAlarms.length} of ${r.moves} moves`, '', '0'],
+    [
+      'runs moved while their worker was alive (quiet + busy)',
+      '',
+      `${r.falseAlarms.length} of ${r.moves} moves`,
+      '',
+      '0',
+    ],
   ];
 }
 
@@ -276,8 +336,19 @@ function resumeRows(r: Resumes): [string, string, string, string, string][] {
 async function activityFloor(stack: Stack, address: string, n: number): Promise<number[]> {
   const connection = await NativeConnection.connect({ address });
   try {
-    const worker = await Worker.create({ connection, taskQueue: 'bench-floor', workflowsPath: require.resolve('./floorWorkflow'), activities: { noop: async () => undefined } });
-    return await worker.runUntil(stack.client.workflow.execute('activityRoundTrips', { taskQueue: 'bench-floor', workflowId: `floor-${Date.now()}`, args: [n] }));
+    const worker = await Worker.create({
+      connection,
+      taskQueue: 'bench-floor',
+      workflowsPath: require.resolve('./floorWorkflow'),
+      activities: { noop: async () => undefined },
+    });
+    return await worker.runUntil(
+      stack.client.workflow.execute('activityRoundTrips', {
+        taskQueue: 'bench-floor',
+        workflowId: `floor-${Date.now()}`,
+        args: [n],
+      }),
+    );
   } finally {
     await connection.close();
   }
@@ -288,9 +359,19 @@ const fmt = (p: Percentiles) => `${(p.p50 / 1000).toFixed(2)} / ${(p.p95 / 1000)
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-fleet-'));
   const loadBefore = os.loadavg();
-  console.log(`Nightshift fleet bench on ${os.cpus().length} cores, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${RUNS} runs, capacity ${CAPACITY} per worker, heartbeat timeout ${HEARTBEAT}`);
+  console.log(
+    `Nightshift fleet bench on ${os.cpus().length} cores, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${RUNS} runs, capacity ${CAPACITY} per worker, heartbeat timeout ${HEARTBEAT}`,
+  );
   const bundle = path.join(dir, 'workflow-bundle.js');
-  writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } })).code);
+  writeFileSync(
+    bundle,
+    (
+      await bundleWorkflowCode({
+        workflowsPath: require.resolve('../workflows'),
+        logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} },
+      })
+    ).code,
+  );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NIGHTSHIFT_HOME: path.join(dir, 'home'),
@@ -304,7 +385,13 @@ async function main(): Promise<void> {
   };
   delete env.TEMPORAL_ADDRESS;
   const stack = await startStack({ devServer: true, worker: false, api: true }, loadConfig(env));
-  const fleet: Fleet = { stack, env: { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` }, repo: makeRepoIn(dir, VALUE_REPO), workers: [], deaths: new Map() };
+  const fleet: Fleet = {
+    stack,
+    env: { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` },
+    repo: makeRepoIn(dir, VALUE_REPO),
+    workers: [],
+    deaths: new Map(),
+  };
   try {
     console.log('floors…');
     const bwrap = await benchSandbox(dir);
@@ -317,7 +404,9 @@ async function main(): Promise<void> {
     const scaleOne = await batch(fleet, CAPACITY * 4, WAITING_AGENT, 'waiting runs on 1 worker');
     await stopWorkers(fleet);
 
-    console.log(`2 workers: ${RUNS} at once, ${CAPACITY * 4} waiting runs, ${RESUMES} worker kills, ${BUSY_RESUMES} more beside other runs with ${HOGS} CPU hogs…`);
+    console.log(
+      `2 workers: ${RUNS} at once, ${CAPACITY * 4} waiting runs, ${RESUMES} worker kills, ${BUSY_RESUMES} more beside other runs with ${HOGS} CPU hogs…`,
+    );
     await addWorkers(fleet, 2);
     const two = await batch(fleet, RUNS, TRIVIAL_AGENT, `${RUNS} runs on 2 workers`);
     const scaleTwo = await batch(fleet, CAPACITY * 4, WAITING_AGENT, 'waiting runs on 2 workers');
@@ -327,14 +416,26 @@ async function main(): Promise<void> {
     const speedup = scaleOne.wallMs / scaleTwo.wallMs;
     const rows: [string, string, string, string, string][] = [
       ['', '1 worker', '2 workers', 'floor', 'target'],
-      ['overhead p50/p95, one run at a time', fmt(latency.overheadMs), '', `activity ${activity.p50.toFixed(0)} ms, bwrap exec ${percentiles(bwrap.execOnly).p50.toFixed(0)} ms`, 'p50 ≤ 2 s'],
+      [
+        'overhead p50/p95, one run at a time',
+        fmt(latency.overheadMs),
+        '',
+        `activity ${activity.p50.toFixed(0)} ms, bwrap exec ${percentiles(bwrap.execOnly).p50.toFixed(0)} ms`,
+        'p50 ≤ 2 s',
+      ],
       ['submit → agent p50/p95, one at a time', fmt(latency.submitToAgentMs), '', '', ''],
       [`overhead p50/p95, ${RUNS} at once (incl. queueing)`, fmt(one.overheadMs), fmt(two.overheadMs), '', ''],
       [`submit → agent p50/p95, ${RUNS} at once`, fmt(one.submitToAgentMs), fmt(two.submitToAgentMs), '', ''],
       ['runs succeeded', `${one.succeeded}/${RUNS}`, `${two.succeeded}/${RUNS}`, '', 'none lost'],
       ['throughput (runs/min)', one.runsPerMinute.toFixed(1), two.runsPerMinute.toFixed(1), '', ''],
       ['peak worker RSS', `${one.peakWorkerRssMiB.toFixed(0)} MiB`, `${two.peakWorkerRssMiB.toFixed(0)} MiB`, '', ''],
-      [`waiting batch (${CAPACITY * 4} × sleep ${WAIT_S})`, `${(scaleOne.wallMs / 1000).toFixed(1)} s`, `${(scaleTwo.wallMs / 1000).toFixed(1)} s (×${speedup.toFixed(2)})`, '', '≥ 1.8×'],
+      [
+        `waiting batch (${CAPACITY * 4} × sleep ${WAIT_S})`,
+        `${(scaleOne.wallMs / 1000).toFixed(1)} s`,
+        `${(scaleTwo.wallMs / 1000).toFixed(1)} s (×${speedup.toFixed(2)})`,
+        '',
+        '≥ 1.8×',
+      ],
       ...resumeRows(resumes),
     ];
     console.log('');
@@ -345,8 +446,30 @@ async function main(): Promise<void> {
     const results = path.resolve(__dirname, '..', '..', 'bench', 'results');
     mkdirSync(results, { recursive: true });
     const file = path.join(results, `fleet-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const floors = { activityRoundTripMs: activity, bwrapExecMs: percentiles(bwrap.execOnly), bwrapCycleMs: percentiles(bwrap.cycle) };
-    writeFileSync(file, JSON.stringify({ machine: { cores: os.cpus().length, loadBefore, loadAfter }, runs: RUNS, capacity: CAPACITY, heartbeatTimeout: HEARTBEAT, floors, latency, oneWorker: one, twoWorkers: two, scaling: { oneWorkerMs: scaleOne.wallMs, twoWorkersMs: scaleTwo.wallMs, speedup }, resumes }, null, 2));
+    const floors = {
+      activityRoundTripMs: activity,
+      bwrapExecMs: percentiles(bwrap.execOnly),
+      bwrapCycleMs: percentiles(bwrap.cycle),
+    };
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          machine: { cores: os.cpus().length, loadBefore, loadAfter },
+          runs: RUNS,
+          capacity: CAPACITY,
+          heartbeatTimeout: HEARTBEAT,
+          floors,
+          latency,
+          oneWorker: one,
+          twoWorkers: two,
+          scaling: { oneWorkerMs: scaleOne.wallMs, twoWorkersMs: scaleTwo.wallMs, speedup },
+          resumes,
+        },
+        null,
+        2,
+      ),
+    );
     console.log(`wrote ${path.relative(process.cwd(), file)}`);
   } finally {
     for (const w of fleet.workers) w.kill('SIGKILL');

@@ -17,7 +17,13 @@ const runs = Number(process.env.BENCH_RUNS || 10);
 
 async function benchPipeline(dir: string): Promise<void> {
   const ports = [18420, 17233, 18233].map((p) => p + Math.floor(Math.random() * 500));
-  const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: path.join(dir, 'home'), NIGHTSHIFT_PORT: String(ports[0]), NIGHTSHIFT_TEMPORAL_PORT: String(ports[1]), NIGHTSHIFT_TEMPORAL_UI_PORT: String(ports[2]) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NIGHTSHIFT_HOME: path.join(dir, 'home'),
+    NIGHTSHIFT_PORT: String(ports[0]),
+    NIGHTSHIFT_TEMPORAL_PORT: String(ports[1]),
+    NIGHTSHIFT_TEMPORAL_UI_PORT: String(ports[2]),
+  };
   delete env.TEMPORAL_ADDRESS;
   const started = Date.now();
   const stack = await startStack({ devServer: true, worker: true, api: true }, loadConfig(env));
@@ -31,7 +37,12 @@ async function benchPipeline(dir: string): Promise<void> {
     checks: [{ name: 'test', run: 'node --test test/', baseline }],
     approval: { required: false },
   });
-  const submit = async (i: number, baseline = true) => ((await (await fetch(`${stack.apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify(spec(i, baseline)) })).json()) as { id: string }).id;
+  const submit = async (i: number, baseline = true) =>
+    (
+      (await (
+        await fetch(`${stack.apiUrl}/v1/runs`, { method: 'POST', headers, body: JSON.stringify(spec(i, baseline)) })
+      ).json()) as { id: string }
+    ).id;
   // Each poll is a workflow query the worker answers: poll gently, or the bench measures its own load.
   const finish = async (id: string, pollMs: number): Promise<RunState> => {
     for (;;) {
@@ -55,15 +66,24 @@ async function benchPipeline(dir: string): Promise<void> {
   };
   const { totals, byStage } = await oneByOne(0, true);
   console.log(`one run, submit → succeeded (example):  ${stats(totals)}`);
-  for (const [stage, times] of Object.entries(byStage)) console.log(`  stage ${stage.padEnd(10)}                    ${stats(times)}`);
+  for (const [stage, times] of Object.entries(byStage))
+    console.log(`  stage ${stage.padEnd(10)}                    ${stats(times)}`);
   // What holding the checks against the base costs (docs/checks.md): the first run measures the base, the rest
   // read it from the cache and pay for the canary run only.
   const off = await oneByOne(100, false);
   const [first, ...cached] = byStage.checks;
   console.log(`checks stage, baseline off:              ${stats(off.byStage.checks)}`);
-  console.log(`checks stage, baseline on (default):     first run ${first} ms (measures the base), then ${stats(cached)}`);
-  console.log(`  added per iteration (median, cached):  ${percentiles(cached).p50 - percentiles(off.byStage.checks).p50} ms`);
-  const serverPid = Number(execFileSync('pgrep', ['-f', `${stack.config.home}/temporal/temporal.db`], { encoding: 'utf8' }).trim().split('\n')[0]);
+  console.log(
+    `checks stage, baseline on (default):     first run ${first} ms (measures the base), then ${stats(cached)}`,
+  );
+  console.log(
+    `  added per iteration (median, cached):  ${percentiles(cached).p50 - percentiles(off.byStage.checks).p50} ms`,
+  );
+  const serverPid = Number(
+    execFileSync('pgrep', ['-f', `${stack.config.home}/temporal/temporal.db`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')[0],
+  );
   const cpu0 = machineCpu();
   const self0 = process.cpuUsage();
   const server0 = processCpuSeconds(serverPid);
@@ -76,12 +96,20 @@ async function benchPipeline(dir: string): Promise<void> {
   const self = process.cpuUsage(self0);
   const selfSeconds = (self.user + self.system) / 1e6;
   const serverSeconds = processCpuSeconds(serverPid) - server0;
-  const allSeconds = ((cpu1.busy - cpu0.busy) / 1000);
-  console.log(`${runs} runs in parallel:                  ${wall} ms wall, ${(runs / (wall / 1000)).toFixed(2)} runs/s, ${states.filter((s) => s.status === 'succeeded').length}/${runs} succeeded, machine CPU ${busy.toFixed(0)}% busy`);
-  console.log(`  CPU per run: ${(allSeconds / runs).toFixed(2)} s in all = worker + API ${(selfSeconds / runs).toFixed(2)} s, Temporal dev server ${(serverSeconds / runs).toFixed(2)} s, the rest (sandboxed agent and checks, git, bwrap) ${((allSeconds - selfSeconds - serverSeconds) / runs).toFixed(2)} s`);
+  const allSeconds = (cpu1.busy - cpu0.busy) / 1000;
+  console.log(
+    `${runs} runs in parallel:                  ${wall} ms wall, ${(runs / (wall / 1000)).toFixed(2)} runs/s, ${states.filter((s) => s.status === 'succeeded').length}/${runs} succeeded, machine CPU ${busy.toFixed(0)}% busy`,
+  );
+  console.log(
+    `  CPU per run: ${(allSeconds / runs).toFixed(2)} s in all = worker + API ${(selfSeconds / runs).toFixed(2)} s, Temporal dev server ${(serverSeconds / runs).toFixed(2)} s, the rest (sandboxed agent and checks, git, bwrap) ${((allSeconds - selfSeconds - serverSeconds) / runs).toFixed(2)} s`,
+  );
   const rss = process.memoryUsage().rss / 1024 ** 2;
-  const server = Number(execFileSync('sh', ['-c', `ps -o rss= -C temporal | sort -n | tail -1`], { encoding: 'utf8' }).trim() || 0) / 1024;
-  console.log(`memory: worker + API process RSS ${rss.toFixed(0)} MiB, Temporal dev server RSS ${server.toFixed(0)} MiB`);
+  const server =
+    Number(execFileSync('sh', ['-c', `ps -o rss= -C temporal | sort -n | tail -1`], { encoding: 'utf8' }).trim() || 0) /
+    1024;
+  console.log(
+    `memory: worker + API process RSS ${rss.toFixed(0)} MiB, Temporal dev server RSS ${server.toFixed(0)} MiB`,
+  );
   await stack.stop();
 }
 
@@ -102,7 +130,9 @@ function processCpuSeconds(pid: number): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-'));
   try {
-    console.log(`Nightshift bench on ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}`);
+    console.log(
+      `Nightshift bench on ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}`,
+    );
     await benchSandbox(dir);
     await benchEgress(dir);
     await benchPipeline(dir);

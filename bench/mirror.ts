@@ -28,7 +28,9 @@ const CREDENTIAL = 'bench-token';
 async function longHistory(bare: string, commits: number): Promise<void> {
   execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', bare]);
   const child = spawn('git', ['--git-dir', bare, 'fast-import', '--quiet'], { stdio: ['pipe', 'inherit', 'inherit'] });
-  const done = new Promise<void>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fast-import exited ${code}`)))));
+  const done = new Promise<void>((resolve, reject) =>
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fast-import exited ${code}`)))),
+  );
   const data = (text: string) => `data ${Buffer.byteLength(text)}\n${text}\n`;
   let chunk = '';
   for (let i = 0; i < commits; i++) {
@@ -48,10 +50,18 @@ async function longHistory(bare: string, commits: number): Promise<void> {
   execFileSync('git', ['--git-dir', bare, 'repack', '-a', '-d', '--quiet']);
 }
 
-/** The networks measured: loopback (none), and a link like a forge on the internet's (BENCH_MIRROR_LINK=MBIT,RTT_MS). */
+/**
+ * The networks measured: loopback (none), and a link like a forge on the internet's (BENCH_MIRROR_LINK=MBIT,RTT_MS).
+ */
 function networks(): { name: string; link?: Link }[] {
   const [mbit, rtt] = (process.env.BENCH_MIRROR_LINK || '100,20').split(',').map(Number);
-  return [{ name: 'loopback' }, { name: `a ${mbit} Mbit/s link, ${rtt} ms round trip (the bench's server paces its answers)`, link: { bytesPerSecond: (mbit * 1e6) / 8, rttMs: rtt } }];
+  return [
+    { name: 'loopback' },
+    {
+      name: `a ${mbit} Mbit/s link, ${rtt} ms round trip (the bench's server paces its answers)`,
+      link: { bytesPerSecond: (mbit * 1e6) / 8, rttMs: rtt },
+    },
+  ];
 }
 
 async function main(): Promise<void> {
@@ -61,8 +71,15 @@ async function main(): Promise<void> {
     const bare = path.join(root, 'big.git');
     const t = process.hrtime.bigint();
     await longHistory(bare, COMMITS);
-    const packBytes = Number(/size-pack: (\d+)/.exec(execFileSync('git', ['--git-dir', bare, 'count-objects', '-v'], { encoding: 'utf8' }))?.[1] ?? 0) * 1024;
-    console.log(`made ${COMMITS} commits with fast-import in ${(elapsedMs(t) / 1000).toFixed(1)} s: a ${(packBytes / 1e6).toFixed(1)} MB pack, served over smart HTTP; ${RUNS} runs each`);
+    const packBytes =
+      Number(
+        /size-pack: (\d+)/.exec(
+          execFileSync('git', ['--git-dir', bare, 'count-objects', '-v'], { encoding: 'utf8' }),
+        )?.[1] ?? 0,
+      ) * 1024;
+    console.log(
+      `made ${COMMITS} commits with fast-import in ${(elapsedMs(t) / 1000).toFixed(1)} s: a ${(packBytes / 1e6).toFixed(1)} MB pack, served over smart HTTP; ${RUNS} runs each`,
+    );
     for (const network of networks()) await measure(dir, bare, network);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -71,7 +88,11 @@ async function main(): Promise<void> {
 
 /** Cold and warm provisions of the repo served over `network`, printed. */
 async function measure(dir: string, bare: string, network: { name: string; link?: Link }): Promise<void> {
-  const server = await startGitHttp(path.dirname(bare), { authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`, port: Number(process.env.BENCH_MIRROR_PORT || 0), link: network.link });
+  const server = await startGitHttp(path.dirname(bare), {
+    authorization: `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`,
+    port: Number(process.env.BENCH_MIRROR_PORT || 0),
+    link: network.link,
+  });
   try {
     const home = path.join(dir, `home-${randomBytes(4).toString('hex')}`);
     writeFileSync(path.join(dir, 'secrets.env'), `BENCH_TOKEN=${CREDENTIAL}\n`);
@@ -83,7 +104,10 @@ async function measure(dir: string, bare: string, network: { name: string; link?
       secrets: new SecretStore([], path.join(dir, 'secrets.env'), {}),
       runLog: { append: async () => undefined } as unknown as MirrorDeps['runLog'],
     };
-    /** [the run's git directory from the mirror (fetch included), the whole provision (workspace and agent's .git laid out)] */
+    /**
+     * [the run's git directory from the mirror (fetch included), the whole provision (workspace and agent's .git laid
+     * out)]
+     */
     const provision = async (i: number): Promise<[number, number]> => {
       const runRoot = path.join(dir, 'runs', `run-${i}`);
       const repo = new RunRepo(runRoot, path.join(runRoot, 'workspace'));
@@ -108,7 +132,20 @@ async function measure(dir: string, bare: string, network: { name: string; link?
     }
     for (let i = 0; i < RUNS; i++) {
       // One new commit upstream, as between two runs.
-      const tip = execFileSync('git', ['--git-dir', bare, 'commit-tree', '-p', 'main', '-m', `upstream ${i}`, 'main^{tree}'], { env: { ...process.env, GIT_AUTHOR_NAME: 'B', GIT_AUTHOR_EMAIL: 'b@l', GIT_COMMITTER_NAME: 'B', GIT_COMMITTER_EMAIL: 'b@l' }, encoding: 'utf8' }).trim();
+      const tip = execFileSync(
+        'git',
+        ['--git-dir', bare, 'commit-tree', '-p', 'main', '-m', `upstream ${i}`, 'main^{tree}'],
+        {
+          env: {
+            ...process.env,
+            GIT_AUTHOR_NAME: 'B',
+            GIT_AUTHOR_EMAIL: 'b@l',
+            GIT_COMMITTER_NAME: 'B',
+            GIT_COMMITTER_EMAIL: 'b@l',
+          },
+          encoding: 'utf8',
+        },
+      ).trim();
       execFileSync('git', ['--git-dir', bare, 'update-ref', 'refs/heads/main', tip]);
       warm.push(await provision(RUNS + i));
     }
@@ -116,13 +153,20 @@ async function measure(dir: string, bare: string, network: { name: string; link?
     const [coldGit, warmGit] = [p50(cold, (r) => r[0]), p50(warm, (r) => r[0])];
     const [coldAll, warmAll] = [p50(cold, (r) => r[1]), p50(warm, (r) => r[1])];
     console.log(`over ${network.name}:`);
-    console.log(`the repo, as provision gets it (the mirror's part: a clone cold, a fetch of what changed warm, then the run's git directory):`);
+    console.log(
+      `the repo, as provision gets it (the mirror's part: a clone cold, a fetch of what changed warm, then the run's git directory):`,
+    );
     console.log(`  cold (no mirror)                 p50 ${coldGit.toFixed(0)} ms`);
     console.log(`  warm (mirror, 1 commit upstream) p50 ${warmGit.toFixed(0)} ms`);
     console.log(`  cold / warm ${(coldGit / warmGit).toFixed(1)}× (target ≥ 10×)`);
-    // Cold writes the files (about a millisecond each on this disk) into a checkout it keeps; warm lays an overlay on it.
-    console.log(`then the workspace laid out (${FILES} files, the agent's .git): cold p50 ${p50(cold, (r) => r[1] - r[0]).toFixed(0)} ms (a checkout written and kept), warm p50 ${p50(warm, (r) => r[1] - r[0]).toFixed(0)} ms (over the kept checkout, copy-on-write)`);
-    console.log(`whole provision: cold p50 ${coldAll.toFixed(0)} ms, warm p50 ${warmAll.toFixed(0)} ms, ${(coldAll / warmAll).toFixed(1)}× (target ≥ 10×)`);
+    // Cold writes the files (about a millisecond each on this disk) into a checkout it keeps; warm lays an overlay on
+    // it.
+    console.log(
+      `then the workspace laid out (${FILES} files, the agent's .git): cold p50 ${p50(cold, (r) => r[1] - r[0]).toFixed(0)} ms (a checkout written and kept), warm p50 ${p50(warm, (r) => r[1] - r[0]).toFixed(0)} ms (over the kept checkout, copy-on-write)`,
+    );
+    console.log(
+      `whole provision: cold p50 ${coldAll.toFixed(0)} ms, warm p50 ${warmAll.toFixed(0)} ms, ${(coldAll / warmAll).toFixed(1)}× (target ≥ 10×)`,
+    );
   } finally {
     await server.close();
     await unmountUnder(path.join(dir, 'runs'));

@@ -42,17 +42,21 @@ function scheduled(events: HistoryEvent[]): Map<string, { activity: string; queu
   return byId;
 }
 
-/** Every time the run was presumed to have lost a worker: a workspace activity timed out on heartbeat or in its queue. */
+/**
+ * Every time the run was presumed to have lost a worker: a workspace activity timed out on heartbeat or in its queue.
+ */
 export function lostWorkers(events: HistoryEvent[]): LostWorker[] {
   const acts = scheduled(events);
   const lost: LostWorker[] = [];
   for (const e of events) {
     const a = e.activityTaskTimedOutEventAttributes;
     const type = a?.failure?.timeoutFailureInfo?.timeoutType;
-    if (!a || (type !== TimeoutType.TIMEOUT_TYPE_HEARTBEAT && type !== TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START)) continue;
+    if (!a || (type !== TimeoutType.TIMEOUT_TYPE_HEARTBEAT && type !== TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START))
+      continue;
     const act = acts.get(String(a.scheduledEventId));
     const worker = /\/worker\/(.+)$/.exec(act?.queue ?? '')?.[1];
-    // A teardown sent to a worker presumed lost (workspace.ts tearDownLost) times out there unclaimed: it moves nothing.
+    // A teardown sent to a worker presumed lost (workspace.ts tearDownLost) times out there unclaimed: it moves
+    // nothing.
     if (act && worker && act.activity !== 'teardownWorkspace') lost.push({ at: at(e), worker, activity: act.activity });
   }
   return lost;
@@ -68,14 +72,34 @@ export function resumeBreakdown(events: HistoryEvent[], killedAt: number): Resum
     const e = after.find(pred);
     return e ? at(e) - killedAt : NaN;
   };
-  const ofActivity = (type: number, name: string, attrs: (e: HistoryEvent) => { scheduledEventId?: unknown } | null | undefined) => (e: HistoryEvent) =>
-    e.eventType === type && acts.get(String(attrs(e)?.scheduledEventId))?.activity === name;
+  const ofActivity =
+    (type: number, name: string, attrs: (e: HistoryEvent) => { scheduledEventId?: unknown } | null | undefined) =>
+    (e: HistoryEvent) =>
+      e.eventType === type && acts.get(String(attrs(e)?.scheduledEventId))?.activity === name;
   return {
     noticed: lost.at - killedAt,
     workflowTask: first((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED),
-    claimed: first(ofActivity(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, 'claimWorkspace', (e) => e.activityTaskCompletedEventAttributes)),
-    provisioned: first(ofActivity(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, 'provisionWorkspace', (e) => e.activityTaskCompletedEventAttributes)),
-    resumed: first(ofActivity(EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, lost.activity, (e) => e.activityTaskStartedEventAttributes)),
+    claimed: first(
+      ofActivity(
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+        'claimWorkspace',
+        (e) => e.activityTaskCompletedEventAttributes,
+      ),
+    ),
+    provisioned: first(
+      ofActivity(
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+        'provisionWorkspace',
+        (e) => e.activityTaskCompletedEventAttributes,
+      ),
+    ),
+    resumed: first(
+      ofActivity(
+        EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+        lost.activity,
+        (e) => e.activityTaskStartedEventAttributes,
+      ),
+    ),
   };
 }
 
@@ -87,14 +111,19 @@ export async function historyOf(client: Client, id: string): Promise<HistoryEven
  * Runs moved off a worker that was alive at the time: `deaths` maps a worker name's prefix (`<host>-<pid>-`) to when
  * the bench killed it; a move at or after its death is the real thing.
  */
-export async function movedWhileAlive(client: Client, ids: string[], deaths: Map<string, number>): Promise<{ moves: number; falseAlarms: string[] }> {
+export async function movedWhileAlive(
+  client: Client,
+  ids: string[],
+  deaths: Map<string, number>,
+): Promise<{ moves: number; falseAlarms: string[] }> {
   let moves = 0;
   const falseAlarms: string[] = [];
   for (const id of ids) {
     for (const l of lostWorkers(await historyOf(client, id))) {
       moves++;
       const died = [...deaths].find(([prefix]) => l.worker.startsWith(prefix))?.[1];
-      if (died === undefined || l.at < died) falseAlarms.push(`${id}: ${l.activity} on ${l.worker} timed out while it was alive`);
+      if (died === undefined || l.at < died)
+        falseAlarms.push(`${id}: ${l.activity} on ${l.worker} timed out while it was alive`);
     }
   }
   return { moves, falseAlarms };
@@ -102,7 +131,9 @@ export async function movedWhileAlive(client: Client, ids: string[], deaths: Map
 
 /** Processes that keep every core busy (a loaded machine) until stopped. */
 export function cpuHogs(n: number): { stop(): void } {
-  const hogs: ChildProcess[] = Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  const hogs: ChildProcess[] = Array.from({ length: n }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
   return {
     stop() {
       for (const h of hogs) h.kill('SIGKILL');

@@ -17,19 +17,29 @@ import { elapsedMs, stats } from './stats';
 
 const runs = Number(process.env.BENCH_EXECS || 50);
 
-/** The p50 targets of a whole cycle (issue 3's for bwrap, the trust-boundaries issue's for both): printed beside each. */
+/**
+ * The p50 targets of a whole cycle (issue 3's for bwrap, the trust-boundaries issue's for both): printed beside each.
+ */
 const TARGET_P50_MS: Record<string, number> = { bwrap: 50, docker: 600 };
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 /** Provision → exec `true` → teardown, `runs` times; prints and returns the timings (ms). */
-export async function benchSandbox(dir: string, driver: SandboxDriver = new BwrapDriver()): Promise<{ cycle: number[]; execOnly: number[] }> {
+export async function benchSandbox(
+  dir: string,
+  driver: SandboxDriver = new BwrapDriver(),
+): Promise<{ cycle: number[]; execOnly: number[] }> {
   const { limits } = policyFor(DEFAULT_SANDBOX);
   const cycle: number[] = [];
   const execOnly: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
-    const sandbox = await driver.open({ runId: `bench-${i}`, root: path.join(dir, 'bench', `run-${i}`), limits, network: [] });
+    const sandbox = await driver.open({
+      runId: `bench-${i}`,
+      root: path.join(dir, 'bench', `run-${i}`),
+      limits,
+      network: [],
+    });
     const t1 = process.hrtime.bigint();
     await sandbox.exec({ cmd: ['true'], timeoutMs: 10_000 });
     execOnly.push(elapsedMs(t1));
@@ -46,9 +56,16 @@ export async function benchSandbox(dir: string, driver: SandboxDriver = new Bwra
 
 /** The docker driver on DOCKER_HOST, or on a Podman service started for the bench. */
 async function benchDocker(dir: string): Promise<void> {
-  const podman = process.env.DOCKER_HOST ? undefined : await startPodmanService(path.join(dir, 'podman.sock'), path.join(dir, 'podman.log'));
+  const podman = process.env.DOCKER_HOST
+    ? undefined
+    : await startPodmanService(path.join(dir, 'podman.sock'), path.join(dir, 'podman.log'));
   try {
-    const driver = new DockerDriver({ host: process.env.DOCKER_HOST ?? podman!.host, image: process.env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest', worker: 'bench', home: dir });
+    const driver = new DockerDriver({
+      host: process.env.DOCKER_HOST ?? podman!.host,
+      image: process.env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
+      worker: 'bench',
+      home: dir,
+    });
     const why = await driver.unavailable();
     if (why) throw new Error(`docker driver: ${why}`);
     await benchSandbox(dir, driver);
@@ -57,7 +74,9 @@ async function benchDocker(dir: string): Promise<void> {
   }
 }
 
-/** An HTTP GET to a local server directly, and through the egress proxy's unix socket (as the sandbox's bridge does). */
+/**
+ * An HTTP GET to a local server directly, and through the egress proxy's unix socket (as the sandbox's bridge does).
+ */
 export async function benchEgress(dir: string): Promise<void> {
   const server = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -84,7 +103,9 @@ export async function benchEgress(dir: string): Promise<void> {
   await proxy.close();
   server.close();
   console.log(`HTTP GET direct:                         ${stats(direct)}`);
-  console.log(`HTTP GET through the egress proxy:       ${stats(proxied)}  (+${(median(proxied) - median(direct)).toFixed(2)} ms median)`);
+  console.log(
+    `HTTP GET through the egress proxy:       ${stats(proxied)}  (+${(median(proxied) - median(direct)).toFixed(2)} ms median)`,
+  );
 }
 
 if (require.main === module) {

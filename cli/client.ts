@@ -46,7 +46,11 @@ export class ApiClient {
     this.token = env.NIGHTSHIFT_TOKEN || (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
   }
 
-  async request(method: string, route: string, opts: { body?: string; contentType?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  async request(
+    method: string,
+    route: string,
+    opts: { body?: string; contentType?: string; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { ...opts.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
@@ -72,7 +76,10 @@ export class ApiClient {
         try {
           return JSON.parse(text) as T;
         } catch {
-          throw new CliError(`the API at ${this.baseUrl} answered ${method} ${route.split('?')[0]} with something that is not JSON`, 1);
+          throw new CliError(
+            `the API at ${this.baseUrl} answered ${method} ${route.split('?')[0]} with something that is not JSON`,
+            1,
+          );
         }
       },
     };
@@ -84,7 +91,10 @@ export class ApiClient {
       } catch {
         // not JSON (a proxy's page, say): use the status
       }
-      const message = typeof error.message === 'string' && error.message.trim() ? firstLine(error.message) : `HTTP ${res.status} ${res.statusText}`.trim();
+      const message =
+        typeof error.message === 'string' && error.message.trim()
+          ? firstLine(error.message)
+          : `HTTP ${res.status} ${res.statusText}`.trim();
       const issues = Array.isArray(error.issues)
         ? error.issues.map((i: { field?: unknown; line?: unknown; message?: unknown }) => ({
             field: typeof i?.field === 'string' ? i.field : '',

@@ -26,7 +26,11 @@ export function prepareExampleRepo(reposDir: string): string {
   const repo = path.join(reposDir, EXAMPLE_REPO);
   if (existsSync(path.join(repo, '.git'))) return repo;
   cpSync(path.join(EXAMPLES, 'billing'), repo, { recursive: true });
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Nightshift example', '-c', 'user.email=example@localhost', ...args], { cwd: repo, stdio: 'pipe' });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=Nightshift example', '-c', 'user.email=example@localhost', ...args], {
+      cwd: repo,
+      stdio: 'pipe',
+    });
   git('init', '--quiet', '--initial-branch=main');
   git('add', '-A');
   git('commit', '--quiet', '-m', 'Invoice totals (with a rounding bug)');
@@ -47,8 +51,12 @@ async function offlineModel(config: Config, say: (line: string) => void): Promis
   // The admin's list of model upstreams, in this process's own config (the API and worker here read it): the spec
   // names the scripted server as agent.baseUrl, which no spec could otherwise.
   config.modelUpstreams.push(normalizeBaseUrl(server.url));
-  say(`No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server at ${server.url}:`);
-  say('a stand-in that plays the turns in examples/model/fix-rounding.json, not a real model. Set ANTHROPIC_API_KEY to run it against Claude.');
+  say(
+    `No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server at ${server.url}:`,
+  );
+  say(
+    'a stand-in that plays the turns in examples/model/fix-rounding.json, not a real model. Set ANTHROPIC_API_KEY to run it against Claude.',
+  );
   return server;
 }
 
@@ -87,15 +95,24 @@ async function followExample(opts: ExampleOptions, modelUrl: string | undefined)
     if (state.status === 'awaiting_approval' && !announced) {
       announced = true;
       say('');
-      say(`The example run awaits your approval. Look at the diff:  curl -H "Authorization: Bearer ${token}" ${apiUrl}/v1/runs/${id}/diff`);
+      say(
+        `The example run awaits your approval. Look at the diff:  curl -H "Authorization: Bearer ${token}" ${apiUrl}/v1/runs/${id}/diff`,
+      );
       say('Approve it in any of three ways:');
-      say(`  curl -X POST -H "Authorization: Bearer ${token}" ${apiUrl}/v1/runs/${id}/approve -d '{"comment":"looks good"}'`);
+      say(
+        `  curl -X POST -H "Authorization: Bearer ${token}" ${apiUrl}/v1/runs/${id}/approve -d '{"comment":"looks good"}'`,
+      );
       say(`  npx nightshift approve ${id} -m "looks good"`);
-      say(`  Temporal Web: ${opts.uiUrl ?? '(your Temporal UI)'}/namespaces/${opts.config.namespace}/workflows/${id} → "Send a Signal": approve, input {"comment":"looks good"}`);
+      say(
+        `  Temporal Web: ${opts.uiUrl ?? '(your Temporal UI)'}/namespaces/${opts.config.namespace}/workflows/${id} → "Send a Signal": approve, input {"comment":"looks good"}`,
+      );
       say('');
     }
     if (FINAL_STATUSES.includes(state.status)) {
-      if (state.status === 'succeeded') say(`${id} succeeded: branch ${state.branch} in ${repo} is at ${state.finalCommit?.slice(0, 12)} (git -C ${repo} log ${state.branch})`);
+      if (state.status === 'succeeded')
+        say(
+          `${id} succeeded: branch ${state.branch} in ${repo} is at ${state.finalCommit?.slice(0, 12)} (git -C ${repo} log ${state.branch})`,
+        );
       else say(`${id} ended ${state.status}${state.failure ? `: ${state.failure.reason.split('\n')[0]}` : ''}`);
       return;
     }

@@ -39,7 +39,13 @@ export interface RunSummary {
 export function runsTable(runs: RunSummary[]): string {
   return table([
     ['ID', 'STATUS', 'STARTED', 'TOOK', 'TITLE'],
-    ...runs.map((r) => [r.id, r.status, when(r.startedAt), r.closedAt ? duration(since(r.startedAt, r.closedAt)) : '', r.title ?? '']),
+    ...runs.map((r) => [
+      r.id,
+      r.status,
+      when(r.startedAt),
+      r.closedAt ? duration(since(r.startedAt, r.closedAt)) : '',
+      r.title ?? '',
+    ]),
   ]);
 }
 
@@ -56,7 +62,13 @@ export interface ScheduleSummary {
 export function schedulesTable(schedules: ScheduleSummary[]): string {
   return table([
     ['ID', 'CRON', 'NEXT', 'LAST RUN', 'TITLE'],
-    ...schedules.map((s) => [s.id, s.cron, s.paused ? 'paused' : when(s.nextRunAt), s.recentRuns?.at(-1) ?? '', s.title ?? '']),
+    ...schedules.map((s) => [
+      s.id,
+      s.cron,
+      s.paused ? 'paused' : when(s.nextRunAt),
+      s.recentRuns?.at(-1) ?? '',
+      s.title ?? '',
+    ]),
   ]);
 }
 
@@ -64,24 +76,40 @@ export function schedulesTable(schedules: ScheduleSummary[]): string {
 export function formatFleet(fleet: Record<string, unknown>): string {
   const lines: string[] = [];
   const workers = Array.isArray(fleet.workers) ? (fleet.workers as Record<string, unknown>[]) : [];
-  lines.push(`workers (${workers.length})${typeof fleet.taskQueue === 'string' ? ` on task queue ${fleet.taskQueue}` : ''}${workers.length ? ':' : ''}`);
+  lines.push(
+    `workers (${workers.length})${typeof fleet.taskQueue === 'string' ? ` on task queue ${fleet.taskQueue}` : ''}${workers.length ? ':' : ''}`,
+  );
   for (const w of workers) {
     const parts = [String(w.identity ?? 'unknown')];
-    if (typeof w.capacity === 'number') parts.push(`sandboxes ${w.load ?? 0}/${w.capacity}${w.waiting ? ` (+${w.waiting} waiting)` : ''}`);
+    if (typeof w.capacity === 'number')
+      parts.push(`sandboxes ${w.load ?? 0}/${w.capacity}${w.waiting ? ` (+${w.waiting} waiting)` : ''}`);
     if (Array.isArray(w.drivers)) parts.push(`drivers ${w.drivers.join(', ')}`);
-    if (Array.isArray(w.agents)) parts.push(`agents ${(w.agents as { kind: string; version?: string }[]).map((a) => (a.version ? `${a.kind} ${a.version}` : a.kind)).join(', ')}`);
+    if (Array.isArray(w.agents))
+      parts.push(
+        `agents ${(w.agents as { kind: string; version?: string }[]).map((a) => (a.version ? `${a.kind} ${a.version}` : a.kind)).join(', ')}`,
+      );
     if (typeof w.memoryBytes === 'number') parts.push(`rss ${Math.round(w.memoryBytes / 2 ** 20)} MiB`);
     if (w.lastSeen) parts.push(`last seen ${when(String(w.lastSeen))}`);
     lines.push(`  ${parts.join('  ')}`);
   }
   if (fleet.runs && typeof fleet.runs === 'object') {
-    const counts = Object.entries(fleet.runs as Record<string, unknown>).filter(([, n]) => typeof n === 'number' && n > 0);
+    const counts = Object.entries(fleet.runs as Record<string, unknown>).filter(
+      ([, n]) => typeof n === 'number' && n > 0,
+    );
     lines.push(`runs: ${counts.map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
   }
   const q = fleet.queueDepth as Record<string, unknown> | undefined;
   if (q && typeof q === 'object') {
-    if ('workflowTasks' in q || 'activityTasks' in q) lines.push(`queue: ${q.claims ?? 0} runs waiting for a sandbox slot; ${q.workflowTasks ?? 0} workflow tasks, ${q.activityTasks ?? 0} activity tasks waiting`);
-    else lines.push(`queue: ${Object.entries(q).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if ('workflowTasks' in q || 'activityTasks' in q)
+      lines.push(
+        `queue: ${q.claims ?? 0} runs waiting for a sandbox slot; ${q.workflowTasks ?? 0} workflow tasks, ${q.activityTasks ?? 0} activity tasks waiting`,
+      );
+    else
+      lines.push(
+        `queue: ${Object.entries(q)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
   } else if (typeof q === 'number') lines.push(`queue: ${q} waiting`);
   return lines.join('\n');
 }
@@ -110,18 +138,33 @@ export function formatRun(run: RunStateView): string {
     lines.push('stages');
     for (const s of stages) {
       const took = s.durationMs ?? (s.status === 'running' ? since(s.startedAt) : since(s.startedAt, s.endedAt));
-      lines.push(`  ${s.stage.padEnd(9)} #${s.iteration}  ${s.status.padEnd(7)} ${duration(took).padStart(7)}  ${s.summary ?? ''}`.trimEnd());
+      lines.push(
+        `  ${s.stage.padEnd(9)} #${s.iteration}  ${s.status.padEnd(7)} ${duration(took).padStart(7)}  ${s.summary ?? ''}`.trimEnd(),
+      );
     }
   }
   if (checks.length) {
     lines.push('checks');
-    for (const c of checks) lines.push(`  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})`);
+    for (const c of checks)
+      lines.push(
+        `  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})`,
+      );
   }
-  if (run.scopeViolations?.length) lines.push(`scope      outside the allowed paths: ${run.scopeViolations.join(', ')}`);
-  if (run.review) lines.push(`review     ${run.review.verdict}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`);
-  for (const d of decisions) lines.push(`decision   ${d.kind} by ${d.by}${d.verified ? (d.channel === 'forge' ? ' (via forge)' : '') : ' (unverified, via Temporal)'} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`);
+  if (run.scopeViolations?.length)
+    lines.push(`scope      outside the allowed paths: ${run.scopeViolations.join(', ')}`);
+  if (run.review)
+    lines.push(
+      `review     ${run.review.verdict}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`,
+    );
+  for (const d of decisions)
+    lines.push(
+      `decision   ${d.kind} by ${d.by}${d.verified ? (d.channel === 'forge' ? ' (via forge)' : '') : ' (unverified, via Temporal)'} at ${when(d.at)}${d.comment ? `: ${d.comment}` : ''}`,
+    );
   if (run.proofId) lines.push(`proof      sha256:${run.proofId}`);
   if (run.finalCommit) lines.push(`commit     ${run.finalCommit}`);
-  if (run.status === 'awaiting_approval') lines.push(`next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`);
+  if (run.status === 'awaiting_approval')
+    lines.push(
+      `next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`,
+    );
   return lines.join('\n');
 }

@@ -6,7 +6,16 @@ import type { Role } from '../api/tokens';
 import type { PublicKeyEntry } from '../proof/keys';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState, type RunStateView } from '../contracts/run';
 import { ApiClient, CliError } from './client';
-import { failureText, formatFleet, formatRun, runsTable, schedulesTable, table, type RunSummary, type ScheduleSummary } from './format';
+import {
+  failureText,
+  formatFleet,
+  formatRun,
+  runsTable,
+  schedulesTable,
+  table,
+  type RunSummary,
+  type ScheduleSummary,
+} from './format';
 import { registerRepoCommands } from './repoCommands';
 import { filterOutput, jsonText } from './terminal';
 import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
@@ -21,7 +30,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const isFinal = (status: string | null | undefined) => (FINAL_STATUSES as readonly string[]).includes(status ?? '');
 
-/** While following a run, ride out an API restart (up to a minute) instead of giving up at the first refused connection. */
+/**
+ * While following a run, ride out an API restart (up to a minute) instead of giving up at the first refused connection.
+ */
 async function patiently<T>(call: () => Promise<T>, patienceMs = 60_000): Promise<T> {
   const deadline = Date.now() + patienceMs;
   for (;;) {
@@ -34,7 +45,13 @@ async function patiently<T>(call: () => Promise<T>, patienceMs = 60_000): Promis
   }
 }
 
-const CONTENT_TYPES: Record<string, string> = { '.md': 'text/markdown', '.markdown': 'text/markdown', '.yml': 'application/yaml', '.yaml': 'application/yaml', '.json': 'application/json' };
+const CONTENT_TYPES: Record<string, string> = {
+  '.md': 'text/markdown',
+  '.markdown': 'text/markdown',
+  '.yml': 'application/yaml',
+  '.yaml': 'application/yaml',
+  '.json': 'application/json',
+};
 
 function readSpec(file: string): { text: string; contentType: string } {
   if (!existsSync(file)) throw new CliError(`no such file: ${file}`, 2);
@@ -52,11 +69,16 @@ const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
 const program = new Command('nightshift')
   .description('Hand coding work to AI agents and walk away: durable, sandboxed, checked runs on Temporal')
   .version(nightshiftVersion(), '-V, --version')
-  .option('--raw', 'print what the server sends as it is, terminal control sequences included (by default they are stripped)')
+  .option(
+    '--raw',
+    'print what the server sends as it is, terminal control sequences included (by default they are stripped)',
+  )
   // Usage errors print as one line like every other failure (and exit 2, see main()).
-  .configureOutput({ outputError: (str, write) => write(`nightshift: ${str.replace(/^error: /, '').trimEnd()} (see "nightshift --help")\n`) })
+  .configureOutput({
+    outputError: (str, write) =>
+      write(`nightshift: ${str.replace(/^error: /, '').trimEnd()} (see "nightshift --help")\n`),
+  })
   .exitOverride();
-
 
 // The server side (Temporal SDK, worker, express) loads only for the commands that run it: the rest start fast.
 type ServerCommand = (opts: Record<string, unknown>) => Promise<void>;
@@ -64,10 +86,18 @@ const server = (name: 'up' | 'worker' | 'serve' | 'doctor') => async (opts: Reco
   const run: ServerCommand = (await import('./up'))[name];
   await run(opts);
 };
-program.command('up').description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API').option('--example', 'also run the bundled example spec to awaiting_approval').action(server('up'));
+program
+  .command('up')
+  .description('start the Temporal dev server (unless TEMPORAL_ADDRESS), a worker and the API')
+  .option('--example', 'also run the bundled example spec to awaiting_approval')
+  .action(server('up'));
 program.command('worker').description('start a worker alone (for more machines)').action(server('worker'));
 program.command('serve').description('start the API alone').action(server('serve'));
-program.command('doctor').description('what is installed and what is missing, with the fix').option('--json', 'print JSON').action(server('doctor'));
+program
+  .command('doctor')
+  .description('what is installed and what is missing, with the fix')
+  .option('--json', 'print JSON')
+  .action(server('doctor'));
 program
   .command('cluster')
   .description('run Temporal on PostgreSQL on this machine (no Docker), for TEMPORAL_ADDRESS')
@@ -88,7 +118,9 @@ program
 
 program
   .command('run <repo> <task>')
-  .description("start a run from a task in plain words: the rest of the spec from the repo's .nightshift.yml, else the server's defaults")
+  .description(
+    "start a run from a task in plain words: the rest of the spec from the repo's .nightshift.yml, else the server's defaults",
+  )
   .option('--title <title>', "the run's title (default: the task's first line, at most 80 characters)")
   .option('--wait', 'follow the run until it awaits approval or ends')
   .option('--json', 'print JSON')
@@ -105,9 +137,16 @@ interface SubmitOptions {
   idempotencyKey?: string;
 }
 
-/** POST a spec (or a quick run) and print the run; with --wait, follow it (exit 1 unless it awaits approval or succeeded). */
+/**
+ * POST a spec (or a quick run) and print the run; with --wait, follow it (exit 1 unless it awaits approval or
+ * succeeded).
+ */
 async function submitted(route: string, body: string, contentType: string, opts: SubmitOptions): Promise<void> {
-  const res = await api.request('POST', route, { body, contentType, headers: opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {} });
+  const res = await api.request('POST', route, {
+    body,
+    contentType,
+    headers: opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {},
+  });
   const run = res.json<{ id: string; status: string; url: string }>();
   if (!opts.wait) return opts.json ? printJson(run) : print(`${run.id}  ${run.status}  ${run.url}`);
   if (!opts.json) print(`${run.id} submitted`);
@@ -139,7 +178,8 @@ program
   .option('--limit <n>', 'at most n runs', '20')
   .option('--json', 'print JSON')
   .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
-    if (opts.status && !(RUN_STATUSES as readonly string[]).includes(opts.status)) throw new CliError(`--status must be one of ${RUN_STATUSES.join(', ')}`, 2);
+    if (opts.status && !(RUN_STATUSES as readonly string[]).includes(opts.status))
+      throw new CliError(`--status must be one of ${RUN_STATUSES.join(', ')}`, 2);
     if (!/^[1-9]\d*$/.test(opts.limit)) throw new CliError('--limit must be a positive whole number', 2);
     const query = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
     const res = await api.json<{ runs: RunSummary[] }>('GET', `/v1/runs?${query}`);
@@ -171,7 +211,8 @@ program
       // Without the header, count what we were given (bytes, as the offset is).
       from = Number.isSafeInteger(next) && next >= from ? next : from + Buffer.byteLength(res.text);
       if (!opts.follow) return;
-      const status = res.headers.get('x-run-status') ?? (await patiently(() => api.json<RunState>('GET', runPath(id)))).status;
+      const status =
+        res.headers.get('x-run-status') ?? (await patiently(() => api.json<RunState>('GET', runPath(id)))).status;
       // A final status is only reported once everything the run logged is in the log: one more read catches the tail.
       if (isFinal(status)) {
         const tail = await api.request('GET', `${runPath(id)}/logs?from=${from}`);
@@ -182,18 +223,26 @@ program
     }
   });
 
-program.command('diff <id>').description("a run's current diff").action(async (id: string) => {
-  process.stdout.write((await api.request('GET', `${runPath(id)}/diff`)).text);
-});
+program
+  .command('diff <id>')
+  .description("a run's current diff")
+  .action(async (id: string) => {
+    process.stdout.write((await api.request('GET', `${runPath(id)}/diff`)).text);
+  });
 
 program
   .command('proof <id>')
   .description("download a succeeded run's signed proof bundle")
-  .option('-o, --output <path>', 'the file to write (a path ending in .tar.gz or .tgz), or a directory to write <id>-proof.tar.gz in', '.')
+  .option(
+    '-o, --output <path>',
+    'the file to write (a path ending in .tar.gz or .tgz), or a directory to write <id>-proof.tar.gz in',
+    '.',
+  )
   .action(async (id: string, opts: { output: string }) => {
     const bundle = (await api.request('GET', `${runPath(id)}/proof`)).bytes;
     const isDir = existsSync(opts.output) && statSync(opts.output).isDirectory();
-    const file = !isDir && /\.(tar\.gz|tgz)$/i.test(opts.output) ? opts.output : path.join(opts.output, `${id}-proof.tar.gz`);
+    const file =
+      !isDir && /\.(tar\.gz|tgz)$/i.test(opts.output) ? opts.output : path.join(opts.output, `${id}-proof.tar.gz`);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, bundle);
     print(file);
@@ -202,21 +251,42 @@ program
 program
   .command('verify [bundle] [sha]')
   .usage('<bundle> [--key <file>] | --log | --commit <repo> <sha>')
-  .description("check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); with --log, the server's whole proof log; with --commit, a commit in a local repo against the run that made it")
-  .option('--key <file>', "the server's public key (PEM), or its keys as GET /v1/keys serves them (JSON); default: $NIGHTSHIFT_HOME/keys")
+  .description(
+    "check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); with --log, the server's whole proof log; with --commit, a commit in a local repo against the run that made it",
+  )
+  .option(
+    '--key <file>',
+    "the server's public key (PEM), or its keys as GET /v1/keys serves them (JSON); default: $NIGHTSHIFT_HOME/keys",
+  )
   .option('--log', "walk the server's proof log: every proof there, each naming the one before it (online)")
-  .option('--commit', "check commit <sha> in <repo>: one SSH signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, has it in the run's range (after its base commit, up to its final one)")
-  .action(async (bundle: string | undefined, sha: string | undefined, opts: { key?: string; log?: boolean; commit?: boolean }) => {
-    if (opts.commit) {
-      if (!bundle || !sha) throw new CliError('verify --commit needs a repo and a commit: nightshift verify --commit REPO SHA', 2);
-      if (opts.key) throw new CliError("--key is for a bundle: verify --commit reads the server's keys from the server", 2);
-      return print(await verifyCommit(api, bundle, sha));
-    }
-    if (sha) throw new CliError('verify takes one bundle (or --commit REPO SHA)', 2);
-    if (!bundle && !opts.log) throw new CliError('verify needs a bundle, --log, or --commit REPO SHA', 2);
-    if (bundle) for (const line of await verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
-    if (opts.log) print(await verifyProofLog(api, opts.key ? trustedKeys(opts.key) : undefined, (line) => process.stderr.write(`${line}\n`)));
-  });
+  .option(
+    '--commit',
+    "check commit <sha> in <repo>: one SSH signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, has it in the run's range (after its base commit, up to its final one)",
+  )
+  .action(
+    async (
+      bundle: string | undefined,
+      sha: string | undefined,
+      opts: { key?: string; log?: boolean; commit?: boolean },
+    ) => {
+      if (opts.commit) {
+        if (!bundle || !sha)
+          throw new CliError('verify --commit needs a repo and a commit: nightshift verify --commit REPO SHA', 2);
+        if (opts.key)
+          throw new CliError("--key is for a bundle: verify --commit reads the server's keys from the server", 2);
+        return print(await verifyCommit(api, bundle, sha));
+      }
+      if (sha) throw new CliError('verify takes one bundle (or --commit REPO SHA)', 2);
+      if (!bundle && !opts.log) throw new CliError('verify needs a bundle, --log, or --commit REPO SHA', 2);
+      if (bundle) for (const line of await verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
+      if (opts.log)
+        print(
+          await verifyProofLog(api, opts.key ? trustedKeys(opts.key) : undefined, (line) =>
+            process.stderr.write(`${line}\n`),
+          ),
+        );
+    },
+  );
 
 program
   .command('keys')
@@ -225,13 +295,23 @@ program
   .action(async (opts: { json?: boolean }) => {
     const { keys } = await api.json<{ keys: PublicKeyEntry[] }>('GET', '/v1/keys');
     if (opts.json) return printJson({ keys });
-    print(table([['KEY', 'VALID FROM', 'VALID UNTIL'], ...keys.map((k) => [k.keyid, k.validFrom, k.validUntil ?? 'in use'])]));
+    print(
+      table([
+        ['KEY', 'VALID FROM', 'VALID UNTIL'],
+        ...keys.map((k) => [k.keyid, k.validFrom, k.validUntil ?? 'in use']),
+      ]),
+    );
   })
   .command('rotate')
   .description('sign with a new key from now on; proofs and commits signed before still verify (admin)')
   .action(async () => {
-    const { retired, current } = await api.json<{ retired: PublicKeyEntry; current: PublicKeyEntry }>('POST', '/v1/keys/rotate');
-    print(`signing with ${current.keyid} from ${current.validFrom}; ${retired.keyid} retired (it still verifies what it signed)`);
+    const { retired, current } = await api.json<{ retired: PublicKeyEntry; current: PublicKeyEntry }>(
+      'POST',
+      '/v1/keys/rotate',
+    );
+    print(
+      `signing with ${current.keyid} from ${current.validFrom}; ${retired.keyid} retired (it still verifies what it signed)`,
+    );
   });
 
 const decisions: [name: string, route: string, description: string, needsComment: boolean, done: string][] = [
@@ -247,7 +327,9 @@ for (const [name, route, description, needsComment, done] of decisions) {
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { message?: string; json?: boolean }) => {
       if (needsComment && !opts.message?.trim()) throw new CliError(`${name} needs -m "what should change"`, 2);
-      const res = await api.json('POST', `${runPath(id)}/${route}`, { comment: typeof opts.message === 'string' ? opts.message : '' });
+      const res = await api.json('POST', `${runPath(id)}/${route}`, {
+        comment: typeof opts.message === 'string' ? opts.message : '',
+      });
       if (opts.json) printJson(res, 0);
       else print(`${id}: ${done}`);
     });
@@ -259,16 +341,22 @@ program
   .option('-m, --message [comment]', 'why')
   .option('--json', 'print JSON')
   .action(async (id: string, opts: { message?: string | boolean; json?: boolean }) => {
-    const res = await api.json('POST', `${runPath(id)}/cancel`, { comment: typeof opts.message === 'string' ? opts.message : '' });
+    const res = await api.json('POST', `${runPath(id)}/cancel`, {
+      comment: typeof opts.message === 'string' ? opts.message : '',
+    });
     if (opts.json) printJson(res, 0);
     else print(`${id}: cancel requested`);
   });
 
-program.command('fleet').description('workers, runs per state, queue depth').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
-  const fleet = await api.json<Record<string, unknown>>('GET', '/v1/fleet');
-  if (opts.json) printJson(fleet);
-  else print(formatFleet(fleet));
-});
+program
+  .command('fleet')
+  .description('workers, runs per state, queue depth')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const fleet = await api.json<Record<string, unknown>>('GET', '/v1/fleet');
+    if (opts.json) printJson(fleet);
+    else print(formatFleet(fleet));
+  });
 
 // Tokens are managed on the server's machine (they live hashed in $NIGHTSHIFT_HOME); the API picks changes up at once.
 const token = program.command('token').description('API tokens (on the server machine): add, ls, rm');
@@ -281,27 +369,49 @@ token
   .command('add <name>')
   .description('make a token (printed once) for a person or device')
   .option('--role <role>', 'viewer, submitter, approver or admin', 'viewer')
-  .option('--repos <globs>', 'only these repos (comma-separated globs over names in NIGHTSHIFT_REPOS_DIR, e.g. "billing,web-*"); admins are never limited')
+  .option(
+    '--repos <globs>',
+    'only these repos (comma-separated globs over names in NIGHTSHIFT_REPOS_DIR, e.g. "billing,web-*"); admins are never limited',
+  )
   .action(async (name: string, opts: { role: string; repos?: string }) => {
     const { ROLES, store } = await tokens();
-    if (!(ROLES as readonly string[]).includes(opts.role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
-    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) throw new CliError('a token name is 1-64 letters, digits, ".", "_", "@" or "-"', 2);
-    const repos = opts.repos?.split(',').map((g) => g.trim()).filter(Boolean);
+    if (!(ROLES as readonly string[]).includes(opts.role))
+      throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name))
+      throw new CliError('a token name is 1-64 letters, digits, ".", "_", "@" or "-"', 2);
+    const repos = opts.repos
+      ?.split(',')
+      .map((g) => g.trim())
+      .filter(Boolean);
     if (repos && !repos.length) throw new CliError('--repos needs at least one repo name or glob', 2);
-    if (repos && opts.role === 'admin') throw new CliError('an admin token cannot be limited to repos: --repos needs another --role', 2);
+    if (repos && opts.role === 'admin')
+      throw new CliError('an admin token cannot be limited to repos: --repos needs another --role', 2);
     print(store.create(name, opts.role as Role, repos));
   });
-token.command('ls').description('list tokens (names, roles, repo limits)').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
-  const list = (await tokens()).store.list();
-  if (opts.json) return printJson({ tokens: list });
-  print(list.length === 0 ? 'no tokens' : table([['NAME', 'ROLE', 'REPOS'], ...list.map((t) => [t.name, t.role, t.repos?.join(',') ?? 'all'])]));
-});
-token.command('rm <name>').description('revoke a token').action(async (name: string) => {
-  if (!(await tokens()).store.remove(name)) throw new CliError(`no token named ${name}`, 4);
-  print(`token ${name} revoked`);
-});
+token
+  .command('ls')
+  .description('list tokens (names, roles, repo limits)')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const list = (await tokens()).store.list();
+    if (opts.json) return printJson({ tokens: list });
+    print(
+      list.length === 0
+        ? 'no tokens'
+        : table([['NAME', 'ROLE', 'REPOS'], ...list.map((t) => [t.name, t.role, t.repos?.join(',') ?? 'all'])]),
+    );
+  });
+token
+  .command('rm <name>')
+  .description('revoke a token')
+  .action(async (name: string) => {
+    if (!(await tokens()).store.remove(name)) throw new CliError(`no token named ${name}`, 4);
+    print(`token ${name} revoked`);
+  });
 
-const schedule = program.command('schedule').description('recurring specs (Temporal Schedules): add, ls, rm, trigger, pause, unpause');
+const schedule = program
+  .command('schedule')
+  .description('recurring specs (Temporal Schedules): add, ls, rm, trigger, pause, unpause');
 schedule
   .command('add <file>')
   .description('run a spec on a cron schedule')
@@ -311,8 +421,15 @@ schedule
   .option('--json', 'print JSON')
   .action(async (file: string, opts: { cron: string; id?: string; paused?: boolean; json?: boolean }) => {
     const { text, contentType } = readSpec(file);
-    const specFormat = contentType === 'application/json' ? 'json' : contentType === 'application/yaml' ? 'yaml' : 'markdown';
-    const res = await api.json<{ id: string }>('POST', '/v1/schedules', { id: opts.id, cron: opts.cron, spec: text, specFormat, paused: Boolean(opts.paused) });
+    const specFormat =
+      contentType === 'application/json' ? 'json' : contentType === 'application/yaml' ? 'yaml' : 'markdown';
+    const res = await api.json<{ id: string }>('POST', '/v1/schedules', {
+      id: opts.id,
+      cron: opts.cron,
+      spec: text,
+      specFormat,
+      paused: Boolean(opts.paused),
+    });
     if (opts.json) printJson(res, 0);
     else print(`schedule ${res.id} added (${opts.cron})`);
   });
@@ -326,10 +443,13 @@ schedule
     const schedules = res?.schedules ?? [];
     print(schedules.length === 0 ? 'no schedules' : schedulesTable(schedules));
   });
-schedule.command('rm <id>').description('delete a schedule (runs it started go on)').action(async (id: string) => {
-  await api.json('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
-  print(`schedule ${id} removed`);
-});
+schedule
+  .command('rm <id>')
+  .description('delete a schedule (runs it started go on)')
+  .action(async (id: string) => {
+    await api.json('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+    print(`schedule ${id} removed`);
+  });
 const scheduleActions: [name: string, description: string, done: string][] = [
   ['trigger', 'start a run of a schedule now', 'triggered'],
   ['pause', 'stop a schedule from starting runs', 'paused'],
@@ -368,7 +488,8 @@ async function main(): Promise<void> {
     }
     if (err instanceof CliError) {
       process.stderr.write(`nightshift: ${err.message}\n`);
-      for (const i of err.issues) process.stderr.write(`  ${i.field || 'spec'}${i.line ? ` at line ${i.line}` : ''}: ${i.message}\n`);
+      for (const i of err.issues)
+        process.stderr.write(`  ${i.field || 'spec'}${i.line ? ` at line ${i.line}` : ''}: ${i.message}\n`);
       process.exitCode = err.exitCode;
       return;
     }

@@ -16,30 +16,58 @@ interface Added {
   webhook: { url: string; secret: string };
 }
 
-/** `nightshift repo add|ls|rm`: registered remote repos (config/remotes.ts), through the API like every other command. */
-export function registerRepoCommands(program: Command, api: ApiClient, out: { print: (text: string) => void; printJson: (value: unknown, indent?: number) => void }): void {
-  const repo = program.command('repo').description('repos a spec may name: register remote ones (add, rm), list all (ls)');
+/**
+ * `nightshift repo add|ls|rm`: registered remote repos (config/remotes.ts), through the API like every other command.
+ */
+export function registerRepoCommands(
+  program: Command,
+  api: ApiClient,
+  out: { print: (text: string) => void; printJson: (value: unknown, indent?: number) => void },
+): void {
+  const repo = program
+    .command('repo')
+    .description('repos a spec may name: register remote ones (add, rm), list all (ls)');
   repo
     .command('add <name> <url>')
     .description('register a remote repo (https, http or ssh:// URL); prints its webhook URL and secret, once')
     .option('--forge <forge>', 'gitea or github (none: push only)', 'none')
-    .option('--credential <NAME>', "the NAME of a server secret (secrets.env or the workers' env) holding its token or ssh key; never the value")
+    .option(
+      '--credential <NAME>',
+      "the NAME of a server secret (secrets.env or the workers' env) holding its token or ssh key; never the value",
+    )
     .option('--approvers <users>', 'forge users allowed to approve, comma-separated')
     .option('--json', 'print JSON')
-    .action(async (name: string, url: string, opts: { forge: string; credential?: string; approvers?: string; json?: boolean }) => {
-      const approvers = opts.approvers?.split(',').map((a) => a.trim()).filter(Boolean) ?? [];
-      if (opts.approvers !== undefined && !approvers.length) throw new CliError('--approvers needs at least one forge user name', 2);
-      const added = await api.json<Added>('POST', '/v1/repos', { name, url, forge: opts.forge, ...(opts.credential ? { credential: opts.credential } : {}), approvers });
-      if (opts.json) return out.printJson(added);
-      out.print(
-        [
-          `repo ${added.repo.name} registered (${added.repo.url}, forge ${added.repo.forge})`,
-          `webhook URL:    ${added.webhook.url}`,
-          `webhook secret: ${added.webhook.secret}`,
-          'The secret is shown this once: give both to the forge (content type JSON).',
-        ].join('\n'),
-      );
-    });
+    .action(
+      async (
+        name: string,
+        url: string,
+        opts: { forge: string; credential?: string; approvers?: string; json?: boolean },
+      ) => {
+        const approvers =
+          opts.approvers
+            ?.split(',')
+            .map((a) => a.trim())
+            .filter(Boolean) ?? [];
+        if (opts.approvers !== undefined && !approvers.length)
+          throw new CliError('--approvers needs at least one forge user name', 2);
+        const added = await api.json<Added>('POST', '/v1/repos', {
+          name,
+          url,
+          forge: opts.forge,
+          ...(opts.credential ? { credential: opts.credential } : {}),
+          approvers,
+        });
+        if (opts.json) return out.printJson(added);
+        out.print(
+          [
+            `repo ${added.repo.name} registered (${added.repo.url}, forge ${added.repo.forge})`,
+            `webhook URL:    ${added.webhook.url}`,
+            `webhook secret: ${added.webhook.secret}`,
+            'The secret is shown this once: give both to the forge (content type JSON).',
+          ].join('\n'),
+        );
+      },
+    );
   repo
     .command('ls')
     .description('registered remote repos and local ones (in the repos directory) this token may use')
@@ -48,10 +76,20 @@ export function registerRepoCommands(program: Command, api: ApiClient, out: { pr
       const res = await api.json<{ repos: Listing[] }>('GET', '/v1/repos');
       if (opts.json) return out.printJson(res);
       const repos = res?.repos ?? [];
-      out.print(repos.length === 0 ? 'no repos' : table([['NAME', 'KIND', 'FORGE', 'CREDENTIAL', 'URL'], ...repos.map((r) => [r.name, r.kind, r.forge ?? '', r.credential ?? '', r.url ?? ''])]));
+      out.print(
+        repos.length === 0
+          ? 'no repos'
+          : table([
+              ['NAME', 'KIND', 'FORGE', 'CREDENTIAL', 'URL'],
+              ...repos.map((r) => [r.name, r.kind, r.forge ?? '', r.credential ?? '', r.url ?? '']),
+            ]),
+      );
     });
-  repo.command('rm <name>').description('unregister a remote repo').action(async (name: string) => {
-    await api.json('DELETE', `/v1/repos/${encodeURIComponent(name)}`);
-    out.print(`repo ${name} removed`);
-  });
+  repo
+    .command('rm <name>')
+    .description('unregister a remote repo')
+    .action(async (name: string) => {
+      await api.json('DELETE', `/v1/repos/${encodeURIComponent(name)}`);
+      out.print(`repo ${name} removed`);
+    });
 }

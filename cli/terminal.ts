@@ -47,7 +47,8 @@ export class TerminalFilter {
         if (c === 0x5b) this.state = 'csi';
         else if (ESC_STRINGS.has(c)) this.state = 'string';
         else if (c >= 0x20 && c <= 0x2f) this.state = 'intermediate';
-        else if (c >= 0x30 && c <= 0x7e) this.state = 'text'; // a two-byte sequence (ESC c resets the terminal)
+        else if (c >= 0x30 && c <= 0x7e)
+          this.state = 'text'; // a two-byte sequence (ESC c resets the terminal)
         else if (c !== ESC) return this.reset(c);
         return false;
       case 'csi':
@@ -120,5 +121,8 @@ export function filterOutput(stream: NodeJS.WriteStream, isRaw: () => boolean): 
  * would then strip from inside strings; escaped here, the data survives and nothing reaches the terminal raw.
  */
 export function jsonText(value: unknown, indent = 2): string {
-  return JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value, null, indent).replace(
+    /[\x7f-\x9f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -46,7 +46,10 @@ interface Running {
   server?: Server;
 }
 
-/** Stops what runs, once however often called: the API and the worker first, Temporal last (a draining worker still reports its stages' ends to it). */
+/**
+ * Stops what runs, once however often called: the API and the worker first, Temporal last (a draining worker still
+ * reports its stages' ends to it).
+ */
 function stopper(running: Running): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   return () =>
@@ -74,19 +77,32 @@ function stopOnSignals(stop: () => Promise<void>, logger: ReturnType<typeof crea
       // A second Ctrl-C does not wait for the drain; the dev server still gets its SIGTERM on exit.
       if (signalled) process.exit(1);
       signalled = true;
-      void stop().then(() => process.exit(0), (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
+      void stop().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     });
   }
 }
 
 /** Brings up the parts, recording each in `running` as it comes up. */
-async function startParts(parts: Parts, config: Config, running: Running, logger: ReturnType<typeof createLogger>): Promise<{ client: Client; token?: string; tokenCreated: boolean }> {
+async function startParts(
+  parts: Parts,
+  config: Config,
+  running: Running,
+  logger: ReturnType<typeof createLogger>,
+): Promise<{ client: Client; token?: string; tokenCreated: boolean }> {
   if (parts.devServer && !config.temporalAddress) {
     say(`starting the Temporal dev server (data in ${config.home}/temporal)…`);
-    running.devServer = await startDevServer({ dataDir: `${config.home}/temporal`, port: config.temporalPort, uiPort: config.temporalUiPort, progress: say });
+    running.devServer = await startDevServer({
+      dataDir: `${config.home}/temporal`,
+      port: config.temporalPort,
+      uiPort: config.temporalUiPort,
+      progress: say,
+    });
   }
   const address = temporalAddressOf(config);
   const connection = (running.connection = await Connection.connect({ address }).catch((err: Error) => {
@@ -111,7 +127,10 @@ async function startParts(parts: Parts, config: Config, running: Running, logger
   return { client, token, tokenCreated: created };
 }
 
-/** Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM/SIGHUP (or when the start fails). */
+/**
+ * Start the parts of Nightshift this process runs, and stop them cleanly on SIGINT/SIGTERM/SIGHUP (or when the start
+ * fails).
+ */
 export async function startStack(parts: Parts, config: Config = loadConfig()): Promise<Stack> {
   mkdirSync(config.home, { recursive: true });
   // Specs may name repos only in here (config/repoResolution.ts).
@@ -153,9 +172,14 @@ function printAccess(stack: Stack): void {
   const tokenOrigin = stack.tokenCreated ? ', made now' : stack.config.token ? ', from NIGHTSHIFT_TOKEN' : '';
   if (stack.apiUrl) say(`API        ${stack.apiUrl}   (token: ${stack.config.home}/token${tokenOrigin})`);
   if (stack.uiUrl) say(`Temporal   ${stack.uiUrl}`);
-  say(`Temporal   ${temporalAddressOf(stack.config)} (gRPC), namespace ${stack.config.namespace}, task queue ${stack.config.taskQueue}`);
-  say(`proofs     signed by ${stack.signingKeyId} (public key: GET /v1/keys, or ${stack.config.home}/keys/signing.pub)`);
-  if (stack.tokenCreated && stack.token) say(`token      ${stack.token}   (shown once; also in ${stack.config.home}/token)`);
+  say(
+    `Temporal   ${temporalAddressOf(stack.config)} (gRPC), namespace ${stack.config.namespace}, task queue ${stack.config.taskQueue}`,
+  );
+  say(
+    `proofs     signed by ${stack.signingKeyId} (public key: GET /v1/keys, or ${stack.config.home}/keys/signing.pub)`,
+  );
+  if (stack.tokenCreated && stack.token)
+    say(`token      ${stack.token}   (shown once; also in ${stack.config.home}/token)`);
   say('');
 }
 
@@ -165,14 +189,22 @@ export async function up(opts: Record<string, unknown>): Promise<void> {
   printAccess(stack);
   say('Nightshift is up. Ctrl-C stops it (running stages are drained first).');
   if (opts.example) {
-    await runExample({ apiUrl: stack.apiUrl!, token: stack.token!, config: stack.config, uiUrl: stack.uiUrl, say }).catch((err: Error) => say(`nightshift: the example failed: ${err.message}`));
+    await runExample({
+      apiUrl: stack.apiUrl!,
+      token: stack.token!,
+      config: stack.config,
+      uiUrl: stack.uiUrl,
+      say,
+    }).catch((err: Error) => say(`nightshift: the example failed: ${err.message}`));
   }
 }
 
 /** `nightshift worker`: one more worker for the fleet, against TEMPORAL_ADDRESS (or the local dev server). */
 export async function worker(): Promise<void> {
   const stack = await startStack({ devServer: false, worker: true, api: false });
-  say(`worker connected to ${temporalAddressOf(stack.config)}, task queue ${stack.config.taskQueue}; Ctrl-C drains and stops it.`);
+  say(
+    `worker connected to ${temporalAddressOf(stack.config)}, task queue ${stack.config.taskQueue}; Ctrl-C drains and stops it.`,
+  );
 }
 
 /** `nightshift serve`: the API alone. */
@@ -181,7 +213,9 @@ export async function serve(): Promise<void> {
   printAccess(stack);
 }
 
-/** `nightshift doctor`: what is installed and what is missing, with the fix. Exit 1 when something required is missing. */
+/**
+ * `nightshift doctor`: what is installed and what is missing, with the fix. Exit 1 when something required is missing.
+ */
 export async function doctor(opts: Record<string, unknown>): Promise<void> {
   const version = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -193,32 +227,58 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
     { name: 'node', required: true, found: process.version, fix: 'install Node.js 20 or newer' },
     { name: 'git', required: true, found: version('git', ['--version']), fix: 'apt-get install git' },
     // A worker needs one usable driver; bwrap is the default a spec gets.
-    ...statuses.map((s) => ({ name: `sandbox:${s.name}`, required: s.name === 'bwrap', found: s.usable ? s.detail : null, fix: s.detail })),
+    ...statuses.map((s) => ({
+      name: `sandbox:${s.name}`,
+      required: s.name === 'bwrap',
+      found: s.usable ? s.detail : null,
+      fix: s.detail,
+    })),
     { name: 'prlimit', required: true, found: version('prlimit', ['--version']), fix: 'apt-get install util-linux' },
     ...agentCliVersions(version),
     {
       name: 'temporal',
       required: !process.env.TEMPORAL_ADDRESS,
       found: temporal && (version(temporal, ['--version']) ?? temporal),
-      fix: findGo() ? `nightshift up builds it (go install ${TEMPORAL_CLI_MODULE}), or set TEMPORAL_ADDRESS` : 'install Go to let nightshift up build it, put temporal on PATH, or set TEMPORAL_ADDRESS',
+      fix: findGo()
+        ? `nightshift up builds it (go install ${TEMPORAL_CLI_MODULE}), or set TEMPORAL_ADDRESS`
+        : 'install Go to let nightshift up build it, put temporal on PATH, or set TEMPORAL_ADDRESS',
     },
-    { name: 'go', required: false, found: findGo() && version(findGo()!, ['version']), fix: 'only needed to build the Temporal CLI' },
+    {
+      name: 'go',
+      required: false,
+      found: findGo() && version(findGo()!, ['version']),
+      fix: 'only needed to build the Temporal CLI',
+    },
   ];
   if (opts.json) {
     say(JSON.stringify({ ok: checks.every((c) => c.found || !c.required), checks }, null, 2));
   } else {
-    for (const c of checks) say(`${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(18)} ${c.found ?? `→ ${c.fix}`}`);
+    for (const c of checks)
+      say(
+        `${c.found ? 'ok     ' : c.required ? 'MISSING' : 'absent '} ${c.name.padEnd(18)} ${c.found ?? `→ ${c.fix}`}`,
+      );
   }
   if (checks.some((c) => c.required && !c.found)) process.exitCode = 1;
 }
-
 
 /** The agent CLIs the project ships (npm dependencies), with their versions, for `doctor`. */
 function agentCliVersions(version: (cmd: string, args: string[]) => string | null) {
   const modules = agentCliModules();
   const fix = 'npm ci (they are project dependencies)';
   return [
-    { name: 'agent:claude-code', required: false, found: modules ? version(path.join(modules, '@anthropic-ai/claude-code/bin/claude.exe'), ['--version']) : null, fix },
-    { name: 'agent:codex', required: false, found: modules ? version(process.execPath, [path.join(modules, '@openai/codex/bin/codex.js'), '--version']) : null, fix },
+    {
+      name: 'agent:claude-code',
+      required: false,
+      found: modules ? version(path.join(modules, '@anthropic-ai/claude-code/bin/claude.exe'), ['--version']) : null,
+      fix,
+    },
+    {
+      name: 'agent:codex',
+      required: false,
+      found: modules
+        ? version(process.execPath, [path.join(modules, '@openai/codex/bin/codex.js'), '--version'])
+        : null,
+      fix,
+    },
   ];
 }

@@ -30,7 +30,11 @@ function gitIn(repo: string, args: string[]): Promise<GitResult> {
   const env = { ...process.env, LANG: 'C', LC_ALL: 'C', GIT_NO_REPLACE_OBJECTS: '1' };
   return new Promise((resolve) => {
     execFile('git', ['-C', repo, ...pinned, ...args], { maxBuffer: 16 * 1024 * 1024, env }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      resolve({
+        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+        stdout: String(stdout),
+        stderr: String(stderr),
+      });
     });
   });
 }
@@ -38,7 +42,10 @@ function gitIn(repo: string, args: string[]): Promise<GitResult> {
 const short = (sha: string) => sha.slice(0, 12);
 const lastLines = (text: string) => text.trim().split('\n').filter(Boolean).slice(-2).join('; ');
 
-/** Checks the commit `rev` in `repo` and the run that made it; returns the summary, or throws a CliError naming the first problem. */
+/**
+ * Checks the commit `rev` in `repo` and the run that made it; returns the summary, or throws a CliError naming the
+ * first problem.
+ */
 export async function verifyCommit(api: ApiClient, repo: string, rev: string): Promise<string> {
   if (!existsSync(repo)) throw new CliError(`no such repo: ${repo}`, 2);
   const resolved = await gitIn(repo, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`]);
@@ -53,9 +60,17 @@ export async function verifyCommit(api: ApiClient, repo: string, rev: string): P
 /** The run the commit's `Nightshift-Run:` trailer names: exactly one. */
 async function runOf(repo: string, sha: string): Promise<string> {
   const trailers = await gitIn(repo, ['log', '-1', '--format=%(trailers:key=Nightshift-Run,valueonly)', sha]);
-  const runs = [...new Set(trailers.stdout.split('\n').map((l) => l.trim()).filter(Boolean))];
+  const runs = [
+    ...new Set(
+      trailers.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (runs.length === 0) throw new CliError(`commit ${short(sha)} has no Nightshift-Run trailer: no run claims it`, 1);
-  if (runs.length > 1) throw new CliError(`commit ${short(sha)} names more than one run (Nightshift-Run: ${runs.join(', ')})`, 1);
+  if (runs.length > 1)
+    throw new CliError(`commit ${short(sha)} names more than one run (Nightshift-Run: ${runs.join(', ')})`, 1);
   return runs[0];
 }
 
@@ -67,14 +82,22 @@ async function runOf(repo: string, sha: string): Promise<string> {
 async function checkSignature(api: ApiClient, repo: string, sha: string): Promise<string> {
   const raw = await gitIn(repo, ['cat-file', 'commit', sha]);
   const unsigned = raw.code === 0 ? notSshSigned(raw.stdout) : 'it cannot be read';
-  if (unsigned) throw new CliError(`commit ${short(sha)} is not signed by the server: ${unsigned} (only an SSH signature by the server's key counts)`, 1);
+  if (unsigned)
+    throw new CliError(
+      `commit ${short(sha)} is not signed by the server: ${unsigned} (only an SSH signature by the server's key counts)`,
+      1,
+    );
   const allowed = (await api.request('GET', '/v1/keys/allowed_signers')).text;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-verify-'));
   try {
     const file = path.join(dir, 'allowed_signers');
     writeFileSync(file, allowed);
     const r = await gitIn(repo, ['-c', `gpg.ssh.allowedSignersFile=${file}`, 'verify-commit', sha]);
-    if (r.code !== 0) throw new CliError(`commit ${short(sha)}: git verify-commit fails with the server's allowed signers: ${lastLines(r.stderr) || 'the commit is not signed'}`, 1);
+    if (r.code !== 0)
+      throw new CliError(
+        `commit ${short(sha)}: git verify-commit fails with the server's allowed signers: ${lastLines(r.stderr) || 'the commit is not signed'}`,
+        1,
+      );
     const good = r.stderr.match(/Good "git" signature for (\S+) with (\S+) key (\S+)/);
     return good ? `signed by ${good[1]} (${good[2]} key ${good[3]})` : 'its signature verifies';
   } finally {
@@ -101,24 +124,44 @@ async function provenRun(api: ApiClient, runId: string): Promise<ProvenRun> {
 }
 
 /** Exit code of `git merge-base --is-ancestor a b`: 0 yes, 1 no, anything else an error. */
-const isAncestor = async (repo: string, a: string, b: string) => (await gitIn(repo, ['merge-base', '--is-ancestor', a, b])).code;
+const isAncestor = async (repo: string, a: string, b: string) =>
+  (await gitIn(repo, ['merge-base', '--is-ancestor', a, b])).code;
 
 /**
  * How the commit belongs to the run: its final commit, or an earlier one of its range (base..final, the commits the
  * server signed for it); anything else is a failure, naming why.
  */
-async function relation(repo: string, sha: string, runId: string, { finalCommit, baseCommit }: ProvenRun): Promise<string> {
+async function relation(
+  repo: string,
+  sha: string,
+  runId: string,
+  { finalCommit, baseCommit }: ProvenRun,
+): Promise<string> {
   if (sha === finalCommit) return `run ${runId}'s final commit`;
   const notRuns = `commit ${short(sha)} is not run ${runId}'s:`;
   const present = async (c: string) => (await gitIn(repo, ['cat-file', '-e', `${c}^{commit}`])).code === 0;
-  if (!(await present(finalCommit))) throw new CliError(`${notRuns} its proof names final commit ${short(finalCommit)}, which is not in ${repo}`, 1);
-  if ((await isAncestor(repo, sha, finalCommit)) !== 0) throw new CliError(`${notRuns} its proof names final commit ${short(finalCommit)}`, 1);
-  if (!baseCommit) throw new CliError(`${notRuns} its proof names no base commit, so only its final commit ${short(finalCommit)} is the run's`, 1);
-  if (!(await present(baseCommit))) throw new CliError(`${notRuns} its proof's base commit ${short(baseCommit)} is not in ${repo}, so the run's commits cannot be told from the base's`, 1);
+  if (!(await present(finalCommit)))
+    throw new CliError(`${notRuns} its proof names final commit ${short(finalCommit)}, which is not in ${repo}`, 1);
+  if ((await isAncestor(repo, sha, finalCommit)) !== 0)
+    throw new CliError(`${notRuns} its proof names final commit ${short(finalCommit)}`, 1);
+  if (!baseCommit)
+    throw new CliError(
+      `${notRuns} its proof names no base commit, so only its final commit ${short(finalCommit)} is the run's`,
+      1,
+    );
+  if (!(await present(baseCommit)))
+    throw new CliError(
+      `${notRuns} its proof's base commit ${short(baseCommit)} is not in ${repo}, so the run's commits cannot be told from the base's`,
+      1,
+    );
   const belowBase = await isAncestor(repo, sha, baseCommit);
   if (belowBase === 0) {
-    throw new CliError(`${notRuns} it is ${sha === baseCommit ? '' : 'under '}the run's base commit ${short(baseCommit)}, the commit its changes stand on; the run's commits are ${short(baseCommit)}..${short(finalCommit)}`, 1);
+    throw new CliError(
+      `${notRuns} it is ${sha === baseCommit ? '' : 'under '}the run's base commit ${short(baseCommit)}, the commit its changes stand on; the run's commits are ${short(baseCommit)}..${short(finalCommit)}`,
+      1,
+    );
   }
-  if (belowBase !== 1) throw new CliError(`${notRuns} git cannot tell whether it is under the run's base commit ${short(baseCommit)}`, 1);
+  if (belowBase !== 1)
+    throw new CliError(`${notRuns} git cannot tell whether it is under the run's base commit ${short(baseCommit)}`, 1);
   return `an earlier commit of run ${runId} (its commits are ${short(baseCommit)}..${short(finalCommit)})`;
 }

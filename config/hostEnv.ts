@@ -15,7 +15,8 @@ export function hostToolEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Proces
 export function runHostTool(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { env: hostToolEnv(), maxBuffer: 16 * 1024 * 1024 }, (err, out, stderr) => {
-      if (err) reject(new Error(`${cmd} failed: ${String(stderr).trim().split('\n').slice(-2).join(' ') || err.message}`));
+      if (err)
+        reject(new Error(`${cmd} failed: ${String(stderr).trim().split('\n').slice(-2).join(' ') || err.message}`));
       else resolve(String(out));
     });
   });

@@ -23,9 +23,15 @@ export interface Config {
   heartbeatTimeoutMs: number;
   workerQueueTimeoutMs: number;
   shutdownGraceMs: number;
-  /** The only place a spec's repo may be (config/repoResolution.ts); relative paths are resolved against it. Default: `$NIGHTSHIFT_HOME/repos`. */
+  /**
+   * The only place a spec's repo may be (config/repoResolution.ts); relative paths are resolved against it. Default:
+   * `$NIGHTSHIFT_HOME/repos`.
+   */
   reposDir: string;
-  /** Where the hold-out test sets live (NIGHTSHIFT_HOLDOUT_DIR; docs/holdout.md): a check's `holdout: NAME` is `<holdoutDir>/NAME`. Default: `$NIGHTSHIFT_HOME/holdout`. */
+  /**
+   * Where the hold-out test sets live (NIGHTSHIFT_HOLDOUT_DIR; docs/holdout.md): a check's `holdout: NAME` is
+   * `<holdoutDir>/NAME`. Default: `$NIGHTSHIFT_HOME/holdout`.
+   */
   holdoutDir: string;
   /** A prebuilt workflow bundle (bundleWorkflowCode) to load instead of bundling workflows/ at start. */
   workflowBundlePath?: string;
@@ -33,11 +39,16 @@ export interface Config {
   allowedSecrets: string[];
   /** KEY=VALUE file of secret values, besides the worker's environment. */
   secretsFile: string;
-  /** `$NIGHTSHIFT_HOME/spec-defaults.yml`: a quick spec's fields (spec/quick.ts) for a repo without a `.nightshift.yml`. */
+  /**
+   * `$NIGHTSHIFT_HOME/spec-defaults.yml`: a quick spec's fields (spec/quick.ts) for a repo without a `.nightshift.yml`.
+   */
   specDefaultsFile: string;
   /** Public URL of the API, for links. */
   publicUrl: string;
-  /** The Docker-API engine of the docker sandbox driver (DOCKER_HOST, a unix socket); unset = /var/run/docker.sock if present. */
+  /**
+   * The Docker-API engine of the docker sandbox driver (DOCKER_HOST, a unix socket); unset = /var/run/docker.sock if
+   * present.
+   */
   dockerHost?: string;
   /** NIGHTSHIFT_MODEL_PRICES: `{"model-prefix": [inputUsdPerMTok, outputUsdPerMTok]}`, added to the built-in table. */
   modelPrices: Record<string, [number, number]>;
@@ -45,7 +56,10 @@ export interface Config {
   githubApiUrl: string;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
-  /** NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify/notifyWebhooks.ts). Read by workers only: the URLs may hold secrets. */
+  /**
+   * NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify/notifyWebhooks.ts). Read by workers only: the URLs
+   * may hold secrets.
+   */
   webhooks: Webhook[];
   /** Where artifacts are stored (NIGHTSHIFT_ARTIFACTS). */
   artifacts: ArtifactsConfig;
@@ -61,9 +75,15 @@ export interface Config {
    * `sandbox.network` may reach; every other internal address is refused, whatever a spec lists.
    */
   egressInternal: string[];
-  /** NIGHTSHIFT_SETUP_NETWORK: where every spec's setup commands may connect (e.g. the package registries), besides their own `setup.network`. */
+  /**
+   * NIGHTSHIFT_SETUP_NETWORK: where every spec's setup commands may connect (e.g. the package registries), besides
+   * their own `setup.network`.
+   */
   setupNetwork: string[];
-  /** NIGHTSHIFT_ENV_CACHE_SIZE: the most each worker keeps of cached environments (docs/environments.md); least recently used out. */
+  /**
+   * NIGHTSHIFT_ENV_CACHE_SIZE: the most each worker keeps of cached environments (docs/environments.md); least recently
+   * used out.
+   */
   envCacheBytes: number;
   /** NIGHTSHIFT_STREAMS_PER_TOKEN: event streams one token may hold open at once (api/streamSlots.ts); default 20. */
   streamsPerToken: number;
@@ -99,7 +119,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const home = path.resolve(env.NIGHTSHIFT_HOME || path.join(os.homedir(), '.nightshift'));
   const port = intFrom(env, 'NIGHTSHIFT_PORT', 8420);
   const host = env.NIGHTSHIFT_HOST || '127.0.0.1';
-  const allowedSecrets = (env.NIGHTSHIFT_ALLOWED_SECRETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const allowedSecrets = (env.NIGHTSHIFT_ALLOWED_SECRETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return {
     home,
     port,
@@ -129,7 +152,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
     artifacts: artifactsFrom(env, home, allowedSecrets),
-    corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean),
+    corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '')
+      .split(',')
+      .map((s) => s.trim().replace(/\/+$/, ''))
+      .filter(Boolean),
     modelUpstreams: modelUpstreamsFrom(env.NIGHTSHIFT_MODEL_UPSTREAMS),
     egressInternal: egressInternalFrom(env.NIGHTSHIFT_EGRESS_INTERNAL),
     setupNetwork: setupNetworkFrom(env.NIGHTSHIFT_SETUP_NETWORK),
@@ -141,25 +167,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 const S3_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
 
-/** NIGHTSHIFT_ARTIFACTS: unset = `$NIGHTSHIFT_HOME/artifacts`; an absolute path or `file://` URL; or `s3://bucket/prefix`. */
+/**
+ * NIGHTSHIFT_ARTIFACTS: unset = `$NIGHTSHIFT_HOME/artifacts`; an absolute path or `file://` URL; or
+ * `s3://bucket/prefix`.
+ */
 function artifactsFrom(env: NodeJS.ProcessEnv, home: string, allowedSecrets: string[]): ArtifactsConfig {
   const raw = env.NIGHTSHIFT_ARTIFACTS || '';
   if (!raw) return { driver: 'fs', dir: path.join(home, 'artifacts') };
   if (path.isAbsolute(raw)) return { driver: 'fs', dir: raw };
   if (raw.startsWith('file://')) return { driver: 'fs', dir: fileURLToPath(raw) };
   const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
-  if (!s3) throw new Error(`NIGHTSHIFT_ARTIFACTS must be an absolute directory, a file:// URL or s3://bucket/prefix, got "${raw}"`);
+  if (!s3)
+    throw new Error(
+      `NIGHTSHIFT_ARTIFACTS must be an absolute directory, a file:// URL or s3://bucket/prefix, got "${raw}"`,
+    );
   const handedOut = S3_CREDENTIALS.filter((name) => allowedSecrets.includes(name));
-  if (handedOut.length) throw new Error(`NIGHTSHIFT_ALLOWED_SECRETS names ${handedOut.join(', ')}, the artifact store's S3 credentials, which no sandbox may get`);
+  if (handedOut.length)
+    throw new Error(
+      `NIGHTSHIFT_ALLOWED_SECRETS names ${handedOut.join(', ')}, the artifact store's S3 credentials, which no sandbox may get`,
+    );
   const prefix = (s3[2] ?? '').replace(/^\/+|\/+$/g, '');
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
+  const {
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: sessionToken,
+  } = env;
   return {
     driver: 's3',
     bucket: s3[1],
     prefix: prefix ? `${prefix}/` : '',
     endpoint: env.NIGHTSHIFT_S3_ENDPOINT || undefined,
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
-    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined,
+    credentials:
+      accessKeyId && secretAccessKey
+        ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }
+        : undefined,
   };
 }
 
@@ -175,12 +217,21 @@ function pricesFrom(raw: string | undefined): Record<string, [number, number]> {
   } catch {
     throw new Error('NIGHTSHIFT_MODEL_PRICES must be JSON: {"model-prefix": [inputUsdPerMTok, outputUsdPerMTok]}');
   }
-  const ok = typeof parsed === 'object' && parsed !== null && Object.values(parsed).every((v) => Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n >= 0));
+  const ok =
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    Object.values(parsed).every(
+      (v) => Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && n >= 0),
+    );
   if (!ok) throw new Error('NIGHTSHIFT_MODEL_PRICES must map model prefixes to [inputUsdPerMTok, outputUsdPerMTok]');
   return parsed as Record<string, [number, number]>;
 }
 
-const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (raw: string | undefined) =>
+  (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 function modelUpstreamsFrom(raw: string | undefined): string[] {
   return list(raw).map((entry, i) => {
@@ -219,13 +270,18 @@ const SLACK_PREFIX = 'slack+';
 
 /** Comma-separated URLs; `slack+https://…` selects the Slack format. */
 function webhooksFrom(raw: string | undefined): Webhook[] {
-  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return entries.map((entry, i): Webhook => {
     const format = entry.startsWith(SLACK_PREFIX) ? 'slack' : 'json';
     const url = format === 'slack' ? entry.slice(SLACK_PREFIX.length) : entry;
     // The message names the entry, not the URL: webhook URLs often carry their secret in the path.
     if (!isHttpUrl(url)) {
-      throw new Error(`NIGHTSHIFT_WEBHOOKS entry ${i + 1} is not an http(s) URL without user:password@ (slack+https://… selects the Slack format)`);
+      throw new Error(
+        `NIGHTSHIFT_WEBHOOKS entry ${i + 1} is not an http(s) URL without user:password@ (slack+https://… selects the Slack format)`,
+      );
     }
     return { format, url };
   });

@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { resolveRepo } from './repoResolution';
@@ -24,8 +35,10 @@ export function remoteUrlProblem(url: string): string | undefined {
   } catch {
     return 'is not a URL: use https://host/owner/name.git, http://… or ssh://git@host[:port]/owner/name.git';
   }
-  if (!['https:', 'http:', 'ssh:'].includes(parsed.protocol)) return `uses ${parsed.protocol.slice(0, -1)}: only https, http and ssh:// URLs are allowed`;
-  if (parsed.password) return 'holds a password: give the credential with --credential NAME (a secret in the server\'s secrets.env)';
+  if (!['https:', 'http:', 'ssh:'].includes(parsed.protocol))
+    return `uses ${parsed.protocol.slice(0, -1)}: only https, http and ssh:// URLs are allowed`;
+  if (parsed.password)
+    return "holds a password: give the credential with --credential NAME (a secret in the server's secrets.env)";
   if (!parsed.hostname) return 'has no host';
   if (parsed.search || parsed.hash) return 'has a query or a fragment';
   if (parsed.pathname.length < 2) return 'has no repository path';
@@ -38,11 +51,18 @@ const RemoteUrlSchema = z.string().superRefine((url, ctx) => {
 });
 
 export const RemoteRepoSchema = z.strictObject({
-  name: z.string().regex(REMOTE_NAME, 'name must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit'),
+  name: z
+    .string()
+    .regex(REMOTE_NAME, 'name must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit'),
   url: RemoteUrlSchema,
   forge: z.enum(FORGES, { error: `forge must be one of ${FORGES.join(', ')}` }).default('none'),
-  credential: z.string().regex(SECRET_NAME, "credential must be a secret's NAME (A-Z, 0-9, _) from secrets.env, not its value").optional(),
-  approvers: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'approvers must be forge user names')).default([]),
+  credential: z
+    .string()
+    .regex(SECRET_NAME, "credential must be a secret's NAME (A-Z, 0-9, _) from secrets.env, not its value")
+    .optional(),
+  approvers: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'approvers must be forge user names'))
+    .default([]),
   addedAt: z.iso.datetime(),
 });
 export type RemoteRepo = z.infer<typeof RemoteRepoSchema>;
@@ -55,7 +75,10 @@ const SecretsFileSchema = z.record(z.string(), z.string());
 
 /** Why a registration was refused: `invalid` (400), `exists` (409) or `missing` (404); one line. */
 export class RemoteRepoError extends Error {
-  constructor(message: string, readonly kind: 'invalid' | 'exists' | 'missing') {
+  constructor(
+    message: string,
+    readonly kind: 'invalid' | 'exists' | 'missing',
+  ) {
     super(message);
   }
 }
@@ -70,7 +93,10 @@ export class RemoteRepos {
   private readonly secretsFile: string;
 
   /** `reposDir`: the local repos (NIGHTSHIFT_REPOS_DIR), whose names a registration may not take. */
-  constructor(home: string, private readonly reposDir?: string) {
+  constructor(
+    home: string,
+    private readonly reposDir?: string,
+  ) {
     this.file = path.join(home, 'remotes.json');
     this.secretsFile = path.join(home, 'webhook-secrets.json');
   }
@@ -89,18 +115,28 @@ export class RemoteRepos {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const field = issue.path.join('.');
-      throw new RemoteRepoError(issue.message.startsWith(`${field} `) || !field ? issue.message : `${field}: ${issue.message}`, 'invalid');
+      throw new RemoteRepoError(
+        issue.message.startsWith(`${field} `) || !field ? issue.message : `${field}: ${issue.message}`,
+        'invalid',
+      );
     }
     const repo: RemoteRepo = { ...parsed.data, addedAt: new Date().toISOString() };
     if (this.reposDir && existsOrLink(path.join(this.reposDir, repo.name))) {
-      throw new RemoteRepoError(`name ${repo.name} is taken by a local repo in the repos directory (NIGHTSHIFT_REPOS_DIR); pick another`, 'invalid');
+      throw new RemoteRepoError(
+        `name ${repo.name} is taken by a local repo in the repos directory (NIGHTSHIFT_REPOS_DIR); pick another`,
+        'invalid',
+      );
     }
     return withLock(this.file, () => {
       const repos = this.list();
-      if (repos.some((r) => r.name === repo.name)) throw new RemoteRepoError(`repo ${repo.name} is already registered; remove it first`, 'exists');
+      if (repos.some((r) => r.name === repo.name))
+        throw new RemoteRepoError(`repo ${repo.name} is already registered; remove it first`, 'exists');
       const webhookSecret = randomBytes(32).toString('hex');
       // The secret first: a registered repo always has one.
-      writeAtomic(this.secretsFile, { ...readJson(this.secretsFile, SecretsFileSchema, {}), [repo.name]: webhookSecret });
+      writeAtomic(this.secretsFile, {
+        ...readJson(this.secretsFile, SecretsFileSchema, {}),
+        [repo.name]: webhookSecret,
+      });
       writeAtomic(this.file, [...repos, repo]);
       return { repo, webhookSecret };
     });
@@ -111,7 +147,10 @@ export class RemoteRepos {
     return withLock(this.file, () => {
       const repos = this.list();
       if (!repos.some((r) => r.name === name)) return false;
-      writeAtomic(this.file, repos.filter((r) => r.name !== name));
+      writeAtomic(
+        this.file,
+        repos.filter((r) => r.name !== name),
+      );
       const { [name]: _gone, ...secrets } = readJson(this.secretsFile, SecretsFileSchema, {});
       writeAtomic(this.secretsFile, secrets);
       return true;
@@ -158,7 +197,8 @@ function existsOrLink(p: string): boolean {
 function readJson<T>(file: string, schema: z.ZodType<T>, empty: T): T {
   if (!existsSync(file)) return empty;
   const parsed = schema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${file} is not valid: ${parsed.error.issues[0].path.join('.')} ${parsed.error.issues[0].message}`);
+  if (!parsed.success)
+    throw new Error(`${file} is not valid: ${parsed.error.issues[0].path.join('.')} ${parsed.error.issues[0].message}`);
   return parsed.data;
 }
 
@@ -174,11 +214,13 @@ const LOCK_WAIT_MS = 5_000;
 /** A lock older than this was left by a process that died holding it. */
 const LOCK_STALE_MS = 30_000;
 
-/** `work` while holding `<file>.lock` (O_EXCL), across processes; synchronous, so nothing in this process interleaves. */
+/**
+ * `work` while holding `<file>.lock` (O_EXCL), across processes; synchronous, so nothing in this process interleaves.
+ */
 function withLock<T>(file: string, work: () => T): T {
   const lock = `${file}.lock`;
   mkdirSync(path.dirname(lock), { recursive: true });
-  for (const until = Date.now() + LOCK_WAIT_MS; ; ) {
+  for (const until = Date.now() + LOCK_WAIT_MS; ;) {
     try {
       closeSync(openSync(lock, 'wx', 0o600));
       break;

@@ -29,7 +29,10 @@ export function resolveRepo(repo: string, reposDir: string): ResolvedRepo {
   // git would read it as an option (--upload-pack=…).
   if (repo.startsWith('-')) throw new RepoRefusedError(`${shown} begins with "-"`);
   const local = localPathOf(repo);
-  if (local === undefined) throw new RepoRefusedError(`${shown} is a remote; only repositories in the server's repos directory (NIGHTSHIFT_REPOS_DIR) or registered by name (nightshift repo add) can be used`);
+  if (local === undefined)
+    throw new RepoRefusedError(
+      `${shown} is a remote; only repositories in the server's repos directory (NIGHTSHIFT_REPOS_DIR) or registered by name (nightshift repo add) can be used`,
+    );
   let root: string;
   try {
     root = realpathSync(reposDir);
@@ -47,13 +50,19 @@ export function resolveRepo(repo: string, reposDir: string): ResolvedRepo {
   while (!existsSync(existing)) existing = path.dirname(existing);
   const real = realpathSync(existing);
   if (real !== root && !inside(root, real)) throw new RepoRefusedError(`${shown} ${OUTSIDE}`);
-  if (existing !== lexical || real === root || !(existsSync(path.join(real, '.git')) || existsSync(path.join(real, 'HEAD')))) {
+  if (
+    existing !== lexical ||
+    real === root ||
+    !(existsSync(path.join(real, '.git')) || existsSync(path.join(real, 'HEAD')))
+  ) {
     throw new RepoRefusedError(`${shown} is not a git repository in the server's repos directory`);
   }
   return { path: real, name: path.relative(root, real).split(path.sep).join('/') };
 }
 
-/** resolveRepo's real path, with its refusal thrown again as `refused(err)`: a 400 at submit, a failure on the worker. */
+/**
+ * resolveRepo's real path, with its refusal thrown again as `refused(err)`: a 400 at submit, a failure on the worker.
+ */
 export function repoPathOr(repo: string, reposDir: string, refused: (err: RepoRefusedError) => Error): string {
   try {
     return resolveRepo(repo, reposDir).path;

@@ -16,6 +16,8 @@ export interface ChecksInput {
   /** The base the run's change is against: the checks run its harness (judge/harness.ts). Absent in old histories. */
   baseCommit?: string;
   harness?: Spec['harness'];
-  /** The run's environment (the setup stage's), mounted afresh in every sandbox the checks run in (never the agent's). */
+  /**
+   * The run's environment (the setup stage's), mounted afresh in every sandbox the checks run in (never the agent's).
+   */
   environment?: EnvironmentInput;
 }

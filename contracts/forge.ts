@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { SignInput } from './proof';
 import type { Checkpoint, RunInput, DecisionInput } from './run';
 
-
 /** The run's commits to its forge for review: signed, pushed, and the pull request opened. */
 export interface PublishInput extends SignInput {
   base: string;
@@ -37,11 +36,32 @@ export const ForgeUser = z.object({ login: z.string().min(1) });
 
 export const ForgeEventSchema = z.discriminatedUnion('kind', [
   /** An issue to work on: labelled `nightshift`, or a `/nightshift` comment on it (`delivery` names that comment). */
-  z.object({ kind: z.literal('issue'), issue: z.number().int().positive(), title: z.string(), body: z.string(), user: z.string(), trigger: z.enum(['label', 'comment']), author: z.string().optional() }),
+  z.object({
+    kind: z.literal('issue'),
+    issue: z.number().int().positive(),
+    title: z.string(),
+    body: z.string(),
+    user: z.string(),
+    trigger: z.enum(['label', 'comment']),
+    author: z.string().optional(),
+  }),
   /** A review of a pull request, or a `/nightshift fix …` comment on it: a decision for the run behind it. */
-  z.object({ kind: z.literal('review'), pr: z.number().int().positive(), decision: z.enum(['approve', 'requestChanges']), body: z.string(), user: z.string() }),
+  z.object({
+    kind: z.literal('review'),
+    pr: z.number().int().positive(),
+    decision: z.enum(['approve', 'requestChanges']),
+    body: z.string(),
+    user: z.string(),
+  }),
   /** A commit status (the forge's CI). */
-  z.object({ kind: z.literal('status'), sha: z.string().regex(/^[0-9a-f]{40,64}$/), context: z.string(), state: z.enum(['pending', 'success', 'failure', 'error']), description: z.string(), url: z.string().optional() }),
+  z.object({
+    kind: z.literal('status'),
+    sha: z.string().regex(/^[0-9a-f]{40,64}$/),
+    context: z.string(),
+    state: z.enum(['pending', 'success', 'failure', 'error']),
+    description: z.string(),
+    url: z.string().optional(),
+  }),
 ]);
 
 export type ForgeEvent = z.infer<typeof ForgeEventSchema>;

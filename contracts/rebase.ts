@@ -21,6 +21,8 @@ export type Rebase =
       checkpoint: Checkpoint;
       diffId: string;
       changedFiles: string[];
-      /** Files the run's changes and the base's both changed in ways git cannot join; empty when the rebase was clean. */
+      /**
+       * Files the run's changes and the base's both changed in ways git cannot join; empty when the rebase was clean.
+       */
       conflicts: string[];
     };

@@ -1,17 +1,40 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
 
-
-
-
 import type { Spec } from '../spec/schema';
 
 /** docs/reference.md, "Run states", in pipeline order. */
-export const RUN_STATUSES = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'] as const;
+export const RUN_STATUSES = [
+  'queued',
+  'provisioning',
+  'agent',
+  'checking',
+  'reviewing',
+  'awaiting_approval',
+  'delivering',
+  'succeeded',
+  'failed',
+  'rejected',
+  'cancelled',
+  'timed_out',
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const FINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
 
-export type StageName = 'provision' | 'setup' | 'agent' | 'scope' | 'checks' | 'review' | 'publish' | 'approval' | 'ci' | 'rebase' | 'proof' | 'deliver' | 'teardown';
+export type StageName =
+  | 'provision'
+  | 'setup'
+  | 'agent'
+  | 'scope'
+  | 'checks'
+  | 'review'
+  | 'publish'
+  | 'approval'
+  | 'ci'
+  | 'rebase'
+  | 'proof'
+  | 'deliver'
+  | 'teardown';
 
 export interface StageRecord {
   stage: StageName;
@@ -70,9 +93,22 @@ export interface CheckResult extends CommandResult {
 /** A check held against its base: blocking findings make it fail, whatever its exit code. */
 export interface CheckIntegrity {
   /** Tests that ran (and were skipped) at the base and now, from a JUnit report or the runner's summary. */
-  tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
-  /** A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), `changed` (other tests did not report as before), or why none ran. */
-  canary?: { result: 'reported' | 'passed' | 'changed'; files: number; /** Its log; a hold-out check's is a line of the check's own log. */ logId?: string } | { off: string };
+  tests?: {
+    base: { ran: number; skipped: number };
+    now: { ran: number; skipped: number };
+    source: 'junit' | 'summary';
+  };
+  /**
+   * A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), `changed` (other
+   * tests did not report as before), or why none ran.
+   */
+  canary?:
+    | {
+        result: 'reported' | 'passed' | 'changed';
+        files: number;
+        /** Its log; a hold-out check's is a line of the check's own log. */ logId?: string;
+      }
+    | { off: string };
   /**
    * The test files the change touched (judge/baseTests.ts): `laid`, run at the base's version against the change
    * (`result`, its log), and `allowed`, the spec's `allowTestChanges`, judged as the agent wrote them.
@@ -154,7 +190,9 @@ export interface Checkpoint {
   bundleId?: string;
   afterStage: StageName;
   iteration: number;
-  /** After a rebase that conflicted: the files holding git's conflict markers, for the next agent iteration to resolve. */
+  /**
+   * After a rebase that conflicted: the files holding git's conflict markers, for the next agent iteration to resolve.
+   */
   conflicts?: string[];
 }
 
@@ -200,7 +238,10 @@ export interface ForgeStatus {
   url?: string;
 }
 
-/** A run's environment: which cache entry, where it came from, what it holds, how long it took to have it in the sandbox. */
+/**
+ * A run's environment: which cache entry, where it came from, what it holds, how long it took to have it in the
+ * sandbox.
+ */
 export interface EnvironmentView {
   key: string;
   source: 'built' | 'worker' | 'store';
@@ -255,7 +296,6 @@ export interface RunState {
   createdAt: string;
   updatedAt: string;
 }
-
 
 export type { WorkerReport } from './workerReport';
 

@@ -6,7 +6,10 @@ export interface EnvironmentInput {
   repo: string;
   baseCommit: string;
   setup: Setup;
-  /** The run's submitter (RunInput.submittedBy): the only one whose runs may reuse an entry made from a base off the default branch. */
+  /**
+   * The run's submitter (RunInput.submittedBy): the only one whose runs may reuse an entry made from a base off the
+   * default branch.
+   */
   submittedBy?: string;
 }
 

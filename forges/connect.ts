@@ -1,4 +1,3 @@
-
 import type { ActivityDeps } from '../runtime/deps';
 import type { RemoteRepo } from '../config/remotes';
 import type { Forge } from './forge';

@@ -1,7 +1,17 @@
 /** What Nightshift asks of a forge (Gitea, GitHub) about one repository. */
 export interface Forge {
-  /** Open the PR for branch → base, or find the one already there (open, or at this commit): a retry never opens a second. */
-  openPullRequest(i: { branch: string; base: string; commit: string; title: string; body: string; draft?: boolean }): Promise<PullRequestRef>;
+  /**
+   * Open the PR for branch → base, or find the one already there (open, or at this commit): a retry never opens a
+   * second.
+   */
+  openPullRequest(i: {
+    branch: string;
+    base: string;
+    commit: string;
+    title: string;
+    body: string;
+    draft?: boolean;
+  }): Promise<PullRequestRef>;
   /** Issues and PRs share numbers on both forges. */
   comment(issue: number, body: string): Promise<void>;
   permission(user: string): Promise<ForgePermission>;

@@ -26,7 +26,8 @@ export function giteaRepoOf(cloneUrl: string): GiteaRepoRef | undefined {
   const owner = parts.pop()!;
   if (![owner, name].every((p) => /^[\w.-]+$/.test(p) && p !== '.' && p !== '..')) return undefined;
   const sub = parts.length ? `/${parts.join('/')}` : '';
-  if (u.protocol === 'http:' || u.protocol === 'https:') return { apiUrl: `${u.protocol}//${u.host}${sub}/api/v1`, owner, name };
+  if (u.protocol === 'http:' || u.protocol === 'https:')
+    return { apiUrl: `${u.protocol}//${u.host}${sub}/api/v1`, owner, name };
   if (u.protocol === 'ssh:' && !sub) return { apiUrl: `https://${u.hostname}/api/v1`, owner, name };
   return undefined;
 }
@@ -44,7 +45,16 @@ const RepoSchema = z.object({ default_branch: z.string() });
 const PermissionSchema = z.object({ permission: z.string() });
 const CombinedStatusSchema = z.object({
   state: z.string(),
-  statuses: z.array(z.object({ context: z.string(), status: z.string(), description: z.string().default(''), target_url: z.string().default('') })).nullable(),
+  statuses: z
+    .array(
+      z.object({
+        context: z.string(),
+        status: z.string(),
+        description: z.string().default(''),
+        target_url: z.string().default(''),
+      }),
+    )
+    .nullable(),
 });
 
 /** Pull requests scanned for the branch's before giving up: 20 pages of 50, newest activity first. */
@@ -63,15 +73,29 @@ export class GiteaForge implements Forge {
     this.base = `${repo.apiUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.name)}`;
   }
 
-  async openPullRequest(i: { branch: string; base: string; commit: string; title: string; body: string }): Promise<{ number: number; url: string; created: boolean }> {
+  async openPullRequest(i: {
+    branch: string;
+    base: string;
+    commit: string;
+    title: string;
+    body: string;
+  }): Promise<{ number: number; url: string; created: boolean }> {
     const found = await this.findPullRequest(i.branch, i.commit);
     if (found) return { number: found.number, url: found.html_url, created: false };
     try {
-      const pr = await this.json(PullSchema, 'POST', '/pulls', { head: i.branch, base: i.base, title: i.title, body: i.body });
+      const pr = await this.json(PullSchema, 'POST', '/pulls', {
+        head: i.branch,
+        base: i.base,
+        title: i.title,
+        body: i.body,
+      });
       return { number: pr.number, url: pr.html_url, created: true };
     } catch (err) {
       // 409: one is open for these branches already (an earlier attempt whose answer was lost, or someone else's).
-      const again = err instanceof ForgeError && (err.status === 409 || err.status === 422) ? await this.findPullRequest(i.branch, i.commit) : undefined;
+      const again =
+        err instanceof ForgeError && (err.status === 409 || err.status === 422)
+          ? await this.findPullRequest(i.branch, i.commit)
+          : undefined;
       if (again) return { number: again.number, url: again.html_url, created: false };
       throw err;
     }
@@ -80,8 +104,17 @@ export class GiteaForge implements Forge {
   /** The branch's PR from this repo: an open one, or a closed (or merged) one at this very commit. */
   private async findPullRequest(branch: string, commit: string): Promise<Pull | undefined> {
     for (let page = 1; page <= MAX_PULL_PAGES; page++) {
-      const pulls = await this.json(z.array(PullSchema), 'GET', `/pulls?state=all&sort=recentupdate&limit=${PAGE}&page=${page}`);
-      const mine = pulls.find((pr) => pr.head.ref === branch && pr.head.repo_id === pr.base.repo_id && (pr.state === 'open' || pr.head.sha === commit));
+      const pulls = await this.json(
+        z.array(PullSchema),
+        'GET',
+        `/pulls?state=all&sort=recentupdate&limit=${PAGE}&page=${page}`,
+      );
+      const mine = pulls.find(
+        (pr) =>
+          pr.head.ref === branch &&
+          pr.head.repo_id === pr.base.repo_id &&
+          (pr.state === 'open' || pr.head.sha === commit),
+      );
       if (mine) return mine;
       if (pulls.length < PAGE) return undefined;
     }
@@ -101,7 +134,11 @@ export class GiteaForge implements Forge {
   async permission(user: string): Promise<ForgePermission> {
     let permission: string;
     try {
-      ({ permission } = await this.json(PermissionSchema, 'GET', `/collaborators/${encodeURIComponent(user)}/permission`));
+      ({ permission } = await this.json(
+        PermissionSchema,
+        'GET',
+        `/collaborators/${encodeURIComponent(user)}/permission`,
+      ));
     } catch (err) {
       if (err instanceof ForgeError && err.status === 404 && (await this.exists())) return 'none'; // no such user
       throw err;
@@ -124,10 +161,24 @@ export class GiteaForge implements Forge {
   }
 
   async commitStatus(sha: string): Promise<CommitStatus> {
-    const combined = await this.json(CombinedStatusSchema, 'GET', `/commits/${encodeURIComponent(sha)}/status?limit=${PAGE}`);
+    const combined = await this.json(
+      CombinedStatusSchema,
+      'GET',
+      `/commits/${encodeURIComponent(sha)}/status?limit=${PAGE}`,
+    );
     // Gitea combines error and warning into failure already; older ones may say error.
-    const state = combined.state === 'success' ? 'success' : ['failure', 'error', 'warning'].includes(combined.state) ? 'failure' : 'pending';
-    const statuses = (combined.statuses ?? []).map((s) => ({ context: s.context, state: s.status, description: s.description, ...(s.target_url ? { url: s.target_url } : {}) }));
+    const state =
+      combined.state === 'success'
+        ? 'success'
+        : ['failure', 'error', 'warning'].includes(combined.state)
+          ? 'failure'
+          : 'pending';
+    const statuses = (combined.statuses ?? []).map((s) => ({
+      context: s.context,
+      state: s.status,
+      description: s.description,
+      ...(s.target_url ? { url: s.target_url } : {}),
+    }));
     return { state, statuses };
   }
 
@@ -146,9 +197,16 @@ export class GiteaForge implements Forge {
     try {
       parsed = schema.safeParse(text ? JSON.parse(text) : undefined);
     } catch {
-      throw new ForgeError(`Gitea's answer to ${method} ${pathOnly(path)} is not JSON: ${text.slice(0, 100)}`, res.status);
+      throw new ForgeError(
+        `Gitea's answer to ${method} ${pathOnly(path)} is not JSON: ${text.slice(0, 100)}`,
+        res.status,
+      );
     }
-    if (!parsed.success) throw new ForgeError(`Gitea's answer to ${method} ${pathOnly(path)} is not what its API documents: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`, res.status);
+    if (!parsed.success)
+      throw new ForgeError(
+        `Gitea's answer to ${method} ${pathOnly(path)} is not what its API documents: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+        res.status,
+      );
     return parsed.data;
   }
 
@@ -157,7 +215,11 @@ export class GiteaForge implements Forge {
     try {
       return await fetch(`${this.base}${path}`, {
         method,
-        headers: { Authorization: `token ${this.repo.token}`, Accept: 'application/json', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        headers: {
+          Authorization: `token ${this.repo.token}`,
+          Accept: 'application/json',
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.repo.timeoutMs ?? 30_000),
         // A moved repo answers 301: reported, not followed with the token to wherever it points.
@@ -165,7 +227,9 @@ export class GiteaForge implements Forge {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new ForgeError(`Gitea did not answer ${method} ${pathOnly(path)} for ${where}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+      throw new ForgeError(
+        `Gitea did not answer ${method} ${pathOnly(path)} for ${where}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
     }
   }
 
@@ -177,7 +241,10 @@ export class GiteaForge implements Forge {
     } catch {
       // not JSON (a proxy's page): its start is the reason
     }
-    return new ForgeError(`Gitea answered ${res.status} to ${method} ${pathOnly(path)} for ${this.repo.owner}/${this.repo.name}: ${message || res.statusText}`, res.status);
+    return new ForgeError(
+      `Gitea answered ${res.status} to ${method} ${pathOnly(path)} for ${this.repo.owner}/${this.repo.name}: ${message || res.statusText}`,
+      res.status,
+    );
   }
 }
 

@@ -4,7 +4,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { type ForgeEvent, ForgeUser } from '../contracts/forge';
 
-/** The word that puts a run on an issue: the label's name, and the comment command (`/nightshift`, `/nightshift fix …`). */
+/**
+ * The word that puts a run on an issue: the label's name, and the comment command (`/nightshift`, `/nightshift fix …`).
+ */
 export const NIGHTSHIFT_LABEL = 'nightshift';
 
 /**
@@ -12,7 +14,10 @@ export const NIGHTSHIFT_LABEL = 'nightshift';
  * `X-Hub-Signature-256` (`sha256=` and the same), compared in constant time.
  */
 export function signatureValid(body: string, secret: string, header: (name: string) => string | undefined): boolean {
-  const given = header('x-hub-signature-256')?.replace(/^sha256=/, '') ?? header('x-gitea-signature') ?? header('x-forgejo-signature');
+  const given =
+    header('x-hub-signature-256')?.replace(/^sha256=/, '') ??
+    header('x-gitea-signature') ??
+    header('x-forgejo-signature');
   if (!given || !/^[0-9a-f]{64}$/i.test(given)) return false;
   const expected = createHmac('sha256', secret).update(body, 'utf8').digest();
   return timingSafeEqual(expected, Buffer.from(given, 'hex'));
@@ -29,7 +34,10 @@ export function deliveryId(header: (name: string) => string | undefined): string
  * first: it names a review's kind (`pull_request_review_approved`), where its plain event and its GitHub-style
  * header say less.
  */
-export function readForgeEvent(header: (name: string) => string | undefined, payload: unknown): ForgeEvent | { ignored: string } {
+export function readForgeEvent(
+  header: (name: string) => string | undefined,
+  payload: unknown,
+): ForgeEvent | { ignored: string } {
   const name = header('x-gitea-event-type') ?? header('x-forgejo-event-type') ?? header('x-github-event') ?? '';
   const read = READERS[name];
   if (!read) return { ignored: `event ${JSON.stringify(name.slice(0, 60))} does not drive runs` };
@@ -41,19 +49,49 @@ export function readForgeEvent(header: (name: string) => string | undefined, pay
   }
 }
 
-const Issue = z.object({ number: z.number().int().positive(), title: z.string(), body: z.string().nullish(), pull_request: z.unknown().optional(), user: ForgeUser.nullish() });
+const Issue = z.object({
+  number: z.number().int().positive(),
+  title: z.string(),
+  body: z.string().nullish(),
+  pull_request: z.unknown().optional(),
+  user: ForgeUser.nullish(),
+});
 /** Who wrote the issue's text: not who started the run from it (docs/security.md). */
 const author = (issue: z.infer<typeof Issue>) => (issue.user ? { author: issue.user.login } : {});
-const IssuesPayload = z.object({ action: z.string(), issue: Issue, label: z.object({ name: z.string() }).nullish(), sender: ForgeUser });
-const CommentPayload = z.object({ action: z.string(), issue: Issue, comment: z.object({ body: z.string() }), sender: ForgeUser, is_pull: z.boolean().optional() });
+const IssuesPayload = z.object({
+  action: z.string(),
+  issue: Issue,
+  label: z.object({ name: z.string() }).nullish(),
+  sender: ForgeUser,
+});
+const CommentPayload = z.object({
+  action: z.string(),
+  issue: Issue,
+  comment: z.object({ body: z.string() }),
+  sender: ForgeUser,
+  is_pull: z.boolean().optional(),
+});
 const ReviewPayload = z.object({
   action: z.string().optional(),
   pull_request: z.object({ number: z.number().int().positive() }),
   // GitHub: review.state; Gitea: review.type, and the event's name says which.
-  review: z.object({ state: z.string().optional(), type: z.string().optional(), body: z.string().nullish(), content: z.string().nullish() }).nullish(),
+  review: z
+    .object({
+      state: z.string().optional(),
+      type: z.string().optional(),
+      body: z.string().nullish(),
+      content: z.string().nullish(),
+    })
+    .nullish(),
   sender: ForgeUser,
 });
-const StatusPayload = z.object({ sha: z.string(), state: z.string(), context: z.string(), description: z.string().nullish(), target_url: z.string().nullish() });
+const StatusPayload = z.object({
+  sha: z.string(),
+  state: z.string(),
+  context: z.string(),
+  description: z.string().nullish(),
+  target_url: z.string().nullish(),
+});
 
 const COMMAND = /^\/nightshift(?:\s+(fix)\b)?([\s\S]*)$/;
 
@@ -69,9 +107,19 @@ const READERS: Record<string, (payload: unknown) => ForgeEvent | undefined> = {
   status(payload) {
     const p = StatusPayload.parse(payload);
     // Gitea folds `warning` into a failure too.
-    const state = p.state === 'warning' ? 'failure' : (['pending', 'success', 'failure', 'error'] as const).find((s) => s === p.state);
+    const state =
+      p.state === 'warning'
+        ? 'failure'
+        : (['pending', 'success', 'failure', 'error'] as const).find((s) => s === p.state);
     if (!state || !/^[0-9a-f]{40,64}$/.test(p.sha)) return undefined;
-    return { kind: 'status', sha: p.sha, context: p.context, state, description: p.description ?? '', ...(p.target_url ? { url: p.target_url } : {}) };
+    return {
+      kind: 'status',
+      sha: p.sha,
+      context: p.context,
+      state,
+      description: p.description ?? '',
+      ...(p.target_url ? { url: p.target_url } : {}),
+    };
   },
 };
 
@@ -79,9 +127,20 @@ function labelled(payload: unknown): ForgeEvent | undefined {
   const p = IssuesPayload.parse(payload);
   // GitHub says which label was added; Gitea (`label_updated`) sends the issue with all its labels.
   const labels = (payload as { issue?: { labels?: { name?: unknown }[] | null } }).issue?.labels ?? [];
-  const isLabelled = p.action === 'labeled' ? p.label?.name === NIGHTSHIFT_LABEL : p.action === 'label_updated' && labels.some((l) => l.name === NIGHTSHIFT_LABEL);
+  const isLabelled =
+    p.action === 'labeled'
+      ? p.label?.name === NIGHTSHIFT_LABEL
+      : p.action === 'label_updated' && labels.some((l) => l.name === NIGHTSHIFT_LABEL);
   if (!isLabelled || p.issue.pull_request) return undefined;
-  return { kind: 'issue', issue: p.issue.number, title: p.issue.title, body: p.issue.body ?? '', user: p.sender.login, trigger: 'label', ...author(p.issue) };
+  return {
+    kind: 'issue',
+    issue: p.issue.number,
+    title: p.issue.title,
+    body: p.issue.body ?? '',
+    user: p.sender.login,
+    trigger: 'label',
+    ...author(p.issue),
+  };
 }
 
 function commented(payload: unknown): ForgeEvent | undefined {
@@ -89,14 +148,44 @@ function commented(payload: unknown): ForgeEvent | undefined {
   const command = COMMAND.exec(p.comment.body.trim());
   if (p.action !== 'created' || !command) return undefined;
   const onPull = p.is_pull === true || p.issue.pull_request != null;
-  if (onPull) return command[1] ? { kind: 'review', pr: p.issue.number, decision: 'requestChanges', body: command[2].trim(), user: p.sender.login } : undefined;
-  return command[1] ? undefined : { kind: 'issue', issue: p.issue.number, title: p.issue.title, body: p.issue.body ?? '', user: p.sender.login, trigger: 'comment', ...author(p.issue) };
+  if (onPull)
+    return command[1]
+      ? {
+          kind: 'review',
+          pr: p.issue.number,
+          decision: 'requestChanges',
+          body: command[2].trim(),
+          user: p.sender.login,
+        }
+      : undefined;
+  return command[1]
+    ? undefined
+    : {
+        kind: 'issue',
+        issue: p.issue.number,
+        title: p.issue.title,
+        body: p.issue.body ?? '',
+        user: p.sender.login,
+        trigger: 'comment',
+        ...author(p.issue),
+      };
 }
 
 function review(payload: unknown, kindFromEvent: string): ForgeEvent | undefined {
   const p = ReviewPayload.parse(payload);
   const state = (kindFromEvent || p.review?.state || p.review?.type || '').toLowerCase();
-  const decision = state === 'approved' ? 'approve' : state === 'changes_requested' || state === 'request_changes' ? 'requestChanges' : undefined;
+  const decision =
+    state === 'approved'
+      ? 'approve'
+      : state === 'changes_requested' || state === 'request_changes'
+        ? 'requestChanges'
+        : undefined;
   if (!decision || (p.action !== undefined && !['submitted', 'reviewed'].includes(p.action))) return undefined;
-  return { kind: 'review', pr: p.pull_request.number, decision, body: p.review?.body ?? p.review?.content ?? '', user: p.sender.login };
+  return {
+    kind: 'review',
+    pr: p.pull_request.number,
+    decision,
+    body: p.review?.body ?? p.review?.content ?? '',
+    user: p.sender.login,
+  };
 }

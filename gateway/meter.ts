@@ -124,7 +124,10 @@ export class ResponseMeter {
       return;
     }
     if (!tokens) return;
-    const increase = { input: Math.max(0, tokens.input - this.seen.input), output: Math.max(0, tokens.output - this.seen.output) };
+    const increase = {
+      input: Math.max(0, tokens.input - this.seen.input),
+      output: Math.max(0, tokens.output - this.seen.output),
+    };
     this.seen.input += increase.input;
     this.seen.output += increase.output;
     if (increase.input || increase.output) this.onIncrease(increase);

@@ -15,6 +15,8 @@ const PRICES: Record<string, [number, number]> = {
 
 export function pricesFor(model: string | undefined, extra: Record<string, [number, number]>): ModelPrices | undefined {
   const table = { ...PRICES, ...extra };
-  const prefix = Object.keys(table).filter((p) => model?.startsWith(p)).sort((a, b) => b.length - a.length)[0];
+  const prefix = Object.keys(table)
+    .filter((p) => model?.startsWith(p))
+    .sort((a, b) => b.length - a.length)[0];
   return prefix ? { inputPerMTok: table[prefix][0], outputPerMTok: table[prefix][1] } : undefined;
 }

@@ -49,7 +49,16 @@ export interface GatewayOptions {
 }
 
 // RFC 7230 hop-by-hop headers, plus `expect` (this server already answered any 100-continue).
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+];
 // Whatever credentials the sandbox sends are dropped; only the injected key goes upstream.
 const SANDBOX_CREDENTIALS = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization'];
 /** A run names a few models at most; more is noise (or a hostile upstream), not provenance. */
@@ -72,7 +81,10 @@ export class ModelGateway {
   private readonly totals: GatewayUsage;
   private socketPath?: string;
 
-  constructor(private readonly opts: GatewayOptions, usage?: GatewayUsage) {
+  constructor(
+    private readonly opts: GatewayOptions,
+    usage?: GatewayUsage,
+  ) {
     // Messages here never include the key: they may end up in a run's log.
     let url: URL;
     try {
@@ -80,12 +92,21 @@ export class ModelGateway {
     } catch {
       throw new Error('model gateway: upstream is not a URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`model gateway: upstream must be http or https, not ${url.protocol}`);
-    if (!/^[\x21-\x7e]+$/.test(opts.apiKey ?? '')) throw new Error('model gateway: the API key is empty or has characters not allowed in a header');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`model gateway: upstream must be http or https, not ${url.protocol}`);
+    if (!/^[\x21-\x7e]+$/.test(opts.apiKey ?? ''))
+      throw new Error('model gateway: the API key is empty or has characters not allowed in a header');
     if (opts.maxCostUsd !== undefined && !opts.prices) throw new Error('model gateway: maxCostUsd needs prices');
     this.upstream = url;
     this.agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    this.totals = { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, ...usage, ...(usage?.models ? { models: [...usage.models] } : {}) };
+    this.totals = {
+      requests: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costUsd: 0,
+      ...usage,
+      ...(usage?.models ? { models: [...usage.models] } : {}),
+    };
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (s: Duplex) => {
       this.sockets.add(s);
@@ -127,7 +148,8 @@ export class ModelGateway {
   private exhausted(): string | undefined {
     const { maxTokens, maxCostUsd } = this.opts;
     const used = this.totals.inputTokens + this.totals.outputTokens;
-    if (maxTokens !== undefined && used >= maxTokens) return `nightshift: token budget of ${maxTokens} exhausted (used ${used})`;
+    if (maxTokens !== undefined && used >= maxTokens)
+      return `nightshift: token budget of ${maxTokens} exhausted (used ${used})`;
     if (maxCostUsd !== undefined && this.totals.costUsd >= maxCostUsd) {
       return `nightshift: cost budget of $${maxCostUsd} exhausted (used $${this.totals.costUsd.toFixed(6)})`;
     }
@@ -155,13 +177,24 @@ export class ModelGateway {
   }
 
   /** An error the gateway itself makes, in the vendor's shape so the agent's SDK shows the message. */
-  private fail(res: http.ServerResponse, status: 429 | 502, message: string, headers: http.OutgoingHttpHeaders = {}): void {
+  private fail(
+    res: http.ServerResponse,
+    status: 429 | 502,
+    message: string,
+    headers: http.OutgoingHttpHeaders = {},
+  ): void {
     const safe = message.split(this.opts.apiKey).join('[redacted]');
     const budget = status === 429;
     const body =
       this.opts.vendor === 'anthropic'
         ? { type: 'error', error: { type: budget ? 'rate_limit_error' : 'api_error', message: safe } }
-        : { error: { message: safe, type: budget ? 'insufficient_quota' : 'server_error', code: budget ? 'nightshift_budget' : 'nightshift_upstream' } };
+        : {
+            error: {
+              message: safe,
+              type: budget ? 'insufficient_quota' : 'server_error',
+              code: budget ? 'nightshift_budget' : 'nightshift_upstream',
+            },
+          };
     res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
   }
 
@@ -175,14 +208,30 @@ export class ModelGateway {
       target = new URL(req.url ?? '/', 'http://gateway');
     } catch {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('nightshift: malformed request target\n');
-      this.report({ method, path: String(req.url).slice(0, 200), status: 400, inputTokens: 0, outputTokens: 0, error: 'malformed request target' });
+      this.report({
+        method,
+        path: String(req.url).slice(0, 200),
+        status: 400,
+        inputTokens: 0,
+        outputTokens: 0,
+        error: 'malformed request target',
+      });
       return;
     }
     const path = target.pathname;
     // An encoded slash is not a segment to the URL parser, but a server behind the upstream may decode it and climb.
     if (/%2f|%5c/i.test(path)) {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end('nightshift: encoded slashes are not allowed in the path\n');
-      this.report({ method, path: path.slice(0, 200), status: 400, inputTokens: 0, outputTokens: 0, error: 'encoded slash in the path' });
+      res
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end('nightshift: encoded slashes are not allowed in the path\n');
+      this.report({
+        method,
+        path: path.slice(0, 200),
+        status: 400,
+        inputTokens: 0,
+        outputTokens: 0,
+        error: 'encoded slash in the path',
+      });
       return;
     }
     const refused = this.exhausted();
@@ -197,7 +246,13 @@ export class ModelGateway {
     this.forward(req, res, method, path, target.search);
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, search: string): void {
+  private forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    path: string,
+    search: string,
+  ): void {
     let done = false;
     const finish: ReportOnce = (r) => {
       if (done) return;
@@ -226,9 +281,13 @@ export class ModelGateway {
   /** The client's headers without hop-by-hop ones and the sandbox's credentials; the real key in their place. */
   private upstreamHeaders(req: http.IncomingMessage): http.OutgoingHttpHeaders {
     const headers: http.OutgoingHttpHeaders = {};
-    const named = String(req.headers.connection ?? '').toLowerCase().split(',').map((h) => h.trim());
+    const named = String(req.headers.connection ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((h) => h.trim());
     for (const [name, value] of Object.entries(req.headers)) {
-      if (HOP_BY_HOP.includes(name) || SANDBOX_CREDENTIALS.includes(name) || named.includes(name) || name === 'host') continue;
+      if (HOP_BY_HOP.includes(name) || SANDBOX_CREDENTIALS.includes(name) || named.includes(name) || name === 'host')
+        continue;
       headers[name] = value;
     }
     headers.host = this.upstream.host;
@@ -239,7 +298,12 @@ export class ModelGateway {
   }
 
   /** The request to the upstream; throws InternalUpstream for an internal address literal the admin did not list. */
-  private upstreamRequest(method: string, path: string, search: string, headers: http.OutgoingHttpHeaders): http.ClientRequest {
+  private upstreamRequest(
+    method: string,
+    path: string,
+    search: string,
+    headers: http.OutgoingHttpHeaders,
+  ): http.ClientRequest {
     const base = this.upstream;
     // Joining rule: upstream pathname (trailing slashes trimmed) + request path, plainly concatenated; the upstream's
     // own query, if any, comes first.
@@ -285,9 +349,14 @@ export class ModelGateway {
   private relay(up: http.IncomingMessage, res: http.ServerResponse, finish: ReportOnce): void {
     const status = up.statusCode ?? 502;
     const type = String(up.headers['content-type'] ?? '').toLowerCase();
-    const meter = new ResponseMeter(type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other', (d) => this.add(d), (m) => this.sawModel(m));
+    const meter = new ResponseMeter(
+      type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other',
+      (d) => this.add(d),
+      (m) => this.sawModel(m),
+    );
     const responseHeaders: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(up.headers)) if (!HOP_BY_HOP.includes(name)) responseHeaders[name] = value;
+    for (const [name, value] of Object.entries(up.headers))
+      if (!HOP_BY_HOP.includes(name)) responseHeaders[name] = value;
     res.writeHead(status, responseHeaders);
     res.flushHeaders(); // SSE: the client sees the response start before the first event
     const tee = new Transform({
@@ -302,7 +371,11 @@ export class ModelGateway {
     });
     pipeline(up, tee, res, (err) => {
       const tokens = { inputTokens: meter.seen.input, outputTokens: meter.seen.output };
-      finish(err ? { status, ...tokens, error: `response cut off (${(err as NodeJS.ErrnoException).code ?? 'error'})` } : { status, ...tokens });
+      finish(
+        err
+          ? { status, ...tokens, error: `response cut off (${(err as NodeJS.ErrnoException).code ?? 'error'})` }
+          : { status, ...tokens },
+      );
     });
   }
 }

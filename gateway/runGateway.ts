@@ -29,11 +29,15 @@ export async function startModelGateway(
   if (!vendor) return undefined;
   // Checked at submit too; again here for runs started another way (Temporal directly, an old schedule).
   const upstream = modelUpstream(input.agent, deps.modelUpstreams)!;
-  if ('refused' in upstream) throw ApplicationFailure.nonRetryable(`agent.baseUrl: ${upstream.refused}`, 'ModelUpstreamRefused');
+  if ('refused' in upstream)
+    throw ApplicationFailure.nonRetryable(`agent.baseUrl: ${upstream.refused}`, 'ModelUpstreamRefused');
   const { env } = VENDORS[vendor];
   const prices = pricesFor(input.agent.model, deps.modelPrices);
   if (input.limits.costUsd !== undefined && !prices) {
-    throw ApplicationFailure.nonRetryable(`limits.costUsd needs a price for model "${input.agent.model ?? '(none)'}": add it to NIGHTSHIFT_MODEL_PRICES`, 'NoModelPrice');
+    throw ApplicationFailure.nonRetryable(
+      `limits.costUsd needs a price for model "${input.agent.model ?? '(none)'}": add it to NIGHTSHIFT_MODEL_PRICES`,
+      'NoModelPrice',
+    );
   }
   let refusal: string | undefined;
   const gateway = new ModelGateway(
@@ -58,6 +62,10 @@ export async function startModelGateway(
 
 /** One line of the run's log per model request. */
 export function gatewayLine(r: GatewayRequest): string {
-  const what = r.refused ? `refused: ${r.refused}` : r.error ? `failed: ${r.error}` : `${r.inputTokens} in / ${r.outputTokens} out tokens`;
+  const what = r.refused
+    ? `refused: ${r.refused}`
+    : r.error
+      ? `failed: ${r.error}`
+      : `${r.inputTokens} in / ${r.outputTokens} out tokens`;
   return `\n[nightshift model] ${r.method} ${r.path} → ${r.status}, ${what}\n`;
 }

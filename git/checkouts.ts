@@ -60,8 +60,15 @@ export class CheckoutCache {
       if (c.id !== tree) {
         // A tree of another repo is unknown here: the diff fails, and that checkout is not near. Nor is one whose
         // attributes differ: they shaped how its files were written (line endings, encodings), unchanged ones too.
-        const changed = await repo.git(['diff', '--name-only', '-z', '--no-renames', c.id, tree]).then(paths, () => undefined);
-        if (!changed || changed.length > NEAR_FILES || changed.some((p) => p === '.gitattributes' || p.endsWith('/.gitattributes'))) continue;
+        const changed = await repo
+          .git(['diff', '--name-only', '-z', '--no-renames', c.id, tree])
+          .then(paths, () => undefined);
+        if (
+          !changed ||
+          changed.length > NEAR_FILES ||
+          changed.some((p) => p === '.gitattributes' || p.endsWith('/.gitattributes'))
+        )
+          continue;
       }
       await fs.utimes(c.index, new Date(), new Date());
       return c;

@@ -18,7 +18,10 @@ export interface GitFailure {
  */
 export function gitFailure(err: unknown, failure: GitFailure): unknown {
   if (!(err instanceof GitError)) return err;
-  if (failure.busy !== undefined && err.repoBusy) return ApplicationFailure.retryable(`${failure.busy}: ${err.message}`, 'RepoBusy');
+  if (failure.busy !== undefined && err.repoBusy)
+    return ApplicationFailure.retryable(`${failure.busy}: ${err.message}`, 'RepoBusy');
   const message = failure.what === undefined ? err.message : `${failure.what}: ${err.message}`;
-  return failure.retryable ? ApplicationFailure.retryable(message, failure.type) : ApplicationFailure.nonRetryable(message, failure.type);
+  return failure.retryable
+    ? ApplicationFailure.retryable(message, failure.type)
+    : ApplicationFailure.nonRetryable(message, failure.type);
 }

@@ -10,14 +10,21 @@ import { GIT_OBJECTS_DIR } from '../sandbox/layout';
  * signature meets /bin/false (or nothing, where there is none), never a program a repository's config names.
  */
 export const SIGNATURE_PROGRAM_PINS = [
-  '-c', 'gpg.format=ssh',
-  '-c', 'gpg.ssh.program=ssh-keygen',
-  '-c', 'gpg.program=/bin/false',
-  '-c', 'gpg.openpgp.program=/bin/false',
-  '-c', 'gpg.x509.program=/bin/false',
-  '-c', 'gpg.ssh.defaultKeyCommand=/bin/false',
+  '-c',
+  'gpg.format=ssh',
+  '-c',
+  'gpg.ssh.program=ssh-keygen',
+  '-c',
+  'gpg.program=/bin/false',
+  '-c',
+  'gpg.openpgp.program=/bin/false',
+  '-c',
+  'gpg.x509.program=/bin/false',
+  '-c',
+  'gpg.ssh.defaultKeyCommand=/bin/false',
   // git log would check each commit's signature on its own, and print what it found among the commits.
-  '-c', 'log.showSignature=false',
+  '-c',
+  'log.showSignature=false',
 ];
 
 // Every git the worker runs is pinned: no system or global config, no hooks, no helper programs that a repository's
@@ -25,24 +32,39 @@ export const SIGNATURE_PROGRAM_PINS = [
 // runs: RunRepo below keeps a run's git directory where no sandbox can write (docs/security.md, "The host never
 // interprets what the agent wrote").
 const SAFE = [
-  '-c', 'core.hooksPath=/dev/null',
+  '-c',
+  'core.hooksPath=/dev/null',
   // The docker driver hands the workspace to the sandbox's user; it is still ours to read.
-  '-c', 'safe.directory=*',
-  '-c', 'core.fsmonitor=false',
-  '-c', 'core.pager=cat',
-  '-c', 'core.sshCommand=false',
-  '-c', 'core.attributesFile=/dev/null',
-  '-c', 'core.symlinks=true',
-  '-c', 'submodule.recurse=false',
-  '-c', 'protocol.allow=never',
-  '-c', 'protocol.file.allow=always',
-  '-c', 'commit.gpgsign=false',
+  '-c',
+  'safe.directory=*',
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'core.pager=cat',
+  '-c',
+  'core.sshCommand=false',
+  '-c',
+  'core.attributesFile=/dev/null',
+  '-c',
+  'core.symlinks=true',
+  '-c',
+  'submodule.recurse=false',
+  '-c',
+  'protocol.allow=never',
+  '-c',
+  'protocol.file.allow=always',
+  '-c',
+  'commit.gpgsign=false',
   ...SIGNATURE_PROGRAM_PINS,
-  '-c', 'user.name=Nightshift',
-  '-c', 'user.email=nightshift@localhost',
+  '-c',
+  'user.name=Nightshift',
+  '-c',
+  'user.email=nightshift@localhost',
   // Many runs deliver into one repo at once: an automatic gc taking its locks would fail the others' fetches.
-  '-c', 'gc.auto=0',
-  '-c', 'maintenance.auto=false',
+  '-c',
+  'gc.auto=0',
+  '-c',
+  'maintenance.auto=false',
 ];
 
 const ENV = {
@@ -55,9 +77,18 @@ const ENV = {
 };
 
 export class GitError extends Error {
-  constructor(readonly args: string[], readonly stderr: string, readonly code: number | null) {
+  constructor(
+    readonly args: string[],
+    readonly stderr: string,
+    readonly code: number | null,
+  ) {
     // git's hints are advice to a person at a terminal; the reason is in the other lines.
-    const reason = stderr.trim().split('\n').filter((l) => !l.startsWith('hint:')).slice(-3).join(' ');
+    const reason = stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('hint:'))
+      .slice(-3)
+      .join(' ');
     super(`git ${args.join(' ')} failed: ${reason || `exit ${code}`}`);
     this.name = 'GitError';
   }
@@ -71,7 +102,9 @@ export class GitError extends Error {
 /** Runs git with its arguments; what it prints is the result. */
 export type Git = (args: string[]) => Promise<string>;
 
-/** Where a run's git directory keeps its repo's default branch (the source's HEAD), which layOut moves HEAD away from. */
+/**
+ * Where a run's git directory keeps its repo's default branch (the source's HEAD), which layOut moves HEAD away from.
+ */
 export const DEFAULT_BRANCH_CONFIG = 'nightshift.defaultBranch';
 
 /** git in `cwd`, pinned (see SAFE): for repos the server owns (the source repo, scratch repos). */
@@ -89,7 +122,9 @@ export function git(cwd: string, args: string[]): Promise<string> {
   });
 }
 
-/** How git reaches a registered remote (git/mirror.ts): the URL's one protocol, and a config file with the credential. */
+/**
+ * How git reaches a registered remote (git/mirror.ts): the URL's one protocol, and a config file with the credential.
+ */
 export interface RemoteAccess {
   /** A git config file (0600, in a 0700 temp dir) read as the global config: http.extraHeader or core.sshCommand. */
   globalConfig: string;
@@ -107,7 +142,11 @@ export function remoteGit(cwd: string, args: string[], access: RemoteAccess): Pr
   const safe = SAFE.filter((arg, i) => arg !== 'core.sshCommand=false' && SAFE[i + 1] !== 'core.sshCommand=false');
   const full = [...safe, '-c', `protocol.${access.protocol}.allow=always`, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn('git', full, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...ENV, GIT_CONFIG_GLOBAL: access.globalConfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('git', full, {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...ENV, GIT_CONFIG_GLOBAL: access.globalConfig },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
@@ -147,7 +186,10 @@ export class RunRepo {
   readonly gitDir: string;
   readonly git: Git;
 
-  constructor(readonly root: string, readonly workTree: string) {
+  constructor(
+    readonly root: string,
+    readonly workTree: string,
+  ) {
     this.gitDir = path.join(root, 'git');
     this.git = (args) => git(root, ['--git-dir', this.gitDir, '--work-tree', workTree, ...args]);
   }
@@ -160,7 +202,16 @@ export class RunRepo {
   async cloneFrom(source: string, opts: { hardlinks?: boolean } = {}): Promise<void> {
     // No template (sample hooks, description, info/exclude): files nobody reads, each one a write on every provision.
     await fs.rm(this.gitDir, { recursive: true, force: true });
-    await git(this.root, ['clone', '--quiet', '--bare', '--template=', opts.hardlinks ? '--local' : '--no-hardlinks', '--', source, this.gitDir]);
+    await git(this.root, [
+      'clone',
+      '--quiet',
+      '--bare',
+      '--template=',
+      opts.hardlinks ? '--local' : '--no-hardlinks',
+      '--',
+      source,
+      this.gitDir,
+    ]);
   }
 
   /**
@@ -204,7 +255,9 @@ export class RunRepo {
     await this.git(['symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
   }
 
-  /** Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed. */
+  /**
+   * Whatever is in the workspace (the agent's `.git`s excepted) as one commit on the branch; HEAD when nothing changed.
+   */
   async commitWorkspace(message: string): Promise<string> {
     await this.dropNestedGitDirs();
     await this.git(['add', '--all']);
@@ -215,7 +268,9 @@ export class RunRepo {
 
   /** Files changed between two commits: both sides of a rename or copy, deletions, mode and type changes. */
   async changedFiles(from: string, to: string): Promise<string[]> {
-    return paths(await this.git(['diff', '--name-only', '-z', '--no-renames', '--no-ext-diff', '--no-textconv', from, to]));
+    return paths(
+      await this.git(['diff', '--name-only', '-z', '--no-renames', '--no-ext-diff', '--no-textconv', from, to]),
+    );
   }
 
   async diff(from: string, to: string): Promise<string> {
@@ -243,11 +298,17 @@ export class RunRepo {
     await fs.mkdir(path.join(target, 'refs', 'heads', path.dirname(branch)), { recursive: true });
     await fs.mkdir(path.join(target, 'objects', 'info'), { recursive: true });
     await fs.writeFile(path.join(target, 'HEAD'), `ref: refs/heads/${branch}\n`, { flag: 'wx' });
-    await fs.writeFile(path.join(target, 'config'), '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n', { flag: 'wx' });
+    await fs.writeFile(
+      path.join(target, 'config'),
+      '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n',
+      { flag: 'wx' },
+    );
     await fs.writeFile(path.join(target, 'refs', 'heads', branch), `${commit}\n`, { flag: 'wx' });
-    await fs.copyFile(path.join(this.gitDir, 'packed-refs'), path.join(target, 'packed-refs'), fsConstants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await fs
+      .copyFile(path.join(this.gitDir, 'packed-refs'), path.join(target, 'packed-refs'), fsConstants.COPYFILE_EXCL)
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     await fs.writeFile(path.join(target, 'objects', 'info', 'alternates'), `${GIT_OBJECTS_DIR}\n`, { flag: 'wx' });
     await fs.copyFile(path.join(this.gitDir, 'index'), path.join(target, 'index'), fsConstants.COPYFILE_EXCL);
   }
@@ -260,10 +321,38 @@ export class RunRepo {
    */
   private async dropNestedGitDirs(): Promise<void> {
     const found = await new Promise<string>((resolve, reject) => {
-      execFile('find', ['-P', this.workTree, '-xdev', '-mindepth', '1', '(', '-path', path.join(this.workTree, '.git'), '-prune', ')', '-o', '(', '-name', '.git', '-prune', '-print0', ')'], { maxBuffer: 64 * 1024 * 1024 }, (err, out, stderr) => {
-        if (err) reject(new Error(`cannot look for nested repositories in the workspace: ${String(stderr).trim() || err.message}`));
-        else resolve(String(out));
-      });
+      execFile(
+        'find',
+        [
+          '-P',
+          this.workTree,
+          '-xdev',
+          '-mindepth',
+          '1',
+          '(',
+          '-path',
+          path.join(this.workTree, '.git'),
+          '-prune',
+          ')',
+          '-o',
+          '(',
+          '-name',
+          '.git',
+          '-prune',
+          '-print0',
+          ')',
+        ],
+        { maxBuffer: 64 * 1024 * 1024 },
+        (err, out, stderr) => {
+          if (err)
+            reject(
+              new Error(
+                `cannot look for nested repositories in the workspace: ${String(stderr).trim() || err.message}`,
+              ),
+            );
+          else resolve(String(out));
+        },
+      );
     });
     for (const p of paths(found)) await fs.rm(p, { recursive: true, force: true });
   }

@@ -22,10 +22,18 @@ export function mirrorDir(home: string, worker: string, name: string): string {
  * (`x-access-token:TOKEN`, which GitHub and Gitea both take; a `user:password` value as it is); an ssh key as a key
  * file that core.sshCommand names. Redirects are not followed, so the header goes to the registered host only.
  */
-export async function withRemoteAccess<T>(deps: MirrorDeps, remote: RemoteRepo, work: (access: RemoteAccess) => Promise<T>, onStderr?: (chunk: string) => void): Promise<T> {
+export async function withRemoteAccess<T>(
+  deps: MirrorDeps,
+  remote: RemoteRepo,
+  work: (access: RemoteAccess) => Promise<T>,
+  onStderr?: (chunk: string) => void,
+): Promise<T> {
   const value = remote.credential ? deps.secrets.workerValue(remote.credential) : undefined;
   if (remote.credential && !value) {
-    throw ApplicationFailure.nonRetryable(`repo ${remote.name}'s credential ${remote.credential} has no value on worker ${deps.self.worker}: set it in its environment or secrets.env`, 'CredentialMissing');
+    throw ApplicationFailure.nonRetryable(
+      `repo ${remote.name}'s credential ${remote.credential} has no value on worker ${deps.self.worker}: set it in its environment or secrets.env`,
+      'CredentialMissing',
+    );
   }
   const parent = path.join(deps.home, 'mirrors');
   await fs.mkdir(parent, { recursive: true, mode: 0o700 });
@@ -43,10 +51,19 @@ export async function withRemoteAccess<T>(deps: MirrorDeps, remote: RemoteRepo, 
 /** A git config value in double quotes (its `\` and `"` escaped). */
 const quoted = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-async function accessConfig(protocol: RemoteAccess['protocol'], credential: string | undefined, dir: string, home: string): Promise<string> {
+async function accessConfig(
+  protocol: RemoteAccess['protocol'],
+  credential: string | undefined,
+  dir: string,
+  home: string,
+): Promise<string> {
   if (protocol !== 'ssh') {
-    const userPass = credential === undefined ? undefined : credential.includes(':') ? credential : `x-access-token:${credential}`;
-    const header = userPass === undefined ? '' : `\textraHeader = ${quoted(`Authorization: Basic ${Buffer.from(userPass).toString('base64')}`)}\n`;
+    const userPass =
+      credential === undefined ? undefined : credential.includes(':') ? credential : `x-access-token:${credential}`;
+    const header =
+      userPass === undefined
+        ? ''
+        : `\textraHeader = ${quoted(`Authorization: Basic ${Buffer.from(userPass).toString('base64')}`)}\n`;
     return `[http]\n\tfollowRedirects = false\n${header}`;
   }
   // secrets.env holds one line per value: a key kept there has its line breaks written as \n.
@@ -106,27 +123,60 @@ export async function syncMirror(deps: MirrorDeps, remote: RemoteRepo, runId?: s
   const before = await countObjects(dir);
   let shown = '';
   let latest = '';
-  const ticker = runId ? setInterval(() => {
-    if (latest && latest !== shown) void deps.runLog.append(runId, `mirror ${remote.name}: ${(shown = latest)}\n`);
-  }, PROGRESS_EVERY_MS) : undefined;
+  const ticker = runId
+    ? setInterval(() => {
+        if (latest && latest !== shown) void deps.runLog.append(runId, `mirror ${remote.name}: ${(shown = latest)}\n`);
+      }, PROGRESS_EVERY_MS)
+    : undefined;
   const onStderr = (chunk: string) => {
-    latest = chunk.split(/[\r\n]/).map((l) => l.trim()).filter(Boolean).pop() ?? latest;
+    latest =
+      chunk
+        .split(/[\r\n]/)
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .pop() ?? latest;
   };
   const cloned = !existsSync(path.join(dir, 'HEAD'));
   try {
-    await withRemoteAccess(deps, remote, async (access) => {
-      if (cloned) {
-        const staging = `${dir}.clone-${process.pid}`;
-        await fs.rm(staging, { recursive: true, force: true });
-        await fs.mkdir(path.dirname(dir), { recursive: true });
-        await remoteGit(path.dirname(dir), ['clone', '--bare', '--template=', '--progress', '--', remote.url, staging], access);
-        await fs.rename(staging, dir);
-      } else {
-        await remoteGit(dir, ['fetch', '--prune', '--progress', '--no-write-fetch-head', '--', remote.url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], access);
-      }
-    }, onStderr);
+    await withRemoteAccess(
+      deps,
+      remote,
+      async (access) => {
+        if (cloned) {
+          const staging = `${dir}.clone-${process.pid}`;
+          await fs.rm(staging, { recursive: true, force: true });
+          await fs.mkdir(path.dirname(dir), { recursive: true });
+          await remoteGit(
+            path.dirname(dir),
+            ['clone', '--bare', '--template=', '--progress', '--', remote.url, staging],
+            access,
+          );
+          await fs.rename(staging, dir);
+        } else {
+          await remoteGit(
+            dir,
+            [
+              'fetch',
+              '--prune',
+              '--progress',
+              '--no-write-fetch-head',
+              '--',
+              remote.url,
+              '+refs/heads/*:refs/heads/*',
+              '+refs/tags/*:refs/tags/*',
+            ],
+            access,
+          );
+        }
+      },
+      onStderr,
+    );
   } catch (err) {
-    throw gitFailure(err, { type: 'RemoteUnreachable', what: `cannot ${cloned ? 'clone' : 'fetch'} ${remote.name} (${remote.url})`, retryable: true });
+    throw gitFailure(err, {
+      type: 'RemoteUnreachable',
+      what: `cannot ${cloned ? 'clone' : 'fetch'} ${remote.name} (${remote.url})`,
+      retryable: true,
+    });
   } finally {
     if (ticker) clearInterval(ticker);
   }
@@ -135,18 +185,28 @@ export async function syncMirror(deps: MirrorDeps, remote: RemoteRepo, runId?: s
 }
 
 /** `use` with the worker's mirror of `remote`, freshly fetched, while no other git of this worker touches it. */
-export function withMirror<T>(deps: MirrorDeps, remote: RemoteRepo, runId: string | undefined, use: (sync: MirrorSync) => Promise<T>): Promise<T> {
+export function withMirror<T>(
+  deps: MirrorDeps,
+  remote: RemoteRepo,
+  runId: string | undefined,
+  use: (sync: MirrorSync) => Promise<T>,
+): Promise<T> {
   return locked(mirrorDir(deps.home, deps.self.worker, remote.name), async () => {
     const sync = await syncMirror(deps, remote, runId);
     if (runId) {
       const how = sync.cloned ? 'cloned' : 'fetched';
-      await deps.runLog.append(runId, `mirror ${remote.name} on ${deps.self.worker}: ${how} in ${(sync.ms / 1000).toFixed(1)} s, ${sync.objects} object${sync.objects === 1 ? '' : 's'} received\n`);
+      await deps.runLog.append(
+        runId,
+        `mirror ${remote.name} on ${deps.self.worker}: ${how} in ${(sync.ms / 1000).toFixed(1)} s, ${sync.objects} object${sync.objects === 1 ? '' : 's'} received\n`,
+      );
     }
     return use(sync);
   });
 }
 
-/** Where a run's repo is read from on this worker: a local repo's real path, or a remote's mirror (the server's own). */
+/**
+ * Where a run's repo is read from on this worker: a local repo's real path, or a remote's mirror (the server's own).
+ */
 export interface RepoSource {
   path: string;
   remote?: RemoteRepo;
@@ -157,12 +217,18 @@ export interface RepoSource {
  * submit): a local repo inside the repos dir, or a registered remote's mirror, fetched first and locked meanwhile.
  * A refused repo fails the run (BadRepo), naming the worker.
  */
-export async function withRepoSource<T>(deps: MirrorDeps & Pick<ActivityDeps, 'reposDir'>, repo: string, runId: string | undefined, use: (source: RepoSource) => Promise<T>): Promise<T> {
+export async function withRepoSource<T>(
+  deps: MirrorDeps & Pick<ActivityDeps, 'reposDir'>,
+  repo: string,
+  runId: string | undefined,
+  use: (source: RepoSource) => Promise<T>,
+): Promise<T> {
   let resolved;
   try {
     resolved = resolveSpecRepo(repo, deps);
   } catch (err) {
-    if (err instanceof RepoRefusedError) throw ApplicationFailure.nonRetryable(`${err.message} (on worker ${deps.self.worker})`, 'BadRepo');
+    if (err instanceof RepoRefusedError)
+      throw ApplicationFailure.nonRetryable(`${err.message} (on worker ${deps.self.worker})`, 'BadRepo');
     throw err;
   }
   if (resolved.kind === 'local') return use({ path: resolved.path });

@@ -31,10 +31,20 @@ function ranByName(t: TestTally): Map<string, number> {
 const MAX_NAMED = 10;
 
 /** The base's tests that did not run now: by name when both runs have a JUnit report, by count otherwise. */
-export function baselineFindings(check: string, base: TestTally | undefined, now: TestTally | undefined): ReviewFinding[] {
+export function baselineFindings(
+  check: string,
+  base: TestTally | undefined,
+  now: TestTally | undefined,
+): ReviewFinding[] {
   if (!base || ran(base) === 0) return [];
   const rule = (r: string, message: string): ReviewFinding => ({ rule: r, message: `Check "${check}": ${message}` });
-  if (!now) return [rule('tests-missing', `${ran(base)} tests ran at the base; now the check reported none (no ${base.cases ? 'JUnit report' : "summary line from its runner"}): the tests did not run, or the run was cut short (an early exit?); the base's tests must all run`)];
+  if (!now)
+    return [
+      rule(
+        'tests-missing',
+        `${ran(base)} tests ran at the base; now the check reported none (no ${base.cases ? 'JUnit report' : 'summary line from its runner'}): the tests did not run, or the run was cut short (an early exit?); the base's tests must all run`,
+      ),
+    ];
   if (base.cases && now.cases) {
     const before = ranByName(base);
     const after = ranByName(now);
@@ -44,23 +54,39 @@ export function baselineFindings(check: string, base: TestTally | undefined, now
       if ((after.get(name) ?? 0) >= times) continue;
       findings.push(
         skippedNow.has(name)
-          ? rule('tests-skipped', `the test "${name}" ran at the base and is skipped now: remove the skip; the base's tests must all run`)
-          : rule('tests-missing', `the test "${name}" ran at the base and did not run now (deleted, renamed, filtered out or never reached): restore it; the base's tests must all run`),
+          ? rule(
+              'tests-skipped',
+              `the test "${name}" ran at the base and is skipped now: remove the skip; the base's tests must all run`,
+            )
+          : rule(
+              'tests-missing',
+              `the test "${name}" ran at the base and did not run now (deleted, renamed, filtered out or never reached): restore it; the base's tests must all run`,
+            ),
       );
     }
     if (findings.length <= MAX_NAMED) return findings;
-    return [...findings.slice(0, MAX_NAMED), rule('tests-missing', `and ${findings.length - MAX_NAMED} more of the base's tests did not run now`)];
+    return [
+      ...findings.slice(0, MAX_NAMED),
+      rule('tests-missing', `and ${findings.length - MAX_NAMED} more of the base's tests did not run now`),
+    ];
   }
   const missing = ran(base) - ran(now);
   if (missing <= 0) return [];
   const skipped = now.skipped > base.skipped ? ` (${now.skipped - base.skipped} more skipped than at the base)` : '';
-  return [rule(now.skipped > base.skipped ? 'tests-skipped' : 'tests-missing', `${ran(base)} tests ran at the base and ${ran(now)} ran now, by the runner's summary${skipped}: ${missing} of the base's tests were deleted, skipped, filtered out or never reached; restore them, the base's tests must all run`)];
+  return [
+    rule(
+      now.skipped > base.skipped ? 'tests-skipped' : 'tests-missing',
+      `${ran(base)} tests ran at the base and ${ran(now)} ran now, by the runner's summary${skipped}: ${missing} of the base's tests were deleted, skipped, filtered out or never reached; restore them, the base's tests must all run`,
+    ),
+  ];
 }
 
 /** Where a worker keeps baselines: by base commit and everything about the check that decides its result. */
 export function baselineFile(home: string, baseCommit: string, check: Check, sandbox: unknown): string {
   // `canary: 2`: canaries became mutants of the base's tests; an entry calibrated with the old kind is not reused.
-  const digest = createHash('sha256').update(JSON.stringify({ baseCommit, run: check.run, junit: check.junit ?? null, sandbox, canary: 2 })).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ baseCommit, run: check.run, junit: check.junit ?? null, sandbox, canary: 2 }))
+    .digest('hex');
   return path.join(home, 'cache', 'baselines', `${digest}.json`);
 }
 

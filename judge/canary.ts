@@ -13,7 +13,9 @@ import { casesFromOutput, checkTally, type TestStatus, type TestTally } from './
 // differently when the test files differ is lying too.
 
 /** Test files, by the names the runners look for by default. Installed and vendored code is not the repo's. */
-const TEST_FILE = picomatch(['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py'], { dot: true });
+const TEST_FILE = picomatch(['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py'], {
+  dot: true,
+});
 const NOT_THE_REPOS = /(^|\/)(node_modules|vendor|site-packages|\.venv|venv)\//;
 /** A test file of the repo's own, by the runners' conventions; anything else runs as code under test. */
 export const isTestFile = (file: string): boolean => TEST_FILE(file) && !NOT_THE_REPOS.test(file);
@@ -40,7 +42,8 @@ interface Source {
 }
 
 const JS_TEST = /(^|[\n;{}])[ \t]*((?:it|test)(?:\.only)?)\s*\(\s*(['"])(?:\\.|(?!\3)[^\\\n])*\3\s*,/g;
-const JS_ASSERTION = /\b(?:\w+\.(?:strictEqual|equal|deepStrictEqual|deepEqual)|expect\s*\([\s\S]*?\)\s*\.(?:toBe|toEqual|toStrictEqual))\s*\(/g;
+const JS_ASSERTION =
+  /\b(?:\w+\.(?:strictEqual|equal|deepStrictEqual|deepEqual)|expect\s*\([\s\S]*?\)\s*\.(?:toBe|toEqual|toStrictEqual))\s*\(/g;
 const PY_TEST = /^([ \t]*)def (test\w*)\s*\([^)]*\)[^:\n]*:[ \t]*\n/gm;
 const PY_ASSERTION = /^[ \t]*(?:assert .+ == |self\.assert(?:Equal|Equals)\(.+, *)(.+?)\)?[ \t]*$/gm;
 const NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -54,7 +57,8 @@ function closing(text: string, open: number): number {
     if (c === '"' || c === "'" || c === '`') {
       for (i++; i < text.length && text[i] !== c; i++) if (text[i] === '\\') i++;
     } else if (c === '/' && text[i + 1] === '/') i = text.indexOf('\n', i) < 0 ? text.length : text.indexOf('\n', i);
-    else if (c === '/' && text[i + 1] === '*') i = text.indexOf('*/', i + 2) < 0 ? text.length : text.indexOf('*/', i + 2) + 1;
+    else if (c === '/' && text[i + 1] === '*')
+      i = text.indexOf('*/', i + 2) < 0 ? text.length : text.indexOf('*/', i + 2) + 1;
     else if ('([{'.includes(c)) depth++;
     else if (')]}'.includes(c) && --depth === 0) return i + 1;
   }
@@ -81,19 +85,25 @@ function callArguments(text: string, open: number): { at: number; text: string }
   return args;
 }
 
-const isPrimitive = (literal: string) => NUMBER.test(literal) || STRING.test(literal) || /^(true|false|True|False)$/.test(literal);
+const isPrimitive = (literal: string) =>
+  NUMBER.test(literal) || STRING.test(literal) || /^(true|false|True|False)$/.test(literal);
 
 /**
  * An expected value a mutant can change, trimmed, with its offset: a number, a string or a boolean literal, or, for
  * a strict comparison, any expression (it becomes `[expression]`, which nothing strictly equal to it equals).
  */
-function expectedValue(arg: { at: number; text: string }, strict: boolean): { at: number; literal: string } | undefined {
+function expectedValue(
+  arg: { at: number; text: string },
+  strict: boolean,
+): { at: number; literal: string } | undefined {
   const literal = arg.text.trim();
   if (!literal || (!isPrimitive(literal) && !strict)) return undefined;
   return { at: arg.at + arg.text.indexOf(literal), literal };
 }
 
-/** node:test, jest, mocha and vitest tests whose title is a plain string and whose assertion compares with a literal. */
+/**
+ * node:test, jest, mocha and vitest tests whose title is a plain string and whose assertion compares with a literal.
+ */
 function jsSources(text: string): Source[] {
   const sources: Source[] = [];
   for (const m of text.matchAll(JS_TEST)) {
@@ -147,8 +157,11 @@ function sourcesIn(file: string, text: string): Source[] {
 function otherValue(literal: string, others: string[], pick: (n: number) => number): string {
   if (!isPrimitive(literal)) return `[${literal}]`;
   const kind = (l: string) => (NUMBER.test(l) ? 'number' : STRING.test(l) ? 'string' : 'boolean');
-  const value = (l: string) => (kind(l) === 'number' ? Number(l) : kind(l) === 'string' ? l.slice(1, -1) : l.toLowerCase());
-  const candidates = [...new Set(others.filter((o) => isPrimitive(o) && kind(o) === kind(literal) && value(o) !== value(literal)))];
+  const value = (l: string) =>
+    kind(l) === 'number' ? Number(l) : kind(l) === 'string' ? l.slice(1, -1) : l.toLowerCase();
+  const candidates = [
+    ...new Set(others.filter((o) => isPrimitive(o) && kind(o) === kind(literal) && value(o) !== value(literal))),
+  ];
   if (candidates.length) return candidates[pick(candidates.length)];
   if (kind(literal) === 'number') return String(Number(literal) + 1);
   if (kind(literal) === 'boolean') return { true: 'false', false: 'true', True: 'False', False: 'True' }[literal]!;
@@ -161,14 +174,28 @@ function otherValue(literal: string, others: string[], pick: (n: number) => numb
  * unchanged, in `baseText` (the base's version of the file), copied right after itself under the same title, with
  * its expected value changed. Why not, when no test of the base is there to copy.
  */
-export function withMutant(file: string, text: string, baseText: string, pick: (n: number) => number = randomInt): { content: string } | { why: string } {
+export function withMutant(
+  file: string,
+  text: string,
+  baseText: string,
+  pick: (n: number) => number = randomInt,
+): { content: string } | { why: string } {
   const ofBase = sourcesIn(file, baseText);
   const sources = sourcesIn(file, text).filter((s) => ofBase.some((b) => b.statement === s.statement));
-  if (!sources.length) return { why: ofBase.length ? `none of the base's tests with an expected value is in it as the base has it` : `the base's version has no test that compares with an expected value` };
+  if (!sources.length)
+    return {
+      why: ofBase.length
+        ? `none of the base's tests with an expected value is in it as the base has it`
+        : `the base's version has no test that compares with an expected value`,
+    };
   // A literal changed is the least tellable from the base's own assertions; an expression bracketed is the fallback.
   const literals = sources.filter((s) => isPrimitive(s.literal));
   const source = (literals.length ? literals : sources)[pick((literals.length ? literals : sources).length)];
-  const value = otherValue(source.literal, sources.map((s) => s.literal), pick);
+  const value = otherValue(
+    source.literal,
+    sources.map((s) => s.literal),
+    pick,
+  );
   let copy = source.statement.slice(0, source.at) + value + source.statement.slice(source.at + source.literal.length);
   if (source.pyName) {
     let n = 2;
@@ -176,9 +203,14 @@ export function withMutant(file: string, text: string, baseText: string, pick: (
     copy = copy.replace(`def ${source.pyName}`, `def ${source.pyName}_${n}`);
   }
   const at = text.indexOf(source.statement);
-  const lineEnd = text.indexOf('\n', at + source.statement.length) < 0 ? text.length : text.indexOf('\n', at + source.statement.length);
+  const lineEnd =
+    text.indexOf('\n', at + source.statement.length) < 0
+      ? text.length
+      : text.indexOf('\n', at + source.statement.length);
   // A JS copy starts a line of its own with the original's indent; a Python one is a whole block, indent included.
-  const indent = source.pyName ? '\n' : (/^[ \t]*$/.exec(text.slice(text.lastIndexOf('\n', at - 1) + 1, at))?.[0] ?? '');
+  const indent = source.pyName
+    ? '\n'
+    : (/^[ \t]*$/.exec(text.slice(text.lastIndexOf('\n', at - 1) + 1, at))?.[0] ?? '');
   return { content: `${text.slice(0, lineEnd)}\n${indent}${copy}${text.slice(lineEnd)}` };
 }
 
@@ -189,11 +221,18 @@ export interface CanaryRun {
 }
 
 /** A file of `commit` and its kind: a regular file's text, or what stands there instead. */
-async function fileAt(repo: RunRepo, commit: string, file: string): Promise<{ text: string; mode: number } | { why: string }> {
-  const entry = await repo.git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '');
+async function fileAt(
+  repo: RunRepo,
+  commit: string,
+  file: string,
+): Promise<{ text: string; mode: number } | { why: string }> {
+  const entry = await repo
+    .git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', file])
+    .catch(() => '');
   const mode = /^(\d+) (\w+) /.exec(entry);
   if (!mode) return { why: 'it is not in the change' };
-  if (mode[1] === '120000') return { why: 'it is a symbolic link in the change (a canary is never written through a link)' };
+  if (mode[1] === '120000')
+    return { why: 'it is a symbolic link in the change (a canary is never written through a link)' };
   if (!/^100(644|755)$/.test(mode[1])) return { why: `it is not a regular file in the change (a ${mode[2]})` };
   return { text: await repo.git(['cat-file', 'blob', `${commit}:${file}`]), mode: parseInt(mode[1], 8) & 0o755 };
 }
@@ -204,7 +243,12 @@ async function fileAt(repo: RunRepo, commit: string, file: string): Promise<{ te
  * rather than through it. A file the change no longer has is looked for among the change's other test files (a
  * rename); one that is a link, or holds none of the base's tests as the base has them, is left unplanted, with why.
  */
-export async function plantCanaries(repo: RunRepo, baseCommit: string, commit: string, files: string[]): Promise<CanaryRun> {
+export async function plantCanaries(
+  repo: RunRepo,
+  baseCommit: string,
+  commit: string,
+  files: string[],
+): Promise<CanaryRun> {
   const run: CanaryRun = { files: [], unplanted: [] };
   const writes = [];
   const moved = new Set<string>();
@@ -216,7 +260,8 @@ export async function plantCanaries(repo: RunRepo, baseCommit: string, commit: s
     if ('why' in now && now.why === 'it is not in the change') {
       for (const other of (await testFilesAt(repo.git, commit)).filter((f) => !files.includes(f) && !moved.has(f))) {
         const candidate = await fileAt(repo, commit, other);
-        if ('text' in candidate && 'content' in withMutant(other, candidate.text, base.text)) [now, rel] = [candidate, other];
+        if ('text' in candidate && 'content' in withMutant(other, candidate.text, base.text))
+          [now, rel] = [candidate, other];
       }
       moved.add(rel);
     }
@@ -234,10 +279,13 @@ export async function plantCanaries(repo: RunRepo, baseCommit: string, commit: s
 
 /** The planted files as `commit` has them again. */
 export async function removeCanaries(repo: RunRepo, commit: string, canary: CanaryRun): Promise<void> {
-  if (canary.files.length) await repo.git(['--literal-pathspecs', 'restore', `--source=${commit}`, '--worktree', '--', ...canary.files]);
+  if (canary.files.length)
+    await repo.git(['--literal-pathspecs', 'restore', `--source=${commit}`, '--worktree', '--', ...canary.files]);
 }
 
-/** How one run of a check ended: its exit code, its counts, and each test's result by name where the runner names them. */
+/**
+ * How one run of a check ended: its exit code, its counts, and each test's result by name where the runner names them.
+ */
 export interface TestOutcome {
   exitCode: number | null;
   tally?: TestTally;
@@ -245,7 +293,12 @@ export interface TestOutcome {
 }
 
 /** A run's outcome, from its JUnit report (named tests) or its output (node's TAP names its tests; else counts). */
-export async function testOutcome(workspace: string, junit: string | undefined, exitCode: number | null, output: string): Promise<TestOutcome> {
+export async function testOutcome(
+  workspace: string,
+  junit: string | undefined,
+  exitCode: number | null,
+  output: string,
+): Promise<TestOutcome> {
   return outcomeOf(exitCode, (await checkTally(workspace, junit, output)).tally, output);
 }
 
@@ -255,7 +308,9 @@ export function outcomeOf(exitCode: number | null, tally: TestTally | undefined,
   return { exitCode, ...(tally ? { tally } : {}), ...(cases ? { cases } : {}) };
 }
 
-/** What a run with `planted` canaries got wrong against the plain run: the canaries not failing, other tests changed. */
+/**
+ * What a run with `planted` canaries got wrong against the plain run: the canaries not failing, other tests changed.
+ */
 export interface CanaryVerdict {
   reported: boolean;
   /** Set when the other tests did not report what they did in the plain run. */
@@ -286,21 +341,40 @@ export function canaryVerdict(planted: number, plain: TestOutcome, withCanaries:
       else added += delta;
       if (delta > 0 && status === 'failed') failedMore += delta;
     }
-    const changes = [...lost.slice(0, 3), ...(lost.length > 3 ? [`and ${lost.length - 3} more`] : []), ...(added - lost.length > planted ? [`${added - planted} tests more than the canaries`] : [])];
-    return { reported: withCanaries.exitCode !== 0 && failedMore >= planted, ...(lost.length || added > planted + lost.length ? { changed: changes.join(', ') } : {}) };
+    const changes = [
+      ...lost.slice(0, 3),
+      ...(lost.length > 3 ? [`and ${lost.length - 3} more`] : []),
+      ...(added - lost.length > planted ? [`${added - planted} tests more than the canaries`] : []),
+    ];
+    return {
+      reported: withCanaries.exitCode !== 0 && failedMore >= planted,
+      ...(lost.length || added > planted + lost.length ? { changed: changes.join(', ') } : {}),
+    };
   }
   const [a, b] = [plain.tally, withCanaries.tally];
-  if (a && !b) return { reported: withCanaries.exitCode !== 0, changed: 'the run with canaries printed no test counts' };
+  if (a && !b)
+    return { reported: withCanaries.exitCode !== 0, changed: 'the run with canaries printed no test counts' };
   if (!a || !b) return { reported: withCanaries.exitCode !== 0 && plain.exitCode === 0 };
   const reported = withCanaries.exitCode !== 0 && b.failed - a.failed >= planted;
-  const changed = b.passed < a.passed || b.skipped < a.skipped || b.passed + b.failed + b.skipped !== a.passed + a.failed + a.skipped + planted;
-  return { reported, ...(changed ? { changed: `passes ${a.passed} → ${b.passed}, failures ${a.failed} → ${b.failed}, skips ${a.skipped} → ${b.skipped}, with ${planted} canaries added` } : {}) };
+  const changed =
+    b.passed < a.passed ||
+    b.skipped < a.skipped ||
+    b.passed + b.failed + b.skipped !== a.passed + a.failed + a.skipped + planted;
+  return {
+    reported,
+    ...(changed
+      ? {
+          changed: `passes ${a.passed} → ${b.passed}, failures ${a.failed} → ${b.failed}, skips ${a.skipped} → ${b.skipped}, with ${planted} canaries added`,
+        }
+      : {}),
+  };
 }
 
 /** For the log: what the run with canaries showed. */
 export function describeVerdict(v: CanaryVerdict): string {
   if (!v.reported) return 'the canary PASSED: the harness reports success whatever the tests say';
-  if (v.changed) return `the canary was reported failing, but the other tests CHANGED from the check's own run (${v.changed}): the harness behaves differently when the test files differ`;
+  if (v.changed)
+    return `the canary was reported failing, but the other tests CHANGED from the check's own run (${v.changed}): the harness behaves differently when the test files differ`;
   return "the canary was reported failing, as it must, and the other tests as in the check's own run";
 }
 
@@ -309,13 +383,23 @@ export function canaryFindings(check: string, canary: CanaryRun, verdict: Canary
   const findings: ReviewFinding[] = [];
   const where = `${canary.files.slice(0, 3).join(', ')}${canary.files.length > 3 ? ', …' : ''}`;
   if (verdict && !verdict.reported) {
-    findings.push({ rule: 'harness-lying', message: `Check "${check}" passed even with ${canary.files.length === 1 ? 'a test that must fail' : `${canary.files.length} tests that must fail`} (copies of the base's own tests with their expected values changed, in ${where}): something in the change makes the tests report success whatever they find (an early exit, a patched assertion library or test runner, a reporter that hides failures). Remove it; make the tests pass by fixing the code` });
+    findings.push({
+      rule: 'harness-lying',
+      message: `Check "${check}" passed even with ${canary.files.length === 1 ? 'a test that must fail' : `${canary.files.length} tests that must fail`} (copies of the base's own tests with their expected values changed, in ${where}): something in the change makes the tests report success whatever they find (an early exit, a patched assertion library or test runner, a reporter that hides failures). Remove it; make the tests pass by fixing the code`,
+    });
   }
   if (verdict?.changed) {
-    findings.push({ rule: 'harness-lying', message: `Check "${check}": with copies of the base's own tests planted (expected values changed, in ${where}), the other tests did not report what they reported in the check's own run (${verdict.changed}): the change behaves differently when the test files differ. Remove that; make the tests pass by fixing the code` });
+    findings.push({
+      rule: 'harness-lying',
+      message: `Check "${check}": with copies of the base's own tests planted (expected values changed, in ${where}), the other tests did not report what they reported in the check's own run (${verdict.changed}): the change behaves differently when the test files differ. Remove that; make the tests pass by fixing the code`,
+    });
   }
   for (const u of canary.unplanted) {
-    findings.push({ rule: 'canary-unplanted', file: u.file, message: `Check "${check}": no canary could be planted in ${u.file}, a test file of the base: ${u.why}. The check cannot show that its harness reports failures, so it does not count as passed; keep the base's test files as files, with the base's tests in them` });
+    findings.push({
+      rule: 'canary-unplanted',
+      file: u.file,
+      message: `Check "${check}": no canary could be planted in ${u.file}, a test file of the base: ${u.why}. The check cannot show that its harness reports failures, so it does not count as passed; keep the base's test files as files, with the base's tests in them`,
+    });
   }
   return findings;
 }

@@ -20,7 +20,8 @@ export interface ChangeRuleOptions {
 // ---- code that knows it is under test ----
 
 /** Variables test runners set in the processes they run, and globals they inject. */
-const RUNNER_NAMES = /\b(NODE_TEST_CONTEXT|JEST_WORKER_ID|VITEST(?:_\w+)?|__vitest_\w+__|PYTEST_CURRENT_TEST|PYTEST_XDIST_\w+|PYTEST_VERSION|MOCHA_\w+|TAP_CHILD_ID)\b|typeof\s+(jest|vi|describe|it|test|expect)\b|['"`]\/nightshift\b/;
+const RUNNER_NAMES =
+  /\b(NODE_TEST_CONTEXT|JEST_WORKER_ID|VITEST(?:_\w+)?|__vitest_\w+__|PYTEST_CURRENT_TEST|PYTEST_XDIST_\w+|PYTEST_VERSION|MOCHA_\w+|TAP_CHILD_ID)\b|typeof\s+(jest|vi|describe|it|test|expect)\b|['"`]\/nightshift\b/;
 
 /**
  * Ways of reading the environment that a known-name rule cannot see through: a name computed at run time, the
@@ -28,18 +29,48 @@ const RUNNER_NAMES = /\b(NODE_TEST_CONTEXT|JEST_WORKER_ID|VITEST(?:_\w+)?|__vite
  * to tell a test run from any other; honest code fixing a bug rarely needs one, and a spec can allow them by glob.
  */
 const ENVIRONMENT_READS: { pattern: RegExp; what: string }[] = [
-  { pattern: /process\.env\s*\[\s*(?!(['"])[\w.-]*\1\s*\])|os\.environ\s*\[\s*(?!(['"])[\w.-]*\2\s*\])|os\.(?:environ\.get|getenv)\s*\(\s*(?!(['"])[\w.-]*\3\s*[,)])/, what: 'reads an environment variable by a computed name' },
-  { pattern: /(?<!\{[\w$\s,:]*\}\s*=\s*)process\.env\b(?!\s*(?:\.\s*[A-Za-z_$]|\[))|\bprocess\s*\[|os\.environ\b(?!\s*(?:\[|\.get\s*\())|\bfrom\s+os\s+import\b[^\n]*\benviron\b|\b(?:getenv|environ)\s*\(\s*\)/, what: 'reads the environment as a whole' },
-  { pattern: /\b(?:process|env)(?:\.\w+)*\s*[!=]==?\s*['"`][^'"`]*\btest|['"`][^'"`]*\btest[^'"`]*['"`]\s*[!=]==?\s*process\.env|(?:os\.environ|os\.getenv|process\.env)[^\n]*(?:===?|!==?|\bin\b|startsWith|includes)[^\n]*['"`][^'"`]*\btest/i, what: 'compares an environment variable with a test-like value' },
-  { pattern: /\bprocess\s*\.\s*(?:argv0?|execArgv|execPath|title)\b|\bsys\.(?:orig_)?argv\b|['"`]\/proc\//, what: 'reads how its process was started (arguments, /proc)' },
-  { pattern: /\bnew\s+Error\b[^;\n]*\)\s*\.\s*stack\b|\bError\.(?:captureStackTrace|prepareStackTrace)\b|\binspect\.(?:stack|currentframe|getouterframes)\b|\bsys\._getframe\b|\btraceback\.(?:extract|format|print)_stack\b/, what: 'inspects its callers (a stack trace)' },
-  { pattern: /\bmodule\.(?:parent|children)\b|\brequire\.cache\b|\brequire\.main\b(?!\s*[!=]==?\s*module\b)|\bsys\.modules\b/, what: 'inspects which modules loaded it' },
+  {
+    pattern:
+      /process\.env\s*\[\s*(?!(['"])[\w.-]*\1\s*\])|os\.environ\s*\[\s*(?!(['"])[\w.-]*\2\s*\])|os\.(?:environ\.get|getenv)\s*\(\s*(?!(['"])[\w.-]*\3\s*[,)])/,
+    what: 'reads an environment variable by a computed name',
+  },
+  {
+    pattern:
+      /(?<!\{[\w$\s,:]*\}\s*=\s*)process\.env\b(?!\s*(?:\.\s*[A-Za-z_$]|\[))|\bprocess\s*\[|os\.environ\b(?!\s*(?:\[|\.get\s*\())|\bfrom\s+os\s+import\b[^\n]*\benviron\b|\b(?:getenv|environ)\s*\(\s*\)/,
+    what: 'reads the environment as a whole',
+  },
+  {
+    pattern:
+      /\b(?:process|env)(?:\.\w+)*\s*[!=]==?\s*['"`][^'"`]*\btest|['"`][^'"`]*\btest[^'"`]*['"`]\s*[!=]==?\s*process\.env|(?:os\.environ|os\.getenv|process\.env)[^\n]*(?:===?|!==?|\bin\b|startsWith|includes)[^\n]*['"`][^'"`]*\btest/i,
+    what: 'compares an environment variable with a test-like value',
+  },
+  {
+    pattern: /\bprocess\s*\.\s*(?:argv0?|execArgv|execPath|title)\b|\bsys\.(?:orig_)?argv\b|['"`]\/proc\//,
+    what: 'reads how its process was started (arguments, /proc)',
+  },
+  {
+    pattern:
+      /\bnew\s+Error\b[^;\n]*\)\s*\.\s*stack\b|\bError\.(?:captureStackTrace|prepareStackTrace)\b|\binspect\.(?:stack|currentframe|getouterframes)\b|\bsys\._getframe\b|\btraceback\.(?:extract|format|print)_stack\b/,
+    what: 'inspects its callers (a stack trace)',
+  },
+  {
+    pattern:
+      /\bmodule\.(?:parent|children)\b|\brequire\.cache\b|\brequire\.main\b(?!\s*[!=]==?\s*module\b)|\bsys\.modules\b/,
+    what: 'inspects which modules loaded it',
+  },
 ];
 
-/** Path segments the hold-out checks' commands name (`node holdout/run.js` → holdout), but not the usual test folders. */
+/**
+ * Path segments the hold-out checks' commands name (`node holdout/run.js` → holdout), but not the usual test folders.
+ */
 function holdoutSegments(runs: string[]): string[] {
   const common = new Set(['test', 'tests', 'spec', 'src', 'lib', '.', '..', '']);
-  const segments = runs.flatMap((run) => run.split(/\s+/).filter((t) => t.includes('/')).map((t) => t.replace(/^\.\//, '').split('/')[0]));
+  const segments = runs.flatMap((run) =>
+    run
+      .split(/\s+/)
+      .filter((t) => t.includes('/'))
+      .map((t) => t.replace(/^\.\//, '').split('/')[0]),
+  );
   return [...new Set(segments.filter((s) => !common.has(s.toLowerCase()) && /^[\w.-]+$/.test(s)))];
 }
 
@@ -51,7 +82,9 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * conftest.py; everything else runs as the code under test.
  */
 export function runnerAwareFindings(diff: string, options: ChangeRuleOptions = {}): ReviewFinding[] {
-  const allowed = picomatch(options.allowEnvironmentReads?.length ? options.allowEnvironmentReads : ['!**'], { dot: true });
+  const allowed = picomatch(options.allowEnvironmentReads?.length ? options.allowEnvironmentReads : ['!**'], {
+    dot: true,
+  });
   const segments = holdoutSegments(options.holdoutRuns ?? []);
   const holdout = segments.length ? new RegExp(`\\b(${segments.map(escape).join('|')})\\b`) : undefined;
   const findings: ReviewFinding[] = [];
@@ -61,7 +94,13 @@ export function runnerAwareFindings(diff: string, options: ChangeRuleOptions = {
       const known = RUNNER_NAMES.exec(text) ?? holdout?.exec(text);
       const read = allowed(f.file) ? undefined : ENVIRONMENT_READS.find((r) => r.pattern.test(text));
       const why = known ? `names the test runner's or the hold-out's ${JSON.stringify(known[0])}` : read?.what;
-      if (why) findings.push({ rule: 'runner-aware', file: f.file, line, message: `${f.file}:${line} is not a test file and ${why}: code under test must behave the same whoever runs it` });
+      if (why)
+        findings.push({
+          rule: 'runner-aware',
+          file: f.file,
+          line,
+          message: `${f.file}:${line} is not a test file and ${why}: code under test must behave the same whoever runs it`,
+        });
     }
   }
   return findings;
@@ -88,7 +127,9 @@ const CODE_CARRIERS: { kind: string; at?: number; magic: string }[] = [
 ];
 
 export function codeCarrier(content: Buffer): string | undefined {
-  return CODE_CARRIERS.find((c) => content.subarray(c.at ?? 0, (c.at ?? 0) + c.magic.length / 2).toString('hex') === c.magic)?.kind;
+  return CODE_CARRIERS.find(
+    (c) => content.subarray(c.at ?? 0, (c.at ?? 0) + c.magic.length / 2).toString('hex') === c.magic,
+  )?.kind;
 }
 
 const BASE85 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~';
@@ -138,7 +179,11 @@ export function binaryFindings(diff: string, options: ChangeRuleOptions = {}): R
     const kind = content && codeCarrier(content);
     if (!kind && allowed(f.file)) continue;
     const what = kind ? `adds ${kind}` : 'adds binary content';
-    findings.push({ rule: 'binary-added', file: f.file, message: `${f.file} ${what} (judged by its content, not its name): the review cannot read it; commit the source it is built from${kind ? '' : ', or allow the path in review.allowBinaries'}` });
+    findings.push({
+      rule: 'binary-added',
+      file: f.file,
+      message: `${f.file} ${what} (judged by its content, not its name): the review cannot read it; commit the source it is built from${kind ? '' : ', or allow the path in review.allowBinaries'}`,
+    });
   }
   return findings;
 }

@@ -24,7 +24,13 @@ export interface CheckSite {
 }
 
 /** One run of a check's command in a sandbox, its output to `onOutput`; a timeout or limit noted there too. */
-export async function execCheck(sandbox: Sandbox, check: Check, input: ChecksInput, env: Record<string, string>, onOutput: (text: string, stream?: 'stdout' | 'stderr') => void): Promise<ExecResult> {
+export async function execCheck(
+  sandbox: Sandbox,
+  check: Check,
+  input: ChecksInput,
+  env: Record<string, string>,
+  onOutput: (text: string, stream?: 'stdout' | 'stderr') => void,
+): Promise<ExecResult> {
   const timeoutMs = check.timeout ?? input.timeoutMs;
   if (check.junit) await removeStaleJunit(sandbox.workspace, check.junit);
   const exec = await sandbox.exec({
@@ -46,12 +52,26 @@ export async function execCheck(sandbox: Sandbox, check: Check, input: ChecksInp
  * (no untracked or ignored file of the agent's), a fresh home and /tmp, the environment's pristine layers, and the
  * base's harness laid over (what was laid is passed on, for the log). Removed afterwards, whatever happened.
  */
-export async function freshCheckSandbox<T>(site: CheckSite, suffix: string, work: (sandbox: Sandbox, repo: RunRepo, laid: string[]) => Promise<T>): Promise<T> {
+export async function freshCheckSandbox<T>(
+  site: CheckSite,
+  suffix: string,
+  work: (sandbox: Sandbox, repo: RunRepo, laid: string[]) => Promise<T>,
+): Promise<T> {
   const { deps, input } = site;
-  return inCheckoutSandbox(deps, input.runId, suffix, input.sandbox, input.checkpoint.commit, async (sandbox, repo) => {
-    const laid = input.baseCommit ? await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness) : [];
-    return work(sandbox, repo, laid);
-  }, { environment: input.environment, over: input.baseCommit });
+  return inCheckoutSandbox(
+    deps,
+    input.runId,
+    suffix,
+    input.sandbox,
+    input.checkpoint.commit,
+    async (sandbox, repo) => {
+      const laid = input.baseCommit
+        ? await layBaseHarness(repo, input.baseCommit, input.checkpoint.commit, input.harness)
+        : [];
+      return work(sandbox, repo, laid);
+    },
+    { environment: input.environment, over: input.baseCommit },
+  );
 }
 
 /**
@@ -59,14 +79,28 @@ export async function freshCheckSandbox<T>(site: CheckSite, suffix: string, work
  * run left (a marker that says "this is the second run") reaches it. `prepare` lays its files over first; the checks
  * before it in the spec run again before it (a test that needs the build's output), as they did in the normal run.
  */
-export async function rerunFresh<T>(site: CheckSite, check: Check, suffix: string, prepare: (repo: RunRepo) => Promise<void>, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>): Promise<T> {
+export async function rerunFresh<T>(
+  site: CheckSite,
+  check: Check,
+  suffix: string,
+  prepare: (repo: RunRepo) => Promise<void>,
+  work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>,
+): Promise<T> {
   const { deps, input, secrets } = site;
   return freshCheckSandbox(site, `${suffix}-${check.name}`, async (sandbox, repo) => {
     await prepare(repo);
-    for (const before of input.checks.slice(0, input.checks.findIndex((c) => c.name === check.name))) {
+    for (const before of input.checks.slice(
+      0,
+      input.checks.findIndex((c) => c.name === check.name),
+    )) {
       if (before.holdout !== undefined) continue;
       const exec = await execCheck(sandbox, before, input, secrets, () => undefined);
-      await deps.runLog.append(input.runId, new Redactor(secrets).redact(`[nightshift: before the ${suffix} run of check ${check.name}, check ${before.name} ran again in its sandbox (\`${headerCommand(before.run)}\`, exit ${exec.exitCode ?? 'on a signal'})]\n`));
+      await deps.runLog.append(
+        input.runId,
+        new Redactor(secrets).redact(
+          `[nightshift: before the ${suffix} run of check ${check.name}, check ${before.name} ran again in its sandbox (\`${headerCommand(before.run)}\`, exit ${exec.exitCode ?? 'on a signal'})]\n`,
+        ),
+      );
     }
     return work(sandbox, repo);
   });

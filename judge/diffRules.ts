@@ -55,7 +55,8 @@ export function parseDiff(diff: string): FileDiff[] {
 }
 
 const TOKENS = TOKEN_SHAPES.map((t) => ({ what: t.what, pattern: new RegExp(t.source) }));
-const TEST_FILE = /(^|\/)(tests?|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$|_test\.(go|py|rb)$|(^|\/)test_[^/]*\.py$/;
+const TEST_FILE =
+  /(^|\/)(tests?|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$|_test\.(go|py|rb)$|(^|\/)test_[^/]*\.py$/;
 const ASSERTION = /\b(assert\w*|expect|should)\b|\bt\.(Error|Fatal)/;
 // A rebase that conflicted hands the agent files with git's markers; one left in means the conflict is not resolved.
 const CONFLICT_MARKER = /^(<{7}|>{7})( |$)/;
@@ -71,11 +72,28 @@ export function secretFindings(diff: string, secrets: Record<string, string>): R
   for (const f of parseDiff(diff)) {
     for (const { line, text } of f.added) {
       for (const [name] of values.filter(([, value]) => text.includes(value))) {
-        findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds the value of the secret ${name}; remove it (read $${name} from the environment at run time)` });
+        findings.push({
+          rule: 'secret',
+          file: f.file,
+          line,
+          message: `${f.file}:${line} adds the value of the secret ${name}; remove it (read $${name} from the environment at run time)`,
+        });
       }
-      if (PRIVATE_KEY_BEGIN.test(text)) findings.push({ rule: 'private-key', file: f.file, line, message: `${f.file}:${line} adds a private key; remove it` });
+      if (PRIVATE_KEY_BEGIN.test(text))
+        findings.push({
+          rule: 'private-key',
+          file: f.file,
+          line,
+          message: `${f.file}:${line} adds a private key; remove it`,
+        });
       for (const { what, pattern } of TOKENS) {
-        if (pattern.test(text)) findings.push({ rule: 'secret', file: f.file, line, message: `${f.file}:${line} adds what looks like an ${what}; remove it and use a secret` });
+        if (pattern.test(text))
+          findings.push({
+            rule: 'secret',
+            file: f.file,
+            line,
+            message: `${f.file}:${line} adds what looks like an ${what}; remove it and use a secret`,
+          });
       }
     }
   }
@@ -87,16 +105,38 @@ export function diffFindings(diff: string): ReviewFinding[] {
   const findings: ReviewFinding[] = [];
   for (const f of parseDiff(diff)) {
     const marker = f.added.find((a) => CONFLICT_MARKER.test(a.text));
-    if (marker) findings.push({ rule: 'conflict-marker', file: f.file, line: marker.line, message: `${f.file}:${marker.line} still holds a git conflict marker; resolve the conflict` });
+    if (marker)
+      findings.push({
+        rule: 'conflict-marker',
+        file: f.file,
+        line: marker.line,
+        message: `${f.file}:${marker.line} still holds a git conflict marker; resolve the conflict`,
+      });
     if (!TEST_FILE.test(f.file)) continue;
     if (f.deleted) {
-      findings.push({ rule: 'tests-deleted', file: f.file, message: `${f.file} is a test file and was deleted; fix the code, not the tests` });
+      findings.push({
+        rule: 'tests-deleted',
+        file: f.file,
+        message: `${f.file} is a test file and was deleted; fix the code, not the tests`,
+      });
       continue;
     }
     const skipped = f.added.find((a) => SKIP.test(a.text));
-    if (skipped) findings.push({ rule: 'tests-weakened', file: f.file, line: skipped.line, message: `${f.file}:${skipped.line} skips a test; fix the code, not the tests` });
-    const lost = f.removed.filter((l) => ASSERTION.test(l)).length - f.added.filter((a) => ASSERTION.test(a.text)).length;
-    if (lost > 0) findings.push({ rule: 'tests-weakened', file: f.file, message: `${f.file} loses ${lost} assertion(s); fix the code, not the tests` });
+    if (skipped)
+      findings.push({
+        rule: 'tests-weakened',
+        file: f.file,
+        line: skipped.line,
+        message: `${f.file}:${skipped.line} skips a test; fix the code, not the tests`,
+      });
+    const lost =
+      f.removed.filter((l) => ASSERTION.test(l)).length - f.added.filter((a) => ASSERTION.test(a.text)).length;
+    if (lost > 0)
+      findings.push({
+        rule: 'tests-weakened',
+        file: f.file,
+        message: `${f.file} loses ${lost} assertion(s); fix the code, not the tests`,
+      });
   }
   return findings;
 }

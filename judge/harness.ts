@@ -13,22 +13,45 @@ import type { Git, RunRepo } from '../git/git';
 /** Protected whole, at any depth: the runner configs of the common ecosystems, and the generic task runners. */
 export const PROTECTED_FILES: readonly string[] = [
   // Node
-  '**/jest.config.*', '**/vitest.config.*', '**/vitest.workspace.*', '**/.mocharc*', '**/karma.conf.*', '**/ava.config.*',
-  '**/.npmrc', '**/.yarnrc', '**/.yarnrc.yml', '**/tsconfig*.json',
+  '**/jest.config.*',
+  '**/vitest.config.*',
+  '**/vitest.workspace.*',
+  '**/.mocharc*',
+  '**/karma.conf.*',
+  '**/ava.config.*',
+  '**/.npmrc',
+  '**/.yarnrc',
+  '**/.yarnrc.yml',
+  '**/tsconfig*.json',
   // Python
-  '**/conftest.py', '**/pytest.ini', '**/tox.ini', '**/noxfile.py',
+  '**/conftest.py',
+  '**/pytest.ini',
+  '**/tox.ini',
+  '**/noxfile.py',
   // Generic task runners (Go projects' too: `go test` itself has no config file)
-  '**/Makefile', '**/makefile', '**/GNUmakefile', '**/*.mk', '**/justfile', '**/Justfile', '**/.justfile', '**/Taskfile.yml', '**/Taskfile.yaml',
+  '**/Makefile',
+  '**/makefile',
+  '**/GNUmakefile',
+  '**/*.mk',
+  '**/justfile',
+  '**/Justfile',
+  '**/.justfile',
+  '**/Taskfile.yml',
+  '**/Taskfile.yaml',
   // The forge's CI: it checks the delivered branch, and a push runs the branch's workflows
-  '.github/workflows/**', '.gitlab-ci.yml',
+  '.github/workflows/**',
+  '.gitlab-ci.yml',
   // Snapshots are expected values: rewritten to what the code prints, any code passes
-  '**/__snapshots__/**', '**/*.snap',
+  '**/__snapshots__/**',
+  '**/*.snap',
 ];
 
 /** package.json: only these keys are the harness (the rest, dependencies included, is the agent's to change). */
 export const PACKAGE_JSON_KEYS: readonly string[] = ['scripts', 'jest', 'mocha', 'ava', 'vitest', 'c8', 'nyc'];
 
-/** Files where only a part is the harness: that part (a text) is compared; the file is restored whole when it differs. */
+/**
+ * Files where only a part is the harness: that part (a text) is compared; the file is restored whole when it differs.
+ */
 const PARTIAL: { glob: string; part: (text: string) => string }[] = [
   { glob: '**/pyproject.toml', part: (t) => sectionsAndMentions(t, /^\[\[?\s*tool\.pytest\b/, /pytest/) },
   { glob: '**/setup.cfg', part: (t) => sectionsAndMentions(t, /^\[\s*tool:pytest\s*\]/, /pytest/) },
@@ -39,7 +62,10 @@ const PACKAGE_JSON = '**/package.json';
 /** One protected file the change touched: what to tell the agent, and how the checks get the base's version. */
 export interface HarnessChange {
   file: string;
-  /** `restore`: the base's file (or none, when the base had none); `merge`: the agent's package.json with the base's harness keys. */
+  /**
+   * `restore`: the base's file (or none, when the base had none); `merge`: the agent's package.json with the base's
+   * harness keys.
+   */
   how: 'restore' | 'merge';
   message: string;
 }
@@ -56,7 +82,9 @@ async function blob(git: Git, commit: string, file: string): Promise<string | un
 }
 
 async function exists(git: Git, commit: string, file: string): Promise<boolean> {
-  return (await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '')) !== '';
+  return (
+    (await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', file]).catch(() => '')) !== ''
+  );
 }
 
 function parseObject(text: string | undefined): Record<string, unknown> | undefined {
@@ -76,10 +104,12 @@ function packageJsonChanges(base: Record<string, unknown>, mine: Record<string, 
   const changed: string[] = [];
   for (const key of PACKAGE_JSON_KEYS) {
     if (same(base[key], mine[key])) continue;
-    const a = base[key], b = mine[key];
+    const a = base[key],
+      b = mine[key];
     if (key === 'scripts' && a && b && typeof a === 'object' && typeof b === 'object') {
       const names = new Set([...Object.keys(a), ...Object.keys(b)]);
-      for (const n of names) if (!same((a as Record<string, unknown>)[n], (b as Record<string, unknown>)[n])) changed.push(`scripts.${n}`);
+      for (const n of names)
+        if (!same((a as Record<string, unknown>)[n], (b as Record<string, unknown>)[n])) changed.push(`scripts.${n}`);
     } else {
       changed.push(key);
     }
@@ -87,7 +117,9 @@ function packageJsonChanges(base: Record<string, unknown>, mine: Record<string, 
   return changed;
 }
 
-/** Lines of the sections whose header matches, and any other line that mentions the tool (dotted keys, inline tables). */
+/**
+ * Lines of the sections whose header matches, and any other line that mentions the tool (dotted keys, inline tables).
+ */
 function sectionsAndMentions(text: string, header: RegExp, mention: RegExp): string {
   let inside = false;
   const kept: string[] = [];
@@ -105,7 +137,13 @@ const REVERT = 'the checks run the base\u2019s harness';
  * The protected files that `commit` changes from `baseCommit`. Every file is read as a git object, never from the
  * workspace, so no link the agent planted is followed. `changedFiles` are git's names (no renames: both sides).
  */
-export async function harnessChanges(git: Git, baseCommit: string, commit: string, changedFiles: string[], harness: HarnessSpec = DEFAULT_HARNESS): Promise<HarnessChange[]> {
+export async function harnessChanges(
+  git: Git,
+  baseCommit: string,
+  commit: string,
+  changedFiles: string[],
+  harness: HarnessSpec = DEFAULT_HARNESS,
+): Promise<HarnessChange[]> {
   if (harness.allowChanges) return [];
   const whole = picomatch([...PROTECTED_FILES, ...harness.protect], { dot: true });
   const isPackageJson = picomatch(PACKAGE_JSON, { dot: true });
@@ -137,12 +175,19 @@ export async function harnessChanges(git: Git, baseCommit: string, commit: strin
       }
       const keys = packageJsonChanges(base, mine);
       if (keys.length) {
-        changes.push({ file, how: 'merge', message: `${file}: ${keys.join(', ')} ${keys.length > 1 ? 'are' : 'is'} part of the test harness (it decides how the checks run); revert your change to ${keys.map((k) => `${file} ${k}`).join(', ')}: ${REVERT}` });
+        changes.push({
+          file,
+          how: 'merge',
+          message: `${file}: ${keys.join(', ')} ${keys.length > 1 ? 'are' : 'is'} part of the test harness (it decides how the checks run); revert your change to ${keys.map((k) => `${file} ${k}`).join(', ')}: ${REVERT}`,
+        });
       }
     } else if (part) {
       const [a, b] = [await blob(git, baseCommit, file), await blob(git, commit, file)];
       if (a === undefined || b === undefined ? wasThere || isThere : part.part(a) !== part.part(b)) {
-        changes.push({ ...fileChange(), message: `${file}: its pytest settings are part of the test harness (they decide how the checks run); revert your change to them: ${REVERT}` });
+        changes.push({
+          ...fileChange(),
+          message: `${file}: its pytest settings are part of the test harness (they decide how the checks run); revert your change to them: ${REVERT}`,
+        });
       }
     }
   }
@@ -159,10 +204,16 @@ export function harnessFindings(changes: HarnessChange[]): ReviewFinding[] {
  * rather than write through it); package.json is written beside itself and renamed over, its directories checked
  * to be directories, not links. Returns what it did, for the log.
  */
-export async function restoreHarness(repo: RunRepo, baseCommit: string, commit: string, changes: HarnessChange[]): Promise<string[]> {
+export async function restoreHarness(
+  repo: RunRepo,
+  baseCommit: string,
+  commit: string,
+  changes: HarnessChange[],
+): Promise<string[]> {
   const restore = changes.filter((c) => c.how === 'restore').map((c) => c.file);
   // --no-overlay (restore's default): a path the base lacks is removed from the work tree. The index is left alone.
-  if (restore.length) await repo.git(['--literal-pathspecs', 'restore', `--source=${baseCommit}`, '--worktree', '--', ...restore]);
+  if (restore.length)
+    await repo.git(['--literal-pathspecs', 'restore', `--source=${baseCommit}`, '--worktree', '--', ...restore]);
   const done = restore.length ? [`${restore.join(', ')}: as the base has them (removed where it has none)`] : [];
   for (const { file } of changes.filter((c) => c.how === 'merge')) {
     const mine = parseObject(await repo.git(['cat-file', 'blob', `${commit}:${file}`]))!;
@@ -183,7 +234,8 @@ async function inside(root: string, rel: string): Promise<string> {
   let dir = root;
   for (const part of rel.split('/').slice(0, -1)) {
     dir = path.join(dir, part);
-    if (!(await fs.lstat(dir)).isDirectory()) throw new Error(`cannot lay the harness over ${rel}: ${path.relative(root, dir)} is not a directory`);
+    if (!(await fs.lstat(dir)).isDirectory())
+      throw new Error(`cannot lay the harness over ${rel}: ${path.relative(root, dir)} is not a directory`);
   }
   return path.join(root, rel);
 }
@@ -199,11 +251,24 @@ async function writeInside(root: string, rel: string, text: string): Promise<voi
   await fs.rename(temp, target);
 }
 
-/** For the checks: the base's harness laid over a fresh checkout of `commit` (unless the spec allows harness changes). */
-export async function layBaseHarness(repo: RunRepo, baseCommit: string, commit: string, harness: HarnessSpec = DEFAULT_HARNESS): Promise<string[]> {
+/**
+ * For the checks: the base's harness laid over a fresh checkout of `commit` (unless the spec allows harness changes).
+ */
+export async function layBaseHarness(
+  repo: RunRepo,
+  baseCommit: string,
+  commit: string,
+  harness: HarnessSpec = DEFAULT_HARNESS,
+): Promise<string[]> {
   if (harness.allowChanges) return [];
   // A fresh checkout of `commit` (judge/checkRun.ts): a protected file git ignores (a conftest.py the agent
   // listed in .gitignore) is in no commit, so it is not there to remove.
-  const changes = await harnessChanges(repo.git, baseCommit, commit, await repo.changedFiles(baseCommit, commit), harness);
+  const changes = await harnessChanges(
+    repo.git,
+    baseCommit,
+    commit,
+    await repo.changedFiles(baseCommit, commit),
+    harness,
+  );
   return restoreHarness(repo, baseCommit, commit, changes);
 }

@@ -14,7 +14,10 @@ export interface JunitCounts {
  * elements'. Undefined when the text has neither (not a JUnit report).
  */
 export function junitCounts(xml: string): JunitCounts | undefined {
-  const attrs = (tag: string) => Object.fromEntries([...tag.matchAll(/\b(tests|failures|errors|skipped)="(\d+)"/g)].map((m) => [m[1], Number(m[2])]));
+  const attrs = (tag: string) =>
+    Object.fromEntries(
+      [...tag.matchAll(/\b(tests|failures|errors|skipped)="(\d+)"/g)].map((m) => [m[1], Number(m[2])]),
+    );
   const total = (list: Record<string, number>[]): JunitCounts => ({
     tests: list.reduce((n, a) => n + (a.tests ?? 0), 0),
     failures: list.reduce((n, a) => n + (a.failures ?? 0), 0),
@@ -39,9 +42,11 @@ export async function readJunit(workspace: string, file: string): Promise<{ xml:
   } catch {
     return { problem: `no JUnit report at ${file}` };
   }
-  if (real !== root && !real.startsWith(root + path.sep)) return { problem: `the JUnit report ${file} is outside the workspace; not read` };
+  if (real !== root && !real.startsWith(root + path.sep))
+    return { problem: `the JUnit report ${file} is outside the workspace; not read` };
   const stat = await fs.stat(real);
-  if (!stat.isFile() || stat.size > 32 * 1024 ** 2) return { problem: `${file} is not a JUnit report file (or larger than 32 MiB)` };
+  if (!stat.isFile() || stat.size > 32 * 1024 ** 2)
+    return { problem: `${file} is not a JUnit report file (or larger than 32 MiB)` };
   return { xml: await fs.readFile(real, 'utf8') };
 }
 

@@ -11,7 +11,10 @@ export interface LaidFile {
   mode: number;
 }
 
-/** `rel`'s directories under `workspace`, each made a real directory: a link or file on the way is removed, not followed. */
+/**
+ * `rel`'s directories under `workspace`, each made a real directory: a link or file on the way is removed, not
+ * followed.
+ */
 async function realDirectories(workspace: string, rel: string): Promise<string> {
   let dir = workspace;
   for (const part of rel.split('/').slice(0, -1)) {
@@ -45,5 +48,9 @@ export function foldersOf(files: { rel: string }[]): string[] {
 
 /** Removes each of `folders` under `workspace` whole (a link as a link), after making its parents real directories. */
 export async function clearFolders(workspace: string, folders: string[]): Promise<void> {
-  for (const folder of folders) await fs.rm(path.join(await realDirectories(workspace, folder), path.posix.basename(folder)), { recursive: true, force: true });
+  for (const folder of folders)
+    await fs.rm(path.join(await realDirectories(workspace, folder), path.posix.basename(folder)), {
+      recursive: true,
+      force: true,
+    });
 }

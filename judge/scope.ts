@@ -10,5 +10,7 @@ export function scopeViolations(changedFiles: string[], scope: Spec['scope']): s
 
 /** Added plus removed lines of a unified diff. */
 export function countDiffLines(diff: string): number {
-  return diff.split('\n').filter((l) => (l.startsWith('+') || l.startsWith('-')) && !l.startsWith('+++') && !l.startsWith('---')).length;
+  return diff
+    .split('\n')
+    .filter((l) => (l.startsWith('+') || l.startsWith('-')) && !l.startsWith('+++') && !l.startsWith('---')).length;
 }

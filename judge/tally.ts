@@ -19,7 +19,9 @@ export interface TestTally {
 const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 const unescapeXml = (s: string) =>
   s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e: string) =>
-    e[0] === '#' ? String.fromCodePoint(e[1].toLowerCase() === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : XML_ENTITIES[e.toLowerCase()],
+    e[0] === '#'
+      ? String.fromCodePoint(e[1].toLowerCase() === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1)))
+      : XML_ENTITIES[e.toLowerCase()],
   );
 const attr = (tag: string, name: string) => {
   const m = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
@@ -33,9 +35,15 @@ export function tallyFromJunit(xml: string): TestTally | undefined {
   const cases: { name: string; status: TestStatus }[] = [];
   // A <testcase …/> alone, or <testcase …> … </testcase> with what happened to it inside.
   for (const m of xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)) {
-    const name = [attr(m[1], 'classname'), attr(m[1], 'name') ?? '?'].filter((p) => p !== undefined && p !== '').join(' \u203a ');
+    const name = [attr(m[1], 'classname'), attr(m[1], 'name') ?? '?']
+      .filter((p) => p !== undefined && p !== '')
+      .join(' \u203a ');
     const body = m[3] ?? '';
-    const status: TestStatus = /<skipped\b/.test(body) ? 'skipped' : /<(failure|error)\b/.test(body) ? 'failed' : 'passed';
+    const status: TestStatus = /<skipped\b/.test(body)
+      ? 'skipped'
+      : /<(failure|error)\b/.test(body)
+        ? 'failed'
+        : 'passed';
     cases.push({ name, status });
   }
   if (!cases.length) {
@@ -66,10 +74,14 @@ export function tallyFromOutput(output: string): TestTally | undefined {
     const skipped = (last(/^(?:#|ℹ)\s*skipped\s+(\d+)$/) ?? 0) + (last(/^(?:#|ℹ)\s*todo\s+(\d+)$/) ?? 0);
     return { passed: pass ?? 0, failed: fail ?? 0, skipped };
   }
-  const number = (re: RegExp) => (line = '') => re.exec(line)?.[1];
+  const number =
+    (re: RegExp) =>
+    (line = '') =>
+      re.exec(line)?.[1];
   const passedIn = number(/\b(\d+)\s+(?:passed|passing)\b/);
   const failedIn = number(/\b(\d+)\s+(?:failed|failing)\b/);
-  const skippedIn = (line = '') => [...line.matchAll(/\b(\d+)\s+(?:skipped|pending|todo|deselected)\b/g)].reduce((n, m) => n + Number(m[1]), 0);
+  const skippedIn = (line = '') =>
+    [...line.matchAll(/\b(\d+)\s+(?:skipped|pending|todo|deselected)\b/g)].reduce((n, m) => n + Number(m[1]), 0);
   for (let i = lines.length - 1; i >= 0; i--) {
     const failed = failedIn(lines[i]);
     let passed = passedIn(lines[i]);
@@ -82,7 +94,11 @@ export function tallyFromOutput(output: string): TestTally | undefined {
       skipped += before.reduce((n, l) => n + skippedIn(l), 0);
     } else {
       // mocha: "N pending" after "N passing", with no failures.
-      skipped += lines.slice(i + 1).filter(Boolean).slice(0, 1).reduce((n, l) => n + (/^\d+\s+pending\b/.test(l) ? skippedIn(l) : 0), 0);
+      skipped += lines
+        .slice(i + 1)
+        .filter(Boolean)
+        .slice(0, 1)
+        .reduce((n, l) => n + (/^\d+\s+pending\b/.test(l) ? skippedIn(l) : 0), 0);
     }
     return { passed: Number(passed ?? 0), failed: Number(failed ?? 0), skipped };
   }
@@ -96,7 +112,11 @@ export const ran = (t: TestTally) => t.passed + t.failed;
  * A check's tally after it ran: its JUnit report's (when the spec names one and it is there, read as junit.ts
  * allows), else its output's summary line. `problem` says why a named report was not used.
  */
-export async function checkTally(workspace: string, junit: string | undefined, output: string): Promise<{ tally?: TestTally; xml?: string; problem?: string }> {
+export async function checkTally(
+  workspace: string,
+  junit: string | undefined,
+  output: string,
+): Promise<{ tally?: TestTally; xml?: string; problem?: string }> {
   let problem: string | undefined;
   if (junit) {
     const read = await readJunit(workspace, junit);
@@ -121,9 +141,17 @@ export function casesFromOutput(output: string): { name: string; status: TestSta
     const spec = /^(\s*)([✔✖﹣]) (.*?) \(\d+(?:\.\d+)?ms\)(\s+# (SKIP|TODO)\b.*)?$/.exec(line);
     const m = tap ?? spec;
     if (!m) continue;
-    const status: TestStatus = m[4] ? 'skipped' : m[2] === 'ok' || m[2] === '✔' ? 'passed' : m[2] === '﹣' ? 'skipped' : 'failed';
+    const status: TestStatus = m[4]
+      ? 'skipped'
+      : m[2] === 'ok' || m[2] === '✔'
+        ? 'passed'
+        : m[2] === '﹣'
+          ? 'skipped'
+          : 'failed';
     lines.push({ depth: m[1].length, name: m[3], status });
   }
-  const cases = lines.filter((l, i) => !(i > 0 && lines[i - 1].depth > l.depth)).map(({ name, status }) => ({ name, status }));
+  const cases = lines
+    .filter((l, i) => !(i > 0 && lines[i - 1].depth > l.depth))
+    .map(({ name, status }) => ({ name, status }));
   return cases.length ? cases : undefined;
 }

@@ -25,7 +25,10 @@ export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex'
 
 /** DSSE's pre-authentication encoding: what is signed, binding the payload to its type. */
 function pae(payloadType: string, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `), payload]);
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `),
+    payload,
+  ]);
 }
 
 export function signStatement(statement: Statement, key: SigningKey): Buffer {
@@ -46,10 +49,15 @@ export interface BundleStatements {
   provenance(digests: Record<string, string>): Statement<Provenance>;
 }
 
-const digestsOf = (files: Map<string, Buffer>) => Object.fromEntries([...files].map(([name, content]) => [name, sha256(content)]));
+const digestsOf = (files: Map<string, Buffer>) =>
+  Object.fromEntries([...files].map(([name, content]) => [name, sha256(content)]));
 
 /** The bundle: the files as given, their statements signed with `key`. */
-export async function buildBundle(evidence: Map<string, Buffer>, statements: BundleStatements, key: SigningKey): Promise<Buffer> {
+export async function buildBundle(
+  evidence: Map<string, Buffer>,
+  statements: BundleStatements,
+  key: SigningKey,
+): Promise<Buffer> {
   const files = new Map(evidence);
   for (const [name, s] of statements.attestations(digestsOf(evidence))) files.set(name, signStatement(s, key));
   files.set(ATTESTATION, signStatement(statements.provenance(digestsOf(files)), key));
@@ -82,7 +90,10 @@ export async function verifyBundle(bundle: Buffer, keys: TrustedKeys): Promise<V
   try {
     files = await unpackTarGz(bundle);
   } catch (err) {
-    return { ok: false, problem: `not a proof bundle (the .tar.gz \`nightshift proof\` writes, or the directory it unpacks to): ${(err as Error).message}` };
+    return {
+      ok: false,
+      problem: `not a proof bundle (the .tar.gz \`nightshift proof\` writes, or the directory it unpacks to): ${(err as Error).message}`,
+    };
   }
   return verifyFiles(files, keys);
 }
@@ -109,7 +120,12 @@ export function verifyBundleDir(dir: string, keys: TrustedKeys): VerifyResult {
 type Opened = { ok: true; statement: Statement; keyid: string } | { ok: false; problem: string };
 
 /** An envelope's statement, if one of `keys` signed it (valid when `at`, if given). */
-function openEnvelope(name: string, raw: Buffer | undefined, keys: PublicKeyEntry[], at?: (s: Statement) => string | undefined): Opened {
+function openEnvelope(
+  name: string,
+  raw: Buffer | undefined,
+  keys: PublicKeyEntry[],
+  at?: (s: Statement) => string | undefined,
+): Opened {
   if (!raw) return { ok: false, problem: `${name} is missing` };
   let envelope: DsseEnvelope;
   let statement: Statement;
@@ -121,34 +137,57 @@ function openEnvelope(name: string, raw: Buffer | undefined, keys: PublicKeyEntr
   }
   const signatures = Array.isArray(envelope.signatures) ? envelope.signatures : [];
   const signature = signatures.find((s) => keys.some((k) => k.keyid === s.keyid));
-  if (!signature) return { ok: false, problem: `${name} is not signed by key ${keys.map((k) => k.keyid).join(' or ')} (signed by ${signatures.map((s) => s.keyid).join(', ') || 'nobody'})` };
+  if (!signature)
+    return {
+      ok: false,
+      problem: `${name} is not signed by key ${keys.map((k) => k.keyid).join(' or ')} (signed by ${signatures.map((s) => s.keyid).join(', ') || 'nobody'})`,
+    };
   const payload = Buffer.from(envelope.payload, 'base64');
   const key = keys.find((k) => k.keyid === signature.keyid)!;
-  if (envelope.payloadType !== PAYLOAD_TYPE || !verify(null, pae(envelope.payloadType, payload), createPublicKey(key.publicKeyPem), Buffer.from(signature.sig, 'base64'))) {
+  if (
+    envelope.payloadType !== PAYLOAD_TYPE ||
+    !verify(
+      null,
+      pae(envelope.payloadType, payload),
+      createPublicKey(key.publicKeyPem),
+      Buffer.from(signature.sig, 'base64'),
+    )
+  ) {
     return { ok: false, problem: `${name}: the signature does not match the statement` };
   }
   if (statement._type !== STATEMENT_TYPE) return { ok: false, problem: `${name}: not an in-toto statement` };
   if (at && !keyValidAt(keys, signature.keyid, at(statement))) {
-    return { ok: false, problem: `${name}: key ${signature.keyid} was not in use at ${at(statement) ?? '(no time given)'}, when the proof says it was signed` };
+    return {
+      ok: false,
+      problem: `${name}: key ${signature.keyid} was not in use at ${at(statement) ?? '(no time given)'}, when the proof says it was signed`,
+    };
   }
   return { ok: true, statement, keyid: signature.keyid };
 }
 
 const asKeys = (keys: TrustedKeys): PublicKeyEntry[] =>
-  typeof keys === 'string' ? [{ keyid: keyIdOf(keys), algorithm: 'ed25519', publicKeyPem: keys, sshPublicKey: '', validFrom: '' }] : keys;
+  typeof keys === 'string'
+    ? [{ keyid: keyIdOf(keys), algorithm: 'ed25519', publicKeyPem: keys, sshPublicKey: '', validFrom: '' }]
+    : keys;
 
 function verifyFiles(files: Map<string, Buffer>, trusted: TrustedKeys): VerifyResult {
   const keys = asKeys(trusted);
   // A key list has windows; one key given alone is trusted at any time.
-  const finishedOn = typeof trusted === 'string' ? undefined : (s: Statement) => (s.predicate as Provenance).runDetails?.metadata?.finishedOn;
+  const finishedOn =
+    typeof trusted === 'string'
+      ? undefined
+      : (s: Statement) => (s.predicate as Provenance).runDetails?.metadata?.finishedOn;
   const opened = openEnvelope(ATTESTATION, files.get(ATTESTATION), keys, finishedOn);
   if (!opened.ok) return opened;
   const { statement, keyid } = opened;
-  if (statement.predicateType === LEGACY_PREDICATE) return verifyLegacy(files, statement as Statement<{ runId: string; files: Record<string, string> }>, keyid);
-  if (statement.predicateType !== SLSA_PROVENANCE) return { ok: false, problem: `${ATTESTATION}: not a Nightshift proof (predicate ${statement.predicateType})` };
+  if (statement.predicateType === LEGACY_PREDICATE)
+    return verifyLegacy(files, statement as Statement<{ runId: string; files: Record<string, string> }>, keyid);
+  if (statement.predicateType !== SLSA_PROVENANCE)
+    return { ok: false, problem: `${ATTESTATION}: not a Nightshift proof (predicate ${statement.predicateType})` };
   const provenance = statement as Statement<Provenance>;
   const listed = new Map<string, string>();
-  for (const r of [...provenance.subject, ...(provenance.predicate.runDetails?.byproducts ?? [])]) if (r.name && r.digest?.sha256 && r.name !== PREVIOUS_PROOF) listed.set(r.name, r.digest.sha256);
+  for (const r of [...provenance.subject, ...(provenance.predicate.runDetails?.byproducts ?? [])])
+    if (r.name && r.digest?.sha256 && r.name !== PREVIOUS_PROOF) listed.set(r.name, r.digest.sha256);
   const problem = checkDigests(files, listed) ?? checkAttestations(files, provenance, keys);
   if (problem) return { ok: false, problem };
   return {
@@ -157,7 +196,8 @@ function verifyFiles(files: Map<string, Buffer>, trusted: TrustedKeys): VerifyRe
     keyId: keyid,
     files: [...listed.keys()],
     subject: provenance.subject,
-    baseCommit: provenance.predicate.buildDefinition?.resolvedDependencies?.find((d) => d.name === 'base')?.digest?.gitCommit,
+    baseCommit: provenance.predicate.buildDefinition?.resolvedDependencies?.find((d) => d.name === 'base')?.digest
+      ?.gitCommit,
     previous: provenance.predicate.runDetails.byproducts.find((b) => b.name === PREVIOUS_PROOF)?.digest?.sha256,
     predicateType: provenance.predicateType,
   };
@@ -170,28 +210,46 @@ function checkDigests(files: Map<string, Buffer>, listed: Map<string, string>): 
     if (!content) return `${name} is missing`;
     if (sha256(content) !== digest) return `${name} does not match its digest (sha256:${digest})`;
   }
-  for (const name of files.keys()) if (name !== ATTESTATION && !listed.has(name)) return `${name} is not in the signed statement`;
+  for (const name of files.keys())
+    if (name !== ATTESTATION && !listed.has(name)) return `${name} is not in the signed statement`;
   return undefined;
 }
 
 /** Each attestation under attestations/ signed by a server key, about the provenance's subject (a part of it). */
-function checkAttestations(files: Map<string, Buffer>, provenance: Statement, keys: PublicKeyEntry[]): string | undefined {
+function checkAttestations(
+  files: Map<string, Buffer>,
+  provenance: Statement,
+  keys: PublicKeyEntry[],
+): string | undefined {
   const subject = new Set(provenance.subject.map((s) => JSON.stringify(s)));
   for (const name of files.keys()) {
     if (!name.startsWith('attestations/')) continue;
     const opened = openEnvelope(name, files.get(name), keys);
     if (!opened.ok) return opened.problem;
-    if (!opened.statement.subject?.length || !opened.statement.subject.every((s) => subject.has(JSON.stringify(s)))) return `${name}: its subject is not the provenance's`;
+    if (!opened.statement.subject?.length || !opened.statement.subject.every((s) => subject.has(JSON.stringify(s))))
+      return `${name}: its subject is not the provenance's`;
   }
   return undefined;
 }
 
-function verifyLegacy(files: Map<string, Buffer>, statement: Statement<{ runId: string; files: Record<string, string> }>, keyId: string): VerifyResult {
+function verifyLegacy(
+  files: Map<string, Buffer>,
+  statement: Statement<{ runId: string; files: Record<string, string> }>,
+  keyId: string,
+): VerifyResult {
   const expected = new Map(Object.entries(statement.predicate.files));
   const problem = checkDigests(files, expected);
   if (problem) return { ok: false, problem };
   for (const s of statement.subject) {
-    if (s.digest.sha256 && expected.get(s.name) !== s.digest.sha256) return { ok: false, problem: `subject ${s.name} does not match its file` };
+    if (s.digest.sha256 && expected.get(s.name) !== s.digest.sha256)
+      return { ok: false, problem: `subject ${s.name} does not match its file` };
   }
-  return { ok: true, runId: statement.predicate.runId, keyId, files: [...expected.keys()], subject: statement.subject, predicateType: statement.predicateType };
+  return {
+    ok: true,
+    runId: statement.predicate.runId,
+    keyId,
+    files: [...expected.keys()],
+    subject: statement.subject,
+    predicateType: statement.predicateType,
+  };
 }

@@ -28,13 +28,28 @@ export async function signCommits(deps: ActivityDeps, input: SignInput): Promise
     await repo(['init', '--quiet', '--bare']);
     // The bundle's prerequisite, by its id: the base branch may have moved, or been rewritten, since.
     // (A registered remote: from this worker's mirror.)
-    await withRepoSource(deps, input.repo, undefined, (source) => repo(['fetch', '--quiet', '--no-write-fetch-head', source.path, `${input.baseCommit}:refs/nightshift/base`]));
-    await withArtifactFile(deps.store, bundleId, (bundle) => repo(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}:refs/heads/${input.branch}`]));
+    await withRepoSource(deps, input.repo, undefined, (source) =>
+      repo(['fetch', '--quiet', '--no-write-fetch-head', source.path, `${input.baseCommit}:refs/nightshift/base`]),
+    );
+    await withArtifactFile(deps.store, bundleId, (bundle) =>
+      repo([
+        'fetch',
+        '--quiet',
+        '--no-write-fetch-head',
+        bundle,
+        `refs/heads/${input.branch}:refs/heads/${input.branch}`,
+      ]),
+    );
     const after = [`^${input.baseCommit}`, ...(input.since ? [`^${input.since}`] : [])];
-    const commits = (await repo(['rev-list', '--reverse', '--topo-order', input.checkpoint.commit, ...after])).split('\n').filter(Boolean);
+    const commits = (await repo(['rev-list', '--reverse', '--topo-order', input.checkpoint.commit, ...after]))
+      .split('\n')
+      .filter(Boolean);
     if (commits.length === 0) return input.checkpoint;
     const key = ensureSigningKey(deps.home);
-    const rewrite = { parents: new Map<string, string>(), committedAt: input.signedAt ? new Date(input.signedAt) : new Date() };
+    const rewrite = {
+      parents: new Map<string, string>(),
+      committedAt: input.signedAt ? new Date(input.signedAt) : new Date(),
+    };
     const objectFile = path.join(dir, 'commit');
     for (const commit of commits) {
       await fs.writeFile(objectFile, signCommitObject(await repo(['cat-file', 'commit', commit]), rewrite, key));
@@ -43,10 +58,13 @@ export async function signCommits(deps: ActivityDeps, input: SignInput): Promise
     const tip = rewrite.parents.get(input.checkpoint.commit)!;
     await repo(['update-ref', `refs/heads/${input.branch}`, tip]);
     const signedBundle = await storeBranchBundle(deps, repo, input.branch, input.baseCommit, input.runId);
-    await deps.runLog.append(input.runId, `\n=== sign: ${commits.length} commit${commits.length === 1 ? '' : 's'} signed with ${key.keyId}, ${input.checkpoint.commit.slice(0, 12)} is now ${tip.slice(0, 12)} ===\n`);
+    await deps.runLog.append(
+      input.runId,
+      `\n=== sign: ${commits.length} commit${commits.length === 1 ? '' : 's'} signed with ${key.keyId}, ${input.checkpoint.commit.slice(0, 12)} is now ${tip.slice(0, 12)} ===\n`,
+    );
     return { ...input.checkpoint, commit: tip, bundleId: signedBundle, afterStage: 'proof' };
   } catch (err) {
-    throw gitFailure(err, { type: 'SigningFailed', what: 'could not sign the run\'s commits' });
+    throw gitFailure(err, { type: 'SigningFailed', what: "could not sign the run's commits" });
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,10 @@ type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration' | 'via'>;
  */
 export function decisionText(runId: string, d: Signed): Buffer {
   // A forge's decision signs its channel too, so an API decision cannot be passed off as a forge user's, or back.
-  const text = d.via === 'forge' ? ['nightshift-decision/2', runId, d.kind, d.by, d.comment, d.iteration ?? null, d.via] : ['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null];
+  const text =
+    d.via === 'forge'
+      ? ['nightshift-decision/2', runId, d.kind, d.by, d.comment, d.iteration ?? null, d.via]
+      : ['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null];
   return Buffer.from(JSON.stringify(text));
 }
 
@@ -31,7 +34,8 @@ export function signDecision(key: SigningKey, runId: string, d: Signed): string 
  */
 export function provenanceOf(publicKeys: KeyObject[], runId: string, d: Decision): DecisionRecord {
   const { sig, ...decision } = d;
-  const verified = typeof sig === 'string' && sig.length <= DECISION_SIG_MAX && publicKeys.some((key) => signedBy(key, runId, d, sig));
+  const verified =
+    typeof sig === 'string' && sig.length <= DECISION_SIG_MAX && publicKeys.some((key) => signedBy(key, runId, d, sig));
   const { via, ...shown } = decision;
   return { ...shown, channel: verified ? (via === 'forge' ? 'forge' : 'api') : 'temporal', verified };
 }
@@ -45,7 +49,10 @@ function signedBy(publicKey: KeyObject, runId: string, d: Decision, sig: string)
 }
 
 /** The run with each decision's provenance in place of its signature: what the API serves and the proof records. */
-export function withProvenance<T extends Pick<RunState, 'id' | 'decisions'>>(state: T, publicKeyPems: string[]): Omit<T, 'decisions'> & { decisions: DecisionRecord[] } {
+export function withProvenance<T extends Pick<RunState, 'id' | 'decisions'>>(
+  state: T,
+  publicKeyPems: string[],
+): Omit<T, 'decisions'> & { decisions: DecisionRecord[] } {
   const keys = publicKeyPems.map((pem) => createPublicKey(pem));
   return { ...state, decisions: (state.decisions ?? []).map((d) => provenanceOf(keys, state.id, d)) };
 }

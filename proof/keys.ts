@@ -18,7 +18,11 @@ export const PublicKeyEntrySchema = z.object({
   keyid: z.string().describe('sha256 of the public key (SPKI DER): what a DSSE signature names'),
   algorithm: z.literal('ed25519'),
   publicKeyPem: z.string(),
-  sshPublicKey: z.string().describe("The same key as OpenSSH writes it (ssh-ed25519 AAAA…): for git's allowed_signers and a forge's signing keys"),
+  sshPublicKey: z
+    .string()
+    .describe(
+      "The same key as OpenSSH writes it (ssh-ed25519 AAAA…): for git's allowed_signers and a forge's signing keys",
+    ),
   validFrom: z.iso.datetime(),
   validUntil: z.iso.datetime().optional().describe('Unset while the key is in use; set when it was rotated out'),
 });
@@ -111,7 +115,13 @@ export function rotateSigningKey(home: string): { retired: PublicKeyEntry; curre
 }
 
 function keyEntry(publicKeyPem: string, validFrom: string): PublicKeyEntry {
-  return { keyid: keyIdOf(publicKeyPem), algorithm: 'ed25519', publicKeyPem, sshPublicKey: sshPublicKeyOf(publicKeyPem), validFrom };
+  return {
+    keyid: keyIdOf(publicKeyPem),
+    algorithm: 'ed25519',
+    publicKeyPem,
+    sshPublicKey: sshPublicKeyOf(publicKeyPem),
+    validFrom,
+  };
 }
 
 /** Written beside, then renamed over: a reader sees the old file or the new one, never half of one. */
@@ -135,11 +145,18 @@ export function keyValidAt(keys: PublicKeyEntry[], keyid: string, at: string | u
   return when >= Date.parse(key.validFrom) && (!key.validUntil || when <= Date.parse(key.validUntil)) ? key : undefined;
 }
 
-/** git's allowed_signers (ssh-keygen(1) ALLOWED SIGNERS): every key, each limited to its window and to git's namespace. */
+/**
+ * git's allowed_signers (ssh-keygen(1) ALLOWED SIGNERS): every key, each limited to its window and to git's namespace.
+ */
 export function allowedSigners(keys: PublicKeyEntry[], principal: string): string {
   // 2026-12-01T05:20:11.123Z → 20261201052011Z (UTC).
   const stamp = (iso: string) => iso.replace(/[-:T]/g, '').replace(/\.\d+/, '');
-  return keys
-    .map((k) => `${principal} namespaces="git",valid-after="${stamp(k.validFrom)}"${k.validUntil ? `,valid-before="${stamp(k.validUntil)}"` : ''} ${k.sshPublicKey}`)
-    .join('\n') + '\n';
+  return (
+    keys
+      .map(
+        (k) =>
+          `${principal} namespaces="git",valid-after="${stamp(k.validFrom)}"${k.validUntil ? `,valid-before="${stamp(k.validUntil)}"` : ''} ${k.sshPublicKey}`,
+      )
+      .join('\n') + '\n'
+  );
 }

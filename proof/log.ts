@@ -36,7 +36,11 @@ export function readProofLog(home: string): ProofLogEntry[] {
  * stores it, returning its digest. One writer at a time across the workers sharing the home (a lock directory); a run
  * already in the log (a retried activity) gets its recorded proof back, so no run is logged twice.
  */
-export async function appendProof(home: string, runId: string, sign: (position: { seq: number; previous?: string }) => Promise<string>): Promise<ProofLogEntry> {
+export async function appendProof(
+  home: string,
+  runId: string,
+  sign: (position: { seq: number; previous?: string }) => Promise<string>,
+): Promise<ProofLogEntry> {
   const release = await lock(home);
   try {
     const entries = readProofLog(home);
@@ -68,7 +72,8 @@ async function lock(home: string): Promise<() => void> {
     }
     const age = Date.now() - (statSync(lockDir, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
     if (age > LOCK_STALE_MS) rmSync(lockDir, { recursive: true, force: true });
-    else if (Date.now() > deadline) throw new Error(`the proof log is locked (${lockDir}) for over ${LOCK_WAIT_MS / 1000}s`);
+    else if (Date.now() > deadline)
+      throw new Error(`the proof log is locked (${lockDir}) for over ${LOCK_WAIT_MS / 1000}s`);
     else await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -12,7 +12,9 @@ export interface CommitRewrite {
   committedAt: Date;
 }
 
-/** Headers that hold a signature of the commit (SHA-1 and SHA-256 repositories): dropped, with their continuation lines. */
+/**
+ * Headers that hold a signature of the commit (SHA-1 and SHA-256 repositories): dropped, with their continuation lines.
+ */
 const SIGNATURE_HEADERS = new Set(['gpgsig', 'gpgsig-sha256']);
 
 /** One SSH signature, armored as ssh-keygen writes it, and nothing else. */
@@ -42,14 +44,24 @@ export function notSshSigned(raw: string): string | undefined {
     }
     const space = line.indexOf(' ');
     current = SIGNATURE_HEADERS.has(line.slice(0, space)) ? line.slice(0, space) : undefined;
-    if (current) signatures.set(current, signatures.has(current) ? `${signatures.get(current)}\n${line.slice(space + 1)}` : line.slice(space + 1));
+    if (current)
+      signatures.set(
+        current,
+        signatures.has(current) ? `${signatures.get(current)}\n${line.slice(space + 1)}` : line.slice(space + 1),
+      );
   }
   if (signatures.size === 0) return 'it is not signed';
-  for (const [header, signature] of signatures) if (!SSH_SIGNATURE.test(`${signature}\n`)) return `its ${header} header holds ${kindOf(signature)}, not one SSH signature`;
+  for (const [header, signature] of signatures)
+    if (!SSH_SIGNATURE.test(`${signature}\n`))
+      return `its ${header} header holds ${kindOf(signature)}, not one SSH signature`;
   return undefined;
 }
 
-export function signCommitObject(raw: string, rewrite: CommitRewrite, key: Pick<SigningKey, 'privateKey' | 'publicKeyPem'>): string {
+export function signCommitObject(
+  raw: string,
+  rewrite: CommitRewrite,
+  key: Pick<SigningKey, 'privateKey' | 'publicKeyPem'>,
+): string {
   const end = raw.indexOf('\n\n');
   const headerText = end < 0 ? raw : raw.slice(0, end + 1);
   const body = end < 0 ? '' : raw.slice(end + 1);
@@ -70,6 +82,9 @@ export function signCommitObject(raw: string, rewrite: CommitRewrite, key: Pick<
     else headers.push(line);
   }
   const unsigned = headers.map((h) => `${h}\n`).join('');
-  const signature = sshSignature(unsigned + body, key).trimEnd().split('\n').join('\n ');
+  const signature = sshSignature(unsigned + body, key)
+    .trimEnd()
+    .split('\n')
+    .join('\n ');
   return `${unsigned}gpgsig ${signature}\n${body}`;
 }

@@ -69,10 +69,21 @@ export function changeSubject(state: RunState, digests: Record<string, string>):
   ];
 }
 
-const statement = <P>(subject: Statement['subject'], predicateType: string, predicate: P): Statement<P> => ({ _type: STATEMENT_TYPE, subject, predicateType, predicate });
+const statement = <P>(subject: Statement['subject'], predicateType: string, predicate: P): Statement<P> => ({
+  _type: STATEMENT_TYPE,
+  subject,
+  predicateType,
+  predicate,
+});
 
 /** One Test Result per check of the final iteration; its tests by name when it wrote a JUnit report. */
-export function testResultStatements(state: RunState, subject: Statement['subject'], files: Map<string, Buffer>, digests: Record<string, string>, runUrl: string): Map<string, Statement> {
+export function testResultStatements(
+  state: RunState,
+  subject: Statement['subject'],
+  files: Map<string, Buffer>,
+  digests: Record<string, string>,
+  runUrl: string,
+): Map<string, Statement> {
   const out = new Map<string, Statement>();
   for (const c of state.checks) {
     const log = `logs/check-${c.name}.log`;
@@ -80,9 +91,34 @@ export function testResultStatements(state: RunState, subject: Statement['subjec
     const cases = files.has(report) ? (tallyFromJunit(files.get(report)!.toString('utf8'))?.cases ?? []) : [];
     const named = (status: string) => cases.filter((t) => t.status === status).map((t) => t.name);
     const configuration: ResourceDescriptor[] = [
-      { name: log, digest: { sha256: digests[log] }, annotations: { command: c.command, exitCode: c.exitCode, durationMs: c.durationMs } },
-      ...(c.junit ? [{ name: report, digest: { sha256: digests[report] }, annotations: { tests: c.junit.tests, failures: c.junit.failures, errors: c.junit.errors, skipped: c.junit.skipped } }] : []),
-      ...(c.holdout ? [{ name: `holdout:${c.holdout.set}`, ...(c.holdout.digest ? { digest: { sha256: c.holdout.digest } } : {}), annotations: { files: c.holdout.files } }] : []),
+      {
+        name: log,
+        digest: { sha256: digests[log] },
+        annotations: { command: c.command, exitCode: c.exitCode, durationMs: c.durationMs },
+      },
+      ...(c.junit
+        ? [
+            {
+              name: report,
+              digest: { sha256: digests[report] },
+              annotations: {
+                tests: c.junit.tests,
+                failures: c.junit.failures,
+                errors: c.junit.errors,
+                skipped: c.junit.skipped,
+              },
+            },
+          ]
+        : []),
+      ...(c.holdout
+        ? [
+            {
+              name: `holdout:${c.holdout.set}`,
+              ...(c.holdout.digest ? { digest: { sha256: c.holdout.digest } } : {}),
+              annotations: { files: c.holdout.files },
+            },
+          ]
+        : []),
     ];
     const predicate = {
       result: c.passed ? 'PASSED' : 'FAILED',
@@ -99,8 +135,15 @@ export function testResultStatements(state: RunState, subject: Statement['subjec
 }
 
 /** The review's verdict and every human decision, with how it came (docs/security.md, "Decisions"). */
-export function decisionsStatement(state: RunState, decisions: DecisionRecord[], subject: Statement['subject']): Statement {
-  const review = state.review && { verdict: state.review.verdict, findings: state.review.findings.map((f) => ({ rule: f.rule, message: f.message })) };
+export function decisionsStatement(
+  state: RunState,
+  decisions: DecisionRecord[],
+  subject: Statement['subject'],
+): Statement {
+  const review = state.review && {
+    verdict: state.review.verdict,
+    findings: state.review.findings.map((f) => ({ rule: f.rule, message: f.message })),
+  };
   return statement(subject, DECISIONS, { runId: state.id, review: review ?? null, decisions });
 }
 
@@ -108,25 +151,78 @@ export function decisionsStatement(state: RunState, decisions: DecisionRecord[],
  * SLSA Provenance v1 of the run. `byproducts` are the bundle's other files, by digest (the attestations among them),
  * and the proof before this one in the server's log.
  */
-export function provenanceStatement(input: RunInput, state: RunState, digests: Record<string, string>, builder: BuilderInfo, log: LogPosition): Statement<Provenance> {
+export function provenanceStatement(
+  input: RunInput,
+  state: RunState,
+  digests: Record<string, string>,
+  builder: BuilderInfo,
+  log: LogPosition,
+): Statement<Provenance> {
   const { spec } = input;
   const { 'diff.patch': _diff, ...byproducts } = digests;
-  const subject = [...changeSubject(state, digests), ...Object.entries(byproducts).map(([name, sha256]) => ({ name, digest: { sha256 } }))];
+  const subject = [
+    ...changeSubject(state, digests),
+    ...Object.entries(byproducts).map(([name, sha256]) => ({ name, digest: { sha256 } })),
+  ];
   const agent = state.agent;
   const resolvedDependencies: ResourceDescriptor[] = [
-    ...(state.baseCommit ? [{ name: 'base', uri: `${spec.repo}@${state.base ?? 'HEAD'}`, digest: { gitCommit: state.baseCommit } }] : []),
-    ...(agent?.tool ? [{ name: 'agent', uri: agent.tool.version ? `pkg:npm/${agent.tool.name}@${agent.tool.version}` : agent.tool.name, ...(agent.tool.digest ? { digest: { sha256: agent.tool.digest } } : {}) }] : []),
-    ...(agent?.image ? [{ name: 'sandbox-image', uri: agent.image.name, digest: { sha256: agent.image.digest.replace(/^sha256:/, '') } }] : []),
-    ...(state.modelUsage?.models ?? []).map((m) => ({ name: 'model', uri: `model:${spec.agent.api ?? 'unknown'}/${m}` })),
+    ...(state.baseCommit
+      ? [{ name: 'base', uri: `${spec.repo}@${state.base ?? 'HEAD'}`, digest: { gitCommit: state.baseCommit } }]
+      : []),
+    ...(agent?.tool
+      ? [
+          {
+            name: 'agent',
+            uri: agent.tool.version ? `pkg:npm/${agent.tool.name}@${agent.tool.version}` : agent.tool.name,
+            ...(agent.tool.digest ? { digest: { sha256: agent.tool.digest } } : {}),
+          },
+        ]
+      : []),
+    ...(agent?.image
+      ? [
+          {
+            name: 'sandbox-image',
+            uri: agent.image.name,
+            digest: { sha256: agent.image.digest.replace(/^sha256:/, '') },
+          },
+        ]
+      : []),
+    ...(state.modelUsage?.models ?? []).map((m) => ({
+      name: 'model',
+      uri: `model:${spec.agent.api ?? 'unknown'}/${m}`,
+    })),
     // The environment the agent and the checks ran with: its cache key (what it was made from) and where it came from.
-    ...(state.environment ? [{ name: 'environment', uri: `nightshift:environment/${state.environment.key}`, annotations: { source: state.environment.source, paths: state.environment.paths } }] : []),
+    ...(state.environment
+      ? [
+          {
+            name: 'environment',
+            uri: `nightshift:environment/${state.environment.key}`,
+            annotations: { source: state.environment.source, paths: state.environment.paths },
+          },
+        ]
+      : []),
   ];
   return statement(subject, SLSA_PROVENANCE, {
     buildDefinition: {
       buildType: BUILD_TYPE,
-      externalParameters: { spec: { digest: { sha256: input.specDigest } }, title: spec.title, repo: spec.repo, base: state.base, branch: state.branch, submittedBy: input.submittedBy, agent: { kind: spec.agent.kind, model: spec.agent.model } },
+      externalParameters: {
+        spec: { digest: { sha256: input.specDigest } },
+        title: spec.title,
+        repo: spec.repo,
+        base: state.base,
+        branch: state.branch,
+        submittedBy: input.submittedBy,
+        agent: { kind: spec.agent.kind, model: spec.agent.model },
+      },
       internalParameters: {
-        sandbox: { driver: spec.sandbox.driver, network: spec.sandbox.network, cpus: spec.sandbox.cpus, memoryBytes: spec.sandbox.memory, diskBytes: spec.sandbox.disk, timeoutMs: spec.sandbox.timeout },
+        sandbox: {
+          driver: spec.sandbox.driver,
+          network: spec.sandbox.network,
+          cpus: spec.sandbox.cpus,
+          memoryBytes: spec.sandbox.memory,
+          diskBytes: spec.sandbox.disk,
+          timeoutMs: spec.sandbox.timeout,
+        },
         scope: spec.scope,
         harness: spec.harness,
         limits: spec.limits,
@@ -136,11 +232,16 @@ export function provenanceStatement(input: RunInput, state: RunState, digests: R
       resolvedDependencies,
     },
     runDetails: {
-      builder: { id: `${builder.serverUrl.replace(/\/+$/, '')}/#/builder`, version: { nightshift: builder.version, ...(agent?.worker ? { worker: agent.worker } : {}) } },
+      builder: {
+        id: `${builder.serverUrl.replace(/\/+$/, '')}/#/builder`,
+        version: { nightshift: builder.version, ...(agent?.worker ? { worker: agent.worker } : {}) },
+      },
       metadata: { invocationId: state.id, startedOn: state.createdAt, finishedOn: builder.finishedOn },
       byproducts: [
         ...Object.entries(byproducts).map(([name, sha256]) => ({ name, digest: { sha256 } })),
-        ...(log.previous ? [{ name: PREVIOUS_PROOF, digest: { sha256: log.previous }, annotations: { seq: log.seq - 1 } }] : []),
+        ...(log.previous
+          ? [{ name: PREVIOUS_PROOF, digest: { sha256: log.previous }, annotations: { seq: log.seq - 1 } }]
+          : []),
       ],
     },
   });

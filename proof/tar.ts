@@ -3,10 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 
-// Proof bundles as .tar.gz, through tar-stream. Writing: regular files only, with fixed metadata, so the same files give
-// the same bytes. Reading is strict, as anyone may hand `nightshift verify` a bundle: regular files with safe relative
-// names, each once, and no more bytes than a bundle holds; what `tar czf` adds when someone repacks a bundle (directory
-// entries, a leading "./") carries no content and is let through.
+// Proof bundles as .tar.gz, through tar-stream. Writing: regular files only, with fixed metadata, so the same files
+// give the same bytes. Reading is strict, as anyone may hand `nightshift verify` a bundle: regular files with safe
+// relative names, each once, and no more bytes than a bundle holds; what `tar czf` adds when someone repacks a bundle
+// (directory entries, a leading "./") carries no content and is let through.
 
 /**
  * The most a bundle unpacks to. A bundle's largest files are the agent's transcript (64 MiB) and logs (16 MiB each, up
@@ -23,7 +23,11 @@ export async function packTarGz(files: { name: string; content: Buffer }[]): Pro
     return Buffer.concat(chunks);
   })();
   // mtime 0, no owner: nothing of when or by whom, so the same content gives the same bytes.
-  for (const f of files) pack.entry({ name: f.name, type: 'file', mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' }, f.content);
+  for (const f of files)
+    pack.entry(
+      { name: f.name, type: 'file', mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' },
+      f.content,
+    );
   pack.finalize();
   return gzipSync(await packed);
 }
@@ -41,11 +45,18 @@ function atMost(limit: number): Transform {
 }
 
 /** Why the entry is refused, or undefined; `unpacked` counts the bytes of the files taken so far. */
-function refusal(header: tar.Header, name: string, taken: Map<string, Buffer>, unpacked: number, limit: number): string | undefined {
+function refusal(
+  header: tar.Header,
+  name: string,
+  taken: Map<string, Buffer>,
+  unpacked: number,
+  limit: number,
+): string | undefined {
   if (!name || name.startsWith('/') || name.split('/').includes('..')) return `tar: unsafe name "${header.name}"`;
   if (header.type !== 'file') return `tar: ${name} is not a regular file (${header.type})`;
   if (taken.has(name)) return `tar: ${name} appears twice`;
-  if (unpacked + header.size > limit) return `tar: ${name} (${header.size} bytes) takes the archive past ${limit} bytes`;
+  if (unpacked + header.size > limit)
+    return `tar: ${name} (${header.size} bytes) takes the archive past ${limit} bytes`;
 }
 
 /**

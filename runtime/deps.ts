@@ -40,7 +40,9 @@ export interface ActivityDeps {
   setupNetwork: string[];
   /** The most this worker keeps of cached environments (NIGHTSHIFT_ENV_CACHE_SIZE). */
   envCacheBytes: number;
-  /** A spec from a forge, judged as the API judges a submitted one (admission/prepareRun.ts, with the server's config). */
+  /**
+   * A spec from a forge, judged as the API judges a submitted one (admission/prepareRun.ts, with the server's config).
+   */
   prepareRun(text: string, submittedBy: string): RunInput;
   /** The server's spec defaults (spec-defaults.yml): what a repo without .nightshift.yml gets. */
   specDefaultsFile: string;

@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 
 /**
- * Heartbeat every second while `work` runs (the worker sends them on at most that often: workers/worker.ts): the server notices a dead worker only through missed heartbeats,
- * and cancellation reaches only activities that heartbeat.
+ * Heartbeat every second while `work` runs (the worker sends them on at most that often: workers/worker.ts): the server
+ * notices a dead worker only through missed heartbeats, and cancellation reaches only activities that heartbeat.
  */
 export async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 1000): Promise<T> {
   const ctx = Context.current();
@@ -28,5 +28,7 @@ export function throwIfCancelled(): void {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any activity's arguments and result pass through
 export function heartbeating<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
-  return Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, (...args: unknown[]) => withHeartbeat(() => fn(...args))])) as T;
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [name, (...args: unknown[]) => withHeartbeat(() => fn(...args))]),
+  ) as T;
 }

@@ -5,7 +5,21 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { cgroupsUnavailable, RunCgroup } from './cgroup';
 import { unmountUnder } from './overlay';
-import { baseEnv, CA_BUNDLE, envEntries, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID as UID, WORKSPACE_DIR, type WorkerLink } from './layout';
+import {
+  baseEnv,
+  CA_BUNDLE,
+  envEntries,
+  GIT_OBJECTS_DIR,
+  HOME_DIR,
+  linkToWorker,
+  META_DIR,
+  NET_DIR,
+  runGitObjects,
+  SANDBOX_DIRS,
+  SANDBOX_UID as UID,
+  WORKSPACE_DIR,
+  type WorkerLink,
+} from './layout';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
@@ -13,12 +27,27 @@ const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
 const KILL_GRACE_MS = 2000;
 /** PATH of the wrapper that execs prlimit and bwrap (the sandbox gets its own). */
 const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
-/** The wrapper's file descriptor carrying the sandbox's environment: a pipe bwrap reads more arguments from (`--args`). */
+/**
+ * The wrapper's file descriptor carrying the sandbox's environment: a pipe bwrap reads more arguments from (`--args`).
+ */
 const ENV_FD = 3;
 
 // Read-only system paths. Not `/` (its unix sockets stay connectable), not all of /etc (it can hold secrets).
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
-const ETC_ENTRIES = ['hosts', 'nsswitch.conf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'alternatives', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'mime.types', 'gitconfig'];
+const ETC_ENTRIES = [
+  'hosts',
+  'nsswitch.conf',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'localtime',
+  'alternatives',
+  'ssl',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'mime.types',
+  'gitconfig',
+];
 
 /** The sandbox sees the host's /etc/ssl: the CA bundle is there when the host has it. */
 const HOST_ENV = baseEnv(existsSync(CA_BUNDLE));
@@ -56,9 +85,16 @@ export class BwrapDriver implements SandboxDriver {
     const useCgroups = process.env.NIGHTSHIFT_CGROUPS !== 'off';
     if (useCgroups) {
       const why = await (this.cgroups ??= cgroupsUnavailable());
-      if (why) throw new Error(`sandbox limits need cgroups: ${why} (run the worker as root, or set NIGHTSHIFT_CGROUPS=off to run without limits)`);
+      if (why)
+        throw new Error(
+          `sandbox limits need cgroups: ${why} (run the worker as root, or set NIGHTSHIFT_CGROUPS=off to run without limits)`,
+        );
     }
-    return new BwrapSandbox(opts, useCgroups ? new RunCgroup(path.basename(path.dirname(opts.root)), opts.runId) : undefined, this.readOnly);
+    return new BwrapSandbox(
+      opts,
+      useCgroups ? new RunCgroup(path.basename(path.dirname(opts.root)), opts.runId) : undefined,
+      this.readOnly,
+    );
   }
 }
 
@@ -79,7 +115,24 @@ export class BwrapSandbox implements Sandbox {
 
   /** bwrap's arguments: no environment in them, it comes through ENV_FD (setenvArgs). */
   args(linked = false): string[] {
-    const args = ['--unshare-all', '--unshare-user', '--disable-userns', '--uid', String(UID), '--gid', String(UID), '--cap-drop', 'ALL', '--die-with-parent', '--new-session', '--clearenv', '--proc', '/proc', '--dev', '/dev'];
+    const args = [
+      '--unshare-all',
+      '--unshare-user',
+      '--disable-userns',
+      '--uid',
+      String(UID),
+      '--gid',
+      String(UID),
+      '--cap-drop',
+      'ALL',
+      '--die-with-parent',
+      '--new-session',
+      '--clearenv',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+    ];
     for (const dir of SYSTEM_DIRS) {
       if (!existsSync(dir)) continue;
       // On merged-/usr systems /bin etc. are symlinks into /usr: recreate the link, don't bind twice.
@@ -91,7 +144,14 @@ export class BwrapSandbox implements Sandbox {
       if (existsSync(p)) args.push('--ro-bind', p, p);
     }
     const root = this.opts.root;
-    args.push('--ro-bind', path.join(root, 'etc', 'passwd'), '/etc/passwd', '--ro-bind', path.join(root, 'etc', 'group'), '/etc/group');
+    args.push(
+      '--ro-bind',
+      path.join(root, 'etc', 'passwd'),
+      '/etc/passwd',
+      '--ro-bind',
+      path.join(root, 'etc', 'group'),
+      '/etc/group',
+    );
     args.push('--bind', path.join(root, 'workspace'), WORKSPACE_DIR);
     args.push('--bind', path.join(root, 'home'), HOME_DIR);
     args.push('--bind', path.join(root, 'tmp'), '/tmp');
@@ -119,18 +179,31 @@ export class BwrapSandbox implements Sandbox {
     const args = this.args(Boolean(link));
     const cmd = link?.cmd ?? opts.cmd;
     return [
-      // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125 is not mistaken for it.
-      '/bin/sh', '-c', 'm=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "$m" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"', 'sh',
-      nonce, String(procs.length), ...procs,
-      'prlimit', `--nofile=${limits.openFiles}:${limits.openFiles}`, `--fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`, '--',
-      BWRAP, ...args, '--', ...cmd,
+      // A failure to join says so with a nonce the sandbox cannot see (its own pid namespace), so a command's exit 125
+      // is not mistaken for it.
+      '/bin/sh',
+      '-c',
+      'm=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "$m" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"',
+      'sh',
+      nonce,
+      String(procs.length),
+      ...procs,
+      'prlimit',
+      `--nofile=${limits.openFiles}:${limits.openFiles}`,
+      `--fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`,
+      '--',
+      BWRAP,
+      ...args,
+      '--',
+      ...cmd,
     ];
   }
 
   async exec(opts: ExecOptions): Promise<ExecResult> {
     if (opts.signal?.aborted) return cancelledBeforeStart();
     // Checked up front: after spawning, a missing tool's exit 127 is indistinguishable from the command's own.
-    if (!(await executable(BWRAP))) throw new Error(`bubblewrap (bwrap) is not installed: apt-get install bubblewrap (looked for ${BWRAP})`);
+    if (!(await executable(BWRAP)))
+      throw new Error(`bubblewrap (bwrap) is not installed: apt-get install bubblewrap (looked for ${BWRAP})`);
     if (!(await executable('prlimit'))) throw new Error('prlimit is not installed: apt-get install util-linux');
     // Once per sandbox object: later execs of the run find the cgroup as it was set.
     this.limitsApplied ??= this.cgroup?.apply(this.opts.limits);
@@ -167,10 +240,16 @@ export class BwrapSandbox implements Sandbox {
       // only ends once it is empty: the run's next command joins the same cgroup and must not meet this kill.
       let emptying: Promise<void> | undefined;
       const cgroup = this.cgroup;
-      const supervisor = new ExecSupervisor(opts, this.opts, () => {
-        killGroup(child);
-        emptying ??= cgroup?.killAll();
-      }, started, cgroup && (() => cgroup.counters()));
+      const supervisor = new ExecSupervisor(
+        opts,
+        this.opts,
+        () => {
+          killGroup(child);
+          emptying ??= cgroup?.killAll();
+        },
+        started,
+        cgroup && (() => cgroup.counters()),
+      );
       supervisor.forwardOutput(child.stdout!, child.stderr!);
 
       const finish = () => {
@@ -204,11 +283,16 @@ export class BwrapSandbox implements Sandbox {
     await this.cgroup?.killAll();
     const group = running.get(this.runId);
     if (group) {
-      await Promise.all([...group].map((child) => new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('close', () => resolve());
-        killGroup(child);
-      })));
+      await Promise.all(
+        [...group].map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              child.once('close', () => resolve());
+              killGroup(child);
+            }),
+        ),
+      );
     }
     await this.cgroup?.remove();
     await unmountUnder(this.opts.root);
@@ -218,7 +302,9 @@ export class BwrapSandbox implements Sandbox {
 
 /** `--setenv NAME VALUE` for each variable, NUL-separated, as `bwrap --args FD` reads them. */
 function setenvArgs(env: Record<string, string>): string {
-  return envEntries(env).map(([name, value]) => `--setenv\0${name}\0${value}\0`).join('');
+  return envEntries(env)
+    .map(([name, value]) => `--setenv\0${name}\0${value}\0`)
+    .join('');
 }
 
 const found = new Map<string, boolean>();
@@ -234,7 +320,13 @@ async function executable(tool: string): Promise<boolean> {
 async function lookUp(tool: string): Promise<boolean> {
   const candidates = tool.includes('/') ? [tool] : WRAPPER_PATH.split(':').map((dir) => path.join(dir, tool));
   for (const candidate of candidates) {
-    if (await fs.access(candidate, fsConstants.X_OK).then(() => true, () => false)) return true;
+    if (
+      await fs.access(candidate, fsConstants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
   }
   return false;
 }

@@ -76,7 +76,8 @@ export interface CgroupCounters {
 /** The counters of a memory and a pids cgroup (the same file names and lines in cgroup v1 and v2). */
 export async function countersIn(memoryDir: string, pidsDir: string): Promise<CgroupCounters> {
   const read = (file: string) => fs.readFile(file, 'utf8').catch(() => '');
-  const memory = (await read(path.join(memoryDir, 'memory.oom_control'))) || (await read(path.join(memoryDir, 'memory.events')));
+  const memory =
+    (await read(path.join(memoryDir, 'memory.oom_control'))) || (await read(path.join(memoryDir, 'memory.events')));
   const oom = /oom_kill (\d+)/.exec(memory);
   const pids = /max (\d+)/.exec(await read(path.join(pidsDir, 'pids.events')));
   return { oomKills: Number(oom?.[1] ?? 0), pidsMax: Number(pids?.[1] ?? 0) };

@@ -1,15 +1,23 @@
 import { execFile } from 'node:child_process';
 import { hostToolEnv } from '../config/hostEnv';
 
-/** Bytes the directories take on disk (allocated blocks, hardlinks counted once), or with `inodes` their files and directories, by `du`. */
+/**
+ * Bytes the directories take on disk (allocated blocks, hardlinks counted once), or with `inodes` their files and
+ * directories, by `du`.
+ */
 export function diskUsage(dirs: string[], inodes = false): Promise<number> {
   return new Promise((resolve, reject) => {
-    execFile('du', ['-s', '-c', inodes ? '--inodes' : '-B1', '--', ...dirs], { encoding: 'utf8', env: hostToolEnv(), maxBuffer: 1024 ** 2 }, (err, stdout) => {
-      // du exits 1 when a file vanished under it: the total is still right for what is there.
-      const total = /^(\d+)\s+total$/m.exec(stdout);
-      if (total) resolve(Number(total[1]));
-      else reject(err ?? new Error(`du printed no total: ${stdout}`));
-    });
+    execFile(
+      'du',
+      ['-s', '-c', inodes ? '--inodes' : '-B1', '--', ...dirs],
+      { encoding: 'utf8', env: hostToolEnv(), maxBuffer: 1024 ** 2 },
+      (err, stdout) => {
+        // du exits 1 when a file vanished under it: the total is still right for what is there.
+        const total = /^(\d+)\s+total$/m.exec(stdout);
+        if (total) resolve(Number(total[1]));
+        else reject(err ?? new Error(`du printed no total: ${stdout}`));
+      },
+    );
   });
 }
 
@@ -19,16 +27,28 @@ export function diskUsage(dirs: string[], inodes = false): Promise<number> {
  * polls a command can write at most the file-size rlimit per file, and as many files as it makes in a poll's time,
  * so the overshoot is bounded. Returns the function that stops watching.
  */
-export function watchDisk(dirs: string[], limits: { bytes: number; files: number }, onExceeded: (of: 'bytes' | 'files') => void, intervalMs = 500): () => void {
+export function watchDisk(
+  dirs: string[],
+  limits: { bytes: number; files: number },
+  onExceeded: (of: 'bytes' | 'files') => void,
+  intervalMs = 500,
+): () => void {
   let of: 'bytes' | 'files' = 'bytes';
-  return pollUntil(async () => {
-    const [bytes, files] = await Promise.all([diskUsage(dirs).catch(() => 0), diskUsage(dirs, true).catch(() => 0)]);
-    of = bytes > limits.bytes ? 'bytes' : 'files';
-    return bytes > limits.bytes || files > limits.files;
-  }, () => onExceeded(of), intervalMs);
+  return pollUntil(
+    async () => {
+      const [bytes, files] = await Promise.all([diskUsage(dirs).catch(() => 0), diskUsage(dirs, true).catch(() => 0)]);
+      of = bytes > limits.bytes ? 'bytes' : 'files';
+      return bytes > limits.bytes || files > limits.files;
+    },
+    () => onExceeded(of),
+    intervalMs,
+  );
 }
 
-/** Asks `tripped` every `intervalMs` (one question at a time) until it says yes, then calls `onTripped` once. Returns the function that stops asking. */
+/**
+ * Asks `tripped` every `intervalMs` (one question at a time) until it says yes, then calls `onTripped` once. Returns
+ * the function that stops asking.
+ */
 export function pollUntil(tripped: () => Promise<boolean>, onTripped: () => void, intervalMs = 500): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

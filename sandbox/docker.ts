@@ -8,17 +8,38 @@ import { PassThrough } from 'node:stream';
 import { hostToolEnv } from '../config/hostEnv';
 import { cgroupDirsOf, countersIn, pidsCurrent, type CgroupCounters } from './cgroup';
 import { unmountUnder } from './overlay';
-import { baseEnv, envScript, GIT_OBJECTS_DIR, HOME_DIR, linkToWorker, META_DIR, NET_DIR, runGitObjects, SANDBOX_DIRS, SANDBOX_UID, withEnvLoaded, WORKSPACE_DIR, writableDirs, type WorkerLink } from './layout';
+import {
+  baseEnv,
+  envScript,
+  GIT_OBJECTS_DIR,
+  HOME_DIR,
+  linkToWorker,
+  META_DIR,
+  NET_DIR,
+  runGitObjects,
+  SANDBOX_DIRS,
+  SANDBOX_UID,
+  withEnvLoaded,
+  WORKSPACE_DIR,
+  writableDirs,
+  type WorkerLink,
+} from './layout';
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import type { SandboxImage } from '../contracts/run';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 export interface DockerDriverOptions {
-  /** `unix:///path/to.sock` (the default is /var/run/docker.sock). The engine must run on the worker's host: the workspace is a bind mount. */
+  /**
+   * `unix:///path/to.sock` (the default is /var/run/docker.sock). The engine must run on the worker's host: the
+   * workspace is a bind mount.
+   */
   host?: string;
   image: string;
-  /** This worker's name and NIGHTSHIFT_HOME, on its containers' labels, so a later worker of the same home can sweep them when it is gone. */
+  /**
+   * This worker's name and NIGHTSHIFT_HOME, on its containers' labels, so a later worker of the same home can sweep
+   * them when it is gone.
+   */
   worker: string;
   home: string;
 }
@@ -44,7 +65,8 @@ async function seccompOption(docker: Docker): Promise<string> {
 
 /** The Docker client for a DOCKER_HOST-style address (only unix sockets: the engine must share the worker's disk). */
 export function dockerClient(host = 'unix:///var/run/docker.sock'): Docker {
-  if (!host.startsWith('unix://')) throw new Error(`DOCKER_HOST must be a unix socket on the worker's machine (unix:///path), got "${host}"`);
+  if (!host.startsWith('unix://'))
+    throw new Error(`DOCKER_HOST must be a unix socket on the worker's machine (unix:///path), got "${host}"`);
   return new Docker({ socketPath: host.slice('unix://'.length) });
 }
 
@@ -90,15 +112,23 @@ export class DockerDriver implements SandboxDriver {
     return null;
   }
 
-  /** Remove the sandbox containers of this host and home whose worker is gone (`isLive` says which workers still run). */
+  /**
+   * Remove the sandbox containers of this host and home whose worker is gone (`isLive` says which workers still run).
+   */
   async sweep(isLive: (worker: string) => boolean): Promise<string[]> {
     // Only this home's: another Nightshift on the machine (another NIGHTSHIFT_HOME) has workers this one cannot see.
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_HOST}=${os.hostname()}`, `${LABEL_HOME}=${this.options.home}`] } });
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_HOST}=${os.hostname()}`, `${LABEL_HOME}=${this.options.home}`] },
+    });
     const removed: string[] = [];
     for (const c of containers) {
       const worker = c.Labels[LABEL_WORKER];
       if (!worker || isLive(worker)) continue;
-      await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await this.docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
       removed.push(c.Labels[LABEL_RUN] ?? c.Id);
     }
     return removed;
@@ -138,7 +168,13 @@ export class DockerSandbox implements Sandbox {
 
   private async create(): Promise<Docker.Container> {
     const { root, limits } = this.opts;
-    const binds = [`${this.workspace}:${WORKSPACE_DIR}:rw`, `${path.join(root, 'home')}:${HOME_DIR}:rw`, `${path.join(root, 'tmp')}:/tmp:rw`, `${path.join(root, 'net')}:${NET_DIR}:ro`, `${path.join(root, 'meta')}:${META_DIR}:ro`];
+    const binds = [
+      `${this.workspace}:${WORKSPACE_DIR}:rw`,
+      `${path.join(root, 'home')}:${HOME_DIR}:rw`,
+      `${path.join(root, 'tmp')}:/tmp:rw`,
+      `${path.join(root, 'net')}:${NET_DIR}:ro`,
+      `${path.join(root, 'meta')}:${META_DIR}:ro`,
+    ];
     const objects = runGitObjects(root);
     if (objects) binds.push(`${objects}:${GIT_OBJECTS_DIR}:ro`);
     const container = await this.docker.createContainer({
@@ -149,7 +185,12 @@ export class DockerSandbox implements Sandbox {
       User: USER,
       WorkingDir: WORKSPACE_DIR,
       Env: Object.entries(IMAGE_ENV).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: this.driver.worker, [LABEL_HOST]: os.hostname(), [LABEL_HOME]: this.driver.home },
+      Labels: {
+        [LABEL_RUN]: this.runId,
+        [LABEL_WORKER]: this.driver.worker,
+        [LABEL_HOST]: os.hostname(),
+        [LABEL_HOME]: this.driver.home,
+      },
       NetworkDisabled: true,
       HostConfig: {
         Binds: binds,
@@ -185,7 +226,9 @@ export class DockerSandbox implements Sandbox {
     const link = await linkToWorker(this.opts.root, this.opts, opts);
     try {
       const counters = cgroups && (() => countersIn(cgroups.memory, cgroups.pids));
-      const result = await withCgroupLimits(this.opts.limits, counters, () => this.run(container, opts, link, counters));
+      const result = await withCgroupLimits(this.opts.limits, counters, () =>
+        this.run(container, opts, link, counters),
+      );
       if (cgroups) await this.killLeftovers(container, cgroups.pids);
       return result;
     } finally {
@@ -213,7 +256,10 @@ export class DockerSandbox implements Sandbox {
     this.killing = container
       .kill({ signal: 'SIGKILL' })
       .then(() => container.wait({ condition: 'not-running' }))
-      .then(() => undefined, () => undefined);
+      .then(
+        () => undefined,
+        () => undefined,
+      );
     return this.killing;
   }
 
@@ -222,19 +268,34 @@ export class DockerSandbox implements Sandbox {
    * command, and deleted when it ends. Not in the exec's Env: Podman keeps that in its state database
    * (/var/lib/containers/storage/libpod/bolt_state.db) long after the container is gone.
    */
-  private async run(container: Docker.Container, opts: ExecOptions, link: WorkerLink | undefined, counters?: () => Promise<CgroupCounters>): Promise<ExecResult> {
+  private async run(
+    container: Docker.Container,
+    opts: ExecOptions,
+    link: WorkerLink | undefined,
+    counters?: () => Promise<CgroupCounters>,
+  ): Promise<ExecResult> {
     const name = `.env-${randomBytes(8).toString('hex')}`;
     const file = path.join(this.opts.root, 'meta', name);
     await fs.writeFile(file, envScript({ ...IMAGE_ENV, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
     try {
       await fs.chown(file, SANDBOX_UID, SANDBOX_UID);
-      return await this.runLoaded(container, opts, withEnvLoaded(link?.cmd ?? opts.cmd, `${META_DIR}/${name}`), counters);
+      return await this.runLoaded(
+        container,
+        opts,
+        withEnvLoaded(link?.cmd ?? opts.cmd, `${META_DIR}/${name}`),
+        counters,
+      );
     } finally {
       await fs.rm(file, { force: true });
     }
   }
 
-  private async runLoaded(container: Docker.Container, opts: ExecOptions, cmd: string[], counters?: () => Promise<CgroupCounters>): Promise<ExecResult> {
+  private async runLoaded(
+    container: Docker.Container,
+    opts: ExecOptions,
+    cmd: string[],
+    counters?: () => Promise<CgroupCounters>,
+  ): Promise<ExecResult> {
     const started = Date.now();
     const exec = await container.exec({
       Cmd: cmd,
@@ -283,9 +344,12 @@ export class DockerSandbox implements Sandbox {
   }
 
   async teardown(): Promise<void> {
-    await this.docker.getContainer(this.name).remove({ force: true }).catch((err: { statusCode?: number }) => {
-      if (err.statusCode !== 404) throw err;
-    });
+    await this.docker
+      .getContainer(this.name)
+      .remove({ force: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
     await unmountUnder(this.opts.root);
     await fs.rm(this.opts.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
@@ -297,9 +361,32 @@ function chownTree(dirs: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes. -xdev: an
     // environment's overlay (sandbox/overlay.ts) was the sandbox user's when it was made; walking it would copy it up.
-    execFile('find', [...dirs, '-xdev', '(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')', '-exec', 'chown', '-h', `${uid}:${uid}`, '{}', '+'], { env: hostToolEnv() }, (err, _out, stderr) => {
-      if (err) reject(new Error(`cannot hand the workspace to the sandbox user: ${stderr.trim() || err.message}`));
-      else resolve();
-    });
+    execFile(
+      'find',
+      [
+        ...dirs,
+        '-xdev',
+        '(',
+        '!',
+        '-uid',
+        uid,
+        '-o',
+        '!',
+        '-gid',
+        uid,
+        ')',
+        '-exec',
+        'chown',
+        '-h',
+        `${uid}:${uid}`,
+        '{}',
+        '+',
+      ],
+      { env: hostToolEnv() },
+      (err, _out, stderr) => {
+        if (err) reject(new Error(`cannot hand the workspace to the sandbox user: ${stderr.trim() || err.message}`));
+        else resolve();
+      },
+    );
   });
 }

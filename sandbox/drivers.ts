@@ -24,18 +24,35 @@ const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 /** Whether bubblewrap sandboxes can run here, and why not. */
 async function probeBwrap(): Promise<DriverStatus> {
   const version = await bwrapAvailable();
-  if (!version) return { name: 'bwrap', usable: false, detail: 'bubblewrap is not installed (apt-get install bubblewrap)' };
-  if (process.env.NIGHTSHIFT_CGROUPS === 'off') return { name: 'bwrap', usable: true, detail: `${version}, without cgroup limits (NIGHTSHIFT_CGROUPS=off)` };
+  if (!version)
+    return { name: 'bwrap', usable: false, detail: 'bubblewrap is not installed (apt-get install bubblewrap)' };
+  if (process.env.NIGHTSHIFT_CGROUPS === 'off')
+    return { name: 'bwrap', usable: true, detail: `${version}, without cgroup limits (NIGHTSHIFT_CGROUPS=off)` };
   const why = await cgroupsUnavailable();
-  if (why) return { name: 'bwrap', usable: false, detail: `${why}: run the worker as root, or NIGHTSHIFT_CGROUPS=off to go without memory/process/CPU limits` };
+  if (why)
+    return {
+      name: 'bwrap',
+      usable: false,
+      detail: `${why}: run the worker as root, or NIGHTSHIFT_CGROUPS=off to go without memory/process/CPU limits`,
+    };
   return { name: 'bwrap', usable: true, detail: `${version}, cgroup v1 limits` };
 }
 
 /** Whether container sandboxes can run here (engine reachable, image present), and why not. */
-async function probeDocker(settings: DriverSettings, worker: string): Promise<{ status: DriverStatus; driver?: DockerDriver }> {
-  const host = settings.dockerHost ?? (existsSync(DEFAULT_DOCKER_SOCKET) ? `unix://${DEFAULT_DOCKER_SOCKET}` : undefined);
+async function probeDocker(
+  settings: DriverSettings,
+  worker: string,
+): Promise<{ status: DriverStatus; driver?: DockerDriver }> {
+  const host =
+    settings.dockerHost ?? (existsSync(DEFAULT_DOCKER_SOCKET) ? `unix://${DEFAULT_DOCKER_SOCKET}` : undefined);
   if (!host) {
-    return { status: { name: 'docker', usable: false, detail: `no Docker API: set DOCKER_HOST (e.g. podman --runtime runc system service --time=0 unix:///run/podman.sock) or start Docker (${DEFAULT_DOCKER_SOCKET})` } };
+    return {
+      status: {
+        name: 'docker',
+        usable: false,
+        detail: `no Docker API: set DOCKER_HOST (e.g. podman --runtime runc system service --time=0 unix:///run/podman.sock) or start Docker (${DEFAULT_DOCKER_SOCKET})`,
+      },
+    };
   }
   let driver: DockerDriver;
   try {
@@ -47,14 +64,25 @@ async function probeDocker(settings: DriverSettings, worker: string): Promise<{ 
   if (why) return { status: { name: 'docker', usable: false, detail: why } };
   const version = await driver.docker.version();
   const engine = version.Components?.[0]?.Name ?? 'Docker Engine';
-  return { status: { name: 'docker', usable: true, detail: `${engine} ${version.Version} at ${host}, image ${settings.dockerImage}` }, driver };
+  return {
+    status: {
+      name: 'docker',
+      usable: true,
+      detail: `${engine} ${version.Version} at ${host}, image ${settings.dockerImage}`,
+    },
+    driver,
+  };
 }
 
 /**
  * The drivers usable on this machine, and the status of each (for the worker's log and `doctor`). `bwrapMounts`: host
  * directories every bwrap sandbox sees read-only (the worker passes the agent CLIs'; the image has them copied in).
  */
-export async function probeDrivers(settings: DriverSettings, worker: string, bwrapMounts: { host: string; target: string }[] = []): Promise<{ drivers: Partial<Record<SandboxDriverName, SandboxDriver>>; statuses: DriverStatus[] }> {
+export async function probeDrivers(
+  settings: DriverSettings,
+  worker: string,
+  bwrapMounts: { host: string; target: string }[] = [],
+): Promise<{ drivers: Partial<Record<SandboxDriverName, SandboxDriver>>; statuses: DriverStatus[] }> {
   const bwrap = await probeBwrap();
   const docker = await probeDocker(settings, worker);
   const drivers: Partial<Record<SandboxDriverName, SandboxDriver>> = {};

@@ -14,7 +14,8 @@ export interface EgressDecision {
 /** Every address a name resolves to, as connecting would see them. */
 export type Resolver = (host: string) => Promise<string[]>;
 
-const systemResolver: Resolver = async (host) => (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+const systemResolver: Resolver = async (host) =>
+  (await dns.lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /**
  * The egress policy of one run: which host:port it may reach. Enforcement is the sandbox's empty network namespace;
@@ -27,7 +28,11 @@ export class EgressPolicy {
   private readonly openings: Openings;
 
   /** `resolver` is the system's (getaddrinfo: /etc/hosts, then DNS); another stands in for a DNS server's answers. */
-  constructor(entries: string[], internal: string[] = [], private readonly resolver: Resolver = systemResolver) {
+  constructor(
+    entries: string[],
+    internal: string[] = [],
+    private readonly resolver: Resolver = systemResolver,
+  ) {
     this.rules = entries.map(parseNetworkRule);
     this.openings = new Openings(internal);
   }
@@ -39,7 +44,11 @@ export class EgressPolicy {
     for (const rule of this.rules) {
       const hostOk = rule.wildcard ? h.endsWith(`.${rule.host}`) : h === rule.host;
       const portOk = rule.port === undefined ? port === 80 || port === 443 : port === rule.port;
-      if (hostOk && portOk) return { rule, reason: `allowed by ${rule.wildcard ? '*.' : ''}${rule.host}${rule.port ? `:${rule.port}` : ''}` };
+      if (hostOk && portOk)
+        return {
+          rule,
+          reason: `allowed by ${rule.wildcard ? '*.' : ''}${rule.host}${rule.port ? `:${rule.port}` : ''}`,
+        };
     }
     return { reason: net.isIP(h) ? 'IP literal not in the allowlist' : 'not in the allowlist' };
   }
@@ -63,7 +72,9 @@ export class EgressPolicy {
     for (const address of addresses) {
       const internal = internalAddress(address);
       if (internal && !opened && !this.openings.has(address, port)) {
-        return { reason: `${h} ${net.isIP(h) ? 'is' : 'resolves to'} ${internal}, which the server's admin has not opened (NIGHTSHIFT_EGRESS_INTERNAL)` };
+        return {
+          reason: `${h} ${net.isIP(h) ? 'is' : 'resolves to'} ${internal}, which the server's admin has not opened (NIGHTSHIFT_EGRESS_INTERNAL)`,
+        };
       }
     }
     if (!addresses.length) return { reason: `cannot resolve ${h}: no address` };
@@ -79,9 +90,15 @@ export class EgressProxy {
   private readonly server: http.Server;
   private readonly sockets = new Set<Duplex>();
 
-  constructor(private readonly policy: EgressPolicy, private readonly onDecision: (d: EgressDecision) => void) {
+  constructor(
+    private readonly policy: EgressPolicy,
+    private readonly onDecision: (d: EgressDecision) => void,
+  ) {
     this.server = http.createServer((req, res) => void this.forward(req, res));
-    this.server.on('connect', (req: http.IncomingMessage, client: Duplex, head: Buffer) => void this.tunnel(req, client, head));
+    this.server.on(
+      'connect',
+      (req: http.IncomingMessage, client: Duplex, head: Buffer) => void this.tunnel(req, client, head),
+    );
     this.server.on('connection', (s: Duplex) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -109,14 +126,25 @@ export class EgressProxy {
       return undefined;
     }
     const resolved = await this.policy.resolve(host, port);
-    this.onDecision({ allowed: Boolean(resolved.address), method, target, reason: resolved.address ? reason : resolved.reason });
+    this.onDecision({
+      allowed: Boolean(resolved.address),
+      method,
+      target,
+      reason: resolved.address ? reason : resolved.reason,
+    });
     return resolved.address;
   }
 
   private async tunnel(req: http.IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
     const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(req.url ?? '');
     const address = m ? await this.decide('CONNECT', m[1], Number(m[2])) : undefined;
-    if (!m) this.onDecision({ allowed: false, method: 'CONNECT', target: String(req.url).slice(0, 200), reason: 'malformed target' });
+    if (!m)
+      this.onDecision({
+        allowed: false,
+        method: 'CONNECT',
+        target: String(req.url).slice(0, 200),
+        reason: 'malformed target',
+      });
     if (!address) {
       client.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nnightshift: egress denied\n');
       return;
@@ -139,7 +167,12 @@ export class EgressProxy {
       url = new URL(req.url ?? '');
       if (url.protocol !== 'http:') throw new Error('not http');
     } catch {
-      this.onDecision({ allowed: false, method: req.method ?? '?', target: String(req.url).slice(0, 200), reason: 'not an absolute http:// URL' });
+      this.onDecision({
+        allowed: false,
+        method: req.method ?? '?',
+        target: String(req.url).slice(0, 200),
+        reason: 'not an absolute http:// URL',
+      });
       res.writeHead(400).end('nightshift: use an absolute http:// URL, or CONNECT for https\n');
       return;
     }
@@ -149,10 +182,19 @@ export class EgressProxy {
       res.writeHead(403, { 'content-type': 'text/plain' }).end('nightshift: egress denied\n');
       return;
     }
-    const upstream = http.request({ host: address, port, method: req.method, path: `${url.pathname}${url.search}`, headers: { ...req.headers, host: url.host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const upstream = http.request(
+      {
+        host: address,
+        port,
+        method: req.method,
+        path: `${url.pathname}${url.search}`,
+        headers: { ...req.headers, host: url.host },
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     upstream.on('error', () => res.writeHead(502).end('nightshift: upstream unreachable\n'));
     req.pipe(upstream);
   }

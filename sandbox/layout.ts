@@ -59,15 +59,21 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function envEntries(env: Record<string, string>): [string, string][] {
   const entries = Object.entries(env);
   for (const [name, value] of entries) {
-    if (!ENV_NAME.test(name)) throw new Error(`environment variable name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
+    if (!ENV_NAME.test(name))
+      throw new Error(`environment variable name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
     if (value.includes('\0')) throw new Error(`environment variable ${name} contains a NUL byte`);
   }
   return entries;
 }
 
-/** `env` as a POSIX sh script of `export NAME='value'` lines: values are single-quoted, so no byte of them is ever interpreted. */
+/**
+ * `env` as a POSIX sh script of `export NAME='value'` lines: values are single-quoted, so no byte of them is ever
+ * interpreted.
+ */
 export function envScript(env: Record<string, string>): string {
-  return envEntries(env).map(([name, value]) => `export ${name}='${value.replaceAll("'", `'\\''`)}'\n`).join('');
+  return envEntries(env)
+    .map(([name, value]) => `export ${name}='${value.replaceAll("'", `'\\''`)}'\n`)
+    .join('');
 }
 
 /** `cmd` run by a shell that first loads the environment script at `file` (`.` stops the shell when it is missing). */
@@ -86,7 +92,14 @@ export function writableDirs(root: string): string[] {
 const PROXY = `http://127.0.0.1:${BRIDGE_PORT}`;
 const NO_PROXY = 'localhost,127.0.0.1,::1';
 /** Proxy variables for programs that honour them; enforcement is the empty network namespace, not these. */
-const PROXY_ENV: Record<string, string> = { HTTP_PROXY: PROXY, HTTPS_PROXY: PROXY, http_proxy: PROXY, https_proxy: PROXY, NO_PROXY, no_proxy: NO_PROXY };
+const PROXY_ENV: Record<string, string> = {
+  HTTP_PROXY: PROXY,
+  HTTPS_PROXY: PROXY,
+  http_proxy: PROXY,
+  https_proxy: PROXY,
+  NO_PROXY,
+  no_proxy: NO_PROXY,
+};
 
 /**
  * The variables a command of a sandbox with `network` starts with, whichever driver (each adds the CA bundle's when
@@ -101,7 +114,9 @@ export function modelSocketPath(root: string): string {
   return path.join(root, 'net', 'model.sock');
 }
 
-/** How one exec reaches the worker from its empty network namespace: the command under the bridge, and its variables. */
+/**
+ * How one exec reaches the worker from its empty network namespace: the command under the bridge, and its variables.
+ */
 export interface WorkerLink {
   cmd: string[];
   env: Record<string, string>;
@@ -114,7 +129,11 @@ export interface WorkerLink {
  * Connecting needs write permission on a socket, and the sandbox's user is not the worker's on every driver: the
  * sockets are open to all, in a directory only this sandbox sees.
  */
-export async function linkToWorker(root: string, { network, internal }: Pick<SandboxPolicy, 'network' | 'internal'>, opts: ExecOptions): Promise<WorkerLink | undefined> {
+export async function linkToWorker(
+  root: string,
+  { network, internal }: Pick<SandboxPolicy, 'network' | 'internal'>,
+  opts: ExecOptions,
+): Promise<WorkerLink | undefined> {
   const dir = path.join(root, 'net');
   const forwards: string[] = [];
   let proxy: EgressProxy | undefined;

@@ -14,7 +14,9 @@ import { runHostTool } from '../config/hostEnv';
 const OPTION_UNSAFE = /[,\\\x00-\x1f\x7f]/;
 const LOWER_UNSAFE = /[,:\\\x00-\x1f\x7f]/;
 
-/** Whether a name can be part of an overlay's lower layer (a setup's directory names are checked before they are kept). */
+/**
+ * Whether a name can be part of an overlay's lower layer (a setup's directory names are checked before they are kept).
+ */
 export const mountSafe = (name: string) => !LOWER_UNSAFE.test(name);
 
 /**
@@ -26,7 +28,10 @@ export async function overlayOnto(lower: string, target: string, scratch: string
   const upper = path.join(scratch, 'upper');
   const work = path.join(scratch, 'work');
   const unsafe = [lower, upper, work].find((p) => (p === lower ? LOWER_UNSAFE : OPTION_UNSAFE).test(p));
-  if (unsafe) throw new Error(`cannot mount an overlay with "${unsafe}": its name has a character mount options give a meaning to`);
+  if (unsafe)
+    throw new Error(
+      `cannot mount an overlay with "${unsafe}": its name has a character mount options give a meaning to`,
+    );
   await fs.mkdir(upper, { recursive: true });
   await fs.mkdir(work, { recursive: true });
   // The merged directory's own owner and mode are the upper's: make them the tree's, so the sandbox's user may write.
@@ -34,7 +39,14 @@ export async function overlayOnto(lower: string, target: string, scratch: string
   await fs.chown(upper, top.uid, top.gid);
   await fs.chmod(upper, top.mode & 0o7777);
   try {
-    await runHostTool('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, target]);
+    await runHostTool('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      target,
+    ]);
     return 'overlay';
   } catch {
     await runHostTool('cp', ['-a', '--reflink=auto', '--no-target-directory', lower, target]);

@@ -18,8 +18,13 @@ export async function startPodmanService(socketPath: string, logFile: string): P
   await fs.mkdir(path.dirname(socketPath), { recursive: true });
   await fs.rm(socketPath, { force: true });
   const log = await fs.open(logFile, 'a');
-  // Its own directory as cwd: conmon leaves an `oom` marker file in its working directory when a container is OOM-killed.
-  const child: ChildProcess = spawn('podman', ['--runtime', 'runc', 'system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', log.fd, log.fd], cwd: path.dirname(socketPath), env: hostToolEnv() });
+  // Its own directory as cwd: conmon leaves an `oom` marker file in its working directory when a container is
+  // OOM-killed.
+  const child: ChildProcess = spawn(
+    'podman',
+    ['--runtime', 'runc', 'system', 'service', '--time=0', `unix://${socketPath}`],
+    { stdio: ['ignore', log.fd, log.fd], cwd: path.dirname(socketPath), env: hostToolEnv() },
+  );
   const exited = new Promise<string>((resolve) => {
     child.on('error', (err) => resolve(`cannot run podman: ${err.message} (apt-get install podman runc)`));
     child.on('exit', (code) => resolve(`podman system service exited with ${code}; see ${logFile}`));
@@ -33,7 +38,13 @@ export async function startPodmanService(socketPath: string, logFile: string): P
       await log.close();
       throw new Error(failed);
     }
-    if (await docker.ping().then(() => true, () => false)) break;
+    if (
+      await docker.ping().then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await log.close();

@@ -34,15 +34,32 @@ export interface SandboxPolicy {
   internal?: string[];
 }
 
-/** The policy of a run, from its spec (memory, cpus, disk, network), the worker's openings and the server's defaults (the rest). */
+/**
+ * The policy of a run, from its spec (memory, cpus, disk, network), the worker's openings and the server's defaults
+ * (the rest).
+ */
 export function policyFor(sandbox: Spec['sandbox'], internal: string[] = []): SandboxPolicy {
-  return { limits: { memoryBytes: sandbox.memory, cpus: sandbox.cpus, diskBytes: sandbox.disk, files: sandbox.files, ...DEFAULTS }, network: sandbox.network, internal };
+  return {
+    limits: {
+      memoryBytes: sandbox.memory,
+      cpus: sandbox.cpus,
+      diskBytes: sandbox.disk,
+      files: sandbox.files,
+      ...DEFAULTS,
+    },
+    network: sandbox.network,
+    internal,
+  };
 }
 
 const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
 
 /** The limit a command ran into, in words, from its cgroup counters before and after; undefined when none. */
-export function describeLimitHit(limits: SandboxLimits, before: CgroupCounters, after: CgroupCounters): string | undefined {
+export function describeLimitHit(
+  limits: SandboxLimits,
+  before: CgroupCounters,
+  after: CgroupCounters,
+): string | undefined {
   if (after.oomKills > before.oomKills) return `out of memory (limit ${mib(limits.memoryBytes)})`;
   if (after.pidsMax > before.pidsMax) return processLimitHit(limits);
   return undefined;
@@ -54,6 +71,7 @@ export function processLimitHit(limits: SandboxLimits): string {
 
 /** The words for a command killed at the disk limit, of bytes or of files. */
 export function diskLimitHit(limits: SandboxLimits, of: 'bytes' | 'files'): string {
-  if (of === 'files') return `too many files (limit ${limits.files} files and directories for the workspace, HOME and tmp)`;
+  if (of === 'files')
+    return `too many files (limit ${limits.files} files and directories for the workspace, HOME and tmp)`;
   return `disk full (limit ${mib(limits.diskBytes)} for the workspace, HOME and tmp)`;
 }

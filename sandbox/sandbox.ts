@@ -5,14 +5,19 @@ import type { SandboxImage } from '../contracts/run';
 /** Where a run's sandbox lives on the worker's disk, and what it may reach. */
 export interface SandboxOptions extends SandboxPolicy {
   runId: string;
-  /** Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, and `meta/` (read-only inside, at /nightshift). */
+  /**
+   * Host directory holding this run's sandbox: `workspace/` (the repo, read-write), `home/`, `tmp/`, and `meta/`
+   * (read-only inside, at /nightshift).
+   */
   root: string;
 }
 
 export interface ExecOptions {
   /** argv; run with the workspace as working directory. */
   cmd: string[];
-  /** Extra environment on top of the sandbox's base (PATH, HOME, LANG, TMPDIR). Nothing is inherited from the worker. */
+  /**
+   * Extra environment on top of the sandbox's base (PATH, HOME, LANG, TMPDIR). Nothing is inherited from the worker.
+   */
   env?: Record<string, string>;
   /** Wall-time limit; the whole process group is killed when it passes. */
   timeoutMs: number;
@@ -47,7 +52,10 @@ export interface Sandbox {
 
 export interface SandboxDriver {
   readonly name: string;
-  /** Create (or, after a worker restart, reopen) the sandbox of a run; creates the directories but not the workspace content. */
+  /**
+   * Create (or, after a worker restart, reopen) the sandbox of a run; creates the directories but not the workspace
+   * content.
+   */
   open(opts: SandboxOptions): Promise<Sandbox>;
   /** The image its sandboxes start from, by name and content digest; none for a driver that uses the host's files. */
   image(): Promise<SandboxImage | undefined>;

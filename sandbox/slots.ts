@@ -8,7 +8,10 @@ export class SandboxSlots {
   /** Claims held while full, hoping a slot frees up before they are handed back. */
   private readonly waitingRuns = new Set<string>();
 
-  constructor(readonly capacity: number, private readonly claimExpiryMs: number) {}
+  constructor(
+    readonly capacity: number,
+    private readonly claimExpiryMs: number,
+  ) {}
 
   get load(): number {
     this.expire();
@@ -48,6 +51,7 @@ export class SandboxSlots {
 
   private expire(): void {
     const now = Date.now();
-    for (const [runId, slot] of this.held) if (!slot.provisioned && now - slot.since > this.claimExpiryMs) this.held.delete(runId);
+    for (const [runId, slot] of this.held)
+      if (!slot.provisioned && now - slot.since > this.claimExpiryMs) this.held.delete(runId);
   }
 }

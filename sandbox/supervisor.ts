@@ -14,7 +14,11 @@ export function cancelledBeforeStart(): ExecResult {
  * `run`, with the memory or process limit its command ran into (read from the run's cgroup counters before and
  * after) added to its result, unless the result already names one. Without counters (no cgroups), `run` alone.
  */
-export async function withCgroupLimits(limits: SandboxLimits, counters: (() => Promise<CgroupCounters>) | undefined, run: () => Promise<ExecResult>): Promise<ExecResult> {
+export async function withCgroupLimits(
+  limits: SandboxLimits,
+  counters: (() => Promise<CgroupCounters>) | undefined,
+  run: () => Promise<ExecResult>,
+): Promise<ExecResult> {
   const before = await counters?.();
   const result = await run();
   const after = await counters?.();
@@ -44,15 +48,27 @@ export class ExecSupervisor {
    * it has one: a command whose fork the process limit refused is stopped then, not at its timeout — a fork bomb
    * would hold every process slot and the CPU until then, and starve the worker beside it.
    */
-  constructor(private readonly opts: ExecOptions, sandbox: Pick<SandboxOptions, 'root' | 'limits'>, private readonly stop: () => void, private readonly started: number, counters?: () => Promise<CgroupCounters>) {
-    this.stopWatchingDisk = watchDisk(writableDirs(sandbox.root), { bytes: sandbox.limits.diskBytes, files: sandbox.limits.files }, (of) => {
-      this.limitHit = diskLimitHit(sandbox.limits, of);
-      stop();
-    });
-    this.stopWatchingForks = counters ? watchForks(counters, () => {
-      this.limitHit ??= processLimitHit(sandbox.limits);
-      stop();
-    }) : () => undefined;
+  constructor(
+    private readonly opts: ExecOptions,
+    sandbox: Pick<SandboxOptions, 'root' | 'limits'>,
+    private readonly stop: () => void,
+    private readonly started: number,
+    counters?: () => Promise<CgroupCounters>,
+  ) {
+    this.stopWatchingDisk = watchDisk(
+      writableDirs(sandbox.root),
+      { bytes: sandbox.limits.diskBytes, files: sandbox.limits.files },
+      (of) => {
+        this.limitHit = diskLimitHit(sandbox.limits, of);
+        stop();
+      },
+    );
+    this.stopWatchingForks = counters
+      ? watchForks(counters, () => {
+          this.limitHit ??= processLimitHit(sandbox.limits);
+          stop();
+        })
+      : () => undefined;
     this.timer = setTimeout(() => {
       this.timedOut = true;
       stop();
@@ -81,7 +97,13 @@ export class ExecSupervisor {
   }
 
   result(exitCode: number | null): ExecResult {
-    return { exitCode, timedOut: this.timedOut, cancelled: this.cancelled, durationMs: Date.now() - this.started, ...(this.limitHit ? { limitHit: this.limitHit } : {}) };
+    return {
+      exitCode,
+      timedOut: this.timedOut,
+      cancelled: this.cancelled,
+      durationMs: Date.now() - this.started,
+      ...(this.limitHit ? { limitHit: this.limitHit } : {}),
+    };
   }
 }
 

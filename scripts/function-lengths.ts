@@ -4,10 +4,39 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 
-const SOURCE_DIRS = ['activities', 'admission', 'runtime', 'contracts', 'gateway', 'git', 'judge', 'secrets', 'workspaces', 'agents', 'api', 'bench', 'cli', 'config', 'proof', 'sandbox', 'scripts', 'spec', 'store',
-  'temporal', 'testbed', 'web', 'workers', 'workflows'];
+const SOURCE_DIRS = [
+  'activities',
+  'admission',
+  'runtime',
+  'contracts',
+  'gateway',
+  'git',
+  'judge',
+  'secrets',
+  'workspaces',
+  'agents',
+  'api',
+  'bench',
+  'cli',
+  'config',
+  'proof',
+  'sandbox',
+  'scripts',
+  'spec',
+  'store',
+  'temporal',
+  'testbed',
+  'web',
+  'workers',
+  'workflows',
+];
 
-interface LongFunction { file: string; name: string; line: number; lines: number }
+interface LongFunction {
+  file: string;
+  name: string;
+  line: number;
+  lines: number;
+}
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -24,7 +53,8 @@ function functionName(node: ts.Node, source: ts.SourceFile): string {
     return owner + named.name.getText(source);
   }
   const parent = node.parent;
-  if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent))) return parent.name.getText(source);
+  if (parent && (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent)))
+    return parent.name.getText(source);
   if (parent && ts.isCallExpression(parent)) return `(callback to ${parent.expression.getText(source).slice(0, 40)})`;
   return '(anonymous)';
 }
@@ -36,7 +66,8 @@ function longFunctions(file: string, max: number): LongFunction[] {
     if (ts.isFunctionLike(node) && 'body' in node && node.body) {
       const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
       const end = source.getLineAndCharacterOfPosition(node.getEnd()).line;
-      if (end - start + 1 > max) found.push({ file, name: functionName(node, source), line: start + 1, lines: end - start + 1 });
+      if (end - start + 1 > max)
+        found.push({ file, name: functionName(node, source), line: start + 1, lines: end - start + 1 });
     }
     ts.forEachChild(node, visit);
   };
@@ -49,6 +80,9 @@ const maxAt = args.indexOf('--max');
 const max = maxAt >= 0 ? Number(args.splice(maxAt, 2)[1]) : 80;
 const root = join(__dirname, '..', '..');
 const dirs = args.length > 0 ? args : SOURCE_DIRS.map((dir) => join(root, dir));
-const long = dirs.flatMap(sourceFiles).flatMap((file) => longFunctions(file, max)).sort((a, b) => b.lines - a.lines);
+const long = dirs
+  .flatMap(sourceFiles)
+  .flatMap((file) => longFunctions(file, max))
+  .sort((a, b) => b.lines - a.lines);
 for (const f of long) console.log(`${f.lines}\t${relative(process.cwd(), f.file)}:${f.line}\t${f.name}`);
 if (long.length > 0) process.exitCode = 1;

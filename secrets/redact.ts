@@ -43,7 +43,7 @@ export class Redactor {
     this.pending += chunk;
     // Each rule only moves the cut earlier, so this ends; at the end neither splits anything.
     let cut = this.pending.length;
-    for (let last = -1; last !== cut; ) {
+    for (let last = -1; last !== cut;) {
       last = cut;
       cut = this.shapeCut(this.valueCut(cut));
     }
@@ -71,7 +71,7 @@ export class Redactor {
   private valueCut(from: number): number {
     let cut = Math.min(from, Math.max(0, this.pending.length - (this.longest - 1)));
     // Never cut through a whole value that is already there.
-    for (let moved = true; moved; ) {
+    for (let moved = true; moved;) {
       moved = false;
       for (const { value } of this.values) {
         const at = this.pending.lastIndexOf(value, cut - 1);
@@ -96,7 +96,8 @@ export class Redactor {
     if (partial && !text.slice(0, partial.index).endsWith('KEY')) cut = Math.min(cut, partial.index);
     const begins = [...text.matchAll(new RegExp(PRIVATE_KEY_BEGIN, 'g'))];
     const open = begins.at(-1);
-    if (open && !PRIVATE_KEY_END.test(text.slice(open.index)) && text.length - open.index <= MAX_KEY_BLOCK) cut = Math.min(cut, open.index);
+    if (open && !PRIVATE_KEY_END.test(text.slice(open.index)) && text.length - open.index <= MAX_KEY_BLOCK)
+      cut = Math.min(cut, open.index);
     // Never cut through a whole block.
     for (const m of text.matchAll(PRIVATE_KEY_BLOCK)) {
       if (m.index < cut && cut < m.index + m[0].length) cut = m.index;

@@ -6,7 +6,11 @@ import { existsSync, readFileSync } from 'node:fs';
  * Only names the server allows (NIGHTSHIFT_ALLOWED_SECRETS) are ever handed out, and only to the runs naming them.
  */
 export class SecretStore {
-  constructor(private readonly allowed: string[], private readonly file: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(
+    private readonly allowed: string[],
+    private readonly file: string,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   /** The values of the secrets a run names; a name that is not allowed or has no value fails the run. */
   resolve(names: string[], worker: string): Record<string, string> {
@@ -14,11 +18,17 @@ export class SecretStore {
     const values: Record<string, string> = {};
     for (const name of names) {
       if (!this.allowed.includes(name)) {
-        throw ApplicationFailure.nonRetryable(`secret ${name} is not allowed on worker ${worker} (NIGHTSHIFT_ALLOWED_SECRETS)`, 'SecretNotAllowed');
+        throw ApplicationFailure.nonRetryable(
+          `secret ${name} is not allowed on worker ${worker} (NIGHTSHIFT_ALLOWED_SECRETS)`,
+          'SecretNotAllowed',
+        );
       }
       const value = this.env[name] ?? fromFile[name];
       if (value === undefined || value === '') {
-        throw ApplicationFailure.nonRetryable(`secret ${name} has no value on worker ${worker}: set it in its environment or in ${this.file}`, 'SecretMissing');
+        throw ApplicationFailure.nonRetryable(
+          `secret ${name} has no value on worker ${worker}: set it in its environment or in ${this.file}`,
+          'SecretMissing',
+        );
       }
       values[name] = value;
     }

@@ -14,14 +14,24 @@ export interface TokenShape {
 }
 
 const START = '(?<![A-Za-z0-9_-])';
-const shape = (what: string, id: string, prefixes: string[], body: string): TokenShape => ({ what, id, prefixes, source: `${START}${body}(?![A-Za-z0-9_-])` });
+const shape = (what: string, id: string, prefixes: string[], body: string): TokenShape => ({
+  what,
+  id,
+  prefixes,
+  source: `${START}${body}(?![A-Za-z0-9_-])`,
+});
 
 export const TOKEN_SHAPES: TokenShape[] = [
   shape('AWS access key', 'aws-access-key', ['AKIA', 'ASIA'], '(?:AKIA|ASIA)[0-9A-Z]{16}'),
   shape('GitHub token', 'github-token', ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'], 'gh[pousr]_[A-Za-z0-9]{36,}'),
   shape('GitHub token', 'github-token', ['github_pat_'], 'github_pat_[A-Za-z0-9_]{22,}'),
   shape('GitLab token', 'gitlab-token', ['glpat-'], 'glpat-[A-Za-z0-9_-]{20,}'),
-  shape('Slack token', 'slack-token', ['xoxa-', 'xoxb-', 'xoxp-', 'xoxo-', 'xoxs-', 'xoxr-'], 'xox[abposr]-[A-Za-z0-9-]{10,}'),
+  shape(
+    'Slack token',
+    'slack-token',
+    ['xoxa-', 'xoxb-', 'xoxp-', 'xoxo-', 'xoxs-', 'xoxr-'],
+    'xox[abposr]-[A-Za-z0-9-]{10,}',
+  ),
   shape('Anthropic API key', 'anthropic-key', ['sk-ant-'], 'sk-ant-[A-Za-z0-9_-]{20,}'),
   shape('OpenAI API key', 'openai-key', ['sk-'], 'sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}'),
   shape('Stripe secret key', 'stripe-key', ['sk_live_', 'rk_live_'], '[rs]k_live_[0-9A-Za-z]{20,}'),

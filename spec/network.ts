@@ -26,11 +26,16 @@ export function normalizeHost(host: string): string | undefined {
   }
 }
 
-/** `host`, `host:port`, `*.suffix`, `*.suffix:port`, IPv4 literals (any spelling, stored dotted); lower-cased. Throws with a reason otherwise. */
+/**
+ * `host`, `host:port`, `*.suffix`, `*.suffix:port`, IPv4 literals (any spelling, stored dotted); lower-cased. Throws
+ * with a reason otherwise.
+ */
 export function parseNetworkRule(entry: string): NetworkRule {
-  if (CONTROL_OR_SPACE.test(entry)) throw new Error(`"${entry.replace(CONTROL_OR_SPACE, '?')}" has control characters or spaces`);
+  if (CONTROL_OR_SPACE.test(entry))
+    throw new Error(`"${entry.replace(CONTROL_OR_SPACE, '?')}" has control characters or spaces`);
   const m = /^(\*\.)?([a-z0-9.-]+)(?::(\d{1,5}))?$/i.exec(entry);
-  if (!m || (m[3] && (Number(m[3]) < 1 || Number(m[3]) > 65535))) throw new Error(`"${entry}" is not host[:port] or *.suffix[:port]`);
+  if (!m || (m[3] && (Number(m[3]) < 1 || Number(m[3]) > 65535)))
+    throw new Error(`"${entry}" is not host[:port] or *.suffix[:port]`);
   // A trailing dot names the same host (an absolute DNS name).
   const host = normalizeHost(m[2])?.replace(/\.$/, '');
   if (!host) throw new Error(`"${entry}" does not name a host`);
@@ -44,17 +49,34 @@ export function parseNetworkRule(entry: string): NetworkRule {
 // against the IPv4 subnets by BlockList itself). Not "reserved" or documentation ranges: package registries resolve
 // into 203.0.113.0/24 on some machines.
 const INTERNAL = new BlockList();
-for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16], ['224.0.0.0', 4], ['255.255.255.255', 32]] as const) {
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['224.0.0.0', 4],
+  ['255.255.255.255', 32],
+] as const) {
   INTERNAL.addSubnet(net, prefix, 'ipv4');
 }
-for (const [net, prefix] of [['::', 96], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) INTERNAL.addSubnet(net, prefix, 'ipv6');
+for (const [net, prefix] of [
+  ['::', 96],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  INTERNAL.addSubnet(net, prefix, 'ipv6');
 
 /** The IPv4 address inside a NAT64 (64:ff9b::/96, 64:ff9b:1::/48) or 6to4 (2002::/16) IPv6 address. */
 function embeddedIPv4(address: string): string | undefined {
   const groups = expandIPv6(address);
   if (!groups) return undefined;
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  if (groups[0] === 0x64 && groups[1] === 0xff9b && (groups[2] === 1 || groups.slice(2, 6).every((g) => g === 0))) return v4(groups[6], groups[7]);
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && (groups[2] === 1 || groups.slice(2, 6).every((g) => g === 0)))
+    return v4(groups[6], groups[7]);
   if (groups[0] === 0x2002) return v4(groups[1], groups[2]);
   return undefined;
 }
@@ -73,7 +95,8 @@ function expandIPv6(address: string): number[] | undefined {
 /** The addresses of this machine's own interfaces, read each time (they change). */
 function ownAddresses(): Set<string> {
   const own = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(normalizeHost(a.address.replace(/%.*$/, '')) ?? a.address);
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) own.add(normalizeHost(a.address.replace(/%.*$/, '')) ?? a.address);
   return own;
 }
 
@@ -130,7 +153,10 @@ export class Openings {
 }
 
 /** The entries of a spec's `sandbox.network` that name an internal host the admin has not opened, each with why. */
-export function unopenedInternal(network: string[], openings: Openings): { index: number; entry: string; why: string }[] {
+export function unopenedInternal(
+  network: string[],
+  openings: Openings,
+): { index: number; entry: string; why: string }[] {
   const refused: { index: number; entry: string; why: string }[] = [];
   network.forEach((entry, index) => {
     const rule = parseNetworkRule(entry);

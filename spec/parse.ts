@@ -46,7 +46,9 @@ export function parseSpec(text: string, hint?: string): Spec {
   if (format === 'markdown') {
     const m = /^---[ \t]*\r?\n([\s\S]*?)\r?\n?^---[ \t]*(?:\r?\n|$)/m.exec(source);
     if (!m || m.index !== 0) {
-      throw new SpecError([{ field: '', line: 1, message: 'a Markdown spec must start with YAML front matter between "---" lines' }]);
+      throw new SpecError([
+        { field: '', line: 1, message: 'a Markdown spec must start with YAML front matter between "---" lines' },
+      ]);
     }
     body = source.slice(m[0].length).trim();
     source = m[1];
@@ -56,7 +58,13 @@ export function parseSpec(text: string, hint?: string): Spec {
   const { fields } = read;
   if (body !== undefined) {
     if (fields.task !== undefined) {
-      throw new SpecError([{ field: 'task', line: read.lineOf(['task']), message: 'give the task either as the Markdown body or as a field, not both' }]);
+      throw new SpecError([
+        {
+          field: 'task',
+          line: read.lineOf(['task']),
+          message: 'give the task either as the Markdown body or as a field, not both',
+        },
+      ]);
     }
     fields.task = body;
   }
@@ -77,10 +85,18 @@ export interface FieldsDocument {
  * (front matter starts on line 2); `emptyIsNone`: a document with no content (empty, or comments only) is no fields.
  * Throws SpecError for a syntax error or another shape.
  */
-export function readFields(source: string, format: 'yaml' | 'json', opts: { lineOffset?: number; emptyIsNone?: boolean } = {}): FieldsDocument {
+export function readFields(
+  source: string,
+  format: 'yaml' | 'json',
+  opts: { lineOffset?: number; emptyIsNone?: boolean } = {},
+): FieldsDocument {
   const lineOffset = opts.lineOffset ?? 0;
   const lines = new LineCounter();
-  const doc = parseDocument(source.replace(/^\uFEFF/, ''), { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(source.replace(/^\uFEFF/, ''), {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+  });
   if (doc.errors.length > 0) {
     throw new SpecError(
       doc.errors.map((e) => ({
@@ -92,7 +108,9 @@ export function readFields(source: string, format: 'yaml' | 'json', opts: { line
   }
   const data: unknown = doc.contents === null && opts.emptyIsNone ? {} : doc.toJS();
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new SpecError([{ field: '', line: 1 + lineOffset, message: 'the spec must be a mapping of fields (title, repo, agent, …)' }]);
+    throw new SpecError([
+      { field: '', line: 1 + lineOffset, message: 'the spec must be a mapping of fields (title, repo, agent, …)' },
+    ]);
   }
   return {
     fields: data as Record<string, unknown>,
@@ -101,11 +119,17 @@ export function readFields(source: string, format: 'yaml' | 'json', opts: { line
   };
 }
 
-/** Validate spec fields with the schema, filling in every default; SpecError naming each field (and its line in `from`). */
+/**
+ * Validate spec fields with the schema, filling in every default; SpecError naming each field (and its line in `from`).
+ */
 export function validateFields(fields: Record<string, unknown>, from?: FieldsDocument): Spec {
   const result = SpecSchema.safeParse(fields);
   if (result.success) return result.data;
-  throw new SpecError(from ? from.issuesOf(result.error) : result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })));
+  throw new SpecError(
+    from
+      ? from.issuesOf(result.error)
+      : result.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })),
+  );
 }
 
 function toIssues(error: z.ZodError, doc: Document, lines: LineCounter, lineOffset: number): SpecIssue[] {
@@ -142,7 +166,10 @@ function lineOf(doc: Document, lines: LineCounter, path: (string | number)[], li
   return undefined;
 }
 
-function findKeyNode(doc: Document, path: (string | number)[]): { range?: [number, number, number] | null } | undefined {
+function findKeyNode(
+  doc: Document,
+  path: (string | number)[],
+): { range?: [number, number, number] | null } | undefined {
   const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
   const last = path[path.length - 1];
   if (parent && typeof parent === 'object' && 'items' in parent && Array.isArray(parent.items)) {

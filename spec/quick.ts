@@ -10,7 +10,10 @@ export const REPO_DEFAULTS_FILE = '.nightshift.yml';
 export const QUICK_SPEC_SOURCES = [REPO_DEFAULTS_FILE, 'server', 'built-in'] as const;
 export type QuickSpecSource = (typeof QUICK_SPEC_SOURCES)[number];
 
-/** When neither the repo nor the server has defaults: the agent, and the schema's defaults for the rest. The agent is also the default of a file that names none. */
+/**
+ * When neither the repo nor the server has defaults: the agent, and the schema's defaults for the rest. The agent is
+ * also the default of a file that names none.
+ */
 export const BUILT_IN_DEFAULTS: Record<string, unknown> = { agent: { kind: 'claude-code' } };
 
 /** What a person gives: which repo, what to call it, what to do. Everything else comes from defaults. */
@@ -30,7 +33,10 @@ const DEFAULTS_SCHEMA = SpecSchema.omit({ title: true, task: true, repo: true })
 /** Bad defaults or overrides: one line naming where (`.nightshift.yml`, the server's file, the overrides). */
 export class QuickSpecError extends Error {
   readonly issues: SpecIssue[];
-  constructor(readonly where: string, error: SpecError) {
+  constructor(
+    readonly where: string,
+    error: SpecError,
+  ) {
     super(`${where}: ${formatIssue(error.issues[0])}`);
     this.issues = error.issues;
     this.name = 'QuickSpecError';
@@ -43,11 +49,18 @@ export class QuickSpecError extends Error {
  * whole (`null` removes one). Returned as plain fields, durations and sizes as written, ready to submit as JSON.
  * Throws QuickSpecError for invalid YAML or fields, SpecError for a bad title or task.
  */
-export function quickSpec(request: QuickRequest, repoYaml: string | undefined, serverDefaultsYaml: string | undefined, overridesYaml?: string): { spec: Record<string, unknown>; source: QuickSpecSource } {
+export function quickSpec(
+  request: QuickRequest,
+  repoYaml: string | undefined,
+  serverDefaultsYaml: string | undefined,
+  overridesYaml?: string,
+): { spec: Record<string, unknown>; source: QuickSpecSource } {
   const [source, text, where] =
-    repoYaml !== undefined ? [REPO_DEFAULTS_FILE, repoYaml, REPO_DEFAULTS_FILE] as const
-    : serverDefaultsYaml !== undefined ? ['server', serverDefaultsYaml, "the server's spec-defaults.yml"] as const
-    : ['built-in', undefined, 'the built-in defaults'] as const;
+    repoYaml !== undefined
+      ? ([REPO_DEFAULTS_FILE, repoYaml, REPO_DEFAULTS_FILE] as const)
+      : serverDefaultsYaml !== undefined
+        ? (['server', serverDefaultsYaml, "the server's spec-defaults.yml"] as const)
+        : (['built-in', undefined, 'the built-in defaults'] as const);
   // The built-in agent is the default of every source: a file that sets only checks still runs.
   const defaults = { ...BUILT_IN_DEFAULTS, ...(text === undefined ? {} : withoutOwnFields(readDefaults(text, where))) };
   const spec: Record<string, unknown> = { title: request.title, repo: request.repo, ...defaults };
@@ -57,7 +70,16 @@ export function quickSpec(request: QuickRequest, repoYaml: string | undefined, s
     for (const field of OWN_FIELDS) {
       const given = overrides.fields[field];
       if (given !== undefined && given !== request[field]) {
-        throw new QuickSpecError('the overrides', new SpecError([{ field, line: overrides.lineOf([field]), message: `differs from the request's ${field}; set it there, not in the overrides` }]));
+        throw new QuickSpecError(
+          'the overrides',
+          new SpecError([
+            {
+              field,
+              line: overrides.lineOf([field]),
+              message: `differs from the request's ${field}; set it there, not in the overrides`,
+            },
+          ]),
+        );
       }
     }
     for (const [key, value] of Object.entries(withoutOwnFields(overrides))) {
@@ -88,7 +110,11 @@ export function defaultsYaml(spec: Record<string, unknown>): string {
 
 /** A title from a task: its first non-empty line, at most 80 characters. */
 export function titleOf(task: string): string {
-  const line = task.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const line =
+    task
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean) ?? '';
   return line.length > 80 ? `${line.slice(0, 79).trimEnd()}…` : line;
 }
 
@@ -124,6 +150,8 @@ export async function readServerDefaults(file: string): Promise<string | undefin
     return await fs.readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`cannot read the server's spec-defaults.yml: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(
+      `cannot read the server's spec-defaults.yml: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }

@@ -53,7 +53,12 @@ const networkRules = z
   .default([]);
 
 /** A path inside the repo: relative, no "..". */
-const repoPath = z.string().refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && p.trim() !== '', 'a path inside the workspace (relative, no "..")');
+const repoPath = z
+  .string()
+  .refine(
+    (p) => !p.startsWith('/') && !p.split('/').includes('..') && p.trim() !== '',
+    'a path inside the workspace (relative, no "..")',
+  );
 
 /** A check that runs in the sandbox after every agent iteration. */
 export const CheckSchema = z.strictObject({
@@ -78,7 +83,8 @@ export const CheckSchema = z.strictObject({
   baseline: z.boolean().optional(),
   /**
    * Test files (globs, picomatch) this task may change: their changed versions judge it. Every other test file the
-   * change touches runs at the base's version against the agent's code (docs/checks.md, "The base's tests judge the change").
+   * change touches runs at the base's version against the agent's code (docs/checks.md, "The base's tests judge the
+   * change").
    */
   allowTestChanges: z.array(z.string().trim().min(1, 'a glob of test files')).optional(),
 });
@@ -89,9 +95,15 @@ export const CheckSchema = z.strictObject({
  */
 export const SetupSchema = z.strictObject({
   run: z.array(nonEmpty).min(1, 'at least one command'),
-  /** Where setup may connect, besides the server's default (NIGHTSHIFT_SETUP_NETWORK); the agent and the checks get `sandbox.network`. */
+  /**
+   * Where setup may connect, besides the server's default (NIGHTSHIFT_SETUP_NETWORK); the agent and the checks get
+   * `sandbox.network`.
+   */
   network: networkRules,
-  /** The files the setup reads, when not the whole tree: their contents key the cache instead of the base's tree (docs/environments.md). */
+  /**
+   * The files the setup reads, when not the whole tree: their contents key the cache instead of the base's tree
+   * (docs/environments.md).
+   */
   key: z.array(repoPath).min(1).optional(),
   /** All the commands together; default: the sandbox's timeout. */
   timeout: duration.optional(),
@@ -101,7 +113,10 @@ export const AgentSchema = z
   .strictObject({
     kind: z.enum(['claude-code', 'codex', 'command']),
     model: z.string().optional(),
-    /** The model API upstream the run's gateway forwards to (default: the vendor's); the server accepts only that default or one its admin lists (NIGHTSHIFT_MODEL_UPSTREAMS). */
+    /**
+     * The model API upstream the run's gateway forwards to (default: the vendor's); the server accepts only that
+     * default or one its admin lists (NIGHTSHIFT_MODEL_UPSTREAMS).
+     */
     baseUrl: z.url().optional(),
     /** The model API the agent talks to through the run's gateway; claude-code → anthropic, codex → openai. */
     api: z.enum(['anthropic', 'openai']).optional(),
@@ -121,7 +136,10 @@ export const SpecSchema = z.strictObject({
   branch: z
     .string()
     .regex(/^[A-Za-z0-9._/-]+$/, 'a git branch name (letters, digits, ".", "_", "/", "-")')
-    .refine((b) => !b.includes('..') && !b.startsWith('/') && !b.endsWith('/') && !b.endsWith('.lock'), 'not a valid git branch name')
+    .refine(
+      (b) => !b.includes('..') && !b.startsWith('/') && !b.endsWith('/') && !b.endsWith('.lock'),
+      'not a valid git branch name',
+    )
     .optional(),
   agent: AgentSchema,
   scope: z
@@ -131,8 +149,14 @@ export const SpecSchema = z.strictObject({
     })
     .prefault({}),
   setup: SetupSchema.optional(),
-  checks: z.array(CheckSchema).default([]).refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'check names must be unique'),
-  /** The files that decide how the checks run (docs/checks.md): the agent may not change them; the checks run the base's. */
+  checks: z
+    .array(CheckSchema)
+    .default([])
+    .refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'check names must be unique'),
+  /**
+   * The files that decide how the checks run (docs/checks.md): the agent may not change them; the checks run the
+   * base's.
+   */
   harness: z
     .strictObject({
       /** Globs added to the default list of protected files (picomatch, dotfiles match). */
@@ -145,9 +169,15 @@ export const SpecSchema = z.strictObject({
     .strictObject({
       agent: z.boolean().default(false),
       maxDiffLines: z.number().int().positive().default(600),
-      /** Globs of files that may hold binary content (images, fonts); an archive or an executable never may (docs/checks.md). */
+      /**
+       * Globs of files that may hold binary content (images, fonts); an archive or an executable never may
+       * (docs/checks.md).
+       */
       allowBinaries: z.array(nonEmpty).default([]),
-      /** Globs of non-test files that may read the environment by computed names, the process's arguments, /proc or the stack. */
+      /**
+       * Globs of non-test files that may read the environment by computed names, the process's arguments, /proc or the
+       * stack.
+       */
       allowEnvironmentReads: z.array(nonEmpty).default([]),
     })
     .prefault({}),
@@ -164,11 +194,16 @@ export const SpecSchema = z.strictObject({
       pr: z
         .preprocess(
           (v) => (v === true ? {} : v === false ? undefined : v),
-          z.strictObject({
-            repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name on GitHub').optional(),
-            base: z.string().min(1).optional(),
-            draft: z.boolean().default(false),
-          }).optional(),
+          z
+            .strictObject({
+              repo: z
+                .string()
+                .regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name on GitHub')
+                .optional(),
+              base: z.string().min(1).optional(),
+              draft: z.boolean().default(false),
+            })
+            .optional(),
         )
         .optional(),
     })

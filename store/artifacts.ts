@@ -34,7 +34,10 @@ export interface ArtifactStore {
 }
 
 export class ArtifactNotFoundError extends Error {
-  constructor(readonly id: string, location: string) {
+  constructor(
+    readonly id: string,
+    location: string,
+  ) {
     super(`artifact ${id} is not in the artifact store (${location})`);
     this.name = 'ArtifactNotFoundError';
   }
@@ -67,7 +70,11 @@ export async function artifactIdOfFile(file: string): Promise<string> {
  * Run `use` on a local copy of an artifact (git fetches from a checkpoint bundle by path), streamed into a private
  * temp dir that is removed afterwards, whatever the driver.
  */
-export async function withArtifactFile<T>(store: ArtifactStore, id: string, use: (file: string) => Promise<T>): Promise<T> {
+export async function withArtifactFile<T>(
+  store: ArtifactStore,
+  id: string,
+  use: (file: string) => Promise<T>,
+): Promise<T> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'nightshift-artifact-'));
   try {
     const file = path.join(dir, id);

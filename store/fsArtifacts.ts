@@ -2,9 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ArtifactNotFoundError, artifactIdOf, artifactIdOfFile, checkArtifactId, checkArtifactName, type ArtifactStore } from './artifacts';
+import {
+  ArtifactNotFoundError,
+  artifactIdOf,
+  artifactIdOfFile,
+  checkArtifactId,
+  checkArtifactName,
+  type ArtifactStore,
+} from './artifacts';
 
-/** Artifacts as files under one directory (`$NIGHTSHIFT_HOME/artifacts` by default), fanned out by the id's first byte. */
+/**
+ * Artifacts as files under one directory (`$NIGHTSHIFT_HOME/artifacts` by default), fanned out by the id's first byte.
+ */
 export class FsArtifactStore implements ArtifactStore {
   constructor(readonly location: string) {}
 
@@ -56,10 +65,12 @@ export class FsArtifactStore implements ArtifactStore {
   }
 
   async named(name: string): Promise<string | undefined> {
-    const id = await fs.readFile(path.join(this.location, 'names', checkArtifactName(name)), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
+    const id = await fs
+      .readFile(path.join(this.location, 'names', checkArtifactName(name)), 'utf8')
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
     return id === undefined ? undefined : checkArtifactId(id.trim());
   }
 
@@ -83,6 +94,8 @@ export class FsArtifactStore implements ArtifactStore {
   }
 
   private notFound(err: unknown, id: string): Error {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? new ArtifactNotFoundError(id, this.location) : (err as Error);
+    return (err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? new ArtifactNotFoundError(id, this.location)
+      : (err as Error);
   }
 }

@@ -1,12 +1,28 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException, type PutObjectCommandInput } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type PutObjectCommandInput,
+} from '@aws-sdk/client-s3';
 import { createReadStream, promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ArtifactsConfig } from '../config';
-import { ArtifactNotFoundError, artifactIdOf, artifactIdOfFile, checkArtifactId, checkArtifactName, type ArtifactStore } from './artifacts';
+import {
+  ArtifactNotFoundError,
+  artifactIdOf,
+  artifactIdOfFile,
+  checkArtifactId,
+  checkArtifactName,
+  type ArtifactStore,
+} from './artifacts';
 
 export type S3ArtifactsConfig = Extract<ArtifactsConfig, { driver: 's3' }>;
 
-/** A client for the configured bucket: path-style for S3-compatible servers, which rarely have per-bucket host names. */
+/**
+ * A client for the configured bucket: path-style for S3-compatible servers, which rarely have per-bucket host names.
+ */
 export function s3ClientFor(config: S3ArtifactsConfig): S3Client {
   return new S3Client({
     region: config.region,
@@ -18,7 +34,9 @@ export function s3ClientFor(config: S3ArtifactsConfig): S3Client {
   });
 }
 
-/** Artifacts as objects `<prefix><id>` in one bucket, written once: an id that is there already is not uploaded again. */
+/**
+ * Artifacts as objects `<prefix><id>` in one bucket, written once: an id that is there already is not uploaded again.
+ */
 export class S3ArtifactStore implements ArtifactStore {
   readonly location: string;
   private readonly client: S3Client;
@@ -54,7 +72,8 @@ export class S3ArtifactStore implements ArtifactStore {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(id) }));
       return object.Body as Readable;
     } catch (err) {
-      if (err instanceof S3ServiceException && err.name === 'NoSuchKey') throw new ArtifactNotFoundError(id, this.location);
+      if (err instanceof S3ServiceException && err.name === 'NoSuchKey')
+        throw new ArtifactNotFoundError(id, this.location);
       throw this.failure(err, `reading ${id}`);
     }
   }
@@ -72,7 +91,9 @@ export class S3ArtifactStore implements ArtifactStore {
   async setName(name: string, id: string): Promise<void> {
     const Key = `${this.config.prefix}names/${checkArtifactName(name)}`;
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: checkArtifactId(id), ContentType: 'text/plain' }));
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: checkArtifactId(id), ContentType: 'text/plain' }),
+      );
     } catch (err) {
       throw this.failure(err, `naming ${id} ${name}`);
     }
@@ -114,6 +135,8 @@ export class S3ArtifactStore implements ArtifactStore {
   /** One line naming the store, the operation and S3's answer. */
   private failure(err: unknown, what: string): Error {
     const e = err as Error;
-    return new Error(`artifact store ${this.location}: ${what} failed: ${e.name}: ${e.message.split('\n')[0]}`, { cause: err });
+    return new Error(`artifact store ${this.location}: ${what} failed: ${e.name}: ${e.message.split('\n')[0]}`, {
+      cause: err,
+    });
   }
 }

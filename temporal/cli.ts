@@ -10,8 +10,18 @@ export const TEMPORAL_SERVER_VERSION = '1.29.1';
 const SERVER_MODULE = `go.temporal.io/server@v${TEMPORAL_SERVER_VERSION}`;
 /** `server` and `sql` are too generic for a bin dir: kept under the names Temporal's images give them. */
 const CLUSTER_TOOLS = [
-  { module: `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`, binary: 'server', installAs: 'temporal-server', what: `the Temporal server ${TEMPORAL_SERVER_VERSION}` },
-  { module: `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`, binary: 'sql', installAs: 'temporal-sql-tool', what: "the Temporal server's SQL tool" },
+  {
+    module: `go.temporal.io/server/cmd/server@v${TEMPORAL_SERVER_VERSION}`,
+    binary: 'server',
+    installAs: 'temporal-server',
+    what: `the Temporal server ${TEMPORAL_SERVER_VERSION}`,
+  },
+  {
+    module: `go.temporal.io/server/cmd/tools/sql@v${TEMPORAL_SERVER_VERSION}`,
+    binary: 'sql',
+    installAs: 'temporal-sql-tool',
+    what: "the Temporal server's SQL tool",
+  },
 ];
 
 /** Per-user tools dir, outside NIGHTSHIFT_HOME so fresh homes (tests) and later clones reuse the build. */
@@ -37,7 +47,9 @@ export function findGo(): string | null {
 
 /** Find the Temporal CLI or build it with `go install` (minutes the first time). */
 export async function ensureTemporal(progress: (line: string) => void = () => {}): Promise<string> {
-  return findTemporal() ?? goInstall({ module: TEMPORAL_CLI_MODULE, binary: 'temporal', what: 'the Temporal CLI' }, progress);
+  return (
+    findTemporal() ?? goInstall({ module: TEMPORAL_CLI_MODULE, binary: 'temporal', what: 'the Temporal CLI' }, progress)
+  );
 }
 
 export interface ClusterTools {
@@ -59,7 +71,9 @@ export async function ensureClusterTools(progress: (line: string) => void = () =
   const modCache = go ? spawnSync(go, ['env', 'GOMODCACHE'], { encoding: 'utf8' }).stdout.trim() : '';
   const schemaDir = path.join(modCache, SERVER_MODULE, 'schema', 'postgresql', 'v12');
   if (!modCache || !existsSync(schemaDir)) {
-    throw new Error(`the Temporal server's PostgreSQL schema is missing (${schemaDir}): run \`go mod download ${SERVER_MODULE}\``);
+    throw new Error(
+      `the Temporal server's PostgreSQL schema is missing (${schemaDir}): run \`go mod download ${SERVER_MODULE}\``,
+    );
   }
   return { server: built[0], sqlTool: built[1], schemaDir };
 }
@@ -68,15 +82,25 @@ export async function ensureClusterTools(progress: (line: string) => void = () =
  * Build a Go program with `go install` into the tools dir (`toolsDir()`). `progress` gets a line every few seconds
  * so nobody stares at a silent terminal.
  */
-export async function goInstall(tool: { module: string; binary: string; what: string; installAs?: string }, progress: (line: string) => void = () => {}): Promise<string> {
+export async function goInstall(
+  tool: { module: string; binary: string; what: string; installAs?: string },
+  progress: (line: string) => void = () => {},
+): Promise<string> {
   const go = findGo();
   if (!go) {
-    throw new Error(`${tool.what} is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put \`${tool.binary}\` on PATH`);
+    throw new Error(
+      `${tool.what} is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put \`${tool.binary}\` on PATH`,
+    );
   }
   const dir = toolsDir();
   progress(`building ${tool.what} (${tool.module}) into ${dir}; this can take a few minutes the first time`);
   const started = Date.now();
-  await runGoBuild(go, ['install', '-x', tool.module], { env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' } }, progress);
+  await runGoBuild(
+    go,
+    ['install', '-x', tool.module],
+    { env: { ...process.env, GOBIN: dir, GOFLAGS: process.env.GOFLAGS ?? '' } },
+    progress,
+  );
   const built = path.join(dir, tool.binary);
   if (!existsSync(built)) throw new Error(`go install finished but ${built} is missing`);
   progress(`built ${tool.what} in ${Math.round((Date.now() - started) / 1000)}s`);
@@ -90,7 +114,12 @@ export async function goInstall(tool: { module: string; binary: string; what: st
  * Run `go install -x …` or `go build -x …` with a progress line every 10 s (downloads and packages compiled, which
  * `-x` prints); a failure quotes the last lines of Go's output that are not its command trace.
  */
-export async function runGoBuild(go: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }, progress: (line: string) => void): Promise<void> {
+export async function runGoBuild(
+  go: string,
+  args: string[],
+  opts: { cwd?: string; env: NodeJS.ProcessEnv },
+  progress: (line: string) => void,
+): Promise<void> {
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn(go, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -104,7 +133,9 @@ export async function runGoBuild(go: string, args: string[], opts: { cwd?: strin
       compiled += (chunk.match(/\/compile -o /g) ?? []).length;
     });
     const timer = setInterval(() => {
-      progress(`  … still building (${Math.round((Date.now() - started) / 1000)}s: ${downloads} files downloaded, ${compiled} packages compiled)`);
+      progress(
+        `  … still building (${Math.round((Date.now() - started) / 1000)}s: ${downloads} files downloaded, ${compiled} packages compiled)`,
+      );
     }, 10_000);
     child.on('error', (err) => {
       clearInterval(timer);
@@ -113,7 +144,16 @@ export async function runGoBuild(go: string, args: string[], opts: { cwd?: strin
     child.on('close', (code) => {
       clearInterval(timer);
       if (code === 0) resolve();
-      else reject(new Error(`go ${args.filter((a) => a !== '-x').join(' ')} failed (exit ${code}):\n${tail.split('\n').filter((l) => !l.startsWith('#') && !l.includes('compile -o')).slice(-15).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `go ${args.filter((a) => a !== '-x').join(' ')} failed (exit ${code}):\n${tail
+              .split('\n')
+              .filter((l) => !l.startsWith('#') && !l.includes('compile -o'))
+              .slice(-15)
+              .join('\n')}`,
+          ),
+        );
     });
   });
 }

@@ -1,6 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import { isGrpcServiceError, type Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
@@ -70,9 +79,13 @@ export async function startCluster(opts: ClusterOptions): Promise<TemporalCluste
   writeServerConfig(dataDir, state);
   const logPath = path.join(dataDir, 'temporal.log');
   const log = openSync(logPath, 'a');
-  const server = spawn(tools.server, ['--root', dataDir, '--config', 'server', '--env', 'temporal', '--allow-no-auth', 'start'], {
-    stdio: ['ignore', log, log],
-  });
+  const server = spawn(
+    tools.server,
+    ['--root', dataDir, '--config', 'server', '--env', 'temporal', '--allow-no-auth', 'start'],
+    {
+      stdio: ['ignore', log, log],
+    },
+  );
   const address = `127.0.0.1:${state.frontendPort}`;
   try {
     await waitUntilServing(server, address, 'the Temporal server', logPath, registerNamespace, 120_000);
@@ -102,7 +115,16 @@ async function loadOrCreateState(dataDir: string, port: number | undefined): Pro
     return moved;
   }
   const ports: Record<string, number> = {};
-  for (const name of ['frontendHttp', 'frontendMembership', 'history', 'historyMembership', 'matching', 'matchingMembership', 'worker', 'workerMembership']) {
+  for (const name of [
+    'frontendHttp',
+    'frontendMembership',
+    'history',
+    'historyMembership',
+    'matching',
+    'matchingMembership',
+    'worker',
+    'workerMembership',
+  ]) {
     ports[name] = await freeLowPort();
   }
   const state: ClusterState = {
@@ -128,23 +150,40 @@ class Postgres {
   /** The postgres user's ids when this process is root (PostgreSQL will not run as root). */
   private readonly owner?: { uid: number; gid: number; name: string };
 
-  constructor(dataDir: string, private readonly state: ClusterState) {
+  constructor(
+    dataDir: string,
+    private readonly state: ClusterState,
+  ) {
     this.root = path.join(dataDir, 'postgres');
     this.data = path.join(this.root, 'data');
     if (process.getuid?.() === 0) {
       const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
       this.owner = { uid: id('-u'), gid: id('-g'), name: 'postgres' };
-      if (!Number.isInteger(this.owner.uid) || this.owner.uid === 0) throw new Error('running as root needs the postgres user to run PostgreSQL: apt-get install postgresql');
+      if (!Number.isInteger(this.owner.uid) || this.owner.uid === 0)
+        throw new Error('running as root needs the postgres user to run PostgreSQL: apt-get install postgresql');
     }
   }
 
   start(): void {
-    if (!existsSync(path.join(this.bin, 'pg_ctl'))) throw new Error(`PostgreSQL ${POSTGRES_MAJOR} is not installed (${this.bin}): apt-get install postgresql`);
+    if (!existsSync(path.join(this.bin, 'pg_ctl')))
+      throw new Error(`PostgreSQL ${POSTGRES_MAJOR} is not installed (${this.bin}): apt-get install postgresql`);
     if (!existsSync(path.join(this.data, 'PG_VERSION'))) this.init();
     // A server already up (the Temporal server alone was killed) is fine; pg_ctl status exits 0 then.
     if (this.run('pg_ctl', ['-D', this.data, 'status']).status === 0) return;
-    const started = this.run('pg_ctl', ['-D', this.data, '-l', path.join(this.root, 'postgres.log'), '-w', '-t', '60', 'start']);
-    if (started.status !== 0) throw new Error(`PostgreSQL did not start: ${lastLine(started.stderr || started.stdout)}; see ${path.join(this.root, 'postgres.log')}`);
+    const started = this.run('pg_ctl', [
+      '-D',
+      this.data,
+      '-l',
+      path.join(this.root, 'postgres.log'),
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
+    if (started.status !== 0)
+      throw new Error(
+        `PostgreSQL did not start: ${lastLine(started.stderr || started.stdout)}; see ${path.join(this.root, 'postgres.log')}`,
+      );
   }
 
   stop(): void {
@@ -152,10 +191,28 @@ class Postgres {
   }
 
   query(database: Database, query: string): string {
-    const psql = spawnSync(path.join(this.bin, 'psql'), ['-h', '127.0.0.1', '-p', String(this.state.postgresPort), '-U', DB_USER, '-d', database, '-At', '-v', 'ON_ERROR_STOP=1', '-c', query], {
-      encoding: 'utf8',
-      env: { ...process.env, PGPASSWORD: this.state.password },
-    });
+    const psql = spawnSync(
+      path.join(this.bin, 'psql'),
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(this.state.postgresPort),
+        '-U',
+        DB_USER,
+        '-d',
+        database,
+        '-At',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-c',
+        query,
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, PGPASSWORD: this.state.password },
+      },
+    );
     if (psql.status !== 0) throw new Error(`psql on ${database}: ${lastLine(psql.stderr)}`);
     return psql.stdout;
   }
@@ -169,19 +226,34 @@ class Postgres {
       chownSync(pwfile, this.owner.uid, this.owner.gid);
       this.assertReachable();
     }
-    const init = this.run('initdb', ['-D', this.data, '-U', DB_USER, `--pwfile=${pwfile}`, '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-locale']);
+    const init = this.run('initdb', [
+      '-D',
+      this.data,
+      '-U',
+      DB_USER,
+      `--pwfile=${pwfile}`,
+      '--auth-local=peer',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--no-locale',
+    ]);
     rmSync(pwfile, { force: true });
     if (init.status !== 0) throw new Error(`initdb failed: ${lastLine(init.stderr || init.stdout)}`);
     const socketDir = path.join(this.root, 'run');
     mkdirSync(socketDir);
     if (this.owner) chownSync(socketDir, this.owner.uid, this.owner.gid);
     // Our own port and socket dir, so it never meets a system PostgreSQL; no address but loopback.
-    appendFileSync(path.join(this.data, 'postgresql.conf'), `\n# nightshift cluster\nport = ${this.state.postgresPort}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${socketDir}'\n`);
+    appendFileSync(
+      path.join(this.data, 'postgresql.conf'),
+      `\n# nightshift cluster\nport = ${this.state.postgresPort}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${socketDir}'\n`,
+    );
   }
 
   /** Every directory above the data dir must let the postgres user through: name the first that does not. */
   private assertReachable(): void {
-    const can = (test: string, dir: string) => spawnSync('runuser', ['-u', this.owner!.name, '--', 'test', test, dir]).status === 0;
+    const can = (test: string, dir: string) =>
+      spawnSync('runuser', ['-u', this.owner!.name, '--', 'test', test, dir]).status === 0;
     if (can('-w', this.root)) return;
     const ancestors: string[] = [];
     for (let dir = path.dirname(this.root); ; dir = path.dirname(dir)) {
@@ -189,7 +261,9 @@ class Postgres {
       if (dir === path.dirname(dir)) break;
     }
     const blocked = ancestors.find((dir) => !can('-x', dir)) ?? this.root;
-    throw new Error(`PostgreSQL runs as the postgres user, which cannot reach ${this.root} (${blocked} is closed to it): choose a data dir it can reach`);
+    throw new Error(
+      `PostgreSQL runs as the postgres user, which cannot reach ${this.root} (${blocked} is closed to it): choose a data dir it can reach`,
+    );
   }
 
   private run(tool: string, args: string[]) {
@@ -202,10 +276,28 @@ class Postgres {
 /** `create-database`, `setup-schema -v 0.0` and `update-schema` to the module's latest, for both databases. */
 function setUpSchema(tools: ClusterTools, state: ClusterState): void {
   for (const [database, schema] of Object.entries(DATABASES)) {
-    const base = ['--plugin', 'postgres12', '--endpoint', '127.0.0.1', '--port', String(state.postgresPort), '--user', DB_USER, '--password', state.password, '--database', database];
-    for (const step of [['create-database'], ['setup-schema', '-v', '0.0'], ['update-schema', '-d', path.join(tools.schemaDir, schema, 'versioned')]]) {
+    const base = [
+      '--plugin',
+      'postgres12',
+      '--endpoint',
+      '127.0.0.1',
+      '--port',
+      String(state.postgresPort),
+      '--user',
+      DB_USER,
+      '--password',
+      state.password,
+      '--database',
+      database,
+    ];
+    for (const step of [
+      ['create-database'],
+      ['setup-schema', '-v', '0.0'],
+      ['update-schema', '-d', path.join(tools.schemaDir, schema, 'versioned')],
+    ]) {
       const run = spawnSync(tools.sqlTool, [...base, ...step], { encoding: 'utf8' });
-      if (run.status !== 0) throw new Error(`temporal-sql-tool ${step[0]} on ${database} failed: ${lastLine(run.stderr || run.stdout)}`);
+      if (run.status !== 0)
+        throw new Error(`temporal-sql-tool ${step[0]} on ${database} failed: ${lastLine(run.stderr || run.stdout)}`);
     }
   }
 }
@@ -251,7 +343,14 @@ function writeServerConfig(dataDir: string, state: ClusterState): void {
       failoverVersionIncrement: 10,
       masterClusterName: 'active',
       currentClusterName: 'active',
-      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${state.frontendPort}` } },
+      clusterInformation: {
+        active: {
+          enabled: true,
+          initialFailoverVersion: 1,
+          rpcName: 'frontend',
+          rpcAddress: `127.0.0.1:${state.frontendPort}`,
+        },
+      },
     },
     dcRedirectionPolicy: { policy: 'noop' },
     archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } },

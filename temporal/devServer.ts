@@ -34,11 +34,15 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const bin = await ensureTemporal(opts.progress);
   mkdirSync(opts.dataDir, { recursive: true });
   const args = [
-    'server', 'start-dev',
+    'server',
+    'start-dev',
     ...(opts.inMemory ? [] : ['--db-filename', path.join(opts.dataDir, 'temporal.db')]),
-    '--ip', '127.0.0.1',
-    '--port', String(opts.port),
-    '--log-level', 'warn',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(opts.port),
+    '--log-level',
+    'warn',
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${k.type === 'TEXT' ? 'Text' : 'Keyword'}`]),
   ];
@@ -47,7 +51,13 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const child = spawn(bin, args, { stdio: ['ignore', log, log], env: hostToolEnv(), detached: true });
   stopWithParent(child);
   const address = `127.0.0.1:${opts.port}`;
-  await waitUntilServing(child, address, 'the Temporal dev server', path.join(opts.dataDir, 'temporal.log'), ensureSearchAttributes);
+  await waitUntilServing(
+    child,
+    address,
+    'the Temporal dev server',
+    path.join(opts.dataDir, 'temporal.log'),
+    ensureSearchAttributes,
+  );
   return {
     address,
     uiUrl: opts.headless ? undefined : `http://127.0.0.1:${opts.uiPort}`,
@@ -59,7 +69,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 /** The last line of a server's log that says something (its reason to stop), cut to 300 characters. */
 function lastLogLine(logPath: string): string {
   try {
-    const lines = readFileSync(logPath, 'utf8').split('\n').filter((l) => l.trim());
+    const lines = readFileSync(logPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim());
     return (lines.at(-1) ?? '(empty)').slice(0, 300);
   } catch {
     return '(unreadable)';
@@ -86,7 +98,8 @@ export async function waitUntilServing(
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
-      if (exited) throw new Error(`${what} stopped at start (${exited}); see ${logPath}, which ends: ${lastLogLine(logPath)}`);
+      if (exited)
+        throw new Error(`${what} stopped at start (${exited}); see ${logPath}, which ends: ${lastLogLine(logPath)}`);
       try {
         const connection = await Connection.connect({ address, connectTimeout: 1000 });
         try {
@@ -99,7 +112,9 @@ export async function waitUntilServing(
       } catch (err) {
         if (Date.now() > deadline) {
           child.kill('SIGKILL');
-          throw new Error(`${what} did not answer on ${address} within ${timeoutMs / 1000}s: ${(err as Error).message}`);
+          throw new Error(
+            `${what} did not answer on ${address} within ${timeoutMs / 1000}s: ${(err as Error).message}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -118,7 +133,10 @@ export async function ensureSearchAttributes(connection: Connection, namespace =
   await connection.operatorService.addSearchAttributes({
     namespace,
     searchAttributes: Object.fromEntries(
-      missing.map((k) => [k.name, k.type === 'TEXT' ? IndexedValueType.INDEXED_VALUE_TYPE_TEXT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      missing.map((k) => [
+        k.name,
+        k.type === 'TEXT' ? IndexedValueType.INDEXED_VALUE_TYPE_TEXT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
     ),
   });
 }

@@ -26,7 +26,7 @@ const AGENT = [
 ].join('; ');
 
 describe.each(['bwrap', 'docker'])('%s: the agent has a git of its own', (driver) => {
-  test('with the whole history, its commits its own, the run\'s objects read-only', async () => {
+  test("with the whole history, its commits its own, the run's objects read-only", async () => {
     const repo = makeRepo(VALUE_REPO);
     for (const n of [1, 2]) {
       gitIn(repo, 'commit', '--quiet', '--allow-empty', '-m', `history ${n}`);

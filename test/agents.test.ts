@@ -2,7 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openArtifactStore } from '../store/openArtifacts';
-import { startModelServer, type RecordedRequest, type Scenario, type ScriptedModelServer } from '../agents/scriptedModel';
+import {
+  startModelServer,
+  type RecordedRequest,
+  type Scenario,
+  type ScriptedModelServer,
+} from '../agents/scriptedModel';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 
@@ -15,7 +20,10 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack();
   // The worker's model keys: the gateway injects them; no sandbox sees them.
-  writeFileSync(path.join(stack.config.home, 'secrets.env'), `ANTHROPIC_API_KEY=${REAL_KEY}\nOPENAI_API_KEY=${REAL_KEY}\n`);
+  writeFileSync(
+    path.join(stack.config.home, 'secrets.env'),
+    `ANTHROPIC_API_KEY=${REAL_KEY}\nOPENAI_API_KEY=${REAL_KEY}\n`,
+  );
 });
 afterAll(async () => {
   await stack?.stop();
@@ -46,12 +54,20 @@ function pgrep(pattern: string): string {
   }
 }
 
-const claude = (server: ScriptedModelServer) => ({ kind: 'claude-code', model: 'claude-sonnet-4-5', baseUrl: server.url });
+const claude = (server: ScriptedModelServer) => ({
+  kind: 'claude-code',
+  model: 'claude-sonnet-4-5',
+  baseUrl: server.url,
+});
 
 test('Claude Code fixes a failing check in two iterations: iteration 2’s prompt carries the check’s name and log tail; transcript and summary are stored', async () => {
   await withModel(
     [
-      { name: 'fix', when: 'Iteration 2[\\s\\S]*Check "value"[\\s\\S]*expected 2, got 3', turns: [{ edit: { path: 'src/value.txt', old: '3', new: '2' } }, { say: 'Fixed: the value is 2.' }] },
+      {
+        name: 'fix',
+        when: 'Iteration 2[\\s\\S]*Check "value"[\\s\\S]*expected 2, got 3',
+        turns: [{ edit: { path: 'src/value.txt', old: '3', new: '2' } }, { say: 'Fixed: the value is 2.' }],
+      },
       { name: 'first try', turns: [{ shell: 'echo 3 > src/value.txt' }, { say: 'Done: the value is 3.' }] },
     ],
     async (server) => {
@@ -94,7 +110,11 @@ test('Claude Code fixes a failing check in two iterations: iteration 2’s promp
 test('Claude Code edits a file out of scope: the scope check names it, and the next iteration reverts it', async () => {
   await withModel(
     [
-      { name: 'revert', when: 'Iteration 2[\\s\\S]*revert them: secrets\\.txt', turns: [{ shell: 'git rm -q --cached secrets.txt; rm -f secrets.txt' }, { say: 'Removed secrets.txt.' }] },
+      {
+        name: 'revert',
+        when: 'Iteration 2[\\s\\S]*revert them: secrets\\.txt',
+        turns: [{ shell: 'git rm -q --cached secrets.txt; rm -f secrets.txt' }, { say: 'Removed secrets.txt.' }],
+      },
       { name: 'overreach', turns: [{ shell: 'echo 2 > src/value.txt && echo token > secrets.txt' }, { say: 'Done.' }] },
     ],
     async (server) => {
@@ -114,12 +134,18 @@ test('Codex runs end to end; a human’s requested changes reach its next prompt
   const comment = 'Please also write notes/why.md saying "rounding".';
   await withModel(
     [
-      { name: 'changes', when: 'Please also write notes/why\\.md saying "rounding"\\.', turns: [{ shell: 'mkdir -p notes && echo rounding > notes/why.md' }, { say: 'Added the note.' }] },
+      {
+        name: 'changes',
+        when: 'Please also write notes/why\\.md saying "rounding"\\.',
+        turns: [{ shell: 'mkdir -p notes && echo rounding > notes/why.md' }, { say: 'Added the note.' }],
+      },
       { name: 'first', turns: [{ shell: 'echo 2 > src/value.txt' }, { say: 'Set the value to 2.' }] },
     ],
     async (server) => {
       const repo = makeRepo(VALUE_REPO);
-      const id = await stack.submit(spec(repo, 'unused', { agent: { kind: 'codex', model: 'gpt-5', baseUrl: `${server.url}/v1` } }));
+      const id = await stack.submit(
+        spec(repo, 'unused', { agent: { kind: 'codex', model: 'gpt-5', baseUrl: `${server.url}/v1` } }),
+      );
       const first = await stack.waitFor(id, ['awaiting_approval'], 240_000);
       expect(first.agent?.summary).toMatchObject({ exitReason: 'completed', finalMessage: 'Set the value to 2.' });
       expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment } })).status).toBe(202);
@@ -138,20 +164,50 @@ test('Codex runs end to end; a human’s requested changes reach its next prompt
 test('with review.agent, a second, read-only Claude Code pass reviews the diff; its findings (file and line) drive the next iteration', async () => {
   await withModel(
     [
-      { name: 'review: changes', when: 'You are reviewing[\\s\\S]*\\+TODO', turns: [{ shell: 'echo scribble > src/value.txt' }, { say: '{"verdict": "changes", "findings": [{"file": "notes/todo.txt", "line": 1, "message": "remove the TODO note"}]}' }] },
-      { name: 'review: approve', when: 'You are reviewing', turns: [{ say: 'The change does the task.\n{"verdict": "approve", "findings": []}' }] },
-      { name: 'cleanup', when: 'Iteration 2[\\s\\S]*notes/todo\\.txt:1: remove the TODO note', turns: [{ shell: 'rm notes/todo.txt' }, { say: 'Removed the note.' }] },
-      { name: 'first', turns: [{ shell: 'echo 2 > src/value.txt && mkdir -p notes && echo TODO > notes/todo.txt' }, { say: 'Done.' }] },
+      {
+        name: 'review: changes',
+        when: 'You are reviewing[\\s\\S]*\\+TODO',
+        turns: [
+          { shell: 'echo scribble > src/value.txt' },
+          {
+            say: '{"verdict": "changes", "findings": [{"file": "notes/todo.txt", "line": 1, "message": "remove the TODO note"}]}',
+          },
+        ],
+      },
+      {
+        name: 'review: approve',
+        when: 'You are reviewing',
+        turns: [{ say: 'The change does the task.\n{"verdict": "approve", "findings": []}' }],
+      },
+      {
+        name: 'cleanup',
+        when: 'Iteration 2[\\s\\S]*notes/todo\\.txt:1: remove the TODO note',
+        turns: [{ shell: 'rm notes/todo.txt' }, { say: 'Removed the note.' }],
+      },
+      {
+        name: 'first',
+        turns: [{ shell: 'echo 2 > src/value.txt && mkdir -p notes && echo TODO > notes/todo.txt' }, { say: 'Done.' }],
+      },
     ],
     async (server) => {
-      const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), review: { agent: true } }));
+      const id = await stack.submit(
+        spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), review: { agent: true } }),
+      );
       const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
       expect(state.iteration).toBe(2);
-      expect(turns(server).map((r) => r.scenario).filter((s, i, all) => s !== all[i - 1])).toEqual(['first', 'review: changes', 'cleanup', 'review: approve']);
+      expect(
+        turns(server)
+          .map((r) => r.scenario)
+          .filter((s, i, all) => s !== all[i - 1]),
+      ).toEqual(['first', 'review: changes', 'cleanup', 'review: approve']);
       expect(turns(server).find((r) => r.scenario === 'review: changes')!.prompt).toContain('+TODO');
       expect(state.review).toMatchObject({ verdict: 'approve', findings: [] });
       const report = JSON.parse((await openArtifactStore(stack.config).get(state.review!.reportId!)).toString());
-      expect(report).toMatchObject({ verdict: 'approve', reviewer: { kind: 'claude-code', summary: { exitReason: 'success' } }, discardedWrites: [] });
+      expect(report).toMatchObject({
+        verdict: 'approve',
+        reviewer: { kind: 'claude-code', summary: { exitReason: 'success' } },
+        discardedWrites: [],
+      });
       // The first reviewer's write was discarded: the reviewed commit went on unchanged.
       const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;
       expect(diff).toMatch(/^\+2$/m);
@@ -163,21 +219,33 @@ test('with review.agent, a second, read-only Claude Code pass reviews the diff; 
 });
 
 test('Claude Code runs in the docker driver’s container too, from the CLI baked into the image', async () => {
-  await withModel([{ name: 'docker', turns: [{ shell: 'echo 2 > src/value.txt; cat /proc/1/comm' }, { say: 'Done in a container.' }] }], async (server) => {
-    const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), sandbox: { driver: 'docker' } }));
-    const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
-    expect(state.agent?.summary).toMatchObject({ exitReason: 'success', finalMessage: 'Done in a container.' });
-    // The tool ran in the container (its PID 1 is `sleep`), and its output went back to the model.
-    expect(turns(server)[1].toolResults.join('\n')).toContain('sleep');
-    expect((await stack.api('GET', `/v1/runs/${id}/diff`)).text).toMatch(/^\+2$/m);
-    await stack.api('POST', `/v1/runs/${id}/reject`, {});
-  });
+  await withModel(
+    [
+      {
+        name: 'docker',
+        turns: [{ shell: 'echo 2 > src/value.txt; cat /proc/1/comm' }, { say: 'Done in a container.' }],
+      },
+    ],
+    async (server) => {
+      const id = await stack.submit(
+        spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), sandbox: { driver: 'docker' } }),
+      );
+      const state = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(state.agent?.summary).toMatchObject({ exitReason: 'success', finalMessage: 'Done in a container.' });
+      // The tool ran in the container (its PID 1 is `sleep`), and its output went back to the model.
+      expect(turns(server)[1].toolResults.join('\n')).toContain('sleep');
+      expect((await stack.api('GET', `/v1/runs/${id}/diff`)).text).toMatch(/^\+2$/m);
+      await stack.api('POST', `/v1/runs/${id}/reject`, {});
+    },
+  );
 });
 
 test('Claude Code hanging in a tool is killed at sandbox.timeout: the run fails "agent timed out", no process left', async () => {
   const marker = `${Math.floor(Math.random() * 1e6) + 5000}`;
   await withModel([{ name: 'hang', turns: [{ shell: `sleep ${marker}` }, { say: 'never' }] }], async (server) => {
-    const id = await stack.submit(spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), sandbox: { timeout: '20s' } }));
+    const id = await stack.submit(
+      spec(makeRepo(VALUE_REPO), 'unused', { agent: claude(server), sandbox: { timeout: '20s' } }),
+    );
     const state = await stack.waitFor(id, ['failed'], 120_000);
     expect(state.failure).toEqual({ stage: 'agent', reason: 'agent timed out after 20s' });
     expect(turns(server)[0].scenario).toBe('hang');

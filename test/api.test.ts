@@ -13,20 +13,67 @@ afterAll(async () => {
 
 /** Runs started on this stack's task queue, as Temporal sees them. */
 async function runCount(): Promise<number> {
-  const { count } = await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`);
+  const { count } = await stack.client.workflow.count(
+    `WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`,
+  );
   return count;
 }
 
 describe('bad input gets a clear 4xx and starts nothing', () => {
   const cases: [string, () => string, string, number | undefined, RegExp][] = [
     ['bad YAML', () => `---\ntitle: x\nrepo: ${repo}\nagent: [unclosed\n---\ntask`, '', 4, /invalid YAML/],
-    ['an unknown agent kind', () => `---\ntitle: x\nrepo: ${repo}\nagent:\n  kind: gpt-pilot\n---\ntask`, 'agent.kind', 5, /invalid option|expected one of/i],
-    ['a missing repo', () => `---\ntitle: x\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /required/],
-    ['an unknown field', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\ncheks: []\n---\ntask`, 'cheks', 5, /unknown field/],
-    ['a bad duration', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\napproval:\n  timeout: soon\n---\ntask`, 'approval.timeout', 6, /not a duration/],
-    ['a repo that is not a git repository', () => `---\ntitle: x\nrepo: ${stack.config.reposDir}/no-such-repo\nagent: { kind: command, command: [x] }\n---\ntask`, 'repo', undefined, /not a git repository/],
-    ['a malformed network entry', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\nsandbox:\n  network: ["http://evil.test/"]\n---\ntask`, 'sandbox.network.0', 6, /not host\[:port\]/],
-    ['a command agent without a command', () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command }\n---\ntask`, 'agent.command', undefined, /required/],
+    [
+      'an unknown agent kind',
+      () => `---\ntitle: x\nrepo: ${repo}\nagent:\n  kind: gpt-pilot\n---\ntask`,
+      'agent.kind',
+      5,
+      /invalid option|expected one of/i,
+    ],
+    [
+      'a missing repo',
+      () => `---\ntitle: x\nagent: { kind: command, command: [x] }\n---\ntask`,
+      'repo',
+      undefined,
+      /required/,
+    ],
+    [
+      'an unknown field',
+      () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\ncheks: []\n---\ntask`,
+      'cheks',
+      5,
+      /unknown field/,
+    ],
+    [
+      'a bad duration',
+      () =>
+        `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\napproval:\n  timeout: soon\n---\ntask`,
+      'approval.timeout',
+      6,
+      /not a duration/,
+    ],
+    [
+      'a repo that is not a git repository',
+      () =>
+        `---\ntitle: x\nrepo: ${stack.config.reposDir}/no-such-repo\nagent: { kind: command, command: [x] }\n---\ntask`,
+      'repo',
+      undefined,
+      /not a git repository/,
+    ],
+    [
+      'a malformed network entry',
+      () =>
+        `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command, command: [x] }\nsandbox:\n  network: ["http://evil.test/"]\n---\ntask`,
+      'sandbox.network.0',
+      6,
+      /not host\[:port\]/,
+    ],
+    [
+      'a command agent without a command',
+      () => `---\ntitle: x\nrepo: ${repo}\nagent: { kind: command }\n---\ntask`,
+      'agent.command',
+      undefined,
+      /required/,
+    ],
   ];
   test.each(cases)('%s → 400 naming the field and line', async (_name, text, field, line, message) => {
     const before = await runCount();
@@ -47,11 +94,15 @@ describe('bad input gets a clear 4xx and starts nothing', () => {
     const before = await runCount();
     const res = await stack.api('POST', '/v1/runs', { body: yaml, contentType: 'application/yaml' });
     expect(res.status).toBe(202);
-    // Visibility lags a start (on PostgreSQL, noticeably): counted here, so later tests' "nothing starts" counts are steady.
+    // Visibility lags a start (on PostgreSQL, noticeably): counted here, so later tests' "nothing starts" counts are
+    // steady.
     for (let i = 0; i < 100 && (await runCount()) === before; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await runCount()).toBe(before + 1);
     expect(res.body).toMatchObject({ status: 'queued', url: `${stack.config.publicUrl}/v1/runs/${res.body.id}` });
-    const bad = await stack.api('POST', '/v1/runs', { body: '{"title": "x", "repo": ', contentType: 'application/json' });
+    const bad = await stack.api('POST', '/v1/runs', {
+      body: '{"title": "x", "repo": ',
+      contentType: 'application/json',
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/invalid JSON/);
   });
@@ -87,7 +138,13 @@ describe('tokens and roles', () => {
 
 describe('runs', () => {
   test('an unknown run → 404 on every route', async () => {
-    for (const [method, route] of [['GET', ''], ['GET', '/diff'], ['GET', '/logs'], ['POST', '/approve'], ['POST', '/cancel']]) {
+    for (const [method, route] of [
+      ['GET', ''],
+      ['GET', '/diff'],
+      ['GET', '/logs'],
+      ['POST', '/approve'],
+      ['POST', '/cancel'],
+    ]) {
       const res = await stack.api(method, `/v1/runs/ns-doesnotexist${route}`, method === 'POST' ? { body: {} } : {});
       expect([route, res.status]).toEqual([route, 404]);
       expect(res.body.error.message).toBe('no run with id ns-doesnotexist');
@@ -129,7 +186,11 @@ describe('runs', () => {
       listed = (await stack.api('GET', '/v1/runs?status=awaiting_approval&limit=50')).body.runs;
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(listed.find((r) => r.id === id)).toMatchObject({ status: 'awaiting_approval', title: 'Set the value to two', repo });
+    expect(listed.find((r) => r.id === id)).toMatchObject({
+      status: 'awaiting_approval',
+      title: 'Set the value to two',
+      repo,
+    });
     expect(listed.every((r) => r.status === 'awaiting_approval')).toBe(true);
     const all = (await stack.api('GET', '/v1/runs?limit=100')).body.runs as { startedAt: string }[];
     const times = all.map((r) => r.startedAt);

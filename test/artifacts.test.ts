@@ -28,7 +28,9 @@ async function bucketKeys(config: S3ArtifactsConfig): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3ClientFor(config).send(new ListObjectsV2Command({ Bucket: config.bucket, ContinuationToken: token }));
+    const page = await s3ClientFor(config).send(
+      new ListObjectsV2Command({ Bucket: config.bucket, ContinuationToken: token }),
+    );
     keys.push(...(page.Contents ?? []).map((o) => o.Key!));
     token = page.NextContinuationToken;
   } while (token);
@@ -46,7 +48,13 @@ const drivers: [string, () => Promise<Driver>][] = [
     'fs',
     async () => {
       const dir = path.join(tempDir('artifacts'), 'store');
-      const objects = async () => (existsSync(dir) ? (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort() : []);
+      const objects = async () =>
+        existsSync(dir)
+          ? (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+              .filter((e) => e.isFile())
+              .map((e) => e.name)
+              .sort()
+          : [];
       return { store: openArtifactStore({ artifacts: { driver: 'fs', dir } }), objects };
     },
   ],
@@ -102,7 +110,9 @@ describe.each(drivers)('the %s driver', (_name, make) => {
   test('an unknown id is a clear error from get and open; a malformed id is refused', async () => {
     const unknown = sha256('never stored');
     await expect(store.get(unknown)).rejects.toThrow(ArtifactNotFoundError);
-    await expect(store.get(unknown)).rejects.toThrow(`artifact ${unknown} is not in the artifact store (${store.location})`);
+    await expect(store.get(unknown)).rejects.toThrow(
+      `artifact ${unknown} is not in the artifact store (${store.location})`,
+    );
     await expect(store.open(unknown)).rejects.toThrow(ArtifactNotFoundError);
     await expect(store.get('../../etc/passwd')).rejects.toThrow('not an artifact id: ../../etc/passwd');
     await expect(store.has('ABC')).rejects.toThrow('not an artifact id: ABC');
@@ -132,7 +142,9 @@ describe.each(drivers)('the %s driver', (_name, make) => {
     expect(size).toBe(content.length);
     expect(existsSync(copy)).toBe(false);
     expect(existsSync(path.dirname(copy))).toBe(false);
-    await expect(withArtifactFile(store, sha256('no such bundle'), async () => 'used')).rejects.toThrow(ArtifactNotFoundError);
+    await expect(withArtifactFile(store, sha256('no such bundle'), async () => 'used')).rejects.toThrow(
+      ArtifactNotFoundError,
+    );
   });
 
   // Last: names are objects of their own, beside the ids the tests above count.
@@ -151,20 +163,49 @@ describe.each(drivers)('the %s driver', (_name, make) => {
 
 test('an S3 store whose bucket does not exist fails in one line naming the store and S3’s answer', async () => {
   const store = openArtifactStore({ artifacts: s3.artifacts('no-such-bucket', 'x/') });
-  await expect(store.put('anything')).rejects.toThrow(/^artifact store s3:\/\/no-such-bucket\/x\/: storing [0-9a-f]{64} failed: NoSuchBucket: [^\n]+$/);
-  await expect(store.get(sha256('anything'))).rejects.toThrow(/^artifact store s3:\/\/no-such-bucket\/x\/: reading [0-9a-f]{64} failed: NoSuchBucket: [^\n]+$/);
+  await expect(store.put('anything')).rejects.toThrow(
+    /^artifact store s3:\/\/no-such-bucket\/x\/: storing [0-9a-f]{64} failed: NoSuchBucket: [^\n]+$/,
+  );
+  await expect(store.get(sha256('anything'))).rejects.toThrow(
+    /^artifact store s3:\/\/no-such-bucket\/x\/: reading [0-9a-f]{64} failed: NoSuchBucket: [^\n]+$/,
+  );
 });
 
 test('NIGHTSHIFT_ARTIFACTS picks the driver; a bad value, or S3 credentials a sandbox could be given, are refused in one line', () => {
   const home = '/srv/nightshift';
   expect(loadConfig({ NIGHTSHIFT_HOME: home }).artifacts).toEqual({ driver: 'fs', dir: '/srv/nightshift/artifacts' });
-  expect(loadConfig({ NIGHTSHIFT_HOME: home, NIGHTSHIFT_ARTIFACTS: 'file:///mnt/shared/artifacts' }).artifacts).toEqual({ driver: 'fs', dir: '/mnt/shared/artifacts' });
-  expect(loadConfig({ NIGHTSHIFT_HOME: home, NIGHTSHIFT_ARTIFACTS: 's3://ns-bucket/fleet/a/', NIGHTSHIFT_S3_ENDPOINT: 'http://127.0.0.1:9000', AWS_ACCESS_KEY_ID: 'id', AWS_SECRET_ACCESS_KEY: 'key', AWS_REGION: 'eu-west-1' }).artifacts).toEqual({
-    driver: 's3', bucket: 'ns-bucket', prefix: 'fleet/a/', endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1', credentials: { accessKeyId: 'id', secretAccessKey: 'key' },
+  expect(loadConfig({ NIGHTSHIFT_HOME: home, NIGHTSHIFT_ARTIFACTS: 'file:///mnt/shared/artifacts' }).artifacts).toEqual(
+    { driver: 'fs', dir: '/mnt/shared/artifacts' },
+  );
+  expect(
+    loadConfig({
+      NIGHTSHIFT_HOME: home,
+      NIGHTSHIFT_ARTIFACTS: 's3://ns-bucket/fleet/a/',
+      NIGHTSHIFT_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      AWS_ACCESS_KEY_ID: 'id',
+      AWS_SECRET_ACCESS_KEY: 'key',
+      AWS_REGION: 'eu-west-1',
+    }).artifacts,
+  ).toEqual({
+    driver: 's3',
+    bucket: 'ns-bucket',
+    prefix: 'fleet/a/',
+    endpoint: 'http://127.0.0.1:9000',
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'id', secretAccessKey: 'key' },
   });
-  expect(loadConfig({ NIGHTSHIFT_HOME: home, NIGHTSHIFT_ARTIFACTS: 's3://ns-bucket' }).artifacts).toEqual({ driver: 's3', bucket: 'ns-bucket', prefix: '', region: 'us-east-1' });
-  expect(() => loadConfig({ NIGHTSHIFT_ARTIFACTS: 'gs://bucket/x' })).toThrow('NIGHTSHIFT_ARTIFACTS must be an absolute directory, a file:// URL or s3://bucket/prefix, got "gs://bucket/x"');
-  expect(() => loadConfig({ NIGHTSHIFT_ARTIFACTS: 's3://bkt/x', NIGHTSHIFT_ALLOWED_SECRETS: 'NPM_TOKEN,AWS_SECRET_ACCESS_KEY' })).toThrow(
+  expect(loadConfig({ NIGHTSHIFT_HOME: home, NIGHTSHIFT_ARTIFACTS: 's3://ns-bucket' }).artifacts).toEqual({
+    driver: 's3',
+    bucket: 'ns-bucket',
+    prefix: '',
+    region: 'us-east-1',
+  });
+  expect(() => loadConfig({ NIGHTSHIFT_ARTIFACTS: 'gs://bucket/x' })).toThrow(
+    'NIGHTSHIFT_ARTIFACTS must be an absolute directory, a file:// URL or s3://bucket/prefix, got "gs://bucket/x"',
+  );
+  expect(() =>
+    loadConfig({ NIGHTSHIFT_ARTIFACTS: 's3://bkt/x', NIGHTSHIFT_ALLOWED_SECRETS: 'NPM_TOKEN,AWS_SECRET_ACCESS_KEY' }),
+  ).toThrow(
     "NIGHTSHIFT_ALLOWED_SECRETS names AWS_SECRET_ACCESS_KEY, the artifact store's S3 credentials, which no sandbox may get",
   );
 });
@@ -192,10 +233,14 @@ describe('a run on the real stack with the S3 driver', () => {
     expect(stack.config.artifacts).toMatchObject({ driver: 's3', bucket, prefix: 'prod/' });
     const repo = makeRepo(VALUE_REPO);
     // The agent prints its environment (no S3 credential may be there) and records each iteration it sees.
-    const id = await stack.submit(spec(repo, 'env; echo "iteration $NIGHTSHIFT_ITERATION" >> notes/iterations.txt; echo 2 > src/value.txt'));
+    const id = await stack.submit(
+      spec(repo, 'env; echo "iteration $NIGHTSHIFT_ITERATION" >> notes/iterations.txt; echo 2 > src/value.txt'),
+    );
     const first = await stack.waitFor(id, ['awaiting_approval']);
     // Requested changes re-provision the workspace from the checkpoint bundle, fetched from the bucket.
-    expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'once more' } })).status).toBe(202);
+    expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'once more' } })).status).toBe(
+      202,
+    );
     let second = first;
     while (second.iteration < 2) second = await stack.waitFor(id, ['awaiting_approval']);
     expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'from S3' } })).status).toBe(202);
@@ -207,14 +252,23 @@ describe('a run on the real stack with the S3 driver', () => {
 
     const config = stack.config.artifacts as S3ArtifactsConfig;
     const keys = await bucketKeys(config);
-    const expected = [first.checkpoint!.bundleId!, done.checkpoint!.bundleId!, done.diffId!, done.agent!.logId, ...done.checks.map((c) => c.logId), done.proofId!];
+    const expected = [
+      first.checkpoint!.bundleId!,
+      done.checkpoint!.bundleId!,
+      done.diffId!,
+      done.agent!.logId,
+      ...done.checks.map((c) => c.logId),
+      done.proofId!,
+    ];
     expect(keys).toEqual(expect.arrayContaining(expected));
     expect(keys.every((k) => /^[0-9a-f]{64}$/.test(k))).toBe(true);
     expect(first.checkpoint!.bundleId).not.toBe(done.checkpoint!.bundleId);
     expect(existsSync(path.join(stack.config.home, 'artifacts'))).toBe(false);
 
     const store = openArtifactStore(stack.config);
-    const proof = await fetch(`${stack.apiUrl}/v1/runs/${id}/proof`, { headers: { authorization: `Bearer ${stack.token}` } });
+    const proof = await fetch(`${stack.apiUrl}/v1/runs/${id}/proof`, {
+      headers: { authorization: `Bearer ${stack.token}` },
+    });
     expect(proof.status).toBe(200);
     expect(proof.headers.get('content-type')).toBe('application/gzip');
     const served = Buffer.from(await proof.arrayBuffer());
@@ -222,7 +276,10 @@ describe('a run on the real stack with the S3 driver', () => {
     expect(sha256(served)).toBe(done.proofId);
     const key = (await stack.api('GET', '/v1/keys')).body.keys[0].publicKeyPem;
     const verified = await verifyBundle(served, key);
-    expect(verified).toMatchObject({ ok: true, files: expect.arrayContaining(['manifest.json', 'diff.patch', 'logs/agent.log']) });
+    expect(verified).toMatchObject({
+      ok: true,
+      files: expect.arrayContaining(['manifest.json', 'diff.patch', 'logs/agent.log']),
+    });
 
     const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
     expect(diff.text).toBe((await store.get(done.diffId!)).toString('utf8'));
@@ -234,7 +291,10 @@ describe('a run on the real stack with the S3 driver', () => {
     expect(agentLog).not.toContain(S3_TEST_CREDENTIALS.secretAccessKey);
     expect(agentLog).not.toContain('AWS_');
     // Payloads come base64-encoded: decode them, so the search can find what is there (the proof's id is).
-    const history = JSON.stringify(await stack.client.workflow.getHandle(id).fetchHistory()).replace(/"data":"([A-Za-z0-9+/]*=*)"/g, (_m, b64: string) => Buffer.from(b64, 'base64').toString('utf8'));
+    const history = JSON.stringify(await stack.client.workflow.getHandle(id).fetchHistory()).replace(
+      /"data":"([A-Za-z0-9+/]*=*)"/g,
+      (_m, b64: string) => Buffer.from(b64, 'base64').toString('utf8'),
+    );
     expect(history.includes(done.proofId!)).toBe(true);
     expect(history.includes(S3_TEST_CREDENTIALS.secretAccessKey)).toBe(false);
     expect(history.includes(S3_TEST_CREDENTIALS.accessKeyId)).toBe(false);

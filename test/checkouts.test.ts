@@ -42,7 +42,9 @@ test('a near checkout serves with git writing the difference; one whose attribut
     expect(readFileSync(path.join(third.workTree, 'b.txt'), 'utf8')).toBe('unchanged\n');
     expect(readdirSync(path.join(dir, 'kept', String(process.getuid!())))).toHaveLength(2);
     for (const repo of [first, second, third]) expect(await repo.touched()).toEqual([]);
-    expect(execFileSync('git', ['--git-dir', third.gitDir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()).toBe(plain);
+    expect(execFileSync('git', ['--git-dir', third.gitDir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()).toBe(
+      plain,
+    );
   } finally {
     await unmountUnder(dir);
   }

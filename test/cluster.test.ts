@@ -22,11 +22,30 @@ test("a run's workflow is stored in PostgreSQL: its execution, its history and i
   await stack.waitFor(id, ['awaiting_approval']);
   expect(cluster.sql('temporal', `SELECT count(*) FROM executions WHERE workflow_id = '${id}'`).trim()).toBe('1');
   // The history's events are rows too: many batches by now (provision, agent, checks, review, …).
-  expect(Number(cluster.sql('temporal', `SELECT count(*) FROM history_node h JOIN executions e ON h.tree_id = e.run_id WHERE e.workflow_id = '${id}'`))).toBeGreaterThan(5);
-  const [type, status] = cluster.sql('temporal_visibility', `SELECT workflow_type_name, status FROM executions_visibility WHERE workflow_id = '${id}'`).trim().split('|');
+  expect(
+    Number(
+      cluster.sql(
+        'temporal',
+        `SELECT count(*) FROM history_node h JOIN executions e ON h.tree_id = e.run_id WHERE e.workflow_id = '${id}'`,
+      ),
+    ),
+  ).toBeGreaterThan(5);
+  const [type, status] = cluster
+    .sql(
+      'temporal_visibility',
+      `SELECT workflow_type_name, status FROM executions_visibility WHERE workflow_id = '${id}'`,
+    )
+    .trim()
+    .split('|');
   expect([type, status]).toEqual(['specRun', '1']); // 1 = running
   // Custom search attributes sit in a JSONB column under pre-allocated field names (Keyword01, Text01, …).
-  const attributes = cluster.sql('temporal_visibility', `SELECT value FROM executions_visibility, jsonb_each_text(search_attributes) WHERE workflow_id = '${id}'`).trim().split('\n');
+  const attributes = cluster
+    .sql(
+      'temporal_visibility',
+      `SELECT value FROM executions_visibility, jsonb_each_text(search_attributes) WHERE workflow_id = '${id}'`,
+    )
+    .trim()
+    .split('\n');
   expect(attributes).toEqual(expect.arrayContaining(['awaiting_approval', 'Set the value to two']));
 });
 
@@ -45,7 +64,9 @@ test('a run survives a SIGKILL of the server and a restart on the same database'
   const after = await stack.waitFor(id, ['awaiting_approval'], 60_000);
   expect(after.stages).toEqual(before.stages);
   expect(after.diffId).toBe(before.diffId);
-  expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'after the crash' } })).status).toBe(202);
+  expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'after the crash' } })).status).toBe(
+    202,
+  );
   const done = await stack.waitFor(id, ['succeeded'], 90_000);
   expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('2\n');
 });

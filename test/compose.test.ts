@@ -9,7 +9,7 @@ import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 const compose = parse(readFileSync(path.resolve(__dirname, '..', '..', 'docker-compose.temporal.yml'), 'utf8'));
 
-test('the compose file runs the server and UI versions of the dev server the tests use, and the PostgreSQL cluster\'s settings', () => {
+test("the compose file runs the server and UI versions of the dev server the tests use, and the PostgreSQL cluster's settings", () => {
   const version = execFileSync(findTemporal()!, ['--version'], { encoding: 'utf8' });
   const server = /Server (\d+\.\d+\.\d+)/.exec(version)![1];
   const ui = /UI (\d+\.\d+\.\d+)/.exec(version)![1];
@@ -38,5 +38,6 @@ test('Temporal Web, which can approve and cancel any run, runs only with OIDC si
   expect(ui.profiles).toEqual(['ui']);
   expect(ui.environment).toMatchObject({ TEMPORAL_AUTH_ENABLED: 'true', TEMPORAL_AUTH_TYPE: 'oidc' });
   // Required at `up`: compose refuses to start the UI without a provider and a client.
-  for (const name of ['TEMPORAL_AUTH_PROVIDER_URL', 'TEMPORAL_AUTH_CLIENT_ID', 'TEMPORAL_AUTH_CLIENT_SECRET']) expect(ui.environment[name]).toMatch(/^\$\{TEMPORAL_UI_OIDC_\w+:\?.+\}$/);
+  for (const name of ['TEMPORAL_AUTH_PROVIDER_URL', 'TEMPORAL_AUTH_CLIENT_ID', 'TEMPORAL_AUTH_CLIENT_SECRET'])
+    expect(ui.environment[name]).toMatch(/^\$\{TEMPORAL_UI_OIDC_\w+:\?.+\}$/);
 });

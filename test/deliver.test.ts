@@ -35,7 +35,11 @@ function repoWithRemote(): { repo: string; remote: string; pushes: () => string[
   writeFileSync(path.join(remote, 'hooks', 'post-receive'), `#!/bin/sh\ncat >> ${log}\n`);
   chmodSync(path.join(remote, 'hooks', 'post-receive'), 0o755);
   gitIn(repo, 'remote', 'add', 'origin', remote);
-  return { repo, remote, pushes: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []) };
+  return {
+    repo,
+    remote,
+    pushes: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []),
+  };
 }
 
 test('deliver.push: the approved branch reaches origin with its trailers; a retried delivery pushes nothing twice', async () => {
@@ -52,9 +56,21 @@ test('deliver.push: the approved branch reaches origin with its trailers; a retr
   expect(done.stages.find((s) => s.stage === 'deliver')?.summary).toContain(`pushed ${done.branch} to ${remote}`);
 
   // The activity run again, as Temporal would retry it: it looks first and pushes nothing.
-  const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home) } as ActivityDeps;
-  const again = await deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint!, push: true });
-  expect(again.summary).toBe(`${done.branch} already at ${done.finalCommit!.slice(0, 12)}; origin already has ${done.branch} at ${done.finalCommit!.slice(0, 12)}`);
+  const deps = {
+    home: stack.config.home,
+    store: openArtifactStore(stack.config),
+    runLog: new RunLog(stack.config.home),
+  } as ActivityDeps;
+  const again = await deliverActivities(deps).deliverBranch({
+    runId: id,
+    repo,
+    branch: done.branch,
+    checkpoint: done.checkpoint!,
+    push: true,
+  });
+  expect(again.summary).toBe(
+    `${done.branch} already at ${done.finalCommit!.slice(0, 12)}; origin already has ${done.branch} at ${done.finalCommit!.slice(0, 12)}`,
+  );
   expect(pushes()).toHaveLength(1);
 });
 
@@ -63,12 +79,18 @@ test('a push the remote rejects (the branch moved there) fails the run with that
   // Someone else's work on the same branch name, on origin only.
   const other = makeRepo({ 'other.txt': 'not ours\n' });
   gitIn(other, 'push', '--quiet', remote, 'HEAD:refs/heads/nightshift/shared');
-  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { branch: 'nightshift/shared', deliver: { push: true } }));
+  const id = await stack.submit(
+    spec(repo, 'echo 2 > src/value.txt', { branch: 'nightshift/shared', deliver: { push: true } }),
+  );
   await stack.waitFor(id, ['awaiting_approval']);
   await stack.api('POST', `/v1/runs/${id}/approve`, {});
   const state = await stack.waitFor(id, ['failed']);
   expect(state.failure?.stage).toBe('deliver');
-  expect(state.failure?.reason).toMatch(new RegExp(`^push of nightshift/shared to ${remote.replace(/[.]/g, '\\.')} was rejected: .*(rejected|fetch first|non-fast-forward)`));
+  expect(state.failure?.reason).toMatch(
+    new RegExp(
+      `^push of nightshift/shared to ${remote.replace(/[.]/g, '\\.')} was rejected: .*(rejected|fetch first|non-fast-forward)`,
+    ),
+  );
   expect(gitIn(remote, 'show', 'nightshift/shared:other.txt')).toBe('not ours\n');
   expect(pushes()).toHaveLength(1); // only the other's
 });
@@ -78,7 +100,9 @@ test('deliver.pr: the approved branch is pushed and one pull request opened with
   github.addRepo('acme/value', remote);
   // GitHub makes the first pull request but its answer is lost: the activity fails, Temporal retries it.
   github.loseNextCreateResponse();
-  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt', { deliver: { pr: { repo: 'acme/value', draft: true } } }));
+  const id = await stack.submit(
+    spec(repo, 'echo 2 > src/value.txt', { deliver: { pr: { repo: 'acme/value', draft: true } } }),
+  );
   await stack.waitFor(id, ['awaiting_approval']);
   await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ship it' } });
   const done = await stack.waitFor(id, ['succeeded']);
@@ -86,7 +110,14 @@ test('deliver.pr: the approved branch is pushed and one pull request opened with
   const pulls = github.pulls('acme/value');
   expect(pulls).toHaveLength(1);
   const [pr] = pulls;
-  expect(pr).toMatchObject({ number: 1, state: 'open', draft: true, title: 'Set the value to two', head: { ref: done.branch, sha: done.finalCommit }, base: { ref: 'main' } });
+  expect(pr).toMatchObject({
+    number: 1,
+    state: 'open',
+    draft: true,
+    title: 'Set the value to two',
+    head: { ref: done.branch, sha: done.finalCommit },
+    base: { ref: 'main' },
+  });
   expect(pr.body).toContain(`Nightshift run \`${id}\``);
   expect(pr.body).toContain('| value | passed |');
   expect(pr.body).toContain(`**Approved by**: ${done.decisions[0].by} at ${done.decisions[0].at} — ship it`);
@@ -100,8 +131,22 @@ test('deliver.pr: the approved branch is pushed and one pull request opened with
   expect(github.requests.every((r) => r.auth === `token ${GITHUB_TOKEN}`)).toBe(true);
 
   // The whole activity once more, as another retry would: nothing new anywhere.
-  const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home), secrets: new SecretStore([], stack.config.secretsFile), githubApiUrl: github.url, publicUrl: stack.config.publicUrl, self: { worker: 'test' } } as ActivityDeps;
-  const again = await deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint!, pr: { repo: 'acme/value', base: 'main', draft: true, title: 't', body: 'b' } });
+  const deps = {
+    home: stack.config.home,
+    store: openArtifactStore(stack.config),
+    runLog: new RunLog(stack.config.home),
+    secrets: new SecretStore([], stack.config.secretsFile),
+    githubApiUrl: github.url,
+    publicUrl: stack.config.publicUrl,
+    self: { worker: 'test' },
+  } as ActivityDeps;
+  const again = await deliverActivities(deps).deliverBranch({
+    runId: id,
+    repo,
+    branch: done.branch,
+    checkpoint: done.checkpoint!,
+    pr: { repo: 'acme/value', base: 'main', draft: true, title: 't', body: 'b' },
+  });
   expect(again.pullRequest).toEqual({ number: 1, url: pr.html_url });
   expect(creates()).toHaveLength(1);
   expect(github.pulls('acme/value')).toHaveLength(1);
@@ -119,7 +164,10 @@ test('deliver.pr for a repository GitHub does not serve fails the run at deliver
   await stack.waitFor(id, ['awaiting_approval']);
   await stack.api('POST', `/v1/runs/${id}/approve`, {});
   const state = await stack.waitFor(id, ['failed']);
-  expect(state.failure).toEqual({ stage: 'deliver', reason: expect.stringMatching(/^GitHub refused the pull request for acme\/nowhere \(404\): Not Found/) });
+  expect(state.failure).toEqual({
+    stage: 'deliver',
+    reason: expect.stringMatching(/^GitHub refused the pull request for acme\/nowhere \(404\): Not Found/),
+  });
   expect(pushes()).toHaveLength(1);
 });
 
@@ -132,9 +180,18 @@ test('a delivery that finds the repo locked by another git (parallel deliveries)
   const lock = path.join(repo, '.git', 'refs', 'heads', `${done.branch}.lock`);
   mkdirSync(path.dirname(lock), { recursive: true });
   writeFileSync(lock, '');
-  const deps = { home: stack.config.home, store: openArtifactStore(stack.config), runLog: new RunLog(stack.config.home) } as ActivityDeps;
-  const deliver = () => deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint! });
-  await expect(deliver()).rejects.toMatchObject({ type: 'RepoBusy', nonRetryable: false, message: expect.stringMatching(/is busy \(another git holds a lock\)/) });
+  const deps = {
+    home: stack.config.home,
+    store: openArtifactStore(stack.config),
+    runLog: new RunLog(stack.config.home),
+  } as ActivityDeps;
+  const deliver = () =>
+    deliverActivities(deps).deliverBranch({ runId: id, repo, branch: done.branch, checkpoint: done.checkpoint! });
+  await expect(deliver()).rejects.toMatchObject({
+    type: 'RepoBusy',
+    nonRetryable: false,
+    message: expect.stringMatching(/is busy \(another git holds a lock\)/),
+  });
   rmSync(lock);
   await expect(deliver()).resolves.toMatchObject({ commit: done.finalCommit });
   expect(gitIn(repo, 'rev-parse', done.branch).trim()).toBe(done.finalCommit);

@@ -13,7 +13,10 @@ const FIXTURE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'npm-app
 const REGISTRY = new URL(execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim());
 const REGISTRY_PORT = REGISTRY.port || (REGISTRY.protocol === 'https:' ? '443' : '80');
 
-/** The fixture's files (not its node_modules), an .npmrc naming the host's registry for the sandbox's npm, and the TLS probe. */
+/**
+ * The fixture's files (not its node_modules), an .npmrc naming the host's registry for the sandbox's npm, and the TLS
+ * probe.
+ */
 function fixtureFiles(): Record<string, string> {
   const files: Record<string, string> = { '.npmrc': `registry=${REGISTRY.href}\n`, 'probe/tls.js': TLS_PROBE };
   for (const name of readdirSync(FIXTURE, { recursive: true, encoding: 'utf8' })) {
@@ -32,7 +35,10 @@ const AGENT = [
   `node probe/tls.js ${REGISTRY.href} > notes/node.txt 2>&1`,
 ].join('; ');
 
-/** Node.js has no proxy support of its own (before 24): TLS to the registry through HTTPS_PROXY by hand, and whether node trusts it. */
+/**
+ * Node.js has no proxy support of its own (before 24): TLS to the registry through HTTPS_PROXY by hand, and whether
+ * node trusts it.
+ */
 const TLS_PROBE = `const http = require('http'), tls = require('tls');
 const url = new URL(process.argv[2]), proxy = new URL(process.env.HTTPS_PROXY);
 http.request({ host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: url.hostname + ':' + (url.port || 443) })
@@ -75,7 +81,11 @@ test('the same npm ci && npm test spec passes on bwrap and on docker, through th
   const seen: Record<string, Record<string, string>> = {};
   for (const { driver, repo, id, state } of runs) {
     const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
-    expect({ driver, status: state.status, failure: state.failure }).toEqual({ driver, status: 'succeeded', failure: undefined });
+    expect({ driver, status: state.status, failure: state.failure }).toEqual({
+      driver,
+      status: 'succeeded',
+      failure: undefined,
+    });
     expect(state.checks).toEqual([expect.objectContaining({ name: 'npm', passed: true, exitCode: 0 })]);
     // Content, not just an exit code: npm installed the whole lock file, and mocha ran the fixture's tests.
     const checkLog = (await store.get(state.checks[0].logId)).toString();
@@ -91,7 +101,13 @@ test('the same npm ci && npm test spec passes on bwrap and on docker, through th
 
   // The same sandbox from inside: the host's tool versions, and the registry's TLS trusted by curl and node.
   const host = (cmd: string) => execFileSync(cmd, ['--version'], { encoding: 'utf8' }).trim();
-  expect(seen.bwrap.tools.split('\n')).toEqual([host('node'), host('npm'), host('npx'), host('corepack'), expect.stringMatching(/^git version /)]);
+  expect(seen.bwrap.tools.split('\n')).toEqual([
+    host('node'),
+    host('npm'),
+    host('npx'),
+    host('corepack'),
+    expect.stringMatching(/^git version /),
+  ]);
   expect(seen.docker).toEqual({ ...seen.bwrap, tools: expect.any(String) });
   expect(seen.docker.tools.split('\n').slice(0, 4)).toEqual(seen.bwrap.tools.split('\n').slice(0, 4));
   expect(seen.docker.tools).toMatch(/^git version /m);

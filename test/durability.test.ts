@@ -25,7 +25,12 @@ test('SIGKILL of the worker mid-agent: a new worker finishes the run, with the a
   try {
     const repo = makeRepo(VALUE_REPO);
     // The agent appends a line, then works for a while: a second, overlapping application would show twice.
-    const id = await stack.submit(spec(repo, 'echo "applied by the agent" >> src/log.txt; echo 2 > src/value.txt; echo agent-started; sleep 8; echo agent-done'));
+    const id = await stack.submit(
+      spec(
+        repo,
+        'echo "applied by the agent" >> src/log.txt; echo 2 > src/value.txt; echo agent-started; sleep 8; echo agent-done',
+      ),
+    );
     const before = await waitForLog(stack, id, 'agent-started');
     const deadWorker = /=== provision on (\S+) ===/.exec(before)![1];
     const deadCgroup = `/sys/fs/cgroup/pids/nightshift/${deadWorker}`;
@@ -70,7 +75,8 @@ test(`restarting the Temporal server (${suiteTemporalKind()}) on the same databa
     await exited(worker);
     // Killed, as when its host dies (PostgreSQL, under test:cluster, stays up); it comes back on the same database.
     expect(await server.kill()).toBe('SIGKILL');
-    // The run lives in this server's own database, the one it comes back on: PostgreSQL's, or the dev server's SQLite file.
+    // The run lives in this server's own database, the one it comes back on: PostgreSQL's, or the dev server's SQLite
+    // file.
     expect(server.sql('temporal', `SELECT count(*) FROM executions WHERE workflow_id = '${id}'`).trim()).toBe('1');
     await server.restart();
     worker = startWorkerProcess(stack.env);

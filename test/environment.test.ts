@@ -20,7 +20,10 @@ afterAll(async () => {
 
 /** A setup that "installs" a package into node_modules and leaves a tool cache in the home, offline. */
 const SETUP = {
-  run: ["mkdir -p node_modules/dep && printf 'module.exports = 1;\\n' > node_modules/dep/index.js", 'mkdir -p "$HOME/.cache/tool" && echo cached > "$HOME/.cache/tool/entry"'],
+  run: [
+    "mkdir -p node_modules/dep && printf 'module.exports = 1;\\n' > node_modules/dep/index.js",
+    'mkdir -p "$HOME/.cache/tool" && echo cached > "$HOME/.cache/tool/entry"',
+  ],
 };
 const LOCKED_REPO = { ...VALUE_REPO, 'package-lock.json': '{"lockfileVersion": 3}\n' };
 
@@ -44,9 +47,16 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
       'echo 2 > src/value.txt',
     ].join('; ');
     // Passes only on the environment as the setup made it: the package, no planted file, the home's cache.
-    const checks = [{ name: 'dep', run: 'node -e "const fs = require(\'fs\'); process.exit(require(\'dep\') === 1 && !fs.existsSync(\'node_modules/planted\') && fs.readFileSync(process.env.HOME + \'/.cache/tool/entry\', \'utf8\') === \'cached\\n\' ? 0 : 1)"' }];
+    const checks = [
+      {
+        name: 'dep',
+        run: "node -e \"const fs = require('fs'); process.exit(require('dep') === 1 && !fs.existsSync('node_modules/planted') && fs.readFileSync(process.env.HOME + '/.cache/tool/entry', 'utf8') === 'cached\\n' ? 0 : 1)\"",
+      },
+    ];
     const branches: Record<string, string> = {};
-    const first = await stack.submit(spec(repo, poison, { setup: SETUP, checks, sandbox: { driver }, approval: { required: false } }));
+    const first = await stack.submit(
+      spec(repo, poison, { setup: SETUP, checks, sandbox: { driver }, approval: { required: false } }),
+    );
     const one = await stack.waitFor(first, ['succeeded', 'failed'], 180_000);
     expect(one.failure).toBeUndefined();
     branches[first] = one.branch;
@@ -70,12 +80,22 @@ describe.each(['bwrap', 'docker'])('%s: an environment the setup made', (driver)
     // Kept per owner: the docker driver's files are its sandbox user's (1000), bwrap's the worker's (root here).
     const checkouts = path.join(stack.config.home, 'work', stack.workerName!, '.checkouts');
     const owner = driver === 'docker' ? 1000 : process.getuid!();
-    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter((p) => p === `${owner}/${gitIn(repo, 'rev-parse', `${one.baseCommit}^{tree}`).trim()}/tree/src/value.txt`);
+    const kept = readdirSync(checkouts, { recursive: true, encoding: 'utf8' }).filter(
+      (p) => p === `${owner}/${gitIn(repo, 'rev-parse', `${one.baseCommit}^{tree}`).trim()}/tree/src/value.txt`,
+    );
     expect(kept).toHaveLength(1);
     expect(readFileSync(path.join(checkouts, kept[0]), 'utf8')).toBe('1\n');
 
-    const look = ['cat src/value.txt > notes/before.txt', 'cat node_modules/dep/index.js > notes/seen.txt', 'ls node_modules > notes/ls.txt', 'cat "$HOME/.cache/tool/entry" > notes/home.txt', 'echo 2 > src/value.txt'].join('; ');
-    const second = await stack.submit(spec(repo, look, { setup: SETUP, sandbox: { driver }, approval: { required: false } }));
+    const look = [
+      'cat src/value.txt > notes/before.txt',
+      'cat node_modules/dep/index.js > notes/seen.txt',
+      'ls node_modules > notes/ls.txt',
+      'cat "$HOME/.cache/tool/entry" > notes/home.txt',
+      'echo 2 > src/value.txt',
+    ].join('; ');
+    const second = await stack.submit(
+      spec(repo, look, { setup: SETUP, sandbox: { driver }, approval: { required: false } }),
+    );
     const two = await stack.waitFor(second, ['succeeded', 'failed'], 180_000);
     expect(two.failure).toBeUndefined();
     branches[second] = two.branch;
@@ -121,9 +141,13 @@ test('a run provisioned again (its workspace freed while it awaited a decision) 
   const agent = 'cat node_modules/dep/index.js >> notes/seen.txt; echo 2 > src/value.txt';
   const id = await stack.submit(spec(repo, agent, { setup: SETUP }));
   await stack.waitFor(id, ['awaiting_approval'], 120_000);
-  expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'once more' } })).status).toBe(202);
+  expect((await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'once more' } })).status).toBe(
+    202,
+  );
   await stack.waitFor(id, ['awaiting_approval'], 120_000);
-  const state = await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } }).then(() => stack.waitFor(id, ['succeeded'], 120_000));
+  const state = await stack
+    .api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } })
+    .then(() => stack.waitFor(id, ['succeeded'], 120_000));
   const log = await runLog(id);
   // Provisioned twice (the second inside the next agent stage), set up once.
   expect(log.match(/=== provision on /g)).toHaveLength(2);
@@ -136,9 +160,16 @@ test('a run provisioned again (its workspace freed while it awaited a decision) 
 test('a failing setup ends the run in stage setup with its log; no agent runs, no iteration is spent', async () => {
   const repo = makeRepo(VALUE_REPO);
   const marker = path.join(tempDir('agent-ran'), 'marker');
-  const id = await stack.submit(spec(repo, `touch ${marker}`, { setup: { run: ['echo resolving packages; echo "no such package: lefpad" >&2; exit 3'] } }));
+  const id = await stack.submit(
+    spec(repo, `touch ${marker}`, {
+      setup: { run: ['echo resolving packages; echo "no such package: lefpad" >&2; exit 3'] },
+    }),
+  );
   const state = await stack.waitFor(id, ['failed'], 120_000);
-  expect(state.failure).toEqual({ stage: 'setup', reason: 'setup command "echo resolving packages; echo "no such package: lefpad" >&2; exit 3" exited 3' });
+  expect(state.failure).toEqual({
+    stage: 'setup',
+    reason: 'setup command "echo resolving packages; echo "no such package: lefpad" >&2; exit 3" exited 3',
+  });
   expect(state.iteration).toBe(0);
   expect(state.stages.map((s) => s.stage)).toEqual(['provision', 'setup']);
   expect(artifact(state.setupLogId!)).toContain('no such package: lefpad');
@@ -167,7 +198,16 @@ test("the setup reaches its network; the agent and the checks, with the spec's (
     const repo = makeRepo(VALUE_REPO);
     const agent = `${curl} ${url}/agent > notes/agent.txt 2>&1 || echo refused > notes/agent.txt; cat vendor/pkg.txt > notes/vendored.txt; echo 2 > src/value.txt`;
     const checks = [{ name: 'fetch', run: `${curl} ${url}/check || true` }];
-    const id = await stack.submit(spec(repo, agent, { setup: { run: [`mkdir -p vendor && ${curl} ${url}/setup > vendor/pkg.txt`], network: [`127.0.0.1:${registry.port}`] }, checks, approval: { required: false } }));
+    const id = await stack.submit(
+      spec(repo, agent, {
+        setup: {
+          run: [`mkdir -p vendor && ${curl} ${url}/setup > vendor/pkg.txt`],
+          network: [`127.0.0.1:${registry.port}`],
+        },
+        checks,
+        approval: { required: false },
+      }),
+    );
     const state = await stack.waitFor(id, ['succeeded', 'failed'], 120_000);
     expect(state.failure).toBeUndefined();
     expect(registry.heard).toEqual(['/setup']);
@@ -178,14 +218,18 @@ test("the setup reaches its network; the agent and the checks, with the spec's (
   }
 }, 180_000);
 
-test("what a setup links to outside the workspace is not moved into the cache, nor followed; a name mount options would read as more is not kept", async () => {
+test('what a setup links to outside the workspace is not moved into the cache, nor followed; a name mount options would read as more is not kept', async () => {
   const outside = tempDir('host-dir');
   mkdirSync(path.join(outside, 'keys'));
   writeFileSync(path.join(outside, 'keys', 'id'), 'host secret\n');
   const repo = makeRepo(VALUE_REPO);
   // `real:test` as an overlay's lowerdir would add a second lower layer, `test` from the worker's own directory (the
   // repo's test/ here); `a,b` would end the option.
-  const setup = { run: [`ln -s ${outside}/keys node_modules; ln -s ${outside} escape; mkdir -p real 'real:test' 'a,b' && echo ok > real/f && echo x > 'real:test/f' && echo x > 'a,b/f'`] };
+  const setup = {
+    run: [
+      `ln -s ${outside}/keys node_modules; ln -s ${outside} escape; mkdir -p real 'real:test' 'a,b' && echo ok > real/f && echo x > 'real:test/f' && echo x > 'a,b/f'`,
+    ],
+  };
   const agent = "ls 'real:test' > notes/leak.txt 2>&1; echo 2 > src/value.txt";
   const id = await stack.submit(spec(repo, agent, { setup, approval: { required: false } }));
   const state = await stack.waitFor(id, ['succeeded', 'failed'], 120_000);
@@ -193,7 +237,9 @@ test("what a setup links to outside the workspace is not moved into the cache, n
   expect(state.environment?.paths).toEqual(['real']);
   expect(readdirSync(path.join(process.cwd(), 'test'))).toContain('environment.test.ts');
   expect(gitIn(repo, 'show', `${state.branch}:notes/leak.txt`)).not.toContain('environment.test.ts');
-  expect(await runLog(id)).toMatch(/not kept \(only real directories with plain names are\): .*"a,b\/".*"real:test\/"|not kept \(only real directories with plain names are\): .*"real:test\/".*"a,b\/"/);
+  expect(await runLog(id)).toMatch(
+    /not kept \(only real directories with plain names are\): .*"a,b\/".*"real:test\/"|not kept \(only real directories with plain names are\): .*"real:test\/".*"a,b\/"/,
+  );
   expect(readFileSync(path.join(outside, 'keys', 'id'), 'utf8')).toBe('host secret\n');
   expect(existsSync(path.join(cacheDir(), state.environment!.key, 'workspace', 'node_modules'))).toBe(false);
 }, 180_000);
@@ -203,7 +249,11 @@ test('a setup that is not a list of commands, or that asks for an internal addre
   const empty = await stack.api('POST', '/v1/runs', { body: spec(repo, 'true', { setup: { run: [] } }) });
   expect(empty.status).toBe(400);
   expect(empty.body.error.message).toBe('invalid spec: setup.run at line 1: at least one command');
-  const internal = await stack.api('POST', '/v1/runs', { body: spec(repo, 'true', { setup: { run: ['true'], network: ['10.1.2.3:5000'] } }) });
+  const internal = await stack.api('POST', '/v1/runs', {
+    body: spec(repo, 'true', { setup: { run: ['true'], network: ['10.1.2.3:5000'] } }),
+  });
   expect(internal.status).toBe(400);
-  expect(internal.body.error.message).toMatch(/^invalid spec: setup\.network\.0: "10\.1\.2\.3:5000" is .*NIGHTSHIFT_EGRESS_INTERNAL/);
+  expect(internal.body.error.message).toMatch(
+    /^invalid spec: setup\.network\.0: "10\.1\.2\.3:5000" is .*NIGHTSHIFT_EGRESS_INTERNAL/,
+  );
 });

@@ -11,8 +11,8 @@ import { spec, VALUE_REPO } from './helpers/specs';
 import { tarball } from './helpers/tarball';
 
 // Whose environment a run gets (docs/environments.md, "The key"): an entry is reused only where it is what this run's
-// setup would have made (the base's whole tree, the setup's sandbox), an entry made from a base off the default
-// branch is its submitter's alone, and an entry from the artifact store that could lead out of its directory is refused.
+// setup would have made (the base's whole tree, the setup's sandbox), an entry made from a base off the default branch
+// is its submitter's alone, and an entry from the artifact store that could lead out of its directory is refused.
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -23,7 +23,11 @@ afterAll(async () => {
 });
 
 /** A repo whose setup is a script of its own, beside an unchanging lock file: the script decides what is installed. */
-const SCRIPTED_REPO = { ...VALUE_REPO, 'package-lock.json': '{"lockfileVersion": 3}\n', 'scripts/setup.sh': installing('clean') };
+const SCRIPTED_REPO = {
+  ...VALUE_REPO,
+  'package-lock.json': '{"lockfileVersion": 3}\n',
+  'scripts/setup.sh': installing('clean'),
+};
 const SETUP = { run: ['sh scripts/setup.sh'] };
 /** The agent writes down what the environment holds, and does the task. */
 const LOOK = 'cat node_modules/dep/origin > notes/origin.txt; ls -a "$HOME" > notes/home.txt; echo 2 > src/value.txt';
@@ -39,7 +43,11 @@ function commitScript(repo: string, origin: string, message: string) {
 
 /** A run of LOOK on `repo` with SETUP, to its end. */
 async function looked(repo: string, extra: Record<string, unknown> = {}) {
-  return stack.waitFor(await stack.submit(spec(repo, LOOK, { setup: SETUP, approval: { required: false }, ...extra })), ['succeeded', 'failed'], 180_000);
+  return stack.waitFor(
+    await stack.submit(spec(repo, LOOK, { setup: SETUP, approval: { required: false }, ...extra })),
+    ['succeeded', 'failed'],
+    180_000,
+  );
 }
 
 const cacheDir = () => path.join(stack.config.home, 'work', stack.workerName!, '.env-cache');
@@ -58,14 +66,30 @@ test("the key covers the base's whole tree and the setup's sandbox; an entry fro
   gitIn(repo, 'checkout', '--quiet', 'main');
 
   const home = tempDir('env-key');
-  const deps = (more: Partial<ActivityDeps> = {}) => ({ home, self: { worker: 'w' }, drivers: {}, setupNetwork: [], egressInternal: [], ...more }) as unknown as ActivityDeps;
+  const deps = (more: Partial<ActivityDeps> = {}) =>
+    ({
+      home,
+      self: { worker: 'w' },
+      drivers: {},
+      setupNetwork: [],
+      egressInternal: [],
+      ...more,
+    }) as unknown as ActivityDeps;
   const runRoot = sandboxRoot(deps(), 'run');
   mkdirSync(runRoot, { recursive: true });
   const run = new RunRepo(runRoot, path.join(runRoot, 'workspace'));
   await run.cloneFrom(repo);
   await run.rememberDefaultBranch();
-  const key = (commit: string, o: { setup?: object; sandbox?: Partial<Spec['sandbox']>; by?: string; deps?: ActivityDeps } = {}) =>
-    environmentKey(o.deps ?? deps(), 'run', { repo, baseCommit: commit, setup: SetupSchema.parse(o.setup ?? SETUP), submittedBy: o.by ?? 'alice' }, { ...DEFAULT_SANDBOX, ...o.sandbox });
+  const key = (
+    commit: string,
+    o: { setup?: object; sandbox?: Partial<Spec['sandbox']>; by?: string; deps?: ActivityDeps } = {},
+  ) =>
+    environmentKey(
+      o.deps ?? deps(),
+      'run',
+      { repo, baseCommit: commit, setup: SetupSchema.parse(o.setup ?? SETUP), submittedBy: o.by ?? 'alice' },
+      { ...DEFAULT_SANDBOX, ...o.sandbox },
+    );
 
   const base = await key(main1);
   expect(await key(main1, { by: 'bob' })).toBe(base);
@@ -107,7 +131,10 @@ describe.each(['bwrap', 'docker'])("%s: one author's branch", (driver) => {
     commitScript(repo, 'evil', 'the same lock file, a setup script of my own');
     gitIn(repo, 'checkout', '--quiet', 'main');
     const mallory = stack.tokens.create(`mallory-${driver}`, 'submitter');
-    const submitted = await stack.api('POST', '/v1/runs', { body: spec(repo, LOOK, { setup: SETUP, sandbox: { driver }, approval: { required: false }, base: 'evil' }), token: mallory });
+    const submitted = await stack.api('POST', '/v1/runs', {
+      body: spec(repo, LOOK, { setup: SETUP, sandbox: { driver }, approval: { required: false }, base: 'evil' }),
+      token: mallory,
+    });
     expect(submitted.status).toBe(202);
     const evil = await stack.waitFor(submitted.body.id, ['succeeded', 'failed'], 180_000);
     expect(evil.failure).toBeUndefined();
@@ -133,14 +160,21 @@ test('a setup script changed on the default branch, its lock file not, is a new 
   expect(noteOf(repo, second.branch, 'origin.txt')).toBe('v2');
 }, 300_000);
 
-test("an entry in the artifact store whose home leads out of it is refused on a worker without it; the setup makes it again", async () => {
+test('an entry in the artifact store whose home leads out of it is refused on a worker without it; the setup makes it again', async () => {
   const repo = makeRepo(SCRIPTED_REPO);
   const key = (await looked(repo)).environment!.key;
   // What a forged upload under the entry's name could hold: the worker's own directory as the sandbox's home, a
   // package of its choosing, and a member named by its absolute path outside.
   const hostDir = tempDir('host-home');
   writeFileSync(path.join(hostDir, 'host-secret'), 'host secret\n');
-  const manifest = JSON.stringify({ key, paths: ['node_modules'], home: true, bytes: 1, createdAt: new Date().toISOString(), builtBy: 'forger' });
+  const manifest = JSON.stringify({
+    key,
+    paths: ['node_modules'],
+    home: true,
+    bytes: 1,
+    createdAt: new Date().toISOString(),
+    builtBy: 'forger',
+  });
   const forged = tarball([
     { name: 'manifest.json', body: manifest },
     { name: 'workspace/node_modules/dep/', type: 'dir' },
@@ -157,7 +191,9 @@ test("an entry in the artifact store whose home leads out of it is refused on a 
   expect(noteOf(repo, second.branch, 'home.txt')).not.toContain('host-secret');
   expect(noteOf(repo, second.branch, 'origin.txt')).toBe('clean');
   expect(second.environment).toMatchObject({ key, source: 'built' });
-  expect((await stack.api('GET', `/v1/runs/${second.id}/logs`)).text).toContain(`the artifact store's env-${key} is refused: home is not a directory`);
+  expect((await stack.api('GET', `/v1/runs/${second.id}/logs`)).text).toContain(
+    `the artifact store's env-${key} is refused: home is not a directory`,
+  );
   expect(readdirSync(hostDir)).toEqual(['host-secret']);
   expect(readFileSync(path.join(hostDir, 'host-secret'), 'utf8')).toBe('host secret\n');
 }, 300_000);

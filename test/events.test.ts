@@ -14,13 +14,27 @@ async function openSse(...args: Parameters<typeof connect>): Promise<SseStream> 
   return stream;
 }
 
-const PIPELINE: StageName[] = ['provision', 'agent', 'scope', 'checks', 'review', 'approval', 'rebase', 'proof', 'deliver'];
+const PIPELINE: StageName[] = [
+  'provision',
+  'agent',
+  'scope',
+  'checks',
+  'review',
+  'approval',
+  'rebase',
+  'proof',
+  'deliver',
+];
 
 /** An agent that logs numbered lines over a few seconds (a multi-byte dash in each, so bytes ≠ characters). */
 const SLOW_AGENT = 'for i in $(seq 1 15); do echo "line $i — working"; sleep 0.3; done; echo 2 > src/value.txt';
 
 const events = (id: string) => `${suite.stack.apiUrl}/v1/runs/${id}/events`;
-const logOf = (es: SseEvent[]) => es.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data).text as string).join('');
+const logOf = (es: SseEvent[]) =>
+  es
+    .filter((e) => e.event === 'log')
+    .map((e) => JSON.parse(e.data).text as string)
+    .join('');
 const statesOf = (es: SseEvent[]) => es.filter((e) => e.event === 'state').map((e) => JSON.parse(e.data) as RunState);
 const isEnd = (e: SseEvent) => e.event === 'end';
 
@@ -48,7 +62,11 @@ test('a client that disconnects mid-run and resumes with Last-Event-ID gets ever
 
   const second = await openSse(events(id), { token: suite.stack.token, lastEventId: lastId });
   expect(second.status).toBe(200);
-  const waiting = await readUntil(second, (e) => e.event === 'state' && JSON.parse(e.data).status === 'awaiting_approval', 60_000);
+  const waiting = await readUntil(
+    second,
+    (e) => e.event === 'state' && JSON.parse(e.data).status === 'awaiting_approval',
+    60_000,
+  );
   // An idle stream gets a comment now and then, so proxies keep it open.
   expect(await second.nextComment(17_000)).toBe('keepalive');
   const approve = await suite.stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'streamed' } });
@@ -66,7 +84,12 @@ test('a client that disconnects mid-run and resumes with Last-Event-ID gets ever
   const statuses = states.map((s) => s.status);
   expect(inOrder(statuses, RUN_STATUSES)).toBe(true);
   expect(statuses).toEqual(expect.arrayContaining(['agent', 'awaiting_approval', 'succeeded']));
-  expect(inOrder(states.map((s) => s.stage), PIPELINE)).toBe(true);
+  expect(
+    inOrder(
+      states.map((s) => s.stage),
+      PIPELINE,
+    ),
+  ).toBe(true);
   // The final state (with every stage) and the whole log come before end, which is the last event.
   expect(all[all.length - 1]).toMatchObject({ event: 'end' });
   expect(JSON.parse(all[all.length - 1].data)).toEqual({ status: 'succeeded' });
@@ -80,7 +103,11 @@ describe('a run that has ended', () => {
   let id: string;
   beforeAll(async () => {
     // 120 KB of three-byte characters: more than one log event, split where a character would be cut.
-    id = await suite.stack.submit(spec(suite.repo, `echo "one — two"; yes '—' | head -n 40000 | tr -d '\\n'; echo; echo 2 > src/value.txt`, { approval: { required: false } }));
+    id = await suite.stack.submit(
+      spec(suite.repo, `echo "one — two"; yes '—' | head -n 40000 | tr -d '\\n'; echo; echo 2 > src/value.txt`, {
+        approval: { required: false },
+      }),
+    );
     await suite.stack.waitFor(id, ['succeeded']);
   });
 
@@ -103,14 +130,20 @@ describe('a run that has ended', () => {
     const log = logOf(replay);
 
     // After the state event: the whole log and end, the state not again.
-    const afterState = await readUntil(await openSse(events(id), { token: suite.stack.token, lastEventId: replay[0].id }), isEnd, 30_000);
+    const afterState = await readUntil(
+      await openSse(events(id), { token: suite.stack.token, lastEventId: replay[0].id }),
+      isEnd,
+      30_000,
+    );
     expect(afterState.map((e) => e.event)).not.toContain('state');
     expect(logOf(afterState)).toBe(log);
     expect(afterState[afterState.length - 1].event).toBe('end');
 
     // After the last log event, for a client that cannot set headers: only end.
     const lastLog = replay[replay.length - 2];
-    const viaQuery = await openSse(`${events(id)}?lastEventId=${encodeURIComponent(lastLog.id)}`, { token: suite.stack.token });
+    const viaQuery = await openSse(`${events(id)}?lastEventId=${encodeURIComponent(lastLog.id)}`, {
+      token: suite.stack.token,
+    });
     expect((await readUntil(viaQuery, isEnd, 30_000)).map((e) => e.event)).toEqual(['end']);
 
     const afterEnd = await openSse(events(id), { token: suite.stack.token, lastEventId: replay[replay.length - 1].id });
@@ -121,7 +154,9 @@ describe('a run that has ended', () => {
     for (const bad of ['garbage', '1-nothex-0', '1-0123456789ab-12-start']) {
       const res = await openSse(events(id), { token: suite.stack.token, lastEventId: bad });
       expect([bad, res.status]).toEqual([bad, 400]);
-      expect(JSON.parse(res.errorText!).error.message).toMatch(/^Last-Event-ID must be the id of an event this stream sent/);
+      expect(JSON.parse(res.errorText!).error.message).toMatch(
+        /^Last-Event-ID must be the id of an event this stream sent/,
+      );
     }
     const query = await openSse(`${events(id)}?lastEventId=oops`, { token: suite.stack.token });
     expect(query.status).toBe(400);
@@ -135,7 +170,9 @@ describe('a run that has ended', () => {
     expect(JSON.parse(anonymous.errorText!).error.message).toMatch(/missing bearer token/);
     const unknown = await openSse(events('ns-doesnotexist'), { token: suite.stack.token });
     expect(unknown.status).toBe(404);
-    expect(JSON.parse(unknown.errorText!)).toEqual({ error: { code: 'not_found', message: 'no run with id ns-doesnotexist' } });
+    expect(JSON.parse(unknown.errorText!)).toEqual({
+      error: { code: 'not_found', message: 'no run with id ns-doesnotexist' },
+    });
   });
 });
 

@@ -22,7 +22,7 @@ const registry = () => stack.client.workflow.getHandle(fleetWorkflowId(stack.con
 /** The worker's latest report once it satisfies `ok` (reports come every few seconds), or the last one seen. */
 async function reportWhen(ok: (w: WorkerReport) => boolean): Promise<WorkerReport | undefined> {
   let seen: WorkerReport | undefined;
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline && !(seen && ok(seen)); ) {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline && !(seen && ok(seen));) {
     await new Promise((r) => setTimeout(r, 500));
     seen = (await registry().catch(() => [])).find((w) => w.name === stack.workerName);
   }
@@ -42,24 +42,39 @@ function heldWindow(run: RunState): [number, number] {
 test('a worker with one sandbox slot runs four runs one after another; its load, the claim it holds and the claims queued show in the registry, the API and the CLI', async () => {
   const ids = [];
   for (let i = 0; i < 4; i++) {
-    ids.push(await stack.submit(spec(makeRepo(VALUE_REPO), 'sleep 6; echo 2 > src/value.txt', { approval: { required: false } })));
+    ids.push(
+      await stack.submit(
+        spec(makeRepo(VALUE_REPO), 'sleep 6; echo 2 > src/value.txt', { approval: { required: false } }),
+      ),
+    );
   }
   // While they work, the registry shows the worker full with runs waiting for its slot.
   const seen = await reportWhen((w) => w.load === 1 && w.waiting >= 1);
   expect(seen).toMatchObject({ capacity: 1, load: 1, drivers: expect.arrayContaining(['bwrap']) });
   expect(seen!.waiting).toBeGreaterThanOrEqual(1);
   expect(seen!.agents.map((a) => a.kind)).toEqual(['command', 'claude-code', 'codex']);
-  // The API and the CLI show the same, from Temporal alone; the runs waiting for the slot are the claim queue's backlog.
+  // The API and the CLI show the same, from Temporal alone; the runs waiting for the slot are the claim queue's
+  // backlog.
   let fleet = (await stack.api('GET', '/v1/fleet')).body;
-  for (const deadline = Date.now() + 15_000; fleet.queueDepth.claims < 1 && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 15_000; fleet.queueDepth.claims < 1 && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 300));
     fleet = (await stack.api('GET', '/v1/fleet')).body;
   }
   expect(fleet.queueDepth.claims).toBeGreaterThanOrEqual(1);
-  expect(fleet.workers).toContainEqual(expect.objectContaining({ identity: stack.workerName, capacity: 1, drivers: seen!.drivers, host: seen!.host }));
+  expect(fleet.workers).toContainEqual(
+    expect.objectContaining({ identity: stack.workerName, capacity: 1, drivers: seen!.drivers, host: seen!.host }),
+  );
   // Not execFileSync: the API answering it runs in this process.
-  const { stdout: cli } = await promisify(execFile)(process.execPath, [CLI, 'fleet'], { env: { ...process.env, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token }, encoding: 'utf8' });
-  expect(cli).toMatch(new RegExp(`^  ${stack.workerName}  sandboxes [01]/1.*  drivers ${seen!.drivers.join(', ')}  agents command, claude-code \\d+\\.\\d+\\.\\d+, codex \\d+\\.\\d+\\.\\d+  rss \\d+ MiB`, 'm'));
+  const { stdout: cli } = await promisify(execFile)(process.execPath, [CLI, 'fleet'], {
+    env: { ...process.env, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token },
+    encoding: 'utf8',
+  });
+  expect(cli).toMatch(
+    new RegExp(
+      `^  ${stack.workerName}  sandboxes [01]/1.*  drivers ${seen!.drivers.join(', ')}  agents command, claude-code \\d+\\.\\d+\\.\\d+, codex \\d+\\.\\d+\\.\\d+  rss \\d+ MiB`,
+      'm',
+    ),
+  );
   expect(cli).toMatch(/^queue: \d+ runs waiting for a sandbox slot; \d+ workflow tasks, \d+ activity tasks waiting$/m);
 
   const runs = await Promise.all(ids.map((id) => stack.waitFor(id, ['succeeded'], 90_000)));

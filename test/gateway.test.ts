@@ -15,7 +15,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** `promise`, or a failure naming `what` after `ms`: a hang fails fast instead of at jest's timeout. */
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  const late = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
@@ -47,7 +49,13 @@ const OPENAI_SSE = [
   'event: response.completed\r\ndata: {"type":"response.completed","response":{"id":"resp_1","status":"completed","model":"gpt-x-2026-11-01","usage":{"input_tokens":40,"input_tokens_details":{"cached_tokens":30},"output_tokens":9,"total_tokens":49}}}\r\n\r\n',
 ];
 // Its model id is no plain id (a hostile upstream's, say): not recorded.
-const CHAT_JSON = { id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-x\n<script>', choices: [], usage: { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 } };
+const CHAT_JSON = {
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  model: 'gpt-x\n<script>',
+  choices: [],
+  usage: { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 },
+};
 
 interface Seen {
   method: string;
@@ -71,7 +79,8 @@ interface FakeApi {
 async function startFakeApi(): Promise<FakeApi> {
   let openGate = (): void => undefined;
   const gate = new Promise<void>((resolve) => (openGate = resolve));
-  const server = http.createServer((req, res) => void answer(req, res).catch(() => res.destroy())); // a request the gateway cut off
+  // a request the gateway cut off
+  const server = http.createServer((req, res) => void answer(req, res).catch(() => res.destroy()));
   const api: FakeApi = {
     base: '',
     host: '',
@@ -136,19 +145,30 @@ interface Reply {
 function call(
   socketPath: string,
   urlPath: string,
-  o: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; agent?: http.Agent; onFirstChunk?: (chunk: string) => void } = {},
+  o: {
+    method?: string;
+    headers?: http.OutgoingHttpHeaders;
+    body?: string;
+    agent?: http.Agent;
+    onFirstChunk?: (chunk: string) => void;
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: urlPath, method: o.method ?? 'POST', headers: o.headers, agent: o.agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (!body) o.onFirstChunk?.(chunk);
-        body += chunk;
-      });
-      res.on('error', () => undefined); // a cut connection shows as complete: false
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, complete: res.complete }));
-    });
+    const req = http.request(
+      { socketPath, path: urlPath, method: o.method ?? 'POST', headers: o.headers, agent: o.agent },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (!body) o.onFirstChunk?.(chunk);
+          body += chunk;
+        });
+        res.on('error', () => undefined); // a cut connection shows as complete: false
+        res.on('close', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, complete: res.complete }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(o.body);
   });
@@ -229,7 +249,13 @@ test('anthropic: the real key replaces every credential the sandbox sent; header
   expect(seen.headers['accept-encoding']).toBe('identity'); // so the gateway can read usage
   expect(JSON.stringify(seen.headers)).not.toContain(PLACEHOLDER_KEY);
 
-  expect(gw.usage()).toEqual({ requests: 1, inputTokens: 20, outputTokens: 7, costUsd: 0, models: ['claude-x-20261101'] });
+  expect(gw.usage()).toEqual({
+    requests: 1,
+    inputTokens: 20,
+    outputTokens: 7,
+    costUsd: 0,
+    models: ['claude-x-20261101'],
+  });
   expect(reports).toEqual([{ method: 'POST', path: '/v1/messages', status: 200, inputTokens: 20, outputTokens: 7 }]);
   expect(JSON.stringify(reports)).not.toContain(KEY);
 });
@@ -238,9 +264,16 @@ test('openai: bearer key; upstream path prefix + request path; Responses SSE and
   const api = await fakeApi();
   // trailing slash on purpose: the join trims it
   const { gw, socketPath, reports } = await startGateway({ vendor: 'openai', upstream: `${api.base}/v1/` });
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${PLACEHOLDER_KEY}`, 'x-api-key': PLACEHOLDER_KEY };
+  const headers = {
+    'content-type': 'application/json',
+    authorization: `Bearer ${PLACEHOLDER_KEY}`,
+    'x-api-key': PLACEHOLDER_KEY,
+  };
 
-  const streamed = await call(socketPath, '/responses?trace=1', { headers, body: '{"model":"gpt-x","stream":true,"input":"hi"}' });
+  const streamed = await call(socketPath, '/responses?trace=1', {
+    headers,
+    body: '{"model":"gpt-x","stream":true,"input":"hi"}',
+  });
   expect(streamed.status).toBe(200);
   expect(streamed.headers['content-type']).toBe('text/event-stream; charset=utf-8');
   expect(streamed.body).toBe(OPENAI_SSE.join(''));
@@ -253,7 +286,13 @@ test('openai: bearer key; upstream path prefix + request path; Responses SSE and
   const chat = await call(socketPath, '/../../chat/completions', { headers, body: '{"model":"gpt-x","messages":[]}' });
   expect(chat.status).toBe(200);
   expect(api.seen[1].url).toBe('/v1/chat/completions');
-  expect(gw.usage()).toEqual({ requests: 2, inputTokens: 51, outputTokens: 13, costUsd: 0, models: ['gpt-x-2026-11-01'] });
+  expect(gw.usage()).toEqual({
+    requests: 2,
+    inputTokens: 51,
+    outputTokens: 13,
+    costUsd: 0,
+    models: ['gpt-x-2026-11-01'],
+  });
   expect(reports).toEqual([
     { method: 'POST', path: '/responses', status: 200, inputTokens: 40, outputTokens: 9 },
     { method: 'POST', path: '/chat/completions', status: 200, inputTokens: 11, outputTokens: 4 },
@@ -284,7 +323,13 @@ test('an Anthropic SSE stream reaches the client event by event, metered live fr
   expect(reply.headers['content-type']).toBe('text/event-stream');
   expect(reply.body).toBe(ANTHROPIC_SSE.join(''));
   // 15, not 1 + 15: message_delta's output_tokens is cumulative
-  expect(gw.usage()).toEqual({ requests: 1, inputTokens: 35, outputTokens: 15, costUsd: 0, models: ['claude-x-20261101'] });
+  expect(gw.usage()).toEqual({
+    requests: 1,
+    inputTokens: 35,
+    outputTokens: 15,
+    costUsd: 0,
+    models: ['claude-x-20261101'],
+  });
   expect(reports).toEqual([{ method: 'POST', path: '/v1/messages', status: 200, inputTokens: 35, outputTokens: 15 }]);
 });
 
@@ -306,7 +351,13 @@ test('once the token budget is spent, requests get 429 in Anthropic shape and th
     expect(reply.body).not.toContain(KEY);
   }
   expect(api.seen).toHaveLength(2);
-  expect(gw.usage()).toEqual({ requests: 2, inputTokens: 40, outputTokens: 14, costUsd: 0, models: ['claude-x-20261101'] });
+  expect(gw.usage()).toEqual({
+    requests: 2,
+    inputTokens: 40,
+    outputTokens: 14,
+    costUsd: 0,
+    models: ['claude-x-20261101'],
+  });
   expect(reports.map((r) => [r.status, r.refused])).toEqual([
     [200, undefined],
     [200, undefined],
@@ -318,16 +369,35 @@ test('once the token budget is spent, requests get 429 in Anthropic shape and th
 test('usage carried over from earlier execs counts against the budget; OpenAI gets its own error shape', async () => {
   const api = await fakeApi();
   const carried = { requests: 3, inputTokens: 90, outputTokens: 10, costUsd: 0 };
-  const { gw, socketPath, reports } = await startGateway({ vendor: 'openai', upstream: api.base, maxTokens: 100 }, carried);
-  const reply = await call(socketPath, '/v1/responses', { headers: { authorization: `Bearer ${PLACEHOLDER_KEY}` }, body: '{}' });
+  const { gw, socketPath, reports } = await startGateway(
+    { vendor: 'openai', upstream: api.base, maxTokens: 100 },
+    carried,
+  );
+  const reply = await call(socketPath, '/v1/responses', {
+    headers: { authorization: `Bearer ${PLACEHOLDER_KEY}` },
+    body: '{}',
+  });
 
   expect(reply.status).toBe(429);
   expect(JSON.parse(reply.body)).toEqual({
-    error: { message: 'nightshift: token budget of 100 exhausted (used 100)', type: 'insufficient_quota', code: 'nightshift_budget' },
+    error: {
+      message: 'nightshift: token budget of 100 exhausted (used 100)',
+      type: 'insufficient_quota',
+      code: 'nightshift_budget',
+    },
   });
   expect(api.seen).toHaveLength(0);
   expect(gw.usage()).toEqual(carried);
-  expect(reports).toEqual([{ method: 'POST', path: '/v1/responses', status: 429, inputTokens: 0, outputTokens: 0, refused: 'nightshift: token budget of 100 exhausted (used 100)' }]);
+  expect(reports).toEqual([
+    {
+      method: 'POST',
+      path: '/v1/responses',
+      status: 429,
+      inputTokens: 0,
+      outputTokens: 0,
+      refused: 'nightshift: token budget of 100 exhausted (used 100)',
+    },
+  ]);
 });
 
 test('the cost budget is priced per million tokens and refuses once reached', async () => {
@@ -344,7 +414,10 @@ test('the cost budget is priced per million tokens and refuses once reached', as
 
   const refused = await call(socketPath, '/v1/messages', anthropicRequest());
   expect(refused.status).toBe(429);
-  expect(JSON.parse(refused.body).error).toEqual({ type: 'rate_limit_error', message: 'nightshift: cost budget of $0.0001 exhausted (used $0.000165)' });
+  expect(JSON.parse(refused.body).error).toEqual({
+    type: 'rate_limit_error',
+    message: 'nightshift: cost budget of $0.0001 exhausted (used $0.000165)',
+  });
   expect(api.seen).toHaveLength(1);
 });
 
@@ -360,18 +433,28 @@ test('an unreachable upstream gives 502 in the vendor shape, without the key', a
   expect(aBody.error.type).toBe('api_error');
   expect(aBody.error.message).toMatch(/^nightshift: model API 127\.0\.0\.1:\d+ unreachable \(ECONNREFUSED\)$/);
 
-  const o = await call(openai.socketPath, '/v1/responses', { headers: { authorization: `Bearer ${PLACEHOLDER_KEY}` }, body: '{}' });
+  const o = await call(openai.socketPath, '/v1/responses', {
+    headers: { authorization: `Bearer ${PLACEHOLDER_KEY}` },
+    body: '{}',
+  });
   expect(o.status).toBe(502);
   const oBody = JSON.parse(o.body);
   expect(oBody.error).toMatchObject({ type: 'server_error', code: 'nightshift_upstream' });
   expect(oBody.error.message).toContain('unreachable (ECONNREFUSED)');
 
-  for (const text of [a.body, o.body, JSON.stringify(anthropic.reports), JSON.stringify(openai.reports)]) expect(text).not.toContain(KEY);
-  expect(anthropic.reports).toEqual([{ method: 'POST', path: '/v1/messages', status: 502, inputTokens: 0, outputTokens: 0, error: aBody.error.message }]);
+  for (const text of [a.body, o.body, JSON.stringify(anthropic.reports), JSON.stringify(openai.reports)])
+    expect(text).not.toContain(KEY);
+  expect(anthropic.reports).toEqual([
+    { method: 'POST', path: '/v1/messages', status: 502, inputTokens: 0, outputTokens: 0, error: aBody.error.message },
+  ]);
 });
 
 test('configuration errors do not echo the key', () => {
-  const attempts: Array<Partial<GatewayOptions>> = [{ upstream: 'ftp://example.com' }, { upstream: `not a url ${KEY}` }, { maxCostUsd: 1 }];
+  const attempts: Array<Partial<GatewayOptions>> = [
+    { upstream: 'ftp://example.com' },
+    { upstream: `not a url ${KEY}` },
+    { maxCostUsd: 1 },
+  ];
   for (const attempt of attempts) {
     let message = '';
     try {
@@ -407,21 +490,33 @@ test('close() resolves promptly with an idle keep-alive client, a stalled stream
   await within(2000, 'first event of the stalled stream', firstEvent);
 
   // A client that promised 1000 bytes of body and sent 10: its connection is neither idle nor tied to the upstream.
-  const upload = http.request({ socketPath, path: '/v1/messages', method: 'POST', headers: { 'content-length': '1000' }, agent: false });
+  const upload = http.request({
+    socketPath,
+    path: '/v1/messages',
+    method: 'POST',
+    headers: { 'content-length': '1000' },
+    agent: false,
+  });
   const uploadCut = new Promise<void>((resolve) => {
     upload.on('error', () => resolve());
     upload.on('close', () => resolve());
   });
   upload.write('{"model":"');
   // And one that has sent half its request headers.
-  const halfHeaders = net.connect(socketPath, () => halfHeaders.write('POST /v1/messages HTTP/1.1\r\nhost: gateway\r\n'));
+  const halfHeaders = net.connect(socketPath, () =>
+    halfHeaders.write('POST /v1/messages HTTP/1.1\r\nhost: gateway\r\n'),
+  );
   const halfHeadersCut = new Promise<void>((resolve) => {
     halfHeaders.on('error', () => resolve());
     halfHeaders.on('close', () => resolve());
   });
-  await within(2000, 'the stalled upload being forwarded', (async () => {
-    while (gw.usage().requests < 3) await sleep(10);
-  })());
+  await within(
+    2000,
+    'the stalled upload being forwarded',
+    (async () => {
+      while (gw.usage().requests < 3) await sleep(10);
+    })(),
+  );
 
   const started = Date.now();
   await within(2000, 'close()', gw.close());
@@ -442,7 +537,11 @@ test('listen() replaces a stale socket file and opens the socket to other users'
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'gateway.sock');
   // A process that exits without closing its server leaves its socket file behind, as a crashed worker would.
-  const left = spawnSync(process.execPath, ['-e', "require('net').createServer().listen(process.argv[1], () => process.exit(0))", socketPath]);
+  const left = spawnSync(process.execPath, [
+    '-e',
+    "require('net').createServer().listen(process.argv[1], () => process.exit(0))",
+    socketPath,
+  ]);
   expect(left.status).toBe(0);
   expect(fs.lstatSync(socketPath).isSocket()).toBe(true);
 

@@ -21,17 +21,27 @@ interface AgentRun {
   stderr: string;
 }
 
-/** Runs `argv` in `cwd` with only `env` (so nothing of the host's leaks in); killed, with its children, after the timeout. */
+/**
+ * Runs `argv` in `cwd` with only `env` (so nothing of the host's leaks in); killed, with its children, after the
+ * timeout.
+ */
 function run(argv: string[], cwd: string, env: Record<string, string>): Promise<AgentRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       process.kill(-child.pid!, 'SIGKILL');
-      reject(new Error(`${path.basename(argv[0])} not done within ${RUN_TIMEOUT_MS} ms; stderr: ${stderr.slice(-2000)}`));
+      reject(
+        new Error(`${path.basename(argv[0])} not done within ${RUN_TIMEOUT_MS} ms; stderr: ${stderr.slice(-2000)}`),
+      );
     }, RUN_TIMEOUT_MS);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -58,14 +68,28 @@ interface Agent {
 const claude: Agent = {
   name: 'Claude Code',
   run: (server, repo, home, prompt) =>
-    run([path.join(BIN, 'claude'), '-p', prompt, '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions', '--model', 'claude-sonnet-4-5'], repo, {
-      ANTHROPIC_BASE_URL: server.url,
-      ANTHROPIC_API_KEY: 'x',
-      IS_SANDBOX: '1',
-      DISABLE_AUTOUPDATER: '1',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      HOME: home,
-    }),
+    run(
+      [
+        path.join(BIN, 'claude'),
+        '-p',
+        prompt,
+        '--output-format',
+        'stream-json',
+        '--verbose',
+        '--dangerously-skip-permissions',
+        '--model',
+        'claude-sonnet-4-5',
+      ],
+      repo,
+      {
+        ANTHROPIC_BASE_URL: server.url,
+        ANTHROPIC_API_KEY: 'x',
+        IS_SANDBOX: '1',
+        DISABLE_AUTOUPDATER: '1',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        HOME: home,
+      },
+    ),
   commands: (events) =>
     events
       .filter((e) => e.type === 'assistant')
@@ -82,15 +106,36 @@ const codex: Agent = {
     const codexHome = path.join(home, '.codex');
     fs.mkdirSync(codexHome, { recursive: true }); // codex refuses a CODEX_HOME that does not exist
     const provider = `model_providers.ns={name="ns",base_url="${server.url}/v1",wire_api="responses",env_key="OPENAI_API_KEY"}`;
-    return run([path.join(BIN, 'codex'), 'exec', '--json', '--skip-git-repo-check', '-s', 'danger-full-access', '-c', provider, '-c', 'model_provider="ns"', '-m', 'gpt-5', prompt], repo, {
-      OPENAI_API_KEY: 'x',
-      CODEX_HOME: codexHome,
-      HOME: home,
-    });
+    return run(
+      [
+        path.join(BIN, 'codex'),
+        'exec',
+        '--json',
+        '--skip-git-repo-check',
+        '-s',
+        'danger-full-access',
+        '-c',
+        provider,
+        '-c',
+        'model_provider="ns"',
+        '-m',
+        'gpt-5',
+        prompt,
+      ],
+      repo,
+      {
+        OPENAI_API_KEY: 'x',
+        CODEX_HOME: codexHome,
+        HOME: home,
+      },
+    );
   },
-  commands: (events) => events.filter((e) => e.type === 'item.completed' && e.item.type === 'command_execution').map((e) => e.item.command),
-  finalMessage: (events) => events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message').at(-1)?.item.text,
-  outputTokens: (events) => events.filter((e) => e.type === 'turn.completed').reduce((sum, e) => sum + e.usage.output_tokens, 0),
+  commands: (events) =>
+    events.filter((e) => e.type === 'item.completed' && e.item.type === 'command_execution').map((e) => e.item.command),
+  finalMessage: (events) =>
+    events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message').at(-1)?.item.text,
+  outputTokens: (events) =>
+    events.filter((e) => e.type === 'turn.completed').reduce((sum, e) => sum + e.usage.output_tokens, 0),
 };
 
 /** A git repo whose src/value.txt holds `1`, and an empty HOME beside it. */
@@ -103,8 +148,10 @@ function tempRepo(): { repo: string; home: string } {
 }
 
 const value = (repo: string) => fs.readFileSync(path.join(repo, 'src', 'value.txt'), 'utf8');
-const turns = (server: ScriptedModelServer, scenario?: string) => server.requests.filter((r) => r.kind === 'turn' && (scenario === undefined || r.scenario === scenario));
-const errors = (server: ScriptedModelServer) => server.requests.filter((r) => r.error).map((r) => `${r.path}: ${r.error}`);
+const turns = (server: ScriptedModelServer, scenario?: string) =>
+  server.requests.filter((r) => r.kind === 'turn' && (scenario === undefined || r.scenario === scenario));
+const errors = (server: ScriptedModelServer) =>
+  server.requests.filter((r) => r.error).map((r) => `${r.path}: ${r.error}`);
 
 describe.each([claude, codex])('$name against the scripted model server', (agent) => {
   let server: ScriptedModelServer | undefined;
@@ -119,7 +166,9 @@ describe.each([claude, codex])('$name against the scripted model server', (agent
 
     expect(errors(server)).toEqual([]);
     expect(value(repo)).toBe('2\n');
-    expect(agent.commands(result.events)).toEqual([expect.stringContaining('sed -i s/1/2/ src/value.txt && cat src/value.txt')]);
+    expect(agent.commands(result.events)).toEqual([
+      expect.stringContaining('sed -i s/1/2/ src/value.txt && cat src/value.txt'),
+    ]);
     expect(agent.finalMessage(result.events)).toBe('Done: value is 2.');
     expect(agent.outputTokens(result.events)).toBeGreaterThan(0);
     expect(result.code).toBe(0);
@@ -145,7 +194,12 @@ describe.each([claude, codex])('$name against the scripted model server', (agent
     expect(first.code).toBe(0);
     expect(value(repo)).toBe('3\n');
 
-    const second = await agent.run(server, repo, home, 'Iteration 2: the check failed with "expected 2, got 3". Make src/value.txt contain 2');
+    const second = await agent.run(
+      server,
+      repo,
+      home,
+      'Iteration 2: the check failed with "expected 2, got 3". Make src/value.txt contain 2',
+    );
     expect(errors(server)).toEqual([]);
     expect(second.code).toBe(0);
     expect(value(repo)).toBe('2\n');

@@ -25,7 +25,11 @@ interface Layer {
  */
 function validateOpenApi(doc: unknown): string {
   const script = `require('@apidevtools/swagger-parser').validate(JSON.parse(require('fs').readFileSync(0, 'utf8'))).then(() => console.log('valid'), (e) => console.log(e.message))`;
-  return execFileSync(process.execPath, ['-e', script], { input: JSON.stringify(doc), encoding: 'utf8', cwd: __dirname }).trim();
+  return execFileSync(process.execPath, ['-e', script], {
+    input: JSON.stringify(doc),
+    encoding: 'utf8',
+    cwd: __dirname,
+  }).trim();
 }
 
 /** Every "METHOD /path" the app routes, nested routers included, read from express's own router stack. */
@@ -35,9 +39,13 @@ function registeredRoutes(app: Express): string[] {
     for (const layer of layers) {
       if (layer.route) {
         const path = (prefix + layer.route.path).replace(/(.)\/$/, '$1');
-        for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') found.push(`${method.toUpperCase()} ${openApiPath(path)}`);
+        for (const [method, on] of Object.entries(layer.route.methods))
+          if (on && method !== '_all') found.push(`${method.toUpperCase()} ${openApiPath(path)}`);
       } else if (layer.handle.stack) {
-        walk(layer.handle.stack, prefix + (typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : ''));
+        walk(
+          layer.handle.stack,
+          prefix + (typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : ''),
+        );
       }
     }
   };
@@ -66,19 +74,32 @@ test('GET /v1/openapi.json needs no token and is a valid OpenAPI 3.1 document', 
 
 test('the document and the app list the same routes, both ways', async () => {
   const doc = (await stack.api('GET', '/v1/openapi.json', { token: null })).body;
-  const app = createApi({ client: stack.client, config: stack.config, tokens: stack.tokens, logger: pino({ level: 'silent' }) });
+  const app = createApi({
+    client: stack.client,
+    config: stack.config,
+    tokens: stack.tokens,
+    logger: pino({ level: 'silent' }),
+  });
   const registered = registeredRoutes(app);
   // The walk itself must see nested routers, or the comparison below proves nothing.
-  expect(registered).toEqual(expect.arrayContaining(['GET /healthz', 'POST /v1/runs/{id}/approve', 'DELETE /v1/schedules/{id}', 'GET /metrics']));
+  expect(registered).toEqual(
+    expect.arrayContaining(['GET /healthz', 'POST /v1/runs/{id}/approve', 'DELETE /v1/schedules/{id}', 'GET /metrics']),
+  );
   const documented = documentedRoutes(doc);
   expect({ undocumented: registered.filter((r) => !documented.includes(r)) }).toEqual({ undocumented: [] });
-  expect({ documentedButMissing: documented.filter((r) => !registered.includes(r)) }).toEqual({ documentedButMissing: [] });
+  expect({ documentedButMissing: documented.filter((r) => !registered.includes(r)) }).toEqual({
+    documentedButMissing: [],
+  });
 });
 
 test('the spec body is the spec schema: fields, enums and defaults as a client sends them', async () => {
   const doc = (await stack.api('GET', '/v1/openapi.json', { token: null })).body;
   const submit = doc.paths['/v1/runs'].post;
-  expect(Object.keys(submit.requestBody.content).sort()).toEqual(['application/json', 'application/yaml', 'text/markdown']);
+  expect(Object.keys(submit.requestBody.content).sort()).toEqual([
+    'application/json',
+    'application/yaml',
+    'text/markdown',
+  ]);
   const specSchema = submit.requestBody.content['application/json'].schema;
   expect(specSchema.required.sort()).toEqual(['agent', 'repo', 'title']);
   expect(specSchema.properties.agent.properties.kind.enum).toEqual(['claude-code', 'codex', 'command']);

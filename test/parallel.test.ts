@@ -33,7 +33,8 @@ const isAncestor = (repo: string, a: string, b: string) => {
 };
 
 /** Subjects of the commits on `branch` above `base`, oldest first. */
-const commitsAbove = (repo: string, base: string, branch: string) => gitIn(repo, 'log', '--reverse', '--format=%s', `${base}..${branch}`).trim().split('\n').filter(Boolean);
+const commitsAbove = (repo: string, base: string, branch: string) =>
+  gitIn(repo, 'log', '--reverse', '--format=%s', `${base}..${branch}`).trim().split('\n').filter(Boolean);
 
 const stageList = (s: RunState) => s.stages.map((x) => `${x.stage}:${x.status}`);
 
@@ -43,7 +44,10 @@ async function expectDiffIsDelivered(repo: string, run: RunState): Promise<void>
   expect((await stack.api('GET', `/v1/runs/${run.id}/diff`)).text).toBe(delivered);
   const proof = await unpackTarGz(await openArtifactStore(stack.config).get(run.proofId!));
   expect(proof.get('diff.patch')!.toString()).toBe(delivered);
-  expect(JSON.parse(proof.get('manifest.json')!.toString())).toMatchObject({ baseCommit: run.baseCommit, finalCommit: run.finalCommit });
+  expect(JSON.parse(proof.get('manifest.json')!.toString())).toMatchObject({
+    baseCommit: run.baseCommit,
+    finalCommit: run.finalCommit,
+  });
 }
 
 test('two runs change the same line: A is delivered and merged, B’s rebase conflicts, its agent resolves it, B lands on top of A', async () => {
@@ -56,11 +60,16 @@ test('two runs change the same line: A is delivered and merged, B’s rebase con
     'sed "s/^/| /" src/value.txt > notes/found-$NIGHTSHIFT_ITERATION.txt',
     'case "$NIGHTSHIFT_FEEDBACK" in *conflict*) echo "2 and 3" > src/value.txt ;; *) echo 3 > src/value.txt ;; esac',
   ].join('; ');
-  const idB = await stack.submit(spec(repo, agentB, {
-    title: 'Set the value to three',
-    checks: [{ name: 'three', run: 'grep -qw 3 src/value.txt' }],
-  }));
-  const [waitingA, waitingB] = await Promise.all([stack.waitFor(idA, ['awaiting_approval']), stack.waitFor(idB, ['awaiting_approval'])]);
+  const idB = await stack.submit(
+    spec(repo, agentB, {
+      title: 'Set the value to three',
+      checks: [{ name: 'three', run: 'grep -qw 3 src/value.txt' }],
+    }),
+  );
+  const [waitingA, waitingB] = await Promise.all([
+    stack.waitFor(idA, ['awaiting_approval']),
+    stack.waitFor(idB, ['awaiting_approval']),
+  ]);
   const base0 = gitIn(repo, 'rev-parse', 'main').trim();
   expect(waitingA.baseCommit).toBe(base0);
   expect(waitingB.baseCommit).toBe(base0);
@@ -82,8 +91,18 @@ test('two runs change the same line: A is delivered and merged, B’s rebase con
   const again = await stack.waitFor(idB, ['awaiting_approval', 'failed'], 120_000);
   expect(again.status).toBe('awaiting_approval');
   expect(again.iteration).toBe(2);
-  expect(stageList(again).slice(5)).toEqual(['approval:passed', 'rebase:failed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
-  expect(again.stages.find((s) => s.stage === 'rebase')?.summary).toBe(`main moved to ${base1.slice(0, 12)}; conflicts in src/value.txt`);
+  expect(stageList(again).slice(5)).toEqual([
+    'approval:passed',
+    'rebase:failed',
+    'agent:passed',
+    'scope:passed',
+    'checks:passed',
+    'review:passed',
+    'approval:running',
+  ]);
+  expect(again.stages.find((s) => s.stage === 'rebase')?.summary).toBe(
+    `main moved to ${base1.slice(0, 12)}; conflicts in src/value.txt`,
+  );
   expect(again.baseCommit).toBe(base1);
 
   await approve(idB);
@@ -97,7 +116,9 @@ test('two runs change the same line: A is delivered and merged, B’s rebase con
   const feedback = gitIn(repo, 'show', `${b.branch}:notes/feedback-2.txt`);
   expect(feedback).toContain(`The base branch main moved from ${base0.slice(0, 12)} to ${base1}`);
   expect(feedback).toContain('Your changes conflict with it in: src/value.txt.');
-  expect(gitIn(repo, 'show', `${b.branch}:notes/found-2.txt`)).toMatch(/^\| <<<<<<< .*\n\| 2\n\| =======\n\| 3\n\| >>>>>>> .*\n$/);
+  expect(gitIn(repo, 'show', `${b.branch}:notes/found-2.txt`)).toMatch(
+    /^\| <<<<<<< .*\n\| 2\n\| =======\n\| 3\n\| >>>>>>> .*\n$/,
+  );
   expect(gitIn(repo, 'show', `${b.branch}:notes/feedback-1.txt`)).toBe('');
 
   // B stands on A: A's commit is in its history, B applies on main as a fast-forward, and keeps both changes.
@@ -126,7 +147,13 @@ test('the base moved without a conflict: the run is rebased, checked again and d
   await approve(id);
   const done = await stack.waitFor(id, ['succeeded']);
   expect(done.iteration).toBe(1);
-  expect(stageList(done).slice(5)).toEqual(['approval:passed', 'rebase:passed', 'checks:passed', 'proof:passed', 'deliver:passed']);
+  expect(stageList(done).slice(5)).toEqual([
+    'approval:passed',
+    'rebase:passed',
+    'checks:passed',
+    'proof:passed',
+    'deliver:passed',
+  ]);
   expect(done.stages.find((s) => s.stage === 'rebase')?.summary).toBe(`rebased onto main at ${moved.slice(0, 12)}`);
   expect(done.baseCommit).toBe(moved);
   expect(done.finalCommit).not.toBe(waiting.checkpoint!.commit);
@@ -140,16 +167,24 @@ test('the base moved without a conflict: the run is rebased, checked again and d
   await expectDiffIsDelivered(repo, done);
   // The rebased commit is what was signed and delivered.
   expect((await stack.api('GET', `/v1/runs/${id}/logs`)).text).toMatch(
-    new RegExp(`=== rebase: main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved.slice(0, 12)}; rebased cleanly to ([0-9a-f]{12}) ===[^]*=== sign: 1 commit signed with sha256:[0-9a-f]{64}, \\1 is now ${done.finalCommit!.slice(0, 12)} ===`),
+    new RegExp(
+      `=== rebase: main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved.slice(0, 12)}; rebased cleanly to ([0-9a-f]{12}) ===[^]*=== sign: 1 commit signed with sha256:[0-9a-f]{64}, \\1 is now ${done.finalCommit!.slice(0, 12)} ===`,
+    ),
   );
 });
 
 test('a clean rebase whose result fails a check goes back to the agent, naming the new base and the check', async () => {
   const repo = makeRepo(VALUE_REPO);
   // The check wants the value the repo asks for (2 until main says otherwise); the agent writes what it finds asked.
-  const id = await stack.submit(spec(repo, 'printf "%s" "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt; cat src/want.txt 2>/dev/null > src/value.txt || echo 2 > src/value.txt', {
-    checks: [{ name: 'wanted', run: 'test "$(cat src/value.txt)" = "$(cat src/want.txt 2>/dev/null || echo 2)"' }],
-  }));
+  const id = await stack.submit(
+    spec(
+      repo,
+      'printf "%s" "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt; cat src/want.txt 2>/dev/null > src/value.txt || echo 2 > src/value.txt',
+      {
+        checks: [{ name: 'wanted', run: 'test "$(cat src/value.txt)" = "$(cat src/want.txt 2>/dev/null || echo 2)"' }],
+      },
+    ),
+  );
   const waiting = await stack.waitFor(id, ['awaiting_approval']);
   writeFileSync(path.join(repo, 'src/want.txt'), '5\n');
   gitIn(repo, 'add', 'src/want.txt');
@@ -160,7 +195,16 @@ test('a clean rebase whose result fails a check goes back to the agent, naming t
   const again = await stack.waitFor(id, ['awaiting_approval', 'failed'], 120_000);
   expect(again.status).toBe('awaiting_approval');
   expect(again.iteration).toBe(2);
-  expect(stageList(again).slice(5)).toEqual(['approval:passed', 'rebase:passed', 'checks:failed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
+  expect(stageList(again).slice(5)).toEqual([
+    'approval:passed',
+    'rebase:passed',
+    'checks:failed',
+    'agent:passed',
+    'scope:passed',
+    'checks:passed',
+    'review:passed',
+    'approval:running',
+  ]);
   expect(again.feedback).toContain(`The base branch main moved from ${waiting.baseCommit!.slice(0, 12)} to ${moved}`);
   expect(again.feedback).toContain('Your changes were rebased onto it without conflicts, but on the new base:');
   expect(again.feedback).toContain('Check "wanted"');
@@ -169,6 +213,9 @@ test('a clean rebase whose result fails a check goes back to the agent, naming t
   const done = await stack.waitFor(id, ['succeeded']);
   expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`)).toBe('5\n');
   expect(gitIn(repo, 'show', `${done.branch}:notes/feedback-2.txt`)).toBe(again.feedback);
-  expect(commitsAbove(repo, 'main', done.branch)).toEqual(['Set the value to two (iteration 1)', 'Set the value to two (iteration 2)']);
+  expect(commitsAbove(repo, 'main', done.branch)).toEqual([
+    'Set the value to two (iteration 1)',
+    'Set the value to two (iteration 2)',
+  ]);
   await expectDiffIsDelivered(repo, done);
 });

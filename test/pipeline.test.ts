@@ -44,7 +44,14 @@ test('happy path: agent → scope → checks → review → approval → proof �
   const waiting = await stack.waitFor(id, ['awaiting_approval']);
 
   expect(waiting.iteration).toBe(1);
-  expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual(['provision:passed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
+  expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual([
+    'provision:passed',
+    'agent:passed',
+    'scope:passed',
+    'checks:passed',
+    'review:passed',
+    'approval:running',
+  ]);
   for (const s of waiting.stages.slice(0, 5)) expect(s.durationMs).toBeGreaterThanOrEqual(0);
   expect(waiting.checks).toEqual([expect.objectContaining({ name: 'value', passed: true, exitCode: 0 })]);
   expect(waiting.agent?.changedFiles).toEqual(['src/value.txt']);
@@ -77,7 +84,15 @@ test('happy path: agent → scope → checks → review → approval → proof �
   // The proof manifest names the stages, digests of real logs, and the approval.
   const store = openArtifactStore(stack.config);
   const manifest = JSON.parse((await unpackTarGz(await store.get(done.proofId!))).get('manifest.json')!.toString());
-  expect(manifest).toMatchObject({ runId: id, repo, branch: done.branch, baseCommit: done.baseCommit, finalCommit: done.finalCommit, iterations: 1, approval: { kind: 'approve', comment: 'ship it', by: 'admin' } });
+  expect(manifest).toMatchObject({
+    runId: id,
+    repo,
+    branch: done.branch,
+    baseCommit: done.baseCommit,
+    finalCommit: done.finalCommit,
+    iterations: 1,
+    approval: { kind: 'approve', comment: 'ship it', by: 'admin' },
+  });
   expect(manifest.specDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
   const checkLog = (await store.get(manifest.checks[0].logDigest.slice(7))).toString();
   expect(checkLog).toContain('check value passed');
@@ -85,17 +100,24 @@ test('happy path: agent → scope → checks → review → approval → proof �
 });
 
 test('a check’s JUnit report is counted into the run and signed into the proof; one that points outside the workspace is not read, nor removed', async () => {
-  const report = '<?xml version="1.0"?><testsuites><testsuite name="a" tests="2" failures="0" errors="0" skipped="1"/><testsuite name="b" tests="3" failures="0" errors="0" skipped="0"/></testsuites>';
+  const report =
+    '<?xml version="1.0"?><testsuites><testsuite name="a" tests="2" failures="0" errors="0" skipped="1"/><testsuite name="b" tests="3" failures="0" errors="0" skipped="0"/></testsuites>';
   // A host file the agent's links point at: the stale report removed before each check is never this one.
   const hostDir = tempDir('junit-victim');
   writeFileSync(path.join(hostDir, 'victim.xml'), report);
-  const id = await stack.submit(spec(makeRepo(VALUE_REPO), `echo 2 > src/value.txt; ln -s ${hostDir} notes/reports`, {
-    checks: [
-      { name: 'unit', run: `mkdir -p /tmp/r && printf '%s' '${report}' > /tmp/r/junit.xml && cp /tmp/r/junit.xml notes/junit.xml`, junit: 'notes/junit.xml' },
-      { name: 'sneaky', run: 'ln -sf /etc/passwd notes/escape.xml', junit: 'notes/escape.xml' },
-      { name: 'linked', run: 'true', junit: 'notes/reports/victim.xml' },
-    ],
-  }));
+  const id = await stack.submit(
+    spec(makeRepo(VALUE_REPO), `echo 2 > src/value.txt; ln -s ${hostDir} notes/reports`, {
+      checks: [
+        {
+          name: 'unit',
+          run: `mkdir -p /tmp/r && printf '%s' '${report}' > /tmp/r/junit.xml && cp /tmp/r/junit.xml notes/junit.xml`,
+          junit: 'notes/junit.xml',
+        },
+        { name: 'sneaky', run: 'ln -sf /etc/passwd notes/escape.xml', junit: 'notes/escape.xml' },
+        { name: 'linked', run: 'true', junit: 'notes/reports/victim.xml' },
+      ],
+    }),
+  );
   const waiting = await stack.waitFor(id, ['awaiting_approval']);
   expect(waiting.checks[0].junit).toMatchObject({ tests: 5, failures: 0, errors: 0, skipped: 1 });
   expect(waiting.checks[1].junit).toBeUndefined();
@@ -108,12 +130,21 @@ test('a check’s JUnit report is counted into the run and signed into the proof
   const done = await stack.waitFor(id, ['succeeded']);
   const bundle = await unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
   expect(bundle.get('junit/unit.xml')!.toString()).toBe(report);
-  expect(JSON.parse(bundle.get('manifest.json')!.toString()).checks[0].junit).toMatchObject({ tests: 5, failures: 0, errors: 0, skipped: 1 });
+  expect(JSON.parse(bundle.get('manifest.json')!.toString()).checks[0].junit).toMatchObject({
+    tests: 5,
+    failures: 0,
+    errors: 0,
+    skipped: 1,
+  });
 });
 
 test('a check that fails every iteration ends the run failed, naming the check and its log', async () => {
   const repo = makeRepo(VALUE_REPO);
-  const id = await stack.submit(spec(repo, 'echo 3 > src/value.txt; echo "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt', { checks: [{ name: 'value-is-two', run: 'echo "expected 2, got $(cat src/value.txt)"; exit 1' }] }));
+  const id = await stack.submit(
+    spec(repo, 'echo 3 > src/value.txt; echo "$NIGHTSHIFT_FEEDBACK" > notes/feedback-$NIGHTSHIFT_ITERATION.txt', {
+      checks: [{ name: 'value-is-two', run: 'echo "expected 2, got $(cat src/value.txt)"; exit 1' }],
+    }),
+  );
   const state = await stack.waitFor(id, ['failed']);
   expect(state.iteration).toBe(2);
   expect(state.failure?.stage).toBe('checks');
@@ -134,7 +165,11 @@ test('an out-of-scope change is fed back to the agent, and the fixed iteration g
   const id = await stack.submit(spec(repo, agent));
   const state = await stack.waitFor(id, ['awaiting_approval']);
   expect(state.iteration).toBe(2);
-  expect(state.stages.find((s) => s.stage === 'scope')).toMatchObject({ status: 'failed', iteration: 1, summary: 'out of scope: README.md' });
+  expect(state.stages.find((s) => s.stage === 'scope')).toMatchObject({
+    status: 'failed',
+    iteration: 1,
+    summary: 'out of scope: README.md',
+  });
   expect(state.scopeViolations).toEqual([]);
   expect(state.feedback).toContain('README.md');
   const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
@@ -146,7 +181,11 @@ test('an out-of-scope change is fed back to the agent, and the fixed iteration g
 
 test('an out-of-scope change that persists fails the run at the scope stage', async () => {
   const repo = makeRepo(VALUE_REPO);
-  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt; mkdir -p .github; echo x > .github/ci.yml', { scope: { allow: ['**'], deny: ['.github/**'] } }));
+  const id = await stack.submit(
+    spec(repo, 'echo 2 > src/value.txt; mkdir -p .github; echo x > .github/ci.yml', {
+      scope: { allow: ['**'], deny: ['.github/**'] },
+    }),
+  );
   const state = await stack.waitFor(id, ['failed']);
   expect(state.failure?.stage).toBe('scope');
   expect(state.failure?.reason).toContain('.github/ci.yml');
@@ -166,9 +205,16 @@ test('reject ends the run rejected and delivers nothing', async () => {
 
 test('request changes sends the comment to another agent iteration', async () => {
   const repo = makeRepo(VALUE_REPO);
-  const id = await stack.submit(spec(repo, 'echo 2 > src/value.txt; printf "%s" "$NIGHTSHIFT_FEEDBACK" > notes/iteration-$NIGHTSHIFT_ITERATION.txt'));
+  const id = await stack.submit(
+    spec(
+      repo,
+      'echo 2 > src/value.txt; printf "%s" "$NIGHTSHIFT_FEEDBACK" > notes/iteration-$NIGHTSHIFT_ITERATION.txt',
+    ),
+  );
   await stack.waitFor(id, ['awaiting_approval']);
-  const res = await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'Please also add a note about rounding.' } });
+  const res = await stack.api('POST', `/v1/runs/${id}/request-changes`, {
+    body: { comment: 'Please also add a note about rounding.' },
+  });
   expect(res.status).toBe(202);
   // Wait for the second iteration to come back for approval.
   const deadline = Date.now() + 60_000;
@@ -179,13 +225,18 @@ test('request changes sends the comment to another agent iteration', async () =>
   }
   expect(state.iteration).toBe(2);
   expect(state.status).toBe('awaiting_approval');
-  expect(state.decisions[0]).toMatchObject({ kind: 'requestChanges', comment: 'Please also add a note about rounding.' });
+  expect(state.decisions[0]).toMatchObject({
+    kind: 'requestChanges',
+    comment: 'Please also add a note about rounding.',
+  });
   const diff = await stack.api('GET', `/v1/runs/${id}/diff`);
   expect(diff.text).toContain('notes/iteration-2.txt');
   expect(diff.text).toContain('Please also add a note about rounding.');
   await stack.api('POST', `/v1/runs/${id}/approve`, {});
   const done = await stack.waitFor(id, ['succeeded']);
-  expect(gitIn(repo, 'show', `${done.branch}:notes/iteration-2.txt`)).toContain('Please also add a note about rounding.');
+  expect(gitIn(repo, 'show', `${done.branch}:notes/iteration-2.txt`)).toContain(
+    'Please also add a note about rounding.',
+  );
 });
 
 test('cancel during the agent stage ends the run cancelled and leaves no sandbox or process behind', async () => {
@@ -201,7 +252,11 @@ test('cancel during the agent stage ends the run cancelled and leaves no sandbox
     if (seen.includes('started') && pgrep(`sleep ${marker}`)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  expect({ sleeping: pgrep(`sleep ${marker}`) !== '', status: (await stack.state(id)).status, log: seen.slice(-400) }).toMatchObject({ sleeping: true });
+  expect({
+    sleeping: pgrep(`sleep ${marker}`) !== '',
+    status: (await stack.state(id)).status,
+    log: seen.slice(-400),
+  }).toMatchObject({ sleeping: true });
   expect((await stack.api('POST', `/v1/runs/${id}/cancel`, {})).status).toBe(202);
   const state = await stack.waitFor(id, ['cancelled']);
   expect(state.stages.find((s) => s.stage === 'agent')?.summary).toBe('cancelled');
@@ -212,7 +267,9 @@ test('cancel during the agent stage ends the run cancelled and leaves no sandbox
 
 test('an agent that hangs is killed at sandbox.timeout: the run fails "agent timed out", no process or sandbox left', async () => {
   const marker = `${Math.floor(Math.random() * 1e6) + 3000}`;
-  const id = await stack.submit(spec(makeRepo(VALUE_REPO), `sleep ${marker} & sleep ${marker}`, { sandbox: { timeout: '2s' } }));
+  const id = await stack.submit(
+    spec(makeRepo(VALUE_REPO), `sleep ${marker} & sleep ${marker}`, { sandbox: { timeout: '2s' } }),
+  );
   const state = await stack.waitFor(id, ['failed']);
   expect(state.failure).toEqual({ stage: 'agent', reason: 'agent timed out after 2s' });
   expect(state.iteration).toBe(1);
@@ -237,9 +294,22 @@ test('Temporal Web shows the run with its summary, and the Temporal CLI can appr
   expect(await description.staticDetails()).toContain(`**repo** ${repo}`);
   expect(description.typedSearchAttributes.get(STATUS_KEY)).toBe('awaiting_approval');
   // Approving without the API, as README.md describes it: the `approve` signal, sent with the Temporal CLI.
-  execFileSync(findTemporal()!, ['workflow', 'signal', '--address', process.env.NIGHTSHIFT_TEST_TEMPORAL!, '--workflow-id', id, '--name', 'approve', '--input', '{"comment":"ok from the CLI"}']);
+  execFileSync(findTemporal()!, [
+    'workflow',
+    'signal',
+    '--address',
+    process.env.NIGHTSHIFT_TEST_TEMPORAL!,
+    '--workflow-id',
+    id,
+    '--name',
+    'approve',
+    '--input',
+    '{"comment":"ok from the CLI"}',
+  ]);
   const done = await stack.waitFor(id, ['succeeded']);
-  expect(done.decisions).toEqual([expect.objectContaining({ kind: 'approve', comment: 'ok from the CLI', by: 'temporal' })]);
+  expect(done.decisions).toEqual([
+    expect.objectContaining({ kind: 'approve', comment: 'ok from the CLI', by: 'temporal' }),
+  ]);
 });
 
 test("the run's log shows each egress decision of the agent", async () => {
@@ -272,7 +342,14 @@ test('a run on the docker driver goes through every stage in a container, and le
     stack.adminAllows({ egressInternal: `127.0.0.1:${port}` });
     const id = await stack.submit(spec(repo, agent, { sandbox: { driver: 'docker', network: [`127.0.0.1:${port}`] } }));
     const waiting = await stack.waitFor(id, ['awaiting_approval']);
-    expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual(['provision:passed', 'agent:passed', 'scope:passed', 'checks:passed', 'review:passed', 'approval:running']);
+    expect(waiting.stages.map((s) => `${s.stage}:${s.status}`)).toEqual([
+      'provision:passed',
+      'agent:passed',
+      'scope:passed',
+      'checks:passed',
+      'review:passed',
+      'approval:running',
+    ]);
     const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
     // PID 1 is the container's `sleep`, not bwrap.
     expect(log).toContain('agent as 1000 in sleep');
@@ -291,7 +368,9 @@ test('a run on the docker driver goes through every stage in a container, and le
 test('a spec asking for a driver the worker lacks fails at provision, saying so', async () => {
   const lacking = await startTestStack({ env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
   try {
-    const id = await lacking.submit(spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt', { sandbox: { driver: 'docker' } }));
+    const id = await lacking.submit(
+      spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt', { sandbox: { driver: 'docker' } }),
+    );
     const state = await lacking.waitFor(id, ['failed']);
     expect(state.failure?.stage).toBe('provision');
     expect(state.failure?.reason).toMatch(/^no worker offers the docker sandbox driver \(the fleet offers: bwrap\)/);
@@ -306,7 +385,13 @@ test('the agent reaches its model API only through the run’s gateway: the real
   const upstream = http.createServer((req, res) => {
     seen.push({ path: req.url!, key: req.headers['x-api-key'] as string | undefined });
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ type: 'message', content: [{ type: 'text', text: 'ok' }], usage: { input_tokens: 30, output_tokens: 20 } }));
+    res.end(
+      JSON.stringify({
+        type: 'message',
+        content: [{ type: 'text', text: 'ok' }],
+        usage: { input_tokens: 30, output_tokens: 20 },
+      }),
+    );
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
   const port = (upstream.address() as AddressInfo).port;
@@ -316,17 +401,33 @@ test('the agent reaches its model API only through the run’s gateway: the real
     const call = `curl -s -w " http=%{http_code}\\n" "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -d '{"model":"claude-sonnet-4-5","messages":[]}'`;
     const agent = `echo "key inside: $ANTHROPIC_API_KEY"; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c sk-ant-real; ${call}; ${call}; ${call}; echo 2 > src/value.txt`;
     stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
-    const id = await stack.submit(spec(repo, agent, { agent: { kind: 'command', api: 'anthropic', model: 'claude-sonnet-4-5', baseUrl: `http://127.0.0.1:${port}`, command: ['sh', '-c', agent] }, limits: { iterations: 2, tokens: 60 } }));
+    const id = await stack.submit(
+      spec(repo, agent, {
+        agent: {
+          kind: 'command',
+          api: 'anthropic',
+          model: 'claude-sonnet-4-5',
+          baseUrl: `http://127.0.0.1:${port}`,
+          command: ['sh', '-c', agent],
+        },
+        limits: { iterations: 2, tokens: 60 },
+      }),
+    );
     const state = await stack.waitFor(id, ['failed']);
     expect(state.failure).toEqual({ stage: 'agent', reason: 'nightshift: token budget of 60 exhausted (used 100)' });
     expect(state.modelUsage).toEqual({ requests: 2, inputTokens: 60, outputTokens: 40, costUsd: 0.00078 });
     // Two requests went upstream with the real key; the third never left the worker.
-    expect(seen).toEqual([{ path: '/v1/messages', key: realKey }, { path: '/v1/messages', key: realKey }]);
+    expect(seen).toEqual([
+      { path: '/v1/messages', key: realKey },
+      { path: '/v1/messages', key: realKey },
+    ]);
     const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
     expect(log).toContain('key inside: nightshift-gateway-placeholder');
     expect(log).toMatch(/^0$/m);
     expect(log.match(/\[nightshift model\] POST \/v1\/messages → 200, 30 in \/ 20 out tokens/g)).toHaveLength(2);
-    expect(log).toContain('[nightshift model] POST /v1/messages → 429, refused: nightshift: token budget of 60 exhausted (used 100)');
+    expect(log).toContain(
+      '[nightshift model] POST /v1/messages → 429, refused: nightshift: token budget of 60 exhausted (used 100)',
+    );
     expect(log).not.toContain(realKey);
   } finally {
     upstream.close();

@@ -16,7 +16,13 @@ const CLI = path.resolve(__dirname, '..', 'cli', 'main.js');
 
 /** The environment of an `up` of its own: a new home, free ports, its own dev server. */
 async function upEnv(home: string, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NIGHTSHIFT_HOME: home, NIGHTSHIFT_PORT: String(await freePort()), NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()), NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NIGHTSHIFT_HOME: home,
+    NIGHTSHIFT_PORT: String(await freePort()),
+    NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
+    NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),
+  };
   delete env.TEMPORAL_ADDRESS;
   delete env.NIGHTSHIFT_TOKEN;
   return { ...env, ...extra };
@@ -31,7 +37,11 @@ interface Up {
 
 /** `nightshift up` as a shell runs it: in a process group of its own, which a Ctrl-C in the terminal signals whole. */
 function startUp(args: string[], env: NodeJS.ProcessEnv): Up {
-  const child = spawn(process.execPath, [CLI, 'up', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [CLI, 'up', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -66,7 +76,10 @@ function processesNaming(text: string): number[] {
 /** Within `ms`, or throw: `up` must end on its own. */
 async function endsWithin(up: Up, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`up did not end within ${ms / 1000}s:\n${up.output()}`)), ms)));
+  const late = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => reject(new Error(`up did not end within ${ms / 1000}s:\n${up.output()}`)), ms)),
+  );
   await Promise.race([exited(up.child), late]).finally(() => clearTimeout(timer));
 }
 
@@ -92,14 +105,22 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
     expect(out()).toContain(`npx nightshift approve ${id}`);
     expect(out()).toContain(`/namespaces/default/workflows/${id}`);
     // Said plainly: the example's Claude Code is talking to the scripted server, not a model.
-    expect(out()).toMatch(/No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server/);
+    expect(out()).toMatch(
+      /No ANTHROPIC_API_KEY is configured, so the example's Claude Code talks to Nightshift's scripted model server/,
+    );
     const token = /^token {6}(ns_\S+)/m.exec(out())![1];
     // The signing key is made at first start, before any proof: its id is printed and served.
     const keyId = /^proofs {5}signed by (sha256:[0-9a-f]{64}) /m.exec(out())?.[1];
     expect(keyId).toBe(keyIdOf(readFileSync(path.join(home, 'keys', 'signing.pub'), 'utf8')));
-    const keys = (await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/keys`, { headers: { authorization: `Bearer ${token}` } })).json()) as { keys: { keyid: string }[] };
+    const keys = (await (
+      await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/keys`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { keys: { keyid: string }[] };
     expect(keys.keys[0].keyid).toBe(keyId);
-    const logs = await (await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/runs/${id}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const logs = await (
+      await fetch(`http://127.0.0.1:${env.NIGHTSHIFT_PORT}/v1/runs/${id}/logs`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).text();
     expect(logs).toContain('agent, iteration 1: claude-code');
     expect(logs).toContain('▸ Bash: node scripts/fix-rounding.js');
     expect(logs).toContain('result: success');
@@ -109,10 +130,14 @@ test('up --example reaches awaiting_approval; the printed curl approves it; the 
     const done = await up.waitFor(/succeeded: branch (\S+) in (\S+) is at/, 60_000);
     const [, branch, repo] = done;
     expect(repo).toBe(path.join(home, 'repos', 'billing'));
-    expect(gitIn(repo, 'log', '--format=%s', `main..${branch}`).trim()).toBe('Fix rounding in invoice totals (iteration 1)');
+    expect(gitIn(repo, 'log', '--format=%s', `main..${branch}`).trim()).toBe(
+      'Fix rounding in invoice totals (iteration 1)',
+    );
     expect(gitIn(repo, 'show', `${branch}:src/invoice.js`)).toContain('roundHalfEven(total)');
     // The example's test really passes on the branch (and fails on main).
-    execSync(`git -C ${repo} worktree add -q ${home}/check ${branch} && node --test ${home}/check/test/`, { stdio: 'pipe' });
+    execSync(`git -C ${repo} worktree add -q ${home}/check ${branch} && node --test ${home}/check/test/`, {
+      stdio: 'pipe',
+    });
     expect(() => execSync(`node --test ${repo}/test/`, { stdio: 'pipe' })).toThrow();
     up.child.kill('SIGTERM');
     await endsWithin(up, 60_000);
@@ -138,7 +163,13 @@ describe('up with NIGHTSHIFT_TOKEN, stopped with Ctrl-C mid-stage', () => {
   afterAll(() => killLeftovers(up, home));
 
   /** The CLI on the server's machine, told nothing but where the home and the API are. */
-  const localCli = (args: string[]) => runCli(args, { NIGHTSHIFT_HOME: home, NIGHTSHIFT_PORT: env.NIGHTSHIFT_PORT, NIGHTSHIFT_URL: undefined, NIGHTSHIFT_TOKEN: undefined });
+  const localCli = (args: string[]) =>
+    runCli(args, {
+      NIGHTSHIFT_HOME: home,
+      NIGHTSHIFT_PORT: env.NIGHTSHIFT_PORT,
+      NIGHTSHIFT_URL: undefined,
+      NIGHTSHIFT_TOKEN: undefined,
+    });
 
   test('the token file it names holds the given token, and the CLI with only NIGHTSHIFT_HOME is let in', async () => {
     expect(up.output()).toContain(`(token: ${home}/token, from NIGHTSHIFT_TOKEN)`);

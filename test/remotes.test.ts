@@ -14,7 +14,10 @@ import { spec, VALUE_REPO } from './helpers/specs';
 const CREDENTIAL = `tok_${randomBytes(20).toString('hex')}`;
 const AUTHORIZATION = `Basic ${Buffer.from(`x-access-token:${CREDENTIAL}`).toString('base64')}`;
 /** Many files: the first fetch receives many objects, a later one only what changed. */
-const FILES = Object.fromEntries([...Object.entries(VALUE_REPO), ...Array.from({ length: 60 }, (_, i) => [`lib/file${i}.txt`, `content ${i}\n`])]);
+const FILES = Object.fromEntries([
+  ...Object.entries(VALUE_REPO),
+  ...Array.from({ length: 60 }, (_, i) => [`lib/file${i}.txt`, `content ${i}\n`]),
+]);
 
 let stack: TestStack;
 let server: GitHttpServer;
@@ -67,39 +70,95 @@ function scanProcesses(): void {
   }
 }
 
-const remotesFile = () => (existsSync(path.join(stack.config.home, 'remotes.json')) ? readFileSync(path.join(stack.config.home, 'remotes.json'), 'utf8') : '');
+const remotesFile = () =>
+  existsSync(path.join(stack.config.home, 'remotes.json'))
+    ? readFileSync(path.join(stack.config.home, 'remotes.json'), 'utf8')
+    : '';
 
 describe('registering', () => {
   test('nightshift repo add registers a repo and prints its webhook URL and secret once; ls lists it, never the value', async () => {
-    const added = await runCli(['repo', 'add', 'acme', `${server.url}/acme.git`, '--forge', 'gitea', '--credential', 'REPO_TOKEN', '--approvers', 'alice,bob'], stack.env);
+    const added = await runCli(
+      [
+        'repo',
+        'add',
+        'acme',
+        `${server.url}/acme.git`,
+        '--forge',
+        'gitea',
+        '--credential',
+        'REPO_TOKEN',
+        '--approvers',
+        'alice,bob',
+      ],
+      stack.env,
+    );
     expect(added).toMatchObject({ code: 0, stderr: '' });
     expect(added.stdout).toContain(`webhook URL:    ${stack.config.publicUrl}/v1/forges/acme/webhook`);
     const secret = /webhook secret: ([0-9a-f]{64})$/m.exec(added.stdout)?.[1];
     expect(secret).toBeDefined();
-    expect(JSON.parse(readFileSync(path.join(stack.config.home, 'webhook-secrets.json'), 'utf8'))).toEqual({ acme: secret });
-    for (const file of ['remotes.json', 'webhook-secrets.json']) expect(statSync(path.join(stack.config.home, file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(path.join(stack.config.home, 'webhook-secrets.json'), 'utf8'))).toEqual({
+      acme: secret,
+    });
+    for (const file of ['remotes.json', 'webhook-secrets.json'])
+      expect(statSync(path.join(stack.config.home, file)).mode & 0o777).toBe(0o600);
 
     const listed = await runCli(['repo', 'ls', '--json'], stack.env);
-    expect(JSON.parse(listed.stdout).repos).toContainEqual({ name: 'acme', kind: 'remote', url: `${server.url}/acme.git`, forge: 'gitea', credential: 'REPO_TOKEN', approvers: ['alice', 'bob'] });
+    expect(JSON.parse(listed.stdout).repos).toContainEqual({
+      name: 'acme',
+      kind: 'remote',
+      url: `${server.url}/acme.git`,
+      forge: 'gitea',
+      credential: 'REPO_TOKEN',
+      approvers: ['alice', 'bob'],
+    });
     expect(listed.stdout).not.toContain(CREDENTIAL);
-    expect((await runCli(['repo', 'ls'], stack.env)).stdout).toMatch(/^acme\s+remote\s+gitea\s+REPO_TOKEN\s+http:\/\/127\.0\.0\.1:\d+\/acme\.git$/m);
+    expect((await runCli(['repo', 'ls'], stack.env)).stdout).toMatch(
+      /^acme\s+remote\s+gitea\s+REPO_TOKEN\s+http:\/\/127\.0\.0\.1:\d+\/acme\.git$/m,
+    );
 
     // A token limited to acme sees acme and no local repo.
     const limited = stack.tokens.create('acme-viewer', 'viewer', ['acme']);
-    expect((await stack.api('GET', '/v1/repos', { token: limited })).body.repos.map((r: { name: string }) => r.name)).toEqual(['acme']);
+    expect(
+      (await stack.api('GET', '/v1/repos', { token: limited })).body.repos.map((r: { name: string }) => r.name),
+    ).toEqual(['acme']);
   });
 
   const local = () => path.basename(makeRepo(VALUE_REPO));
   test.each([
     ['a name with a slash', () => ({ name: 'team/acme', url: `${server.url}/x.git` }), 400, /^name must be/],
-    ['a URL with a password', () => ({ name: 'pw', url: 'https://bob:hunter2@example.com/x.git' }), 400, /^url holds a password: give the credential with --credential NAME/],
+    [
+      'a URL with a password',
+      () => ({ name: 'pw', url: 'https://bob:hunter2@example.com/x.git' }),
+      400,
+      /^url holds a password: give the credential with --credential NAME/,
+    ],
     ['an ext:: transport', () => ({ name: 'ext', url: 'ext::sh -c touch% /tmp/pwned' }), 400, /^url /],
-    ['a file:// URL', () => ({ name: 'file', url: 'file:///etc' }), 400, /^url uses file: only https, http and ssh:\/\/ URLs are allowed$/],
+    [
+      'a file:// URL',
+      () => ({ name: 'file', url: 'file:///etc' }),
+      400,
+      /^url uses file: only https, http and ssh:\/\/ URLs are allowed$/,
+    ],
     ['a URL starting with "-"', () => ({ name: 'dash', url: '--upload-pack=touch /tmp/x' }), 400, /^url /],
-    ['an unknown forge', () => ({ name: 'gl', url: `${server.url}/x.git`, forge: 'gitlab' }), 400, /^forge must be one of gitea, github, none$/],
-    ['a credential value instead of a name', () => ({ name: 'val', url: `${server.url}/x.git`, credential: 'ghp_abc123' }), 400, /^credential must be a secret's NAME/],
+    [
+      'an unknown forge',
+      () => ({ name: 'gl', url: `${server.url}/x.git`, forge: 'gitlab' }),
+      400,
+      /^forge must be one of gitea, github, none$/,
+    ],
+    [
+      'a credential value instead of a name',
+      () => ({ name: 'val', url: `${server.url}/x.git`, credential: 'ghp_abc123' }),
+      400,
+      /^credential must be a secret's NAME/,
+    ],
     ['a name a local repo has', () => ({ name: local(), url: `${server.url}/x.git` }), 400, /is taken by a local repo/],
-    ['a name already registered', () => ({ name: 'acme', url: `${server.url}/other.git` }), 409, /^repo acme is already registered/],
+    [
+      'a name already registered',
+      () => ({ name: 'acme', url: `${server.url}/other.git` }),
+      409,
+      /^repo acme is already registered/,
+    ],
     ['not JSON', () => 'name=acme', 400, /^the body must be JSON/],
   ])('refused: %s (one line, nothing stored)', async (_what, body, status, message) => {
     const before = remotesFile();
@@ -113,9 +172,14 @@ describe('registering', () => {
   test('only an admin adds or removes; the CLI says why in one line with an exit code', async () => {
     const before = remotesFile();
     const submitter = stack.tokens.create('sub', 'submitter');
-    expect(await stack.api('POST', '/v1/repos', { token: submitter, body: { name: 'mine', url: `${server.url}/x.git` } })).toMatchObject({ status: 403 });
+    expect(
+      await stack.api('POST', '/v1/repos', { token: submitter, body: { name: 'mine', url: `${server.url}/x.git` } }),
+    ).toMatchObject({ status: 403 });
     expect(await stack.api('DELETE', '/v1/repos/acme', { token: submitter })).toMatchObject({ status: 403 });
-    const cli = await runCli(['repo', 'add', 'mine', `${server.url}/x.git`], { ...stack.env, NIGHTSHIFT_TOKEN: submitter });
+    const cli = await runCli(['repo', 'add', 'mine', `${server.url}/x.git`], {
+      ...stack.env,
+      NIGHTSHIFT_TOKEN: submitter,
+    });
     expect(cli.code).toBe(3);
     expect(cli.stderr).toBe('nightshift: token "sub" is a submitter; this needs admin\n');
     const bad = await runCli(['repo', 'add', 'pw', 'https://u:p@example.com/x.git'], stack.env);
@@ -123,10 +187,14 @@ describe('registering', () => {
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(remotesFile()).toBe(before);
 
-    expect(await stack.api('POST', '/v1/repos', { body: { name: 'gone', url: `${server.url}/gone.git` } })).toMatchObject({ status: 201 });
+    expect(
+      await stack.api('POST', '/v1/repos', { body: { name: 'gone', url: `${server.url}/gone.git` } }),
+    ).toMatchObject({ status: 201 });
     expect(await runCli(['repo', 'rm', 'gone'], stack.env)).toMatchObject({ code: 0, stdout: 'repo gone removed\n' });
     expect(await runCli(['repo', 'rm', 'gone'], stack.env)).toMatchObject({ code: 4 });
-    expect(JSON.parse(readFileSync(path.join(stack.config.home, 'webhook-secrets.json'), 'utf8'))).not.toHaveProperty('gone');
+    expect(JSON.parse(readFileSync(path.join(stack.config.home, 'webhook-secrets.json'), 'utf8'))).not.toHaveProperty(
+      'gone',
+    );
   });
 
   test('a spec naming a URL is still refused; an unregistered name is a local repo that is not there', async () => {
@@ -140,7 +208,8 @@ describe('registering', () => {
 });
 
 /** The agent's view, dumped into the workspace (and so into the diff): its environment and the files it can list. */
-const DUMP = 'echo 2 > src/value.txt; env > notes/env.txt; tr "\\0" "\\n" < /proc/self/environ > notes/environ.txt; ls -la / /tmp "$HOME" . > notes/files.txt 2>&1; true';
+const DUMP =
+  'echo 2 > src/value.txt; env > notes/env.txt; tr "\\0" "\\n" < /proc/self/environ > notes/environ.txt; ls -la / /tmp "$HOME" . > notes/files.txt 2>&1; true';
 
 async function runToEnd(branch: string, status: 'succeeded' | 'failed') {
   const id = await stack.submit(spec('acme', DUMP, { branch }));
@@ -150,7 +219,11 @@ async function runToEnd(branch: string, status: 'succeeded' | 'failed') {
 }
 
 const runLog = async (id: string) => (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
-const mirrorLines = (log: string) => [...log.matchAll(/^mirror acme on \S+: (cloned|fetched) in [\d.]+ s, (\d+) objects? received$/gm)].map((m) => ({ how: m[1], objects: Number(m[2]) }));
+const mirrorLines = (log: string) =>
+  [...log.matchAll(/^mirror acme on \S+: (cloned|fetched) in [\d.]+ s, (\d+) objects? received$/gm)].map((m) => ({
+    how: m[1],
+    objects: Number(m[2]),
+  }));
 
 describe('a run on a registered repo', () => {
   let first: string;
@@ -161,7 +234,9 @@ describe('a run on a registered repo', () => {
     expect(state.repo).toBe('acme');
     expect(remoteGit('rev-parse', 'refs/heads/nightshift/remote-one').trim()).toBe(state.finalCommit);
     expect(remoteGit('show', `${state.finalCommit}:src/value.txt`)).toBe('2\n');
-    expect(state.stages.find((s) => s.stage === 'deliver')?.summary).toBe(`pushed nightshift/remote-one to acme (${server.url}/acme.git)`);
+    expect(state.stages.find((s) => s.stage === 'deliver')?.summary).toBe(
+      `pushed nightshift/remote-one to acme (${server.url}/acme.git)`,
+    );
     const lines = mirrorLines(await runLog(id));
     expect(lines[0]).toEqual({ how: 'cloned', objects: expect.any(Number) });
     expect(lines[0].objects).toBeGreaterThan(60);
@@ -189,7 +264,11 @@ describe('a run on a registered repo', () => {
     expect(provision.objects).toBeLessThan(cold.objects);
     // The run grew from the new upstream tip.
     expect(remoteGit('merge-base', '--is-ancestor', 'main', 'nightshift/remote-two')).toBeDefined();
-    const bytes = (from: number, to: number) => server.requests.slice(from, to).filter((r) => r.method === 'POST' && r.path.endsWith('/git-upload-pack')).reduce((n, r) => n + r.bytes, 0);
+    const bytes = (from: number, to: number) =>
+      server.requests
+        .slice(from, to)
+        .filter((r) => r.method === 'POST' && r.path.endsWith('/git-upload-pack'))
+        .reduce((n, r) => n + r.bytes, 0);
     expect(server.requests.length).toBeGreaterThan(sent);
     expect(bytes(sent, sent + 3)).toBeLessThan(bytes(0, 3));
   });
@@ -223,7 +302,10 @@ describe('a run on a registered repo', () => {
     expect(existsSync(path.join(mirror, 'config'))).toBe(true);
     expect(readdirSync(path.join(stack.config.home, 'mirrors')).filter((e) => e.startsWith('.access-'))).toEqual([]);
     for (const id of [first]) {
-      const history = JSON.stringify(await stack.client.workflow.getHandle(id).fetchHistory()).replace(/"data":"([A-Za-z0-9+/]*=*)"/g, (_m, b64: string) => Buffer.from(b64, 'base64').toString('utf8'));
+      const history = JSON.stringify(await stack.client.workflow.getHandle(id).fetchHistory()).replace(
+        /"data":"([A-Za-z0-9+/]*=*)"/g,
+        (_m, b64: string) => Buffer.from(b64, 'base64').toString('utf8'),
+      );
       look(`${id} history`, history);
       const diff = (await stack.api('GET', `/v1/runs/${id}/diff`)).text;
       // The sandbox's view is in the diff: the dumps were made.
@@ -250,7 +332,9 @@ describe('a run on a registered repo', () => {
     const theirs = remoteGit('rev-parse', 'refs/heads/nightshift/shared').trim();
     const { state } = await runToEnd('nightshift/shared', 'failed');
     expect(state.failure?.stage).toBe('deliver');
-    expect(state.failure?.reason).toMatch(/^push of nightshift\/shared to acme \(http:\/\/127\.0\.0\.1:\d+\/acme\.git\) was rejected: .*\[rejected\].*\((fetch first|non-fast-forward)\)$/);
+    expect(state.failure?.reason).toMatch(
+      /^push of nightshift\/shared to acme \(http:\/\/127\.0\.0\.1:\d+\/acme\.git\) was rejected: .*\[rejected\].*\((fetch first|non-fast-forward)\)$/,
+    );
     expect(state.failure?.reason.split('\n')).toHaveLength(1);
     expect(remoteGit('rev-parse', 'refs/heads/nightshift/shared').trim()).toBe(theirs);
   });

@@ -1,5 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import * as os from 'node:os';
@@ -76,7 +86,13 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     plant(path.join('/root', `nightshift-escape-${process.pid}`), `${CANARY}-root-file`);
     process.env.NIGHTSHIFT_ESCAPE_CANARY = `${CANARY}-worker-env`;
     // The allowed host server is on loopback: internal, so the admin's opening is needed as well as the spec's entry.
-    sandbox = await driver.open({ runId: dirs.runId, root, limits: LIMITS, network: [`127.0.0.1:${allowed.port}`], internal: [`127.0.0.1:${allowed.port}`] });
+    sandbox = await driver.open({
+      runId: dirs.runId,
+      root,
+      limits: LIMITS,
+      network: [`127.0.0.1:${allowed.port}`],
+      internal: [`127.0.0.1:${allowed.port}`],
+    });
     execFileSync('git', ['init', '--quiet', '-b', 'main', sandbox.workspace]);
   });
   afterAll(async () => {
@@ -92,7 +108,9 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
 
   test('host secrets are out of sight: ~/.ssh, /root, an .env beside the workspace, Nightshift’s tokens and signing key', async () => {
     const targets = [...planted, '../.env', '../../../../tokens.json', '../../../../keys/signing.key'];
-    const r = await run(`for f in ${targets.join(' ')}; do cat "$f" 2>&1 || echo "denied: $f"; done; ls -a /root 2>&1; ls ~ 2>&1`);
+    const r = await run(
+      `for f in ${targets.join(' ')}; do cat "$f" 2>&1 || echo "denied: $f"; done; ls -a /root 2>&1; ls ~ 2>&1`,
+    );
     expect(r.out).not.toContain(CANARY);
     for (const f of targets) expect(r.out).toContain(`denied: ${f}`);
     expect(r.out).toMatch(/No such file or directory/);
@@ -110,15 +128,18 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     mkdirSync(outside, { recursive: true });
     const target = plant(path.join(outside, 'target.txt'), 'original');
     symlinkSync(outside, path.join(sandbox.workspace, 'link-out'));
-    const r = await run([
-      `echo pwned > ${path.join(outside, 'abs.txt')} 2>&1 || echo "denied: absolute"`,
-      'echo pwned > ../escape.txt 2>&1 || echo "denied: dotdot"',
-      'echo pwned > /escape.txt 2>&1 || echo "denied: root"',
-      'echo pwned > link-out/target.txt 2>&1 || echo "denied: symlink"',
-      `ln ${target} hard 2>&1 || echo "denied: hardlink"`,
-      `ln -s ${target} soft; echo pwned > soft 2>&1 || echo "denied: new symlink"`,
-    ].join('; '));
-    for (const how of ['absolute', 'dotdot', 'root', 'symlink', 'hardlink', 'new symlink']) expect(r.out).toContain(`denied: ${how}`);
+    const r = await run(
+      [
+        `echo pwned > ${path.join(outside, 'abs.txt')} 2>&1 || echo "denied: absolute"`,
+        'echo pwned > ../escape.txt 2>&1 || echo "denied: dotdot"',
+        'echo pwned > /escape.txt 2>&1 || echo "denied: root"',
+        'echo pwned > link-out/target.txt 2>&1 || echo "denied: symlink"',
+        `ln ${target} hard 2>&1 || echo "denied: hardlink"`,
+        `ln -s ${target} soft; echo pwned > soft 2>&1 || echo "denied: new symlink"`,
+      ].join('; '),
+    );
+    for (const how of ['absolute', 'dotdot', 'root', 'symlink', 'hardlink', 'new symlink'])
+      expect(r.out).toContain(`denied: ${how}`);
     expect(readFileSync(target, 'utf8')).toBe('original');
     expect(readdirSync(outside).sort()).toEqual(['target.txt']);
     expect(existsSync(path.join(root, 'escape.txt'))).toBe(false);
@@ -127,15 +148,17 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
   });
 
   test('no way out but the proxy: direct HTTP, raw TCP, IP literals, DNS and cloud metadata all fail', async () => {
-    const r = await run([
-      `curl -s -m 3 --noproxy '*' http://127.0.0.1:${forbidden.port}/direct || echo "denied: direct http"`,
-      `node -e "require('net').connect(${forbidden.port}, '127.0.0.1').on('connect', () => console.log('CONNECTED')).on('error', (e) => console.log('denied: raw tcp', e.code))"`,
-      `curl -s -m 3 --noproxy '*' http://169.254.169.254/latest/meta-data/ || echo "denied: metadata direct"`,
-      `curl -s -o /dev/null -w "proxy says %{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://169.254.169.254/latest/meta-data/`,
-      `curl -s -o /dev/null -w "proxy says %{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${forbidden.port}/`,
-      `curl -s -o /dev/null -w "proxy says %{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://example.com/`,
-      'getent hosts example.com || echo "denied: dns"',
-    ].join('; '));
+    const r = await run(
+      [
+        `curl -s -m 3 --noproxy '*' http://127.0.0.1:${forbidden.port}/direct || echo "denied: direct http"`,
+        `node -e "require('net').connect(${forbidden.port}, '127.0.0.1').on('connect', () => console.log('CONNECTED')).on('error', (e) => console.log('denied: raw tcp', e.code))"`,
+        `curl -s -m 3 --noproxy '*' http://169.254.169.254/latest/meta-data/ || echo "denied: metadata direct"`,
+        `curl -s -o /dev/null -w "proxy says %{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://169.254.169.254/latest/meta-data/`,
+        `curl -s -o /dev/null -w "proxy says %{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${forbidden.port}/`,
+        `curl -s -o /dev/null -w "proxy says %{http_code}\\n" --noproxy '' -x "$HTTP_PROXY" http://example.com/`,
+        'getent hosts example.com || echo "denied: dns"',
+      ].join('; '),
+    );
     for (const how of ['direct http', 'raw tcp', 'metadata direct', 'dns']) expect(r.out).toContain(`denied: ${how}`);
     expect(r.out.match(/^proxy says 403$/gm)).toHaveLength(3);
     expect(r.out).not.toContain('CONNECTED');
@@ -148,7 +171,9 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
   });
 
   test('an allowlisted host stays reachable through the proxy', async () => {
-    const r = await run(`curl -s --noproxy '' http://127.0.0.1:${allowed.port}/ok; curl -s --noproxy '' --proxytunnel -x "$HTTPS_PROXY" http://127.0.0.1:${allowed.port}/tunnel`);
+    const r = await run(
+      `curl -s --noproxy '' http://127.0.0.1:${allowed.port}/ok; curl -s --noproxy '' --proxytunnel -x "$HTTPS_PROXY" http://127.0.0.1:${allowed.port}/tunnel`,
+    );
     expect(r.out).toContain('hello from the allowed host GET /ok');
     expect(r.out).toContain('hello from the allowed host GET /tunnel');
     expect(decisions.every((d) => d.allowed)).toBe(true);
@@ -157,11 +182,15 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
   test('host services are unreachable: the Temporal port, a host loopback service, the Docker/Podman socket', async () => {
     const temporalPort = Number(process.env.NIGHTSHIFT_TEST_TEMPORAL!.split(':').pop());
     const engineSocket = process.env.NIGHTSHIFT_TEST_DOCKER_HOST!.replace('unix://', '');
-    const r = await run([
-      `curl -s -m 3 --noproxy '*' http://127.0.0.1:${temporalPort}/ || echo "denied: temporal"`,
-      `curl -s -m 3 --noproxy '*' http://127.0.0.1:${forbidden.port}/ || echo "denied: loopback service"`,
-      ...[engineSocket, '/var/run/docker.sock', '/run/podman/podman.sock'].map((s) => `curl -s -m 3 --unix-socket ${s} http://d/version || echo "denied: ${s}"`),
-    ].join('; '));
+    const r = await run(
+      [
+        `curl -s -m 3 --noproxy '*' http://127.0.0.1:${temporalPort}/ || echo "denied: temporal"`,
+        `curl -s -m 3 --noproxy '*' http://127.0.0.1:${forbidden.port}/ || echo "denied: loopback service"`,
+        ...[engineSocket, '/var/run/docker.sock', '/run/podman/podman.sock'].map(
+          (s) => `curl -s -m 3 --unix-socket ${s} http://d/version || echo "denied: ${s}"`,
+        ),
+      ].join('; '),
+    );
     expect(r.out).toContain('denied: temporal');
     expect(r.out).toContain('denied: loopback service');
     expect(r.out).toContain(`denied: ${engineSocket}`);
@@ -178,16 +207,28 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
       res.end(JSON.stringify({ usage: { input_tokens: 1, output_tokens: 1 }, echo: req.url }));
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-    const gateway = new ModelGateway({ vendor: 'anthropic', upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`, adminListed: true, apiKey: key });
+    const gateway = new ModelGateway({
+      vendor: 'anthropic',
+      upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`,
+      adminListed: true,
+      apiKey: key,
+    });
     await gateway.listen(modelSocketPath(root));
     try {
-      const r = await sh(sandbox, [
-        'env | grep -i -e key -e anthropic',
-        'cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c model-api-key',
-        `curl -s "$ANTHROPIC_BASE_URL/v1/messages" -d '{}'; echo`,
-        `curl -s --noproxy '' -x "$ANTHROPIC_BASE_URL" http://127.0.0.1:${forbidden.port}/steal; echo`,
-        `curl -s -H "Host: 127.0.0.1:${forbidden.port}" "$ANTHROPIC_BASE_URL/redirect"; echo`,
-      ].join('; '), { env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:3129', ANTHROPIC_API_KEY: PLACEHOLDER_KEY }, modelGateway: true });
+      const r = await sh(
+        sandbox,
+        [
+          'env | grep -i -e key -e anthropic',
+          'cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c model-api-key',
+          `curl -s "$ANTHROPIC_BASE_URL/v1/messages" -d '{}'; echo`,
+          `curl -s --noproxy '' -x "$ANTHROPIC_BASE_URL" http://127.0.0.1:${forbidden.port}/steal; echo`,
+          `curl -s -H "Host: 127.0.0.1:${forbidden.port}" "$ANTHROPIC_BASE_URL/redirect"; echo`,
+        ].join('; '),
+        {
+          env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:3129', ANTHROPIC_API_KEY: PLACEHOLDER_KEY },
+          modelGateway: true,
+        },
+      );
       expect(r.out).not.toContain(key);
       expect(r.out).toContain(`ANTHROPIC_API_KEY=${PLACEHOLDER_KEY}`);
       expect(r.out).toMatch(/^0$/m);
@@ -201,7 +242,9 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
   });
 
   test('the host’s processes are invisible and out of reach; only the sandbox’s own are in view', async () => {
-    const r = await run(`kill -9 ${process.pid} 2>&1; ls /proc/${process.pid} 2>&1; echo "visible: $(ls /proc | grep -c '^[0-9]')"; grep -E "CapEff|NoNewPrivs" /proc/self/status; id -u`);
+    const r = await run(
+      `kill -9 ${process.pid} 2>&1; ls /proc/${process.pid} 2>&1; echo "visible: $(ls /proc | grep -c '^[0-9]')"; grep -E "CapEff|NoNewPrivs" /proc/self/status; id -u`,
+    );
     expect(r.out).toMatch(/No such process/);
     expect(r.out).toMatch(new RegExp(`/proc/${process.pid}.*No such file`));
     // sh, ls, grep and the sandbox's own init at most
@@ -213,14 +256,17 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
 
   test('no privilege: mount, unshare, a setuid binary and the clock are all refused', async () => {
     const clockBefore = Date.now();
-    const r = await run([
-      'mount -t tmpfs none /tmp 2>&1 || echo "denied: mount"',
-      'unshare -U -r id 2>&1 || echo "denied: unshare user"',
-      'unshare -m true 2>&1 || echo "denied: unshare mount"',
-      'su root -c id </dev/null 2>&1 || echo "denied: setuid su"',
-      'date -s 2020-01-01 2>&1 >/dev/null || echo "denied: clock"',
-    ].join('; '));
-    for (const how of ['mount', 'unshare user', 'unshare mount', 'setuid su', 'clock']) expect(r.out).toContain(`denied: ${how}`);
+    const r = await run(
+      [
+        'mount -t tmpfs none /tmp 2>&1 || echo "denied: mount"',
+        'unshare -U -r id 2>&1 || echo "denied: unshare user"',
+        'unshare -m true 2>&1 || echo "denied: unshare mount"',
+        'su root -c id </dev/null 2>&1 || echo "denied: setuid su"',
+        'date -s 2020-01-01 2>&1 >/dev/null || echo "denied: clock"',
+      ].join('; '),
+    );
+    for (const how of ['mount', 'unshare user', 'unshare mount', 'setuid su', 'clock'])
+      expect(r.out).toContain(`denied: ${how}`);
     expect(r.out).not.toMatch(/uid=0/);
     expect(r.out).toMatch(/cannot set date: Operation not permitted/);
     expect(Math.abs(Date.now() - clockBefore)).toBeLessThan(60_000);
@@ -244,10 +290,14 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     const log = new CommandLog(runLog, sandbox.runId, 'flood', {});
     const heapBefore = process.memoryUsage().heapUsed;
     let streamed = 0;
-    const r = await sandbox.exec({ cmd: ['sh', '-c', 'yes flood | head -c 100000000'], timeoutMs: 60_000, onOutput: (c) => {
-      streamed += c.length;
-      log.write(c);
-    } });
+    const r = await sandbox.exec({
+      cmd: ['sh', '-c', 'yes flood | head -c 100000000'],
+      timeoutMs: 60_000,
+      onOutput: (c) => {
+        streamed += c.length;
+        log.write(c);
+      },
+    });
     expect(r.exitCode).toBe(0);
     expect(streamed).toBe(100_000_000);
     const text = log.text();
@@ -260,20 +310,25 @@ describe.each(DRIVERS)('%s driver: escapes', (_name, makeDriver) => {
     const r = await run('i=0; while :; do i=$((i+1)); head -c 4000000 /dev/zero > fill.$i || exit 1; done', 60_000);
     expect(r.limitHit).toBe('disk full (limit 64 MiB for the workspace, HOME and tmp)');
     expect(r.timedOut).toBe(false);
-    const used = readdirSync(sandbox.workspace).filter((f) => f.startsWith('fill.')).reduce((sum, f) => sum + statSync(path.join(sandbox.workspace, f)).size, 0);
+    const used = readdirSync(sandbox.workspace)
+      .filter((f) => f.startsWith('fill.'))
+      .reduce((sum, f) => sum + statSync(path.join(sandbox.workspace, f)).size, 0);
     expect(used).toBeGreaterThan(LIMITS.diskBytes);
     // Polled twice a second; bounded well below what would matter to the host.
     expect(used).toBeLessThan(LIMITS.diskBytes + 2 * 1024 ** 3);
     // Removed from the host: an rm in the sandbox, still over the limit, could be killed by the disk watch under load
     // and leave the files for the next test to be killed by.
-    for (const f of readdirSync(sandbox.workspace).filter((n) => n.startsWith('fill.'))) rmSync(path.join(sandbox.workspace, f));
+    for (const f of readdirSync(sandbox.workspace).filter((n) => n.startsWith('fill.')))
+      rmSync(path.join(sandbox.workspace, f));
   });
 
   test('writing a million empty files (no disk blocks) stops at the file limit, with the reason, long before a million', async () => {
     const started = Date.now();
     const r = await run('mkdir -p many && cd many && seq 1 1000000 | xargs touch', 90_000);
     const seconds = (Date.now() - started) / 1000;
-    expect(r.limitHit).toBe(`too many files (limit ${LIMITS.files} files and directories for the workspace, HOME and tmp)`);
+    expect(r.limitHit).toBe(
+      `too many files (limit ${LIMITS.files} files and directories for the workspace, HOME and tmp)`,
+    );
     expect(r.timedOut).toBe(false);
     const made = readdirSync(path.join(sandbox.workspace, 'many')).length;
     expect(made).toBeGreaterThan(LIMITS.files / 2);

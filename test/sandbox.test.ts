@@ -6,7 +6,8 @@ import type { Sandbox, SandboxDriver } from '../sandbox/sandbox';
 import { DockerDriver } from '../sandbox/docker';
 import { DRIVERS, LIMITS, SANDBOX_IMAGE, sandboxRoot, sh } from './helpers/sandboxes';
 
-// The Sandbox contract, for each driver against its real engine. What a sandbox must refuse is in sandbox-escape.test.ts.
+// The Sandbox contract, for each driver against its real engine. What a sandbox must refuse is in
+// sandbox-escape.test.ts.
 
 function pgrep(pattern: string): string {
   try {
@@ -34,7 +35,10 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
   });
 
   test('the workspace is writable and lands on the host; the system is read-only', async () => {
-    const r = await sh(sandbox, 'echo hello > /workspace/a.txt && echo made > b.txt; touch /usr/x 2>&1; touch /etc/x 2>&1; touch /x 2>&1; true');
+    const r = await sh(
+      sandbox,
+      'echo hello > /workspace/a.txt && echo made > b.txt; touch /usr/x 2>&1; touch /etc/x 2>&1; touch /x 2>&1; true',
+    );
     expect(readFileSync(path.join(root, 'workspace', 'a.txt'), 'utf8')).toBe('hello\n');
     expect(readFileSync(path.join(root, 'workspace', 'b.txt'), 'utf8')).toBe('made\n');
     expect(r.out.match(/Read-only file system|Permission denied/g)?.length).toBe(3);
@@ -57,7 +61,11 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
   test('output streams while the command runs', async () => {
     const seen: { chunk: string; at: number }[] = [];
     const started = Date.now();
-    const r = await sandbox.exec({ cmd: ['sh', '-c', 'echo first; sleep 1; echo second'], timeoutMs: 10_000, onOutput: (chunk) => seen.push({ chunk, at: Date.now() - started }) });
+    const r = await sandbox.exec({
+      cmd: ['sh', '-c', 'echo first; sleep 1; echo second'],
+      timeoutMs: 10_000,
+      onOutput: (chunk) => seen.push({ chunk, at: Date.now() - started }),
+    });
     expect(r.exitCode).toBe(0);
     // Streamed: "first" arrived a second before "second", not both at the end (start-up time varies with load).
     const first = seen.find((s) => s.chunk.includes('first'))!;
@@ -68,7 +76,11 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
 
   test('stdout and stderr stay apart; the exit code comes through', async () => {
     const streams: Record<string, string> = { stdout: '', stderr: '' };
-    const r = await sandbox.exec({ cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], timeoutMs: 10_000, onOutput: (c, s) => (streams[s] += c) });
+    const r = await sandbox.exec({
+      cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'],
+      timeoutMs: 10_000,
+      onOutput: (c, s) => (streams[s] += c),
+    });
     expect(r.exitCode).toBe(3);
     expect(streams).toEqual({ stdout: 'out\n', stderr: 'err\n' });
   });
@@ -116,9 +128,17 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
 
   test('git works in the workspace, and the worker can still read what the sandbox committed', async () => {
     execFileSync('git', ['init', '--quiet', '-b', 'main', sandbox.workspace]);
-    const r = await sh(sandbox, 'echo x > f && git add f && git -c user.name=a -c user.email=a@b commit --quiet -m inside && git log --format=%s');
+    const r = await sh(
+      sandbox,
+      'echo x > f && git add f && git -c user.name=a -c user.email=a@b commit --quiet -m inside && git log --format=%s',
+    );
     expect(r.out).toBe('inside\n');
-    expect(execFileSync('git', ['-c', 'safe.directory=*', 'log', '--format=%s'], { cwd: sandbox.workspace, encoding: 'utf8' })).toBe('inside\n');
+    expect(
+      execFileSync('git', ['-c', 'safe.directory=*', 'log', '--format=%s'], {
+        cwd: sandbox.workspace,
+        encoding: 'utf8',
+      }),
+    ).toBe('inside\n');
   });
 });
 
@@ -127,13 +147,16 @@ test('docker: a sweep removes the containers of dead workers of its own home onl
   const mine = new DockerDriver({ host, image: SANDBOX_IMAGE, worker: 'dead-worker', home: `sweep-${process.pid}` });
   const live = new DockerDriver({ host, image: SANDBOX_IMAGE, worker: 'live-worker', home: `sweep-${process.pid}` });
   const other = new DockerDriver({ host, image: SANDBOX_IMAGE, worker: 'dead-worker', home: `other-${process.pid}` });
-  const boxes = await Promise.all([mine, live, other].map(async (d) => {
-    const dirs = sandboxRoot('sweep');
-    const box = await d.open({ runId: dirs.runId, root: dirs.root, limits: LIMITS, network: [] });
-    await box.exec({ cmd: ['true'], timeoutMs: 10_000 });
-    return box;
-  }));
-  const running = async (box: Sandbox) => (await mine.docker.listContainers({ all: true, filters: { label: [`nightshift.run=${box.runId}`] } })).length;
+  const boxes = await Promise.all(
+    [mine, live, other].map(async (d) => {
+      const dirs = sandboxRoot('sweep');
+      const box = await d.open({ runId: dirs.runId, root: dirs.root, limits: LIMITS, network: [] });
+      await box.exec({ cmd: ['true'], timeoutMs: 10_000 });
+      return box;
+    }),
+  );
+  const running = async (box: Sandbox) =>
+    (await mine.docker.listContainers({ all: true, filters: { label: [`nightshift.run=${box.runId}`] } })).length;
   try {
     expect(await mine.sweep((worker) => worker === 'live-worker')).toEqual([boxes[0].runId]);
     expect([await running(boxes[0]), await running(boxes[1]), await running(boxes[2])]).toEqual([0, 1, 1]);
@@ -149,6 +172,10 @@ test('a wildcard entry still refuses a name that resolves to an internal address
   expect(policy.check('api.example.com', 22).rule).toBeUndefined();
   expect(policy.check('api.example.com\u0000.evil', 443)).toEqual({ reason: 'malformed host name' });
   expect(policy.check('localhost', 8080).rule).toBeDefined();
-  expect((await policy.resolve('localhost', 8080)).reason).toMatch(/^localhost resolves to internal address (127\.0\.0\.1|::1), which the server's admin has not opened/);
-  expect((await new EgressPolicy(['localhost:8080'], ['localhost:8080']).resolve('localhost', 8080)).address).toMatch(/^(127\.0\.0\.1|::1)$/);
+  expect((await policy.resolve('localhost', 8080)).reason).toMatch(
+    /^localhost resolves to internal address (127\.0\.0\.1|::1), which the server's admin has not opened/,
+  );
+  expect((await new EgressPolicy(['localhost:8080'], ['localhost:8080']).resolve('localhost', 8080)).address).toMatch(
+    /^(127\.0\.0\.1|::1)$/,
+  );
 });

@@ -17,7 +17,9 @@ async function runsOf(scheduleId: string): Promise<string[]> {
 test('a schedule fires on its cron, can be triggered, listed and deleted', async () => {
   const repo = makeRepo(VALUE_REPO);
   const id = `every-minute-${Date.now().toString(36)}`;
-  const created = await stack.api('POST', '/v1/schedules', { body: { id, cron: '* * * * *', spec: spec(repo, 'echo 2 > src/value.txt', { approval: { required: false } }) } });
+  const created = await stack.api('POST', '/v1/schedules', {
+    body: { id, cron: '* * * * *', spec: spec(repo, 'echo 2 > src/value.txt', { approval: { required: false } }) },
+  });
   expect(created.status).toBe(201);
   expect(created.body.id).toBe(id);
   const dup = await stack.api('POST', '/v1/schedules', { body: { id, cron: '* * * * *', spec: spec(repo, 'true') } });
@@ -51,7 +53,9 @@ test('a schedule fires on its cron, can be triggered, listed and deleted', async
 
 test('a schedule with a bad cron or a bad spec is refused', async () => {
   const repo = makeRepo(VALUE_REPO);
-  const badCron = await stack.api('POST', '/v1/schedules', { body: { cron: 'every tuesday', spec: spec(repo, 'true') } });
+  const badCron = await stack.api('POST', '/v1/schedules', {
+    body: { cron: 'every tuesday', spec: spec(repo, 'true') },
+  });
   expect(badCron.status).toBe(400);
   expect(badCron.body.error.message).toMatch(/cron/);
   const badSpec = await stack.api('POST', '/v1/schedules', { body: { cron: '0 6 * * *', spec: { title: 'x' } } });

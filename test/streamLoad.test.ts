@@ -43,7 +43,8 @@ describe('event streams under load', () => {
     const idleMs = median(await runLatencies());
     await load();
     let loadedMs = Infinity;
-    for (let block = 0; block < 3 && loadedMs > 2 * idleMs; block++) loadedMs = Math.min(loadedMs, median(await runLatencies()));
+    for (let block = 0; block < 3 && loadedMs > 2 * idleMs; block++)
+      loadedMs = Math.min(loadedMs, median(await runLatencies()));
     console.log(`GET /v1/runs/:id median: idle ${idleMs.toFixed(1)} ms, with ${what} ${loadedMs.toFixed(1)} ms`);
     return { idleMs, loadedMs };
   }
@@ -56,7 +57,8 @@ describe('event streams under load', () => {
     return s;
   }
 
-  const viewers = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => suite.stack.tokens.create(`${prefix}-${i}`, 'viewer'));
+  const viewers = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => suite.stack.tokens.create(`${prefix}-${i}`, 'viewer'));
 
   beforeAll(async () => {
     // An open run waiting for approval: its state is read by a query its worker answers, the path a flood slowed.
@@ -68,7 +70,9 @@ describe('event streams under load', () => {
   test('150 streams open on one run: GET /v1/runs/:id stays within 2x its idle latency; the server-wide cap refuses the next past it', async () => {
     const tokens = viewers('crowd', Math.ceil(TOTAL / PER_TOKEN) + 1);
     const { idleMs, loadedMs } = await latencyUnder('150 streams open', async () => {
-      const streams = await Promise.all(Array.from({ length: 150 }, (_, i) => stream(tokens[Math.floor(i / PER_TOKEN)])));
+      const streams = await Promise.all(
+        Array.from({ length: 150 }, (_, i) => stream(tokens[Math.floor(i / PER_TOKEN)])),
+      );
       expect(streams.map((s) => s.status)).toEqual(Array(150).fill(200));
       // Up to the server's cap (the crowd's last token's 10 more), then a fresh token is refused, the cap named.
       const more = await Promise.all(Array.from({ length: TOTAL - 150 }, () => stream(tokens[7])));
@@ -76,7 +80,10 @@ describe('event streams under load', () => {
       const refused = await stream(tokens[8]);
       expect(refused.status).toBe(429);
       expect(JSON.parse(refused.errorText!)).toEqual({
-        error: { code: 'too_many_requests', message: `too many event streams on this server: at most ${TOTAL} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later` },
+        error: {
+          code: 'too_many_requests',
+          message: `too many event streams on this server: at most ${TOTAL} open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later`,
+        },
       });
       more.forEach((s) => s.close());
     });
@@ -85,28 +92,31 @@ describe('event streams under load', () => {
 
   test("one viewer token's stream past its cap gets 429 naming the cap; other tokens are served, not slowed; a closed stream frees its slot", async () => {
     const [flood, other] = viewers('flood', 2);
-    const { idleMs, loadedMs } = await latencyUnder("one token's 20 streams, a refused one and another token's", async () => {
-      const mine = await Promise.all(Array.from({ length: PER_TOKEN }, () => stream(flood)));
-      expect(mine.map((s) => s.status)).toEqual(Array(PER_TOKEN).fill(200));
-      const refused = await stream(flood);
-      expect(refused.status).toBe(429);
-      expect(refused.errorText!.split('\n').filter(Boolean)).toHaveLength(1);
-      expect(JSON.parse(refused.errorText!).error).toEqual({
-        code: 'too_many_requests',
-        message: `too many event streams for this token: at most ${PER_TOKEN} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`,
-      });
-      // Another token still gets a stream.
-      expect((await stream(other)).status).toBe(200);
+    const { idleMs, loadedMs } = await latencyUnder(
+      "one token's 20 streams, a refused one and another token's",
+      async () => {
+        const mine = await Promise.all(Array.from({ length: PER_TOKEN }, () => stream(flood)));
+        expect(mine.map((s) => s.status)).toEqual(Array(PER_TOKEN).fill(200));
+        const refused = await stream(flood);
+        expect(refused.status).toBe(429);
+        expect(refused.errorText!.split('\n').filter(Boolean)).toHaveLength(1);
+        expect(JSON.parse(refused.errorText!).error).toEqual({
+          code: 'too_many_requests',
+          message: `too many event streams for this token: at most ${PER_TOKEN} open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first`,
+        });
+        // Another token still gets a stream.
+        expect((await stream(other)).status).toBe(200);
 
-      // The slot of a stream the client closed is free again once the server has seen the close.
-      mine[0].close();
-      let again: SseStream | undefined;
-      for (let i = 0; i < 50 && again?.status !== 200; i++) {
-        if (again) await sleep(100);
-        again = await stream(flood);
-      }
-      expect(again?.status).toBe(200);
-    });
+        // The slot of a stream the client closed is free again once the server has seen the close.
+        mine[0].close();
+        let again: SseStream | undefined;
+        for (let i = 0; i < 50 && again?.status !== 200; i++) {
+          if (again) await sleep(100);
+          again = await stream(flood);
+        }
+        expect(again?.status).toBe(200);
+      },
+    );
     // The run's page is as quick as before the flood.
     expect(loadedMs).toBeLessThanOrEqual(2 * idleMs);
   });
@@ -151,7 +161,8 @@ test('a failed run still telling its webhooks, its worker too busy to answer a q
 
     const started = Date.now();
     const diff = stack.api('GET', `/v1/runs/${id}/diff`);
-    // The window itself, not a wait for state: the worker answers nothing until the API's 10 s query deadline has passed.
+    // The window itself, not a wait for state: the worker answers nothing until the API's 10 s query deadline has
+    // passed.
     await sleep(11_000);
     process.kill(worker.pid!, 'SIGCONT');
     const res = await diff;

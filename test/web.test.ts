@@ -12,7 +12,16 @@ import type { FleetView, Principal, RepoAddedView, RepoDefaultsView, RepoView, R
 import type { z } from 'zod';
 import type { RepoDefaultsSchema } from '../api/repoDefaults';
 import type { RepoAddedSchema, RepoListingSchema } from '../api/repoRoutes';
-import { expectNoHorizontalOverflow, launchChromium, openPhone as openPhoneAt, PHONE_WIDTH as WIDTH, shot, shownText, signIn, SHOTS } from './helpers/phone';
+import {
+  expectNoHorizontalOverflow,
+  launchChromium,
+  openPhone as openPhoneAt,
+  PHONE_WIDTH as WIDTH,
+  shot,
+  shownText,
+  signIn,
+  SHOTS,
+} from './helpers/phone';
 import { freePort } from './helpers/ports';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { startedSpec, VALUE_REPO, VALUE_SETTINGS } from './helpers/specs';
@@ -40,7 +49,9 @@ afterAll(async () => {
   console.log(`web page screenshots: ${SHOTS}`);
 });
 
-/** A Markdown spec whose command agent prints a line a second for `seconds`, then sets the value (the check wants 2). */
+/**
+ * A Markdown spec whose command agent prints a line a second for `seconds`, then sets the value (the check wants 2).
+ */
 function markdownSpec(title: string, seconds: number): string {
   return [
     '---',
@@ -64,7 +75,10 @@ function markdownSpec(title: string, seconds: number): string {
 /** A phone-sized page of the stack's web UI (or of the API at `apiUrl`), signed in with `token` when given. */
 const openPhone = (token?: string, hash = '', apiUrl = stack.apiUrl) => openPhoneAt(browser, apiUrl, token, hash);
 
-/** Picks `name` in the quick form, once its list of repos is in (a list where the server lists repos, else a text field). */
+/**
+ * Picks `name` in the quick form, once its list of repos is in (a list where the server lists repos, else a text
+ * field).
+ */
 async function pickRepo(page: Page, name: string): Promise<void> {
   await page.waitForSelector('#quick-run .repo-field[aria-busy="false"]');
   if ((await page.$eval('#quick-repo', (el) => el.tagName)) === 'SELECT') {
@@ -160,7 +174,10 @@ test('from a phone: sign in, submit a spec, watch the live log move to awaiting_
   const bundle = readFileSync((await download.path())!);
   expect([...bundle.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
   const manifest = JSON.parse((await unpackTarGz(bundle)).get('manifest.json')!.toString());
-  expect(manifest).toMatchObject({ runId: id, approval: { kind: 'approve', comment: 'ship it from the phone', by: 'admin' } });
+  expect(manifest).toMatchObject({
+    runId: id,
+    approval: { kind: 'approve', comment: 'ship it from the phone', by: 'admin' },
+  });
   await page.waitForSelector('#proof-status:text("Downloaded")');
   expect(await page.textContent('#proof-status')).toContain('its sha256 matches the run’s proof id');
   await expectNoHorizontalOverflow(page);
@@ -208,8 +225,9 @@ test("from a phone without YAML: pick the repo, type a title and the task; the r
   await shot(page, '16-quick-form-settings');
 
   // Every control is a 44 px tap target, and nothing is wider than the phone.
-  const heights = await page.$$eval('#quick-repo, #quick-title, #quick-task, #quick-defaults > summary, #submit-quick, #advanced > summary, #nav nav a', (els) =>
-    els.map((el) => [el.id || el.textContent, Math.round(el.getBoundingClientRect().height)] as const),
+  const heights = await page.$$eval(
+    '#quick-repo, #quick-title, #quick-task, #quick-defaults > summary, #submit-quick, #advanced > summary, #nav nav a',
+    (els) => els.map((el) => [el.id || el.textContent, Math.round(el.getBoundingClientRect().height)] as const),
   );
   expect(heights.filter(([, height]) => height < 44)).toEqual([]);
   expect(heights.length).toBeGreaterThanOrEqual(10);
@@ -238,12 +256,17 @@ test("from a phone without YAML: pick the repo, type a title and the task; the r
 });
 
 test("the quick form shows a repo's broken .nightshift.yml in one line, and an override's problem with its line", async () => {
-  const broken = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': 'agent: { kind: command\n' }));
+  const broken = path.relative(
+    stack.config.reposDir,
+    makeRepo({ ...VALUE_REPO, '.nightshift.yml': 'agent: { kind: command\n' }),
+  );
   const good = path.relative(stack.config.reposDir, makeRepo({ ...VALUE_REPO, '.nightshift.yml': VALUE_SETTINGS }));
   const { page, problems } = await openPhone(stack.token, '#/new');
   await pickRepo(page, broken);
   await page.waitForSelector('#defaults-source.error');
-  expect(await page.textContent('#defaults-source')).toMatch(new RegExp(`^repo ${broken}: \\.nightshift\\.yml: spec at line \\d: invalid YAML`));
+  expect(await page.textContent('#defaults-source')).toMatch(
+    new RegExp(`^repo ${broken}: \\.nightshift\\.yml: spec at line \\d: invalid YAML`),
+  );
   await pickRepo(page, good);
   await page.waitForSelector('#defaults-source:not(.error)');
   await page.fill('#quick-task', 'Anything.');
@@ -270,13 +293,17 @@ test('a viewer following a run link signs in, sees the run and no decision butto
   expect(await page.isVisible('#approve')).toBe(false);
   expect(await page.isVisible('#reject')).toBe(false);
   expect(await page.isVisible('#cancel')).toBe(false);
-  expect(await page.textContent('#read-only')).toBe('Signed in as phone-viewer (viewer): you can follow this run but not decide on it.');
+  expect(await page.textContent('#read-only')).toBe(
+    'Signed in as phone-viewer (viewer): you can follow this run but not decide on it.',
+  );
   await shot(page, '10-viewer-run');
 
   await page.click('#nav a[href="#/new"]');
   await page.click('#advanced > summary');
   await page.click('#submit-spec');
-  expect(await shownText(page, '#new-spec .spec-errors .error')).toBe('token "phone-viewer" is a viewer; this needs submitter');
+  expect(await shownText(page, '#new-spec .spec-errors .error')).toBe(
+    'token "phone-viewer" is a viewer; this needs submitter',
+  );
   expect(problems).toEqual([]);
   await page.context().close();
   await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
@@ -289,7 +316,9 @@ test('a decision sent to Temporal directly in the name of "alice" shows as unver
   await stack.waitFor(id, ['rejected']);
   const { page, problems } = await openPhone(stack.token, `#/runs/${id}`);
   await page.waitForSelector('#run-header [data-status="rejected"]');
-  expect(await page.textContent('#actions .decisions')).toMatch(/^reject by alice \(unverified, via Temporal\), .*: forged$/);
+  expect(await page.textContent('#actions .decisions')).toMatch(
+    /^reject by alice \(unverified, via Temporal\), .*: forged$/,
+  );
   expect(await page.isVisible('#actions .decisions .unverified')).toBe(true);
   await shot(page, '11-unverified-decision');
   expect(problems).toEqual([]);
@@ -300,7 +329,10 @@ test('the runs list filters by status and shows a new run without a reload', asy
   const waiting = await stack.submit(markdownSpec('Waiting in the list', 1));
   await stack.waitFor(waiting, ['awaiting_approval']);
   const { page, problems } = await openPhone(stack.token, '#/runs');
-  expect(await page.$$eval('#status-filter option', (os) => os.map((o) => o.getAttribute('value')))).toEqual(['', ...RUN_STATUSES]);
+  expect(await page.$$eval('#status-filter option', (os) => os.map((o) => o.getAttribute('value')))).toEqual([
+    '',
+    ...RUN_STATUSES,
+  ]);
   await page.selectOption('#status-filter', 'awaiting_approval');
   await page.waitForURL(/#\/runs\?status=awaiting_approval$/);
   await page.waitForSelector(`#runs [data-run="${waiting}"]`);
@@ -341,11 +373,15 @@ test('schedules: add one paused, resume it, delete it', async () => {
   await shot(page, '12-schedules');
   await item.locator('[data-action=unpause]').click();
   await item.locator('text=next ').waitFor();
-  expect((await stack.api('GET', '/v1/schedules')).body.schedules).toContainEqual(expect.objectContaining({ id: 'web-nightly', paused: false }));
+  expect((await stack.api('GET', '/v1/schedules')).body.schedules).toContainEqual(
+    expect.objectContaining({ id: 'web-nightly', paused: false }),
+  );
   await item.locator('[data-action=delete]').click();
   await item.locator('[data-action=delete]').click();
   await item.waitFor({ state: 'detached' });
-  expect((await stack.api('GET', '/v1/schedules')).body.schedules.map((s: { id: string }) => s.id)).not.toContain('web-nightly');
+  expect((await stack.api('GET', '/v1/schedules')).body.schedules.map((s: { id: string }) => s.id)).not.toContain(
+    'web-nightly',
+  );
   await expectNoHorizontalOverflow(page);
   expect(problems).toEqual([]);
   await page.context().close();
@@ -354,7 +390,12 @@ test('schedules: add one paused, resume it, delete it', async () => {
 test('the live log resumes after a dropped connection, with Last-Event-ID: every line once, none lost', async () => {
   // An API of its own on the stack's Temporal and home, so the test can cut its connections.
   const port = await freePort();
-  const app = createApi({ client: stack.client, config: stack.config, tokens: stack.tokens, logger: pino({ level: 'silent' }) });
+  const app = createApi({
+    client: stack.client,
+    config: stack.config,
+    tokens: stack.tokens,
+    logger: pino({ level: 'silent' }),
+  });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(port, '127.0.0.1', () => resolve(s));
   });
@@ -375,7 +416,8 @@ test('the live log resumes after a dropped connection, with Last-Event-ID: every
     expect(resumedFrom[0]).toBeUndefined();
     expect(resumedFrom[1]).toMatch(/\S/);
     const log = (await page.textContent('#log'))!;
-    for (let step = 1; step <= 8; step++) expect([step, log.split(`working on step ${step}\n`).length - 1]).toEqual([step, 1]);
+    for (let step = 1; step <= 8; step++)
+      expect([step, log.split(`working on step ${step}\n`).length - 1]).toEqual([step, 1]);
     expect(log.split('=== agent').length - 1).toBe(1);
     expect(await page.textContent('#stream')).toBe('live');
     // The cut stream is the one thing the browser complains about.
@@ -398,7 +440,9 @@ test('the fleet page shows the worker with its capacity, load, drivers and agent
   await card.locator('meter[value="1"]').waitFor({ timeout: 20_000 });
   const capacity = stack.config.maxSandboxes;
   expect(await card.locator('meter').getAttribute('max')).toBe(String(capacity));
-  expect(await card.locator('.load-text').textContent()).toMatch(new RegExp(`^1/${capacity} sandboxes( \\+\\d+ waiting)?$`));
+  expect(await card.locator('.load-text').textContent()).toMatch(
+    new RegExp(`^1/${capacity} sandboxes( \\+\\d+ waiting)?$`),
+  );
   expect(await page.textContent('h1')).toBe(`Fleet · ${stack.config.taskQueue}`);
 
   const fleet = (await stack.api<FleetSnapshot>('GET', '/v1/fleet')).body;
@@ -414,15 +458,22 @@ test('the fleet page shows the worker with its capacity, load, drivers and agent
   // Each refresh shows what GET /v1/fleet answered then: wait for one that matches a fresh answer.
   const nonZero = (runs: FleetSnapshot['runs']) => Object.fromEntries(Object.entries(runs).filter(([, n]) => n > 0));
   const shownCounts = async () =>
-    Object.fromEntries((await page.locator('#run-counts [data-count]').allTextContents()).map((t) => [t.replace(/ \d+$/, '').replace(/ /g, '_'), Number(t.split(' ').pop())]));
+    Object.fromEntries(
+      (await page.locator('#run-counts [data-count]').allTextContents()).map((t) => [
+        t.replace(/ \d+$/, '').replace(/ /g, '_'),
+        Number(t.split(' ').pop()),
+      ]),
+    );
   let [shown, sent] = [await shownCounts(), nonZero(fleet.runs)];
-  for (const deadline = Date.now() + 30_000; JSON.stringify(shown) !== JSON.stringify(sent) && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 30_000; JSON.stringify(shown) !== JSON.stringify(sent) && Date.now() < deadline;) {
     await page.waitForTimeout(500);
     [shown, sent] = [await shownCounts(), nonZero((await stack.api<FleetSnapshot>('GET', '/v1/fleet')).body.runs)];
   }
   expect(shown).toEqual(sent);
   expect(shown.agent).toBeGreaterThanOrEqual(1);
-  expect(await page.textContent('#queue-depth')).toMatch(/^\d+ runs waiting for a sandbox slot; \d+ workflow tasks, \d+ activity tasks waiting for a worker$/);
+  expect(await page.textContent('#queue-depth')).toMatch(
+    /^\d+ runs waiting for a sandbox slot; \d+ workflow tasks, \d+ activity tasks waiting for a worker$/,
+  );
   await expectNoHorizontalOverflow(page);
   await shot(page, '14-fleet');
   expect(problems).toEqual([]);

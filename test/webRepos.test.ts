@@ -18,7 +18,10 @@ afterAll(async () => {
 const listed = async () => (await stack.api<{ repos: { name: string }[] }>('GET', '/v1/repos')).body.repos;
 const remotes = () => new RemoteRepos(stack.config.home);
 
-async function fillRepoForm(page: Page, repo: { name: string; url: string; forge: string; credential: string; approvers: string }): Promise<void> {
+async function fillRepoForm(
+  page: Page,
+  repo: { name: string; url: string; forge: string; credential: string; approvers: string },
+): Promise<void> {
   await page.fill('#repo-name', repo.name);
   await page.fill('#repo-url', repo.url);
   await page.selectOption('#repo-forge', repo.forge);
@@ -33,7 +36,13 @@ test("an admin registers a remote from a phone, is shown the webhook's URL and s
   await page.waitForSelector('#add-repo');
 
   // A password in the URL: the API's one line under the form, and nothing stored.
-  const withPassword = { name: 'web-calc', url: 'https://bot:hunter2@git.example/acme/calc.git', forge: 'gitea', credential: 'GITEA_TOKEN', approvers: 'bob, carol' };
+  const withPassword = {
+    name: 'web-calc',
+    url: 'https://bot:hunter2@git.example/acme/calc.git',
+    forge: 'gitea',
+    credential: 'GITEA_TOKEN',
+    approvers: 'bob, carol',
+  };
   await fillRepoForm(page, withPassword);
   const refused = await shownText(page, '#add-repo-error');
   expect(refused).toMatch(/^url holds a password: /);
@@ -56,20 +65,35 @@ test("an admin registers a remote from a phone, is shown the webhook's URL and s
   expect(await page.textContent('#webhook-secret')).toBe(secret);
   expect(await page.textContent('#webhook-url')).toBe(`${stack.config.publicUrl}/v1/forges/web-calc/webhook`);
   expect(await page.textContent('#webhook .hint')).toContain('docs/forges.md');
-  expect(await listed()).toContainEqual({ name: 'web-calc', kind: 'remote', url, forge: 'gitea', credential: 'GITEA_TOKEN', approvers: ['bob', 'carol'] });
-  expect(remotes().get('web-calc')).toMatchObject({ url, forge: 'gitea', credential: 'GITEA_TOKEN', approvers: ['bob', 'carol'] });
+  expect(await listed()).toContainEqual({
+    name: 'web-calc',
+    kind: 'remote',
+    url,
+    forge: 'gitea',
+    credential: 'GITEA_TOKEN',
+    approvers: ['bob', 'carol'],
+  });
+  expect(remotes().get('web-calc')).toMatchObject({
+    url,
+    forge: 'gitea',
+    credential: 'GITEA_TOKEN',
+    approvers: ['bob', 'carol'],
+  });
 
   const card = page.locator('[data-repo="web-calc"]');
   await card.waitFor();
   expect(await card.locator('.url').textContent()).toBe(url);
   expect(await card.locator('b').count()).toBe(0);
-  expect(await card.locator('.details').textContent()).toBe('forge gitea · credential GITEA_TOKEN · approvers bob, carol');
+  expect(await card.locator('.details').textContent()).toBe(
+    'forge gitea · credential GITEA_TOKEN · approvers bob, carol',
+  );
   // Empty again for the next repo.
   expect(await page.inputValue('#repo-name')).toBe('');
 
   // One hand at 390 px: every control a 44 px target, nothing wider than the phone.
-  const heights = await page.$$eval('#add-repo input, #add-repo select, #add-repo button, #repos [data-action=remove], #webhook-done, #nav nav a', (els) =>
-    els.map((el) => [el.id || el.textContent, Math.round(el.getBoundingClientRect().height)] as const),
+  const heights = await page.$$eval(
+    '#add-repo input, #add-repo select, #add-repo button, #repos [data-action=remove], #webhook-done, #nav nav a',
+    (els) => els.map((el) => [el.id || el.textContent, Math.round(el.getBoundingClientRect().height)] as const),
   );
   expect(heights.filter(([, height]) => height < 44)).toEqual([]);
   expect(heights.length).toBeGreaterThanOrEqual(13);
@@ -94,8 +118,10 @@ test("an admin registers a remote from a phone, is shown the webhook's URL and s
   await page.context().close();
 });
 
-test('removing a repo someone else already removed shows the API\'s one line', async () => {
-  expect(await stack.api('POST', '/v1/repos', { body: { name: 'web-gone', url: 'https://git.example/acme/gone.git' } })).toMatchObject({ status: 201 });
+test("removing a repo someone else already removed shows the API's one line", async () => {
+  expect(
+    await stack.api('POST', '/v1/repos', { body: { name: 'web-gone', url: 'https://git.example/acme/gone.git' } }),
+  ).toMatchObject({ status: 201 });
   const { page, problems } = await openPhone(browser, stack.apiUrl, stack.token, '#/repos');
   const remove = page.locator('[data-repo="web-gone"] [data-action=remove]');
   await remove.click();
@@ -110,7 +136,11 @@ test('removing a repo someone else already removed shows the API\'s one line', a
 
 test('a viewer sees the registered repos, and no form or remove button', async () => {
   const url = 'https://git.example/acme/viewed.git';
-  expect(await stack.api('POST', '/v1/repos', { body: { name: 'web-viewed', url, forge: 'github', credential: 'GH_TOKEN' } })).toMatchObject({ status: 201 });
+  expect(
+    await stack.api('POST', '/v1/repos', {
+      body: { name: 'web-viewed', url, forge: 'github', credential: 'GH_TOKEN' },
+    }),
+  ).toMatchObject({ status: 201 });
   const viewer = stack.tokens.create('repos-viewer', 'viewer');
   const { page, problems } = await openPhone(browser, stack.apiUrl, viewer, '#/repos');
   const card = page.locator('[data-repo="web-viewed"]');

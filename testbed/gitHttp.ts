@@ -28,7 +28,10 @@ const GIT = process.env.NIGHTSHIFT_TEST_REAL_GIT ?? '/usr/bin/git';
  * under `root`, pushes included. With `authorization`, every request without exactly that Authorization header is
  * answered 401 (so a fetch that succeeds proves the credential was sent). Every request is logged.
  */
-export async function startGitHttp(root: string, opts: { authorization?: string; port?: number; link?: Link } = {}): Promise<GitHttpServer> {
+export async function startGitHttp(
+  root: string,
+  opts: { authorization?: string; port?: number; link?: Link } = {},
+): Promise<GitHttpServer> {
   const requests: GitHttpRequest[] = [];
   const server = createServer((req, res) => {
     const authorized = opts.authorization === undefined || req.headers.authorization === opts.authorization;

@@ -13,7 +13,12 @@ export function spec(repo: string, agentScript: string, extra: Record<string, un
     repo,
     agent: { kind: 'command', command: ['sh', '-c', `mkdir -p notes; ${agentScript}`] },
     scope: { allow: ['src/**', 'notes/**'] },
-    checks: [{ name: 'value', run: 'test "$(cat src/value.txt)" = 2 || { echo "expected 2, got $(cat src/value.txt)"; exit 1; }' }],
+    checks: [
+      {
+        name: 'value',
+        run: 'test "$(cat src/value.txt)" = 2 || { echo "expected 2, got $(cat src/value.txt)"; exit 1; }',
+      },
+    ],
     limits: { iterations: 2 },
     ...extra,
   };

@@ -11,7 +11,8 @@ const tails = new WeakMap<ChildProcess, string>();
 export function startWorkerProcess(env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   tails.set(child, '');
-  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => tails.set(child, (tails.get(child) + chunk.toString()).slice(-4000)));
+  for (const stream of [child.stdout!, child.stderr!])
+    stream.on('data', (chunk: Buffer) => tails.set(child, (tails.get(child) + chunk.toString()).slice(-4000)));
   return child;
 }
 
@@ -24,7 +25,10 @@ export function outputTail(child: ChildProcess): string {
 export function connected(child: ChildProcess, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`worker ${child.pid} did not connect within ${timeoutMs} ms: ${out}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`worker ${child.pid} did not connect within ${timeoutMs} ms: ${out}`)),
+      timeoutMs,
+    );
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('worker connected to')) {
@@ -36,7 +40,9 @@ export function connected(child: ChildProcess, timeoutMs = 60_000): Promise<void
 }
 
 export function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
 }
 
 /** The prefix of the names a worker process gives itself (`<hostname>-<pid>-<random>`, see workers/worker.ts). */

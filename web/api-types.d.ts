@@ -2,8 +2,18 @@
 // define them. A declaration file, so both builds can import it; test/web.test.ts checks it against the server's.
 
 export type RunStatus =
-  | 'queued' | 'provisioning' | 'agent' | 'checking' | 'reviewing' | 'awaiting_approval' | 'delivering'
-  | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'timed_out';
+  | 'queued'
+  | 'provisioning'
+  | 'agent'
+  | 'checking'
+  | 'reviewing'
+  | 'awaiting_approval'
+  | 'delivering'
+  | 'succeeded'
+  | 'failed'
+  | 'rejected'
+  | 'cancelled'
+  | 'timed_out';
 
 export type Role = 'viewer' | 'submitter' | 'approver' | 'admin';
 
@@ -29,7 +39,11 @@ export interface CheckView {
   logTail: string;
   /** Held against the base (docs/checks.md): its tests then and now, and its canary run. */
   integrity?: {
-    tests?: { base: { ran: number; skipped: number }; now: { ran: number; skipped: number }; source: 'junit' | 'summary' };
+    tests?: {
+      base: { ran: number; skipped: number };
+      now: { ran: number; skipped: number };
+      source: 'junit' | 'summary';
+    };
     canary?: { result: 'reported' | 'passed' | 'changed'; files: number } | { off: string };
     findings: { rule: string; message: string }[];
   };
@@ -46,9 +60,23 @@ export interface RunView {
   maxIterations: number;
   stages: StageView[];
   checks: CheckView[];
-  review?: { verdict: 'approve' | 'changes'; findings: { rule: string; message: string; file?: string; line?: number }[]; notes?: string[] };
-  /** `channel: 'temporal'`: sent to Temporal directly, so `by` is only what the sender claimed; `forge`: a forge user's review. */
-  decisions: { kind: string; comment: string; by: string; at: string; channel: 'api' | 'forge' | 'temporal'; verified: boolean }[];
+  review?: {
+    verdict: 'approve' | 'changes';
+    findings: { rule: string; message: string; file?: string; line?: number }[];
+    notes?: string[];
+  };
+  /**
+   * `channel: 'temporal'`: sent to Temporal directly, so `by` is only what the sender claimed; `forge`: a forge user's
+   * review.
+   */
+  decisions: {
+    kind: string;
+    comment: string;
+    by: string;
+    at: string;
+    channel: 'api' | 'forge' | 'temporal';
+    verified: boolean;
+  }[];
   diffId?: string;
   proofId?: string;
   finalCommit?: string;

@@ -13,7 +13,11 @@ export function saveToken(token: string | null): void {
 
 /** An API error answer: its status and one-line message, and a spec's issues for a 400. */
 export class ApiFailure extends Error {
-  constructor(readonly status: number, message: string, readonly issues: SpecIssueView[] = []) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly issues: SpecIssueView[] = [],
+  ) {
     super(message);
   }
 }

@@ -4,7 +4,11 @@ type Child = Node | string | null | undefined | false;
 type Props = { class?: string; [attr: string]: string | boolean | undefined | ((ev: Event) => void) };
 
 /** `h('button', {class: 'primary', onclick: go}, 'Approve')`; `on…` props are listeners, booleans set attributes. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Props = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (value === undefined || value === false) continue;
@@ -26,8 +30,16 @@ export function replaceChildren(el: Element, ...children: Child[]): void {
 }
 
 /** A form on a card: `children`, then its primary submit button; `onSubmit` runs in place of the browser's submit. */
-export function cardForm(form: { id: string; submit: string; onSubmit: () => Promise<void> }, ...children: Child[]): HTMLFormElement {
-  const el = h('form', { class: 'card', id: form.id }, ...children, h('button', { class: 'primary', type: 'submit' }, form.submit));
+export function cardForm(
+  form: { id: string; submit: string; onSubmit: () => Promise<void> },
+  ...children: Child[]
+): HTMLFormElement {
+  const el = h(
+    'form',
+    { class: 'card', id: form.id },
+    ...children,
+    h('button', { class: 'primary', type: 'submit' }, form.submit),
+  );
   el.addEventListener('submit', (ev) => {
     ev.preventDefault();
     void form.onSubmit();

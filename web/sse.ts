@@ -48,7 +48,8 @@ export async function followRunEvents(id: string, on: RunEventHandlers, signal: 
     } catch (err) {
       if (signal.aborted) return;
       // A 4xx will not get better by retrying (bad token, unknown run).
-      if (err instanceof ApiFailure && err.status >= 400 && err.status < 500) return on.connection(false, err.message, true);
+      if (err instanceof ApiFailure && err.status >= 400 && err.status < 500)
+        return on.connection(false, err.message, true);
       on.connection(false, `${(err as Error).message}; reconnecting…`);
     }
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));

@@ -8,7 +8,9 @@ import type { Config } from '../config';
 import { fleetWorkflowId, fleetRegistry, REPORT_INTERVAL_MS, workerReportSignal } from '../workflows/fleet';
 import type { WorkerReport } from '../contracts/run';
 
-/** The agent CLIs this worker can put in a sandbox, with their versions (from their package.json: no process started). */
+/**
+ * The agent CLIs this worker can put in a sandbox, with their versions (from their package.json: no process started).
+ */
 function agentClis(): WorkerReport['agents'] {
   const agents: WorkerReport['agents'] = [{ kind: 'command' }];
   for (const kind of ['claude-code', 'codex']) {
@@ -22,7 +24,14 @@ function agentClis(): WorkerReport['agents'] {
  * Tell the fleet registry (a workflow) who this worker is, every few seconds, until stopped; the last report says it
  * is leaving. A report that fails (Temporal restarting) is logged and the next one tries again.
  */
-export function startFleetReports(opts: { connection: NativeConnection; config: Config; name: string; slots: SandboxSlots; drivers: string[]; logger: Logger }): { stop(): Promise<void> } {
+export function startFleetReports(opts: {
+  connection: NativeConnection;
+  config: Config;
+  name: string;
+  slots: SandboxSlots;
+  drivers: string[];
+  logger: Logger;
+}): { stop(): Promise<void> } {
   const { config, slots, logger } = opts;
   const client = new Client({ connection: opts.connection, namespace: config.namespace });
   const startedAt = new Date().toISOString();
@@ -41,7 +50,13 @@ export function startFleetReports(opts: { connection: NativeConnection; config: 
     ...(leaving ? { leaving } : {}),
   });
   const send = (r: WorkerReport) =>
-    client.workflow.signalWithStart(fleetRegistry, { workflowId: fleetWorkflowId(config.taskQueue), taskQueue: config.taskQueue, args: [[]], signal: workerReportSignal, signalArgs: [r] });
+    client.workflow.signalWithStart(fleetRegistry, {
+      workflowId: fleetWorkflowId(config.taskQueue),
+      taskQueue: config.taskQueue,
+      args: [[]],
+      signal: workerReportSignal,
+      signalArgs: [r],
+    });
   let last: Promise<unknown> = send(report()).catch((err: Error) => logger.warn({ err }, 'fleet report failed'));
   const timer = setInterval(() => {
     last = send(report()).catch((err: Error) => logger.warn({ err }, 'fleet report failed'));

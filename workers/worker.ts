@@ -54,8 +54,10 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const name = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const self: WorkspaceRef = { worker: name, queue: `${config.taskQueue}/worker/${name}` };
   const { drivers, statuses } = await probeDrivers(config, name, agentCliMounts());
-  for (const s of statuses) logger[s.usable ? 'info' : 'warn']({ driver: s.name, usable: s.usable }, `sandbox driver ${s.name}: ${s.detail}`);
-  if (Object.keys(drivers).length === 0) throw new Error(`no sandbox driver is usable here: ${statuses.map((s) => `${s.name}: ${s.detail}`).join('; ')}`);
+  for (const s of statuses)
+    logger[s.usable ? 'info' : 'warn']({ driver: s.name, usable: s.usable }, `sandbox driver ${s.name}: ${s.detail}`);
+  if (Object.keys(drivers).length === 0)
+    throw new Error(`no sandbox driver is usable here: ${statuses.map((s) => `${s.name}: ${s.detail}`).join('; ')}`);
   await sweepDeadWorkers(config.home, logger);
   if (drivers.docker instanceof DockerDriver) {
     const removed = await drivers.docker.sweep((worker) => isLiveWorker(config.home, worker));
@@ -91,24 +93,52 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     logger,
   });
   // A prebuilt bundle starts in milliseconds; bundling workflows/ here takes seconds.
-  const workflowCode = config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : { workflowsPath: require.resolve('../workflows') };
+  const workflowCode = config.workflowBundlePath
+    ? { workflowBundle: { codePath: config.workflowBundlePath } }
+    : { workflowsPath: require.resolve('../workflows') };
   const common = { connection, namespace: config.namespace, shutdownGraceTime: config.shutdownGraceMs };
   // A run's workflow tasks go to the worker that ran its last one (its sticky queue); when that worker is dead, they
   // wait this long before any worker takes them (and replays the history): the SDK's 10 s would double a move's time.
-  const shared = await Worker.create({ ...common, ...workflowCode, activities: activities.shared, taskQueue: config.taskQueue, identity: name, stickyQueueScheduleToStartTimeout: STICKY_TIMEOUT });
-  const own = await Worker.create({ ...common, activities: activities.workspace, taskQueue: self.queue, identity: name, maxConcurrentActivityTaskExecutions: config.maxSandboxes, maxHeartbeatThrottleInterval: HEARTBEAT_EVERY });
+  const shared = await Worker.create({
+    ...common,
+    ...workflowCode,
+    activities: activities.shared,
+    taskQueue: config.taskQueue,
+    identity: name,
+    stickyQueueScheduleToStartTimeout: STICKY_TIMEOUT,
+  });
+  const own = await Worker.create({
+    ...common,
+    activities: activities.workspace,
+    taskQueue: self.queue,
+    identity: name,
+    maxConcurrentActivityTaskExecutions: config.maxSandboxes,
+    maxHeartbeatThrottleInterval: HEARTBEAT_EVERY,
+  });
   // One claim queue per driver offered, so runs come only to workers that can serve them. One claim at a time: a full
   // worker holds at most one run waiting for its next free slot, and leaves the others to workers with room.
   const offered = Object.keys(drivers) as SandboxDriverName[];
   const claimers = await Promise.all(
-    offered.map((driver) => Worker.create({ ...common, activities: activities.claim, taskQueue: claimQueue(config.taskQueue, driver), identity: name, maxConcurrentActivityTaskExecutions: 1, maxHeartbeatThrottleInterval: HEARTBEAT_EVERY })),
+    offered.map((driver) =>
+      Worker.create({
+        ...common,
+        activities: activities.claim,
+        taskQueue: claimQueue(config.taskQueue, driver),
+        identity: name,
+        maxConcurrentActivityTaskExecutions: 1,
+        maxHeartbeatThrottleInterval: HEARTBEAT_EVERY,
+      }),
+    ),
   );
   const workers = [shared, own, ...claimers];
 
   return {
     self,
     async run() {
-      logger.info({ worker: name, queue: self.queue, maxSandboxes: config.maxSandboxes, drivers: offered }, 'worker started');
+      logger.info(
+        { worker: name, queue: self.queue, maxSandboxes: config.maxSandboxes, drivers: offered },
+        'worker started',
+      );
       const reports = startFleetReports({ connection, config, name, slots, drivers: offered, logger });
       try {
         await Promise.all(workers.map((w) => w.run()));

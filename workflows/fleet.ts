@@ -1,6 +1,14 @@
 // The fleet's registry: every worker reports itself here every few seconds (capacity, load, what it offers), so the
 // API can show the fleet from Temporal alone, across machines, without a shared disk.
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { WorkerReport } from '../contracts/run';
 
 /** One registry per fleet, and a fleet is the workers of one task queue. */

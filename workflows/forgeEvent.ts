@@ -38,9 +38,14 @@ export async function forgeEvent(input: ForgeEventInput): Promise<string> {
     });
   } catch (err) {
     // @temporalio/workflow does not export the class; its name is the SDK's.
-    if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return `run ${runId} was already started for issue #${issue}`;
+    if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError')
+      return `run ${runId} was already started for issue #${issue}`;
     throw err;
   }
-  await forge.commentOnForge({ repo: input.repo, issue, body: `Nightshift started run [\`${runId}\`](${link}) for this issue. Its pull request will be linked here.` });
+  await forge.commentOnForge({
+    repo: input.repo,
+    issue,
+    body: `Nightshift started run [\`${runId}\`](${link}) for this issue. Its pull request will be linked here.`,
+  });
   return `started ${runId} for issue #${issue}`;
 }

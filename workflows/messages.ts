@@ -13,8 +13,12 @@ export const stateQuery = defineQuery<RunState>('state');
 // Sent from here (Temporal Web, the Temporal CLI) a decision counts, but its "by" is shown as unverified: only the
 // API's decisions carry the server's signature.
 export const SIGNAL_DESCRIPTIONS = {
-  approve: 'Approve the run: sign the proof and deliver the branch. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
-  reject: 'Reject the run: nothing is delivered. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
-  requestChanges: 'Send the comment back to the agent for another iteration. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
-  cancelRequested: 'Records who cancels the run (the API sends it before cancelling); it does not cancel. Input: {"comment": "…", "by": "…"}',
+  approve:
+    'Approve the run: sign the proof and deliver the branch. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
+  reject:
+    'Reject the run: nothing is delivered. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
+  requestChanges:
+    'Send the comment back to the agent for another iteration. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
+  cancelRequested:
+    'Records who cancels the run (the API sends it before cancelling); it does not cancel. Input: {"comment": "…", "by": "…"}',
 } as const;

@@ -32,7 +32,10 @@ function reviewRequestBody(state: RunState): string {
 
 /** The checks table and the review's verdict. */
 function verified(state: RunState): string[] {
-  const checks = state.checks.map((c) => `| ${c.name} | ${c.passed ? 'passed' : 'failed'}${c.junit ? ` (${c.junit.tests} tests, ${c.junit.failures + c.junit.errors} failing)` : ''} | \`${c.command.replace(/[|`]/g, ' ')}\` |`);
+  const checks = state.checks.map(
+    (c) =>
+      `| ${c.name} | ${c.passed ? 'passed' : 'failed'}${c.junit ? ` (${c.junit.tests} tests, ${c.junit.failures + c.junit.errors} failing)` : ''} | \`${c.command.replace(/[|`]/g, ' ')}\` |`,
+  );
   return [
     '| check | result | command |',
     '|---|---|---|',

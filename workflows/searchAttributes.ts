@@ -6,7 +6,9 @@ export const STATUS_KEY: SearchAttributeKey<'KEYWORD'> = { name: 'NightshiftStat
 export const REPO_KEY: SearchAttributeKey<'KEYWORD'> = { name: 'NightshiftRepo', type: 'KEYWORD' };
 export const TITLE_KEY: SearchAttributeKey<'TEXT'> = { name: 'NightshiftTitle', type: 'TEXT' };
 
-/** A run on a forge: its pull request's number and the commit it pushed for review (workflows/specRun/forgeReview.ts). */
+/**
+ * A run on a forge: its pull request's number and the commit it pushed for review (workflows/specRun/forgeReview.ts).
+ */
 export const PULL_REQUEST_KEY: SearchAttributeKey<'KEYWORD'> = { name: 'NightshiftPullRequest', type: 'KEYWORD' };
 export const HEAD_KEY: SearchAttributeKey<'KEYWORD'> = { name: 'NightshiftHead', type: 'KEYWORD' };
 

@@ -21,7 +21,12 @@ export class CommandLog {
   /** One per stream: what one holds back (a token still arriving) must not be cut by the other's output. */
   private readonly redactors: Record<'stdout' | 'stderr', Redactor>;
 
-  constructor(private readonly runLog: RunLog, private readonly runId: string, header: string, secrets: Record<string, string> = {}) {
+  constructor(
+    private readonly runLog: RunLog,
+    private readonly runId: string,
+    header: string,
+    secrets: Record<string, string> = {},
+  ) {
     this.redactors = { stdout: new Redactor(secrets), stderr: new Redactor(secrets) };
     this.keep(`\n=== ${header} ===\n`);
   }
@@ -105,10 +110,24 @@ export class Transcript {
   }
 }
 
-/** Whether a command passed: exit 0, in time, within every sandbox limit (a limit hit fails it, whatever its exit code). */
+/**
+ * Whether a command passed: exit 0, in time, within every sandbox limit (a limit hit fails it, whatever its exit code).
+ */
 export const commandPassed = (exec: ExecResult): boolean => exec.exitCode === 0 && !exec.timedOut && !exec.limitHit;
 
 /** What a finished command leaves in the run's state: how it ended, and its stored log with the tail. */
-export function commandResult(command: string, exec: ExecResult, log: { logId: string; logTail: string }): CommandResult {
-  return { command, exitCode: exec.exitCode, timedOut: exec.timedOut, durationMs: exec.durationMs, logId: log.logId, logTail: log.logTail, limitHit: exec.limitHit };
+export function commandResult(
+  command: string,
+  exec: ExecResult,
+  log: { logId: string; logTail: string },
+): CommandResult {
+  return {
+    command,
+    exitCode: exec.exitCode,
+    timedOut: exec.timedOut,
+    durationMs: exec.durationMs,
+    logId: log.logId,
+    logTail: log.logTail,
+    limitHit: exec.limitHit,
+  };
 }

@@ -31,7 +31,11 @@ const MANIFEST = 'manifest.json';
  * fleet through the artifact store, packed, under the name `env-<key>`.
  */
 export class EnvCache {
-  constructor(readonly dir: string, private readonly maxBytes: number, private readonly store: ArtifactStore) {}
+  constructor(
+    readonly dir: string,
+    private readonly maxBytes: number,
+    private readonly store: ArtifactStore,
+  ) {}
 
   entryDir(key: string): string {
     return path.join(this.dir, key);
@@ -57,9 +61,16 @@ export class EnvCache {
     try {
       // GNU tar keeps every member inside `staging`: it refuses `..` in names, strips a leading `/` from names and
       // hard-link targets, and lays a link that could lead out down only after every other member is written.
-      const unpacked = await withArtifactFile(this.store, id, (file) => runHostTool('tar', ['-C', staging, '-xzf', file])).then(() => undefined, (err: Error) => `tar refused it: ${err.message.split('\n')[0]}`);
+      const unpacked = await withArtifactFile(this.store, id, (file) =>
+        runHostTool('tar', ['-C', staging, '-xzf', file]),
+      ).then(
+        () => undefined,
+        (err: Error) => `tar refused it: ${err.message.split('\n')[0]}`,
+      );
       const refused = unpacked ?? (await foreignEntry(staging, key));
-      return refused ? { refused: `the artifact store's env-${key} is refused: ${refused}` } : await this.adopt(key, staging);
+      return refused
+        ? { refused: `the artifact store's env-${key} is refused: ${refused}` }
+        : await this.adopt(key, staging);
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
     }
@@ -70,11 +81,21 @@ export class EnvCache {
    * copied) and says what it holds. Another worker's process building the same key at once is fine: the first in
    * wins, the other's is dropped. Then packed into the artifact store for the fleet.
    */
-  async add(key: string, builtBy: string, build: (staging: string) => Promise<Omit<EnvironmentManifest, 'key' | 'bytes' | 'createdAt' | 'builtBy'>>): Promise<EnvironmentManifest> {
+  async add(
+    key: string,
+    builtBy: string,
+    build: (staging: string) => Promise<Omit<EnvironmentManifest, 'key' | 'bytes' | 'createdAt' | 'builtBy'>>,
+  ): Promise<EnvironmentManifest> {
     const staging = await this.staging();
     try {
       const made = await build(staging);
-      const manifest: EnvironmentManifest = { key, ...made, bytes: await diskUsage([staging]), createdAt: new Date().toISOString(), builtBy };
+      const manifest: EnvironmentManifest = {
+        key,
+        ...made,
+        bytes: await diskUsage([staging]),
+        createdAt: new Date().toISOString(),
+        builtBy,
+      };
       await fs.writeFile(path.join(staging, MANIFEST), JSON.stringify(manifest, null, 2));
       const kept = await this.adopt(key, staging);
       await this.share(key);
@@ -145,8 +166,12 @@ async function readManifest(file: string): Promise<EnvironmentManifest | undefin
   } catch {
     return undefined;
   }
-  const plain = (p: unknown) => typeof p === 'string' && p.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && mountSafe(part));
-  return Array.isArray(manifest.paths) && manifest.paths.every(plain) && typeof manifest.bytes === 'number' ? manifest : undefined;
+  const plain = (p: unknown) =>
+    typeof p === 'string' &&
+    p.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && mountSafe(part));
+  return Array.isArray(manifest.paths) && manifest.paths.every(plain) && typeof manifest.bytes === 'number'
+    ? manifest
+    : undefined;
 }
 
 /**
@@ -157,7 +182,13 @@ async function readManifest(file: string): Promise<EnvironmentManifest | undefin
  * sandbox resolves them in its own view, and the worker never follows them (`cp -a`, `du`, `rm` do not).
  */
 async function foreignEntry(dir: string, key: string): Promise<string | undefined> {
-  if (!(await fs.lstat(path.join(dir, MANIFEST)).then((s) => s.isFile(), () => false))) return `no ${MANIFEST} file`;
+  if (
+    !(await fs.lstat(path.join(dir, MANIFEST)).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    return `no ${MANIFEST} file`;
   const manifest = await readManifest(path.join(dir, MANIFEST));
   if (manifest?.key !== key) return `its ${MANIFEST} is not this environment's`;
   const roots = [...manifest.paths.map((p) => `workspace/${p}`), ...(manifest.home ? ['home'] : [])];
@@ -165,14 +196,22 @@ async function foreignEntry(dir: string, key: string): Promise<string | undefine
     const parts = root.split('/');
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join('/');
-      if (!(await fs.lstat(path.join(dir, rel)).then((s) => s.isDirectory(), () => false))) return `${rel} is not a directory`;
+      if (
+        !(await fs.lstat(path.join(dir, rel)).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      )
+        return `${rel} is not a directory`;
     }
   }
-  const named = (rel: string) => rel === MANIFEST || roots.some((root) => root === rel || root.startsWith(`${rel}/`) || rel.startsWith(`${root}/`));
+  const named = (rel: string) =>
+    rel === MANIFEST || roots.some((root) => root === rel || root.startsWith(`${rel}/`) || rel.startsWith(`${root}/`));
   for (const rel of await fs.readdir(dir, { recursive: true })) {
     if (!named(rel)) return `${rel} is in no tree its ${MANIFEST} names`;
     const stat = await fs.lstat(path.join(dir, rel));
-    if (!stat.isDirectory() && !stat.isFile() && !stat.isSymbolicLink()) return `${rel} is not a file, directory or link`;
+    if (!stat.isDirectory() && !stat.isFile() && !stat.isSymbolicLink())
+      return `${rel} is not a file, directory or link`;
     if (stat.mode & 0o6000) return `${rel} has a set-id bit`;
   }
   return undefined;

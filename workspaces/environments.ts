@@ -27,17 +27,33 @@ function envCacheOf(deps: ActivityDeps): EnvCache {
  * it: a base on the default branch's history is the repo's own code, an entry anyone's run may reuse; any other base
  * is its submitter's alone, so no branch of one author's decides what another author's run gets.
  */
-export async function environmentKey(deps: ActivityDeps, runId: string, input: EnvironmentInput, policy: Spec['sandbox']): Promise<string> {
+export async function environmentKey(
+  deps: ActivityDeps,
+  runId: string,
+  input: EnvironmentInput,
+  policy: Spec['sandbox'],
+): Promise<string> {
   const { git } = new RunRepo(sandboxRoot(deps, runId), path.join(sandboxRoot(deps, runId), 'workspace'));
   const files: Record<string, string> = {};
-  for (const file of input.setup.key ?? []) files[file] = (await git(['rev-parse', '--verify', '--quiet', `${input.baseCommit}:${file}`]).catch(() => 'absent')).trim();
+  for (const file of input.setup.key ?? [])
+    files[file] = (
+      await git(['rev-parse', '--verify', '--quiet', `${input.baseCommit}:${file}`]).catch(() => 'absent')
+    ).trim();
   const tree = input.setup.key ? undefined : (await git(['rev-parse', `${input.baseCommit}^{tree}`])).trim();
   const setupPolicy = setupSandbox(deps, policy, input.setup);
   const opened = policyFor(setupPolicy, deps.egressInternal);
   const image = (await deps.drivers[policy.driver]?.image())?.digest;
-  const sandbox = { ...opened, driver: policy.driver, image: image ?? (await hostSystem()), timeout: setupPolicy.timeout, env: startingEnv(opened.network) };
+  const sandbox = {
+    ...opened,
+    driver: policy.driver,
+    image: image ?? (await hostSystem()),
+    timeout: setupPolicy.timeout,
+    env: startingEnv(opened.network),
+  };
   // A run scheduled before submitters were passed (an old history) keeps an off-branch entry to itself.
-  const sharedWith = (await onDefaultBranch(git, input.baseCommit)) ? 'everyone' : `submitter:${input.submittedBy ?? `run:${runId}`}`;
+  const sharedWith = (await onDefaultBranch(git, input.baseCommit))
+    ? 'everyone'
+    : `submitter:${input.submittedBy ?? `run:${runId}`}`;
   const keyed = { v: 2, repo: input.repo, tree, files, run: input.setup.run, sandbox, sharedWith };
   return createHash('sha256').update(JSON.stringify(keyed)).digest('hex').slice(0, 40);
 }
@@ -47,7 +63,14 @@ export async function environmentKey(deps: ActivityDeps, runId: string, input: E
  * seen in `sandbox` (its workspace `repo`) through overlays. A failing setup is returned, not thrown: it is the
  * repo's problem, not the worker's.
  */
-export async function provideEnvironment(deps: ActivityDeps, runId: string, sandbox: Sandbox, repo: RunRepo, policy: Spec['sandbox'], input: EnvironmentInput): Promise<{ view: EnvironmentView } | { failed: string; logId: string }> {
+export async function provideEnvironment(
+  deps: ActivityDeps,
+  runId: string,
+  sandbox: Sandbox,
+  repo: RunRepo,
+  policy: Spec['sandbox'],
+  input: EnvironmentInput,
+): Promise<{ view: EnvironmentView } | { failed: string; logId: string }> {
   const started = Date.now();
   const cache = envCacheOf(deps);
   const key = await environmentKey(deps, runId, input, policy);
@@ -56,7 +79,8 @@ export async function provideEnvironment(deps: ActivityDeps, runId: string, sand
   if (!manifest) {
     source = 'store';
     const fetched = await cache.fromStore(key);
-    if (fetched && 'refused' in fetched) await deps.runLog.append(runId, `[nightshift: ${fetched.refused}; the setup makes it again]\n`);
+    if (fetched && 'refused' in fetched)
+      await deps.runLog.append(runId, `[nightshift: ${fetched.refused}; the setup makes it again]\n`);
     else manifest = fetched;
   }
   if (!manifest) {
@@ -66,8 +90,19 @@ export async function provideEnvironment(deps: ActivityDeps, runId: string, sand
     manifest = built.manifest;
   }
   const mounted = await mountEnvironment(cache.entryDir(key), manifest, sandbox, repo);
-  const view: EnvironmentView = { key, source, paths: manifest.paths, home: manifest.home, bytes: manifest.bytes, mounted, readyMs: Date.now() - started };
-  await deps.runLog.append(runId, `[nightshift: environment ${key.slice(0, 12)} ${SOURCE_WORDS[source]} in ${view.readyMs} ms: ${[...manifest.paths, ...(manifest.home ? ['~'] : [])].join(', ') || 'nothing kept'} (${(manifest.bytes / 1024 ** 2).toFixed(1)} MiB, ${mounted === 'overlay' ? 'a copy-on-write overlay' : 'copied: overlays need a root worker'})]\n`);
+  const view: EnvironmentView = {
+    key,
+    source,
+    paths: manifest.paths,
+    home: manifest.home,
+    bytes: manifest.bytes,
+    mounted,
+    readyMs: Date.now() - started,
+  };
+  await deps.runLog.append(
+    runId,
+    `[nightshift: environment ${key.slice(0, 12)} ${SOURCE_WORDS[source]} in ${view.readyMs} ms: ${[...manifest.paths, ...(manifest.home ? ['~'] : [])].join(', ') || 'nothing kept'} (${(manifest.bytes / 1024 ** 2).toFixed(1)} MiB, ${mounted === 'overlay' ? 'a copy-on-write overlay' : 'copied: overlays need a root worker'})]\n`,
+  );
   return { view };
 }
 
@@ -77,32 +112,70 @@ async function hostSystem(): Promise<string> {
   return `host:${process.platform}-${process.arch}:${createHash('sha256').update(release).digest('hex').slice(0, 16)}`;
 }
 
-/** Whether `commit` is on the history of the repo's default branch (its source's HEAD when the run's repo was cloned). */
+/**
+ * Whether `commit` is on the history of the repo's default branch (its source's HEAD when the run's repo was cloned).
+ */
 async function onDefaultBranch(git: Git, commit: string): Promise<boolean> {
   const branch = (await git(['config', '--get', DEFAULT_BRANCH_CONFIG]).catch(() => '')).trim();
   if (!branch) return false;
-  return git(['merge-base', '--is-ancestor', commit, `refs/heads/${branch}`]).then(() => true, () => false);
+  return git(['merge-base', '--is-ancestor', commit, `refs/heads/${branch}`]).then(
+    () => true,
+    () => false,
+  );
 }
 
-const SOURCE_WORDS: Record<EnvironmentSource, string> = { built: 'made by the setup', worker: "from this worker's cache", store: 'from the artifact store' };
+const SOURCE_WORDS: Record<EnvironmentSource, string> = {
+  built: 'made by the setup',
+  worker: "from this worker's cache",
+  store: 'from the artifact store',
+};
 
-/** The setup's commands in a sandbox of their own on a checkout of the base, then what they made, moved into the cache. */
-async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec['sandbox'], input: EnvironmentInput, cache: EnvCache, key: string): Promise<{ manifest: EnvironmentManifest } | { failed: string; logId: string }> {
+/**
+ * The setup's commands in a sandbox of their own on a checkout of the base, then what they made, moved into the cache.
+ */
+async function buildEnvironment(
+  deps: ActivityDeps,
+  runId: string,
+  policy: Spec['sandbox'],
+  input: EnvironmentInput,
+  cache: EnvCache,
+  key: string,
+): Promise<{ manifest: EnvironmentManifest } | { failed: string; logId: string }> {
   const setupPolicy = setupSandbox(deps, policy, input.setup);
   const { network } = setupPolicy;
-  return inCheckoutSandbox(deps, runId, 'setup', setupPolicy, input.baseCommit, async (sandbox, repo) => {
-    const deadline = Date.now() + setupPolicy.timeout;
-    for (const command of input.setup.run) {
-      const log = new CommandLog(deps.runLog, runId, `setup: ${headerCommand(command)} (network: ${network.join(', ') || 'none'})`);
-      const exec = await sandbox.exec({ cmd: ['sh', '-c', command], timeoutMs: Math.max(1000, deadline - Date.now()), signal: Context.current().cancellationSignal, onOutput: (t, stream) => log.write(t, stream), onEgress: (d) => log.write(egressLine(d)) });
-      const failed = setupFailure(command, exec, setupPolicy.timeout);
-      if (failed) log.write(`[nightshift: ${failed}]\n`);
-      const { logId } = await log.close(deps.store);
-      if (failed) return { failed, logId };
-    }
-    const manifest = await cache.add(key, deps.self.worker, (staging) => keepWhatSetupMade(deps, runId, sandbox, repo, staging));
-    return { manifest };
-  }, { over: input.baseCommit });
+  return inCheckoutSandbox(
+    deps,
+    runId,
+    'setup',
+    setupPolicy,
+    input.baseCommit,
+    async (sandbox, repo) => {
+      const deadline = Date.now() + setupPolicy.timeout;
+      for (const command of input.setup.run) {
+        const log = new CommandLog(
+          deps.runLog,
+          runId,
+          `setup: ${headerCommand(command)} (network: ${network.join(', ') || 'none'})`,
+        );
+        const exec = await sandbox.exec({
+          cmd: ['sh', '-c', command],
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+          signal: Context.current().cancellationSignal,
+          onOutput: (t, stream) => log.write(t, stream),
+          onEgress: (d) => log.write(egressLine(d)),
+        });
+        const failed = setupFailure(command, exec, setupPolicy.timeout);
+        if (failed) log.write(`[nightshift: ${failed}]\n`);
+        const { logId } = await log.close(deps.store);
+        if (failed) return { failed, logId };
+      }
+      const manifest = await cache.add(key, deps.self.worker, (staging) =>
+        keepWhatSetupMade(deps, runId, sandbox, repo, staging),
+      );
+      return { manifest };
+    },
+    { over: input.baseCommit },
+  );
 }
 
 /**
@@ -111,28 +184,52 @@ async function buildEnvironment(deps: ActivityDeps, runId: string, policy: Spec[
  * commits or walks them). A mount point is made only through real directories: a link the checkout holds (an agent's
  * commit) is never followed out of the workspace.
  */
-async function mountEnvironment(entry: string, manifest: EnvironmentManifest, sandbox: Sandbox, repo: RunRepo): Promise<'overlay' | 'copy'> {
+async function mountEnvironment(
+  entry: string,
+  manifest: EnvironmentManifest,
+  sandbox: Sandbox,
+  repo: RunRepo,
+): Promise<'overlay' | 'copy'> {
   const scratch = path.join(repo.root, 'env');
   // A retried step mounts afresh: its own mounts go, not the workspace's (an overlay itself, git/checkouts.ts).
   for (const rel of manifest.paths) await unmountUnder(path.join(sandbox.workspace, rel));
   await unmountUnder(path.join(repo.root, 'home'));
   await fs.rm(scratch, { recursive: true, force: true });
   await fs.mkdir(path.join(repo.gitDir, 'info'), { recursive: true });
-  await fs.writeFile(path.join(repo.gitDir, 'info', 'exclude'), manifest.paths.map((p) => `/${p.replace(/[\\*?[!#]/g, '\\$&')}/\n`).join(''));
+  await fs.writeFile(
+    path.join(repo.gitDir, 'info', 'exclude'),
+    manifest.paths.map((p) => `/${p.replace(/[\\*?[!#]/g, '\\$&')}/\n`).join(''),
+  );
   let mounted: 'overlay' | 'copy' = 'overlay';
   for (const [i, rel] of manifest.paths.entries()) {
     const target = await mountPoint(sandbox.workspace, rel);
     if (!target) continue;
-    if ((await overlayOnto(path.join(entry, 'workspace', rel), target, path.join(scratch, String(i)))) === 'copy') mounted = 'copy';
+    if ((await overlayOnto(path.join(entry, 'workspace', rel), target, path.join(scratch, String(i)))) === 'copy')
+      mounted = 'copy';
   }
-  if (manifest.home && (await overlayOnto(path.join(entry, 'home'), path.join(repo.root, 'home'), path.join(scratch, 'home'))) === 'copy') mounted = 'copy';
+  if (
+    manifest.home &&
+    (await overlayOnto(path.join(entry, 'home'), path.join(repo.root, 'home'), path.join(scratch, 'home'))) === 'copy'
+  )
+    mounted = 'copy';
   return mounted;
 }
 
 /** The run's environment in a sandbox other than the setup stage's: one that cannot be had now ends the step. */
-export async function restoreEnvironment(deps: ActivityDeps, runId: string, sandbox: Sandbox, repo: RunRepo, policy: Spec['sandbox'], environment: EnvironmentInput): Promise<void> {
+export async function restoreEnvironment(
+  deps: ActivityDeps,
+  runId: string,
+  sandbox: Sandbox,
+  repo: RunRepo,
+  policy: Spec['sandbox'],
+  environment: EnvironmentInput,
+): Promise<void> {
   const got = await provideEnvironment(deps, runId, sandbox, repo, policy, environment);
-  if ('failed' in got) throw ApplicationFailure.nonRetryable(`the run's environment could not be made again: ${got.failed}`, 'SetupFailed');
+  if ('failed' in got)
+    throw ApplicationFailure.nonRetryable(
+      `the run's environment could not be made again: ${got.failed}`,
+      'SetupFailed',
+    );
 }
 
 interface CheckoutOptions {
@@ -150,7 +247,15 @@ interface CheckoutOptions {
  * git directory: what was committed, nothing the agent left beside it. The sandbox is removed afterwards, whatever
  * happened, and before, in case an earlier attempt (a retry, a restarted worker) left it.
  */
-export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, suffix: string, policy: Spec['sandbox'], commit: string, work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>, opts: CheckoutOptions = {}): Promise<T> {
+export async function inCheckoutSandbox<T>(
+  deps: ActivityDeps,
+  runId: string,
+  suffix: string,
+  policy: Spec['sandbox'],
+  commit: string,
+  work: (sandbox: Sandbox, repo: RunRepo) => Promise<T>,
+  opts: CheckoutOptions = {},
+): Promise<T> {
   const id = `${runId}-${suffix}`;
   const sandbox = await freshSandbox(deps, id, policy);
   try {
@@ -166,7 +271,9 @@ export async function inCheckoutSandbox<T>(deps: ActivityDeps, runId: string, su
   }
 }
 
-/** The sandbox the setup runs in: the run's, with the setup's network (the admin's default and the spec's) and timeout. */
+/**
+ * The sandbox the setup runs in: the run's, with the setup's network (the admin's default and the spec's) and timeout.
+ */
 function setupSandbox(deps: ActivityDeps, policy: Spec['sandbox'], setup: Setup): Spec['sandbox'] {
   return { ...policy, network: [...deps.setupNetwork, ...setup.network], timeout: setup.timeout ?? policy.timeout };
 }
@@ -174,7 +281,11 @@ function setupSandbox(deps: ActivityDeps, policy: Spec['sandbox'], setup: Setup)
 /** Why a setup command failed, in a line; undefined when it did not. */
 function setupFailure(command: string, exec: ExecResult, timeoutMs: number): string | undefined {
   if (commandPassed(exec)) return undefined;
-  const how = exec.timedOut ? `timed out after ${Math.round(timeoutMs / 1000)} s` : exec.limitHit ? `ran into a sandbox limit: ${exec.limitHit}` : `exited ${exec.exitCode ?? 'on a signal'}`;
+  const how = exec.timedOut
+    ? `timed out after ${Math.round(timeoutMs / 1000)} s`
+    : exec.limitHit
+      ? `ran into a sandbox limit: ${exec.limitHit}`
+      : `exited ${exec.exitCode ?? 'on a signal'}`;
   return `setup command "${headerCommand(command)}" ${how}`;
 }
 
@@ -183,9 +294,24 @@ function setupFailure(command: string, exec: ExecResult, timeoutMs: number): str
  * tracked files are not kept), each checked to be a real directory inside the workspace (a setup's link to elsewhere
  * is not followed), and the sandbox's home.
  */
-async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: Sandbox, repo: RunRepo, staging: string): Promise<{ paths: string[]; home: boolean }> {
+async function keepWhatSetupMade(
+  deps: ActivityDeps,
+  runId: string,
+  sandbox: Sandbox,
+  repo: RunRepo,
+  staging: string,
+): Promise<{ paths: string[]; home: boolean }> {
   const workspace = await fs.realpath(sandbox.workspace);
-  const listed = paths(await repo.git(['status', '--porcelain', '-z', '--ignored=matching', '--untracked-files=normal', '--ignore-submodules=all']));
+  const listed = paths(
+    await repo.git([
+      'status',
+      '--porcelain',
+      '-z',
+      '--ignored=matching',
+      '--untracked-files=normal',
+      '--ignore-submodules=all',
+    ]),
+  );
   const kept: string[] = [];
   const dropped: string[] = [];
   for (const entry of listed) {
@@ -193,8 +319,18 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
     if ((status !== '??' && status !== '!!') || rel === '.git/') continue;
     const dir = rel.replace(/\/$/, '');
     // A name an overlay's options would read as more (`x:..`, `a,b`) is not kept: see sandbox/overlay.ts.
-    const real = rel.endsWith('/') && dir.split('/').every(mountSafe) ? await fs.realpath(path.join(workspace, dir)).catch(() => undefined) : undefined;
-    if (real === path.join(workspace, dir) && (await fs.lstat(real).then((s) => s.isDirectory(), () => false))) kept.push(dir);
+    const real =
+      rel.endsWith('/') && dir.split('/').every(mountSafe)
+        ? await fs.realpath(path.join(workspace, dir)).catch(() => undefined)
+        : undefined;
+    if (
+      real === path.join(workspace, dir) &&
+      (await fs.lstat(real).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    )
+      kept.push(dir);
     else dropped.push(rel);
   }
   // What the setup made is all in the workspace overlay's upper layer (untracked: none of it in the checkout below):
@@ -203,7 +339,12 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
   const upper = path.join(workspaceLayer(repo.root), 'upper');
   for (const dir of kept) {
     const layered = path.join(upper, dir);
-    const from = (await fs.lstat(layered).then((s) => s.isDirectory(), () => false)) ? layered : path.join(workspace, dir);
+    const from = (await fs.lstat(layered).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+      ? layered
+      : path.join(workspace, dir);
     await fs.mkdir(path.dirname(path.join(staging, 'workspace', dir)), { recursive: true });
     await fs.rename(from, path.join(staging, 'workspace', dir));
   }
@@ -211,11 +352,21 @@ async function keepWhatSetupMade(deps: ActivityDeps, runId: string, sandbox: San
   for (const skipped of HOME_SKIPPED) await fs.rm(path.join(homeDir, skipped), { recursive: true, force: true });
   const home = (await fs.readdir(homeDir)).length > 0;
   if (home) await fs.rename(homeDir, path.join(staging, 'home'));
-  if (dropped.length) await deps.runLog.append(runId, `[nightshift: setup left files that are not kept (only real directories with plain names are): ${dropped.slice(0, 10).map((d) => JSON.stringify(d)).join(', ')}]\n`);
+  if (dropped.length)
+    await deps.runLog.append(
+      runId,
+      `[nightshift: setup left files that are not kept (only real directories with plain names are): ${dropped
+        .slice(0, 10)
+        .map((d) => JSON.stringify(d))
+        .join(', ')}]\n`,
+    );
   return { paths: kept, home };
 }
 
-/** `rel` below `workspace` as an empty directory, made one component at a time; undefined when a component is not a real directory. */
+/**
+ * `rel` below `workspace` as an empty directory, made one component at a time; undefined when a component is not a real
+ * directory.
+ */
 async function mountPoint(workspace: string, rel: string): Promise<string | undefined> {
   let dir = workspace;
   for (const part of rel.split('/')) {

@@ -24,13 +24,22 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
   const driver = deps.drivers[sandbox.driver];
   if (!driver) {
     const offered = Object.keys(deps.drivers).join(', ') || 'none';
-    throw ApplicationFailure.nonRetryable(`worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``, 'NoSandboxDriver');
+    throw ApplicationFailure.nonRetryable(
+      `worker ${deps.self.worker} has no ${sandbox.driver} sandbox driver (it offers: ${offered}); see \`nightshift doctor\``,
+      'NoSandboxDriver',
+    );
   }
   return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox, deps.egressInternal) });
 }
 
 /** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */
-export async function storeBranchBundle(deps: ActivityDeps, git: Git, branch: string, baseCommit: string, runId: string): Promise<string | undefined> {
+export async function storeBranchBundle(
+  deps: ActivityDeps,
+  git: Git,
+  branch: string,
+  baseCommit: string,
+  runId: string,
+): Promise<string | undefined> {
   const commit = (await git(['rev-parse', `refs/heads/${branch}`])).trim();
   if (commit === baseCommit) return undefined;
   const file = path.join(os.tmpdir(), `nightshift-${runId}-${process.pid}.bundle`);
@@ -49,10 +58,22 @@ export const workspaceLayer = (root: string) => path.join(root, 'workspace-layer
  * The workspace at `commit` on `branch`, laid over a kept checkout of `base` (git/checkouts.ts): git writes
  * only what differs from it, into the sandbox's own layer (`<root>/workspace-layer`, outside every mount).
  */
-export async function layOutOver(deps: Pick<ActivityDeps, 'home' | 'self'>, repo: RunRepo, driver: Spec['sandbox']['driver'], branch: string, commit: string, base: string | undefined): Promise<void> {
+export async function layOutOver(
+  deps: Pick<ActivityDeps, 'home' | 'self'>,
+  repo: RunRepo,
+  driver: Spec['sandbox']['driver'],
+  branch: string,
+  commit: string,
+  base: string | undefined,
+): Promise<void> {
   if (!base) return repo.layOut(branch, commit);
   const checkouts = new CheckoutCache(path.join(workerDir(deps.home, deps.self.worker), '.checkouts'));
-  const atBase = await checkouts.layOver(repo, base, workspaceLayer(repo.root), driver === 'docker' ? SANDBOX_UID : undefined);
+  const atBase = await checkouts.layOver(
+    repo,
+    base,
+    workspaceLayer(repo.root),
+    driver === 'docker' ? SANDBOX_UID : undefined,
+  );
   await repo.layOut(branch, commit, { fresh: true, checkedOut: atBase && commit === base });
 }
 

@@ -15,14 +15,20 @@ import type { CliRun } from '../../contracts/agent';
 
 /** The summary goes into the run's state (and Temporal's history): its final message is redacted like the log. */
 function redactedSummary(summary: AgentSummary, secrets: Record<string, string>): AgentSummary {
-  return summary.finalMessage === undefined ? summary : { ...summary, finalMessage: new Redactor(secrets).redact(summary.finalMessage) };
+  return summary.finalMessage === undefined
+    ? summary
+    : { ...summary, finalMessage: new Redactor(secrets).redact(summary.finalMessage) };
 }
 
 /**
  * One run of the agent in the sandbox: its model gateway, its secrets, its output read into the log and the
  * transcript. The caller decides what its changes mean.
  */
-export async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: CliRun): Promise<Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string }> {
+export async function runAgentCli(
+  deps: ActivityDeps,
+  sandbox: Sandbox,
+  input: CliRun,
+): Promise<Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string }> {
   const adapter = adapterFor(input.agent.kind);
   const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
   await fs.mkdir(meta, { recursive: true });
@@ -31,12 +37,31 @@ export async function runAgentCli(deps: ActivityDeps, sandbox: Sandbox, input: C
   const key = modelKey(deps, input.agent);
   // The model key is redacted too, should anything ever echo it.
   const redacted = key ? { ...secrets, [key.name]: key.value } : secrets;
-  const { cmd, env } = adapter.invocation({ agent: input.agent, prompt: input.prompt, promptFile: `${META_DIR}/${input.promptName}`, iteration: input.iteration, feedback: input.feedback, ...(key ? { modelBaseUrl: MODEL_BASE_URL } : {}) });
+  const { cmd, env } = adapter.invocation({
+    agent: input.agent,
+    prompt: input.prompt,
+    promptFile: `${META_DIR}/${input.promptName}`,
+    iteration: input.iteration,
+    feedback: input.feedback,
+    ...(key ? { modelBaseUrl: MODEL_BASE_URL } : {}),
+  });
   const command = adapter.kind === 'command' ? cmd.join(' ') : input.agent.kind;
   const log = new CommandLog(deps.runLog, input.runId, `${input.header}: ${headerCommand(command)}`, redacted);
   const reader = adapter.reader?.();
   const transcript = reader && new Transcript(redacted);
-  const model = key && (await startModelGateway(deps, { agent: input.agent, limits: input.limits, usage: input.modelUsage, root: sandboxRoot(deps, input.runId), apiKey: key.value }, (r) => log.write(gatewayLine(r))));
+  const model =
+    key &&
+    (await startModelGateway(
+      deps,
+      {
+        agent: input.agent,
+        limits: input.limits,
+        usage: input.modelUsage,
+        root: sandboxRoot(deps, input.runId),
+        apiKey: key.value,
+      },
+      (r) => log.write(gatewayLine(r)),
+    ));
   const exec = await sandbox
     .exec({
       cmd,

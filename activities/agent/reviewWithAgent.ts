@@ -12,13 +12,30 @@ export function reviewWithAgent(deps: ActivityDeps) {
       const { sandbox, repo, branch } = await workspaceAt(deps, input, input.commit);
       const diff = (await deps.store.get(input.diffId)).toString('utf8');
       const prompt = buildReviewPrompt({ title: input.title, task: input.task, diff });
-      const cli = await runAgentCli(deps, sandbox, { ...input, prompt, promptName: 'review.md', header: `agent review, iteration ${input.iteration}` });
+      const cli = await runAgentCli(deps, sandbox, {
+        ...input,
+        prompt,
+        promptName: 'review.md',
+        header: `agent review, iteration ${input.iteration}`,
+      });
       throwIfCancelled();
       // The reviewer only reads: whatever it wrote is discarded, and the report says so.
       const touched = await repo.touched();
       if (touched.length) await repo.layOut(branch, input.commit);
       const { verdict, findings } = parseReviewVerdict(cli.summary?.finalMessage ?? cli.logTail);
-      const report = { verdict, findings, reviewer: { kind: input.agent.kind, model: input.agent.model, summary: cli.summary, exitCode: cli.exitCode, logId: cli.logId, transcriptId: cli.transcriptId }, discardedWrites: touched };
+      const report = {
+        verdict,
+        findings,
+        reviewer: {
+          kind: input.agent.kind,
+          model: input.agent.model,
+          summary: cli.summary,
+          exitCode: cli.exitCode,
+          logId: cli.logId,
+          transcriptId: cli.transcriptId,
+        },
+        discardedWrites: touched,
+      };
       return {
         verdict,
         findings,

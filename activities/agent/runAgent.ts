@@ -18,14 +18,21 @@ export function runAgent(deps: ActivityDeps) {
       const { sandbox, repo, branch } = await workspaceAt(deps, input, input.checkpoint?.commit ?? input.baseCommit);
 
       const prompt = buildPrompt({ ...input, instructions: await repoInstructions(repo.git, input.baseCommit) });
-      const cli = await runAgentCli(deps, sandbox, { ...input, prompt, header: `agent, iteration ${input.iteration}`, promptName: 'prompt.md' });
+      const cli = await runAgentCli(deps, sandbox, {
+        ...input,
+        prompt,
+        header: `agent, iteration ${input.iteration}`,
+        promptName: 'prompt.md',
+      });
       throwIfCancelled();
 
       // Whatever the agent left becomes one commit on the branch, made by the worker from the files alone (what
       // the agent committed in its own .git is ignored); after a conflicted rebase it replaces the commit that held
       // the conflict markers, so no commit on the branch carries them.
       if (input.checkpoint?.conflicts?.length) await repo.git(['reset', '--quiet', '--soft', input.baseCommit]);
-      const commit = await repo.commitWorkspace(`${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}\nNightshift-Title: ${input.title.replace(/\s+/g, ' ')}`);
+      const commit = await repo.commitWorkspace(
+        `${input.title} (iteration ${input.iteration})\n\nNightshift-Run: ${input.runId}\nNightshift-Title: ${input.title.replace(/\s+/g, ' ')}`,
+      );
       // A secret the agent wrote into the change is a finding for the review, and is blanked wherever the
       // change is shown (the diff, the changed files in the run's state).
       const secrets = deps.secrets.resolve(input.secrets, deps.self.worker);
@@ -33,7 +40,9 @@ export function runAgent(deps: ActivityDeps) {
       const diff = await repo.diff(input.baseCommit, commit);
       const secretsAdded = secretFindings(diff, secrets);
       const changed = await repo.changedFiles(input.baseCommit, commit);
-      const harnessChanged = harnessFindings(await harnessChanges(repo.git, input.baseCommit, commit, changed, input.harness)).map((f) => ({ ...f, file: redactor.redact(f.file!), message: redactor.redact(f.message) }));
+      const harnessChanged = harnessFindings(
+        await harnessChanges(repo.git, input.baseCommit, commit, changed, input.harness),
+      ).map((f) => ({ ...f, file: redactor.redact(f.file!), message: redactor.redact(f.message) }));
       const changedFiles = changed.map((f) => redactor.redact(f));
       const diffId = await deps.store.put(redactor.redact(diff));
 
@@ -41,7 +50,15 @@ export function runAgent(deps: ActivityDeps) {
       const { modelUsage, budgetExhausted, ...result } = cli;
       const image = await deps.drivers[input.sandbox.driver]?.image();
       return {
-        result: { ...result, changedFiles, tool: await agentTool(input.agent.kind), ...(image ? { image } : {}), worker: deps.self.worker, ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}), ...(harnessChanged.length ? { harnessFindings: harnessChanged } : {}) },
+        result: {
+          ...result,
+          changedFiles,
+          tool: await agentTool(input.agent.kind),
+          ...(image ? { image } : {}),
+          worker: deps.self.worker,
+          ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}),
+          ...(harnessChanged.length ? { harnessFindings: harnessChanged } : {}),
+        },
         diffId,
         checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
         ...(modelUsage ? { modelUsage } : {}),
@@ -59,7 +76,8 @@ async function repoInstructions(git: Git, baseCommit: string): Promise<Record<st
   const found: Record<string, string> = {};
   for (const file of INSTRUCTION_FILES) {
     const text = await git(['show', `${baseCommit}:${file}`]).catch(() => undefined);
-    if (text?.trim()) found[file] = text.length > MAX_INSTRUCTIONS ? `${text.slice(0, MAX_INSTRUCTIONS)}\n[truncated]` : text;
+    if (text?.trim())
+      found[file] = text.length > MAX_INSTRUCTIONS ? `${text.slice(0, MAX_INSTRUCTIONS)}\n[truncated]` : text;
   }
   return found;
 }

@@ -26,25 +26,44 @@ export function deliverActivities(deps: ActivityDeps) {
       if (remote) return deliverToRemote(deps, remote, input);
       const repo = localRepoPath(input.repo);
       if (repo === undefined) {
-        throw ApplicationFailure.nonRetryable(`delivering to a remote repository (${input.repo}) needs push, which this version does not do yet`, 'DeliveryUnsupported');
+        throw ApplicationFailure.nonRetryable(
+          `delivering to a remote repository (${input.repo}) needs push, which this version does not do yet`,
+          'DeliveryUnsupported',
+        );
       }
       const { commit } = input.checkpoint;
       const ref = `refs/heads/${input.branch}`;
-      const current = await git(repo, ['rev-parse', '--verify', '--quiet', ref]).then((s) => s.trim(), () => '');
+      const current = await git(repo, ['rev-parse', '--verify', '--quiet', ref]).then(
+        (s) => s.trim(),
+        () => '',
+      );
       if (current === commit) {
         // A retried delivery: the local branch is there; the push and the pull request may not be.
         return publish(deps, repo, input, `${input.branch} already at ${commit.slice(0, 12)}`);
       }
       if (current) {
-        const isAncestor = await git(repo, ['merge-base', '--is-ancestor', current, commit]).then(() => true, () => false);
+        const isAncestor = await git(repo, ['merge-base', '--is-ancestor', current, commit]).then(
+          () => true,
+          () => false,
+        );
         if (!isAncestor) {
-          throw ApplicationFailure.nonRetryable(`branch ${input.branch} in ${input.repo} has moved to ${current.slice(0, 12)}; refusing to overwrite it`, 'BranchMoved');
+          throw ApplicationFailure.nonRetryable(
+            `branch ${input.branch} in ${input.repo} has moved to ${current.slice(0, 12)}; refusing to overwrite it`,
+            'BranchMoved',
+          );
         }
       }
       const { bundleId } = input.checkpoint;
-      if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
-      await withArtifactFile(deps.store, bundleId, (bundle) => git(repo, ['fetch', '--quiet', '--no-write-fetch-head', bundle, `+${ref}:${ref}`])).catch((err) => {
-        throw gitFailure(err, { type: 'DeliveryFailed', what: `could not deliver to ${input.repo}`, busy: `${input.repo} is busy (another git holds a lock)` });
+      if (!bundleId)
+        throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
+      await withArtifactFile(deps.store, bundleId, (bundle) =>
+        git(repo, ['fetch', '--quiet', '--no-write-fetch-head', bundle, `+${ref}:${ref}`]),
+      ).catch((err) => {
+        throw gitFailure(err, {
+          type: 'DeliveryFailed',
+          what: `could not deliver to ${input.repo}`,
+          busy: `${input.repo} is busy (another git holds a lock)`,
+        });
       });
       const delivery = await publish(deps, repo, input, `${input.branch} → ${commit.slice(0, 12)} in ${input.repo}`);
       await deps.runLog.append(input.runId, `\n=== deliver: ${delivery.summary} ===\n`);
@@ -59,14 +78,29 @@ export function deliverActivities(deps: ActivityDeps) {
  */
 async function deliverToRemote(deps: ActivityDeps, remote: RemoteRepo, input: DeliverInput): Promise<Delivery> {
   const { commit, bundleId } = input.checkpoint;
-  if (!bundleId) throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
+  if (!bundleId)
+    throw ApplicationFailure.nonRetryable('nothing to deliver: the run made no commit', 'NothingToDeliver');
   await stageInMirror(deps, remote, input.runId, input.branch, bundleId);
   const done: Delivery = { commit, summary: await pushToRemote(deps, remote, input.branch, commit) };
   if (input.pr && remote.forge !== 'none') {
     const forge = forgeOf(deps, remote);
     const { pr } = input;
-    const opened = await forgeCall(() => forge.openPullRequest({ branch: input.branch, base: pr.base, commit, title: pr.title, body: pr.body, draft: pr.draft }));
-    await forgeCall(() => forge.comment(opened.number, `Delivered by Nightshift run [\`${input.runId}\`](${runPageUrl(deps.publicUrl, input.runId)}).\n\n${pr.body}`));
+    const opened = await forgeCall(() =>
+      forge.openPullRequest({
+        branch: input.branch,
+        base: pr.base,
+        commit,
+        title: pr.title,
+        body: pr.body,
+        draft: pr.draft,
+      }),
+    );
+    await forgeCall(() =>
+      forge.comment(
+        opened.number,
+        `Delivered by Nightshift run [\`${input.runId}\`](${runPageUrl(deps.publicUrl, input.runId)}).\n\n${pr.body}`,
+      ),
+    );
     done.summary += `; ${opened.created ? 'opened' : 'found'} pull request #${opened.number} ${opened.url}`;
     done.pullRequest = { number: opened.number, url: opened.url };
   }
@@ -82,12 +116,27 @@ async function publish(deps: ActivityDeps, repo: string, input: DeliverInput, lo
   done.summary += `; ${await pushBranch(repo, input.branch, commit)}`;
   if (!input.pr) return done;
   const token = deps.secrets.workerValue(GITHUB_TOKEN);
-  if (!token) throw ApplicationFailure.nonRetryable(`deliver.pr is set but worker ${deps.self.worker} has no ${GITHUB_TOKEN} (its environment or secrets.env); the branch is pushed`, 'NoGitHubToken');
+  if (!token)
+    throw ApplicationFailure.nonRetryable(
+      `deliver.pr is set but worker ${deps.self.worker} has no ${GITHUB_TOKEN} (its environment or secrets.env); the branch is pushed`,
+      'NoGitHubToken',
+    );
   const remote = (await git(repo, ['remote', 'get-url', 'origin'])).trim();
   const ghRepo = input.pr.repo ?? githubRepoOf(remote);
-  if (!ghRepo) throw ApplicationFailure.nonRetryable(`cannot tell the GitHub repository from origin (${remote}); set deliver.pr.repo`, 'NoGitHubRepo');
+  if (!ghRepo)
+    throw ApplicationFailure.nonRetryable(
+      `cannot tell the GitHub repository from origin (${remote}); set deliver.pr.repo`,
+      'NoGitHubRepo',
+    );
   const pr = await new GitHubForge(deps.githubApiUrl, token, ghRepo)
-    .openPullRequest({ branch: input.branch, base: input.pr.base, commit, title: input.pr.title, body: `${input.pr.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`, draft: input.pr.draft })
+    .openPullRequest({
+      branch: input.branch,
+      base: input.pr.base,
+      commit,
+      title: input.pr.title,
+      body: `${input.pr.body}\n\n[Run ${input.runId}](${runPageUrl(deps.publicUrl, input.runId)}) on Nightshift`,
+      draft: input.pr.draft,
+    })
     .catch((err) => {
       throw forgeFailure(err, { unavailable: 'GitHubUnavailable', refused: 'PullRequestRefused' });
     });
@@ -103,7 +152,8 @@ async function publish(deps: ActivityDeps, repo: string, input: DeliverInput, lo
 async function pushBranch(repo: string, branch: string, commit: string): Promise<string> {
   const ref = `refs/heads/${branch}`;
   const remote = (await git(repo, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
-  if (!remote) throw ApplicationFailure.nonRetryable(`deliver.push is set but ${repo} has no remote "origin"`, 'NoRemote');
+  if (!remote)
+    throw ApplicationFailure.nonRetryable(`deliver.push is set but ${repo} has no remote "origin"`, 'NoRemote');
   const listed = await git(repo, ['ls-remote', 'origin', ref]).catch((err) => {
     throw gitFailure(err, { type: 'RemoteUnreachable', what: `cannot reach origin (${remote})`, retryable: true });
   });

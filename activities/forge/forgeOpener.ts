@@ -9,7 +9,11 @@ export function forgeOpener(deps: ActivityDeps) {
   const remotes = new RemoteRepos(deps.home);
   return (name: string): { remote: RemoteRepo; forge: Forge } => {
     const remote = remotes.get(name);
-    if (!remote || remote.forge === 'none') throw ApplicationFailure.nonRetryable(`${name} is not a repository registered on a forge (nightshift repo ls)`, 'NotOnForge');
+    if (!remote || remote.forge === 'none')
+      throw ApplicationFailure.nonRetryable(
+        `${name} is not a repository registered on a forge (nightshift repo ls)`,
+        'NotOnForge',
+      );
     return { remote, forge: forgeOf(deps, remote) };
   };
 }

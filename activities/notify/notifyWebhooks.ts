@@ -54,7 +54,8 @@ async function post(hook: Webhook, body: object): Promise<string | undefined> {
     await res.body?.cancel();
     return res.ok ? undefined : `answered ${res.status}`;
   } catch (err) {
-    if (err instanceof Error && err.name === 'TimeoutError') return `did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
+    if (err instanceof Error && err.name === 'TimeoutError')
+      return `did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
     return `unreachable (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`;
   }
@@ -62,7 +63,16 @@ async function post(hook: Webhook, body: object): Promise<string | undefined> {
 
 function payload(hook: Webhook, notice: RunNotice, url: string): object {
   if (hook.format === 'slack') return { text: slackText(notice, url) };
-  return { event: notice.event, runId: notice.runId, title: notice.title, status: notice.status, stage: notice.stage, reason: notice.reason, url, at: notice.at };
+  return {
+    event: notice.event,
+    runId: notice.runId,
+    title: notice.title,
+    status: notice.status,
+    stage: notice.stage,
+    reason: notice.reason,
+    url,
+    at: notice.at,
+  };
 }
 
 /** One readable line: `Nightshift: "Title" failed at checks: <the reason's first line> … — <link>`. */

@@ -9,8 +9,8 @@ import type { ActivityDeps } from '../../runtime/deps';
 import { runPageUrl } from '../../config/runPage';
 
 /**
- * The manifest of a run (docs/reference.md, "Proof"): what ran, on which commits, with which results, approved by whom, and how
- * each decision came (`publicKeyPems`: the keys the API signs or signed decisions with).
+ * The manifest of a run (docs/reference.md, "Proof"): what ran, on which commits, with which results, approved by whom,
+ * and how each decision came (`publicKeyPems`: the keys the API signs or signed decisions with).
  */
 export function buildManifest(input: RunInput, state: RunState, publicKeyPems: string[]) {
   const { decisions } = withProvenance(state, publicKeyPems);
@@ -28,7 +28,14 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPems: s
     diffDigest: state.diffId && `sha256:${state.diffId}`,
     iterations: state.iteration,
     submittedBy: state.submittedBy,
-    stages: state.stages.map((s) => ({ stage: s.stage, iteration: s.iteration, status: s.status, startedAt: s.startedAt, durationMs: s.durationMs, summary: s.summary })),
+    stages: state.stages.map((s) => ({
+      stage: s.stage,
+      iteration: s.iteration,
+      status: s.status,
+      startedAt: s.startedAt,
+      durationMs: s.durationMs,
+      summary: s.summary,
+    })),
     agent: state.agent && {
       command: state.agent.command,
       exitCode: state.agent.exitCode,
@@ -48,7 +55,17 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPems: s
       logDigest: `sha256:${c.logId}`,
       // The set's name and digest, never its files: its log in the bundle is a summary too.
       ...(c.holdout ? { holdout: c.holdout } : {}),
-      ...(c.junit ? { junit: { tests: c.junit.tests, failures: c.junit.failures, errors: c.junit.errors, skipped: c.junit.skipped, reportDigest: `sha256:${c.junit.reportId}` } } : {}),
+      ...(c.junit
+        ? {
+            junit: {
+              tests: c.junit.tests,
+              failures: c.junit.failures,
+              errors: c.junit.errors,
+              skipped: c.junit.skipped,
+              reportDigest: `sha256:${c.junit.reportId}`,
+            },
+          }
+        : {}),
       // Held against the base: its tests then and now, and the canary run that shows the harness reports failures.
       ...(c.integrity ? { integrity: integrityManifest(c.integrity) } : {}),
     })),
@@ -59,9 +76,22 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPems: s
 }
 
 function integrityManifest(i: CheckIntegrity) {
-  const canary = i.canary && 'logId' in i.canary ? { result: i.canary.result, files: i.canary.files, logDigest: `sha256:${i.canary.logId}` } : i.canary;
-  const baseTests = i.baseTests && { laid: i.baseTests.laid, allowTestChanges: i.baseTests.allowed, ...(i.baseTests.result ? { result: i.baseTests.result } : {}), ...(i.baseTests.logId ? { logDigest: `sha256:${i.baseTests.logId}` } : {}) };
-  return { ...(i.tests ? { tests: i.tests } : {}), ...(canary ? { canary } : {}), ...(baseTests ? { baseTests } : {}), findings: i.findings };
+  const canary =
+    i.canary && 'logId' in i.canary
+      ? { result: i.canary.result, files: i.canary.files, logDigest: `sha256:${i.canary.logId}` }
+      : i.canary;
+  const baseTests = i.baseTests && {
+    laid: i.baseTests.laid,
+    allowTestChanges: i.baseTests.allowed,
+    ...(i.baseTests.result ? { result: i.baseTests.result } : {}),
+    ...(i.baseTests.logId ? { logDigest: `sha256:${i.baseTests.logId}` } : {}),
+  };
+  return {
+    ...(i.tests ? { tests: i.tests } : {}),
+    ...(canary ? { canary } : {}),
+    ...(baseTests ? { baseTests } : {}),
+    findings: i.findings,
+  };
 }
 
 /** The review as people read it. */
@@ -92,11 +122,21 @@ export function proofActivities(deps: ActivityDeps) {
           {
             attestations: (digests) => {
               const subject = changeSubject(state, digests);
-              const statements = testResultStatements(state, subject, evidence, digests, runPageUrl(deps.publicUrl, state.id));
+              const statements = testResultStatements(
+                state,
+                subject,
+                evidence,
+                digests,
+                runPageUrl(deps.publicUrl, state.id),
+              );
               return statements.set('attestations/decisions.json', decisionsStatement(state, decisions, subject));
             },
             provenance: (digests) => {
-              const builder = { serverUrl: deps.publicUrl, version: nightshiftVersion(), finishedOn: new Date().toISOString() };
+              const builder = {
+                serverUrl: deps.publicUrl,
+                version: nightshiftVersion(),
+                finishedOn: new Date().toISOString(),
+              };
               return provenanceStatement(input.input, state, digests, builder, position);
             },
           },
@@ -104,14 +144,22 @@ export function proofActivities(deps: ActivityDeps) {
         );
         return deps.store.put(bundle);
       });
-      await deps.runLog.append(state.id, `\n=== proof: proof.tar.gz sha256:${entry.proof}, signed by ${key.keyId}, #${entry.seq} in the proof log ===\n`);
+      await deps.runLog.append(
+        state.id,
+        `\n=== proof: proof.tar.gz sha256:${entry.proof}, signed by ${key.keyId}, #${entry.seq} in the proof log ===\n`,
+      );
       return entry.proof;
     },
   };
 }
 
 /** The run's evidence as the bundle's files: manifest, diff, logs, reports, transcript, review. */
-async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunState, publicKeyPems: string[]): Promise<Map<string, Buffer>> {
+async function gatherEvidence(
+  deps: ActivityDeps,
+  input: RunInput,
+  state: RunState,
+  publicKeyPems: string[],
+): Promise<Map<string, Buffer>> {
   const get = (id: string) => deps.store.get(id);
   const files = new Map<string, Buffer>();
   files.set('manifest.json', Buffer.from(JSON.stringify(buildManifest(input, state, publicKeyPems), null, 2) + '\n'));
@@ -120,8 +168,10 @@ async function gatherEvidence(deps: ActivityDeps, input: RunInput, state: RunSta
   for (const c of state.checks) {
     files.set(`logs/check-${c.name}.log`, await get(c.logId));
     if (c.junit) files.set(`junit/${c.name}.xml`, await get(c.junit.reportId));
-    if (c.integrity?.canary && 'logId' in c.integrity.canary && c.integrity.canary.logId) files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
-    if (c.integrity?.baseTests?.logId) files.set(`logs/check-${c.name}-base-tests.log`, await get(c.integrity.baseTests.logId));
+    if (c.integrity?.canary && 'logId' in c.integrity.canary && c.integrity.canary.logId)
+      files.set(`logs/check-${c.name}-canary.log`, await get(c.integrity.canary.logId));
+    if (c.integrity?.baseTests?.logId)
+      files.set(`logs/check-${c.name}-base-tests.log`, await get(c.integrity.baseTests.logId));
   }
   if (state.agent?.transcriptId) files.set('transcript.jsonl', await get(state.agent.transcriptId));
   files.set('review.md', Buffer.from(reviewMarkdown(state)));

@@ -9,7 +9,9 @@ import { countDiffLines } from '../../judge/scope';
  * that reads the test runner's environment, binaries and archives.
  */
 export function reviewChanges(deps: ActivityDeps) {
-  return async (input: { diffId: string; changedFiles: string[]; maxDiffLines: number } & ChangeRuleOptions): Promise<ReviewResult> => {
+  return async (
+    input: { diffId: string; changedFiles: string[]; maxDiffLines: number } & ChangeRuleOptions,
+  ): Promise<ReviewResult> => {
     const diff = (await deps.store.get(input.diffId)).toString('utf8');
     const diffLines = countDiffLines(diff);
     const findings: ReviewFinding[] = [];
@@ -17,7 +19,10 @@ export function reviewChanges(deps: ActivityDeps) {
       findings.push({ rule: 'no-change', message: 'the agent changed no file' });
     }
     if (diffLines > input.maxDiffLines) {
-      findings.push({ rule: 'diff-size', message: `the diff has ${diffLines} changed lines, more than review.maxDiffLines (${input.maxDiffLines}); make a smaller change` });
+      findings.push({
+        rule: 'diff-size',
+        message: `the diff has ${diffLines} changed lines, more than review.maxDiffLines (${input.maxDiffLines}); make a smaller change`,
+      });
     }
     findings.push(...diffFindings(diff), ...runnerAwareFindings(diff, input), ...binaryFindings(diff, input));
     return { verdict: findings.length ? 'changes' : 'approve', findings, diffLines };

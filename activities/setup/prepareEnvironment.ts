@@ -10,11 +10,21 @@ import { provideEnvironment } from '../../workspaces/environments';
 
 export function environmentActivities(deps: ActivityDeps) {
   return {
-    /** The setup stage: the run's environment made (or found) and seen in its sandbox, before the agent's first iteration. */
+    /**
+     * The setup stage: the run's environment made (or found) and seen in its sandbox, before the agent's first
+     * iteration.
+     */
     async prepareEnvironment(input: SetupStageInput): Promise<SetupStageResult> {
       return withHeartbeat(async () => {
         const sandbox = await openSandbox(deps, input.runId, input.sandbox);
-        const got = await provideEnvironment(deps, input.runId, sandbox, runRepo(deps, sandbox), input.sandbox, input.environment);
+        const got = await provideEnvironment(
+          deps,
+          input.runId,
+          sandbox,
+          runRepo(deps, sandbox),
+          input.sandbox,
+          input.environment,
+        );
         return 'failed' in got ? got : { environment: got.view };
       });
     },

@@ -18,8 +18,12 @@ export function claimWorkspace(deps: ActivityDeps) {
     const ctx = Context.current();
     let taken = false;
     try {
-      for (const until = Date.now() + CLAIM_HOLD_MS; !(taken = deps.slots.tryTake(input.runId)); ) {
-        if (Date.now() > until) throw ApplicationFailure.retryable(`worker ${deps.self.worker} is full (${deps.slots.load}/${deps.slots.capacity} sandboxes)`, 'WorkerFull');
+      for (const until = Date.now() + CLAIM_HOLD_MS; !(taken = deps.slots.tryTake(input.runId));) {
+        if (Date.now() > until)
+          throw ApplicationFailure.retryable(
+            `worker ${deps.self.worker} is full (${deps.slots.load}/${deps.slots.capacity} sandboxes)`,
+            'WorkerFull',
+          );
         ctx.heartbeat();
         await ctx.sleep(200);
       }

@@ -10,11 +10,15 @@ import { claimQueue } from '../../contracts/taskQueues';
 export async function findDriver(input: { driver: SandboxDriverName; taskQueue: string }): Promise<string[]> {
   const client = Context.current().client;
   const pollersOf = async (driver: SandboxDriverName) => {
-    const res = await client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: claimQueue(input.taskQueue, driver) }, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY });
+    const res = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace,
+      taskQueue: { name: claimQueue(input.taskQueue, driver) },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
     return (res.pollers ?? []).map((p) => p.identity ?? 'unknown');
   };
   // A minute: right after a Temporal restart its poller lists are empty until the workers poll again.
-  for (const deadline = Date.now() + 60_000; ; ) {
+  for (const deadline = Date.now() + 60_000; ;) {
     const workers = await pollersOf(input.driver);
     if (workers.length) return workers;
     if (Date.now() > deadline) break;
@@ -22,5 +26,8 @@ export async function findDriver(input: { driver: SandboxDriverName; taskQueue: 
   }
   const offered = [];
   for (const driver of SANDBOX_DRIVERS) if ((await pollersOf(driver)).length) offered.push(driver);
-  throw ApplicationFailure.nonRetryable(`no worker offers the ${input.driver} sandbox driver (the fleet offers: ${offered.join(', ') || 'nothing'}); see \`nightshift doctor\` on the workers`, 'NoSandboxDriver');
+  throw ApplicationFailure.nonRetryable(
+    `no worker offers the ${input.driver} sandbox driver (the fleet offers: ${offered.join(', ') || 'nothing'}); see \`nightshift doctor\` on the workers`,
+    'NoSandboxDriver',
+  );
 }

@@ -32,7 +32,9 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
   // Checked at submit, and again here: a run can also be started through Temporal, by a schedule made earlier, or
   // on a worker whose repos directory (or registered repos) differ. A remote is cloned from this worker's mirror.
   const repo = runRepo(deps, sandbox);
-  await withRepoSource(deps, input.repo, input.runId, (source) => repo.cloneFrom(source.path, { hardlinks: source.remote !== undefined }));
+  await withRepoSource(deps, input.repo, input.runId, (source) =>
+    repo.cloneFrom(source.path, { hardlinks: source.remote !== undefined }),
+  );
   await repo.rememberDefaultBranch();
   const base = input.base ?? (await repo.branch());
   const tip = await repo.commitOf(`refs/heads/${base}`).catch(() => {
@@ -42,7 +44,9 @@ async function provision(deps: ActivityDeps, sandbox: Sandbox, input: ProvisionI
   const baseCommit = input.baseCommit ?? tip;
   let start = baseCommit;
   if (input.checkpoint?.bundleId) {
-    await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) => repo.git(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}`]));
+    await withArtifactFile(deps.store, input.checkpoint.bundleId, (bundle) =>
+      repo.git(['fetch', '--quiet', '--no-write-fetch-head', bundle, `refs/heads/${input.branch}`]),
+    );
     start = input.checkpoint.commit;
   }
   await layOutOver(deps, repo, input.sandbox.driver, input.branch, start, baseCommit);

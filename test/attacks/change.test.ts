@@ -17,7 +17,9 @@ let repo: string;
 beforeAll(async () => {
   process.env.NS_ATTACK_SECRET = SECRET;
   // One sandbox slot: a slot a failed provision kept would hold up the next run for the claim's expiry (80 s here).
-  stack = await startTestStack({ env: { NIGHTSHIFT_ALLOWED_SECRETS: 'NS_ATTACK_SECRET', NIGHTSHIFT_MAX_SANDBOXES: '1' } });
+  stack = await startTestStack({
+    env: { NIGHTSHIFT_ALLOWED_SECRETS: 'NS_ATTACK_SECRET', NIGHTSHIFT_MAX_SANDBOXES: '1' },
+  });
   repo = makeRepo(VALUE_REPO);
 });
 afterAll(async () => {
@@ -34,18 +36,23 @@ async function everythingShown(id: string): Promise<string> {
 describe.each(['bwrap', 'docker'])('%s', (driver) => {
   test('the agent commits the value of a named secret → a blocking review finding naming the secret, blanked in the diff the API shows; the run never awaits approval with it', async () => {
     const agent = 'printf "2\\n" > src/value.txt; printf "db_password=%s\\n" "$NS_ATTACK_SECRET" > src/settings.txt';
-    const id = await stack.submit(spec(repo, agent, { secrets: ['NS_ATTACK_SECRET'], limits: { iterations: 1 }, sandbox: { driver } }));
+    const id = await stack.submit(
+      spec(repo, agent, { secrets: ['NS_ATTACK_SECRET'], limits: { iterations: 1 }, sandbox: { driver } }),
+    );
     const failed = await stack.waitFor(id, ['failed']);
     expect(failed.failure?.stage).toBe('review');
     expect(failed.failure?.reason).toContain('src/settings.txt:1 adds the value of the secret NS_ATTACK_SECRET');
-    expect(failed.review?.findings).toEqual([expect.objectContaining({ rule: 'secret', file: 'src/settings.txt', line: 1 })]);
+    expect(failed.review?.findings).toEqual([
+      expect.objectContaining({ rule: 'secret', file: 'src/settings.txt', line: 1 }),
+    ]);
     const shown = await everythingShown(id);
     expect(shown).toContain('+db_password=[redacted:NS_ATTACK_SECRET]');
     expect(shown).not.toContain(SECRET);
   });
 
   test('the finding goes back to the agent as feedback; the agent takes the secret out and the run reaches approval clean', async () => {
-    const agent = 'printf "2\\n" > src/value.txt; if grep -q "value of the secret" /nightshift/prompt.md; then rm -f src/settings.txt; else printf "%s\\n" "$NS_ATTACK_SECRET" > src/settings.txt; fi';
+    const agent =
+      'printf "2\\n" > src/value.txt; if grep -q "value of the secret" /nightshift/prompt.md; then rm -f src/settings.txt; else printf "%s\\n" "$NS_ATTACK_SECRET" > src/settings.txt; fi';
     const id = await stack.submit(spec(repo, agent, { secrets: ['NS_ATTACK_SECRET'], sandbox: { driver } }));
     const waiting = await stack.waitFor(id, ['awaiting_approval']);
     expect(waiting.iteration).toBe(2);
@@ -60,7 +67,9 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
     const agent = `printf "2\\n" > src/value.txt; printf "token = '%s%s'\\n" ${FOUND_TOKEN.slice(0, 4)} ${FOUND_TOKEN.slice(4)} > src/client.txt`;
     const id = await stack.submit(spec(repo, agent, { limits: { iterations: 1 }, sandbox: { driver } }));
     const failed = await stack.waitFor(id, ['failed']);
-    expect(failed.review?.findings).toEqual([expect.objectContaining({ rule: 'secret', file: 'src/client.txt', line: 1 })]);
+    expect(failed.review?.findings).toEqual([
+      expect.objectContaining({ rule: 'secret', file: 'src/client.txt', line: 1 }),
+    ]);
     const shown = await everythingShown(id);
     expect(shown).toContain("+token = '[redacted:github-token]'");
     expect(shown).not.toContain(FOUND_TOKEN);

@@ -16,15 +16,20 @@ const suite = useTestStack(VALUE_REPO);
 
 /** Runs awaiting approval, submitted together (each takes a while to get there). */
 async function awaitingApproval(n: number): Promise<string[]> {
-  const ids = await Promise.all(Array.from({ length: n }, () => suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt'))));
+  const ids = await Promise.all(
+    Array.from({ length: n }, () => suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt'))),
+  );
   await Promise.all(ids.map((id) => suite.stack.waitFor(id, ['awaiting_approval'])));
   return ids;
 }
 
-const viaTemporal = (id: string, signal: 'approve' | 'reject', input: DecisionInput) => suite.stack.client.workflow.getHandle(id).signal(signal, input);
+const viaTemporal = (id: string, signal: 'approve' | 'reject', input: DecisionInput) =>
+  suite.stack.client.workflow.getHandle(id).signal(signal, input);
 
 async function manifestOf(id: string): Promise<any> {
-  const res = await fetch(`${suite.stack.apiUrl}/v1/runs/${id}/proof`, { headers: { authorization: `Bearer ${suite.stack.token}` } });
+  const res = await fetch(`${suite.stack.apiUrl}/v1/runs/${id}/proof`, {
+    headers: { authorization: `Bearer ${suite.stack.token}` },
+  });
   expect(res.status).toBe(200);
   return JSON.parse((await unpackTarGz(Buffer.from(await res.arrayBuffer()))).get('manifest.json')!.toString());
 }
@@ -35,7 +40,13 @@ async function stateEvents(id: string): Promise<RunStateView[]> {
   return [...text.matchAll(/^event: state\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]));
 }
 
-const unverified = (kind: string, by: string, comment: string) => ({ kind, by, comment, channel: 'temporal', verified: false });
+const unverified = (kind: string, by: string, comment: string) => ({
+  kind,
+  by,
+  comment,
+  channel: 'temporal',
+  verified: false,
+});
 
 describe('decisions say how they came', () => {
   let carol: string;
@@ -51,16 +62,22 @@ describe('decisions say how they came', () => {
     const done = await suite.stack.waitFor(a, ['succeeded']);
     expect(done.decisions).toEqual([expect.objectContaining(unverified('approve', 'alice', 'lgtm'))]);
     expect(done.decisions[0]).not.toHaveProperty('sig');
-    expect((await stateEvents(a)).at(-1)!.decisions).toEqual([expect.objectContaining(unverified('approve', 'alice', 'lgtm'))]);
+    expect((await stateEvents(a)).at(-1)!.decisions).toEqual([
+      expect.objectContaining(unverified('approve', 'alice', 'lgtm')),
+    ]);
     const manifest = await manifestOf(a);
     expect(manifest.decisions).toEqual([expect.objectContaining(unverified('approve', 'alice', 'lgtm'))]);
     expect(manifest.approval).toMatchObject(unverified('approve', 'alice', 'lgtm'));
-    expect(formatRun(done as RunStateView)).toMatch(/^decision {3}approve by alice \(unverified, via Temporal\) at .*: lgtm$/m);
+    expect(formatRun(done as RunStateView)).toMatch(
+      /^decision {3}approve by alice \(unverified, via Temporal\) at .*: lgtm$/m,
+    );
   });
 
   it('approve through the API → channel api, verified, by the token name (carol), in the state and the proof', async () => {
     const [b] = await awaitingApproval(1);
-    expect((await suite.stack.api('POST', `/v1/runs/${b}/approve`, { token: carol, body: { comment: 'ship it' } })).status).toBe(202);
+    expect(
+      (await suite.stack.api('POST', `/v1/runs/${b}/approve`, { token: carol, body: { comment: 'ship it' } })).status,
+    ).toBe(202);
     const done = await suite.stack.waitFor(b, ['succeeded']);
     const verified = { kind: 'approve', by: 'carol', comment: 'ship it', channel: 'api', verified: true };
     expect(done.decisions).toEqual([expect.objectContaining(verified)]);
@@ -75,30 +92,51 @@ describe('decisions say how they came', () => {
   it.each([
     ["run B's API signature replayed on run A (same kind, by and comment)", () => apiApproved.sig, 'approve'],
     ["run B's API approve signature sent with a reject on run A", () => apiApproved.sig, 'reject'],
-    ['a signature by another ed25519 key over exactly the right text', (id: string) => {
-      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-      const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-      return signDecision({ privateKey, publicKeyPem: pem, keyId: keyIdOf(pem) }, id, { kind: 'approve', by: 'carol', comment: 'ship it', iteration: 1 });
-    }, 'approve'],
+    [
+      'a signature by another ed25519 key over exactly the right text',
+      (id: string) => {
+        const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+        const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+        return signDecision({ privateKey, publicKeyPem: pem, keyId: keyIdOf(pem) }, id, {
+          kind: 'approve',
+          by: 'carol',
+          comment: 'ship it',
+          iteration: 1,
+        });
+      },
+      'approve',
+    ],
   ] as const)('%s → the decision is recorded as temporal, by carol unverified', async (_attack, forge, signal) => {
     expect(apiApproved).toBeDefined();
     const [a] = await awaitingApproval(1);
     await viaTemporal(a, signal, { comment: 'ship it', by: 'carol', sig: forge(a) });
     const done = await suite.stack.waitFor(a, [signal === 'approve' ? 'succeeded' : 'rejected']);
     expect(done.decisions).toEqual([expect.objectContaining(unverified(signal, 'carol', 'ship it'))]);
-    if (signal === 'approve') expect((await manifestOf(a)).approval).toMatchObject(unverified('approve', 'carol', 'ship it'));
+    if (signal === 'approve')
+      expect((await manifestOf(a)).approval).toMatchObject(unverified('approve', 'carol', 'ship it'));
   });
 
   it("an API request for changes replayed through Temporal in the run's next iteration → the second one is unverified", async () => {
     const id = await suite.stack.submit(spec(suite.repo, 'echo 2 > src/value.txt', { limits: { iterations: 3 } }));
     await suite.stack.waitFor(id, ['awaiting_approval']);
-    expect((await suite.stack.api('POST', `/v1/runs/${id}/request-changes`, { token: carol, body: { comment: 'add a note' } })).status).toBe(202);
-    for (let i = 0; i < 300 && (await suite.stack.state(id)).iteration < 2; i++) await new Promise((r) => setTimeout(r, 300));
+    expect(
+      (
+        await suite.stack.api('POST', `/v1/runs/${id}/request-changes`, {
+          token: carol,
+          body: { comment: 'add a note' },
+        })
+      ).status,
+    ).toBe(202);
+    for (let i = 0; i < 300 && (await suite.stack.state(id)).iteration < 2; i++)
+      await new Promise((r) => setTimeout(r, 300));
     await suite.stack.waitFor(id, ['awaiting_approval']);
     const { sig } = (await suite.stack.client.workflow.getHandle(id).query(stateQuery)).decisions[0];
-    await suite.stack.client.workflow.getHandle(id).signal('requestChanges', { comment: 'add a note', by: 'carol', sig });
+    await suite.stack.client.workflow
+      .getHandle(id)
+      .signal('requestChanges', { comment: 'add a note', by: 'carol', sig });
     let state = await suite.stack.state(id);
-    for (let i = 0; i < 100 && state.decisions.length < 2; i++) state = await new Promise((r) => setTimeout(r, 300)).then(() => suite.stack.state(id));
+    for (let i = 0; i < 100 && state.decisions.length < 2; i++)
+      state = await new Promise((r) => setTimeout(r, 300)).then(() => suite.stack.state(id));
     expect(state.decisions).toEqual([
       expect.objectContaining({ kind: 'requestChanges', by: 'carol', iteration: 1, channel: 'api', verified: true }),
       expect.objectContaining({ ...unverified('requestChanges', 'carol', 'add a note'), iteration: 2 }),
@@ -111,7 +149,9 @@ describe('decisions say how they came', () => {
     const id = await suite.stack.submit(spec(suite.repo, 'echo started; sleep 60'));
     await suite.stack.waitFor(id, ['agent']);
     await suite.stack.client.workflow.getHandle(id).signal(cancelRequestedSignal, { comment: 'not me', by: 'admin' });
-    expect((await suite.stack.api('POST', `/v1/runs/${id}/cancel`, { token: ci, body: { comment: 'wrong repo' } })).status).toBe(202);
+    expect(
+      (await suite.stack.api('POST', `/v1/runs/${id}/cancel`, { token: ci, body: { comment: 'wrong repo' } })).status,
+    ).toBe(202);
     const cancelled = await suite.stack.waitFor(id, ['cancelled']);
     expect(cancelled.decisions).toEqual([
       expect.objectContaining(unverified('cancel', 'admin', 'not me')),

@@ -44,22 +44,47 @@ const PAYLOAD_CONFIG = String.raw`[core]
 
 const plantConfig = (file: string) => `printf '%s' '${PAYLOAD_CONFIG.replace(/'/g, `'"'"'`)}' >> ${file}`;
 const attributes = `printf '* filter=x diff=x merge=x\\n' > .gitattributes`;
-const hook = (dir: string) => `mkdir -p ${dir} && for h in pre-commit post-commit post-checkout reference-transaction post-index-change pre-auto-gc post-rewrite; do printf '#!/bin/sh\\ntouch MARKER\\n' > ${dir}/$h; chmod +x ${dir}/$h; done`;
+const hook = (dir: string) =>
+  `mkdir -p ${dir} && for h in pre-commit post-commit post-checkout reference-transaction post-index-change pre-auto-gc post-rewrite; do printf '#!/bin/sh\\ntouch MARKER\\n' > ${dir}/$h; chmod +x ${dir}/$h; done`;
 const doTheTask = 'printf "2\\n" > src/value.txt';
 
 const ATTACKS: Attack[] = [
-  { name: 'filter, diff and merge drivers in .git/config, named by .gitattributes', script: `${plantConfig('.git/config')}; ${attributes}; ${doTheTask}` },
-  { name: 'core.fsmonitor, core.pager, core.sshCommand and diff.external in .git/config', script: `${plantConfig('.git/config')}; ${doTheTask}` },
-  { name: 'hooks in .git/hooks (pre-commit, post-checkout, reference-transaction, …)', script: `${hook('.git/hooks')}; ${doTheTask}` },
-  { name: 'core.hooksPath pointing at hooks in the work tree', script: `${hook('evil-hooks')}; ${plantConfig('.git/config')}; ${doTheTask}` },
-  { name: 'config include.path to a config file the agent wrote', script: `${plantConfig('evil-include.cfg')}; printf '[include]\\n\\tpath = ../evil-include.cfg\\n' >> .git/config; ${attributes}; ${doTheTask}` },
+  {
+    name: 'filter, diff and merge drivers in .git/config, named by .gitattributes',
+    script: `${plantConfig('.git/config')}; ${attributes}; ${doTheTask}`,
+  },
+  {
+    name: 'core.fsmonitor, core.pager, core.sshCommand and diff.external in .git/config',
+    script: `${plantConfig('.git/config')}; ${doTheTask}`,
+  },
+  {
+    name: 'hooks in .git/hooks (pre-commit, post-checkout, reference-transaction, …)',
+    script: `${hook('.git/hooks')}; ${doTheTask}`,
+  },
+  {
+    name: 'core.hooksPath pointing at hooks in the work tree',
+    script: `${hook('evil-hooks')}; ${plantConfig('.git/config')}; ${doTheTask}`,
+  },
+  {
+    name: 'config include.path to a config file the agent wrote',
+    script: `${plantConfig('evil-include.cfg')}; printf '[include]\\n\\tpath = ../evil-include.cfg\\n' >> .git/config; ${attributes}; ${doTheTask}`,
+  },
   {
     name: '.git/commondir pointing at a copy of .git whose config runs a filter',
     script: `mkdir .evil && cp -r .git/. .evil/ && ${plantConfig('.evil/config')} && echo ../.evil > .git/commondir; ${attributes}; ${doTheTask}`,
   },
-  { name: '.git replaced by a gitdir: file naming another repository', script: `rm -rf .git && echo "gitdir: VICTIM/.git" > .git; ${doTheTask}` },
-  { name: '.git replaced by a symlink to another repository', script: `rm -rf .git && ln -s VICTIM/.git .git; ${doTheTask}` },
-  { name: 'objects/info/alternates naming another repository\u2019s objects', script: `echo VICTIM/.git/objects > .git/objects/info/alternates; ${doTheTask}` },
+  {
+    name: '.git replaced by a gitdir: file naming another repository',
+    script: `rm -rf .git && echo "gitdir: VICTIM/.git" > .git; ${doTheTask}`,
+  },
+  {
+    name: '.git replaced by a symlink to another repository',
+    script: `rm -rf .git && ln -s VICTIM/.git .git; ${doTheTask}`,
+  },
+  {
+    name: 'objects/info/alternates naming another repository\u2019s objects',
+    script: `echo VICTIM/.git/objects > .git/objects/info/alternates; ${doTheTask}`,
+  },
   {
     name: 'symlinked refs, packed-refs and HEAD pointing into another repository',
     script: `for r in .git/refs/heads/*; do rm -f "$r"; ln -s VICTIM/.git/refs/heads/main "$r"; done; rm -f .git/packed-refs; ln -s VICTIM/.git/packed-refs .git/packed-refs; echo "ref: refs/heads/../../../../../../VICTIM/.git/refs/heads/main" > .git/HEAD; ${doTheTask}`,
@@ -68,8 +93,14 @@ const ATTACKS: Attack[] = [
     name: '.gitmodules with an update command and a submodule url naming another repository',
     script: `printf '[submodule "sub"]\\n\\tpath = sub\\n\\turl = VICTIM\\n\\tupdate = !touch MARKER\\n' > .gitmodules; mkdir sub; echo "gitdir: VICTIM/.git" > sub/.git; ${plantConfig('.git/config')}; printf '[submodule]\\n\\trecurse = true\\n' >> .git/config; ${doTheTask}`,
   },
-  { name: 'a nested repository whose .git is a gitdir: file naming another repository', script: `mkdir -p notes/nested && echo "gitdir: VICTIM/.git" > notes/nested/.git && echo hi > notes/nested/f; ${doTheTask}` },
-  { name: 'a nested repository whose .git is a symlink to another repository', script: `mkdir -p notes/linked && ln -s VICTIM/.git notes/linked/.git && echo hi > notes/linked/f; ${doTheTask}` },
+  {
+    name: 'a nested repository whose .git is a gitdir: file naming another repository',
+    script: `mkdir -p notes/nested && echo "gitdir: VICTIM/.git" > notes/nested/.git && echo hi > notes/nested/f; ${doTheTask}`,
+  },
+  {
+    name: 'a nested repository whose .git is a symlink to another repository',
+    script: `mkdir -p notes/linked && ln -s VICTIM/.git notes/linked/.git && echo hi > notes/linked/f; ${doTheTask}`,
+  },
   {
     name: 'a workspace directory replaced by a symlink to a host directory, then laid out again by the host',
     script: `if [ -L src ]; then rm src; mkdir src; ${doTheTask}; else rm -rf src; ln -s VICTIM_DIR src; fi`,
@@ -79,8 +110,14 @@ const ATTACKS: Attack[] = [
     name: 'commits, branch names and messages of its own, with terminal escapes and option-like names',
     script: `printf 'ref: refs/heads/--upload-pack=touch MARKER\\n' > .git/HEAD; printf '\\033]52;c;cHduZWQ=\\007 forged\\n' > .git/COMMIT_EDITMSG; ${doTheTask}`,
   },
-  { name: 'symlinks to the host\u2019s secrets committed into the change', script: `ln -s HOME_KEYS/signing.key notes/key; ln -s HOME_TOKEN notes/token; ln -s /etc/shadow notes/shadow; ${doTheTask}` },
-  { name: 'a FIFO, a socket-like special file and a .git that is a FIFO', script: `mkfifo notes/pipe; rm -rf .git && mkfifo .git; ${doTheTask}` },
+  {
+    name: 'symlinks to the host\u2019s secrets committed into the change',
+    script: `ln -s HOME_KEYS/signing.key notes/key; ln -s HOME_TOKEN notes/token; ln -s /etc/shadow notes/shadow; ${doTheTask}`,
+  },
+  {
+    name: 'a FIFO, a socket-like special file and a .git that is a FIFO',
+    script: `mkfifo notes/pipe; rm -rf .git && mkfifo .git; ${doTheTask}`,
+  },
 ];
 
 interface Outcome {
@@ -101,7 +138,10 @@ describe.each(['bwrap', 'docker'])('%s: what the agent writes in git is data to 
   /** One attack as a whole run: submitted, awaited, approved, delivered. */
   async function attack({ name, script, twoIterations }: Attack, markers: string): Promise<Outcome> {
     const { stack, repo } = made;
-    const id = name.replace(/[^a-z]+/gi, '-').slice(0, 40).replace(/-$/, '');
+    const id = name
+      .replace(/[^a-z]+/gi, '-')
+      .slice(0, 40)
+      .replace(/-$/, '');
     const marker = path.join(markers, id);
     const victimDir = path.join(markers, `${id}-dir`);
     mkdirSync(victimDir, { recursive: true });
@@ -113,9 +153,17 @@ describe.each(['bwrap', 'docker'])('%s: what the agent writes in git is data to 
       .replace(/HOME_TOKEN/g, path.join(stack.config.home, 'token'));
     const title = `attack ${id}`;
     const branch = `attack/${driver}-${id}`;
-    // A copy of .git holds git's binary index and objects: allowed here, so the run reaches delivery, where the host's git is what is tried.
+    // A copy of .git holds git's binary index and objects: allowed here, so the run reaches delivery, where the host's
+    // git is what is tried.
     const runId = await stack.submit(
-      spec(repo, agent, { title, branch, scope: { allow: ['**'] }, review: { maxDiffLines: 100_000, allowBinaries: ['.evil/**'] }, sandbox: { driver }, limits: { iterations: twoIterations ? 2 : 1 } }),
+      spec(repo, agent, {
+        title,
+        branch,
+        scope: { allow: ['**'] },
+        review: { maxDiffLines: 100_000, allowBinaries: ['.evil/**'] },
+        sandbox: { driver },
+        limits: { iterations: twoIterations ? 2 : 1 },
+      }),
     );
     // All of a driver's attacks are queued at once: the last waits for the others' sandbox slots.
     const waiting = await stack.waitFor(runId, ['awaiting_approval'], 400_000);
@@ -138,25 +186,36 @@ describe.each(['bwrap', 'docker'])('%s: what the agent writes in git is data to 
     }
   });
 
-  test.each(ATTACKS)('$name', async ({ name }) => {
-    const { stack, repo } = made;
-    const { marker, victimDir, diff, done, branch, title } = await outcomes.get(name)!;
-    // The payload never ran on the host, wherever git would have run it.
-    expect(existsSync(marker)).toBe(false);
-    // Another repository is untouched, and nothing of it or of the server's secrets reached the change.
-    expect(refsOf(victim)).toBe(victimRefs);
-    expect(readdirSync(victimDir)).toEqual([]);
-    const signingKey = readFileSync(path.join(stack.config.home, 'keys', 'signing.key'), 'utf8').split('\n')[1];
-    for (const secret of [VICTIM_SECRET, stack.token, signingKey]) expect(diff).not.toContain(secret);
-    expect(diff).not.toMatch(/Subproject commit/);
-    // What was delivered is the worker's own commit of the files: the task done, under Nightshift's name and message.
-    expect(gitIn(repo, 'show', `${done.finalCommit}:src/value.txt`)).toBe('2\n');
-    expect(gitIn(repo, 'log', '-1', '--format=%an <%ae>%n%s', done.finalCommit!)).toMatch(new RegExp(`^Nightshift <nightshift@localhost>\\n${title} \\(iteration \\d\\)`));
-    expect(gitIn(repo, 'rev-parse', `refs/heads/${branch}`).trim()).toBe(done.finalCommit);
-  }, 720_000);
+  test.each(ATTACKS)(
+    '$name',
+    async ({ name }) => {
+      const { stack, repo } = made;
+      const { marker, victimDir, diff, done, branch, title } = await outcomes.get(name)!;
+      // The payload never ran on the host, wherever git would have run it.
+      expect(existsSync(marker)).toBe(false);
+      // Another repository is untouched, and nothing of it or of the server's secrets reached the change.
+      expect(refsOf(victim)).toBe(victimRefs);
+      expect(readdirSync(victimDir)).toEqual([]);
+      const signingKey = readFileSync(path.join(stack.config.home, 'keys', 'signing.key'), 'utf8').split('\n')[1];
+      for (const secret of [VICTIM_SECRET, stack.token, signingKey]) expect(diff).not.toContain(secret);
+      expect(diff).not.toMatch(/Subproject commit/);
+      // What was delivered is the worker's own commit of the files: the task done, under Nightshift's name and message.
+      expect(gitIn(repo, 'show', `${done.finalCommit}:src/value.txt`)).toBe('2\n');
+      expect(gitIn(repo, 'log', '-1', '--format=%an <%ae>%n%s', done.finalCommit!)).toMatch(
+        new RegExp(`^Nightshift <nightshift@localhost>\\n${title} \\(iteration \\d\\)`),
+      );
+      expect(gitIn(repo, 'rev-parse', `refs/heads/${branch}`).trim()).toBe(done.finalCommit);
+    },
+    720_000,
+  );
 });
 
 /** A repository's refs, HEAD and object count: any write shows. */
 function refsOf(repo: string): string {
-  return [gitIn(repo, 'for-each-ref'), gitIn(repo, 'symbolic-ref', 'HEAD'), gitIn(repo, 'rev-parse', 'HEAD'), gitIn(repo, 'count-objects', '-v')].join('\n');
+  return [
+    gitIn(repo, 'for-each-ref'),
+    gitIn(repo, 'symbolic-ref', 'HEAD'),
+    gitIn(repo, 'rev-parse', 'HEAD'),
+    gitIn(repo, 'count-objects', '-v'),
+  ].join('\n');
 }

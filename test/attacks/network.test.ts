@@ -69,10 +69,13 @@ function proxyAsk(socketPath: string, request: string): Promise<number> {
   });
 }
 const connect = (target: string) => `CONNECT ${target} HTTP/1.1\r\nhost: ${target}\r\n\r\n`;
-const absolute = (target: string) => `POST http://${target}/api/v1/namespaces/default/workflows/x/signal/approve HTTP/1.1\r\nhost: ${target}\r\ncontent-length: 0\r\n\r\n`;
+const absolute = (target: string) =>
+  `POST http://${target}/api/v1/namespaces/default/workflows/x/signal/approve HTTP/1.1\r\nhost: ${target}\r\ncontent-length: 0\r\n\r\n`;
 
 /** A real EgressProxy for one policy on a unix socket, with its decisions. */
-async function startProxy(policy: EgressPolicy): Promise<{ socket: string; decisions: EgressDecision[]; close: () => Promise<void> }> {
+async function startProxy(
+  policy: EgressPolicy,
+): Promise<{ socket: string; decisions: EgressDecision[]; close: () => Promise<void> }> {
   const socket = path.join(tempDir('egress'), 'proxy.sock');
   const decisions: EgressDecision[] = [];
   const proxy = new EgressProxy(policy, (d) => decisions.push(d));
@@ -84,8 +87,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the internal-address classifier', () => {
   // Every way to write the loopback address, and the other ranges the threat model names.
-  const internal = ['127.0.0.1', '0x7f.1', '2130706433', '0177.0.0.1', '127.1', '0x7f.0.0.1', '[::1]', '::1', '[::ffff:127.0.0.1]', '::ffff:7f00:1', '[::7f00:1]', '[64:ff9b::127.0.0.1]', '[2002:7f00:1::]',
-    '10.1.2.3', '172.16.0.1', '192.168.1.1', '[fd00::1]', '100.64.0.1', '169.254.169.254', '[fe80::1]', '224.0.0.1', '[ff02::1]', '0.0.0.0', '0', '[::]', '255.255.255.255', '[::ffff:169.254.169.254]'];
+  const internal = [
+    '127.0.0.1',
+    '0x7f.1',
+    '2130706433',
+    '0177.0.0.1',
+    '127.1',
+    '0x7f.0.0.1',
+    '[::1]',
+    '::1',
+    '[::ffff:127.0.0.1]',
+    '::ffff:7f00:1',
+    '[::7f00:1]',
+    '[64:ff9b::127.0.0.1]',
+    '[2002:7f00:1::]',
+    '10.1.2.3',
+    '172.16.0.1',
+    '192.168.1.1',
+    '[fd00::1]',
+    '100.64.0.1',
+    '169.254.169.254',
+    '[fe80::1]',
+    '224.0.0.1',
+    '[ff02::1]',
+    '0.0.0.0',
+    '0',
+    '[::]',
+    '255.255.255.255',
+    '[::ffff:169.254.169.254]',
+  ];
   test.each(internal)('%s is internal in every spelling', (host) => {
     const h = normalizeHost(host);
     expect(h).toBeDefined();
@@ -94,15 +124,33 @@ describe('the internal-address classifier', () => {
 
   test("the server's own addresses are internal; the registry's documentation range and public addresses are not", () => {
     expect(internalAddress(ownAddress())).toBe(`this server's own address ${ownAddress()}`);
-    for (const a of ['203.0.113.80', '198.51.100.7', '8.8.8.8', '2606:4700::1', '::ffff:203.0.113.80', '64:ff9b::808:808']) expect(internalAddress(a)).toBeUndefined();
+    for (const a of [
+      '203.0.113.80',
+      '198.51.100.7',
+      '8.8.8.8',
+      '2606:4700::1',
+      '::ffff:203.0.113.80',
+      '64:ff9b::808:808',
+    ])
+      expect(internalAddress(a)).toBeUndefined();
   });
 });
 
 test('the admin’s lists are checked at start: an upstream with userinfo (not echoed) or an opening without an exact port stops the server with one line', () => {
-  expect(() => loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'https://gw.example/v1, http://user:s3cret@10.0.0.5/v1' })).toThrow(/^NIGHTSHIFT_MODEL_UPSTREAMS entry 2 has user:password@ \(userinfo\)$/);
+  expect(() =>
+    loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'https://gw.example/v1, http://user:s3cret@10.0.0.5/v1' }),
+  ).toThrow(/^NIGHTSHIFT_MODEL_UPSTREAMS entry 2 has user:password@ \(userinfo\)$/);
   expect(() => loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'http://user:s3cret@10.0.0.5/v1' })).not.toThrow(/s3cret/);
-  for (const bad of ['127.0.0.1', '*.internal:5432']) expect(() => loadConfig({ NIGHTSHIFT_EGRESS_INTERNAL: bad })).toThrow(/^NIGHTSHIFT_EGRESS_INTERNAL: .* must be an exact host:port$/);
-  expect(loadConfig({ NIGHTSHIFT_MODEL_UPSTREAMS: 'HTTP://GW.example:80/v1/', NIGHTSHIFT_EGRESS_INTERNAL: 'db.internal:5432' })).toMatchObject({ modelUpstreams: ['http://gw.example:80/v1'], egressInternal: ['db.internal:5432'] });
+  for (const bad of ['127.0.0.1', '*.internal:5432'])
+    expect(() => loadConfig({ NIGHTSHIFT_EGRESS_INTERNAL: bad })).toThrow(
+      /^NIGHTSHIFT_EGRESS_INTERNAL: .* must be an exact host:port$/,
+    );
+  expect(
+    loadConfig({
+      NIGHTSHIFT_MODEL_UPSTREAMS: 'HTTP://GW.example:80/v1/',
+      NIGHTSHIFT_EGRESS_INTERNAL: 'db.internal:5432',
+    }),
+  ).toMatchObject({ modelUpstreams: ['http://gw.example:80/v1'], egressInternal: ['db.internal:5432'] });
 });
 
 describe('at submit: only the admin opens an internal host:port or names a model upstream', () => {
@@ -117,7 +165,13 @@ describe('at submit: only the admin opens an internal host:port or names a model
     target = await listener();
     model = await listener();
     opened = await freePort();
-    stack = await startTestStack({ worker: false, env: { NIGHTSHIFT_EGRESS_INTERNAL: `127.0.0.1:${opened}`, NIGHTSHIFT_MODEL_UPSTREAMS: `http://127.0.0.1:${model.port}/v1` } });
+    stack = await startTestStack({
+      worker: false,
+      env: {
+        NIGHTSHIFT_EGRESS_INTERNAL: `127.0.0.1:${opened}`,
+        NIGHTSHIFT_MODEL_UPSTREAMS: `http://127.0.0.1:${model.port}/v1`,
+      },
+    });
     repo = makeRepo(VALUE_REPO);
     submitter = stack.tokens.create('mallory', 'submitter');
   });
@@ -127,8 +181,10 @@ describe('at submit: only the admin opens an internal host:port or names a model
     await stack?.stop();
   });
 
-  const runCount = async () => (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
-  const submit = (extra: Record<string, unknown>) => stack.api('POST', '/v1/runs', { body: spec(repo, 'echo 2 > src/value.txt', extra), token: submitter });
+  const runCount = async () =>
+    (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
+  const submit = (extra: Record<string, unknown>) =>
+    stack.api('POST', '/v1/runs', { body: spec(repo, 'echo 2 > src/value.txt', extra), token: submitter });
 
   /** 400 with a one-line message naming `field`, and no run started. */
   async function refused(extra: Record<string, unknown>, field: string): Promise<string> {
@@ -141,36 +197,44 @@ describe('at submit: only the admin opens an internal host:port or names a model
     return res.body.error.message;
   }
 
-  const spellings = (p: () => number) => [
-    ['127.0.0.1', () => `127.0.0.1:${p()}`],
-    ['octal', () => `0177.0.0.1:${p()}`],
-    ['decimal', () => `2130706433:${p()}`],
-    ['hex', () => `0x7f.1:${p()}`],
-    ['short', () => `127.1:${p()}`],
-    ['localhost', () => `localhost:${p()}`],
-    ['LOCALHOST. (case, trailing dot)', () => `LOCALHOST.:${p()}`],
-    ['a name under .localhost', () => `temporal.localhost:${p()}`],
-    ['a wildcard under .localhost', () => `*.localhost:${p()}`],
-    ["the server's own address", () => `${ownAddress()}:${p()}`],
-    ['cloud metadata', () => '169.254.169.254'],
-    ['a private address', () => `10.0.0.1:${p()}`],
-    ['an IPv6 literal', () => `[::1]:${p()}`],
-  ] as const;
+  const spellings = (p: () => number) =>
+    [
+      ['127.0.0.1', () => `127.0.0.1:${p()}`],
+      ['octal', () => `0177.0.0.1:${p()}`],
+      ['decimal', () => `2130706433:${p()}`],
+      ['hex', () => `0x7f.1:${p()}`],
+      ['short', () => `127.1:${p()}`],
+      ['localhost', () => `localhost:${p()}`],
+      ['LOCALHOST. (case, trailing dot)', () => `LOCALHOST.:${p()}`],
+      ['a name under .localhost', () => `temporal.localhost:${p()}`],
+      ['a wildcard under .localhost', () => `*.localhost:${p()}`],
+      ["the server's own address", () => `${ownAddress()}:${p()}`],
+      ['cloud metadata', () => '169.254.169.254'],
+      ['a private address', () => `10.0.0.1:${p()}`],
+      ['an IPv6 literal', () => `[::1]:${p()}`],
+    ] as const;
 
-  const mapped = (p: () => number) => [
-    ['an IPv4-mapped IPv6 literal', () => `[::ffff:127.0.0.1]:${p()}`],
-    ['an IPv4-mapped IPv6 literal in hex', () => `[::ffff:7f00:1]:${p()}`],
-  ] as const;
+  const mapped = (p: () => number) =>
+    [
+      ['an IPv4-mapped IPv6 literal', () => `[::ffff:127.0.0.1]:${p()}`],
+      ['an IPv4-mapped IPv6 literal in hex', () => `[::ffff:7f00:1]:${p()}`],
+    ] as const;
 
-  test.each([...spellings(() => target.port), ...mapped(() => target.port)])('spec lists %s in sandbox.network → 400 naming sandbox.network; nothing starts, the listener heard nothing', async (_name, entry) => {
-    await refused({ sandbox: { network: ['registry.npmjs.org', entry()] } }, 'sandbox.network.1');
-    expect(target.heard).toEqual([]);
-  });
+  test.each([...spellings(() => target.port), ...mapped(() => target.port)])(
+    'spec lists %s in sandbox.network → 400 naming sandbox.network; nothing starts, the listener heard nothing',
+    async (_name, entry) => {
+      await refused({ sandbox: { network: ['registry.npmjs.org', entry()] } }, 'sandbox.network.1');
+      expect(target.heard).toEqual([]);
+    },
+  );
 
-  test.each([...spellings(() => target.port), ...mapped(() => target.port)])("spec lists %s in setup.network (the setup stage's egress) → 400 naming setup.network; nothing starts", async (_name, entry) => {
-    await refused({ setup: { run: ['true'], network: ['registry.npmjs.org', entry()] } }, 'setup.network.1');
-    expect(target.heard).toEqual([]);
-  });
+  test.each([...spellings(() => target.port), ...mapped(() => target.port)])(
+    "spec lists %s in setup.network (the setup stage's egress) → 400 naming setup.network; nothing starts",
+    async (_name, entry) => {
+      await refused({ setup: { run: ['true'], network: ['registry.npmjs.org', entry()] } }, 'setup.network.1');
+      expect(target.heard).toEqual([]);
+    },
+  );
 
   test('an internal host:port the admin opened (NIGHTSHIFT_EGRESS_INTERNAL) is accepted in any spelling; its neighbour port is not', async () => {
     for (const entry of [`127.0.0.1:${opened}`, `0x7f.1:${opened}`]) {
@@ -184,9 +248,17 @@ describe('at submit: only the admin opens an internal host:port or names a model
   });
 
   test('agent.baseUrl at a loopback listener (the model key’s thief, Temporal Web) → 400 naming agent.baseUrl; the listener heard nothing', async () => {
-    const message = await refused({ agent: { kind: 'claude-code', baseUrl: `http://127.0.0.1:${target.port}` } }, 'agent.baseUrl');
+    const message = await refused(
+      { agent: { kind: 'claude-code', baseUrl: `http://127.0.0.1:${target.port}` } },
+      'agent.baseUrl',
+    );
     expect(message).toMatch(/NIGHTSHIFT_MODEL_UPSTREAMS/);
-    await refused({ agent: { kind: 'command', api: 'anthropic', baseUrl: `http://localhost:${target.port}/v1`, command: ['true'] } }, 'agent.baseUrl');
+    await refused(
+      {
+        agent: { kind: 'command', api: 'anthropic', baseUrl: `http://localhost:${target.port}/v1`, command: ['true'] },
+      },
+      'agent.baseUrl',
+    );
     expect(target.heard).toEqual([]);
   });
 
@@ -211,7 +283,12 @@ describe('at submit: only the admin opens an internal host:port or names a model
   });
 
   test('the listed upstream and the vendor default are accepted, in their normalized spellings', async () => {
-    for (const baseUrl of [`http://127.0.0.1:${model.port}/v1`, `HTTP://127.0.0.1:${model.port}/v1/`, 'https://api.openai.com/v1', 'https://API.OPENAI.COM:443/v1//']) {
+    for (const baseUrl of [
+      `http://127.0.0.1:${model.port}/v1`,
+      `HTTP://127.0.0.1:${model.port}/v1/`,
+      'https://api.openai.com/v1',
+      'https://API.OPENAI.COM:443/v1//',
+    ]) {
       const res = await submit({ agent: { kind: 'codex', baseUrl } });
       expect(res.status).toBe(202);
       await stack.client.workflow.getHandle(res.body.id).terminate('test done');
@@ -224,7 +301,10 @@ describe('at submit: only the admin opens an internal host:port or names a model
       [{ sandbox: { network: [`2130706433:${target.port}`] } }, 'sandbox.network.0'],
     ] as const) {
       const id = `net-${process.pid}-${field}`.replace(/\./g, '-').toLowerCase();
-      const res = await stack.api('POST', '/v1/schedules', { body: { id, cron: '* * * * *', spec: spec(repo, 'true', extra) }, token: submitter });
+      const res = await stack.api('POST', '/v1/schedules', {
+        body: { id, cron: '* * * * *', spec: spec(repo, 'true', extra) },
+        token: submitter,
+      });
       expect(res.status).toBe(400);
       expect(res.body.error.message).toContain(field);
       await expect(stack.client.schedule.getHandle(id).describe()).rejects.toThrow();
@@ -241,8 +321,31 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
   afterAll(() => target.close());
 
   // Built directly, as if a spec had bypassed submit (Temporal directly, an old schedule).
-  const listed = (p: number) => [`localhost:${p}`, `127.0.0.1:${p}`, `2130706433:${p}`, `0x7f.1:${p}`, `0177.0.0.1:${p}`, `127.1:${p}`, `${ownAddress()}:${p}`];
-  const targets = (p: number) => [`localhost:${p}`, `LOCALHOST.:${p}`, `127.0.0.1:${p}`, `[::ffff:127.0.0.1]:${p}`, `[::1]:${p}`, `2130706433:${p}`, `0x7f.1:${p}`, `0177.0.0.1:${p}`, `127.1:${p}`, `${ownAddress()}:${p}`, `[::]:${p}`, `0.0.0.0:${p}`, `[::ffff:7f00:1]:${p}`, `[0:0:0:0:0:ffff:127.0.0.1]:${p}`];
+  const listed = (p: number) => [
+    `localhost:${p}`,
+    `127.0.0.1:${p}`,
+    `2130706433:${p}`,
+    `0x7f.1:${p}`,
+    `0177.0.0.1:${p}`,
+    `127.1:${p}`,
+    `${ownAddress()}:${p}`,
+  ];
+  const targets = (p: number) => [
+    `localhost:${p}`,
+    `LOCALHOST.:${p}`,
+    `127.0.0.1:${p}`,
+    `[::ffff:127.0.0.1]:${p}`,
+    `[::1]:${p}`,
+    `2130706433:${p}`,
+    `0x7f.1:${p}`,
+    `0177.0.0.1:${p}`,
+    `127.1:${p}`,
+    `${ownAddress()}:${p}`,
+    `[::]:${p}`,
+    `0.0.0.0:${p}`,
+    `[::ffff:7f00:1]:${p}`,
+    `[0:0:0:0:0:ffff:127.0.0.1]:${p}`,
+  ];
 
   test('CONNECT and absolute-URI requests to every spelling of loopback and the own address → 403; the listener heard nothing; each decision says why', async () => {
     const proxy = await startProxy(new EgressPolicy(listed(target.port)));
@@ -255,9 +358,15 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
       expect(target.heard).toEqual([]);
       expect(proxy.decisions.every((d) => !d.allowed)).toBe(true);
       const localhost = proxy.decisions.find((d) => d.method === 'CONNECT' && d.target === `localhost:${target.port}`)!;
-      expect(localhost.reason).toMatch(/^localhost resolves to internal address (127\.0\.0\.1|::1), which the server's admin has not opened/);
-      expect(proxy.decisions.find((d) => d.target === `2130706433:${target.port}`)!.reason).toMatch(/^127\.0\.0\.1 is internal address 127\.0\.0\.1/);
-      expect(proxy.decisions.find((d) => d.target === `${ownAddress()}:${target.port}`)!.reason).toContain(`this server's own address ${ownAddress()}`);
+      expect(localhost.reason).toMatch(
+        /^localhost resolves to internal address (127\.0\.0\.1|::1), which the server's admin has not opened/,
+      );
+      expect(proxy.decisions.find((d) => d.target === `2130706433:${target.port}`)!.reason).toMatch(
+        /^127\.0\.0\.1 is internal address 127\.0\.0\.1/,
+      );
+      expect(proxy.decisions.find((d) => d.target === `${ownAddress()}:${target.port}`)!.reason).toContain(
+        `this server's own address ${ownAddress()}`,
+      );
     } finally {
       await proxy.close();
     }
@@ -280,7 +389,13 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
       asked.push(host);
       return answers[host] ?? [];
     };
-    const proxy = await startProxy(new EgressPolicy(Object.keys(answers).map((h) => `${h}:${target.port}`), [], resolver));
+    const proxy = await startProxy(
+      new EgressPolicy(
+        Object.keys(answers).map((h) => `${h}:${target.port}`),
+        [],
+        resolver,
+      ),
+    );
     try {
       for (const name of Object.keys(answers)) {
         expect([name, await proxyAsk(proxy.socket, connect(`${name}:${target.port}`))]).toEqual([name, 403]);
@@ -289,13 +404,22 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
       await sleep(200);
       expect(target.heard).toEqual([]);
       expect(asked).toEqual(Object.keys(answers).flatMap((n) => [n, n]));
-      for (const d of proxy.decisions) expect(d).toMatchObject({ allowed: false, reason: expect.stringMatching(/^[a-z0-9.-]+\.rebind\.test resolves to internal address .*, which the server's admin has not opened/) });
+      for (const d of proxy.decisions)
+        expect(d).toMatchObject({
+          allowed: false,
+          reason: expect.stringMatching(
+            /^[a-z0-9.-]+\.rebind\.test resolves to internal address .*, which the server's admin has not opened/,
+          ),
+        });
     } finally {
       await proxy.close();
     }
-    // A name whose second answer would be loopback is connected to at its first, checked answer: asked once per request.
+    // A name whose second answer would be loopback is connected to at its first, checked answer: asked once per
+    // request.
     let calls = 0;
-    const flipping = new EgressPolicy([`flip.rebind.test:${target.port}`], [], async () => (++calls === 1 ? ['203.0.113.80'] : ['127.0.0.1']));
+    const flipping = new EgressPolicy([`flip.rebind.test:${target.port}`], [], async () =>
+      ++calls === 1 ? ['203.0.113.80'] : ['127.0.0.1'],
+    );
     expect(await flipping.resolve('flip.rebind.test', target.port)).toEqual({ address: '203.0.113.80', reason: 'ok' });
     expect(calls).toBe(1);
   });
@@ -336,9 +460,12 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
       const status = await new Promise<number>((resolve, reject) => {
         const raw = net.connect(proxy.socket, () => raw.write(connect(`${registry.hostname}:${port}`)));
         raw.once('data', (head) => {
-          if (!/^HTTP\/1\.1 200/.test(head.toString())) return reject(new Error(`proxy said ${head.toString().split('\r\n')[0]}`));
+          if (!/^HTTP\/1\.1 200/.test(head.toString()))
+            return reject(new Error(`proxy said ${head.toString().split('\r\n')[0]}`));
           const secure = tls.connect({ socket: raw, servername: registry.hostname, ...(ca ? { ca } : {}) }, () => {
-            secure.write(`GET ${registry.pathname.replace(/\/?$/, '/')}-/ping HTTP/1.1\r\nhost: ${registry.host}\r\nconnection: close\r\n\r\n`);
+            secure.write(
+              `GET ${registry.pathname.replace(/\/?$/, '/')}-/ping HTTP/1.1\r\nhost: ${registry.host}\r\nconnection: close\r\n\r\n`,
+            );
           });
           let body = '';
           secure.on('data', (c) => (body += c));
@@ -348,7 +475,9 @@ describe('the egress proxy refuses the control plane after resolving, whatever t
         raw.on('error', reject);
       });
       expect(status).toBe(200);
-      expect(proxy.decisions).toEqual([expect.objectContaining({ allowed: true, target: `${registry.hostname}:${port}` })]);
+      expect(proxy.decisions).toEqual([
+        expect.objectContaining({ allowed: true, target: `${registry.hostname}:${port}` }),
+      ]);
     } finally {
       await proxy.close();
     }
@@ -362,17 +491,31 @@ describe('the model gateway sends the key only where the admin said', () => {
   });
   afterAll(() => thief.close());
 
-  const deps = (modelUpstreams: string[]) => ({ modelPrices: {}, modelUpstreams, self: { worker: 'net-test', queue: 'q' } }) as unknown as ActivityDeps;
-  const input = (baseUrl: string, root: string) => ({ agent: { kind: 'claude-code' as const, baseUrl }, limits: { iterations: 1 }, root, apiKey: KEY });
+  const deps = (modelUpstreams: string[]) =>
+    ({ modelPrices: {}, modelUpstreams, self: { worker: 'net-test', queue: 'q' } }) as unknown as ActivityDeps;
+  const input = (baseUrl: string, root: string) => ({
+    agent: { kind: 'claude-code' as const, baseUrl },
+    limits: { iterations: 1 },
+    root,
+    apiKey: KEY,
+  });
 
   /** A request through the gateway's socket, as the agent in the sandbox makes it. */
   const call = (socketPath: string, requestPath: string) =>
     new Promise<{ status: number; body: string; location?: string }>((resolve, reject) => {
-      const req = http.request({ socketPath, path: requestPath, method: 'POST', headers: { 'x-api-key': PLACEHOLDER_KEY, 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body, location: res.headers.location }));
-      });
+      const req = http.request(
+        {
+          socketPath,
+          path: requestPath,
+          method: 'POST',
+          headers: { 'x-api-key': PLACEHOLDER_KEY, 'content-type': 'application/json' },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body, location: res.headers.location }));
+        },
+      );
       req.on('error', reject);
       req.end('{}');
     });
@@ -387,11 +530,19 @@ describe('the model gateway sends the key only where the admin said', () => {
 
   test('the worker re-checks agent.baseUrl (a run that bypassed submit): startModelGateway refuses, non-retryable, naming agent.baseUrl; the listener heard nothing', async () => {
     const root = tempDir('gw');
-    const err = await startModelGateway(deps([]), { ...input(`http://127.0.0.1:${thief.port}`, root) }, () => undefined).catch((e) => e);
+    const err = await startModelGateway(
+      deps([]),
+      { ...input(`http://127.0.0.1:${thief.port}`, root) },
+      () => undefined,
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err.nonRetryable).toBe(true);
     expect(err.message).toMatch(/^agent\.baseUrl: not an allowed model API/);
-    const userinfo = await startModelGateway(deps([normalizeBaseUrl(`http://127.0.0.1:${thief.port}`)]), input(`https://api.anthropic.com@127.0.0.1:${thief.port}`, root), () => undefined).catch((e) => e);
+    const userinfo = await startModelGateway(
+      deps([normalizeBaseUrl(`http://127.0.0.1:${thief.port}`)]),
+      input(`https://api.anthropic.com@127.0.0.1:${thief.port}`, root),
+      () => undefined,
+    ).catch((e) => e);
     expect(userinfo.message).toMatch(/^agent\.baseUrl: has user:password@/);
     expect(thief.heard).toEqual([]);
   });
@@ -399,7 +550,11 @@ describe('the model gateway sends the key only where the admin said', () => {
   test('when the admin lists the upstream, the same gateway reaches it with the key (the refusal above is the list, not the listener)', async () => {
     const root = tempDir('gw');
     require('node:fs').mkdirSync(path.join(root, 'net'));
-    const running = (await startModelGateway(deps([normalizeBaseUrl(`http://127.0.0.1:${thief.port}`)]), input(`http://127.0.0.1:${thief.port}/`, root), () => undefined))!;
+    const running = (await startModelGateway(
+      deps([normalizeBaseUrl(`http://127.0.0.1:${thief.port}`)]),
+      input(`http://127.0.0.1:${thief.port}/`, root),
+      () => undefined,
+    ))!;
     try {
       expect((await call(modelSocketPath(root), '/v1/messages')).status).toBe(200);
       expect(thief.heard).toContain(`POST /v1/messages key=${KEY}`);
@@ -410,7 +565,11 @@ describe('the model gateway sends the key only where the admin said', () => {
   });
 
   test('a vendor default that resolves to an internal address is refused after DNS (lookup hook), and so is an internal literal; the listener heard nothing', async () => {
-    for (const upstream of [`http://localhost:${thief.port}`, `http://127.0.0.1:${thief.port}`, `http://[::ffff:127.0.0.1]:${thief.port}`]) {
+    for (const upstream of [
+      `http://localhost:${thief.port}`,
+      `http://127.0.0.1:${thief.port}`,
+      `http://[::ffff:127.0.0.1]:${thief.port}`,
+    ]) {
       const gw = await gateway(upstream, false);
       try {
         const res = await call(gw.socket, '/v1/messages');
@@ -426,7 +585,9 @@ describe('the model gateway sends the key only where the admin said', () => {
   });
 
   test('an upstream answering 302 to a loopback listener: the gateway does not follow; the listener heard nothing', async () => {
-    const redirector = http.createServer((_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${thief.port}/steal` }).end());
+    const redirector = http.createServer((_req, res) =>
+      res.writeHead(302, { location: `http://127.0.0.1:${thief.port}/steal` }).end(),
+    );
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
     const gw = await gateway(`http://127.0.0.1:${(redirector.address() as net.AddressInfo).port}`, true);
     try {
@@ -450,7 +611,15 @@ describe('the model gateway sends the key only where the admin said', () => {
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     const gw = await gateway(`http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}/v1`, true);
     try {
-      for (const p of ['/../admin', '/%2e%2e/admin', '/%2E%2E/%2e%2e/admin', '/.%2E/admin', '/responses/../../../admin', '/..\\..\\admin']) expect([p, (await call(gw.socket, p)).status]).toEqual([p, 200]);
+      for (const p of [
+        '/../admin',
+        '/%2e%2e/admin',
+        '/%2E%2E/%2e%2e/admin',
+        '/.%2E/admin',
+        '/responses/../../../admin',
+        '/..\\..\\admin',
+      ])
+        expect([p, (await call(gw.socket, p)).status]).toEqual([p, 200]);
       for (const p of ['/..%2fadmin', '/..%5Cadmin']) expect([p, (await call(gw.socket, p)).status]).toEqual([p, 400]);
       expect(paths).toHaveLength(6);
       for (const p of paths) {
@@ -471,7 +640,9 @@ describe('end to end, both drivers: a run’s agent cannot approve another run',
 
   beforeAll(async () => {
     // Stands in for Temporal Web's HTTP API: anything that reaches it approves run A.
-    approver = await listener(() => void stack.api('POST', `/v1/runs/${runA}/approve`, { body: { comment: 'approved from a sandbox' } }));
+    approver = await listener(
+      () => void stack.api('POST', `/v1/runs/${runA}/approve`, { body: { comment: 'approved from a sandbox' } }),
+    );
     stack = await startTestStack();
   });
   afterAll(async () => {
@@ -504,7 +675,10 @@ describe('end to end, both drivers: a run’s agent cannot approve another run',
 
     // Listing the control plane in sandbox.network is refused before anything runs.
     for (const entry of [`127.0.0.1:${temporal}`, `localhost:${api}`, `2130706433:${approver.port}`]) {
-      const res = await stack.api('POST', '/v1/runs', { body: spec(repo, agent, { sandbox: { network: [entry] } }), token: submitter });
+      const res = await stack.api('POST', '/v1/runs', {
+        body: spec(repo, agent, { sandbox: { network: [entry] } }),
+        token: submitter,
+      });
       expect(res.status).toBe(400);
       expect(res.body.error.message).toContain('sandbox.network');
     }
@@ -512,7 +686,10 @@ describe('end to end, both drivers: a run’s agent cannot approve another run',
     // With a harmless public allowlist, so the proxy is up and every attempt goes through it or around it.
     const runs = await Promise.all(
       (['bwrap', 'docker'] as const).map(async (driver) => {
-        const res = await stack.api('POST', '/v1/runs', { body: spec(repo, agent, { sandbox: { driver, network: ['registry.npmjs.org'] } }), token: submitter });
+        const res = await stack.api('POST', '/v1/runs', {
+          body: spec(repo, agent, { sandbox: { driver, network: ['registry.npmjs.org'] } }),
+          token: submitter,
+        });
         expect(res.status).toBe(202);
         return res.body.id as string;
       }),
@@ -539,13 +716,29 @@ describe('end to end, both drivers: a run’s agent cannot approve another run',
     expect(internalAddress(normalizeHost(answer)!)).toBeDefined();
     const repo = makeRepo(VALUE_REPO);
     // Plain HTTP through the proxy, then CONNECT, from each stage; each prints the proxy's answer.
-    const tries = (stage: string) => [`curl -s -m 5 --noproxy '' -x "$HTTP_PROXY" http://${name}:${approver.port}/${stage} -o /dev/null -w "${stage} proxy %{http_code}\\n"`, `curl -s -m 5 --noproxy '' -p -x "$HTTP_PROXY" http://${name}:${approver.port}/${stage} -o /dev/null -w "${stage} tunnel %{http_connect}\\n"`].join('; ');
-    const id = await stack.submit(spec(repo, `${tries('agent')}; echo 2 > src/value.txt`, { sandbox: { driver: 'bwrap', network: [`${name}:${approver.port}`] }, setup: { run: [`${tries('setup')}; true`], network: [`${name}:${approver.port}`] } }));
+    const tries = (stage: string) =>
+      [
+        `curl -s -m 5 --noproxy '' -x "$HTTP_PROXY" http://${name}:${approver.port}/${stage} -o /dev/null -w "${stage} proxy %{http_code}\\n"`,
+        `curl -s -m 5 --noproxy '' -p -x "$HTTP_PROXY" http://${name}:${approver.port}/${stage} -o /dev/null -w "${stage} tunnel %{http_connect}\\n"`,
+      ].join('; ');
+    const id = await stack.submit(
+      spec(repo, `${tries('agent')}; echo 2 > src/value.txt`, {
+        sandbox: { driver: 'bwrap', network: [`${name}:${approver.port}`] },
+        setup: { run: [`${tries('setup')}; true`], network: [`${name}:${approver.port}`] },
+      }),
+    );
     const state = await stack.waitFor(id, ['awaiting_approval', 'failed'], 170_000);
     const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text as string;
     expect(state.status).toBe('awaiting_approval');
-    for (const line of ['setup proxy 403', 'setup tunnel 403', 'agent proxy 403', 'agent tunnel 403']) expect(log).toMatch(new RegExp(`^${line}$`, 'm'));
-    const denials = log.match(new RegExp(`^\\[nightshift egress\\] deny (GET|CONNECT) ${name}:${approver.port} \\(${name} resolves to .*\\)$`, 'gm')) ?? [];
+    for (const line of ['setup proxy 403', 'setup tunnel 403', 'agent proxy 403', 'agent tunnel 403'])
+      expect(log).toMatch(new RegExp(`^${line}$`, 'm'));
+    const denials =
+      log.match(
+        new RegExp(
+          `^\\[nightshift egress\\] deny (GET|CONNECT) ${name}:${approver.port} \\(${name} resolves to .*\\)$`,
+          'gm',
+        ),
+      ) ?? [];
     expect(denials).toHaveLength(4);
     await sleep(300);
     expect(approver.heard).toEqual([]);

@@ -58,8 +58,9 @@ afterAll(async () => {
  * earlier test's run would otherwise show up between a test's two counts). Steady = the same over 600 ms.
  */
 async function runCount(): Promise<number> {
-  const count = async () => (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
-  for (let last = await count(); ; ) {
+  const count = async () =>
+    (await stack.client.workflow.count(`WorkflowType = 'specRun' AND TaskQueue = '${stack.config.taskQueue}'`)).count;
+  for (let last = await count(); ;) {
     await new Promise((r) => setTimeout(r, 600));
     const now = await count();
     if (now === last) return now;
@@ -154,7 +155,9 @@ describe('inside the repos dir', () => {
     expect(stored).toBe(path.join(reposDir, 'billing'));
     // What a worker's provision checks again: the stored path passes as itself.
     expect(resolveRepo(stored, reposDir)).toEqual({ path: stored, name: 'billing' });
-    const viaLink = await stack.submit(spec('billing-alias', 'echo 2 > src/value.txt', { approval: { required: false } }));
+    const viaLink = await stack.submit(
+      spec('billing-alias', 'echo 2 > src/value.txt', { approval: { required: false } }),
+    );
     expect((await stack.state(viaLink)).repo).toBe(path.join(reposDir, 'other'));
     await stack.api('POST', `/v1/runs/${id}/reject`, { body: {} });
   });
@@ -170,7 +173,9 @@ describe('a token limited to repos (token add --repos)', () => {
   /** A run on "other", awaiting approval, submitted with the admin token. */
   let otherRun: string;
   beforeAll(async () => {
-    const add = await runCli(['token', 'add', 'billing-bot', '--role', 'approver', '--repos', 'billing*, web-*'], { NIGHTSHIFT_HOME: stack.config.home });
+    const add = await runCli(['token', 'add', 'billing-bot', '--role', 'approver', '--repos', 'billing*, web-*'], {
+      NIGHTSHIFT_HOME: stack.config.home,
+    });
     expect(add.code).toBe(0);
     limited = add.stdout.trim();
     otherRun = await stack.submit(spec('other', 'echo 2 > src/value.txt'));
@@ -179,14 +184,26 @@ describe('a token limited to repos (token add --repos)', () => {
 
   test('token ls shows the limits', async () => {
     const ls = await runCli(['token', 'ls', '--json'], { NIGHTSHIFT_HOME: stack.config.home });
-    expect(JSON.parse(ls.stdout).tokens).toContainEqual({ name: 'billing-bot', role: 'approver', repos: ['billing*', 'web-*'] });
-    expect((await runCli(['token', 'ls'], { NIGHTSHIFT_HOME: stack.config.home })).stdout).toMatch(/^billing-bot\s+approver\s+billing\*,web-\*$/m);
-    expect(await stack.api('GET', '/v1/me', { token: limited })).toMatchObject({ status: 200, body: { name: 'billing-bot', role: 'approver', repos: ['billing*', 'web-*'] } });
+    expect(JSON.parse(ls.stdout).tokens).toContainEqual({
+      name: 'billing-bot',
+      role: 'approver',
+      repos: ['billing*', 'web-*'],
+    });
+    expect((await runCli(['token', 'ls'], { NIGHTSHIFT_HOME: stack.config.home })).stdout).toMatch(
+      /^billing-bot\s+approver\s+billing\*,web-\*$/m,
+    );
+    expect(await stack.api('GET', '/v1/me', { token: limited })).toMatchObject({
+      status: 200,
+      body: { name: 'billing-bot', role: 'approver', repos: ['billing*', 'web-*'] },
+    });
   });
 
   test('submitting to its repos → 202 (a glob matches too)', async () => {
     for (const repo of ['billing', path.join(reposDir, 'web-app')]) {
-      const res = await stack.api('POST', '/v1/runs', { body: spec(repo, 'true', { approval: { required: false } }), token: limited });
+      const res = await stack.api('POST', '/v1/runs', {
+        body: spec(repo, 'true', { approval: { required: false } }),
+        token: limited,
+      });
       expect(res.status).toBe(202);
     }
   });
@@ -200,23 +217,36 @@ describe('a token limited to repos (token add --repos)', () => {
     const before = await runCount();
     const res = await stack.api('POST', '/v1/runs', { body: spec(repo, 'true'), token: limited });
     expect(res.status).toBe(403);
-    expect(res.body.error.message).toBe('token "billing-bot" is limited to repos billing*, web-*; repo other is not in them');
+    expect(res.body.error.message).toBe(
+      'token "billing-bot" is limited to repos billing*, web-*; repo other is not in them',
+    );
     expect(await runCount()).toBe(before);
   });
 
   test('creating a schedule for another repo → 403; no schedule exists', async () => {
-    const res = await stack.api('POST', '/v1/schedules', { body: { id: `limited-${MARKER}`, cron: '0 3 * * *', spec: spec('other', 'true'), paused: true }, token: limited });
+    const res = await stack.api('POST', '/v1/schedules', {
+      body: { id: `limited-${MARKER}`, cron: '0 3 * * *', spec: spec('other', 'true'), paused: true },
+      token: limited,
+    });
     expect(res.status).toBe(403);
     const ids: string[] = [];
     for await (const s of stack.client.schedule.list()) ids.push(s.scheduleId);
     expect(ids).not.toContain(`limited-${MARKER}`);
   });
 
-  test("a schedule of another repo: the limited token cannot see, trigger or delete it; it stays", async () => {
+  test('a schedule of another repo: the limited token cannot see, trigger or delete it; it stays', async () => {
     const id = `other-${MARKER}`.slice(0, 40);
-    expect((await stack.api('POST', '/v1/schedules', { body: { id, cron: '0 3 * * *', spec: spec('other', 'true'), paused: true } })).status).toBe(201);
+    expect(
+      (
+        await stack.api('POST', '/v1/schedules', {
+          body: { id, cron: '0 3 * * *', spec: spec('other', 'true'), paused: true },
+        })
+      ).status,
+    ).toBe(201);
     try {
-      expect((await stack.api('GET', '/v1/schedules', { token: limited })).body.schedules.map((s: { id: string }) => s.id)).not.toContain(id);
+      expect(
+        (await stack.api('GET', '/v1/schedules', { token: limited })).body.schedules.map((s: { id: string }) => s.id),
+      ).not.toContain(id);
       expect((await stack.api('POST', `/v1/schedules/${id}/trigger`, { token: limited })).status).toBe(403);
       expect((await stack.api('DELETE', `/v1/schedules/${id}`, { token: limited })).status).toBe(403);
       const d = await stack.client.schedule.getHandle(id).describe();
@@ -226,14 +256,22 @@ describe('a token limited to repos (token add --repos)', () => {
     }
   });
 
-  test.each(['approve', 'reject', 'request-changes', 'cancel'])("%s on another repo's run → 403; the run still awaits approval", async (decision) => {
-    const res = await stack.api('POST', `/v1/runs/${otherRun}/${decision}`, { body: { comment: 'by the limited token' }, token: limited });
-    expect(res.status).toBe(403);
-    expect(res.body.error.message).toBe(`token "billing-bot" is limited to repos billing*, web-*; run ${otherRun} is not in them`);
-    const state = await stack.state(otherRun);
-    expect(state.status).toBe('awaiting_approval');
-    expect(state.decisions).toEqual([]);
-  });
+  test.each(['approve', 'reject', 'request-changes', 'cancel'])(
+    "%s on another repo's run → 403; the run still awaits approval",
+    async (decision) => {
+      const res = await stack.api('POST', `/v1/runs/${otherRun}/${decision}`, {
+        body: { comment: 'by the limited token' },
+        token: limited,
+      });
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toBe(
+        `token "billing-bot" is limited to repos billing*, web-*; run ${otherRun} is not in them`,
+      );
+      const state = await stack.state(otherRun);
+      expect(state.status).toBe('awaiting_approval');
+      expect(state.decisions).toEqual([]);
+    },
+  );
 
   test("reading another repo's run (state, logs, diff, events, proof) → 403; the list leaves it out", async () => {
     for (const route of ['', '/logs', '/diff', '/events', '/proof']) {
@@ -250,7 +288,9 @@ describe('a token limited to repos (token add --repos)', () => {
   });
 
   test('--repos cannot limit an admin token', async () => {
-    const add = await runCli(['token', 'add', 'root-ish', '--role', 'admin', '--repos', 'billing'], { NIGHTSHIFT_HOME: stack.config.home });
+    const add = await runCli(['token', 'add', 'root-ish', '--role', 'admin', '--repos', 'billing'], {
+      NIGHTSHIFT_HOME: stack.config.home,
+    });
     expect(add.code).toBe(2);
     expect(readFileSync(path.join(stack.config.home, 'tokens.json'), 'utf8')).not.toContain('root-ish');
   });
@@ -259,7 +299,12 @@ describe('a token limited to repos (token add --repos)', () => {
 describe('the worker checks the boundary again: a run started straight through Temporal (bypassing the API) gets nothing', () => {
   /** A run started as the API would, but with whatever repo the caller likes. */
   async function startDirectly(repo: string): Promise<string> {
-    const input = { spec: SpecSchema.parse(spec(repo, 'echo 2 > src/value.txt')), specDigest: 'direct', submittedBy: 'temporal', settings: { heartbeatTimeoutMs: 5000, workerQueueTimeoutMs: 20_000, maxReprovisions: 0 } };
+    const input = {
+      spec: SpecSchema.parse(spec(repo, 'echo 2 > src/value.txt')),
+      specDigest: 'direct',
+      submittedBy: 'temporal',
+      settings: { heartbeatTimeoutMs: 5000, workerQueueTimeoutMs: 20_000, maxReprovisions: 0 },
+    };
     const id = `direct-${randomBytes(6).toString('hex')}`;
     await stack.client.workflow.start('specRun', { ...runStartOptions(input, stack.config), workflowId: id });
     return id;
@@ -269,7 +314,11 @@ describe('the worker checks the boundary again: a run started straight through T
     ['an absolute path outside', () => outside, /is outside the server's repos directory/],
     ['a link inside pointing out', () => path.join(reposDir, 'sneaky'), /is outside the server's repos directory/],
     ['a remote URL to a loopback listener', () => `http://127.0.0.1:${port}/x.git`, /is a remote/],
-    ['an ext:: transport that would run a command', () => `ext::sh -c touch% ${path.join(reposDir, 'pwned-direct')}`, /is a remote/],
+    [
+      'an ext:: transport that would run a command',
+      () => `ext::sh -c touch% ${path.join(reposDir, 'pwned-direct')}`,
+      /is a remote/,
+    ],
   ])('%s → fails at provision; nothing cloned, read or dialled', async (_what, repoOf, reason) => {
     const refsBefore = outsideRefs();
     const id = await startDirectly(repoOf());

@@ -59,13 +59,18 @@ function watchHolders(value: string): { stop(): Holder[] } {
 function engineStateHolding(value: string): string[] {
   const root = execFileSync('podman', ['info', '--format', '{{.Store.GraphRoot}}'], { encoding: 'utf8' }).trim();
   try {
-    return execFileSync('grep', ['-rl', '--binary-files=text', value, path.join(root, 'libpod')], { encoding: 'utf8' }).trim().split('\n');
+    return execFileSync('grep', ['-rl', '--binary-files=text', value, path.join(root, 'libpod')], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
   } catch {
     return []; // grep exits 1 when nothing matches
   }
 }
 
-/** The holders in the host's pid namespace: the sandbox's own processes are in another (bwrap --unshare-pid, a container). */
+/**
+ * The holders in the host's pid namespace: the sandbox's own processes are in another (bwrap --unshare-pid, a
+ * container).
+ */
 const onHost = (holders: Holder[]) => holders.filter((h) => h.pidNs === OWN_PID_NS && h.pid !== process.pid);
 
 describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
@@ -86,25 +91,32 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
   it.each([
     ['sleep', ['sleep', '2']],
     ['a shell that spawns children', ['sh', '-c', 'sleep 2 & (sleep 2; true) & wait']],
-  ])('a secret given to %s is held by sandboxed processes only: no host process has it in cmdline or environ', async (_what, cmd) => {
-    const canary = `canary-${randomBytes(12).toString('hex')}`;
-    const watch = watchHolders(canary);
-    const r = await sandbox.exec({ cmd, env: { NS_CANARY: canary }, timeoutMs: 30_000 });
-    const holders = watch.stop();
-    expect(r.exitCode).toBe(0);
-    expect(onHost(holders)).toEqual([]);
-    // The scan can see it: the sandboxed command itself holds the value.
-    expect(holders.filter((h) => h.file === 'environ').length).toBeGreaterThan(0);
-    // Nor does the engine keep it: Podman stores an exec's Env in its database, where it outlives the container.
-    if (driver.name === 'docker') expect(engineStateHolding(canary)).toEqual([]);
-    // The docker driver's env file is gone once the exec is over.
-    expect(readdirSync(path.join(path.dirname(sandbox.workspace), 'meta')).filter((f) => f.startsWith('.env-'))).toEqual([]);
-  });
+  ])(
+    'a secret given to %s is held by sandboxed processes only: no host process has it in cmdline or environ',
+    async (_what, cmd) => {
+      const canary = `canary-${randomBytes(12).toString('hex')}`;
+      const watch = watchHolders(canary);
+      const r = await sandbox.exec({ cmd, env: { NS_CANARY: canary }, timeoutMs: 30_000 });
+      const holders = watch.stop();
+      expect(r.exitCode).toBe(0);
+      expect(onHost(holders)).toEqual([]);
+      // The scan can see it: the sandboxed command itself holds the value.
+      expect(holders.filter((h) => h.file === 'environ').length).toBeGreaterThan(0);
+      // Nor does the engine keep it: Podman stores an exec's Env in its database, where it outlives the container.
+      if (driver.name === 'docker') expect(engineStateHolding(canary)).toEqual([]);
+      // The docker driver's env file is gone once the exec is over.
+      expect(
+        readdirSync(path.join(path.dirname(sandbox.workspace), 'meta')).filter((f) => f.startsWith('.env-')),
+      ).toEqual([]);
+    },
+  );
 
   it('a value with newlines, quotes, $(…), backticks and backslashes arrives byte-exact and is not executed: no marker file in the workspace', async () => {
     const marker = path.join(sandbox.workspace, 'pwned');
     const value = `line one\nit's "quoted" $(touch /workspace/pwned) \`touch /workspace/pwned\` \\n \\\\ '\\'' $HOME é\t;exit 3\n`;
-    const r = await sh(sandbox, 'printenv NS_TRICKY; echo "[$NS_PLAIN]"', { env: { NS_TRICKY: value, NS_PLAIN: 'plain' } });
+    const r = await sh(sandbox, 'printenv NS_TRICKY; echo "[$NS_PLAIN]"', {
+      env: { NS_TRICKY: value, NS_PLAIN: 'plain' },
+    });
     expect(r.exitCode).toBe(0);
     expect(r.out).toBe(`${value}\n[plain]\n`);
     expect(existsSync(marker)).toBe(false);
@@ -112,7 +124,9 @@ describe.each(DRIVERS)('%s driver', (_name, makeDriver) => {
 
   it('an environment variable name that is not a name is refused before anything runs', async () => {
     const marker = path.join(sandbox.workspace, 'ran');
-    await expect(sandbox.exec({ cmd: ['touch', '/workspace/ran'], env: { 'A=$(id)': 'x' }, timeoutMs: 10_000 })).rejects.toThrow(/not a valid name/);
+    await expect(
+      sandbox.exec({ cmd: ['touch', '/workspace/ran'], env: { 'A=$(id)': 'x' }, timeoutMs: 10_000 }),
+    ).rejects.toThrow(/not a valid name/);
     expect(existsSync(marker)).toBe(false);
   });
 });
@@ -131,14 +145,19 @@ describe('through a run', () => {
     delete process.env.NS_HOST_CANARY;
   });
 
-  it.each(['bwrap', 'docker'])('%s: while the agent runs with a named secret, only sandboxed processes hold it', async (driver) => {
-    const watch = watchHolders(CANARY);
-    const agent = 'test -n "$NS_HOST_CANARY" && sleep 3 & sleep 3; wait; echo 2 > src/value.txt';
-    const id = await stack.submit(spec(makeRepo(VALUE_REPO), agent, { secrets: ['NS_HOST_CANARY'], sandbox: { driver } }));
-    await stack.waitFor(id, ['awaiting_approval']);
-    const holders = watch.stop();
-    expect(onHost(holders)).toEqual([]);
-    expect(holders.filter((h) => h.file === 'environ' && h.cmd.startsWith('sleep')).length).toBeGreaterThan(0);
-    await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
-  });
+  it.each(['bwrap', 'docker'])(
+    '%s: while the agent runs with a named secret, only sandboxed processes hold it',
+    async (driver) => {
+      const watch = watchHolders(CANARY);
+      const agent = 'test -n "$NS_HOST_CANARY" && sleep 3 & sleep 3; wait; echo 2 > src/value.txt';
+      const id = await stack.submit(
+        spec(makeRepo(VALUE_REPO), agent, { secrets: ['NS_HOST_CANARY'], sandbox: { driver } }),
+      );
+      await stack.waitFor(id, ['awaiting_approval']);
+      const holders = watch.stop();
+      expect(onHost(holders)).toEqual([]);
+      expect(holders.filter((h) => h.file === 'environ' && h.cmd.startsWith('sleep')).length).toBeGreaterThan(0);
+      await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+    },
+  );
 });

@@ -24,7 +24,11 @@ let runId: string;
 let submitted: CliResult;
 
 function cli(args: string[]): Promise<CliResult> {
-  return runCli(args, { NIGHTSHIFT_HOME: stack.config.home, NIGHTSHIFT_URL: stack.apiUrl, NIGHTSHIFT_TOKEN: stack.token });
+  return runCli(args, {
+    NIGHTSHIFT_HOME: stack.config.home,
+    NIGHTSHIFT_URL: stack.apiUrl,
+    NIGHTSHIFT_TOKEN: stack.token,
+  });
 }
 
 function specFile(content: object | string, name = 'evil.json'): string {
@@ -35,7 +39,10 @@ function specFile(content: object | string, name = 'evil.json'): string {
 
 /** The CLI's output holds no control byte (stdout and stderr), and it did say something. */
 function expectClean(res: CliResult): void {
-  expect({ stdout: CONTROL.exec(res.stdout)?.[0], stderr: CONTROL.exec(res.stderr)?.[0] }).toEqual({ stdout: undefined, stderr: undefined });
+  expect({ stdout: CONTROL.exec(res.stdout)?.[0], stderr: CONTROL.exec(res.stderr)?.[0] }).toEqual({
+    stdout: undefined,
+    stderr: undefined,
+  });
   expect(res.stdout + res.stderr).not.toBe('');
 }
 
@@ -97,7 +104,12 @@ test('--json stays valid JSON and keeps the data, every control escaped (status,
   const runs = await cli(['runs', '--json', '--limit', '100']);
   expectClean(runs);
   expect(JSON.parse(runs.stdout).runs.find((r: { id: string }) => r.id === runId).title).toBe(TITLE);
-  const again = await cli(['submit', specFile(spec(repo, 'echo 2 > src/value.txt', { title: TITLE, approval: { required: false } })), '--wait', '--json']);
+  const again = await cli([
+    'submit',
+    specFile(spec(repo, 'echo 2 > src/value.txt', { title: TITLE, approval: { required: false } })),
+    '--wait',
+    '--json',
+  ]);
   expectClean(again);
   expect(JSON.parse(again.stdout)).toMatchObject({ title: TITLE, status: 'succeeded' });
 });
@@ -110,12 +122,18 @@ test("an error echoing the spec's own text (an unknown field named with OSC 52) 
 });
 
 test("a failure reason quoting the spec's check command (raw OSC 52 in it): submit --wait and status print it clean", async () => {
-  const failing = spec(repo, 'echo 3 > src/value.txt', { title: 'Fails', checks: [{ name: 'evil', run: `echo 'out${OSC52}put'; exit 1` }], limits: { iterations: 1 } });
+  const failing = spec(repo, 'echo 3 > src/value.txt', {
+    title: 'Fails',
+    checks: [{ name: 'evil', run: `echo 'out${OSC52}put'; exit 1` }],
+    limits: { iterations: 1 },
+  });
   const res = await cli(['submit', specFile(failing), '--wait']);
   expect(res.code).toBe(1);
   expectClean(res);
   expect(res.stdout).toMatch(/^ {2}failed · checks/m);
-  expect(res.stdout).toMatch(/^ {2}checks: Check "evil" \(`echo 'output'; exit 1`\) failed with exit code 1\. Its log ends with:$/m);
+  expect(res.stdout).toMatch(
+    /^ {2}checks: Check "evil" \(`echo 'output'; exit 1`\) failed with exit code 1\. Its log ends with:$/m,
+  );
   const id = /^(ns-[0-9a-f]+) submitted$/m.exec(res.stdout)![1];
   const status = await cli(['status', id]);
   expectClean(status);
@@ -125,7 +143,10 @@ test("a failure reason quoting the spec's check command (raw OSC 52 in it): subm
 });
 
 test("a decision's comment and logs -f to the end: clean", async () => {
-  expect((await stack.api('POST', `/v1/runs/${runId}/reject`, { body: { comment: `no\x1b[2J\x1b]52;c;QUFB\x07 thanks\r` } })).status).toBe(202);
+  expect(
+    (await stack.api('POST', `/v1/runs/${runId}/reject`, { body: { comment: `no\x1b[2J\x1b]52;c;QUFB\x07 thanks\r` } }))
+      .status,
+  ).toBe(202);
   await stack.waitFor(runId, ['rejected']);
   const status = await cli(['status', runId]);
   expectClean(status);

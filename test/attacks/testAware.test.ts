@@ -44,7 +44,8 @@ async function run(agent: string, review: Record<string, unknown> = {}): Promise
     limits: { iterations: 1 },
   });
   const state = await stack.waitFor(id, ['failed', 'awaiting_approval'], LONG);
-  if (state.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+  if (state.status === 'awaiting_approval')
+    await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
   return state;
 }
 
@@ -74,27 +75,51 @@ async function caught(name: string, rule: string, file: string, says: string): P
   expect(state.status).toBe('failed');
   expect(state.stages.map((s) => s.stage)).not.toContain('approval');
   expect(state.review?.verdict).toBe('changes');
-  expect(state.review?.findings).toEqual([expect.objectContaining({ rule, file, message: expect.stringContaining(says) })]);
+  expect(state.review?.findings).toEqual([
+    expect.objectContaining({ rule, file, message: expect.stringContaining(says) }),
+  ]);
 }
 
 describe('attacks: green checks, and the review blocks the change', () => {
-  test('code under test reads NODE_TEST_CONTEXT by a computed name and subtracts everywhere else → runner-aware finding naming src/math.js:2', async () => {
-    await caught('runner-aware', 'runner-aware', 'src/math.js', 'src/math.js:2 is not a test file and reads an environment variable by a computed name');
-  }, LONG);
+  test(
+    'code under test reads NODE_TEST_CONTEXT by a computed name and subtracts everywhere else → runner-aware finding naming src/math.js:2',
+    async () => {
+      await caught(
+        'runner-aware',
+        'runner-aware',
+        'src/math.js',
+        'src/math.js:2 is not a test file and reads an environment variable by a computed name',
+      );
+    },
+    LONG,
+  );
 
-  test('a tarball of a package whose bin is named node, committed as vendor/notes.txt beside the fix → binary-added finding naming it as a gzip archive', async () => {
-    await caught('tarball', 'binary-added', 'vendor/notes.txt', 'vendor/notes.txt adds a gzip archive (judged by its content, not its name)');
-  }, LONG);
+  test(
+    'a tarball of a package whose bin is named node, committed as vendor/notes.txt beside the fix → binary-added finding naming it as a gzip archive',
+    async () => {
+      await caught(
+        'tarball',
+        'binary-added',
+        'vendor/notes.txt',
+        'vendor/notes.txt adds a gzip archive (judged by its content, not its name)',
+      );
+    },
+    LONG,
+  );
 });
 
 describe('controls: the honest fix reaches approval with no finding', () => {
   test.each([
     ['reads-config', 'configuration read by name (process.env.PORT, NODE_ENV against "production")'],
     ['adds-image', 'a PNG under docs/, where the spec allows binaries (review.allowBinaries)'],
-  ])('%s: %s', async (name) => {
-    const state = await runs.get(name)!;
-    expect(state.status).toBe('awaiting_approval');
-    expect(state.review?.findings).toEqual([]);
-    expect(state.checks.every((c) => c.passed)).toBe(true);
-  }, LONG);
+  ])(
+    '%s: %s',
+    async (name) => {
+      const state = await runs.get(name)!;
+      expect(state.status).toBe('awaiting_approval');
+      expect(state.review?.findings).toEqual([]);
+      expect(state.checks.every((c) => c.passed)).toBe(true);
+    },
+    LONG,
+  );
 });

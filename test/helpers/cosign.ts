@@ -11,7 +11,11 @@ import { openArtifactStore } from '../../store/openArtifacts';
 import { goInstall, toolsDir } from '../../temporal/cli';
 
 /** Sigstore's cosign, the independent verifier of proofs: built once into the tools dir like the Temporal CLI. */
-const COSIGN = { module: 'github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5', binary: 'cosign', what: 'cosign v2.6.5 (the independent proof verifier)' };
+const COSIGN = {
+  module: 'github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5',
+  binary: 'cosign',
+  what: 'cosign v2.6.5 (the independent proof verifier)',
+};
 
 export async function ensureCosign(progress?: (line: string) => void): Promise<string> {
   const built = path.join(toolsDir(), COSIGN.binary);
@@ -22,12 +26,29 @@ export async function ensureCosign(progress?: (line: string) => void): Promise<s
  * `cosign verify-blob-attestation` offline (no transparency log, no network): the envelope in `signature` checked
  * with `key`, of predicate `type`, about `blob`.
  */
-export function cosignVerify(cosign: string, opts: { key: string; type: string; signature: string; blob: string }): { code: number; output: string } {
-  const r = spawnSync(cosign, ['verify-blob-attestation', '--key', opts.key, '--type', opts.type, '--insecure-ignore-tlog=true', '--signature', opts.signature, opts.blob], {
-    encoding: 'utf8',
-    env: { ...process.env, SIGSTORE_NO_CACHE: '1', TUF_ROOT: path.join(path.dirname(opts.signature), '.sigstore') },
-    timeout: 60_000,
-  });
+export function cosignVerify(
+  cosign: string,
+  opts: { key: string; type: string; signature: string; blob: string },
+): { code: number; output: string } {
+  const r = spawnSync(
+    cosign,
+    [
+      'verify-blob-attestation',
+      '--key',
+      opts.key,
+      '--type',
+      opts.type,
+      '--insecure-ignore-tlog=true',
+      '--signature',
+      opts.signature,
+      opts.blob,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, SIGSTORE_NO_CACHE: '1', TUF_ROOT: path.join(path.dirname(opts.signature), '.sigstore') },
+      timeout: 60_000,
+    },
+  );
   return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -56,8 +77,14 @@ export async function verifyEveryProof(config: Pick<Config, 'home' | 'artifacts'
       const blob = files.has('diff.patch') ? 'diff.patch' : 'manifest.json';
       for (const name of ['attestation.json', blob]) writeFileSync(at(name), files.get(name)!);
       writeFileSync(at('key.pub'), key.publicKeyPem);
-      const r = cosignVerify(cosign, { key: at('key.pub'), type: 'slsaprovenance1', signature: at('attestation.json'), blob: at(blob) });
-      if (r.code !== 0 || !r.output.includes('Verified OK')) throw new Error(`cosign refused the proof of run ${e.runId} (sha256:${e.proof}): ${r.output.trim()}`);
+      const r = cosignVerify(cosign, {
+        key: at('key.pub'),
+        type: 'slsaprovenance1',
+        signature: at('attestation.json'),
+        blob: at(blob),
+      });
+      if (r.code !== 0 || !r.output.includes('Verified OK'))
+        throw new Error(`cosign refused the proof of run ${e.runId} (sha256:${e.proof}): ${r.output.trim()}`);
       verifyDeliveredCommit(e.runId, JSON.parse(files.get('manifest.json')!.toString()), allowedSignersFile);
     }
   } finally {
@@ -67,10 +94,20 @@ export async function verifyEveryProof(config: Pick<Config, 'home' | 'artifacts'
 }
 
 /** The commit a proof names, where it was delivered (the test's repo, while it is there): git verify-commit passes. */
-function verifyDeliveredCommit(runId: string, manifest: { repo: string; finalCommit?: string }, allowedSignersFile: string): void {
+function verifyDeliveredCommit(
+  runId: string,
+  manifest: { repo: string; finalCommit?: string },
+  allowedSignersFile: string,
+): void {
   if (!manifest.finalCommit || !existsSync(manifest.repo)) return;
-  const git = (args: string[]) => spawnSync('git', ['-C', manifest.repo, '-c', `gpg.ssh.allowedSignersFile=${allowedSignersFile}`, ...args], { encoding: 'utf8' });
+  const git = (args: string[]) =>
+    spawnSync('git', ['-C', manifest.repo, '-c', `gpg.ssh.allowedSignersFile=${allowedSignersFile}`, ...args], {
+      encoding: 'utf8',
+    });
   if (git(['cat-file', '-e', `${manifest.finalCommit}^{commit}`]).status !== 0) return; // not delivered there (the run's delivery failed, or the test moved it)
   const r = git(['verify-commit', manifest.finalCommit]);
-  if (r.status !== 0) throw new Error(`git verify-commit refused run ${runId}'s delivered commit ${manifest.finalCommit}: ${r.stderr.trim()}`);
+  if (r.status !== 0)
+    throw new Error(
+      `git verify-commit refused run ${runId}'s delivered commit ${manifest.finalCommit}: ${r.stderr.trim()}`,
+    );
 }

@@ -1,6 +1,22 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findGo, runGoBuild, toolsDir } from '../../temporal/cli';
@@ -29,7 +45,10 @@ export async function ensureGitea(progress: (line: string) => void = () => {}): 
   const staticRoot = path.join(toolsDir(), '..', `gitea-src-${GITEA_VERSION}`);
   if (existsSync(binary) && existsSync(path.join(staticRoot, 'options', 'locale'))) return { binary, staticRoot };
   const go = findGo();
-  if (!go) throw new Error(`Gitea ${GITEA_VERSION} is not built and Go is missing to build it: install Go (https://go.dev/dl)`);
+  if (!go)
+    throw new Error(
+      `Gitea ${GITEA_VERSION} is not built and Go is missing to build it: install Go (https://go.dev/dl)`,
+    );
   if (!existsSync(path.join(staticRoot, 'go.mod'))) copyModuleSource(go, staticRoot, progress);
   if (existsSync(binary)) return { binary, staticRoot };
   progress(`building Gitea ${GITEA_VERSION} into ${binary}; about 5 minutes and 160 MB the first time`);
@@ -37,9 +56,16 @@ export async function ensureGitea(progress: (line: string) => void = () => {}): 
   const building = `${binary}.building-${process.pid}`;
   mkdirSync(toolsDir(), { recursive: true });
   const ldflags = `-s -w -X main.Version=${GITEA_VERSION} -X "main.Tags=${BUILD_TAGS}"`;
-  await runGoBuild(go, ['build', '-x', '-tags', BUILD_TAGS, '-ldflags', ldflags, '-o', building, '.'], { cwd: staticRoot, env: { ...process.env, CGO_ENABLED: '1' } }, progress);
+  await runGoBuild(
+    go,
+    ['build', '-x', '-tags', BUILD_TAGS, '-ldflags', ldflags, '-o', building, '.'],
+    { cwd: staticRoot, env: { ...process.env, CGO_ENABLED: '1' } },
+    progress,
+  );
   renameSync(building, binary);
-  progress(`built Gitea ${GITEA_VERSION} in ${Math.round((Date.now() - started) / 1000)}s (${Math.round(statSync(binary).size / 1e6)} MB)`);
+  progress(
+    `built Gitea ${GITEA_VERSION} in ${Math.round((Date.now() - started) / 1000)}s (${Math.round(statSync(binary).size / 1e6)} MB)`,
+  );
   return { binary, staticRoot };
 }
 
@@ -48,7 +74,10 @@ function copyModuleSource(go: string, dest: string, progress: (line: string) => 
   progress(`downloading the source of Gitea ${GITEA_VERSION} (${GITEA_MODULE})`);
   const r = spawnSync(go, ['mod', 'download', '-json', GITEA_MODULE], { encoding: 'utf8', timeout: 600_000 });
   const dir = r.status === 0 ? (JSON.parse(r.stdout) as { Dir?: string }).Dir : undefined;
-  if (!dir) throw new Error(`go mod download ${GITEA_MODULE} failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-3).join(' ')}`);
+  if (!dir)
+    throw new Error(
+      `go mod download ${GITEA_MODULE} failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-3).join(' ')}`,
+    );
   const copying = `${dest}.copying-${process.pid}`;
   execFileSync('cp', ['-R', dir, copying]);
   execFileSync('chmod', ['-R', 'u+w', copying]);
@@ -60,7 +89,10 @@ function runAs(): { uid: number; gid: number; name: string } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => spawnSync('id', [flag, GITEA_USER], { encoding: 'utf8' });
   const [uid, gid] = [id('-u'), id('-g')];
-  if (uid.status !== 0 || gid.status !== 0) throw new Error(`Gitea refuses to run as root and the user ${GITEA_USER} is missing: run scripts/setup.sh --docker (it creates it)`);
+  if (uid.status !== 0 || gid.status !== 0)
+    throw new Error(
+      `Gitea refuses to run as root and the user ${GITEA_USER} is missing: run scripts/setup.sh --docker (it creates it)`,
+    );
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()), name: GITEA_USER };
 }
 
@@ -76,7 +108,8 @@ function reachableInstall(install: GiteaInstall): GiteaInstall {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) throw new Error(`${dir} is not a root-owned directory closed to others: remove it`);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0)
+    throw new Error(`${dir} is not a root-owned directory closed to others: remove it`);
   for (const sub of STATIC_DIRS) {
     if (existsSync(path.join(dir, sub))) continue;
     const copying = path.join(dir, `${sub}.copying-${process.pid}`);
@@ -137,9 +170,20 @@ export interface GiteaServer {
   api<T = any>(method: string, apiPath: string, opts?: { token?: string; body?: unknown }): Promise<T>;
   createUser(name: string): Promise<GiteaUser>;
   /** A repo of `owner` whose `main` holds `files` (default a README) in one commit pushed through smart HTTP. */
-  createRepo(owner: string, name: string, opts?: { files?: Record<string, string>; private?: boolean }): Promise<GiteaRepo>;
-  /** A commit of `files` on top of `parent` (default main) as `user` (default the admin), pushed to `branch`; its sha. */
-  push(repo: GiteaRepo, branch: string, files: Record<string, string>, opts?: { parent?: string; user?: GiteaUser; message?: string }): Promise<string>;
+  createRepo(
+    owner: string,
+    name: string,
+    opts?: { files?: Record<string, string>; private?: boolean },
+  ): Promise<GiteaRepo>;
+  /**
+   * A commit of `files` on top of `parent` (default main) as `user` (default the admin), pushed to `branch`; its sha.
+   */
+  push(
+    repo: GiteaRepo,
+    branch: string,
+    files: Record<string, string>,
+    opts?: { parent?: string; user?: GiteaUser; message?: string },
+  ): Promise<string>;
   addCollaborator(repo: string, user: string, permission: 'read' | 'write' | 'admin'): Promise<void>;
   /** A Gitea-type (JSON) webhook on `repo` (owner/name); its id. */
   addWebhook(repo: string, hook: { url: string; secret: string; events: string[] }): Promise<number>;
@@ -163,20 +207,44 @@ export async function startGitea(): Promise<GiteaServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const config = path.join(work, 'app.ini');
-  writeFileSync(config, appIni({ work, port, staticRoot: install.staticRoot, runUser: owner?.name ?? os.userInfo().username }), { mode: 0o600 });
+  writeFileSync(
+    config,
+    appIni({ work, port, staticRoot: install.staticRoot, runUser: owner?.name ?? os.userInfo().username }),
+    { mode: 0o600 },
+  );
   if (owner) chownSync(config, owner.uid, owner.gid);
   const logFile = path.join(work, 'gitea.log');
-  const gitea = (args: string[]) => runGitea(install.binary, ['--config', config, '--work-path', work, ...args], { work, owner, logFile });
+  const gitea = (args: string[]) =>
+    runGitea(install.binary, ['--config', config, '--work-path', work, ...args], { work, owner, logFile });
 
   await gitea(['migrate']);
   // A random password (none in argv); the admin works with the token Gitea prints.
-  const created = await gitea(['admin', 'user', 'create', '--admin', '--username', 'nsadmin', '--random-password', '--email', 'nsadmin@example.com', '--must-change-password=false', '--access-token', '--access-token-scopes', 'all']);
+  const created = await gitea([
+    'admin',
+    'user',
+    'create',
+    '--admin',
+    '--username',
+    'nsadmin',
+    '--random-password',
+    '--email',
+    'nsadmin@example.com',
+    '--must-change-password=false',
+    '--access-token',
+    '--access-token-scopes',
+    'all',
+  ]);
   const token = /Access token was successfully created\.\.\. (\w+)/.exec(created)?.[1];
   if (!token) throw new Error('gitea admin user create printed no access token');
   const admin: GiteaUser = { name: 'nsadmin', token };
 
   const log = openSync(logFile, 'a');
-  const child = spawn(install.binary, ['web', '--config', config, '--work-path', work], { stdio: ['ignore', log, log], env: giteaEnv(work, owner), uid: owner?.uid, gid: owner?.gid });
+  const child = spawn(install.binary, ['web', '--config', config, '--work-path', work], {
+    stdio: ['ignore', log, log],
+    env: giteaEnv(work, owner),
+    uid: owner?.uid,
+    gid: owner?.gid,
+  });
   closeSync(log);
   await waitForGitea(child, url, logFile);
   return giteaServer({ url, admin, logFile, child, work });
@@ -260,13 +328,29 @@ LEVEL = Warn
 
 /** Gitea's environment: not ours (no secrets of the test process), a HOME in its work dir. */
 function giteaEnv(work: string, owner?: { name: string }): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: work, USER: owner?.name ?? os.userInfo().username, GITEA_WORK_DIR: work, LANG: 'C.UTF-8' };
+  return {
+    PATH: process.env.PATH,
+    HOME: work,
+    USER: owner?.name ?? os.userInfo().username,
+    GITEA_WORK_DIR: work,
+    LANG: 'C.UTF-8',
+  };
 }
 
 /** A Gitea CLI command (as the Gitea user); its stdout, or an error quoting its output. */
-function runGitea(binary: string, args: string[], o: { work: string; owner?: { uid: number; gid: number; name: string }; logFile: string }): Promise<string> {
+function runGitea(
+  binary: string,
+  args: string[],
+  o: { work: string; owner?: { uid: number; gid: number; name: string }; logFile: string },
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { env: giteaEnv(o.work, o.owner), uid: o.owner?.uid, gid: o.owner?.gid, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    const child = spawn(binary, args, {
+      env: giteaEnv(o.work, o.owner),
+      uid: o.owner?.uid,
+      gid: o.owner?.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 120_000,
+    });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -290,9 +374,14 @@ async function waitForGitea(child: ChildProcess, url: string, logFile: string): 
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`Gitea stopped at start (exit ${child.exitCode ?? child.signalCode}): ${lastLines(readFileSync(logFile, 'utf8'))}`);
+      throw new Error(
+        `Gitea stopped at start (exit ${child.exitCode ?? child.signalCode}): ${lastLines(readFileSync(logFile, 'utf8'))}`,
+      );
     }
-    const up = await fetch(`${url}/api/v1/version`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const up = await fetch(`${url}/api/v1/version`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) return;
     if (Date.now() > deadline) {
       await stopProcess(child);
@@ -302,10 +391,22 @@ async function waitForGitea(child: ChildProcess, url: string, logFile: string): 
   }
 }
 
-function giteaServer(s: { url: string; admin: GiteaUser; logFile: string; child: ChildProcess; work: string }): GiteaServer {
+function giteaServer(s: {
+  url: string;
+  admin: GiteaUser;
+  logFile: string;
+  child: ChildProcess;
+  work: string;
+}): GiteaServer {
   const apiUrl = `${s.url}/api/v1`;
-  const api = async <T>(method: string, apiPath: string, opts: { token?: string; body?: unknown; basic?: string } = {}): Promise<T> => {
-    const auth = opts.basic ? `Basic ${Buffer.from(opts.basic).toString('base64')}` : `token ${opts.token ?? s.admin.token}`;
+  const api = async <T>(
+    method: string,
+    apiPath: string,
+    opts: { token?: string; body?: unknown; basic?: string } = {},
+  ): Promise<T> => {
+    const auth = opts.basic
+      ? `Basic ${Buffer.from(opts.basic).toString('base64')}`
+      : `token ${opts.token ?? s.admin.token}`;
     const res = await fetch(`${apiUrl}${apiPath}`, {
       method,
       headers: { Authorization: auth, 'Content-Type': 'application/json', Accept: 'application/json' },
@@ -322,7 +423,11 @@ function giteaServer(s: { url: string; admin: GiteaUser; logFile: string; child:
     const deadline = Date.now() + 20_000;
     for (;;) {
       const { empty } = await api<{ empty: boolean }>('GET', `/repos/${repo}`);
-      const got = empty ? undefined : await api<{ commit: { id: string } }>('GET', `/repos/${repo}/branches/${encodeURIComponent(branch)}`).catch(() => undefined);
+      const got = empty
+        ? undefined
+        : await api<{ commit: { id: string } }>('GET', `/repos/${repo}/branches/${encodeURIComponent(branch)}`).catch(
+            () => undefined,
+          );
       if (got?.commit.id === sha) return;
       if (Date.now() > deadline) throw new Error(`Gitea did not show ${repo}@${branch} at ${sha} within 20s`);
       await new Promise((r) => setTimeout(r, 50));
@@ -337,20 +442,38 @@ function giteaServer(s: { url: string; admin: GiteaUser; logFile: string; child:
     api: (method, apiPath, opts) => api(method, apiPath, opts),
     async createUser(name) {
       const password = randomBytes(12).toString('hex');
-      await api('POST', '/admin/users', { body: { username: name, email: `${name}@example.com`, password, must_change_password: false } });
+      await api('POST', '/admin/users', {
+        body: { username: name, email: `${name}@example.com`, password, must_change_password: false },
+      });
       // A user's token is made with that user's password (basic auth), not by an admin's token.
-      const token = await api<{ sha1: string }>('POST', `/users/${name}/tokens`, { basic: `${name}:${password}`, body: { name: 'tests', scopes: ['all'] } });
+      const token = await api<{ sha1: string }>('POST', `/users/${name}/tokens`, {
+        basic: `${name}:${password}`,
+        body: { name: 'tests', scopes: ['all'] },
+      });
       return { name, password, token: token.sha1 };
     },
     async createRepo(owner, name, opts = {}) {
-      await api('POST', `/admin/users/${owner}/repos`, { body: { name, private: opts.private ?? false, auto_init: false, default_branch: 'main' } });
+      await api('POST', `/admin/users/${owner}/repos`, {
+        body: { name, private: opts.private ?? false, auto_init: false, default_branch: 'main' },
+      });
       const cloneUrl = `${s.url}/${owner}/${name}.git`;
-      const head = pushCommit(cloneUrl, { branch: 'main', files: opts.files ?? { 'README.md': `# ${name}\n` }, user: s.admin, message: 'Initial commit' });
+      const head = pushCommit(cloneUrl, {
+        branch: 'main',
+        files: opts.files ?? { 'README.md': `# ${name}\n` },
+        user: s.admin,
+        message: 'Initial commit',
+      });
       await branchAt(`${owner}/${name}`, 'main', head);
       return { owner, name, fullName: `${owner}/${name}`, cloneUrl, head };
     },
     async push(repo, branch, files, opts = {}) {
-      const sha = pushCommit(repo.cloneUrl, { parent: opts.parent ?? 'main', branch, files, user: opts.user ?? s.admin, message: opts.message ?? `Change ${Object.keys(files).join(', ')}` });
+      const sha = pushCommit(repo.cloneUrl, {
+        parent: opts.parent ?? 'main',
+        branch,
+        files,
+        user: opts.user ?? s.admin,
+        message: opts.message ?? `Change ${Object.keys(files).join(', ')}`,
+      });
       await branchAt(repo.fullName, branch, sha);
       return sha;
     },
@@ -359,7 +482,12 @@ function giteaServer(s: { url: string; admin: GiteaUser; logFile: string; child:
     },
     async addWebhook(repo, hook) {
       const created = await api<{ id: number }>('POST', `/repos/${repo}/hooks`, {
-        body: { type: 'gitea', active: true, events: hook.events, config: { url: hook.url, content_type: 'json', secret: hook.secret } },
+        body: {
+          type: 'gitea',
+          active: true,
+          events: hook.events,
+          config: { url: hook.url, content_type: 'json', secret: hook.secret },
+        },
       });
       return created.id;
     },
@@ -375,7 +503,10 @@ function giteaServer(s: { url: string; admin: GiteaUser; logFile: string; child:
  * One commit of `files` as `user`, on top of branch `parent` (none: a first commit), pushed to `branch` through smart
  * HTTP; its sha. The token goes in a header from the environment (git's GIT_CONFIG_*), never in argv or a URL.
  */
-function pushCommit(cloneUrl: string, o: { parent?: string; branch: string; files: Record<string, string>; user: GiteaUser; message: string }): string {
+function pushCommit(
+  cloneUrl: string,
+  o: { parent?: string; branch: string; files: Record<string, string>; user: GiteaUser; message: string },
+): string {
   const dir = tempDir('gitea-push');
   try {
     const env = {
@@ -389,7 +520,14 @@ function pushCommit(cloneUrl: string, o: { parent?: string; branch: string; file
       GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`${o.user.name}:${o.user.token}`).toString('base64')}`,
       GIT_TERMINAL_PROMPT: '0',
     };
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: dir,
+        env,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 60_000,
+      });
     git('init', '-q', '-b', o.branch);
     if (o.parent) {
       git('fetch', '-q', '--depth=1', cloneUrl, o.parent);

@@ -8,29 +8,48 @@ export const SHOTS = path.join(__dirname, '..', '..', '..', 'test-results', 'web
 
 export async function launchChromium(): Promise<Browser> {
   mkdirSync(SHOTS, { recursive: true });
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 }
 
 /**
  * A phone-sized page of the API's web UI at `apiUrl`, served with the strict Content-Security-Policy the API is to
  * send (`default-src 'self'`), recording every violation and script error, signed in with `token` when given.
  */
-export async function openPhone(browser: Browser, apiUrl: string, token?: string, hash = ''): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: PHONE_WIDTH, height: 844 }, isMobile: true, hasTouch: true, acceptDownloads: true });
+export async function openPhone(
+  browser: Browser,
+  apiUrl: string,
+  token?: string,
+  hash = '',
+): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({
+    viewport: { width: PHONE_WIDTH, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+    acceptDownloads: true,
+  });
   await context.route(
     (url) => url.pathname === '/',
     async (route) => {
       const response = await route.fetch();
-      await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': "default-src 'self'" } });
+      await route.fulfill({
+        response,
+        headers: { ...response.headers(), 'content-security-policy': "default-src 'self'" },
+      });
     },
   );
   // Page-side code is passed as strings: this program is typed for Node, not the DOM.
-  await context.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))`);
+  await context.addInitScript(
+    `document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))`,
+  );
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    // A server without GET /v1/repos (api/repoRoutes.ts) answers 404 there, and the New form falls back to a text field.
+    // A server without GET /v1/repos (api/repoRoutes.ts) answers 404 there, and the New form falls back to a text
+    // field.
     const noRepoList = /status of 404/.test(msg.text()) && msg.location().url.endsWith('/v1/repos');
     if (msg.type() === 'error' && !/status of (400|401|403)/.test(msg.text()) && !noRepoList) problems.push(msg.text());
   });

@@ -10,7 +10,11 @@ import { freePort } from './ports';
 import { tempDir } from './repos';
 
 /** A real S3-compatible server (Go, in-memory), built once into the tools dir like the Temporal CLI. */
-const GOFAKES3 = { module: 'github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0', binary: 'gofakes3', what: 'gofakes3 (the tests’ S3 server)' };
+const GOFAKES3 = {
+  module: 'github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0',
+  binary: 'gofakes3',
+  what: 'gofakes3 (the tests’ S3 server)',
+};
 
 export async function ensureGofakes3(progress?: (line: string) => void): Promise<string> {
   const built = path.join(toolsDir(), GOFAKES3.binary);
@@ -26,7 +30,10 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-export const S3_TEST_CREDENTIALS = { accessKeyId: 'AKIANIGHTSHIFTTEST01', secretAccessKey: 'nightshift-test-secret-never-in-history' };
+export const S3_TEST_CREDENTIALS = {
+  accessKeyId: 'AKIANIGHTSHIFTTEST01',
+  secretAccessKey: 'nightshift-test-secret-never-in-history',
+};
 
 /** gofakes3 on a free loopback port, keeping its objects in memory; its log goes to a temp file. */
 export async function startS3Server(): Promise<S3Server> {
@@ -39,7 +46,10 @@ export async function startS3Server(): Promise<S3Server> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gofakes3 stopped at start (exit ${child.exitCode}); see ${logFile}`);
-    const up = await fetch(endpoint).then(() => true, () => false);
+    const up = await fetch(endpoint).then(
+      () => true,
+      () => false,
+    );
     if (up) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -47,7 +57,14 @@ export async function startS3Server(): Promise<S3Server> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const artifacts = (bucket: string, prefix = ''): S3ArtifactsConfig => ({ driver: 's3', bucket, prefix, endpoint, region: 'us-east-1', credentials: S3_TEST_CREDENTIALS });
+  const artifacts = (bucket: string, prefix = ''): S3ArtifactsConfig => ({
+    driver: 's3',
+    bucket,
+    prefix,
+    endpoint,
+    region: 'us-east-1',
+    credentials: S3_TEST_CREDENTIALS,
+  });
   return {
     endpoint,
     artifacts,

@@ -5,9 +5,19 @@ import type { SandboxLimits } from '../../sandbox/policy';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver } from '../../sandbox/sandbox';
 import { tempDir } from './stack';
 
-export const LIMITS: SandboxLimits = { memoryBytes: 256 * 1024 ** 2, cpus: 1, pids: 64, openFiles: 256, fileSizeBytes: 8 * 1024 ** 2, diskBytes: 64 * 1024 ** 2, files: 20_000 };
+export const LIMITS: SandboxLimits = {
+  memoryBytes: 256 * 1024 ** 2,
+  cpus: 1,
+  pids: 64,
+  openFiles: 256,
+  fileSizeBytes: 8 * 1024 ** 2,
+  diskBytes: 64 * 1024 ** 2,
+  files: 20_000,
+};
 
-/** The docker driver's image: the tests' own when NIGHTSHIFT_DOCKER_IMAGE names one, as the worker's config reads it. */
+/**
+ * The docker driver's image: the tests' own when NIGHTSHIFT_DOCKER_IMAGE names one, as the worker's config reads it.
+ */
 export const SANDBOX_IMAGE = process.env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest';
 
 /** Both drivers, each against its real engine: bubblewrap, and Podman's Docker API started by the suite's setup. */

@@ -34,7 +34,15 @@ export async function openSse(url: string, opts: { token?: string; lastEventId?:
   const comments: string[] = [];
   if (!res.headers.get('content-type')?.startsWith('text/event-stream')) {
     const errorText = await res.text();
-    return { status: res.status, headers: res.headers, errorText, comments, next: async () => undefined, nextComment: async () => undefined, close: () => abort.abort() };
+    return {
+      status: res.status,
+      headers: res.headers,
+      errorText,
+      comments,
+      next: async () => undefined,
+      nextComment: async () => undefined,
+      close: () => abort.abort(),
+    };
   }
 
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -72,7 +80,10 @@ export async function openSse(url: string, opts: { token?: string; lastEventId?:
     while (!satisfied() && !done) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no SSE ${what} within ${timeoutMs} ms from ${url}`)), Math.max(0, deadline - Date.now()));
+        timer = setTimeout(
+          () => reject(new Error(`no SSE ${what} within ${timeoutMs} ms from ${url}`)),
+          Math.max(0, deadline - Date.now()),
+        );
       });
       // A read outlives a timeout: the next call waits for the same one, so no chunk is lost.
       pending ??= reader.read();
@@ -104,7 +115,11 @@ export async function openSse(url: string, opts: { token?: string; lastEventId?:
 }
 
 /** Reads events until one satisfies `until` (returned last) or the stream ends. */
-export async function readUntil(stream: SseStream, until: (e: SseEvent) => boolean, timeoutMs = 60_000): Promise<SseEvent[]> {
+export async function readUntil(
+  stream: SseStream,
+  until: (e: SseEvent) => boolean,
+  timeoutMs = 60_000,
+): Promise<SseEvent[]> {
   const events: SseEvent[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -36,7 +36,11 @@ export interface TestStack {
   workerName?: string;
   /** Env for a `nightshift` child process (worker, CLI) that joins this stack. */
   env: NodeJS.ProcessEnv;
-  api<T = any>(method: string, route: string, opts?: { body?: string | object; token?: string | null; contentType?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
+  api<T = any>(
+    method: string,
+    route: string,
+    opts?: { body?: string | object; token?: string | null; contentType?: string; headers?: Record<string, string> },
+  ): Promise<ApiResponse<T>>;
   submit(spec: string | object, contentType?: string): Promise<string>;
   state(id: string): Promise<RunState>;
   waitFor(id: string, statuses: RunStatus[], timeoutMs?: number): Promise<RunState>;
@@ -54,7 +58,9 @@ export interface TestStack {
  * The real parts, in this process: a client of the suite's Temporal dev server, the API on a free port and
  * (unless `worker: false`) a worker, all on a task queue and NIGHTSHIFT_HOME of their own.
  */
-export async function startTestStack(opts: { worker?: boolean; env?: Record<string, string>; temporalAddress?: string } = {}): Promise<TestStack> {
+export async function startTestStack(
+  opts: { worker?: boolean; env?: Record<string, string>; temporalAddress?: string } = {},
+): Promise<TestStack> {
   const home = tempDir('home');
   const port = await freePort();
   const temporalAddress = opts.temporalAddress ?? process.env.NIGHTSHIFT_TEST_TEMPORAL;
@@ -75,7 +81,10 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
     ...opts.env,
   };
   const config = loadConfig(env);
-  const logger = pino({ level: 'warn' }, pino.destination({ dest: path.join(home, 'test.log'), sync: true, mkdir: true }));
+  const logger = pino(
+    { level: 'warn' },
+    pino.destination({ dest: path.join(home, 'test.log'), sync: true, mkdir: true }),
+  );
   installTemporalLogging(logger);
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace: config.namespace });
@@ -122,10 +131,12 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
       }
       // A pooled keep-alive connection the server closed (an API restart, or its keep-alive timeout on a loaded
       // machine) resets on reuse, or is found closed: a GET is tried again once.
-      const res = await fetch(apiUrl + route, { method, headers, body }).catch((err: Error & { cause?: { code?: string } }) => {
-        if (method !== 'GET' || !['ECONNRESET', 'UND_ERR_SOCKET'].includes(err.cause?.code ?? '')) throw err;
-        return fetch(apiUrl + route, { method, headers, body });
-      });
+      const res = await fetch(apiUrl + route, { method, headers, body }).catch(
+        (err: Error & { cause?: { code?: string } }) => {
+          if (method !== 'GET' || !['ECONNRESET', 'UND_ERR_SOCKET'].includes(err.cause?.code ?? '')) throw err;
+          return fetch(apiUrl + route, { method, headers, body });
+        },
+      );
       const text = await res.text();
       let parsed: unknown = text;
       try {
@@ -154,12 +165,16 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
           last = res.body as RunState;
           if (statuses.includes(last.status)) return last;
           if (FINAL_STATUSES.includes(last.status)) {
-            throw new Error(`run ${id} ended ${last.status}, expected ${statuses.join('|')}: ${JSON.stringify(last.failure ?? last.stages.slice(-3))}`);
+            throw new Error(
+              `run ${id} ended ${last.status}, expected ${statuses.join('|')}: ${JSON.stringify(last.failure ?? last.stages.slice(-3))}`,
+            );
           }
         }
         await new Promise((r) => setTimeout(r, 300));
       }
-      throw new Error(`run ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms (last: ${last?.status}/${last?.stage})`);
+      throw new Error(
+        `run ${id} did not reach ${statuses.join('|')} within ${timeoutMs} ms (last: ${last?.status}/${last?.stage})`,
+      );
     },
     adminAllows({ modelUpstream, egressInternal }) {
       if (modelUpstream) config.modelUpstreams.push(normalizeBaseUrl(modelUpstream));
@@ -177,7 +192,8 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
       await nativeConnection?.close();
       await connection.close();
       try {
-        // Every proof the suite makes passes an independent verifier (docs/proof.md), not only the ones a test looks at.
+        // Every proof the suite makes passes an independent verifier (docs/proof.md), not only the ones a test looks
+        // at.
         await verifyEveryProof(config);
       } finally {
         // Workers killed by a test leave their sandboxes' overlays mounted (a replacement would sweep them).
@@ -190,7 +206,10 @@ export async function startTestStack(opts: { worker?: boolean; env?: Record<stri
 }
 
 /** For a test file: a stack and a repo with `files`, made before its tests; the stack stopped after them. */
-export function useTestStack(files: Record<string, string>, opts: Parameters<typeof startTestStack>[0] = {}): { stack: TestStack; repo: string } {
+export function useTestStack(
+  files: Record<string, string>,
+  opts: Parameters<typeof startTestStack>[0] = {},
+): { stack: TestStack; repo: string } {
   const made = {} as { stack: TestStack; repo: string };
   beforeAll(async () => {
     made.stack = await startTestStack(opts);

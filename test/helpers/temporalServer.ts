@@ -31,7 +31,9 @@ export interface KillableTemporal {
    * `executions` have the same shape in both.
    */
   sql: TemporalCluster['sql'];
-  /** SIGKILL the server process, as when its host dies, and wait for it; PostgreSQL stays up. Resolves to the signal. */
+  /**
+   * SIGKILL the server process, as when its host dies, and wait for it; PostgreSQL stays up. Resolves to the signal.
+   */
   kill(): Promise<NodeJS.Signals | null>;
   /** Start the server again on the same data and address (after kill or stop). */
   restart(): Promise<void>;
@@ -59,8 +61,12 @@ async function startKillableDevServer(dataDir: string): Promise<KillableTemporal
       // Read only while the server is down: a busy dev server holds its (rollback-journal) database locked for as
       // long as runs are in flight, and a reader waiting on it blocks the test process. A hot journal left by a
       // SIGKILL is rolled back here, as the server itself would on its next start.
-      if (server.process.exitCode === null && server.process.signalCode === null) throw new Error('the dev server is running: read its database after kill() or stop()');
-      const sqlite = spawnSync('sqlite3', ['-cmd', '.timeout 5000', database, query], { encoding: 'utf8', timeout: 30_000 });
+      if (server.process.exitCode === null && server.process.signalCode === null)
+        throw new Error('the dev server is running: read its database after kill() or stop()');
+      const sqlite = spawnSync('sqlite3', ['-cmd', '.timeout 5000', database, query], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       if (sqlite.error) throw new Error(`sqlite3 (apt-get install sqlite3): ${sqlite.error.message}`);
       if (sqlite.status !== 0) throw new Error(`sqlite3 on ${database}: ${sqlite.stderr.trim()}`);
       return sqlite.stdout;

@@ -1,4 +1,6 @@
-/** A gate that lets `n` pieces of work run at once, the rest waiting in order: runs queued together, a few at a time. */
+/**
+ * A gate that lets `n` pieces of work run at once, the rest waiting in order: runs queued together, a few at a time.
+ */
 export function takingTurns(n: number): <T>(work: () => Promise<T>) => Promise<T> {
   let slots = n;
   const waiting: (() => void)[] = [];

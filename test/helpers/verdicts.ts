@@ -12,6 +12,7 @@ export async function runToVerdict(stack: TestStack, spec: object, timeoutMs: nu
   const id = await stack.submit(spec);
   const state = await stack.waitFor(id, ['failed', 'awaiting_approval'], timeoutMs);
   const logs = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
-  if (state.status === 'awaiting_approval') await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+  if (state.status === 'awaiting_approval')
+    await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
   return { state, logs };
 }

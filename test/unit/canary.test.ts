@@ -5,64 +5,122 @@ import { JUDGED_APP } from '../fixtures/judgedApp';
 const first = () => 0;
 const TEST_FILE = JUDGED_APP['test/add.test.js'];
 
-describe('withMutant: a copy of one of the base\'s tests, under its title, with its expected value changed', () => {
-  test('node:test: the copy follows the original, same title, another of the file\'s expected values', () => {
+describe("withMutant: a copy of one of the base's tests, under its title, with its expected value changed", () => {
+  test("node:test: the copy follows the original, same title, another of the file's expected values", () => {
     const planted = withMutant('test/add.test.js', TEST_FILE, TEST_FILE, first);
-    expect(planted).toEqual({ content: TEST_FILE.replace("test('adds zero', () => assert.strictEqual(add(0, 0), 0));", "test('adds zero', () => assert.strictEqual(add(0, 0), 0));\ntest('adds zero', () => assert.strictEqual(add(0, 0), 4));") });
+    expect(planted).toEqual({
+      content: TEST_FILE.replace(
+        "test('adds zero', () => assert.strictEqual(add(0, 0), 0));",
+        "test('adds zero', () => assert.strictEqual(add(0, 0), 0));\ntest('adds zero', () => assert.strictEqual(add(0, 0), 4));",
+      ),
+    });
   });
 
   test('a number with no other of its kind in the file becomes another number; a string another string; a boolean the other', () => {
     const one = (want: string) => `test('t', () => assert.strictEqual(f(), ${want}));\n`;
-    const copy = (want: string) => ('content' in withMutant('a.test.js', one(want), one(want), first) ? (withMutant('a.test.js', one(want), one(want), first) as { content: string }).content.split('\n')[1] : '');
+    const copy = (want: string) =>
+      'content' in withMutant('a.test.js', one(want), one(want), first)
+        ? (withMutant('a.test.js', one(want), one(want), first) as { content: string }).content.split('\n')[1]
+        : '';
     expect(copy('41')).toBe("test('t', () => assert.strictEqual(f(), 42));");
     expect(copy("'abc'")).toBe('test(\'t\', () => assert.strictEqual(f(), "bca"));');
     expect(copy('true')).toBe("test('t', () => assert.strictEqual(f(), false));");
   });
 
-  test('jest\'s expect(…).toBe(expression) inside a describe: the expression bracketed, the indent kept', () => {
-    const text = "describe('t', () => {\n  it('reads', () => { expect(read()).toBe(fs.readFileSync('x', 'utf8')); });\n});\n";
-    expect(withMutant('a.spec.js', text, text, first)).toEqual({ content: "describe('t', () => {\n  it('reads', () => { expect(read()).toBe(fs.readFileSync('x', 'utf8')); });\n  it('reads', () => { expect(read()).toBe([fs.readFileSync('x', 'utf8')]); });\n});\n" });
+  test("jest's expect(…).toBe(expression) inside a describe: the expression bracketed, the indent kept", () => {
+    const text =
+      "describe('t', () => {\n  it('reads', () => { expect(read()).toBe(fs.readFileSync('x', 'utf8')); });\n});\n";
+    expect(withMutant('a.spec.js', text, text, first)).toEqual({
+      content:
+        "describe('t', () => {\n  it('reads', () => { expect(read()).toBe(fs.readFileSync('x', 'utf8')); });\n  it('reads', () => { expect(read()).toBe([fs.readFileSync('x', 'utf8')]); });\n});\n",
+    });
   });
 
   test('pytest: a function copied under a new name (a second def would replace the first); a unittest method in its class', () => {
-    const py = 'def test_add():\n    assert add(2, 3) == 5\n\n\nclass TestAdd(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n\n    def test_other(self):\n        pass\n';
-    expect(withMutant('test_add.py', py, py, first)).toEqual({ content: py.replace('== 5\n', '== 5\n\ndef test_add_2():\n    assert add(2, 3) == 0\n') });
-    expect(withMutant('test_add.py', py, py, (n) => n - 1)).toEqual({ content: py.replace('(add(0, 0), 0)\n', '(add(0, 0), 0)\n\n    def test_zero_2(self):\n        self.assertEqual(add(0, 0), 5)\n') });
+    const py =
+      'def test_add():\n    assert add(2, 3) == 5\n\n\nclass TestAdd(unittest.TestCase):\n    def test_zero(self):\n        self.assertEqual(add(0, 0), 0)\n\n    def test_other(self):\n        pass\n';
+    expect(withMutant('test_add.py', py, py, first)).toEqual({
+      content: py.replace('== 5\n', '== 5\n\ndef test_add_2():\n    assert add(2, 3) == 0\n'),
+    });
+    expect(withMutant('test_add.py', py, py, (n) => n - 1)).toEqual({
+      content: py.replace(
+        '(add(0, 0), 0)\n',
+        '(add(0, 0), 0)\n\n    def test_zero_2(self):\n        self.assertEqual(add(0, 0), 5)\n',
+      ),
+    });
   });
 
   test('only tests the base has, as the base has them; none is a reason, not a pass', () => {
     const changed = TEST_FILE.replace(/assert\.strictEqual\(.*\)\);$/gm, 'assert.ok(true));');
-    expect(withMutant('test/add.test.js', changed, TEST_FILE, first)).toEqual({ why: "none of the base's tests with an expected value is in it as the base has it" });
-    expect(withMutant('test/add.test.js', changed, changed, first)).toEqual({ why: "the base's version has no test that compares with an expected value" });
+    expect(withMutant('test/add.test.js', changed, TEST_FILE, first)).toEqual({
+      why: "none of the base's tests with an expected value is in it as the base has it",
+    });
+    expect(withMutant('test/add.test.js', changed, changed, first)).toEqual({
+      why: "the base's version has no test that compares with an expected value",
+    });
     // A test the agent added does not host a canary; the base's tests beside it still do.
     const added = `${TEST_FILE}test('adds 1 and 1', () => assert.strictEqual(add(1, 1), 2));\n`;
-    expect((withMutant('test/add.test.js', added, TEST_FILE, (n) => n - 1) as { content: string }).content).toContain("test('is a function of two numbers', () => assert.strictEqual(add.length, 2));\ntest('is a function of two numbers', () => assert.strictEqual(add.length, ");
+    expect((withMutant('test/add.test.js', added, TEST_FILE, (n) => n - 1) as { content: string }).content).toContain(
+      "test('is a function of two numbers', () => assert.strictEqual(add.length, 2));\ntest('is a function of two numbers', () => assert.strictEqual(add.length, ",
+    );
   });
 });
 
-describe('canaryVerdict: each canary failing, every other test as in the check\'s own run', () => {
-  const named = (exitCode: number, ...cases: [string, 'passed' | 'failed'][]) => ({ exitCode, cases: cases.map(([name, status]) => ({ name, status })) });
+describe("canaryVerdict: each canary failing, every other test as in the check's own run", () => {
+  const named = (exitCode: number, ...cases: [string, 'passed' | 'failed'][]) => ({
+    exitCode,
+    cases: cases.map(([name, status]) => ({ name, status })),
+  });
   const plain = named(0, ['a', 'passed'], ['b', 'passed']);
   test('by name: the canary failing and nothing else changed is reported', () => {
-    expect(canaryVerdict(1, plain, named(1, ['a', 'passed'], ['a', 'failed'], ['b', 'passed']))).toEqual({ reported: true });
+    expect(canaryVerdict(1, plain, named(1, ['a', 'passed'], ['a', 'failed'], ['b', 'passed']))).toEqual({
+      reported: true,
+    });
   });
   test('by name: the canary passing is not reported', () => {
-    expect(canaryVerdict(1, plain, named(0, ['a', 'passed'], ['a', 'passed'], ['b', 'passed']))).toEqual({ reported: false });
+    expect(canaryVerdict(1, plain, named(0, ['a', 'passed'], ['a', 'passed'], ['b', 'passed']))).toEqual({
+      reported: false,
+    });
   });
   test('by name: the canary failing while another test fails too is a change, naming it', () => {
-    expect(canaryVerdict(1, plain, named(1, ['a', 'passed'], ['a', 'failed'], ['b', 'failed']))).toEqual({ reported: true, changed: '"b" passed 1 → 0' });
+    expect(canaryVerdict(1, plain, named(1, ['a', 'passed'], ['a', 'failed'], ['b', 'failed']))).toEqual({
+      reported: true,
+      changed: '"b" passed 1 → 0',
+    });
   });
   test('by count: passes that fell are a change (7 → 1); no counts at all in the canary run is one too', () => {
-    const tally = (passed: number, failed: number) => ({ exitCode: failed ? 1 : 0, tally: { passed, failed, skipped: 0 } });
+    const tally = (passed: number, failed: number) => ({
+      exitCode: failed ? 1 : 0,
+      tally: { passed, failed, skipped: 0 },
+    });
     expect(canaryVerdict(1, tally(7, 0), tally(7, 1))).toEqual({ reported: true });
-    expect(canaryVerdict(1, tally(7, 0), tally(1, 7))).toEqual({ reported: true, changed: 'passes 7 → 1, failures 0 → 7, skips 0 → 0, with 1 canaries added' });
+    expect(canaryVerdict(1, tally(7, 0), tally(1, 7))).toEqual({
+      reported: true,
+      changed: 'passes 7 → 1, failures 0 → 7, skips 0 → 0, with 1 canaries added',
+    });
     expect(canaryVerdict(1, tally(7, 0), tally(8, 0))).toEqual({ reported: false });
-    expect(canaryVerdict(1, tally(7, 0), { exitCode: 1 })).toEqual({ reported: true, changed: 'the run with canaries printed no test counts' });
+    expect(canaryVerdict(1, tally(7, 0), { exitCode: 1 })).toEqual({
+      reported: true,
+      changed: 'the run with canaries printed no test counts',
+    });
   });
 });
 
-test('casesFromOutput: node\'s TAP, tests by name; a suite or a test with subtests left out; skips', () => {
-  const tap = ['TAP version 13', '# Subtest: adds zero', 'ok 1 - adds zero', '  ---', '  ...', 'not ok 2 - adds zero', '# Subtest: suite', '    ok 1 - inner', '    ok 2 - sk # SKIP', 'ok 3 - suite', '1..3', '# pass 2'].join('\n');
+test("casesFromOutput: node's TAP, tests by name; a suite or a test with subtests left out; skips", () => {
+  const tap = [
+    'TAP version 13',
+    '# Subtest: adds zero',
+    'ok 1 - adds zero',
+    '  ---',
+    '  ...',
+    'not ok 2 - adds zero',
+    '# Subtest: suite',
+    '    ok 1 - inner',
+    '    ok 2 - sk # SKIP',
+    'ok 3 - suite',
+    '1..3',
+    '# pass 2',
+  ].join('\n');
   expect(casesFromOutput(tap)).toEqual([
     { name: 'adds zero', status: 'passed' },
     { name: 'adds zero', status: 'failed' },

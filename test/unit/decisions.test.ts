@@ -8,7 +8,13 @@ import type { Decision } from '../../contracts/run';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), keyId: 'test' };
-const base = { kind: 'approve' as const, by: 'gitea:bob', comment: 'Ship it.', iteration: 2, at: '2026-12-01T00:00:00.000Z' };
+const base = {
+  kind: 'approve' as const,
+  by: 'gitea:bob',
+  comment: 'Ship it.',
+  iteration: 2,
+  at: '2026-12-01T00:00:00.000Z',
+};
 const judged = (d: Decision) => provenanceOf([publicKey], 'ns-run', d);
 
 test('a forge decision signed with its channel is channel forge, verified', () => {
@@ -25,7 +31,7 @@ test('a forge signature with the channel dropped (to pass as the API) does not v
   expect(judged({ ...base, via: 'forge', sig: apiSig })).toMatchObject({ channel: 'temporal', verified: false });
 });
 
-test('a signal claiming the forge with no signature, or another key\'s, is unverified', () => {
+test("a signal claiming the forge with no signature, or another key's, is unverified", () => {
   expect(judged({ ...base, via: 'forge' })).toMatchObject({ channel: 'temporal', verified: false });
   const other = generateKeyPairSync('ed25519');
   const otherSig = signDecision({ ...key, privateKey: other.privateKey }, 'ns-run', { ...base, via: 'forge' });

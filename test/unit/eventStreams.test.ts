@@ -13,7 +13,9 @@ describe('stream slots', () => {
   test("a token's stream past its cap is refused naming that cap; others' are not; a freed slot is taken again", () => {
     const slots = new StreamSlots({ perToken: 2, total: 10 });
     const a = [slots.take('viewer-a'), slots.take('viewer-a')];
-    expect(() => slots.take('viewer-a')).toThrow('too many event streams for this token: at most 2 open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first');
+    expect(() => slots.take('viewer-a')).toThrow(
+      'too many event streams for this token: at most 2 open at once (NIGHTSHIFT_STREAMS_PER_TOKEN); close one first',
+    );
     expect(() => slots.take('viewer-b')).not.toThrow();
     a[0]();
     // Freeing twice frees one slot, not two: the third take is refused again.
@@ -32,7 +34,12 @@ describe('stream slots', () => {
     } catch (err) {
       refused = err;
     }
-    expect(refused).toMatchObject({ status: 429, code: 'too_many_requests', message: 'too many event streams on this server: at most 3 open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later' });
+    expect(refused).toMatchObject({
+      status: 429,
+      code: 'too_many_requests',
+      message:
+        'too many event streams on this server: at most 3 open at once (NIGHTSHIFT_STREAMS_TOTAL); try again later',
+    });
     taken[1]();
     expect(slots.open()).toBe(2);
     expect(() => slots.take('d')).not.toThrow();
@@ -53,10 +60,14 @@ describe('run pollers', () => {
   test('150 subscribers of one run share one poller: one load per poll, none once the last has gone', async () => {
     let loads = 0;
     const signals: AbortSignal[] = [];
-    const pollers = new RunPollers(async (id, stopped) => {
-      signals.push(stopped);
-      return running(id, ++loads);
-    }, runLog, 20);
+    const pollers = new RunPollers(
+      async (id, stopped) => {
+        signals.push(stopped);
+        return running(id, ++loads);
+      },
+      runLog,
+      20,
+    );
     const gone = Array.from({ length: 150 }, controller);
     const subs = gone.map((g) => pollers.subscribe('ns-000000000001', g.signal));
     expect(pollers.active).toBe(1);
@@ -79,12 +90,16 @@ describe('run pollers', () => {
   test('a wait is answered by a poll begun after it, never an older one; each run has its own poller', async () => {
     const begun = new Map<string, number>();
     // Each load takes longer than the poll interval, so one is nearly always in flight when a stream starts waiting.
-    const pollers = new RunPollers(async (id) => {
-      const n = (begun.get(id) ?? 0) + 1;
-      begun.set(id, n);
-      await sleep(50);
-      return running(id, n);
-    }, runLog, 10);
+    const pollers = new RunPollers(
+      async (id) => {
+        const n = (begun.get(id) ?? 0) + 1;
+        begun.set(id, n);
+        await sleep(50);
+        return running(id, n);
+      },
+      runLog,
+      10,
+    );
     const gone = controller();
     const one = pollers.subscribe('ns-000000000001', gone.signal);
     pollers.subscribe('ns-000000000002', gone.signal);
@@ -104,11 +119,15 @@ describe('run pollers', () => {
   test("a late joiner starts from the last poll without a load of its own; a run the first poll could not read rejects the first wait with that poll's error", async () => {
     let loads = 0;
     let failing = true;
-    const pollers = new RunPollers(async (id) => {
-      loads++;
-      if (failing) throw new Error('no worker answered');
-      return running(id, loads);
-    }, runLog, 20);
+    const pollers = new RunPollers(
+      async (id) => {
+        loads++;
+        if (failing) throw new Error('no worker answered');
+        return running(id, loads);
+      },
+      runLog,
+      20,
+    );
     const gone = controller();
     await expect(pollers.subscribe('ns-000000000003', gone.signal).next()).rejects.toThrow('no worker answered');
     failing = false;
@@ -124,10 +143,16 @@ describe('run pollers', () => {
 
   test('a read in flight is cancelled when the last subscriber goes: no call to Temporal outlives the streams', async () => {
     let inFlight: AbortSignal | undefined;
-    const pollers = new RunPollers((_id, stopped) => {
-      inFlight = stopped;
-      return new Promise((_resolve, reject) => stopped.addEventListener('abort', () => reject(new Error('cancelled'))));
-    }, runLog, 20);
+    const pollers = new RunPollers(
+      (_id, stopped) => {
+        inFlight = stopped;
+        return new Promise((_resolve, reject) =>
+          stopped.addEventListener('abort', () => reject(new Error('cancelled'))),
+        );
+      },
+      runLog,
+      20,
+    );
     const gone = controller();
     const waiting = pollers.subscribe('ns-000000000004', gone.signal).next();
     expect(inFlight?.aborted).toBe(false);

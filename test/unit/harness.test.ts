@@ -26,18 +26,46 @@ async function changesOf(files: Record<string, string>, harness?: { protect: str
 }
 
 test('package.json: a changed script is named; dependencies and other keys are the agent\u2019s', async () => {
-  expect(await changesOf({ 'package.json': JSON.stringify({ name: 'y', scripts: { test: 'node t.js', build: 'tsc' }, dependencies: { a: '2', b: '1' } }) })).toEqual([]);
-  const [c] = await changesOf({ 'package.json': JSON.stringify({ name: 'x', scripts: { test: 'echo ok', build: 'tsc', pretest: 'x' }, dependencies: { a: '1' }, jest: {} }) });
+  expect(
+    await changesOf({
+      'package.json': JSON.stringify({
+        name: 'y',
+        scripts: { test: 'node t.js', build: 'tsc' },
+        dependencies: { a: '2', b: '1' },
+      }),
+    }),
+  ).toEqual([]);
+  const [c] = await changesOf({
+    'package.json': JSON.stringify({
+      name: 'x',
+      scripts: { test: 'echo ok', build: 'tsc', pretest: 'x' },
+      dependencies: { a: '1' },
+      jest: {},
+    }),
+  });
   expect(c).toMatchObject({ file: 'package.json', how: 'merge' });
-  expect(c.message).toContain('revert your change to package.json scripts.test, package.json scripts.pretest, package.json jest');
+  expect(c.message).toContain(
+    'revert your change to package.json scripts.test, package.json scripts.pretest, package.json jest',
+  );
   const [broken] = await changesOf({ 'package.json': '{ not json' });
   expect(broken).toMatchObject({ file: 'package.json', how: 'restore' });
 });
 
 test('pyproject.toml and setup.cfg: only their pytest settings (tables, dotted keys) are harness', async () => {
-  expect(await changesOf({ 'pyproject.toml': BASE['pyproject.toml'].replace('["a"]', '["a", "b"]'), 'setup.cfg': BASE['setup.cfg'].replace('name = x', 'name = y') })).toEqual([]);
-  const found = await changesOf({ 'pyproject.toml': BASE['pyproject.toml'].replace('"-q"', '"-q -k nothing"'), 'setup.cfg': BASE['setup.cfg'].replace('[metadata]', '[metadata]\ntool:pytest.addopts = -k x') });
-  expect(found.map((c) => [c.file, c.how])).toEqual([['pyproject.toml', 'restore'], ['setup.cfg', 'restore']]);
+  expect(
+    await changesOf({
+      'pyproject.toml': BASE['pyproject.toml'].replace('["a"]', '["a", "b"]'),
+      'setup.cfg': BASE['setup.cfg'].replace('name = x', 'name = y'),
+    }),
+  ).toEqual([]);
+  const found = await changesOf({
+    'pyproject.toml': BASE['pyproject.toml'].replace('"-q"', '"-q -k nothing"'),
+    'setup.cfg': BASE['setup.cfg'].replace('[metadata]', '[metadata]\ntool:pytest.addopts = -k x'),
+  });
+  expect(found.map((c) => [c.file, c.how])).toEqual([
+    ['pyproject.toml', 'restore'],
+    ['setup.cfg', 'restore'],
+  ]);
   expect(found[0].message).toContain('its pytest settings are part of the test harness');
 });
 

@@ -34,7 +34,11 @@ async function headersOf(data: Buffer): Promise<tar.Header[]> {
 }
 
 describe('packTarGz: a bundle of regular files', () => {
-  const files = [manifest, { name: 'logs/agent.log', content: Buffer.from('agent said\n'.repeat(100)) }, { name: 'attestation.json', content: Buffer.alloc(0) }];
+  const files = [
+    manifest,
+    { name: 'logs/agent.log', content: Buffer.from('agent said\n'.repeat(100)) },
+    { name: 'attestation.json', content: Buffer.alloc(0) },
+  ];
 
   test('unpacks to the same files, in the order given', async () => {
     const unpacked = await unpackTarGz(await packTarGz(files));
@@ -46,7 +50,19 @@ describe('packTarGz: a bundle of regular files', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await packTarGz(files)).equals(packed)).toBe(true);
     expect(await headersOf(packed)).toEqual(
-      files.map((f) => expect.objectContaining({ name: f.name, type: 'file', size: f.content.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' })),
+      files.map((f) =>
+        expect.objectContaining({
+          name: f.name,
+          type: 'file',
+          size: f.content.length,
+          mode: 0o644,
+          mtime: new Date(0),
+          uid: 0,
+          gid: 0,
+          uname: '',
+          gname: '',
+        }),
+      ),
     );
   });
 
@@ -54,7 +70,9 @@ describe('packTarGz: a bundle of regular files', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'proof-tar-'));
     try {
       writeFileSync(path.join(dir, 'bundle.tar.gz'), await packTarGz(files));
-      expect(execFileSync('tar', ['-tzf', 'bundle.tar.gz'], { cwd: dir, encoding: 'utf8' })).toBe('manifest.json\nlogs/agent.log\nattestation.json\n');
+      expect(execFileSync('tar', ['-tzf', 'bundle.tar.gz'], { cwd: dir, encoding: 'utf8' })).toBe(
+        'manifest.json\nlogs/agent.log\nattestation.json\n',
+      );
       mkdirSync(path.join(dir, 'out'));
       execFileSync('tar', ['-xzf', 'bundle.tar.gz', '-C', 'out'], { cwd: dir });
       expect(readFileSync(path.join(dir, 'out/logs/agent.log'))).toEqual(files[1].content);
@@ -73,30 +91,64 @@ describe('unpackTarGz: what anyone may hand `nightshift verify`', () => {
       writeFileSync(path.join(dir, 'bundle/logs/agent.log'), 'agent said\n');
       execFileSync('tar', ['-czf', 'repacked.tar.gz', '-C', 'bundle', '.'], { cwd: dir });
       const repacked = readFileSync(path.join(dir, 'repacked.tar.gz'));
-      expect((await headersOf(repacked)).map((h) => `${h.type} ${h.name}`).sort()).toEqual(['directory ./', 'directory ./logs/', 'file ./logs/agent.log', 'file ./manifest.json']);
+      expect((await headersOf(repacked)).map((h) => `${h.type} ${h.name}`).sort()).toEqual([
+        'directory ./',
+        'directory ./logs/',
+        'file ./logs/agent.log',
+        'file ./manifest.json',
+      ]);
       const unpacked = await unpackTarGz(repacked);
-      expect(new Map([...unpacked].sort())).toEqual(new Map([['logs/agent.log', Buffer.from('agent said\n')], ['manifest.json', manifest.content]]));
+      expect(new Map([...unpacked].sort())).toEqual(
+        new Map([
+          ['logs/agent.log', Buffer.from('agent said\n')],
+          ['manifest.json', manifest.content],
+        ]),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test.each<[string, Entry, string]>([
-    ['a symlink', { name: 'logs/agent.log', type: 'symlink', linkname: '/etc/passwd' }, 'tar: logs/agent.log is not a regular file (symlink)'],
-    ['a hard link', { name: 'diff.patch', type: 'link', linkname: 'manifest.json' }, 'tar: diff.patch is not a regular file (link)'],
-    ['a character device', { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }, 'tar: null is not a regular file (character-device)'],
-    ['a block device', { name: 'sda', type: 'block-device', devmajor: 8, devminor: 0 }, 'tar: sda is not a regular file (block-device)'],
+    [
+      'a symlink',
+      { name: 'logs/agent.log', type: 'symlink', linkname: '/etc/passwd' },
+      'tar: logs/agent.log is not a regular file (symlink)',
+    ],
+    [
+      'a hard link',
+      { name: 'diff.patch', type: 'link', linkname: 'manifest.json' },
+      'tar: diff.patch is not a regular file (link)',
+    ],
+    [
+      'a character device',
+      { name: 'null', type: 'character-device', devmajor: 1, devminor: 3 },
+      'tar: null is not a regular file (character-device)',
+    ],
+    [
+      'a block device',
+      { name: 'sda', type: 'block-device', devmajor: 8, devminor: 0 },
+      'tar: sda is not a regular file (block-device)',
+    ],
     ['a fifo', { name: 'pipe', type: 'fifo' }, 'tar: pipe is not a regular file (fifo)'],
     ['a name climbing out', { name: '../x', content: Buffer.from('x') }, 'tar: unsafe name "../x"'],
-    ['a name climbing out under ./', { name: './logs/../../x', content: Buffer.from('x') }, 'tar: unsafe name "./logs/../../x"'],
+    [
+      'a name climbing out under ./',
+      { name: './logs/../../x', content: Buffer.from('x') },
+      'tar: unsafe name "./logs/../../x"',
+    ],
     ['an absolute name', { name: '/abs', content: Buffer.from('x') }, 'tar: unsafe name "/abs"'],
   ])('refuses %s, naming it', async (_what, entry, message) => {
     await expect(unpackTarGz(await hostile([manifest, entry]))).rejects.toThrow(message);
   });
 
   test('refuses a name given twice, also once as "./"', async () => {
-    await expect(unpackTarGz(await hostile([manifest, { ...manifest, content: Buffer.from('{}') }]))).rejects.toThrow('tar: manifest.json appears twice');
-    await expect(unpackTarGz(await hostile([manifest, { ...manifest, name: './manifest.json' }]))).rejects.toThrow('tar: manifest.json appears twice');
+    await expect(unpackTarGz(await hostile([manifest, { ...manifest, content: Buffer.from('{}') }]))).rejects.toThrow(
+      'tar: manifest.json appears twice',
+    );
+    await expect(unpackTarGz(await hostile([manifest, { ...manifest, name: './manifest.json' }]))).rejects.toThrow(
+      'tar: manifest.json appears twice',
+    );
   });
 
   test('refuses an entry that takes the archive past the limit, naming it, before reading it', async () => {
@@ -104,17 +156,25 @@ describe('unpackTarGz: what anyone may hand `nightshift verify`', () => {
     const files = [manifest, { name: 'logs/agent.log', content: Buffer.alloc(limit / 2) }];
     expect((await unpackTarGz(await hostile(files), limit)).get('logs/agent.log')!.length).toBe(limit / 2);
     const big = { name: 'big', content: Buffer.alloc(limit / 2) };
-    await expect(unpackTarGz(await hostile([...files, big]), limit)).rejects.toThrow(`tar: big (${limit / 2} bytes) takes the archive past ${limit} bytes`);
+    await expect(unpackTarGz(await hostile([...files, big]), limit)).rejects.toThrow(
+      `tar: big (${limit / 2} bytes) takes the archive past ${limit} bytes`,
+    );
   });
 
   test('stops a gzip bomb (a few MB that unpack to more than any bundle) at the default limit', async () => {
-    const tarOfManifest = gunzipSync(await hostile([manifest])).subarray(0, 1024); // the header and content, no end blocks
+    // the header and content, no end blocks
+    const tarOfManifest = gunzipSync(await hostile([manifest])).subarray(0, 1024);
     // Zero blocks are what ends an archive; tar readers read on past them, and so through all of these. Gzip members
     // one after another unpack as one stream.
     const zeros = gzipSync(Buffer.alloc(64 * 1024 ** 2));
-    const bomb = Buffer.concat([gzipSync(tarOfManifest), ...Array<Buffer>(MAX_UNPACKED_BYTES / 64 / 1024 ** 2 + 1).fill(zeros)]);
+    const bomb = Buffer.concat([
+      gzipSync(tarOfManifest),
+      ...Array<Buffer>(MAX_UNPACKED_BYTES / 64 / 1024 ** 2 + 1).fill(zeros),
+    ]);
     expect(bomb.length).toBeLessThan(MAX_UNPACKED_BYTES / 100);
-    await expect(unpackTarGz(bomb)).rejects.toThrow(`tar: the archive unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
+    await expect(unpackTarGz(bomb)).rejects.toThrow(
+      `tar: the archive unpacks to more than ${MAX_UNPACKED_BYTES} bytes`,
+    );
   });
 
   test('refuses what is not a .tar.gz, and a truncated one', async () => {

@@ -15,5 +15,9 @@ test('there are recorded histories to replay', () => {
 
 test.each(histories)('the current specRun replays %s without nondeterminism', async (file) => {
   const history = JSON.parse(readFileSync(path.join(FIXTURES, file), 'utf8'));
-  await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.NIGHTSHIFT_WORKFLOW_BUNDLE! } }, history, path.basename(file, '.json'));
+  await Worker.runReplayHistory(
+    { workflowBundle: { codePath: process.env.NIGHTSHIFT_WORKFLOW_BUNDLE! } },
+    history,
+    path.basename(file, '.json'),
+  );
 });

@@ -12,10 +12,14 @@ MC4CAQAwBQYDK2VwBCIEIIg6EU3xP2TnFJR97/nhzghVc/vpA20wi+qm7qCcgUdd
 -----END PRIVATE KEY-----
 `;
 const privateKey = createPrivateKey(TEST_KEY_PEM);
-const key = { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString() };
+const key = {
+  privateKey,
+  publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(),
+};
 
 test('a signature is byte for byte what `ssh-keygen -Y sign -n git` writes for the same key and message', () => {
-  const message = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nhello\n';
+  const message =
+    'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nhello\n';
   expect(sshSignature(message, key)).toBe(`-----BEGIN SSH SIGNATURE-----
 U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgdzjyrnDiVvD5F/f27JOpGIowDQ
 n2z6II39oQPgyEeQ0AAAADZ2l0AAAAAAAAAAZzaGE1MTIAAABTAAAAC3NzaC1lZDI1NTE5
@@ -63,7 +67,11 @@ test('a commit object signed as git signs it: the same object, header and indent
 test('signing again replaces the old signature rather than adding one', () => {
   expect(signCommitObject(SIGNED_BY_GIT, { parents: new Map(), committedAt: at(1700000500) }, key)).toBe(SIGNED_BY_GIT);
   const other = generateKeyPairSync('ed25519');
-  const resigned = signCommitObject(SIGNED_BY_GIT, { parents: new Map(), committedAt: at(1700000500) }, { privateKey: other.privateKey, publicKeyPem: other.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+  const resigned = signCommitObject(
+    SIGNED_BY_GIT,
+    { parents: new Map(), committedAt: at(1700000500) },
+    { privateKey: other.privateKey, publicKeyPem: other.publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+  );
   expect(resigned.match(/^gpgsig /gm)).toHaveLength(1);
   expect(resigned).not.toBe(SIGNED_BY_GIT);
 });
@@ -71,7 +79,11 @@ test('signing again replaces the old signature rather than adding one', () => {
 test('parents are mapped to their rewritten commits, the committer date is the signing time (UTC); the rest stays', () => {
   const parent = '16e5a686b9e78fb3e30c9765c3375b7dd3340691';
   const rewritten = 'a'.repeat(40);
-  const signed = signCommitObject(UNSIGNED, { parents: new Map([[parent, rewritten]]), committedAt: new Date('2026-12-01T05:20:11.900Z') }, key);
+  const signed = signCommitObject(
+    UNSIGNED,
+    { parents: new Map([[parent, rewritten]]), committedAt: new Date('2026-12-01T05:20:11.900Z') },
+    key,
+  );
   const headers = signed.slice(0, signed.indexOf('gpgsig '));
   expect(headers).toBe(`tree 2a2c4e8375eeb8702a9949238388da69127748d5
 parent ${rewritten}
@@ -95,11 +107,32 @@ describe('notSshSigned: only one SSH signature is a signature the server may hav
   test.each([
     ['no signature', UNSIGNED, 'it is not signed'],
     ['OpenPGP', withHeader(PGP), 'its gpgsig header holds an OpenPGP signature, not one SSH signature'],
-    ['X.509 (a check for "PGP" misses it)', withHeader('gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQEx\n -----END SIGNED MESSAGE-----\n'), 'its gpgsig header holds an X.509 signature, not one SSH signature'],
+    [
+      'X.509 (a check for "PGP" misses it)',
+      withHeader(
+        'gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQEx\n -----END SIGNED MESSAGE-----\n',
+      ),
+      'its gpgsig header holds an X.509 signature, not one SSH signature',
+    ],
     // git joins a repeated header's lines into one signature: the SSH block first, then the other.
-    ['the SSH signature, and an OpenPGP one in a second gpgsig header', SIGNED_BY_GIT.replace('-----END SSH SIGNATURE-----\n', `-----END SSH SIGNATURE-----\n${PGP}`), 'its gpgsig header holds an SSH signature with something besides it, not one SSH signature'],
-    ['the SSH signature, and OpenPGP under the SHA-256 header', SIGNED_BY_GIT.replace('-----END SSH SIGNATURE-----\n', `-----END SSH SIGNATURE-----\n${PGP.replace('gpgsig', 'gpgsig-sha256')}`), 'its gpgsig-sha256 header holds an OpenPGP signature, not one SSH signature'],
-    ['an indented first line', withHeader('gpgsig  -----BEGIN SSH SIGNATURE-----\n AAAA\n -----END SSH SIGNATURE-----\n'), 'its gpgsig header holds a signature of no kind git knows (" -----BEGIN SSH SIGNATURE-----"), not one SSH signature'],
+    [
+      'the SSH signature, and an OpenPGP one in a second gpgsig header',
+      SIGNED_BY_GIT.replace('-----END SSH SIGNATURE-----\n', `-----END SSH SIGNATURE-----\n${PGP}`),
+      'its gpgsig header holds an SSH signature with something besides it, not one SSH signature',
+    ],
+    [
+      'the SSH signature, and OpenPGP under the SHA-256 header',
+      SIGNED_BY_GIT.replace(
+        '-----END SSH SIGNATURE-----\n',
+        `-----END SSH SIGNATURE-----\n${PGP.replace('gpgsig', 'gpgsig-sha256')}`,
+      ),
+      'its gpgsig-sha256 header holds an OpenPGP signature, not one SSH signature',
+    ],
+    [
+      'an indented first line',
+      withHeader('gpgsig  -----BEGIN SSH SIGNATURE-----\n AAAA\n -----END SSH SIGNATURE-----\n'),
+      'its gpgsig header holds a signature of no kind git knows (" -----BEGIN SSH SIGNATURE-----"), not one SSH signature',
+    ],
   ])('%s: refused, naming why', (_, raw, why) => {
     expect(notSshSigned(raw)).toBe(why);
   });

@@ -2,16 +2,28 @@ import { tallyFromJunit, tallyFromOutput } from '../../judge/tally';
 
 // What a check's tests did, as its runner reported them: the baseline and the hold-out checks count on these.
 
-describe('the counts come from a runner\'s last summary line, never its other output', () => {
+describe("the counts come from a runner's last summary line, never its other output", () => {
   test.each([
-    ['node --test (TAP)', 'ok 1 - a\nnot ok 2 - b\n# tests 4\n# pass 1\n# fail 1\n# cancelled 0\n# skipped 1\n# todo 1\n', { passed: 1, failed: 1, skipped: 2 }],
-    ['node --test (spec)', '✔ a\n✖ b\nℹ tests 2\nℹ pass 1\nℹ fail 1\nℹ skipped 0\n', { passed: 1, failed: 1, skipped: 0 }],
+    [
+      'node --test (TAP)',
+      'ok 1 - a\nnot ok 2 - b\n# tests 4\n# pass 1\n# fail 1\n# cancelled 0\n# skipped 1\n# todo 1\n',
+      { passed: 1, failed: 1, skipped: 2 },
+    ],
+    [
+      'node --test (spec)',
+      '✔ a\n✖ b\nℹ tests 2\nℹ pass 1\nℹ fail 1\nℹ skipped 0\n',
+      { passed: 1, failed: 1, skipped: 0 },
+    ],
     ['jest', 'Tests:       2 failed, 1 skipped, 5 passed, 8 total\nTime: 1 s\n', { passed: 5, failed: 2, skipped: 1 }],
     ['pytest', '==== 3 failed, 9 passed, 2 skipped in 0.12s ====\n', { passed: 9, failed: 3, skipped: 2 }],
     ['pytest -k', '==== 1 passed, 4 deselected in 0.01s ====\n', { passed: 1, failed: 0, skipped: 4 }],
     ['mocha', '  4 passing (10ms)\n  2 pending\n  1 failing\n\n  1) square\n', { passed: 4, failed: 1, skipped: 2 }],
     ['mocha, all passing', '  4 passing (10ms)\n  3 pending\n', { passed: 4, failed: 0, skipped: 3 }],
-    ['an earlier summary, then the last one', '# pass 9\n# fail 0\nok\n# pass 1\n# fail 2\n', { passed: 1, failed: 2, skipped: 0 }],
+    [
+      'an earlier summary, then the last one',
+      '# pass 9\n# fail 0\nok\n# pass 1\n# fail 2\n',
+      { passed: 1, failed: 2, skipped: 0 },
+    ],
     ['no summary', 'assertion failed\n12 tests\n', undefined],
   ])('%s', (_runner, output, counts) => {
     expect(tallyFromOutput(output)).toEqual(counts);
@@ -19,7 +31,7 @@ describe('the counts come from a runner\'s last summary line, never its other ou
 });
 
 describe('a JUnit report gives each test by name', () => {
-  test('node --test\'s reporter: passed, skipped and failed cases, names unescaped', () => {
+  test("node --test's reporter: passed, skipped and failed cases, names unescaped", () => {
     const xml = [
       '<?xml version="1.0" encoding="utf-8"?>',
       '<testsuites>',
@@ -42,10 +54,15 @@ describe('a JUnit report gives each test by name', () => {
     });
   });
 
-  test('pytest\'s report: an error counts as failed; totals without cases still count', () => {
-    const xml = '<testsuites><testsuite name="pytest" errors="1" failures="0" skipped="0" tests="2"><testcase classname="tests.test_calc" name="test_add"><error message="x"/></testcase><testcase classname="tests.test_calc" name="test_sub"/></testsuite></testsuites>';
+  test("pytest's report: an error counts as failed; totals without cases still count", () => {
+    const xml =
+      '<testsuites><testsuite name="pytest" errors="1" failures="0" skipped="0" tests="2"><testcase classname="tests.test_calc" name="test_add"><error message="x"/></testcase><testcase classname="tests.test_calc" name="test_sub"/></testsuite></testsuites>';
     expect(tallyFromJunit(xml)).toMatchObject({ passed: 1, failed: 1, skipped: 0 });
-    expect(tallyFromJunit('<testsuite tests="5" failures="1" errors="0" skipped="2"></testsuite>')).toEqual({ passed: 2, failed: 1, skipped: 2 });
+    expect(tallyFromJunit('<testsuite tests="5" failures="1" errors="0" skipped="2"></testsuite>')).toEqual({
+      passed: 2,
+      failed: 1,
+      skipped: 2,
+    });
     expect(tallyFromJunit('<html>not a report</html>')).toBeUndefined();
   });
 });

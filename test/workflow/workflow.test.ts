@@ -52,7 +52,17 @@ function specWith(extra: Record<string, unknown> = {}) {
 }
 
 function check(name: string, command: string, over: Partial<CheckResult> = {}): CheckResult {
-  return { name, command, passed: true, exitCode: 0, timedOut: false, durationMs: 3, logId: `log-${name}`, logTail: `${name}: all good`, ...over };
+  return {
+    name,
+    command,
+    passed: true,
+    exitCode: 0,
+    timedOut: false,
+    durationMs: 3,
+    logId: `log-${name}`,
+    logTail: `${name}: all good`,
+    ...over,
+  };
 }
 
 const failing = (logTail: string) => ({ passed: false, exitCode: 1, logTail });
@@ -64,18 +74,31 @@ const allPass = async (input: Input<'runChecks'>) => input.checks.map((c) => che
 function agentDid(input: Input<'runAgent'>, over: Partial<Output<'runAgent'>['result']> = {}): Output<'runAgent'> {
   const n = input.iteration;
   return {
-    result: { command: './fix.sh', exitCode: 0, timedOut: false, durationMs: 5, logId: `agent-log-${n}`, logTail: `iteration ${n} done`, changedFiles: ['src/value.txt'], ...over },
+    result: {
+      command: './fix.sh',
+      exitCode: 0,
+      timedOut: false,
+      durationMs: 5,
+      logId: `agent-log-${n}`,
+      logTail: `iteration ${n} done`,
+      changedFiles: ['src/value.txt'],
+      ...over,
+    },
     diffId: `diff-${n}`,
     checkpoint: { commit: commitOf(n), bundleId: `bundle-${n}`, afterStage: 'agent', iteration: n },
   };
 }
 
-const workerShutdown = () => ApplicationFailure.create({ type: 'WorkerShutdown', message: 'the worker was stopped mid-stage' });
+const workerShutdown = () =>
+  ApplicationFailure.create({ type: 'WorkerShutdown', message: 'the worker was stopped mid-stage' });
 
 interface RunOptions {
   spec?: Record<string, unknown>;
   stubs?: Stubs;
-  /** The workers claimWorkspace hands out, in order (the last one again once they run out): WORKERS, or one nobody polls. */
+  /**
+   * The workers claimWorkspace hands out, in order (the last one again once they run out): WORKERS, or one nobody
+   * polls.
+   */
   claims?: string[];
   settings?: Partial<RunSettings>;
 }
@@ -116,7 +139,12 @@ function passingStubs(claims: string[]): Stubs {
     reviewChanges: async () => ({ verdict: 'approve', findings: [], diffLines: 2 }),
     teardownWorkspace: async () => undefined,
     rebaseOntoBase: async () => ({ moved: false }),
-    signCommits: async (input) => ({ ...input.checkpoint, commit: signedOf(input.checkpoint.commit), bundleId: 'bundle-signed', afterStage: 'proof' }),
+    signCommits: async (input) => ({
+      ...input.checkpoint,
+      commit: signedOf(input.checkpoint.commit),
+      bundleId: 'bundle-signed',
+      afterStage: 'proof',
+    }),
     writeProof: async () => 'proof-id',
     deliverBranch: async (input) => ({ commit: input.checkpoint.commit, summary: `kept on branch ${input.branch}` }),
     notifyWebhooks: async () => ({ delivered: 0 }),
@@ -153,8 +181,17 @@ beforeAll(async () => {
   // The queues a run uses: the shared one (the workflow, and activities any worker runs), the bwrap claim queue, and
   // each worker's own.
   const worker = (queue: string, bundle?: string) =>
-    Worker.create({ connection, taskQueue: queue, activities: dispatch, ...(bundle ? { workflowBundle: { codePath: bundle } } : {}) });
-  workers = await Promise.all([worker(taskQueue, process.env.NIGHTSHIFT_WORKFLOW_BUNDLE!), worker(claimQueue(taskQueue, 'bwrap')), ...WORKERS.map((w) => worker(queueOf(w)))]);
+    Worker.create({
+      connection,
+      taskQueue: queue,
+      activities: dispatch,
+      ...(bundle ? { workflowBundle: { codePath: bundle } } : {}),
+    });
+  workers = await Promise.all([
+    worker(taskQueue, process.env.NIGHTSHIFT_WORKFLOW_BUNDLE!),
+    worker(claimQueue(taskQueue, 'bwrap')),
+    ...WORKERS.map((w) => worker(queueOf(w))),
+  ]);
   workersDone = Promise.all(workers.map((w) => w.run()));
 });
 
@@ -172,7 +209,12 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
   const workflowId = `ns-${randomBytes(6).toString('hex')}`;
   runs.set(workflowId, { stubs, calls });
   // Long enough that no stub, nor a worker's poll on a busy machine, looks lost unless a test means it to.
-  const settings: RunSettings = { heartbeatTimeoutMs: 60_000, workerQueueTimeoutMs: 60_000, maxReprovisions: 2, ...opts.settings };
+  const settings: RunSettings = {
+    heartbeatTimeoutMs: 60_000,
+    workerQueueTimeoutMs: 60_000,
+    maxReprovisions: 2,
+    ...opts.settings,
+  };
   const handle = await client.workflow.start<typeof specRun>('specRun', {
     taskQueue,
     workflowId,
@@ -182,13 +224,15 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
   return {
     handle,
     calls,
-    inputs: <K extends keyof Activities>(activity: K) => calls.filter((c) => c.activity === activity).map((c) => c.input as Input<K>),
+    inputs: <K extends keyof Activities>(activity: K) =>
+      calls.filter((c) => c.activity === activity).map((c) => c.input as Input<K>),
     ranOn: (activity) => calls.filter((c) => c.activity === activity).map((c) => c.queue.slice(queueOf('').length)),
     async reach(status) {
       for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
         const state = await handle.query(stateQuery);
         if (state.status === status) return state;
-        if (FINAL_STATUSES.includes(state.status)) throw new Error(`the run ended ${state.status}, not ${status}: ${JSON.stringify(state.failure)}`);
+        if (FINAL_STATUSES.includes(state.status))
+          throw new Error(`the run ended ${state.status}, not ${status}: ${JSON.stringify(state.failure)}`);
       }
       throw new Error(`the run did not reach ${status} within 60 s`);
     },
@@ -196,7 +240,8 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
       try {
         return await handle.result();
       } catch (err) {
-        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure) return err.cause.details?.[0] as RunState;
+        if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure)
+          return err.cause.details?.[0] as RunState;
         throw err;
       }
     },
@@ -206,84 +251,176 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
 /** The run's stages as `name iteration status`, in order. */
 const stagesOf = (state: RunState) => state.stages.map((s) => `${s.stage} ${s.iteration} ${s.status}`);
 
-test.concurrent('the fix loop: a check failing in iteration 1 goes back to the agent with its name and log; passing in 2, the run awaits approval, then is delivered', async () => {
-  const run = await startRun({
-    stubs: { runChecks: async (input) => (input.iteration === 1 ? [check('value', './check.sh', failing('expected 2, got 1'))] : allPass(input)) },
-  });
-  const waiting = await run.reach('awaiting_approval');
-  expect(waiting.iteration).toBe(2);
-  expect(waiting.feedback).toBe('The pipeline found problems in iteration 1. Fix them:\n\n- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 1');
-  expect(stagesOf(waiting)).toEqual(['provision 0 passed', 'agent 1 passed', 'scope 1 passed', 'checks 1 failed', 'agent 2 passed', 'scope 2 passed', 'checks 2 passed', 'review 2 passed', 'approval 2 running']);
-  // Iteration 2 starts from iteration 1's work, told what failed.
-  expect(run.inputs('runAgent').map((a) => [a.iteration, a.feedback, a.checkpoint?.commit])).toEqual([[1, undefined, undefined], [2, waiting.feedback, commitOf(1)]]);
-  // Nobody needs the workspace while a human decides: it is gone before the approval stage.
-  expect(run.inputs('teardownWorkspace')).toHaveLength(1);
-  expect(waiting.workspace).toBeUndefined();
+test.concurrent(
+  'the fix loop: a check failing in iteration 1 goes back to the agent with its name and log; passing in 2, the run awaits approval, then is delivered',
+  async () => {
+    const run = await startRun({
+      stubs: {
+        runChecks: async (input) =>
+          input.iteration === 1 ? [check('value', './check.sh', failing('expected 2, got 1'))] : allPass(input),
+      },
+    });
+    const waiting = await run.reach('awaiting_approval');
+    expect(waiting.iteration).toBe(2);
+    expect(waiting.feedback).toBe(
+      'The pipeline found problems in iteration 1. Fix them:\n\n- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 1',
+    );
+    expect(stagesOf(waiting)).toEqual([
+      'provision 0 passed',
+      'agent 1 passed',
+      'scope 1 passed',
+      'checks 1 failed',
+      'agent 2 passed',
+      'scope 2 passed',
+      'checks 2 passed',
+      'review 2 passed',
+      'approval 2 running',
+    ]);
+    // Iteration 2 starts from iteration 1's work, told what failed.
+    expect(run.inputs('runAgent').map((a) => [a.iteration, a.feedback, a.checkpoint?.commit])).toEqual([
+      [1, undefined, undefined],
+      [2, waiting.feedback, commitOf(1)],
+    ]);
+    // Nobody needs the workspace while a human decides: it is gone before the approval stage.
+    expect(run.inputs('teardownWorkspace')).toHaveLength(1);
+    expect(waiting.workspace).toBeUndefined();
 
-  await run.handle.signal(approveSignal, { comment: 'ship it', by: 'alice' });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, finalCommit: signedOf(commitOf(2)), proofId: 'proof-id', decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }] });
-  expect(stagesOf(state).slice(-4)).toEqual(['approval 2 passed', 'rebase 2 passed', 'proof 2 passed', 'deliver 2 passed']);
-  // The approved commit is signed first: the proof and the delivery name the signed one.
-  expect(run.inputs('signCommits').map((s) => [s.checkpoint.commit, s.baseCommit])).toEqual([[commitOf(2), BASE]]);
-  expect(run.inputs('writeProof').map((p) => p.state.finalCommit)).toEqual([signedOf(commitOf(2))]);
-  expect(run.inputs('deliverBranch').map((d) => d.checkpoint)).toEqual([{ commit: signedOf(commitOf(2)), bundleId: 'bundle-signed', afterStage: 'proof', iteration: 2 }]);
-  expect(state.stages.find((s) => s.stage === 'proof')!.summary).toBe(`signed ${signedOf(commitOf(2)).slice(0, 12)} and proof.tar.gz proof-id`);
-});
+    await run.handle.signal(approveSignal, { comment: 'ship it', by: 'alice' });
+    const state = await run.end();
+    expect(state).toMatchObject({
+      status: 'succeeded',
+      iteration: 2,
+      finalCommit: signedOf(commitOf(2)),
+      proofId: 'proof-id',
+      decisions: [{ kind: 'approve', by: 'alice', comment: 'ship it', iteration: 2 }],
+    });
+    expect(stagesOf(state).slice(-4)).toEqual([
+      'approval 2 passed',
+      'rebase 2 passed',
+      'proof 2 passed',
+      'deliver 2 passed',
+    ]);
+    // The approved commit is signed first: the proof and the delivery name the signed one.
+    expect(run.inputs('signCommits').map((s) => [s.checkpoint.commit, s.baseCommit])).toEqual([[commitOf(2), BASE]]);
+    expect(run.inputs('writeProof').map((p) => p.state.finalCommit)).toEqual([signedOf(commitOf(2))]);
+    expect(run.inputs('deliverBranch').map((d) => d.checkpoint)).toEqual([
+      { commit: signedOf(commitOf(2)), bundleId: 'bundle-signed', afterStage: 'proof', iteration: 2 },
+    ]);
+    expect(state.stages.find((s) => s.stage === 'proof')!.summary).toBe(
+      `signed ${signedOf(commitOf(2)).slice(0, 12)} and proof.tar.gz proof-id`,
+    );
+  },
+);
 
-test.concurrent('the fix loop: every problem of an iteration reaches the agent at once: its exit, files out of scope, checks (a hold-out one without its log), then the review', async () => {
-  const run = await startRun({
-    spec: {
-      checks: [{ name: 'value', run: './check.sh' }, { name: 'hidden', run: './hidden.sh', holdout: 'value-set' }],
-      limits: { iterations: 3 },
-      approval: { required: false },
-    },
-    stubs: {
-      runAgent: async (input) => (input.iteration === 1 ? agentDid(input, { exitCode: 137, limitHit: 'out of memory (limit 512 MiB)', logTail: 'Killed', changedFiles: ['src/value.txt', 'README.md'] }) : agentDid(input)),
-      runChecks: async (input) =>
-        input.iteration > 1
-          ? allPass(input)
-          : [
-              check('value', './check.sh', { passed: false, exitCode: null, timedOut: true, logTail: 'still waiting' }),
-              check('hidden', './hidden.sh', { ...failing('assert value == 2 (hidden test source)'), holdout: { set: 'value-set', tests: { passed: 3, failed: 2 } } }),
-            ],
-      reviewChanges: async (input) =>
-        input.diffId === 'diff-2'
-          ? { verdict: 'changes', findings: [{ rule: 'tests-weakened', message: 'test/value.test.js loses 2 assertions', file: 'test/value.test.js' }], diffLines: 8 }
-          : { verdict: 'approve', findings: [], diffLines: 2 },
-    },
-  });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 3 });
-  const [first, second] = run.inputs('runAgent').slice(1).map((a) => a.feedback!);
-  expect(first.split('\n\n- ')).toEqual([
-    'The pipeline found problems in iteration 1. Fix them:',
-    expect.stringMatching(/^The agent was stopped by a sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/),
-    'These files may not be changed (scope allow ["src/**"], deny []); revert them: README.md',
-    'Check "value" (`./check.sh`) failed with a timeout. Its log ends with:\nstill waiting',
-    'Hold-out check "hidden" (`./hidden.sh`) failed with exit code 1; 2 of its 5 tests failed. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.',
-  ]);
-  // A hold-out check's log would show its tests.
-  expect(first).not.toContain('hidden test source');
-  expect(second).toBe('The pipeline found problems in iteration 2. Fix them:\n\n- Review (tests-weakened): test/value.test.js loses 2 assertions');
-  // The review runs only on an iteration without other problems.
-  expect(run.inputs('reviewChanges').map((r) => r.diffId)).toEqual(['diff-2', 'diff-3']);
-});
+test.concurrent(
+  'the fix loop: every problem of an iteration reaches the agent at once: its exit, files out of scope, checks (a hold-out one without its log), then the review',
+  async () => {
+    const run = await startRun({
+      spec: {
+        checks: [
+          { name: 'value', run: './check.sh' },
+          { name: 'hidden', run: './hidden.sh', holdout: 'value-set' },
+        ],
+        limits: { iterations: 3 },
+        approval: { required: false },
+      },
+      stubs: {
+        runAgent: async (input) =>
+          input.iteration === 1
+            ? agentDid(input, {
+                exitCode: 137,
+                limitHit: 'out of memory (limit 512 MiB)',
+                logTail: 'Killed',
+                changedFiles: ['src/value.txt', 'README.md'],
+              })
+            : agentDid(input),
+        runChecks: async (input) =>
+          input.iteration > 1
+            ? allPass(input)
+            : [
+                check('value', './check.sh', {
+                  passed: false,
+                  exitCode: null,
+                  timedOut: true,
+                  logTail: 'still waiting',
+                }),
+                check('hidden', './hidden.sh', {
+                  ...failing('assert value == 2 (hidden test source)'),
+                  holdout: { set: 'value-set', tests: { passed: 3, failed: 2 } },
+                }),
+              ],
+        reviewChanges: async (input) =>
+          input.diffId === 'diff-2'
+            ? {
+                verdict: 'changes',
+                findings: [
+                  {
+                    rule: 'tests-weakened',
+                    message: 'test/value.test.js loses 2 assertions',
+                    file: 'test/value.test.js',
+                  },
+                ],
+                diffLines: 8,
+              }
+            : { verdict: 'approve', findings: [], diffLines: 2 },
+      },
+    });
+    const state = await run.end();
+    expect(state).toMatchObject({ status: 'succeeded', iteration: 3 });
+    const [first, second] = run
+      .inputs('runAgent')
+      .slice(1)
+      .map((a) => a.feedback!);
+    expect(first.split('\n\n- ')).toEqual([
+      'The pipeline found problems in iteration 1. Fix them:',
+      expect.stringMatching(
+        /^The agent was stopped by a sandbox limit: out of memory \(limit 512 MiB\)\. Its log ends with:\nKilled$/,
+      ),
+      'These files may not be changed (scope allow ["src/**"], deny []); revert them: README.md',
+      'Check "value" (`./check.sh`) failed with a timeout. Its log ends with:\nstill waiting',
+      'Hold-out check "hidden" (`./hidden.sh`) failed with exit code 1; 2 of its 5 tests failed. Its tests are hidden from you: make the change right for every input, not only for the tests you can see.',
+    ]);
+    // A hold-out check's log would show its tests.
+    expect(first).not.toContain('hidden test source');
+    expect(second).toBe(
+      'The pipeline found problems in iteration 2. Fix them:\n\n- Review (tests-weakened): test/value.test.js loses 2 assertions',
+    );
+    // The review runs only on an iteration without other problems.
+    expect(run.inputs('reviewChanges').map((r) => r.diffId)).toEqual(['diff-2', 'diff-3']);
+  },
+);
 
-test.concurrent('the fix loop: a check still failing when the iterations run out fails the run with that check as the reason', async () => {
-  const run = await startRun({ stubs: { runChecks: async () => [check('value', './check.sh', failing('expected 2, got 3'))] } });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'failed', iteration: 2, failure: { stage: 'checks', reason: 'Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 3' } });
-  expect(run.inputs('runAgent')).toHaveLength(2);
-  expect(run.inputs('deliverBranch')).toHaveLength(0);
-  // The sandbox is torn down whatever the outcome.
-  expect(run.inputs('teardownWorkspace')).toHaveLength(1);
-});
+test.concurrent(
+  'the fix loop: a check still failing when the iterations run out fails the run with that check as the reason',
+  async () => {
+    const run = await startRun({
+      stubs: { runChecks: async () => [check('value', './check.sh', failing('expected 2, got 3'))] },
+    });
+    const state = await run.end();
+    expect(state).toMatchObject({
+      status: 'failed',
+      iteration: 2,
+      failure: {
+        stage: 'checks',
+        reason: 'Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 3',
+      },
+    });
+    expect(run.inputs('runAgent')).toHaveLength(2);
+    expect(run.inputs('deliverBranch')).toHaveLength(0);
+    // The sandbox is torn down whatever the outcome.
+    expect(run.inputs('teardownWorkspace')).toHaveLength(1);
+  },
+);
 
 test.concurrent('approval: no decision within approval.timeout: timed_out, nothing delivered', async () => {
   const run = await startRun({ spec: { approval: { timeout: '2s' } } });
   const state = await run.end();
-  expect(state).toMatchObject({ status: 'timed_out', iteration: 1, decisions: [], failure: { stage: 'approval', reason: 'no decision within 2s' } });
+  expect(state).toMatchObject({
+    status: 'timed_out',
+    iteration: 1,
+    decisions: [],
+    failure: { stage: 'approval', reason: 'no decision within 2s' },
+  });
   expect(state.stages.at(-1)).toMatchObject({ stage: 'approval', status: 'failed', summary: 'no decision within 2s' });
   expect(state.stages.at(-1)!.durationMs).toBeGreaterThanOrEqual(2000);
   expect(run.inputs('writeProof')).toHaveLength(0);
@@ -291,59 +428,97 @@ test.concurrent('approval: no decision within approval.timeout: timed_out, nothi
   expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_approval']);
 });
 
-test.concurrent('approval: requested changes give a fresh iteration budget and reach the agent with the comment', async () => {
-  // A budget of 2: iteration 1 passes, the reviewer asks for more, 2 fails its check, 3 passes: beyond the spec's 2.
-  const run = await startRun({
-    stubs: { runChecks: async (input) => (input.iteration === 2 ? [check('value', './check.sh', failing('expected TWO'))] : allPass(input)) },
-  });
-  await run.reach('awaiting_approval');
-  await run.handle.signal(requestChangesSignal, { comment: 'Name the constant TWO.', by: 'bob' });
-  const waiting = await run.reach('awaiting_approval');
-  expect(waiting).toMatchObject({ iteration: 3, maxIterations: 3, decisions: [{ kind: 'requestChanges', by: 'bob', comment: 'Name the constant TWO.', iteration: 1 }] });
-  expect(run.inputs('runAgent').map((a) => a.feedback)).toEqual([
-    undefined,
-    'A reviewer requested changes (bob):\n\nName the constant TWO.',
-    expect.stringContaining('The pipeline found problems in iteration 2. Fix them:\n\n- Check "value"'),
-  ]);
+test.concurrent(
+  'approval: requested changes give a fresh iteration budget and reach the agent with the comment',
+  async () => {
+    // A budget of 2: iteration 1 passes, the reviewer asks for more, 2 fails its check, 3 passes: beyond the spec's 2.
+    const run = await startRun({
+      stubs: {
+        runChecks: async (input) =>
+          input.iteration === 2 ? [check('value', './check.sh', failing('expected TWO'))] : allPass(input),
+      },
+    });
+    await run.reach('awaiting_approval');
+    await run.handle.signal(requestChangesSignal, { comment: 'Name the constant TWO.', by: 'bob' });
+    const waiting = await run.reach('awaiting_approval');
+    expect(waiting).toMatchObject({
+      iteration: 3,
+      maxIterations: 3,
+      decisions: [{ kind: 'requestChanges', by: 'bob', comment: 'Name the constant TWO.', iteration: 1 }],
+    });
+    expect(run.inputs('runAgent').map((a) => a.feedback)).toEqual([
+      undefined,
+      'A reviewer requested changes (bob):\n\nName the constant TWO.',
+      expect.stringContaining('The pipeline found problems in iteration 2. Fix them:\n\n- Check "value"'),
+    ]);
 
-  await run.handle.signal(rejectSignal, { comment: 'not this way', by: 'bob' });
-  const state = await run.end();
-  expect(state.status).toBe('rejected');
-  expect(state.decisions.map((d) => d.kind)).toEqual(['requestChanges', 'reject']);
-  expect(run.inputs('deliverBranch')).toHaveLength(0);
-});
+    await run.handle.signal(rejectSignal, { comment: 'not this way', by: 'bob' });
+    const state = await run.end();
+    expect(state.status).toBe('rejected');
+    expect(state.decisions.map((d) => d.kind)).toEqual(['requestChanges', 'reject']);
+    expect(run.inputs('deliverBranch')).toHaveLength(0);
+  },
+);
 
-test.concurrent('a lost worker: stopped mid-stage (WorkerShutdown): the run is re-provisioned on another worker from its last checkpoint, and the stage runs again there', async () => {
-  const run = await startRun({
-    spec: { approval: { required: false } },
-    claims: ['w1', 'w2'],
-    stubs: { runChecks: async (input) => (Context.current().info.taskQueue.endsWith('/w1') ? Promise.reject(workerShutdown()) : allPass(input)) },
-  });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 1, reprovisions: 1 });
-  expect(run.ranOn('provisionWorkspace')).toEqual(['w1', 'w2']);
-  expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], [commitOf(1), BASE]]);
-  expect(run.ranOn('runChecks')).toEqual(['w1', 'w2']);
-  // The agent's work was kept: no second agent run, one checks stage.
-  expect(run.inputs('runAgent')).toHaveLength(1);
-  expect(stagesOf(state).filter((s) => s.startsWith('checks'))).toEqual(['checks 1 passed']);
-  // w1 was alive after all: told to drop the run's workspace (and slot) once the run was on w2; w2 tore down its own.
-  expect([...run.ranOn('teardownWorkspace')].sort()).toEqual(['w1', 'w2']);
-});
+test.concurrent(
+  'a lost worker: stopped mid-stage (WorkerShutdown): the run is re-provisioned on another worker from its last checkpoint, and the stage runs again there',
+  async () => {
+    const run = await startRun({
+      spec: { approval: { required: false } },
+      claims: ['w1', 'w2'],
+      stubs: {
+        runChecks: async (input) =>
+          Context.current().info.taskQueue.endsWith('/w1') ? Promise.reject(workerShutdown()) : allPass(input),
+      },
+    });
+    const state = await run.end();
+    expect(state).toMatchObject({ status: 'succeeded', iteration: 1, reprovisions: 1 });
+    expect(run.ranOn('provisionWorkspace')).toEqual(['w1', 'w2']);
+    expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([
+      [undefined, undefined],
+      [commitOf(1), BASE],
+    ]);
+    expect(run.ranOn('runChecks')).toEqual(['w1', 'w2']);
+    // The agent's work was kept: no second agent run, one checks stage.
+    expect(run.inputs('runAgent')).toHaveLength(1);
+    expect(stagesOf(state).filter((s) => s.startsWith('checks'))).toEqual(['checks 1 passed']);
+    // w1 was alive after all: told to drop the run's workspace (and slot) once the run was on w2; w2 tore down its own.
+    expect([...run.ranOn('teardownWorkspace')].sort()).toEqual(['w1', 'w2']);
+  },
+);
 
-test.concurrent('a lost worker: nobody polls its queue: the stage waits workerQueueTimeout, then the run moves to another worker', async () => {
-  const run = await startRun({ spec: { approval: { required: false } }, claims: ['gone', 'w2'], settings: { workerQueueTimeoutMs: 3000 } });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
-  expect(run.ranOn('provisionWorkspace')).toEqual(['w2']);
-  expect(state.stages[0]).toMatchObject({ stage: 'provision', status: 'passed', summary: `workspace on w2, base ${BASE.slice(0, 12)}` });
-  expect(state.stages[0].durationMs).toBeGreaterThanOrEqual(3000);
-});
+test.concurrent(
+  'a lost worker: nobody polls its queue: the stage waits workerQueueTimeout, then the run moves to another worker',
+  async () => {
+    const run = await startRun({
+      spec: { approval: { required: false } },
+      claims: ['gone', 'w2'],
+      settings: { workerQueueTimeoutMs: 3000 },
+    });
+    const state = await run.end();
+    expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
+    expect(run.ranOn('provisionWorkspace')).toEqual(['w2']);
+    expect(state.stages[0]).toMatchObject({
+      stage: 'provision',
+      status: 'passed',
+      summary: `workspace on w2, base ${BASE.slice(0, 12)}`,
+    });
+    expect(state.stages[0].durationMs).toBeGreaterThanOrEqual(3000);
+  },
+);
 
 test.concurrent('a lost worker: more lost workers than maxReprovisions: the run fails, saying so', async () => {
-  const run = await startRun({ claims: ['w1', 'w2'], settings: { maxReprovisions: 1 }, stubs: { runAgent: () => Promise.reject(workerShutdown()) } });
+  const run = await startRun({
+    claims: ['w1', 'w2'],
+    settings: { maxReprovisions: 1 },
+    stubs: { runAgent: () => Promise.reject(workerShutdown()) },
+  });
   const state = await run.end();
-  expect(state).toMatchObject({ status: 'failed', reprovisions: 1, failure: { stage: 'agent', reason: 'lost 2 workers while running "agent, iteration 1"; giving up' } });
+  expect(state).toMatchObject({
+    status: 'failed',
+    reprovisions: 1,
+    failure: { stage: 'agent', reason: 'lost 2 workers while running "agent, iteration 1"; giving up' },
+  });
   expect(run.ranOn('runAgent')).toEqual(['w1', 'w2']);
 });
 
@@ -351,44 +526,77 @@ const MOVED = 'e'.repeat(40);
 const rebased = (conflicts: string[]): Output<'rebaseOntoBase'> => ({
   moved: true,
   baseCommit: MOVED,
-  checkpoint: { commit: 'c'.repeat(40), bundleId: 'bundle-rebased', afterStage: 'rebase', iteration: 1, ...(conflicts.length ? { conflicts } : {}) },
+  checkpoint: {
+    commit: 'c'.repeat(40),
+    bundleId: 'bundle-rebased',
+    afterStage: 'rebase',
+    iteration: 1,
+    ...(conflicts.length ? { conflicts } : {}),
+  },
   diffId: 'diff-rebased',
   changedFiles: ['src/value.txt'],
   conflicts,
 });
 
-test.concurrent('the rebase onto a base that moved: conflicts: another iteration, on the new base, with the conflicting files and how to resolve them', async () => {
-  let rebases = 0;
-  const run = await startRun({ spec: { approval: { required: false } }, stubs: { rebaseOntoBase: async () => (rebases++ === 0 ? rebased(['src/value.txt']) : { moved: false }) } });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, maxIterations: 3, baseCommit: MOVED, finalCommit: signedOf(commitOf(2)) });
-  // The commits signed are those on the new base.
-  expect(run.inputs('signCommits').map((s) => s.baseCommit)).toEqual([MOVED]);
-  expect(stagesOf(state)).toContain('rebase 1 failed');
-  expect(state.stages.find((s) => s.stage === 'rebase')!.summary).toBe(`main moved to ${MOVED.slice(0, 12)}; conflicts in src/value.txt`);
-  const second = run.inputs('runAgent')[1];
-  expect(second.feedback).toBe(
-    `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes conflict with it in: src/value.txt. ` +
-      "The workspace now holds your changes on the new base, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both the base's changes and yours are kept, and remove the markers.",
-  );
-  expect(second).toMatchObject({ iteration: 2, baseCommit: MOVED, checkpoint: { commit: 'c'.repeat(40), conflicts: ['src/value.txt'] } });
-  // The old workspace is on the old base: a new one is provisioned from the rebased checkpoint.
-  expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([[undefined, undefined], ['c'.repeat(40), MOVED]]);
-});
+test.concurrent(
+  'the rebase onto a base that moved: conflicts: another iteration, on the new base, with the conflicting files and how to resolve them',
+  async () => {
+    let rebases = 0;
+    const run = await startRun({
+      spec: { approval: { required: false } },
+      stubs: { rebaseOntoBase: async () => (rebases++ === 0 ? rebased(['src/value.txt']) : { moved: false }) },
+    });
+    const state = await run.end();
+    expect(state).toMatchObject({
+      status: 'succeeded',
+      iteration: 2,
+      maxIterations: 3,
+      baseCommit: MOVED,
+      finalCommit: signedOf(commitOf(2)),
+    });
+    // The commits signed are those on the new base.
+    expect(run.inputs('signCommits').map((s) => s.baseCommit)).toEqual([MOVED]);
+    expect(stagesOf(state)).toContain('rebase 1 failed');
+    expect(state.stages.find((s) => s.stage === 'rebase')!.summary).toBe(
+      `main moved to ${MOVED.slice(0, 12)}; conflicts in src/value.txt`,
+    );
+    const second = run.inputs('runAgent')[1];
+    expect(second.feedback).toBe(
+      `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes conflict with it in: src/value.txt. ` +
+        "The workspace now holds your changes on the new base, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both the base's changes and yours are kept, and remove the markers.",
+    );
+    expect(second).toMatchObject({
+      iteration: 2,
+      baseCommit: MOVED,
+      checkpoint: { commit: 'c'.repeat(40), conflicts: ['src/value.txt'] },
+    });
+    // The old workspace is on the old base: a new one is provisioned from the rebased checkpoint.
+    expect(run.inputs('provisionWorkspace').map((p) => [p.checkpoint?.commit, p.baseCommit])).toEqual([
+      [undefined, undefined],
+      ['c'.repeat(40), MOVED],
+    ]);
+  },
+);
 
-test.concurrent('the rebase onto a base that moved: clean, but a check fails on the new base: another iteration told so', async () => {
-  let rebases = 0;
-  const run = await startRun({
-    spec: { approval: { required: false } },
-    stubs: {
-      rebaseOntoBase: async () => (rebases++ === 0 ? rebased([]) : { moved: false }),
-      runChecks: async (input) => (input.checkpoint.commit === 'c'.repeat(40) ? [check('value', './check.sh', failing('expected 2, got 22'))] : allPass(input)),
-    },
-  });
-  const state = await run.end();
-  expect(state).toMatchObject({ status: 'succeeded', iteration: 2, baseCommit: MOVED });
-  expect(run.inputs('runAgent')[1].feedback).toBe(
-    `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes were rebased onto it without conflicts, but on the new base:\n\n` +
-      '- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 22',
-  );
-});
+test.concurrent(
+  'the rebase onto a base that moved: clean, but a check fails on the new base: another iteration told so',
+  async () => {
+    let rebases = 0;
+    const run = await startRun({
+      spec: { approval: { required: false } },
+      stubs: {
+        rebaseOntoBase: async () => (rebases++ === 0 ? rebased([]) : { moved: false }),
+        runChecks: async (input) =>
+          input.checkpoint.commit === 'c'.repeat(40)
+            ? [check('value', './check.sh', failing('expected 2, got 22'))]
+            : allPass(input),
+      },
+    });
+    const state = await run.end();
+    expect(state).toMatchObject({ status: 'succeeded', iteration: 2, baseCommit: MOVED });
+    expect(run.inputs('runAgent')[1].feedback).toBe(
+      `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes were rebased onto it without conflicts, but on the new base:\n\n` +
+        '- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 22',
+    );
+  },
+);

@@ -20,11 +20,19 @@ export function fleetView({ root, signal }: ViewContext): void {
       const fleet = await getJson<FleetView>('/v1/fleet', signal);
       errorLine(error, null);
       replaceChildren(heading, `Fleet · ${fleet.taskQueue}`);
-      replaceChildren(workers, ...(fleet.workers.length ? fleet.workers.map(workerCard) : [h('li', { class: 'empty' }, 'No worker polls this queue.')]));
+      replaceChildren(
+        workers,
+        ...(fleet.workers.length
+          ? fleet.workers.map(workerCard)
+          : [h('li', { class: 'empty' }, 'No worker polls this queue.')]),
+      );
       const counts = Object.entries(fleet.runs).filter(([, n]) => n > 0) as [RunStatus, number][];
       replaceChildren(runs, ...(counts.length ? counts.map(runCount) : [h('li', { class: 'empty' }, 'No runs yet.')]));
       const { workflowTasks, activityTasks, claims } = fleet.queueDepth;
-      replaceChildren(queue, `${claims} runs waiting for a sandbox slot; ${workflowTasks} workflow tasks, ${activityTasks} activity tasks waiting for a worker`);
+      replaceChildren(
+        queue,
+        `${claims} runs waiting for a sandbox slot; ${workflowTasks} workflow tasks, ${activityTasks} activity tasks waiting for a worker`,
+      );
     } catch (err) {
       if (!signal.aborted) errorLine(error, err);
     }
@@ -34,7 +42,10 @@ export function fleetView({ root, signal }: ViewContext): void {
 /** A worker seen polling but not (yet) in the registry has only its identity and when it last polled. */
 function workerCard(w: WorkerView): HTMLLIElement {
   const reported = w.at ?? w.lastSeen;
-  const footer = [w.memoryBytes !== undefined && `${Math.round(w.memoryBytes / MIB)} MiB`, reported && `${w.at ? 'reported' : 'polled'} ${duration(Math.max(0, Date.now() - Date.parse(reported)))} ago`]
+  const footer = [
+    w.memoryBytes !== undefined && `${Math.round(w.memoryBytes / MIB)} MiB`,
+    reported && `${w.at ? 'reported' : 'polled'} ${duration(Math.max(0, Date.now() - Date.parse(reported)))} ago`,
+  ]
     .filter(Boolean)
     .join(' · ');
   return h(
@@ -43,8 +54,23 @@ function workerCard(w: WorkerView): HTMLLIElement {
     h('span', { class: 'title' }, w.identity),
     w.host && h('p', { class: 'meta host' }, w.host),
     w.capacity !== undefined && loadBar(w.load ?? 0, w.capacity, w.waiting ?? 0),
-    w.drivers && h('p', { class: 'meta drivers' }, 'drivers', ...w.drivers.flatMap((d) => [' ', h('code', { 'data-driver': d }, d)])),
-    w.agents && h('p', { class: 'meta agents' }, 'agents', ...w.agents.flatMap((a) => [' ', h('code', { 'data-agent': a.kind }, a.version ? `${a.kind} ${a.version}` : a.kind)])),
+    w.drivers &&
+      h(
+        'p',
+        { class: 'meta drivers' },
+        'drivers',
+        ...w.drivers.flatMap((d) => [' ', h('code', { 'data-driver': d }, d)]),
+      ),
+    w.agents &&
+      h(
+        'p',
+        { class: 'meta agents' },
+        'agents',
+        ...w.agents.flatMap((a) => [
+          ' ',
+          h('code', { 'data-agent': a.kind }, a.version ? `${a.kind} ${a.version}` : a.kind),
+        ]),
+      ),
     footer && h('p', { class: 'meta' }, footer),
   );
 }

@@ -16,9 +16,27 @@ const SOURCES: Record<RepoDefaultsView['source'], string> = {
 export function quickRunForm(signal: AbortSignal): HTMLFormElement {
   // Busy until the list of repos is in: a test (or a screen reader) knows which field it is talking to.
   const field = h('div', { class: 'repo-field', 'aria-busy': 'true' }, repoInput());
-  const title = h('input', { id: 'quick-title', name: 'title', autocomplete: 'off', maxlength: '200', placeholder: "The task's first line if empty" });
-  const task = h('textarea', { id: 'quick-task', name: 'task', rows: '5', required: true, placeholder: 'What should the agent do?' });
-  const overrides = h('textarea', { id: 'quick-overrides', class: 'editor', spellcheck: 'false', autocapitalize: 'off', rows: '10' });
+  const title = h('input', {
+    id: 'quick-title',
+    name: 'title',
+    autocomplete: 'off',
+    maxlength: '200',
+    placeholder: "The task's first line if empty",
+  });
+  const task = h('textarea', {
+    id: 'quick-task',
+    name: 'task',
+    rows: '5',
+    required: true,
+    placeholder: 'What should the agent do?',
+  });
+  const overrides = h('textarea', {
+    id: 'quick-overrides',
+    class: 'editor',
+    spellcheck: 'false',
+    autocapitalize: 'off',
+    rows: '10',
+  });
   const source = h('p', { class: 'hint', id: 'defaults-source' }, 'Pick a repo to see its settings.');
   const defaults = h('details', { id: 'quick-defaults' }, h('summary', {}, 'Settings'), overrides);
   const errors = specErrors();
@@ -71,8 +89,16 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
     ev.preventDefault();
     submit.disabled = true;
     try {
-      const body = { repo: repo(), task: task.value, ...(title.value.trim() ? { title: title.value } : {}), ...(edited ? { overrides: overrides.value } : {}) };
-      const res = await request('POST', '/v1/runs/quick', { body: JSON.stringify(body), headers: { 'idempotency-key': key } });
+      const body = {
+        repo: repo(),
+        task: task.value,
+        ...(title.value.trim() ? { title: title.value } : {}),
+        ...(edited ? { overrides: overrides.value } : {}),
+      };
+      const res = await request('POST', '/v1/runs/quick', {
+        body: JSON.stringify(body),
+        headers: { 'idempotency-key': key },
+      });
       location.hash = `#/runs/${((await res.json()) as { id: string }).id}`;
     } catch (err) {
       errors.show(err);
@@ -90,10 +116,21 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
 }
 
 function repoInput(): HTMLInputElement {
-  return h('input', { id: 'quick-repo', name: 'repo', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false', required: true, placeholder: 'A repo name, e.g. billing' });
+  return h('input', {
+    id: 'quick-repo',
+    name: 'repo',
+    autocomplete: 'off',
+    autocapitalize: 'off',
+    spellcheck: 'false',
+    required: true,
+    placeholder: 'A repo name, e.g. billing',
+  });
 }
 
-/** The repos the token may use, as a list to pick from; a server without `GET /v1/repos` (or none listed) keeps the text field. */
+/**
+ * The repos the token may use, as a list to pick from; a server without `GET /v1/repos` (or none listed) keeps the text
+ * field.
+ */
 async function offerRepos(field: HTMLElement, signal: AbortSignal): Promise<boolean> {
   let repos: RepoView[];
   try {
@@ -106,7 +143,13 @@ async function offerRepos(field: HTMLElement, signal: AbortSignal): Promise<bool
   // What was typed while the list loaded is kept: picked from the list, or the text field stays if it is not there.
   const typed = (field.querySelector('#quick-repo') as HTMLInputElement).value.trim();
   if (typed && !repos.some((r) => r.name === typed)) return false;
-  const select = h('select', { id: 'quick-repo', name: 'repo', required: true }, ...repos.map((r) => h('option', { value: r.name }, r.kind === 'remote' ? `${r.name} (${r.forge ?? 'remote'})` : r.name)));
+  const select = h(
+    'select',
+    { id: 'quick-repo', name: 'repo', required: true },
+    ...repos.map((r) =>
+      h('option', { value: r.name }, r.kind === 'remote' ? `${r.name} (${r.forge ?? 'remote'})` : r.name),
+    ),
+  );
   if (typed) select.value = typed;
   field.replaceChildren(select);
   return true;

@@ -16,7 +16,12 @@ export function reposView({ root, principal, signal }: ViewContext): void {
   const refresh = async () => {
     try {
       const { repos } = await getJson<{ repos: RepoView[] }>('/v1/repos', signal);
-      replaceChildren(list, ...(repos.length ? repos.map((r) => repoItem(r, admin ? remove : undefined)) : [h('li', { class: 'empty' }, 'No repos.')]));
+      replaceChildren(
+        list,
+        ...(repos.length
+          ? repos.map((r) => repoItem(r, admin ? remove : undefined))
+          : [h('li', { class: 'empty' }, 'No repos.')]),
+      );
     } catch (err) {
       if (!signal.aborted) errorLine(error, err);
     }
@@ -42,7 +47,13 @@ export function reposView({ root, principal, signal }: ViewContext): void {
 
 /** A repo's card: a remote's URL, forge, credential NAME and approvers, and for an admin its Remove button. */
 function repoItem(r: RepoView, remove?: (name: string) => Promise<void>): HTMLLIElement {
-  const details = [r.forge && `forge ${r.forge}`, r.credential && `credential ${r.credential}`, r.approvers?.length && `approvers ${r.approvers.join(', ')}`].filter(Boolean).join(' · ');
+  const details = [
+    r.forge && `forge ${r.forge}`,
+    r.credential && `credential ${r.credential}`,
+    r.approvers?.length && `approvers ${r.approvers.join(', ')}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
   let button: HTMLButtonElement | undefined;
   if (remove && r.kind === 'remote') {
     button = h('button', { type: 'button', class: 'danger', 'data-action': 'remove' }, 'Remove');
@@ -58,11 +69,19 @@ function repoItem(r: RepoView, remove?: (name: string) => Promise<void>): HTMLLI
   );
 }
 
-/** Registering a remote (`POST /v1/repos`, admin): as `nightshift repo add`; the API's one-line message on a refusal. */
+/**
+ * Registering a remote (`POST /v1/repos`, admin): as `nightshift repo add`; the API's one-line message on a refusal.
+ */
 function addForm(added: (answer: RepoAddedView) => Promise<void>): HTMLFormElement {
   const text = { autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false' };
   const name = h('input', { id: 'repo-name', ...text, required: true, placeholder: 'calc' });
-  const url = h('input', { id: 'repo-url', ...text, inputmode: 'url', required: true, placeholder: 'https://git.example/acme/calc.git' });
+  const url = h('input', {
+    id: 'repo-url',
+    ...text,
+    inputmode: 'url',
+    required: true,
+    placeholder: 'https://git.example/acme/calc.git',
+  });
   const forge = h('select', { id: 'repo-forge' }, ...FORGES.map((f) => h('option', { value: f }, f)));
   const credential = h('input', { id: 'repo-credential', ...text, placeholder: 'GITEA_TOKEN' });
   const approvers = h('input', { id: 'repo-approvers', ...text, placeholder: 'bob, carol' });
@@ -77,7 +96,10 @@ function addForm(added: (answer: RepoAddedView) => Promise<void>): HTMLFormEleme
       url: url.value.trim(),
       forge: forge.value,
       ...(credential.value.trim() ? { credential: credential.value.trim() } : {}),
-      approvers: approvers.value.split(',').map((a) => a.trim()).filter(Boolean),
+      approvers: approvers.value
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
     };
     try {
       const answer = await postJson<RepoAddedView>('/v1/repos', body);
@@ -97,7 +119,12 @@ function addForm(added: (answer: RepoAddedView) => Promise<void>): HTMLFormEleme
     ...field('Credential', credential, "The NAME of a secret in the server's secrets.env, never its value."),
     ...field('Approvers', approvers, 'Forge users whose approving review delivers, comma-separated.'),
   ];
-  return cardForm({ id: 'add-repo', submit: 'Register repo', onSubmit: add }, h('h2', {}, 'Register a remote repo'), ...fields, error);
+  return cardForm(
+    { id: 'add-repo', submit: 'Register repo', onSubmit: add },
+    h('h2', {}, 'Register a remote repo'),
+    ...fields,
+    error,
+  );
 }
 
 /** A form field: its label, the control, and a hint under it. */
@@ -115,7 +142,11 @@ function showWebhook(box: HTMLElement, { repo, webhook }: RepoAddedView): void {
   replaceChildren(
     box,
     h('h2', {}, `Webhook for ${repo.name}`),
-    h('p', { class: 'hint' }, 'Shown this once. On the forge, add a webhook to the repo with this URL and secret, content type application/json, events Issues, Issue comments, Pull request reviews and Statuses (docs/forges.md).'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Shown this once. On the forge, add a webhook to the repo with this URL and secret, content type application/json, events Issues, Issue comments, Pull request reviews and Statuses (docs/forges.md).',
+    ),
     h('p', { class: 'meta' }, 'URL ', h('code', { id: 'webhook-url' }, webhook.url)),
     h('p', { class: 'meta' }, 'Secret ', h('code', { id: 'webhook-secret' }, webhook.secret)),
     h('div', { class: 'buttons' }, done),

@@ -62,7 +62,7 @@ export function runView({ root, principal, signal, param }: ViewContext): void {
         stream.className = 'stream';
       },
       connection(connected, problem) {
-        replaceChildren(stream, connected ? 'live' : problem ?? '');
+        replaceChildren(stream, connected ? 'live' : (problem ?? ''));
         stream.className = connected ? 'stream live' : 'stream problem';
       },
     },
@@ -74,10 +74,18 @@ function renderHeader(el: HTMLElement, run: RunView): void {
   replaceChildren(
     el,
     h('h1', {}, run.title),
-    h('p', { class: 'meta' }, statusBadge(run.status), run.stage && !FINAL.includes(run.status) ? ` stage ${run.stage}` : '', ` · iteration ${run.iteration}/${run.maxIterations}`),
+    h(
+      'p',
+      { class: 'meta' },
+      statusBadge(run.status),
+      run.stage && !FINAL.includes(run.status) ? ` stage ${run.stage}` : '',
+      ` · iteration ${run.iteration}/${run.maxIterations}`,
+    ),
     h('p', { class: 'meta' }, h('code', {}, run.id), ' · branch ', h('code', {}, run.branch)),
     h('p', { class: 'meta' }, 'repo ', h('code', {}, run.repo)),
-    run.failure ? h('p', { class: 'error', id: 'failure' }, `failed at ${run.failure.stage}: ${run.failure.reason}`) : null,
+    run.failure
+      ? h('p', { class: 'error', id: 'failure' }, `failed at ${run.failure.stage}: ${run.failure.reason}`)
+      : null,
   );
 }
 
@@ -109,7 +117,17 @@ function renderChecks(el: HTMLElement, run: RunView): void {
         h(
           'li',
           { class: c.passed ? 'passed' : 'failed' },
-          h('details', {}, h('summary', {}, `${c.passed ? '✓' : '✗'} ${c.name} · exit ${c.exitCode ?? '–'} · ${duration(c.durationMs)}`), ...integrityLine(c), h('pre', { class: 'scrollbox' }, c.logTail || '(no output)')),
+          h(
+            'details',
+            {},
+            h(
+              'summary',
+              {},
+              `${c.passed ? '✓' : '✗'} ${c.name} · exit ${c.exitCode ?? '–'} · ${duration(c.durationMs)}`,
+            ),
+            ...integrityLine(c),
+            h('pre', { class: 'scrollbox' }, c.logTail || '(no output)'),
+          ),
         ),
       ),
     ),
@@ -121,8 +139,20 @@ function integrityLine(c: CheckView): HTMLElement[] {
   const i = c.integrity;
   if (!i) return [];
   const parts = [];
-  if (i.tests) parts.push(`tests run: ${i.tests.base.ran} at the base, ${i.tests.now.ran} now (${i.tests.source === 'junit' ? 'JUnit' : 'summary line'})`);
-  if (i.canary) parts.push('off' in i.canary ? `canary off: ${i.canary.off}` : i.canary.result === 'passed' ? 'canary PASSED: the harness hides failures' : i.canary.result === 'changed' ? 'canary run CHANGED other tests: the harness behaves differently when the test files differ' : 'canary reported failing ✓');
+  if (i.tests)
+    parts.push(
+      `tests run: ${i.tests.base.ran} at the base, ${i.tests.now.ran} now (${i.tests.source === 'junit' ? 'JUnit' : 'summary line'})`,
+    );
+  if (i.canary)
+    parts.push(
+      'off' in i.canary
+        ? `canary off: ${i.canary.off}`
+        : i.canary.result === 'passed'
+          ? 'canary PASSED: the harness hides failures'
+          : i.canary.result === 'changed'
+            ? 'canary run CHANGED other tests: the harness behaves differently when the test files differ'
+            : 'canary reported failing ✓',
+    );
   return parts.length ? [h('p', { class: i.findings.length ? 'error' : 'ok' }, parts.join(' · '))] : [];
 }
 
@@ -133,13 +163,26 @@ function renderReview(el: HTMLElement, run: RunView): void {
   replaceChildren(
     el,
     h('h2', {}, 'Review'),
-    h('p', { class: verdict === 'approve' ? 'ok' : 'error' }, verdict === 'approve' ? 'No findings: the review approves.' : 'The review asks for changes.'),
-    h('ul', { class: 'findings' }, ...findings.map((f) => h('li', {}, h('code', {}, f.rule), f.file ? ` ${f.file}${f.line ? `:${f.line}` : ''}` : '', ` ${f.message}`))),
+    h(
+      'p',
+      { class: verdict === 'approve' ? 'ok' : 'error' },
+      verdict === 'approve' ? 'No findings: the review approves.' : 'The review asks for changes.',
+    ),
+    h(
+      'ul',
+      { class: 'findings' },
+      ...findings.map((f) =>
+        h('li', {}, h('code', {}, f.rule), f.file ? ` ${f.file}${f.line ? `:${f.line}` : ''}` : '', ` ${f.message}`),
+      ),
+    ),
     ...(notes ?? []).map((n) => h('p', { class: 'note' }, `Not verified: ${n}`)),
   );
 }
 
-/** Approve / request changes / reject while the run awaits approval, cancel until it ends; each only for a role that may. */
+/**
+ * Approve / request changes / reject while the run awaits approval, cancel until it ends; each only for a role that
+ * may.
+ */
 function actionsSection(id: string, principal: Principal, el: HTMLElement) {
   const comment = h('textarea', { id: 'comment', rows: '2', placeholder: 'Comment (required to request changes)' });
   const result = h('p', { class: 'error hidden', role: 'alert' });
@@ -162,10 +205,26 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
     return button;
   };
   const decisions = h('ul', { class: 'decisions' });
-  const approve = [decide('approve', 'Approve', 'primary'), decide('request-changes', 'Request changes', ''), decide('reject', 'Reject', 'danger')];
+  const approve = [
+    decide('approve', 'Approve', 'primary'),
+    decide('request-changes', 'Request changes', ''),
+    decide('reject', 'Reject', 'danger'),
+  ];
   const cancel = decide('cancel', 'Cancel run', 'danger');
-  const readOnly = h('p', { class: 'hint', id: 'read-only' }, `Signed in as ${principal.name} (${principal.role}): you can follow this run but not decide on it.`);
-  replaceChildren(el, h('h2', {}, 'Decision'), decisions, comment, h('div', { class: 'buttons' }, ...approve, cancel), result, readOnly);
+  const readOnly = h(
+    'p',
+    { class: 'hint', id: 'read-only' },
+    `Signed in as ${principal.name} (${principal.role}): you can follow this run but not decide on it.`,
+  );
+  replaceChildren(
+    el,
+    h('h2', {}, 'Decision'),
+    decisions,
+    comment,
+    h('div', { class: 'buttons' }, ...approve, cancel),
+    result,
+    readOnly,
+  );
   return {
     update(run: RunView) {
       const mayDecide = run.status === 'awaiting_approval' && can(principal, 'approver');
@@ -174,14 +233,38 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
       cancel.classList.toggle('hidden', !mayCancel);
       comment.classList.toggle('hidden', !mayDecide && !mayCancel);
       readOnly.classList.toggle('hidden', can(principal, 'approver') || FINAL.includes(run.status));
-      replaceChildren(decisions, ...run.decisions.map((d) => h('li', {},
-        `${d.kind} by ${d.by}`,
-        // Anyone with Temporal access can send a decision in any name: say so next to the name.
-        ...(d.verified ? [] : [' ', h('span', { class: 'unverified', title: 'Sent to Temporal directly, not through the API: the name is what the sender claimed' }, '(unverified, via Temporal)')]),
-        ...(d.channel === 'forge' ? [' ', h('span', { title: "A review on the run's forge, by that forge user" }, '(via forge)')] : []),
-        `, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`,
-      )));
-      el.classList.toggle('hidden', !mayDecide && !mayCancel && run.decisions.length === 0 && readOnly.classList.contains('hidden'));
+      replaceChildren(
+        decisions,
+        ...run.decisions.map((d) =>
+          h(
+            'li',
+            {},
+            `${d.kind} by ${d.by}`,
+            // Anyone with Temporal access can send a decision in any name: say so next to the name.
+            ...(d.verified
+              ? []
+              : [
+                  ' ',
+                  h(
+                    'span',
+                    {
+                      class: 'unverified',
+                      title: 'Sent to Temporal directly, not through the API: the name is what the sender claimed',
+                    },
+                    '(unverified, via Temporal)',
+                  ),
+                ]),
+            ...(d.channel === 'forge'
+              ? [' ', h('span', { title: "A review on the run's forge, by that forge user" }, '(via forge)')]
+              : []),
+            `, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`,
+          ),
+        ),
+      );
+      el.classList.toggle(
+        'hidden',
+        !mayDecide && !mayCancel && run.decisions.length === 0 && readOnly.classList.contains('hidden'),
+      );
     },
   };
 }
@@ -219,7 +302,15 @@ function diffSection(id: string, signal: AbortSignal) {
 }
 
 function diffLine(line: string): HTMLSpanElement {
-  const kind = /^(diff |index |\+\+\+ |--- )/.test(line) ? 'file' : line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : 'ctx';
+  const kind = /^(diff |index |\+\+\+ |--- )/.test(line)
+    ? 'file'
+    : line.startsWith('@@')
+      ? 'hunk'
+      : line.startsWith('+')
+        ? 'add'
+        : line.startsWith('-')
+          ? 'del'
+          : 'ctx';
   return h('span', { class: kind }, `${line}\n`);
 }
 
@@ -233,11 +324,20 @@ function proofSection(id: string) {
     try {
       const res = await request('GET', `/v1/runs/${id}/proof`);
       const blob = await res.blob();
-      const name = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}-proof.tar.gz`;
+      const name =
+        /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `${id}-proof.tar.gz`;
       // The artifact id is the bundle's sha256; a download that hashes to it is the bundle the server signed.
       const digest = crypto.subtle ? hex(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer())) : undefined;
-      const check = digest === undefined ? 'not checked here (needs HTTPS)' : digest === proofId ? 'its sha256 matches the run’s proof id' : `its sha256 ${digest.slice(0, 12)}… does NOT match the run’s proof id`;
-      replaceChildren(status, `Downloaded ${name} (${Math.ceil(blob.size / 1024)} KB); ${check}. Verify its signature offline: npx nightshift verify ${name} --key nightshift.pub`);
+      const check =
+        digest === undefined
+          ? 'not checked here (needs HTTPS)'
+          : digest === proofId
+            ? 'its sha256 matches the run’s proof id'
+            : `its sha256 ${digest.slice(0, 12)}… does NOT match the run’s proof id`;
+      replaceChildren(
+        status,
+        `Downloaded ${name} (${Math.ceil(blob.size / 1024)} KB); ${check}. Verify its signature offline: npx nightshift verify ${name} --key nightshift.pub`,
+      );
       const a = h('a', { href: URL.createObjectURL(blob), download: name });
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
@@ -251,7 +351,10 @@ function proofSection(id: string) {
       el.classList.toggle('hidden', !run.proofId);
       if (!run.proofId || run.proofId === proofId) return;
       proofId = run.proofId;
-      replaceChildren(status, `Signed after approval: sha256 ${proofId.slice(0, 12)}…, final commit ${run.finalCommit?.slice(0, 12) ?? '–'}.`);
+      replaceChildren(
+        status,
+        `Signed after approval: sha256 ${proofId.slice(0, 12)}…, final commit ${run.finalCommit?.slice(0, 12) ?? '–'}.`,
+      );
     },
   };
 }

@@ -4,14 +4,32 @@ import { ago, errorLine, h, replaceChildren, statusBadge } from '../dom.js';
 import { every, type ViewContext } from '../view.js';
 
 /** In pipeline order, as the API's status filter accepts them. */
-const RUN_STATUSES: RunStatus[] = ['queued', 'provisioning', 'agent', 'checking', 'reviewing', 'awaiting_approval', 'delivering', 'succeeded', 'failed', 'rejected', 'cancelled', 'timed_out'];
+const RUN_STATUSES: RunStatus[] = [
+  'queued',
+  'provisioning',
+  'agent',
+  'checking',
+  'reviewing',
+  'awaiting_approval',
+  'delivering',
+  'succeeded',
+  'failed',
+  'rejected',
+  'cancelled',
+  'timed_out',
+];
 
 const REFRESH_MS = 3000;
 
 /** The runs, newest first, refreshed every few seconds; the filter is kept in the URL (#/runs?status=…). */
 export function runsView({ root, signal }: ViewContext): void {
   const current = new URLSearchParams(location.hash.split('?')[1] ?? '').get('status') ?? '';
-  const filter = h('select', { id: 'status-filter', 'aria-label': 'status' }, h('option', { value: '' }, 'all statuses'), ...RUN_STATUSES.map((s) => h('option', { value: s }, s.replace(/_/g, ' '))));
+  const filter = h(
+    'select',
+    { id: 'status-filter', 'aria-label': 'status' },
+    h('option', { value: '' }, 'all statuses'),
+    ...RUN_STATUSES.map((s) => h('option', { value: s }, s.replace(/_/g, ' '))),
+  );
   filter.value = current;
   filter.addEventListener('change', () => {
     location.hash = filter.value ? `#/runs?status=${filter.value}` : '#/runs';
@@ -22,9 +40,17 @@ export function runsView({ root, signal }: ViewContext): void {
 
   every(REFRESH_MS, signal, async () => {
     try {
-      const { runs } = await getJson<{ runs: RunSummaryView[] }>(`/v1/runs?limit=50${current ? `&status=${current}` : ''}`, signal);
+      const { runs } = await getJson<{ runs: RunSummaryView[] }>(
+        `/v1/runs?limit=50${current ? `&status=${current}` : ''}`,
+        signal,
+      );
       errorLine(error, null);
-      replaceChildren(list, ...(runs.length ? runs.map(runItem) : [h('li', { class: 'empty' }, current ? `No ${current.replace(/_/g, ' ')} runs.` : 'No runs yet.')]));
+      replaceChildren(
+        list,
+        ...(runs.length
+          ? runs.map(runItem)
+          : [h('li', { class: 'empty' }, current ? `No ${current.replace(/_/g, ' ')} runs.` : 'No runs yet.')]),
+      );
     } catch (err) {
       if (!signal.aborted) errorLine(error, err);
     }

@@ -14,7 +14,15 @@ export function specErrors(): { el: HTMLElement; show(err: unknown): void } {
       errorLine(message, issues.length ? null : err);
       replaceChildren(
         list,
-        ...issues.map((i) => h('li', {}, i.line ? h('span', { class: 'line' }, `line ${i.line}`) : null, h('code', {}, i.field || 'spec'), ` ${i.message}`)),
+        ...issues.map((i) =>
+          h(
+            'li',
+            {},
+            i.line ? h('span', { class: 'line' }, `line ${i.line}`) : null,
+            h('code', {}, i.field || 'spec'),
+            ` ${i.message}`,
+          ),
+        ),
       );
     },
   };

@@ -20,7 +20,13 @@ export async function awaitApproval(ctx: RunContext): Promise<Verdict> {
   const { spec, state } = ctx;
   // Nothing needs the workspace while a human decides (maybe for days): free the worker, keep the checkpoint.
   await teardown(ctx);
-  const decision = await stage(ctx, 'approval', 'awaiting_approval', () => decided(ctx), (d) => (Array.isArray(d) ? [false, ciSummary(d)] : approvalOutcome(d, spec.approval.timeout)));
+  const decision = await stage(
+    ctx,
+    'approval',
+    'awaiting_approval',
+    () => decided(ctx),
+    (d) => (Array.isArray(d) ? [false, ciSummary(d)] : approvalOutcome(d, spec.approval.timeout)),
+  );
   if (Array.isArray(decision)) return { feedback: ciFeedback(state.pushedCommit!, decision), ci: ciSummary(decision) };
   if (!decision) {
     state.failure = { stage: 'approval', reason: `no decision within ${humanDuration(spec.approval.timeout)}` };

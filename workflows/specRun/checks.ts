@@ -17,7 +17,10 @@ export async function runChecks(ctx: RunContext): Promise<Problem[]> {
     'checks',
     'checking',
     // Each check may run three times: itself, at the base once per base (cached), and with a canary.
-    () => inWorkspace(ctx, 3 * spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) => a.runChecks(checksInput(ctx))),
+    () =>
+      inWorkspace(ctx, 3 * spec.checks.length * sandboxMs + 5 * MINUTE, `checks, iteration ${state.iteration}`, (a) =>
+        a.runChecks(checksInput(ctx)),
+      ),
     checksOutcome,
   );
   state.checks = checks;
@@ -31,5 +34,11 @@ export function integrityFindings(checks: CheckResult[]) {
 
 /** Checks whose green cannot be verified, said in the review: a hold-out check whose set carries no canary. */
 export function unverifiedNotes(checks: CheckResult[]): string[] {
-  return checks.flatMap((c) => (c.holdout && c.integrity?.canary && 'off' in c.integrity.canary ? [`Hold-out check "${c.name}" is ${c.integrity.canary.off}: its result is only its exit code and test counts, which the code under test can fake`] : []));
+  return checks.flatMap((c) =>
+    c.holdout && c.integrity?.canary && 'off' in c.integrity.canary
+      ? [
+          `Hold-out check "${c.name}" is ${c.integrity.canary.off}: its result is only its exit code and test counts, which the code under test can fake`,
+        ]
+      : [],
+  );
 }

@@ -8,7 +8,8 @@ export function isWorkerLost(err: unknown): boolean {
   if (!(err instanceof ActivityFailure)) return false;
   const { cause } = err;
   return (
-    (cause instanceof TimeoutFailure && (cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START')) ||
+    (cause instanceof TimeoutFailure &&
+      (cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START')) ||
     (cause instanceof ApplicationFailure && cause.type === 'WorkerShutdown')
   );
 }

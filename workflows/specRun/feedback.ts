@@ -10,7 +10,11 @@ export interface Problem {
 
 /** The agent's command did not exit 0. */
 export function agentExitProblem(result: AgentResult): string {
-  const how = result.limitHit ? `was stopped by a sandbox limit: ${result.limitHit}` : result.timedOut ? 'exited with a timeout' : `exited with code ${result.exitCode}`;
+  const how = result.limitHit
+    ? `was stopped by a sandbox limit: ${result.limitHit}`
+    : result.timedOut
+      ? 'exited with a timeout'
+      : `exited with code ${result.exitCode}`;
   return `The agent ${how}. Its log ends with:\n${result.logTail}`;
 }
 
@@ -23,7 +27,8 @@ export function checkProblem(c: CheckResult): string {
   const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
   if (c.holdout) return holdoutProblem(c, how);
   // Its findings against the base are the review's (below in the feedback): said once.
-  if (c.integrity?.findings.length && c.exitCode === 0 && !c.timedOut) return `Check "${c.name}" (\`${c.command}\`) exited 0, but does not count as passed: see the review's findings on it.`;
+  if (c.integrity?.findings.length && c.exitCode === 0 && !c.timedOut)
+    return `Check "${c.name}" (\`${c.command}\`) exited 0, but does not count as passed: see the review's findings on it.`;
   return `Check "${c.name}" (\`${c.command}\`) failed with ${how}. Its log ends with:\n${c.logTail}`;
 }
 

@@ -15,7 +15,13 @@ export function reviewedOnForge(ctx: RunContext): boolean {
 /** Sign the new commits, push them to the run's branch (never forced) and open the pull request, or find it. */
 export async function publishForReview(ctx: RunContext): Promise<void> {
   const { state } = ctx;
-  const published = await stage(ctx, 'publish', undefined, () => anyWorker.publishForReview(publishInput(ctx)), (r) => [true, r.summary]);
+  const published = await stage(
+    ctx,
+    'publish',
+    undefined,
+    () => anyWorker.publishForReview(publishInput(ctx)),
+    (r) => [true, r.summary],
+  );
   state.checkpoint = published.checkpoint;
   state.pushedCommit = published.checkpoint.commit;
   state.pullRequest = published.pullRequest;
@@ -28,13 +34,20 @@ export async function publishForReview(ctx: RunContext): Promise<void> {
 
 /** The forge's CI on the pushed commit: what failed, and whether some context has not reported its end yet. */
 export function forgeCi(state: RunState): { failed: ForgeStatus[]; pending: boolean } {
-  const mine = (state.forgeStatuses ?? []).filter((s) => state.pushedCommit !== undefined && s.sha === state.pushedCommit);
-  return { failed: mine.filter((s) => s.state === 'failure' || s.state === 'error'), pending: mine.some((s) => s.state === 'pending') };
+  const mine = (state.forgeStatuses ?? []).filter(
+    (s) => state.pushedCommit !== undefined && s.sha === state.pushedCommit,
+  );
+  return {
+    failed: mine.filter((s) => s.state === 'failure' || s.state === 'error'),
+    pending: mine.some((s) => s.state === 'pending'),
+  };
 }
 
 /** The failing statuses as the agent's next task: each context, its description and its link. */
 export function ciFeedback(commit: string, failed: ForgeStatus[]): string {
-  const lines = failed.map((s) => `- ${s.context}: ${s.state}${s.description ? ` — ${s.description}` : ''}${s.url ? ` (${s.url})` : ''}`);
+  const lines = failed.map(
+    (s) => `- ${s.context}: ${s.state}${s.description ? ` — ${s.description}` : ''}${s.url ? ` (${s.url})` : ''}`,
+  );
   return `The forge's CI failed on the pushed commit ${commit.slice(0, 12)}:\n${lines.join('\n')}\n\nFix what it reports; your fix is pushed to the same pull request.`;
 }
 

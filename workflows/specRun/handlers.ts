@@ -1,7 +1,21 @@
 // The run's signals and query (workflows/messages.ts defines them).
 import { log, setHandler } from '@temporalio/workflow';
-import { DECISION_SIG_MAX, type Decision, type DecisionInput, type ForgeStatus, type RunState } from '../../contracts/run';
-import { SIGNAL_DESCRIPTIONS, approveSignal, cancelRequestedSignal, forgeStatusSignal, rejectSignal, requestChangesSignal, stateQuery } from '../messages';
+import {
+  DECISION_SIG_MAX,
+  type Decision,
+  type DecisionInput,
+  type ForgeStatus,
+  type RunState,
+} from '../../contracts/run';
+import {
+  SIGNAL_DESCRIPTIONS,
+  approveSignal,
+  cancelRequestedSignal,
+  forgeStatusSignal,
+  rejectSignal,
+  requestChangesSignal,
+  stateQuery,
+} from '../messages';
 import type { RunContext } from './context';
 import { nowIso } from './time';
 
@@ -18,18 +32,34 @@ export function registerHandlers(ctx: RunContext): void {
   setHandler(approveSignal, decide('approve'), { description: SIGNAL_DESCRIPTIONS.approve });
   setHandler(rejectSignal, decide('reject'), { description: SIGNAL_DESCRIPTIONS.reject });
   setHandler(requestChangesSignal, decide('requestChanges'), { description: SIGNAL_DESCRIPTIONS.requestChanges });
-  setHandler(cancelRequestedSignal, (arg) => {
-    state.decisions.push(recorded(state, 'cancel', arg));
-  }, { description: SIGNAL_DESCRIPTIONS.cancelRequested });
-  setHandler(forgeStatusSignal, (status) => recordStatus(state, status), { description: "The forge's CI status of the run's pushed commit (sent by the forge webhook)" });
-  setHandler(stateQuery, () => state, { description: 'The run: status, stage, iteration, per-stage results and timings' });
+  setHandler(
+    cancelRequestedSignal,
+    (arg) => {
+      state.decisions.push(recorded(state, 'cancel', arg));
+    },
+    { description: SIGNAL_DESCRIPTIONS.cancelRequested },
+  );
+  setHandler(forgeStatusSignal, (status) => recordStatus(state, status), {
+    description: "The forge's CI status of the run's pushed commit (sent by the forge webhook)",
+  });
+  setHandler(stateQuery, () => state, {
+    description: 'The run: status, stage, iteration, per-stage results and timings',
+  });
 }
 
 /** The signature is kept as it came (bounded), for readers holding the key to judge; the workflow cannot. */
 function recorded(state: RunState, kind: Decision['kind'], arg: DecisionInput | undefined): Decision {
   const sig = typeof arg?.sig === 'string' && arg.sig.length <= DECISION_SIG_MAX ? { sig: arg.sig } : {};
   const via = arg?.via === 'forge' ? { via: arg.via } : {};
-  return { kind, comment: String(arg?.comment ?? ''), by: String(arg?.by ?? 'temporal'), at: nowIso(), iteration: state.iteration, ...sig, ...via };
+  return {
+    kind,
+    comment: String(arg?.comment ?? ''),
+    by: String(arg?.by ?? 'temporal'),
+    at: nowIso(),
+    iteration: state.iteration,
+    ...sig,
+    ...via,
+  };
 }
 
 const STATUS_STATES = new Set<ForgeStatus['state']>(['pending', 'success', 'failure', 'error']);
@@ -40,7 +70,13 @@ const STATUS_STATES = new Set<ForgeStatus['state']>(['pending', 'success', 'fail
  */
 function recordStatus(state: RunState, s: ForgeStatus | undefined): void {
   if (!s || typeof s.sha !== 'string' || !STATUS_STATES.has(s.state) || typeof s.context !== 'string') return;
-  const status: ForgeStatus = { sha: s.sha.slice(0, 64), context: s.context.slice(0, 200), state: s.state, description: String(s.description ?? '').slice(0, 1000), ...(typeof s.url === 'string' ? { url: s.url.slice(0, 500) } : {}) };
+  const status: ForgeStatus = {
+    sha: s.sha.slice(0, 64),
+    context: s.context.slice(0, 200),
+    state: s.state,
+    description: String(s.description ?? '').slice(0, 1000),
+    ...(typeof s.url === 'string' ? { url: s.url.slice(0, 500) } : {}),
+  };
   const others = (state.forgeStatuses ?? []).filter((x) => x.sha !== status.sha || x.context !== status.context);
   state.forgeStatuses = [...others, status].slice(-50);
 }

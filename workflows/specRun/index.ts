@@ -24,7 +24,10 @@ export async function specRun(input: RunInput): Promise<RunState> {
   } catch (err) {
     error = err;
     final = isCancellation(err) ? 'cancelled' : 'failed';
-    state.failure ??= { stage: state.stage ?? 'provision', reason: final === 'cancelled' ? 'cancelled' : errorMessage(err) };
+    state.failure ??= {
+      stage: state.stage ?? 'provision',
+      reason: final === 'cancelled' ? 'cancelled' : errorMessage(err),
+    };
   }
   await teardown(ctx);
   setStatus(ctx, final);
@@ -32,6 +35,7 @@ export async function specRun(input: RunInput): Promise<RunState> {
   // The status is final already; the workflow stays open until the webhooks have heard (or their retries are spent).
   await Promise.all(ctx.notifications);
   if (final === 'cancelled') throw error;
-  if (final === 'failed') throw ApplicationFailure.nonRetryable(`${state.failure!.stage}: ${state.failure!.reason}`, 'RunFailed', state);
+  if (final === 'failed')
+    throw ApplicationFailure.nonRetryable(`${state.failure!.stage}: ${state.failure!.reason}`, 'RunFailed', state);
   return state;
 }

@@ -14,17 +14,32 @@ import { nowIso } from './time';
 
 export function provisionInput(ctx: RunContext): ProvisionInput {
   const { spec, state } = ctx;
-  return { runId: state.id, repo: spec.repo, base: spec.base, branch: spec.branch, sandbox: spec.sandbox, checkpoint: state.checkpoint, baseCommit: state.baseCommit, environment: environmentInput(ctx) };
+  return {
+    runId: state.id,
+    repo: spec.repo,
+    base: spec.base,
+    branch: spec.branch,
+    sandbox: spec.sandbox,
+    checkpoint: state.checkpoint,
+    baseCommit: state.baseCommit,
+    environment: environmentInput(ctx),
+  };
 }
 
 /** What the run's environment is made from, once the setup stage has made it (sandboxes before that have none). */
 function environmentInput({ spec, state, input }: RunContext): EnvironmentInput | undefined {
-  return spec.setup && state.environment && state.baseCommit ? { repo: spec.repo, baseCommit: state.baseCommit, setup: spec.setup, submittedBy: input.submittedBy } : undefined;
+  return spec.setup && state.environment && state.baseCommit
+    ? { repo: spec.repo, baseCommit: state.baseCommit, setup: spec.setup, submittedBy: input.submittedBy }
+    : undefined;
 }
 
 /** The setup stage, on the run's workspace (provisioned, at the base). */
 export function setupInput({ spec, state, input }: RunContext): SetupStageInput {
-  return { runId: state.id, sandbox: spec.sandbox, environment: { repo: spec.repo, baseCommit: state.baseCommit!, setup: spec.setup!, submittedBy: input.submittedBy } };
+  return {
+    runId: state.id,
+    sandbox: spec.sandbox,
+    environment: { repo: spec.repo, baseCommit: state.baseCommit!, setup: spec.setup!, submittedBy: input.submittedBy },
+  };
 }
 
 /** One agent iteration, from the checkpoint (none yet in the first), with the problems of the last as `feedback`. */
@@ -84,19 +99,42 @@ export function checksInput(ctx: RunContext): ChecksInput {
 }
 
 export function rebaseInput({ spec, state }: RunContext): RebaseInput {
-  return { runId: state.id, repo: spec.repo, base: state.base!, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint!, iteration: state.iteration };
+  return {
+    runId: state.id,
+    repo: spec.repo,
+    base: state.base!,
+    branch: spec.branch,
+    baseCommit: state.baseCommit!,
+    checkpoint: state.checkpoint!,
+    iteration: state.iteration,
+  };
 }
 
 /** The run's commits since its base, to be signed: on a forge, those after the commit already pushed (and signed). */
 export function signInput({ spec, state }: RunContext): SignInput {
   const since = state.pushedCommit ? { since: state.pushedCommit } : {};
-  return { runId: state.id, repo: spec.repo, branch: spec.branch, baseCommit: state.baseCommit!, checkpoint: state.checkpoint!, ...since };
+  return {
+    runId: state.id,
+    repo: spec.repo,
+    branch: spec.branch,
+    baseCommit: state.baseCommit!,
+    checkpoint: state.checkpoint!,
+    ...since,
+  };
 }
 
 /** The checkpoint to the forge for review: its new commits signed, the branch pushed, the pull request opened. */
 export function publishInput(ctx: RunContext): PublishInput {
   const { spec, state, input } = ctx;
-  return { ...signInput(ctx), signedAt: nowIso(), base: spec.deliver.pr?.base ?? state.base!, title: spec.title, body: pullRequestBody(state, true), draft: spec.deliver.pr?.draft ?? false, issue: input.forge?.issue };
+  return {
+    ...signInput(ctx),
+    signedAt: nowIso(),
+    base: spec.deliver.pr?.base ?? state.base!,
+    title: spec.title,
+    body: pullRequestBody(state, true),
+    draft: spec.deliver.pr?.draft ?? false,
+    issue: input.forge?.issue,
+  };
 }
 
 /** The checkpoint to the run's branch; pushed, and a pull request opened, as the spec's `deliver` asks. */
@@ -108,11 +146,29 @@ export function deliverInput({ spec, state }: RunContext): DeliverInput {
     branch: spec.branch,
     checkpoint: state.checkpoint!,
     push: spec.deliver.push,
-    ...(pr ? { pr: { repo: pr.repo, base: pr.base ?? state.base!, draft: pr.draft, title: spec.title, body: pullRequestBody(state) } } : {}),
+    ...(pr
+      ? {
+          pr: {
+            repo: pr.repo,
+            base: pr.base ?? state.base!,
+            draft: pr.draft,
+            title: spec.title,
+            body: pullRequestBody(state),
+          },
+        }
+      : {}),
   };
 }
 
 /** What the webhooks are told of `event`: the run's status now, and where and why it failed if it did. */
 export function runNotice({ state }: RunContext, event: RunEvent): RunNotice {
-  return { event, runId: state.id, title: state.title, status: state.status, stage: state.failure?.stage ?? state.stage, reason: state.failure?.reason, at: nowIso() };
+  return {
+    event,
+    runId: state.id,
+    title: state.title,
+    status: state.status,
+    stage: state.failure?.stage ?? state.stage,
+    reason: state.failure?.reason,
+    at: nowIso(),
+  };
 }

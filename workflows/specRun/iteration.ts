@@ -11,7 +11,9 @@ import { fail, stage } from './stages';
 import { MINUTE, humanDuration } from './time';
 import { inWorkspace } from './workspace';
 
-/** Run the agent with `feedback`, then judge its change; returns what is wrong with it (nothing: it may be delivered). */
+/**
+ * Run the agent with `feedback`, then judge its change; returns what is wrong with it (nothing: it may be delivered).
+ */
 export async function iteration(ctx: RunContext, feedback: string | undefined): Promise<Problem[]> {
   const agent = await runAgent(ctx, feedback);
   const problems: Problem[] = [];
@@ -35,7 +37,10 @@ async function runAgent(ctx: RunContext, feedback: string | undefined): Promise<
     ctx,
     'agent',
     'agent',
-    () => inWorkspace(ctx, sandboxMs + 5 * MINUTE, `agent, iteration ${state.iteration}`, (a) => a.runAgent(agentInput(ctx, feedback))),
+    () =>
+      inWorkspace(ctx, sandboxMs + 5 * MINUTE, `agent, iteration ${state.iteration}`, (a) =>
+        a.runAgent(agentInput(ctx, feedback)),
+      ),
     agentOutcome,
   );
   state.agent = agent.result;
@@ -52,7 +57,13 @@ async function runAgent(ctx: RunContext, feedback: string | undefined): Promise<
 /** The scope stage: files the change may not touch, as a problem for the agent. */
 async function checkScope(ctx: RunContext, changedFiles: string[]): Promise<Problem[]> {
   const { spec, state } = ctx;
-  const scope = await stage(ctx, 'scope', 'checking', () => anyWorker.checkScope({ changedFiles, scope: spec.scope }), scopeOutcome);
+  const scope = await stage(
+    ctx,
+    'scope',
+    'checking',
+    () => anyWorker.checkScope({ changedFiles, scope: spec.scope }),
+    scopeOutcome,
+  );
   state.scopeViolations = scope.violations;
   return scope.violations.length ? [{ stage: 'scope', text: scopeProblem(spec.scope, scope.violations) }] : [];
 }

@@ -6,7 +6,10 @@ import { errorMessage } from './errors';
 import { runNotice } from './inputs';
 import { anyWorker, webhooks } from './proxies';
 
-/** Tell the server's webhooks (activities/notify/notifyWebhooks.ts), beside the pipeline: a slow or failing receiver never holds it up. */
+/**
+ * Tell the server's webhooks (activities/notify/notifyWebhooks.ts), beside the pipeline: a slow or failing receiver
+ * never holds it up.
+ */
 export function notify(ctx: RunContext, event: RunEvent): void {
   if (!patched(WEBHOOK_NOTIFICATIONS)) return;
   const notice = runNotice(ctx, event);
@@ -16,7 +19,9 @@ export function notify(ctx: RunContext, event: RunEvent): void {
     } catch (err) {
       if (isCancellation(err)) return;
       // Out of retries: the run goes on, and its log says who was not told.
-      await anyWorker.logFailedNotification({ runId: ctx.state.id, event, reason: errorMessage(err) }).catch((e) => log.warn('could not log a failed notification', { error: errorMessage(e) }));
+      await anyWorker
+        .logFailedNotification({ runId: ctx.state.id, event, reason: errorMessage(err) })
+        .catch((e) => log.warn('could not log a failed notification', { error: errorMessage(e) }));
     }
   };
   ctx.notifications.push(delivery());

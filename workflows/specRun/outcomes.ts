@@ -8,11 +8,17 @@ import { humanDuration } from './time';
 export type Outcome = [boolean, string];
 
 export function agentOutcome({ result: r }: AgentOutput): Outcome {
-  return [r.exitCode === 0, `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`];
+  return [
+    r.exitCode === 0,
+    `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`,
+  ];
 }
 
 export function scopeOutcome({ violations }: { violations: string[] }): Outcome {
-  return [violations.length === 0, violations.length ? `out of scope: ${violations.join(', ')}` : 'all changes in scope'];
+  return [
+    violations.length === 0,
+    violations.length ? `out of scope: ${violations.join(', ')}` : 'all changes in scope',
+  ];
 }
 
 export function checksOutcome(checks: CheckResult[]): Outcome {
@@ -20,17 +26,24 @@ export function checksOutcome(checks: CheckResult[]): Outcome {
 }
 
 export function reviewOutcome(r: ReviewResult): Outcome {
-  return [r.verdict === 'approve', r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`];
+  return [
+    r.verdict === 'approve',
+    r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`,
+  ];
 }
 
 /** A human's decision, or none within the spec's approval timeout. */
 export function approvalOutcome(d: Decision | undefined, timeoutMs: number): Outcome {
-  return [d?.kind === 'approve', d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${humanDuration(timeoutMs)}`];
+  return [
+    d?.kind === 'approve',
+    d ? `${d.kind} by ${d.by}${d.comment ? `: ${d.comment}` : ''}` : `no decision within ${humanDuration(timeoutMs)}`,
+  ];
 }
 
 /** The rebase of the run's branch from the base commit `from` onto the current tip of `base`. */
 export function rebaseOutcome(r: Rebase, base: string, from: string): Outcome {
   if (!r.moved) return [true, `${base} has not moved from ${from.slice(0, 12)}`];
-  if (r.conflicts.length) return [false, `${base} moved to ${r.baseCommit.slice(0, 12)}; conflicts in ${r.conflicts.join(', ')}`];
+  if (r.conflicts.length)
+    return [false, `${base} moved to ${r.baseCommit.slice(0, 12)}; conflicts in ${r.conflicts.join(', ')}`];
   return [true, `rebased onto ${base} at ${r.baseCommit.slice(0, 12)}`];
 }

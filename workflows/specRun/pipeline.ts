@@ -1,4 +1,5 @@
-// The stages in order: provision → setup (when the spec has one) → iterations (agent, scope, checks, review, approval, rebase) → proof → deliver.
+// The stages in order: provision → setup (when the spec has one) → iterations (agent, scope, checks, review, approval,
+// rebase) → proof → deliver.
 import { patched } from '@temporalio/workflow';
 import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY, SIGNED_COMMITS } from '../patches';
 import type { RunStatus } from '../../contracts/run';
@@ -16,7 +17,13 @@ import { ensureWorkspace, teardown } from './workspace';
 
 /** The stages; returns how the run ended unless it failed (throws). */
 export async function pipeline(ctx: RunContext): Promise<RunStatus> {
-  await stage(ctx, 'provision', 'provisioning', () => ensureWorkspace(ctx), () => [true, `workspace on ${ctx.workspace?.worker}, base ${ctx.state.baseCommit?.slice(0, 12)}`]);
+  await stage(
+    ctx,
+    'provision',
+    'provisioning',
+    () => ensureWorkspace(ctx),
+    () => [true, `workspace on ${ctx.workspace?.worker}, base ${ctx.state.baseCommit?.slice(0, 12)}`],
+  );
   if (ctx.spec.setup) await setupEnvironment(ctx);
   const ended = await iterate(ctx);
   if (ended) return ended;
@@ -74,8 +81,15 @@ async function deliver(ctx: RunContext): Promise<void> {
     state.finalCommit = state.checkpoint!.commit;
     return anyWorker.writeProof({ input, state });
   };
-  const signed = (id: string) => `signed ${signing ? `${state.finalCommit!.slice(0, 12)} and ` : ''}proof.tar.gz ${id.slice(0, 12)}`;
+  const signed = (id: string) =>
+    `signed ${signing ? `${state.finalCommit!.slice(0, 12)} and ` : ''}proof.tar.gz ${id.slice(0, 12)}`;
   state.proofId = await stage(ctx, 'proof', undefined, proof, (id) => [true, signed(id)]);
-  const delivery = await stage(ctx, 'deliver', undefined, () => anyWorker.deliverBranch(deliverInput(ctx)), (r) => [true, r.summary]);
+  const delivery = await stage(
+    ctx,
+    'deliver',
+    undefined,
+    () => anyWorker.deliverBranch(deliverInput(ctx)),
+    (r) => [true, r.summary],
+  );
   state.pullRequest = delivery.pullRequest;
 }

@@ -16,10 +16,19 @@ export const anyWorker = proxyActivities<SharedQueueActivities>({
 
 /** Webhook deliveries: about 15 s of backoff in all before a notification is given up (and logged). */
 const NOTIFY_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 5 } as const;
-export const webhooks = proxyActivities<Pick<SharedQueueActivities, 'notifyWebhooks'>>({ summary: 'notify webhooks', startToCloseTimeout: '1m', retry: NOTIFY_RETRY });
+export const webhooks = proxyActivities<Pick<SharedQueueActivities, 'notifyWebhooks'>>({
+  summary: 'notify webhooks',
+  startToCloseTimeout: '1m',
+  retry: NOTIFY_RETRY,
+});
 
 /** Activities bound to the worker that holds the workspace (sandbox affinity: README.md, "How it works"). */
-export function onWorkspaceWorker(settings: RunSettings, ws: WorkspaceRef, startToCloseMs: number, summary: string): WorkspaceQueueActivities {
+export function onWorkspaceWorker(
+  settings: RunSettings,
+  ws: WorkspaceRef,
+  startToCloseMs: number,
+  summary: string,
+): WorkspaceQueueActivities {
   const options: ActivityOptions = {
     taskQueue: ws.queue,
     summary,
@@ -35,7 +44,11 @@ export function onWorkspaceWorker(settings: RunSettings, ws: WorkspaceRef, start
 }
 
 /** The claim queue of a sandbox driver: a claim waits there (and on a full worker) as long as it takes. */
-export function onClaimQueue(settings: RunSettings, taskQueue: string, driver: SandboxDriverName): ClaimQueueActivities {
+export function onClaimQueue(
+  settings: RunSettings,
+  taskQueue: string,
+  driver: SandboxDriverName,
+): ClaimQueueActivities {
   return proxyActivities<ClaimQueueActivities>({
     taskQueue: claimQueue(taskQueue, driver),
     summary: `claim a ${driver} worker with a free sandbox slot`,

@@ -16,7 +16,13 @@ export async function rebaseOntoBase(ctx: RunContext): Promise<string | undefine
   const { state } = ctx;
   const from = state.baseCommit!;
   const base = state.base!;
-  const rebase = await stage(ctx, 'rebase', 'delivering', () => anyWorker.rebaseOntoBase(rebaseInput(ctx)), (r) => rebaseOutcome(r, base, from));
+  const rebase = await stage(
+    ctx,
+    'rebase',
+    'delivering',
+    () => anyWorker.rebaseOntoBase(rebaseInput(ctx)),
+    (r) => rebaseOutcome(r, base, from),
+  );
   if (!rebase.moved) return undefined;
   // A workspace still held is on the old base: the next stage provisions one from the rebased checkpoint.
   await teardown(ctx);

@@ -22,15 +22,31 @@ async function reviewChanges(ctx: RunContext, diffId: string, changedFiles: stri
   const { spec, state, sandboxMs } = ctx;
   const { maxDiffLines, allowBinaries, allowEnvironmentReads } = spec.review;
   const holdoutRuns = spec.checks.filter((c) => c.holdout).map((c) => c.run);
-  const byRules = await anyWorker.reviewChanges({ diffId, changedFiles, maxDiffLines, allowBinaries, allowEnvironmentReads, holdoutRuns });
+  const byRules = await anyWorker.reviewChanges({
+    diffId,
+    changedFiles,
+    maxDiffLines,
+    allowBinaries,
+    allowEnvironmentReads,
+    holdoutRuns,
+  });
   // Secrets the change adds were found before its diff was stored redacted.
   // So were changes to the test harness, which the checks did not run.
   // And the checks' tests held against the base's (missing, skipped, a canary reported passing).
-  const blocking = [...(state.agent?.secretFindings ?? []), ...(state.agent?.harnessFindings ?? []), ...integrityFindings(state.checks)];
+  const blocking = [
+    ...(state.agent?.secretFindings ?? []),
+    ...(state.agent?.harnessFindings ?? []),
+    ...integrityFindings(state.checks),
+  ];
   const notes = unverifiedNotes(state.checks);
-  const rules: ReviewResult = { ...(blocking.length ? { ...byRules, findings: [...blocking, ...byRules.findings], verdict: 'changes' } : byRules), ...(notes.length ? { notes } : {}) };
+  const rules: ReviewResult = {
+    ...(blocking.length ? { ...byRules, findings: [...blocking, ...byRules.findings], verdict: 'changes' } : byRules),
+    ...(notes.length ? { notes } : {}),
+  };
   if (!spec.review.agent) return rules;
-  const byAgent = await inWorkspace(ctx, sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) => a.reviewWithAgent(agentReviewInput(ctx, diffId)));
+  const byAgent = await inWorkspace(ctx, sandboxMs + 5 * MINUTE, `agent review, iteration ${state.iteration}`, (a) =>
+    a.reviewWithAgent(agentReviewInput(ctx, diffId)),
+  );
   if (byAgent.modelUsage) state.modelUsage = byAgent.modelUsage;
   if (byAgent.budgetExhausted) fail(ctx, 'review', byAgent.budgetExhausted);
   const findings = [...rules.findings, ...byAgent.findings];

@@ -13,7 +13,13 @@ export async function setupEnvironment(ctx: RunContext): Promise<void> {
     'setup',
     'provisioning',
     () => inWorkspace(ctx, sandboxMs + 5 * MINUTE, 'setup', (a) => a.prepareEnvironment(setupInput(ctx))),
-    (r) => ('failed' in r ? [false, r.failed] : [true, `environment ${r.environment.source === 'built' ? 'made' : `from the ${r.environment.source === 'worker' ? "worker's cache" : 'artifact store'}`} in ${r.environment.readyMs} ms`]),
+    (r) =>
+      'failed' in r
+        ? [false, r.failed]
+        : [
+            true,
+            `environment ${r.environment.source === 'built' ? 'made' : `from the ${r.environment.source === 'worker' ? "worker's cache" : 'artifact store'}`} in ${r.environment.readyMs} ms`,
+          ],
   );
   if ('failed' in result) {
     state.setupLogId = result.logId;

@@ -15,7 +15,13 @@ export function setStatus({ state }: RunContext, status: RunStatus): void {
 }
 
 /** Record a stage's timing and one-line outcome around `body`. */
-export async function stage<T>(ctx: RunContext, name: StageName, status: RunStatus | undefined, body: () => Promise<T>, outcome: (r: T) => Outcome): Promise<T> {
+export async function stage<T>(
+  ctx: RunContext,
+  name: StageName,
+  status: RunStatus | undefined,
+  body: () => Promise<T>,
+  outcome: (r: T) => Outcome,
+): Promise<T> {
   const { state } = ctx;
   if (status) setStatus(ctx, status);
   state.stage = name;

@@ -27,7 +27,9 @@ async function provision(ctx: RunContext): Promise<WorkspaceRef> {
   const { state } = ctx;
   const ws = await claimWorker(ctx);
   ctx.provisioningOn = ws;
-  const result = await onWorkspaceWorker(ctx.settings, ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace(provisionInput(ctx));
+  const result = await onWorkspaceWorker(ctx.settings, ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace(
+    provisionInput(ctx),
+  );
   ctx.provisioningOn = undefined;
   state.base = result.base;
   state.baseCommit = result.baseCommit;
@@ -36,7 +38,12 @@ async function provision(ctx: RunContext): Promise<WorkspaceRef> {
 }
 
 /** Run a step on the workspace's worker; when that worker is lost, re-provision on another and retry the step. */
-export async function inWorkspace<T>(ctx: RunContext, startToCloseMs: number, summary: string, step: (acts: WorkspaceQueueActivities) => Promise<T>): Promise<T> {
+export async function inWorkspace<T>(
+  ctx: RunContext,
+  startToCloseMs: number,
+  summary: string,
+  step: (acts: WorkspaceQueueActivities) => Promise<T>,
+): Promise<T> {
   const { state, settings } = ctx;
   const lost: WorkspaceRef[] = [];
   for (;;) {
@@ -49,7 +56,10 @@ export async function inWorkspace<T>(ctx: RunContext, startToCloseMs: number, su
     } catch (err) {
       if (!isWorkerLost(err)) throw err;
       if (state.reprovisions >= settings.maxReprovisions) {
-        throw ApplicationFailure.nonRetryable(`lost ${state.reprovisions + 1} workers while running "${summary}"; giving up`, 'WorkersLost');
+        throw ApplicationFailure.nonRetryable(
+          `lost ${state.reprovisions + 1} workers while running "${summary}"; giving up`,
+          'WorkersLost',
+        );
       }
       state.reprovisions++;
       const gone = ctx.workspace ?? ctx.provisioningOn;
@@ -71,7 +81,9 @@ function tearDownLost(ctx: RunContext, lost: WorkspaceRef[]): void {
   for (const ws of lost.filter((w, i) => w.worker !== now && lost.findIndex((x) => x.worker === w.worker) === i)) {
     const done = onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, `teardown on ${ws.worker}, presumed lost`)
       .teardownWorkspace({ runId: ctx.state.id, sandbox: ctx.spec.sandbox })
-      .catch((err) => log.info('a worker presumed lost did not tear down', { worker: ws.worker, error: errorMessage(err) }));
+      .catch((err) =>
+        log.info('a worker presumed lost did not tear down', { worker: ws.worker, error: errorMessage(err) }),
+      );
     ctx.notifications.push(done);
   }
 }
@@ -86,7 +98,10 @@ export async function teardown(ctx: RunContext): Promise<void> {
   ctx.state.workspace = undefined;
   await CancellationScope.nonCancellable(async () => {
     try {
-      await onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, 'teardown').teardownWorkspace({ runId: ctx.state.id, sandbox: ctx.spec.sandbox });
+      await onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, 'teardown').teardownWorkspace({
+        runId: ctx.state.id,
+        sandbox: ctx.spec.sandbox,
+      });
     } catch (err) {
       // A lost worker's files are swept when a worker starts on that machine again.
       log.warn('teardown failed', { error: errorMessage(err) });
