@@ -108,6 +108,59 @@ function copyFloorMs(tree: string, scratch: string): number {
   return ms;
 }
 
+type MeasuredRun = Awaited<ReturnType<typeof measuredRun>>;
+
+/** The bench's table: each phase's time beside its floor (`floor`: a plain copy of the environment) and target. */
+function resultRows(
+  { cold, warm, fresh, moved }: Record<'cold' | 'warm' | 'fresh' | 'moved', MeasuredRun>,
+  floor: number,
+): string[][] {
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  return [
+    ['', 'measured', 'floor', 'target'],
+    ['cold: submit → agent (npm ci in setup)', s(cold.submitToAgentMs), '', ''],
+    ['  setup stage', s(cold.setupStageMs), '', ''],
+    [
+      'warm: submit → agent, dependencies ready',
+      s(warm.submitToAgentMs),
+      '',
+      `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`,
+    ],
+    [
+      '  environment in the sandbox (overlay)',
+      `${warm.state.environment!.readyMs} ms`,
+      `cp -a of the tree: ${floor.toFixed(0)} ms`,
+      '',
+    ],
+    [
+      '  cold / warm',
+      `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`,
+      '',
+      `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`,
+    ],
+    ['fresh worker: submit → agent', s(fresh.submitToAgentMs), '', ''],
+    [
+      `  environment from the artifact store (${fresh.state.environment!.source})`,
+      `${fresh.state.environment!.readyMs} ms`,
+      `cp -a of the tree: ${floor.toFixed(0)} ms`,
+      `from the store: ${met(fresh.state.environment!.source === 'store')}`,
+    ],
+    [
+      `new commit on the default branch: submit → agent (${moved.state.environment!.source})`,
+      s(moved.submitToAgentMs),
+      '',
+      '',
+    ],
+    [
+      'iteration 2: checks (npm test, offline)',
+      warm.secondCheck ? s(warm.secondCheck.ms) : 'no second iteration',
+      '',
+      `installs nothing: ${met(!!warm.secondCheck && !warm.secondCheck.installed && !cold.secondCheck?.installed)}`,
+    ],
+  ];
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-env-'));
   const home = path.join(dir, 'home');
@@ -160,50 +213,7 @@ async function main(): Promise<void> {
     const tree = entry ? path.join(home, 'work', entry) : undefined;
     const floor = tree ? copyFloorMs(tree, dir) : NaN;
     const packages = tree ? readdirSync(tree).length : 0;
-    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-    const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
-    const rows = [
-      ['', 'measured', 'floor', 'target'],
-      ['cold: submit → agent (npm ci in setup)', s(cold.submitToAgentMs), '', ''],
-      ['  setup stage', s(cold.setupStageMs), '', ''],
-      [
-        'warm: submit → agent, dependencies ready',
-        s(warm.submitToAgentMs),
-        '',
-        `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`,
-      ],
-      [
-        '  environment in the sandbox (overlay)',
-        `${warm.state.environment!.readyMs} ms`,
-        `cp -a of the tree: ${floor.toFixed(0)} ms`,
-        '',
-      ],
-      [
-        '  cold / warm',
-        `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`,
-        '',
-        `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`,
-      ],
-      ['fresh worker: submit → agent', s(fresh.submitToAgentMs), '', ''],
-      [
-        `  environment from the artifact store (${fresh.state.environment!.source})`,
-        `${fresh.state.environment!.readyMs} ms`,
-        `cp -a of the tree: ${floor.toFixed(0)} ms`,
-        `from the store: ${met(fresh.state.environment!.source === 'store')}`,
-      ],
-      [
-        `new commit on the default branch: submit → agent (${moved.state.environment!.source})`,
-        s(moved.submitToAgentMs),
-        '',
-        '',
-      ],
-      [
-        'iteration 2: checks (npm test, offline)',
-        warm.secondCheck ? s(warm.secondCheck.ms) : 'no second iteration',
-        '',
-        `installs nothing: ${met(!!warm.secondCheck && !warm.secondCheck.installed && !cold.secondCheck?.installed)}`,
-      ],
-    ];
+    const rows = resultRows({ cold, warm, fresh, moved }, floor);
     console.log(
       `\nenvironment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`,
     );

@@ -356,12 +356,8 @@ async function activityFloor(stack: Stack, address: string, n: number): Promise<
 
 const fmt = (p: Percentiles) => `${(p.p50 / 1000).toFixed(2)} / ${(p.p95 / 1000).toFixed(2)} s`;
 
-async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-fleet-'));
-  const loadBefore = os.loadavg();
-  console.log(
-    `Nightshift fleet bench on ${os.cpus().length} cores, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${RUNS} runs, capacity ${CAPACITY} per worker, heartbeat timeout ${HEARTBEAT}`,
-  );
+/** The bench's stack (dev server and API, no worker) on a fresh home, and its repo; workers are added per phase. */
+async function startFleet(dir: string): Promise<Fleet> {
   const bundle = path.join(dir, 'workflow-bundle.js');
   writeFileSync(
     bundle,
@@ -385,13 +381,23 @@ async function main(): Promise<void> {
   };
   delete env.TEMPORAL_ADDRESS;
   const stack = await startStack({ devServer: true, worker: false, api: true }, loadConfig(env));
-  const fleet: Fleet = {
+  return {
     stack,
     env: { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` },
     repo: makeRepoIn(dir, VALUE_REPO),
     workers: [],
     deaths: new Map(),
   };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-fleet-'));
+  const loadBefore = os.loadavg();
+  console.log(
+    `Nightshift fleet bench on ${os.cpus().length} cores, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; ${RUNS} runs, capacity ${CAPACITY} per worker, heartbeat timeout ${HEARTBEAT}`,
+  );
+  const fleet = await startFleet(dir);
+  const { stack } = fleet;
   try {
     console.log('floors…');
     const bwrap = await benchSandbox(dir);

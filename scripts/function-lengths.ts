@@ -1,4 +1,4 @@
-// `npm run check:functions [-- --max N] [dir…]`: the functions longer than a limit (default 80 lines) in the non-test
+// `npm run check:functions [-- --max N] [dir…]`: the functions longer than a limit (default 100 lines) in the non-test
 // sources, longest first; exits 1 when there is any. A function's length is its span, nested functions included.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -77,7 +77,8 @@ function longFunctions(file: string, max: number): LongFunction[] {
 
 const args = process.argv.slice(2);
 const maxAt = args.indexOf('--max');
-const max = maxAt >= 0 ? Number(args.splice(maxAt, 2)[1]) : 80;
+// 100 lines as Prettier prints them at 120 columns: the 80 it was when lines ran to 160+ columns and more.
+const max = maxAt >= 0 ? Number(args.splice(maxAt, 2)[1]) : 100;
 const root = join(__dirname, '..', '..');
 const dirs = args.length > 0 ? args : SOURCE_DIRS.map((dir) => join(root, dir));
 const long = dirs

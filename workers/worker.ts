@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
+import type { ActivityDeps } from '../runtime/deps';
 import { SecretStore } from '../secrets/secretStore';
 import { SandboxSlots } from '../sandbox/slots';
 import { workerDir } from '../workspaces/sandboxes';
@@ -49,6 +50,30 @@ export interface WorkerOptions {
  * (activities/index.ts): the shared queue (workflows and activities any worker can run), this worker's own queue
  * (activities bound to the sandboxes it holds), and one claim queue per sandbox driver it offers.
  */
+/** What this worker's activities get: the server's settings, and what the worker itself opened. */
+function activityDeps(config: Config, own: Pick<ActivityDeps, 'drivers' | 'slots' | 'self' | 'logger'>): ActivityDeps {
+  return {
+    home: config.home,
+    store: openArtifactStore(config),
+    runLog: new RunLog(config.home),
+    ...own,
+    secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
+    modelPrices: config.modelPrices,
+    publicUrl: config.publicUrl,
+    githubApiUrl: config.githubApiUrl,
+    webhooks: config.webhooks,
+    // The config's own arrays: `up --example` adds its scripted model server after the worker has started.
+    modelUpstreams: config.modelUpstreams,
+    egressInternal: config.egressInternal,
+    setupNetwork: config.setupNetwork,
+    envCacheBytes: config.envCacheBytes,
+    reposDir: config.reposDir,
+    holdoutDir: config.holdoutDir,
+    prepareRun: (text, submittedBy) => prepareRun(text, 'application/json', submittedBy, config),
+    specDefaultsFile: config.specDefaultsFile,
+  };
+}
+
 export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorker> {
   const { config, connection, logger } = opts;
   const name = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -69,29 +94,7 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
 
   // A claim that no provision follows within the queue timeout was abandoned (its run was cancelled meanwhile).
   const slots = new SandboxSlots(config.maxSandboxes, config.workerQueueTimeoutMs + 60_000);
-  const activities = createActivities({
-    home: config.home,
-    store: openArtifactStore(config),
-    runLog: new RunLog(config.home),
-    drivers,
-    secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
-    modelPrices: config.modelPrices,
-    publicUrl: config.publicUrl,
-    githubApiUrl: config.githubApiUrl,
-    webhooks: config.webhooks,
-    // The config's own arrays: `up --example` adds its scripted model server after the worker has started.
-    modelUpstreams: config.modelUpstreams,
-    egressInternal: config.egressInternal,
-    setupNetwork: config.setupNetwork,
-    envCacheBytes: config.envCacheBytes,
-    reposDir: config.reposDir,
-    holdoutDir: config.holdoutDir,
-    prepareRun: (text, submittedBy) => prepareRun(text, 'application/json', submittedBy, config),
-    specDefaultsFile: config.specDefaultsFile,
-    slots,
-    self,
-    logger,
-  });
+  const activities = createActivities(activityDeps(config, { drivers, slots, self, logger }));
   // A prebuilt bundle starts in milliseconds; bundling workflows/ here takes seconds.
   const workflowCode = config.workflowBundlePath
     ? { workflowBundle: { codePath: config.workflowBundlePath } }

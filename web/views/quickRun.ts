@@ -16,27 +16,7 @@ const SOURCES: Record<RepoDefaultsView['source'], string> = {
 export function quickRunForm(signal: AbortSignal): HTMLFormElement {
   // Busy until the list of repos is in: a test (or a screen reader) knows which field it is talking to.
   const field = h('div', { class: 'repo-field', 'aria-busy': 'true' }, repoInput());
-  const title = h('input', {
-    id: 'quick-title',
-    name: 'title',
-    autocomplete: 'off',
-    maxlength: '200',
-    placeholder: "The task's first line if empty",
-  });
-  const task = h('textarea', {
-    id: 'quick-task',
-    name: 'task',
-    rows: '5',
-    required: true,
-    placeholder: 'What should the agent do?',
-  });
-  const overrides = h('textarea', {
-    id: 'quick-overrides',
-    class: 'editor',
-    spellcheck: 'false',
-    autocapitalize: 'off',
-    rows: '10',
-  });
+  const { title, task, overrides } = quickRunFields();
   const source = h('p', { class: 'hint', id: 'defaults-source' }, 'Pick a repo to see its settings.');
   const defaults = h('details', { id: 'quick-defaults' }, h('summary', {}, 'Settings'), overrides);
   const errors = specErrors();
@@ -113,6 +93,32 @@ export function quickRunForm(signal: AbortSignal): HTMLFormElement {
     if (offered) return loadDefaults();
   });
   return form;
+}
+
+/** The form's own fields: the title, the task, and the repo's defaults as editable overrides. */
+function quickRunFields() {
+  const title = h('input', {
+    id: 'quick-title',
+    name: 'title',
+    autocomplete: 'off',
+    maxlength: '200',
+    placeholder: "The task's first line if empty",
+  });
+  const task = h('textarea', {
+    id: 'quick-task',
+    name: 'task',
+    rows: '5',
+    required: true,
+    placeholder: 'What should the agent do?',
+  });
+  const overrides = h('textarea', {
+    id: 'quick-overrides',
+    class: 'editor',
+    spellcheck: 'false',
+    autocapitalize: 'off',
+    rows: '10',
+  });
+  return { title, task, overrides };
 }
 
 function repoInput(): HTMLInputElement {
