@@ -9,7 +9,7 @@ import type { RunSettings, WorkspaceRef } from '../../contracts/run';
 /** Activities that any worker can run: they read and write only the shared artifact store. */
 export const anyWorker = proxyActivities<SharedQueueActivities>({
   startToCloseTimeout: '5m',
-  // They heartbeat (activities/heartbeat.ts heartbeating): one in flight on a worker that dies is tried again soon.
+  // They heartbeat (runtime/heartbeat.ts heartbeating): one in flight on a worker that dies is tried again soon.
   heartbeatTimeout: '20s',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
 });
