@@ -8,6 +8,8 @@ import { RemoteRepos, resolveSpecRepo, storedRepo, type SpecRepo } from '../conf
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
 import type { RunInput } from '../contracts/run';
+import { imageRef } from '../config/images';
+import type { Spec } from '../spec/schema';
 
 /** A spec the server does not take: a one-line reason, and each problem with its field (and line, where known). */
 export class SpecRejected extends Error {
@@ -17,6 +19,25 @@ export class SpecRejected extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * What is wrong with the image a spec's sandbox asks for: only the docker driver starts from one, and only from an
+ * image the admin allows (the default, NIGHTSHIFT_DOCKER_IMAGES). The worker checks again at provision.
+ */
+function imageIssue(sandbox: Spec['sandbox'], allowed: string[]): SpecIssue | undefined {
+  if (sandbox.image === undefined) return undefined;
+  if (sandbox.driver !== 'docker')
+    return {
+      field: 'sandbox.image',
+      message: `only the docker driver starts from an image; this sandbox's driver is ${sandbox.driver} (set sandbox.driver: docker)`,
+    };
+  if (!allowed.includes(imageRef(sandbox.image)))
+    return {
+      field: 'sandbox.image',
+      message: `"${sandbox.image}" is not an image this server allows (NIGHTSHIFT_DOCKER_IMAGES); allowed: ${allowed.join(', ')}`,
+    };
+  return undefined;
 }
 
 /**
@@ -62,6 +83,8 @@ export function prepareRun(
       });
     }
   }
+  const image = imageIssue(spec.sandbox, config.dockerImages);
+  if (image) throw invalid(image);
   let resolved: SpecRepo;
   try {
     resolved = resolveSpecRepo(spec.repo, config);

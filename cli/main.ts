@@ -467,6 +467,24 @@ for (const [name, description, done] of scheduleActions) {
     });
 }
 
+const image = program.command('image').description("the docker driver's sandbox images (docs/images.md)");
+image
+  .command('build')
+  .description(
+    'build an image FROM the sandbox image with host toolchains copied in, their bin on PATH; nothing pulled',
+  )
+  .option(
+    '--toolchain <name=dir>',
+    'a host toolchain directory with a bin/ (repeatable), e.g. go=/usr/local/go',
+    (value: string, all: string[]) => [...all, value],
+    [] as string[],
+  )
+  .option('--tag <tag>', 'the image name (default: nightshift-sandbox-<names>:latest)')
+  .option('--base <image>', 'the image to build FROM (default: NIGHTSHIFT_DOCKER_IMAGE, nightshift-sandbox:latest)')
+  .action(async (opts: { toolchain: string[]; tag?: string; base?: string }) => {
+    await (await import('./image')).imageBuild(opts, print);
+  });
+
 registerRepoCommands(program, api, { print, printJson });
 
 // Titles, logs, diffs and reasons come from specs and agents: no escape sequence in them reaches the terminal.

@@ -233,6 +233,15 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
       found: s.usable ? s.detail : null,
       fix: s.detail,
     })),
+    // Each image a spec may name (docs/images.md): what it lacks of the image contract.
+    ...statuses.flatMap((s) =>
+      (s.images ?? []).map((i) => ({
+        name: `image ${i.name}`,
+        required: false,
+        found: i.missing.length ? null : `${i.id?.slice(0, 19)} offered`,
+        fix: `not offered: ${i.missing.join(', ')}`,
+      })),
+    ),
     { name: 'prlimit', required: true, found: version('prlimit', ['--version']), fix: 'apt-get install util-linux' },
     ...agentCliVersions(version),
     {

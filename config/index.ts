@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { normalizeBaseUrl, Openings, parseNetworkRule } from '../spec/network';
 import { parseBytes, parseDuration } from '../spec/schema';
+import { allowedImages } from './images';
 
 /** Everything the server, worker and CLI read from the environment, in one place. */
 export interface Config {
@@ -56,6 +57,11 @@ export interface Config {
   githubApiUrl: string;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
   dockerImage: string;
+  /**
+   * The images a spec's `sandbox.image` may name (docs/images.md): the default first, then NIGHTSHIFT_DOCKER_IMAGES
+   * (comma-separated); a name without a tag means `:latest`.
+   */
+  dockerImages: string[];
   /**
    * NIGHTSHIFT_WEBHOOKS: receivers of run events (activities/notify/notifyWebhooks.ts). Read by workers only: the URLs
    * may hold secrets.
@@ -148,6 +154,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     dockerHost: env.DOCKER_HOST || undefined,
     dockerImage: env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
+    dockerImages: allowedImages(
+      env.NIGHTSHIFT_DOCKER_IMAGE || 'nightshift-sandbox:latest',
+      env.NIGHTSHIFT_DOCKER_IMAGES,
+    ),
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),

@@ -27,6 +27,8 @@ import {
 import seccompProfile from './seccomp.json';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import type { SandboxImage } from '../contracts/run';
+import { imageRef } from '../config/images';
+import { checkImage, type ImageCheck } from './images';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 export interface DockerDriverOptions {
@@ -35,7 +37,10 @@ export interface DockerDriverOptions {
    * workspace is a bind mount.
    */
   host?: string;
+  /** The default image: a spec's sandbox without `image` starts from it. */
   image: string;
+  /** The other images a spec may name (`sandbox.image`; NIGHTSHIFT_DOCKER_IMAGES), each as imageRef() writes it. */
+  images?: string[];
   /**
    * This worker's name and NIGHTSHIFT_HOME, on its containers' labels, so a later worker of the same home can sweep
    * them when it is gone.
@@ -49,8 +54,10 @@ const LABEL_WORKER = 'nightshift.worker';
 const LABEL_HOST = 'nightshift.host';
 const LABEL_HOME = 'nightshift.home';
 const USER = `${SANDBOX_UID}:${SANDBOX_UID}`;
-/** The image has the CA bundle (the host's, or Debian's from the Dockerfile). */
-const IMAGE_ENV = baseEnv(true);
+/** The image has the CA bundle (the host's, or Debian's from the Dockerfile); its PATH, when it sets one (ENV). */
+const imageEnv = (pathVar: string) => ({ ...baseEnv(true), PATH: pathVar });
+/** Lowered: the engine may lack CAP_SYS_RESOURCE to raise them (docs/reference.md). */
+const NPROC = { Name: 'nproc', Soft: 1024, Hard: 1024 };
 
 /**
  * seccomp: the containers/common default profile, except that `unshare` and `clone` with namespace flags are
@@ -89,12 +96,48 @@ export class DockerDriver implements SandboxDriver {
     for (const dir of SANDBOX_DIRS) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     this.seccomp ??= seccompOption(this.docker);
     this.seccomp.catch(() => (this.seccomp = undefined));
-    return new DockerSandbox(this.docker, this.options, opts, this.seccomp);
+    const image = opts.image ?? this.options.image;
+    // Its PATH is read when the sandbox's container is made, not here: a teardown opens the sandbox too.
+    const pathOf = async () => (await this.check(image)).path;
+    return new DockerSandbox(this.docker, { ...this.options, image }, opts, this.seccomp, pathOf);
   }
 
-  async image(): Promise<SandboxImage> {
-    const { Id } = await this.docker.getImage(this.options.image).inspect();
-    return { name: this.options.image, digest: Id.startsWith('sha256:') ? Id : `sha256:${Id}` };
+  /** The image a sandbox of `name` (default: the default image) starts from, by name and id. */
+  async image(name?: string): Promise<SandboxImage> {
+    const image = name ?? this.options.image;
+    const { Id } = await this.docker.getImage(image).inspect();
+    return { name: image, digest: Id.startsWith('sha256:') ? Id : `sha256:${Id}` };
+  }
+
+  /** The default image and the allowed ones, by imageRef(). */
+  allowedImages(): string[] {
+    return [...new Set([imageRef(this.options.image), ...(this.options.images ?? []).map(imageRef)])];
+  }
+
+  /** The image contract (sandbox/images.ts) for `name`, as the image under that name now is; cached per image id. */
+  check(name: string): Promise<ImageCheck> {
+    return checkImage(this.docker, name, [NPROC, { Name: 'nofile', Soft: 1024, Hard: 1024 }]);
+  }
+
+  /** Every image this worker may offer, checked (the worker's log and `doctor` name what each lacks). */
+  checkImages(): Promise<ImageCheck[]> {
+    return Promise.all(this.allowedImages().map((name) => this.check(name)));
+  }
+
+  /**
+   * Why this worker does not start a sandbox from `name` (default: the default image): not on its list, or missing a
+   * piece of the contract; undefined when it does. Asked at provision: admission checked the list on the server, this
+   * is the worker's own.
+   */
+  async refusal(name?: string): Promise<string | undefined> {
+    const image = name ?? this.options.image;
+    const allowed = this.allowedImages();
+    if (!allowed.includes(imageRef(image)))
+      return `image ${image} is not offered by this worker (NIGHTSHIFT_DOCKER_IMAGES allows: ${allowed.join(', ')})`;
+    const { missing } = await this.check(image);
+    if (missing.length)
+      return `image ${image} is not offered by this worker: ${missing.join(', ')} (docs/images.md, "The image contract")`;
+    return undefined;
   }
 
   /** What is wrong with the engine or the image, or null when sandboxes can start. */
@@ -140,12 +183,14 @@ export class DockerSandbox implements Sandbox {
   readonly workspace: string;
   private readonly name: string;
   private killing?: Promise<void>;
+  private env?: Record<string, string>;
 
   constructor(
     private readonly docker: Docker,
     private readonly driver: DockerDriverOptions,
     private readonly opts: SandboxOptions,
     private readonly seccomp: Promise<string>,
+    private readonly imagePath: () => Promise<string>,
   ) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
@@ -156,6 +201,7 @@ export class DockerSandbox implements Sandbox {
 
   /** The run's container, running; created on first use. */
   private async container(): Promise<Docker.Container> {
+    this.env ??= imageEnv(await this.imagePath());
     const container = this.docker.getContainer(this.name);
     const info = await container.inspect().catch((err: { statusCode?: number }) => {
       if (err.statusCode === 404) return undefined;
@@ -184,7 +230,7 @@ export class DockerSandbox implements Sandbox {
       Cmd: ['sleep', 'infinity'],
       User: USER,
       WorkingDir: WORKSPACE_DIR,
-      Env: Object.entries(IMAGE_ENV).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries(this.env!).map(([k, v]) => `${k}=${v}`),
       Labels: {
         [LABEL_RUN]: this.runId,
         [LABEL_WORKER]: this.driver.worker,
@@ -207,7 +253,7 @@ export class DockerSandbox implements Sandbox {
         // nproc counts per user across the host; the per-run process limit is PidsLimit.
         Ulimits: [
           { Name: 'nofile', Soft: limits.openFiles, Hard: limits.openFiles },
-          { Name: 'nproc', Soft: 1024, Hard: 1024 },
+          NPROC,
           { Name: 'fsize', Soft: limits.fileSizeBytes, Hard: limits.fileSizeBytes },
         ],
       },
@@ -276,7 +322,7 @@ export class DockerSandbox implements Sandbox {
   ): Promise<ExecResult> {
     const name = `.env-${randomBytes(8).toString('hex')}`;
     const file = path.join(this.opts.root, 'meta', name);
-    await fs.writeFile(file, envScript({ ...IMAGE_ENV, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
+    await fs.writeFile(file, envScript({ ...this.env, ...opts.env, ...link?.env }), { mode: 0o400, flag: 'wx' });
     try {
       await fs.chown(file, SANDBOX_UID, SANDBOX_UID);
       return await this.runLoaded(

@@ -3,12 +3,15 @@ import type { SandboxDriverName } from '../spec/schema';
 import { BwrapDriver, bwrapAvailable } from './bwrap';
 import { cgroupsUnavailable } from './cgroup';
 import { DockerDriver } from './docker';
+import type { ImageCheck } from './images';
 import type { SandboxDriver } from './sandbox';
 
 export interface DriverSettings {
   /** DOCKER_HOST; unset = /var/run/docker.sock when it exists. */
   dockerHost?: string;
   dockerImage: string;
+  /** The images a spec may name (config/images.ts), the default among them. */
+  dockerImages?: string[];
   home: string;
 }
 
@@ -17,6 +20,8 @@ export interface DriverStatus {
   usable: boolean;
   /** The version or engine when usable; why not, with the fix, when not. */
   detail: string;
+  /** The docker driver's images, each with what it lacks of the image contract (offered when nothing). */
+  images?: ImageCheck[];
 }
 
 const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -56,12 +61,31 @@ async function probeDocker(
   }
   let driver: DockerDriver;
   try {
-    driver = new DockerDriver({ host, image: settings.dockerImage, worker, home: settings.home });
+    driver = new DockerDriver({
+      host,
+      image: settings.dockerImage,
+      images: settings.dockerImages,
+      worker,
+      home: settings.home,
+    });
   } catch (err) {
     return { status: { name: 'docker', usable: false, detail: (err as Error).message } };
   }
   const why = await driver.unavailable();
   if (why) return { status: { name: 'docker', usable: false, detail: why } };
+  // The image contract, one short container per image (cached per id): an image lacking a piece is not offered, and
+  // without its default image the driver is not either.
+  const images = await driver.checkImages();
+  const [broken] = images;
+  if (broken.missing.length)
+    return {
+      status: {
+        name: 'docker',
+        usable: false,
+        detail: `image ${broken.name}: ${broken.missing.join(', ')} (docs/images.md, "The image contract")`,
+        images,
+      },
+    };
   const version = await driver.docker.version();
   const engine = version.Components?.[0]?.Name ?? 'Docker Engine';
   return {
@@ -69,6 +93,7 @@ async function probeDocker(
       name: 'docker',
       usable: true,
       detail: `${engine} ${version.Version} at ${host}, image ${settings.dockerImage}`,
+      images,
     },
     driver,
   };

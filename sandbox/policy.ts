@@ -32,6 +32,8 @@ export interface SandboxPolicy {
    * openings (NIGHTSHIFT_EGRESS_INTERNAL), never the spec's. None = internal addresses are refused.
    */
   internal?: string[];
+  /** The image the sandbox starts from (docker driver; the spec's `sandbox.image`); unset = the driver's default. */
+  image?: string;
 }
 
 /**
@@ -49,6 +51,7 @@ export function policyFor(sandbox: Spec['sandbox'], internal: string[] = []): Sa
     },
     network: sandbox.network,
     internal,
+    ...(sandbox.image ? { image: sandbox.image } : {}),
   };
 }
 

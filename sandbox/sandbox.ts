@@ -57,6 +57,14 @@ export interface SandboxDriver {
    * content.
    */
   open(opts: SandboxOptions): Promise<Sandbox>;
-  /** The image its sandboxes start from, by name and content digest; none for a driver that uses the host's files. */
-  image(): Promise<SandboxImage | undefined>;
+  /**
+   * The image its sandboxes of `name` (default: its default image) start from, by name and content digest; none for a
+   * driver that uses the host's files.
+   */
+  image(name?: string): Promise<SandboxImage | undefined>;
+  /**
+   * Why this worker does not start a sandbox from image `name` (default: its default); undefined when it does. A driver
+   * without images has none.
+   */
+  refusal?(name?: string): Promise<string | undefined>;
 }

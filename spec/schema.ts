@@ -218,6 +218,15 @@ export const SpecSchema = z.strictObject({
       /** Files and directories the workspace, HOME and tmp may hold together. */
       files: z.number().int().positive().max(10_000_000).default(500_000),
       timeout: duration.prefault('45m'),
+      /**
+       * The image the sandbox starts from (docker driver only; docs/images.md): one the server's admin allows
+       * (NIGHTSHIFT_DOCKER_IMAGES). Unset = the server's default image.
+       */
+      image: z
+        .string()
+        .trim()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/, 'an image name (name[:tag])')
+        .optional(),
     })
     .prefault({}),
   secrets: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')).default([]),

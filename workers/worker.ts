@@ -81,6 +81,10 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
   const { drivers, statuses } = await probeDrivers(config, name, agentCliMounts());
   for (const s of statuses)
     logger[s.usable ? 'info' : 'warn']({ driver: s.name, usable: s.usable }, `sandbox driver ${s.name}: ${s.detail}`);
+  for (const image of statuses.flatMap((s) => s.images ?? []))
+    if (image.missing.length)
+      logger.warn({ image: image.name }, `image ${image.name}: ${image.missing.join(', ')} (not offered)`);
+    else logger.info({ image: image.name, id: image.id }, `image ${image.name}: offered`);
   if (Object.keys(drivers).length === 0)
     throw new Error(`no sandbox driver is usable here: ${statuses.map((s) => `${s.name}: ${s.detail}`).join('; ')}`);
   await sweepDeadWorkers(config.home, logger);

@@ -42,7 +42,7 @@ export async function environmentKey(
   const tree = input.setup.key ? undefined : (await git(['rev-parse', `${input.baseCommit}^{tree}`])).trim();
   const setupPolicy = setupSandbox(deps, policy, input.setup);
   const opened = policyFor(setupPolicy, deps.egressInternal);
-  const image = (await deps.drivers[policy.driver]?.image())?.digest;
+  const image = (await deps.drivers[policy.driver]?.image(policy.image))?.digest;
   const sandbox = {
     ...opened,
     driver: policy.driver,

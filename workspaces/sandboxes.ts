@@ -32,6 +32,19 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
   return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox, deps.egressInternal) });
 }
 
+/**
+ * Refuse the image the run's sandbox starts from when this worker does not offer it (docs/images.md): not on its
+ * NIGHTSHIFT_DOCKER_IMAGES, or missing a piece of the image contract; or an image asked of a driver without images.
+ */
+export async function admitImage(deps: ActivityDeps, sandbox: Spec['sandbox']): Promise<void> {
+  const driver = deps.drivers[sandbox.driver];
+  if (!driver) return; // openSandbox says so
+  const why = driver.refusal
+    ? await driver.refusal(sandbox.image)
+    : sandbox.image && `the ${driver.name} driver starts from no image: sandbox.image is for the docker driver`;
+  if (why) throw ApplicationFailure.nonRetryable(why, 'ImageRefused');
+}
+
 /** The branch's commits above `baseCommit` as a git bundle in the artifact store; none when there are none. */
 export async function storeBranchBundle(
   deps: ActivityDeps,

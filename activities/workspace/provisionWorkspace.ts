@@ -5,7 +5,7 @@ import type { ActivityDeps } from '../../runtime/deps';
 import { gitFailure } from '../../git/failure';
 import { withRepoSource } from '../../git/mirror';
 import { withHeartbeat } from '../../runtime/heartbeat';
-import { runRepo, layOutOver, freshSandbox } from '../../workspaces/sandboxes';
+import { runRepo, layOutOver, freshSandbox, admitImage } from '../../workspaces/sandboxes';
 import type { ProvisionInput, ProvisionResult } from '../../contracts/workspace';
 import { restoreEnvironment } from '../../workspaces/environments';
 
@@ -18,6 +18,7 @@ export function provisionWorkspace(deps: ActivityDeps) {
     return withHeartbeat(async () => {
       const sandbox = await freshSandbox(deps, input.runId, input.sandbox);
       try {
+        await admitImage(deps, input.sandbox);
         return await provision(deps, sandbox, input);
       } catch (err) {
         await sandbox.teardown();
