@@ -9,7 +9,7 @@ import { ensureSigningKey } from '../proof/keys';
 import { TokenStore } from '../api/tokens';
 import { loadConfig, temporalAddressOf, type Config } from '../config';
 import { createLogger, installTemporalLogging } from '../config/logger';
-import { agentCliModules } from '../agents/cli';
+import { agentCliModules, agentCliMounts } from '../agents/cli';
 import { probeDrivers } from '../sandbox/drivers';
 import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
@@ -222,7 +222,7 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
     return r.status === 0 ? (r.stdout || r.stderr).split('\n')[0].trim() : null;
   };
   const temporal = findTemporal();
-  const { statuses } = await probeDrivers(loadConfig(), 'doctor');
+  const { statuses } = await probeDrivers(loadConfig(), 'doctor', agentCliMounts());
   const checks = [
     { name: 'node', required: true, found: process.version, fix: 'install Node.js 20 or newer' },
     { name: 'git', required: true, found: version('git', ['--version']), fix: 'apt-get install git' },

@@ -1,5 +1,5 @@
 // The docker driver's images as the admin names them (NIGHTSHIFT_DOCKER_IMAGE, NIGHTSHIFT_DOCKER_IMAGES) and a spec
-// asks for them (`sandbox.image`): compared by name, a name without a tag or digest meaning `:latest`, as engines read it.
+// asks for them (`sandbox.image`): compared by name, a name without a tag or digest meaning `:latest`, as engines do.
 
 /** `name` with its tag: `nightshift-go` → `nightshift-go:latest`; a tag or a digest is kept as written. */
 export function imageRef(name: string): string {

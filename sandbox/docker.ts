@@ -41,6 +41,8 @@ export interface DockerDriverOptions {
   image: string;
   /** The other images a spec may name (`sandbox.image`; NIGHTSHIFT_DOCKER_IMAGES), each as imageRef() writes it. */
   images?: string[];
+  /** Where every sandbox finds the agent CLIs (agents/cli.ts; bwrap binds them there): an image must hold them. */
+  cliPaths?: string[];
   /**
    * This worker's name and NIGHTSHIFT_HOME, on its containers' labels, so a later worker of the same home can sweep
    * them when it is gone.
@@ -116,7 +118,10 @@ export class DockerDriver implements SandboxDriver {
 
   /** The image contract (sandbox/images.ts) for `name`, as the image under that name now is; cached per image id. */
   check(name: string): Promise<ImageCheck> {
-    return checkImage(this.docker, name, [NPROC, { Name: 'nofile', Soft: 1024, Hard: 1024 }]);
+    return checkImage(this.docker, name, {
+      cliPaths: this.options.cliPaths ?? [],
+      ulimits: [NPROC, { Name: 'nofile', Soft: 1024, Hard: 1024 }],
+    });
   }
 
   /** Every image this worker may offer, checked (the worker's log and `doctor` name what each lacks). */

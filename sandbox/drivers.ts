@@ -47,6 +47,7 @@ async function probeBwrap(): Promise<DriverStatus> {
 async function probeDocker(
   settings: DriverSettings,
   worker: string,
+  cliPaths: string[],
 ): Promise<{ status: DriverStatus; driver?: DockerDriver }> {
   const host =
     settings.dockerHost ?? (existsSync(DEFAULT_DOCKER_SOCKET) ? `unix://${DEFAULT_DOCKER_SOCKET}` : undefined);
@@ -65,6 +66,7 @@ async function probeDocker(
       host,
       image: settings.dockerImage,
       images: settings.dockerImages,
+      cliPaths,
       worker,
       home: settings.home,
     });
@@ -101,7 +103,8 @@ async function probeDocker(
 
 /**
  * The drivers usable on this machine, and the status of each (for the worker's log and `doctor`). `bwrapMounts`: host
- * directories every bwrap sandbox sees read-only (the worker passes the agent CLIs'; the image has them copied in).
+ * directories every bwrap sandbox sees read-only (the worker passes the agent CLIs'); every docker image must hold them
+ * at the same places (the image contract, docs/images.md).
  */
 export async function probeDrivers(
   settings: DriverSettings,
@@ -109,7 +112,11 @@ export async function probeDrivers(
   bwrapMounts: { host: string; target: string }[] = [],
 ): Promise<{ drivers: Partial<Record<SandboxDriverName, SandboxDriver>>; statuses: DriverStatus[] }> {
   const bwrap = await probeBwrap();
-  const docker = await probeDocker(settings, worker);
+  const docker = await probeDocker(
+    settings,
+    worker,
+    bwrapMounts.map((m) => m.target),
+  );
   const drivers: Partial<Record<SandboxDriverName, SandboxDriver>> = {};
   if (bwrap.usable) drivers.bwrap = new BwrapDriver(bwrapMounts);
   if (docker.driver) drivers.docker = docker.driver;

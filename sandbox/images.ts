@@ -1,5 +1,4 @@
 import type Docker from 'dockerode';
-import { AGENT_CLI_ROOT, CLAUDE_BIN, CODEX_JS } from '../agents/cli';
 import { CA_BUNDLE, HOME_DIR, SANDBOX_UID, startingEnv, WORKSPACE_DIR } from './layout';
 
 // The image contract (docs/images.md): what the docker driver relies on in an image, checked by one short container
@@ -23,27 +22,30 @@ const BASE_PATH = startingEnv([]).PATH;
  * PATH; a missing one prints `missing: <words>`. /bin/sh itself is the container's command: without it the container
  * does not start.
  */
-const CONTRACT_SCRIPT = [
-  `u=; while IFS=: read -r n _ uid gid _ h _; do [ "$uid:$gid" = "${SANDBOX_UID}:${SANDBOX_UID}" ] && u="$n:$h"; done < /etc/passwd`,
-  `[ "$u" = "sandbox:${HOME_DIR}" ] || echo "missing: no sandbox user (uid ${SANDBOX_UID}, gid ${SANDBOX_UID}, HOME ${HOME_DIR} in /etc/passwd)"`,
-  `[ -d ${WORKSPACE_DIR} ] || echo "missing: no ${WORKSPACE_DIR}"`,
-  `command -v sleep > /dev/null || echo "missing: no sleep"`,
-  `git --version > /dev/null 2>&1 || echo "missing: no git"`,
-  `node --version > /dev/null 2>&1 || echo "missing: no node"`,
-  `[ -x ${CLAUDE_BIN} ] && [ -f ${CODEX_JS} ] || echo "missing: no agent CLIs at ${AGENT_CLI_ROOT}"`,
-  `[ -s ${CA_BUNDLE} ] || echo "missing: no CA bundle at ${CA_BUNDLE}"`,
-  'exit 0',
-].join('\n');
+const CONTRACT_SCRIPT = (cliPaths: string[]) =>
+  [
+    `u=; while IFS=: read -r n _ uid gid _ h _; do [ "$uid:$gid" = "${SANDBOX_UID}:${SANDBOX_UID}" ] && u="$n:$h"; done < /etc/passwd`,
+    `[ "$u" = "sandbox:${HOME_DIR}" ] || echo "missing: no sandbox user (uid ${SANDBOX_UID}, gid ${SANDBOX_UID}, HOME ${HOME_DIR} in /etc/passwd)"`,
+    `[ -d ${WORKSPACE_DIR} ] || echo "missing: no ${WORKSPACE_DIR}"`,
+    `command -v sleep > /dev/null || echo "missing: no sleep"`,
+    `git --version > /dev/null 2>&1 || echo "missing: no git"`,
+    `node --version > /dev/null 2>&1 || echo "missing: no node"`,
+    ...cliPaths.map((p) => `[ -d '${p}' ] || echo 'missing: no agent CLIs at ${p}'`),
+    `[ -s ${CA_BUNDLE} ] || echo "missing: no CA bundle at ${CA_BUNDLE}"`,
+    'exit 0',
+  ].join('\n');
 
 /** Per image id: an image's content never changes under its id, so neither does the answer. */
 const checked = new Map<string, Promise<Omit<ImageCheck, 'name'>>>();
 
+/** How a worker checks: the agent CLIs' directories every sandbox sees, and the ulimits its engine can set. */
+export interface CheckSettings {
+  cliPaths: string[];
+  ulimits: Docker.HostConfig['Ulimits'];
+}
+
 /** What `name` lacks of the contract (and its PATH), from the engine's copy; one container run per image id. */
-export async function checkImage(
-  docker: Docker,
-  name: string,
-  ulimits: Docker.HostConfig['Ulimits'],
-): Promise<ImageCheck> {
+export async function checkImage(docker: Docker, name: string, settings: CheckSettings): Promise<ImageCheck> {
   let info: Docker.ImageInspectInfo;
   try {
     info = await docker.getImage(name).inspect();
@@ -53,7 +55,7 @@ export async function checkImage(
   const id = info.Id.startsWith('sha256:') ? info.Id : `sha256:${info.Id}`;
   let result = checked.get(id);
   if (!result) {
-    result = runCheck(docker, id, info, ulimits);
+    result = runCheck(docker, id, info, settings);
     checked.set(id, result);
     // An engine that failed to answer is asked again next time; an image's own answer is kept.
     result.catch(() => checked.delete(id));
@@ -65,7 +67,7 @@ async function runCheck(
   docker: Docker,
   id: string,
   info: Docker.ImageInspectInfo,
-  ulimits: Docker.HostConfig['Ulimits'],
+  { cliPaths, ulimits }: CheckSettings,
 ): Promise<Omit<ImageCheck, 'name'>> {
   const path = info.Config?.Env?.find((e) => e.startsWith('PATH='))?.slice('PATH='.length) || BASE_PATH;
   const missing: string[] = [];
@@ -73,7 +75,7 @@ async function runCheck(
   const container = await docker.createContainer({
     Image: id,
     Entrypoint: [],
-    Cmd: ['/bin/sh', '-c', CONTRACT_SCRIPT],
+    Cmd: ['/bin/sh', '-c', CONTRACT_SCRIPT(cliPaths)],
     User: `${SANDBOX_UID}:${SANDBOX_UID}`,
     Env: [`PATH=${path}`, 'HOME=/tmp', 'LANG=C.UTF-8'],
     Tty: true,

@@ -1,0 +1,181 @@
+import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pack } from 'tar-stream';
+import { imageRef } from '../config/images';
+import { dockerClient } from '../sandbox/docker';
+import { openArtifactStore } from '../store/openArtifacts';
+import { unpackTarGz } from '../proof/tar';
+import { runCli } from './helpers/cli';
+import { SANDBOX_IMAGE } from './helpers/sandboxes';
+import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+
+// Images per spec on the docker driver (docs/images.md): `nightshift image build` makes one with the host's Go
+// toolchain from the sandbox image without pulling anything; a spec asks for it with `sandbox.image` and its check runs
+// plain `go`; the image's digest is the run's provenance. An image off the admin's list is refused at submit, and an
+// image that lacks a piece of the contract is named at worker start and refused at provision.
+
+const GO_ROOT = '/usr/local/go';
+const suffix = randomBytes(4).toString('hex');
+const GO_IMAGE = `nightshift-test-go-${suffix}:latest`;
+const NO_GIT_IMAGE = `nightshift-test-nogit-${suffix}:latest`;
+const host = () => process.env.NIGHTSHIFT_TEST_DOCKER_HOST!;
+
+let docker: Docker;
+let stack: TestStack;
+let built: { code: number; stdout: string; stderr: string; ms: number };
+
+/** An image FROM the base whose only change is one RUN, built by the engine with nothing pulled. */
+async function buildWithRun(tag: string, run: string): Promise<void> {
+  const { Id } = await docker.getImage(SANDBOX_IMAGE).inspect();
+  const context = pack();
+  context.entry({ name: 'Containerfile' }, `FROM ${Id}\nUSER 0:0\nRUN ${run}\nUSER 1000:1000\n`);
+  context.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of context as AsyncIterable<Buffer>) chunks.push(chunk);
+  const stream = await docker.buildImage(Readable.from([Buffer.concat(chunks)]), {
+    t: tag,
+    dockerfile: 'Containerfile',
+    pull: false,
+    rm: true,
+  });
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, events: { error?: string }[]) => {
+      const failed = err?.message ?? events.find((e) => e.error)?.error;
+      if (failed) reject(new Error(`building ${tag}: ${failed}`));
+      else resolve();
+    }),
+  );
+}
+
+beforeAll(async () => {
+  docker = dockerClient(host());
+  const started = Date.now();
+  const r = await runCli(['image', 'build', '--toolchain', `go=${GO_ROOT}`, '--tag', GO_IMAGE], {
+    DOCKER_HOST: host(),
+  });
+  built = { ...r, ms: Date.now() - started };
+  await buildWithRun(NO_GIT_IMAGE, 'rm -f /usr/bin/git');
+  stack = await startTestStack({ env: { NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${NO_GIT_IMAGE}` } });
+}, 240_000);
+afterAll(async () => {
+  await stack?.stop();
+  for (const tag of [GO_IMAGE, NO_GIT_IMAGE])
+    await docker
+      ?.getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
+});
+
+test('nightshift image build: the base image with the host Go toolchain at /opt/toolchains/go, its bin on PATH, labelled', async () => {
+  expect(built.stderr).toBe('');
+  expect(built.code).toBe(0);
+  const image = await docker.getImage(GO_IMAGE).inspect();
+  const base = await docker.getImage(SANDBOX_IMAGE).inspect();
+  expect(built.stdout).toContain(`image ${GO_IMAGE} built: ${image.Id}`);
+  // FROM the base: its layers, then one more (the copy), nothing else.
+  expect(image.RootFS.Layers!.slice(0, -1)).toEqual(base.RootFS.Layers);
+  expect(image.RootFS.Layers).toHaveLength(base.RootFS.Layers!.length + 1);
+  const goVersion = execFileSync(path.join(GO_ROOT, 'bin', 'go'), ['version'], { encoding: 'utf8' }).trim();
+  expect(image.Config.Labels).toMatchObject({
+    'nightshift.toolchains': 'go',
+    'nightshift.toolchain.go': `${GO_ROOT} (${goVersion})`,
+    'nightshift.base': `${SANDBOX_IMAGE}@${base.Id}`,
+  });
+  expect(image.Config.Env).toContain(
+    'PATH=/opt/toolchains/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  );
+  // The worker started with both images and checked them: the Go image is offered, the git-less one named.
+  const log = readFileSync(path.join(stack.config.home, 'test.log'), 'utf8');
+  expect(log).toContain(`image ${NO_GIT_IMAGE}: no git (not offered)`);
+  expect(log).not.toContain(`image ${GO_IMAGE}: no`);
+}, 60_000);
+
+test('a spec with sandbox.image runs its check with plain go, and the state and the proof name that image', async () => {
+  const repo = makeRepo({ 'README.md': 'notes\n' });
+  const id = await stack.submit({
+    title: 'go in the sandbox',
+    task: 'Write down the Go version.',
+    repo,
+    agent: { kind: 'command', command: ['sh', '-c', 'mkdir -p notes && go version > notes/go.txt'] },
+    scope: { allow: ['notes/**'] },
+    checks: [{ name: 'go', run: 'go version && go env GOROOT', baseline: false }],
+    sandbox: { driver: 'docker', image: GO_IMAGE },
+    approval: { required: false },
+    limits: { iterations: 1 },
+  });
+  const state = await stack.waitFor(id, ['succeeded', 'failed'], 180_000);
+  expect({ status: state.status, failure: state.failure }).toEqual({ status: 'succeeded', failure: undefined });
+  const { Id } = await docker.getImage(GO_IMAGE).inspect();
+  const digest = Id.startsWith('sha256:') ? Id : `sha256:${Id}`;
+  expect(state.agent?.image).toEqual({ name: GO_IMAGE, digest });
+  expect(state.checks).toEqual([expect.objectContaining({ name: 'go', passed: true, exitCode: 0 })]);
+  const checkLog = (await openArtifactStore(stack.config).get(state.checks[0].logId)).toString();
+  expect(checkLog).toMatch(/go version go1\.\d+/);
+  expect(checkLog).toContain('/opt/toolchains/go');
+  // The proof's provenance names the image by its digest.
+  const res = await fetch(`${stack.apiUrl}/v1/runs/${id}/proof`, {
+    headers: { authorization: `Bearer ${stack.token}` },
+  });
+  expect(res.status).toBe(200);
+  const files = await unpackTarGz(Buffer.from(await res.arrayBuffer()));
+  const envelope = JSON.parse(files.get('attestation.json')!.toString());
+  const provenance = JSON.parse(Buffer.from(envelope.payload, 'base64').toString());
+  expect(provenance.predicate.buildDefinition.resolvedDependencies).toContainEqual({
+    name: 'sandbox-image',
+    uri: GO_IMAGE,
+    digest: { sha256: digest.slice('sha256:'.length) },
+  });
+}, 240_000);
+
+test('an image off the allowlist, or any image on bwrap, is a 400 naming sandbox.image; nothing starts', async () => {
+  const before = (await stack.api('GET', '/v1/runs?limit=100')).body.runs.length;
+  const submit = (sandbox: object) =>
+    stack.api('POST', '/v1/runs', {
+      body: {
+        title: 'image',
+        task: 't',
+        repo: makeRepo({ 'a.txt': 'a\n' }),
+        agent: { kind: 'command', command: ['true'] },
+        sandbox,
+      },
+    });
+  const off = await submit({ driver: 'docker', image: `nightshift-test-other-${suffix}` });
+  expect(off.status).toBe(400);
+  expect(off.text).toContain('sandbox.image');
+  expect(stack.config.dockerImages).toEqual([imageRef(SANDBOX_IMAGE), GO_IMAGE, NO_GIT_IMAGE]);
+  expect(off.text).toContain(`allowed: ${stack.config.dockerImages.join(', ')}`);
+  const onBwrap = await submit({ driver: 'bwrap', image: GO_IMAGE });
+  expect(onBwrap.status).toBe(400);
+  expect(onBwrap.text).toContain('sandbox.image');
+  expect(onBwrap.text).toContain('only the docker driver starts from an image');
+  expect((await stack.api('GET', '/v1/runs?limit=100')).body.runs).toHaveLength(before);
+});
+
+test('an allowed image without git is named by doctor and refused at provision, saying what it lacks', async () => {
+  const doctor = await runCli(['doctor'], {
+    DOCKER_HOST: host(),
+    NIGHTSHIFT_HOME: stack.config.home,
+    NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${NO_GIT_IMAGE}`,
+  });
+  expect(doctor.stdout).toMatch(new RegExp(`absent +image ${NO_GIT_IMAGE} +→ not offered: no git\\n`));
+  expect(doctor.stdout).toMatch(new RegExp(`ok +image ${GO_IMAGE} +sha256:[0-9a-f]{12} offered\\n`));
+
+  const id = await stack.submit({
+    title: 'no git',
+    task: 't',
+    repo: makeRepo({ 'a.txt': 'a\n' }),
+    agent: { kind: 'command', command: ['sh', '-c', 'echo b > a.txt'] },
+    sandbox: { driver: 'docker', image: NO_GIT_IMAGE },
+    approval: { required: false },
+    limits: { iterations: 1 },
+  });
+  const state = await stack.waitFor(id, ['failed', 'succeeded'], 120_000);
+  expect(state.status).toBe('failed');
+  expect(state.failure?.stage).toBe('provision');
+  expect(state.failure?.reason).toContain(`image ${NO_GIT_IMAGE} is not offered by this worker: no git`);
+  expect(state.agent).toBeUndefined();
+}, 180_000);
