@@ -56,7 +56,8 @@ export function containerfile(base: { name: string; id: string; path: string }, 
   };
   for (const t of toolchains) labels[`nightshift.toolchain.${t.name}`] = t.version ? `${t.dir} (${t.version})` : t.dir;
   return [
-    `FROM ${base.id}`,
+    // The id's hex alone: `sha256:…` would read as an image named sha256 with a tag.
+    `FROM ${base.id.replace(/^sha256:/, '')}`,
     ...toolchains.map((t) => `COPY toolchains/${t.name} ${TOOLCHAIN_ROOT}/${t.name}`),
     `ENV PATH=${JSON.stringify([...bins, base.path].join(':'))}`,
     ...Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`),
@@ -68,7 +69,7 @@ export function containerfile(base: { name: string; id: string; path: string }, 
  * The build context as a tar stream (GNU tar): the Containerfile, and each toolchain's directory renamed to
  * `toolchains/<name>` (links kept as links, every file root's).
  */
-function contextTar(dir: string, toolchains: Toolchain[]): NodeJS.ReadableStream {
+function contextTar(dir: string, toolchains: Toolchain[]): { stream: NodeJS.ReadableStream; done: Promise<string> } {
   const transforms = toolchains.flatMap((t) => {
     const from = t.dir.slice(1).replace(/\./g, '\\.');
     return ['--transform', `s,^${from}/,toolchains/${t.name}/,S`, '--transform', `s,^${from}$,toolchains/${t.name},S`];
@@ -90,9 +91,18 @@ function contextTar(dir: string, toolchains: Toolchain[]): NodeJS.ReadableStream
       '/',
       ...toolchains.map((t) => t.dir.slice(1)),
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: hostToolEnv() },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: hostToolEnv() },
   );
-  return tar.stdout;
+  let stderr = '';
+  tar.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // What tar could not read would be missing from the image: its failure is the build's.
+  const done = new Promise<string>((resolve) => {
+    tar.on('error', (err) => resolve(err.message));
+    tar.on('close', (code) =>
+      resolve(code === 0 ? '' : stderr.trim().split('\n').slice(-2).join(' ') || `exit ${code}`),
+    );
+  });
+  return { stream: tar.stdout, done };
 }
 
 /** The build's progress to `say`; rejects with the engine's error. */
@@ -159,7 +169,8 @@ export async function imageBuild(opts: ImageBuildOptions, say: (line: string) =>
       `image ${tag}: FROM ${baseName} (${info.Id.slice(0, 19)}), toolchains ${toolchains.map((t) => `${t.name}=${t.dir}`).join(', ')}`,
     );
     // pull: false, and the base named by its id: the engine has it, so nothing is fetched (Podman: pull if missing).
-    const stream = await docker.buildImage(contextTar(dir, toolchains), {
+    const context = contextTar(dir, toolchains);
+    const stream = await docker.buildImage(context.stream, {
       t: tag,
       dockerfile: 'Containerfile',
       pull: false,
@@ -167,6 +178,14 @@ export async function imageBuild(opts: ImageBuildOptions, say: (line: string) =>
       forcerm: true,
     });
     await follow(docker, stream, say);
+    const tarFailed = await context.done;
+    if (tarFailed) {
+      await docker
+        .getImage(tag)
+        .remove({ force: true })
+        .catch(() => undefined);
+      throw new CliError(`image build failed: tar could not read the toolchain: ${tarFailed}`, 1);
+    }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

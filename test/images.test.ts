@@ -32,7 +32,10 @@ let built: { code: number; stdout: string; stderr: string; ms: number };
 async function buildWithRun(tag: string, run: string): Promise<void> {
   const { Id } = await docker.getImage(SANDBOX_IMAGE).inspect();
   const context = pack();
-  context.entry({ name: 'Containerfile' }, `FROM ${Id}\nUSER 0:0\nRUN ${run}\nUSER 1000:1000\n`);
+  context.entry(
+    { name: 'Containerfile' },
+    `FROM ${Id.replace(/^sha256:/, '')}\nUSER 0:0\nRUN ${run}\nUSER 1000:1000\n`,
+  );
   context.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of context as AsyncIterable<Buffer>) chunks.push(chunk);

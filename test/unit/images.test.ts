@@ -92,7 +92,7 @@ test('the Containerfile: FROM the base by id, each toolchain copied, its bin fir
     { name: 'go', dir: '/usr/local/go', version: 'go version go1.22.5 linux/amd64' },
   ]);
   expect(text.split('\n')).toEqual([
-    'FROM sha256:abc',
+    'FROM abc',
     'COPY toolchains/go /opt/toolchains/go',
     'ENV PATH="/opt/toolchains/go/bin:/usr/bin:/bin"',
     'LABEL nightshift.base="nightshift-sandbox:latest@sha256:abc"',
