@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
+import { runStartOptions } from '../api/submit';
 import { imageRef } from '../config/images';
+import { SpecSchema } from '../spec/schema';
 import { dockerClient } from '../sandbox/docker';
 import { openArtifactStore } from '../store/openArtifacts';
 import { unpackTarGz } from '../proof/tar';
@@ -181,4 +183,35 @@ test('an allowed image without git is named by doctor and refused at provision, 
   expect(state.failure?.stage).toBe('provision');
   expect(state.failure?.reason).toContain(`image ${NO_GIT_IMAGE} is not offered by this worker: no git`);
   expect(state.agent).toBeUndefined();
+}, 180_000);
+
+test('the worker checks again: a run started straight through Temporal with an image off its list, or on bwrap, fails at provision', async () => {
+  const start = async (sandbox: object) => {
+    const input = {
+      spec: SpecSchema.parse({
+        title: 'direct',
+        task: 't',
+        repo: makeRepo({ 'a.txt': 'a\n' }),
+        agent: { kind: 'command', command: ['sh', '-c', 'echo b > a.txt'] },
+        sandbox,
+        approval: { required: false },
+        limits: { iterations: 1 },
+      }),
+      specDigest: 'direct',
+      submittedBy: 'temporal',
+      settings: { heartbeatTimeoutMs: 5000, workerQueueTimeoutMs: 20_000, maxReprovisions: 0 },
+    };
+    const id = `direct-${randomBytes(6).toString('hex')}`;
+    await stack.client.workflow.start('specRun', { ...runStartOptions(input, stack.config), workflowId: id });
+    return stack.waitFor(id, ['failed', 'succeeded'], 120_000);
+  };
+  const [off, onBwrap] = await Promise.all([
+    start({ driver: 'docker', image: SANDBOX_IMAGE.replace(/(:[^:/]*)?$/, ':not-allowed') }),
+    start({ driver: 'bwrap', image: GO_IMAGE }),
+  ]);
+  expect(off).toMatchObject({ status: 'failed', failure: { stage: 'provision' } });
+  expect(off.failure?.reason).toContain('is not offered by this worker (NIGHTSHIFT_DOCKER_IMAGES allows:');
+  expect(onBwrap).toMatchObject({ status: 'failed', failure: { stage: 'provision' } });
+  expect(onBwrap.failure?.reason).toContain('the bwrap driver starts from no image');
+  expect([off.agent, onBwrap.agent]).toEqual([undefined, undefined]);
 }, 180_000);
