@@ -147,6 +147,9 @@ export async function imageBuild(opts: ImageBuildOptions, say: (line: string) =>
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
+  await docker.ping().catch((err: Error) => {
+    throw new CliError(`no Docker API at ${host} (${err.message.split('\n')[0]}): set DOCKER_HOST`, 2);
+  });
   const baseName = opts.base ?? config.dockerImage;
   const info = await docker
     .getImage(baseName)
