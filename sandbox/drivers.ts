@@ -4,12 +4,15 @@ import { BwrapDriver, bwrapAvailable } from './bwrap';
 import { cgroupsUnavailable } from './cgroup';
 import { DockerDriver } from './docker';
 import type { SandboxDriver } from './sandbox';
+import type { Toolchains } from './toolchains';
 
 export interface DriverSettings {
   /** DOCKER_HOST; unset = /var/run/docker.sock when it exists. */
   dockerHost?: string;
   dockerImage: string;
   home: string;
+  /** The toolchains offered (NIGHTSHIFT_TOOLCHAINS): bwrap binds them. */
+  toolchains?: Toolchains;
 }
 
 export interface DriverStatus {
@@ -86,7 +89,7 @@ export async function probeDrivers(
   const bwrap = await probeBwrap();
   const docker = await probeDocker(settings, worker);
   const drivers: Partial<Record<SandboxDriverName, SandboxDriver>> = {};
-  if (bwrap.usable) drivers.bwrap = new BwrapDriver(bwrapMounts);
+  if (bwrap.usable) drivers.bwrap = new BwrapDriver(bwrapMounts, settings.toolchains);
   if (docker.driver) drivers.docker = docker.driver;
   return { drivers, statuses: [bwrap, docker.status] };
 }

@@ -32,6 +32,11 @@ export interface SandboxPolicy {
    * openings (NIGHTSHIFT_EGRESS_INTERNAL), never the spec's. None = internal addresses are refused.
    */
   internal?: string[];
+  /**
+   * The server's toolchains the run asked for (`sandbox.toolchains`), by name: each driver makes them the sandbox's
+   * (bwrap binds the worker's directory of each and puts its `bin` on PATH: sandbox/toolchains.ts). None when absent.
+   */
+  toolchains?: string[];
 }
 
 /**
@@ -49,6 +54,8 @@ export function policyFor(sandbox: Spec['sandbox'], internal: string[] = []): Sa
     },
     network: sandbox.network,
     internal,
+    // A run started before toolchains were a spec field has none.
+    toolchains: sandbox.toolchains ?? [],
   };
 }
 
