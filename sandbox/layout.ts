@@ -26,7 +26,7 @@ export function runGitObjects(root: string): string | undefined {
   return existsSync(objects) ? objects : undefined;
 }
 
-/** The sandbox's PATH without toolchains; a run's toolchains' `bin` directories go before it (sandbox/toolchains.ts). */
+/** The sandbox's PATH without toolchains; a run's toolchains' `bin` directories go first (sandbox/toolchains.ts). */
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**

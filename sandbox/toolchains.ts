@@ -40,7 +40,7 @@ export async function toolchainFingerprint(dir: string): Promise<string> {
   return hash.digest('hex').slice(0, 32);
 }
 
-/** A shell's words for a command it could not find: dash `sh: 1: go: not found`, bash `bash: line 1: go: command not found`. */
+/** A shell's words for a command it did not find: `sh: 1: go: not found` (dash), `bash: go: command not found`. */
 const NOT_FOUND = /(?:^|\s)([^\s:'"`]{1,100}): (?:command )?not found\s*$/;
 
 /**

@@ -52,7 +52,8 @@ export async function environmentKey(
     // On the host's system, the toolchains are the worker's directories: which, and what their bin/ holds.
     ...(image || !toolchains.length ? {} : { toolchainDirs: await fingerprints(toolchains, deps.toolchains) }),
     timeout: setupPolicy.timeout,
-    env: startingEnv(opened.network, toolchainPath(toolchains, deps.toolchains)),
+    // bwrap puts the toolchains' bin on PATH; an image has its own.
+    env: startingEnv(opened.network, image ? undefined : toolchainPath(toolchains, deps.toolchains)),
   };
   // A run scheduled before submitters were passed (an old history) keeps an off-branch entry to itself.
   const sharedWith = (await onDefaultBranch(git, input.baseCommit))
