@@ -85,6 +85,15 @@ export function prepareRun(
   }
   const image = imageIssue(spec.sandbox, config.dockerImages);
   if (image) throw invalid(image);
+  // The worker checks again when it opens the run's sandbox (workspaces/sandboxes.ts).
+  const offered = Object.keys(config.toolchains);
+  spec.sandbox.toolchains.forEach((name, i) => {
+    if (!offered.includes(name))
+      throw invalid({
+        field: `sandbox.toolchains.${i}`,
+        message: `the toolchain "${name}" is not offered on this server (toolchains offered: ${offered.join(', ') || 'none'}; NIGHTSHIFT_TOOLCHAINS)`,
+      });
+  });
   let resolved: SpecRepo;
   try {
     resolved = resolveSpecRepo(spec.repo, config);

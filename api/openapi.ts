@@ -111,7 +111,7 @@ const RUN_STATE: JsonSchema = {
       items: {
         type: 'object',
         description:
-          '{name, command, passed, exitCode, durationMs, logId, logTail, junit?, holdout? (a hold-out check: {set, digest, files, tests?, problem?}; its log a summary only)}',
+          '{name, command, passed, exitCode, durationMs, logId, logTail, notFound? (exit 127: the command not found, with the toolchains offered), junit?, holdout? (a hold-out check: {set, digest, files, tests?, problem?}; its log a summary only)}',
       },
     },
     decisions: {

@@ -147,7 +147,7 @@ export function formatRun(run: RunStateView): string {
     lines.push('checks');
     for (const c of checks)
       lines.push(
-        `  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})`,
+        `  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})${c.notFound ? `: ${c.notFound}` : ''}`,
       );
   }
   if (run.scopeViolations?.length)

@@ -7,7 +7,8 @@ import type { Server } from 'node:http';
 import { closeServer, createApi } from '../api/server';
 import { ensureSigningKey } from '../proof/keys';
 import { TokenStore } from '../api/tokens';
-import { loadConfig, temporalAddressOf, type Config } from '../config';
+import { guardedDirs, loadConfig, temporalAddressOf, type Config } from '../config';
+import { foundToolchains } from '../config/toolchains';
 import { createLogger, installTemporalLogging } from '../config/logger';
 import { agentCliModules, agentCliMounts } from '../agents/cli';
 import { probeDrivers } from '../sandbox/drivers';
@@ -222,7 +223,8 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
     return r.status === 0 ? (r.stdout || r.stderr).split('\n')[0].trim() : null;
   };
   const temporal = findTemporal();
-  const { statuses } = await probeDrivers(loadConfig(), 'doctor', agentCliMounts());
+  const config = loadConfig();
+  const { statuses } = await probeDrivers(config, 'doctor', agentCliMounts());
   const checks = [
     { name: 'node', required: true, found: process.version, fix: 'install Node.js 20 or newer' },
     { name: 'git', required: true, found: version('git', ['--version']), fix: 'apt-get install git' },
@@ -243,6 +245,7 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
       })),
     ),
     { name: 'prlimit', required: true, found: version('prlimit', ['--version']), fix: 'apt-get install util-linux' },
+    toolchainCheck(config),
     ...agentCliVersions(version),
     {
       name: 'temporal',
@@ -268,6 +271,21 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
       );
   }
   if (checks.some((c) => c.required && !c.found)) process.exitCode = 1;
+}
+
+/** The toolchains offered to sandboxes (NIGHTSHIFT_TOOLCHAINS), and those found here that could be, for `doctor`. */
+function toolchainCheck(config: Config) {
+  const offered = Object.entries(config.toolchains).map(([name, dir]) => `${name}=${dir}`);
+  const found = foundToolchains(
+    guardedDirs(process.env, config.home, [config.reposDir, config.holdoutDir], config.artifacts),
+  ).filter((entry) => !Object.hasOwn(config.toolchains, entry.split('=')[0]));
+  const more = found.length ? `found here: NIGHTSHIFT_TOOLCHAINS=${[...offered, ...found].join(',')}` : '';
+  return {
+    name: 'toolchains',
+    required: false,
+    found: offered.length ? `${offered.join(', ')}${more ? ` (also ${more})` : ''}` : null,
+    fix: `none offered to sandboxes (sandbox.toolchains)${more ? `; ${more}` : ': NIGHTSHIFT_TOOLCHAINS=name=/dir,…'}`,
+  };
 }
 
 /** The agent CLIs the project ships (npm dependencies), with their versions, for `doctor`. */

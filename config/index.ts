@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { normalizeBaseUrl, Openings, parseNetworkRule } from '../spec/network';
 import { parseBytes, parseDuration } from '../spec/schema';
 import { allowedImages } from './images';
+import { toolchainsFrom, type GuardedDirs } from './toolchains';
 
 /** Everything the server, worker and CLI read from the environment, in one place. */
 export interface Config {
@@ -91,6 +92,12 @@ export interface Config {
    * used out.
    */
   envCacheBytes: number;
+  /**
+   * NIGHTSHIFT_TOOLCHAINS: the toolchains a spec may ask for (`sandbox.toolchains`), name → the real path of a host
+   * directory whose `bin/` holds the tools, checked at load (config/toolchains.ts). Every bwrap sandbox of a run that
+   * asks for one sees it read-only at that path, its `bin` first on PATH.
+   */
+  toolchains: Record<string, string>;
   /** NIGHTSHIFT_STREAMS_PER_TOKEN: event streams one token may hold open at once (api/streamSlots.ts); default 20. */
   streamsPerToken: number;
   /** NIGHTSHIFT_STREAMS_TOTAL: event streams the API holds open at once, all tokens together; default 200. */
@@ -129,6 +136,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  const reposDir = path.resolve(env.NIGHTSHIFT_REPOS_DIR || path.join(home, 'repos'));
+  const holdoutDir = path.resolve(env.NIGHTSHIFT_HOLDOUT_DIR || path.join(home, 'holdout'));
+  const artifacts = artifactsFrom(env, home, allowedSecrets);
   return {
     home,
     port,
@@ -145,8 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatTimeoutMs: parseDuration(env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '5s'),
     workerQueueTimeoutMs: parseDuration(env.NIGHTSHIFT_WORKER_QUEUE_TIMEOUT || '2m'),
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
-    reposDir: path.resolve(env.NIGHTSHIFT_REPOS_DIR || path.join(home, 'repos')),
-    holdoutDir: path.resolve(env.NIGHTSHIFT_HOLDOUT_DIR || path.join(home, 'holdout')),
+    reposDir,
+    holdoutDir,
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
     secretsFile: path.join(home, 'secrets.env'),
@@ -161,7 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
-    artifacts: artifactsFrom(env, home, allowedSecrets),
+    artifacts,
     corsOrigins: (env.NIGHTSHIFT_CORS_ORIGINS ?? '')
       .split(',')
       .map((s) => s.trim().replace(/\/+$/, ''))
@@ -170,8 +180,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     egressInternal: egressInternalFrom(env.NIGHTSHIFT_EGRESS_INTERNAL),
     setupNetwork: setupNetworkFrom(env.NIGHTSHIFT_SETUP_NETWORK),
     envCacheBytes: parseBytes(env.NIGHTSHIFT_ENV_CACHE_SIZE || '10g'),
+    toolchains: toolchainsFrom(env.NIGHTSHIFT_TOOLCHAINS, guardedDirs(env, home, [reposDir, holdoutDir], artifacts)),
     streamsPerToken: intFrom(env, 'NIGHTSHIFT_STREAMS_PER_TOKEN', 20),
     streamsTotal: intFrom(env, 'NIGHTSHIFT_STREAMS_TOTAL', 200),
+  };
+}
+
+/** What a toolchain must keep clear of, of this server's: the worker's home, Nightshift's data. */
+export function guardedDirs(
+  env: NodeJS.ProcessEnv,
+  home: string,
+  dirs: string[],
+  artifacts: ArtifactsConfig,
+): GuardedDirs {
+  return {
+    homes: [os.homedir(), ...(env.HOME ? [env.HOME] : [])],
+    server: [home, ...dirs, ...(artifacts.driver === 'fs' ? [artifacts.dir] : [])],
   };
 }
 

@@ -59,6 +59,11 @@ export interface CommandResult {
   logTail: string;
   /** A sandbox limit the command ran into ("out of memory (limit 512 MiB)"). */
   limitHit?: string;
+  /**
+   * The command its shell did not find, with the toolchains the server offers (exit 127): `go: not found in the
+   * sandbox; toolchains offered: go, python (sandbox.toolchains)`.
+   */
+  notFound?: string;
 }
 
 /** An agent iteration: the command's result, the files it changed, and for agent CLIs what their event stream said. */

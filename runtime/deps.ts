@@ -38,6 +38,8 @@ export interface ActivityDeps {
   egressInternal: string[];
   /** Where every setup may connect besides its spec's list (NIGHTSHIFT_SETUP_NETWORK). */
   setupNetwork: string[];
+  /** The toolchains this worker offers (NIGHTSHIFT_TOOLCHAINS): name → host directory. */
+  toolchains: Record<string, string>;
   /** The most this worker keeps of cached environments (NIGHTSHIFT_ENV_CACHE_SIZE). */
   envCacheBytes: number;
   /**

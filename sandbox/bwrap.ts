@@ -22,6 +22,7 @@ import {
 } from './layout';
 import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
+import { toolchainPath, unofferedToolchains, type Toolchains } from './toolchains';
 
 const BWRAP = process.env.NIGHTSHIFT_BWRAP || 'bwrap';
 const KILL_GRACE_MS = 2000;
@@ -70,8 +71,14 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = 'bwrap';
   private cgroups?: Promise<string | null>;
 
-  /** `readOnly`: host directories every sandbox sees read-only (the agent CLIs). */
-  constructor(private readonly readOnly: { host: string; target: string }[] = []) {}
+  /**
+   * `readOnly`: host directories every sandbox sees read-only (the agent CLIs). `toolchains`: the ones this worker
+   * offers (NIGHTSHIFT_TOOLCHAINS), each seen read-only at its own path by a sandbox that asks for it.
+   */
+  constructor(
+    private readonly readOnly: { host: string; target: string }[] = [],
+    private readonly toolchains: Toolchains = {},
+  ) {}
 
   /** None: a bwrap sandbox sees the host's system read-only (the worker's own files, not an image). */
   async image(): Promise<undefined> {
@@ -79,6 +86,9 @@ export class BwrapDriver implements SandboxDriver {
   }
 
   async open(opts: SandboxOptions): Promise<Sandbox> {
+    const unoffered = unofferedToolchains(opts.toolchains ?? [], this.toolchains);
+    if (unoffered.length)
+      throw new Error(`this worker offers no toolchain ${unoffered.join(', ')} (NIGHTSHIFT_TOOLCHAINS)`);
     for (const dir of [...SANDBOX_DIRS, 'etc']) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     await fs.writeFile(path.join(opts.root, 'etc', 'passwd'), PASSWD);
     await fs.writeFile(path.join(opts.root, 'etc', 'group'), GROUP);
@@ -94,6 +104,7 @@ export class BwrapDriver implements SandboxDriver {
       opts,
       useCgroups ? new RunCgroup(path.basename(path.dirname(opts.root)), opts.runId) : undefined,
       this.readOnly,
+      this.toolchains,
     );
   }
 }
@@ -108,6 +119,7 @@ export class BwrapSandbox implements Sandbox {
     private readonly opts: SandboxOptions,
     private readonly cgroup?: RunCgroup,
     private readonly readOnly: { host: string; target: string }[] = [],
+    private readonly toolchains: Toolchains = {},
   ) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
@@ -159,6 +171,8 @@ export class BwrapSandbox implements Sandbox {
     const objects = runGitObjects(root);
     if (objects) args.push('--ro-bind', objects, GIT_OBJECTS_DIR);
     for (const { host, target } of this.readOnly) args.push('--ro-bind', host, target);
+    // The run's toolchains, read-only at their own paths (config/toolchains.ts keeps them clear of every place above).
+    for (const name of this.opts.toolchains ?? []) args.push('--ro-bind', this.toolchains[name], this.toolchains[name]);
     if (linked) args.push('--ro-bind', path.join(root, 'net'), NET_DIR);
     // The root bwrap builds is a tmpfs: make it read-only too, after every mount point exists.
     args.push('--remount-ro', '/');
@@ -219,7 +233,8 @@ export class BwrapSandbox implements Sandbox {
     const started = Date.now();
     const nonce = `nightshift-cgroup-join-failed-${randomBytes(8).toString('hex')}`;
     const [bin, ...argv] = this.commandLine(opts, link, nonce);
-    const env = setenvArgs({ ...HOST_ENV, ...opts.env, ...link?.env });
+    const PATH = toolchainPath(this.opts.toolchains ?? [], this.toolchains);
+    const env = setenvArgs({ ...HOST_ENV, PATH, ...opts.env, ...link?.env });
     return new Promise((resolve, reject) => {
       const child = spawn(bin, argv, {
         detached: true, // its own process group, so a kill reaches grandchildren too

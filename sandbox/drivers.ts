@@ -5,6 +5,7 @@ import { cgroupsUnavailable } from './cgroup';
 import { DockerDriver } from './docker';
 import type { ImageCheck } from './images';
 import type { SandboxDriver } from './sandbox';
+import type { Toolchains } from './toolchains';
 
 export interface DriverSettings {
   /** DOCKER_HOST; unset = /var/run/docker.sock when it exists. */
@@ -13,6 +14,8 @@ export interface DriverSettings {
   /** The images a spec may name (config/images.ts), the default among them. */
   dockerImages?: string[];
   home: string;
+  /** The toolchains offered (NIGHTSHIFT_TOOLCHAINS): bwrap binds them. */
+  toolchains?: Toolchains;
 }
 
 export interface DriverStatus {
@@ -118,7 +121,7 @@ export async function probeDrivers(
     bwrapMounts.map((m) => m.target),
   );
   const drivers: Partial<Record<SandboxDriverName, SandboxDriver>> = {};
-  if (bwrap.usable) drivers.bwrap = new BwrapDriver(bwrapMounts);
+  if (bwrap.usable) drivers.bwrap = new BwrapDriver(bwrapMounts, settings.toolchains);
   if (docker.driver) drivers.docker = docker.driver;
   return { drivers, statuses: [bwrap, docker.status] };
 }

@@ -26,12 +26,30 @@ export function runGitObjects(root: string): string | undefined {
   return existsSync(objects) ? objects : undefined;
 }
 
+/** The sandbox's PATH without toolchains; a run's toolchains' `bin` directories go first (sandbox/toolchains.ts). */
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The toolchains' caches, in the sandbox's HOME (writable, and what the setup stage keeps of it besides the workspace:
+ * docs/environments.md), wherever a toolchain's own defaults would put them. Go's module cache is made writable
+ * (`-modcacherw`): read-only directories would stop a worker that is not root from deleting a sandbox or an entry.
+ */
+const CACHE_ENV: Record<string, string> = {
+  GOPATH: `${HOME_DIR}/go`,
+  GOMODCACHE: `${HOME_DIR}/go/pkg/mod`,
+  GOCACHE: `${HOME_DIR}/.cache/go-build`,
+  GOFLAGS: '-modcacherw',
+  PIP_CACHE_DIR: `${HOME_DIR}/.cache/pip`,
+  CARGO_HOME: `${HOME_DIR}/.cargo`,
+};
+
 const BASE_ENV: Record<string, string> = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  PATH: SANDBOX_PATH,
   HOME: HOME_DIR,
   LANG: 'C.UTF-8',
   TMPDIR: '/tmp',
   USER: 'sandbox',
+  ...CACHE_ENV,
 };
 
 /**
@@ -103,10 +121,11 @@ const PROXY_ENV: Record<string, string> = {
 
 /**
  * The variables a command of a sandbox with `network` starts with, whichever driver (each adds the CA bundle's when
- * its system has one): what an environment cache key names of them (activities/setup/prepareEnvironment.ts).
+ * its system has one), `PATH` the one with the run's toolchains (sandbox/toolchains.ts, toolchainPath): what an
+ * environment cache key names of them (workspaces/environments.ts).
  */
-export function startingEnv(network: string[]): Record<string, string> {
-  return { ...BASE_ENV, ...(network.length > 0 ? PROXY_ENV : {}) };
+export function startingEnv(network: string[], PATH = SANDBOX_PATH): Record<string, string> {
+  return { ...BASE_ENV, PATH, ...(network.length > 0 ? PROXY_ENV : {}) };
 }
 
 /** The model gateway's socket in a run's `net/` directory (the caller runs the gateway; the sandbox bridges to it). */

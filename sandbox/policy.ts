@@ -34,6 +34,11 @@ export interface SandboxPolicy {
   internal?: string[];
   /** The image the sandbox starts from (docker driver; the spec's `sandbox.image`); unset = the driver's default. */
   image?: string;
+  /**
+   * The server's toolchains the run asked for (`sandbox.toolchains`), by name: each driver makes them the sandbox's
+   * (bwrap binds the worker's directory of each and puts its `bin` on PATH: sandbox/toolchains.ts). None when absent.
+   */
+  toolchains?: string[];
 }
 
 /**
@@ -52,6 +57,8 @@ export function policyFor(sandbox: Spec['sandbox'], internal: string[] = []): Sa
     network: sandbox.network,
     internal,
     ...(sandbox.image ? { image: sandbox.image } : {}),
+    // A run started before toolchains were a spec field has none.
+    toolchains: sandbox.toolchains ?? [],
   };
 }
 

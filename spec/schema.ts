@@ -39,6 +39,9 @@ export type SandboxDriverName = (typeof SANDBOX_DRIVERS)[number];
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** A toolchain's name, as the admin declares it (NIGHTSHIFT_TOOLCHAINS) and a spec asks for it (sandbox.toolchains). */
+export const TOOLCHAIN_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
 /** Where a sandbox may connect: `host[:port]` rules (spec/network.ts), none by default. */
 const networkRules = z
   .array(
@@ -212,6 +215,15 @@ export const SpecSchema = z.strictObject({
     .strictObject({
       driver: z.enum(SANDBOX_DRIVERS).default('bwrap'),
       network: networkRules,
+      /**
+       * The server's toolchains (NIGHTSHIFT_TOOLCHAINS) every sandbox of the run gets on its PATH: `[go]`. Admission
+       * refuses a name the server does not offer.
+       */
+      toolchains: z
+        .array(z.string().regex(TOOLCHAIN_NAME, 'a toolchain name (lowercase letters, digits, - and _)'))
+        .max(16)
+        .refine((names) => new Set(names).size === names.length, 'names a toolchain twice')
+        .default([]),
       cpus: z.number().positive().max(64).default(2),
       memory: bytes.prefault('4g'),
       disk: bytes.prefault('10g'),

@@ -73,6 +73,7 @@ test("the key covers the base's whole tree and the setup's sandbox; an entry fro
       drivers: {},
       setupNetwork: [],
       egressInternal: [],
+      toolchains: { go: '/usr/local/go', python: '/usr' },
       ...more,
     }) as unknown as ActivityDeps;
   const runRoot = sandboxRoot(deps(), 'run');
@@ -107,10 +108,26 @@ test("the key covers the base's whole tree and the setup's sandbox; an entry fro
     memory: await key(main1, { sandbox: { memory: 1024 ** 3 } }),
     disk: await key(main1, { sandbox: { disk: 1024 ** 3 } }),
     driver: await key(main1, { sandbox: { driver: 'docker' } }),
+    // A toolchain is on the setup's PATH, and on bwrap the worker's own directory: which one, and what its bin/ holds.
+    'a toolchain': await key(main1, { sandbox: { toolchains: ['go'] } }),
+    'another toolchain': await key(main1, { sandbox: { toolchains: ['python'] } }),
+    "the toolchain's directory on the worker": await key(main1, {
+      sandbox: { toolchains: ['go'] },
+      deps: deps({ toolchains: { go: '/usr/local' } }),
+    }),
     'the commands': await key(main1, { setup: { run: ['sh scripts/setup.sh', 'true'] } }),
   };
   for (const [what, k] of Object.entries(changed)) expect({ what, same: k === base }).toEqual({ what, same: false });
   expect(new Set(Object.values(changed)).size).toBe(Object.keys(changed).length);
+  // A toolchain upgraded in place (bwrap: the worker's own directory): the same path, another bin/, a new key.
+  const toolchain = tempDir('toolchain');
+  mkdirSync(path.join(toolchain, 'bin'));
+  writeFileSync(path.join(toolchain, 'bin', 'tool'), 'v1\n');
+  const withTool = () => key(main1, { sandbox: { toolchains: ['go'] }, deps: deps({ toolchains: { go: toolchain } }) });
+  const v1 = await withTool();
+  expect(await withTool()).toBe(v1);
+  writeFileSync(path.join(toolchain, 'bin', 'tool'), 'v2, a larger binary\n');
+  expect(await withTool()).not.toBe(v1);
 
   // Off the default branch: each submitter has an entry of their own, and none is the default branch's.
   const alices = await key(evil);

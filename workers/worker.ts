@@ -66,6 +66,7 @@ function activityDeps(config: Config, own: Pick<ActivityDeps, 'drivers' | 'slots
     modelUpstreams: config.modelUpstreams,
     egressInternal: config.egressInternal,
     setupNetwork: config.setupNetwork,
+    toolchains: config.toolchains,
     envCacheBytes: config.envCacheBytes,
     reposDir: config.reposDir,
     holdoutDir: config.holdoutDir,

@@ -10,6 +10,7 @@ import type { Spec, Setup } from '../spec/schema';
 import { RunRepo, type Git, DEFAULT_BRANCH_CONFIG, paths } from '../git/git';
 import { policyFor } from '../sandbox/policy';
 import { startingEnv } from '../sandbox/layout';
+import { notFoundInSandbox, toolchainFingerprint, toolchainPath } from '../sandbox/toolchains';
 import type { Sandbox, ExecResult } from '../sandbox/sandbox';
 import type { EnvironmentView } from '../contracts/run';
 import { CommandLog, headerCommand, egressLine, commandPassed } from './commandLog';
@@ -42,13 +43,17 @@ export async function environmentKey(
   const tree = input.setup.key ? undefined : (await git(['rev-parse', `${input.baseCommit}^{tree}`])).trim();
   const setupPolicy = setupSandbox(deps, policy, input.setup);
   const opened = policyFor(setupPolicy, deps.egressInternal);
+  const toolchains = opened.toolchains ?? [];
   const image = (await deps.drivers[policy.driver]?.image(policy.image))?.digest;
   const sandbox = {
     ...opened,
     driver: policy.driver,
     image: image ?? (await hostSystem()),
+    // On the host's system, the toolchains are the worker's directories: which, and what their bin/ holds.
+    ...(image || !toolchains.length ? {} : { toolchainDirs: await fingerprints(toolchains, deps.toolchains) }),
     timeout: setupPolicy.timeout,
-    env: startingEnv(opened.network),
+    // bwrap puts the toolchains' bin on PATH; an image has its own.
+    env: startingEnv(opened.network, image ? undefined : toolchainPath(toolchains, deps.toolchains)),
   };
   // A run scheduled before submitters were passed (an old history) keeps an off-branch entry to itself.
   const sharedWith = (await onDefaultBranch(git, input.baseCommit))
@@ -112,6 +117,12 @@ async function hostSystem(): Promise<string> {
   return `host:${process.platform}-${process.arch}:${createHash('sha256').update(release).digest('hex').slice(0, 16)}`;
 }
 
+async function fingerprints(names: string[], offered: Record<string, string>): Promise<Record<string, string>> {
+  const prints: Record<string, string> = {};
+  for (const name of names) prints[name] = offered[name] ? await toolchainFingerprint(offered[name]) : 'absent';
+  return prints;
+}
+
 /**
  * Whether `commit` is on the history of the repo's default branch (its source's HEAD when the run's repo was cloned).
  */
@@ -164,7 +175,8 @@ async function buildEnvironment(
           onOutput: (t, stream) => log.write(t, stream),
           onEgress: (d) => log.write(egressLine(d)),
         });
-        const failed = setupFailure(command, exec, setupPolicy.timeout);
+        const notFound = notFoundInSandbox(exec.exitCode, log.text(), Object.keys(deps.toolchains));
+        const failed = setupFailure(command, exec, setupPolicy.timeout, notFound);
         if (failed) log.write(`[nightshift: ${failed}]\n`);
         const { logId } = await log.close(deps.store);
         if (failed) return { failed, logId };
@@ -278,14 +290,17 @@ function setupSandbox(deps: ActivityDeps, policy: Spec['sandbox'], setup: Setup)
   return { ...policy, network: [...deps.setupNetwork, ...setup.network], timeout: setup.timeout ?? policy.timeout };
 }
 
-/** Why a setup command failed, in a line; undefined when it did not. */
-function setupFailure(command: string, exec: ExecResult, timeoutMs: number): string | undefined {
+/**
+ * Why a setup command failed, in a line; undefined when it did not. `notFound`: the command its shell did not find
+ * (notFoundInSandbox), said after the exit code.
+ */
+function setupFailure(command: string, exec: ExecResult, timeoutMs: number, notFound?: string): string | undefined {
   if (commandPassed(exec)) return undefined;
   const how = exec.timedOut
     ? `timed out after ${Math.round(timeoutMs / 1000)} s`
     : exec.limitHit
       ? `ran into a sandbox limit: ${exec.limitHit}`
-      : `exited ${exec.exitCode ?? 'on a signal'}`;
+      : `exited ${exec.exitCode ?? 'on a signal'}${notFound ? `: ${notFound}` : ''}`;
   return `setup command "${headerCommand(command)}" ${how}`;
 }
 

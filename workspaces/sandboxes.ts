@@ -9,6 +9,7 @@ import { policyFor } from '../sandbox/policy';
 import { type Git, RunRepo } from '../git/git';
 import { CheckoutCache } from '../git/checkouts';
 import { SANDBOX_UID } from '../sandbox/layout';
+import { unofferedToolchains } from '../sandbox/toolchains';
 
 /** Where this worker keeps its sandboxes: one folder per worker, so a dead worker's leftovers can be swept. */
 export function workerDir(home: string, worker: string): string {
@@ -29,6 +30,13 @@ export async function openSandbox(deps: ActivityDeps, runId: string, sandbox: Sp
       'NoSandboxDriver',
     );
   }
+  // Checked at submit, and again here: the run may have been started elsewhere, or this worker offer others.
+  const [unoffered] = unofferedToolchains(sandbox.toolchains ?? [], deps.toolchains);
+  if (unoffered)
+    throw ApplicationFailure.nonRetryable(
+      `worker ${deps.self.worker} offers no toolchain ${unoffered} (it offers: ${Object.keys(deps.toolchains).join(', ') || 'none'}; NIGHTSHIFT_TOOLCHAINS); the spec asks for it in sandbox.toolchains`,
+      'ToolchainNotOffered',
+    );
   return driver.open({ runId, root: sandboxRoot(deps, runId), ...policyFor(sandbox, deps.egressInternal) });
 }
 

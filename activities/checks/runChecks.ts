@@ -28,6 +28,7 @@ import { checkTally, ran, type TestTally } from '../../judge/tally';
 import { inCheckoutSandbox } from '../../workspaces/environments';
 import { openSandbox, runRepo } from '../../workspaces/sandboxes';
 import type { ChecksInput } from '../../contracts/checks';
+import { notFoundInSandbox } from '../../sandbox/toolchains';
 
 /** What the tests did, for the log: "12 tests ran, 2 failed, 1 skipped (JUnit)". */
 function describeTally(t: TestTally | undefined): string {
@@ -104,6 +105,8 @@ async function runCheck(
   const { tally, xml, problem } = await checkTally(sandbox.workspace, check.junit, log.text());
   const junit = xml ? junitCounts(xml) : undefined;
   if (problem) log.write(`[nightshift: ${problem}]\n`);
+  const notFound = notFoundInSandbox(exec.exitCode, log.text(), Object.keys(deps.toolchains));
+  if (notFound) log.write(`[nightshift: ${notFound}]\n`);
   if (junit)
     log.write(
       `[nightshift: JUnit ${check.junit}: ${junit.tests} tests, ${junit.failures} failures, ${junit.errors} errors, ${junit.skipped} skipped]\n`,
@@ -114,6 +117,7 @@ async function runCheck(
   const closed = await log.close(deps.store);
   const result: CheckResult = {
     ...commandResult(check.run, exec, closed),
+    ...(notFound ? { notFound } : {}),
     name: check.name,
     passed,
     ...(junit && xml ? { junit: { ...junit, reportId: await deps.store.put(xml) } } : {}),

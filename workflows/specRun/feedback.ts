@@ -24,7 +24,11 @@ export function scopeProblem(scope: Spec['scope'], violations: string[]): string
 
 /** A check that did not pass. */
 export function checkProblem(c: CheckResult): string {
-  const how = c.limitHit ? `a sandbox limit: ${c.limitHit}` : c.timedOut ? 'a timeout' : `exit code ${c.exitCode}`;
+  const how = c.limitHit
+    ? `a sandbox limit: ${c.limitHit}`
+    : c.timedOut
+      ? 'a timeout'
+      : `exit code ${c.exitCode}${c.notFound ? ` (${c.notFound})` : ''}`;
   if (c.holdout) return holdoutProblem(c, how);
   // Its findings against the base are the review's (below in the feedback): said once.
   if (c.integrity?.findings.length && c.exitCode === 0 && !c.timedOut)

@@ -22,7 +22,10 @@ export function scopeOutcome({ violations }: { violations: string[] }): Outcome 
 }
 
 export function checksOutcome(checks: CheckResult[]): Outcome {
-  return [checks.every((c) => c.passed), checks.map((c) => `${c.name} ${c.passed ? 'passed' : 'failed'}`).join(', ')];
+  return [
+    checks.every((c) => c.passed),
+    checks.map((c) => `${c.name} ${c.passed ? 'passed' : `failed${c.notFound ? ` (${c.notFound})` : ''}`}`).join(', '),
+  ];
 }
 
 export function reviewOutcome(r: ReviewResult): Outcome {
