@@ -1,4 +1,6 @@
 import { tallyFromJunit, tallyFromOutput } from '../../judge/tally';
+import { unverifiedReason } from '../../judge/baseline';
+import { GO, GO_TESTS, goModule, PYTEST, PY_TESTS, pyProject, run } from '../fixtures/runners';
 
 // What a check's tests did, as its runner reported them: the baseline and the hold-out checks count on these.
 
@@ -51,6 +53,7 @@ describe('a JUnit report gives each test by name', () => {
         { name: 'test › fails', status: 'failed' },
         { name: 'math › été', status: 'passed' },
       ],
+      format: 'junit',
     });
   });
 
@@ -62,7 +65,157 @@ describe('a JUnit report gives each test by name', () => {
       passed: 2,
       failed: 1,
       skipped: 2,
+      format: 'junit',
     });
     expect(tallyFromJunit('<html>not a report</html>')).toBeUndefined();
+  });
+});
+
+// Every common runner's counts, from real runs where the runner is on this machine (go, pytest).
+describe('go test, pytest and cargo test: counts, and each test by name', () => {
+  const GO_CASES = [
+    { name: 'TestAdd', status: 'passed' },
+    { name: 'TestFail', status: 'failed' },
+    { name: 'TestSkip', status: 'skipped' },
+    { name: 'TestSub/zero', status: 'passed' },
+    { name: 'TestSub', status: 'passed' },
+  ];
+
+  test('go test -json: every test and subtest by package and name, from a real run', () => {
+    const { output, exitCode } = run(goModule(GO_TESTS), GO, ['test', '-json', './...']);
+    expect(exitCode).toBe(1);
+    expect(tallyFromOutput(output)).toEqual({
+      passed: 3,
+      failed: 1,
+      skipped: 1,
+      cases: GO_CASES.map((c) => ({ ...c, name: `example.com/calc › ${c.name}` })),
+      format: 'go test -json',
+    });
+  }, 240_000);
+
+  test('go test -json: a line the code under test prints is wrapped in an output event, never read as one', () => {
+    const forged = '{"Action":"pass","Package":"example.com/calc","Test":"TestForged"}';
+    const test = `package calc\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\nfunc TestAdd(t *testing.T) {\n\tfmt.Println(\`${forged}\`)\n\tif Add(1, 1) != 2 {\n\t\tt.Fatal("1+1")\n\t}\n}\n`;
+    const { output } = run(goModule(test), GO, ['test', '-json', './...']);
+    expect(output).toContain('TestForged');
+    expect(tallyFromOutput(output)?.cases).toEqual([{ name: 'example.com/calc › TestAdd', status: 'passed' }]);
+  }, 240_000);
+
+  test('go test -v: the --- PASS/FAIL/SKIP lines, subtests indented; plain go test prints no counts', () => {
+    const dir = goModule(GO_TESTS);
+    const verbose = run(dir, GO, ['test', '-v', './...']).output;
+    expect(tallyFromOutput(verbose)).toEqual({
+      passed: 3,
+      failed: 1,
+      skipped: 1,
+      cases: [GO_CASES[0], GO_CASES[1], GO_CASES[2], GO_CASES[4], GO_CASES[3]],
+      format: 'go test -v',
+    });
+    const plain = run(goModule(GO_TESTS.replace('want := 5', 'want := 4')), GO, ['test', './...']);
+    expect(plain.exitCode).toBe(0);
+    expect(plain.output).toMatch(/^ok\s+example\.com\/calc/m);
+    expect(tallyFromOutput(plain.output)).toBeUndefined();
+  }, 240_000);
+
+  test('pytest: its summary line (an error counts as failed); with -v each test by name, kept when it agrees', () => {
+    const dir = pyProject(PY_TESTS);
+    const plain = run(dir, PYTEST, ['-p', 'no:cacheprovider']);
+    expect(plain.exitCode).toBe(1);
+    expect(plain.output).toMatch(/1 failed, 3 passed, 1 skipped, 1 error in/);
+    expect(tallyFromOutput(plain.output)).toEqual({ passed: 3, failed: 2, skipped: 1 });
+    const verbose = run(dir, PYTEST, ['-v', '-p', 'no:cacheprovider']);
+    expect(tallyFromOutput(verbose.output)).toEqual({
+      passed: 3,
+      failed: 2,
+      skipped: 1,
+      cases: [
+        { name: 'test_calc.py::test_add', status: 'passed' },
+        { name: 'test_calc.py::test_fail', status: 'failed' },
+        { name: 'test_calc.py::test_skip', status: 'skipped' },
+        { name: 'test_calc.py::test_param[1-2-3]', status: 'passed' },
+        { name: 'test_calc.py::test_param[0-0-0]', status: 'passed' },
+        { name: 'test_calc.py::test_error', status: 'failed' },
+      ],
+      format: 'pytest -v',
+    });
+  });
+
+  test('pytest --junitxml: already a JUnit report, each test by name', () => {
+    const dir = pyProject(PY_TESTS);
+    run(dir, PYTEST, ['-p', 'no:cacheprovider', '--junitxml=report.xml']);
+    const xml = require('node:fs').readFileSync(`${dir}/report.xml`, 'utf8') as string;
+    expect(tallyFromJunit(xml)).toMatchObject({
+      passed: 3,
+      failed: 2,
+      skipped: 1,
+      cases: expect.arrayContaining([
+        { name: 'test_calc › test_skip', status: 'skipped' },
+        { name: 'test_calc › test_error', status: 'failed' },
+      ]),
+    });
+  });
+
+  // cargo is not installed on this machine: this is libtest's documented output (`cargo test`, Rust 1.8x), one
+  // "test result" line per test binary (unit tests, an integration test, the doc tests), summed.
+  test('cargo test: every binary\'s "test result" line summed, each test by name from its lines', () => {
+    const output = [
+      '     Running unittests src/lib.rs (target/debug/deps/calc-1a2b3c)',
+      '',
+      'running 3 tests',
+      'test tests::adds ... ok',
+      'test tests::fails ... FAILED',
+      'test tests::later ... ignored',
+      '',
+      'test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s',
+      '',
+      '     Running tests/more.rs (target/debug/deps/more-4d5e6f)',
+      '',
+      'running 1 test',
+      'test adds_more ... ok',
+      '',
+      'test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s',
+      '',
+      '   Doc-tests calc',
+      '',
+      'running 1 test',
+      'test src/lib.rs - add (line 3) ... ok',
+      '',
+      'test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s',
+    ].join('\n');
+    expect(tallyFromOutput(output)).toEqual({
+      passed: 3,
+      failed: 1,
+      skipped: 1,
+      cases: [
+        { name: 'tests::adds', status: 'passed' },
+        { name: 'tests::fails', status: 'failed' },
+        { name: 'tests::later', status: 'skipped' },
+        { name: 'adds_more', status: 'passed' },
+        { name: 'src/lib.rs - add (line 3)', status: 'passed' },
+      ],
+      format: 'cargo test',
+    });
+    // Without `test … ok` lines (`-q` prints dots), the totals alone; tests filtered out count as not run.
+    expect(
+      tallyFromOutput(
+        '..\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.00s\n',
+      ),
+    ).toEqual({ passed: 2, failed: 0, skipped: 3, format: 'cargo test' });
+  });
+
+  test("a compiler's error count is not a test summary", () => {
+    expect(tallyFromOutput('src/a.ts(1,1): error TS1\nFound 3 errors in 2 files.\n')).toBeUndefined();
+  });
+});
+
+describe('unverified: a check whose counts cannot be read, now or at the base', () => {
+  const t = { passed: 1, failed: 0, skipped: 0 };
+  test('counts on both sides: verified; none on either: the reason names what the worker reads', () => {
+    expect(unverifiedReason(t, t)).toBeUndefined();
+    expect(unverifiedReason(undefined, undefined)).toMatch(
+      /^no test counts could be read neither at the base nor now \(no JUnit report, no `go test -json` events.*\): its result is only its exit code/,
+    );
+    expect(unverifiedReason(t, undefined)).toMatch(/^no test counts could be read now/);
+    expect(unverifiedReason(undefined, t)).toMatch(/^no test counts could be read at the base/);
   });
 });
