@@ -3,6 +3,7 @@ import { takingTurns } from '../helpers/turns';
 import { unpackTarGz } from '../../proof/tar';
 import { formatRun } from '../../cli/format';
 import type { RunState } from '../../contracts/run';
+import { PY_CALC_REPO } from '../fixtures/runners';
 
 // Every common runner protected (issue 23): a Go module judged by `go test -json` and a pytest project judged by
 // `pytest -v` (names from its own lines, no JUnit report), whole runs on bwrap with scripted agents that do not fix
@@ -50,27 +51,7 @@ const GO_REPO: Record<string, string> = {
 const GO_SETUP = { run: [`${GO} test -count=1 -run NONE ./...`] };
 const GO_JSON = [{ name: 'test', run: `${GO} test -json ./...` }];
 
-const PY_REPO: Record<string, string> = {
-  'src/calc.py': 'def add(a, b):\n    return a - b\n',
-  'tests/test_calc.py': [
-    'import os, sys',
-    'sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))',
-    'from calc import add',
-    '',
-    '',
-    'def test_add():',
-    '    assert add(2, 3) == 5',
-    '',
-    '',
-    'def test_add_zero():',
-    '    assert add(4, 0) == 4',
-    '',
-    '',
-    'def test_add_negatives():',
-    '    assert add(-1, -1) == -2',
-    '',
-  ].join('\n'),
-};
+const PY_REPO = PY_CALC_REPO;
 const PY_CHECKS = [{ name: 'test', run: 'PYTHONDONTWRITEBYTECODE=1 /usr/bin/pytest -v -p no:cacheprovider tests' }];
 
 type Lang = 'go' | 'python';
