@@ -239,7 +239,7 @@ describe('the honest fix: counts by name, the canary reported failing, no findin
       );
       expect(logs).toMatch(
         new RegExp(
-          `baseline of check test at the base \\w+: 3 tests ran, 2 failed, 0 skipped \\(${lang === 'go' ? 'go test -json' : 'pytest -v'}, by name\\)`,
+          `baseline of check test at the base \\w+( \\(cached on [^)]*\\))?: 3 tests ran, 2 failed, 0 skipped \\(${lang === 'go' ? 'go test -json' : 'pytest -v'}, by name\\)`,
         ),
       );
       await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
