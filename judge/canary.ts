@@ -14,7 +14,7 @@ import { casesFromOutput, checkTally, type TestStatus, type TestTally } from './
 
 /** Test files, by the names the runners look for by default. Installed and vendored code is not the repo's. */
 const TEST_FILE = picomatch(
-  ['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py', '**/*_test.go'],
+  ['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py', '**/*_test.go', 'tests/**/*.rs'],
   { dot: true },
 );
 const NOT_THE_REPOS = /(^|\/)(node_modules|vendor|site-packages|\.venv|venv)\//;
@@ -42,7 +42,7 @@ interface Source {
    * Python and Go: the test function's name, which a copy must not reuse (a second `def` replaces the first; Go
    * refuses a second `func` of the name).
    */
-  fn?: { keyword: 'def' | 'func'; name: string };
+  fn?: { keyword: 'def' | 'func' | 'fn'; name: string };
 }
 
 const JS_TEST = /(^|[\n;{}])[ \t]*((?:it|test)(?:\.only)?)\s*\(\s*(['"])(?:\\.|(?!\3)[^\\\n])*\3\s*,/g;
@@ -55,6 +55,8 @@ const GO_TEST = /^func (Test\w*)\(\s*\w+ \*testing\.T\s*\)\s*\{/gm;
 const GO_COMPARISON = /^[ \t]*if [^\n&]*!=[ \t]*([^\n{}&|]+?)[ \t]*\{[ \t]*$/gm;
 /** `want := 4`, `expected = "four"`. */
 const GO_WANT = /^[ \t]*(?:want|wanted|expected|expect|exp)\w*[ \t]*:?=[ \t]*([^\n]+?)[ \t]*$/gm;
+/** A Rust `#[test]` function (its other attributes with it), as rustfmt lays it out. */
+const RS_TEST = /^[ \t]*#\[test\][ \t]*\n(?:[ \t]*#\[[^\n]*\][ \t]*\n)*[ \t]*fn (\w+)\s*\(\s*\)[^{\n]*\{/gm;
 const NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const STRING = /^(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")$/;
 
@@ -170,6 +172,7 @@ function goSources(text: string): Source[] {
     const end = closing(text, m.index + m[0].length - 1);
     if (end < 0) continue;
     const statement = text.slice(m.index, end);
+    if (/\.Skip(Now|f)?\(/.test(statement)) continue; // its copy would be skipped, not failing
     const found = [...statement.matchAll(GO_COMPARISON), ...statement.matchAll(GO_WANT)]
       .map((a) => ({ at: a.index + a[0].lastIndexOf(a[1]), literal: a[1] }))
       .filter((a) => isPrimitive(a.literal) && !a.literal.startsWith("'") && !/^(True|False)$/.test(a.literal))
@@ -179,8 +182,33 @@ function goSources(text: string): Source[] {
   return sources;
 }
 
+/**
+ * Rust tests of a `tests/` file (cargo's integration tests) with `assert_eq!(…, <literal>)`: copied as `name_2`. An
+ * `#[ignore]`d or `#[should_panic]` test is left alone (its copy would not fail).
+ */
+function rsSources(text: string): Source[] {
+  const sources: Source[] = [];
+  for (const m of text.matchAll(RS_TEST)) {
+    if (/#\[(ignore|should_panic)\b/.test(m[0])) continue;
+    const end = closing(text, m.index + m[0].length - 1);
+    if (end < 0) continue;
+    const statement = text.slice(m.index, end);
+    for (const a of statement.matchAll(/\bassert_eq!\s*\(/g)) {
+      const want = callArguments(statement, a.index + a[0].length - 1)[1];
+      const found = want && expectedValue(want, false);
+      if (found && !found.literal.startsWith("'") && !/^(True|False)$/.test(found.literal)) {
+        sources.push({ statement, ...found, fn: { keyword: 'fn', name: m[1] } });
+        break;
+      }
+    }
+  }
+  return sources;
+}
+
 function sourcesIn(file: string, text: string): Source[] {
-  return file.endsWith('.py') ? pySources(text) : file.endsWith('.go') ? goSources(text) : jsSources(text);
+  if (file.endsWith('.py')) return pySources(text);
+  if (file.endsWith('.go')) return goSources(text);
+  return file.endsWith('.rs') ? rsSources(text) : jsSources(text);
 }
 
 /**

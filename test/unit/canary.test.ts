@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { canaryVerdict, isTestFile, outcomeOf, withMutant } from '../../judge/canary';
 import { casesFromOutput, tallyFromOutput } from '../../judge/tally';
-import { GO, goModule, PYTEST, pyProject, run } from '../fixtures/runners';
+import { CARGO, crate, GO, goModule, PYTEST, pyProject, run } from '../fixtures/runners';
 import { JUDGED_APP } from '../fixtures/judgedApp';
 
 const first = () => 0;
@@ -231,3 +231,23 @@ func TestTable(t *testing.T) {
     }
   });
 });
+
+test('cargo test: a mutant of an integration test (tests/*.rs) compiles, runs and is reported failing by name; an #[ignore]d test hosts none', () => {
+  expect(isTestFile('tests/more.rs')).toBe(true);
+  expect(isTestFile('src/lib.rs')).toBe(false);
+  const rs =
+    '#[test]\n#[ignore]\nfn later() {\n    assert_eq!(calc::add(1, 1), 2);\n}\n\n#[test]\nfn adds_more() {\n    let got = calc::add(3, 4);\n    assert_eq!(got, 7);\n}\n';
+  const planted = withMutant('tests/more.rs', rs, rs, () => 0);
+  expect(planted).toEqual({
+    content: `${rs}\n#[test]\nfn adds_more_2() {\n    let got = calc::add(3, 4);\n    assert_eq!(got, 8);\n}\n`,
+  });
+  const dir = crate('', rs);
+  const plainRun = run(dir, CARGO, ['test', '--offline']);
+  const plain = outcomeOf(plainRun.exitCode, tallyFromOutput(plainRun.output), plainRun.output);
+  expect(plain.tally).toMatchObject({ passed: 2, failed: 0, skipped: 1 });
+  writeFileSync(path.join(dir, 'tests/more.rs'), (planted as { content: string }).content);
+  const canaryRun = run(dir, CARGO, ['test', '--offline', '--no-fail-fast']);
+  const withCanary = outcomeOf(canaryRun.exitCode, tallyFromOutput(canaryRun.output), canaryRun.output);
+  expect(withCanary.cases).toContainEqual({ name: 'adds_more_2', status: 'failed' });
+  expect(canaryVerdict(1, plain, withCanary)).toEqual({ reported: true });
+}, 240_000);

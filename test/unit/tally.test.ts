@@ -1,6 +1,6 @@
 import { tallyFromJunit, tallyFromOutput } from '../../judge/tally';
 import { unverifiedReason } from '../../judge/baseline';
-import { GO, GO_TESTS, goModule, PYTEST, PY_TESTS, pyProject, run } from '../fixtures/runners';
+import { CARGO, crate, GO, GO_TESTS, goModule, PYTEST, PY_TESTS, pyProject, run } from '../fixtures/runners';
 
 // What a check's tests did, as its runner reported them: the baseline and the hold-out checks count on these.
 
@@ -155,44 +155,27 @@ describe('go test, pytest and cargo test: counts, and each test by name', () => 
     });
   });
 
-  // cargo is not installed on this machine: this is libtest's documented output (`cargo test`, Rust 1.8x), one
-  // "test result" line per test binary (unit tests, an integration test, the doc tests), summed.
-  test('cargo test: every binary\'s "test result" line summed, each test by name from its lines', () => {
-    const output = [
-      '     Running unittests src/lib.rs (target/debug/deps/calc-1a2b3c)',
-      '',
-      'running 3 tests',
-      'test tests::adds ... ok',
-      'test tests::fails ... FAILED',
-      'test tests::later ... ignored',
-      '',
-      'test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s',
-      '',
-      '     Running tests/more.rs (target/debug/deps/more-4d5e6f)',
-      '',
-      'running 1 test',
-      'test adds_more ... ok',
-      '',
-      'test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s',
-      '',
-      '   Doc-tests calc',
-      '',
-      'running 1 test',
-      'test src/lib.rs - add (line 3) ... ok',
-      '',
-      'test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s',
-    ].join('\n');
+  test('cargo test: every binary\'s "test result" line summed (unit, integration, doc tests), each test by name, from a real run', () => {
+    const unit =
+      '#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn adds() {\n        assert_eq!(add(2, 2), 4);\n    }\n\n    #[test]\n    fn fails() {\n        assert_eq!(add(2, 2), 5);\n    }\n\n    #[test]\n    #[ignore]\n    fn later() {\n        assert_eq!(add(1, 1), 2);\n    }\n}\n';
+    const { output, exitCode } = run(
+      crate(unit, '#[test]\nfn adds_more() {\n    assert_eq!(calc::add(3, 4), 7);\n}\n'),
+      CARGO,
+      ['test', '--offline', '--no-fail-fast'],
+    );
+    expect(exitCode).not.toBe(0);
+    expect(output).toContain('test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out');
     expect(tallyFromOutput(output)).toEqual({
       passed: 3,
       failed: 1,
       skipped: 1,
-      cases: [
+      cases: expect.arrayContaining([
         { name: 'tests::adds', status: 'passed' },
         { name: 'tests::fails', status: 'failed' },
         { name: 'tests::later', status: 'skipped' },
         { name: 'adds_more', status: 'passed' },
         { name: 'src/lib.rs - add (line 3)', status: 'passed' },
-      ],
+      ]),
       format: 'cargo test',
     });
     // Without `test … ok` lines (`-q` prints dots), the totals alone; tests filtered out count as not run.
@@ -201,7 +184,7 @@ describe('go test, pytest and cargo test: counts, and each test by name', () => 
         '..\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.00s\n',
       ),
     ).toEqual({ passed: 2, failed: 0, skipped: 3, format: 'cargo test' });
-  });
+  }, 240_000);
 
   test("a compiler's error count is not a test summary", () => {
     expect(tallyFromOutput('src/a.ts(1,1): error TS1\nFound 3 errors in 2 files.\n')).toBeUndefined();
