@@ -14,7 +14,13 @@ import { casesFromOutput, checkTally, type TestStatus, type TestTally } from './
 
 /** Test files, by the names the runners look for by default. Installed and vendored code is not the repo's. */
 const TEST_FILE = picomatch(
-  ['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py', '**/*_test.go', 'tests/**/*.rs'],
+  [
+    '**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}',
+    '**/test_*.py',
+    '**/*_test.py',
+    '**/*_test.go',
+    '**/tests/**/*.rs',
+  ],
   { dot: true },
 );
 const NOT_THE_REPOS = /(^|\/)(node_modules|vendor|site-packages|\.venv|venv)\//;
