@@ -96,6 +96,9 @@ export function tallyFromGoJson(output: string): TestTally | undefined {
  * `TestSub/zero`). Plain `go test` prints no line for a passing test: it gives no counts. Undefined when none.
  */
 export function tallyFromGoVerbose(output: string): TestTally | undefined {
+  // Plain `go test` prints `--- FAIL` lines too, but never a passing test's: without `-v`'s `=== RUN` lines, the
+  // failures alone would read as every test there is.
+  if (!/^[ \t]*=== RUN /m.test(output)) return undefined;
   const cases: { name: string; status: TestStatus }[] = [];
   for (const m of output.matchAll(/^[ \t]*--- (PASS|FAIL|SKIP): (\S+) \(\d+(?:\.\d+)?s\)[ \t]*$/gm))
     cases.push({ name: m[2], status: ({ PASS: 'passed', FAIL: 'failed', SKIP: 'skipped' } as const)[m[1] as 'PASS'] });

@@ -111,6 +111,10 @@ describe('go test, pytest and cargo test: counts, and each test by name', () => 
       cases: [GO_CASES[0], GO_CASES[1], GO_CASES[2], GO_CASES[4], GO_CASES[3]],
       format: 'go test -v',
     });
+    // Plain go test prints a failing test's `--- FAIL` line, never a passing one's: no counts from it, failing or not.
+    const failing = run(dir, GO, ['test', './...']);
+    expect(failing.output).toMatch(/^--- FAIL: TestFail/m);
+    expect(tallyFromOutput(failing.output)).toBeUndefined();
     const plain = run(goModule(GO_TESTS.replace('want := 5', 'want := 4')), GO, ['test', './...']);
     expect(plain.exitCode).toBe(0);
     expect(plain.output).toMatch(/^ok\s+example\.com\/calc/m);
