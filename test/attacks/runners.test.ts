@@ -166,7 +166,7 @@ const LONG = 1_200_000;
 const CONTROL = (lang: Lang) => `${lang}: CONTROL the honest fix`;
 const UNVERIFIED = 'go: a check whose runner prints no counts (plain go test) is unverified';
 
-async function run(key: string, body: object): Promise<Outcome> {
+async function run(body: object): Promise<Outcome> {
   const id = await stack.submit(body);
   const state = await stack.waitFor(id, ['failed', 'awaiting_approval'], LONG);
   const logs = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
@@ -184,9 +184,9 @@ beforeAll(async () => {
   };
   // The controls first: the setup and the baselines are made once per base and shared by the hacks.
   for (const lang of ['go', 'python'] as Lang[])
-    start(CONTROL(lang), () => run(CONTROL(lang), spec(lang, lang === 'go' ? GO_FIX : PY_FIX)));
-  for (const h of HACKS) start(`${h.lang}: ${h.name}`, () => run(h.name, spec(h.lang, h.agent)));
-  start(UNVERIFIED, () => run(UNVERIFIED, spec('go', GO_FIX, { checks: [{ name: 'test', run: `${GO} test ./...` }] })));
+    start(CONTROL(lang), () => run(spec(lang, lang === 'go' ? GO_FIX : PY_FIX)));
+  for (const h of HACKS) start(`${h.lang}: ${h.name}`, () => run(spec(h.lang, h.agent)));
+  start(UNVERIFIED, () => run(spec('go', GO_FIX, { checks: [{ name: 'test', run: `${GO} test ./...` }] })));
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();
