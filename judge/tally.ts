@@ -207,7 +207,9 @@ export function tallyFromSummary(output: string): TestTally | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
     const failed = failedIn(lines[i]);
     let passed = passedIn(lines[i]);
-    if (!passed && !failed) continue;
+    // Every test skipped: pytest's `3 skipped in 0.01s`, jest's `Tests:       3 skipped, 3 total`.
+    const allSkipped = skippedIn(lines[i]) > 0 && (/\bin \d+(?:\.\d+)?s\b/.test(lines[i]) || /^Tests:/.test(lines[i]));
+    if (!passed && !failed && !allSkipped) continue;
     // mocha prints "N passing" and "N pending" on the lines before "N failing" (empty lines aside).
     const before = lines.slice(0, i).filter(Boolean).slice(-2);
     let skipped = skippedIn(lines[i]);

@@ -279,7 +279,9 @@ test(
       unverified: expect.stringMatching(/^no test counts/),
     });
     expect(manifest.review.notes).toEqual([expect.stringMatching(/^Check "test" is unverified/)]);
-    const statement = JSON.parse(files.get('attestations/test-test.json')!.toString());
+    // The in-toto Statement inside its DSSE envelope.
+    const envelope = JSON.parse(files.get('attestations/test-test.json')!.toString());
+    const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString());
     expect(statement.predicate).toMatchObject({
       result: 'WARNED',
       unverified: expect.stringMatching(/^no test counts/),

@@ -26,6 +26,8 @@ describe("the counts come from a runner's last summary line, never its other out
       '# pass 9\n# fail 0\nok\n# pass 1\n# fail 2\n',
       { passed: 1, failed: 2, skipped: 0 },
     ],
+    ['pytest, every test skipped', '==== 3 skipped in 0.01s ====\n', { passed: 0, failed: 0, skipped: 3 }],
+    ['jest, every test skipped', 'Tests:       3 skipped, 3 total\n', { passed: 0, failed: 0, skipped: 3 }],
     ['no summary', 'assertion failed\n12 tests\n', undefined],
   ])('%s', (_runner, output, counts) => {
     expect(tallyFromOutput(output)).toEqual(counts);
