@@ -104,7 +104,7 @@ export interface CheckIntegrity {
     now: { ran: number; skipped: number };
     /** `names`: each test by name from the runner's own output (`go test -json`, `pytest -v`, `cargo test`). */
     source: 'junit' | 'names' | 'summary';
-    /** What the counts were read from now (judge/tally.ts), when known. */
+    /** What the counts were read from now, when neither a JUnit report nor a summary line (judge/tally.ts). */
     format?: string;
   };
   /**

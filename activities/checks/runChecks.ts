@@ -160,7 +160,7 @@ async function heldAgainstBase(
       now: { ran: ran(now), skipped: now.skipped },
       source:
         baseline.tally.cases && now.cases ? (now.format === 'junit' || !now.format ? 'junit' : 'names') : 'summary',
-      ...(now.format ? { format: now.format } : {}),
+      ...(now.format && now.format !== 'junit' ? { format: now.format } : {}),
     };
   if ('off' in baseline.canary) integrity.canary = baseline.canary;
   else if (result.passed) {
