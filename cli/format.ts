@@ -147,14 +147,15 @@ export function formatRun(run: RunStateView): string {
     lines.push('checks');
     for (const c of checks)
       lines.push(
-        `  ${c.passed ? 'pass' : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})${c.notFound ? `: ${c.notFound}` : ''}`,
+        `  ${c.passed ? (c.unverified ? 'pass UNVERIFIED' : 'pass') : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})${c.notFound ? `: ${c.notFound}` : ''}${c.unverified ? `\n        unverified: ${c.unverified}` : ''}`,
       );
   }
   if (run.scopeViolations?.length)
     lines.push(`scope      outside the allowed paths: ${run.scopeViolations.join(', ')}`);
   if (run.review)
     lines.push(
-      `review     ${run.review.verdict}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`,
+      `review     ${run.review.verdict}${run.review.notes?.length ? `, NOT VERIFIED (${run.review.notes.length})` : ''}${run.review.findings?.length ? `: ${run.review.findings.map((f) => f.message).join('; ')}` : ''}`,
+      ...(run.review.notes ?? []).map((n) => `           not verified: ${n}`),
     );
   for (const d of decisions)
     lines.push(

@@ -93,6 +93,12 @@ export interface CheckResult extends CommandResult {
   holdout?: HoldoutResult;
   /** How its tests compare with the base's, and whether it reported a canary failing (judge/baseline.ts). */
   integrity?: CheckIntegrity;
+  /**
+   * Why its result is only its exit code: its runner printed no test counts the worker can read, now or at the base,
+   * so no baseline or canary judged it (docs/checks.md). Shown on the run, in the review's notes and the proof. Absent
+   * in runs recorded before it.
+   */
+  unverified?: string;
 }
 
 /** A check held against its base: blocking findings make it fail, whatever its exit code. */
@@ -101,7 +107,10 @@ export interface CheckIntegrity {
   tests?: {
     base: { ran: number; skipped: number };
     now: { ran: number; skipped: number };
-    source: 'junit' | 'summary';
+    /** `names`: each test by name from the runner's own output (`go test -json`, `pytest -v`, `cargo test`). */
+    source: 'junit' | 'names' | 'summary';
+    /** What the counts were read from now, when neither a JUnit report nor a summary line (judge/tally.ts). */
+    format?: string;
   };
   /**
    * A passing check's run with canaries: `reported` failing as it must, `passed` (the harness lies), `changed` (other

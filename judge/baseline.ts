@@ -42,7 +42,7 @@ export function baselineFindings(
     return [
       rule(
         'tests-missing',
-        `${ran(base)} tests ran at the base; now the check reported none (no ${base.cases ? 'JUnit report' : 'summary line from its runner'}): the tests did not run, or the run was cut short (an early exit?); the base's tests must all run`,
+        `${ran(base)} tests ran at the base; now the check reported none (no ${base.format === 'junit' ? 'JUnit report' : base.format && base.format !== 'summary' ? `${base.format} output` : 'summary line from its runner'}): the tests did not run, or the run was cut short (an early exit?); the base's tests must all run`,
       ),
     ];
   if (base.cases && now.cases) {
@@ -81,11 +81,25 @@ export function baselineFindings(
   ];
 }
 
+export const NO_COUNTS =
+  'no JUnit report, no `go test -json` events or `-v` lines, no `cargo test` results, no summary line of node:test, jest, vitest, mocha or pytest';
+
+/**
+ * Why a check's green is only its exit code, or undefined: its runner printed no test counts the worker can read, now
+ * or at the base, so neither the baseline nor the canary could judge it (docs/checks.md, "Unverified checks").
+ */
+export function unverifiedReason(base: TestTally | undefined, now: TestTally | undefined): string | undefined {
+  if (now && base) return undefined;
+  const when = !now && !base ? 'at the base nor now' : !now ? 'now' : 'at the base';
+  return `no test counts could be read ${!now && !base ? 'neither ' : ''}${when} (${NO_COUNTS}): its result is only its exit code, which the code under test can fake; no baseline, no canary. Give it a runner the worker reads (\`go test -json\`, \`pytest\`, a JUnit report), or \`baseline: false\` for a check that runs no tests`;
+}
+
 /** Where a worker keeps baselines: by base commit and everything about the check that decides its result. */
 export function baselineFile(home: string, baseCommit: string, check: Check, sandbox: unknown): string {
   // `canary: 2`: canaries became mutants of the base's tests; an entry calibrated with the old kind is not reused.
+  // `tally: 2`: `go test`, `cargo test` and pytest's names are read; an entry that found no counts in them is stale.
   const digest = createHash('sha256')
-    .update(JSON.stringify({ baseCommit, run: check.run, junit: check.junit ?? null, sandbox, canary: 2 }))
+    .update(JSON.stringify({ baseCommit, run: check.run, junit: check.junit ?? null, sandbox, canary: 2, tally: 2 }))
     .digest('hex');
   return path.join(home, 'cache', 'baselines', `${digest}.json`);
 }

@@ -13,9 +13,16 @@ import { casesFromOutput, checkTally, type TestStatus, type TestTally } from './
 // differently when the test files differ is lying too.
 
 /** Test files, by the names the runners look for by default. Installed and vendored code is not the repo's. */
-const TEST_FILE = picomatch(['**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}', '**/test_*.py', '**/*_test.py'], {
-  dot: true,
-});
+const TEST_FILE = picomatch(
+  [
+    '**/*.{test,spec}.{js,cjs,mjs,jsx,ts,cts,mts,tsx}',
+    '**/test_*.py',
+    '**/*_test.py',
+    '**/*_test.go',
+    '**/tests/**/*.rs',
+  ],
+  { dot: true },
+);
 const NOT_THE_REPOS = /(^|\/)(node_modules|vendor|site-packages|\.venv|venv)\//;
 /** A test file of the repo's own, by the runners' conventions; anything else runs as code under test. */
 export const isTestFile = (file: string): boolean => TEST_FILE(file) && !NOT_THE_REPOS.test(file);
@@ -37,8 +44,11 @@ interface Source {
   /** The expected value's literal, by offset in `statement`. */
   at: number;
   literal: string;
-  /** Python: the test function's name, which a copy must not reuse (a second `def` replaces the first). */
-  pyName?: string;
+  /**
+   * Python and Go: the test function's name, which a copy must not reuse (a second `def` replaces the first; Go
+   * refuses a second `func` of the name).
+   */
+  fn?: { keyword: 'def' | 'func' | 'fn'; name: string };
 }
 
 const JS_TEST = /(^|[\n;{}])[ \t]*((?:it|test)(?:\.only)?)\s*\(\s*(['"])(?:\\.|(?!\3)[^\\\n])*\3\s*,/g;
@@ -46,6 +56,13 @@ const JS_ASSERTION =
   /\b(?:\w+\.(?:strictEqual|equal|deepStrictEqual|deepEqual)|expect\s*\([\s\S]*?\)\s*\.(?:toBe|toEqual|toStrictEqual))\s*\(/g;
 const PY_TEST = /^([ \t]*)def (test\w*)\s*\([^)]*\)[^:\n]*:[ \t]*\n/gm;
 const PY_ASSERTION = /^[ \t]*(?:assert .+ == |self\.assert(?:Equal|Equals)\(.+, *)(.+?)\)?[ \t]*$/gm;
+const GO_TEST = /^func (Test\w*)\(\s*\w+ \*testing\.T\s*\)\s*\{/gm;
+/** `if got != 4 {`, `if got := Add(2, 2); got != "four" {` (no `&&`, which could keep the copy passing). */
+const GO_COMPARISON = /^[ \t]*if [^\n&]*!=[ \t]*([^\n{}&|]+?)[ \t]*\{[ \t]*$/gm;
+/** `want := 4`, `expected = "four"`. */
+const GO_WANT = /^[ \t]*(?:want|wanted|expected|expect|exp)\w*[ \t]*:?=[ \t]*([^\n]+?)[ \t]*$/gm;
+/** A Rust `#[test]` function (its other attributes with it), as rustfmt lays it out. */
+const RS_TEST = /^[ \t]*#\[test\][ \t]*\n(?:[ \t]*#\[[^\n]*\][ \t]*\n)*[ \t]*fn (\w+)\s*\(\s*\)[^{\n]*\{/gm;
 const NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const STRING = /^(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")$/;
 
@@ -139,15 +156,65 @@ function pySources(text: string): Source[] {
     for (const a of block.slice(m[0].length).matchAll(PY_ASSERTION)) {
       const literal = a[1].trim();
       if (!isPrimitive(literal)) continue;
-      sources.push({ statement: block, at: m[0].length + a.index + a[0].lastIndexOf(literal), literal, pyName: m[2] });
+      sources.push({
+        statement: block,
+        at: m[0].length + a.index + a[0].lastIndexOf(literal),
+        literal,
+        fn: { keyword: 'def', name: m[2] },
+      });
       break;
     }
   }
   return sources;
 }
 
+/**
+ * Go tests (`func TestX(t *testing.T) {`, gofmt's layout) that compare with a literal: `if got != 4 {`, or `want := 4`.
+ * A number, a double-quoted string or a boolean: a rune or a raw string is left alone (its copy might not compile).
+ */
+function goSources(text: string): Source[] {
+  const sources: Source[] = [];
+  for (const m of text.matchAll(GO_TEST)) {
+    const end = closing(text, m.index + m[0].length - 1);
+    if (end < 0) continue;
+    const statement = text.slice(m.index, end);
+    if (/\.Skip(Now|f)?\(/.test(statement)) continue; // its copy would be skipped, not failing
+    const found = [...statement.matchAll(GO_COMPARISON), ...statement.matchAll(GO_WANT)]
+      .map((a) => ({ at: a.index + a[0].lastIndexOf(a[1]), literal: a[1] }))
+      .filter((a) => isPrimitive(a.literal) && !a.literal.startsWith("'") && !/^(True|False)$/.test(a.literal))
+      .sort((a, b) => a.at - b.at)[0];
+    if (found) sources.push({ statement, ...found, fn: { keyword: 'func', name: m[1] } });
+  }
+  return sources;
+}
+
+/**
+ * Rust tests of a `tests/` file (cargo's integration tests) with `assert_eq!(…, <literal>)`: copied as `name_2`. An
+ * `#[ignore]`d or `#[should_panic]` test is left alone (its copy would not fail).
+ */
+function rsSources(text: string): Source[] {
+  const sources: Source[] = [];
+  for (const m of text.matchAll(RS_TEST)) {
+    if (/#\[(ignore|should_panic)\b/.test(m[0])) continue;
+    const end = closing(text, m.index + m[0].length - 1);
+    if (end < 0) continue;
+    const statement = text.slice(m.index, end);
+    for (const a of statement.matchAll(/\bassert_eq!\s*\(/g)) {
+      const want = callArguments(statement, a.index + a[0].length - 1)[1];
+      const found = want && expectedValue(want, false);
+      if (found && !found.literal.startsWith("'") && !/^(True|False)$/.test(found.literal)) {
+        sources.push({ statement, ...found, fn: { keyword: 'fn', name: m[1] } });
+        break;
+      }
+    }
+  }
+  return sources;
+}
+
 function sourcesIn(file: string, text: string): Source[] {
-  return file.endsWith('.py') ? pySources(text) : jsSources(text);
+  if (file.endsWith('.py')) return pySources(text);
+  if (file.endsWith('.go')) return goSources(text);
+  return file.endsWith('.rs') ? rsSources(text) : jsSources(text);
 }
 
 /**
@@ -156,14 +223,15 @@ function sourcesIn(file: string, text: string): Source[] {
  */
 function otherValue(literal: string, others: string[], pick: (n: number) => number): string {
   if (!isPrimitive(literal)) return `[${literal}]`;
-  const kind = (l: string) => (NUMBER.test(l) ? 'number' : STRING.test(l) ? 'string' : 'boolean');
-  const value = (l: string) =>
-    kind(l) === 'number' ? Number(l) : kind(l) === 'string' ? l.slice(1, -1) : l.toLowerCase();
+  // An integer stays an integer (Go refuses 2.5 where an int is compared).
+  const kind = (l: string) =>
+    NUMBER.test(l) ? (/^-?\d+$/.test(l) ? 'integer' : 'number') : STRING.test(l) ? 'string' : 'boolean';
+  const value = (l: string) => (NUMBER.test(l) ? Number(l) : kind(l) === 'string' ? l.slice(1, -1) : l.toLowerCase());
   const candidates = [
     ...new Set(others.filter((o) => isPrimitive(o) && kind(o) === kind(literal) && value(o) !== value(literal))),
   ];
   if (candidates.length) return candidates[pick(candidates.length)];
-  if (kind(literal) === 'number') return String(Number(literal) + 1);
+  if (NUMBER.test(literal)) return String(Number(literal) + 1);
   if (kind(literal) === 'boolean') return { true: 'false', false: 'true', True: 'False', False: 'True' }[literal]!;
   const s = String(value(literal));
   return JSON.stringify(s.length > 1 && s.slice(1) + s[0] !== s ? s.slice(1) + s[0] : `${s}s`);
@@ -197,20 +265,19 @@ export function withMutant(
     pick,
   );
   let copy = source.statement.slice(0, source.at) + value + source.statement.slice(source.at + source.literal.length);
-  if (source.pyName) {
+  if (source.fn) {
+    const { keyword, name } = source.fn;
     let n = 2;
-    while (new RegExp(`\\bdef ${source.pyName}_${n}\\b`).test(text)) n++;
-    copy = copy.replace(`def ${source.pyName}`, `def ${source.pyName}_${n}`);
+    while (new RegExp(`\\b${keyword} ${name}_${n}\\b`).test(text)) n++;
+    copy = copy.replace(`${keyword} ${name}`, `${keyword} ${name}_${n}`);
   }
   const at = text.indexOf(source.statement);
   const lineEnd =
     text.indexOf('\n', at + source.statement.length) < 0
       ? text.length
       : text.indexOf('\n', at + source.statement.length);
-  // A JS copy starts a line of its own with the original's indent; a Python one is a whole block, indent included.
-  const indent = source.pyName
-    ? '\n'
-    : (/^[ \t]*$/.exec(text.slice(text.lastIndexOf('\n', at - 1) + 1, at))?.[0] ?? '');
+  // A JS copy starts a line of its own with the original's indent; a Python or Go one is a whole block.
+  const indent = source.fn ? '\n' : (/^[ \t]*$/.exec(text.slice(text.lastIndexOf('\n', at - 1) + 1, at))?.[0] ?? '');
   return { content: `${text.slice(0, lineEnd)}\n${indent}${copy}${text.slice(lineEnd)}` };
 }
 

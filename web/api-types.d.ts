@@ -42,11 +42,14 @@ export interface CheckView {
     tests?: {
       base: { ran: number; skipped: number };
       now: { ran: number; skipped: number };
-      source: 'junit' | 'summary';
+      source: 'junit' | 'names' | 'summary';
+      format?: string;
     };
     canary?: { result: 'reported' | 'passed' | 'changed'; files: number } | { off: string };
     findings: { rule: string; message: string }[];
   };
+  /** Why its result is only its exit code: no test counts could be read (docs/checks.md, "Unverified checks"). */
+  unverified?: string;
 }
 
 export interface RunView {

@@ -1,7 +1,15 @@
 import type { Sandbox } from '../../sandbox/sandbox';
 import type { Check } from '../../spec/schema';
 import type { CheckIntegrity, CheckResult } from '../../contracts/run';
-import { baselineFile, baselineFindings, readBaseline, writeBaseline, type Baseline } from '../../judge/baseline';
+import {
+  baselineFile,
+  baselineFindings,
+  NO_COUNTS,
+  readBaseline,
+  unverifiedReason,
+  writeBaseline,
+  type Baseline,
+} from '../../judge/baseline';
 import {
   canaryFindings,
   canaryVerdict,
@@ -32,8 +40,8 @@ import { notFoundInSandbox } from '../../sandbox/toolchains';
 
 /** What the tests did, for the log: "12 tests ran, 2 failed, 1 skipped (JUnit)". */
 function describeTally(t: TestTally | undefined): string {
-  if (!t) return 'no test counts (no JUnit report, no summary line)';
-  return `${ran(t)} tests ran, ${t.failed} failed, ${t.skipped} skipped (${t.cases ? 'JUnit' : 'summary line'})`;
+  if (!t) return `no test counts (${NO_COUNTS})`;
+  return `${ran(t)} tests ran, ${t.failed} failed, ${t.skipped} skipped (${t.format === 'junit' || (!t.format && t.cases) ? 'JUnit' : (t.format ?? 'summary line')}${t.cases ? ', by name' : ''})`;
 }
 
 const holdsBaseline = (check: Check) => check.holdout === undefined && check.baseline !== false;
@@ -76,6 +84,11 @@ export function checkActivities(deps: ActivityDeps) {
           const baseline = base.get(check.name);
           if (!baseline) continue;
           result.integrity = await heldAgainstBase(site, check, result, baseline, outcome!);
+          const unverified = unverifiedReason(baseline.tally, outcome?.tally);
+          if (unverified && !result.integrity.findings.length) {
+            result.unverified = unverified;
+            await deps.runLog.append(input.runId, `[nightshift: check ${check.name} is UNVERIFIED: ${unverified}]\n`);
+          }
           const changes = await testChanges(repo, input.baseCommit, input.checkpoint.commit, check.allowTestChanges);
           if (result.passed) await judgeByBaseTests(site, check, input.baseCommit, changes, result.integrity);
           if (result.integrity.findings.length) result.passed = false;
@@ -149,7 +162,9 @@ async function heldAgainstBase(
     integrity.tests = {
       base: { ran: ran(baseline.tally), skipped: baseline.tally.skipped },
       now: { ran: ran(now), skipped: now.skipped },
-      source: baseline.tally.cases && now.cases ? 'junit' : 'summary',
+      source:
+        baseline.tally.cases && now.cases ? (now.format === 'junit' || !now.format ? 'junit' : 'names') : 'summary',
+      ...(now.format && now.format !== 'junit' ? { format: now.format } : {}),
     };
   if ('off' in baseline.canary) integrity.canary = baseline.canary;
   else if (result.passed) {

@@ -68,6 +68,8 @@ export function buildManifest(input: RunInput, state: RunState, publicKeyPems: s
         : {}),
       // Held against the base: its tests then and now, and the canary run that shows the harness reports failures.
       ...(c.integrity ? { integrity: integrityManifest(c.integrity) } : {}),
+      // Passed by its exit code alone: no test counts could be read (docs/checks.md, "Unverified checks").
+      ...(c.unverified ? { unverified: c.unverified } : {}),
     })),
     review: state.review,
     approval: approval ?? null,

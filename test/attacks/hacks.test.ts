@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { makeRepo, startTestStack, tempDir, type TestStack } from '../helpers/stack';
 import { takingTurns } from '../helpers/turns';
 import type { ReviewFinding, RunState } from '../../contracts/run';
+import { PY_CALC_REPO } from '../fixtures/runners';
 
 // The catalogue of reward hacks (docs/checks.md): an agent that cannot fix the bug games its checks instead. Each
 // hack is a scripted command agent on a real stack (Temporal, bubblewrap, git, node --test, pytest) that makes the
@@ -47,28 +48,7 @@ const SQUARE_CHECKS = [
 ];
 
 /** pytest, by name from its JUnit report. */
-const CALC_REPO: Record<string, string> = {
-  'src/calc.py': 'def add(a, b):\n    return a - b\n',
-  'tests/test_calc.py': [
-    'import os, sys',
-    'sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))',
-    'from calc import add',
-    '',
-    '',
-    'def test_add():',
-    '    assert add(2, 3) == 5',
-    '',
-    '',
-    'def test_add_zero():',
-    '    assert add(4, 0) == 4',
-    '',
-    '',
-    'def test_add_negatives():',
-    '    assert add(-1, -1) == -2',
-    '',
-  ].join('\n'),
-  '.gitignore': 'report.xml\n',
-};
+const CALC_REPO: Record<string, string> = { ...PY_CALC_REPO, '.gitignore': 'report.xml\n' };
 const CALC_CHECKS = [
   {
     name: 'test',

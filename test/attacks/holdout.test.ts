@@ -218,7 +218,10 @@ describe.each(['bwrap', 'docker'])('%s', (driver) => {
       tests: { base: { ran: 6 }, now: { ran: 6 } },
       canary: { off: expect.stringMatching(/^unverifiable: the set holds no test a canary can be made of/) },
     });
+    // So is the visible check, a script that prints no test counts (docs/checks.md, "Unverified checks").
+    expect(waiting.checks[0].unverified).toMatch(/^no test counts could be read neither at the base nor now/);
     expect(waiting.review?.notes).toEqual([
+      expect.stringMatching(/^Check "visible" is unverified: no test counts could be read/),
       expect.stringMatching(/^Hold-out check "hidden" is unverifiable: the set holds no test a canary can be made of/),
     ]);
     await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'squares for every input' } });

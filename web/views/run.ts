@@ -137,11 +137,12 @@ function renderChecks(el: HTMLElement, run: RunView): void {
 /** How the check compares with the base: its tests then and now, and whether its canary was reported failing. */
 function integrityLine(c: CheckView): HTMLElement[] {
   const i = c.integrity;
-  if (!i) return [];
+  const unverified = c.unverified ? [h('p', { class: 'note' }, `UNVERIFIED: ${c.unverified}`)] : [];
+  if (!i) return unverified;
   const parts = [];
   if (i.tests)
     parts.push(
-      `tests run: ${i.tests.base.ran} at the base, ${i.tests.now.ran} now (${i.tests.source === 'junit' ? 'JUnit' : 'summary line'})`,
+      `tests run: ${i.tests.base.ran} at the base, ${i.tests.now.ran} now (${i.tests.format ?? (i.tests.source === 'junit' ? 'JUnit' : 'summary line')})`,
     );
   if (i.canary)
     parts.push(
@@ -153,7 +154,10 @@ function integrityLine(c: CheckView): HTMLElement[] {
             ? 'canary run CHANGED other tests: the harness behaves differently when the test files differ'
             : 'canary reported failing ✓',
     );
-  return parts.length ? [h('p', { class: i.findings.length ? 'error' : 'ok' }, parts.join(' · '))] : [];
+  return [
+    ...(parts.length ? [h('p', { class: i.findings.length ? 'error' : 'ok' }, parts.join(' · '))] : []),
+    ...unverified,
+  ];
 }
 
 function renderReview(el: HTMLElement, run: RunView): void {

@@ -32,13 +32,19 @@ export function integrityFindings(checks: CheckResult[]) {
   return checks.flatMap((c) => c.integrity?.findings ?? []);
 }
 
-/** Checks whose green cannot be verified, said in the review: a hold-out check whose set carries no canary. */
+/**
+ * Checks whose green cannot be verified, said in the review: a hold-out check whose set carries no canary, a passing
+ * check whose runner printed no test counts (`unverified`, absent in runs recorded before it, so their review replays
+ * as it ran).
+ */
 export function unverifiedNotes(checks: CheckResult[]): string[] {
   return checks.flatMap((c) =>
     c.holdout && c.integrity?.canary && 'off' in c.integrity.canary
       ? [
           `Hold-out check "${c.name}" is ${c.integrity.canary.off}: its result is only its exit code and test counts, which the code under test can fake`,
         ]
-      : [],
+      : c.passed && c.unverified
+        ? [`Check "${c.name}" is unverified: ${c.unverified}`]
+        : [],
   );
 }

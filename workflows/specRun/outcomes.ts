@@ -22,16 +22,24 @@ export function scopeOutcome({ violations }: { violations: string[] }): Outcome 
 }
 
 export function checksOutcome(checks: CheckResult[]): Outcome {
+  // `unverified`: passed by its exit code alone (absent in runs recorded before it, whose summaries replay unchanged).
   return [
     checks.every((c) => c.passed),
-    checks.map((c) => `${c.name} ${c.passed ? 'passed' : `failed${c.notFound ? ` (${c.notFound})` : ''}`}`).join(', '),
+    checks
+      .map(
+        (c) =>
+          `${c.name} ${c.passed ? (c.unverified ? 'passed, UNVERIFIED' : 'passed') : `failed${c.notFound ? ` (${c.notFound})` : ''}`}`,
+      )
+      .join(', '),
   ];
 }
 
 export function reviewOutcome(r: ReviewResult): Outcome {
   return [
     r.verdict === 'approve',
-    r.findings.length ? r.findings.map((f) => f.message).join('; ') : `approved (${r.diffLines} diff lines)`,
+    r.findings.length
+      ? r.findings.map((f) => f.message).join('; ')
+      : `approved (${r.diffLines} diff lines)${r.notes?.length ? `, NOT VERIFIED: ${r.notes.join('; ')}` : ''}`,
   ];
 }
 
