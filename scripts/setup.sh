@@ -2,7 +2,7 @@
 # Installs what a fresh machine lacks for Nightshift: git and bubblewrap (Debian packages), the npm dependencies,
 # the build, and the Temporal CLI (found, or built with Go by temporal/cli.ts, with progress shown; not with
 # TEMPORAL_ADDRESS set, a server of one's own).
-# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3, gpg and pytest, the docker driver's sandbox image,
+# With --docker (the tests and benchmarks): also Podman, runc, debootstrap, Chromium, sqlite3, gpg, pytest and cargo, the docker driver's sandbox image,
 # and cosign and Gitea (built with Go; Gitea runs as the system user nightshift-gitea under root).
 # With --cluster (npm run test:cluster): also PostgreSQL, and the Temporal server and its SQL tool (built with Go).
 set -euo pipefail
@@ -30,6 +30,8 @@ if $docker; then
   command -v gpg >/dev/null 2>&1 || missing+=(gnupg)           # a commit signed with OpenPGP (signing: verify --commit refuses it)
   # The sandbox sees the system python3 (not one a version manager put first on PATH).
   /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=(python3-pytest)   # the harness attacks on a Python project
+  # The runners the judge reads, run for real (test/runnerOutputs.test.ts): Go is given; rustup's cargo or Debian's.
+  [ -x "$HOME/.cargo/bin/cargo" ] || command -v cargo >/dev/null 2>&1 || missing+=(cargo)
 fi
 if $cluster; then
   [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql)
