@@ -5,7 +5,7 @@ import { tallyFromJunit, tallyFromOutput } from '../judge/tally';
 import { CARGO, crate, GO, GO_TESTS, goModule, PYTEST, PY_TESTS, pyProject, run } from './fixtures/runners';
 
 // The runners Nightshift reads, run for real (go, pytest, cargo: what `scripts/setup.sh --docker` installs): their
-// counts, each test by name, and canaries they must report failing. Not in the unit tier, which needs Node and git only.
+// counts, each test by name, and the canaries they must report failing. Not in the unit tier (Node and git only).
 
 // Every common runner's counts, from real runs where the runner is on this machine (go, pytest).
 describe('go test, pytest and cargo test: counts, and each test by name', () => {
