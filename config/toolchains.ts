@@ -58,7 +58,7 @@ export function toolchainsFrom(raw: string | undefined, guarded: GuardedDirs): R
  * neither is, lies inside nor holds any of NEVER or the guarded places, whichever links it goes through (they are
  * resolved first: a link to /root/.ssh is /root/.ssh). Its real path, or why not.
  */
-export function toolchainDirProblem(dir: string, guarded: GuardedDirs): { real: string } | string {
+function toolchainDirProblem(dir: string, guarded: GuardedDirs): { real: string } | string {
   if (!path.isAbsolute(dir)) return 'is not an absolute path';
   let real: string;
   try {
