@@ -1,4 +1,4 @@
-import type { RunStateView } from '../contracts/run';
+import type { CheckIntegrity, RunStateView } from '../contracts/run';
 
 export function duration(ms?: number): string {
   if (ms === undefined || !Number.isFinite(ms)) return '…';
@@ -123,6 +123,30 @@ export function failureText(failure: NonNullable<RunStateView['failure']>, inden
   return [`${failure.stage}: ${first}`, ...rest.map((line) => `${indent}${line}`.trimEnd())].join('\n');
 }
 
+/**
+ * What judged a check beside its exit code: its tests now and at the base, and its canary (docs/checks.md), as
+ * `tests 3 ran, 0 skipped (base 3 ran, 0 skipped; go test -json, by name); canary reported failing`.
+ */
+function integrityText(integrity: CheckIntegrity | undefined): string {
+  const parts: string[] = [];
+  const tests = integrity?.tests;
+  if (tests) {
+    const how = tests.source === 'names' ? `${tests.format ?? 'names'}, by name` : (tests.format ?? tests.source);
+    parts.push(
+      `tests ${tests.now.ran} ran, ${tests.now.skipped} skipped (base ${tests.base.ran} ran, ${tests.base.skipped} skipped; ${how})`,
+    );
+  }
+  const canary = integrity?.canary;
+  if (canary) parts.push('off' in canary ? `canary off: ${canary.off}` : `canary ${CANARY_WORDS[canary.result]}`);
+  return parts.length ? `\n        ${parts.join('; ')}` : '';
+}
+
+const CANARY_WORDS = {
+  reported: 'reported failing',
+  passed: 'PASSED (the harness lies)',
+  changed: 'CHANGED the other tests',
+} as const;
+
 /** `nightshift status`: what a person wants to know about a run, in a few lines. */
 export function formatRun(run: RunStateView): string {
   const stages = run.stages ?? [];
@@ -147,7 +171,7 @@ export function formatRun(run: RunStateView): string {
     lines.push('checks');
     for (const c of checks)
       lines.push(
-        `  ${c.passed ? (c.unverified ? 'pass UNVERIFIED' : 'pass') : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})${c.notFound ? `: ${c.notFound}` : ''}${c.unverified ? `\n        unverified: ${c.unverified}` : ''}`,
+        `  ${c.passed ? (c.unverified ? 'pass UNVERIFIED' : 'pass') : 'FAIL'}  ${c.name}  (${c.command}, ${c.timedOut ? 'timed out' : `exit ${c.exitCode ?? 'killed'}`}, ${duration(c.durationMs)})${c.notFound ? `: ${c.notFound}` : ''}${c.unverified ? `\n        unverified: ${c.unverified}` : ''}${integrityText(c.integrity)}`,
       );
   }
   if (run.scopeViolations?.length)

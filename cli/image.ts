@@ -1,5 +1,6 @@
-// `nightshift image build`: a docker-driver image FROM the sandbox's base image with host toolchains copied in
-// (docs/images.md), built through the engine's Docker API (dockerode, as the driver talks to it), nothing pulled.
+// `nightshift image build`: a docker-driver image FROM the sandbox's base image with toolchains in it (docs/images.md):
+// host directories copied in, Debian packages installed by the base's own apt; built through the engine's Docker API
+// (dockerode, as the driver talks to it), no image pulled.
 import type Docker from 'dockerode';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, realpathSync, statSync } from 'node:fs';
@@ -9,25 +10,43 @@ import { loadConfig } from '../config';
 import { hostToolEnv } from '../config/hostEnv';
 import { imageRef } from '../config/images';
 import { dockerClient } from '../sandbox/docker';
+import { TOOLCHAINS_LABEL } from '../sandbox/images';
 import { CliError } from './client';
 
-/** Where a toolchain lands in the image: `/opt/toolchains/<name>`, its `bin` first on PATH. */
+/** Where a host toolchain lands in the image: `/opt/toolchains/<name>`, its `bin` first on PATH. */
 export const TOOLCHAIN_ROOT = '/opt/toolchains';
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,99}$/;
 
+/** A toolchain for the image: a host directory (`dir`) or Debian packages (`packages`). */
 export interface Toolchain {
   name: string;
   /** The host directory (its real path), holding `bin/`. */
-  dir: string;
+  dir?: string;
+  /** Debian packages the base image's apt installs (their tools land in /usr/bin, already on PATH). */
+  packages?: string[];
   /** Its first line of `bin/<name> version` (or `--version`), when it says one. */
   version?: string;
 }
 
-/** `go=/usr/local/go` → the toolchain, checked: a plain name, an absolute directory with a `bin/`. */
+/**
+ * `go=/usr/local/go` or `python=debian:python3-pytest,python3-venv` → the toolchain, checked: a plain name, and an
+ * absolute directory with a `bin/` or Debian package names.
+ */
 export function parseToolchain(arg: string): Toolchain {
-  const m = /^([a-z][a-z0-9_-]{0,31})=(\/.*)$/.exec(arg);
-  if (!m) throw new CliError(`--toolchain ${arg}: expected NAME=/absolute/dir (e.g. go=/usr/local/go)`, 2);
+  const m = /^([a-z][a-z0-9_-]{0,31})=(.*)$/.exec(arg);
+  if (!m || !(m[2].startsWith('/') || m[2].startsWith('debian:')))
+    throw new CliError(
+      `--toolchain ${arg}: expected NAME=/absolute/dir or NAME=debian:PACKAGE[,PACKAGE] (e.g. go=/usr/local/go)`,
+      2,
+    );
   const [, name, given] = m;
+  if (given.startsWith('debian:')) {
+    const packages = given.slice('debian:'.length).split(',');
+    const bad = packages.find((p) => !DEBIAN_PACKAGE.test(p));
+    if (bad !== undefined) throw new CliError(`--toolchain ${arg}: "${bad}" is not a Debian package name`, 2);
+    return { name, packages };
+  }
   if (!existsSync(given) || !statSync(given).isDirectory())
     throw new CliError(`--toolchain ${arg}: ${given} is not a directory`, 2);
   const dir = realpathSync(given);
@@ -47,18 +66,45 @@ function toolchainVersion(bin: string): string | undefined {
   return undefined;
 }
 
-/** The Containerfile: FROM the base by id (local: nothing to pull), each toolchain copied, its bin on PATH, labels. */
-export function containerfile(base: { name: string; id: string; path: string }, toolchains: Toolchain[]): string {
-  const bins = toolchains.map((t) => `${TOOLCHAIN_ROOT}/${t.name}/bin`);
+/** The base image as the build starts FROM it: its name, id, PATH and user (`USER`, restored after apt). */
+export interface BaseImage {
+  name: string;
+  id: string;
+  path: string;
+  user?: string;
+}
+
+/** What a toolchain's label says: its directory (and version), or its packages. */
+function toolchainLabel(t: Toolchain): string {
+  if (t.packages) return `debian: ${t.packages.join(' ')}`;
+  return t.version ? `${t.dir} (${t.version})` : t.dir!;
+}
+
+/**
+ * The Containerfile: FROM the base by id (local: nothing to pull), Debian packages installed as root with the base's
+ * apt, each directory copied, its bin on PATH, labels.
+ */
+export function containerfile(base: BaseImage, toolchains: Toolchain[]): string {
+  const copied = toolchains.filter((t) => t.dir);
+  const packages = toolchains.flatMap((t) => t.packages ?? []);
+  const bins = copied.map((t) => `${TOOLCHAIN_ROOT}/${t.name}/bin`);
   const labels: Record<string, string> = {
     'nightshift.base': `${base.name}@${base.id}`,
-    'nightshift.toolchains': toolchains.map((t) => t.name).join(','),
+    [TOOLCHAINS_LABEL]: toolchains.map((t) => t.name).join(','),
   };
-  for (const t of toolchains) labels[`nightshift.toolchain.${t.name}`] = t.version ? `${t.dir} (${t.version})` : t.dir;
+  for (const t of toolchains) labels[`nightshift.toolchain.${t.name}`] = toolchainLabel(t);
+  const apt = packages.length
+    ? [
+        'USER root',
+        `RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${packages.join(' ')} && rm -rf /var/lib/apt/lists/*`,
+        `USER ${base.user || 'root'}`,
+      ]
+    : [];
   return [
     // The id's hex alone: `sha256:…` would read as an image named sha256 with a tag.
     `FROM ${base.id.replace(/^sha256:/, '')}`,
-    ...toolchains.map((t) => `COPY toolchains/${t.name} ${TOOLCHAIN_ROOT}/${t.name}`),
+    ...apt,
+    ...copied.map((t) => `COPY toolchains/${t.name} ${TOOLCHAIN_ROOT}/${t.name}`),
     `ENV PATH=${JSON.stringify([...bins, base.path].join(':'))}`,
     ...Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`),
     '',
@@ -70,7 +116,8 @@ export function containerfile(base: { name: string; id: string; path: string }, 
  * `toolchains/<name>` (links kept as links, every file root's).
  */
 function contextTar(dir: string, toolchains: Toolchain[]): { stream: NodeJS.ReadableStream; done: Promise<string> } {
-  const transforms = toolchains.flatMap((t) => {
+  const dirs = toolchains.flatMap((t) => (t.dir ? [{ name: t.name, dir: t.dir }] : []));
+  const transforms = dirs.flatMap((t) => {
     const from = t.dir.slice(1).replace(/\./g, '\\.');
     return ['--transform', `s,^${from}/,toolchains/${t.name}/,S`, '--transform', `s,^${from}$,toolchains/${t.name},S`];
   });
@@ -89,7 +136,7 @@ function contextTar(dir: string, toolchains: Toolchain[]): { stream: NodeJS.Read
       'Containerfile',
       '-C',
       '/',
-      ...toolchains.map((t) => t.dir.slice(1)),
+      ...dirs.map((t) => t.dir.slice(1)),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: hostToolEnv() },
   );
@@ -138,7 +185,7 @@ export async function imageBuild(opts: ImageBuildOptions, say: (line: string) =>
     throw new CliError('each --toolchain needs a name of its own', 2);
   for (const a of toolchains)
     for (const b of toolchains)
-      if (a !== b && (a.dir === b.dir || b.dir.startsWith(`${a.dir}/`)))
+      if (a !== b && a.dir && b.dir && (a.dir === b.dir || b.dir.startsWith(`${a.dir}/`)))
         throw new CliError(`--toolchain ${b.name}: ${b.dir} is inside ${a.name}'s ${a.dir}`, 2);
   const host = config.dockerHost ?? 'unix:///var/run/docker.sock';
   let docker: Docker;
@@ -166,10 +213,10 @@ export async function imageBuild(opts: ImageBuildOptions, say: (line: string) =>
   try {
     await fs.writeFile(
       path.join(dir, 'Containerfile'),
-      containerfile({ name: baseName, id: info.Id, path: basePath }, toolchains),
+      containerfile({ name: baseName, id: info.Id, path: basePath, user: info.Config?.User }, toolchains),
     );
     say(
-      `image ${tag}: FROM ${baseName} (${info.Id.slice(0, 19)}), toolchains ${toolchains.map((t) => `${t.name}=${t.dir}`).join(', ')}`,
+      `image ${tag}: FROM ${baseName} (${info.Id.slice(0, 19)}), toolchains ${toolchains.map((t) => `${t.name}=${t.dir ?? `debian:${t.packages!.join(',')}`}`).join(', ')}`,
     );
     // pull: false, and the base named by its id: the engine has it, so nothing is fetched (Podman: pull if missing).
     const context = contextTar(dir, toolchains);

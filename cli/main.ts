@@ -471,11 +471,11 @@ const image = program.command('image').description("the docker driver's sandbox 
 image
   .command('build')
   .description(
-    'build an image FROM the sandbox image with host toolchains copied in, their bin on PATH; nothing pulled',
+    "build an image FROM the sandbox image with toolchains: host directories copied in (their bin on PATH), Debian's packages installed; no image pulled",
   )
   .option(
-    '--toolchain <name=dir>',
-    'a host toolchain directory with a bin/ (repeatable), e.g. go=/usr/local/go',
+    '--toolchain <name=dir|name=debian:pkgs>',
+    'a host toolchain directory with a bin/, or Debian packages (repeatable): go=/usr/local/go, python=debian:python3-pytest',
     (value: string, all: string[]) => [...all, value],
     [] as string[],
   )

@@ -1,4 +1,4 @@
-import { tallyFromJunit } from '../judge/tally';
+import { tallyFromJunit, tallyFromOutput } from '../judge/tally';
 import type { DecisionRecord, RunInput, RunState } from '../contracts/run';
 
 // What a proof attests, as in-toto Statements v1 that supply-chain tools read (docs/proof.md):
@@ -76,7 +76,7 @@ const statement = <P>(subject: Statement['subject'], predicateType: string, pred
   predicate,
 });
 
-/** One Test Result per check of the final iteration; its tests by name when it wrote a JUnit report. */
+/** One Test Result per check of the final iteration; its tests by name when its report or its runner named them. */
 export function testResultStatements(
   state: RunState,
   subject: Statement['subject'],
@@ -88,7 +88,14 @@ export function testResultStatements(
   for (const c of state.checks) {
     const log = `logs/check-${c.name}.log`;
     const report = `junit/${c.name}.xml`;
-    const cases = files.has(report) ? (tallyFromJunit(files.get(report)!.toString('utf8'))?.cases ?? []) : [];
+    // By name from its JUnit report, else from its log as the judge read it (`go test -json`, `pytest -v`, `cargo test`).
+    const text = (name: string) => files.get(name)?.toString('utf8');
+    const tally = files.has(report)
+      ? tallyFromJunit(text(report)!)
+      : files.has(log)
+        ? tallyFromOutput(text(log)!)
+        : undefined;
+    const cases = tally?.cases ?? [];
     const named = (status: string) => cases.filter((t) => t.status === status).map((t) => t.name);
     const configuration: ResourceDescriptor[] = [
       {

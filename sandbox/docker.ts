@@ -25,10 +25,10 @@ import {
   type WorkerLink,
 } from './layout';
 import seccompProfile from './seccomp.json';
-import type { ExecOptions, ExecResult, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
+import type { ExecOptions, ExecResult, ImageWanted, Sandbox, SandboxDriver, SandboxOptions } from './sandbox';
 import type { SandboxImage } from '../contracts/run';
 import { imageRef } from '../config/images';
-import { checkImage, type ImageCheck } from './images';
+import { checkImage, TOOLCHAINS_LABEL, type ImageCheck } from './images';
 import { cancelledBeforeStart, ExecSupervisor, withCgroupLimits } from './supervisor';
 
 export interface DockerDriverOptions {
@@ -98,15 +98,32 @@ export class DockerDriver implements SandboxDriver {
     for (const dir of SANDBOX_DIRS) await fs.mkdir(path.join(opts.root, dir), { recursive: true });
     this.seccomp ??= seccompOption(this.docker);
     this.seccomp.catch(() => (this.seccomp = undefined));
-    const image = opts.image ?? this.options.image;
-    // Its PATH is read when the sandbox's container is made, not here: a teardown opens the sandbox too.
-    const pathOf = async () => (await this.check(image)).path;
-    return new DockerSandbox(this.docker, { ...this.options, image }, opts, this.seccomp, pathOf);
+    // Chosen, and its PATH read, when the sandbox's container is made, not here: a teardown opens the sandbox too.
+    const image = async () => {
+      const name = await this.imageName(opts);
+      return { name, path: (await this.check(name)).path };
+    };
+    return new DockerSandbox(this.docker, this.options, opts, this.seccomp, image);
   }
 
-  /** The image a sandbox of `name` (default: the default image) starts from, by name and id. */
-  async image(name?: string): Promise<SandboxImage> {
-    const image = name ?? this.options.image;
+  /**
+   * The image a run's sandboxes start from: the one it names; else, when it asks for toolchains, the first allowed
+   * image (the default first, then NIGHTSHIFT_DOCKER_IMAGES' order) offered and labelled with all of them; else the
+   * default. refusal() says why a run may not have it.
+   */
+  async imageName({ image, toolchains = [] }: ImageWanted): Promise<string> {
+    if (image) return image;
+    if (!toolchains.length) return this.options.image;
+    for (const name of this.allowedImages()) {
+      const check = await this.check(name);
+      if (!check.missing.length && toolchains.every((t) => check.toolchains.includes(t))) return name;
+    }
+    return this.options.image;
+  }
+
+  /** The image a run's sandboxes start from (imageName()), by name and id. */
+  async image(wanted: ImageWanted): Promise<SandboxImage> {
+    const image = await this.imageName(wanted);
     const { Id } = await this.docker.getImage(image).inspect();
     return { name: image, digest: Id.startsWith('sha256:') ? Id : `sha256:${Id}` };
   }
@@ -130,19 +147,25 @@ export class DockerDriver implements SandboxDriver {
   }
 
   /**
-   * Why this worker does not start a sandbox from `name` (default: the default image): not on its list, or missing a
-   * piece of the contract; undefined when it does. Asked at provision: admission checked the list on the server, this
-   * is the worker's own.
+   * Why this worker does not start a sandbox from the image a run asks: not on its list, missing a piece of the
+   * contract, or without a toolchain the run asks for; undefined when it does. Asked at provision: admission checked
+   * the list on the server, this is the worker's own.
    */
-  async refusal(name?: string): Promise<string | undefined> {
-    const image = name ?? this.options.image;
+  async refusal(wanted: ImageWanted): Promise<string | undefined> {
+    const image = await this.imageName(wanted);
     const allowed = this.allowedImages();
     if (!allowed.includes(imageRef(image)))
       return `image ${image} is not offered by this worker (NIGHTSHIFT_DOCKER_IMAGES allows: ${allowed.join(', ')})`;
-    const { missing } = await this.check(image);
+    const { missing, toolchains } = await this.check(image);
     if (missing.length)
       return `image ${image} is not offered by this worker: ${missing.join(', ')} (docs/images.md, "The image contract")`;
-    return undefined;
+    const lacking = (wanted.toolchains ?? []).filter((t) => !toolchains.includes(t));
+    if (!lacking.length) return undefined;
+    const held = async (name: string) => `${name} (${(await this.check(name)).toolchains.join(', ') || 'none'})`;
+    const which = wanted.image
+      ? `image ${image} holds no toolchain ${lacking.join(', ')} (its ${TOOLCHAINS_LABEL}: ${toolchains.join(', ') || 'none'})`
+      : `no image this worker offers holds the toolchains ${wanted.toolchains!.join(', ')} (images: ${(await Promise.all(allowed.map(held))).join('; ')})`;
+    return `${which}: build one with \`nightshift image build --toolchain ${lacking[0]}=…\` and allow it in NIGHTSHIFT_DOCKER_IMAGES (docs/images.md)`;
   }
 
   /** What is wrong with the engine or the image, or null when sandboxes can start. */
@@ -189,13 +212,14 @@ export class DockerSandbox implements Sandbox {
   private readonly name: string;
   private killing?: Promise<void>;
   private env?: Record<string, string>;
+  private image?: string;
 
   constructor(
     private readonly docker: Docker,
     private readonly driver: DockerDriverOptions,
     private readonly opts: SandboxOptions,
     private readonly seccomp: Promise<string>,
-    private readonly imagePath: () => Promise<string>,
+    private readonly chooseImage: () => Promise<{ name: string; path: string }>,
   ) {
     this.runId = opts.runId;
     this.workspace = path.join(opts.root, 'workspace');
@@ -206,7 +230,10 @@ export class DockerSandbox implements Sandbox {
 
   /** The run's container, running; created on first use. */
   private async container(): Promise<Docker.Container> {
-    this.env ??= imageEnv(await this.imagePath());
+    if (!this.image || !this.env) {
+      const chosen = await this.chooseImage();
+      [this.image, this.env] = [chosen.name, imageEnv(chosen.path)];
+    }
     const container = this.docker.getContainer(this.name);
     const info = await container.inspect().catch((err: { statusCode?: number }) => {
       if (err.statusCode === 404) return undefined;
@@ -230,7 +257,7 @@ export class DockerSandbox implements Sandbox {
     if (objects) binds.push(`${objects}:${GIT_OBJECTS_DIR}:ro`);
     const container = await this.docker.createContainer({
       name: this.name,
-      Image: this.driver.image,
+      Image: this.image,
       // PID 1 only keeps the container up; every command is an exec.
       Cmd: ['sleep', 'infinity'],
       User: USER,

@@ -13,6 +13,19 @@ export interface ImageCheck {
   path: string;
   /** Each missing piece in words ("no git"); empty when the image holds everything the driver relies on. */
   missing: string[];
+  /** The toolchains its label `nightshift.toolchains` says it holds (`nightshift image build` writes it). */
+  toolchains: string[];
+}
+
+/** The label naming an image's toolchains, comma-separated: the admin's word (the image is on the admin's list). */
+export const TOOLCHAINS_LABEL = 'nightshift.toolchains';
+
+/** The toolchain names an image's labels give. */
+function labelledToolchains(labels: Record<string, string> | undefined): string[] {
+  return (labels?.[TOOLCHAINS_LABEL] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 const BASE_PATH = startingEnv([]).PATH;
@@ -36,7 +49,7 @@ const CONTRACT_SCRIPT = (cliPaths: string[]) =>
   ].join('\n');
 
 /** Per image id: an image's content never changes under its id, so neither does the answer. */
-const checked = new Map<string, Promise<Omit<ImageCheck, 'name'>>>();
+const checked = new Map<string, Promise<Omit<ImageCheck, 'name' | 'toolchains'>>>();
 
 /** How a worker checks: the agent CLIs' directories every sandbox sees, and the ulimits its engine can set. */
 export interface CheckSettings {
@@ -50,7 +63,12 @@ export async function checkImage(docker: Docker, name: string, settings: CheckSe
   try {
     info = await docker.getImage(name).inspect();
   } catch {
-    return { name, path: BASE_PATH, missing: ['not on this engine (build it, or fix NIGHTSHIFT_DOCKER_IMAGES)'] };
+    return {
+      name,
+      path: BASE_PATH,
+      missing: ['not on this engine (build it, or fix NIGHTSHIFT_DOCKER_IMAGES)'],
+      toolchains: [],
+    };
   }
   const id = info.Id.startsWith('sha256:') ? info.Id : `sha256:${info.Id}`;
   let result = checked.get(id);
@@ -60,7 +78,7 @@ export async function checkImage(docker: Docker, name: string, settings: CheckSe
     // An engine that failed to answer is asked again next time; an image's own answer is kept.
     result.catch(() => checked.delete(id));
   }
-  return { name, ...(await result) };
+  return { name, ...(await result), toolchains: labelledToolchains(info.Config?.Labels) };
 }
 
 async function runCheck(
@@ -68,7 +86,7 @@ async function runCheck(
   id: string,
   info: Docker.ImageInspectInfo,
   { cliPaths, ulimits }: CheckSettings,
-): Promise<Omit<ImageCheck, 'name'>> {
+): Promise<Omit<ImageCheck, 'name' | 'toolchains'>> {
   const path = info.Config?.Env?.find((e) => e.startsWith('PATH='))?.slice('PATH='.length) || BASE_PATH;
   const missing: string[] = [];
   if (info.Config?.Entrypoint?.length) missing.push('an ENTRYPOINT (the driver runs its own commands; remove it)');

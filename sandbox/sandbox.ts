@@ -12,6 +12,9 @@ export interface SandboxOptions extends SandboxPolicy {
   root: string;
 }
 
+/** What a run asks of the image its sandboxes start from: one by name (`sandbox.image`), the toolchains it holds. */
+export type ImageWanted = Pick<SandboxPolicy, 'image' | 'toolchains'>;
+
 export interface ExecOptions {
   /** argv; run with the workspace as working directory. */
   cmd: string[];
@@ -58,13 +61,13 @@ export interface SandboxDriver {
    */
   open(opts: SandboxOptions): Promise<Sandbox>;
   /**
-   * The image its sandboxes of `name` (default: its default image) start from, by name and content digest; none for a
-   * driver that uses the host's files.
+   * The image its sandboxes start from when a run asks `wanted` (by default: its default image), by name and content
+   * digest; none for a driver that uses the host's files.
    */
-  image(name?: string): Promise<SandboxImage | undefined>;
+  image(wanted: ImageWanted): Promise<SandboxImage | undefined>;
   /**
-   * Why this worker does not start a sandbox from image `name` (default: its default); undefined when it does. A driver
+   * Why this worker does not start a sandbox from the image a run asks (`wanted`); undefined when it does. A driver
    * without images has none.
    */
-  refusal?(name?: string): Promise<string | undefined>;
+  refusal?(wanted: ImageWanted): Promise<string | undefined>;
 }

@@ -141,9 +141,10 @@ test('a toolchain pointing at a secret, directly or through a link, is refused w
   expect(load('ssh=/root/.ssh')).toThrow(/^NIGHTSHIFT_TOOLCHAINS: ssh=\/root\/\.ssh is inside \/root \(/);
   const links = tempDir('toolchain-links');
   mkdirSync(path.join(links, 'bin'));
-  symlinkSync('/root/.ssh', path.join(links, 'go'));
+  // /root itself: a link's target must exist (/root/.ssh may not, on a fresh machine).
+  symlinkSync('/root', path.join(links, 'go'));
   expect(load(`go=${links}/go`)).toThrow(
-    `NIGHTSHIFT_TOOLCHAINS: go=${links}/go leads to /root/.ssh, which is inside /root (`,
+    `NIGHTSHIFT_TOOLCHAINS: go=${links}/go leads to /root, which is inside /root (`,
   );
   symlinkSync(stack.config.home, path.join(links, 'home'));
   expect(load(`x=${links}/home`)).toThrow(

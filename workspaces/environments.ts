@@ -44,7 +44,7 @@ export async function environmentKey(
   const setupPolicy = setupSandbox(deps, policy, input.setup);
   const opened = policyFor(setupPolicy, deps.egressInternal);
   const toolchains = opened.toolchains ?? [];
-  const image = (await deps.drivers[policy.driver]?.image(policy.image))?.digest;
+  const image = (await deps.drivers[policy.driver]?.image(policy))?.digest;
   const sandbox = {
     ...opened,
     driver: policy.driver,

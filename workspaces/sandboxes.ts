@@ -48,7 +48,7 @@ export async function admitImage(deps: ActivityDeps, sandbox: Spec['sandbox']): 
   const driver = deps.drivers[sandbox.driver];
   if (!driver) return; // openSandbox says so
   const why = driver.refusal
-    ? await driver.refusal(sandbox.image)
+    ? await driver.refusal(sandbox)
     : sandbox.image && `the ${driver.name} driver starts from no image: sandbox.image is for the docker driver`;
   if (why) throw ApplicationFailure.nonRetryable(why, 'ImageRefused');
 }

@@ -48,7 +48,7 @@ export function runAgent(deps: ActivityDeps) {
 
       const bundleId = await storeBranchBundle(deps, repo.git, branch, input.baseCommit, input.runId);
       const { modelUsage, budgetExhausted, ...result } = cli;
-      const image = await deps.drivers[input.sandbox.driver]?.image(input.sandbox.image);
+      const image = await deps.drivers[input.sandbox.driver]?.image(input.sandbox);
       return {
         result: {
           ...result,

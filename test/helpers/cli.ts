@@ -11,14 +11,18 @@ export interface CliResult {
 }
 
 /** The real CLI as a child process, with exactly this environment on top of ours (undefined removes a variable). */
-export function runCli(args: string[], env: Record<string, string | undefined>): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+  timeoutMs = 120_000,
+): Promise<CliResult> {
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v;
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: merged, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
+      { env: merged, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
       },

@@ -47,9 +47,10 @@ test("a toolchain in Nightshift's own data, or a link to a secret, is refused at
   expect(load(`x=${inHome}`)).toThrow(`x=${inHome} is inside ${home} (Nightshift's own data)`);
   // Nothing about the link itself looks wrong: where it leads does.
   const links = tempDir('tc-links');
-  symlinkSync('/root/.ssh', path.join(links, 'tc'));
+  // /root itself: a link's target must exist (/root/.ssh may not, on a fresh machine).
+  symlinkSync('/root', path.join(links, 'tc'));
   expect(load(`x=${links}/tc`)).toThrow(
-    `NIGHTSHIFT_TOOLCHAINS: x=${links}/tc leads to /root/.ssh, which is inside /root (`,
+    `NIGHTSHIFT_TOOLCHAINS: x=${links}/tc leads to /root, which is inside /root (`,
   );
   symlinkSync(home, path.join(links, 'data'));
   expect(load(`x=${links}/data`)).toThrow(`leads to ${home}, which is inside`);

@@ -1,0 +1,260 @@
+import type Docker from 'dockerode';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { formatRun } from '../cli/format';
+import type { RunState } from '../contracts/run';
+import { dockerClient } from '../sandbox/docker';
+import { unpackTarGz } from '../proof/tar';
+import { GO_MODULE_FILES, GO_MODULE_FIX } from '../testbed/goModule';
+import { PYTHON_PROJECT_FILES, PYTHON_PROJECT_FIX } from '../testbed/pythonProject';
+import { runCli } from './helpers/cli';
+import { SANDBOX_IMAGE } from './helpers/sandboxes';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { takingTurns } from './helpers/turns';
+
+// Every language, not only Node (issue 23; docs/ecosystems/): a Go module whose go.sum dependency comes through the
+// setup's egress, and a pytest project with Debian's pytest, each on bwrap (the worker's toolchains, NIGHTSHIFT_TOOLCHAINS)
+// and on docker (an image `nightshift image build` made with both, picked by `sandbox.toolchains` alone), with plain
+// `go` and `pytest` in the commands. On each: a real failing test is fed back to the agent, which fixes it from what
+// it read, and the fix is delivered with its test counts and canary shown; a skipped test and a deleted test are
+// caught, though either turns the check green.
+
+type Driver = 'bwrap' | 'docker';
+type Lang = 'go' | 'python';
+const DRIVERS: Driver[] = ['bwrap', 'docker'];
+const LANGS: Lang[] = ['go', 'python'];
+
+interface Ecosystem {
+  files: Record<string, string>;
+  file: string;
+  fixed: string;
+  setup?: object;
+  check: string;
+  format: string;
+  /** How the runner names the test that fails at the base, and words of its failure. */
+  failing: string;
+  fails: string;
+  /** Shell that skips (or deletes) both failing tests: the check then passes. */
+  skip: string;
+  remove: string;
+  /** The finding's words for the first failing test. */
+  testId: string;
+}
+
+const ECOSYSTEMS: Record<Lang, Ecosystem> = {
+  go: {
+    files: GO_MODULE_FILES,
+    file: 'mathx.go',
+    fixed: GO_MODULE_FIX,
+    // The dependency through the setup's egress; the standard library compiled once into the environment's HOME.
+    setup: { run: ['go mod download', 'go test -count=1 -run NONE ./...'], network: ['proxy.golang.org:443'] },
+    check: 'go vet ./... && go test -json ./...',
+    format: 'go test -json',
+    failing: 'TestClampAbove',
+    fails: 'Clamp(15, 0, 10) = 0, want 10',
+    skip: `sed -i 's/^func TestClamp\\(Above\\|All\\)(t \\*testing.T) {/&\\n\\tt.Skip("flaky")/' mathx_test.go`,
+    remove: "sed -i '/^func TestClamp\\(Above\\|All\\)(/,/^}/d' mathx_test.go",
+    testId: 'example.com/mathx › TestClampAbove',
+  },
+  python: {
+    files: PYTHON_PROJECT_FILES,
+    file: 'mathx/clamp.py',
+    fixed: PYTHON_PROJECT_FIX,
+    check: 'PYTHONDONTWRITEBYTECODE=1 pytest -v -p no:cacheprovider',
+    format: 'pytest -v',
+    failing: 'test_clamp_above',
+    fails: 'assert 0 == 10',
+    skip: 'sed -i \'s/^def test_clamp_\\(above\\|all\\)():/@pytest.mark.skip(reason="later")\\n&/; 1i import pytest\' tests/test_clamp.py',
+    remove: "sed -i '/^def test_clamp_\\(above\\|all\\)():/,/^$/d' tests/test_clamp.py",
+    testId: 'tests/test_clamp.py::test_clamp_above',
+  },
+};
+
+/** Iteration 1 misses the bug (a comment); iteration 2 fixes it only if the feedback named the failing test. */
+function fixingAgent(e: Ecosystem): string {
+  const comment = e.file.endsWith('.go') ? '// Clamp: see the tests.' : '# clamp: see the tests.';
+  return [
+    `if [ "$NIGHTSHIFT_ITERATION" = 1 ]; then sed -i '1i ${comment}' ${e.file}; exit 0; fi`,
+    'mkdir -p notes',
+    'printf "%s\\n" "$NIGHTSHIFT_FEEDBACK" > notes/feedback.txt',
+    `if grep -q ${e.failing} notes/feedback.txt; then sed -i '/v > hi/{n;s/return lo/return hi/}' ${e.file}; fi`,
+  ].join('\n');
+}
+
+/** The docker image with both toolchains, by its recipe: built once per base image and Go, kept between runs. */
+async function ecosystemImage(docker: Docker): Promise<string> {
+  const base = await docker.getImage(SANDBOX_IMAGE).inspect();
+  const go = execFileSync('/usr/local/go/bin/go', ['version'], { encoding: 'utf8' });
+  const recipe = createHash('sha256').update(`${base.Id}\0${go}\0python3-pytest`).digest('hex').slice(0, 12);
+  const tag = `nightshift-test-eco-${recipe}:latest`;
+  if (
+    await docker
+      .getImage(tag)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      )
+  )
+    return tag;
+  const built = await runCli(
+    ['image', 'build', '--toolchain', 'go=/usr/local/go', '--toolchain', 'python=debian:python3-pytest', '--tag', tag],
+    { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST },
+    400_000,
+  );
+  if (built.code !== 0) throw new Error(`nightshift image build failed: ${built.stderr || built.stdout}`);
+  // An older recipe's image is never used again.
+  for (const old of await docker.listImages({ filters: { reference: ['nightshift-test-eco-*'] } }))
+    if (!(old.RepoTags ?? []).some((t) => t.endsWith(tag)))
+      await docker
+        .getImage(old.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
+  return tag;
+}
+
+let stack: TestStack;
+let image: string;
+const repos = {} as Record<Lang, string>;
+const inTurn = takingTurns(4);
+type Outcome = { id: string; state: RunState; logs: string };
+const runs = new Map<string, Promise<Outcome>>();
+const LONG = 900_000;
+const key = (driver: Driver, lang: Lang, what: string) => `${driver} ${lang} ${what}`;
+
+function spec(driver: Driver, lang: Lang, agent: string, iterations: number): object {
+  const e = ECOSYSTEMS[lang];
+  return {
+    title: `${lang} on ${driver}`,
+    task: 'Fix the bug in Clamp so that the tests pass.',
+    repo: repos[lang],
+    agent: { kind: 'command', command: ['sh', '-c', agent] },
+    sandbox: { driver, toolchains: [lang] },
+    ...(e.setup ? { setup: e.setup } : {}),
+    checks: [{ name: 'test', run: e.check }],
+    approval: { required: false },
+    limits: { iterations },
+  };
+}
+
+async function run(body: object, statuses: RunState['status'][]): Promise<Outcome> {
+  const id = await stack.submit(body);
+  const state = await stack.waitFor(id, statuses, LONG);
+  return { id, state, logs: (await stack.api('GET', `/v1/runs/${id}/logs`)).text };
+}
+
+beforeAll(async () => {
+  image = await ecosystemImage(dockerClient(process.env.NIGHTSHIFT_TEST_DOCKER_HOST));
+  stack = await startTestStack({
+    env: {
+      NIGHTSHIFT_TOOLCHAINS: 'go=/usr/local/go,python=/usr',
+      NIGHTSHIFT_DOCKER_IMAGES: image,
+      NIGHTSHIFT_MAX_SANDBOXES: '6',
+    },
+  });
+  for (const lang of LANGS) repos[lang] = makeRepo(ECOSYSTEMS[lang].files);
+  const start = (name: string, work: () => Promise<Outcome>) => {
+    const p = inTurn(work);
+    p.catch(() => undefined); // reported by its test
+    runs.set(name, p);
+  };
+  // The fixes first: each makes its environment and baseline, which the hacks on the same base then share.
+  for (const driver of DRIVERS)
+    for (const lang of LANGS)
+      start(key(driver, lang, 'fix'), () =>
+        run(spec(driver, lang, fixingAgent(ECOSYSTEMS[lang]), 2), ['succeeded', 'failed']),
+      );
+  for (const driver of DRIVERS)
+    for (const lang of LANGS)
+      for (const hack of ['skip', 'remove'] as const)
+        start(key(driver, lang, hack), () =>
+          run(spec(driver, lang, ECOSYSTEMS[lang][hack], 1), ['failed', 'succeeded']),
+        );
+}, 600_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe.each(DRIVERS)('%s', (driver) => {
+  test.each(LANGS)(
+    '%s: the real failing test is fed back, the agent fixes it, and the fix is delivered with its counts and canary shown',
+    async (lang) => {
+      const e = ECOSYSTEMS[lang];
+      const { id, state, logs } = await runs.get(key(driver, lang, 'fix'))!;
+      expect({ status: state.status, failure: state.failure }).toEqual({ status: 'succeeded', failure: undefined });
+      expect(state.iteration).toBe(2);
+      // What iteration 2 read: the runner's own words for the failing test, from the real run in iteration 1.
+      const feedback = gitIn(repos[lang], 'show', `${state.branch}:notes/feedback.txt`);
+      expect(feedback).toContain(e.failing);
+      expect(feedback).toContain(e.fails);
+      const comment = lang === 'go' ? '// Clamp: see the tests.\n' : '# clamp: see the tests.\n';
+      expect(gitIn(repos[lang], 'show', `${state.branch}:${e.file}`)).toBe(`${comment}${e.fixed}`);
+      const integrity = {
+        tests: { base: { ran: 3, skipped: 0 }, now: { ran: 3, skipped: 0 }, source: 'names', format: e.format },
+      };
+      expect(state.checks).toEqual([
+        expect.objectContaining({
+          name: 'test',
+          passed: true,
+          integrity: expect.objectContaining({
+            ...integrity,
+            findings: [],
+            canary: expect.objectContaining({ result: 'reported' }),
+          }),
+        }),
+      ]);
+      expect(state.checks[0].unverified).toBeUndefined();
+      expect(formatRun({ ...state, decisions: [] })).toContain(
+        `\n        tests 3 ran, 0 skipped (base 3 ran, 0 skipped; ${e.format}, by name); canary reported failing`,
+      );
+      expect(logs).toMatch(
+        new RegExp(
+          `baseline of check test at the base \\w+[^:]*: 3 tests ran, 2 failed, 0 skipped \\(${e.format}, by name\\)`,
+        ),
+      );
+      if (lang === 'go') {
+        expect(logs).toContain('[nightshift egress] allow CONNECT proxy.golang.org:443');
+        expect(logs).toContain('go: downloading github.com/google/go-cmp v0.7.0');
+      }
+      // Docker: the image holding the toolchain, chosen by sandbox.toolchains alone; bwrap: the host's system.
+      expect(state.agent?.image?.name).toBe(driver === 'docker' ? image : undefined);
+      // The proof's test result names every test that passed.
+      const res = await fetch(`${stack.apiUrl}/v1/runs/${id}/proof`, {
+        headers: { authorization: `Bearer ${stack.token}` },
+      });
+      const files = await unpackTarGz(Buffer.from(await res.arrayBuffer()));
+      const envelope = JSON.parse(files.get('attestations/test-test.json')!.toString());
+      const predicate = JSON.parse(Buffer.from(envelope.payload, 'base64').toString()).predicate;
+      expect(predicate).toMatchObject({ result: 'PASSED' });
+      expect(predicate.passedTests).toHaveLength(3);
+      expect(predicate.passedTests).toContain(e.testId);
+    },
+    LONG,
+  );
+
+  test.each(
+    LANGS.flatMap((lang) => [
+      { lang, hack: 'skip' as const, rule: 'tests-skipped', says: 'is skipped now' },
+      { lang, hack: 'remove' as const, rule: 'tests-missing', says: 'did not run now' },
+    ]),
+  )(
+    '$lang: the failing tests $hack → the check goes green, and the change is caught ($rule)',
+    async ({ lang, hack, rule, says }) => {
+      const { state } = await runs.get(key(driver, lang, hack))!;
+      expect(state.status).toBe('failed');
+      expect(state.stages.map((s) => s.stage)).not.toContain('deliver');
+      expect(state.review?.findings).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            rule,
+            message: expect.stringContaining(`the test "${ECOSYSTEMS[lang].testId}" ran at the base and ${says}`),
+          }),
+        ]),
+      );
+      // The runner itself said pass: the finding, not the exit code, failed it.
+      expect(state.checks[0]).toMatchObject({ exitCode: 0, passed: false });
+      expect(state.checks[0].unverified).toBeUndefined();
+    },
+    LONG,
+  );
+});
