@@ -4,6 +4,7 @@ import { prepareRun } from '../admission/prepareRun';
 import { runStartOptions } from '../api/submit';
 import { loadConfig } from '../config';
 import { specRun } from '../workflows/specRun';
+import { runCli } from './helpers/cli';
 import { gitIn, tempDir, useTestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 
@@ -96,6 +97,43 @@ test('without the toolchain, go is not found: the setup and a check say so, nami
   expect(checked.checks[0]).toMatchObject({ name: 'go', passed: false, exitCode: 127, notFound });
   expect(checked.stages.find((s) => s.stage === 'checks')!.summary).toBe(`go failed (${notFound})`);
   expect(checked.checks[0].logTail).toContain(`[nightshift: ${notFound}]`);
+}, 400_000);
+
+test('without the toolchain, an agent whose go is not found says so on its stage, the failure and `nightshift status`; an agent failing otherwise does not', async () => {
+  const { stack, repo } = suite;
+  const once = { limits: { iterations: 1 }, approval: { required: false } };
+  const [missingRun, failingRun] = await Promise.all([
+    stack.submit(spec(repo, 'go version', once)),
+    // The shell's words, but not its exit: an agent failing for its own reasons is not told of toolchains.
+    stack.submit(spec(repo, 'echo 2 > src/value.txt; echo "sh: 1: go: not found" >&2; exit 1', once)),
+  ]);
+  const notFound = `go: not found in the sandbox; toolchains offered: ${OFFERED} (sandbox.toolchains)`;
+  const missing = await stack.waitFor(missingRun, ['failed'], 180_000);
+  expect(missing.failure!.stage).toBe('agent');
+  expect(missing.failure!.reason.split('\n')[0]).toBe(
+    `The agent exited with code 127 (${notFound}). Its log ends with:`,
+  );
+  expect(missing.agent).toMatchObject({ exitCode: 127, notFound });
+  expect(missing.agent!.logTail).toContain(`sh: 1: go: not found\n\n[nightshift: ${notFound}]`);
+  const summary = `exit 127 (${notFound}), 0 file(s) changed`;
+  expect(missing.stages.find((s) => s.stage === 'agent')!.summary).toBe(summary);
+  const status = await runCli(['status', missingRun], {
+    NIGHTSHIFT_HOME: stack.config.home,
+    NIGHTSHIFT_URL: stack.apiUrl,
+    NIGHTSHIFT_TOKEN: stack.token,
+  });
+  expect(status.code).toBe(0);
+  expect(status.stdout).toContain(`failure    agent: The agent exited with code 127 (${notFound}). Its log ends with:`);
+  expect(status.stdout).toMatch(new RegExp(`\\n  agent +#1  failed +\\S+  ${summary.replace(/[().]/g, '\\$&')}\\n`));
+
+  const failing = await stack.waitFor(failingRun, ['failed'], 180_000);
+  expect(failing.failure!.stage).toBe('agent');
+  expect(failing.failure!.reason.split('\n')[0]).toBe('The agent exited with code 1. Its log ends with:');
+  expect(failing.agent!.exitCode).toBe(1);
+  expect(failing.agent!.notFound).toBeUndefined();
+  expect(failing.agent!.logTail).toContain('sh: 1: go: not found');
+  expect(failing.agent!.logTail).not.toContain('not found in the sandbox');
+  expect(failing.stages.find((s) => s.stage === 'agent')!.summary).toBe('exit 1, 1 file(s) changed');
 }, 400_000);
 
 test('a spec asking for a toolchain the server does not offer → 400 naming sandbox.toolchains.N; nothing starts', async () => {

@@ -11,6 +11,7 @@ import { gatewayLine, startModelGateway } from '../../gateway/runGateway';
 import { MODEL_BASE_URL, modelKey } from '../../gateway/vendors';
 import { Redactor } from '../../secrets/redact';
 import { sandboxRoot } from '../../workspaces/sandboxes';
+import { notFoundInSandbox } from '../../sandbox/toolchains';
 import type { CliRun } from '../../contracts/agent';
 
 /** The summary goes into the run's state (and Temporal's history): its final message is redacted like the log. */
@@ -83,10 +84,14 @@ export async function runAgentCli(
   if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
   if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
   if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
+  // An agent (or the shell running it) that exited 127 on a command its sandbox lacks: said as setup and checks say it.
+  const notFound = notFoundInSandbox(exec.exitCode, log.text(), Object.keys(deps.toolchains));
+  if (notFound) log.write(`\n[nightshift: ${notFound}]\n`);
   const closed = await log.close(deps.store);
   const transcriptId = await transcript?.close(deps.store);
   return {
     ...commandResult(command, exec, closed),
+    ...(notFound ? { notFound } : {}),
     ...(reader ? { summary: redactedSummary(reader.summary(), redacted), transcriptId } : {}),
     ...(model ? { modelUsage: model.gateway.usage() } : {}),
     ...(budgetExhausted ? { budgetExhausted } : {}),

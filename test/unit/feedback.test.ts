@@ -48,6 +48,10 @@ const problems: Problem[] = [
 
 test('an agent that exited non-zero: its exit code, or the sandbox limit or timeout that ended it, and its log tail', () => {
   expect(agentExitProblem(agent({ exitCode: 2 }))).toBe('The agent exited with code 2. Its log ends with:\nboom');
+  const notFound = 'go: not found in the sandbox; toolchains offered: none (sandbox.toolchains)';
+  expect(agentExitProblem(agent({ exitCode: 127, notFound }))).toBe(
+    `The agent exited with code 127 (${notFound}). Its log ends with:\nboom`,
+  );
   expect(agentExitProblem(agent({ exitCode: null, timedOut: true }))).toBe(
     'The agent exited with a timeout. Its log ends with:\nboom',
   );

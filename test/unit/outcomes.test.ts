@@ -29,6 +29,12 @@ const check = (name: string, passed: boolean) => ({ name, passed }) as CheckResu
 test('agent, scope, checks and review: passed or not, and what happened', () => {
   expect(agentOutcome(agentRun(0, false))).toEqual([true, 'exit 0, 2 file(s) changed']);
   expect(agentOutcome(agentRun(null, true))).toEqual([false, 'exit killed (timed out), 2 file(s) changed']);
+  const notFound = 'go: not found in the sandbox; toolchains offered: python (sandbox.toolchains)';
+  const missing = agentRun(127, false);
+  expect(agentOutcome({ ...missing, result: { ...missing.result, notFound } })).toEqual([
+    false,
+    `exit 127 (${notFound}), 2 file(s) changed`,
+  ]);
   expect(scopeOutcome({ violations: [] })).toEqual([true, 'all changes in scope']);
   expect(scopeOutcome({ violations: ['x', 'y'] })).toEqual([false, 'out of scope: x, y']);
   expect(checksOutcome([check('unit', true), check('lint', false)])).toEqual([false, 'unit passed, lint failed']);

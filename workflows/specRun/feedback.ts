@@ -14,7 +14,7 @@ export function agentExitProblem(result: AgentResult): string {
     ? `was stopped by a sandbox limit: ${result.limitHit}`
     : result.timedOut
       ? 'exited with a timeout'
-      : `exited with code ${result.exitCode}`;
+      : `exited with code ${result.exitCode}${result.notFound ? ` (${result.notFound})` : ''}`;
   return `The agent ${how}. Its log ends with:\n${result.logTail}`;
 }
 

@@ -8,9 +8,10 @@ import { humanDuration } from './time';
 export type Outcome = [boolean, string];
 
 export function agentOutcome({ result: r }: AgentOutput): Outcome {
+  // `notFound`: absent in runs recorded before it, whose summaries replay unchanged.
   return [
     r.exitCode === 0,
-    `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}, ${r.changedFiles.length} file(s) changed`,
+    `exit ${r.exitCode ?? 'killed'}${r.timedOut ? ' (timed out)' : ''}${r.notFound ? ` (${r.notFound})` : ''}, ${r.changedFiles.length} file(s) changed`,
   ];
 }
 
