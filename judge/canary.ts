@@ -237,31 +237,57 @@ function otherValue(literal: string, others: string[], pick: (n: number) => numb
   return JSON.stringify(s.length > 1 && s.slice(1) + s[0] !== s ? s.slice(1) + s[0] : `${s}s`);
 }
 
+/** A source's test as runners name it: its function (Go, Python, Rust), or its title (JS). */
+function testName(source: Source): string | undefined {
+  if (source.fn) return source.fn.name;
+  return /^[ \t]*(?:it|test)(?:\.only)?\s*\(\s*(['"])((?:\\.|(?!\1)[^\\\n])*)\1/.exec(source.statement)?.[2];
+}
+
+/**
+ * Whether a runner's case names the source's test: `pkg › TestX` (and its subtests `pkg › TestX/sub`),
+ * `tests/t.py::test_x` (and `test_x[param]`), `mod::tests::x`, a JUnit `suite › title`, or the title alone.
+ */
+function names(caseName: string, test: string): boolean {
+  return [caseName, caseName.split(' › ').pop()!, caseName.split('::').pop()!].some(
+    (n) => n === test || n.startsWith(`${test}/`) || n.startsWith(`${test}[`),
+  );
+}
+
 /**
  * `text` (a test file as the checks run it) with a mutant of one of the base's tests in it: a test that also stands,
  * unchanged, in `baseText` (the base's version of the file), copied right after itself under the same title, with
- * its expected value changed. Why not, when no test of the base is there to copy.
+ * its expected value changed. Never a copy of a test in `failing` (the tests the plain run reported failing): its
+ * new expected value could be the very one the code gets wrong, and the mutant would pass. Why not, when no test of
+ * the base is there to copy.
  */
 export function withMutant(
   file: string,
   text: string,
   baseText: string,
   pick: (n: number) => number = randomInt,
+  failing: string[] = [],
 ): { content: string } | { why: string } {
   const ofBase = sourcesIn(file, baseText);
-  const sources = sourcesIn(file, text).filter((s) => ofBase.some((b) => b.statement === s.statement));
+  const unchanged = sourcesIn(file, text).filter((s) => ofBase.some((b) => b.statement === s.statement));
+  const sources = unchanged.filter((s) => {
+    const test = testName(s);
+    return !test || !failing.some((c) => names(c, test));
+  });
   if (!sources.length)
     return {
-      why: ofBase.length
-        ? `none of the base's tests with an expected value is in it as the base has it`
-        : `the base's version has no test that compares with an expected value`,
+      why: unchanged.length
+        ? `each of the base's tests with an expected value in it fails already`
+        : ofBase.length
+          ? `none of the base's tests with an expected value is in it as the base has it`
+          : `the base's version has no test that compares with an expected value`,
     };
   // A literal changed is the least tellable from the base's own assertions; an expression bracketed is the fallback.
   const literals = sources.filter((s) => isPrimitive(s.literal));
   const source = (literals.length ? literals : sources)[pick((literals.length ? literals : sources).length)];
+  // Another of the file's expected values, failing tests' included: the least tellable from the file itself.
   const value = otherValue(
     source.literal,
-    sources.map((s) => s.literal),
+    unchanged.map((s) => s.literal),
     pick,
   );
   let copy = source.statement.slice(0, source.at) + value + source.statement.slice(source.at + source.literal.length);
@@ -306,15 +332,17 @@ async function fileAt(
 
 /**
  * Plants a mutant in each of `files` (the base's test files where a canary was reported failing at the base), as
- * `commit` has them: read as git objects, never from the workspace, and written over whatever stands at the path
- * rather than through it. A file the change no longer has is looked for among the change's other test files (a
- * rename); one that is a link, or holds none of the base's tests as the base has them, is left unplanted, with why.
+ * `commit` has them, of a test not in `failing`: read as git objects, never from the workspace, and written over
+ * whatever stands at the path rather than through it. A file the change no longer has is looked for among the
+ * change's other test files (a rename); one that is a link, or holds none of the base's tests as the base has them,
+ * is left unplanted, with why.
  */
 export async function plantCanaries(
   repo: RunRepo,
   baseCommit: string,
   commit: string,
   files: string[],
+  failing: string[] = [],
 ): Promise<CanaryRun> {
   const run: CanaryRun = { files: [], unplanted: [] };
   const writes = [];
@@ -327,12 +355,12 @@ export async function plantCanaries(
     if ('why' in now && now.why === 'it is not in the change') {
       for (const other of (await testFilesAt(repo.git, commit)).filter((f) => !files.includes(f) && !moved.has(f))) {
         const candidate = await fileAt(repo, commit, other);
-        if ('text' in candidate && 'content' in withMutant(other, candidate.text, base.text))
+        if ('text' in candidate && 'content' in withMutant(other, candidate.text, base.text, randomInt, failing))
           [now, rel] = [candidate, other];
       }
       moved.add(rel);
     }
-    const planted = 'text' in now ? withMutant(rel, now.text, base.text) : now;
+    const planted = 'text' in now ? withMutant(rel, now.text, base.text, randomInt, failing) : now;
     if ('why' in planted) {
       run.unplanted.push({ file, why: planted.why });
       continue;

@@ -88,7 +88,7 @@ export function testResultStatements(
   for (const c of state.checks) {
     const log = `logs/check-${c.name}.log`;
     const report = `junit/${c.name}.xml`;
-    // By name from its JUnit report, else from its log as the judge read it (`go test -json`, `pytest -v`, `cargo test`).
+    // By name from its JUnit report, else from its log as the judge reads it (`go test -json`, `pytest -v`, cargo's).
     const text = (name: string) => files.get(name)?.toString('utf8');
     const tally = files.has(report)
       ? tallyFromJunit(text(report)!)

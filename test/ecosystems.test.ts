@@ -13,9 +13,9 @@ import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack
 import { takingTurns } from './helpers/turns';
 
 // Every language, not only Node (issue 23; docs/ecosystems/): a Go module whose go.sum dependency comes through the
-// setup's egress, and a pytest project with Debian's pytest, each on bwrap (the worker's toolchains, NIGHTSHIFT_TOOLCHAINS)
-// and on docker (an image `nightshift image build` made with both, picked by `sandbox.toolchains` alone), with plain
-// `go` and `pytest` in the commands. On each: a real failing test is fed back to the agent, which fixes it from what
+// setup's egress, and a pytest project with Debian's pytest, each on bwrap (the worker's toolchains,
+// NIGHTSHIFT_TOOLCHAINS) and on docker (an image `nightshift image build` made with both, picked by
+// `sandbox.toolchains` alone), with plain `go` and `pytest` in the commands. On each: a real failing test is fed back to the agent, which fixes it from what
 // it read, and the fix is delivered with its test counts and canary shown; a skipped test and a deleted test are
 // caught, though either turns the check green.
 
@@ -53,7 +53,8 @@ const ECOSYSTEMS: Record<Lang, Ecosystem> = {
     failing: 'TestClampAbove',
     fails: 'Clamp(15, 0, 10) = 0, want 10',
     skip: `sed -i 's/^func TestClamp\\(Above\\|All\\)(t \\*testing.T) {/&\\n\\tt.Skip("flaky")/' mathx_test.go`,
-    remove: "sed -i '/^func TestClamp\\(Above\\|All\\)(/,/^}/d' mathx_test.go",
+    // go-cmp's import goes with TestClampAll, its one user: the file must still compile for the check to go green.
+    remove: "sed -i '/^func TestClamp\\(Above\\|All\\)(/,/^}/d; /go-cmp\\/cmp\"$/d' mathx_test.go",
     testId: 'example.com/mathx › TestClampAbove',
   },
   python: {
@@ -214,7 +215,6 @@ describe.each(DRIVERS)('%s', (driver) => {
       );
       if (lang === 'go') {
         expect(logs).toContain('[nightshift egress] allow CONNECT proxy.golang.org:443');
-        expect(logs).toContain('go: downloading github.com/google/go-cmp v0.7.0');
       }
       // Docker: the image holding the toolchain, chosen by sandbox.toolchains alone; bwrap: the host's system.
       expect(state.agent?.image?.name).toBe(driver === 'docker' ? image : undefined);

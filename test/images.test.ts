@@ -64,7 +64,12 @@ beforeAll(async () => {
   });
   built = { ...r, ms: Date.now() - started };
   await buildWithRun(NO_GIT_IMAGE, 'rm -f /usr/bin/git');
-  stack = await startTestStack({ env: { NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${NO_GIT_IMAGE}` } });
+  stack = await startTestStack({
+    env: {
+      NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${NO_GIT_IMAGE}`,
+      NIGHTSHIFT_TOOLCHAINS: `go=${GO_ROOT},python=/usr`,
+    },
+  });
 }, 240_000);
 afterAll(async () => {
   await stack?.stop();
@@ -215,3 +220,37 @@ test('the worker checks again: a run started straight through Temporal with an i
   expect(onBwrap.failure?.reason).toContain('the bwrap driver starts from no image');
   expect([off.agent, onBwrap.agent]).toEqual([undefined, undefined]);
 }, 180_000);
+
+test('a docker run asking for toolchains starts from the allowed image labelled with them; without one, provision says what to build', async () => {
+  const submit = (title: string, sandbox: object) =>
+    stack.submit({
+      title,
+      task: 'Write down the Go version.',
+      repo: makeRepo({ 'README.md': 'notes\n' }),
+      agent: { kind: 'command', command: ['sh', '-c', 'mkdir -p notes && go version > notes/go.txt'] },
+      scope: { allow: ['notes/**'] },
+      sandbox,
+      approval: { required: false },
+      limits: { iterations: 1 },
+    });
+  const [picked, none, named] = await Promise.all([
+    submit('go by toolchain', { driver: 'docker', toolchains: ['go'] }),
+    submit('python by toolchain', { driver: 'docker', toolchains: ['python'] }),
+    submit('go in the default image', { driver: 'docker', toolchains: ['go'], image: SANDBOX_IMAGE }),
+  ]);
+  const state = await stack.waitFor(picked, ['succeeded', 'failed'], 180_000);
+  expect({ status: state.status, failure: state.failure }).toEqual({ status: 'succeeded', failure: undefined });
+  expect(state.agent?.image?.name).toBe(GO_IMAGE);
+  const build = 'build one with `nightshift image build --toolchain';
+  const refused = await stack.waitFor(none, ['failed', 'succeeded'], 120_000);
+  expect(refused.failure).toEqual({
+    stage: 'provision',
+    reason: `no image this worker offers holds the toolchains python (images: ${imageRef(SANDBOX_IMAGE)} (none); ${GO_IMAGE} (go); ${NO_GIT_IMAGE} (none)): ${build} python=…\` and allow it in NIGHTSHIFT_DOCKER_IMAGES (docs/images.md)`,
+  });
+  const without = await stack.waitFor(named, ['failed', 'succeeded'], 120_000);
+  expect(without.failure).toEqual({
+    stage: 'provision',
+    reason: `image ${SANDBOX_IMAGE} holds no toolchain go (its nightshift.toolchains: none): ${build} go=…\` and allow it in NIGHTSHIFT_DOCKER_IMAGES (docs/images.md)`,
+  });
+  expect([refused.agent, without.agent]).toEqual([undefined, undefined]);
+}, 240_000);

@@ -308,7 +308,9 @@ async function measureBaseline(
   let canary: Baseline['canary'] = { off: 'the check printed no test counts at the base' };
   if (tally && !testFiles.length) canary = { off: 'the base has no test files a canary can be added to' };
   if (tally && testFiles.length) {
-    const planted = await plantCanaries(repo, baseCommit, baseCommit, testFiles);
+    // At the base some tests fail (the task's bug): a mutant of one of those could pass, and prove nothing.
+    const failing = (plain.cases ?? []).filter((c) => c.status === 'failed').map((c) => c.name);
+    const planted = await plantCanaries(repo, baseCommit, baseCommit, testFiles, failing);
     const verdict = planted.files.length ? canaryVerdict(planted.files.length, plain, await run()) : undefined;
     await removeCanaries(repo, baseCommit, planted);
     canary = !verdict

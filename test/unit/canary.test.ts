@@ -1,6 +1,8 @@
 import { canaryVerdict, withMutant } from '../../judge/canary';
 import { casesFromOutput } from '../../judge/tally';
 import { JUDGED_APP } from '../fixtures/judgedApp';
+import { GO_MODULE_FILES } from '../../testbed/goModule';
+import { PYTHON_PROJECT_FILES } from '../../testbed/pythonProject';
 
 const first = () => 0;
 const TEST_FILE = JUDGED_APP['test/add.test.js'];
@@ -63,6 +65,45 @@ describe("withMutant: a copy of one of the base's tests, under its title, with i
     expect((withMutant('test/add.test.js', added, TEST_FILE, (n) => n - 1) as { content: string }).content).toContain(
       "test('is a function of two numbers', () => assert.strictEqual(add.length, 2));\ntest('is a function of two numbers', () => assert.strictEqual(add.length, ",
     );
+  });
+});
+
+describe('at the base, never a mutant of a test that fails there', () => {
+  // The base's bug: clamp returns lo above the range. A mutant of test_clamp_above with the file's other expected
+  // value (0) asserts what the bug returns: it passes, and the canary would look unreported (a flaky "off").
+  const PY = PYTHON_PROJECT_FILES['tests/test_clamp.py'];
+  const GO = GO_MODULE_FILES['mathx_test.go'];
+  const pyFailing = ['tests/test_clamp.py::test_clamp_above', 'tests/test_clamp.py::test_clamp_all'];
+  const goFailing = ['example.com/mathx › TestClampAbove', 'example.com/mathx › TestClampAll'];
+  const every = (file: string, text: string, failing: string[]) =>
+    [0, 1, 2].map((i) => withMutant(file, text, text, (n) => Math.min(i, n - 1), failing));
+
+  test('pytest and go test -json names: whichever the pick, the copy is of the passing test', () => {
+    for (const planted of every('tests/test_clamp.py', PY, pyFailing))
+      expect((planted as { content: string }).content).toContain(
+        'def test_clamp_below_2():\n    assert clamp(-5, 0, 10) == 10',
+      );
+    for (const planted of every('mathx_test.go', GO, goFailing))
+      expect((planted as { content: string }).content).toContain('func TestClampBelow_2(t *testing.T) {');
+    // Without the names, a pick can land on the failing test: the copy a buggy clamp passes.
+    expect((withMutant('tests/test_clamp.py', PY, PY, (n) => n - 1) as { content: string }).content).toContain(
+      'def test_clamp_above_2():\n    assert clamp(15, 0, 10) == 0',
+    );
+  });
+
+  test('a subtest or a parametrized case names its test; a title names a JS test; every test failing is a reason', () => {
+    expect(every('mathx_test.go', GO, ['example.com/mathx › TestClampBelow/negative', ...goFailing])[0]).toEqual({
+      why: "each of the base's tests with an expected value in it fails already",
+    });
+    expect(every('tests/test_clamp.py', PY, ['tests/test_clamp.py::test_clamp_below[0]', ...pyFailing])[0]).toEqual({
+      why: "each of the base's tests with an expected value in it fails already",
+    });
+    const js =
+      "test('adds', () => assert.strictEqual(add(2, 3), 5));\ntest('subtracts', () => assert.strictEqual(sub(3, 2), 1));\n";
+    for (const planted of every('a.test.js', js, ['test/a.test.js › adds']))
+      expect((planted as { content: string }).content.split('\n')[2]).toBe(
+        "test('subtracts', () => assert.strictEqual(sub(3, 2), 5));",
+      );
   });
 });
 

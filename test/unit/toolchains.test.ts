@@ -49,9 +49,7 @@ test("a toolchain in Nightshift's own data, or a link to a secret, is refused at
   const links = tempDir('tc-links');
   // /root itself: a link's target must exist (/root/.ssh may not, on a fresh machine).
   symlinkSync('/root', path.join(links, 'tc'));
-  expect(load(`x=${links}/tc`)).toThrow(
-    `NIGHTSHIFT_TOOLCHAINS: x=${links}/tc leads to /root, which is inside /root (`,
-  );
+  expect(load(`x=${links}/tc`)).toThrow(`NIGHTSHIFT_TOOLCHAINS: x=${links}/tc leads to /root, which is inside /root (`);
   symlinkSync(home, path.join(links, 'data'));
   expect(load(`x=${links}/data`)).toThrow(`leads to ${home}, which is inside`);
 });
