@@ -14,7 +14,7 @@ import { freePort } from '../temporal/ports';
 import { makeRepoIn } from '../testbed/makeRepo';
 import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
 import { goRoot, goRows } from './envGo';
-import { copyFloorMs, entryDir, measuredRun, met, seconds, type Measured } from './envRuns';
+import { copyFloorMs, entryDir, measuredRun, met, seconds, warmRows, type Measured } from './envRuns';
 import { printTable, runBench } from './stats';
 
 const FIXTURE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'npm-app');
@@ -65,24 +65,7 @@ function resultRows(
   return [
     ['cold: submit → agent (npm ci in setup)', s(cold.submitToAgentMs), '', ''],
     ['  setup stage', s(cold.setupStageMs), '', ''],
-    [
-      'warm: submit → agent, dependencies ready',
-      s(warm.submitToAgentMs),
-      '',
-      `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`,
-    ],
-    [
-      '  environment in the sandbox (overlay)',
-      `${warm.state.environment!.readyMs} ms`,
-      `cp -a of the tree: ${floor.toFixed(0)} ms`,
-      '',
-    ],
-    [
-      '  cold / warm',
-      `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`,
-      '',
-      `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`,
-    ],
+    ...warmRows('warm: submit → agent, dependencies ready', cold, warm, `cp -a of the tree: ${floor.toFixed(0)} ms`),
     ['fresh worker: submit → agent', s(fresh.submitToAgentMs), '', ''],
     [
       `  environment from the artifact store (${fresh.state.environment!.source})`,

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { Stack } from '../cli/up';
 import { GO_MODULE_FILES, GO_MODULE_FIX } from '../testbed/goModule';
 import { makeRepoIn } from '../testbed/makeRepo';
-import { copyFloorMs, entryDir, measuredRun, met, seconds, type Measured } from './envRuns';
+import { copyFloorMs, entryDir, measuredRun, met, seconds, warmRows, type Measured } from './envRuns';
 import { elapsedMs } from './stats';
 
 const SETUP = ['go mod download', 'go test -count=1 -run NONE ./...'];
@@ -95,7 +95,6 @@ function hostFloors(root: string, scratch: string): Floors {
 }
 
 function rows(cold: Measured, warm: Measured, floor: Floors & { copyMs: number }) {
-  const ratio = cold.submitToAgentMs / warm.submitToAgentMs;
   return [
     [
       'go cold: submit → agent (go mod download, stdlib build)',
@@ -104,19 +103,13 @@ function rows(cold: Measured, warm: Measured, floor: Floors & { copyMs: number }
       '',
     ],
     ['  setup stage', seconds(cold.setupStageMs), '', ''],
-    [
+    ...warmRows(
       'go warm: submit → agent, modules and build cache ready',
-      seconds(warm.submitToAgentMs),
-      '',
-      `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`,
-    ],
-    [
-      '  environment in the sandbox (overlay)',
-      `${warm.state.environment!.readyMs} ms`,
+      cold,
+      warm,
       `cp -a of the entry: ${floor.copyMs.toFixed(0)} ms`,
       `cache hit: ${met(warm.state.environment!.source !== 'built')}`,
-    ],
-    ['  cold / warm', `${ratio.toFixed(1)}×`, '', `≥ 10×: ${met(ratio >= 10)}`],
+    ),
     [
       'iteration 2: checks (go vet, go test -json, offline)',
       warm.secondCheck ? seconds(warm.secondCheck.ms) : 'no second iteration',

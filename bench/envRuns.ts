@@ -6,16 +6,7 @@ import * as path from 'node:path';
 import type { Stack } from '../cli/up';
 import type { RunState } from '../contracts/run';
 import { elapsedMs } from './stats';
-
-async function submit(stack: Stack, body: object): Promise<string> {
-  const res = await fetch(`${stack.apiUrl}/v1/runs`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
-}
+import { submit } from './submit';
 
 /** The run's final state; a run that did not succeed measures nothing, so it stops the bench with its reason. */
 async function finished(stack: Stack, id: string): Promise<RunState> {
@@ -83,3 +74,16 @@ export function copyFloorMs(tree: string, scratch: string): number {
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+/**
+ * The warm run's rows, npm's and Go's alike: submit → agent beside the ≤ 2 s target, the environment's overlay beside
+ * `floor` (a copy of what it holds), and the cold run's time over the warm one's beside the ≥ 10× target.
+ */
+export function warmRows(label: string, cold: Measured, warm: Measured, floor: string, hit = ''): string[][] {
+  const ratio = cold.submitToAgentMs / warm.submitToAgentMs;
+  return [
+    [label, seconds(warm.submitToAgentMs), '', `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`],
+    ['  environment in the sandbox (overlay)', `${warm.state.environment!.readyMs} ms`, floor, hit],
+    ['  cold / warm', `${ratio.toFixed(1)}×`, '', `≥ 10×: ${met(ratio >= 10)}`],
+  ];
+}
