@@ -7,6 +7,7 @@
 // setup's `go test` does not warm `go vet`'s analysis of the standard library) and with every cache warm.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Stack } from '../cli/up';
 import { GO_MODULE_FILES, GO_MODULE_FIX } from '../testbed/goModule';
@@ -119,15 +120,18 @@ function rows(cold: Measured, warm: Measured, floor: Floors & { copyMs: number }
   ];
 }
 
+/** The last minute's load average: the Go rows take minutes, and other work on the machine moves them. */
+const load = () => os.loadavg()[0].toFixed(2);
+
 /** The Go rows of the table, run on the stack's current worker; `root` is the Go the stack offers. */
 export async function goRows(stack: Stack, dir: string, home: string, root: string): Promise<string[][]> {
   const repo = makeRepoIn(dir, GO_MODULE_FILES);
   const spec = goSpec(repo);
-  console.log('go: cold run (go mod download and the build cache in the setup stage)…');
+  console.log(`go: cold run (go mod download and the build cache in the setup stage), load ${load()}…`);
   const cold = await measuredRun(stack, spec, home, 'go', FETCHED);
-  console.log('go: warm run (the same base, the same worker)…');
+  console.log(`go: warm run (the same base, the same worker), load ${load()}…`);
   const warm = await measuredRun(stack, spec, home, 'go', FETCHED);
-  console.log('go: the same commands on the host…');
+  console.log(`go: the same commands on the host, load ${load()}…`);
   const floor = hostFloors(root, dir);
   const entry = entryDir(home, cold.state.environment!.key);
   const copyMs = entry ? copyFloorMs(entry, dir) : NaN;
