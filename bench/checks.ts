@@ -14,6 +14,7 @@ import { freePort } from '../temporal/ports';
 import { makeRepoIn } from '../testbed/makeRepo';
 import { FINAL_STATUSES, type RunState } from '../contracts/run';
 import { elapsedMs, percentiles, printTable, runBench } from './stats';
+import { submit as submitSpec } from './submit';
 
 const RUNS = Number(process.env.BENCH_RUNS || 5);
 const FILES = 30;
@@ -77,13 +78,7 @@ async function submit(stack: Stack, repo: string, row: Row, i: number): Promise<
     limits: { iterations: 1 },
     approval: { required: false },
   };
-  const res = await fetch(`${stack.apiUrl}/v1/runs`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
+  return submitSpec(stack, body);
 }
 
 /** The run's state; a refused or dropped request (a loaded machine) is asked again. */

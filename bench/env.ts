@@ -1,8 +1,9 @@
 // `npm run bench:env`: what the setup stage and the environment cache save, with real parts: a Temporal dev server,
 // `nightshift worker` processes, bwrap, overlays, and a real `npm ci` of a fixture with a real lock file (mocha and
-// friends, 110 packages) through the egress proxy, from the registry npm's own configuration names. Each number
-// beside its floor (a bare copy of the same tree) and its target. Prints a table; asserts nothing.
-import { execFileSync } from 'node:child_process';
+// friends, 110 packages) through the egress proxy, from the registry npm's own configuration names; and a Go module
+// with a real dependency (bench/envGo.ts) on the host's Go, offered as a toolchain. Each number beside its floor and
+// its target. Prints a table; asserts nothing. BENCH_ENV_ROWS=npm,go (the default) chooses the rows.
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,8 +13,9 @@ import { unmountUnder } from '../sandbox/overlay';
 import { freePort } from '../temporal/ports';
 import { makeRepoIn } from '../testbed/makeRepo';
 import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
-import type { RunState } from '../contracts/run';
-import { elapsedMs, printTable, runBench } from './stats';
+import { goRoot, goRows } from './envGo';
+import { copyFloorMs, entryDir, measuredRun, met, seconds, warmRows, type Measured } from './envRuns';
+import { printTable, runBench } from './stats';
 
 const FIXTURE = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'npm-app');
 
@@ -41,7 +43,7 @@ function registryRule(): string {
 const AGENT =
   'if [ -f notes/first ]; then sed -i "s/total - n/total + n/" index.js; else mkdir -p notes && touch notes/first && sed -i "s/total + n/total - n/" index.js; fi';
 
-function runSpec(repo: string, registry: string): object {
+function npmSpec(repo: string, registry: string): object {
   return {
     title: 'Environment bench',
     task: 'Keep the answer right.',
@@ -54,91 +56,16 @@ function runSpec(repo: string, registry: string): object {
   };
 }
 
-async function submit(stack: Stack, body: object): Promise<string> {
-  const res = await fetch(`${stack.apiUrl}/v1/runs`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (res.status !== 202) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
-}
-
-async function finished(stack: Stack, id: string): Promise<RunState> {
-  try {
-    return await stack.client.workflow.getHandle(id).result();
-  } catch (err) {
-    const e = err as Error & { cause?: Error & { details?: unknown[] } };
-    throw new Error(`run ${id} failed: ${(e.cause?.message ?? e.message).split('\n')[0]}`);
-  }
-}
-
-interface Measured {
-  state: RunState;
-  submitToAgentMs: number;
-  setupStageMs: number;
-  /** The second iteration's check: how long, and whether its log shows anything installed or any connection. */
-  secondCheck?: { ms: number; installed: boolean };
-}
-
-async function measuredRun(stack: Stack, repo: string, registry: string, home: string): Promise<Measured> {
-  const state = await finished(stack, await submit(stack, runSpec(repo, registry)));
-  const agent = state.stages.find((s) => s.stage === 'agent')!;
-  const setup = state.stages.find((s) => s.stage === 'setup')!;
-  const check = state.checks.find((c) => c.name === 'test');
-  const log = check ? readFileSync(path.join(home, 'artifacts', check.logId.slice(0, 2), check.logId), 'utf8') : '';
-  return {
-    state,
-    submitToAgentMs: Date.parse(agent.startedAt) - Date.parse(state.createdAt),
-    setupStageMs: setup.durationMs ?? 0,
-    secondCheck:
-      state.iteration >= 2 && check
-        ? { ms: check.durationMs, installed: /added \d+ packages|nightshift egress/.test(log) }
-        : undefined,
-  };
-}
-
-/** A bare copy of a tree (cp -a), the floor under any restore of it. */
-function copyFloorMs(tree: string, scratch: string): number {
-  const target = path.join(scratch, `copy-${Date.now()}`);
-  const t = process.hrtime.bigint();
-  execFileSync('cp', ['-a', tree, target]);
-  const ms = elapsedMs(t);
-  rmSync(target, { recursive: true, force: true });
-  return ms;
-}
-
-type MeasuredRun = Awaited<ReturnType<typeof measuredRun>>;
-
-/** The bench's table: each phase's time beside its floor (`floor`: a plain copy of the environment) and target. */
+/** The npm rows: each phase's time beside its floor (`floor`: a plain copy of the environment) and target. */
 function resultRows(
-  { cold, warm, fresh, moved }: Record<'cold' | 'warm' | 'fresh' | 'moved', MeasuredRun>,
+  { cold, warm, fresh, moved }: Record<'cold' | 'warm' | 'fresh' | 'moved', Measured>,
   floor: number,
 ): string[][] {
-  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  const s = seconds;
   return [
-    ['', 'measured', 'floor', 'target'],
     ['cold: submit → agent (npm ci in setup)', s(cold.submitToAgentMs), '', ''],
     ['  setup stage', s(cold.setupStageMs), '', ''],
-    [
-      'warm: submit → agent, dependencies ready',
-      s(warm.submitToAgentMs),
-      '',
-      `≤ 2 s: ${met(warm.submitToAgentMs <= 2000)}`,
-    ],
-    [
-      '  environment in the sandbox (overlay)',
-      `${warm.state.environment!.readyMs} ms`,
-      `cp -a of the tree: ${floor.toFixed(0)} ms`,
-      '',
-    ],
-    [
-      '  cold / warm',
-      `${(cold.submitToAgentMs / warm.submitToAgentMs).toFixed(1)}×`,
-      '',
-      `≥ 10×: ${met(cold.submitToAgentMs / warm.submitToAgentMs >= 10)}`,
-    ],
+    ...warmRows('warm: submit → agent, dependencies ready', cold, warm, `cp -a of the tree: ${floor.toFixed(0)} ms`),
     ['fresh worker: submit → agent', s(fresh.submitToAgentMs), '', ''],
     [
       `  environment from the artifact store (${fresh.state.environment!.source})`,
@@ -161,15 +88,76 @@ function resultRows(
   ];
 }
 
+/** What an npm check's log shows when it installed anything, or when anything went through the egress. */
+const NPM_INSTALLED = /added \d+ packages|nightshift egress/;
+
+interface Bench {
+  stack: Stack;
+  dir: string;
+  home: string;
+  workerEnv: NodeJS.ProcessEnv;
+  /** The worker process the runs go to; the npm rows replace it with a fresh one. */
+  worker: ChildProcess;
+}
+
+/** The npm rows: cold, warm, on a fresh worker, after a new commit on the default branch. */
+async function npmRows(bench: Bench): Promise<string[][]> {
+  const { stack, dir, home } = bench;
+  const registry = registryRule();
+  console.log(`npm: registry ${registry} (npm config)`);
+  const repo = makeRepoIn(dir, fixtureFiles());
+  const run = () => measuredRun(stack, npmSpec(repo, registry), home, 'test', NPM_INSTALLED);
+  console.log('cold run (npm ci in the setup stage)…');
+  const cold = await run();
+  console.log('warm run (the same lock file, the same worker)…');
+  const warm = await run();
+  bench.worker.kill('SIGTERM');
+  await exited(bench.worker);
+  console.log('a fresh worker (nothing kept locally)…');
+  bench.worker = startWorkerProcess(bench.workerEnv);
+  await connected(bench.worker);
+  const fresh = await run();
+  // The key is the base's whole tree (docs/environments.md): any new commit on the default branch sets up again.
+  console.log('a new commit on the default branch (a README added)…');
+  writeFileSync(path.join(repo, 'README.md'), 'A README, added.\n');
+  for (const args of [
+    ['add', 'README.md'],
+    ['commit', '--quiet', '-m', 'a README change'],
+  ])
+    execFileSync('git', args, { cwd: repo });
+  const moved = await run();
+
+  const key = cold.state.environment!.key;
+  const entry = entryDir(home, key);
+  const tree = entry ? path.join(entry, 'workspace', 'node_modules') : undefined;
+  const floor = tree ? copyFloorMs(tree, dir) : NaN;
+  const packages = tree ? readdirSync(tree).length : 0;
+  console.log(
+    `npm environment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`,
+  );
+  return resultRows({ cold, warm, fresh, moved }, floor);
+}
+
+const ROWS = ['npm', 'go'];
+
+/** BENCH_ENV_ROWS: which rows to run (comma-separated; all by default). */
+function chosenRows(): string[] {
+  const chosen = (process.env.BENCH_ENV_ROWS || ROWS.join(',')).split(',').map((r) => r.trim());
+  const unknown = chosen.find((r) => !ROWS.includes(r));
+  if (unknown !== undefined) throw new Error(`BENCH_ENV_ROWS: no rows named "${unknown}" (${ROWS.join(', ')})`);
+  return chosen;
+}
+
 async function main(): Promise<void> {
+  const chosen = chosenRows();
+  const go = chosen.includes('go') ? goRoot() : undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-env-'));
   const home = path.join(dir, 'home');
-  const registry = registryRule();
   console.log(
     `Nightshift environment bench on ${os.cpus().length} cores, load ${os
       .loadavg()
       .map((l) => l.toFixed(2))
-      .join(' ')}; registry ${registry} (npm config)`,
+      .join(' ')}; rows: ${chosen.join(', ')}${go ? `; Go ${go}` : ''}`,
   );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -178,49 +166,23 @@ async function main(): Promise<void> {
     NIGHTSHIFT_PORT: String(await freePort()),
     NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
     NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),
+    // The Go rows' toolchain, offered to the API's admission and to the workers alike.
+    ...(go ? { NIGHTSHIFT_TOOLCHAINS: `go=${go}` } : {}),
   };
   delete env.TEMPORAL_ADDRESS;
   const stack = await startStack({ devServer: true, worker: false, api: true }, loadConfig(env));
   const workerEnv = { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` };
-  const repo = makeRepoIn(dir, fixtureFiles());
-  let worker = startWorkerProcess(workerEnv);
+  const bench: Bench = { stack, dir, home, workerEnv, worker: startWorkerProcess(workerEnv) };
   try {
-    await connected(worker);
-    console.log('cold run (npm ci in the setup stage)…');
-    const cold = await measuredRun(stack, repo, registry, home);
-    console.log('warm run (the same lock file, the same worker)…');
-    const warm = await measuredRun(stack, repo, registry, home);
-    worker.kill('SIGTERM');
-    await exited(worker);
-    console.log('a fresh worker (nothing kept locally)…');
-    worker = startWorkerProcess(workerEnv);
-    await connected(worker);
-    const fresh = await measuredRun(stack, repo, registry, home);
-    // The key is the base's whole tree (docs/environments.md): any new commit on the default branch sets up again.
-    console.log('a new commit on the default branch (a README added)…');
-    writeFileSync(path.join(repo, 'README.md'), 'A README, added.\n');
-    for (const args of [
-      ['add', 'README.md'],
-      ['commit', '--quiet', '-m', 'a README change'],
-    ])
-      execFileSync('git', args, { cwd: repo });
-    const moved = await measuredRun(stack, repo, registry, home);
-
-    const key = cold.state.environment!.key;
-    const entry = readdirSync(path.join(home, 'work'), { recursive: true, encoding: 'utf8' }).find((p) =>
-      p.endsWith(path.join(key, 'workspace', 'node_modules')),
-    );
-    const tree = entry ? path.join(home, 'work', entry) : undefined;
-    const floor = tree ? copyFloorMs(tree, dir) : NaN;
-    const packages = tree ? readdirSync(tree).length : 0;
-    const rows = resultRows({ cold, warm, fresh, moved }, floor);
-    console.log(
-      `\nenvironment: ${packages} entries in node_modules, ${(cold.state.environment!.bytes / 1024 ** 2).toFixed(1)} MiB, key ${key.slice(0, 12)}`,
-    );
+    await connected(bench.worker);
+    const rows = [['', 'measured', 'floor', 'target']];
+    if (chosen.includes('npm')) rows.push(...(await npmRows(bench)));
+    if (go) rows.push(...(await goRows(stack, dir, home, go)));
+    console.log('');
     printTable(rows);
   } finally {
-    worker.kill('SIGKILL');
-    await exited(worker);
+    bench.worker.kill('SIGKILL');
+    await exited(bench.worker);
     await stack.stop();
     await unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
