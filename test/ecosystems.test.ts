@@ -15,9 +15,9 @@ import { takingTurns } from './helpers/turns';
 // Every language, not only Node (issue 23; docs/ecosystems/): a Go module whose go.sum dependency comes through the
 // setup's egress, and a pytest project with Debian's pytest, each on bwrap (the worker's toolchains,
 // NIGHTSHIFT_TOOLCHAINS) and on docker (an image `nightshift image build` made with both, picked by
-// `sandbox.toolchains` alone), with plain `go` and `pytest` in the commands. On each: a real failing test is fed back to the agent, which fixes it from what
-// it read, and the fix is delivered with its test counts and canary shown; a skipped test and a deleted test are
-// caught, though either turns the check green.
+// `sandbox.toolchains` alone), with plain `go` and `pytest` in the commands. On each: a real failing test is fed
+// back to the agent, which fixes it from what it read, and the fix is delivered with its test counts and canary shown;
+// a skipped test and a deleted test are caught, though either turns the check green.
 
 type Driver = 'bwrap' | 'docker';
 type Lang = 'go' | 'python';
