@@ -1,14 +1,10 @@
-import type Docker from 'dockerode';
-import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { formatRun } from '../cli/format';
 import type { RunState } from '../contracts/run';
 import { dockerClient } from '../sandbox/docker';
 import { unpackTarGz } from '../proof/tar';
 import { GO_MODULE_FILES, GO_MODULE_FIX } from '../testbed/goModule';
 import { PYTHON_PROJECT_FILES, PYTHON_PROJECT_FIX } from '../testbed/pythonProject';
-import { runCli } from './helpers/cli';
-import { SANDBOX_IMAGE } from './helpers/sandboxes';
+import { toolchainImage } from './helpers/images';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { takingTurns } from './helpers/turns';
 
@@ -46,8 +42,12 @@ const ECOSYSTEMS: Record<Lang, Ecosystem> = {
     files: GO_MODULE_FILES,
     file: 'mathx.go',
     fixed: GO_MODULE_FIX,
-    // The dependency through the setup's egress; the standard library compiled once into the environment's HOME.
-    setup: { run: ['go mod download', 'go test -count=1 -run NONE ./...'], network: ['proxy.golang.org:443'] },
+    // The dependency through the setup's egress; the standard library compiled (and vetted) once into the environment's
+    // HOME.
+    setup: {
+      run: ['go mod download', 'go vet ./...', 'go test -count=1 -run NONE ./...'],
+      network: ['proxy.golang.org:443'],
+    },
     check: 'go vet ./... && go test -json ./...',
     format: 'go test -json',
     failing: 'TestClampAbove',
@@ -82,38 +82,6 @@ function fixingAgent(e: Ecosystem): string {
   ].join('\n');
 }
 
-/** The docker image with both toolchains, by its recipe: built once per base image and Go, kept between runs. */
-async function ecosystemImage(docker: Docker): Promise<string> {
-  const base = await docker.getImage(SANDBOX_IMAGE).inspect();
-  const go = execFileSync('/usr/local/go/bin/go', ['version'], { encoding: 'utf8' });
-  const recipe = createHash('sha256').update(`${base.Id}\0${go}\0python3-pytest`).digest('hex').slice(0, 12);
-  const tag = `nightshift-test-eco-${recipe}:latest`;
-  if (
-    await docker
-      .getImage(tag)
-      .inspect()
-      .then(
-        () => true,
-        () => false,
-      )
-  )
-    return tag;
-  const built = await runCli(
-    ['image', 'build', '--toolchain', 'go=/usr/local/go', '--toolchain', 'python=debian:python3-pytest', '--tag', tag],
-    { DOCKER_HOST: process.env.NIGHTSHIFT_TEST_DOCKER_HOST },
-    400_000,
-  );
-  if (built.code !== 0) throw new Error(`nightshift image build failed: ${built.stderr || built.stdout}`);
-  // An older recipe's image is never used again.
-  for (const old of await docker.listImages({ filters: { reference: ['nightshift-test-eco-*'] } }))
-    if (!(old.RepoTags ?? []).some((t) => t.endsWith(tag)))
-      await docker
-        .getImage(old.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
-  return tag;
-}
-
 let stack: TestStack;
 let image: string;
 const repos = {} as Record<Lang, string>;
@@ -145,7 +113,7 @@ async function run(body: object, statuses: RunState['status'][]): Promise<Outcom
 }
 
 beforeAll(async () => {
-  image = await ecosystemImage(dockerClient(process.env.NIGHTSHIFT_TEST_DOCKER_HOST));
+  image = await toolchainImage(dockerClient(process.env.NIGHTSHIFT_TEST_DOCKER_HOST));
   stack = await startTestStack({
     env: {
       NIGHTSHIFT_TOOLCHAINS: 'go=/usr/local/go,python=/usr',

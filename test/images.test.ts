@@ -1,7 +1,6 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
@@ -13,22 +12,26 @@ import { openArtifactStore } from '../store/openArtifacts';
 import { unpackTarGz } from '../proof/tar';
 import { runCli } from './helpers/cli';
 import { SANDBOX_IMAGE } from './helpers/sandboxes';
-import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { toolchainImage } from './helpers/images';
+import { makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 
-// Images per spec on the docker driver (docs/images.md): `nightshift image build` makes one with the host's Go
-// toolchain from the sandbox image without pulling anything; a spec asks for it with `sandbox.image` and its check runs
-// plain `go`; the image's digest is the run's provenance. An image off the admin's list is refused at submit, and an
-// image that lacks a piece of the contract is named at worker start and refused at provision.
+// Images per spec on the docker driver (docs/images.md): `nightshift image build` makes one from the sandbox image
+// without pulling anything, with a host directory copied in and Debian's packages installed; a spec asks for one with
+// `sandbox.image`, or by `sandbox.toolchains` alone, and its check runs plain `go`; the image's digest is the run's
+// provenance. An image off the admin's list is refused at submit, and an image that lacks a piece of the contract is
+// named at worker start and refused at provision. The runs use the tests' image with the host's Go and pytest
+// (test/helpers/images.ts, built by the same command and kept); the build here copies a small toolchain of its own.
 
-const GO_ROOT = '/usr/local/go';
 const suffix = randomBytes(4).toString('hex');
-const GO_IMAGE = `nightshift-test-go-${suffix}:latest`;
+const BUILT_IMAGE = `nightshift-test-built-${suffix}:latest`;
 const NO_GIT_IMAGE = `nightshift-test-nogit-${suffix}:latest`;
+let GO_IMAGE: string;
 const host = () => process.env.NIGHTSHIFT_TEST_DOCKER_HOST!;
 
 let docker: Docker;
 let stack: TestStack;
-let built: { code: number; stdout: string; stderr: string; ms: number };
+let built: { code: number; stdout: string; stderr: string };
+let TINY: string;
 
 /** An image FROM the base whose only change is one RUN, built by the engine with nothing pulled. */
 async function buildWithRun(tag: string, run: string): Promise<void> {
@@ -56,51 +59,90 @@ async function buildWithRun(tag: string, run: string): Promise<void> {
   );
 }
 
+/** A toolchain of its own: `bin/tiny`, which says its version. */
+function tinyToolchain(): string {
+  const dir = path.join(tempDir('tiny-toolchain'), 'tiny');
+  mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  writeFileSync(path.join(dir, 'bin', 'tiny'), '#!/bin/sh\necho "tiny version 1"\n', { mode: 0o755 });
+  return dir;
+}
+
 beforeAll(async () => {
   docker = dockerClient(host());
-  const started = Date.now();
-  const r = await runCli(['image', 'build', '--toolchain', `go=${GO_ROOT}`, '--tag', GO_IMAGE], {
-    DOCKER_HOST: host(),
-  });
-  built = { ...r, ms: Date.now() - started };
+  GO_IMAGE = await toolchainImage(docker);
+  TINY = tinyToolchain();
+  built = await runCli(
+    [
+      'image',
+      'build',
+      '--toolchain',
+      `tiny=${TINY}`,
+      '--toolchain',
+      'python=debian:python3-pytest',
+      '--tag',
+      BUILT_IMAGE,
+    ],
+    { DOCKER_HOST: host() },
+    300_000,
+  );
   await buildWithRun(NO_GIT_IMAGE, 'rm -f /usr/bin/git');
   stack = await startTestStack({
     env: {
-      NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${NO_GIT_IMAGE}`,
-      NIGHTSHIFT_TOOLCHAINS: `go=${GO_ROOT},python=/usr`,
+      NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${BUILT_IMAGE},${NO_GIT_IMAGE}`,
+      NIGHTSHIFT_TOOLCHAINS: 'go=/usr/local/go,python=/usr,node=/usr',
     },
   });
-}, 240_000);
+}, 600_000);
 afterAll(async () => {
   await stack?.stop();
-  for (const tag of [GO_IMAGE, NO_GIT_IMAGE])
+  for (const tag of [BUILT_IMAGE, NO_GIT_IMAGE])
     await docker
       ?.getImage(tag)
       .remove({ force: true })
       .catch(() => undefined);
 });
 
-test('nightshift image build: the base image with the host Go toolchain at /opt/toolchains/go, its bin on PATH, labelled', async () => {
+test('nightshift image build: a host directory at /opt/toolchains/<name>, its bin on PATH; Debian packages by apt; labelled', async () => {
   expect(built.stderr).toBe('');
   expect(built.code).toBe(0);
-  const image = await docker.getImage(GO_IMAGE).inspect();
+  const image = await docker.getImage(BUILT_IMAGE).inspect();
   const base = await docker.getImage(SANDBOX_IMAGE).inspect();
-  expect(built.stdout).toContain(`image ${GO_IMAGE} built: ${image.Id}`);
-  // FROM the base: its layers, then one more (the copy), nothing else.
-  expect(image.RootFS.Layers!.slice(0, -1)).toEqual(base.RootFS.Layers);
-  expect(image.RootFS.Layers).toHaveLength(base.RootFS.Layers!.length + 1);
-  const goVersion = execFileSync(path.join(GO_ROOT, 'bin', 'go'), ['version'], { encoding: 'utf8' }).trim();
+  expect(built.stdout).toContain(`image ${BUILT_IMAGE} built: ${image.Id}`);
+  // FROM the base: its layers, then two more (the packages, the copy), nothing else; the base's user kept.
+  expect(image.RootFS.Layers!.slice(0, -2)).toEqual(base.RootFS.Layers);
+  expect(image.RootFS.Layers).toHaveLength(base.RootFS.Layers!.length + 2);
+  expect(image.Config.User).toBe(base.Config.User);
   expect(image.Config.Labels).toMatchObject({
-    'nightshift.toolchains': 'go',
-    'nightshift.toolchain.go': `${GO_ROOT} (${goVersion})`,
+    'nightshift.toolchains': 'tiny,python',
+    'nightshift.toolchain.tiny': `${TINY} (tiny version 1)`,
+    'nightshift.toolchain.python': 'debian: python3-pytest',
     'nightshift.base': `${SANDBOX_IMAGE}@${base.Id}`,
   });
   expect(image.Config.Env).toContain(
-    'PATH=/opt/toolchains/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'PATH=/opt/toolchains/tiny/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   );
-  // The worker started with both images and checked them: the Go image is offered, the git-less one named.
+  // What the image holds, run as its user: the copied tool on PATH, Debian's pytest.
+  const container = await docker.createContainer({
+    Image: BUILT_IMAGE,
+    Cmd: ['sh', '-c', 'tiny && pytest --version 2>&1 && id -u'],
+    // The engine may not raise the limits past the worker's (as the driver, sandbox/docker.ts).
+    HostConfig: {
+      NetworkMode: 'none',
+      Ulimits: [
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+        { Name: 'nproc', Soft: 1024, Hard: 1024 },
+      ],
+    },
+  });
+  await container.start();
+  await container.wait();
+  const out = String(await container.logs({ stdout: true, stderr: true }));
+  await container.remove({ force: true });
+  expect(out).toMatch(/tiny version 1[\s\S]*pytest \d+\.\d+[\s\S]*\b1000\b/);
+  // The worker started with the images and checked them: the built ones are offered, the git-less one named.
   const log = readFileSync(path.join(stack.config.home, 'test.log'), 'utf8');
   expect(log).toContain(`image ${NO_GIT_IMAGE}: no git (not offered)`);
+  expect(log).not.toContain(`image ${BUILT_IMAGE}: no`);
   expect(log).not.toContain(`image ${GO_IMAGE}: no`);
 }, 60_000);
 
@@ -156,7 +198,7 @@ test('an image off the allowlist, or any image on bwrap, is a 400 naming sandbox
   const off = await submit({ driver: 'docker', image: `nightshift-test-other-${suffix}` });
   expect(off.status).toBe(400);
   expect(off.text).toContain('sandbox.image');
-  expect(stack.config.dockerImages).toEqual([imageRef(SANDBOX_IMAGE), GO_IMAGE, NO_GIT_IMAGE]);
+  expect(stack.config.dockerImages).toEqual([imageRef(SANDBOX_IMAGE), GO_IMAGE, BUILT_IMAGE, NO_GIT_IMAGE]);
   expect(off.text).toContain(`allowed: ${stack.config.dockerImages.join(', ')}`);
   const onBwrap = await submit({ driver: 'bwrap', image: GO_IMAGE });
   expect(onBwrap.status).toBe(400);
@@ -169,7 +211,7 @@ test('an allowed image without git is named by doctor and refused at provision, 
   const doctor = await runCli(['doctor'], {
     DOCKER_HOST: host(),
     NIGHTSHIFT_HOME: stack.config.home,
-    NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${NO_GIT_IMAGE}`,
+    NIGHTSHIFT_DOCKER_IMAGES: `${GO_IMAGE},${BUILT_IMAGE},${NO_GIT_IMAGE}`,
   });
   expect(doctor.stdout).toMatch(new RegExp(`absent +image ${NO_GIT_IMAGE} +→ not offered: no git\\n`));
   expect(doctor.stdout).toMatch(new RegExp(`ok +image ${GO_IMAGE} +sha256:[0-9a-f]{12} offered\\n`));
@@ -235,7 +277,7 @@ test('a docker run asking for toolchains starts from the allowed image labelled 
     });
   const [picked, none, named] = await Promise.all([
     submit('go by toolchain', { driver: 'docker', toolchains: ['go'] }),
-    submit('python by toolchain', { driver: 'docker', toolchains: ['python'] }),
+    submit('node by toolchain', { driver: 'docker', toolchains: ['node'] }),
     submit('go in the default image', { driver: 'docker', toolchains: ['go'], image: SANDBOX_IMAGE }),
   ]);
   const state = await stack.waitFor(picked, ['succeeded', 'failed'], 180_000);
@@ -245,7 +287,7 @@ test('a docker run asking for toolchains starts from the allowed image labelled 
   const refused = await stack.waitFor(none, ['failed', 'succeeded'], 120_000);
   expect(refused.failure).toEqual({
     stage: 'provision',
-    reason: `no image this worker offers holds the toolchains python (images: ${imageRef(SANDBOX_IMAGE)} (none); ${GO_IMAGE} (go); ${NO_GIT_IMAGE} (none)): ${build} python=…\` and allow it in NIGHTSHIFT_DOCKER_IMAGES (docs/images.md)`,
+    reason: `no image this worker offers holds the toolchains node (images: ${imageRef(SANDBOX_IMAGE)} (none); ${GO_IMAGE} (go, python); ${BUILT_IMAGE} (tiny, python); ${NO_GIT_IMAGE} (none)): ${build} node=…\` and allow it in NIGHTSHIFT_DOCKER_IMAGES (docs/images.md)`,
   });
   const without = await stack.waitFor(named, ['failed', 'succeeded'], 120_000);
   expect(without.failure).toEqual({

@@ -120,4 +120,33 @@ test('--toolchain takes NAME=/absolute/dir with a bin/, and says what is wrong o
   expect(fails('go=relative/go')).toMatch(/expected NAME=\/absolute\/dir/);
   expect(fails(`go=${dir}/nope`)).toMatch(/is not a directory/);
   expect(fails(`go=${dir}/bin`)).toMatch(/has no bin\/ directory/);
+  // Debian packages: names only, so nothing else reaches the build's shell.
+  expect(parseToolchain('python=debian:python3-pytest,python3-venv')).toEqual({
+    name: 'python',
+    packages: ['python3-pytest', 'python3-venv'],
+  });
+  expect(fails('python=debian:python3;curl evil')).toBe(
+    '--toolchain python=debian:python3;curl evil: "python3;curl evil" is not a Debian package name',
+  );
+  expect(fails('python=debian:')).toMatch(/"" is not a Debian package name/);
+});
+
+test('Debian packages: installed as root by the base image apt, the base user restored, no bin added to PATH', () => {
+  const text = containerfile(
+    { name: 'nightshift-sandbox:latest', id: 'sha256:abc', path: '/usr/bin:/bin', user: '1000:1000' },
+    [
+      { name: 'python', packages: ['python3-pytest'] },
+      { name: 'go', dir: '/usr/local/go' },
+    ],
+  );
+  expect(text.split('\n').slice(0, 6)).toEqual([
+    'FROM abc',
+    'USER root',
+    'RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pytest && rm -rf /var/lib/apt/lists/*',
+    'USER 1000:1000',
+    'COPY toolchains/go /opt/toolchains/go',
+    'ENV PATH="/opt/toolchains/go/bin:/usr/bin:/bin"',
+  ]);
+  expect(text).toContain('LABEL nightshift.toolchains="python,go"\n');
+  expect(text).toContain('LABEL nightshift.toolchain.python="debian: python3-pytest"\n');
 });
