@@ -237,6 +237,9 @@ function otherValue(literal: string, others: string[], pick: (n: number) => numb
   return JSON.stringify(s.length > 1 && s.slice(1) + s[0] !== s ? s.slice(1) + s[0] : `${s}s`);
 }
 
+/** Why a file hosts no canary at the base: a copy of a failing test proves nothing. */
+export const FAILS_ALREADY = "each of the base's tests with an expected value in it fails already";
+
 /** A source's test as runners name it: its function (Go, Python, Rust), or its title (JS). */
 function testName(source: Source): string | undefined {
   if (source.fn) return source.fn.name;
@@ -276,7 +279,7 @@ export function withMutant(
   if (!sources.length)
     return {
       why: unchanged.length
-        ? `each of the base's tests with an expected value in it fails already`
+        ? FAILS_ALREADY
         : ofBase.length
           ? `none of the base's tests with an expected value is in it as the base has it`
           : `the base's version has no test that compares with an expected value`,
