@@ -237,9 +237,6 @@ function otherValue(literal: string, others: string[], pick: (n: number) => numb
   return JSON.stringify(s.length > 1 && s.slice(1) + s[0] !== s ? s.slice(1) + s[0] : `${s}s`);
 }
 
-/** Why a file hosts no canary at the base: a copy of a failing test proves nothing. */
-export const FAILS_ALREADY = "each of the base's tests with an expected value in it fails already";
-
 /** A source's test as runners name it: its function (Go, Python, Rust), or its title (JS). */
 function testName(source: Source): string | undefined {
   if (source.fn) return source.fn.name;
@@ -259,9 +256,9 @@ function names(caseName: string, test: string): boolean {
 /**
  * `text` (a test file as the checks run it) with a mutant of one of the base's tests in it: a test that also stands,
  * unchanged, in `baseText` (the base's version of the file), copied right after itself under the same title, with
- * its expected value changed. Never a copy of a test in `failing` (the tests the plain run reported failing): its
- * new expected value could be the very one the code gets wrong, and the mutant would pass. Why not, when no test of
- * the base is there to copy.
+ * its expected value changed. A test in `failing` (the tests the plain run reported failing) only when the file has no
+ * other: its new expected value could be the very one the code gets wrong, and the mutant would pass. Why not, when
+ * no test of the base is there to copy.
  */
 export function withMutant(
   file: string,
@@ -272,17 +269,17 @@ export function withMutant(
 ): { content: string } | { why: string } {
   const ofBase = sourcesIn(file, baseText);
   const unchanged = sourcesIn(file, text).filter((s) => ofBase.some((b) => b.statement === s.statement));
-  const sources = unchanged.filter((s) => {
+  const passing = unchanged.filter((s) => {
     const test = testName(s);
     return !test || !failing.some((c) => names(c, test));
   });
+  // A file whose every such test fails still hosts one: a copy that fails too shows the runner reports it.
+  const sources = passing.length ? passing : unchanged;
   if (!sources.length)
     return {
-      why: unchanged.length
-        ? FAILS_ALREADY
-        : ofBase.length
-          ? `none of the base's tests with an expected value is in it as the base has it`
-          : `the base's version has no test that compares with an expected value`,
+      why: ofBase.length
+        ? `none of the base's tests with an expected value is in it as the base has it`
+        : `the base's version has no test that compares with an expected value`,
     };
   // A literal changed is the least tellable from the base's own assertions; an expression bracketed is the fallback.
   const literals = sources.filter((s) => isPrimitive(s.literal));
