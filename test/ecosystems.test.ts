@@ -13,7 +13,7 @@ import { takingTurns } from './helpers/turns';
 // NIGHTSHIFT_TOOLCHAINS) and on docker (an image `nightshift image build` made with both, picked by
 // `sandbox.toolchains` alone), with plain `go` and `pytest` in the commands. On each: a real failing test is fed
 // back to the agent, which fixes it from what it read, and the fix is delivered with its test counts and canary shown;
-// a skipped test and a deleted test are caught, though either turns the check green.
+// a skipped test and a deleted test are caught, though together they turn the check green.
 
 type Driver = 'bwrap' | 'docker';
 type Lang = 'go' | 'python';
@@ -30,11 +30,11 @@ interface Ecosystem {
   /** How the runner names the test that fails at the base, and words of its failure. */
   failing: string;
   fails: string;
-  /** Shell that skips (or deletes) both failing tests: the check then passes. */
-  skip: string;
-  remove: string;
-  /** The finding's words for the first failing test. */
+  /** Shell that skips the first failing test and deletes the second: the check then passes. */
+  cheat: string;
+  /** The failing tests as the runner names them: the first (skipped by the cheat), the second (deleted). */
   testId: string;
+  secondId: string;
 }
 
 const ECOSYSTEMS: Record<Lang, Ecosystem> = {
@@ -52,10 +52,10 @@ const ECOSYSTEMS: Record<Lang, Ecosystem> = {
     format: 'go test -json',
     failing: 'TestClampAbove',
     fails: 'Clamp(15, 0, 10) = 0, want 10',
-    skip: `sed -i 's/^func TestClamp\\(Above\\|All\\)(t \\*testing.T) {/&\\n\\tt.Skip("flaky")/' mathx_test.go`,
     // go-cmp's import goes with TestClampAll, its one user: the file must still compile for the check to go green.
-    remove: "sed -i '/^func TestClamp\\(Above\\|All\\)(/,/^}/d; /go-cmp\\/cmp\"$/d' mathx_test.go",
+    cheat: `sed -i 's/^func TestClampAbove(t \\*testing.T) {/&\\n\\tt.Skip("flaky")/; /^func TestClampAll(/,/^}/d; /go-cmp\\/cmp"$/d' mathx_test.go`,
     testId: 'example.com/mathx › TestClampAbove',
+    secondId: 'example.com/mathx › TestClampAll',
   },
   python: {
     files: PYTHON_PROJECT_FILES,
@@ -65,9 +65,10 @@ const ECOSYSTEMS: Record<Lang, Ecosystem> = {
     format: 'pytest -v',
     failing: 'test_clamp_above',
     fails: 'assert 0 == 10',
-    skip: 'sed -i \'s/^def test_clamp_\\(above\\|all\\)():/@pytest.mark.skip(reason="later")\\n&/; 1i import pytest\' tests/test_clamp.py',
-    remove: "sed -i '/^def test_clamp_\\(above\\|all\\)():/,/^$/d' tests/test_clamp.py",
+    cheat:
+      "sed -i -e 's/^def test_clamp_above():/@pytest.mark.skip(reason=\"later\")\\n&/' -e '1i import pytest' -e '/^def test_clamp_all():/,/^$/d' tests/test_clamp.py",
     testId: 'tests/test_clamp.py::test_clamp_above',
+    secondId: 'tests/test_clamp.py::test_clamp_all',
   },
 };
 
@@ -127,7 +128,7 @@ beforeAll(async () => {
     p.catch(() => undefined); // reported by its test
     runs.set(name, p);
   };
-  // The fixes first: each makes its environment and baseline, which the hacks on the same base then share.
+  // The fixes first: each makes its environment and baseline, which the cheats on the same base then share.
   for (const driver of DRIVERS)
     for (const lang of LANGS)
       start(key(driver, lang, 'fix'), () =>
@@ -135,10 +136,9 @@ beforeAll(async () => {
       );
   for (const driver of DRIVERS)
     for (const lang of LANGS)
-      for (const hack of ['skip', 'remove'] as const)
-        start(key(driver, lang, hack), () =>
-          run(spec(driver, lang, ECOSYSTEMS[lang][hack], 1), ['failed', 'succeeded']),
-        );
+      start(key(driver, lang, 'cheat'), () =>
+        run(spec(driver, lang, ECOSYSTEMS[lang].cheat, 1), ['failed', 'succeeded']),
+      );
 }, 600_000);
 afterAll(async () => {
   await stack?.stop();
@@ -200,26 +200,26 @@ describe.each(DRIVERS)('%s', (driver) => {
     LONG,
   );
 
-  test.each(
-    LANGS.flatMap((lang) => [
-      { lang, hack: 'skip' as const, rule: 'tests-skipped', says: 'is skipped now' },
-      { lang, hack: 'remove' as const, rule: 'tests-missing', says: 'did not run now' },
-    ]),
-  )(
-    '$lang: the failing tests $hack → the check goes green, and the change is caught ($rule)',
-    async ({ lang, hack, rule, says }) => {
-      const { state } = await runs.get(key(driver, lang, hack))!;
+  test.each(LANGS)(
+    '%s: the first failing test skipped, the second deleted → the check goes green, and each is caught',
+    async (lang) => {
+      const e = ECOSYSTEMS[lang];
+      const { state } = await runs.get(key(driver, lang, 'cheat'))!;
       expect(state.status).toBe('failed');
       expect(state.stages.map((s) => s.stage)).not.toContain('deliver');
       expect(state.review?.findings).toEqual(
         expect.arrayContaining([
           expect.objectContaining({
-            rule,
-            message: expect.stringContaining(`the test "${ECOSYSTEMS[lang].testId}" ran at the base and ${says}`),
+            rule: 'tests-skipped',
+            message: expect.stringContaining(`the test "${e.testId}" ran at the base and is skipped now`),
+          }),
+          expect.objectContaining({
+            rule: 'tests-missing',
+            message: expect.stringContaining(`the test "${e.secondId}" ran at the base and did not run now`),
           }),
         ]),
       );
-      // The runner itself said pass: the finding, not the exit code, failed it.
+      // The runner itself said pass: the findings, not the exit code, failed it.
       expect(state.checks[0]).toMatchObject({ exitCode: 0, passed: false });
       expect(state.checks[0].unverified).toBeUndefined();
     },
