@@ -7,7 +7,7 @@ import { existsSync, promises as fs, realpathSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../config';
-import { hostToolEnv } from '../config/hostEnv';
+import { hostToolEnv } from '../processes/hostTools';
 import { imageRef } from '../config/images';
 import { dockerClient } from '../sandbox/docker';
 import { TOOLCHAINS_LABEL } from '../sandbox/images';

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { runHostTool } from '../config/hostEnv';
+import { runHostTool } from '../processes/hostTools';
 import { overlayOnto, overlayReads } from '../sandbox/overlay';
 import { git, paths, type RunRepo } from './git';
 

@@ -1,7 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
+import { runHostTool } from '../processes/hostTools';
+import { ProgramError, runProgram } from '../processes/run';
 import { GIT_OBJECTS_DIR } from '../sandbox/layout';
 
 /**
@@ -108,18 +110,14 @@ export type Git = (args: string[]) => Promise<string>;
 export const DEFAULT_BRANCH_CONFIG = 'nightshift.defaultBranch';
 
 /** git in `cwd`, pinned (see SAFE): for repos the server owns (the source repo, scratch repos). */
-export function git(cwd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      [...SAFE, ...args],
-      { cwd, maxBuffer: 256 * 1024 * 1024, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...ENV } },
-      (err, stdout, stderr) => {
-        if (err) reject(new GitError(args, String(stderr), typeof err.code === 'number' ? err.code : null));
-        else resolve(String(stdout));
-      },
-    );
-  });
+export async function git(cwd: string, args: string[]): Promise<string> {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...ENV };
+  try {
+    return (await runProgram('git', [...SAFE, ...args], { cwd, env, maxBuffer: 256 * 1024 * 1024 })).stdout;
+  } catch (err) {
+    if (!(err instanceof ProgramError)) throw err;
+    throw new GitError(args, err.stderr, typeof err.code === 'number' ? err.code : null);
+  }
 }
 
 /**
@@ -320,39 +318,13 @@ export class RunRepo {
    * excluded) and which are too big to walk on every commit.
    */
   private async dropNestedGitDirs(): Promise<void> {
-    const found = await new Promise<string>((resolve, reject) => {
-      execFile(
-        'find',
-        [
-          '-P',
-          this.workTree,
-          '-xdev',
-          '-mindepth',
-          '1',
-          '(',
-          '-path',
-          path.join(this.workTree, '.git'),
-          '-prune',
-          ')',
-          '-o',
-          '(',
-          '-name',
-          '.git',
-          '-prune',
-          '-print0',
-          ')',
-        ],
-        { maxBuffer: 64 * 1024 * 1024 },
-        (err, out, stderr) => {
-          if (err)
-            reject(
-              new Error(
-                `cannot look for nested repositories in the workspace: ${String(stderr).trim() || err.message}`,
-              ),
-            );
-          else resolve(String(out));
-        },
-      );
+    const walk = [
+      ...['-P', this.workTree, '-xdev', '-mindepth', '1'],
+      ...['(', '-path', path.join(this.workTree, '.git'), '-prune', ')'],
+      ...['-o', '(', '-name', '.git', '-prune', '-print0', ')'],
+    ];
+    const found = await runHostTool('find', walk).catch((err: Error) => {
+      throw new Error(`cannot look for nested repositories in the workspace: ${err.message}`);
     });
     for (const p of paths(found)) await fs.rm(p, { recursive: true, force: true });
   }

@@ -75,11 +75,20 @@ export function ensureSigningKey(home: string): SigningKey {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
+  // Every GET of a run lists the keys: the parsed key is kept until its file changes (a rotation renames a new one in).
+  const { ino, mtimeMs, size } = statSync(f.privateKey);
+  const version = `${ino}:${mtimeMs}:${size}`;
+  const known = parsedKeys.get(f.privateKey);
+  if (known?.version === version) return known.key;
   const privateKey = createPrivateKey(readFileSync(f.privateKey));
   const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
   if (!existsSync(f.publicKey)) writeFileSync(f.publicKey, publicKeyPem);
-  return { privateKey, publicKeyPem, keyId: keyIdOf(publicKeyPem) };
+  const key = { privateKey, publicKeyPem, keyId: keyIdOf(publicKeyPem) };
+  parsedKeys.set(f.privateKey, { version, key });
+  return key;
 }
+
+const parsedKeys = new Map<string, { version: string; key: SigningKey }>();
 
 /** Every key the server signs or signed with, the current one last. */
 export function listKeys(home: string): PublicKeyEntry[] {

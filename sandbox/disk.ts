@@ -1,24 +1,20 @@
-import { execFile } from 'node:child_process';
-import { hostToolEnv } from '../config/hostEnv';
+import { hostToolEnv } from '../processes/hostTools';
+import { type ProgramError, runProgram } from '../processes/run';
 
 /**
  * Bytes the directories take on disk (allocated blocks, hardlinks counted once), or with `inodes` their files and
  * directories, by `du`.
  */
-export function diskUsage(dirs: string[], inodes = false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'du',
-      ['-s', '-c', inodes ? '--inodes' : '-B1', '--', ...dirs],
-      { encoding: 'utf8', env: hostToolEnv(), maxBuffer: 1024 ** 2 },
-      (err, stdout) => {
-        // du exits 1 when a file vanished under it: the total is still right for what is there.
-        const total = /^(\d+)\s+total$/m.exec(stdout);
-        if (total) resolve(Number(total[1]));
-        else reject(err ?? new Error(`du printed no total: ${stdout}`));
-      },
-    );
-  });
+export async function diskUsage(dirs: string[], inodes = false): Promise<number> {
+  const args = ['-s', '-c', inodes ? '--inodes' : '-B1', '--', ...dirs];
+  // du exits 1 when a file vanished under it: the total is still right for what is there.
+  const stdout = await runProgram('du', args, { env: hostToolEnv(), maxBuffer: 1024 ** 2 }).then(
+    (out) => out.stdout,
+    (err: ProgramError) => err.stdout ?? '',
+  );
+  const total = /^(\d+)\s+total$/m.exec(stdout);
+  if (!total) throw new Error(`du printed no total: ${stdout}`);
+  return Number(total[1]);
 }
 
 /**

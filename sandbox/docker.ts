@@ -1,11 +1,10 @@
 import Docker from 'dockerode';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { hostToolEnv } from '../config/hostEnv';
+import { runHostTool } from '../processes/hostTools';
 import { cgroupDirsOf, countersIn, pidsCurrent, type CgroupCounters } from './cgroup';
 import { unmountUnder } from './overlay';
 import {
@@ -434,37 +433,22 @@ export class DockerSandbox implements Sandbox {
 }
 
 /** Give the sandbox's user the files under `dirs` that are not its own yet. */
-function chownTree(dirs: string[]): Promise<void> {
+async function chownTree(dirs: string[]): Promise<void> {
   const uid = String(SANDBOX_UID);
-  return new Promise((resolve, reject) => {
-    // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes. -xdev: an
-    // environment's overlay (sandbox/overlay.ts) was the sandbox user's when it was made; walking it would copy it up.
-    execFile(
-      'find',
-      [
-        ...dirs,
-        '-xdev',
-        '(',
-        '!',
-        '-uid',
-        uid,
-        '-o',
-        '!',
-        '-gid',
-        uid,
-        ')',
-        '-exec',
-        'chown',
-        '-h',
-        `${uid}:${uid}`,
-        '{}',
-        '+',
-      ],
-      { env: hostToolEnv() },
-      (err, _out, stderr) => {
-        if (err) reject(new Error(`cannot hand the workspace to the sandbox user: ${stderr.trim() || err.message}`));
-        else resolve();
-      },
-    );
+  // find … ! -uid: only what changed hands, so a large untouched workspace costs one walk and no writes. -xdev: an
+  // environment's overlay (sandbox/overlay.ts) was the sandbox user's when it was made; walking it would copy it up.
+  const changedHands = ['(', '!', '-uid', uid, '-o', '!', '-gid', uid, ')'];
+  await runHostTool('find', [
+    ...dirs,
+    '-xdev',
+    ...changedHands,
+    '-exec',
+    'chown',
+    '-h',
+    `${uid}:${uid}`,
+    '{}',
+    '+',
+  ]).catch((err: Error) => {
+    throw new Error(`cannot hand the workspace to the sandbox user: ${err.message}`);
   });
 }

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { runHostTool } from '../config/hostEnv';
+import { runHostTool } from '../processes/hostTools';
 
 // Copy-on-write views of a read-only tree (an environment cache entry) inside a sandbox's directories: overlayfs,
 // mounted by the worker on the host, so both drivers see an ordinary directory through their bind of the workspace.

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { hostToolEnv } from '../config/hostEnv';
+import { hostToolEnv } from '../processes/hostTools';
 import { dockerClient } from './docker';
 
 export interface PodmanService {

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { hostToolEnv } from '../config/hostEnv';
+import { hostToolEnv } from '../processes/hostTools';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { ensureTemporal } from './cli';
 

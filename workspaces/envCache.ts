@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runHostTool } from '../config/hostEnv';
+import { runHostTool } from '../processes/hostTools';
 import { diskUsage } from '../sandbox/disk';
 import { mountSafe, overlayReads } from '../sandbox/overlay';
 import { withArtifactFile, type ArtifactStore } from '../store/artifacts';

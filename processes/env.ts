@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-
 /** What the worker's host tools and services (du, find, the Temporal dev server, Podman) get of its environment. */
 const KEPT = ['PATH', 'HOME', 'USER', 'LANG', 'TMPDIR', 'XDG_RUNTIME_DIR'];
 
@@ -9,15 +7,4 @@ const KEPT = ['PATH', 'HOME', 'USER', 'LANG', 'TMPDIR', 'XDG_RUNTIME_DIR'];
  */
 export function hostToolEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return Object.fromEntries(KEPT.filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
-}
-
-/** A host tool (mount, tar, chown…) with `hostToolEnv()`; resolves to what it printed, rejects with its last words. */
-export function runHostTool(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: hostToolEnv(), maxBuffer: 16 * 1024 * 1024 }, (err, out, stderr) => {
-      if (err)
-        reject(new Error(`${cmd} failed: ${String(stderr).trim().split('\n').slice(-2).join(' ') || err.message}`));
-      else resolve(String(out));
-    });
-  });
 }
