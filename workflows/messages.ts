@@ -9,6 +9,8 @@ export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelReques
 /** The forge's CI status for a commit (sent by the forge webhook): kept when it is the run's pushed commit. */
 export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
+/** From the fleet registry: the named worker stopped reporting (or left), so a stage bound for it will never start. */
+export const workerLostSignal = defineSignal<[string]>('workerLost');
 
 // Sent from here (Temporal Web, the Temporal CLI) a decision counts, but its "by" is shown as unverified: only the
 // API's decisions carry the server's signature.

@@ -41,3 +41,10 @@ export const TEARDOWN_LOST_WORKSPACE = 'teardown-lost-workspace';
  * their commits unsigned.
  */
 export const SIGNED_COMMITS = 'signed-commits';
+
+/**
+ * A run watches, through the fleet registry, the worker that holds its workspace: when the registry finds the worker
+ * gone (its reports stopped, or it left), a stage or teardown bound for its queue is given up at once instead of
+ * after the queue's schedule-to-start timeout. Runs started before it (and every recorded history) waited that out.
+ */
+export const WORKER_LOST_FROM_REGISTRY = 'worker-lost-from-registry';

@@ -7,8 +7,16 @@ import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
 import type { specRun } from '../../workflows';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';
+import { fleetRegistry, fleetWorkflowId, workerReportSignal } from '../../workflows/fleet';
 import { claimQueue } from '../../contracts/taskQueues';
-import { FINAL_STATUSES, type CheckResult, type RunSettings, type RunState, type RunStatus } from '../../contracts/run';
+import {
+  FINAL_STATUSES,
+  type CheckResult,
+  type RunSettings,
+  type RunState,
+  type RunStatus,
+  type WorkerReport,
+} from '../../contracts/run';
 
 // The real specRun workflow (the suite's bundle of workflows/) on a real Temporal dev server, its activities stubs
 // that answer as each test says: the pipeline's decisions — the fix loop, approval, budgets, moving a run off a lost
@@ -521,6 +529,93 @@ test.concurrent('a lost worker: more lost workers than maxReprovisions: the run 
   });
   expect(run.ranOn('runAgent')).toEqual(['w1', 'w2']);
 });
+
+/** A worker's report to the fleet registry (workflows/fleet.ts) as of `at`; the registry starts with the first. */
+function report(worker: string, at: number): Promise<unknown> {
+  const r: WorkerReport = {
+    ...{ name: worker, host: 'test', capacity: 1, load: 0, waiting: 0, drivers: ['bwrap'], agents: [] },
+    ...{ memoryBytes: 1, startedAt: new Date(at).toISOString(), at: new Date(at).toISOString() },
+  };
+  return client.workflow.signalWithStart(fleetRegistry, {
+    workflowId: fleetWorkflowId(taskQueue),
+    taskQueue,
+    args: [[]],
+    signal: workerReportSignal,
+    signalArgs: [r],
+  });
+}
+
+/** The signals a run received, by name. */
+async function signalsTo(run: TestRun): Promise<string[]> {
+  const history = await run.handle.fetchHistory();
+  return history.events!.flatMap((e) => e.workflowExecutionSignaledEventAttributes?.signalName ?? []);
+}
+
+test.concurrent(
+  'a lost worker the fleet registry reports gone: its provision is given up at once, not after workerQueueTimeout',
+  async () => {
+    const now = Date.now();
+    await report('dead-a', now);
+    // Nobody polls dead-a's queue: without the registry the provision would wait the whole minute.
+    const run = await startRun({ spec: { approval: { required: false } }, claims: ['dead-a', 'w2'] });
+    await new Promise((r) => setTimeout(r, 1000));
+    // Another worker's report 20 s newer than dead-a's last: dead-a has missed three.
+    await report('alive-a', now + 20_000);
+    const state = await run.end();
+    expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
+    expect(run.ranOn('provisionWorkspace')).toEqual(['w2']);
+    expect(state.stages[0].durationMs).toBeLessThan(20_000);
+    expect(await signalsTo(run)).toContain('workerLost');
+  },
+);
+
+test.concurrent('a worker reported gone before the run watched it: the run is told at once and moves on', async () => {
+  const now = Date.now();
+  await report('dead-b', now);
+  await report('alive-b', now + 20_000);
+  const run = await startRun({ spec: { approval: { required: false } }, claims: ['dead-b', 'w2'] });
+  const state = await run.end();
+  expect(state).toMatchObject({ status: 'succeeded', reprovisions: 1 });
+  expect(state.stages[0].durationMs).toBeLessThan(20_000);
+  expect(await signalsTo(run)).toContain('workerLost');
+});
+
+test.concurrent(
+  'a worker that stops after the review: the teardown bound for its queue is given up once the registry says so',
+  async () => {
+    // A worker of this test's own, stopped (no poller) as soon as it has answered the review.
+    const worker = await Worker.create({
+      connection,
+      taskQueue: queueOf('dying-c'),
+      activities: dispatch,
+      shutdownGraceTime: '10s',
+    });
+    const running = worker.run();
+    // Ahead of the other tests' reports (which run at once): only this test's last report makes dying-c stale.
+    const ahead = Date.now() + 40_000;
+    await report('dying-c', ahead);
+    const run = await startRun({
+      spec: { approval: { required: false } },
+      claims: ['dying-c'],
+      stubs: {
+        reviewChanges: async () => {
+          setTimeout(() => worker.shutdown(), 200);
+          return { verdict: 'approve', findings: [], diffLines: 2 };
+        },
+      },
+    });
+    await running;
+    const stoppedAt = Date.now();
+    await report('alive-c', ahead + 20_000);
+    const state = await run.end();
+    expect(state).toMatchObject({ status: 'succeeded', reprovisions: 0 });
+    // Delivered within seconds of the worker's stop, with no teardown run anywhere: a dead worker's files are the
+    // sweeper's.
+    expect(Date.now() - stoppedAt).toBeLessThan(20_000);
+    expect(run.ranOn('teardownWorkspace')).toEqual([]);
+    expect(await signalsTo(run)).toContain('workerLost');
+  },
+);
 
 const MOVED = 'e'.repeat(40);
 const rebased = (conflicts: string[]): Output<'rebaseOntoBase'> => ({

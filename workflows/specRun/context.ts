@@ -23,6 +23,9 @@ export interface RunContext {
   pending?: Decision;
   /** Webhook deliveries and teardowns on workers presumed lost, under way: the workflow stays open until they end. */
   readonly notifications: Promise<void>[];
+  /** Workers the fleet registry watches for this run, and those it said are gone (workspace.ts). */
+  readonly watched: Set<string>;
+  readonly lostWorkers: Set<string>;
 }
 
 export function createContext(input: RunInput): RunContext {
@@ -47,5 +50,14 @@ export function createContext(input: RunInput): RunContext {
     createdAt: startedAt,
     updatedAt: startedAt,
   };
-  return { input, spec, settings: input.settings, state, sandboxMs: spec.sandbox.timeout, notifications: [] };
+  return {
+    input,
+    spec,
+    settings: input.settings,
+    state,
+    sandboxMs: spec.sandbox.timeout,
+    notifications: [],
+    watched: new Set(),
+    lostWorkers: new Set(),
+  };
 }

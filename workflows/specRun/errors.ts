@@ -5,6 +5,7 @@ import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio
  * and its grace time ran out before the stage finished: Temporal's worker then fails the stage as `WorkerShutdown`.
  */
 export function isWorkerLost(err: unknown): boolean {
+  if (err instanceof WorkerGone) return true;
   if (!(err instanceof ActivityFailure)) return false;
   const { cause } = err;
   return (
@@ -12,6 +13,14 @@ export function isWorkerLost(err: unknown): boolean {
       (cause.timeoutType === 'HEARTBEAT' || cause.timeoutType === 'SCHEDULE_TO_START')) ||
     (cause instanceof ApplicationFailure && cause.type === 'WorkerShutdown')
   );
+}
+
+/** The fleet registry said the worker a step was bound for is gone: the step was given up (workspace.ts). */
+export class WorkerGone extends Error {
+  constructor(readonly worker: string) {
+    super(`worker ${worker} stopped reporting to the fleet registry`);
+    this.name = 'WorkerGone';
+  }
 }
 
 export function errorMessage(err: unknown): string {

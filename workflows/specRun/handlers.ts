@@ -15,6 +15,7 @@ import {
   rejectSignal,
   requestChangesSignal,
   stateQuery,
+  workerLostSignal,
 } from '../messages';
 import type { RunContext } from './context';
 import { nowIso } from './time';
@@ -42,6 +43,15 @@ export function registerHandlers(ctx: RunContext): void {
   setHandler(forgeStatusSignal, (status) => recordStatus(state, status), {
     description: "The forge's CI status of the run's pushed commit (sent by the forge webhook)",
   });
+  setHandler(
+    workerLostSignal,
+    (worker) => {
+      ctx.lostWorkers.add(worker);
+    },
+    {
+      description: 'From the fleet registry: the named worker is gone; a stage bound for it is given up',
+    },
+  );
   setHandler(stateQuery, () => state, {
     description: 'The run: status, stage, iteration, per-stage results and timings',
   });

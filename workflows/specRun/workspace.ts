@@ -1,11 +1,20 @@
 // The run's workspace: claimed on a worker with a free sandbox slot, provisioned there (from the last checkpoint when
 // there is one), moved to another worker when its worker is lost, torn down on every path.
-import { ApplicationFailure, CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { WorkspaceQueueActivities } from '../../activities';
-import { CLAIM_BY_DRIVER, TEARDOWN_LOST_WORKSPACE } from '../patches';
+import { CLAIM_BY_DRIVER, TEARDOWN_LOST_WORKSPACE, WORKER_LOST_FROM_REGISTRY } from '../patches';
 import type { WorkspaceRef } from '../../contracts/run';
+import { fleetWorkflowId, unwatchWorkerSignal, watchWorkerSignal } from '../fleet';
 import type { RunContext } from './context';
-import { errorMessage, isWorkerLost } from './errors';
+import { errorMessage, isWorkerLost, WorkerGone } from './errors';
 import { provisionInput } from './inputs';
 import { anyWorker, onClaimQueue, onWorkspaceWorker } from './proxies';
 import { MINUTE } from './time';
@@ -27,8 +36,11 @@ async function provision(ctx: RunContext): Promise<WorkspaceRef> {
   const { state } = ctx;
   const ws = await claimWorker(ctx);
   ctx.provisioningOn = ws;
-  const result = await onWorkspaceWorker(ctx.settings, ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace(
-    provisionInput(ctx),
+  watch(ctx, ws);
+  const result = await unlessLost(ctx, ws, () =>
+    onWorkspaceWorker(ctx.settings, ws, 15 * MINUTE, `provision on ${ws.worker}`).provisionWorkspace(
+      provisionInput(ctx),
+    ),
   );
   ctx.provisioningOn = undefined;
   state.base = result.base;
@@ -52,7 +64,8 @@ export async function inWorkspace<T>(
         ctx.workspace = await provision(ctx);
         tearDownLost(ctx, lost.splice(0));
       }
-      return await step(onWorkspaceWorker(settings, ctx.workspace, startToCloseMs, summary));
+      const ws = ctx.workspace;
+      return await unlessLost(ctx, ws, () => step(onWorkspaceWorker(settings, ws, startToCloseMs, summary)));
     } catch (err) {
       if (!isWorkerLost(err)) throw err;
       if (state.reprovisions >= settings.maxReprovisions) {
@@ -72,13 +85,68 @@ export async function inWorkspace<T>(
 }
 
 /**
+ * Ask the fleet registry to tell the run when the worker is gone (workflows/fleet.ts), once per worker. Fire and
+ * forget: the workflow stays open until the registry has the message.
+ */
+function watch(ctx: RunContext, ws: WorkspaceRef): void {
+  if (ctx.watched.has(ws.worker) || !patched(WORKER_LOST_FROM_REGISTRY)) return;
+  ctx.watched.add(ws.worker);
+  ctx.notifications.push(signalRegistry(watchWorkerSignal, ws.worker, ctx.state.id));
+}
+
+/** The registry stops watching for the run: its workspace is gone. */
+function unwatchAll(ctx: RunContext): void {
+  for (const worker of ctx.watched) ctx.notifications.push(signalRegistry(unwatchWorkerSignal, worker, ctx.state.id));
+  ctx.watched.clear();
+}
+
+async function signalRegistry(
+  signal: typeof watchWorkerSignal | typeof unwatchWorkerSignal,
+  worker: string,
+  runId: string,
+): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(fleetWorkflowId(workflowInfo().taskQueue)).signal(signal, { worker, runId });
+  } catch (err) {
+    // Without the registry the run falls back on the queue's timeout: slower, never wrong.
+    log.warn('the fleet registry did not take the message', { worker, error: errorMessage(err) });
+  }
+}
+
+/**
+ * The step, given up as soon as the registry says its worker is gone: a stage scheduled on a dead worker's queue
+ * would otherwise wait out the queue's schedule-to-start timeout (minutes), a running one its heartbeat timeout.
+ */
+async function unlessLost<T>(ctx: RunContext, ws: WorkspaceRef, step: () => Promise<T>): Promise<T> {
+  if (!ctx.watched.has(ws.worker)) return step();
+  const scope = new CancellationScope();
+  let settled = false;
+  let lost = false;
+  const running = scope.run(step);
+  void condition(() => settled || ctx.lostWorkers.has(ws.worker)).then(() => {
+    if (settled) return;
+    lost = true;
+    scope.cancel();
+  });
+  try {
+    return await running;
+  } catch (err) {
+    throw lost ? new WorkerGone(ws.worker) : err;
+  } finally {
+    settled = true;
+  }
+}
+
+/**
  * Tell workers presumed lost to drop the run's workspace, beside the run: one that is alive after all frees its
  * sandbox and slot; a dead one's task times out unclaimed. Not the worker the run is on now: it holds the workspace.
  */
 function tearDownLost(ctx: RunContext, lost: WorkspaceRef[]): void {
   if (!lost.length || !patched(TEARDOWN_LOST_WORKSPACE)) return;
   const now = ctx.workspace?.worker;
-  for (const ws of lost.filter((w, i) => w.worker !== now && lost.findIndex((x) => x.worker === w.worker) === i)) {
+  const unique = lost.filter((w, i) => w.worker !== now && lost.findIndex((x) => x.worker === w.worker) === i);
+  // One the registry says is gone never takes the task: its files are the sweeper's when it starts again.
+  for (const ws of unique.filter((w) => !ctx.lostWorkers.has(w.worker))) {
     const done = onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, `teardown on ${ws.worker}, presumed lost`)
       .teardownWorkspace({ runId: ctx.state.id, sandbox: ctx.spec.sandbox })
       .catch((err) =>
@@ -98,13 +166,16 @@ export async function teardown(ctx: RunContext): Promise<void> {
   ctx.state.workspace = undefined;
   await CancellationScope.nonCancellable(async () => {
     try {
-      await onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, 'teardown').teardownWorkspace({
-        runId: ctx.state.id,
-        sandbox: ctx.spec.sandbox,
-      });
+      await unlessLost(ctx, ws, () =>
+        onWorkspaceWorker(ctx.settings, ws, 2 * MINUTE, 'teardown').teardownWorkspace({
+          runId: ctx.state.id,
+          sandbox: ctx.spec.sandbox,
+        }),
+      );
     } catch (err) {
       // A lost worker's files are swept when a worker starts on that machine again.
       log.warn('teardown failed', { error: errorMessage(err) });
     }
   });
+  unwatchAll(ctx);
 }

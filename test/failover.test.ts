@@ -1,0 +1,77 @@
+// A lost worker costs seconds at every point of a run, not only mid-activity (issue 24): ten runs over three worker
+// processes, one SIGKILLed 3 s after they are submitted, with runs on it before, during and after their agents. A
+// stage in flight there fails on its heartbeat; one bound for its queue after the kill, or a teardown, is given up
+// when the fleet registry notices the silence and tells the runs watching it, not after
+// NIGHTSHIFT_WORKER_QUEUE_TIMEOUT (its 2 min default here). When the kill meets a run between stages is up to the
+// clock: the cases of a stage and a teardown bound for a dead worker's queue, each made to happen, are in
+// test/workflow/workflow.test.ts.
+import type { ChildProcess } from 'node:child_process';
+import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
+import { spec, VALUE_REPO } from './helpers/specs';
+import { exited, startWorkerProcess } from './helpers/workerProcess';
+import { connected } from '../testbed/workerProcess';
+
+const RUNS = 10;
+const AGENT = 'echo 2 > src/value.txt; sleep 2';
+
+let stack: TestStack;
+const workers: ChildProcess[] = [];
+beforeAll(async () => {
+  stack = await startTestStack({ worker: false, env: { NIGHTSHIFT_MAX_SANDBOXES: '4' } });
+  for (let i = 0; i < 3; i++) workers.push(startWorkerProcess(stack.env));
+  await Promise.all(workers.map((w) => connected(w)));
+}, 120_000);
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGTERM');
+  await Promise.all(workers.map(exited));
+  await stack?.stop();
+});
+
+test(`${RUNS} runs over three workers, one SIGKILLed 3 s in: all reach approval within two runs' time plus 30 s`, async () => {
+  const repo = makeRepo(VALUE_REPO);
+  // One run alone: what a run takes on this machine now.
+  const aloneAt = Date.now();
+  const alone = await stack.submit(spec(repo, AGENT, { title: 'alone' }));
+  await stack.waitFor(alone, ['awaiting_approval'], 120_000);
+  const single = Date.now() - aloneAt;
+  await stack.api('POST', `/v1/runs/${alone}/reject`, { body: { comment: 'timing only' } });
+
+  const submittedAt = Date.now();
+  const ids: string[] = [];
+  for (let i = 0; i < RUNS; i++) ids.push(await stack.submit(spec(repo, AGENT, { title: `failover ${i}` })));
+  await new Promise((r) => setTimeout(r, 3000 - (Date.now() - submittedAt)));
+  const killed = workers[0];
+  killed.kill('SIGKILL');
+  await exited(killed);
+
+  const bound = 2 * single + 30_000;
+  const waiting = await Promise.all(ids.map((id) => stack.waitFor(id, ['awaiting_approval'], bound + 60_000)));
+  const took = Date.now() - submittedAt;
+  process.stderr.write(
+    `[failover] one run alone ${single} ms; ${RUNS} runs with a kill ${took} ms; bound ${bound} ms\n`,
+  );
+  expect({ took, single, withinBound: took <= bound }).toEqual({ took, single, withinBound: true });
+
+  // The dead worker held some of them: they moved, and the registry told them it was gone.
+  const moved = waiting.filter((s) => s.reprovisions > 0);
+  expect(moved.length).toBeGreaterThan(0);
+  const told = [];
+  for (const s of moved) {
+    const history = await stack.client.workflow.getHandle(s.id).fetchHistory();
+    const lost = history.events!.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'workerLost');
+    if (lost.length) told.push(s.id);
+  }
+  expect(told.length).toBeGreaterThan(0);
+
+  // Approved, each delivers its one commit and its workflow closes: nothing waits on the dead worker's queue.
+  for (const id of ids) await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } });
+  const done = await Promise.all(ids.map((id) => stack.waitFor(id, ['succeeded'], 120_000)));
+  for (const s of done) expect(gitIn(repo, 'rev-list', '--count', `main..${s.branch}`).trim()).toBe('1');
+  const closingBy = Date.now() + 30_000;
+  for (const id of ids) {
+    const handle = stack.client.workflow.getHandle(id);
+    while ((await handle.describe()).status.name === 'RUNNING' && Date.now() < closingBy)
+      await new Promise((r) => setTimeout(r, 500));
+    expect({ id, status: (await handle.describe()).status.name }).toEqual({ id, status: 'COMPLETED' });
+  }
+}, 600_000);
