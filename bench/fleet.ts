@@ -332,6 +332,65 @@ function resumeRows(r: Resumes): [string, string, string, string, string][] {
   ];
 }
 
+interface SpreadKill {
+  /** One run alone, submit → ended. */
+  singleMs: number;
+  /** The batch, submit → every run ended, with one of three workers SIGKILLed 3 s in. */
+  batchMs: number;
+  runs: number;
+  succeeded: number;
+  moved: number;
+  /** Moved runs that the fleet registry told their worker was gone (a `workerLost` signal in their history). */
+  toldByRegistry: number;
+}
+
+/**
+ * Ten runs over three workers, one SIGKILLed 3 s after they are submitted, with runs on it before, during and after
+ * their agents (issue 24): the batch against one run alone, and a bound of two runs' time plus 30 s.
+ */
+async function killBetweenStages(fleet: Fleet, runs = 10): Promise<SpreadKill> {
+  const alone = Date.now();
+  // Half the agents are done in a moment (past their agents at the kill), half work 8 s; the one alone works 8 s.
+  const agent = (seconds: number) => `echo 2 > src/value.txt; sleep ${seconds}`;
+  await ended(fleet, await submit(fleet, agent(8), 'alone'));
+  const singleMs = Date.now() - alone;
+  const t0 = Date.now();
+  const ids = await Promise.all(
+    Array.from({ length: runs }, (_, i) => submit(fleet, agent(i % 2 ? 8 : 0), `spread ${i}`)),
+  );
+  await sleep(3000 - (Date.now() - t0));
+  const victim = fleet.workers[0];
+  fleet.deaths.set(workerNamePrefix(victim), Date.now());
+  victim.kill('SIGKILL');
+  await exited(victim);
+  fleet.workers = fleet.workers.filter((w) => w !== victim);
+  const states = await Promise.all(ids.map((id) => ended(fleet, id)));
+  const batchMs = Date.now() - t0;
+  const moved = states.filter((s) => s.reprovisions > 0);
+  let toldByRegistry = 0;
+  for (const s of moved) {
+    const history = await historyOf(fleet.stack.client, s.id);
+    if (history.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'workerLost')) toldByRegistry++;
+  }
+  const succeeded = states.filter((s) => s.status === 'succeeded').length;
+  console.log(
+    `  ${runs} runs, one of 3 workers killed 3 s in: ${succeeded}/${runs} succeeded in ${secs(batchMs)} s (one alone ${secs(singleMs)} s); ${moved.length} moved, ${toldByRegistry} told by the registry`,
+  );
+  return { singleMs, batchMs, runs, succeeded, moved: moved.length, toldByRegistry };
+}
+
+function spreadKillRows(k: SpreadKill): [string, string, string, string, string][] {
+  return [
+    [
+      `${k.runs} runs over 3 workers, one SIGKILLed 3 s in: all ended`,
+      '',
+      `${secs(k.batchMs)} s (${k.succeeded}/${k.runs}; ${k.moved} moved, ${k.toldByRegistry} told by the registry)`,
+      `one run alone ${secs(k.singleMs)} s`,
+      `≤ ${secs(2 * k.singleMs + 30_000)} s (2 runs + 30 s)`,
+    ],
+  ];
+}
+
 /** `n` empty activity round trips on a worker in this process: the floor under every stage. */
 async function activityFloor(stack: Stack, address: string, n: number): Promise<number[]> {
   const connection = await NativeConnection.connect({ address });
@@ -417,6 +476,9 @@ async function main(): Promise<void> {
     const two = await batch(fleet, RUNS, TRIVIAL_AGENT, `${RUNS} runs on 2 workers`);
     const scaleTwo = await batch(fleet, CAPACITY * 4, WAITING_AGENT, 'waiting runs on 2 workers');
     const resumes = await resumePhase(fleet);
+    console.log('3 workers: ten runs, one worker SIGKILLed 3 s after they are submitted…');
+    await addWorkers(fleet, 1);
+    const spread = await killBetweenStages(fleet);
     await stopWorkers(fleet);
 
     const speedup = scaleOne.wallMs / scaleTwo.wallMs;
@@ -443,6 +505,7 @@ async function main(): Promise<void> {
         '≥ 1.8×',
       ],
       ...resumeRows(resumes),
+      ...spreadKillRows(spread),
     ];
     console.log('');
     printTable(rows);
@@ -471,6 +534,7 @@ async function main(): Promise<void> {
           twoWorkers: two,
           scaling: { oneWorkerMs: scaleOne.wallMs, twoWorkersMs: scaleTwo.wallMs, speedup },
           resumes,
+          spread,
         },
         null,
         2,
