@@ -42,6 +42,8 @@ export interface ProgramOptions {
 }
 
 interface Pending {
+  /** The spawner the call went to. */
+  child: ChildProcess;
   resolve: (out: { stdout: string; stderr: string }) => void;
   reject: (err: Error) => void;
 }
@@ -74,6 +76,7 @@ function theSpawner(): ChildProcess {
   child.on('exit', (code, signal) => {
     if (spawner === child) spawner = undefined;
     for (const [id, waiting] of pending) {
+      if (waiting.child !== child) continue;
       pending.delete(id);
       waiting.reject(
         new ProgramError(`the spawner exited (${signal ?? code}) before the program did`, null, null, '', ''),
@@ -86,10 +89,24 @@ function theSpawner(): ChildProcess {
   return child;
 }
 
-/** An idle spawner keeps no process alive: only a call in flight does, as its own child would. */
+/** How long a spawner with nothing to do is kept: then it is let go, and the next call starts another. */
+const IDLE_MS = 10_000;
+let idleTimer: NodeJS.Timeout | undefined;
+
+/**
+ * An idle spawner keeps no process alive: only a call in flight does, as its own child would. Let go after a while
+ * (it exits when disconnected): a module loaded afresh in a long-lived process (a test runner's) leaves none behind.
+ */
 function idle(child: ChildProcess): void {
   child.unref();
   (child.channel as { unref?: () => void } | undefined)?.unref?.();
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    if (pending.size > 0 || spawner !== child) return;
+    spawner = undefined;
+    child.disconnect();
+  }, IDLE_MS);
+  idleTimer.unref();
 }
 
 /**
@@ -103,8 +120,9 @@ export function runProgram(
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = theSpawner();
+    clearTimeout(idleTimer);
     const id = nextId++;
-    pending.set(id, { resolve, reject });
+    pending.set(id, { child, resolve, reject });
     child.ref();
     (child.channel as { ref?: () => void } | undefined)?.ref?.();
     const req: ProgramRequest = {

@@ -47,3 +47,11 @@ test("the spawner holds none of the worker's environment, and one killed fails i
     delete process.env.NIGHTSHIFT_TEST_WORKER_SECRET;
   }
 });
+
+test('an idle spawner is let go after 10 s (it exits); the next call starts another', async () => {
+  const pid = Number((await runProgram('sh', ['-c', 'echo $PPID'], { env })).stdout);
+  await new Promise((r) => setTimeout(r, 11_000));
+  expect(() => process.kill(pid, 0)).toThrow();
+  const again = Number((await runProgram('sh', ['-c', 'echo $PPID'], { env })).stdout);
+  expect(again).not.toBe(pid);
+}, 30_000);

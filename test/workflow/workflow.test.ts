@@ -598,8 +598,9 @@ test.concurrent(
       spec: { approval: { required: false } },
       claims: ['dying-c'],
       stubs: {
+        // The worker stops polling before it answers: the teardown that follows finds nobody on its queue.
         reviewChanges: async () => {
-          setTimeout(() => worker.shutdown(), 200);
+          worker.shutdown();
           return { verdict: 'approve', findings: [], diffLines: 2 };
         },
       },

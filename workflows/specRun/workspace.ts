@@ -123,11 +123,15 @@ async function unlessLost<T>(ctx: RunContext, ws: WorkspaceRef, step: () => Prom
   let settled = false;
   let lost = false;
   const running = scope.run(step);
-  void condition(() => settled || ctx.lostWorkers.has(ws.worker)).then(() => {
-    if (settled) return;
-    lost = true;
-    scope.cancel();
-  });
+  // A run cancelled meanwhile rejects the condition too: the step's own cancellation says so.
+  condition(() => settled || ctx.lostWorkers.has(ws.worker)).then(
+    () => {
+      if (settled) return;
+      lost = true;
+      scope.cancel();
+    },
+    () => undefined,
+  );
   try {
     return await running;
   } catch (err) {
