@@ -323,7 +323,7 @@ export class RunRepo {
       ...['(', '-path', path.join(this.workTree, '.git'), '-prune', ')'],
       ...['-o', '(', '-name', '.git', '-prune', '-print0', ')'],
     ];
-    const found = await runHostTool('find', walk).catch((err: Error) => {
+    const found = await runHostTool('find', walk, 64 * 1024 * 1024).catch((err: Error) => {
       throw new Error(`cannot look for nested repositories in the workspace: ${err.message}`);
     });
     for (const p of paths(found)) await fs.rm(p, { recursive: true, force: true });

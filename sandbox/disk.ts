@@ -8,12 +8,12 @@ import { type ProgramError, runProgram } from '../processes/run';
 export async function diskUsage(dirs: string[], inodes = false): Promise<number> {
   const args = ['-s', '-c', inodes ? '--inodes' : '-B1', '--', ...dirs];
   // du exits 1 when a file vanished under it: the total is still right for what is there.
-  const stdout = await runProgram('du', args, { env: hostToolEnv(), maxBuffer: 1024 ** 2 }).then(
-    (out) => out.stdout,
-    (err: ProgramError) => err.stdout ?? '',
+  const { stdout, failed } = await runProgram('du', args, { env: hostToolEnv(), maxBuffer: 1024 ** 2 }).then(
+    (out) => ({ stdout: out.stdout, failed: undefined }),
+    (err: ProgramError) => ({ stdout: err.stdout, failed: err }),
   );
   const total = /^(\d+)\s+total$/m.exec(stdout);
-  if (!total) throw new Error(`du printed no total: ${stdout}`);
+  if (!total) throw failed ?? new Error(`du printed no total: ${stdout}`);
   return Number(total[1]);
 }
 

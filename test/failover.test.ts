@@ -8,8 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
-import { exited, startWorkerProcess } from './helpers/workerProcess';
-import { connected } from '../testbed/workerProcess';
+import { connected, exited, startWorkerProcess } from './helpers/workerProcess';
 
 const RUNS = 10;
 // Half the agents are done in a moment (past their agents when the kill comes), half work for 8 s (mid-agent then).

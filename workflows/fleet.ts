@@ -58,8 +58,10 @@ export async function fleetRegistry(known: WorkerReport[] = [], memory?: FleetMe
     // Reports carry the worker's clock; compare each with the newest rather than with the workflow's time.
     const newest = Math.max(...[...workers.values()].map((w) => Date.parse(w.at)));
     for (const [name, w] of workers) if (newest - Date.parse(w.at) > STALE_AFTER_MS) left.push(name);
-    for (const name of left) workers.delete(name);
-    await Promise.all(left.map(tellWatchers));
+    // A leaving worker's last report may also find it stale: each is told once.
+    const goneNow = [...new Set(left)];
+    for (const name of goneNow) workers.delete(name);
+    await Promise.all(goneNow.map(tellWatchers));
   });
   setHandler(watchWorkerSignal, async ({ worker, runId }) => {
     if (gone.includes(worker) && !workers.has(worker)) return tell(runId, worker);

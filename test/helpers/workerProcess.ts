@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { workerNamePrefix } from '../../testbed/workerProcess';
 
-export { exited, outputTail, startWorkerProcess, workerNamePrefix } from '../../testbed/workerProcess';
+export { connected, exited, outputTail, startWorkerProcess, workerNamePrefix } from '../../testbed/workerProcess';
 
 /**
  * What a worker process left behind on this machine: its sandbox dirs under NIGHTSHIFT_HOME, its cgroups, bwrap
