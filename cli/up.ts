@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { createLogger, installTemporalLogging } from '../config/logger';
 import { agentCliModules, agentCliMounts } from '../agents/cli';
 import { probeDrivers } from '../sandbox/drivers';
 import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
+import { TemporalConnection } from '../temporal/connection';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
 import { createWorker, type NightshiftWorker } from '../workers/worker';
 import { runExample } from './example';
@@ -40,7 +41,7 @@ const say = (line: string) => process.stdout.write(line + '\n');
 /** What a start has brought up so far: what a stop takes down. */
 interface Running {
   devServer?: DevServer;
-  connection?: Connection;
+  connection?: TemporalConnection;
   nativeConnection?: NativeConnection;
   worker?: NightshiftWorker;
   workerDone?: Promise<void>;
@@ -106,7 +107,7 @@ async function startParts(
     });
   }
   const address = temporalAddressOf(config);
-  const connection = (running.connection = await Connection.connect({ address }).catch((err: Error) => {
+  const connection = (running.connection = await TemporalConnection.open({ address }).catch((err: Error) => {
     throw new Error(`cannot reach Temporal at ${address}: ${err.message}`);
   }));
   if (!running.devServer) await ensureSearchAttributes(connection, config.namespace);

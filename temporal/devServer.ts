@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import { TemporalConnection } from './connection';
 import { temporal } from '@temporalio/proto';
 import { hostToolEnv } from '../processes/hostTools';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
@@ -101,7 +102,7 @@ export async function waitUntilServing(
       if (exited)
         throw new Error(`${what} stopped at start (${exited}); see ${logPath}, which ends: ${lastLogLine(logPath)}`);
       try {
-        const connection = await Connection.connect({ address, connectTimeout: 1000 });
+        const connection = await TemporalConnection.open({ address, connectTimeout: 1000 });
         try {
           await connection.healthService.check({});
           await ready(connection);

@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 import { startKillableTemporal, suiteTemporalKind } from './helpers/temporalServer';
 import { exited, startWorkerProcess } from './helpers/workerProcess';
 import { stateQuery } from '../workflows/messages';
+import { TemporalConnection } from '../temporal/connection';
 
 async function waitForLog(stack: TestStack, id: string, text: string, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -82,7 +83,7 @@ test(`restarting the Temporal server (${suiteTemporalKind()}) on the same databa
     worker = startWorkerProcess(stack.env);
 
     // A fresh client (the old connection's server is gone) finds the run and its state.
-    const connection = await Connection.connect({ address: server.address });
+    const connection = await TemporalConnection.open({ address: server.address });
     try {
       const client = new Client({ connection });
       const after = await client.workflow.getHandle(id).query(stateQuery);

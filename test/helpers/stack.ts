@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { createApi } from '../../api/server';
 import { TokenStore } from '../../api/tokens';
+import { TemporalConnection } from '../../temporal/connection';
 import { verifyEveryProof } from './cosign';
 import { loadConfig, type Config } from '../../config';
 import { installTemporalLogging } from '../../config/logger';
@@ -86,7 +87,7 @@ export async function startTestStack(
     pino.destination({ dest: path.join(home, 'test.log'), sync: true, mkdir: true }),
   );
   installTemporalLogging(logger);
-  const connection = await Connection.connect({ address: temporalAddress });
+  const connection = await TemporalConnection.open({ address: temporalAddress });
   const client = new Client({ connection, namespace: config.namespace });
   const tokens = new TokenStore(home);
   const { token } = tokens.ensureAdmin();

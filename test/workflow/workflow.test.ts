@@ -1,10 +1,11 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import type { SharedQueueActivities, WorkspaceQueueActivities } from '../../activities';
 import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
+import { TemporalConnection } from '../../temporal/connection';
 import type { specRun } from '../../workflows';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';
 import { fleetRegistry, fleetWorkflowId, workerReportSignal } from '../../workflows/fleet';
@@ -184,7 +185,7 @@ beforeAll(async () => {
   if (!address) throw new Error('no Temporal server: run the tests through jest (globalSetup starts one)');
   // The SDK's lines (workers starting and stopping, the runs that fail on purpose) would bury jest's report.
   Runtime.install({ logger: new DefaultLogger('ERROR') });
-  client = new Client({ connection: await Connection.connect({ address }) });
+  client = new Client({ connection: await TemporalConnection.open({ address }) });
   connection = await NativeConnection.connect({ address });
   // The queues a run uses: the shared one (the workflow, and activities any worker runs), the bwrap claim queue, and
   // each worker's own.
