@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+// A plan (issue 24, docs/plans.md): a spec whose `tasks:` cut the work into dependent tasks, each run as a run of its
+// own once the tasks it needs have passed. This file is the plan's shape and its graph's rules, checked at submit so a
+// bad plan is a 400 naming the task and field before anything starts.
+
+/** A task's id: a slug, part of its run's id (`<plan>-<id>`) and its branch. */
+export const TASK_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+export const PlanTaskSchema = z.strictObject({
+  id: z.string().regex(TASK_ID, 'a slug: lowercase letters, digits and "-", at most 40'),
+  task: z.string().trim().min(1, 'must not be empty'),
+  needs: z.array(z.string()).default([]),
+});
+export type PlanTask = z.output<typeof PlanTaskSchema>;
+
+/** One thing wrong with a plan's graph, by the field a person fixes. */
+export interface PlanProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * What is wrong with `tasks` as a graph: an id used twice, a need that names no task or the task itself, more tasks
+ * than `max`, a cycle (named by the tasks on it, in order). Empty when the plan can run.
+ */
+export function planProblems(tasks: PlanTask[], max: number): PlanProblem[] {
+  const problems: PlanProblem[] = [];
+  if (tasks.length > max)
+    problems.push({
+      field: 'tasks',
+      message: `${tasks.length} tasks; this server runs at most ${max} in a plan (NIGHTSHIFT_PLAN_MAX_TASKS)`,
+    });
+  const index = new Map<string, number>();
+  tasks.forEach((t, i) => {
+    const first = index.get(t.id);
+    if (first === undefined) index.set(t.id, i);
+    else problems.push({ field: `tasks.${i}.id`, message: `"${t.id}" is the id of tasks.${first} too` });
+  });
+  tasks.forEach((t, i) =>
+    t.needs.forEach((need, k) => {
+      const field = `tasks.${i}.needs.${k}`;
+      if (need === t.id) problems.push({ field, message: `task "${t.id}" cannot need itself` });
+      else if (!index.has(need))
+        problems.push({
+          field,
+          message: `no task "${need}" in this plan (its tasks: ${[...index.keys()].join(', ')})`,
+        });
+    }),
+  );
+  if (problems.length) return problems;
+  const cycle = findCycle(tasks);
+  if (cycle)
+    problems.push({
+      field: `tasks.${index.get(cycle[0])}.needs`,
+      message: `a cycle: ${[...cycle, cycle[0]].map((id) => `"${id}"`).join(' needs ')}`,
+    });
+  return problems;
+}
+
+/** A cycle of needs, as the ids on it (each needs the next, the last the first); undefined when there is none. */
+function findCycle(tasks: PlanTask[]): string[] | undefined {
+  const needs = new Map(tasks.map((t) => [t.id, t.needs]));
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'open') return path.slice(path.indexOf(id));
+    state.set(id, 'open');
+    path.push(id);
+    for (const need of needs.get(id) ?? []) {
+      const found = visit(need);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const t of tasks) {
+    const found = visit(t.id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The tasks in waves: each wave's tasks need only tasks of earlier waves, in the plan's order within a wave. A
+ * scheduler runs a task as soon as its needs pass, so waves are for reading (the status tree, the docs), not timing.
+ */
+export function planWaves(tasks: PlanTask[]): string[][] {
+  const waves: string[][] = [];
+  const placed = new Set<string>();
+  while (placed.size < tasks.length) {
+    const wave = tasks.filter((t) => !placed.has(t.id) && t.needs.every((n) => placed.has(n))).map((t) => t.id);
+    if (!wave.length) throw new Error('planWaves: the plan has a cycle (planProblems finds it)');
+    wave.forEach((id) => placed.add(id));
+    waves.push(wave);
+  }
+  return waves;
+}
+
+/** The tasks that depend on `id`, directly or through others: what a failed task skips, and what a change re-runs. */
+export function dependentsOf(tasks: PlanTask[], id: string): string[] {
+  const found = new Set<string>();
+  const grow = (of: string) => {
+    for (const t of tasks)
+      if (t.needs.includes(of) && !found.has(t.id)) {
+        found.add(t.id);
+        grow(t.id);
+      }
+  };
+  grow(id);
+  return tasks.map((t) => t.id).filter((t) => found.has(t));
+}
