@@ -10,6 +10,7 @@ import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse
 import type { RunInput } from '../contracts/run';
 import { imageRef } from '../config/images';
 import type { Spec } from '../spec/schema';
+import { planProblems, taskSpec } from '../spec/plan';
 
 /** A spec the server does not take: a one-line reason, and each problem with its field (and line, where known). */
 export class SpecRejected extends Error {
@@ -60,40 +61,8 @@ export function prepareRun(
     throw err;
   }
   const invalid = (issue: SpecIssue) => new SpecRejected(`invalid spec: ${formatIssue(issue)}`, [issue]);
-  const refused = spec.secrets.filter((name) => !config.allowedSecrets.includes(name));
-  if (refused.length) {
-    throw invalid({
-      field: 'secrets',
-      message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)`,
-    });
-  }
-  // Only the admin says where the model key and the sandbox's connections may go.
-  const upstream = modelUpstream(spec.agent, config.modelUpstreams);
-  if (upstream && 'refused' in upstream) throw invalid({ field: 'agent.baseUrl', message: upstream.refused });
-  const openings = new Openings(config.egressInternal);
-  for (const [field, network] of [
-    ['sandbox.network', spec.sandbox.network],
-    ['setup.network', spec.setup?.network ?? []],
-  ] as const) {
-    const [internal] = unopenedInternal(network, openings);
-    if (internal) {
-      throw invalid({
-        field: `${field}.${internal.index}`,
-        message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)`,
-      });
-    }
-  }
-  const image = imageIssue(spec.sandbox, config.dockerImages);
-  if (image) throw invalid(image);
-  // The worker checks again when it opens the run's sandbox (workspaces/sandboxes.ts).
-  const offered = Object.keys(config.toolchains);
-  spec.sandbox.toolchains.forEach((name, i) => {
-    if (!offered.includes(name))
-      throw invalid({
-        field: `sandbox.toolchains.${i}`,
-        message: `the toolchain "${name}" is not offered on this server (toolchains offered: ${offered.join(', ') || 'none'}; NIGHTSHIFT_TOOLCHAINS)`,
-      });
-  });
+  const problem = serverProblem(spec, config) ?? planProblem(spec, config);
+  if (problem) throw invalid(problem);
   let resolved: SpecRepo;
   try {
     resolved = resolveSpecRepo(spec.repo, config);
@@ -114,16 +83,6 @@ export function prepareRun(
     resolved.kind === 'remote' && resolved.remote.forge !== 'none' && spec.deliver.pr
       ? { forge: { kind: resolved.remote.forge as 'gitea' | 'github' } }
       : {};
-  // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
-  spec.checks.forEach((check, i) => {
-    if (check.holdout === undefined) return;
-    try {
-      resolveHoldoutSet(check.holdout, config.holdoutDir);
-    } catch (err) {
-      if (!(err instanceof HoldoutRefusedError)) throw err;
-      throw invalid({ field: `checks.${i}.holdout`, message: err.message });
-    }
-  });
   return {
     spec: { ...spec, repo: storedRepo(resolved) },
     specDigest: createHash('sha256').update(text).digest('hex'),
@@ -135,4 +94,70 @@ export function prepareRun(
     },
     ...onForge,
   };
+}
+
+/**
+ * What only the server can refuse in a spec (a plan's, or one of its tasks'): secrets it does not allow, a model
+ * upstream or an internal host only its admin may open, an image or toolchain it does not offer, a hold-out set it
+ * does not have.
+ */
+function serverProblem(spec: Spec, config: Config): SpecIssue | undefined {
+  const refused = spec.secrets.filter((name) => !config.allowedSecrets.includes(name));
+  if (refused.length) {
+    return {
+      field: 'secrets',
+      message: `${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not allowed on this server (NIGHTSHIFT_ALLOWED_SECRETS)`,
+    };
+  }
+  // Only the admin says where the model key and the sandbox's connections may go.
+  const upstream = modelUpstream(spec.agent, config.modelUpstreams);
+  if (upstream && 'refused' in upstream) return { field: 'agent.baseUrl', message: upstream.refused };
+  const openings = new Openings(config.egressInternal);
+  for (const [field, network] of [
+    ['sandbox.network', spec.sandbox.network],
+    ['setup.network', spec.setup?.network ?? []],
+  ] as const) {
+    const [internal] = unopenedInternal(network, openings);
+    if (internal) {
+      return {
+        field: `${field}.${internal.index}`,
+        message: `"${internal.entry}" is ${internal.why}; only the server's admin can open an internal host:port (NIGHTSHIFT_EGRESS_INTERNAL)`,
+      };
+    }
+  }
+  const image = imageIssue(spec.sandbox, config.dockerImages);
+  if (image) return image;
+  // The worker checks again when it opens the run's sandbox (workspaces/sandboxes.ts).
+  const offered = Object.keys(config.toolchains);
+  for (const [i, name] of spec.sandbox.toolchains.entries()) {
+    if (!offered.includes(name))
+      return {
+        field: `sandbox.toolchains.${i}`,
+        message: `the toolchain "${name}" is not offered on this server (toolchains offered: ${offered.join(', ') || 'none'}; NIGHTSHIFT_TOOLCHAINS)`,
+      };
+  }
+  // The worker checks again when the check runs: the set may be gone by then, or the worker's directory differ.
+  for (const [i, check] of spec.checks.entries()) {
+    if (check.holdout === undefined) continue;
+    try {
+      resolveHoldoutSet(check.holdout, config.holdoutDir);
+    } catch (err) {
+      if (!(err instanceof HoldoutRefusedError)) throw err;
+      return { field: `checks.${i}.holdout`, message: err.message };
+    }
+  }
+  return undefined;
+}
+
+/** A plan's graph, then each task's own spec: the first problem, named by the task's field (`tasks.2.checks.0…`). */
+function planProblem(spec: Spec, config: Config): SpecIssue | undefined {
+  if (!spec.tasks) return undefined;
+  const [graph] = planProblems(spec.tasks, config.planMaxTasks);
+  if (graph) return graph;
+  for (const [i, task] of spec.tasks.entries()) {
+    const problem = serverProblem(taskSpec(spec, task), config);
+    if (problem)
+      return { ...problem, field: `tasks.${i}.${problem.field}`, message: `task "${task.id}": ${problem.message}` };
+  }
+  return undefined;
 }

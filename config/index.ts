@@ -39,6 +39,8 @@ export interface Config {
   workflowBundlePath?: string;
   /** Secret names a spec may ask for (NIGHTSHIFT_ALLOWED_SECRETS, comma-separated); none by default. */
   allowedSecrets: string[];
+  /** The most tasks a plan may have (NIGHTSHIFT_PLAN_MAX_TASKS). */
+  planMaxTasks: number;
   /** KEY=VALUE file of secret values, besides the worker's environment. */
   secretsFile: string;
   /**
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     holdoutDir,
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
+    planMaxTasks: intFrom(env, 'NIGHTSHIFT_PLAN_MAX_TASKS', 50),
     secretsFile: path.join(home, 'secrets.env'),
     specDefaultsFile: path.join(home, 'spec-defaults.yml'),
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,

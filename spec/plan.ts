@@ -1,18 +1,8 @@
-import { z } from 'zod';
+import type { PlanTask, Spec } from './schema';
 
 // A plan (issue 24, docs/plans.md): a spec whose `tasks:` cut the work into dependent tasks, each run as a run of its
-// own once the tasks it needs have passed. This file is the plan's shape and its graph's rules, checked at submit so a
-// bad plan is a 400 naming the task and field before anything starts.
-
-/** A task's id: a slug, part of its run's id (`<plan>-<id>`) and its branch. */
-export const TASK_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
-
-export const PlanTaskSchema = z.strictObject({
-  id: z.string().regex(TASK_ID, 'a slug: lowercase letters, digits and "-", at most 40'),
-  task: z.string().trim().min(1, 'must not be empty'),
-  needs: z.array(z.string()).default([]),
-});
-export type PlanTask = z.output<typeof PlanTaskSchema>;
+// own once the tasks it needs have passed. This file is the graph's rules, checked at submit so a bad plan is a 400
+// naming the task and field before anything starts, and each task's own spec.
 
 /** One thing wrong with a plan's graph, by the field a person fixes. */
 export interface PlanProblem {
@@ -111,4 +101,23 @@ export function dependentsOf(tasks: PlanTask[], id: string): string[] {
   };
   grow(id);
   return tasks.map((t) => t.id).filter((t) => found.has(t));
+}
+
+/**
+ * The spec a task runs as: the plan's, with the task's overrides, its goal (the plan's `task`) and its own task in the
+ * prompt. What its needs delivered is added when it starts (workflows/planRun/).
+ */
+export function taskSpec(plan: Spec, task: PlanTask): Spec {
+  const { tasks: _tasks, ...defaults } = plan;
+  const goal = plan.task.trim();
+  return {
+    ...defaults,
+    title: `${plan.title}: ${task.id}`.slice(0, 200),
+    task: goal ? `The goal this task is part of:\n${goal}\n\nThis task (${task.id}):\n${task.task}` : task.task,
+    agent: task.agent ?? plan.agent,
+    scope: task.scope ?? plan.scope,
+    checks: task.checks ?? plan.checks,
+    approval: { ...plan.approval, required: task.approval?.required ?? false },
+    branch: undefined,
+  };
 }

@@ -131,6 +131,26 @@ export const AgentSchema = z
     }
   });
 
+/** A plan's task id: a slug, part of its run's id (`<plan>-<id>`) and its branch. */
+export const TASK_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/**
+ * One task of a plan (docs/plans.md): the plan's own fields are its defaults; these override them for this task.
+ */
+export const PlanTaskSchema = z.strictObject({
+  id: z.string().regex(TASK_ID, 'a slug: lowercase letters, digits and "-", at most 40'),
+  task: z.string().trim().min(1, 'must not be empty'),
+  needs: z.array(z.string()).default([]),
+  agent: AgentSchema.optional(),
+  scope: z.strictObject({ allow: z.array(nonEmpty).default(['**']), deny: z.array(nonEmpty).default([]) }).optional(),
+  checks: z
+    .array(CheckSchema)
+    .refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'check names must be unique')
+    .optional(),
+  /** A task awaits its own approval only when it says so; the plan awaits one for the whole. */
+  approval: z.strictObject({ required: z.boolean().default(false) }).optional(),
+});
+
 export const SpecSchema = z.strictObject({
   title: nonEmpty.max(200),
   task: z.string().default(''),
@@ -242,6 +262,8 @@ export const SpecSchema = z.strictObject({
     })
     .prefault({}),
   secrets: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')).default([]),
+  /** A plan: the work cut into dependent tasks, each a run of its own, approved as one (docs/plans.md). */
+  tasks: z.array(PlanTaskSchema).min(1, 'a plan has at least one task').optional(),
   limits: z
     .strictObject({
       iterations: z.number().int().min(1).max(20).default(3),
@@ -257,6 +279,7 @@ export const SpecSchema = z.strictObject({
 export type Spec = z.output<typeof SpecSchema>;
 export type Check = z.output<typeof CheckSchema>;
 export type Setup = z.output<typeof SetupSchema>;
+export type PlanTask = z.output<typeof PlanTaskSchema>;
 
 /** The sandbox section of a spec that sets none (teardown and benchmarks need one without a spec). */
 export const DEFAULT_SANDBOX: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined);

@@ -1,4 +1,9 @@
-import { dependentsOf, planProblems, planWaves, PlanTaskSchema, type PlanTask } from '../../spec/plan';
+import * as path from 'node:path';
+import { prepareRun, SpecRejected } from '../../admission/prepareRun';
+import { loadConfig } from '../../config';
+import { dependentsOf, planProblems, planWaves, taskSpec } from '../../spec/plan';
+import { PlanTaskSchema, type PlanTask } from '../../spec/schema';
+import { makeRepo, tempDir } from '../helpers/repos';
 
 // A plan's graph (spec/plan.ts): the rules a plan is checked by at submit, and the orders a scheduler reads from it.
 
@@ -48,5 +53,89 @@ test("a task's id is a slug (part of a run id and a branch name); its task text 
     id: 'api-2',
     task: 'Add the endpoint',
     needs: [],
+  });
+});
+
+describe('admission: a bad plan is refused naming the task and field, before anything starts', () => {
+  const repo = makeRepo({ 'README.md': 'x\n' });
+  const config = loadConfig({
+    NIGHTSHIFT_HOME: tempDir('plan-home'),
+    NIGHTSHIFT_REPOS_DIR: path.dirname(repo),
+    NIGHTSHIFT_PLAN_MAX_TASKS: '4',
+  });
+  const plan = (planTasks: object[], extra: object = {}) =>
+    JSON.stringify({
+      title: 'Billing in cents',
+      task: 'Store every amount in cents.',
+      repo,
+      agent: { kind: 'command', command: ['true'] },
+      tasks: planTasks,
+      ...extra,
+    });
+  const refusal = (planTasks: object[]) => {
+    try {
+      prepareRun(plan(planTasks), 'application/json', 'admin', config);
+    } catch (err) {
+      if (err instanceof SpecRejected) return err.message;
+      throw err;
+    }
+    return 'admitted';
+  };
+
+  test('a diamond is admitted; each task runs with the goal, its own task and its overrides', () => {
+    const input = prepareRun(
+      plan([
+        { id: 'a', task: 'the schema' },
+        { id: 'b', task: 'the API', needs: ['a'], checks: [{ name: 'api', run: 'make api' }] },
+        { id: 'c', task: 'the worker', needs: ['a'] },
+        { id: 'd', task: 'the docs', needs: ['b', 'c'], approval: { required: true } },
+      ]),
+      'application/json',
+      'admin',
+      config,
+    );
+    const [, b, , d] = input.spec.tasks!;
+    expect(taskSpec(input.spec, b)).toMatchObject({
+      title: 'Billing in cents: b',
+      task: 'The goal this task is part of:\nStore every amount in cents.\n\nThis task (b):\nthe API',
+      checks: [{ name: 'api', run: 'make api' }],
+      approval: { required: false },
+      repo: input.spec.repo,
+    });
+    expect(taskSpec(input.spec, b).tasks).toBeUndefined();
+    expect(taskSpec(input.spec, d).approval.required).toBe(true);
+  });
+
+  test.each([
+    [
+      [
+        { id: 'a', task: 'x' },
+        { id: 'a', task: 'y' },
+      ],
+      'invalid spec: tasks.1.id: "a" is the id of tasks.0 too',
+    ],
+    [[{ id: 'a', task: 'x', needs: ['z'] }], 'invalid spec: tasks.0.needs.0: no task "z" in this plan (its tasks: a)'],
+    [
+      [
+        { id: 'a', task: 'x', needs: ['c'] },
+        { id: 'b', task: 'y', needs: ['a'] },
+        { id: 'c', task: 'z', needs: ['b'] },
+      ],
+      'invalid spec: tasks.0.needs: a cycle: "a" needs "c" needs "b" needs "a"',
+    ],
+    [
+      ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, task: id })),
+      'invalid spec: tasks: 5 tasks; this server runs at most 4 in a plan (NIGHTSHIFT_PLAN_MAX_TASKS)',
+    ],
+    [
+      [{ id: 'A b', task: 'x' }],
+      'invalid spec: tasks.0.id at line 1: a slug: lowercase letters, digits and "-", at most 40',
+    ],
+    [
+      [{ id: 'a', task: 'x', checks: [{ name: 'h', run: 'true', holdout: 'nope' }] }],
+      'invalid spec: tasks.0.checks.0.holdout: task "a": ',
+    ],
+  ])('%j → %s', (planTasks, message) => {
+    expect(refusal(planTasks)).toContain(message);
   });
 });
