@@ -6,6 +6,7 @@ import { environmentActivities } from './setup/prepareEnvironment';
 import { forgeActivities } from './forge';
 import { heartbeating } from '../runtime/heartbeat';
 import { notifyActivities } from './notify';
+import { planActivities } from './plan/mergeTaskBase';
 import { proofActivities } from './proof/writeProof';
 import { rebaseActivities } from './rebase/rebaseOntoBase';
 import { repoFileActivities } from './repoConfig/readRepoFile';
@@ -36,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
         ...deliverActivities(deps),
         ...repoFileActivities(deps),
         ...forgeActivities(deps),
+        ...planActivities(deps),
         // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
         claimWorkspace,
       }),

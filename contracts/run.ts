@@ -1,6 +1,7 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
 
 import type { Spec } from '../spec/schema';
+import type { PlanTaskState } from './plan';
 
 /** docs/reference.md, "Run states", in pipeline order. */
 export const RUN_STATUSES = [
@@ -9,6 +10,8 @@ export const RUN_STATUSES = [
   'agent',
   'checking',
   'reviewing',
+  /** A plan whose tasks run, each as its own run (docs/plans.md). */
+  'running_tasks',
   'awaiting_approval',
   'delivering',
   'succeeded',
@@ -241,6 +244,8 @@ export interface RunInput {
    * `issue`: the forge issue the run was started from.
    */
   forge?: { kind: 'gitea' | 'github'; issue?: number };
+  /** A task of a plan: its plan's run id, its id, its needs, and what merging them left in conflict (its first feedback). */
+  plan?: { id: string; task: string; needs: string[]; conflicts: string[] };
 }
 
 /** A commit status (or check run) the forge reported for the run's pushed commit: the forge's CI, as a check. */
@@ -273,6 +278,10 @@ export interface RunState {
   repo: string;
   branch: string;
   base?: string;
+  /** A plan's tasks (docs/plans.md), each its own run. */
+  tasks?: PlanTaskState[];
+  /** A task's plan: the plan's run id and the task's id. */
+  plan?: { id: string; task: string };
   baseCommit?: string;
   status: RunStatus;
   stage?: StageName;

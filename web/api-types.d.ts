@@ -7,6 +7,7 @@ export type RunStatus =
   | 'agent'
   | 'checking'
   | 'reviewing'
+  | 'running_tasks'
   | 'awaiting_approval'
   | 'delivering'
   | 'succeeded'

@@ -1,4 +1,5 @@
 export { specRun } from './specRun';
+export { planRun } from './planRun';
 export { fleetRegistry } from './fleet';
 export { repoFile } from './repoConfig';
 export { forgeEvent } from './forgeEvent';

@@ -6,7 +6,7 @@ import type { SharedQueueActivities, WorkspaceQueueActivities } from '../../acti
 import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
 import { TemporalConnection } from '../../temporal/connection';
-import type { specRun } from '../../workflows';
+import type { planRun, specRun } from '../../workflows';
 import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';
 import { fleetRegistry, fleetWorkflowId, workerReportSignal } from '../../workflows/fleet';
 import { claimQueue } from '../../contracts/taskQueues';
@@ -158,6 +158,7 @@ function passingStubs(claims: string[]): Stubs {
     deliverBranch: async (input) => ({ commit: input.checkpoint.commit, summary: `kept on branch ${input.branch}` }),
     notifyWebhooks: async () => ({ delivered: 0 }),
     logFailedNotification: async () => undefined,
+    mergeTaskBase: async () => ({ commit: 'a'.repeat(40), conflicts: [] }),
   };
 }
 
@@ -616,6 +617,118 @@ test.concurrent(
     expect(Date.now() - stoppedAt).toBeLessThan(20_000);
     expect(run.ranOn('teardownWorkspace')).toEqual([]);
     expect(await signalsTo(run)).toContain('workerLost');
+  },
+);
+
+/** A plan's tasks as run ids → their stubs: each task's agent records when it ran, and `fails` fails every check. */
+function planStubs(planId: string, ids: string[], fails: string[] = []) {
+  const ran = new Map<string, [number, number]>();
+  for (const id of ids) {
+    const stubs: Stubs = {
+      ...passingStubs(['w1']),
+      runAgent: async (input) => {
+        const start = Date.now();
+        await new Promise((r) => setTimeout(r, 1500));
+        ran.set(id, [start, Date.now()]);
+        return agentDid(input);
+      },
+      ...(fails.includes(id)
+        ? { runChecks: async (input) => input.checks.map((c) => check(c.name, c.run, failing('no'))) }
+        : {}),
+    };
+    runs.set(`${planId}-${id}`, { stubs, calls: [] });
+  }
+  const merges: Input<'mergeTaskBase'>[] = [];
+  runs.set(planId, {
+    stubs: {
+      mergeTaskBase: async (input) => {
+        merges.push(input);
+        return { commit: 'a'.repeat(40), conflicts: input.branches.length > 1 ? ['src/value.txt'] : [] };
+      },
+    },
+    calls: [],
+  });
+  return { ran, merges };
+}
+
+async function startPlan(planId: string, tasks: object[]) {
+  return client.workflow.start<typeof planRun>('planRun', {
+    taskQueue,
+    workflowId: planId,
+    args: [
+      {
+        spec: specWith({ tasks, limits: { iterations: 1 } }),
+        specDigest: 'd'.repeat(64),
+        submittedBy: 'unit',
+        settings: { heartbeatTimeoutMs: 60_000, workerQueueTimeoutMs: 60_000, maxReprovisions: 2 },
+      },
+    ],
+  });
+}
+
+const DIAMOND = [
+  { id: 'a', task: 'the schema' },
+  { id: 'b', task: 'the API', needs: ['a'] },
+  { id: 'c', task: 'the worker', needs: ['a'] },
+  { id: 'd', task: 'the docs', needs: ['b', 'c'] },
+];
+
+test.concurrent(
+  'a plan: b and c run at once once a passed, d after both on a base merging their branches, its conflict its feedback',
+  async () => {
+    const planId = `plan-${randomBytes(4).toString('hex')}`;
+    const { ran, merges } = planStubs(planId, ['a', 'b', 'c', 'd']);
+    const state = await (await startPlan(planId, DIAMOND)).result();
+    expect(state.status).toBe('succeeded');
+    expect(state.tasks!.map((t) => [t.id, t.state, t.runId])).toEqual(
+      ['a', 'b', 'c', 'd'].map((id) => [id, 'passed', `${planId}-${id}`]),
+    );
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => ran.get(id)!);
+    expect(b[0]).toBeGreaterThanOrEqual(a[1]);
+    expect(c[0]).toBeGreaterThanOrEqual(a[1]);
+    // b and c overlap in time; d starts after both ended.
+    expect(Math.max(b[0], c[0])).toBeLessThan(Math.min(b[1], c[1]));
+    expect(d[0]).toBeGreaterThanOrEqual(Math.max(b[1], c[1]));
+    expect(merges.map((m) => [m.target, m.branches])).toEqual([
+      [`nightshift/${planId}/base-b`, [`nightshift/${planId}/a`]],
+      [`nightshift/${planId}/base-c`, [`nightshift/${planId}/a`]],
+      [`nightshift/${planId}/base-d`, [`nightshift/${planId}/b`, `nightshift/${planId}/c`]],
+    ]);
+    // Each task is a run of its own, on its base, linked to its plan; d's first prompt names the conflict.
+    const dRun = runs.get(`${planId}-d`)!;
+    const provisioned = dRun.calls.find((x) => x.activity === 'provisionWorkspace')!.input;
+    expect(provisioned.base).toBe(`nightshift/${planId}/base-d`);
+    const dState = await client.workflow.getHandle(`${planId}-d`).result();
+    expect(dState.plan).toEqual({ id: planId, task: 'd' });
+    expect(dRun.calls.find((x) => x.activity === 'runAgent')!.input.feedback).toMatch(
+      /^This task's base merges what the tasks it builds on delivered \(b, c\), and their changes conflict in: src\/value\.txt\./,
+    );
+  },
+);
+
+test.concurrent(
+  'a plan: a task that fails skips what depends on it; the independent task succeeds; the plan fails naming it',
+  async () => {
+    const planId = `plan-${randomBytes(4).toString('hex')}`;
+    const { ran } = planStubs(planId, ['a', 'b', 'c', 'd', 'e'], ['b']);
+    const handle = await startPlan(planId, [...DIAMOND, { id: 'e', task: 'the changelog' }]);
+    const err = await handle.result().then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err?.cause?.message).toBe(
+      'task "b" failed: checks: Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nno; skipped: d',
+    );
+    const state = err.cause.details[0] as RunState;
+    expect(state.tasks!.map((t) => [t.id, t.state])).toEqual([
+      ['a', 'passed'],
+      ['b', 'failed'],
+      ['c', 'passed'],
+      ['d', 'skipped'],
+      ['e', 'passed'],
+    ]);
+    expect(state.tasks!.find((t) => t.id === 'd')!.reason).toBe('it needs "b", which failed');
+    expect(ran.has('d')).toBe(false);
   },
 );
 

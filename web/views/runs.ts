@@ -10,6 +10,7 @@ const RUN_STATUSES: RunStatus[] = [
   'agent',
   'checking',
   'reviewing',
+  'running_tasks',
   'awaiting_approval',
   'delivering',
   'succeeded',

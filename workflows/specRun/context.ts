@@ -38,6 +38,7 @@ export function createContext(input: RunInput): RunContext {
     repo: spec.repo,
     branch: spec.branch,
     base: spec.base,
+    ...(input.plan ? { plan: { id: input.plan.id, task: input.plan.task } } : {}),
     status: 'queued',
     iteration: 0,
     maxIterations: spec.limits.iterations,

@@ -75,6 +75,11 @@ export function rebasedChecksFeedback(move: BaseMove, problems: Problem[]): stri
   return `${baseMoved(move)} Your changes were rebased onto it without conflicts, but on the new base:\n\n${bullets(problems)}`;
 }
 
+/** A plan's task whose needs' changes conflict: its base holds both, with markers, in `conflicts`. */
+export function needsConflictFeedback(needs: string[], conflicts: string[]): string {
+  return `This task's base merges what the tasks it builds on delivered (${needs.join(', ')}), and their changes conflict in: ${conflicts.join(', ')}. The workspace holds both, with git's conflict markers (<<<<<<< … ======= … >>>>>>>) in those files: resolve them so that both tasks' changes are kept, and remove the markers, as part of your task.`;
+}
+
 function baseMoved({ base, from, to }: BaseMove): string {
   return `The base branch ${base} moved from ${from.slice(0, 12)} to ${to} while this run was under way (other work landed on it).`;
 }

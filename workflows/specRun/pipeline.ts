@@ -6,7 +6,7 @@ import type { RunStatus } from '../../contracts/run';
 import { awaitApproval } from './approval';
 import type { RunContext } from './context';
 import { setupEnvironment } from './setup';
-import { iterationFeedback } from './feedback';
+import { iterationFeedback, needsConflictFeedback } from './feedback';
 import { deliverInput, signInput } from './inputs';
 import { iteration } from './iteration';
 import { anyWorker } from './proxies';
@@ -36,8 +36,10 @@ export async function pipeline(ctx: RunContext): Promise<RunStatus> {
  * the spec asks) a human approves it; returns how the run ended when it ended before delivery.
  */
 async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
-  const { spec, state } = ctx;
-  let feedback: string | undefined;
+  const { spec, state, input } = ctx;
+  // A plan's task starts on its needs' merge: a conflict there is its first feedback.
+  const conflicts = input.plan?.conflicts ?? [];
+  let feedback = conflicts.length ? needsConflictFeedback(input.plan!.needs, conflicts) : undefined;
   for (;;) {
     state.iteration++;
     state.feedback = feedback;

@@ -1,0 +1,66 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { git, localRepoPath, paths } from '../../git/git';
+import type { ActivityDeps } from '../../runtime/deps';
+import type { MergeTaskBaseInput, MergeTaskBaseOutput } from '../../contracts/plan';
+
+export function planActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * A task's base: the plan's base with its needs' branches merged in, one after another, in a scratch repository
+     * (the source repo's work tree is never touched), made a branch of the source repo. A conflict is committed with
+     * its markers and named: the task's agent resolves it, as after a rebase. Idempotent: the branch is made afresh.
+     */
+    async mergeTaskBase(input: MergeTaskBaseInput): Promise<MergeTaskBaseOutput> {
+      const repo = localRepoPath(input.repo);
+      if (repo === undefined || !path.isAbsolute(repo))
+        throw ApplicationFailure.nonRetryable(`a plan on ${input.repo} needs a local repository`, 'PlanUnsupported');
+      const scratch = await mkdtemp(path.join(os.tmpdir(), 'nightshift-plan-'));
+      try {
+        await git(scratch, ['init', '--quiet']);
+        const base = input.base ?? (await git(repo, ['symbolic-ref', '--short', 'HEAD'])).trim();
+        const refs = [base, ...input.branches].map((b, i) => `+refs/heads/${b}:refs/heads/n${i}`);
+        await git(scratch, ['fetch', '--quiet', '--no-write-fetch-head', repo, ...refs]);
+        await git(scratch, ['checkout', '--quiet', '-B', 'merged', 'n0']);
+        const conflicts = new Set<string>();
+        for (const [i, branch] of input.branches.entries()) {
+          const merged = await git(scratch, [
+            'merge',
+            '--no-ff',
+            '--no-edit',
+            '-m',
+            `merge ${branch}`,
+            `n${i + 1}`,
+          ]).then(
+            () => true,
+            () => false,
+          );
+          if (merged) continue;
+          const conflicted = paths(await git(scratch, ['diff', '--name-only', '-z', '--diff-filter=U']));
+          if (!conflicted.length) throw ApplicationFailure.nonRetryable(`cannot merge ${branch}`, 'MergeFailed');
+          conflicted.forEach((f) => conflicts.add(f));
+          await git(scratch, ['add', '--all']);
+          await git(scratch, [
+            'commit',
+            '--quiet',
+            '--no-verify',
+            '-m',
+            `merge ${branch} (conflicts: ${conflicted.join(', ')})`,
+          ]);
+        }
+        const commit = (await git(scratch, ['rev-parse', 'HEAD'])).trim();
+        const target = `refs/heads/${input.target}`;
+        await git(repo, ['fetch', '--quiet', '--no-write-fetch-head', scratch, `+refs/heads/merged:${target}`]);
+        await deps.runLog.append(
+          input.runId,
+          `\n=== base ${input.target}: ${base} + ${input.branches.join(' + ')} → ${commit.slice(0, 12)}${conflicts.size ? `, conflicts in ${[...conflicts].join(', ')}` : ''} ===\n`,
+        );
+        return { commit, conflicts: [...conflicts] };
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    },
+  };
+}
