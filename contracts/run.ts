@@ -244,7 +244,7 @@ export interface RunInput {
    * `issue`: the forge issue the run was started from.
    */
   forge?: { kind: 'gitea' | 'github'; issue?: number };
-  /** A task of a plan: its plan's run id, its id, its needs, and what merging them left in conflict (its first feedback). */
+  /** A plan's task: the plan's run id, the task's id and needs, and what merging them left in conflict (feedback). */
   plan?: { id: string; task: string; needs: string[]; conflicts: string[] };
 }
 
