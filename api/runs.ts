@@ -24,9 +24,10 @@ import {
   requestChangesSignal,
   stateQuery,
 } from '../workflows/messages';
-import { SPEC_RUN_WORKFLOW } from '../workflows/names';
+import { PLAN_RUN_WORKFLOW, RUN_WORKFLOWS_QUERY, SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { specRun } from '../workflows/specRun';
+import { planRun } from '../workflows/planRun';
 import {
   FINAL_STATUSES,
   RUN_STATUSES,
@@ -194,7 +195,8 @@ class RunRoutes {
       ? `ns-${createHash('sha256').update(`${principal.name}\n${key}`).digest('hex').slice(0, 12)}`
       : `ns-${randomBytes(6).toString('hex')}`;
     try {
-      await client.workflow.start(specRun, {
+      // A plan (a spec with tasks) runs its tasks as runs of their own (docs/plans.md).
+      await client.workflow.start(input.spec.tasks ? planRun : specRun, {
         ...runStartOptions(input, config),
         workflowId: id,
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
@@ -214,7 +216,7 @@ class RunRoutes {
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
-    const query = [`WorkflowType = '${SPEC_RUN_WORKFLOW}'`, status && `NightshiftStatus = '${status}'`]
+    const query = [RUN_WORKFLOWS_QUERY, status && `NightshiftStatus = '${status}'`]
       .filter(Boolean)
       .join(' AND ');
     const principal = principalOf(req);
@@ -319,7 +321,8 @@ class RunRoutes {
       if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no run with id ${id}`);
       throw err;
     }
-    if (description.type !== SPEC_RUN_WORKFLOW) throw new ApiError('not_found', `no run with id ${id}`);
+    if (description.type !== SPEC_RUN_WORKFLOW && description.type !== PLAN_RUN_WORKFLOW)
+      throw new ApiError('not_found', `no run with id ${id}`);
     authorize(description);
     return description;
   }

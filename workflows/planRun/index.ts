@@ -7,13 +7,15 @@ import {
   isCancellation,
   ParentClosePolicy,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { RunInput, RunState } from '../../contracts/run';
+import type { RunInput, RunState, RunStatus } from '../../contracts/run';
 import type { PlanTaskState } from '../../contracts/plan';
 import { taskSpec } from '../../spec/plan';
 import type { PlanTask } from '../../spec/schema';
 import { stateQuery } from '../messages';
+import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { anyWorker } from '../specRun/proxies';
 import { errorMessage } from '../specRun/errors';
@@ -25,6 +27,7 @@ export async function planRun(input: RunInput): Promise<RunState> {
   const tasks = plan.tasks ?? [];
   const state = initialState(input, workflowId);
   setHandler(stateQuery, () => state);
+  setStatus(state, 'running_tasks');
   const byId = new Map(state.tasks!.map((t) => [t.id, t]));
   const running = new Map<string, Promise<void>>();
 
@@ -53,17 +56,23 @@ export async function planRun(input: RunInput): Promise<RunState> {
       startReady();
     }
   }
-  state.updatedAt = nowIso();
   const failed = state.tasks!.filter((t) => t.state === 'failed');
   if (failed.length) {
-    state.status = 'failed';
+    setStatus(state, 'failed');
     const skipped = state.tasks!.filter((t) => t.state === 'skipped').map((t) => t.id);
     const reason = `task "${failed[0].id}" failed: ${failed[0].reason}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`;
     state.failure = { stage: 'agent', reason };
     throw ApplicationFailure.nonRetryable(reason, 'RunFailed', state);
   }
-  state.status = 'succeeded';
+  setStatus(state, 'succeeded');
   return state;
+}
+
+/** The plan's status, in its state and in the search attribute the API lists runs by. */
+function setStatus(state: RunState, status: RunStatus): void {
+  state.status = status;
+  state.updatedAt = nowIso();
+  upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
 }
 
 function initialState(input: RunInput, workflowId: string): RunState {
@@ -74,7 +83,7 @@ function initialState(input: RunInput, workflowId: string): RunState {
     repo: input.spec.repo,
     branch: input.spec.branch ?? `nightshift/${workflowId}`,
     base: input.spec.base,
-    status: 'running_tasks',
+    status: 'queued',
     tasks: (input.spec.tasks ?? []).map((t) => ({
       id: t.id,
       needs: t.needs,
@@ -120,6 +129,7 @@ async function runTask(
     const spec = { ...taskSpec(input.spec, task), base, branch: `nightshift/${workflowId}/${task.id}` };
     const done = await executeChild(specRun, {
       workflowId: record.runId,
+      typedSearchAttributes: runSearchAttributes(spec),
       args: [{ ...input, spec, plan: { id: workflowId, task: task.id, needs: task.needs, conflicts } }],
       // A plan cancelled, rejected or timed out asks each task to cancel: each tears its sandbox down itself.
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
