@@ -216,9 +216,7 @@ class RunRoutes {
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new ApiError('bad_request', 'limit must be an integer from 1 to 1000');
-    const query = [RUN_WORKFLOWS_QUERY, status && `NightshiftStatus = '${status}'`]
-      .filter(Boolean)
-      .join(' AND ');
+    const query = [RUN_WORKFLOWS_QUERY, status && `NightshiftStatus = '${status}'`].filter(Boolean).join(' AND ');
     const principal = principalOf(req);
     const runs = [];
     for await (const wf of this.deps.client.workflow.list({ query, pageSize: limit })) {
