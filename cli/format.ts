@@ -1,4 +1,6 @@
 import type { CheckIntegrity, RunStateView } from '../contracts/run';
+import type { PlanTaskState } from '../contracts/plan';
+import { planWaves } from '../spec/plan';
 
 export function duration(ms?: number): string {
   if (ms === undefined || !Number.isFinite(ms)) return '…';
@@ -148,6 +150,21 @@ const CANARY_WORDS = {
 } as const;
 
 /** `nightshift status`: what a person wants to know about a run, in a few lines. */
+/**
+ * A plan's tasks as a tree: each indented by how deep in the graph it is (its wave), with its state, how long it took
+ * (or has been running), its run, what it needs and why it failed or was skipped.
+ */
+function taskTree(tasks: PlanTaskState[]): string[] {
+  const depth = new Map(planWaves(tasks).flatMap((wave, i) => wave.map((id) => [id, i] as const)));
+  const width = Math.max(...tasks.map((t) => 2 * depth.get(t.id)! + t.id.length));
+  return tasks.map((t) => {
+    const took = t.startedAt ? duration(since(t.startedAt, t.endedAt)) : '';
+    const name = `${'  '.repeat(depth.get(t.id)!)}${t.id}`.padEnd(width);
+    const needs = t.needs.length ? `  (needs ${t.needs.join(', ')})` : '';
+    return `  ${name}  ${t.state.padEnd(7)} ${took.padStart(7)}  ${t.runId}${needs}${t.reason ? `: ${t.reason}` : ''}`;
+  });
+}
+
 export function formatRun(run: RunStateView): string {
   const stages = run.stages ?? [];
   const checks = run.checks ?? [];
@@ -158,6 +175,7 @@ export function formatRun(run: RunStateView): string {
     `repo       ${run.repo ?? ''}  ${run.base ?? ''} → ${run.branch ?? ''}`,
   ];
   if (run.failure) lines.push(`failure    ${failureText(run.failure, ' '.repeat(13))}`);
+  if (run.tasks?.length) lines.push('tasks', ...taskTree(run.tasks));
   if (stages.length) {
     lines.push('stages');
     for (const s of stages) {

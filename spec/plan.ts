@@ -77,7 +77,7 @@ function findCycle(tasks: PlanTask[]): string[] | undefined {
  * The tasks in waves: each wave's tasks need only tasks of earlier waves, in the plan's order within a wave. A
  * scheduler runs a task as soon as its needs pass, so waves are for reading (the status tree, the docs), not timing.
  */
-export function planWaves(tasks: PlanTask[]): string[][] {
+export function planWaves(tasks: Pick<PlanTask, 'id' | 'needs'>[]): string[][] {
   const waves: string[][] = [];
   const placed = new Set<string>();
   while (placed.size < tasks.length) {

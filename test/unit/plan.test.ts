@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { prepareRun, SpecRejected } from '../../admission/prepareRun';
 import { loadConfig } from '../../config';
+import { formatRun } from '../../cli/format';
 import { dependentsOf, planProblems, planWaves, taskSpec } from '../../spec/plan';
 import { PlanTaskSchema, type PlanTask } from '../../spec/schema';
 import { makeRepo, tempDir } from '../helpers/repos';
@@ -138,4 +139,48 @@ describe('admission: a bad plan is refused naming the task and field, before any
   ])('%j → %s', (planTasks, message) => {
     expect(refusal(planTasks)).toContain(message);
   });
+});
+
+test('nightshift status shows a plan as a tree: each task by depth, its state, time, run, needs and reason', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 12, 0, s)).toISOString();
+  const text = formatRun({
+    id: 'ns-p',
+    title: 'Billing in cents',
+    repo: '/srv/billing',
+    branch: 'nightshift/ns-p',
+    status: 'failed',
+    iteration: 0,
+    maxIterations: 3,
+    stages: [],
+    checks: [],
+    scopeViolations: [],
+    decisions: [],
+    reprovisions: 0,
+    submittedBy: 'alice',
+    createdAt: at(0),
+    updatedAt: at(40),
+    tasks: [
+      { id: 'a', needs: [], state: 'passed', runId: 'ns-p-a', startedAt: at(0), endedAt: at(12) },
+      { id: 'b', needs: ['a'], state: 'passed', runId: 'ns-p-b', startedAt: at(12), endedAt: at(20) },
+      {
+        id: 'c',
+        needs: ['a'],
+        state: 'failed',
+        runId: 'ns-p-c',
+        startedAt: at(12),
+        endedAt: at(21),
+        reason: 'checks: x',
+      },
+      { id: 'd', needs: ['b', 'c'], state: 'skipped', runId: 'ns-p-d', reason: 'it needs "c", which failed' },
+    ],
+  });
+  expect(text).toContain(
+    [
+      'tasks',
+      '  a      passed      12s  ns-p-a',
+      '    b    passed       8s  ns-p-b  (needs a)',
+      '    c    failed       9s  ns-p-c  (needs a): checks: x',
+      '      d  skipped          ns-p-d  (needs b, c): it needs "c", which failed',
+    ].join('\n'),
+  );
 });
