@@ -1,5 +1,7 @@
 // Plans end to end (issue 24, in progress): a diamond submitted through the API, each task a real run (bwrap, git,
 // the command agent) on a base that merges what its needs delivered.
+import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { gitIn, makeRepo, useTestStack } from './helpers/stack';
 import type { RunState } from '../contracts/run';
 
@@ -54,4 +56,34 @@ test('a diamond through the API: b and c run at once after a; d runs on the merg
     'src/c.txt',
     'src/d.txt',
   ]);
+});
+
+test('a task that fails finally: what needs it is skipped, the independent task succeeds, the plan fails naming it; no sandbox is left', async () => {
+  const { stack } = made;
+  const repo = makeRepo({ 'src/.keep': '' });
+  const failing = { ...task('b', ['a'], 'b.txt', ['a.txt']), checks: [{ name: 'never', run: 'exit 1' }] };
+  const id = await stack.submit({
+    title: 'One fails',
+    task: 'Write the files.',
+    repo,
+    agent: { kind: 'command', command: ['true'] },
+    scope: { allow: ['src/**'] },
+    limits: { iterations: 1 },
+    tasks: [task('a', [], 'a.txt', []), failing, task('c', ['b'], 'c.txt', ['b.txt']), task('e', [], 'e.txt', [])],
+  });
+  const plan = await stack.waitFor(id, ['failed'], 300_000);
+  expect(plan.failure?.reason).toMatch(/^task "b" failed: checks: Check "never" \(`exit 1`\) failed with exit code 1/);
+  expect(plan.failure?.reason).toMatch(/; skipped: c$/);
+  expect(plan.tasks!.map((t) => [t.id, t.state])).toEqual([
+    ['a', 'passed'],
+    ['b', 'failed'],
+    ['c', 'skipped'],
+    ['e', 'passed'],
+  ]);
+  expect(plan.tasks!.find((t) => t.id === 'c')!.reason).toBe('it needs "b", which failed');
+  // c never ran: no run of it exists.
+  expect((await stack.api('GET', `/v1/runs/${id}-c`)).status).toBe(404);
+  const work = path.join(stack.config.home, 'work');
+  const left = readdirSync(work).flatMap((w) => readdirSync(path.join(work, w)).filter((e) => e.includes(id)));
+  expect(left).toEqual([]);
 });
