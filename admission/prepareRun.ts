@@ -78,6 +78,12 @@ export function prepareRun(
       field: 'secrets',
       message: `${credential} is a registered repo's credential; it never enters a sandbox`,
     });
+  // mergeTaskBase merges in a scratch copy of a local repository; a registered remote's mirror is not one yet.
+  if (spec.tasks?.length && resolved.kind === 'remote')
+    throw invalid({
+      field: 'tasks',
+      message: `plans run on local repositories only so far; ${spec.repo} is a registered remote (docs/plans.md)`,
+    });
   // On a forge, a pull request is reviewed there before approval (workflows/specRun/forgeReview.ts).
   const onForge =
     resolved.kind === 'remote' && resolved.remote.forge !== 'none' && spec.deliver.pr

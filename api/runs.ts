@@ -137,9 +137,11 @@ export function runsRouter(deps: RunsDeps): Router {
         throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
       if (state.status !== 'awaiting_approval')
         throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
+      // A plan awaits approval in its integration: the decision is that run's, signed for it.
+      const deciding = state.integration ? await runs.load(state.integration.runId, principalOf(req)) : state;
       await deps.client.workflow
-        .getHandle(state.id)
-        .signal(signal, runs.signed(state, kind, comment, principalOf(req).name));
+        .getHandle(deciding.id)
+        .signal(signal, runs.signed(deciding, kind, comment, principalOf(req).name));
       res.status(202).json({ id: state.id, status: state.status });
     });
   }

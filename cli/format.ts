@@ -161,7 +161,8 @@ function taskTree(tasks: PlanTaskState[]): string[] {
     const took = t.startedAt ? duration(since(t.startedAt, t.endedAt)) : '';
     const name = `${'  '.repeat(depth.get(t.id)!)}${t.id}`.padEnd(width);
     const needs = t.needs.length ? `  (needs ${t.needs.join(', ')})` : '';
-    return `  ${name}  ${t.state.padEnd(7)} ${took.padStart(7)}  ${t.runId}${needs}${t.reason ? `: ${t.reason}` : ''}`;
+    const now = t.state === 'running' && t.status ? ` [${t.status}]` : '';
+    return `  ${name}  ${t.state.padEnd(7)} ${took.padStart(7)}  ${t.runId}${now}${needs}${t.reason ? `: ${t.reason}` : ''}`;
   });
 }
 
@@ -175,7 +176,9 @@ export function formatRun(run: RunStateView): string {
     `repo       ${run.repo ?? ''}  ${run.base ?? ''} → ${run.branch ?? ''}`,
   ];
   if (run.failure) lines.push(`failure    ${failureText(run.failure, ' '.repeat(13))}`);
-  if (run.tasks?.length) lines.push('tasks', ...taskTree(run.tasks));
+  // The integration is the graph's last node: it needs every task.
+  if (run.tasks?.length)
+    lines.push('tasks', ...taskTree([...run.tasks, ...(run.integration ? [run.integration] : [])]));
   if (stages.length) {
     lines.push('stages');
     for (const s of stages) {

@@ -39,6 +39,11 @@ export interface AgentInput {
   limits: Spec['limits'];
   /** Model usage of the run's earlier iterations, which its budget counts too. */
   modelUsage?: GatewayUsage;
+  /**
+   * Why no agent runs in this iteration: a plan's integration judges the merged tasks as they are first
+   * (docs/plans.md). The stage still makes the checkpoint and the diff the later stages judge.
+   */
+  skipAgent?: string;
 }
 
 export interface AgentOutput {

@@ -1,5 +1,6 @@
 // A plan's bookkeeping (issue 24, docs/plans.md): what the plan's workflow shows of each task, and the activity that
 // lays out a task's base.
+import type { RunStatus } from './run';
 
 /** Where a task is: waiting for its needs, running as its own run, passed (checks and review), failed, or skipped. */
 export type TaskState = 'waiting' | 'running' | 'passed' | 'failed' | 'skipped';
@@ -10,27 +11,37 @@ export interface PlanTaskState {
   state: TaskState;
   /** The task's own run: `<plan>-<task id>`. */
   runId: string;
+  /** Its run's status, as the run last told the plan. */
+  status?: RunStatus;
   /** Why it failed, or which task it waited on when it was skipped. */
   reason?: string;
-  /** Its delivered branch and commit, once passed. */
+  /** Its delivered branch and commit, and its proof, once passed. */
   branch?: string;
   commit?: string;
+  proofId?: string;
   startedAt?: string;
   endedAt?: string;
 }
 
-/** A task's base: the plan's base with the branches of the tasks it needs merged in, as a branch of the source repo. */
+/**
+ * The plan's base with tasks' branches merged in: a task's base, as a branch of the source repo, or the integration's
+ * start, as a bundle in the artifact store (a checkpoint the integration's workspace is provisioned at).
+ */
 export interface MergeTaskBaseInput {
   runId: string;
   repo: string;
   base?: string;
   branches: string[];
-  /** The branch made: `nightshift/<plan>/base-<task>`. */
+  /** The branch made: a task's base (`nightshift/<plan>.tasks/<task>.base`), or the plan's branch in a bundle. */
   target: string;
+  /** `branch`: made in the source repo; `bundle`: stored as a bundle over the base's commit. */
+  as: 'branch' | 'bundle';
 }
 
 export interface MergeTaskBaseOutput {
   commit: string;
   /** Files two needs changed in ways git could not merge: committed with their conflict markers, for the agent. */
   conflicts: string[];
+  /** As a bundle: its artifact id (none when the merge is the base itself). */
+  bundleId?: string;
 }

@@ -244,8 +244,19 @@ export interface RunInput {
    * `issue`: the forge issue the run was started from.
    */
   forge?: { kind: 'gitea' | 'github'; issue?: number };
-  /** A plan's task: the plan's run id, the task's id and needs, and what merging them left in conflict (feedback). */
-  plan?: { id: string; task: string; needs: string[]; conflicts: string[] };
+  /**
+   * A plan's task: the plan's run id, the task's id and needs, and what merging them left in conflict (feedback).
+   * The integration (task `integration`) starts at `start`, the merge of every task over the base, and its proof
+   * names each task's proof (`tasks`).
+   */
+  plan?: {
+    id: string;
+    task: string;
+    needs: string[];
+    conflicts: string[];
+    start?: Checkpoint;
+    tasks?: { id: string; runId: string; needs: string[]; proofId: string }[];
+  };
 }
 
 /** A commit status (or check run) the forge reported for the run's pushed commit: the forge's CI, as a check. */
@@ -280,6 +291,8 @@ export interface RunState {
   base?: string;
   /** A plan's tasks (docs/plans.md), each its own run. */
   tasks?: PlanTaskState[];
+  /** A plan's last child: every task merged, judged by the plan's checks, approved once (docs/plans.md). */
+  integration?: PlanTaskState;
   /** A task's plan: the plan's run id and the task's id. */
   plan?: { id: string; task: string };
   baseCommit?: string;

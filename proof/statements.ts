@@ -174,7 +174,57 @@ export function provenanceStatement(
     ...Object.entries(byproducts).map(([name, sha256]) => ({ name, digest: { sha256 } })),
   ];
   const agent = state.agent;
-  const resolvedDependencies: ResourceDescriptor[] = [
+  const resolvedDependencies = resolvedDependenciesOf(input, state);
+  return statement(subject, SLSA_PROVENANCE, {
+    buildDefinition: {
+      buildType: BUILD_TYPE,
+      externalParameters: {
+        spec: { digest: { sha256: input.specDigest } },
+        title: spec.title,
+        repo: spec.repo,
+        base: state.base,
+        branch: state.branch,
+        submittedBy: input.submittedBy,
+        agent: { kind: spec.agent.kind, model: spec.agent.model },
+        ...(input.plan ? { plan: { id: input.plan.id, task: input.plan.task } } : {}),
+      },
+      internalParameters: {
+        sandbox: {
+          driver: spec.sandbox.driver,
+          network: spec.sandbox.network,
+          cpus: spec.sandbox.cpus,
+          memoryBytes: spec.sandbox.memory,
+          diskBytes: spec.sandbox.disk,
+          timeoutMs: spec.sandbox.timeout,
+        },
+        scope: spec.scope,
+        harness: spec.harness,
+        limits: spec.limits,
+        checks: spec.checks.map((c) => ({ name: c.name, command: c.run })),
+        ...(spec.setup ? { setup: { commands: spec.setup.run, network: spec.setup.network } } : {}),
+      },
+      resolvedDependencies,
+    },
+    runDetails: {
+      builder: {
+        id: `${builder.serverUrl.replace(/\/+$/, '')}/#/builder`,
+        version: { nightshift: builder.version, ...(agent?.worker ? { worker: agent.worker } : {}) },
+      },
+      metadata: { invocationId: state.id, startedOn: state.createdAt, finishedOn: builder.finishedOn },
+      byproducts: [
+        ...Object.entries(byproducts).map(([name, sha256]) => ({ name, digest: { sha256 } })),
+        ...(log.previous
+          ? [{ name: PREVIOUS_PROOF, digest: { sha256: log.previous }, annotations: { seq: log.seq - 1 } }]
+          : []),
+      ],
+    },
+  });
+}
+
+/** What the run was made from: the base, the agent and its image, the models, the environment, a plan's tasks. */
+function resolvedDependenciesOf({ spec, plan }: RunInput, state: RunState): ResourceDescriptor[] {
+  const agent = state.agent;
+  return [
     ...(state.baseCommit
       ? [{ name: 'base', uri: `${spec.repo}@${state.base ?? 'HEAD'}`, digest: { gitCommit: state.baseCommit } }]
       : []),
@@ -210,48 +260,12 @@ export function provenanceStatement(
           },
         ]
       : []),
+    // A plan's integration: each task's proof, by digest, and the graph (what each task needed).
+    ...(plan?.tasks ?? []).map((t) => ({
+      name: `task:${t.id}`,
+      uri: `nightshift:run/${t.runId}`,
+      digest: { sha256: t.proofId },
+      annotations: { needs: t.needs },
+    })),
   ];
-  return statement(subject, SLSA_PROVENANCE, {
-    buildDefinition: {
-      buildType: BUILD_TYPE,
-      externalParameters: {
-        spec: { digest: { sha256: input.specDigest } },
-        title: spec.title,
-        repo: spec.repo,
-        base: state.base,
-        branch: state.branch,
-        submittedBy: input.submittedBy,
-        agent: { kind: spec.agent.kind, model: spec.agent.model },
-      },
-      internalParameters: {
-        sandbox: {
-          driver: spec.sandbox.driver,
-          network: spec.sandbox.network,
-          cpus: spec.sandbox.cpus,
-          memoryBytes: spec.sandbox.memory,
-          diskBytes: spec.sandbox.disk,
-          timeoutMs: spec.sandbox.timeout,
-        },
-        scope: spec.scope,
-        harness: spec.harness,
-        limits: spec.limits,
-        checks: spec.checks.map((c) => ({ name: c.name, command: c.run })),
-        ...(spec.setup ? { setup: { commands: spec.setup.run, network: spec.setup.network } } : {}),
-      },
-      resolvedDependencies,
-    },
-    runDetails: {
-      builder: {
-        id: `${builder.serverUrl.replace(/\/+$/, '')}/#/builder`,
-        version: { nightshift: builder.version, ...(agent?.worker ? { worker: agent.worker } : {}) },
-      },
-      metadata: { invocationId: state.id, startedOn: state.createdAt, finishedOn: builder.finishedOn },
-      byproducts: [
-        ...Object.entries(byproducts).map(([name, sha256]) => ({ name, digest: { sha256 } })),
-        ...(log.previous
-          ? [{ name: PREVIOUS_PROOF, digest: { sha256: log.previous }, annotations: { seq: log.seq - 1 } }]
-          : []),
-      ],
-    },
-  });
 }

@@ -4,6 +4,9 @@ import type { PlanTask, Spec } from './schema';
 // own once the tasks it needs have passed. This file is the graph's rules, checked at submit so a bad plan is a 400
 // naming the task and field before anything starts, and each task's own spec.
 
+/** The plan's last child, after every task passed (docs/plans.md): its id within the plan, no task's. */
+export const INTEGRATION_TASK = 'integration';
+
 /** One thing wrong with a plan's graph, by the field a person fixes. */
 export interface PlanProblem {
   field: string;
@@ -24,6 +27,11 @@ export function planProblems(tasks: PlanTask[], max: number): PlanProblem[] {
   const index = new Map<string, number>();
   tasks.forEach((t, i) => {
     const first = index.get(t.id);
+    if (t.id === INTEGRATION_TASK)
+      problems.push({
+        field: `tasks.${i}.id`,
+        message: `"${t.id}" is the plan's own last step; name the task otherwise`,
+      });
     if (first === undefined) index.set(t.id, i);
     else problems.push({ field: `tasks.${i}.id`, message: `"${t.id}" is the id of tasks.${first} too` });
   });
@@ -119,5 +127,19 @@ export function taskSpec(plan: Spec, task: PlanTask): Spec {
     checks: task.checks ?? plan.checks,
     approval: { ...plan.approval, required: task.approval?.required ?? false },
     branch: undefined,
+  };
+}
+
+/**
+ * The integration's spec: the plan's own fields (checks, scope, approval) on the merge of every task, its agent told
+ * to make the whole pass, keeping what each task did.
+ */
+export function integrationSpec(plan: Spec): Spec {
+  const { tasks = [], ...defaults } = plan;
+  const goal = plan.task.trim();
+  const ids = tasks.map((t) => t.id).join(', ');
+  return {
+    ...defaults,
+    task: `${goal ? `The goal:\n${goal}\n\n` : ''}This plan's tasks (${ids}) were each done and checked on their own, and are merged in this workspace. Make the whole pass the plan's checks and resolve any conflict between them, keeping what each task did.`,
   };
 }

@@ -1,8 +1,11 @@
-// Plans end to end (issue 24, in progress): a diamond submitted through the API, each task a real run (bwrap, git,
-// the command agent) on a base that merges what its needs delivered.
-import { readdirSync } from 'node:fs';
+// Plans end to end (issue 24): a diamond submitted through the API, each task a real run (bwrap, git, the command
+// agent) on a base that merges what its needs delivered, then the integration: the plan's checks on every task
+// merged, one approval, one branch delivered.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { gitIn, makeRepo, useTestStack } from './helpers/stack';
+import { unpackTarGz } from '../proof/tar';
+import { runCli } from './helpers/cli';
+import { gitIn, makeRepo, tempDir, useTestStack } from './helpers/stack';
 import type { RunState } from '../contracts/run';
 
 const made = useTestStack({ 'README.md': 'plans\n' });
@@ -15,47 +18,98 @@ const task = (id: string, needs: string[], writes: string, expects: string[]) =>
   checks: [{ name: 'files', run: [...expects, writes].map((f) => `test -f src/${f}`).join(' && ') }],
 });
 
-test('a diamond through the API: b and c run at once after a; d runs on the merge of both and sees every file', async () => {
+test('a diamond through the API: b and c at once after a, c fixed in its second iteration, d on the merge of both; one approval delivers all four', async () => {
   const { stack } = made;
   const repo = makeRepo({ 'src/.keep': '' });
+  // c's first attempt leaves only a note, which its check fails; its second writes the file and removes the note.
+  const c = task('c', ['a'], 'c.txt', ['a.txt']);
+  c.agent.command[2] =
+    'if [ -f src/c.note ]; then rm src/c.note; echo c > src/c.txt; else echo trying > src/c.note; fi; sleep 2';
+  const all = ['a', 'b', 'c', 'd'].map((f) => `test -f src/${f}.txt`).join(' && ');
   const id = await stack.submit({
     title: 'Four files',
     task: 'Write the four files.',
     repo,
     agent: { kind: 'command', command: ['true'] },
     scope: { allow: ['src/**'] },
+    // The plan's own checks: the integration's, on every task merged.
+    checks: [{ name: 'all four', run: `${all} && ! test -e src/c.note` }],
     tasks: [
       task('a', [], 'a.txt', []),
       task('b', ['a'], 'b.txt', ['a.txt']),
-      task('c', ['a'], 'c.txt', ['a.txt']),
+      c,
       task('d', ['b', 'c'], 'd.txt', ['a.txt', 'b.txt', 'c.txt']),
     ],
   });
-  const plan = await stack.waitFor(id, ['succeeded', 'failed'], 300_000);
-  expect({ status: plan.status, failure: plan.failure }).toEqual({ status: 'succeeded', failure: undefined });
-  expect(plan.tasks!.map((t) => [t.id, t.state, t.runId])).toEqual(
+  const waiting = await stack.waitFor(id, ['awaiting_approval'], 300_000);
+  expect(waiting.tasks!.map((t) => [t.id, t.state, t.runId])).toEqual(
     ['a', 'b', 'c', 'd'].map((t) => [t, 'passed', `${id}-${t}`]),
   );
-  // Each task is a run of its own in the API, linked to its plan.
+  expect(waiting.integration).toMatchObject({ runId: `${id}-integration`, status: 'awaiting_approval' });
+  // Each task is a run of its own in the API, linked to its plan; none awaited an approval of its own.
   const runs: Record<string, RunState> = {};
-  for (const t of ['a', 'b', 'c', 'd']) {
+  for (const t of ['a', 'b', 'c', 'd', 'integration']) {
     runs[t] = (await stack.api('GET', `/v1/runs/${id}-${t}`)).body;
-    expect(runs[t]).toMatchObject({ status: 'succeeded', plan: { id, task: t } });
+    expect(runs[t]).toMatchObject({ plan: { id, task: t } });
   }
+  for (const t of ['a', 'b', 'c', 'd']) expect(runs[t]).toMatchObject({ status: 'succeeded', decisions: [] });
+  expect(runs.c.iteration).toBe(2);
+  expect(runs.c.checks.map((x) => x.passed)).toEqual([true]);
   // b's and c's agents overlapped; d's started after both ended.
-  const agent = (s: RunState) => s.stages.find((x) => x.stage === 'agent')!;
-  const window = (s: RunState) => [Date.parse(agent(s).startedAt), Date.parse(agent(s).endedAt!)];
-  const [b, c, d] = [window(runs.b), window(runs.c), window(runs.d)];
-  expect(Math.max(b[0], c[0])).toBeLessThan(Math.min(b[1], c[1]));
-  expect(d[0]).toBeGreaterThan(Math.max(b[1], c[1]));
-  // d's branch holds every task's file.
-  const tree = gitIn(repo, 'ls-tree', '-r', '--name-only', `nightshift/${id}/d`);
-  expect(tree.split('\n').filter((f) => f.startsWith('src/') && f !== 'src/.keep')).toEqual([
+  const agents = (s: RunState) => s.stages.filter((x) => x.stage === 'agent');
+  const window = (s: RunState) => [Date.parse(agents(s)[0].startedAt), Date.parse(agents(s).at(-1)!.endedAt!)];
+  const [b, cw, d] = [window(runs.b), window(runs.c), window(runs.d)];
+  expect(Math.max(b[0], cw[0])).toBeLessThan(Math.min(b[1], cw[1]));
+  expect(d[0]).toBeGreaterThan(Math.max(b[1], cw[1]));
+  // The integration ran no agent (the merge was clean) and its checks passed on the whole.
+  const integration = runs.integration;
+  expect(agents(integration).map((x) => x.summary)).toEqual([expect.stringMatching(/./)]);
+  expect(gitIn(repo, 'cat-file', '-t', integration.checkpoint!.commit).trim()).toBe('commit');
+  expect(integration.checks.map((x) => [x.name, x.passed])).toEqual([['all four', true]]);
+
+  // One approval, of the plan, delivers the plan's branch.
+  expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'all of it' } })).status).toBe(202);
+  const plan = await stack.waitFor(id, ['succeeded', 'failed'], 120_000);
+  expect({ status: plan.status, failure: plan.failure }).toEqual({ status: 'succeeded', failure: undefined });
+  const files = gitIn(repo, 'ls-tree', '-r', '--name-only', plan.branch).split('\n');
+  expect(files.filter((f) => f.startsWith('src/') && f !== 'src/.keep')).toEqual([
     'src/a.txt',
     'src/b.txt',
     'src/c.txt',
     'src/d.txt',
   ]);
+  // The branch's commits are the tasks' (c's two iterations) and the merges; the decision is the integration's.
+  const log = gitIn(repo, 'log', '--format=%(trailers:key=Nightshift-Run,valueonly)', `main..${plan.branch}`);
+  const byRun = log.split('\n').filter(Boolean);
+  expect([...new Set(byRun)].sort()).toEqual(['a', 'b', 'c', 'd'].map((t) => `${id}-${t}`));
+  expect(byRun.filter((r) => r === `${id}-c`)).toHaveLength(2);
+  const decided = (await stack.api('GET', `/v1/runs/${id}-integration`)).body as RunState;
+  expect(decided.decisions).toMatchObject([{ kind: 'approve', comment: 'all of it', channel: 'api', verified: true }]);
+  expect(plan.proofId).toBe(decided.proofId);
+
+  // The plan's proof verifies offline, and names each task's proof by digest, with the graph.
+  const dir = tempDir('plan-proof');
+  expect(await runCli(['proof', decided.id, '-o', dir], stack.env)).toMatchObject({ code: 0 });
+  const key = path.join(dir, 'server.pub');
+  writeFileSync(key, (await stack.api('GET', '/v1/keys')).body.keys[0].publicKeyPem);
+  const bundle = path.join(dir, `${decided.id}-proof.tar.gz`);
+  const offline = { NIGHTSHIFT_URL: 'http://127.0.0.1:1', NIGHTSHIFT_TOKEN: '' };
+  expect(await runCli(['verify', bundle, '--key', key], offline)).toMatchObject({ code: 0, stderr: '' });
+  const envelope = JSON.parse((await unpackTarGz(readFileSync(bundle))).get('attestation.json')!.toString());
+  const provenance = JSON.parse(Buffer.from(envelope.payload, 'base64').toString());
+  const needs: Record<string, string[]> = { a: [], b: ['a'], c: ['a'], d: ['b', 'c'] };
+  expect(
+    provenance.predicate.buildDefinition.resolvedDependencies.filter((r: { name: string }) =>
+      r.name.startsWith('task:'),
+    ),
+  ).toEqual(
+    ['a', 'b', 'c', 'd'].map((t) => ({
+      name: `task:${t}`,
+      uri: `nightshift:run/${id}-${t}`,
+      digest: { sha256: runs[t].proofId },
+      annotations: { needs: needs[t] },
+    })),
+  );
 });
 
 test('a task that fails finally: what needs it is skipped, the independent task succeeds, the plan fails naming it; no sandbox is left', async () => {

@@ -1,6 +1,6 @@
 // The run's messages, defined once for the workflow, the API and Temporal Web's signal dialog.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { DecisionInput, ForgeStatus, RunState } from '../contracts/run';
+import type { DecisionInput, ForgeStatus, RunState, RunStatus } from '../contracts/run';
 
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
@@ -11,6 +11,8 @@ export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
 /** From the fleet registry: the named worker stopped reporting (or left), so a stage bound for it will never start. */
 export const workerLostSignal = defineSignal<[string]>('workerLost');
+/** From a plan's task (or its integration) to the plan: the task's run has this status now. */
+export const taskStatusSignal = defineSignal<[{ task: string; status: RunStatus }]>('taskStatus');
 
 // Sent from here (Temporal Web, the Temporal CLI) a decision counts, but its "by" is shown as unverified: only the
 // API's decisions carry the server's signature.

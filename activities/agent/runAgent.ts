@@ -17,13 +17,14 @@ export function runAgent(deps: ActivityDeps) {
     return withHeartbeat(async () => {
       const { sandbox, repo, branch } = await workspaceAt(deps, input, input.checkpoint?.commit ?? input.baseCommit);
 
-      const prompt = buildPrompt({ ...input, instructions: await repoInstructions(repo.git, input.baseCommit) });
-      const cli = await runAgentCli(deps, sandbox, {
-        ...input,
-        prompt,
-        header: `agent, iteration ${input.iteration}`,
-        promptName: 'prompt.md',
-      });
+      const cli = input.skipAgent
+        ? await skippedAgent(deps, input.runId, input.skipAgent)
+        : await runAgentCli(deps, sandbox, {
+            ...input,
+            prompt: buildPrompt({ ...input, instructions: await repoInstructions(repo.git, input.baseCommit) }),
+            header: `agent, iteration ${input.iteration}`,
+            promptName: 'prompt.md',
+          });
       throwIfCancelled();
 
       // Whatever the agent left becomes one commit on the branch, made by the worker from the files alone (what
@@ -66,6 +67,14 @@ export function runAgent(deps: ActivityDeps) {
       };
     });
   };
+}
+
+/** An iteration with no agent: a result that says why, in the run's log too. */
+async function skippedAgent(deps: ActivityDeps, runId: string, why: string): ReturnType<typeof runAgentCli> {
+  const line = `no agent in this iteration: ${why}`;
+  await deps.runLog.append(runId, `\n=== ${line} ===\n`);
+  const logId = await deps.store.put(line);
+  return { command: '(none)', exitCode: 0, timedOut: false, durationMs: 0, logId, logTail: line };
 }
 
 const INSTRUCTION_FILES = ['AGENTS.md', 'CLAUDE.md'];

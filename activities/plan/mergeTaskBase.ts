@@ -4,14 +4,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { git, localRepoPath, paths } from '../../git/git';
 import type { ActivityDeps } from '../../runtime/deps';
+import { storeBranchBundle } from '../../workspaces/sandboxes';
 import type { MergeTaskBaseInput, MergeTaskBaseOutput } from '../../contracts/plan';
 
 export function planActivities(deps: ActivityDeps) {
   return {
     /**
-     * A task's base: the plan's base with its needs' branches merged in, one after another, in a scratch repository
-     * (the source repo's work tree is never touched), made a branch of the source repo. A conflict is committed with
-     * its markers and named: the task's agent resolves it, as after a rebase. Idempotent: the branch is made afresh.
+     * The plan's base with tasks' branches merged in, one after another, in a scratch repository (the source repo's
+     * work tree is never touched): a task's base, made a branch of the source repo, or the integration's start, a
+     * bundle. A conflict is committed with its markers and named: the agent resolves it, as after a rebase.
+     * Idempotent: the branch or bundle is made afresh.
      */
     async mergeTaskBase(input: MergeTaskBaseInput): Promise<MergeTaskBaseOutput> {
       const repo = localRepoPath(input.repo);
@@ -51,13 +53,21 @@ export function planActivities(deps: ActivityDeps) {
           ]);
         }
         const commit = (await git(scratch, ['rev-parse', 'HEAD'])).trim();
-        const target = `refs/heads/${input.target}`;
-        await git(repo, ['fetch', '--quiet', '--no-write-fetch-head', scratch, `+refs/heads/merged:${target}`]);
+        let bundleId: string | undefined;
+        if (input.as === 'branch') {
+          const ref = `+refs/heads/merged:refs/heads/${input.target}`;
+          await git(repo, ['fetch', '--quiet', '--no-write-fetch-head', scratch, ref]);
+        } else {
+          // The base's commit first: the plan's branch may be named like a scratch ref.
+          const baseCommit = (await git(scratch, ['rev-parse', 'n0'])).trim();
+          await git(scratch, ['update-ref', `refs/heads/${input.target}`, commit]);
+          bundleId = await storeBranchBundle(deps, (args) => git(scratch, args), input.target, baseCommit, input.runId);
+        }
         await deps.runLog.append(
           input.runId,
-          `\n=== base ${input.target}: ${base} + ${input.branches.join(' + ')} → ${commit.slice(0, 12)}${conflicts.size ? `, conflicts in ${[...conflicts].join(', ')}` : ''} ===\n`,
+          `\n=== ${input.as === 'branch' ? 'base' : 'start'} ${input.target}: ${base} + ${input.branches.join(' + ')} → ${commit.slice(0, 12)}${conflicts.size ? `, conflicts in ${[...conflicts].join(', ')}` : ''} ===\n`,
         );
-        return { commit, conflicts: [...conflicts] };
+        return { commit, conflicts: [...conflicts], ...(bundleId ? { bundleId } : {}) };
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }

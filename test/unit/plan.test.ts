@@ -1,9 +1,11 @@
 import * as path from 'node:path';
 import { prepareRun, SpecRejected } from '../../admission/prepareRun';
 import { loadConfig } from '../../config';
+import { RemoteRepos } from '../../config/remotes';
 import { formatRun } from '../../cli/format';
 import { dependentsOf, planProblems, planWaves, taskSpec } from '../../spec/plan';
 import { PlanTaskSchema, type PlanTask } from '../../spec/schema';
+import type { RunStatus } from '../../contracts/run';
 import { makeRepo, tempDir } from '../helpers/repos';
 
 // A plan's graph (spec/plan.ts): the rules a plan is checked by at submit, and the orders a scheduler reads from it.
@@ -107,6 +109,13 @@ describe('admission: a bad plan is refused naming the task and field, before any
     expect(taskSpec(input.spec, d).approval.required).toBe(true);
   });
 
+  test('a plan on a registered remote is refused: its tasks merge in a local repository only, so far', () => {
+    new RemoteRepos(config.home).add({ name: 'billing', url: 'https://git.example.com/acme/billing.git' });
+    expect(() =>
+      prepareRun(plan([{ id: 'a', task: 'x' }], { repo: 'billing' }), 'application/json', 'admin', config),
+    ).toThrow('tasks: plans run on local repositories only so far; billing is a registered remote (docs/plans.md)');
+  });
+
   test.each([
     [
       [
@@ -141,24 +150,30 @@ describe('admission: a bad plan is refused naming the task and field, before any
   });
 });
 
+const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 12, 0, s)).toISOString();
+
+/** A plan's state as `nightshift status` gets it, before its tasks. */
+const planState = (id: string, status: RunStatus) => ({
+  id,
+  title: 'Billing in cents',
+  repo: '/srv/billing',
+  branch: `nightshift/${id}`,
+  status,
+  iteration: 0,
+  maxIterations: 3,
+  stages: [],
+  checks: [],
+  scopeViolations: [],
+  decisions: [],
+  reprovisions: 0,
+  submittedBy: 'alice',
+  createdAt: at(0),
+  updatedAt: at(40),
+});
+
 test('nightshift status shows a plan as a tree: each task by depth, its state, time, run, needs and reason', () => {
-  const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 12, 0, s)).toISOString();
   const text = formatRun({
-    id: 'ns-p',
-    title: 'Billing in cents',
-    repo: '/srv/billing',
-    branch: 'nightshift/ns-p',
-    status: 'failed',
-    iteration: 0,
-    maxIterations: 3,
-    stages: [],
-    checks: [],
-    scopeViolations: [],
-    decisions: [],
-    reprovisions: 0,
-    submittedBy: 'alice',
-    createdAt: at(0),
-    updatedAt: at(40),
+    ...planState('ns-p', 'failed'),
     tasks: [
       { id: 'a', needs: [], state: 'passed', runId: 'ns-p-a', startedAt: at(0), endedAt: at(12) },
       { id: 'b', needs: ['a'], state: 'passed', runId: 'ns-p-b', startedAt: at(12), endedAt: at(20) },
@@ -183,4 +198,34 @@ test('nightshift status shows a plan as a tree: each task by depth, its state, t
       '      d  skipped          ns-p-d  (needs b, c): it needs "c", which failed',
     ].join('\n'),
   );
+});
+
+test("the plan's integration is the tree's last node, under every task, with its run's status while it runs", () => {
+  const text = formatRun({
+    ...planState('ns-q', 'awaiting_approval'),
+    tasks: [
+      { id: 'a', needs: [], state: 'passed', runId: 'ns-q-a', startedAt: at(0), endedAt: at(12) },
+      { id: 'b', needs: [], state: 'passed', runId: 'ns-q-b', startedAt: at(0), endedAt: at(10) },
+    ],
+    integration: {
+      id: 'integration',
+      needs: ['a', 'b'],
+      state: 'running',
+      status: 'awaiting_approval',
+      runId: 'ns-q-integration',
+      startedAt: at(12),
+    },
+  });
+  const tree = text.split('\n').slice(4, 7);
+  expect(tree.map((l) => l.replace(/running +\S+/, 'running <time>'))).toEqual([
+    '  a              passed      12s  ns-q-a',
+    '  b              passed      10s  ns-q-b',
+    '    integration  running <time>  ns-q-integration [awaiting_approval]  (needs a, b)',
+  ]);
+});
+
+test('a task may not be called "integration": that is the plan\'s own last step', () => {
+  expect(planProblems([{ id: 'integration', task: 'x', needs: [] }] as PlanTask[], 50)).toEqual([
+    { field: 'tasks.0.id', message: `"integration" is the plan's own last step; name the task otherwise` },
+  ]);
 });

@@ -125,6 +125,17 @@ interface TestRun {
   end(): Promise<RunState>;
 }
 
+/** A run's (or a plan's) state once it reaches `status`, queried while it runs. */
+async function reach(handle: WorkflowHandle, status: RunStatus): Promise<RunState> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const state = await handle.query(stateQuery);
+    if (state.status === status) return state;
+    if (FINAL_STATUSES.includes(state.status))
+      throw new Error(`the run ended ${state.status}, not ${status}: ${JSON.stringify(state.failure)}`);
+  }
+  throw new Error(`the run did not reach ${status} within 60 s`);
+}
+
 /** Workers every test's runs share; which stubs answer is looked up by the calling run. */
 const WORKERS = ['w1', 'w2'];
 const taskQueue = `workflow-test-${randomBytes(4).toString('hex')}`;
@@ -237,15 +248,7 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
     inputs: <K extends keyof Activities>(activity: K) =>
       calls.filter((c) => c.activity === activity).map((c) => c.input as Input<K>),
     ranOn: (activity) => calls.filter((c) => c.activity === activity).map((c) => c.queue.slice(queueOf('').length)),
-    async reach(status) {
-      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-        const state = await handle.query(stateQuery);
-        if (state.status === status) return state;
-        if (FINAL_STATUSES.includes(state.status))
-          throw new Error(`the run ended ${state.status}, not ${status}: ${JSON.stringify(state.failure)}`);
-      }
-      throw new Error(`the run did not reach ${status} within 60 s`);
-    },
+    reach: (status) => reach(handle, status),
     async end() {
       try {
         return await handle.result();
@@ -623,7 +626,7 @@ test.concurrent(
 /** A plan's tasks as run ids → their stubs: each task's agent records when it ran, and `fails` fails every check. */
 function planStubs(planId: string, ids: string[], fails: string[] = []) {
   const ran = new Map<string, [number, number]>();
-  for (const id of ids) {
+  for (const id of [...ids, 'integration']) {
     const stubs: Stubs = {
       ...passingStubs(['w1']),
       runAgent: async (input) => {
@@ -643,6 +646,8 @@ function planStubs(planId: string, ids: string[], fails: string[] = []) {
     stubs: {
       mergeTaskBase: async (input) => {
         merges.push(input);
+        // Tasks' bases with two needs conflict; the integration's start does not.
+        if (input.as === 'bundle') return { commit: 'b'.repeat(40), conflicts: [], bundleId: 'merged-bundle' };
         return { commit: 'a'.repeat(40), conflicts: input.branches.length > 1 ? ['src/value.txt'] : [] };
       },
     },
@@ -674,36 +679,62 @@ const DIAMOND = [
 ];
 
 test.concurrent(
-  'a plan: b and c run at once once a passed, d after both on a base merging their branches, its conflict its feedback',
+  'a plan: b and c at once after a, d after both on a base merging them, its conflict its feedback; one approval',
   async () => {
     const planId = `plan-${randomBytes(4).toString('hex')}`;
     const { ran, merges } = planStubs(planId, ['a', 'b', 'c', 'd']);
-    const state = await (await startPlan(planId, DIAMOND)).result();
-    expect(state.status).toBe('succeeded');
-    expect(state.tasks!.map((t) => [t.id, t.state, t.runId])).toEqual(
-      ['a', 'b', 'c', 'd'].map((id) => [id, 'passed', `${planId}-${id}`]),
+    const handle = await startPlan(planId, DIAMOND);
+    // The tasks need no approval; the integration is where the plan waits for one, and says so as its own status.
+    const waiting = await reach(handle, 'awaiting_approval');
+    expect(waiting.tasks!.map((t) => [t.id, t.state, t.status, t.runId])).toEqual(
+      ['a', 'b', 'c', 'd'].map((id) => [id, 'passed', 'succeeded', `${planId}-${id}`]),
     );
+    expect(waiting.integration).toMatchObject({
+      runId: `${planId}-integration`,
+      state: 'running',
+      status: 'awaiting_approval',
+      needs: ['a', 'b', 'c', 'd'],
+    });
+    await client.workflow.getHandle(`${planId}-integration`).signal(approveSignal, { comment: 'all of it', by: 'me' });
+    const state = await handle.result();
+    expect(state.status).toBe('succeeded');
+    expect(state.integration).toMatchObject({ state: 'passed', status: 'succeeded' });
+
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => ran.get(id)!);
     expect(b[0]).toBeGreaterThanOrEqual(a[1]);
     expect(c[0]).toBeGreaterThanOrEqual(a[1]);
     // b and c overlap in time; d starts after both ended.
     expect(Math.max(b[0], c[0])).toBeLessThan(Math.min(b[1], c[1]));
     expect(d[0]).toBeGreaterThanOrEqual(Math.max(b[1], c[1]));
-    // b's and c's merges run at once: in either order.
-    expect(merges.map((m) => [m.target, m.branches]).sort()).toEqual([
-      [`nightshift/${planId}/base-b`, [`nightshift/${planId}/a`]],
-      [`nightshift/${planId}/base-c`, [`nightshift/${planId}/a`]],
-      [`nightshift/${planId}/base-d`, [`nightshift/${planId}/b`, `nightshift/${planId}/c`]],
+    // b's and c's merges run at once: in either order. Task branches lie beside the plan's branch, not under it.
+    const branch = (id: string) => `nightshift/${planId}.tasks/${id}`;
+    expect(merges.map((m) => [m.as, m.target, m.branches]).sort()).toEqual([
+      ['branch', `${branch('b')}.base`, [branch('a')]],
+      ['branch', `${branch('c')}.base`, [branch('a')]],
+      ['branch', `${branch('d')}.base`, [branch('b'), branch('c')]],
+      ['bundle', `nightshift/${planId}`, ['a', 'b', 'c', 'd'].map(branch)],
     ]);
     // Each task is a run of its own, on its base, linked to its plan; d's first prompt names the conflict.
     const dRun = runs.get(`${planId}-d`)!;
     const provisioned = dRun.calls.find((x) => x.activity === 'provisionWorkspace')!.input;
-    expect(provisioned.base).toBe(`nightshift/${planId}/base-d`);
+    expect(provisioned.base).toBe(`${branch('d')}.base`);
     const dState = await client.workflow.getHandle(`${planId}-d`).result();
     expect(dState.plan).toEqual({ id: planId, task: 'd' });
     expect(dRun.calls.find((x) => x.activity === 'runAgent')!.input.feedback).toMatch(
       /^This task's base merges what the tasks it builds on delivered \(b, c\), and their changes conflict in: src\/value\.txt\./,
     );
+    // The integration starts at the merge of all four, on the plan's base, and delivers the plan's branch; its first
+    // iteration runs no agent (the merge was clean): the checks judge the merge as it is.
+    const integration = runs.get(`${planId}-integration`)!;
+    expect(integration.calls.find((x) => x.activity === 'provisionWorkspace')!.input).toMatchObject({
+      branch: `nightshift/${planId}`,
+      checkpoint: { commit: 'b'.repeat(40), bundleId: 'merged-bundle' },
+    });
+    const agentInputs = integration.calls.filter((x) => x.activity === 'runAgent').map((x) => x.input);
+    expect(agentInputs.map((i) => [i.iteration, i.skipAgent])).toEqual([
+      [1, 'the integration judges the merged tasks as they are first'],
+    ]);
+    expect(integration.calls.filter((x) => x.activity === 'runChecks')).toHaveLength(1);
   },
 );
 

@@ -1,6 +1,7 @@
 // A plan (docs/plans.md): its tasks, each a child specRun of its own (`<plan>-<task>`), started as soon as every task
 // it needs has passed, on a base that merges what they delivered; a task that fails skips what depends on it, and
-// the others go on. The plan's history keeps each task's state only, never a child's.
+// the others go on. Then the integration, one more child: every task merged, the plan's checks, one approval, one
+// delivery. The plan's history keeps each task's state only, never a child's.
 import {
   ApplicationFailure,
   executeChild,
@@ -10,27 +11,58 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { RunInput, RunState, RunStatus } from '../../contracts/run';
+import {
+  FINAL_STATUSES,
+  type Checkpoint,
+  type RunInput,
+  type RunState,
+  type RunStatus,
+  type StageName,
+} from '../../contracts/run';
 import type { PlanTaskState } from '../../contracts/plan';
-import { taskSpec } from '../../spec/plan';
-import type { PlanTask } from '../../spec/schema';
-import { stateQuery } from '../messages';
+import { INTEGRATION_TASK, integrationSpec, taskSpec } from '../../spec/plan';
+import type { PlanTask, Spec } from '../../spec/schema';
+import { stateQuery, taskStatusSignal } from '../messages';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
+import { queuedState } from '../specRun/context';
 import { anyWorker } from '../specRun/proxies';
 import { errorMessage } from '../specRun/errors';
 import { nowIso } from '../specRun/time';
 
 export async function planRun(input: RunInput): Promise<RunState> {
   const { workflowId } = workflowInfo();
-  const plan = input.spec;
-  const tasks = plan.tasks ?? [];
   const state = initialState(input, workflowId);
   setHandler(stateQuery, () => state);
+  setHandler(taskStatusSignal, ({ task, status }) => {
+    const record = task === INTEGRATION_TASK ? state.integration : state.tasks!.find((t) => t.id === task);
+    if (!record) return;
+    record.status = status;
+    // While the integration runs, its status is the plan's: awaiting_approval is where a person decides for all.
+    if (task === INTEGRATION_TASK && ![status, state.status].some((s) => FINAL_STATUSES.includes(s)))
+      setStatus(state, status);
+  });
   setStatus(state, 'running_tasks');
+  await runTasks(input, state);
+  const failed = state.tasks!.find((t) => t.state === 'failed');
+  if (failed) {
+    const skipped = state.tasks!.filter((t) => t.state === 'skipped').map((t) => t.id);
+    planFailed(
+      state,
+      'agent',
+      `task "${failed.id}" ${failed.reason}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`,
+    );
+  }
+  const ended = await integrate(input, state);
+  setStatus(state, ended);
+  return state;
+}
+
+/** Every task, each started as soon as the tasks it needs have passed; a task that failed skips what needs it. */
+async function runTasks(input: RunInput, state: RunState): Promise<void> {
+  const tasks = input.spec.tasks ?? [];
   const byId = new Map(state.tasks!.map((t) => [t.id, t]));
   const running = new Map<string, Promise<void>>();
-
   const startReady = () => {
     for (const t of state.tasks!) {
       if (t.state !== 'waiting') continue;
@@ -43,7 +75,7 @@ export async function planRun(input: RunInput): Promise<RunState> {
       const task = tasks.find((x) => x.id === t.id)!;
       running.set(
         t.id,
-        runTask(input, task, t, byId).finally(() => running.delete(t.id)),
+        runTask(input, state, task, t, byId).finally(() => running.delete(t.id)),
       );
     }
   };
@@ -56,16 +88,75 @@ export async function planRun(input: RunInput): Promise<RunState> {
       startReady();
     }
   }
-  const failed = state.tasks!.filter((t) => t.state === 'failed');
-  if (failed.length) {
-    setStatus(state, 'failed');
-    const skipped = state.tasks!.filter((t) => t.state === 'skipped').map((t) => t.id);
-    const reason = `task "${failed[0].id}" failed: ${failed[0].reason}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`;
-    state.failure = { stage: 'agent', reason };
-    throw ApplicationFailure.nonRetryable(reason, 'RunFailed', state);
+}
+
+/**
+ * The integration: every task's branch merged over the base, judged by the plan's checks and review (an agent only
+ * for what they find, or a conflict), approved once, delivered on the plan's branch. Returns how it ended.
+ */
+async function integrate(input: RunInput, state: RunState): Promise<RunStatus> {
+  const passed = state.tasks!;
+  const record: PlanTaskState = {
+    id: INTEGRATION_TASK,
+    needs: passed.map((t) => t.id),
+    state: 'running',
+    runId: `${state.id}-${INTEGRATION_TASK}`,
+    startedAt: nowIso(),
+  };
+  state.integration = record;
+  try {
+    const merged = await anyWorker.mergeTaskBase({
+      runId: state.id,
+      repo: input.spec.repo,
+      base: input.spec.base,
+      branches: passed.map((t) => t.branch!),
+      target: state.branch,
+      as: 'bundle',
+    });
+    const start: Checkpoint = {
+      commit: merged.commit,
+      ...(merged.bundleId ? { bundleId: merged.bundleId } : {}),
+      afterStage: 'provision',
+      iteration: 0,
+    };
+    const spec = { ...integrationSpec(input.spec), branch: state.branch };
+    const tasks = passed.map((t) => ({ id: t.id, runId: t.runId, needs: t.needs, proofId: t.proofId! }));
+    const plan = {
+      id: state.id,
+      task: INTEGRATION_TASK,
+      needs: record.needs,
+      conflicts: merged.conflicts,
+      start,
+      tasks,
+    };
+    const done = await executeChild(specRun, childOptions(record.runId, spec, { ...input, spec, plan }));
+    Object.assign(record, { state: done.status === 'succeeded' ? 'passed' : 'failed', status: done.status });
+    Object.assign(state, { finalCommit: done.finalCommit, proofId: done.proofId, pullRequest: done.pullRequest });
+    return done.status;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    Object.assign(record, { state: 'failed', reason: childFailure(err) });
+    return planFailed(state, 'agent', `the integration ${record.reason}`);
+  } finally {
+    record.endedAt = nowIso();
   }
-  setStatus(state, 'succeeded');
-  return state;
+}
+
+/** How a child run is started: its id, its search attributes, and cancelled with its plan. */
+function childOptions(workflowId: string, spec: Spec, input: RunInput) {
+  return {
+    workflowId,
+    typedSearchAttributes: runSearchAttributes(spec),
+    args: [input] as [RunInput],
+    // A plan cancelled asks each of its runs to cancel: each tears its sandbox down itself.
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+  };
+}
+
+function planFailed(state: RunState, stage: StageName, reason: string): never {
+  setStatus(state, 'failed');
+  state.failure = { stage, reason };
+  throw ApplicationFailure.nonRetryable(reason, 'RunFailed', state);
 }
 
 /** The plan's status, in its state and in the search attribute the API lists runs by. */
@@ -76,68 +167,53 @@ function setStatus(state: RunState, status: RunStatus): void {
 }
 
 function initialState(input: RunInput, workflowId: string): RunState {
-  const startedAt = workflowInfo().startTime.toISOString();
   return {
-    id: workflowId,
-    title: input.spec.title,
-    repo: input.spec.repo,
-    branch: input.spec.branch ?? `nightshift/${workflowId}`,
-    base: input.spec.base,
-    status: 'queued',
+    ...queuedState(input, input.spec.branch ?? `nightshift/${workflowId}`),
     tasks: (input.spec.tasks ?? []).map((t) => ({
       id: t.id,
       needs: t.needs,
       state: 'waiting',
       runId: `${workflowId}-${t.id}`,
     })),
-    iteration: 0,
-    maxIterations: input.spec.limits.iterations,
-    stages: [],
-    checks: [],
-    scopeViolations: [],
-    decisions: [],
-    reprovisions: 0,
-    submittedBy: input.submittedBy,
-    createdAt: startedAt,
-    updatedAt: startedAt,
   };
 }
 
 /** One task as its own run, on its base; its record says how it ended. */
 async function runTask(
   input: RunInput,
+  state: RunState,
   task: PlanTask,
   record: PlanTaskState,
   byId: Map<string, PlanTaskState>,
 ): Promise<void> {
-  const { workflowId } = workflowInfo();
   Object.assign(record, { state: 'running', startedAt: nowIso() });
+  // Beside the plan's branch, never under it (git cannot hold both `x` and `x/y`); task ids hold no ".".
+  const branches = `${state.branch}.tasks/${task.id}`;
   try {
     const needs = task.needs.map((n) => byId.get(n)!);
     let base = input.spec.base;
     let conflicts: string[] = [];
     if (needs.length) {
-      base = `nightshift/${workflowId}/base-${task.id}`;
+      base = `${branches}.base`;
       ({ conflicts } = await anyWorker.mergeTaskBase({
-        runId: workflowId,
+        runId: state.id,
         repo: input.spec.repo,
         base: input.spec.base,
         branches: needs.map((n) => n.branch!),
         target: base,
+        as: 'branch',
       }));
     }
-    const spec = { ...taskSpec(input.spec, task), base, branch: `nightshift/${workflowId}/${task.id}` };
-    const done = await executeChild(specRun, {
-      workflowId: record.runId,
-      typedSearchAttributes: runSearchAttributes(spec),
-      args: [{ ...input, spec, plan: { id: workflowId, task: task.id, needs: task.needs, conflicts } }],
-      // A plan cancelled, rejected or timed out asks each task to cancel: each tears its sandbox down itself.
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    });
-    Object.assign(record, { state: 'passed', branch: done.branch, commit: done.finalCommit });
+    const spec = { ...taskSpec(input.spec, task), base, branch: branches };
+    const plan = { id: state.id, task: task.id, needs: task.needs, conflicts };
+    const done = await executeChild(specRun, childOptions(record.runId, spec, { ...input, spec, plan }));
+    if (done.status === 'succeeded')
+      Object.assign(record, { state: 'passed', branch: done.branch, commit: done.finalCommit, proofId: done.proofId });
+    else Object.assign(record, { state: 'failed', reason: `ended ${done.status}` });
+    record.status = done.status;
   } catch (err) {
     if (isCancellation(err)) throw err;
-    Object.assign(record, { state: 'failed', reason: childFailure(err) });
+    Object.assign(record, { state: 'failed', reason: `failed: ${childFailure(err)}` });
   } finally {
     record.endedAt = nowIso();
   }

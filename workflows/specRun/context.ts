@@ -31,25 +31,11 @@ export interface RunContext {
 export function createContext(input: RunInput): RunContext {
   const info = workflowInfo();
   const spec = { ...input.spec, branch: input.spec.branch ?? defaultBranch(input.spec.title, info.workflowId) };
-  const startedAt = info.startTime.toISOString();
   const state: RunState = {
-    id: info.workflowId,
-    title: spec.title,
-    repo: spec.repo,
-    branch: spec.branch,
-    base: spec.base,
+    ...queuedState(input, spec.branch),
     ...(input.plan ? { plan: { id: input.plan.id, task: input.plan.task } } : {}),
-    status: 'queued',
-    iteration: 0,
-    maxIterations: spec.limits.iterations,
-    stages: [],
-    checks: [],
-    scopeViolations: [],
-    decisions: [],
-    reprovisions: 0,
-    submittedBy: input.submittedBy,
-    createdAt: startedAt,
-    updatedAt: startedAt,
+    // The integration's change is the merge of the plan's tasks: its workspace starts there.
+    ...(input.plan?.start ? { checkpoint: input.plan.start } : {}),
   };
   return {
     input,
@@ -60,5 +46,29 @@ export function createContext(input: RunInput): RunContext {
     notifications: [],
     watched: new Set(),
     lostWorkers: new Set(),
+  };
+}
+
+/** A run (or a plan) as it starts, on `branch`: queued, nothing done yet. */
+export function queuedState(input: RunInput, branch: string): RunState {
+  const { workflowId, startTime } = workflowInfo();
+  const startedAt = startTime.toISOString();
+  return {
+    id: workflowId,
+    title: input.spec.title,
+    repo: input.spec.repo,
+    branch,
+    base: input.spec.base,
+    status: 'queued',
+    iteration: 0,
+    maxIterations: input.spec.limits.iterations,
+    stages: [],
+    checks: [],
+    scopeViolations: [],
+    decisions: [],
+    reprovisions: 0,
+    submittedBy: input.submittedBy,
+    createdAt: startedAt,
+    updatedAt: startedAt,
   };
 }

@@ -8,6 +8,7 @@ import type { RebaseInput } from '../../contracts/rebase';
 import type { SignInput } from '../../contracts/proof';
 import type { PublishInput } from '../../contracts/forge';
 import type { ProvisionInput } from '../../contracts/workspace';
+import { INTEGRATION_TASK } from '../../spec/plan';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
 import { nowIso } from './time';
@@ -43,7 +44,11 @@ export function setupInput({ spec, state, input }: RunContext): SetupStageInput 
 }
 
 /** One agent iteration, from the checkpoint (none yet in the first), with the problems of the last as `feedback`. */
-export function agentInput({ spec, state, sandboxMs }: RunContext, feedback: string | undefined): AgentInput {
+export function agentInput(ctx: RunContext, feedback: string | undefined): AgentInput {
+  const { spec, state, sandboxMs } = ctx;
+  const skipAgent = integrationJudgedFirst(ctx)
+    ? 'the integration judges the merged tasks as they are first'
+    : undefined;
   return {
     runId: state.id,
     title: spec.title,
@@ -61,6 +66,7 @@ export function agentInput({ spec, state, sandboxMs }: RunContext, feedback: str
     secrets: spec.secrets,
     limits: spec.limits,
     modelUsage: state.modelUsage,
+    ...(skipAgent ? { skipAgent } : {}),
   };
 }
 
@@ -171,4 +177,12 @@ export function runNotice({ state }: RunContext, event: RunEvent): RunNotice {
     reason: state.failure?.reason,
     at: nowIso(),
   };
+}
+
+/**
+ * A plan's integration runs no agent in its first iteration when the tasks merged cleanly: the checks and the review
+ * judge the merge itself; an agent comes in only for what they find, or a human asks (docs/plans.md).
+ */
+function integrationJudgedFirst({ input, state }: RunContext): boolean {
+  return input.plan?.task === INTEGRATION_TASK && state.iteration === 1 && !input.plan.conflicts.length;
 }

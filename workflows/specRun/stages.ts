@@ -1,5 +1,13 @@
 // The run's bookkeeping: its status (also a search attribute and Temporal Web's current details), each stage's record.
-import { ApplicationFailure, isCancellation, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { taskStatusSignal } from '../messages';
 import { STATUS_KEY } from '../searchAttributes';
 import type { RunStatus, StageName, StageRecord } from '../../contracts/run';
 import type { RunContext } from './context';
@@ -7,11 +15,16 @@ import { errorMessage } from './errors';
 import type { Outcome } from './outcomes';
 import { nowIso } from './time';
 
-export function setStatus({ state }: RunContext, status: RunStatus): void {
+export function setStatus({ state, input }: RunContext, status: RunStatus): void {
   state.status = status;
   state.updatedAt = nowIso();
   upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
   setCurrentDetails(`**${status}** · iteration ${state.iteration}/${state.maxIterations}`);
+  // A plan's task tells its plan, which shows it in its graph (and, for the integration, as the plan's own status).
+  if (input.plan)
+    getExternalWorkflowHandle(input.plan.id)
+      .signal(taskStatusSignal, { task: input.plan.task, status })
+      .catch((err) => log.warn('the plan was not told', { status, error: errorMessage(err) }));
 }
 
 /** Record a stage's timing and one-line outcome around `body`. */
