@@ -41,7 +41,8 @@ test(`${RUNS} runs over three workers, one SIGKILLed holding a run mid-agent: al
   const ids: string[] = [];
   for (let i = 0; i < RUNS; i++)
     ids.push(await stack.submit(spec(repo, agent(i % 2 ? 8 : 0), { title: `failover ${i}` })));
-  const { run: held, worker: killed } = await slowRunMidAgent(ids);
+  // A slow run (odd) mid-agent: its worker is killed under it.
+  const { run: held, worker: killed } = await runMidAgent(ids.filter((_, i) => i % 2));
   killed.kill('SIGKILL');
   await exited(killed);
 
@@ -69,17 +70,54 @@ test(`${RUNS} runs over three workers, one SIGKILLed holding a run mid-agent: al
   }
 }, 600_000);
 
-/** The first of the slow runs (odd) seen mid-agent, and the worker process that holds its workspace. */
-async function slowRunMidAgent(ids: string[]): Promise<{ run: string; worker: ChildProcess }> {
-  const slow = ids.filter((_, i) => i % 2);
+test('a worker SIGKILLed while two tasks of a plan run: both finish on another, the plan succeeds, each delivered once', async () => {
+  const repo = makeRepo({ 'src/.keep': '' });
+  const task = (t: string) => ({
+    id: t,
+    task: `write ${t}`,
+    agent: { kind: 'command', command: ['sh', '-c', `echo ${t} > src/${t}.txt; sleep 8`] },
+  });
+  const id = await stack.submit({
+    title: 'Two at once',
+    task: 'Write two files.',
+    repo,
+    agent: { kind: 'command', command: ['true'] },
+    scope: { allow: ['src/**'] },
+    approval: { required: false },
+    tasks: [task('b'), task('c')],
+  });
+  const { run: held, worker } = await runMidAgent([`${id}-b`, `${id}-c`]);
+  worker.kill('SIGKILL');
+  await exited(worker);
+
+  const plan = await stack.waitFor(id, ['succeeded', 'failed'], 300_000);
+  expect({ status: plan.status, failure: plan.failure }).toEqual({ status: 'succeeded', failure: undefined });
+  expect((await stack.state(held)).reprovisions).toBeGreaterThan(0);
+  // Each task delivered once: one commit on its branch, and its one file on the plan's.
+  for (const t of ['b', 'c']) {
+    const s = await stack.state(`${id}-${t}`);
+    expect({ t, commits: gitIn(repo, 'rev-list', '--count', `main..${s.branch}`).trim() }).toEqual({ t, commits: '1' });
+  }
+  expect(
+    gitIn(repo, 'ls-tree', '-r', '--name-only', plan.branch)
+      .split('\n')
+      .filter((f) => f !== 'src/.keep'),
+  ).toEqual(['src/b.txt', 'src/c.txt']);
+}, 600_000);
+
+/** The first of `ids` seen mid-agent on a worker still alive, and that worker's process. */
+async function runMidAgent(ids: string[]): Promise<{ run: string; worker: ChildProcess }> {
+  const alive = () => workers.filter((w) => w.exitCode === null && w.signalCode === null);
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    for (const id of slow) {
-      const s: RunState = await stack.state(id);
-      const worker = workers.find((w) => s.workspace?.worker.startsWith(workerNamePrefix(w)));
+    for (const id of ids) {
+      const res = await stack.api('GET', `/v1/runs/${id}`);
+      if (res.status !== 200) continue; // not started yet
+      const s = res.body as RunState;
+      const worker = alive().find((w) => s.workspace?.worker.startsWith(workerNamePrefix(w)));
       if (s.status === 'agent' && worker) return { run: id, worker };
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error('no slow run was seen mid-agent within 60 s');
+  throw new Error(`none of ${ids.join(', ')} was seen mid-agent within 60 s`);
 }

@@ -141,3 +141,38 @@ test('a task that fails finally: what needs it is skipped, the independent task 
   const left = readdirSync(work).flatMap((w) => readdirSync(path.join(work, w)).filter((e) => e.includes(id)));
   expect(left).toEqual([]);
 });
+
+test("b and c change the same line: d's agent gets the conflict as feedback, and the delivered branch has no markers", async () => {
+  const { stack } = made;
+  const repo = makeRepo({ 'src/shared.txt': 'base\n' });
+  const writes = (id: string, needs: string[], command: string) => ({
+    id,
+    task: `change the shared line (${id})`,
+    needs,
+    agent: { kind: 'command', command: ['sh', '-c', command] },
+  });
+  const noMarkers = "! grep -qE '^(<<<<<<<|=======|>>>>>>>)' src/shared.txt";
+  const id = await stack.submit({
+    title: 'One line, two tasks',
+    task: 'Change the shared line.',
+    repo,
+    agent: { kind: 'command', command: ['true'] },
+    scope: { allow: ['src/**'] },
+    checks: [{ name: 'no markers', run: noMarkers }],
+    approval: { required: false },
+    tasks: [
+      writes('b', [], 'echo b > src/shared.txt'),
+      writes('c', [], 'echo c > src/shared.txt'),
+      // d keeps both tasks' lines, as its feedback asks.
+      writes('d', ['b', 'c'], "printf 'b\\nc\\n' > src/shared.txt"),
+    ],
+  });
+  const plan = await stack.waitFor(id, ['succeeded', 'failed'], 300_000);
+  expect({ status: plan.status, failure: plan.failure }).toEqual({ status: 'succeeded', failure: undefined });
+  const d = (await stack.api('GET', `/v1/runs/${id}-d`)).body as RunState;
+  // d's base held both changes with git's markers; its one iteration was told so.
+  expect(d.iteration).toBe(1);
+  expect(d.feedback).toMatch(/\(b, c\), and their changes conflict in: src\/shared\.txt\./);
+  expect(gitIn(repo, 'show', `${d.branch}:src/shared.txt`)).toBe('b\nc\n');
+  expect(gitIn(repo, 'show', `${plan.branch}:src/shared.txt`)).toBe('b\nc\n');
+});

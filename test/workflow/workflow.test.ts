@@ -712,7 +712,8 @@ test.concurrent(
       ['branch', `${branch('b')}.base`, [branch('a')]],
       ['branch', `${branch('c')}.base`, [branch('a')]],
       ['branch', `${branch('d')}.base`, [branch('b'), branch('c')]],
-      ['bundle', `nightshift/${planId}`, ['a', 'b', 'c', 'd'].map(branch)],
+      // The integration's start merges the tasks nothing needs: d's branch holds a's, b's and c's work.
+      ['bundle', `nightshift/${planId}`, [branch('d')]],
     ]);
     // Each task is a run of its own, on its base, linked to its plan; d's first prompt names the conflict.
     const dRun = runs.get(`${planId}-d`)!;
@@ -723,7 +724,7 @@ test.concurrent(
     expect(dRun.calls.find((x) => x.activity === 'runAgent')!.input.feedback).toMatch(
       /^This task's base merges what the tasks it builds on delivered \(b, c\), and their changes conflict in: src\/value\.txt\./,
     );
-    // The integration starts at the merge of all four, on the plan's base, and delivers the plan's branch; its first
+    // The integration starts at the merge of all four (d's branch), on the plan's base, and delivers the plan's branch; its first
     // iteration runs no agent (the merge was clean): the checks judge the merge as it is.
     const integration = runs.get(`${planId}-integration`)!;
     expect(integration.calls.find((x) => x.activity === 'provisionWorkspace')!.input).toMatchObject({

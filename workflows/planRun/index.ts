@@ -91,7 +91,7 @@ async function runTasks(input: RunInput, state: RunState): Promise<void> {
 }
 
 /**
- * The integration: every task's branch merged over the base, judged by the plan's checks and review (an agent only
+ * The integration: every task merged over the base, judged by the plan's checks and review (an agent only
  * for what they find, or a conflict), approved once, delivered on the plan's branch. Returns how it ended.
  */
 async function integrate(input: RunInput, state: RunState): Promise<RunStatus> {
@@ -109,7 +109,9 @@ async function integrate(input: RunInput, state: RunState): Promise<RunStatus> {
       runId: state.id,
       repo: input.spec.repo,
       base: input.spec.base,
-      branches: passed.map((t) => t.branch!),
+      // Only the tasks nothing needs: each one's branch holds what its needs delivered (and how their conflicts
+      // were resolved), so merging the others again would only bring their conflicts back.
+      branches: passed.filter((t) => !passed.some((o) => o.needs.includes(t.id))).map((t) => t.branch!),
       target: state.branch,
       as: 'bundle',
     });
@@ -135,7 +137,7 @@ async function integrate(input: RunInput, state: RunState): Promise<RunStatus> {
     return done.status;
   } catch (err) {
     if (isCancellation(err)) throw err;
-    Object.assign(record, { state: 'failed', reason: childFailure(err) });
+    Object.assign(record, { state: 'failed', reason: `failed: ${childFailure(err)}` });
     return planFailed(state, 'agent', `the integration ${record.reason}`);
   } finally {
     record.endedAt = nowIso();
