@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
 import { unmountUnder } from '../sandbox/overlay';
-import { freePort } from '../temporal/ports';
+import { benchEnv } from './benchEnv';
 import { makeRepoIn } from '../testbed/makeRepo';
 import { FINAL_STATUSES, type RunState } from '../contracts/run';
 import { elapsedMs, percentiles, printTable, runBench } from './stats';
@@ -121,15 +121,7 @@ function floorMs(repo: string, scratch: string): number[] {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-bench-checks-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NIGHTSHIFT_HOME: path.join(dir, 'home'),
-    NIGHTSHIFT_REPOS_DIR: dir,
-    NIGHTSHIFT_PORT: String(await freePort()),
-    NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
-    NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),
-  };
-  delete env.TEMPORAL_ADDRESS;
+  const env = await benchEnv(dir);
   const stack = await startStack({ devServer: true, worker: true, api: true }, loadConfig(env));
   try {
     const repo = makeRepoIn(dir, fixture());

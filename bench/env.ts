@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
 import { unmountUnder } from '../sandbox/overlay';
-import { freePort } from '../temporal/ports';
+import { benchEnv } from './benchEnv';
 import { makeRepoIn } from '../testbed/makeRepo';
 import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
 import { goRoot, goRows } from './envGo';
@@ -159,17 +159,11 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}; rows: ${chosen.join(', ')}${go ? `; Go ${go}` : ''}`,
   );
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+  const env = await benchEnv(dir, {
     NIGHTSHIFT_HOME: home,
-    NIGHTSHIFT_REPOS_DIR: dir,
-    NIGHTSHIFT_PORT: String(await freePort()),
-    NIGHTSHIFT_TEMPORAL_PORT: String(await freePort()),
-    NIGHTSHIFT_TEMPORAL_UI_PORT: String(await freePort()),
     // The Go rows' toolchain, offered to the API's admission and to the workers alike.
     ...(go ? { NIGHTSHIFT_TOOLCHAINS: `go=${go}` } : {}),
-  };
-  delete env.TEMPORAL_ADDRESS;
+  });
   const stack = await startStack({ devServer: true, worker: false, api: true }, loadConfig(env));
   const workerEnv = { ...env, TEMPORAL_ADDRESS: `127.0.0.1:${env.NIGHTSHIFT_TEMPORAL_PORT}` };
   const bench: Bench = { stack, dir, home, workerEnv, worker: startWorkerProcess(workerEnv) };

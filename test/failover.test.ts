@@ -101,7 +101,7 @@ test('a worker SIGKILLed while two tasks of a plan run: both finish on another, 
   expect(
     gitIn(repo, 'ls-tree', '-r', '--name-only', plan.branch)
       .split('\n')
-      .filter((f) => f !== 'src/.keep'),
+      .filter((f) => f && f !== 'src/.keep'),
   ).toEqual(['src/b.txt', 'src/c.txt']);
 }, 600_000);
 

@@ -724,8 +724,8 @@ test.concurrent(
     expect(dRun.calls.find((x) => x.activity === 'runAgent')!.input.feedback).toMatch(
       /^This task's base merges what the tasks it builds on delivered \(b, c\), and their changes conflict in: src\/value\.txt\./,
     );
-    // The integration starts at the merge of all four (d's branch), on the plan's base, and delivers the plan's branch; its first
-    // iteration runs no agent (the merge was clean): the checks judge the merge as it is.
+    // The integration starts at the merge of all four (d's branch), on the plan's base, and delivers the plan's
+    // branch; its first iteration runs no agent (the merge was clean): the checks judge the merge as it is.
     const integration = runs.get(`${planId}-integration`)!;
     expect(integration.calls.find((x) => x.activity === 'provisionWorkspace')!.input).toMatchObject({
       branch: `nightshift/${planId}`,
