@@ -325,6 +325,56 @@ test('a decision sent to Temporal directly in the name of "alice" shows as unver
   await page.context().close();
 });
 
+test("a plan's page at 390 px: its graph, each task by depth with its state and run, the integration last; a task's page links back", async () => {
+  const files = makeRepo({ 'src/.keep': '' });
+  const task = (id: string, needs: string[]) => ({
+    id,
+    task: `write ${id}`,
+    needs,
+    agent: { kind: 'command', command: ['sh', '-c', `echo ${id} > src/${id}.txt`] },
+  });
+  const long = 'the-api-endpoint-with-a-name-this-long';
+  const id = await stack.submit({
+    title: 'A plan on a phone',
+    task: 'Write the files.',
+    repo: files,
+    agent: { kind: 'command', command: ['true'] },
+    scope: { allow: ['src/**'] },
+    tasks: [task('schema', []), task(long, ['schema']), task('worker', ['schema']), task('docs', [long, 'worker'])],
+  });
+  await stack.waitFor(id, ['awaiting_approval'], 180_000);
+  const { page, problems } = await openPhone(stack.token, `#/runs/${id}`);
+  await page.waitForSelector('#task-graph [data-task="integration"] [data-status="awaiting_approval"]');
+  const rows = await page.$$eval('#task-graph li', (lis) =>
+    lis.map((li) => ({
+      task: li.getAttribute('data-task'),
+      depth: li.getAttribute('data-depth'),
+      status: li.querySelector('.status')?.getAttribute('data-status'),
+      run: li.querySelector('a')?.getAttribute('data-run'),
+      left: li.getBoundingClientRect().left,
+    })),
+  );
+  expect(rows.map(({ left: _, ...r }) => r)).toEqual([
+    { task: 'schema', depth: '0', status: 'passed', run: `${id}-schema` },
+    { task: long, depth: '1', status: 'passed', run: `${id}-${long}` },
+    { task: 'worker', depth: '1', status: 'passed', run: `${id}-worker` },
+    { task: 'docs', depth: '2', status: 'passed', run: `${id}-docs` },
+    { task: 'integration', depth: '3', status: 'awaiting_approval', run: `${id}-integration` },
+  ]);
+  // Deeper is further right: the graph reads as a tree.
+  const left = rows.map((r) => r.left);
+  expect(left[0] < left[1] && left[1] === left[2] && left[2] < left[3] && left[3] < left[4]).toBe(true);
+  await expectNoHorizontalOverflow(page);
+  await shot(page, '15-plan-graph');
+  // A task's page says whose task it is, and links back.
+  await page.click('#task-graph [data-task="worker"] a');
+  await page.waitForSelector(`#run-header a[data-run="${id}"]`);
+  expect(await page.textContent('#run-header')).toContain(`task worker of plan ${id}`);
+  expect(problems).toEqual([]);
+  await page.context().close();
+  await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
+}, 240_000);
+
 test('the runs list filters by status and shows a new run without a reload', async () => {
   const waiting = await stack.submit(markdownSpec('Waiting in the list', 1));
   await stack.waitFor(waiting, ['awaiting_approval']);

@@ -85,6 +85,22 @@ export interface RunView {
   proofId?: string;
   finalCommit?: string;
   failure?: { stage: string; reason: string };
+  /** A plan's tasks, and its integration once it started (docs/plans.md). */
+  tasks?: PlanTaskView[];
+  integration?: PlanTaskView;
+  /** A plan's task: its plan. */
+  plan?: { id: string; task: string };
+}
+
+export interface PlanTaskView {
+  id: string;
+  needs: string[];
+  state: 'waiting' | 'running' | 'passed' | 'failed' | 'skipped';
+  status?: RunStatus;
+  runId: string;
+  reason?: string;
+  startedAt?: string;
+  endedAt?: string;
 }
 
 export interface RunSummaryView {

@@ -1,5 +1,5 @@
 import { postJson, request } from '../api.js';
-import type { CheckView, Principal, RunStatus, RunView, StageView } from '../api-types.js';
+import type { CheckView, PlanTaskView, Principal, RunStatus, RunView, StageView } from '../api-types.js';
 import { duration, errorLine, h, replaceChildren, statusBadge } from '../dom.js';
 import { followRunEvents } from '../sse.js';
 import { can, every, type ViewContext } from '../view.js';
@@ -14,6 +14,7 @@ export function runView({ root, principal, signal, param }: ViewContext): void {
   const id = param!;
   const header = h('div', { class: 'card', id: 'run-header' }, h('p', {}, 'Loading…'));
   const actions = h('section', { class: 'card hidden', id: 'actions' });
+  const tasks = h('section', { class: 'card hidden', id: 'tasks' });
   const timeline = h('ol', { class: 'timeline', id: 'timeline' });
   const stream = h('span', { class: 'stream', id: 'stream' }, 'connecting…');
   const log = h('pre', { class: 'log scrollbox', id: 'log', tabindex: '0' });
@@ -24,6 +25,7 @@ export function runView({ root, principal, signal, param }: ViewContext): void {
   root.replaceChildren(
     header,
     actions,
+    tasks,
     h('section', { class: 'card' }, h('h2', {}, 'Stages'), timeline),
     h('section', { class: 'card' }, h('div', { class: 'toolbar' }, h('h2', {}, 'Log'), stream), log),
     checks,
@@ -44,6 +46,7 @@ export function runView({ root, principal, signal, param }: ViewContext): void {
       state(next) {
         run = next;
         renderHeader(header, next);
+        renderTasks(tasks, next);
         renderTimeline(timeline, next.stages);
         renderChecks(checks, next);
         renderReview(review, next);
@@ -79,14 +82,54 @@ function renderHeader(el: HTMLElement, run: RunView): void {
       { class: 'meta' },
       statusBadge(run.status),
       run.stage && !FINAL.includes(run.status) ? ` stage ${run.stage}` : '',
-      ` · iteration ${run.iteration}/${run.maxIterations}`,
+      // A plan's iterations are its tasks' and its integration's, each on its own page.
+      run.tasks ? '' : ` · iteration ${run.iteration}/${run.maxIterations}`,
     ),
     h('p', { class: 'meta' }, h('code', {}, run.id), ' · branch ', h('code', {}, run.branch)),
     h('p', { class: 'meta' }, 'repo ', h('code', {}, run.repo)),
+    run.plan
+      ? h('p', { class: 'meta' }, 'task ', h('code', {}, run.plan.task), ' of plan ', runLink(run.plan.id))
+      : null,
     run.failure
       ? h('p', { class: 'error', id: 'failure' }, `failed at ${run.failure.stage}: ${run.failure.reason}`)
       : null,
   );
+}
+
+const runLink = (id: string) => h('a', { href: `#/runs/${id}`, 'data-run': id }, id);
+
+/**
+ * A plan's graph: each task indented by its depth (the longest chain of needs under it), its state (its run's status
+ * while it runs), time and needs, linked to its run; the integration last, under all of them.
+ */
+function renderTasks(el: HTMLElement, run: RunView): void {
+  el.classList.toggle('hidden', !run.tasks?.length);
+  if (!run.tasks?.length) return;
+  const all = [...run.tasks, ...(run.integration ? [run.integration] : [])];
+  const byId = new Map(all.map((t) => [t.id, t]));
+  const depths = new Map<string, number>();
+  const depth = (t: PlanTaskView): number => {
+    if (!depths.has(t.id)) depths.set(t.id, Math.max(-1, ...t.needs.map((n) => depth(byId.get(n)!))) + 1);
+    return depths.get(t.id)!;
+  };
+  const row = (t: PlanTaskView) => {
+    const ms = t.startedAt ? Date.parse(t.endedAt ?? new Date().toISOString()) - Date.parse(t.startedAt) : undefined;
+    const shown = t.state === 'running' && t.status ? t.status : t.state;
+    const li = h(
+      'li',
+      { class: `task ${t.state}`, 'data-task': t.id, 'data-depth': String(depth(t)) },
+      h('span', { class: 'name' }, t.id),
+      statusBadge(shown),
+      ms === undefined ? null : h('span', { class: 'when' }, duration(ms)),
+      t.state === 'waiting' || t.state === 'skipped' ? null : runLink(t.runId),
+      t.needs.length && t !== run.integration ? h('span', { class: 'needs' }, `needs ${t.needs.join(', ')}`) : null,
+      t.reason ? h('span', { class: 'reason' }, t.reason) : null,
+    );
+    // Through the CSSOM: the page's policy refuses style attributes.
+    li.style.setProperty('--depth', String(depth(t)));
+    return li;
+  };
+  replaceChildren(el, h('h2', {}, 'Tasks'), h('ol', { class: 'tasks', id: 'task-graph' }, ...all.map(row)));
 }
 
 function renderTimeline(el: HTMLElement, stages: StageView[]): void {
