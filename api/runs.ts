@@ -20,6 +20,7 @@ import { RUN_ID, type RunLog } from '../store/runLog';
 import {
   approveSignal,
   cancelRequestedSignal,
+  redoTaskSignal,
   rejectSignal,
   requestChangesSignal,
   stateQuery,
@@ -83,6 +84,8 @@ export const RunSummarySchema = z.object({
 /** The body of approve, reject, request-changes (and cancel, which ignores it). */
 export const DecisionBodySchema = z.object({
   comment: z.string().max(20_000, 'comment is longer than 20000 characters').optional(),
+  /** request-changes on a plan: the task to run again (and what needs it); none: the integration's agent. */
+  task: z.string().max(100).optional(),
 });
 
 // A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
@@ -132,11 +135,20 @@ export function runsRouter(deps: RunsDeps): Router {
   for (const [route, signal, kind] of decisions) {
     router.post(`/:id/${route}`, requireRole('approver'), async (req, res) => {
       const state = await runs.load(runId(req), principalOf(req));
-      const comment = commentOf(req);
+      const { comment = '', task } = decisionBodyOf(req);
       if (route === 'request-changes' && !comment)
         throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
+      if (task !== undefined) runs.checkTaskNamed(state, route, task);
       if (state.status !== 'awaiting_approval')
         throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
+      if (task !== undefined) {
+        // The plan runs the task again, then what needs it, then integrates anew (docs/plans.md).
+        await deps.client.workflow
+          .getHandle(state.id)
+          .signal(redoTaskSignal, { ...runs.signed(state, kind, comment, principalOf(req).name), task });
+        res.status(202).json({ id: state.id, status: state.status, task });
+        return;
+      }
       // A plan awaits approval in its integration: the decision is that run's, signed for it.
       const deciding = state.integration ? await runs.load(state.integration.runId, principalOf(req)) : state;
       await deps.client.workflow
@@ -168,6 +180,17 @@ class RunRoutes {
         iteration: state.iteration,
       }),
     };
+  }
+
+  /** A decision naming a task: only a request for changes on a plan may, and it must name one of the plan's tasks. */
+  checkTaskNamed(state: RunStateView, route: string, task: string): void {
+    if (route !== 'request-changes' || !state.tasks)
+      throw new ApiError('bad_request', 'task: only a request for changes on a plan names a task');
+    if (!state.tasks.some((t) => t.id === task))
+      throw new ApiError(
+        'bad_request',
+        `task: no task "${task}" in plan ${state.id} (its tasks: ${state.tasks.map((t) => t.id).join(', ')})`,
+      );
   }
 
   /** The quick spec for the body's repo, title and task, submitted as a spec is (as JSON). */
@@ -446,8 +469,13 @@ export function jsonBodyOf<T extends z.ZodType>(req: Request, schema: T, shape: 
 
 /** `{comment}` from a JSON body; an empty body is an empty comment. */
 function commentOf(req: Request): string {
+  return decisionBodyOf(req).comment ?? '';
+}
+
+/** `{comment, task}` from a JSON body; an empty body is an empty one. */
+function decisionBodyOf(req: Request): z.infer<typeof DecisionBodySchema> {
   const text = bodyText(req).trim();
-  if (!text) return '';
+  if (!text) return {};
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -464,5 +492,5 @@ function commentOf(req: Request): string {
         : 'the body must be a JSON object: {"comment": "…"}',
     );
   }
-  return parsed.data.comment ?? '';
+  return parsed.data;
 }

@@ -320,18 +320,21 @@ const decisions: [name: string, route: string, description: string, needsComment
   ['changes', 'request-changes', 'send a run back to the agent with your comment', true, 'changes requested'],
 ];
 for (const [name, route, description, needsComment, done] of decisions) {
-  program
-    .command(`${name} <id>`)
+  const command = program.command(`${name} <id>`);
+  // On a plan, a request for changes may name the task to run again.
+  if (route === 'request-changes') command.option('--task <id>', "a plan's task to run again, with what needs it");
+  command
     .description(description)
     .option(needsComment ? '-m, --message <comment>' : '-m, --message [comment]', 'comment')
     .option('--json', 'print JSON')
-    .action(async (id: string, opts: { message?: string; json?: boolean }) => {
+    .action(async (id: string, opts: { message?: string; json?: boolean; task?: string }) => {
       if (needsComment && !opts.message?.trim()) throw new CliError(`${name} needs -m "what should change"`, 2);
       const res = await api.json('POST', `${runPath(id)}/${route}`, {
         comment: typeof opts.message === 'string' ? opts.message : '',
+        ...(opts.task ? { task: opts.task } : {}),
       });
       if (opts.json) printJson(res, 0);
-      else print(`${id}: ${done}`);
+      else print(`${id}: ${done}${opts.task ? ` (task ${opts.task} runs again)` : ''}`);
     });
 }
 

@@ -256,6 +256,8 @@ export interface RunInput {
     conflicts: string[];
     start?: Checkpoint;
     tasks?: { id: string; runId: string; needs: string[]; proofId: string }[];
+    /** A task run again at a person's request: the request, its first feedback. */
+    feedback?: string;
   };
 }
 

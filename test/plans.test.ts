@@ -71,6 +71,14 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
   });
   expect(integration.checks.map((x) => [x.name, x.passed])).toEqual([['all-four', true]]);
 
+  // A request for changes naming no task of the plan is refused, naming the field, and changes nothing.
+  const bad = await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'x', task: 'zz' } });
+  expect({ status: bad.status, message: bad.body.error?.message }).toEqual({
+    status: 400,
+    message: `task: no task "zz" in plan ${id} (its tasks: a, b, c, d)`,
+  });
+  expect((await stack.state(id)).status).toBe('awaiting_approval');
+
   // One approval, of the plan, delivers the plan's branch.
   expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'all of it' } })).status).toBe(202);
   const plan = await stack.waitFor(id, ['succeeded', 'failed'], 120_000);
@@ -87,6 +95,13 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
   const byRun = log.split('\n').filter(Boolean);
   expect([...new Set(byRun)].sort()).toEqual(['a', 'b', 'c', 'd'].map((t) => `${id}-${t}`));
   expect(byRun.filter((r) => r === `${id}-c`)).toHaveLength(2);
+  // Those commits are the tasks' own, as their runs signed them and their proofs name them: each task's final commit
+  // is on the plan's branch, and `nightshift verify --commit` ties it to its task's run.
+  for (const t of ['a', 'b', 'c', 'd']) {
+    expect(() => gitIn(repo, 'merge-base', '--is-ancestor', runs[t].finalCommit!, plan.branch)).not.toThrow();
+    const verified = await runCli(['verify', '--commit', repo, runs[t].finalCommit!], stack.env);
+    expect({ t, code: verified.code, stderr: verified.stderr }).toEqual({ t, code: 0, stderr: '' });
+  }
   const decided = (await stack.api('GET', `/v1/runs/${id}-integration`)).body as RunState;
   expect(decided.decisions).toMatchObject([{ kind: 'approve', comment: 'all of it', channel: 'api', verified: true }]);
   expect(plan.proofId).toBe(decided.proofId);

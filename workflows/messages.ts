@@ -11,6 +11,8 @@ export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
 /** From the fleet registry: the named worker stopped reporting (or left), so a stage bound for it will never start. */
 export const workerLostSignal = defineSignal<[string]>('workerLost');
+/** To a plan awaiting approval: run this task again with the comment, and what needs it, then integrate again. */
+export const redoTaskSignal = defineSignal<[DecisionInput & { task: string }]>('redoTask');
 /** From a plan's task (or its integration) to the plan: the task's run has this status now. */
 export const taskStatusSignal = defineSignal<[{ task: string; status: RunStatus }]>('taskStatus');
 

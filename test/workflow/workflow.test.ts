@@ -7,7 +7,13 @@ import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
 import { TemporalConnection } from '../../temporal/connection';
 import type { planRun, specRun } from '../../workflows';
-import { approveSignal, rejectSignal, requestChangesSignal, stateQuery } from '../../workflows/messages';
+import {
+  approveSignal,
+  redoTaskSignal,
+  rejectSignal,
+  requestChangesSignal,
+  stateQuery,
+} from '../../workflows/messages';
 import { fleetRegistry, fleetWorkflowId, workerReportSignal } from '../../workflows/fleet';
 import { claimQueue } from '../../contracts/taskQueues';
 import {
@@ -765,6 +771,42 @@ test.concurrent(
     ]);
     expect(state.tasks!.find((t) => t.id === 'd')!.reason).toBe('it needs "b", which failed');
     expect(ran.has('d')).toBe(false);
+  },
+);
+
+test.concurrent(
+  'a plan: changes requested on task b run b again with the request, then d (which needs it), then a new integration',
+  async () => {
+    const planId = `plan-${randomBytes(4).toString('hex')}`;
+    planStubs(planId, ['a', 'b', 'c', 'd'], [], 0);
+    const handle = await startPlan(planId, DIAMOND);
+    await reach(handle, 'awaiting_approval');
+    await handle.signal(redoTaskSignal, { comment: 'amounts in cents', by: 'carol', task: 'b' });
+    // The integration waiting for approval is cancelled; b runs again, then d; a and c stand.
+    await reach(handle, 'running_tasks');
+    const again = await reach(handle, 'awaiting_approval');
+    const agentRuns = (id: string) =>
+      runs
+        .get(`${planId}-${id}`)!
+        .calls.filter((x) => x.activity === 'runAgent')
+        .map((x) => x.input as Input<'runAgent'>);
+    expect(['a', 'b', 'c', 'd'].map((id) => [id, agentRuns(id).length])).toEqual([
+      ['a', 1],
+      ['b', 2],
+      ['c', 1],
+      ['d', 2],
+    ]);
+    expect(agentRuns('b')[1].feedback).toBe('A reviewer requested changes (carol):\n\namounts in cents');
+    // d runs again on its new base, told only of its needs' conflict, as the first time.
+    expect(agentRuns('d')[1].feedback).toMatch(/^This task's base merges/);
+    expect(again.decisions).toMatchObject([{ kind: 'requestChanges', comment: 'amounts in cents', by: 'carol' }]);
+    expect(again.tasks!.map((t) => t.state)).toEqual(['passed', 'passed', 'passed', 'passed']);
+    // A request naming no task of the plan changes nothing.
+    await handle.signal(redoTaskSignal, { comment: 'x', by: 'carol', task: 'nope' });
+    await client.workflow.getHandle(`${planId}-integration`).signal(approveSignal, { comment: 'now', by: 'carol' });
+    const state = await handle.result();
+    expect(state.status).toBe('succeeded');
+    expect(agentRuns('b')).toHaveLength(2);
   },
 );
 

@@ -4,7 +4,10 @@
 // delivery. The plan's history keeps each task's state only, never a child's.
 import {
   ApplicationFailure,
+  CancellationScope,
+  condition,
   executeChild,
+  log,
   isCancellation,
   ParentClosePolicy,
   setHandler,
@@ -14,15 +17,18 @@ import {
 import {
   FINAL_STATUSES,
   type Checkpoint,
+  type Decision,
   type RunInput,
   type RunState,
   type RunStatus,
   type StageName,
 } from '../../contracts/run';
 import type { PlanTaskState } from '../../contracts/plan';
-import { INTEGRATION_TASK, integrationSpec, taskSpec } from '../../spec/plan';
+import { dependentsOf, INTEGRATION_TASK, integrationSpec, taskSpec } from '../../spec/plan';
 import type { PlanTask, Spec } from '../../spec/schema';
-import { stateQuery, taskStatusSignal } from '../messages';
+import { redoTaskSignal, stateQuery, taskStatusSignal } from '../messages';
+import { requestedChangesFeedback } from '../specRun/feedback';
+import { recorded } from '../specRun/handlers';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { queuedState } from '../specRun/context';
@@ -42,24 +48,56 @@ export async function planRun(input: RunInput): Promise<RunState> {
     if (task === INTEGRATION_TASK && ![status, state.status].some((s) => FINAL_STATUSES.includes(s)))
       setStatus(state, status);
   });
+  // A person's request for changes naming a task, while the plan awaits approval: taken at once, acted on by the loop.
+  const redo: Redo = {};
+  setHandler(redoTaskSignal, (arg) => {
+    const task = state.tasks!.find((t) => t.id === arg?.task);
+    if (state.status !== 'awaiting_approval' || redo.request || !task) {
+      log.warn('request ignored: the plan is not awaiting approval, or names no task of it', { task: arg?.task });
+      return;
+    }
+    redo.request = { ...recorded(state, 'requestChanges', arg), task: task.id };
+  });
+  const feedback = new Map<string, string>();
   setStatus(state, 'running_tasks');
-  await runTasks(input, state);
-  const failed = state.tasks!.find((t) => t.state === 'failed');
-  if (failed) {
-    const skipped = state.tasks!.filter((t) => t.state === 'skipped').map((t) => t.id);
-    planFailed(
-      state,
-      'agent',
-      `task "${failed.id}" ${failed.reason}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`,
-    );
+  for (;;) {
+    await runTasks(input, state, feedback);
+    const failed = state.tasks!.find((t) => t.state === 'failed');
+    if (failed) {
+      const skipped = state.tasks!.filter((t) => t.state === 'skipped').map((t) => t.id);
+      planFailed(
+        state,
+        'agent',
+        `task "${failed.id}" ${failed.reason}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`,
+      );
+    }
+    const ended = await integrate(input, state, redo);
+    if (ended !== 'redo') {
+      setStatus(state, ended);
+      return state;
+    }
+    // The named task runs again with the request as its feedback, then what needs it, then a new integration.
+    const { task, ...decision } = redo.request!;
+    redo.request = undefined;
+    state.decisions.push(decision);
+    for (const id of [task, ...dependentsOf(input.spec.tasks ?? [], task)]) {
+      const record = state.tasks!.find((t) => t.id === id)!;
+      for (const key of ['branch', 'commit', 'proofId', 'status', 'reason', 'startedAt', 'endedAt'] as const)
+        delete record[key];
+      record.state = 'waiting';
+    }
+    feedback.set(task, requestedChangesFeedback(decision));
+    setStatus(state, 'running_tasks');
   }
-  const ended = await integrate(input, state);
-  setStatus(state, ended);
-  return state;
+}
+
+/** A request for changes naming a task, signalled while the plan awaits approval. */
+interface Redo {
+  request?: Decision & { task: string };
 }
 
 /** Every task, each started as soon as the tasks it needs have passed; a task that failed skips what needs it. */
-async function runTasks(input: RunInput, state: RunState): Promise<void> {
+async function runTasks(input: RunInput, state: RunState, feedback: Map<string, string>): Promise<void> {
   const tasks = input.spec.tasks ?? [];
   const byId = new Map(state.tasks!.map((t) => [t.id, t]));
   const running = new Map<string, Promise<void>>();
@@ -75,7 +113,7 @@ async function runTasks(input: RunInput, state: RunState): Promise<void> {
       const task = tasks.find((x) => x.id === t.id)!;
       running.set(
         t.id,
-        runTask(input, state, task, t, byId).finally(() => running.delete(t.id)),
+        runTask(input, state, task, t, byId, feedback.get(t.id)).finally(() => running.delete(t.id)),
       );
     }
   };
@@ -94,7 +132,7 @@ async function runTasks(input: RunInput, state: RunState): Promise<void> {
  * The integration: every task merged over the base, judged by the plan's checks and review (an agent only
  * for what they find, or a conflict), approved once, delivered on the plan's branch. Returns how it ended.
  */
-async function integrate(input: RunInput, state: RunState): Promise<RunStatus> {
+async function integrate(input: RunInput, state: RunState, redo: Redo): Promise<RunStatus | 'redo'> {
   const passed = state.tasks!;
   const record: PlanTaskState = {
     id: INTEGRATION_TASK,
@@ -131,7 +169,26 @@ async function integrate(input: RunInput, state: RunState): Promise<RunStatus> {
       start,
       tasks,
     };
-    const done = await executeChild(specRun, childOptions(record.runId, spec, { ...input, spec, plan }));
+    const scope = new CancellationScope();
+    const child = scope.run(() => executeChild(specRun, childOptions(record.runId, spec, { ...input, spec, plan })));
+    const redone = await Promise.race([
+      child.then(
+        () => false,
+        () => false,
+      ),
+      condition(() => redo.request !== undefined).then(
+        () => true,
+        () => false,
+      ),
+    ]);
+    if (redone) {
+      // The integration awaited approval: cancelled, it tears its sandbox down; a new one follows the task's rerun.
+      scope.cancel();
+      await child.catch(() => undefined);
+      Object.assign(record, { state: 'failed', reason: `changes requested on task "${redo.request!.task}"` });
+      return 'redo';
+    }
+    const done = await child;
     Object.assign(record, { state: done.status === 'succeeded' ? 'passed' : 'failed', status: done.status });
     Object.assign(state, { finalCommit: done.finalCommit, proofId: done.proofId, pullRequest: done.pullRequest });
     return done.status;
@@ -187,6 +244,7 @@ async function runTask(
   task: PlanTask,
   record: PlanTaskState,
   byId: Map<string, PlanTaskState>,
+  feedback: string | undefined,
 ): Promise<void> {
   Object.assign(record, { state: 'running', startedAt: nowIso() });
   // Beside the plan's branch, never under it (git cannot hold both `x` and `x/y`); task ids hold no ".".
@@ -207,7 +265,7 @@ async function runTask(
       }));
     }
     const spec = { ...taskSpec(input.spec, task), base, branch: branches };
-    const plan = { id: state.id, task: task.id, needs: task.needs, conflicts };
+    const plan = { id: state.id, task: task.id, needs: task.needs, conflicts, ...(feedback ? { feedback } : {}) };
     const done = await executeChild(specRun, childOptions(record.runId, spec, { ...input, spec, plan }));
     if (done.status === 'succeeded')
       Object.assign(record, { state: 'passed', branch: done.branch, commit: done.finalCommit, proofId: done.proofId });

@@ -58,7 +58,12 @@ export function registerHandlers(ctx: RunContext): void {
 }
 
 /** The signature is kept as it came (bounded), for readers holding the key to judge; the workflow cannot. */
-function recorded(state: RunState, kind: Decision['kind'], arg: DecisionInput | undefined): Decision {
+/** A decision as the run records it: what the signal said, bounded, when, at which iteration. */
+export function recorded(
+  state: RunState,
+  kind: Decision['kind'],
+  arg: DecisionInput | undefined,
+): Decision {
   const sig = typeof arg?.sig === 'string' && arg.sig.length <= DECISION_SIG_MAX ? { sig: arg.sig } : {};
   const via = arg?.via === 'forge' ? { via: arg.via } : {};
   return {

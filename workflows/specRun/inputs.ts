@@ -117,8 +117,11 @@ export function rebaseInput({ spec, state }: RunContext): RebaseInput {
 }
 
 /** The run's commits since its base, to be signed: on a forge, those after the commit already pushed (and signed). */
-export function signInput({ spec, state }: RunContext): SignInput {
-  const since = state.pushedCommit ? { since: state.pushedCommit } : {};
+export function signInput({ spec, state, input }: RunContext): SignInput {
+  // A plan's integration signs only its own commits: the tasks' keep the signatures their runs gave them (and their
+  // proofs name), and the merges under its start are no run's.
+  const after = state.pushedCommit ?? input.plan?.start?.commit;
+  const since = after ? { since: after } : {};
   return {
     runId: state.id,
     repo: spec.repo,

@@ -37,9 +37,14 @@ export async function pipeline(ctx: RunContext): Promise<RunStatus> {
  */
 async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
   const { spec, state, input } = ctx;
-  // A plan's task starts on its needs' merge: a conflict there is its first feedback.
+  // A plan's task starts on its needs' merge: a conflict there is its first feedback, and so is a person's request
+  // when the task runs again.
   const conflicts = input.plan?.conflicts ?? [];
-  let feedback = conflicts.length ? needsConflictFeedback(input.plan!.needs, conflicts) : undefined;
+  const first = [
+    ...(conflicts.length ? [needsConflictFeedback(input.plan!.needs, conflicts)] : []),
+    ...(input.plan?.feedback ? [input.plan.feedback] : []),
+  ];
+  let feedback = first.length ? first.join('\n\n') : undefined;
   for (;;) {
     state.iteration++;
     state.feedback = feedback;
