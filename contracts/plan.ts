@@ -36,6 +36,8 @@ export interface MergeTaskBaseInput {
   target: string;
   /** `branch`: made in the source repo; `bundle`: stored as a bundle over the base's commit. */
   as: 'branch' | 'bundle';
+  /** The run whose commits the merges are (their `Nightshift-Run` trailer): the integration's, for its start. */
+  commitsOf?: string;
 }
 
 export interface MergeTaskBaseOutput {

@@ -255,7 +255,7 @@ export interface RunInput {
     needs: string[];
     conflicts: string[];
     start?: Checkpoint;
-    tasks?: { id: string; runId: string; needs: string[]; proofId: string }[];
+    tasks?: { id: string; runId: string; needs: string[]; proofId: string; commit: string }[];
     /** A task run again at a person's request: the request, its first feedback. */
     feedback?: string;
   };

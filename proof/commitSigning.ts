@@ -40,7 +40,7 @@ export async function signCommits(deps: ActivityDeps, input: SignInput): Promise
         `refs/heads/${input.branch}:refs/heads/${input.branch}`,
       ]),
     );
-    const after = [`^${input.baseCommit}`, ...(input.since ? [`^${input.since}`] : [])];
+    const after = [input.baseCommit, ...(input.since ? [input.since] : []), ...(input.keep ?? [])].map((c) => `^${c}`);
     const commits = (await repo(['rev-list', '--reverse', '--topo-order', input.checkpoint.commit, ...after]))
       .split('\n')
       .filter(Boolean);

@@ -10,11 +10,12 @@ import type { RunState } from '../contracts/run';
 
 const made = useTestStack({ 'README.md': 'plans\n' });
 
-const task = (id: string, needs: string[], writes: string, expects: string[]) => ({
+/** A task writing one file, checked for it and for what its needs wrote; `sleep` holds its agent that long. */
+const task = (id: string, needs: string[], writes: string, expects: string[], sleep = 0) => ({
   id,
   task: `write ${writes}`,
   needs,
-  agent: { kind: 'command', command: ['sh', '-c', `echo ${id} > src/${writes}; sleep 2`] },
+  agent: { kind: 'command', command: ['sh', '-c', `echo ${id} > src/${writes}; sleep ${sleep}`] },
   checks: [{ name: 'files', run: [...expects, writes].map((f) => `test -f src/${f}`).join(' && ') }],
 });
 
@@ -22,6 +23,7 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
   const { stack } = made;
   const repo = makeRepo({ 'src/.keep': '' });
   // c's first attempt leaves only a note, which its check fails; its second writes the file and removes the note.
+  // b's and c's agents take 2 s, so that running at once shows as overlapping.
   const c = task('c', ['a'], 'c.txt', ['a.txt']);
   c.agent.command[2] =
     'if [ -f src/c.note ]; then rm src/c.note; echo c > src/c.txt; else echo trying > src/c.note; fi; sleep 2';
@@ -36,7 +38,7 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
     checks: [{ name: 'all-four', run: `${all} && ! test -e src/c.note` }],
     tasks: [
       task('a', [], 'a.txt', []),
-      task('b', ['a'], 'b.txt', ['a.txt']),
+      task('b', ['a'], 'b.txt', ['a.txt'], 2),
       c,
       task('d', ['b', 'c'], 'd.txt', ['a.txt', 'b.txt', 'c.txt']),
     ],
@@ -90,10 +92,12 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
     'src/c.txt',
     'src/d.txt',
   ]);
-  // The branch's commits are the tasks' (c's two iterations) and the merges; the decision is the integration's.
+  // The branch's commits are the tasks' (c's two iterations) and the merges: its base's under d, and the
+  // integration's own start.
   const log = gitIn(repo, 'log', '--format=%(trailers:key=Nightshift-Run,valueonly)', `main..${plan.branch}`);
   const byRun = log.split('\n').filter(Boolean);
-  expect([...new Set(byRun)].sort()).toEqual(['a', 'b', 'c', 'd'].map((t) => `${id}-${t}`));
+  // The integration's: the merge of its start (d's branch over the base).
+  expect([...new Set(byRun)].sort()).toEqual(['a', 'b', 'c', 'd', 'integration'].map((t) => `${id}-${t}`));
   expect(byRun.filter((r) => r === `${id}-c`)).toHaveLength(2);
   // Those commits are the tasks' own, as their runs signed them and their proofs name them: each task's final commit
   // is on the plan's branch, and `nightshift verify --commit` ties it to its task's run.
@@ -102,6 +106,10 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
     const verified = await runCli(['verify', '--commit', repo, runs[t].finalCommit!], stack.env);
     expect({ t, code: verified.code, stderr: verified.stderr }).toEqual({ t, code: 0, stderr: '' });
   }
+  // And the plan's final commit, the integration's signed merge, to the integration's run.
+  const last = await runCli(['verify', '--commit', repo, plan.finalCommit!], stack.env);
+  expect({ code: last.code, stderr: last.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(last.stdout).toContain(`${id}-integration`);
   const decided = (await stack.api('GET', `/v1/runs/${id}-integration`)).body as RunState;
   expect(decided.decisions).toMatchObject([{ kind: 'approve', comment: 'all of it', channel: 'api', verified: true }]);
   expect(plan.proofId).toBe(decided.proofId);
@@ -131,18 +139,34 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
   );
 });
 
-test('a task that fails finally: what needs it is skipped, the independent task succeeds, the plan fails naming it; no sandbox is left', async () => {
+test('a task that fails finally: what needs it is skipped, the others finish, the plan fails naming it, no sandbox left; two tasks changing one line: the task that needs both is told of the conflict and delivers no markers', async () => {
   const { stack } = made;
-  const repo = makeRepo({ 'src/.keep': '' });
+  const repo = makeRepo({ 'src/.keep': '', 'src/shared.txt': 'base\n' });
   const failing = { ...task('b', ['a'], 'b.txt', ['a.txt']), checks: [{ name: 'never', run: 'exit 1' }] };
+  const writes = (id: string, needs: string[], command: string) => ({
+    id,
+    task: `change the shared line (${id})`,
+    needs,
+    agent: { kind: 'command', command: ['sh', '-c', command] },
+    checks: [{ name: 'no-markers', run: "! grep -qE '^(<<<<<<<|=======|>>>>>>>)' src/shared.txt" }],
+  });
   const id = await stack.submit({
-    title: 'One fails',
+    title: 'One fails, two collide',
     task: 'Write the files.',
     repo,
     agent: { kind: 'command', command: ['true'] },
     scope: { allow: ['src/**'] },
     limits: { iterations: 1 },
-    tasks: [task('a', [], 'a.txt', []), failing, task('c', ['b'], 'c.txt', ['b.txt']), task('e', [], 'e.txt', [])],
+    tasks: [
+      task('a', [], 'a.txt', []),
+      failing,
+      task('c', ['b'], 'c.txt', ['b.txt']),
+      task('e', [], 'e.txt', []),
+      writes('x', [], 'echo x > src/shared.txt'),
+      writes('y', [], 'echo y > src/shared.txt'),
+      // z keeps both tasks' lines, as its feedback asks.
+      writes('z', ['x', 'y'], "printf 'x\\ny\\n' > src/shared.txt"),
+    ],
   });
   const plan = await stack.waitFor(id, ['failed'], 300_000);
   expect(plan.failure?.reason).toMatch(/^task "b" failed: checks: Check "never" \(`exit 1`\) failed with exit code 1/);
@@ -152,46 +176,20 @@ test('a task that fails finally: what needs it is skipped, the independent task 
     ['b', 'failed'],
     ['c', 'skipped'],
     ['e', 'passed'],
+    ['x', 'passed'],
+    ['y', 'passed'],
+    ['z', 'passed'],
   ]);
   expect(plan.tasks!.find((t) => t.id === 'c')!.reason).toBe('it needs "b", which failed');
   // c never ran: no run of it exists.
   expect((await stack.api('GET', `/v1/runs/${id}-c`)).status).toBe(404);
+  // z's base held both x's and y's change with git's markers; its one iteration was told so, and it delivered both
+  // lines, no markers.
+  const z = (await stack.api('GET', `/v1/runs/${id}-z`)).body as RunState;
+  expect(z.iteration).toBe(1);
+  expect(z.feedback).toMatch(/\(x, y\), and their changes conflict in: src\/shared\.txt\./);
+  expect(gitIn(repo, 'show', `${z.branch}:src/shared.txt`)).toBe('x\ny\n');
   const work = path.join(stack.config.home, 'work');
   const left = readdirSync(work).flatMap((w) => readdirSync(path.join(work, w)).filter((e) => e.includes(id)));
   expect(left).toEqual([]);
-});
-
-test("b and c change the same line: d's agent gets the conflict as feedback, and the delivered branch has no markers", async () => {
-  const { stack } = made;
-  const repo = makeRepo({ 'src/shared.txt': 'base\n' });
-  const writes = (id: string, needs: string[], command: string) => ({
-    id,
-    task: `change the shared line (${id})`,
-    needs,
-    agent: { kind: 'command', command: ['sh', '-c', command] },
-  });
-  const noMarkers = "! grep -qE '^(<<<<<<<|=======|>>>>>>>)' src/shared.txt";
-  const id = await stack.submit({
-    title: 'One line, two tasks',
-    task: 'Change the shared line.',
-    repo,
-    agent: { kind: 'command', command: ['true'] },
-    scope: { allow: ['src/**'] },
-    checks: [{ name: 'no-markers', run: noMarkers }],
-    approval: { required: false },
-    tasks: [
-      writes('b', [], 'echo b > src/shared.txt'),
-      writes('c', [], 'echo c > src/shared.txt'),
-      // d keeps both tasks' lines, as its feedback asks.
-      writes('d', ['b', 'c'], "printf 'b\\nc\\n' > src/shared.txt"),
-    ],
-  });
-  const plan = await stack.waitFor(id, ['succeeded', 'failed'], 300_000);
-  expect({ status: plan.status, failure: plan.failure }).toEqual({ status: 'succeeded', failure: undefined });
-  const d = (await stack.api('GET', `/v1/runs/${id}-d`)).body as RunState;
-  // d's base held both changes with git's markers; its one iteration was told so.
-  expect(d.iteration).toBe(1);
-  expect(d.feedback).toMatch(/\(b, c\), and their changes conflict in: src\/shared\.txt\./);
-  expect(gitIn(repo, 'show', `${d.branch}:src/shared.txt`)).toBe('b\nc\n');
-  expect(gitIn(repo, 'show', `${plan.branch}:src/shared.txt`)).toBe('b\nc\n');
 });

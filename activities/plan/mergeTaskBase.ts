@@ -27,13 +27,14 @@ export function planActivities(deps: ActivityDeps) {
         await git(scratch, ['fetch', '--quiet', '--no-write-fetch-head', repo, ...refs]);
         await git(scratch, ['checkout', '--quiet', '-B', 'merged', 'n0']);
         const conflicts = new Set<string>();
+        const trailer = input.commitsOf ? `\n\nNightshift-Run: ${input.commitsOf}` : '';
         for (const [i, branch] of input.branches.entries()) {
           const merged = await git(scratch, [
             'merge',
             '--no-ff',
             '--no-edit',
             '-m',
-            `merge ${branch}`,
+            `merge ${branch}${trailer}`,
             `n${i + 1}`,
           ]).then(
             () => true,
@@ -49,7 +50,7 @@ export function planActivities(deps: ActivityDeps) {
             '--quiet',
             '--no-verify',
             '-m',
-            `merge ${branch} (conflicts: ${conflicted.join(', ')})`,
+            `merge ${branch} (conflicts: ${conflicted.join(', ')})${trailer}`,
           ]);
         }
         const commit = (await git(scratch, ['rev-parse', 'HEAD'])).trim();

@@ -152,6 +152,7 @@ async function integrate(input: RunInput, state: RunState, redo: Redo): Promise<
       branches: passed.filter((t) => !passed.some((o) => o.needs.includes(t.id))).map((t) => t.branch!),
       target: state.branch,
       as: 'bundle',
+      commitsOf: record.runId,
     });
     const start: Checkpoint = {
       commit: merged.commit,
@@ -160,7 +161,13 @@ async function integrate(input: RunInput, state: RunState, redo: Redo): Promise<
       iteration: 0,
     };
     const spec = { ...integrationSpec(input.spec), branch: state.branch };
-    const tasks = passed.map((t) => ({ id: t.id, runId: t.runId, needs: t.needs, proofId: t.proofId! }));
+    const tasks = passed.map((t) => ({
+      id: t.id,
+      runId: t.runId,
+      needs: t.needs,
+      proofId: t.proofId!,
+      commit: t.commit!,
+    }));
     const plan = {
       id: state.id,
       task: INTEGRATION_TASK,

@@ -118,10 +118,10 @@ export function rebaseInput({ spec, state }: RunContext): RebaseInput {
 
 /** The run's commits since its base, to be signed: on a forge, those after the commit already pushed (and signed). */
 export function signInput({ spec, state, input }: RunContext): SignInput {
-  // A plan's integration signs only its own commits: the tasks' keep the signatures their runs gave them (and their
-  // proofs name), and the merges under its start are no run's.
-  const after = state.pushedCommit ?? input.plan?.start?.commit;
-  const since = after ? { since: after } : {};
+  const since = state.pushedCommit ? { since: state.pushedCommit } : {};
+  // A plan's integration signs its own commits and merges: the tasks' keep the signatures their runs gave them (and
+  // their proofs name).
+  const keep = input.plan?.tasks?.length ? { keep: input.plan.tasks.map((t) => t.commit) } : {};
   return {
     runId: state.id,
     repo: spec.repo,
@@ -129,6 +129,7 @@ export function signInput({ spec, state, input }: RunContext): SignInput {
     baseCommit: state.baseCommit!,
     checkpoint: state.checkpoint!,
     ...since,
+    ...keep,
   };
 }
 
