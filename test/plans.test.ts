@@ -71,6 +71,7 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
     exitCode: 0,
     logTail: 'no agent in this iteration: the integration judges the merged tasks as they are first',
   });
+  expect(integration.agent!.tool).toBeUndefined();
   expect(integration.checks.map((x) => [x.name, x.passed])).toEqual([['all-four', true]]);
 
   // A request for changes naming no task of the plan is refused, naming the field, and changes nothing.
@@ -124,6 +125,9 @@ test('a diamond through the API: b and c at once after a, c fixed in its second 
   expect(await runCli(['verify', bundle, '--key', key], offline)).toMatchObject({ code: 0, stderr: '' });
   const envelope = JSON.parse((await unpackTarGz(readFileSync(bundle))).get('attestation.json')!.toString());
   const provenance = JSON.parse(Buffer.from(envelope.payload, 'base64').toString());
+  // No agent ran in the integration, and its provenance names none.
+  const dependencies = provenance.predicate.buildDefinition.resolvedDependencies as { name: string }[];
+  expect(dependencies.map((r) => r.name)).not.toContain('agent');
   const needs: Record<string, string[]> = { a: [], b: ['a'], c: ['a'], d: ['b', 'c'] };
   expect(
     provenance.predicate.buildDefinition.resolvedDependencies.filter((r: { name: string }) =>

@@ -54,7 +54,8 @@ export function runAgent(deps: ActivityDeps) {
         result: {
           ...result,
           changedFiles,
-          tool: await agentTool(input.agent.kind),
+          // An iteration with no agent names none: the proof's provenance must not claim one ran.
+          ...(input.skipAgent ? {} : { tool: await agentTool(input.agent.kind) }),
           ...(image ? { image } : {}),
           worker: deps.self.worker,
           ...(secretsAdded.length ? { secretFindings: secretsAdded } : {}),
