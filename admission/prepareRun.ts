@@ -79,7 +79,7 @@ export function prepareRun(
       message: `${credential} is a registered repo's credential; it never enters a sandbox`,
     });
   // mergeTaskBase merges in a scratch copy of a local repository; a registered remote's mirror is not one yet.
-  if (spec.tasks?.length && resolved.kind === 'remote')
+  if (spec.tasks && resolved.kind === 'remote')
     throw invalid({
       field: 'tasks',
       message: `plans run on local repositories only so far; ${spec.repo} is a registered remote (docs/plans.md)`,
@@ -97,6 +97,7 @@ export function prepareRun(
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       workerQueueTimeoutMs: config.workerQueueTimeoutMs,
       maxReprovisions: 3,
+      planMaxTasks: config.planMaxTasks,
     },
     ...onForge,
   };
@@ -157,7 +158,8 @@ function serverProblem(spec: Spec, config: Config): SpecIssue | undefined {
 
 /** A plan's graph, then each task's own spec: the first problem, named by the task's field (`tasks.2.checks.0…`). */
 function planProblem(spec: Spec, config: Config): SpecIssue | undefined {
-  if (!spec.tasks) return undefined;
+  // `tasks: auto`: the proposal is held to the same rules when the agent writes it (agents/planning.ts).
+  if (!Array.isArray(spec.tasks)) return undefined;
   const [graph] = planProblems(spec.tasks, config.planMaxTasks);
   if (graph) return graph;
   for (const [i, task] of spec.tasks.entries()) {

@@ -8,7 +8,7 @@ import { FleetSchema } from './fleet';
 import { RemoteRepoInputSchema } from '../config/remotes';
 import { RepoDefaultsSchema } from './repoDefaults';
 import { RepoAddedSchema, RepoListingSchema } from './repoRoutes';
-import { DecisionBodySchema, QuickRunRequestSchema, RunSummarySchema } from './runs';
+import { DecisionBodySchema, QuickRunRequestSchema, RunSummarySchema, TaskListCorrectionSchema } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
 import { RepoGlobsSchema, ROLES, type Role } from './tokens';
 
@@ -23,7 +23,7 @@ interface Response {
 
 /** One route of the API, as the OpenAPI document describes it. `path` is written as express writes it. */
 export interface RouteDoc {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'put' | 'delete';
   path: string;
   /** The least role the route needs; absent = no token. */
   role?: Role;
@@ -313,6 +313,21 @@ export const ROUTES: RouteDoc[] = [
     body: { required: decision === 'request-changes', content: decisionBody },
     responses: { 202: accepted, 404: runId('No such run'), 409: conflict('the run is not awaiting approval') },
   })),
+  {
+    method: 'put',
+    path: '/v1/runs/:id/tasks',
+    repoLimited: true,
+    role: 'approver',
+    summary:
+      "Correct a `tasks: auto` plan's proposed tasks before approving them (ids, task texts, needs; the spec's checks, scope and agent stay)",
+    body: { required: true, content: json(schema(TaskListCorrectionSchema, 'input')) },
+    responses: {
+      202: accepted,
+      400: { description: 'Not a task list the plan can run, naming the field', content: json(ref('Error')) },
+      404: runId('No such run'),
+      409: conflict('the plan is not awaiting approval of proposed tasks'),
+    },
+  },
   {
     method: 'post',
     path: '/v1/runs/:id/cancel',

@@ -20,6 +20,7 @@ import { RUN_ID, type RunLog } from '../store/runLog';
 import {
   approveSignal,
   cancelRequestedSignal,
+  editTasksSignal,
   redoTaskSignal,
   rejectSignal,
   requestChangesSignal,
@@ -48,6 +49,8 @@ import { loadQuickSpec } from './quickSpec';
 import { prepareRun } from '../admission/prepareRun';
 import { runStartOptions } from './submit';
 import { titleOf } from '../spec/quick';
+import { planProblems } from '../spec/plan';
+import { ProposedTasksSchema } from '../spec/schema';
 
 export interface RunsDeps {
   client: Client;
@@ -79,6 +82,11 @@ export const RunSummarySchema = z.object({
   status: z.enum(RUN_STATUSES),
   startedAt: z.iso.datetime(),
   closedAt: z.iso.datetime().optional(),
+});
+
+/** `PUT /v1/runs/:id/tasks`: a `tasks: auto` plan's task list, corrected. */
+export const TaskListCorrectionSchema = ProposedTasksSchema.extend({
+  comment: z.string().max(20_000, 'comment is longer than 20000 characters').optional(),
 });
 
 /** The body of approve, reject, request-changes (and cancel, which ignores it). */
@@ -139,6 +147,19 @@ export function runsRouter(deps: RunsDeps): Router {
       if (route === 'request-changes' && !comment)
         throw new ApiError('bad_request', 'request-changes needs a comment: what should the agent change?');
       if (task !== undefined) runs.checkTaskNamed(state, route, task);
+      if (state.status === 'awaiting_plan_approval') {
+        if (route === 'request-changes')
+          throw new ApiError(
+            'conflict',
+            `run ${state.id} awaits approval of its proposed tasks: correct them (PUT /v1/runs/${state.id}/tasks), approve or reject them`,
+          );
+        // The decision on the proposed tasks is the plan's own: they run once it approves.
+        await deps.client.workflow
+          .getHandle(state.id)
+          .signal(signal, runs.signed(state, kind, comment, principalOf(req).name));
+        res.status(202).json({ id: state.id, status: state.status });
+        return;
+      }
       if (state.status !== 'awaiting_approval')
         throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
       if (task !== undefined) {
@@ -157,6 +178,7 @@ export function runsRouter(deps: RunsDeps): Router {
       res.status(202).json({ id: state.id, status: state.status });
     });
   }
+  router.put('/:id/tasks', requireRole('approver'), (req, res) => runs.correctTasks(req, res));
   router.post('/:id/cancel', requireRole('submitter'), (req, res) => runs.cancel(req, res));
   return router;
 }
@@ -191,6 +213,24 @@ class RunRoutes {
         'bad_request',
         `task: no task "${task}" in plan ${state.id} (its tasks: ${state.tasks.map((t) => t.id).join(', ')})`,
       );
+  }
+
+  /**
+   * A `tasks: auto` plan's proposed tasks, corrected by a person before approval: held to the rules a submitted
+   * plan's are (the cut of the work only: what judges a task stays the spec's).
+   */
+  async correctTasks(req: Request, res: Response): Promise<void> {
+    const principal = principalOf(req);
+    const state = await this.load(runId(req), principal);
+    const body = jsonBodyOf(req, TaskListCorrectionSchema, '{"tasks": [{"id": "…", "task": "…", "needs": []}]}');
+    const problems = planProblems(body.tasks, this.deps.config.planMaxTasks);
+    if (problems.length) throw new ApiError('bad_request', `${problems[0].field}: ${problems[0].message}`, problems);
+    if (state.status !== 'awaiting_plan_approval')
+      throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval of proposed tasks`);
+    await this.deps.client.workflow
+      .getHandle(state.id)
+      .signal(editTasksSignal, { tasks: body.tasks, comment: body.comment ?? '', by: principal.name });
+    res.status(202).json({ id: state.id, status: state.status, tasks: body.tasks });
   }
 
   /** The quick spec for the body's repo, title and task, submitted as a spec is (as JSON). */

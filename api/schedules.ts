@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { SPEC_RUN_WORKFLOW } from '../workflows/names';
+import { PLAN_RUN_WORKFLOW, SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import { jsonBodyOf } from './runs';
@@ -91,7 +91,8 @@ async function createSchedule(client: Client, config: Config, req: Request, res:
       spec: { cronExpressions: [body.cron] },
       action: {
         type: 'startWorkflow',
-        workflowType: SPEC_RUN_WORKFLOW,
+        // A scheduled plan runs as a plan, its tasks each a run of its own (docs/plans.md).
+        workflowType: input.spec.tasks ? PLAN_RUN_WORKFLOW : SPEC_RUN_WORKFLOW,
         workflowId: `ns-sched-${id}`,
         ...runStartOptions(input, config),
       },

@@ -178,7 +178,12 @@ export function formatRun(run: RunStateView): string {
   if (run.failure) lines.push(`failure    ${failureText(run.failure, ' '.repeat(13))}`);
   // The integration is the graph's last node: it needs every task.
   if (run.tasks?.length)
-    lines.push('tasks', ...taskTree([...run.tasks, ...(run.integration ? [run.integration] : [])]));
+    lines.push(
+      run.proposal
+        ? `tasks      ${run.proposal.by === 'agent' ? 'proposed by the agent' : `corrected by ${run.proposal.by}`}`
+        : 'tasks',
+      ...taskTree([...run.tasks, ...(run.integration ? [run.integration] : [])]),
+    );
   if (stages.length) {
     lines.push('stages');
     for (const s of stages) {
@@ -208,6 +213,11 @@ export function formatRun(run: RunStateView): string {
     );
   if (run.proofId) lines.push(`proof      sha256:${run.proofId}`);
   if (run.finalCommit) lines.push(`commit     ${run.finalCommit}`);
+  if (run.status === 'awaiting_plan_approval')
+    lines.push(
+      ...run.proposal!.tasks.map((t) => `  ${t.id}: ${t.task.split('\n')[0]}`),
+      `next       nightshift approve|reject ${run.id} [-m …]; nightshift tasks ${run.id} corrected.json`,
+    );
   if (run.status === 'awaiting_approval')
     lines.push(
       `next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`,

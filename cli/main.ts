@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import YAML from 'yaml';
 import { nightshiftVersion } from '../config/version';
 import type { Role } from '../api/tokens';
 import type { PublicKeyEntry } from '../proof/keys';
@@ -337,6 +338,27 @@ for (const [name, route, description, needsComment, done] of decisions) {
       else print(`${id}: ${done}${opts.task ? ` (task ${opts.task} runs again)` : ''}`);
     });
 }
+
+program
+  .command('tasks <id> <file>')
+  .description("correct a `tasks: auto` plan's proposed tasks before approving them (JSON or YAML: {tasks: [...]})")
+  .option('-m, --message <comment>', 'why')
+  .option('--json', 'print JSON')
+  .action(async (id: string, file: string, opts: { message?: string; json?: boolean }) => {
+    let body: unknown;
+    try {
+      body = YAML.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new CliError(`${file}: ${(err as Error).message.split('\n')[0]}`, 2);
+    }
+    const tasks = Array.isArray(body) ? body : (body as { tasks?: unknown } | null)?.tasks;
+    const res = await api.json('PUT', `${runPath(id)}/tasks`, {
+      tasks,
+      ...(opts.message ? { comment: opts.message } : {}),
+    });
+    if (opts.json) printJson(res, 0);
+    else print(`${id}: tasks corrected; nightshift approve ${id} runs them`);
+  });
 
 program
   .command('cancel <id>')

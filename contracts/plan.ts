@@ -1,6 +1,7 @@
 // A plan's bookkeeping (issue 24, docs/plans.md): what the plan's workflow shows of each task, and the activity that
 // lays out a task's base.
-import type { RunStatus } from './run';
+import type { ProposedTask, Spec } from '../spec/schema';
+import type { AgentResult, GatewayUsage, RunStatus } from './run';
 
 /** Where a task is: waiting for its needs, running as its own run, passed (checks and review), failed, or skipped. */
 export type TaskState = 'waiting' | 'running' | 'passed' | 'failed' | 'skipped';
@@ -46,4 +47,41 @@ export interface MergeTaskBaseOutput {
   conflicts: string[];
   /** As a bundle: its artifact id (none when the merge is the base itself). */
   bundleId?: string;
+}
+
+/** A `tasks: auto` plan's task list as it stands: the agent's proposal, or a person's correction of it. */
+export interface TaskProposal {
+  tasks: ProposedTask[];
+  /** `agent`, or the name of the person whose correction this is. */
+  by: string;
+  at: string;
+  comment?: string;
+}
+
+/** The planning agent's turn: the plan's goal, in its sandbox at the base, writing the task list. */
+export interface ProposeTasksInput {
+  runId: string;
+  title: string;
+  goal: string;
+  agent: Spec['agent'];
+  sandbox: Spec['sandbox'];
+  secrets: string[];
+  limits: Spec['limits'];
+  modelUsage?: GatewayUsage;
+  timeoutMs: number;
+  iteration: number;
+  baseCommit: string;
+  maxTasks: number;
+  /** Why the last list was refused. */
+  feedback?: string;
+}
+
+export interface ProposeTasksOutput {
+  /** The list, when it passed the schema and the graph's rules; else the problems, for the next attempt. */
+  tasks?: ProposedTask[];
+  problems?: string[];
+  /** The agent's command result (its log, summary, transcript), for the run's state. */
+  result: AgentResult;
+  modelUsage?: GatewayUsage;
+  budgetExhausted?: string;
 }

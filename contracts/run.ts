@@ -1,11 +1,14 @@
 // Types shared by the workflow, its activities, the API and the CLI. Type-only: safe to import from workflow code.
 
 import type { Spec } from '../spec/schema';
-import type { PlanTaskState } from './plan';
+import type { PlanTaskState, TaskProposal } from './plan';
 
 /** docs/reference.md, "Run states", in pipeline order. */
 export const RUN_STATUSES = [
   'queued',
+  /** A `tasks: auto` plan whose agent proposes its tasks, then waits for a person to approve them. */
+  'planning',
+  'awaiting_plan_approval',
   'provisioning',
   'agent',
   'checking',
@@ -227,6 +230,8 @@ export interface RunSettings {
   workerQueueTimeoutMs: number;
   /** How many times a run may move to another worker after losing one. */
   maxReprovisions: number;
+  /** The most tasks a plan may have (NIGHTSHIFT_PLAN_MAX_TASKS): a proposal is held to it too. Absent before it. */
+  planMaxTasks?: number;
 }
 
 /** The workflow's argument. The run id is the workflow id (schedules make their own), so it is not in here. */
@@ -293,6 +298,9 @@ export interface RunState {
   base?: string;
   /** A plan's tasks (docs/plans.md), each its own run. */
   tasks?: PlanTaskState[];
+  /** A `tasks: auto` plan: its planning run, and the task list proposed (and maybe corrected) for approval. */
+  planning?: PlanTaskState;
+  proposal?: TaskProposal;
   /** A plan's last child: every task merged, judged by the plan's checks, approved once (docs/plans.md). */
   integration?: PlanTaskState;
   /** A task's plan: the plan's run id and the task's id. */

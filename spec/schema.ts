@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseNetworkRule } from './network';
+import { TASK_ID } from './plan';
 
 /** "90s", "45m", "72h", "2d" or a number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number {
@@ -131,9 +132,6 @@ export const AgentSchema = z
     }
   });
 
-/** A plan's task id: a slug, part of its run's id (`<plan>-<id>`) and its branch. */
-export const TASK_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
-
 /**
  * One task of a plan (docs/plans.md): the plan's own fields are its defaults; these override them for this task.
  */
@@ -149,6 +147,18 @@ export const PlanTaskSchema = z.strictObject({
     .optional(),
   /** A task awaits its own approval only when it says so; the plan awaits one for the whole. */
   approval: z.strictObject({ required: z.boolean().default(false) }).optional(),
+});
+
+/**
+ * A task as an agent proposes it for `tasks: auto`, and as a person corrects the proposal: the cut of the work only.
+ * What judges a task (its checks, scope, agent, approval) stays the spec's: a planner that could set them could
+ * propose a plan whose tasks no check judges.
+ */
+export const ProposedTaskSchema = PlanTaskSchema.pick({ id: true, task: true, needs: true });
+
+/** The task list a planning agent writes, and the body of a correction (`PUT /v1/runs/:id/tasks`). */
+export const ProposedTasksSchema = z.strictObject({
+  tasks: z.array(ProposedTaskSchema).min(1, 'a plan has at least one task'),
 });
 
 export const SpecSchema = z.strictObject({
@@ -263,7 +273,12 @@ export const SpecSchema = z.strictObject({
     .prefault({}),
   secrets: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name')).default([]),
   /** A plan: the work cut into dependent tasks, each a run of its own, approved as one (docs/plans.md). */
-  tasks: z.array(PlanTaskSchema).min(1, 'a plan has at least one task').optional(),
+  /** `auto`: the spec's agent proposes the tasks, a person approves them before any runs (docs/plans.md). */
+  tasks: z
+    .union([z.literal('auto'), z.array(PlanTaskSchema).min(1, 'a plan has at least one task')], {
+      error: '"auto" (the agent proposes the tasks) or a list of tasks',
+    })
+    .optional(),
   limits: z
     .strictObject({
       iterations: z.number().int().min(1).max(20).default(3),
@@ -280,6 +295,7 @@ export type Spec = z.output<typeof SpecSchema>;
 export type Check = z.output<typeof CheckSchema>;
 export type Setup = z.output<typeof SetupSchema>;
 export type PlanTask = z.output<typeof PlanTaskSchema>;
+export type ProposedTask = z.output<typeof ProposedTaskSchema>;
 
 /** The sandbox section of a spec that sets none (teardown and benchmarks need one without a spec). */
 export const DEFAULT_SANDBOX: Spec['sandbox'] = SpecSchema.shape.sandbox.parse(undefined);

@@ -252,3 +252,109 @@ test('Claude Code hanging in a tool is killed at sandbox.timeout: the run fails 
     expect(pgrep(`sleep ${marker}`)).toBe('');
   });
 });
+
+test('tasks: auto with Claude Code: a link to the worker’s secrets and a list setting its own checks are refused as feedback; the plan proposed is corrected through the API, approved, and run', async () => {
+  const list = (tasks: object[]) =>
+    `mkdir -p .nightshift && cat > .nightshift/tasks.json <<'EOF'\n${JSON.stringify({ tasks })}\nEOF`;
+  const secrets = path.join(stack.config.home, 'secrets.env');
+  await withModel(
+    [
+      {
+        name: 'plan: third',
+        when: 'previous list was refused[\\s\\S]*Unrecognized key',
+        turns: [{ shell: list([{ id: 'value', task: 'Set src/value.txt to 2.', needs: [] }]) }, { say: 'Planned.' }],
+      },
+      {
+        name: 'plan: second',
+        when: 'previous list was refused[\\s\\S]*no \\.nightshift/tasks\\.json was written',
+        // A planner that sets its tasks' checks could have them judged by nothing.
+        turns: [{ shell: list([{ id: 'value', task: 'x', needs: [], checks: [] }]) }, { say: 'Planned.' }],
+      },
+      {
+        name: 'plan: first',
+        when: '# Plan: ',
+        turns: [
+          { shell: `mkdir -p .nightshift && ln -s ${secrets} .nightshift/tasks.json && echo 9 > src/value.txt` },
+          { say: 'Planned.' },
+        ],
+      },
+      {
+        name: 'task: value',
+        when: 'This task \\(value\\)',
+        turns: [{ shell: 'echo 2 > src/value.txt' }, { say: 'Set.' }],
+      },
+      {
+        name: 'task: note',
+        when: 'This task \\(note\\)',
+        turns: [{ shell: 'echo rounding > notes/why.md' }, { say: 'Noted.' }],
+      },
+    ],
+    async (server) => {
+      const repo = makeRepo({ ...VALUE_REPO, 'notes/.keep': '' });
+      const plan = spec(repo, 'unused', {
+        agent: claude(server),
+        task: 'Make src/value.txt contain 2, and say why in notes/why.md.',
+        tasks: 'auto',
+        limits: { iterations: 3 },
+      });
+      const id = await stack.submit(plan);
+      const proposed = await stack.waitFor(id, ['awaiting_plan_approval'], 240_000);
+      expect(proposed.proposal).toMatchObject({ by: 'agent', tasks: [{ id: 'value', needs: [] }] });
+      expect(proposed.tasks!.map((t) => [t.id, t.state])).toEqual([['value', 'waiting']]);
+      const played = turns(server)
+        .map((r) => r.scenario)
+        .filter((s, i, all) => s !== all[i - 1]);
+      expect(played).toEqual(['plan: first', 'plan: second', 'plan: third']);
+      // The link was read in the sandbox, where the worker's file is not: the planner heard only that no list came.
+      const second = turns(server).find((r) => r.scenario === 'plan: second')!.prompt;
+      expect(second).toContain(`- no .nightshift/tasks.json was written`);
+      const planning = await stack.state(`${id}-planning`);
+      expect(planning).toMatchObject({ status: 'succeeded', iteration: 3, plan: { id, task: 'planning' } });
+      expect(JSON.stringify([planning, proposed, turns(server).map((r) => r.prompt)])).not.toContain(REAL_KEY);
+
+      // Corrections held to a submitted plan's rules change nothing; a request for changes is no way to correct.
+      const put = (body: object) => stack.api('PUT', `/v1/runs/${id}/tasks`, { body });
+      const cycle = await put({ tasks: [{ id: 'value', task: 'x', needs: ['value'] }] });
+      expect([cycle.status, cycle.body.error.message]).toEqual([
+        400,
+        'tasks.0.needs.0: task "value" cannot need itself',
+      ]);
+      const judged = await put({ tasks: [{ id: 'value', task: 'x', checks: [] }] });
+      expect([judged.status, judged.body.error.message]).toEqual([400, 'tasks.0: Unrecognized key: "checks"']);
+      const asked = await stack.api('POST', `/v1/runs/${id}/request-changes`, { body: { comment: 'more' } });
+      expect(asked.status).toBe(409);
+      expect((await stack.state(id)).proposal!.by).toBe('agent');
+
+      const corrected = await put({
+        comment: 'and say why',
+        tasks: [
+          { id: 'value', task: 'Set src/value.txt to 2.', needs: [] },
+          { id: 'note', task: 'Write notes/why.md saying "rounding".', needs: ['value'] },
+        ],
+      });
+      expect(corrected.status).toBe(202);
+      await waitUntil(async () => (await stack.state(id)).proposal!.tasks.length === 2);
+      expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'go' } })).status).toBe(202);
+      const waiting = await stack.waitFor(id, ['awaiting_approval'], 240_000);
+      expect(waiting.tasks!.map((t) => [t.id, t.state])).toEqual([
+        ['value', 'passed'],
+        ['note', 'passed'],
+      ]);
+      expect(waiting.proposal).toMatchObject({ by: 'admin', comment: 'and say why' });
+      expect(waiting.decisions).toMatchObject([{ kind: 'approve', comment: 'go', verified: true }]);
+      expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: {} })).status).toBe(202);
+      const done = await stack.waitFor(id, ['succeeded', 'failed'], 120_000);
+      expect(done.status).toBe('succeeded');
+      // The tasks started from the plan's base, not the planner's workspace (where it wrote 9); their work was
+      // delivered.
+      expect((await stack.api('GET', `/v1/runs/${id}-value/diff`)).text).toMatch(/^-1\n\+2$/m);
+      expect(gitIn(repo, 'show', `${done.branch}:src/value.txt`).trim()).toBe('2');
+      expect(gitIn(repo, 'show', `${done.branch}:notes/why.md`).trim()).toBe('rounding');
+    },
+  );
+});
+
+async function waitUntil(ok: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 200)))
+    if (Date.now() > deadline) throw new Error('not within 30 s');
+}

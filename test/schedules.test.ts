@@ -62,3 +62,13 @@ test('a schedule with a bad cron or a bad spec is refused', async () => {
   expect(badSpec.status).toBe(400);
   expect(badSpec.body.error.message).toMatch(/repo/);
 });
+
+test('a scheduled plan starts as a plan: its tasks each a run of their own, not one run of the spec', async () => {
+  const repo = makeRepo(VALUE_REPO);
+  const id = `plan-${Date.now().toString(36)}`;
+  const plan = spec(repo, 'echo 2 > src/value.txt', { tasks: [{ id: 'value', task: 'Set the value.' }] });
+  expect((await stack.api('POST', '/v1/schedules', { body: { id, cron: '0 6 1 1 *', spec: plan } })).status).toBe(201);
+  const action = (await stack.client.schedule.getHandle(id).describe()).action;
+  expect(action).toMatchObject({ type: 'startWorkflow', workflowType: 'planRun' });
+  expect((await stack.api('DELETE', `/v1/schedules/${id}`)).status).toBe(204);
+});

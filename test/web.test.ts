@@ -375,6 +375,35 @@ test("a plan's page at 390 px: its graph, each task by depth with its state and 
   await stack.api('POST', `/v1/runs/${id}/reject`, { body: { comment: 'test over' } });
 }, 240_000);
 
+test("a `tasks: auto` plan's page: the proposed tasks, each with its text, and the approver's buttons; approved there, they run", async () => {
+  const tasks = [
+    { id: 'schema', task: 'Store amounts as integer cents, everywhere they are kept.', needs: [] },
+    { id: 'api', task: 'Serve cents.', needs: ['schema'] },
+  ];
+  const planner = `mkdir -p .nightshift && printf '%s' '${JSON.stringify({ tasks })}' > .nightshift/tasks.json`;
+  const id = await stack.submit({
+    title: 'A proposed plan on a phone',
+    task: 'Bill in cents.',
+    repo: makeRepo({ 'src/.keep': '' }),
+    agent: { kind: 'command', command: ['sh', '-c', planner] },
+    tasks: 'auto',
+  });
+  await stack.waitFor(id, ['awaiting_plan_approval'], 120_000);
+  const { page, problems } = await openPhone(stack.token, `#/runs/${id}`);
+  await page.waitForSelector('#task-graph [data-task="api"] .what');
+  expect(await page.textContent('#task-graph [data-task="schema"] .what')).toBe(tasks[0].task);
+  expect(await page.textContent('#tasks .proposal')).toBe('proposed by the agent');
+  await expectNoHorizontalOverflow(page);
+  expect([await page.isVisible('#approve'), await page.isVisible('#request-changes')]).toEqual([true, false]);
+  await shot(page, '17-plan-proposed');
+  await page.click('#approve');
+  await stack.waitFor(id, ['running_tasks', 'awaiting_approval'], 60_000);
+  expect((await stack.state(id)).decisions).toMatchObject([{ kind: 'approve', by: 'admin' }]);
+  expect(problems).toEqual([]);
+  await page.context().close();
+  await stack.api('POST', `/v1/runs/${id}/cancel`, {});
+}, 240_000);
+
 test('the runs list filters by status and shows a new run without a reload', async () => {
   const waiting = await stack.submit(markdownSpec('Waiting in the list', 1));
   await stack.waitFor(waiting, ['awaiting_approval']);

@@ -3,6 +3,8 @@
 
 export type RunStatus =
   | 'queued'
+  | 'planning'
+  | 'awaiting_plan_approval'
   | 'provisioning'
   | 'agent'
   | 'checking'
@@ -88,6 +90,8 @@ export interface RunView {
   /** A plan's tasks, and its integration once it started (docs/plans.md). */
   tasks?: PlanTaskView[];
   integration?: PlanTaskView;
+  /** A `tasks: auto` plan's task list as proposed (by `agent`) or corrected (by a person's name). */
+  proposal?: { tasks: { id: string; task: string; needs: string[] }[]; by: string; at: string };
   /** A plan's task: its plan. */
   plan?: { id: string; task: string };
 }

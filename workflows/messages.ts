@@ -1,6 +1,7 @@
 // The run's messages, defined once for the workflow, the API and Temporal Web's signal dialog.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { DecisionInput, ForgeStatus, RunState, RunStatus } from '../contracts/run';
+import type { ProposedTask } from '../spec/schema';
 
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
@@ -13,6 +14,8 @@ export const stateQuery = defineQuery<RunState>('state');
 export const workerLostSignal = defineSignal<[string]>('workerLost');
 /** To a plan awaiting approval: run this task again with the comment, and what needs it, then integrate again. */
 export const redoTaskSignal = defineSignal<[DecisionInput & { task: string }]>('redoTask');
+/** To a `tasks: auto` plan awaiting approval of its tasks: the task list corrected, to approve (or correct) next. */
+export const editTasksSignal = defineSignal<[DecisionInput & { tasks: ProposedTask[] }]>('editTasks');
 /** From a plan's task (or its integration) to the plan: the task's run has this status now. */
 export const taskStatusSignal = defineSignal<[{ task: string; status: RunStatus }]>('taskStatus');
 

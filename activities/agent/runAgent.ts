@@ -82,7 +82,7 @@ const INSTRUCTION_FILES = ['AGENTS.md', 'CLAUDE.md'];
 const MAX_INSTRUCTIONS = 32 * 1024;
 
 /** The repo's instructions for agents, as committed at the base: an earlier iteration's agent cannot rewrite them. */
-async function repoInstructions(git: Git, baseCommit: string): Promise<Record<string, string>> {
+export async function repoInstructions(git: Git, baseCommit: string): Promise<Record<string, string>> {
   const found: Record<string, string> = {};
   for (const file of INSTRUCTION_FILES) {
     const text = await git(['show', `${baseCommit}:${file}`]).catch(() => undefined);

@@ -3,7 +3,8 @@ import { prepareRun, SpecRejected } from '../../admission/prepareRun';
 import { loadConfig } from '../../config';
 import { RemoteRepos } from '../../config/remotes';
 import { formatRun } from '../../cli/format';
-import { dependentsOf, planProblems, planWaves, taskSpec } from '../../spec/plan';
+import { buildPlanningPrompt, parseTaskList } from '../../agents/planning';
+import { dependentsOf, isRunnableTaskList, planProblems, planWaves, taskSpec, tasksOf } from '../../spec/plan';
 import { PlanTaskSchema, type PlanTask } from '../../spec/schema';
 import type { RunStatus } from '../../contracts/run';
 import { makeRepo, tempDir } from '../helpers/repos';
@@ -85,6 +86,14 @@ describe('admission: a bad plan is refused naming the task and field, before any
     return 'admitted';
   };
 
+  test('`tasks: auto` is admitted, its tasks none yet; any other word is refused naming the field', () => {
+    const input = prepareRun(plan('auto' as never), 'application/json', 'admin', config);
+    expect([input.spec.tasks, tasksOf(input.spec), input.settings.planMaxTasks]).toEqual(['auto', [], 4]);
+    expect(refusal('some' as never)).toBe(
+      'invalid spec: tasks at line 1: "auto" (the agent proposes the tasks) or a list of tasks',
+    );
+  });
+
   test('a diamond is admitted; each task runs with the goal, its own task and its overrides', () => {
     const input = prepareRun(
       plan([
@@ -97,7 +106,7 @@ describe('admission: a bad plan is refused naming the task and field, before any
       'admin',
       config,
     );
-    const [, b, , d] = input.spec.tasks!;
+    const [, b, , d] = tasksOf(input.spec);
     expect(taskSpec(input.spec, b)).toMatchObject({
       title: 'Billing in cents: b',
       task: 'The goal this task is part of:\nStore every amount in cents.\n\nThis task (b):\nthe API',
@@ -224,8 +233,83 @@ test("the plan's integration is the tree's last node, under every task, with its
   ]);
 });
 
-test('a task may not be called "integration": that is the plan\'s own last step', () => {
-  expect(planProblems([{ id: 'integration', task: 'x', needs: [] }] as PlanTask[], 50)).toEqual([
-    { field: 'tasks.0.id', message: `"integration" is the plan's own last step; name the task otherwise` },
+test('a task may not be called "integration" or "planning": those are steps of the plan\'s own', () => {
+  expect(
+    planProblems(
+      [
+        { id: 'integration', needs: [] },
+        { id: 'planning', needs: [] },
+      ],
+      50,
+    ),
+  ).toEqual([
+    { field: 'tasks.0.id', message: `"integration" is a step of the plan's own; name the task otherwise` },
+    { field: 'tasks.1.id', message: `"planning" is a step of the plan's own; name the task otherwise` },
   ]);
+});
+
+describe("tasks: auto: what the planning agent writes is held to a submitted plan's rules", () => {
+  const good = {
+    tasks: [
+      { id: 'schema', task: 'the schema' },
+      { id: 'api', task: 'the API', needs: ['schema'] },
+    ],
+  };
+
+  test('a good list, with needs defaulting to none', () => {
+    expect(parseTaskList(JSON.stringify(good), 50)).toEqual({
+      tasks: [
+        { id: 'schema', task: 'the schema', needs: [] },
+        { id: 'api', task: 'the API', needs: ['schema'] },
+      ],
+    });
+  });
+
+  test('no file, no JSON (not quoted back: the text may be what a link reached), a graph problem, too many', () => {
+    expect(parseTaskList(undefined, 50)).toEqual({ problems: ['no .nightshift/tasks.json was written'] });
+    expect(parseTaskList('SECRET=hunter2', 50)).toEqual({ problems: ['.nightshift/tasks.json is not valid JSON'] });
+    const cycle = {
+      tasks: [
+        { id: 'a', task: 'x', needs: ['b'] },
+        { id: 'b', task: 'y', needs: ['a'] },
+      ],
+    };
+    expect(parseTaskList(JSON.stringify(cycle), 50)).toEqual({
+      problems: ['tasks.0.needs: a cycle: "a" needs "b" needs "a"'],
+    });
+    expect(parseTaskList(JSON.stringify(good), 1)).toEqual({
+      problems: ['tasks: 2 tasks; this server runs at most 1 in a plan (NIGHTSHIFT_PLAN_MAX_TASKS)'],
+    });
+  });
+
+  // A pattern would look for `checks: []`; the principle is that a planner sets the cut of the work and nothing that
+  // judges it. Every key a submitted task may override is refused, whatever its value, and so is any other.
+  test.each(['checks', 'scope', 'agent', 'approval', 'harness'])('a task setting "%s" is refused', (key) => {
+    const list = { tasks: [{ id: 'a', task: 'x', [key]: { required: false } }] };
+    expect(parseTaskList(JSON.stringify(list), 50)).toEqual({ problems: [`tasks.0: Unrecognized key: "${key}"`] });
+    expect(isRunnableTaskList(list.tasks, 50)).toBe(false);
+  });
+
+  test("the workflow's own check of a correction agrees: slugs, texts, needs, the graph", () => {
+    expect(isRunnableTaskList((parseTaskList(JSON.stringify(good), 50) as { tasks: object[] }).tasks, 50)).toBe(true);
+    expect(isRunnableTaskList([], 50)).toBe(false);
+    expect(isRunnableTaskList([{ id: '../x', task: 'x', needs: [] }], 50)).toBe(false);
+    expect(isRunnableTaskList([{ id: 'a', task: ' ', needs: [] }], 50)).toBe(false);
+    expect(isRunnableTaskList([{ id: 'a', task: 'x', needs: ['a'] }], 50)).toBe(false);
+    expect(isRunnableTaskList([{ id: 'a', task: 'x', needs: 'b' }], 50)).toBe(false);
+    expect(isRunnableTaskList('auto', 50)).toBe(false);
+  });
+
+  test("the prompt names the file, its shape, the limit, and a refused list's problems", () => {
+    const prompt = buildPlanningPrompt({
+      title: 'Cents',
+      goal: 'Store cents.',
+      maxTasks: 7,
+      feedback: '- tasks.0: bad',
+    });
+    expect(prompt).toContain('Store cents.');
+    expect(prompt).toContain('Write `.nightshift/tasks.json`');
+    expect(prompt).toContain('At most 7 tasks');
+    expect(prompt).toMatch(/## Your previous list was refused\n\n- tasks\.0: bad/);
+  });
 });

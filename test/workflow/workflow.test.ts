@@ -9,6 +9,7 @@ import { TemporalConnection } from '../../temporal/connection';
 import type { planRun, specRun } from '../../workflows';
 import {
   approveSignal,
+  editTasksSignal,
   redoTaskSignal,
   rejectSignal,
   requestChangesSignal,
@@ -176,6 +177,9 @@ function passingStubs(claims: string[]): Stubs {
     notifyWebhooks: async () => ({ delivered: 0 }),
     logFailedNotification: async () => undefined,
     mergeTaskBase: async () => ({ commit: 'a'.repeat(40), conflicts: [] }),
+    proposeTasks: async () => {
+      throw ApplicationFailure.nonRetryable('no planning in this test');
+    },
   };
 }
 
@@ -665,13 +669,13 @@ function planStubs(planId: string, ids: string[], fails: string[] = [], agentMs 
   return { ran, merges };
 }
 
-async function startPlan(planId: string, tasks: object[]) {
+async function startPlan(planId: string, tasks: object[] | 'auto', spec: Record<string, unknown> = {}) {
   return client.workflow.start<typeof planRun>('planRun', {
     taskQueue,
     workflowId: planId,
     args: [
       {
-        spec: specWith({ tasks, limits: { iterations: 1 } }),
+        spec: specWith({ tasks, limits: { iterations: 1 }, ...spec }),
         specDigest: 'd'.repeat(64),
         submittedBy: 'unit',
         settings: { heartbeatTimeoutMs: 60_000, workerQueueTimeoutMs: 60_000, maxReprovisions: 2 },
@@ -807,6 +811,102 @@ test.concurrent(
     const state = await handle.result();
     expect(state.status).toBe('succeeded');
     expect(agentRuns('b')).toHaveLength(2);
+  },
+);
+
+/** A planning run's proposal as the activity returns it: `tasks` when the list passed, else its `problems`. */
+function proposed(input: Input<'proposeTasks'>, list: Partial<Output<'proposeTasks'>>): Output<'proposeTasks'> {
+  const result = { command: 'plan', exitCode: 0, timedOut: false, durationMs: 5, logId: 'l', logTail: '' };
+  return { result: { ...result, changedFiles: [], logTail: `attempt ${input.iteration}` }, ...list };
+}
+
+test.concurrent(
+  "tasks: auto: a refused list is the planner's feedback; a person corrects the list, approves it, and it runs",
+  async () => {
+    const planId = `plan-${randomBytes(4).toString('hex')}`;
+    planStubs(planId, ['x', 'y'], [], 0);
+    const planning = {
+      ...passingStubs(['w1']),
+      proposeTasks: async (input: Input<'proposeTasks'>) =>
+        input.iteration === 1
+          ? proposed(input, { problems: ['tasks.0.needs.0: no task "nope" in this plan (its tasks: x)'] })
+          : proposed(input, { tasks: [{ id: 'x', task: 'the schema', needs: [] }] }),
+    };
+    runs.set(`${planId}-planning`, { stubs: planning, calls: [] });
+    const handle = await startPlan(planId, 'auto', { limits: { iterations: 2 } });
+    const proposal = await reach(handle, 'awaiting_plan_approval');
+    expect(proposal.planning).toMatchObject({ runId: `${planId}-planning`, state: 'passed', status: 'succeeded' });
+    expect(proposal.proposal).toMatchObject({ by: 'agent', tasks: [{ id: 'x', task: 'the schema', needs: [] }] });
+    expect(proposal.tasks!.map((t) => [t.id, t.state])).toEqual([['x', 'waiting']]);
+    const attempts = runs.get(`${planId}-planning`)!.calls.filter((c) => c.activity === 'proposeTasks');
+    expect(attempts.map((c) => [c.input.iteration, c.input.feedback])).toEqual([
+      [1, undefined],
+      [2, '- tasks.0.needs.0: no task "nope" in this plan (its tasks: x)'],
+    ]);
+    expect(attempts[0].input).toMatchObject({ goal: 'Make src/value.txt contain 2.', maxTasks: 50 });
+    // Nothing ran yet: no task's run was started.
+    expect(runs.get(`${planId}-x`)!.calls).toEqual([]);
+    // A correction that is no runnable list (a cycle, a field the planner may not set) changes nothing; a good one
+    // replaces the list; an approval of the integration's kind sent before means nothing to the plan.
+    await handle.signal(editTasksSignal, { by: 'eve', tasks: [{ id: 'x', task: 't', needs: ['x'] }] });
+    await handle.signal(editTasksSignal, {
+      by: 'eve',
+      tasks: [{ id: 'x', task: 't', needs: [], checks: [] } as never],
+    });
+    await handle.signal(editTasksSignal, {
+      by: 'carol',
+      comment: 'y too',
+      tasks: [
+        { id: 'x', task: 'the schema', needs: [] },
+        { id: 'y', task: 'the API', needs: ['x'] },
+      ],
+    });
+    const corrected = await handle.query(stateQuery);
+    expect(corrected.proposal).toMatchObject({ by: 'carol', comment: 'y too' });
+    expect(corrected.tasks!.map((t) => [t.id, t.needs])).toEqual([
+      ['x', []],
+      ['y', ['x']],
+    ]);
+    await handle.signal(approveSignal, { comment: 'go', by: 'carol' });
+    const waiting = await reach(handle, 'awaiting_approval');
+    expect(waiting.tasks!.map((t) => [t.id, t.state])).toEqual([
+      ['x', 'passed'],
+      ['y', 'passed'],
+    ]);
+    expect(waiting.decisions).toMatchObject([{ kind: 'approve', by: 'carol', comment: 'go' }]);
+    await client.workflow.getHandle(`${planId}-integration`).signal(approveSignal, { comment: 'ok', by: 'carol' });
+    expect((await handle.result()).status).toBe('succeeded');
+  },
+);
+
+test.concurrent(
+  'tasks: auto: a rejected proposal, and one no one decides on in time, end the plan with no task run',
+  async () => {
+    const ids = [`plan-${randomBytes(4).toString('hex')}`, `plan-${randomBytes(4).toString('hex')}`];
+    for (const planId of ids) {
+      planStubs(planId, ['x'], [], 0);
+      const stubs = {
+        ...passingStubs(['w1']),
+        proposeTasks: async (input: Input<'proposeTasks'>) =>
+          proposed(input, { tasks: [{ id: 'x', task: 'the schema', needs: [] }] }),
+      };
+      runs.set(`${planId}-planning`, { stubs, calls: [] });
+    }
+    const [rejected, late] = await Promise.all([
+      startPlan(ids[0], 'auto'),
+      startPlan(ids[1], 'auto', { approval: { timeout: '2s' } }),
+    ]);
+    await reach(rejected, 'awaiting_plan_approval');
+    await rejected.signal(rejectSignal, { comment: 'not like this', by: 'carol' });
+    expect(await rejected.result()).toMatchObject({
+      status: 'rejected',
+      decisions: [{ kind: 'reject', by: 'carol', comment: 'not like this' }],
+    });
+    expect(await late.result()).toMatchObject({
+      status: 'timed_out',
+      failure: { stage: 'approval', reason: 'no decision on the proposed tasks within 2s' },
+    });
+    for (const planId of ids) expect(runs.get(`${planId}-x`)!.calls).toEqual([]);
   },
 );
 

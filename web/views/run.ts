@@ -107,6 +107,7 @@ function renderTasks(el: HTMLElement, run: RunView): void {
   if (!run.tasks?.length) return;
   const all = [...run.tasks, ...(run.integration ? [run.integration] : [])];
   const byId = new Map(all.map((t) => [t.id, t]));
+  const proposed = new Map(run.proposal?.tasks.map((t) => [t.id, t.task]));
   const depths = new Map<string, number>();
   const depth = (t: PlanTaskView): number => {
     if (!depths.has(t.id)) depths.set(t.id, Math.max(-1, ...t.needs.map((n) => depth(byId.get(n)!))) + 1);
@@ -124,12 +125,21 @@ function renderTasks(el: HTMLElement, run: RunView): void {
       t.state === 'waiting' || t.state === 'skipped' ? null : runLink(t.runId),
       t.needs.length && t !== run.integration ? h('span', { class: 'needs' }, `needs ${t.needs.join(', ')}`) : null,
       t.reason ? h('span', { class: 'reason' }, t.reason) : null,
+      // A proposed task's text, for the person approving the list.
+      proposed.has(t.id) ? h('span', { class: 'what' }, proposed.get(t.id)!) : null,
     );
     // Through the CSSOM: the page's policy refuses style attributes.
     li.style.setProperty('--depth', String(depth(t)));
     return li;
   };
-  replaceChildren(el, h('h2', {}, 'Tasks'), h('ol', { class: 'tasks', id: 'task-graph' }, ...all.map(row)));
+  const by =
+    run.proposal && (run.proposal.by === 'agent' ? 'proposed by the agent' : `corrected by ${run.proposal.by}`);
+  replaceChildren(
+    el,
+    h('h2', {}, 'Tasks'),
+    by ? h('p', { class: 'proposal' }, by) : null,
+    h('ol', { class: 'tasks', id: 'task-graph' }, ...all.map(row)),
+  );
 }
 
 function renderTimeline(el: HTMLElement, stages: StageView[]): void {
@@ -274,9 +284,13 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
   );
   return {
     update(run: RunView) {
-      const mayDecide = run.status === 'awaiting_approval' && can(principal, 'approver');
+      // A plan's proposed tasks are approved (or rejected) as a run's change is.
+      const mayDecide =
+        ['awaiting_approval', 'awaiting_plan_approval'].includes(run.status) && can(principal, 'approver');
       const mayCancel = !FINAL.includes(run.status) && can(principal, 'submitter');
-      for (const b of approve) b.classList.toggle('hidden', !mayDecide);
+      // Proposed tasks are corrected as a list (PUT /v1/runs/:id/tasks), not sent back with a comment.
+      const onTasks = run.status === 'awaiting_plan_approval';
+      for (const b of approve) b.classList.toggle('hidden', !mayDecide || (onTasks && b.id === 'request-changes'));
       cancel.classList.toggle('hidden', !mayCancel);
       comment.classList.toggle('hidden', !mayDecide && !mayCancel);
       readOnly.classList.toggle('hidden', can(principal, 'approver') || FINAL.includes(run.status));

@@ -6,6 +6,8 @@ import { every, type ViewContext } from '../view.js';
 /** In pipeline order, as the API's status filter accepts them. */
 const RUN_STATUSES: RunStatus[] = [
   'queued',
+  'planning',
+  'awaiting_plan_approval',
   'provisioning',
   'agent',
   'checking',

@@ -3,15 +3,12 @@
 // the others go on. Then the integration, one more child: every task merged, the plan's checks, one approval, one
 // delivery. The plan's history keeps each task's state only, never a child's.
 import {
-  ApplicationFailure,
   CancellationScope,
   condition,
   executeChild,
   log,
   isCancellation,
-  ParentClosePolicy,
   setHandler,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -21,27 +18,34 @@ import {
   type RunInput,
   type RunState,
   type RunStatus,
-  type StageName,
 } from '../../contracts/run';
 import type { PlanTaskState } from '../../contracts/plan';
-import { dependentsOf, INTEGRATION_TASK, integrationSpec, taskSpec } from '../../spec/plan';
-import type { PlanTask, Spec } from '../../spec/schema';
+import { dependentsOf, INTEGRATION_TASK, integrationSpec, PLANNING_TASK, taskSpec, tasksOf } from '../../spec/plan';
+import type { PlanTask } from '../../spec/schema';
 import { redoTaskSignal, stateQuery, taskStatusSignal } from '../messages';
 import { requestedChangesFeedback } from '../specRun/feedback';
 import { recorded } from '../specRun/handlers';
-import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { queuedState } from '../specRun/context';
 import { anyWorker } from '../specRun/proxies';
-import { errorMessage } from '../specRun/errors';
 import { nowIso } from '../specRun/time';
+import { childFailure, childOptions, planFailed, setStatus } from './children';
+import { approvedTasks, registerTaskListHandlers, type TaskListDecision } from './planning';
 
-export async function planRun(input: RunInput): Promise<RunState> {
+export async function planRun(submitted: RunInput): Promise<RunState> {
   const { workflowId } = workflowInfo();
+  let input = submitted;
   const state = initialState(input, workflowId);
   setHandler(stateQuery, () => state);
+  const taskList: TaskListDecision = {};
+  registerTaskListHandlers(input, state, taskList);
   setHandler(taskStatusSignal, ({ task, status }) => {
-    const record = task === INTEGRATION_TASK ? state.integration : state.tasks!.find((t) => t.id === task);
+    const record =
+      task === INTEGRATION_TASK
+        ? state.integration
+        : task === PLANNING_TASK
+          ? state.planning
+          : state.tasks!.find((t) => t.id === task);
     if (!record) return;
     record.status = status;
     // While the integration runs, its status is the plan's: awaiting_approval is where a person decides for all.
@@ -58,6 +62,14 @@ export async function planRun(input: RunInput): Promise<RunState> {
     }
     redo.request = { ...recorded(state, 'requestChanges', arg), task: task.id };
   });
+  if (input.spec.tasks === 'auto') {
+    const approved = await approvedTasks(input, state, taskList);
+    if (!Array.isArray(approved)) {
+      setStatus(state, approved);
+      return state;
+    }
+    input = { ...input, spec: { ...input.spec, tasks: approved } };
+  }
   const feedback = new Map<string, string>();
   setStatus(state, 'running_tasks');
   for (;;) {
@@ -80,7 +92,7 @@ export async function planRun(input: RunInput): Promise<RunState> {
     const { task, ...decision } = redo.request!;
     redo.request = undefined;
     state.decisions.push(decision);
-    for (const id of [task, ...dependentsOf(input.spec.tasks ?? [], task)]) {
+    for (const id of [task, ...dependentsOf(tasksOf(input.spec), task)]) {
       const record = state.tasks!.find((t) => t.id === id)!;
       for (const key of ['branch', 'commit', 'proofId', 'status', 'reason', 'startedAt', 'endedAt'] as const)
         delete record[key];
@@ -98,7 +110,7 @@ interface Redo {
 
 /** Every task, each started as soon as the tasks it needs have passed; a task that failed skips what needs it. */
 async function runTasks(input: RunInput, state: RunState, feedback: Map<string, string>): Promise<void> {
-  const tasks = input.spec.tasks ?? [];
+  const tasks = tasksOf(input.spec);
   const byId = new Map(state.tasks!.map((t) => [t.id, t]));
   const running = new Map<string, Promise<void>>();
   const startReady = () => {
@@ -208,34 +220,10 @@ async function integrate(input: RunInput, state: RunState, redo: Redo): Promise<
   }
 }
 
-/** How a child run is started: its id, its search attributes, and cancelled with its plan. */
-function childOptions(workflowId: string, spec: Spec, input: RunInput) {
-  return {
-    workflowId,
-    typedSearchAttributes: runSearchAttributes(spec),
-    args: [input] as [RunInput],
-    // A plan cancelled asks each of its runs to cancel: each tears its sandbox down itself.
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-  };
-}
-
-function planFailed(state: RunState, stage: StageName, reason: string): never {
-  setStatus(state, 'failed');
-  state.failure = { stage, reason };
-  throw ApplicationFailure.nonRetryable(reason, 'RunFailed', state);
-}
-
-/** The plan's status, in its state and in the search attribute the API lists runs by. */
-function setStatus(state: RunState, status: RunStatus): void {
-  state.status = status;
-  state.updatedAt = nowIso();
-  upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
-}
-
 function initialState(input: RunInput, workflowId: string): RunState {
   return {
     ...queuedState(input, input.spec.branch ?? `nightshift/${workflowId}`),
-    tasks: (input.spec.tasks ?? []).map((t) => ({
+    tasks: tasksOf(input.spec).map((t) => ({
       id: t.id,
       needs: t.needs,
       state: 'waiting',
@@ -284,12 +272,4 @@ async function runTask(
   } finally {
     record.endedAt = nowIso();
   }
-}
-
-/** What a failed task's run said: its own failure line, from the state it carried out. */
-function childFailure(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as RunState | undefined) : undefined;
-  if (details?.failure) return `${details.failure.stage}: ${details.failure.reason}`;
-  return errorMessage(cause ?? err);
 }

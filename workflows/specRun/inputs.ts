@@ -8,6 +8,7 @@ import type { RebaseInput } from '../../contracts/rebase';
 import type { SignInput } from '../../contracts/proof';
 import type { PublishInput } from '../../contracts/forge';
 import type { ProvisionInput } from '../../contracts/workspace';
+import type { ProposeTasksInput } from '../../contracts/plan';
 import { INTEGRATION_TASK } from '../../spec/plan';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
@@ -70,12 +71,11 @@ export function agentInput(ctx: RunContext, feedback: string | undefined): Agent
   };
 }
 
-/** The agent reviewer's pass over the stored diff `diffId`, at the checkpoint. */
-export function agentReviewInput({ spec, state, sandboxMs }: RunContext, diffId: string): AgentReviewInput {
+/** What every run of an agent CLI in the run's sandbox is given besides its prompt: the agent, its limits, the run. */
+function agentCliInput({ spec, state, sandboxMs }: RunContext) {
   return {
     runId: state.id,
     title: spec.title,
-    task: spec.task,
     agent: spec.agent,
     sandbox: spec.sandbox,
     secrets: spec.secrets,
@@ -83,8 +83,25 @@ export function agentReviewInput({ spec, state, sandboxMs }: RunContext, diffId:
     modelUsage: state.modelUsage,
     timeoutMs: sandboxMs,
     iteration: state.iteration,
-    diffId,
-    commit: state.checkpoint!.commit,
+  };
+}
+
+/** The agent reviewer's pass over the stored diff `diffId`, at the checkpoint. */
+export function agentReviewInput(ctx: RunContext, diffId: string): AgentReviewInput {
+  return { ...agentCliInput(ctx), task: ctx.spec.task, diffId, commit: ctx.state.checkpoint!.commit };
+}
+
+/** Default for runs whose input predates the setting: the server's default (NIGHTSHIFT_PLAN_MAX_TASKS). */
+const PLAN_MAX_TASKS = 50;
+
+/** A `tasks: auto` plan's planning turn, at the base, told why its last list was refused. */
+export function proposeTasksInput(ctx: RunContext, feedback: string | undefined): ProposeTasksInput {
+  return {
+    ...agentCliInput(ctx),
+    goal: ctx.spec.task,
+    baseCommit: ctx.state.baseCommit!,
+    maxTasks: ctx.input.settings.planMaxTasks ?? PLAN_MAX_TASKS,
+    ...(feedback ? { feedback } : {}),
   };
 }
 

@@ -11,6 +11,8 @@ import { deliverInput, signInput } from './inputs';
 import { iteration } from './iteration';
 import { anyWorker } from './proxies';
 import { rebaseOntoBase } from './rebase';
+import { PLANNING_TASK } from '../../spec/plan';
+import { proposeTasks } from './planning';
 import { publishForReview, reviewedOnForge } from './forgeReview';
 import { fail, setStatus, stage } from './stages';
 import { ensureWorkspace, teardown } from './workspace';
@@ -24,6 +26,8 @@ export async function pipeline(ctx: RunContext): Promise<RunStatus> {
     () => ensureWorkspace(ctx),
     () => [true, `workspace on ${ctx.workspace?.worker}, base ${ctx.state.baseCommit?.slice(0, 12)}`],
   );
+  // A `tasks: auto` plan's planning run ends with its proposal: a person judges it, no check (docs/plans.md).
+  if (ctx.input.plan?.task === PLANNING_TASK) return proposeTasks(ctx);
   if (ctx.spec.setup) await setupEnvironment(ctx);
   const ended = await iterate(ctx);
   if (ended) return ended;
