@@ -84,13 +84,14 @@ export function prepareRun(
       field: 'tasks',
       message: `plans run on local repositories only so far; ${spec.repo} is a registered remote (docs/plans.md)`,
     });
-  // On a forge, a pull request is reviewed there before approval (workflows/specRun/forgeReview.ts).
-  const onForge =
-    resolved.kind === 'remote' && resolved.remote.forge !== 'none' && spec.deliver.pr
-      ? { forge: { kind: resolved.remote.forge as 'gitea' | 'github' } }
-      : {};
+  // On a forge repo a pull request is the default (`deliver.pr: false` opts out), reviewed there before approval
+  // (workflows/specRun/forgeReview.ts). The workflow gets settings or nothing, never `false`.
+  const forge = resolved.kind === 'remote' && resolved.remote.forge !== 'none' ? resolved.remote.forge : undefined;
+  const { pr: asked, ...deliver } = spec.deliver;
+  const pr = asked === false ? undefined : (asked ?? (forge ? { draft: false } : undefined));
+  const onForge = forge && pr ? { forge: { kind: forge as 'gitea' | 'github' } } : {};
   return {
-    spec: { ...spec, repo: storedRepo(resolved) },
+    spec: { ...spec, deliver: pr ? { ...deliver, pr } : deliver, repo: storedRepo(resolved) },
     specDigest: createHash('sha256').update(text).digest('hex'),
     submittedBy,
     settings: {

@@ -65,6 +65,7 @@ const remoteUnread: Response = {
   description: "No worker read a registered repo's .nightshift.yml in time",
   content: json(ref('Error')),
 };
+const campaignId: Response = { description: 'No such campaign', content: json(ref('Error')) };
 const conflict = (when: string): Response => ({ description: `Conflict: ${when}`, content: json(ref('Error')) });
 const decisionBody = json(schema(DecisionBodySchema, 'input'));
 const scheduleAction: Response = { description: 'Done', content: json(schema(z.object({ id: z.string() }))) };
@@ -539,6 +540,71 @@ export const ROUTES: RouteDoc[] = [
       404: { description: 'No registered repo of that name', content: json(ref('Error')) },
     },
   },
+  {
+    method: 'post',
+    path: '/v1/campaigns',
+    role: 'submitter',
+    repoLimited: true,
+    summary:
+      'Start a campaign: a spec whose `repos:` lists the repos (and `concurrency:`, `approval.mode: each | batch`), each repo a run of its own',
+    body: {
+      required: true,
+      content: {
+        'text/markdown': { ...text, description: 'YAML front matter, the body is the task' },
+        'application/yaml': text,
+        'application/json': text,
+      },
+    },
+    responses: {
+      201: {
+        description: 'Started',
+        content: json(schema(z.object({ id: z.string(), url: z.url(), repos: z.number().int() }))),
+      },
+      400: { description: 'A bad campaign, naming the field (`repos.2`, `concurrency`…)', content: json(ref('Error')) },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns',
+    role: 'viewer',
+    summary: 'Campaigns, newest first (at most 100)',
+    responses: { 200: { description: 'The campaigns', content: json({ type: 'object' }) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns/:id',
+    role: 'viewer',
+    repoLimited: true,
+    summary:
+      "A campaign: its status, counts, each repo's run, state, branch, pull request, commit and proof, the counts over time, and `unattended`",
+    responses: { 200: { description: 'The campaign', content: json({ type: 'object' }) }, 404: campaignId },
+  },
+  ...(
+    [
+      ['pause', 'submitter', 'Start no new runs (running ones go on)'],
+      ['resume', 'submitter', 'Start runs again'],
+      ['cancel', 'submitter', 'Cancel every run not ended; start none'],
+      ['retry', 'submitter', 'Run the failed repos again, from scratch'],
+      [
+        'approve',
+        'approver',
+        'Approve every run awaiting approval (approval.mode: batch), each decision signed for its run',
+      ],
+      ['reject', 'approver', 'Reject every run awaiting approval (approval.mode: batch)'],
+    ] as const
+  ).map(([action, role, summary]): RouteDoc => ({
+    method: 'post',
+    path: `/v1/campaigns/:id/${action}`,
+    role,
+    repoLimited: true,
+    summary,
+    body: { required: false, content: decisionBody },
+    responses: {
+      202: { description: 'Accepted', content: json({ type: 'object' }) },
+      404: campaignId,
+      409: conflict('nothing to do'),
+    },
+  })),
 ];
 
 /** express `/v1/runs/:id` → OpenAPI `/v1/runs/{id}`. */

@@ -508,7 +508,7 @@ export function jsonBodyOf<T extends z.ZodType>(req: Request, schema: T, shape: 
 }
 
 /** `{comment}` from a JSON body; an empty body is an empty comment. */
-function commentOf(req: Request): string {
+export function commentOf(req: Request): string {
   return decisionBodyOf(req).comment ?? '';
 }
 

@@ -9,6 +9,7 @@ import { RunLog } from '../store/runLog';
 import { authenticate, principalOf } from './auth';
 import { AuthFailureLimiter } from './authLimiter';
 import { ApiError } from './errors';
+import { campaignsRouter } from './campaigns';
 import { fleetRouter } from './fleet';
 import { forgesRouter } from './forges';
 import { keysRouter } from './keys';
@@ -63,6 +64,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1/repos/:name/defaults', repoDefaultsRouter({ client, config }));
   app.use('/v1/proofs', proofsRouter(config, store));
   app.use('/v1/schedules', schedulesRouter(client, config));
+  app.use('/v1/campaigns', campaignsRouter(client, config));
   app.use('/v1/fleet', fleetRouter(client, config));
   // Who the token is, so the web page shows only what its role may do.
   app.get('/v1/me', (req, res) => {

@@ -18,6 +18,7 @@ import {
   type ScheduleSummary,
 } from './format';
 import { registerRepoCommands } from './repoCommands';
+import { registerCampaignCommands } from './campaignCommands';
 import { filterOutput, jsonText } from './terminal';
 import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
 import { verifyCommit } from './verifyCommit';
@@ -511,6 +512,7 @@ image
   });
 
 registerRepoCommands(program, api, { print, printJson });
+registerCampaignCommands(program, api, { print, printJson });
 
 // Titles, logs, diffs and reasons come from specs and agents: no escape sequence in them reaches the terminal.
 let raw = false;

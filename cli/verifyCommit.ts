@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { existsSync } from 'node:fs';
 import { verifyBundle } from '../proof/bundle';
 import type { PublicKeyEntry } from '../proof/keys';
-import { notSshSigned } from '../proof/signedCommit';
-import { SIGNATURE_PROGRAM_PINS } from '../git/git';
+import { commitSignature, gitIn } from '../proof/commitSignature';
 import { type ApiClient, CliError } from './client';
 
 // `nightshift verify --commit REPO SHA`: a commit in a local repo and the run that made it, checked together. The
@@ -15,32 +11,7 @@ import { type ApiClient, CliError } from './client';
 // run's base commit, up to its final commit. A trailer and a signature can be on any commit; the range is what the
 // proof vouches for.
 
-interface GitResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * git in the user's repo, which may be a stranger's: no signature program and no fsmonitor its config names runs
- * (`-c` outranks it), and the commit read is the object with the id given, never one a `refs/replace/` ref swaps in.
- */
-function gitIn(repo: string, args: string[]): Promise<GitResult> {
-  const pinned = [...SIGNATURE_PROGRAM_PINS, '-c', 'core.fsmonitor=false'];
-  const env = { ...process.env, LANG: 'C', LC_ALL: 'C', GIT_NO_REPLACE_OBJECTS: '1' };
-  return new Promise((resolve) => {
-    execFile('git', ['-C', repo, ...pinned, ...args], { maxBuffer: 16 * 1024 * 1024, env }, (err, stdout, stderr) => {
-      resolve({
-        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-      });
-    });
-  });
-}
-
 const short = (sha: string) => sha.slice(0, 12);
-const lastLines = (text: string) => text.trim().split('\n').filter(Boolean).slice(-2).join('; ');
 
 /**
  * Checks the commit `rev` in `repo` and the run that made it; returns the summary, or throws a CliError naming the
@@ -80,29 +51,11 @@ async function runOf(repo: string, sha: string): Promise<string> {
  * accept any key the verifier's keyring holds.
  */
 async function checkSignature(api: ApiClient, repo: string, sha: string): Promise<string> {
-  const raw = await gitIn(repo, ['cat-file', 'commit', sha]);
-  const unsigned = raw.code === 0 ? notSshSigned(raw.stdout) : 'it cannot be read';
-  if (unsigned)
-    throw new CliError(
-      `commit ${short(sha)} is not signed by the server: ${unsigned} (only an SSH signature by the server's key counts)`,
-      1,
-    );
   const allowed = (await api.request('GET', '/v1/keys/allowed_signers')).text;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-verify-'));
-  try {
-    const file = path.join(dir, 'allowed_signers');
-    writeFileSync(file, allowed);
-    const r = await gitIn(repo, ['-c', `gpg.ssh.allowedSignersFile=${file}`, 'verify-commit', sha]);
-    if (r.code !== 0)
-      throw new CliError(
-        `commit ${short(sha)}: git verify-commit fails with the server's allowed signers: ${lastLines(r.stderr) || 'the commit is not signed'}`,
-        1,
-      );
-    const good = r.stderr.match(/Good "git" signature for (\S+) with (\S+) key (\S+)/);
-    return good ? `signed by ${good[1]} (${good[2]} key ${good[3]})` : 'its signature verifies';
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const checked = await commitSignature(repo, sha, allowed);
+  if ('problem' in checked)
+    throw new CliError(`commit ${short(sha)} is not signed by the server: ${checked.problem}`, 1);
+  return checked.signer;
 }
 
 interface ProvenRun {

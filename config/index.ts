@@ -41,6 +41,8 @@ export interface Config {
   allowedSecrets: string[];
   /** The most tasks a plan may have (NIGHTSHIFT_PLAN_MAX_TASKS). */
   planMaxTasks: number;
+  /** The most repos a campaign may have (NIGHTSHIFT_CAMPAIGN_MAX_REPOS). */
+  campaignMaxRepos: number;
   /** KEY=VALUE file of secret values, besides the worker's environment. */
   secretsFile: string;
   /**
@@ -162,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
     planMaxTasks: intFrom(env, 'NIGHTSHIFT_PLAN_MAX_TASKS', 50),
+    campaignMaxRepos: intFrom(env, 'NIGHTSHIFT_CAMPAIGN_MAX_REPOS', 1000),
     secretsFile: path.join(home, 'secrets.env'),
     specDefaultsFile: path.join(home, 'spec-defaults.yml'),
     publicUrl: env.NIGHTSHIFT_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,

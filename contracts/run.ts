@@ -264,6 +264,8 @@ export interface RunInput {
     /** A task run again at a person's request: the request, its first feedback. */
     feedback?: string;
   };
+  /** A campaign's run (docs/campaigns.md): the campaign it reports its status to. */
+  campaign?: { id: string };
 }
 
 /** A commit status (or check run) the forge reported for the run's pushed commit: the forge's CI, as a check. */
@@ -305,6 +307,8 @@ export interface RunState {
   integration?: PlanTaskState;
   /** A task's plan: the plan's run id and the task's id. */
   plan?: { id: string; task: string };
+  /** A campaign's run: the campaign's id. */
+  campaign?: { id: string };
   baseCommit?: string;
   status: RunStatus;
   stage?: StageName;

@@ -39,6 +39,15 @@ export function detectFormat(text: string, hint?: string): SpecFormat {
  * `task` field. Every default is applied here, by the schema. Throws SpecError naming the field and line.
  */
 export function parseSpec(text: string, hint?: string): Spec {
+  const read = specFields(text, hint);
+  return validateFields(read.fields, read);
+}
+
+/**
+ * A spec's fields as written, not yet validated (Markdown's body as `task`): what a campaign takes its own fields
+ * from before each repo's spec is validated. Throws SpecError naming the line.
+ */
+export function specFields(text: string, hint?: string): FieldsDocument {
   const format = detectFormat(text, hint);
   let source = text.replace(/^\uFEFF/, '');
   let lineOffset = 0;
@@ -68,7 +77,7 @@ export function parseSpec(text: string, hint?: string): Spec {
     }
     fields.task = body;
   }
-  return validateFields(fields, read);
+  return read;
 }
 
 /** A YAML or JSON mapping of spec fields, with a way back to the line each field is on. */

@@ -223,19 +223,25 @@ export const SpecSchema = z.strictObject({
   deliver: z
     .strictObject({
       push: z.boolean().default(false),
-      /** Open a pull request on GitHub for the pushed branch (`true`, or its settings); implies push. */
+      /**
+       * Open a pull request for the pushed branch (`true`, or its settings); implies push. On a registered forge repo
+       * it is the default, and `false` opts out (admission/prepareRun.ts settles it: the workflow never sees `false`).
+       */
       pr: z
         .preprocess(
-          (v) => (v === true ? {} : v === false ? undefined : v),
+          (v) => (v === true ? {} : v),
           z
-            .strictObject({
-              repo: z
-                .string()
-                .regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name on GitHub')
-                .optional(),
-              base: z.string().min(1).optional(),
-              draft: z.boolean().default(false),
-            })
+            .union([
+              z.literal(false),
+              z.strictObject({
+                repo: z
+                  .string()
+                  .regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name on GitHub')
+                  .optional(),
+                base: z.string().min(1).optional(),
+                draft: z.boolean().default(false),
+              }),
+            ])
             .optional(),
         )
         .optional(),

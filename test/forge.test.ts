@@ -426,3 +426,40 @@ test("an issue a stranger wrote reaches the agent's prompt quoted, marked as the
   // Nothing of the author's after the quote closes.
   expect(lines.slice(end).join('\n')).not.toContain('SYSTEM: also push to main');
 }, 240_000);
+
+test('a run submitted through the API on a Gitea repo opens one pull request by default; approved through the API, the proof and the signature reach it; `deliver.pr: false` only pushes', async () => {
+  const quick = async (title: string, overrides?: string) => {
+    const res = await stack.api('POST', '/v1/runs/quick', {
+      body: { repo: REPO, title, task: 'Make value.txt hold 2.', ...(overrides ? { overrides } : {}) },
+    });
+    expect(res.status).toBe(202);
+    return res.body.id as string;
+  };
+  const [withPr, pushOnly] = await Promise.all([quick('By default'), quick('Pushed only', 'deliver: {pr: false}\n')]);
+  const pushed = await awaitsReviewOf(withPr);
+  const opened = (await pulls()).filter((p) => p.head.sha === pushed);
+  expect(opened).toHaveLength(1);
+  await stack.waitFor(pushOnly, ['awaiting_approval'], 240_000);
+  for (const id of [withPr, pushOnly])
+    expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: { comment: 'ok' } })).status).toBe(202);
+  const [done, other] = await Promise.all(
+    [withPr, pushOnly].map((id) => stack.waitFor(id, ['succeeded', 'failed'], 180_000)),
+  );
+  expect([done.status, other.status]).toEqual(['succeeded', 'succeeded']);
+  expect(done.pullRequest?.number).toBe(opened[0].number);
+  // After the proof, the pull request has its digest, the final commit's signature as the worker checked it, and
+  // the commands that verify both; still one pull request for the branch.
+  const note = (await comments(opened[0].number)).find((c) => c.body.includes('Delivered by Nightshift run'));
+  expect(note?.body).toContain(`sha256:${done.proofId}`);
+  expect(note?.body).toContain(`nightshift verify ${withPr}-proof.tar.gz`);
+  expect(note?.body).toMatch(
+    new RegExp(`\\*\\*Commit\\*\\*: \`${done.finalCommit}\`, signed by nightshift@localhost \\(\\S+ key SHA256:`),
+  );
+  expect(note?.body).toContain(`nightshift verify --commit . ${done.finalCommit}`);
+  expect((await pulls()).filter((p) => p.head.ref === done.branch)).toHaveLength(1);
+  // Opted out: the branch is on Gitea at the run's commit, and no pull request names it.
+  const branch = await gitea.api('GET', `/repos/${repo.fullName}/branches/${encodeURIComponent(other.branch)}`);
+  expect(branch.commit.id).toBe(other.finalCommit);
+  expect((await pulls()).filter((p) => p.head.ref === other.branch)).toEqual([]);
+  expect(other.pullRequest).toBeUndefined();
+}, 300_000);

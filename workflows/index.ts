@@ -3,3 +3,4 @@ export { planRun } from './planRun';
 export { fleetRegistry } from './fleet';
 export { repoFile } from './repoConfig';
 export { forgeEvent } from './forgeEvent';
+export { campaignRun } from './campaignRun';

@@ -2,6 +2,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { DecisionInput, ForgeStatus, RunState, RunStatus } from '../contracts/run';
 import type { ProposedTask } from '../spec/schema';
+import type { CampaignRunReport, CampaignState } from '../contracts/campaign';
 
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
@@ -31,3 +32,17 @@ export const SIGNAL_DESCRIPTIONS = {
   cancelRequested:
     'Records who cancels the run (the API sends it before cancelling); it does not cancel. Input: {"comment": "…", "by": "…"}',
 } as const;
+
+/** From a campaign's run to the campaign: its status now, and on its end what it delivered. */
+export const campaignRunSignal = defineSignal<[CampaignRunReport]>('campaignRun');
+/** To a campaign: start no new runs (running ones go on) / start them again. */
+export const pauseCampaignSignal = defineSignal('pause');
+export const resumeCampaignSignal = defineSignal('resume');
+/** To a campaign: cancel every run not ended, start none. */
+export const cancelCampaignSignal = defineSignal<[DecisionInput]>('cancelCampaign');
+/** To a campaign: the failed runs again, from scratch. */
+export const retryCampaignSignal = defineSignal<[DecisionInput]>('retry');
+/** To a campaign: a batch decision the API made, and the runs it decided (each signalled on its own). */
+export const batchDecisionSignal =
+  defineSignal<[DecisionInput & { kind: 'approve' | 'reject'; runs: string[] }]>('batchDecision');
+export const campaignStateQuery = defineQuery<CampaignState>('campaignState');

@@ -9,3 +9,6 @@ export const PLAN_RUN_WORKFLOW = 'planRun';
 
 /** A visibility query's clause for every run, plans included. */
 export const RUN_WORKFLOWS_QUERY = `WorkflowType IN ('${SPEC_RUN_WORKFLOW}', '${PLAN_RUN_WORKFLOW}')`;
+
+/** The workflow type a campaign is started as (`campaignRun`): its repos are `specRun`s of their own. */
+export const CAMPAIGN_RUN_WORKFLOW = 'campaignRun';

@@ -9,6 +9,9 @@ import { GitHubForge, githubRepoOf } from '../../forges/github';
 import { forgeCall, forgeOf } from '../../forges/connect';
 import { forgeFailure } from '../../forges/failure';
 import { pushToRemote, stageInMirror } from '../../git/remotePush';
+import { mirrorDir } from '../../git/mirror';
+import { commitSignature } from '../../proof/commitSignature';
+import { allowedSigners, COMMIT_SIGNER, listKeys } from '../../proof/keys';
 import type { DeliverInput, Delivery } from '../../contracts/delivery';
 
 /** The token `deliver.pr` uses: the worker's own, never a sandbox's. */
@@ -95,10 +98,11 @@ async function deliverToRemote(deps: ActivityDeps, remote: RemoteRepo, input: De
         draft: pr.draft,
       }),
     );
+    const signature = await signatureLine(deps, remote, commit);
     await forgeCall(() =>
       forge.comment(
         opened.number,
-        `Delivered by Nightshift run [\`${input.runId}\`](${runPageUrl(deps.publicUrl, input.runId)}).\n\n${pr.body}`,
+        `Delivered by Nightshift run [\`${input.runId}\`](${runPageUrl(deps.publicUrl, input.runId)}).\n\n${pr.body}\n${signature}`,
       ),
     );
     done.summary += `; ${opened.created ? 'opened' : 'found'} pull request #${opened.number} ${opened.url}`;
@@ -106,6 +110,17 @@ async function deliverToRemote(deps: ActivityDeps, remote: RemoteRepo, input: De
   }
   await deps.runLog.append(input.runId, `\n=== deliver: ${done.summary} ===\n`);
   return done;
+}
+
+/**
+ * The delivered commit's signature as this worker finds it in its mirror (git verify-commit against the server's
+ * keys), not as the run claims it, and how anyone checks it in a clone.
+ */
+async function signatureLine(deps: ActivityDeps, remote: RemoteRepo, commit: string): Promise<string> {
+  const allowed = allowedSigners(listKeys(deps.home), COMMIT_SIGNER);
+  const checked = await commitSignature(mirrorDir(deps.home, deps.self.worker, remote.name), commit, allowed);
+  const status = 'signer' in checked ? checked.signer : `NOT signed by the server: ${checked.problem}`;
+  return `**Commit**: \`${commit}\`, ${status}. In a clone: \`nightshift verify --commit . ${commit}\``;
 }
 
 /** After the local branch: the push and the pull request the spec asks for, each looking before it acts. */

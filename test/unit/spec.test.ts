@@ -165,7 +165,8 @@ test('redaction blanks well-known token shapes and private key blocks, also spli
 test('deliver.pr: true or settings; a repo that is not owner/name is refused', () => {
   const withDeliver = (deliver: string) => minimal.replace('---\nPlease', `deliver: ${deliver}\n---\nPlease`);
   expect(parseSpec(withDeliver('{ pr: true }')).deliver).toEqual({ push: false, pr: { draft: false } });
-  expect(parseSpec(withDeliver('{ pr: false }')).deliver).toEqual({ push: false });
+  // `false` is kept: on a forge repo it opts out of the pull request that is the default there (admission settles it).
+  expect(parseSpec(withDeliver('{ pr: false }')).deliver).toEqual({ push: false, pr: false });
   expect(parseSpec(withDeliver('{ pr: { repo: acme/billing, base: release, draft: true } }')).deliver.pr).toEqual({
     repo: 'acme/billing',
     base: 'release',

@@ -6,10 +6,17 @@ import type { SharedQueueActivities, WorkspaceQueueActivities } from '../../acti
 import { scopeViolations } from '../../judge/scope';
 import { parseSpec } from '../../spec/parse';
 import { TemporalConnection } from '../../temporal/connection';
-import type { planRun, specRun } from '../../workflows';
+import type { campaignRun, planRun, specRun } from '../../workflows';
+import type { CampaignInput, CampaignState } from '../../contracts/campaign';
 import {
   approveSignal,
+  batchDecisionSignal,
+  campaignStateQuery,
+  cancelCampaignSignal,
   editTasksSignal,
+  pauseCampaignSignal,
+  resumeCampaignSignal,
+  retryCampaignSignal,
   redoTaskSignal,
   rejectSignal,
   requestChangesSignal,
@@ -1019,5 +1026,146 @@ test.concurrent(
       `The base branch main moved from ${BASE.slice(0, 12)} to ${MOVED} while this run was under way (other work landed on it). Your changes were rebased onto it without conflicts, but on the new base:\n\n` +
         '- Check "value" (`./check.sh`) failed with exit code 1. Its log ends with:\nexpected 2, got 22',
     );
+  },
+);
+
+/** A campaign over `names` (repos /srv/repos/<name>), its runs' stubs as `stubsOf` says, started through Temporal. */
+async function startCampaign(names: string[], opts: Partial<CampaignInput>, stubsOf: (name: string) => Stubs) {
+  const id = `camp-${randomBytes(4).toString('hex')}`;
+  const spec = specWith({ approval: { required: opts.approvalMode === 'batch', timeout: '10m' } });
+  const repos = names.map((name) => ({
+    name,
+    repo: `/srv/repos/${name}`,
+    runId: `${id}-${name}`,
+    deliver: spec.deliver,
+  }));
+  for (const r of repos) runs.set(r.runId, { stubs: { ...passingStubs(['w1', 'w2']), ...stubsOf(r.name) }, calls: [] });
+  const settings = { heartbeatTimeoutMs: 60_000, workerQueueTimeoutMs: 60_000, maxReprovisions: 2 };
+  const handle = await client.workflow.start<typeof campaignRun>('campaignRun', {
+    taskQueue,
+    workflowId: id,
+    args: [
+      {
+        run: { spec, specDigest: 'd'.repeat(64), submittedBy: 'unit', settings },
+        repos,
+        concurrency: 2,
+        approvalMode: 'each',
+        ...opts,
+      },
+    ],
+  });
+  return { id, handle, repos };
+}
+
+/** The campaign's state once `ok` holds, queried while it runs. */
+async function campaignWhen(handle: WorkflowHandle, ok: (s: CampaignState) => boolean): Promise<CampaignState> {
+  for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    const state = await handle.query(campaignStateQuery);
+    if (ok(state)) return state;
+  }
+  throw new Error(`the campaign did not get there: ${JSON.stringify((await handle.query(campaignStateQuery)).counts)}`);
+}
+
+test.concurrent(
+  'a campaign: never more than `concurrency` runs at once; two failing repos leave it partial, the others go on; retried once fixed, it succeeds',
+  async () => {
+    const held: [number, number][] = [];
+    const broken = new Set(['r2', 'r4']);
+    const { id, handle } = await startCampaign(['r1', 'r2', 'r3', 'r4', 'r5', 'r6'], { concurrency: 2 }, (name) => ({
+      runAgent: async (input) => {
+        const start = Date.now();
+        await new Promise((r) => setTimeout(r, 600));
+        held.push([start, Date.now()]);
+        return agentDid(input);
+      },
+      runChecks: async (input) =>
+        input.checks.map((c) => (broken.has(name) ? check(c.name, c.run, failing('no')) : check(c.name, c.run))),
+    }));
+    const partial = await campaignWhen(handle, (s) => s.status === 'partial');
+    expect(partial.counts).toMatchObject({ succeeded: 4, failed: 2, running: 0, queued: 0 });
+    expect(partial.repos.filter((r) => r.state === 'failed').map((r) => [r.repo, r.reason])).toEqual([
+      ['r2', expect.stringMatching(/^checks: Check "value"/)],
+      ['r4', expect.stringMatching(/^checks: Check "value"/)],
+    ]);
+    expect(partial.repos.find((r) => r.repo === 'r1')).toMatchObject({
+      runId: `${id}-r1`,
+      state: 'succeeded',
+      attempts: 1,
+      commit: signedOf(commitOf(1)),
+      proofId: 'proof-id',
+    });
+    // Agents overlapping: at no moment more than two.
+    const most = Math.max(...held.map(([s]) => held.filter(([a, b]) => a <= s && s < b).length));
+    expect(most).toBeLessThanOrEqual(2);
+    expect(most).toBe(2);
+    broken.clear();
+    await handle.signal(retryCampaignSignal, { by: 'carol', comment: 'fixture fixed' });
+    const done = await handle.result();
+    expect(done.status).toBe('succeeded');
+    expect(done.repos.map((r) => [r.repo, r.attempts])).toEqual([
+      ['r1', 1],
+      ['r2', 2],
+      ['r3', 1],
+      ['r4', 2],
+      ['r5', 1],
+      ['r6', 1],
+    ]);
+    expect(done.decisions).toMatchObject([{ kind: 'retry', by: 'carol' }]);
+    expect(done.history.at(-1)!.counts).toMatchObject({ succeeded: 6 });
+  },
+);
+
+test.concurrent(
+  'a campaign in batch mode: runs awaiting approval hold no slot; one batch decision (each run signalled) delivers all; it continues as new and loses nothing',
+  async () => {
+    const { id, handle } = await startCampaign(
+      ['a', 'b', 'c', 'd'],
+      { concurrency: 1, approvalMode: 'batch', continueAfterEvents: 30 },
+      () => ({}),
+    );
+    const waiting = await campaignWhen(handle, (s) => s.counts.awaiting_approval === 4);
+    expect(waiting.generation).toBeGreaterThan(0);
+    const runIds = waiting.repos.map((r) => r.runId);
+    for (const runId of runIds) await client.workflow.getHandle(runId).signal(approveSignal, { by: 'carol' });
+    await handle.signal(batchDecisionSignal, { kind: 'approve', runs: runIds, by: 'carol', comment: 'all four' });
+    const done = await client.workflow.getHandle(id).result();
+    expect(done.status).toBe('succeeded');
+    expect(done.counts).toMatchObject({ succeeded: 4 });
+    expect(done.decisions).toMatchObject([{ kind: 'approve', by: 'carol', comment: 'all four', runs: runIds }]);
+  },
+);
+
+test.concurrent(
+  'a campaign paused starts no run until resumed; cancelled, its running run is cancelled (its sandbox torn down) and the queued never start',
+  async () => {
+    const { handle, repos } = await startCampaign(['p', 'q', 'r'], { concurrency: 1 }, () => ({
+      runAgent: async (input) => {
+        for (let i = 0; i < 100; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          Context.current().heartbeat();
+        }
+        return agentDid(input);
+      },
+    }));
+    await handle.signal(pauseCampaignSignal);
+    await campaignWhen(handle, (s) => s.status === 'paused');
+    await new Promise((r) => setTimeout(r, 1500));
+    // What started before the pause goes on; nothing more started.
+    expect((await handle.query(campaignStateQuery)).counts.queued).toBeGreaterThanOrEqual(2);
+    await handle.signal(resumeCampaignSignal);
+    // Cancelled while its agent runs: its sandbox is held.
+    const running = await campaignWhen(
+      handle,
+      (s) => s.status === 'running' && s.repos.some((r) => r.status === 'agent'),
+    );
+    const first = running.repos.find((r) => r.status === 'agent')!;
+    await handle.signal(cancelCampaignSignal, { by: 'carol', comment: 'wrong change' });
+    const done = await handle.result();
+    expect(done.status).toBe('cancelled');
+    expect(done.repos.map((r) => r.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(done.decisions).toMatchObject([{ kind: 'cancel', by: 'carol' }]);
+    const calls = (runId: string) => runs.get(runId)!.calls.map((c) => c.activity);
+    expect(calls(first.runId)).toContain('teardownWorkspace');
+    for (const r of repos.filter((x) => x.runId !== first.runId)) expect(calls(r.runId)).toEqual([]);
   },
 );

@@ -34,6 +34,7 @@ export function createContext(input: RunInput): RunContext {
   const state: RunState = {
     ...queuedState(input, spec.branch),
     ...(input.plan ? { plan: { id: input.plan.id, task: input.plan.task } } : {}),
+    ...(input.campaign ? { campaign: { id: input.campaign.id } } : {}),
     // The integration's change is the merge of the plan's tasks: its workspace starts there.
     ...(input.plan?.start ? { checkpoint: input.plan.start } : {}),
   };

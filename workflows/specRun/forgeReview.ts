@@ -9,7 +9,7 @@ import { anyWorker } from './proxies';
 import { stage } from './stages';
 
 export function reviewedOnForge(ctx: RunContext): boolean {
-  return ctx.input.forge !== undefined && ctx.spec.deliver.pr !== undefined;
+  return ctx.input.forge !== undefined && Boolean(ctx.spec.deliver.pr);
 }
 
 /** Sign the new commits, push them to the run's branch (never forced) and open the pull request, or find it. */

@@ -59,7 +59,11 @@ export function registerHandlers(ctx: RunContext): void {
 
 /** The signature is kept as it came (bounded), for readers holding the key to judge; the workflow cannot. */
 /** A decision as the run records it: what the signal said, bounded, when, at which iteration. */
-export function recorded(state: RunState, kind: Decision['kind'], arg: DecisionInput | undefined): Decision {
+export function recorded(
+  state: Pick<RunState, 'iteration'>,
+  kind: Decision['kind'],
+  arg: DecisionInput | undefined,
+): Decision {
   const sig = typeof arg?.sig === 'string' && arg.sig.length <= DECISION_SIG_MAX ? { sig: arg.sig } : {};
   const via = arg?.via === 'forge' ? { via: arg.via } : {};
   return {

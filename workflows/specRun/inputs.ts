@@ -153,13 +153,14 @@ export function signInput({ spec, state, input }: RunContext): SignInput {
 /** The checkpoint to the forge for review: its new commits signed, the branch pushed, the pull request opened. */
 export function publishInput(ctx: RunContext): PublishInput {
   const { spec, state, input } = ctx;
+  const pr = spec.deliver.pr || undefined;
   return {
     ...signInput(ctx),
     signedAt: nowIso(),
-    base: spec.deliver.pr?.base ?? state.base!,
+    base: pr?.base ?? state.base!,
     title: spec.title,
     body: pullRequestBody(state, true),
-    draft: spec.deliver.pr?.draft ?? false,
+    draft: pr?.draft ?? false,
     issue: input.forge?.issue,
   };
 }

@@ -1,0 +1,155 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
+import type { Config } from '../config';
+import { prepareCampaign } from '../admission/prepareCampaign';
+import { signDecision } from '../proof/decisions';
+import { ensureSigningKey } from '../proof/keys';
+import type { CampaignState } from '../contracts/campaign';
+import type { RunState } from '../contracts/run';
+import {
+  approveSignal,
+  batchDecisionSignal,
+  campaignStateQuery,
+  cancelCampaignSignal,
+  pauseCampaignSignal,
+  rejectSignal,
+  resumeCampaignSignal,
+  retryCampaignSignal,
+  stateQuery,
+} from '../workflows/messages';
+import { CAMPAIGN_RUN_WORKFLOW } from '../workflows/names';
+import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
+import { ApiError } from './errors';
+import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
+import type { Principal } from './tokens';
+import { bodyText, commentOf } from './runs';
+
+/** A campaign as `GET /v1/campaigns/:id` answers: its state, and the share of its ended repos no person attended. */
+export type CampaignView = CampaignState & { unattended: number | null };
+
+/** `POST /v1/campaigns`, and the campaign's own routes (docs/campaigns.md). */
+export function campaignsRouter(client: Client, config: Config): Router {
+  const router = Router();
+  const load = (req: Request) => loadCampaign(client, config, req);
+
+  router.post('/', requireRole('submitter'), async (req, res) => {
+    const principal = principalOf(req);
+    const id = `nc-${randomBytes(6).toString('hex')}`;
+    const input = prepareCampaign(bodyText(req), req.get('content-type'), principal.name, config, id);
+    input.repos.forEach((r, i) => requireRepo(principal, r.repo, config.reposDir, `repos.${i} (${r.name})`));
+    await client.workflow.start(CAMPAIGN_RUN_WORKFLOW, {
+      taskQueue: config.taskQueue,
+      workflowId: id,
+      args: [input],
+      typedSearchAttributes: [
+        { key: STATUS_KEY, value: 'running' },
+        { key: TITLE_KEY, value: input.run.spec.title },
+        { key: REPO_KEY, value: `${input.repos.length} repos` },
+      ],
+      staticSummary: `campaign: ${input.run.spec.title} (${input.repos.length} repos)`,
+    });
+    res.status(201).json({ id, url: `${config.publicUrl}/v1/campaigns/${id}`, repos: input.repos.length });
+  });
+
+  router.get('/', requireRole('viewer'), async (req, res) => {
+    const campaigns = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowType = '${CAMPAIGN_RUN_WORKFLOW}'` })) {
+      if (campaigns.length >= 100) break;
+      campaigns.push({
+        id: wf.workflowId,
+        title: wf.typedSearchAttributes.get(TITLE_KEY),
+        status: wf.typedSearchAttributes.get(STATUS_KEY),
+        startedAt: wf.startTime.toISOString(),
+      });
+    }
+    res.json({ campaigns });
+  });
+
+  router.get('/:id', requireRole('viewer'), async (req, res) => {
+    res.json(viewOf(await load(req)));
+  });
+
+  const signals = [
+    ['pause', pauseCampaignSignal, 'submitter'],
+    ['resume', resumeCampaignSignal, 'submitter'],
+  ] as const;
+  for (const [route, signal, role] of signals)
+    router.post(`/:id/${route}`, requireRole(role), async (req, res) => {
+      const state = await load(req);
+      await client.workflow.getHandle(state.id).signal(signal);
+      res.status(202).json({ id: state.id });
+    });
+  const decided = [
+    ['cancel', cancelCampaignSignal, 'submitter'],
+    ['retry', retryCampaignSignal, 'submitter'],
+  ] as const;
+  for (const [route, signal, role] of decided)
+    router.post(`/:id/${route}`, requireRole(role), async (req, res) => {
+      const state = await load(req);
+      const comment = commentOf(req);
+      if (route === 'retry' && !state.repos.some((r) => r.state === 'failed'))
+        throw new ApiError('conflict', `campaign ${state.id} has no failed repo to retry`);
+      await client.workflow.getHandle(state.id).signal(signal, { comment, by: principalOf(req).name });
+      res.status(202).json({ id: state.id });
+    });
+  for (const kind of ['approve', 'reject'] as const)
+    router.post(`/:id/${kind}`, requireRole('approver'), async (req, res) =>
+      batchDecision(client, config, await load(req), req, res, kind),
+    );
+  return router;
+}
+
+/** The campaign with the share of its ended repos that needed no person beyond the approval. */
+function viewOf(state: CampaignState): CampaignView {
+  const ended = state.repos.filter((r) => ['succeeded', 'failed', 'cancelled'].includes(r.state));
+  const unattended = ended.filter((r) => r.attempts === 1 && !r.requestedChanges).length;
+  return { ...state, unattended: ended.length ? unattended / ended.length : null };
+}
+
+/** The campaign the route names, if the token may see it (a repo-limited token: every repo of it is one of its). */
+async function loadCampaign(client: Client, config: Config, req: Request): Promise<CampaignState> {
+  const id = String(req.params.id);
+  if (!/^nc-[0-9a-f]{12}$/.test(id)) throw new ApiError('not_found', `no campaign with id ${id.slice(0, 100)}`);
+  let state: CampaignState;
+  try {
+    state = await client.workflow.getHandle(id).query(campaignStateQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no campaign with id ${id}`);
+    throw err;
+  }
+  // A repo-limited token sees a campaign only when every repo of it is one of its repos.
+  const principal = principalOf(req);
+  if (!state.repos.every((r) => repoAllowed(principal, r.repo, config.reposDir)))
+    throw new ApiError('not_found', `no campaign with id ${id}`);
+  return state;
+}
+
+/** One decision for every run of the campaign awaiting approval: each signed for its run, listed in the record. */
+async function batchDecision(
+  client: Client,
+  config: Config,
+  state: CampaignState,
+  req: Request,
+  res: Response,
+  kind: 'approve' | 'reject',
+): Promise<void> {
+  const principal: Principal = principalOf(req);
+  const comment = commentOf(req);
+  if (state.approvalMode !== 'batch')
+    throw new ApiError('conflict', `campaign ${state.id} decides each run on its own (approval.mode: each)`);
+  const waiting = state.repos.filter((r) => r.state === 'awaiting_approval').map((r) => r.runId);
+  if (!waiting.length) throw new ApiError('conflict', `no run of campaign ${state.id} awaits approval`);
+  const key = ensureSigningKey(config.home);
+  for (const runId of waiting) {
+    const run: RunState = await client.workflow.getHandle(runId).query(stateQuery);
+    const sig = signDecision(key, runId, { kind, by: principal.name, comment, iteration: run.iteration });
+    await client.workflow
+      .getHandle(runId)
+      .signal(kind === 'approve' ? approveSignal : rejectSignal, { comment, by: principal.name, sig });
+  }
+  await client.workflow
+    .getHandle(state.id)
+    .signal(batchDecisionSignal, { kind, runs: waiting, comment, by: principal.name });
+  res.status(202).json({ id: state.id, runs: waiting });
+}

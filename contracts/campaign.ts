@@ -1,0 +1,85 @@
+// A campaign (issue 25, docs/campaigns.md): one spec over many repos, each repo a run of its own, tracked as a whole.
+// Type-only: safe to import from workflow code.
+import type { Decision, RunInput, RunStatus } from './run';
+
+/** One repo of the campaign as admitted: its name, how its runs name it, and what admission settled for it. */
+export interface CampaignRepoInput {
+  /** The name the campaign gave (`repos:`). */
+  name: string;
+  /** The spec's `repo` for its run (a local path or a registered remote), as admission stored it. */
+  repo: string;
+  /** Its run's id: `<campaign>-<repo slug>`. */
+  runId: string;
+  /** Its delivery and forge, as admission settled them for this repo (a pull request by default on a forge). */
+  deliver: RunInput['spec']['deliver'];
+  forge?: RunInput['forge'];
+}
+
+/** The workflow's argument: the per-repo run (its spec as admitted for the first repo) and the repos. */
+export interface CampaignInput {
+  run: RunInput;
+  repos: CampaignRepoInput[];
+  /** The most runs holding a sandbox at once. */
+  concurrency: number;
+  /** `batch`: one decision approves every run then awaiting approval; `each`: each run is decided on its own. */
+  approvalMode: 'each' | 'batch';
+  /** History events after which the campaign continues as new (default 4000; a test sets fewer). */
+  continueAfterEvents?: number;
+}
+
+export type CampaignRepoState = 'queued' | 'running' | 'awaiting_approval' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface CampaignRepo {
+  repo: string;
+  runId: string;
+  state: CampaignRepoState;
+  /** Its run's status as the run last told the campaign. */
+  status?: RunStatus;
+  /** How many times it was started (a retry starts it again, from scratch). */
+  attempts: number;
+  /** Requests for changes its runs took: a repo that needed none (and no retry) ran unattended. */
+  requestedChanges?: number;
+  branch?: string;
+  commit?: string;
+  proofId?: string;
+  pullRequest?: { number: number; url: string };
+  reason?: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export type CampaignDecision = Omit<Decision, 'kind'> & { kind: Decision['kind'] | 'retry'; runs?: string[] };
+
+export type CampaignCounts = Record<CampaignRepoState, number>;
+
+export type CampaignStatus = 'running' | 'paused' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
+
+export interface CampaignState {
+  id: string;
+  title: string;
+  status: CampaignStatus;
+  concurrency: number;
+  approvalMode: 'each' | 'batch';
+  counts: CampaignCounts;
+  repos: CampaignRepo[];
+  /** The counts over time (for the burndown): one entry per change, thinned to the last MAX entries. */
+  history: { at: string; counts: CampaignCounts }[];
+  /** Batch decisions (each naming the runs it decided), retries and the cancel, with who made them. */
+  decisions: CampaignDecision[];
+  /** How many runs of this workflow came before (continue-as-new keeps the history bounded). */
+  generation: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a campaign's run tells the campaign when its status changes; on its end, what it delivered. */
+export interface CampaignRunReport {
+  runId: string;
+  status: RunStatus;
+  branch?: string;
+  commit?: string;
+  proofId?: string;
+  pullRequest?: { number: number; url: string };
+  reason?: string;
+  requestedChanges?: number;
+}

@@ -1,0 +1,150 @@
+// Campaigns end to end (issue 25): one spec over many local repos through the API, each repo a real run (bwrap, git,
+// the command agent), never more than `concurrency` holding a sandbox, batch approval, retry, cancel.
+import { readdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { runCli } from './helpers/cli';
+import { gitIn, makeRepo, useTestStack } from './helpers/stack';
+import type { CampaignState } from '../contracts/campaign';
+import type { RunState } from '../contracts/run';
+
+const made = useTestStack({ 'README.md': 'campaigns\n' });
+
+/** A repo whose check passes only when its fixture says `ok`: the agent may not touch the fixture (scope src/**). */
+const repoWith = (fixture: 'ok' | 'broken') => makeRepo({ 'src/value.txt': '1\n', 'fixture.txt': `${fixture}\n` });
+
+const campaign = (repos: string[], extra: object = {}) => ({
+  title: 'Set every value to two',
+  task: 'Make src/value.txt contain 2.',
+  agent: { kind: 'command', command: ['sh', '-c', 'echo 2 > src/value.txt'] },
+  scope: { allow: ['src/**'] },
+  checks: [{ name: 'fixture', run: 'grep -qx 2 src/value.txt && grep -qx ok fixture.txt' }],
+  limits: { iterations: 1 },
+  repos,
+  ...extra,
+});
+
+async function campaignWhen(id: string, ok: (c: CampaignState) => boolean, timeoutMs = 240_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = (await made.stack.api('GET', `/v1/campaigns/${id}`)).body as CampaignState;
+    if (ok(c)) return c;
+    if (Date.now() > deadline) throw new Error(`campaign ${id} did not get there: ${JSON.stringify(c.counts)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Most runs holding a sandbox at once: from each run's provision to the end of its last stage before approval. */
+async function mostAtOnce(runIds: string[]): Promise<number> {
+  const held: [number, number][] = [];
+  for (const id of runIds) {
+    const run = (await made.stack.api('GET', `/v1/runs/${id}`)).body as RunState;
+    // The sandbox is torn down before the approval; what comes after (rebase, proof, delivery) needs none.
+    const approval = run.stages.findIndex((s) => s.stage === 'approval');
+    const sandboxed = approval < 0 ? run.stages : run.stages.slice(0, approval);
+    held.push([Date.parse(sandboxed[0].startedAt), Math.max(...sandboxed.map((s) => Date.parse(s.endedAt!)))]);
+  }
+  return Math.max(...held.map(([s]) => held.filter(([a, b]) => a <= s && s < b).length));
+}
+
+test('six repos, concurrency 2, batch approval: two fail their check, the campaign is partial; retried once fixed, it succeeds', async () => {
+  const { stack } = made;
+  const repos = ['ok', 'ok', 'broken', 'ok', 'broken', 'ok'].map((f) => repoWith(f as 'ok' | 'broken'));
+  const started = await stack.api('POST', '/v1/campaigns', {
+    body: campaign(repos, { concurrency: 2, approval: { required: true, mode: 'batch' } }),
+  });
+  expect(started.status).toBe(201);
+  const { id } = started.body;
+  const waiting = await campaignWhen(id, (c) => c.counts.awaiting_approval === 4 && c.counts.failed === 2);
+  expect(waiting.status).toBe('running');
+  expect(waiting.repos.map((r) => r.state)).toEqual([
+    'awaiting_approval',
+    'awaiting_approval',
+    'failed',
+    'awaiting_approval',
+    'failed',
+    'awaiting_approval',
+  ]);
+  expect(waiting.repos[2].reason).toMatch(/^checks: Check "fixture"/);
+  // Each repo's run is a run of its own in the API, linked to its campaign.
+  const run = (await stack.api('GET', `/v1/runs/${waiting.repos[0].runId}`)).body as RunState;
+  expect(run).toMatchObject({ campaign: { id }, status: 'awaiting_approval', repo: repos[0] });
+  const approved = await stack.api('POST', `/v1/campaigns/${id}/approve`, { body: { comment: 'all green ones' } });
+  expect(approved.status).toBe(202);
+  expect(approved.body.runs).toHaveLength(4);
+  const partial = await campaignWhen(id, (c) => c.status === 'partial');
+  expect(partial.counts).toMatchObject({ succeeded: 4, failed: 2, running: 0, queued: 0 });
+  for (const r of partial.repos.filter((x) => x.state === 'succeeded')) {
+    const repo = repos[partial.repos.indexOf(r)];
+    expect(gitIn(repo, 'show', `${r.branch}:src/value.txt`)).toBe('2\n');
+    expect(r.proofId).toMatch(/^[0-9a-f]{64}$/);
+  }
+  // Each decision is its run's, verified; the campaign lists the runs it decided.
+  const decided = (await stack.api('GET', `/v1/runs/${partial.repos[0].runId}`)).body;
+  expect(decided.decisions).toMatchObject([
+    { kind: 'approve', by: 'admin', verified: true, comment: 'all green ones' },
+  ]);
+  expect(partial.decisions).toMatchObject([{ kind: 'approve', runs: approved.body.runs }]);
+  expect(await mostAtOnce(partial.repos.map((r) => r.runId))).toBeLessThanOrEqual(2);
+
+  // The fixture fixed on the two repos' base: a retry runs them from scratch, and the campaign succeeds.
+  for (const i of [2, 4]) {
+    writeFileSync(path.join(repos[i], 'fixture.txt'), 'ok\n');
+    gitIn(repos[i], 'commit', '--quiet', '-am', 'fix the fixture');
+  }
+  expect((await stack.api('POST', `/v1/campaigns/${id}/retry`, { body: {} })).status).toBe(202);
+  await campaignWhen(id, (c) => c.counts.awaiting_approval === 2);
+  expect((await stack.api('POST', `/v1/campaigns/${id}/approve`, { body: {} })).status).toBe(202);
+  const done = await campaignWhen(id, (c) => c.status === 'succeeded');
+  expect(done.repos.map((r) => r.attempts)).toEqual([1, 1, 2, 1, 2, 1]);
+  expect((done as CampaignState & { unattended: number }).unattended).toBeCloseTo(4 / 6);
+  expect(done.history.at(-1)!.counts.succeeded).toBe(6);
+  // Nothing more to retry.
+  expect((await stack.api('POST', `/v1/campaigns/${id}/retry`, { body: {} })).status).toBe(409);
+  const status = await runCli(['campaign', 'status', id], stack.env);
+  expect(status.code).toBe(0);
+  expect(status.stdout).toContain('status     succeeded (6 succeeded; 67% unattended); concurrency 2, approval batch');
+  expect(status.stdout).toMatch(new RegExp(`succeeded +#2  ${done.repos[2].runId}`));
+}, 600_000);
+
+test('bad campaigns are refused naming the field, and nothing starts', async () => {
+  const { stack } = made;
+  const repo = repoWith('ok');
+  const before = (await stack.api('GET', '/v1/campaigns')).body.campaigns.length;
+  const cases: [object, string][] = [
+    [campaign([]), 'invalid campaign: repos: a campaign names at least one repo'],
+    [campaign([repo, '/nowhere/at/all']), 'invalid campaign: repos.1: '],
+    [campaign([repo, repo]), `invalid campaign: repos.1: "${repo}" is listed twice (repos.0)`],
+    [campaign([repo], { concurrency: 0 }), 'invalid campaign: concurrency: at least 1'],
+    [campaign([repo], { repo }), 'invalid campaign: repo: a campaign names its repos in `repos:`'],
+    [campaign([repo], { approval: { mode: 'all' } }), 'invalid campaign: approval.mode: '],
+    [campaign({ forge: 'nowhere', owner: 'acme' } as never), 'invalid campaign: repos: a selector over a forge'],
+  ];
+  for (const [body, message] of cases) {
+    const res = await stack.api('POST', '/v1/campaigns', { body });
+    expect([res.status, res.body.error.message.slice(0, message.length)]).toEqual([400, message]);
+  }
+  expect((await stack.api('GET', '/v1/campaigns')).body.campaigns.length).toBe(before);
+});
+
+test('a campaign cancelled mid-run: every run cancelled, none started after, no sandbox left', async () => {
+  const { stack } = made;
+  const repos = [repoWith('ok'), repoWith('ok'), repoWith('ok')];
+  const slow = { kind: 'command', command: ['sh', '-c', 'sleep 60; echo 2 > src/value.txt'] };
+  const { id } = (await stack.api('POST', '/v1/campaigns', { body: campaign(repos, { agent: slow, concurrency: 1 }) }))
+    .body;
+  const running = await campaignWhen(id, (c) => c.repos[0].status === 'agent', 120_000);
+  expect(running.counts).toMatchObject({ running: 1, queued: 2 });
+  expect((await stack.api('POST', `/v1/campaigns/${id}/cancel`, { body: { comment: 'wrong change' } })).status).toBe(
+    202,
+  );
+  const done = await campaignWhen(id, (c) => c.status === 'cancelled', 120_000);
+  expect(done.repos.map((r) => [r.state, r.attempts])).toEqual([
+    ['cancelled', 1],
+    ['cancelled', 0],
+    ['cancelled', 0],
+  ]);
+  expect(done.decisions).toMatchObject([{ kind: 'cancel', by: 'admin', comment: 'wrong change' }]);
+  const work = path.join(stack.config.home, 'work');
+  const left = readdirSync(work).flatMap((w) => readdirSync(path.join(work, w)).filter((e) => e.includes(id)));
+  expect(left).toEqual([]);
+}, 300_000);

@@ -1,0 +1,213 @@
+// A campaign (docs/campaigns.md): one run per repo, never more than `concurrency` holding a sandbox, one repo's failure
+// never stopping the others; paused, resumed, cancelled and retried by signals; batch decisions recorded. Its runs
+// are started abandoned and report to it by signal, so it can continue as new (its history stays bounded however many
+// repos) without touching them.
+import {
+  continueAsNew,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  ParentClosePolicy,
+  setHandler,
+  startChild,
+  workflowInfo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type {
+  CampaignCounts,
+  CampaignInput,
+  CampaignRepoState,
+  CampaignRunReport,
+  CampaignState,
+  CampaignStatus,
+} from '../../contracts/campaign';
+import type { RunInput, RunStatus } from '../../contracts/run';
+import {
+  batchDecisionSignal,
+  campaignRunSignal,
+  campaignStateQuery,
+  cancelCampaignSignal,
+  pauseCampaignSignal,
+  resumeCampaignSignal,
+  retryCampaignSignal,
+} from '../messages';
+import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
+import { specRun } from '../specRun';
+import { recorded } from '../specRun/handlers';
+import { errorMessage } from '../specRun/errors';
+import { MINUTE, nowIso } from '../specRun/time';
+
+/** The most entries the burndown keeps: older ones are thinned, every other one dropped. */
+const MAX_HISTORY = 400;
+/** Events after which a campaign continues as new (Temporal suggests it well before its own limits). */
+const CONTINUE_AFTER_EVENTS = 4000;
+
+export async function campaignRun(input: CampaignInput, carried?: CampaignState): Promise<CampaignState> {
+  const state = carried ?? initialState(input);
+  const asked: { cancel?: boolean; retry?: boolean } = {};
+  setHandler(campaignStateQuery, () => state);
+  setHandler(campaignRunSignal, (report) => recordReport(state, report));
+  setHandler(pauseCampaignSignal, () => {
+    if (state.status === 'running') setStatus(state, 'paused');
+  });
+  setHandler(resumeCampaignSignal, () => {
+    if (state.status === 'paused') setStatus(state, 'running');
+  });
+  setHandler(cancelCampaignSignal, (arg) => {
+    if (asked.cancel || state.status === 'cancelled') return;
+    asked.cancel = true;
+    state.decisions.push(recorded(NO_ITERATION, 'cancel', arg));
+  });
+  setHandler(retryCampaignSignal, (arg) => {
+    if (!state.repos.some((r) => r.state === 'failed') || asked.cancel) return;
+    asked.retry = true;
+    state.decisions.push({ ...recorded(NO_ITERATION, 'cancel', arg), kind: 'retry' });
+  });
+  setHandler(batchDecisionSignal, (arg) => {
+    const { runs, kind } = arg;
+    state.decisions.push({ ...recorded(NO_ITERATION, kind, arg), runs: runs.slice(0, state.repos.length) });
+  });
+
+  for (;;) {
+    if (asked.cancel) return cancelAll(state);
+    if (asked.retry) retryFailed(state, asked);
+    if (state.status === 'running') await startReady(input, state);
+    if (workflowInfo().historyLength > (input.continueAfterEvents ?? CONTINUE_AFTER_EVENTS))
+      await continueAsNew<typeof campaignRun>(input, { ...state, generation: state.generation + 1 });
+    const ended = state.repos.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.state));
+    if (ended) {
+      const failed = state.repos.filter((r) => r.state !== 'succeeded').length;
+      setStatus(state, failed === 0 ? 'succeeded' : failed === state.repos.length ? 'failed' : 'partial');
+      if (failed === 0) return state;
+      // Open for a retry of the failed repos (once their fixture is fixed), as long as a run awaits approval.
+      const woken = await condition(() => asked.retry || asked.cancel === true, input.run.spec.approval.timeout);
+      if (!woken) return state;
+      continue;
+    }
+    const before = JSON.stringify(state.counts) + state.status;
+    await condition(() => asked.cancel || asked.retry || JSON.stringify(state.counts) + state.status !== before);
+  }
+}
+
+/** Runs for queued repos while fewer than `concurrency` hold a sandbox (a run awaiting approval holds none). */
+async function startReady(input: CampaignInput, state: CampaignState): Promise<void> {
+  for (const repo of state.repos) {
+    if (state.counts.running >= state.concurrency || state.status !== 'running') return;
+    if (repo.state !== 'queued') continue;
+    const admitted = input.repos.find((r) => r.runId === repo.runId)!;
+    const spec = { ...input.run.spec, repo: admitted.repo, deliver: admitted.deliver };
+    const run: RunInput = {
+      ...input.run,
+      spec,
+      ...(admitted.forge ? { forge: admitted.forge } : {}),
+      campaign: { id: state.id },
+    };
+    Object.assign(repo, { state: 'running', attempts: repo.attempts + 1, startedAt: nowIso() });
+    countAll(state);
+    try {
+      const child = await startChild(specRun, {
+        workflowId: repo.runId,
+        args: [run],
+        typedSearchAttributes: runSearchAttributes(spec),
+        // The campaign continues as new and is cancelled by its own signal: its runs must outlive each of its runs.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      // The run reports its end by signal; its result here is only for the history (and never an unhandled failure).
+      child.result().catch(() => undefined);
+    } catch (err) {
+      Object.assign(repo, { state: 'failed', reason: `could not start: ${errorMessage(err)}`, endedAt: nowIso() });
+      countAll(state);
+    }
+  }
+}
+
+/** A run's report: its state in the campaign, and on its end what it delivered. Reports of an older attempt count. */
+function recordReport(state: CampaignState, report: CampaignRunReport): void {
+  const repo = state.repos.find((r) => r.runId === report?.runId);
+  if (!repo || ['succeeded', 'failed', 'cancelled', 'queued'].includes(repo.state)) return;
+  const { runId: _id, status, ...delivered } = report;
+  repo.status = status;
+  repo.state = repoState(status);
+  if (['succeeded', 'failed', 'cancelled'].includes(repo.state)) {
+    Object.assign(repo, delivered, { endedAt: nowIso() });
+    if (status === 'rejected' || status === 'timed_out') repo.reason ??= status;
+  }
+  countAll(state);
+}
+
+function repoState(status: RunStatus): CampaignRepoState {
+  if (status === 'succeeded' || status === 'cancelled') return status;
+  if (status === 'awaiting_approval') return 'awaiting_approval';
+  // A rejected or timed-out run counts as failed, its reason saying which.
+  return ['failed', 'rejected', 'timed_out'].includes(status) ? 'failed' : 'running';
+}
+
+/** The failed repos queued again, to start from scratch (same run id, a new run of it). */
+function retryFailed(state: CampaignState, asked: { retry?: boolean }): void {
+  asked.retry = false;
+  for (const repo of state.repos.filter((r) => r.state === 'failed')) {
+    for (const key of ['status', 'branch', 'commit', 'proofId', 'pullRequest', 'reason', 'endedAt'] as const)
+      delete repo[key];
+    repo.state = 'queued';
+  }
+  setStatus(state, 'running');
+  countAll(state);
+}
+
+/** Every run not ended is asked to cancel (each tears its sandbox down); queued ones never start. */
+async function cancelAll(state: CampaignState): Promise<CampaignState> {
+  for (const repo of state.repos.filter((r) => r.state === 'queued'))
+    Object.assign(repo, { state: 'cancelled', reason: 'cancelled before it started' });
+  const open = state.repos.filter((r) => r.state === 'running' || r.state === 'awaiting_approval');
+  await Promise.all(
+    open.map((r) =>
+      getExternalWorkflowHandle(r.runId)
+        .cancel()
+        .catch((err) => log.warn('a run was not cancelled', { runId: r.runId, error: errorMessage(err) })),
+    ),
+  );
+  countAll(state);
+  // Each reports its end once its sandbox is gone.
+  await condition(() => state.counts.running + state.counts.awaiting_approval === 0, 10 * MINUTE);
+  setStatus(state, 'cancelled');
+  return state;
+}
+
+function countAll(state: CampaignState): void {
+  const counts: CampaignCounts = { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  for (const r of state.repos) counts[r.state]++;
+  state.counts = counts;
+  state.updatedAt = nowIso();
+  state.history.push({ at: state.updatedAt, counts });
+  if (state.history.length > MAX_HISTORY) state.history = state.history.filter((_, i) => i % 2 === 0);
+}
+
+function setStatus(state: CampaignState, status: CampaignStatus): void {
+  state.status = status;
+  state.updatedAt = nowIso();
+  upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
+}
+
+/** A campaign's decisions are of no iteration of a run. */
+const NO_ITERATION = { iteration: 0 };
+
+function initialState(input: CampaignInput): CampaignState {
+  const { workflowId } = workflowInfo();
+  const now = nowIso();
+  const state: CampaignState = {
+    id: workflowId,
+    title: input.run.spec.title,
+    status: 'running',
+    concurrency: input.concurrency,
+    approvalMode: input.approvalMode,
+    counts: { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 },
+    repos: input.repos.map((r) => ({ repo: r.name, runId: r.runId, state: 'queued', attempts: 0 })),
+    history: [],
+    decisions: [],
+    generation: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  countAll(state);
+  return state;
+}
