@@ -2,18 +2,16 @@
 // API, workers, bwrap, git): 20 independent tasks on one worker and on two, and a chain of 5, beside a single run.
 // Prints a table and writes bench/results/plan-<date>.json. Asserts nothing.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStack, type Stack } from '../cli/up';
 import { loadConfig } from '../config';
-import { FINAL_STATUSES, type RunState } from '../contracts/run';
-import { unmountUnder } from '../sandbox/overlay';
 import { makeRepoIn } from '../testbed/makeRepo';
-import { connected, exited, startWorkerProcess } from '../testbed/workerProcess';
-import { benchEnv } from './benchEnv';
+import { connected, startWorkerProcess } from '../testbed/workerProcess';
+import { benchEnv, stopBench, writeResults } from './benchEnv';
 import { percentiles, printTable, runBench, type Percentiles } from './stats';
-import { submit } from './submit';
+import { ended, get, overhead, span, submit } from './submit';
 
 const CAPACITY = 4;
 
@@ -34,29 +32,6 @@ interface Measured {
   /** The integration: its whole run (merge, checks on the whole, proof, delivery). */
   integrationMs: number;
 }
-
-async function get(stack: Stack, id: string): Promise<RunState> {
-  const res = await fetch(`${stack.apiUrl}/v1/runs/${id}`, { headers: { authorization: `Bearer ${stack.token}` } });
-  if (res.status !== 200) throw new Error(`GET ${id}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as RunState;
-}
-
-async function ended(stack: Stack, id: string): Promise<RunState> {
-  for (;;) {
-    const state = await get(stack, id);
-    if (FINAL_STATUSES.includes(state.status)) {
-      if (state.status !== 'succeeded') throw new Error(`${id} ${state.status}: ${state.failure?.reason ?? ''}`);
-      return state;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const span = (s: RunState) => Date.parse(s.updatedAt) - Date.parse(s.createdAt);
-/** A run's time not spent in its agents or checks. */
-const overhead = (s: RunState) =>
-  span(s) -
-  s.stages.filter((x) => x.stage === 'agent' || x.stage === 'checks').reduce((a, x) => a + (x.durationMs ?? 0), 0);
 
 async function measurePlan(stack: Stack, repo: string, label: string, needs: (i: number) => string[], n: number) {
   const tasks = Array.from({ length: n }, (_, i) => ({
@@ -139,18 +114,10 @@ async function main(): Promise<void> {
         `overhead ${s(overhead(single))}`,
       ]),
     ]);
-    const results = path.resolve(__dirname, '..', '..', 'bench', 'results');
-    mkdirSync(results, { recursive: true });
-    const file = path.join(results, `plan-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     const measured: Measured[] = [one, two, chain];
-    writeFileSync(file, JSON.stringify({ singleOverheadMs: overhead(single), plans: measured }, null, 2));
-    console.log(`written to ${file}`);
+    writeResults('plan', { singleOverheadMs: overhead(single), plans: measured });
   } finally {
-    for (const w of workers) w.kill('SIGTERM');
-    await Promise.all(workers.map(exited));
-    await stack.stop();
-    await unmountUnder(dir);
-    rmSync(dir, { recursive: true, force: true });
+    await stopBench(stack, workers, dir);
   }
 }
 

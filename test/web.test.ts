@@ -8,7 +8,16 @@ import type { FleetSnapshot } from '../api/fleet';
 import type { Principal as ServerPrincipal } from '../api/tokens';
 import { unpackTarGz } from '../proof/tar';
 import { RUN_STATUSES, type RunStateView } from '../contracts/run';
-import type { FleetView, Principal, RepoAddedView, RepoDefaultsView, RepoView, RunView } from '../web/api-types';
+import type {
+  CampaignView,
+  FleetView,
+  Principal,
+  RepoAddedView,
+  RepoDefaultsView,
+  RepoView,
+  RunView,
+} from '../web/api-types';
+import type { CampaignView as ServerCampaignView } from '../api/campaigns';
 import type { z } from 'zod';
 import type { RepoDefaultsSchema } from '../api/repoDefaults';
 import type { RepoAddedSchema, RepoListingSchema } from '../api/repoRoutes';
@@ -34,6 +43,7 @@ export type FleetFitsFleetView = Fits<FleetSnapshot, FleetView>;
 export type RepoDefaultsFit = Fits<z.infer<typeof RepoDefaultsSchema>, RepoDefaultsView>;
 export type RepoListingFits = Fits<z.infer<typeof RepoListingSchema>, RepoView>;
 export type RepoAddedFits = Fits<z.infer<typeof RepoAddedSchema>, RepoAddedView>;
+export type CampaignFits = Fits<ServerCampaignView, CampaignView>;
 
 let stack: TestStack;
 let repo: string;
@@ -402,6 +412,54 @@ test("a `tasks: auto` plan's page: the proposed tasks, each with its text, and t
   expect(problems).toEqual([]);
   await page.context().close();
   await stack.api('POST', `/v1/runs/${id}/cancel`, {});
+}, 240_000);
+
+test("a campaign's page at 390 px: its counts, the burndown falling as repos end, a line per repo linking its run; retry shown for a failed one", async () => {
+  const ok = makeRepo({ 'src/value.txt': '1\n' });
+  const broken = makeRepo({ 'src/value.txt': '1\n', 'src/locked': '' });
+  const started = await stack.api('POST', '/v1/campaigns', {
+    body: {
+      title: 'Values on a phone',
+      task: 'Make src/value.txt contain 2.',
+      agent: { kind: 'command', command: ['sh', '-c', 'echo 2 > src/value.txt'] },
+      checks: [{ name: 'unlocked', run: 'test ! -e src/locked' }],
+      limits: { iterations: 1 },
+      approval: { required: false },
+      repos: [ok, broken],
+    },
+  });
+  expect(started.status).toBe(201);
+  const { id } = started.body;
+  for (let i = 0; i < 240; i++) {
+    if ((await stack.api('GET', `/v1/campaigns/${id}`)).body.status === 'partial') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const { page, problems } = await openPhone(stack.token, `#/campaigns/${id}`);
+  await page.waitForSelector('#campaign-repos li[data-state="failed"]');
+  expect(await page.textContent('#campaign-header h1')).toBe('Values on a phone');
+  expect(
+    await page.$$eval('#campaign-counts li', (lis) => lis.map((li) => [li.getAttribute('data-state'), li.textContent])),
+  ).toEqual([
+    ['succeeded', 'succeeded 1'],
+    ['failed', 'failed 1'],
+  ]);
+  expect(await page.$$eval('#campaign-repos li', (lis) => lis.map((li) => li.getAttribute('data-state')))).toEqual([
+    'succeeded',
+    'failed',
+  ]);
+  // The burndown ends at the bottom: no repo open.
+  const points = (await page.getAttribute('#burndown polyline', 'points'))!.split(' ');
+  expect(points.length).toBeGreaterThan(2);
+  expect(points.at(-1)!.split(',')[1]).toBe('120.0');
+  expect(await page.isVisible('#campaign-retry')).toBe(true);
+  expect(await page.isVisible('#campaign-approve')).toBe(false);
+  await expectNoHorizontalOverflow(page);
+  await shot(page, '18-campaign');
+  // A repo's run links back to its campaign.
+  await page.click('#campaign-repos li[data-state="failed"] a[data-run]');
+  await page.waitForSelector(`#run-header a[href="#/campaigns/${id}"]`);
+  expect(problems).toEqual([]);
+  await page.context().close();
 }, 240_000);
 
 test('the runs list filters by status and shows a new run without a reload', async () => {

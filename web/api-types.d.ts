@@ -90,6 +90,8 @@ export interface RunView {
   /** A plan's tasks, and its integration once it started (docs/plans.md). */
   tasks?: PlanTaskView[];
   integration?: PlanTaskView;
+  /** A campaign's run: the campaign's id. */
+  campaign?: { id: string };
   /** A `tasks: auto` plan's task list as proposed (by `agent`) or corrected (by a person's name). */
   proposal?: { tasks: { id: string; task: string; needs: string[] }[]; by: string; at: string };
   /** A plan's task: its plan. */
@@ -175,4 +177,25 @@ export interface RepoView {
 export interface RepoAddedView {
   repo: { name: string; url: string; forge: string; credential?: string; approvers: string[] };
   webhook: { url: string; secret: string };
+}
+
+export type CampaignRepoState = 'queued' | 'running' | 'awaiting_approval' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface CampaignView {
+  id: string;
+  title: string;
+  status: 'running' | 'paused' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
+  concurrency: number;
+  approvalMode: 'each' | 'batch';
+  counts: Record<CampaignRepoState, number>;
+  repos: {
+    repo: string;
+    runId: string;
+    state: CampaignRepoState;
+    attempts: number;
+    pullRequest?: { number: number; url: string };
+    reason?: string;
+  }[];
+  history: { at: string; counts: Record<CampaignRepoState, number> }[];
+  unattended: number | null;
 }

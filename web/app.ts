@@ -1,8 +1,10 @@
-// The single page: hash routes (#/runs, #/runs/<id>, #/new, #/schedules, #/fleet, #/repos), each a view that stops its
-// timers and streams when the user leaves it. The token stays in localStorage and goes out as an Authorization header.
+// The single page: hash routes (#/runs, #/runs/<id>, #/campaigns/<id>, #/new, #/schedules, #/fleet, #/repos), each
+// a view that stops its timers and streams when the user leaves it. The token stays in localStorage and goes out as an
+// Authorization header.
 import { ApiFailure, saveToken, savedToken, whoAmI } from './api.js';
 import type { Principal } from './api-types.js';
 import { errorLine, h, replaceChildren } from './dom.js';
+import { campaignView } from './views/campaign.js';
 import { fleetView } from './views/fleet.js';
 import { newSpecView } from './views/newSpec.js';
 import { reposView } from './views/repos.js';
@@ -14,6 +16,7 @@ import type { ViewContext } from './view.js';
 
 const ROUTES: [RegExp, (ctx: ViewContext) => void][] = [
   [/^#\/runs\/([^/?]+)$/, runView],
+  [/^#\/campaigns\/([^/?]+)$/, campaignView],
   [/^#\/new$/, newSpecView],
   [/^#\/schedules$/, schedulesView],
   [/^#\/fleet$/, fleetView],

@@ -87,6 +87,14 @@ function renderHeader(el: HTMLElement, run: RunView): void {
     ),
     h('p', { class: 'meta' }, h('code', {}, run.id), ' · branch ', h('code', {}, run.branch)),
     h('p', { class: 'meta' }, 'repo ', h('code', {}, run.repo)),
+    run.campaign
+      ? h(
+          'p',
+          { class: 'meta' },
+          'a run of campaign ',
+          h('a', { href: `#/campaigns/${run.campaign.id}` }, run.campaign.id),
+        )
+      : null,
     run.plan
       ? h('p', { class: 'meta' }, 'task ', h('code', {}, run.plan.task), ' of plan ', runLink(run.plan.id))
       : null,

@@ -72,7 +72,9 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
     if (asked.cancel) return cancelAll(state);
     if (asked.retry) retryFailed(state, asked);
     if (state.status === 'running') await startReady(input, state);
-    if (workflowInfo().historyLength > (input.continueAfterEvents ?? CONTINUE_AFTER_EVENTS))
+    // Not with a cancel or retry asked meanwhile (while runs were started): the new run would not know of it.
+    const longHistory = workflowInfo().historyLength > (input.continueAfterEvents ?? CONTINUE_AFTER_EVENTS);
+    if (longHistory && !asked.cancel && !asked.retry)
       await continueAsNew<typeof campaignRun>(input, { ...state, generation: state.generation + 1 });
     const ended = state.repos.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.state));
     if (ended) {

@@ -8,6 +8,8 @@ import type { PlanTask } from '../../spec/schema';
 import { approveSignal, editTasksSignal, rejectSignal } from '../messages';
 import { specRun } from '../specRun';
 import { recorded } from '../specRun/handlers';
+import { runNotice } from '../specRun/inputs';
+import { deliverNotice } from '../specRun/notify';
 import { humanDuration, nowIso } from '../specRun/time';
 import { childFailure, childOptions, planFailed, setStatus } from './children';
 
@@ -78,6 +80,9 @@ export async function approvedTasks(
     Object.assign(record, { endedAt: nowIso() });
   }
   setStatus(state, 'awaiting_plan_approval');
+  // Whoever is told when a run awaits approval is told the plan's tasks do (its status says which approval). Not
+  // awaited: a slow receiver's retries must not hold a decision up; the plan's tasks outlast them.
+  void deliverNotice(runNotice({ state }, 'awaiting_approval'));
   const { timeout } = input.spec.approval;
   if (!(await condition(() => pending.decision !== undefined, timeout))) {
     state.failure = { stage: 'approval', reason: `no decision on the proposed tasks within ${humanDuration(timeout)}` };

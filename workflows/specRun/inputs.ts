@@ -189,7 +189,7 @@ export function deliverInput({ spec, state }: RunContext): DeliverInput {
 }
 
 /** What the webhooks are told of `event`: the run's status now, and where and why it failed if it did. */
-export function runNotice({ state }: RunContext, event: RunEvent): RunNotice {
+export function runNotice({ state }: Pick<RunContext, 'state'>, event: RunEvent): RunNotice {
   return {
     event,
     runId: state.id,

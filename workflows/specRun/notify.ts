@@ -1,5 +1,5 @@
 import { isCancellation, log, patched } from '@temporalio/workflow';
-import type { RunEvent } from '../../contracts/notify';
+import type { RunEvent, RunNotice } from '../../contracts/notify';
 import { WEBHOOK_NOTIFICATIONS } from '../patches';
 import type { RunContext } from './context';
 import { errorMessage } from './errors';
@@ -12,17 +12,18 @@ import { anyWorker, webhooks } from './proxies';
  */
 export function notify(ctx: RunContext, event: RunEvent): void {
   if (!patched(WEBHOOK_NOTIFICATIONS)) return;
-  const notice = runNotice(ctx, event);
-  const delivery = async () => {
-    try {
-      await webhooks.notifyWebhooks(notice);
-    } catch (err) {
-      if (isCancellation(err)) return;
-      // Out of retries: the run goes on, and its log says who was not told.
-      await anyWorker
-        .logFailedNotification({ runId: ctx.state.id, event, reason: errorMessage(err) })
-        .catch((e) => log.warn('could not log a failed notification', { error: errorMessage(e) }));
-    }
-  };
-  ctx.notifications.push(delivery());
+  ctx.notifications.push(deliverNotice(runNotice(ctx, event)));
+}
+
+/** The notice to the webhooks; out of retries, the run's log says who was not told. Never throws. */
+export async function deliverNotice(notice: RunNotice): Promise<void> {
+  try {
+    await webhooks.notifyWebhooks(notice);
+  } catch (err) {
+    if (isCancellation(err)) return;
+    // Out of retries: the run goes on, and its log says who was not told.
+    await anyWorker
+      .logFailedNotification({ runId: notice.runId, event: notice.event, reason: errorMessage(err) })
+      .catch((e) => log.warn('could not log a failed notification', { error: errorMessage(e) }));
+  }
 }
