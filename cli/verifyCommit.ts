@@ -54,7 +54,12 @@ async function checkSignature(api: ApiClient, repo: string, sha: string): Promis
   const allowed = (await api.request('GET', '/v1/keys/allowed_signers')).text;
   const checked = await commitSignature(repo, sha, allowed);
   if ('problem' in checked)
-    throw new CliError(`commit ${short(sha)} is not signed by the server: ${checked.problem}`, 1);
+    throw new CliError(
+      checked.unsigned
+        ? `commit ${short(sha)} is not signed by the server: ${checked.problem}`
+        : `commit ${short(sha)}: ${checked.problem}`,
+      1,
+    );
   return checked.signer;
 }
 

@@ -35,15 +35,18 @@ export function gitIn(repo: string, args: string[]): Promise<GitResult> {
 
 const lastLines = (text: string) => text.trim().split('\n').filter(Boolean).slice(-2).join('; ');
 
-/** Who signed commit `sha` in `repo`, by `allowed` (git's allowed_signers); or why it is not the server's signature. */
+/**
+ * Who signed commit `sha` in `repo`, by `allowed` (git's allowed_signers); or why it is not the server's signature:
+ * `unsigned` when it has no SSH signature at all, else git verify-commit's reason.
+ */
 export async function commitSignature(
   repo: string,
   sha: string,
   allowed: string,
-): Promise<{ signer: string } | { problem: string }> {
+): Promise<{ signer: string } | { problem: string; unsigned?: true }> {
   const raw = await gitIn(repo, ['cat-file', 'commit', sha]);
   const unsigned = raw.code === 0 ? notSshSigned(raw.stdout) : 'it cannot be read';
-  if (unsigned) return { problem: `${unsigned} (only an SSH signature by the server's key counts)` };
+  if (unsigned) return { problem: `${unsigned} (only an SSH signature by the server's key counts)`, unsigned: true };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nightshift-verify-'));
   try {
     const file = path.join(dir, 'allowed_signers');
