@@ -70,27 +70,19 @@ export function campaignsRouter(client: Client, config: Config): Router {
     res.json(viewOf(await load(req)));
   });
 
-  const signals = [
-    ['pause', pauseCampaignSignal, 'submitter'],
-    ['resume', resumeCampaignSignal, 'submitter'],
+  // Who asked is sent with each (the campaign records a cancel's and a retry's).
+  const actions = [
+    ['pause', pauseCampaignSignal],
+    ['resume', resumeCampaignSignal],
+    ['cancel', cancelCampaignSignal],
+    ['retry', retryCampaignSignal],
   ] as const;
-  for (const [route, signal, role] of signals)
-    router.post(`/:id/${route}`, requireRole(role), async (req, res) => {
+  for (const [route, signal] of actions)
+    router.post(`/:id/${route}`, requireRole('submitter'), async (req, res) => {
       const state = await load(req);
-      await client.workflow.getHandle(state.id).signal(signal);
-      res.status(202).json({ id: state.id });
-    });
-  const decided = [
-    ['cancel', cancelCampaignSignal, 'submitter'],
-    ['retry', retryCampaignSignal, 'submitter'],
-  ] as const;
-  for (const [route, signal, role] of decided)
-    router.post(`/:id/${route}`, requireRole(role), async (req, res) => {
-      const state = await load(req);
-      const comment = commentOf(req);
       if (route === 'retry' && !state.repos.some((r) => r.state === 'failed'))
         throw new ApiError('conflict', `campaign ${state.id} has no failed repo to retry`);
-      await client.workflow.getHandle(state.id).signal(signal, { comment, by: principalOf(req).name });
+      await client.workflow.getHandle(state.id).signal(signal, { comment: commentOf(req), by: principalOf(req).name });
       res.status(202).json({ id: state.id });
     });
   for (const kind of ['approve', 'reject'] as const)

@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { DEFAULT_PLAN_MAX_TASKS } from '../spec/plan';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { normalizeBaseUrl, Openings, parseNetworkRule } from '../spec/network';
@@ -163,7 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     holdoutDir,
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
     allowedSecrets,
-    planMaxTasks: intFrom(env, 'NIGHTSHIFT_PLAN_MAX_TASKS', 50),
+    planMaxTasks: intFrom(env, 'NIGHTSHIFT_PLAN_MAX_TASKS', DEFAULT_PLAN_MAX_TASKS),
     campaignMaxRepos: intFrom(env, 'NIGHTSHIFT_CAMPAIGN_MAX_REPOS', 1000),
     secretsFile: path.join(home, 'secrets.env'),
     specDefaultsFile: path.join(home, 'spec-defaults.yml'),

@@ -4,6 +4,9 @@ import type { PlanTask, ProposedTask, Spec } from './schema';
 // own once the tasks it needs have passed. This file is the graph's rules, checked at submit so a bad plan is a 400
 // naming the task and field before anything starts, and each task's own spec.
 
+/** The most tasks a plan may have unless the server says otherwise (NIGHTSHIFT_PLAN_MAX_TASKS). */
+export const DEFAULT_PLAN_MAX_TASKS = 50;
+
 /** A plan's task id: a slug, part of its run's id (`<plan>-<id>`) and its branch. */
 export const TASK_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
 

@@ -36,8 +36,8 @@ export const SIGNAL_DESCRIPTIONS = {
 /** From a campaign's run to the campaign: its status now, and on its end what it delivered. */
 export const campaignRunSignal = defineSignal<[CampaignRunReport]>('campaignRun');
 /** To a campaign: start no new runs (running ones go on) / start them again. */
-export const pauseCampaignSignal = defineSignal('pause');
-export const resumeCampaignSignal = defineSignal('resume');
+export const pauseCampaignSignal = defineSignal<[DecisionInput]>('pause');
+export const resumeCampaignSignal = defineSignal<[DecisionInput]>('resume');
 /** To a campaign: cancel every run not ended, start none. */
 export const cancelCampaignSignal = defineSignal<[DecisionInput]>('cancelCampaign');
 /** To a campaign: the failed runs again, from scratch. */

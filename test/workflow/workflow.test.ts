@@ -1157,12 +1157,12 @@ test.concurrent(
         return agentDid(input);
       },
     }));
-    await handle.signal(pauseCampaignSignal);
+    await handle.signal(pauseCampaignSignal, { by: 'carol' });
     await campaignWhen(handle, (s) => s.status === 'paused');
     await new Promise((r) => setTimeout(r, 1500));
     // What started before the pause goes on; nothing more started.
     expect((await handle.query(campaignStateQuery)).counts.queued).toBeGreaterThanOrEqual(2);
-    await handle.signal(resumeCampaignSignal);
+    await handle.signal(resumeCampaignSignal, { by: 'carol' });
     // Cancelled while its agent runs: its sandbox is held.
     const running = await campaignWhen(
       handle,

@@ -3,7 +3,7 @@
 import { condition, executeChild, isCancellation, log, setHandler } from '@temporalio/workflow';
 import type { PlanTaskState } from '../../contracts/plan';
 import type { Decision, RunInput, RunState, RunStatus } from '../../contracts/run';
-import { isRunnableTaskList, planningSpec, PLANNING_TASK } from '../../spec/plan';
+import { DEFAULT_PLAN_MAX_TASKS, isRunnableTaskList, planningSpec, PLANNING_TASK } from '../../spec/plan';
 import type { PlanTask } from '../../spec/schema';
 import { approveSignal, editTasksSignal, rejectSignal } from '../messages';
 import { specRun } from '../specRun';
@@ -12,9 +12,6 @@ import { runNotice } from '../specRun/inputs';
 import { deliverNotice } from '../specRun/notify';
 import { humanDuration, nowIso } from '../specRun/time';
 import { childFailure, childOptions, planFailed, setStatus } from './children';
-
-/** Default for runs whose input predates the setting: the server's default (NIGHTSHIFT_PLAN_MAX_TASKS). */
-const PLAN_MAX_TASKS = 50;
 
 /** A person's decision on the proposed tasks, taken by the handlers while the plan awaits it. */
 export interface TaskListDecision {
@@ -39,7 +36,7 @@ export function registerTaskListHandlers(input: RunInput, state: RunState, pendi
   });
   setHandler(editTasksSignal, (arg) => {
     if (!awaiting('correction')) return;
-    if (!isRunnableTaskList(arg?.tasks, input.settings.planMaxTasks ?? PLAN_MAX_TASKS)) {
+    if (!isRunnableTaskList(arg?.tasks, input.settings.planMaxTasks ?? DEFAULT_PLAN_MAX_TASKS)) {
       log.warn('correction ignored: not a task list the plan can run');
       return;
     }

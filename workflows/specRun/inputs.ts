@@ -9,7 +9,7 @@ import type { SignInput } from '../../contracts/proof';
 import type { PublishInput } from '../../contracts/forge';
 import type { ProvisionInput } from '../../contracts/workspace';
 import type { ProposeTasksInput } from '../../contracts/plan';
-import { INTEGRATION_TASK } from '../../spec/plan';
+import { DEFAULT_PLAN_MAX_TASKS, INTEGRATION_TASK } from '../../spec/plan';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
 import { nowIso } from './time';
@@ -91,16 +91,13 @@ export function agentReviewInput(ctx: RunContext, diffId: string): AgentReviewIn
   return { ...agentCliInput(ctx), task: ctx.spec.task, diffId, commit: ctx.state.checkpoint!.commit };
 }
 
-/** Default for runs whose input predates the setting: the server's default (NIGHTSHIFT_PLAN_MAX_TASKS). */
-const PLAN_MAX_TASKS = 50;
-
 /** A `tasks: auto` plan's planning turn, at the base, told why its last list was refused. */
 export function proposeTasksInput(ctx: RunContext, feedback: string | undefined): ProposeTasksInput {
   return {
     ...agentCliInput(ctx),
     goal: ctx.spec.task,
     baseCommit: ctx.state.baseCommit!,
-    maxTasks: ctx.input.settings.planMaxTasks ?? PLAN_MAX_TASKS,
+    maxTasks: ctx.input.settings.planMaxTasks ?? DEFAULT_PLAN_MAX_TASKS,
     ...(feedback ? { feedback } : {}),
   };
 }
