@@ -1,4 +1,5 @@
 import { agentActivities } from './agent';
+import { campaignActivities } from './campaign';
 import { checkActivities } from './checks/runChecks';
 import type { ActivityDeps } from '../runtime/deps';
 import { deliverActivities } from './delivery/deliverBranch';
@@ -38,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
         ...repoFileActivities(deps),
         ...forgeActivities(deps),
         ...planActivities(deps),
+        ...campaignActivities(deps),
         // Runs started before the claim-by-driver patch (workflows/patches.ts) claim here, without input.
         claimWorkspace,
       }),

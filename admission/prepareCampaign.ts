@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config';
-import type { CampaignInput, CampaignRepoInput } from '../contracts/campaign';
+import { RegisteredForges, type RegisteredForge } from '../config/forges';
+import { REMOTE_NAME } from '../config/remotes';
+import type { CampaignInput, CampaignRepoInput, RepoSelector, ResolvedSelector } from '../contracts/campaign';
 import { formatIssue, specFields, SpecError, type SpecIssue } from '../spec/parse';
 import { prepareRun, SpecRejected } from './prepareRun';
 
@@ -16,7 +18,7 @@ const CampaignFieldsSchema = (maxRepos: number) =>
           .array(z.string().trim().min(1, 'must not be empty'))
           .min(1, 'a campaign names at least one repo')
           .max(maxRepos, `at most ${maxRepos} repos (NIGHTSHIFT_CAMPAIGN_MAX_REPOS)`),
-        z.object({ forge: z.string() }).loose(),
+        z.object({ forge: z.unknown() }).loose(),
       ],
       { error: 'a list of repo names' },
     ),
@@ -24,24 +26,67 @@ const CampaignFieldsSchema = (maxRepos: number) =>
     mode: z.enum(['each', 'batch']).default('each'),
   });
 
+const plainPath = (p: string) => !p.startsWith('/') && p.split('/').every((part) => !['', '.', '..'].includes(part));
+
+const SelectorSchema = z.strictObject({
+  forge: z.string().regex(REMOTE_NAME, 'must name a registered forge'),
+  owner: z.string().regex(/^[\w.-]{1,64}$/, 'must be a forge user or organisation name'),
+  match: z.string().min(1, 'must not be empty').max(200, 'at most 200 characters').default('*'),
+  has: z.string().max(500, 'at most 500 characters').refine(plainPath, 'must be a plain relative path').optional(),
+});
+
 const refused = (issue: SpecIssue) => new SpecRejected(`invalid campaign: ${formatIssue(issue)}`, [issue]);
 
-/** A campaign's input for the workflow `id`: the run each repo gets, and the repos in order. */
+/** The campaign's fields as read, or a SpecRejected naming where it is not one. */
+function campaignFields(text: string, contentType: string | undefined): Record<string, unknown> {
+  try {
+    return specFields(text, contentType).fields as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof SpecError) throw new SpecRejected(`invalid campaign: ${formatIssue(err.issues[0])}`, err.issues);
+    throw err;
+  }
+}
+
+/**
+ * The campaign's selector and its forge, when `repos:` is one: the forge registered, the owner one its admin opened
+ * to selectors. Undefined when `repos:` is anything else (prepareCampaign judges it).
+ */
+export function campaignSelector(
+  text: string,
+  contentType: string | undefined,
+  config: Config,
+): { selector: RepoSelector; forge: RegisteredForge } | undefined {
+  const { repos } = campaignFields(text, contentType);
+  if (repos === null || typeof repos !== 'object' || Array.isArray(repos)) return undefined;
+  const parsed = SelectorSchema.safeParse(repos);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw refused({ field: ['repos', ...issue.path].join('.'), message: issue.message });
+  }
+  const selector = parsed.data;
+  const forge = new RegisteredForges(config.home).get(selector.forge);
+  if (!forge) throw refused({ field: 'repos.forge', message: `no forge named ${selector.forge} is registered` });
+  if (!forge.owners.includes(selector.owner))
+    throw refused({
+      field: 'repos.owner',
+      message: `forge ${forge.name} does not open ${selector.owner} to selectors (its owners: ${forge.owners.join(', ')})`,
+    });
+  return { selector, forge };
+}
+
+/**
+ * A campaign's input for the workflow `id`: the run each repo gets, and the repos in order. A selector's repos are
+ * `selected`'s (resolved and registered by the caller).
+ */
 export function prepareCampaign(
   text: string,
   contentType: string | undefined,
   submittedBy: string,
   config: Config,
   id: string,
+  selected?: ResolvedSelector,
 ): CampaignInput {
-  let read;
-  try {
-    read = specFields(text, contentType);
-  } catch (err) {
-    if (err instanceof SpecError) throw new SpecRejected(`invalid campaign: ${formatIssue(err.issues[0])}`, err.issues);
-    throw err;
-  }
-  const { repos, concurrency, tasks, repo, approval, ...spec } = read.fields as Record<string, unknown>;
+  const { repos, concurrency, tasks, repo, approval, ...spec } = campaignFields(text, contentType);
   if (repo !== undefined) throw refused({ field: 'repo', message: 'a campaign names its repos in `repos:`' });
   if (tasks !== undefined) throw refused({ field: 'tasks', message: 'a campaign runs one spec per repo, not a plan' });
   const { mode, ...runApproval } = (approval ?? {}) as Record<string, unknown>;
@@ -50,9 +95,9 @@ export function prepareCampaign(
     const issue = parsed.error.issues[0];
     throw refused({ field: issue.path.join('.').replace(/^mode$/, 'approval.mode'), message: issue.message });
   }
-  if (!Array.isArray(parsed.data.repos))
-    throw refused({ field: 'repos', message: 'a selector over a forge is not supported yet: list the repos by name' });
-  const names = parsed.data.repos;
+  const names = Array.isArray(parsed.data.repos) ? parsed.data.repos : selected?.repos;
+  if (!names) throw new Error("a selector's repos are resolved before the campaign is prepared");
+  if (!names.length) throw refused({ field: 'repos', message: 'the selector matched no repo' });
   const runIds = new Set<string>();
   const admitted: CampaignRepoInput[] = [];
   let first: ReturnType<typeof prepareRun> | undefined;
@@ -75,6 +120,7 @@ export function prepareCampaign(
     repos: admitted,
     concurrency: parsed.data.concurrency,
     approvalMode: parsed.data.mode,
+    ...(selected ? { selector: selected } : {}),
   };
 }
 

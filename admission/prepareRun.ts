@@ -4,6 +4,7 @@ import { modelUpstream } from '../gateway/vendors';
 import type { Config } from '../config';
 import { HoldoutRefusedError, resolveHoldoutSet } from '../config/holdout';
 import { RepoRefusedError } from '../config/repoResolution';
+import { RegisteredForges } from '../config/forges';
 import { RemoteRepos, resolveSpecRepo, storedRepo, type SpecRepo } from '../config/remotes';
 import { Openings, unopenedInternal } from '../spec/network';
 import { formatIssue, parseSpec, SpecError, type SpecIssue } from '../spec/parse';
@@ -71,12 +72,15 @@ export function prepareRun(
     throw invalid({ field: err.field, message: err.message });
   }
   // A repo's credential is the worker's own: no run's sandbox gets it, even should the admin also allow its name.
-  const credentials = new Set(new RemoteRepos(config.home).list().flatMap((r) => (r.credential ? [r.credential] : [])));
+  const credentials = new Map([
+    ...new RegisteredForges(config.home).list().map((f) => [f.credential, 'forge'] as const),
+    ...new RemoteRepos(config.home).list().flatMap((r) => (r.credential ? [[r.credential, 'repo'] as const] : [])),
+  ]);
   const credential = spec.secrets.find((name) => credentials.has(name));
   if (credential)
     throw invalid({
       field: 'secrets',
-      message: `${credential} is a registered repo's credential; it never enters a sandbox`,
+      message: `${credential} is a registered ${credentials.get(credential)}'s credential; it never enters a sandbox`,
     });
   // mergeTaskBase merges in a scratch copy of a local repository; a registered remote's mirror is not one yet.
   if (spec.tasks && resolved.kind === 'remote')

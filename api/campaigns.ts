@@ -1,11 +1,12 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import type { Config } from '../config';
-import { prepareCampaign } from '../admission/prepareCampaign';
+import { campaignSelector, prepareCampaign } from '../admission/prepareCampaign';
+import { registerSelected, unregister } from '../admission/selectedRepos';
 import { signDecision } from '../proof/decisions';
 import { ensureSigningKey } from '../proof/keys';
-import type { CampaignState } from '../contracts/campaign';
+import type { CampaignState, ResolvedSelector, SelectedRepo } from '../contracts/campaign';
 import type { RunState } from '../contracts/run';
 import {
   approveSignal,
@@ -19,11 +20,15 @@ import {
   stateQuery,
 } from '../workflows/messages';
 import { CAMPAIGN_RUN_WORKFLOW } from '../workflows/names';
+import { repoSelector } from '../workflows/repoSelector';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { bodyText, commentOf } from './runs';
+
+/** How long a person waits for a worker to list the selector's repos on the forge. */
+const SELECTOR_TIMEOUT = '2m';
 
 /** A campaign as `GET /v1/campaigns/:id` answers: its state, and the share of its ended repos no person attended. */
 export type CampaignView = CampaignState & { unattended: number | null };
@@ -36,20 +41,29 @@ export function campaignsRouter(client: Client, config: Config): Router {
   router.post('/', requireRole('submitter'), async (req, res) => {
     const principal = principalOf(req);
     const id = `nc-${randomBytes(6).toString('hex')}`;
-    const input = prepareCampaign(bodyText(req), req.get('content-type'), principal.name, config, id);
-    input.repos.forEach((r, i) => requireRepo(principal, r.repo, config.reposDir, `repos.${i} (${r.name})`));
-    await client.workflow.start(CAMPAIGN_RUN_WORKFLOW, {
-      taskQueue: config.taskQueue,
-      workflowId: id,
-      args: [input],
-      typedSearchAttributes: [
-        { key: STATUS_KEY, value: 'running' },
-        { key: TITLE_KEY, value: input.run.spec.title },
-        { key: REPO_KEY, value: `${input.repos.length} repos` },
-      ],
-      staticSummary: `campaign: ${input.run.spec.title} (${input.repos.length} repos)`,
-    });
-    res.status(201).json({ id, url: `${config.publicUrl}/v1/campaigns/${id}`, repos: input.repos.length });
+    const [text, contentType] = [bodyText(req), req.get('content-type')];
+    const asked = campaignSelector(text, contentType, config);
+    const selected = asked && (await selectRepos(client, config, asked));
+    try {
+      const input = prepareCampaign(text, contentType, principal.name, config, id, selected?.resolved);
+      input.repos.forEach((r, i) => requireRepo(principal, r.repo, config.reposDir, `repos.${i} (${r.name})`));
+      await client.workflow.start(CAMPAIGN_RUN_WORKFLOW, {
+        taskQueue: config.taskQueue,
+        workflowId: id,
+        args: [input],
+        typedSearchAttributes: [
+          { key: STATUS_KEY, value: 'running' },
+          { key: TITLE_KEY, value: input.run.spec.title },
+          { key: REPO_KEY, value: `${input.repos.length} repos` },
+        ],
+        staticSummary: `campaign: ${input.run.spec.title} (${input.repos.length} repos)`,
+      });
+      res.status(201).json({ id, url: `${config.publicUrl}/v1/campaigns/${id}`, repos: input.repos.length });
+    } catch (err) {
+      // A campaign that did not start leaves no registration behind.
+      if (selected) unregister(config.home, selected.added);
+      throw err;
+    }
   });
 
   router.get('/', requireRole('viewer'), async (req, res) => {
@@ -90,6 +104,36 @@ export function campaignsRouter(client: Client, config: Config): Router {
       batchDecision(client, config, await load(req), req, res, kind),
     );
   return router;
+}
+
+/**
+ * The repos a selector names, resolved once by a worker (it holds the forge's credential) and registered: what the
+ * campaign records, and the registrations made for it.
+ */
+async function selectRepos(
+  client: Client,
+  config: Config,
+  { selector, forge }: NonNullable<ReturnType<typeof campaignSelector>>,
+): Promise<{ resolved: ResolvedSelector; added: string[] }> {
+  let found: SelectedRepo[];
+  try {
+    found = await client.workflow.execute(repoSelector, {
+      taskQueue: config.taskQueue,
+      workflowId: `nightshift-repo-selector-${randomBytes(6).toString('hex')}`,
+      args: [{ ...selector, max: config.campaignMaxRepos }],
+      workflowExecutionTimeout: SELECTOR_TIMEOUT,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const cause: Error | undefined = err.cause?.cause instanceof Error ? err.cause.cause : err.cause;
+    const reason = (cause?.message ?? err.message).split('\n')[0];
+    // The forge's refusal of the selector is the campaign's fault; its silence, or no worker, is the server's.
+    if (cause instanceof ApplicationFailure && cause.nonRetryable)
+      throw new ApiError('bad_request', `invalid campaign: repos: ${reason}`);
+    throw new ApiError('unavailable', `cannot resolve the selector on forge ${forge.name}: ${reason}`);
+  }
+  const { names, added } = registerSelected(config.home, config.reposDir, forge, selector.owner, found);
+  return { resolved: { ...selector, resolvedAt: new Date().toISOString(), repos: names }, added };
 }
 
 /** The campaign with the share of its ended repos that needed no person beyond the approval. */

@@ -5,6 +5,7 @@ import { SpecSchema } from '../spec/schema';
 import { RUN_STATUSES } from '../contracts/run';
 import { ErrorBodySchema } from './errors';
 import { FleetSchema } from './fleet';
+import { RegisteredForgeSchema } from '../config/forges';
 import { RemoteRepoInputSchema } from '../config/remotes';
 import { RepoDefaultsSchema } from './repoDefaults';
 import { RepoAddedSchema, RepoListingSchema } from './repoRoutes';
@@ -541,12 +542,47 @@ export const ROUTES: RouteDoc[] = [
     },
   },
   {
+    method: 'get',
+    path: '/v1/forges',
+    role: 'viewer',
+    summary: "Registered forges: what a campaign's `repos:` selector lists repos on (a credential by its NAME only)",
+    responses: {
+      200: {
+        description: 'The forges',
+        content: json(schema(z.object({ forges: z.array(RegisteredForgeSchema) }))),
+      },
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/forges',
+    role: 'admin',
+    summary:
+      "Register a forge for campaign selectors: its URL, the NAME of the server secret its workers' token is in, and the owners selectors may reach",
+    body: { required: true, content: json(schema(RegisteredForgeSchema.omit({ addedAt: true }), 'input')) },
+    responses: {
+      201: { description: 'Registered', content: json(schema(z.object({ forge: RegisteredForgeSchema }))) },
+      400: { description: 'A bad name, URL, credential or owner', content: json(ref('Error')) },
+      409: conflict('a forge of that name is registered'),
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/forges/:name',
+    role: 'admin',
+    summary: 'Unregister a forge (the repos its selectors registered stay registered)',
+    responses: {
+      204: { description: 'Removed' },
+      404: { description: 'No registered forge of that name', content: json(ref('Error')) },
+    },
+  },
+  {
     method: 'post',
     path: '/v1/campaigns',
     role: 'submitter',
     repoLimited: true,
     summary:
-      'Start a campaign: a spec whose `repos:` lists the repos (and `concurrency:`, `approval.mode: each | batch`), each repo a run of its own',
+      'Start a campaign: a spec whose `repos:` lists the repos or selects them on a registered forge (`{forge, owner, match, has}`), with `concurrency:` and `approval.mode: each | batch`; each repo a run of its own',
     body: {
       required: true,
       content: {

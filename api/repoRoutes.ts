@@ -100,7 +100,8 @@ export function reposRouter(config: Config): Router {
   return router;
 }
 
-function apiErrorOf(err: unknown): unknown {
+/** A registration refused (config/remotes.ts RemoteRepoError) as the API answers it. */
+export function apiErrorOf(err: unknown): unknown {
   if (!(err instanceof RemoteRepoError)) return err;
   const code = ({ invalid: 'bad_request', exists: 'conflict', missing: 'not_found' } as const)[err.kind];
   return new ApiError(code, err.message.split('\n')[0]);

@@ -12,6 +12,7 @@ import { ApiError } from './errors';
 import { campaignsRouter } from './campaigns';
 import { fleetRouter } from './fleet';
 import { forgesRouter } from './forges';
+import { forgeRegistryRouter } from './forgeRegistry';
 import { keysRouter } from './keys';
 import { proofsRouter } from './proofs';
 import { repoDefaultsRouter } from './repoDefaults';
@@ -72,6 +73,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   });
   app.use('/v1/keys', keysRouter(config));
   app.use('/v1/repos', reposRouter(config));
+  app.use('/v1/forges', forgeRegistryRouter(config));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError('not_found', `no route ${req.method} ${req.path}`));

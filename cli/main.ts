@@ -17,7 +17,7 @@ import {
   type RunSummary,
   type ScheduleSummary,
 } from './format';
-import { registerRepoCommands } from './repoCommands';
+import { registerForgeCommands, registerRepoCommands } from './repoCommands';
 import { registerCampaignCommands } from './campaignCommands';
 import { filterOutput, jsonText } from './terminal';
 import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
@@ -512,6 +512,7 @@ image
   });
 
 registerRepoCommands(program, api, { print, printJson });
+registerForgeCommands(program, api, { print, printJson });
 registerCampaignCommands(program, api, { print, printJson });
 
 // Titles, logs, diffs and reasons come from specs and agents: no escape sequence in them reaches the terminal.

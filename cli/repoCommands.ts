@@ -43,13 +43,7 @@ export function registerRepoCommands(
         url: string,
         opts: { forge: string; credential?: string; approvers?: string; json?: boolean },
       ) => {
-        const approvers =
-          opts.approvers
-            ?.split(',')
-            .map((a) => a.trim())
-            .filter(Boolean) ?? [];
-        if (opts.approvers !== undefined && !approvers.length)
-          throw new CliError('--approvers needs at least one forge user name', 2);
+        const approvers = namesOf(opts.approvers, '--approvers');
         const added = await api.json<Added>('POST', '/v1/repos', {
           name,
           url,
@@ -91,5 +85,66 @@ export function registerRepoCommands(
     .action(async (name: string) => {
       await api.json('DELETE', `/v1/repos/${encodeURIComponent(name)}`);
       out.print(`repo ${name} removed`);
+    });
+}
+
+/** Comma-separated names, or a usage error naming the option when it was given empty. */
+function namesOf(value: string | undefined, option: string): string[] {
+  const names =
+    value
+      ?.split(',')
+      .map((a) => a.trim())
+      .filter(Boolean) ?? [];
+  if (value !== undefined && !names.length) throw new CliError(`${option} needs at least one name`, 2);
+  return names;
+}
+
+/** `nightshift forge add|ls|rm`: registered forges (config/forges.ts), what campaign selectors list repos on. */
+export function registerForgeCommands(
+  program: Command,
+  api: ApiClient,
+  out: { print: (text: string) => void; printJson: (value: unknown, indent?: number) => void },
+): void {
+  const forge = program.command('forge').description("forges a campaign's `repos:` selector may list repos on");
+  forge
+    .command('add <name> <url>')
+    .description('register a Gitea (its web address) for campaign selectors')
+    .requiredOption('--credential <NAME>', "the NAME of a server secret holding the workers' token there")
+    .requiredOption('--owners <owners>', 'the users or organisations selectors may reach, comma-separated')
+    .option('--approvers <users>', 'forge users allowed to approve runs on the repos it selects, comma-separated')
+    .action(async (name: string, url: string, opts: { credential: string; owners: string; approvers?: string }) => {
+      const body = {
+        name,
+        kind: 'gitea',
+        url,
+        credential: opts.credential,
+        owners: namesOf(opts.owners, '--owners'),
+        approvers: namesOf(opts.approvers, '--approvers'),
+      };
+      const { forge: added } = await api.json<{ forge: { name: string; url: string } }>('POST', '/v1/forges', body);
+      out.print(`forge ${added.name} registered (${added.url}); owners ${body.owners.join(', ')}`);
+    });
+  forge
+    .command('ls')
+    .description('registered forges')
+    .action(async () => {
+      const { forges } = await api.json<{
+        forges: { name: string; url: string; credential: string; owners: string[] }[];
+      }>('GET', '/v1/forges');
+      out.print(
+        forges.length === 0
+          ? 'no forges'
+          : table([
+              ['NAME', 'URL', 'CREDENTIAL', 'OWNERS'],
+              ...forges.map((f) => [f.name, f.url, f.credential, f.owners.join(',')]),
+            ]),
+      );
+    });
+  forge
+    .command('rm <name>')
+    .description('unregister a forge (the repos it registered stay)')
+    .action(async (name: string) => {
+      await api.json('DELETE', `/v1/forges/${encodeURIComponent(name)}`);
+      out.print(`forge ${name} removed`);
     });
 }

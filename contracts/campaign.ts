@@ -15,6 +15,30 @@ export interface CampaignRepoInput {
   forge?: RunInput['forge'];
 }
 
+/** `repos:` as a selector over a registered forge (config/forges.ts): an owner's repos matching a glob, with a file. */
+export interface RepoSelector {
+  forge: string;
+  owner: string;
+  /** A glob (picomatch) over the repos' names; `*` by default. */
+  match: string;
+  /** A path every selected repo holds on its default branch. */
+  has?: string;
+}
+
+/** A repo the selector found, by its name on the forge, and where it is cloned from (under the forge's own URL). */
+export interface SelectedRepo {
+  name: string;
+  cloneUrl: string;
+}
+
+/** The selector as resolved at the campaign's start: what it asked, when, and the registered repos it gave. */
+export type ResolvedSelector = RepoSelector & { resolvedAt: string; repos: string[] };
+
+/** A repo's own `.nightshift.yml` for its campaign run: which of checks, setup and scope it sets, or its problem. */
+export type RepoOverrides =
+  | { fields: Partial<Pick<RunInput['spec'], 'checks' | 'setup' | 'scope'>>; problem?: never }
+  | { problem: string; fields?: never };
+
 /** The workflow's argument: the per-repo run (its spec as admitted for the first repo) and the repos. */
 export interface CampaignInput {
   run: RunInput;
@@ -23,6 +47,8 @@ export interface CampaignInput {
   concurrency: number;
   /** `batch`: one decision approves every run then awaiting approval; `each`: each run is decided on its own. */
   approvalMode: 'each' | 'batch';
+  /** The selector the repos came from, when `repos:` was one. */
+  selector?: ResolvedSelector;
   /** History events after which the campaign continues as new (default 4000; a test sets fewer). */
   continueAfterEvents?: number;
 }
@@ -37,6 +63,8 @@ export interface CampaignRepo {
   status?: RunStatus;
   /** How many times it was started (a retry starts it again, from scratch). */
   attempts: number;
+  /** The fields its own `.nightshift.yml` set for its run (checks, setup, scope), over the campaign's. */
+  overrides?: string[];
   /** Requests for changes its runs took: a repo that needed none (and no retry) ran unattended. */
   requestedChanges?: number;
   branch?: string;
@@ -64,6 +92,8 @@ export interface CampaignState {
   repos: CampaignRepo[];
   /** The counts over time (for the burndown): one entry per change, thinned to the last MAX entries. */
   history: { at: string; counts: CampaignCounts }[];
+  /** The selector the repos came from, as resolved at the start. */
+  selector?: ResolvedSelector;
   /** Batch decisions (each naming the runs it decided), retries and the cancel, with who made them. */
   decisions: CampaignDecision[];
   /** How many runs of this workflow came before (continue-as-new keeps the history bounded). */

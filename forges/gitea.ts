@@ -42,6 +42,7 @@ const PullSchema = z.object({
 });
 type Pull = z.infer<typeof PullSchema>;
 const RepoSchema = z.object({ default_branch: z.string() });
+const OwnerRepoSchema = z.object({ name: z.string(), clone_url: z.string(), archived: z.boolean().default(false) });
 const PermissionSchema = z.object({ permission: z.string() });
 const CombinedStatusSchema = z.object({
   state: z.string(),
@@ -67,10 +68,35 @@ const PAGE = 50;
  * user's permission needs a token of a repo admin (or a site admin).
  */
 export class GiteaForge implements Forge {
+  private readonly root: string;
   private readonly base: string;
 
   constructor(private readonly repo: GiteaRepoRef & { token: string; timeoutMs?: number }) {
-    this.base = `${repo.apiUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.name)}`;
+    this.root = repo.apiUrl.replace(/\/+$/, '');
+    this.base = `${this.root}/repos/${encodeURIComponent(repo.owner)}/${encodeURIComponent(repo.name)}`;
+  }
+
+  /**
+   * The repos of this repo's owner (an organisation's, else a user's) the token can see, archived ones left out, in
+   * pages of 50; an owner with more than `max` is refused rather than listed in part.
+   */
+  async ownerRepos(max: number): Promise<{ name: string; cloneUrl: string }[]> {
+    const owner = encodeURIComponent(this.repo.owner);
+    let kind = 'orgs';
+    const found: { name: string; cloneUrl: string }[] = [];
+    for (let page = 1; found.length <= max; page++) {
+      const res = await this.request('GET', `/${kind}/${owner}/repos?limit=${PAGE}&page=${page}`, undefined, this.root);
+      // No organisation of that name: a user's repos, then.
+      if (res.status === 404 && kind === 'orgs' && page === 1) {
+        kind = 'users';
+        page = 0;
+        continue;
+      }
+      const repos = await this.parsed(z.array(OwnerRepoSchema), 'GET', `/${kind}/${owner}/repos`, res);
+      found.push(...repos.filter((r) => !r.archived).map((r) => ({ name: r.name, cloneUrl: r.clone_url })));
+      if (repos.length < PAGE) return found;
+    }
+    throw new ForgeError(`${this.repo.owner} has more than ${max} repos: a selector lists at most that many`, 400);
   }
 
   async openPullRequest(i: {
@@ -190,7 +216,10 @@ export class GiteaForge implements Forge {
 
   /** A 2xx answer in the shape `schema` reads; anything else a ForgeError. */
   private async json<T>(schema: z.ZodType<T>, method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.request(method, path, body);
+    return this.parsed(schema, method, path, await this.request(method, path, body));
+  }
+
+  private async parsed<T>(schema: z.ZodType<T>, method: string, path: string, res: Response): Promise<T> {
     if (!res.ok) throw await this.failure(method, path, res);
     const text = await res.text();
     let parsed: z.ZodSafeParseResult<T>;
@@ -210,10 +239,11 @@ export class GiteaForge implements Forge {
     return parsed.data;
   }
 
-  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+  /** `path` under the repo's API (`under` another: Gitea's API root for an owner's listing). */
+  private async request(method: string, path: string, body?: unknown, under = this.base): Promise<Response> {
     const where = `${this.repo.owner}/${this.repo.name}`;
     try {
-      return await fetch(`${this.base}${path}`, {
+      return await fetch(`${under}${path}`, {
         method,
         headers: {
           Authorization: `token ${this.repo.token}`,

@@ -4,3 +4,4 @@ export { fleetRegistry } from './fleet';
 export { repoFile } from './repoConfig';
 export { forgeEvent } from './forgeEvent';
 export { campaignRun } from './campaignRun';
+export { repoSelector } from './repoSelector';

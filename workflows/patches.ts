@@ -48,3 +48,9 @@ export const SIGNED_COMMITS = 'signed-commits';
  * after the queue's schedule-to-start timeout. Runs started before it (and every recorded history) waited that out.
  */
 export const WORKER_LOST_FROM_REGISTRY = 'worker-lost-from-registry';
+
+/**
+ * A campaign reads each repo's `.nightshift.yml` before starting its run, whose checks, setup and scope it overrides.
+ * Campaigns started before it (and every recorded history) started each run with the campaign's spec alone.
+ */
+export const CAMPAIGN_REPO_OVERRIDES = 'campaign-repo-overrides';

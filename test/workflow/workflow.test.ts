@@ -187,6 +187,10 @@ function passingStubs(claims: string[]): Stubs {
     proposeTasks: async () => {
       throw ApplicationFailure.nonRetryable('no planning in this test');
     },
+    repoOverrides: async () => ({ fields: {} }),
+    selectRepos: async () => {
+      throw ApplicationFailure.nonRetryable('no selector in this test');
+    },
   };
 }
 
@@ -1037,9 +1041,18 @@ test.concurrent(
   },
 );
 
-/** A campaign over `names` (repos /srv/repos/<name>), its runs' stubs as `stubsOf` says, started through Temporal. */
-async function startCampaign(names: string[], opts: Partial<CampaignInput>, stubsOf: (name: string) => Stubs) {
+/**
+ * A campaign over `names` (repos /srv/repos/<name>), its runs' stubs as `stubsOf` says, started through Temporal;
+ * `own` stands in for its own activities (each repo's `.nightshift.yml`: none by default).
+ */
+async function startCampaign(
+  names: string[],
+  opts: Partial<CampaignInput>,
+  stubsOf: (name: string) => Stubs,
+  own: Partial<Stubs> = {},
+) {
   const id = `camp-${randomBytes(4).toString('hex')}`;
+  runs.set(id, { stubs: { ...passingStubs([]), ...own }, calls: [] });
   const spec = specWith({ approval: { required: opts.approvalMode === 'batch', timeout: '10m' } });
   const repos = names.map((name) => ({
     name,
@@ -1122,6 +1135,37 @@ test.concurrent(
     ]);
     expect(done.decisions).toMatchObject([{ kind: 'retry', by: 'carol' }]);
     expect(done.history.at(-1)!.counts).toMatchObject({ succeeded: 6 });
+  },
+);
+
+test.concurrent(
+  "a repo's own .nightshift.yml sets its run's checks, setup and scope over the campaign's; a bad one fails that repo alone, named",
+  async () => {
+    const own = specWith({ checks: [{ name: 'own', run: './own-check.sh' }], scope: { allow: ['src/**', 'lib/**'] } });
+    const { handle } = await startCampaign(['plain', 'own', 'bad'], { concurrency: 3 }, () => ({}), {
+      repoOverrides: async (input: Input<'repoOverrides'>) =>
+        input.repo.endsWith('/own')
+          ? { fields: { checks: own.checks, scope: own.scope } }
+          : input.repo.endsWith('/bad')
+            ? { problem: '.nightshift.yml: checks.0.run: Required' }
+            : { fields: {} },
+    });
+    const done = await campaignWhen(handle, (s) => s.status === 'partial');
+    expect(done.repos.map((r) => [r.repo, r.state, r.overrides, r.reason])).toEqual([
+      ['plain', 'succeeded', undefined, undefined],
+      ['own', 'succeeded', ['checks', 'scope'], undefined],
+      ['bad', 'failed', undefined, '.nightshift.yml: checks.0.run: Required'],
+    ]);
+    const inputOf = (runId: string, activity: keyof Activities) =>
+      runs.get(runId)!.calls.find((c) => c.activity === activity)!.input;
+    expect(inputOf(done.repos[0].runId, 'runChecks')).toMatchObject({ checks: [{ name: 'value' }] });
+    expect(inputOf(done.repos[0].runId, 'checkScope')).toMatchObject({ scope: { allow: ['src/**'] } });
+    expect(inputOf(done.repos[1].runId, 'runChecks')).toMatchObject({
+      checks: [{ name: 'own', run: './own-check.sh' }],
+    });
+    expect(inputOf(done.repos[1].runId, 'checkScope')).toMatchObject({ scope: { allow: ['src/**', 'lib/**'] } });
+    // The bad repo's run never started.
+    expect(runs.get(done.repos[2].runId)!.calls).toEqual([]);
   },
 );
 

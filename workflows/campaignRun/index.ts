@@ -8,6 +8,8 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
+  proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
@@ -20,6 +22,7 @@ import type {
   CampaignRunReport,
   CampaignState,
   CampaignStatus,
+  RepoOverrides,
 } from '../../contracts/campaign';
 import type { RunInput, RunStatus } from '../../contracts/run';
 import {
@@ -31,11 +34,17 @@ import {
   resumeCampaignSignal,
   retryCampaignSignal,
 } from '../messages';
+import { CAMPAIGN_REPO_OVERRIDES } from '../patches';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { recorded } from '../specRun/handlers';
 import { errorMessage } from '../specRun/errors';
 import { MINUTE, nowIso } from '../specRun/time';
+
+const { repoOverrides } = proxyActivities<{ repoOverrides(input: { repo: string }): Promise<RepoOverrides> }>({
+  startToCloseTimeout: '2m',
+  retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
 
 /** The most entries the burndown keeps: older ones are thinned, every other one dropped. */
 const MAX_HISTORY = 400;
@@ -97,7 +106,19 @@ async function startReady(input: CampaignInput, state: CampaignState): Promise<v
     if (state.counts.running >= state.concurrency || state.status !== 'running') return;
     if (repo.state !== 'queued') continue;
     const admitted = input.repos.find((r) => r.runId === repo.runId)!;
-    const spec = { ...input.run.spec, repo: admitted.repo, deliver: admitted.deliver };
+    let spec = { ...input.run.spec, repo: admitted.repo, deliver: admitted.deliver };
+    if (patched(CAMPAIGN_REPO_OVERRIDES)) {
+      const own = await repoOverrides({ repo: admitted.repo }).catch((err): RepoOverrides => ({
+        problem: `cannot read its .nightshift.yml: ${errorMessage(err)}`,
+      }));
+      if (own.problem !== undefined) {
+        Object.assign(repo, { state: 'failed', attempts: repo.attempts + 1, reason: own.problem, endedAt: nowIso() });
+        countAll(state);
+        continue;
+      }
+      spec = { ...spec, ...own.fields };
+      if (Object.keys(own.fields).length) repo.overrides = Object.keys(own.fields);
+    }
     const run: RunInput = {
       ...input.run,
       spec,
@@ -148,7 +169,16 @@ function repoState(status: RunStatus): CampaignRepoState {
 function retryFailed(state: CampaignState, asked: { retry?: boolean }): void {
   asked.retry = false;
   for (const repo of state.repos.filter((r) => r.state === 'failed')) {
-    for (const key of ['status', 'branch', 'commit', 'proofId', 'pullRequest', 'reason', 'endedAt'] as const)
+    for (const key of [
+      'status',
+      'branch',
+      'commit',
+      'proofId',
+      'pullRequest',
+      'reason',
+      'endedAt',
+      'overrides',
+    ] as const)
       delete repo[key];
     repo.state = 'queued';
   }
@@ -205,6 +235,7 @@ function initialState(input: CampaignInput): CampaignState {
     counts: { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 },
     repos: input.repos.map((r) => ({ repo: r.name, runId: r.runId, state: 'queued', attempts: 0 })),
     history: [],
+    ...(input.selector ? { selector: input.selector } : {}),
     decisions: [],
     generation: 0,
     createdAt: now,

@@ -1,0 +1,34 @@
+// What campaign tests ask of a test stack: the campaign once it gets somewhere, and how many of its runs held a
+// sandbox at once (from each run's recorded stages).
+import type { CampaignState } from '../../contracts/campaign';
+import type { RunState } from '../../contracts/run';
+import type { TestStack } from './stack';
+
+/** The campaign (`GET /v1/campaigns/:id`) once `ok` holds of it. */
+export async function campaignWhen(
+  stack: TestStack,
+  id: string,
+  ok: (c: CampaignState) => boolean,
+  timeoutMs = 240_000,
+): Promise<CampaignState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = (await stack.api('GET', `/v1/campaigns/${id}`)).body as CampaignState;
+    if (ok(c)) return c;
+    if (Date.now() > deadline) throw new Error(`campaign ${id} did not get there: ${JSON.stringify(c.counts)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Most runs holding a sandbox at once: from each run's provision to the end of its last stage before approval. */
+export async function mostAtOnce(stack: TestStack, runIds: string[]): Promise<number> {
+  const held: [number, number][] = [];
+  for (const id of runIds) {
+    const run = (await stack.api('GET', `/v1/runs/${id}`)).body as RunState;
+    // The sandbox is torn down before the approval; what comes after (rebase, proof, delivery) needs none.
+    const approval = run.stages.findIndex((s) => s.stage === 'approval');
+    const sandboxed = approval < 0 ? run.stages : run.stages.slice(0, approval);
+    held.push([Date.parse(sandboxed[0].startedAt), Math.max(...sandboxed.map((s) => Date.parse(s.endedAt!)))]);
+  }
+  return Math.max(...held.map(([s]) => held.filter(([a, b]) => a <= s && s < b).length));
+}
