@@ -1,4 +1,5 @@
 import { agentActivities } from './agent';
+import { campaignProofActivities } from './proof/writeCampaignProof';
 import { checkActivities } from './checks/runChecks';
 import type { ActivityDeps } from '../runtime/deps';
 import { deliverActivities } from './delivery/deliverBranch';
@@ -34,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
         ...rebaseActivities(deps),
         ...signActivities(deps),
         ...proofActivities(deps),
+        ...campaignProofActivities(deps),
         ...deliverActivities(deps),
         ...repoFileActivities(deps),
         ...forgeActivities(deps),

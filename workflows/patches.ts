@@ -48,3 +48,10 @@ export const SIGNED_COMMITS = 'signed-commits';
  * after the queue's schedule-to-start timeout. Runs started before it (and every recorded history) waited that out.
  */
 export const WORKER_LOST_FROM_REGISTRY = 'worker-lost-from-registry';
+
+/**
+ * A campaign signs its proof (activities/proof/writeCampaignProof.ts) each time it ends (succeeded, partial, failed
+ * or cancelled; again when a retry ends it anew) and keeps its digest as `proofId`. Campaigns started before it
+ * ended without one.
+ */
+export const CAMPAIGN_PROOF = 'campaign-proof';

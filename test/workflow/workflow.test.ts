@@ -180,6 +180,7 @@ function passingStubs(claims: string[]): Stubs {
       afterStage: 'proof',
     }),
     writeProof: async () => 'proof-id',
+    writeCampaignProof: async (input) => `campaign-proof-${input.campaign.status}`,
     deliverBranch: async (input) => ({ commit: input.checkpoint.commit, summary: `kept on branch ${input.branch}` }),
     notifyWebhooks: async () => ({ delivered: 0 }),
     logFailedNotification: async () => undefined,
@@ -1048,6 +1049,8 @@ async function startCampaign(names: string[], opts: Partial<CampaignInput>, stub
     deliver: spec.deliver,
   }));
   for (const r of repos) runs.set(r.runId, { stubs: { ...passingStubs(['w1', 'w2']), ...stubsOf(r.name) }, calls: [] });
+  // The campaign's own activity (its proof) is looked up by the campaign's id.
+  runs.set(id, { stubs: passingStubs([]), calls: [] });
   const settings = { heartbeatTimeoutMs: 60_000, workerQueueTimeoutMs: 60_000, maxReprovisions: 2 };
   const handle = await client.workflow.start<typeof campaignRun>('campaignRun', {
     taskQueue,
@@ -1122,6 +1125,20 @@ test.concurrent(
     ]);
     expect(done.decisions).toMatchObject([{ kind: 'retry', by: 'carol' }]);
     expect(done.history.at(-1)!.counts).toMatchObject({ succeeded: 6 });
+    // Signed at each end: partial, then succeeded once retried; the state keeps the last one's digest.
+    const signed = runs
+      .get(id)!
+      .calls.filter((c) => c.activity === 'writeCampaignProof')
+      .map((c) => c.input);
+    expect(signed.map((s) => s.campaign.status)).toEqual(['partial', 'succeeded']);
+    expect(signed[0].campaign.repos.filter((r: { state: string }) => r.state === 'failed')).toHaveLength(2);
+    expect(signed[1]).toMatchObject({
+      specDigest: 'd'.repeat(64),
+      campaign: { id, decisions: [{ kind: 'retry', by: 'carol' }] },
+    });
+    expect(signed[1].campaign.repos[0]).toMatchObject({ runId: `${id}-r1`, commit: signedOf(commitOf(1)) });
+    expect(signed[1].campaign).not.toHaveProperty('history');
+    expect(done.proofId).toBe('campaign-proof-succeeded');
   },
 );
 
@@ -1174,6 +1191,7 @@ test.concurrent(
     expect(done.status).toBe('cancelled');
     expect(done.repos.map((r) => r.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect(done.decisions).toMatchObject([{ kind: 'cancel', by: 'carol' }]);
+    expect(done.proofId).toBe('campaign-proof-cancelled');
     const calls = (runId: string) => runs.get(runId)!.calls.map((c) => c.activity);
     expect(calls(first.runId)).toContain('teardownWorkspace');
     for (const r of repos.filter((x) => x.runId !== first.runId)) expect(calls(r.runId)).toEqual([]);
