@@ -1,5 +1,6 @@
 import { agentActivities } from './agent';
 import { campaignActivities } from './campaign';
+import { campaignProofActivities } from './proof/writeCampaignProof';
 import { checkActivities } from './checks/runChecks';
 import type { ActivityDeps } from '../runtime/deps';
 import { deliverActivities } from './delivery/deliverBranch';
@@ -35,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
         ...rebaseActivities(deps),
         ...signActivities(deps),
         ...proofActivities(deps),
+        ...campaignProofActivities(deps),
         ...deliverActivities(deps),
         ...repoFileActivities(deps),
         ...forgeActivities(deps),

@@ -8,6 +8,7 @@ import { signDecision } from '../proof/decisions';
 import { ensureSigningKey } from '../proof/keys';
 import type { CampaignState, ResolvedSelector, SelectedRepo } from '../contracts/campaign';
 import type { RunState } from '../contracts/run';
+import type { ArtifactStore } from '../store/artifacts';
 import {
   approveSignal,
   batchDecisionSignal,
@@ -34,7 +35,7 @@ const SELECTOR_TIMEOUT = '2m';
 export type CampaignView = CampaignState & { unattended: number | null };
 
 /** `POST /v1/campaigns`, and the campaign's own routes (docs/campaigns.md). */
-export function campaignsRouter(client: Client, config: Config): Router {
+export function campaignsRouter(client: Client, config: Config, store: ArtifactStore): Router {
   const router = Router();
   const load = (req: Request) => loadCampaign(client, config, req);
 
@@ -82,6 +83,20 @@ export function campaignsRouter(client: Client, config: Config): Router {
 
   router.get('/:id', requireRole('viewer'), async (req, res) => {
     res.json(viewOf(await load(req)));
+  });
+
+  // Its signed proof as it last ended (docs/campaigns.md, "The campaign's proof"): a DSSE envelope.
+  router.get('/:id/proof', requireRole('viewer'), async (req, res) => {
+    const state = await load(req);
+    if (!state.proofId)
+      throw new ApiError(
+        'not_found',
+        `campaign ${state.id} has no proof yet (status ${state.status}); its proof is signed when it ends`,
+      );
+    res
+      .type('application/json')
+      .attachment(`${state.id}-proof.json`)
+      .send(await store.get(state.proofId));
   });
 
   // Who asked is sent with each (the campaign records a cancel's and a retry's).

@@ -615,6 +615,18 @@ export const ROUTES: RouteDoc[] = [
       "A campaign: its status, counts, each repo's run, state, branch, pull request, commit and proof, the counts over time, and `unattended`",
     responses: { 200: { description: 'The campaign', content: json({ type: 'object' }) }, 404: campaignId },
   },
+  {
+    method: 'get',
+    path: '/v1/campaigns/:id/proof',
+    role: 'viewer',
+    repoLimited: true,
+    summary:
+      "The campaign's signed proof as it last ended: a DSSE envelope of an in-toto statement listing each repo's run, end state, final commit and run proof (`nightshift verify --campaign`)",
+    responses: {
+      200: { description: 'The DSSE envelope', content: json({ type: 'object' }) },
+      404: { ...campaignId, description: 'No such campaign, or it has not ended yet' },
+    },
+  },
   ...(
     [
       ['pause', 'submitter', 'Start no new runs (running ones go on)'],

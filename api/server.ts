@@ -65,7 +65,7 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1/repos/:name/defaults', repoDefaultsRouter({ client, config }));
   app.use('/v1/proofs', proofsRouter(config, store));
   app.use('/v1/schedules', schedulesRouter(client, config));
-  app.use('/v1/campaigns', campaignsRouter(client, config));
+  app.use('/v1/campaigns', campaignsRouter(client, config, store));
   app.use('/v1/fleet', fleetRouter(client, config));
   // Who the token is, so the web page shows only what its role may do.
   app.get('/v1/me', (req, res) => {

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { CampaignState } from '../contracts/campaign';
 import type { ApiClient } from './client';
 import { CliError } from './client';
 
-/** `nightshift campaign start|status|approve|retry|pause|resume|cancel`: campaigns (docs/campaigns.md), via the API. */
+/** `nightshift campaign start|status|proof|approve|retry|pause|resume|cancel`: campaigns (docs/campaigns.md). */
 export function registerCampaignCommands(
   program: Command,
   api: ApiClient,
@@ -38,6 +38,16 @@ export function registerCampaignCommands(
       );
       if (opts.json) return out.printJson(state);
       out.print(campaignText(state));
+    });
+  campaign
+    .command('proof <id>')
+    .description("write the campaign's signed proof as it last ended (check it with `nightshift verify FILE`)")
+    .option('-o, --output <file>', 'the file to write (default: <id>-proof.json)')
+    .action(async (id: string, opts: { output?: string }) => {
+      const proof = (await api.request('GET', `/v1/campaigns/${encodeURIComponent(id)}/proof`)).bytes;
+      const file = opts.output ?? `${id}-proof.json`;
+      writeFileSync(file, proof);
+      out.print(file);
     });
   const actions: [string, string][] = [
     ['approve', 'approve every run awaiting approval (approval.mode: batch)'],

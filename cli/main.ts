@@ -20,7 +20,8 @@ import {
 import { registerForgeCommands, registerRepoCommands } from './repoCommands';
 import { registerCampaignCommands } from './campaignCommands';
 import { filterOutput, jsonText } from './terminal';
-import { trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
+import { serverKeys, trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
+import { campaignProofAt, verifyCampaignProof } from './verifyCampaign';
 import { verifyCommit } from './verifyCommit';
 
 const api = new ApiClient();
@@ -252,15 +253,19 @@ program
 
 program
   .command('verify [bundle] [sha]')
-  .usage('<bundle> [--key <file>] | --log | --commit <repo> <sha>')
+  .usage('<bundle> [--key <file>] | --campaign <id> | --log | --commit <repo> <sha>')
   .description(
-    "check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); with --log, the server's whole proof log; with --commit, a commit in a local repo against the run that made it",
+    "check a proof bundle (the .tar.gz, or the directory it was unpacked to) offline: every digest and signature (exit 0, or 1 naming the first mismatch); a campaign's proof (the JSON `nightshift campaign proof` writes), and each run proof it names, from the server; with --campaign, a campaign's proof from the server; with --log, the server's whole proof log; with --commit, a commit in a local repo against the run that made it",
   )
   .option(
     '--key <file>',
     "the server's public key (PEM), or its keys as GET /v1/keys serves them (JSON); default: $NIGHTSHIFT_HOME/keys",
   )
   .option('--log', "walk the server's proof log: every proof there, each naming the one before it (online)")
+  .option(
+    '--campaign <id>',
+    "check a campaign's proof from the server, then each run proof it names: its digest, signature, run and final commit (online)",
+  )
   .option(
     '--commit',
     "check commit <sha> in <repo>: one SSH signature (git verify-commit with the server's allowed_signers), and that the proof of the run its Nightshift-Run trailer names, from the server, has it in the run's range (after its base commit, up to its final one)",
@@ -269,7 +274,7 @@ program
     async (
       bundle: string | undefined,
       sha: string | undefined,
-      opts: { key?: string; log?: boolean; commit?: boolean },
+      opts: { key?: string; log?: boolean; commit?: boolean; campaign?: string },
     ) => {
       if (opts.commit) {
         if (!bundle || !sha)
@@ -279,8 +284,18 @@ program
         return print(await verifyCommit(api, bundle, sha));
       }
       if (sha) throw new CliError('verify takes one bundle (or --commit REPO SHA)', 2);
-      if (!bundle && !opts.log) throw new CliError('verify needs a bundle, --log, or --commit REPO SHA', 2);
-      if (bundle) for (const line of await verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
+      if (!bundle && !opts.log && !opts.campaign)
+        throw new CliError('verify needs a bundle, --campaign ID, --log, or --commit REPO SHA', 2);
+      if (bundle && opts.campaign) throw new CliError('verify takes a file or --campaign ID, not both', 2);
+      // A campaign's proof is checked with its run proofs, which only the server has; a bundle is checked offline.
+      const campaignProof = opts.campaign
+        ? (await api.request('GET', `/v1/campaigns/${encodeURIComponent(opts.campaign)}/proof`)).bytes
+        : bundle && campaignProofAt(bundle);
+      if (campaignProof) {
+        // From the server, its keys are the server's unless --key says; a file's are this machine's, as a bundle's.
+        const keys = opts.campaign && !opts.key ? await serverKeys(api) : trustedKeys(opts.key);
+        for (const line of await verifyCampaignProof(api, campaignProof, keys)) print(line);
+      } else if (bundle) for (const line of await verifyBundleAt(bundle, trustedKeys(opts.key))) print(line);
       if (opts.log)
         print(
           await verifyProofLog(api, opts.key ? trustedKeys(opts.key) : undefined, (line) =>

@@ -35,6 +35,11 @@ export function trustedKeys(keyFile: string | undefined): TrustedKeys {
   return keys.data.keys;
 }
 
+/** The keys the server lists (`GET /v1/keys`): what to trust when checking what it serves, unless --key says. */
+export async function serverKeys(api: ApiClient): Promise<TrustedKeys> {
+  return KeysFileSchema.parse(await api.json('GET', '/v1/keys')).keys;
+}
+
 /** A bundle file or the directory it was unpacked to; what it proves, as lines to print. */
 export async function verifyBundleAt(bundle: string, keys: TrustedKeys): Promise<string[]> {
   if (!existsSync(bundle)) throw new CliError(`no such bundle: ${bundle}`, 2);
@@ -71,7 +76,7 @@ export async function verifyProofLog(
   const entries = z
     .array(ProofLogEntrySchema)
     .parse((await api.json<{ entries: unknown }>('GET', '/v1/proofs/log')).entries);
-  const trusted = keys ?? KeysFileSchema.parse(await api.json('GET', '/v1/keys')).keys;
+  const trusted = keys ?? (await serverKeys(api));
   let previous: string | undefined;
   for (const [i, entry] of entries.entries()) {
     const where = `proof #${entry.seq} (run ${entry.runId})`;

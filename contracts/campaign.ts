@@ -98,6 +98,8 @@ export interface CampaignState {
   decisions: CampaignDecision[];
   /** How many runs of this workflow came before (continue-as-new keeps the history bounded). */
   generation: number;
+  /** Its signed proof as it last ended (`GET /v1/campaigns/:id/proof`), by digest: set at each end, a retry's too. */
+  proofId?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -112,4 +114,11 @@ export interface CampaignRunReport {
   pullRequest?: { number: number; url: string };
   reason?: string;
   requestedChanges?: number;
+}
+
+/** What the campaign's proof is made from (activities/proof/writeCampaignProof.ts): its state as it ended, less the
+ * burndown, and the digest of its spec. */
+export interface CampaignProofInput {
+  campaign: Pick<CampaignState, 'id' | 'title' | 'status' | 'createdAt' | 'repos' | 'decisions'>;
+  specDigest: string;
 }

@@ -117,10 +117,10 @@ export function verifyBundleDir(dir: string, keys: TrustedKeys): VerifyResult {
   return verifyFiles(files, keys);
 }
 
-type Opened = { ok: true; statement: Statement; keyid: string } | { ok: false; problem: string };
+export type Opened = { ok: true; statement: Statement; keyid: string } | { ok: false; problem: string };
 
 /** An envelope's statement, if one of `keys` signed it (valid when `at`, if given). */
-function openEnvelope(
+export function openEnvelope(
   name: string,
   raw: Buffer | undefined,
   keys: PublicKeyEntry[],
@@ -165,7 +165,7 @@ function openEnvelope(
   return { ok: true, statement, keyid: signature.keyid };
 }
 
-const asKeys = (keys: TrustedKeys): PublicKeyEntry[] =>
+export const asKeys = (keys: TrustedKeys): PublicKeyEntry[] =>
   typeof keys === 'string'
     ? [{ keyid: keyIdOf(keys), algorithm: 'ed25519', publicKeyPem: keys, sshPublicKey: '', validFrom: '' }]
     : keys;

@@ -1,10 +1,13 @@
 // Campaigns end to end (issue 25): one spec over many local repos through the API, each repo a real run (bwrap, git,
 // the command agent), never more than `concurrency` holding a sandbox, batch approval, retry, cancel.
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from './helpers/cli';
-import { gitIn, makeRepo, useTestStack } from './helpers/stack';
+import { gitIn, makeRepo, tempDir, useTestStack } from './helpers/stack';
 import type { CampaignState } from '../contracts/campaign';
+import { sha256, signStatement, type DsseEnvelope } from '../proof/bundle';
+import type { CampaignPredicate } from '../proof/campaign';
+import { ensureSigningKey } from '../proof/keys';
 import type { RunState } from '../contracts/run';
 
 const made = useTestStack({ 'README.md': 'campaigns\n' });
@@ -71,7 +74,8 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   const approved = await stack.api('POST', `/v1/campaigns/${id}/approve`, { body: { comment: 'all green ones' } });
   expect(approved.status).toBe(202);
   expect(approved.body.runs).toHaveLength(4);
-  const partial = await campaignWhen(id, (c) => c.status === 'partial');
+  // Ended partial, it is signed as it stands: its proof is what `proofId` names.
+  const partial = await campaignWhen(id, (c) => c.status === 'partial' && c.proofId !== undefined);
   expect(partial.counts).toMatchObject({ succeeded: 4, failed: 2, running: 0, queued: 0 });
   for (const r of partial.repos.filter((x) => x.state === 'succeeded')) {
     const repo = repos[partial.repos.indexOf(r)];
@@ -94,7 +98,8 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   expect((await stack.api('POST', `/v1/campaigns/${id}/retry`, { body: {} })).status).toBe(202);
   await campaignWhen(id, (c) => c.counts.awaiting_approval === 2);
   expect((await stack.api('POST', `/v1/campaigns/${id}/approve`, { body: {} })).status).toBe(202);
-  const done = await campaignWhen(id, (c) => c.status === 'succeeded');
+  // Ended again, signed again.
+  const done = await campaignWhen(id, (c) => c.status === 'succeeded' && c.proofId !== partial.proofId);
   expect(done.repos.map((r) => r.attempts)).toEqual([1, 1, 2, 1, 2, 1]);
   expect((done as CampaignState & { unattended: number }).unattended).toBeCloseTo(4 / 6);
   expect(done.history.at(-1)!.counts.succeeded).toBe(6);
@@ -104,7 +109,58 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   expect(status.code).toBe(0);
   expect(status.stdout).toContain('status     succeeded (6 succeeded; 67% unattended); concurrency 2, approval batch');
   expect(status.stdout).toMatch(new RegExp(`succeeded +#2  ${done.repos[2].runId}`));
+  await campaignProofVerifies(done);
 }, 600_000);
+
+/**
+ * The campaign's proof, downloaded, verifies with each run proof it names (a line per repo); changed after signing it
+ * is refused, and so is one signed with the server's own key that lists a commit or a run proof not its run's.
+ */
+async function campaignProofVerifies(done: CampaignState) {
+  const { stack } = made;
+  const file = path.join(tempDir('campaign-proof'), `${done.id}-proof.json`);
+  expect(await runCli(['campaign', 'proof', done.id, '-o', file], stack.env)).toMatchObject({ code: 0 });
+  expect(sha256(readFileSync(file))).toBe(done.proofId);
+  const lines = [
+    `verified: campaign ${done.id} (Set every value to two), succeeded, 6 repos, signed by `,
+    ...done.repos.map((r) => `succeeded #${r.attempts}  ${r.runId}  commit ${r.commit}  proof sha256:${r.proofId} ok`),
+  ];
+  for (const args of [
+    ['verify', file],
+    ['verify', '--campaign', done.id],
+  ]) {
+    const verified = await runCli(args, stack.env);
+    expect(verified).toMatchObject({ code: 0, stderr: '' });
+    const printed = verified.stdout.trim().split('\n');
+    expect(printed).toHaveLength(7);
+    lines.forEach((line, i) => expect(printed[i].replace(/ +/g, ' ')).toContain(line.replace(/ +/g, ' ')));
+  }
+  const refused = async (edit: (p: CampaignPredicate) => void, resign: boolean) => {
+    const dsse = JSON.parse(readFileSync(file, 'utf8')) as DsseEnvelope;
+    const statement = JSON.parse(Buffer.from(dsse.payload, 'base64').toString('utf8'));
+    edit(statement.predicate);
+    const changed = resign
+      ? signStatement(statement, ensureSigningKey(stack.config.home))
+      : JSON.stringify({ ...dsse, payload: Buffer.from(JSON.stringify(statement)).toString('base64') });
+    writeFileSync(`${file}.changed`, changed);
+    const result = await runCli(['verify', `${file}.changed`], stack.env);
+    expect(result.code).toBe(1);
+    return result.stderr;
+  };
+  const [first, second] = done.repos;
+  expect(await refused((p) => (p.repos[2].state = 'failed'), false)).toContain(
+    'verification failed: the campaign proof: the signature does not match the statement',
+  );
+  expect(await refused((p) => (p.repos[0].proof = { sha256: second.proofId! }), false)).toContain(
+    'the signature does not match the statement',
+  );
+  expect(await refused((p) => (p.repos[0].proof = { sha256: second.proofId! }), true)).toContain(
+    `verification failed: repo ${first.repo}: its run proof is of run ${second.runId}, not ${first.runId}`,
+  );
+  expect(await refused((p) => (p.repos[1].commit = first.commit), true)).toContain(
+    `verification failed: repo ${second.repo}: its run proof ends on commit ${second.commit}, the campaign lists ${first.commit}`,
+  );
+}
 
 test('bad campaigns are refused naming the field, and nothing starts', async () => {
   const { stack } = made;

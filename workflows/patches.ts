@@ -54,3 +54,10 @@ export const WORKER_LOST_FROM_REGISTRY = 'worker-lost-from-registry';
  * Campaigns started before it (and every recorded history) started each run with the campaign's spec alone.
  */
 export const CAMPAIGN_REPO_OVERRIDES = 'campaign-repo-overrides';
+
+/**
+ * A campaign signs its proof (activities/proof/writeCampaignProof.ts) each time it ends (succeeded, partial, failed
+ * or cancelled; again when a retry ends it anew) and keeps its digest as `proofId`. Campaigns started before it
+ * ended without one.
+ */
+export const CAMPAIGN_PROOF = 'campaign-proof';

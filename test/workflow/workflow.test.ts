@@ -180,6 +180,7 @@ function passingStubs(claims: string[]): Stubs {
       afterStage: 'proof',
     }),
     writeProof: async () => 'proof-id',
+    writeCampaignProof: async (input) => `campaign-proof-${input.campaign.status}`,
     deliverBranch: async (input) => ({ commit: input.checkpoint.commit, summary: `kept on branch ${input.branch}` }),
     notifyWebhooks: async () => ({ delivered: 0 }),
     logFailedNotification: async () => undefined,
@@ -1043,7 +1044,8 @@ test.concurrent(
 
 /**
  * A campaign over `names` (repos /srv/repos/<name>), its runs' stubs as `stubsOf` says, started through Temporal;
- * `own` stands in for its own activities (each repo's `.nightshift.yml`: none by default).
+ * `own` stands in for its own activities (looked up by its id: each repo's `.nightshift.yml`, none by default; its
+ * proof).
  */
 async function startCampaign(
   names: string[],
@@ -1135,6 +1137,20 @@ test.concurrent(
     ]);
     expect(done.decisions).toMatchObject([{ kind: 'retry', by: 'carol' }]);
     expect(done.history.at(-1)!.counts).toMatchObject({ succeeded: 6 });
+    // Signed at each end: partial, then succeeded once retried; the state keeps the last one's digest.
+    const signed = runs
+      .get(id)!
+      .calls.filter((c) => c.activity === 'writeCampaignProof')
+      .map((c) => c.input);
+    expect(signed.map((s) => s.campaign.status)).toEqual(['partial', 'succeeded']);
+    expect(signed[0].campaign.repos.filter((r: { state: string }) => r.state === 'failed')).toHaveLength(2);
+    expect(signed[1]).toMatchObject({
+      specDigest: 'd'.repeat(64),
+      campaign: { id, decisions: [{ kind: 'retry', by: 'carol' }] },
+    });
+    expect(signed[1].campaign.repos[0]).toMatchObject({ runId: `${id}-r1`, commit: signedOf(commitOf(1)) });
+    expect(signed[1].campaign).not.toHaveProperty('history');
+    expect(done.proofId).toBe('campaign-proof-succeeded');
   },
 );
 
@@ -1218,6 +1234,7 @@ test.concurrent(
     expect(done.status).toBe('cancelled');
     expect(done.repos.map((r) => r.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect(done.decisions).toMatchObject([{ kind: 'cancel', by: 'carol' }]);
+    expect(done.proofId).toBe('campaign-proof-cancelled');
     const calls = (runId: string) => runs.get(runId)!.calls.map((c) => c.activity);
     expect(calls(first.runId)).toContain('teardownWorkspace');
     for (const r of repos.filter((x) => x.runId !== first.runId)) expect(calls(r.runId)).toEqual([]);

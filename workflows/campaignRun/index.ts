@@ -9,7 +9,6 @@ import {
   log,
   ParentClosePolicy,
   patched,
-  proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
@@ -34,17 +33,13 @@ import {
   resumeCampaignSignal,
   retryCampaignSignal,
 } from '../messages';
-import { CAMPAIGN_REPO_OVERRIDES } from '../patches';
+import { CAMPAIGN_PROOF, CAMPAIGN_REPO_OVERRIDES } from '../patches';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { recorded } from '../specRun/handlers';
+import { anyWorker } from '../specRun/proxies';
 import { errorMessage } from '../specRun/errors';
 import { MINUTE, nowIso } from '../specRun/time';
-
-const { repoOverrides } = proxyActivities<{ repoOverrides(input: { repo: string }): Promise<RepoOverrides> }>({
-  startToCloseTimeout: '2m',
-  retry: { maximumAttempts: 3, initialInterval: '2s' },
-});
 
 /** The most entries the burndown keeps: older ones are thinned, every other one dropped. */
 const MAX_HISTORY = 400;
@@ -78,7 +73,7 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
   });
 
   for (;;) {
-    if (asked.cancel) return cancelAll(state);
+    if (asked.cancel) return signProof(input, await cancelAll(state));
     if (asked.retry) retryFailed(state, asked);
     if (state.status === 'running') await startReady(input, state);
     // Not with a cancel or retry asked meanwhile (while runs were started): the new run would not know of it.
@@ -89,6 +84,7 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
     if (ended) {
       const failed = state.repos.filter((r) => r.state !== 'succeeded').length;
       setStatus(state, failed === 0 ? 'succeeded' : failed === state.repos.length ? 'failed' : 'partial');
+      await signProof(input, state);
       if (failed === 0) return state;
       // Open for a retry of the failed repos (once their fixture is fixed), as long as a run awaits approval.
       const woken = await condition(() => asked.retry || asked.cancel === true, input.run.spec.approval.timeout);
@@ -108,7 +104,7 @@ async function startReady(input: CampaignInput, state: CampaignState): Promise<v
     const admitted = input.repos.find((r) => r.runId === repo.runId)!;
     let spec = { ...input.run.spec, repo: admitted.repo, deliver: admitted.deliver };
     if (patched(CAMPAIGN_REPO_OVERRIDES)) {
-      const own = await repoOverrides({ repo: admitted.repo }).catch((err): RepoOverrides => ({
+      const own = await anyWorker.repoOverrides({ repo: admitted.repo }).catch((err): RepoOverrides => ({
         problem: `cannot read its .nightshift.yml: ${errorMessage(err)}`,
       }));
       if (own.problem !== undefined) {
@@ -202,6 +198,17 @@ async function cancelAll(state: CampaignState): Promise<CampaignState> {
   // Each reports its end once its sandbox is gone.
   await condition(() => state.counts.running + state.counts.awaiting_approval === 0, 10 * MINUTE);
   setStatus(state, 'cancelled');
+  return state;
+}
+
+/** The campaign as it ended, signed (docs/campaigns.md, "The campaign's proof"); its digest kept as `proofId`. */
+async function signProof(input: CampaignInput, state: CampaignState): Promise<CampaignState> {
+  if (!patched(CAMPAIGN_PROOF)) return state;
+  const { id, title, status, createdAt, repos, decisions } = state;
+  state.proofId = await anyWorker.writeCampaignProof({
+    campaign: { id, title, status, createdAt, repos, decisions },
+    specDigest: input.run.specDigest,
+  });
   return state;
 }
 
