@@ -20,18 +20,23 @@ import {
 } from '../workflows/messages';
 import { CAMPAIGN_RUN_WORKFLOW } from '../workflows/names';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
+import { campaignPollers, streamCampaignEvents } from './campaignEvents';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { bodyText, commentOf } from './runs';
+import type { StreamSlots } from './streamSlots';
 
 /** A campaign as `GET /v1/campaigns/:id` answers: its state, and the share of its ended repos no person attended. */
 export type CampaignView = CampaignState & { unattended: number | null };
 
 /** `POST /v1/campaigns`, and the campaign's own routes (docs/campaigns.md). */
-export function campaignsRouter(client: Client, config: Config): Router {
+export function campaignsRouter(client: Client, config: Config, streams: StreamSlots): Router {
   const router = Router();
   const load = (req: Request) => loadCampaign(client, config, req);
+  const pollers = campaignPollers((id, stopped) =>
+    client.withAbortSignal(stopped, () => client.workflow.getHandle(id).query(campaignStateQuery)),
+  );
 
   router.post('/', requireRole('submitter'), async (req, res) => {
     const principal = principalOf(req);
@@ -68,6 +73,12 @@ export function campaignsRouter(client: Client, config: Config): Router {
 
   router.get('/:id', requireRole('viewer'), async (req, res) => {
     res.json(viewOf(await load(req)));
+  });
+
+  router.get('/:id/events', requireRole('viewer'), async (req, res) => {
+    await streams.serve(principalOf(req).name, () =>
+      streamCampaignEvents(req, res, { id: String(req.params.id), authorize: async () => void (await load(req)), pollers }),
+    );
   });
 
   // Who asked is sent with each (the campaign records a cancel's and a retry's).

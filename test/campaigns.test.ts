@@ -3,6 +3,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from './helpers/cli';
+import { openSse, readUntil } from './helpers/sse';
 import { gitIn, makeRepo, useTestStack } from './helpers/stack';
 import type { CampaignState } from '../contracts/campaign';
 import type { RunState } from '../contracts/run';
@@ -54,6 +55,10 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   });
   expect(started.status).toBe(201);
   const { id } = started.body;
+  // Its progress as a stream, read once the campaign is partial (what came meanwhile is buffered).
+  const eventsUrl = `${stack.apiUrl}/v1/campaigns/${id}/events`;
+  const stream = await openSse(eventsUrl, { token: stack.token });
+  expect(stream.status).toBe(200);
   const waiting = await campaignWhen(id, (c) => c.counts.awaiting_approval === 4 && c.counts.failed === 2);
   expect(waiting.status).toBe('running');
   expect(waiting.repos.map((r) => r.state)).toEqual([
@@ -85,6 +90,30 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   ]);
   expect(partial.decisions).toMatchObject([{ kind: 'approve', runs: approved.body.runs }]);
   expect(await mostAtOnce(partial.repos.map((r) => r.runId))).toBeLessThanOrEqual(2);
+
+  // The stream: every repo first, then each change (its repos, then the counts), and `end` at the partial campaign.
+  const events = await readUntil(stream, (e) => e.event === 'end', 30_000);
+  const data = (event: string) => events.filter((e) => e.event === event).map((e) => JSON.parse(e.data));
+  expect(events.slice(0, 7).map((e) => e.event)).toEqual([...Array(6).fill('repo'), 'campaign']);
+  const counts = data('campaign').map((c) => c.counts);
+  expect(counts[0]).toMatchObject({ succeeded: 0, failed: 0, merged: 0 });
+  expect(counts.at(-1)).toEqual(partial.counts);
+  // The counts only move towards the end: no repo is ever back from an end.
+  for (const [before, after] of counts.slice(1).map((c, i) => [counts[i], c]))
+    expect(after.succeeded + after.failed).toBeGreaterThanOrEqual(before.succeeded + before.failed);
+  expect(data('repo').filter((r) => r.runId === partial.repos[2].runId).map((r) => r.state)).toEqual(
+    expect.arrayContaining(['running', 'failed']),
+  );
+  expect(data('end')).toEqual([{ status: 'partial', counts: partial.counts }]);
+  expect(events.at(-1)!.id).toMatch(/^\d+-[0-9a-f]{12}-end$/);
+  expect(await stream.next(5_000)).toBeUndefined();
+  // A client that saw the end is told so (204: EventSource stops reconnecting); an unknown campaign is a 404.
+  expect((await openSse(eventsUrl, { token: stack.token, lastEventId: events.at(-1)!.id })).status).toBe(204);
+  const unknown = await openSse(`${stack.apiUrl}/v1/campaigns/nc-000000000000/events`, { token: stack.token });
+  expect([unknown.status, JSON.parse(unknown.errorText!).error.message]).toEqual([
+    404,
+    'no campaign with id nc-000000000000',
+  ]);
 
   // The fixture fixed on the two repos' base: a retry runs them from scratch, and the campaign succeeds.
   for (const i of [2, 4]) {

@@ -48,3 +48,10 @@ export const SIGNED_COMMITS = 'signed-commits';
  * after the queue's schedule-to-start timeout. Runs started before it (and every recorded history) waited that out.
  */
 export const WORKER_LOST_FROM_REGISTRY = 'worker-lost-from-registry';
+
+/**
+ * A campaign that succeeded stays open while a pull request of its runs is not merged (until a cancel or the approval
+ * timeout), to count the merges the forge's webhook reports. Campaigns started before it (and every recorded
+ * history) ended as they succeeded.
+ */
+export const CAMPAIGN_AWAITS_MERGES = 'campaign-awaits-merges';

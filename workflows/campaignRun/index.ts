@@ -8,6 +8,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   setHandler,
   startChild,
   workflowInfo,
@@ -16,6 +17,7 @@ import {
 import type {
   CampaignCounts,
   CampaignInput,
+  CampaignMerge,
   CampaignRepoState,
   CampaignRunReport,
   CampaignState,
@@ -24,6 +26,7 @@ import type {
 import type { RunInput, RunStatus } from '../../contracts/run';
 import {
   batchDecisionSignal,
+  campaignMergedSignal,
   campaignRunSignal,
   campaignStateQuery,
   cancelCampaignSignal,
@@ -31,6 +34,7 @@ import {
   resumeCampaignSignal,
   retryCampaignSignal,
 } from '../messages';
+import { CAMPAIGN_AWAITS_MERGES } from '../patches';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { recorded } from '../specRun/handlers';
@@ -47,6 +51,7 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
   const asked: { cancel?: boolean; retry?: boolean } = {};
   setHandler(campaignStateQuery, () => state);
   setHandler(campaignRunSignal, (report) => recordReport(state, report));
+  setHandler(campaignMergedSignal, (merge) => recordMerge(state, merge));
   setHandler(pauseCampaignSignal, () => {
     if (state.status === 'running') setStatus(state, 'paused');
   });
@@ -80,7 +85,12 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
     if (ended) {
       const failed = state.repos.filter((r) => r.state !== 'succeeded').length;
       setStatus(state, failed === 0 ? 'succeeded' : failed === state.repos.length ? 'failed' : 'partial');
-      if (failed === 0) return state;
+      if (failed === 0) {
+        // Only a campaign with pull requests to merge waits (and only one started since: the wait is a new command).
+        if (unmerged(state) && patched(CAMPAIGN_AWAITS_MERGES))
+          await condition(() => asked.cancel === true || !unmerged(state), input.run.spec.approval.timeout);
+        return state;
+      }
       // Open for a retry of the failed repos (once their fixture is fixed), as long as a run awaits approval.
       const woken = await condition(() => asked.retry || asked.cancel === true, input.run.spec.approval.timeout);
       if (!woken) return state;
@@ -137,6 +147,17 @@ function recordReport(state: CampaignState, report: CampaignRunReport): void {
   countAll(state);
 }
 
+/** A person merged a succeeded repo's pull request (the API found the run by it on the repo's forge). */
+function recordMerge(state: CampaignState, merge: CampaignMerge): void {
+  const repo = state.repos.find((r) => r.runId === merge?.runId);
+  if (!repo || repo.state !== 'succeeded' || repo.merged || repo.pullRequest?.number !== merge.pullRequest) return;
+  repo.merged = { at: merge.at, by: merge.by, ...(merge.commit ? { commit: merge.commit } : {}) };
+  countAll(state);
+}
+
+/** Whether a succeeded repo's pull request is still to be merged. */
+const unmerged = (state: CampaignState) => state.repos.some((r) => r.state === 'succeeded' && r.pullRequest && !r.merged);
+
 function repoState(status: RunStatus): CampaignRepoState {
   if (status === 'succeeded' || status === 'cancelled') return status;
   if (status === 'awaiting_approval') return 'awaiting_approval';
@@ -176,8 +197,11 @@ async function cancelAll(state: CampaignState): Promise<CampaignState> {
 }
 
 function countAll(state: CampaignState): void {
-  const counts: CampaignCounts = { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 };
-  for (const r of state.repos) counts[r.state]++;
+  const counts = emptyCounts();
+  for (const r of state.repos) {
+    counts[r.state]++;
+    if (r.merged) counts.merged++;
+  }
   state.counts = counts;
   state.updatedAt = nowIso();
   state.history.push({ at: state.updatedAt, counts });
@@ -189,6 +213,16 @@ function setStatus(state: CampaignState, status: CampaignStatus): void {
   state.updatedAt = nowIso();
   upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
 }
+
+const emptyCounts = (): CampaignCounts => ({
+  queued: 0,
+  running: 0,
+  awaiting_approval: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+  merged: 0,
+});
 
 /** A campaign's decisions are of no iteration of a run. */
 const NO_ITERATION = { iteration: 0 };
@@ -202,7 +236,7 @@ function initialState(input: CampaignInput): CampaignState {
     status: 'running',
     concurrency: input.concurrency,
     approvalMode: input.approvalMode,
-    counts: { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 },
+    counts: emptyCounts(),
     repos: input.repos.map((r) => ({ repo: r.name, runId: r.runId, state: 'queued', attempts: 0 })),
     history: [],
     decisions: [],
