@@ -77,7 +77,11 @@ export function campaignsRouter(client: Client, config: Config, streams: StreamS
 
   router.get('/:id/events', requireRole('viewer'), async (req, res) => {
     await streams.serve(principalOf(req).name, () =>
-      streamCampaignEvents(req, res, { id: String(req.params.id), authorize: async () => void (await load(req)), pollers }),
+      streamCampaignEvents(req, res, {
+        id: String(req.params.id),
+        authorize: async () => void (await load(req)),
+        pollers,
+      }),
     );
   });
 

@@ -116,12 +116,7 @@ function newRunId(repo: string, event: ForgeEvent, delivery: string): string {
 }
 
 /** The runs of `repo` that match `condition`: the running ones, or all (a merge comes after its run ended). */
-async function runsWhere(
-  client: Client,
-  repo: string,
-  condition: string,
-  which: 'running' | 'all',
-): Promise<string[]> {
+async function runsWhere(client: Client, repo: string, condition: string, which: 'running' | 'all'): Promise<string[]> {
   const running = which === 'running' ? ` AND ExecutionStatus = 'Running'` : '';
   const query = `WorkflowType = '${SPEC_RUN_WORKFLOW}'${running} AND NightshiftRepo = '${repo}' AND ${condition}`;
   const ids: string[] = [];

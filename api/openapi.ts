@@ -579,6 +579,22 @@ export const ROUTES: RouteDoc[] = [
       "A campaign: its status, counts, each repo's run, state, branch, pull request, commit and proof, the counts over time, and `unattended`",
     responses: { 200: { description: 'The campaign', content: json({ type: 'object' }) }, 404: campaignId },
   },
+  {
+    method: 'get',
+    path: '/v1/campaigns/:id/events',
+    role: 'viewer',
+    repoLimited: true,
+    summary:
+      "The campaign's progress as Server-Sent Events (`repo`: a repo's entry changed; `campaign`: status and counts; `end` at an end status); resumes from Last-Event-ID",
+    headers: [{ name: 'Last-Event-ID', description: 'Resume after this event' }],
+    responses: {
+      200: { description: 'An event stream', content: { 'text/event-stream': text } },
+      404: campaignId,
+      429: error(
+        'Too many event streams open: for this token (NIGHTSHIFT_STREAMS_PER_TOKEN) or on the server (NIGHTSHIFT_STREAMS_TOTAL); the message names the cap',
+      ),
+    },
+  },
   ...(
     [
       ['pause', 'submitter', 'Start no new runs (running ones go on)'],

@@ -35,7 +35,10 @@ const fingerprints = new WeakMap<object, string>();
 export function fingerprint<T extends object>(snapshot: T, of: (s: T) => unknown): string {
   let print = fingerprints.get(snapshot);
   if (print === undefined) {
-    print = createHash('sha256').update(JSON.stringify(of(snapshot))).digest('hex').slice(0, 12);
+    print = createHash('sha256')
+      .update(JSON.stringify(of(snapshot)))
+      .digest('hex')
+      .slice(0, 12);
     fingerprints.set(snapshot, print);
   }
   return print;

@@ -101,9 +101,11 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   // The counts only move towards the end: no repo is ever back from an end.
   for (const [before, after] of counts.slice(1).map((c, i) => [counts[i], c]))
     expect(after.succeeded + after.failed).toBeGreaterThanOrEqual(before.succeeded + before.failed);
-  expect(data('repo').filter((r) => r.runId === partial.repos[2].runId).map((r) => r.state)).toEqual(
-    expect.arrayContaining(['running', 'failed']),
-  );
+  expect(
+    data('repo')
+      .filter((r) => r.runId === partial.repos[2].runId)
+      .map((r) => r.state),
+  ).toEqual(expect.arrayContaining(['running', 'failed']));
   expect(data('end')).toEqual([{ status: 'partial', counts: partial.counts }]);
   expect(events.at(-1)!.id).toMatch(/^\d+-[0-9a-f]{12}-end$/);
   expect(await stream.next(5_000)).toBeUndefined();

@@ -193,9 +193,9 @@ test('a pull request closed by merging it (Gitea, GitHub) is `merged`, by who me
       sender,
     }),
   ).toEqual({ kind: 'merged', pr: 12, branch: 'nightshift/fix-it-0a1b', user: 'ada' });
-  expect(
-    readForgeEvent(github, { action: 'closed', pull_request: { ...pullRequest, merged: false }, sender }),
-  ).toEqual({ ignored: 'this pull_request event does not drive runs' });
+  expect(readForgeEvent(github, { action: 'closed', pull_request: { ...pullRequest, merged: false }, sender })).toEqual(
+    { ignored: 'this pull_request event does not drive runs' },
+  );
   expect(readForgeEvent(gitea, { action: 'opened', pull_request: pullRequest, sender })).toHaveProperty('ignored');
   expect(readForgeEvent(gitea, { action: 'closed', pull_request: { number: 12, merged: true }, sender })).toEqual({
     ignored: 'a pull_request event without pull_request.head',

@@ -1205,7 +1205,13 @@ test.concurrent(
     // Another run's pull request, an unknown run: nothing.
     await handle.signal(campaignMergedSignal, { runId: m2, pullRequest: 7, at, by: 'gitea:ada' });
     await handle.signal(campaignMergedSignal, { runId: 'camp-0-other', pullRequest: 7, at, by: 'gitea:ada' });
-    await handle.signal(campaignMergedSignal, { runId: m1, pullRequest: 7, at, by: 'gitea:ada', commit: 'c'.repeat(40) });
+    await handle.signal(campaignMergedSignal, {
+      runId: m1,
+      pullRequest: 7,
+      at,
+      by: 'gitea:ada',
+      commit: 'c'.repeat(40),
+    });
     const one = await campaignWhen(handle, (s) => s.counts.merged > 0);
     expect(one.counts).toMatchObject({ succeeded: 2, merged: 1 });
     expect(one.repos.map((r) => r.merged)).toEqual([{ at, by: 'gitea:ada', commit: 'c'.repeat(40) }, undefined]);

@@ -156,7 +156,8 @@ function recordMerge(state: CampaignState, merge: CampaignMerge): void {
 }
 
 /** Whether a succeeded repo's pull request is still to be merged. */
-const unmerged = (state: CampaignState) => state.repos.some((r) => r.state === 'succeeded' && r.pullRequest && !r.merged);
+const unmerged = (state: CampaignState) =>
+  state.repos.some((r) => r.state === 'succeeded' && r.pullRequest && !r.merged);
 
 function repoState(status: RunStatus): CampaignRepoState {
   if (status === 'succeeded' || status === 'cancelled') return status;
