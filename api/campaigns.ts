@@ -23,10 +23,12 @@ import {
 import { CAMPAIGN_RUN_WORKFLOW } from '../workflows/names';
 import { repoSelector } from '../workflows/repoSelector';
 import { REPO_KEY, STATUS_KEY, TITLE_KEY } from '../workflows/searchAttributes';
+import { campaignPollers, streamCampaignEvents } from './campaignEvents';
 import { ApiError } from './errors';
 import { principalOf, repoAllowed, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { bodyText, commentOf } from './runs';
+import type { StreamSlots } from './streamSlots';
 
 /** How long a person waits for a worker to list the selector's repos on the forge. */
 const SELECTOR_TIMEOUT = '2m';
@@ -35,9 +37,12 @@ const SELECTOR_TIMEOUT = '2m';
 export type CampaignView = CampaignState & { unattended: number | null };
 
 /** `POST /v1/campaigns`, and the campaign's own routes (docs/campaigns.md). */
-export function campaignsRouter(client: Client, config: Config, store: ArtifactStore): Router {
+export function campaignsRouter(client: Client, config: Config, store: ArtifactStore, streams: StreamSlots): Router {
   const router = Router();
   const load = (req: Request) => loadCampaign(client, config, req);
+  const pollers = campaignPollers((id, stopped) =>
+    client.withAbortSignal(stopped, () => client.workflow.getHandle(id).query(campaignStateQuery)),
+  );
 
   router.post('/', requireRole('submitter'), async (req, res) => {
     const principal = principalOf(req);
@@ -97,6 +102,16 @@ export function campaignsRouter(client: Client, config: Config, store: ArtifactS
       .type('application/json')
       .attachment(`${state.id}-proof.json`)
       .send(await store.get(state.proofId));
+  });
+
+  router.get('/:id/events', requireRole('viewer'), async (req, res) => {
+    await streams.serve(principalOf(req).name, () =>
+      streamCampaignEvents(req, res, {
+        id: String(req.params.id),
+        authorize: async () => void (await load(req)),
+        pollers,
+      }),
+    );
   });
 
   // Who asked is sent with each (the campaign records a cancel's and a retry's).

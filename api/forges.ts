@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Router } from 'express';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -7,7 +7,8 @@ import type { Config } from '../config';
 import { RemoteRepos } from '../config/remotes';
 import { deliveryId, readForgeEvent, signatureValid } from '../forges/webhook';
 import type { forgeEvent } from '../workflows/forgeEvent';
-import { forgeStatusSignal, stateQuery } from '../workflows/messages';
+import type { RunState } from '../contracts/run';
+import { campaignMergedSignal, forgeStatusSignal, stateQuery } from '../workflows/messages';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { ApiError } from './errors';
 import { bodyText } from './runs';
@@ -46,8 +47,13 @@ export function forgesRouter(deps: { client: Client; config: Config; logger: Log
       res.json({ ignored: event.ignored });
       return;
     }
+    if (event.kind === 'merged') {
+      const told = await tellCampaignOfMerge(deps.client, name, { ...event, user: `${remote.forge}:${event.user}` });
+      res.status('campaign' in told ? 202 : 200).json(told);
+      return;
+    }
     if (event.kind === 'status') {
-      const runs = await runsWhere(deps.client, name, `NightshiftHead = '${event.sha}'`);
+      const runs = await runsWhere(deps.client, name, `NightshiftHead = '${event.sha}'`, 'running');
       await Promise.all(
         runs.map((id) =>
           deps.client.workflow.getHandle(id).signal(forgeStatusSignal, {
@@ -109,8 +115,10 @@ function newRunId(repo: string, event: ForgeEvent, delivery: string): string {
   return `ns-${(event.kind === 'issue' && event.trigger === 'label' ? digest(repo, 'issue', event.issue) : delivery).slice(0, 12)}`;
 }
 
-async function runsWhere(client: Client, repo: string, condition: string): Promise<string[]> {
-  const query = `WorkflowType = '${SPEC_RUN_WORKFLOW}' AND ExecutionStatus = 'Running' AND NightshiftRepo = '${repo}' AND ${condition}`;
+/** The runs of `repo` that match `condition`: the running ones, or all (a merge comes after its run ended). */
+async function runsWhere(client: Client, repo: string, condition: string, which: 'running' | 'all'): Promise<string[]> {
+  const running = which === 'running' ? ` AND ExecutionStatus = 'Running'` : '';
+  const query = `WorkflowType = '${SPEC_RUN_WORKFLOW}'${running} AND NightshiftRepo = '${repo}' AND ${condition}`;
   const ids: string[] = [];
   for await (const wf of client.workflow.list({ query, pageSize: 10 })) ids.push(wf.workflowId);
   return ids;
@@ -124,9 +132,43 @@ async function reviewedRun(
   repo: string,
   pr: number,
 ): Promise<{ id: string; iteration: number } | undefined> {
-  for (const id of await runsWhere(client, repo, `NightshiftPullRequest = '${pr}'`)) {
-    const state = await client.withDeadline(Date.now() + 10_000, () => client.workflow.getHandle(id).query(stateQuery));
+  for (const id of await runsWhere(client, repo, `NightshiftPullRequest = '${pr}'`, 'running')) {
+    const state = await runState(client, id);
     if (state.status === 'awaiting_approval') return { id, iteration: state.iteration };
   }
   return undefined;
+}
+
+const runState = (client: Client, id: string): Promise<RunState> =>
+  client.withDeadline(Date.now() + 10_000, () => client.workflow.getHandle(id).query(stateQuery));
+
+/**
+ * A merged pull request, told to the campaign of the run of `repo` that opened it (its state names the pull request
+ * and its branch). A pull request no run opened, or a run of no campaign, changes nothing.
+ */
+async function tellCampaignOfMerge(
+  client: Client,
+  repo: string,
+  merge: Extract<ForgeEvent, { kind: 'merged' }>,
+): Promise<{ run: string; campaign: string } | { ignored: string }> {
+  for (const id of await runsWhere(client, repo, `NightshiftPullRequest = '${merge.pr}'`, 'all')) {
+    const state = await runState(client, id);
+    if (state.pullRequest?.number !== merge.pr || state.branch !== merge.branch) continue;
+    if (!state.campaign) return { ignored: `run ${id} of pull request #${merge.pr} belongs to no campaign` };
+    const { commit } = merge;
+    try {
+      await client.workflow.getHandle(state.campaign.id).signal(campaignMergedSignal, {
+        runId: id,
+        pullRequest: merge.pr,
+        at: new Date().toISOString(),
+        by: merge.user,
+        ...(commit ? { commit } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      return { ignored: `campaign ${state.campaign.id} has ended: it counts no more merges` };
+    }
+    return { run: id, campaign: state.campaign.id };
+  }
+  return { ignored: `no run of ${repo} opened pull request #${merge.pr} (from ${merge.branch.slice(0, 100)})` };
 }

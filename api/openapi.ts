@@ -627,6 +627,22 @@ export const ROUTES: RouteDoc[] = [
       404: { ...campaignId, description: 'No such campaign, or it has not ended yet' },
     },
   },
+  {
+    method: 'get',
+    path: '/v1/campaigns/:id/events',
+    role: 'viewer',
+    repoLimited: true,
+    summary:
+      "The campaign's progress as Server-Sent Events (`repo`: a repo's entry changed; `campaign`: status and counts; `end` at an end status); resumes from Last-Event-ID",
+    headers: [{ name: 'Last-Event-ID', description: 'Resume after this event' }],
+    responses: {
+      200: { description: 'An event stream', content: { 'text/event-stream': text } },
+      404: campaignId,
+      429: error(
+        'Too many event streams open: for this token (NIGHTSHIFT_STREAMS_PER_TOKEN) or on the server (NIGHTSHIFT_STREAMS_TOTAL); the message names the cap',
+      ),
+    },
+  },
   ...(
     [
       ['pause', 'submitter', 'Start no new runs (running ones go on)'],

@@ -42,7 +42,7 @@ import {
 import { ApiError } from './errors';
 import { streamEvents } from './events';
 import { RunPollers } from './runPollers';
-import { StreamSlots } from './streamSlots';
+import type { StreamSlots } from './streamSlots';
 import { principalOf, repoAllowed, repoLimitName, requireRepo, requireRole } from './auth';
 import type { Principal } from './tokens';
 import { loadQuickSpec } from './quickSpec';
@@ -57,6 +57,8 @@ export interface RunsDeps {
   config: Config;
   store: ArtifactStore;
   runLog: RunLog;
+  /** The event streams open on the API (the campaigns' streams share them). */
+  streams: StreamSlots;
   /** Where a quick run's repo is, for its `.nightshift.yml` (api/quickSpec.ts). */
 }
 
@@ -107,7 +109,6 @@ const TEMPORAL_END: Record<string, RunStatus> = {
 export function runsRouter(deps: RunsDeps): Router {
   const runs = new RunRoutes(deps);
   const pollers = new RunPollers((id, stopped) => runs.currentState(id, stopped), deps.runLog);
-  const streams = new StreamSlots({ perToken: deps.config.streamsPerToken, total: deps.config.streamsTotal });
   const router = Router();
   router.post('/', requireRole('submitter'), (req, res) =>
     runs.submit(req, res, bodyText(req), req.get('content-type')),
@@ -122,18 +123,14 @@ export function runsRouter(deps: RunsDeps): Router {
   router.get('/:id/logs', requireRole('viewer'), (req, res) => runs.logs(req, res));
   router.get('/:id/events', requireRole('viewer'), async (req, res) => {
     const principal = principalOf(req);
-    // Taken before the run is loaded, so a refused stream costs Temporal nothing.
-    const free = streams.take(principal.name);
-    try {
-      await streamEvents(req, res, {
+    await deps.streams.serve(principal.name, () =>
+      streamEvents(req, res, {
         id: runId(req),
         authorize: (id) => runs.authorize(id, principal),
         runLog: deps.runLog,
         pollers,
-      });
-    } finally {
-      free();
-    }
+      }),
+    );
   });
   const decisions = [
     ['approve', approveSignal, 'approve'],

@@ -20,6 +20,7 @@ import { reposRouter } from './repoRoutes';
 import { metricsRouter } from './metrics';
 import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
+import { StreamSlots } from './streamSlots';
 import { schedulesRouter } from './schedules';
 import { cors, securityHeaders } from './security';
 import type { TokenStore } from './tokens';
@@ -61,11 +62,12 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1/forges', forgesRouter({ client, config, logger }));
   app.use('/v1', auth);
   const store = openArtifactStore(config);
-  app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home) }));
+  const streams = new StreamSlots({ perToken: config.streamsPerToken, total: config.streamsTotal });
+  app.use('/v1/runs', runsRouter({ client, config, store, runLog: new RunLog(config.home), streams }));
   app.use('/v1/repos/:name/defaults', repoDefaultsRouter({ client, config }));
   app.use('/v1/proofs', proofsRouter(config, store));
   app.use('/v1/schedules', schedulesRouter(client, config));
-  app.use('/v1/campaigns', campaignsRouter(client, config, store));
+  app.use('/v1/campaigns', campaignsRouter(client, config, store, streams));
   app.use('/v1/fleet', fleetRouter(client, config));
   // Who the token is, so the web page shows only what its role may do.
   app.get('/v1/me', (req, res) => {

@@ -47,6 +47,16 @@ export class StreamSlots {
     };
   }
 
+  /** Serves `stream` in a slot of `token`'s (taken before anything is loaded: a refused one costs nothing). */
+  async serve(token: string, stream: () => Promise<void>): Promise<void> {
+    const free = this.take(token);
+    try {
+      await stream();
+    } finally {
+      free();
+    }
+  }
+
   /** Streams open now, for `token` or in all. */
   open(token?: string): number {
     return token === undefined ? this.total : (this.byToken.get(token) ?? 0);

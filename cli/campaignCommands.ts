@@ -67,7 +67,10 @@ export function registerCampaignCommands(
       });
 }
 
-/** The counts, then a line per repo: its state, attempts, run, and what it delivered or why it failed. */
+/**
+ * The counts (merged ones among the succeeded), then a line per repo: its state, attempts, run, and what it delivered
+ * (its pull request, and who merged it) or why it failed.
+ */
 export function campaignText(c: CampaignState & { unattended: number | null }): string {
   const counts = Object.entries(c.counts)
     .filter(([, n]) => n > 0)
@@ -78,9 +81,9 @@ export function campaignText(c: CampaignState & { unattended: number | null }): 
   return [
     `${c.id}  ${c.title}`,
     `status     ${c.status} (${counts}${unattended}); concurrency ${c.concurrency}, approval ${c.approvalMode}`,
-    ...c.repos.map(
-      (r) =>
-        `  ${r.repo.padEnd(width)}  ${r.state.padEnd(17)} #${r.attempts}  ${r.runId}${r.pullRequest ? `  ${r.pullRequest.url}` : ''}${r.reason ? `: ${r.reason}` : ''}`,
-    ),
+    ...c.repos.map((r) => {
+      const pullRequest = r.pullRequest ? `  ${r.pullRequest.url}${r.merged ? ` (merged by ${r.merged.by})` : ''}` : '';
+      return `  ${r.repo.padEnd(width)}  ${r.state.padEnd(17)} #${r.attempts}  ${r.runId}${pullRequest}${r.reason ? `: ${r.reason}` : ''}`;
+    }),
   ].join('\n');
 }

@@ -71,6 +71,8 @@ export interface CampaignRepo {
   commit?: string;
   proofId?: string;
   pullRequest?: { number: number; url: string };
+  /** Its pull request, merged by a person on the forge (from the forge's webhook): when, by whom, into which commit. */
+  merged?: { at: string; by: string; commit?: string };
   reason?: string;
   startedAt?: string;
   endedAt?: string;
@@ -78,7 +80,11 @@ export interface CampaignRepo {
 
 export type CampaignDecision = Omit<Decision, 'kind'> & { kind: Decision['kind'] | 'retry'; runs?: string[] };
 
-export type CampaignCounts = Record<CampaignRepoState, number>;
+/**
+ * The repos in each state, and `merged`: of the succeeded ones, those whose pull request a person merged (counted in
+ * `succeeded` too, as a merged repo is a succeeded one).
+ */
+export type CampaignCounts = Record<CampaignRepoState, number> & { merged: number };
 
 export type CampaignStatus = 'running' | 'paused' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
 
@@ -121,4 +127,13 @@ export interface CampaignRunReport {
 export interface CampaignProofInput {
   campaign: Pick<CampaignState, 'id' | 'title' | 'status' | 'createdAt' | 'repos' | 'decisions'>;
   specDigest: string;
+}
+
+/** From the API, on the forge's webhook: the pull request of the campaign's run `runId` was merged. */
+export interface CampaignMerge {
+  runId: string;
+  pullRequest: number;
+  at: string;
+  by: string;
+  commit?: string;
 }

@@ -53,6 +53,17 @@ export const ForgeEventSchema = z.discriminatedUnion('kind', [
     body: z.string(),
     user: z.string(),
   }),
+  /**
+   * A pull request merged by a person (`branch`: its head; `commit`: the merge's): counted by the campaign of the run
+   * that opened it. The API signals the campaign; no workflow of its own.
+   */
+  z.object({
+    kind: z.literal('merged'),
+    pr: z.number().int().positive(),
+    branch: z.string(),
+    commit: z.string().optional(),
+    user: z.string(),
+  }),
   /** A commit status (the forge's CI). */
   z.object({
     kind: z.literal('status'),

@@ -85,6 +85,17 @@ const ReviewPayload = z.object({
     .nullish(),
   sender: ForgeUser,
 });
+const PullRequestPayload = z.object({
+  action: z.string(),
+  pull_request: z.object({
+    number: z.number().int().positive(),
+    merged: z.boolean().nullish(),
+    head: z.object({ ref: z.string() }),
+    merge_commit_sha: z.string().nullish(),
+    merged_by: ForgeUser.nullish(),
+  }),
+  sender: ForgeUser,
+});
 const StatusPayload = z.object({
   sha: z.string(),
   state: z.string(),
@@ -104,6 +115,7 @@ const READERS: Record<string, (payload: unknown) => ForgeEvent | undefined> = {
   pull_request_review: (payload) => review(payload, ''),
   pull_request_review_approved: (payload) => review(payload, 'approved'),
   pull_request_review_rejected: (payload) => review(payload, 'changes_requested'),
+  pull_request: merged,
   status(payload) {
     const p = StatusPayload.parse(payload);
     // Gitea folds `warning` into a failure too.
@@ -187,5 +199,20 @@ function review(payload: unknown, kindFromEvent: string): ForgeEvent | undefined
     decision,
     body: p.review?.body ?? p.review?.content ?? '',
     user: p.sender.login,
+  };
+}
+
+/** A pull request closed by merging it (GitHub's and Gitea's `closed` action, with `merged: true`). */
+function merged(payload: unknown): ForgeEvent | undefined {
+  const p = PullRequestPayload.parse(payload);
+  const pr = p.pull_request;
+  if (p.action !== 'closed' || pr.merged !== true) return undefined;
+  const commit = pr.merge_commit_sha && /^[0-9a-f]{40,64}$/.test(pr.merge_commit_sha) ? pr.merge_commit_sha : undefined;
+  return {
+    kind: 'merged',
+    pr: pr.number,
+    branch: pr.head.ref,
+    ...(commit ? { commit } : {}),
+    user: (pr.merged_by ?? p.sender).login,
   };
 }

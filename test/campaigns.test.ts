@@ -3,6 +3,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runCli } from './helpers/cli';
+import { campaignWhen as whenCampaign, mostAtOnce } from './helpers/campaigns';
+import { openSse, readUntil } from './helpers/sse';
 import { gitIn, makeRepo, tempDir, useTestStack } from './helpers/stack';
 import type { CampaignState } from '../contracts/campaign';
 import { sha256, signStatement, type DsseEnvelope } from '../proof/bundle';
@@ -26,28 +28,8 @@ const campaign = (repos: string[], extra: object = {}) => ({
   ...extra,
 });
 
-async function campaignWhen(id: string, ok: (c: CampaignState) => boolean, timeoutMs = 240_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = (await made.stack.api('GET', `/v1/campaigns/${id}`)).body as CampaignState;
-    if (ok(c)) return c;
-    if (Date.now() > deadline) throw new Error(`campaign ${id} did not get there: ${JSON.stringify(c.counts)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-/** Most runs holding a sandbox at once: from each run's provision to the end of its last stage before approval. */
-async function mostAtOnce(runIds: string[]): Promise<number> {
-  const held: [number, number][] = [];
-  for (const id of runIds) {
-    const run = (await made.stack.api('GET', `/v1/runs/${id}`)).body as RunState;
-    // The sandbox is torn down before the approval; what comes after (rebase, proof, delivery) needs none.
-    const approval = run.stages.findIndex((s) => s.stage === 'approval');
-    const sandboxed = approval < 0 ? run.stages : run.stages.slice(0, approval);
-    held.push([Date.parse(sandboxed[0].startedAt), Math.max(...sandboxed.map((s) => Date.parse(s.endedAt!)))]);
-  }
-  return Math.max(...held.map(([s]) => held.filter(([a, b]) => a <= s && s < b).length));
-}
+const campaignWhen = (id: string, ok: (c: CampaignState) => boolean, timeoutMs?: number) =>
+  whenCampaign(made.stack, id, ok, timeoutMs);
 
 test('six repos, concurrency 2, batch approval: two fail their check, the campaign is partial; retried once fixed, it succeeds', async () => {
   const { stack } = made;
@@ -57,6 +39,10 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
   });
   expect(started.status).toBe(201);
   const { id } = started.body;
+  // Its progress as a stream, read once the campaign is partial (what came meanwhile is buffered).
+  const eventsUrl = `${stack.apiUrl}/v1/campaigns/${id}/events`;
+  const stream = await openSse(eventsUrl, { token: stack.token });
+  expect(stream.status).toBe(200);
   const waiting = await campaignWhen(id, (c) => c.counts.awaiting_approval === 4 && c.counts.failed === 2);
   expect(waiting.status).toBe('running');
   expect(waiting.repos.map((r) => r.state)).toEqual([
@@ -88,7 +74,38 @@ test('six repos, concurrency 2, batch approval: two fail their check, the campai
     { kind: 'approve', by: 'admin', verified: true, comment: 'all green ones' },
   ]);
   expect(partial.decisions).toMatchObject([{ kind: 'approve', runs: approved.body.runs }]);
-  expect(await mostAtOnce(partial.repos.map((r) => r.runId))).toBeLessThanOrEqual(2);
+  expect(
+    await mostAtOnce(
+      made.stack,
+      partial.repos.map((r) => r.runId),
+    ),
+  ).toBeLessThanOrEqual(2);
+
+  // The stream: every repo first, then each change (its repos, then the counts), and `end` at the partial campaign.
+  const events = await readUntil(stream, (e) => e.event === 'end', 30_000);
+  const data = (event: string) => events.filter((e) => e.event === event).map((e) => JSON.parse(e.data));
+  expect(events.slice(0, 7).map((e) => e.event)).toEqual([...Array(6).fill('repo'), 'campaign']);
+  const counts = data('campaign').map((c) => c.counts);
+  expect(counts[0]).toMatchObject({ succeeded: 0, failed: 0, merged: 0 });
+  expect(counts.at(-1)).toEqual(partial.counts);
+  // The counts only move towards the end: no repo is ever back from an end.
+  for (const [before, after] of counts.slice(1).map((c, i) => [counts[i], c]))
+    expect(after.succeeded + after.failed).toBeGreaterThanOrEqual(before.succeeded + before.failed);
+  expect(
+    data('repo')
+      .filter((r) => r.runId === partial.repos[2].runId)
+      .map((r) => r.state),
+  ).toEqual(expect.arrayContaining(['running', 'failed']));
+  expect(data('end')).toEqual([{ status: 'partial', counts: partial.counts }]);
+  expect(events.at(-1)!.id).toMatch(/^\d+-[0-9a-f]{12}-end$/);
+  expect(await stream.next(5_000)).toBeUndefined();
+  // A client that saw the end is told so (204: EventSource stops reconnecting); an unknown campaign is a 404.
+  expect((await openSse(eventsUrl, { token: stack.token, lastEventId: events.at(-1)!.id })).status).toBe(204);
+  const unknown = await openSse(`${stack.apiUrl}/v1/campaigns/nc-000000000000/events`, { token: stack.token });
+  expect([unknown.status, JSON.parse(unknown.errorText!).error.message]).toEqual([
+    404,
+    'no campaign with id nc-000000000000',
+  ]);
 
   // The fixture fixed on the two repos' base: a retry runs them from scratch, and the campaign succeeds.
   for (const i of [2, 4]) {
@@ -173,7 +190,7 @@ test('bad campaigns are refused naming the field, and nothing starts', async () 
     [campaign([repo], { concurrency: 0 }), 'invalid campaign: concurrency: at least 1'],
     [campaign([repo], { repo }), 'invalid campaign: repo: a campaign names its repos in `repos:`'],
     [campaign([repo], { approval: { mode: 'all' } }), 'invalid campaign: approval.mode: '],
-    [campaign({ forge: 'nowhere', owner: 'acme' } as never), 'invalid campaign: repos: a selector over a forge'],
+    [campaign({ forge: 'nowhere', owner: 'acme' } as never), 'invalid campaign: repos.forge: no forge named nowhere'],
   ];
   for (const [body, message] of cases) {
     const res = await stack.api('POST', '/v1/campaigns', { body });

@@ -66,6 +66,7 @@ const pullsOf = async (name: string) =>
 
 test('bad selectors are refused naming the field; nothing is registered or started', async () => {
   const before = (await stack.api('GET', '/v1/repos')).body.repos.length;
+  const campaigns = (await stack.api('GET', '/v1/campaigns')).body.campaigns.length;
   const cases: [object, string][] = [
     [{ forge: 'nowhere' }, 'invalid campaign: repos.forge: no forge named nowhere is registered'],
     [{ owner: 'someone-else' }, 'invalid campaign: repos.owner: forge gitea does not open someone-else to selectors'],
@@ -80,7 +81,7 @@ test('bad selectors are refused naming the field; nothing is registered or start
   const asked = await stack.api('POST', '/v1/campaigns', { body: { ...campaign({}), secrets: ['ACME_TOKEN'] } });
   expect(asked.status).toBe(400);
   expect((await stack.api('GET', '/v1/repos')).body.repos.length).toBe(before);
-  expect((await stack.api('GET', '/v1/campaigns')).body.campaigns).toEqual([]);
+  expect((await stack.api('GET', '/v1/campaigns')).body.campaigns.length).toBe(campaigns);
 }, 120_000);
 
 test('a selector over 12 repos matches 10; concurrency 3; 8 pass, 2 fail naming their check; batch approval opens 8 pull requests; retried once fixed, the campaign succeeds', async () => {

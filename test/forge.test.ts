@@ -462,4 +462,30 @@ test('a run submitted through the API on a Gitea repo opens one pull request by 
   expect(branch.commit.id).toBe(other.finalCommit);
   expect((await pulls()).filter((p) => p.head.ref === other.branch)).toEqual([]);
   expect(other.pullRequest).toBeUndefined();
+  // Its pull request merged (a signed delivery, as Gitea sends it): the run is found, but no campaign counts it; a
+  // pull request no run opened changes nothing either.
+  const merged = async (number: number, ref: string) => {
+    const payload = JSON.stringify({
+      action: 'closed',
+      pull_request: { number, merged: true, head: { ref }, merge_commit_sha: null },
+      sender: { login: 'walt' },
+    });
+    const headers = { 'x-gitea-event': 'pull_request', 'x-gitea-event-type': 'pull_request' };
+    return stack.api('POST', `/v1/forges/${REPO}/webhook`, {
+      body: payload,
+      contentType: 'application/json',
+      token: null,
+      headers: { ...headers, ...signed(payload, webhookSecret) },
+    });
+  };
+  const ours = await merged(done.pullRequest!.number, done.branch);
+  expect([ours.status, ours.body]).toEqual([
+    200,
+    { ignored: `run ${withPr} of pull request #${done.pullRequest!.number} belongs to no campaign` },
+  ]);
+  const nobodys = await merged(9999, 'feature/elsewhere');
+  expect([nobodys.status, nobodys.body]).toEqual([
+    200,
+    { ignored: `no run of ${REPO} opened pull request #9999 (from feature/elsewhere)` },
+  ]);
 }, 300_000);

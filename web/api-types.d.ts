@@ -187,13 +187,15 @@ export interface CampaignView {
   status: 'running' | 'paused' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
   concurrency: number;
   approvalMode: 'each' | 'batch';
-  counts: Record<CampaignRepoState, number>;
+  /** `merged`: of the succeeded repos, those whose pull request a person merged. */
+  counts: Record<CampaignRepoState, number> & { merged: number };
   repos: {
     repo: string;
     runId: string;
     state: CampaignRepoState;
     attempts: number;
     pullRequest?: { number: number; url: string };
+    merged?: { at: string; by: string; commit?: string };
     reason?: string;
   }[];
   history: { at: string; counts: Record<CampaignRepoState, number> }[];

@@ -2,7 +2,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { DecisionInput, ForgeStatus, RunState, RunStatus } from '../contracts/run';
 import type { ProposedTask } from '../spec/schema';
-import type { CampaignRunReport, CampaignState } from '../contracts/campaign';
+import type { CampaignMerge, CampaignRunReport, CampaignState } from '../contracts/campaign';
 
 export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
@@ -45,4 +45,6 @@ export const retryCampaignSignal = defineSignal<[DecisionInput]>('retry');
 /** To a campaign: a batch decision the API made, and the runs it decided (each signalled on its own). */
 export const batchDecisionSignal =
   defineSignal<[DecisionInput & { kind: 'approve' | 'reject'; runs: string[] }]>('batchDecision');
+/** To a campaign, from the forge webhook: a person merged the pull request of one of its succeeded runs. */
+export const campaignMergedSignal = defineSignal<[CampaignMerge]>('pullRequestMerged');
 export const campaignStateQuery = defineQuery<CampaignState>('campaignState');

@@ -61,3 +61,10 @@ export const CAMPAIGN_REPO_OVERRIDES = 'campaign-repo-overrides';
  * ended without one.
  */
 export const CAMPAIGN_PROOF = 'campaign-proof';
+
+/**
+ * A campaign that succeeded stays open while a pull request of its runs is not merged (until a cancel or the approval
+ * timeout), to count the merges the forge's webhook reports. Campaigns started before it (and every recorded
+ * history) ended as they succeeded.
+ */
+export const CAMPAIGN_AWAITS_MERGES = 'campaign-awaits-merges';

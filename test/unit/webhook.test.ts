@@ -173,3 +173,31 @@ test("an issue's text is quoted in the task with its author and a nonce it canno
     ),
   ).toContain("(one of this repo's approvers)");
 });
+
+test('a pull request closed by merging it (Gitea, GitHub) is `merged`, by who merged it; closed unmerged, or another action, is ignored', () => {
+  const sha = 'a'.repeat(40);
+  const pullRequest = { number: 12, merged: true, head: { ref: 'nightshift/fix-it-0a1b' }, merge_commit_sha: sha };
+  const gitea = headers({ 'x-gitea-event-type': 'pull_request', 'x-github-event': 'pull_request' });
+  const github = headers({ 'x-github-event': 'pull_request' });
+  expect(readForgeEvent(gitea, { action: 'closed', pull_request: pullRequest, sender })).toEqual({
+    kind: 'merged',
+    pr: 12,
+    branch: 'nightshift/fix-it-0a1b',
+    commit: sha,
+    user: 'walt',
+  });
+  expect(
+    readForgeEvent(github, {
+      action: 'closed',
+      pull_request: { ...pullRequest, merge_commit_sha: null, merged_by: { login: 'ada' } },
+      sender,
+    }),
+  ).toEqual({ kind: 'merged', pr: 12, branch: 'nightshift/fix-it-0a1b', user: 'ada' });
+  expect(readForgeEvent(github, { action: 'closed', pull_request: { ...pullRequest, merged: false }, sender })).toEqual(
+    { ignored: 'this pull_request event does not drive runs' },
+  );
+  expect(readForgeEvent(gitea, { action: 'opened', pull_request: pullRequest, sender })).toHaveProperty('ignored');
+  expect(readForgeEvent(gitea, { action: 'closed', pull_request: { number: 12, merged: true }, sender })).toEqual({
+    ignored: 'a pull_request event without pull_request.head',
+  });
+});

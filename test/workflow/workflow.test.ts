@@ -11,6 +11,8 @@ import type { CampaignInput, CampaignState } from '../../contracts/campaign';
 import {
   approveSignal,
   batchDecisionSignal,
+  campaignMergedSignal,
+  campaignRunSignal,
   campaignStateQuery,
   cancelCampaignSignal,
   editTasksSignal,
@@ -1238,5 +1240,50 @@ test.concurrent(
     const calls = (runId: string) => runs.get(runId)!.calls.map((c) => c.activity);
     expect(calls(first.runId)).toContain('teardownWorkspace');
     for (const r of repos.filter((x) => x.runId !== first.runId)) expect(calls(r.runId)).toEqual([]);
+  },
+);
+
+test.concurrent(
+  'a campaign whose runs opened pull requests stays open until each is merged: a merge counts only for its own run and pull request',
+  async () => {
+    const { handle, repos } = await startCampaign(['m1', 'm2'], { approvalMode: 'batch' }, () => ({}));
+    await campaignWhen(handle, (s) => s.counts.awaiting_approval === 2);
+    // Each ends as a forge run does: its pull request opened (reported here for it, as its runs here have no forge).
+    const [m1, m2] = repos.map((r) => r.runId);
+    for (const [runId, number] of [
+      [m1, 7],
+      [m2, 8],
+    ] as const)
+      await handle.signal(campaignRunSignal, {
+        runId,
+        status: 'succeeded',
+        branch: `nightshift/${runId}`,
+        pullRequest: { number, url: `https://forge.test/o/r/pulls/${number}` },
+      });
+    const succeeded = await campaignWhen(handle, (s) => s.status === 'succeeded');
+    expect(succeeded.counts).toMatchObject({ succeeded: 2, merged: 0 });
+    const at = '2026-01-02T03:04:05.000Z';
+    // Another run's pull request, an unknown run: nothing.
+    await handle.signal(campaignMergedSignal, { runId: m2, pullRequest: 7, at, by: 'gitea:ada' });
+    await handle.signal(campaignMergedSignal, { runId: 'camp-0-other', pullRequest: 7, at, by: 'gitea:ada' });
+    await handle.signal(campaignMergedSignal, {
+      runId: m1,
+      pullRequest: 7,
+      at,
+      by: 'gitea:ada',
+      commit: 'c'.repeat(40),
+    });
+    const one = await campaignWhen(handle, (s) => s.counts.merged > 0);
+    expect(one.counts).toMatchObject({ succeeded: 2, merged: 1 });
+    expect(one.repos.map((r) => r.merged)).toEqual([{ at, by: 'gitea:ada', commit: 'c'.repeat(40) }, undefined]);
+    expect(one.history.at(-1)!.counts).toMatchObject({ merged: 1 });
+    // Still open for the other pull request's merge; once it is merged, it ends.
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await handle.signal(campaignMergedSignal, { runId: m2, pullRequest: 8, at, by: 'gitea:bo' });
+    const done = await handle.result();
+    expect(done).toMatchObject({ status: 'succeeded', counts: { succeeded: 2, merged: 2 } });
+    expect(done.repos[1].merged).toEqual({ at, by: 'gitea:bo' });
+    // The runs themselves still await their approval (their reports came from the test): not left behind.
+    for (const runId of [m1, m2]) await client.workflow.getHandle(runId).cancel();
   },
 );

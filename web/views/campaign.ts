@@ -56,7 +56,8 @@ export function campaignView({ root, principal, signal, param }: ViewContext): v
 }
 
 function renderHeader(el: HTMLElement, c: CampaignView): void {
-  const counts = (Object.entries(c.counts) as [CampaignRepoState, number][]).filter(([, n]) => n > 0);
+  // `merged` among them: a count of succeeded repos, shown as a state's.
+  const counts = Object.entries(c.counts).filter(([, n]) => n > 0);
   replaceChildren(
     el,
     h('h1', {}, c.title),
@@ -97,6 +98,7 @@ function repoRow(r: CampaignView['repos'][number]): HTMLLIElement {
     r.attempts > 1 ? h('span', { class: 'when' }, `attempt ${r.attempts}`) : null,
     r.attempts > 0 ? h('a', { href: `#/runs/${r.runId}`, 'data-run': r.runId }, r.runId) : null,
     r.pullRequest ? h('a', { href: r.pullRequest.url, class: 'pr' }, `PR #${r.pullRequest.number}`) : null,
+    r.merged ? h('span', { class: 'when', title: r.merged.at }, `merged by ${r.merged.by}`) : null,
     r.reason ? h('span', { class: 'reason' }, r.reason) : null,
   );
 }

@@ -17,6 +17,7 @@ import {
 import type {
   CampaignCounts,
   CampaignInput,
+  CampaignMerge,
   CampaignRepoState,
   CampaignRunReport,
   CampaignState,
@@ -26,6 +27,7 @@ import type {
 import type { RunInput, RunStatus } from '../../contracts/run';
 import {
   batchDecisionSignal,
+  campaignMergedSignal,
   campaignRunSignal,
   campaignStateQuery,
   cancelCampaignSignal,
@@ -33,7 +35,7 @@ import {
   resumeCampaignSignal,
   retryCampaignSignal,
 } from '../messages';
-import { CAMPAIGN_PROOF, CAMPAIGN_REPO_OVERRIDES } from '../patches';
+import { CAMPAIGN_AWAITS_MERGES, CAMPAIGN_PROOF, CAMPAIGN_REPO_OVERRIDES } from '../patches';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { recorded } from '../specRun/handlers';
@@ -51,6 +53,7 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
   const asked: { cancel?: boolean; retry?: boolean } = {};
   setHandler(campaignStateQuery, () => state);
   setHandler(campaignRunSignal, (report) => recordReport(state, report));
+  setHandler(campaignMergedSignal, (merge) => recordMerge(state, merge));
   setHandler(pauseCampaignSignal, () => {
     if (state.status === 'running') setStatus(state, 'paused');
   });
@@ -85,7 +88,12 @@ export async function campaignRun(input: CampaignInput, carried?: CampaignState)
       const failed = state.repos.filter((r) => r.state !== 'succeeded').length;
       setStatus(state, failed === 0 ? 'succeeded' : failed === state.repos.length ? 'failed' : 'partial');
       await signProof(input, state);
-      if (failed === 0) return state;
+      if (failed === 0) {
+        // Only a campaign with pull requests to merge waits (and only one started since: the wait is a new command).
+        if (unmerged(state) && patched(CAMPAIGN_AWAITS_MERGES))
+          await condition(() => asked.cancel === true || !unmerged(state), input.run.spec.approval.timeout);
+        return state;
+      }
       // Open for a retry of the failed repos (once their fixture is fixed), as long as a run awaits approval.
       const woken = await condition(() => asked.retry || asked.cancel === true, input.run.spec.approval.timeout);
       if (!woken) return state;
@@ -154,6 +162,18 @@ function recordReport(state: CampaignState, report: CampaignRunReport): void {
   countAll(state);
 }
 
+/** A person merged a succeeded repo's pull request (the API found the run by it on the repo's forge). */
+function recordMerge(state: CampaignState, merge: CampaignMerge): void {
+  const repo = state.repos.find((r) => r.runId === merge?.runId);
+  if (!repo || repo.state !== 'succeeded' || repo.merged || repo.pullRequest?.number !== merge.pullRequest) return;
+  repo.merged = { at: merge.at, by: merge.by, ...(merge.commit ? { commit: merge.commit } : {}) };
+  countAll(state);
+}
+
+/** Whether a succeeded repo's pull request is still to be merged. */
+const unmerged = (state: CampaignState) =>
+  state.repos.some((r) => r.state === 'succeeded' && r.pullRequest && !r.merged);
+
 function repoState(status: RunStatus): CampaignRepoState {
   if (status === 'succeeded' || status === 'cancelled') return status;
   if (status === 'awaiting_approval') return 'awaiting_approval';
@@ -213,8 +233,11 @@ async function signProof(input: CampaignInput, state: CampaignState): Promise<Ca
 }
 
 function countAll(state: CampaignState): void {
-  const counts: CampaignCounts = { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 };
-  for (const r of state.repos) counts[r.state]++;
+  const counts = emptyCounts();
+  for (const r of state.repos) {
+    counts[r.state]++;
+    if (r.merged) counts.merged++;
+  }
   state.counts = counts;
   state.updatedAt = nowIso();
   state.history.push({ at: state.updatedAt, counts });
@@ -226,6 +249,16 @@ function setStatus(state: CampaignState, status: CampaignStatus): void {
   state.updatedAt = nowIso();
   upsertSearchAttributes([{ key: STATUS_KEY, value: status }]);
 }
+
+const emptyCounts = (): CampaignCounts => ({
+  queued: 0,
+  running: 0,
+  awaiting_approval: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+  merged: 0,
+});
 
 /** A campaign's decisions are of no iteration of a run. */
 const NO_ITERATION = { iteration: 0 };
@@ -239,7 +272,7 @@ function initialState(input: CampaignInput): CampaignState {
     status: 'running',
     concurrency: input.concurrency,
     approvalMode: input.approvalMode,
-    counts: { queued: 0, running: 0, awaiting_approval: 0, succeeded: 0, failed: 0, cancelled: 0 },
+    counts: emptyCounts(),
     repos: input.repos.map((r) => ({ repo: r.name, runId: r.runId, state: 'queued', attempts: 0 })),
     history: [],
     ...(input.selector ? { selector: input.selector } : {}),
