@@ -4,3 +4,9 @@ import type { SandboxDriverName } from '../spec/schema';
 export function claimQueue(taskQueue: string, driver: SandboxDriverName): string {
   return `${taskQueue}/claim/${driver}`;
 }
+
+/**
+ * The Temporal priority (1 first, 5 last; 3 by default) of a campaign's runs and their claims of a sandbox slot: a
+ * newer single run's claim is served first (docs/campaigns.md, "Fairness").
+ */
+export const CAMPAIGN_RUN_PRIORITY = 4;

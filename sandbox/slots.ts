@@ -54,4 +54,16 @@ export class SandboxSlots {
     for (const [runId, slot] of this.held)
       if (!slot.provisioned && now - slot.since > this.claimExpiryMs) this.held.delete(runId);
   }
+
+  /** Resolves once a slot is free (polled: slots free up on teardowns and expiries); rejects when `signal` aborts. */
+  async whenFree(signal: AbortSignal): Promise<void> {
+    while (this.load >= this.capacity) {
+      signal.throwIfAborted();
+      await new Promise((resolve) => setTimeout(resolve, FREE_POLL_MS));
+    }
+    signal.throwIfAborted();
+  }
 }
+
+/** How often a worker waiting to claim looks for a free slot. */
+const FREE_POLL_MS = 200;

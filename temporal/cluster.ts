@@ -16,7 +16,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { ensureClusterTools, type ClusterTools } from './cli';
-import { ensureSearchAttributes, stopProcess, waitUntilServing } from './devServer';
+import { ensureSearchAttributes, MATCHING_CONFIG, stopProcess, waitUntilServing } from './devServer';
 import { freeLowPort, freePort } from './ports';
 
 /** Debian 12's PostgreSQL; docker-compose.temporal.yml runs the same major (test/compose.test.ts). */
@@ -364,6 +364,7 @@ function writeServerConfig(dataDir: string, state: ClusterState): void {
     'system.forceSearchAttributesCacheRefreshOnRead': [{ value: true }],
     'frontend.persistenceMaxQPS': [{ value: 10000 }],
     'history.persistenceMaxQPS': [{ value: 45000 }],
+    ...Object.fromEntries(Object.entries(MATCHING_CONFIG).map(([key, value]) => [key, [{ value }]])),
   };
   writeFileSync(path.join(dir, 'dynamicconfig.yaml'), stringify(dynamic));
 }

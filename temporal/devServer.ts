@@ -28,6 +28,17 @@ export interface DevServer {
 }
 
 /**
+ * How Temporal matches tasks for Nightshift: by priority (a campaign's runs after single runs, docs/campaigns.md,
+ * "Fairness"), in one partition per queue, where priority holds exactly (across partitions it is only approximate;
+ * Nightshift's queues carry a few tasks a second at most, far below what one partition serves).
+ */
+export const MATCHING_CONFIG = {
+  'matching.useNewMatcher': true,
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+} as const;
+
+/**
  * Start `temporal server start-dev` on a SQLite file in `dataDir` (unless `inMemory`), so runs survive a server
  * restart, and wait until it answers. Its output goes to `dataDir/temporal.log`.
  */
@@ -46,6 +57,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     'warn',
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${k.type === 'TEXT' ? 'Text' : 'Keyword'}`]),
+    ...Object.entries(MATCHING_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
   ];
   const log = openSync(path.join(opts.dataDir, 'temporal.log'), 'a');
   // Its own process group: a Ctrl-C in the terminal reaches only its parent, which stops it after the worker drained.

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { findTemporal, TEMPORAL_SERVER_VERSION } from '../temporal/cli';
 import { HISTORY_SHARDS, POSTGRES_MAJOR } from '../temporal/cluster';
+import { MATCHING_CONFIG } from '../temporal/devServer';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 const compose = parse(readFileSync(path.resolve(__dirname, '..', '..', 'docker-compose.temporal.yml'), 'utf8'));
@@ -20,6 +21,14 @@ test("the compose file runs the server and UI versions of the dev server the tes
   expect(TEMPORAL_SERVER_VERSION).toBe(server);
   expect(compose.services.postgresql.image).toBe(`postgres:${POSTGRES_MAJOR}`);
   expect(compose.services.temporal.environment.NUM_HISTORY_SHARDS).toBe(HISTORY_SHARDS);
+});
+
+test("the compose file's server matches tasks as the dev server and the cluster do: by priority, one partition a queue", () => {
+  const mounted = compose.services.temporal.volumes.find((v: string) =>
+    v.endsWith(`:${compose.services.temporal.environment.DYNAMIC_CONFIG_FILE_PATH}:ro`),
+  );
+  const file = parse(readFileSync(path.resolve(__dirname, '..', '..', mounted.split(':')[0]), 'utf8'));
+  expect(file).toEqual(Object.fromEntries(Object.entries(MATCHING_CONFIG).map(([key, value]) => [key, [{ value }]])));
 });
 
 test('the compose file registers every search attribute the workflow uses, and listens on loopback only', () => {

@@ -6,6 +6,7 @@
 // the cases of a stage and a teardown bound for a dead worker's queue, each made to happen, are in
 // test/workflow/workflow.test.ts.
 import type { ChildProcess } from 'node:child_process';
+import { campaignWhen } from './helpers/campaigns';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
 import type { RunState } from '../contracts/run';
@@ -103,6 +104,44 @@ test('a worker SIGKILLed while two tasks of a plan run: both finish on another, 
       .split('\n')
       .filter((f) => f && f !== 'src/.keep'),
   ).toEqual(['src/b.txt', 'src/c.txt']);
+}, 600_000);
+
+test('a worker SIGKILLed mid-campaign: every repo ends once (one run each, one commit each), the campaign succeeds', async () => {
+  const repos = Array.from({ length: 6 }, () => makeRepo(VALUE_REPO));
+  const started = await stack.api('POST', '/v1/campaigns', {
+    body: {
+      title: 'Set every value to two',
+      task: 'Make src/value.txt contain 2.',
+      agent: { kind: 'command', command: ['sh', '-c', agent(8)] },
+      scope: { allow: ['src/**'] },
+      checks: [{ name: 'value', run: 'grep -qx 2 src/value.txt' }],
+      approval: { required: false },
+      repos,
+      concurrency: 3,
+    },
+  });
+  expect(started.status).toBe(201);
+  const { id } = started.body;
+  const state = await campaignWhen(stack, id, (c) => c.counts.running === 3);
+  const { run: held, worker } = await runMidAgent(state.repos.map((r) => r.runId));
+  worker.kill('SIGKILL');
+  await exited(worker);
+
+  const done = await campaignWhen(stack, id, (c) => c.status !== 'running', 400_000);
+  expect({ status: done.status, counts: done.counts }).toMatchObject({ status: 'succeeded', counts: { succeeded: 6 } });
+  expect((await stack.state(held)).reprovisions).toBeGreaterThan(0);
+  for (const [i, r] of done.repos.entries()) {
+    // Started once by the campaign, one execution of its run in Temporal, one commit delivered.
+    const executions = [];
+    for await (const e of stack.client.workflow.list({ query: `WorkflowId = '${r.runId}'` })) executions.push(e);
+    const commits = gitIn(repos[i], 'rev-list', '--count', `main..${r.branch}`).trim();
+    expect({ repo: r.repo, attempts: r.attempts, executions: executions.length, commits }).toEqual({
+      repo: r.repo,
+      attempts: 1,
+      executions: 1,
+      commits: '1',
+    });
+  }
 }, 600_000);
 
 /** The first of `ids` seen mid-agent on a worker still alive, and that worker's process. */

@@ -19,6 +19,7 @@ import { openArtifactStore } from '../store/openArtifacts';
 import { RunLog } from '../store/runLog';
 import { prepareRun } from '../admission/prepareRun';
 import { claimQueue } from '../contracts/taskQueues';
+import { claimSlotSupplier } from '../sandbox/claimSlotSupplier';
 import type { WorkspaceRef } from '../contracts/run';
 import { startFleetReports } from './fleetReport';
 import { agentCliMounts } from '../agents/cli';
@@ -30,6 +31,7 @@ import { agentCliMounts } from '../agents/cli';
  */
 const HEARTBEAT_EVERY = '1s';
 const STICKY_TIMEOUT = '2s';
+const ONE_SLOT = { type: 'fixed-size', numSlots: 1 } as const;
 
 export interface NightshiftWorker {
   self: WorkspaceRef;
@@ -123,8 +125,9 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
     maxConcurrentActivityTaskExecutions: config.maxSandboxes,
     maxHeartbeatThrottleInterval: HEARTBEAT_EVERY,
   });
-  // One claim queue per driver offered, so runs come only to workers that can serve them. One claim at a time: a full
-  // worker holds at most one run waiting for its next free slot, and leaves the others to workers with room.
+  // One claim queue per driver offered, so runs come only to workers that can serve them. One claim at a time, and
+  // only with a slot free (sandbox/claimSlotSupplier.ts): a full worker leaves the claims to workers with room, and
+  // to Temporal's queue, which hands its next free slot to the claim of highest priority.
   const offered = Object.keys(drivers) as SandboxDriverName[];
   const claimers = await Promise.all(
     offered.map((driver) =>
@@ -133,7 +136,13 @@ export async function createWorker(opts: WorkerOptions): Promise<NightshiftWorke
         activities: activities.claim,
         taskQueue: claimQueue(config.taskQueue, driver),
         identity: name,
-        maxConcurrentActivityTaskExecutions: 1,
+        tuner: {
+          activityTaskSlotSupplier: claimSlotSupplier(slots),
+          // It runs no workflows, local activities or Nexus tasks.
+          workflowTaskSlotSupplier: ONE_SLOT,
+          localActivityTaskSlotSupplier: ONE_SLOT,
+          nexusTaskSlotSupplier: ONE_SLOT,
+        },
         maxHeartbeatThrottleInterval: HEARTBEAT_EVERY,
       }),
     ),

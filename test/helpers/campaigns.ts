@@ -4,7 +4,7 @@ import type { CampaignState } from '../../contracts/campaign';
 import type { RunState } from '../../contracts/run';
 import type { TestStack } from './stack';
 
-/** The campaign (`GET /v1/campaigns/:id`) once `ok` holds of it. */
+/** The campaign (`GET /v1/campaigns/:id`) once `ok` holds of it; an answer that is not the campaign is asked again. */
 export async function campaignWhen(
   stack: TestStack,
   id: string,
@@ -13,9 +13,12 @@ export async function campaignWhen(
 ): Promise<CampaignState> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const c = (await stack.api('GET', `/v1/campaigns/${id}`)).body as CampaignState;
-    if (ok(c)) return c;
-    if (Date.now() > deadline) throw new Error(`campaign ${id} did not get there: ${JSON.stringify(c.counts)}`);
+    // A query may fail a moment while the campaign's workflow moves from a dead worker (503).
+    const res = await stack.api('GET', `/v1/campaigns/${id}`);
+    const c = res.body as CampaignState;
+    if (res.status === 200 && ok(c)) return c;
+    if (Date.now() > deadline)
+      throw new Error(`campaign ${id} did not get there: ${res.status} ${JSON.stringify(c.counts ?? res.body)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }

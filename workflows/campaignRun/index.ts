@@ -36,6 +36,7 @@ import {
   retryCampaignSignal,
 } from '../messages';
 import { CAMPAIGN_AWAITS_MERGES, CAMPAIGN_PROOF, CAMPAIGN_REPO_OVERRIDES } from '../patches';
+import { CAMPAIGN_RUN_PRIORITY } from '../../contracts/taskQueues';
 import { runSearchAttributes, STATUS_KEY } from '../searchAttributes';
 import { specRun } from '../specRun';
 import { recorded } from '../specRun/handlers';
@@ -138,6 +139,8 @@ async function startReady(input: CampaignInput, state: CampaignState): Promise<v
         typedSearchAttributes: runSearchAttributes(spec),
         // The campaign continues as new and is cancelled by its own signal: its runs must outlive each of its runs.
         parentClosePolicy: ParentClosePolicy.ABANDON,
+        // Below a single run's (Temporal's default): its tasks wait behind single runs' where a queue is backlogged.
+        priority: { priorityKey: CAMPAIGN_RUN_PRIORITY },
       });
       // The run reports its end by signal; its result here is only for the history (and never an unhandled failure).
       child.result().catch(() => undefined);

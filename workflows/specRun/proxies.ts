@@ -48,9 +48,11 @@ export function onClaimQueue(
   settings: RunSettings,
   taskQueue: string,
   driver: SandboxDriverName,
+  priorityKey?: number,
 ): ClaimQueueActivities {
   return proxyActivities<ClaimQueueActivities>({
     taskQueue: claimQueue(taskQueue, driver),
+    ...(priorityKey ? { priority: { priorityKey } } : {}),
     summary: `claim a ${driver} worker with a free sandbox slot`,
     startToCloseTimeout: '30d',
     heartbeatTimeout: settings.heartbeatTimeoutMs,

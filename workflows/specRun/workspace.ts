@@ -17,6 +17,7 @@ import type { RunContext } from './context';
 import { errorMessage, isWorkerLost, WorkerGone } from './errors';
 import { provisionInput } from './inputs';
 import { anyWorker, onClaimQueue, onWorkspaceWorker } from './proxies';
+import { CAMPAIGN_RUN_PRIORITY } from '../../contracts/taskQueues';
 import { MINUTE } from './time';
 
 /**
@@ -28,7 +29,9 @@ async function claimWorker(ctx: RunContext): Promise<WorkspaceRef> {
   const { driver } = ctx.spec.sandbox;
   const { taskQueue } = workflowInfo();
   await anyWorker.findDriver({ driver, taskQueue });
-  return onClaimQueue(ctx.settings, taskQueue, driver).claimWorkspace({ runId: ctx.state.id });
+  // A campaign's run claims after single runs (docs/campaigns.md, "Fairness").
+  const priority = ctx.input.campaign ? CAMPAIGN_RUN_PRIORITY : undefined;
+  return onClaimQueue(ctx.settings, taskQueue, driver, priority).claimWorkspace({ runId: ctx.state.id });
 }
 
 /** Claim a worker and (re)create the workspace there, from the last checkpoint when there is one. */
