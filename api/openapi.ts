@@ -9,7 +9,13 @@ import { RegisteredForgeSchema } from '../config/forges';
 import { RemoteRepoInputSchema } from '../config/remotes';
 import { RepoDefaultsSchema } from './repoDefaults';
 import { RepoAddedSchema, RepoListingSchema } from './repoRoutes';
-import { DecisionBodySchema, QuickRunRequestSchema, RunSummarySchema, TaskListCorrectionSchema } from './runs';
+import {
+  BudgetRaiseBodySchema,
+  DecisionBodySchema,
+  QuickRunRequestSchema,
+  RunSummarySchema,
+  TaskListCorrectionSchema,
+} from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
 import { RepoGlobsSchema, ROLES, type Role } from './tokens';
 
@@ -338,6 +344,21 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Cancel a run; its sandbox is torn down',
     body: { required: false, content: decisionBody },
     responses: { 202: accepted, 404: runId('No such run'), 409: conflict('the run has ended') },
+  },
+  {
+    method: 'post',
+    path: '/v1/runs/:id/budget',
+    repoLimited: true,
+    role: 'approver',
+    summary:
+      'Raise the spent model budget of a run awaiting_budget (docs/budgets.md): it goes on from its checkpoint; the raise is signed and in the proof',
+    body: { required: true, content: json(schema(BudgetRaiseBodySchema, 'input')) },
+    responses: {
+      202: accepted,
+      400: { description: 'No amount, or a bad one, naming the field', content: json(ref('Error')) },
+      404: runId('No such run'),
+      409: conflict('the run is not awaiting budget'),
+    },
   },
   {
     method: 'post',

@@ -21,6 +21,7 @@ import {
   approveSignal,
   cancelRequestedSignal,
   editTasksSignal,
+  raiseBudgetSignal,
   redoTaskSignal,
   rejectSignal,
   requestChangesSignal,
@@ -33,6 +34,7 @@ import { planRun } from '../workflows/planRun';
 import {
   FINAL_STATUSES,
   RUN_STATUSES,
+  type BudgetRaise,
   type Decision,
   type DecisionInput,
   type RunState,
@@ -98,6 +100,15 @@ export const DecisionBodySchema = z.object({
   task: z.string().max(100).optional(),
 });
 
+/** `POST /v1/runs/:id/budget`: what to add to a run's spent model budget (docs/budgets.md). */
+export const BudgetRaiseBodySchema = z
+  .strictObject({
+    tokens: z.number().int('tokens must be a whole number').positive('tokens must be more than 0').max(1e9).optional(),
+    costUsd: z.number().positive('costUsd must be more than 0').max(100_000, 'costUsd is at most 100000').optional(),
+    comment: z.string().max(20_000, 'comment is longer than 20000 characters').optional(),
+  })
+  .refine((b) => b.tokens !== undefined || b.costUsd !== undefined, 'give tokens, costUsd or both to add');
+
 // A run that ended outside the workflow's own code (terminated, say) keeps a stale status attribute.
 const TEMPORAL_END: Record<string, RunStatus> = {
   FAILED: 'failed',
@@ -157,7 +168,9 @@ export function runsRouter(deps: RunsDeps): Router {
         res.status(202).json({ id: state.id, status: state.status });
         return;
       }
-      if (state.status !== 'awaiting_approval')
+      // A run waiting for its budget can be rejected as well (it ends there).
+      const budgetReject = route === 'reject' && state.status === 'awaiting_budget';
+      if (state.status !== 'awaiting_approval' && !budgetReject)
         throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting approval`);
       if (task !== undefined) {
         // The plan runs the task again, then what needs it, then integrates anew (docs/plans.md).
@@ -176,6 +189,7 @@ export function runsRouter(deps: RunsDeps): Router {
     });
   }
   router.put('/:id/tasks', requireRole('approver'), (req, res) => runs.correctTasks(req, res));
+  router.post('/:id/budget', requireRole('approver'), (req, res) => runs.raiseBudget(req, res));
   router.post('/:id/cancel', requireRole('submitter'), (req, res) => runs.cancel(req, res));
   return router;
 }
@@ -188,17 +202,38 @@ class RunRoutes {
    * Decisions sent from here are signed, so whoever reads them can tell them from signals sent to Temporal directly.
    * With the key in use now: the key may have been rotated since the server started.
    */
-  signed(state: RunStateView, kind: Decision['kind'], comment: string, by: string): DecisionInput {
+  signed(
+    state: RunStateView,
+    kind: Decision['kind'],
+    comment: string,
+    by: string,
+    raise?: BudgetRaise,
+  ): DecisionInput & BudgetRaise {
     return {
       comment,
       by,
+      ...raise,
       sig: signDecision(ensureSigningKey(this.deps.config.home), state.id, {
         kind,
         by,
         comment,
         iteration: state.iteration,
+        ...(raise ? { raise } : {}),
       }),
     };
+  }
+
+  /** Add to a run's spent budget: it goes on from its checkpoint (docs/budgets.md). */
+  async raiseBudget(req: Request, res: Response): Promise<void> {
+    const body = jsonBodyOf(req, BudgetRaiseBodySchema, '{"costUsd": 5, "tokens": 100000, "comment": "…"}');
+    const { comment = '', ...raise } = body;
+    const state = await this.load(runId(req), principalOf(req));
+    if (state.status !== 'awaiting_budget')
+      throw new ApiError('conflict', `run ${state.id} is ${state.status}, not awaiting budget`);
+    await this.deps.client.workflow
+      .getHandle(state.id)
+      .signal(raiseBudgetSignal, this.signed(state, 'raiseBudget', comment, principalOf(req).name, raise));
+    res.status(202).json({ id: state.id, status: state.status, raise });
   }
 
   /** A decision naming a task: only a request for changes on a plan may, and it must name one of the plan's tasks. */

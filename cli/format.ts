@@ -1,6 +1,7 @@
 import type { CheckIntegrity, RunStateView } from '../contracts/run';
 import type { PlanTaskState } from '../contracts/plan';
 import { planWaves } from '../spec/plan';
+import { CliError } from './client';
 
 export function duration(ms?: number): string {
   if (ms === undefined || !Number.isFinite(ms)) return '…';
@@ -222,5 +223,24 @@ export function formatRun(run: RunStateView): string {
     lines.push(
       `next       nightshift diff ${run.id}; nightshift approve|reject ${run.id} [-m …]; nightshift changes ${run.id} -m …`,
     );
+  if (run.status === 'awaiting_budget' && run.budget)
+    lines.push(
+      `budget     spent: ${run.budget.stoppedBy}`,
+      `next       nightshift budget ${run.id} +5usd|+100000tokens [-m …]; nightshift reject ${run.id}`,
+    );
   return lines.join('\n');
+}
+
+/** `nightshift budget`'s amounts (`+5usd`, `+$5`, `+100000tokens`, `+100ktokens`) as the API's body; a usage error. */
+export function budgetAmounts(amounts: string[]): { costUsd?: number; tokens?: number } {
+  const body: { costUsd?: number; tokens?: number } = {};
+  for (const amount of amounts) {
+    const usd = /^\+?\$?(\d+(?:\.\d+)?)\s*(?:usd)?$/i.exec(amount.trim());
+    const tokens = /^\+?(\d+)(k|m)?\s*tokens?$/i.exec(amount.trim());
+    const unit = { k: 1e3, m: 1e6 }[(tokens?.[2] ?? '').toLowerCase()] ?? 1;
+    if (tokens) body.tokens = (body.tokens ?? 0) + Number(tokens[1]) * unit;
+    else if (usd && /usd|\$/i.test(amount)) body.costUsd = (body.costUsd ?? 0) + Number(usd[1]);
+    else throw new CliError(`budget: "${amount}" is not an amount: +5usd, +$5, +100000tokens or +100ktokens`, 2);
+  }
+  return body;
 }

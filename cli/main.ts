@@ -8,6 +8,7 @@ import type { PublicKeyEntry } from '../proof/keys';
 import { FINAL_STATUSES, RUN_STATUSES, type RunState, type RunStateView } from '../contracts/run';
 import { ApiClient, CliError } from './client';
 import {
+  budgetAmounts,
   failureText,
   formatFleet,
   formatRun,
@@ -354,6 +355,20 @@ for (const [name, route, description, needsComment, done] of decisions) {
       else print(`${id}: ${done}${opts.task ? ` (task ${opts.task} runs again)` : ''}`);
     });
 }
+
+program
+  .command('budget <id> <amounts...>')
+  .description('raise the spent model budget of a run awaiting_budget: +5usd, +100000tokens (or both); it goes on')
+  .option('-m, --message <comment>', 'why')
+  .option('--json', 'print JSON')
+  .action(async (id: string, amounts: string[], opts: { message?: string; json?: boolean }) => {
+    const res = await api.json('POST', `${runPath(id)}/budget`, {
+      ...budgetAmounts(amounts),
+      ...(opts.message ? { comment: opts.message } : {}),
+    });
+    if (opts.json) printJson(res, 0);
+    else print(`${id}: budget raised; the run goes on`);
+  });
 
 program
   .command('tasks <id> <file>')

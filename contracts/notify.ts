@@ -1,7 +1,7 @@
 import type { RunStatus, StageName } from './run';
 
 /** The run events webhooks hear of. */
-export type RunEvent = Extract<RunStatus, 'awaiting_approval' | 'succeeded' | 'failed'>;
+export type RunEvent = Extract<RunStatus, 'awaiting_approval' | 'awaiting_budget' | 'succeeded' | 'failed'>;
 
 /** What the workflow tells about an event. No receiver in here: their URLs stay out of Temporal's history. */
 export interface RunNotice {

@@ -16,6 +16,8 @@ export const RUN_STATUSES = [
   /** A plan whose tasks run, each as its own run (docs/plans.md). */
   'running_tasks',
   'awaiting_approval',
+  /** Its model budget spent: the run waits for a person to raise it (docs/budgets.md). */
+  'awaiting_budget',
   'delivering',
   'succeeded',
   'failed',
@@ -36,6 +38,7 @@ export type StageName =
   | 'review'
   | 'publish'
   | 'approval'
+  | 'budget'
   | 'ci'
   | 'rebase'
   | 'proof'
@@ -176,8 +179,11 @@ export interface DecisionInput {
 }
 
 export interface Decision {
-  /** `cancel`: who asked the API to cancel the run (the cancellation itself is Temporal's). */
-  kind: 'approve' | 'reject' | 'requestChanges' | 'cancel';
+  /**
+   * `cancel`: who asked the API to cancel the run (the cancellation itself is Temporal's); `raiseBudget`: a person
+   * added `raise` to the run's spent model budget.
+   */
+  kind: 'approve' | 'reject' | 'requestChanges' | 'cancel' | 'raiseBudget';
   comment: string;
   /** As the signal claimed it: only a valid `sig` makes it the name of an API token. */
   by: string;
@@ -188,6 +194,14 @@ export interface Decision {
   sig?: string;
   /** As the signal said: only a valid `sig` makes it so (channel `forge`). */
   via?: 'forge';
+  /** A `raiseBudget`'s additions to the run's limits. */
+  raise?: BudgetRaise;
+}
+
+/** What a person adds to a run's model budget: tokens, dollars, or both. */
+export interface BudgetRaise {
+  tokens?: number;
+  costUsd?: number;
 }
 
 /** A decision as the API and the proof show it: how it came, instead of its signature. */
@@ -317,6 +331,8 @@ export interface RunState {
   stages: StageRecord[];
   /** Model tokens and cost of the run so far, as its gateway metered them. */
   modelUsage?: GatewayUsage;
+  /** Once its model budget was spent: why, and its limits as raised since (docs/budgets.md). */
+  budget?: { stoppedBy: string; limits: BudgetRaise };
   /** The latest agent run. */
   agent?: AgentResult;
   /** Results of the latest check pass. */

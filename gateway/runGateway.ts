@@ -22,7 +22,13 @@ export interface RunningGateway {
  */
 export async function startModelGateway(
   deps: ActivityDeps,
-  input: { agent: Spec['agent']; limits: Spec['limits']; usage?: GatewayUsage; root: string; apiKey: string },
+  input: {
+    agent: Spec['agent'];
+    limits: Pick<Spec['limits'], 'tokens' | 'costUsd'>;
+    usage?: GatewayUsage;
+    root: string;
+    apiKey: string;
+  },
   onRequest: (r: GatewayRequest) => void,
 ): Promise<RunningGateway | undefined> {
   const vendor = vendorOf(input.agent);

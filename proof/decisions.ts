@@ -9,7 +9,7 @@ import type { SigningKey } from './keys';
  * claimed). The workflow records the signature as it came and never judges it (it has no key, and must not).
  */
 
-type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration' | 'via'>;
+type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration' | 'via' | 'raise'>;
 
 /**
  * What the API signs: the run, the kind, who, what, and the iteration it decides, so a signature cannot be moved
@@ -17,10 +17,12 @@ type Signed = Pick<Decision, 'kind' | 'by' | 'comment' | 'iteration' | 'via'>;
  */
 export function decisionText(runId: string, d: Signed): Buffer {
   // A forge's decision signs its channel too, so an API decision cannot be passed off as a forge user's, or back.
+  // A budget raise signs its amounts, so a signed raise of $5 cannot be replayed as one of $500.
+  const raise = d.kind === 'raiseBudget' ? [d.raise?.tokens ?? null, d.raise?.costUsd ?? null] : [];
   const text =
     d.via === 'forge'
-      ? ['nightshift-decision/2', runId, d.kind, d.by, d.comment, d.iteration ?? null, d.via]
-      : ['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null];
+      ? ['nightshift-decision/2', runId, d.kind, d.by, d.comment, d.iteration ?? null, d.via, ...raise]
+      : ['nightshift-decision/1', runId, d.kind, d.by, d.comment, d.iteration ?? null, ...raise];
   return Buffer.from(JSON.stringify(text));
 }
 

@@ -292,6 +292,11 @@ export const SpecSchema = z.strictObject({
       tokens: z.number().int().positive().optional(),
       /** Model cost in USD for the whole run, from the server's price table. */
       costUsd: z.number().positive().optional(),
+      /**
+       * When the tokens or the cost are spent: `ask` (the run checkpoints, frees its sandbox and waits in
+       * `awaiting_budget` for a person to raise the budget, docs/budgets.md), or `fail` the run.
+       */
+      onExceed: z.enum(['ask', 'fail']).default('ask'),
     })
     .prefault({}),
 });

@@ -379,7 +379,7 @@ test('a spec asking for a driver the worker lacks fails at provision, saying so'
   }
 });
 
-test('the agent reaches its model API only through the run’s gateway: the real key stays outside, tokens are counted, the budget ends the run', async () => {
+test('the agent reaches its model API only through the run’s gateway: the real key stays outside, tokens are counted, the budget ends the run (`onExceed: fail`)', async () => {
   const realKey = `sk-ant-real-${Date.now()}-never-inside`;
   const seen: { path: string; key: string | undefined }[] = [];
   const upstream = http.createServer((req, res) => {
@@ -410,7 +410,7 @@ test('the agent reaches its model API only through the run’s gateway: the real
           baseUrl: `http://127.0.0.1:${port}`,
           command: ['sh', '-c', agent],
         },
-        limits: { iterations: 2, tokens: 60 },
+        limits: { iterations: 2, tokens: 60, onExceed: 'fail' },
       }),
     );
     const state = await stack.waitFor(id, ['failed']);
@@ -429,6 +429,76 @@ test('the agent reaches its model API only through the run’s gateway: the real
       '[nightshift model] POST /v1/messages → 429, refused: nightshift: token budget of 60 exhausted (used 100)',
     );
     expect(log).not.toContain(realKey);
+  } finally {
+    upstream.close();
+    rmSync(path.join(stack.config.home, 'secrets.env'), { force: true });
+  }
+});
+
+test('a budget spent mid-iteration pauses the run (no sandbox held) until a raise through the API; it goes on from its checkpoint, the agent told why, and the proof records the raise', async () => {
+  // A scripted model: 30 in / 20 out tokens an answer, $0.00039 at claude-sonnet-4-5's prices.
+  const upstream = http.createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ type: 'message', content: [], usage: { input_tokens: 30, output_tokens: 20 } }));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const port = (upstream.address() as AddressInfo).port;
+  writeFileSync(path.join(stack.config.home, 'secrets.env'), 'ANTHROPIC_API_KEY=sk-ant-budget\n');
+  try {
+    const call = `curl -s -o /dev/null "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -d '{"model":"claude-sonnet-4-5","messages":[]}'`;
+    // Its prompt into the log (the second iteration's says why it stopped); three calls, the third over the budget.
+    const agent = `cat /nightshift/prompt.md; ${call}; ${call}; ${call}; echo 2 > src/value.txt`;
+    stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
+    const id = await stack.submit(
+      spec(makeRepo(VALUE_REPO), agent, {
+        agent: {
+          kind: 'command',
+          api: 'anthropic',
+          model: 'claude-sonnet-4-5',
+          baseUrl: `http://127.0.0.1:${port}`,
+          command: ['sh', '-c', agent],
+        },
+        limits: { iterations: 1, costUsd: 0.0005 },
+      }),
+    );
+    const waiting = await stack.waitFor(id, ['awaiting_budget', 'failed']);
+    expect(waiting).toMatchObject({
+      status: 'awaiting_budget',
+      iteration: 1,
+      budget: {
+        stoppedBy: 'nightshift: cost budget of $0.0005 exhausted (used $0.00078)',
+        limits: { costUsd: 0.0005 },
+      },
+    });
+    // Checkpointed, and no sandbox held while it waits.
+    expect(waiting.checkpoint?.iteration).toBe(1);
+    const work = path.join(stack.config.home, 'work');
+    expect(readdirSync(work).flatMap((w) => readdirSync(path.join(work, w)).filter((e) => e.includes(id)))).toEqual([]);
+    // A bad raise changes nothing; nor does a decision meant for approval.
+    const bad = await stack.api('POST', `/v1/runs/${id}/budget`, { body: { costUsd: -1 } });
+    expect([bad.status, bad.body.error.message]).toEqual([400, 'costUsd: costUsd must be more than 0']);
+    expect((await stack.api('POST', `/v1/runs/${id}/budget`, { body: { comment: 'more' } })).body.error.message).toBe(
+      'body: give tokens, costUsd or both to add',
+    );
+    expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: {} })).status).toBe(409);
+    const raised = await stack.api('POST', `/v1/runs/${id}/budget`, { body: { costUsd: 1, comment: 'go on' } });
+    expect(raised.status).toBe(202);
+
+    await stack.waitFor(id, ['awaiting_approval']);
+    expect((await stack.api('POST', `/v1/runs/${id}/approve`, { body: {} })).status).toBe(202);
+    const done = await stack.waitFor(id, ['succeeded', 'failed']);
+    expect(done).toMatchObject({ status: 'succeeded', iteration: 2, budget: { limits: { costUsd: 1.0005 } } });
+    const log = (await stack.api('GET', `/v1/runs/${id}/logs`)).text;
+    expect(log).toContain("Your last iteration was stopped by the run's model budget, not by a problem in your work");
+    expect(log).toContain('admin raised the budget (+$1): go on.');
+    // The raise is in the proof: who, how much, signed by the API.
+    const bundle = await unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
+    const decisions = JSON.parse(bundle.get('attestations/decisions.json')!.toString());
+    const statement = JSON.parse(Buffer.from(decisions.payload, 'base64').toString());
+    expect(statement.predicate.decisions).toMatchObject([
+      { kind: 'raiseBudget', by: 'admin', comment: 'go on', raise: { costUsd: 1 }, channel: 'api', verified: true },
+      { kind: 'approve', by: 'admin', channel: 'api', verified: true },
+    ]);
   } finally {
     upstream.close();
     rmSync(path.join(stack.config.home, 'secrets.env'), { force: true });

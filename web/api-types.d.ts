@@ -11,6 +11,7 @@ export type RunStatus =
   | 'reviewing'
   | 'running_tasks'
   | 'awaiting_approval'
+  | 'awaiting_budget'
   | 'delivering'
   | 'succeeded'
   | 'failed'

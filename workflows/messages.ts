@@ -1,6 +1,6 @@
 // The run's messages, defined once for the workflow, the API and Temporal Web's signal dialog.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { DecisionInput, ForgeStatus, RunState, RunStatus } from '../contracts/run';
+import type { BudgetRaise, DecisionInput, ForgeStatus, RunState, RunStatus } from '../contracts/run';
 import type { ProposedTask } from '../spec/schema';
 import type { CampaignMerge, CampaignRunReport, CampaignState } from '../contracts/campaign';
 
@@ -8,6 +8,8 @@ export const approveSignal = defineSignal<[DecisionInput]>('approve');
 export const rejectSignal = defineSignal<[DecisionInput]>('reject');
 export const requestChangesSignal = defineSignal<[DecisionInput]>('requestChanges');
 export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelRequested');
+/** A person adds to a run's spent model budget (docs/budgets.md): it goes on from its checkpoint. */
+export const raiseBudgetSignal = defineSignal<[DecisionInput & BudgetRaise]>('raiseBudget');
 /** The forge's CI status for a commit (sent by the forge webhook): kept when it is the run's pushed commit. */
 export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
@@ -29,6 +31,8 @@ export const SIGNAL_DESCRIPTIONS = {
     'Reject the run: nothing is delivered. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
   requestChanges:
     'Send the comment back to the agent for another iteration. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
+  raiseBudget:
+    'Add to the model budget of a run awaiting_budget: it goes on from its checkpoint. Input: {"tokens": N, "costUsd": N, "comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
   cancelRequested:
     'Records who cancels the run (the API sends it before cancelling); it does not cancel. Input: {"comment": "…", "by": "…"}',
 } as const;

@@ -68,3 +68,9 @@ export const CAMPAIGN_PROOF = 'campaign-proof';
  * history) ended as they succeeded.
  */
 export const CAMPAIGN_AWAITS_MERGES = 'campaign-awaits-merges';
+
+/**
+ * A run whose model budget is spent asks for more (`limits.onExceed: ask`): it waits in `awaiting_budget` for a raise
+ * instead of failing (workflows/specRun/budget.ts). Runs started before it failed, as every recorded history did.
+ */
+export const BUDGET_ASK = 'budget-ask';

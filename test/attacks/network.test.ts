@@ -495,7 +495,7 @@ describe('the model gateway sends the key only where the admin said', () => {
     ({ modelPrices: {}, modelUpstreams, self: { worker: 'net-test', queue: 'q' } }) as unknown as ActivityDeps;
   const input = (baseUrl: string, root: string) => ({
     agent: { kind: 'claude-code' as const, baseUrl },
-    limits: { iterations: 1 },
+    limits: {},
     root,
     apiKey: KEY,
   });

@@ -37,3 +37,12 @@ test("a signal claiming the forge with no signature, or another key's, is unveri
   const otherSig = signDecision({ ...key, privateKey: other.privateKey }, 'ns-run', { ...base, via: 'forge' });
   expect(judged({ ...base, via: 'forge', sig: otherSig })).toMatchObject({ channel: 'temporal', verified: false });
 });
+
+test('a budget raise signs its amounts: the same signature on a larger raise, or on an approval, does not verify', () => {
+  const raise = { ...base, by: 'carol', kind: 'raiseBudget' as const, raise: { costUsd: 5 } };
+  const sig = signDecision(key, 'ns-run', raise);
+  expect(judged({ ...raise, sig })).toMatchObject({ channel: 'api', verified: true, raise: { costUsd: 5 } });
+  expect(judged({ ...raise, raise: { costUsd: 500 }, sig })).toMatchObject({ channel: 'temporal', verified: false });
+  expect(judged({ ...raise, raise: { costUsd: 5, tokens: 1e6 }, sig })).toMatchObject({ verified: false });
+  expect(judged({ ...raise, kind: 'approve', sig })).toMatchObject({ verified: false });
+});

@@ -17,6 +17,7 @@ import {
   cancelCampaignSignal,
   editTasksSignal,
   pauseCampaignSignal,
+  raiseBudgetSignal,
   resumeCampaignSignal,
   retryCampaignSignal,
   redoTaskSignal,
@@ -463,6 +464,67 @@ test.concurrent('approval: no decision within approval.timeout: timed_out, nothi
   expect(run.inputs('writeProof')).toHaveLength(0);
   expect(run.inputs('deliverBranch')).toHaveLength(0);
   expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_approval']);
+});
+
+test.concurrent(
+  'budget: spent mid-iteration, the run waits in awaiting_budget with no sandbox held; a raise makes it go on from the checkpoint, the agent told why; `onExceed: fail` fails as before',
+  async () => {
+    const SPENT = 'nightshift: cost budget of $1 exhausted (used $1.02)';
+    // The first iteration is cut short by the gateway; the next does the work.
+    const stopsOnce = {
+      runAgent: async (input: Input<'runAgent'>) =>
+        input.iteration === 1 ? { ...agentDid(input), budgetExhausted: SPENT } : agentDid(input),
+    };
+    const run = await startRun({ spec: { limits: { costUsd: 1 } }, stubs: stopsOnce });
+    const waiting = await run.reach('awaiting_budget');
+    expect(waiting).toMatchObject({ iteration: 1, budget: { stoppedBy: SPENT, limits: { costUsd: 1 } } });
+    // Checkpointed, no check judged the unfinished work, the workspace freed, the webhooks told.
+    expect(waiting.checkpoint).toMatchObject({ iteration: 1 });
+    expect(run.inputs('runChecks')).toHaveLength(0);
+    expect(run.inputs('teardownWorkspace')).toHaveLength(1);
+    expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_budget']);
+    // A raise of nothing, or a decision meant for approval, changes nothing.
+    await run.handle.signal(raiseBudgetSignal, { by: 'mallory', costUsd: -5 });
+    await run.handle.signal(approveSignal, { by: 'mallory' });
+    await run.handle.signal(raiseBudgetSignal, { by: 'carol', comment: 'worth it', costUsd: 2 });
+    const approval = await run.reach('awaiting_approval');
+    expect(approval).toMatchObject({ iteration: 2, budget: { stoppedBy: SPENT, limits: { costUsd: 3 } } });
+    expect(approval.decisions).toMatchObject([
+      { kind: 'raiseBudget', by: 'carol', comment: 'worth it', raise: { costUsd: 2 }, iteration: 1 },
+    ]);
+    const [first, second] = run.inputs('runAgent');
+    expect(second.limits.costUsd).toBe(3);
+    // From where it stopped: the second provision starts from the first iteration's checkpoint.
+    expect(run.inputs('provisionWorkspace')[1].checkpoint).toEqual(waiting.checkpoint);
+    expect(second.feedback).toBe(
+      [
+        `Your last iteration was stopped by the run's model budget, not by a problem in your work: ${SPENT}.`,
+        'carol raised the budget (+$2): worth it.',
+        'What you had done so far is in the workspace (your branch, as checkpointed when you were stopped): go on from there.',
+      ].join('\n'),
+    );
+    expect(first.feedback).toBeUndefined();
+    await run.handle.signal(approveSignal, { by: 'carol' });
+    expect((await run.end()).status).toBe('succeeded');
+
+    const failing = await startRun({ spec: { limits: { costUsd: 1, onExceed: 'fail' } }, stubs: stopsOnce });
+    expect(await failing.end()).toMatchObject({ status: 'failed', failure: { stage: 'agent', reason: SPENT } });
+  },
+);
+
+test.concurrent('budget: no raise within approval.timeout: timed_out; a reject ends the wait too', async () => {
+  const spent = { runAgent: async (input: Input<'runAgent'>) => ({ ...agentDid(input), budgetExhausted: 'spent' }) };
+  const idle = await startRun({ spec: { limits: { tokens: 10 }, approval: { timeout: '2s' } }, stubs: spent });
+  expect(await idle.end()).toMatchObject({
+    status: 'timed_out',
+    failure: { stage: 'budget', reason: 'budget spent (spent); no decision within 2s' },
+  });
+  const rejected = await startRun({ spec: { limits: { tokens: 10 } }, stubs: spent });
+  await rejected.reach('awaiting_budget');
+  await rejected.handle.signal(rejectSignal, { by: 'carol', comment: 'too dear' });
+  const state = await rejected.end();
+  expect(state).toMatchObject({ status: 'rejected', decisions: [{ kind: 'reject', by: 'carol' }] });
+  expect(rejected.inputs('deliverBranch')).toHaveLength(0);
 });
 
 test.concurrent(

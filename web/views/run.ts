@@ -251,12 +251,15 @@ function renderReview(el: HTMLElement, run: RunView): void {
 function actionsSection(id: string, principal: Principal, el: HTMLElement) {
   const comment = h('textarea', { id: 'comment', rows: '2', placeholder: 'Comment (required to request changes)' });
   const result = h('p', { class: 'error hidden', role: 'alert' });
+  // A run awaiting budget is raised by an amount in dollars (docs/budgets.md).
+  const raiseUsd = h('input', { id: 'raise-usd', type: 'number', min: '0.01', step: '0.01', placeholder: '+ USD' });
   const decide = (route: string, label: string, cls: string) => {
     const button = h('button', { id: route, class: cls, type: 'button' }, label);
     const act = async () => {
       button.disabled = true;
       try {
-        await postJson(`/v1/runs/${id}/${route}`, { comment: comment.value });
+        const amount = route === 'budget' ? { costUsd: Number(raiseUsd.value) } : {};
+        await postJson(`/v1/runs/${id}/${route}`, { comment: comment.value, ...amount });
         errorLine(result, null);
         comment.value = '';
       } catch (err) {
@@ -276,6 +279,7 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
     decide('reject', 'Reject', 'danger'),
   ];
   const cancel = decide('cancel', 'Cancel run', 'danger');
+  const raise = h('div', { class: 'raise hidden' }, raiseUsd, decide('budget', 'Raise budget', 'primary'));
   const readOnly = h(
     'p',
     { class: 'hint', id: 'read-only' },
@@ -286,6 +290,7 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
     h('h2', {}, 'Decision'),
     decisions,
     comment,
+    raise,
     h('div', { class: 'buttons' }, ...approve, cancel),
     result,
     readOnly,
@@ -294,11 +299,19 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
     update(run: RunView) {
       // A plan's proposed tasks are approved (or rejected) as a run's change is.
       const mayDecide =
-        ['awaiting_approval', 'awaiting_plan_approval'].includes(run.status) && can(principal, 'approver');
+        ['awaiting_approval', 'awaiting_plan_approval', 'awaiting_budget'].includes(run.status) &&
+        can(principal, 'approver');
+      const onBudget = run.status === 'awaiting_budget';
       const mayCancel = !FINAL.includes(run.status) && can(principal, 'submitter');
       // Proposed tasks are corrected as a list (PUT /v1/runs/:id/tasks), not sent back with a comment.
       const onTasks = run.status === 'awaiting_plan_approval';
-      for (const b of approve) b.classList.toggle('hidden', !mayDecide || (onTasks && b.id === 'request-changes'));
+      // Waiting for budget, a run is raised or rejected, not approved.
+      for (const b of approve)
+        b.classList.toggle(
+          'hidden',
+          !mayDecide || (onTasks && b.id === 'request-changes') || (onBudget && b.id !== 'reject'),
+        );
+      raise.classList.toggle('hidden', !mayDecide || !onBudget);
       cancel.classList.toggle('hidden', !mayCancel);
       comment.classList.toggle('hidden', !mayDecide && !mayCancel);
       readOnly.classList.toggle('hidden', can(principal, 'approver') || FINAL.includes(run.status));

@@ -14,6 +14,7 @@ const RUN_STATUSES: RunStatus[] = [
   'reviewing',
   'running_tasks',
   'awaiting_approval',
+  'awaiting_budget',
   'delivering',
   'succeeded',
   'failed',

@@ -2,6 +2,7 @@
 import { log, setHandler } from '@temporalio/workflow';
 import {
   DECISION_SIG_MAX,
+  type BudgetRaise,
   type Decision,
   type DecisionInput,
   type ForgeStatus,
@@ -12,6 +13,7 @@ import {
   approveSignal,
   cancelRequestedSignal,
   forgeStatusSignal,
+  raiseBudgetSignal,
   rejectSignal,
   requestChangesSignal,
   stateQuery,
@@ -24,7 +26,9 @@ import { nowIso } from './time';
 export function registerHandlers(ctx: RunContext): void {
   const { state } = ctx;
   const decide = (kind: Decision['kind']) => (arg: DecisionInput | undefined) => {
-    if (state.status !== 'awaiting_approval' || ctx.pending) {
+    // A run waiting for its budget may be rejected too: a reject ends either wait.
+    const waits = state.status === 'awaiting_approval' || (kind === 'reject' && state.status === 'awaiting_budget');
+    if (!waits || ctx.pending) {
       log.warn('decision ignored: the run is not awaiting approval', { kind, status: state.status });
       return;
     }
@@ -33,6 +37,20 @@ export function registerHandlers(ctx: RunContext): void {
   setHandler(approveSignal, decide('approve'), { description: SIGNAL_DESCRIPTIONS.approve });
   setHandler(rejectSignal, decide('reject'), { description: SIGNAL_DESCRIPTIONS.reject });
   setHandler(requestChangesSignal, decide('requestChanges'), { description: SIGNAL_DESCRIPTIONS.requestChanges });
+  setHandler(
+    raiseBudgetSignal,
+    (arg) => {
+      const raise = budgetRaise(arg);
+      if (state.status !== 'awaiting_budget' || ctx.pending || !raise) {
+        log.warn('budget raise ignored: the run is not awaiting budget, or it raises nothing', {
+          status: state.status,
+        });
+        return;
+      }
+      ctx.pending = { ...recorded(state, 'raiseBudget', arg), raise };
+    },
+    { description: SIGNAL_DESCRIPTIONS.raiseBudget },
+  );
   setHandler(
     cancelRequestedSignal,
     (arg) => {
@@ -94,4 +112,16 @@ function recordStatus(state: RunState, s: ForgeStatus | undefined): void {
   };
   const others = (state.forgeStatuses ?? []).filter((x) => x.sha !== status.sha || x.context !== status.context);
   state.forgeStatuses = [...others, status].slice(-50);
+}
+
+/** What a raise adds, each amount a positive finite number; undefined when it adds nothing. */
+function budgetRaise(arg: (DecisionInput & BudgetRaise) | undefined): BudgetRaise | undefined {
+  const amount = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+  const tokens = amount(arg?.tokens);
+  const costUsd = amount(arg?.costUsd);
+  if (tokens === undefined && costUsd === undefined) return undefined;
+  return {
+    ...(tokens !== undefined ? { tokens: Math.round(tokens) } : {}),
+    ...(costUsd !== undefined ? { costUsd } : {}),
+  };
 }

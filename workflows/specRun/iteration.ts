@@ -1,5 +1,8 @@
 // One agent iteration and the stages that judge its change: agent → scope → checks → review.
+import { patched } from '@temporalio/workflow';
 import type { AgentOutput } from '../../contracts/agent';
+import { BUDGET_ASK } from '../patches';
+import { asksForBudget } from './budget';
 import { integrityFindings, runChecks } from './checks';
 import type { RunContext } from './context';
 import { agentExitProblem, scopeProblem, type Problem } from './feedback';
@@ -16,6 +19,8 @@ import { inWorkspace } from './workspace';
  */
 export async function iteration(ctx: RunContext, feedback: string | undefined): Promise<Problem[]> {
   const agent = await runAgent(ctx, feedback);
+  // Stopped by its spent budget, the work is unfinished: nothing to judge until a person raises it (pipeline.ts).
+  if (agent.budgetExhausted) return [{ stage: 'budget', text: agent.budgetExhausted }];
   const problems: Problem[] = [];
   const { changedFiles } = agent.result;
   if (agent.result.exitCode !== 0) problems.push({ stage: 'agent', text: agentExitProblem(agent.result) });
@@ -30,7 +35,10 @@ export async function iteration(ctx: RunContext, feedback: string | undefined): 
   return problems;
 }
 
-/** The agent stage; the run fails when the model budget is spent or the agent timed out. */
+/**
+ * The agent stage; the run fails when the agent timed out, or when the model budget is spent and the spec does not
+ * ask for more (`limits.onExceed: fail`).
+ */
 async function runAgent(ctx: RunContext, feedback: string | undefined): Promise<AgentOutput> {
   const { state, sandboxMs } = ctx;
   const agent = await stage(
@@ -47,8 +55,8 @@ async function runAgent(ctx: RunContext, feedback: string | undefined): Promise<
   state.diffId = agent.diffId;
   state.checkpoint = agent.checkpoint;
   if (agent.modelUsage) state.modelUsage = agent.modelUsage;
-  // Another iteration would be refused by the gateway at once.
-  if (agent.budgetExhausted) fail(ctx, 'agent', agent.budgetExhausted);
+  // Another iteration would be refused by the gateway at once, unless a person raises the budget.
+  if (agent.budgetExhausted && !(asksForBudget(ctx) && patched(BUDGET_ASK))) fail(ctx, 'agent', agent.budgetExhausted);
   // A hung agent would hang again: a timeout ends the run rather than spend another iteration's time limit.
   if (agent.result.timedOut) fail(ctx, 'agent', `agent timed out after ${humanDuration(sandboxMs)}`);
   return agent;

@@ -4,6 +4,7 @@ import { patched } from '@temporalio/workflow';
 import { FREE_WORKSPACE_AFTER_REVIEW, REBASE_BEFORE_DELIVERY, SIGNED_COMMITS } from '../patches';
 import type { RunStatus } from '../../contracts/run';
 import { awaitApproval } from './approval';
+import { awaitBudget } from './budget';
 import type { RunContext } from './context';
 import { setupEnvironment } from './setup';
 import { iterationFeedback, needsConflictFeedback } from './feedback';
@@ -53,6 +54,13 @@ async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
     state.iteration++;
     state.feedback = feedback;
     const problems = await iteration(ctx, feedback);
+    const spent = problems.find((p) => p.stage === 'budget');
+    if (spent) {
+      const verdict = await awaitBudget(ctx, spent.text);
+      if ('ended' in verdict) return verdict.ended;
+      feedback = verdict.feedback;
+      continue;
+    }
     if (problems.length > 0) {
       if (state.iteration >= state.maxIterations) fail(ctx, problems[0].stage, problems[0].text);
       feedback = iterationFeedback(state.iteration, problems);
