@@ -182,7 +182,8 @@ async function loadCampaign(client: Client, config: Config, req: Request): Promi
     state = await client.workflow.getHandle(id).query(campaignStateQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new ApiError('not_found', `no campaign with id ${id}`);
-    throw err;
+    // Its workflow is there but no worker answered (none running, or moving it off a dead one): try again.
+    throw new ApiError('unavailable', `campaign ${id}: no worker answered for its state; is a worker running?`);
   }
   // A repo-limited token sees a campaign only when every repo of it is one of its repos.
   const principal = principalOf(req);

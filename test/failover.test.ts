@@ -6,11 +6,9 @@
 // the cases of a stage and a teardown bound for a dead worker's queue, each made to happen, are in
 // test/workflow/workflow.test.ts.
 import type { ChildProcess } from 'node:child_process';
-import { campaignWhen } from './helpers/campaigns';
 import { gitIn, makeRepo, startTestStack, type TestStack } from './helpers/stack';
 import { spec, VALUE_REPO } from './helpers/specs';
-import type { RunState } from '../contracts/run';
-import { connected, exited, startWorkerProcess, workerNamePrefix } from './helpers/workerProcess';
+import { connected, exited, runMidAgent, startWorkerProcess } from './helpers/workerProcess';
 
 const RUNS = 10;
 // Half the agents are done in a moment (past their agents when the kill comes), half work for 8 s (mid-agent then).
@@ -43,7 +41,11 @@ test(`${RUNS} runs over three workers, one SIGKILLed holding a run mid-agent: al
   for (let i = 0; i < RUNS; i++)
     ids.push(await stack.submit(spec(repo, agent(i % 2 ? 8 : 0), { title: `failover ${i}` })));
   // A slow run (odd) mid-agent: its worker is killed under it.
-  const { run: held, worker: killed } = await runMidAgent(ids.filter((_, i) => i % 2));
+  const { run: held, worker: killed } = await runMidAgent(
+    stack,
+    workers,
+    ids.filter((_, i) => i % 2),
+  );
   killed.kill('SIGKILL');
   await exited(killed);
 
@@ -87,7 +89,7 @@ test('a worker SIGKILLed while two tasks of a plan run: both finish on another, 
     approval: { required: false },
     tasks: [task('b'), task('c')],
   });
-  const { run: held, worker } = await runMidAgent([`${id}-b`, `${id}-c`]);
+  const { run: held, worker } = await runMidAgent(stack, workers, [`${id}-b`, `${id}-c`]);
   worker.kill('SIGKILL');
   await exited(worker);
 
@@ -105,58 +107,3 @@ test('a worker SIGKILLed while two tasks of a plan run: both finish on another, 
       .filter((f) => f && f !== 'src/.keep'),
   ).toEqual(['src/b.txt', 'src/c.txt']);
 }, 600_000);
-
-test('a worker SIGKILLed mid-campaign: every repo ends once (one run each, one commit each), the campaign succeeds', async () => {
-  const repos = Array.from({ length: 6 }, () => makeRepo(VALUE_REPO));
-  const started = await stack.api('POST', '/v1/campaigns', {
-    body: {
-      title: 'Set every value to two',
-      task: 'Make src/value.txt contain 2.',
-      agent: { kind: 'command', command: ['sh', '-c', agent(8)] },
-      scope: { allow: ['src/**'] },
-      checks: [{ name: 'value', run: 'grep -qx 2 src/value.txt' }],
-      approval: { required: false },
-      repos,
-      concurrency: 3,
-    },
-  });
-  expect(started.status).toBe(201);
-  const { id } = started.body;
-  const state = await campaignWhen(stack, id, (c) => c.counts.running === 3);
-  const { run: held, worker } = await runMidAgent(state.repos.map((r) => r.runId));
-  worker.kill('SIGKILL');
-  await exited(worker);
-
-  const done = await campaignWhen(stack, id, (c) => c.status !== 'running', 400_000);
-  expect({ status: done.status, counts: done.counts }).toMatchObject({ status: 'succeeded', counts: { succeeded: 6 } });
-  expect((await stack.state(held)).reprovisions).toBeGreaterThan(0);
-  for (const [i, r] of done.repos.entries()) {
-    // Started once by the campaign, one execution of its run in Temporal, one commit delivered.
-    const executions = [];
-    for await (const e of stack.client.workflow.list({ query: `WorkflowId = '${r.runId}'` })) executions.push(e);
-    const commits = gitIn(repos[i], 'rev-list', '--count', `main..${r.branch}`).trim();
-    expect({ repo: r.repo, attempts: r.attempts, executions: executions.length, commits }).toEqual({
-      repo: r.repo,
-      attempts: 1,
-      executions: 1,
-      commits: '1',
-    });
-  }
-}, 600_000);
-
-/** The first of `ids` seen mid-agent on a worker still alive, and that worker's process. */
-async function runMidAgent(ids: string[]): Promise<{ run: string; worker: ChildProcess }> {
-  const alive = () => workers.filter((w) => w.exitCode === null && w.signalCode === null);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    for (const id of ids) {
-      const res = await stack.api('GET', `/v1/runs/${id}`);
-      if (res.status !== 200) continue; // not started yet
-      const s = res.body as RunState;
-      const worker = alive().find((w) => s.workspace?.worker.startsWith(workerNamePrefix(w)));
-      if (s.status === 'agent' && worker) return { run: id, worker };
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`none of ${ids.join(', ')} was seen mid-agent within 60 s`);
-}

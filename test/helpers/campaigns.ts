@@ -12,13 +12,16 @@ export async function campaignWhen(
   timeoutMs = 240_000,
 ): Promise<CampaignState> {
   const deadline = Date.now() + timeoutMs;
+  let seen: CampaignState | undefined;
   for (;;) {
     // A query may fail a moment while the campaign's workflow moves from a dead worker (503).
     const res = await stack.api('GET', `/v1/campaigns/${id}`);
-    const c = res.body as CampaignState;
-    if (res.status === 200 && ok(c)) return c;
-    if (Date.now() > deadline)
-      throw new Error(`campaign ${id} did not get there: ${res.status} ${JSON.stringify(c.counts ?? res.body)}`);
+    if (res.status === 200) seen = res.body as CampaignState;
+    if (res.status === 200 && ok(seen!)) return seen!;
+    if (Date.now() > deadline) {
+      const last = seen && { status: seen.status, repos: seen.repos.map((r) => [r.runId, r.state, r.status]) };
+      throw new Error(`campaign ${id} did not get there (now ${res.status}); last seen: ${JSON.stringify(last)}`);
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
 }

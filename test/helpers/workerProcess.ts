@@ -2,6 +2,8 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { workerNamePrefix } from '../../testbed/workerProcess';
+import type { RunState } from '../../contracts/run';
+import type { TestStack } from './stack';
 
 export { connected, exited, outputTail, startWorkerProcess, workerNamePrefix } from '../../testbed/workerProcess';
 
@@ -38,4 +40,25 @@ export function pgrep(pattern: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** The first of `ids` seen mid-agent on a worker still alive, and that worker's process. */
+export async function runMidAgent(
+  stack: TestStack,
+  workers: ChildProcess[],
+  ids: string[],
+): Promise<{ run: string; worker: ChildProcess }> {
+  const alive = () => workers.filter((w) => w.exitCode === null && w.signalCode === null);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    for (const id of ids) {
+      const res = await stack.api('GET', `/v1/runs/${id}`);
+      if (res.status !== 200) continue; // not started yet
+      const s = res.body as RunState;
+      const worker = alive().find((w) => s.workspace?.worker.startsWith(workerNamePrefix(w)));
+      if (s.status === 'agent' && worker) return { run: id, worker };
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`none of ${ids.join(', ')} was seen mid-agent within 60 s`);
 }
