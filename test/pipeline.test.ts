@@ -466,7 +466,7 @@ test('a budget spent mid-iteration pauses the run (no sandbox held) until a rais
       status: 'awaiting_budget',
       iteration: 1,
       budget: {
-        stoppedBy: 'nightshift: cost budget of $0.0005 exhausted (used $0.00078)',
+        stoppedBy: 'nightshift: cost budget of $0.0005 exhausted (used $0.000780)',
         limits: { costUsd: 0.0005 },
       },
     });

@@ -478,11 +478,10 @@ test.concurrent(
     const run = await startRun({ spec: { limits: { costUsd: 1 } }, stubs: stopsOnce });
     const waiting = await run.reach('awaiting_budget');
     expect(waiting).toMatchObject({ iteration: 1, budget: { stoppedBy: SPENT, limits: { costUsd: 1 } } });
-    // Checkpointed, no check judged the unfinished work, the workspace freed, the webhooks told.
+    // Checkpointed, no check judged the unfinished work, the workspace freed.
     expect(waiting.checkpoint).toMatchObject({ iteration: 1 });
     expect(run.inputs('runChecks')).toHaveLength(0);
     expect(run.inputs('teardownWorkspace')).toHaveLength(1);
-    expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual(['awaiting_budget']);
     // A raise of nothing, or a decision meant for approval, changes nothing.
     await run.handle.signal(raiseBudgetSignal, { by: 'mallory', costUsd: -5 });
     await run.handle.signal(approveSignal, { by: 'mallory' });
@@ -506,6 +505,12 @@ test.concurrent(
     expect(first.feedback).toBeUndefined();
     await run.handle.signal(approveSignal, { by: 'carol' });
     expect((await run.end()).status).toBe('succeeded');
+    // The webhooks heard of the wait as of an approval's.
+    expect(run.inputs('notifyWebhooks').map((n) => n.event)).toEqual([
+      'awaiting_budget',
+      'awaiting_approval',
+      'succeeded',
+    ]);
 
     const failing = await startRun({ spec: { limits: { costUsd: 1, onExceed: 'fail' } }, stubs: stopsOnce });
     expect(await failing.end()).toMatchObject({ status: 'failed', failure: { stage: 'agent', reason: SPENT } });
