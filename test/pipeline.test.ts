@@ -400,19 +400,7 @@ test('the agent reaches its model API only through the run’s gateway: the real
     const repo = makeRepo(VALUE_REPO);
     const call = `curl -s -w " http=%{http_code}\\n" "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -d '{"model":"claude-sonnet-4-5","messages":[]}'`;
     const agent = `echo "key inside: $ANTHROPIC_API_KEY"; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c sk-ant-real; ${call}; ${call}; ${call}; echo 2 > src/value.txt`;
-    stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
-    const id = await stack.submit(
-      spec(repo, agent, {
-        agent: {
-          kind: 'command',
-          api: 'anthropic',
-          model: 'claude-sonnet-4-5',
-          baseUrl: `http://127.0.0.1:${port}`,
-          command: ['sh', '-c', agent],
-        },
-        limits: { iterations: 2, tokens: 60, onExceed: 'fail' },
-      }),
-    );
+    const id = await submitWithModel(repo, agent, port, { iterations: 2, tokens: 60, onExceed: 'fail' });
     const state = await stack.waitFor(id, ['failed']);
     expect(state.failure).toEqual({ stage: 'agent', reason: 'nightshift: token budget of 60 exhausted (used 100)' });
     expect(state.modelUsage).toEqual({ requests: 2, inputTokens: 60, outputTokens: 40, costUsd: 0.00078 });
@@ -448,19 +436,7 @@ test('a budget spent mid-iteration pauses the run (no sandbox held) until a rais
     const call = `curl -s -o /dev/null "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-key: $ANTHROPIC_API_KEY" -d '{"model":"claude-sonnet-4-5","messages":[]}'`;
     // Its prompt into the log (the second iteration's says why it stopped); three calls, the third over the budget.
     const agent = `cat /nightshift/prompt.md; ${call}; ${call}; ${call}; echo 2 > src/value.txt`;
-    stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
-    const id = await stack.submit(
-      spec(makeRepo(VALUE_REPO), agent, {
-        agent: {
-          kind: 'command',
-          api: 'anthropic',
-          model: 'claude-sonnet-4-5',
-          baseUrl: `http://127.0.0.1:${port}`,
-          command: ['sh', '-c', agent],
-        },
-        limits: { iterations: 1, costUsd: 0.0005 },
-      }),
-    );
+    const id = await submitWithModel(makeRepo(VALUE_REPO), agent, port, { iterations: 1, costUsd: 0.0005 });
     const waiting = await stack.waitFor(id, ['awaiting_budget', 'failed']);
     expect(waiting).toMatchObject({
       status: 'awaiting_budget',
@@ -504,6 +480,23 @@ test('a budget spent mid-iteration pauses the run (no sandbox held) until a rais
     rmSync(path.join(stack.config.home, 'secrets.env'), { force: true });
   }
 });
+
+/** A run of the command agent `agent` whose model API is the scripted one on `port` (claude-sonnet-4-5's prices). */
+async function submitWithModel(repo: string, agent: string, port: number, limits: object): Promise<string> {
+  stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
+  return stack.submit(
+    spec(repo, agent, {
+      agent: {
+        kind: 'command',
+        api: 'anthropic',
+        model: 'claude-sonnet-4-5',
+        baseUrl: `http://127.0.0.1:${port}`,
+        command: ['sh', '-c', agent],
+      },
+      limits,
+    }),
+  );
+}
 
 function pgrep(pattern: string): string {
   try {

@@ -298,19 +298,15 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
   return {
     update(run: RunView) {
       // A plan's proposed tasks are approved (or rejected) as a run's change is.
-      const mayDecide =
-        ['awaiting_approval', 'awaiting_plan_approval', 'awaiting_budget'].includes(run.status) &&
-        can(principal, 'approver');
       const onBudget = run.status === 'awaiting_budget';
+      const waits = ['awaiting_approval', 'awaiting_plan_approval'].includes(run.status) || onBudget;
+      const mayDecide = waits && can(principal, 'approver');
       const mayCancel = !FINAL.includes(run.status) && can(principal, 'submitter');
       // Proposed tasks are corrected as a list (PUT /v1/runs/:id/tasks), not sent back with a comment.
       const onTasks = run.status === 'awaiting_plan_approval';
       // Waiting for budget, a run is raised or rejected, not approved.
-      for (const b of approve)
-        b.classList.toggle(
-          'hidden',
-          !mayDecide || (onTasks && b.id === 'request-changes') || (onBudget && b.id !== 'reject'),
-        );
+      const shown = (b: HTMLElement) => !(onTasks && b.id === 'request-changes') && !(onBudget && b.id !== 'reject');
+      for (const b of approve) b.classList.toggle('hidden', !mayDecide || !shown(b));
       raise.classList.toggle('hidden', !mayDecide || !onBudget);
       cancel.classList.toggle('hidden', !mayCancel);
       comment.classList.toggle('hidden', !mayDecide && !mayCancel);
