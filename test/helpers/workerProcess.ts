@@ -1,9 +1,9 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { workerNamePrefix } from '../../testbed/workerProcess';
+import { connected, exited, startWorkerProcess, workerNamePrefix } from '../../testbed/workerProcess';
 import type { RunState } from '../../contracts/run';
-import type { TestStack } from './stack';
+import { startTestStack, type TestStack } from './stack';
 
 export { connected, exited, outputTail, startWorkerProcess, workerNamePrefix } from '../../testbed/workerProcess';
 
@@ -61,4 +61,20 @@ export async function runMidAgent(
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`none of ${ids.join(', ')} was seen mid-agent within 60 s`);
+}
+
+/** A test stack without a worker of its own, and `count` worker processes serving it, for every test of the file. */
+export function useWorkerProcesses(count: number): { stack: TestStack; workers: ChildProcess[] } {
+  const fleet = { stack: undefined as unknown as TestStack, workers: [] as ChildProcess[] };
+  beforeAll(async () => {
+    fleet.stack = await startTestStack({ worker: false, env: { NIGHTSHIFT_MAX_SANDBOXES: '4' } });
+    for (let i = 0; i < count; i++) fleet.workers.push(startWorkerProcess(fleet.stack.env));
+    await Promise.all(fleet.workers.map((w) => connected(w)));
+  }, 120_000);
+  afterAll(async () => {
+    for (const w of fleet.workers) w.kill('SIGTERM');
+    await Promise.all(fleet.workers.map(exited));
+    await fleet.stack?.stop();
+  });
+  return fleet;
 }
