@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { parseBudget, type BudgetLimit } from '../budget/limit';
 import { DEFAULT_PLAN_MAX_TASKS } from '../spec/plan';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,8 @@ export interface Config {
   dockerHost?: string;
   /** NIGHTSHIFT_MODEL_PRICES: `{"model-prefix": [inputUsdPerMTok, outputUsdPerMTok]}`, added to the built-in table. */
   modelPrices: Record<string, [number, number]>;
+  /** NIGHTSHIFT_BUDGET: the server-wide model budget (`200usd/day`), over every run at once; unset = none. */
+  serverBudget?: BudgetLimit;
   /** GitHub's REST API, for `deliver.pr` (NIGHTSHIFT_GITHUB_API_URL; GitHub Enterprise has its own). */
   githubApiUrl: string;
   /** The docker driver's sandbox image (sandbox/image/Dockerfile, or scripts/build-sandbox-image.sh). */
@@ -176,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env.NIGHTSHIFT_DOCKER_IMAGES,
     ),
     modelPrices: pricesFrom(env.NIGHTSHIFT_MODEL_PRICES),
+    serverBudget: serverBudgetFrom(env.NIGHTSHIFT_BUDGET),
     githubApiUrl: (env.NIGHTSHIFT_GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, ''),
     webhooks: webhooksFrom(env.NIGHTSHIFT_WEBHOOKS),
     artifacts,
@@ -344,4 +348,11 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
   return n;
+}
+
+function serverBudgetFrom(text: string | undefined): BudgetLimit | undefined {
+  if (!text) return undefined;
+  const budget = parseBudget(text);
+  if ('error' in budget) throw new Error(`NIGHTSHIFT_BUDGET: ${budget.error}`);
+  return budget;
 }

@@ -1,3 +1,4 @@
+import type { BudgetLimit } from '../budget/limit';
 import type { Logger } from 'pino';
 import type { Webhook } from '../config';
 import type { SandboxDriver } from '../sandbox/sandbox';
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   secrets: SecretStore;
   /** Extra model prices (USD per million tokens, input and output) by model-name prefix, for cost budgets. */
   modelPrices: Record<string, [number, number]>;
+  /** The server-wide model budget (NIGHTSHIFT_BUDGET), beside each token's and repo's (budget/limits.ts). */
+  serverBudget?: BudgetLimit;
   /** Receivers of run events (NIGHTSHIFT_WEBHOOKS), and the public URL their links (and pull requests') point to. */
   webhooks: Webhook[];
   publicUrl: string;

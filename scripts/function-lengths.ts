@@ -10,6 +10,7 @@ const SOURCE_DIRS = [
   'runtime',
   'contracts',
   'gateway',
+  'budget',
   'git',
   'judge',
   'secrets',

@@ -61,6 +61,7 @@ function activityDeps(config: Config, own: Pick<ActivityDeps, 'drivers' | 'slots
     ...own,
     secrets: new SecretStore(config.allowedSecrets, config.secretsFile),
     modelPrices: config.modelPrices,
+    serverBudget: config.serverBudget,
     publicUrl: config.publicUrl,
     githubApiUrl: config.githubApiUrl,
     webhooks: config.webhooks,

@@ -10,6 +10,11 @@ export const requestChangesSignal = defineSignal<[DecisionInput]>('requestChange
 export const cancelRequestedSignal = defineSignal<[DecisionInput]>('cancelRequested');
 /** A person adds to a run's spent model budget (docs/budgets.md): it goes on from its checkpoint. */
 export const raiseBudgetSignal = defineSignal<[DecisionInput & BudgetRaise]>('raiseBudget');
+/**
+ * A limit above the run (a token's, a repo's, the server's) was changed by an admin: a run waiting for one to roll
+ * over goes on now (docs/budgets.md). Anyone may send it: at worst a run tries again and is stopped again.
+ */
+export const budgetLimitsChangedSignal = defineSignal('budgetLimitsChanged');
 /** The forge's CI status for a commit (sent by the forge webhook): kept when it is the run's pushed commit. */
 export const forgeStatusSignal = defineSignal<[ForgeStatus]>('forgeStatus');
 export const stateQuery = defineQuery<RunState>('state');
