@@ -5,19 +5,13 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readJson, withLock, writeAtomic } from '../config/jsonFile';
-import { SpendRowSchema, type SpendRow } from '../contracts/spend';
-import { describeBudget, windowAt, type BudgetLimit } from './limit';
+import { SpendRowSchema, type Spender, type SpendRow } from '../contracts/spend';
+import { describeBudget, windowAt, type BudgetLimit } from '../spec/budget';
 
 /** A limit and whose it is: `token alice`, `repo acme`, `server`. */
 export interface ScopedLimit {
   scope: string;
   limit: BudgetLimit;
-}
-
-/** Who is spending: the run's submitter and repo, for the spend view. */
-export interface Spender {
-  token: string;
-  repo: string;
 }
 
 export type Admission =
@@ -99,7 +93,8 @@ export function admit(home: string, id: string, limits: ScopedLimit[], now = Dat
         continue;
       }
       const flying = Object.values(ledger.inflight).filter((f) => f.keys.includes(keyOf(l))).length;
-      if (flying && w.spent + (flying + 1) * w.largest >= l.limit.amount) crowded = l.scope;
+      // No request of this scope finished yet: nothing tells how large one is, so one at a time.
+      if (flying && (!w.largest || w.spent + (flying + 1) * w.largest >= l.limit.amount)) crowded = l.scope;
     }
     if (spent.length) {
       return { refused: `nightshift: ${spent.join(' and ')} is spent until ${new Date(until).toISOString()}`, until };

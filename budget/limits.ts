@@ -4,14 +4,18 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readJson, withLock, writeAtomic } from '../config/jsonFile';
-import type { ScopedLimit, Spender } from './ledger';
-import { parseBudget, type BudgetLimit } from './limit';
+import type { Spender } from '../contracts/spend';
+import type { ScopedLimit } from './ledger';
+import { parseBudget, type BudgetLimit } from '../spec/budget';
 
 export const BUDGET_KINDS = ['token', 'repo'] as const;
 export type BudgetKind = (typeof BUDGET_KINDS)[number];
 
 const BudgetText = z.string().refine((t) => !('error' in parseBudget(t)), 'is not a budget');
-const BudgetsSchema = z.strictObject({ token: z.record(z.string(), BudgetText), repo: z.record(z.string(), BudgetText) });
+const BudgetsSchema = z.strictObject({
+  token: z.record(z.string(), BudgetText),
+  repo: z.record(z.string(), BudgetText),
+});
 export type Budgets = z.infer<typeof BudgetsSchema>;
 
 const budgetsFile = (home: string) => path.join(home, 'budgets.json');

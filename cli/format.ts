@@ -1,4 +1,5 @@
 import type { CheckIntegrity, RunStateView } from '../contracts/run';
+import { parseAmount } from '../spec/budget';
 import type { PlanTaskState } from '../contracts/plan';
 import { planWaves } from '../spec/plan';
 import { CliError } from './client';
@@ -234,13 +235,11 @@ export function formatRun(run: RunStateView): string {
 /** `nightshift budget`'s amounts (`+5usd`, `+$5`, `+100000tokens`, `+100ktokens`) as the API's body; a usage error. */
 export function budgetAmounts(amounts: string[]): { costUsd?: number; tokens?: number } {
   const body: { costUsd?: number; tokens?: number } = {};
-  for (const amount of amounts) {
-    const usd = /^\+?\$?(\d+(?:\.\d+)?)\s*(?:usd)?$/i.exec(amount.trim());
-    const tokens = /^\+?(\d+)(k|m)?\s*tokens?$/i.exec(amount.trim());
-    const unit = { k: 1e3, m: 1e6 }[(tokens?.[2] ?? '').toLowerCase()] ?? 1;
-    if (tokens) body.tokens = (body.tokens ?? 0) + Number(tokens[1]) * unit;
-    else if (usd && /usd|\$/i.test(amount)) body.costUsd = (body.costUsd ?? 0) + Number(usd[1]);
-    else throw new CliError(`budget: "${amount}" is not an amount: +5usd, +$5, +100000tokens or +100ktokens`, 2);
+  for (const text of amounts) {
+    const amount = parseAmount(text);
+    if (!amount) throw new CliError(`budget: "${text}" is not an amount: +5usd, +$5, +100000tokens or +100ktokens`, 2);
+    const field = amount.unit === 'usd' ? 'costUsd' : 'tokens';
+    body[field] = (body[field] ?? 0) + amount.amount;
   }
   return body;
 }

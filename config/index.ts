@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { parseBudget, type BudgetLimit } from '../budget/limit';
+import { parseBudget, type BudgetLimit } from '../spec/budget';
 import { DEFAULT_PLAN_MAX_TASKS } from '../spec/plan';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,6 @@
 import type { Spec } from '../spec/schema';
 import type { GatewayUsage, Checkpoint, AgentResult, ReviewFinding } from './run';
+import type { Spender } from './spend';
 
 /** One run of the agent CLI in a sandbox, as the agent and review activities start it. */
 export interface CliRun {
@@ -8,6 +9,8 @@ export interface CliRun {
   secrets: string[];
   limits: Spec['limits'];
   modelUsage?: GatewayUsage;
+  /** Whose spend it is (the limits above the run, the spend view); absent in old histories. */
+  spender?: Spender;
   timeoutMs: number;
   iteration: number;
   feedback?: string;
@@ -39,6 +42,7 @@ export interface AgentInput {
   limits: Spec['limits'];
   /** Model usage of the run's earlier iterations, which its budget counts too. */
   modelUsage?: GatewayUsage;
+  spender?: Spender;
   /**
    * Why no agent runs in this iteration: a plan's integration judges the merged tasks as they are first
    * (docs/plans.md). The stage still makes the checkpoint and the diff the later stages judge.
@@ -54,6 +58,8 @@ export interface AgentOutput {
   modelUsage?: GatewayUsage;
   /** Set when the gateway refused a request: the run's model budget is spent. */
   budgetExhausted?: string;
+  /** A limit above the run was spent: when its window rolls over (epoch ms). */
+  budgetUntil?: number;
 }
 
 export interface AgentReviewInput extends Omit<CliRun, 'prompt' | 'promptName' | 'header' | 'feedback'> {

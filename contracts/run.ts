@@ -332,7 +332,12 @@ export interface RunState {
   /** Model tokens and cost of the run so far, as its gateway metered them. */
   modelUsage?: GatewayUsage;
   /** Once its model budget was spent: why, and its limits as raised since (docs/budgets.md). */
-  budget?: { stoppedBy: string; limits: BudgetRaise };
+  budget?: {
+    stoppedBy: string;
+    limits: BudgetRaise;
+    /** Stopped by a limit above the run (a token's, a repo's, the server's): when its window rolls over. */
+    until?: string;
+  };
   /** The latest agent run. */
   agent?: AgentResult;
   /** Results of the latest check pass. */

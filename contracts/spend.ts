@@ -20,3 +20,9 @@ export type SpendRow = z.infer<typeof SpendRowSchema>;
 
 export const SPEND_GROUPINGS = ['token', 'repo', 'day', 'model'] as const;
 export type SpendGrouping = (typeof SPEND_GROUPINGS)[number];
+
+/** Who is spending: the run's submitter and repo, as the ledger books its requests. */
+export interface Spender {
+  token: string;
+  repo: string;
+}

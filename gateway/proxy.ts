@@ -1,6 +1,7 @@
 // The per-run model gateway's proxy: the agent in the sandbox talks to this (through a unix socket and a bridge) with a
 // placeholder key; the proxy swaps in the real key, forwards to the vendor, meters tokens (meter.ts) and enforces the
 // run's budget. The real key never enters the sandbox; an unlisted upstream must be public (upstreamGuard.ts).
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -9,6 +10,7 @@ import { type Duplex, pipeline, Transform } from 'node:stream';
 import { internalAddress } from '../spec/network';
 import type { GatewayUsage } from '../contracts/run';
 import type { ModelPrices } from './prices';
+import type { SharedBudget } from './sharedBudget';
 import { type Tokens, ResponseMeter } from './meter';
 import { InternalUpstream, publicLookup } from './upstreamGuard';
 
@@ -26,6 +28,8 @@ export interface GatewayRequest {
   outputTokens: number;
   /** Set when the gateway refused without contacting the upstream (budget exhausted). */
   refused?: string;
+  /** A limit above the run refused it: when its window rolls over (epoch ms). */
+  refusedUntil?: number;
   /** Set when the upstream could not be reached or the exchange broke off. */
   error?: string;
 }
@@ -45,6 +49,8 @@ export interface GatewayOptions {
   maxCostUsd?: number;
   /** USD per million tokens; required for maxCostUsd. */
   prices?: ModelPrices;
+  /** The limits above the run, shared by every run's gateway, and the ledger each request is booked in. */
+  shared?: SharedBudget;
   onRequest?: (r: GatewayRequest) => void;
 }
 
@@ -63,6 +69,8 @@ const HOP_BY_HOP = [
 const SANDBOX_CREDENTIALS = ['authorization', 'x-api-key', 'api-key', 'proxy-authorization'];
 /** A run names a few models at most; more is noise (or a hostile upstream), not provenance. */
 const MAX_MODELS = 10;
+/** How long a request held near a limit above the run waits before asking the ledger again. */
+const SHARED_WAIT_MS = 200;
 
 /** Reports how a forwarded request ended, once: whichever of its ends comes first. */
 type ReportOnce = (r: Omit<GatewayRequest, 'method' | 'path'>) => void;
@@ -236,14 +244,53 @@ export class ModelGateway {
     }
     const refused = this.exhausted();
     if (refused) {
-      req.on('error', () => undefined);
-      req.resume();
-      // x-should-retry: the Anthropic and OpenAI SDKs otherwise retry a 429 with backoff, to the same answer.
-      this.fail(res, 429, refused, { 'x-should-retry': 'false' });
-      this.report({ method, path, status: 429, inputTokens: 0, outputTokens: 0, refused });
+      this.refuse(req, res, method, path, refused);
       return;
     }
-    this.forward(req, res, method, path, target.search);
+    this.admitShared(req, res, method, path, target.search);
+  }
+
+  private refuse(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    path: string,
+    refused: string,
+    refusedUntil?: number,
+  ): void {
+    req.on('error', () => undefined);
+    req.resume();
+    // x-should-retry: the Anthropic and OpenAI SDKs otherwise retry a 429 with backoff, to the same answer.
+    this.fail(res, 429, refused, { 'x-should-retry': 'false' });
+    this.report({ method, path, status: 429, inputTokens: 0, outputTokens: 0, refused, refusedUntil });
+  }
+
+  /**
+   * Forwarded once the limits above the run admit it: refused when one is spent; held (the client waiting) while
+   * others' requests are in flight near one.
+   */
+  private admitShared(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+    path: string,
+    search: string,
+  ): void {
+    const { shared } = this.opts;
+    const id = randomUUID();
+    let admission;
+    try {
+      admission = shared ? shared.admit(id) : { admitted: true as const };
+    } catch (err) {
+      this.refuse(req, res, method, path, `nightshift: the spend ledger failed (${(err as Error).message})`);
+      return;
+    }
+    if ('refused' in admission) this.refuse(req, res, method, path, admission.refused, admission.until);
+    else if ('admitted' in admission) this.forward(req, res, method, path, search, id);
+    else {
+      const retry = setTimeout(() => this.admitShared(req, res, method, path, search), SHARED_WAIT_MS);
+      res.once('close', () => clearTimeout(retry));
+    }
   }
 
   private forward(
@@ -252,12 +299,15 @@ export class ModelGateway {
     method: string,
     path: string,
     search: string,
+    id: string,
   ): void {
     let done = false;
+    let model: string | undefined;
     const finish: ReportOnce = (r) => {
       if (done) return;
       done = true;
       this.report({ method, path, ...r });
+      this.book(id, model, r.inputTokens, r.outputTokens);
     };
     const unreachable = (err: Error) => this.unreachable(req, res, err, finish);
     let upstreamReq: http.ClientRequest;
@@ -275,7 +325,25 @@ export class ModelGateway {
     });
     req.on('error', () => upstreamReq.destroy()); // the client went away mid-upload
     req.pipe(upstreamReq);
-    upstreamReq.on('response', (up) => this.relay(up, res, finish));
+    upstreamReq.on('response', (up) =>
+      this.relay(up, res, finish, (m) => {
+        model ??= m;
+        this.sawModel(m);
+      }),
+    );
+  }
+
+  /** The request in the spend ledger, under the model its response named (else the one the run asked for). */
+  private book(id: string, model: string | undefined, inputTokens: number, outputTokens: number): void {
+    const p = this.opts.prices;
+    const costUsd = p ? (inputTokens * p.inputPerMTok + outputTokens * p.outputPerMTok) / 1e6 : 0;
+    // Only the run's first few models: an upstream the spec chose must not grow the ledger a row a request.
+    const named = model && this.totals.models?.includes(model) ? model : '';
+    try {
+      this.opts.shared?.settle(id, { model: named, inputTokens, outputTokens, costUsd });
+    } catch {
+      // the run's own meter has it; the ledger missing one request must not break the agent's exchange
+    }
   }
 
   /** The client's headers without hop-by-hop ones and the sandbox's credentials; the real key in their place. */
@@ -346,13 +414,18 @@ export class ModelGateway {
   }
 
   /** The upstream's answer passed to the client as it comes, metered on the way. */
-  private relay(up: http.IncomingMessage, res: http.ServerResponse, finish: ReportOnce): void {
+  private relay(
+    up: http.IncomingMessage,
+    res: http.ServerResponse,
+    finish: ReportOnce,
+    onModel: (model: string) => void,
+  ): void {
     const status = up.statusCode ?? 502;
     const type = String(up.headers['content-type'] ?? '').toLowerCase();
     const meter = new ResponseMeter(
       type.startsWith('text/event-stream') ? 'sse' : type.includes('json') ? 'json' : 'other',
       (d) => this.add(d),
-      (m) => this.sawModel(m),
+      onModel,
     );
     const responseHeaders: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(up.headers))

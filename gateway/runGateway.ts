@@ -7,6 +7,9 @@ import type { GatewayUsage } from '../contracts/run';
 import { vendorOf, modelUpstream, VENDORS, MODEL_BASE_URL } from './vendors';
 import { pricesFor } from './prices';
 import { modelSocketPath } from '../sandbox/layout';
+import { limitsFor } from '../budget/limits';
+import type { Spender } from '../contracts/spend';
+import { sharedBudget } from './sharedBudget';
 
 export interface RunningGateway {
   /** The variables that point the agent at the gateway, with a placeholder key. */
@@ -14,6 +17,8 @@ export interface RunningGateway {
   gateway: ModelGateway;
   /** Why the gateway refused a request (the run's budget is spent), once it has. */
   refused(): string | undefined;
+  /** When a limit above the run refused it: the window's end (epoch ms); undefined for the run's own limit. */
+  refusedUntil(): number | undefined;
 }
 
 /**
@@ -26,6 +31,7 @@ export async function startModelGateway(
     agent: Spec['agent'];
     limits: Pick<Spec['limits'], 'tokens' | 'costUsd'>;
     usage?: GatewayUsage;
+    spender?: Spender;
     root: string;
     apiKey: string;
   },
@@ -39,13 +45,18 @@ export async function startModelGateway(
     throw ApplicationFailure.nonRetryable(`agent.baseUrl: ${upstream.refused}`, 'ModelUpstreamRefused');
   const { env } = VENDORS[vendor];
   const prices = pricesFor(input.agent.model, deps.modelPrices);
-  if (input.limits.costUsd !== undefined && !prices) {
+  // Runs from before the spend view (no spender in their input) are booked as unknown.
+  const spender = input.spender ?? { token: 'unknown', repo: 'unknown' };
+  const shared = sharedBudget(deps.home, spender, limitsFor(deps.home, deps.serverBudget, spender), input.agent.model);
+  const priced = shared.limits.find((l) => l.limit.unit === 'usd')?.scope;
+  if ((input.limits.costUsd !== undefined || priced) && !prices) {
     throw ApplicationFailure.nonRetryable(
-      `limits.costUsd needs a price for model "${input.agent.model ?? '(none)'}": add it to NIGHTSHIFT_MODEL_PRICES`,
+      `${priced ? `${priced}'s budget` : 'limits.costUsd'} needs a price for model "${input.agent.model ?? '(none)'}": add it to NIGHTSHIFT_MODEL_PRICES`,
       'NoModelPrice',
     );
   }
   let refusal: string | undefined;
+  let refusedUntil: number | undefined;
   const gateway = new ModelGateway(
     {
       vendor,
@@ -55,15 +66,16 @@ export async function startModelGateway(
       maxTokens: input.limits.tokens,
       maxCostUsd: input.limits.costUsd,
       prices,
+      shared,
       onRequest: (r) => {
-        refusal ??= r.refused;
+        if (r.refused && !refusal) [refusal, refusedUntil] = [r.refused, r.refusedUntil];
         onRequest(r);
       },
     },
     input.usage,
   );
   await gateway.listen(modelSocketPath(input.root));
-  return { env: env(MODEL_BASE_URL), gateway, refused: () => refusal };
+  return { env: env(MODEL_BASE_URL), gateway, refused: () => refusal, refusedUntil: () => refusedUntil };
 }
 
 /** One line of the run's log per model request. */

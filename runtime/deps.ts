@@ -1,4 +1,4 @@
-import type { BudgetLimit } from '../budget/limit';
+import type { BudgetLimit } from '../spec/budget';
 import type { Logger } from 'pino';
 import type { Webhook } from '../config';
 import type { SandboxDriver } from '../sandbox/sandbox';

@@ -8,6 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelGateway, PLACEHOLDER_KEY, type GatewayOptions, type GatewayRequest } from '../gateway/proxy';
 import type { GatewayUsage } from '../contracts/run';
+import { readSpendRows } from '../budget/ledger';
+import { parseBudget, type BudgetLimit } from '../spec/budget';
+import { sharedBudget } from '../gateway/sharedBudget';
 
 const KEY = `sk-real-${randomBytes(16).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -419,6 +422,38 @@ test('the cost budget is priced per million tokens and refuses once reached', as
     message: 'nightshift: cost budget of $0.0001 exhausted (used $0.000165)',
   });
   expect(api.seen).toHaveLength(1);
+});
+
+test("two runs' gateways under one token's budget, hit at once, overspend it by at most one request; the ledger books what they metered", async () => {
+  const api = await fakeApi();
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-ledger-'));
+  cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
+  const limits = [{ scope: 'token alice', limit: parseBudget('0.0003usd/day') as BudgetLimit }];
+  const prices = { inputPerMTok: 3, outputPerMTok: 15 };
+  // Two runs, each with no budget of its own (a per-run count would let each spend the $0.0003).
+  const runs = await Promise.all(
+    ['acme', 'billing'].map((repo) =>
+      startGateway({
+        vendor: 'anthropic',
+        upstream: api.base,
+        prices,
+        shared: sharedBudget(home, { token: 'alice', repo }, limits, 'claude-x'),
+      }),
+    ),
+  );
+  const answers = await Promise.all(
+    runs.flatMap(({ socketPath }) => [1, 2, 3, 4].map(() => call(socketPath, '/v1/messages', anthropicRequest()))),
+  );
+  // $0.000165 a request: the first alone (its size unknown), the second fits, the rest are refused.
+  expect(api.seen).toHaveLength(2);
+  expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 429, 429, 429, 429, 429, 429]);
+  const refusal = JSON.parse(answers.find((a) => a.status === 429)!.body).error.message;
+  expect(refusal).toMatch(/^nightshift: token alice's budget of \$0\.0003 a day \(used \$0\.000330\) is spent until /);
+  const metered = runs.reduce((sum, { gw }) => sum + gw.usage().costUsd, 0);
+  expect(metered).toBeCloseTo(0.00033, 12);
+  const rows = readSpendRows(home);
+  expect(rows.map((r) => [r.token, r.model])).toEqual(rows.map(() => ['alice', 'claude-x-20261101']));
+  expect(rows.reduce((sum, r) => sum + r.costUsd, 0)).toBeCloseTo(metered, 12);
 });
 
 test('an unreachable upstream gives 502 in the vendor shape, without the key', async () => {

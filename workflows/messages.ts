@@ -38,6 +38,8 @@ export const SIGNAL_DESCRIPTIONS = {
     'Send the comment back to the agent for another iteration. Input: {"comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
   raiseBudget:
     'Add to the model budget of a run awaiting_budget: it goes on from its checkpoint. Input: {"tokens": N, "costUsd": N, "comment": "…", "by": "…"} (by: recorded as unverified, via Temporal)',
+  budgetLimitsChanged:
+    "A limit above the run (a token's, a repo's, the server's) changed: a run awaiting_budget for one goes on and tries again. No input",
   cancelRequested:
     'Records who cancels the run (the API sends it before cancelling); it does not cancel. Input: {"comment": "…", "by": "…"}',
 } as const;

@@ -29,7 +29,9 @@ export async function runAgentCli(
   deps: ActivityDeps,
   sandbox: Sandbox,
   input: CliRun,
-): Promise<Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string }> {
+): Promise<
+  Omit<AgentResult, 'changedFiles'> & { modelUsage?: GatewayUsage; budgetExhausted?: string; budgetUntil?: number }
+> {
   const adapter = adapterFor(input.agent.kind);
   const meta = path.join(sandboxRoot(deps, input.runId), 'meta');
   await fs.mkdir(meta, { recursive: true });
@@ -58,6 +60,7 @@ export async function runAgentCli(
         agent: input.agent,
         limits: input.limits,
         usage: input.modelUsage,
+        spender: input.spender,
         root: sandboxRoot(deps, input.runId),
         apiKey: key.value,
       },
@@ -80,7 +83,9 @@ export async function runAgentCli(
     })
     .finally(() => model?.gateway.close());
   const budgetExhausted = model?.refused();
-  if (budgetExhausted) log.write(`\n[nightshift: the run's model budget is spent: ${budgetExhausted}]\n`);
+  const budgetUntil = model?.refusedUntil();
+  const whose = budgetUntil ? 'a model budget above the run' : "the run's model budget";
+  if (budgetExhausted) log.write(`\n[nightshift: ${whose} is spent: ${budgetExhausted}]\n`);
   if (exec.cancelled) log.write('\n[nightshift: agent cancelled]\n');
   if (exec.timedOut) log.write(`\n[nightshift: agent killed after ${Math.round(input.timeoutMs / 1000)}s]\n`);
   if (exec.limitHit) log.write(`\n[nightshift: the agent ran into a sandbox limit: ${exec.limitHit}]\n`);
@@ -95,5 +100,6 @@ export async function runAgentCli(
     ...(reader ? { summary: redactedSummary(reader.summary(), redacted), transcriptId } : {}),
     ...(model ? { modelUsage: model.gateway.usage() } : {}),
     ...(budgetExhausted ? { budgetExhausted } : {}),
+    ...(budgetUntil ? { budgetUntil } : {}),
   };
 }

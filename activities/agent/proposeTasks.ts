@@ -39,7 +39,7 @@ export function proposeTasks(deps: ActivityDeps) {
           : parseTaskList(written, input.maxTasks);
       const discarded = await repo.touched();
       if (discarded.length) await repo.layOut(branch, input.baseCommit);
-      const { modelUsage, budgetExhausted, ...result } = cli;
+      const { modelUsage, budgetExhausted, budgetUntil: _until, ...result } = cli;
       return {
         ...listed,
         result: { ...result, changedFiles: [], worker: deps.self.worker },

@@ -48,7 +48,7 @@ export function runAgent(deps: ActivityDeps) {
       const diffId = await deps.store.put(redactor.redact(diff));
 
       const bundleId = await storeBranchBundle(deps, repo.git, branch, input.baseCommit, input.runId);
-      const { modelUsage, budgetExhausted, ...result } = cli;
+      const { modelUsage, budgetExhausted, budgetUntil, ...result } = cli;
       const image = await deps.drivers[input.sandbox.driver]?.image(input.sandbox);
       return {
         result: {
@@ -65,6 +65,7 @@ export function runAgent(deps: ActivityDeps) {
         checkpoint: { commit, bundleId, afterStage: 'agent', iteration: input.iteration },
         ...(modelUsage ? { modelUsage } : {}),
         ...(budgetExhausted ? { budgetExhausted } : {}),
+        ...(budgetUntil ? { budgetUntil } : {}),
       };
     });
   };

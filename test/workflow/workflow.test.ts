@@ -11,6 +11,7 @@ import type { CampaignInput, CampaignState } from '../../contracts/campaign';
 import {
   approveSignal,
   batchDecisionSignal,
+  budgetLimitsChangedSignal,
   campaignMergedSignal,
   campaignRunSignal,
   campaignStateQuery,
@@ -514,6 +515,42 @@ test.concurrent(
 
     const failing = await startRun({ spec: { limits: { costUsd: 1, onExceed: 'fail' } }, stubs: stopsOnce });
     expect(await failing.end()).toMatchObject({ status: 'failed', failure: { stage: 'agent', reason: SPENT } });
+  },
+);
+
+test.concurrent(
+  "budget: a limit above the run waits for its window to roll over (not the approval timeout) or an admin's change, and goes on by itself",
+  async () => {
+    const SPENT = "nightshift: token alice's budget of $1 a day (used $1.02) is spent until …";
+    const stopsUntil = (until: () => number) => ({
+      runAgent: async (input: Input<'runAgent'>) =>
+        input.iteration === 1 ? { ...agentDid(input), budgetExhausted: SPENT, budgetUntil: until() } : agentDid(input),
+    });
+    let until = 0;
+    const rolls = await startRun({
+      spec: { approval: { timeout: '1s' } },
+      stubs: stopsUntil(() => (until = Date.now() + 4000)),
+    });
+    const waiting = await rolls.reach('awaiting_budget');
+    expect(waiting.budget).toEqual({ stoppedBy: SPENT, limits: {}, until: new Date(until).toISOString() });
+    const approval = await rolls.reach('awaiting_approval');
+    expect(approval).toMatchObject({ iteration: 2, decisions: [] });
+    expect(Date.parse(approval.stages.find((st) => st.stage === 'budget')!.endedAt!)).toBeGreaterThanOrEqual(until);
+    const [first, second] = rolls.inputs('runAgent');
+    expect(first.spender).toEqual({ token: expect.any(String), repo: first.spender!.repo });
+    expect(second.feedback).toBe(
+      [
+        `Your last iteration was stopped by a model budget, not by a problem in your work: ${SPENT}.`,
+        'That limit has rolled over.',
+        'What you had done so far is in the workspace (your branch, as checkpointed when you were stopped): go on from there.',
+      ].join('\n'),
+    );
+
+    const changed = await startRun({ stubs: stopsUntil(() => Date.now() + 3_600_000) });
+    await changed.reach('awaiting_budget');
+    await changed.handle.signal(budgetLimitsChangedSignal);
+    await changed.reach('awaiting_approval');
+    expect(changed.inputs('runAgent')[1].feedback).toContain('That limit has changed by an admin.');
   },
 );
 

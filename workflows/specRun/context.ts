@@ -21,6 +21,8 @@ export interface RunContext {
   provisioningOn?: WorkspaceRef;
   /** A decision signalled while the run awaits approval, not taken yet. */
   pending?: Decision;
+  /** An admin changed a limit above the run while it waited for one (budgetLimitsChanged). */
+  limitsChanged?: boolean;
   /** Webhook deliveries and teardowns on workers presumed lost, under way: the workflow stays open until they end. */
   readonly notifications: Promise<void>[];
   /** Workers the fleet registry watches for this run, and those it said are gone (workspace.ts). */

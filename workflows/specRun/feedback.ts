@@ -6,6 +6,8 @@ import type { AgentResult, CheckResult, Decision, ReviewFinding, StageName } fro
 export interface Problem {
   stage: StageName;
   text: string;
+  /** A budget problem from a limit above the run: when its window rolls over (epoch ms). */
+  until?: number;
 }
 
 /** The agent's command did not exit 0. */

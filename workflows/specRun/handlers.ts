@@ -11,6 +11,7 @@ import {
 import {
   SIGNAL_DESCRIPTIONS,
   approveSignal,
+  budgetLimitsChangedSignal,
   cancelRequestedSignal,
   forgeStatusSignal,
   raiseBudgetSignal,
@@ -50,6 +51,13 @@ export function registerHandlers(ctx: RunContext): void {
       ctx.pending = { ...recorded(state, 'raiseBudget', arg), raise };
     },
     { description: SIGNAL_DESCRIPTIONS.raiseBudget },
+  );
+  setHandler(
+    budgetLimitsChangedSignal,
+    () => {
+      if (state.status === 'awaiting_budget') ctx.limitsChanged = true;
+    },
+    { description: SIGNAL_DESCRIPTIONS.budgetLimitsChanged },
   );
   setHandler(
     cancelRequestedSignal,

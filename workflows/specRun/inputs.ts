@@ -9,6 +9,7 @@ import type { SignInput } from '../../contracts/proof';
 import type { PublishInput } from '../../contracts/forge';
 import type { ProvisionInput } from '../../contracts/workspace';
 import type { ProposeTasksInput } from '../../contracts/plan';
+import type { Spender } from '../../contracts/spend';
 import { DEFAULT_PLAN_MAX_TASKS, INTEGRATION_TASK } from '../../spec/plan';
 import { pullRequestBody } from '../pullRequestBody';
 import type { RunContext } from './context';
@@ -67,13 +68,16 @@ export function agentInput(ctx: RunContext, feedback: string | undefined): Agent
     secrets: spec.secrets,
     limits: spec.limits,
     modelUsage: state.modelUsage,
+    spender: spenderOf(ctx),
     ...(skipAgent ? { skipAgent } : {}),
   };
 }
 
 /** What every run of an agent CLI in the run's sandbox is given besides its prompt: the agent, its limits, the run. */
-function agentCliInput({ spec, state, sandboxMs }: RunContext) {
+function agentCliInput(ctx: RunContext) {
+  const { spec, state, sandboxMs } = ctx;
   return {
+    spender: spenderOf(ctx),
     runId: state.id,
     title: spec.title,
     agent: spec.agent,
@@ -84,6 +88,11 @@ function agentCliInput({ spec, state, sandboxMs }: RunContext) {
     timeoutMs: sandboxMs,
     iteration: state.iteration,
   };
+}
+
+/** Whose the run's model spend is: its submitter's and its repo's (their budgets, the spend view). */
+function spenderOf({ spec, input }: RunContext): Spender {
+  return { token: input.submittedBy, repo: spec.repo };
 }
 
 /** The agent reviewer's pass over the stored diff `diffId`, at the checkpoint. */

@@ -20,7 +20,7 @@ import { inWorkspace } from './workspace';
 export async function iteration(ctx: RunContext, feedback: string | undefined): Promise<Problem[]> {
   const agent = await runAgent(ctx, feedback);
   // Stopped by its spent budget, the work is unfinished: nothing to judge until a person raises it (pipeline.ts).
-  if (agent.budgetExhausted) return [{ stage: 'budget', text: agent.budgetExhausted }];
+  if (agent.budgetExhausted) return [{ stage: 'budget', text: agent.budgetExhausted, until: agent.budgetUntil }];
   const problems: Problem[] = [];
   const { changedFiles } = agent.result;
   if (agent.result.exitCode !== 0) problems.push({ stage: 'agent', text: agentExitProblem(agent.result) });

@@ -56,7 +56,7 @@ async function iterate(ctx: RunContext): Promise<RunStatus | undefined> {
     const problems = await iteration(ctx, feedback);
     const spent = problems.find((p) => p.stage === 'budget');
     if (spent) {
-      const verdict = await awaitBudget(ctx, spent.text);
+      const verdict = await awaitBudget(ctx, spent.text, spent.until);
       if ('ended' in verdict) return verdict.ended;
       feedback = verdict.feedback;
       continue;

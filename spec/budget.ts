@@ -33,7 +33,8 @@ export function parseAmount(text: string): Amount | undefined {
 export function parseBudget(text: string): BudgetLimit | { error: string } {
   const [amountText, window, ...rest] = text.trim().toLowerCase().split('/');
   const amount = amountText ? parseAmount(amountText) : undefined;
-  const known = window !== undefined && ((NAMED_WINDOWS as readonly string[]).includes(window) || windowSeconds(window));
+  const known =
+    window !== undefined && ((NAMED_WINDOWS as readonly string[]).includes(window) || windowSeconds(window));
   if (!amount || !known || rest.length) {
     return {
       error: `"${text.slice(0, 40)}" is not a budget: an amount per window, as 20usd/day, 1mtokens/month or 0.5usd/30s`,
