@@ -227,7 +227,9 @@ export function formatRun(run: RunStateView): string {
   if (run.status === 'awaiting_budget' && run.budget)
     lines.push(
       `budget     spent: ${run.budget.stoppedBy}`,
-      `next       nightshift budget ${run.id} +5usd|+100000tokens [-m …]; nightshift reject ${run.id}`,
+      run.budget.until
+        ? `next       goes on by itself at ${run.budget.until}, or when an admin changes the limit; nightshift reject ${run.id}`
+        : `next       nightshift budget ${run.id} +5usd|+100000tokens [-m …]; nightshift reject ${run.id}`,
     );
   return lines.join('\n');
 }

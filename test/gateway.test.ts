@@ -456,6 +456,29 @@ test("two runs' gateways under one token's budget, hit at once, overspend it by 
   expect(rows.reduce((sum, r) => sum + r.costUsd, 0)).toBeCloseTo(metered, 12);
 });
 
+test('an upstream naming a new model in every response grows the ledger by no more than ten models', async () => {
+  let n = 0;
+  const upstream = http.createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ model: `m-${n++}`, usage: { input_tokens: 1, output_tokens: 1 } }));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => upstream.close(() => r())));
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-ledger-'));
+  cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
+  const { socketPath } = await startGateway({
+    vendor: 'anthropic',
+    upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    shared: sharedBudget(home, { token: 'alice', repo: 'acme' }, [], 'claude-x'),
+  });
+  for (let i = 0; i < 15; i++) expect((await call(socketPath, '/v1/messages', anthropicRequest())).status).toBe(200);
+  const rows = readSpendRows(home);
+  expect(rows.map((r) => r.model).sort()).toEqual(
+    ['claude-x', ...Array.from({ length: 10 }, (_, i) => `m-${i}`)].sort(),
+  );
+  expect(rows.find((r) => r.model === 'claude-x')!.requests).toBe(5);
+});
+
 test('an unreachable upstream gives 502 in the vendor shape, without the key', async () => {
   const upstream = `http://127.0.0.1:${await closedPort()}`;
   const anthropic = await startGateway({ vendor: 'anthropic', upstream });

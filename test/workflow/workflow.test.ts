@@ -128,6 +128,7 @@ interface RunOptions {
    */
   claims?: string[];
   settings?: Partial<RunSettings>;
+  submittedBy?: string;
 }
 
 interface TestRun {
@@ -265,7 +266,9 @@ async function startRun(opts: RunOptions = {}): Promise<TestRun> {
   const handle = await client.workflow.start<typeof specRun>('specRun', {
     taskQueue,
     workflowId,
-    args: [{ spec: specWith(opts.spec), specDigest: 'd'.repeat(64), submittedBy: 'unit', settings }],
+    args: [
+      { spec: specWith(opts.spec), specDigest: 'd'.repeat(64), submittedBy: opts.submittedBy ?? 'unit', settings },
+    ],
   });
 
   return {
@@ -537,7 +540,7 @@ test.concurrent(
     expect(approval).toMatchObject({ iteration: 2, decisions: [] });
     expect(Date.parse(approval.stages.find((st) => st.stage === 'budget')!.endedAt!)).toBeGreaterThanOrEqual(until);
     const [first, second] = rolls.inputs('runAgent');
-    expect(first.spender).toEqual({ token: expect.any(String), repo: first.spender!.repo });
+    expect(first.spender).toEqual({ token: 'unit', repo: '/srv/repos/value' });
     expect(second.feedback).toBe(
       [
         `Your last iteration was stopped by a model budget, not by a problem in your work: ${SPENT}.`,
@@ -546,8 +549,13 @@ test.concurrent(
       ].join('\n'),
     );
 
-    const changed = await startRun({ stubs: stopsUntil(() => Date.now() + 3_600_000) });
+    // A scheduled run spends its creator's budget: a schedule is no way around a token's limit.
+    const changed = await startRun({
+      stubs: stopsUntil(() => Date.now() + 3_600_000),
+      submittedBy: 'alice (schedule nightly)',
+    });
     await changed.reach('awaiting_budget');
+    expect(changed.inputs('runAgent')[0].spender!.token).toBe('alice');
     await changed.handle.signal(budgetLimitsChangedSignal);
     await changed.reach('awaiting_approval');
     expect(changed.inputs('runAgent')[1].feedback).toContain('That limit has changed by an admin.');

@@ -90,9 +90,12 @@ function agentCliInput(ctx: RunContext) {
   };
 }
 
-/** Whose the run's model spend is: its submitter's and its repo's (their budgets, the spend view). */
+/**
+ * Whose the run's model spend is: its submitter's and its repo's (their budgets, the spend view). A scheduled run's
+ * submitter is `<token> (schedule <id>)`: it spends its creator's budget (token names have no spaces).
+ */
 function spenderOf({ spec, input }: RunContext): Spender {
-  return { token: input.submittedBy, repo: spec.repo };
+  return { token: input.submittedBy.replace(/ \(schedule [^)]*\)$/, ''), repo: spec.repo };
 }
 
 /** The agent reviewer's pass over the stored diff `diffId`, at the checkpoint. */
