@@ -70,9 +70,11 @@ export function forgesRouter(deps: { client: Client; config: Config; logger: Log
         .json(runs.length ? { runs } : { ignored: `no run awaits ${event.sha.slice(0, 12)}` });
       return;
     }
-    const run = event.kind === 'review' ? await reviewedRun(deps.client, name, event.pr) : undefined;
-    if (event.kind === 'review' && !run) {
-      res.json({ ignored: `no run of ${name} awaits approval on pull request #${event.pr}` });
+    // A review decides a run awaiting approval; a budget comment raises one awaiting budget.
+    const awaits = event.kind === 'review' ? 'approval' : 'budget';
+    const run = event.kind === 'issue' ? undefined : await awaitingRun(deps.client, name, event.pr, awaits);
+    if (event.kind !== 'issue' && !run) {
+      res.json({ ignored: `no run of ${name} awaits ${awaits} on pull request #${event.pr}` });
       return;
     }
     const input: ForgeEventInput = {
@@ -125,16 +127,18 @@ async function runsWhere(client: Client, repo: string, condition: string, which:
 }
 
 /**
- * The running run behind pull request `pr`, if it awaits a decision now (a review at any other time decides nothing).
+ * The running run behind pull request `pr`, if it awaits `what` now (a review, or a raise, at any other time decides
+ * nothing).
  */
-async function reviewedRun(
+async function awaitingRun(
   client: Client,
   repo: string,
   pr: number,
+  what: 'approval' | 'budget',
 ): Promise<{ id: string; iteration: number } | undefined> {
   for (const id of await runsWhere(client, repo, `NightshiftPullRequest = '${pr}'`, 'running')) {
     const state = await runState(client, id);
-    if (state.status === 'awaiting_approval') return { id, iteration: state.iteration };
+    if (state.status === `awaiting_${what}`) return { id, iteration: state.iteration };
   }
   return undefined;
 }

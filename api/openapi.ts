@@ -517,7 +517,7 @@ export const ROUTES: RouteDoc[] = [
     method: 'post',
     path: '/v1/forges/:repo/webhook',
     summary:
-      "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; commit statuses are checks",
+      "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; an approver's `/nightshift budget +5` comment raises a spent budget; commit statuses are checks",
     headers: [
       {
         name: 'X-Gitea-Signature',

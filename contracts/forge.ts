@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SignInput } from './proof';
-import type { Checkpoint, RunInput, DecisionInput } from './run';
+import type { BudgetRaise, Checkpoint, RunInput, DecisionInput } from './run';
 
 /** The run's commits to its forge for review: signed, pushed, and the pull request opened. */
 export interface PublishInput extends SignInput {
@@ -18,7 +18,10 @@ export interface Published {
   summary: string;
 }
 
-/** One webhook delivery, as the API read it; `run` is the run a review is about (found by its pull request). */
+/**
+ * One webhook delivery, as the API read it; `run` is the run a review or a budget raise is about (found by its pull
+ * request).
+ */
 export interface ForgeEventInput {
   repo: string;
   event: ForgeEvent;
@@ -30,7 +33,8 @@ export interface ForgeEventInput {
 export type ForgeAction =
   | { ignored: string; tell?: { issue: number; body: string } }
   | { start: { runId: string; run: RunInput; issue: number; link: string } }
-  | { decide: { runId: string; kind: 'approve' | 'requestChanges'; decision: DecisionInput } };
+  | { decide: { runId: string; kind: 'approve' | 'requestChanges'; decision: DecisionInput } }
+  | { raise: { runId: string; decision: DecisionInput & BudgetRaise } };
 
 export const ForgeUser = z.object({ login: z.string().min(1) });
 
@@ -51,6 +55,16 @@ export const ForgeEventSchema = z.discriminatedUnion('kind', [
     pr: z.number().int().positive(),
     decision: z.enum(['approve', 'requestChanges']),
     body: z.string(),
+    user: z.string(),
+  }),
+  /**
+   * A `/nightshift budget +5usd …` comment on a pull request: a raise of the spent budget of the run behind it. `text`
+   * is what follows `budget`, read by the worker (forges/budgetComment.ts), which answers a bad amount on the forge.
+   */
+  z.object({
+    kind: z.literal('budget'),
+    pr: z.number().int().positive(),
+    text: z.string(),
     user: z.string(),
   }),
   /**

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { type ForgeEvent, ForgeUser } from '../contracts/forge';
 
 /**
- * The word that puts a run on an issue: the label's name, and the comment command (`/nightshift`, `/nightshift fix …`).
+ * The word that puts a run on an issue: the label's name, and the comment command (`/nightshift`, `/nightshift fix …`,
+ * `/nightshift budget +5 …`).
  */
 export const NIGHTSHIFT_LABEL = 'nightshift';
 
@@ -104,9 +105,11 @@ const StatusPayload = z.object({
   target_url: z.string().nullish(),
 });
 
-const COMMAND = /^\/nightshift(?:\s+(fix)\b)?([\s\S]*)$/;
+const COMMAND = /^\/nightshift(?:\s+(fix|budget)\b)?([\s\S]*)$/;
 
-const READERS: Record<string, (payload: unknown) => ForgeEvent | undefined> = {
+type Reading = ForgeEvent | { ignored: string } | undefined;
+
+const READERS: Record<string, (payload: unknown) => Reading> = {
   issues: labelled,
   issue_label: labelled,
   issue_comment: commented,
@@ -155,11 +158,16 @@ function labelled(payload: unknown): ForgeEvent | undefined {
   };
 }
 
-function commented(payload: unknown): ForgeEvent | undefined {
+function commented(payload: unknown): Reading {
   const p = CommentPayload.parse(payload);
   const command = COMMAND.exec(p.comment.body.trim());
   if (p.action !== 'created' || !command) return undefined;
   const onPull = p.is_pull === true || p.issue.pull_request != null;
+  if (command[1] === 'budget')
+    // An issue's run is found by its pull request only (the issue is in no run's search attributes).
+    return onPull
+      ? { kind: 'budget', pr: p.issue.number, text: command[2].trim(), user: p.sender.login }
+      : { ignored: "a run's budget is raised on its pull request, not on its issue" };
   if (onPull)
     return command[1]
       ? {

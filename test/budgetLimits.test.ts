@@ -1,41 +1,27 @@
 // Limits above a run (docs/budgets.md): a token's budget is enforced by every run's gateway at once, through the spend
 // ledger; runs stopped by it wait in awaiting_budget and go on by themselves when its window rolls over.
 import { writeFileSync } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { readSpendRows } from '../budget/ledger';
 import { parseBudget, type BudgetLimit } from '../spec/budget';
 import { setBudget } from '../budget/limits';
 import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
-import { scriptedModelAgent, spec, VALUE_REPO } from './helpers/specs';
+import { modelAgent, scriptedModel } from './helpers/model';
+import { spec, VALUE_REPO } from './helpers/specs';
 
 // The scripted model answers 30 in / 20 out tokens: $0.00039 a request at claude-sonnet's prices ($3 / $15 per MTok).
 const REQUEST_USD = (30 * 3 + 20 * 15) / 1e6;
 
 let stack: TestStack;
-let upstream: http.Server;
-let port: number;
+let model: Awaited<ReturnType<typeof scriptedModel>>;
 beforeAll(async () => {
   stack = await startTestStack();
-  upstream = http.createServer((_req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(
-      JSON.stringify({
-        type: 'message',
-        model: 'claude-sonnet-4-5',
-        content: [],
-        usage: { input_tokens: 30, output_tokens: 20 },
-      }),
-    );
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-  port = (upstream.address() as AddressInfo).port;
-  stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
+  model = await scriptedModel();
+  stack.adminAllows({ modelUpstream: `http://127.0.0.1:${model.port}` });
   writeFileSync(path.join(stack.config.home, 'secrets.env'), 'ANTHROPIC_API_KEY=sk-ant-limits\n');
 });
 afterAll(async () => {
-  upstream?.close();
+  model?.close();
   await stack?.stop();
 });
 
@@ -69,7 +55,7 @@ const agentFrom = (start: number) =>
   ].join('\n');
 
 async function submitAs(token: string, agent: string): Promise<string> {
-  const body = spec(makeRepo(VALUE_REPO), agent, { agent: scriptedModelAgent(port, agent) });
+  const body = spec(makeRepo(VALUE_REPO), agent, { agent: modelAgent(model.port, agent) });
   const res = await stack.api('POST', '/v1/runs', { body, token });
   if (res.status !== 202) throw new Error(`submit: ${res.status} ${res.text}`);
   return res.body.id;
@@ -95,7 +81,7 @@ test("two runs under one token's budget, started together, overspend it by at mo
   const total = spent[0] + spent[1];
   expect(total).toBeGreaterThanOrEqual(0.001);
   expect(total).toBeLessThanOrEqual(0.001 + REQUEST_USD + 1e-12);
-  // The ledger booked exactly what the runs metered, under the token, the repo and the model the responses named.
+  // The ledger booked exactly what the runs metered, under the token and the run's model.
   const rows = readSpendRows(stack.config.home).filter((r) => r.token === 'nightowl');
   expect(rows.every((r) => r.model === 'claude-sonnet-4-5')).toBe(true);
   expect(rows.reduce((sum, r) => sum + r.costUsd, 0)).toBeCloseTo(total, 12);

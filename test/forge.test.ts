@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { unpackTarGz } from '../proof/tar';
+import { openArtifactStore } from '../store/openArtifacts';
 import { startGitea, type GiteaRepo, type GiteaServer, type GiteaUser } from './helpers/gitea';
+import { MODEL_CALL, modelAgent, scriptedModel } from './helpers/model';
 import { gitIn, startTestStack, tempDir, type TestStack } from './helpers/stack';
 
 // The forge drives the loop, end to end on a real Gitea: an issue labelled `nightshift` → a run → a pull request with
@@ -489,3 +492,92 @@ test('a run submitted through the API on a Gitea repo opens one pull request by 
     { ignored: `no run of ${REPO} opened pull request #9999 (from feature/elsewhere)` },
   ]);
 }, 300_000);
+
+test("an approver's `/nightshift budget +1` on the pull request of a run awaiting budget raises it: signed, via the forge, in the proof; a non-approver's, or a bad amount, raises nothing", async () => {
+  const model = await scriptedModel();
+  stack.adminAllows({ modelUpstream: `http://127.0.0.1:${model.port}` });
+  const secrets = path.join(stack.config.home, 'secrets.env');
+  const before = readFileSync(secrets, 'utf8');
+  writeFileSync(secrets, `${before}ANTHROPIC_API_KEY=sk-ant-forge-budget\n`);
+  try {
+    // Two model calls an iteration ($0.00078): the first iteration fits in $0.001, the second is stopped by it.
+    const runId = await stack.submit({
+      title: 'Spend the budget',
+      repo: REPO,
+      agent: modelAgent(model.port, `${MODEL_CALL}; ${MODEL_CALL}; echo 2 > value.txt; date +%s%N > stamp.txt`),
+      checks: [{ name: 'value', run: 'grep -qx 2 value.txt' }],
+      limits: { iterations: 3, costUsd: 0.001 },
+      approval: { timeout: '10m' },
+    });
+    await awaitsReviewOf(runId);
+    const pr = (await stack.state(runId)).pullRequest!.number;
+    await gitea.api('POST', `/repos/${repo.fullName}/issues/${pr}/comments`, {
+      token: reviewer.token,
+      body: { body: '/nightshift fix once more' },
+    });
+    const waiting = await stack.waitFor(runId, ['awaiting_budget', 'failed'], 240_000);
+    expect(waiting).toMatchObject({ status: 'awaiting_budget', iteration: 2, budget: { limits: { costUsd: 0.001 } } });
+    const decided = waiting.decisions;
+
+    // A writer who is not an approver: ignored, saying why. An approver's bad amount: the syntax, on the pull request.
+    const judged = await forgeWorkflowIds();
+    await gitea.api('POST', `/repos/${repo.fullName}/issues/${pr}/comments`, {
+      token: writer.token,
+      body: { body: '/nightshift budget +1' },
+    });
+    await gitea.api('POST', `/repos/${repo.fullName}/issues/${pr}/comments`, {
+      token: reviewer.token,
+      body: { body: '/nightshift budget +lots please' },
+    });
+    const results = await until('both comments to be judged', async () => {
+      const ids = (await forgeWorkflowIds()).filter((id) => !judged.includes(id));
+      const done = await Promise.all(ids.map((id) => stack.client.workflow.getHandle(id).result()));
+      return done.length === 2 ? done.sort() : undefined;
+    });
+    expect(results).toEqual([
+      'ignored: no budget raise: "+lots" is not an amount',
+      'ignored: walt may not raise the budget (not among the approvers of this repo)',
+    ]);
+    const told = (await comments(pr)).filter((c) => c.body.startsWith('Nightshift raised nothing'));
+    expect(told.map((c) => [c.user.login, c.body.split(' Write ')[0]])).toEqual([
+      ['nightshift-bot', `Nightshift raised nothing for run \`${runId}\`: "+lots" is not an amount.`],
+    ]);
+    expect(told[0].body).toContain('`/nightshift budget +5` (dollars');
+    expect(await stack.state(runId)).toMatchObject({ status: 'awaiting_budget', decisions: decided });
+
+    // The approver's raise: the run goes on, to approval, and succeeds.
+    await gitea.api('POST', `/repos/${repo.fullName}/issues/${pr}/comments`, {
+      token: reviewer.token,
+      body: { body: '/nightshift budget +1 go on' },
+    });
+    const raised = await stack.waitFor(runId, ['awaiting_approval', 'failed'], 240_000);
+    expect(raised).toMatchObject({ status: 'awaiting_approval', budget: { limits: { costUsd: 1.001 } } });
+    expect(raised.decisions.at(-1)).toMatchObject({
+      kind: 'raiseBudget',
+      by: 'gitea:bob',
+      comment: 'go on',
+      raise: { costUsd: 1 },
+      iteration: 2,
+      channel: 'forge',
+      verified: true,
+    });
+    await gitea.api('POST', `/repos/${repo.fullName}/pulls/${pr}/reviews`, {
+      token: reviewer.token,
+      body: { event: 'APPROVED', body: 'Ship it.' },
+    });
+    const done = await stack.waitFor(runId, ['succeeded', 'failed'], 180_000);
+    expect([done.status, done.failure]).toEqual(['succeeded', undefined]);
+    const bundle = await unpackTarGz(await openArtifactStore(stack.config).get(done.proofId!));
+    const statement = JSON.parse(
+      Buffer.from(JSON.parse(bundle.get('attestations/decisions.json')!.toString()).payload, 'base64').toString(),
+    );
+    expect(statement.predicate.decisions).toMatchObject([
+      { kind: 'requestChanges', by: 'gitea:bob', channel: 'forge', verified: true },
+      { kind: 'raiseBudget', by: 'gitea:bob', raise: { costUsd: 1 }, channel: 'forge', verified: true },
+      { kind: 'approve', by: 'gitea:bob', channel: 'forge', verified: true },
+    ]);
+  } finally {
+    model.close();
+    writeFileSync(secrets, before);
+  }
+}, 600_000);

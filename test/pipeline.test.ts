@@ -9,7 +9,8 @@ import { findTemporal } from '../temporal/cli';
 import { STATUS_KEY } from '../workflows/searchAttributes';
 import { gitIn, makeRepo, startTestStack, tempDir, type TestStack } from './helpers/stack';
 import { dockerDriver } from './helpers/sandboxes';
-import { scriptedModelAgent, spec, VALUE_REPO } from './helpers/specs';
+import { modelAgent } from './helpers/model';
+import { spec, VALUE_REPO } from './helpers/specs';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -484,7 +485,7 @@ test('a budget spent mid-iteration pauses the run (no sandbox held) until a rais
 /** A run of the command agent `agent` whose model API is the scripted one on `port` (claude-sonnet-4-5's prices). */
 async function submitWithModel(repo: string, agent: string, port: number, limits: object): Promise<string> {
   stack.adminAllows({ modelUpstream: `http://127.0.0.1:${port}` });
-  return stack.submit(spec(repo, agent, { agent: scriptedModelAgent(port, agent), limits }));
+  return stack.submit(spec(repo, agent, { agent: modelAgent(port, agent), limits }));
 }
 
 function pgrep(pattern: string): string {

@@ -4,7 +4,7 @@
 import { getExternalWorkflowHandle, proxyActivities, startChild } from '@temporalio/workflow';
 import type { SharedQueueActivities } from '../activities';
 import type { ForgeEventInput } from '../contracts/forge';
-import { approveSignal, requestChangesSignal } from './messages';
+import { approveSignal, raiseBudgetSignal, requestChangesSignal } from './messages';
 import { runSearchAttributes } from './searchAttributes';
 import { specRun } from './specRun';
 
@@ -24,6 +24,13 @@ export async function forgeEvent(input: ForgeEventInput): Promise<string> {
     const { runId, kind, decision } = action.decide;
     await getExternalWorkflowHandle(runId).signal(kind === 'approve' ? approveSignal : requestChangesSignal, decision);
     return `${kind} by ${decision.by} sent to ${runId}`;
+  }
+  // No patch: only a `budget` event (a `/nightshift budget` comment, read since this branch) interprets to a raise,
+  // so no history recorded before it can reach it; the branches above send what they sent.
+  if ('raise' in action) {
+    const { runId, decision } = action.raise;
+    await getExternalWorkflowHandle(runId).signal(raiseBudgetSignal, decision);
+    return `raiseBudget by ${decision.by} sent to ${runId}`;
   }
   const { runId, run, issue, link } = action.start;
   try {

@@ -11,10 +11,11 @@ import { runPageUrl } from '../../config/runPage';
 import { forgeCall } from '../../forges/connect';
 import type { ForgeEventInput, ForgeAction } from '../../contracts/forge';
 import { forgeOpener } from './forgeOpener';
+import { budgetRaise } from './budgetRaise';
 
 /**
- * Who may do what is the forge's to say (write access starts runs; the repo's approvers approve), asked with the
- * worker's credential.
+ * Who may do what is the forge's to say (write access starts runs; the repo's approvers approve and raise budgets),
+ * asked with the worker's credential.
  */
 export function interpretForgeEvent(deps: ActivityDeps) {
   const open = forgeOpener(deps);
@@ -62,6 +63,7 @@ export function interpretForgeEvent(deps: ActivityDeps) {
         start: { runId: input.newRunId, run, issue: event.issue, link: runPageUrl(deps.publicUrl, input.newRunId) },
       };
     }
+    if (event.kind === 'budget' && input.run) return budgetRaise(deps.home, remote, event, input.run);
     if (event.kind !== 'review' || !input.run) return { ignored: 'no run to decide' };
     const allowed =
       event.decision === 'approve'

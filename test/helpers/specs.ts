@@ -2,15 +2,6 @@ import type { Client } from '@temporalio/client';
 
 export { spec, VALUE_REPO } from '../../testbed/specs';
 
-/** A command agent that talks to a scripted Anthropic model on `port`, through the run's gateway. */
-export const scriptedModelAgent = (port: number, script: string) => ({
-  kind: 'command',
-  api: 'anthropic',
-  model: 'claude-sonnet-4-5',
-  baseUrl: `http://127.0.0.1:${port}`,
-  command: ['sh', '-c', script],
-});
-
 /** A `.nightshift.yml` for VALUE_REPO: a command agent that makes the value 2, and the check that wants it. */
 export const VALUE_SETTINGS = [
   'agent:',
