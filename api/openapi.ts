@@ -17,6 +17,9 @@ import {
   TaskListCorrectionSchema,
 } from './runs';
 import { ScheduleRequestSchema, ScheduleSchema } from './schedules';
+import { BudgetBodySchema, BudgetChangedSchema, BudgetsListingSchema } from './spend';
+import { SpendSummarySchema } from '../budget/spendView';
+import { SPEND_GROUPINGS } from '../contracts/spend';
 import { RepoGlobsSchema, ROLES, type Role } from './tokens';
 
 type JsonSchema = Record<string, unknown>;
@@ -167,7 +170,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/metrics',
     role: 'viewer',
     summary:
-      'Prometheus metrics: nightshift_runs{status}, nightshift_queue_depth, nightshift_stage_duration_seconds{stage}',
+      'Prometheus metrics: nightshift_runs{status}, nightshift_queue_depth, nightshift_stage_duration_seconds{stage}, nightshift_model_tokens_total{model,kind}, nightshift_model_cost_usd_total{model}',
     responses: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': text } } },
   },
   {
@@ -404,6 +407,47 @@ export const ROUTES: RouteDoc[] = [
     role: 'viewer',
     summary: 'Workers polling, runs per status, queue backlog',
     responses: { 200: { description: 'The fleet', content: json(schema(FleetSchema)) } },
+  },
+  {
+    method: 'get',
+    path: '/v1/spend',
+    role: 'viewer',
+    summary:
+      "Model spend the gateways metered (the spend ledger), summed per token, repo, UTC day or model, each with its per-model share, and the total; an admin sees everyone's, any other token only its own",
+    query: [
+      {
+        name: 'by',
+        description: 'token, repo, day (the default) or model',
+        schema: { type: 'string', enum: [...SPEND_GROUPINGS] },
+      },
+    ],
+    responses: {
+      200: { description: 'The spend', content: json(schema(SpendSummarySchema)) },
+      400: { description: '`by` is not token, repo, day or model', content: json(ref('Error')) },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/budgets',
+    role: 'admin',
+    summary: "The limits above a run: each token's and repo's budget, and the server's (NIGHTSHIFT_BUDGET)",
+    responses: { 200: { description: 'The budgets', content: json(schema(BudgetsListingSchema)) } },
+  },
+  {
+    method: 'put',
+    path: '/v1/budgets/:kind/:name',
+    role: 'admin',
+    summary:
+      'Set (or with null remove) the budget of a token or a repo (`kind`: token or repo); runs awaiting_budget are told, so a run stopped by a limit now raised goes on',
+    body: { required: true, content: json(schema(BudgetBodySchema, 'input')) },
+    responses: {
+      200: { description: 'Changed', content: json(schema(BudgetChangedSchema)) },
+      400: { description: 'A bad budget, naming the field `budget`: nothing changed', content: json(ref('Error')) },
+      404: {
+        description: 'No such kind, token (tokens.json) or repo (registered, or in the repos directory)',
+        content: json(ref('Error')),
+      },
+    },
   },
   {
     method: 'get',

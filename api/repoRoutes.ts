@@ -32,7 +32,7 @@ export const RepoAddedSchema = z.object({
 /**
  * Local repos: git repositories one level below the repos dir, by the names specs use (links pointing out left out).
  */
-function localRepos(reposDir: string): { name: string; path: string }[] {
+export function localRepos(reposDir: string): { name: string; path: string }[] {
   let entries: string[];
   try {
     entries = readdirSync(reposDir);

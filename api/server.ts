@@ -22,6 +22,7 @@ import { openApiDocument } from './openapi';
 import { runsRouter } from './runs';
 import { StreamSlots } from './streamSlots';
 import { schedulesRouter } from './schedules';
+import { budgetsRouter, spendRouter } from './spend';
 import { cors, securityHeaders } from './security';
 import type { TokenStore } from './tokens';
 import { SpecRejected } from '../admission/prepareRun';
@@ -76,6 +77,8 @@ export function createApi({ client, config, tokens, logger }: ApiOptions): expre
   app.use('/v1/keys', keysRouter(config));
   app.use('/v1/repos', reposRouter(config));
   app.use('/v1/forges', forgeRegistryRouter(config));
+  app.use('/v1/spend', spendRouter(config));
+  app.use('/v1/budgets', budgetsRouter({ client, config, tokens, logger }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError('not_found', `no route ${req.method} ${req.path}`));
