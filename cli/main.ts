@@ -20,6 +20,7 @@ import {
 } from './format';
 import { registerForgeCommands, registerRepoCommands } from './repoCommands';
 import { registerCampaignCommands } from './campaignCommands';
+import { addBudgetCommand, registerSpendCommand } from './spendCommands';
 import { filterOutput, jsonText } from './terminal';
 import { serverKeys, trustedKeys, verifyBundleAt, verifyProofLog } from './verify';
 import { campaignProofAt, verifyCampaignProof } from './verifyCampaign';
@@ -418,8 +419,14 @@ program
 const token = program.command('token').description('API tokens (on the server machine): add, ls, rm');
 // Loaded on use (zod and the config come with them), so the HTTP commands start fast.
 const tokens = async () => {
-  const [{ ROLES, TokenStore }, { loadConfig }] = await Promise.all([import('../api/tokens'), import('../config')]);
-  return { ROLES, store: new TokenStore(loadConfig().home) };
+  const [{ ROLES, TokenStore }, { loadConfig }, limits, { parseBudget }] = await Promise.all([
+    import('../api/tokens'),
+    import('../config'),
+    import('../budget/limits'),
+    import('../budget/limit'),
+  ]);
+  const home = loadConfig().home;
+  return { ROLES, store: new TokenStore(home), home, parseBudget, ...limits };
 };
 token
   .command('add <name>')
@@ -429,8 +436,9 @@ token
     '--repos <globs>',
     'only these repos (comma-separated globs over names in NIGHTSHIFT_REPOS_DIR, e.g. "billing,web-*"); admins are never limited',
   )
-  .action(async (name: string, opts: { role: string; repos?: string }) => {
-    const { ROLES, store } = await tokens();
+  .option('--budget <budget>', "the token's model budget above its runs, as 20usd/day (docs/budgets.md)")
+  .action(async (name: string, opts: { role: string; repos?: string; budget?: string }) => {
+    const { ROLES, store, home, parseBudget, setBudget } = await tokens();
     if (!(ROLES as readonly string[]).includes(opts.role))
       throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
     if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name))
@@ -442,28 +450,40 @@ token
     if (repos && !repos.length) throw new CliError('--repos needs at least one repo name or glob', 2);
     if (repos && opts.role === 'admin')
       throw new CliError('an admin token cannot be limited to repos: --repos needs another --role', 2);
-    print(store.create(name, opts.role as Role, repos));
+    const budget = opts.budget === undefined ? undefined : parseBudget(opts.budget);
+    if (budget && 'error' in budget) throw new CliError(`--budget: ${budget.error}`, 2);
+    const made = store.create(name, opts.role as Role, repos);
+    if (budget) setBudget(home, 'token', name, budget);
+    print(made);
   });
 token
   .command('ls')
-  .description('list tokens (names, roles, repo limits)')
+  .description('list tokens (names, roles, repo limits, budgets)')
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
-    const list = (await tokens()).store.list();
+    const { store, home, readBudgets } = await tokens();
+    const budgets = readBudgets(home).token;
+    const list = store.list().map((t) => ({ ...t, ...(budgets[t.name] ? { budget: budgets[t.name] } : {}) }));
     if (opts.json) return printJson({ tokens: list });
     print(
       list.length === 0
         ? 'no tokens'
-        : table([['NAME', 'ROLE', 'REPOS'], ...list.map((t) => [t.name, t.role, t.repos?.join(',') ?? 'all'])]),
+        : table([
+            ['NAME', 'ROLE', 'REPOS', 'BUDGET'],
+            ...list.map((t) => [t.name, t.role, t.repos?.join(',') ?? 'all', t.budget ?? 'none']),
+          ]),
     );
   });
 token
   .command('rm <name>')
-  .description('revoke a token')
+  .description('revoke a token (and remove its budget)')
   .action(async (name: string) => {
-    if (!(await tokens()).store.remove(name)) throw new CliError(`no token named ${name}`, 4);
+    const { store, home, setBudget } = await tokens();
+    if (!store.remove(name)) throw new CliError(`no token named ${name}`, 4);
+    setBudget(home, 'token', name, undefined);
     print(`token ${name} revoked`);
   });
+addBudgetCommand(token, 'token', api, { print, printJson });
 
 const schedule = program
   .command('schedule')
@@ -544,6 +564,7 @@ image
 registerRepoCommands(program, api, { print, printJson });
 registerForgeCommands(program, api, { print, printJson });
 registerCampaignCommands(program, api, { print, printJson });
+registerSpendCommand(program, api, { print, printJson });
 
 // Titles, logs, diffs and reasons come from specs and agents: no escape sequence in them reaches the terminal.
 let raw = false;

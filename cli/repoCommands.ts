@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { ApiClient } from './client';
 import { CliError } from './client';
 import { table } from './format';
+import { addBudgetCommand } from './spendCommands';
 
 interface Listing {
   name: string;
@@ -86,6 +87,7 @@ export function registerRepoCommands(
       await api.json('DELETE', `/v1/repos/${encodeURIComponent(name)}`);
       out.print(`repo ${name} removed`);
     });
+  addBudgetCommand(repo, 'repo', api, out);
 }
 
 /** Comma-separated names, or a usage error naming the option when it was given empty. */
