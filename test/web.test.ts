@@ -16,10 +16,12 @@ import type {
   RepoDefaultsView,
   RepoView,
   RunView,
+  SpendView,
 } from '../web/api-types';
 import type { CampaignView as ServerCampaignView } from '../api/campaigns';
 import type { z } from 'zod';
 import type { RepoDefaultsSchema } from '../api/repoDefaults';
+import type { SpendSummary } from '../budget/spendView';
 import type { RepoAddedSchema, RepoListingSchema } from '../api/repoRoutes';
 import {
   expectNoHorizontalOverflow,
@@ -44,6 +46,7 @@ export type RepoDefaultsFit = Fits<z.infer<typeof RepoDefaultsSchema>, RepoDefau
 export type RepoListingFits = Fits<z.infer<typeof RepoListingSchema>, RepoView>;
 export type RepoAddedFits = Fits<z.infer<typeof RepoAddedSchema>, RepoAddedView>;
 export type CampaignFits = Fits<ServerCampaignView, CampaignView>;
+export type SpendFits = Fits<SpendSummary, SpendView>;
 
 let stack: TestStack;
 let repo: string;

@@ -180,6 +180,21 @@ export interface RepoAddedView {
   webhook: { url: string; secret: string };
 }
 
+/** Usage summed over the spend ledger's rows (contracts/spend.ts). */
+export interface SpendTotalsView {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** GET /v1/spend?by=… (contracts/spend.ts SpendSummarySchema): each group with its per-model share, and the total. */
+export interface SpendView {
+  by: 'token' | 'repo' | 'day' | 'model';
+  groups: (SpendTotalsView & { key: string; models: Record<string, SpendTotalsView> })[];
+  total: SpendTotalsView & { models: Record<string, SpendTotalsView> };
+}
+
 export type CampaignRepoState = 'queued' | 'running' | 'awaiting_approval' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface CampaignView {

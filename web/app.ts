@@ -1,6 +1,6 @@
-// The single page: hash routes (#/runs, #/runs/<id>, #/campaigns/<id>, #/new, #/schedules, #/fleet, #/repos), each
-// a view that stops its timers and streams when the user leaves it. The token stays in localStorage and goes out as an
-// Authorization header.
+// The single page: hash routes (#/runs, #/runs/<id>, #/campaigns/<id>, #/new, #/schedules, #/fleet, #/repos,
+// #/spend), each a view that stops its timers and streams when the user leaves it. The token stays in localStorage and
+// goes out as an Authorization header.
 import { ApiFailure, saveToken, savedToken, whoAmI } from './api.js';
 import type { Principal } from './api-types.js';
 import { errorLine, h, replaceChildren } from './dom.js';
@@ -11,6 +11,7 @@ import { reposView } from './views/repos.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
 import { schedulesView } from './views/schedules.js';
+import { spendView } from './views/spend.js';
 import { signInView } from './views/signin.js';
 import type { ViewContext } from './view.js';
 
@@ -21,6 +22,7 @@ const ROUTES: [RegExp, (ctx: ViewContext) => void][] = [
   [/^#\/schedules$/, schedulesView],
   [/^#\/fleet$/, fleetView],
   [/^#\/repos$/, reposView],
+  [/^#\/spend$/, spendView],
   [/^(#\/?|#\/runs(\?.*)?)?$/, runsView],
 ];
 
