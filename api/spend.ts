@@ -76,7 +76,7 @@ export function budgetsRouter({ client, config, tokens, logger }: BudgetsDeps): 
     const limit = text === null ? undefined : parseBudget(text);
     if (limit && 'error' in limit) throw new ApiError('bad_request', `budget: ${limit.error}`);
     // A budget left behind by a repo or token that is gone may still be removed.
-    const removingKnown = !limit && name in readBudgets(config.home)[kind as BudgetKind];
+    const removingKnown = !limit && Object.hasOwn(readBudgets(config.home)[kind as BudgetKind], name);
     if (!removingKnown && !knownNames(kind as BudgetKind, config, tokens).includes(name))
       throw new ApiError('not_found', `no ${kind} named ${JSON.stringify(name.slice(0, 100))}`);
     setBudget(config.home, kind as BudgetKind, name, limit);

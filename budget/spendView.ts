@@ -27,8 +27,6 @@ export const SpendSummarySchema = z.object({
 });
 export type SpendSummary = z.infer<typeof SpendSummarySchema>;
 
-type GroupTotals = SpendSummary['total'];
-
 const emptyTotals = (): SpendTotals => ({ requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
 function add(into: SpendTotals, row: SpendRow): void {
@@ -38,25 +36,27 @@ function add(into: SpendTotals, row: SpendRow): void {
   into.costUsd += row.costUsd;
 }
 
-function addWithModel(into: GroupTotals, row: SpendRow): void {
-  add(into, row);
-  add((into.models[row.model] ??= emptyTotals()), row);
+/** The rows' sums and each model's; a record made from entries, so no model name (`__proto__`) reaches a prototype. */
+function withModels(rows: readonly SpendRow[]): SpendSummary['total'] {
+  const totals = emptyTotals();
+  for (const row of rows) add(totals, row);
+  return { ...totals, models: Object.fromEntries(totalsByModel(rows)) };
 }
 
 /** `rows` summed by `by`, groups sorted by key, and the total over all of them. */
 export function summarizeSpend(rows: readonly SpendRow[], by: SpendGrouping): SpendSummary {
-  const groups = new Map<string, GroupTotals>();
-  const total: GroupTotals = { ...emptyTotals(), models: {} };
+  const groups = new Map<string, SpendRow[]>();
   for (const row of rows) {
-    let group = groups.get(row[by]);
-    if (!group) groups.set(row[by], (group = { ...emptyTotals(), models: {} }));
-    addWithModel(group, row);
-    addWithModel(total, row);
+    const group = groups.get(row[by]);
+    if (group) group.push(row);
+    else groups.set(row[by], [row]);
   }
   return {
     by,
-    groups: [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, totals]) => ({ key, ...totals })),
-    total,
+    groups: [...groups]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, ofKey]) => ({ key, ...withModels(ofKey) })),
+    total: withModels(rows),
   };
 }
 
