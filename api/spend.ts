@@ -5,7 +5,7 @@ import { Router } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { readSpendRows } from '../budget/ledger';
-import { parseBudget } from '../budget/limit';
+import { parseBudget } from '../spec/budget';
 import { BUDGET_KINDS, readBudgets, setBudget, type BudgetKind } from '../budget/limits';
 import { summarizeSpend } from '../budget/spendView';
 import type { Config } from '../config';

@@ -423,7 +423,7 @@ const tokens = async () => {
     import('../api/tokens'),
     import('../config'),
     import('../budget/limits'),
-    import('../budget/limit'),
+    import('../spec/budget'),
   ]);
   const home = loadConfig().home;
   return { ROLES, store: new TokenStore(home), home, parseBudget, ...limits };

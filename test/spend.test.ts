@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { settle, type RequestUsage } from '../budget/ledger';
 import type { SpendSummary, SpendTotals } from '../budget/spendView';
 import { RUN_STATUSES } from '../contracts/run';
-import type { SpendGrouping } from '../contracts/spend';
+import type { Spender, SpendGrouping } from '../contracts/spend';
 import { SPEC_RUN_WORKFLOW } from '../workflows/names';
 import { STATUS_KEY } from '../workflows/searchAttributes';
 import { runCli } from './helpers/cli';
@@ -13,7 +13,7 @@ import { makeRepo, startTestStack, type TestStack } from './helpers/stack';
 // settle(): no worker, the numbers are known.
 const DAY1 = Date.UTC(2026, 0, 5, 10);
 const DAY2 = Date.UTC(2026, 0, 6, 23, 59);
-const SEEDS: { who: { token: string; repo: string }; usage: RequestUsage; at: number }[] = [
+const SEEDS: { who: Spender; usage: RequestUsage; at: number }[] = [
   { who: { token: 'alice', repo: 'billing' }, usage: usage('model-a', 100, 50, 0.01), at: DAY1 },
   { who: { token: 'alice', repo: 'billing' }, usage: usage('model-a', 200, 20, 0.02), at: DAY1 },
   { who: { token: 'alice', repo: 'web' }, usage: usage('model-b', 1000, 100, 0.5), at: DAY2 },
