@@ -11,7 +11,7 @@ function usd(amount: number): string {
 }
 
 function usage(t: SpendTotalsView): string {
-  return `${t.requests} requests · ${t.inputTokens} tokens in, ${t.outputTokens} out`;
+  return `${t.requests} request${t.requests === 1 ? '' : 's'} · ${t.inputTokens} tokens in, ${t.outputTokens} out`;
 }
 
 /**
