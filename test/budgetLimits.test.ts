@@ -88,6 +88,13 @@ test("two runs under one token's budget, started together, overspend it by at mo
   expect(rows.reduce((sum, r) => sum + r.requests, 0)).toBe(
     waiting.reduce((sum, s) => sum + s.modelUsage!.requests, 0),
   );
+  // The spend view, as the token itself asks for it, says the same: its own spend, and no one else's.
+  const view = (await stack.api('GET', '/v1/spend?by=token', { token })).body;
+  expect(view.groups.map((g: { key: string }) => g.key)).toEqual(['nightowl']);
+  expect(view.total.costUsd).toBeCloseTo(total, 12);
+  expect(view.total.inputTokens + view.total.outputTokens).toBe(
+    waiting.reduce((sum, s) => sum + s.modelUsage!.inputTokens + s.modelUsage!.outputTokens, 0),
+  );
 
   // The window rolls over: both go on by themselves from their checkpoints, told why they were stopped.
   for (const id of ids) {
