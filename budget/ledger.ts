@@ -1,7 +1,9 @@
-// The spend ledger: every gateway's metered usage, across runs and workers, in `$NIGHTSHIFT_HOME/spend.json` (the
-// home workers share with the API), changed only under a lock. It is both the spend view's source and what enforces
+// The spend ledger: every gateway's metered usage, across runs and workers, in the home workers share with the API:
+// `spend.json`, the limits' windows and the requests in flight (small: read and written at each request), and
+// `spend/<UTC day>.json`, that day's rows (only today's is written), all changed under spend.json's lock. It is both the spend view's source and what enforces
 // the limits above a run (per token, per repo, server-wide): a request is admitted only while each of its limits has
 // room, and near a limit only one request at a time goes, so runs together overspend by at most one request.
+import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readJson, withLock, writeAtomic } from '../config/jsonFile';
@@ -33,7 +35,6 @@ const INFLIGHT_EXPIRY_MS = 15 * 60_000;
 
 const WindowSchema = z.object({ start: z.number(), spent: z.number(), largest: z.number() });
 const LedgerSchema = z.object({
-  rows: z.array(SpendRowSchema),
   /** Spent per limit key (`scope|unit|window`) in its current window, and the largest single request it has seen. */
   windows: z.record(z.string(), WindowSchema),
   inflight: z.record(z.string(), z.object({ keys: z.array(z.string()), at: z.number() })),
@@ -41,17 +42,24 @@ const LedgerSchema = z.object({
 type Ledger = z.infer<typeof LedgerSchema>;
 
 const ledgerFile = (home: string) => path.join(home, 'spend.json');
+const daysDir = (home: string) => path.join(home, 'spend');
+const DayRowsSchema = z.array(SpendRowSchema);
 const keyOf = ({ scope, limit }: ScopedLimit) => `${scope}|${limit.unit}|${limit.window}`;
 const measure = (l: ScopedLimit, u: RequestUsage) =>
   l.limit.unit === 'usd' ? u.costUsd : u.inputTokens + u.outputTokens;
 
 function read(home: string): Ledger {
-  return readJson(ledgerFile(home), LedgerSchema, { rows: [], windows: {}, inflight: {} });
+  return readJson(ledgerFile(home), LedgerSchema, { windows: {}, inflight: {} });
 }
 
-/** Every row of the ledger (for the spend view and the metrics). */
+/** Every row of the ledger, oldest day first (for the spend view and the metrics). */
 export function readSpendRows(home: string): SpendRow[] {
-  return read(home).rows;
+  const dir = daysDir(home);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f))
+    .sort()
+    .flatMap((f) => readJson(path.join(dir, f), DayRowsSchema, []));
 }
 
 /** `change` applied to the ledger under its lock: synchronous, a few milliseconds, so nothing interleaves. */
@@ -122,17 +130,22 @@ export function settle(
       w.spent += amount;
       w.largest = Math.max(w.largest, amount);
     }
-    const day = new Date(now).toISOString().slice(0, 10);
-    let row = ledger.rows.find(
-      (r) => r.day === day && r.token === who.token && r.repo === who.repo && r.model === usage.model,
-    );
-    if (!row) {
-      row = { day, ...who, model: usage.model, requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-      ledger.rows.push(row);
-    }
-    row.requests++;
-    row.inputTokens += usage.inputTokens;
-    row.outputTokens += usage.outputTokens;
-    row.costUsd += usage.costUsd;
+    bookRow(home, new Date(now).toISOString().slice(0, 10), { ...who, model: usage.model }, usage);
   });
+}
+
+/** Adds a request to its day's row for who spent it on which model (that day's file only: history stays put). */
+function bookRow(home: string, day: string, key: Spender & { model: string }, usage: RequestUsage): void {
+  const file = path.join(daysDir(home), `${day}.json`);
+  const rows = readJson(file, DayRowsSchema, []);
+  let row = rows.find((r) => r.token === key.token && r.repo === key.repo && r.model === key.model);
+  if (!row) {
+    row = { day, ...key, requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    rows.push(row);
+  }
+  row.requests++;
+  row.inputTokens += usage.inputTokens;
+  row.outputTokens += usage.outputTokens;
+  row.costUsd += usage.costUsd;
+  writeAtomic(file, rows);
 }

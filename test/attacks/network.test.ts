@@ -491,8 +491,14 @@ describe('the model gateway sends the key only where the admin said', () => {
   });
   afterAll(() => thief.close());
 
+  // The home holds the spend ledger the gateway books each request in.
   const deps = (modelUpstreams: string[]) =>
-    ({ modelPrices: {}, modelUpstreams, self: { worker: 'net-test', queue: 'q' } }) as unknown as ActivityDeps;
+    ({
+      home: tempDir('gw-home'),
+      modelPrices: {},
+      modelUpstreams,
+      self: { worker: 'net-test', queue: 'q' },
+    }) as unknown as ActivityDeps;
   const input = (baseUrl: string, root: string) => ({
     agent: { kind: 'claude-code' as const, baseUrl },
     limits: {},
