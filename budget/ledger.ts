@@ -1,8 +1,9 @@
 // The spend ledger: every gateway's metered usage, across runs and workers, in the home workers share with the API:
 // `spend.json`, the limits' windows and the requests in flight (small: read and written at each request), and
-// `spend/<UTC day>.json`, that day's rows (only today's is written), all changed under spend.json's lock. It is both the spend view's source and what enforces
-// the limits above a run (per token, per repo, server-wide): a request is admitted only while each of its limits has
-// room, and near a limit only one request at a time goes, so runs together overspend by at most one request.
+// `spend/<UTC day>.json`, that day's rows (only today's is written), all changed under spend.json's lock. It is both
+// the spend view's source and what enforces the limits above a run (per token, per repo, server-wide): a request is
+// admitted only while each of its limits has room, and near a limit only one request at a time goes, so runs
+// together overspend by at most one request.
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
