@@ -97,6 +97,8 @@ export interface RunView {
   proposal?: { tasks: { id: string; task: string; needs: string[] }[]; by: string; at: string };
   /** A plan's task: its plan. */
   plan?: { id: string; task: string };
+  /** Once its model budget was spent: why; `until`: stopped by a limit above the run, it goes on by itself then. */
+  budget?: { stoppedBy: string; until?: string };
 }
 
 export interface PlanTaskView {

@@ -244,6 +244,39 @@ function renderReview(el: HTMLElement, run: RunView): void {
   );
 }
 
+/** One decision: who, how it came (an unverified name or a forge user), when, and the comment. */
+function decisionItem(d: RunView['decisions'][number]): HTMLElement {
+  return h(
+    'li',
+    {},
+    `${d.kind} by ${d.by}`,
+    // Anyone with Temporal access can send a decision in any name: say so next to the name.
+    ...(d.verified
+      ? []
+      : [
+          ' ',
+          h(
+            'span',
+            {
+              class: 'unverified',
+              title: 'Sent to Temporal directly, not through the API: the name is what the sender claimed',
+            },
+            '(unverified, via Temporal)',
+          ),
+        ]),
+    ...(d.channel === 'forge'
+      ? [' ', h('span', { title: "A review on the run's forge, by that forge user" }, '(via forge)')]
+      : []),
+    `, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`,
+  );
+}
+
+/** What a run stopped by a limit above it waits for. */
+function windowText(budget: { stoppedBy: string; until?: string }): string {
+  const at = new Date(budget.until!).toLocaleString();
+  return `${budget.stoppedBy}. It goes on by itself at ${at}, or when an admin changes that budget.`;
+}
+
 /**
  * Approve / request changes / reject while the run awaits approval, cancel until it ends; each only for a role that
  * may.
@@ -280,6 +313,8 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
   ];
   const cancel = decide('cancel', 'Cancel run', 'danger');
   const raise = h('div', { class: 'raise hidden' }, raiseUsd, decide('budget', 'Raise budget', 'primary'));
+  // Stopped by a token's, a repo's or the server's budget, the run waits for its window: no raise of its own lifts it.
+  const window = h('p', { class: 'hint hidden', id: 'budget-window' });
   const readOnly = h(
     'p',
     { class: 'hint', id: 'read-only' },
@@ -291,6 +326,7 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
     decisions,
     comment,
     raise,
+    window,
     h('div', { class: 'buttons' }, ...approve, cancel),
     result,
     readOnly,
@@ -307,38 +343,14 @@ function actionsSection(id: string, principal: Principal, el: HTMLElement) {
       // Waiting for budget, a run is raised or rejected, not approved.
       const shown = (b: HTMLElement) => !(onTasks && b.id === 'request-changes') && !(onBudget && b.id !== 'reject');
       for (const b of approve) b.classList.toggle('hidden', !mayDecide || !shown(b));
-      raise.classList.toggle('hidden', !mayDecide || !onBudget);
+      const waitsForWindow = onBudget && Boolean(run.budget?.until);
+      raise.classList.toggle('hidden', !mayDecide || !onBudget || waitsForWindow);
+      window.classList.toggle('hidden', !waitsForWindow);
+      window.textContent = waitsForWindow ? windowText(run.budget!) : '';
       cancel.classList.toggle('hidden', !mayCancel);
       comment.classList.toggle('hidden', !mayDecide && !mayCancel);
       readOnly.classList.toggle('hidden', can(principal, 'approver') || FINAL.includes(run.status));
-      replaceChildren(
-        decisions,
-        ...run.decisions.map((d) =>
-          h(
-            'li',
-            {},
-            `${d.kind} by ${d.by}`,
-            // Anyone with Temporal access can send a decision in any name: say so next to the name.
-            ...(d.verified
-              ? []
-              : [
-                  ' ',
-                  h(
-                    'span',
-                    {
-                      class: 'unverified',
-                      title: 'Sent to Temporal directly, not through the API: the name is what the sender claimed',
-                    },
-                    '(unverified, via Temporal)',
-                  ),
-                ]),
-            ...(d.channel === 'forge'
-              ? [' ', h('span', { title: "A review on the run's forge, by that forge user" }, '(via forge)')]
-              : []),
-            `, ${new Date(d.at).toLocaleString()}${d.comment ? `: ${d.comment}` : ''}`,
-          ),
-        ),
-      );
+      replaceChildren(decisions, ...run.decisions.map(decisionItem));
       el.classList.toggle(
         'hidden',
         !mayDecide && !mayCancel && run.decisions.length === 0 && readOnly.classList.contains('hidden'),
