@@ -1194,9 +1194,12 @@ async function startCampaign(
   return { id, handle, repos };
 }
 
-/** The campaign's state once `ok` holds, queried while it runs. */
+/**
+ * The campaign's state once `ok` holds, queried while it runs. Its six runs take 80-90 s when the whole suite loads
+ * the machine: the deadline leaves room under the test's 180 s.
+ */
 async function campaignWhen(handle: WorkflowHandle, ok: (s: CampaignState) => boolean): Promise<CampaignState> {
-  for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+  for (const deadline = Date.now() + 150_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
     const state = await handle.query(campaignStateQuery);
     if (ok(state)) return state;
   }
