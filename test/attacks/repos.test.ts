@@ -190,7 +190,7 @@ describe('a token limited to repos (token add --repos)', () => {
       repos: ['billing*', 'web-*'],
     });
     expect((await runCli(['token', 'ls'], { NIGHTSHIFT_HOME: stack.config.home })).stdout).toMatch(
-      /^billing-bot\s+approver\s+billing\*,web-\*$/m,
+      /^billing-bot\s+approver\s+billing\*,web-\*\s+none$/m,
     );
     expect(await stack.api('GET', '/v1/me', { token: limited })).toMatchObject({
       status: 200,
