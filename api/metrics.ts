@@ -51,8 +51,11 @@ class StageDurationHistogram extends Histogram<'stage'> {
   }
 }
 
-/** The ledger's totals per model (budget/ledger.ts), summed at each scrape: every worker's gateways book there. */
-function registerModelCounters(registry: Registry, home: string): void {
+/**
+ * The ledger's totals per model (budget/ledger.ts), read once per scrape by `totals` (every worker's gateways book
+ * there) and written by both counters.
+ */
+function registerModelCounters(registry: Registry, totals: () => ReturnType<typeof totalsByModel>): void {
   registry.registerMetric(
     new Counter({
       name: 'nightshift_model_tokens_total',
@@ -61,9 +64,9 @@ function registerModelCounters(registry: Registry, home: string): void {
       registers: [],
       collect() {
         this.reset();
-        for (const [model, totals] of totalsByModel(readSpendRows(home))) {
-          this.inc({ model, kind: 'input' }, totals.inputTokens);
-          this.inc({ model, kind: 'output' }, totals.outputTokens);
+        for (const [model, t] of totals()) {
+          this.inc({ model, kind: 'input' }, t.inputTokens);
+          this.inc({ model, kind: 'output' }, t.outputTokens);
         }
       },
     }),
@@ -76,7 +79,7 @@ function registerModelCounters(registry: Registry, home: string): void {
       registers: [],
       collect() {
         this.reset();
-        for (const [model, totals] of totalsByModel(readSpendRows(home))) this.inc({ model }, totals.costUsd);
+        for (const [model, t] of totals()) this.inc({ model }, t.costUsd);
       },
     }),
   );
@@ -99,13 +102,15 @@ export function metricsRouter(client: Client, config: Config): Router {
     registers: [registry],
   });
   registry.registerMetric(new StageDurationHistogram(durations));
-  registerModelCounters(registry, config.home);
+  let modelTotals: ReturnType<typeof totalsByModel> = new Map();
+  registerModelCounters(registry, () => modelTotals);
 
   router.get('/', requireRole('viewer'), async (_req, res) => {
     const [fleet] = await Promise.all([fleetSnapshot(client, config), durations.refresh()]);
     for (const status of RUN_STATUSES) runs.set({ status }, fleet.runs[status]);
     const { workflowTasks, activityTasks, claims } = fleet.queueDepth;
     queueDepth.set(workflowTasks + activityTasks + claims);
+    modelTotals = totalsByModel(readSpendRows(config.home));
     res.type(registry.contentType).send(await registry.metrics());
   });
   return router;
