@@ -55,10 +55,8 @@ export function windowAt(window: string, now: number): { start: number; end: num
   const d = new Date(now);
   const utc = (y: number, m: number, day: number) => Date.UTC(y, m, day);
   switch (window) {
-    case 'hour': {
-      const start = now - (now % 3_600_000);
-      return { start, end: start + 3_600_000 };
-    }
+    case 'hour':
+      return windowAt('1h', now);
     case 'day':
       return windowAt('1d', now);
     case 'week': {
