@@ -1,14 +1,16 @@
 import { Router } from 'express';
 import type { Config } from '../config';
 import { RegisteredForges } from '../config/forges';
+import { RemoteRepos } from '../config/remotes';
 import { requireRole } from './auth';
 import { ApiError } from './errors';
-import { apiErrorOf } from './repoRoutes';
+import { apiErrorOf, webhookUrl } from './repoRoutes';
 import { bodyText } from './runs';
 
 /**
  * Registered forges (config/forges.ts): what a campaign's `repos:` selector lists repos on. Listed for everyone (never
- * a credential's value, its NAME only); added and removed by admins.
+ * a credential's value, its NAME only); added and removed by admins. Adding one answers its webhook's URL and secret,
+ * once: an owner's webhook there reports the merges of the pull requests campaigns opened (api/forges.ts).
  */
 export function forgeRegistryRouter(config: Config): Router {
   const router = Router();
@@ -25,8 +27,13 @@ export function forgeRegistryRouter(config: Config): Router {
     } catch {
       throw new ApiError('bad_request', 'the body must be JSON: {"name", "kind", "url", "credential", "owners"}');
     }
+    const name = (body as { name?: unknown } | null)?.name;
+    // The webhook route takes a repo's name before a forge's: a forge named as a registered repo would hear nothing.
+    if (typeof name === 'string' && new RemoteRepos(config.home).get(name))
+      throw new ApiError('conflict', `name ${name} is a registered repo's; pick another for the forge`);
     try {
-      res.status(201).json({ forge: forges().add(body) });
+      const { forge, webhookSecret } = forges().add(body);
+      res.status(201).json({ forge, webhook: { url: webhookUrl(config, forge.name), secret: webhookSecret } });
     } catch (err) {
       throw apiErrorOf(err);
     }

@@ -1,9 +1,11 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { Router } from 'express';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ForgeEventInput, ForgeEvent } from '../contracts/forge';
 import type { Config } from '../config';
+import { RegisteredForges, type RegisteredForge } from '../config/forges';
 import { RemoteRepos } from '../config/remotes';
 import { deliveryId, readForgeEvent, signatureValid } from '../forges/webhook';
 import type { forgeEvent } from '../workflows/forgeEvent';
@@ -14,34 +16,37 @@ import { ApiError } from './errors';
 import { bodyText } from './runs';
 
 /**
- * POST /v1/forges/:repo/webhook: a forge's webhook for a registered repo. No token: the delivery is signed with the
- * repo's webhook secret (Gitea's and GitHub's HMAC). A replayed delivery starts nothing twice (its Temporal workflow id
- * is made from its payload). Who may start or decide is checked by a worker, with the repo's credential.
+ * POST /v1/forges/:name/webhook: a forge's webhook for a registered repo, or a registered forge's own (an owner's
+ * webhook there, which reports merges only). No token: the delivery is signed with that repo's or forge's webhook
+ * secret (Gitea's and GitHub's HMAC). A replayed delivery starts nothing twice (its Temporal workflow id is made from
+ * its payload). Who may start or decide is checked by a worker, with the repo's credential.
  */
 export function forgesRouter(deps: { client: Client; config: Config; logger: Logger }): Router {
   const router = Router();
   const remotes = new RemoteRepos(deps.config.home);
-  router.post('/:repo/webhook', async (req, res) => {
-    const name = req.params.repo;
+  const forges = new RegisteredForges(deps.config.home);
+  router.post('/:name/webhook', async (req, res) => {
+    const name = req.params.name;
     const remote = remotes.get(name);
+    const forge = remote ? undefined : forges.get(name);
+    if (forge) {
+      const { payload } = signedDelivery(req, forges.webhookSecret(name), `forge ${name}`);
+      const told = await forgeDelivery(
+        deps.client,
+        forge,
+        remotes,
+        readForgeEvent((h) => req.get(h), payload),
+        payload,
+      );
+      res.status('campaign' in told ? 202 : 200).json(told);
+      return;
+    }
     if (!remote || remote.forge === 'none')
-      throw new ApiError('not_found', `no repository ${JSON.stringify(name.slice(0, 64))} is registered on a forge`);
+      throw new ApiError('not_found', `no repository or forge ${JSON.stringify(name.slice(0, 64))} is registered`);
     const header = (h: string) => req.get(h);
-    const body = bodyText(req);
-    const secret = remotes.webhookSecret(name);
-    if (!secret || !signatureValid(body, secret, header))
-      throw new ApiError('unauthorized', `the delivery's signature does not match the webhook secret of ${name}`);
+    const { body, payload } = signedDelivery(req, remotes.webhookSecret(name), name);
     // Gitea's "redeliver" sends the same payload under a new delivery id: a delivery is known by its payload.
     const delivery = digest(name, body);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(body);
-    } catch {
-      throw new ApiError(
-        'bad_request',
-        "the delivery is not JSON (set the webhook's content type to application/json)",
-      );
-    }
     const event = readForgeEvent(header, payload);
     if ('ignored' in event) {
       res.json({ ignored: event.ignored });
@@ -106,6 +111,49 @@ export function forgesRouter(deps: { client: Client; config: Config; logger: Log
       .json({ accepted: workflowId, ...(event.kind === 'issue' ? { run: input.newRunId } : { run: run!.id }) });
   });
   return router;
+}
+
+/** The delivery's body and JSON, once its signature is that of `secret` (401 otherwise; 400 for a body not JSON). */
+function signedDelivery(req: Request, secret: string | undefined, whose: string): { body: string; payload: unknown } {
+  const body = bodyText(req);
+  if (!secret || !signatureValid(body, secret, (h) => req.get(h)))
+    throw new ApiError('unauthorized', `the delivery's signature does not match the webhook secret of ${whose}`);
+  try {
+    return { body, payload: JSON.parse(body) };
+  } catch {
+    throw new ApiError('bad_request', "the delivery is not JSON (set the webhook's content type to application/json)");
+  }
+}
+
+const ForgePayloadRepoSchema = z.object({
+  repository: z.object({ name: z.string(), owner: z.object({ login: z.string() }) }),
+});
+
+/**
+ * A delivery of a registered forge's own webhook (an owner's on the forge, covering all its repos): a merged pull
+ * request of a repo the forge opens to selectors and that is registered from under its URL is told to its campaign.
+ * Nothing else is acted on: issues, comments, reviews and statuses come through a repo's own webhook (repo add).
+ */
+async function forgeDelivery(
+  client: Client,
+  forge: RegisteredForge,
+  remotes: RemoteRepos,
+  event: ForgeEvent | { ignored: string },
+  payload: unknown,
+): Promise<{ run: string; campaign: string } | { ignored: string }> {
+  if ('ignored' in event) return event;
+  if (event.kind !== 'merged') return { ignored: `forge ${forge.name}'s webhook reports merged pull requests only` };
+  const parsed = ForgePayloadRepoSchema.safeParse(payload);
+  if (!parsed.success) return { ignored: 'the delivery names no repository' };
+  const { name, owner } = parsed.data.repository;
+  if (!forge.owners.some((o) => o.toLowerCase() === owner.login.toLowerCase()))
+    return { ignored: `forge ${forge.name} does not open ${owner.login.slice(0, 64)} to selectors` };
+  // The repo a selector (or an admin) registered from under the forge's URL: cloned from there, it is that repo.
+  const url = `${forge.url}/${owner.login}/${name}.git`.toLowerCase();
+  const repo = remotes.list().find((r) => r.forge === forge.kind && r.url.toLowerCase() === url);
+  if (!repo)
+    return { ignored: `no registered repo is ${owner.login.slice(0, 64)}/${name.slice(0, 100)} of ${forge.name}` };
+  return tellCampaignOfMerge(client, repo.name, { ...event, user: `${forge.kind}:${event.user}` });
 }
 
 function digest(...parts: (string | number)[]): string {

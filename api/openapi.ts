@@ -559,9 +559,9 @@ export const ROUTES: RouteDoc[] = [
   },
   {
     method: 'post',
-    path: '/v1/forges/:repo/webhook',
+    path: '/v1/forges/:name/webhook',
     summary:
-      "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; an approver's `/nightshift budget +5` comment raises a spent budget; commit statuses are checks",
+      "A forge's webhook for a registered repo (docs/forges.md): no token, the body signed with the repo's webhook secret (X-Gitea-Signature or X-Hub-Signature-256). Issues labelled `nightshift` or commented `/nightshift` start runs; reviews and `/nightshift fix` comments decide them; an approver's `/nightshift budget +5` comment raises a spent budget; commit statuses are checks. For a registered forge's name (no repo of that name), an owner's webhook there signed with the forge's secret: only its merged pull requests count, in their campaigns (docs/campaigns.md)",
     headers: [
       {
         name: 'X-Gitea-Signature',
@@ -590,10 +590,11 @@ export const ROUTES: RouteDoc[] = [
       },
       400: { description: 'The body is not JSON', content: json(ref('Error')) },
       401: {
-        description: "The signature is missing or does not match the repo's webhook secret: nothing starts",
+        description:
+          "The signature is missing or does not match the repo's (or forge's) webhook secret: nothing starts",
         content: json(ref('Error')),
       },
-      404: { description: 'No repo of that name is registered on a forge', content: json(ref('Error')) },
+      404: { description: 'No repo on a forge and no forge of that name is registered', content: json(ref('Error')) },
     },
   },
   {
@@ -626,9 +627,12 @@ export const ROUTES: RouteDoc[] = [
       "Register a forge for campaign selectors: its URL, the NAME of the server secret its workers' token is in, and the owners selectors may reach",
     body: { required: true, content: json(schema(RegisteredForgeSchema.omit({ addedAt: true }), 'input')) },
     responses: {
-      201: { description: 'Registered', content: json(schema(z.object({ forge: RegisteredForgeSchema }))) },
+      201: {
+        description: "Registered; its webhook's URL and secret, shown this once",
+        content: json(schema(z.object({ forge: RegisteredForgeSchema, webhook: RepoAddedSchema.shape.webhook }))),
+      },
       400: { description: 'A bad name, URL, credential or owner', content: json(ref('Error')) },
-      409: conflict('a forge of that name is registered'),
+      409: conflict('a forge or a registered repo of that name exists'),
     },
   },
   {

@@ -29,6 +29,11 @@ export const RepoAddedSchema = z.object({
   }),
 });
 
+/** Where a forge sends the webhook deliveries of a registered repo or forge `name`. */
+export function webhookUrl(config: Pick<Config, 'publicUrl'>, name: string): string {
+  return `${config.publicUrl.replace(/\/+$/, '')}/v1/forges/${encodeURIComponent(name)}/webhook`;
+}
+
 /**
  * Local repos: git repositories one level below the repos dir, by the names specs use (links pointing out left out).
  */
@@ -84,8 +89,7 @@ export function reposRouter(config: Config): Router {
     }
     try {
       const { repo, webhookSecret } = remotes().add(body);
-      const url = `${config.publicUrl.replace(/\/+$/, '')}/v1/forges/${encodeURIComponent(repo.name)}/webhook`;
-      res.status(201).json({ repo, webhook: { url, secret: webhookSecret } });
+      res.status(201).json({ repo, webhook: { url: webhookUrl(config, repo.name), secret: webhookSecret } });
     } catch (err) {
       throw apiErrorOf(err);
     }

@@ -110,7 +110,7 @@ export function registerForgeCommands(
   const forge = program.command('forge').description("forges a campaign's `repos:` selector may list repos on");
   forge
     .command('add <name> <url>')
-    .description('register a Gitea (its web address) for campaign selectors')
+    .description('register a Gitea (its web address) for campaign selectors; prints its webhook URL and secret, once')
     .requiredOption('--credential <NAME>', "the NAME of a server secret holding the workers' token there")
     .requiredOption('--owners <owners>', 'the users or organisations selectors may reach, comma-separated')
     .option('--approvers <users>', 'forge users allowed to approve runs on the repos it selects, comma-separated')
@@ -123,8 +123,19 @@ export function registerForgeCommands(
         owners: namesOf(opts.owners, '--owners'),
         approvers: namesOf(opts.approvers, '--approvers'),
       };
-      const { forge: added } = await api.json<{ forge: { name: string; url: string } }>('POST', '/v1/forges', body);
-      out.print(`forge ${added.name} registered (${added.url}); owners ${body.owners.join(', ')}`);
+      const { forge: added, webhook } = await api.json<{
+        forge: { name: string; url: string };
+        webhook: { url: string; secret: string };
+      }>('POST', '/v1/forges', body);
+      out.print(
+        [
+          `forge ${added.name} registered (${added.url}); owners ${body.owners.join(', ')}`,
+          `webhook URL:    ${webhook.url}`,
+          `webhook secret: ${webhook.secret}`,
+          'On the forge, give each owner a webhook with these (content type application/json, event pull_request):',
+          'its merged pull requests count as merged in their campaigns. The secret is not shown again.',
+        ].join('\n'),
+      );
     });
   forge
     .command('ls')

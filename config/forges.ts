@@ -1,8 +1,10 @@
 // Registered forges (docs/campaigns.md): a forge a campaign's selector may list repos on, with the credential the
-// workers use there and the owners an admin opened to selectors. Kept in `$NIGHTSHIFT_HOME/forges.json` (0600).
+// workers use there and the owners an admin opened to selectors. Kept in `$NIGHTSHIFT_HOME/forges.json` (0600); the
+// secret of each forge's own webhook (an owner's, reporting merges) in `forge-webhook-secrets.json` (0600).
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readJson, withLock, writeAtomic } from './jsonFile';
+import { WebhookSecrets } from './webhookSecrets';
 import { REMOTE_NAME, RemoteRepoError, remoteUrlProblem, SECRET_NAME } from './remotes';
 
 /** The forges a selector can list repos on: Gitea's API lists an owner's repos (GitHub's stand-in does not, yet). */
@@ -38,9 +40,11 @@ const ForgesFileSchema = z.array(RegisteredForgeSchema);
 /** The registered forges; read fresh each time, changed under a lock (config/jsonFile.ts). */
 export class RegisteredForges {
   private readonly file: string;
+  private readonly secrets: WebhookSecrets;
 
   constructor(home: string) {
     this.file = path.join(home, 'forges.json');
+    this.secrets = new WebhookSecrets(path.join(home, 'forge-webhook-secrets.json'));
   }
 
   list(): RegisteredForge[] {
@@ -51,7 +55,8 @@ export class RegisteredForges {
     return this.list().find((f) => f.name === name);
   }
 
-  add(input: unknown): RegisteredForge {
+  /** Register a forge; its webhook secret is made here and returned this once (`webhookSecret` reads it later). */
+  add(input: unknown): { forge: RegisteredForge; webhookSecret: string } {
     const parsed = RegisteredForgeSchema.omit({ addedAt: true }).safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -70,8 +75,9 @@ export class RegisteredForges {
       const forges = this.list();
       if (forges.some((f) => f.name === forge.name))
         throw new RemoteRepoError(`forge ${forge.name} is already registered; remove it first`, 'exists');
+      const webhookSecret = this.secrets.make(forge.name);
       writeAtomic(this.file, [...forges, forge]);
-      return forge;
+      return { forge, webhookSecret };
     });
   }
 
@@ -83,7 +89,12 @@ export class RegisteredForges {
         this.file,
         forges.filter((f) => f.name !== name),
       );
+      this.secrets.drop(name);
       return true;
     });
+  }
+
+  webhookSecret(name: string): string | undefined {
+    return this.secrets.get(name);
   }
 }

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readJson, withLock, writeAtomic } from './jsonFile';
 import { resolveRepo } from './repoResolution';
+import { WebhookSecrets } from './webhookSecrets';
 
 /** A registered repo's name: what a spec's `repo` and a token's `--repos` globs name, and the mirror's file name. */
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -61,7 +61,6 @@ export const RemoteRepoInputSchema = RemoteRepoSchema.omit({ addedAt: true });
 export type RemoteRepoInput = z.input<typeof RemoteRepoInputSchema>;
 
 const RemotesFileSchema = z.array(RemoteRepoSchema);
-const SecretsFileSchema = z.record(z.string(), z.string());
 
 /** Why a registration was refused: `invalid` (400), `exists` (409) or `missing` (404); one line. */
 export class RemoteRepoError extends Error {
@@ -80,7 +79,7 @@ export class RemoteRepoError extends Error {
  */
 export class RemoteRepos {
   private readonly file: string;
-  private readonly secretsFile: string;
+  private readonly secrets: WebhookSecrets;
 
   /** `reposDir`: the local repos (NIGHTSHIFT_REPOS_DIR), whose names a registration may not take. */
   constructor(
@@ -88,7 +87,7 @@ export class RemoteRepos {
     private readonly reposDir?: string,
   ) {
     this.file = path.join(home, 'remotes.json');
-    this.secretsFile = path.join(home, 'webhook-secrets.json');
+    this.secrets = new WebhookSecrets(path.join(home, 'webhook-secrets.json'));
   }
 
   list(): RemoteRepo[] {
@@ -121,12 +120,7 @@ export class RemoteRepos {
       const repos = this.list();
       if (repos.some((r) => r.name === repo.name))
         throw new RemoteRepoError(`repo ${repo.name} is already registered; remove it first`, 'exists');
-      const webhookSecret = randomBytes(32).toString('hex');
-      // The secret first: a registered repo always has one.
-      writeAtomic(this.secretsFile, {
-        ...readJson(this.secretsFile, SecretsFileSchema, {}),
-        [repo.name]: webhookSecret,
-      });
+      const webhookSecret = this.secrets.make(repo.name);
       writeAtomic(this.file, [...repos, repo]);
       return { repo, webhookSecret };
     });
@@ -141,14 +135,13 @@ export class RemoteRepos {
         this.file,
         repos.filter((r) => r.name !== name),
       );
-      const { [name]: _gone, ...secrets } = readJson(this.secretsFile, SecretsFileSchema, {});
-      writeAtomic(this.secretsFile, secrets);
+      this.secrets.drop(name);
       return true;
     });
   }
 
   webhookSecret(name: string): string | undefined {
-    return readJson(this.secretsFile, SecretsFileSchema, {})[name];
+    return this.secrets.get(name);
   }
 }
 

@@ -2,6 +2,7 @@
 // what it matched; each repo is an ordinary run on a registered repo (its pull request the default); batch approval;
 // the broken ones fail naming their check and turn green on a retry once fixed. Everything asserted through Gitea's
 // own API and the runs' recorded stages.
+import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { campaignWhen, mostAtOnce } from './helpers/campaigns';
@@ -11,6 +12,8 @@ import { startTestStack, type TestStack } from './helpers/stack';
 let gitea: GiteaServer;
 let stack: TestStack;
 let acme: GiteaUser;
+/** The forge's own webhook, as its registration answered it once. */
+let forgeHook: { url: string; secret: string };
 const repos = new Map<string, GiteaRepo>();
 const BROKEN = ['svc-03', 'svc-07'];
 /** No package.json: the selector's `has` leaves them out. */
@@ -40,6 +43,8 @@ beforeAll(async () => {
     body: { name: 'gitea', url: gitea.url, credential: 'ACME_TOKEN', owners: [acme.name] },
   });
   expect(added.status).toBe(201);
+  forgeHook = added.body.webhook;
+  expect(forgeHook.url).toMatch(/\/v1\/forges\/gitea\/webhook$/);
 }, 300_000);
 
 afterAll(async () => {
@@ -134,6 +139,56 @@ test('a selector over 12 repos matches 10; concurrency 3; 8 pass, 2 fail naming 
   expect((await stack.api('POST', `/v1/campaigns/${id}/approve`, { body: {} })).status).toBe(202);
   const done = await campaignWhen(stack, id, (c) => c.status === 'succeeded', 300_000);
   for (const r of done.repos) expect(await pullsOf(r.repo.slice(acme.name.length + 1))).toEqual([r.branch]);
+
+  // The owner's one webhook on Gitea, signed with the forge's secret: a person merges a pull request there, and the
+  // campaign counts that repo merged (it stays succeeded, open for its merges).
+  await gitea.api('POST', '/user/hooks', {
+    token: acme.token,
+    body: {
+      type: 'gitea',
+      active: true,
+      events: ['pull_request'],
+      config: { url: `${stack.apiUrl}/v1/forges/gitea/webhook`, content_type: 'json', secret: forgeHook.secret },
+    },
+  });
+  const first = done.repos[0];
+  await gitea.api(
+    'POST',
+    `/repos/${acme.name}/${first.repo.slice(acme.name.length + 1)}/pulls/${first.pullRequest!.number}/merge`,
+    {
+      token: acme.token,
+      body: { Do: 'merge' },
+    },
+  );
+  const merged = await campaignWhen(stack, id, (c) => c.counts.merged === 1, 60_000);
+  expect(merged.status).toBe('succeeded');
+  expect(merged.repos[0].merged).toMatchObject({ by: `gitea:${acme.name}` });
+  expect(merged.repos.filter((r) => r.merged)).toHaveLength(1);
+  // Unsigned, or signed by the forge for an owner it does not open: nothing counts.
+  const forged = JSON.stringify({
+    action: 'closed',
+    number: done.repos[1].pullRequest!.number,
+    pull_request: { number: done.repos[1].pullRequest!.number, merged: true, head: { ref: done.repos[1].branch } },
+    repository: { name: done.repos[1].repo.slice(acme.name.length + 1), owner: { login: 'someone-else' } },
+    sender: { login: acme.name },
+  });
+  const deliver = (signature: string) =>
+    fetch(`${stack.apiUrl}/v1/forges/gitea/webhook`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-gitea-event-type': 'pull_request',
+        'x-gitea-signature': signature,
+      },
+      body: forged,
+    });
+  expect((await deliver('0'.repeat(64))).status).toBe(401);
+  const elsewhere = await deliver(createHmac('sha256', forgeHook.secret).update(forged).digest('hex'));
+  expect([elsewhere.status, ((await elsewhere.json()) as { ignored?: string }).ignored]).toEqual([
+    200,
+    'forge gitea does not open someone-else to selectors',
+  ]);
+  expect((await stack.api('GET', `/v1/campaigns/${id}`)).body.counts.merged).toBe(1);
   expect(
     await mostAtOnce(
       stack,
