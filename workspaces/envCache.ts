@@ -109,7 +109,10 @@ export class EnvCache {
   private async share(key: string): Promise<void> {
     const file = path.join(os.tmpdir(), `nightshift-env-${key}-${randomUUID()}.tar.gz`);
     try {
-      await runHostTool('tar', ['-C', this.entryDir(key), '-czf', file, '.']);
+      // gzip's fastest level: an entry is a build cache of thousands of files, packed once per entry on the worker
+      // that made it: for Go's standard library built for tests (58 MB, 1,282 files) 0.7 s instead of the default
+      // level's 1.9 s, for an archive a sixth larger.
+      await runHostTool('tar', ['-C', this.entryDir(key), '-I', 'gzip -1', '-cf', file, '.']);
       await this.store.setName(`env-${key}`, await this.store.putFile(file));
     } finally {
       await fs.rm(file, { force: true });
