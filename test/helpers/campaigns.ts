@@ -1,7 +1,7 @@
 // What campaign tests ask of a test stack: the campaign once it gets somewhere, and how many of its runs held a
-// sandbox at once (from each run's recorded stages).
+// sandbox at once (from each run's Temporal history).
 import type { CampaignState } from '../../contracts/campaign';
-import type { RunState } from '../../contracts/run';
+import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestStack } from './stack';
 
 /** The campaign (`GET /v1/campaigns/:id`) once `ok` holds of it; an answer that is not the campaign is asked again. */
@@ -26,15 +26,35 @@ export async function campaignWhen(
   }
 }
 
-/** Most runs holding a sandbox at once: from each run's provision to the end of its last stage before approval. */
+/**
+ * Most runs holding a sandbox at once, from their Temporal histories: each run holds one from the start of its
+ * `claimWorkspace` (a slot taken on a worker) to the completion of the `teardownWorkspace` that gave it back.
+ */
 export async function mostAtOnce(stack: TestStack, runIds: string[]): Promise<number> {
   const held: [number, number][] = [];
   for (const id of runIds) {
-    const run = (await stack.api('GET', `/v1/runs/${id}`)).body as RunState;
-    // The sandbox is torn down before the approval; what comes after (rebase, proof, delivery) needs none.
-    const approval = run.stages.findIndex((s) => s.stage === 'approval');
-    const sandboxed = approval < 0 ? run.stages : run.stages.slice(0, approval);
-    held.push([Date.parse(sandboxed[0].startedAt), Math.max(...sandboxed.map((s) => Date.parse(s.endedAt!)))]);
+    const before = held.length;
+    const events = (await stack.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const activityOf = new Map<string, string>();
+    let claimed: number | undefined;
+    for (const e of events) {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled) activityOf.set(String(e.eventId), scheduled.activityType?.name ?? '');
+      const started = e.activityTaskStartedEventAttributes;
+      if (started && activityOf.get(String(started.scheduledEventId)) === 'claimWorkspace')
+        claimed ??= tsToMs(e.eventTime);
+      const completed = e.activityTaskCompletedEventAttributes;
+      if (
+        completed &&
+        claimed !== undefined &&
+        activityOf.get(String(completed.scheduledEventId)) === 'teardownWorkspace'
+      ) {
+        held.push([claimed, tsToMs(e.eventTime)]);
+        claimed = undefined;
+      }
+    }
+    if (claimed !== undefined) held.push([claimed, Date.now()]); // still held
+    if (held.length === before) throw new Error(`run ${id} never claimed a sandbox, by its history`);
   }
-  return Math.max(...held.map(([s]) => held.filter(([a, b]) => a <= s && s < b).length));
+  return Math.max(0, ...held.map(([s]) => held.filter(([a, b]) => a <= s && s < b).length));
 }
