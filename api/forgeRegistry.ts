@@ -4,7 +4,7 @@ import { RegisteredForges } from '../config/forges';
 import { RemoteRepos } from '../config/remotes';
 import { requireRole } from './auth';
 import { ApiError } from './errors';
-import { apiErrorOf, webhookUrl } from './repoRoutes';
+import { apiErrorOf, refuseWebhookNameOf, webhookUrl } from './repoRoutes';
 import { bodyText } from './runs';
 
 /**
@@ -27,10 +27,7 @@ export function forgeRegistryRouter(config: Config): Router {
     } catch {
       throw new ApiError('bad_request', 'the body must be JSON: {"name", "kind", "url", "credential", "owners"}');
     }
-    const name = (body as { name?: unknown } | null)?.name;
-    // The webhook route takes a repo's name before a forge's: a forge named as a registered repo would hear nothing.
-    if (typeof name === 'string' && new RemoteRepos(config.home).get(name))
-      throw new ApiError('conflict', `name ${name} is a registered repo's; pick another for the forge`);
+    refuseWebhookNameOf(body, new RemoteRepos(config.home), 'repo');
     try {
       const { forge, webhookSecret } = forges().add(body);
       res.status(201).json({ forge, webhook: { url: webhookUrl(config, forge.name), secret: webhookSecret } });

@@ -554,7 +554,7 @@ export const ROUTES: RouteDoc[] = [
           'A bad name or URL (a password in it, a transport helper), an unknown forge, or a name a local repo has',
         content: json(ref('Error')),
       },
-      409: conflict('a repo of that name is registered'),
+      409: conflict('a repo or a forge of that name is registered'),
     },
   },
   {

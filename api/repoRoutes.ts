@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { FORGES, RemoteRepoError, RemoteRepos, RemoteRepoSchema } from '../config/remotes';
+import { RegisteredForges } from '../config/forges';
 import { resolveRepo } from '../config/repoResolution';
 import { principalOf, repoAllowed, requireRole } from './auth';
 import { ApiError } from './errors';
@@ -32,6 +33,19 @@ export const RepoAddedSchema = z.object({
 /** Where a forge sends the webhook deliveries of a registered repo or forge `name`. */
 export function webhookUrl(config: Pick<Config, 'publicUrl'>, name: string): string {
   return `${config.publicUrl.replace(/\/+$/, '')}/v1/forges/${encodeURIComponent(name)}/webhook`;
+}
+
+/**
+ * A repo's and a forge's webhooks share that URL, told apart by name (a repo's first): a registration whose `name`
+ * the other kind holds is a 409, or one of the two would hear nothing.
+ */
+export function refuseWebhookNameOf(body: unknown, others: { get(name: string): unknown }, kind: string): void {
+  const name = (body as { name?: unknown } | null)?.name;
+  if (typeof name === 'string' && others.get(name))
+    throw new ApiError(
+      'conflict',
+      `name ${name} is a registered ${kind}'s (their webhooks share the name); pick another`,
+    );
 }
 
 /**
@@ -87,6 +101,7 @@ export function reposRouter(config: Config): Router {
     } catch {
       throw new ApiError('bad_request', 'the body must be JSON: {"name", "url", "forge", "credential", "approvers"}');
     }
+    refuseWebhookNameOf(body, new RegisteredForges(config.home), 'forge');
     try {
       const { repo, webhookSecret } = remotes().add(body);
       res.status(201).json({ repo, webhook: { url: webhookUrl(config, repo.name), secret: webhookSecret } });

@@ -82,6 +82,14 @@ test('bad selectors are refused naming the field; nothing is registered or start
     const res = await stack.api('POST', '/v1/campaigns', { body: campaign(selector) });
     expect([res.status, res.body.error.message.slice(0, message.length)]).toEqual([400, message]);
   }
+  // A repo named as the forge would take its webhook's URL: refused, nothing registered.
+  const shadow = await stack.api('POST', '/v1/repos', {
+    body: { name: 'gitea', url: `${gitea.url}/${acme.name}/svc-01.git`, forge: 'gitea', credential: 'ACME_TOKEN' },
+  });
+  expect([shadow.status, shadow.body.error.message]).toEqual([
+    409,
+    "name gitea is a registered forge's (their webhooks share the name); pick another",
+  ]);
   // The forge's credential is no spec's secret either.
   const asked = await stack.api('POST', '/v1/campaigns', { body: { ...campaign({}), secrets: ['ACME_TOKEN'] } });
   expect(asked.status).toBe(400);
@@ -172,22 +180,45 @@ test('a selector over 12 repos matches 10; concurrency 3; 8 pass, 2 fail naming 
     repository: { name: done.repos[1].repo.slice(acme.name.length + 1), owner: { login: 'someone-else' } },
     sender: { login: acme.name },
   });
-  const deliver = (signature: string) =>
+  const deliver = (event: string, body: string, signature?: string) =>
     fetch(`${stack.apiUrl}/v1/forges/gitea/webhook`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'x-gitea-event-type': 'pull_request',
-        'x-gitea-signature': signature,
+        'x-gitea-event-type': event,
+        'x-gitea-signature': signature ?? createHmac('sha256', forgeHook.secret).update(body).digest('hex'),
       },
-      body: forged,
+      body,
     });
-  expect((await deliver('0'.repeat(64))).status).toBe(401);
-  const elsewhere = await deliver(createHmac('sha256', forgeHook.secret).update(forged).digest('hex'));
-  expect([elsewhere.status, ((await elsewhere.json()) as { ignored?: string }).ignored]).toEqual([
+  const ignored = async (res: Response) => [res.status, ((await res.json()) as { ignored?: string }).ignored];
+  expect((await deliver('pull_request', forged, '0'.repeat(64))).status).toBe(401);
+  expect(await ignored(await deliver('pull_request', forged))).toEqual([
     200,
     'forge gitea does not open someone-else to selectors',
   ]);
+  // Signed by the forge for an opened owner's registered repo, an issue labelled nightshift starts nothing: the
+  // forge's webhook counts merges only (issues come through a repo's own webhook).
+  const labelled = JSON.stringify({
+    action: 'labeled',
+    issue: { number: 1, title: 'Do it', body: 'Make it so.' },
+    label: { name: 'nightshift' },
+    repository: { name: 'svc-01', owner: { login: acme.name } },
+    sender: { login: acme.name },
+  });
+  const askedAt = new Date().toISOString();
+  expect(await ignored(await deliver('issues', labelled))).toEqual([
+    200,
+    "forge gitea's webhook reports merged pull requests only",
+  ]);
+  // No forge event was started for any of acme's repos (other test files share this Temporal server).
+  const forgeEventRepos: string[] = [];
+  const query = `WorkflowType = 'forgeEvent' AND StartTime >= '${askedAt}'`;
+  for await (const wf of stack.client.workflow.list({ query })) {
+    const { events } = await stack.client.workflow.getHandle(wf.workflowId).fetchHistory();
+    const [input] = events![0].workflowExecutionStartedEventAttributes!.input!.payloads!;
+    forgeEventRepos.push((JSON.parse(Buffer.from(input.data!).toString()) as { repo: string }).repo);
+  }
+  expect(forgeEventRepos.filter((r) => r === 'gitea' || r.startsWith(`${acme.name}.`))).toEqual([]);
   expect((await stack.api('GET', `/v1/campaigns/${id}`)).body.counts.merged).toBe(1);
   expect(
     await mostAtOnce(
