@@ -12,7 +12,7 @@ import { foundToolchains } from '../config/toolchains';
 import { createLogger, installTemporalLogging } from '../config/logger';
 import { agentCliModules, agentCliMounts } from '../agents/cli';
 import { probeDrivers } from '../sandbox/drivers';
-import { findGo, findTemporal, TEMPORAL_CLI_MODULE } from '../temporal/cli';
+import { findGo, findTemporal, TEMPORAL_CLI_WHAT } from '../temporal/cli';
 import { TemporalConnection } from '../temporal/connection';
 import { ensureSearchAttributes, startDevServer, type DevServer } from '../temporal/devServer';
 import { createWorker, type NightshiftWorker } from '../workers/worker';
@@ -253,7 +253,7 @@ export async function doctor(opts: Record<string, unknown>): Promise<void> {
       required: !process.env.TEMPORAL_ADDRESS,
       found: temporal && (version(temporal, ['--version']) ?? temporal),
       fix: findGo()
-        ? `nightshift up builds it (go install ${TEMPORAL_CLI_MODULE}), or set TEMPORAL_ADDRESS`
+        ? `nightshift up builds it (${TEMPORAL_CLI_WHAT}), or set TEMPORAL_ADDRESS`
         : 'install Go to let nightshift up build it, put temporal on PATH, or set TEMPORAL_ADDRESS',
     },
     {

@@ -27,6 +27,8 @@ export interface Config {
   heartbeatTimeoutMs: number;
   workerQueueTimeoutMs: number;
   shutdownGraceMs: number;
+  /** How long a run waits for a worker offering its sandbox driver before it fails (NIGHTSHIFT_DRIVER_WAIT). */
+  driverWaitMs: number;
   /**
    * The only place a spec's repo may be (config/repoResolution.ts); relative paths are resolved against it. Default:
    * `$NIGHTSHIFT_HOME/repos`.
@@ -163,6 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatTimeoutMs: parseDuration(env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '5s'),
     workerQueueTimeoutMs: parseDuration(env.NIGHTSHIFT_WORKER_QUEUE_TIMEOUT || '2m'),
     shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
+    // A minute: right after a Temporal restart its poller lists are empty until the workers poll again.
+    driverWaitMs: parseDuration(env.NIGHTSHIFT_DRIVER_WAIT || '60s'),
     reposDir,
     holdoutDir,
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,

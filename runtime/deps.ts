@@ -24,6 +24,8 @@ export interface ActivityDeps {
   /** Receivers of run events (NIGHTSHIFT_WEBHOOKS), and the public URL their links (and pull requests') point to. */
   webhooks: Webhook[];
   publicUrl: string;
+  /** How long a run waits for a worker offering its sandbox driver (NIGHTSHIFT_DRIVER_WAIT). */
+  driverWaitMs: number;
   /** Its sandbox slots (NIGHTSHIFT_MAX_SANDBOXES), taken by claims, given back by teardowns. */
   slots: SandboxSlots;
   /** This worker: its name and its own task queue. */

@@ -1,10 +1,20 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** v1.6+ tags carry a `replace` directive that breaks `go install`; see README. */
-export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+/**
+ * The Temporal CLI (its dev server) built here: v1.6+ tags carry a `replace` directive that breaks `go install`, and
+ * v1.5.1's own modernc.org/sqlite (v1.34.1) leaves a statement open when a query's context is cancelled, after which
+ * every query of the dev server answers "interrupted (9)" until it restarts (cznic/sqlite issue 196, fixed in v1.40.1).
+ * So it is built in a module of its own that raises SQLite to the fixed version (Go takes the highest required).
+ */
+const TEMPORAL_CLI_BUILD = {
+  package: 'github.com/temporalio/cli/cmd/temporal@v1.5.1',
+  sqlite: 'modernc.org/sqlite@v1.40.1',
+};
+/** What is built, for messages (and, written beside the binary, which build it is). */
+export const TEMPORAL_CLI_WHAT = `${TEMPORAL_CLI_BUILD.package} with ${TEMPORAL_CLI_BUILD.sqlite}`;
 /** The server the CLI above embeds: the PostgreSQL cluster (temporal/cluster.ts) runs the same one. */
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
 const SERVER_MODULE = `go.temporal.io/server@v${TEMPORAL_SERVER_VERSION}`;
@@ -29,15 +39,27 @@ export function toolsDir(): string {
   return process.env.NIGHTSHIFT_TOOLS_DIR || path.join(os.homedir(), '.cache', 'nightshift', 'bin');
 }
 
-/** The `temporal` binary: NIGHTSHIFT_TEMPORAL_BIN, then PATH, then the tools dir; null when none. */
+/**
+ * The `temporal` binary: NIGHTSHIFT_TEMPORAL_BIN, then PATH, then the tools dir; null when none. The tools dir's is
+ * taken (on PATH too) only when it is the current build (TEMPORAL_CLI_BUILD, written beside it once built).
+ */
 export function findTemporal(): string | null {
   const explicit = process.env.NIGHTSHIFT_TEMPORAL_BIN;
   if (explicit) return existsSync(explicit) ? explicit : null;
-  const onPath = spawnSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' });
-  if (onPath.status === 0 && onPath.stdout.trim()) return onPath.stdout.trim();
   const local = path.join(toolsDir(), 'temporal');
-  return existsSync(local) ? local : null;
+  const current = () => {
+    try {
+      return readFileSync(`${local}.build`, 'utf8') === buildStamp();
+    } catch {
+      return false;
+    }
+  };
+  const onPath = spawnSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).stdout?.trim();
+  if (onPath && path.resolve(onPath) !== local) return onPath;
+  return existsSync(local) && current() ? local : null;
 }
+
+const buildStamp = () => `${TEMPORAL_CLI_WHAT}\n`;
 
 export function findGo(): string | null {
   const onPath = spawnSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' });
@@ -45,11 +67,35 @@ export function findGo(): string | null {
   return existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : null;
 }
 
-/** Find the Temporal CLI or build it with `go install` (minutes the first time). */
+/** Find the Temporal CLI or build it (TEMPORAL_CLI_BUILD; about 3 minutes the first time). */
 export async function ensureTemporal(progress: (line: string) => void = () => {}): Promise<string> {
-  return (
-    findTemporal() ?? goInstall({ module: TEMPORAL_CLI_MODULE, binary: 'temporal', what: 'the Temporal CLI' }, progress)
-  );
+  return findTemporal() ?? buildTemporal(progress);
+}
+
+async function buildTemporal(progress: (line: string) => void): Promise<string> {
+  const go = findGo();
+  if (!go)
+    throw new Error('the Temporal CLI is not installed and Go is missing to build it: install Go (https://go.dev/dl)');
+  const dir = toolsDir();
+  mkdirSync(dir, { recursive: true });
+  const binary = path.join(dir, 'temporal');
+  const module = mkdtempSync(path.join(os.tmpdir(), 'nightshift-temporal-cli-'));
+  const started = Date.now();
+  progress(`building the Temporal CLI (${TEMPORAL_CLI_WHAT}) into ${dir}; about 3 minutes the first time`);
+  try {
+    writeFileSync(path.join(module, 'go.mod'), 'module nightshift.local/temporal-cli\n\ngo 1.24\n');
+    const env = { ...process.env, GOFLAGS: process.env.GOFLAGS ?? '' };
+    const { package: pkg, sqlite } = TEMPORAL_CLI_BUILD;
+    await runGoBuild(go, ['get', '-x', pkg, sqlite], { cwd: module, env }, progress);
+    const building = `${binary}.building-${process.pid}`;
+    await runGoBuild(go, ['build', '-x', '-o', building, pkg.split('@')[0]], { cwd: module, env }, progress);
+    renameSync(building, binary);
+    writeFileSync(`${binary}.build`, buildStamp());
+  } finally {
+    rmSync(module, { recursive: true, force: true });
+  }
+  progress(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)}s`);
+  return binary;
 }
 
 export interface ClusterTools {

@@ -1,9 +1,10 @@
-// docker-compose.temporal.yml cannot run here (no Docker engine); this keeps it in step with what the tests run.
+// docker-compose.temporal.yml cannot run here (no Docker engine); this keeps it in step with what the tests run, and
+// checks the dev server the tests run is a build without the SQLite driver's interrupt bug.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { findTemporal, TEMPORAL_SERVER_VERSION } from '../temporal/cli';
+import { findGo, findTemporal, TEMPORAL_SERVER_VERSION } from '../temporal/cli';
 import { HISTORY_SHARDS, POSTGRES_MAJOR } from '../temporal/cluster';
 import { MATCHING_CONFIG } from '../temporal/devServer';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
@@ -49,4 +50,14 @@ test('Temporal Web, which can approve and cancel any run, runs only with OIDC si
   // Required at `up`: compose refuses to start the UI without a provider and a client.
   for (const name of ['TEMPORAL_AUTH_PROVIDER_URL', 'TEMPORAL_AUTH_CLIENT_ID', 'TEMPORAL_AUTH_CLIENT_SECRET'])
     expect(ui.environment[name]).toMatch(/^\$\{TEMPORAL_UI_OIDC_\w+:\?.+\}$/);
+});
+
+test('the tests\' dev server embeds modernc.org/sqlite v1.40.1 or later: an older one answers every query with "interrupted (9)" after a cancelled one', () => {
+  const info = execFileSync(findGo()!, ['version', '-m', findTemporal()!], { encoding: 'utf8' });
+  const version = /^\s*dep\s+modernc\.org\/sqlite\s+v(\d+)\.(\d+)\.(\d+)/m.exec(info)!.slice(1).map(Number);
+  const [major, minor, patch] = version;
+  expect({ version: version.join('.'), fixed: major > 1 || minor > 40 || (minor === 40 && patch >= 1) }).toEqual({
+    version: version.join('.'),
+    fixed: true,
+  });
 });

@@ -367,7 +367,10 @@ test('a run on the docker driver goes through every stage in a container, and le
 });
 
 test('a spec asking for a driver the worker lacks fails at provision, saying so', async () => {
-  const lacking = await startTestStack({ env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  // A short wait for a worker offering it (the default minute covers a Temporal restart).
+  const lacking = await startTestStack({
+    env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock', NIGHTSHIFT_DRIVER_WAIT: '3s' },
+  });
   try {
     const id = await lacking.submit(
       spec(makeRepo(VALUE_REPO), 'echo 2 > src/value.txt', { sandbox: { driver: 'docker' } }),

@@ -65,6 +65,7 @@ function activityDeps(config: Config, own: Pick<ActivityDeps, 'drivers' | 'slots
     publicUrl: config.publicUrl,
     githubApiUrl: config.githubApiUrl,
     webhooks: config.webhooks,
+    driverWaitMs: config.driverWaitMs,
     // The config's own arrays: `up --example` adds its scripted model server after the worker has started.
     modelUpstreams: config.modelUpstreams,
     egressInternal: config.egressInternal,

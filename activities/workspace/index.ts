@@ -7,7 +7,7 @@ import { teardownWorkspace } from './teardownWorkspace';
 export function workspaceActivities(deps: ActivityDeps) {
   return {
     claimWorkspace: claimWorkspace(deps),
-    findDriver,
+    findDriver: findDriver(deps),
     provisionWorkspace: provisionWorkspace(deps),
     teardownWorkspace: teardownWorkspace(deps),
   };
