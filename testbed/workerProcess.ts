@@ -21,14 +21,20 @@ export function outputTail(child: ChildProcess): string {
   return tails.get(child) ?? '';
 }
 
-/** Resolves once the worker process says it is connected (`nightshift worker` prints it when it polls). */
-export function connected(child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+/**
+ * Resolves once the worker process says it is connected (`nightshift worker` prints it when it polls); rejects, quoting
+ * what it printed, when it exits first or takes longer than `timeoutMs` (three starting at once on two cores busy with
+ * the suite's Go builds took over a minute).
+ */
+export function connected(child: ChildProcess, timeoutMs = 180_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(
-      () => reject(new Error(`worker ${child.pid} did not connect within ${timeoutMs} ms: ${out}`)),
-      timeoutMs,
-    );
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${child.pid} ${why}: ${outputTail(child)}`));
+    };
+    const timer = setTimeout(() => fail(`did not connect within ${timeoutMs} ms`), timeoutMs);
+    child.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before connecting`));
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('worker connected to')) {

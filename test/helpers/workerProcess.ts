@@ -70,7 +70,7 @@ export function useWorkerProcesses(count: number): { stack: TestStack; workers: 
     fleet.stack = await startTestStack({ worker: false, env: { NIGHTSHIFT_MAX_SANDBOXES: '4' } });
     for (let i = 0; i < count; i++) fleet.workers.push(startWorkerProcess(fleet.stack.env));
     await Promise.all(fleet.workers.map((w) => connected(w)));
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     for (const w of fleet.workers) w.kill('SIGTERM');
     await Promise.all(fleet.workers.map(exited));
