@@ -29,19 +29,22 @@ export function outputTail(child: ChildProcess): string {
 export function connected(child: ChildProcess, timeoutMs = 180_000): Promise<void> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const fail = (why: string) => {
+    const settle = (err?: Error) => {
       clearTimeout(timer);
-      reject(new Error(`worker ${child.pid} ${why}: ${outputTail(child)}`));
+      child.off('exit', onExit);
+      child.stdout!.off('data', onData);
+      if (err) reject(err);
+      else resolve();
+    };
+    const fail = (why: string) => settle(new Error(`worker ${child.pid} ${why}: ${outputTail(child)}`));
+    const onExit = (code: number | null, signal: string | null) => fail(`exited (${signal ?? code}) before connecting`);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('worker connected to')) settle();
     };
     const timer = setTimeout(() => fail(`did not connect within ${timeoutMs} ms`), timeoutMs);
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before connecting`));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('worker connected to')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
+    child.once('exit', onExit);
+    child.stdout!.on('data', onData);
   });
 }
 
