@@ -46,6 +46,7 @@ import {
 // four-task plan took over 60 s to reach its approval and the 50-task one over 120 s to end. Waits poll gently (each
 // query is work for the same busy server) and give up after WAIT_MS; a test, after TEST_TIMEOUT_MS.
 const WAIT_MS = 200_000;
+const TOGETHER_MS = WAIT_MS / 2;
 const TEST_TIMEOUT_MS = 300_000;
 jest.setTimeout(TEST_TIMEOUT_MS);
 
@@ -767,17 +768,30 @@ test.concurrent(
 );
 
 /**
- * A plan's tasks as run ids → their stubs: each task's agent takes `agentMs` and records when it ran, and `fails` fails
- * every check.
+ * A plan's tasks as run ids → their stubs: each task's agent takes `agentMs` and records when it ran, `fails` fails
+ * every check, and the agents of `together` also wait until all of them have started (up to TOGETHER_MS): on a busy
+ * machine two runs started at once can begin further apart than any fixed agent time, while a plan running them one
+ * after the other still shows no overlap.
  */
-function planStubs(planId: string, ids: string[], fails: string[] = [], agentMs = 1500) {
+function planStubs(
+  planId: string,
+  ids: string[],
+  options: { fails?: string[]; agentMs?: number; together?: string[] } = {},
+) {
+  const { fails = [], agentMs = 1500, together = [] } = options;
   const ran = new Map<string, [number, number]>();
+  const started = new Set<string>();
   for (const id of [...ids, 'integration']) {
     const stubs: Stubs = {
       ...passingStubs(['w1']),
       runAgent: async (input) => {
         const start = Date.now();
+        started.add(id);
         await new Promise((r) => setTimeout(r, agentMs));
+        const deadline = start + TOGETHER_MS;
+        while (together.includes(id) && !together.every((t) => started.has(t)) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
         ran.set(id, [start, Date.now()]);
         return agentDid(input);
       },
@@ -833,7 +847,7 @@ test.concurrent(
   'a plan: b and c at once after a, d after both on a base merging them, its conflict its feedback; one approval',
   async () => {
     const planId = `plan-${randomBytes(4).toString('hex')}`;
-    const { ran, merges } = planStubs(planId, ['a', 'b', 'c', 'd']);
+    const { ran, merges } = planStubs(planId, ['a', 'b', 'c', 'd'], { together: ['b', 'c'] });
     const handle = await startPlan(planId, DIAMOND);
     // The tasks need no approval; the integration is where the plan waits for one, and says so as its own status.
     const waiting = await reach(handle, 'awaiting_approval');
@@ -894,7 +908,7 @@ test.concurrent(
   'a plan: a task that fails skips what depends on it; the independent task succeeds; the plan fails naming it',
   async () => {
     const planId = `plan-${randomBytes(4).toString('hex')}`;
-    const { ran } = planStubs(planId, ['a', 'b', 'c', 'd', 'e'], ['b']);
+    const { ran } = planStubs(planId, ['a', 'b', 'c', 'd', 'e'], { fails: ['b'] });
     const handle = await startPlan(planId, [...DIAMOND, { id: 'e', task: 'the changelog' }]);
     const err = await handle.result().then(
       () => undefined,
@@ -920,7 +934,7 @@ test.concurrent(
   'a plan: changes requested on task b run b again with the request, then d (which needs it), then a new integration',
   async () => {
     const planId = `plan-${randomBytes(4).toString('hex')}`;
-    planStubs(planId, ['a', 'b', 'c', 'd'], [], 0);
+    planStubs(planId, ['a', 'b', 'c', 'd'], { agentMs: 0 });
     const handle = await startPlan(planId, DIAMOND);
     await reach(handle, 'awaiting_approval');
     await handle.signal(redoTaskSignal, { comment: 'amounts in cents', by: 'carol', task: 'b' });
@@ -962,7 +976,7 @@ test.concurrent(
   "tasks: auto: a refused list is the planner's feedback; a person corrects the list, approves it, and it runs",
   async () => {
     const planId = `plan-${randomBytes(4).toString('hex')}`;
-    const { notices } = planStubs(planId, ['x', 'y'], [], 0);
+    const { notices } = planStubs(planId, ['x', 'y'], { agentMs: 0 });
     const planning = {
       ...passingStubs(['w1']),
       proposeTasks: async (input: Input<'proposeTasks'>) =>
@@ -1025,7 +1039,7 @@ test.concurrent(
   async () => {
     const ids = [`plan-${randomBytes(4).toString('hex')}`, `plan-${randomBytes(4).toString('hex')}`];
     for (const planId of ids) {
-      planStubs(planId, ['x'], [], 0);
+      planStubs(planId, ['x'], { agentMs: 0 });
       const stubs = {
         ...passingStubs(['w1']),
         proposeTasks: async (input: Input<'proposeTasks'>) =>
@@ -1056,7 +1070,7 @@ test.concurrent(
   async () => {
     const planId = `plan-${randomBytes(4).toString('hex')}`;
     const ids = Array.from({ length: 50 }, (_, i) => `t${i}`);
-    planStubs(planId, ids, [], 0);
+    planStubs(planId, ids, { agentMs: 0 });
     const handle = await client.workflow.start<typeof planRun>('planRun', {
       taskQueue,
       workflowId: planId,
