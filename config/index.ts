@@ -162,11 +162,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSandboxes: intFrom(env, 'NIGHTSHIFT_MAX_SANDBOXES', Math.max(2, os.cpus().length * 2)),
     // Heartbeats reach Temporal every second (workers/worker.ts): five missed is a lost worker, and its runs resume
     // elsewhere about 6 s after it died; bench:fleet measures that, and counts false alarms on a busy machine.
-    heartbeatTimeoutMs: parseDuration(env.NIGHTSHIFT_HEARTBEAT_TIMEOUT || '5s'),
-    workerQueueTimeoutMs: parseDuration(env.NIGHTSHIFT_WORKER_QUEUE_TIMEOUT || '2m'),
-    shutdownGraceMs: parseDuration(env.NIGHTSHIFT_SHUTDOWN_GRACE || '60s'),
+    heartbeatTimeoutMs: settingFrom(env, 'NIGHTSHIFT_HEARTBEAT_TIMEOUT', '5s', parseDuration),
+    workerQueueTimeoutMs: settingFrom(env, 'NIGHTSHIFT_WORKER_QUEUE_TIMEOUT', '2m', parseDuration),
+    shutdownGraceMs: settingFrom(env, 'NIGHTSHIFT_SHUTDOWN_GRACE', '60s', parseDuration),
     // A minute: right after a Temporal restart its poller lists are empty until the workers poll again.
-    driverWaitMs: parseDuration(env.NIGHTSHIFT_DRIVER_WAIT || '60s'),
+    driverWaitMs: settingFrom(env, 'NIGHTSHIFT_DRIVER_WAIT', '60s', parseDuration),
     reposDir,
     holdoutDir,
     workflowBundlePath: env.NIGHTSHIFT_WORKFLOW_BUNDLE || undefined,
@@ -194,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelUpstreams: modelUpstreamsFrom(env.NIGHTSHIFT_MODEL_UPSTREAMS),
     egressInternal: egressInternalFrom(env.NIGHTSHIFT_EGRESS_INTERNAL),
     setupNetwork: setupNetworkFrom(env.NIGHTSHIFT_SETUP_NETWORK),
-    envCacheBytes: parseBytes(env.NIGHTSHIFT_ENV_CACHE_SIZE || '10g'),
+    envCacheBytes: settingFrom(env, 'NIGHTSHIFT_ENV_CACHE_SIZE', '10g', parseBytes),
     toolchains: toolchainsFrom(env.NIGHTSHIFT_TOOLCHAINS, guardedDirs(env, home, [reposDir, holdoutDir], artifacts)),
     streamsPerToken: intFrom(env, 'NIGHTSHIFT_STREAMS_PER_TOKEN', 20),
     streamsTotal: intFrom(env, 'NIGHTSHIFT_STREAMS_TOTAL', 200),
@@ -352,6 +352,15 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
   return n;
+}
+
+/** A setting read by `parse` (a duration, a size), `fallback` when unset; a bad value's error names the variable. */
+function settingFrom<T>(env: NodeJS.ProcessEnv, name: string, fallback: string, parse: (text: string) => T): T {
+  try {
+    return parse(env[name] || fallback);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
 }
 
 function serverBudgetFrom(text: string | undefined): BudgetLimit | undefined {

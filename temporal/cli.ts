@@ -16,6 +16,7 @@ const TEMPORAL_CLI_BUILD = {
 };
 /** What is built, for messages (and, written beside the binary, which build it is). */
 export const TEMPORAL_CLI_WHAT = `${TEMPORAL_CLI_BUILD.package} with ${TEMPORAL_CLI_BUILD.sqlite}`;
+const BUILD_STAMP = `${TEMPORAL_CLI_WHAT}\n`;
 /** The server the CLI above embeds: the PostgreSQL cluster (temporal/cluster.ts) runs the same one. */
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
 const SERVER_MODULE = `go.temporal.io/server@v${TEMPORAL_SERVER_VERSION}`;
@@ -50,7 +51,7 @@ export function findTemporal(): string | null {
   const local = path.join(toolsDir(), 'temporal');
   const current = () => {
     try {
-      return readFileSync(`${local}.build`, 'utf8') === buildStamp();
+      return readFileSync(`${local}.build`, 'utf8') === BUILD_STAMP;
     } catch {
       return false;
     }
@@ -60,7 +61,14 @@ export function findTemporal(): string | null {
   return existsSync(local) && current() ? local : null;
 }
 
-const buildStamp = () => `${TEMPORAL_CLI_WHAT}\n`;
+/** Go, to build `tool` with; without it, an error saying how to get either. */
+function goToBuild(tool: { what: string; binary: string }): string {
+  const go = findGo();
+  if (go) return go;
+  throw new Error(
+    `${tool.what} is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put \`${tool.binary}\` on PATH`,
+  );
+}
 
 export function findGo(): string | null {
   const onPath = spawnSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' });
@@ -74,9 +82,7 @@ export async function ensureTemporal(progress: (line: string) => void = () => {}
 }
 
 async function buildTemporal(progress: (line: string) => void): Promise<string> {
-  const go = findGo();
-  if (!go)
-    throw new Error('the Temporal CLI is not installed and Go is missing to build it: install Go (https://go.dev/dl)');
+  const go = goToBuild({ what: 'the Temporal CLI', binary: 'temporal' });
   const dir = toolsDir();
   mkdirSync(dir, { recursive: true });
   const binary = path.join(dir, 'temporal');
@@ -91,7 +97,7 @@ async function buildTemporal(progress: (line: string) => void): Promise<string> 
     const building = `${binary}.building-${process.pid}`;
     await runGoBuild(go, ['build', '-x', '-o', building, pkg.split('@')[0]], { cwd: module, env }, progress);
     renameSync(building, binary);
-    writeFileSync(`${binary}.build`, buildStamp());
+    writeFileSync(`${binary}.build`, BUILD_STAMP);
   } finally {
     rmSync(module, { recursive: true, force: true });
   }
@@ -133,12 +139,7 @@ export async function goInstall(
   tool: { module: string; binary: string; what: string; installAs?: string },
   progress: (line: string) => void = () => {},
 ): Promise<string> {
-  const go = findGo();
-  if (!go) {
-    throw new Error(
-      `${tool.what} is not installed and Go is missing to build it: install Go (https://go.dev/dl) or put \`${tool.binary}\` on PATH`,
-    );
-  }
+  const go = goToBuild(tool);
   const dir = toolsDir();
   progress(`building ${tool.what} (${tool.module}) into ${dir}; this can take a few minutes the first time`);
   const started = Date.now();

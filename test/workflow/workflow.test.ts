@@ -791,6 +791,8 @@ function planStubs(
         const deadline = start + TOGETHER_MS;
         while (together.includes(id) && !together.every((t) => started.has(t)) && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 100));
+          // Alive while it waits: the wait, not the run's heartbeat timeout, is what may end it.
+          Context.current().heartbeat();
         }
         ran.set(id, [start, Date.now()]);
         return agentDid(input);
